@@ -1,0 +1,105 @@
+package dev.moa.tasks.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** The element-wise and reduction kernels of a transformer layer, on F32 arrays, SIMD with scalar tails. */
+public final class VectorMath {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    private VectorMath() {
+    }
+
+    /** Σ a[ao + i] · b[bo + i] for i < n. */
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) sum += a[ao + i] * b[bo + i];
+        return sum;
+    }
+
+    /** out[oo + i] += s · v[vo + i] for i < n. */
+    public static void addScaled(float[] out, int oo, float s, float[] v, int vo, int n) {
+        FloatVector scale = FloatVector.broadcast(F, s);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector o = FloatVector.fromArray(F, out, oo + i);
+            FloatVector.fromArray(F, v, vo + i).fma(scale, o).intoArray(out, oo + i);
+        }
+        for (; i < n; i++) out[oo + i] += s * v[vo + i];
+    }
+
+    /** out[i] += v[i] for i < n (residual connection). */
+    public static void add(float[] out, float[] v, int n) {
+        add(out, 0, v, 0, n);
+    }
+
+    /** out[oo + i] += v[vo + i] for i < n. */
+    public static void add(float[] out, int oo, float[] v, int vo, int n) {
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector.fromArray(F, out, oo + i).add(FloatVector.fromArray(F, v, vo + i)).intoArray(out, oo + i);
+        }
+        for (; i < n; i++) out[oo + i] += v[vo + i];
+    }
+
+    /**
+     * RMSNorm of one row: out = x / sqrt(mean(x²) + eps) ⊙ weight. The sum of squares is accumulated in
+     * F32 lanes, as Hugging Face does in F32.
+     */
+    public static void rmsNorm(float[] out, int oo, float[] x, int xo, float[] weight, int n, float eps) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + i);
+            acc = v.fma(v, acc);
+        }
+        float ss = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) ss += x[xo + i] * x[xo + i];
+        float scale = (float) (1.0 / Math.sqrt(ss / n + eps));
+        i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector.fromArray(F, x, xo + i).mul(scale).mul(FloatVector.fromArray(F, weight, i)).intoArray(out, oo + i);
+        }
+        for (; i < n; i++) out[oo + i] = x[xo + i] * scale * weight[i];
+    }
+
+    /** In place: x[i] = exp(x[i] − max) / Σ exp(x[j] − max) over x[o .. o+n). */
+    public static void softmax(float[] x, int o, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < n; i++) max = Math.max(max, x[o + i]);
+        float sum = 0;
+        for (int i = 0; i < n; i++) {
+            float e = (float) Math.exp(x[o + i] - max);
+            x[o + i] = e;
+            sum += e;
+        }
+        float inv = 1f / sum;
+        scale(x, o, inv, n);
+    }
+
+    /** x[o + i] *= s for i < n. */
+    public static void scale(float[] x, int o, float s, int n) {
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector.fromArray(F, x, o + i).mul(s).intoArray(x, o + i);
+        }
+        for (; i < n; i++) x[o + i] *= s;
+    }
+
+    /** SwiGLU: gate[i] = silu(gate[i]) · up[i], with silu(g) = g / (1 + e^−g). */
+    public static void siluTimes(float[] gate, float[] up, int n) {
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector g = FloatVector.fromArray(F, gate, i);
+            FloatVector silu = g.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
+            silu.mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
+        }
+        for (; i < n; i++) gate[i] = gate[i] / (1f + (float) Math.exp(-gate[i])) * up[i];
+    }
+}

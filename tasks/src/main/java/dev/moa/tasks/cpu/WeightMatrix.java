@@ -1,0 +1,77 @@
+package dev.moa.tasks.cpu;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A [rows × cols] weight matrix in its stored format (row-major, little-endian), multiplied against F32
+ * activations. One subclass per storage format, each owning its SIMD inner loop; 16-bit weights are widened
+ * to F32 in registers, never copied.
+ *
+ * <p>{@link #multiply} computes {@code out[t][r] = Σ_c W[r][c] · x[t][c]} for {@code t < tokens}: a matrix–vector
+ * product at decode (tokens = 1) and a matrix–matrix product over a prefill chunk, rows split across all cores.
+ */
+public abstract sealed class WeightMatrix permits F32Matrix, PackedHalfMatrix {
+    /** Rows per parallel task: large enough that a task's setup is noise against its memory traffic. */
+    private static final int ROW_GRAIN = 16;
+
+    protected final MemorySegment data;
+    protected final int rows;
+    protected final int cols;
+
+    protected WeightMatrix(MemorySegment data, int rows, int cols, WeightFormat format) {
+        long expected = (long) rows * cols * format.byteSize();
+        if (data.byteSize() != expected) {
+            throw new IllegalArgumentException("weight matrix [" + rows + " x " + cols + "] " + format + " needs "
+                    + expected + " bytes, got " + data.byteSize());
+        }
+        this.data = data;
+        this.rows = rows;
+        this.cols = cols;
+    }
+
+    public static WeightMatrix of(WeightFormat format, MemorySegment data, int rows, int cols) {
+        return switch (format) {
+            case F32 -> new F32Matrix(data, rows, cols);
+            case BF16 -> new PackedHalfMatrix.Bf16(data, rows, cols);
+            case F16 -> new PackedHalfMatrix.F16(data, rows, cols);
+        };
+    }
+
+    public final int rows() {
+        return rows;
+    }
+
+    public final int cols() {
+        return cols;
+    }
+
+    public abstract WeightFormat format();
+
+    public final long byteSize() {
+        return data.byteSize();
+    }
+
+    /** One element widened to F32. */
+    public abstract float get(int row, int col);
+
+    /** Copies one row, widened to F32, into {@code out[offset ..]} (embedding lookup). */
+    public void copyRow(int row, float[] out, int offset) {
+        for (int c = 0; c < cols; c++) out[offset + c] = get(row, c);
+    }
+
+    /** out[t·rows + r] = Σ_c W[r][c] · x[t·cols + c], for every row r and token t < tokens. */
+    public final void multiply(float[] x, int tokens, float[] out) {
+        if ((long) tokens * cols > x.length || (long) tokens * rows > out.length) {
+            throw new IllegalArgumentException("multiply: [" + rows + " x " + cols + "] with " + tokens
+                    + " tokens needs x >= " + (long) tokens * cols + " and out >= " + (long) tokens * rows
+                    + " (got " + x.length + ", " + out.length + ")");
+        }
+        float[] prepared = prepare(x, tokens);
+        Parallel.forRange(rows, ROW_GRAIN, (start, end) -> multiplyRows(x, prepared, tokens, out, start, end));
+    }
+
+    /** Activations rearranged once per call into the layout the inner loop wants (identity for F32). */
+    abstract float[] prepare(float[] x, int tokens);
+
+    abstract void multiplyRows(float[] x, float[] prepared, int tokens, float[] out, int rowStart, int rowEnd);
+}
