@@ -1,0 +1,84 @@
+package dev.moa.tasks.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** Each vector kernel against the plain formula, at lengths around every SIMD width so tails are covered. */
+class VectorMathTest {
+    private static final int[] LENGTHS = {1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257};
+
+    private static float[] random(Random r, int n, int pad) {
+        float[] a = new float[n + pad];
+        for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
+        return a;
+    }
+
+    @Test
+    void dotAddScaledAddScale() {
+        Random r = new Random(1);
+        for (int n : LENGTHS) {
+            float[] a = random(r, n, 5), b = random(r, n, 3);
+            double expected = 0;
+            for (int i = 0; i < n; i++) expected += (double) a[i + 2] * b[i + 1];
+            assertEquals(expected, VectorMath.dot(a, 2, b, 1, n), 1e-5 * n);
+
+            float[] out = random(r, n, 4), copy = out.clone();
+            VectorMath.addScaled(out, 4, 0.5f, b, 0, n);
+            for (int i = 0; i < n; i++) assertEquals(copy[i + 4] + 0.5f * b[i], out[i + 4], 1e-6);
+            for (int i = 0; i < 4; i++) assertEquals(copy[i], out[i]);
+
+            out = copy.clone();
+            VectorMath.add(out, 1, b, 2, n);
+            for (int i = 0; i < n; i++) assertEquals(copy[i + 1] + b[i + 2], out[i + 1], 1e-6);
+
+            out = copy.clone();
+            VectorMath.scale(out, 0, 3f, n);
+            for (int i = 0; i < n; i++) assertEquals(copy[i] * 3f, out[i], 1e-6);
+        }
+    }
+
+    @Test
+    void rmsNormMatchesFormula() {
+        Random r = new Random(2);
+        for (int n : LENGTHS) {
+            float[] x = random(r, n, 3), w = random(r, n, 0), out = new float[n + 1];
+            VectorMath.rmsNorm(out, 1, x, 3, w, n, 1e-5f);
+            double ss = 0;
+            for (int i = 0; i < n; i++) ss += (double) x[i + 3] * x[i + 3];
+            double inv = 1 / Math.sqrt(ss / n + 1e-5);
+            for (int i = 0; i < n; i++) assertEquals(x[i + 3] * inv * w[i], out[i + 1], 1e-5);
+        }
+    }
+
+    @Test
+    void softmaxSumsToOneAndMatches() {
+        Random r = new Random(3);
+        for (int n : LENGTHS) {
+            float[] x = random(r, n, 2);
+            for (int i = 0; i < x.length; i++) x[i] *= 10;
+            float[] copy = x.clone();
+            VectorMath.softmax(x, 2, n);
+            double max = Double.NEGATIVE_INFINITY, sum = 0;
+            for (int i = 0; i < n; i++) max = Math.max(max, copy[i + 2]);
+            for (int i = 0; i < n; i++) sum += Math.exp(copy[i + 2] - max);
+            for (int i = 0; i < n; i++) assertEquals(Math.exp(copy[i + 2] - max) / sum, x[i + 2], 1e-6);
+        }
+    }
+
+    @Test
+    void siluTimesMatchesFormula() {
+        Random r = new Random(4);
+        for (int n : LENGTHS) {
+            float[] g = random(r, n, 0), u = random(r, n, 0), copy = g.clone();
+            for (int i = 0; i < n; i++) g[i] *= 8;
+            for (int i = 0; i < n; i++) copy[i] = g[i];
+            VectorMath.siluTimes(g, u, n);
+            for (int i = 0; i < n; i++) {
+                double silu = copy[i] / (1 + Math.exp(-copy[i]));
+                assertEquals(silu * u[i], g[i], 1e-5 * Math.max(1, Math.abs(silu * u[i])));
+            }
+        }
+    }
+}
