@@ -1,0 +1,139 @@
+package dev.moa.runtime;
+
+import dev.moa.loader.chat.ChatTemplate;
+import dev.moa.loader.config.GenerationConfig;
+import dev.moa.loader.config.ModelConfig;
+import dev.moa.loader.safetensors.WeightFiles;
+import dev.moa.loader.tokenizer.Tokenizer;
+import dev.moa.runtime.model.LlamaModel;
+import dev.moa.runtime.model.LlamaWeights;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * A Hugging Face model directory loaded for inference: configuration, memory-mapped weights, tokenizer and
+ * chat template. Immutable after loading and safe to share between threads; each conversation gets its own
+ * {@link Session}. Close it to unmap the weight files.
+ *
+ * <pre>{@code
+ * try (Model model = Model.load(Path.of("models/llama"))) {
+ *     Session session = model.newSession(4096);
+ *     int[] prompt = model.tokenizer().orElseThrow().encode("Once upon a time", true);
+ *     float[] logits = session.prefill(prompt);
+ * }
+ * }</pre>
+ */
+public final class Model implements AutoCloseable {
+    private final Path directory;
+    private final ModelConfig config;
+    private final GenerationConfig generationConfig;
+    private final WeightFiles files;
+    private final LlamaModel llama;
+    private final Tokenizer tokenizer;
+    private final ChatTemplate chatTemplate;
+
+    private Model(Path directory, ModelConfig config, GenerationConfig generationConfig, WeightFiles files,
+                  LlamaModel llama, Tokenizer tokenizer, ChatTemplate chatTemplate) {
+        this.directory = directory;
+        this.config = config;
+        this.generationConfig = generationConfig;
+        this.files = files;
+        this.llama = llama;
+        this.tokenizer = tokenizer;
+        this.chatTemplate = chatTemplate;
+    }
+
+    public static Model load(Path directory) throws IOException {
+        if (!Files.isDirectory(directory)) throw new IOException(directory + ": model directory not found");
+        ModelConfig config = ModelConfig.load(directory);
+        GenerationConfig generation = GenerationConfig.load(directory).orElse(GenerationConfig.none());
+        Path tokenizerFile = directory.resolve("tokenizer.json");
+        Tokenizer tokenizer = Files.isRegularFile(tokenizerFile) ? Tokenizer.load(tokenizerFile) : null;
+        Path tokenizerConfig = directory.resolve("tokenizer_config.json");
+        ChatTemplate chat = Files.isRegularFile(tokenizerConfig) ? ChatTemplate.fromTokenizerConfig(tokenizerConfig).orElse(null) : null;
+        WeightFiles files = WeightFiles.open(directory);
+        try {
+            LlamaWeights weights = LlamaWeights.bind(config, files);
+            return new Model(directory, config, generation, files, new LlamaModel(config, weights), tokenizer, chat);
+        } catch (RuntimeException e) {
+            files.close();
+            throw e;
+        }
+    }
+
+    /** A new conversation whose KV cache holds {@code contextLength} positions (at most max_position_embeddings). */
+    public Session newSession(int contextLength) {
+        return newSession(contextLength, LlamaModel.DEFAULT_CHUNK);
+    }
+
+    public Session newSession(int contextLength, int prefillChunk) {
+        if (contextLength < 1 || contextLength > config.maxPositions()) {
+            throw new ContextOverflowException("context length " + contextLength + " must be between 1 and the model's "
+                    + "max_position_embeddings " + config.maxPositions());
+        }
+        return new Session(llama, contextLength, prefillChunk);
+    }
+
+    public Path directory() {
+        return directory;
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public LlamaModel llama() {
+        return llama;
+    }
+
+    public Optional<Tokenizer> tokenizer() {
+        return Optional.ofNullable(tokenizer);
+    }
+
+    /** The tokenizer, or a clear error when the directory has none. */
+    public Tokenizer requireTokenizer() {
+        if (tokenizer == null) throw new IllegalStateException(directory + ": no tokenizer.json, so text cannot be encoded (use token ids)");
+        return tokenizer;
+    }
+
+    public Optional<ChatTemplate> chatTemplate() {
+        return Optional.ofNullable(chatTemplate);
+    }
+
+    public GenerationConfig generationConfig() {
+        return generationConfig;
+    }
+
+    /** Tokens that end generation: generation_config.json's eos ids if it has any, else config.json's. */
+    public Set<Integer> eosTokenIds() {
+        List<Integer> ids = generationConfig.eosTokenIds().isEmpty() ? config.eosTokenIds() : generationConfig.eosTokenIds();
+        return new LinkedHashSet<>(ids);
+    }
+
+    /** Token to put before a prompt when the tokenizer's post-processor does not already add one; empty if none. */
+    public Optional<Integer> bosTokenId() {
+        List<Integer> ids = config.bosTokenIds().isEmpty() ? generationConfig.bosTokenIds() : config.bosTokenIds();
+        return ids.isEmpty() ? Optional.empty() : Optional.of(ids.get(0));
+    }
+
+    /** Parameters as stored: vocabulary embedding, all layers and the output head (tied counted once). */
+    public long parameterCount() {
+        long n = 0;
+        for (String name : files.names()) n += files.tensor(name).elementCount();
+        return n;
+    }
+
+    public WeightFiles weightFiles() {
+        return files;
+    }
+
+    @Override
+    public void close() {
+        files.close();
+    }
+}

@@ -1,0 +1,101 @@
+package dev.moa.runtime.cli;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.moa.runtime.Model;
+import dev.moa.runtime.bench.DecodeBenchmark;
+import dev.moa.runtime.bench.MemoryBandwidth;
+import dev.moa.runtime.synthetic.Presets;
+import dev.moa.tasks.cpu.Parallel;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * {@code moa bench}: prefill and decode tokens/s of a synthetic Llama-3.2-1B-shaped BF16 model, against the
+ * memory-bandwidth roofline (weight bytes per token ÷ measured copy bandwidth) and, with {@code --torch},
+ * against PyTorch CPU on the same shapes and thread count, all in one run.
+ */
+final class BenchCommand {
+    int run(String[] argv) throws Exception {
+        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model"), Set.of("torch"));
+        Presets preset = switch (args.string("preset", "llama-3.2-1b")) {
+            case "llama-3.2-1b" -> Presets.LLAMA_3_2_1B;
+            case "tiny" -> Presets.TINY;
+            default -> throw new UsageException("bench: --preset must be llama-3.2-1b or tiny");
+        };
+        int promptTokens = args.integer("prompt-tokens", 256);
+        int decodeTokens = args.integer("decode-tokens", 32);
+        Path dir = args.has("model") ? Path.of(args.string("model", null)) : materialize(preset);
+
+        System.err.println("measuring copy bandwidth with " + Parallel.threads() + " threads ...");
+        double bandwidth = MemoryBandwidth.copyBytesPerSecond(1L << 30, 6);
+        try (Model model = ModelLoading.load(dir)) {
+            long bytesPerToken = model.llama().weights().bytesPerDecodedToken();
+            double roofline = bandwidth / bytesPerToken;
+            System.err.printf("running: prompt %d tokens, decode %d tokens ...%n", promptTokens, decodeTokens);
+            DecodeBenchmark.Result ours = DecodeBenchmark.run(model, promptTokens, decodeTokens);
+
+            JsonObject report = new JsonObject();
+            report.addProperty("model", dir.getFileName().toString());
+            report.addProperty("threads", Parallel.threads());
+            report.addProperty("copy_bandwidth_GBps", round(bandwidth / 1e9));
+            report.addProperty("weight_bytes_per_token", bytesPerToken);
+            report.addProperty("roofline_decode_tps", round(roofline));
+            report.addProperty("prefill_tps", round(ours.prefillTokensPerSecond()));
+            report.addProperty("decode_tps", round(ours.decodeTokensPerSecond()));
+            report.addProperty("decode_vs_roofline", round(ours.decodeTokensPerSecond() / roofline));
+            System.out.printf("copy bandwidth:  %.1f GB/s (%d threads)%n", bandwidth / 1e9, Parallel.threads());
+            System.out.printf("weights/token:   %.2f GB -> roofline decode %.2f tokens/s%n", bytesPerToken / 1e9, roofline);
+            System.out.printf("moa-java:        prefill %.1f tokens/s (%d tokens), decode %.2f tokens/s = %.0f%% of roofline%n",
+                    ours.prefillTokensPerSecond(), promptTokens, ours.decodeTokensPerSecond(), 100 * ours.decodeTokensPerSecond() / roofline);
+            if (args.flag("torch") && preset == Presets.LLAMA_3_2_1B) {
+                for (String dtype : List.of("bf16", "f32")) {
+                    JsonObject torch = runTorch(dtype, promptTokens, decodeTokens);
+                    double prefill = torch.get("prefill_tps").getAsDouble(), decode = torch.get("decode_tps").getAsDouble();
+                    System.out.printf("pytorch %-5s    prefill %.1f tokens/s, decode %.2f tokens/s -> ours/torch: prefill %.2fx, decode %.2fx%n",
+                            dtype, prefill, decode, ours.prefillTokensPerSecond() / prefill, ours.decodeTokensPerSecond() / decode);
+                    report.add("torch_" + dtype, torch);
+                }
+            }
+            System.out.println(report);
+        }
+        return 0;
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+
+    private static Path materialize(Presets preset) throws Exception {
+        Path root = Presets.defaultRoot();
+        if (!Files.isRegularFile(root.resolve(preset.directoryName()).resolve(".complete"))) {
+            System.err.println("creating synthetic " + preset.directoryName() + " model (random weights) under " + root + " ...");
+        }
+        return preset.materialize(root);
+    }
+
+    /** Runs scripts/reference/bench_torch.py with Debian's PyTorch on the same shapes and thread count. */
+    private static JsonObject runTorch(String dtype, int promptTokens, int decodeTokens) throws Exception {
+        Path script = RepositoryPaths.script("reference/bench_torch.py");
+        List<String> command = new ArrayList<>(List.of("/usr/bin/python3", script.toString(), "--dtype", dtype,
+                "--threads", String.valueOf(Parallel.threads()), "--prompt", String.valueOf(promptTokens),
+                "--gen", String.valueOf(decodeTokens)));
+        System.err.println("running PyTorch baseline: " + String.join(" ", command));
+        Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String last = null;
+        try (var reader = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = reader.readLine()) != null; ) if (line.startsWith("{")) last = line;
+        }
+        if (process.waitFor() != 0 || last == null) {
+            throw new IllegalStateException("the PyTorch baseline failed (exit " + process.exitValue()
+                    + "); is python3-torch installed for /usr/bin/python3?");
+        }
+        return JsonParser.parseString(last).getAsJsonObject();
+    }
+}

@@ -1,0 +1,63 @@
+package dev.moa.runtime.cli;
+
+import dev.moa.runtime.Model;
+import dev.moa.runtime.Session;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Set;
+
+/** {@code moa forward}: the full-vocabulary logits of the last position for exactly the given token ids. */
+final class ForwardCommand {
+    int run(String[] argv) throws Exception {
+        Args args = new Args("forward", argv, 1, Set.of("model", "tokens"), Set.of("json"));
+        int[] tokens = parseTokens(args.required("tokens"));
+        try (Model model = Model.load(Path.of(args.required("model")))) {
+            if (tokens.length > model.config().maxPositions()) {
+                throw new UsageException("forward: " + tokens.length + " tokens exceed the model's context of "
+                        + model.config().maxPositions() + " (max_position_embeddings)");
+            }
+            for (int t : tokens) {
+                if (t >= model.config().vocabSize()) {
+                    throw new UsageException("forward: token id " + t + " is outside the vocabulary [0, " + model.config().vocabSize() + ")");
+                }
+            }
+            Session session = model.newSession(tokens.length);
+            float[] logits = session.prefill(tokens);
+            if (args.flag("json")) {
+                printJson(logits);
+            } else {
+                Integer[] order = new Integer[logits.length];
+                for (int i = 0; i < order.length; i++) order[i] = i;
+                Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
+                for (int i = 0; i < Math.min(10, order.length); i++) System.out.printf("%8d  %.6f%n", order[i], logits[order[i]]);
+            }
+        }
+        return 0;
+    }
+
+    static int[] parseTokens(String text) {
+        String[] parts = text.trim().split("[\\s,]+");
+        if (text.isBlank()) throw new UsageException("forward: --tokens is empty");
+        int[] ids = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                ids[i] = Integer.parseInt(parts[i]);
+            } catch (NumberFormatException e) {
+                throw new UsageException("forward: --tokens must be integers separated by spaces, got '" + parts[i] + "'");
+            }
+            if (ids[i] < 0) throw new UsageException("forward: token id " + ids[i] + " is negative");
+        }
+        return ids;
+    }
+
+    /** {"logits": [...]} with every float printed exactly (shortest round-tripping form). */
+    static void printJson(float[] logits) {
+        StringBuilder out = new StringBuilder(logits.length * 12).append("{\"logits\": [");
+        for (int i = 0; i < logits.length; i++) {
+            if (i > 0) out.append(", ");
+            float v = logits[i];
+            out.append(Float.isFinite(v) ? Float.toString(v) : "NaN");
+        }
+        System.out.println(out.append("]}"));
+    }
+}

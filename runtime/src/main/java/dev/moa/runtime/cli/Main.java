@@ -1,0 +1,89 @@
+package dev.moa.runtime.cli;
+
+import dev.moa.tasks.cpu.Parallel;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * {@code moa COMMAND [options]}. Errors are one line on stderr and a non-zero exit; {@code --debug} adds the
+ * stack trace.
+ */
+public final class Main {
+    static final String USAGE = """
+            usage: moa COMMAND [options]
+
+            commands:
+              demo                      generate on the embedded default model (created deterministically on first use)
+              generate --model DIR --prompt TEXT [--chat] [--system TEXT] [--max-tokens N] [--temperature T]
+                       [--top-k K] [--top-p P] [--seed S] [--stop TEXT]... [--truncate]
+                                        stream a continuation to stdout; statistics to stderr
+              forward --model DIR --tokens "ID ID ..." [--json]
+                                        logits of the last position for exactly these token ids (no BOS added)
+              info --model DIR          architecture, parameter count, dtypes, memory needed
+              bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--torch]
+                                        prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch)
+
+            common options: --threads N (default: all cores), --debug (stack traces)
+            """;
+
+    private Main() {
+    }
+
+    public static void main(String[] argv) {
+        System.setOut(new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8));
+        boolean debug = Arrays.asList(argv).contains("--debug");
+        String[] args = Arrays.stream(argv).filter(a -> !a.equals("--debug")).toArray(String[]::new);
+        try {
+            System.exit(run(args));
+        } catch (UsageException e) {
+            System.err.println("moa: " + e.getMessage());
+            System.exit(2);
+        } catch (OutOfMemoryError e) {
+            System.err.println("moa: out of memory (" + e.getMessage() + "); raise the heap with MOA_HEAP=16g or shorten the context");
+            if (debug) e.printStackTrace();
+            System.exit(1);
+        } catch (Exception e) {
+            System.err.println("moa: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+            if (debug) e.printStackTrace();
+            System.exit(1);
+        }
+    }
+
+    static int run(String[] args) throws Exception {
+        String[] rest = extractThreads(args);
+        if (rest.length == 0) return new DemoCommand().run(rest);
+        String command = rest[0];
+        return switch (command) {
+            case "demo" -> new DemoCommand().run(rest);
+            case "generate" -> new GenerateCommand().run(rest);
+            case "forward" -> new ForwardCommand().run(rest);
+            case "info" -> new InfoCommand().run(rest);
+            case "bench" -> new BenchCommand().run(rest);
+            case "help", "--help", "-h" -> {
+                System.out.print(USAGE);
+                yield 0;
+            }
+            default -> throw new UsageException("unknown command '" + command + "'\n" + USAGE);
+        };
+    }
+
+    /** {@code --threads N} applies to every command: it sizes the kernel thread pool. */
+    private static String[] extractThreads(String[] args) {
+        var kept = new java.util.ArrayList<String>();
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--threads") || args[i].startsWith("--threads=")) {
+                String value = args[i].contains("=") ? args[i].substring(args[i].indexOf('=') + 1)
+                        : (i + 1 < args.length ? args[++i] : null);
+                try {
+                    Parallel.setThreads(Integer.parseInt(String.valueOf(value)));
+                } catch (IllegalArgumentException e) {
+                    throw new UsageException("--threads must be a positive integer, got '" + value + "'");
+                }
+            } else {
+                kept.add(args[i]);
+            }
+        }
+        return kept.toArray(String[]::new);
+    }
+}

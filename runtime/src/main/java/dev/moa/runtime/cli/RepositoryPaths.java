@@ -1,0 +1,33 @@
+package dev.moa.runtime.cli;
+
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Finds the repository's scripts/ directory: $MOA_REPO, else upwards from the jar, else the working directory. */
+final class RepositoryPaths {
+    private RepositoryPaths() {
+    }
+
+    static Path script(String relative) {
+        for (Path root : candidates()) {
+            Path p = root.resolve("scripts").resolve(relative);
+            if (Files.isRegularFile(p)) return p;
+        }
+        throw new UsageException("cannot find scripts/" + relative + "; run from the repository or set MOA_REPO to it");
+    }
+
+    private static java.util.List<Path> candidates() {
+        var list = new java.util.ArrayList<Path>();
+        String env = System.getenv("MOA_REPO");
+        if (env != null) list.add(Path.of(env));
+        try {
+            Path jar = Path.of(RepositoryPaths.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            for (Path p = jar.getParent(); p != null; p = p.getParent()) list.add(p);
+        } catch (URISyntaxException | SecurityException e) {
+            // fall through to the working directory
+        }
+        list.add(Path.of("").toAbsolutePath());
+        return list;
+    }
+}

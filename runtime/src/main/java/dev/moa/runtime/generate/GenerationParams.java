@@ -1,0 +1,22 @@
+package dev.moa.runtime.generate;
+
+import java.util.List;
+
+/**
+ * What one generation request asks for.
+ *
+ * @param maxTokens      most new tokens to generate
+ * @param sampling       how each token is chosen
+ * @param stopStrings    generation ends when the text contains one of these (it is not printed)
+ * @param truncatePrompt drop the oldest prompt tokens to fit the context, instead of failing
+ */
+public record GenerationParams(int maxTokens, SamplingParams sampling, List<String> stopStrings, boolean truncatePrompt) {
+    public GenerationParams {
+        if (maxTokens < 1) throw new IllegalArgumentException("max tokens must be >= 1, got " + maxTokens);
+        stopStrings = List.copyOf(stopStrings);
+    }
+
+    public static GenerationParams greedy(int maxTokens) {
+        return new GenerationParams(maxTokens, SamplingParams.greedy(), List.of(), false);
+    }
+}

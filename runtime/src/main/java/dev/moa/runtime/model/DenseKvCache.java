@@ -1,0 +1,65 @@
+package dev.moa.runtime.model;
+
+import dev.moa.loader.config.ModelConfig;
+import dev.moa.tasks.cpu.VectorMath;
+
+/**
+ * Full causal attention: every position 0..capacity−1 of every KV head is kept, in F32.
+ * Layout per layer: {@code [kvHead][position][headDim]}, so one head's keys are contiguous.
+ */
+public final class DenseKvCache implements KvCache {
+    private final int capacity, kvHeads, headDim, groupSize;
+    private final float scale;
+    private final float[][] keys, values;
+
+    public DenseKvCache(ModelConfig config, int capacity) {
+        this.capacity = capacity;
+        this.kvHeads = config.numKvHeads();
+        this.headDim = config.headDim();
+        this.groupSize = config.groupSize();
+        this.scale = (float) (1.0 / Math.sqrt(headDim));
+        long perLayer = (long) kvHeads * capacity * headDim;
+        if (perLayer > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("KV cache of " + capacity + " positions x " + kvHeads + " heads x " + headDim
+                    + " is too large for one layer buffer; lower the context length");
+        }
+        keys = new float[config.numLayers()][(int) perLayer];
+        values = new float[config.numLayers()][(int) perLayer];
+    }
+
+    @Override
+    public int capacity() {
+        return capacity;
+    }
+
+    private int slot(int kvHead, int position) {
+        return (kvHead * capacity + position) * headDim;
+    }
+
+    @Override
+    public void write(int layer, int position, float[] k, int kOffset, float[] v, int vOffset) {
+        if (position < 0 || position >= capacity) {
+            throw new IllegalStateException("position " + position + " is outside the KV cache of " + capacity + " positions");
+        }
+        for (int h = 0; h < kvHeads; h++) {
+            System.arraycopy(k, kOffset + h * headDim, keys[layer], slot(h, position), headDim);
+            System.arraycopy(v, vOffset + h * headDim, values[layer], slot(h, position), headDim);
+        }
+    }
+
+    @Override
+    public void attend(int layer, int head, int position, float[] q, int qOffset, float[] out, int outOffset, float[] scores) {
+        int kvHead = head / groupSize;
+        float[] k = keys[layer], v = values[layer];
+        int n = position + 1;
+        for (int j = 0; j < n; j++) scores[j] = VectorMath.dot(q, qOffset, k, slot(kvHead, j), headDim) * scale;
+        VectorMath.softmax(scores, 0, n);
+        java.util.Arrays.fill(out, outOffset, outOffset + headDim, 0f);
+        for (int j = 0; j < n; j++) VectorMath.addScaled(out, outOffset, scores[j], v, slot(kvHead, j), headDim);
+    }
+
+    @Override
+    public long byteSize() {
+        return 2L * keys.length * keys[0].length * Float.BYTES;
+    }
+}

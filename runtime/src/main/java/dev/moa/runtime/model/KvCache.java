@@ -1,0 +1,23 @@
+package dev.moa.runtime.model;
+
+/**
+ * Where a session keeps the keys (after RoPE) and values of the tokens it has seen, and the attention over
+ * them. Layouts differ (dense: every position; MoA: per-head sink + ring), so attention lives with the layout.
+ */
+public interface KvCache {
+
+    /** Most positions this cache can hold. */
+    int capacity();
+
+    /** Stores the K and V of all KV heads of the token at {@code position} in layer {@code layer}. */
+    void write(int layer, int position, float[] k, int kOffset, float[] v, int vOffset);
+
+    /**
+     * Attention of query head {@code head} at {@code position} over what the cache holds for its KV group:
+     * {@code out = softmax(q·Kᵀ / √d) · V}. {@code scores} is scratch of at least {@link #capacity()} floats.
+     */
+    void attend(int layer, int head, int position, float[] q, int qOffset, float[] out, int outOffset, float[] scores);
+
+    /** Bytes of K and V storage. */
+    long byteSize();
+}

@@ -1,0 +1,167 @@
+package dev.moa.runtime.model;
+
+import dev.moa.loader.config.ModelConfig;
+import dev.moa.tasks.cpu.Parallel;
+import dev.moa.tasks.cpu.VectorMath;
+import dev.moa.tasks.cpu.WeightMatrix;
+import java.util.Arrays;
+
+/**
+ * The one definition of a Llama-family decoder (Llama 2/3, Mistral, Qwen2): token embedding, then per layer
+ * {@code x += Attention(RMSNorm(x))} and {@code x += SwiGLU(RMSNorm(x))}, a final RMSNorm and the output head.
+ *
+ * <p>Tokens are processed in chunks: every matmul of a chunk is a matrix–matrix product (each weight read
+ * once per chunk), which is prefill; a chunk of one token is decode. Keys and values go into a {@link KvCache},
+ * which also owns the attention, so dense and sparse layouts share this code.
+ */
+public final class LlamaModel {
+    public static final int DEFAULT_CHUNK = 64;
+
+    private final ModelConfig config;
+    private final LlamaWeights weights;
+    private final RotaryEmbedding rope;
+
+    public LlamaModel(ModelConfig config, LlamaWeights weights) {
+        this.config = config;
+        this.weights = weights;
+        this.rope = new RotaryEmbedding(config);
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public LlamaWeights weights() {
+        return weights;
+    }
+
+    /** Scratch buffers for one chunk of tokens, allocated once per session. */
+    public static final class State {
+        final int chunk;
+        final float[] x, xb, q, k, v, attention, projected, gate, up;
+        final int[] positions;
+        final float[] logits;
+
+        public State(ModelConfig c, int chunk) {
+            this.chunk = chunk;
+            x = new float[chunk * c.hiddenSize()];
+            xb = new float[chunk * c.hiddenSize()];
+            q = new float[chunk * c.queryDim()];
+            k = new float[chunk * c.kvDim()];
+            v = new float[chunk * c.kvDim()];
+            attention = new float[chunk * c.queryDim()];
+            projected = new float[chunk * c.hiddenSize()];
+            gate = new float[chunk * c.intermediateSize()];
+            up = new float[chunk * c.intermediateSize()];
+            positions = new int[chunk];
+            logits = new float[c.vocabSize()];
+        }
+
+        /** Logits of the last token of the last {@link #forward} call. */
+        public float[] logits() {
+            return logits;
+        }
+    }
+
+    /**
+     * Runs {@code tokens[from .. from+count)} at positions {@code startPosition ..}, storing their keys and values
+     * in the cache, and leaves the logits of the last token in {@code state.logits()}.
+     */
+    public float[] forward(State state, KvCache cache, int[] tokens, int from, int count, int startPosition) {
+        if (count <= 0) throw new IllegalArgumentException("forward needs at least one token");
+        if (startPosition + count > cache.capacity()) {
+            throw new IllegalStateException("positions up to " + (startPosition + count) + " exceed the KV cache of "
+                    + cache.capacity() + " positions");
+        }
+        for (int done = 0; done < count; done += state.chunk) {
+            int n = Math.min(state.chunk, count - done);
+            forwardChunk(state, cache, tokens, from + done, n, startPosition + done);
+        }
+        int hidden = config.hiddenSize();
+        // Output head on the last token only: final norm, then logits.
+        int last = (count - 1) % state.chunk;
+        VectorMath.rmsNorm(state.xb, 0, state.x, last * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
+        weights.lmHead().multiply(state.xb, 1, state.logits);
+        return state.logits;
+    }
+
+    private void forwardChunk(State s, KvCache cache, int[] tokens, int from, int n, int startPosition) {
+        ModelConfig c = config;
+        int hidden = c.hiddenSize(), qDim = c.queryDim(), kvDim = c.kvDim(), headDim = c.headDim();
+        float eps = (float) c.rmsNormEps();
+
+        // token embedding
+        for (int t = 0; t < n; t++) {
+            int token = tokens[from + t];
+            if (token < 0 || token >= c.vocabSize()) {
+                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+            }
+            weights.embedding().copyRow(token, s.x, t * hidden);
+            s.positions[t] = startPosition + t;
+        }
+        RotaryEmbedding.Angles angles = rope.angles(s.positions, n);
+
+        for (int l = 0; l < c.numLayers(); l++) {
+            LayerWeights w = weights.layers()[l];
+
+            // attention rmsnorm
+            for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.attentionNorm(), hidden, eps);
+
+            // qkv matmuls (+ bias)
+            project(w.wq(), w.bq(), s.xb, n, s.q);
+            project(w.wk(), w.bk(), s.xb, n, s.k);
+            project(w.wv(), w.bv(), s.xb, n, s.v);
+
+            // RoPE, then save key/value to the cache
+            for (int t = 0; t < n; t++) {
+                rope.rotate(s.q, t * qDim, c.numHeads(), angles, t);
+                rope.rotate(s.k, t * kvDim, c.numKvHeads(), angles, t);
+                cache.write(l, s.positions[t], s.k, t * kvDim, s.v, t * kvDim);
+            }
+
+            // attention, one (token, query head) pair per task
+            int layer = l;
+            int heads = c.numHeads();
+            Parallel.forRange(n * heads, 1, (start, end) -> {
+                float[] scores = Scratch.scores(cache.capacity());
+                for (int i = start; i < end; i++) {
+                    int t = i / heads, h = i % heads;
+                    cache.attend(layer, h, s.positions[t], s.q, t * qDim + h * headDim, s.attention, t * qDim + h * headDim, scores);
+                }
+            });
+
+            // output projection and residual
+            project(w.wo(), w.bo(), s.attention, n, s.projected);
+            VectorMath.add(s.x, s.projected, n * hidden);
+
+            // ffn rmsnorm, SwiGLU, residual
+            for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.ffnNorm(), hidden, eps);
+            w.gate().multiply(s.xb, n, s.gate);
+            w.up().multiply(s.xb, n, s.up);
+            VectorMath.siluTimes(s.gate, s.up, n * c.intermediateSize());
+            w.down().multiply(s.gate, n, s.projected);
+            VectorMath.add(s.x, s.projected, n * hidden);
+        }
+    }
+
+    private static void project(WeightMatrix w, float[] bias, float[] x, int n, float[] out) {
+        w.multiply(x, n, out);
+        if (bias != null) {
+            for (int t = 0; t < n; t++) VectorMath.add(out, t * w.rows(), bias, 0, w.rows());
+        }
+    }
+
+    /** Per-thread attention-score scratch, grown on demand. */
+    private static final class Scratch {
+        private static final ThreadLocal<float[]> SCORES = ThreadLocal.withInitial(() -> new float[0]);
+
+        static float[] scores(int capacity) {
+            float[] s = SCORES.get();
+            if (s.length < capacity) {
+                s = Arrays.copyOf(s, capacity);
+                SCORES.set(s);
+            }
+            return s;
+        }
+    }
+}
