@@ -14,7 +14,7 @@ public final class MemoryBandwidth {
 
     /** Copy bandwidth in bytes/s, measured over two buffers of {@code bufferBytes}. */
     public static double copyBytesPerSecond(long bufferBytes, int passes) {
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {
             MemorySegment a = arena.allocate(bufferBytes, 64), b = arena.allocate(bufferBytes, 64);
             a.fill((byte) 1);
             b.fill((byte) 2);

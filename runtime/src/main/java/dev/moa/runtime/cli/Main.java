@@ -3,7 +3,10 @@ package dev.moa.runtime.cli;
 import dev.moa.tasks.cpu.Parallel;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * {@code moa COMMAND [options]}. Errors are one line on stderr and a non-zero exit; {@code --debug} adds the
@@ -30,7 +33,10 @@ public final class Main {
     private Main() {
     }
 
-    public static void main(String[] argv) {
+    public static void main(String[] argv) throws Exception {
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            System.exit(relaunchWithVectorModule(argv));
+        }
         System.setOut(new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8));
         boolean debug = Arrays.asList(argv).contains("--debug");
         String[] args = Arrays.stream(argv).filter(a -> !a.equals("--debug")).toArray(String[]::new);
@@ -48,6 +54,19 @@ public final class Main {
             if (debug) e.printStackTrace();
             System.exit(1);
         }
+    }
+
+    /**
+     * A jar manifest cannot add modules, so plain {@code java -jar moa.jar} starts without the Vector API; rerun
+     * the same JVM binary with the flags the launcher would have passed, and mirror its exit code.
+     */
+    private static int relaunchWithVectorModule(String[] argv) throws Exception {
+        String javaBinary = ProcessHandle.current().info().command().orElse("java");
+        String jar = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+        List<String> command = new ArrayList<>(List.of(javaBinary, "--add-modules", "jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED", "-XX:MaxRAMPercentage=70", "-cp", jar, Main.class.getName()));
+        command.addAll(Arrays.asList(argv));
+        return new ProcessBuilder(command).inheritIO().start().waitFor();
     }
 
     static int run(String[] args) throws Exception {
@@ -70,7 +89,7 @@ public final class Main {
 
     /** {@code --threads N} applies to every command: it sizes the kernel thread pool. */
     private static String[] extractThreads(String[] args) {
-        var kept = new java.util.ArrayList<String>();
+        var kept = new ArrayList<String>();
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("--threads") || args[i].startsWith("--threads=")) {
                 String value = args[i].contains("=") ? args[i].substring(args[i].indexOf('=') + 1)
