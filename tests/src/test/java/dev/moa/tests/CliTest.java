@@ -1,0 +1,123 @@
+package dev.moa.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.moa.loader.safetensors.DType;
+import dev.moa.runtime.synthetic.SyntheticModel;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command-line contract, run as a user would: {@code java -jar runtime/target/moa.jar ...}. */
+class CliTest {
+    @TempDir
+    static Path work;
+    static Path model;
+    static JsonObject golden;
+
+    record Run(int exit, String out, String err) {}
+
+    @BeforeAll
+    static void createModel() throws IOException {
+        golden = JsonParser.parseString(Files.readString(
+                TestPaths.repoRoot().resolve("tests/src/test/resources/golden/llama3-gqa-bf16.json"))).getAsJsonObject();
+        model = work.resolve("llama3-gqa-bf16");
+        SyntheticModel.write(model, golden.getAsJsonObject("config"), DType.BF16, golden.get("model_seed").getAsLong());
+    }
+
+    static Run moa(Map<String, String> env, String... args) throws Exception {
+        Path jar = TestPaths.repoRoot().resolve("runtime/target/moa.jar");
+        assertTrue(Files.isRegularFile(jar), "build the jar first (mvn package): " + jar);
+        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-jar", jar.toString()));
+        command.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(command);
+        pb.environment().putAll(env);
+        Path out = Files.createTempFile(work, "out", ".txt"), err = Files.createTempFile(work, "err", ".txt");
+        Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        assertTrue(p.waitFor(5, TimeUnit.MINUTES), "moa " + String.join(" ", args) + " did not finish");
+        return new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+    }
+
+    /** stderr minus the JVM's notice about the incubating Vector API module. */
+    static List<String> errorLines(Run r) {
+        return r.err().lines().filter(l -> !l.contains("Using incubator modules")).toList();
+    }
+
+    @Test
+    void forwardPrintsTheLastPositionLogitsAsJson() throws Exception {
+        JsonObject prompt = golden.getAsJsonObject("prompts").getAsJsonObject("long");
+        StringBuilder ids = new StringBuilder();
+        prompt.getAsJsonArray("prompt_ids").forEach(e -> ids.append(e.getAsInt()).append(' '));
+        Run r = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", ids.toString().trim(), "--json");
+        assertEquals(0, r.exit(), r.err());
+        var logits = JsonParser.parseString(r.out()).getAsJsonObject().getAsJsonArray("logits");
+        float[] actual = new float[logits.size()];
+        for (int i = 0; i < actual.length; i++) actual[i] = logits.get(i).getAsFloat();
+        ReferenceParityTest.assertClose(ReferenceParityTest.doubles(prompt.getAsJsonArray("logits")), actual, "forward --json");
+    }
+
+    @Test
+    void errorsAreOneLineWithoutStackTrace() throws Exception {
+        Run missing = moa(Map.of(), "forward", "--model", work.resolve("nope").toString(), "--tokens", "1 2");
+        assertNotEquals(0, missing.exit());
+        assertEquals(1, errorLines(missing).size(), missing.err());
+        assertTrue(missing.err().contains("model directory not found"), missing.err());
+
+        Run badTokens = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", "1 x");
+        assertNotEquals(0, badTokens.exit());
+        assertTrue(badTokens.err().contains("must be integers"), badTokens.err());
+
+        Run outside = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", "1 99999");
+        assertNotEquals(0, outside.exit());
+        assertTrue(outside.err().contains("outside the vocabulary"), outside.err());
+
+        Run unknown = moa(Map.of(), "forward", "--modle", "x");
+        assertNotEquals(0, unknown.exit());
+        assertTrue(unknown.err().contains("unknown option --modle"), unknown.err());
+    }
+
+    @Test
+    void truncatedWeightsNameTheFileAndTensor() throws Exception {
+        Path broken = work.resolve("broken");
+        Files.createDirectories(broken);
+        Files.copy(model.resolve("config.json"), broken.resolve("config.json"));
+        Path weights = broken.resolve("model.safetensors");
+        Files.copy(model.resolve("model.safetensors"), weights);
+        try (FileChannel ch = FileChannel.open(weights, StandardOpenOption.WRITE)) {
+            ch.truncate(ch.size() - 1000);
+        }
+        Run r = moa(Map.of(), "forward", "--model", broken.toString(), "--tokens", "1");
+        assertNotEquals(0, r.exit());
+        assertEquals(1, errorLines(r).size(), r.err());
+        assertTrue(r.err().contains("model.safetensors") && r.err().contains("tensor '") && r.err().contains("truncated"), r.err());
+        assertFalse(r.err().contains("\tat "), "no stack trace without --debug");
+
+        Run debug = moa(Map.of(), "forward", "--model", broken.toString(), "--tokens", "1", "--debug");
+        assertTrue(debug.err().contains("\tat "), "--debug prints the stack trace");
+    }
+
+    @Test
+    void infoDescribesTheModel() throws Exception {
+        Run r = moa(Map.of(), "info", "--model", model.toString());
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("4 query heads, 2 KV heads (GQA x2)"), r.out());
+        assertTrue(r.out().contains("BF16"), r.out());
+        // 384x64 embedding + lm_head, 2 layers of q/k/v/o (64x64, 32x64, 32x64, 64x64), 3 MLP 160x64, 2 norms; final norm
+        assertTrue(r.out().contains("parameters:    135,488"), r.out());
+    }
+}
