@@ -7,7 +7,8 @@ Weights are stored in --dtype and the compute runs in that dtype too (PyTorch's 
 path for bf16: mkldnn/oneDNN matmuls); RMSNorm statistics and softmax are computed in float32
 as in HF. Prefill runs the whole prompt as one chunk and computes lm_head only for the last
 position; decode feeds one token per step (greedy argmax) against a preallocated KV cache.
-Prints one JSON line.
+With --repeat R the timed round runs R times; prefill/decode numbers are the best
+(min time) round, medians and all times are included. Prints one JSON line.
 """
 import argparse
 import json
@@ -118,6 +119,7 @@ def main():
     ap.add_argument("--gen", type=int, default=32, help="decode steps G")
     ap.add_argument("--warmup-prompt", type=int, default=32)
     ap.add_argument("--warmup-gen", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=1, help="timed prefill+decode rounds; best and median reported")
     ap.add_argument("--layers", type=int, default=CFG["layers"], help="override (for quick smoke tests)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -135,24 +137,32 @@ def main():
         for s in range(a.warmup_gen):
             lg = m.forward(torch.argmax(lg).view(1), a.warmup_prompt + s)
 
-        t1 = time.perf_counter()
-        lg = m.forward(prompt, 0)
-        t2 = time.perf_counter()
-        nxt = torch.argmax(lg).view(1)
-        out_ids = [int(nxt)]
-        t3 = time.perf_counter()
-        for s in range(a.gen):
-            lg = m.forward(nxt, a.prompt + s)
+        prefill_times, decode_times = [], []
+        for _ in range(a.repeat):
+            t1 = time.perf_counter()
+            lg = m.forward(prompt, 0)
+            t2 = time.perf_counter()
             nxt = torch.argmax(lg).view(1)
-            out_ids.append(int(nxt))
-        t4 = time.perf_counter()
-    prefill_s, decode_s = t2 - t1, t4 - t3
+            out_ids = [int(nxt)]
+            t3 = time.perf_counter()
+            for s in range(a.gen):
+                lg = m.forward(nxt, a.prompt + s)
+                nxt = torch.argmax(lg).view(1)
+                out_ids.append(int(nxt))
+            t4 = time.perf_counter()
+            prefill_times.append(t2 - t1)
+            decode_times.append(t4 - t3)
+    prefill_s, decode_s = min(prefill_times), min(decode_times)
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     print(json.dumps(dict(
         bench="torch-cpu", torch=torch.__version__, dtype=a.dtype, threads=a.threads, layers=c["layers"],
         params=m.n_params, prompt_tokens=a.prompt, gen_tokens=a.gen,
         prefill_s=round(prefill_s, 3), prefill_tok_s=round(a.prompt / prefill_s, 3),
         decode_s=round(decode_s, 3), decode_tok_s=round(a.gen / decode_s, 3),
-        decode_ms_per_token=round(1000 * decode_s / a.gen, 2), build_s=round(build_s, 1),
+        decode_ms_per_token=round(1000 * decode_s / a.gen, 2), repeat=a.repeat,
+        prefill_tok_s_median=round(a.prompt / med(prefill_times), 3), decode_tok_s_median=round(a.gen / med(decode_times), 3),
+        prefill_s_all=[round(t, 3) for t in prefill_times], decode_s_all=[round(t, 3) for t in decode_times],
+        load_avg_1m=os.getloadavg()[0], build_s=round(build_s, 1),
         max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         machine=platform.machine(), cpus=os.cpu_count(), first_ids=out_ids[:4])))
     sys.stdout.flush()
