@@ -67,11 +67,36 @@ public abstract sealed class WeightMatrix permits F32Matrix, PackedHalfMatrix {
                     + " (got " + x.length + ", " + out.length + ")");
         }
         float[] prepared = prepare(x, tokens);
-        Parallel.forRange(rows, ROW_GRAIN, (start, end) -> multiplyRows(x, prepared, tokens, out, start, end));
+        Parallel.forRange(rows, ROW_GRAIN, (start, end) -> {
+            if (tokens >= PREFILL_TOKENS) multiplyPanels(prepared, tokens, out, start, end);
+            else multiplyRows(x, prepared, tokens, out, start, end);
+        });
     }
 
-    /** Activations rearranged once per call into the layout the inner loop wants (identity for F32). */
+    /** From this many tokens on, widening a panel of rows once and reusing it for every token pays off. */
+    static final int PREFILL_TOKENS = 4;
+    private static final ThreadLocal<float[]> PANEL = ThreadLocal.withInitial(() -> new float[0]);
+
+    private void multiplyPanels(float[] prepared, int tokens, float[] out, int rowStart, int rowEnd) {
+        int panelRows = PanelKernel.PANEL_ROWS;
+        float[] panel = PANEL.get();
+        if (panel.length < panelRows * cols) {
+            panel = new float[panelRows * cols];
+            PANEL.set(panel);
+        }
+        for (int r = rowStart; r < rowEnd; r += panelRows) {
+            int n = Math.min(panelRows, rowEnd - r);
+            widenRows(r, n, panel);
+            PanelKernel.multiply(panel, n, cols, prepared, tokens, out, rows, r);
+        }
+    }
+
+    /** Activations rearranged once per call into the column order of {@link #widenRows} (identity for F32). */
     abstract float[] prepare(float[] x, int tokens);
 
+    /** Rows [row, row+count) widened to F32 into {@code panel[i·cols ..]}, in the column order of {@link #prepare}. */
+    abstract void widenRows(int row, int count, float[] panel);
+
+    /** Decode-sized products (fewer than {@link #PREFILL_TOKENS} tokens), streaming the weights once. */
     abstract void multiplyRows(float[] x, float[] prepared, int tokens, float[] out, int rowStart, int rowEnd);
 }
