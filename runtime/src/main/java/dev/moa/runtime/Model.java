@@ -59,7 +59,9 @@ public final class Model implements AutoCloseable {
         WeightFiles files = WeightFiles.open(directory);
         try {
             LlamaWeights weights = LlamaWeights.bind(config, files);
-            return new Model(directory, config, generation, files, new LlamaModel(config, weights), tokenizer, chat);
+            LlamaModel llama = new LlamaModel(config, weights);
+            llama.warmUp();
+            return new Model(directory, config, generation, files, llama, tokenizer, chat);
         } catch (RuntimeException e) {
             files.close();
             throw e;

@@ -27,6 +27,19 @@ public final class LlamaModel {
         this.rope = new RotaryEmbedding(config);
     }
 
+    /**
+     * Compiles the SIMD kernels this model uses (one matrix per storage format, the vector kernels) before the
+     * first request, so time to first token is not spent in the interpreter.
+     */
+    public void warmUp() {
+        var seen = new java.util.HashSet<dev.moa.tasks.cpu.WeightFormat>();
+        LayerWeights first = weights.layers()[0];
+        for (WeightMatrix m : new WeightMatrix[] {first.wq(), first.wk(), first.gate(), first.down(), weights.lmHead()}) {
+            if (seen.add(m.format())) m.warmUp();
+        }
+        VectorMath.warmUp(config.hiddenSize());
+    }
+
     public ModelConfig config() {
         return config;
     }

@@ -11,6 +11,24 @@ public final class VectorMath {
     private VectorMath() {
     }
 
+    private static volatile boolean warmed;
+
+    /** Gets these kernels compiled by C2 before the first real token (see {@link WeightMatrix#warmUp}). */
+    public static void warmUp(int n) {
+        if (warmed) return;
+        warmed = true;
+        float[] a = new float[n], b = new float[n], w = new float[n];
+        java.util.Arrays.fill(w, 1f);
+        for (int i = 0; i < 2_000; i++) {
+            rmsNorm(a, 0, b, 0, w, n, 1e-5f);
+            addScaled(a, 0, 0.5f, b, 0, n);
+            add(a, 0, b, 0, n);
+            dot(a, 0, b, 0, n);
+            scale(a, 0, 0.5f, n);
+            siluTimes(a, b, n);
+        }
+    }
+
     /** Σ a[ao + i] · b[bo + i] for i < n. */
     public static float dot(float[] a, int ao, float[] b, int bo, int n) {
         FloatVector acc = FloatVector.zero(F);

@@ -75,6 +75,7 @@ public abstract sealed class WeightMatrix permits F32Matrix, PackedHalfMatrix {
 
     /** From this many tokens on, widening a panel of rows once and reusing it for every token pays off. */
     static final int PREFILL_TOKENS = 4;
+    private static final java.util.Set<Class<?>> WARMED = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private static final ThreadLocal<float[]> PANEL = ThreadLocal.withInitial(() -> new float[0]);
 
     private void multiplyPanels(float[] prepared, int tokens, float[] out, int rowStart, int rowEnd) {
@@ -88,6 +89,22 @@ public abstract sealed class WeightMatrix permits F32Matrix, PackedHalfMatrix {
             int n = Math.min(panelRows, rowEnd - r);
             widenRows(r, n, panel);
             PanelKernel.multiply(panel, n, cols, prepared, tokens, out, rows, r);
+        }
+    }
+
+    /**
+     * Runs this format's kernels on the first rows of this matrix until C2 has compiled them. Vector API code is
+     * only fast once intrinsified; before that every vector operation allocates, and the first forward pass of a
+     * large model would take seconds. Warm one matrix per storage format, on its own (each format has its own
+     * hot loops, so warming one never slows another).
+     */
+    public void warmUp() {
+        if (!WARMED.add(getClass())) return;
+        int n = Math.min(rows, 2 * PanelKernel.PANEL_ROWS);
+        float[] x = new float[PREFILL_TOKENS * cols], out = new float[PREFILL_TOKENS * rows];
+        for (int i = 0; i < 2_000; i++) {
+            multiplyPanels(prepare(x, PREFILL_TOKENS), PREFILL_TOKENS, out, 0, n);
+            multiplyRows(x, prepare(x, 1), 1, out, 0, n);
         }
     }
 
