@@ -135,7 +135,9 @@ public final class LlamaModel {
             // attention, one (token, query head) pair per task
             int layer = l;
             int heads = c.numHeads();
-            Parallel.forRange(n * heads, 1, (start, end) -> {
+            // Each task should cover a few thousand multiply-adds over the cached positions, or stay on this thread.
+            int grain = Math.max(1, (1 << 14) / (headDim * (startPosition + n)));
+            Parallel.forRange(n * heads, grain, (start, end) -> {
                 float[] scores = Scratch.scores(cache.capacity());
                 for (int i = start; i < end; i++) {
                     int t = i / heads, h = i % heads;

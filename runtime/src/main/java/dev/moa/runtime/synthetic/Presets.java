@@ -16,7 +16,7 @@ public enum Presets {
              "rms_norm_eps":1e-05,"rope_theta":500000.0,
              "rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,
                              "original_max_position_embeddings":512},
-             "max_position_embeddings":4096,"vocab_size":512,"tie_word_embeddings":true,
+             "max_position_embeddings":4096,"vocab_size":320,"tie_word_embeddings":false,
              "bos_token_id":1,"eos_token_id":2,"torch_dtype":"bfloat16","hidden_act":"silu"}"""),
 
     /** Llama-3.2-1B's exact shapes (1.24B parameters, 2.5 GB in BF16) with random weights. */

@@ -11,8 +11,8 @@ import java.lang.foreign.MemorySegment;
  * product at decode (tokens = 1) and a matrix–matrix product over a prefill chunk, rows split across all cores.
  */
 public abstract sealed class WeightMatrix permits F32Matrix, PackedHalfMatrix {
-    /** Rows per parallel task: large enough that a task's setup is noise against its memory traffic. */
-    private static final int ROW_GRAIN = 16;
+    /** Weights per parallel task at least: below this, handing work to another core costs more than it saves. */
+    private static final int MIN_TASK_WEIGHTS = 1 << 16;
 
     protected final MemorySegment data;
     protected final int rows;
@@ -67,7 +67,8 @@ public abstract sealed class WeightMatrix permits F32Matrix, PackedHalfMatrix {
                     + " (got " + x.length + ", " + out.length + ")");
         }
         float[] prepared = prepare(x, tokens);
-        Parallel.forRange(rows, ROW_GRAIN, (start, end) -> {
+        int grain = Math.max(PanelKernel.PANEL_ROWS, MIN_TASK_WEIGHTS / cols / Math.max(1, tokens));
+        Parallel.forRange(rows, grain, (start, end) -> {
             if (tokens >= PREFILL_TOKENS) multiplyPanels(prepared, tokens, out, start, end);
             else multiplyRows(x, prepared, tokens, out, start, end);
         });
