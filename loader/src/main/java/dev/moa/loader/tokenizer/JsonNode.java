@@ -1,0 +1,142 @@
+package dev.moa.loader.tokenizer;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One JSON value of a tokenizer.json together with where it came from (file and dotted field path),
+ * so that every validation failure can say exactly which field was wrong and what was expected.
+ */
+final class JsonNode {
+    private final String source;
+    private final String path;
+    private final JsonElement element; // null when the field is absent
+
+    JsonNode(String source, String path, JsonElement element) {
+        this.source = source;
+        this.path = path;
+        this.element = element;
+    }
+
+    String path() {
+        return path;
+    }
+
+    /** True when the field is absent or JSON null; HF treats both as "not configured". */
+    boolean isNull() {
+        return element == null || element.isJsonNull();
+    }
+
+    boolean isObject() {
+        return element != null && element.isJsonObject();
+    }
+
+    boolean isArray() {
+        return element != null && element.isJsonArray();
+    }
+
+    boolean isString() {
+        return element instanceof JsonPrimitive p && p.isString();
+    }
+
+    JsonNode get(String field) {
+        JsonObject object = asObject();
+        return new JsonNode(source, child(field), object.get(field));
+    }
+
+    boolean has(String field) {
+        return !get(field).isNull();
+    }
+
+    /** The object's entries, in file order. */
+    List<Map.Entry<String, JsonNode>> entries() {
+        List<Map.Entry<String, JsonNode>> out = new ArrayList<>();
+        for (Map.Entry<String, JsonElement> e : asObject().entrySet()) {
+            out.add(Map.entry(e.getKey(), new JsonNode(source, child(e.getKey()), e.getValue())));
+        }
+        return out;
+    }
+
+    List<JsonNode> items() {
+        if (!isArray()) throw expected("an array");
+        JsonArray array = element.getAsJsonArray();
+        List<JsonNode> out = new ArrayList<>(array.size());
+        for (int i = 0; i < array.size(); i++) out.add(new JsonNode(source, path + "[" + i + "]", array.get(i)));
+        return out;
+    }
+
+    String string() {
+        if (!isString()) throw expected("a string");
+        return element.getAsString();
+    }
+
+    String string(String field) {
+        return get(field).string();
+    }
+
+    String optString(String field, String fallback) {
+        JsonNode n = get(field);
+        return n.isNull() ? fallback : n.string();
+    }
+
+    boolean bool(String field, boolean fallback) {
+        JsonNode n = get(field);
+        if (n.isNull()) return fallback;
+        if (!(n.element instanceof JsonPrimitive p && p.isBoolean())) throw n.expected("true or false");
+        return p.getAsBoolean();
+    }
+
+    int integer() {
+        if (!(element instanceof JsonPrimitive p && p.isNumber())) throw expected("a non-negative integer");
+        double v = p.getAsDouble();
+        if (v != Math.rint(v) || v < 0 || v > Integer.MAX_VALUE) throw expected("a non-negative integer");
+        return (int) v;
+    }
+
+    double number() {
+        if (!(element instanceof JsonPrimitive p && p.isNumber())) throw expected("a number");
+        return p.getAsDouble();
+    }
+
+    int integer(String field, int fallback) {
+        JsonNode n = get(field);
+        return n.isNull() ? fallback : n.integer();
+    }
+
+    /** The {@code type} discriminator of a component object (normalizer, model, decoder, ...). */
+    String type() {
+        return string("type");
+    }
+
+    TokenizerException expected(String what) {
+        String found = element == null ? "nothing (field missing)" : abbreviate(element.toString());
+        return new TokenizerException(source + ": field '" + path + "' must be " + what + ", found " + found);
+    }
+
+    TokenizerException unsupported(String what, String supported) {
+        return new TokenizerException(source + ": field '" + path + "': " + what + " is not supported (supported: "
+                + supported + ")");
+    }
+
+    TokenizerException error(String message) {
+        return new TokenizerException(source + ": field '" + path + "': " + message);
+    }
+
+    private JsonObject asObject() {
+        if (!isObject()) throw expected("an object");
+        return element.getAsJsonObject();
+    }
+
+    private String child(String field) {
+        return path.isEmpty() ? field : path + "." + field;
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 80 ? s : s.substring(0, 77) + "...";
+    }
+}
