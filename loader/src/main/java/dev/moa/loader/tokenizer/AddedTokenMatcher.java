@@ -1,10 +1,10 @@
 package dev.moa.loader.tokenizer;
 
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.UnaryOperator;
 
 /**
  * Finds added tokens in text, as HF's {@code AddedVocabulary::find_matches}: scanning left to
@@ -19,25 +19,27 @@ final class AddedTokenMatcher {
         }
     }
 
-    /** Trie over UTF-16 units; a node is terminal when {@code token != null}. */
+    /** A string to look for, the id it stands for and the token whose options apply. */
+    record Entry(String pattern, int id, AddedToken options) {}
+
+    /** Trie over UTF-16 units; a node is terminal when {@code entry != null}. */
     private static final class Node {
         final Map<Character, Node> children = new HashMap<>();
-        AddedToken token;
+        Entry entry;
     }
 
     private final Node root = new Node();
     private final boolean empty;
     /** Characters some token starts with: most positions are rejected without touching the trie. */
-    private final java.util.BitSet firstChars = new java.util.BitSet(1 << 16);
+    private final BitSet firstChars = new BitSet(1 << 16);
 
-    /** @param form maps a token's content to the string to look for (the normalizer, for normalized tokens) */
-    AddedTokenMatcher(List<AddedToken> tokens, UnaryOperator<String> form) {
-        for (AddedToken token : tokens) {
-            String pattern = form.apply(token.content());
+    AddedTokenMatcher(List<Entry> entries) {
+        for (Entry entry : entries) {
+            String pattern = entry.pattern();
             if (pattern.isEmpty()) continue;
             Node node = root;
             for (int i = 0; i < pattern.length(); i++) node = node.children.computeIfAbsent(pattern.charAt(i), c -> new Node());
-            if (node.token == null) node.token = token; // duplicate contents: the first entry wins
+            if (node.entry == null) node.entry = entry; // Aho-Corasick: of equal patterns, the first listed wins
             firstChars.set(pattern.charAt(0));
         }
         empty = root.children.isEmpty();
@@ -54,19 +56,20 @@ final class AddedTokenMatcher {
         int pos = 0;
         while (pos < text.length()) {
             int[] end = new int[1];
-            AddedToken token = longestAt(text, pos, end);
-            if (token == null) {
+            Entry match = longestAt(text, pos, end);
+            if (match == null) {
                 pos++;
                 continue;
             }
             int start = pos;
             int stop = end[0];
             pos = stop; // matches never overlap, even when one is rejected below
+            AddedToken token = match.options();
             if (token.singleWord() && (endsWithWordChar(text, start) || startsWithWordChar(text, stop))) continue;
             if (token.lstrip()) start = Math.max(textStart, skipWhiteSpaceBackward(text, start));
             if (token.rstrip()) stop = skipWhiteSpaceForward(text, stop);
             if (textStart < start) out.add(new Segment(text.substring(textStart, start), offset + textStart, -1));
-            out.add(new Segment(text.substring(start, stop), offset + start, token.id()));
+            out.add(new Segment(text.substring(start, stop), offset + start, match.id()));
             textStart = stop;
             pos = stop;
         }
@@ -74,26 +77,31 @@ final class AddedTokenMatcher {
         return out;
     }
 
-    private AddedToken longestAt(String text, int pos, int[] end) {
+    private Entry longestAt(String text, int pos, int[] end) {
         if (!firstChars.get(text.charAt(pos))) return null;
         Node node = root;
-        AddedToken found = null;
+        Entry found = null;
         for (int i = pos; i < text.length(); i++) {
             node = node.children.get(text.charAt(i));
             if (node == null) break;
-            if (node.token != null) {
-                found = node.token;
+            if (node.entry != null) {
+                found = node.entry;
                 end[0] = i + 1;
             }
         }
         return found;
     }
 
-    /** Rust's {@code char::is_alphanumeric() || c == '_'}: a character that continues a word. */
+    /**
+     * HF tests word boundaries with the Rust regex {@code \w}: Unicode Alphabetic, marks, decimal
+     * digits, connector punctuation and the joiners (ZWNJ, ZWJ).
+     */
     private static boolean isWordChar(int cp) {
-        int type = Character.getType(cp);
-        return cp == '_' || Character.isAlphabetic(cp) || type == Character.DECIMAL_DIGIT_NUMBER
-                || type == Character.LETTER_NUMBER || type == Character.OTHER_NUMBER;
+        return switch (Character.getType(cp)) {
+            case Character.NON_SPACING_MARK, Character.ENCLOSING_MARK, Character.COMBINING_SPACING_MARK,
+                 Character.DECIMAL_DIGIT_NUMBER, Character.CONNECTOR_PUNCTUATION -> true;
+            default -> Character.isAlphabetic(cp) || cp == 0x200C || cp == 0x200D;
+        };
     }
 
     private static boolean endsWithWordChar(String text, int at) {

@@ -21,7 +21,7 @@ sealed interface Normalizer {
             case "NFKC" -> new UnicodeForm(java.text.Normalizer.Form.NFKC);
             case "NFKD" -> new UnicodeForm(java.text.Normalizer.Form.NFKD);
             case "Lowercase" -> new Lowercase();
-            case "Strip" -> new Strip(node.bool("left", true), node.bool("right", true));
+            case "Strip" -> new Strip(node.bool("strip_left", true), node.bool("strip_right", true));
             case "StripAccents" -> new StripAccents();
             default -> throw node.get("type").unsupported("normalizer type '" + node.type() + "'",
                     "Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents");

@@ -10,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
@@ -36,9 +35,7 @@ public final class Tokenizer {
     private final BpeModel model;
     private final PostProcessor postProcessor;
     private final Decoder decoder;
-    private final AddedTokenMatcher rawAddedTokens;
-    private final AddedTokenMatcher normalizedAddedTokens;
-    private final Map<String, Integer> addedTokenIds = new HashMap<>();
+    private final AddedVocabulary addedVocabulary;
     private final String[] tokens; // id -> piece; added tokens take precedence over the model vocab
     private final boolean[] special;
 
@@ -54,21 +51,17 @@ public final class Tokenizer {
         List<AddedToken> added = new ArrayList<>();
         JsonNode addedNode = root.get("added_tokens");
         if (!addedNode.isNull()) for (JsonNode item : addedNode.items()) added.add(AddedToken.parse(item));
-        rawAddedTokens = new AddedTokenMatcher(added.stream().filter(t -> !t.normalized()).toList(), s -> s);
-        normalizedAddedTokens = new AddedTokenMatcher(added.stream().filter(AddedToken::normalized).toList(),
-                normalizer::normalize);
+        addedVocabulary = new AddedVocabulary(added, model.vocab(), normalizer);
 
+        Map<Integer, String> addedById = addedVocabulary.contentsById();
         int maxId = -1;
         for (int id : model.vocab().values()) maxId = Math.max(maxId, id);
-        for (AddedToken t : added) maxId = Math.max(maxId, t.id());
+        for (int id : addedById.keySet()) maxId = Math.max(maxId, id);
         tokens = new String[maxId + 1];
         special = new boolean[maxId + 1];
         for (Map.Entry<String, Integer> e : model.vocab().entrySet()) tokens[e.getValue()] = e.getKey();
-        for (AddedToken t : added) {
-            tokens[t.id()] = t.content();
-            special[t.id()] = t.special();
-            addedTokenIds.put(t.content(), t.id());
-        }
+        addedById.forEach((id, content) -> tokens[id] = content);
+        for (int id = 0; id < tokens.length; id++) special[id] = tokens[id] != null && addedVocabulary.isSpecial(tokens[id]);
     }
 
     /** Reads a {@code tokenizer.json}; a bad file raises {@link TokenizerException} naming file and field. */
@@ -103,13 +96,13 @@ public final class Tokenizer {
     public int[] encode(String text, boolean addSpecialTokens) {
         IntList ids = new IntList(text.length() / 3 + 4);
         List<Piece> words = new ArrayList<>();
-        for (Segment raw : rawAddedTokens.split(text, 0)) {
+        for (Segment raw : addedVocabulary.rawMatcher().split(text, 0)) {
             if (raw.isToken()) {
                 ids.add(raw.tokenId());
                 continue;
             }
             String normalized = normalizer.normalize(raw.text());
-            for (Segment segment : normalizedAddedTokens.split(normalized, 0)) {
+            for (Segment segment : addedVocabulary.normalizedMatcher().split(normalized, 0)) {
                 if (segment.isToken()) {
                     ids.add(segment.tokenId());
                     continue;
@@ -146,7 +139,7 @@ public final class Tokenizer {
 
     /** The id of a token string (added tokens first, then the model vocabulary). */
     public OptionalInt tokenId(String token) {
-        Integer id = addedTokenIds.get(token);
+        Integer id = addedVocabulary.id(token);
         if (id == null) id = model.vocab().get(token);
         return id == null ? OptionalInt.empty() : OptionalInt.of(id);
     }
@@ -156,7 +149,7 @@ public final class Tokenizer {
         return id >= 0 && id < tokens.length ? tokens[id] : null;
     }
 
-    /** Whether the id is an added token marked {@code special} (BOS, EOS, chat markers, ...). */
+    /** Whether the id's token is a special added token (BOS, EOS, chat markers, ...), skipped by decode if asked. */
     public boolean isSpecial(int id) {
         return id >= 0 && id < special.length && special[id];
     }
