@@ -18,12 +18,12 @@ import java.util.Set;
 
 /**
  * {@code moa bench}: prefill and decode tokens/s of a synthetic Llama-3.2-1B-shaped BF16 model, against the
- * memory-bandwidth roofline (weight bytes per token ÷ measured copy bandwidth) and, with {@code --torch},
+ * memory-bandwidth roofline (weight bytes per token ÷ measured read bandwidth; copy bandwidth is reported too) and, with {@code --torch},
  * against PyTorch CPU on the same shapes and thread count, all in one run.
  */
 final class BenchCommand {
     int run(String[] argv) throws Exception {
-        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model"), Set.of("torch"));
+        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model", "rounds"), Set.of("torch"));
         Presets preset = switch (args.string("preset", "llama-3.2-1b")) {
             case "llama-3.2-1b" -> Presets.LLAMA_3_2_1B;
             case "tiny" -> Presets.TINY;
@@ -31,33 +31,37 @@ final class BenchCommand {
         };
         int promptTokens = args.integer("prompt-tokens", 256);
         int decodeTokens = args.integer("decode-tokens", 32);
+        int rounds = args.integer("rounds", 3);
         Path dir = args.has("model") ? Path.of(args.string("model", null)) : materialize(preset);
 
-        System.err.println("measuring copy bandwidth with " + Parallel.threads() + " threads ...");
-        double bandwidth = MemoryBandwidth.copyBytesPerSecond(1L << 30, 6);
+        System.err.println("measuring memory bandwidth with " + Parallel.threads() + " threads ...");
+        MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(1L << 30, 6);
         try (Model model = ModelLoading.load(dir)) {
             long bytesPerToken = model.llama().weights().bytesPerDecodedToken();
-            double roofline = bandwidth / bytesPerToken;
-            System.err.printf("running: prompt %d tokens, decode %d tokens ...%n", promptTokens, decodeTokens);
-            DecodeBenchmark.Result ours = DecodeBenchmark.run(model, promptTokens, decodeTokens);
+            // Decoding streams every weight once per token: the read bandwidth bounds it.
+            double roofline = bandwidth.readBytesPerSecond() / bytesPerToken;
+            System.err.printf("running: prompt %d tokens, decode %d tokens, %d rounds ...%n", promptTokens, decodeTokens, rounds);
+            DecodeBenchmark.Result ours = DecodeBenchmark.run(model, promptTokens, decodeTokens, rounds);
 
             JsonObject report = new JsonObject();
             report.addProperty("model", dir.getFileName().toString());
             report.addProperty("threads", Parallel.threads());
-            report.addProperty("copy_bandwidth_GBps", round(bandwidth / 1e9));
+            report.addProperty("copy_bandwidth_GBps", round(bandwidth.copyBytesPerSecond() / 1e9));
+            report.addProperty("read_bandwidth_GBps", round(bandwidth.readBytesPerSecond() / 1e9));
             report.addProperty("weight_bytes_per_token", bytesPerToken);
             report.addProperty("roofline_decode_tps", round(roofline));
             report.addProperty("prefill_tps", round(ours.prefillTokensPerSecond()));
             report.addProperty("decode_tps", round(ours.decodeTokensPerSecond()));
             report.addProperty("decode_vs_roofline", round(ours.decodeTokensPerSecond() / roofline));
-            System.out.printf("copy bandwidth:  %.1f GB/s (%d threads)%n", bandwidth / 1e9, Parallel.threads());
-            System.out.printf("weights/token:   %.2f GB -> roofline decode %.2f tokens/s%n", bytesPerToken / 1e9, roofline);
+            System.out.printf("memory:          copy %.1f GB/s (read+write), read %.1f GB/s (%d threads)%n",
+                    bandwidth.copyBytesPerSecond() / 1e9, bandwidth.readBytesPerSecond() / 1e9, Parallel.threads());
+            System.out.printf("weights/token:   %.2f GB -> roofline decode %.2f tokens/s (read bandwidth)%n", bytesPerToken / 1e9, roofline);
             System.out.printf("moa-java:        prefill %.1f tokens/s (%d tokens), decode %.2f tokens/s = %.0f%% of roofline%n",
                     ours.prefillTokensPerSecond(), promptTokens, ours.decodeTokensPerSecond(), 100 * ours.decodeTokensPerSecond() / roofline);
             if (args.flag("torch") && preset == Presets.LLAMA_3_2_1B) {
                 for (String dtype : List.of("bf16", "f32")) {
-                    JsonObject torch = runTorch(dtype, promptTokens, decodeTokens);
-                    double prefill = torch.get("prefill_tps").getAsDouble(), decode = torch.get("decode_tps").getAsDouble();
+                    JsonObject torch = runTorch(dtype, promptTokens, decodeTokens, rounds);
+                    double prefill = torch.get("prefill_tok_s").getAsDouble(), decode = torch.get("decode_tok_s").getAsDouble();
                     System.out.printf("pytorch %-5s    prefill %.1f tokens/s, decode %.2f tokens/s -> ours/torch: prefill %.2fx, decode %.2fx%n",
                             dtype, prefill, decode, ours.prefillTokensPerSecond() / prefill, ours.decodeTokensPerSecond() / decode);
                     report.add("torch_" + dtype, torch);
@@ -81,11 +85,11 @@ final class BenchCommand {
     }
 
     /** Runs scripts/reference/bench_torch.py with Debian's PyTorch on the same shapes and thread count. */
-    private static JsonObject runTorch(String dtype, int promptTokens, int decodeTokens) throws Exception {
+    private static JsonObject runTorch(String dtype, int promptTokens, int decodeTokens, int rounds) throws Exception {
         Path script = RepositoryPaths.script("reference/bench_torch.py");
         List<String> command = new ArrayList<>(List.of("/usr/bin/python3", script.toString(), "--dtype", dtype,
                 "--threads", String.valueOf(Parallel.threads()), "--prompt", String.valueOf(promptTokens),
-                "--gen", String.valueOf(decodeTokens)));
+                "--gen", String.valueOf(decodeTokens), "--repeat", String.valueOf(rounds)));
         System.err.println("running PyTorch baseline: " + String.join(" ", command));
         Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         String last = null;
