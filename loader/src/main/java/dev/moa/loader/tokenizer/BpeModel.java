@@ -95,11 +95,11 @@ final class BpeModel {
                 if (space < 0 || line.indexOf(' ', space + 1) >= 0) throw item.expected("\"left right\" (two tokens separated by one space)");
                 left = line.substring(0, space);
                 right = line.substring(space + 1);
-            } else if (item.isArray() && item.items().size() == 2) {
-                left = item.items().get(0).string();
-                right = item.items().get(1).string();
             } else {
-                throw item.expected("a merge: \"left right\" or [\"left\", \"right\"]");
+                List<JsonNode> pair = item.isArray() ? item.items() : List.of();
+                if (pair.size() != 2) throw item.expected("a merge: \"left right\" or [\"left\", \"right\"]");
+                left = pair.get(0).string();
+                right = pair.get(1).string();
             }
             // The right part of a merge carries the continuing-subword prefix, which the merged token does not repeat.
             String merged = left + right.substring(Math.min(prefixLength, right.length()));

@@ -34,10 +34,6 @@ record HfPattern(String source, Pattern regex) {
         throw node.expected("{\"String\": ...} or {\"Regex\": ...}");
     }
 
-    static HfPattern literal(String text) {
-        return new HfPattern(text, Pattern.compile(Pattern.quote(text)));
-    }
-
     static HfPattern regex(String regex) {
         return new HfPattern(regex, Pattern.compile(regex, Pattern.UNICODE_CHARACTER_CLASS));
     }

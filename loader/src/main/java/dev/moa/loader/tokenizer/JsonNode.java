@@ -14,17 +14,29 @@ import java.util.Map;
  */
 final class JsonNode {
     private final String source;
-    private final String path;
+    private final JsonNode parent; // null for the root
+    private final String field;    // name in the parent object, or null for an array item
+    private final int index;       // position in the parent array
     private final JsonElement element; // null when the field is absent
 
-    JsonNode(String source, String path, JsonElement element) {
+    JsonNode(String source, JsonElement root) {
+        this(source, null, null, -1, root);
+    }
+
+    private JsonNode(String source, JsonNode parent, String field, int index, JsonElement element) {
         this.source = source;
-        this.path = path;
+        this.parent = parent;
+        this.field = field;
+        this.index = index;
         this.element = element;
     }
 
+    /** The dotted path of this value, e.g. {@code model.merges[3]}; built only when an error is reported. */
     String path() {
-        return path;
+        if (parent == null) return "";
+        String up = parent.path();
+        if (field == null) return up + "[" + index + "]";
+        return up.isEmpty() ? field : up + "." + field;
     }
 
     /** True when the field is absent or JSON null; HF treats both as "not configured". */
@@ -46,7 +58,7 @@ final class JsonNode {
 
     JsonNode get(String field) {
         JsonObject object = asObject();
-        return new JsonNode(source, child(field), object.get(field));
+        return new JsonNode(source, this, field, -1, object.get(field));
     }
 
     boolean has(String field) {
@@ -57,7 +69,7 @@ final class JsonNode {
     List<Map.Entry<String, JsonNode>> entries() {
         List<Map.Entry<String, JsonNode>> out = new ArrayList<>();
         for (Map.Entry<String, JsonElement> e : asObject().entrySet()) {
-            out.add(Map.entry(e.getKey(), new JsonNode(source, child(e.getKey()), e.getValue())));
+            out.add(Map.entry(e.getKey(), new JsonNode(source, this, e.getKey(), -1, e.getValue())));
         }
         return out;
     }
@@ -66,7 +78,7 @@ final class JsonNode {
         if (!isArray()) throw expected("an array");
         JsonArray array = element.getAsJsonArray();
         List<JsonNode> out = new ArrayList<>(array.size());
-        for (int i = 0; i < array.size(); i++) out.add(new JsonNode(source, path + "[" + i + "]", array.get(i)));
+        for (int i = 0; i < array.size(); i++) out.add(new JsonNode(source, this, null, i, array.get(i)));
         return out;
     }
 
@@ -115,25 +127,21 @@ final class JsonNode {
 
     TokenizerException expected(String what) {
         String found = element == null ? "nothing (field missing)" : abbreviate(element.toString());
-        return new TokenizerException(source + ": field '" + path + "' must be " + what + ", found " + found);
+        return new TokenizerException(source + ": field '" + path() + "' must be " + what + ", found " + found);
     }
 
     TokenizerException unsupported(String what, String supported) {
-        return new TokenizerException(source + ": field '" + path + "': " + what + " is not supported (supported: "
+        return new TokenizerException(source + ": field '" + path() + "': " + what + " is not supported (supported: "
                 + supported + ")");
     }
 
     TokenizerException error(String message) {
-        return new TokenizerException(source + ": field '" + path + "': " + message);
+        return new TokenizerException(source + ": field '" + path() + "': " + message);
     }
 
     private JsonObject asObject() {
         if (!isObject()) throw expected("an object");
         return element.getAsJsonObject();
-    }
-
-    private String child(String field) {
-        return path.isEmpty() ? field : path + "." + field;
     }
 
     private static String abbreviate(String s) {

@@ -35,10 +35,10 @@ public final class StreamDecoder {
         if (windowSize == window.length) window = Arrays.copyOf(window, windowSize * 2);
         window[windowSize++] = id;
         String text = decodeWindow();
-        if (text.length() <= contextText.length() || text.endsWith("\uFFFD") || !text.startsWith(contextText)) {
+        if (text.length() <= contextText.length() || text.endsWith("\uFFFD")) {
             return ""; // nothing new, or the last character is not complete yet
         }
-        String emitted = text.substring(contextText.length());
+        String emitted = newText(text);
         // The ids just emitted become the context for the next ones.
         System.arraycopy(window, contextSize, window, 0, windowSize - contextSize);
         windowSize -= contextSize;
@@ -49,12 +49,21 @@ public final class StreamDecoder {
 
     /** Returns all text not yet emitted (U+FFFD for incomplete bytes) and starts afresh. */
     public String flush() {
-        String text = decodeWindow();
-        String rest = text.startsWith(contextText) ? text.substring(contextText.length()) : text;
+        String rest = newText(decodeWindow());
         windowSize = 0;
         contextSize = 0;
         contextText = "";
         return rest;
+    }
+
+    /**
+     * The window's text after the context's. The window's text starts with the context's for every
+     * decoder here, except when new bytes turn an earlier valid byte-fallback run invalid (HF then
+     * rewrites the whole run as U+FFFD); what was emitted cannot be taken back, so the text past
+     * the context's length is emitted.
+     */
+    private String newText(String text) {
+        return text.length() <= contextText.length() ? "" : text.substring(contextText.length());
     }
 
     private String decodeWindow() {

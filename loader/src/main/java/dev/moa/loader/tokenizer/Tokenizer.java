@@ -83,7 +83,7 @@ public final class Tokenizer {
         } catch (JsonParseException e) {
             throw new TokenizerException(sourceName + ": not valid JSON (" + e.getMessage() + ")", e);
         }
-        JsonNode root = new JsonNode(sourceName, "", parsed);
+        JsonNode root = new JsonNode(sourceName, parsed);
         if (!root.isObject()) throw new TokenizerException(sourceName + ": top level must be a JSON object");
         return new Tokenizer(root);
     }
