@@ -86,16 +86,18 @@ public final class LlamaModel {
             throw new IllegalStateException("positions up to " + (startPosition + count) + " exceed the KV cache of "
                     + cache.capacity() + " positions");
         }
-        for (int done = 0; done < count; done += state.chunk) {
-            int n = Math.min(state.chunk, count - done);
-            forwardChunk(state, cache, tokens, from + done, n, startPosition + done);
-        }
-        int hidden = config.hiddenSize();
-        // Output head on the last token only: final norm, then logits.
-        int last = (count - 1) % state.chunk;
-        VectorMath.rmsNorm(state.xb, 0, state.x, last * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
-        weights.lmHead().multiply(state.xb, 1, state.logits);
-        return state.logits;
+        return Parallel.call(() -> {
+            for (int done = 0; done < count; done += state.chunk) {
+                int n = Math.min(state.chunk, count - done);
+                forwardChunk(state, cache, tokens, from + done, n, startPosition + done);
+            }
+            int hidden = config.hiddenSize();
+            // Output head on the last token only: final norm, then logits.
+            int last = (count - 1) % state.chunk;
+            VectorMath.rmsNorm(state.xb, 0, state.x, last * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
+            weights.lmHead().multiply(state.xb, 1, state.logits);
+            return state.logits;
+        });
     }
 
     private void forwardChunk(State s, KvCache cache, int[] tokens, int from, int n, int startPosition) {
@@ -120,10 +122,11 @@ public final class LlamaModel {
             // attention rmsnorm
             for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.attentionNorm(), hidden, eps);
 
-            // qkv matmuls (+ bias)
-            project(w.wq(), w.bq(), s.xb, n, s.q);
-            project(w.wk(), w.bk(), s.xb, n, s.k);
-            project(w.wv(), w.bv(), s.xb, n, s.v);
+            // qkv matmuls (+ bias), one parallel region
+            WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.wq(), w.wk(), w.wv()}, new float[][] {s.q, s.k, s.v});
+            addBias(w.bq(), n, s.q);
+            addBias(w.bk(), n, s.k);
+            addBias(w.bv(), n, s.v);
 
             // RoPE, then save key/value to the cache
             for (int t = 0; t < n; t++) {
@@ -146,24 +149,22 @@ public final class LlamaModel {
             });
 
             // output projection and residual
-            project(w.wo(), w.bo(), s.attention, n, s.projected);
+            w.wo().multiply(s.attention, n, s.projected);
+            addBias(w.bo(), n, s.projected);
             VectorMath.add(s.x, s.projected, n * hidden);
 
             // ffn rmsnorm, SwiGLU, residual
             for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.ffnNorm(), hidden, eps);
-            w.gate().multiply(s.xb, n, s.gate);
-            w.up().multiply(s.xb, n, s.up);
+            WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.gate(), w.up()}, new float[][] {s.gate, s.up});
             VectorMath.siluTimes(s.gate, s.up, n * c.intermediateSize());
             w.down().multiply(s.gate, n, s.projected);
             VectorMath.add(s.x, s.projected, n * hidden);
         }
     }
 
-    private static void project(WeightMatrix w, float[] bias, float[] x, int n, float[] out) {
-        w.multiply(x, n, out);
-        if (bias != null) {
-            for (int t = 0; t < n; t++) VectorMath.add(out, t * w.rows(), bias, 0, w.rows());
-        }
+    private static void addBias(float[] bias, int n, float[] out) {
+        if (bias == null) return;
+        for (int t = 0; t < n; t++) VectorMath.add(out, t * bias.length, bias, 0, bias.length);
     }
 
     /** Per-thread attention-score scratch, grown on demand. */

@@ -101,6 +101,9 @@ public abstract sealed class PackedHalfMatrix extends WeightMatrix {
         @Override
         void multiplyRows(float[] x, float[] xd, int tokens, float[] out, int rowStart, int rowEnd) {
             int r = rowStart;
+            for (; r + 4 <= rowEnd; r += 4) {
+                for (int t = 0; t < tokens; t++) dot4(r, x, xd, t * cols, out, t * rows);
+            }
             for (; r + 2 <= rowEnd; r += 2) {
                 for (int t = 0; t < tokens; t++) dot2(r, x, xd, t * cols, out, t * rows);
             }
@@ -121,6 +124,37 @@ public abstract sealed class PackedHalfMatrix extends WeightMatrix {
             float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
             for (int c = fullBlocksEnd; c < cols; c++) sum += get(row, c) * x[xOffset + c];
             return sum;
+        }
+
+        /** Rows r..r+3 against one token: four weight streams in flight, each activation load used four times. */
+        private void dot4(int r, float[] x, float[] xd, int xOffset, float[] out, int outOffset) {
+            long base0 = rowBytes(r), base1 = rowBytes(r + 1), base2 = rowBytes(r + 2), base3 = rowBytes(r + 3);
+            int half = I.length();
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+            for (int c = 0; c < fullBlocksEnd; c += BLOCK) {
+                IntVector p0 = IntVector.fromMemorySegment(I, data, base0 + c * 2L, ByteOrder.LITTLE_ENDIAN);
+                IntVector p1 = IntVector.fromMemorySegment(I, data, base1 + c * 2L, ByteOrder.LITTLE_ENDIAN);
+                IntVector p2 = IntVector.fromMemorySegment(I, data, base2 + c * 2L, ByteOrder.LITTLE_ENDIAN);
+                IntVector p3 = IntVector.fromMemorySegment(I, data, base3 + c * 2L, ByteOrder.LITTLE_ENDIAN);
+                FloatVector v = FloatVector.fromArray(F, xd, xOffset + c), u = FloatVector.fromArray(F, xd, xOffset + c + half);
+                a0 = odd(p0).fma(u, even(p0).fma(v, a0));
+                a1 = odd(p1).fma(u, even(p1).fma(v, a1));
+                a2 = odd(p2).fma(u, even(p2).fma(v, a2));
+                a3 = odd(p3).fma(u, even(p3).fma(v, a3));
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            for (int c = fullBlocksEnd; c < cols; c++) {
+                float xc = x[xOffset + c];
+                s0 += get(r, c) * xc;
+                s1 += get(r + 1, c) * xc;
+                s2 += get(r + 2, c) * xc;
+                s3 += get(r + 3, c) * xc;
+            }
+            out[outOffset + r] = s0;
+            out[outOffset + r + 1] = s1;
+            out[outOffset + r + 2] = s2;
+            out[outOffset + r + 3] = s3;
         }
 
         /** Rows r and r+1 against one token: four independent FMA chains keep more loads in flight at decode. */

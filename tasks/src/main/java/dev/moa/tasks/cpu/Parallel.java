@@ -47,6 +47,16 @@ public final class Parallel {
         return pool.getParallelism();
     }
 
+    /**
+     * Runs {@code work} on a pool thread and waits for it. A whole forward pass should run this way: its
+     * parallel loops then fork from inside the pool, where hand-offs are cheap and the calling thread works
+     * too, instead of waking the pool from outside for every small matmul of a decode step.
+     */
+    public static <T> T call(java.util.function.Supplier<T> work) {
+        if (java.util.concurrent.ForkJoinTask.getPool() == pool) return work.get();
+        return pool.submit(work::get).join();
+    }
+
     /** Runs body over [0, n) in parallel, in chunks of at least {@code grain} items. */
     public static void forRange(int n, int grain, RangeBody body) {
         if (n <= 0) return;

@@ -61,16 +61,42 @@ public abstract sealed class WeightMatrix permits F32Matrix, PackedHalfMatrix {
 
     /** out[t·rows + r] = Σ_c W[r][c] · x[t·cols + c], for every row r and token t < tokens. */
     public final void multiply(float[] x, int tokens, float[] out) {
-        if ((long) tokens * cols > x.length || (long) tokens * rows > out.length) {
-            throw new IllegalArgumentException("multiply: [" + rows + " x " + cols + "] with " + tokens
-                    + " tokens needs x >= " + (long) tokens * cols + " and out >= " + (long) tokens * rows
-                    + " (got " + x.length + ", " + out.length + ")");
+        multiply(x, tokens, new WeightMatrix[] {this}, new float[][] {out});
+    }
+
+    /**
+     * Several products of the same activations (q/k/v, gate/up) in one parallel region: one hand-off to the
+     * worker threads instead of one per matrix, which matters at decode, where a small matrix takes well
+     * under a millisecond.
+     */
+    public static void multiply(float[] x, int tokens, WeightMatrix[] matrices, float[][] outs) {
+        WeightMatrix first = matrices[0];
+        int totalRows = 0;
+        for (int i = 0; i < matrices.length; i++) {
+            WeightMatrix m = matrices[i];
+            if ((long) tokens * m.cols > x.length || (long) tokens * m.rows > outs[i].length) {
+                throw new IllegalArgumentException("multiply: [" + m.rows + " x " + m.cols + "] with " + tokens
+                        + " tokens needs x >= " + (long) tokens * m.cols + " and out >= " + (long) tokens * m.rows
+                        + " (got " + x.length + ", " + outs[i].length + ")");
+            }
+            if (m.getClass() != first.getClass() || m.cols != first.cols) {
+                // Different layouts need different prepared activations: run them one by one.
+                for (int j = 0; j < matrices.length; j++) multiply(x, tokens, new WeightMatrix[] {matrices[j]}, new float[][] {outs[j]});
+                return;
+            }
+            totalRows += m.rows;
         }
-        float[] prepared = prepare(x, tokens);
-        int grain = Math.max(PanelKernel.PANEL_ROWS, MIN_TASK_WEIGHTS / cols / Math.max(1, tokens));
-        Parallel.forRange(rows, grain, (start, end) -> {
-            if (tokens >= PREFILL_TOKENS) multiplyPanels(prepared, tokens, out, start, end);
-            else multiplyRows(x, prepared, tokens, out, start, end);
+        float[] prepared = first.prepare(x, tokens);
+        int grain = Math.max(PanelKernel.PANEL_ROWS, MIN_TASK_WEIGHTS / first.cols / Math.max(1, tokens));
+        Parallel.forRange(totalRows, grain, (start, end) -> {
+            int offset = 0;
+            for (int i = 0; i < matrices.length && offset < end; offset += matrices[i++].rows) {
+                WeightMatrix m = matrices[i];
+                int from = Math.max(start, offset) - offset, to = Math.min(end, offset + m.rows) - offset;
+                if (from >= to) continue;
+                if (tokens >= PREFILL_TOKENS) m.multiplyPanels(prepared, tokens, outs[i], from, to);
+                else m.multiplyRows(x, prepared, tokens, outs[i], from, to);
+            }
         });
     }
 
