@@ -23,7 +23,8 @@ import java.util.Set;
  */
 final class BenchCommand {
     int run(String[] argv) throws Exception {
-        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model", "rounds"), Set.of("torch"));
+        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model", "rounds"), Set.of("torch", "kernels"));
+        if (args.flag("kernels")) return kernels();
         Presets preset = switch (args.string("preset", "llama-3.2-1b")) {
             case "llama-3.2-1b" -> Presets.LLAMA_3_2_1B;
             case "tiny" -> Presets.TINY;
@@ -68,6 +69,20 @@ final class BenchCommand {
                 }
             }
             System.out.println(report);
+        }
+        return 0;
+    }
+
+    /** {@code --kernels}: the matmul alone per storage format, against the read bandwidth. */
+    private static int kernels() {
+        MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(1L << 30, 6);
+        System.out.printf("read bandwidth %.1f GB/s (%d threads); matrix 16384 x 4096, prefill chunk 64%n",
+                bandwidth.readBytesPerSecond() / 1e9, Parallel.threads());
+        for (var format : dev.moa.tasks.cpu.WeightFormat.values()) {
+            var r = dev.moa.runtime.bench.KernelBenchmark.run(format, 16384, 4096, 64);
+            System.out.printf("%-5s decode %6.1f GB/s (%3.0f%% of read bandwidth)   prefill %6.1f GFLOP/s%n", format,
+                    r.decodeGigabytesPerSecond(), 100 * r.decodeGigabytesPerSecond() * 1e9 / bandwidth.readBytesPerSecond(),
+                    r.prefillGigaflops());
         }
         return 0;
     }

@@ -24,7 +24,7 @@ public final class Main {
               forward --model DIR --tokens "ID ID ..." [--json]
                                         logits of the last position for exactly these token ids (no BOS added)
               info --model DIR          architecture, parameter count, dtypes, memory needed
-              bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--torch]
+              bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--rounds R] [--torch] [--kernels]
                                         prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch)
 
             common options: --threads N (default: all cores), --debug (stack traces)

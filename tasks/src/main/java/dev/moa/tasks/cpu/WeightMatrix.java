@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
  * <p>{@link #multiply} computes {@code out[t][r] = Σ_c W[r][c] · x[t][c]} for {@code t < tokens}: a matrix–vector
  * product at decode (tokens = 1) and a matrix–matrix product over a prefill chunk, rows split across all cores.
  */
-public abstract sealed class WeightMatrix permits F32Matrix, PackedHalfMatrix {
+public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, F16Matrix {
     /** Weights per parallel task at least: below this, handing work to another core costs more than it saves. */
     private static final int MIN_TASK_WEIGHTS = 1 << 16;
 
@@ -32,8 +32,8 @@ public abstract sealed class WeightMatrix permits F32Matrix, PackedHalfMatrix {
     public static WeightMatrix of(WeightFormat format, MemorySegment data, int rows, int cols) {
         return switch (format) {
             case F32 -> new F32Matrix(data, rows, cols);
-            case BF16 -> new PackedHalfMatrix.Bf16(data, rows, cols);
-            case F16 -> new PackedHalfMatrix.F16(data, rows, cols);
+            case BF16 -> new Bf16Matrix(data, rows, cols);
+            case F16 -> new F16Matrix(data, rows, cols);
         };
     }
 

@@ -85,10 +85,10 @@ class WeightMatrixTest {
         }
     }
 
-    /** The vectorised half-to-float widening, checked bit for bit on all 65,536 half values. */
+    /** F16 widening through the matmul, checked bit for bit on all 65,536 half values. */
     @Test
     void f16WideningIsExactForEveryBitPattern() {
-        int cols = PackedHalfMatrix.BLOCK;
+        int cols = Bf16Matrix.BLOCK;
         int rows = 65536 / cols;
         MemorySegment data = Arena.ofAuto().allocate(65536L * 2);
         for (int i = 0; i < 65536; i++) data.setAtIndex(SHORT, i, (short) i);
