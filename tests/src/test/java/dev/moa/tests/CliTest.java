@@ -9,6 +9,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.moa.loader.safetensors.DType;
 import dev.moa.runtime.synthetic.SyntheticModel;
+import dev.moa.runtime.synthetic.SyntheticTokenizer;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -109,6 +110,31 @@ class CliTest {
 
         Run debug = moa(Map.of(), "forward", "--model", broken.toString(), "--tokens", "1", "--debug");
         assertTrue(debug.err().contains("\tat "), "--debug prints the stack trace");
+    }
+
+    @Test
+    void generateStreamsChatAndReportsSpeed() throws Exception {
+        Path chat = work.resolve("chat-model");
+        SyntheticModel.write(chat, golden.getAsJsonObject("config"), DType.BF16, golden.get("model_seed").getAsLong());
+        SyntheticTokenizer.write(chat, golden.getAsJsonObject("config").get("vocab_size").getAsInt());
+
+        int plainTokens = dev.moa.loader.tokenizer.Tokenizer.load(chat.resolve("tokenizer.json")).encode("Once upon a time", true).length;
+        Run plain = moa(Map.of(), "generate", "--model", chat.toString(), "--prompt", "Once upon a time", "--max-tokens", "12");
+        assertEquals(0, plain.exit(), plain.err());
+        assertTrue(plain.err().contains("prompt tokens: " + plainTokens + ", generated: 12 (max tokens)"), plain.err());
+        assertTrue(plain.err().contains("time to first token:") && plain.err().contains("decode:"), plain.err());
+
+        // The model's own chat template wraps the prompt: more prompt tokens than the plain text alone.
+        Run chatRun = moa(Map.of(), "generate", "--model", chat.toString(), "--chat", "--system", "Be brief.",
+                "--prompt", "Once upon a time", "--max-tokens", "4", "--temperature", "0.7", "--seed", "3");
+        assertEquals(0, chatRun.exit(), chatRun.err());
+        int chatPromptTokens = Integer.parseInt(chatRun.err().replaceAll("(?s).*prompt tokens: (\\d+),.*", "$1"));
+        assertTrue(chatPromptTokens > plainTokens + 5, chatRun.err());
+
+        Run tooLong = moa(Map.of(), "generate", "--model", chat.toString(), "--prompt", "a ".repeat(1100), "--max-tokens", "4");
+        assertNotEquals(0, tooLong.exit());
+        assertEquals(1, errorLines(tooLong).stream().filter(l -> !l.startsWith("loaded ")).count(), tooLong.err());
+        assertTrue(tooLong.err().contains("context holds 1024") && tooLong.err().contains("--truncate"), tooLong.err());
     }
 
     @Test
