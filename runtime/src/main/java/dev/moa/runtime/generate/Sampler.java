@@ -38,18 +38,32 @@ public final class Sampler {
             probability[i] = Math.exp((logits[i] - max) / temperature);
             total += probability[i];
         }
-        // Only tokens that can survive the filters are sorted: a token below (1 − p)/(n − 1) of the mass can
-        // never be inside the nucleus (llama2.c's trick), which leaves a few hundred candidates, not the vocabulary.
-        double cutoff = params.topP() < 1 ? (1 - params.topP()) / (n - 1) * total : 0;
-        int count = 0;
-        Integer[] candidates = new Integer[n];
-        for (int i = 0; i < n; i++) if (probability[i] >= cutoff) candidates[count++] = i;
-        Integer[] order = Arrays.copyOf(candidates, count);
+        if (params.topK() == 0 && params.topP() >= 1) return draw(probability, total);
+        // Without top-k, only tokens that can survive top-p are sorted: a token below (1 − p)/(n − 1) of the mass
+        // can never be inside the nucleus (llama2.c's trick), which leaves a few hundred candidates.
+        double cutoff = params.topK() == 0 ? (1 - params.topP()) / (n - 1) * total : 0;
         // Most likely first; equal probabilities in id order, so a seed always gives the same draw.
-        Arrays.sort(order, (a, b) -> probability[a] != probability[b] ? Double.compare(probability[b], probability[a]) : Integer.compare(a, b));
-        int keep = params.topK() > 0 ? Math.min(params.topK(), count) : count;
+        java.util.Comparator<Integer> likelierFirst = (a, b) -> probability[a] != probability[b]
+                ? Double.compare(probability[b], probability[a]) : Integer.compare(a, b);
+        int limit = params.topK() > 0 ? params.topK() : n;
+        // The `limit` likeliest candidates, kept in a heap whose root is the least likely of them.
+        java.util.PriorityQueue<Integer> heap = new java.util.PriorityQueue<>(Math.min(limit, n) + 1, likelierFirst.reversed());
+        for (int i = 0; i < n; i++) {
+            if (probability[i] < cutoff) continue;
+            heap.add(i);
+            if (heap.size() > limit) heap.poll();
+        }
+        int count = heap.size();
+        Integer[] order = heap.toArray(new Integer[0]);
+        Arrays.sort(order, likelierFirst);
+        int keep = count;
+        // Top-p applies to the distribution renormalised over the top-k tokens (or over all tokens).
         double keptMass = 0;
-        for (int i = 0; i < keep; i++) keptMass += probability[order[i]];
+        if (params.topK() > 0) {
+            for (int i = 0; i < keep; i++) keptMass += probability[order[i]];
+        } else {
+            keptMass = total;
+        }
         // Nucleus: the shortest prefix of the kept tokens whose share of their mass reaches top-p.
         int nucleus = keep;
         double cumulative = 0;
@@ -68,5 +82,15 @@ public final class Sampler {
             if (draw < 0) return order[i];
         }
         return order[nucleus - 1];
+    }
+
+    /** One draw from the whole (unnormalised) distribution: no filter, so no sorting. */
+    private int draw(double[] probability, double total) {
+        double draw = random.nextDouble() * total;
+        for (int i = 0; i < probability.length; i++) {
+            draw -= probability[i];
+            if (draw < 0) return i;
+        }
+        return probability.length - 1;
     }
 }

@@ -25,6 +25,8 @@ class SamplerTest {
         assertFrequencies(new SamplingParams(1.0, 2, 1.0, 3), softmax(LOGITS, 1.0, new boolean[] {false, true, false, false, true}));
         // probabilities at T=1: id1 .394, id4 .357, id2 .145, id0 .053, id3 .032; top-p 0.8 keeps 1, 4, 2
         assertFrequencies(new SamplingParams(1.0, 0, 0.8, 4), softmax(LOGITS, 1.0, new boolean[] {false, true, true, false, true}));
+        // top-k 3 keeps 1, 4, 2 (renormalised .440, .398, .162); then top-p 0.7 keeps 1 and 4
+        assertFrequencies(new SamplingParams(1.0, 3, 0.7, 5), softmax(LOGITS, 1.0, new boolean[] {false, true, false, false, true}));
     }
 
     @Test
