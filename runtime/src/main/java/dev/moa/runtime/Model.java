@@ -74,11 +74,20 @@ public final class Model implements AutoCloseable {
     }
 
     public Session newSession(int contextLength, int prefillChunk) {
+        return newSession(contextLength, prefillChunk, new AttentionMode.Dense(), AttentionMode.DEFAULT_ALLOWANCE);
+    }
+
+    /**
+     * A session with the given attention. For sparse modes, {@code allowance} is the generation budget that,
+     * added to the prompt length, gives the N every head's span is computed for.
+     */
+    public Session newSession(int contextLength, int prefillChunk, AttentionMode attention, int allowance) {
         if (contextLength < 1 || contextLength > config.maxPositions()) {
             throw new ContextOverflowException("context length " + contextLength + " must be between 1 and the model's "
                     + "max_position_embeddings " + config.maxPositions());
         }
-        return new Session(llama, contextLength, prefillChunk);
+        var plan = attention instanceof AttentionMode.Sparse sparse ? sparse.planFor(config, directory.toString()) : null;
+        return new Session(llama, contextLength, prefillChunk, plan, allowance);
     }
 
     public Path directory() {

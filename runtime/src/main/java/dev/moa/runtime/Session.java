@@ -1,27 +1,43 @@
 package dev.moa.runtime;
 
 import dev.moa.runtime.model.DenseKvCache;
+import dev.moa.runtime.model.HeadSpans;
 import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.LlamaModel;
+import dev.moa.runtime.model.MoaKvCache;
+import dev.moa.plans.MoaPlan;
 
 /**
- * One conversation's state: its KV cache (preallocated for {@code capacity} positions), scratch buffers and
- * the next position. A session is used by one thread at a time; many sessions can share one {@link Model}.
+ * One conversation's state: its KV cache, scratch buffers and the next position. A session is used by one
+ * thread at a time; many sessions can share one {@link Model}.
+ *
+ * <p>Dense sessions preallocate {@code capacity} positions. Sparse (MoA) sessions size their per-head cache at
+ * the first prefill, when N = prompt length + {@code allowance} is known, and can then run to the model's
+ * maximum position.
  */
 public final class Session {
     private final LlamaModel model;
-    private final KvCache cache;
+    private final int capacity;
+    private final MoaPlan plan;
+    private final int allowance;
     private final LlamaModel.State state;
+    private KvCache cache;
     private int position;
 
-    Session(LlamaModel model, int capacity, int chunk) {
+    Session(LlamaModel model, int capacity, int chunk, MoaPlan plan, int allowance) {
         this.model = model;
-        this.cache = new DenseKvCache(model.config(), capacity);
+        this.capacity = capacity;
+        this.plan = plan;
+        this.allowance = allowance;
         this.state = new LlamaModel.State(model.config(), chunk);
+        if (plan == null) cache = new DenseKvCache(model.config(), capacity);
     }
 
     /** Runs the prompt (in chunks) and returns the logits after its last token. */
     public float[] prefill(int[] tokens) {
+        if (position == 0 && plan != null) {
+            cache = new MoaKvCache(model.config(), HeadSpans.of(plan, tokens.length + allowance), tokens.length);
+        }
         return append(tokens, 0, tokens.length);
     }
 
@@ -31,8 +47,9 @@ public final class Session {
     }
 
     private float[] append(int[] tokens, int from, int count) {
-        if (position + count > cache.capacity()) {
-            throw new ContextOverflowException("the session's context holds " + cache.capacity() + " tokens; "
+        if (cache == null) throw new IllegalStateException("a sparse session starts with prefill(prompt)");
+        if (position + count > capacity()) {
+            throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; "
                     + position + " are used and " + count + " more were given");
         }
         float[] logits = model.forward(state, cache, tokens, from, count, position);
@@ -44,16 +61,24 @@ public final class Session {
         return position;
     }
 
+    /** Positions this session can reach. */
     public int capacity() {
-        return cache.capacity();
+        return plan == null ? capacity : model.config().maxPositions();
     }
 
+    /** Bytes of the KV cache as decode keeps it (0 for a sparse session before its prefill). */
     public long kvCacheBytes() {
-        return cache.byteSize();
+        return cache == null ? 0 : cache.byteSize();
     }
 
-    /** Forgets all tokens (the cache is overwritten from position 0). */
+    /** The per-head spans of a sparse session after prefill; null for dense. */
+    public HeadSpans spans() {
+        return cache instanceof MoaKvCache moa ? moa.spans() : null;
+    }
+
+    /** Forgets all tokens (the cache is overwritten from position 0; a sparse cache is rebuilt at the next prefill). */
     public void reset() {
         position = 0;
+        if (plan != null) cache = null;
     }
 }

@@ -9,6 +9,11 @@ public interface KvCache {
     /** Most positions this cache can hold. */
     int capacity();
 
+    /** Most tokens starting at {@code position} that one forward chunk may hold (their keys are all written first). */
+    default int maxChunk(int position) {
+        return Integer.MAX_VALUE;
+    }
+
     /** Stores the K and V of all KV heads of the token at {@code position} in layer {@code layer}. */
     void write(int layer, int position, float[] k, int kOffset, float[] v, int vOffset);
 

@@ -87,13 +87,14 @@ public final class LlamaModel {
                     + cache.capacity() + " positions");
         }
         return Parallel.call(() -> {
-            for (int done = 0; done < count; done += state.chunk) {
-                int n = Math.min(state.chunk, count - done);
+            int n = 0;
+            for (int done = 0; done < count; done += n) {
+                n = Math.min(Math.min(state.chunk, count - done), cache.maxChunk(startPosition + done));
                 forwardChunk(state, cache, tokens, from + done, n, startPosition + done);
             }
             int hidden = config.hiddenSize();
-            // Output head on the last token only: final norm, then logits.
-            int last = (count - 1) % state.chunk;
+            // Output head on the last token only (the last row of the last chunk): final norm, then logits.
+            int last = n - 1;
             VectorMath.rmsNorm(state.xb, 0, state.x, last * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
             weights.lmHead().multiply(state.xb, 1, state.logits);
             return state.logits;

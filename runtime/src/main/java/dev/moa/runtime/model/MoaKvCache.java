@@ -1,0 +1,182 @@
+package dev.moa.runtime.model;
+
+import dev.moa.loader.config.ModelConfig;
+import dev.moa.tasks.cpu.VectorMath;
+import java.util.Arrays;
+
+/**
+ * MoA's static per-head cache (moa.md §2–3). Every query head h keeps its {@code sink} first positions and its
+ * {@code local} most recent ones. Natively GQA: the KV heads of a group store what the widest head of the group
+ * needs (64 sink slots and a ring of {@code max local} slots), and each query head attends only inside its own
+ * span. Keys are stored after RoPE at their absolute positions, so slot order never matters.
+ *
+ * <p>Prefill: the prompt's keys and values are staged densely, and query i of head h attends key j ≤ i only in
+ * key block 0 (the sink) or in the band of {@code local/64} blocks ending at its own block — blocks outside are
+ * never visited. Prompts of at most 64 tokens attend densely. The first decoded token moves each layer's
+ * sink and its last {@code max local} prompt positions into the ring and drops the staging buffer.
+ *
+ * <p>Decode: the new token is written first (overwriting the oldest ring entry), then head h attends its sink
+ * and the last {@code local} positions. Generation may run past N: the window keeps sliding.
+ */
+public final class MoaKvCache implements KvCache {
+    static final int BLOCK = 64;
+
+    private final int layers, kvHeads, headDim, groupSize, promptLength, capacity;
+    private final float scale;
+    private final HeadSpans spans;
+    /** [layer][kvHead]: ring slots the widest query head of the group needs. */
+    private final int[][] ringSize;
+    private final int sinkSize;
+    /** [layer][kvHead] → sink slots then ring slots, each headDim floats. */
+    private final float[][][] keys, values;
+    /** Dense prompt keys/values per layer ([kvHead][position][headDim]) until the layer's first decode write. */
+    private final float[][] stagedKeys, stagedValues;
+
+    public MoaKvCache(ModelConfig config, HeadSpans spans, int promptLength) {
+        if (spans.sink().length != config.numLayers()) {
+            throw new IllegalArgumentException("spans for " + spans.sink().length + " layers, model has " + config.numLayers());
+        }
+        this.layers = config.numLayers();
+        this.kvHeads = config.numKvHeads();
+        this.headDim = config.headDim();
+        this.groupSize = config.groupSize();
+        this.promptLength = promptLength;
+        this.capacity = config.maxPositions();
+        this.scale = (float) (1.0 / Math.sqrt(headDim));
+        this.spans = spans;
+        int maxSink = 0;
+        ringSize = new int[layers][kvHeads];
+        for (int l = 0; l < layers; l++) {
+            for (int h = 0; h < config.numHeads(); h++) {
+                maxSink = Math.max(maxSink, spans.sink()[l][h]);
+                ringSize[l][h / groupSize] = Math.max(ringSize[l][h / groupSize], spans.local()[l][h]);
+            }
+        }
+        this.sinkSize = maxSink;
+        keys = new float[layers][kvHeads][];
+        values = new float[layers][kvHeads][];
+        for (int l = 0; l < layers; l++) {
+            for (int g = 0; g < kvHeads; g++) {
+                keys[l][g] = new float[(sinkSize + ringSize[l][g]) * headDim];
+                values[l][g] = new float[(sinkSize + ringSize[l][g]) * headDim];
+            }
+        }
+        stagedKeys = new float[layers][];
+        stagedValues = new float[layers][];
+        for (int l = 0; l < layers; l++) {
+            stagedKeys[l] = new float[kvHeads * promptLength * headDim];
+            stagedValues[l] = new float[kvHeads * promptLength * headDim];
+        }
+    }
+
+    @Override
+    public int capacity() {
+        return capacity;
+    }
+
+    /** Prompt tokens may share a chunk; after the prompt, one token at a time (a ring slot is reused each step). */
+    @Override
+    public int maxChunk(int position) {
+        return position < promptLength ? promptLength - position : 1;
+    }
+
+    public HeadSpans spans() {
+        return spans;
+    }
+
+    /** Slot of an absolute position in a KV head's storage (sink, or ring modulo its size). */
+    private int slot(int layer, int kvHead, int position) {
+        return position < sinkSize ? position : sinkSize + (position - sinkSize) % ringSize[layer][kvHead];
+    }
+
+    private int staged(int kvHead, int position) {
+        return (kvHead * promptLength + position) * headDim;
+    }
+
+    @Override
+    public void write(int layer, int position, float[] k, int kOffset, float[] v, int vOffset) {
+        if (position < promptLength) {
+            for (int g = 0; g < kvHeads; g++) {
+                System.arraycopy(k, kOffset + g * headDim, stagedKeys[layer], staged(g, position), headDim);
+                System.arraycopy(v, vOffset + g * headDim, stagedValues[layer], staged(g, position), headDim);
+            }
+            return;
+        }
+        if (stagedKeys[layer] != null) moveStagedIntoRing(layer);
+        for (int g = 0; g < kvHeads; g++) store(layer, g, position, k, kOffset + g * headDim, v, vOffset + g * headDim);
+    }
+
+    private void store(int layer, int kvHead, int position, float[] k, int kOffset, float[] v, int vOffset) {
+        if (position >= sinkSize && ringSize[layer][kvHead] == 0) return;
+        int at = slot(layer, kvHead, position) * headDim;
+        System.arraycopy(k, kOffset, keys[layer][kvHead], at, headDim);
+        System.arraycopy(v, vOffset, values[layer][kvHead], at, headDim);
+    }
+
+    /** The prompt's sink positions and its last ring-size positions, into their slots; staging is then freed. */
+    private void moveStagedIntoRing(int layer) {
+        for (int g = 0; g < kvHeads; g++) {
+            int firstKept = Math.max(sinkSize, promptLength - ringSize[layer][g]);
+            for (int p = 0; p < promptLength; p++) {
+                if (p < sinkSize || p >= firstKept) {
+                    store(layer, g, p, stagedKeys[layer], staged(g, p), stagedValues[layer], staged(g, p));
+                }
+            }
+        }
+        stagedKeys[layer] = null;
+        stagedValues[layer] = null;
+    }
+
+    @Override
+    public void attend(int layer, int head, int position, float[] q, int qOffset, float[] out, int outOffset, float[] scores) {
+        int g = head / groupSize;
+        int local = spans.local()[layer][head], sink = spans.sink()[layer][head];
+        // Keys in two ranges: the sink [0, sinkEnd) and the window [windowStart, position].
+        int sinkEnd, windowStart;
+        if (position < promptLength) {
+            if (promptLength <= BLOCK) {
+                sinkEnd = 0;
+                windowStart = 0;
+            } else {
+                int band = local / BLOCK, block = position / BLOCK;
+                sinkEnd = Math.min(BLOCK, position + 1);
+                windowStart = Math.max(BLOCK, (block - band + 1) * BLOCK);
+            }
+        } else {
+            sinkEnd = Math.min(sink, position + 1);
+            windowStart = Math.max(sinkEnd, position - local + 1);
+        }
+        boolean prefill = position < promptLength;
+        float[] k = prefill ? stagedKeys[layer] : keys[layer][g];
+        float[] v = prefill ? stagedValues[layer] : values[layer][g];
+        int n = 0;
+        for (int j = 0; j < sinkEnd; j++) scores[n++] = VectorMath.dot(q, qOffset, k, offset(prefill, layer, g, j), headDim) * scale;
+        for (int j = Math.max(windowStart, sinkEnd); j <= position; j++) {
+            scores[n++] = VectorMath.dot(q, qOffset, k, offset(prefill, layer, g, j), headDim) * scale;
+        }
+        VectorMath.softmax(scores, 0, n);
+        Arrays.fill(out, outOffset, outOffset + headDim, 0f);
+        n = 0;
+        for (int j = 0; j < sinkEnd; j++) VectorMath.addScaled(out, outOffset, scores[n++], v, offset(prefill, layer, g, j), headDim);
+        for (int j = Math.max(windowStart, sinkEnd); j <= position; j++) {
+            VectorMath.addScaled(out, outOffset, scores[n++], v, offset(prefill, layer, g, j), headDim);
+        }
+    }
+
+    private int offset(boolean prefill, int layer, int kvHead, int position) {
+        return prefill ? staged(kvHead, position) : slot(layer, kvHead, position) * headDim;
+    }
+
+    /** K and V storage of the per-head caches (what decode keeps), without the transient prompt staging. */
+    @Override
+    public long byteSize() {
+        long floats = 0;
+        for (float[][] layer : keys) for (float[] head : layer) floats += head.length;
+        return 2 * floats * Float.BYTES;
+    }
+
+    /** KV bytes of one layer's group (for reports): sink + ring slots of K and V. */
+    public long byteSize(int layer, int kvHead) {
+        return 2L * keys[layer][kvHead].length * Float.BYTES;
+    }
+}
