@@ -72,6 +72,13 @@ class CliTest {
         ReferenceParityTest.assertClose(ReferenceParityTest.doubles(prompt.getAsJsonArray("logits")), actual, "forward --json");
     }
 
+    static float[] logits(Run r) {
+        var array = JsonParser.parseString(r.out()).getAsJsonObject().getAsJsonArray("logits");
+        float[] v = new float[array.size()];
+        for (int i = 0; i < v.length; i++) v[i] = array.get(i).getAsFloat();
+        return v;
+    }
+
     @Test
     void errorsAreOneLineWithoutStackTrace() throws Exception {
         Run missing = moa(Map.of(), "forward", "--model", work.resolve("nope").toString(), "--tokens", "1 2");
@@ -135,6 +142,34 @@ class CliTest {
         assertNotEquals(0, tooLong.exit());
         assertEquals(1, errorLines(tooLong).stream().filter(l -> !l.startsWith("loaded ")).count(), tooLong.err());
         assertTrue(tooLong.err().contains("context holds 1024") && tooLong.err().contains("--truncate"), tooLong.err());
+    }
+
+    @Test
+    void forwardWithSparseAttentionModes() throws Exception {
+        String ids = new java.util.Random(4).ints(300, 3, 384).mapToObj(String::valueOf).reduce((a, b) -> a + " " + b).orElseThrow();
+        Run dense = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", ids, "--json");
+        Run full = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", ids, "--json", "--attention", "uniform:0,1");
+        Run half = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", ids, "--json", "--attention", "uniform:0,0.5",
+                "--max-tokens", "100");
+        Run window = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", ids, "--json", "--attention", "window:64");
+        for (Run r : List.of(dense, full, half, window)) assertEquals(0, r.exit(), r.err());
+        // Equal up to float rounding (the Vector API's lane-reduction order may differ between JIT tiers).
+        float[] denseLogits = logits(dense), fullLogits = logits(full);
+        double[] expected = new double[denseLogits.length];
+        for (int i = 0; i < expected.length; i++) expected[i] = denseLogits[i];
+        ReferenceParityTest.assertCloseWithin(expected, fullLogits, 1e-6, "a plan that keeps every position is dense");
+        assertNotEquals(dense.out(), half.out(), "50% spans change the logits of a 300-token prompt");
+        assertNotEquals(half.out(), window.out());
+
+        Path plan = work.resolve("wrong-plan.json");
+        Files.writeString(plan, "{\"alphas\": [[0, 0]], \"betas\": [[0.5, 0.5]]}");
+        Run wrong = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", "1 2", "--attention", "moa:" + plan);
+        assertNotEquals(0, wrong.exit());
+        assertTrue(wrong.err().contains("wrong-plan.json") && wrong.err().contains("1 layers") && wrong.err().contains("has 2"), wrong.err());
+
+        Run bad = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", "1 2", "--attention", "uniform:0");
+        assertNotEquals(0, bad.exit());
+        assertTrue(bad.err().contains("uniform: needs ALPHA,BETA"), bad.err());
     }
 
     @Test

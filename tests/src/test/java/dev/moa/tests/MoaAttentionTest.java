@@ -220,6 +220,45 @@ class MoaAttentionTest {
         }
     }
 
+    /** The reference's published plans load unchanged on tiny models of the same layer/head shape (GQA included). */
+    @Test
+    void referencePlansLoadOnMatchingShapesAndGiveTheRuleSpans() throws Exception {
+        Path plans = TestPaths.repoRoot().resolve("../shared/moa-plans").normalize();
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(plans), "shared MoA plans not present");
+        // Llama-3.2-1B-Instruct: 16 layers x 32 query heads over 8 KV heads; Llama-3.2-3B: 28 x 24 over 8.
+        int[][] shapes = {{16, 32, 8}, {28, 24, 8}};
+        String[] names = {"meta-llama--Llama-3.2-1B-Instruct", "meta-llama--Llama-3.2-3B-Instruct"};
+        for (int m = 0; m < names.length; m++) {
+            int layers = shapes[m][0], heads = shapes[m][1], kvHeads = shapes[m][2];
+            JsonObject config = JsonParser.parseString("""
+                    {"model_type":"llama","hidden_size":64,"intermediate_size":32,"num_hidden_layers":%d,
+                     "num_attention_heads":%d,"num_key_value_heads":%d,"head_dim":8,"vocab_size":300,
+                     "max_position_embeddings":8192,"rope_theta":500000.0}""".formatted(layers, heads, kvHeads)).getAsJsonObject();
+            Path dir = work.resolve(names[m]);
+            SyntheticModel.write(dir, config, DType.BF16, 7);
+            Path planFile = plans.resolve(names[m]).resolve("moa_alpha_beta.json");
+            MoaPlan plan = MoaPlan.load(planFile);
+            try (Model tiny = Model.load(dir)) {
+                int prompt = 700, allowance = 1024, total = prompt + allowance;
+                Session s = tiny.newSession(8192, 64, AttentionMode.parse("moa:" + planFile), allowance);
+                s.prefill(new Random(m).ints(prompt, 3, 300).toArray());
+                for (int i = 0; i < 5; i++) s.decode(7 + i);
+                long expectedBytes = 0;
+                for (int l = 0; l < layers; l++) {
+                    int[] widest = new int[kvHeads];
+                    for (int h = 0; h < heads; h++) {
+                        ElasticRule rule = plan.rule(l, h);
+                        assertEquals(rule.sink(total), s.spans().sink()[l][h], names[m] + " layer " + l + " head " + h);
+                        assertEquals(rule.local(total), s.spans().local()[l][h], names[m] + " layer " + l + " head " + h);
+                        widest[h / (heads / kvHeads)] = Math.max(widest[h / (heads / kvHeads)], rule.local(total));
+                    }
+                    for (int w : widest) expectedBytes += 2L * (64 + w) * 8 * Float.BYTES;
+                }
+                assertEquals(expectedBytes, s.kvCacheBytes(), names[m] + ": KV bytes = sum over groups of sink + widest ring");
+            }
+        }
+    }
+
     @Test
     void kvMemoryIsTheSumOfGroupSpans() {
         // Uniform (0, 0.5) at N = 4096: S = 2048 for every head; the dense cache would hold N positions.

@@ -76,12 +76,16 @@ class ReferenceParityTest {
     }
 
     static void assertClose(double[] expected, float[] actual, String what) {
+        assertCloseWithin(expected, actual, RELATIVE_TOLERANCE, what);
+    }
+
+    /** max |actual − expected| ≤ tolerance · max |expected|. */
+    static void assertCloseWithin(double[] expected, float[] actual, double tolerance, String what) {
         assertEquals(expected.length, actual.length, what + ": vocabulary size");
         double scale = 0, worst = 0;
         for (double v : expected) scale = Math.max(scale, Math.abs(v));
         for (int i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
-        assertTrue(worst <= RELATIVE_TOLERANCE * scale,
-                what + ": max |diff| " + worst + " > " + RELATIVE_TOLERANCE + " x max |logit| " + scale);
+        assertTrue(worst <= tolerance * scale, what + ": max |diff| " + worst + " > " + tolerance + " x max |logit| " + scale);
     }
 
     static int[] ints(JsonArray a) {

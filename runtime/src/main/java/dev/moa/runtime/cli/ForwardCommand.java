@@ -1,6 +1,8 @@
 package dev.moa.runtime.cli;
 
+import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
+import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.Session;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -9,7 +11,7 @@ import java.util.Set;
 /** {@code moa forward}: the full-vocabulary logits of the last position for exactly the given token ids. */
 final class ForwardCommand {
     int run(String[] argv) throws Exception {
-        Args args = new Args("forward", argv, 1, Set.of("model", "tokens"), Set.of("json"));
+        Args args = new Args("forward", argv, 1, Set.of("model", "tokens", "attention", "max-tokens"), Set.of("json"));
         int[] tokens = parseTokens(args.required("tokens"));
         try (Model model = Model.load(Path.of(args.required("model")))) {
             if (tokens.length > model.config().maxPositions()) {
@@ -21,7 +23,10 @@ final class ForwardCommand {
                     throw new UsageException("forward: token id " + t + " is outside the vocabulary [0, " + model.config().vocabSize() + ")");
                 }
             }
-            Session session = model.newSession(tokens.length);
+            // --max-tokens is the generation allowance in N = prompt + allowance, so a sparse forward applies
+            // exactly the mask a generate call with that budget would use at prefill.
+            int allowance = args.integer("max-tokens", AttentionMode.DEFAULT_ALLOWANCE);
+            Session session = model.newSession(tokens.length, LlamaModel.DEFAULT_CHUNK, GenerateCommand.attention(args), allowance);
             float[] logits = session.prefill(tokens);
             if (args.flag("json")) {
                 printJson(logits);

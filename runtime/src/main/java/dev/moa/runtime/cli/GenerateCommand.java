@@ -3,6 +3,7 @@ package dev.moa.runtime.cli;
 import dev.moa.loader.chat.ChatMessage;
 import dev.moa.loader.chat.ChatTemplate;
 import dev.moa.loader.config.GenerationConfig;
+import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.generate.GenerationParams;
 import dev.moa.runtime.generate.GenerationResult;
@@ -15,7 +16,7 @@ import java.util.Set;
 
 /** {@code moa generate}: stream a continuation of a prompt (or a chat turn) to stdout, statistics to stderr. */
 final class GenerateCommand {
-    static final Set<String> OPTIONS = Set.of("model", "prompt", "system", "max-tokens", "temperature", "top-k", "top-p", "seed", "stop");
+    static final Set<String> OPTIONS = Set.of("model", "prompt", "system", "max-tokens", "temperature", "top-k", "top-p", "seed", "stop", "attention");
     static final Set<String> FLAGS = Set.of("chat", "truncate");
 
     int run(String[] argv) throws Exception {
@@ -30,7 +31,7 @@ final class GenerateCommand {
         int[] ids = encodePrompt(model, prompt, args.flag("chat"), args.string("system", null));
         GenerationParams params = new GenerationParams(
                 args.integer("max-tokens", 256), sampling(model.generationConfig(), args),
-                args.all("stop"), args.flag("truncate"));
+                args.all("stop"), args.flag("truncate"), attention(args));
         GenerationResult result = Generator.generate(model, ids, params, text -> {
             System.out.print(text);
             System.out.flush();
@@ -38,6 +39,14 @@ final class GenerateCommand {
         System.out.println();
         printStats(result);
         return 0;
+    }
+
+    static AttentionMode attention(Args args) {
+        try {
+            return AttentionMode.parse(args.string("attention", "dense"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
     }
 
     /** Plain prompts get the tokenizer's special tokens (e.g. BOS); chat prompts carry them in the template. */
@@ -65,7 +74,7 @@ final class GenerateCommand {
     static void printStats(GenerationResult r) {
         System.err.printf("prompt tokens: %d, generated: %d (%s)%n", r.promptTokens(), r.tokens().length,
                 r.stopReason().name().toLowerCase().replace('_', ' '));
-        System.err.printf("time to first token: %.1f ms, prefill: %.1f tokens/s, decode: %.1f tokens/s%n",
-                r.timeToFirstToken() * 1e3, r.prefillTokensPerSecond(), r.decodeTokensPerSecond());
+        System.err.printf("time to first token: %.1f ms, prefill: %.1f tokens/s, decode: %.1f tokens/s, KV cache: %s%n",
+                r.timeToFirstToken() * 1e3, r.prefillTokensPerSecond(), r.decodeTokensPerSecond(), InfoCommand.bytes(r.kvCacheBytes()));
     }
 }

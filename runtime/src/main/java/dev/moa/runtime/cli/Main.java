@@ -19,14 +19,15 @@ public final class Main {
             commands:
               demo                      generate on the embedded default model (created deterministically on first use)
               generate --model DIR --prompt TEXT [--chat] [--system TEXT] [--max-tokens N] [--temperature T]
-                       [--top-k K] [--top-p P] [--seed S] [--stop TEXT]... [--truncate]
+                       [--top-k K] [--top-p P] [--seed S] [--stop TEXT]... [--truncate] [--attention MODE]
                                         stream a continuation to stdout; statistics to stderr
-              forward --model DIR --tokens "ID ID ..." [--json]
+              forward --model DIR --tokens "ID ID ..." [--json] [--attention MODE] [--max-tokens N]
                                         logits of the last position for exactly these token ids (no BOS added)
               info --model DIR          architecture, parameter count, dtypes, memory needed
               bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--rounds R] [--torch] [--kernels]
                                         prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch)
 
+            attention modes: dense (default), moa:PLAN.json, uniform:ALPHA,BETA (StreamingLLM: uniform:0,0.5), window:W
             common options: --threads N (default: all cores), --debug (stack traces)
             """;
 

@@ -1,5 +1,6 @@
 package dev.moa.runtime.generate;
 
+import dev.moa.runtime.AttentionMode;
 import java.util.List;
 
 /**
@@ -9,11 +10,18 @@ import java.util.List;
  * @param sampling       how each token is chosen
  * @param stopStrings    generation ends when the text contains one of these (it is not printed)
  * @param truncatePrompt drop the oldest prompt tokens to fit the context, instead of failing
+ * @param attention      dense or sparse (MoA) attention; sparse spans use N = prompt + maxTokens
  */
-public record GenerationParams(int maxTokens, SamplingParams sampling, List<String> stopStrings, boolean truncatePrompt) {
+public record GenerationParams(int maxTokens, SamplingParams sampling, List<String> stopStrings, boolean truncatePrompt,
+                               AttentionMode attention) {
     public GenerationParams {
         if (maxTokens < 1) throw new IllegalArgumentException("max tokens must be >= 1, got " + maxTokens);
         stopStrings = List.copyOf(stopStrings);
+    }
+
+    /** Dense attention. */
+    public GenerationParams(int maxTokens, SamplingParams sampling, List<String> stopStrings, boolean truncatePrompt) {
+        this(maxTokens, sampling, stopStrings, truncatePrompt, new AttentionMode.Dense());
     }
 
     public static GenerationParams greedy(int maxTokens) {

@@ -11,9 +11,11 @@ package dev.moa.runtime.generate;
  * @param prefillSeconds   time of the prompt's forward pass
  * @param decodeSteps      forward passes of single generated tokens
  * @param decodeSeconds    time from the end of prefill to the end of generation
+ * @param kvCacheBytes     KV-cache memory of the session (decode-time layout)
  */
 public record GenerationResult(int[] tokens, String text, int promptTokens, StopReason stopReason,
-                               double timeToFirstToken, double prefillSeconds, int decodeSteps, double decodeSeconds) {
+                               double timeToFirstToken, double prefillSeconds, int decodeSteps, double decodeSeconds,
+                               long kvCacheBytes) {
 
     public enum StopReason { EOS, STOP_STRING, MAX_TOKENS, CONTEXT_FULL }
 

@@ -37,7 +37,8 @@ public final class Generator {
             int keep = Math.max(1, limit - params.maxTokens());
             prompt = Arrays.copyOfRange(prompt, prompt.length - keep, prompt.length);
         }
-        Session session = model.newSession(contextFor(model, prompt.length, params.maxTokens()));
+        Session session = model.newSession(contextFor(model, prompt.length, params.maxTokens()),
+                dev.moa.runtime.model.LlamaModel.DEFAULT_CHUNK, params.attention(), params.maxTokens());
         return generate(model, session, prompt, params, onText);
     }
 
@@ -82,7 +83,7 @@ public final class Generator {
         long end = System.nanoTime();
         if (reason != GenerationResult.StopReason.STOP_STRING) emit(stops.accept(decoder.flush()) + stops.flush(), text, onText);
         return new GenerationResult(Arrays.copyOf(generated, count), text.toString(), prompt.length, reason,
-                timeToFirstToken, (prefillEnd - start) / 1e9, decodeSteps, (end - prefillEnd) / 1e9);
+                timeToFirstToken, (prefillEnd - start) / 1e9, decodeSteps, (end - prefillEnd) / 1e9, session.kvCacheBytes());
     }
 
     private static void emit(String piece, StringBuilder text, Consumer<String> onText) {

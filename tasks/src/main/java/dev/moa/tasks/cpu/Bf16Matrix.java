@@ -25,7 +25,6 @@ public final class Bf16Matrix extends WeightMatrix {
     /** Columns covered by one vector load of packed pairs. */
     static final int BLOCK = 2 * I.length();
     static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
 
     final int fullBlocksEnd;
 
@@ -38,13 +37,13 @@ public final class Bf16Matrix extends WeightMatrix {
         return (long) row * cols * 2;
     }
 
+    /**
+     * A fresh array per call, not a thread-local: the parallel tasks read it while the calling pool thread may,
+     * in its join, run another session's forward pass, which would overwrite a per-thread buffer.
+     */
     @Override
     float[] prepare(float[] x, int tokens) {
-        float[] xd = SCRATCH.get();
-        if (xd.length < tokens * cols) {
-            xd = new float[tokens * cols];
-            SCRATCH.set(xd);
-        }
+        float[] xd = new float[tokens * cols];
         int half = I.length();
         for (int t = 0; t < tokens; t++) {
             int base = t * cols;
