@@ -173,6 +173,22 @@ class CliTest {
     }
 
     @Test
+    void planShowPrintsSpansAndWritesAHeatmap() throws Exception {
+        Path plan = work.resolve("plan.json");
+        Files.writeString(plan, "{\"alphas\": [[-1024, 0, 0, 0], [0, 0, 1024, 0]], \"betas\": [[0, 0.5, 0.5, 1], [0.25, 0.25, 0, 0.5]]}");
+        Run r = moa(Map.of(), "plan", "show", "--plan", plan.toString(), "--model", model.toString(), "--length", "1024");
+        assertEquals(0, r.exit(), r.err());
+        // layer 0 spans 128, 512, 512, 1024 -> density (128 + 512 + 512 + 1024) / 4 / 1024 = 53.1%; groups {0,1}, {2,3}: 512 + 1024 slots
+        assertTrue(r.out().contains("    0        128     512      1024    53.1%  1536 / 2048"), r.out());
+        Path svg = work.resolve("plan-N1024.svg");
+        assertTrue(Files.isRegularFile(svg) && Files.readString(svg).contains("layer 1 head 2: span 1024 (100%)"));
+
+        Run mismatch = moa(Map.of(), "plan", "show", "--plan", plan.toString(), "--model", model.toString());
+        assertNotEquals(0, mismatch.exit());
+        assertTrue(mismatch.err().contains("--length"), mismatch.err());
+    }
+
+    @Test
     void infoDescribesTheModel() throws Exception {
         Run r = moa(Map.of(), "info", "--model", model.toString());
         assertEquals(0, r.exit(), r.err());

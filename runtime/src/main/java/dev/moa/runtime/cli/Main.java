@@ -24,6 +24,8 @@ public final class Main {
               forward --model DIR --tokens "ID ID ..." [--json] [--attention MODE] [--max-tokens N]
                                         logits of the last position for exactly these token ids (no BOS added)
               info --model DIR          architecture, parameter count, dtypes, memory needed
+              plan show --plan FILE --model DIR --length N [--out FILE.svg]
+                                        a MoA plan's spans, density and KV memory per layer, and a heatmap
               bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--rounds R] [--torch] [--kernels]
                                         prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch)
 
@@ -80,6 +82,7 @@ public final class Main {
             case "forward" -> new ForwardCommand().run(rest);
             case "info" -> new InfoCommand().run(rest);
             case "bench" -> new BenchCommand().run(rest);
+            case "plan" -> new PlanCommand().run(rest);
             case "help", "--help", "-h" -> {
                 System.out.print(USAGE);
                 yield 0;
