@@ -52,6 +52,11 @@ public record ModelConfig(
         return parse(JsonFields.read(modelDirectory.resolve(FILE)));
     }
 
+    /** A config given as JSON in memory; {@code source} names it in errors. */
+    public static ModelConfig parse(com.google.gson.JsonObject json, String source) {
+        return parse(new JsonFields(Path.of(source), json));
+    }
+
     static ModelConfig parse(JsonFields json) {
         String modelType = json.string("model_type");
         if (!SUPPORTED_MODEL_TYPES.contains(modelType)) {

@@ -23,8 +23,9 @@ import java.util.Set;
  */
 final class BenchCommand {
     int run(String[] argv) throws Exception {
-        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model", "rounds"), Set.of("torch", "kernels"));
+        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model", "rounds", "attention", "lengths", "plan"), Set.of("torch", "kernels"));
         if (args.flag("kernels")) return kernels();
+        if (args.has("attention")) return attention(args);
         Presets preset = switch (args.string("preset", "llama-3.2-1b")) {
             case "llama-3.2-1b" -> Presets.LLAMA_3_2_1B;
             case "tiny" -> Presets.TINY;
@@ -83,6 +84,42 @@ final class BenchCommand {
             System.out.printf("%-5s decode %6.1f GB/s (%3.0f%% of read bandwidth)   prefill %6.1f GFLOP/s%n", format,
                     r.decodeGigabytesPerSecond(), 100 * r.decodeGigabytesPerSecond() * 1e9 / bandwidth.readBytesPerSecond(),
                     r.prefillGigaflops());
+        }
+        return 0;
+    }
+
+    /**
+     * {@code --attention dense,moa,uniform}: attention alone on Llama-3.2-1B's attention shapes (16 layers, 32
+     * query heads over 8 KV heads, head_dim 64) at each length: KV bytes, decode-step attention time, and the
+     * prompt's attention time in one layer; moa uses {@code --plan} (default: the reference's Llama-3.2-1B plan).
+     */
+    private static int attention(Args args) throws Exception {
+        var config = dev.moa.loader.config.ModelConfig.parse(com.google.gson.JsonParser.parseString(
+                "{\"model_type\":\"llama\",\"hidden_size\":2048,\"intermediate_size\":8192,\"num_hidden_layers\":16,"
+                        + "\"num_attention_heads\":32,\"num_key_value_heads\":8,\"head_dim\":64,\"vocab_size\":128256,"
+                        + "\"max_position_embeddings\":131072}").getAsJsonObject(), "llama-3.2-1b attention shapes");
+        Path planFile = Path.of(args.string("plan", RepositoryPaths.sharedPlan("meta-llama--Llama-3.2-1B-Instruct").toString()));
+        var moaPlan = dev.moa.plans.MoaPlan.load(planFile).validateFor(16, 32, "Llama-3.2-1B");
+        var half = dev.moa.plans.MoaPlan.uniform(16, 32, new dev.moa.plans.ElasticRule(0, 0.5));
+        int allowance = 1024;
+        System.out.printf("attention only, Llama-3.2-1B shapes, %d threads; N = prompt + %d; moa plan %s%n", Parallel.threads(), allowance, planFile);
+        System.out.println("length  mode          KV cache   vs dense   decode-step attention   prefill attention (all layers)");
+        for (String lengthText : args.string("lengths", "4096,8192,16384").split(",")) {
+            int length = Integer.parseInt(lengthText.trim());
+            boolean prefill = length <= 4096; // dense prefill attention grows as N²: minutes beyond this on 2 cores
+            var dense = dev.moa.runtime.bench.AttentionBenchmark.run(config, null, length, allowance, prefill);
+            for (String mode : args.string("attention", "dense,moa,uniform").split(",")) {
+                var plan = switch (mode.trim()) {
+                    case "dense" -> null;
+                    case "moa" -> moaPlan;
+                    case "uniform" -> half;
+                    default -> throw new UsageException("bench --attention: modes are dense, moa, uniform");
+                };
+                var r = plan == null ? dense : dev.moa.runtime.bench.AttentionBenchmark.run(config, plan, length, allowance, prefill);
+                System.out.printf("%6d  %-8s  %9s   %6.1f%%   %8.1f ms (%5.1f%%)    %s%n", length, mode.trim(), InfoCommand.bytes(r.kvBytes()),
+                        100.0 * r.kvBytes() / dense.kvBytes(), r.decodeMillis(), 100 * r.decodeMillis() / dense.decodeMillis(),
+                        prefill ? String.format("%6.2f s (%5.1f%%)", r.prefillSeconds(), 100 * r.prefillSeconds() / dense.prefillSeconds()) : "(measured up to 4096)");
+            }
         }
         return 0;
     }

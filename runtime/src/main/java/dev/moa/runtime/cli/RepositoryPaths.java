@@ -17,6 +17,15 @@ final class RepositoryPaths {
         throw new UsageException("cannot find scripts/" + relative + "; run from the repository or set MOA_REPO to it");
     }
 
+    /** A reference plan from ../shared/moa-plans beside the repository. */
+    static Path sharedPlan(String model) {
+        for (Path root : candidates()) {
+            Path p = root.resolve("../shared/moa-plans").resolve(model).resolve("moa_alpha_beta.json").normalize();
+            if (Files.isRegularFile(p)) return p;
+        }
+        throw new UsageException("cannot find ../shared/moa-plans/" + model + "; pass --plan FILE");
+    }
+
     private static java.util.List<Path> candidates() {
         var list = new java.util.ArrayList<Path>();
         String env = System.getenv("MOA_REPO");

@@ -149,17 +149,25 @@ public final class MoaKvCache implements KvCache {
         boolean prefill = position < promptLength;
         float[] k = prefill ? stagedKeys[layer] : keys[layer][g];
         float[] v = prefill ? stagedValues[layer] : values[layer][g];
+        int from = Math.max(windowStart, sinkEnd);
         int n = 0;
         for (int j = 0; j < sinkEnd; j++) scores[n++] = VectorMath.dot(q, qOffset, k, offset(prefill, layer, g, j), headDim) * scale;
-        for (int j = Math.max(windowStart, sinkEnd); j <= position; j++) {
-            scores[n++] = VectorMath.dot(q, qOffset, k, offset(prefill, layer, g, j), headDim) * scale;
+        // The window is contiguous in storage except for one wrap of the ring: walk it without a division per key.
+        int ringEnd = prefill ? Integer.MAX_VALUE : (sinkSize + ringSize[layer][g]) * headDim;
+        int ringStart = sinkSize * headDim;
+        for (int j = from, at = offset(prefill, layer, g, from); j <= position; j++) {
+            scores[n++] = VectorMath.dot(q, qOffset, k, at, headDim) * scale;
+            at += headDim;
+            if (at == ringEnd) at = ringStart;
         }
         VectorMath.softmax(scores, 0, n);
         Arrays.fill(out, outOffset, outOffset + headDim, 0f);
         n = 0;
         for (int j = 0; j < sinkEnd; j++) VectorMath.addScaled(out, outOffset, scores[n++], v, offset(prefill, layer, g, j), headDim);
-        for (int j = Math.max(windowStart, sinkEnd); j <= position; j++) {
-            VectorMath.addScaled(out, outOffset, scores[n++], v, offset(prefill, layer, g, j), headDim);
+        for (int j = from, at = offset(prefill, layer, g, from); j <= position; j++) {
+            VectorMath.addScaled(out, outOffset, scores[n++], v, at, headDim);
+            at += headDim;
+            if (at == ringEnd) at = ringStart;
         }
     }
 
