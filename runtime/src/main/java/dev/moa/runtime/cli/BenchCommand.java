@@ -23,8 +23,10 @@ import java.util.Set;
  */
 final class BenchCommand {
     int run(String[] argv) throws Exception {
-        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model", "rounds", "attention", "lengths", "plan"), Set.of("torch", "kernels"));
+        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model", "rounds", "attention", "lengths", "plan"),
+                Set.of("torch", "kernels", "long-context"));
         if (args.flag("kernels")) return kernels();
+        if (args.flag("long-context")) return longContext(args);
         if (args.has("attention")) return attention(args);
         Presets preset = switch (args.string("preset", "llama-3.2-1b")) {
             case "llama-3.2-1b" -> Presets.LLAMA_3_2_1B;
@@ -84,6 +86,33 @@ final class BenchCommand {
             System.out.printf("%-5s decode %6.1f GB/s (%3.0f%% of read bandwidth)   prefill %6.1f GFLOP/s%n", format,
                     r.decodeGigabytesPerSecond(), 100 * r.decodeGigabytesPerSecond() * 1e9 / bandwidth.readBytesPerSecond(),
                     r.prefillGigaflops());
+        }
+        return 0;
+    }
+
+    /** {@code --long-context}: whole-model decode tokens/s at long contexts, dense vs MoA plan vs uniform 0.5. */
+    private static int longContext(Args args) throws Exception {
+        Path dir = args.has("model") ? Path.of(args.string("model", null)) : materialize(Presets.LLAMA_3_2_1B);
+        Path planFile = Path.of(args.string("plan", RepositoryPaths.sharedPlan("meta-llama--Llama-3.2-1B-Instruct").toString()));
+        int allowance = 1024, steps = args.integer("decode-tokens", 8);
+        try (Model model = ModelLoading.load(dir)) {
+            var config = model.config();
+            var moaPlan = dev.moa.plans.MoaPlan.load(planFile).validateFor(config.numLayers(), config.numHeads(), dir.toString());
+            var half = dev.moa.plans.MoaPlan.uniform(config.numLayers(), config.numHeads(), new dev.moa.plans.ElasticRule(0, 0.5));
+            System.out.printf("whole-model decode at long context, %d threads; N = prompt + %d; best of %d steps; moa plan %s%n",
+                    Parallel.threads(), allowance, steps, planFile);
+            System.out.println("length  mode          KV cache   vs dense   decode tokens/s   vs dense");
+            for (String lengthText : args.string("lengths", "4096,8192,16384").split(",")) {
+                int length = Integer.parseInt(lengthText.trim());
+                var dense = dev.moa.runtime.bench.LongContextBenchmark.run(model, null, length, allowance, steps);
+                for (var entry : java.util.List.of(java.util.Map.entry("dense", java.util.Optional.<dev.moa.plans.MoaPlan>empty()),
+                        java.util.Map.entry("moa", java.util.Optional.of(moaPlan)), java.util.Map.entry("uniform", java.util.Optional.of(half)))) {
+                    var r = entry.getValue().isEmpty() ? dense
+                            : dev.moa.runtime.bench.LongContextBenchmark.run(model, entry.getValue().get(), length, allowance, steps);
+                    System.out.printf("%6d  %-8s  %9s   %6.1f%%   %10.2f      %6.2fx%n", length, entry.getKey(), InfoCommand.bytes(r.kvBytes()),
+                            100.0 * r.kvBytes() / dense.kvBytes(), r.decodeTokensPerSecond(), r.decodeTokensPerSecond() / dense.decodeTokensPerSecond());
+                }
+            }
         }
         return 0;
     }

@@ -26,8 +26,13 @@ public final class Main {
               info --model DIR          architecture, parameter count, dtypes, memory needed
               plan show --plan FILE --model DIR --length N [--out FILE.svg]
                                         a MoA plan's spans, density and KV memory per layer, and a heatmap
-              bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--rounds R] [--torch] [--kernels]
+              bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--rounds R] [--torch]
                                         prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch)
+              bench --kernels           the matmul alone per storage format vs read bandwidth
+              bench --attention dense,moa,uniform [--lengths 4096,8192,16384] [--plan FILE]
+                                        attention alone: KV bytes, decode and prefill attention time
+              bench --long-context [--lengths ...] [--plan FILE]
+                                        whole-model decode tokens/s at long contexts, dense vs MoA vs uniform
 
             attention modes: dense (default), moa:PLAN.json, uniform:ALPHA,BETA (StreamingLLM: uniform:0,0.5), window:W
             common options: --threads N (default: all cores), --debug (stack traces)
