@@ -24,17 +24,4 @@ public record HeadSpans(int totalLength, int[][] sink, int[][] local) {
         }
         return new HeadSpans(totalLength, sink, local);
     }
-
-    /** Mean span / N over all heads: the attention density the plan asks for at this length. */
-    public double density() {
-        double sum = 0;
-        int count = 0;
-        for (int l = 0; l < sink.length; l++) {
-            for (int h = 0; h < sink[l].length; h++) {
-                sum += Math.min(1.0, (sink[l][h] + local[l][h]) / (double) totalLength);
-                count++;
-            }
-        }
-        return sum / count;
-    }
 }

@@ -182,9 +182,4 @@ public final class MoaKvCache implements KvCache {
         for (float[][] layer : keys) for (float[] head : layer) floats += head.length;
         return 2 * floats * Float.BYTES;
     }
-
-    /** KV bytes of one layer's group (for reports): sink + ring slots of K and V. */
-    public long byteSize(int layer, int kvHead) {
-        return 2L * keys[layer][kvHead].length * Float.BYTES;
-    }
 }
