@@ -193,6 +193,7 @@ PP="$ASSETS/texts/pride-and-prejudice.txt"
 if [ ! -s "$PP" ]; then
   if ! command -v Rscript > /dev/null || ! Rscript -e 'library(janeaustenr)' > /dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
     log "apt-get install r-base-core r-cran-janeaustenr (needs root or sudo)"
     $SUDO apt-get install -y -q --no-install-recommends r-base-core r-cran-janeaustenr > /dev/null \
       || { $SUDO apt-get update -q > /dev/null && \
