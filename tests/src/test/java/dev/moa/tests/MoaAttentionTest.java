@@ -117,7 +117,6 @@ class MoaAttentionTest {
     static MoaPlan randomPlan(Random r) {
         double[] alphas = {-1024, -256, 0, 64, 100, 300};
         double[][] a = new double[2][4], b = new double[2][4];
-        StringBuilder json = new StringBuilder("{\"alphas\": [");
         for (int l = 0; l < 2; l++) {
             for (int h = 0; h < 4; h++) {
                 a[l][h] = alphas[r.nextInt(alphas.length)];

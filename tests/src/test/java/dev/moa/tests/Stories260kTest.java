@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.moa.loader.tokenizer.Tokenizer;
@@ -45,8 +44,8 @@ class Stories260kTest {
         try (Model model = Model.load(dir)) {
             for (String name : new String[] {"bos_only", "prompt_once_upon_a_time", "prompt_zoo"}) {
                 JsonObject r = reference.getAsJsonObject(name);
-                int[] prompt = ints(r.getAsJsonArray("prompt_ids"));
-                int[] expected = ints(r.getAsJsonArray("new_ids"));
+                int[] prompt = ReferenceParityTest.ints(r.getAsJsonArray("prompt_ids"));
+                int[] expected = ReferenceParityTest.ints(r.getAsJsonArray("new_ids"));
                 Session session = model.newSession(prompt.length + expected.length);
                 float[] logits = session.prefill(prompt);
                 for (var top : r.getAsJsonArray("top5_last_prompt_pos")) {
@@ -69,7 +68,7 @@ class Stories260kTest {
         try (Model model = Model.load(dir)) {
             Tokenizer tokenizer = model.requireTokenizer();
             int[] prompt = tokenizer.encode("Once upon a time", true);
-            assertArrayEquals(ints(reference.getAsJsonObject("prompt_once_upon_a_time").getAsJsonArray("prompt_ids")), prompt);
+            assertArrayEquals(ReferenceParityTest.ints(reference.getAsJsonObject("prompt_once_upon_a_time").getAsJsonArray("prompt_ids")), prompt);
             StringBuilder streamed = new StringBuilder();
             GenerationResult result = Generator.generate(model, prompt, GenerationParams.greedy(64), streamed::append);
             assertEquals(streamed.toString(), result.text());
@@ -84,11 +83,5 @@ class Stories260kTest {
         int[] c = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, c, a.length, b.length);
         return c;
-    }
-
-    static int[] ints(JsonArray a) {
-        int[] v = new int[a.size()];
-        for (int i = 0; i < v.length; i++) v[i] = a.get(i).getAsInt();
-        return v;
     }
 }

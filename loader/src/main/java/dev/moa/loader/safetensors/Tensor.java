@@ -13,7 +13,8 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
         return elementCount(shape);
     }
 
-    static long elementCount(long[] shape) {
+    /** Elements of a tensor of this shape (1 for a scalar). */
+    public static long elementCount(long[] shape) {
         long n = 1;
         for (long d : shape) n = Math.multiplyExact(n, d);
         return n;

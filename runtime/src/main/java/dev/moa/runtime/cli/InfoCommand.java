@@ -35,7 +35,7 @@ final class InfoCommand {
             System.out.printf("parameters:    %,d%n", model.parameterCount());
             byType.forEach((t, acc) -> System.out.printf("  %-5s        %d tensors, %,d parameters%n", t, acc[0], acc[1]));
             System.out.printf("weights:       %s (memory-mapped)%n", bytes(weightBytes));
-            System.out.printf("KV cache:      %s per token (F32); %s at 4096 tokens; %s at the full context%n",
+            System.out.printf("KV cache:      %s per token (dense, F32); %s at 4096 tokens; %s at the full context%n",
                     bytes(kvPerToken), bytes(kvPerToken * Math.min(4096, c.maxPositions())), bytes(kvPerToken * c.maxPositions()));
             System.out.printf("memory needed: %s for a 4096-token session%n", bytes(weightBytes + kvPerToken * Math.min(4096, c.maxPositions())));
             System.out.printf("tokenizer:     %s; chat template: %s%n",

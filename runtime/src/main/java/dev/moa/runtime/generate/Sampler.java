@@ -53,10 +53,9 @@ public final class Sampler {
             heap.add(i);
             if (heap.size() > limit) heap.poll();
         }
-        int count = heap.size();
         Integer[] order = heap.toArray(new Integer[0]);
         Arrays.sort(order, likelierFirst);
-        int keep = count;
+        int keep = order.length;
         // Top-p applies to the distribution renormalised over the top-k tokens (or over all tokens).
         double keptMass = 0;
         if (params.topK() > 0) {

@@ -44,18 +44,6 @@ public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[
         return new LlamaWeights(embedding, layers, finalNorm, lmHead);
     }
 
-    /** Bytes of all parameters as stored (tied heads counted once). */
-    public long byteSize() {
-        long bytes = embedding.byteSize() + (lmHead == embedding ? 0 : lmHead.byteSize()) + 4L * finalNorm.length;
-        for (LayerWeights l : layers) {
-            bytes += l.wq().byteSize() + l.wk().byteSize() + l.wv().byteSize() + l.wo().byteSize()
-                    + l.gate().byteSize() + l.up().byteSize() + l.down().byteSize()
-                    + 4L * (l.attentionNorm().length + l.ffnNorm().length);
-            for (float[] b : new float[][] {l.bq(), l.bk(), l.bv(), l.bo()}) if (b != null) bytes += 4L * b.length;
-        }
-        return bytes;
-    }
-
     /** Bytes streamed from memory to decode one token: every matrix once (the embedding row is negligible). */
     public long bytesPerDecodedToken() {
         long bytes = lmHead.byteSize();

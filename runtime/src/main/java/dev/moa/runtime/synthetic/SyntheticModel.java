@@ -93,9 +93,7 @@ public final class SyntheticModel {
         enum Kind { LINEAR, EMBEDDING, NORM, BIAS }
 
         long elements() {
-            long n = 1;
-            for (long d : shape) n *= d;
-            return n;
+            return dev.moa.loader.safetensors.Tensor.elementCount(shape);
         }
 
         float value(float u) {
