@@ -35,25 +35,33 @@ public final class Session {
 
     /** Runs the prompt (in chunks) and returns the logits after its last token. */
     public float[] prefill(int[] tokens) {
+        return prefill(tokens, null);
+    }
+
+    /**
+     * Runs the prompt like {@link #prefill(int[])} and, when {@code everyPosition} is not null, also hands it the
+     * next-token logits of every position (perplexity and answer-token loss without a decode step per token).
+     */
+    public float[] prefill(int[] tokens, LlamaModel.PositionLogits everyPosition) {
         if (position == 0 && plan != null) {
             cache = new MoaKvCache(model.config(), HeadSpans.of(plan, tokens.length + allowance), tokens.length);
         }
-        return append(tokens, 0, tokens.length);
+        return append(tokens, everyPosition);
     }
 
     /** Feeds one generated token and returns the logits for the next one. */
     public float[] decode(int token) {
-        return append(new int[] {token}, 0, 1);
+        return append(new int[] {token}, null);
     }
 
-    private float[] append(int[] tokens, int from, int count) {
+    private float[] append(int[] tokens, LlamaModel.PositionLogits everyPosition) {
         if (cache == null) throw new IllegalStateException("a sparse session starts with prefill(prompt)");
-        if (position + count > capacity()) {
+        if (position + tokens.length > capacity()) {
             throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; "
-                    + position + " are used and " + count + " more were given");
+                    + position + " are used and " + tokens.length + " more were given");
         }
-        float[] logits = model.forward(state, cache, tokens, from, count, position);
-        position += count;
+        float[] logits = model.forward(state, cache, tokens, 0, tokens.length, position, everyPosition);
+        position += tokens.length;
         return logits;
     }
 

@@ -1,17 +1,14 @@
 package dev.moa.runtime.cli;
 
-import dev.moa.loader.chat.ChatMessage;
-import dev.moa.loader.chat.ChatTemplate;
 import dev.moa.loader.config.GenerationConfig;
 import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.generate.GenerationParams;
 import dev.moa.runtime.generate.GenerationResult;
 import dev.moa.runtime.generate.Generator;
+import dev.moa.runtime.generate.Prompts;
 import dev.moa.runtime.generate.SamplingParams;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Set;
 
 /** {@code moa generate}: stream a continuation of a prompt (or a chat turn) to stdout, statistics to stderr. */
@@ -51,14 +48,11 @@ final class GenerateCommand {
 
     /** Plain prompts get the tokenizer's special tokens (e.g. BOS); chat prompts carry them in the template. */
     static int[] encodePrompt(Model model, String prompt, boolean chat, String system) {
-        var tokenizer = model.requireTokenizer();
-        if (!chat) return tokenizer.encode(prompt, true);
-        ChatTemplate template = model.chatTemplate().orElseThrow(() -> new UsageException(
-                model.directory() + ": --chat needs a chat_template in tokenizer_config.json, and this model has none"));
-        List<ChatMessage> messages = new ArrayList<>();
-        if (system != null) messages.add(new ChatMessage("system", system));
-        messages.add(new ChatMessage("user", prompt));
-        return tokenizer.encode(template.render(messages, true), false);
+        if (!chat) return Prompts.plain(model, prompt);
+        if (model.chatTemplate().isEmpty()) {
+            throw new UsageException(model.directory() + ": --chat needs a chat_template in tokenizer_config.json, and this model has none");
+        }
+        return Prompts.chat(model, system, prompt);
     }
 
     /** Command-line values win; otherwise the model's generation_config.json; otherwise greedy. */

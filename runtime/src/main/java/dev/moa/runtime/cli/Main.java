@@ -26,6 +26,11 @@ public final class Main {
               info --model DIR          architecture, parameter count, dtypes, memory needed
               plan show --plan FILE --model DIR --length N [--out FILE.svg]
                                         a MoA plan's spans, density and KV memory per layer, and a heatmap
+              eval retrieval --model DIR [--attention MODE] [--lengths 1024,2048,4096] [--samples-per-bin K]
+                       [--seed S] [--heatmap FILE.png] [--json FILE|-]
+                                        LongEval key-value retrieval accuracy by length x key position (table + PNG)
+              eval ppl --model DIR [--attention MODE] (--file TEXT --length L [--windows N] | --pairs FILE.jsonl)
+                       [--json FILE|-]  perplexity of a text, or loss on the answer tokens of prompt/answer pairs
               bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--rounds R] [--torch]
                                         prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch)
               bench --kernels           the matmul alone per storage format vs read bandwidth
@@ -88,6 +93,7 @@ public final class Main {
             case "info" -> new InfoCommand().run(rest);
             case "bench" -> new BenchCommand().run(rest);
             case "plan" -> new PlanCommand().run(rest);
+            case "eval" -> new EvalCommand().run(rest);
             case "help", "--help", "-h" -> {
                 System.out.print(USAGE);
                 yield 0;

@@ -86,11 +86,34 @@ public final class LlamaModel {
             throw new IllegalStateException("positions up to " + (startPosition + count) + " exceed the KV cache of "
                     + cache.capacity() + " positions");
         }
+        return forward(state, cache, tokens, from, count, startPosition, null);
+    }
+
+    /** Receives the next-token logits of every position of a {@link #forward} call, in order. */
+    @FunctionalInterface
+    public interface PositionLogits {
+        /** {@code logits} is only valid during the call. */
+        void accept(int position, float[] logits);
+    }
+
+    /**
+     * As {@link #forward(State, KvCache, int[], int, int, int)}, and when {@code everyPosition} is not null, also
+     * computes the output head on every token and hands each position's logits to it (for perplexity).
+     */
+    public float[] forward(State state, KvCache cache, int[] tokens, int from, int count, int startPosition,
+                           PositionLogits everyPosition) {
+        if (count <= 0) throw new IllegalArgumentException("forward needs at least one token");
+        if (startPosition + count > cache.capacity()) {
+            throw new IllegalStateException("positions up to " + (startPosition + count) + " exceed the KV cache of "
+                    + cache.capacity() + " positions");
+        }
         return Parallel.call(() -> {
             int n = 0;
+            float[] rows = everyPosition == null ? null : new float[state.chunk * config.vocabSize()];
             for (int done = 0; done < count; done += n) {
                 n = Math.min(Math.min(state.chunk, count - done), cache.maxChunk(startPosition + done));
                 forwardChunk(state, cache, tokens, from + done, n, startPosition + done);
+                if (everyPosition != null) outputHead(state, n, rows, startPosition + done, everyPosition);
             }
             int hidden = config.hiddenSize();
             // Output head on the last token only (the last row of the last chunk): final norm, then logits.
@@ -99,6 +122,20 @@ public final class LlamaModel {
             weights.lmHead().multiply(state.xb, 1, state.logits);
             return state.logits;
         });
+    }
+
+    /** Final norm and logits for all n rows of the chunk in one matmul, handed out row by row. */
+    private void outputHead(State state, int n, float[] rows, int firstPosition, PositionLogits consumer) {
+        int hidden = config.hiddenSize(), vocab = config.vocabSize();
+        for (int t = 0; t < n; t++) {
+            VectorMath.rmsNorm(state.xb, t * hidden, state.x, t * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
+        }
+        weights.lmHead().multiply(state.xb, n, rows);
+        float[] row = new float[vocab];
+        for (int t = 0; t < n; t++) {
+            System.arraycopy(rows, t * vocab, row, 0, vocab);
+            consumer.accept(firstPosition + t, row);
+        }
     }
 
     private void forwardChunk(State s, KvCache cache, int[] tokens, int from, int n, int startPosition) {
