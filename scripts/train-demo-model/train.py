@@ -1,0 +1,252 @@
+"""Trains moa-java's demo model: a small Llama that writes English and retrieves facts from up to 4096
+tokens back, so its heads differ (some local, some long-range) and MoA plans have something to choose.
+
+    /usr/bin/python3 scripts/train-demo-model/train.py            # seeded, resumable; writes models/moa-demo
+
+Checkpoints go to ~/.cache/moa-java/train (or $MOA_HOME/train); re-running resumes from the last one and
+ends with the same weights as an uninterrupted run (the data generator's state is checkpointed too).
+"""
+import argparse
+import json
+import math
+import os
+import random
+import struct
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+from model import Llama  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CONFIG = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+    "vocab_size": 2048, "hidden_size": 192, "intermediate_size": 512, "num_hidden_layers": 4,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 48, "max_position_embeddings": 4096,
+    "rms_norm_eps": 1e-5, "rope_theta": 50000.0, "tie_word_embeddings": True, "attention_bias": False,
+    "bos_token_id": data.BOS, "eos_token_id": data.EOS, "pad_token_id": data.PAD, "torch_dtype": "bfloat16",
+}
+MIX = {"text": 0.22, "longeval": 0.43, "passkey": 0.10, "verse": 0.08, "repeat": 0.07, "copy": 0.07, "triples": 0.03}
+COPY_STEPS = 2000  # first steps: random-token copying and previous-token drills only, to grow the induction heads
+TOKENS_PER_STEP = 4096
+
+
+def curriculum(step, steps):
+    """Sequence length of a step: short first (cheap, learns the skills), then the long lengths it must serve."""
+    if step < COPY_STEPS:
+        return 256
+    p = (step - COPY_STEPS) / (steps - COPY_STEPS)
+    choices = [512] if p < 0.6 else [1024, 2048] if p < 0.8 else [2048, 4096, 4096]
+    return choices[step % len(choices)]
+
+
+def learning_rate(step, steps, peak):
+    warmup = 100
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup))))
+
+
+def batch(tasks, rng, length, step):
+    ids, masks, kinds = [], [], []
+    for _ in range(max(1, TOKENS_PER_STEP // length)):
+        if step < COPY_STEPS:
+            kind = ("copy", "triples")[len(ids) % 2]
+        else:
+            kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
+        i, m = tasks.sample(kind, length)
+        ids.append(i)
+        masks.append(m)
+        kinds.append(kind)
+    return torch.tensor(ids), torch.tensor(masks, dtype=torch.float32), kinds
+
+
+def per_sample_loss(model, ids, masks):
+    """Mean cross-entropy over each sample's supervised next tokens (a text sample and a 5-answer
+    retrieval sample weigh the same)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(ids[:, :-1])
+    nll = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:], reduction="none")
+    target = masks[:, 1:]
+    return (nll * target).sum(1) / target.sum(1).clamp(min=1)
+
+
+@torch.no_grad()
+def answer_accuracy(model, tasks, length, samples):
+    """Teacher-forced exact match of whole retrieval answers: every supervised token must be the argmax."""
+    correct = 0
+    for _ in range(samples):
+        ids, mask = tasks.sample("longeval", length)
+        ids, mask = torch.tensor([ids]), torch.tensor(mask)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            predicted = model(ids[:, :-1]).argmax(-1)[0]
+        # only the first answer: that is the question the evaluation asks
+        supervised = mask[1:].nonzero().flatten().tolist()
+        first = []
+        for s in supervised:
+            if first and s != first[-1] + 1:
+                break
+            first.append(s)
+        correct += all(predicted[s] == ids[0, s + 1] for s in first)
+    return correct / samples
+
+
+def save_checkpoint(path, model, optimiser, step, tasks, rng, history):
+    tmp = path + ".tmp"
+    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+                "tasks_rng": tasks.rng.getstate(), "rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
+                "history": history}, tmp)
+    os.replace(tmp, path)
+
+
+def write_safetensors(path, tensors):
+    """BF16 safetensors written by hand (8-byte header length, JSON header, raw little-endian data)."""
+    header, offset, blobs = {}, 0, []
+    for name, t in tensors.items():
+        raw = t.detach().to(torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        blobs.append(raw)
+    header["__metadata__"] = {"format": "pt"}
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(encoded)))
+        f.write(encoded)
+        for raw in blobs:
+            f.write(raw)
+
+
+def tokenizer_golden(tokenizer, tasks):
+    """Texts and the ids this pipeline trained on, so the Java tokenizer can be checked against them."""
+    cases = [data.render_chat([("user", "Hello there! What is 2+2?")], True),
+             "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife.",
+             "  Tabs\tand  double  spaces,\n\nnew lines -- and 'quotes' (1234567890) <|eos|> end."]
+    rng_state = tasks.rng.getstate()
+    tasks.rng.seed(12345)
+    for kind in ("longeval", "passkey", "verse", "repeat"):
+        ids, _ = tasks.sample(kind, 1024)
+        cases.append(tokenizer.decode([i for i in ids if i != data.PAD]))
+    tasks.rng.setstate(rng_state)
+    return [{"text": text, "ids": tokenizer.encode(text)} for text in cases]
+
+
+def export(model, tokenizer, out, tasks):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "tokenizer-golden.json"), "w") as f:
+        json.dump(tokenizer_golden(tokenizer, tasks), f)
+    write_safetensors(os.path.join(out, "model.safetensors"), model.state_dict())
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(CONFIG, f, indent=1)
+    with open(os.path.join(out, "generation_config.json"), "w") as f:
+        json.dump({"bos_token_id": data.BOS, "eos_token_id": data.EOS, "do_sample": False}, f, indent=1)
+    tokenizer.save(out, CONFIG["max_position_embeddings"])
+
+
+def plot(history, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for kind in MIX:
+        points = [(h["step"], h["loss"][kind]) for h in history if kind in h["loss"]]
+        if points:
+            steps, losses = zip(*points)
+            window = 25
+            smooth = [sum(losses[max(0, i - window):i + 1]) / len(losses[max(0, i - window):i + 1]) for i in range(len(losses))]
+            ax.plot(steps, smooth, label=kind)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss on supervised tokens (moving mean)")
+    ax.set_title("moa-demo training")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", default=os.path.join(os.environ.get("MOA_HOME", os.path.expanduser("~/.cache/moa-java")), "train"))
+    parser.add_argument("--out", default=os.path.join(REPO, "models", "moa-demo"))
+    parser.add_argument("--export-only", action="store_true", help="write --out from the last checkpoint and stop")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.work, exist_ok=True)
+
+    texts = data.load_corpora(os.path.join(args.work, "corpora"))
+    merges_path = os.path.join(args.work, "merges.json")
+    if not os.path.exists(merges_path):
+        print("training the BPE tokenizer ...", flush=True)
+        with open(merges_path, "w") as f:
+            json.dump(data.train_bpe(texts.values(), CONFIG["vocab_size"]), f)
+    with open(merges_path) as f:
+        tokenizer = data.Tokenizer(json.load(f))
+    assert len(tokenizer) == CONFIG["vocab_size"], len(tokenizer)
+    tasks = data.Tasks(tokenizer, texts, REPO, args.seed)
+    held_out = data.Tasks(tokenizer, texts, REPO, args.seed + 1)
+
+    model = Llama(CONFIG)
+    decay = [p for p in model.parameters() if p.dim() == 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimiser = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=args.lr, betas=(0.9, 0.95))
+    rng = random.Random(args.seed)
+    checkpoint = os.path.join(args.work, "checkpoint.pt")
+    step, history = 0, []
+    if os.path.exists(checkpoint):
+        state = torch.load(checkpoint)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        step, history = state["step"], state["history"]
+        tasks.rng.setstate(state["tasks_rng"])
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        print("resumed at step %d" % step, flush=True)
+    print("model: %.2fM parameters, %d steps of %d tokens" % (
+        sum(p.numel() for p in model.parameters()) / 1e6, args.steps, TOKENS_PER_STEP), flush=True)
+
+    started, first_step = time.time(), step
+    while step < args.steps and not args.export_only:
+        length = curriculum(step, args.steps)
+        ids, masks, kinds = batch(tasks, rng, length, step)
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(step, args.steps, args.lr)
+        losses = per_sample_loss(model, ids, masks)
+        losses.mean().backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        step += 1
+        by_kind = {}
+        for kind, loss in zip(kinds, losses.tolist()):
+            by_kind.setdefault(kind, []).append(loss)
+        record = {"step": step, "length": length, "loss": {k: sum(v) / len(v) for k, v in by_kind.items()}}
+        if step % 100 == 0 or step == args.steps:
+            record["accuracy"] = {n: answer_accuracy(model, held_out, n, 8) for n in (1024, 4096 if step == args.steps else 2048)}
+        history.append(record)
+        elapsed = time.time() - started
+        eta = elapsed / (step - first_step) * (args.steps - step)
+        print("step %4d/%d  len %4d  %s  %s  %.0f s elapsed, ~%.0f min left" % (
+            step, args.steps, length, "  ".join("%s %.3f" % kv for kv in sorted(record["loss"].items())),
+            record.get("accuracy", ""), elapsed, eta / 60), flush=True)
+        if step % 25 == 0 or step == args.steps:
+            save_checkpoint(checkpoint, model, optimiser, step, tasks, rng, history)
+
+    export(model, tokenizer, args.out, held_out)
+    with open(os.path.join(args.out, "training-history.json"), "w") as f:
+        json.dump(history, f)
+    plot(history, os.path.join(args.out, "training-loss.png"))
+    print("wrote %s" % args.out, flush=True)
+
+
+if __name__ == "__main__":
+    main()
