@@ -1,35 +1,77 @@
 package dev.moa.runtime.cli;
 
+import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
+import dev.moa.runtime.eval.LongEval;
+import dev.moa.runtime.eval.RetrievalEval;
+import dev.moa.runtime.generate.GenerationParams;
+import dev.moa.runtime.generate.GenerationResult;
+import dev.moa.runtime.generate.Generator;
+import dev.moa.runtime.generate.Prompts;
+import dev.moa.runtime.generate.SamplingParams;
 import dev.moa.runtime.synthetic.Presets;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
 import java.util.Set;
 
 /**
- * The main job on the embedded default: a tiny Llama-3-style model with random weights, created
- * deterministically on first use, run through the real loader, tokenizer and generation path.
+ * The main job on the bundled demo model (models/moa-demo, trained by scripts/train-demo-model): a short English
+ * continuation, then one long LongEval retrieval question answered with dense attention and with a 50%-density
+ * sparse plan, each with its answer, KV-cache memory and speed.
  */
 final class DemoCommand {
-    static final String PROMPT = "Once upon a time, there was a little girl who";
+    static final String PROMPT = "It is a truth universally acknowledged, that";
+    /** The asked key sits 20-30% into the record: far outside a 50% sliding window at its end. */
+    static final int KEY_DECILE = 2;
 
     int run(String[] argv) throws Exception {
-        Args args = new Args("demo", argv, Math.min(1, argv.length), GenerateCommand.OPTIONS, GenerateCommand.FLAGS);
-        Path root = Presets.defaultRoot();
-        System.err.println("embedded default: a tiny Llama-3-style model with seeded random weights (its text is gibberish"
-                + " by design), created deterministically under " + root + "; use `moa generate --model DIR` for a real model");
-        Path dir = Presets.TINY.materialize(root);
+        Args args = new Args("demo", argv, Math.min(1, argv.length), Set.of("model", "prompt", "attention", "seed"), Set.of());
+        Path dir = args.has("model") ? Path.of(args.required("model")) : defaultModel();
         try (Model model = ModelLoading.load(dir)) {
-            String prompt = args.string("prompt", PROMPT);
-            System.out.println("prompt: " + prompt);
-            return GenerateCommand.generate(model, prompt, withDefaultMaxTokens(args, argv));
+            System.out.println("== English: greedy continuation of a plain prompt");
+            GenerationResult english = Generator.generate(model, Prompts.plain(model, args.string("prompt", PROMPT)),
+                    GenerationParams.greedy(48), text -> { });
+            System.out.println(args.string("prompt", PROMPT) + english.text());
+            System.out.println();
+
+            // A record as long as the model's context allows, leaving room for the answer.
+            var budget = RetrievalEval.LineBudget.measure(model, model.config().maxPositions() - RetrievalEval.ANSWER_TOKENS);
+            LongEval.Item item = budget.fit(new Random(args.longValue("seed", 7)), KEY_DECILE);
+            int[] prompt = Prompts.question(model, item.prompt());
+            System.out.printf("== Retrieval: a %d-line LongEval record (%d tokens); asked for line %s (line %d), expected %d%n",
+                    item.keys().size(), prompt.length, item.key(), item.asked() + 1, item.value());
+            List<AttentionMode> modes = List.of(new AttentionMode.Dense(),
+                    GenerateCommand.attention(withDefault(args, "attention", "uniform:0,0.5")));
+            System.out.printf("%-28s %-9s %12s %12s %12s  %s%n", "attention", "answer", "KV cache", "prefill t/s", "decode t/s", "text");
+            for (AttentionMode mode : modes) {
+                GenerationParams params = new GenerationParams(RetrievalEval.ANSWER_TOKENS, SamplingParams.greedy(), List.of(), false, mode);
+                GenerationResult r = Generator.generate(model, prompt, params, text -> { });
+                boolean right = LongEval.lastInteger(r.text()) == item.value();
+                System.out.printf("%-28s %-9s %12s %12.1f %12.1f  %s%n", mode, right ? "right" : "wrong",
+                        InfoCommand.bytes(r.kvCacheBytes()), r.prefillTokensPerSecond(), r.decodeTokensPerSecond(), r.text().strip());
+            }
+            System.out.println();
+            System.out.println("accuracy over many records and key positions: moa eval retrieval --model " + dir
+                    + " [--attention MODE]");
         }
+        return 0;
     }
 
-    private static Args withDefaultMaxTokens(Args args, String[] argv) {
-        if (args.has("max-tokens")) return args;
-        String[] extended = java.util.Arrays.copyOf(argv, argv.length + 2);
-        extended[argv.length] = "--max-tokens";
-        extended[argv.length + 1] = "48";
-        return new Args("demo", extended, Math.min(1, argv.length), GenerateCommand.OPTIONS, GenerateCommand.FLAGS);
+    /**
+     * The bundled demo model; until a checkout has one (scripts/train-demo-model trains it), the synthetic tiny
+     * model, whose answers are gibberish but whose KV memory and speed under both attention modes are real.
+     */
+    private static Path defaultModel() throws java.io.IOException {
+        var bundled = RepositoryPaths.bundledModel();
+        if (bundled.isPresent()) return bundled.get();
+        Path root = Presets.defaultRoot();
+        System.err.println("models/moa-demo is not in this checkout (scripts/train-demo-model trains it); using a tiny"
+                + " synthetic model with seeded random weights instead (its answers are gibberish), created under " + root);
+        return Presets.TINY.materialize(root);
+    }
+
+    private static Args withDefault(Args args, String option, String value) {
+        return args.has(option) ? args : new Args("demo", new String[] {"--" + option, value}, 0, Set.of(option), Set.of());
     }
 }

@@ -4,7 +4,7 @@ import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Finds the repository's scripts/ directory: $MOA_REPO, else upwards from the jar, else the working directory. */
+/** Finds files of the repository (scripts/, models/): $MOA_REPO, else upwards from the jar, else the working directory. */
 final class RepositoryPaths {
     private RepositoryPaths() {
     }
@@ -15,6 +15,15 @@ final class RepositoryPaths {
             if (Files.isRegularFile(p)) return p;
         }
         throw new UsageException("cannot find scripts/" + relative + "; run from the repository or set MOA_REPO to it");
+    }
+
+    /** The demo model trained by scripts/train-demo-model and committed under models/moa-demo. */
+    static java.util.Optional<Path> bundledModel() {
+        for (Path root : candidates()) {
+            Path p = root.resolve("models").resolve("moa-demo");
+            if (Files.isRegularFile(p.resolve("config.json"))) return java.util.Optional.of(p);
+        }
+        return java.util.Optional.empty();
     }
 
     /** A reference plan from ../shared/moa-plans beside the repository. */
