@@ -1,0 +1,38 @@
+package dev.moa.tasks.kernel;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * Device memory of 16-bit floats (BF16 or F16, as stored in safetensors), indexed by {@code long}. A kernel reads
+ * raw bits with {@link #get} ({@code ld.global.u16}) and widens them with {@link KernelContext#bf16ToFloat} or
+ * {@link KernelContext#f16ToFloat}.
+ */
+public final class Half16Buffer {
+    private final MemorySegment memory;
+
+    public Half16Buffer(MemorySegment memory) {
+        this.memory = memory;
+    }
+
+    public static Half16Buffer allocate(Arena arena, long elements) {
+        return new Half16Buffer(arena.allocate(elements * 2, 16));
+    }
+
+    public short get(long index) {
+        return memory.getAtIndex(ValueLayout.JAVA_SHORT, index);
+    }
+
+    public void set(long index, short bits) {
+        memory.setAtIndex(ValueLayout.JAVA_SHORT, index, bits);
+    }
+
+    public long length() {
+        return memory.byteSize() / 2;
+    }
+
+    public MemorySegment memory() {
+        return memory;
+    }
+}

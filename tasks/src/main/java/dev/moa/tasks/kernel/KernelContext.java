@@ -1,0 +1,83 @@
+package dev.moa.tasks.kernel;
+
+/**
+ * What a kernel sees of its launch: the first parameter of every kernel. Each method documents what it compiles
+ * to in PTX; the CPU emulator implements the same semantics with one virtual thread per work-item.
+ *
+ * <p>Launch shape: a grid of groups (x, y, z) of {@link #groupSize()} work-items each (a 1-D CUDA block).
+ * Work-items of a group are split into warps of {@value #WARP} consecutive ids.
+ */
+public abstract class KernelContext {
+    public static final int WARP = 32;
+
+    /** Work-item id inside its group: {@code %tid.x}. */
+    public abstract int localId();
+
+    /** Group id along x (0), y (1) or z (2): {@code %ctaid.x/y/z}. */
+    public abstract int groupId(int dimension);
+
+    /** Work-items per group: {@code %ntid.x}. */
+    public abstract int groupSize();
+
+    /** Groups along x (0), y (1) or z (2): {@code %nctaid.x/y/z}. */
+    public abstract int groups(int dimension);
+
+    /** {@code groupId(0) * groupSize() + localId()}: {@code mad.lo.s32 %ctaid.x, %ntid.x, %tid.x}. */
+    public final int globalId() {
+        return groupId(0) * groupSize() + localId();
+    }
+
+    /** Lane inside the warp: {@code %laneid}. */
+    public final int laneId() {
+        return localId() % WARP;
+    }
+
+    /** Waits until every work-item of the group arrives; shared memory writes before are visible after: {@code bar.sync 0}. */
+    public abstract void barrier();
+
+    /** The value of lane {@code laneId() + delta} (own value past the warp's end): {@code shfl.sync.down.b32}. */
+    public abstract float shuffleDown(float value, int delta);
+
+    /** The value of lane {@code laneId() ^ mask}: {@code shfl.sync.bfly.b32}. */
+    public abstract float shuffleXor(float value, int mask);
+
+    /** Integer {@link #shuffleXor(float, int)}. */
+    public abstract int shuffleXor(int value, int mask);
+
+    /**
+     * A group-shared array of {@code length} floats ({@code .shared .f32 s[length]}); {@code length} must be a
+     * compile-time constant. Every work-item of a group gets the same array; allocate at the top of the kernel.
+     */
+    public abstract float[] sharedF32(int length);
+
+    /** A group-shared array of ints, as {@link #sharedF32}. */
+    public abstract int[] sharedI32(int length);
+
+    /** {@code buffer[index] += value} atomically, returning the old value: {@code atom.global.add.f32}. */
+    public abstract float atomicAdd(F32Buffer buffer, long index, float value);
+
+    /** {@code buffer[index] += value} atomically: {@code atom.global.add.u32}. */
+    public abstract int atomicAdd(I32Buffer buffer, long index, int value);
+
+    /** {@code buffer[index] = max(buffer[index], value)} atomically: {@code atom.global.max.s32}. */
+    public abstract int atomicMax(I32Buffer buffer, long index, int value);
+
+    /** Widens BF16 bits to a float: {@code shl.b32 16} (exact). */
+    public static float bf16ToFloat(short bits) {
+        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
+    }
+
+    /** Widens IEEE half bits to a float: {@code cvt.f32.f16} (exact). */
+    public static float f16ToFloat(short bits) {
+        return Float.float16ToFloat(bits);
+    }
+
+    /** {@code 1 / sqrt(x)}: {@code rsqrt.approx.ftz.f32} on the GPU (about 2 ulp), exact division on the CPU. */
+    public static float rsqrt(float x) {
+        return (float) (1.0 / Math.sqrt(x));
+    }
+
+    /** A hint that the next loop should be unrolled {@code factor} times ({@code .pragma "unroll N"}); no-op on the CPU. */
+    public static void unroll(int factor) {
+    }
+}

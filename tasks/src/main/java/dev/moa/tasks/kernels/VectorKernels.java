@@ -1,0 +1,132 @@
+package dev.moa.tasks.kernels;
+
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+
+/** Element-wise and row-wise kernels of a Llama layer, written once for the GPU JIT and the CPU emulator. */
+public final class VectorKernels {
+    /** Work-items per group for the row kernels (one group per row). */
+    public static final int ROW_GROUP = 256;
+
+    private VectorKernels() {
+    }
+
+    /** {@code c = a + b}. One work-item per element; launch {@code Grid.covering(n, 256)}. */
+    public static void add(KernelContext ctx, F32Buffer a, F32Buffer b, F32Buffer c, int n) {
+        int i = ctx.globalId();
+        if (i < n) c.set(i, a.get(i) + b.get(i));
+    }
+
+    /**
+     * {@code out[r] = x[r] / rms(x[r]) * weight} for each row r of {@code dim} floats. One group of
+     * {@value #ROW_GROUP} work-items per row: each sums squares over a strided slice, the group reduces through
+     * shared memory, then each scales its slice. Launch {@code Grid.of(rows, ROW_GROUP)}.
+     */
+    public static void rmsNorm(KernelContext ctx, F32Buffer x, F32Buffer weight, F32Buffer out, int dim, float eps) {
+        float[] partial = ctx.sharedF32(ROW_GROUP);
+        long row = (long) ctx.groupId(0) * dim;
+        int t = ctx.localId();
+        float sum = 0f;
+        for (int i = t; i < dim; i += ROW_GROUP) {
+            float v = x.get(row + i);
+            sum += v * v;
+        }
+        float total = groupSum(ctx, partial, sum);
+        float scale = KernelContext.rsqrt(total / dim + eps);
+        for (int i = t; i < dim; i += ROW_GROUP) out.set(row + i, x.get(row + i) * scale * weight.get(i));
+    }
+
+    /**
+     * In-place softmax of each row of {@code n} floats: one group of {@value #ROW_GROUP} work-items per row finds the
+     * maximum, then the sum of exponentials, through shared memory. Launch {@code Grid.of(rows, ROW_GROUP)}.
+     */
+    public static void softmax(KernelContext ctx, F32Buffer x, int n) {
+        float[] partial = ctx.sharedF32(ROW_GROUP);
+        long row = (long) ctx.groupId(0) * n;
+        int t = ctx.localId();
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = t; i < n; i += ROW_GROUP) max = Math.max(max, x.get(row + i));
+        max = groupMax(ctx, partial, max);
+        float sum = 0f;
+        for (int i = t; i < n; i += ROW_GROUP) {
+            float e = (float) Math.exp(x.get(row + i) - max);
+            x.set(row + i, e);
+            sum += e;
+        }
+        float inverse = 1f / groupSum(ctx, partial, sum);
+        for (int i = t; i < n; i += ROW_GROUP) x.set(row + i, x.get(row + i) * inverse);
+    }
+
+    /** SwiGLU: {@code out = silu(gate) * up}. One work-item per element; launch {@code Grid.covering(n, 256)}. */
+    public static void siluTimes(KernelContext ctx, F32Buffer gate, F32Buffer up, F32Buffer out, int n) {
+        int i = ctx.globalId();
+        if (i < n) {
+            float g = gate.get(i);
+            out.set(i, g / (1f + (float) Math.exp(-g)) * up.get(i));
+        }
+    }
+
+    /**
+     * Index of the largest of {@code n} logits (the first one on ties), written to {@code result[0]}. One group of
+     * {@value #ROW_GROUP} work-items: each scans a strided slice, then the group reduces (value, index) pairs in
+     * shared memory. Launch {@code Grid.of(1, ROW_GROUP)}.
+     */
+    public static void argmax(KernelContext ctx, F32Buffer logits, I32Buffer result, int n) {
+        float[] values = ctx.sharedF32(ROW_GROUP);
+        int[] indices = ctx.sharedI32(ROW_GROUP);
+        int t = ctx.localId();
+        float best = Float.NEGATIVE_INFINITY;
+        int bestIndex = n;
+        for (int i = t; i < n; i += ROW_GROUP) {
+            float v = logits.get(i);
+            if (v > best) {
+                best = v;
+                bestIndex = i;
+            }
+        }
+        values[t] = best;
+        indices[t] = bestIndex;
+        ctx.barrier();
+        for (int stride = ROW_GROUP / 2; stride > 0; stride >>= 1) {
+            if (t < stride) {
+                float other = values[t + stride];
+                int otherIndex = indices[t + stride];
+                if (other > values[t] || (other == values[t] && otherIndex < indices[t])) {
+                    values[t] = other;
+                    indices[t] = otherIndex;
+                }
+            }
+            ctx.barrier();
+        }
+        if (t == 0) result.set(0, indices[0]);
+    }
+
+    /** Sum of every work-item's {@code value}, returned to all: tree reduction in {@code partial}. */
+    static float groupSum(KernelContext ctx, float[] partial, float value) {
+        int t = ctx.localId();
+        partial[t] = value;
+        ctx.barrier();
+        for (int stride = ROW_GROUP / 2; stride > 0; stride >>= 1) {
+            if (t < stride) partial[t] += partial[t + stride];
+            ctx.barrier();
+        }
+        float total = partial[0];
+        ctx.barrier();
+        return total;
+    }
+
+    /** Maximum of every work-item's {@code value}, returned to all. */
+    static float groupMax(KernelContext ctx, float[] partial, float value) {
+        int t = ctx.localId();
+        partial[t] = value;
+        ctx.barrier();
+        for (int stride = ROW_GROUP / 2; stride > 0; stride >>= 1) {
+            if (t < stride) partial[t] = Math.max(partial[t], partial[t + stride]);
+            ctx.barrier();
+        }
+        float max = partial[0];
+        ctx.barrier();
+        return max;
+    }
+}

@@ -1,0 +1,130 @@
+package dev.moa.tasks.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moa.tasks.emulator.Emulator;
+import dev.moa.tasks.emulator.Grid;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** Every kernel, run by the CPU emulator with GPU semantics, against a plain Java loop on fresh random inputs. */
+class KernelEmulationTest {
+    final Random random = new Random();
+
+    F32Buffer randomBuffer(Arena arena, int n) {
+        F32Buffer b = F32Buffer.allocate(arena, n);
+        for (int i = 0; i < n; i++) b.set(i, (float) random.nextGaussian());
+        return b;
+    }
+
+    @Test
+    void vectorAddCoversOddSizes() {
+        try (Arena arena = Arena.ofShared()) {
+            int n = 1000 + random.nextInt(100);
+            F32Buffer a = randomBuffer(arena, n), b = randomBuffer(arena, n), c = F32Buffer.allocate(arena, n + 7);
+            Emulator.launch(VectorKernels.class, "add", Grid.covering(n, 256), a, b, c, n);
+            for (int i = 0; i < n; i++) assertEquals(a.get(i) + b.get(i), c.get(i), 0f);
+            for (int i = n; i < n + 7; i++) assertEquals(0f, c.get(i), "no write past n");
+        }
+    }
+
+    @Test
+    void rmsNormPerRow() {
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 3, dim = 300 + random.nextInt(50);
+            F32Buffer x = randomBuffer(arena, rows * dim), w = randomBuffer(arena, dim), out = F32Buffer.allocate(arena, rows * dim);
+            Emulator.launch(VectorKernels.class, "rmsNorm", Grid.of(rows, VectorKernels.ROW_GROUP), x, w, out, dim, 1e-5f);
+            for (int r = 0; r < rows; r++) {
+                double ss = 0;
+                for (int i = 0; i < dim; i++) ss += x.get(r * dim + i) * (double) x.get(r * dim + i);
+                double scale = 1 / Math.sqrt(ss / dim + 1e-5);
+                for (int i = 0; i < dim; i++) {
+                    assertEquals(x.get(r * dim + i) * scale * w.get(i), out.get(r * dim + i), 1e-5);
+                }
+            }
+        }
+    }
+
+    @Test
+    void softmaxRowsSumToOne() {
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 2, n = 517;
+            F32Buffer x = randomBuffer(arena, rows * n);
+            float[] before = x.toArray();
+            Emulator.launch(VectorKernels.class, "softmax", Grid.of(rows, VectorKernels.ROW_GROUP), x, n);
+            for (int r = 0; r < rows; r++) {
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (int i = 0; i < n; i++) max = Math.max(max, before[r * n + i]);
+                for (int i = 0; i < n; i++) sum += Math.exp(before[r * n + i] - max);
+                for (int i = 0; i < n; i++) assertEquals(Math.exp(before[r * n + i] - max) / sum, x.get(r * n + i), 1e-6);
+            }
+        }
+    }
+
+    @Test
+    void siluTimesAndArgmax() {
+        try (Arena arena = Arena.ofShared()) {
+            int n = 777;
+            F32Buffer g = randomBuffer(arena, n), u = randomBuffer(arena, n), out = F32Buffer.allocate(arena, n);
+            Emulator.launch(VectorKernels.class, "siluTimes", Grid.covering(n, 256), g, u, out, n);
+            for (int i = 0; i < n; i++) {
+                double gi = g.get(i);
+                assertEquals(gi / (1 + Math.exp(-gi)) * u.get(i), out.get(i), 1e-5);
+            }
+            F32Buffer logits = randomBuffer(arena, 3001);
+            int expected = random.nextInt(3001);
+            logits.set(expected, 100f);
+            logits.set(2999, 100f); // a tie: the first index wins
+            I32Buffer result = I32Buffer.allocate(arena, 1);
+            Emulator.launch(VectorKernels.class, "argmax", Grid.of(1, VectorKernels.ROW_GROUP), logits, result, 3001);
+            assertEquals(Math.min(expected, 2999), result.get(0));
+        }
+    }
+
+    @Test
+    void halfPrecisionMatVecWarpPerRow() {
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 37, cols = 100 + random.nextInt(60);
+            Half16Buffer bf = Half16Buffer.allocate(arena, (long) rows * cols), f16 = Half16Buffer.allocate(arena, (long) rows * cols);
+            for (long i = 0; i < (long) rows * cols; i++) {
+                float v = (float) random.nextGaussian();
+                bf.set(i, (short) (Float.floatToIntBits(v) >>> 16));
+                f16.set(i, Float.floatToFloat16(v));
+            }
+            F32Buffer x = randomBuffer(arena, cols), out = F32Buffer.allocate(arena, rows), out16 = F32Buffer.allocate(arena, rows);
+            Grid grid = Grid.covering(rows, MatVecKernels.ROWS_PER_GROUP);
+            Emulator.launch(MatVecKernels.class, "bf16", new Grid(grid.groupsX(), 1, 1, MatVecKernels.GROUP), bf, x, out, rows, cols);
+            Emulator.launch(MatVecKernels.class, "f16", new Grid(grid.groupsX(), 1, 1, MatVecKernels.GROUP), f16, x, out16, rows, cols);
+            for (int r = 0; r < rows; r++) {
+                double s = 0, s16 = 0;
+                for (int c = 0; c < cols; c++) {
+                    s += KernelContext.bf16ToFloat(bf.get((long) r * cols + c)) * (double) x.get(c);
+                    s16 += Float.float16ToFloat(f16.get((long) r * cols + c)) * (double) x.get(c);
+                }
+                assertEquals(s, out.get(r), 1e-4 * Math.max(1, Math.abs(s)));
+                assertEquals(s16, out16.get(r), 1e-4 * Math.max(1, Math.abs(s16)));
+            }
+        }
+    }
+
+    static void failing(KernelContext ctx, F32Buffer a) {
+        if (ctx.localId() == 5) throw new ArithmeticException("boom");
+        ctx.barrier();
+    }
+
+    @Test
+    void aFailingWorkItemFailsTheLaunchInsteadOfHangingTheBarrier() {
+        try (Arena arena = Arena.ofShared()) {
+            var e = assertThrows(IllegalStateException.class,
+                    () -> Emulator.launch(KernelEmulationTest.class, "failing", Grid.of(1, 64), F32Buffer.allocate(arena, 1)));
+            assertTrue(e.getMessage().contains("boom"), e.getMessage());
+        }
+    }
+}
