@@ -1,0 +1,213 @@
+package dev.moa.tasks.jit;
+
+import dev.moa.tasks.jit.PtxCompiler.Kind;
+import dev.moa.tasks.jit.PtxCompiler.Translator.Frame;
+import dev.moa.tasks.jit.PtxCompiler.Value;
+import java.lang.constant.ClassDesc;
+import java.lang.constant.MethodTypeDesc;
+
+/** The calls a kernel may make, and the PTX each one becomes. */
+final class Intrinsics {
+    private static final String FULL_MASK = "0xffffffff";
+
+    private Intrinsics() {
+    }
+
+    /** {@link dev.moa.tasks.kernel.KernelContext} methods (the receiver or nothing is on the stack below the arguments). */
+    static void context(Frame f, String name, MethodTypeDesc type) {
+        var t = f.translator();
+        switch (name) {
+            case "localId" -> {
+                f.popValue();
+                t.emit("mov.u32 " + f.push(Kind.INT) + ", %tid.x;");
+            }
+            case "groupSize" -> {
+                f.popValue();
+                t.emit("mov.u32 " + f.push(Kind.INT) + ", %ntid.x;");
+            }
+            case "groupId", "groups" -> {
+                Value dim = f.popValue();
+                f.popValue();
+                if (dim.constant() == null || dim.constant() < 0 || dim.constant() > 2) {
+                    throw f.error(name + "(dimension) needs a constant dimension 0, 1 or 2");
+                }
+                String axis = "xyz".substring(dim.constant().intValue(), dim.constant().intValue() + 1);
+                t.emit("mov.u32 " + f.push(Kind.INT) + ", %" + (name.equals("groupId") ? "ctaid." : "nctaid.") + axis + ";");
+            }
+            case "globalId" -> {
+                f.popValue();
+                String group = t.temp(".u32"), size = t.temp(".u32"), local = t.temp(".u32");
+                t.emit("mov.u32 " + group + ", %ctaid.x;");
+                t.emit("mov.u32 " + size + ", %ntid.x;");
+                t.emit("mov.u32 " + local + ", %tid.x;");
+                t.emit("mad.lo.s32 " + f.push(Kind.INT) + ", " + group + ", " + size + ", " + local + ";");
+            }
+            case "laneId" -> {
+                f.popValue();
+                String local = t.temp(".u32");
+                t.emit("mov.u32 " + local + ", %tid.x;");
+                t.emit("and.b32 " + f.push(Kind.INT) + ", " + local + ", 31;");
+            }
+            case "barrier" -> {
+                f.popValue();
+                t.emit("bar.sync 0;");
+            }
+            case "shuffleXor", "shuffleDown" -> {
+                String lane = f.pop();
+                Value v = f.peekValue();
+                String value = f.pop();
+                f.popValue();
+                String mode = name.equals("shuffleXor") ? "bfly" : "down";
+                String dst = f.push(v.kind());
+                t.emit("shfl.sync." + mode + ".b32 " + dst + ", " + value + ", " + lane + ", 31, " + FULL_MASK + ";");
+            }
+            case "sharedF32", "sharedI32" -> {
+                Value length = f.popValue();
+                f.popValue();
+                if (length.constant() == null || length.constant() < 1 || length.constant() > 12288) {
+                    throw f.error(name + "(length) needs a constant length 1..12288");
+                }
+                String array = "shared" + t.shared++;
+                t.sharedDecls.add(".shared .align 16 " + (name.equals("sharedF32") ? ".f32 " : ".s32 ") + array + "[" + length.constant() + "];");
+                t.emit("mov.u32 " + f.push(Kind.SHARED) + ", " + array + ";");
+            }
+            case "atomicAdd", "atomicMax" -> {
+                Value v = f.peekValue();
+                String value = f.pop();
+                String index = f.pop();
+                Value buffer = f.peekValue();
+                String base = f.pop();
+                f.popValue();
+                t.written.add(buffer.origin());
+                String address = address(f, base, index, 4);
+                String op = name.equals("atomicMax") ? "max.s32" : v.kind() == Kind.FLOAT ? "add.f32" : "add.u32";
+                t.emit("atom.global." + op + " " + f.push(v.kind()) + ", [" + address + "], " + value + ";");
+            }
+            case "bf16ToFloat" -> {
+                String bits = f.pop();
+                String wide = t.temp(".b32");
+                t.emit("shl.b32 " + wide + ", " + bits + ", 16;");
+                t.emit("mov.b32 " + f.push(Kind.FLOAT) + ", " + wide + ";");
+            }
+            case "f16ToFloat" -> {
+                String bits = f.pop();
+                String half = t.temp(".b16");
+                t.emit("cvt.u16.u32 " + half + ", " + bits + ";");
+                t.emit("cvt.f32.f16 " + f.push(Kind.FLOAT) + ", " + half + ";");
+            }
+            case "rsqrt" -> {
+                String x = f.pop();
+                t.emit("rsqrt.approx.ftz.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+            }
+            case "unroll" -> f.popValue(); // a hint; this JIT leaves unrolling to ptxas for now
+            default -> throw f.error("KernelContext." + name);
+        }
+    }
+
+    /** get / set / length of F32Buffer, I32Buffer and Half16Buffer. */
+    static void buffer(Frame f, ClassDesc owner, String name, MethodTypeDesc type) {
+        var t = f.translator();
+        int size = owner.equals(PtxCompiler.HALF) ? 2 : 4;
+        String memType = owner.equals(PtxCompiler.F32) ? ".f32" : owner.equals(PtxCompiler.I32) ? ".s32" : ".s16";
+        Kind kind = owner.equals(PtxCompiler.F32) ? Kind.FLOAT : Kind.INT;
+        switch (name) {
+            case "get" -> {
+                String index = f.pop();
+                Value buffer = f.peekValue();
+                String base = f.pop();
+                boolean readOnly = buffer.origin() >= 0 && !t.writtenBuffers.contains(buffer.origin());
+                String address = address(f, base, index, size);
+                t.emit("ld.global" + (readOnly ? ".nc" : "") + memType + " " + f.push(kind) + ", [" + address + "];");
+            }
+            case "set" -> {
+                String value = f.pop();
+                String index = f.pop();
+                Value buffer = f.peekValue();
+                String base = f.pop();
+                if (buffer.origin() < 0) throw f.error("writing a buffer whose parameter cannot be traced");
+                t.written.add(buffer.origin());
+                String address = address(f, base, index, size);
+                t.emit("st.global" + (memType.equals(".s16") ? ".b16" : memType) + " [" + address + "], " + value + ";");
+            }
+            default -> throw f.error(owner.displayName() + "." + name + " (kernels use get and set)");
+        }
+    }
+
+    /** Byte address {@code base + index * size} with a 64-bit index. */
+    private static String address(Frame f, String base, String index, int size) {
+        var t = f.translator();
+        String offset = t.temp(".u64"), address = t.temp(".u64");
+        t.emit("shl.b64 " + offset + ", " + index + ", " + Integer.numberOfTrailingZeros(size) + ";");
+        t.emit("add.s64 " + address + ", " + base + ", " + offset + ";");
+        return address;
+    }
+
+    /** java.lang.Math functions on float (double arguments are computed in single precision). */
+    static void math(Frame f, String name, MethodTypeDesc type) {
+        var t = f.translator();
+        String ret = type.returnType().descriptorString();
+        switch (name + ret) {
+            case "expD", "expF" -> {
+                String x = f.pop();
+                String scaled = t.temp(".f32");
+                t.emit("mul.f32 " + scaled + ", " + x + ", 0f3FB8AA3B;"); // log2(e)
+                t.emit("ex2.approx.f32 " + f.push(Kind.FLOAT) + ", " + scaled + ";");
+            }
+            case "logD" -> {
+                String x = f.pop();
+                String log2 = t.temp(".f32");
+                t.emit("lg2.approx.f32 " + log2 + ", " + x + ";");
+                t.emit("mul.f32 " + f.push(Kind.FLOAT) + ", " + log2 + ", 0f3F317218;"); // ln(2)
+            }
+            case "sqrtD" -> {
+                String x = f.pop();
+                t.emit("sqrt.rn.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+            }
+            case "tanhD" -> {
+                String x = f.pop();
+                t.emit("tanh.approx.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+            }
+            case "absF" -> {
+                String x = f.pop();
+                t.emit("abs.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+            }
+            case "absI" -> {
+                String x = f.pop();
+                t.emit("abs.s32 " + f.push(Kind.INT) + ", " + x + ";");
+            }
+            case "maxF", "minF" -> {
+                String b = f.pop(), a = f.pop();
+                t.emit(name + ".NaN.f32 " + f.push(Kind.FLOAT) + ", " + a + ", " + b + ";");
+            }
+            case "maxI", "minI" -> {
+                String b = f.pop(), a = f.pop();
+                t.emit(name + ".s32 " + f.push(Kind.INT) + ", " + a + ", " + b + ";");
+            }
+            case "maxJ", "minJ" -> {
+                String b = f.pop(), a = f.pop();
+                t.emit(name + ".s64 " + f.push(Kind.LONG) + ", " + a + ", " + b + ";");
+            }
+            case "fmaF" -> {
+                String c = f.pop(), b = f.pop(), a = f.pop();
+                t.emit("fma.rn.f32 " + f.push(Kind.FLOAT) + ", " + a + ", " + b + ", " + c + ";");
+            }
+            default -> throw f.error("Math." + name + type.descriptorString());
+        }
+    }
+
+    /** Float.floatToRawIntBits / intBitsToFloat: register moves. */
+    static void floats(Frame f, String name, MethodTypeDesc type) {
+        var t = f.translator();
+        switch (name) {
+            case "floatToRawIntBits" -> {
+                String x = f.pop();
+                t.emit("mov.b32 " + f.push(Kind.INT) + ", " + x + ";");
+            }
+            case "intBitsToFloat" -> {
+                String x = f.pop();
+                t.emit("mov.b32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+            }
+            default -> throw f.error("Float." + name);
+        }
+    }
+}

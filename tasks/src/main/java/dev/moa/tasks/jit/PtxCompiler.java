@@ -1,0 +1,687 @@
+package dev.moa.tasks.jit;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.classfile.ClassFile;
+import java.lang.classfile.ClassModel;
+import java.lang.classfile.CodeElement;
+import java.lang.classfile.CodeModel;
+import java.lang.classfile.Instruction;
+import java.lang.classfile.Label;
+import java.lang.classfile.MethodModel;
+import java.lang.classfile.Opcode;
+import java.lang.classfile.instruction.BranchInstruction;
+import java.lang.classfile.instruction.ConstantInstruction;
+import java.lang.classfile.instruction.ConvertInstruction;
+import java.lang.classfile.instruction.IncrementInstruction;
+import java.lang.classfile.instruction.InvokeInstruction;
+import java.lang.classfile.instruction.LabelTarget;
+import java.lang.classfile.instruction.LineNumber;
+import java.lang.classfile.instruction.LoadInstruction;
+import java.lang.classfile.instruction.OperatorInstruction;
+import java.lang.classfile.instruction.ReturnInstruction;
+import java.lang.classfile.instruction.StackInstruction;
+import java.lang.classfile.instruction.StoreInstruction;
+import java.lang.constant.ClassDesc;
+import java.lang.constant.MethodTypeDesc;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Translates a kernel's bytecode (a {@code static void} method whose first parameter is a
+ * {@link dev.moa.tasks.kernel.KernelContext}) into a PTX ISA 8.0 module with one {@code .entry}.
+ *
+ * <p>How: basic blocks become labels and {@code bra}; operand-stack slot d of kind k is register
+ * {@code %<frame>_<k>S<d>} and local slot n of kind k is {@code %<frame>_<k>L<n>}, so control-flow joins need no
+ * moves and no SSA construction. Static helpers are inlined (each call gets a fresh register frame); kernel-context
+ * methods, buffer accesses and {@code Math} functions are intrinsics. Buffers the kernel never writes are read with
+ * {@code ld.global.nc}. Java semantics kept: masked shift counts, saturating float→int ({@code cvt.rzi}),
+ * NaN-propagating {@code Math.min/max} ({@code min/max.NaN.f32}), NaN-aware comparisons (ordered / unordered
+ * {@code setp}). Doubles are computed in single precision (kernels cast {@code Math.exp} results to float anyway).
+ *
+ * <p>Emitted instructions: ld.param, cvta.to.global, mov, add, sub, mul, mul.wide, mad.lo, div, rem, neg, abs,
+ * and, or, xor, not, shl, shr, cvt, setp, selp, bra, ld.global(.nc), st.global, ld.shared, st.shared,
+ * atom.global.add/max, bar.sync, shfl.sync.bfly/down, ex2.approx, lg2.approx, sqrt.rn, rsqrt.approx,
+ * tanh.approx, min/max(.NaN), fma.rn, ret.
+ *
+ * <p>Rejected at compile time, with class, method, source line and the construct: objects and allocation,
+ * fields, exceptions, monitors, recursion, unknown calls, {@code invokedynamic}, {@code frem}, switches.
+ */
+public final class PtxCompiler {
+    public static final String DEFAULT_TARGET = "sm_80";
+    static final ClassDesc CONTEXT = ClassDesc.of("dev.moa.tasks.kernel.KernelContext");
+    static final ClassDesc F32 = ClassDesc.of("dev.moa.tasks.kernel.F32Buffer");
+    static final ClassDesc I32 = ClassDesc.of("dev.moa.tasks.kernel.I32Buffer");
+    static final ClassDesc HALF = ClassDesc.of("dev.moa.tasks.kernel.Half16Buffer");
+
+    /** A compiled kernel: its PTX text, entry name and the launch parameters after the context. */
+    public record Kernel(String entry, String target, String ptx, List<Param> params) {
+    }
+
+    /** One launch parameter: its Java type and whether the kernel writes it (buffers only). */
+    public record Param(String name, ClassDesc type, boolean written) {
+    }
+
+    private PtxCompiler() {
+    }
+
+    public static Kernel compile(Class<?> owner, String method) {
+        return compile(owner, method, DEFAULT_TARGET);
+    }
+
+    public static Kernel compile(Class<?> owner, String method, String target) {
+        if (!target.matches("sm_(80|86|87|89|90)")) throw new IllegalArgumentException("unsupported target " + target + " (sm_80 .. sm_90)");
+        MethodModel m = kernelMethod(load(owner), owner, method);
+        // First pass finds which buffers are written; the second emits loads of the others as ld.global.nc.
+        Set<Integer> written = new Translator(owner, m, target, Set.of()).translate().written;
+        Translator t = new Translator(owner, m, target, written).translate();
+        return new Kernel(method, target, t.module(), t.params());
+    }
+
+    static ClassModel load(Class<?> owner) {
+        String resource = owner.getName().replace('.', '/') + ".class";
+        ClassLoader loader = owner.getClassLoader() == null ? ClassLoader.getSystemClassLoader() : owner.getClassLoader();
+        try (InputStream in = loader.getResourceAsStream(resource)) {
+            if (in == null) throw new IllegalArgumentException("cannot read the bytecode of " + owner.getName());
+            return ClassFile.of().parse(in.readAllBytes());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static MethodModel kernelMethod(ClassModel model, Class<?> owner, String name) {
+        for (MethodModel m : model.methods()) {
+            MethodTypeDesc type = m.methodTypeSymbol();
+            if (m.methodName().equalsString(name) && (m.flags().flagsMask() & ClassFile.ACC_STATIC) != 0
+                    && type.parameterCount() > 0 && type.parameterType(0).equals(CONTEXT)) {
+                if (!type.returnType().descriptorString().equals("V")) {
+                    throw new KernelCompilationException(owner.getName() + "." + name + ": a kernel returns void");
+                }
+                return m;
+            }
+        }
+        throw new IllegalArgumentException(owner.getName() + " has no static kernel method " + name + "(KernelContext, ...)");
+    }
+
+    /** Kind of a JVM value as the translator holds it. */
+    enum Kind {
+        INT('i', ".s32"), LONG('l', ".s64"), FLOAT('f', ".f32"), BUFFER('g', ".u64"), SHARED('s', ".u32"), CONTEXT('c', null);
+
+        final char letter;
+        final String ptxType;
+
+        Kind(char letter, String ptxType) {
+            this.letter = letter;
+            this.ptxType = ptxType;
+        }
+    }
+
+    /** A stack entry: its kind, a known constant (or null), and for buffers the parameter it came from. */
+    record Value(Kind kind, Long constant, int origin, String compare) {
+        Value(Kind kind) {
+            this(kind, null, -1, null);
+        }
+    }
+
+    /** Translation of one kernel (and, recursively, its inlined helpers) into PTX text. */
+    static final class Translator {
+        final Class<?> owner;
+        final MethodModel kernel;
+        final String target;
+        final Set<Integer> writtenBuffers;
+        final Set<Integer> written = new HashSet<>();
+        final StringBuilder body = new StringBuilder();
+        final Map<String, String> registers = new LinkedHashMap<>();
+        final List<String> sharedDecls = new ArrayList<>();
+        final Deque<String> callStack = new ArrayDeque<>();
+        final List<Param> params = new ArrayList<>();
+        int temps, frames, labels, shared;
+
+        Translator(Class<?> owner, MethodModel kernel, String target, Set<Integer> writtenBuffers) {
+            this.owner = owner;
+            this.kernel = kernel;
+            this.target = target;
+            this.writtenBuffers = writtenBuffers;
+        }
+
+        Translator translate() {
+            Frame f = new Frame(owner, kernel, "k" + frames++);
+            MethodTypeDesc type = kernel.methodTypeSymbol();
+            int slot = 1;
+            f.locals.put(0, new Value(Kind.CONTEXT));
+            for (int i = 1; i < type.parameterCount(); i++) {
+                ClassDesc p = type.parameterType(i);
+                Kind k = kindOf(p, f, "parameter " + i);
+                String name = "p" + slot;
+                String reg = f.local(slot, k);
+                switch (k) {
+                    case BUFFER -> {
+                        emit("ld.param.u64 " + reg + ", [" + name + "];");
+                        emit("cvta.to.global.u64 " + reg + ", " + reg + ";");
+                        f.locals.put(slot, new Value(Kind.BUFFER, null, slot, null));
+                    }
+                    case INT -> emit("ld.param.s32 " + reg + ", [" + name + "];");
+                    case LONG -> emit("ld.param.s64 " + reg + ", [" + name + "];");
+                    case FLOAT -> emit("ld.param.f32 " + reg + ", [" + name + "];");
+                    default -> throw f.error("parameter type " + p.displayName());
+                }
+                if (k != Kind.BUFFER) f.locals.put(slot, new Value(k));
+                params.add(new Param(name, p, k == Kind.BUFFER && writtenBuffers.contains(slot)));
+                slot += p.descriptorString().equals("J") || p.descriptorString().equals("D") ? 2 : 1;
+            }
+            callStack.push(owner.getName() + "." + kernel.methodName().stringValue());
+            f.run(null, null);
+            emit("ret;");
+            return this;
+        }
+
+        List<Param> params() {
+            return params;
+        }
+
+        String module() {
+            StringBuilder out = new StringBuilder();
+            out.append("//\n// Generated by moa-java's PTX JIT from ").append(owner.getName()).append('.')
+                    .append(kernel.methodName().stringValue()).append("\n//\n");
+            out.append(".version 8.0\n.target ").append(target).append("\n.address_size 64\n\n");
+            out.append(".visible .entry ").append(kernel.methodName().stringValue()).append("(\n");
+            for (int i = 0; i < params.size(); i++) {
+                Param p = params.get(i);
+                String type = switch (p.type().descriptorString()) {
+                    case "I" -> ".s32";
+                    case "J" -> ".s64";
+                    case "F" -> ".f32";
+                    default -> ".u64";
+                };
+                out.append("    .param ").append(type).append(' ').append(p.name()).append(i + 1 < params.size() ? ",\n" : "\n");
+            }
+            out.append(")\n{\n");
+            for (String s : sharedDecls) out.append("    ").append(s).append('\n');
+            registers.forEach((name, type) -> out.append("    .reg ").append(type).append(' ').append(name).append(";\n"));
+            out.append(body);
+            out.append("}\n");
+            return out.toString();
+        }
+
+        void emit(String instruction) {
+            body.append("    ").append(instruction).append('\n');
+        }
+
+        String temp(String type) {
+            String name = "%t" + temps++;
+            registers.put(name, type);
+            return name;
+        }
+
+        String register(String name, Kind kind) {
+            registers.putIfAbsent(name, kind.ptxType);
+            return name;
+        }
+
+        Kind kindOf(ClassDesc d, Frame f, String what) {
+            return switch (d.descriptorString()) {
+                case "I", "S", "B", "C", "Z" -> Kind.INT;
+                case "J" -> Kind.LONG;
+                case "F", "D" -> Kind.FLOAT;
+                case "[F", "[I" -> Kind.SHARED;
+                default -> {
+                    if (d.equals(F32) || d.equals(I32) || d.equals(HALF)) yield Kind.BUFFER;
+                    if (d.equals(CONTEXT)) yield Kind.CONTEXT;
+                    throw f.error(what + " of type " + d.displayName() + " (kernels take buffers, int, long, float)");
+                }
+            };
+        }
+
+        /** One method body being translated: its register prefix, locals and operand stack. */
+        final class Frame {
+            final Class<?> cls;
+            final MethodModel method;
+            final String prefix;
+            final Map<Integer, Value> locals = new HashMap<>();
+            final List<Value> stack = new ArrayList<>();
+            final Map<Label, List<Value>> stackAtLabel = new HashMap<>();
+            final Map<Label, String> labelNames = new HashMap<>();
+            int line = -1;
+            boolean reachable = true;
+
+            Frame(Class<?> cls, MethodModel method, String prefix) {
+                this.cls = cls;
+                this.method = method;
+                this.prefix = prefix;
+            }
+
+            Translator translator() {
+                return Translator.this;
+            }
+
+            KernelCompilationException error(String construct) {
+                return new KernelCompilationException(cls.getName() + "." + method.methodName().stringValue()
+                        + (line >= 0 ? " (line " + line + ")" : "") + ": unsupported in a kernel: " + construct);
+            }
+
+            String local(int slot, Kind k) {
+                return register("%" + prefix + "_" + k.letter + "L" + slot, k);
+            }
+
+            String stackReg(int depth, Kind k) {
+                return register("%" + prefix + "_" + k.letter + "S" + depth, k);
+            }
+
+            String label(Label l) {
+                return labelNames.computeIfAbsent(l, x -> "$L_" + prefix + "_" + labels++);
+            }
+
+            /** Pushes a value of kind k, returning the register to write it to. */
+            String push(Kind k) {
+                return push(new Value(k));
+            }
+
+            String push(Value v) {
+                stack.add(v);
+                return v.kind() == Kind.CONTEXT ? null : stackReg(stack.size() - 1, v.kind());
+            }
+
+            Value peekValue() {
+                return stack.get(stack.size() - 1);
+            }
+
+            /** Pops the top value, returning its register. */
+            String pop() {
+                Value v = stack.remove(stack.size() - 1);
+                return v.kind() == Kind.CONTEXT ? null : stackReg(stack.size(), v.kind());
+            }
+
+            Value popValue() {
+                return stack.remove(stack.size() - 1);
+            }
+
+            String regOf(int depthFromTop) {
+                int d = stack.size() - 1 - depthFromTop;
+                return stackReg(d, stack.get(d).kind());
+            }
+
+            /**
+             * Translates the body; {@code result} is the caller's register for the return value and {@code end} the
+             * label to jump to on return (both null for the kernel itself).
+             */
+            void run(String result, String end) {
+                CodeModel code = method.code().orElseThrow(() -> error("a method without code"));
+                for (CodeElement e : code) {
+                    switch (e) {
+                        case LineNumber ln -> line = ln.line();
+                        case LabelTarget lt -> {
+                            List<Value> saved = stackAtLabel.get(lt.label());
+                            if (!reachable && saved != null) {
+                                stack.clear();
+                                stack.addAll(saved);
+                            }
+                            reachable = true;
+                            body.append(label(lt.label())).append(":\n");
+                        }
+                        case Instruction i -> {
+                            if (!reachable) continue;
+                            instruction(i, result, end);
+                        }
+                        default -> {
+                            // local variable tables, stack maps, exception tables (none allowed: see athrow)
+                        }
+                    }
+                }
+            }
+
+            void jumpTo(Label target) {
+                stackAtLabel.putIfAbsent(target, List.copyOf(stack));
+            }
+
+            void instruction(Instruction i, String result, String end) {
+                Opcode op = i.opcode();
+                switch (i) {
+                    case LoadInstruction load -> {
+                        int slot = load.slot();
+                        Value v = locals.get(slot);
+                        if (v == null) throw error("a local variable read before it is written (slot " + slot + ")");
+                        if (v.kind() == Kind.CONTEXT) {
+                            push(v);
+                        } else {
+                            String dst = push(new Value(v.kind(), null, v.origin(), null));
+                            emit("mov" + movType(v.kind()) + " " + dst + ", " + local(slot, v.kind()) + ";");
+                        }
+                    }
+                    case StoreInstruction store -> {
+                        Value v = peekValue();
+                        String src = pop();
+                        if (v.kind() == Kind.CONTEXT) {
+                            locals.put(store.slot(), v);
+                        } else {
+                            locals.put(store.slot(), new Value(v.kind(), null, v.origin(), null));
+                            emit("mov" + movType(v.kind()) + " " + local(store.slot(), v.kind()) + ", " + src + ";");
+                        }
+                    }
+                    case IncrementInstruction inc -> {
+                        String r = local(inc.slot(), Kind.INT);
+                        emit("add.s32 " + r + ", " + r + ", " + inc.constant() + ";");
+                    }
+                    case ConstantInstruction c -> constant(c);
+                    case OperatorInstruction o -> operator(op);
+                    case ConvertInstruction c -> convert(op);
+                    case StackInstruction s -> stackOp(op);
+                    case BranchInstruction b -> branch(b);
+                    case InvokeInstruction inv -> invoke(inv);
+                    case ReturnInstruction r -> {
+                        if (op != Opcode.RETURN) {
+                            Value v = peekValue();
+                            String src = pop();
+                            emit("mov" + movType(v.kind()) + " " + result + ", " + src + ";");
+                        }
+                        if (end != null) emit("bra.uni " + end + ";");
+                        else emit("ret;");
+                        reachable = false;
+                    }
+                    default -> arrayOrReject(i);
+                }
+            }
+
+            void constant(ConstantInstruction c) {
+                Object v = c.constantValue();
+                switch (v) {
+                    case Integer n -> {
+                        String dst = push(new Value(Kind.INT, (long) n, -1, null));
+                        emit("mov.s32 " + dst + ", " + n + ";");
+                    }
+                    case Long n -> {
+                        String dst = push(new Value(Kind.LONG, n, -1, null));
+                        emit("mov.s64 " + dst + ", " + n + ";");
+                    }
+                    case Float x -> emit("mov.f32 " + push(Kind.FLOAT) + ", " + floatLiteral(x) + ";");
+                    case Double x -> emit("mov.f32 " + push(Kind.FLOAT) + ", " + floatLiteral((float) (double) x) + ";");
+                    default -> throw error("the constant " + v + " (" + c.opcode() + ")");
+                }
+            }
+
+            void operator(Opcode op) {
+                String name = op.name().toLowerCase();
+                char t = name.charAt(0);
+                String what = name.substring(1);
+                if (name.equals("lcmp") || name.equals("fcmpl") || name.equals("fcmpg") || name.equals("dcmpl") || name.equals("dcmpg")) {
+                    String b = pop(), a = pop();
+                    String type = name.equals("lcmp") ? ".s64" : ".f32";
+                    // a comparison result only feeds the next if<cond>: keep the operands, test there
+                    stack.add(new Value(Kind.INT, null, -1, type + " " + a + " " + b + " " + (name.endsWith("g") ? "1" : "-1")));
+                    return;
+                }
+                Kind k = switch (t) {
+                    case 'i' -> Kind.INT;
+                    case 'l' -> Kind.LONG;
+                    case 'f', 'd' -> Kind.FLOAT;
+                    default -> throw error(name);
+                };
+                String type = k.ptxType;
+                if (what.equals("neg")) {
+                    String a = pop();
+                    emit("neg" + type + " " + push(k) + ", " + a + ";");
+                    return;
+                }
+                if (what.equals("shl") || what.equals("shr") || what.equals("ushr")) {
+                    String count = pop(), a = pop();
+                    String masked = temp(".b32");
+                    emit("and.b32 " + masked + ", " + count + ", " + (k == Kind.LONG ? 63 : 31) + ";");
+                    String bits = k == Kind.LONG ? ".b64" : ".b32";
+                    String ptx = switch (what) {
+                        case "shl" -> "shl" + bits;
+                        case "shr" -> "shr" + type;
+                        default -> "shr" + (k == Kind.LONG ? ".u64" : ".u32");
+                    };
+                    emit(ptx + " " + push(k) + ", " + a + ", " + masked + ";");
+                    return;
+                }
+                String b = pop(), a = pop();
+                String bits = k == Kind.LONG ? ".b64" : ".b32";
+                String ptx = switch (what) {
+                    case "add" -> "add" + type;
+                    case "sub" -> "sub" + type;
+                    case "mul" -> k == Kind.FLOAT ? "mul.f32" : "mul.lo" + type;
+                    case "div" -> k == Kind.FLOAT ? "div.rn.f32" : "div" + type;
+                    case "rem" -> {
+                        if (k == Kind.FLOAT) throw error("floating-point remainder (%)");
+                        yield "rem" + type;
+                    }
+                    case "and" -> "and" + bits;
+                    case "or" -> "or" + bits;
+                    case "xor" -> "xor" + bits;
+                    default -> throw error(name);
+                };
+                emit(ptx + " " + push(k) + ", " + a + ", " + b + ";");
+            }
+
+            void convert(Opcode op) {
+                String a = pop();
+                switch (op) {
+                    case I2L -> emit("cvt.s64.s32 " + push(Kind.LONG) + ", " + a + ";");
+                    case L2I -> emit("cvt.u32.u64 " + push(Kind.INT) + ", " + a + ";");
+                    case I2F, I2D -> emit("cvt.rn.f32.s32 " + push(Kind.FLOAT) + ", " + a + ";");
+                    case L2F, L2D -> emit("cvt.rn.f32.s64 " + push(Kind.FLOAT) + ", " + a + ";");
+                    case F2I, D2I -> emit("cvt.rzi.s32.f32 " + push(Kind.INT) + ", " + a + ";");
+                    case F2L, D2L -> emit("cvt.rzi.s64.f32 " + push(Kind.LONG) + ", " + a + ";");
+                    case F2D, D2F -> emit("mov.f32 " + push(Kind.FLOAT) + ", " + a + ";");
+                    case I2S -> emit("cvt.s32.s16 " + push(Kind.INT) + ", " + a + ";");
+                    case I2B -> emit("cvt.s32.s8 " + push(Kind.INT) + ", " + a + ";");
+                    case I2C -> emit("and.b32 " + push(Kind.INT) + ", " + a + ", 65535;");
+                    default -> throw error(op.name().toLowerCase());
+                }
+            }
+
+            void stackOp(Opcode op) {
+                switch (op) {
+                    case POP -> popValue();
+                    case POP2 -> {
+                        Value v = popValue();
+                        if (v.kind() != Kind.LONG) popValue();
+                    }
+                    case DUP -> {
+                        Value v = peekValue();
+                        String src = regOf(0);
+                        String dst = push(v);
+                        if (v.kind() != Kind.CONTEXT) emit("mov" + movType(v.kind()) + " " + dst + ", " + src + ";");
+                    }
+                    case DUP2 -> {
+                        // two one-slot values (e.g. array and index of a[i] += x); a long counts as one entry here
+                        if (peekValue().kind() == Kind.LONG) {
+                            stackOp(Opcode.DUP);
+                            return;
+                        }
+                        Value a = stack.get(stack.size() - 2), b = peekValue();
+                        String ra = regOf(1), rb = regOf(0);
+                        String da = push(a);
+                        if (a.kind() != Kind.CONTEXT) emit("mov" + movType(a.kind()) + " " + da + ", " + ra + ";");
+                        String db = push(b);
+                        if (b.kind() != Kind.CONTEXT) emit("mov" + movType(b.kind()) + " " + db + ", " + rb + ";");
+                    }
+                    default -> throw error(op.name().toLowerCase() + " (write the expression with a local variable)");
+                }
+            }
+
+            void branch(BranchInstruction b) {
+                Opcode op = b.opcode();
+                String target = label(b.target());
+                if (op == Opcode.GOTO || op == Opcode.GOTO_W) {
+                    jumpTo(b.target());
+                    emit("bra.uni " + target + ";");
+                    reachable = false;
+                    return;
+                }
+                String name = op.name().toLowerCase();
+                String predicate = temp(".pred");
+                if (name.startsWith("if_icmp")) {
+                    String bReg = pop(), aReg = pop();
+                    emit("setp." + condition(name.substring(7)) + ".s32 " + predicate + ", " + aReg + ", " + bReg + ";");
+                } else if (name.startsWith("if_acmp") || name.equals("ifnull") || name.equals("ifnonnull")) {
+                    throw error("reference comparison (" + name + ")");
+                } else {
+                    Value v = popValue();
+                    String cond = name.substring(2);
+                    if (v.compare() != null) {
+                        String[] parts = v.compare().split(" ");
+                        String type = parts[0];
+                        int nanResult = Integer.parseInt(parts[3]);
+                        String ptxCond = condition(cond);
+                        if (type.equals(".f32") && holds(cond, nanResult)) ptxCond = unordered(ptxCond);
+                        emit("setp." + ptxCond + type + " " + predicate + ", " + parts[1] + ", " + parts[2] + ";");
+                    } else {
+                        emit("setp." + condition(cond) + ".s32 " + predicate + ", " + stackReg(stack.size(), v.kind()) + ", 0;");
+                    }
+                }
+                jumpTo(b.target());
+                emit("@" + predicate + " bra " + target + ";");
+            }
+
+            void invoke(InvokeInstruction inv) {
+                ClassDesc ownerDesc = inv.owner().asSymbol();
+                String name = inv.name().stringValue();
+                MethodTypeDesc type = inv.typeSymbol();
+                if (inv.opcode() == Opcode.INVOKEDYNAMIC || inv.opcode() == Opcode.INVOKEINTERFACE) throw error(inv.opcode().name().toLowerCase());
+                if (ownerDesc.equals(CONTEXT)) {
+                    Intrinsics.context(this, name, type);
+                } else if (ownerDesc.equals(F32) || ownerDesc.equals(I32) || ownerDesc.equals(HALF)) {
+                    Intrinsics.buffer(this, ownerDesc, name, type);
+                } else if (ownerDesc.descriptorString().equals("Ljava/lang/Math;") || ownerDesc.descriptorString().equals("Ljava/lang/StrictMath;")) {
+                    Intrinsics.math(this, name, type);
+                } else if (ownerDesc.descriptorString().equals("Ljava/lang/Float;")) {
+                    Intrinsics.floats(this, name, type);
+                } else if (inv.opcode() == Opcode.INVOKESTATIC) {
+                    inline(ownerDesc, name, type);
+                } else {
+                    throw error("a call to " + ownerDesc.displayName() + "." + name + " (only static helpers and intrinsics)");
+                }
+            }
+
+            /** Inlines a static helper: arguments move into a fresh frame's locals, returns jump to the end label. */
+            void inline(ClassDesc ownerDesc, String name, MethodTypeDesc type) {
+                String key = ownerDesc.descriptorString() + name + type.descriptorString();
+                if (callStack.contains(key)) throw error("recursion (" + name + ")");
+                Class<?> calleeClass;
+                try {
+                    String binary = ownerDesc.descriptorString().substring(1, ownerDesc.descriptorString().length() - 1).replace('/', '.');
+                    calleeClass = Class.forName(binary, false, cls.getClassLoader());
+                } catch (ClassNotFoundException e) {
+                    throw error("a call to unknown class " + ownerDesc.displayName());
+                }
+                MethodModel callee = load(calleeClass).methods().stream()
+                        .filter(m -> m.methodName().equalsString(name) && m.methodTypeSymbol().equals(type)).findFirst()
+                        .orElseThrow(() -> error("a call to " + name + " that cannot be resolved"));
+                if ((callee.flags().flagsMask() & ClassFile.ACC_NATIVE) != 0) throw error("native method " + name);
+                Frame f = new Frame(calleeClass, callee, "f" + frames++);
+                f.line = line;
+                // arguments, last on top of the stack
+                int count = type.parameterCount();
+                int[] slots = new int[count];
+                int slot = 0;
+                for (int p = 0; p < count; p++) {
+                    slots[p] = slot;
+                    String d = type.parameterType(p).descriptorString();
+                    slot += d.equals("J") || d.equals("D") ? 2 : 1;
+                }
+                for (int p = count - 1; p >= 0; p--) {
+                    Value v = peekValue();
+                    String src = pop();
+                    if (v.kind() == Kind.CONTEXT) {
+                        f.locals.put(slots[p], v);
+                    } else {
+                        f.locals.put(slots[p], new Value(v.kind(), null, v.origin(), null));
+                        emit("mov" + movType(v.kind()) + " " + f.local(slots[p], v.kind()) + ", " + src + ";");
+                    }
+                }
+                String result = null;
+                if (!type.returnType().descriptorString().equals("V")) {
+                    Kind k = kindOf(type.returnType(), this, "return value");
+                    result = push(k);
+                }
+                String end = "$L_" + f.prefix + "_end";
+                callStack.push(key);
+                f.run(result, end);
+                callStack.pop();
+                body.append(end).append(":\n");
+            }
+
+            void arrayOrReject(Instruction i) {
+                Opcode op = i.opcode();
+                switch (op) {
+                    case FALOAD, IALOAD -> {
+                        String index = pop(), array = pop();
+                        Kind k = op == Opcode.FALOAD ? Kind.FLOAT : Kind.INT;
+                        String address = sharedAddress(array, index);
+                        emit("ld.shared" + k.ptxType + " " + push(k) + ", [" + address + "];");
+                    }
+                    case FASTORE, IASTORE -> {
+                        String value = pop(), index = pop(), array = pop();
+                        String address = sharedAddress(array, index);
+                        emit("st.shared" + (op == Opcode.FASTORE ? ".f32" : ".s32") + " [" + address + "], " + value + ";");
+                    }
+                    case ATHROW -> throw error("throwing an exception");
+                    case NEW, NEWARRAY, ANEWARRAY, MULTIANEWARRAY -> throw error("allocation (" + op.name().toLowerCase() + "); use ctx.sharedF32(n) for group memory");
+                    case GETFIELD, PUTFIELD, GETSTATIC, PUTSTATIC -> throw error("field access (" + op.name().toLowerCase() + "); pass values as parameters");
+                    case MONITORENTER, MONITOREXIT -> throw error("synchronized");
+                    case ARRAYLENGTH -> throw error("array length; pass sizes as parameters");
+                    default -> throw error(op.name().toLowerCase());
+                }
+            }
+
+            String sharedAddress(String array, String index) {
+                String address = temp(".u32");
+                emit("mad.lo.s32 " + address + ", " + index + ", 4, " + array + ";");
+                return address;
+            }
+        }
+
+        static String movType(Kind k) {
+            return switch (k) {
+                case INT -> ".s32";
+                case LONG -> ".s64";
+                case FLOAT -> ".f32";
+                case BUFFER -> ".u64";
+                case SHARED -> ".u32";
+                case CONTEXT -> throw new IllegalStateException("context has no register");
+            };
+        }
+
+        static String condition(String javaCondition) {
+            return switch (javaCondition) {
+                case "eq" -> "eq";
+                case "ne" -> "ne";
+                case "lt" -> "lt";
+                case "ge" -> "ge";
+                case "gt" -> "gt";
+                case "le" -> "le";
+                default -> throw new IllegalArgumentException(javaCondition);
+            };
+        }
+
+        /** Whether {@code r <cond> 0} holds for the comparison result r given to NaN operands. */
+        static boolean holds(String cond, int r) {
+            return switch (cond) {
+                case "eq" -> r == 0;
+                case "ne" -> r != 0;
+                case "lt" -> r < 0;
+                case "ge" -> r >= 0;
+                case "gt" -> r > 0;
+                case "le" -> r <= 0;
+                default -> throw new IllegalArgumentException(cond);
+            };
+        }
+
+        static String unordered(String cond) {
+            return cond + "u";
+        }
+
+        static String floatLiteral(float x) {
+            return String.format("0f%08X", Float.floatToRawIntBits(x));
+        }
+    }
+}

@@ -1,0 +1,61 @@
+package dev.moa.tasks.jit;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+import org.junit.jupiter.api.Test;
+
+/** What a GPU cannot run is refused at compile time, naming class, method, source line and the construct. */
+class RejectionTest {
+    static float[] table = new float[4];
+
+    static void allocates(KernelContext ctx, F32Buffer out) {
+        float[] local = new float[8];
+        out.set(ctx.globalId(), local.length);
+    }
+
+    static void readsAField(KernelContext ctx, F32Buffer out) {
+        out.set(ctx.globalId(), table[0]);
+    }
+
+    static void throwsException(KernelContext ctx, F32Buffer out) {
+        if (ctx.globalId() > 1000) throw new IllegalStateException("too many");
+        out.set(ctx.globalId(), 1f);
+    }
+
+    static int factorial(int n) {
+        return n <= 1 ? 1 : n * factorial(n - 1);
+    }
+
+    static void recurses(KernelContext ctx, F32Buffer out) {
+        out.set(ctx.globalId(), factorial(ctx.localId()));
+    }
+
+    static void callsAnObject(KernelContext ctx, F32Buffer out) {
+        out.set(ctx.globalId(), out.toArray()[0]);
+    }
+
+    static void floatRemainder(KernelContext ctx, F32Buffer out) {
+        out.set(ctx.globalId(), out.get(0) % 3f);
+    }
+
+    void rejected(String method, String construct) {
+        var e = assertThrows(KernelCompilationException.class, () -> PtxCompiler.compile(RejectionTest.class, method));
+        String m = e.getMessage();
+        assertTrue(m.startsWith("dev.moa.tasks.jit.RejectionTest."), m);
+        assertTrue(m.matches(".*\\(line \\d+\\).*"), "names the source line: " + m);
+        assertTrue(m.contains(construct), "names the construct '" + construct + "': " + m);
+    }
+
+    @Test
+    void unsupportedConstructsAreNamed() {
+        rejected("allocates", "allocation");
+        rejected("readsAField", "field access");
+        rejected("throwsException", "allocation (new)"); // the exception object is allocated first
+        rejected("recurses", "recursion");
+        rejected("callsAnObject", "F32Buffer.toArray");
+        rejected("floatRemainder", "floating-point remainder");
+    }
+}
