@@ -1,0 +1,395 @@
+package dev.moa.tasks.jit;
+
+import dev.moa.tasks.emulator.Grid;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Phaser;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Test-only: executes the PTX subset the JIT emits (see {@link PtxCompiler}'s class comment), so the generated
+ * code itself — not the Java it came from — can be run on random inputs and compared with the emulator. Each
+ * thread of a block is a virtual thread with its own registers; {@code bar.sync} is a block barrier and
+ * {@code shfl.sync} exchanges values inside a warp. Global memory is the real off-heap memory of the buffers
+ * (parameters carry their addresses); approximate instructions ({@code ex2.approx} …) are computed exactly.
+ */
+final class PtxInterpreter {
+    private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+
+    /** A decoded instruction: optional guard predicate, opcode parts, operands. */
+    record Op(int guard, boolean negate, String[] parts, String[] operands, String text) {
+    }
+
+    private final List<Op> code = new ArrayList<>();
+    private final Map<String, Integer> labels = new HashMap<>();
+    private final Map<String, Integer> registers = new HashMap<>();
+    private final Map<String, Integer> sharedOffsets = new HashMap<>();
+    private final List<String> paramNames = new ArrayList<>();
+    private int sharedBytes;
+
+    PtxInterpreter(String ptx) {
+        boolean inParams = false;
+        for (String raw : ptx.split("\n")) {
+            String line = raw.strip();
+            int comment = line.indexOf("//");
+            if (comment >= 0) line = line.substring(0, comment).strip();
+            if (line.isEmpty() || line.equals("{") || line.equals("}")) continue;
+            if (line.startsWith(".visible .entry")) {
+                inParams = true;
+                continue;
+            }
+            if (inParams) {
+                if (line.equals(")")) {
+                    inParams = false;
+                } else {
+                    String[] p = line.replace(",", "").split("\\s+");
+                    paramNames.add(p[p.length - 1]);
+                }
+                continue;
+            }
+            if (line.startsWith(".version") || line.startsWith(".target") || line.startsWith(".address_size")) continue;
+            if (line.startsWith(".reg")) {
+                String name = line.substring(line.lastIndexOf(' ') + 1, line.length() - 1);
+                registers.putIfAbsent(name, registers.size());
+                continue;
+            }
+            if (line.startsWith(".shared")) {
+                String decl = line.substring(line.lastIndexOf(' ') + 1, line.length() - 1);
+                String name = decl.substring(0, decl.indexOf('['));
+                int length = Integer.parseInt(decl.substring(decl.indexOf('[') + 1, decl.indexOf(']')));
+                sharedBytes = (sharedBytes + 15) & ~15;
+                sharedOffsets.put(name, sharedBytes);
+                sharedBytes += length * 4;
+                continue;
+            }
+            if (line.endsWith(":")) {
+                labels.put(line.substring(0, line.length() - 1), code.size());
+                continue;
+            }
+            int guard = -1;
+            boolean negate = false;
+            if (line.startsWith("@")) {
+                int space = line.indexOf(' ');
+                String p = line.substring(1, space);
+                negate = p.startsWith("!");
+                guard = register(negate ? p.substring(1) : p);
+                line = line.substring(space + 1).strip();
+            }
+            line = line.substring(0, line.length() - 1); // ';'
+            int space = line.indexOf(' ');
+            String opcode = space < 0 ? line : line.substring(0, space);
+            String[] operands = space < 0 ? new String[0] : line.substring(space + 1).split(",\\s*");
+            for (int i = 0; i < operands.length; i++) operands[i] = operands[i].strip();
+            code.add(new Op(guard, negate, opcode.split("\\."), operands, line));
+        }
+    }
+
+    private int register(String name) {
+        Integer r = registers.get(name);
+        if (r == null) throw new IllegalArgumentException("undeclared register " + name);
+        return r;
+    }
+
+    /** Runs the entry over the grid; {@code args} are buffers' memory segments, Integer, Long or Float. */
+    void launch(Grid grid, Object... args) {
+        if (args.length != paramNames.size()) throw new IllegalArgumentException("expected " + paramNames.size() + " arguments");
+        long[] params = new long[args.length];
+        for (int i = 0; i < args.length; i++) {
+            params[i] = switch (args[i]) {
+                case MemorySegment m -> m.address();
+                case Integer n -> n;
+                case Long n -> n;
+                case Float x -> Float.floatToRawIntBits(x);
+                default -> throw new IllegalArgumentException("argument " + i + ": " + args[i]);
+            };
+        }
+        for (int z = 0; z < grid.groupsZ(); z++) {
+            for (int y = 0; y < grid.groupsY(); y++) {
+                for (int x = 0; x < grid.groupsX(); x++) runBlock(grid, new int[] {x, y, z}, params);
+            }
+        }
+    }
+
+    private void runBlock(Grid grid, int[] block, long[] params) {
+        int n = grid.groupSize(), warps = (n + 31) / 32;
+        Phaser barrier = new Phaser(n);
+        Phaser[] warpBarriers = new Phaser[warps];
+        long[][] warpSlots = new long[warps][32];
+        for (int w = 0; w < warps; w++) warpBarriers[w] = new Phaser(Math.min(32, n - w * 32));
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment shared = arena.allocate(Math.max(16, sharedBytes), 16);
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            List<java.lang.Thread> threads = new ArrayList<>();
+            for (int t = 0; t < n; t++) {
+                int tid = t;
+                threads.add(java.lang.Thread.ofVirtual().start(() -> {
+                    try {
+                        new PtxThread(grid, block, tid, params, shared, barrier, warpBarriers[tid / 32], warpSlots[tid / 32]).run();
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    } finally {
+                        barrier.arriveAndDeregister();
+                        warpBarriers[tid / 32].arriveAndDeregister();
+                    }
+                }));
+            }
+            for (var th : threads) th.join();
+            if (failure.get() != null) throw new IllegalStateException("PTX failed: " + failure.get(), failure.get());
+        } catch (InterruptedException e) {
+            java.lang.Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static final Object ATOMICS = new Object();
+
+    /** One PTX thread: its registers (raw bits) and a program counter. */
+    private final class PtxThread {
+        final Grid grid;
+        final int[] block;
+        final int tid;
+        final long[] params;
+        final MemorySegment shared;
+        final Phaser barrier, warpBarrier;
+        final long[] warpSlots;
+        final long[] r = new long[registers.size()];
+
+        PtxThread(Grid grid, int[] block, int tid, long[] params, MemorySegment shared, Phaser barrier, Phaser warpBarrier, long[] warpSlots) {
+            this.grid = grid;
+            this.block = block;
+            this.tid = tid;
+            this.params = params;
+            this.shared = shared;
+            this.barrier = barrier;
+            this.warpBarrier = warpBarrier;
+            this.warpSlots = warpSlots;
+        }
+
+        long value(String operand) {
+            if (operand.startsWith("%")) {
+                return switch (operand) {
+                    case "%tid.x" -> tid;
+                    case "%ntid.x" -> grid.groupSize();
+                    case "%ctaid.x" -> block[0];
+                    case "%ctaid.y" -> block[1];
+                    case "%ctaid.z" -> block[2];
+                    case "%nctaid.x" -> grid.groupsX();
+                    case "%nctaid.y" -> grid.groupsY();
+                    case "%nctaid.z" -> grid.groupsZ();
+                    default -> r[register(operand)];
+                };
+            }
+            if (operand.startsWith("0f")) return Integer.parseUnsignedInt(operand.substring(2), 16);
+            if (operand.startsWith("0x")) return Long.parseUnsignedLong(operand.substring(2), 16);
+            if (sharedOffsets.containsKey(operand)) return sharedOffsets.get(operand);
+            return Long.parseLong(operand);
+        }
+
+        float f(String operand) {
+            return Float.intBitsToFloat((int) value(operand));
+        }
+
+        int i(String operand) {
+            return (int) value(operand);
+        }
+
+        void set(String operand, long bits) {
+            r[register(operand)] = bits;
+        }
+
+        void setF(String operand, float x) {
+            set(operand, Float.floatToRawIntBits(x) & 0xFFFFFFFFL);
+        }
+
+        long address(String operand) {
+            String inner = operand.substring(1, operand.length() - 1);
+            return value(inner);
+        }
+
+        long exchange(long value, int source) {
+            int lane = tid % 32;
+            warpSlots[lane] = value;
+            warpBarrier.arriveAndAwaitAdvance();
+            int width = Math.min(32, grid.groupSize() - (tid / 32) * 32);
+            long result = source < width ? warpSlots[source] : value;
+            warpBarrier.arriveAndAwaitAdvance();
+            return result;
+        }
+
+        void run() {
+            int pc = 0;
+            while (pc < code.size()) {
+                Op op = code.get(pc++);
+                if (op.guard() >= 0 && ((r[op.guard()] != 0) == op.negate())) continue;
+                String[] p = op.parts();
+                String[] o = op.operands();
+                String type = p[p.length - 1];
+                switch (p[0]) {
+                    case "ret" -> {
+                        return;
+                    }
+                    case "bra" -> pc = labels.get(o[0]);
+                    case "ld" -> {
+                        if (p[1].equals("param")) {
+                            int index = paramNames.indexOf(o[1].substring(1, o[1].length() - 1));
+                            set(o[0], params[index]);
+                        } else {
+                            MemorySegment memory = p[1].equals("shared") ? shared : ALL;
+                            long a = address(o[1]);
+                            switch (type) {
+                                case "f32" -> setF(o[0], memory.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a));
+                                case "s32" -> set(o[0], memory.get(ValueLayout.JAVA_INT_UNALIGNED, a));
+                                case "s16" -> set(o[0], memory.get(ValueLayout.JAVA_SHORT_UNALIGNED, a));
+                                default -> throw unsupported(op);
+                            }
+                        }
+                    }
+                    case "st" -> {
+                        MemorySegment memory = p[1].equals("shared") ? shared : ALL;
+                        long a = address(o[0]);
+                        switch (type) {
+                            case "f32" -> memory.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, f(o[1]));
+                            case "s32" -> memory.set(ValueLayout.JAVA_INT_UNALIGNED, a, i(o[1]));
+                            case "b16" -> memory.set(ValueLayout.JAVA_SHORT_UNALIGNED, a, (short) i(o[1]));
+                            default -> throw unsupported(op);
+                        }
+                    }
+                    case "atom" -> {
+                        long a = address(o[1]);
+                        synchronized (ATOMICS) {
+                            switch (p[2] + "." + type) {
+                                case "add.f32" -> {
+                                    float old = ALL.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a);
+                                    ALL.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, old + f(o[2]));
+                                    setF(o[0], old);
+                                }
+                                case "add.u32", "max.s32" -> {
+                                    int old = ALL.get(ValueLayout.JAVA_INT_UNALIGNED, a);
+                                    int v = p[2].equals("add") ? old + i(o[2]) : Math.max(old, i(o[2]));
+                                    ALL.set(ValueLayout.JAVA_INT_UNALIGNED, a, v);
+                                    set(o[0], old);
+                                }
+                                default -> throw unsupported(op);
+                            }
+                        }
+                    }
+                    case "bar" -> barrier.arriveAndAwaitAdvance();
+                    case "shfl" -> {
+                        int lane = tid % 32, arg = i(o[2]);
+                        int source = p[2].equals("bfly") ? lane ^ arg : lane + arg;
+                        long v = exchange(value(o[1]), source < 32 ? source : lane);
+                        set(o[0], v);
+                    }
+                    case "cvta", "mov" -> set(o[0], type.equals("f32") ? value(o[1]) & 0xFFFFFFFFL : value(o[1]));
+                    case "setp" -> set(o[0], compare(p[1], type, o[1], o[2]) ? 1 : 0);
+                    case "cvt" -> convert(op, p, o);
+                    default -> arithmetic(op, p, o, type);
+                }
+            }
+        }
+
+        boolean compare(String cond, String type, String a, String b) {
+            boolean unordered = cond.endsWith("u");
+            String c = unordered ? cond.substring(0, cond.length() - 1) : cond;
+            if (type.equals("f32")) {
+                float x = f(a), y = f(b);
+                if (Float.isNaN(x) || Float.isNaN(y)) return unordered;
+                return holds(c, Float.compare(x, y) == 0 && x == y ? 0 : x < y ? -1 : 1);
+            }
+            long x = type.equals("s32") ? i(a) : value(a), y = type.equals("s32") ? i(b) : value(b);
+            return holds(c, Long.compare(x, y));
+        }
+
+        boolean holds(String c, int cmp) {
+            return switch (c) {
+                case "eq" -> cmp == 0;
+                case "ne" -> cmp != 0;
+                case "lt" -> cmp < 0;
+                case "le" -> cmp <= 0;
+                case "gt" -> cmp > 0;
+                case "ge" -> cmp >= 0;
+                default -> throw new IllegalArgumentException(c);
+            };
+        }
+
+        void convert(Op op, String[] p, String[] o) {
+            String conversion = String.join(".", java.util.Arrays.copyOfRange(p, 1, p.length));
+            switch (conversion) {
+                case "s64.s32" -> set(o[0], i(o[1]));
+                case "u32.u64" -> set(o[0], (int) value(o[1]));
+                case "rn.f32.s32" -> setF(o[0], (float) i(o[1]));
+                case "rn.f32.s64" -> setF(o[0], (float) value(o[1]));
+                case "rzi.s32.f32" -> set(o[0], (int) f(o[1]));
+                case "rzi.s64.f32" -> set(o[0], (long) f(o[1]));
+                case "s32.s16" -> set(o[0], (short) i(o[1]));
+                case "s32.s8" -> set(o[0], (byte) i(o[1]));
+                case "u16.u32" -> set(o[0], i(o[1]) & 0xFFFF);
+                case "f32.f16" -> setF(o[0], Float.float16ToFloat((short) i(o[1])));
+                default -> throw unsupported(op);
+            }
+        }
+
+        void arithmetic(Op op, String[] p, String[] o, String type) {
+            String name = p[0];
+            if (type.equals("f32")) {
+                float a = f(o[1]);
+                float b = o.length > 2 ? f(o[2]) : 0f;
+                float result = switch (name) {
+                    case "add" -> a + b;
+                    case "sub" -> a - b;
+                    case "mul" -> a * b;
+                    case "div" -> a / b;
+                    case "neg" -> -a;
+                    case "abs" -> Math.abs(a);
+                    case "max" -> Math.max(a, b);
+                    case "min" -> Math.min(a, b);
+                    case "fma" -> Math.fma(a, b, f(o[3]));
+                    case "ex2" -> (float) Math.pow(2, a);
+                    case "lg2" -> (float) (Math.log(a) / Math.log(2));
+                    case "sqrt" -> (float) Math.sqrt(a);
+                    case "rsqrt" -> (float) (1 / Math.sqrt(a));
+                    case "tanh" -> (float) Math.tanh(a);
+                    default -> throw unsupported(op);
+                };
+                setF(o[0], result);
+                return;
+            }
+            boolean wide = type.endsWith("64");
+            long a = wide ? value(o[1]) : i(o[1]);
+            long b = o.length > 2 ? (wide ? value(o[2]) : i(o[2])) : 0;
+            long result = switch (name) {
+                case "add" -> a + b;
+                case "sub" -> a - b;
+                case "mul" -> a * b;
+                case "mad" -> a * b + (wide ? value(o[3]) : i(o[3]));
+                case "div" -> a / b;
+                case "rem" -> a % b;
+                case "neg" -> -a;
+                case "abs" -> Math.abs(a);
+                case "and" -> a & b;
+                case "or" -> a | b;
+                case "xor" -> a ^ b;
+                case "not" -> ~a;
+                case "max" -> Math.max(a, b);
+                case "min" -> Math.min(a, b);
+                case "shl" -> wide ? a << b : (b > 31 ? 0 : (int) a << b);
+                case "shr" -> switch (type) {
+                    case "u32" -> b > 31 ? 0 : (a & 0xFFFFFFFFL) >>> b;
+                    case "u64" -> b > 63 ? 0 : a >>> b;
+                    default -> a >> Math.min(b, wide ? 63 : 31);
+                };
+                default -> throw unsupported(op);
+            };
+            set(o[0], wide ? result : (int) result);
+        }
+
+        IllegalStateException unsupported(Op op) {
+            return new IllegalStateException("the interpreter does not know: " + op.text());
+        }
+    }
+}
