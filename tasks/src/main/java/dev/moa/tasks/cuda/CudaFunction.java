@@ -1,0 +1,82 @@
+package dev.moa.tasks.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One kernel of a loaded {@link CudaModule} (a {@code CUfunction}), launched with {@code cuLaunchKernel}.
+ *
+ * <p>Arguments follow the kernel's PTX parameter list in order: a {@link DeviceMemory} becomes its 64-bit device
+ * pointer ({@code .param .u64}), an {@code int} a {@code .u32}/{@code .s32}, a {@code long} a {@code .u64}/{@code
+ * .s64} (also a raw device pointer), a {@code float} an {@code .f32}, a {@code double} an {@code .f64}. Each value
+ * is written to native memory and the driver gets the {@code void**} array of pointers to them; it copies the
+ * values during the call, so nothing outlives the launch.
+ */
+public final class CudaFunction {
+    private final CudaModule module;
+    private final String name;
+    private final MemorySegment handle;
+
+    CudaFunction(CudaModule module, String name, MemorySegment handle) {
+        this.module = module;
+        this.name = name;
+        this.handle = handle;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** The raw {@code CUfunction}. */
+    public MemorySegment handle() {
+        return handle;
+    }
+
+    /**
+     * Queues the kernel on {@code stream} (null: the legacy default stream) with {@code grid} blocks of
+     * {@code block} threads and {@code sharedBytes} of dynamic shared memory per block.
+     */
+    public void launch(Dim3 grid, Dim3 block, int sharedBytes, CudaStream stream, Object... args) {
+        module.checkOpen();
+        if (sharedBytes < 0) throw new IllegalArgumentException("dynamic shared memory must be >= 0, got " + sharedBytes);
+        MemorySegment streamHandle = stream == null ? MemorySegment.NULL : stream.handle();
+        CudaContext context = module.context();
+        context.makeCurrent();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment params = packParameters(arena, args);
+            context.driver().launchKernel(handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                    sharedBytes, streamHandle, params);
+        }
+    }
+
+    /** The {@code void**} kernel parameter array: one pointer per argument, each to a copy of its value. */
+    MemorySegment packParameters(Arena arena, Object... args) {
+        if (args.length == 0) return MemorySegment.NULL;
+        MemorySegment pointers = arena.allocate(ADDRESS, args.length);
+        for (int i = 0; i < args.length; i++) {
+            MemorySegment value = switch (args[i]) {
+                case DeviceMemory memory -> arena.allocateFrom(JAVA_LONG, memory.address());
+                case Integer v -> arena.allocateFrom(JAVA_INT, v);
+                case Long v -> arena.allocateFrom(JAVA_LONG, v);
+                case Float v -> arena.allocateFrom(JAVA_FLOAT, v);
+                case Double v -> arena.allocateFrom(JAVA_DOUBLE, v);
+                case null -> throw new IllegalArgumentException("argument " + i + " of kernel " + name + " is null");
+                default -> throw new IllegalArgumentException("argument " + i + " of kernel " + name + " is a "
+                        + args[i].getClass().getSimpleName() + "; kernels take DeviceMemory, int, long, float or double");
+            };
+            pointers.setAtIndex(ADDRESS, i, value);
+        }
+        return pointers;
+    }
+
+    @Override
+    public String toString() {
+        return "CudaFunction[" + name + "]";
+    }
+}

@@ -1,0 +1,311 @@
+package dev.moa.tasks.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The binding against the fake driver of {@code src/test/c/fake_cuda.c}: real FFM calls into a real shared
+ * library named libcuda.so.1, which keeps memory on the host and records what it was asked to do.
+ */
+class FakeDriverBindingTest {
+    static final String PTX = """
+            .version 8.0
+            .target sm_86
+            .address_size 64
+
+            .visible .entry pack(.param .u64 out, .param .u32 n, .param .s64 big, .param .f32 scale,
+                                 .param .s32 negative, .param .f64 precise)
+            {
+                ret;
+            }
+
+            .visible .entry noop()
+            {
+                ret;
+            }
+            """;
+
+    private CudaDriver driver;
+
+    @BeforeEach
+    void freshFake() {
+        driver = FakeCuda.freshDriver();
+    }
+
+    private static void assertNothingLeft() {
+        assertEquals(0, FakeCuda.liveAllocations(), "device allocations not freed");
+        assertEquals(0, FakeCuda.liveObjects(), "modules, streams, events or graphs not destroyed");
+        assertEquals(0, FakeCuda.primaryContextRefs(0), "primary context not released");
+    }
+
+    @Test
+    void availableWithOneDevice() {
+        CudaAvailability cuda = CudaAvailability.probe(FakeCuda.library().toString());
+        assertEquals(new CudaAvailability(true, "", 1, 12040), cuda);
+        assertEquals("12.4", cuda.driverVersionText());
+    }
+
+    @Test
+    void failedInitIsNamedInTheReason() {
+        FakeCuda.setInitResult(100);
+        CudaAvailability cuda = CudaAvailability.probe(FakeCuda.library().toString());
+        assertFalse(cuda.available());
+        assertEquals("CUDA driver found but cuInit failed: CUDA_ERROR_NO_DEVICE (no CUDA-capable device is detected)",
+                cuda.reason());
+        assertEquals(cuda.reason(), assertThrows(CudaException.class,
+                () -> DeviceChoice.choose("cuda", () -> cuda)).getMessage());
+    }
+
+    @Test
+    void noDevicesIsTheReason() {
+        FakeCuda.setDevices(0, 8, 6);
+        assertEquals("CUDA driver found but it reports no CUDA devices",
+                CudaAvailability.probe(FakeCuda.library().toString()).reason());
+    }
+
+    @Test
+    void deviceNameCapabilityAndTarget() {
+        try (CudaContext context = CudaContext.open(driver, 0)) {
+            CudaDevice device = context.device();
+            assertEquals("Fake GPU 0 (moa tests)", device.name());
+            assertEquals("8.6", device.computeCapability());
+            assertEquals("sm_86", context.ptxTarget());
+            assertEquals(84, device.multiprocessors());
+            assertEquals(24L << 30, device.totalMemoryBytes());
+            assertEquals(2 * 9751e6 * 384 / 8, device.peakBandwidthBytesPerSecond(), 1);
+            assertEquals("Fake GPU 0 (moa tests) (compute 8.6, 84 SMs, 24.0 GiB)", device.describe());
+            assertEquals(1, FakeCuda.primaryContextRefs(0));
+        }
+        assertNothingLeft();
+
+        FakeCuda.setDevices(2, 12, 0);
+        try (CudaContext context = CudaContext.open(driver, 1)) {
+            assertEquals("12.0", context.device().computeCapability());
+            assertEquals("sm_90", context.ptxTarget(), "clamped to what PTX ISA 8.0 can name");
+        }
+        CudaException e = assertThrows(CudaException.class, () -> CudaContext.open(driver, 2));
+        assertEquals("no CUDA device 2: the driver reports 2 devices", e.getMessage());
+    }
+
+    @Test
+    void copiesRoundTripRandomBytes() {
+        byte[] bytes = new byte[1001];
+        new Random(7).nextBytes(bytes);
+        try (CudaContext context = CudaContext.open(driver, 0); Arena arena = Arena.ofConfined();
+             DeviceMemory a = context.allocate(bytes.length); DeviceMemory b = context.allocate(bytes.length)) {
+            MemorySegment host = arena.allocateFrom(JAVA_BYTE, bytes);
+            MemorySegment back = arena.allocate(bytes.length);
+            a.copyFrom(host);
+            b.copyFrom(a);
+            b.copyTo(back);
+            assertArrayEquals(bytes, back.toArray(JAVA_BYTE));
+
+            a.fill((byte) 0x5a);
+            a.copyTo(back);
+            for (byte x : back.toArray(JAVA_BYTE)) assertEquals(0x5a, x);
+            assertThrows(IllegalStateException.class, () -> a.fillInts(1), "1001 bytes are not whole words");
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    void asyncCopiesAndFillsOnAStream() {
+        float[] values = new float[256];
+        for (int i = 0; i < values.length; i++) values[i] = i * 0.25f - 7;
+        try (CudaContext context = CudaContext.open(driver, 0); Arena arena = Arena.ofConfined();
+             CudaStream stream = context.createStream();
+             DeviceMemory a = context.allocate(values.length * 4L); DeviceMemory b = context.allocate(values.length * 4L)) {
+            MemorySegment host = arena.allocateFrom(JAVA_FLOAT, values);
+            MemorySegment back = arena.allocate(JAVA_FLOAT, values.length);
+            a.copyFrom(host, stream);
+            b.copyFrom(a, stream);
+            b.copyTo(back, stream);
+            stream.synchronize();
+            assertArrayEquals(values, back.toArray(JAVA_FLOAT));
+
+            b.fillInts(Float.floatToRawIntBits(1.5f), stream);
+            b.copyTo(back, stream);
+            stream.synchronize();
+            for (float x : back.toArray(JAVA_FLOAT)) assertEquals(1.5f, x);
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    @SuppressWarnings("try")                               // closes inside try-with-resources on purpose: twice
+    void copiesCheckTheirHostMemory() {
+        try (CudaContext context = CudaContext.open(driver, 0); Arena arena = Arena.ofConfined();
+             DeviceMemory memory = context.allocate(16)) {
+            assertThrows(IndexOutOfBoundsException.class, () -> memory.copyFrom(arena.allocate(17)));
+            assertThrows(IllegalArgumentException.class, () -> memory.copyFrom(MemorySegment.ofArray(new byte[16])));
+            memory.close();
+            memory.close();
+            assertThrows(IllegalStateException.class, () -> memory.copyTo(arena.allocate(16)));
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    void launchPacksEachArgumentAsTheKernelsParameterBytes() {
+        try (CudaContext context = CudaContext.open(driver, 0); CudaModule module = context.loadModule(PTX);
+             CudaStream stream = context.createStream(); DeviceMemory out = context.allocate(64)) {
+            assertEquals(PTX, FakeCuda.lastPtx());
+            assertEquals("fake ptxas info    : compiled 2 entries", module.jitLog());
+
+            long big = (1L << 40) + 5;
+            module.function("pack").launch(Dim3.of(3, 2), Dim3.of(128), 4096, stream, out, 7, big, 0.5f, -3, Math.PI);
+
+            FakeCuda.Launch launch = FakeCuda.lastLaunch();
+            assertArrayEquals(new int[] {3, 2, 1, 128, 1, 1, 4096}, launch.dims());
+            assertEquals(stream.handle().address(), launch.stream());
+            ByteBuffer params = ByteBuffer.wrap(launch.params()).order(ByteOrder.LITTLE_ENDIAN);
+            assertEquals(8 + 4 + 8 + 4 + 4 + 8, params.remaining());
+            assertEquals(out.address(), params.getLong());
+            assertEquals(7, params.getInt());
+            assertEquals(big, params.getLong());
+            assertEquals(0.5f, params.getFloat());
+            assertEquals(-3, params.getInt());
+            assertEquals(Math.PI, params.getDouble());
+
+            module.function("noop").launch(Dim3.of(1), Dim3.of(32, 4, 2), 0, null);
+            launch = FakeCuda.lastLaunch();
+            assertArrayEquals(new int[] {1, 1, 1, 32, 4, 2, 0}, launch.dims());
+            assertEquals(0, launch.stream(), "null is the default stream");
+            assertEquals(0, launch.params().length);
+            assertEquals(2, FakeCuda.launchCount());
+
+            IllegalArgumentException wrong = assertThrows(IllegalArgumentException.class,
+                    () -> module.function("pack").launch(Dim3.of(1), Dim3.of(1), 0, stream, out, "7"));
+            assertEquals("argument 1 of kernel pack is a String; kernels take DeviceMemory, int, long, float or double",
+                    wrong.getMessage());
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    void ptxErrorCarriesTheErrorNameAndTheJitLog() {
+        String bad = PTX.replace("ret;\n}\n\n.visible .entry noop", "INVALID;\n}\n\n.visible .entry noop");
+        try (CudaContext context = CudaContext.open(driver, 0)) {
+            CudaException e = assertThrows(CudaException.class, () -> context.loadModule(bad));
+            assertEquals("cuModuleLoadDataEx", e.call());
+            assertEquals(218, e.result());
+            assertEquals("CUDA_ERROR_INVALID_PTX", e.errorName());
+            assertEquals("cuModuleLoadDataEx failed: CUDA_ERROR_INVALID_PTX (a PTX JIT compilation failed) — JIT log: "
+                    + "ptxas application ptx input, line 8; error   : fake ptxas rejects 'INVALID'", e.getMessage());
+
+            try (CudaModule module = context.loadModule(PTX)) {
+                CudaException missing = assertThrows(CudaException.class, () -> module.function("absent"));
+                assertEquals("cuModuleGetFunction failed: CUDA_ERROR_NOT_FOUND (named symbol not found) — kernel 'absent'",
+                        missing.getMessage());
+            }
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    void capturedGraphReplaysItsLaunches() {
+        try (CudaContext context = CudaContext.open(driver, 0); Arena arena = Arena.ofConfined();
+             CudaModule module = context.loadModule(PTX); CudaStream stream = context.createStream();
+             DeviceMemory flags = context.allocate(64)) {
+            CudaFunction pack = module.function("pack");
+            flags.fillInts(0);
+            try (CudaGraph graph = CudaGraph.capture(stream, () -> {
+                flags.fillInts(42, stream);
+                for (int i = 0; i < 3; i++) pack.launch(Dim3.of(i + 1), Dim3.of(64), 0, stream, flags, i, 0L, 1f, 0, 0.0);
+            })) {
+                assertEquals(0, FakeCuda.launchCount(), "capture records, it does not run");
+                MemorySegment host = arena.allocate(64);
+                flags.copyTo(host);
+                assertEquals(0, host.get(JAVA_INT, 0));
+
+                for (int replay = 0; replay < 4; replay++) graph.launch(stream);
+                stream.synchronize();
+                assertEquals(12, FakeCuda.launchCount());
+                assertEquals(2, ByteBuffer.wrap(FakeCuda.lastLaunch().params()).order(ByteOrder.LITTLE_ENDIAN).getInt(8),
+                        "the last replayed node is the third launch, with its captured arguments");
+                flags.copyTo(host);
+                for (int x : host.toArray(JAVA_INT)) assertEquals(42, x);
+            }
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    void failedCaptureEndsTheCaptureAndLeavesNoGraph() {
+        try (CudaContext context = CudaContext.open(driver, 0); CudaStream stream = context.createStream()) {
+            CudaException e = assertThrows(CudaException.class, () -> CudaGraph.capture(stream, stream::synchronize));
+            assertEquals("CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", e.errorName());
+            assertEquals("cuStreamSynchronize", e.call());
+            CudaGraph.capture(stream, () -> { }).close();          // the stream is no longer capturing
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    void eventsTimeTheWorkBetweenThem() {
+        try (CudaContext context = CudaContext.open(driver, 0); CudaStream stream = context.createStream();
+             CudaEvent start = context.createEvent(); CudaEvent end = context.createEvent()) {
+            CudaException early = assertThrows(CudaException.class, () -> CudaEvent.elapsedMillis(start, end));
+            assertEquals("cuEventElapsedTime", early.call(), "linked to the pre-12.8 name the fake exports");
+            assertEquals("CUDA_ERROR_INVALID_HANDLE", early.errorName());
+
+            start.record(stream);
+            end.record(stream);
+            end.synchronize();
+            assertEquals(1.25f, CudaEvent.elapsedMillis(start, end));
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    void anyThreadCanUseTheContext() throws Exception {
+        try (CudaContext context = CudaContext.open(driver, 0); Arena arena = Arena.ofShared();
+             DeviceMemory memory = context.allocate(4)) {
+            MemorySegment host = arena.allocate(JAVA_INT);
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread other = Thread.ofPlatform().start(() -> {
+                try {
+                    memory.fillInts(99);                  // the fake's current context is per thread, like CUDA's
+                    memory.copyTo(host);
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+            other.join();
+            assertNull(failure.get());
+            assertEquals(99, host.get(JAVA_INT, 0));
+        }
+        assertNothingLeft();
+    }
+
+    @Test
+    void closedObjectsRefuseUse() {
+        CudaContext context = CudaContext.open(driver, 0);
+        CudaModule module = context.loadModule(PTX);
+        CudaFunction noop = module.function("noop");
+        module.close();
+        module.close();
+        assertThrows(IllegalStateException.class, () -> noop.launch(Dim3.of(1), Dim3.of(1), 0, null));
+        context.close();
+        context.close();
+        assertThrows(IllegalStateException.class, () -> context.allocate(4));
+        assertTrue(FakeCuda.primaryContextRefs(0) == 0);
+        assertNothingLeft();
+    }
+}
