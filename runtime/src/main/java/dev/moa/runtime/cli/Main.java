@@ -31,6 +31,8 @@ public final class Main {
                                         LongEval key-value retrieval accuracy by length x key position (table + PNG)
               eval ppl --model DIR [--attention MODE] (--file TEXT --length L [--windows N] | --pairs FILE.jsonl)
                        [--json FILE|-]  perplexity of a text, or loss on the answer tokens of prompt/answer pairs
+              kernels --list | --print NAME [--target sm_80|sm_90]
+                                        the Java GPU kernels; a kernel's generated PTX and ptxas's resource report
               bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--rounds R] [--torch]
                                         prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch)
               bench --kernels           the matmul alone per storage format vs read bandwidth
@@ -94,6 +96,7 @@ public final class Main {
             case "bench" -> new BenchCommand().run(rest);
             case "plan" -> new PlanCommand().run(rest);
             case "eval" -> new EvalCommand().run(rest);
+            case "kernels" -> new KernelsCommand().run(rest);
             case "help", "--help", "-h" -> {
                 System.out.print(USAGE);
                 yield 0;

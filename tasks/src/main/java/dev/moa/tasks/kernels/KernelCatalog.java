@@ -1,0 +1,31 @@
+package dev.moa.tasks.kernels;
+
+import java.util.List;
+import java.util.Optional;
+
+/** The project's GPU kernels by readable name: what the CLI prints and what the assembly tests cover. */
+public final class KernelCatalog {
+    /** A kernel: its name and the static method that defines it. */
+    public record Entry(String name, Class<?> owner, String method, String summary) {
+    }
+
+    private static final List<Entry> ALL = List.of(
+            new Entry("add", VectorKernels.class, "add", "c = a + b, one work-item per element"),
+            new Entry("rmsnorm", VectorKernels.class, "rmsNorm", "RMSNorm, one group per row, shared-memory reduction"),
+            new Entry("softmax", VectorKernels.class, "softmax", "in-place softmax, one group per row"),
+            new Entry("silu-times", VectorKernels.class, "siluTimes", "SwiGLU silu(gate) * up"),
+            new Entry("argmax", VectorKernels.class, "argmax", "index of the largest logit, one group"),
+            new Entry("matvec-bf16", MatVecKernels.class, "bf16", "BF16 weights x F32 vector, one warp per row"),
+            new Entry("matvec-f16", MatVecKernels.class, "f16", "F16 weights x F32 vector, one warp per row"));
+
+    private KernelCatalog() {
+    }
+
+    public static List<Entry> all() {
+        return ALL;
+    }
+
+    public static Optional<Entry> find(String name) {
+        return ALL.stream().filter(e -> e.name().equals(name)).findFirst();
+    }
+}
