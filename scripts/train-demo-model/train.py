@@ -30,7 +30,7 @@ CONFIG = {
     "bos_token_id": data.BOS, "eos_token_id": data.EOS, "pad_token_id": data.PAD, "torch_dtype": "bfloat16",
 }
 MIX = {"text": 0.22, "longeval": 0.43, "passkey": 0.10, "verse": 0.08, "repeat": 0.07, "copy": 0.07, "triples": 0.03}
-COPY_STEPS = 2000  # first steps: random-token copying and previous-token drills only, to grow the induction heads
+COPY_STEPS = 6000  # first steps: random-token copying and previous-token drills only, to grow the induction heads
 TOKENS_PER_STEP = 4096
 
 
@@ -44,10 +44,15 @@ def curriculum(step, steps):
 
 
 def learning_rate(step, steps, peak):
+    """Warm-up, constant through the copy drills (a decaying rate lengthens the plateau before induction heads
+    form), then cosine to 10% over the rest."""
     warmup = 100
     if step < warmup:
         return peak * (step + 1) / warmup
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup))))
+    if step < COPY_STEPS:
+        return peak
+    progress = (step - COPY_STEPS) / max(1, steps - COPY_STEPS)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def batch(tasks, rng, length, step):
@@ -170,7 +175,7 @@ def plot(history, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=9000)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--threads", type=int, default=2)
