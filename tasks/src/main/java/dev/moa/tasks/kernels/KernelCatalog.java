@@ -16,7 +16,10 @@ public final class KernelCatalog {
             new Entry("silu-times", VectorKernels.class, "siluTimes", "SwiGLU silu(gate) * up"),
             new Entry("argmax", VectorKernels.class, "argmax", "index of the largest logit, one group"),
             new Entry("matvec-bf16", MatVecKernels.class, "bf16", "BF16 weights x F32 vector, one warp per row"),
-            new Entry("matvec-f16", MatVecKernels.class, "f16", "F16 weights x F32 vector, one warp per row"));
+            new Entry("matvec-f16", MatVecKernels.class, "f16", "F16 weights x F32 vector, one warp per row"),
+            new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on q/k, k and v written into the MoA cache"),
+            new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots"),
+            new Entry("attention-combine", AttentionKernels.class, "combine", "merges the splits of each head"));
 
     private KernelCatalog() {
     }

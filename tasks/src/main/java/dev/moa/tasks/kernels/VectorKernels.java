@@ -102,12 +102,22 @@ public final class VectorKernels {
         if (t == 0) result.set(0, indices[0]);
     }
 
-    /** Sum of every work-item's {@code value}, returned to all: tree reduction in {@code partial}. */
+    /** Sum of every work-item's {@code value} over a group of {@value #ROW_GROUP}, returned to all. */
     static float groupSum(KernelContext ctx, float[] partial, float value) {
+        return groupSumOf(ctx, partial, value, ROW_GROUP);
+    }
+
+    /** Maximum of every work-item's {@code value} over a group of {@value #ROW_GROUP}, returned to all. */
+    static float groupMax(KernelContext ctx, float[] partial, float value) {
+        return groupMaxOf(ctx, partial, value, ROW_GROUP);
+    }
+
+    /** Sum over a group of {@code size} (a power of two) work-items: tree reduction in {@code partial}. */
+    static float groupSumOf(KernelContext ctx, float[] partial, float value, int size) {
         int t = ctx.localId();
         partial[t] = value;
         ctx.barrier();
-        for (int stride = ROW_GROUP / 2; stride > 0; stride >>= 1) {
+        for (int stride = size / 2; stride > 0; stride >>= 1) {
             if (t < stride) partial[t] += partial[t + stride];
             ctx.barrier();
         }
@@ -116,12 +126,12 @@ public final class VectorKernels {
         return total;
     }
 
-    /** Maximum of every work-item's {@code value}, returned to all. */
-    static float groupMax(KernelContext ctx, float[] partial, float value) {
+    /** Maximum over a group of {@code size} (a power of two) work-items. */
+    static float groupMaxOf(KernelContext ctx, float[] partial, float value, int size) {
         int t = ctx.localId();
         partial[t] = value;
         ctx.barrier();
-        for (int stride = ROW_GROUP / 2; stride > 0; stride >>= 1) {
+        for (int stride = size / 2; stride > 0; stride >>= 1) {
             if (t < stride) partial[t] = Math.max(partial[t], partial[t + stride]);
             ctx.barrier();
         }

@@ -32,7 +32,7 @@ class PtxAssemblyTest {
             PtxCompiler.Kernel k = PtxCompiler.compile(c.owner(), c.method(), target);
             Ptxas.Report r = Ptxas.assemble(k.ptx(), target, work);
             System.out.printf("%-14s %s: %3d registers, %4d bytes shared, %d bytes spill stores, %d bytes spill loads%n",
-                    c, target, r.registers(), r.sharedBytes(), r.spillStores(), r.spillLoads());
+                    c.name(), target, r.registers(), r.sharedBytes(), r.spillStores(), r.spillLoads());
             assertEquals(0, r.spillStores() + r.spillLoads(), c + " spills on " + target + ":\n" + r.log());
             assertTrue(r.registers() > 0, r.log());
         }

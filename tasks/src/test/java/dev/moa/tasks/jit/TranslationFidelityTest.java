@@ -92,6 +92,54 @@ class TranslationFidelityTest {
         assertClose(o1, o2, 1e-5);
     }
 
+    /** RoPE + MoA cache write and split-KV decode attention (GQA, ragged spans, sink + window masks). */
+    @Test
+    void moaDecodeAttention() {
+        int heads = 4, kvHeads = 2, headDim = 12, position = 400, half = headDim / 2;
+        int[] groupSpans = {192, 320};
+        I32Buffer offsets = I32Buffer.of(arena, 0, 192), spans = I32Buffer.of(arena, groupSpans);
+        I32Buffer sink = I32Buffer.of(arena, 64, 64, 64, 64), local = I32Buffer.of(arena, 128, 64, 256, 192);
+        F32Buffer keys = randomBuffer(512 * headDim), values = randomBuffer(512 * headDim);
+        I32Buffer positions = I32Buffer.allocate(arena, 512);
+        for (int s = 0; s < 512; s++) positions.set(s, random.nextInt(10) == 0 ? -1 : random.nextInt(position));
+        F32Buffer cos = randomBuffer(half), sin = randomBuffer(half);
+        F32Buffer k = randomBuffer(kvHeads * headDim), v = randomBuffer(kvHeads * headDim);
+        F32Buffer q1 = randomBuffer(heads * headDim), q2 = copy(q1);
+        F32Buffer keys2 = copy(keys), values2 = copy(values);
+        I32Buffer positions2 = I32Buffer.allocate(arena, 512);
+        for (int s = 0; s < 512; s++) positions2.set(s, positions.get(s));
+        Grid ropeGrid = Grid.of(heads + kvHeads, dev.moa.tasks.kernels.AttentionKernels.GROUP);
+        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache", ropeGrid, q1, k, v, cos, sin, keys, values,
+                positions, offsets, spans, position, heads, headDim);
+        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache").launch(ropeGrid, q2.memory(), k.memory(), v.memory(),
+                cos.memory(), sin.memory(), keys2.memory(), values2.memory(), positions2.memory(), offsets.memory(),
+                spans.memory(), position, heads, headDim);
+        assertClose(q1, q2, 1e-6);
+        assertClose(keys, keys2, 1e-6);
+        assertClose(values, values2, 0);
+
+        int splits = 2;
+        F32Buffer[] partial = {F32Buffer.allocate(arena, heads * splits * headDim), F32Buffer.allocate(arena, heads * splits),
+                F32Buffer.allocate(arena, heads * splits), F32Buffer.allocate(arena, heads * splits * headDim),
+                F32Buffer.allocate(arena, heads * splits), F32Buffer.allocate(arena, heads * splits)};
+        Grid splitGrid = Grid.of(heads, splits, dev.moa.tasks.kernels.AttentionKernels.GROUP);
+        float scale = 0.3f;
+        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit", splitGrid, q1, keys, values, positions,
+                offsets, spans, sink, local, partial[0], partial[1], partial[2], position, heads, kvHeads, headDim, scale);
+        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit").launch(splitGrid, q2.memory(), keys2.memory(),
+                values2.memory(), positions2.memory(), offsets.memory(), spans.memory(), sink.memory(), local.memory(),
+                partial[3].memory(), partial[4].memory(), partial[5].memory(), position, heads, kvHeads, headDim, scale);
+        assertClose(partial[1], partial[4], 1e-5);
+        assertClose(partial[2], partial[5], 1e-4);
+        assertClose(partial[0], partial[3], 1e-4);
+        F32Buffer out1 = F32Buffer.allocate(arena, heads * headDim), out2 = F32Buffer.allocate(arena, heads * headDim);
+        Grid combineGrid = Grid.of(heads, dev.moa.tasks.kernels.AttentionKernels.GROUP);
+        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "combine", combineGrid, partial[0], partial[1], partial[2], out1, splits, headDim);
+        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "combine").launch(combineGrid, partial[3].memory(), partial[4].memory(),
+                partial[5].memory(), out2.memory(), splits, headDim);
+        assertClose(out1, out2, 1e-4);
+    }
+
     /** Flipping one emitted instruction (add.f32 → sub.f32, or a loop condition inverted) is caught. */
     @Test
     void aWrongTranslationIsCaught() {

@@ -1,0 +1,157 @@
+package dev.moa.tasks.kernels;
+
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+
+/**
+ * Decode-step attention over MoA's per-head elastic KV cache.
+ *
+ * <p>Cache layout (one layer): KV head g owns {@code spans[g]} slots starting at slot {@code offsets[g]}; slot s
+ * holds a key and a value of {@code headDim} floats at {@code s * headDim} and the absolute position it stores
+ * in {@code slotPositions[s]} (-1 while empty). The first {@code min(span, 64)} slots are the sink (positions
+ * 0..63), the rest a ring: position p ≥ sink goes to slot {@code sink + (p - sink) mod (span - sink)}. Keys are
+ * stored after RoPE, so slot order never matters. Query head h (KV group {@code h / (heads / kvHeads)}) sees a
+ * stored position p at the current position P iff {@code p < headSink[h]} or {@code p > P - headLocal[h]}.
+ */
+public final class AttentionKernels {
+    /** Work-items per group of the attention kernels. */
+    public static final int GROUP = 128;
+    /** Cache slots one group scores (one split of the KV range). */
+    public static final int SPLIT = 256;
+    public static final int SINK = 64;
+
+    private AttentionKernels() {
+    }
+
+    /**
+     * RoPE (rotate-half) on the new token's query heads in place, and on its key heads, which are then written with
+     * the values into their cache slots for {@code position}. One group per head: groups {@code 0..heads-1} rotate
+     * query heads, groups {@code heads..heads+kvHeads-1} rotate and store key/value heads; work-items stride over
+     * the head's {@code headDim / 2} rotation pairs. Launch {@code Grid.of(heads + kvHeads, GROUP)}.
+     */
+    public static void ropeAndCache(KernelContext ctx, F32Buffer q, F32Buffer k, F32Buffer v, F32Buffer cos, F32Buffer sin,
+                                    F32Buffer keyCache, F32Buffer valueCache, I32Buffer slotPositions, I32Buffer offsets,
+                                    I32Buffer spans, int position, int heads, int headDim) {
+        int head = ctx.groupId(0);
+        int half = headDim / 2;
+        if (head < heads) {
+            long base = (long) head * headDim;
+            for (int i = ctx.localId(); i < half; i += GROUP) rotate(q, base, i, half, cos.get(i), sin.get(i), q, base);
+            return;
+        }
+        int g = head - heads;
+        int span = spans.get(g);
+        int sink = Math.min(span, SINK);
+        int slot;
+        if (position < sink) {
+            slot = position;
+        } else {
+            int local = span - sink;
+            if (local == 0) return; // a sink-only head keeps no later position
+            slot = sink + (position - sink) % local;
+        }
+        long cacheBase = (long) (offsets.get(g) + slot) * headDim;
+        long source = (long) g * headDim;
+        for (int i = ctx.localId(); i < half; i += GROUP) {
+            rotate(k, source, i, half, cos.get(i), sin.get(i), keyCache, cacheBase);
+            valueCache.set(cacheBase + i, v.get(source + i));
+            valueCache.set(cacheBase + i + half, v.get(source + i + half));
+        }
+        if (ctx.localId() == 0) slotPositions.set(offsets.get(g) + slot, position);
+    }
+
+    /** {@code out[i], out[i+half] = x1·cos - x2·sin, x2·cos + x1·sin} for the pair (x[i], x[i+half]). */
+    static void rotate(F32Buffer x, long from, int i, int half, float c, float s, F32Buffer out, long to) {
+        float x1 = x.get(from + i);
+        float x2 = x.get(from + i + half);
+        out.set(to + i, x1 * c - x2 * s);
+        out.set(to + i + half, x2 * c + x1 * s);
+    }
+
+    /**
+     * One split of flash-decoding: query head {@code groupId(0)} against cache slots
+     * {@code [groupId(1)·SPLIT, +SPLIT)} of its KV group. Work-items score a strided share of the slots into shared
+     * memory (invisible slots score -inf), the group reduces the maximum m and the sum l of exp(score - m), then
+     * each work-item accumulates the exp-weighted values for a strided share of the head's dimensions. Writes the
+     * unnormalised output, m and l of this split for {@link #combine}. Launch {@code Grid.of(heads, splits, GROUP)}
+     * with {@code splits = ceil(widest span / SPLIT)}.
+     */
+    public static void decodeSplit(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
+                                   I32Buffer slotPositions, I32Buffer offsets, I32Buffer spans, I32Buffer headSink,
+                                   I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
+                                   int position, int heads, int kvHeads, int headDim, float scale) {
+        float[] scores = ctx.sharedF32(SPLIT);
+        float[] reduce = ctx.sharedF32(GROUP);
+        int head = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1);
+        int g = head / (heads / kvHeads);
+        int span = spans.get(g), first = offsets.get(g);
+        int sink = headSink.get(head), local = headLocal.get(head);
+        int t = ctx.localId();
+        int begin = split * SPLIT;
+        long queryBase = (long) head * headDim;
+
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = t; j < SPLIT; j += GROUP) {
+            int slot = begin + j;
+            float score = Float.NEGATIVE_INFINITY;
+            if (slot < span) {
+                int p = slotPositions.get(first + slot);
+                if (p >= 0 && (p < sink || p > position - local)) {
+                    long keyBase = (long) (first + slot) * headDim;
+                    float dot = 0f;
+                    for (int d = 0; d < headDim; d++) dot += q.get(queryBase + d) * keyCache.get(keyBase + d);
+                    score = dot * scale;
+                }
+            }
+            scores[j] = score;
+            max = Math.max(max, score);
+        }
+        max = VectorKernels.groupMaxOf(ctx, reduce, max, GROUP);
+        float sum = 0f;
+        for (int j = t; j < SPLIT; j += GROUP) {
+            float e = max == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scores[j] - max);
+            scores[j] = e;
+            sum += e;
+        }
+        sum = VectorKernels.groupSumOf(ctx, reduce, sum, GROUP);
+        long out = ((long) head * splits + split) * headDim;
+        for (int d = t; d < headDim; d += GROUP) {
+            float acc = 0f;
+            for (int j = 0; j < SPLIT; j++) {
+                float w = scores[j];
+                if (w != 0f) acc += w * valueCache.get((long) (first + begin + j) * headDim + d);
+            }
+            partialOut.set(out + d, acc);
+        }
+        if (t == 0) {
+            partialMax.set((long) head * splits + split, max);
+            partialSum.set((long) head * splits + split, sum);
+        }
+    }
+
+    /**
+     * Merges the splits of each query head: {@code out = Σ_s e^(m_s - M) o_s / Σ_s e^(m_s - M) l_s} with M the
+     * largest m_s. One group per head; work-items stride over the dimensions. Launch {@code Grid.of(heads, GROUP)}.
+     */
+    public static void combine(KernelContext ctx, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
+                               F32Buffer out, int splits, int headDim) {
+        int head = ctx.groupId(0);
+        long stats = (long) head * splits;
+        float max = Float.NEGATIVE_INFINITY;
+        for (int s = 0; s < splits; s++) max = Math.max(max, partialMax.get(stats + s));
+        float total = 0f;
+        for (int s = 0; s < splits; s++) {
+            float m = partialMax.get(stats + s);
+            if (m != Float.NEGATIVE_INFINITY) total += (float) Math.exp(m - max) * partialSum.get(stats + s);
+        }
+        for (int d = ctx.localId(); d < headDim; d += GROUP) {
+            float acc = 0f;
+            for (int s = 0; s < splits; s++) {
+                float m = partialMax.get(stats + s);
+                if (m != Float.NEGATIVE_INFINITY) acc += (float) Math.exp(m - max) * partialOut.get((stats + s) * headDim + d);
+            }
+            out.set((long) head * headDim + d, acc / total);
+        }
+    }
+}

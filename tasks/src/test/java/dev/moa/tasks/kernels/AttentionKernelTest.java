@@ -1,0 +1,171 @@
+package dev.moa.tasks.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.moa.tasks.emulator.Emulator;
+import dev.moa.tasks.emulator.Grid;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * MoA decode attention on the ragged per-head cache against a brute-force reference that attends over explicit
+ * positions (sink + window of each query head), and RoPE + cache write against the span rule's slot formula.
+ */
+class AttentionKernelTest {
+    final Random random = new Random();
+    final Arena arena = Arena.ofShared();
+
+    /** A layer's cache after positions 0..position were written, from full K/V histories. */
+    static final class Layer {
+        final int heads = 4, kvHeads = 2, headDim = 20, position;
+        final int[] groupSpans = {192, 320};
+        final int[] headSinks = {64, 64, 64, 64}, headLocals = {128, 64, 256, 192};
+        final float[][][] keys, values; // [position][kvHead][d]
+        final float[] q;
+        final F32Buffer keyCache, valueCache, query;
+        final I32Buffer slotPositions, offsets, spans, sink, local;
+
+        Layer(Arena arena, Random random, int position) {
+            this.position = position;
+            keys = new float[position + 1][kvHeads][headDim];
+            values = new float[position + 1][kvHeads][headDim];
+            for (int p = 0; p <= position; p++) {
+                for (int g = 0; g < kvHeads; g++) {
+                    for (int d = 0; d < headDim; d++) {
+                        keys[p][g][d] = (float) random.nextGaussian();
+                        values[p][g][d] = (float) random.nextGaussian();
+                    }
+                }
+            }
+            q = new float[heads * headDim];
+            for (int i = 0; i < q.length; i++) q[i] = (float) random.nextGaussian();
+            int totalSlots = groupSpans[0] + groupSpans[1];
+            keyCache = F32Buffer.allocate(arena, (long) totalSlots * headDim);
+            valueCache = F32Buffer.allocate(arena, (long) totalSlots * headDim);
+            slotPositions = I32Buffer.allocate(arena, totalSlots);
+            for (int s = 0; s < totalSlots; s++) slotPositions.set(s, -1);
+            offsets = I32Buffer.of(arena, 0, groupSpans[0]);
+            spans = I32Buffer.of(arena, groupSpans);
+            sink = I32Buffer.of(arena, headSinks);
+            local = I32Buffer.of(arena, headLocals);
+            query = F32Buffer.of(arena, q);
+            for (int p = 0; p <= position; p++) {
+                for (int g = 0; g < kvHeads; g++) {
+                    int slot = slotOf(groupSpans[g], p);
+                    if (slot < 0) continue;
+                    int at = offsets.get(g) + slot;
+                    slotPositions.set(at, p);
+                    for (int d = 0; d < headDim; d++) {
+                        keyCache.set((long) at * headDim + d, keys[p][g][d]);
+                        valueCache.set((long) at * headDim + d, values[p][g][d]);
+                    }
+                }
+            }
+        }
+
+        /** The span rule's slot for position p (moa.md §3), -1 if a sink-only head drops it. */
+        static int slotOf(int span, int p) {
+            int sink = Math.min(span, 64), local = span - sink;
+            if (p < sink) return p;
+            return local == 0 ? -1 : sink + (p - sink) % local;
+        }
+
+        /** Softmax attention of head h over exactly its visible positions, in double. */
+        double[] reference(int h, float scale) {
+            int g = h / (heads / kvHeads);
+            double max = Double.NEGATIVE_INFINITY;
+            double[] scores = new double[position + 1];
+            for (int p = 0; p <= position; p++) {
+                boolean visible = p < headSinks[h] || p > position - headLocals[h];
+                if (!visible) {
+                    scores[p] = Double.NEGATIVE_INFINITY;
+                    continue;
+                }
+                double dot = 0;
+                for (int d = 0; d < headDim; d++) dot += q[h * headDim + d] * (double) keys[p][g][d];
+                scores[p] = dot * scale;
+                max = Math.max(max, scores[p]);
+            }
+            double sum = 0;
+            double[] out = new double[headDim];
+            for (int p = 0; p <= position; p++) {
+                if (scores[p] == Double.NEGATIVE_INFINITY) continue;
+                double w = Math.exp(scores[p] - max);
+                sum += w;
+                for (int d = 0; d < headDim; d++) out[d] += w * values[p][g][d];
+            }
+            for (int d = 0; d < headDim; d++) out[d] /= sum;
+            return out;
+        }
+    }
+
+    static void attend(Layer l, F32Buffer out, Arena arena, float scale) {
+        int splits = (Math.max(l.groupSpans[0], l.groupSpans[1]) + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
+        F32Buffer partialOut = F32Buffer.allocate(arena, (long) l.heads * splits * l.headDim);
+        F32Buffer partialMax = F32Buffer.allocate(arena, (long) l.heads * splits);
+        F32Buffer partialSum = F32Buffer.allocate(arena, (long) l.heads * splits);
+        Emulator.launch(AttentionKernels.class, "decodeSplit", Grid.of(l.heads, splits, AttentionKernels.GROUP), l.query,
+                l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.spans, l.sink, l.local, partialOut, partialMax,
+                partialSum, l.position, l.heads, l.kvHeads, l.headDim, scale);
+        Emulator.launch(AttentionKernels.class, "combine", Grid.of(l.heads, AttentionKernels.GROUP), partialOut, partialMax,
+                partialSum, out, splits, l.headDim);
+    }
+
+    @Test
+    void decodeAttentionOverRaggedSpansMatchesExplicitPositions() {
+        // before any ring wraps, right at a span, and after several wraps
+        for (int position : new int[] {40, 191, 700 + random.nextInt(100)}) {
+            Layer l = new Layer(arena, random, position);
+            float scale = (float) (1 / Math.sqrt(l.headDim));
+            F32Buffer out = F32Buffer.allocate(arena, (long) l.heads * l.headDim);
+            attend(l, out, arena, scale);
+            for (int h = 0; h < l.heads; h++) {
+                double[] expected = l.reference(h, scale);
+                for (int d = 0; d < l.headDim; d++) {
+                    assertEquals(expected[d], out.get((long) h * l.headDim + d), 1e-4, "position " + position + " head " + h + " dim " + d);
+                }
+            }
+        }
+    }
+
+    @Test
+    void ropeAndCacheWriteTheRotatedKeyIntoItsSlot() {
+        Layer l = new Layer(arena, random, 500);
+        int half = l.headDim / 2;
+        float[] cos = new float[half], sin = new float[half];
+        for (int i = 0; i < half; i++) {
+            double angle = 501 * Math.pow(10000, -2.0 * i / l.headDim);
+            cos[i] = (float) Math.cos(angle);
+            sin[i] = (float) Math.sin(angle);
+        }
+        float[] q = l.q.clone(), k = new float[l.kvHeads * l.headDim], v = new float[l.kvHeads * l.headDim];
+        for (int i = 0; i < k.length; i++) {
+            k[i] = (float) random.nextGaussian();
+            v[i] = (float) random.nextGaussian();
+        }
+        F32Buffer qb = F32Buffer.of(arena, q);
+        Emulator.launch(AttentionKernels.class, "ropeAndCache", Grid.of(l.heads + l.kvHeads, AttentionKernels.GROUP), qb,
+                F32Buffer.of(arena, k), F32Buffer.of(arena, v), F32Buffer.of(arena, cos), F32Buffer.of(arena, sin),
+                l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.spans, 501, l.heads, l.headDim);
+        for (int h = 0; h < l.heads; h++) {
+            for (int i = 0; i < half; i++) {
+                float x1 = q[h * l.headDim + i], x2 = q[h * l.headDim + i + half];
+                assertEquals(x1 * cos[i] - x2 * sin[i], qb.get(h * l.headDim + i), 1e-6);
+                assertEquals(x2 * cos[i] + x1 * sin[i], qb.get(h * l.headDim + i + half), 1e-6);
+            }
+        }
+        for (int g = 0; g < l.kvHeads; g++) {
+            int at = l.offsets.get(g) + Layer.slotOf(l.groupSpans[g], 501);
+            assertEquals(501, l.slotPositions.get(at), "group " + g + " slot of position 501");
+            for (int i = 0; i < half; i++) {
+                float x1 = k[g * l.headDim + i], x2 = k[g * l.headDim + i + half];
+                assertEquals(x1 * cos[i] - x2 * sin[i], l.keyCache.get((long) at * l.headDim + i), 1e-6);
+                assertEquals(x2 * cos[i] + x1 * sin[i], l.keyCache.get((long) at * l.headDim + i + half), 1e-6);
+                assertEquals(v[g * l.headDim + i], l.valueCache.get((long) at * l.headDim + i));
+            }
+        }
+    }
+}
