@@ -1,0 +1,105 @@
+package dev.moa.tasks.graph;
+
+import dev.moa.tasks.cuda.CudaContext;
+import dev.moa.tasks.cuda.CudaFunction;
+import dev.moa.tasks.cuda.CudaGraph;
+import dev.moa.tasks.cuda.CudaModule;
+import dev.moa.tasks.cuda.CudaStream;
+import dev.moa.tasks.cuda.DeviceMemory;
+import dev.moa.tasks.cuda.Dim3;
+import dev.moa.tasks.jit.PtxCompiler;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs task graphs on a CUDA device: each kernel is JIT-compiled to PTX for the device's target once and loaded
+ * as a module; each buffer gets device memory at first use and stays resident; the first run of a graph launches
+ * its tasks on a stream while capturing them into a CUDA graph, later runs replay that graph with one call.
+ */
+public final class CudaBackend implements Backend {
+    private final CudaContext context;
+    private final CudaStream stream;
+    private final Map<String, CudaFunction> functions = new HashMap<>();
+    private final List<CudaModule> modules = new ArrayList<>();
+    private final Map<Object, DeviceMemory> resident = new IdentityHashMap<>();
+    private final Map<TaskGraph, CudaGraph> captured = new IdentityHashMap<>();
+
+    public CudaBackend(CudaContext context) {
+        this.context = context;
+        this.stream = context.createStream();
+    }
+
+    @Override
+    public String name() {
+        return "cuda: " + context.device().name() + " (" + context.ptxTarget() + ")";
+    }
+
+    @Override
+    public void upload(Object buffer) {
+        DeviceMemory memory = resident.get(buffer);
+        var host = TaskGraph.memoryOf(buffer);
+        if (memory == null) {
+            memory = context.allocate(host.byteSize());
+            resident.put(buffer, memory);
+        }
+        memory.copyFrom(host);
+    }
+
+    @Override
+    public void download(Object buffer) {
+        DeviceMemory memory = resident.get(buffer);
+        if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
+        stream.synchronize();
+        memory.copyTo(TaskGraph.memoryOf(buffer));
+    }
+
+    @Override
+    public void run(TaskGraph graph) {
+        CudaGraph replay = captured.get(graph);
+        if (replay == null) {
+            // allocation and uploads cannot happen inside a capture: make every buffer resident first
+            for (TaskGraph.Task t : graph.tasks()) {
+                for (Object a : t.args()) if (TaskGraph.isBuffer(a) && !resident.containsKey(a)) upload(a);
+                function(t);
+            }
+            replay = CudaGraph.capture(stream, () -> graph.tasks().forEach(this::launch));
+            captured.put(graph, replay);
+        }
+        replay.launch(stream);
+        stream.synchronize();
+    }
+
+    private void launch(TaskGraph.Task t) {
+        Object[] args = new Object[t.args().size()];
+        for (int i = 0; i < args.length; i++) {
+            Object a = t.args().get(i);
+            args[i] = TaskGraph.isBuffer(a) ? resident.get(a) : a;
+        }
+        var g = t.grid();
+        function(t).launch(Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), 0, stream, args);
+    }
+
+    private CudaFunction function(TaskGraph.Task t) {
+        String key = t.owner().getName() + "." + t.method();
+        CudaFunction f = functions.get(key);
+        if (f == null) {
+            PtxCompiler.Kernel kernel = PtxCompiler.compile(t.owner(), t.method(), context.ptxTarget());
+            CudaModule module = context.loadModule(kernel.ptx());
+            modules.add(module);
+            f = module.function(kernel.entry());
+            functions.put(key, f);
+        }
+        return f;
+    }
+
+    @Override
+    public void close() {
+        captured.values().forEach(CudaGraph::close);
+        resident.values().forEach(DeviceMemory::close);
+        modules.forEach(CudaModule::close);
+        stream.close();
+    }
+}

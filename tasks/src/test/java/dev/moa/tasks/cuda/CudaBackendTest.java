@@ -1,0 +1,56 @@
+package dev.moa.tasks.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moa.tasks.emulator.Grid;
+import dev.moa.tasks.graph.CudaBackend;
+import dev.moa.tasks.graph.TaskGraph;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernels.VectorKernels;
+import java.lang.foreign.Arena;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CUDA backend against the fake driver: kernels reach the driver as our JIT's PTX, buffers become resident
+ * device memory passed by address, a graph is captured once and replayed, and downloads copy back.
+ */
+class CudaBackendTest {
+    @Test
+    void compilesLaunchesReplaysAndKeepsBuffersResident() {
+        CudaDriver driver = FakeCuda.freshDriver();
+        try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
+             CudaBackend gpu = new CudaBackend(context)) {
+            int n = 1000;
+            F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n), c = F32Buffer.allocate(arena, n);
+            for (int i = 0; i < n; i++) a.set(i, i);
+            TaskGraph graph = new TaskGraph()
+                    .task("sum", VectorKernels.class, "add", Grid.covering(n, 256), a, b, c, n)
+                    .task("gate", VectorKernels.class, "siluTimes", Grid.of(4, 2, 128), c, b, c, n);
+            long before = FakeCuda.launchCount();
+            gpu.run(graph);
+            assertEquals(before + 2, FakeCuda.launchCount(), "both tasks ran (from the captured graph)");
+            gpu.run(graph);
+            assertEquals(before + 4, FakeCuda.launchCount(), "the replay runs both again");
+            assertTrue(FakeCuda.lastPtx().contains(".visible .entry siluTimes("), "the driver got our JIT's PTX");
+
+            FakeCuda.Launch last = FakeCuda.lastLaunch();
+            assertArrayEquals(new int[] {4, 2, 1, 128, 1, 1, 0}, last.dims());
+            ByteBuffer params = ByteBuffer.wrap(last.params()).order(ByteOrder.LITTLE_ENDIAN);
+            long gate = params.getLong(), up = params.getLong(), out = params.getLong();
+            assertEquals(gate, out, "the same buffer is the same device memory");
+            assertNotEquals(gate, up);
+            assertEquals(n, params.getInt());
+
+            a.set(5, -1f);               // host change after upload ...
+            gpu.download(a);             // ... is replaced by the resident device copy
+            assertEquals(5f, a.get(5));
+            assertTrue(gpu.name().startsWith("cuda: "), gpu.name());
+        }
+        assertEquals(0, FakeCuda.liveAllocations(), "closing the backend frees its device memory");
+    }
+}
