@@ -59,6 +59,28 @@ class CliTest {
         return r.err().lines().filter(l -> !l.contains("Using incubator modules")).toList();
     }
 
+    /** Without a GPU driver: auto runs the kernel check on the CPU emulator saying why; cuda fails with that line. */
+    @Test
+    void kernelsCheckFallsBackToTheCpuWithOneLine() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeFalse(dev.moa.tasks.cuda.CudaAvailability.probe().available(),
+                "a CUDA driver is present: the no-driver path is not what runs here");
+        Run auto = moa(Map.of(), "kernels", "--check", "--device", "auto");
+        assertEquals(0, auto.exit(), auto.err());
+        assertTrue(auto.out().contains("cpu (emulator)") && auto.out().contains("results correct"), auto.out());
+        List<String> why = errorLines(auto);
+        assertEquals(1, why.size(), auto.err());
+        assertTrue(why.get(0).startsWith("using the CPU: ") && why.get(0).contains("libcuda.so.1"), why.get(0));
+
+        Run cuda = moa(Map.of(), "kernels", "--check", "--device", "cuda");
+        assertEquals(1, cuda.exit());
+        assertEquals(List.of("moa: " + why.get(0).substring("using the CPU: ".length())), errorLines(cuda));
+
+        Run print = moa(Map.of(), "kernels", "--print", "matvec-bf16", "--target", "sm_90");
+        assertEquals(0, print.exit(), print.err());
+        assertTrue(print.out().contains(".target sm_90") && print.out().contains(".visible .entry bf16(")
+                && print.out().contains("shfl.sync.bfly.b32") && print.out().contains("ld.global.nc"), print.out());
+    }
+
     @Test
     void forwardPrintsTheLastPositionLogitsAsJson() throws Exception {
         JsonObject prompt = golden.getAsJsonObject("prompts").getAsJsonObject("long");

@@ -1,16 +1,30 @@
 package dev.moa.runtime.cli;
 
+import dev.moa.tasks.cuda.CudaContext;
+import dev.moa.tasks.cuda.DeviceChoice;
+import dev.moa.tasks.emulator.Grid;
+import dev.moa.tasks.graph.Backend;
+import dev.moa.tasks.graph.CpuBackend;
+import dev.moa.tasks.graph.CudaBackend;
+import dev.moa.tasks.graph.TaskGraph;
 import dev.moa.tasks.jit.PtxCompiler;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernels.VectorKernels;
+import java.lang.foreign.Arena;
 import dev.moa.tasks.jit.Ptxas;
 import dev.moa.tasks.kernels.KernelCatalog;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 
-/** {@code moa kernels --list | --print NAME [--target sm_XY]}: the Java GPU kernels, their PTX and ptxas resources. */
+/**
+ * {@code moa kernels --list | --print NAME [--target sm_XY] | --check [--device auto|cpu|cuda]}: the Java GPU
+ * kernels, their PTX and ptxas resources, and a smoke run on a device.
+ */
 final class KernelsCommand {
     int run(String[] argv) throws Exception {
-        Args args = new Args("kernels", argv, 1, Set.of("print", "target"), Set.of("list"));
+        Args args = new Args("kernels", argv, 1, Set.of("print", "target", "device"), Set.of("list", "check"));
+        if (args.flag("check")) return check(args.string("device", DeviceChoice.AUTO));
         if (args.flag("list") || !args.has("print")) {
             for (var e : KernelCatalog.all()) {
                 System.out.printf("%-14s %s.%s  %s%n", e.name(), e.owner().getSimpleName(), e.method(), e.summary());
@@ -44,5 +58,43 @@ final class KernelsCommand {
             Files.deleteIfExists(work);
         }
         return 0;
+    }
+
+    /** Runs a two-task graph (add, then SiLU·gate) on the chosen device, twice (the second a replay), and checks it. */
+    private static int check(String device) {
+        DeviceChoice choice;
+        try {
+            choice = DeviceChoice.choose(device);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("kernels: " + e.getMessage());
+        }
+        if (!choice.note().isEmpty()) System.err.println("using the CPU: " + choice.note());
+        int n = choice.cuda() ? 1 << 24 : 1 << 16; // the emulator runs a virtual thread per element
+        try (Arena arena = Arena.ofShared();
+             Backend backend = choice.cuda() ? new CudaBackend(CudaContext.open()) : new CpuBackend()) {
+            F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n), out = F32Buffer.allocate(arena, n);
+            for (int i = 0; i < n; i++) {
+                a.set(i, (i % 17) * 0.25f - 2f);
+                b.set(i, (i % 5) * 0.5f);
+            }
+            TaskGraph graph = new TaskGraph()
+                    .task("sum", VectorKernels.class, "add", Grid.covering(n, 256), a, b, out, n)
+                    .task("gate", VectorKernels.class, "siluTimes", Grid.covering(n, 256), out, b, out, n);
+            long start = System.nanoTime();
+            backend.run(graph);
+            long first = System.nanoTime();
+            backend.run(graph);
+            long second = System.nanoTime();
+            backend.download(out);
+            int wrong = 0;
+            for (int i = 0; i < n; i++) {
+                float s = a.get(i) + b.get(i);
+                float expected = s / (1f + (float) Math.exp(-s)) * b.get(i); // every run recomputes out from a and b
+                if (Math.abs(expected - out.get(i)) > 1e-4f * Math.max(1f, Math.abs(expected))) wrong++;
+            }
+            System.out.printf("%s: 2 kernels over %d elements, first run %.1f ms (on a GPU: JIT, upload, graph capture), replay %.1f ms, %s%n",
+                    backend.name(), n, (first - start) / 1e6, (second - first) / 1e6, wrong == 0 ? "results correct" : wrong + " wrong results");
+            return wrong == 0 ? 0 : 1;
+        }
     }
 }

@@ -31,8 +31,9 @@ public final class Main {
                                         LongEval key-value retrieval accuracy by length x key position (table + PNG)
               eval ppl --model DIR [--attention MODE] (--file TEXT --length L [--windows N] | --pairs FILE.jsonl)
                        [--json FILE|-]  perplexity of a text, or loss on the answer tokens of prompt/answer pairs
-              kernels --list | --print NAME [--target sm_80|sm_90]
-                                        the Java GPU kernels; a kernel's generated PTX and ptxas's resource report
+              kernels --list | --print NAME [--target sm_80|sm_90] | --check [--device auto|cpu|cuda]
+                                        the Java GPU kernels; a kernel's generated PTX and ptxas's resource report;
+                                        a checked task-graph run on the GPU (auto: the CPU emulator, saying why)
               bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--rounds R] [--torch]
                                         prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch)
               bench --kernels           the matmul alone per storage format vs read bandwidth
