@@ -7,6 +7,7 @@ import dev.moa.tasks.cuda.CudaModule;
 import dev.moa.tasks.cuda.CudaStream;
 import dev.moa.tasks.cuda.DeviceMemory;
 import dev.moa.tasks.cuda.Dim3;
+import dev.moa.tasks.jit.KernelCache;
 import dev.moa.tasks.jit.PtxCompiler;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -15,20 +16,28 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Runs task graphs on a CUDA device: each kernel is JIT-compiled to PTX for the device's target once and loaded
+ * Runs task graphs on a CUDA device: each kernel is JIT-compiled to PTX for the device's target once (cached on
+ * disk across runs) and loaded
  * as a module; each buffer gets device memory at first use and stays resident; the first run of a graph launches
  * its tasks on a stream while capturing them into a CUDA graph, later runs replay that graph with one call.
  */
 public final class CudaBackend implements Backend {
     private final CudaContext context;
     private final CudaStream stream;
+    private final KernelCache cache;
     private final Map<String, CudaFunction> functions = new HashMap<>();
     private final List<CudaModule> modules = new ArrayList<>();
     private final Map<Object, DeviceMemory> resident = new IdentityHashMap<>();
     private final Map<TaskGraph, CudaGraph> captured = new IdentityHashMap<>();
 
+    /** A backend whose kernels are cached in the standard PTX cache (memory and ~/.cache/moa-java/ptx). */
     public CudaBackend(CudaContext context) {
+        this(context, KernelCache.standard());
+    }
+
+    public CudaBackend(CudaContext context, KernelCache cache) {
         this.context = context;
+        this.cache = cache;
         this.stream = context.createStream();
     }
 
@@ -86,7 +95,7 @@ public final class CudaBackend implements Backend {
         String key = t.owner().getName() + "." + t.method();
         CudaFunction f = functions.get(key);
         if (f == null) {
-            PtxCompiler.Kernel kernel = PtxCompiler.compile(t.owner(), t.method(), context.ptxTarget());
+            PtxCompiler.Kernel kernel = cache.compile(t.owner(), t.method(), context.ptxTarget());
             CudaModule module = context.loadModule(kernel.ptx());
             modules.add(module);
             f = module.function(kernel.entry());

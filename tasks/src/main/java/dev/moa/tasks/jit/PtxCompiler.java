@@ -62,8 +62,11 @@ public final class PtxCompiler {
     static final ClassDesc I32 = ClassDesc.of("dev.moa.tasks.kernel.I32Buffer");
     static final ClassDesc HALF = ClassDesc.of("dev.moa.tasks.kernel.Half16Buffer");
 
-    /** A compiled kernel: its PTX text, entry name and the launch parameters after the context. */
-    public record Kernel(String entry, String target, String ptx, List<Param> params) {
+    /**
+     * A compiled kernel: its PTX text, entry name, the launch parameters after the context, and the classes whose
+     * bytecode it was translated from (the kernel's and its inlined helpers', for cache validation).
+     */
+    public record Kernel(String entry, String target, String ptx, List<Param> params, List<String> sources) {
     }
 
     /** One launch parameter: its Java type and whether the kernel writes it (buffers only). */
@@ -83,15 +86,20 @@ public final class PtxCompiler {
         // First pass finds which buffers are written; the second emits loads of the others as ld.global.nc.
         Set<Integer> written = new Translator(owner, m, target, Set.of()).translate().written;
         Translator t = new Translator(owner, m, target, written).translate();
-        return new Kernel(method, target, t.module(), t.params());
+        return new Kernel(method, target, t.module(), t.params(), List.copyOf(t.sources));
     }
 
     static ClassModel load(Class<?> owner) {
+        return ClassFile.of().parse(bytecode(owner));
+    }
+
+    /** The class file of {@code owner}, as its class loader has it. */
+    static byte[] bytecode(Class<?> owner) {
         String resource = owner.getName().replace('.', '/') + ".class";
         ClassLoader loader = owner.getClassLoader() == null ? ClassLoader.getSystemClassLoader() : owner.getClassLoader();
         try (InputStream in = loader.getResourceAsStream(resource)) {
             if (in == null) throw new IllegalArgumentException("cannot read the bytecode of " + owner.getName());
-            return ClassFile.of().parse(in.readAllBytes());
+            return in.readAllBytes();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -143,6 +151,7 @@ public final class PtxCompiler {
         final List<String> sharedDecls = new ArrayList<>();
         final Deque<String> callStack = new ArrayDeque<>();
         final List<Param> params = new ArrayList<>();
+        final Set<String> sources = new java.util.TreeSet<>();
         int temps, frames, labels, shared;
 
         Translator(Class<?> owner, MethodModel kernel, String target, Set<Integer> writtenBuffers) {
@@ -153,6 +162,7 @@ public final class PtxCompiler {
         }
 
         Translator translate() {
+            sources.add(owner.getName());
             Frame f = new Frame(owner, kernel, "k" + frames++);
             MethodTypeDesc type = kernel.methodTypeSymbol();
             int slot = 1;
@@ -573,6 +583,7 @@ public final class PtxCompiler {
                 } catch (ClassNotFoundException e) {
                     throw error("a call to unknown class " + ownerDesc.displayName());
                 }
+                sources.add(calleeClass.getName());
                 MethodModel callee = load(calleeClass).methods().stream()
                         .filter(m -> m.methodName().equalsString(name) && m.methodTypeSymbol().equals(type)).findFirst()
                         .orElseThrow(() -> error("a call to " + name + " that cannot be resolved"));

@@ -24,7 +24,7 @@ class CudaBackendTest {
     void compilesLaunchesReplaysAndKeepsBuffersResident() {
         CudaDriver driver = FakeCuda.freshDriver();
         try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
-             CudaBackend gpu = new CudaBackend(context)) {
+             CudaBackend gpu = new CudaBackend(context, new dev.moa.tasks.jit.KernelCache(null))) {
             int n = 1000;
             F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n), c = F32Buffer.allocate(arena, n);
             for (int i = 0; i < n; i++) a.set(i, i);
