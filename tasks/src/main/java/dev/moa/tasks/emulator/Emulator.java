@@ -86,7 +86,6 @@ public final class Emulator {
         final int[] id;
         final Phaser barrier;
         final Phaser[] warpBarriers;
-        final float[][] warpFloats;
         final int[][] warpInts;
         final List<Object> shared = new ArrayList<>();
 
@@ -96,7 +95,6 @@ public final class Emulator {
             this.barrier = new Phaser(grid.groupSize());
             int warps = (grid.groupSize() + KernelContext.WARP - 1) / KernelContext.WARP;
             warpBarriers = new Phaser[warps];
-            warpFloats = new float[warps][KernelContext.WARP];
             warpInts = new int[warps][KernelContext.WARP];
             for (int w = 0; w < warps; w++) {
                 warpBarriers[w] = new Phaser(Math.min(KernelContext.WARP, grid.groupSize() - w * KernelContext.WARP));
@@ -174,23 +172,18 @@ public final class Emulator {
             return Math.min(WARP, groupSize() - warp() * WARP);
         }
 
-        /** Every lane publishes, all wait, each reads its source lane, all wait again before the slots are reused. */
-        private float exchange(float value, int sourceLane) {
-            float[] slots = group.warpFloats[warp()];
-            slots[laneId()] = value;
+        /** Every lane publishes its bits, all wait, each reads its source lane, all wait again before reuse. */
+        private int exchange(int bits, int sourceLane) {
+            int[] slots = group.warpInts[warp()];
+            slots[laneId()] = bits;
             Group.await(group.warpBarriers[warp()]);
-            float result = sourceLane < warpWidth() ? slots[sourceLane] : value;
+            int result = sourceLane < warpWidth() ? slots[sourceLane] : bits;
             Group.await(group.warpBarriers[warp()]);
             return result;
         }
 
-        private int exchange(int value, int sourceLane) {
-            int[] slots = group.warpInts[warp()];
-            slots[laneId()] = value;
-            Group.await(group.warpBarriers[warp()]);
-            int result = sourceLane < warpWidth() ? slots[sourceLane] : value;
-            Group.await(group.warpBarriers[warp()]);
-            return result;
+        private float exchange(float value, int sourceLane) {
+            return Float.intBitsToFloat(exchange(Float.floatToRawIntBits(value), sourceLane));
         }
 
         @Override
