@@ -119,6 +119,15 @@ final class Intrinsics {
                 String address = address(f, base, index, size);
                 t.emit("ld.global" + (readOnly ? ".nc" : "") + memType + " " + f.push(kind) + ", [" + address + "];");
             }
+            case "get4" -> {
+                if (!owner.equals(PtxCompiler.HALF)) throw f.error(owner.displayName() + ".get4");
+                String index = f.pop();
+                Value buffer = f.peekValue();
+                String base = f.pop();
+                boolean readOnly = buffer.origin() >= 0 && !t.writtenBuffers.contains(buffer.origin());
+                String address = address(f, base, index, 2);
+                t.emit("ld.global" + (readOnly ? ".nc" : "") + ".u64 " + f.push(Kind.LONG) + ", [" + address + "];");
+            }
             case "set" -> {
                 String value = f.pop();
                 String index = f.pop();

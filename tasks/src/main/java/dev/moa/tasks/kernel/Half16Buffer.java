@@ -24,6 +24,14 @@ public final class Half16Buffer {
         return memory.getAtIndex(ValueLayout.JAVA_SHORT, index);
     }
 
+    /**
+     * Four consecutive elements from {@code index} (a multiple of 4) in one 8-byte load
+     * ({@code ld.global.nc.u64}): element {@code index + k} is bits {@code 16k .. 16k+15} of the result.
+     */
+    public long get4(long index) {
+        return memory.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), index * 2);
+    }
+
     public void set(long index, short bits) {
         memory.setAtIndex(ValueLayout.JAVA_SHORT, index, bits);
     }

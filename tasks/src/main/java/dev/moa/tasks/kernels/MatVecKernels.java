@@ -15,8 +15,9 @@ public final class MatVecKernels {
 
     /**
      * {@code out[r] = Σ_c w[r, c] · x[c]} with BF16 weights ({@code rows × cols}, row-major). One warp per row:
-     * each lane accumulates a strided slice of the row, then a shuffle reduction leaves the sum in lane 0.
-     * Launch {@code Grid.covering(rows, ROWS_PER_GROUP)} groups of {@value #GROUP}.
+     * each lane accumulates a strided share of the row — four weights per 8-byte load when {@code cols} is a
+     * multiple of 4 (rows then start 8-byte aligned), one per load otherwise — then a shuffle reduction sums the
+     * lanes. Launch {@code Grid.covering(rows, ROWS_PER_GROUP)} groups of {@value #GROUP}.
      */
     public static void bf16(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer out, int rows, int cols) {
         int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
@@ -24,7 +25,17 @@ public final class MatVecKernels {
         float sum = 0f;
         if (row < rows) {
             long base = (long) row * cols;
-            for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.bf16ToFloat(w.get(base + c)) * x.get(c);
+            if (cols % 4 == 0) {
+                for (int c = lane * 4; c < cols; c += 4 * KernelContext.WARP) {
+                    long four = w.get4(base + c);
+                    sum += KernelContext.bf16ToFloat((short) four) * x.get(c)
+                            + KernelContext.bf16ToFloat((short) (four >>> 16)) * x.get(c + 1)
+                            + KernelContext.bf16ToFloat((short) (four >>> 32)) * x.get(c + 2)
+                            + KernelContext.bf16ToFloat((short) (four >>> 48)) * x.get(c + 3);
+                }
+            } else {
+                for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.bf16ToFloat(w.get(base + c)) * x.get(c);
+            }
         }
         sum = warpSum(ctx, sum);
         if (row < rows && lane == 0) out.set(row, sum);
@@ -37,7 +48,17 @@ public final class MatVecKernels {
         float sum = 0f;
         if (row < rows) {
             long base = (long) row * cols;
-            for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.f16ToFloat(w.get(base + c)) * x.get(c);
+            if (cols % 4 == 0) {
+                for (int c = lane * 4; c < cols; c += 4 * KernelContext.WARP) {
+                    long four = w.get4(base + c);
+                    sum += KernelContext.f16ToFloat((short) four) * x.get(c)
+                            + KernelContext.f16ToFloat((short) (four >>> 16)) * x.get(c + 1)
+                            + KernelContext.f16ToFloat((short) (four >>> 32)) * x.get(c + 2)
+                            + KernelContext.f16ToFloat((short) (four >>> 48)) * x.get(c + 3);
+                }
+            } else {
+                for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.f16ToFloat(w.get(base + c)) * x.get(c);
+            }
         }
         sum = warpSum(ctx, sum);
         if (row < rows && lane == 0) out.set(row, sum);

@@ -245,6 +245,7 @@ final class PtxInterpreter {
                                 case "f32" -> setF(o[0], memory.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a));
                                 case "s32" -> set(o[0], memory.get(ValueLayout.JAVA_INT_UNALIGNED, a));
                                 case "s16" -> set(o[0], memory.get(ValueLayout.JAVA_SHORT_UNALIGNED, a));
+                                case "u64" -> set(o[0], memory.get(ValueLayout.JAVA_LONG_UNALIGNED, a));
                                 default -> throw unsupported(op);
                             }
                         }

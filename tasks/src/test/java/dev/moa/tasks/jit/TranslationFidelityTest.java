@@ -82,13 +82,22 @@ class TranslationFidelityTest {
 
     @Test
     void warpShuffleMatVec() {
-        int rows = 21, cols = 77 + random.nextInt(50);
+        warpShuffleMatVec(77 + 2 * random.nextInt(25), "bf16");
+        warpShuffleMatVec(4 * (20 + random.nextInt(20)), "bf16");
+        warpShuffleMatVec(4 * (20 + random.nextInt(20)), "f16");
+    }
+
+    void warpShuffleMatVec(int cols, String kernel) {
+        int rows = 21;
         Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
-        for (long i = 0; i < w.length(); i++) w.set(i, (short) (Float.floatToIntBits((float) random.nextGaussian()) >>> 16));
+        for (long i = 0; i < w.length(); i++) {
+            float v = (float) random.nextGaussian();
+            w.set(i, kernel.equals("bf16") ? (short) (Float.floatToIntBits(v) >>> 16) : Float.floatToFloat16(v));
+        }
         F32Buffer x = randomBuffer(cols), o1 = F32Buffer.allocate(arena, rows), o2 = F32Buffer.allocate(arena, rows);
         Grid grid = Grid.of((rows + MatVecKernels.ROWS_PER_GROUP - 1) / MatVecKernels.ROWS_PER_GROUP, MatVecKernels.GROUP);
-        Emulator.launch(MatVecKernels.class, "bf16", grid, w, x, o1, rows, cols);
-        ptx(MatVecKernels.class, "bf16").launch(grid, w.memory(), x.memory(), o2.memory(), rows, cols);
+        Emulator.launch(MatVecKernels.class, kernel, grid, w, x, o1, rows, cols);
+        ptx(MatVecKernels.class, kernel).launch(grid, w.memory(), x.memory(), o2.memory(), rows, cols);
         assertClose(o1, o2, 1e-5);
     }
 

@@ -90,8 +90,13 @@ class KernelEmulationTest {
 
     @Test
     void halfPrecisionMatVecWarpPerRow() {
+        halfPrecisionMatVec(101 + 2 * random.nextInt(30)); // odd: one weight per load
+        halfPrecisionMatVec(4 * (40 + random.nextInt(30))); // multiple of 4: four weights per 8-byte load
+    }
+
+    void halfPrecisionMatVec(int cols) {
         try (Arena arena = Arena.ofShared()) {
-            int rows = 37, cols = 100 + random.nextInt(60);
+            int rows = 37;
             Half16Buffer bf = Half16Buffer.allocate(arena, (long) rows * cols), f16 = Half16Buffer.allocate(arena, (long) rows * cols);
             for (long i = 0; i < (long) rows * cols; i++) {
                 float v = (float) random.nextGaussian();
