@@ -119,14 +119,17 @@ final class Intrinsics {
                 String address = address(f, base, index, size);
                 t.emit("ld.global" + (readOnly ? ".nc" : "") + memType + " " + f.push(kind) + ", [" + address + "];");
             }
-            case "get4" -> {
-                if (!owner.equals(PtxCompiler.HALF)) throw f.error(owner.displayName() + ".get4");
+            case "load8", "load4" -> {
+                if (name.equals("load8") != owner.equals(PtxCompiler.HALF) || owner.equals(PtxCompiler.I32)) {
+                    throw f.error(owner.displayName() + "." + name);
+                }
                 String index = f.pop();
                 Value buffer = f.peekValue();
                 String base = f.pop();
                 boolean readOnly = buffer.origin() >= 0 && !t.writtenBuffers.contains(buffer.origin());
-                String address = address(f, base, index, 2);
-                t.emit("ld.global" + (readOnly ? ".nc" : "") + ".u64 " + f.push(Kind.LONG) + ", [" + address + "];");
+                String address = address(f, base, index, size);
+                String v = f.push(Kind.VEC);
+                t.emit("ld.global" + (readOnly ? ".nc" : "") + ".v4.b32 {" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}, [" + address + "];");
             }
             case "set" -> {
                 String value = f.pop();
@@ -139,6 +142,41 @@ final class Intrinsics {
                 t.emit("st.global" + (memType.equals(".s16") ? ".b16" : memType) + " [" + address + "], " + value + ";");
             }
             default -> throw f.error(owner.displayName() + "." + name + " (kernels use get and set)");
+        }
+    }
+
+    /** Accessors of a 16-byte vector held in four word registers; the element index must be a constant. */
+    static void vector(Frame f, String name, MethodTypeDesc type) {
+        var t = f.translator();
+        if (type.parameterCount() != 1) throw f.error("Vec16." + name);
+        Value index = f.popValue();
+        String v = f.pop();
+        if (index.constant() == null) throw f.error("Vec16." + name + "(k) needs a constant element index");
+        int k = index.constant().intValue();
+        int limit = name.equals("bf16") || name.equals("f16") ? 8 : 4;
+        if (k < 0 || k >= limit) throw f.error("Vec16." + name + "(" + k + "): index outside 0.." + (limit - 1));
+        switch (name) {
+            case "word" -> t.emit("mov.b32 " + f.push(Kind.INT) + ", " + v + "_" + k + ";");
+            case "f32" -> t.emit("mov.b32 " + f.push(Kind.FLOAT) + ", " + v + "_" + k + ";");
+            case "bf16" -> {
+                String bits = t.temp(".b32");
+                String word = v + "_" + (k >> 1);
+                t.emit((k & 1) == 0 ? "shl.b32 " + bits + ", " + word + ", 16;" : "and.b32 " + bits + ", " + word + ", -65536;");
+                t.emit("mov.b32 " + f.push(Kind.FLOAT) + ", " + bits + ";");
+            }
+            case "f16" -> {
+                String word = v + "_" + (k >> 1);
+                String half = t.temp(".b16");
+                if ((k & 1) == 0) {
+                    t.emit("cvt.u16.u32 " + half + ", " + word + ";");
+                } else {
+                    String high = t.temp(".b32");
+                    t.emit("shr.u32 " + high + ", " + word + ", 16;");
+                    t.emit("cvt.u16.u32 " + half + ", " + high + ";");
+                }
+                t.emit("cvt.f32.f16 " + f.push(Kind.FLOAT) + ", " + half + ";");
+            }
+            default -> throw f.error("Vec16." + name);
         }
     }
 

@@ -49,7 +49,7 @@ import java.util.Set;
  *
  * <p>Emitted instructions: ld.param, cvta.to.global, mov, add, sub, mul, mul.wide, mad.lo, div, rem, neg, abs,
  * and, or, xor, not, shl, shr, cvt, setp, selp, bra, ld.global(.nc), st.global, ld.shared, st.shared,
- * atom.global.add/max, bar.sync, shfl.sync.bfly/down, ex2.approx, lg2.approx, sqrt.rn, rsqrt.approx,
+ * ld.global(.nc).v4.b32, atom.global.add/max, bar.sync, shfl.sync.bfly/down, ex2.approx, lg2.approx, sqrt.rn, rsqrt.approx,
  * tanh.approx, min/max(.NaN), fma.rn, ret.
  *
  * <p>Rejected at compile time, with class, method, source line and the construct: objects and allocation,
@@ -61,6 +61,7 @@ public final class PtxCompiler {
     static final ClassDesc F32 = ClassDesc.of("dev.moa.tasks.kernel.F32Buffer");
     static final ClassDesc I32 = ClassDesc.of("dev.moa.tasks.kernel.I32Buffer");
     static final ClassDesc HALF = ClassDesc.of("dev.moa.tasks.kernel.Half16Buffer");
+    static final ClassDesc VEC16 = ClassDesc.of("dev.moa.tasks.kernel.Vec16");
 
     /**
      * A compiled kernel: its PTX text, entry name, the launch parameters after the context, and the classes whose
@@ -121,7 +122,8 @@ public final class PtxCompiler {
 
     /** Kind of a JVM value as the translator holds it. */
     enum Kind {
-        INT('i', ".s32"), LONG('l', ".s64"), FLOAT('f', ".f32"), BUFFER('g', ".u64"), SHARED('s', ".u32"), CONTEXT('c', null);
+        INT('i', ".s32"), LONG('l', ".s64"), FLOAT('f', ".f32"), BUFFER('g', ".u64"), SHARED('s', ".u32"), VEC('v', ".b32"),
+        CONTEXT('c', null);
 
         final char letter;
         final String ptxType;
@@ -221,6 +223,15 @@ public final class PtxCompiler {
             return out.toString();
         }
 
+        /** dst = src for a value of kind k (a 16-byte vector is four word registers). */
+        void move(Kind k, String dst, String src) {
+            if (k == Kind.VEC) {
+                for (int w = 0; w < 4; w++) emit("mov.b32 " + dst + "_" + w + ", " + src + "_" + w + ";");
+            } else {
+                emit("mov" + movType(k) + " " + dst + ", " + src + ";");
+            }
+        }
+
         void emit(String instruction) {
             body.append("    ").append(instruction).append('\n');
         }
@@ -232,7 +243,11 @@ public final class PtxCompiler {
         }
 
         String register(String name, Kind kind) {
-            registers.putIfAbsent(name, kind.ptxType);
+            if (kind == Kind.VEC) {
+                for (int w = 0; w < 4; w++) registers.putIfAbsent(name + "_" + w, kind.ptxType);
+            } else {
+                registers.putIfAbsent(name, kind.ptxType);
+            }
             return name;
         }
 
@@ -244,6 +259,7 @@ public final class PtxCompiler {
                 case "[F", "[I" -> Kind.SHARED;
                 default -> {
                     if (d.equals(F32) || d.equals(I32) || d.equals(HALF)) yield Kind.BUFFER;
+                    if (d.equals(VEC16)) yield Kind.VEC;
                     if (d.equals(CONTEXT)) yield Kind.CONTEXT;
                     throw f.error(what + " of type " + d.displayName() + " (kernels take buffers, int, long, float)");
                 }
@@ -362,7 +378,7 @@ public final class PtxCompiler {
                             push(v);
                         } else {
                             String dst = push(new Value(v.kind(), null, v.origin(), null));
-                            emit("mov" + movType(v.kind()) + " " + dst + ", " + local(slot, v.kind()) + ";");
+                            move(v.kind(), dst, local(slot, v.kind()));
                         }
                     }
                     case StoreInstruction store -> {
@@ -372,7 +388,7 @@ public final class PtxCompiler {
                             locals.put(store.slot(), v);
                         } else {
                             locals.put(store.slot(), new Value(v.kind(), null, v.origin(), null));
-                            emit("mov" + movType(v.kind()) + " " + local(store.slot(), v.kind()) + ", " + src + ";");
+                            move(v.kind(), local(store.slot(), v.kind()), src);
                         }
                     }
                     case IncrementInstruction inc -> {
@@ -389,7 +405,7 @@ public final class PtxCompiler {
                         if (op != Opcode.RETURN) {
                             Value v = peekValue();
                             String src = pop();
-                            emit("mov" + movType(v.kind()) + " " + result + ", " + src + ";");
+                            move(v.kind(), result, src);
                         }
                         if (end != null) emit("bra.uni " + end + ";");
                         else emit("ret;");
@@ -499,7 +515,7 @@ public final class PtxCompiler {
                         Value v = peekValue();
                         String src = regOf(0);
                         String dst = push(v);
-                        if (v.kind() != Kind.CONTEXT) emit("mov" + movType(v.kind()) + " " + dst + ", " + src + ";");
+                        if (v.kind() != Kind.CONTEXT) move(v.kind(), dst, src);
                     }
                     case DUP2 -> {
                         // two one-slot values (e.g. array and index of a[i] += x); a long counts as one entry here
@@ -510,9 +526,9 @@ public final class PtxCompiler {
                         Value a = stack.get(stack.size() - 2), b = peekValue();
                         String ra = regOf(1), rb = regOf(0);
                         String da = push(a);
-                        if (a.kind() != Kind.CONTEXT) emit("mov" + movType(a.kind()) + " " + da + ", " + ra + ";");
+                        if (a.kind() != Kind.CONTEXT) move(a.kind(), da, ra);
                         String db = push(b);
-                        if (b.kind() != Kind.CONTEXT) emit("mov" + movType(b.kind()) + " " + db + ", " + rb + ";");
+                        if (b.kind() != Kind.CONTEXT) move(b.kind(), db, rb);
                     }
                     default -> throw error(op.name().toLowerCase() + " (write the expression with a local variable)");
                 }
@@ -561,6 +577,8 @@ public final class PtxCompiler {
                     Intrinsics.context(this, name, type);
                 } else if (ownerDesc.equals(F32) || ownerDesc.equals(I32) || ownerDesc.equals(HALF)) {
                     Intrinsics.buffer(this, ownerDesc, name, type);
+                } else if (ownerDesc.equals(VEC16)) {
+                    Intrinsics.vector(this, name, type);
                 } else if (ownerDesc.descriptorString().equals("Ljava/lang/Math;") || ownerDesc.descriptorString().equals("Ljava/lang/StrictMath;")) {
                     Intrinsics.math(this, name, type);
                 } else if (ownerDesc.descriptorString().equals("Ljava/lang/Float;")) {
@@ -606,7 +624,7 @@ public final class PtxCompiler {
                         f.locals.put(slots[p], v);
                     } else {
                         f.locals.put(slots[p], new Value(v.kind(), null, v.origin(), null));
-                        emit("mov" + movType(v.kind()) + " " + f.local(slots[p], v.kind()) + ", " + src + ";");
+                        move(v.kind(), f.local(slots[p], v.kind()), src);
                     }
                 }
                 String result = null;
@@ -658,6 +676,7 @@ public final class PtxCompiler {
                 case FLOAT -> ".f32";
                 case BUFFER -> ".u64";
                 case SHARED -> ".u32";
+                case VEC -> ".b32";
                 case CONTEXT -> throw new IllegalStateException("context has no register");
             };
         }

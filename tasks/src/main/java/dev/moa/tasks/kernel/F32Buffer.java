@@ -30,6 +30,11 @@ public final class F32Buffer {
         return memory.getAtIndex(ValueLayout.JAVA_FLOAT, index);
     }
 
+    /** Four consecutive floats from {@code index} (a multiple of 4) in one 16-byte load: {@code ld.global.nc.v4.b32}. */
+    public Vec16 load4(long index) {
+        return Vec16.read(memory, index * 4);
+    }
+
     public void set(long index, float value) {
         memory.setAtIndex(ValueLayout.JAVA_FLOAT, index, value);
     }

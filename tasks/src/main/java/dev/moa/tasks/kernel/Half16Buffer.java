@@ -25,11 +25,11 @@ public final class Half16Buffer {
     }
 
     /**
-     * Four consecutive elements from {@code index} (a multiple of 4) in one 8-byte load
-     * ({@code ld.global.nc.u64}): element {@code index + k} is bits {@code 16k .. 16k+15} of the result.
+     * Eight consecutive elements from {@code index} (a multiple of 8, so the load is 16-byte aligned) in one
+     * 16-byte load: {@code ld.global.nc.v4.b32}.
      */
-    public long get4(long index) {
-        return memory.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), index * 2);
+    public Vec16 load8(long index) {
+        return Vec16.read(memory, index * 2);
     }
 
     public void set(long index, short bits) {

@@ -3,6 +3,7 @@ package dev.moa.tasks.kernels;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Vec16;
 
 /** Matrix-vector products for decode: the weights dominate the traffic, so each row is read exactly once. */
 public final class MatVecKernels {
@@ -15,9 +16,9 @@ public final class MatVecKernels {
 
     /**
      * {@code out[r] = Σ_c w[r, c] · x[c]} with BF16 weights ({@code rows × cols}, row-major). One warp per row:
-     * each lane accumulates a strided share of the row — four weights per 8-byte load when {@code cols} is a
-     * multiple of 4 (rows then start 8-byte aligned), one per load otherwise — then a shuffle reduction sums the
-     * lanes. Launch {@code Grid.covering(rows, ROWS_PER_GROUP)} groups of {@value #GROUP}.
+     * each lane accumulates a strided share of the row — eight weights (and four + four activations) per 16-byte
+     * load when {@code cols} is a multiple of 8 (rows then start 16-byte aligned), one per load otherwise — then a
+     * shuffle reduction sums the lanes. Launch {@code Grid.covering(rows, ROWS_PER_GROUP)} groups of {@value #GROUP}.
      */
     public static void bf16(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer out, int rows, int cols) {
         int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
@@ -25,13 +26,13 @@ public final class MatVecKernels {
         float sum = 0f;
         if (row < rows) {
             long base = (long) row * cols;
-            if (cols % 4 == 0) {
-                for (int c = lane * 4; c < cols; c += 4 * KernelContext.WARP) {
-                    long four = w.get4(base + c);
-                    sum += KernelContext.bf16ToFloat((short) four) * x.get(c)
-                            + KernelContext.bf16ToFloat((short) (four >>> 16)) * x.get(c + 1)
-                            + KernelContext.bf16ToFloat((short) (four >>> 32)) * x.get(c + 2)
-                            + KernelContext.bf16ToFloat((short) (four >>> 48)) * x.get(c + 3);
+            if (cols % 8 == 0) {
+                for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
+                    Vec16 weights = w.load8(base + c);
+                    Vec16 x0 = x.load4(c), x1 = x.load4(c + 4);
+                    sum += weights.bf16(0) * x0.f32(0) + weights.bf16(1) * x0.f32(1) + weights.bf16(2) * x0.f32(2)
+                            + weights.bf16(3) * x0.f32(3) + weights.bf16(4) * x1.f32(0) + weights.bf16(5) * x1.f32(1)
+                            + weights.bf16(6) * x1.f32(2) + weights.bf16(7) * x1.f32(3);
                 }
             } else {
                 for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.bf16ToFloat(w.get(base + c)) * x.get(c);
@@ -48,13 +49,13 @@ public final class MatVecKernels {
         float sum = 0f;
         if (row < rows) {
             long base = (long) row * cols;
-            if (cols % 4 == 0) {
-                for (int c = lane * 4; c < cols; c += 4 * KernelContext.WARP) {
-                    long four = w.get4(base + c);
-                    sum += KernelContext.f16ToFloat((short) four) * x.get(c)
-                            + KernelContext.f16ToFloat((short) (four >>> 16)) * x.get(c + 1)
-                            + KernelContext.f16ToFloat((short) (four >>> 32)) * x.get(c + 2)
-                            + KernelContext.f16ToFloat((short) (four >>> 48)) * x.get(c + 3);
+            if (cols % 8 == 0) {
+                for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
+                    Vec16 weights = w.load8(base + c);
+                    Vec16 x0 = x.load4(c), x1 = x.load4(c + 4);
+                    sum += weights.f16(0) * x0.f32(0) + weights.f16(1) * x0.f32(1) + weights.f16(2) * x0.f32(2)
+                            + weights.f16(3) * x0.f32(3) + weights.f16(4) * x1.f32(0) + weights.f16(5) * x1.f32(1)
+                            + weights.f16(6) * x1.f32(2) + weights.f16(7) * x1.f32(3);
                 }
             } else {
                 for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.f16ToFloat(w.get(base + c)) * x.get(c);

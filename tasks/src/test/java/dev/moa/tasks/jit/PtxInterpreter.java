@@ -240,6 +240,13 @@ final class PtxInterpreter {
                             set(o[0], params[index]);
                         } else {
                             MemorySegment memory = p[1].equals("shared") ? shared : ALL;
+                            if (p[p.length - 2].equals("v4")) { // {%v_0, %v_1, %v_2, %v_3}, [address]
+                                long a = address(o[4]);
+                                for (int w = 0; w < 4; w++) {
+                                    set(o[w].replace("{", "").replace("}", ""), memory.get(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w) & 0xFFFFFFFFL);
+                                }
+                                continue;
+                            }
                             long a = address(o[1]);
                             switch (type) {
                                 case "f32" -> setF(o[0], memory.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a));

@@ -83,8 +83,8 @@ class TranslationFidelityTest {
     @Test
     void warpShuffleMatVec() {
         warpShuffleMatVec(77 + 2 * random.nextInt(25), "bf16");
-        warpShuffleMatVec(4 * (20 + random.nextInt(20)), "bf16");
-        warpShuffleMatVec(4 * (20 + random.nextInt(20)), "f16");
+        warpShuffleMatVec(8 * (10 + random.nextInt(10)), "bf16");
+        warpShuffleMatVec(8 * (10 + random.nextInt(10)), "f16");
     }
 
     void warpShuffleMatVec(int cols, String kernel) {

@@ -91,7 +91,7 @@ class KernelEmulationTest {
     @Test
     void halfPrecisionMatVecWarpPerRow() {
         halfPrecisionMatVec(101 + 2 * random.nextInt(30)); // odd: one weight per load
-        halfPrecisionMatVec(4 * (40 + random.nextInt(30))); // multiple of 4: four weights per 8-byte load
+        halfPrecisionMatVec(8 * (20 + random.nextInt(15))); // multiple of 8: eight weights per 16-byte load
     }
 
     void halfPrecisionMatVec(int cols) {
