@@ -41,6 +41,10 @@ class RejectionTest {
         out.set(ctx.globalId(), out.get(0) % 3f);
     }
 
+    static void vectorIndexNotConstant(KernelContext ctx, dev.moa.tasks.kernel.Half16Buffer w, F32Buffer out) {
+        out.set(ctx.globalId(), w.load8(0).bf16(ctx.localId()));
+    }
+
     void rejected(String method, String construct) {
         var e = assertThrows(KernelCompilationException.class, () -> PtxCompiler.compile(RejectionTest.class, method));
         String m = e.getMessage();
@@ -57,5 +61,6 @@ class RejectionTest {
         rejected("recurses", "recursion");
         rejected("callsAnObject", "F32Buffer.toArray");
         rejected("floatRemainder", "floating-point remainder");
+        rejected("vectorIndexNotConstant", "needs a constant element index");
     }
 }
