@@ -95,6 +95,12 @@ final class Intrinsics {
                 t.emit("cvt.u16.u32 " + half + ", " + bits + ";");
                 t.emit("cvt.f32.f16 " + f.push(Kind.FLOAT) + ", " + half + ";");
             }
+            case "floatToBf16", "floatToF16" -> {
+                String x = f.pop();
+                String half = t.temp(".b16");
+                t.emit("cvt.rn." + (name.equals("floatToBf16") ? "bf16" : "f16") + ".f32 " + half + ", " + x + ";");
+                t.emit("cvt.s32.s16 " + f.push(Kind.INT) + ", " + half + ";");
+            }
             case "rsqrt" -> {
                 String x = f.pop();
                 t.emit("rsqrt.approx.ftz.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");

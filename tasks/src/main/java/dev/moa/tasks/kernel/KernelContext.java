@@ -72,6 +72,18 @@ public abstract class KernelContext {
         return Float.float16ToFloat(bits);
     }
 
+    /** Rounds a float to BF16 bits, to nearest even (NaN becomes 0x7FFF): {@code cvt.rn.bf16.f32}. */
+    public static short floatToBf16(float x) {
+        if (Float.isNaN(x)) return 0x7FFF;
+        int bits = Float.floatToRawIntBits(x);
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    /** Rounds a float to IEEE half bits, to nearest even: {@code cvt.rn.f16.f32}. */
+    public static short floatToF16(float x) {
+        return Float.isNaN(x) ? 0x7FFF : Float.floatToFloat16(x);
+    }
+
     /** {@code 1 / sqrt(x)}: {@code rsqrt.approx.ftz.f32} on the GPU (about 2 ulp), exact division on the CPU. */
     public static float rsqrt(float x) {
         return (float) (1.0 / Math.sqrt(x));

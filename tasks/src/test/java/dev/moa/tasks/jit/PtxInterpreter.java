@@ -338,8 +338,21 @@ final class PtxInterpreter {
                 case "s32.s8" -> set(o[0], (byte) i(o[1]));
                 case "u16.u32" -> set(o[0], i(o[1]) & 0xFFFF);
                 case "f32.f16" -> setF(o[0], Float.float16ToFloat((short) i(o[1])));
+                case "rn.f16.f32" -> set(o[0], Float.isNaN(f(o[1])) ? 0x7FFF : Float.floatToFloat16(f(o[1])) & 0xFFFF);
+                case "rn.bf16.f32" -> set(o[0], bf16(f(o[1])));
                 default -> throw unsupported(op);
             }
+        }
+
+        /** Round-to-nearest-even BF16 written out the long way: the nearer of the two neighbours, ties to even. */
+        int bf16(float x) {
+            if (Float.isNaN(x)) return 0x7FFF;
+            int bits = Float.floatToRawIntBits(x);
+            int down = bits & 0xFFFF0000, up = down + 0x10000;
+            double dDown = Math.abs((double) Float.intBitsToFloat(down) - x), dUp = Math.abs((double) Float.intBitsToFloat(up) - x);
+            int chosen = dDown < dUp ? down : dUp < dDown ? up : ((down >>> 16) & 1) == 0 ? down : up;
+            if ((bits & 0xFFFF) == 0) chosen = bits;
+            return (chosen >>> 16) & 0xFFFF;
         }
 
         void arithmetic(Op op, String[] p, String[] o, String type) {

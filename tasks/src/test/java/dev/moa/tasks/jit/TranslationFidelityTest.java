@@ -149,6 +149,44 @@ class TranslationFidelityTest {
         assertClose(out1, out2, 1e-4);
     }
 
+    /** Rounds each float to BF16 and to F16 (the KV cache's storage formats). One work-item per element. */
+    static void narrow(dev.moa.tasks.kernel.KernelContext ctx, F32Buffer x, Half16Buffer bf, Half16Buffer half, int n) {
+        int i = ctx.globalId();
+        if (i < n) {
+            bf.set(i, dev.moa.tasks.kernel.KernelContext.floatToBf16(x.get(i)));
+            half.set(i, dev.moa.tasks.kernel.KernelContext.floatToF16(x.get(i)));
+        }
+    }
+
+    @Test
+    void roundingToSixteenBitsMatchesAnIndependentRoundingAndThePtx() throws Exception {
+        int n = 4096;
+        F32Buffer x = F32Buffer.allocate(arena, n);
+        for (int i = 0; i < n; i++) {
+            float v = (float) (random.nextGaussian() * Math.pow(10, random.nextInt(9) - 4));
+            // every eighth value sits exactly halfway between two BF16 neighbours
+            if (i % 8 == 0) v = Float.intBitsToFloat((Float.floatToRawIntBits(v) & 0xFFFF0000) | 0x8000);
+            x.set(i, v);
+        }
+        Half16Buffer bf1 = Half16Buffer.allocate(arena, n), h1 = Half16Buffer.allocate(arena, n);
+        Half16Buffer bf2 = Half16Buffer.allocate(arena, n), h2 = Half16Buffer.allocate(arena, n);
+        Emulator.launch(TranslationFidelityTest.class, "narrow", Grid.covering(n, 256), x, bf1, h1, n);
+        ptx(TranslationFidelityTest.class, "narrow").launch(Grid.covering(n, 256), x.memory(), bf2.memory(), h2.memory(), n);
+        for (int i = 0; i < n; i++) {
+            float v = x.get(i);
+            int bits = Float.floatToRawIntBits(v), down = bits & 0xFFFF0000, up = down + 0x10000;
+            double dDown = Math.abs((double) Float.intBitsToFloat(down) - v), dUp = Math.abs((double) Float.intBitsToFloat(up) - v);
+            int nearest = dDown < dUp ? down : dUp < dDown ? up : ((down >>> 16) & 1) == 0 ? down : up;
+            assertEquals((short) (nearest >>> 16), bf1.get(i), "bf16 of " + v);
+            assertEquals(bf1.get(i), bf2.get(i), "PTX bf16 of " + v);
+            assertEquals(Float.floatToFloat16(v), h1.get(i), "f16 of " + v);
+            assertEquals(h1.get(i), h2.get(i), "PTX f16 of " + v);
+        }
+        Ptxas.Report r = Ptxas.available() ? Ptxas.assemble(PtxCompiler.compile(TranslationFidelityTest.class, "narrow", "sm_90").ptx(),
+                "sm_90", java.nio.file.Files.createTempDirectory("narrow")) : null;
+        if (r != null) assertEquals(0, r.spillStores() + r.spillLoads());
+    }
+
     /** Flipping one emitted instruction (add.f32 → sub.f32, or a loop condition inverted) is caught. */
     @Test
     void aWrongTranslationIsCaught() {
