@@ -4,6 +4,7 @@ import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernel.I8Buffer;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,7 +31,7 @@ public final class TaskGraph {
     public TaskGraph task(String name, Class<?> owner, String method, Grid grid, Object... args) {
         for (int i = 0; i < args.length; i++) {
             Object a = args[i];
-            if (!(a instanceof F32Buffer || a instanceof I32Buffer || a instanceof Half16Buffer || a instanceof Integer
+            if (!(isBuffer(a) || a instanceof Integer
                     || a instanceof Long || a instanceof Float)) {
                 throw new IllegalArgumentException("task '" + name + "': argument " + (i + 1) + " is a "
                         + (a == null ? "null" : a.getClass().getSimpleName()) + " (expected a buffer, int, long or float)");
@@ -50,11 +51,12 @@ public final class TaskGraph {
             case F32Buffer b -> b.memory();
             case I32Buffer b -> b.memory();
             case Half16Buffer b -> b.memory();
+            case I8Buffer b -> b.memory();
             default -> throw new IllegalArgumentException("not a buffer: " + buffer);
         };
     }
 
     static boolean isBuffer(Object o) {
-        return o instanceof F32Buffer || o instanceof I32Buffer || o instanceof Half16Buffer;
+        return o instanceof F32Buffer || o instanceof I32Buffer || o instanceof Half16Buffer || o instanceof I8Buffer;
     }
 }

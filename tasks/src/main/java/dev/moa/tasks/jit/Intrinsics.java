@@ -113,8 +113,9 @@ final class Intrinsics {
     /** get / set / length of F32Buffer, I32Buffer and Half16Buffer. */
     static void buffer(Frame f, ClassDesc owner, String name, MethodTypeDesc type) {
         var t = f.translator();
-        int size = owner.equals(PtxCompiler.HALF) ? 2 : 4;
-        String memType = owner.equals(PtxCompiler.F32) ? ".f32" : owner.equals(PtxCompiler.I32) ? ".s32" : ".s16";
+        int size = owner.equals(PtxCompiler.HALF) ? 2 : owner.equals(PtxCompiler.I8) ? 1 : 4;
+        String memType = owner.equals(PtxCompiler.F32) ? ".f32" : owner.equals(PtxCompiler.I32) ? ".s32"
+                : owner.equals(PtxCompiler.I8) ? ".s8" : ".s16";
         Kind kind = owner.equals(PtxCompiler.F32) ? Kind.FLOAT : Kind.INT;
         switch (name) {
             case "get" -> {
@@ -145,7 +146,12 @@ final class Intrinsics {
                 if (buffer.origin() < 0) throw f.error("writing a buffer whose parameter cannot be traced");
                 t.written.add(buffer.origin());
                 String address = address(f, base, index, size);
-                t.emit("st.global" + (memType.equals(".s16") ? ".b16" : memType) + " [" + address + "], " + value + ";");
+                String storeType = switch (memType) {
+                    case ".s16" -> ".b16";
+                    case ".s8" -> ".b8";
+                    default -> memType;
+                };
+                t.emit("st.global" + storeType + " [" + address + "], " + value + ";");
             }
             default -> throw f.error(owner.displayName() + "." + name + " (kernels use get and set)");
         }
@@ -190,6 +196,10 @@ final class Intrinsics {
     private static String address(Frame f, String base, String index, int size) {
         var t = f.translator();
         String offset = t.temp(".u64"), address = t.temp(".u64");
+        if (size == 1) {
+            t.emit("add.s64 " + address + ", " + base + ", " + index + ";");
+            return address;
+        }
         t.emit("shl.b64 " + offset + ", " + index + ", " + Integer.numberOfTrailingZeros(size) + ";");
         t.emit("add.s64 " + address + ", " + base + ", " + offset + ";");
         return address;

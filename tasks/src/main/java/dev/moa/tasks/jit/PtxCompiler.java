@@ -61,6 +61,7 @@ public final class PtxCompiler {
     static final ClassDesc F32 = ClassDesc.of("dev.moa.tasks.kernel.F32Buffer");
     static final ClassDesc I32 = ClassDesc.of("dev.moa.tasks.kernel.I32Buffer");
     static final ClassDesc HALF = ClassDesc.of("dev.moa.tasks.kernel.Half16Buffer");
+    static final ClassDesc I8 = ClassDesc.of("dev.moa.tasks.kernel.I8Buffer");
     static final ClassDesc VEC16 = ClassDesc.of("dev.moa.tasks.kernel.Vec16");
 
     /**
@@ -258,7 +259,7 @@ public final class PtxCompiler {
                 case "F", "D" -> Kind.FLOAT;
                 case "[F", "[I" -> Kind.SHARED;
                 default -> {
-                    if (d.equals(F32) || d.equals(I32) || d.equals(HALF)) yield Kind.BUFFER;
+                    if (d.equals(F32) || d.equals(I32) || d.equals(HALF) || d.equals(I8)) yield Kind.BUFFER;
                     if (d.equals(VEC16)) yield Kind.VEC;
                     if (d.equals(CONTEXT)) yield Kind.CONTEXT;
                     throw f.error(what + " of type " + d.displayName() + " (kernels take buffers, int, long, float)");
@@ -575,7 +576,7 @@ public final class PtxCompiler {
                 if (inv.opcode() == Opcode.INVOKEDYNAMIC || inv.opcode() == Opcode.INVOKEINTERFACE) throw error(inv.opcode().name().toLowerCase());
                 if (ownerDesc.equals(CONTEXT)) {
                     Intrinsics.context(this, name, type);
-                } else if (ownerDesc.equals(F32) || ownerDesc.equals(I32) || ownerDesc.equals(HALF)) {
+                } else if (ownerDesc.equals(F32) || ownerDesc.equals(I32) || ownerDesc.equals(HALF) || ownerDesc.equals(I8)) {
                     Intrinsics.buffer(this, ownerDesc, name, type);
                 } else if (ownerDesc.equals(VEC16)) {
                     Intrinsics.vector(this, name, type);

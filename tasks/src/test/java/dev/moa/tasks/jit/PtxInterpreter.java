@@ -253,6 +253,7 @@ final class PtxInterpreter {
                                 case "s32" -> set(o[0], memory.get(ValueLayout.JAVA_INT_UNALIGNED, a));
                                 case "s16" -> set(o[0], memory.get(ValueLayout.JAVA_SHORT_UNALIGNED, a));
                                 case "u64" -> set(o[0], memory.get(ValueLayout.JAVA_LONG_UNALIGNED, a));
+                                case "s8" -> set(o[0], memory.get(ValueLayout.JAVA_BYTE, a));
                                 default -> throw unsupported(op);
                             }
                         }
@@ -264,6 +265,7 @@ final class PtxInterpreter {
                             case "f32" -> memory.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, f(o[1]));
                             case "s32" -> memory.set(ValueLayout.JAVA_INT_UNALIGNED, a, i(o[1]));
                             case "b16" -> memory.set(ValueLayout.JAVA_SHORT_UNALIGNED, a, (short) i(o[1]));
+                            case "b8" -> memory.set(ValueLayout.JAVA_BYTE, a, (byte) i(o[1]));
                             default -> throw unsupported(op);
                         }
                     }

@@ -187,6 +187,36 @@ class TranslationFidelityTest {
         if (r != null) assertEquals(0, r.spillStores() + r.spillLoads());
     }
 
+    /** int8 weights times a per-row scale, and the rounded-back int8 (saturating) of the result. */
+    static void dequantize(dev.moa.tasks.kernel.KernelContext ctx, dev.moa.tasks.kernel.I8Buffer q, F32Buffer scale,
+                           F32Buffer out, dev.moa.tasks.kernel.I8Buffer requantized, int cols, int n) {
+        int i = ctx.globalId();
+        if (i < n) {
+            float v = q.get(i) * scale.get(i / cols);
+            out.set(i, v);
+            int r = (int) (v / scale.get(i / cols) * 0.5f);
+            requantized.set(i, (byte) Math.max(-128, Math.min(127, r)));
+        }
+    }
+
+    @Test
+    void int8Buffers() {
+        int cols = 37, n = cols * 9;
+        var q = dev.moa.tasks.kernel.I8Buffer.allocate(arena, n);
+        for (int i = 0; i < n; i++) q.set(i, (byte) (random.nextInt(256) - 128));
+        F32Buffer scale = randomBuffer(9), o1 = F32Buffer.allocate(arena, n), o2 = F32Buffer.allocate(arena, n);
+        var r1 = dev.moa.tasks.kernel.I8Buffer.allocate(arena, n);
+        var r2 = dev.moa.tasks.kernel.I8Buffer.allocate(arena, n);
+        Emulator.launch(TranslationFidelityTest.class, "dequantize", Grid.covering(n, 64), q, scale, o1, r1, cols, n);
+        ptx(TranslationFidelityTest.class, "dequantize").launch(Grid.covering(n, 64), q.memory(), scale.memory(), o2.memory(),
+                r2.memory(), cols, n);
+        for (int i = 0; i < n; i++) {
+            assertEquals(q.get(i) * scale.get(i / cols), o1.get(i), 0f);
+            assertEquals(o1.get(i), o2.get(i), 0f);
+            assertEquals(r1.get(i), r2.get(i), "requantized " + i);
+        }
+    }
+
     /** Flipping one emitted instruction (add.f32 → sub.f32, or a loop condition inverted) is caught. */
     @Test
     void aWrongTranslationIsCaught() {
