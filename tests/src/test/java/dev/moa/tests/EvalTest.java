@@ -137,7 +137,7 @@ class EvalTest {
             var budget = RetrievalEval.LineBudget.measure(model, 900);
             Random random = new Random(5);
             for (int decile = 0; decile < RetrievalEval.DECILES; decile++) {
-                LongEval.Item item = budget.fit(random, decile);
+                LongEval.Item item = budget.fit(random, decile).item();
                 int promptTokens = dev.moa.runtime.generate.Prompts.question(model, item.prompt()).length;
                 assertTrue(promptTokens <= 900, promptTokens + " tokens");
                 assertTrue(promptTokens > 700, "the budget is used: " + promptTokens + " tokens");

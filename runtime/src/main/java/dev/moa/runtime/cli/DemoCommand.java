@@ -37,8 +37,9 @@ final class DemoCommand {
 
             // A record as long as the model's context allows, leaving room for the answer.
             var budget = RetrievalEval.LineBudget.measure(model, model.config().maxPositions() - RetrievalEval.ANSWER_TOKENS);
-            LongEval.Item item = budget.fit(new Random(args.longValue("seed", 7)), KEY_DECILE);
-            int[] prompt = Prompts.question(model, item.prompt());
+            var fitted = budget.fit(new Random(args.longValue("seed", 7)), KEY_DECILE);
+            LongEval.Item item = fitted.item();
+            int[] prompt = fitted.prompt();
             System.out.printf("== Retrieval: a %d-line LongEval record (%d tokens); asked for line %s (line %d), expected %d%n",
                     item.keys().size(), prompt.length, item.key(), item.asked() + 1, item.value());
             List<AttentionMode> modes = List.of(new AttentionMode.Dense(),

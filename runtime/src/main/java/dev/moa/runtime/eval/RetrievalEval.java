@@ -133,13 +133,15 @@ public final class RetrievalEval {
         List<Outcome> outcomes = new ArrayList<>();
         int total = settings.lengths().size() * DECILES * settings.samplesPerBin(), done = 0;
         for (int length : settings.lengths()) {
+            int asked = 0, right = 0;
             Random random = new Random(settings.seed() * 1_000_003L + length);
             LineBudget budget = LineBudget.measure(model, length - ANSWER_TOKENS);
             for (int decile = 0; decile < DECILES; decile++) {
                 for (int s = 0; s < settings.samplesPerBin(); s++) {
                     long start = System.nanoTime();
-                    LongEval.Item item = budget.fit(random, decile);
-                    int[] prompt = Prompts.question(model, item.prompt());
+                    LineBudget.Fitted fitted = budget.fit(random, decile);
+                    LongEval.Item item = fitted.item();
+                    int[] prompt = fitted.prompt();
                     GenerationResult r = Generator.generate(model, prompt, params, text -> { });
                     String answer = r.text().strip();
                     boolean correct = LongEval.lastInteger(answer) == item.value();
@@ -147,9 +149,9 @@ public final class RetrievalEval {
                     outcomes.add(new Outcome(length, decile, item.keys().size(), prompt.length, item.key(), item.value(),
                             answer, correct, r.kvCacheBytes(), seconds));
                     done++;
+                    asked++;
+                    if (correct) right++;
                     if (progress != null) {
-                        long right = outcomes.stream().filter(o -> o.length == length && o.correct).count();
-                        long asked = outcomes.stream().filter(o -> o.length == length).count();
                         progress.printf("[%d/%d] length %d, key at %d%%: %s (%d/%d right at this length, %.1f s)%n", done, total,
                                 length, decile * 10, correct ? "right" : "wrong: " + abbreviate(answer) + " vs " + item.value(),
                                 right, asked, seconds);
@@ -178,14 +180,19 @@ public final class RetrievalEval {
             return new LineBudget(model, maxTokens, lines);
         }
 
+        /** A record and its prompt's token ids (encoded once, while fitting). */
+        public record Fitted(LongEval.Item item, int[] prompt) {
+        }
+
         /** A record asking about a key in the given decile, trimmed until its prompt fits the budget. */
-        public LongEval.Item fit(Random random, int decile) {
+        public Fitted fit(Random random, int decile) {
             int n = lines;
             while (true) {
                 int asked = Math.min(n - 1, (int) ((decile + random.nextDouble()) * n / DECILES));
                 LongEval.Item item = LongEval.item(random, n, asked);
-                int over = tokens(model, item) - maxTokens;
-                if (over <= 0) return item;
+                int[] prompt = Prompts.question(model, item.prompt());
+                int over = prompt.length - maxTokens;
+                if (over <= 0) return new Fitted(item, prompt);
                 n = Math.max(2, n - Math.max(1, over / 8));
             }
         }

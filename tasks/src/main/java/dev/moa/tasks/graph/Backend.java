@@ -1,15 +1,17 @@
 package dev.moa.tasks.graph;
 
+import dev.moa.tasks.kernel.DeviceBuffer;
+
 /** Where task graphs run: the CPU emulator or a CUDA device. */
 public interface Backend extends AutoCloseable {
     /** A short description, e.g. "cpu (emulator)" or "cuda: NVIDIA H100 (sm_90)". */
     String name();
 
     /** Copies the buffer's host content to the device now (buffers are otherwise uploaded at first use). */
-    void upload(Object buffer);
+    void upload(DeviceBuffer buffer);
 
     /** Copies the device copy of the buffer back into its host memory. */
-    void download(Object buffer);
+    void download(DeviceBuffer buffer);
 
     /** Runs every task of the graph in order; returns when the results are complete on the device. */
     void run(TaskGraph graph);

@@ -1,6 +1,7 @@
 package dev.moa.tasks.graph;
 
 import dev.moa.tasks.emulator.Emulator;
+import dev.moa.tasks.kernel.DeviceBuffer;
 
 /** Runs task graphs in the CPU emulator; host memory is the device memory, so residency costs nothing. */
 public final class CpuBackend implements Backend {
@@ -10,13 +11,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void upload(Object buffer) {
-        TaskGraph.memoryOf(buffer);
+    public void upload(DeviceBuffer buffer) {
     }
 
     @Override
-    public void download(Object buffer) {
-        TaskGraph.memoryOf(buffer);
+    public void download(DeviceBuffer buffer) {
     }
 
     @Override

@@ -8,6 +8,7 @@ import dev.moa.tasks.cuda.CudaStream;
 import dev.moa.tasks.cuda.DeviceMemory;
 import dev.moa.tasks.cuda.Dim3;
 import dev.moa.tasks.jit.KernelCache;
+import dev.moa.tasks.kernel.DeviceBuffer;
 import dev.moa.tasks.jit.PtxCompiler;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -27,7 +28,7 @@ public final class CudaBackend implements Backend {
     private final KernelCache cache;
     private final Map<String, CudaFunction> functions = new HashMap<>();
     private final List<CudaModule> modules = new ArrayList<>();
-    private final Map<Object, DeviceMemory> resident = new IdentityHashMap<>();
+    private final Map<DeviceBuffer, DeviceMemory> resident = new IdentityHashMap<>();
     private final Map<TaskGraph, CudaGraph> captured = new IdentityHashMap<>();
 
     /** A backend whose kernels are cached in the standard PTX cache (memory and ~/.cache/moa-java/ptx). */
@@ -47,9 +48,9 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void upload(Object buffer) {
+    public void upload(DeviceBuffer buffer) {
         DeviceMemory memory = resident.get(buffer);
-        var host = TaskGraph.memoryOf(buffer);
+        var host = buffer.memory();
         if (memory == null) {
             memory = context.allocate(host.byteSize());
             resident.put(buffer, memory);
@@ -58,11 +59,11 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void download(Object buffer) {
+    public void download(DeviceBuffer buffer) {
         DeviceMemory memory = resident.get(buffer);
         if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
         stream.synchronize();
-        memory.copyTo(TaskGraph.memoryOf(buffer));
+        memory.copyTo(buffer.memory());
     }
 
     @Override
@@ -71,7 +72,7 @@ public final class CudaBackend implements Backend {
         if (replay == null) {
             // allocation and uploads cannot happen inside a capture: make every buffer resident first
             for (TaskGraph.Task t : graph.tasks()) {
-                for (Object a : t.args()) if (TaskGraph.isBuffer(a) && !resident.containsKey(a)) upload(a);
+                for (Object a : t.args()) if (a instanceof DeviceBuffer b && !resident.containsKey(b)) upload(b);
                 function(t);
             }
             replay = CudaGraph.capture(stream, () -> graph.tasks().forEach(this::launch));
@@ -85,7 +86,7 @@ public final class CudaBackend implements Backend {
         Object[] args = new Object[t.args().size()];
         for (int i = 0; i < args.length; i++) {
             Object a = t.args().get(i);
-            args[i] = TaskGraph.isBuffer(a) ? resident.get(a) : a;
+            args[i] = a instanceof DeviceBuffer b ? resident.get(b) : a;
         }
         var g = t.grid();
         function(t).launch(Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), 0, stream, args);

@@ -1,11 +1,7 @@
 package dev.moa.tasks.graph;
 
 import dev.moa.tasks.emulator.Grid;
-import dev.moa.tasks.kernel.F32Buffer;
-import dev.moa.tasks.kernel.Half16Buffer;
-import dev.moa.tasks.kernel.I32Buffer;
-import dev.moa.tasks.kernel.I8Buffer;
-import java.lang.foreign.MemorySegment;
+import dev.moa.tasks.kernel.DeviceBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -31,7 +27,7 @@ public final class TaskGraph {
     public TaskGraph task(String name, Class<?> owner, String method, Grid grid, Object... args) {
         for (int i = 0; i < args.length; i++) {
             Object a = args[i];
-            if (!(isBuffer(a) || a instanceof Integer
+            if (!(a instanceof DeviceBuffer || a instanceof Integer
                     || a instanceof Long || a instanceof Float)) {
                 throw new IllegalArgumentException("task '" + name + "': argument " + (i + 1) + " is a "
                         + (a == null ? "null" : a.getClass().getSimpleName()) + " (expected a buffer, int, long or float)");
@@ -43,20 +39,5 @@ public final class TaskGraph {
 
     public List<Task> tasks() {
         return List.copyOf(tasks);
-    }
-
-    /** The host memory behind a buffer argument. */
-    static MemorySegment memoryOf(Object buffer) {
-        return switch (buffer) {
-            case F32Buffer b -> b.memory();
-            case I32Buffer b -> b.memory();
-            case Half16Buffer b -> b.memory();
-            case I8Buffer b -> b.memory();
-            default -> throw new IllegalArgumentException("not a buffer: " + buffer);
-        };
-    }
-
-    static boolean isBuffer(Object o) {
-        return o instanceof F32Buffer || o instanceof I32Buffer || o instanceof Half16Buffer || o instanceof I8Buffer;
     }
 }

@@ -122,9 +122,8 @@ final class Intrinsics {
                 String index = f.pop();
                 Value buffer = f.peekValue();
                 String base = f.pop();
-                boolean readOnly = buffer.origin() >= 0 && !t.writtenBuffers.contains(buffer.origin());
                 String address = address(f, base, index, size);
-                t.emit("ld.global" + (readOnly ? ".nc" : "") + memType + " " + f.push(kind) + ", [" + address + "];");
+                t.emit(globalLoad(t, buffer) + memType + " " + f.push(kind) + ", [" + address + "];");
             }
             case "load8", "load4" -> {
                 if (name.equals("load8") != owner.equals(PtxCompiler.HALF) || owner.equals(PtxCompiler.I32)) {
@@ -133,10 +132,9 @@ final class Intrinsics {
                 String index = f.pop();
                 Value buffer = f.peekValue();
                 String base = f.pop();
-                boolean readOnly = buffer.origin() >= 0 && !t.writtenBuffers.contains(buffer.origin());
                 String address = address(f, base, index, size);
                 String v = f.push(Kind.VEC);
-                t.emit("ld.global" + (readOnly ? ".nc" : "") + ".v4.b32 {" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}, [" + address + "];");
+                t.emit(globalLoad(t, buffer) + ".v4.b32 {" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}, [" + address + "];");
             }
             case "set" -> {
                 String value = f.pop();
@@ -190,6 +188,12 @@ final class Intrinsics {
             }
             default -> throw f.error("Vec16." + name);
         }
+    }
+
+    /** {@code ld.global.nc} for a buffer parameter the kernel never writes (found by the first pass), else {@code ld.global}. */
+    private static String globalLoad(PtxCompiler.Translator t, Value buffer) {
+        boolean readOnly = buffer.origin() >= 0 && !t.writtenBuffers.contains(buffer.origin());
+        return readOnly ? "ld.global.nc" : "ld.global";
     }
 
     /** Byte address {@code base + index * size} with a 64-bit index. */

@@ -191,8 +191,7 @@ public final class PtxCompiler {
                 slot += p.descriptorString().equals("J") || p.descriptorString().equals("D") ? 2 : 1;
             }
             callStack.push(owner.getName() + "." + kernel.methodName().stringValue());
-            f.run(null, null);
-            emit("ret;");
+            f.run(null, null); // bytecode never falls off a method's end: its own return emits the final ret
             return this;
         }
 

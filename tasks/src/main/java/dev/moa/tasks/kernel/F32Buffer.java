@@ -9,7 +9,7 @@ import java.lang.foreign.ValueLayout;
  * copied to a GPU unchanged); in a kernel, {@link #get} / {@link #set} compile to {@code ld.global.f32} /
  * {@code st.global.f32} ({@code ld.global.nc} when the kernel never writes the buffer).
  */
-public final class F32Buffer {
+public final class F32Buffer implements DeviceBuffer {
     private final MemorySegment memory;
 
     public F32Buffer(MemorySegment memory) {
@@ -47,6 +47,7 @@ public final class F32Buffer {
         return memory.toArray(ValueLayout.JAVA_FLOAT);
     }
 
+    @Override
     public MemorySegment memory() {
         return memory;
     }

@@ -9,7 +9,7 @@ import java.lang.foreign.ValueLayout;
  * raw bits with {@link #get} ({@code ld.global.u16}) and widens them with {@link KernelContext#bf16ToFloat} or
  * {@link KernelContext#f16ToFloat}.
  */
-public final class Half16Buffer {
+public final class Half16Buffer implements DeviceBuffer {
     private final MemorySegment memory;
 
     public Half16Buffer(MemorySegment memory) {
@@ -40,6 +40,7 @@ public final class Half16Buffer {
         return memory.byteSize() / 2;
     }
 
+    @Override
     public MemorySegment memory() {
         return memory;
     }

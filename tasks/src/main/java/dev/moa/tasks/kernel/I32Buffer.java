@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /** Device memory of 32-bit ints, indexed by {@code long}; {@code ld/st.global.s32} in a kernel. */
-public final class I32Buffer {
+public final class I32Buffer implements DeviceBuffer {
     private final MemorySegment memory;
 
     public I32Buffer(MemorySegment memory) {
@@ -38,6 +38,7 @@ public final class I32Buffer {
         return memory.toArray(ValueLayout.JAVA_INT);
     }
 
+    @Override
     public MemorySegment memory() {
         return memory;
     }

@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /** Device memory of signed bytes (e.g. int8-quantised weights), indexed by {@code long}; {@code ld/st.global.s8} in a kernel. */
-public final class I8Buffer {
+public final class I8Buffer implements DeviceBuffer {
     private final MemorySegment memory;
 
     public I8Buffer(MemorySegment memory) {
@@ -28,6 +28,7 @@ public final class I8Buffer {
         return memory.byteSize();
     }
 
+    @Override
     public MemorySegment memory() {
         return memory;
     }
