@@ -105,7 +105,13 @@ final class Intrinsics {
                 String x = f.pop();
                 t.emit("rsqrt.approx.ftz.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");
             }
-            case "unroll" -> f.popValue(); // a hint; this JIT leaves unrolling to ptxas for now
+            case "unroll" -> {
+                Value factor = f.popValue();
+                if (factor.constant() == null || factor.constant() < 1 || factor.constant() > 32) {
+                    throw f.error("unroll(n) needs a constant n from 1 to 32");
+                }
+                f.pendingUnroll = factor.constant().intValue();
+            }
             default -> throw f.error("KernelContext." + name);
         }
     }

@@ -277,6 +277,10 @@ public final class PtxCompiler {
             final Map<Label, String> labelNames = new HashMap<>();
             int line = -1;
             boolean reachable = true;
+            /** Copies of the next counted loop that {@code ctx.unroll(n)} asked for (0: none). */
+            int pendingUnroll;
+            /** While an unrolled copy of a loop body is translated: its own names for the body's labels. */
+            Map<Label, String> copyLabels;
 
             Frame(Class<?> cls, MethodModel method, String prefix) {
                 this.cls = cls;
@@ -302,6 +306,7 @@ public final class PtxCompiler {
             }
 
             String label(Label l) {
+                if (copyLabels != null && copyLabels.containsKey(l)) return copyLabels.get(l);
                 return labelNames.computeIfAbsent(l, x -> "$L_" + prefix + "_" + labels++);
             }
 
@@ -340,10 +345,18 @@ public final class PtxCompiler {
              */
             void run(String result, String end) {
                 CodeModel code = method.code().orElseThrow(() -> error("a method without code"));
-                for (CodeElement e : code) {
-                    switch (e) {
+                List<CodeElement> elements = code.elementList();
+                translate(elements, 0, elements.size(), result, end);
+                if (pendingUnroll > 1) throw error("unroll(" + pendingUnroll + ") with no loop after it");
+            }
+
+            /** Translates {@code elements[from, to)}; a pending unroll hint unrolls the first counted loop met. */
+            void translate(List<CodeElement> elements, int from, int to, String result, String end) {
+                for (int at = from; at < to; at++) {
+                    switch (elements.get(at)) {
                         case LineNumber ln -> line = ln.line();
                         case LabelTarget lt -> {
+                            if (pendingUnroll > 1 && isLoopHead(elements, at)) unroll(elements, at, result, end);
                             List<Value> saved = stackAtLabel.get(lt.label());
                             if (!reachable && saved != null) {
                                 stack.clear();
@@ -361,6 +374,51 @@ public final class PtxCompiler {
                         }
                     }
                 }
+            }
+
+            boolean isLoopHead(List<CodeElement> elements, int at) {
+                Label l = ((LabelTarget) elements.get(at)).label();
+                for (int i = at + 1; i < elements.size(); i++) {
+                    if (elements.get(i) instanceof BranchInstruction b && b.opcode() == Opcode.GOTO && b.target() == l) return true;
+                }
+                return false;
+            }
+
+            /**
+             * Emits {@code pendingUnroll} back-to-back copies of a counted loop's body (each with its own labels),
+             * repeated while {@code i + (N-1)·step} passes the loop test, in front of the loop itself, which then
+             * runs the remaining iterations. The test is done in 64 bits so that it cannot overflow.
+             */
+            void unroll(List<CodeElement> elements, int head, String result, String end) {
+                int factor = pendingUnroll;
+                pendingUnroll = 0;
+                CountedLoop loop;
+                try {
+                    loop = CountedLoop.at(elements, head);
+                } catch (IllegalArgumentException e) {
+                    throw error("unroll(" + factor + ") before a loop that is not for (int i = ...; i < limit; i += step): "
+                            + e.getMessage());
+                }
+                if (!stack.isEmpty()) throw error("unroll(" + factor + ") before a loop entered with values on the stack");
+                String original = label(((LabelTarget) elements.get(head)).label());
+                String top = "$L_" + prefix + "_" + labels++;
+                body.append(top).append(":\n");
+                String last = temp(".s64"), limit = temp(".s64"), done = temp(".pred");
+                emit("cvt.s64.s32 " + last + ", " + local(loop.counter(), Kind.INT) + ";");
+                emit("add.s64 " + last + ", " + last + ", " + (long) (factor - 1) * loop.step() + ";");
+                if (loop.limitSlot() >= 0) emit("cvt.s64.s32 " + limit + ", " + local(loop.limitSlot(), Kind.INT) + ";");
+                else emit("mov.s64 " + limit + ", " + loop.limitConstant() + ";");
+                emit("setp." + (loop.inclusive() ? "gt" : "ge") + ".s64 " + done + ", " + last + ", " + limit + ";");
+                emit("@" + done + " bra " + original + ";");
+                Map<Label, String> outer = copyLabels;
+                for (int copy = 0; copy < factor; copy++) {
+                    copyLabels = outer == null ? new HashMap<>() : new HashMap<>(outer); // an enclosing copy's names stand
+                    for (Label l : loop.internal()) copyLabels.put(l, "$L_" + prefix + "_" + labels++);
+                    translate(elements, loop.bodyStart(), loop.backEdge(), result, end);
+                }
+                copyLabels = outer;
+                emit("bra.uni " + top + ";");
+                reachable = false; // the original loop's head is entered only from the test above
             }
 
             void jumpTo(Label target) {

@@ -89,7 +89,14 @@ public abstract class KernelContext {
         return (float) (1.0 / Math.sqrt(x));
     }
 
-    /** A hint that the next loop should be unrolled {@code factor} times ({@code .pragma "unroll N"}); no-op on the CPU. */
+    /**
+     * Unrolls the next loop {@code factor} times (a constant, 1 to 32). The PTX JIT emits {@code factor} copies of
+     * the body back to back, without tests between them, while {@code i + (factor-1)·step} still passes the loop's
+     * test, and then the loop itself for the remaining iterations — so independent loads of several iterations are
+     * in flight together. The loop must be {@code for (int i = ...; i < limit; i += step)} (or {@code <=}) with a
+     * loop-invariant int limit, a positive constant step and no other writes to {@code i}; anything else is a
+     * compile error. A no-op on the CPU.
+     */
     public static void unroll(int factor) {
     }
 }

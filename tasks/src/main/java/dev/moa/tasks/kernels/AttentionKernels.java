@@ -100,6 +100,7 @@ public final class AttentionKernels {
                 if (p >= 0 && (p < sink || p > position - local)) {
                     long keyBase = (long) (first + slot) * headDim;
                     float dot = 0f;
+                    KernelContext.unroll(8); // eight independent key loads in flight per thread
                     for (int d = 0; d < headDim; d++) dot += q.get(queryBase + d) * keyCache.get(keyBase + d);
                     score = dot * scale;
                 }
@@ -118,6 +119,7 @@ public final class AttentionKernels {
         long out = ((long) head * splits + split) * headDim;
         for (int d = t; d < headDim; d += GROUP) {
             float acc = 0f;
+            KernelContext.unroll(4);
             for (int j = 0; j < SPLIT; j++) {
                 float w = scores[j];
                 if (w != 0f) acc += w * valueCache.get((long) (first + begin + j) * headDim + d);

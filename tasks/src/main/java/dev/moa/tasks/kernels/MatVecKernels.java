@@ -27,6 +27,7 @@ public final class MatVecKernels {
         if (row < rows) {
             long base = (long) row * cols;
             if (cols % 8 == 0) {
+                KernelContext.unroll(4); // four 16-byte weight loads in flight per lane hide the memory latency
                 for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
                     Vec16 weights = w.load8(base + c);
                     Vec16 x0 = x.load4(c), x1 = x.load4(c + 4);
@@ -35,6 +36,7 @@ public final class MatVecKernels {
                             + weights.bf16(6) * x1.f32(2) + weights.bf16(7) * x1.f32(3);
                 }
             } else {
+                KernelContext.unroll(4);
                 for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.bf16ToFloat(w.get(base + c)) * x.get(c);
             }
         }
@@ -50,6 +52,7 @@ public final class MatVecKernels {
         if (row < rows) {
             long base = (long) row * cols;
             if (cols % 8 == 0) {
+                KernelContext.unroll(4); // four 16-byte weight loads in flight per lane hide the memory latency
                 for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
                     Vec16 weights = w.load8(base + c);
                     Vec16 x0 = x.load4(c), x1 = x.load4(c + 4);
@@ -58,6 +61,7 @@ public final class MatVecKernels {
                             + weights.f16(6) * x1.f32(2) + weights.f16(7) * x1.f32(3);
                 }
             } else {
+                KernelContext.unroll(4);
                 for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.f16ToFloat(w.get(base + c)) * x.get(c);
             }
         }

@@ -45,6 +45,31 @@ class RejectionTest {
         out.set(ctx.globalId(), w.load8(0).bf16(ctx.localId()));
     }
 
+    static void unrollsAWhileLoop(KernelContext ctx, F32Buffer out) {
+        int i = ctx.globalId();
+        KernelContext.unroll(4);
+        while (out.get(i) > 0f) i += 32;
+        out.set(ctx.globalId(), i);
+    }
+
+    static void unrollsALoopThatMovesItsCounter(KernelContext ctx, F32Buffer out, int n) {
+        KernelContext.unroll(2);
+        for (int i = 0; i < n; i++) {
+            if (out.get(i) < 0f) i++;
+            out.set(i, 1f);
+        }
+    }
+
+    static void unrollsNothing(KernelContext ctx, F32Buffer out, int n) {
+        KernelContext.unroll(2);
+        out.set(ctx.globalId(), n);
+    }
+
+    static void unrollsByAVariable(KernelContext ctx, F32Buffer out, int n) {
+        KernelContext.unroll(n);
+        for (int i = 0; i < n; i++) out.set(i, 1f);
+    }
+
     void rejected(String method, String construct) {
         var e = assertThrows(KernelCompilationException.class, () -> PtxCompiler.compile(RejectionTest.class, method));
         String m = e.getMessage();
@@ -62,5 +87,9 @@ class RejectionTest {
         rejected("callsAnObject", "F32Buffer.toArray");
         rejected("floatRemainder", "floating-point remainder");
         rejected("vectorIndexNotConstant", "needs a constant element index");
+        rejected("unrollsAWhileLoop", "the loop test must read an int counter first");
+        rejected("unrollsALoopThatMovesItsCounter", "the body writes the counter");
+        rejected("unrollsNothing", "with no loop after it");
+        rejected("unrollsByAVariable", "needs a constant n");
     }
 }

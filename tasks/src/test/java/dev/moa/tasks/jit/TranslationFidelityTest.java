@@ -217,6 +217,63 @@ class TranslationFidelityTest {
         }
     }
 
+    /**
+     * Every loop shape {@code unroll} accepts: a variable limit with a stride, {@code <=} against a computed local,
+     * a {@code break}, a constant limit, and an unrolled loop inside an unrolled loop. Each thread also gets its own
+     * trip counts, so every remainder (0 to n-1 iterations after the unrolled copies) is exercised.
+     */
+    static void unrolled(dev.moa.tasks.kernel.KernelContext ctx, F32Buffer x, F32Buffer out, int n) {
+        int t = ctx.globalId();
+        if (t < n) {
+            float strided = 0f;
+            dev.moa.tasks.kernel.KernelContext.unroll(4);
+            for (int i = t; i < n; i += 3) strided += x.get(i);
+            float inclusive = 0f;
+            int last = t % 11;
+            dev.moa.tasks.kernel.KernelContext.unroll(3);
+            for (int i = 0; i <= last; i++) inclusive += x.get(i) * 2f;
+            float untilLarge = 0f;
+            dev.moa.tasks.kernel.KernelContext.unroll(4);
+            for (int i = t; i < n; i++) {
+                if (x.get(i) > 1.5f) break;
+                untilLarge += x.get(i);
+            }
+            float nested = 0f;
+            dev.moa.tasks.kernel.KernelContext.unroll(2);
+            for (int r = 0; r < 5; r++) {
+                dev.moa.tasks.kernel.KernelContext.unroll(4);
+                for (int c = r + t; c < n; c += 7) nested += x.get(c) * r;
+            }
+            out.set(4L * t, strided);
+            out.set(4L * t + 1, inclusive);
+            out.set(4L * t + 2, untilLarge);
+            out.set(4L * t + 3, nested);
+        }
+    }
+
+    static void unrolledOnce(dev.moa.tasks.kernel.KernelContext ctx, F32Buffer x, F32Buffer out, int n) {
+        float sum = 0f;
+        dev.moa.tasks.kernel.KernelContext.unroll(4);
+        for (int i = ctx.globalId(); i < n; i += 5) sum += x.get(i);
+        out.set(ctx.globalId(), sum);
+    }
+
+    @Test
+    void unrolledLoopsComputeWhatTheLoopsCompute() {
+        for (int n : new int[] {1, 2, 3, 5, 8, 13, 40 + random.nextInt(30)}) {
+            F32Buffer x = randomBuffer(n), o1 = F32Buffer.allocate(arena, 4L * n), o2 = F32Buffer.allocate(arena, 4L * n);
+            Emulator.launch(TranslationFidelityTest.class, "unrolled", Grid.covering(n, 32), x, o1, n);
+            ptx(TranslationFidelityTest.class, "unrolled").launch(Grid.covering(n, 32), x.memory(), o2.memory(), n);
+            assertClose(o1, o2, 1e-6);
+            float expected = 0f; // thread 0's strided sum, written out as plain Java
+            for (int i = 0; i < n; i += 3) expected += x.get(i);
+            assertEquals(expected, o1.get(0), 1e-5f * Math.max(1f, Math.abs(expected)));
+        }
+        // four copies of the body plus the loop for the remainder: five loads where the plain loop has one
+        String ptx = PtxCompiler.compile(TranslationFidelityTest.class, "unrolledOnce").ptx();
+        assertEquals(5, ptx.split("ld\\.global\\.nc\\.f32", -1).length - 1, ptx);
+    }
+
     /** Flipping one emitted instruction (add.f32 → sub.f32, or a loop condition inverted) is caught. */
     @Test
     void aWrongTranslationIsCaught() {
