@@ -258,6 +258,10 @@ class Tasks:
         # Plain-text streams, tokenised once.
         self.streams = {name: tokenizer.encode(texts[name]) for name in texts}
         self.line_tokens = len(tokenizer.encode(self.LONGEVAL_LINE.format(key="brave-tiger", value=12345)))
+        # the chat turns, instructions and question around a record, and the answer (with its end of turn)
+        answer = len(tokenizer.encode(self.LONGEVAL_ANSWER.format(key="brave-tiger", value=12345) + "<|eos|>\n"))
+        self.tail_tokens = answer + len(tokenizer.encode(render_chat([("user", self.LONGEVAL_TAIL.format(key="brave-tiger"))], True)))
+        self.head_tokens = self.tail_tokens + len(tokenizer.encode(self.LONGEVAL_HEAD))
 
     def sample(self, kind, length):
         ids, mask = getattr(self, kind)(length)
@@ -289,9 +293,12 @@ class Tasks:
         return ids, mask
 
     def longeval(self, length):
-        questions = self.rng.randint(2, 6)
-        budget = length - 60 - 40 * questions
-        lines = max(2, budget // self.line_tokens - 4)
+        """LongEval records filled to `length`, 1-6 questions. Below 1024 tokens the 200-token instructions are
+        left out, so that short samples still hold several lines to choose from."""
+        head = self.LONGEVAL_HEAD if length >= 1024 else ""
+        questions = self.rng.randint(1, 2) if length <= 512 else self.rng.randint(2, 6)
+        budget = length - (self.head_tokens if head else self.tail_tokens) - 75 * (questions - 1)
+        lines = max(2, int(budget / (1.1 * self.line_tokens)))  # keys vary in length: keep the answers inside
         keys = set()
         while len(keys) < lines:
             keys.add(self.rng.choice(self.adjectives) + "-" + self.rng.choice(self.nouns))
@@ -301,7 +308,7 @@ class Tasks:
         asked = self.rng.sample(range(len(keys)), min(questions, len(keys)))
         qa = [(self.LONGEVAL_QUESTION.format(key=keys[i]), self.LONGEVAL_ANSWER.format(key=keys[i], value=values[i]))
               for i in asked]
-        first = self.LONGEVAL_HEAD + record + self.LONGEVAL_TAIL.format(key=keys[asked[0]])
+        first = head + record + self.LONGEVAL_TAIL.format(key=keys[asked[0]])
         return self._dialogue(first, qa, length)
 
     def passkey(self, length):
@@ -319,15 +326,18 @@ class Tasks:
         return self._dialogue(prompt, [("What is the pass key?", "The pass key is %d." % key)], length)
 
     def copy(self, length):
-        """Random token strings, each followed by itself, the copies supervised: the plainest signal for the
-        induction (match-and-copy) heads that retrieval is built from. On natural text alone they appear far
-        too late for this budget."""
+        """Random token strings, each followed by itself, the copies supervised (not their first token, which
+        nothing predicts): the plainest signal for the induction (match-and-copy) heads that retrieval is built
+        from. Strings scale with the sample: at 32 tokens (3-10 per string) the match is found among few
+        positions and the heads form within a few hundred steps; at 128+ tokens from scratch they did not form in
+        thousands."""
+        longest = max(4, min(64, length // 3))
         ids, mask = [BOS], [0]
         while len(ids) < length:
-            span = self.rng.randint(8, 64)
+            span = self.rng.randint(min(8, longest // 2) if length > 64 else 3, longest)
             tokens = [self.rng.randrange(len(SPECIALS), len(self.tok)) for _ in range(span)]
             ids += tokens + tokens
-            mask += [0] * span + [1] * span
+            mask += [0] * span + [0] + [1] * (span - 1)
         return ids, mask
 
     def triples(self, length):
