@@ -74,6 +74,9 @@ class CliTest {
         Run cuda = moa(Map.of(), "kernels", "--check", "--device", "cuda");
         assertEquals(1, cuda.exit());
         assertEquals(List.of("moa: " + why.get(0).substring("using the CPU: ".length())), errorLines(cuda));
+        Run bench = moa(Map.of(), "kernels", "--bench");
+        assertEquals(1, bench.exit());
+        assertEquals(errorLines(cuda), errorLines(bench), "the GPU benchmark needs a GPU and says why not in one line");
 
         Run print = moa(Map.of(), "kernels", "--print", "matvec-bf16", "--target", "sm_90");
         assertEquals(0, print.exit(), print.err());

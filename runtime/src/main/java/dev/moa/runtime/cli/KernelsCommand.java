@@ -1,5 +1,6 @@
 package dev.moa.runtime.cli;
 
+import dev.moa.runtime.bench.GpuKernelBenchmark;
 import dev.moa.tasks.cuda.CudaContext;
 import dev.moa.tasks.cuda.DeviceChoice;
 import dev.moa.tasks.emulator.Grid;
@@ -18,13 +19,15 @@ import java.nio.file.Path;
 import java.util.Set;
 
 /**
- * {@code moa kernels --list | --print NAME [--target sm_XY] | --check [--device auto|cpu|cuda]}: the Java GPU
- * kernels, their PTX and ptxas resources, and a smoke run on a device.
+ * {@code moa kernels --list | --print NAME [--target sm_XY] | --check [--device auto|cpu|cuda] | --bench
+ * [--reference-ptx FILE]}: the Java GPU kernels, their PTX and ptxas resources, a smoke run on a device, and
+ * GPU timings against the bandwidth roofline and nvcc.
  */
 final class KernelsCommand {
     int run(String[] argv) throws Exception {
-        Args args = new Args("kernels", argv, 1, Set.of("print", "target", "device"), Set.of("list", "check"));
+        Args args = new Args("kernels", argv, 1, Set.of("print", "target", "device", "reference-ptx"), Set.of("list", "check", "bench"));
         if (args.flag("check")) return check(args.string("device", DeviceChoice.AUTO));
+        if (args.flag("bench")) return bench(args.has("reference-ptx") ? Path.of(args.string("reference-ptx", null)) : null);
         if (args.flag("list") || !args.has("print")) {
             for (var e : KernelCatalog.all()) {
                 System.out.printf("%-14s %s.%s  %s%n", e.name(), e.owner().getSimpleName(), e.method(), e.summary());
@@ -56,6 +59,23 @@ final class KernelsCommand {
                 for (Path p : files.toList()) Files.deleteIfExists(p);
             }
             Files.deleteIfExists(work);
+        }
+        return 0;
+    }
+
+    /**
+     * Times the decode kernels on the GPU against its bandwidth roofline and, with {@code --reference-ptx}, against
+     * nvcc's PTX of the same algorithms (scripts/kernel-gap/run.sh does both). Needs a GPU: there is nothing to
+     * time on the CPU emulator.
+     */
+    private static int bench(Path referencePtx) throws Exception {
+        DeviceChoice.choose(DeviceChoice.CUDA); // without a usable GPU: fails with the one line saying why
+        if (referencePtx != null && !Files.isRegularFile(referencePtx)) {
+            throw new UsageException("kernels --bench: --reference-ptx " + referencePtx + " is not a file (nvcc -ptx scripts/kernel-gap/reference.cu writes it)");
+        }
+        try (CudaContext context = CudaContext.open()) {
+            var benchmark = new GpuKernelBenchmark(context, referencePtx == null ? null : Files.readString(referencePtx));
+            System.out.print(benchmark.table(benchmark.run(System.err)));
         }
         return 0;
     }

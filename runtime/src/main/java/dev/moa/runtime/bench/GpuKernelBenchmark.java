@@ -1,0 +1,194 @@
+package dev.moa.runtime.bench;
+
+import dev.moa.tasks.cuda.CudaContext;
+import dev.moa.tasks.cuda.CudaEvent;
+import dev.moa.tasks.cuda.CudaFunction;
+import dev.moa.tasks.cuda.CudaModule;
+import dev.moa.tasks.cuda.CudaStream;
+import dev.moa.tasks.cuda.DeviceMemory;
+import dev.moa.tasks.cuda.Dim3;
+import dev.moa.tasks.jit.PtxCompiler;
+import dev.moa.tasks.kernel.DeviceBuffer;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernels.AttentionKernels;
+import dev.moa.tasks.kernels.MatVecKernels;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * The decode kernels on a CUDA device, timed with events: BF16 matvec at Llama-3-8B's shapes and MoA decode attention
+ * (split + combine, 32 query heads over 8 KV heads, dense spans) at 4k and 16k tokens. Each is reported as GB/s read
+ * and as a share of the device's memory-bandwidth roofline (decode kernels are bandwidth-bound); given the PTX
+ * that nvcc writes for {@code scripts/kernel-gap/reference.cu} (the same algorithms in CUDA C), also as the ratio
+ * of nvcc's time to ours: the JIT's gap. Every result is checked against a plain Java computation first.
+ */
+public final class GpuKernelBenchmark {
+    static final int WARMUP = 3, LAUNCHES = 20;
+
+    /** One timed kernel: what it is, how long one launch takes (ours and nvcc's, NaN without reference), bytes read. */
+    public record Row(String kernel, String shape, double micros, double referenceMicros, long bytes, double maxError) {
+        double gigabytesPerSecond() {
+            return bytes / micros / 1e3;
+        }
+    }
+
+    private final CudaContext context;
+    private final CudaModule reference;
+    private final Arena arena = Arena.ofConfined();
+    private final List<DeviceMemory> allocated = new ArrayList<>();
+    private final List<CudaModule> modules = new ArrayList<>();
+    private final Random random = new Random(20261129);
+
+    /** {@code referencePtx}: nvcc's PTX of reference.cu, or null to time our kernels only. */
+    public GpuKernelBenchmark(CudaContext context, String referencePtx) {
+        this.context = context;
+        this.reference = referencePtx == null ? null : context.loadModule(referencePtx);
+    }
+
+    public List<Row> run(PrintStream progress) {
+        List<Row> rows = new ArrayList<>();
+        try {
+            for (int[] shape : new int[][] {{4096, 4096}, {14336, 4096}}) {
+                progress.printf("matvec-bf16 %d x %d ...%n", shape[0], shape[1]);
+                rows.add(matVec(shape[0], shape[1]));
+            }
+            for (int span : new int[] {4096, 16384}) {
+                progress.printf("attention (split + combine) span %d ...%n", span);
+                rows.add(attention(32, 8, 128, span));
+            }
+        } finally {
+            allocated.forEach(DeviceMemory::close);
+            modules.forEach(CudaModule::close);
+            if (reference != null) reference.close();
+            arena.close();
+        }
+        return rows;
+    }
+
+    /** The table: ours, roofline share, nvcc's time and the gap. */
+    public String table(List<Row> rows) {
+        double peak = context.device().peakBandwidthBytesPerSecond() / 1e9;
+        StringBuilder out = new StringBuilder(String.format("%s, roofline %.0f GB/s%n", context.device().describe(), peak));
+        out.append(String.format("%-18s %-16s %10s %9s %9s %11s %11s %10s%n", "kernel", "shape", "ours us", "GB/s", "roofline",
+                "nvcc us", "nvcc/ours", "max error"));
+        for (Row r : rows) {
+            out.append(String.format("%-18s %-16s %10.1f %9.0f %8.0f%% %11s %11s %10.1e%n", r.kernel(), r.shape(), r.micros(),
+                    r.gigabytesPerSecond(), 100 * r.gigabytesPerSecond() / peak,
+                    Double.isNaN(r.referenceMicros()) ? "-" : String.format("%.1f", r.referenceMicros()),
+                    Double.isNaN(r.referenceMicros()) ? "-" : String.format("%.2f", r.referenceMicros() / r.micros()), r.maxError()));
+        }
+        return out.toString();
+    }
+
+    Row matVec(int rows, int cols) {
+        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+        for (long i = 0; i < w.length(); i++) w.set(i, (short) (Float.floatToIntBits((float) random.nextGaussian()) >>> 16));
+        F32Buffer x = gaussian(cols), out = F32Buffer.allocate(arena, rows);
+        Dim3 grid = Dim3.of((rows + MatVecKernels.ROWS_PER_GROUP - 1) / MatVecKernels.ROWS_PER_GROUP), block = Dim3.of(MatVecKernels.GROUP);
+        DeviceMemory dw = device(w), dx = device(x), dout = device(out);
+        Launch ours = new Launch(ourKernel(MatVecKernels.class, "bf16"), grid, block, dw, dx, dout, rows, cols);
+        double micros = time(ours);
+        dout.copyTo(out.memory());
+        double error = 0;
+        for (int r = 0; r < rows; r++) {
+            double expected = 0;
+            for (int c = 0; c < cols; c++) expected += Float.intBitsToFloat(w.get((long) r * cols + c) << 16) * (double) x.get(c);
+            error = Math.max(error, Math.abs(expected - out.get(r)) / Math.max(1, Math.abs(expected)));
+        }
+        double referenceMicros = reference == null ? Double.NaN
+                : time(new Launch(reference.function("matvec_bf16"), grid, block, dw, dx, dout, rows, cols));
+        long bytes = (long) rows * cols * 2 + (long) cols * 4 + (long) rows * 4;
+        return new Row("matvec-bf16", rows + "x" + cols, micros, referenceMicros, bytes, error);
+    }
+
+    /** Dense spans over a per-head cache of {@code span} slots per KV head, the query at the last position. */
+    Row attention(int heads, int kvHeads, int headDim, int span) {
+        int slots = kvHeads * span, position = span - 1, splits = (span + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
+        F32Buffer q = gaussian(heads * headDim), keys = gaussian((long) slots * headDim), values = gaussian((long) slots * headDim);
+        I32Buffer positions = I32Buffer.allocate(arena, slots), offsets = I32Buffer.allocate(arena, kvHeads),
+                spans = I32Buffer.allocate(arena, kvHeads), sink = I32Buffer.allocate(arena, heads), local = I32Buffer.allocate(arena, heads);
+        for (int s = 0; s < slots; s++) positions.set(s, s % span);
+        for (int g = 0; g < kvHeads; g++) {
+            offsets.set(g, g * span);
+            spans.set(g, span);
+        }
+        for (int h = 0; h < heads; h++) {
+            sink.set(h, 0);
+            local.set(h, span + 1); // every stored position is visible: dense attention
+        }
+        F32Buffer partialOut = F32Buffer.allocate(arena, (long) heads * splits * headDim), partialMax = F32Buffer.allocate(arena, (long) heads * splits),
+                partialSum = F32Buffer.allocate(arena, (long) heads * splits), out = F32Buffer.allocate(arena, (long) heads * headDim);
+        float scale = (float) (1 / Math.sqrt(headDim));
+        Object[] splitArgs = {device(q), device(keys), device(values), device(positions), device(offsets), device(spans), device(sink),
+                device(local), device(partialOut), device(partialMax), device(partialSum), position, heads, kvHeads, headDim, scale};
+        DeviceMemory dout = device(out);
+        Object[] combineArgs = {splitArgs[8], splitArgs[9], splitArgs[10], dout, splits, headDim};
+        Dim3 splitGrid = Dim3.of(heads, splits), block = Dim3.of(AttentionKernels.GROUP), combineGrid = Dim3.of(heads);
+        double micros = time(new Launch(ourKernel(AttentionKernels.class, "decodeSplit"), splitGrid, block, splitArgs),
+                new Launch(ourKernel(AttentionKernels.class, "combine"), combineGrid, block, combineArgs));
+        dout.copyTo(out.memory());
+        double error = 0;
+        for (int h = 0; h < heads; h++) {
+            int g = h / (heads / kvHeads);
+            double[] scores = new double[span];
+            double max = Double.NEGATIVE_INFINITY, total = 0;
+            for (int s = 0; s < span; s++) {
+                double dot = 0;
+                for (int d = 0; d < headDim; d++) dot += q.get((long) h * headDim + d) * (double) keys.get(((long) g * span + s) * headDim + d);
+                scores[s] = dot * scale;
+                max = Math.max(max, scores[s]);
+            }
+            for (int s = 0; s < span; s++) total += scores[s] = Math.exp(scores[s] - max);
+            for (int d = 0; d < headDim; d++) {
+                double acc = 0;
+                for (int s = 0; s < span; s++) acc += scores[s] * values.get(((long) g * span + s) * headDim + d);
+                error = Math.max(error, Math.abs(acc / total - out.get((long) h * headDim + d)));
+            }
+        }
+        double referenceMicros = reference == null ? Double.NaN
+                : time(new Launch(reference.function("attention_split"), splitGrid, block, splitArgs),
+                        new Launch(reference.function("attention_combine"), combineGrid, block, combineArgs));
+        long bytes = 2L * slots * headDim * 4 + (long) slots * 4; // keys, values and slot positions
+        return new Row("attention", "span " + span, micros, referenceMicros, bytes, error);
+    }
+
+    private record Launch(CudaFunction function, Dim3 grid, Dim3 block, Object... args) {
+    }
+
+    /** Microseconds per round of {@code launches}, averaged over {@value #LAUNCHES} rounds after {@value #WARMUP}. */
+    private double time(Launch... launches) {
+        try (CudaStream stream = context.createStream(); CudaEvent start = context.createEvent(); CudaEvent end = context.createEvent()) {
+            for (int i = 0; i < WARMUP; i++) for (Launch l : launches) l.function().launch(l.grid(), l.block(), 0, stream, l.args());
+            start.record(stream);
+            for (int i = 0; i < LAUNCHES; i++) for (Launch l : launches) l.function().launch(l.grid(), l.block(), 0, stream, l.args());
+            end.record(stream);
+            end.synchronize();
+            return CudaEvent.elapsedMillis(start, end) * 1e3 / LAUNCHES;
+        }
+    }
+
+    private CudaFunction ourKernel(Class<?> owner, String method) {
+        PtxCompiler.Kernel kernel = PtxCompiler.compile(owner, method, context.ptxTarget());
+        CudaModule module = context.loadModule(kernel.ptx());
+        modules.add(module);
+        return module.function(kernel.entry());
+    }
+
+    private DeviceMemory device(DeviceBuffer buffer) {
+        DeviceMemory memory = context.allocate(buffer.memory().byteSize());
+        memory.copyFrom(buffer.memory());
+        allocated.add(memory);
+        return memory;
+    }
+
+    private F32Buffer gaussian(long n) {
+        F32Buffer b = F32Buffer.allocate(arena, n);
+        for (long i = 0; i < n; i++) b.set(i, (float) random.nextGaussian());
+        return b;
+    }
+}
