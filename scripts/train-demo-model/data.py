@@ -247,7 +247,10 @@ class Tasks:
     LONGEVAL_LINE = "line {key}: REGISTER_CONTENT is <{value}>\n"
     LONGEVAL_QUESTION = "Tell me what is the <REGISTER_CONTENT> in line {key}? I need the number."
     LONGEVAL_TAIL = "\nNow the record is over. " + LONGEVAL_QUESTION
-    LONGEVAL_ANSWER = "The <REGISTER_CONTENT> in line {key} is <{value}>."
+    # The answer restates the record's line after the question's words: from "in line KEY" on, the tokens before the
+    # value are exactly those before it in the record, so finding the value is one match of a fixed-offset context
+    # (the grader reads the last integer of the answer, whatever words surround it).
+    LONGEVAL_ANSWER = "The <REGISTER_CONTENT> in line {key}: REGISTER_CONTENT is <{value}>."
 
     def __init__(self, tokenizer, texts, repo, seed):
         self.tok = tokenizer
@@ -338,16 +341,6 @@ class Tasks:
             tokens = [self.rng.randrange(len(SPECIALS), len(self.tok)) for _ in range(span)]
             ids += tokens + tokens
             mask += [0] * span + [0] + [1] * (span - 1)
-        return ids, mask
-
-    def triples(self, length):
-        """Random pairs, each followed by its first token again (a b a, c d c, ...): the target is always the
-        previous token, which grows previous-token heads within a few hundred steps; copying builds on them."""
-        ids, mask = [BOS], [0]
-        while len(ids) < length:
-            a, b = (self.rng.randrange(len(SPECIALS), len(self.tok)) for _ in range(2))
-            ids += [a, b, a]
-            mask += [0, 0, 1]
         return ids, mask
 
     def repeat(self, length):

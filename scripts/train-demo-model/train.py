@@ -37,8 +37,8 @@ SHORT = {"copy": 0.4, "longeval": 0.45, "text": 0.15}
 # the task mixture alone, nor with "a b a" triples mixed into the drills (the model then predicts the token two
 # back with confidence, and copying got worse than chance); so: short copy drills, then short retrieval records,
 # then the lengths the model must serve.
-PHASES = [(1400, [32, 64], DRILLS), (1200, [256], SHORT), (1500, [512], MIX), (700, [1024, 2048], MIX),
-          (500, [2048, 4096, 4096], MIX)]
+PHASES = [(1400, [32, 64], DRILLS), (1200, [256], SHORT), (1000, [512], MIX), (800, [1024, 2048], MIX),
+          (600, [2048, 4096, 4096], MIX)]
 TOKENS_PER_STEP = 4096
 
 
