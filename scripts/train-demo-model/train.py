@@ -43,11 +43,11 @@ TOKENS_PER_STEP = 4096
 
 
 def phase(step):
-    """(index, sample length, task mix) of a step."""
+    """(sample length, task mix) of a step; the last phase goes on for as many steps as asked."""
     start = 0
     for i, (steps, lengths, mix) in enumerate(PHASES):
         if step < start + steps or i == len(PHASES) - 1:
-            return i, lengths[step % len(lengths)], mix
+            return lengths[step % len(lengths)], mix
         start += steps
 
 
@@ -226,7 +226,7 @@ def main():
 
     started, first_step = time.time(), step
     while step < args.steps and not args.export_only:
-        _, length, mix = phase(step)
+        length, mix = phase(step)
         ids, masks, kinds = batch(tasks, rng, length, mix)
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(step, args.steps, args.lr)

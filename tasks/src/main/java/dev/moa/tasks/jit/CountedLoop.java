@@ -29,7 +29,6 @@ import java.util.Set;
  * and {@code i} written only by that final increment; then N copies of the body can run back to back while
  * {@code i + (N-1)·step} still passes the test, and the original loop finishes the remainder.
  *
- * @param head        index of the head's {@link LabelTarget}
  * @param bodyStart   first element after the exit test
  * @param backEdge    index of the {@code goto head}; the body (with the increment) is {@code [bodyStart, backEdge)}
  * @param counter     local slot of {@code i}
@@ -37,16 +36,28 @@ import java.util.Set;
  * @param inclusive   whether the test is {@code i <= limit}
  * @param internal    labels bound inside the body: each unrolled copy needs its own
  */
-record CountedLoop(int head, int bodyStart, int backEdge, int counter, int limitSlot, int limitConstant, int step,
-                   boolean inclusive, Label exit, Set<Label> internal) {
+record CountedLoop(int bodyStart, int backEdge, int counter, int limitSlot, int limitConstant, int step,
+                   boolean inclusive, Set<Label> internal) {
 
-    /** The counted loop whose head label is at {@code head}, or an exception naming what does not fit. */
-    static CountedLoop at(List<CodeElement> code, int head) {
+    /** Whether the label bound at {@code at} is a loop head: a later {@code goto} jumps back to it. */
+    static boolean startsAt(List<CodeElement> code, int at) {
+        return backEdge(code, at) >= 0;
+    }
+
+    /** Index of the last {@code goto} back to the label bound at {@code head}, or -1. */
+    private static int backEdge(List<CodeElement> code, int head) {
         Label headLabel = ((LabelTarget) code.get(head)).label();
         int backEdge = -1;
         for (int i = head + 1; i < code.size(); i++) {
             if (code.get(i) instanceof BranchInstruction b && b.opcode() == Opcode.GOTO && b.target() == headLabel) backEdge = i;
         }
+        return backEdge;
+    }
+
+    /** The counted loop whose head label is at {@code head}, or an exception naming what does not fit. */
+    static CountedLoop at(List<CodeElement> code, int head) {
+        Label headLabel = ((LabelTarget) code.get(head)).label();
+        int backEdge = backEdge(code, head);
         if (backEdge < 0) throw new IllegalArgumentException("no loop starts here");
         int at = next(code, head + 1);
         if (!(code.get(at) instanceof LoadInstruction load) || load.typeKind() != TypeKind.INT) {
@@ -87,8 +98,8 @@ record CountedLoop(int head, int bodyStart, int backEdge, int counter, int limit
                 throw new IllegalArgumentException("the body jumps back to the test (continue in a while loop)");
             }
         }
-        return new CountedLoop(head, bodyStart, backEdge, counter, limitSlot, limitConstant, inc.constant(),
-                test.opcode() == Opcode.IF_ICMPGT, test.target(), internal);
+        return new CountedLoop(bodyStart, backEdge, counter, limitSlot, limitConstant, inc.constant(),
+                test.opcode() == Opcode.IF_ICMPGT, internal);
     }
 
     private static boolean writes(CodeElement e, int slot) {

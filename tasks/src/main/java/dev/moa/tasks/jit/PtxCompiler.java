@@ -356,7 +356,7 @@ public final class PtxCompiler {
                     switch (elements.get(at)) {
                         case LineNumber ln -> line = ln.line();
                         case LabelTarget lt -> {
-                            if (pendingUnroll > 1 && isLoopHead(elements, at)) unroll(elements, at, result, end);
+                            if (pendingUnroll > 1 && CountedLoop.startsAt(elements, at)) unroll(elements, at, result, end);
                             List<Value> saved = stackAtLabel.get(lt.label());
                             if (!reachable && saved != null) {
                                 stack.clear();
@@ -374,14 +374,6 @@ public final class PtxCompiler {
                         }
                     }
                 }
-            }
-
-            boolean isLoopHead(List<CodeElement> elements, int at) {
-                Label l = ((LabelTarget) elements.get(at)).label();
-                for (int i = at + 1; i < elements.size(); i++) {
-                    if (elements.get(i) instanceof BranchInstruction b && b.opcode() == Opcode.GOTO && b.target() == l) return true;
-                }
-                return false;
             }
 
             /**
