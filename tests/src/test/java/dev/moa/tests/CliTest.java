@@ -213,6 +213,38 @@ class CliTest {
         assertTrue(mismatch.err().contains("--length"), mismatch.err());
     }
 
+    /** The heatmap goes beside the --json file, else under $MOA_HOME/eval -- never into the working directory. */
+    @Test
+    void evalRetrievalWritesTheHeatmapBesideTheJson() throws Exception {
+        Path withTokenizer = work.resolve("with-tokenizer");
+        JsonObject config = golden.getAsJsonObject("config").deepCopy();
+        config.addProperty("max_position_embeddings", 2048); // a record of a few lines in a byte-sized vocabulary
+        SyntheticModel.write(withTokenizer, config, DType.BF16, golden.get("model_seed").getAsLong());
+        SyntheticTokenizer.write(withTokenizer, config.get("vocab_size").getAsInt());
+        Map<String, String> env = Map.of("MOA_HOME", work.resolve("home").toString());
+        Path json = work.resolve("results/dense.json");
+        Files.createDirectories(json.getParent());
+        Run r = moa(env, "eval", "retrieval", "--model", withTokenizer.toString(), "--lengths", "1536",
+                "--samples-per-bin", "1", "--json", json.toString());
+        assertEquals(0, r.exit(), r.err());
+        Path png = work.resolve("results/dense.png");
+        assertTrue(r.out().contains("heatmap: " + png.toAbsolutePath()), r.out());
+        assertTrue(isPng(png), png.toString());
+        assertEquals(1536, JsonParser.parseString(Files.readString(json)).getAsJsonObject()
+                .getAsJsonArray("results").get(0).getAsJsonObject().get("length").getAsInt());
+
+        Run noJson = moa(env, "eval", "retrieval", "--model", withTokenizer.toString(), "--lengths", "1536",
+                "--samples-per-bin", "1", "--attention", "window:64");
+        assertEquals(0, noJson.exit(), noJson.err());
+        assertTrue(isPng(work.resolve("home/eval/retrieval-window_64.png")), noJson.out());
+    }
+
+    private static boolean isPng(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) return false;
+        byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(file), 4);
+        return head[0] == (byte) 0x89 && head[1] == 'P' && head[2] == 'N' && head[3] == 'G';
+    }
+
     @Test
     void infoDescribesTheModel() throws Exception {
         Run r = moa(Map.of(), "info", "--model", model.toString());

@@ -10,6 +10,7 @@ import dev.moa.runtime.Model;
 import dev.moa.runtime.eval.AccuracyHeatmap;
 import dev.moa.runtime.eval.Perplexity;
 import dev.moa.runtime.eval.RetrievalEval;
+import dev.moa.runtime.synthetic.Presets;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,7 +50,8 @@ final class EvalCommand {
         try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
             RetrievalEval.Result result = RetrievalEval.run(model, settings, System.err);
             System.out.print(result.table());
-            Path heatmap = Path.of(args.string("heatmap", "retrieval-" + fileSafe(attention) + ".png"));
+            Path heatmap = args.has("heatmap") ? Path.of(args.required("heatmap")) : defaultHeatmap(args, attention);
+            Files.createDirectories(heatmap.toAbsolutePath().getParent());
             AccuracyHeatmap.write(result, heatmap);
             System.out.println("heatmap: " + heatmap.toAbsolutePath());
             writeJson(args, result.toJson());
@@ -80,6 +82,13 @@ final class EvalCommand {
             throw new UsageException("eval ppl: " + e.getMessage());
         }
         return 0;
+    }
+
+    /** Beside the --json file when there is one (same name, .png), else under the CLI's home, not the working directory. */
+    private static Path defaultHeatmap(Args args, AttentionMode attention) {
+        String json = args.string("json", "-");
+        if (!json.equals("-")) return Path.of(json.replaceFirst("\\.json$", "") + ".png");
+        return Presets.home().resolve("eval").resolve("retrieval-" + fileSafe(attention) + ".png");
     }
 
     static List<Integer> lengths(String list) {

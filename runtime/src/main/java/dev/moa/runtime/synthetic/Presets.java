@@ -63,10 +63,14 @@ public enum Presets {
         return dir;
     }
 
-    /** Where the CLI keeps created models: $MOA_HOME, else ~/.cache/moa-java. */
+    /** Where the CLI keeps created models: $MOA_HOME/models, else ~/.cache/moa-java/models. */
     public static Path defaultRoot() {
+        return home().resolve("models");
+    }
+
+    /** The CLI's own files (created models, evaluation pictures): $MOA_HOME, else ~/.cache/moa-java. */
+    public static Path home() {
         String home = System.getenv("MOA_HOME");
-        return home != null && !home.isBlank() ? Path.of(home, "models")
-                : Path.of(System.getProperty("user.home"), ".cache", "moa-java", "models");
+        return home != null && !home.isBlank() ? Path.of(home) : Path.of(System.getProperty("user.home"), ".cache", "moa-java");
     }
 }
