@@ -20,9 +20,11 @@ CHAT_TEMPLATE = ("{{ bos_token }}{% for message in messages %}"
                  "{{ '<|' + message['role'] + '|>\\n' + message['content'] + '<|eos|>\\n' }}{% endfor %}"
                  "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}")
 
-# GPT-2's pre-tokeniser regex with \p{L} / \p{N} narrowed to ASCII (the text is ASCII).
-WORD = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""")
-GPT2_SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# GPT-2's pre-tokeniser regex, except that "_" joins letters (as in identifiers: REGISTER_CONTENT is one word, so
+# the LongEval key sits 3 tokens before its value instead of 5), with \p{L} / \p{N} narrowed to ASCII for the
+# Python encoder (the text is ASCII); SPLIT is the same pattern as tokenizer.json writes it.
+WORD = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z_]+| ?[0-9]+| ?[^\sA-Za-z0-9_]+|\s+(?!\S)|\s+""")
+SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}_]+| ?\p{N}+| ?[^\s\p{L}\p{N}_]+|\s+(?!\S)|\s+"""
 
 
 def byte_alphabet():
@@ -94,12 +96,18 @@ def kjv_verses(text):
 
 # ---------------------------------------------------------------- tokenizer
 
-def train_bpe(texts, vocab_size):
+def train_bpe(texts, vocab_size, task_texts=(), task_weight=2000):
     """Byte-level BPE merges, most frequent pair first (ties by text). Digits never merge, so numbers are
-    spelled digit by digit -- that is what lets a small model copy a 5-digit value exactly."""
+    spelled digit by digit -- that is what lets a small model copy a 5-digit value exactly. Each word of
+    `task_texts` counts `task_weight` times, so the prompts' fixed words and every LongEval key word become one
+    token each (learnt from the novels alone, REGISTER_CONTENT was 14 tokens and a key 3-8, which put the value
+    18+ tokens after its key)."""
     words = collections.Counter()
     for text in texts:
         words.update(WORD.findall(text))
+    for text in task_texts:
+        for w in WORD.findall(text):
+            words[w] += task_weight
     symbols = {w: [ALPHABET[b] for b in w.encode()] for w in words}
     pair_counts = collections.Counter()
     where = collections.defaultdict(set)
@@ -199,14 +207,16 @@ class Tokenizer:
     def save(self, directory, model_max_length):
         added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
                   "normalized": False, "special": True} for i, t in enumerate(SPECIALS)]
-        byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+        byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}
+        split = {"type": "Split", "pattern": {"Regex": SPLIT}, "behavior": "Isolated", "invert": False}
         post = {"type": "TemplateProcessing",
                 "single": [{"SpecialToken": {"id": "<|bos|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
                 "pair": [{"SpecialToken": {"id": "<|bos|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
                          {"Sequence": {"id": "B", "type_id": 1}}],
                 "special_tokens": {"<|bos|>": {"id": "<|bos|>", "ids": [BOS], "tokens": ["<|bos|>"]}}}
         tokenizer = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
-                     "normalizer": None, "pre_tokenizer": byte_level, "post_processor": post,
+                     "normalizer": None,
+                     "pre_tokenizer": {"type": "Sequence", "pretokenizers": [split, byte_level]}, "post_processor": post,
                      "decoder": byte_level,
                      "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
                                "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
@@ -235,6 +245,17 @@ def read_words(repo, name):
         return [w.strip() for w in f if w.strip()]
 
 
+def task_texts(repo):
+    """The fixed text of the long-context tasks and every LongEval key word, as the prompts spell them."""
+    keys = ["line %s-%s: line %s-%s?" % (a, n, a, n)
+            for a, n in zip(read_words(repo, "longeval-adjectives.txt") * 2, read_words(repo, "longeval-nouns.txt") * 2)]
+    keys += [" %s-%s" % (a, "x") for a in read_words(repo, "longeval-adjectives.txt")]
+    keys += ["x-%s" % n for n in read_words(repo, "longeval-nouns.txt")]
+    prompts = [Tasks.LONGEVAL_HEAD, Tasks.LONGEVAL_LINE, Tasks.LONGEVAL_TAIL, Tasks.LONGEVAL_ANSWER, Tasks.PASSKEY_HEAD,
+               Tasks.PASSKEY_NEEDLE, Tasks.PASSKEY_ANSWER, Tasks.VERSE_HEAD, Tasks.REPEAT_HEAD]
+    return keys + [render_chat([("user", p), ("assistant", p)], True) for p in prompts]
+
+
 class Tasks:
     """Samples of exactly `length` tokens (padded) with a loss mask: plain text (every token supervised) and
     long-context retrieval tasks in the chat format (only the assistant's answers supervised)."""
@@ -251,6 +272,15 @@ class Tasks:
     # value are exactly those before it in the record, so finding the value is one match of a fixed-offset context
     # (the grader reads the last integer of the answer, whatever words surround it).
     LONGEVAL_ANSWER = "The <REGISTER_CONTENT> in line {key}: REGISTER_CONTENT is <{value}>."
+
+    PASSKEY_HEAD = ("There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. "
+                    "I will quiz you about the important information there.\n\n")
+    PASSKEY_NEEDLE = " The pass key is {key}. Remember it. {key} is the pass key. "
+    PASSKEY_QUESTION = "What is the pass key?"
+    PASSKEY_ANSWER = "The pass key is {key}."
+    VERSE_HEAD = "Below are verses of the King James Bible.\n\n"
+    VERSE_QUESTION = "Quote verse {ref}."
+    REPEAT_HEAD = "Repeat this text exactly:\n\n"
 
     def __init__(self, tokenizer, texts, repo, seed):
         self.tok = tokenizer
@@ -295,6 +325,14 @@ class Tasks:
             mask += [1] * (len(a) - 1) + [0]  # the newline after <|eos|> is never generated
         return ids, mask
 
+    def _distinct_keys(self, n):
+        """n different adjective-noun keys in the order drawn (a set's order would change with Python's per-process
+        string hashing, and with it the samples: runs were not reproducible)."""
+        keys = {}
+        while len(keys) < n:
+            keys[self.rng.choice(self.adjectives) + "-" + self.rng.choice(self.nouns)] = None
+        return list(keys)
+
     def longeval(self, length):
         """LongEval records filled to `length`, 1-6 questions. Below 1024 tokens the 200-token instructions are
         left out, so that short samples still hold several lines to choose from."""
@@ -302,10 +340,7 @@ class Tasks:
         questions = self.rng.randint(1, 2) if length <= 512 else self.rng.randint(2, 6)
         budget = length - (self.head_tokens if head else self.tail_tokens) - 75 * (questions - 1)
         lines = max(2, int(budget / (1.1 * self.line_tokens)))  # keys vary in length: keep the answers inside
-        keys = set()
-        while len(keys) < lines:
-            keys.add(self.rng.choice(self.adjectives) + "-" + self.rng.choice(self.nouns))
-        keys = list(keys)
+        keys = self._distinct_keys(lines)
         values = [self.rng.randint(1, 50000) for _ in keys]
         record = "".join(self.LONGEVAL_LINE.format(key=k, value=v) for k, v in zip(keys, values))
         asked = self.rng.sample(range(len(keys)), min(questions, len(keys)))
@@ -314,19 +349,46 @@ class Tasks:
         first = head + record + self.LONGEVAL_TAIL.format(key=keys[asked[0]])
         return self._dialogue(first, qa, length)
 
+    def lookup(self, length, separator=": REGISTER_CONTENT is "):
+        """A LongEval record without instructions (about half the sample), then lines of it restated in random order
+        with only their values supervised: a dozen key -> value lookups per sample instead of one or two, each the
+        exact step an answer ends with ("... in line KEY: REGISTER_CONTENT is <" -> the value). With answers alone
+        the lookup was learnt for 3 lines but not for 10 (first digit right 1 in 4 at 256 tokens after 1600 steps)."""
+        lines = max(2, int(length * 0.5 / self.line_tokens))
+        keys = self._distinct_keys(lines)
+        values = [self.rng.randint(1, 50000) for _ in keys]
+        ids = [BOS] + self.tok.encode("".join("line %s%s<%d>\n" % (k, separator, v) for k, v in zip(keys, values)))
+        mask = [0] * len(ids)
+        while len(ids) < length:
+            i = self.rng.randrange(lines)
+            question = self.tok.encode("line %s%s<" % (keys[i], separator))
+            answer = self.tok.encode("%d>\n" % values[i])
+            ids += question + answer
+            mask += [0] * len(question) + [1] * len(answer)
+        return ids, mask
+
+    # From the key to its value: none, then more and more of the record's words in between.
+    GAPS = [" ", ": ", ": is ", ": REGISTER_CONTENT is "]
+
+    def gap_lookup(self, length):
+        """lookup() with a random number of words between key and value. In the record's format the key is 6 tokens
+        before "<" and 7 before the first digit; a model trained on that alone kept heads at fixed offsets that never
+        reach the key (3 lines at 128 tokens: first digit right 1 in 2 after 700 steps). With the key right before the
+        value the match is one step, and the longer gaps teach it to find the key wherever it is."""
+        return self.lookup(length, self.rng.choice(self.GAPS))
+
     def passkey(self, length):
         key = self.rng.randint(10000, 99999)
-        needle = " The pass key is %d. Remember it. %d is the pass key. " % (key, key)
-        head = ("There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. "
-                "I will quiz you about the important information there.\n\n")
+        needle = self.PASSKEY_NEEDLE.format(key=key)
+        head = self.PASSKEY_HEAD
         stream = self.streams[self.rng.choice(["austen", "moby"])]
         filler_tokens = length - 160
         start = self.rng.randrange(0, len(stream) - filler_tokens)
         filler = self.tok.decode(stream[start:start + filler_tokens])
         cut = filler.rfind(" ", 0, self.rng.randrange(1, max(2, len(filler))))
         cut = max(cut, 0)
-        prompt = head + filler[:cut] + needle + filler[cut:] + "\n\nWhat is the pass key?"
-        return self._dialogue(prompt, [("What is the pass key?", "The pass key is %d." % key)], length)
+        prompt = head + filler[:cut] + needle + filler[cut:] + "\n\n" + self.PASSKEY_QUESTION
+        return self._dialogue(prompt, [(self.PASSKEY_QUESTION, self.PASSKEY_ANSWER.format(key=key))], length)
 
     def copy(self, length):
         """Random token strings, each followed by itself, the copies supervised (not their first token, which
@@ -349,7 +411,7 @@ class Tasks:
         span = self.rng.randint(32, max(33, min(400, length // 2 - 40)))
         start = self.rng.randrange(0, len(stream) - span)
         passage = self.tok.decode(stream[start:start + span]).strip()
-        return self._dialogue("Repeat this text exactly:\n\n" + passage, [("", passage)], length)
+        return self._dialogue(self.REPEAT_HEAD + passage, [("", passage)], length)
 
     def verse(self, length):
         count = max(4, (length - 120) // 40)
@@ -360,6 +422,6 @@ class Tasks:
             block = block[:int(len(block) * 0.9)]
             text = "".join("%s %s\n" % v for v in block)
         asked = self.rng.sample(block, min(3, len(block)))
-        qa = [("Quote verse %s." % ref, body) for ref, body in asked]
-        prompt = "Below are verses of the King James Bible.\n\n" + text + "\n" + qa[0][0]
+        qa = [(self.VERSE_QUESTION.format(ref=ref), body) for ref, body in asked]
+        prompt = self.VERSE_HEAD + text + "\n" + qa[0][0]
         return self._dialogue(prompt, qa, length)
