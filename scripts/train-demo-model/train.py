@@ -44,7 +44,7 @@ LOOKUP_GROWN = {"lookup": 0.4, "gap_lookup": 0.3, "longeval": 0.15, "text": 0.1,
 # lookup drills first put the key right before the value and add the words back one by one (GAP_DRILLS). So: copy
 # drills, lookup drills with growing gaps, short records, then the lengths the model must serve.
 PHASES = [(1400, [32, 64], DRILLS), (1500, [64, 96, 128], GAP_DRILLS), (1000, [128, 256], LOOKUP_GROWN),
-          (600, [256, 512], LOOKUP), (600, [512], MIX), (1500, [1024, 2048], MIX), (1000, [2048, 4096, 4096], MIX)]
+          (600, [256, 512], LOOKUP), (600, [512], MIX), (4000, [1024, 2048], MIX), (2000, [2048, 4096, 4096], MIX)]
 TOKENS_PER_STEP = 4096
 
 
