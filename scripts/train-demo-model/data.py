@@ -21,7 +21,7 @@ CHAT_TEMPLATE = ("{{ bos_token }}{% for message in messages %}"
                  "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}")
 
 # GPT-2's pre-tokeniser regex, except that "_" joins letters (as in identifiers: REGISTER_CONTENT is one word, so
-# the LongEval key sits 3 tokens before its value instead of 5), with \p{L} / \p{N} narrowed to ASCII for the
+# 3 tokens instead of 5 separate a LongEval key from the "<" before its value), with \p{L} / \p{N} narrowed to ASCII for the
 # Python encoder (the text is ASCII); SPLIT is the same pattern as tokenizer.json writes it.
 WORD = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z_]+| ?[0-9]+| ?[^\sA-Za-z0-9_]+|\s+(?!\S)|\s+""")
 SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}_]+| ?\p{N}+| ?[^\s\p{L}\p{N}_]+|\s+(?!\S)|\s+"""
@@ -247,10 +247,10 @@ def read_words(repo, name):
 
 def task_texts(repo):
     """The fixed text of the long-context tasks and every LongEval key word, as the prompts spell them."""
-    keys = ["line %s-%s: line %s-%s?" % (a, n, a, n)
-            for a, n in zip(read_words(repo, "longeval-adjectives.txt") * 2, read_words(repo, "longeval-nouns.txt") * 2)]
-    keys += [" %s-%s" % (a, "x") for a in read_words(repo, "longeval-adjectives.txt")]
-    keys += ["x-%s" % n for n in read_words(repo, "longeval-nouns.txt")]
+    adjectives, nouns = read_words(repo, "longeval-adjectives.txt"), read_words(repo, "longeval-nouns.txt")
+    # keys as the record and the question write them, then each word once more on its own
+    keys = ["line %s-%s: line %s-%s?" % (a, n, a, n) for a, n in zip(adjectives * 2, nouns * 2)]
+    keys += [" " + a for a in adjectives] + nouns
     prompts = [Tasks.LONGEVAL_HEAD, Tasks.LONGEVAL_LINE, Tasks.LONGEVAL_TAIL, Tasks.LONGEVAL_ANSWER, Tasks.PASSKEY_HEAD,
                Tasks.PASSKEY_NEEDLE, Tasks.PASSKEY_ANSWER, Tasks.VERSE_HEAD, Tasks.REPEAT_HEAD]
     return keys + [render_chat([("user", p), ("assistant", p)], True) for p in prompts]
@@ -265,7 +265,8 @@ class Tasks:
                      "and contains a '<REGISTER_CONTENT>' at the end of the line as a numerical value. For each line "
                      "index, memorize its corresponding <REGISTER_CONTENT>. At the end of the record, I will ask you to "
                      "retrieve the corresponding <REGISTER_CONTENT> of a certain line index. Now the record start:\n\n")
-    LONGEVAL_LINE = "line {key}: REGISTER_CONTENT is <{value}>\n"
+    RECORD_GAP = ": REGISTER_CONTENT is "  # between a record line's key and its value
+    LONGEVAL_LINE = "line {key}" + RECORD_GAP + "<{value}>\n"
     LONGEVAL_QUESTION = "Tell me what is the <REGISTER_CONTENT> in line {key}? I need the number."
     LONGEVAL_TAIL = "\nNow the record is over. " + LONGEVAL_QUESTION
     # The answer restates the record's line after the question's words: from "in line KEY" on, the tokens before the
@@ -349,7 +350,7 @@ class Tasks:
         first = head + record + self.LONGEVAL_TAIL.format(key=keys[asked[0]])
         return self._dialogue(first, qa, length)
 
-    def lookup(self, length, separator=": REGISTER_CONTENT is "):
+    def lookup(self, length, separator=RECORD_GAP):
         """A LongEval record without instructions (about half the sample), then lines of it restated in random order
         with only their values supervised: a dozen key -> value lookups per sample instead of one or two, each the
         exact step an answer ends with ("... in line KEY: REGISTER_CONTENT is <" -> the value). With answers alone
@@ -368,26 +369,25 @@ class Tasks:
         return ids, mask
 
     # From the key to its value: none, then more and more of the record's words in between.
-    GAPS = [" ", ": ", ": is ", ": REGISTER_CONTENT is "]
+    GAPS = [" ", ": ", ": is ", RECORD_GAP]
 
     def gap_lookup(self, length):
-        """lookup() with a random number of words between key and value. In the record's format the key is 6 tokens
-        before "<" and 7 before the first digit; a model trained on that alone kept heads at fixed offsets that never
-        reach the key (3 lines at 128 tokens: first digit right 1 in 2 after 700 steps). With the key right before the
+        """lookup() with a random number of words between key and value. In the record's format the key's last word is
+        4 tokens before "<" (6 while REGISTER_CONTENT was 3 tokens); a model trained on that alone kept heads at fixed
+        offsets that never reached the key (3 lines at 128 tokens: first digit right 1 in 2 after 700 steps). With the key right before the
         value the match is one step, and the longer gaps teach it to find the key wherever it is."""
         return self.lookup(length, self.rng.choice(self.GAPS))
 
     def passkey(self, length):
         key = self.rng.randint(10000, 99999)
         needle = self.PASSKEY_NEEDLE.format(key=key)
-        head = self.PASSKEY_HEAD
         stream = self.streams[self.rng.choice(["austen", "moby"])]
         filler_tokens = length - 160
         start = self.rng.randrange(0, len(stream) - filler_tokens)
         filler = self.tok.decode(stream[start:start + filler_tokens])
         cut = filler.rfind(" ", 0, self.rng.randrange(1, max(2, len(filler))))
         cut = max(cut, 0)
-        prompt = head + filler[:cut] + needle + filler[cut:] + "\n\n" + self.PASSKEY_QUESTION
+        prompt = self.PASSKEY_HEAD + filler[:cut] + needle + filler[cut:] + "\n\n" + self.PASSKEY_QUESTION
         return self._dialogue(prompt, [(self.PASSKEY_QUESTION, self.PASSKEY_ANSWER.format(key=key))], length)
 
     def copy(self, length):

@@ -40,7 +40,7 @@ LOOKUP_GROWN = {"lookup": 0.4, "gap_lookup": 0.3, "longeval": 0.15, "text": 0.1,
 # the task mixture alone, nor with "a b a" triples mixed into the drills (the model then predicts the token two
 # back with confidence, and copying got worse than chance). The key -> value lookup then needs a head that
 # reaches the key from the value, 3-4 tokens back past the record's fixed words; trained on the record's format
-# alone it stayed near chance (first digit of the value right 1 in 3 after 1000+ steps at 3-16 lines), so the
+# alone it stayed near chance (first digit of the value right 1 in 3 to 1 in 2 after 1000+ steps at 3-15 lines), so the
 # lookup drills first put the key right before the value and add the words back one by one (GAP_DRILLS). So: copy
 # drills, lookup drills with growing gaps, short records, then the lengths the model must serve.
 PHASES = [(1400, [32, 64], DRILLS), (1500, [64, 96, 128], GAP_DRILLS), (1000, [128, 256], LOOKUP_GROWN),
@@ -255,7 +255,7 @@ def main():
         print("step %4d/%d  len %4d  %s  %s  %.0f s elapsed, ~%.0f min left" % (
             step, args.steps, length, "  ".join("%s %.3f" % kv for kv in sorted(record["loss"].items())),
             record.get("accuracy", ""), elapsed, eta / 60), flush=True)
-        if step % 25 == 0 or step == args.steps:
+        if step % 25 == 0 or step == args.steps or step in phase_ends:
             save_checkpoint(checkpoint, model, optimiser, step, tasks, rng, history)
         if step in phase_ends:  # kept, so that a later phase can be changed and re-run from here
             shutil.copy(checkpoint, os.path.join(args.work, "checkpoint-%d.pt" % step))
