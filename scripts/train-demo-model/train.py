@@ -7,6 +7,8 @@ Checkpoints go to ~/.cache/moa-java/train (or $MOA_HOME/train); re-running resum
 ends with the same weights as an uninterrupted run (the data generator's state is checkpointed too).
 """
 import argparse
+import hashlib
+import inspect
 import json
 import math
 import os
@@ -110,9 +112,31 @@ def answer_accuracy(model, tasks, length, samples):
     return correct / samples
 
 
+def cached_merges(work, texts):
+    """The BPE merges, learnt once per recipe: merges.json carries a digest of everything they are learnt from
+    (corpora, task words, vocabulary size, split regex, the BPE code), so a changed recipe learns them again."""
+    recipe = hashlib.sha256()
+    for part in [*texts.values(), *data.task_texts(REPO), str(CONFIG["vocab_size"]), data.SPLIT,
+                 inspect.getsource(data.train_bpe), json.dumps(data.DIGIT_PAIRS)]:
+        recipe.update(part.encode())
+        recipe.update(b"\0")
+    path = os.path.join(work, "merges.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            cached = json.load(f)
+        if isinstance(cached, dict) and cached.get("recipe") == recipe.hexdigest():
+            return cached["merges"]
+    print("training the BPE tokenizer ...", flush=True)
+    merges = data.train_bpe(texts.values(), CONFIG["vocab_size"], data.task_texts(REPO))
+    with open(path, "w") as f:
+        json.dump({"recipe": recipe.hexdigest(), "merges": merges}, f)
+    return merges
+
+
 def save_checkpoint(path, model, optimiser, step, tasks, rng, history):
     tmp = path + ".tmp"
     torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+                "tokenizer": tasks.tok.digest,
                 "tasks_rng": tasks.rng.getstate(), "rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
                 "history": history}, tmp)
     os.replace(tmp, path)
@@ -199,13 +223,7 @@ def main():
     os.makedirs(args.work, exist_ok=True)
 
     texts = data.load_corpora(os.path.join(args.work, "corpora"))
-    merges_path = os.path.join(args.work, "merges.json")
-    if not os.path.exists(merges_path):
-        print("training the BPE tokenizer ...", flush=True)
-        with open(merges_path, "w") as f:
-            json.dump(data.train_bpe(texts.values(), CONFIG["vocab_size"], data.task_texts(REPO)), f)
-    with open(merges_path) as f:
-        tokenizer = data.Tokenizer(json.load(f))
+    tokenizer = data.Tokenizer(cached_merges(args.work, texts))
     assert len(tokenizer) == CONFIG["vocab_size"], len(tokenizer)
     tasks = data.Tasks(tokenizer, texts, REPO, args.seed)
     held_out = data.Tasks(tokenizer, texts, REPO, args.seed + 1)
@@ -220,6 +238,9 @@ def main():
     step, history = 0, []
     if os.path.exists(checkpoint):
         state = torch.load(checkpoint)
+        if state.get("tokenizer") != tokenizer.digest:
+            sys.exit("%s was trained with another tokenizer than this recipe's; move %s aside to train from scratch"
+                     % (checkpoint, args.work))
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step, history = state["step"], state["history"]
