@@ -22,16 +22,10 @@ CHAT_TEMPLATE = ("{{ bos_token }}{% for message in messages %}"
                  "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}")
 
 # GPT-2's pre-tokeniser regex, except that "_" joins letters (as in identifiers: REGISTER_CONTENT is one word, so
-# 3 tokens instead of 5 separate a LongEval key from the "<" before its value) and numbers split into pairs of
-# digits from the left (as Llama 3 splits them into triples), with \p{L} / \p{N} narrowed to ASCII for the Python
-# encoder (the text is ASCII); SPLIT is the same pattern as tokenizer.json writes it.
-WORD = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z_]+| ?[0-9]{1,2}| ?[^\sA-Za-z0-9_]+|\s+(?!\S)|\s+""")
-SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}_]+| ?\p{N}{1,2}| ?[^\s\p{L}\p{N}_]+|\s+(?!\S)|\s+"""
-# Every pair of digits is one token, so a LongEval value (1..50000) is at most 3 tokens: "36531" is 36 53 1.
-# With one token per digit, the model trained to 2048 tokens found the right line and then miscopied the last
-# digits (36533 for 36531, 30683 for 30675): a digit matches a tenth of all digits in the record, a pair a
-# hundredth, and the last token of a value sits 2 tokens after its "<" instead of 4.
-DIGIT_PAIRS = [(a, b) for a in "0123456789" for b in "0123456789"]
+# 3 tokens instead of 5 separate a LongEval key from the "<" before its value), with \p{L} / \p{N} narrowed to ASCII for the
+# Python encoder (the text is ASCII); SPLIT is the same pattern as tokenizer.json writes it.
+WORD = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z_]+| ?[0-9]+| ?[^\sA-Za-z0-9_]+|\s+(?!\S)|\s+""")
+SPLIT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}_]+| ?\p{N}+| ?[^\s\p{L}\p{N}_]+|\s+(?!\S)|\s+"""
 
 
 def byte_alphabet():
@@ -104,8 +98,8 @@ def kjv_verses(text):
 # ---------------------------------------------------------------- tokenizer
 
 def train_bpe(texts, vocab_size, task_texts=(), task_weight=2000):
-    """Byte-level BPE merges: the 100 pairs of digits first (see DIGIT_PAIRS; no other merge touches a
-    digit), then the most frequent pair of the text (ties by text). Each word of
+    """Byte-level BPE merges, most frequent pair first (ties by text). Digits never merge, so numbers are
+    spelled digit by digit -- that is what lets a small model copy a 5-digit value exactly. Each word of
     `task_texts` counts `task_weight` times, so the prompts' fixed words and every LongEval key word become one
     token each (learnt from the novels alone, REGISTER_CONTENT was 14 tokens and a key 3-8, which put the value
     18+ tokens after its key)."""
@@ -127,7 +121,7 @@ def train_bpe(texts, vocab_size, task_texts=(), task_weight=2000):
     def mergeable(pair):
         return not any(c.isdigit() for c in pair[0] + pair[1])
 
-    merges = list(DIGIT_PAIRS)
+    merges = []
     budget = vocab_size - len(SPECIALS) - 256
     while len(merges) < budget:
         best = max((p for p, n in pair_counts.items() if n >= 2 and mergeable(p)),
