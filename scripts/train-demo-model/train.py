@@ -114,9 +114,10 @@ def answer_accuracy(model, tasks, length, samples):
 
 def cached_merges(work, texts):
     """The BPE merges, learnt once per recipe: merges.json carries a digest of everything they are learnt from
-    (corpora, task words, vocabulary size, split regex, the BPE code), so a changed recipe learns them again."""
+    (corpora, task words, vocabulary size, split regexes, the BPE code), so a changed recipe learns them again."""
+    task_texts = data.task_texts(REPO)
     recipe = hashlib.sha256()
-    for part in [*texts.values(), *data.task_texts(REPO), str(CONFIG["vocab_size"]), data.SPLIT,
+    for part in [*texts.values(), *task_texts, str(CONFIG["vocab_size"]), data.WORD.pattern, data.SPLIT,
                  inspect.getsource(data.train_bpe)]:
         recipe.update(part.encode())
         recipe.update(b"\0")
@@ -127,7 +128,7 @@ def cached_merges(work, texts):
         if isinstance(cached, dict) and cached.get("recipe") == recipe.hexdigest():
             return cached["merges"]
     print("training the BPE tokenizer ...", flush=True)
-    merges = data.train_bpe(texts.values(), CONFIG["vocab_size"], data.task_texts(REPO))
+    merges = data.train_bpe(texts.values(), CONFIG["vocab_size"], task_texts)
     with open(path, "w") as f:
         json.dump({"recipe": recipe.hexdigest(), "merges": merges}, f)
     return merges
