@@ -137,7 +137,7 @@ def cached_merges(work, texts):
 def save_checkpoint(path, model, optimiser, step, tasks, rng, history):
     tmp = path + ".tmp"
     torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
-                "tokenizer": tasks.tok.digest,
+                "tokenizer": tasks.tok.digest, "config": CONFIG,
                 "tasks_rng": tasks.rng.getstate(), "rng": rng.getstate(), "torch_rng": torch.get_rng_state(),
                 "history": history}, tmp)
     os.replace(tmp, path)
@@ -192,7 +192,7 @@ def plot(history, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for kind in MIX:
+    for kind in sorted({kind for h in history for kind in h["loss"]}):
         points = [(h["step"], h["loss"][kind]) for h in history if kind in h["loss"]]
         if points:
             steps, losses = zip(*points)
@@ -218,7 +218,13 @@ def main():
     parser.add_argument("--work", default=os.path.join(os.environ.get("MOA_HOME", os.path.expanduser("~/.cache/moa-java")), "train"))
     parser.add_argument("--out", default=os.path.join(REPO, "models", "moa-demo"))
     parser.add_argument("--export-only", action="store_true", help="write --out from the last checkpoint and stop")
+    shape = parser.add_argument_group("model shape (experiments; the defaults are the committed model's)")
+    for key in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                "head_dim"):
+        shape.add_argument("--" + key.replace("_", "-"), type=int, default=CONFIG[key])
     args = parser.parse_args()
+    committed = dict(CONFIG)  # checkpoints written before they recorded their shape are of this one
+    CONFIG.update({key: getattr(args, key) for key in CONFIG if hasattr(args, key)})
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.work, exist_ok=True)
@@ -242,6 +248,10 @@ def main():
         if state.get("tokenizer") != tokenizer.digest:
             sys.exit("%s was trained with another tokenizer than this recipe's; move %s aside to train from scratch"
                      % (checkpoint, args.work))
+        trained = state.get("config", committed)
+        if trained != CONFIG:
+            sys.exit("%s is a model of another shape (%s); pass the same shape options or another --work" % (
+                checkpoint, ", ".join("%s %s, not %s" % (k, v, CONFIG.get(k)) for k, v in trained.items() if CONFIG.get(k) != v)))
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step, history = state["step"], state["history"]
