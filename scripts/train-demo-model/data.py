@@ -7,6 +7,7 @@ as the GPT-2 pattern in tokenizer.json does, and the Java tokenizer reproduces t
 import collections
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -288,6 +289,7 @@ class Tasks:
     def __init__(self, tokenizer, texts, repo, seed):
         self.tok = tokenizer
         self.rng = random.Random(seed)
+        self.few_word_keys = 0.0  # share of lookup samples whose keys share words (see lookup)
         self.adjectives = read_words(repo, "longeval-adjectives.txt")
         self.nouns = read_words(repo, "longeval-nouns.txt")
         self.verses = kjv_verses(texts["kjv"])
@@ -328,12 +330,13 @@ class Tasks:
             mask += [1] * (len(a) - 1) + [0]  # the newline after <|eos|> is never generated
         return ids, mask
 
-    def _distinct_keys(self, n):
+    def _distinct_keys(self, n, adjectives=None, nouns=None):
         """n different adjective-noun keys in the order drawn (a set's order would change with Python's per-process
         string hashing, and with it the samples: runs were not reproducible)."""
+        adjectives, nouns = adjectives or self.adjectives, nouns or self.nouns
         keys = {}
         while len(keys) < n:
-            keys[self.rng.choice(self.adjectives) + "-" + self.rng.choice(self.nouns)] = None
+            keys[self.rng.choice(adjectives) + "-" + self.rng.choice(nouns)] = None
         return list(keys)
 
     def longeval(self, length):
@@ -356,9 +359,18 @@ class Tasks:
         """A LongEval record without instructions (about half the sample), then lines of it restated in random order
         with only their values supervised: a dozen key -> value lookups per sample instead of one or two, each the
         exact step an answer ends with ("... in line KEY: REGISTER_CONTENT is <" -> the value). With answers alone
-        the lookup was learnt for 3 lines but not for 10 (first digit right 1 in 4 at 256 tokens after 1600 steps)."""
+        the lookup was learnt for 3 lines but not for 10 (first digit right 1 in 4 at 256 tokens after 1600 steps).
+        In a share of the samples (few_word_keys) the keys are drawn from a few words (ceil(sqrt(1.5 x lines))
+        adjectives and as many nouns, each key sharing a word with several lines): trained on ordinary keys alone,
+        the model matched the two words of a key one by one (17 of 140 values right at 1024 tokens on few-word keys
+        against 119 of 158 on ordinary ones), and a long LongEval record holds several lines sharing a word with the
+        asked key. Added from the end of the gap drills on (step 2900): at 512 tokens, ordinary / few-word keys,
+        66 / 14 values right against 52 / 6 without at step 4500 (of 76 / 65), 57 / 16 against 55 / 9 at step 5100."""
         lines = max(2, int(length * 0.5 / self.line_tokens))
-        keys = self._distinct_keys(lines)
+        few = self.few_word_keys and self.rng.random() < self.few_word_keys  # no draw when 0: older runs stay exact
+        words = math.ceil(math.sqrt(1.5 * lines)) if few else None
+        keys = self._distinct_keys(lines, words and self.rng.sample(self.adjectives, words),
+                                   words and self.rng.sample(self.nouns, words))
         values = [self.rng.randint(1, 50000) for _ in keys]
         ids = [BOS] + self.tok.encode("".join("line %s%s<%d>\n" % (k, separator, v) for k, v in zip(keys, values)))
         mask = [0] * len(ids)
