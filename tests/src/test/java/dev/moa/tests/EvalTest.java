@@ -148,6 +148,20 @@ class EvalTest {
         }
     }
 
+    /** A wrong answer is told apart by whose value it was; a line sharing a key word counts first. */
+    @Test
+    void wrongAnswersAreClassifiedByWhoseValueTheyAre() {
+        var item = new LongEval.Item(List.of("brave-tiger", "brave-ocean", "calm-river", "calm-stone", "loud-wolf", "quiet-river"),
+                new int[] {66, 22, 33, 44, 55, 66}, 2);
+        assertEquals(LongEval.Answer.RIGHT, item.classify(33));
+        assertEquals(LongEval.Answer.LINE_SHARING_A_KEY_WORD, item.classify(44), "the next line, sharing 'calm'");
+        assertEquals(LongEval.Answer.LINE_SHARING_A_KEY_WORD, item.classify(66), "line 0 (other) and line 5 (sharing 'river')");
+        assertEquals(LongEval.Answer.NEIGHBOURING_LINE, item.classify(22));
+        assertEquals(LongEval.Answer.OTHER_LINE, item.classify(55));
+        assertEquals(LongEval.Answer.NOT_IN_RECORD, item.classify(77));
+        assertEquals(LongEval.Answer.NOT_IN_RECORD, item.classify(LongEval.lastInteger("no number")));
+    }
+
     @Test
     void accuracyIsTalliedByLengthAndDecile() {
         var settings = new RetrievalEval.Settings(List.of(1024, 2048), 2, new AttentionMode.Dense(), 1);
@@ -156,7 +170,9 @@ class EvalTest {
             for (int d = 0; d < 10; d++) {
                 for (int s = 0; s < 2; s++) {
                     boolean correct = length == 1024 || (d < 5 && s == 0);
-                    outcomes.add(new RetrievalEval.Outcome(length, d, 30, length - 50, "k", 1, "a", correct, 1000, 0.1));
+                    LongEval.Answer kind = correct ? LongEval.Answer.RIGHT
+                            : d < 3 ? LongEval.Answer.LINE_SHARING_A_KEY_WORD : LongEval.Answer.NOT_IN_RECORD;
+                    outcomes.add(new RetrievalEval.Outcome(length, d, 30, length - 50, "k", 1, "a", kind, 1000, 0.1));
                 }
             }
         }
@@ -168,9 +184,14 @@ class EvalTest {
         assertEquals(1998.0, result.meanPromptTokens(2048));
         String table = result.table();
         assertTrue(table.contains("   2048    1998   0.25 | 0.50 0.50 0.50 0.50 0.50 0.00"), table);
+        assertTrue(table.contains("wrong answers: 15, the value of a line sharing a key word 3, the line before or after 0,"
+                + " another line 0, no line 12"), table);
         JsonObject json = result.toJson();
         assertEquals(0.25, json.getAsJsonArray("results").get(1).getAsJsonObject().get("accuracy").getAsDouble());
         assertEquals(40, json.getAsJsonArray("items").size());
+        JsonObject wrong = json.getAsJsonArray("items").get(21).getAsJsonObject();
+        assertEquals("line_sharing_a_key_word", wrong.get("answer_kind").getAsString(), wrong.toString());
+        assertEquals(false, wrong.get("correct").getAsBoolean());
         assertThrows(IllegalArgumentException.class, () -> new RetrievalEval.Settings(List.of(100), 1, new AttentionMode.Dense(), 1));
         assertThrows(IllegalArgumentException.class, () -> new RetrievalEval.Settings(List.of(1024), 0, new AttentionMode.Dense(), 1));
     }

@@ -44,10 +44,50 @@ public final class LongEval {
             return text.append("\nNow the record is over. ").append(question(key())).toString();
         }
 
+        /**
+         * What an answer's last integer was: the asked line's value, or which other line's -- one whose key shares
+         * its adjective or its noun with the asked key (a model that matches the key's words one by one picks
+         * these), the line just before or after (a retrieval that lands one line off), any other -- or no line's.
+         */
+        public Answer classify(long answered) {
+            if (answered == value()) return Answer.RIGHT;
+            Answer kind = Answer.NOT_IN_RECORD;
+            for (int i = 0; i < values.length; i++) {
+                if (values[i] != answered) continue;
+                Answer k = sharesAWord(i) ? Answer.LINE_SHARING_A_KEY_WORD
+                        : Math.abs(i - asked) == 1 ? Answer.NEIGHBOURING_LINE : Answer.OTHER_LINE;
+                if (k.ordinal() < kind.ordinal()) kind = k;
+            }
+            return kind;
+        }
+
+        private boolean sharesAWord(int line) {
+            String[] a = key().split("-"), b = keys.get(line).split("-");
+            return a[0].equals(b[0]) || a[1].equals(b[1]);
+        }
+
         /** The same record with the lines from {@code lines} on dropped (the asked line must stay). */
         public Item truncated(int lines) {
             if (asked >= lines) throw new IllegalArgumentException("line " + asked + " is asked; cannot keep only " + lines);
             return new Item(keys.subList(0, lines), java.util.Arrays.copyOf(values, lines), asked);
+        }
+    }
+
+    /** Kinds of answer, most telling first (see {@link Item#classify}). */
+    public enum Answer {
+        RIGHT("the asked line"), LINE_SHARING_A_KEY_WORD("a line sharing a key word"),
+        NEIGHBOURING_LINE("the line before or after"), OTHER_LINE("another line"), NOT_IN_RECORD("no line");
+
+        /** Whose value the answer was, in words. */
+        public final String whose;
+
+        Answer(String whose) {
+            this.whose = whose;
+        }
+
+        /** The name in JSON output. */
+        public String label() {
+            return name().toLowerCase(java.util.Locale.ROOT);
         }
     }
 

@@ -41,9 +41,12 @@ public final class RetrievalEval {
         }
     }
 
-    /** One question: where its key sat, what the model answered. */
+    /** One question: where its key sat, what the model answered and whose value that was. */
     public record Outcome(int length, int decile, int lines, int promptTokens, String key, int value, String answer,
-                          boolean correct, long kvCacheBytes, double seconds) {
+                          LongEval.Answer kind, long kvCacheBytes, double seconds) {
+        public boolean correct() {
+            return kind == LongEval.Answer.RIGHT;
+        }
     }
 
     /** Every outcome of a run, with the aggregates people read. */
@@ -81,6 +84,17 @@ public final class RetrievalEval {
                 for (int d = 0; d < DECILES; d++) out.append(String.format(" %4.2f", accuracy(length, d)));
                 out.append('\n');
             }
+            long wrong = outcomes.stream().filter(o -> !o.correct()).count();
+            if (wrong > 0) {
+                out.append(String.format("wrong answers: %d, the value of", wrong));
+                String separator = " ";
+                for (LongEval.Answer kind : LongEval.Answer.values()) {
+                    if (kind == LongEval.Answer.RIGHT) continue;
+                    out.append(String.format("%s%s %d", separator, kind.whose, outcomes.stream().filter(o -> o.kind() == kind).count()));
+                    separator = ", ";
+                }
+                out.append('\n');
+            }
             return out.toString();
         }
 
@@ -114,7 +128,8 @@ public final class RetrievalEval {
                 item.addProperty("key", o.key);
                 item.addProperty("value", o.value);
                 item.addProperty("answer", o.answer);
-                item.addProperty("correct", o.correct);
+                item.addProperty("correct", o.correct());
+                item.addProperty("answer_kind", o.kind.label());
                 items.add(item);
             }
             root.add("items", items);
@@ -147,16 +162,17 @@ public final class RetrievalEval {
                     int[] prompt = fitted.prompt();
                     GenerationResult r = Generator.generate(model, prompt, params, text -> { });
                     String answer = r.text().strip();
-                    boolean correct = LongEval.lastInteger(answer) == item.value();
+                    LongEval.Answer kind = item.classify(LongEval.lastInteger(answer));
+                    boolean correct = kind == LongEval.Answer.RIGHT;
                     double seconds = (System.nanoTime() - start) / 1e9;
                     outcomes.add(new Outcome(length, decile, item.keys().size(), prompt.length, item.key(), item.value(),
-                            answer, correct, r.kvCacheBytes(), seconds));
+                            answer, kind, r.kvCacheBytes(), seconds));
                     done++;
                     asked++;
                     if (correct) right++;
                     if (progress != null) {
                         progress.printf("[%d/%d] length %d, key at %d%%: %s (%d/%d right at this length, %.1f s)%n", done, total,
-                                length, decile * 10, correct ? "right" : "wrong: " + abbreviate(answer) + " vs " + item.value(),
+                                length, decile * 10, correct ? "right" : "wrong (" + kind.whose + "'s value): " + abbreviate(answer) + " vs " + item.value(),
                                 right, asked, seconds);
                     }
                 }
