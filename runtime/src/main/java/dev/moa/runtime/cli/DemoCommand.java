@@ -48,7 +48,7 @@ final class DemoCommand {
             for (AttentionMode mode : modes) {
                 GenerationParams params = new GenerationParams(RetrievalEval.ANSWER_TOKENS, SamplingParams.greedy(), List.of(), false, mode);
                 GenerationResult r = Generator.generate(model, prompt, params, text -> { });
-                boolean right = LongEval.lastInteger(r.text()) == item.value();
+                boolean right = item.classify(LongEval.lastInteger(r.text())) == LongEval.Answer.RIGHT;
                 System.out.printf("%-28s %-9s %12s %12.1f %12.1f  %s%n", mode, right ? "right" : "wrong",
                         InfoCommand.bytes(r.kvCacheBytes()), r.prefillTokensPerSecond(), r.decodeTokensPerSecond(), r.text().strip());
             }

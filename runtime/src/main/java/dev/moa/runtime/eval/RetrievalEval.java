@@ -162,17 +162,16 @@ public final class RetrievalEval {
                     int[] prompt = fitted.prompt();
                     GenerationResult r = Generator.generate(model, prompt, params, text -> { });
                     String answer = r.text().strip();
-                    LongEval.Answer kind = item.classify(LongEval.lastInteger(answer));
-                    boolean correct = kind == LongEval.Answer.RIGHT;
                     double seconds = (System.nanoTime() - start) / 1e9;
-                    outcomes.add(new Outcome(length, decile, item.keys().size(), prompt.length, item.key(), item.value(),
-                            answer, kind, r.kvCacheBytes(), seconds));
+                    Outcome o = new Outcome(length, decile, item.keys().size(), prompt.length, item.key(), item.value(),
+                            answer, item.classify(LongEval.lastInteger(answer)), r.kvCacheBytes(), seconds);
+                    outcomes.add(o);
                     done++;
                     asked++;
-                    if (correct) right++;
+                    if (o.correct()) right++;
                     if (progress != null) {
                         progress.printf("[%d/%d] length %d, key at %d%%: %s (%d/%d right at this length, %.1f s)%n", done, total,
-                                length, decile * 10, correct ? "right" : "wrong (" + kind.whose + "'s value): " + abbreviate(answer) + " vs " + item.value(),
+                                length, decile * 10, o.correct() ? "right" : "wrong (" + o.kind().whose + "'s value): " + abbreviate(answer) + " vs " + item.value(),
                                 right, asked, seconds);
                     }
                 }
