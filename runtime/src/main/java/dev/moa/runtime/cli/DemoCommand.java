@@ -60,8 +60,8 @@ final class DemoCommand {
     }
 
     /**
-     * The bundled demo model; until a checkout has one (scripts/train-demo-model trains it), the synthetic tiny
-     * model, whose answers are gibberish but whose KV memory and speed under both attention modes are real.
+     * The bundled demo model; where the jar runs without the repository's models/moa-demo beside it, the synthetic
+     * tiny model, whose answers are gibberish but whose KV memory and speed under both attention modes are real.
      */
     private static Path defaultModel() throws java.io.IOException {
         var bundled = RepositoryPaths.bundledModel();
