@@ -22,6 +22,18 @@ public final class MoaPlan {
         this.rules = rules;
     }
 
+    /** A plan from rules already built, {@code [layer][query head]} (copied). */
+    public static MoaPlan of(String source, ElasticRule[][] rules) {
+        ElasticRule[][] copy = new ElasticRule[rules.length][];
+        for (int l = 0; l < rules.length; l++) {
+            copy[l] = rules[l].clone();
+            for (int h = 0; h < copy[l].length; h++) {
+                if (copy[l][h] == null) throw new IllegalArgumentException(source + ": layer " + l + " head " + h + " has no rule");
+            }
+        }
+        return new MoaPlan(source, copy);
+    }
+
     /** The same rule for every head (e.g. StreamingLLM's uniform 0 + 0.5·N). */
     public static MoaPlan uniform(int layers, int heads, ElasticRule rule) {
         ElasticRule[][] rules = new ElasticRule[layers][heads];

@@ -80,7 +80,7 @@ public final class Main {
         String javaBinary = ProcessHandle.current().info().command().orElse("java");
         String jar = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
         List<String> command = new ArrayList<>(List.of(javaBinary, "--add-modules", "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED", "-XX:MaxRAMPercentage=70", "-cp", jar, Main.class.getName()));
+                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:MaxRAMPercentage=70", "-cp", jar, Main.class.getName()));
         command.addAll(Arrays.asList(argv));
         return new ProcessBuilder(command).inheritIO().start().waitFor();
     }

@@ -48,14 +48,24 @@ public final class LlamaModel {
         return weights;
     }
 
+    RotaryEmbedding rope() {
+        return rope;
+    }
+
     /** Scratch buffers for one chunk of tokens, allocated once per session. */
     public static final class State {
         final int chunk;
         final float[] x, xb, q, k, v, attention, projected, gate, up;
         final int[] positions;
         final float[] logits;
+        /** The gate's pre-activation of the last layer run, kept only for backpropagation (else null). */
+        final float[] preGate;
 
         public State(ModelConfig c, int chunk) {
+            this(c, chunk, false);
+        }
+
+        State(ModelConfig c, int chunk, boolean forBackward) {
             this.chunk = chunk;
             x = new float[chunk * c.hiddenSize()];
             xb = new float[chunk * c.hiddenSize()];
@@ -68,6 +78,7 @@ public final class LlamaModel {
             up = new float[chunk * c.intermediateSize()];
             positions = new int[chunk];
             logits = new float[c.vocabSize()];
+            preGate = forBackward ? new float[chunk * c.intermediateSize()] : null;
         }
 
         /** Logits of the last token of the last {@link #forward} call. */
@@ -139,43 +150,67 @@ public final class LlamaModel {
     }
 
     private void forwardChunk(State s, KvCache cache, int[] tokens, int from, int n, int startPosition) {
-        ModelConfig c = config;
-        int hidden = c.hiddenSize(), qDim = c.queryDim(), kvDim = c.kvDim(), headDim = c.headDim();
-        float eps = (float) c.rmsNormEps();
+        RotaryEmbedding.Angles angles = embed(s, tokens, from, n, startPosition);
+        Attention attention = cacheAttention(cache, startPosition);
+        for (int l = 0; l < config.numLayers(); l++) layer(l, s, n, angles, attention);
+    }
 
-        // token embedding
+    /**
+     * One layer's attention over the chunk: reads {@code s.q} (after RoPE), {@code s.k}, {@code s.v} of its n tokens
+     * and writes every query head's output into {@code s.attention}. The session's KV cache is one (it also stores
+     * the keys and values); the profiler's exact causal attention over a whole sequence is another.
+     */
+    @FunctionalInterface
+    interface Attention {
+        void attend(int layer, State s, int n);
+    }
+
+    /** Token embedding of tokens[from .. from+n) into s.x, their positions, and the RoPE angles of those positions. */
+    RotaryEmbedding.Angles embed(State s, int[] tokens, int from, int n, int startPosition) {
+        int hidden = config.hiddenSize();
         for (int t = 0; t < n; t++) {
             int token = tokens[from + t];
-            if (token < 0 || token >= c.vocabSize()) {
-                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+            if (token < 0 || token >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + config.vocabSize() + ")");
             }
             weights.embedding().copyRow(token, s.x, t * hidden);
             s.positions[t] = startPosition + t;
         }
-        RotaryEmbedding.Angles angles = rope.angles(s.positions, n);
+        return rope.angles(s.positions, n);
+    }
 
-        for (int l = 0; l < c.numLayers(); l++) {
-            LayerWeights w = weights.layers()[l];
+    /** x += Attention(RMSNorm(x)); x += SwiGLU(RMSNorm(x)), on the n tokens in s.x. */
+    void layer(int l, State s, int n, RotaryEmbedding.Angles angles, Attention attention) {
+        LayerWeights w = weights.layers()[l];
+        attentionInput(w, s, n, angles);
+        attention.attend(l, s, n);
+        attentionOutput(w, s, n);
+        feedForward(w, s, n);
+    }
 
-            // attention rmsnorm
-            for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.attentionNorm(), hidden, eps);
+    /** Attention rmsnorm into s.xb, the q/k/v matmuls (+ bias), and RoPE on q and k. */
+    void attentionInput(LayerWeights w, State s, int n, RotaryEmbedding.Angles angles) {
+        ModelConfig c = config;
+        int hidden = c.hiddenSize(), qDim = c.queryDim(), kvDim = c.kvDim();
+        // attention rmsnorm
+        for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.attentionNorm(), hidden, (float) c.rmsNormEps());
+        // qkv matmuls (+ bias), one parallel region
+        WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.wq(), w.wk(), w.wv()}, new float[][] {s.q, s.k, s.v});
+        addBias(w.bq(), n, s.q);
+        addBias(w.bk(), n, s.k);
+        addBias(w.bv(), n, s.v);
+        // RoPE
+        for (int t = 0; t < n; t++) {
+            rope.rotate(s.q, t * qDim, c.numHeads(), angles, t);
+            rope.rotate(s.k, t * kvDim, c.numKvHeads(), angles, t);
+        }
+    }
 
-            // qkv matmuls (+ bias), one parallel region
-            WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.wq(), w.wk(), w.wv()}, new float[][] {s.q, s.k, s.v});
-            addBias(w.bq(), n, s.q);
-            addBias(w.bk(), n, s.k);
-            addBias(w.bv(), n, s.v);
-
-            // RoPE, then save key/value to the cache
-            for (int t = 0; t < n; t++) {
-                rope.rotate(s.q, t * qDim, c.numHeads(), angles, t);
-                rope.rotate(s.k, t * kvDim, c.numKvHeads(), angles, t);
-                cache.write(l, s.positions[t], s.k, t * kvDim, s.v, t * kvDim);
-            }
-
-            // attention, one (token, query head) pair per task
-            int layer = l;
-            int heads = c.numHeads();
+    /** Saves the chunk's keys and values to the cache, then attends, one (token, query head) pair per task. */
+    private Attention cacheAttention(KvCache cache, int startPosition) {
+        return (layer, s, n) -> {
+            int qDim = config.queryDim(), kvDim = config.kvDim(), headDim = config.headDim(), heads = config.numHeads();
+            for (int t = 0; t < n; t++) cache.write(layer, s.positions[t], s.k, t * kvDim, s.v, t * kvDim);
             // Each task should cover a few thousand multiply-adds over the cached positions, or stay on this thread.
             int grain = Math.max(1, (1 << 14) / (headDim * (startPosition + n)));
             Parallel.forRange(n * heads, grain, (start, end) -> {
@@ -185,19 +220,29 @@ public final class LlamaModel {
                     cache.attend(layer, h, s.positions[t], s.q, t * qDim + h * headDim, s.attention, t * qDim + h * headDim, scores);
                 }
             });
+        };
+    }
 
-            // output projection and residual
-            w.wo().multiply(s.attention, n, s.projected);
-            addBias(w.bo(), n, s.projected);
-            VectorMath.add(s.x, s.projected, n * hidden);
+    /** Output projection (+ bias) and residual: x += attention·Woᵀ. */
+    void attentionOutput(LayerWeights w, State s, int n) {
+        w.wo().multiply(s.attention, n, s.projected);
+        addBias(w.bo(), n, s.projected);
+        VectorMath.add(s.x, s.projected, n * config.hiddenSize());
+    }
 
-            // ffn rmsnorm, SwiGLU, residual
-            for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.ffnNorm(), hidden, eps);
-            WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.gate(), w.up()}, new float[][] {s.gate, s.up});
-            VectorMath.siluTimes(s.gate, s.up, n * c.intermediateSize());
-            w.down().multiply(s.gate, n, s.projected);
-            VectorMath.add(s.x, s.projected, n * hidden);
-        }
+    /**
+     * ffn rmsnorm into s.xb, SwiGLU, residual: x += down(silu(gate)·up). With {@code s.preGate} allocated (the
+     * profiler's state), the gate's pre-activation is kept there for the backward pass.
+     */
+    void feedForward(LayerWeights w, State s, int n) {
+        ModelConfig c = config;
+        int hidden = c.hiddenSize();
+        for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.ffnNorm(), hidden, (float) c.rmsNormEps());
+        WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.gate(), w.up()}, new float[][] {s.gate, s.up});
+        if (s.preGate != null) System.arraycopy(s.gate, 0, s.preGate, 0, n * c.intermediateSize());
+        VectorMath.siluTimes(s.gate, s.up, n * c.intermediateSize());
+        w.down().multiply(s.gate, n, s.projected);
+        VectorMath.add(s.x, s.projected, n * hidden);
     }
 
     private static void addBias(float[] bias, int n, float[] out) {

@@ -1,6 +1,8 @@
 package dev.moa.runtime.model;
 
 import dev.moa.loader.config.ModelConfig;
+import dev.moa.plans.BlockBand;
+import dev.moa.plans.ElasticRule;
 import dev.moa.tasks.cpu.VectorMath;
 import java.util.Arrays;
 
@@ -11,15 +13,15 @@ import java.util.Arrays;
  * span. Keys are stored after RoPE at their absolute positions, so slot order never matters.
  *
  * <p>Prefill: the prompt's keys and values are staged densely, and query i of head h attends key j ≤ i only in
- * key block 0 (the sink) or in the band of {@code local/64} blocks ending at its own block — blocks outside are
- * never visited. Prompts of at most 64 tokens attend densely. The first decoded token moves each layer's
+ * the blocks its {@link BlockBand} keeps (key block 0, the sink, and the band of {@code local/64} blocks ending at
+ * its own block) — blocks outside are never visited. Prompts of at most 64 tokens attend densely. The first decoded token moves each layer's
  * sink and its last {@code max local} prompt positions into the ring and drops the staging buffer.
  *
  * <p>Decode: the new token is written first (overwriting the oldest ring entry), then head h attends its sink
  * and the last {@code local} positions. Generation may run past N: the window keeps sliding.
  */
 public final class MoaKvCache implements KvCache {
-    static final int BLOCK = 64;
+    static final int BLOCK = ElasticRule.BLOCK;
 
     private final int layers, kvHeads, headDim, groupSize, promptLength, capacity;
     private final float scale;
@@ -138,9 +140,8 @@ public final class MoaKvCache implements KvCache {
                 sinkEnd = 0;
                 windowStart = 0;
             } else {
-                int band = local / BLOCK, block = position / BLOCK;
                 sinkEnd = Math.min(BLOCK, position + 1);
-                windowStart = Math.max(BLOCK, (block - band + 1) * BLOCK);
+                windowStart = new BlockBand(local / BLOCK).firstBandBlock(position / BLOCK) * BLOCK;
             }
         } else {
             sinkEnd = Math.min(sink, position + 1);

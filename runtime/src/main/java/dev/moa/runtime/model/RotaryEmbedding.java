@@ -38,6 +38,23 @@ public final class RotaryEmbedding {
         return new Angles(cos, sin);
     }
 
+    /**
+     * The vector–Jacobian product of {@link #rotate}: a rotation's transpose is the rotation by the opposite angle,
+     * so the gradient with respect to the unrotated vector is the gradient rotated back.
+     */
+    public void rotateBackward(float[] dx, int offset, int heads, Angles angles, int t) {
+        int half = headDim / 2;
+        for (int h = 0; h < heads; h++) {
+            int base = offset + h * headDim;
+            for (int i = 0; i < half; i++) {
+                float c = angles.cos[t * half + i], s = angles.sin[t * half + i];
+                float d1 = dx[base + i], d2 = dx[base + i + half];
+                dx[base + i] = d1 * c + d2 * s;
+                dx[base + i + half] = d2 * c - d1 * s;
+            }
+        }
+    }
+
     /** Rotates the {@code heads} consecutive heads stored at x[offset ..] for the token whose angles are row t. */
     public void rotate(float[] x, int offset, int heads, Angles angles, int t) {
         int half = headDim / 2;

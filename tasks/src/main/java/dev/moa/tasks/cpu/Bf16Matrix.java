@@ -58,6 +58,20 @@ public final class Bf16Matrix extends WeightMatrix {
         return xd;
     }
 
+    @Override
+    void restore(float[] prepared, int tokens, float[] out, int offset) {
+        int half = I.length();
+        for (int t = 0; t < tokens; t++) {
+            int base = t * cols, o = offset + base;
+            for (int b = 0; b < fullBlocksEnd; b += BLOCK) {
+                for (int j = 0; j < half; j++) {
+                    out[o + b + 2 * j] = prepared[base + b + j];
+                    out[o + b + 2 * j + 1] = prepared[base + b + half + j];
+                }
+            }
+            System.arraycopy(prepared, base + fullBlocksEnd, out, o + fullBlocksEnd, cols - fullBlocksEnd);
+        }
+    }
 
     @Override
     public WeightFormat format() {

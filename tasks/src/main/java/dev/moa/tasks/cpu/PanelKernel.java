@@ -35,6 +35,38 @@ final class PanelKernel {
         }
     }
 
+    /**
+     * {@code acc[ao + c] += Σ_i coefficient[co + i] · panel[i·cols + c]} for i < panelRows: the panel's rows, scaled,
+     * added in one pass over the accumulator (each load and store of it shared by all rows of the panel).
+     */
+    static void accumulateRows(float[] panel, int panelRows, int cols, float[] coefficient, int co, float[] acc, int ao) {
+        int c = 0, step = F.length();
+        if (panelRows == 4) {
+            FloatVector s0 = FloatVector.broadcast(F, coefficient[co]), s1 = FloatVector.broadcast(F, coefficient[co + 1]);
+            FloatVector s2 = FloatVector.broadcast(F, coefficient[co + 2]), s3 = FloatVector.broadcast(F, coefficient[co + 3]);
+            for (int upper = F.loopBound(cols); c < upper; c += step) {
+                FloatVector a = FloatVector.fromArray(F, acc, ao + c);
+                a = FloatVector.fromArray(F, panel, c).fma(s0, a);
+                a = FloatVector.fromArray(F, panel, cols + c).fma(s1, a);
+                a = FloatVector.fromArray(F, panel, 2 * cols + c).fma(s2, a);
+                a = FloatVector.fromArray(F, panel, 3 * cols + c).fma(s3, a);
+                a.intoArray(acc, ao + c);
+            }
+        } else if (panelRows == 2) {
+            FloatVector s0 = FloatVector.broadcast(F, coefficient[co]), s1 = FloatVector.broadcast(F, coefficient[co + 1]);
+            for (int upper = F.loopBound(cols); c < upper; c += step) {
+                FloatVector a = FloatVector.fromArray(F, acc, ao + c);
+                a = FloatVector.fromArray(F, panel, c).fma(s0, a);
+                a = FloatVector.fromArray(F, panel, cols + c).fma(s1, a);
+                a.intoArray(acc, ao + c);
+            }
+        }
+        for (int i = 0; i < panelRows; i++) {
+            float s = coefficient[co + i];
+            for (int k = c; k < cols; k++) acc[ao + k] += s * panel[i * cols + k];
+        }
+    }
+
     static float dot(float[] a, int ao, float[] b, int bo, int n) {
         FloatVector acc0 = FloatVector.zero(F), acc1 = acc0;
         int c = 0, step = F.length();

@@ -87,6 +87,36 @@ public final class VectorMath {
         for (; i < n; i++) out[oo + i] = x[xo + i] * scale * weight[i];
     }
 
+    /**
+     * The vector–Jacobian product of {@link #rmsNorm}, added into {@code dx}: with {@code r = 1/sqrt(mean(x²) + eps)}
+     * and {@code y = x·r ⊙ w}, {@code dx += r·(w ⊙ dy) − x · r³/n · Σ_i x_i w_i dy_i}.
+     */
+    public static void rmsNormBackwardAdd(float[] dx, int dxo, float[] x, int xo, float[] weight, float[] dy, int dyo, int n, float eps) {
+        double ss = 0, dot = 0;
+        for (int i = 0; i < n; i++) {
+            double xi = x[xo + i];
+            ss += xi * xi;
+            dot += xi * weight[i] * dy[dyo + i];
+        }
+        double r = 1.0 / Math.sqrt(ss / n + eps);
+        float a = (float) r, b = (float) (r * r * r * dot / n);
+        for (int i = 0; i < n; i++) dx[dxo + i] += a * weight[i] * dy[dyo + i] - b * x[xo + i];
+    }
+
+    /**
+     * The vector–Jacobian product of {@link #siluTimes} ({@code a = silu(g)·u}): given the pre-activations g, u and
+     * the gradient da, writes {@code dg = da·u·silu'(g)} over g and {@code du = da·silu(g)} over u, where
+     * {@code silu'(g) = σ(g)·(1 + g·(1 − σ(g)))}.
+     */
+    public static void siluTimesBackward(float[] gate, float[] up, float[] da, int n) {
+        for (int i = 0; i < n; i++) {
+            float g = gate[i], u = up[i], d = da[i];
+            float sigma = 1f / (1f + (float) Math.exp(-g));
+            gate[i] = d * u * sigma * (1f + g * (1f - sigma));
+            up[i] = d * g * sigma;
+        }
+    }
+
     /** In place: x[i] = exp(x[i] − max) / Σ exp(x[j] − max) over x[o .. o+n). */
     public static void softmax(float[] x, int o, int n) {
         float max = Float.NEGATIVE_INFINITY;

@@ -100,6 +100,34 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, F16Matr
         });
     }
 
+    /**
+     * The transposed product, for backpropagation: {@code out[t·cols + c] = Σ_r W[r][c] · dy[t·rows + r]} for every
+     * column c and token t < tokens (the gradient of {@link #multiply}'s input). Tokens are split across cores in
+     * blocks; each block walks the matrix once, a panel of rows at a time widened to F32, and adds every panel row,
+     * scaled by the tokens' coefficients, into the tokens' output rows.
+     */
+    public final void multiplyTransposed(float[] dy, int tokens, float[] out) {
+        if ((long) tokens * rows > dy.length || (long) tokens * cols > out.length) {
+            throw new IllegalArgumentException("multiplyTransposed: [" + rows + " x " + cols + "] with " + tokens + " tokens needs dy >= "
+                    + (long) tokens * rows + " and out >= " + (long) tokens * cols + " (got " + dy.length + ", " + out.length + ")");
+        }
+        Parallel.forRange((tokens + TRANSPOSED_TOKENS - 1) / TRANSPOSED_TOKENS, 1, (startBlock, endBlock) -> {
+            int panelRows = PanelKernel.PANEL_ROWS;
+            float[] panel = new float[panelRows * cols];
+            int from = startBlock * TRANSPOSED_TOKENS, to = Math.min(tokens, endBlock * TRANSPOSED_TOKENS);
+            float[] acc = new float[(to - from) * cols];
+            for (int r = 0; r < rows; r += panelRows) {
+                int n = Math.min(panelRows, rows - r);
+                widenRows(r, n, panel);
+                for (int t = from; t < to; t++) PanelKernel.accumulateRows(panel, n, cols, dy, t * rows + r, acc, (t - from) * cols);
+            }
+            restore(acc, to - from, out, from * cols);
+        });
+    }
+
+    /** Tokens per task of {@link #multiplyTransposed}: the matrix is widened once per block, so blocks keep that cheap. */
+    static final int TRANSPOSED_TOKENS = 16;
+
     /** From this many tokens on, widening a panel of rows once and reusing it for every token pays off. */
     static final int PREFILL_TOKENS = 4;
     private static final java.util.Set<Class<?>> WARMED = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -137,6 +165,11 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, F16Matr
 
     /** Activations rearranged once per call into the column order of {@link #widenRows} (identity for F32). */
     abstract float[] prepare(float[] x, int tokens);
+
+    /** The inverse of {@link #prepare}: rows in the prepared column order back to natural order, into out[offset ..]. */
+    void restore(float[] prepared, int tokens, float[] out, int offset) {
+        System.arraycopy(prepared, 0, out, offset, tokens * cols);
+    }
 
     /** Rows [row, row+count) widened to F32 into {@code panel[i·cols ..]}, in the column order of {@link #prepare}. */
     abstract void widenRows(int row, int count, float[] panel);

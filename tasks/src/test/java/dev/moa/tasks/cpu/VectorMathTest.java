@@ -81,4 +81,58 @@ class VectorMathTest {
             }
         }
     }
+
+    /**
+     * Central finite differences of the forward kernel (F32) along random directions against the vector–Jacobian
+     * products: {@code u·J·v ≈ u·(f(x + hv) − f(x − hv))/2h}. With h = 1e-2 the F32 rounding of f (≈1e-7 relative)
+     * contributes ~1e-5 and the truncation h² terms ~1e-4, so 2e-3 relative is a justified tolerance.
+     */
+    @Test
+    void rmsNormBackwardMatchesFiniteDifferences() {
+        Random r = new Random(5);
+        for (int n : LENGTHS) {
+            float[] x = random(r, n, 0), w = random(r, n, 0), u = random(r, n, 0), v = random(r, n, 0);
+            float[] dx = new float[n + 2];
+            dx[0] = 9; // the gradient is added, not written
+            VectorMath.rmsNormBackwardAdd(dx, 1, x, 0, w, u, 0, n, 1e-5f);
+            assertEquals(9, dx[0]);
+            double analytic = 0;
+            for (int i = 0; i < n; i++) analytic += dx[1 + i] * v[i];
+            double h = 1e-2, numeric = (project(x, v, h, u, w) - project(x, v, -h, u, w)) / (2 * h);
+            assertEquals(numeric, analytic, 2e-3 * (1 + Math.abs(numeric)), "n = " + n);
+        }
+    }
+
+    private static double project(float[] x, float[] v, double h, float[] u, float[] w) {
+        int n = u.length;
+        float[] shifted = new float[n], y = new float[n];
+        for (int i = 0; i < n; i++) shifted[i] = (float) (x[i] + h * v[i]);
+        VectorMath.rmsNorm(y, 0, shifted, 0, w, n, 1e-5f);
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += (double) u[i] * y[i];
+        return sum;
+    }
+
+    @Test
+    void siluTimesBackwardMatchesFiniteDifferences() {
+        Random r = new Random(6);
+        for (int n : LENGTHS) {
+            float[] g = random(r, n, 0), up = random(r, n, 0), da = random(r, n, 0);
+            float[] dg = g.clone(), du = up.clone();
+            VectorMath.siluTimesBackward(dg, du, da, n);
+            for (int i = 0; i < n; i++) {
+                double h = 1e-2;
+                double byGate = (silu(g[i] + h) * up[i] - silu(g[i] - h) * up[i]) / (2 * h) * da[i];
+                double byUp = silu(g[i]) * da[i];
+                assertEquals(byGate, dg[i], 2e-3 * (1 + Math.abs(byGate)));
+                assertEquals(byUp, du[i], 1e-5 * (1 + Math.abs(byUp)));
+            }
+        }
+    }
+
+    private static double silu(double g) {
+        float[] a = {(float) g}, one = {1f};
+        VectorMath.siluTimes(a, one, 1);
+        return a[0];
+    }
 }

@@ -119,4 +119,35 @@ class WeightMatrixTest {
         WeightMatrix w = WeightMatrix.of(WeightFormat.BF16, Arena.ofAuto().allocate(8), 2, 2);
         assertThrows(IllegalArgumentException.class, () -> w.multiply(new float[3], 2, new float[4]));
     }
+
+    /** The backward pass's product: out[t][c] = Σ_r W[r][c]·dy[t][r], against the same naive loop over the exact weights. */
+    @ParameterizedTest
+    @EnumSource(WeightFormat.class)
+    void multiplyTransposedMatchesNaiveLoopOnOddShapes(WeightFormat format) {
+        Random random = new Random(7);
+        int[][] shapes = {{1, 1}, {3, 7}, {5, 31}, {17, 32}, {16, 33}, {9, 64}, {33, 100}, {31, 257}, {130, 96}};
+        for (int[] shape : shapes) {
+            for (int tokens : new int[] {1, 2, 5, 16, 17, 40}) {
+                int rows = shape[0], cols = shape[1];
+                float[] exact = new float[rows * cols];
+                WeightMatrix w = randomMatrix(format, rows, cols, random, exact);
+                float[] dy = new float[tokens * rows];
+                for (int i = 0; i < dy.length; i++) dy[i] = (float) random.nextGaussian();
+                float[] out = new float[tokens * cols];
+                java.util.Arrays.fill(out, Float.NaN); // every element must be written
+                w.multiplyTransposed(dy, tokens, out);
+                for (int t = 0; t < tokens; t++) {
+                    for (int c = 0; c < cols; c++) {
+                        double expected = 0, magnitude = 0;
+                        for (int r = 0; r < rows; r++) {
+                            expected += (double) exact[r * cols + c] * dy[t * rows + r];
+                            magnitude += Math.abs((double) exact[r * cols + c] * dy[t * rows + r]);
+                        }
+                        assertEquals(expected, out[t * cols + c], 1e-5 * (1 + magnitude),
+                                format + " " + rows + "x" + cols + " tokens " + tokens + " at " + t + "," + c);
+                    }
+                }
+            }
+        }
+    }
 }
