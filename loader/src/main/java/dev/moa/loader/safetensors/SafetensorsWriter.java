@@ -62,9 +62,15 @@ public final class SafetensorsWriter {
     }
 
     public static void write(Path file, List<Entry> entries) throws IOException {
+        write(file, java.util.Map.of(), entries);
+    }
+
+    /** As {@link #write(Path, List)}, with string metadata in the header's {@code __metadata__} beside "format". */
+    public static void write(Path file, java.util.Map<String, String> extraMetadata, List<Entry> entries) throws IOException {
         JsonObject header = new JsonObject();
         JsonObject metadata = new JsonObject();
         metadata.addProperty("format", "pt");
+        new java.util.TreeMap<>(extraMetadata).forEach(metadata::addProperty);
         header.add("__metadata__", metadata);
         long offset = 0;
         for (Entry e : entries) {

@@ -31,6 +31,17 @@ public final class Main {
                                         LongEval key-value retrieval accuracy by length x key position (table + PNG)
               eval ppl --model DIR [--attention MODE] (--file TEXT --length L [--windows N] | --pairs FILE.jsonl)
                        [--json FILE|-]  perplexity of a text, or loss on the answer tokens of prompt/answer pairs
+              compress --model DIR --density RHO --out DIR [--lengths ...] [--samples K] [--corpus FILE]... [--task NAME]...
+                                        find a MoA plan for a model: calibrate, profile, optimize and validate with
+                                        defaults for its context; a report, the plan (plan.json) and its heatmap
+              calibrate --model DIR --lengths 1024,2048 --samples K --out DIR [--corpus FILE]... [--task NAME]... [--seed S]
+                                        long prompts (passkey, verse, records, summary) answered by the model itself
+              profile --model DIR --calibration DIR --out DIR [--lengths ...] [--samples K]
+                                        attention influence per layer, head and 64x64 block (one forward + backward each)
+              optimize --profile DIR --density RHO --out DIR [--lengths ...] [--extend N,...] [--cost groups|heads]
+                                        the Pareto plans of the influence maps under the density (OR-Tools), PNG of the front
+              validate --model DIR --plans DIR --length L --calibration DIR
+                                        answer-token loss of each plan at an unprofiled length; writes the best as plan.json
               kernels --list | --print NAME [--target sm_80|sm_90] | --check [--device auto|cpu|cuda]
                                         the Java GPU kernels; a kernel's generated PTX and ptxas's resource report;
                                         a checked task-graph run on the GPU (auto: the CPU emulator, saying why)
@@ -98,6 +109,11 @@ public final class Main {
             case "plan" -> new PlanCommand().run(rest);
             case "eval" -> new EvalCommand().run(rest);
             case "kernels" -> new KernelsCommand().run(rest);
+            case "calibrate" -> new CompressCommands().calibrate(rest);
+            case "profile" -> new CompressCommands().profile(rest);
+            case "optimize" -> new CompressCommands().optimize(rest);
+            case "validate" -> new CompressCommands().validate(rest);
+            case "compress" -> new CompressCommands().compress(rest);
             case "help", "--help", "-h" -> {
                 System.out.print(USAGE);
                 yield 0;

@@ -104,16 +104,26 @@ public final class LongEval {
 
     /** A record of {@code lines} distinct random keys with values in 1..50000, asking about line {@code asked}. */
     public static Item item(Random random, int lines, int asked) {
-        if (lines > ADJECTIVES.size() * NOUNS.size()) throw new IllegalArgumentException("at most "
-                + ADJECTIVES.size() * NOUNS.size() + " distinct keys, asked for " + lines);
+        return item(random, lines, asked, ADJECTIVES, NOUNS);
+    }
+
+    /** The same record format with keys from other words (the profiler's calibration keeps its keys apart). */
+    public static Item item(Random random, int lines, int asked, List<String> adjectives, List<String> nouns) {
+        if (lines > adjectives.size() * nouns.size()) throw new IllegalArgumentException("at most "
+                + adjectives.size() * nouns.size() + " distinct keys, asked for " + lines);
         if (asked < 0 || asked >= lines) throw new IllegalArgumentException("asked line " + asked + " outside 0.." + (lines - 1));
         Set<String> keys = new LinkedHashSet<>();
         while (keys.size() < lines) {
-            keys.add(ADJECTIVES.get(random.nextInt(ADJECTIVES.size())) + "-" + NOUNS.get(random.nextInt(NOUNS.size())));
+            keys.add(adjectives.get(random.nextInt(adjectives.size())) + "-" + nouns.get(random.nextInt(nouns.size())));
         }
         int[] values = new int[lines];
         for (int i = 0; i < lines; i++) values[i] = 1 + random.nextInt(MAX_VALUE);
         return new Item(List.copyOf(keys), values, asked);
+    }
+
+    /** The words keys are drawn from in {@link #item(Random, int, int)}: adjectives, then nouns. */
+    public static List<List<String>> vocabulary() {
+        return List.of(ADJECTIVES, NOUNS);
     }
 
     /** The last integer in a model's answer, or -1 if it wrote none: the paper's scoring rule. */
@@ -126,8 +136,13 @@ public final class LongEval {
     }
 
     private static List<String> words(String resource) {
-        try (InputStream in = LongEval.class.getResourceAsStream(resource)) {
-            if (in == null) throw new IllegalStateException("missing resource dev/moa/runtime/eval/" + resource);
+        return words(LongEval.class, resource);
+    }
+
+    /** The non-blank lines of a word-list resource beside {@code owner}. */
+    public static List<String> words(Class<?> owner, String resource) {
+        try (InputStream in = owner.getResourceAsStream(resource)) {
+            if (in == null) throw new IllegalStateException("missing resource " + owner.getPackageName().replace('.', '/') + "/" + resource);
             List<String> words = new ArrayList<>();
             for (String w : new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8)).lines().toList()) {
                 if (!w.isBlank()) words.add(w.strip());

@@ -98,7 +98,7 @@ public final class Perplexity {
     }
 
     /** Summed -log p(token[i] | tokens before i) for i >= firstScored, in one prefill. */
-    static double sequenceLoss(Model model, AttentionMode attention, int[] tokens, int firstScored) {
+    public static double sequenceLoss(Model model, AttentionMode attention, int[] tokens, int firstScored) {
         Session session = model.newSession(tokens.length, LlamaModel.DEFAULT_CHUNK, attention, 0);
         double[] nll = {0};
         session.prefill(tokens, (position, logits) -> {

@@ -41,6 +41,8 @@ final class CausalAttention implements LlamaModel.Attention {
     /** [kvHead][d][position]: the current layer's keys and values, transposed. */
     private final float[] keysT, valuesT;
     EntryMask mask;
+    /** Whether {@link #backward} adds signed ΔL per block (the caller takes |·| of each sample's block) or |ΔL| per entry. */
+    boolean signedBlocks;
 
     /** Told the signed first-order ΔL of every entry during a backward pass (a measuring aid, slow; else null). */
     @FunctionalInterface
@@ -134,7 +136,8 @@ final class CausalAttention implements LlamaModel.Attention {
     /**
      * Backward of the last {@link #attend} (s still holds its q, k, v and output): from dO ([position][query dim])
      * writes dq ([position][query dim]), dk and dv ([position][kv dim]). When {@code influence} is not null, adds
-     * every query head's |ΔL| block sums into {@code influence[head][m·blocks + j]}.
+     * every query head's block sums of ΔL (signed, or their magnitudes: {@link #signedBlocks}) into
+     * {@code influence[head][m·blocks + j]}.
      */
     void backward(int layer, LlamaModel.State s, float[] dO, float[] dq, float[] dk, float[] dv, double[][] influence) {
         int n = length, blocks = (n + BLOCK - 1) / BLOCK;
@@ -172,7 +175,7 @@ final class CausalAttention implements LlamaModel.Attention {
         java.util.Arrays.fill(grad, 0, keys, 0f);
         for (int d = 0; d < headDim; d++) VectorMath.addScaled(grad, 0, dO[q + d], valuesT, t(g, d), keys);
         float rowDot = VectorMath.dot(dO, q, s.attention, q, headDim);
-        if (blockSums != null) addInfluence(a, grad, rowDot, i, keys, blockSums, blocks);
+        if (blockSums != null) addInfluence(a, grad, rowDot, i, keys, blockSums, blocks, signedBlocks);
         if (observer != null) {
             for (int j = 0; j < keys; j++) {
                 double delta = i == 0 ? -a[j] * grad[j] : a[j] * (rowDot - grad[j]) / (1.0 - a[j] + EPSILON);
@@ -198,24 +201,27 @@ final class CausalAttention implements LlamaModel.Attention {
         for (; j < n; j++) grad[j] = a[j] * (grad[j] - rowDot);
     }
 
-    /** |ΔL_ij| of row i summed into its 64-key blocks. */
-    private static void addInfluence(float[] a, float[] grad, float rowDot, int i, int keys, double[] blockSums, int blocks) {
+    /** ΔL_ij of row i summed into its 64-key blocks: their magnitudes ({@code ENTRIES}) or their signed values ({@code BLOCKS}). */
+    private static void addInfluence(float[] a, float[] grad, float rowDot, int i, int keys, double[] blockSums, int blocks, boolean signed) {
         int row = (i / BLOCK) * blocks;
         for (int from = 0, block = 0; from < keys; from += BLOCK, block++) {
             int to = Math.min(keys, from + BLOCK);
             float sum = 0;
             int j = from;
             if (i == 0) {
-                for (; j < to; j++) sum += Math.abs(a[j] * grad[j]);
+                for (; j < to; j++) sum += signed ? -a[j] * grad[j] : Math.abs(a[j] * grad[j]);
             } else {
                 FloatVector acc = FloatVector.zero(F);
                 for (int upper = from + F.loopBound(to - from); j < upper; j += F.length()) {
                     FloatVector av = FloatVector.fromArray(F, a, j);
-                    FloatVector delta = av.mul(FloatVector.fromArray(F, grad, j).sub(rowDot)).div(av.neg().add(1f + EPSILON));
-                    acc = acc.add(delta.abs());
+                    FloatVector delta = av.mul(FloatVector.broadcast(F, rowDot).sub(FloatVector.fromArray(F, grad, j))).div(av.neg().add(1f + EPSILON));
+                    acc = acc.add(signed ? delta : delta.abs());
                 }
                 sum = acc.reduceLanes(VectorOperators.ADD);
-                for (; j < to; j++) sum += Math.abs(a[j] * (grad[j] - rowDot) / (1f - a[j] + EPSILON));
+                for (; j < to; j++) {
+                    float delta = a[j] * (rowDot - grad[j]) / (1f - a[j] + EPSILON);
+                    sum += signed ? delta : Math.abs(delta);
+                }
             }
             blockSums[row + block] += sum;
         }

@@ -37,11 +37,22 @@ public final class LlamaBackward {
 
     /**
      * Forward and backward over {@code tokens}, scoring {@code tokens[answerStart ..]} (each predicted from the
-     * tokens before it); the influence of every 64×64 block of every (layer, query head) is added into
-     * {@code influence[layer][head][m·blocks + j]} ({@code blocks = ceil(N/64)}).
+     * tokens before it); the influence of every 64×64 block of every (layer, query head), summed as {@code sum}
+     * says, is added into {@code influence[layer][head][m·blocks + j]} ({@code blocks = ceil(N/64)}).
      */
-    public Loss influence(int[] tokens, int answerStart, double[][][] influence) {
-        return Parallel.call(() -> run(tokens, answerStart, influence, null, null, null));
+    public Loss influence(int[] tokens, int answerStart, InfluenceSum sum, double[][][] influence) {
+        return Parallel.call(() -> {
+            if (sum == InfluenceSum.ENTRIES) return run(tokens, answerStart, influence, false, null, null, null);
+            // this sample's signed block sums, then their magnitudes
+            double[][][] signed = new double[influence.length][influence[0].length][influence[0][0].length];
+            Loss loss = run(tokens, answerStart, signed, true, null, null, null);
+            for (int l = 0; l < signed.length; l++) {
+                for (int h = 0; h < signed[l].length; h++) {
+                    for (int i = 0; i < signed[l][h].length; i++) influence[l][h][i] += Math.abs(signed[l][h][i]);
+                }
+            }
+            return loss;
+        });
     }
 
     /** The answer loss with some attention entries masked and the embeddings shifted by {@code inputDelta} (tests). */
@@ -65,20 +76,21 @@ public final class LlamaBackward {
     /** The gradient of the answer loss with respect to the token embeddings ([position][hidden]; tests). */
     float[] inputGradient(int[] tokens, int answerStart) {
         float[][] gradient = new float[1][];
-        Parallel.call(() -> run(tokens, answerStart, null, null, gradient, null));
+        Parallel.call(() -> run(tokens, answerStart, null, false, null, gradient, null));
         return gradient[0];
     }
 
     /** The gradient with respect to each layer's attention output before o_proj ([layer][position][query dim]; tests). */
     float[][] attentionOutputGradients(int[] tokens, int answerStart) {
         float[][] dO = new float[config.numLayers()][];
-        Parallel.call(() -> run(tokens, answerStart, null, null, null, dO));
+        Parallel.call(() -> run(tokens, answerStart, null, false, null, null, dO));
         return dO;
     }
 
-    private Loss run(int[] tokens, int answerStart, double[][][] influence, float[] inputDelta, float[][] inputGradient,
-                     float[][] attentionGradients) {
+    private Loss run(int[] tokens, int answerStart, double[][][] influence, boolean signedBlocks, float[] inputDelta,
+                     float[][] inputGradient, float[][] attentionGradients) {
         Pass pass = new Pass(tokens.length).forward(tokens, inputDelta);
+        pass.attention.signedBlocks = signedBlocks;
         Loss loss = pass.answerLoss(tokens, answerStart, true);
         pass.backward(influence, attentionGradients);
         if (inputGradient != null) inputGradient[0] = pass.dx;

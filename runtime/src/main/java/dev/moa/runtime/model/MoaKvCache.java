@@ -46,15 +46,8 @@ public final class MoaKvCache implements KvCache {
         this.capacity = config.maxPositions();
         this.scale = (float) (1.0 / Math.sqrt(headDim));
         this.spans = spans;
-        int maxSink = 0;
-        ringSize = new int[layers][kvHeads];
-        for (int l = 0; l < layers; l++) {
-            for (int h = 0; h < config.numHeads(); h++) {
-                maxSink = Math.max(maxSink, spans.sink()[l][h]);
-                ringSize[l][h / groupSize] = Math.max(ringSize[l][h / groupSize], spans.local()[l][h]);
-            }
-        }
-        this.sinkSize = maxSink;
+        ringSize = ringSizes(config, spans);
+        this.sinkSize = sinkSize(spans);
         keys = new float[layers][kvHeads][];
         values = new float[layers][kvHeads][];
         for (int l = 0; l < layers; l++) {
@@ -69,6 +62,32 @@ public final class MoaKvCache implements KvCache {
             stagedKeys[l] = new float[kvHeads * promptLength * headDim];
             stagedValues[l] = new float[kvHeads * promptLength * headDim];
         }
+    }
+
+    /** [layer][kvHead]: a group's ring holds what its widest query head needs. */
+    private static int[][] ringSizes(ModelConfig config, HeadSpans spans) {
+        int[][] ring = new int[config.numLayers()][config.numKvHeads()];
+        for (int l = 0; l < ring.length; l++) {
+            for (int h = 0; h < config.numHeads(); h++) {
+                int g = h / config.groupSize();
+                ring[l][g] = Math.max(ring[l][g], spans.local()[l][h]);
+            }
+        }
+        return ring;
+    }
+
+    private static int sinkSize(HeadSpans spans) {
+        int sink = 0;
+        for (int[] layer : spans.sink()) for (int s : layer) sink = Math.max(sink, s);
+        return sink;
+    }
+
+    /** Bytes of K and V a cache with these spans allocates for decode (what {@link #byteSize()} reports once built). */
+    public static long byteSize(ModelConfig config, HeadSpans spans) {
+        long slots = 0;
+        int sink = sinkSize(spans);
+        for (int[] layer : ringSizes(config, spans)) for (int ring : layer) slots += sink + ring;
+        return 2 * slots * config.headDim() * Float.BYTES;
     }
 
     @Override

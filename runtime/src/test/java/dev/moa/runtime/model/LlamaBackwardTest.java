@@ -183,26 +183,35 @@ class LlamaBackwardTest {
         assertTrue(correlation > 0.8, "correlation " + correlation);
     }
 
-    /** The profiler's block map is the sum of |ΔL| over each block's causal entries, for every layer and head. */
+    /**
+     * The profiler's block map, both ways: the sum of |ΔL| over each block's causal entries (ENTRIES), and the
+     * magnitude of their signed sum (BLOCKS), for every layer and head.
+     */
     @Test
-    void influenceMapSumsTheAbsoluteEntryChangesPerBlock() {
+    void influenceMapSumsEachBlocksEntryChanges() {
         Random random = new Random(10);
         int n = 150, answerStart = 120, blocks = 3;
         int[] tokens = tokens(random, n, qwen.config().vocabSize());
         LlamaBackward backward = new LlamaBackward(qwen);
-        double[][][] map = new double[2][4][blocks * blocks];
-        LlamaBackward.Loss loss = backward.influence(tokens, answerStart, map);
-        assertEquals(n - answerStart, loss.answerTokens());
-        assertEquals(loss.mean(), backward.loss(tokens, answerStart, null, null), 1e-6);
-        Map<List<Integer>, Double> expected = new ConcurrentHashMap<>();
-        backward.entryInfluence(tokens, answerStart, (layer, head, i, j, d) ->
-                expected.merge(List.of(layer, head, i / 64, j / 64), Math.abs(d), Double::sum));
-        for (int l = 0; l < 2; l++) {
-            for (int h = 0; h < 4; h++) {
-                for (int m = 0; m < blocks; m++) {
-                    for (int j = 0; j < blocks; j++) {
-                        double e = j > m ? 0 : expected.get(List.of(l, h, m, j));
-                        assertEquals(e, map[l][h][m * blocks + j], 1e-4 * e + 1e-12, "layer " + l + " head " + h + " block " + m + "," + j);
+        Map<List<Integer>, Double> absolute = new ConcurrentHashMap<>(), signed = new ConcurrentHashMap<>();
+        backward.entryInfluence(tokens, answerStart, (layer, head, i, j, d) -> {
+            absolute.merge(List.of(layer, head, i / 64, j / 64), Math.abs(d), Double::sum);
+            signed.merge(List.of(layer, head, i / 64, j / 64), d, Double::sum);
+        });
+        for (InfluenceSum sum : InfluenceSum.values()) {
+            double[][][] map = new double[2][4][blocks * blocks];
+            LlamaBackward.Loss loss = backward.influence(tokens, answerStart, sum, map);
+            assertEquals(n - answerStart, loss.answerTokens());
+            assertEquals(loss.mean(), backward.loss(tokens, answerStart, null, null), 1e-6);
+            for (int l = 0; l < 2; l++) {
+                for (int h = 0; h < 4; h++) {
+                    for (int m = 0; m < blocks; m++) {
+                        for (int j = 0; j < blocks; j++) {
+                            List<Integer> key = List.of(l, h, m, j);
+                            double e = j > m ? 0 : sum == InfluenceSum.ENTRIES ? absolute.get(key) : Math.abs(signed.get(key));
+                            assertEquals(e, map[l][h][m * blocks + j], 1e-4 * absolute.getOrDefault(key, 0.0) + 1e-12,
+                                    sum + " layer " + l + " head " + h + " block " + m + "," + j);
+                        }
                     }
                 }
             }
