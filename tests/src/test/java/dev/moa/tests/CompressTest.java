@@ -29,7 +29,7 @@ class CompressTest {
 
     @Test
     void compressWritesPlansThatLoadAndAllocateNoMoreThanTheDensityAllows() throws Exception {
-        if (CliTest.work == null) CliTest.work = work; // where CliTest.moa keeps the runs' output
+        CliTest.work = work; // where CliTest.moa keeps each run's output (CliTest's own directory is gone once it ran)
         Path model = Presets.TINY.materialize(work.resolve("models"));
         Path corpus = work.resolve("corpus.txt");
         StringBuilder text = new StringBuilder();

@@ -20,25 +20,9 @@ import org.junit.jupiter.api.Test;
 class PlanOptimizerTest {
     static final PlanOptimizer.Settings FAST = new PlanOptimizer.Settings(20, 2, 4);
 
-    /**
-     * Losses shaped like real profiles: a head loses less the wider its rule, some heads much more than others
-     * (retrieval heads), with noise so ties are improbable.
-     */
     static PlanProblem randomProblem(Random random, int layers, int heads, int group, List<ElasticRule> rules, int[] lengths,
                                      int[] costLengths, double density, CostModel cost) {
-        double[][][] loss = new double[lengths.length][layers * heads][rules.size()];
-        for (int h = 0; h < layers * heads; h++) {
-            double weight = random.nextDouble() < 0.25 ? 20 * random.nextDouble() : random.nextDouble();
-            double reach = 0.1 + 0.9 * random.nextDouble(); // how far back the head looks, as a share of N
-            for (int k = 0; k < lengths.length; k++) {
-                for (int c = 0; c < rules.size(); c++) {
-                    double seen = Math.min(1, rules.get(c).span(lengths[k]) / (double) lengths[k]);
-                    loss[k][h][c] = weight * Math.max(0, reach - seen) * (1 + 0.1 * random.nextDouble()) + 1e-3 * random.nextDouble();
-                }
-            }
-        }
-        return new PlanProblem(layers, heads, group, rules, lengths, loss, costLengths, density, PlanProblem.REFERENCE_LOWER_FRACTION,
-                PlanProblem.REFERENCE_RULES_PER_LAYER, cost);
+        return SyntheticProblem.of(random, layers, heads, group, rules, lengths, costLengths, density, cost);
     }
 
     /** Every constraint of moa.md §5 checked from scratch (spans from the rule, costs summed here). */

@@ -23,9 +23,11 @@ import java.util.Set;
  */
 final class BenchCommand {
     int run(String[] argv) throws Exception {
-        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model", "rounds", "attention", "lengths", "plan"),
-                Set.of("torch", "kernels", "long-context"));
+        Args args = new Args("bench", argv, 1, Set.of("preset", "prompt-tokens", "decode-tokens", "model", "rounds", "attention", "lengths", "plan",
+                "layers", "heads", "kv-heads", "cost", "time-limit"), Set.of("torch", "kernels", "long-context", "profile", "optimizer"));
         if (args.flag("kernels")) return kernels();
+        if (args.flag("optimizer")) return optimizer(args);
+        if (args.flag("profile")) return profile(args);
         if (args.flag("long-context")) return longContext(args);
         if (args.has("attention")) return attention(args);
         Presets preset = switch (args.string("preset", "llama-3.2-1b")) {
@@ -72,6 +74,38 @@ final class BenchCommand {
                 }
             }
             System.out.println(report);
+        }
+        return 0;
+    }
+
+    /** {@code --optimizer}: the plan optimiser's sweep at the reference's size on synthetic loss tables. */
+    private static int optimizer(Args args) {
+        int layers = args.integer("layers", 32), heads = args.integer("heads", 32), kvHeads = args.integer("kv-heads", 8);
+        if (layers < 1 || heads < 1 || kvHeads < 1 || heads % kvHeads != 0) throw new UsageException("bench --optimizer: --heads must be a multiple of --kv-heads, all positive");
+        var cost = dev.moa.plans.optimize.CostModel.parse(args.string("cost", "groups"));
+        var r = dev.moa.runtime.bench.OptimizerBenchmark.run(layers, heads, kvHeads, cost, args.number("time-limit", 10), System.err);
+        System.out.printf(java.util.Locale.ROOT, "optimizer: %d layers x %d heads (%d KV heads), 48 rules, 3 objectives, %s cost: %d solves in %.1f s, "
+                        + "%d proven optimal, largest gap %.2f%%, %d Pareto plans (%d threads)%n", layers, heads, kvHeads, args.string("cost", "groups"),
+                r.solves(), r.seconds(), r.optimal(), 100 * r.maxGap(), r.paretoPlans(), Runtime.getRuntime().availableProcessors());
+        return 0;
+    }
+
+    /** {@code --profile}: one profiling pass (forward + backward with influence) against one forward pass. */
+    private static int profile(Args args) throws Exception {
+        Presets preset = switch (args.string("preset", "llama-3.2-1b")) {
+            case "llama-3.2-1b" -> Presets.LLAMA_3_2_1B;
+            case "tiny" -> Presets.TINY;
+            default -> throw new UsageException("bench: --preset must be llama-3.2-1b or tiny");
+        };
+        Path dir = args.has("model") ? Path.of(args.string("model", null)) : materialize(preset);
+        try (Model model = ModelLoading.load(dir)) {
+            for (int length : EvalCommand.lengths(args.string("lengths", "2048"))) {
+                var r = dev.moa.runtime.bench.ProfileBenchmark.run(model, length, System.err);
+                System.out.printf(java.util.Locale.ROOT, "profile %s at %d tokens: %.1f s per sample (forward + backward + influence) vs %.1f s "
+                                + "for a dense forward (%.1fx); heap peak %.0f MiB, buffers %.0f MiB (%d threads)%n", dir.getFileName(), length,
+                        r.profileSeconds(), r.forwardSeconds(), r.profileSeconds() / r.forwardSeconds(), r.peakHeapBytes() / 1048576.0,
+                        r.bufferBytes() / 1048576.0, Parallel.threads());
+            }
         }
         return 0;
     }

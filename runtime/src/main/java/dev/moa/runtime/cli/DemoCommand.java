@@ -17,8 +17,8 @@ import java.util.Set;
 
 /**
  * The main job on the bundled demo model (models/moa-demo, trained by scripts/train-demo-model): a short English
- * continuation, then one long LongEval retrieval question answered with dense attention and with a 50%-density
- * sparse plan, each with its answer, KV-cache memory and speed.
+ * continuation, then one long LongEval retrieval question answered with dense attention, with the model's own MoA
+ * plan at 50 % density and with the uniform rule at the same budget, each with its answer, KV-cache memory and speed.
  */
 final class DemoCommand {
     static final String PROMPT = "It is a truth universally acknowledged, that";
@@ -42,14 +42,13 @@ final class DemoCommand {
             int[] prompt = fitted.prompt();
             System.out.printf("== Retrieval: a %d-line LongEval record (%d tokens); asked for line %s (line %d), expected %d%n",
                     item.keys().size(), prompt.length, item.key(), item.asked() + 1, item.value());
-            List<AttentionMode> modes = List.of(new AttentionMode.Dense(),
-                    GenerateCommand.attention(withDefault(args, "attention", "uniform:0,0.5")));
+            List<AttentionMode> modes = modes(args, dir);
             System.out.printf("%-28s %-9s %12s %12s %12s  %s%n", "attention", "answer", "KV cache", "prefill t/s", "decode t/s", "text");
             for (AttentionMode mode : modes) {
                 GenerationParams params = new GenerationParams(RetrievalEval.ANSWER_TOKENS, SamplingParams.greedy(), List.of(), false, mode);
                 GenerationResult r = Generator.generate(model, prompt, params, text -> { });
                 boolean right = item.classify(LongEval.lastInteger(r.text())) == LongEval.Answer.RIGHT;
-                System.out.printf("%-28s %-9s %12s %12.1f %12.1f  %s%n", mode, right ? "right" : "wrong",
+                System.out.printf("%-28s %-9s %12s %12.1f %12.1f  %s%n", label(mode), right ? "right" : "wrong",
                         InfoCommand.bytes(r.kvCacheBytes()), r.prefillTokensPerSecond(), r.decodeTokensPerSecond(), r.text().strip());
             }
             System.out.println();
@@ -72,7 +71,25 @@ final class DemoCommand {
         return Presets.TINY.materialize(root);
     }
 
-    private static Args withDefault(Args args, String option, String value) {
-        return args.has(option) ? args : new Args("demo", new String[] {"--" + option, value}, 0, Set.of(option), Set.of());
+    /**
+     * Dense, then the model's own MoA plan at 50 % (moa-plan-50.json beside its weights, made by moa compress) and
+     * the uniform rule at the same KV budget (StreamingLLM's uniform:0,0.5); {@code --attention} replaces the sparse two.
+     */
+    private static List<AttentionMode> modes(Args args, Path dir) {
+        if (args.has("attention")) return List.of(new AttentionMode.Dense(), GenerateCommand.attention(args));
+        List<AttentionMode> modes = new java.util.ArrayList<>(List.of(new AttentionMode.Dense()));
+        Path plan = dir.resolve(PLAN);
+        if (java.nio.file.Files.isRegularFile(plan)) modes.add(AttentionMode.parse("moa:" + plan));
+        modes.add(AttentionMode.parse("uniform:0,0.5"));
+        return modes;
     }
+
+    /** A mode as the table shows it: a plan by its file name, not its whole path. */
+    private static String label(AttentionMode mode) {
+        String spec = mode.toString();
+        return spec.startsWith("moa:") ? "moa:" + Path.of(spec.substring(4)).getFileName() : spec;
+    }
+
+    /** The plan moa compress made for the bundled model at density 0.5. */
+    static final String PLAN = "moa-plan-50.json";
 }

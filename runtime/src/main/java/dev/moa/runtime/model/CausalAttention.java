@@ -52,6 +52,23 @@ final class CausalAttention implements LlamaModel.Attention {
 
     EntryObserver observer;
 
+    /**
+     * The plan the sequence is profiled under ({@code [layer][head]} band widths in blocks, as {@link
+     * dev.moa.plans.BlockBand} keeps them), or null for dense attention. Under a plan the forward pass leaves out the
+     * blocks each head does not compute, and a left-out entry's influence is what computing it would change, with
+     * the sign of leaving it out: to first order, adding entry j to row i moves O_i by {@code p (v_j − O_i)} with
+     * {@code p = A'/(1 + A')}, {@code A' = exp(score_ij − logsumexp_i)}, so {@code ΔL_ij = p (D_i − G_ij)}. Every
+     * block then carries the loss of leaving it out of the plan's context, whether the plan keeps it or not.
+     */
+    int[][] bands;
+
+    /** Keys [BLOCK, dropEnd) are outside head h's band for query i under {@link #bands} (an empty range when dense). */
+    private int dropEnd(int layer, int h, int i) {
+        if (bands == null) return BLOCK;
+        int first = new dev.moa.plans.BlockBand(bands[layer][h]).firstBandBlock(i / BLOCK);
+        return Math.max(BLOCK, Math.min(first * BLOCK, i + 1));
+    }
+
     CausalAttention(ModelConfig c, int length) {
         this.length = length;
         this.heads = c.numHeads();
@@ -104,6 +121,7 @@ final class CausalAttention implements LlamaModel.Attention {
     private void forwardRow(int layer, LlamaModel.State s, int h, int i, float[] scores) {
         int g = h / groupSize, keys = i + 1, q = i * qDim + h * headDim;
         scoresOf(s.q, q, g, keys, scores);
+        for (int j = BLOCK, end = dropEnd(layer, h, i); j < end; j++) scores[j] = Float.NEGATIVE_INFINITY;
         if (mask != null) for (int j = 0; j < keys; j++) if (mask.drops(layer, h, i, j)) scores[j] = Float.NEGATIVE_INFINITY;
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < keys; j++) max = Math.max(max, scores[j]);
@@ -175,9 +193,18 @@ final class CausalAttention implements LlamaModel.Attention {
         java.util.Arrays.fill(grad, 0, keys, 0f);
         for (int d = 0; d < headDim; d++) VectorMath.addScaled(grad, 0, dO[q + d], valuesT, t(g, d), keys);
         float rowDot = VectorMath.dot(dO, q, s.attention, q, headDim);
+        // Entries outside the plan's band: the influence of computing them, then A = 0 there.
+        int dropEnd = dropEnd(layer, h, i);
+        for (int j = BLOCK; j < dropEnd; j++) {
+            float p = 1f / (1f + 1f / a[j]), delta = p * (rowDot - grad[j]); // A'/(1 + A'), safe when A' overflows
+            a[j] = 0;
+            if (blockSums != null) blockSums[(i / BLOCK) * blocks + j / BLOCK] += signedBlocks ? delta : Math.abs(delta);
+            if (observer != null) observer.delta(layer, h, i, j, delta);
+        }
         if (blockSums != null) addInfluence(a, grad, rowDot, i, keys, blockSums, blocks, signedBlocks);
         if (observer != null) {
             for (int j = 0; j < keys; j++) {
+                if (j >= BLOCK && j < dropEnd) continue;
                 double delta = i == 0 ? -a[j] * grad[j] : a[j] * (rowDot - grad[j]) / (1.0 - a[j] + EPSILON);
                 observer.delta(layer, h, i, j, delta);
             }

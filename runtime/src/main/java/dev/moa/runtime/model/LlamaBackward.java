@@ -41,11 +41,30 @@ public final class LlamaBackward {
      * says, is added into {@code influence[layer][head][m·blocks + j]} ({@code blocks = ceil(N/64)}).
      */
     public Loss influence(int[] tokens, int answerStart, InfluenceSum sum, double[][][] influence) {
+        return influence(tokens, answerStart, sum, null, influence);
+    }
+
+    /**
+     * As {@link #influence(int[], int, InfluenceSum, double[][][])}, profiled under a plan's spans (null: dense):
+     * the model runs with the plan's block-sparse attention, and every block's influence is the loss of leaving it
+     * out of that context (see {@link CausalAttention#bands}), so heads that stand in for each other under the
+     * plan show what each is worth once the others are cut.
+     */
+    public Loss influence(int[] tokens, int answerStart, InfluenceSum sum, HeadSpans at, double[][][] influence) {
+        int[][] bands = null;
+        if (at != null) {
+            bands = new int[at.local().length][];
+            for (int l = 0; l < bands.length; l++) {
+                bands[l] = new int[at.local()[l].length];
+                for (int h = 0; h < bands[l].length; h++) bands[l][h] = at.local()[l][h] / CausalAttention.BLOCK;
+            }
+        }
+        int[][] plan = bands;
         return Parallel.call(() -> {
-            if (sum == InfluenceSum.ENTRIES) return run(tokens, answerStart, influence, false, null, null, null);
+            if (sum == InfluenceSum.ENTRIES) return run(tokens, answerStart, influence, false, plan, null, null, null);
             // this sample's signed block sums, then their magnitudes
             double[][][] signed = new double[influence.length][influence[0].length][influence[0][0].length];
-            Loss loss = run(tokens, answerStart, signed, true, null, null, null);
+            Loss loss = run(tokens, answerStart, signed, true, plan, null, null, null);
             for (int l = 0; l < signed.length; l++) {
                 for (int h = 0; h < signed[l].length; h++) {
                     for (int i = 0; i < signed[l][h].length; i++) influence[l][h][i] += Math.abs(signed[l][h][i]);
@@ -64,8 +83,15 @@ public final class LlamaBackward {
 
     /** The signed first-order ΔL of masking each attention entry, from one backward pass (tests). */
     void entryInfluence(int[] tokens, int answerStart, CausalAttention.EntryObserver observer) {
+        entryInfluence(tokens, answerStart, null, observer);
+    }
+
+    /** As above, profiled under band widths {@code [layer][head]} in blocks (null: dense; tests). */
+    void entryInfluence(int[] tokens, int answerStart, int[][] bands, CausalAttention.EntryObserver observer) {
         Parallel.call(() -> {
-            Pass pass = new Pass(tokens.length).forward(tokens, null);
+            Pass pass = new Pass(tokens.length);
+            pass.attention.bands = bands;
+            pass.forward(tokens, null);
             pass.answerLoss(tokens, answerStart, true);
             pass.attention.observer = observer;
             pass.backward(null, null);
@@ -76,20 +102,22 @@ public final class LlamaBackward {
     /** The gradient of the answer loss with respect to the token embeddings ([position][hidden]; tests). */
     float[] inputGradient(int[] tokens, int answerStart) {
         float[][] gradient = new float[1][];
-        Parallel.call(() -> run(tokens, answerStart, null, false, null, gradient, null));
+        Parallel.call(() -> run(tokens, answerStart, null, false, null, null, gradient, null));
         return gradient[0];
     }
 
     /** The gradient with respect to each layer's attention output before o_proj ([layer][position][query dim]; tests). */
     float[][] attentionOutputGradients(int[] tokens, int answerStart) {
         float[][] dO = new float[config.numLayers()][];
-        Parallel.call(() -> run(tokens, answerStart, null, false, null, null, dO));
+        Parallel.call(() -> run(tokens, answerStart, null, false, null, null, null, dO));
         return dO;
     }
 
-    private Loss run(int[] tokens, int answerStart, double[][][] influence, boolean signedBlocks, float[] inputDelta,
+    private Loss run(int[] tokens, int answerStart, double[][][] influence, boolean signedBlocks, int[][] bands, float[] inputDelta,
                      float[][] inputGradient, float[][] attentionGradients) {
-        Pass pass = new Pass(tokens.length).forward(tokens, inputDelta);
+        Pass pass = new Pass(tokens.length);
+        pass.attention.bands = bands;
+        pass.forward(tokens, inputDelta);
         pass.attention.signedBlocks = signedBlocks;
         Loss loss = pass.answerLoss(tokens, answerStart, true);
         pass.backward(influence, attentionGradients);

@@ -40,11 +40,12 @@ public final class Compression {
      */
     public record Settings(double density, List<Integer> lengths, int validationLength, List<Integer> extended, int samples,
                            int validationSamples, List<CalibrationTask> tasks, long seed, CostModel cost, double secondsPerSolve,
-                           InfluenceSum influence) {
+                           InfluenceSum influence, int rounds) {
         public Settings {
             lengths = List.copyOf(lengths);
             extended = List.copyOf(extended);
             tasks = List.copyOf(tasks);
+            if (rounds < 1) throw new IllegalArgumentException("rounds must be >= 1, got " + rounds);
         }
     }
 
@@ -87,19 +88,43 @@ public final class Compression {
         long t3 = System.nanoTime();
         List<Calibration.Sample> validationSamples = Calibration.read(calibration, validation);
         validationSamples = validationSamples.subList(0, Math.min(validationSamples.size(), s.validationSamples()));
-        Validation.Result validated = Validation.run(model, search.files(), validationSamples, validation, out, progress);
-        long t4 = System.nanoTime();
+        Validation.Result validated = Validation.run(model, search.files(), validationSamples, validation, out.resolve("round-1"), progress);
         if (progress != null) progress.print(Validation.table(validated));
+        Path best = validated.best().file();
+        int chosenRound = 1, lastRound = 1;
+        // Further rounds profile again under the best plan so far, where heads that stood in for each other show what
+        // each is worth once the others are cut, and keep a new plan only when validation prefers it.
+        for (int round = 2; round <= s.rounds(); round++) {
+            MoaPlan at = MoaPlan.load(best);
+            if (progress != null) progress.printf("round %d: profiling under %s%n", round, best.getFileName());
+            Path profileAt = out.resolve("profile-" + round), optimizeAt = out.resolve("optimize-" + round);
+            Profiler.run(model, calibration, profiled, s.samples(), s.influence(), at, profileAt, progress);
+            PlanSearch.Result next = PlanSearch.run(profileAt, new PlanSearch.Settings(s.density(), profiled, extended, s.cost(), s.secondsPerSolve()),
+                    optimizeAt, progress);
+            List<Path> candidates = new ArrayList<>(next.files());
+            candidates.add(best);
+            validated = Validation.run(model, candidates, validationSamples, validation, out.resolve("round-" + round), progress);
+            if (progress != null) progress.print(Validation.table(validated));
+            lastRound = round;
+            if (validated.best().file().equals(best)) break;
+            best = validated.best().file();
+            chosenRound = round;
+        }
+        Files.copy(best, out.resolve("plan.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(out.resolve("round-" + lastRound).resolve("validation.json"), out.resolve("validation.json"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        long t4 = System.nanoTime();
 
-        // The final plan at every length: predicted against measured loss, KV bytes against dense.
+        // The final plan at every length: predicted (from the dense profile) against measured loss, KV bytes against dense.
         MoaPlan plan = MoaPlan.load(out.resolve("plan.json"));
-        int chosen = search.files().indexOf(validated.best().file());
         List<InfluenceMap> maps = PlanSearch.maps(profile, profiled);
         List<Row> rows = new ArrayList<>();
         for (InfluenceMap map : maps) {
             List<Calibration.Sample> samples = Calibration.read(calibration, map.length());
             samples = samples.subList(0, Math.min(samples.size(), Math.min(s.samples(), 8)));
-            rows.add(measure(model, plan, map.length(), samples, search.front().get(chosen).objectives()[maps.indexOf(map)], progress));
+            double predicted = 0;
+            for (int l = 0; l < plan.layers(); l++) for (int h = 0; h < plan.heads(l); h++) predicted += map.lossOutside(l, h, plan.rule(l, h));
+            rows.add(measure(model, plan, map.length(), samples, predicted, progress));
         }
         rows.add(new Row(validation, Double.NaN, validated.best().loss() - validated.denseLoss(), validated.denseLoss(),
                 MoaKvCache.byteSize(c, HeadSpans.of(plan, validation)), Validation.denseBytes(c, validation)));
@@ -110,7 +135,7 @@ public final class Compression {
         String title = model.directory().getFileName() + ", density " + s.density();
         Files.writeString(out.resolve("plan-heatmap.svg"), PlanHeatmap.svg(plan, validation, title));
         double[] seconds = {(t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9, (t4 - t3) / 1e9, (System.nanoTime() - t4) / 1e9};
-        String report = report(model, s, profiled, validation, extended, tasks, validated, search.files().size(), rows, seconds);
+        String report = report(model, s, profiled, validation, extended, tasks, validated, chosenRound, rows, seconds);
         Files.writeString(out.resolve("report.md"), report);
         writeJson(out, model, s, profiled, validation, extended, validated, rows, seconds);
         if (progress != null) progress.print(report);
@@ -132,7 +157,7 @@ public final class Compression {
     }
 
     private static String report(Model model, Settings s, List<Integer> profiled, int validation, List<Integer> extended,
-                                 List<CalibrationTask> tasks, Validation.Result validated, int paretoPlans, List<Row> rows, double[] seconds) {
+                                 List<CalibrationTask> tasks, Validation.Result validated, int round, List<Row> rows, double[] seconds) {
         StringBuilder r = new StringBuilder();
         r.append(String.format(Locale.ROOT, "# MoA plan for %s at density %.2f%n%n", model.directory().getFileName(), s.density()));
         r.append(String.format(Locale.ROOT, "Calibration: tasks %s, %d samples per profiled length %s, %d at the validation length %d, seed %d, "
@@ -140,7 +165,9 @@ public final class Compression {
                 tasks.stream().map(CalibrationTask::label).toList(), s.samples(), profiled, s.validationSamples(), validation, s.seed(),
                 s.influence() == InfluenceSum.BLOCKS ? "|sum of dL|" : "sum of |dL|", s.cost() == CostModel.GROUPS ? "KV groups (the widest span per group: real KV bytes)" : "query heads (the reference's)",
                 new java.util.TreeSet<>(concat(profiled, extended))));
-        r.append(String.format(Locale.ROOT, "Chosen: %s of %d Pareto plans (lowest answer-token loss at %d tokens).%n%n", validated.best().name(), paretoPlans, validation));
+        r.append(String.format(Locale.ROOT, "Chosen: %s of round %d of %d (lowest answer-token loss at %d tokens among %d plans; round 1 profiles the "
+                + "dense model, a later round profiles under the best plan so far).%n%n", validated.best().name(), round, s.rounds(), validation,
+                validated.plans().size()));
         r.append("| length | predicted loss increase | measured loss increase | dense loss | KV bytes (plan) | KV bytes (dense) | share |\n");
         r.append("|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Row row : rows) {
@@ -150,7 +177,7 @@ public final class Compression {
         r.append("\nPredicted: the influence outside the plan's blocks (first-order, summed |dL| per sample); measured: answer-token loss "
                 + "with the plan minus dense, on the calibration samples of that length (up to 8; at the validation length all of them).\n\n");
         r.append(Validation.table(validated).replace("\n", "  \n"));
-        r.append(String.format(Locale.ROOT, "%nTime: calibrate %s, profile %s, optimize %s, validate %s, measure %s (%d threads).%n",
+        r.append(String.format(Locale.ROOT, "%nTime: calibrate %s, profile %s, optimize %s, validate and further rounds %s, measure %s (%d threads).%n",
                 Progress.duration(seconds[0]), Progress.duration(seconds[1]), Progress.duration(seconds[2]), Progress.duration(seconds[3]),
                 Progress.duration(seconds[4]), dev.moa.tasks.cpu.Parallel.threads()));
         return r.toString();

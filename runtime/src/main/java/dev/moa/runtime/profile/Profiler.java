@@ -11,6 +11,8 @@ import dev.moa.loader.safetensors.Tensor;
 import dev.moa.plans.ElasticRule;
 import dev.moa.plans.InfluenceMap;
 import dev.moa.runtime.Model;
+import dev.moa.plans.MoaPlan;
+import dev.moa.runtime.model.HeadSpans;
 import dev.moa.runtime.model.InfluenceSum;
 import dev.moa.runtime.model.LlamaBackward;
 import java.io.IOException;
@@ -55,6 +57,16 @@ public final class Profiler {
     /** Profiles the calibration set's lengths (or only {@code lengths} when not empty), at most {@code maxSamples} each. */
     public static List<LengthProfile> run(Model model, Path calibration, List<Integer> lengths, int maxSamples, InfluenceSum sum, Path out,
                                           PrintStream progress) throws IOException {
+        return run(model, calibration, lengths, maxSamples, sum, null, out, progress);
+    }
+
+    /**
+     * As {@link #run(Model, Path, List, int, InfluenceSum, Path, PrintStream)}, profiled under a plan (null: dense):
+     * each sample runs with the plan's spans at its own length and every block carries the loss of leaving it out of
+     * that context ({@link LlamaBackward#influence(int[], int, InfluenceSum, HeadSpans, double[][][])}).
+     */
+    public static List<LengthProfile> run(Model model, Path calibration, List<Integer> lengths, int maxSamples, InfluenceSum sum, MoaPlan at,
+                                          Path out, PrintStream progress) throws IOException {
         List<Integer> todo = lengths.isEmpty() ? Calibration.lengths(calibration) : lengths;
         Files.createDirectories(out);
         ModelConfig c = model.config();
@@ -69,13 +81,14 @@ public final class Profiler {
             Path done = mapFile(out, length);
             if (Files.isRegularFile(done)) {
                 InfluenceMap existing = read(done);
-                if (existing.samples() == samples.size() && sum.name().toLowerCase(java.util.Locale.ROOT).equals(influenceSum(done))) {
+                if (existing.samples() == samples.size() && sum.name().toLowerCase(java.util.Locale.ROOT).equals(metadata(done, "influence_sum"))
+                        && profiledAt(at).equals(metadata(done, "profiled_at"))) {
                     if (progress != null) progress.printf("profile %d: done earlier (%d samples), %s%n", length, existing.samples(), done.getFileName());
                     results.add(previous(out, length));
                     continue;
                 }
             }
-            results.add(profileLength(backward, c, configSha, samples, length, sum, out, progress));
+            results.add(profileLength(backward, c, configSha, samples, length, sum, at, out, progress));
             writeSummary(out, model, configSha, calibration, sum, results);
         }
         writeSummary(out, model, configSha, calibration, sum, results);
@@ -83,8 +96,9 @@ public final class Profiler {
     }
 
     private static LengthProfile profileLength(LlamaBackward backward, ModelConfig c, String configSha, List<Calibration.Sample> samples,
-                                               int length, InfluenceSum influenceSum, Path out, PrintStream progress) throws IOException {
-        String mode = influenceSum.name().toLowerCase(java.util.Locale.ROOT);
+                                               int length, InfluenceSum influenceSum, MoaPlan at, Path out, PrintStream progress)
+            throws IOException {
+        String mode = influenceSum.name().toLowerCase(java.util.Locale.ROOT), atId = profiledAt(at);
         int layers = c.numLayers(), heads = c.numHeads(), blocks = length / ElasticRule.BLOCK;
         double[][][] sum = new double[layers][heads][blocks * blocks];
         Path partial = out.resolve("influence-" + length + ".partial.safetensors");
@@ -93,7 +107,8 @@ public final class Profiler {
         if (Files.isRegularFile(partial)) {
             try (Arena arena = Arena.ofConfined()) {
                 SafetensorsFile f = SafetensorsFile.open(partial, arena);
-                if (configSha.equals(f.metadata().get("model_config_sha256")) && mode.equals(f.metadata().get("influence_sum"))) {
+                if (configSha.equals(f.metadata().get("model_config_sha256")) && mode.equals(f.metadata().get("influence_sum"))
+                        && atId.equals(f.metadata().get("profiled_at"))) {
                     start = Integer.parseInt(f.metadata().get("samples"));
                     lossSum = Double.parseDouble(f.metadata().get("answer_loss_sum"));
                     Tensor t = f.tensors().get("influence");
@@ -117,7 +132,8 @@ public final class Profiler {
             Calibration.Sample s = samples.get(i);
             resetPeaks();
             long t0 = System.nanoTime();
-            LlamaBackward.Loss loss = backward.influence(s.tokens(), s.answerStart(), influenceSum, sum);
+            HeadSpans spans = at == null ? null : HeadSpans.of(at, s.tokens().length);
+            LlamaBackward.Loss loss = backward.influence(s.tokens(), s.answerStart(), influenceSum, spans, sum);
             double took = (System.nanoTime() - t0) / 1e9;
             seconds += took;
             peak = Math.max(peak, peakHeap());
@@ -125,12 +141,12 @@ public final class Profiler {
             bar.step(i + 1, String.format(java.util.Locale.ROOT, "%s, %d tokens: answer loss %.3f (%.1f s)", s.task().label(), s.tokens().length, loss.mean(), took));
             if (i + 1 < samples.size() && (System.nanoTime() - lastCheckpoint) / 1e9 > CHECKPOINT_SECONDS) {
                 write(partial, sum, layers, heads, blocks, length, i + 1, Map.of("model_config_sha256", configSha,
-                        "answer_loss_sum", Double.toString(lossSum), "influence_sum", mode), 1);
+                        "answer_loss_sum", Double.toString(lossSum), "influence_sum", mode, "profiled_at", atId), 1);
                 lastCheckpoint = System.nanoTime();
             }
         }
         write(mapFile(out, length), sum, layers, heads, blocks, length, samples.size(), Map.of("model_config_sha256", configSha,
-                "answer_loss", Double.toString(lossSum / samples.size()), "influence_sum", mode), 1.0 / samples.size());
+                "answer_loss", Double.toString(lossSum / samples.size()), "influence_sum", mode, "profiled_at", atId), 1.0 / samples.size());
         Files.deleteIfExists(partial);
         int fresh = samples.size() - start;
         return new LengthProfile(length, samples.size(), fresh > 0 ? seconds / fresh : Double.NaN, peak, lossSum / samples.size());
@@ -150,11 +166,16 @@ public final class Profiler {
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
-    /** How a map's blocks were summed ("blocks" or "entries"), from its metadata. */
-    static String influenceSum(Path file) throws IOException {
+    /** One metadata entry of a map file (null when absent). */
+    static String metadata(Path file, String key) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
-            return SafetensorsFile.open(file, arena).metadata().get("influence_sum");
+            return SafetensorsFile.open(file, arena).metadata().get(key);
         }
+    }
+
+    /** What a profile was taken under, as its maps record it: "dense", or the plan's SHA-256. */
+    static String profiledAt(MoaPlan at) {
+        return at == null ? "dense" : Corpus.sha256(at.toJson().getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
     /** An influence map written by {@link #run}. */

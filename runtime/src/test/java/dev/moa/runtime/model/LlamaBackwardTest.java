@@ -154,6 +154,40 @@ class LlamaBackwardTest {
         assertTrue(agree >= 0.9 * signed, agree + " of " + signed + " signs agree");
     }
 
+    /**
+     * Profiled under a plan, an entry the plan leaves out carries the loss of leaving it out (what computing it would
+     * gain), and a kept one the loss of masking it as well: both against the loss really measured with the plan's
+     * mask, with and without the entry.
+     */
+    @Test
+    void influenceUnderAPlanPredictsAddingAndRemovingEntries() {
+        Random random = new Random(12);
+        int n = 256, answerStart = 232;
+        int[] tokens = tokens(random, n, llama.config().vocabSize());
+        int[][] bands = {{1, 2, 3, 1}, {2, 1, 1, 3}};
+        LlamaBackward backward = new LlamaBackward(llama);
+        Map<List<Integer>, Double> predicted = new ConcurrentHashMap<>();
+        backward.entryInfluence(tokens, answerStart, bands, (layer, head, i, j, loss) -> predicted.put(List.of(layer, head, i, j), loss));
+        CausalAttention.EntryMask plan = (l, h, i, j) -> j >= 64 && j < Math.max(64, Math.min(new dev.moa.plans.BlockBand(bands[l][h]).firstBandBlock(i / 64) * 64, i + 1));
+        double base = backward.loss(tokens, answerStart, plan, null);
+        List<double[]> pairs = new ArrayList<>();
+        int outside = 0;
+        for (int trial = 0; trial < 160; trial++) {
+            int layer = random.nextInt(2), head = random.nextInt(4), i = 64 + random.nextInt(n - 64), j = random.nextInt(i + 1);
+            boolean dropped = plan.drops(layer, head, i, j);
+            double measured = dropped
+                    ? base - backward.loss(tokens, answerStart, (l, h, q, k) -> plan.drops(l, h, q, k) && !(l == layer && h == head && q == i && k == j), null)
+                    : backward.loss(tokens, answerStart, (l, h, q, k) -> plan.drops(l, h, q, k) || (l == layer && h == head && q == i && k == j), null) - base;
+            if (dropped) outside++;
+            pairs.add(new double[] {predicted.get(List.of(layer, head, i, j)), measured});
+        }
+        double correlation = correlation(pairs);
+        System.out.printf("influence under a plan vs masking/unmasking single entries: correlation %.4f (%d of %d outside the plan)%n",
+                correlation, outside, pairs.size());
+        assertTrue(outside > 20, "entries outside the plan were tested: " + outside);
+        assertTrue(correlation > 0.95, "correlation " + correlation);
+    }
+
     /** Masking a whole 64×64 block against the sum of its entries' first-order changes. */
     @Test
     void influencePredictsTheLossChangeOfMaskingBlocks() {
