@@ -103,7 +103,7 @@ final class CompressCommands {
             settings = new Compression.Settings(density(args), args.has("lengths") ? EvalCommand.lengths(args.required("lengths")) : List.of(),
                     args.integer("validation-length", 0), args.has("extend") ? EvalCommand.lengths(args.required("extend")) : List.of(),
                     args.integer("samples", 16), args.integer("validation-samples", 8), tasks(args, corpus), args.longValue("seed", 1),
-                    CostModel.parse(args.string("cost", "groups")), positive(args, "time-limit", 10), influence(args), args.integer("rounds", 2));
+                    CostModel.parse(args.string("cost", "groups")), positive(args, "time-limit", 5), influence(args), args.integer("rounds", 2));
         } catch (IllegalArgumentException e) {
             throw new UsageException("compress: " + e.getMessage());
         }

@@ -101,9 +101,17 @@ public final class Perplexity {
     public static double sequenceLoss(Model model, AttentionMode attention, int[] tokens, int firstScored) {
         Session session = model.newSession(tokens.length, LlamaModel.DEFAULT_CHUNK, attention, 0);
         double[] nll = {0};
-        session.prefill(tokens, (position, logits) -> {
-            int next = position + 1;
-            if (next >= firstScored && next < tokens.length) nll[0] += negativeLogLikelihood(logits, tokens[next]);
+        session.prefill(tokens, new LlamaModel.PositionLogits() {
+            @Override
+            public void accept(int position, float[] logits) {
+                int next = position + 1;
+                if (next >= firstScored && next < tokens.length) nll[0] += negativeLogLikelihood(logits, tokens[next]);
+            }
+
+            @Override
+            public int firstPosition() {
+                return firstScored - 1;
+            }
         });
         return nll[0];
     }

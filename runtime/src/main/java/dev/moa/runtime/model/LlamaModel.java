@@ -105,6 +105,11 @@ public final class LlamaModel {
     public interface PositionLogits {
         /** {@code logits} is only valid during the call. */
         void accept(int position, float[] logits);
+
+        /** The first position whose logits are wanted; the output head is not computed before it. */
+        default int firstPosition() {
+            return 0;
+        }
     }
 
     /**
@@ -138,13 +143,16 @@ public final class LlamaModel {
     /** Final norm and logits for all n rows of the chunk in one matmul, handed out row by row. */
     private void outputHead(State state, int n, float[] rows, int firstPosition, PositionLogits consumer) {
         int hidden = config.hiddenSize(), vocab = config.vocabSize();
-        for (int t = 0; t < n; t++) {
-            VectorMath.rmsNorm(state.xb, t * hidden, state.x, t * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
+        int skip = Math.max(0, consumer.firstPosition() - firstPosition);
+        if (skip >= n) return;
+        // Rows before the first wanted position are left out: the output head is a large share of a small model's work.
+        for (int t = skip; t < n; t++) {
+            VectorMath.rmsNorm(state.xb, (t - skip) * hidden, state.x, t * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
         }
-        weights.lmHead().multiply(state.xb, n, rows);
+        weights.lmHead().multiply(state.xb, n - skip, rows);
         float[] row = new float[vocab];
-        for (int t = 0; t < n; t++) {
-            System.arraycopy(rows, t * vocab, row, 0, vocab);
+        for (int t = skip; t < n; t++) {
+            System.arraycopy(rows, (t - skip) * vocab, row, 0, vocab);
             consumer.accept(firstPosition + t, row);
         }
     }

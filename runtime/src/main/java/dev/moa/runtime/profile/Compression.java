@@ -88,7 +88,9 @@ public final class Compression {
         long t3 = System.nanoTime();
         List<Calibration.Sample> validationSamples = Calibration.read(calibration, validation);
         validationSamples = validationSamples.subList(0, Math.min(validationSamples.size(), s.validationSamples()));
-        Validation.Result validated = Validation.run(model, search.files(), validationSamples, validation, out.resolve("round-1"), progress);
+        // Every round scores the same samples, so what one round measured (dense, repeated plans) the next reuses.
+        Validation.Known known = new Validation.Known();
+        Validation.Result validated = Validation.run(model, search.files(), validationSamples, validation, out.resolve("round-1"), progress, known);
         if (progress != null) progress.print(Validation.table(validated));
         Path best = validated.best().file();
         int chosenRound = 1, lastRound = 1;
@@ -101,9 +103,10 @@ public final class Compression {
             Profiler.run(model, calibration, profiled, s.samples(), s.influence(), at, profileAt, progress);
             PlanSearch.Result next = PlanSearch.run(profileAt, new PlanSearch.Settings(s.density(), profiled, extended, s.cost(), s.secondsPerSolve()),
                     optimizeAt, progress);
-            List<Path> candidates = new ArrayList<>(next.files());
-            candidates.add(best);
-            validated = Validation.run(model, candidates, validationSamples, validation, out.resolve("round-" + round), progress);
+            // The plan so far first: a new plan with the same loss does not replace it.
+            List<Path> candidates = new ArrayList<>(List.of(best));
+            candidates.addAll(next.files());
+            validated = Validation.run(model, candidates, validationSamples, validation, out.resolve("round-" + round), progress, known);
             if (progress != null) progress.print(Validation.table(validated));
             lastRound = round;
             if (validated.best().file().equals(best)) break;

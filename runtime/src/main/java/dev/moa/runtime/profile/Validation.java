@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -27,11 +28,24 @@ import java.util.TreeSet;
  * {@code moa validate}: the answer-token loss of every Pareto plan on calibration samples of a length that was not
  * profiled (the reference validates 2k/4k/8k plans at 12k), each sequence scored in one block-sparse prefill with
  * N = its length; the plan with the lowest loss is the final plan ({@code plan.json}). Plans whose spans agree on
- * every sample are one plan to this measurement and are scored once.
+ * every sample are one plan to this measurement and are scored once. A plan is dropped as soon as the loss of the
+ * samples scored so far exceeds the best plan's whole loss: the loss of a sample is never negative, so it could not
+ * win, and the choice is the one scoring every plan on every sample would make (its loss is then a lower bound).
  */
 public final class Validation {
-    /** One plan's measured answer loss (nats per answer token) and its KV share at the validation length. */
-    public record Scored(String name, Path file, double loss, double kvShare) {
+    /**
+     * One plan's measured answer loss (nats per answer token) and its KV share at the validation length; when it was
+     * dropped early ({@code complete} false) the loss is that of the samples scored, a lower bound of its loss.
+     */
+    public record Scored(String name, Path file, double loss, double kvShare, boolean complete) {
+    }
+
+    /**
+     * Losses already measured on one set of samples, by the plan's spans ("dense" for dense attention), so that later
+     * rounds score only what is new. Only complete losses are kept.
+     */
+    public static final class Known {
+        private final Map<String, Double> losses = new HashMap<>();
     }
 
     /** Dense loss, every plan's, and the chosen one. */
@@ -54,54 +68,105 @@ public final class Validation {
 
     public static Result run(Model model, List<Path> planFiles, List<Calibration.Sample> samples, int length, Path out, PrintStream progress)
             throws IOException {
+        return run(model, planFiles, samples, length, out, progress, new Known());
+    }
+
+    public static Result run(Model model, List<Path> planFiles, List<Calibration.Sample> samples, int length, Path out, PrintStream progress,
+                             Known known) throws IOException {
         if (samples.isEmpty()) throw new IllegalArgumentException("no calibration samples of length " + length + " to validate on");
         ModelConfig c = model.config();
         TreeSet<Integer> sampleLengths = new TreeSet<>();
         samples.forEach(s -> sampleLengths.add(s.tokens().length));
         long answerTokens = samples.stream().mapToLong(Calibration.Sample::answerTokens).sum();
+        // The samples with the most answer tokens weigh most, so scoring them first drops a losing plan soonest.
+        List<Calibration.Sample> order = samples.stream().sorted(Comparator.comparingInt(Calibration.Sample::answerTokens).reversed()).toList();
 
-        // distinct span configurations over the samples' lengths
-        Map<String, Integer> firstWithSpans = new HashMap<>();
         List<MoaPlan> plans = new ArrayList<>();
-        for (Path f : planFiles) plans.add(MoaPlan.load(f).validateFor(c.numLayers(), c.numHeads(), model.directory().toString()));
-        int[] representative = new int[plans.size()];
-        for (int i = 0; i < plans.size(); i++) {
+        List<String> keys = new ArrayList<>();
+        for (Path f : planFiles) {
+            MoaPlan plan = MoaPlan.load(f).validateFor(c.numLayers(), c.numHeads(), model.directory().toString());
             StringBuilder key = new StringBuilder();
-            for (int n : sampleLengths) key.append(Arrays.deepToString(HeadSpans.of(plans.get(i), n).local()));
-            representative[i] = firstWithSpans.computeIfAbsent(key.toString(), k -> plans.size());
+            for (int n : sampleLengths) key.append(Arrays.deepToString(HeadSpans.of(plan, n).local()));
+            plans.add(plan);
+            keys.add(key.toString());
         }
-        int distinct = (int) Arrays.stream(representative).filter(r -> r == plans.size()).count();
-        for (int i = 0; i < plans.size(); i++) if (representative[i] == plans.size()) representative[i] = i;
-
-        Progress bar = new Progress(progress, "validate " + length, (distinct + 1) * samples.size(), 0);
+        int unknown = (int) keys.stream().distinct().filter(k -> !known.losses.containsKey(k)).count();
+        int steps = (unknown + (known.losses.containsKey(DENSE) ? 0 : 1)) * samples.size();
+        Progress bar = new Progress(progress, "validate " + length, steps, 0);
         int[] step = {0};
-        double dense = loss(model, new AttentionMode.Dense(), samples, answerTokens, bar, step, "dense");
-        double[] losses = new double[plans.size()];
+        Double dense = known.losses.get(DENSE);
+        if (dense == null) {
+            dense = loss(model, new AttentionMode.Dense(), order, answerTokens, Double.POSITIVE_INFINITY, bar, step, "dense").loss();
+            known.losses.put(DENSE, dense);
+        }
+        // Plans already measured first: the best of them bounds the rest from the start.
+        Map<String, Measured> measured = new HashMap<>();
+        double bound = Double.POSITIVE_INFINITY;
+        for (String k : keys) {
+            Double l = known.losses.get(k);
+            if (l != null) {
+                measured.put(k, new Measured(l, true));
+                bound = Math.min(bound, l);
+            }
+        }
+        for (int i = 0; i < plans.size(); i++) {
+            if (measured.containsKey(keys.get(i))) continue;
+            MoaPlan plan = plans.get(i);
+            Measured m = loss(model, new AttentionMode.Sparse("moa:" + planFiles.get(i), config -> plan), order, answerTokens, bound, bar, step,
+                    name(planFiles.get(i)));
+            measured.put(keys.get(i), m);
+            if (m.complete()) {
+                known.losses.put(keys.get(i), m.loss());
+                bound = Math.min(bound, m.loss());
+            }
+        }
         List<Scored> scored = new ArrayList<>();
         for (int i = 0; i < plans.size(); i++) {
-            MoaPlan plan = plans.get(i);
-            String name = planFiles.get(i).getFileName().toString().replaceAll("\\.json$", "");
-            losses[i] = representative[i] == i
-                    ? loss(model, new AttentionMode.Sparse("moa:" + planFiles.get(i), config -> plan), samples, answerTokens, bar, step, name)
-                    : losses[representative[i]];
-            scored.add(new Scored(name, planFiles.get(i), losses[i], kvShare(c, plan, length)));
+            Measured m = measured.get(keys.get(i));
+            scored.add(new Scored(name(planFiles.get(i)), planFiles.get(i), m.loss(), kvShare(c, plans.get(i), length), m.complete()));
         }
-        Scored best = scored.stream().min((a, b) -> a.loss() != b.loss() ? Double.compare(a.loss(), b.loss()) : Double.compare(a.kvShare(), b.kvShare()))
+        Scored best = scored.stream().filter(Scored::complete)
+                .min((a, b) -> a.loss() != b.loss() ? Double.compare(a.loss(), b.loss()) : Double.compare(a.kvShare(), b.kvShare()))
                 .orElseThrow();
         Result result = new Result(length, samples.size(), answerTokens, dense, scored, best);
         if (out != null) write(result, out);
         return result;
     }
 
+    private static final String DENSE = "dense";
+
+    private static String name(Path planFile) {
+        return planFile.getFileName().toString().replaceAll("\\.json$", "");
+    }
+
+    /** A loss over the samples, or over those scored before it passed the bound. */
+    record Measured(double loss, boolean complete) {
+    }
+
+    /**
+     * Mean answer-token loss over the samples under one attention mode, or (incomplete) the loss of the samples scored
+     * so far once it exceeds {@code bound}.
+     */
+    static Measured loss(Model model, AttentionMode attention, List<Calibration.Sample> samples, long answerTokens, double bound,
+                         Progress bar, int[] step, String name) {
+        double nll = 0;
+        for (int i = 0; i < samples.size(); i++) {
+            nll += Perplexity.sequenceLoss(model, attention, samples.get(i).tokens(), samples.get(i).answerStart());
+            if (nll / answerTokens > bound && i + 1 < samples.size()) {
+                step[0] += samples.size() - i;
+                bar.step(step[0], String.format(Locale.ROOT, "%s: dropped after %d of %d samples, %.4f > %.4f", name, i + 1, samples.size(),
+                        nll / answerTokens, bound));
+                return new Measured(nll / answerTokens, false);
+            }
+            bar.step(++step[0], String.format(Locale.ROOT, "%s: loss so far %.4f", name, nll / answerTokens));
+        }
+        return new Measured(nll / answerTokens, true);
+    }
+
     /** Mean answer-token loss over the samples under one attention mode. */
     static double loss(Model model, AttentionMode attention, List<Calibration.Sample> samples, long answerTokens, Progress bar, int[] step,
                        String name) {
-        double nll = 0;
-        for (Calibration.Sample s : samples) {
-            nll += Perplexity.sequenceLoss(model, attention, s.tokens(), s.answerStart());
-            bar.step(++step[0], String.format(Locale.ROOT, "%s: loss so far %.4f", name, nll / answerTokens));
-        }
-        return nll / answerTokens;
+        return loss(model, attention, samples, answerTokens, Double.POSITIVE_INFINITY, bar, step, name).loss();
     }
 
     /** KV bytes the plan's cache allocates at total length n, as a share of the dense cache's. */
@@ -129,6 +194,8 @@ public final class Validation {
             p.addProperty("loss", s.loss());
             p.addProperty("loss_increase", s.loss() - r.denseLoss());
             p.addProperty("kv_share", s.kvShare());
+            // false: dropped once its loss passed the best plan's; the loss is over the samples scored, a lower bound
+            p.addProperty("complete", s.complete());
             plans.add(p);
         }
         o.add("plans", plans);
@@ -141,8 +208,11 @@ public final class Validation {
                 r.length(), r.samples(), r.answerTokens(), r.denseLoss()));
         s.append(String.format(Locale.ROOT, "%-10s %9s %9s %9s%n", "plan", "loss", "vs dense", "KV share"));
         for (Scored p : r.plans()) {
-            s.append(String.format(Locale.ROOT, "%-10s %9.4f %+9.4f %8.1f%%%s%n", p.name(), p.loss(), p.loss() - r.denseLoss(), 100 * p.kvShare(),
-                    p == r.best() ? "  <- best" : ""));
+            s.append(String.format(Locale.ROOT, "%-10s %s%8.4f %s%+8.4f %8.1f%%%s%n", p.name(), p.complete() ? " " : ">", p.loss(),
+                    p.complete() ? " " : ">", p.loss() - r.denseLoss(), 100 * p.kvShare(), p == r.best() ? "  <- best" : ""));
+        }
+        if (r.plans().stream().anyMatch(p -> !p.complete())) {
+            s.append("> : dropped once the loss of the samples scored passed the best plan's loss (a lower bound)\n");
         }
         return s.toString();
     }
