@@ -42,7 +42,7 @@ class CompressTest {
 
         CliTest.Run run = CliTest.moa(Map.of(), "compress", "--model", model.toString(), "--density", Double.toString(density),
                 "--out", out.toString(), "--lengths", "512,1024", "--validation-length", "1536", "--samples", "2",
-                "--validation-samples", "2", "--corpus", corpus.toString(), "--task", "passkey", "--task", "summary", "--time-limit", "5");
+                "--validation-samples", "2", "--corpus", corpus.toString(), "--task", "passkey", "--task", "summary", "--time-limit", "5", "--validate-plans", "2");
         assertEquals(0, run.exit(), run.err());
         for (String file : List.of("plan.json", "report.md", "report.json", "plan-heatmap.svg", "validation.json", "calibration/calibration.json",
                 "calibration/samples-512.jsonl", "calibration/samples-1536.jsonl", "profile/influence-512.safetensors",
@@ -66,6 +66,18 @@ class CompressTest {
             }
         }
 
+        // Round 1 validates the two plans predicted to lose least at the longest profiled length.
+        List<String> byPrediction = new java.util.ArrayList<>();
+        pareto.getAsJsonArray("plans").forEach(p -> byPrediction.add(p.getAsJsonObject().get("plan").getAsString()));
+        byPrediction.sort(java.util.Comparator.comparingDouble(name -> predictedAt1024(pareto, name)));
+        List<String> validated = new java.util.ArrayList<>();
+        JsonObject round1 = JsonParser.parseString(Files.readString(out.resolve("round-1/validation.json"))).getAsJsonObject();
+        round1.getAsJsonArray("plans").forEach(p -> validated.add(p.getAsJsonObject().get("plan").getAsString()));
+        assertEquals(Math.min(2, plans.size()), validated.size(), round1.toString());
+        for (String name : validated) {
+            assertTrue(predictedAt1024(pareto, name) <= predictedAt1024(pareto, byPrediction.get(validated.size() - 1)), name + " in " + byPrediction);
+        }
+
         // The runtime's own cache, sized for N = prompt + allowance at each profiled length, against dense.
         try (Model m = Model.load(model)) {
             int[] prompt = new Random(2).ints(200, 3, 300).toArray();
@@ -84,5 +96,13 @@ class CompressTest {
         CliTest.Run generate = CliTest.moa(Map.of(), "generate", "--model", model.toString(), "--prompt", "Once upon a time",
                 "--max-tokens", "8", "--attention", "moa:" + out.resolve("plan.json"));
         assertEquals(0, generate.exit(), generate.err());
+    }
+
+    private static double predictedAt1024(JsonObject pareto, String plan) {
+        for (JsonElement p : pareto.getAsJsonArray("plans")) {
+            JsonObject o = p.getAsJsonObject();
+            if (o.get("plan").getAsString().equals(plan)) return o.getAsJsonObject("predicted_loss").get("1024").getAsDouble();
+        }
+        throw new AssertionError(plan + " is not in pareto.json");
     }
 }

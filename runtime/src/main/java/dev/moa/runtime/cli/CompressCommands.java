@@ -27,7 +27,7 @@ final class CompressCommands {
             validate --model DIR --plans DIR --length L --calibration DIR [--samples K] [--out DIR]
             compress --model DIR --density RHO --out DIR [--lengths ...] [--validation-length L] [--extend N,...] [--samples K]
                      [--validation-samples K] [--corpus FILE]... [--task NAME]... [--cost groups|heads] [--influence blocks|entries]
-                     [--rounds R] [--seed S] [--time-limit S]""";
+                     [--rounds R] [--validate-plans K] [--seed S] [--time-limit S]""";
 
     int calibrate(String[] argv) throws IOException {
         Args args = new Args("calibrate", argv, 1, Set.of("model", "lengths", "samples", "out", "corpus", "task", "seed", "answer-tokens"), Set.of());
@@ -96,14 +96,15 @@ final class CompressCommands {
 
     int compress(String[] argv) throws IOException {
         Args args = new Args("compress", argv, 1, Set.of("model", "density", "out", "lengths", "validation-length", "extend", "samples",
-                "validation-samples", "corpus", "task", "cost", "seed", "time-limit", "influence", "rounds"), Set.of());
+                "validation-samples", "corpus", "task", "cost", "seed", "time-limit", "influence", "rounds", "validate-plans"), Set.of());
         Corpus corpus = corpus(args);
         Compression.Settings settings;
         try {
             settings = new Compression.Settings(density(args), args.has("lengths") ? EvalCommand.lengths(args.required("lengths")) : List.of(),
                     args.integer("validation-length", 0), args.has("extend") ? EvalCommand.lengths(args.required("extend")) : List.of(),
                     args.integer("samples", 16), args.integer("validation-samples", 8), tasks(args, corpus), args.longValue("seed", 1),
-                    CostModel.parse(args.string("cost", "groups")), positive(args, "time-limit", 5), influence(args), args.integer("rounds", 2));
+                    CostModel.parse(args.string("cost", "groups")), positive(args, "time-limit", 5), influence(args), args.integer("rounds", 2),
+                    args.integer("validate-plans", 6));
         } catch (IllegalArgumentException e) {
             throw new UsageException("compress: " + e.getMessage());
         }

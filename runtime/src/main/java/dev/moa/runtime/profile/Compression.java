@@ -18,6 +18,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -37,16 +38,36 @@ public final class Compression {
      * @param validationLength  unprofiled length the plans are validated at (0: the default)
      * @param samples           calibration samples per profiled length
      * @param validationSamples calibration samples at the validation length
+     * @param validatePlans     Pareto plans of each round validated: those predicted to lose least at the longest
+     *                          profiled length (0: all of them, as the reference does)
      */
     public record Settings(double density, List<Integer> lengths, int validationLength, List<Integer> extended, int samples,
                            int validationSamples, List<CalibrationTask> tasks, long seed, CostModel cost, double secondsPerSolve,
-                           InfluenceSum influence, int rounds) {
+                           InfluenceSum influence, int rounds, int validatePlans) {
         public Settings {
             lengths = List.copyOf(lengths);
             extended = List.copyOf(extended);
             tasks = List.copyOf(tasks);
             if (rounds < 1) throw new IllegalArgumentException("rounds must be >= 1, got " + rounds);
+            if (validatePlans < 0) throw new IllegalArgumentException("the plans to validate must be >= 0 (0: all), got " + validatePlans);
         }
+    }
+
+    /**
+     * The Pareto plans worth validating: the {@code k} predicted to lose least at the longest profiled length, where
+     * the prediction is nearest the validation length (all when k is 0). A front's plans often differ in a head or
+     * two and measure within a few percent of each other, so scoring every one costs far more than it can change.
+     */
+    static List<Path> shortlist(PlanSearch.Result search, int k) {
+        if (k == 0 || k >= search.files().size()) return search.files();
+        int[] lengths = search.problem().lengths();
+        int longest = 0;
+        for (int i = 1; i < lengths.length; i++) if (lengths[i] > lengths[longest]) longest = i;
+        int at = longest;
+        return java.util.stream.IntStream.range(0, search.files().size()).boxed()
+                .sorted(java.util.Comparator.comparingDouble((Integer i) -> search.front().get(i).objectives()[at])
+                        .thenComparingDouble(i -> Arrays.stream(search.front().get(i).objectives()).sum()))
+                .limit(k).sorted().map(search.files()::get).toList();
     }
 
     /** The lengths compress uses for a context of {@code context} tokens: profiled, validation, extended. */
@@ -90,7 +111,7 @@ public final class Compression {
         validationSamples = validationSamples.subList(0, Math.min(validationSamples.size(), s.validationSamples()));
         // Every round scores the same samples, so what one round measured (dense, repeated plans) the next reuses.
         Validation.Known known = new Validation.Known();
-        Validation.Result validated = Validation.run(model, search.files(), validationSamples, validation, out.resolve("round-1"), progress, known);
+        Validation.Result validated = Validation.run(model, shortlist(search, s.validatePlans()), validationSamples, validation, out.resolve("round-1"), progress, known);
         if (progress != null) progress.print(Validation.table(validated));
         Path best = validated.best().file();
         int chosenRound = 1, lastRound = 1;
@@ -105,7 +126,7 @@ public final class Compression {
                     optimizeAt, progress);
             // The plan so far first: a new plan with the same loss does not replace it.
             List<Path> candidates = new ArrayList<>(List.of(best));
-            candidates.addAll(next.files());
+            candidates.addAll(shortlist(next, s.validatePlans()));
             validated = Validation.run(model, candidates, validationSamples, validation, out.resolve("round-" + round), progress, known);
             if (progress != null) progress.print(Validation.table(validated));
             lastRound = round;
@@ -168,9 +189,11 @@ public final class Compression {
                 tasks.stream().map(CalibrationTask::label).toList(), s.samples(), profiled, s.validationSamples(), validation, s.seed(),
                 s.influence() == InfluenceSum.BLOCKS ? "|sum of dL|" : "sum of |dL|", s.cost() == CostModel.GROUPS ? "KV groups (the widest span per group: real KV bytes)" : "query heads (the reference's)",
                 new java.util.TreeSet<>(concat(profiled, extended))));
-        r.append(String.format(Locale.ROOT, "Chosen: %s of round %d of %d (lowest answer-token loss at %d tokens among %d plans; round 1 profiles the "
+        r.append(String.format(Locale.ROOT, "Chosen: %s of round %d of %d (lowest answer-token loss at %d tokens among the %d plans validated in the last round: %s; round 1 profiles the "
                 + "dense model, a later round profiles under the best plan so far).%n%n", validated.best().name(), round, s.rounds(), validation,
-                validated.plans().size()));
+                validated.plans().size(), s.validatePlans() == 0 ? "every Pareto plan" : "per round the " + s.validatePlans()
+                        + " Pareto plans predicted to lose least at " + profiled.stream().mapToInt(Integer::intValue).max().orElseThrow()
+                        + " tokens, and the best plan so far"));
         r.append("| length | predicted loss increase | measured loss increase | dense loss | KV bytes (plan) | KV bytes (dense) | share |\n");
         r.append("|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Row row : rows) {
