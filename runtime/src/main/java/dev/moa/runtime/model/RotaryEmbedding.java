@@ -43,25 +43,21 @@ public final class RotaryEmbedding {
      * so the gradient with respect to the unrotated vector is the gradient rotated back.
      */
     public void rotateBackward(float[] dx, int offset, int heads, Angles angles, int t) {
-        int half = headDim / 2;
-        for (int h = 0; h < heads; h++) {
-            int base = offset + h * headDim;
-            for (int i = 0; i < half; i++) {
-                float c = angles.cos[t * half + i], s = angles.sin[t * half + i];
-                float d1 = dx[base + i], d2 = dx[base + i + half];
-                dx[base + i] = d1 * c + d2 * s;
-                dx[base + i + half] = d2 * c - d1 * s;
-            }
-        }
+        rotate(dx, offset, heads, angles, t, -1f);
     }
 
     /** Rotates the {@code heads} consecutive heads stored at x[offset ..] for the token whose angles are row t. */
     public void rotate(float[] x, int offset, int heads, Angles angles, int t) {
+        rotate(x, offset, heads, angles, t, 1f);
+    }
+
+    /** Rotation by the angles times {@code direction} (+1 forward, -1 its transpose). */
+    private void rotate(float[] x, int offset, int heads, Angles angles, int t, float direction) {
         int half = headDim / 2;
         for (int h = 0; h < heads; h++) {
             int base = offset + h * headDim;
             for (int i = 0; i < half; i++) {
-                float c = angles.cos[t * half + i], s = angles.sin[t * half + i];
+                float c = angles.cos[t * half + i], s = direction * angles.sin[t * half + i];
                 float x1 = x[base + i], x2 = x[base + i + half];
                 x[base + i] = x1 * c - x2 * s;
                 x[base + i + half] = x2 * c + x1 * s;

@@ -200,7 +200,8 @@ public final class Compression {
             r.append(String.format(Locale.ROOT, "| %d | %s | %s | %s | %s | %s | %.1f%% |%n", row.length(), number(row.predicted()), number(row.measured()),
                     number(row.denseLoss()), mib(row.kvBytes()), mib(row.denseBytes()), 100.0 * row.kvBytes() / row.denseBytes()));
         }
-        r.append("\nPredicted: the influence outside the plan's blocks (first-order, summed |dL| per sample); measured: answer-token loss "
+        r.append("\nPredicted: the dense profile's influence of the blocks the plan leaves out (first-order, so it misjudges large "
+                + "cuts, and it cannot see a later round's re-profiling); measured: answer-token loss "
                 + "with the plan minus dense, on the calibration samples of that length (up to 8; at the validation length all of them).\n\n");
         r.append(Validation.table(validated).replace("\n", "  \n"));
         r.append(String.format(Locale.ROOT, "%nTime: calibrate %s, profile %s, optimize %s, validate and further rounds %s, measure %s (%d threads).%n",
