@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.moa.plans.MoaPlan;
 import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.eval.RetrievalEval;
@@ -14,6 +15,8 @@ import dev.moa.runtime.generate.GenerationParams;
 import dev.moa.runtime.generate.GenerationResult;
 import dev.moa.runtime.generate.Generator;
 import dev.moa.runtime.generate.Prompts;
+import dev.moa.runtime.model.HeadSpans;
+import dev.moa.runtime.model.MoaKvCache;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -70,5 +73,24 @@ class DemoModelTest {
         RetrievalEval.Result result = RetrievalEval.run(model, settings, null);
         assertEquals(10, result.outcomes().size());
         assertTrue(result.accuracy(2048) >= 0.8, result.table());
+    }
+
+    /** The plans moa compress made for this model: they load, keep the budget where it was set, and 50 % retrieves. */
+    @Test
+    void committedPlansKeepTheirBudgetAndTheFiftyPercentPlanRetrievesWhereTheUniformRuleCannot() throws Exception {
+        for (double density : new double[] {0.5, 0.25}) {
+            Path file = dir.resolve("moa-plan-" + Math.round(density * 100) + ".json");
+            MoaPlan plan = MoaPlan.load(file).validateFor(model.config().numLayers(), model.config().numHeads(), dir.toString());
+            // The lengths compress bounded (profiled and validation lengths); between them block rounding and the clamp
+            // at N can push the share a few points higher (docs/benchmarks.md).
+            for (int n : new int[] {1024, 2048, 3072, 4096}) {
+                long dense = 2L * model.config().numLayers() * model.config().numKvHeads() * n * model.config().headDim() * Float.BYTES;
+                assertTrue(MoaKvCache.byteSize(model.config(), HeadSpans.of(plan, n)) <= density * dense, file + " at N=" + n);
+            }
+        }
+        MoaPlan fifty = MoaPlan.load(dir.resolve("moa-plan-50.json"));
+        var moa = RetrievalEval.run(model, new RetrievalEval.Settings(List.of(2048), 1, new AttentionMode.Sparse("moa:moa-plan-50.json", c -> fifty), 11), null);
+        var uniform = RetrievalEval.run(model, new RetrievalEval.Settings(List.of(2048), 1, AttentionMode.parse("uniform:0,0.5"), 11), null);
+        assertTrue(moa.accuracy(2048) >= 0.8 && uniform.accuracy(2048) <= 0.6, moa.table() + uniform.table());
     }
 }
