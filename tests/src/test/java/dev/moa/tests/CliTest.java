@@ -207,6 +207,23 @@ class CliTest {
         assertTrue(r.out().contains("    0        128     512      1024    53.1%  1536 / 2048"), r.out());
         Path svg = work.resolve("plan-N1024.svg");
         assertTrue(Files.isRegularFile(svg) && Files.readString(svg).contains("layer 1 head 2: span 1024 (100%)"));
+        // The worst KV share over N = 512..1024, brute force: per KV group its widest span, rounded up to whole blocks
+        // (a full span may pass N by part of a block: the cache keeps it for generation past N).
+        var config = dev.moa.loader.config.ModelConfig.load(model);
+        dev.moa.plans.MoaPlan p = dev.moa.plans.MoaPlan.load(plan);
+        double worst = 0;
+        for (int m = 512; m <= 1024; m++) {
+            long slots = 0;
+            for (int l = 0; l < 2; l++) {
+                for (int g = 0; g < config.numKvHeads(); g++) {
+                    int widest = 0;
+                    for (int h = g * config.groupSize(); h < (g + 1) * config.groupSize(); h++) widest = Math.max(widest, p.rule(l, h).span(m));
+                    slots += widest;
+                }
+            }
+            worst = Math.max(worst, slots / (2.0 * config.numKvHeads() * m));
+        }
+        assertTrue(r.out().contains(String.format(java.util.Locale.ROOT, "KV memory at any N from 512 to 1024: at most %.1f%% of dense", 100 * worst)), worst + "\n" + r.out());
 
         Run mismatch = moa(Map.of(), "plan", "show", "--plan", plan.toString(), "--model", model.toString());
         assertNotEquals(0, mismatch.exit());

@@ -1,8 +1,11 @@
 package dev.moa.runtime.cli;
 
 import dev.moa.loader.config.ModelConfig;
+import dev.moa.plans.ElasticRule;
 import dev.moa.plans.MoaPlan;
 import dev.moa.plans.PlanHeatmap;
+import dev.moa.runtime.model.HeadSpans;
+import dev.moa.runtime.model.MoaKvCache;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -10,7 +13,7 @@ import java.util.Set;
 
 /**
  * {@code moa plan show --plan FILE --model DIR --length N}: each layer's spans, density and KV slots at length
- * N, and a heatmap (SVG, layers × heads) written next to the plan.
+ * N, the largest KV share at any length from N/2 to N, and a heatmap (SVG, layers × heads) written next to the plan.
  */
 final class PlanCommand {
     int run(String[] argv) throws Exception {
@@ -52,6 +55,20 @@ final class PlanCommand {
                     sorted[sorted.length - 1], 100 * density, slots, (long) config.numKvHeads() * n);
         }
         System.out.printf("all    density %.1f%%, KV memory %.1f%% of dense%n", 100 * densitySum / config.numLayers(), 100.0 * moaSlots / denseSlots);
+        // Spans round up to whole blocks, so the share at other N can be above the share at the lengths a plan was
+        // optimised for: show the worst over every N from N/2 to N (below that the 128-token minimum span dominates).
+        double worst = 0;
+        int worstAt = 0;
+        int from = Math.max(n / 2, 2 * ElasticRule.MIN_SPAN);
+        for (int m = from; m <= n; m++) {
+            double share = MoaKvCache.byteSize(config, HeadSpans.of(plan, m)) / (2.0 * config.numLayers() * config.numKvHeads() * m * config.headDim() * Float.BYTES);
+            if (share > worst) {
+                worst = share;
+                worstAt = m;
+            }
+        }
+        if (worstAt > 0) System.out.printf("KV memory at any N from %d to %d: at most %.1f%% of dense (at N = %d; spans round up to %d-token blocks)%n",
+                from, n, 100 * worst, worstAt, ElasticRule.BLOCK);
         Path out = args.has("out") ? Path.of(args.string("out", null))
                 : planFile.toAbsolutePath().resolveSibling(planFile.getFileName().toString().replaceAll("\\.json$", "") + "-N" + n + ".svg");
         Files.writeString(out, PlanHeatmap.svg(plan, n, planFile.getFileName().toString()));
