@@ -2,8 +2,7 @@ package dev.moa.loader.safetensors;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import dev.moa.loader.json.StrictJson;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -62,10 +61,8 @@ public final class SafetensorsFile {
         String headerText = new String(file.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
         JsonObject header;
         try {
-            JsonElement parsed = JsonParser.parseString(headerText);
-            if (!parsed.isJsonObject()) throw new JsonParseException("top level is not a JSON object");
-            header = parsed.getAsJsonObject();
-        } catch (JsonParseException e) {
+            header = StrictJson.parseObject(headerText);
+        } catch (StrictJson.Error e) {
             throw new SafetensorsException(path + ": header is not valid JSON (" + e.getMessage() + ")", e);
         }
 

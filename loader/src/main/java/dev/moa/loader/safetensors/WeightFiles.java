@@ -2,8 +2,7 @@ package dev.moa.loader.safetensors;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import dev.moa.loader.json.StrictJson;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -75,10 +74,8 @@ public final class WeightFiles implements AutoCloseable {
     private static Map<String, String> readWeightMap(Path index) throws IOException {
         JsonObject root;
         try {
-            JsonElement parsed = JsonParser.parseString(Files.readString(index));
-            if (!parsed.isJsonObject()) throw new JsonParseException("top level is not a JSON object");
-            root = parsed.getAsJsonObject();
-        } catch (JsonParseException e) {
+            root = StrictJson.parseObject(Files.readString(index));
+        } catch (StrictJson.Error e) {
             throw new SafetensorsException(index + ": not valid JSON (" + e.getMessage() + ")", e);
         }
         JsonElement map = root.get("weight_map");

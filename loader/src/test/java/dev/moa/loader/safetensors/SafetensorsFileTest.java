@@ -119,6 +119,24 @@ class SafetensorsFileTest {
         assertTrue(errorOf(dir).contains("data_offsets"));
     }
 
+    /** Gson's tree keeps the last of two equal names: a second entry for a tensor must be an error, not a silent win. */
+    @Test
+    void aTensorNamedTwiceOrJsonPythonWouldRejectIsAnError() throws IOException {
+        rawFile("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                + "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
+        String message = errorOf(dir);
+        assertTrue(message.contains("\"w\" appears twice") && message.contains("line 1"), message);
+        for (String header : new String[] {"{\"w\": 1} trailing", "{/* c */ \"w\": 1}", "{w: 1}", "{'w': 1}"}) {
+            rawFile(header, 0);
+            String m = errorOf(dir);
+            assertTrue(m.contains("not valid JSON") && !m.contains("LENIENT") && !m.contains("com.google") && !m.contains("https://"), header + " -> " + m);
+        }
+        Files.delete(dir.resolve("model.safetensors"));
+        Files.writeString(dir.resolve("model.safetensors.index.json"), "{\"weight_map\": {\"a\": \"x.safetensors\", \"a\": \"y.safetensors\"}}");
+        String index = errorOf(dir);
+        assertTrue(index.contains("\"a\" appears twice"), index);
+    }
+
     @Test
     void missingWeightsAreNamed() {
         assertTrue(errorOf(dir).contains("no model.safetensors or model.safetensors.index.json"));
