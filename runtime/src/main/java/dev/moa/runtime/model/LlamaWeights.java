@@ -14,10 +14,15 @@ import java.util.Arrays;
  * their Hugging Face names. Every shape is checked against config.json before anything runs.
  */
 public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[] finalNorm, WeightMatrix lmHead) {
+    static final String EMBEDDING = "model.embed_tokens.weight", HEAD = "lm_head.weight";
 
     public static LlamaWeights bind(ModelConfig c, WeightFiles files) {
         var binder = new Binder(files);
-        WeightMatrix embedding = binder.matrix("model.embed_tokens.weight", c.vocabSize(), c.hiddenSize());
+        // transformers saves a tied pair once, under either name (safetensors refuses shared storage), so with
+        // tie_word_embeddings either tensor may be the only one in the file; a tied checkpoint may also ship both.
+        boolean tied = c.tieWordEmbeddings();
+        boolean hasEmbedding = files.find(EMBEDDING).isPresent(), hasHead = files.find(HEAD).isPresent();
+        WeightMatrix embedding = binder.matrix(tied && !hasEmbedding && hasHead ? HEAD : EMBEDDING, c.vocabSize(), c.hiddenSize());
         LayerWeights[] layers = new LayerWeights[c.numLayers()];
         for (int l = 0; l < layers.length; l++) {
             String p = "model.layers." + l + ".";
@@ -37,10 +42,7 @@ public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[
                     binder.matrix(p + "mlp.down_proj.weight", c.hiddenSize(), c.intermediateSize()));
         }
         float[] finalNorm = binder.vector("model.norm.weight", c.hiddenSize());
-        // Tied models reuse the embedding as the output head; some tied checkpoints still ship a copy.
-        WeightMatrix lmHead = files.find("lm_head.weight").isPresent() || !c.tieWordEmbeddings()
-                ? binder.matrix("lm_head.weight", c.vocabSize(), c.hiddenSize())
-                : embedding;
+        WeightMatrix lmHead = !tied || (hasHead && hasEmbedding) ? binder.matrix(HEAD, c.vocabSize(), c.hiddenSize()) : embedding;
         return new LlamaWeights(embedding, layers, finalNorm, lmHead);
     }
 
