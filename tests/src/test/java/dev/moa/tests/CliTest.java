@@ -122,6 +122,14 @@ class CliTest {
         Run unknown = moa(Map.of(), "forward", "--modle", "x");
         assertNotEquals(0, unknown.exit());
         assertTrue(unknown.err().contains("unknown option --modle"), unknown.err());
+
+        // A bad environment value is a usage error, even for a command that never starts the thread pool.
+        for (String[] command : new String[][] {{"info", "--model", model.toString()}, {"forward", "--model", model.toString(), "--tokens", "1 2"}}) {
+            Run threads = moa(Map.of("MOA_THREADS", "abc"), command);
+            assertNotEquals(0, threads.exit());
+            assertEquals(1, errorLines(threads).size(), threads.err());
+            assertTrue(threads.err().contains("MOA_THREADS must be a positive integer") && threads.err().contains("'abc'"), threads.err());
+        }
     }
 
     @Test

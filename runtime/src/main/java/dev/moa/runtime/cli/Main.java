@@ -97,6 +97,7 @@ public final class Main {
     }
 
     static int run(String[] args) throws Exception {
+        checkEnvironment(System.getenv());
         String[] rest = extractThreads(args);
         if (rest.length == 0) return new DemoCommand().run(rest);
         String command = rest[0];
@@ -120,6 +121,23 @@ public final class Main {
             }
             default -> throw new UsageException("unknown command '" + command + "'\n" + USAGE);
         };
+    }
+
+    /**
+     * Environment values are checked before anything reads them: a bad MOA_THREADS would otherwise surface as an
+     * error while the thread pool is first built, or not at all in a command that never starts it.
+     */
+    static void checkEnvironment(java.util.Map<String, String> env) {
+        String threads = env.get("MOA_THREADS");
+        if (threads != null && !threads.isBlank()) {
+            boolean positive;
+            try {
+                positive = Integer.parseInt(threads.trim()) >= 1;
+            } catch (NumberFormatException e) {
+                positive = false;
+            }
+            if (!positive) throw new UsageException("MOA_THREADS must be a positive integer (or unset for all cores), got '" + threads + "'");
+        }
     }
 
     /** {@code --threads N} applies to every command: it sizes the kernel thread pool. */

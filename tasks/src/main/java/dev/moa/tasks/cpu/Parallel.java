@@ -21,7 +21,15 @@ public final class Parallel {
 
     static int defaultThreads() {
         String configured = System.getProperty("moa.threads", System.getenv("MOA_THREADS"));
-        if (configured != null && !configured.isBlank()) return Math.max(1, Integer.parseInt(configured.trim()));
+        if (configured != null && !configured.isBlank()) {
+            try {
+                int threads = Integer.parseInt(configured.trim());
+                if (threads >= 1) return threads;
+            } catch (NumberFormatException e) {
+                // said below
+            }
+            throw new IllegalStateException("moa.threads / MOA_THREADS must be a positive integer, got '" + configured + "'");
+        }
         return Runtime.getRuntime().availableProcessors();
     }
 
