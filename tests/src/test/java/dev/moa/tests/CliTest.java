@@ -123,6 +123,20 @@ class CliTest {
         assertNotEquals(0, unknown.exit());
         assertTrue(unknown.err().contains("unknown option --modle"), unknown.err());
 
+        // Output paths are checked before the work starts, not after an evaluation ran.
+        Path aFile = work.resolve("a-file.txt");
+        Files.writeString(aFile, "x");
+        for (String[] command : new String[][] {
+                {"eval", "retrieval", "--model", model.toString(), "--lengths", "1024", "--json", aFile.resolve("r.json").toString()},
+                {"eval", "retrieval", "--model", model.toString(), "--lengths", "1024", "--heatmap", work.toString()},
+                {"compress", "--model", model.toString(), "--density", "0.5", "--out", aFile.resolve("out").toString(), "--corpus", aFile.toString()}}) {
+            Run early = moa(Map.of(), command);
+            assertNotEquals(0, early.exit(), early.err());
+            assertEquals(1, errorLines(early).size(), early.err());
+            assertTrue((early.err().contains("is a file, not a folder") || early.err().contains("is a directory")) && !early.err().contains("length 1024"),
+                    String.join(" ", command) + ": " + early.err());
+        }
+
         // A bad environment value is a usage error, even for a command that never starts the thread pool.
         for (String[] command : new String[][] {{"info", "--model", model.toString()}, {"forward", "--model", model.toString(), "--tokens", "1 2"}}) {
             Run threads = moa(Map.of("MOA_THREADS", "abc"), command);

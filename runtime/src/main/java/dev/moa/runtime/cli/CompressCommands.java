@@ -39,7 +39,7 @@ final class CompressCommands {
         } catch (IllegalArgumentException e) {
             throw new UsageException("calibrate: " + e.getMessage());
         }
-        Path out = Path.of(args.required("out"));
+        Path out = OutputPaths.directory("--out", Path.of(args.required("out")));
         try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
             Calibration.run(model, corpus, settings, out, System.err);
         }
@@ -51,7 +51,7 @@ final class CompressCommands {
         Args args = new Args("profile", argv, 1, Set.of("model", "calibration", "out", "lengths", "samples", "influence"), Set.of());
         InfluenceSum sum = influence(args);
         List<Integer> lengths = args.has("lengths") ? EvalCommand.lengths(args.required("lengths")) : List.of();
-        Path out = Path.of(args.required("out"));
+        Path out = OutputPaths.directory("--out", Path.of(args.required("out")));
         try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
             for (Profiler.LengthProfile p : Profiler.run(model, Path.of(args.required("calibration")), lengths,
                     args.integer("samples", Integer.MAX_VALUE), sum, out, System.err)) {
@@ -73,7 +73,7 @@ final class CompressCommands {
         } catch (IllegalArgumentException e) {
             throw new UsageException("optimize: " + e.getMessage());
         }
-        Path out = Path.of(args.required("out"));
+        Path out = OutputPaths.directory("--out", Path.of(args.required("out")));
         PlanSearch.Result result = PlanSearch.run(Path.of(args.required("profile")), settings, out, System.err);
         System.out.println(result.files().size() + " Pareto plans: " + out.resolve(PlanSearch.PLANS).toAbsolutePath());
         return 0;
@@ -83,7 +83,7 @@ final class CompressCommands {
         Args args = new Args("validate", argv, 1, Set.of("model", "plans", "length", "calibration", "samples", "out"), Set.of());
         int length = args.integer("length", 0);
         if (length < 1) throw new UsageException("validate: --length L (an unprofiled length the calibration set holds) is required");
-        Path plans = Path.of(args.required("plans")), out = args.has("out") ? Path.of(args.required("out")) : plans;
+        Path plans = Path.of(args.required("plans")), out = args.has("out") ? OutputPaths.directory("--out", Path.of(args.required("out"))) : plans;
         try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
             List<Calibration.Sample> samples = Calibration.read(Path.of(args.required("calibration")), length);
             samples = samples.subList(0, Math.min(samples.size(), args.integer("samples", Integer.MAX_VALUE)));
@@ -108,7 +108,7 @@ final class CompressCommands {
         } catch (IllegalArgumentException e) {
             throw new UsageException("compress: " + e.getMessage());
         }
-        Path out = Path.of(args.required("out"));
+        Path out = OutputPaths.directory("--out", Path.of(args.required("out")));
         try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
             Path plan = Compression.run(model, corpus, settings, out, System.err);
             System.out.println("plan: " + plan.toAbsolutePath());

@@ -47,11 +47,11 @@ final class EvalCommand {
         } catch (IllegalArgumentException e) {
             throw new UsageException("eval retrieval: " + e.getMessage());
         }
+        Path heatmap = OutputPaths.file("--heatmap", args.has("heatmap") ? Path.of(args.required("heatmap")) : defaultHeatmap(args, attention));
+        checkJson(args);
         try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
             RetrievalEval.Result result = RetrievalEval.run(model, settings, System.err);
             System.out.print(result.table());
-            Path heatmap = args.has("heatmap") ? Path.of(args.required("heatmap")) : defaultHeatmap(args, attention);
-            Files.createDirectories(heatmap.toAbsolutePath().getParent());
             AccuracyHeatmap.write(result, heatmap);
             System.out.println("heatmap: " + heatmap.toAbsolutePath());
             writeJson(args, result.toJson());
@@ -63,6 +63,7 @@ final class EvalCommand {
         AttentionMode attention = GenerateCommand.attention(args);
         boolean text = args.has("file"), pairs = args.has("pairs");
         if (text == pairs) throw new UsageException("eval ppl: give exactly one of --file TEXT (with --length L) or --pairs FILE.jsonl");
+        checkJson(args);
         try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
             Perplexity.Loss loss;
             if (text) {
@@ -126,6 +127,12 @@ final class EvalCommand {
         }
         if (pairs.isEmpty()) throw new UsageException(file + ": no prompt/answer pairs");
         return pairs;
+    }
+
+    /** Checks the {@code --json} file (unless it is "-", standard output) before the work starts. */
+    private static void checkJson(Args args) {
+        String target = args.string("json", null);
+        if (target != null && !target.equals("-")) OutputPaths.file("--json", Path.of(target));
     }
 
     private static void writeJson(Args args, JsonObject json) throws IOException {

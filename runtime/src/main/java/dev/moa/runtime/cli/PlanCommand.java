@@ -69,8 +69,8 @@ final class PlanCommand {
         }
         if (worstAt > 0) System.out.printf("KV memory at any N from %d to %d: at most %.1f%% of dense (at N = %d; spans round up to %d-token blocks)%n",
                 from, n, 100 * worst, worstAt, ElasticRule.BLOCK);
-        Path out = args.has("out") ? Path.of(args.string("out", null))
-                : planFile.toAbsolutePath().resolveSibling(planFile.getFileName().toString().replaceAll("\\.json$", "") + "-N" + n + ".svg");
+        Path out = OutputPaths.file("--out", args.has("out") ? Path.of(args.string("out", null))
+                : planFile.toAbsolutePath().resolveSibling(planFile.getFileName().toString().replaceAll("\\.json$", "") + "-N" + n + ".svg"));
         Files.writeString(out, PlanHeatmap.svg(plan, n, planFile.getFileName().toString()));
         System.out.println("heatmap: " + out);
         return 0;
