@@ -1,11 +1,11 @@
 package dev.moa.loader.chat;
 
+import dev.moa.loader.io.InputFiles;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -29,7 +29,7 @@ final class TokenizerConfigReader {
     }
 
     static TokenizerConfigReader read(Path file) throws IOException {
-        String text = Files.readString(file);
+        String text = InputFiles.readText(file, InputFiles.SMALL_JSON);
         try {
             JsonElement parsed = JsonParser.parseString(text);
             if (!parsed.isJsonObject()) throw new JsonParseException("top level is not a JSON object");

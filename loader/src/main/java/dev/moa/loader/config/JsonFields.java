@@ -1,11 +1,11 @@
 package dev.moa.loader.config;
 
+import dev.moa.loader.io.InputFiles;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -24,7 +24,7 @@ final class JsonFields {
     static JsonFields read(Path file) throws IOException {
         String text;
         try {
-            text = Files.readString(file);
+            text = InputFiles.readText(file, InputFiles.SMALL_JSON);
         } catch (NoSuchFileException e) {
             throw new ConfigException(file + ": file not found");
         }

@@ -1,5 +1,6 @@
 package dev.moa.loader.safetensors;
 
+import dev.moa.loader.io.InputFiles;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.moa.loader.json.StrictJson;
@@ -74,7 +75,7 @@ public final class WeightFiles implements AutoCloseable {
     private static Map<String, String> readWeightMap(Path index) throws IOException {
         JsonObject root;
         try {
-            root = StrictJson.parseObject(Files.readString(index));
+            root = StrictJson.parseObject(InputFiles.readText(index, InputFiles.SMALL_JSON));
         } catch (StrictJson.Error e) {
             throw new SafetensorsException(index + ": not valid JSON (" + e.getMessage() + ")", e);
         }

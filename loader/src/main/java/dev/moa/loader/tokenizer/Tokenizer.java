@@ -1,12 +1,12 @@
 package dev.moa.loader.tokenizer;
 
+import dev.moa.loader.io.InputFiles;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import dev.moa.loader.tokenizer.AddedTokenMatcher.Segment;
 import dev.moa.loader.tokenizer.PreTokenizer.Piece;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -68,7 +68,7 @@ public final class Tokenizer {
     public static Tokenizer load(Path tokenizerJson) throws IOException {
         String json;
         try {
-            json = Files.readString(tokenizerJson);
+            json = InputFiles.readText(tokenizerJson, InputFiles.TOKENIZER_JSON);
         } catch (NoSuchFileException e) {
             throw new TokenizerException(tokenizerJson + ": file not found", e);
         }
