@@ -124,11 +124,12 @@ class CliTest {
         assertTrue(unknown.err().contains("unknown option --modle"), unknown.err());
 
         // Output paths are checked before the work starts, not after an evaluation ran.
-        Path aFile = work.resolve("a-file.txt");
+        // (the demo model has a tokenizer, so without the check the evaluation would run to its end first)
+        Path aFile = work.resolve("a-file.txt"), demo = TestPaths.repoRoot().resolve("models/moa-demo");
         Files.writeString(aFile, "x");
         for (String[] command : new String[][] {
-                {"eval", "retrieval", "--model", model.toString(), "--lengths", "1024", "--json", aFile.resolve("r.json").toString()},
-                {"eval", "retrieval", "--model", model.toString(), "--lengths", "1024", "--heatmap", work.toString()},
+                {"eval", "retrieval", "--model", demo.toString(), "--lengths", "1024", "--json", aFile.resolve("r.json").toString()},
+                {"eval", "retrieval", "--model", demo.toString(), "--lengths", "1024", "--heatmap", work.toString()},
                 {"compress", "--model", model.toString(), "--density", "0.5", "--out", aFile.resolve("out").toString(), "--corpus", aFile.toString()}}) {
             Run early = moa(Map.of(), command);
             assertNotEquals(0, early.exit(), early.err());

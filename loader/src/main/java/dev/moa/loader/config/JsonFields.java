@@ -1,10 +1,10 @@
 package dev.moa.loader.config;
 
-import dev.moa.loader.io.InputFiles;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+import dev.moa.loader.io.InputFiles;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;

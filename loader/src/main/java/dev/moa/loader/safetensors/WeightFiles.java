@@ -1,8 +1,8 @@
 package dev.moa.loader.safetensors;
 
-import dev.moa.loader.io.InputFiles;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import dev.moa.loader.io.InputFiles;
 import dev.moa.loader.json.StrictJson;
 import java.io.IOException;
 import java.lang.foreign.Arena;

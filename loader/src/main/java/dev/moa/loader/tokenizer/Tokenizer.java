@@ -1,9 +1,9 @@
 package dev.moa.loader.tokenizer;
 
-import dev.moa.loader.io.InputFiles;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+import dev.moa.loader.io.InputFiles;
 import dev.moa.loader.tokenizer.AddedTokenMatcher.Segment;
 import dev.moa.loader.tokenizer.PreTokenizer.Piece;
 import java.io.IOException;

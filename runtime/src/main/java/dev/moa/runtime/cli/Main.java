@@ -1,6 +1,7 @@
 package dev.moa.runtime.cli;
 
 import dev.moa.tasks.cpu.Parallel;
+import dev.moa.tasks.cpu.ThreadCount;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -129,14 +130,10 @@ public final class Main {
      */
     static void checkEnvironment(java.util.Map<String, String> env) {
         String threads = env.get("MOA_THREADS");
-        if (threads != null && !threads.isBlank()) {
-            boolean positive;
-            try {
-                positive = Integer.parseInt(threads.trim()) >= 1;
-            } catch (NumberFormatException e) {
-                positive = false;
-            }
-            if (!positive) throw new UsageException("MOA_THREADS must be a positive integer (or unset for all cores), got '" + threads + "'");
+        try {
+            if (threads != null && !threads.isBlank()) ThreadCount.parse(threads, "MOA_THREADS");
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage() + " (unset, it means all cores)");
         }
     }
 
@@ -148,9 +145,9 @@ public final class Main {
                 String value = args[i].contains("=") ? args[i].substring(args[i].indexOf('=') + 1)
                         : (i + 1 < args.length ? args[++i] : null);
                 try {
-                    Parallel.setThreads(Integer.parseInt(String.valueOf(value)));
+                    Parallel.setThreads(ThreadCount.parse(value, "--threads"));
                 } catch (IllegalArgumentException e) {
-                    throw new UsageException("--threads must be a positive integer, got '" + value + "'");
+                    throw new UsageException(e.getMessage());
                 }
             } else {
                 kept.add(args[i]);

@@ -4,8 +4,7 @@ import dev.moa.loader.config.ModelConfig;
 import dev.moa.plans.ElasticRule;
 import dev.moa.plans.MoaPlan;
 import dev.moa.plans.PlanHeatmap;
-import dev.moa.runtime.model.HeadSpans;
-import dev.moa.runtime.model.MoaKvCache;
+import dev.moa.runtime.profile.Validation;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -61,7 +60,7 @@ final class PlanCommand {
         int worstAt = 0;
         int from = Math.max(n / 2, 2 * ElasticRule.MIN_SPAN);
         for (int m = from; m <= n; m++) {
-            double share = MoaKvCache.byteSize(config, HeadSpans.of(plan, m)) / (2.0 * config.numLayers() * config.numKvHeads() * m * config.headDim() * Float.BYTES);
+            double share = Validation.kvShare(config, plan, m);
             if (share > worst) {
                 worst = share;
                 worstAt = m;

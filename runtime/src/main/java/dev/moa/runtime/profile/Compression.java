@@ -61,9 +61,7 @@ public final class Compression {
     static List<Path> shortlist(PlanSearch.Result search, int k) {
         if (k == 0 || k >= search.files().size()) return search.files();
         int[] lengths = search.problem().lengths();
-        int longest = 0;
-        for (int i = 1; i < lengths.length; i++) if (lengths[i] > lengths[longest]) longest = i;
-        int at = longest;
+        int at = java.util.stream.IntStream.range(0, lengths.length).reduce((a, b) -> lengths[b] > lengths[a] ? b : a).orElseThrow();
         return java.util.stream.IntStream.range(0, search.files().size()).boxed()
                 .sorted(java.util.Comparator.comparingDouble((Integer i) -> search.front().get(i).objectives()[at])
                         .thenComparingDouble(i -> Arrays.stream(search.front().get(i).objectives()).sum()))

@@ -21,15 +21,7 @@ public final class Parallel {
 
     static int defaultThreads() {
         String configured = System.getProperty("moa.threads", System.getenv("MOA_THREADS"));
-        if (configured != null && !configured.isBlank()) {
-            try {
-                int threads = Integer.parseInt(configured.trim());
-                if (threads >= 1) return threads;
-            } catch (NumberFormatException e) {
-                // said below
-            }
-            throw new IllegalStateException("moa.threads / MOA_THREADS must be a positive integer, got '" + configured + "'");
-        }
+        if (configured != null && !configured.isBlank()) return ThreadCount.parse(configured, "moa.threads / MOA_THREADS");
         return Runtime.getRuntime().availableProcessors();
     }
 
