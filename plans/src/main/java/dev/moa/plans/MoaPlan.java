@@ -3,8 +3,8 @@ package dev.moa.plans;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import dev.moa.loader.io.InputFiles;
+import dev.moa.loader.json.StrictJson;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,16 +42,14 @@ public final class MoaPlan {
     }
 
     public static MoaPlan load(Path file) throws IOException {
-        return parse(Files.readString(file), file.toString());
+        return parse(InputFiles.readText(file, InputFiles.SMALL_JSON), file.toString());
     }
 
     public static MoaPlan parse(String json, String source) {
         JsonObject root;
         try {
-            JsonElement e = JsonParser.parseString(json);
-            if (!e.isJsonObject()) throw new JsonParseException("top level is not an object");
-            root = e.getAsJsonObject();
-        } catch (JsonParseException e) {
+            root = StrictJson.parseObject(json);
+        } catch (StrictJson.Error e) {
             throw new PlanException(source + ": not valid JSON (" + e.getMessage() + ")");
         }
         double[][] alphas = matrix(root, "alphas", source);

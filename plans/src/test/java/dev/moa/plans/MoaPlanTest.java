@@ -37,6 +37,9 @@ class MoaPlanTest {
         assertTrue(error("{\"alphas\": [[0]]}").contains("'betas'"));
         assertTrue(error("{\"alphas\": [[0]], \"betas\": [[0, 1]]}").contains("layer 0 has 1 alphas but 2 betas"));
         assertTrue(error("[").contains("not valid JSON"));
+        // two "betas": the second must not silently replace the first; a comment is not JSON
+        assertTrue(error("{\"alphas\": [[0]], \"betas\": [[1]], \"betas\": [[0.5]]}").contains("\"betas\" appears twice"));
+        assertTrue(error("{\"alphas\": [[0]], // dense\n \"betas\": [[1]]}").contains("bad.json: not valid JSON"));
     }
 
     private static String error(String json) {

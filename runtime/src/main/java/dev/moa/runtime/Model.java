@@ -1,6 +1,7 @@
 package dev.moa.runtime;
 
 import dev.moa.loader.chat.ChatTemplate;
+import dev.moa.loader.config.ConfigException;
 import dev.moa.loader.config.GenerationConfig;
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.loader.safetensors.WeightFiles;
@@ -9,6 +10,7 @@ import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.LlamaWeights;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -51,11 +53,13 @@ public final class Model implements AutoCloseable {
     public static Model load(Path directory) throws IOException {
         if (!Files.isDirectory(directory)) throw new IOException(directory + ": model directory not found");
         ModelConfig config = ModelConfig.load(directory);
-        GenerationConfig generation = GenerationConfig.load(directory).orElse(GenerationConfig.none());
+        GenerationConfig generation = GenerationConfig.load(directory, config.vocabSize()).orElse(GenerationConfig.none());
         Path tokenizerFile = directory.resolve("tokenizer.json");
-        Tokenizer tokenizer = Files.isRegularFile(tokenizerFile) ? Tokenizer.load(tokenizerFile) : null;
+        // present (even as a broken link or a pipe) means read it, so a bad file is reported rather than ignored
+        Tokenizer tokenizer = present(tokenizerFile) ? Tokenizer.load(tokenizerFile) : null;
+        if (tokenizer != null) checkFits(tokenizer, tokenizerFile, config);
         Path tokenizerConfig = directory.resolve("tokenizer_config.json");
-        ChatTemplate chat = Files.isRegularFile(tokenizerConfig) ? ChatTemplate.fromTokenizerConfig(tokenizerConfig).orElse(null) : null;
+        ChatTemplate chat = present(tokenizerConfig) ? ChatTemplate.fromTokenizerConfig(tokenizerConfig).orElse(null) : null;
         WeightFiles files = WeightFiles.open(directory);
         try {
             LlamaWeights weights = LlamaWeights.bind(config, files);
@@ -66,6 +70,19 @@ public final class Model implements AutoCloseable {
             files.close();
             throw e;
         }
+    }
+
+    private static boolean present(Path file) {
+        return Files.exists(file, LinkOption.NOFOLLOW_LINKS);
+    }
+
+    /** Every id the tokenizer can produce must have an embedding row; past it the model would read outside its weights. */
+    private static void checkFits(Tokenizer tokenizer, Path file, ModelConfig config) {
+        int largest = tokenizer.largestId();
+        if (largest < config.vocabSize()) return;
+        String token = tokenizer.token(largest);
+        throw new ConfigException(file + ": token id " + largest + (token == null ? "" : " ('" + token + "')")
+                + " is outside the model's vocabulary of " + config.vocabSize() + " tokens (vocab_size in config.json)");
     }
 
     /** A new conversation whose KV cache holds {@code contextLength} positions (at most max_position_embeddings). */

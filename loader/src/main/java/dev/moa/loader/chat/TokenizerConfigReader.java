@@ -2,9 +2,8 @@ package dev.moa.loader.chat;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import dev.moa.loader.io.InputFiles;
+import dev.moa.loader.json.StrictJson;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,10 +30,8 @@ final class TokenizerConfigReader {
     static TokenizerConfigReader read(Path file) throws IOException {
         String text = InputFiles.readText(file, InputFiles.SMALL_JSON);
         try {
-            JsonElement parsed = JsonParser.parseString(text);
-            if (!parsed.isJsonObject()) throw new JsonParseException("top level is not a JSON object");
-            return new TokenizerConfigReader(file, parsed.getAsJsonObject());
-        } catch (JsonParseException e) {
+            return new TokenizerConfigReader(file, StrictJson.parseObject(text));
+        } catch (StrictJson.Error e) {
             throw new ChatTemplateException(file + ": not valid JSON (" + e.getMessage() + ")", e);
         }
     }

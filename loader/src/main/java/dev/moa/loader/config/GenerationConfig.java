@@ -28,13 +28,15 @@ public record GenerationConfig(
                 OptionalInt.empty(), OptionalInt.empty());
     }
 
-    public static Optional<GenerationConfig> load(Path modelDirectory) throws IOException {
+    /** The file of a model whose embedding has {@code vocabSize} rows: every token id in it must be one of them. */
+    public static Optional<GenerationConfig> load(Path modelDirectory, int vocabSize) throws IOException {
         Path file = modelDirectory.resolve(FILE);
-        if (!Files.isRegularFile(file)) return Optional.empty();
+        if (!Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return Optional.empty(); // a broken link is reported
         JsonFields json = JsonFields.read(file);
+        json.tokenIds("pad_token_id", vocabSize);
         return Optional.of(new GenerationConfig(
-                List.copyOf(json.intOrIntList("bos_token_id")),
-                List.copyOf(json.intOrIntList("eos_token_id")),
+                List.copyOf(json.tokenIds("bos_token_id", vocabSize)),
+                List.copyOf(json.tokenIds("eos_token_id", vocabSize)),
                 json.bool("do_sample", false),
                 json.has("temperature") ? OptionalDouble.of(json.number("temperature")) : OptionalDouble.empty(),
                 json.has("top_p") ? OptionalDouble.of(json.number("top_p")) : OptionalDouble.empty(),

@@ -2,9 +2,8 @@ package dev.moa.loader.config;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import dev.moa.loader.io.InputFiles;
+import dev.moa.loader.json.StrictJson;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -29,10 +28,8 @@ final class JsonFields {
             throw new ConfigException(file + ": file not found");
         }
         try {
-            JsonElement parsed = JsonParser.parseString(text);
-            if (!parsed.isJsonObject()) throw new JsonParseException("top level is not a JSON object");
-            return new JsonFields(file, parsed.getAsJsonObject());
-        } catch (JsonParseException e) {
+            return new JsonFields(file, StrictJson.parseObject(text));
+        } catch (StrictJson.Error e) {
             throw new ConfigException(file + ": not valid JSON (" + e.getMessage() + ")", e);
         }
     }
@@ -121,10 +118,26 @@ final class JsonFields {
     }
 
     private int tokenId(String field, JsonElement e) {
-        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber() || e.getAsDouble() < 0 || e.getAsDouble() != Math.rint(e.getAsDouble())) {
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber() || e.getAsDouble() < 0 || e.getAsDouble() != Math.rint(e.getAsDouble())
+                || e.getAsDouble() > Integer.MAX_VALUE) {
             throw error(field, "a token id or a list of token ids");
         }
         return e.getAsInt();
+    }
+
+    /**
+     * Token ids that must name rows of the embedding: an id at or past {@code vocabSize} would read outside it (or,
+     * for an eos id, silently never stop generation).
+     */
+    List<Integer> tokenIds(String field, int vocabSize) {
+        List<Integer> ids = intOrIntList(field);
+        for (int id : ids) {
+            if (id >= vocabSize) {
+                throw new ConfigException(file + ": " + field + " " + id + " is outside the model's vocabulary of "
+                        + vocabSize + " tokens (vocab_size in config.json)");
+            }
+        }
+        return ids;
     }
 
     ConfigException error(String field, String expected) {

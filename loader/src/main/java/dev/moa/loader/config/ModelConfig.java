@@ -92,6 +92,8 @@ public record ModelConfig(
             slidingWindow = json.positiveInt("sliding_window");
         }
         int defaultMaxPositions = modelType.equals("llama") ? 2048 : 32768;
+        int vocabSize = json.positiveInt("vocab_size");
+        json.tokenIds("pad_token_id", vocabSize); // not used here, but a pad id outside the vocabulary is a broken file
         return new ModelConfig(
                 modelType,
                 hidden,
@@ -104,13 +106,13 @@ public record ModelConfig(
                 json.positiveNumber("rope_theta", 10000.0),
                 ropeScaling(json),
                 json.positiveInt("max_position_embeddings", defaultMaxPositions),
-                json.positiveInt("vocab_size"),
+                vocabSize,
                 json.bool("tie_word_embeddings", false),
                 qwen || llamaBias,
                 llamaBias,
                 slidingWindow,
-                List.copyOf(json.intOrIntList("bos_token_id")),
-                List.copyOf(json.intOrIntList("eos_token_id")),
+                List.copyOf(json.tokenIds("bos_token_id", vocabSize)),
+                List.copyOf(json.tokenIds("eos_token_id", vocabSize)),
                 json.string("torch_dtype", json.string("dtype", "float32")));
     }
 

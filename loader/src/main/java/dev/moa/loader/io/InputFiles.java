@@ -1,6 +1,10 @@
 package dev.moa.loader.io;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -18,6 +22,8 @@ public final class InputFiles {
     public static final long SMALL_JSON = 64L << 20;
     /** {@code tokenizer.json}: vocabularies of a few hundred thousand tokens with their merges stay far below this. */
     public static final long TOKENIZER_JSON = 1L << 30;
+    /** Text corpora, prompt/answer pairs and calibration samples: one Java string holds at most 2^31 chars. */
+    public static final long TEXT = 1L << 30;
 
     private InputFiles() {
     }
@@ -44,7 +50,23 @@ public final class InputFiles {
             throw new IOException(file + ": " + attributes.size() + " bytes, more than the " + limit + " such a file may hold");
         }
         if (!Files.isReadable(file)) throw new IOException(file + ": permission denied");
-        return new String(Files.readAllBytes(file), StandardCharsets.UTF_8);
+        return utf8(Files.readAllBytes(file), file);
+    }
+
+    /**
+     * Decodes UTF-8 strictly, as Python and the Rust readers do: a malformed byte is an error naming its offset,
+     * never a silent U+FFFD that would change a token or a key.
+     */
+    public static String utf8(byte[] bytes, Object source) throws IOException {
+        var decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        var in = ByteBuffer.wrap(bytes);
+        var out = CharBuffer.allocate(bytes.length);
+        CoderResult result = decoder.decode(in, out, true);
+        if (result.isError()) throw new IOException(source + ": not valid UTF-8 at byte " + in.position());
+        decoder.flush(out);
+        return out.flip().toString();
     }
 
     private static String target(Path link) {

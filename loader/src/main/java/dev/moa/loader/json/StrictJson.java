@@ -17,7 +17,9 @@ import java.io.StringReader;
  * JSON as Python's {@code json.load} reads it, and stricter where a silent choice would be wrong: strict syntax
  * (no comments, unquoted names or trailing garbage) and no name twice in one object -- Gson's tree parser keeps
  * the last of two equal names, so a file with two entries for one tensor would load whichever came second.
- * Errors are one sentence with the line and column, free of library class names.
+ * Nesting is limited to {@value #MAX_DEPTH} levels, as in the Rust readers of {@code tokenizers} and {@code safetensors}
+ * (serde_json), so a file of a million {@code [} is an error rather than a stack overflow. Errors are one sentence
+ * with the line and column, free of library class names.
  */
 public final class StrictJson {
     /** Why a text is not the JSON asked for, with its line and column. */
@@ -27,6 +29,9 @@ public final class StrictJson {
         }
     }
 
+    /** serde_json's recursion limit, which the Hugging Face readers inherit. */
+    public static final int MAX_DEPTH = 128;
+
     private StrictJson() {
     }
 
@@ -35,7 +40,7 @@ public final class StrictJson {
         JsonReader reader = new JsonReader(new StringReader(text));
         reader.setStrictness(Strictness.STRICT);
         try {
-            JsonElement value = read(reader);
+            JsonElement value = read(reader, 0);
             if (reader.peek() != JsonToken.END_DOCUMENT) throw new Error("text after the JSON value " + where(reader));
             return value;
         } catch (MalformedJsonException e) {
@@ -54,15 +59,28 @@ public final class StrictJson {
         return value.getAsJsonObject();
     }
 
-    private static JsonElement read(JsonReader reader) throws IOException, Error {
-        switch (reader.peek()) {
+    /** One line of a JSON Lines file, which must hold one JSON object; errors give the column (the caller knows the line). */
+    public static JsonObject parseObjectLine(String line) throws Error {
+        try {
+            return parseObject(line);
+        } catch (Error e) {
+            throw new Error(e.getMessage().replace(" at line 1 column ", " at column "));
+        }
+    }
+
+    private static JsonElement read(JsonReader reader, int depth) throws IOException, Error {
+        JsonToken token = reader.peek();
+        if ((token == JsonToken.BEGIN_OBJECT || token == JsonToken.BEGIN_ARRAY) && depth == MAX_DEPTH) {
+            throw new Error("nested deeper than " + MAX_DEPTH + " levels " + where(reader));
+        }
+        switch (token) {
             case BEGIN_OBJECT -> {
                 JsonObject object = new JsonObject();
                 reader.beginObject();
                 while (reader.hasNext()) {
                     String name = reader.nextName();
                     if (object.has(name)) throw new Error("the name \"" + name + "\" appears twice in one object " + where(reader));
-                    object.add(name, read(reader));
+                    object.add(name, read(reader, depth + 1));
                 }
                 reader.endObject();
                 return object;
@@ -70,7 +88,7 @@ public final class StrictJson {
             case BEGIN_ARRAY -> {
                 JsonArray array = new JsonArray();
                 reader.beginArray();
-                while (reader.hasNext()) array.add(read(reader));
+                while (reader.hasNext()) array.add(read(reader, depth + 1));
                 reader.endArray();
                 return array;
             }

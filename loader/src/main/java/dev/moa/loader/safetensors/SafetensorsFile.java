@@ -2,6 +2,7 @@ package dev.moa.loader.safetensors;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
+import dev.moa.loader.io.InputFiles;
 import dev.moa.loader.json.StrictJson;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -58,10 +59,11 @@ public final class SafetensorsFile {
             throw new SafetensorsException(path + ": header length " + headerLength
                     + " is not between 1 and min(" + MAX_HEADER_BYTES + ", file size " + size + " - 8); the file is corrupt or truncated");
         }
-        String headerText = new String(file.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
         JsonObject header;
         try {
-            header = StrictJson.parseObject(headerText);
+            header = StrictJson.parseObject(InputFiles.utf8(file.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE), "header"));
+        } catch (java.io.IOException e) {
+            throw new SafetensorsException(path + ": " + e.getMessage(), e);
         } catch (StrictJson.Error e) {
             throw new SafetensorsException(path + ": header is not valid JSON (" + e.getMessage() + ")", e);
         }

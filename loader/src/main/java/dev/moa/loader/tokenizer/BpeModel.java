@@ -59,7 +59,7 @@ final class BpeModel {
         JsonNode vocabNode = model.get("vocab");
         if (!vocabNode.isObject()) throw vocabNode.expected("an object mapping token strings to ids");
         Map<String, Integer> vocab = new HashMap<>();
-        for (Map.Entry<String, JsonNode> e : vocabNode.entries()) vocab.put(e.getKey(), e.getValue().integer());
+        for (Map.Entry<String, JsonNode> e : vocabNode.entries()) vocab.put(e.getKey(), e.getValue().tokenId());
 
         String prefix = model.optString("continuing_subword_prefix", null);
         MergeTable merges = parseMerges(model.get("merges"), vocab, prefix == null ? 0 : prefix.length());

@@ -110,6 +110,16 @@ final class JsonNode {
         return (int) v;
     }
 
+    /**
+     * A token id: the tokenizer keeps one slot per id up to the largest, so an id is bounded before anything is sized
+     * by it (the largest released vocabularies hold about 256k tokens).
+     */
+    int tokenId() {
+        int id = integer();
+        if (id >= Tokenizer.MAX_IDS) throw error("token id " + id + " is past the " + Tokenizer.MAX_IDS + " ids a vocabulary may hold");
+        return id;
+    }
+
     double number() {
         if (!(element instanceof JsonPrimitive p && p.isNumber())) throw expected("a number");
         return p.getAsDouble();

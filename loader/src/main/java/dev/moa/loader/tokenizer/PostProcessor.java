@@ -32,7 +32,7 @@ sealed interface PostProcessor {
     private static int tokenId(JsonNode pair) {
         List<JsonNode> items = pair.items();
         if (items.size() != 2) throw pair.expected("[\"token\", id]");
-        return items.get(1).integer();
+        return items.get(1).tokenId();
     }
 
     record Sequence(List<PostProcessor> processors) implements PostProcessor {
@@ -70,7 +70,7 @@ sealed interface PostProcessor {
             if (!specialTokens.isNull()) {
                 for (Map.Entry<String, JsonNode> e : specialTokens.entries()) {
                     List<JsonNode> ids = e.getValue().get("ids").items();
-                    specials.put(e.getKey(), ids.stream().mapToInt(JsonNode::integer).toArray());
+                    specials.put(e.getKey(), ids.stream().mapToInt(JsonNode::tokenId).toArray());
                 }
             }
             List<int[]> pieces = new ArrayList<>();

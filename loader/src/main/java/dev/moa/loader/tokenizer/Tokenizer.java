@@ -1,9 +1,8 @@
 package dev.moa.loader.tokenizer;
 
 import com.google.gson.JsonElement;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import dev.moa.loader.io.InputFiles;
+import dev.moa.loader.json.StrictJson;
 import dev.moa.loader.tokenizer.AddedTokenMatcher.Segment;
 import dev.moa.loader.tokenizer.PreTokenizer.Piece;
 import java.io.IOException;
@@ -38,6 +37,9 @@ public final class Tokenizer {
     private final AddedVocabulary addedVocabulary;
     private final String[] tokens; // id -> piece; added tokens take precedence over the model vocab
     private final boolean[] special;
+
+    /** Ids at or past this are refused before a table is sized by them. */
+    public static final int MAX_IDS = 1 << 24;
 
     private Tokenizer(JsonNode root) {
         normalizer = Normalizer.parse(root.get("normalizer"));
@@ -79,8 +81,8 @@ public final class Tokenizer {
     public static Tokenizer fromJson(String json, String sourceName) {
         JsonElement parsed;
         try {
-            parsed = JsonParser.parseString(json);
-        } catch (JsonParseException e) {
+            parsed = StrictJson.parse(json);
+        } catch (StrictJson.Error e) {
             throw new TokenizerException(sourceName + ": not valid JSON (" + e.getMessage() + ")", e);
         }
         JsonNode root = new JsonNode(sourceName, parsed);
@@ -135,6 +137,16 @@ public final class Tokenizer {
     /** One more than the largest id of the model vocabulary and the added tokens. */
     public int vocabSize() {
         return tokens.length;
+    }
+
+    /**
+     * The largest id encoding can produce: the vocabulary's, the added tokens' and the post-processor's (the BOS a
+     * template prepends need not be in the vocabulary). A model must have an embedding row for each.
+     */
+    public int largestId() {
+        int largest = tokens.length - 1;
+        for (int id : postProcessor.process(new int[0])) largest = Math.max(largest, id);
+        return largest;
     }
 
     /** The id of a token string (added tokens first, then the model vocabulary). */

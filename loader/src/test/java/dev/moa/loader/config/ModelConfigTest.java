@@ -94,9 +94,9 @@ class ModelConfigTest {
     @Test
     void generationConfigEosList() throws IOException {
         Files.writeString(dir.resolve("generation_config.json"), "{\"bos_token_id\":1,\"eos_token_id\":[2,1],\"temperature\":0.6}");
-        GenerationConfig g = GenerationConfig.load(dir).orElseThrow();
+        GenerationConfig g = GenerationConfig.load(dir, 128256).orElseThrow();
         assertEquals(List.of(2, 1), g.eosTokenIds());
         assertEquals(0.6, g.temperature().orElseThrow());
-        assertTrue(GenerationConfig.load(dir.resolve("x")).isEmpty());
+        assertTrue(GenerationConfig.load(dir.resolve("x"), 128256).isEmpty());
     }
 }

@@ -1,10 +1,9 @@
 package dev.moa.runtime.cli;
 
 import com.google.gson.GsonBuilder;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import dev.moa.loader.io.InputFiles;
+import dev.moa.loader.json.StrictJson;
 import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.eval.AccuracyHeatmap;
@@ -69,7 +68,7 @@ final class EvalCommand {
             if (text) {
                 int length = args.integer("length", 0);
                 if (length < 2) throw new UsageException("eval ppl: --length L (tokens per window, >= 2) is required with --file");
-                String content = Files.readString(Path.of(args.required("file")));
+                String content = InputFiles.readText(Path.of(args.required("file")), InputFiles.TEXT);
                 loss = Perplexity.ofText(model, attention, content, length, args.integer("windows", Integer.MAX_VALUE), System.err);
                 System.out.printf("perplexity %.4f (mean loss %.4f nats) over %d tokens in %d windows of %d, %s attention%n",
                         loss.perplexity(), loss.meanLoss(), loss.tokens(), loss.sequences(), length, attention);
@@ -107,22 +106,20 @@ final class EvalCommand {
     /** One JSON object per line: {"prompt": "...", "answer": "..."}. */
     static List<Perplexity.Pair> readPairs(Path file) throws IOException {
         List<Perplexity.Pair> pairs = new ArrayList<>();
-        List<String> lines = Files.readAllLines(file);
-        for (int i = 0; i < lines.size(); i++) {
-            if (lines.get(i).isBlank()) continue;
+        String[] lines = InputFiles.readText(file, InputFiles.TEXT).split("\n", -1);
+        for (int i = 0; i < lines.length; i++) {
+            if (lines[i].isBlank()) continue;
             String where = file + " line " + (i + 1);
             try {
-                JsonElement e = JsonParser.parseString(lines.get(i));
-                if (!e.isJsonObject()) throw new UsageException(where + ": expected a JSON object {\"prompt\": ..., \"answer\": ...}");
-                JsonObject o = e.getAsJsonObject();
+                JsonObject o = StrictJson.parseObjectLine(lines[i]);
                 for (String field : List.of("prompt", "answer")) {
                     if (!o.has(field) || !o.get(field).isJsonPrimitive() || !o.get(field).getAsJsonPrimitive().isString()) {
                         throw new UsageException(where + ": field \"" + field + "\" must be a string");
                     }
                 }
                 pairs.add(new Perplexity.Pair(o.get("prompt").getAsString(), o.get("answer").getAsString()));
-            } catch (JsonParseException e) {
-                throw new UsageException(where + ": malformed JSON (" + e.getMessage() + ")");
+            } catch (StrictJson.Error e) {
+                throw new UsageException(where + ": " + e.getMessage() + "; each line must be a JSON object {\"prompt\": ..., \"answer\": ...}");
             }
         }
         if (pairs.isEmpty()) throw new UsageException(file + ": no prompt/answer pairs");

@@ -3,10 +3,9 @@ package dev.moa.runtime.profile;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import dev.moa.loader.io.InputFiles;
+import dev.moa.loader.json.StrictJson;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.generate.GenerationParams;
 import dev.moa.runtime.generate.GenerationResult;
@@ -207,10 +206,8 @@ public final class Calibration {
 
     static JsonObject readJson(Path file) throws IOException {
         try {
-            JsonElement e = JsonParser.parseString(Files.readString(file));
-            if (!e.isJsonObject()) throw new IllegalArgumentException(file + ": expected a JSON object");
-            return e.getAsJsonObject();
-        } catch (JsonParseException e) {
+            return StrictJson.parseObject(InputFiles.readText(file, InputFiles.SMALL_JSON));
+        } catch (StrictJson.Error e) {
             throw new IllegalArgumentException(file + ": not valid JSON (" + e.getMessage() + ")");
         }
     }
@@ -237,19 +234,19 @@ public final class Calibration {
     private static List<Sample> readSamples(Path file, int length, boolean repair) throws IOException {
         List<Sample> samples = new ArrayList<>();
         if (!Files.isRegularFile(file)) return samples;
-        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        String[] lines = InputFiles.readText(file, InputFiles.TEXT).split("\n", -1);
         long goodBytes = 0;
-        for (int i = 0; i < lines.size(); i++) {
-            String line = lines.get(i);
+        for (int i = 0; i < lines.length; i++) {
+            String line = lines[i];
             if (line.isBlank()) {
                 goodBytes += line.getBytes(StandardCharsets.UTF_8).length + 1;
                 continue;
             }
             try {
-                samples.add(fromJson(JsonParser.parseString(line).getAsJsonObject(), length));
+                samples.add(fromJson(StrictJson.parseObjectLine(line), length));
                 goodBytes += line.getBytes(StandardCharsets.UTF_8).length + 1;
-            } catch (RuntimeException e) {
-                if (repair && i == lines.size() - 1) {
+            } catch (RuntimeException | StrictJson.Error e) {
+                if (repair && i == lastLine(lines)) {
                     try (var channel = java.nio.channels.FileChannel.open(file, StandardOpenOption.WRITE)) {
                         channel.truncate(goodBytes);
                     }
@@ -259,6 +256,13 @@ public final class Calibration {
             }
         }
         return samples;
+    }
+
+    /** The index of the last line that is not blank (a file ends with a newline, so split leaves one empty tail). */
+    private static int lastLine(String[] lines) {
+        int last = lines.length - 1;
+        while (last > 0 && lines[last].isBlank()) last--;
+        return last;
     }
 
     private static final Gson GSON = new Gson();
