@@ -149,11 +149,9 @@ public final class Model implements AutoCloseable {
         return ids.isEmpty() ? Optional.empty() : Optional.of(ids.get(0));
     }
 
-    /** Parameters as stored: vocabulary embedding, all layers and the output head (tied counted once). */
+    /** Parameters that run: vocabulary embedding, all layers and the output head (tied counted once). */
     public long parameterCount() {
-        long n = 0;
-        for (String name : files.names()) n += files.tensor(name).elementCount();
-        return n;
+        return llama.weights().parameterCount();
     }
 
     public WeightFiles weightFiles() {

@@ -8,13 +8,21 @@ import dev.moa.loader.safetensors.WeightFiles;
 import dev.moa.tasks.cpu.WeightFormat;
 import dev.moa.tasks.cpu.WeightMatrix;
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * All parameters of a Llama-family model, bound to the memory-mapped tensors of its safetensors files under
  * their Hugging Face names. Every shape is checked against config.json before anything runs.
  */
-public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[] finalNorm, WeightMatrix lmHead) {
+public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[] finalNorm, WeightMatrix lmHead, long parameterCount) {
     static final String EMBEDDING = "model.embed_tokens.weight", HEAD = "lm_head.weight";
+    /** Buffers older checkpoints saved beside the weights; transformers skips them as well (RoPE is recomputed). */
+    private static final Pattern IGNORED = Pattern.compile("\\.rotary_emb\\.inv_freq$");
+    private static final Pattern LAYER = Pattern.compile("^model\\.layers\\.(\\d+)\\.");
 
     public static LlamaWeights bind(ModelConfig c, WeightFiles files) {
         var binder = new Binder(files);
@@ -43,7 +51,8 @@ public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[
         }
         float[] finalNorm = binder.vector("model.norm.weight", c.hiddenSize());
         WeightMatrix lmHead = !tied || (hasHead && hasEmbedding) ? binder.matrix(HEAD, c.vocabSize(), c.hiddenSize()) : embedding;
-        return new LlamaWeights(embedding, layers, finalNorm, lmHead);
+        binder.checkAllUsed(c);
+        return new LlamaWeights(embedding, layers, finalNorm, lmHead, binder.parameters);
     }
 
     /** Bytes streamed from memory to decode one token: every matrix once (the embedding row is negligible). */
@@ -56,7 +65,36 @@ public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[
         return bytes;
     }
 
-    private record Binder(WeightFiles files) {
+    /** Binds tensors by name and remembers which, so that a tensor the config does not use is found. */
+    private static final class Binder {
+        private final WeightFiles files;
+        private final Set<String> used = new HashSet<>();
+        private long parameters;
+
+        Binder(WeightFiles files) {
+            this.files = files;
+        }
+
+        /**
+         * A tensor nothing reads means the config describes another model than the weights (fewer layers, no
+         * attention bias where the file has one): running it would give wrong results without a word.
+         */
+        void checkAllUsed(ModelConfig c) {
+            List<String> unused = files.names().stream().filter(n -> !used.contains(n) && !IGNORED.matcher(n).find()).sorted().toList();
+            if (unused.isEmpty()) return;
+            int deepest = -1;
+            for (String n : unused) {
+                Matcher m = LAYER.matcher(n);
+                if (m.find()) deepest = Math.max(deepest, Integer.parseInt(m.group(1)));
+            }
+            String why = deepest >= c.numLayers()
+                    ? "; config.json's num_hidden_layers is " + c.numLayers() + " but the weights hold layer " + deepest
+                    : "; config.json describes a model without them";
+            throw new SafetensorsException(files.directory() + ": " + unused.size() + " tensor" + (unused.size() == 1 ? " is" : "s are")
+                    + " not used by the model (" + String.join(", ", unused.subList(0, Math.min(4, unused.size())))
+                    + (unused.size() > 4 ? ", ..." : "") + ")" + why);
+        }
+
         WeightMatrix matrix(String name, int rows, int cols) {
             Tensor t = expect(name, rows, cols);
             return WeightMatrix.of(format(t.dtype()), t.data(), rows, cols);
@@ -72,6 +110,7 @@ public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[
 
         private Tensor expect(String name, long... shape) {
             Tensor t = files.tensor(name);
+            if (used.add(name)) parameters += t.elementCount();
             if (!Arrays.equals(t.shape(), shape)) {
                 throw new SafetensorsException(files.directory() + ": tensor '" + name + "' has shape " + t.shapeString()
                         + " but config.json implies " + Arrays.toString(shape));
