@@ -44,7 +44,7 @@ public final class Session {
      */
     public float[] prefill(int[] tokens, LlamaModel.PositionLogits everyPosition) {
         if (position == 0 && plan != null) {
-            cache = new MoaKvCache(model.config(), HeadSpans.of(plan, tokens.length + allowance), tokens.length);
+            cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) tokens.length + allowance)), tokens.length);
         }
         return append(tokens, everyPosition);
     }

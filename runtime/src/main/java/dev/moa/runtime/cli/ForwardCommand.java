@@ -61,7 +61,7 @@ final class ForwardCommand {
         for (int i = 0; i < logits.length; i++) {
             if (i > 0) out.append(", ");
             float v = logits[i];
-            out.append(Float.isFinite(v) ? Float.toString(v) : "NaN");
+            out.append(Float.isFinite(v) ? Float.toString(v) : "null"); // JSON has no NaN; the forward stops before one
         }
         System.out.println(out.append("]}"));
     }

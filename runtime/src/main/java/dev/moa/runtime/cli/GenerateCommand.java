@@ -6,6 +6,7 @@ import dev.moa.runtime.Model;
 import dev.moa.runtime.generate.GenerationParams;
 import dev.moa.runtime.generate.GenerationResult;
 import dev.moa.runtime.generate.Generator;
+import dev.moa.runtime.generate.PromptFit;
 import dev.moa.runtime.generate.Prompts;
 import dev.moa.runtime.generate.SamplingParams;
 import java.nio.file.Path;
@@ -29,7 +30,9 @@ final class GenerateCommand {
         GenerationParams params = new GenerationParams(
                 args.integer("max-tokens", 256), sampling(model.generationConfig(), args),
                 args.all("stop"), args.flag("truncate"), attention(args));
-        GenerationResult result = Generator.generate(model, ids, params, text -> {
+        PromptFit fit = Generator.fit(model, ids, params);
+        if (fit.note() != null) System.err.println("moa: " + fit.note());
+        GenerationResult result = Generator.generate(model, fit, params, text -> {
             System.out.print(text);
             System.out.flush();
         });

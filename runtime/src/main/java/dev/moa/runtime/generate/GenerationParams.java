@@ -24,6 +24,11 @@ public record GenerationParams(int maxTokens, SamplingParams sampling, List<Stri
         this(maxTokens, sampling, stopStrings, truncatePrompt, new AttentionMode.Dense());
     }
 
+    /** The same request with another budget (what the context left of the one asked for). */
+    public GenerationParams withMaxTokens(int granted) {
+        return new GenerationParams(granted, sampling, stopStrings, truncatePrompt, attention);
+    }
+
     public static GenerationParams greedy(int maxTokens) {
         return new GenerationParams(maxTokens, SamplingParams.greedy(), List.of(), false);
     }

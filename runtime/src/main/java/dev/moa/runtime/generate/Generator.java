@@ -2,10 +2,10 @@ package dev.moa.runtime.generate;
 
 import dev.moa.loader.tokenizer.StreamDecoder;
 import dev.moa.loader.tokenizer.Tokenizer;
-import dev.moa.runtime.ContextOverflowException;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.Session;
 import java.util.Arrays;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -17,9 +17,10 @@ public final class Generator {
     private Generator() {
     }
 
-    /** Context needed for a prompt of {@code promptTokens} plus {@code maxTokens} new tokens, capped by the model. */
-    public static int contextFor(Model model, int promptTokens, int maxTokens) {
-        return (int) Math.min(model.config().maxPositions(), (long) promptTokens + maxTokens);
+    /** How {@code prompt} and the request's budget fit the model's context (see {@link PromptFit}). */
+    public static PromptFit fit(Model model, int[] prompt, GenerationParams params) {
+        return PromptFit.of(prompt, params.maxTokens(), model.config().maxPositions(), params.truncatePrompt(),
+                model.bosTokenId().map(OptionalInt::of).orElse(OptionalInt.empty()));
     }
 
     /**
@@ -27,19 +28,15 @@ public final class Generator {
      * request; {@code onText} receives the text as it becomes final.
      */
     public static GenerationResult generate(Model model, int[] prompt, GenerationParams params, Consumer<String> onText) {
-        int limit = model.config().maxPositions();
-        if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty");
-        if (prompt.length >= limit) {
-            if (!params.truncatePrompt()) {
-                throw new ContextOverflowException("the prompt has " + prompt.length + " tokens but the model's context holds "
-                        + limit + " (max_position_embeddings); shorten it or pass --truncate to keep its last tokens");
-            }
-            int keep = Math.max(1, limit - params.maxTokens());
-            prompt = Arrays.copyOfRange(prompt, prompt.length - keep, prompt.length);
-        }
-        Session session = model.newSession(contextFor(model, prompt.length, params.maxTokens()),
-                dev.moa.runtime.model.LlamaModel.DEFAULT_CHUNK, params.attention(), params.maxTokens());
-        return generate(model, session, prompt, params, onText);
+        return generate(model, fit(model, prompt, params), params, onText);
+    }
+
+    /** As {@link #generate(Model, int[], GenerationParams, Consumer)} with the prompt and budget already fitted. */
+    public static GenerationResult generate(Model model, PromptFit fit, GenerationParams params, Consumer<String> onText) {
+        GenerationParams granted = params.withMaxTokens(fit.maxTokens());
+        Session session = model.newSession(fit.prompt().length + fit.maxTokens(),
+                dev.moa.runtime.model.LlamaModel.DEFAULT_CHUNK, params.attention(), fit.maxTokens());
+        return generate(model, session, fit.prompt(), granted, onText);
     }
 
     /** Generates into an existing, empty-or-continued session. */
@@ -50,7 +47,8 @@ public final class Generator {
         StreamDecoder decoder = tokenizer.streamDecoder(true);
         StopStrings stops = new StopStrings(params.stopStrings());
         StringBuilder text = new StringBuilder();
-        int[] generated = new int[params.maxTokens()];
+        // at most one token per free position, plus the last one, which is never fed back
+        int[] generated = new int[(int) Math.max(1, Math.min(params.maxTokens(), (long) session.capacity() - session.position() - prompt.length + 1))];
         int count = 0, decodeSteps = 0;
 
         long start = System.nanoTime();

@@ -136,6 +136,7 @@ public final class LlamaModel {
             int last = n - 1;
             VectorMath.rmsNorm(state.xb, 0, state.x, last * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
             weights.lmHead().multiply(state.xb, 1, state.logits);
+            NonFiniteException.check(state.logits, 1, config.vocabSize(), startPosition + count - 1, "the output head's logits");
             return state.logits;
         });
     }
@@ -150,6 +151,7 @@ public final class LlamaModel {
             VectorMath.rmsNorm(state.xb, (t - skip) * hidden, state.x, t * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
         }
         weights.lmHead().multiply(state.xb, n - skip, rows);
+        NonFiniteException.check(rows, n - skip, vocab, firstPosition + skip, "the output head's logits");
         float[] row = new float[vocab];
         for (int t = skip; t < n; t++) {
             System.arraycopy(rows, (t - skip) * vocab, row, 0, vocab);
@@ -159,8 +161,13 @@ public final class LlamaModel {
 
     private void forwardChunk(State s, KvCache cache, int[] tokens, int from, int n, int startPosition) {
         RotaryEmbedding.Angles angles = embed(s, tokens, from, n, startPosition);
+        int hidden = config.hiddenSize();
+        NonFiniteException.check(s.x, n, hidden, startPosition, "the token embedding");
         Attention attention = cacheAttention(cache, startPosition);
-        for (int l = 0; l < config.numLayers(); l++) layer(l, s, n, angles, attention);
+        for (int l = 0; l < config.numLayers(); l++) {
+            layer(l, s, n, angles, attention);
+            NonFiniteException.check(s.x, n, hidden, startPosition, "the output of layer " + l);
+        }
     }
 
     /**

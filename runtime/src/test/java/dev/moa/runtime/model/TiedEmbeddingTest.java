@@ -2,15 +2,8 @@ package dev.moa.runtime.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
-import dev.moa.loader.safetensors.SafetensorsFile;
-import dev.moa.loader.safetensors.SafetensorsWriter;
-import dev.moa.loader.safetensors.Tensor;
 import dev.moa.runtime.Model;
-import java.lang.foreign.Arena;
-import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,21 +15,9 @@ class TiedEmbeddingTest {
 
     @Test
     void aTiedCheckpointWithOnlyTheOutputHeadRunsAsTheOneWithOnlyTheEmbedding() throws Exception {
-        Path demo = Path.of(System.getProperty("moa.repo.root", "..")).resolve("models/moa-demo");
-        Path headOnly = work.resolve("head-only");
-        Files.createDirectories(headOnly);
-        for (String f : List.of("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")) {
-            Files.copy(demo.resolve(f), headOnly.resolve(f));
-        }
-        try (Arena arena = Arena.ofConfined()) {
-            SafetensorsFile original = SafetensorsFile.open(demo.resolve("model.safetensors"), arena);
-            List<SafetensorsWriter.Entry> entries = new ArrayList<>();
-            for (Tensor t : original.tensors().values()) {
-                String name = t.name().equals(LlamaWeights.EMBEDDING) ? LlamaWeights.HEAD : t.name();
-                entries.add(SafetensorsWriter.Entry.of(name, t.dtype(), t.shape(), t.data().toArray(ValueLayout.JAVA_BYTE)));
-            }
-            SafetensorsWriter.write(headOnly.resolve("model.safetensors"), entries);
-        }
+        Path demo = DemoCopy.DEMO;
+        Path headOnly = DemoCopy.write(work.resolve("head-only"), DemoCopy.config(),
+                t -> DemoCopy.renamed(t, t.name().equals(LlamaWeights.EMBEDDING) ? LlamaWeights.HEAD : t.name()), List.of());
         int[] tokens = {1, 40, 41, 42, 300, 7};
         try (Model a = Model.load(demo); Model b = Model.load(headOnly)) {
             // the same weights; only the threads' order of float sums may differ

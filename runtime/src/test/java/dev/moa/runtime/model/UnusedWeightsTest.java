@@ -6,37 +6,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moa.loader.safetensors.DType;
 import dev.moa.loader.safetensors.SafetensorsException;
-import dev.moa.loader.safetensors.SafetensorsFile;
 import dev.moa.loader.safetensors.SafetensorsWriter;
-import dev.moa.loader.safetensors.Tensor;
 import dev.moa.runtime.Model;
-import java.lang.foreign.Arena;
-import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Weights the config does not use are an error naming them (before, the model ran on a prefix of its layers). */
 class UnusedWeightsTest {
-    static final Path DEMO = Path.of(System.getProperty("moa.repo.root", "..")).resolve("models/moa-demo");
-
     @TempDir
     Path model;
 
     private void copyDemo(String config, List<SafetensorsWriter.Entry> extra) throws Exception {
-        for (String f : List.of("generation_config.json", "tokenizer.json", "tokenizer_config.json")) Files.copy(DEMO.resolve(f), model.resolve(f));
-        Files.writeString(model.resolve("config.json"), config);
-        try (Arena arena = Arena.ofConfined()) {
-            List<SafetensorsWriter.Entry> entries = new ArrayList<>();
-            for (Tensor t : SafetensorsFile.open(DEMO.resolve("model.safetensors"), arena).tensors().values()) {
-                entries.add(SafetensorsWriter.Entry.of(t.name(), t.dtype(), t.shape(), t.data().toArray(ValueLayout.JAVA_BYTE)));
-            }
-            entries.addAll(extra);
-            SafetensorsWriter.write(model.resolve("model.safetensors"), entries);
-        }
+        DemoCopy.write(model, config, t -> DemoCopy.renamed(t, t.name()), extra);
     }
 
     private static SafetensorsWriter.Entry f32(String name, int n) {
@@ -45,7 +28,7 @@ class UnusedWeightsTest {
 
     @Test
     void aConfigWithFewerLayersThanTheWeightsIsAnError() throws Exception {
-        copyDemo(Files.readString(DEMO.resolve("config.json")).replace("\"num_hidden_layers\": 4", "\"num_hidden_layers\": 3"), List.of());
+        copyDemo(DemoCopy.config().replace("\"num_hidden_layers\": 4", "\"num_hidden_layers\": 3"), List.of());
         String message = assertThrows(SafetensorsException.class, () -> Model.load(model).close()).getMessage();
         assertTrue(message.contains("9 tensors are not used by the model (model.layers.3.input_layernorm.weight"), message);
         assertTrue(message.contains("num_hidden_layers is 3 but the weights hold layer 3"), message);
@@ -53,15 +36,15 @@ class UnusedWeightsTest {
 
     @Test
     void aBiasTheConfigDoesNotDeclareIsAnError() throws Exception {
-        copyDemo(Files.readString(DEMO.resolve("config.json")), List.of(f32("model.layers.1.self_attn.q_proj.bias", 192)));
+        copyDemo(DemoCopy.config(), List.of(f32("model.layers.1.self_attn.q_proj.bias", 192)));
         String message = assertThrows(SafetensorsException.class, () -> Model.load(model).close()).getMessage();
         assertTrue(message.contains("1 tensor is not used by the model (model.layers.1.self_attn.q_proj.bias)"), message);
     }
 
     @Test
     void ropeBuffersOfOlderCheckpointsAreSkippedAndInfoCountsWhatRuns() throws Exception {
-        copyDemo(Files.readString(DEMO.resolve("config.json")), List.of(f32("model.layers.0.self_attn.rotary_emb.inv_freq", 12)));
-        try (Model withBuffer = Model.load(model); Model demo = Model.load(DEMO)) {
+        copyDemo(DemoCopy.config(), List.of(f32("model.layers.0.self_attn.rotary_emb.inv_freq", 12)));
+        try (Model withBuffer = Model.load(model); Model demo = Model.load(DemoCopy.DEMO)) {
             assertEquals(demo.parameterCount(), withBuffer.parameterCount());
             var c = demo.config();
             long perLayer = 2L * c.hiddenSize() + (long) c.hiddenSize() * (c.queryDim() + 2 * c.kvDim()) + (long) c.queryDim() * c.hiddenSize()
