@@ -4,13 +4,13 @@ import dev.moa.loader.chat.ChatTemplate;
 import dev.moa.loader.config.ConfigException;
 import dev.moa.loader.config.GenerationConfig;
 import dev.moa.loader.config.ModelConfig;
+import dev.moa.loader.io.InputFiles;
 import dev.moa.loader.safetensors.WeightFiles;
 import dev.moa.loader.tokenizer.Tokenizer;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.LlamaWeights;
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -73,7 +73,7 @@ public final class Model implements AutoCloseable {
     }
 
     private static boolean present(Path file) {
-        return Files.exists(file, LinkOption.NOFOLLOW_LINKS);
+        return InputFiles.present(file);
     }
 
     /** Every id the tokenizer can produce must have an embedding row; past it the model would read outside its weights. */

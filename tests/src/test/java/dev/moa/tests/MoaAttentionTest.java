@@ -271,11 +271,16 @@ class MoaAttentionTest {
 
     @Test
     void kvMemoryIsTheSumOfGroupSpans() {
-        // Uniform (0, 0.5) at N = 4096: S = 2048 for every head; the dense cache would hold N positions.
+        // Uniform (0, 0.5) at N = 1024: S = 512 for every head; the dense cache would hold N positions.
         MoaPlan half = MoaPlan.uniform(2, 4, new ElasticRule(0, 0.5));
-        Session s = model.newSession(1024, 64, new AttentionMode.Sparse("half", c -> half), 4096 - 300);
+        Session s = model.newSession(1024, 64, new AttentionMode.Sparse("half", c -> half), 1024 - 300);
         s.prefill(new Random(1).ints(300, 3, 300).toArray());
         ModelConfig c = model.config();
-        assertEquals(2L * c.numLayers() * c.numKvHeads() * 2048 * c.headDim() * Float.BYTES, s.kvCacheBytes());
+        assertEquals(2L * c.numLayers() * c.numKvHeads() * 512 * c.headDim() * Float.BYTES, s.kvCacheBytes());
+        // At N = 4096, past this model's 1024 positions, S = 2048 would be more than any session reaches: the ring
+        // holds the whole context, no more.
+        Session past = model.newSession(1024, 64, new AttentionMode.Sparse("half", c2 -> half), 4096 - 300);
+        past.prefill(new Random(1).ints(300, 3, 300).toArray());
+        assertEquals(2L * c.numLayers() * c.numKvHeads() * (64 + 1024) * c.headDim() * Float.BYTES, past.kvCacheBytes());
     }
 }

@@ -31,7 +31,7 @@ public record GenerationConfig(
     /** The file of a model whose embedding has {@code vocabSize} rows: every token id in it must be one of them. */
     public static Optional<GenerationConfig> load(Path modelDirectory, int vocabSize) throws IOException {
         Path file = modelDirectory.resolve(FILE);
-        if (!Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return Optional.empty(); // a broken link is reported
+        if (!dev.moa.loader.io.InputFiles.present(file)) return Optional.empty(); // a broken link is reported
         JsonFields json = JsonFields.read(file);
         json.tokenIds("pad_token_id", vocabSize);
         return Optional.of(new GenerationConfig(

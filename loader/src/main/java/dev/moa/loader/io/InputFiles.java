@@ -30,6 +30,15 @@ public final class InputFiles {
 
     /** The file's text as UTF-8; {@link NoSuchFileException} when it does not exist, any other problem in one sentence. */
     public static String readText(Path file, long maxBytes) throws IOException {
+        checkRegular(file, maxBytes);
+        return utf8(Files.readAllBytes(file), file);
+    }
+
+    /**
+     * Checks that {@code file} is a readable regular file of at most {@code maxBytes} (following links) and returns
+     * its size; {@link NoSuchFileException} when it does not exist, any other problem in one sentence.
+     */
+    public static long checkRegular(Path file, long maxBytes) throws IOException {
         BasicFileAttributes attributes;
         try {
             attributes = Files.readAttributes(file, BasicFileAttributes.class);
@@ -50,7 +59,12 @@ public final class InputFiles {
             throw new IOException(file + ": " + attributes.size() + " bytes, more than the " + limit + " such a file may hold");
         }
         if (!Files.isReadable(file)) throw new IOException(file + ": permission denied");
-        return utf8(Files.readAllBytes(file), file);
+        return attributes.size();
+    }
+
+    /** Whether a name is present in its folder, even as a broken link (which {@link Files#exists} calls absent). */
+    public static boolean present(Path file) {
+        return Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS);
     }
 
     /**

@@ -68,6 +68,32 @@ public final class StrictJson {
         }
     }
 
+    /**
+     * The JSON text of a tree, pretty-printed, with every NaN or infinite number written as {@code null}: JSON has
+     * no such numbers, and a file with them is rejected by every strict reader (this one included).
+     */
+    public static String write(JsonElement tree) {
+        return new com.google.gson.GsonBuilder().setPrettyPrinting().create().toJson(finite(tree));
+    }
+
+    private static JsonElement finite(JsonElement e) {
+        if (e.isJsonObject()) {
+            JsonObject copy = new JsonObject();
+            e.getAsJsonObject().entrySet().forEach(entry -> copy.add(entry.getKey(), finite(entry.getValue())));
+            return copy;
+        }
+        if (e.isJsonArray()) {
+            JsonArray copy = new JsonArray();
+            e.getAsJsonArray().forEach(item -> copy.add(finite(item)));
+            return copy;
+        }
+        if (e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber()) {
+            double v = e.getAsDouble();
+            return Double.isFinite(v) ? e : JsonNull.INSTANCE;
+        }
+        return e;
+    }
+
     private static JsonElement read(JsonReader reader, int depth) throws IOException, Error {
         JsonToken token = reader.peek();
         if ((token == JsonToken.BEGIN_OBJECT || token == JsonToken.BEGIN_ARRAY) && depth == MAX_DEPTH) {

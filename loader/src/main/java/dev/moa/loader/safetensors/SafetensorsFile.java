@@ -42,6 +42,7 @@ public final class SafetensorsFile {
 
     /** Maps the file into {@code arena}; the tensors stay readable until the arena is closed. */
     public static SafetensorsFile open(Path path, Arena arena) throws IOException {
+        InputFiles.checkRegular(path, Long.MAX_VALUE); // a pipe or a broken link is named, not opened
         MemorySegment file;
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             file = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);

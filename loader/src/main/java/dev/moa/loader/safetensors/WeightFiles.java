@@ -39,8 +39,9 @@ public final class WeightFiles implements AutoCloseable {
         Path single = directory.resolve(SINGLE_FILE);
         Arena arena = Arena.ofShared();
         try {
-            if (Files.isRegularFile(index)) return openSharded(directory, index, arena);
-            if (Files.isRegularFile(single)) {
+            // present, even as a broken link into the HF cache's blobs: opening it then says what is wrong
+            if (InputFiles.present(index)) return openSharded(directory, index, arena);
+            if (InputFiles.present(single)) {
                 return new WeightFiles(directory, arena, SafetensorsFile.open(single, arena).tensors());
             }
             throw new SafetensorsException(directory + ": no " + SINGLE_FILE + " or " + INDEX_FILE + " found");
@@ -55,7 +56,7 @@ public final class WeightFiles implements AutoCloseable {
         Map<String, SafetensorsFile> shards = new LinkedHashMap<>();
         for (String shard : new TreeSet<>(weightMap.values())) {
             Path shardPath = directory.resolve(shard).normalize();
-            if (!shardPath.startsWith(directory.normalize()) || !Files.isRegularFile(shardPath)) {
+            if (!shardPath.startsWith(directory.normalize()) || !InputFiles.present(shardPath)) {
                 throw new SafetensorsException(index + ": shard '" + shard + "' listed in weight_map does not exist in " + directory);
             }
             shards.put(shard, SafetensorsFile.open(shardPath, arena));

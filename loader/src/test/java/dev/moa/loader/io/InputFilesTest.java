@@ -61,4 +61,18 @@ class InputFilesTest {
         String big = assertThrows(IOException.class, () -> InputFiles.readText(link, 4)).getMessage();
         assertTrue(big.contains("8 bytes, more than"), big);
     }
+
+    /** The HF cache's snapshot files are links into blobs: a weight file whose blob is missing says so. */
+    @Test
+    void aWeightFileThatIsABrokenLinkIsNamedAsOne() throws Exception {
+        Files.createSymbolicLink(dir.resolve(dev.moa.loader.safetensors.WeightFiles.SINGLE_FILE), dir.resolve("blobs/0123abcd"));
+        String message = assertThrows(IOException.class, () -> dev.moa.loader.safetensors.WeightFiles.open(dir).close()).getMessage();
+        assertTrue(message.contains("model.safetensors: broken symbolic link (its target") && message.contains("blobs/0123abcd"), message);
+
+        Files.delete(dir.resolve(dev.moa.loader.safetensors.WeightFiles.SINGLE_FILE));
+        assertEquals(0, new ProcessBuilder("mkfifo", dir.resolve("model.safetensors").toString()).start().waitFor());
+        String fifo = assertTimeoutPreemptively(Duration.ofSeconds(10),
+                () -> assertThrows(IOException.class, () -> dev.moa.loader.safetensors.WeightFiles.open(dir).close()).getMessage());
+        assertTrue(fifo.contains("not a regular file"), fifo);
+    }
 }

@@ -149,7 +149,7 @@ public final class RetrievalEval {
         }
         GenerationParams params = new GenerationParams(ANSWER_TOKENS, SamplingParams.greedy(), List.of(), false, settings.attention());
         List<Outcome> outcomes = new ArrayList<>();
-        int total = settings.lengths().size() * DECILES * settings.samplesPerBin(), done = 0;
+        long total = (long) settings.lengths().size() * DECILES * settings.samplesPerBin(), done = 0;
         for (int length : settings.lengths()) {
             int asked = 0, right = 0;
             Random random = new Random(settings.seed() * 1_000_003L + length);

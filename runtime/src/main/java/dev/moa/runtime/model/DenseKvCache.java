@@ -19,12 +19,13 @@ public final class DenseKvCache implements KvCache {
         this.groupSize = config.groupSize();
         this.scale = (float) (1.0 / Math.sqrt(headDim));
         long perLayer = (long) kvHeads * capacity * headDim;
-        if (perLayer > Integer.MAX_VALUE - 16) {
-            throw new IllegalArgumentException("KV cache of " + capacity + " positions x " + kvHeads + " heads x " + headDim
-                    + " is too large for one layer buffer; lower the context length");
+        String what = "a KV cache layer of " + capacity + " positions x " + kvHeads + " heads x " + headDim;
+        keys = new float[config.numLayers()][];
+        values = new float[config.numLayers()][];
+        for (int l = 0; l < keys.length; l++) {
+            keys[l] = KvCache.floats(perLayer, what);
+            values[l] = KvCache.floats(perLayer, what);
         }
-        keys = new float[config.numLayers()][(int) perLayer];
-        values = new float[config.numLayers()][(int) perLayer];
     }
 
     @Override

@@ -25,4 +25,15 @@ public interface KvCache {
 
     /** Bytes of K and V storage. */
     long byteSize();
+
+    /**
+     * A buffer of {@code count} floats, sized in long and checked first: a Java array holds at most 2^31 − 1, and an
+     * int product past that wraps to a negative (or a wrong, small) size.
+     */
+    static float[] floats(long count, String what) {
+        if (count < 0 || count > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException(what + " needs " + count + " floats, more than one buffer can hold; lower the context length");
+        }
+        return new float[(int) count];
+    }
 }

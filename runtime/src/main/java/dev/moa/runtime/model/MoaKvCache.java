@@ -52,15 +52,17 @@ public final class MoaKvCache implements KvCache {
         values = new float[layers][kvHeads][];
         for (int l = 0; l < layers; l++) {
             for (int g = 0; g < kvHeads; g++) {
-                keys[l][g] = new float[(sinkSize + ringSize[l][g]) * headDim];
-                values[l][g] = new float[(sinkSize + ringSize[l][g]) * headDim];
+                long floats = (long) (sinkSize + ringSize[l][g]) * headDim;
+                keys[l][g] = KvCache.floats(floats, "the MoA cache of layer " + l + " KV head " + g);
+                values[l][g] = KvCache.floats(floats, "the MoA cache of layer " + l + " KV head " + g);
             }
         }
         stagedKeys = new float[layers][];
         stagedValues = new float[layers][];
         for (int l = 0; l < layers; l++) {
-            stagedKeys[l] = new float[kvHeads * promptLength * headDim];
-            stagedValues[l] = new float[kvHeads * promptLength * headDim];
+            long floats = (long) kvHeads * promptLength * headDim;
+            stagedKeys[l] = KvCache.floats(floats, "the prompt's keys of one layer");
+            stagedValues[l] = KvCache.floats(floats, "the prompt's values of one layer");
         }
     }
 
@@ -70,7 +72,8 @@ public final class MoaKvCache implements KvCache {
         for (int l = 0; l < ring.length; l++) {
             for (int h = 0; h < config.numHeads(); h++) {
                 int g = h / config.groupSize();
-                ring[l][g] = Math.max(ring[l][g], spans.local()[l][h]);
+                // never more slots than positions the model can reach: a span past the context is the whole context
+                ring[l][g] = Math.max(ring[l][g], Math.min(spans.local()[l][h], config.maxPositions()));
             }
         }
         return ring;

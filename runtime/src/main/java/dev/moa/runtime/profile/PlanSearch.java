@@ -1,8 +1,8 @@
 package dev.moa.runtime.profile;
 
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import dev.moa.loader.json.StrictJson;
 import dev.moa.plans.CandidateRules;
 import dev.moa.plans.ElasticRule;
 import dev.moa.plans.InfluenceMap;
@@ -127,7 +127,7 @@ public final class PlanSearch {
             solveLog.add(o);
         }
         report.add("solves", solveLog);
-        Files.writeString(out.resolve("pareto.json"), new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create().toJson(report) + "\n");
+        Files.writeString(out.resolve("pareto.json"), StrictJson.write(report) + "\n");
         ParetoChart.write(problem, sweep, out.resolve("pareto.png"));
         if (progress != null) progress.printf("optimize: %d Pareto plans in %s (pareto.json, plans.csv, pareto.png beside)%n", files.size(), plansDir);
         return new Result(problem, sweep.front(), files);

@@ -1,8 +1,8 @@
 package dev.moa.runtime.profile;
 
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import dev.moa.loader.json.StrictJson;
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.loader.safetensors.DType;
 import dev.moa.loader.safetensors.SafetensorsFile;
@@ -210,13 +210,18 @@ public final class Profiler {
             for (var e : Calibration.readJson(file).getAsJsonArray("lengths")) {
                 JsonObject o = e.getAsJsonObject();
                 if (o.get("length").getAsInt() == length) {
-                    return new LengthProfile(length, o.get("samples").getAsInt(), o.get("seconds_per_sample").getAsDouble(),
-                            o.get("peak_heap_bytes").getAsLong(), o.get("answer_loss").getAsDouble());
+                    return new LengthProfile(length, o.get("samples").getAsInt(), orNaN(o.get("seconds_per_sample")),
+                            o.get("peak_heap_bytes").getAsLong(), orNaN(o.get("answer_loss")));
                 }
             }
         }
         InfluenceMap map = read(mapFile(dir, length));
         return new LengthProfile(length, map.samples(), Double.NaN, 0, Double.NaN);
+    }
+
+    /** JSON has no NaN: an unknown number is written as null and read back as NaN. */
+    private static double orNaN(com.google.gson.JsonElement e) {
+        return e == null || e.isJsonNull() ? Double.NaN : e.getAsDouble();
     }
 
     private static void writeSummary(Path out, Model model, String configSha, Path calibration, InfluenceSum sum, List<LengthProfile> results)
@@ -243,7 +248,7 @@ public final class Profiler {
             lengths.add(l);
         }
         o.add("lengths", lengths);
-        Files.writeString(out.resolve(SUMMARY), new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create().toJson(o) + "\n");
+        Files.writeString(out.resolve(SUMMARY), StrictJson.write(o) + "\n");
     }
 
     private static void resetPeaks() {
