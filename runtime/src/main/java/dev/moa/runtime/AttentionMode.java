@@ -5,7 +5,6 @@ import dev.moa.plans.ElasticRule;
 import dev.moa.plans.MoaPlan;
 import dev.moa.plans.PlanException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 
 /**
@@ -45,13 +44,16 @@ public sealed interface AttentionMode {
                 case "moa" -> {
                     if (arg.isBlank()) throw new IllegalArgumentException("moa: needs a plan file, e.g. moa:plan.json");
                     Path file = Path.of(arg);
-                    yield new Sparse(s, config -> {
-                        try {
-                            return MoaPlan.load(file);
-                        } catch (IOException e) {
-                            throw new UncheckedIOException(file + ": cannot read plan (" + e.getMessage() + ")", e);
-                        }
-                    });
+                    // read now, so that a missing or malformed plan is reported before a model loads
+                    MoaPlan plan;
+                    try {
+                        plan = MoaPlan.load(file);
+                    } catch (java.nio.file.NoSuchFileException e) {
+                        throw new IllegalArgumentException(file + ": plan file not found");
+                    } catch (IOException e) {
+                        throw new IllegalArgumentException(e.getMessage());
+                    }
+                    yield new Sparse(s, config -> plan);
                 }
                 case "uniform" -> {
                     String[] parts = arg.split(",");

@@ -119,9 +119,9 @@ class CliTest {
         assertNotEquals(0, outside.exit());
         assertTrue(outside.err().contains("outside the vocabulary"), outside.err());
 
-        Run unknown = moa(Map.of(), "forward", "--modle", "x");
+        Run unknown = moa(Map.of(), "forward", "--model", model.toString(), "--tokens", "1", "--modle", "x");
         assertNotEquals(0, unknown.exit());
-        assertTrue(unknown.err().contains("unknown option --modle"), unknown.err());
+        assertTrue(unknown.err().contains("Unknown option") && unknown.err().contains("'--modle'") && unknown.err().contains("see: moa forward --help"), unknown.err());
 
         // Output paths are checked before the work starts, not after an evaluation ran.
         // (the demo model has a tokenizer, so without the check the evaluation would run to its end first)

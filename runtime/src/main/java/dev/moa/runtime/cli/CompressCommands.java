@@ -13,140 +13,316 @@ import dev.moa.runtime.profile.Validation;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
 
 /**
  * The plan-making commands of moa.md §4–5: {@code calibrate}, {@code profile}, {@code optimize}, {@code validate},
  * and {@code compress}, which runs them all. Progress and ETAs go to stderr, results to the output directory.
  */
 final class CompressCommands {
-    static final String USAGE = """
-            calibrate --model DIR --lengths 1024,2048 --samples K --out DIR [--corpus FILE]... [--task NAME]... [--seed S] [--answer-tokens N]
-            profile --model DIR --calibration DIR --out DIR [--lengths ...] [--samples K] [--influence blocks|entries]
-            optimize --profile DIR --density RHO --out DIR [--lengths ...] [--extend N,...] [--cost groups|heads] [--time-limit S]
-            validate --model DIR --plans DIR --length L --calibration DIR [--samples K] [--out DIR]
-            compress --model DIR --density RHO --out DIR [--lengths ...] [--validation-length L] [--extend N,...] [--samples K]
-                     [--validation-samples K] [--corpus FILE]... [--task NAME]... [--cost groups|heads] [--influence blocks|entries]
-                     [--rounds R] [--validate-plans K] [--seed S] [--time-limit S]""";
-
-    int calibrate(String[] argv) throws IOException {
-        Args args = new Args("calibrate", argv, 1, Set.of("model", "lengths", "samples", "out", "corpus", "task", "seed", "answer-tokens"), Set.of());
-        Corpus corpus = corpus(args);
-        Calibration.Settings settings;
-        try {
-            settings = new Calibration.Settings(tasks(args, corpus), EvalCommand.lengths(args.required("lengths")), args.integer("samples", 16),
-                    args.longValue("seed", 1), args.integer("answer-tokens", Calibration.ANSWER_TOKENS));
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("calibrate: " + e.getMessage());
-        }
-        Path out = OutputPaths.directory("--out", Path.of(args.required("out")));
-        try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
-            Calibration.run(model, corpus, settings, out, System.err);
-        }
-        System.out.println("calibration: " + out.toAbsolutePath());
-        return 0;
+    private CompressCommands() {
     }
 
-    int profile(String[] argv) throws IOException {
-        Args args = new Args("profile", argv, 1, Set.of("model", "calibration", "out", "lengths", "samples", "influence"), Set.of());
-        InfluenceSum sum = influence(args);
-        List<Integer> lengths = args.has("lengths") ? EvalCommand.lengths(args.required("lengths")) : List.of();
-        Path out = OutputPaths.directory("--out", Path.of(args.required("out")));
-        try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
-            for (Profiler.LengthProfile p : Profiler.run(model, Path.of(args.required("calibration")), lengths,
-                    args.integer("samples", Integer.MAX_VALUE), sum, out, System.err)) {
-                System.out.printf(java.util.Locale.ROOT, "length %d: %d samples, %.2f s and %.0f MiB heap per sample, answer loss %.4f%n",
-                        p.length(), p.samples(), p.secondsPerSample(), p.peakHeapBytes() / 1048576.0, p.answerLoss());
+    /** {@code --out DIR}, made (and checked writable) before the work starts. */
+    static final class OutDir {
+        @Option(names = "--out", required = true, paramLabel = "DIR", description = "output folder (made if missing)")
+        Path dir;
+
+        Path make() {
+            return OutputPaths.directory("--out", dir);
+        }
+    }
+
+    /** Where calibration prompts come from. */
+    static final class Sources {
+        @Option(names = "--corpus", paramLabel = "FILE", description = "a UTF-8 text to draw prompts from; repeatable (default: the Debian corpora)")
+        List<Path> corpora = List.of();
+
+        @Option(names = "--task", paramLabel = "NAME", description = "a calibration task (passkey, verse, records, summary); repeatable (default: all)")
+        List<String> tasks = List.of();
+
+        Corpus corpus() throws IOException {
+            try {
+                return Corpus.load(corpora);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage());
             }
         }
-        System.out.println("profile: " + out.toAbsolutePath());
-        return 0;
-    }
 
-    int optimize(String[] argv) throws IOException {
-        Args args = new Args("optimize", argv, 1, Set.of("profile", "density", "out", "lengths", "extend", "cost", "time-limit"), Set.of());
-        PlanSearch.Settings settings;
-        try {
-            settings = new PlanSearch.Settings(density(args), args.has("lengths") ? EvalCommand.lengths(args.required("lengths")) : List.of(),
-                    args.has("extend") ? EvalCommand.lengths(args.required("extend")) : List.of(), CostModel.parse(args.string("cost", "groups")),
-                    positive(args, "time-limit", 10));
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("optimize: " + e.getMessage());
-        }
-        Path out = OutputPaths.directory("--out", Path.of(args.required("out")));
-        PlanSearch.Result result = PlanSearch.run(Path.of(args.required("profile")), settings, out, System.err);
-        System.out.println(result.files().size() + " Pareto plans: " + out.resolve(PlanSearch.PLANS).toAbsolutePath());
-        return 0;
-    }
-
-    int validate(String[] argv) throws IOException {
-        Args args = new Args("validate", argv, 1, Set.of("model", "plans", "length", "calibration", "samples", "out"), Set.of());
-        int length = args.integer("length", 0);
-        if (length < 1) throw new UsageException("validate: --length L (an unprofiled length the calibration set holds) is required");
-        Path plans = Path.of(args.required("plans")), out = args.has("out") ? OutputPaths.directory("--out", Path.of(args.required("out"))) : plans;
-        try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
-            List<Calibration.Sample> samples = Calibration.read(Path.of(args.required("calibration")), length);
-            samples = samples.subList(0, Math.min(samples.size(), args.integer("samples", Integer.MAX_VALUE)));
-            Validation.Result r = Validation.run(model, Validation.planFiles(plans), samples, length, out, System.err);
-            System.out.print(Validation.table(r));
-        }
-        System.out.println("plan: " + out.resolve("plan.json").toAbsolutePath());
-        return 0;
-    }
-
-    int compress(String[] argv) throws IOException {
-        Args args = new Args("compress", argv, 1, Set.of("model", "density", "out", "lengths", "validation-length", "extend", "samples",
-                "validation-samples", "corpus", "task", "cost", "seed", "time-limit", "influence", "rounds", "validate-plans"), Set.of());
-        Corpus corpus = corpus(args);
-        Compression.Settings settings;
-        try {
-            settings = new Compression.Settings(density(args), args.has("lengths") ? EvalCommand.lengths(args.required("lengths")) : List.of(),
-                    args.integer("validation-length", 0), args.has("extend") ? EvalCommand.lengths(args.required("extend")) : List.of(),
-                    args.integer("samples", 16), args.integer("validation-samples", 8), tasks(args, corpus), args.longValue("seed", 1),
-                    CostModel.parse(args.string("cost", "groups")), positive(args, "time-limit", 5), influence(args), args.integer("rounds", 2),
-                    args.integer("validate-plans", 6));
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("compress: " + e.getMessage());
-        }
-        Path out = OutputPaths.directory("--out", Path.of(args.required("out")));
-        try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
-            Path plan = Compression.run(model, corpus, settings, out, System.err);
-            System.out.println("plan: " + plan.toAbsolutePath());
-            System.out.println("report: " + out.resolve("report.md").toAbsolutePath() + ", heatmap: " + out.resolve("plan-heatmap.svg").toAbsolutePath());
-        }
-        return 0;
-    }
-
-    private static Corpus corpus(Args args) throws IOException {
-        try {
-            return Corpus.load(args.all("corpus").stream().map(Path::of).toList());
-        } catch (IllegalArgumentException e) {
-            throw new UsageException(e.getMessage());
+        List<CalibrationTask> tasks(Corpus corpus) {
+            try {
+                return tasks.isEmpty() ? Calibration.defaultTasks(corpus) : tasks.stream().map(CalibrationTask::parse).toList();
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--task: " + e.getMessage());
+            }
         }
     }
 
-    private static List<CalibrationTask> tasks(Args args, Corpus corpus) {
-        if (args.all("task").isEmpty()) return Calibration.defaultTasks(corpus);
-        return args.all("task").stream().map(CalibrationTask::parse).toList();
-    }
-
-    private static InfluenceSum influence(Args args) {
-        try {
-            return InfluenceSum.parse(args.string("influence", "blocks"));
-        } catch (IllegalArgumentException e) {
-            throw new UsageException(e.getMessage());
+    /** {@code --density RHO} in (0, 1]. */
+    static final class Density implements ITypeConverter<Double> {
+        @Override
+        public Double convert(String value) {
+            double d;
+            try {
+                d = Double.parseDouble(value);
+            } catch (NumberFormatException e) {
+                throw new TypeConversionException("'" + value + "' is not a number");
+            }
+            if (!(d > 0 && d <= 1)) throw new TypeConversionException("the share of dense KV memory must be in (0, 1], got " + value);
+            return d;
         }
     }
 
-    private static double density(Args args) {
-        double density = args.number("density", Double.NaN);
-        if (!(density > 0 && density <= 1)) throw new UsageException("--density RHO (the share of dense KV memory, in (0, 1]) is required");
-        return density;
+    static final class Influence implements ITypeConverter<InfluenceSum> {
+        @Override
+        public InfluenceSum convert(String value) {
+            try {
+                return InfluenceSum.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
     }
 
-    private static double positive(Args args, String name, double fallback) {
-        double v = args.number(name, fallback);
-        if (!(v > 0)) throw new UsageException("--" + name + " must be positive, got " + v);
+    static final class Cost implements ITypeConverter<CostModel> {
+        @Override
+        public CostModel convert(String value) {
+            try {
+                return CostModel.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    static double positive(double v, String option) {
+        Options.require(v > 0 && Double.isFinite(v), option + " must be positive, got " + v);
         return v;
+    }
+
+    @Command(name = "calibrate", description = "Long prompts (passkey, verse, records, summary) answered by the model itself: the calibration set.")
+    static final class Calibrate implements Callable<Integer> {
+        @Mixin
+        Options.ModelDir model;
+
+        @Option(names = "--lengths", required = true, split = ",", paramLabel = "N", description = "prompt lengths in tokens")
+        List<Integer> lengths;
+
+        @Option(names = "--samples", paramLabel = "K", defaultValue = "16", description = "prompts per length (default: ${DEFAULT-VALUE})")
+        int samples;
+
+        @Mixin
+        OutDir out;
+
+        @Mixin
+        Sources sources;
+
+        @Option(names = "--seed", paramLabel = "S", defaultValue = "1", description = "random seed (default: ${DEFAULT-VALUE})")
+        long seed;
+
+        @Option(names = "--answer-tokens", paramLabel = "N", defaultValue = "" + Calibration.ANSWER_TOKENS, description = "answer budget (default: ${DEFAULT-VALUE})")
+        int answerTokens;
+
+        @Override
+        public Integer call() throws Exception {
+            Corpus corpus = sources.corpus();
+            Calibration.Settings settings;
+            try {
+                settings = new Calibration.Settings(sources.tasks(corpus), lengths, samples, seed, answerTokens);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("calibrate: " + e.getMessage());
+            }
+            Path dir = out.make();
+            try (Model loaded = ModelLoading.load(model.dir)) {
+                Calibration.run(loaded, corpus, settings, dir, System.err);
+            }
+            System.out.println("calibration: " + dir.toAbsolutePath());
+            return 0;
+        }
+    }
+
+    @Command(name = "profile", description = "Attention influence per layer, head and 64x64 block (one forward + backward per sample).")
+    static final class Profile implements Callable<Integer> {
+        @Mixin
+        Options.ModelDir model;
+
+        @Option(names = "--calibration", required = true, paramLabel = "DIR", description = "a folder written by moa calibrate")
+        Path calibration;
+
+        @Mixin
+        OutDir out;
+
+        @Option(names = "--lengths", split = ",", paramLabel = "N", description = "lengths to profile (default: all the calibration holds)")
+        List<Integer> lengths = List.of();
+
+        @Option(names = "--samples", paramLabel = "K", defaultValue = "" + Integer.MAX_VALUE, description = "at most K samples per length (default: all)")
+        int samples;
+
+        @Option(names = "--influence", paramLabel = "blocks|entries", defaultValue = "blocks", converter = Influence.class,
+                description = "sum of influence per block, or per entry (default: ${DEFAULT-VALUE})")
+        InfluenceSum influence;
+
+        @Override
+        public Integer call() throws Exception {
+            Options.require(samples >= 1, "profile: --samples must be at least 1");
+            Path dir = out.make();
+            try (Model loaded = ModelLoading.load(model.dir)) {
+                for (Profiler.LengthProfile p : Profiler.run(loaded, calibration, lengths, samples, influence, dir, System.err)) {
+                    System.out.printf(java.util.Locale.ROOT, "length %d: %d samples, %.2f s and %.0f MiB heap per sample, answer loss %.4f%n",
+                            p.length(), p.samples(), p.secondsPerSample(), p.peakHeapBytes() / 1048576.0, p.answerLoss());
+                }
+            }
+            System.out.println("profile: " + dir.toAbsolutePath());
+            return 0;
+        }
+    }
+
+    @Command(name = "optimize", description = "The Pareto plans of the influence maps under the density (OR-Tools CP-SAT), and a PNG of the front.")
+    static final class Optimize implements Callable<Integer> {
+        @Option(names = "--profile", required = true, paramLabel = "DIR", description = "a folder written by moa profile")
+        Path profile;
+
+        @Option(names = "--density", required = true, paramLabel = "RHO", converter = Density.class, description = "share of dense KV memory, in (0, 1]")
+        double density;
+
+        @Mixin
+        OutDir out;
+
+        @Option(names = "--lengths", split = ",", paramLabel = "N", description = "profiled lengths to use (default: all)")
+        List<Integer> lengths = List.of();
+
+        @Option(names = "--extend", split = ",", paramLabel = "N", description = "unprofiled lengths the density must also hold at")
+        List<Integer> extend = List.of();
+
+        @Option(names = "--cost", paramLabel = "groups|heads", defaultValue = "groups", converter = Cost.class,
+                description = "KV cost per KV group (native GQA) or per query head (default: ${DEFAULT-VALUE})")
+        CostModel cost;
+
+        @Option(names = "--time-limit", paramLabel = "S", defaultValue = "10", description = "seconds per solve (default: ${DEFAULT-VALUE})")
+        double timeLimit;
+
+        @Override
+        public Integer call() throws Exception {
+            PlanSearch.Settings settings;
+            try {
+                settings = new PlanSearch.Settings(density, lengths, extend, cost, positive(timeLimit, "--time-limit"));
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("optimize: " + e.getMessage());
+            }
+            Path dir = out.make();
+            PlanSearch.Result result = PlanSearch.run(profile, settings, dir, System.err);
+            System.out.println(result.files().size() + " Pareto plans: " + dir.resolve(PlanSearch.PLANS).toAbsolutePath());
+            return 0;
+        }
+    }
+
+    @Command(name = "validate", description = "Answer-token loss of each plan at an unprofiled length; writes the best as plan.json.")
+    static final class Validate implements Callable<Integer> {
+        @Mixin
+        Options.ModelDir model;
+
+        @Option(names = "--plans", required = true, paramLabel = "DIR", description = "a folder of plans (moa optimize's plans/)")
+        Path plans;
+
+        @Option(names = "--length", required = true, paramLabel = "L", description = "an unprofiled length the calibration set holds")
+        int length;
+
+        @Option(names = "--calibration", required = true, paramLabel = "DIR", description = "a folder written by moa calibrate")
+        Path calibration;
+
+        @Option(names = "--samples", paramLabel = "K", defaultValue = "" + Integer.MAX_VALUE, description = "at most K samples (default: all)")
+        int samples;
+
+        @Option(names = "--out", paramLabel = "DIR", description = "where plan.json goes (default: the --plans folder)")
+        Path out;
+
+        @Override
+        public Integer call() throws Exception {
+            Options.require(length >= 1, "validate: --length must be positive, got " + length);
+            Options.require(samples >= 1, "validate: --samples must be at least 1");
+            Path dir = out != null ? OutputPaths.directory("--out", out) : plans;
+            try (Model loaded = ModelLoading.load(model.dir)) {
+                List<Calibration.Sample> all = Calibration.read(calibration, length);
+                Validation.Result r = Validation.run(loaded, Validation.planFiles(plans), all.subList(0, Math.min(all.size(), samples)), length, dir, System.err);
+                System.out.print(Validation.table(r));
+            }
+            System.out.println("plan: " + dir.resolve("plan.json").toAbsolutePath());
+            return 0;
+        }
+    }
+
+    @Command(name = "compress", description = "Find a MoA plan for a model: calibrate, profile, optimize and validate with defaults for its "
+            + "context; writes a report, the plan (plan.json) and its heatmap.")
+    static final class Compress implements Callable<Integer> {
+        @Mixin
+        Options.ModelDir model;
+
+        @Option(names = "--density", required = true, paramLabel = "RHO", converter = Density.class, description = "share of dense KV memory, in (0, 1]")
+        double density;
+
+        @Mixin
+        OutDir out;
+
+        @Option(names = "--lengths", split = ",", paramLabel = "N", description = "profiled lengths (default: from the model's context)")
+        List<Integer> lengths = List.of();
+
+        @Option(names = "--validation-length", paramLabel = "L", defaultValue = "0", description = "the unprofiled length plans are validated at (default: from the context)")
+        int validationLength;
+
+        @Option(names = "--extend", split = ",", paramLabel = "N", description = "unprofiled lengths the density must also hold at")
+        List<Integer> extend = List.of();
+
+        @Option(names = "--samples", paramLabel = "K", defaultValue = "16", description = "calibration prompts per profiled length (default: ${DEFAULT-VALUE})")
+        int samples;
+
+        @Option(names = "--validation-samples", paramLabel = "K", defaultValue = "8", description = "prompts at the validation length (default: ${DEFAULT-VALUE})")
+        int validationSamples;
+
+        @Mixin
+        Sources sources;
+
+        @Option(names = "--cost", paramLabel = "groups|heads", defaultValue = "groups", converter = Cost.class,
+                description = "KV cost per KV group (native GQA) or per query head (default: ${DEFAULT-VALUE})")
+        CostModel cost;
+
+        @Option(names = "--seed", paramLabel = "S", defaultValue = "1", description = "random seed (default: ${DEFAULT-VALUE})")
+        long seed;
+
+        @Option(names = "--time-limit", paramLabel = "S", defaultValue = "5", description = "seconds per solve (default: ${DEFAULT-VALUE})")
+        double timeLimit;
+
+        @Option(names = "--influence", paramLabel = "blocks|entries", defaultValue = "blocks", converter = Influence.class,
+                description = "sum of influence per block, or per entry (default: ${DEFAULT-VALUE})")
+        InfluenceSum influence;
+
+        @Option(names = "--rounds", paramLabel = "R", defaultValue = "2", description = "profile-optimise rounds, each profiling under the last plan (default: ${DEFAULT-VALUE})")
+        int rounds;
+
+        @Option(names = "--validate-plans", paramLabel = "K", defaultValue = "6", description = "Pareto plans to validate (0: all; default: ${DEFAULT-VALUE})")
+        int validatePlans;
+
+        @Override
+        public Integer call() throws Exception {
+            Corpus corpus = sources.corpus();
+            Compression.Settings settings;
+            try {
+                settings = new Compression.Settings(density, lengths, validationLength, extend, samples, validationSamples, sources.tasks(corpus),
+                        seed, cost, positive(timeLimit, "--time-limit"), influence, rounds, validatePlans);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("compress: " + e.getMessage());
+            }
+            Path dir = out.make();
+            try (Model loaded = ModelLoading.load(model.dir)) {
+                Path plan = Compression.run(loaded, corpus, settings, dir, System.err);
+                System.out.println("plan: " + plan.toAbsolutePath());
+                System.out.println("report: " + dir.resolve("report.md").toAbsolutePath() + ", heatmap: " + dir.resolve("plan-heatmap.svg").toAbsolutePath());
+            }
+            return 0;
+        }
     }
 }

@@ -1,6 +1,5 @@
 package dev.moa.runtime.cli;
 
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import dev.moa.loader.io.InputFiles;
 import dev.moa.loader.json.StrictJson;
@@ -15,92 +14,134 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /**
  * {@code moa eval retrieval | ppl}: LongEval retrieval accuracy (table, heatmap PNG, JSON) and perplexity or
  * answer-token loss, under any attention mode, on any model.
  */
+@Command(name = "eval", description = "Evaluations under any attention mode.", subcommands = {EvalCommand.Retrieval.class, EvalCommand.Ppl.class})
 final class EvalCommand {
-    static final String USAGE = "eval: usage: moa eval retrieval --model DIR [--attention MODE] [--lengths 1024,2048,4096]"
-            + " [--samples-per-bin K] [--seed S] [--heatmap FILE.png] [--json FILE|-]\n"
-            + "       moa eval ppl --model DIR [--attention MODE] (--file TEXT --length L [--windows N] | --pairs FILE.jsonl) [--json FILE|-]";
+    @Command(name = "retrieval", description = "LongEval key-value retrieval accuracy by length x key position (table + PNG heatmap).")
+    static final class Retrieval implements Callable<Integer> {
+        @Mixin
+        Options.ModelDir model;
 
-    int run(String[] argv) throws Exception {
-        if (argv.length < 2) throw new UsageException(USAGE);
-        return switch (argv[1]) {
-            case "retrieval" -> retrieval(new Args("eval retrieval", argv, 2,
-                    Set.of("model", "attention", "lengths", "samples-per-bin", "seed", "heatmap", "json"), Set.of()));
-            case "ppl" -> perplexity(new Args("eval ppl", argv, 2,
-                    Set.of("model", "attention", "file", "length", "windows", "pairs", "json"), Set.of()));
-            default -> throw new UsageException("eval: unknown evaluation '" + argv[1] + "'\n" + USAGE);
-        };
-    }
+        @Mixin
+        Options.Attention attention;
 
-    private int retrieval(Args args) throws IOException {
-        AttentionMode attention = GenerateCommand.attention(args);
-        RetrievalEval.Settings settings;
-        try {
-            settings = new RetrievalEval.Settings(lengths(args.string("lengths", "1024,2048,4096")),
-                    args.integer("samples-per-bin", 2), attention, args.longValue("seed", 1));
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("eval retrieval: " + e.getMessage());
-        }
-        Path heatmap = OutputPaths.file("--heatmap", args.has("heatmap") ? Path.of(args.required("heatmap")) : defaultHeatmap(args, attention));
-        checkJson(args);
-        try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
-            RetrievalEval.Result result = RetrievalEval.run(model, settings, System.err);
-            System.out.print(result.table());
-            AccuracyHeatmap.write(result, heatmap);
-            System.out.println("heatmap: " + heatmap.toAbsolutePath());
-            writeJson(args, result.toJson());
-        }
-        return 0;
-    }
+        @Option(names = "--lengths", paramLabel = "N", split = ",", defaultValue = "1024,2048,4096", description = "prompt lengths in tokens (default: ${DEFAULT-VALUE})")
+        List<Integer> lengths;
 
-    private int perplexity(Args args) throws IOException {
-        AttentionMode attention = GenerateCommand.attention(args);
-        boolean text = args.has("file"), pairs = args.has("pairs");
-        if (text == pairs) throw new UsageException("eval ppl: give exactly one of --file TEXT (with --length L) or --pairs FILE.jsonl");
-        checkJson(args);
-        try (Model model = ModelLoading.load(Path.of(args.required("model")))) {
-            Perplexity.Loss loss;
-            if (text) {
-                int length = args.integer("length", 0);
-                if (length < 2) throw new UsageException("eval ppl: --length L (tokens per window, >= 2) is required with --file");
-                String content = InputFiles.readText(Path.of(args.required("file")), InputFiles.TEXT);
-                loss = Perplexity.ofText(model, attention, content, length, args.integer("windows", Integer.MAX_VALUE), System.err);
-                System.out.printf("perplexity %.4f (mean loss %.4f nats) over %d tokens in %d windows of %d, %s attention%n",
-                        loss.perplexity(), loss.meanLoss(), loss.tokens(), loss.sequences(), length, attention);
-            } else {
-                loss = Perplexity.ofAnswers(model, attention, readPairs(Path.of(args.required("pairs"))), System.err);
-                System.out.printf("answer-token loss %.4f nats (perplexity %.4f) over %d answer tokens of %d pairs, %s attention%n",
-                        loss.meanLoss(), loss.perplexity(), loss.tokens(), loss.sequences(), attention);
+        @Option(names = "--samples-per-bin", paramLabel = "K", defaultValue = "2", description = "records per (length, key decile) cell (default: ${DEFAULT-VALUE})")
+        int samplesPerBin;
+
+        @Option(names = "--seed", paramLabel = "S", defaultValue = "1", description = "random seed of the records (default: ${DEFAULT-VALUE})")
+        long seed;
+
+        @Option(names = "--heatmap", paramLabel = "FILE.png", description = "the accuracy grid (default: beside --json, else under ~/.cache/moa-java/eval)")
+        Path heatmap;
+
+        @Mixin
+        Options.Json json;
+
+        @Override
+        public Integer call() throws Exception {
+            RetrievalEval.Settings settings;
+            try {
+                settings = new RetrievalEval.Settings(lengths, samplesPerBin, attention.mode, seed);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("eval retrieval: " + e.getMessage());
             }
-            writeJson(args, loss.toJson());
-        } catch (IllegalArgumentException e) {
-            throw new UsageException("eval ppl: " + e.getMessage());
+            Path png = OutputPaths.file("--heatmap", heatmap != null ? heatmap : defaultHeatmap(json.target, attention.mode));
+            json.check();
+            try (Model loaded = ModelLoading.load(model.dir)) {
+                RetrievalEval.Result result = RetrievalEval.run(loaded, settings, System.err);
+                System.out.print(result.table());
+                AccuracyHeatmap.write(result, png);
+                System.out.println("heatmap: " + png.toAbsolutePath());
+                json.write(result.toJson());
+            }
+            return 0;
         }
-        return 0;
+    }
+
+    @Command(name = "ppl", description = "Perplexity of a text in windows, or loss on the answer tokens of prompt/answer pairs.")
+    static final class Ppl implements Callable<Integer> {
+        @Mixin
+        Options.ModelDir model;
+
+        @Mixin
+        Options.Attention attention;
+
+        @ArgGroup(multiplicity = "1")
+        Input input;
+
+        @Mixin
+        Options.Json json;
+
+        /** A text in windows, or prompt/answer pairs. */
+        static final class Input {
+            @ArgGroup(exclusive = false)
+            Text text;
+
+            @Option(names = "--pairs", required = true, paramLabel = "FILE.jsonl", description = "one {\"prompt\": ..., \"answer\": ...} per line")
+            Path pairs;
+        }
+
+        static final class Text {
+            @Option(names = "--file", required = true, paramLabel = "TEXT", description = "a UTF-8 text")
+            Path file;
+
+            @Option(names = "--length", required = true, paramLabel = "L", description = "tokens per window (>= 2)")
+            int length;
+
+            @Option(names = "--windows", paramLabel = "N", defaultValue = "" + Integer.MAX_VALUE, description = "at most N windows (default: all)")
+            int windows;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            json.check();
+            // inputs are read and checked before the model loads
+            String content = null;
+            List<Perplexity.Pair> pairs = null;
+            if (input.text != null) {
+                Options.require(input.text.length >= 2, "eval ppl: --length L (tokens per window) must be at least 2, got " + input.text.length);
+                Options.require(input.text.windows >= 1, "eval ppl: --windows must be at least 1");
+                content = Options.readTextArgument(input.text.file.toString(), "--file");
+            } else {
+                pairs = readPairs(input.pairs);
+            }
+            try (Model loaded = ModelLoading.load(model.dir)) {
+                Perplexity.Loss loss;
+                AttentionMode mode = attention.mode;
+                if (content != null) {
+                    int length = input.text.length;
+                    loss = Perplexity.ofText(loaded, mode, content, length, input.text.windows, System.err);
+                    System.out.printf("perplexity %.4f (mean loss %.4f nats) over %d tokens in %d windows of %d, %s attention%n",
+                            loss.perplexity(), loss.meanLoss(), loss.tokens(), loss.sequences(), length, mode);
+                } else {
+                    loss = Perplexity.ofAnswers(loaded, mode, pairs, System.err);
+                    System.out.printf("answer-token loss %.4f nats (perplexity %.4f) over %d answer tokens of %d pairs, %s attention%n",
+                            loss.meanLoss(), loss.perplexity(), loss.tokens(), loss.sequences(), mode);
+                }
+                json.write(loss.toJson());
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("eval ppl: " + e.getMessage());
+            }
+            return 0;
+        }
     }
 
     /** Beside the --json file when there is one (same name, .png), else under the CLI's home, not the working directory. */
-    private static Path defaultHeatmap(Args args, AttentionMode attention) {
-        String json = args.string("json", "-");
-        if (!json.equals("-")) return Path.of(json.replaceFirst("\\.json$", "") + ".png");
+    private static Path defaultHeatmap(String json, AttentionMode attention) {
+        if (json != null && !json.equals("-")) return Path.of(json.replaceFirst("\\.json$", "") + ".png");
         return Presets.home().resolve("eval").resolve("retrieval-" + fileSafe(attention) + ".png");
-    }
-
-    static List<Integer> lengths(String list) {
-        List<Integer> lengths = new ArrayList<>();
-        for (String part : list.split(",")) {
-            try {
-                lengths.add(Integer.parseInt(part.strip()));
-            } catch (NumberFormatException e) {
-                throw new UsageException("eval: --lengths must be integers separated by commas, got '" + part + "'");
-            }
-        }
-        return lengths;
     }
 
     /** One JSON object per line: {"prompt": "...", "answer": "..."}. */
@@ -127,23 +168,6 @@ final class EvalCommand {
     }
 
     /** Checks the {@code --json} file (unless it is "-", standard output) before the work starts. */
-    private static void checkJson(Args args) {
-        String target = args.string("json", null);
-        if (target != null && !target.equals("-")) OutputPaths.file("--json", Path.of(target));
-    }
-
-    private static void writeJson(Args args, JsonObject json) throws IOException {
-        String target = args.string("json", null);
-        if (target == null) return;
-        String text = new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create().toJson(json);
-        if (target.equals("-")) {
-            System.out.println(text);
-        } else {
-            Files.writeString(Path.of(target), text + "\n");
-            System.out.println("json: " + Path.of(target).toAbsolutePath());
-        }
-    }
-
     private static String fileSafe(AttentionMode attention) {
         String name = attention.toString();
         int slash = Math.max(name.lastIndexOf('/'), name.lastIndexOf(java.io.File.separatorChar));

@@ -4,16 +4,36 @@ import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.Session;
-import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /** {@code moa forward}: the full-vocabulary logits of the last position for exactly the given token ids. */
-final class ForwardCommand {
-    int run(String[] argv) throws Exception {
-        Args args = new Args("forward", argv, 1, Set.of("model", "tokens", "attention", "max-tokens"), Set.of("json"));
-        int[] tokens = parseTokens(args.required("tokens"));
-        try (Model model = Model.load(Path.of(args.required("model")))) {
+@Command(name = "forward", description = "Logits of the last position for exactly these token ids (no BOS added).")
+final class ForwardCommand implements Callable<Integer> {
+    @Mixin
+    Options.ModelDir model;
+
+    @Option(names = "--tokens", required = true, paramLabel = "\"ID ID ...\"", description = "token ids, separated by spaces or commas")
+    String tokenList;
+
+    @Option(names = "--json", description = "print {\"logits\": [...]} with every float exactly, instead of the top 10")
+    boolean json;
+
+    @Mixin
+    Options.Attention attention;
+
+    @Option(names = "--max-tokens", paramLabel = "N", defaultValue = "" + AttentionMode.DEFAULT_ALLOWANCE,
+            description = "generation allowance in a sparse mode's N = prompt + N, as generate would use (default: ${DEFAULT-VALUE})")
+    int allowance;
+
+    @Override
+    public Integer call() throws Exception {
+        int[] tokens = parseTokens(tokenList);
+        Options.require(allowance >= 1, "forward: --max-tokens must be at least 1, got " + allowance);
+        try (Model model = Model.load(this.model.dir)) {
             if (tokens.length > model.config().maxPositions()) {
                 throw new UsageException("forward: " + tokens.length + " tokens exceed the model's context of "
                         + model.config().maxPositions() + " (max_position_embeddings)");
@@ -25,10 +45,11 @@ final class ForwardCommand {
             }
             // --max-tokens is the generation allowance in N = prompt + allowance, so a sparse forward applies
             // exactly the mask a generate call with that budget would use at prefill.
-            int allowance = args.integer("max-tokens", AttentionMode.DEFAULT_ALLOWANCE);
-            Session session = model.newSession(tokens.length, LlamaModel.DEFAULT_CHUNK, GenerateCommand.attention(args), allowance);
+            // as generate grants it: no more than the context leaves after the prompt (and at least one)
+            int granted = Math.max(1, Math.min(allowance, model.config().maxPositions() - tokens.length));
+            Session session = model.newSession(tokens.length, LlamaModel.DEFAULT_CHUNK, attention.mode, granted);
             float[] logits = session.prefill(tokens);
-            if (args.flag("json")) {
+            if (json) {
                 printJson(logits);
             } else {
                 Integer[] order = new Integer[logits.length];

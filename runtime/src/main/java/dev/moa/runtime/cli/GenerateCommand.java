@@ -1,7 +1,6 @@
 package dev.moa.runtime.cli;
 
 import dev.moa.loader.config.GenerationConfig;
-import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.generate.GenerationParams;
 import dev.moa.runtime.generate.GenerationResult;
@@ -9,44 +8,104 @@ import dev.moa.runtime.generate.Generator;
 import dev.moa.runtime.generate.PromptFit;
 import dev.moa.runtime.generate.Prompts;
 import dev.moa.runtime.generate.SamplingParams;
-import java.nio.file.Path;
-import java.util.Set;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /** {@code moa generate}: stream a continuation of a prompt (or a chat turn) to stdout, statistics to stderr. */
-final class GenerateCommand {
-    static final Set<String> OPTIONS = Set.of("model", "prompt", "system", "max-tokens", "temperature", "top-k", "top-p", "seed", "stop", "attention");
-    static final Set<String> FLAGS = Set.of("chat", "truncate");
+@Command(name = "generate", description = "Stream a continuation of a prompt (or a chat turn) to stdout; statistics to stderr.")
+final class GenerateCommand implements Callable<Integer> {
+    @Mixin
+    Options.ModelDir model;
 
-    int run(String[] argv) throws Exception {
-        Args args = new Args("generate", argv, 1, OPTIONS, FLAGS);
-        Path dir = Path.of(args.required("model"));
-        try (Model model = ModelLoading.load(dir)) {
-            return generate(model, args.required("prompt"), args);
+    @ArgGroup(multiplicity = "1")
+    PromptSource prompt;
+
+    @Option(names = "--chat", description = "wrap the prompt in the model's chat template as one user turn")
+    boolean chat;
+
+    @Option(names = "--system", paramLabel = "TEXT", description = "system message of the chat turn (with --chat)")
+    String system;
+
+    @Mixin
+    Sampling sampling;
+
+    @Option(names = "--stop", paramLabel = "TEXT", description = "stop when the text contains TEXT (not printed); repeatable")
+    List<String> stop = List.of();
+
+    @Option(names = "--truncate", description = "keep the prompt's last tokens (and its BOS) so that prompt + --max-tokens fits the context")
+    boolean truncate;
+
+    @Mixin
+    Options.Attention attention;
+
+    /** {@code --prompt TEXT} or {@code --prompt-file FILE|-}. */
+    static final class PromptSource {
+        @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "the prompt")
+        String text;
+
+        @Option(names = "--prompt-file", required = true, paramLabel = "FILE|-",
+                description = "read the prompt from FILE (or stdin with -), for prompts too long for the command line; one trailing newline is dropped")
+        String file;
+
+        String read() throws java.io.IOException {
+            if (text != null) return text;
+            String content = Options.readTextArgument(file, "--prompt-file");
+            return content.endsWith("\n") ? content.substring(0, content.length() - 1) : content;
         }
     }
 
-    static int generate(Model model, String prompt, Args args) {
-        int[] ids = encodePrompt(model, prompt, args.flag("chat"), args.string("system", null));
-        GenerationParams params = new GenerationParams(
-                args.integer("max-tokens", 256), sampling(model.generationConfig(), args),
-                args.all("stop"), args.flag("truncate"), attention(args));
-        PromptFit fit = Generator.fit(model, ids, params);
-        if (fit.note() != null) System.err.println("moa: " + fit.note());
-        GenerationResult result = Generator.generate(model, fit, params, text -> {
-            System.out.print(text);
-            System.out.flush();
-        });
-        System.out.println();
-        printStats(result);
+    /** Sampling options; unset ones come from the model's generation_config.json, else greedy. */
+    static final class Sampling {
+        @Option(names = "--max-tokens", paramLabel = "N", defaultValue = "256", description = "most new tokens (default: ${DEFAULT-VALUE}; clamped to the context)")
+        int maxTokens;
+
+        @Option(names = "--temperature", paramLabel = "T", description = "0 = greedy (default: generation_config.json, else 0)")
+        Double temperature;
+
+        @Option(names = "--top-k", paramLabel = "K", description = "sample among the K likeliest (0 = all)")
+        Integer topK;
+
+        @Option(names = "--top-p", paramLabel = "P", description = "nucleus sampling: the smallest set holding P of the mass")
+        Double topP;
+
+        @Option(names = "--seed", paramLabel = "S", defaultValue = "42", description = "random seed (default: ${DEFAULT-VALUE})")
+        long seed;
+
+        /** Before the model loads: the values given must be usable whatever the model's defaults. */
+        void check() {
+            Options.require(maxTokens >= 1, "--max-tokens must be at least 1, got " + maxTokens);
+            Options.require(temperature == null || (temperature >= 0 && Double.isFinite(temperature)), "--temperature must be >= 0, got " + temperature);
+            Options.require(topK == null || topK >= 0, "--top-k must be >= 0, got " + topK);
+            Options.require(topP == null || (topP > 0 && topP <= 1), "--top-p must be in (0, 1], got " + topP);
+        }
+
+        /** Command-line values win; otherwise the model's generation_config.json; otherwise greedy. */
+        SamplingParams resolve(GenerationConfig g) {
+            double defaultTemperature = g.doSample() ? g.temperature().orElse(1.0) : 0.0;
+            return new SamplingParams(temperature != null ? temperature : defaultTemperature,
+                    topK != null ? topK : g.doSample() ? g.topK().orElse(0) : 0,
+                    topP != null ? topP : g.doSample() ? g.topP().orElse(1.0) : 1.0, seed);
+        }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        sampling.check();
+        String text = prompt.read();
+        try (Model loaded = ModelLoading.load(model.dir)) {
+            int[] ids = encodePrompt(loaded, text, chat, system);
+            GenerationParams params = new GenerationParams(sampling.maxTokens, sampling.resolve(loaded.generationConfig()), stop, truncate, attention.mode);
+            PromptFit fit = Generator.fit(loaded, ids, params);
+            if (fit.note() != null) System.err.println("moa: " + fit.note());
+            GenerationResult result = Generator.generate(loaded, fit, params, StdoutText::print);
+            StdoutText.println("");
+            printStats(result);
+        }
         return 0;
-    }
-
-    static AttentionMode attention(Args args) {
-        try {
-            return AttentionMode.parse(args.string("attention", "dense"));
-        } catch (IllegalArgumentException e) {
-            throw new UsageException(e.getMessage());
-        }
     }
 
     /** Plain prompts get the tokenizer's special tokens (e.g. BOS); chat prompts carry them in the template. */
@@ -56,16 +115,6 @@ final class GenerateCommand {
             throw new UsageException(model.directory() + ": --chat needs a chat_template in tokenizer_config.json, and this model has none");
         }
         return Prompts.chat(model, system, prompt);
-    }
-
-    /** Command-line values win; otherwise the model's generation_config.json; otherwise greedy. */
-    static SamplingParams sampling(GenerationConfig g, Args args) {
-        double defaultTemperature = g.doSample() ? g.temperature().orElse(1.0) : 0.0;
-        return new SamplingParams(
-                args.number("temperature", defaultTemperature),
-                args.integer("top-k", g.doSample() ? g.topK().orElse(0) : 0),
-                args.number("top-p", g.doSample() ? g.topP().orElse(1.0) : 1.0),
-                args.longValue("seed", 42));
     }
 
     static void printStats(GenerationResult r) {

@@ -4,16 +4,21 @@ import dev.moa.loader.config.ModelConfig;
 import dev.moa.loader.safetensors.DType;
 import dev.moa.loader.safetensors.Tensor;
 import dev.moa.runtime.Model;
-import java.nio.file.Path;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 
 /** {@code moa info}: what a model is and what running it costs in memory. */
-final class InfoCommand {
-    int run(String[] argv) throws Exception {
-        Args args = new Args("info", argv, 1, Set.of("model"), Set.of());
-        try (Model model = Model.load(Path.of(args.required("model")))) {
+@Command(name = "info", description = "Architecture, parameter count, dtypes, memory needed.")
+final class InfoCommand implements Callable<Integer> {
+    @Mixin
+    Options.ModelDir dir;
+
+    @Override
+    public Integer call() throws Exception {
+        try (Model model = Model.load(dir.dir)) {
             ModelConfig c = model.config();
             Map<DType, long[]> byType = new TreeMap<>();
             for (String name : model.weightFiles().names()) {

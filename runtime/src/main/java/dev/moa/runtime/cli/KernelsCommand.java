@@ -16,28 +16,60 @@ import dev.moa.tasks.jit.Ptxas;
 import dev.moa.tasks.kernels.KernelCatalog;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /**
  * {@code moa kernels --list | --print NAME [--target sm_XY] | --check [--device auto|cpu|cuda] | --bench
  * [--reference-ptx FILE]}: the Java GPU kernels, their PTX and ptxas resources, a smoke run on a device, and
  * GPU timings against the bandwidth roofline and nvcc.
  */
-final class KernelsCommand {
-    int run(String[] argv) throws Exception {
-        Args args = new Args("kernels", argv, 1, Set.of("print", "target", "device", "reference-ptx"), Set.of("list", "check", "bench"));
-        if (args.flag("check")) return check(args.string("device", DeviceChoice.AUTO));
-        if (args.flag("bench")) return bench(args.has("reference-ptx") ? Path.of(args.string("reference-ptx", null)) : null);
-        if (args.flag("list") || !args.has("print")) {
+@Command(name = "kernels", description = "The Java GPU kernels: list them, print one's PTX and ptxas's resource report, run a checked task graph "
+        + "on a device (auto: the CPU emulator when there is no GPU, saying why), or time them on a GPU.")
+final class KernelsCommand implements Callable<Integer> {
+    @ArgGroup
+    Mode mode = new Mode();
+
+    @Option(names = "--target", paramLabel = "sm_80|sm_90", defaultValue = PtxCompiler.DEFAULT_TARGET, description = "PTX target of --print (default: ${DEFAULT-VALUE})")
+    String target;
+
+    @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = DeviceChoice.AUTO, description = "device of --check (default: ${DEFAULT-VALUE})")
+    String device;
+
+    @Option(names = "--reference-ptx", paramLabel = "FILE", description = "with --bench: nvcc's PTX of the same algorithms to time against")
+    Path referencePtx;
+
+    /** What to do: one of these (default: --list). */
+    static final class Mode {
+        @Option(names = "--list", description = "the kernels (default)")
+        boolean list;
+
+        @Option(names = "--print", paramLabel = "NAME", description = "a kernel's PTX on stdout, ptxas's report on stderr")
+        String print;
+
+        @Option(names = "--check", description = "a two-kernel task graph on --device, run twice and checked")
+        boolean check;
+
+        @Option(names = "--bench", description = "time the decode kernels on the GPU against its bandwidth roofline")
+        boolean bench;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (mode.check) return check(device);
+        if (mode.bench) return bench(referencePtx);
+        if (referencePtx != null) throw new UsageException("kernels: --reference-ptx goes with --bench");
+        if (mode.print == null) {
             for (var e : KernelCatalog.all()) {
                 System.out.printf("%-14s %s.%s  %s%n", e.name(), e.owner().getSimpleName(), e.method(), e.summary());
             }
             return 0;
         }
-        String name = args.required("print");
+        String name = mode.print;
         var entry = KernelCatalog.find(name).orElseThrow(() -> new UsageException("kernels: no kernel '" + name
                 + "'; `moa kernels --list` shows them"));
-        String target = args.string("target", PtxCompiler.DEFAULT_TARGET);
         PtxCompiler.Kernel kernel;
         try {
             kernel = PtxCompiler.compile(entry.owner(), entry.method(), target);

@@ -8,80 +8,149 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
 
 /**
- * {@code moa COMMAND [options]}. Errors are one line on stderr and a non-zero exit; {@code --debug} adds the
- * stack trace.
+ * {@code moa COMMAND [options]} on picocli: one typed options class per command holds its defaults, checks and help
+ * ({@code moa COMMAND --help}). Errors are one line on stderr and a non-zero exit (2 for usage, 1 otherwise);
+ * {@code --debug} adds the stack trace.
  */
-public final class Main {
-    static final String USAGE = """
-            usage: moa COMMAND [options]
+@Command(name = "moa", mixinStandardHelpOptions = true, scope = ScopeType.INHERIT, version = "moa-java 0.1.0",
+        description = "MoA (mixture of attention spans) inference in Java. Without a command: moa demo.",
+        subcommands = {DemoCommand.class, GenerateCommand.class, ForwardCommand.class, InfoCommand.class, PlanCommand.class,
+                EvalCommand.class, CompressCommands.Compress.class, CompressCommands.Calibrate.class, CompressCommands.Profile.class,
+                CompressCommands.Optimize.class, CompressCommands.Validate.class, KernelsCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
+public final class Main implements Callable<Integer> {
+    private static boolean debug;
 
-            commands:
-              demo                      generate on the embedded default model (created deterministically on first use)
-              generate --model DIR --prompt TEXT [--chat] [--system TEXT] [--max-tokens N] [--temperature T]
-                       [--top-k K] [--top-p P] [--seed S] [--stop TEXT]... [--truncate] [--attention MODE]
-                                        stream a continuation to stdout; statistics to stderr
-              forward --model DIR --tokens "ID ID ..." [--json] [--attention MODE] [--max-tokens N]
-                                        logits of the last position for exactly these token ids (no BOS added)
-              info --model DIR          architecture, parameter count, dtypes, memory needed
-              plan show --plan FILE --model DIR --length N [--out FILE.svg]
-                                        a MoA plan's spans, density and KV memory per layer, and a heatmap
-              eval retrieval --model DIR [--attention MODE] [--lengths 1024,2048,4096] [--samples-per-bin K]
-                       [--seed S] [--heatmap FILE.png] [--json FILE|-]
-                                        LongEval key-value retrieval accuracy by length x key position (table + PNG)
-              eval ppl --model DIR [--attention MODE] (--file TEXT --length L [--windows N] | --pairs FILE.jsonl)
-                       [--json FILE|-]  perplexity of a text, or loss on the answer tokens of prompt/answer pairs
-              compress --model DIR --density RHO --out DIR [--lengths ...] [--samples K] [--corpus FILE]... [--task NAME]...
-                                        find a MoA plan for a model: calibrate, profile, optimize and validate with
-                                        defaults for its context; a report, the plan (plan.json) and its heatmap
-              calibrate --model DIR --lengths 1024,2048 --samples K --out DIR [--corpus FILE]... [--task NAME]... [--seed S]
-                                        long prompts (passkey, verse, records, summary) answered by the model itself
-              profile --model DIR --calibration DIR --out DIR [--lengths ...] [--samples K]
-                                        attention influence per layer, head and 64x64 block (one forward + backward each)
-              optimize --profile DIR --density RHO --out DIR [--lengths ...] [--extend N,...] [--cost groups|heads]
-                                        the Pareto plans of the influence maps under the density (OR-Tools), PNG of the front
-              validate --model DIR --plans DIR --length L --calibration DIR
-                                        answer-token loss of each plan at an unprofiled length; writes the best as plan.json
-              kernels --list | --print NAME [--target sm_80|sm_90] | --check [--device auto|cpu|cuda]
-                                        the Java GPU kernels; a kernel's generated PTX and ptxas's resource report;
-                                        a checked task-graph run on the GPU (auto: the CPU emulator, saying why)
-              bench [--preset llama-3.2-1b|tiny] [--prompt-tokens N] [--decode-tokens N] [--rounds R] [--torch]
-                                        prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch)
-              bench --kernels           the matmul alone per storage format vs read bandwidth
-              bench --attention dense,moa,uniform [--lengths 4096,8192,16384] [--plan FILE]
-                                        attention alone: KV bytes, decode and prefill attention time
-              bench --long-context [--lengths ...] [--plan FILE]
-                                        whole-model decode tokens/s at long contexts, dense vs MoA vs uniform
-
-            attention modes: dense (default), moa:PLAN.json, uniform:ALPHA,BETA (StreamingLLM: uniform:0,0.5), window:W
-            common options: --threads N (default: all cores), --debug (stack traces)
-            """;
-
-    private Main() {
+    @Option(names = "--threads", paramLabel = "N", scope = ScopeType.INHERIT, description = "kernel threads (default: all cores, or MOA_THREADS)")
+    void threads(String value) {
+        try {
+            Parallel.setThreads(ThreadCount.parse(value, "--threads"));
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
+        }
     }
 
-    public static void main(String[] argv) throws Exception {
+    @Option(names = "--debug", scope = ScopeType.INHERIT, description = "print stack traces with errors")
+    void debug(boolean on) {
+        debug = on;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        return commandLine().execute("demo");
+    }
+
+    public static void main(String[] typed) throws Exception {
+        String[] argv = CommandLineText.of(typed);
         if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
             System.exit(relaunchWithVectorModule(argv));
         }
         System.setOut(new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8));
-        boolean debug = Arrays.asList(argv).contains("--debug");
-        String[] args = Arrays.stream(argv).filter(a -> !a.equals("--debug")).toArray(String[]::new);
+        System.exit(run(argv));
+    }
+
+    /** Runs one command line and returns the exit code; whatever goes wrong ends in one line on stderr. */
+    static int run(String[] argv) {
         try {
-            System.exit(run(args));
+            checkEnvironment(System.getenv());
+            return commandLine().execute(legacy(argv));
         } catch (UsageException e) {
             System.err.println("moa: " + e.getMessage());
-            System.exit(2);
-        } catch (OutOfMemoryError e) {
-            System.err.println("moa: out of memory (" + e.getMessage() + "); raise the heap with MOA_HEAP=16g or shorten the context");
-            if (debug) e.printStackTrace();
-            System.exit(1);
-        } catch (Exception e) {
-            System.err.println("moa: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
-            if (debug) e.printStackTrace();
-            System.exit(1);
+            return 2;
+        } catch (StdoutText.Closed e) {
+            return 0;
+        } catch (Throwable e) {
+            return failed(e);
         }
+    }
+
+    /** The command tree, with the error handling every command shares. */
+    static CommandLine commandLine() {
+        CommandLine cli = new CommandLine(new Main());
+        // a value that looks like an option is still a value: --prompt '--debug' is a prompt
+        cli.setAllowOptionsAsOptionParameters(true);
+        cli.setUsageHelpWidth(110);
+        cli.setParameterExceptionHandler((e, args) -> {
+            CommandLine.Model.CommandSpec spec = e.getCommandLine().getCommandSpec();
+            System.err.println("moa: " + spec.qualifiedName().replaceFirst("^moa ?", "") + (spec.qualifiedName().equals("moa") ? "" : ": ")
+                    + e.getMessage() + " (see: " + spec.qualifiedName() + " --help)");
+            return 2;
+        });
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (e instanceof UsageException) {
+                System.err.println("moa: " + e.getMessage());
+                return 2;
+            }
+            if (e instanceof StdoutText.Closed) return 0;
+            return failed(e);
+        });
+        return cli;
+    }
+
+    /** One line for any failure, with the hint that applies; the stack trace with --debug. */
+    static int failed(Throwable e) {
+        System.err.println("moa: " + describe(e));
+        if (debug) e.printStackTrace();
+        return 1;
+    }
+
+    /** What went wrong, in one sentence a user can act on. */
+    static String describe(Throwable e) {
+        if (e instanceof StdoutText.Closed) return "stdout was closed";
+        if (e instanceof OutOfMemoryError) {
+            return "out of memory (" + e.getMessage() + "); raise the heap with MOA_HEAP=16g, or shorten the context";
+        }
+        if (e instanceof StackOverflowError) {
+            return "stack overflow (an input nested too deeply?); run with --debug to see where, or raise the stack with MOA_JAVA_OPTS=-Xss64m";
+        }
+        if (e instanceof ExceptionInInitializerError init && init.getCause() != null) {
+            return "could not start: " + describe(init.getCause());
+        }
+        if (e instanceof java.nio.file.NoSuchFileException f) return f.getFile() + ": no such file or directory";
+        if (e instanceof java.nio.file.AccessDeniedException f) return f.getFile() + ": permission denied";
+        if (e instanceof java.nio.file.FileSystemException f) return f.getFile() + ": " + (f.getReason() != null ? f.getReason() : "cannot be read");
+        if (e instanceof java.io.UncheckedIOException u && u.getCause() != null) return describe(u.getCause());
+        String message = e.getMessage();
+        if (message == null || message.isBlank()) {
+            return e.getCause() != null ? describe(e.getCause())
+                    : e.getClass().getSimpleName() + " (an internal error; --debug shows where)";
+        }
+        return message.lines().findFirst().orElse(message);
+    }
+
+    /**
+     * The modes {@code bench} had before it had sub-commands stay as they were documented: {@code bench --kernels}
+     * is {@code bench kernels}, {@code bench --attention M} is {@code bench attention --modes M}, and {@code bench}
+     * with decode options or none is {@code bench decode}.
+     */
+    static String[] legacy(String[] argv) {
+        int at = 0; // the command: the first argument that is not a global option
+        while (at < argv.length && (argv[at].equals("--debug") || argv[at].startsWith("--threads"))) at += argv[at].equals("--threads") ? 2 : 1;
+        if (at >= argv.length || !argv[at].equals("bench") || (at + 1 < argv.length && !argv[at + 1].startsWith("-"))) return argv;
+        List<String> rest = new ArrayList<>(Arrays.asList(argv).subList(at + 1, argv.length));
+        if (rest.contains("--help") || rest.contains("-h")) return argv;
+        Map<String, String> modes = Map.of("--kernels", "kernels", "--long-context", "long-context", "--profile", "profile", "--optimizer", "optimizer");
+        String sub = "decode";
+        for (var mode : modes.entrySet()) {
+            if (rest.remove(mode.getKey())) sub = mode.getValue();
+        }
+        int attention = rest.indexOf("--attention");
+        if (attention >= 0) {
+            sub = "attention";
+            rest.set(attention, "--modes");
+        }
+        List<String> out = new ArrayList<>(Arrays.asList(argv).subList(0, at + 1));
+        out.add(sub);
+        out.addAll(rest);
+        return out.toArray(String[]::new);
     }
 
     /**
@@ -92,67 +161,22 @@ public final class Main {
         String javaBinary = ProcessHandle.current().info().command().orElse("java");
         String jar = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
         List<String> command = new ArrayList<>(List.of(javaBinary, "--add-modules", "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:MaxRAMPercentage=70", "-cp", jar, Main.class.getName()));
-        command.addAll(Arrays.asList(argv));
+                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:MaxRAMPercentage=70",
+                "-D" + CommandLineText.ENCODED + "=true", "-cp", jar, Main.class.getName()));
+        command.addAll(CommandLineText.encoded(argv));
         return new ProcessBuilder(command).inheritIO().start().waitFor();
-    }
-
-    static int run(String[] args) throws Exception {
-        checkEnvironment(System.getenv());
-        String[] rest = extractThreads(args);
-        if (rest.length == 0) return new DemoCommand().run(rest);
-        String command = rest[0];
-        return switch (command) {
-            case "demo" -> new DemoCommand().run(rest);
-            case "generate" -> new GenerateCommand().run(rest);
-            case "forward" -> new ForwardCommand().run(rest);
-            case "info" -> new InfoCommand().run(rest);
-            case "bench" -> new BenchCommand().run(rest);
-            case "plan" -> new PlanCommand().run(rest);
-            case "eval" -> new EvalCommand().run(rest);
-            case "kernels" -> new KernelsCommand().run(rest);
-            case "calibrate" -> new CompressCommands().calibrate(rest);
-            case "profile" -> new CompressCommands().profile(rest);
-            case "optimize" -> new CompressCommands().optimize(rest);
-            case "validate" -> new CompressCommands().validate(rest);
-            case "compress" -> new CompressCommands().compress(rest);
-            case "help", "--help", "-h" -> {
-                System.out.print(USAGE);
-                yield 0;
-            }
-            default -> throw new UsageException("unknown command '" + command + "'\n" + USAGE);
-        };
     }
 
     /**
      * Environment values are checked before anything reads them: a bad MOA_THREADS would otherwise surface as an
      * error while the thread pool is first built, or not at all in a command that never starts it.
      */
-    static void checkEnvironment(java.util.Map<String, String> env) {
+    static void checkEnvironment(Map<String, String> env) {
         String threads = env.get("MOA_THREADS");
         try {
             if (threads != null && !threads.isBlank()) ThreadCount.parse(threads, "MOA_THREADS");
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage() + " (unset, it means all cores)");
         }
-    }
-
-    /** {@code --threads N} applies to every command: it sizes the kernel thread pool. */
-    private static String[] extractThreads(String[] args) {
-        var kept = new ArrayList<String>();
-        for (int i = 0; i < args.length; i++) {
-            if (args[i].equals("--threads") || args[i].startsWith("--threads=")) {
-                String value = args[i].contains("=") ? args[i].substring(args[i].indexOf('=') + 1)
-                        : (i + 1 < args.length ? args[++i] : null);
-                try {
-                    Parallel.setThreads(ThreadCount.parse(value, "--threads"));
-                } catch (IllegalArgumentException e) {
-                    throw new UsageException(e.getMessage());
-                }
-            } else {
-                kept.add(args[i]);
-            }
-        }
-        return kept.toArray(String[]::new);
     }
 }

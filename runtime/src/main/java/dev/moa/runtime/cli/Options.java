@@ -1,0 +1,84 @@
+package dev.moa.runtime.cli;
+
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import dev.moa.loader.io.InputFiles;
+import dev.moa.runtime.AttentionMode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.TypeConversionException;
+
+/** Options several commands share, as picocli mixins: each is declared, defaulted, converted and checked once. */
+final class Options {
+    private Options() {
+    }
+
+    /** {@code --model DIR}. */
+    static final class ModelDir {
+        @Option(names = "--model", required = true, paramLabel = "DIR",
+                description = "Hugging Face model folder: config.json, *.safetensors, tokenizer.json")
+        Path dir;
+    }
+
+    /** {@code --attention MODE}, parsed (and a plan file read) before any model loads. */
+    static final class Attention {
+        @Option(names = "--attention", paramLabel = "MODE", defaultValue = "dense", converter = AttentionConverter.class,
+                description = "dense (default), moa:PLAN.json, uniform:ALPHA,BETA (StreamingLLM: uniform:0,0.5), window:W")
+        AttentionMode mode;
+    }
+
+    /** {@code --json FILE|-}: a result as JSON, to a file (checked before the work starts) or to stdout. */
+    static final class Json {
+        @Option(names = "--json", paramLabel = "FILE|-", description = "also write the result as JSON to FILE, or to stdout with -")
+        String target;
+
+        void check() {
+            if (target != null && !target.equals("-")) OutputPaths.file("--json", Path.of(target));
+        }
+
+        void write(JsonObject json) throws IOException {
+            if (target == null) return;
+            // special values are written as null by the result's own toJson; JSON has no NaN
+            String text = new GsonBuilder().setPrettyPrinting().create().toJson(json);
+            if (target.equals("-")) {
+                System.out.println(text);
+            } else {
+                Files.writeString(Path.of(target), text + "\n");
+                System.out.println("json: " + Path.of(target).toAbsolutePath());
+            }
+        }
+    }
+
+    static final class AttentionConverter implements ITypeConverter<AttentionMode> {
+        @Override
+        public AttentionMode convert(String value) {
+            try {
+                return AttentionMode.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    /** A text argument or {@code @}-less file: reads FILE (a regular file, bounded) or stdin for {@code -}. */
+    static String readTextArgument(String file, String option) throws IOException {
+        if (file.equals("-")) {
+            byte[] bytes = System.in.readNBytes((int) InputFiles.TEXT + 1);
+            if (bytes.length > InputFiles.TEXT) throw new UsageException(option + " -: stdin holds more than " + (InputFiles.TEXT >> 20) + " MiB");
+            return InputFiles.utf8(bytes, "stdin");
+        }
+        try {
+            return InputFiles.readText(Path.of(file), InputFiles.TEXT);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new UsageException(option + " " + file + ": file not found");
+        }
+    }
+
+    /** Fails with a usage error naming the option unless {@code ok}. */
+    static void require(boolean ok, String message) {
+        if (!ok) throw new UsageException(message);
+    }
+}
