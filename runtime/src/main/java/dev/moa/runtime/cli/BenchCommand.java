@@ -255,7 +255,7 @@ final class BenchCommand {
 
     @Command(name = "optimizer", description = "The plan optimiser's sweep at the reference's size on synthetic loss tables.")
     static final class Optimizer implements Callable<Integer> {
-        @Option(names = "--layers", paramLabel = "L", defaultValue = "32", description = "(default: ${DEFAULT-VALUE})")
+        @Option(names = "--layers", paramLabel = "L", defaultValue = "32", description = "layers of the synthetic problem (default: ${DEFAULT-VALUE})")
         int layers;
 
         @Option(names = "--heads", paramLabel = "H", defaultValue = "32", description = "query heads per layer (default: ${DEFAULT-VALUE})")
@@ -264,8 +264,8 @@ final class BenchCommand {
         @Option(names = "--kv-heads", paramLabel = "G", defaultValue = "8", description = "KV heads per layer (default: ${DEFAULT-VALUE})")
         int kvHeads;
 
-        @Option(names = "--cost", paramLabel = "groups|heads", defaultValue = "groups", description = "KV cost model (default: ${DEFAULT-VALUE})")
-        String costName;
+        @Mixin
+        CompressCommands.CostOption cost;
 
         @Option(names = "--time-limit", paramLabel = "S", defaultValue = "10", description = "seconds per solve (default: ${DEFAULT-VALUE})")
         double timeLimit;
@@ -274,10 +274,9 @@ final class BenchCommand {
         public Integer call() {
             Options.require(layers >= 1 && heads >= 1 && kvHeads >= 1 && heads % kvHeads == 0, "bench optimizer: --heads must be a multiple of --kv-heads, all positive");
             Options.require(timeLimit > 0, "bench optimizer: --time-limit must be positive");
-            var cost = new CompressCommands.Cost().convert(costName);
-            var r = dev.moa.runtime.bench.OptimizerBenchmark.run(layers, heads, kvHeads, cost, timeLimit, System.err);
+            var r = dev.moa.runtime.bench.OptimizerBenchmark.run(layers, heads, kvHeads, cost.model, timeLimit, System.err);
             System.out.printf(java.util.Locale.ROOT, "optimizer: %d layers x %d heads (%d KV heads), 48 rules, 3 objectives, %s cost: %d solves in %.1f s, "
-                            + "%d proven optimal, largest gap %.2f%%, %d Pareto plans (%d threads)%n", layers, heads, kvHeads, costName,
+                            + "%d proven optimal, largest gap %.2f%%, %d Pareto plans (%d threads)%n", layers, heads, kvHeads, cost.model.name().toLowerCase(java.util.Locale.ROOT),
                     r.solves(), r.seconds(), r.optimal(), 100 * r.maxGap(), r.paretoPlans(), Runtime.getRuntime().availableProcessors());
             return 0;
         }

@@ -78,6 +78,26 @@ final class CompressCommands {
         }
     }
 
+    /** {@code --influence blocks|entries}. */
+    static final class InfluenceOption {
+        @Option(names = "--influence", paramLabel = "blocks|entries", defaultValue = "blocks", converter = Influence.class,
+                description = "sum of influence per block, or per entry (default: ${DEFAULT-VALUE})")
+        InfluenceSum sum;
+    }
+
+    /** {@code --cost groups|heads}. */
+    static final class CostOption {
+        @Option(names = "--cost", paramLabel = "groups|heads", defaultValue = "groups", converter = Cost.class,
+                description = "KV cost per KV group (native GQA) or per query head (default: ${DEFAULT-VALUE})")
+        CostModel model;
+    }
+
+    /** {@code --calibration DIR}. */
+    static final class CalibrationDir {
+        @Option(names = "--calibration", required = true, paramLabel = "DIR", description = "a folder written by moa calibrate")
+        Path dir;
+    }
+
     static final class Influence implements ITypeConverter<InfluenceSum> {
         @Override
         public InfluenceSum convert(String value) {
@@ -151,8 +171,8 @@ final class CompressCommands {
         @Mixin
         Options.ModelDir model;
 
-        @Option(names = "--calibration", required = true, paramLabel = "DIR", description = "a folder written by moa calibrate")
-        Path calibration;
+        @Mixin
+        CalibrationDir calibration;
 
         @Mixin
         OutDir out;
@@ -163,16 +183,15 @@ final class CompressCommands {
         @Option(names = "--samples", paramLabel = "K", defaultValue = "" + Integer.MAX_VALUE, description = "at most K samples per length (default: all)")
         int samples;
 
-        @Option(names = "--influence", paramLabel = "blocks|entries", defaultValue = "blocks", converter = Influence.class,
-                description = "sum of influence per block, or per entry (default: ${DEFAULT-VALUE})")
-        InfluenceSum influence;
+        @Mixin
+        InfluenceOption influence;
 
         @Override
         public Integer call() throws Exception {
             Options.require(samples >= 1, "profile: --samples must be at least 1");
             Path dir = out.make();
             try (Model loaded = ModelLoading.load(model.dir)) {
-                for (Profiler.LengthProfile p : Profiler.run(loaded, calibration, lengths, samples, influence, dir, System.err)) {
+                for (Profiler.LengthProfile p : Profiler.run(loaded, calibration.dir, lengths, samples, influence.sum, dir, System.err)) {
                     System.out.printf(java.util.Locale.ROOT, "length %d: %d samples, %.2f s and %.0f MiB heap per sample, answer loss %.4f%n",
                             p.length(), p.samples(), p.secondsPerSample(), p.peakHeapBytes() / 1048576.0, p.answerLoss());
                 }
@@ -199,9 +218,8 @@ final class CompressCommands {
         @Option(names = "--extend", split = ",", paramLabel = "N", description = "unprofiled lengths the density must also hold at")
         List<Integer> extend = List.of();
 
-        @Option(names = "--cost", paramLabel = "groups|heads", defaultValue = "groups", converter = Cost.class,
-                description = "KV cost per KV group (native GQA) or per query head (default: ${DEFAULT-VALUE})")
-        CostModel cost;
+        @Mixin
+        CostOption cost;
 
         @Option(names = "--time-limit", paramLabel = "S", defaultValue = "10", description = "seconds per solve (default: ${DEFAULT-VALUE})")
         double timeLimit;
@@ -210,7 +228,7 @@ final class CompressCommands {
         public Integer call() throws Exception {
             PlanSearch.Settings settings;
             try {
-                settings = new PlanSearch.Settings(density, lengths, extend, cost, positive(timeLimit, "--time-limit"));
+                settings = new PlanSearch.Settings(density, lengths, extend, cost.model, positive(timeLimit, "--time-limit"));
             } catch (IllegalArgumentException e) {
                 throw new UsageException("optimize: " + e.getMessage());
             }
@@ -232,8 +250,8 @@ final class CompressCommands {
         @Option(names = "--length", required = true, paramLabel = "L", description = "an unprofiled length the calibration set holds")
         int length;
 
-        @Option(names = "--calibration", required = true, paramLabel = "DIR", description = "a folder written by moa calibrate")
-        Path calibration;
+        @Mixin
+        CalibrationDir calibration;
 
         @Option(names = "--samples", paramLabel = "K", defaultValue = "" + Integer.MAX_VALUE, description = "at most K samples (default: all)")
         int samples;
@@ -247,7 +265,7 @@ final class CompressCommands {
             Options.require(samples >= 1, "validate: --samples must be at least 1");
             Path dir = out != null ? OutputPaths.directory("--out", out) : plans;
             try (Model loaded = ModelLoading.load(model.dir)) {
-                List<Calibration.Sample> all = Calibration.read(calibration, length);
+                List<Calibration.Sample> all = Calibration.read(calibration.dir, length);
                 Validation.Result r = Validation.run(loaded, Validation.planFiles(plans), all.subList(0, Math.min(all.size(), samples)), length, dir, System.err);
                 System.out.print(Validation.table(r));
             }
@@ -286,9 +304,8 @@ final class CompressCommands {
         @Mixin
         Sources sources;
 
-        @Option(names = "--cost", paramLabel = "groups|heads", defaultValue = "groups", converter = Cost.class,
-                description = "KV cost per KV group (native GQA) or per query head (default: ${DEFAULT-VALUE})")
-        CostModel cost;
+        @Mixin
+        CostOption cost;
 
         @Option(names = "--seed", paramLabel = "S", defaultValue = "1", description = "random seed (default: ${DEFAULT-VALUE})")
         long seed;
@@ -296,9 +313,8 @@ final class CompressCommands {
         @Option(names = "--time-limit", paramLabel = "S", defaultValue = "5", description = "seconds per solve (default: ${DEFAULT-VALUE})")
         double timeLimit;
 
-        @Option(names = "--influence", paramLabel = "blocks|entries", defaultValue = "blocks", converter = Influence.class,
-                description = "sum of influence per block, or per entry (default: ${DEFAULT-VALUE})")
-        InfluenceSum influence;
+        @Mixin
+        InfluenceOption influence;
 
         @Option(names = "--rounds", paramLabel = "R", defaultValue = "2", description = "profile-optimise rounds, each profiling under the last plan (default: ${DEFAULT-VALUE})")
         int rounds;
@@ -312,7 +328,7 @@ final class CompressCommands {
             Compression.Settings settings;
             try {
                 settings = new Compression.Settings(density, lengths, validationLength, extend, samples, validationSamples, sources.tasks(corpus),
-                        seed, cost, positive(timeLimit, "--time-limit"), influence, rounds, validatePlans);
+                        seed, cost.model, positive(timeLimit, "--time-limit"), influence.sum, rounds, validatePlans);
             } catch (IllegalArgumentException e) {
                 throw new UsageException("compress: " + e.getMessage());
             }

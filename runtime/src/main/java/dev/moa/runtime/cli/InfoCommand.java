@@ -21,7 +21,7 @@ final class InfoCommand implements Callable<Integer> {
         try (Model model = Model.load(dir.dir)) {
             ModelConfig c = model.config();
             Map<DType, long[]> byType = new TreeMap<>();
-            for (String name : model.weightFiles().names()) {
+            for (String name : model.llama().weights().tensors()) { // what runs, not buffers the file also holds
                 Tensor t = model.weightFiles().tensor(name);
                 long[] acc = byType.computeIfAbsent(t.dtype(), k -> new long[2]);
                 acc[0]++;

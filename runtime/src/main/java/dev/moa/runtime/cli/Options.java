@@ -1,8 +1,8 @@
 package dev.moa.runtime.cli;
 
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import dev.moa.loader.io.InputFiles;
+import dev.moa.loader.json.StrictJson;
 import dev.moa.runtime.AttentionMode;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -41,8 +41,7 @@ final class Options {
 
         void write(JsonObject json) throws IOException {
             if (target == null) return;
-            // special values are written as null by the result's own toJson; JSON has no NaN
-            String text = new GsonBuilder().setPrettyPrinting().create().toJson(json);
+            String text = StrictJson.write(json); // JSON has no NaN: an undefined number (no tokens, no samples) is null
             if (target.equals("-")) {
                 System.out.println(text);
             } else {

@@ -8,7 +8,6 @@ import dev.moa.loader.safetensors.WeightFiles;
 import dev.moa.tasks.cpu.WeightFormat;
 import dev.moa.tasks.cpu.WeightMatrix;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -16,9 +15,11 @@ import java.util.regex.Pattern;
 
 /**
  * All parameters of a Llama-family model, bound to the memory-mapped tensors of its safetensors files under
- * their Hugging Face names. Every shape is checked against config.json before anything runs.
+ * their Hugging Face names. Every shape is checked against config.json before anything runs, and every tensor of
+ * the files must be one of them. {@code tensors} are the names bound and {@code parameterCount} their elements
+ * (a tied pair once): what runs.
  */
-public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[] finalNorm, WeightMatrix lmHead, long parameterCount) {
+public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[] finalNorm, WeightMatrix lmHead, long parameterCount, Set<String> tensors) {
     static final String EMBEDDING = "model.embed_tokens.weight", HEAD = "lm_head.weight";
     /** Buffers older checkpoints saved beside the weights; transformers skips them as well (RoPE is recomputed). */
     private static final Pattern IGNORED = Pattern.compile("\\.rotary_emb\\.inv_freq$");
@@ -52,7 +53,7 @@ public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[
         float[] finalNorm = binder.vector("model.norm.weight", c.hiddenSize());
         WeightMatrix lmHead = !tied || (hasHead && hasEmbedding) ? binder.matrix(HEAD, c.vocabSize(), c.hiddenSize()) : embedding;
         binder.checkAllUsed(c);
-        return new LlamaWeights(embedding, layers, finalNorm, lmHead, binder.parameters);
+        return new LlamaWeights(embedding, layers, finalNorm, lmHead, binder.parameters, java.util.Collections.unmodifiableSet(binder.used));
     }
 
     /** Bytes streamed from memory to decode one token: every matrix once (the embedding row is negligible). */
@@ -68,7 +69,7 @@ public record LlamaWeights(WeightMatrix embedding, LayerWeights[] layers, float[
     /** Binds tensors by name and remembers which, so that a tensor the config does not use is found. */
     private static final class Binder {
         private final WeightFiles files;
-        private final Set<String> used = new HashSet<>();
+        private final Set<String> used = new java.util.TreeSet<>();
         private long parameters;
 
         Binder(WeightFiles files) {
