@@ -103,7 +103,11 @@ final class BpeModel {
             }
             // The right part of a merge carries the continuing-subword prefix, which the merged token does not repeat.
             String merged = left + right.substring(Math.min(prefixLength, right.length()));
-            table.put(idOf(vocab, left, item), idOf(vocab, right, item), rank, idOf(vocab, merged, item));
+            int leftId = idOf(vocab, left, item), rightId = idOf(vocab, right, item);
+            Integer mergedId = vocab.get(merged);
+            // tokenizers refuses such a file too: the merge would make a token the model has no id for
+            if (mergedId == null) throw item.error("merge makes '" + merged + "', which is not in model.vocab");
+            table.put(leftId, rightId, rank, mergedId);
         }
         return table;
     }

@@ -67,6 +67,9 @@ class TokenizerErrorTest {
     void badMerges() throws IOException {
         assertMentions(loadError(broken(t -> t.getAsJsonObject("model").getAsJsonArray("merges").add("▁ zz"))),
                 "'model.merges[10]'", "'zz'", "not in model.vocab");
+        // both parts are tokens, their concatenation is not
+        assertMentions(loadError(broken(t -> t.getAsJsonObject("model").getAsJsonArray("merges").add("el lo"))),
+                "'model.merges[10]'", "merge makes 'ello', which is not in model.vocab");
         assertMentions(loadError(broken(t -> t.getAsJsonObject("model").getAsJsonArray("merges").add("nospace"))),
                 "'model.merges[10]'", "two tokens");
     }

@@ -57,8 +57,8 @@ final class EvalCommand {
             } catch (IllegalArgumentException e) {
                 throw new UsageException("eval retrieval: " + e.getMessage());
             }
+            json.check(); // first: the default heatmap goes beside it
             Path png = OutputPaths.file("--heatmap", heatmap != null ? heatmap : defaultHeatmap(json.target, attention.mode));
-            json.check();
             try (Model loaded = ModelLoading.load(model.dir)) {
                 RetrievalEval.Result result = RetrievalEval.run(loaded, settings, System.err);
                 System.out.print(result.table());

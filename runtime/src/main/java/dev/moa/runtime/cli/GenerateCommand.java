@@ -120,7 +120,8 @@ final class GenerateCommand implements Callable<Integer> {
     static void printStats(GenerationResult r) {
         System.err.printf("prompt tokens: %d, generated: %d (%s)%n", r.promptTokens(), r.tokens().length,
                 r.stopReason().name().toLowerCase().replace('_', ' '));
-        System.err.printf("time to first token: %.1f ms, prefill: %.1f tokens/s, decode: %.1f tokens/s, KV cache: %s%n",
-                r.timeToFirstToken() * 1e3, r.prefillTokensPerSecond(), r.decodeTokensPerSecond(), InfoCommand.bytes(r.kvCacheBytes()));
+        System.err.printf("time to first token: %.1f ms, prefill: %.1f tokens/s, decode: %s tokens/s, KV cache: %s%n",
+                r.timeToFirstToken() * 1e3, r.prefillTokensPerSecond(),
+                r.decodeSteps() > 0 ? String.format("%.1f", r.decodeTokensPerSecond()) : "-", InfoCommand.bytes(r.kvCacheBytes()));
     }
 }
