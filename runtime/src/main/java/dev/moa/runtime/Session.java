@@ -1,7 +1,7 @@
 package dev.moa.runtime;
 
+import dev.moa.plans.HeadSpans;
 import dev.moa.runtime.model.DenseKvCache;
-import dev.moa.runtime.model.HeadSpans;
 import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.MoaKvCache;

@@ -1,5 +1,6 @@
 package dev.moa.tests;
 
+import dev.moa.plans.HeadSpans;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -15,7 +16,6 @@ import dev.moa.runtime.generate.GenerationParams;
 import dev.moa.runtime.generate.GenerationResult;
 import dev.moa.runtime.generate.Generator;
 import dev.moa.runtime.generate.Prompts;
-import dev.moa.runtime.model.HeadSpans;
 import dev.moa.runtime.model.MoaKvCache;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,9 +1,9 @@
 package dev.moa.runtime.bench;
 
+import dev.moa.plans.HeadSpans;
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.plans.MoaPlan;
 import dev.moa.runtime.model.DenseKvCache;
-import dev.moa.runtime.model.HeadSpans;
 import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.MoaKvCache;
 import dev.moa.tasks.cpu.Parallel;

@@ -113,11 +113,11 @@ public final class GpuKernelBenchmark {
         int slots = kvHeads * span, position = span - 1, splits = (span + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
         F32Buffer q = gaussian(heads * headDim), keys = gaussian((long) slots * headDim), values = gaussian((long) slots * headDim);
         I32Buffer positions = I32Buffer.allocate(arena, slots), offsets = I32Buffer.allocate(arena, kvHeads),
-                spans = I32Buffer.allocate(arena, kvHeads), sink = I32Buffer.allocate(arena, heads), local = I32Buffer.allocate(arena, heads);
+                rings = I32Buffer.allocate(arena, kvHeads), sink = I32Buffer.allocate(arena, heads), local = I32Buffer.allocate(arena, heads);
         for (int s = 0; s < slots; s++) positions.set(s, s % span);
         for (int g = 0; g < kvHeads; g++) {
             offsets.set(g, g * span);
-            spans.set(g, span);
+            rings.set(g, span); // no sink slots: the whole span is ring
         }
         for (int h = 0; h < heads; h++) {
             sink.set(h, 0);
@@ -126,8 +126,8 @@ public final class GpuKernelBenchmark {
         F32Buffer partialOut = F32Buffer.allocate(arena, (long) heads * splits * headDim), partialMax = F32Buffer.allocate(arena, (long) heads * splits),
                 partialSum = F32Buffer.allocate(arena, (long) heads * splits), out = F32Buffer.allocate(arena, (long) heads * headDim);
         float scale = (float) (1 / Math.sqrt(headDim));
-        Object[] splitArgs = {device(q), device(keys), device(values), device(positions), device(offsets), device(spans), device(sink),
-                device(local), device(partialOut), device(partialMax), device(partialSum), position, heads, kvHeads, headDim, scale};
+        Object[] splitArgs = {device(q), device(keys), device(values), device(positions), device(offsets), device(rings), device(sink),
+                device(local), device(partialOut), device(partialMax), device(partialSum), 0, position, heads, kvHeads, headDim, scale};
         DeviceMemory dout = device(out);
         Object[] combineArgs = {splitArgs[8], splitArgs[9], splitArgs[10], dout, splits, headDim};
         Dim3 splitGrid = Dim3.of(heads, splits), block = Dim3.of(AttentionKernels.GROUP), combineGrid = Dim3.of(heads);

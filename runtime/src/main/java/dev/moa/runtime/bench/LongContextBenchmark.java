@@ -1,11 +1,11 @@
 package dev.moa.runtime.bench;
 
+import dev.moa.plans.HeadSpans;
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.plans.MoaPlan;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.generate.Sampler;
 import dev.moa.runtime.model.DenseKvCache;
-import dev.moa.runtime.model.HeadSpans;
 import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.MoaKvCache;

@@ -1,7 +1,9 @@
 package dev.moa.runtime.cli;
 
 import dev.moa.loader.config.ModelConfig;
+import dev.moa.plans.CacheLayout;
 import dev.moa.plans.ElasticRule;
+import dev.moa.plans.HeadSpans;
 import dev.moa.plans.MoaPlan;
 import dev.moa.plans.PlanHeatmap;
 import dev.moa.runtime.profile.Validation;
@@ -47,7 +49,7 @@ final class PlanCommand {
         }
 
         private void show(MoaPlan plan, ModelConfig config, Path out) throws java.io.IOException {
-            int group = config.groupSize();
+            CacheLayout layout = new CacheLayout(HeadSpans.of(plan, n), config.groupSize(), config.maxPositions());
             System.out.printf("plan %s on %s (%d layers x %d query heads over %d KV heads), N = %d%n",
                     planFile, model.dir, config.numLayers(), config.numHeads(), config.numKvHeads(), n);
             System.out.println("layer   min span  median  max span  density  KV slots (MoA / dense)");
@@ -62,13 +64,8 @@ final class PlanCommand {
                 }
                 density /= spans.length;
                 densitySum += density;
-                // Native GQA: a KV group stores what its widest query head needs, never more than N.
-                long slots = 0;
-                for (int g = 0; g < config.numKvHeads(); g++) {
-                    int widest = 0;
-                    for (int h = g * group; h < (g + 1) * group; h++) widest = Math.max(widest, Math.min(spans[h], n));
-                    slots += widest;
-                }
+                // Native GQA: a KV group stores what its widest query head needs, as the cache lays it out
+                long slots = layout.layerSlots(l);
                 moaSlots += slots;
                 denseSlots += (long) config.numKvHeads() * n;
                 int[] sorted = spans.clone();

@@ -1,5 +1,6 @@
 package dev.moa.runtime.model;
 
+import dev.moa.plans.HeadSpans;
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.tasks.cpu.Parallel;
 import dev.moa.tasks.cpu.VectorMath;

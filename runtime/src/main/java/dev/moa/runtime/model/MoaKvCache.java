@@ -2,15 +2,17 @@ package dev.moa.runtime.model;
 
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.plans.BlockBand;
+import dev.moa.plans.CacheLayout;
 import dev.moa.plans.ElasticRule;
+import dev.moa.plans.HeadSpans;
 import dev.moa.tasks.cpu.VectorMath;
 import java.util.Arrays;
 
 /**
- * MoA's static per-head cache (moa.md §2–3). Every query head h keeps its {@code sink} first positions and its
- * {@code local} most recent ones. Natively GQA: the KV heads of a group store what the widest head of the group
- * needs (64 sink slots and a ring of {@code max local} slots), and each query head attends only inside its own
- * span. Keys are stored after RoPE at their absolute positions, so slot order never matters.
+ * MoA's static per-head cache (moa.md §2–3) in the {@link CacheLayout}: every query head h keeps its {@code sink}
+ * first positions and its {@code local} most recent ones. Natively GQA: the KV heads of a group store what the
+ * widest head of the group needs (the sink slots and a ring of {@code max local} slots), and each query head attends
+ * only inside its own span. Keys are stored after RoPE at their absolute positions, so slot order never matters.
  *
  * <p>Prefill: the prompt's keys and values are staged densely, and query i of head h attends key j ≤ i only in
  * the blocks its {@link BlockBand} keeps (key block 0, the sink, and the band of {@code local/64} blocks ending at
@@ -26,8 +28,7 @@ public final class MoaKvCache implements KvCache {
     private final int layers, kvHeads, headDim, groupSize, promptLength, capacity;
     private final float scale;
     private final HeadSpans spans;
-    /** [layer][kvHead]: ring slots the widest query head of the group needs. */
-    private final int[][] ringSize;
+    private final CacheLayout layout;
     private final int sinkSize;
     /** [layer][kvHead] → sink slots then ring slots, each headDim floats. */
     private final float[][][] keys, values;
@@ -46,13 +47,13 @@ public final class MoaKvCache implements KvCache {
         this.capacity = config.maxPositions();
         this.scale = (float) (1.0 / Math.sqrt(headDim));
         this.spans = spans;
-        ringSize = ringSizes(config, spans);
-        this.sinkSize = sinkSize(spans);
+        this.layout = new CacheLayout(spans, groupSize, config.maxPositions());
+        this.sinkSize = layout.sinkSlots();
         keys = new float[layers][kvHeads][];
         values = new float[layers][kvHeads][];
         for (int l = 0; l < layers; l++) {
             for (int g = 0; g < kvHeads; g++) {
-                long floats = (long) (sinkSize + ringSize[l][g]) * headDim;
+                long floats = (long) layout.groupSlots(l, g) * headDim;
                 keys[l][g] = KvCache.floats(floats, "the MoA cache of layer " + l + " KV head " + g);
                 values[l][g] = KvCache.floats(floats, "the MoA cache of layer " + l + " KV head " + g);
             }
@@ -66,31 +67,9 @@ public final class MoaKvCache implements KvCache {
         }
     }
 
-    /** [layer][kvHead]: a group's ring holds what its widest query head needs. */
-    private static int[][] ringSizes(ModelConfig config, HeadSpans spans) {
-        int[][] ring = new int[config.numLayers()][config.numKvHeads()];
-        for (int l = 0; l < ring.length; l++) {
-            for (int h = 0; h < config.numHeads(); h++) {
-                int g = h / config.groupSize();
-                // never more slots than positions the model can reach: a span past the context is the whole context
-                ring[l][g] = Math.max(ring[l][g], Math.min(spans.local()[l][h], config.maxPositions()));
-            }
-        }
-        return ring;
-    }
-
-    private static int sinkSize(HeadSpans spans) {
-        int sink = 0;
-        for (int[] layer : spans.sink()) for (int s : layer) sink = Math.max(sink, s);
-        return sink;
-    }
-
     /** Bytes of K and V a cache with these spans allocates for decode (what {@link #byteSize()} reports once built). */
     public static long byteSize(ModelConfig config, HeadSpans spans) {
-        long slots = 0;
-        int sink = sinkSize(spans);
-        for (int[] layer : ringSizes(config, spans)) for (int ring : layer) slots += sink + ring;
-        return 2 * slots * config.headDim() * Float.BYTES;
+        return new CacheLayout(spans, config.groupSize(), config.maxPositions()).byteSize(config.headDim(), Float.BYTES);
     }
 
     @Override
@@ -106,11 +85,6 @@ public final class MoaKvCache implements KvCache {
 
     public HeadSpans spans() {
         return spans;
-    }
-
-    /** Slot of an absolute position in a KV head's storage (sink, or ring modulo its size). */
-    private int slot(int layer, int kvHead, int position) {
-        return position < sinkSize ? position : sinkSize + (position - sinkSize) % ringSize[layer][kvHead];
     }
 
     private int staged(int kvHead, int position) {
@@ -131,8 +105,9 @@ public final class MoaKvCache implements KvCache {
     }
 
     private void store(int layer, int kvHead, int position, float[] k, int kOffset, float[] v, int vOffset) {
-        if (position >= sinkSize && ringSize[layer][kvHead] == 0) return;
-        int at = slot(layer, kvHead, position) * headDim;
+        int slot = layout.slot(layer, kvHead, position);
+        if (slot < 0) return; // a sink-only group keeps nothing past its sink
+        int at = slot * headDim;
         System.arraycopy(k, kOffset, keys[layer][kvHead], at, headDim);
         System.arraycopy(v, vOffset, values[layer][kvHead], at, headDim);
     }
@@ -140,7 +115,7 @@ public final class MoaKvCache implements KvCache {
     /** The prompt's sink positions and its last ring-size positions, into their slots; staging is then freed. */
     private void moveStagedIntoRing(int layer) {
         for (int g = 0; g < kvHeads; g++) {
-            int firstKept = Math.max(sinkSize, promptLength - ringSize[layer][g]);
+            int firstKept = layout.firstKept(layer, g, promptLength);
             for (int p = 0; p < promptLength; p++) {
                 if (p < sinkSize || p >= firstKept) {
                     store(layer, g, p, stagedKeys[layer], staged(g, p), stagedValues[layer], staged(g, p));
@@ -166,8 +141,8 @@ public final class MoaKvCache implements KvCache {
                 windowStart = new BlockBand(local / BLOCK).firstBandBlock(position / BLOCK) * BLOCK;
             }
         } else {
-            sinkEnd = Math.min(sink, position + 1);
-            windowStart = Math.max(sinkEnd, position - local + 1);
+            sinkEnd = CacheLayout.sinkEnd(position, sink);
+            windowStart = CacheLayout.windowStart(position, sink, local);
         }
         boolean prefill = position < promptLength;
         float[] k = prefill ? stagedKeys[layer] : keys[layer][g];
@@ -176,7 +151,7 @@ public final class MoaKvCache implements KvCache {
         int n = 0;
         for (int j = 0; j < sinkEnd; j++) scores[n++] = VectorMath.dot(q, qOffset, k, offset(prefill, layer, g, j), headDim) * scale;
         // The window is contiguous in storage except for one wrap of the ring: walk it without a division per key.
-        int ringEnd = prefill ? Integer.MAX_VALUE : (sinkSize + ringSize[layer][g]) * headDim;
+        int ringEnd = prefill ? Integer.MAX_VALUE : layout.groupSlots(layer, g) * headDim;
         int ringStart = sinkSize * headDim;
         for (int j = from, at = offset(prefill, layer, g, from); j <= position; j++) {
             scores[n++] = VectorMath.dot(q, qOffset, k, at, headDim) * scale;
@@ -195,7 +170,7 @@ public final class MoaKvCache implements KvCache {
     }
 
     private int offset(boolean prefill, int layer, int kvHead, int position) {
-        return prefill ? staged(kvHead, position) : slot(layer, kvHead, position) * headDim;
+        return prefill ? staged(kvHead, position) : layout.slot(layer, kvHead, position) * headDim;
     }
 
     /** K and V storage of the per-head caches (what decode keeps), without the transient prompt staging. */

@@ -1,5 +1,6 @@
 package dev.moa.runtime.profile;
 
+import dev.moa.plans.HeadSpans;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -10,7 +11,6 @@ import dev.moa.plans.PlanHeatmap;
 import dev.moa.plans.optimize.CostModel;
 import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
-import dev.moa.runtime.model.HeadSpans;
 import dev.moa.runtime.model.InfluenceSum;
 import dev.moa.runtime.model.MoaKvCache;
 import java.io.IOException;

@@ -1,5 +1,6 @@
 package dev.moa.runtime.profile;
 
+import dev.moa.plans.HeadSpans;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import dev.moa.loader.json.StrictJson;
@@ -12,7 +13,6 @@ import dev.moa.plans.ElasticRule;
 import dev.moa.plans.InfluenceMap;
 import dev.moa.runtime.Model;
 import dev.moa.plans.MoaPlan;
-import dev.moa.runtime.model.HeadSpans;
 import dev.moa.runtime.model.InfluenceSum;
 import dev.moa.runtime.model.LlamaBackward;
 import java.io.IOException;

@@ -1,5 +1,6 @@
 package dev.moa.runtime.profile;
 
+import dev.moa.plans.HeadSpans;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -8,7 +9,6 @@ import dev.moa.plans.MoaPlan;
 import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.eval.Perplexity;
-import dev.moa.runtime.model.HeadSpans;
 import dev.moa.runtime.model.MoaKvCache;
 import java.io.IOException;
 import java.io.PrintStream;

@@ -1,5 +1,6 @@
 package dev.moa.tasks.kernels;
 
+import dev.moa.plans.CacheLayout;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
@@ -7,19 +8,18 @@ import dev.moa.tasks.kernel.KernelContext;
 /**
  * Decode-step attention over MoA's per-head elastic KV cache.
  *
- * <p>Cache layout (one layer): KV head g owns {@code spans[g]} slots starting at slot {@code offsets[g]}; slot s
- * holds a key and a value of {@code headDim} floats at {@code s * headDim} and the absolute position it stores
- * in {@code slotPositions[s]} (-1 while empty). The first {@code min(span, 64)} slots are the sink (positions
- * 0..63), the rest a ring: position p ≥ sink goes to slot {@code sink + (p - sink) mod (span - sink)}. Keys are
+ * <p>Cache layout (one layer): the MoA {@link CacheLayout}, the same as the CPU cache's. KV head g owns
+ * {@code sinkSlots + rings[g]} slots starting at slot {@code offsets[g]}; slot s holds a key and a value of
+ * {@code headDim} floats at {@code s * headDim} and the absolute position it stores in {@code slotPositions[s]}
+ * (-1 while empty). Position p goes to slot {@link CacheLayout#slotOf}{@code (p, sinkSlots, rings[g])}. Keys are
  * stored after RoPE, so slot order never matters. Query head h (KV group {@code h / (heads / kvHeads)}) sees a
- * stored position p at the current position P iff {@code p < headSink[h]} or {@code p > P - headLocal[h]}.
+ * stored position p at the current position P iff {@link CacheLayout#visible}{@code (p, P, headSink[h], headLocal[h])}.
  */
 public final class AttentionKernels {
     /** Work-items per group of the attention kernels. */
     public static final int GROUP = 128;
     /** Cache slots one group scores (one split of the KV range). */
     public static final int SPLIT = 256;
-    public static final int SINK = 64;
 
     private AttentionKernels() {
     }
@@ -32,7 +32,7 @@ public final class AttentionKernels {
      */
     public static void ropeAndCache(KernelContext ctx, F32Buffer q, F32Buffer k, F32Buffer v, F32Buffer cos, F32Buffer sin,
                                     F32Buffer keyCache, F32Buffer valueCache, I32Buffer slotPositions, I32Buffer offsets,
-                                    I32Buffer spans, int position, int heads, int headDim) {
+                                    I32Buffer rings, int sinkSlots, int position, int heads, int headDim) {
         int head = ctx.groupId(0);
         int half = headDim / 2;
         if (head < heads) {
@@ -41,16 +41,8 @@ public final class AttentionKernels {
             return;
         }
         int g = head - heads;
-        int span = spans.get(g);
-        int sink = Math.min(span, SINK);
-        int slot;
-        if (position < sink) {
-            slot = position;
-        } else {
-            int local = span - sink;
-            if (local == 0) return; // a sink-only head keeps no later position
-            slot = sink + (position - sink) % local;
-        }
+        int slot = CacheLayout.slotOf(position, sinkSlots, rings.get(g));
+        if (slot < 0) return; // a sink-only group keeps no later position
         long cacheBase = (long) (offsets.get(g) + slot) * headDim;
         long source = (long) g * headDim;
         for (int i = ctx.localId(); i < half; i += GROUP) {
@@ -75,17 +67,17 @@ public final class AttentionKernels {
      * memory (invisible slots score -inf), the group reduces the maximum m and the sum l of exp(score - m), then
      * each work-item accumulates the exp-weighted values for a strided share of the head's dimensions. Writes the
      * unnormalised output, m and l of this split for {@link #combine}. Launch {@code Grid.of(heads, splits, GROUP)}
-     * with {@code splits = ceil(widest span / SPLIT)}.
+     * with {@code splits = ceil(widest group's slots / SPLIT)}.
      */
     public static void decodeSplit(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
-                                   I32Buffer slotPositions, I32Buffer offsets, I32Buffer spans, I32Buffer headSink,
+                                   I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
                                    I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
-                                   int position, int heads, int kvHeads, int headDim, float scale) {
+                                   int sinkSlots, int position, int heads, int kvHeads, int headDim, float scale) {
         float[] scores = ctx.sharedF32(SPLIT);
         float[] reduce = ctx.sharedF32(GROUP);
         int head = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1);
         int g = head / (heads / kvHeads);
-        int span = spans.get(g), first = offsets.get(g);
+        int slots = sinkSlots + rings.get(g), first = offsets.get(g);
         int sink = headSink.get(head), local = headLocal.get(head);
         int t = ctx.localId();
         int begin = split * SPLIT;
@@ -95,9 +87,9 @@ public final class AttentionKernels {
         for (int j = t; j < SPLIT; j += GROUP) {
             int slot = begin + j;
             float score = Float.NEGATIVE_INFINITY;
-            if (slot < span) {
+            if (slot < slots) {
                 int p = slotPositions.get(first + slot);
-                if (p >= 0 && (p < sink || p > position - local)) {
+                if (p >= 0 && CacheLayout.visible(p, position, sink, local)) {
                     long keyBase = (long) (first + slot) * headDim;
                     float dot = 0f;
                     KernelContext.unroll(8); // eight independent key loads in flight per thread

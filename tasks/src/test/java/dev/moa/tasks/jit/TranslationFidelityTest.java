@@ -105,8 +105,9 @@ class TranslationFidelityTest {
     @Test
     void moaDecodeAttention() {
         int heads = 4, kvHeads = 2, headDim = 12, position = 400, half = headDim / 2;
-        int[] groupSpans = {192, 320};
-        I32Buffer offsets = I32Buffer.of(arena, 0, 192), spans = I32Buffer.of(arena, groupSpans);
+        // groups of 64 sink + 128 and 64 sink + 256 ring slots
+        I32Buffer offsets = I32Buffer.of(arena, 0, 192), rings = I32Buffer.of(arena, 128, 256);
+        int sinkSlots = 64;
         I32Buffer sink = I32Buffer.of(arena, 64, 64, 64, 64), local = I32Buffer.of(arena, 128, 64, 256, 192);
         F32Buffer keys = randomBuffer(512 * headDim), values = randomBuffer(512 * headDim);
         I32Buffer positions = I32Buffer.allocate(arena, 512);
@@ -119,10 +120,10 @@ class TranslationFidelityTest {
         for (int s = 0; s < 512; s++) positions2.set(s, positions.get(s));
         Grid ropeGrid = Grid.of(heads + kvHeads, dev.moa.tasks.kernels.AttentionKernels.GROUP);
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache", ropeGrid, q1, k, v, cos, sin, keys, values,
-                positions, offsets, spans, position, heads, headDim);
+                positions, offsets, rings, sinkSlots, position, heads, headDim);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache").launch(ropeGrid, q2.memory(), k.memory(), v.memory(),
                 cos.memory(), sin.memory(), keys2.memory(), values2.memory(), positions2.memory(), offsets.memory(),
-                spans.memory(), position, heads, headDim);
+                rings.memory(), sinkSlots, position, heads, headDim);
         assertClose(q1, q2, 1e-6);
         assertClose(keys, keys2, 1e-6);
         assertClose(values, values2, 0);
@@ -134,10 +135,10 @@ class TranslationFidelityTest {
         Grid splitGrid = Grid.of(heads, splits, dev.moa.tasks.kernels.AttentionKernels.GROUP);
         float scale = 0.3f;
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit", splitGrid, q1, keys, values, positions,
-                offsets, spans, sink, local, partial[0], partial[1], partial[2], position, heads, kvHeads, headDim, scale);
+                offsets, rings, sink, local, partial[0], partial[1], partial[2], sinkSlots, position, heads, kvHeads, headDim, scale);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit").launch(splitGrid, q2.memory(), keys2.memory(),
-                values2.memory(), positions2.memory(), offsets.memory(), spans.memory(), sink.memory(), local.memory(),
-                partial[3].memory(), partial[4].memory(), partial[5].memory(), position, heads, kvHeads, headDim, scale);
+                values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(), local.memory(),
+                partial[3].memory(), partial[4].memory(), partial[5].memory(), sinkSlots, position, heads, kvHeads, headDim, scale);
         assertClose(partial[1], partial[4], 1e-5);
         assertClose(partial[2], partial[5], 1e-4);
         assertClose(partial[0], partial[3], 1e-4);

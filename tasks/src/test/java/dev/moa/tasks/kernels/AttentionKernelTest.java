@@ -2,6 +2,8 @@ package dev.moa.tasks.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.moa.plans.CacheLayout;
+import dev.moa.plans.HeadSpans;
 import dev.moa.tasks.emulator.Emulator;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
@@ -12,7 +14,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * MoA decode attention on the ragged per-head cache against a brute-force reference that attends over explicit
- * positions (sink + window of each query head), and RoPE + cache write against the span rule's slot formula.
+ * positions (sink + window of each query head, written here without the shared rule), and RoPE + cache write into
+ * the slot the shared {@link CacheLayout} gives.
  */
 class AttentionKernelTest {
     final Random random = new Random();
@@ -21,12 +24,13 @@ class AttentionKernelTest {
     /** A layer's cache after positions 0..position were written, from full K/V histories. */
     static final class Layer {
         final int heads = 4, kvHeads = 2, headDim = 20, position;
-        final int[] groupSpans = {192, 320};
         final int[] headSinks = {64, 64, 64, 64}, headLocals = {128, 64, 256, 192};
+        /** Groups {0, 1} and {2, 3}: 64 sink slots each, rings of 128 and 256. */
+        final CacheLayout layout = new CacheLayout(new HeadSpans(1024, new int[][] {headSinks}, new int[][] {headLocals}), 2, 1 << 20);
         final float[][][] keys, values; // [position][kvHead][d]
         final float[] q;
         final F32Buffer keyCache, valueCache, query;
-        final I32Buffer slotPositions, offsets, spans, sink, local;
+        final I32Buffer slotPositions, offsets, rings, sink, local;
 
         Layer(Arena arena, Random random, int position) {
             this.position = position;
@@ -42,19 +46,19 @@ class AttentionKernelTest {
             }
             q = new float[heads * headDim];
             for (int i = 0; i < q.length; i++) q[i] = (float) random.nextGaussian();
-            int totalSlots = groupSpans[0] + groupSpans[1];
+            int totalSlots = layout.layerSlots(0);
             keyCache = F32Buffer.allocate(arena, (long) totalSlots * headDim);
             valueCache = F32Buffer.allocate(arena, (long) totalSlots * headDim);
             slotPositions = I32Buffer.allocate(arena, totalSlots);
             for (int s = 0; s < totalSlots; s++) slotPositions.set(s, -1);
-            offsets = I32Buffer.of(arena, 0, groupSpans[0]);
-            spans = I32Buffer.of(arena, groupSpans);
+            offsets = I32Buffer.of(arena, layout.offset(0, 0), layout.offset(0, 1));
+            rings = I32Buffer.of(arena, layout.ringSlots(0, 0), layout.ringSlots(0, 1));
             sink = I32Buffer.of(arena, headSinks);
             local = I32Buffer.of(arena, headLocals);
             query = F32Buffer.of(arena, q);
             for (int p = 0; p <= position; p++) {
                 for (int g = 0; g < kvHeads; g++) {
-                    int slot = slotOf(groupSpans[g], p);
+                    int slot = layout.slot(0, g, p);
                     if (slot < 0) continue;
                     int at = offsets.get(g) + slot;
                     slotPositions.set(at, p);
@@ -64,13 +68,6 @@ class AttentionKernelTest {
                     }
                 }
             }
-        }
-
-        /** The span rule's slot for position p (moa.md §3), -1 if a sink-only head drops it. */
-        static int slotOf(int span, int p) {
-            int sink = Math.min(span, 64), local = span - sink;
-            if (p < sink) return p;
-            return local == 0 ? -1 : sink + (p - sink) % local;
         }
 
         /** Softmax attention of head h over exactly its visible positions, in double. */
@@ -103,13 +100,14 @@ class AttentionKernelTest {
     }
 
     static void attend(Layer l, F32Buffer out, Arena arena, float scale) {
-        int splits = (Math.max(l.groupSpans[0], l.groupSpans[1]) + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
+        int widest = Math.max(l.layout.groupSlots(0, 0), l.layout.groupSlots(0, 1));
+        int splits = (widest + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
         F32Buffer partialOut = F32Buffer.allocate(arena, (long) l.heads * splits * l.headDim);
         F32Buffer partialMax = F32Buffer.allocate(arena, (long) l.heads * splits);
         F32Buffer partialSum = F32Buffer.allocate(arena, (long) l.heads * splits);
         Emulator.launch(AttentionKernels.class, "decodeSplit", Grid.of(l.heads, splits, AttentionKernels.GROUP), l.query,
-                l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.spans, l.sink, l.local, partialOut, partialMax,
-                partialSum, l.position, l.heads, l.kvHeads, l.headDim, scale);
+                l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
+                partialSum, l.layout.sinkSlots(), l.position, l.heads, l.kvHeads, l.headDim, scale);
         Emulator.launch(AttentionKernels.class, "combine", Grid.of(l.heads, AttentionKernels.GROUP), partialOut, partialMax,
                 partialSum, out, splits, l.headDim);
     }
@@ -149,7 +147,7 @@ class AttentionKernelTest {
         F32Buffer qb = F32Buffer.of(arena, q);
         Emulator.launch(AttentionKernels.class, "ropeAndCache", Grid.of(l.heads + l.kvHeads, AttentionKernels.GROUP), qb,
                 F32Buffer.of(arena, k), F32Buffer.of(arena, v), F32Buffer.of(arena, cos), F32Buffer.of(arena, sin),
-                l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.spans, 501, l.heads, l.headDim);
+                l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.layout.sinkSlots(), 501, l.heads, l.headDim);
         for (int h = 0; h < l.heads; h++) {
             for (int i = 0; i < half; i++) {
                 float x1 = q[h * l.headDim + i], x2 = q[h * l.headDim + i + half];
@@ -158,7 +156,7 @@ class AttentionKernelTest {
             }
         }
         for (int g = 0; g < l.kvHeads; g++) {
-            int at = l.offsets.get(g) + Layer.slotOf(l.groupSpans[g], 501);
+            int at = l.offsets.get(g) + l.layout.slot(0, g, 501);
             assertEquals(501, l.slotPositions.get(at), "group " + g + " slot of position 501");
             for (int i = 0; i < half; i++) {
                 float x1 = k[g * l.headDim + i], x2 = k[g * l.headDim + i + half];

@@ -1,7 +1,4 @@
-package dev.moa.runtime.model;
-
-import dev.moa.plans.ElasticRule;
-import dev.moa.plans.MoaPlan;
+package dev.moa.plans;
 
 /**
  * Every query head's span at one total length N (prompt + generation allowance), fixed at prefill:
