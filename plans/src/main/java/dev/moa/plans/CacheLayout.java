@@ -129,6 +129,17 @@ public final class CacheLayout {
         return total;
     }
 
+    /**
+     * Slots holding a key once {@code positions} tokens are cached: a group fills its sink and ring, then the ring
+     * overwrites itself. This is also what a decode step reads, each slot once per group.
+     */
+    public long slotsInUse(long positions) {
+        long total = 0;
+        for (int layer = 0; layer < ring.length; layer++)
+            for (int group = 0; group < ring[layer].length; group++) total += Math.min(positions, groupSlots(layer, group));
+        return total;
+    }
+
     /** Bytes of keys and values at {@code headDim} elements of {@code bytesPerElement} per slot. */
     public long byteSize(int headDim, int bytesPerElement) {
         return 2 * slots() * headDim * bytesPerElement;

@@ -23,6 +23,7 @@ class CacheLayoutTest {
                 }
             }
             CacheLayout layout = new CacheLayout(new HeadSpans(context, sink, local), groupSize, context);
+            long[] filled = new long[context]; // slots holding a key after q + 1 tokens, all layers
             for (int l = 0; l < layers; l++) {
                 int[] stored = new int[layout.layerSlots(l)];
                 Arrays.fill(stored, -1);
@@ -34,6 +35,7 @@ class CacheLayoutTest {
                             stored[layout.offset(l, g) + slot] = q;
                         }
                     }
+                    filled[q] += Arrays.stream(stored).filter(p -> p >= 0).count();
                     for (int h = 0; h < heads; h++) {
                         int g = h / groupSize;
                         int sinkEnd = CacheLayout.sinkEnd(q, sink[l][h]), windowStart = CacheLayout.windowStart(q, sink[l][h], local[l][h]);
@@ -51,6 +53,7 @@ class CacheLayoutTest {
                     }
                 }
             }
+            for (int q = 0; q < context; q++) assertEquals(filled[q], layout.slotsInUse(q + 1), "slots in use after " + (q + 1) + " tokens");
         }
     }
 

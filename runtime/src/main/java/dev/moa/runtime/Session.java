@@ -69,6 +69,24 @@ public final class Session {
         return position;
     }
 
+    LlamaModel model() {
+        return model;
+    }
+
+    /** The cache the next decoded token goes into, checked as {@link #decode} checks it. */
+    KvCache cacheForDecode() {
+        if (cache == null) throw new IllegalStateException("a sparse session starts with prefill(prompt)");
+        if (position + 1 > capacity()) {
+            throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; " + position + " are used and 1 more was given");
+        }
+        return cache;
+    }
+
+    /** A token of this session went through a {@link BatchDecoder} step. */
+    void advance() {
+        position++;
+    }
+
     /** Positions this session can reach. */
     public int capacity() {
         return plan == null ? capacity : model.config().maxPositions();
@@ -77,6 +95,11 @@ public final class Session {
     /** Bytes of the KV cache as decode keeps it (0 for a sparse session before its prefill). */
     public long kvCacheBytes() {
         return cache == null ? 0 : cache.byteSize();
+    }
+
+    /** Bytes of K and V the next decode step reads at the least (see {@link KvCache#bytesRead}); 0 before prefill. */
+    public long kvBytesReadNext() {
+        return cache == null ? 0 : cache.bytesRead(position);
     }
 
     /** The per-head spans of a sparse session after prefill; null for dense. */

@@ -82,14 +82,23 @@ final class BenchCommand {
         @Option(names = "--torch", description = "also PyTorch CPU (bf16 and f32) on the same shapes and threads (preset llama-3.2-1b)")
         boolean torch;
 
+        @Option(names = "--batch", paramLabel = "B", split = ",",
+                description = "instead: aggregate decode tokens/s of B sessions stepped together, for each B (e.g. 1,4,16)")
+        List<Integer> batches;
+
+        @Mixin
+        Options.Attention attention;
+
         @Override
         public Integer call() throws Exception {
             Options.require(promptTokens >= 1 && decodeTokens >= 1 && rounds >= 1, "bench decode: --prompt-tokens, --decode-tokens and --rounds must be positive");
+            if (batches != null) for (int b : batches) Options.require(b >= 1 && b <= 4096, "bench decode: --batch sizes must be in 1..4096, got " + b);
             Presets preset = target.preset();
             Path dir = target.dir();
             System.err.println("measuring memory bandwidth with " + Parallel.threads() + " threads ...");
             MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(1L << 30, 6);
             try (Model model = ModelLoading.load(dir)) {
+                if (batches != null) return batched(model, bandwidth);
                 long bytesPerToken = model.llama().weights().bytesPerDecodedToken();
                 // Decoding streams every weight once per token: the read bandwidth bounds it.
                 double roofline = bandwidth.readBytesPerSecond() / bytesPerToken;
@@ -121,6 +130,28 @@ final class BenchCommand {
                     }
                 }
                 System.out.println(report);
+            }
+            return 0;
+        }
+
+        /**
+         * One row per batch size: aggregate tokens/s, against batch 1 and against the memory roofline of a step that
+         * streams every weight once for all B rows plus each session's visible keys and values once per KV group.
+         */
+        private int batched(Model model, MemoryBandwidth.Result bandwidth) {
+            long bytesPerStep = model.llama().weights().bytesPerDecodedToken();
+            System.out.printf("batched decode, %s, %s attention, %d-token prompts, %d steps, best of %d; read bandwidth %.1f GB/s, %d threads%n",
+                    model.directory().getFileName(), attention.mode, promptTokens, decodeTokens, rounds, bandwidth.readBytesPerSecond() / 1e9,
+                    Parallel.threads());
+            System.out.println("batch   tokens/s (all)   vs batch 1   KV MB/step   roofline tokens/s   of roofline");
+            double single = Double.NaN;
+            for (int b : batches) {
+                var r = DecodeBenchmark.batched(model, b, attention.mode, promptTokens, decodeTokens, rounds);
+                if (Double.isNaN(single) && b == 1) single = r.tokensPerSecond();
+                double roofline = b * bandwidth.readBytesPerSecond() / (bytesPerStep + r.kvBytesPerStep());
+                System.out.printf("%5d   %14.2f   %10s   %10.1f   %17.1f   %10.0f%%%n", b, r.tokensPerSecond(),
+                        Double.isNaN(single) ? "-" : String.format("%.2fx", r.tokensPerSecond() / single), r.kvBytesPerStep() / 1e6,
+                        roofline, 100 * r.tokensPerSecond() / roofline);
             }
             return 0;
         }

@@ -63,4 +63,9 @@ public final class DenseKvCache implements KvCache {
     public long byteSize() {
         return 2L * keys.length * keys[0].length * Float.BYTES;
     }
+
+    @Override
+    public long bytesRead(int position) {
+        return 2L * keys.length * Math.min(position + 1, capacity) * kvHeads * headDim * Float.BYTES;
+    }
 }

@@ -27,6 +27,14 @@ public interface KvCache {
     long byteSize();
 
     /**
+     * Bytes of K and V a decode step at {@code position} reads at the least: every key and value some query head
+     * of a KV group can see, once per group (the memory roofline's share of attention). Defaults to all storage.
+     */
+    default long bytesRead(int position) {
+        return byteSize();
+    }
+
+    /**
      * A buffer of {@code count} floats, sized in long and checked first: a Java array holds at most 2^31 − 1, and an
      * int product past that wraps to a negative (or a wrong, small) size.
      */

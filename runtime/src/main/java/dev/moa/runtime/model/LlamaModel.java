@@ -136,9 +136,61 @@ public final class LlamaModel {
             int last = n - 1;
             VectorMath.rmsNorm(state.xb, 0, state.x, last * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
             weights.lmHead().multiply(state.xb, 1, state.logits);
-            NonFiniteException.check(state.logits, 1, config.vocabSize(), startPosition + count - 1, "the output head's logits");
+            NonFiniteException.check(state.logits, 1, config.vocabSize(), new int[] {startPosition + count - 1}, "the output head's logits");
             return state.logits;
         });
+    }
+
+    /**
+     * One decode step of several sessions at once: row b is the token {@code tokens[b]} of a session at position
+     * {@code positions[b]} whose keys and values live in {@code caches[b]}. The layers run once over all rows, so each
+     * weight is streamed from memory once per step instead of once per session; attention stays per row, over that
+     * row's own cache (dense or MoA, any length). Leaves the logits of row b at {@code logits[b * vocab ..]}.
+     */
+    public void decodeBatch(State state, KvCache[] caches, int[] tokens, int[] positions, float[] logits) {
+        int n = tokens.length;
+        if (n < 1 || n > state.chunk || caches.length != n || positions.length != n) {
+            throw new IllegalArgumentException("a batch of " + n + " rows needs 1.." + state.chunk + " rows with a cache and a position each");
+        }
+        for (int b = 0; b < n; b++) {
+            if (positions[b] < 0 || positions[b] >= caches[b].capacity()) {
+                throw new IllegalStateException("row " + b + ": position " + positions[b] + " is outside its KV cache of " + caches[b].capacity());
+            }
+        }
+        Parallel.call(() -> {
+            int hidden = config.hiddenSize(), vocab = config.vocabSize();
+            for (int b = 0; b < n; b++) {
+                embedRow(state, tokens[b], b);
+                state.positions[b] = positions[b];
+            }
+            layers(state, n, rope.angles(state.positions, n), batchAttention(caches));
+            for (int b = 0; b < n; b++) {
+                VectorMath.rmsNorm(state.xb, b * hidden, state.x, b * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
+            }
+            weights.lmHead().multiply(state.xb, n, logits);
+            NonFiniteException.check(logits, n, vocab, state.positions, "the output head's logits");
+            return null;
+        });
+    }
+
+    /** Row b's keys and values go to caches[b]; each (row, query head) attends over its own row's cache. */
+    private Attention batchAttention(KvCache[] caches) {
+        return (layer, s, n) -> {
+            int qDim = config.queryDim(), kvDim = config.kvDim(), headDim = config.headDim(), heads = config.numHeads();
+            int widest = 0;
+            for (int b = 0; b < n; b++) {
+                caches[b].write(layer, s.positions[b], s.k, b * kvDim, s.v, b * kvDim);
+                widest = Math.max(widest, caches[b].capacity());
+            }
+            int capacity = widest;
+            Parallel.forRange(n * heads, 1, (start, end) -> {
+                float[] scores = Scratch.scores(capacity);
+                for (int i = start; i < end; i++) {
+                    int b = i / heads, h = i % heads;
+                    caches[b].attend(layer, h, s.positions[b], s.q, b * qDim + h * headDim, s.attention, b * qDim + h * headDim, scores);
+                }
+            });
+        };
     }
 
     /** Final norm and logits for all n rows of the chunk in one matmul, handed out row by row. */
@@ -151,7 +203,7 @@ public final class LlamaModel {
             VectorMath.rmsNorm(state.xb, (t - skip) * hidden, state.x, t * hidden, weights.finalNorm(), hidden, (float) config.rmsNormEps());
         }
         weights.lmHead().multiply(state.xb, n - skip, rows);
-        NonFiniteException.check(rows, n - skip, vocab, firstPosition + skip, "the output head's logits");
+        NonFiniteException.check(rows, n - skip, vocab, Arrays.copyOfRange(state.positions, skip, n), "the output head's logits");
         float[] row = new float[vocab];
         for (int t = skip; t < n; t++) {
             System.arraycopy(rows, (t - skip) * vocab, row, 0, vocab);
@@ -161,12 +213,16 @@ public final class LlamaModel {
 
     private void forwardChunk(State s, KvCache cache, int[] tokens, int from, int n, int startPosition) {
         RotaryEmbedding.Angles angles = embed(s, tokens, from, n, startPosition);
+        layers(s, n, angles, cacheAttention(cache, startPosition));
+    }
+
+    /** Every layer over the n rows of s.x, checking after each that the residual stream is still numbers. */
+    private void layers(State s, int n, RotaryEmbedding.Angles angles, Attention attention) {
         int hidden = config.hiddenSize();
-        NonFiniteException.check(s.x, n, hidden, startPosition, "the token embedding");
-        Attention attention = cacheAttention(cache, startPosition);
+        NonFiniteException.check(s.x, n, hidden, s.positions, "the token embedding");
         for (int l = 0; l < config.numLayers(); l++) {
             layer(l, s, n, angles, attention);
-            NonFiniteException.check(s.x, n, hidden, startPosition, "the output of layer " + l);
+            NonFiniteException.check(s.x, n, hidden, s.positions, "the output of layer " + l);
         }
     }
 
@@ -182,16 +238,18 @@ public final class LlamaModel {
 
     /** Token embedding of tokens[from .. from+n) into s.x, their positions, and the RoPE angles of those positions. */
     RotaryEmbedding.Angles embed(State s, int[] tokens, int from, int n, int startPosition) {
-        int hidden = config.hiddenSize();
         for (int t = 0; t < n; t++) {
-            int token = tokens[from + t];
-            if (token < 0 || token >= config.vocabSize()) {
-                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + config.vocabSize() + ")");
-            }
-            weights.embedding().copyRow(token, s.x, t * hidden);
+            embedRow(s, tokens[from + t], t);
             s.positions[t] = startPosition + t;
         }
         return rope.angles(s.positions, n);
+    }
+
+    private void embedRow(State s, int token, int row) {
+        if (token < 0 || token >= config.vocabSize()) {
+            throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+        }
+        weights.embedding().copyRow(token, s.x, row * config.hiddenSize());
     }
 
     /** x += Attention(RMSNorm(x)); x += SwiGLU(RMSNorm(x)), on the n tokens in s.x. */

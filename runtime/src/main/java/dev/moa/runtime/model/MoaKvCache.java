@@ -180,4 +180,9 @@ public final class MoaKvCache implements KvCache {
         for (float[][] layer : keys) for (float[] head : layer) floats += head.length;
         return 2 * floats * Float.BYTES;
     }
+
+    @Override
+    public long bytesRead(int position) {
+        return 2 * layout.slotsInUse(position + 1L) * headDim * Float.BYTES;
+    }
 }

@@ -10,14 +10,14 @@ public final class NonFiniteException extends ArithmeticException {
     }
 
     /**
-     * Throws when rows {@code [0, n)} of width {@code width} in {@code values} hold a non-finite value.
-     * Linear in the activations, so it costs nothing next to the matmuls that made them.
+     * Throws when rows {@code [0, n)} of width {@code width} in {@code values} hold a non-finite value; row t is the
+     * token at {@code positions[t]}. Linear in the activations, so it costs nothing next to the matmuls that made them.
      */
-    static void check(float[] values, int n, int width, int firstPosition, String where) {
+    static void check(float[] values, int n, int width, int[] positions, String where) {
         for (int t = 0; t < n; t++) {
             for (int i = t * width, end = i + width; i < end; i++) {
                 if (!Float.isFinite(values[i])) {
-                    throw new NonFiniteException("the forward produced " + values[i] + " at position " + (firstPosition + t) + ", first in "
+                    throw new NonFiniteException("the forward produced " + values[i] + " at position " + positions[t] + ", first in "
                             + where + "; the weights may hold NaN/Inf or a value overflowed the float range");
                 }
             }
