@@ -66,7 +66,7 @@ class CliTest {
                 "a CUDA driver is present: the no-driver path is not what runs here");
         Run auto = moa(Map.of(), "kernels", "--check", "--device", "auto");
         assertEquals(0, auto.exit(), auto.err());
-        assertTrue(auto.out().contains("cpu (emulator)") && auto.out().contains("results correct"), auto.out());
+        assertTrue(auto.out().contains("emulator (the GPU program on the CPU)") && auto.out().contains("results correct"), auto.out());
         List<String> why = errorLines(auto);
         assertEquals(1, why.size(), auto.err());
         assertTrue(why.get(0).startsWith("using the CPU: ") && why.get(0).contains("libcuda.so.1"), why.get(0));

@@ -127,7 +127,8 @@ public final class GpuKernelBenchmark {
                 partialSum = F32Buffer.allocate(arena, (long) heads * splits), out = F32Buffer.allocate(arena, (long) heads * headDim);
         float scale = (float) (1 / Math.sqrt(headDim));
         Object[] splitArgs = {device(q), device(keys), device(values), device(positions), device(offsets), device(rings), device(sink),
-                device(local), device(partialOut), device(partialMax), device(partialSum), 0, position, heads, kvHeads, headDim, scale};
+                device(local), device(partialOut), device(partialMax), device(partialSum), device(I32Buffer.of(arena, 0, position)), 0,
+                heads, kvHeads, headDim, scale};
         DeviceMemory dout = device(out);
         Object[] combineArgs = {splitArgs[8], splitArgs[9], splitArgs[10], dout, splits, headDim};
         Dim3 splitGrid = Dim3.of(heads, splits), block = Dim3.of(AttentionKernels.GROUP), combineGrid = Dim3.of(heads);

@@ -5,7 +5,7 @@ import dev.moa.tasks.cuda.CudaContext;
 import dev.moa.tasks.cuda.DeviceChoice;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.graph.Backend;
-import dev.moa.tasks.graph.CpuBackend;
+import dev.moa.tasks.graph.EmulatorBackend;
 import dev.moa.tasks.graph.CudaBackend;
 import dev.moa.tasks.graph.TaskGraph;
 import dev.moa.tasks.jit.PtxCompiler;
@@ -123,7 +123,7 @@ final class KernelsCommand implements Callable<Integer> {
         if (!choice.note().isEmpty()) System.err.println("using the CPU: " + choice.note());
         int n = choice.cuda() ? 1 << 24 : 1 << 16; // the emulator runs a virtual thread per element
         try (Arena arena = Arena.ofShared();
-             Backend backend = choice.cuda() ? new CudaBackend(CudaContext.open()) : new CpuBackend()) {
+             Backend backend = choice.cuda() ? new CudaBackend(CudaContext.open()) : new EmulatorBackend()) {
             F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n), out = F32Buffer.allocate(arena, n);
             for (int i = 0; i < n; i++) {
                 a.set(i, (i % 17) * 0.25f - 2f);

@@ -4,7 +4,7 @@ import dev.moa.tasks.kernel.DeviceBuffer;
 
 /** Where task graphs run: the CPU emulator or a CUDA device. */
 public interface Backend extends AutoCloseable {
-    /** A short description, e.g. "cpu (emulator)" or "cuda: NVIDIA H100 (sm_90)". */
+    /** A short description, e.g. "emulator (the GPU program on the CPU)" or "cuda: NVIDIA H100 (sm_90)". */
     String name();
 
     /** Copies the buffer's host content to the device now (buffers are otherwise uploaded at first use). */

@@ -26,29 +26,33 @@ public final class AttentionKernels {
 
     /**
      * RoPE (rotate-half) on the new token's query heads in place, and on its key heads, which are then written with
-     * the values into their cache slots for {@code position}. One group per head: groups {@code 0..heads-1} rotate
-     * query heads, groups {@code heads..heads+kvHeads-1} rotate and store key/value heads; work-items stride over
-     * the head's {@code headDim / 2} rotation pairs. Launch {@code Grid.of(heads + kvHeads, GROUP)}.
+     * the values into their cache slots for the step's position. {@code qkv} is the fused projection's output: the
+     * query heads, then the key heads, then the value heads, {@code headDim} floats each; {@code cos}/{@code sin}
+     * hold {@code headDim / 2} angles per position, and the position is {@code step[Step.POSITION]}. One group per
+     * head: groups {@code 0..heads-1} rotate query heads, groups {@code heads..heads+kvHeads-1} rotate and store
+     * key/value heads; work-items stride over the head's rotation pairs. Launch {@code Grid.of(heads + kvHeads, GROUP)}.
      */
-    public static void ropeAndCache(KernelContext ctx, F32Buffer q, F32Buffer k, F32Buffer v, F32Buffer cos, F32Buffer sin,
-                                    F32Buffer keyCache, F32Buffer valueCache, I32Buffer slotPositions, I32Buffer offsets,
-                                    I32Buffer rings, int sinkSlots, int position, int heads, int headDim) {
+    public static void ropeAndCache(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache,
+                                    F32Buffer valueCache, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings,
+                                    I32Buffer step, int sinkSlots, int heads, int kvHeads, int headDim) {
         int head = ctx.groupId(0);
         int half = headDim / 2;
+        int position = step.get(Step.POSITION);
+        long angles = (long) position * half;
         if (head < heads) {
             long base = (long) head * headDim;
-            for (int i = ctx.localId(); i < half; i += GROUP) rotate(q, base, i, half, cos.get(i), sin.get(i), q, base);
+            for (int i = ctx.localId(); i < half; i += GROUP) rotate(qkv, base, i, half, cos.get(angles + i), sin.get(angles + i), qkv, base);
             return;
         }
         int g = head - heads;
         int slot = CacheLayout.slotOf(position, sinkSlots, rings.get(g));
         if (slot < 0) return; // a sink-only group keeps no later position
         long cacheBase = (long) (offsets.get(g) + slot) * headDim;
-        long source = (long) g * headDim;
+        long key = (long) (heads + g) * headDim, value = (long) (heads + kvHeads + g) * headDim;
         for (int i = ctx.localId(); i < half; i += GROUP) {
-            rotate(k, source, i, half, cos.get(i), sin.get(i), keyCache, cacheBase);
-            valueCache.set(cacheBase + i, v.get(source + i));
-            valueCache.set(cacheBase + i + half, v.get(source + i + half));
+            rotate(qkv, key, i, half, cos.get(angles + i), sin.get(angles + i), keyCache, cacheBase);
+            valueCache.set(cacheBase + i, qkv.get(value + i));
+            valueCache.set(cacheBase + i + half, qkv.get(value + i + half));
         }
         if (ctx.localId() == 0) slotPositions.set(offsets.get(g) + slot, position);
     }
@@ -66,13 +70,15 @@ public final class AttentionKernels {
      * {@code [groupId(1)·SPLIT, +SPLIT)} of its KV group. Work-items score a strided share of the slots into shared
      * memory (invisible slots score -inf), the group reduces the maximum m and the sum l of exp(score - m), then
      * each work-item accumulates the exp-weighted values for a strided share of the head's dimensions. Writes the
-     * unnormalised output, m and l of this split for {@link #combine}. Launch {@code Grid.of(heads, splits, GROUP)}
-     * with {@code splits = ceil(widest group's slots / SPLIT)}.
+     * unnormalised output, m and l of this split for {@link #combine}. The query heads are the first
+     * {@code heads · headDim} floats of {@code q} (a fused q/k/v output will do) and the position is
+     * {@code step[Step.POSITION]}. Launch {@code Grid.of(heads, splits, GROUP)} with
+     * {@code splits = ceil(widest group's slots / SPLIT)}: splits past the filled slots score nothing.
      */
     public static void decodeSplit(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
                                    I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
                                    I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
-                                   int sinkSlots, int position, int heads, int kvHeads, int headDim, float scale) {
+                                   I32Buffer step, int sinkSlots, int heads, int kvHeads, int headDim, float scale) {
         float[] scores = ctx.sharedF32(SPLIT);
         float[] reduce = ctx.sharedF32(GROUP);
         int head = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1);
@@ -80,6 +86,7 @@ public final class AttentionKernels {
         int slots = sinkSlots + rings.get(g), first = offsets.get(g);
         int sink = headSink.get(head), local = headLocal.get(head);
         int t = ctx.localId();
+        int position = step.get(Step.POSITION);
         int begin = split * SPLIT;
         long queryBase = (long) head * headDim;
 

@@ -14,10 +14,17 @@ public final class KernelCatalog {
             new Entry("rmsnorm", VectorKernels.class, "rmsNorm", "RMSNorm, one group per row, shared-memory reduction"),
             new Entry("softmax", VectorKernels.class, "softmax", "in-place softmax, one group per row"),
             new Entry("silu-times", VectorKernels.class, "siluTimes", "SwiGLU silu(gate) * up"),
+            new Entry("swiglu", VectorKernels.class, "swiGlu", "SwiGLU over a fused gate/up output"),
+            new Entry("embed-bf16", VectorKernels.class, "embedBf16", "embedding row of the step's token, BF16 table"),
+            new Entry("embed-f16", VectorKernels.class, "embedF16", "embedding row of the step's token, F16 table"),
+            new Entry("embed-f32", VectorKernels.class, "embedF32", "embedding row of the step's token, F32 table"),
             new Entry("argmax", VectorKernels.class, "argmax", "index of the largest logit, one group"),
             new Entry("matvec-bf16", MatVecKernels.class, "bf16", "BF16 weights x F32 vector, one warp per row"),
             new Entry("matvec-f16", MatVecKernels.class, "f16", "F16 weights x F32 vector, one warp per row"),
-            new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on q/k, k and v written into the MoA cache"),
+            new Entry("matvec-bf16-into", MatVecKernels.class, "bf16Into", "BF16 matvec with bias and residual epilogue"),
+            new Entry("matvec-f16-into", MatVecKernels.class, "f16Into", "F16 matvec with bias and residual epilogue"),
+            new Entry("matvec-f32-into", MatVecKernels.class, "f32Into", "F32 matvec with bias and residual epilogue"),
+            new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on a fused q/k/v, k and v written into the MoA cache"),
             new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots"),
             new Entry("attention-combine", AttentionKernels.class, "combine", "merges the splits of each head"));
 

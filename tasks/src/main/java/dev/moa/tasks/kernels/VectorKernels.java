@@ -1,6 +1,7 @@
 package dev.moa.tasks.kernels;
 
 import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
 
@@ -61,10 +62,42 @@ public final class VectorKernels {
     /** SwiGLU: {@code out = silu(gate) * up}. One work-item per element; launch {@code Grid.covering(n, 256)}. */
     public static void siluTimes(KernelContext ctx, F32Buffer gate, F32Buffer up, F32Buffer out, int n) {
         int i = ctx.globalId();
-        if (i < n) {
-            float g = gate.get(i);
-            out.set(i, g / (1f + (float) Math.exp(-g)) * up.get(i));
-        }
+        if (i < n) out.set(i, silu(gate.get(i)) * up.get(i));
+    }
+
+    /**
+     * SwiGLU over a fused gate/up projection: {@code out[i] = silu(gateUp[i]) * gateUp[n + i]} (the gate's n rows,
+     * then the up's). One work-item per element; launch {@code Grid.covering(n, 256)}.
+     */
+    public static void swiGlu(KernelContext ctx, F32Buffer gateUp, F32Buffer out, int n) {
+        int i = ctx.globalId();
+        if (i < n) out.set(i, silu(gateUp.get(i)) * gateUp.get((long) n + i));
+    }
+
+    /** {@code g · sigmoid(g)}, as the CPU's {@code VectorMath.siluTimes} computes it. */
+    static float silu(float g) {
+        return g / (1f + (float) Math.exp(-g));
+    }
+
+    /**
+     * Embedding lookup: row {@code step[Step.TOKEN]} of a BF16 {@code [vocab × dim]} table, widened into {@code out}.
+     * One work-item per element; launch {@code Grid.covering(dim, 256)}.
+     */
+    public static void embedBf16(KernelContext ctx, Half16Buffer table, I32Buffer step, F32Buffer out, int dim) {
+        int i = ctx.globalId();
+        if (i < dim) out.set(i, KernelContext.bf16ToFloat(table.get((long) step.get(Step.TOKEN) * dim + i)));
+    }
+
+    /** As {@link #embedBf16} for an IEEE half table. */
+    public static void embedF16(KernelContext ctx, Half16Buffer table, I32Buffer step, F32Buffer out, int dim) {
+        int i = ctx.globalId();
+        if (i < dim) out.set(i, KernelContext.f16ToFloat(table.get((long) step.get(Step.TOKEN) * dim + i)));
+    }
+
+    /** As {@link #embedBf16} for an F32 table. */
+    public static void embedF32(KernelContext ctx, F32Buffer table, I32Buffer step, F32Buffer out, int dim) {
+        int i = ctx.globalId();
+        if (i < dim) out.set(i, table.get((long) step.get(Step.TOKEN) * dim + i));
     }
 
     /**

@@ -15,7 +15,7 @@ class CpuTaskGraphTest {
     @Test
     void runsTasksInOrderAndReplays() {
         Random random = new Random();
-        try (Arena arena = Arena.ofShared(); Backend cpu = new CpuBackend()) {
+        try (Arena arena = Arena.ofShared(); Backend cpu = new EmulatorBackend()) {
             int n = 333;
             F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n);
             F32Buffer sum = F32Buffer.allocate(arena, n), out = F32Buffer.allocate(arena, n);

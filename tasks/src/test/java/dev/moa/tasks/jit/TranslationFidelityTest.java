@@ -42,6 +42,10 @@ class TranslationFidelityTest {
         }
     }
 
+    static void assertClose(I32Buffer expected, I32Buffer actual) {
+        for (long i = 0; i < expected.length(); i++) assertEquals(expected.get(i), actual.get(i), "element " + i);
+    }
+
     PtxInterpreter ptx(Class<?> owner, String method) {
         return new PtxInterpreter(PtxCompiler.compile(owner, method).ptx());
     }
@@ -56,6 +60,38 @@ class TranslationFidelityTest {
         Emulator.launch(VectorKernels.class, "siluTimes", Grid.covering(n, 128), a, b, c1, n);
         ptx(VectorKernels.class, "siluTimes").launch(Grid.covering(n, 128), a.memory(), b.memory(), c2.memory(), n);
         assertClose(c1, c2, 1e-5);
+    }
+
+    @Test
+    void decodeStepKernels() {
+        int n = 300 + random.nextInt(100), vocab = 11;
+        F32Buffer gateUp = randomBuffer(2 * n), o1 = F32Buffer.allocate(arena, n), o2 = F32Buffer.allocate(arena, n);
+        Emulator.launch(VectorKernels.class, "swiGlu", Grid.covering(n, 128), gateUp, o1, n);
+        ptx(VectorKernels.class, "swiGlu").launch(Grid.covering(n, 128), gateUp.memory(), o2.memory(), n);
+        assertClose(o1, o2, 1e-5);
+
+        I32Buffer step = I32Buffer.of(arena, 1 + random.nextInt(vocab - 1), 99);
+        F32Buffer f32 = randomBuffer(vocab * n);
+        Half16Buffer half = Half16Buffer.allocate(arena, (long) vocab * n);
+        for (long i = 0; i < half.length(); i++) half.set(i, (short) random.nextInt(0x4000)); // finite, moderate bf16 and f16 bit patterns
+        for (String kernel : new String[] {"embedBf16", "embedF16", "embedF32"}) {
+            F32Buffer e1 = F32Buffer.allocate(arena, n), e2 = F32Buffer.allocate(arena, n);
+            var table = kernel.equals("embedF32") ? f32 : half;
+            Emulator.launch(VectorKernels.class, kernel, Grid.covering(n, 128), table, step, e1, n);
+            ptx(VectorKernels.class, kernel).launch(Grid.covering(n, 128), table.memory(), step.memory(), e2.memory(), n);
+            assertClose(e1, e2, 0);
+        }
+
+        int rows = 19, cols = 4 * (20 + random.nextInt(10));
+        F32Buffer x = randomBuffer(cols), bias = randomBuffer(rows);
+        for (String kernel : new String[] {"bf16Into", "f16Into", "f32Into"}) {
+            var w = kernel.equals("f32Into") ? randomBuffer(rows * cols) : half;
+            int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
+            F32Buffer r1 = randomBuffer(rows), r2 = copy(r1);
+            Emulator.launch(MatVecKernels.class, kernel, MatVecKernels.grid(rows), w, x, bias, r1, rows, cols, epilogue);
+            ptx(MatVecKernels.class, kernel).launch(MatVecKernels.grid(rows), w.memory(), x.memory(), bias.memory(), r2.memory(), rows, cols, epilogue);
+            assertClose(r1, r2, 1e-5);
+        }
     }
 
     @Test
@@ -112,18 +148,19 @@ class TranslationFidelityTest {
         F32Buffer keys = randomBuffer(512 * headDim), values = randomBuffer(512 * headDim);
         I32Buffer positions = I32Buffer.allocate(arena, 512);
         for (int s = 0; s < 512; s++) positions.set(s, random.nextInt(10) == 0 ? -1 : random.nextInt(position));
-        F32Buffer cos = randomBuffer(half), sin = randomBuffer(half);
-        F32Buffer k = randomBuffer(kvHeads * headDim), v = randomBuffer(kvHeads * headDim);
-        F32Buffer q1 = randomBuffer(heads * headDim), q2 = copy(q1);
+        F32Buffer cos = randomBuffer((position + 3) * half), sin = randomBuffer((position + 3) * half); // a table per position
+        F32Buffer q1 = randomBuffer((heads + 2 * kvHeads) * headDim), q2 = copy(q1); // fused q, k, v
+        I32Buffer step = I32Buffer.of(arena, 7, position);
         F32Buffer keys2 = copy(keys), values2 = copy(values);
         I32Buffer positions2 = I32Buffer.allocate(arena, 512);
         for (int s = 0; s < 512; s++) positions2.set(s, positions.get(s));
         Grid ropeGrid = Grid.of(heads + kvHeads, dev.moa.tasks.kernels.AttentionKernels.GROUP);
-        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache", ropeGrid, q1, k, v, cos, sin, keys, values,
-                positions, offsets, rings, sinkSlots, position, heads, headDim);
-        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache").launch(ropeGrid, q2.memory(), k.memory(), v.memory(),
-                cos.memory(), sin.memory(), keys2.memory(), values2.memory(), positions2.memory(), offsets.memory(),
-                rings.memory(), sinkSlots, position, heads, headDim);
+        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache", ropeGrid, q1, cos, sin, keys, values,
+                positions, offsets, rings, step, sinkSlots, heads, kvHeads, headDim);
+        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache").launch(ropeGrid, q2.memory(), cos.memory(), sin.memory(),
+                keys2.memory(), values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), step.memory(), sinkSlots,
+                heads, kvHeads, headDim);
+        assertClose(positions, positions2);
         assertClose(q1, q2, 1e-6);
         assertClose(keys, keys2, 1e-6);
         assertClose(values, values2, 0);
@@ -135,10 +172,10 @@ class TranslationFidelityTest {
         Grid splitGrid = Grid.of(heads, splits, dev.moa.tasks.kernels.AttentionKernels.GROUP);
         float scale = 0.3f;
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit", splitGrid, q1, keys, values, positions,
-                offsets, rings, sink, local, partial[0], partial[1], partial[2], sinkSlots, position, heads, kvHeads, headDim, scale);
+                offsets, rings, sink, local, partial[0], partial[1], partial[2], step, sinkSlots, heads, kvHeads, headDim, scale);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit").launch(splitGrid, q2.memory(), keys2.memory(),
                 values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(), local.memory(),
-                partial[3].memory(), partial[4].memory(), partial[5].memory(), sinkSlots, position, heads, kvHeads, headDim, scale);
+                partial[3].memory(), partial[4].memory(), partial[5].memory(), step.memory(), sinkSlots, heads, kvHeads, headDim, scale);
         assertClose(partial[1], partial[4], 1e-5);
         assertClose(partial[2], partial[5], 1e-4);
         assertClose(partial[0], partial[3], 1e-4);

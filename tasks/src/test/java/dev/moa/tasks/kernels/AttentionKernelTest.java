@@ -99,6 +99,13 @@ class AttentionKernelTest {
         }
     }
 
+    /** A step buffer at {@code position} (the token is not read by these kernels). */
+    static I32Buffer step(Arena arena, int position) {
+        I32Buffer step = I32Buffer.allocate(arena, Step.SIZE);
+        step.set(Step.POSITION, position);
+        return step;
+    }
+
     static void attend(Layer l, F32Buffer out, Arena arena, float scale) {
         int widest = Math.max(l.layout.groupSlots(0, 0), l.layout.groupSlots(0, 1));
         int splits = (widest + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
@@ -107,7 +114,7 @@ class AttentionKernelTest {
         F32Buffer partialSum = F32Buffer.allocate(arena, (long) l.heads * splits);
         Emulator.launch(AttentionKernels.class, "decodeSplit", Grid.of(l.heads, splits, AttentionKernels.GROUP), l.query,
                 l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
-                partialSum, l.layout.sinkSlots(), l.position, l.heads, l.kvHeads, l.headDim, scale);
+                partialSum, step(arena, l.position), l.layout.sinkSlots(), l.heads, l.kvHeads, l.headDim, scale);
         Emulator.launch(AttentionKernels.class, "combine", Grid.of(l.heads, AttentionKernels.GROUP), partialOut, partialMax,
                 partialSum, out, splits, l.headDim);
     }
@@ -130,39 +137,43 @@ class AttentionKernelTest {
     }
 
     @Test
-    void ropeAndCacheWriteTheRotatedKeyIntoItsSlot() {
+    void ropeAndCacheRotateTheFusedQkvAndWriteTheKeyIntoItsSlot() {
         Layer l = new Layer(arena, random, 500);
-        int half = l.headDim / 2;
-        float[] cos = new float[half], sin = new float[half];
-        for (int i = 0; i < half; i++) {
-            double angle = 501 * Math.pow(10000, -2.0 * i / l.headDim);
-            cos[i] = (float) Math.cos(angle);
-            sin[i] = (float) Math.sin(angle);
+        int half = l.headDim / 2, position = 501, positions = 600;
+        // a table of every position's angles; only the step's row may be used
+        float[] cos = new float[positions * half], sin = new float[positions * half];
+        for (int p = 0; p < positions; p++) {
+            for (int i = 0; i < half; i++) {
+                double angle = p * Math.pow(10000, -2.0 * i / l.headDim);
+                cos[p * half + i] = (float) Math.cos(angle);
+                sin[p * half + i] = (float) Math.sin(angle);
+            }
         }
-        float[] q = l.q.clone(), k = new float[l.kvHeads * l.headDim], v = new float[l.kvHeads * l.headDim];
-        for (int i = 0; i < k.length; i++) {
-            k[i] = (float) random.nextGaussian();
-            v[i] = (float) random.nextGaussian();
-        }
-        F32Buffer qb = F32Buffer.of(arena, q);
-        Emulator.launch(AttentionKernels.class, "ropeAndCache", Grid.of(l.heads + l.kvHeads, AttentionKernels.GROUP), qb,
-                F32Buffer.of(arena, k), F32Buffer.of(arena, v), F32Buffer.of(arena, cos), F32Buffer.of(arena, sin),
-                l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.layout.sinkSlots(), 501, l.heads, l.headDim);
+        int qDim = l.heads * l.headDim, kvDim = l.kvHeads * l.headDim;
+        float[] qkv = new float[qDim + 2 * kvDim];
+        for (int i = 0; i < qkv.length; i++) qkv[i] = (float) random.nextGaussian();
+        F32Buffer fused = F32Buffer.of(arena, qkv);
+        Emulator.launch(AttentionKernels.class, "ropeAndCache", Grid.of(l.heads + l.kvHeads, AttentionKernels.GROUP), fused,
+                F32Buffer.of(arena, cos), F32Buffer.of(arena, sin), l.keyCache, l.valueCache, l.slotPositions, l.offsets,
+                l.rings, step(arena, position), l.layout.sinkSlots(), l.heads, l.kvHeads, l.headDim);
+        int at0 = position * half;
         for (int h = 0; h < l.heads; h++) {
             for (int i = 0; i < half; i++) {
-                float x1 = q[h * l.headDim + i], x2 = q[h * l.headDim + i + half];
-                assertEquals(x1 * cos[i] - x2 * sin[i], qb.get(h * l.headDim + i), 1e-6);
-                assertEquals(x2 * cos[i] + x1 * sin[i], qb.get(h * l.headDim + i + half), 1e-6);
+                float x1 = qkv[h * l.headDim + i], x2 = qkv[h * l.headDim + i + half];
+                assertEquals(x1 * cos[at0 + i] - x2 * sin[at0 + i], fused.get(h * l.headDim + i), 1e-6);
+                assertEquals(x2 * cos[at0 + i] + x1 * sin[at0 + i], fused.get(h * l.headDim + i + half), 1e-6);
             }
         }
         for (int g = 0; g < l.kvHeads; g++) {
-            int at = l.offsets.get(g) + l.layout.slot(0, g, 501);
-            assertEquals(501, l.slotPositions.get(at), "group " + g + " slot of position 501");
+            int at = l.offsets.get(g) + l.layout.slot(0, g, position);
+            assertEquals(position, l.slotPositions.get(at), "group " + g + " slot of position " + position);
             for (int i = 0; i < half; i++) {
-                float x1 = k[g * l.headDim + i], x2 = k[g * l.headDim + i + half];
-                assertEquals(x1 * cos[i] - x2 * sin[i], l.keyCache.get((long) at * l.headDim + i), 1e-6);
-                assertEquals(x2 * cos[i] + x1 * sin[i], l.keyCache.get((long) at * l.headDim + i + half), 1e-6);
-                assertEquals(v[g * l.headDim + i], l.valueCache.get((long) at * l.headDim + i));
+                float x1 = qkv[qDim + g * l.headDim + i], x2 = qkv[qDim + g * l.headDim + i + half];
+                assertEquals(x1 * cos[at0 + i] - x2 * sin[at0 + i], l.keyCache.get((long) at * l.headDim + i), 1e-6);
+                assertEquals(x2 * cos[at0 + i] + x1 * sin[at0 + i], l.keyCache.get((long) at * l.headDim + i + half), 1e-6);
+                assertEquals(qkv[qDim + kvDim + g * l.headDim + i], l.valueCache.get((long) at * l.headDim + i));
+                assertEquals(qkv[qDim + kvDim + g * l.headDim + i + half], l.valueCache.get((long) at * l.headDim + i + half));
+                assertEquals(x1, fused.get(qDim + g * l.headDim + i), "the key heads of qkv are read, not rotated in place");
             }
         }
     }

@@ -119,6 +119,86 @@ class KernelEmulationTest {
         }
     }
 
+    @Test
+    void matVecEpiloguesAddBiasAndResidualForEveryFormat() {
+        try (Arena arena = Arena.ofShared()) {
+            for (String format : new String[] {"bf16", "f16", "f32"}) {
+                for (int cols : new int[] {8 * (5 + random.nextInt(20)), 4 * (5 + random.nextInt(20)) + 2, 33 + 2 * random.nextInt(40)}) {
+                    int rows = 1 + random.nextInt(40);
+                    float[][] w = new float[rows][cols];
+                    Half16Buffer half = Half16Buffer.allocate(arena, (long) rows * cols);
+                    F32Buffer full = F32Buffer.allocate(arena, (long) rows * cols);
+                    for (int r = 0; r < rows; r++) {
+                        for (int c = 0; c < cols; c++) {
+                            float v = (float) random.nextGaussian();
+                            short bits = format.equals("bf16") ? KernelContext.floatToBf16(v) : KernelContext.floatToF16(v);
+                            w[r][c] = format.equals("bf16") ? KernelContext.bf16ToFloat(bits) : format.equals("f16") ? KernelContext.f16ToFloat(bits) : v;
+                            half.set((long) r * cols + c, bits);
+                            full.set((long) r * cols + c, v);
+                        }
+                    }
+                    F32Buffer x = randomBuffer(arena, cols), bias = randomBuffer(arena, rows);
+                    for (int epilogue = 0; epilogue < 4; epilogue++) {
+                        F32Buffer out = randomBuffer(arena, rows + 3);
+                        float[] before = out.toArray();
+                        Object weights = format.equals("f32") ? full : half;
+                        Emulator.launch(MatVecKernels.class, format + "Into", MatVecKernels.grid(rows),
+                                weights, x, bias, out, rows, cols, epilogue);
+                        for (int r = 0; r < rows; r++) {
+                            double expected = 0;
+                            for (int c = 0; c < cols; c++) expected += w[r][c] * (double) x.get(c);
+                            if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
+                            if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[r];
+                            assertEquals(expected, out.get(r), 1e-4 * Math.max(1, Math.abs(expected)), format + " cols " + cols + " epilogue " + epilogue + " row " + r);
+                        }
+                        for (int r = rows; r < rows + 3; r++) assertEquals(before[r], out.get(r), "no write past the rows");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void embeddingGatherReadsTheStepsTokenRow() {
+        try (Arena arena = Arena.ofShared()) {
+            int vocab = 37, dim = 300 + random.nextInt(50), token = random.nextInt(vocab);
+            Half16Buffer bf = Half16Buffer.allocate(arena, (long) vocab * dim), f16 = Half16Buffer.allocate(arena, (long) vocab * dim);
+            F32Buffer f32 = randomBuffer(arena, vocab * dim);
+            for (long i = 0; i < f32.length(); i++) {
+                bf.set(i, KernelContext.floatToBf16(f32.get(i)));
+                f16.set(i, KernelContext.floatToF16(f32.get(i)));
+            }
+            I32Buffer step = I32Buffer.allocate(arena, Step.SIZE);
+            step.set(Step.TOKEN, token);
+            step.set(Step.POSITION, 12345);
+            for (String kernel : new String[] {"embedBf16", "embedF16", "embedF32"}) {
+                F32Buffer out = F32Buffer.allocate(arena, dim + 5);
+                Object table = kernel.equals("embedBf16") ? bf : kernel.equals("embedF16") ? f16 : f32;
+                Emulator.launch(VectorKernels.class, kernel, Grid.covering(dim, 256), table, step, out, dim);
+                for (int i = 0; i < dim; i++) {
+                    long at = (long) token * dim + i;
+                    float expected = kernel.equals("embedBf16") ? KernelContext.bf16ToFloat(bf.get(at))
+                            : kernel.equals("embedF16") ? KernelContext.f16ToFloat(f16.get(at)) : f32.get(at);
+                    assertEquals(expected, out.get(i), 0f, kernel + " element " + i);
+                }
+                for (int i = dim; i < dim + 5; i++) assertEquals(0f, out.get(i), "no write past the row");
+            }
+        }
+    }
+
+    @Test
+    void swiGluOverTheFusedGateUpOutput() {
+        try (Arena arena = Arena.ofShared()) {
+            int n = 500 + random.nextInt(100);
+            F32Buffer gateUp = randomBuffer(arena, 2 * n), out = F32Buffer.allocate(arena, n);
+            Emulator.launch(VectorKernels.class, "swiGlu", Grid.covering(n, 256), gateUp, out, n);
+            for (int i = 0; i < n; i++) {
+                double g = gateUp.get(i);
+                assertEquals(g / (1 + Math.exp(-g)) * gateUp.get(n + i), out.get(i), 1e-5);
+            }
+        }
+    }
+
     static void failing(KernelContext ctx, F32Buffer a) {
         if (ctx.localId() == 5) throw new ArithmeticException("boom");
         ctx.barrier();

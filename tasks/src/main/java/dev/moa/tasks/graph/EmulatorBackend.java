@@ -4,10 +4,10 @@ import dev.moa.tasks.emulator.Emulator;
 import dev.moa.tasks.kernel.DeviceBuffer;
 
 /** Runs task graphs in the CPU emulator; host memory is the device memory, so residency costs nothing. */
-public final class CpuBackend implements Backend {
+public final class EmulatorBackend implements Backend {
     @Override
     public String name() {
-        return "cpu (emulator)";
+        return "emulator (the GPU program on the CPU)";
     }
 
     @Override
