@@ -130,6 +130,19 @@ public final class CacheLayout {
     }
 
     /**
+     * The position slot {@code slot} of a group holds once {@code cached} tokens (positions {@code 0 .. cached-1})
+     * were written, or -1 while it is empty: a sink slot holds its own position, a ring slot the latest position
+     * that {@link #slotOf} maps to it.
+     */
+    public long positionAt(int layer, int group, int slot, long cached) {
+        if (slot < sinkSlots) return slot < cached ? slot : -1;
+        int r = slot - sinkSlots, ringSize = ring[layer][group];
+        long first = (long) sinkSlots + r; // the first position of this ring slot
+        if (r >= ringSize || cached <= first) return -1;
+        return first + (cached - 1 - first) / ringSize * ringSize;
+    }
+
+    /**
      * Slots holding a key once {@code positions} tokens are cached: a group fills its sink and ring, then the ring
      * overwrites itself. This is also what a decode step reads, each slot once per group.
      */

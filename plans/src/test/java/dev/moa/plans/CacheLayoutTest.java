@@ -36,6 +36,11 @@ class CacheLayoutTest {
                         }
                     }
                     filled[q] += Arrays.stream(stored).filter(p -> p >= 0).count();
+                    for (int g = 0; g < groups; g++) {
+                        for (int slot = 0; slot < layout.groupSlots(l, g); slot++) {
+                            assertEquals(stored[layout.offset(l, g) + slot], layout.positionAt(l, g, slot, q + 1), "what slot " + slot + " holds after " + (q + 1));
+                        }
+                    }
                     for (int h = 0; h < heads; h++) {
                         int g = h / groupSize;
                         int sinkEnd = CacheLayout.sinkEnd(q, sink[l][h]), windowStart = CacheLayout.windowStart(q, sink[l][h], local[l][h]);

@@ -9,6 +9,8 @@ import dev.moa.loader.safetensors.WeightFiles;
 import dev.moa.loader.tokenizer.Tokenizer;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.LlamaWeights;
+import dev.moa.runtime.device.Accelerator;
+import dev.moa.tasks.cuda.DeviceChoice;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,9 +40,12 @@ public final class Model implements AutoCloseable {
     private final LlamaModel llama;
     private final Tokenizer tokenizer;
     private final ChatTemplate chatTemplate;
+    /** Where decode steps run when not on the CPU; null on the CPU. */
+    private final Accelerator accelerator;
 
     private Model(Path directory, ModelConfig config, GenerationConfig generationConfig, WeightFiles files,
-                  LlamaModel llama, Tokenizer tokenizer, ChatTemplate chatTemplate) {
+                  LlamaModel llama, Tokenizer tokenizer, ChatTemplate chatTemplate, Accelerator accelerator) {
+        this.accelerator = accelerator;
         this.directory = directory;
         this.config = config;
         this.generationConfig = generationConfig;
@@ -50,7 +55,16 @@ public final class Model implements AutoCloseable {
         this.chatTemplate = chatTemplate;
     }
 
+    /** Loads a model that runs on the CPU. */
     public static Model load(Path directory) throws IOException {
+        return load(directory, new DeviceChoice(DeviceChoice.Kind.CPU, ""));
+    }
+
+    /**
+     * Loads a model whose decode steps run on {@code device} ({@link DeviceChoice#choose} turns {@code --device}
+     * into one): the CPU, a CUDA GPU, or the GPU program in the kernel emulator. Prefill runs on the CPU.
+     */
+    public static Model load(Path directory, DeviceChoice device) throws IOException {
         if (!Files.isDirectory(directory)) throw new IOException(directory + ": model directory not found");
         ModelConfig config = ModelConfig.load(directory);
         GenerationConfig generation = GenerationConfig.load(directory, config.vocabSize()).orElse(GenerationConfig.none());
@@ -65,7 +79,8 @@ public final class Model implements AutoCloseable {
             LlamaWeights weights = LlamaWeights.bind(config, files);
             LlamaModel llama = new LlamaModel(config, weights);
             llama.warmUp();
-            return new Model(directory, config, generation, files, llama, tokenizer, chat);
+            Accelerator accelerator = Accelerator.open(device, config, weights);
+            return new Model(directory, config, generation, files, llama, tokenizer, chat, accelerator);
         } catch (RuntimeException e) {
             files.close();
             throw e;
@@ -104,7 +119,12 @@ public final class Model implements AutoCloseable {
                     + "max_position_embeddings " + config.maxPositions());
         }
         var plan = attention instanceof AttentionMode.Sparse sparse ? sparse.planFor(config, directory.toString()) : null;
-        return new Session(llama, contextLength, prefillChunk, plan, allowance);
+        return new Session(llama, accelerator, contextLength, prefillChunk, plan, allowance);
+    }
+
+    /** Where decode steps run: "cpu", or the accelerator's name. */
+    public String device() {
+        return accelerator == null ? "cpu" : accelerator.name();
     }
 
     public Path directory() {
@@ -160,6 +180,7 @@ public final class Model implements AutoCloseable {
 
     @Override
     public void close() {
+        if (accelerator != null) accelerator.close();
         files.close();
     }
 }

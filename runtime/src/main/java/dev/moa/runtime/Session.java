@@ -1,7 +1,10 @@
 package dev.moa.runtime;
 
 import dev.moa.plans.HeadSpans;
+import dev.moa.runtime.device.Accelerator;
+import dev.moa.runtime.device.DeviceDecoder;
 import dev.moa.runtime.model.DenseKvCache;
+import dev.moa.runtime.model.NonFiniteException;
 import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.MoaKvCache;
@@ -15,17 +18,21 @@ import dev.moa.plans.MoaPlan;
  * the first prefill, when N = prompt length + {@code allowance} is known, and can then run to the model's
  * maximum position.
  */
-public final class Session {
+public final class Session implements AutoCloseable {
     private final LlamaModel model;
     private final int capacity;
     private final MoaPlan plan;
     private final int allowance;
     private final LlamaModel.State state;
+    private final Accelerator accelerator;
     private KvCache cache;
     private int position;
+    /** This session's decode step on the accelerator, built at the first token after prefill; null on the CPU. */
+    private DeviceDecoder device;
 
-    Session(LlamaModel model, int capacity, int chunk, MoaPlan plan, int allowance) {
+    Session(LlamaModel model, Accelerator accelerator, int capacity, int chunk, MoaPlan plan, int allowance) {
         this.model = model;
+        this.accelerator = accelerator;
         this.capacity = capacity;
         this.plan = plan;
         this.allowance = allowance;
@@ -55,6 +62,7 @@ public final class Session {
     }
 
     private float[] append(int[] tokens, LlamaModel.PositionLogits everyPosition) {
+        if (accelerator != null && position > 0) return appendOnDevice(tokens, everyPosition);
         if (cache == null) throw new IllegalStateException("a sparse session starts with prefill(prompt)");
         if (position + tokens.length > capacity()) {
             throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; "
@@ -63,6 +71,42 @@ public final class Session {
         float[] logits = model.forward(state, cache, tokens, 0, tokens.length, position, everyPosition);
         position += tokens.length;
         return logits;
+    }
+
+    /**
+     * Tokens after the prompt run on the accelerator, one decode step each: the prompt's keys and values move there
+     * at the first one. (Past the prompt the CPU also attends token by token, so this is the same computation.)
+     */
+    private float[] appendOnDevice(int[] tokens, LlamaModel.PositionLogits everyPosition) {
+        if (position + tokens.length > capacity()) {
+            throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; "
+                    + position + " are used and " + tokens.length + " more were given");
+        }
+        int vocab = model.config().vocabSize();
+        for (int token : tokens) {
+            if (token < 0 || token >= vocab) throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + vocab + ")");
+        }
+        if (device == null) device = accelerator.decoder(cache, position, capacity());
+        float[] logits = null;
+        for (int token : tokens) {
+            logits = device.decode(token, position);
+            NonFiniteException.check(logits, 1, vocab, new int[] {position}, "the output head's logits");
+            if (everyPosition != null && position >= everyPosition.firstPosition()) everyPosition.accept(position, logits);
+            position++;
+        }
+        return logits;
+    }
+
+    /** Where this session's decode steps run: "cpu" or the accelerator's name. */
+    public String device() {
+        return accelerator == null ? "cpu" : accelerator.name();
+    }
+
+    /** Frees the session's device state (its KV cache and captured step there); a CPU session holds none. */
+    @Override
+    public void close() {
+        if (device != null) device.close();
+        device = null;
     }
 
     public int position() {
@@ -75,6 +119,7 @@ public final class Session {
 
     /** The cache the next decoded token goes into, checked as {@link #decode} checks it. */
     KvCache cacheForDecode() {
+        if (accelerator != null) throw new UnsupportedOperationException("batched decode runs on the CPU only so far; this session decodes on " + device());
         if (cache == null) throw new IllegalStateException("a sparse session starts with prefill(prompt)");
         if (position + 1 > capacity()) {
             throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; " + position + " are used and 1 more was given");
@@ -109,6 +154,7 @@ public final class Session {
 
     /** Forgets all tokens (the cache is overwritten from position 0; a sparse cache is rebuilt at the next prefill). */
     public void reset() {
+        close();
         position = 0;
         if (plan != null) cache = null;
     }

@@ -162,6 +162,7 @@ public final class Main implements Callable<Integer> {
         String jar = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
         List<String> command = new ArrayList<>(List.of(javaBinary, "--add-modules", "jdk.incubator.vector",
                 "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:MaxRAMPercentage=70",
+                "--add-exports", "java.base/jdk.internal.vm=ALL-UNNAMED", // the kernel emulator's continuations
                 "-D" + CommandLineText.ENCODED + "=true", "-cp", jar, Main.class.getName()));
         command.addAll(CommandLineText.encoded(argv));
         return new ProcessBuilder(command).inheritIO().start().waitFor();

@@ -1,5 +1,10 @@
 package dev.moa.runtime.model;
 
+import dev.moa.plans.CacheLayout;
+import dev.moa.plans.HeadSpans;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.tasks.cpu.VectorMath;
 
@@ -8,7 +13,7 @@ import dev.moa.tasks.cpu.VectorMath;
  * Layout per layer: {@code [kvHead][position][headDim]}, so one head's keys are contiguous.
  */
 public final class DenseKvCache implements KvCache {
-    private final int capacity, kvHeads, headDim, groupSize;
+    private final int capacity, kvHeads, headDim, groupSize, heads;
     private final float scale;
     private final float[][] keys, values;
 
@@ -17,6 +22,7 @@ public final class DenseKvCache implements KvCache {
         this.kvHeads = config.numKvHeads();
         this.headDim = config.headDim();
         this.groupSize = config.groupSize();
+        this.heads = config.numHeads();
         this.scale = (float) (1.0 / Math.sqrt(headDim));
         long perLayer = (long) kvHeads * capacity * headDim;
         String what = "a KV cache layer of " + capacity + " positions x " + kvHeads + " heads x " + headDim;
@@ -67,5 +73,20 @@ public final class DenseKvCache implements KvCache {
     @Override
     public long bytesRead(int position) {
         return 2L * keys.length * Math.min(position + 1, capacity) * kvHeads * headDim * Float.BYTES;
+    }
+
+    /** Dense as a MoA layout: no sink, every head's window the whole capacity, so slot p holds position p. */
+    @Override
+    public CacheLayout layout() {
+        int[][] sink = new int[keys.length][heads], local = new int[keys.length][heads];
+        for (int[] row : local) java.util.Arrays.fill(row, capacity);
+        return new CacheLayout(new HeadSpans(capacity, sink, local), groupSize, capacity);
+    }
+
+    @Override
+    public void exportGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
+        int floats = capacity * headDim;
+        MemorySegment.copy(this.keys[layer], slot(group, 0), keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
+        MemorySegment.copy(this.values[layer], slot(group, 0), values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
     }
 }

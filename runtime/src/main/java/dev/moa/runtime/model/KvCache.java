@@ -1,5 +1,8 @@
 package dev.moa.runtime.model;
 
+import dev.moa.plans.CacheLayout;
+import java.lang.foreign.MemorySegment;
+
 /**
  * Where a session keeps the keys (after RoPE) and values of the tokens it has seen, and the attention over
  * them. Layouts differ (dense: every position; MoA: per-head sink + ring), so attention lives with the layout.
@@ -32,6 +35,20 @@ public interface KvCache {
      */
     default long bytesRead(int position) {
         return byteSize();
+    }
+
+    /** The layout decode keeps this cache in, which a device copy of it uses too. */
+    default CacheLayout layout() {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " has no device layout");
+    }
+
+    /**
+     * Copies the keys and values of KV group {@code group} of {@code layer}, slot by slot of {@link #layout()}, into
+     * {@code keys} and {@code values} (float memory) from float {@code at} on; a sparse cache first moves its staged
+     * prompt into the ring, as its first decode step would.
+     */
+    default void exportGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot move to a device");
     }
 
     /**

@@ -6,6 +6,8 @@ import dev.moa.plans.CacheLayout;
 import dev.moa.plans.ElasticRule;
 import dev.moa.plans.HeadSpans;
 import dev.moa.tasks.cpu.VectorMath;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /**
@@ -184,5 +186,18 @@ public final class MoaKvCache implements KvCache {
     @Override
     public long bytesRead(int position) {
         return 2 * layout.slotsInUse(position + 1L) * headDim * Float.BYTES;
+    }
+
+    @Override
+    public CacheLayout layout() {
+        return layout;
+    }
+
+    @Override
+    public void exportGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
+        if (stagedKeys[layer] != null) moveStagedIntoRing(layer);
+        int floats = this.keys[layer][group].length;
+        MemorySegment.copy(this.keys[layer][group], 0, keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
+        MemorySegment.copy(this.values[layer][group], 0, values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
     }
 }

@@ -13,7 +13,7 @@ public final class NonFiniteException extends ArithmeticException {
      * Throws when rows {@code [0, n)} of width {@code width} in {@code values} hold a non-finite value; row t is the
      * token at {@code positions[t]}. Linear in the activations, so it costs nothing next to the matmuls that made them.
      */
-    static void check(float[] values, int n, int width, int[] positions, String where) {
+    public static void check(float[] values, int n, int width, int[] positions, String where) {
         for (int t = 0; t < n; t++) {
             for (int i = t * width, end = i + width; i < end; i++) {
                 if (!Float.isFinite(values[i])) {

@@ -47,6 +47,11 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, F16Matr
 
     public abstract WeightFormat format();
 
+    /** The stored bytes, row-major and little-endian (what a device copy uploads). */
+    public final MemorySegment data() {
+        return data;
+    }
+
     public final long byteSize() {
         return data.byteSize();
     }

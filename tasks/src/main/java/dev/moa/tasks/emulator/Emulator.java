@@ -9,14 +9,19 @@ import java.lang.reflect.Modifier;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.Phaser;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Runs a kernel on the CPU with GPU semantics: every work-item of a group is a virtual thread, {@code barrier()}
+ * Runs a kernel on the CPU with GPU semantics: every work-item of a group runs the kernel method, {@code barrier()}
  * is a real barrier of the group, shuffles exchange values inside a warp of 32, shared arrays are per group.
- * Groups run one after another (work-items of different groups must not depend on each other anyway). This is
- * how kernels are tested without a GPU; it is a semantic reference, not a fast path.
+ * Groups are independent (work-items of different groups must not depend on each other), so they run in parallel.
+ * This is how kernels are tested without a GPU; it is a semantic reference, not a fast path.
+ *
+ * <p>A group's work-items are {@link Lockstep} continuations run by one thread: each runs until it waits (a barrier
+ * or a shuffle), and a wait ends once every live work-item it waits for has arrived, so a barrier costs a
+ * continuation switch per work-item. Where the JVM does not export {@code jdk.internal.vm} (the launchers and the
+ * build do), each work-item is a virtual thread and waits on a {@link YieldingBarrier}: the same semantics, many
+ * times slower.
  */
 public final class Emulator {
     private static final Object ATOMICS = new Object();
@@ -27,11 +32,11 @@ public final class Emulator {
     /** Runs {@code owner.name(ctx, args...)} over the grid. */
     public static void launch(Class<?> owner, String name, Grid grid, Object... args) {
         Method kernel = find(owner, name);
-        for (int z = 0; z < grid.groupsZ(); z++) {
-            for (int y = 0; y < grid.groupsY(); y++) {
-                for (int x = 0; x < grid.groupsX(); x++) runGroup(kernel, grid, new int[] {x, y, z}, args);
-            }
-        }
+        int groups = grid.groupsX() * grid.groupsY() * grid.groupsZ();
+        java.util.stream.IntStream range = java.util.stream.IntStream.range(0, groups);
+        // one group per task; many small groups are worth spreading, a single one is not
+        (groups > 1 ? range.parallel() : range).forEach(g -> runGroup(kernel, grid,
+                new int[] {g % grid.groupsX(), g / grid.groupsX() % grid.groupsY(), g / (grid.groupsX() * grid.groupsY())}, args));
     }
 
     static Method find(Class<?> owner, String name) {
@@ -48,12 +53,13 @@ public final class Emulator {
     private static void runGroup(Method kernel, Grid grid, int[] groupId, Object[] args) {
         Group group = new Group(grid, groupId);
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        List<Thread> threads = new ArrayList<>(grid.groupSize());
+        Runnable[] bodies = new Runnable[grid.groupSize()];
         for (int local = 0; local < grid.groupSize(); local++) {
             Object[] call = new Object[args.length + 1];
-            call[0] = new WorkItem(group, local);
+            WorkItem item = new WorkItem(group, local);
+            call[0] = item;
             System.arraycopy(args, 0, call, 1, args.length);
-            threads.add(Thread.ofVirtual().start(() -> {
+            bodies[local] = () -> {
                 try {
                     kernel.invoke(null, call);
                 } catch (InvocationTargetException e) {
@@ -62,16 +68,22 @@ public final class Emulator {
                     failure.compareAndSet(null, e);
                 } finally {
                     // A finished (or failed) work-item no longer holds up its group's barriers, as on the GPU.
-                    group.leave(((WorkItem) call[0]).localId());
+                    group.leave(item.localId());
                 }
-            }));
+            };
         }
-        for (Thread t : threads) {
-            try {
-                t.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while emulating " + kernel.getName(), e);
+        if (group.lockstep != null) {
+            group.lockstep.run(bodies);
+        } else {
+            List<Thread> threads = new ArrayList<>(bodies.length);
+            for (Runnable body : bodies) threads.add(Thread.ofVirtual().start(body));
+            for (Thread t : threads) {
+                try {
+                    t.join();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while emulating " + kernel.getName(), e);
+                }
             }
         }
         if (failure.get() != null) {
@@ -80,34 +92,93 @@ public final class Emulator {
         }
     }
 
-    /** State one group shares: its barrier, warps and shared arrays. */
+    /**
+     * A barrier for virtual threads that waits by yielding its carrier instead of parking: the other work-items it
+     * waits for are runnable virtual threads on the same few carriers, so a yield lets them run. A work-item that
+     * finishes leaves, and no longer holds the others up.
+     */
+    static final class YieldingBarrier {
+        private int parties, arrived;
+        private volatile int generation;
+
+        YieldingBarrier(int parties) {
+            this.parties = parties;
+        }
+
+        void await() {
+            int gen;
+            synchronized (this) {
+                gen = generation;
+                if (++arrived == parties) {
+                    arrived = 0;
+                    generation = gen + 1;
+                    return;
+                }
+            }
+            while (generation == gen) Thread.yield();
+        }
+
+        synchronized void leave() {
+            parties--;
+            if (arrived > 0 && arrived == parties) {
+                arrived = 0;
+                generation++;
+            }
+        }
+    }
+
+    /** State one group shares: its barriers, warps and shared arrays. */
     private static final class Group {
         final Grid grid;
         final int[] id;
-        final Phaser barrier;
-        final Phaser[] warpBarriers;
-        final int[][] warpInts;
+        /** The group's scheduler, or null where continuations are not available (then the barriers below). */
+        final Lockstep lockstep;
+        final YieldingBarrier barrier;
+        final YieldingBarrier[] warpBarriers;
+        /** Per warp, two exchange areas used alternately by successive shuffles (see {@code exchange}). */
+        final int[][][] warpInts;
         final List<Object> shared = new ArrayList<>();
 
         Group(Grid grid, int[] id) {
             this.grid = grid;
             this.id = id;
-            this.barrier = new Phaser(grid.groupSize());
             int warps = (grid.groupSize() + KernelContext.WARP - 1) / KernelContext.WARP;
-            warpBarriers = new Phaser[warps];
-            warpInts = new int[warps][KernelContext.WARP];
-            for (int w = 0; w < warps; w++) {
-                warpBarriers[w] = new Phaser(Math.min(KernelContext.WARP, grid.groupSize() - w * KernelContext.WARP));
+            warpInts = new int[warps][2][KernelContext.WARP];
+            lockstep = Lockstep.AVAILABLE ? new Lockstep(grid.groupSize()) : null;
+            if (lockstep != null) {
+                barrier = null;
+                warpBarriers = null;
+            } else {
+                barrier = new YieldingBarrier(grid.groupSize());
+                warpBarriers = new YieldingBarrier[warps];
+                for (int w = 0; w < warps; w++) {
+                    warpBarriers[w] = new YieldingBarrier(Math.min(KernelContext.WARP, grid.groupSize() - w * KernelContext.WARP));
+                }
             }
         }
 
         void leave(int local) {
-            barrier.arriveAndDeregister();
-            warpBarriers[local / KernelContext.WARP].arriveAndDeregister();
+            if (lockstep != null) return; // the scheduler sees a finished continuation by itself
+            barrier.leave();
+            warpBarriers[local / KernelContext.WARP].leave();
         }
 
-        static void await(Phaser b) {
-            b.arriveAndAwaitAdvance();
+        /** Waits until every live work-item of the group is here. */
+        void awaitGroup(int local) {
+            if (lockstep != null) {
+                lockstep.await(local, Lockstep.GROUP);
+            } else {
+                barrier.await();
+            }
+        }
+
+        /** Waits until every live lane of work-item {@code local}'s warp is here. */
+        void awaitWarp(int local) {
+            if (lockstep != null) {
+                lockstep.await(local, Lockstep.WARP);
+            } else {
+                warpBarriers[local / KernelContext.WARP].await();
+            }
         }
 
         synchronized Object shared(int index, Class<?> type, int length) {
@@ -128,6 +199,7 @@ public final class Emulator {
         private final Group group;
         private final int local;
         private int sharedAllocations;
+        private int shuffles;
 
         WorkItem(Group group, int local) {
             this.group = group;
@@ -161,7 +233,7 @@ public final class Emulator {
 
         @Override
         public void barrier() {
-            Group.await(group.barrier);
+            group.awaitGroup(local);
         }
 
         private int warp() {
@@ -172,14 +244,16 @@ public final class Emulator {
             return Math.min(WARP, groupSize() - warp() * WARP);
         }
 
-        /** Every lane publishes its bits, all wait, each reads its source lane, all wait again before reuse. */
+        /**
+         * Every lane publishes its bits, all wait, each reads its source lane. Successive shuffles alternate between
+         * two areas, so one barrier per shuffle suffices: the area is written again only two shuffles later, after
+         * the next shuffle's barrier, which no lane reaches before it has read this one.
+         */
         private int exchange(int bits, int sourceLane) {
-            int[] slots = group.warpInts[warp()];
+            int[] slots = group.warpInts[warp()][shuffles++ & 1];
             slots[laneId()] = bits;
-            Group.await(group.warpBarriers[warp()]);
-            int result = sourceLane < warpWidth() ? slots[sourceLane] : bits;
-            Group.await(group.warpBarriers[warp()]);
-            return result;
+            group.awaitWarp(local);
+            return sourceLane < warpWidth() ? slots[sourceLane] : bits;
         }
 
         private float exchange(float value, int sourceLane) {

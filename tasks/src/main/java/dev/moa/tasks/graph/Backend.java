@@ -16,6 +16,12 @@ public interface Backend extends AutoCloseable {
     /** Runs every task of the graph in order; returns when the results are complete on the device. */
     void run(TaskGraph graph);
 
+    /** Frees the device copy of the buffer (nothing when it has none); a later use uploads it again. */
+    void free(DeviceBuffer buffer);
+
+    /** Drops what the backend keeps for the graph (its captured replay); a later run captures it again. */
+    void forget(TaskGraph graph);
+
     @Override
     void close();
 }

@@ -82,6 +82,18 @@ public final class CudaBackend implements Backend {
         stream.synchronize();
     }
 
+    @Override
+    public void free(DeviceBuffer buffer) {
+        DeviceMemory memory = resident.remove(buffer);
+        if (memory != null) memory.close();
+    }
+
+    @Override
+    public void forget(TaskGraph graph) {
+        CudaGraph replay = captured.remove(graph);
+        if (replay != null) replay.close();
+    }
+
     private void launch(TaskGraph.Task t) {
         Object[] args = new Object[t.args().size()];
         for (int i = 0; i < args.length; i++) {

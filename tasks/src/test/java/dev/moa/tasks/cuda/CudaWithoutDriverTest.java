@@ -73,6 +73,7 @@ class CudaWithoutDriverTest {
             throw new AssertionError("--device cpu must not probe CUDA");
         };
         assertEquals(new DeviceChoice(DeviceChoice.Kind.CPU, ""), DeviceChoice.choose("cpu", never));
+        assertEquals(new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""), DeviceChoice.choose("emulator", never));
     }
 
     @Test
@@ -87,7 +88,7 @@ class CudaWithoutDriverTest {
     void unknownDeviceOptionIsRejected() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> DeviceChoice.choose("gpu", () -> CudaAvailability.probe(MISSING)));
-        assertEquals("--device must be auto, cpu or cuda, got 'gpu'", e.getMessage());
+        assertEquals("--device must be auto, cpu, cuda or emulator, got 'gpu'", e.getMessage());
     }
 
     @Test

@@ -1,0 +1,54 @@
+package dev.moa.runtime.device;
+
+import dev.moa.loader.config.ModelConfig;
+import dev.moa.runtime.model.KvCache;
+import dev.moa.runtime.model.LlamaWeights;
+import dev.moa.tasks.cuda.CudaContext;
+import dev.moa.tasks.cuda.DeviceChoice;
+import dev.moa.tasks.graph.Backend;
+import dev.moa.tasks.graph.CudaBackend;
+import dev.moa.tasks.graph.EmulatorBackend;
+import java.lang.foreign.Arena;
+
+/**
+ * Where a model's decode steps run when not on the CPU: a CUDA device, or the kernel emulator running the same
+ * GPU program on the CPU. Holds the backend and the model's device weights (uploaded at the first step).
+ */
+public final class Accelerator implements AutoCloseable {
+    private final Backend backend;
+    private final Arena arena = Arena.ofShared();
+    private final ModelConfig config;
+    private final LlamaWeights weights;
+    private DeviceWeights deviceWeights;
+
+    private Accelerator(Backend backend, ModelConfig config, LlamaWeights weights) {
+        this.backend = backend;
+        this.config = config;
+        this.weights = weights;
+    }
+
+    /** The accelerator for {@code choice}, or null for the CPU. */
+    public static Accelerator open(DeviceChoice choice, ModelConfig config, LlamaWeights weights) {
+        return switch (choice.kind()) {
+            case CPU -> null;
+            case EMULATOR -> new Accelerator(new EmulatorBackend(), config, weights);
+            case CUDA -> new Accelerator(new CudaBackend(CudaContext.open()), config, weights);
+        };
+    }
+
+    public String name() {
+        return backend.name();
+    }
+
+    /** A session's decode program over its prefilled {@code cache} ({@code cached} positions, up to {@code capacity}). */
+    public synchronized DeviceDecoder decoder(KvCache cache, int cached, int capacity) {
+        if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
+        return new DeviceDecoder(config, deviceWeights, backend, cache, cached, capacity);
+    }
+
+    @Override
+    public void close() {
+        backend.close();
+        arena.close();
+    }
+}

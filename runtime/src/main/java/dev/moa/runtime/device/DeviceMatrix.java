@@ -1,0 +1,76 @@
+package dev.moa.runtime.device;
+
+import dev.moa.tasks.cpu.WeightFormat;
+import dev.moa.tasks.cpu.WeightMatrix;
+import dev.moa.tasks.graph.TaskGraph;
+import dev.moa.tasks.kernel.DeviceBuffer;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernels.MatVecKernels;
+import dev.moa.tasks.kernels.VectorKernels;
+import dev.moa.tasks.emulator.Grid;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A weight matrix as the device holds it: its stored format (BF16, F16 or F32, never converted when the parts
+ * agree), {@code rows × cols} row-major. Several matrices with the same columns can be one (q/k/v, gate/up): their
+ * rows one after another, so one launch computes all their outputs.
+ */
+record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) {
+
+    /** The parts' rows stacked: the stored bytes as they are for one part, one copy for several; F32 if formats differ. */
+    static DeviceMatrix stack(Arena arena, WeightMatrix... parts) {
+        int cols = parts[0].cols();
+        long rows = 0;
+        boolean sameFormat = true;
+        for (WeightMatrix m : parts) {
+            if (m.cols() != cols) throw new IllegalArgumentException("stacked matrices need equal columns: " + cols + " and " + m.cols());
+            rows += m.rows();
+            sameFormat &= m.format() == parts[0].format();
+        }
+        if (rows > Integer.MAX_VALUE) throw new IllegalArgumentException(rows + " stacked rows are more than a launch covers");
+        WeightFormat format = sameFormat ? parts[0].format() : WeightFormat.F32;
+        MemorySegment bytes;
+        if (parts.length == 1 && sameFormat) {
+            bytes = parts[0].data();
+        } else {
+            bytes = arena.allocate(rows * cols * format.byteSize(), 16);
+            long at = 0;
+            for (WeightMatrix m : parts) {
+                if (sameFormat) {
+                    MemorySegment.copy(m.data(), 0, bytes, at, m.byteSize());
+                    at += m.byteSize();
+                } else {
+                    // mixed formats (rare: a checkpoint saved piecemeal) are widened once, exactly
+                    for (int r = 0; r < m.rows(); r++) {
+                        for (int c = 0; c < cols; c++, at += 4) bytes.set(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, at, m.get(r, c));
+                    }
+                }
+            }
+        }
+        DeviceBuffer data = format == WeightFormat.F32 ? new F32Buffer(bytes) : new Half16Buffer(bytes);
+        return new DeviceMatrix(data, format, (int) rows, cols);
+    }
+
+    /** Appends {@code out (+)= this · x (+ bias)}: the matvec kernel of this format with the given epilogue. */
+    void multiply(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue) {
+        String kernel = switch (format) {
+            case BF16 -> "bf16Into";
+            case F16 -> "f16Into";
+            case F32 -> "f32Into";
+        };
+        graph.task(name, MatVecKernels.class, kernel, MatVecKernels.grid(rows), data, x, bias, out, rows, cols, epilogue);
+    }
+
+    /** Appends the lookup of row {@code step[Step.TOKEN]} into {@code out} (this matrix is the embedding table). */
+    void gather(TaskGraph graph, I32Buffer step, F32Buffer out) {
+        String kernel = switch (format) {
+            case BF16 -> "embedBf16";
+            case F16 -> "embedF16";
+            case F32 -> "embedF32";
+        };
+        graph.task("embedding", VectorKernels.class, kernel, Grid.covering(cols, 256), data, step, out, cols);
+    }
+}

@@ -1,0 +1,54 @@
+package dev.moa.runtime.device;
+
+import dev.moa.loader.config.ModelConfig;
+import dev.moa.runtime.model.LayerWeights;
+import dev.moa.runtime.model.LlamaWeights;
+import dev.moa.tasks.kernel.F32Buffer;
+import java.lang.foreign.Arena;
+
+/**
+ * A model's weights as the device program reads them, built once per model: each matrix in its stored format,
+ * q/k/v and gate/up stacked so each is one launch, biases joined the same way (zeros where a part has none), norms
+ * as F32. Buffers share the memory-mapped safetensors where no copy is needed; a backend uploads them at first use.
+ */
+final class DeviceWeights {
+    /** One layer: what {@link DeviceDecoder} launches against. {@code qkvBias} and {@code outputBias} may be null. */
+    record Layer(F32Buffer attentionNorm, DeviceMatrix qkv, F32Buffer qkvBias, DeviceMatrix output, F32Buffer outputBias,
+                 F32Buffer ffnNorm, DeviceMatrix gateUp, DeviceMatrix down) {
+    }
+
+    final DeviceMatrix embedding, lmHead;
+    final Layer[] layers;
+    final F32Buffer finalNorm;
+    /** Passed where a kernel takes a bias it is told not to read. */
+    final F32Buffer noBias;
+
+    DeviceWeights(ModelConfig config, LlamaWeights weights, Arena arena) {
+        embedding = DeviceMatrix.stack(arena, weights.embedding());
+        lmHead = DeviceMatrix.stack(arena, weights.lmHead());
+        finalNorm = F32Buffer.of(arena, weights.finalNorm());
+        noBias = F32Buffer.allocate(arena, 1);
+        layers = new Layer[config.numLayers()];
+        for (int l = 0; l < layers.length; l++) {
+            LayerWeights w = weights.layers()[l];
+            F32Buffer qkvBias = w.bq() == null && w.bk() == null && w.bv() == null ? null
+                    : join(arena, w.bq(), config.queryDim(), w.bk(), config.kvDim(), w.bv(), config.kvDim());
+            layers[l] = new Layer(F32Buffer.of(arena, w.attentionNorm()), DeviceMatrix.stack(arena, w.wq(), w.wk(), w.wv()), qkvBias,
+                    DeviceMatrix.stack(arena, w.wo()), w.bo() == null ? null : F32Buffer.of(arena, w.bo()),
+                    F32Buffer.of(arena, w.ffnNorm()), DeviceMatrix.stack(arena, w.gate(), w.up()), DeviceMatrix.stack(arena, w.down()));
+        }
+    }
+
+    /** Vectors of the given lengths one after another, a null part as zeros. */
+    private static F32Buffer join(Arena arena, float[] a, int aLength, float[] b, int bLength, float[] c, int cLength) {
+        float[][] parts = {a, b, c};
+        int[] lengths = {aLength, bLength, cLength};
+        F32Buffer out = F32Buffer.allocate(arena, (long) aLength + bLength + cLength);
+        long at = 0;
+        for (int p = 0; p < parts.length; p++) {
+            if (parts[p] != null) for (int i = 0; i < lengths[p]; i++) out.set(at + i, parts[p][i]);
+            at += lengths[p];
+        }
+        return out;
+    }
+}
