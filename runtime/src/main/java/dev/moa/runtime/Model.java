@@ -122,6 +122,11 @@ public final class Model implements AutoCloseable {
         return new Session(llama, accelerator, contextLength, prefillChunk, plan, allowance);
     }
 
+    /** Where decode steps run off the CPU, if anywhere (benchmarks build device steps over their own caches). */
+    public java.util.Optional<Accelerator> accelerator() {
+        return java.util.Optional.ofNullable(accelerator);
+    }
+
     /** Where decode steps run: "cpu", or the accelerator's name. */
     public String device() {
         return accelerator == null ? "cpu" : accelerator.name();

@@ -89,15 +89,26 @@ final class BenchCommand {
         @Mixin
         Options.Attention attention;
 
+        @Mixin
+        Options.Device device;
+
         @Override
         public Integer call() throws Exception {
-            Options.require(promptTokens >= 1 && decodeTokens >= 1 && rounds >= 1, "bench decode: --prompt-tokens, --decode-tokens and --rounds must be positive");
+            Options.require(promptTokens >= 1 && decodeTokens >= 2 && rounds >= 1, "bench decode: --prompt-tokens and --rounds must be positive and --decode-tokens at least 2 (the first step, which may move the cache to a device, is timed apart)");
             if (batches != null) for (int b : batches) Options.require(b >= 1 && b <= 4096, "bench decode: --batch sizes must be in 1..4096, got " + b);
             Presets preset = target.preset();
+            var choice = device.choose();
             Path dir = target.dir();
-            System.err.println("measuring memory bandwidth with " + Parallel.threads() + " threads ...");
-            MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(1L << 30, 6);
-            try (Model model = ModelLoading.load(dir)) {
+            MemoryBandwidth.Result bandwidth;
+            if (choice.kind() == dev.moa.tasks.cuda.DeviceChoice.Kind.CUDA) {
+                System.err.println("measuring GPU memory bandwidth (device-to-device copy) ...");
+                double copy = dev.moa.runtime.bench.DeviceBandwidth.measure(1L << 31, 10);
+                bandwidth = new MemoryBandwidth.Result(copy, copy); // a copy's reads and writes share the same HBM
+            } else {
+                System.err.println("measuring memory bandwidth with " + Parallel.threads() + " threads ...");
+                bandwidth = MemoryBandwidth.measure(1L << 30, 6);
+            }
+            try (Model model = ModelLoading.load(dir, choice)) {
                 if (batches != null) return batched(model, bandwidth);
                 long bytesPerToken = model.llama().weights().bytesPerDecodedToken();
                 // Decoding streams every weight once per token: the read bandwidth bounds it.
@@ -107,6 +118,7 @@ final class BenchCommand {
 
                 JsonObject report = new JsonObject();
                 report.addProperty("model", dir.getFileName().toString());
+                report.addProperty("device", model.device());
                 report.addProperty("threads", Parallel.threads());
                 report.addProperty("copy_bandwidth_GBps", round(bandwidth.copyBytesPerSecond() / 1e9));
                 report.addProperty("read_bandwidth_GBps", round(bandwidth.readBytesPerSecond() / 1e9));
@@ -139,6 +151,7 @@ final class BenchCommand {
          * streams every weight once for all B rows plus each session's visible keys and values once per KV group.
          */
         private int batched(Model model, MemoryBandwidth.Result bandwidth) {
+            if (model.accelerator().isPresent()) throw new UsageException("bench decode --batch runs on the CPU only so far (--device cpu)");
             long bytesPerStep = model.llama().weights().bytesPerDecodedToken();
             System.out.printf("batched decode, %s, %s attention, %d-token prompts, %d steps, best of %d; read bandwidth %.1f GB/s, %d threads%n",
                     model.directory().getFileName(), attention.mode, promptTokens, decodeTokens, rounds, bandwidth.readBytesPerSecond() / 1e9,
@@ -232,18 +245,21 @@ final class BenchCommand {
         @Mixin
         PlanFile plan;
 
+        @Mixin
+        Options.Device device;
+
         @Override
         public Integer call() throws Exception {
             Options.require(steps >= 1, "bench long-context: --decode-tokens must be positive");
             Path dir = model != null ? model : materialize(Presets.LLAMA_3_2_1B);
             Path planFile = plan.file();
             int allowance = 1024;
-            try (Model model = ModelLoading.load(dir)) {
+            try (Model model = ModelLoading.load(dir, device)) {
                 var config = model.config();
                 var moaPlan = dev.moa.plans.MoaPlan.load(planFile).validateFor(config.numLayers(), config.numHeads(), dir.toString());
                 var half = dev.moa.plans.MoaPlan.uniform(config.numLayers(), config.numHeads(), new dev.moa.plans.ElasticRule(0, 0.5));
-                System.out.printf("whole-model decode at long context, %d threads; N = prompt + %d; best of %d steps; moa plan %s%n",
-                        Parallel.threads(), allowance, steps, planFile);
+                System.out.printf("whole-model decode at long context on %s, %d threads; N = prompt + %d; best of %d steps; moa plan %s%n",
+                        model.device(), Parallel.threads(), allowance, steps, planFile);
                 System.out.println("length  mode          KV cache   vs dense   decode tokens/s   vs dense");
                 for (int length : lengths) {
                     var dense = dev.moa.runtime.bench.LongContextBenchmark.run(model, null, length, allowance, steps);

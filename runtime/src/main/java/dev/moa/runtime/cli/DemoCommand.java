@@ -42,10 +42,13 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", defaultValue = "7", description = "which retrieval record (default: ${DEFAULT-VALUE})")
     long seed;
 
+    @picocli.CommandLine.Mixin
+    Options.Device device;
+
     @Override
     public Integer call() throws Exception {
         Path dir = model != null ? model : defaultModel();
-        try (Model model = ModelLoading.load(dir)) {
+        try (Model model = ModelLoading.load(dir, device)) {
             System.out.println("== English: greedy continuation of a plain prompt");
             GenerationResult english = Generator.generate(model, Prompts.plain(model, prompt), GenerationParams.greedy(48), text -> { });
             System.out.println(prompt + english.text());

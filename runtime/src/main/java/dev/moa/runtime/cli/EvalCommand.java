@@ -34,6 +34,9 @@ final class EvalCommand {
         @Mixin
         Options.Attention attention;
 
+        @Mixin
+        Options.Device device;
+
         @Option(names = "--lengths", paramLabel = "N", split = ",", defaultValue = "1024,2048,4096", description = "prompt lengths in tokens (default: ${DEFAULT-VALUE})")
         List<Integer> lengths;
 
@@ -59,7 +62,7 @@ final class EvalCommand {
             }
             json.check(); // first: the default heatmap goes beside it
             Path png = OutputPaths.file("--heatmap", heatmap != null ? heatmap : defaultHeatmap(json.target, attention.mode));
-            try (Model loaded = ModelLoading.load(model.dir)) {
+            try (Model loaded = ModelLoading.load(model.dir, device)) {
                 RetrievalEval.Result result = RetrievalEval.run(loaded, settings, System.err);
                 System.out.print(result.table());
                 AccuracyHeatmap.write(result, png);
@@ -77,6 +80,9 @@ final class EvalCommand {
 
         @Mixin
         Options.Attention attention;
+
+        @Mixin
+        Options.Device device;
 
         @ArgGroup(multiplicity = "1")
         Input input;
@@ -117,7 +123,7 @@ final class EvalCommand {
             } else {
                 pairs = readPairs(input.pairs);
             }
-            try (Model loaded = ModelLoading.load(model.dir)) {
+            try (Model loaded = ModelLoading.load(model.dir, device)) {
                 Perplexity.Loss loss;
                 AttentionMode mode = attention.mode;
                 if (content != null) {

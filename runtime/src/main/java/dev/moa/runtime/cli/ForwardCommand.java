@@ -25,6 +25,9 @@ final class ForwardCommand implements Callable<Integer> {
     @Mixin
     Options.Attention attention;
 
+    @Mixin
+    Options.Device device;
+
     @Option(names = "--max-tokens", paramLabel = "N", defaultValue = "" + AttentionMode.DEFAULT_ALLOWANCE,
             description = "generation allowance in a sparse mode's N = prompt + N, as generate would use (default: ${DEFAULT-VALUE})")
     int allowance;
@@ -33,7 +36,7 @@ final class ForwardCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         int[] tokens = parseTokens(tokenList);
         Options.require(allowance >= 1, "forward: --max-tokens must be at least 1, got " + allowance);
-        try (Model model = Model.load(this.model.dir)) {
+        try (Model model = Model.load(this.model.dir, device.choose())) {
             if (tokens.length > model.config().maxPositions()) {
                 throw new UsageException("forward: " + tokens.length + " tokens exceed the model's context of "
                         + model.config().maxPositions() + " (max_position_embeddings)");
@@ -47,8 +50,10 @@ final class ForwardCommand implements Callable<Integer> {
             // exactly the mask a generate call with that budget would use at prefill.
             // as generate grants it: no more than the context leaves after the prompt (and at least one)
             int granted = Math.max(1, Math.min(allowance, model.config().maxPositions() - tokens.length));
-            Session session = model.newSession(tokens.length, LlamaModel.DEFAULT_CHUNK, attention.mode, granted);
-            float[] logits = session.prefill(tokens);
+            float[] logits;
+            try (Session session = model.newSession(tokens.length, LlamaModel.DEFAULT_CHUNK, attention.mode, granted)) {
+                logits = session.prefill(tokens);
+            }
             if (json) {
                 printJson(logits);
             } else {

@@ -42,6 +42,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     Options.Attention attention;
 
+    @Mixin
+    Options.Device device;
+
     /** {@code --prompt TEXT} or {@code --prompt-file FILE|-}. */
     static final class PromptSource {
         @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "the prompt")
@@ -96,7 +99,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         sampling.check();
         String text = prompt.read();
-        try (Model loaded = ModelLoading.load(model.dir)) {
+        try (Model loaded = ModelLoading.load(model.dir, device)) {
             int[] ids = encodePrompt(loaded, text, chat, system);
             GenerationParams params = new GenerationParams(sampling.maxTokens, sampling.resolve(loaded.generationConfig()), stop, truncate, attention.mode);
             PromptFit fit = Generator.fit(loaded, ids, params);

@@ -1,19 +1,29 @@
 package dev.moa.runtime.cli;
 
 import dev.moa.runtime.Model;
+import dev.moa.tasks.cuda.DeviceChoice;
 import java.io.IOException;
 import java.nio.file.Path;
 
-/** Loads a model for a command, reporting how long it took on stderr. */
+/** Loads a model for a command, reporting how long it took (and where decode runs, off the CPU) on stderr. */
 final class ModelLoading {
     private ModelLoading() {
     }
 
     static Model load(Path dir) throws IOException {
+        return load(dir, new DeviceChoice(DeviceChoice.Kind.CPU, ""));
+    }
+
+    static Model load(Path dir, Options.Device device) throws IOException {
+        return load(dir, device.choose());
+    }
+
+    static Model load(Path dir, DeviceChoice device) throws IOException {
         long start = System.nanoTime();
-        Model model = Model.load(dir);
-        System.err.printf("loaded %s (%s, %,d parameters) in %.2f s%n", dir, model.config().modelType(),
-                model.parameterCount(), (System.nanoTime() - start) / 1e9);
+        Model model = Model.load(dir, device);
+        System.err.printf("loaded %s (%s, %,d parameters) in %.2f s%s%n", dir, model.config().modelType(),
+                model.parameterCount(), (System.nanoTime() - start) / 1e9,
+                model.device().equals("cpu") ? "" : "; decode on " + model.device());
         return model;
     }
 }

@@ -4,6 +4,7 @@ import com.google.gson.JsonObject;
 import dev.moa.loader.io.InputFiles;
 import dev.moa.loader.json.StrictJson;
 import dev.moa.runtime.AttentionMode;
+import dev.moa.tasks.cuda.DeviceChoice;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,6 +29,28 @@ final class Options {
         @Option(names = "--attention", paramLabel = "MODE", defaultValue = "dense", converter = AttentionConverter.class,
                 description = "dense (default), moa:PLAN.json, uniform:ALPHA,BETA (StreamingLLM: uniform:0,0.5), window:W")
         AttentionMode mode;
+    }
+
+    /**
+     * {@code --device auto|cpu|cuda|emulator}: where decode steps run. {@code auto} takes the GPU when CUDA works,
+     * else the CPU with one line saying why; {@code emulator} runs the GPU program in the kernel emulator.
+     */
+    static final class Device {
+        @Option(names = "--device", paramLabel = "auto|cpu|cuda|emulator", defaultValue = DeviceChoice.CPU,
+                description = "where decode steps run: cpu (default), cuda, auto (the GPU when CUDA works, else the CPU, saying why) "
+                        + "or emulator (the GPU program in the kernel emulator on the CPU; slow, for checking kernels)")
+        String option;
+
+        /** The choice, probing CUDA where asked; a device that cannot be used is a usage error naming why. */
+        DeviceChoice choose() {
+            try {
+                DeviceChoice choice = DeviceChoice.choose(option);
+                if (!choice.note().isEmpty()) System.err.println("moa: --device auto: running on the CPU: " + choice.note());
+                return choice;
+            } catch (IllegalArgumentException | dev.moa.tasks.cuda.CudaException e) {
+                throw new UsageException(e.getMessage());
+            }
+        }
     }
 
     /** {@code --json FILE|-}: a result as JSON, to a file (checked before the work starts) or to stdout. */

@@ -34,9 +34,10 @@ public final class Generator {
     /** As {@link #generate(Model, int[], GenerationParams, Consumer)} with the prompt and budget already fitted. */
     public static GenerationResult generate(Model model, PromptFit fit, GenerationParams params, Consumer<String> onText) {
         GenerationParams granted = params.withMaxTokens(fit.maxTokens());
-        Session session = model.newSession(fit.prompt().length + fit.maxTokens(),
-                dev.moa.runtime.model.LlamaModel.DEFAULT_CHUNK, params.attention(), fit.maxTokens());
-        return generate(model, session, fit.prompt(), granted, onText);
+        try (Session session = model.newSession(fit.prompt().length + fit.maxTokens(),
+                dev.moa.runtime.model.LlamaModel.DEFAULT_CHUNK, params.attention(), fit.maxTokens())) {
+            return generate(model, session, fit.prompt(), granted, onText);
+        }
     }
 
     /** Generates into an existing, empty-or-continued session. */

@@ -1,0 +1,114 @@
+package dev.moa.runtime.device;
+
+import dev.moa.runtime.AttentionMode;
+import dev.moa.runtime.Model;
+import dev.moa.runtime.Session;
+import dev.moa.runtime.generate.Sampler;
+import java.util.SplittableRandom;
+
+/**
+ * The device's decode steps against the CPU's on one model: the same random prompt prefilled in both (on the CPU,
+ * as every session is), then greedy steps fed the CPU's token, comparing each step's logits (largest difference
+ * relative to the largest logit) and greedy token. What {@code moa check} prints, and how a kernel change is
+ * checked on a GPU or in the emulator.
+ */
+public final class DeviceCheck {
+    /** The relative logit difference a step may show: F32 arithmetic in another order, nothing more. */
+    public static final double TOLERANCE = 1e-4;
+
+    /** One attention mode's comparison: the worst step's relative difference and how many greedy tokens agreed. */
+    public record Result(String attention, int promptTokens, int steps, double worstRelative, int tokensAgreed, double deviceSeconds) {
+        public boolean passed() {
+            return worstRelative <= TOLERANCE && tokensAgreed == steps;
+        }
+    }
+
+    private DeviceCheck() {
+    }
+
+    /**
+     * Compares {@code steps} decode steps after a {@code promptTokens}-token prompt under {@code attention}, the
+     * sessions sized to end exactly at the last step (so a MoA plan's spans are those of N = prompt + steps).
+     */
+    public static Result run(Model cpu, Model device, AttentionMode attention, int promptTokens, int steps, long seed) {
+        int vocab = cpu.config().vocabSize();
+        int[] prompt = new SplittableRandom(seed).ints(promptTokens, Math.min(3, vocab - 1), vocab).toArray();
+        int capacity = promptTokens + steps;
+        double worst = 0, seconds = 0;
+        int agreed = 0;
+        try (Session a = cpu.newSession(capacity, 64, attention, steps); Session b = device.newSession(capacity, 64, attention, steps)) {
+            float[] expected = a.prefill(prompt), actual = b.prefill(prompt);
+            for (int t = 0; t < steps; t++) {
+                int token = Sampler.argmax(expected);
+                if (token == Sampler.argmax(actual)) agreed++;
+                expected = a.decode(token);
+                long start = System.nanoTime();
+                actual = b.decode(token);
+                seconds += (System.nanoTime() - start) / 1e9;
+                worst = Math.max(worst, relativeDifference(expected, actual));
+            }
+        }
+        return new Result(attention.toString(), promptTokens, steps, worst, agreed, seconds);
+    }
+
+    /**
+     * A golden case of the PyTorch float64 reference ({@code tests/src/test/resources/golden/*.json}): its seeded
+     * model is written under {@code work} (the weights' SHA-256 checked against the reference's), loaded onto
+     * {@code device}, and each prompt's greedy continuation decoded there must equal the reference's token for token,
+     * with the last step's logits within {@link #TOLERANCE} of the largest.
+     */
+    public static Result golden(java.nio.file.Path file, dev.moa.tasks.cuda.DeviceChoice device, java.nio.file.Path work) throws java.io.IOException {
+        var g = com.google.gson.JsonParser.parseString(java.nio.file.Files.readString(file)).getAsJsonObject();
+        java.nio.file.Path dir = work.resolve(g.get("dir").getAsString() + "-" + g.get("dtype").getAsString());
+        var storage = dev.moa.loader.safetensors.DType.valueOf(g.get("dtype").getAsString().toUpperCase(java.util.Locale.ROOT));
+        String sha = dev.moa.runtime.synthetic.SyntheticModel.write(dir, g.getAsJsonObject("config"), storage, g.get("model_seed").getAsLong());
+        if (!sha.equals(g.get("weights_sha256").getAsString())) throw new IllegalStateException(file + ": the re-created weights differ from the reference's");
+        double worst = 0, seconds = 0;
+        int agreed = 0, steps = 0, promptTokens = 0;
+        try (Model model = Model.load(dir, device)) {
+            for (var entry : g.getAsJsonObject("prompts").entrySet()) {
+                var p = entry.getValue().getAsJsonObject();
+                int[] prompt = ints(p.getAsJsonArray("prompt_ids")), expected = ints(p.getAsJsonArray("greedy_new_ids"));
+                promptTokens = Math.max(promptTokens, prompt.length);
+                try (Session session = model.newSession(prompt.length + expected.length, 64)) {
+                    float[] logits = session.prefill(prompt);
+                    for (int i = 0; i < expected.length; i++) {
+                        int token = Sampler.argmax(logits);
+                        steps++;
+                        if (token == expected[i]) agreed++;
+                        if (i + 1 < expected.length) {
+                            long start = System.nanoTime();
+                            logits = session.decode(expected[i]); // the reference's token: one miss does not derail the rest
+                            seconds += (System.nanoTime() - start) / 1e9;
+                        }
+                    }
+                    var last = p.getAsJsonArray("last_step_logits");
+                    double largest = 1, diff = 0;
+                    for (int i = 0; i < last.size(); i++) {
+                        double e = last.get(i).getAsDouble();
+                        largest = Math.max(largest, Math.abs(e));
+                        diff = Math.max(diff, Math.abs(e - logits[i]));
+                    }
+                    worst = Math.max(worst, diff / largest);
+                }
+            }
+        }
+        return new Result(file.getFileName().toString(), promptTokens, steps, worst, agreed, seconds);
+    }
+
+    private static int[] ints(com.google.gson.JsonArray a) {
+        int[] v = new int[a.size()];
+        for (int i = 0; i < v.length; i++) v[i] = a.get(i).getAsInt();
+        return v;
+    }
+
+    /** max |a − b| over max(1, max |a|): the largest difference on the scale of the largest logit. */
+    static double relativeDifference(float[] expected, float[] actual) {
+        double largest = 1, diff = 0;
+        for (int i = 0; i < expected.length; i++) {
+            largest = Math.max(largest, Math.abs(expected[i]));
+            diff = Math.max(diff, Math.abs((double) expected[i] - actual[i]));
+        }
+        return diff / largest;
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Everything a GPU machine can show, in one bounded run (about 6 minutes on one H200), printed to stdout and to
+# $OUT/gpu-check.log when OUT is set. The machine needs no JDK: run scripts/device-bundle first where one is, and
+# bring .device/ along. Each step has its own time limit, so one failure or hang costs only its own step.
+#   1. the driver binding: a two-kernel task graph, captured and replayed (moa kernels --check --device cuda)
+#   2. parity: the 15 PyTorch float64 goldens decoded on the GPU; the demo model on the GPU against the CPU in
+#      dense, MoA-plan, uniform and window attention (moa check)
+#   3. the kernels against the HBM roofline and nvcc's build of the same algorithms (scripts/kernel-gap)
+#   4. decode tokens/s of the Llama-3.2-1B-shaped BF16 model against the copy bandwidth measured here, then
+#      Hugging Face transformers bf16 on the same weights (scripts/reference/bench_hf_cuda.py)
+#   5. whole-model decode at 8k/16k tokens, dense vs the reference's Llama-3.2-1B MoA plan vs uniform 50 %
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+out="${OUT:-}"
+log=/dev/null
+[ -n "$out" ] && { mkdir -p "$out"; log="$out/gpu-check.log"; }
+exec > >(tee -a "$log") 2>&1
+bundle="$root/.device/moa-device.tar.xz"
+[ -f "$bundle" ] || { echo "gpu-check: $bundle not found: run scripts/device-bundle first" >&2; exit 2; }
+work="${MOA_GPU_WORK:-/tmp/moa-gpu}"
+mkdir -p "$work"
+tar -C "$work" -xJf "$bundle"
+export MOA_HOME="$work/home"
+java=("$work/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow
+      --add-exports java.base/jdk.internal.vm=ALL-UNNAMED -XX:+UseParallelGC -Xmx48g -jar "$work/moa.jar")
+failed=0
+step() { # step NAME SECONDS COMMAND...
+    local name="$1" limit="$2"; shift 2
+    echo; echo "=== $name (limit ${limit}s): $*" | sed "s|$work|\$WORK|g"
+    local start=$SECONDS
+    timeout --kill-after=5 "$limit" "$@"
+    local rc=$?
+    [ $rc -ne 0 ] && failed=$((failed + 1))
+    echo "=== $name: exit $rc after $((SECONDS - start)) s"
+}
+
+step gpu 20 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv
+step kernels-check 60 "${java[@]}" kernels --check --device cuda
+goldens=$(ls tests/src/test/resources/golden/*.json | paste -sd, -)
+step goldens 100 "${java[@]}" check --device cuda --golden "$goldens"
+step demo 90 "${java[@]}" check --model models/moa-demo --device cuda --prompt-tokens 300 --steps 48 \
+    --attention "dense;moa:models/moa-demo/moa-plan-50.json;moa:models/moa-demo/moa-plan-25.json;uniform:0,0.5;window:16"
+if command -v nvcc >/dev/null; then
+    nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o "$work/reference.ptx" \
+        && step kernel-gap 60 "${java[@]}" kernels --bench --reference-ptx "$work/reference.ptx"
+fi
+step bench-1b 150 "${java[@]}" bench decode --device cuda --prompt-tokens 128 --decode-tokens 128 --rounds 3
+step hf-transformers 120 python3 scripts/reference/bench_hf_cuda.py --model "$MOA_HOME/models/llama-3.2-1b-shaped" --prompt 128 --gen 64 --batch 1,8,32
+plan="$root/.device/llama-3.2-1b-plan.json"
+if [ -f "$plan" ]; then
+    step long-context 150 "${java[@]}" bench long-context --device cuda --lengths 8192,16384 --decode-tokens 16 --plan "$plan"
+fi
+echo; echo "gpu-check: $failed step(s) failed"
+exit $((failed > 0))
