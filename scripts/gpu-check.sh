@@ -45,7 +45,7 @@ if command -v nvcc >/dev/null; then
     nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o "$work/reference.ptx" \
         && step kernel-gap 60 "${java[@]}" kernels --bench --reference-ptx "$work/reference.ptx"
 fi
-step bench-1b 150 "${java[@]}" bench decode --device cuda --prompt-tokens 128 --decode-tokens 128 --rounds 3
+step bench-1b 150 "${java[@]}" bench decode --device cuda --prompt-tokens 128 --decode-tokens 128 --rounds 3 --profile
 step hf-transformers 120 python3 scripts/reference/bench_hf_cuda.py --model "$MOA_HOME/models/llama-3.2-1b-shaped" --prompt 128 --gen 64 --batch 1,8,32
 plan="$root/.device/llama-3.2-1b-plan.json"
 if [ -f "$plan" ]; then

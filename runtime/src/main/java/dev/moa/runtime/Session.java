@@ -97,6 +97,11 @@ public final class Session implements AutoCloseable {
         return logits;
     }
 
+    /** This session's device step after its first decoded token, if it decodes on an accelerator. */
+    public java.util.Optional<DeviceDecoder> deviceStep() {
+        return java.util.Optional.ofNullable(device);
+    }
+
     /** Where this session's decode steps run: "cpu" or the accelerator's name. */
     public String device() {
         return accelerator == null ? "cpu" : accelerator.name();

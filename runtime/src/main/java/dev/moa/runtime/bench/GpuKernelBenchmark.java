@@ -30,7 +30,7 @@ import java.util.Random;
  * max error column); nvcc's are not.
  */
 public final class GpuKernelBenchmark {
-    static final int WARMUP = 3, LAUNCHES = 20;
+    static final int WARMUP = 20, LAUNCHES = 50;
 
     /** One timed kernel: what it is, how long one launch takes (ours and nvcc's, NaN without reference), bytes read. */
     public record Row(String kernel, String shape, double micros, double referenceMicros, long bytes, double maxError) {
@@ -55,13 +55,22 @@ public final class GpuKernelBenchmark {
     public List<Row> run(PrintStream progress) {
         List<Row> rows = new ArrayList<>();
         try {
+            progress.println("warming the GPU up (clocks ramp from idle) ...");
+            warmUp();
             for (int[] shape : new int[][] {{4096, 4096}, {14336, 4096}}) {
                 progress.printf("matvec-bf16 %d x %d ...%n", shape[0], shape[1]);
                 rows.add(matVec(shape[0], shape[1]));
             }
             for (int span : new int[] {4096, 16384}) {
                 progress.printf("attention (split + combine) span %d ...%n", span);
-                rows.add(attention(32, 8, 128, span));
+                rows.add(attention(32, 8, 128, span, false));
+                rows.add(attention(32, 8, 128, span, true));
+            }
+            // Llama-3.2-1B's decode matrices (q/k/v, o, gate/up, down, output head): the production kernel and the
+            // experimental layouts of MatVecVariants, no nvcc build
+            for (int[] shape : new int[][] {{3072, 2048}, {2048, 2048}, {16384, 2048}, {2048, 8192}, {128256, 2048}}) {
+                progress.printf("matvec variants %d x %d ...%n", shape[0], shape[1]);
+                rows.addAll(matVecVariants(shape[0], shape[1]));
             }
         } finally {
             allocated.forEach(DeviceMemory::close);
@@ -108,8 +117,54 @@ public final class GpuKernelBenchmark {
         return new Row("matvec-bf16", rows + "x" + cols, micros, referenceMicros, bytes, error);
     }
 
+    /** About half a second of matvecs, so that the clocks have left idle before anything is timed. */
+    private void warmUp() {
+        int rows = 16384, cols = 4096;
+        DeviceMemory w = context.allocate((long) rows * cols * 2), x = context.allocate(cols * 4L), out = context.allocate(rows * 4L);
+        allocated.addAll(List.of(w, x, out));
+        w.fill((byte) 0);
+        x.fill((byte) 0);
+        CudaFunction f = ourKernel(MatVecKernels.class, "bf16");
+        Dim3 grid = Dim3.of((rows + MatVecKernels.ROWS_PER_GROUP - 1) / MatVecKernels.ROWS_PER_GROUP), block = Dim3.of(MatVecKernels.GROUP);
+        try (CudaStream stream = context.createStream()) {
+            long until = System.nanoTime() + 500_000_000L;
+            while (System.nanoTime() < until) {
+                for (int i = 0; i < 100; i++) f.launch(grid, block, 0, stream, w, x, out, rows, cols);
+                stream.synchronize();
+            }
+        }
+    }
+
+    /** The production BF16 matvec and each layout of {@link MatVecVariants} on one shape, results checked. */
+    List<Row> matVecVariants(int rows, int cols) {
+        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+        for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+        F32Buffer x = gaussian(cols), out = F32Buffer.allocate(arena, rows);
+        DeviceMemory dw = device(w), dx = device(x), dout = device(out);
+        double[] expected = new double[rows];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) expected[r] += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) x.get(c);
+        }
+        long bytes = (long) rows * cols * 2 + (long) cols * 4 + (long) rows * 4;
+        List<Row> result = new ArrayList<>();
+        Dim3 block = Dim3.of(MatVecKernels.GROUP);
+        Object[][] variants = {
+                {"matvec-bf16", MatVecKernels.class, "bf16", Dim3.of((rows + 7) / 8)},
+                {"variant unroll8", MatVecVariants.class, "unroll8", Dim3.of((rows + 7) / 8)},
+                {"variant twoRows", MatVecVariants.class, "twoRows", Dim3.of((rows + 15) / 16)}};
+        for (Object[] v : variants) {
+            dout.fill((byte) 0);
+            double micros = time(new Launch(ourKernel((Class<?>) v[1], (String) v[2]), (Dim3) v[3], block, dw, dx, dout, rows, cols));
+            dout.copyTo(out.memory());
+            double error = 0;
+            for (int r = 0; r < rows; r++) error = Math.max(error, Math.abs(expected[r] - out.get(r)) / Math.max(1, Math.abs(expected[r])));
+            result.add(new Row((String) v[0], rows + "x" + cols, micros, Double.NaN, bytes, error));
+        }
+        return result;
+    }
+
     /** Dense spans over a per-head cache of {@code span} slots per KV head, the query at the last position. */
-    Row attention(int heads, int kvHeads, int headDim, int span) {
+    Row attention(int heads, int kvHeads, int headDim, int span, boolean grouped) {
         int slots = kvHeads * span, position = span - 1, splits = (span + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
         F32Buffer q = gaussian(heads * headDim), keys = gaussian((long) slots * headDim), values = gaussian((long) slots * headDim);
         I32Buffer positions = I32Buffer.allocate(arena, slots), offsets = I32Buffer.allocate(arena, kvHeads),
@@ -132,8 +187,11 @@ public final class GpuKernelBenchmark {
         DeviceMemory dout = device(out);
         Object[] combineArgs = {splitArgs[8], splitArgs[9], splitArgs[10], dout, splits, headDim};
         Dim3 splitGrid = Dim3.of(heads, splits), block = Dim3.of(AttentionKernels.GROUP), combineGrid = Dim3.of(heads);
-        double micros = time(new Launch(ourKernel(AttentionKernels.class, "decodeSplit"), splitGrid, block, splitArgs),
-                new Launch(ourKernel(AttentionKernels.class, "combine"), combineGrid, block, combineArgs));
+        double micros = grouped
+                ? time(new Launch(ourKernel(AttentionKernels.class, "decodeGrouped"), Dim3.of(kvHeads, splits), Dim3.of(AttentionKernels.GROUPED), splitArgs),
+                        new Launch(ourKernel(AttentionKernels.class, "combine"), combineGrid, block, combineArgs))
+                : time(new Launch(ourKernel(AttentionKernels.class, "decodeSplit"), splitGrid, block, splitArgs),
+                        new Launch(ourKernel(AttentionKernels.class, "combine"), combineGrid, block, combineArgs));
         dout.copyTo(out.memory());
         double error = 0;
         for (int h = 0; h < heads; h++) {
@@ -153,11 +211,11 @@ public final class GpuKernelBenchmark {
                 error = Math.max(error, Math.abs(acc / total - out.get((long) h * headDim + d)));
             }
         }
-        double referenceMicros = reference == null ? Double.NaN
+        double referenceMicros = reference == null || grouped ? Double.NaN
                 : time(new Launch(reference.function("attention_split"), splitGrid, block, splitArgs),
                         new Launch(reference.function("attention_combine"), combineGrid, block, combineArgs));
         long bytes = 2L * slots * headDim * 4 + (long) slots * 4; // keys, values and slot positions
-        return new Row("attention", "span " + span, micros, referenceMicros, bytes, error);
+        return new Row(grouped ? "attention-grouped" : "attention", "span " + span, micros, referenceMicros, bytes, error);
     }
 
     private record Launch(CudaFunction function, Dim3 grid, Dim3 block, Object... args) {

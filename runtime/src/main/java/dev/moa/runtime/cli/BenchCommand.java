@@ -92,6 +92,9 @@ final class BenchCommand {
         @Mixin
         Options.Device device;
 
+        @Option(names = "--profile", description = "on a CUDA device: also the time of each kernel of the decode step, launched alone")
+        boolean profile;
+
         @Override
         public Integer call() throws Exception {
             Options.require(promptTokens >= 1 && decodeTokens >= 2 && rounds >= 1, "bench decode: --prompt-tokens and --rounds must be positive and --decode-tokens at least 2 (the first step, which may move the cache to a device, is timed apart)");
@@ -142,8 +145,34 @@ final class BenchCommand {
                     }
                 }
                 System.out.println(report);
+                if (profile) profileStep(model, 1e3 / ours.decodeTokensPerSecond());
             }
             return 0;
+        }
+
+        /** Each kernel of the device step alone, summed by task name over the layers, against the step's wall time. */
+        private void profileStep(Model model, double stepMicros) {
+            try (var session = model.newSession(promptTokens + 4)) {
+                float[] logits = session.prefill(new java.util.SplittableRandom(7).ints(promptTokens, 3, model.config().vocabSize()).toArray());
+                session.decode(dev.moa.runtime.generate.Sampler.argmax(logits));
+                var step = session.deviceStep().orElse(null);
+                double[] micros = step == null ? null : step.profile(50);
+                if (micros == null) {
+                    System.out.println("--profile: the step runs on " + model.device() + ", not on a CUDA device: nothing to profile");
+                    return;
+                }
+                var tasks = step.tasks();
+                java.util.Map<String, double[]> byName = new java.util.LinkedHashMap<>(); // name -> {launches, total us}
+                for (int i = 0; i < tasks.size(); i++) {
+                    double[] row = byName.computeIfAbsent(tasks.get(i).name().replaceFirst("^layer \\d+ ", ""), k -> new double[2]);
+                    row[0]++;
+                    row[1] += micros[i];
+                }
+                double sum = java.util.Arrays.stream(micros).sum();
+                System.out.printf("decode step, each kernel launched alone (us): %.1f in kernels, %.1f per step measured%n", sum, stepMicros);
+                System.out.println("task                     launches   us each   us/step   of kernels");
+                byName.forEach((name, row) -> System.out.printf("%-24s %8.0f %9.2f %9.1f %10.1f%%%n", name, row[0], row[1] / row[0], row[1], 100 * row[1] / sum));
+            }
         }
 
         /**

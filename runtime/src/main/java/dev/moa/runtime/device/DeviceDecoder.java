@@ -93,7 +93,10 @@ public final class DeviceDecoder implements AutoCloseable {
             w.qkv().multiply(graph, at + "q/k/v", xb, bias(weights, w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS);
             graph.task(at + "rope + cache", AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, AttentionKernels.GROUP),
                     qkv, angles[0], angles[1], keys, values, positions, offsets, rings, step, layout.sinkSlots(), heads, kvHeads, headDim);
-            graph.task(at + "attention", AttentionKernels.class, "decodeSplit", Grid.of(heads, layerSplits, AttentionKernels.GROUP),
+            // each KV group's keys and values read once for all its query heads, where shared memory holds them
+            boolean grouped = heads / kvHeads <= AttentionKernels.MAX_GROUP_HEADS && headDim <= AttentionKernels.MAX_HEAD_DIM;
+            graph.task(at + "attention", AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit",
+                    grouped ? Grid.of(kvHeads, layerSplits, AttentionKernels.GROUPED) : Grid.of(heads, layerSplits, AttentionKernels.GROUP),
                     qkv, keys, values, positions, offsets, rings, sink, local, partialOut, partialMax, partialSum, step,
                     layout.sinkSlots(), heads, kvHeads, headDim, scale);
             graph.task(at + "attention combine", AttentionKernels.class, "combine", Grid.of(heads, AttentionKernels.GROUP),
@@ -122,6 +125,14 @@ public final class DeviceDecoder implements AutoCloseable {
         backend.download(logits);
         java.lang.foreign.MemorySegment.copy(logits.memory(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, hostLogits, 0, hostLogits.length);
         return hostLogits;
+    }
+
+    /**
+     * Where a step's time goes on a CUDA device: microseconds per launch of each task alone (see
+     * {@link dev.moa.tasks.graph.CudaBackend#profile}), by task in step order; null on other backends.
+     */
+    public double[] profile(int repeats) {
+        return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profile(graph, repeats) : null;
     }
 
     /** The launches of one step, in order. */

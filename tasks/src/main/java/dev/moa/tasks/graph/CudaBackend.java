@@ -82,6 +82,28 @@ public final class CudaBackend implements Backend {
         stream.synchronize();
     }
 
+    /**
+     * Microseconds each task of {@code graph} takes on the device: every task launched alone {@code repeats} times
+     * between two events, after one warm-up round of the whole graph (the graph must have run once). Where a step's
+     * time goes: the sum against a replay's wall time is the launch and host overhead.
+     */
+    public double[] profile(TaskGraph graph, int repeats) {
+        if (!captured.containsKey(graph)) throw new IllegalStateException("profile a graph after its first run");
+        List<TaskGraph.Task> tasks = graph.tasks();
+        double[] micros = new double[tasks.size()];
+        try (var start = context.createEvent(); var end = context.createEvent()) {
+            tasks.forEach(this::launch);
+            for (int i = 0; i < micros.length; i++) {
+                start.record(stream);
+                for (int r = 0; r < repeats; r++) launch(tasks.get(i));
+                end.record(stream);
+                end.synchronize();
+                micros[i] = dev.moa.tasks.cuda.CudaEvent.elapsedMillis(start, end) * 1e3 / repeats;
+            }
+        }
+        return micros;
+    }
+
     @Override
     public void free(DeviceBuffer buffer) {
         DeviceMemory memory = resident.remove(buffer);

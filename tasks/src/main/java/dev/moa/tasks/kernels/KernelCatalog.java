@@ -26,6 +26,7 @@ public final class KernelCatalog {
             new Entry("matvec-f32-into", MatVecKernels.class, "f32Into", "F32 matvec with bias and residual epilogue"),
             new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on a fused q/k/v, k and v written into the MoA cache"),
             new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots"),
+            new Entry("attention-grouped", AttentionKernels.class, "decodeGrouped", "MoA decode attention, one split of a KV group for all its query heads"),
             new Entry("attention-combine", AttentionKernels.class, "combine", "merges the splits of each head"));
 
     private KernelCatalog() {

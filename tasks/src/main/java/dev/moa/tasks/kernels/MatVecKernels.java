@@ -130,6 +130,12 @@ public final class MatVecKernels {
         }
     }
 
+    /** Maximum over the warp's 32 lanes, valid in every lane (butterfly). */
+    static float warpMax(KernelContext ctx, float value) {
+        for (int mask = 16; mask > 0; mask >>= 1) value = Math.max(value, ctx.shuffleXor(value, mask));
+        return value;
+    }
+
     /** Sum over the warp's 32 lanes, valid in lane 0 (butterfly: valid in every lane). */
     static float warpSum(KernelContext ctx, float value) {
         for (int mask = 16; mask > 0; mask >>= 1) value += ctx.shuffleXor(value, mask);

@@ -179,6 +179,23 @@ class TranslationFidelityTest {
         assertClose(partial[1], partial[4], 1e-5);
         assertClose(partial[2], partial[5], 1e-4);
         assertClose(partial[0], partial[3], 1e-4);
+
+        // the grouped kernel writes the same partial layout, for all query heads of a KV group at once
+        F32Buffer[] grouped = {F32Buffer.allocate(arena, heads * splits * headDim), F32Buffer.allocate(arena, heads * splits),
+                F32Buffer.allocate(arena, heads * splits), F32Buffer.allocate(arena, heads * splits * headDim),
+                F32Buffer.allocate(arena, heads * splits), F32Buffer.allocate(arena, heads * splits)};
+        Grid groupedGrid = Grid.of(kvHeads, splits, dev.moa.tasks.kernels.AttentionKernels.GROUPED);
+        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped", groupedGrid, q1, keys, values, positions,
+                offsets, rings, sink, local, grouped[0], grouped[1], grouped[2], step, sinkSlots, heads, kvHeads, headDim, scale);
+        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped").launch(groupedGrid, q2.memory(), keys2.memory(),
+                values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(), local.memory(),
+                grouped[3].memory(), grouped[4].memory(), grouped[5].memory(), step.memory(), sinkSlots, heads, kvHeads, headDim, scale);
+        assertClose(grouped[1], grouped[4], 1e-5);
+        assertClose(grouped[2], grouped[5], 1e-4);
+        assertClose(grouped[0], grouped[3], 1e-4);
+        assertClose(partial[1], grouped[1], 1e-5); // and the same maths as the per-head kernel
+        assertClose(partial[2], grouped[2], 1e-4);
+        assertClose(partial[0], grouped[0], 1e-4);
         F32Buffer out1 = F32Buffer.allocate(arena, heads * headDim), out2 = F32Buffer.allocate(arena, heads * headDim);
         Grid combineGrid = Grid.of(heads, dev.moa.tasks.kernels.AttentionKernels.GROUP);
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "combine", combineGrid, partial[0], partial[1], partial[2], out1, splits, headDim);

@@ -23,17 +23,29 @@ class AttentionKernelTest {
 
     /** A layer's cache after positions 0..position were written, from full K/V histories. */
     static final class Layer {
-        final int heads = 4, kvHeads = 2, headDim = 20, position;
-        final int[] headSinks = {64, 64, 64, 64}, headLocals = {128, 64, 256, 192};
-        /** Groups {0, 1} and {2, 3}: 64 sink slots each, rings of 128 and 256. */
-        final CacheLayout layout = new CacheLayout(new HeadSpans(1024, new int[][] {headSinks}, new int[][] {headLocals}), 2, 1 << 20);
+        final int heads, kvHeads, headDim, position;
+        final int[] headSinks, headLocals;
+        final CacheLayout layout;
         final float[][][] keys, values; // [position][kvHead][d]
         final float[] q;
         final F32Buffer keyCache, valueCache, query;
         final I32Buffer slotPositions, offsets, rings, sink, local;
 
+        /** Groups {0, 1} and {2, 3}: 64 sink slots each, rings of 128 and 256. */
         Layer(Arena arena, Random random, int position) {
+            this(arena, random, position, 20, 64, new int[] {128, 64, 256, 192}, 2);
+        }
+
+        /** {@code headLocals.length} query heads over {@code kvHeads} KV heads, each with a 64-token sink. */
+        Layer(Arena arena, Random random, int position, int headDim, int sinkTokens, int[] headLocals, int kvHeads) {
             this.position = position;
+            this.heads = headLocals.length;
+            this.kvHeads = kvHeads;
+            this.headDim = headDim;
+            this.headLocals = headLocals;
+            this.headSinks = new int[heads];
+            java.util.Arrays.fill(headSinks, sinkTokens);
+            layout = new CacheLayout(new HeadSpans(1024, new int[][] {headSinks}, new int[][] {headLocals}), heads / kvHeads, 1 << 20);
             keys = new float[position + 1][kvHeads][headDim];
             values = new float[position + 1][kvHeads][headDim];
             for (int p = 0; p <= position; p++) {
@@ -51,8 +63,12 @@ class AttentionKernelTest {
             valueCache = F32Buffer.allocate(arena, (long) totalSlots * headDim);
             slotPositions = I32Buffer.allocate(arena, totalSlots);
             for (int s = 0; s < totalSlots; s++) slotPositions.set(s, -1);
-            offsets = I32Buffer.of(arena, layout.offset(0, 0), layout.offset(0, 1));
-            rings = I32Buffer.of(arena, layout.ringSlots(0, 0), layout.ringSlots(0, 1));
+            offsets = I32Buffer.allocate(arena, kvHeads);
+            rings = I32Buffer.allocate(arena, kvHeads);
+            for (int g = 0; g < kvHeads; g++) {
+                offsets.set(g, layout.offset(0, g));
+                rings.set(g, layout.ringSlots(0, g));
+            }
             sink = I32Buffer.of(arena, headSinks);
             local = I32Buffer.of(arena, headLocals);
             query = F32Buffer.of(arena, q);
@@ -107,12 +123,19 @@ class AttentionKernelTest {
     }
 
     static void attend(Layer l, F32Buffer out, Arena arena, float scale) {
-        int widest = Math.max(l.layout.groupSlots(0, 0), l.layout.groupSlots(0, 1));
+        attend(l, out, arena, scale, false);
+    }
+
+    /** Split attention (per query head, or per KV group with {@code grouped}) and the combine, in the emulator. */
+    static void attend(Layer l, F32Buffer out, Arena arena, float scale, boolean grouped) {
+        int widest = 0;
+        for (int g = 0; g < l.kvHeads; g++) widest = Math.max(widest, l.layout.groupSlots(0, g));
         int splits = (widest + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
         F32Buffer partialOut = F32Buffer.allocate(arena, (long) l.heads * splits * l.headDim);
         F32Buffer partialMax = F32Buffer.allocate(arena, (long) l.heads * splits);
         F32Buffer partialSum = F32Buffer.allocate(arena, (long) l.heads * splits);
-        Emulator.launch(AttentionKernels.class, "decodeSplit", Grid.of(l.heads, splits, AttentionKernels.GROUP), l.query,
+        Grid grid = grouped ? Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED) : Grid.of(l.heads, splits, AttentionKernels.GROUP);
+        Emulator.launch(AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit", grid, l.query,
                 l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
                 partialSum, step(arena, l.position), l.layout.sinkSlots(), l.heads, l.kvHeads, l.headDim, scale);
         Emulator.launch(AttentionKernels.class, "combine", Grid.of(l.heads, AttentionKernels.GROUP), partialOut, partialMax,
@@ -131,6 +154,31 @@ class AttentionKernelTest {
                 double[] expected = l.reference(h, scale);
                 for (int d = 0; d < l.headDim; d++) {
                     assertEquals(expected[d], out.get((long) h * l.headDim + d), 1e-4, "position " + position + " head " + h + " dim " + d);
+                }
+            }
+        }
+    }
+
+    @Test
+    void groupedDecodeAttentionMatchesExplicitPositions() {
+        // head sizes below, at and above the group (one work-item per dimension, several rows, a loop over d),
+        // 2 and 8 query heads per KV head, positions before a ring wraps, at a span and after several wraps
+        int[][] shapes = {{20, 2}, {64, 2}, {136, 2}, {24, AttentionKernels.MAX_GROUP_HEADS}};
+        for (int[] shape : shapes) {
+            int headDim = shape[0], groupHeads = shape[1];
+            int[] locals = new int[2 * groupHeads];
+            for (int h = 0; h < locals.length; h++) locals[h] = 64 * (1 + random.nextInt(5));
+            for (int position : new int[] {40, 191, 700 + random.nextInt(100)}) {
+                Layer l = new Layer(arena, random, position, headDim, 64, locals, 2);
+                float scale = (float) (1 / Math.sqrt(l.headDim));
+                F32Buffer out = F32Buffer.allocate(arena, (long) l.heads * l.headDim);
+                attend(l, out, arena, scale, true);
+                for (int h = 0; h < l.heads; h++) {
+                    double[] expected = l.reference(h, scale);
+                    for (int d = 0; d < l.headDim; d++) {
+                        assertEquals(expected[d], out.get((long) h * l.headDim + d), 1e-4,
+                                "head dim " + headDim + ", " + groupHeads + " heads per group, position " + position + " head " + h + " dim " + d);
+                    }
                 }
             }
         }
