@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# MOA_GPU_SKIP="name ..." skips steps by name.
 # Everything a GPU machine can show, in one bounded run (about 6 minutes on one H200), printed to stdout and to
 # $OUT/gpu-check.log when OUT is set. The machine needs no JDK: run scripts/device-bundle first where one is, and
 # bring .device/ along. Each step has its own time limit, so one failure or hang costs only its own step.
@@ -27,6 +28,7 @@ java=("$work/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-ac
 failed=0
 step() { # step NAME SECONDS COMMAND...
     local name="$1" limit="$2"; shift 2
+    case " ${MOA_GPU_SKIP:-} " in *" $name "*) echo; echo "=== $name: skipped (MOA_GPU_SKIP)"; return;; esac
     echo; echo "=== $name (limit ${limit}s): $*" | sed "s|$work|\$WORK|g"
     local start=$SECONDS
     timeout --kill-after=5 "$limit" "$@"
