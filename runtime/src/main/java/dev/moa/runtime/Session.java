@@ -97,6 +97,25 @@ public final class Session implements AutoCloseable {
         return logits;
     }
 
+    /**
+     * Appends {@code token} and returns the likeliest next token (greedy decoding): on a device the argmax runs there
+     * and no logits are read back; on the CPU it is the argmax of {@link #decode}'s logits.
+     */
+    public int decodeGreedy(int token) {
+        if (accelerator == null || position == 0) return dev.moa.runtime.generate.Sampler.argmax(decode(token));
+        if (position + 1 > capacity()) {
+            throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; " + position + " are used and 1 more was given");
+        }
+        if (token < 0 || token >= model.config().vocabSize()) {
+            throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + model.config().vocabSize() + ")");
+        }
+        if (device == null) device = accelerator.decoder(cache, position, capacity());
+        int next = device.decodeGreedy(token, position);
+        if (next < 0) NonFiniteException.check(device.logits(), 1, model.config().vocabSize(), new int[] {position}, "the output head's logits");
+        position++;
+        return next;
+    }
+
     /** This session's device step after its first decoded token, if it decodes on an accelerator. */
     public java.util.Optional<DeviceDecoder> deviceStep() {
         return java.util.Optional.ofNullable(device);

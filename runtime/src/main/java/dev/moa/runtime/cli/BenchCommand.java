@@ -145,7 +145,7 @@ final class BenchCommand {
                     }
                 }
                 System.out.println(report);
-                if (profile) profileStep(model, 1e3 / ours.decodeTokensPerSecond());
+                if (profile) profileStep(model, 1e6 / ours.decodeTokensPerSecond());
             }
             return 0;
         }
@@ -154,7 +154,7 @@ final class BenchCommand {
         private void profileStep(Model model, double stepMicros) {
             try (var session = model.newSession(promptTokens + 4)) {
                 float[] logits = session.prefill(new java.util.SplittableRandom(7).ints(promptTokens, 3, model.config().vocabSize()).toArray());
-                session.decode(dev.moa.runtime.generate.Sampler.argmax(logits));
+                session.decodeGreedy(dev.moa.runtime.generate.Sampler.argmax(logits));
                 var step = session.deviceStep().orElse(null);
                 double[] micros = step == null ? null : step.profile(50);
                 if (micros == null) {

@@ -39,6 +39,9 @@ public final class DeviceDecoder implements AutoCloseable {
     private final F32Buffer logits;
     private final float[] hostLogits;
     private final TaskGraph graph = new TaskGraph();
+    /** The step, then the argmax of its logits on the device: greedy decoding reads back two ints, not the logits. */
+    private final TaskGraph greedyGraph = new TaskGraph();
+    private final I32Buffer chosen;
     private final long kvBytes;
 
     /**
@@ -111,6 +114,10 @@ public final class DeviceDecoder implements AutoCloseable {
         kvBytes = bytes;
         graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(1, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
         weights.lmHead.multiply(graph, "output head", xb, weights.noBias, logits, 0);
+
+        chosen = own(I32Buffer.allocate(arena, 2));
+        for (TaskGraph.Task t : graph.tasks()) greedyGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
+        greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(1, VectorKernels.ROW_GROUP), logits, chosen, vocab);
     }
 
     /**
@@ -129,15 +136,36 @@ public final class DeviceDecoder implements AutoCloseable {
 
     /**
      * Where a step's time goes on a CUDA device: microseconds per launch of each task alone (see
-     * {@link dev.moa.tasks.graph.CudaBackend#profile}), by task in step order; null on other backends.
+     * {@link dev.moa.tasks.graph.CudaBackend#profile}), by task of {@link #tasks()}, after a greedy step; null on
+     * other backends.
      */
     public double[] profile(int repeats) {
-        return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profile(graph, repeats) : null;
+        return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profile(greedyGraph, repeats) : null;
     }
 
-    /** The launches of one step, in order. */
+    /**
+     * Runs the step for {@code token} at {@code position} and returns the next token by argmax on the device, reading
+     * back only it and a flag; returns -1 when a logit is not a finite number (then {@link #logits()} tells which).
+     */
+    public int decodeGreedy(int token, int position) {
+        step.set(Step.TOKEN, token);
+        step.set(Step.POSITION, position);
+        backend.upload(step);
+        backend.run(greedyGraph);
+        backend.download(chosen);
+        return chosen.get(1) == 0 ? chosen.get(0) : -1;
+    }
+
+    /** The last step's logits, read back from the device. */
+    public float[] logits() {
+        backend.download(logits);
+        java.lang.foreign.MemorySegment.copy(logits.memory(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, hostLogits, 0, hostLogits.length);
+        return hostLogits;
+    }
+
+    /** The launches of one greedy step, in order (a step that returns logits stops before the last, the argmax). */
     public List<TaskGraph.Task> tasks() {
-        return graph.tasks();
+        return greedyGraph.tasks();
     }
 
     /** Bytes of the device KV cache. */
@@ -149,6 +177,7 @@ public final class DeviceDecoder implements AutoCloseable {
     @Override
     public void close() {
         backend.forget(graph);
+        backend.forget(greedyGraph);
         owned.forEach(backend::free);
         arena.close();
     }

@@ -4,6 +4,7 @@ import dev.moa.plans.CacheLayout;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Vec16;
 
 /**
  * Decode-step attention over MoA's per-head elastic KV cache.
@@ -133,29 +134,28 @@ public final class AttentionKernels {
 
     /** Work-items per group of {@link #decodeGrouped}: four warps. */
     public static final int GROUPED = 128;
-    /** Lanes that score one slot together in {@link #decodeGrouped}, each over every {@value}-th dimension. */
-    static final int TEAM = 8;
     /** Query heads per KV group {@link #decodeGrouped} holds (its shared memory is sized for this many). */
     public static final int MAX_GROUP_HEADS = 8;
     /** The widest head {@link #decodeGrouped} holds. */
-    public static final int MAX_HEAD_DIM = 256;
+    public static final int MAX_HEAD_DIM = 128;
+    private static final int WARPS = GROUPED / KernelContext.WARP;
 
     /**
      * One split of flash-decoding for a whole KV group: KV head {@code groupId(0)}'s cache slots
      * {@code [groupId(1)·SPLIT, +SPLIT)} against all {@code heads / kvHeads} query heads that share it, so each key
      * and value is read from memory once per step, not once per query head (4× less traffic on Llama-3 shapes).
      *
-     * <p>What each work-item does: first the group's query heads, pre-scaled, go to shared memory. Scores: teams of
-     * {@value #TEAM} consecutive lanes take one slot at a time (16 slots per pass over the split); lane k of a team
-     * multiplies dimensions k, k+8, … of the key with each query head (so a warp's loads read whole 32-byte sectors
-     * of four keys), three shuffles sum the team, and its first lane stores the score, -inf where the slot is empty or
-     * outside that head's sink and window. Softmax statistics: warp w takes heads w, w+4, …, its lanes striding
-     * over the split's scores for the maximum m and the sum l of exp(score − m), which replace the scores. Values:
-     * work-item t accumulates dimension {@code t % headDim} over every ({@code GROUPED / headDim})-th slot for each
-     * head (a warp reads consecutive floats of a value row), partial sums meet in shared memory. Writes each head's
-     * unnormalised output, m and l of this split for {@link #combine}, in {@link #decodeSplit}'s layout.
+     * <p>What each work-item does. The group's query heads, pre-scaled, go to shared memory. Scores: work-item t
+     * takes slots t and t + {@value #GROUPED} of the split and reads each key whole along head_dim (16-byte loads,
+     * all in flight together), scoring it against every query head of the group; a slot that is empty or outside a
+     * head's sink and window scores -inf for that head. Softmax statistics: warp w takes heads w, w+4, …, its lanes
+     * striding over the split's scores for the maximum m and the sum l of exp(score − m), which replace the scores.
+     * Values: warp w takes slots w, w+4, …; lane k accumulates dimensions k, k+32, … of each head (a warp reads a
+     * value row's consecutive floats, eight rows in flight), and the four warps' sums meet in shared memory. Writes
+     * each head's unnormalised output, m and l of this split for {@link #combine}, in {@link #decodeSplit}'s layout.
      * Launch {@code Grid.of(kvHeads, splits, GROUPED)}; needs {@code heads / kvHeads ≤ MAX_GROUP_HEADS} and
-     * {@code headDim ≤ MAX_HEAD_DIM}.
+     * {@code headDim ≤ MAX_HEAD_DIM}. Slots past the filled ones are never read; every slot below them must hold
+     * finite numbers (the cache starts zeroed).
      */
     public static void decodeGrouped(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
                                      I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
@@ -163,41 +163,32 @@ public final class AttentionKernels {
                                      I32Buffer step, int sinkSlots, int heads, int kvHeads, int headDim, float scale) {
         float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
         float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * SPLIT);
-        float[] partial = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED);
+        float[] partial = ctx.sharedF32(WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM);
         int g = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1);
         int groupHeads = heads / kvHeads, firstHead = g * groupHeads;
-        int first = offsets.get(g), begin = split * SPLIT;
-        int filled = Math.min(SPLIT, sinkSlots + rings.get(g) - begin); // slots of this split the group has (may be <= 0)
+        int first = offsets.get(g) + split * SPLIT;
+        int filled = Math.min(SPLIT, sinkSlots + rings.get(g) - split * SPLIT); // slots of this split the group has (may be <= 0)
         int position = step.get(Step.POSITION);
-        int t = ctx.localId(), lane = ctx.laneId();
+        int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
 
         for (int i = t; i < groupHeads * headDim; i += GROUPED) queries[i] = q.get((long) firstHead * headDim + i) * scale;
         ctx.barrier();
 
-        int member = lane % TEAM;
-        for (int j = t / TEAM; j < SPLIT; j += GROUPED / TEAM) {
-            boolean stored = j < filled;
-            int p = stored ? slotPositions.get(first + begin + j) : -1;
-            long keyBase = (long) (first + begin + j) * headDim;
+        for (int j = t; j < SPLIT; j += GROUPED) {
+            int p = j < filled ? slotPositions.get((long) first + j) : -1;
+            long key = (long) (first + j) * headDim;
             for (int i = 0; i < groupHeads; i++) {
-                float dot = 0f;
-                if (p >= 0) {
-                    KernelContext.unroll(8); // eight key loads in flight per lane
-                    for (int d = member; d < headDim; d += TEAM) dot += queries[i * headDim + d] * keyCache.get(keyBase + d);
+                int h = firstHead + i;
+                float score = Float.NEGATIVE_INFINITY;
+                if (p >= 0 && CacheLayout.visible(p, position, headSink.get(h), headLocal.get(h))) {
+                    score = headDim % 4 == 0 ? dot4(queries, i * headDim, keyCache, key, headDim) : dot(queries, i * headDim, keyCache, key, headDim);
                 }
-                dot += ctx.shuffleXor(dot, 4);
-                dot += ctx.shuffleXor(dot, 2);
-                dot += ctx.shuffleXor(dot, 1);
-                if (member == 0) {
-                    int h = firstHead + i;
-                    boolean seen = p >= 0 && CacheLayout.visible(p, position, headSink.get(h), headLocal.get(h));
-                    weights[i * SPLIT + j] = seen ? dot : Float.NEGATIVE_INFINITY;
-                }
+                weights[i * SPLIT + j] = score;
             }
         }
         ctx.barrier();
 
-        for (int i = t / KernelContext.WARP; i < groupHeads; i += GROUPED / KernelContext.WARP) {
+        for (int i = warp; i < groupHeads; i += WARPS) {
             float max = Float.NEGATIVE_INFINITY;
             for (int j = lane; j < SPLIT; j += KernelContext.WARP) max = Math.max(max, weights[i * SPLIT + j]);
             max = MatVecKernels.warpMax(ctx, max);
@@ -216,34 +207,41 @@ public final class AttentionKernels {
         }
         ctx.barrier();
 
-        // rows × headDim work-items: row r sums slots r, r + rows, ...; a head wider than the group loops over d
-        int rows = headDim >= GROUPED ? 1 : GROUPED / headDim;
-        int row = headDim >= GROUPED ? 0 : t / headDim;
-        if (row < rows) {
-            for (int d = headDim >= GROUPED ? t : t % headDim; d < headDim; d += GROUPED) {
-                for (int i = 0; i < groupHeads; i++) {
-                    float acc = 0f;
-                    for (int j = row; j < filled; j += rows) {
-                        float w = weights[i * SPLIT + j];
-                        if (w != 0f) acc += w * valueCache.get((long) (first + begin + j) * headDim + d);
-                    }
-                    if (rows == 1) {
-                        partialOut.set(((long) (firstHead + i) * splits + split) * headDim + d, acc);
-                    } else {
-                        partial[(i * rows + row) * headDim + d] = acc;
-                    }
-                }
+        for (int i = 0; i < groupHeads; i++) {
+            for (int d = lane; d < headDim; d += KernelContext.WARP) {
+                float acc = 0f;
+                KernelContext.unroll(8); // eight value rows in flight per lane
+                for (int j = warp; j < filled; j += WARPS) acc += weights[i * SPLIT + j] * valueCache.get((long) (first + j) * headDim + d);
+                partial[(warp * groupHeads + i) * headDim + d] = acc;
             }
         }
         ctx.barrier();
-        if (rows > 1) {
-            for (int k = t; k < groupHeads * headDim; k += GROUPED) {
-                int i = k / headDim, d = k % headDim;
-                float acc = 0f;
-                for (int r = 0; r < rows; r++) acc += partial[(i * rows + r) * headDim + d];
-                partialOut.set(((long) (firstHead + i) * splits + split) * headDim + d, acc);
-            }
+        for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+            int i = k / headDim, d = k % headDim;
+            float acc = 0f;
+            for (int w = 0; w < WARPS; w++) acc += partial[(w * groupHeads + i) * headDim + d];
+            partialOut.set(((long) (firstHead + i) * splits + split) * headDim + d, acc);
         }
+    }
+
+    /** {@code Σ_d queries[from + d] · keys[key + d]} over 16-byte key loads ({@code headDim} a multiple of 4). */
+    static float dot4(float[] queries, int from, F32Buffer keys, long key, int headDim) {
+        float sum = 0f;
+        KernelContext.unroll(8);
+        for (int d = 0; d < headDim; d += 4) {
+            Vec16 k = keys.load4(key + d);
+            sum += queries[from + d] * k.f32(0) + queries[from + d + 1] * k.f32(1) + queries[from + d + 2] * k.f32(2)
+                    + queries[from + d + 3] * k.f32(3);
+        }
+        return sum;
+    }
+
+    /** {@link #dot4} one float at a time, for any head size. */
+    static float dot(float[] queries, int from, F32Buffer keys, long key, int headDim) {
+        float sum = 0f;
+        KernelContext.unroll(8);
+        for (int d = 0; d < headDim; d++) sum += queries[from + d] * keys.get(key + d);
+        return sum;
     }
 
     /**

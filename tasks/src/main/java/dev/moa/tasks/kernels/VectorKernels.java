@@ -101,18 +101,22 @@ public final class VectorKernels {
     }
 
     /**
-     * Index of the largest of {@code n} logits (the first one on ties), written to {@code result[0]}. One group of
-     * {@value #ROW_GROUP} work-items: each scans a strided slice, then the group reduces (value, index) pairs in
-     * shared memory. Launch {@code Grid.of(1, ROW_GROUP)}.
+     * Index of the largest of {@code n} logits (the first one on ties), written to {@code result[0]}, and in
+     * {@code result[1]} how many work-items saw a logit that is not a finite number (0 when all are), so a greedy step
+     * on the device needs no logits on the host to refuse garbage. One group of {@value #ROW_GROUP} work-items: each
+     * scans a strided slice, then the group reduces (value, index) pairs in shared memory. Launch
+     * {@code Grid.of(1, ROW_GROUP)}.
      */
     public static void argmax(KernelContext ctx, F32Buffer logits, I32Buffer result, int n) {
         float[] values = ctx.sharedF32(ROW_GROUP);
         int[] indices = ctx.sharedI32(ROW_GROUP);
+        int[] broken = ctx.sharedI32(ROW_GROUP);
         int t = ctx.localId();
         float best = Float.NEGATIVE_INFINITY;
-        int bestIndex = n;
+        int bestIndex = n, nonFinite = 0;
         for (int i = t; i < n; i += ROW_GROUP) {
             float v = logits.get(i);
+            if (!(v - v == 0f)) nonFinite = 1; // NaN - NaN and Inf - Inf are NaN
             if (v > best) {
                 best = v;
                 bestIndex = i;
@@ -120,6 +124,7 @@ public final class VectorKernels {
         }
         values[t] = best;
         indices[t] = bestIndex;
+        broken[t] = nonFinite;
         ctx.barrier();
         for (int stride = ROW_GROUP / 2; stride > 0; stride >>= 1) {
             if (t < stride) {
@@ -132,7 +137,12 @@ public final class VectorKernels {
             }
             ctx.barrier();
         }
-        if (t == 0) result.set(0, indices[0]);
+        if (t == 0) {
+            int count = 0;
+            for (int k = 0; k < ROW_GROUP; k++) count += broken[k];
+            result.set(0, indices[0]);
+            result.set(1, count);
+        }
     }
 
     /** Sum of every work-item's {@code value} over a group of {@value #ROW_GROUP}, returned to all. */

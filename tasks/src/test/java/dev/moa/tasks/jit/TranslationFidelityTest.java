@@ -110,10 +110,14 @@ class TranslationFidelityTest {
         assertClose(s1, s2, 1e-5);
 
         F32Buffer logits = randomBuffer(2000);
-        I32Buffer r1 = I32Buffer.allocate(arena, 1), r2 = I32Buffer.allocate(arena, 1);
+        I32Buffer r1 = I32Buffer.allocate(arena, 2), r2 = I32Buffer.allocate(arena, 2);
         Emulator.launch(VectorKernels.class, "argmax", Grid.of(1, VectorKernels.ROW_GROUP), logits, r1, 2000);
         ptx(VectorKernels.class, "argmax").launch(Grid.of(1, VectorKernels.ROW_GROUP), logits.memory(), r2.memory(), 2000);
         assertEquals(r1.get(0), r2.get(0));
+        assertEquals(0, r2.get(1));
+        logits.set(random.nextInt(2000), Float.NEGATIVE_INFINITY);
+        ptx(VectorKernels.class, "argmax").launch(Grid.of(1, VectorKernels.ROW_GROUP), logits.memory(), r2.memory(), 2000);
+        assertEquals(1, r2.get(1), "the PTX flags an infinite logit");
     }
 
     @Test

@@ -161,9 +161,9 @@ class AttentionKernelTest {
 
     @Test
     void groupedDecodeAttentionMatchesExplicitPositions() {
-        // head sizes below, at and above the group (one work-item per dimension, several rows, a loop over d),
+        // head sizes with 16-byte key loads and without (18), below and at the warp's width and up to the widest,
         // 2 and 8 query heads per KV head, positions before a ring wraps, at a span and after several wraps
-        int[][] shapes = {{20, 2}, {64, 2}, {136, 2}, {24, AttentionKernels.MAX_GROUP_HEADS}};
+        int[][] shapes = {{20, 2}, {64, 2}, {18, 3}, {128, 4}, {24, AttentionKernels.MAX_GROUP_HEADS}};
         for (int[] shape : shapes) {
             int headDim = shape[0], groupHeads = shape[1];
             int[] locals = new int[2 * groupHeads];

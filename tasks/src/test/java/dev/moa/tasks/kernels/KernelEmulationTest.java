@@ -82,9 +82,14 @@ class KernelEmulationTest {
             int expected = random.nextInt(3001);
             logits.set(expected, 100f);
             logits.set(2999, 100f); // a tie: the first index wins
-            I32Buffer result = I32Buffer.allocate(arena, 1);
+            I32Buffer result = I32Buffer.allocate(arena, 2);
             Emulator.launch(VectorKernels.class, "argmax", Grid.of(1, VectorKernels.ROW_GROUP), logits, result, 3001);
             assertEquals(Math.min(expected, 2999), result.get(0));
+            assertEquals(0, result.get(1), "all logits are finite");
+            logits.set(random.nextInt(3001), Float.NaN);
+            logits.set(random.nextInt(3001), Float.POSITIVE_INFINITY);
+            Emulator.launch(VectorKernels.class, "argmax", Grid.of(1, VectorKernels.ROW_GROUP), logits, result, 3001);
+            assertEquals(true, result.get(1) > 0, "a NaN and an Inf are flagged");
         }
     }
 
