@@ -41,6 +41,7 @@ public final class GpuKernelBenchmark {
 
     private final CudaContext context;
     private final CudaModule reference;
+    private final boolean variants;
     private final Arena arena = Arena.ofConfined();
     private final List<DeviceMemory> allocated = new ArrayList<>();
     private final List<CudaModule> modules = new ArrayList<>();
@@ -48,6 +49,12 @@ public final class GpuKernelBenchmark {
 
     /** {@code referencePtx}: nvcc's PTX of reference.cu, or null to time our kernels only. */
     public GpuKernelBenchmark(CudaContext context, String referencePtx) {
+        this(context, referencePtx, false);
+    }
+
+    /** {@code variants}: also time {@link MatVecVariants} on Llama-3.2-1B's decode shapes. */
+    public GpuKernelBenchmark(CudaContext context, String referencePtx, boolean variants) {
+        this.variants = variants;
         this.context = context;
         this.reference = referencePtx == null ? null : context.loadModule(referencePtx);
     }
@@ -68,7 +75,7 @@ public final class GpuKernelBenchmark {
             }
             // Llama-3.2-1B's decode matrices (q/k/v, o, gate/up, down, output head): the production kernel and the
             // experimental layouts of MatVecVariants, no nvcc build
-            for (int[] shape : new int[][] {{3072, 2048}, {2048, 2048}, {16384, 2048}, {2048, 8192}, {128256, 2048}}) {
+            for (int[] shape : variants ? new int[][] {{3072, 2048}, {2048, 2048}, {16384, 2048}, {2048, 8192}, {128256, 2048}} : new int[0][]) {
                 progress.printf("matvec variants %d x %d ...%n", shape[0], shape[1]);
                 rows.addAll(matVecVariants(shape[0], shape[1]));
             }
@@ -165,7 +172,7 @@ public final class GpuKernelBenchmark {
 
     /** Dense spans over a per-head cache of {@code span} slots per KV head, the query at the last position. */
     Row attention(int heads, int kvHeads, int headDim, int span, boolean grouped) {
-        int slots = kvHeads * span, position = span - 1, splits = (span + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
+        int slots = kvHeads * span, position = span - 1, splits = AttentionKernels.splits(span, grouped);
         F32Buffer q = gaussian(heads * headDim), keys = gaussian((long) slots * headDim), values = gaussian((long) slots * headDim);
         I32Buffer positions = I32Buffer.allocate(arena, slots), offsets = I32Buffer.allocate(arena, kvHeads),
                 rings = I32Buffer.allocate(arena, kvHeads), sink = I32Buffer.allocate(arena, heads), local = I32Buffer.allocate(arena, heads);

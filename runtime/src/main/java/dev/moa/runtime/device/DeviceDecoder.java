@@ -64,9 +64,11 @@ public final class DeviceDecoder implements AutoCloseable {
         hostLogits = new float[vocab];
         F32Buffer[] angles = ropeTable(config, capacity);
 
+        // each KV group's keys and values read once for all its query heads, where shared memory holds them
+        boolean grouped = heads / kvHeads <= AttentionKernels.MAX_GROUP_HEADS && headDim <= AttentionKernels.MAX_HEAD_DIM;
         int splits = 1;
         for (int l = 0; l < config.numLayers(); l++) {
-            for (int g = 0; g < kvHeads; g++) splits = Math.max(splits, ceilDiv(layout.groupSlots(l, g), AttentionKernels.SPLIT));
+            for (int g = 0; g < kvHeads; g++) splits = Math.max(splits, AttentionKernels.splits(layout.groupSlots(l, g), grouped));
         }
         F32Buffer partialOut = f32((long) heads * splits * headDim), partialMax = f32((long) heads * splits), partialSum = f32((long) heads * splits);
 
@@ -89,15 +91,13 @@ public final class DeviceDecoder implements AutoCloseable {
             bytes += keys.memory().byteSize() + values.memory().byteSize();
             I32Buffer sink = own(I32Buffer.of(arena, spans.sink()[l])), local = own(I32Buffer.of(arena, spans.local()[l]));
             int layerSplits = 1;
-            for (int g = 0; g < kvHeads; g++) layerSplits = Math.max(layerSplits, ceilDiv(layout.groupSlots(l, g), AttentionKernels.SPLIT));
+            for (int g = 0; g < kvHeads; g++) layerSplits = Math.max(layerSplits, AttentionKernels.splits(layout.groupSlots(l, g), grouped));
 
             String at = "layer " + l + " ";
             graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(1, VectorKernels.ROW_GROUP), x, w.attentionNorm(), xb, hidden, eps);
             w.qkv().multiply(graph, at + "q/k/v", xb, bias(weights, w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS);
             graph.task(at + "rope + cache", AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, AttentionKernels.GROUP),
                     qkv, angles[0], angles[1], keys, values, positions, offsets, rings, step, layout.sinkSlots(), heads, kvHeads, headDim);
-            // each KV group's keys and values read once for all its query heads, where shared memory holds them
-            boolean grouped = heads / kvHeads <= AttentionKernels.MAX_GROUP_HEADS && headDim <= AttentionKernels.MAX_HEAD_DIM;
             graph.task(at + "attention", AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit",
                     grouped ? Grid.of(kvHeads, layerSplits, AttentionKernels.GROUPED) : Grid.of(heads, layerSplits, AttentionKernels.GROUP),
                     qkv, keys, values, positions, offsets, rings, sink, local, partialOut, partialMax, partialSum, step,
@@ -210,9 +210,5 @@ public final class DeviceDecoder implements AutoCloseable {
             java.lang.foreign.MemorySegment.copy(a.sin(), 0, sin.memory(), java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) from * half * 4, n * half);
         }
         return new F32Buffer[] {cos, sin};
-    }
-
-    private static int ceilDiv(int a, int b) {
-        return (a + b - 1) / b;
     }
 }

@@ -134,27 +134,36 @@ public final class AttentionKernels {
 
     /** Work-items per group of {@link #decodeGrouped}: four warps. */
     public static final int GROUPED = 128;
+    /** Cache slots one group of {@link #decodeGrouped} takes: one per work-item when scoring. */
+    public static final int GROUPED_SPLIT = 128;
     /** Query heads per KV group {@link #decodeGrouped} holds (its shared memory is sized for this many). */
     public static final int MAX_GROUP_HEADS = 8;
     /** The widest head {@link #decodeGrouped} holds. */
     public static final int MAX_HEAD_DIM = 128;
     private static final int WARPS = GROUPED / KernelContext.WARP;
 
+    /** Splits of a KV range of {@code slots} slots: launches of {@link #decodeGrouped} or of {@link #decodeSplit}. */
+    public static int splits(int slots, boolean grouped) {
+        int size = grouped ? GROUPED_SPLIT : SPLIT;
+        return Math.max(1, (slots + size - 1) / size);
+    }
+
     /**
      * One split of flash-decoding for a whole KV group: KV head {@code groupId(0)}'s cache slots
-     * {@code [groupId(1)·SPLIT, +SPLIT)} against all {@code heads / kvHeads} query heads that share it, so each key
-     * and value is read from memory once per step, not once per query head (4× less traffic on Llama-3 shapes).
+     * {@code [groupId(1)·GROUPED_SPLIT, +GROUPED_SPLIT)} against all {@code heads / kvHeads} query heads that share
+     * it, so each key and value is read from memory once per step, not once per query head (4× less traffic on
+     * Llama-3 shapes), and each load feeds the arithmetic of four query heads.
      *
-     * <p>What each work-item does. The group's query heads, pre-scaled, go to shared memory. Scores: work-item t
-     * takes slots t and t + {@value #GROUPED} of the split and reads each key whole along head_dim (16-byte loads,
-     * all in flight together), scoring it against every query head of the group; a slot that is empty or outside a
-     * head's sink and window scores -inf for that head. Softmax statistics: warp w takes heads w, w+4, …, its lanes
-     * striding over the split's scores for the maximum m and the sum l of exp(score − m), which replace the scores.
-     * Values: warp w takes slots w, w+4, …; lane k accumulates dimensions k, k+32, … of each head (a warp reads a
-     * value row's consecutive floats, eight rows in flight), and the four warps' sums meet in shared memory. Writes
-     * each head's unnormalised output, m and l of this split for {@link #combine}, in {@link #decodeSplit}'s layout.
-     * Launch {@code Grid.of(kvHeads, splits, GROUPED)}; needs {@code heads / kvHeads ≤ MAX_GROUP_HEADS} and
-     * {@code headDim ≤ MAX_HEAD_DIM}. Slots past the filled ones are never read; every slot below them must hold
+     * <p>What each work-item does. The group's query heads, pre-scaled, go to shared memory. Scores: work-item t takes
+     * slot t of the split and reads its key whole along head_dim (16-byte loads, eight in flight), scoring it against
+     * four query heads at a time; a slot that is empty or outside a head's sink and window scores -inf for that head.
+     * Softmax statistics: warp w takes heads w, w+4, …, its lanes striding over the split's scores for the maximum m
+     * and the sum l of exp(score − m), which replace the scores. Values: warp w takes slots w, w+4, …; lane k
+     * accumulates dimensions k, k+32, … for four heads at a time (a warp reads a value row's consecutive floats,
+     * eight rows in flight), and the four warps' sums meet in shared memory. Writes each head's unnormalised output,
+     * m and l of this split for {@link #combine}, in {@link #decodeSplit}'s layout with {@link #splits} splits.
+     * Launch {@code Grid.of(kvHeads, splits(slots, true), GROUPED)}; needs {@code heads / kvHeads ≤ MAX_GROUP_HEADS}
+     * and {@code headDim ≤ MAX_HEAD_DIM}. Slots past the filled ones are never read; every slot below them must hold
      * finite numbers (the cache starts zeroed).
      */
     public static void decodeGrouped(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
@@ -162,40 +171,62 @@ public final class AttentionKernels {
                                      I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                      I32Buffer step, int sinkSlots, int heads, int kvHeads, int headDim, float scale) {
         float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
-        float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * SPLIT);
+        float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED_SPLIT);
         float[] partial = ctx.sharedF32(WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM);
         int g = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1);
         int groupHeads = heads / kvHeads, firstHead = g * groupHeads;
-        int first = offsets.get(g) + split * SPLIT;
-        int filled = Math.min(SPLIT, sinkSlots + rings.get(g) - split * SPLIT); // slots of this split the group has (may be <= 0)
+        int first = offsets.get(g) + split * GROUPED_SPLIT;
+        int filled = Math.min(GROUPED_SPLIT, sinkSlots + rings.get(g) - split * GROUPED_SPLIT); // may be <= 0
         int position = step.get(Step.POSITION);
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
 
-        for (int i = t; i < groupHeads * headDim; i += GROUPED) queries[i] = q.get((long) firstHead * headDim + i) * scale;
+        for (int i = t; i < MAX_GROUP_HEADS * headDim; i += GROUPED) {
+            queries[i] = i < groupHeads * headDim ? q.get((long) firstHead * headDim + i) * scale : 0f;
+        }
         ctx.barrier();
 
-        for (int j = t; j < SPLIT; j += GROUPED) {
-            int p = j < filled ? slotPositions.get((long) first + j) : -1;
-            long key = (long) (first + j) * headDim;
-            for (int i = 0; i < groupHeads; i++) {
-                int h = firstHead + i;
-                float score = Float.NEGATIVE_INFINITY;
-                if (p >= 0 && CacheLayout.visible(p, position, headSink.get(h), headLocal.get(h))) {
-                    score = headDim % 4 == 0 ? dot4(queries, i * headDim, keyCache, key, headDim) : dot(queries, i * headDim, keyCache, key, headDim);
+        int p = t < filled ? slotPositions.get((long) first + t) : -1;
+        long key = (long) (first + t) * headDim;
+        for (int i = 0; i < groupHeads; i += 4) {
+            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+            if (p >= 0) {
+                int a = i * headDim, b = a + headDim, c = b + headDim, e = c + headDim;
+                if (headDim % 4 == 0) {
+                    KernelContext.unroll(8); // eight 16-byte key loads in flight
+                    for (int d = 0; d < headDim; d += 4) {
+                        Vec16 k = keyCache.load4(key + d);
+                        float k0 = k.f32(0), k1 = k.f32(1), k2 = k.f32(2), k3 = k.f32(3);
+                        s0 += queries[a + d] * k0 + queries[a + d + 1] * k1 + queries[a + d + 2] * k2 + queries[a + d + 3] * k3;
+                        s1 += queries[b + d] * k0 + queries[b + d + 1] * k1 + queries[b + d + 2] * k2 + queries[b + d + 3] * k3;
+                        s2 += queries[c + d] * k0 + queries[c + d + 1] * k1 + queries[c + d + 2] * k2 + queries[c + d + 3] * k3;
+                        s3 += queries[e + d] * k0 + queries[e + d + 1] * k1 + queries[e + d + 2] * k2 + queries[e + d + 3] * k3;
+                    }
+                } else {
+                    KernelContext.unroll(8);
+                    for (int d = 0; d < headDim; d++) {
+                        float k = keyCache.get(key + d);
+                        s0 += queries[a + d] * k;
+                        s1 += queries[b + d] * k;
+                        s2 += queries[c + d] * k;
+                        s3 += queries[e + d] * k;
+                    }
                 }
-                weights[i * SPLIT + j] = score;
             }
+            score(weights, i, t, p, s0, firstHead, groupHeads, position, headSink, headLocal);
+            score(weights, i + 1, t, p, s1, firstHead, groupHeads, position, headSink, headLocal);
+            score(weights, i + 2, t, p, s2, firstHead, groupHeads, position, headSink, headLocal);
+            score(weights, i + 3, t, p, s3, firstHead, groupHeads, position, headSink, headLocal);
         }
         ctx.barrier();
 
         for (int i = warp; i < groupHeads; i += WARPS) {
             float max = Float.NEGATIVE_INFINITY;
-            for (int j = lane; j < SPLIT; j += KernelContext.WARP) max = Math.max(max, weights[i * SPLIT + j]);
+            for (int j = lane; j < GROUPED_SPLIT; j += KernelContext.WARP) max = Math.max(max, weights[i * GROUPED_SPLIT + j]);
             max = MatVecKernels.warpMax(ctx, max);
             float sum = 0f;
-            for (int j = lane; j < SPLIT; j += KernelContext.WARP) {
-                float e = max == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(weights[i * SPLIT + j] - max);
-                weights[i * SPLIT + j] = e;
+            for (int j = lane; j < GROUPED_SPLIT; j += KernelContext.WARP) {
+                float e = max == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(weights[i * GROUPED_SPLIT + j] - max);
+                weights[i * GROUPED_SPLIT + j] = e;
                 sum += e;
             }
             sum = MatVecKernels.warpSum(ctx, sum);
@@ -207,41 +238,44 @@ public final class AttentionKernels {
         }
         ctx.barrier();
 
-        for (int i = 0; i < groupHeads; i++) {
+        for (int i = 0; i < groupHeads; i += 4) {
+            int a = i * GROUPED_SPLIT, b = a + GROUPED_SPLIT, c = b + GROUPED_SPLIT, e = c + GROUPED_SPLIT;
             for (int d = lane; d < headDim; d += KernelContext.WARP) {
-                float acc = 0f;
+                float o0 = 0f, o1 = 0f, o2 = 0f, o3 = 0f;
                 KernelContext.unroll(8); // eight value rows in flight per lane
-                for (int j = warp; j < filled; j += WARPS) acc += weights[i * SPLIT + j] * valueCache.get((long) (first + j) * headDim + d);
-                partial[(warp * groupHeads + i) * headDim + d] = acc;
+                for (int j = warp; j < filled; j += WARPS) {
+                    float v = valueCache.get((long) (first + j) * headDim + d);
+                    o0 += weights[a + j] * v;
+                    o1 += weights[b + j] * v;
+                    o2 += weights[c + j] * v;
+                    o3 += weights[e + j] * v;
+                }
+                int at = (warp * MAX_GROUP_HEADS + i) * headDim + d;
+                partial[at] = o0;
+                partial[at + headDim] = o1;
+                partial[at + 2 * headDim] = o2;
+                partial[at + 3 * headDim] = o3;
             }
         }
         ctx.barrier();
         for (int k = t; k < groupHeads * headDim; k += GROUPED) {
             int i = k / headDim, d = k % headDim;
             float acc = 0f;
-            for (int w = 0; w < WARPS; w++) acc += partial[(w * groupHeads + i) * headDim + d];
+            for (int w = 0; w < WARPS; w++) acc += partial[(w * MAX_GROUP_HEADS + i) * headDim + d];
             partialOut.set(((long) (firstHead + i) * splits + split) * headDim + d, acc);
         }
     }
 
-    /** {@code Σ_d queries[from + d] · keys[key + d]} over 16-byte key loads ({@code headDim} a multiple of 4). */
-    static float dot4(float[] queries, int from, F32Buffer keys, long key, int headDim) {
-        float sum = 0f;
-        KernelContext.unroll(8);
-        for (int d = 0; d < headDim; d += 4) {
-            Vec16 k = keys.load4(key + d);
-            sum += queries[from + d] * k.f32(0) + queries[from + d + 1] * k.f32(1) + queries[from + d + 2] * k.f32(2)
-                    + queries[from + d + 3] * k.f32(3);
-        }
-        return sum;
-    }
-
-    /** {@link #dot4} one float at a time, for any head size. */
-    static float dot(float[] queries, int from, F32Buffer keys, long key, int headDim) {
-        float sum = 0f;
-        KernelContext.unroll(8);
-        for (int d = 0; d < headDim; d++) sum += queries[from + d] * keys.get(key + d);
-        return sum;
+    /**
+     * Stores query head {@code i}'s score of slot {@code j} (which holds position {@code p}, -1 when empty): -inf
+     * where the slot is empty or not visible to the head; nothing for {@code i} past the group's heads.
+     */
+    private static void score(float[] weights, int i, int j, int p, float dot, int firstHead, int groupHeads, int position,
+                              I32Buffer headSink, I32Buffer headLocal) {
+        if (i >= groupHeads) return;
+        int h = firstHead + i;
+        boolean seen = p >= 0 && CacheLayout.visible(p, position, headSink.get(h), headLocal.get(h));
+        weights[i * GROUPED_SPLIT + j] = seen ? dot : Float.NEGATIVE_INFINITY;
     }
 
     /**

@@ -130,7 +130,7 @@ class AttentionKernelTest {
     static void attend(Layer l, F32Buffer out, Arena arena, float scale, boolean grouped) {
         int widest = 0;
         for (int g = 0; g < l.kvHeads; g++) widest = Math.max(widest, l.layout.groupSlots(0, g));
-        int splits = (widest + AttentionKernels.SPLIT - 1) / AttentionKernels.SPLIT;
+        int splits = AttentionKernels.splits(widest, grouped);
         F32Buffer partialOut = F32Buffer.allocate(arena, (long) l.heads * splits * l.headDim);
         F32Buffer partialMax = F32Buffer.allocate(arena, (long) l.heads * splits);
         F32Buffer partialSum = F32Buffer.allocate(arena, (long) l.heads * splits);
