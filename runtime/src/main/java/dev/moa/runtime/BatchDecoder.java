@@ -1,6 +1,9 @@
 package dev.moa.runtime;
 
+import dev.moa.runtime.device.DeviceDecoder;
+import dev.moa.runtime.generate.Sampler;
 import dev.moa.runtime.model.KvCache;
+import dev.moa.runtime.model.NonFiniteException;
 import dev.moa.runtime.model.LlamaModel;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -10,6 +13,10 @@ import java.util.List;
  * once for the whole batch (a skinny GEMM instead of B matvecs), attention stays per session over its own cache, so
  * sessions of different lengths and different attention (dense, any MoA plan) step together. Each row's logits are
  * what {@link Session#decode} would return for that session alone, up to the order of float sums.
+ *
+ * <p>On a model with an accelerator the step runs there: the sessions become the rows of one device step (their
+ * caches move there once), replayed while the same sessions step together in the same order; another set of
+ * sessions returns the caches of the sessions that change and builds the step for the new set.
  *
  * <p>Holds the scratch buffers for {@code maxBatch} rows; used by one thread at a time.
  */
@@ -37,17 +44,18 @@ public final class BatchDecoder {
      */
     public float[][] step(List<Session> sessions, int[] tokens) {
         int n = sessions.size();
-        if (n != tokens.length) throw new IllegalArgumentException(n + " sessions but " + tokens.length + " tokens");
-        if (n < 1 || n > maxBatch) throw new IllegalArgumentException("a step takes 1 to " + maxBatch + " sessions, got " + n);
         KvCache[] caches = new KvCache[n];
         int[] positions = new int[n];
-        var seen = new IdentityHashMap<Session, Boolean>();
-        for (int b = 0; b < n; b++) {
-            Session s = sessions.get(b);
-            if (s.model() != model) throw new IllegalArgumentException("session " + b + " belongs to another model");
-            if (seen.put(s, true) != null) throw new IllegalArgumentException("session " + b + " appears twice in one step");
-            caches[b] = s.cacheForDecode();
-            positions[b] = s.position();
+        check(sessions, tokens, caches, positions);
+        if (sessions.get(0).accelerator() != null) {
+            float[][] rows = device(sessions, positions).decode(tokens, positions);
+            float[][] out = new float[n][];
+            for (int b = 0; b < n; b++) {
+                NonFiniteException.check(rows[b], 1, rows[b].length, new int[] {positions[b]}, "the output head's logits");
+                out[b] = rows[b].clone();
+                sessions.get(b).advance();
+            }
+            return out;
         }
         model.decodeBatch(state, caches, tokens, positions, logits);
         int vocab = model.config().vocabSize();
@@ -57,5 +65,59 @@ public final class BatchDecoder {
             rows[b] = java.util.Arrays.copyOfRange(logits, b * vocab, (b + 1) * vocab);
         }
         return rows;
+    }
+
+    /**
+     * As {@link #step}, returning each session's next token by argmax (greedy decoding): on a device the argmax runs
+     * there and only the tokens come back.
+     */
+    public int[] stepGreedy(List<Session> sessions, int[] tokens) {
+        int n = sessions.size();
+        int[] positions = new int[n];
+        check(sessions, tokens, new KvCache[n], positions);
+        if (sessions.get(0).accelerator() == null) {
+            float[][] rows = step(sessions, tokens);
+            int[] next = new int[n];
+            for (int b = 0; b < n; b++) next[b] = Sampler.argmax(rows[b]);
+            return next;
+        }
+        DeviceDecoder device = device(sessions, positions);
+        int[] next = device.decodeGreedy(tokens, positions);
+        for (int b = 0; b < n; b++) {
+            if (next[b] < 0) {
+                float[] row = device.logits()[b];
+                NonFiniteException.check(row, 1, row.length, new int[] {positions[b]}, "the output head's logits");
+            }
+        }
+        for (Session s : sessions) s.advance();
+        return next;
+    }
+
+    /** Checks a step's sessions and tokens; fills their caches and positions. */
+    private void check(List<Session> sessions, int[] tokens, KvCache[] caches, int[] positions) {
+        int n = sessions.size();
+        if (n != tokens.length) throw new IllegalArgumentException(n + " sessions but " + tokens.length + " tokens");
+        if (n < 1 || n > maxBatch) throw new IllegalArgumentException("a step takes 1 to " + maxBatch + " sessions, got " + n);
+        int vocab = model.config().vocabSize();
+        var seen = new IdentityHashMap<Session, Boolean>();
+        for (int b = 0; b < n; b++) {
+            Session s = sessions.get(b);
+            if (s.model() != model) throw new IllegalArgumentException("session " + b + " belongs to another model");
+            if (seen.put(s, true) != null) throw new IllegalArgumentException("session " + b + " appears twice in one step");
+            if (tokens[b] < 0 || tokens[b] >= vocab) throw new IllegalArgumentException("token id " + tokens[b] + " of session " + b + " is outside the vocabulary [0, " + vocab + ")");
+            caches[b] = s.cacheForDecode();
+            positions[b] = s.position();
+        }
+    }
+
+    /** The device step whose rows are exactly these sessions, built (their caches moved there) when there is none. */
+    private static DeviceDecoder device(List<Session> sessions, int[] positions) {
+        DeviceDecoder step = Session.sharedStep(sessions);
+        if (step != null) return step;
+        for (Session s : sessions) s.leaveDevice(true);
+        List<Session> rows = List.copyOf(sessions);
+        step = rows.get(0).accelerator().decoder(rows.stream().map(Session::deviceRow).toList());
+        Session.attach(rows, step);
+        return step;
     }
 }

@@ -9,6 +9,7 @@ import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.MoaKvCache;
 import dev.moa.plans.MoaPlan;
+import java.util.List;
 
 /**
  * One conversation's state: its KV cache, scratch buffers and the next position. A session is used by one
@@ -27,8 +28,14 @@ public final class Session implements AutoCloseable {
     private final Accelerator accelerator;
     private KvCache cache;
     private int position;
-    /** This session's decode step on the accelerator, built at the first token after prefill; null on the CPU. */
+    /**
+     * The device step this session's cache lives in, as row {@code deviceRow} of the sessions {@code deviceRows}
+     * (just this one when it decodes alone); null while its cache is on the CPU (before its first decoded token, or
+     * on the CPU backend).
+     */
     private DeviceDecoder device;
+    private int deviceRow;
+    private List<Session> deviceRows;
 
     Session(LlamaModel model, Accelerator accelerator, int capacity, int chunk, MoaPlan plan, int allowance) {
         this.model = model;
@@ -86,7 +93,7 @@ public final class Session implements AutoCloseable {
         for (int token : tokens) {
             if (token < 0 || token >= vocab) throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + vocab + ")");
         }
-        if (device == null) device = accelerator.decoder(cache, position, capacity());
+        ownDevice();
         float[] logits = null;
         for (int token : tokens) {
             logits = device.decode(token, position);
@@ -109,9 +116,9 @@ public final class Session implements AutoCloseable {
         if (token < 0 || token >= model.config().vocabSize()) {
             throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + model.config().vocabSize() + ")");
         }
-        if (device == null) device = accelerator.decoder(cache, position, capacity());
+        ownDevice();
         int next = device.decodeGreedy(token, position);
-        if (next < 0) NonFiniteException.check(device.logits(), 1, model.config().vocabSize(), new int[] {position}, "the output head's logits");
+        if (next < 0) NonFiniteException.check(device.logits()[0], 1, model.config().vocabSize(), new int[] {position}, "the output head's logits");
         position++;
         return next;
     }
@@ -126,11 +133,61 @@ public final class Session implements AutoCloseable {
         return accelerator == null ? "cpu" : accelerator.name();
     }
 
-    /** Frees the session's device state (its KV cache and captured step there); a CPU session holds none. */
+    /** Makes this session the only row of its device step, leaving a shared one first. */
+    private void ownDevice() {
+        if (device != null && deviceRows.size() > 1) leaveDevice(true);
+        if (device == null) attach(List.of(this), accelerator.decoder(cache, position, capacity()));
+    }
+
+    /** Puts {@code sessions} (in row order) into one device step. */
+    static void attach(List<Session> sessions, DeviceDecoder step) {
+        for (int b = 0; b < sessions.size(); b++) {
+            Session s = sessions.get(b);
+            s.device = step;
+            s.deviceRow = b;
+            s.deviceRows = sessions;
+        }
+    }
+
+    /**
+     * Ends the device step this session is in, for all its rows: with {@code keep}, their caches first return to the
+     * sessions' CPU caches, so each goes on from there (alone or in another batch).
+     */
+    void leaveDevice(boolean keep) {
+        if (device == null) return;
+        DeviceDecoder step = device;
+        if (keep) step.syncBack();
+        step.close();
+        for (Session s : deviceRows) {
+            s.device = null;
+            s.deviceRows = null;
+        }
+    }
+
+    /** The device step holding exactly {@code sessions} in this order, or null. */
+    static DeviceDecoder sharedStep(List<Session> sessions) {
+        DeviceDecoder step = sessions.get(0).device;
+        if (step == null || sessions.get(0).deviceRows.size() != sessions.size()) return null;
+        for (int b = 0; b < sessions.size(); b++) if (sessions.get(b).device != step || sessions.get(b).deviceRow != b) return null;
+        return step;
+    }
+
+    /** This session's cache state, as a device step takes it. */
+    DeviceDecoder.Row deviceRow() {
+        return new DeviceDecoder.Row(cache, position, capacity());
+    }
+
+    Accelerator accelerator() {
+        return accelerator;
+    }
+
+    /**
+     * Frees the session's device state (its captured step and its KV cache there); a CPU session holds none. Other
+     * sessions stepped with it keep their caches (they return to the CPU and move again at their next step).
+     */
     @Override
     public void close() {
-        if (device != null) device.close();
-        device = null;
+        if (device != null) leaveDevice(deviceRows.size() > 1);
     }
 
     public int position() {
@@ -143,7 +200,6 @@ public final class Session implements AutoCloseable {
 
     /** The cache the next decoded token goes into, checked as {@link #decode} checks it. */
     KvCache cacheForDecode() {
-        if (accelerator != null) throw new UnsupportedOperationException("batched decode runs on the CPU only so far; this session decodes on " + device());
         if (cache == null) throw new IllegalStateException("a sparse session starts with prefill(prompt)");
         if (position + 1 > capacity()) {
             throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; " + position + " are used and 1 more was given");

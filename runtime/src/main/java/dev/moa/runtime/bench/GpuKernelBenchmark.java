@@ -189,7 +189,7 @@ public final class GpuKernelBenchmark {
                 partialSum = F32Buffer.allocate(arena, (long) heads * splits), out = F32Buffer.allocate(arena, (long) heads * headDim);
         float scale = (float) (1 / Math.sqrt(headDim));
         Object[] splitArgs = {device(q), device(keys), device(values), device(positions), device(offsets), device(rings), device(sink),
-                device(local), device(partialOut), device(partialMax), device(partialSum), device(I32Buffer.of(arena, 0, position)), 0,
+                device(local), device(partialOut), device(partialMax), device(partialSum), device(I32Buffer.of(arena, 0, position)), device(I32Buffer.of(arena, 0)),
                 heads, kvHeads, headDim, scale};
         DeviceMemory dout = device(out);
         Object[] combineArgs = {splitArgs[8], splitArgs[9], splitArgs[10], dout, splits, headDim};

@@ -26,6 +26,16 @@ public final class LongContextBenchmark {
 
     /** plan == null: dense. N = length, prompt = length − allowance, then {@code steps} decode steps. */
     public static Result run(Model model, MoaPlan plan, int length, int allowance, int steps) {
+        return run(model, plan, length, allowance, steps, 1);
+    }
+
+    /**
+     * As {@link #run(Model, MoaPlan, int, int, int)} with {@code batch} sessions at that length stepped together on
+     * the model's accelerator (each row a copy of the same filled cache); tokens/s counts every row. KV bytes are
+     * the whole batch's.
+     */
+    public static Result run(Model model, MoaPlan plan, int length, int allowance, int steps, int batch) {
+        if (batch > 1 && model.accelerator().isEmpty()) throw new IllegalArgumentException("a batch at long context runs on an accelerator only");
         ModelConfig c = model.config();
         int prompt = length - allowance;
         KvCache cache = plan == null ? new DenseKvCache(c, length) : new MoaKvCache(c, HeadSpans.of(plan, length), prompt);
@@ -43,15 +53,20 @@ public final class LongContextBenchmark {
         int token = 5;
         double best = Double.MAX_VALUE;
         if (model.accelerator().isPresent()) {
-            try (var device = model.accelerator().get().decoder(cache, prompt, length)) {
-                device.decode(token, prompt); // the first step captures the graph
+            var rows = java.util.Collections.nCopies(batch, new dev.moa.runtime.device.DeviceDecoder.Row(cache, prompt, length));
+            try (var device = model.accelerator().get().decoder(rows)) {
+                int[] tokens = new int[batch], positions = new int[batch];
+                java.util.Arrays.fill(tokens, token);
+                java.util.Arrays.fill(positions, prompt);
+                tokens = device.decodeGreedy(tokens, positions); // the first step captures the graph
                 for (int i = 1; i <= steps; i++) {
+                    java.util.Arrays.fill(positions, prompt + i);
                     long start = System.nanoTime();
-                    float[] logits = device.decode(token, prompt + i);
+                    tokens = device.decodeGreedy(tokens, positions);
                     best = Math.min(best, (System.nanoTime() - start) / 1e9);
-                    token = Sampler.argmax(logits);
+                    for (int b = 0; b < batch; b++) if (tokens[b] < 0) tokens[b] = 5; // random caches: any token will do
                 }
-                return new Result(device.kvCacheBytes(), 1 / best);
+                return new Result(device.kvCacheBytes(), batch / best);
             }
         }
         LlamaModel llama = model.llama();

@@ -180,7 +180,6 @@ final class BenchCommand {
          * streams every weight once for all B rows plus each session's visible keys and values once per KV group.
          */
         private int batched(Model model, MemoryBandwidth.Result bandwidth) {
-            if (model.accelerator().isPresent()) throw new UsageException("bench decode --batch runs on the CPU only so far (--device cpu)");
             long bytesPerStep = model.llama().weights().bytesPerDecodedToken();
             System.out.printf("batched decode, %s, %s attention, %d-token prompts, %d steps, best of %d; read bandwidth %.1f GB/s, %d threads%n",
                     model.directory().getFileName(), attention.mode, promptTokens, decodeTokens, rounds, bandwidth.readBytesPerSecond() / 1e9,
@@ -277,9 +276,14 @@ final class BenchCommand {
         @Mixin
         Options.Device device;
 
+        @Option(names = "--batch", paramLabel = "B", split = ",", defaultValue = "1",
+                description = "sessions stepped together at each length, for each B (default: ${DEFAULT-VALUE}; more than 1 needs --device cuda or emulator)")
+        List<Integer> batches;
+
         @Override
         public Integer call() throws Exception {
             Options.require(steps >= 1, "bench long-context: --decode-tokens must be positive");
+            for (int b : batches) Options.require(b >= 1 && b <= 1024, "bench long-context: --batch sizes must be in 1..1024, got " + b);
             Path dir = model != null ? model : materialize(Presets.LLAMA_3_2_1B);
             Path planFile = plan.file();
             int allowance = 1024;
@@ -289,15 +293,20 @@ final class BenchCommand {
                 var half = dev.moa.plans.MoaPlan.uniform(config.numLayers(), config.numHeads(), new dev.moa.plans.ElasticRule(0, 0.5));
                 System.out.printf("whole-model decode at long context on %s, %d threads; N = prompt + %d; best of %d steps; moa plan %s%n",
                         model.device(), Parallel.threads(), allowance, steps, planFile);
-                System.out.println("length  mode          KV cache   vs dense   decode tokens/s   vs dense");
+                if (batches.stream().anyMatch(b -> b > 1) && model.accelerator().isEmpty()) {
+                    throw new UsageException("bench long-context: --batch above 1 runs on a device (--device cuda or emulator)");
+                }
+                System.out.println("length  batch  mode          KV cache   vs dense   decode tokens/s (all)   vs dense");
                 for (int length : lengths) {
-                    var dense = dev.moa.runtime.bench.LongContextBenchmark.run(model, null, length, allowance, steps);
-                    for (var entry : java.util.List.of(java.util.Map.entry("dense", java.util.Optional.<dev.moa.plans.MoaPlan>empty()),
-                            java.util.Map.entry("moa", java.util.Optional.of(moaPlan)), java.util.Map.entry("uniform", java.util.Optional.of(half)))) {
-                        var r = entry.getValue().isEmpty() ? dense
-                                : dev.moa.runtime.bench.LongContextBenchmark.run(model, entry.getValue().get(), length, allowance, steps);
-                        System.out.printf("%6d  %-8s  %9s   %6.1f%%   %10.2f      %6.2fx%n", length, entry.getKey(), InfoCommand.bytes(r.kvBytes()),
-                                100.0 * r.kvBytes() / dense.kvBytes(), r.decodeTokensPerSecond(), r.decodeTokensPerSecond() / dense.decodeTokensPerSecond());
+                    for (int batch : batches) {
+                        var dense = dev.moa.runtime.bench.LongContextBenchmark.run(model, null, length, allowance, steps, batch);
+                        for (var entry : java.util.List.of(java.util.Map.entry("dense", java.util.Optional.<dev.moa.plans.MoaPlan>empty()),
+                                java.util.Map.entry("moa", java.util.Optional.of(moaPlan)), java.util.Map.entry("uniform", java.util.Optional.of(half)))) {
+                            var r = entry.getValue().isEmpty() ? dense
+                                    : dev.moa.runtime.bench.LongContextBenchmark.run(model, entry.getValue().get(), length, allowance, steps, batch);
+                            System.out.printf("%6d  %5d  %-8s  %9s   %6.1f%%   %14.2f          %6.2fx%n", length, batch, entry.getKey(), InfoCommand.bytes(r.kvBytes()),
+                                    100.0 * r.kvBytes() / dense.kvBytes(), r.decodeTokensPerSecond(), r.decodeTokensPerSecond() / dense.decodeTokensPerSecond());
+                        }
                     }
                 }
             }

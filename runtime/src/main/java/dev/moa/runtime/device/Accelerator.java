@@ -9,6 +9,7 @@ import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.graph.CudaBackend;
 import dev.moa.tasks.graph.EmulatorBackend;
 import java.lang.foreign.Arena;
+import java.util.List;
 
 /**
  * Where a model's decode steps run when not on the CPU: a CUDA device, or the kernel emulator running the same
@@ -41,9 +42,14 @@ public final class Accelerator implements AutoCloseable {
     }
 
     /** A session's decode program over its prefilled {@code cache} ({@code cached} positions, up to {@code capacity}). */
-    public synchronized DeviceDecoder decoder(KvCache cache, int cached, int capacity) {
+    public DeviceDecoder decoder(KvCache cache, int cached, int capacity) {
+        return decoder(List.of(new DeviceDecoder.Row(cache, cached, capacity)));
+    }
+
+    /** The decode program of several prefilled sessions stepped together, one row each. */
+    public synchronized DeviceDecoder decoder(List<DeviceDecoder.Row> rows) {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
-        return new DeviceDecoder(config, deviceWeights, backend, cache, cached, capacity);
+        return new DeviceDecoder(config, deviceWeights, backend, rows);
     }
 
     @Override

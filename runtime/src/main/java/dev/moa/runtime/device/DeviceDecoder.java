@@ -16,122 +16,230 @@ import dev.moa.tasks.kernels.MatVecKernels;
 import dev.moa.tasks.kernels.Step;
 import dev.moa.tasks.kernels.VectorKernels;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One session's decode step as a device program: the Llama layer of {@code LlamaModel} (embed; per layer RMSNorm,
- * fused q/k/v with bias, RoPE + cache write, MoA attention over each head's span, output projection with bias and
- * residual, RMSNorm, fused gate/up, SwiGLU, down projection with residual; final norm and output head) written as
- * one {@link TaskGraph} over device buffers. The graph is built once per session and replayed every token; what
- * changes per token (token id, position) is in the {@link Step} buffer, rewritten before each replay.
+ * The decode step of B sessions (rows) as one device program: the Llama layer of {@code LlamaModel} (embed; per
+ * layer RMSNorm, fused q/k/v with bias, RoPE + cache write, MoA attention over each head's span, output projection
+ * with bias and residual, RMSNorm, fused gate/up, SwiGLU, down projection with residual; final norm and output head)
+ * written as one {@link TaskGraph} over device buffers, each launch covering all rows: the matmuls read each weight
+ * once for the whole batch, attention runs per row over that row's own cache. The graph is built once per set of
+ * sessions and replayed every token; what changes per token (each row's token id and position) is in the
+ * {@link Step} buffer, rewritten before each replay.
  *
- * <p>The KV cache is the session's CPU cache moved to the device in its own {@link CacheLayout} (the prompt was
- * prefilled on the CPU, with MoA's block-sparse prefill): per layer, each KV group's sink then ring slots, the
- * position each slot holds, and every query head's sink and window.
+ * <p>Each row's KV cache is its session's CPU cache moved to the device in its own {@link CacheLayout} (prompts are
+ * prefilled on the CPU, with MoA's block-sparse prefill): per layer, one key and one value buffer hold every row's
+ * slots one row after another, each row's KV groups as its layout places them (sink then ring slots), with the
+ * position each slot holds; the rows' offsets, rings, sink sizes and every query head's sink and window are small
+ * buffers the kernels index by row. So sessions of different lengths, dense or under different plans, step
+ * together. {@link #syncBack} returns the caches to the sessions' CPU caches (a session leaving the batch).
  */
 public final class DeviceDecoder implements AutoCloseable {
+    /** One session of the batch: its CPU cache holding {@code cached} positions, and the positions it may reach. */
+    public record Row(KvCache cache, int cached, int capacity) {
+    }
+
     private final Backend backend;
     private final Arena arena = Arena.ofShared();
     private final List<DeviceBuffer> owned = new ArrayList<>();
-    private final ModelConfig config;
+    private final List<Row> rows;
+    private final int vocab, headDim;
     private final I32Buffer step;
     private final F32Buffer logits;
-    private final float[] hostLogits;
+    private final float[][] hostLogits;
     private final TaskGraph graph = new TaskGraph();
-    /** The step, then the argmax of its logits on the device: greedy decoding reads back two ints, not the logits. */
+    /** The step, then the argmax of each row's logits on the device: greedy decoding reads back 2 ints per row. */
     private final TaskGraph greedyGraph = new TaskGraph();
     private final I32Buffer chosen;
+    /** Per layer: the keys, the values, and where each row's slots start in them. */
+    private final F32Buffer[] keys, values;
+    private final int[][] rowBase;
     private final long kvBytes;
 
-    /**
-     * Moves {@code cache} (after prefill, {@code cached} positions written) to the device and builds the step for a
-     * session that can reach {@code capacity} positions.
-     */
-    DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int cached, int capacity) {
+    /** Moves the rows' caches to the device and builds the step over them. */
+    DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, List<Row> rows) {
+        if (rows.isEmpty()) throw new IllegalArgumentException("a device step needs at least one session");
         this.backend = backend;
-        this.config = config;
-        int hidden = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads(), headDim = config.headDim();
-        int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize(), vocab = config.vocabSize();
+        this.rows = List.copyOf(rows);
+        int batch = rows.size(), layers = config.numLayers();
+        int hidden = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads();
+        int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize();
+        this.vocab = config.vocabSize();
+        this.headDim = config.headDim();
         float eps = (float) config.rmsNormEps(), scale = (float) (1.0 / Math.sqrt(headDim));
-        CacheLayout layout = cache.layout();
-        HeadSpans spans = layout.spans();
+        CacheLayout[] layouts = rows.stream().map(r -> r.cache().layout()).toArray(CacheLayout[]::new);
 
-        step = own(I32Buffer.allocate(arena, Step.SIZE));
-        F32Buffer x = f32(hidden), xb = f32(hidden), qkv = f32(qkvRows), attention = f32(config.queryDim());
-        F32Buffer gateUp = f32(2L * inter), activation = f32(inter);
-        logits = f32(vocab);
-        hostLogits = new float[vocab];
+        step = own(I32Buffer.allocate(arena, (long) batch * Step.SIZE));
+        F32Buffer x = f32((long) batch * hidden), xb = f32((long) batch * hidden), qkv = f32((long) batch * qkvRows);
+        F32Buffer attention = f32((long) batch * config.queryDim());
+        F32Buffer gateUp = f32(2L * batch * inter), activation = f32((long) batch * inter);
+        logits = f32((long) batch * vocab);
+        hostLogits = new float[batch][vocab];
+        int capacity = rows.stream().mapToInt(Row::capacity).max().orElseThrow();
         F32Buffer[] angles = ropeTable(config, capacity);
+        I32Buffer sinkSlots = own(I32Buffer.allocate(arena, batch));
+        for (int b = 0; b < batch; b++) sinkSlots.set(b, layouts[b].sinkSlots());
 
         // each KV group's keys and values read once for all its query heads, where shared memory holds them
         boolean grouped = heads / kvHeads <= AttentionKernels.MAX_GROUP_HEADS && headDim <= AttentionKernels.MAX_HEAD_DIM;
+        int[] layerSplits = new int[layers];
         int splits = 1;
-        for (int l = 0; l < config.numLayers(); l++) {
-            for (int g = 0; g < kvHeads; g++) splits = Math.max(splits, AttentionKernels.splits(layout.groupSlots(l, g), grouped));
-        }
-        F32Buffer partialOut = f32((long) heads * splits * headDim), partialMax = f32((long) heads * splits), partialSum = f32((long) heads * splits);
-
-        weights.embedding.gather(graph, step, x);
-        long bytes = 0;
-        for (int l = 0; l < config.numLayers(); l++) {
-            DeviceWeights.Layer w = weights.layers[l];
-            // this layer's cache, in the layout the CPU cache used
-            long slots = layout.layerSlots(l);
-            F32Buffer keys = f32(slots * headDim), values = f32(slots * headDim);
-            I32Buffer positions = own(I32Buffer.allocate(arena, slots)), offsets = own(I32Buffer.allocate(arena, kvHeads)),
-                    rings = own(I32Buffer.allocate(arena, kvHeads));
-            for (int g = 0; g < kvHeads; g++) {
-                int offset = layout.offset(l, g);
-                offsets.set(g, offset);
-                rings.set(g, layout.ringSlots(l, g));
-                cache.exportGroup(l, g, keys.memory(), values.memory(), (long) offset * headDim);
-                for (int s = 0; s < layout.groupSlots(l, g); s++) positions.set(offset + s, (int) layout.positionAt(l, g, s, cached));
+        for (int l = 0; l < layers; l++) {
+            layerSplits[l] = 1;
+            for (CacheLayout layout : layouts) {
+                for (int g = 0; g < kvHeads; g++) layerSplits[l] = Math.max(layerSplits[l], AttentionKernels.splits(layout.groupSlots(l, g), grouped));
             }
-            bytes += keys.memory().byteSize() + values.memory().byteSize();
-            I32Buffer sink = own(I32Buffer.of(arena, spans.sink()[l])), local = own(I32Buffer.of(arena, spans.local()[l]));
-            int layerSplits = 1;
-            for (int g = 0; g < kvHeads; g++) layerSplits = Math.max(layerSplits, AttentionKernels.splits(layout.groupSlots(l, g), grouped));
+            splits = Math.max(splits, layerSplits[l]);
+        }
+        long partials = (long) batch * heads * splits;
+        F32Buffer partialOut = f32(partials * headDim), partialMax = f32(partials), partialSum = f32(partials);
+
+        weights.embedding.gather(graph, step, x, batch);
+        keys = new F32Buffer[layers];
+        values = new F32Buffer[layers];
+        rowBase = new int[layers][batch];
+        long bytes = 0;
+        for (int l = 0; l < layers; l++) {
+            DeviceWeights.Layer w = weights.layers[l];
+            long slots = 0;
+            for (int b = 0; b < batch; b++) {
+                if (slots + layouts[b].layerSlots(l) > Integer.MAX_VALUE) {
+                    throw new IllegalArgumentException("the batch's KV slots of layer " + l + " pass 2^31: step fewer sessions together");
+                }
+                rowBase[l][b] = (int) slots;
+                slots += layouts[b].layerSlots(l);
+            }
+            keys[l] = f32(slots * headDim);
+            values[l] = f32(slots * headDim);
+            I32Buffer positions = own(I32Buffer.allocate(arena, slots)), offsets = own(I32Buffer.allocate(arena, (long) batch * kvHeads)),
+                    rings = own(I32Buffer.allocate(arena, (long) batch * kvHeads)), sink = own(I32Buffer.allocate(arena, (long) batch * heads)),
+                    local = own(I32Buffer.allocate(arena, (long) batch * heads));
+            for (int b = 0; b < batch; b++) {
+                CacheLayout layout = layouts[b];
+                HeadSpans spans = layout.spans();
+                for (int g = 0; g < kvHeads; g++) {
+                    int offset = rowBase[l][b] + layout.offset(l, g);
+                    offsets.set((long) b * kvHeads + g, offset);
+                    rings.set((long) b * kvHeads + g, layout.ringSlots(l, g));
+                    rows.get(b).cache().exportGroup(l, g, keys[l].memory(), values[l].memory(), (long) offset * headDim);
+                    for (int s = 0; s < layout.groupSlots(l, g); s++) {
+                        positions.set(offset + s, (int) layout.positionAt(l, g, s, rows.get(b).cached()));
+                    }
+                }
+                for (int h = 0; h < heads; h++) {
+                    sink.set((long) b * heads + h, spans.sink()[l][h]);
+                    local.set((long) b * heads + h, spans.local()[l][h]);
+                }
+            }
+            bytes += keys[l].memory().byteSize() + values[l].memory().byteSize();
 
             String at = "layer " + l + " ";
-            graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(1, VectorKernels.ROW_GROUP), x, w.attentionNorm(), xb, hidden, eps);
-            w.qkv().multiply(graph, at + "q/k/v", xb, bias(weights, w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS);
-            graph.task(at + "rope + cache", AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, AttentionKernels.GROUP),
-                    qkv, angles[0], angles[1], keys, values, positions, offsets, rings, step, layout.sinkSlots(), heads, kvHeads, headDim);
+            graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, w.attentionNorm(), xb, hidden, eps);
+            w.qkv().multiply(graph, at + "q/k/v", xb, bias(weights, w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
+            graph.task(at + "rope + cache", AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, batch, AttentionKernels.GROUP),
+                    qkv, angles[0], angles[1], keys[l], values[l], positions, offsets, rings, step, sinkSlots, heads, kvHeads, headDim);
             graph.task(at + "attention", AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit",
-                    grouped ? Grid.of(kvHeads, layerSplits, AttentionKernels.GROUPED) : Grid.of(heads, layerSplits, AttentionKernels.GROUP),
-                    qkv, keys, values, positions, offsets, rings, sink, local, partialOut, partialMax, partialSum, step,
-                    layout.sinkSlots(), heads, kvHeads, headDim, scale);
-            graph.task(at + "attention combine", AttentionKernels.class, "combine", Grid.of(heads, AttentionKernels.GROUP),
-                    partialOut, partialMax, partialSum, attention, layerSplits, headDim);
+                    grouped ? new Grid(kvHeads, layerSplits[l], batch, AttentionKernels.GROUPED) : new Grid(heads, layerSplits[l], batch, AttentionKernels.GROUP),
+                    qkv, keys[l], values[l], positions, offsets, rings, sink, local, partialOut, partialMax, partialSum, step,
+                    sinkSlots, heads, kvHeads, headDim, scale);
+            graph.task(at + "attention combine", AttentionKernels.class, "combine", Grid.of(heads, batch, AttentionKernels.GROUP),
+                    partialOut, partialMax, partialSum, attention, layerSplits[l], headDim);
             w.output().multiply(graph, at + "output + residual", attention, bias(weights, w.outputBias()), x,
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS));
-            graph.task(at + "ffn norm", VectorKernels.class, "rmsNorm", Grid.of(1, VectorKernels.ROW_GROUP), x, w.ffnNorm(), xb, hidden, eps);
-            w.gateUp().multiply(graph, at + "gate/up", xb, weights.noBias, gateUp, 0);
-            graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.covering(inter, 256), gateUp, activation, inter);
-            w.down().multiply(graph, at + "down + residual", activation, weights.noBias, x, MatVecKernels.ACCUMULATE);
+                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), batch);
+            graph.task(at + "ffn norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, w.ffnNorm(), xb, hidden, eps);
+            w.gateUp().multiply(graph, at + "gate/up", xb, weights.noBias, gateUp, 0, batch);
+            graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), gateUp, activation, inter);
+            w.down().multiply(graph, at + "down + residual", activation, weights.noBias, x, MatVecKernels.ACCUMULATE, batch);
         }
         kvBytes = bytes;
-        graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(1, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
-        weights.lmHead.multiply(graph, "output head", xb, weights.noBias, logits, 0);
+        graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
+        weights.lmHead.multiply(graph, "output head", xb, weights.noBias, logits, 0, batch);
 
-        chosen = own(I32Buffer.allocate(arena, 2));
+        chosen = own(I32Buffer.allocate(arena, 2L * batch));
         for (TaskGraph.Task t : graph.tasks()) greedyGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
-        greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(1, VectorKernels.ROW_GROUP), logits, chosen, vocab);
+        greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(batch, VectorKernels.ROW_GROUP), logits, chosen, vocab);
+    }
+
+    /** Sessions stepped together. */
+    public int batch() {
+        return rows.size();
     }
 
     /**
-     * Runs the step for {@code token} at {@code position}: its key and value go into the device cache, and the
-     * next-token logits come back (the returned array is reused by the next call).
+     * Runs the step for {@code token} at {@code position} of a one-session step: its key and value go into the
+     * device cache, and the next-token logits come back (the returned array is reused by the next call).
      */
     public float[] decode(int token, int position) {
-        step.set(Step.TOKEN, token);
-        step.set(Step.POSITION, position);
-        backend.upload(step);
-        backend.run(graph);
+        return decode(new int[] {token}, new int[] {position})[0];
+    }
+
+    /**
+     * Runs the step for every row: {@code tokens[b]} at {@code positions[b]}; returns each row's next-token logits
+     * (arrays reused by the next call).
+     */
+    public float[][] decode(int[] tokens, int[] positions) {
+        run(graph, tokens, positions);
+        return logits();
+    }
+
+    /** A one-session greedy step: the next token, or -1 when a logit is not a finite number (see {@link #logits()}). */
+    public int decodeGreedy(int token, int position) {
+        return decodeGreedy(new int[] {token}, new int[] {position})[0];
+    }
+
+    /**
+     * Runs the step for every row and returns each row's next token by argmax on the device, reading back only those
+     * and a flag per row; a row whose logits are not all finite numbers gets -1 (then {@link #logits()} tells which).
+     */
+    public int[] decodeGreedy(int[] tokens, int[] positions) {
+        run(greedyGraph, tokens, positions);
+        backend.download(chosen);
+        int[] next = new int[rows.size()];
+        for (int b = 0; b < next.length; b++) next[b] = chosen.get(2L * b + 1) == 0 ? chosen.get(2L * b) : -1;
+        return next;
+    }
+
+    private void run(TaskGraph step, int[] tokens, int[] positions) {
+        if (tokens.length != rows.size() || positions.length != rows.size()) {
+            throw new IllegalArgumentException("a step of " + rows.size() + " sessions takes as many tokens and positions, got "
+                    + tokens.length + " and " + positions.length);
+        }
+        for (int b = 0; b < tokens.length; b++) {
+            this.step.set((long) b * Step.SIZE + Step.TOKEN, tokens[b]);
+            this.step.set((long) b * Step.SIZE + Step.POSITION, positions[b]);
+        }
+        backend.upload(this.step);
+        backend.run(step);
+    }
+
+    /** The last step's logits of every row, read back from the device. */
+    public float[][] logits() {
         backend.download(logits);
-        java.lang.foreign.MemorySegment.copy(logits.memory(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, hostLogits, 0, hostLogits.length);
+        for (int b = 0; b < hostLogits.length; b++) {
+            MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, (long) b * vocab * Float.BYTES, hostLogits[b], 0, vocab);
+        }
         return hostLogits;
+    }
+
+    /**
+     * Copies every row's device cache back into its session's CPU cache ({@link KvCache#importGroup}), so the
+     * session can go on alone, on the CPU or in another batch, where it left off.
+     */
+    public void syncBack() {
+        for (int l = 0; l < keys.length; l++) {
+            backend.download(keys[l]);
+            backend.download(values[l]);
+            for (int b = 0; b < rows.size(); b++) {
+                CacheLayout layout = rows.get(b).cache().layout();
+                for (int g = 0; g < layout.groups(l); g++) {
+                    long at = (long) (rowBase[l][b] + layout.offset(l, g)) * headDim;
+                    rows.get(b).cache().importGroup(l, g, keys[l].memory(), values[l].memory(), at);
+                }
+            }
+        }
     }
 
     /**
@@ -143,37 +251,17 @@ public final class DeviceDecoder implements AutoCloseable {
         return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profile(greedyGraph, repeats) : null;
     }
 
-    /**
-     * Runs the step for {@code token} at {@code position} and returns the next token by argmax on the device, reading
-     * back only it and a flag; returns -1 when a logit is not a finite number (then {@link #logits()} tells which).
-     */
-    public int decodeGreedy(int token, int position) {
-        step.set(Step.TOKEN, token);
-        step.set(Step.POSITION, position);
-        backend.upload(step);
-        backend.run(greedyGraph);
-        backend.download(chosen);
-        return chosen.get(1) == 0 ? chosen.get(0) : -1;
-    }
-
-    /** The last step's logits, read back from the device. */
-    public float[] logits() {
-        backend.download(logits);
-        java.lang.foreign.MemorySegment.copy(logits.memory(), java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, hostLogits, 0, hostLogits.length);
-        return hostLogits;
-    }
-
     /** The launches of one greedy step, in order (a step that returns logits stops before the last, the argmax). */
     public List<TaskGraph.Task> tasks() {
         return greedyGraph.tasks();
     }
 
-    /** Bytes of the device KV cache. */
+    /** Bytes of the device KV cache, all rows. */
     public long kvCacheBytes() {
         return kvBytes;
     }
 
-    /** Frees the step's capture and this session's device buffers (the model's weights stay). */
+    /** Frees the step's captures and the rows' device buffers (the model's weights stay). */
     @Override
     public void close() {
         backend.forget(graph);
@@ -206,8 +294,8 @@ public final class DeviceDecoder implements AutoCloseable {
             int n = Math.min(chunk, capacity - from);
             for (int t = 0; t < n; t++) positions[t] = from + t;
             RotaryEmbedding.Angles a = rope.angles(positions, n);
-            java.lang.foreign.MemorySegment.copy(a.cos(), 0, cos.memory(), java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) from * half * 4, n * half);
-            java.lang.foreign.MemorySegment.copy(a.sin(), 0, sin.memory(), java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) from * half * 4, n * half);
+            MemorySegment.copy(a.cos(), 0, cos.memory(), ValueLayout.JAVA_FLOAT, (long) from * half * 4, n * half);
+            MemorySegment.copy(a.sin(), 0, sin.memory(), ValueLayout.JAVA_FLOAT, (long) from * half * 4, n * half);
         }
         return new F32Buffer[] {cos, sin};
     }

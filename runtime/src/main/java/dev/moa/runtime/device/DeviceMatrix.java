@@ -54,23 +54,33 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
         return new DeviceMatrix(data, format, (int) rows, cols);
     }
 
-    /** Appends {@code out (+)= this · x (+ bias)}: the matvec kernel of this format with the given epilogue. */
-    void multiply(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue) {
-        String kernel = switch (format) {
-            case BF16 -> "bf16Into";
-            case F16 -> "f16Into";
-            case F32 -> "f32Into";
-        };
-        graph.task(name, MatVecKernels.class, kernel, MatVecKernels.grid(rows), data, x, bias, out, rows, cols, epilogue);
+    /**
+     * Appends {@code out (+)= this · x (+ bias)} for {@code batch} activation rows: the matvec kernel of this format
+     * with the given epilogue for one row, the batched one (each weight read once for up to four rows) for more.
+     */
+    void multiply(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int batch) {
+        if (batch == 1) {
+            String kernel = switch (format) {
+                case BF16 -> "bf16Into";
+                case F16 -> "f16Into";
+                case F32 -> "f32Into";
+            };
+            graph.task(name, MatVecKernels.class, kernel, MatVecKernels.grid(rows), data, x, bias, out, rows, cols, epilogue);
+        } else if (format == WeightFormat.F32) {
+            graph.task(name, MatVecKernels.class, "f32BatchInto", MatVecKernels.batchGrid(rows, batch), data, x, bias, out, rows, cols, batch, epilogue);
+        } else {
+            graph.task(name, MatVecKernels.class, "halfBatchInto", MatVecKernels.batchGrid(rows, batch), data, x, bias, out, rows, cols, batch,
+                    epilogue, format == WeightFormat.F16 ? 1 : 0);
+        }
     }
 
-    /** Appends the lookup of row {@code step[Step.TOKEN]} into {@code out} (this matrix is the embedding table). */
-    void gather(TaskGraph graph, I32Buffer step, F32Buffer out) {
+    /** Appends the lookup of each row's token ({@code step[b·Step.SIZE + Step.TOKEN]}) into {@code out} (this is the embedding table). */
+    void gather(TaskGraph graph, I32Buffer step, F32Buffer out, int batch) {
         String kernel = switch (format) {
             case BF16 -> "embedBf16";
             case F16 -> "embedF16";
             case F32 -> "embedF32";
         };
-        graph.task("embedding", VectorKernels.class, kernel, Grid.covering(cols, 256), data, step, out, cols);
+        graph.task("embedding", VectorKernels.class, kernel, Grid.of((cols + 255) / 256, batch, 256), data, step, out, cols);
     }
 }

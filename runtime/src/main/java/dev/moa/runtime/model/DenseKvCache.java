@@ -89,4 +89,11 @@ public final class DenseKvCache implements KvCache {
         MemorySegment.copy(this.keys[layer], slot(group, 0), keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
         MemorySegment.copy(this.values[layer], slot(group, 0), values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
     }
+
+    @Override
+    public void importGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
+        int floats = capacity * headDim;
+        MemorySegment.copy(keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, this.keys[layer], slot(group, 0), floats);
+        MemorySegment.copy(values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, this.values[layer], slot(group, 0), floats);
+    }
 }

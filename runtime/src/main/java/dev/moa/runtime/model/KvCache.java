@@ -51,6 +51,11 @@ public interface KvCache {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot move to a device");
     }
 
+    /** The inverse of {@link #exportGroup}: the group's slots read back from a device copy, after its decode steps. */
+    default void importGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot come back from a device");
+    }
+
     /**
      * A buffer of {@code count} floats, sized in long and checked first: a Java array holds at most 2^31 − 1, and an
      * int product past that wraps to a negative (or a wrong, small) size.

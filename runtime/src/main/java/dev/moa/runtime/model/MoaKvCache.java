@@ -200,4 +200,12 @@ public final class MoaKvCache implements KvCache {
         MemorySegment.copy(this.keys[layer][group], 0, keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
         MemorySegment.copy(this.values[layer][group], 0, values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
     }
+
+    @Override
+    public void importGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
+        if (stagedKeys[layer] != null) moveStagedIntoRing(layer); // nothing staged is newer than the device's copy
+        int floats = this.keys[layer][group].length;
+        MemorySegment.copy(keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, this.keys[layer][group], 0, floats);
+        MemorySegment.copy(values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, this.values[layer][group], 0, floats);
+    }
 }

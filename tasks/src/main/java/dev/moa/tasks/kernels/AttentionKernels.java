@@ -29,33 +29,37 @@ public final class AttentionKernels {
      * RoPE (rotate-half) on the new token's query heads in place, and on its key heads, which are then written with
      * the values into their cache slots for the step's position. {@code qkv} is the fused projection's output: the
      * query heads, then the key heads, then the value heads, {@code headDim} floats each; {@code cos}/{@code sin}
-     * hold {@code headDim / 2} angles per position, and the position is {@code step[Step.POSITION]}. One group per
-     * head: groups {@code 0..heads-1} rotate query heads, groups {@code heads..heads+kvHeads-1} rotate and store
-     * key/value heads; work-items stride over the head's rotation pairs. Launch {@code Grid.of(heads + kvHeads, GROUP)}.
+     * hold {@code headDim / 2} angles per position. One group per head and batch row: groups {@code 0..heads-1}
+     * of row b ({@code groupId(1)}) rotate that row's query heads, groups {@code heads..heads+kvHeads-1} rotate and
+     * store its key/value heads; work-items stride over the head's rotation pairs. Row b is a session: its q/k/v
+     * output is row b of {@code qkv}, its position {@code step[b·Step.SIZE + Step.POSITION]}, its KV group g starts
+     * at slot {@code offsets[b·kvHeads + g]} with ring {@code rings[b·kvHeads + g]} after {@code sinkSlots[b]}
+     * sink slots. Launch {@code Grid.of(heads + kvHeads, rows, GROUP)}.
      */
     public static void ropeAndCache(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache,
                                     F32Buffer valueCache, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings,
-                                    I32Buffer step, int sinkSlots, int heads, int kvHeads, int headDim) {
-        int head = ctx.groupId(0);
+                                    I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads, int headDim) {
+        int head = ctx.groupId(0), b = ctx.groupId(1);
         int half = headDim / 2;
-        int position = step.get(Step.POSITION);
+        int position = step.get((long) b * Step.SIZE + Step.POSITION);
         long angles = (long) position * half;
+        long row = (long) b * (heads + 2 * kvHeads) * headDim;
         if (head < heads) {
-            long base = (long) head * headDim;
+            long base = row + (long) head * headDim;
             for (int i = ctx.localId(); i < half; i += GROUP) rotate(qkv, base, i, half, cos.get(angles + i), sin.get(angles + i), qkv, base);
             return;
         }
-        int g = head - heads;
-        int slot = CacheLayout.slotOf(position, sinkSlots, rings.get(g));
+        int g = head - heads, gi = b * kvHeads + head - heads;
+        int slot = CacheLayout.slotOf(position, sinkSlots.get(b), rings.get(gi));
         if (slot < 0) return; // a sink-only group keeps no later position
-        long cacheBase = (long) (offsets.get(g) + slot) * headDim;
-        long key = (long) (heads + g) * headDim, value = (long) (heads + kvHeads + g) * headDim;
+        long cacheBase = (long) (offsets.get(gi) + slot) * headDim;
+        long key = row + (long) (heads + g) * headDim, value = row + (long) (heads + kvHeads + g) * headDim;
         for (int i = ctx.localId(); i < half; i += GROUP) {
             rotate(qkv, key, i, half, cos.get(angles + i), sin.get(angles + i), keyCache, cacheBase);
             valueCache.set(cacheBase + i, qkv.get(value + i));
             valueCache.set(cacheBase + i + half, qkv.get(value + i + half));
         }
-        if (ctx.localId() == 0) slotPositions.set(offsets.get(g) + slot, position);
+        if (ctx.localId() == 0) slotPositions.set(offsets.get(gi) + slot, position);
     }
 
     /** {@code out[i], out[i+half] = x1·cos - x2·sin, x2·cos + x1·sin} for the pair (x[i], x[i+half]). */
@@ -71,25 +75,26 @@ public final class AttentionKernels {
      * {@code [groupId(1)·SPLIT, +SPLIT)} of its KV group. Work-items score a strided share of the slots into shared
      * memory (invisible slots score -inf), the group reduces the maximum m and the sum l of exp(score - m), then
      * each work-item accumulates the exp-weighted values for a strided share of the head's dimensions. Writes the
-     * unnormalised output, m and l of this split for {@link #combine}. The query heads are the first
-     * {@code heads · headDim} floats of {@code q} (a fused q/k/v output will do) and the position is
-     * {@code step[Step.POSITION]}. Launch {@code Grid.of(heads, splits, GROUP)} with
-     * {@code splits = ceil(widest group's slots / SPLIT)}: splits past the filled slots score nothing.
+     * unnormalised output, m and l of this split for {@link #combine}. Batch row b = {@code groupId(2)} is a session
+     * as in {@link #ropeAndCache}: its query heads are the first {@code heads · headDim} floats of row b of the fused
+     * q/k/v output {@code q}, its heads' sinks and windows {@code headSink/headLocal[b·heads + h]}, its partial
+     * results at {@code (b·heads + h)·splits + split}. Launch {@code Grid.of(heads, splits, rows, GROUP)} with
+     * {@code splits = splits(widest group's slots, false)}: splits past a group's filled slots score nothing.
      */
     public static void decodeSplit(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
                                    I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
                                    I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
-                                   I32Buffer step, int sinkSlots, int heads, int kvHeads, int headDim, float scale) {
+                                   I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads, int headDim, float scale) {
         float[] scores = ctx.sharedF32(SPLIT);
         float[] reduce = ctx.sharedF32(GROUP);
-        int head = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1);
-        int g = head / (heads / kvHeads);
-        int slots = sinkSlots + rings.get(g), first = offsets.get(g);
-        int sink = headSink.get(head), local = headLocal.get(head);
+        int head = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1), b = ctx.groupId(2);
+        int gi = b * kvHeads + head / (heads / kvHeads);
+        int slots = sinkSlots.get(b) + rings.get(gi), first = offsets.get(gi);
+        int sink = headSink.get((long) b * heads + head), local = headLocal.get((long) b * heads + head);
         int t = ctx.localId();
-        int position = step.get(Step.POSITION);
+        int position = step.get((long) b * Step.SIZE + Step.POSITION);
         int begin = split * SPLIT;
-        long queryBase = (long) head * headDim;
+        long queryBase = (long) b * (heads + 2 * kvHeads) * headDim + (long) head * headDim;
 
         float max = Float.NEGATIVE_INFINITY;
         for (int j = t; j < SPLIT; j += GROUP) {
@@ -116,7 +121,7 @@ public final class AttentionKernels {
             sum += e;
         }
         sum = VectorKernels.groupSumOf(ctx, reduce, sum, GROUP);
-        long out = ((long) head * splits + split) * headDim;
+        long out = (((long) b * heads + head) * splits + split) * headDim;
         for (int d = t; d < headDim; d += GROUP) {
             float acc = 0f;
             KernelContext.unroll(4);
@@ -127,8 +132,8 @@ public final class AttentionKernels {
             partialOut.set(out + d, acc);
         }
         if (t == 0) {
-            partialMax.set((long) head * splits + split, max);
-            partialSum.set((long) head * splits + split, sum);
+            partialMax.set(((long) b * heads + head) * splits + split, max);
+            partialSum.set(((long) b * heads + head) * splits + split, sum);
         }
     }
 
@@ -162,26 +167,29 @@ public final class AttentionKernels {
      * accumulates dimensions k, k+32, … for four heads at a time (a warp reads a value row's consecutive floats,
      * eight rows in flight), and the four warps' sums meet in shared memory. Writes each head's unnormalised output,
      * m and l of this split for {@link #combine}, in {@link #decodeSplit}'s layout with {@link #splits} splits.
-     * Launch {@code Grid.of(kvHeads, splits(slots, true), GROUPED)}; needs {@code heads / kvHeads ≤ MAX_GROUP_HEADS}
+     * Batch row b = {@code groupId(2)} is a session, laid out as for {@link #decodeSplit}. Launch
+     * {@code Grid.of(kvHeads, splits(slots, true), rows, GROUPED)}; needs {@code heads / kvHeads ≤ MAX_GROUP_HEADS}
      * and {@code headDim ≤ MAX_HEAD_DIM}. Slots past the filled ones are never read; every slot below them must hold
      * finite numbers (the cache starts zeroed).
      */
     public static void decodeGrouped(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
                                      I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
                                      I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
-                                     I32Buffer step, int sinkSlots, int heads, int kvHeads, int headDim, float scale) {
+                                     I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads, int headDim, float scale) {
         float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
         float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED_SPLIT);
         float[] partial = ctx.sharedF32(WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM);
-        int g = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1);
-        int groupHeads = heads / kvHeads, firstHead = g * groupHeads;
-        int first = offsets.get(g) + split * GROUPED_SPLIT;
-        int filled = Math.min(GROUPED_SPLIT, sinkSlots + rings.get(g) - split * GROUPED_SPLIT); // may be <= 0
-        int position = step.get(Step.POSITION);
+        int g = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1), b = ctx.groupId(2);
+        int groupHeads = heads / kvHeads, firstHead = b * heads + g * groupHeads; // heads counted over all rows
+        int gi = b * kvHeads + g;
+        int first = offsets.get(gi) + split * GROUPED_SPLIT;
+        int filled = Math.min(GROUPED_SPLIT, sinkSlots.get(b) + rings.get(gi) - split * GROUPED_SPLIT); // may be <= 0
+        int position = step.get((long) b * Step.SIZE + Step.POSITION);
+        long query = (long) b * (heads + 2 * kvHeads) * headDim + (long) g * groupHeads * headDim;
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
 
         for (int i = t; i < MAX_GROUP_HEADS * headDim; i += GROUPED) {
-            queries[i] = i < groupHeads * headDim ? q.get((long) firstHead * headDim + i) * scale : 0f;
+            queries[i] = i < groupHeads * headDim ? q.get(query + i) * scale : 0f;
         }
         ctx.barrier();
 
@@ -190,25 +198,25 @@ public final class AttentionKernels {
         for (int i = 0; i < groupHeads; i += 4) {
             float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
             if (p >= 0) {
-                int a = i * headDim, b = a + headDim, c = b + headDim, e = c + headDim;
+                int qa = i * headDim, qb = qa + headDim, qc = qb + headDim, qd = qc + headDim;
                 if (headDim % 4 == 0) {
                     KernelContext.unroll(8); // eight 16-byte key loads in flight
                     for (int d = 0; d < headDim; d += 4) {
                         Vec16 k = keyCache.load4(key + d);
                         float k0 = k.f32(0), k1 = k.f32(1), k2 = k.f32(2), k3 = k.f32(3);
-                        s0 += queries[a + d] * k0 + queries[a + d + 1] * k1 + queries[a + d + 2] * k2 + queries[a + d + 3] * k3;
-                        s1 += queries[b + d] * k0 + queries[b + d + 1] * k1 + queries[b + d + 2] * k2 + queries[b + d + 3] * k3;
-                        s2 += queries[c + d] * k0 + queries[c + d + 1] * k1 + queries[c + d + 2] * k2 + queries[c + d + 3] * k3;
-                        s3 += queries[e + d] * k0 + queries[e + d + 1] * k1 + queries[e + d + 2] * k2 + queries[e + d + 3] * k3;
+                        s0 += queries[qa + d] * k0 + queries[qa + d + 1] * k1 + queries[qa + d + 2] * k2 + queries[qa + d + 3] * k3;
+                        s1 += queries[qb + d] * k0 + queries[qb + d + 1] * k1 + queries[qb + d + 2] * k2 + queries[qb + d + 3] * k3;
+                        s2 += queries[qc + d] * k0 + queries[qc + d + 1] * k1 + queries[qc + d + 2] * k2 + queries[qc + d + 3] * k3;
+                        s3 += queries[qd + d] * k0 + queries[qd + d + 1] * k1 + queries[qd + d + 2] * k2 + queries[qd + d + 3] * k3;
                     }
                 } else {
                     KernelContext.unroll(8);
                     for (int d = 0; d < headDim; d++) {
                         float k = keyCache.get(key + d);
-                        s0 += queries[a + d] * k;
-                        s1 += queries[b + d] * k;
-                        s2 += queries[c + d] * k;
-                        s3 += queries[e + d] * k;
+                        s0 += queries[qa + d] * k;
+                        s1 += queries[qb + d] * k;
+                        s2 += queries[qc + d] * k;
+                        s3 += queries[qd + d] * k;
                     }
                 }
             }
@@ -239,16 +247,16 @@ public final class AttentionKernels {
         ctx.barrier();
 
         for (int i = 0; i < groupHeads; i += 4) {
-            int a = i * GROUPED_SPLIT, b = a + GROUPED_SPLIT, c = b + GROUPED_SPLIT, e = c + GROUPED_SPLIT;
+            int wa = i * GROUPED_SPLIT, wb = wa + GROUPED_SPLIT, wc = wb + GROUPED_SPLIT, wd = wc + GROUPED_SPLIT;
             for (int d = lane; d < headDim; d += KernelContext.WARP) {
                 float o0 = 0f, o1 = 0f, o2 = 0f, o3 = 0f;
                 KernelContext.unroll(8); // eight value rows in flight per lane
                 for (int j = warp; j < filled; j += WARPS) {
                     float v = valueCache.get((long) (first + j) * headDim + d);
-                    o0 += weights[a + j] * v;
-                    o1 += weights[b + j] * v;
-                    o2 += weights[c + j] * v;
-                    o3 += weights[e + j] * v;
+                    o0 += weights[wa + j] * v;
+                    o1 += weights[wb + j] * v;
+                    o2 += weights[wc + j] * v;
+                    o3 += weights[wd + j] * v;
                 }
                 int at = (warp * MAX_GROUP_HEADS + i) * headDim + d;
                 partial[at] = o0;
@@ -280,12 +288,13 @@ public final class AttentionKernels {
 
     /**
      * Merges the splits of each query head: {@code out = Σ_s e^(m_s - M) o_s / Σ_s e^(m_s - M) l_s} with M the
-     * largest m_s. One group per head; work-items stride over the dimensions. Launch {@code Grid.of(heads, GROUP)}.
+     * largest m_s. One group per head and batch row ({@code groupId(1)}: heads are counted over all rows, as the
+     * split kernels write them); work-items stride over the dimensions. Launch {@code Grid.of(heads, rows, GROUP)}.
      */
     public static void combine(KernelContext ctx, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                F32Buffer out, int splits, int headDim) {
-        int head = ctx.groupId(0);
-        long stats = (long) head * splits;
+        long head = (long) ctx.groupId(1) * ctx.groups(0) + ctx.groupId(0);
+        long stats = head * splits;
         float max = Float.NEGATIVE_INFINITY;
         for (int s = 0; s < splits; s++) max = Math.max(max, partialMax.get(stats + s));
         float total = 0f;

@@ -24,6 +24,8 @@ public final class KernelCatalog {
             new Entry("matvec-bf16-into", MatVecKernels.class, "bf16Into", "BF16 matvec with bias and residual epilogue"),
             new Entry("matvec-f16-into", MatVecKernels.class, "f16Into", "F16 matvec with bias and residual epilogue"),
             new Entry("matvec-f32-into", MatVecKernels.class, "f32Into", "F32 matvec with bias and residual epilogue"),
+            new Entry("matvec-half-batch", MatVecKernels.class, "halfBatchInto", "BF16/F16 matvec over up to 4 vectors per weight load, epilogue"),
+            new Entry("matvec-f32-batch", MatVecKernels.class, "f32BatchInto", "F32 matvec over up to 4 vectors per weight load, epilogue"),
             new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on a fused q/k/v, k and v written into the MoA cache"),
             new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots"),
             new Entry("attention-grouped", AttentionKernels.class, "decodeGrouped", "MoA decode attention, one split of a KV group for all its query heads"),

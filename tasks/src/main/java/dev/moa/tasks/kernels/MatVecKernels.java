@@ -120,6 +120,130 @@ public final class MatVecKernels {
         store(ctx, warpSum(ctx, sum), bias, out, row, rows, epilogue);
     }
 
+    /** Activation vectors one warp of the batched matvecs multiplies a weight row with: the sums a lane keeps. */
+    public static final int BATCH_PASS = 4;
+
+    /**
+     * The launch of a batched matvec over {@code rows} rows and {@code batch} activation vectors: per
+     * {@value #ROWS_PER_GROUP} rows, one group for each pass of {@value #BATCH_PASS} vectors, the passes of a row
+     * next to each other (so the weights a pass re-reads are still in L2).
+     */
+    public static Grid batchGrid(int rows, int batch) {
+        int passes = (batch + BATCH_PASS - 1) / BATCH_PASS;
+        return Grid.of((rows + ROWS_PER_GROUP - 1) / ROWS_PER_GROUP * passes, GROUP);
+    }
+
+    /**
+     * {@code out[v, r] (+)= Σ_c w[r, c] · x[v, c] (+ bias[r])} for {@code batch} activation vectors v (rows of
+     * {@code x}, {@code cols} floats each; {@code out} rows of {@code rows}): a matvec that reads each weight once for
+     * up to {@value #BATCH_PASS} vectors, BF16 weights ({@code ieee} = 0) or IEEE half ({@code ieee} = 1). One warp
+     * per (row, pass of {@value #BATCH_PASS} vectors): each lane loads eight weights per 16-byte load when {@code cols}
+     * is a multiple of 8 (one otherwise), widens them once and multiplies them with each vector of the pass; shuffle
+     * reductions sum the lanes, lane 0 writes through the epilogue of {@link #bf16Into}. Launch
+     * {@link #batchGrid}{@code (rows, batch)} groups of {@value #GROUP}.
+     */
+    public static void halfBatchInto(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
+                                     int cols, int batch, int epilogue, int ieee) {
+        int passes = (batch + BATCH_PASS - 1) / BATCH_PASS;
+        int pass = ctx.groupId(0) % passes;
+        int row = ctx.groupId(0) / passes * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
+        int lane = ctx.laneId();
+        int v = pass * BATCH_PASS, n = Math.min(BATCH_PASS, batch - v);
+        long x0 = (long) v * cols, x1 = x0 + (n > 1 ? cols : 0), x2 = x0 + (n > 2 ? 2L * cols : 0), x3 = x0 + (n > 3 ? 3L * cols : 0);
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        if (row < rows) {
+            long base = (long) row * cols;
+            if (cols % 8 == 0) {
+                KernelContext.unroll(4);
+                for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
+                    Vec16 wv = w.load8(base + c);
+                    // Vec16's element index must be a constant for the JIT: each element widened by name
+                    float w0 = ieee != 0 ? wv.f16(0) : wv.bf16(0), w1 = ieee != 0 ? wv.f16(1) : wv.bf16(1);
+                    float w2 = ieee != 0 ? wv.f16(2) : wv.bf16(2), w3 = ieee != 0 ? wv.f16(3) : wv.bf16(3);
+                    float w4 = ieee != 0 ? wv.f16(4) : wv.bf16(4), w5 = ieee != 0 ? wv.f16(5) : wv.bf16(5);
+                    float w6 = ieee != 0 ? wv.f16(6) : wv.bf16(6), w7 = ieee != 0 ? wv.f16(7) : wv.bf16(7);
+                    s0 += dot8(w0, w1, w2, w3, w4, w5, w6, w7, x, x0 + c);
+                    s1 += dot8(w0, w1, w2, w3, w4, w5, w6, w7, x, x1 + c); // vectors past the batch re-read vector v
+                    s2 += dot8(w0, w1, w2, w3, w4, w5, w6, w7, x, x2 + c);
+                    s3 += dot8(w0, w1, w2, w3, w4, w5, w6, w7, x, x3 + c);
+                }
+            } else {
+                KernelContext.unroll(4);
+                for (int c = lane; c < cols; c += KernelContext.WARP) {
+                    short bits = w.get(base + c);
+                    float wc = ieee != 0 ? KernelContext.f16ToFloat(bits) : KernelContext.bf16ToFloat(bits);
+                    s0 += wc * x.get(x0 + c);
+                    s1 += wc * x.get(x1 + c);
+                    s2 += wc * x.get(x2 + c);
+                    s3 += wc * x.get(x3 + c);
+                }
+            }
+        }
+        storeBatch(ctx, warpSum(ctx, s0), warpSum(ctx, s1), warpSum(ctx, s2), warpSum(ctx, s3), bias, out, row, rows, v, n, epilogue);
+    }
+
+    /** As {@link #halfBatchInto} with F32 weights: four weights per 16-byte load when {@code cols} is a multiple of 4. */
+    public static void f32BatchInto(KernelContext ctx, F32Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
+                                    int cols, int batch, int epilogue) {
+        int passes = (batch + BATCH_PASS - 1) / BATCH_PASS;
+        int pass = ctx.groupId(0) % passes;
+        int row = ctx.groupId(0) / passes * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
+        int lane = ctx.laneId();
+        int v = pass * BATCH_PASS, n = Math.min(BATCH_PASS, batch - v);
+        long x0 = (long) v * cols, x1 = x0 + (n > 1 ? cols : 0), x2 = x0 + (n > 2 ? 2L * cols : 0), x3 = x0 + (n > 3 ? 3L * cols : 0);
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        if (row < rows) {
+            long base = (long) row * cols;
+            if (cols % 4 == 0) {
+                KernelContext.unroll(4);
+                for (int c = lane * 4; c < cols; c += 4 * KernelContext.WARP) {
+                    Vec16 wv = w.load4(base + c);
+                    float w0 = wv.f32(0), w1 = wv.f32(1), w2 = wv.f32(2), w3 = wv.f32(3);
+                    s0 += dot4(w0, w1, w2, w3, x, x0 + c);
+                    s1 += dot4(w0, w1, w2, w3, x, x1 + c);
+                    s2 += dot4(w0, w1, w2, w3, x, x2 + c);
+                    s3 += dot4(w0, w1, w2, w3, x, x3 + c);
+                }
+            } else {
+                KernelContext.unroll(4);
+                for (int c = lane; c < cols; c += KernelContext.WARP) {
+                    float wc = w.get(base + c);
+                    s0 += wc * x.get(x0 + c);
+                    s1 += wc * x.get(x1 + c);
+                    s2 += wc * x.get(x2 + c);
+                    s3 += wc * x.get(x3 + c);
+                }
+            }
+        }
+        storeBatch(ctx, warpSum(ctx, s0), warpSum(ctx, s1), warpSum(ctx, s2), warpSum(ctx, s3), bias, out, row, rows, v, n, epilogue);
+    }
+
+    /** {@code Σ_k w_k · x[at + k]} over eight weights and two 16-byte activation loads. */
+    static float dot8(float w0, float w1, float w2, float w3, float w4, float w5, float w6, float w7, F32Buffer x, long at) {
+        Vec16 a = x.load4(at), b = x.load4(at + 4);
+        return w0 * a.f32(0) + w1 * a.f32(1) + w2 * a.f32(2) + w3 * a.f32(3) + w4 * b.f32(0) + w5 * b.f32(1) + w6 * b.f32(2) + w7 * b.f32(3);
+    }
+
+    /** {@code Σ_k w_k · x[at + k]} over four weights and one 16-byte activation load. */
+    static float dot4(float w0, float w1, float w2, float w3, F32Buffer x, long at) {
+        Vec16 a = x.load4(at);
+        return w0 * a.f32(0) + w1 * a.f32(1) + w2 * a.f32(2) + w3 * a.f32(3);
+    }
+
+    /** Lane 0 of the row's warp writes the pass's {@code n} results (vectors v..v+n-1) through the epilogue. */
+    static void storeBatch(KernelContext ctx, float s0, float s1, float s2, float s3, F32Buffer bias, F32Buffer out, int row,
+                           int rows, int v, int n, int epilogue) {
+        if (row < rows && ctx.laneId() == 0) {
+            float add = (epilogue & BIAS) != 0 ? bias.get(row) : 0f;
+            long at = (long) v * rows + row;
+            boolean accumulate = (epilogue & ACCUMULATE) != 0;
+            out.set(at, s0 + add + (accumulate ? out.get(at) : 0f));
+            if (n > 1) out.set(at + rows, s1 + add + (accumulate ? out.get(at + rows) : 0f));
+            if (n > 2) out.set(at + 2L * rows, s2 + add + (accumulate ? out.get(at + 2L * rows) : 0f));
+            if (n > 3) out.set(at + 3L * rows, s3 + add + (accumulate ? out.get(at + 3L * rows) : 0f));
+        }
+    }
+
     /** Lane 0 of the row's warp writes the row's result through the epilogue. */
     static void store(KernelContext ctx, float sum, F32Buffer bias, F32Buffer out, int row, int rows, int epilogue) {
         if (row < rows && ctx.laneId() == 0) {

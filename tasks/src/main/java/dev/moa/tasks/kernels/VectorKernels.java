@@ -67,11 +67,13 @@ public final class VectorKernels {
 
     /**
      * SwiGLU over a fused gate/up projection: {@code out[i] = silu(gateUp[i]) * gateUp[n + i]} (the gate's n rows,
-     * then the up's). One work-item per element; launch {@code Grid.covering(n, 256)}.
+     * then the up's), for each batch row b = {@code groupId(1)} (gateUp rows of 2n, out rows of n). One work-item
+     * per element; launch {@code Grid.of(ceil(n / 256), rows, 256)}.
      */
     public static void swiGlu(KernelContext ctx, F32Buffer gateUp, F32Buffer out, int n) {
         int i = ctx.globalId();
-        if (i < n) out.set(i, silu(gateUp.get(i)) * gateUp.get((long) n + i));
+        long b = ctx.groupId(1);
+        if (i < n) out.set(b * n + i, silu(gateUp.get(2 * b * n + i)) * gateUp.get(2 * b * n + n + i));
     }
 
     /** {@code g · sigmoid(g)}, as the CPU's {@code VectorMath.siluTimes} computes it. */
@@ -80,32 +82,37 @@ public final class VectorKernels {
     }
 
     /**
-     * Embedding lookup: row {@code step[Step.TOKEN]} of a BF16 {@code [vocab × dim]} table, widened into {@code out}.
-     * One work-item per element; launch {@code Grid.covering(dim, 256)}.
+     * Embedding lookup: row {@code step[b·Step.SIZE + Step.TOKEN]} of a BF16 {@code [vocab × dim]} table, widened
+     * into row b of {@code out}, for each batch row b = {@code groupId(1)}. One work-item per element; launch
+     * {@code Grid.of(ceil(dim / 256), rows, 256)}.
      */
     public static void embedBf16(KernelContext ctx, Half16Buffer table, I32Buffer step, F32Buffer out, int dim) {
         int i = ctx.globalId();
-        if (i < dim) out.set(i, KernelContext.bf16ToFloat(table.get((long) step.get(Step.TOKEN) * dim + i)));
+        int b = ctx.groupId(1);
+        if (i < dim) out.set((long) b * dim + i, KernelContext.bf16ToFloat(table.get((long) step.get((long) b * Step.SIZE + Step.TOKEN) * dim + i)));
     }
 
     /** As {@link #embedBf16} for an IEEE half table. */
     public static void embedF16(KernelContext ctx, Half16Buffer table, I32Buffer step, F32Buffer out, int dim) {
         int i = ctx.globalId();
-        if (i < dim) out.set(i, KernelContext.f16ToFloat(table.get((long) step.get(Step.TOKEN) * dim + i)));
+        int b = ctx.groupId(1);
+        if (i < dim) out.set((long) b * dim + i, KernelContext.f16ToFloat(table.get((long) step.get((long) b * Step.SIZE + Step.TOKEN) * dim + i)));
     }
 
     /** As {@link #embedBf16} for an F32 table. */
     public static void embedF32(KernelContext ctx, F32Buffer table, I32Buffer step, F32Buffer out, int dim) {
         int i = ctx.globalId();
-        if (i < dim) out.set(i, table.get((long) step.get(Step.TOKEN) * dim + i));
+        int b = ctx.groupId(1);
+        if (i < dim) out.set((long) b * dim + i, table.get((long) step.get((long) b * Step.SIZE + Step.TOKEN) * dim + i));
     }
 
     /**
      * Index of the largest of {@code n} logits (the first one on ties), written to {@code result[0]}, and in
      * {@code result[1]} how many work-items saw a logit that is not a finite number (0 when all are), so a greedy step
-     * on the device needs no logits on the host to refuse garbage. One group of {@value #ROW_GROUP} work-items: each
+     * on the device needs no logits on the host to refuse garbage; for batch row b = {@code groupId(0)}, its logits
+     * start at {@code b·n} and its result at {@code 2b}. One group of {@value #ROW_GROUP} work-items per row: each
      * scans a strided slice, then the group reduces (value, index) pairs in shared memory. Launch
-     * {@code Grid.of(1, ROW_GROUP)}.
+     * {@code Grid.of(rows, ROW_GROUP)}.
      */
     public static void argmax(KernelContext ctx, F32Buffer logits, I32Buffer result, int n) {
         float[] values = ctx.sharedF32(ROW_GROUP);
@@ -114,8 +121,9 @@ public final class VectorKernels {
         int t = ctx.localId();
         float best = Float.NEGATIVE_INFINITY;
         int bestIndex = n, nonFinite = 0;
+        long row = (long) ctx.groupId(0) * n;
         for (int i = t; i < n; i += ROW_GROUP) {
-            float v = logits.get(i);
+            float v = logits.get(row + i);
             if (!(v - v == 0f)) nonFinite = 1; // NaN - NaN and Inf - Inf are NaN
             if (v > best) {
                 best = v;
@@ -140,8 +148,8 @@ public final class VectorKernels {
         if (t == 0) {
             int count = 0;
             for (int k = 0; k < ROW_GROUP; k++) count += broken[k];
-            result.set(0, indices[0]);
-            result.set(1, count);
+            result.set(2L * ctx.groupId(0), indices[0]);
+            result.set(2L * ctx.groupId(0) + 1, count);
         }
     }
 

@@ -141,6 +141,28 @@ class TranslationFidelityTest {
         assertClose(o1, o2, 1e-5);
     }
 
+    /** The batched matvecs (one weight load for up to four vectors), F32 and both 16-bit formats, a partial last pass. */
+    @Test
+    void batchedMatVec() {
+        int rows = 19, batch = 6;
+        for (int cols : new int[] {8 * (5 + random.nextInt(10)), 37}) {
+            Half16Buffer half = Half16Buffer.allocate(arena, (long) rows * cols);
+            for (long i = 0; i < half.length(); i++) half.set(i, (short) random.nextInt(0x4000));
+            F32Buffer full = randomBuffer(rows * cols), x = randomBuffer(batch * cols), bias = randomBuffer(rows);
+            Grid grid = MatVecKernels.batchGrid(rows, batch);
+            for (int ieee = 0; ieee < 2; ieee++) {
+                F32Buffer o1 = randomBuffer(batch * rows), o2 = copy(o1);
+                Emulator.launch(MatVecKernels.class, "halfBatchInto", grid, half, x, bias, o1, rows, cols, batch, 3, ieee);
+                ptx(MatVecKernels.class, "halfBatchInto").launch(grid, half.memory(), x.memory(), bias.memory(), o2.memory(), rows, cols, batch, 3, ieee);
+                assertClose(o1, o2, 1e-5);
+            }
+            F32Buffer o1 = randomBuffer(batch * rows), o2 = copy(o1);
+            Emulator.launch(MatVecKernels.class, "f32BatchInto", grid, full, x, bias, o1, rows, cols, batch, 1);
+            ptx(MatVecKernels.class, "f32BatchInto").launch(grid, full.memory(), x.memory(), bias.memory(), o2.memory(), rows, cols, batch, 1);
+            assertClose(o1, o2, 1e-5);
+        }
+    }
+
     /** RoPE + MoA cache write and split-KV decode attention (GQA, ragged spans, sink + window masks). */
     @Test
     void moaDecodeAttention() {
@@ -148,6 +170,7 @@ class TranslationFidelityTest {
         // groups of 64 sink + 128 and 64 sink + 256 ring slots
         I32Buffer offsets = I32Buffer.of(arena, 0, 192), rings = I32Buffer.of(arena, 128, 256);
         int sinkSlots = 64;
+        I32Buffer sinkSlotsOf = I32Buffer.of(arena, sinkSlots);
         I32Buffer sink = I32Buffer.of(arena, 64, 64, 64, 64), local = I32Buffer.of(arena, 128, 64, 256, 192);
         F32Buffer keys = randomBuffer(512 * headDim), values = randomBuffer(512 * headDim);
         I32Buffer positions = I32Buffer.allocate(arena, 512);
@@ -160,9 +183,9 @@ class TranslationFidelityTest {
         for (int s = 0; s < 512; s++) positions2.set(s, positions.get(s));
         Grid ropeGrid = Grid.of(heads + kvHeads, dev.moa.tasks.kernels.AttentionKernels.GROUP);
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache", ropeGrid, q1, cos, sin, keys, values,
-                positions, offsets, rings, step, sinkSlots, heads, kvHeads, headDim);
+                positions, offsets, rings, step, sinkSlotsOf, heads, kvHeads, headDim);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache").launch(ropeGrid, q2.memory(), cos.memory(), sin.memory(),
-                keys2.memory(), values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), step.memory(), sinkSlots,
+                keys2.memory(), values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), step.memory(), sinkSlotsOf.memory(),
                 heads, kvHeads, headDim);
         assertClose(positions, positions2);
         assertClose(q1, q2, 1e-6);
@@ -176,10 +199,10 @@ class TranslationFidelityTest {
         Grid splitGrid = Grid.of(heads, splits, dev.moa.tasks.kernels.AttentionKernels.GROUP);
         float scale = 0.3f;
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit", splitGrid, q1, keys, values, positions,
-                offsets, rings, sink, local, partial[0], partial[1], partial[2], step, sinkSlots, heads, kvHeads, headDim, scale);
+                offsets, rings, sink, local, partial[0], partial[1], partial[2], step, sinkSlotsOf, heads, kvHeads, headDim, scale);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit").launch(splitGrid, q2.memory(), keys2.memory(),
                 values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(), local.memory(),
-                partial[3].memory(), partial[4].memory(), partial[5].memory(), step.memory(), sinkSlots, heads, kvHeads, headDim, scale);
+                partial[3].memory(), partial[4].memory(), partial[5].memory(), step.memory(), sinkSlotsOf.memory(), heads, kvHeads, headDim, scale);
         assertClose(partial[1], partial[4], 1e-5);
         assertClose(partial[2], partial[5], 1e-4);
         assertClose(partial[0], partial[3], 1e-4);
@@ -199,10 +222,10 @@ class TranslationFidelityTest {
                 F32Buffer.allocate(arena, heads * groupedSplits), F32Buffer.allocate(arena, heads * groupedSplits)};
         Grid groupedGrid = Grid.of(kvHeads, groupedSplits, dev.moa.tasks.kernels.AttentionKernels.GROUPED);
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped", groupedGrid, q1, keys, values, positions,
-                offsets, rings, sink, local, grouped[0], grouped[1], grouped[2], step, sinkSlots, heads, kvHeads, headDim, scale);
+                offsets, rings, sink, local, grouped[0], grouped[1], grouped[2], step, sinkSlotsOf, heads, kvHeads, headDim, scale);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped").launch(groupedGrid, q2.memory(), keys2.memory(),
                 values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(), local.memory(),
-                grouped[3].memory(), grouped[4].memory(), grouped[5].memory(), step.memory(), sinkSlots, heads, kvHeads, headDim, scale);
+                grouped[3].memory(), grouped[4].memory(), grouped[5].memory(), step.memory(), sinkSlotsOf.memory(), heads, kvHeads, headDim, scale);
         assertClose(grouped[1], grouped[4], 1e-5);
         assertClose(grouped[2], grouped[5], 1e-4);
         assertClose(grouped[0], grouped[3], 1e-4);

@@ -137,7 +137,7 @@ class AttentionKernelTest {
         Grid grid = grouped ? Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED) : Grid.of(l.heads, splits, AttentionKernels.GROUP);
         Emulator.launch(AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit", grid, l.query,
                 l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
-                partialSum, step(arena, l.position), l.layout.sinkSlots(), l.heads, l.kvHeads, l.headDim, scale);
+                partialSum, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim, scale);
         Emulator.launch(AttentionKernels.class, "combine", Grid.of(l.heads, AttentionKernels.GROUP), partialOut, partialMax,
                 partialSum, out, splits, l.headDim);
     }
@@ -203,7 +203,7 @@ class AttentionKernelTest {
         F32Buffer fused = F32Buffer.of(arena, qkv);
         Emulator.launch(AttentionKernels.class, "ropeAndCache", Grid.of(l.heads + l.kvHeads, AttentionKernels.GROUP), fused,
                 F32Buffer.of(arena, cos), F32Buffer.of(arena, sin), l.keyCache, l.valueCache, l.slotPositions, l.offsets,
-                l.rings, step(arena, position), l.layout.sinkSlots(), l.heads, l.kvHeads, l.headDim);
+                l.rings, step(arena, position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim);
         int at0 = position * half;
         for (int h = 0; h < l.heads; h++) {
             for (int i = 0; i < half; i++) {

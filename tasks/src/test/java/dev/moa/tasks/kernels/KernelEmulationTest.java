@@ -158,6 +158,30 @@ class KernelEmulationTest {
                         }
                         for (int r = rows; r < rows + 3; r++) assertEquals(before[r], out.get(r), "no write past the rows");
                     }
+                    // the batched kernel: every vector of a batch (passes of 4, the last one partial) through each epilogue
+                    int batch = 2 + random.nextInt(8);
+                    F32Buffer xs = randomBuffer(arena, batch * cols);
+                    for (int epilogue = 0; epilogue < 4; epilogue++) {
+                        F32Buffer out = randomBuffer(arena, batch * rows + 3);
+                        float[] before = out.toArray();
+                        if (format.equals("f32")) {
+                            Emulator.launch(MatVecKernels.class, "f32BatchInto", MatVecKernels.batchGrid(rows, batch), full, xs, bias, out, rows, cols, batch, epilogue);
+                        } else {
+                            Emulator.launch(MatVecKernels.class, "halfBatchInto", MatVecKernels.batchGrid(rows, batch), half, xs, bias, out, rows, cols, batch,
+                                    epilogue, format.equals("f16") ? 1 : 0);
+                        }
+                        for (int v = 0; v < batch; v++) {
+                            for (int r = 0; r < rows; r++) {
+                                double expected = 0;
+                                for (int c = 0; c < cols; c++) expected += w[r][c] * (double) xs.get((long) v * cols + c);
+                                if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
+                                if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[v * rows + r];
+                                assertEquals(expected, out.get((long) v * rows + r), 1e-4 * Math.max(1, Math.abs(expected)),
+                                        format + " batch " + batch + " cols " + cols + " epilogue " + epilogue + " vector " + v + " row " + r);
+                            }
+                        }
+                        for (int r = batch * rows; r < batch * rows + 3; r++) assertEquals(before[r], out.get(r), "no write past the batch");
+                    }
                 }
             }
         }
