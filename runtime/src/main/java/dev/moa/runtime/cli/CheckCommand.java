@@ -83,6 +83,13 @@ final class CheckCommand implements Callable<Integer> {
                 System.out.printf("%-24s  %16.2e   %6d/%-6d   %14.2f   %s%n", shorten(r.attention()), r.worstRelative(), r.tokensAgreed(), r.steps(),
                         1e3 * r.deviceSeconds() / r.steps(), r.passed() ? "ok" : "MISMATCH");
             }
+            if (attention.size() > 1) {
+                // every mode's session at once, prompts of different lengths, in one batched device step
+                DeviceCheck.Result r = DeviceCheck.batched(cpu, other, attention, promptTokens, steps, 11);
+                passed &= r.passed();
+                System.out.printf("%-24s  %16.2e   %6d/%-6d   %14.2f   %s%n", r.attention(), r.worstRelative(), r.tokensAgreed(), r.steps(),
+                        1e3 * r.deviceSeconds() / r.steps(), r.passed() ? "ok" : "MISMATCH");
+            }
         }
         return passed ? 0 : 1;
     }

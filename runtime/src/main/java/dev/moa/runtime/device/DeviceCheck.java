@@ -102,6 +102,55 @@ public final class DeviceCheck {
         return v;
     }
 
+    /**
+     * One session per attention mode, prompts of different lengths, stepped together on the device by a
+     * {@link dev.moa.runtime.BatchDecoder} against each decoded alone on the CPU: the worst step's relative logit
+     * difference over all sessions and how many greedy tokens agreed.
+     */
+    public static Result batched(Model cpu, Model device, java.util.List<AttentionMode> modes, int promptTokens, int steps, long seed) {
+        int vocab = cpu.config().vocabSize(), n = modes.size();
+        SplittableRandom random = new SplittableRandom(seed);
+        int[][] prompts = new int[n][];
+        for (int i = 0; i < n; i++) prompts[i] = random.ints(promptTokens + 17 * i, Math.min(3, vocab - 1), vocab).toArray();
+        float[][][] expected = new float[n][steps][];
+        int[][] tokens = new int[n][steps];
+        for (int i = 0; i < n; i++) {
+            try (Session alone = cpu.newSession(prompts[i].length + steps, 64, modes.get(i), steps)) {
+                float[] logits = alone.prefill(prompts[i]);
+                for (int t = 0; t < steps; t++) {
+                    tokens[i][t] = Sampler.argmax(logits);
+                    logits = alone.decode(tokens[i][t]);
+                    expected[i][t] = logits.clone();
+                }
+            }
+        }
+        java.util.List<Session> sessions = new java.util.ArrayList<>();
+        double worst = 0, seconds = 0;
+        int agreed = 0;
+        try {
+            float[][] logits = new float[n][];
+            for (int i = 0; i < n; i++) {
+                sessions.add(device.newSession(prompts[i].length + steps, 64, modes.get(i), steps));
+                logits[i] = sessions.get(i).prefill(prompts[i]);
+            }
+            var batch = new dev.moa.runtime.BatchDecoder(device, n);
+            for (int t = 0; t < steps; t++) {
+                int[] feed = new int[n];
+                for (int i = 0; i < n; i++) {
+                    if (Sampler.argmax(logits[i]) == tokens[i][t]) agreed++;
+                    feed[i] = tokens[i][t]; // the CPU's token: one miss does not derail the rest
+                }
+                long start = System.nanoTime();
+                logits = batch.step(sessions, feed);
+                seconds += (System.nanoTime() - start) / 1e9;
+                for (int i = 0; i < n; i++) worst = Math.max(worst, relativeDifference(expected[i][t], logits[i]));
+            }
+        } finally {
+            sessions.forEach(Session::close);
+        }
+        return new Result(n + " sessions together", promptTokens, steps * n, worst, agreed, seconds * n);
+    }
+
     /** max |a − b| over max(1, max |a|): the largest difference on the scale of the largest logit. */
     static double relativeDifference(float[] expected, float[] actual) {
         double largest = 1, diff = 0;
