@@ -8,9 +8,13 @@
  *   - cuModuleLoadDataEx keeps the PTX text and fails with CUDA_ERROR_INVALID_PTX, writing a line to the JIT
  *     error log, when the text contains "INVALID"; kernels are found by their ".entry" name and their
  *     parameter sizes read from the ".param" list;
- *   - a launch runs nothing: it records grid, block, shared bytes, stream and the parameter bytes (packed, in
- *     order) and counts one launch; under stream capture it becomes a graph node instead, and every replay of
- *     the graph counts its kernel nodes (copy and fill nodes are performed);
+ *   - a launch records grid, block, shared bytes, stream and the parameter bytes (packed, in order) and counts
+ *     one launch; under stream capture it becomes a graph node instead, and every replay of the graph counts its
+ *     kernel nodes (copy and fill nodes are performed). It computes nothing unless a test installs a launch hook
+ *     (fake_set_launch_hook), which then receives the kernel's PTX, entry name, geometry and parameter bytes and
+ *     runs it on the fake's memory;
+ *   - it counts allocations, stream captures and graph launches, so a test can check a decode loop allocates
+ *     nothing after its warm-up, captures once and replays once per step;
  *   - events report a fixed 1.25 ms between two recorded events;
  *   - only cuEventElapsedTime is exported, not its _v2 (like drivers before CUDA 12.8).
  * The fake_* functions let a test set up failures and read back what happened.
@@ -58,7 +62,9 @@ static const struct { int code; const char *name; const char *text; } ERRORS[] =
 
 typedef struct Allocation { unsigned char *bytes; size_t size; struct Allocation *next; } Allocation;
 
+struct Function;
 typedef struct Launch {
+    struct Function *function;
     unsigned dims[7];                    /* grid x y z, block x y z, shared bytes */
     void *stream;
     int param_bytes;
@@ -70,7 +76,10 @@ typedef struct Node { int kind; Launch launch; CUdeviceptr dst; const void *src;
 typedef struct Graph { int count, capacity; Node *nodes; } Graph;
 typedef struct Stream { int flags; Graph *capture; } Stream;
 typedef struct Event { int recorded; } Event;
-typedef struct Function { char name[128]; int param_count; int param_sizes[MAX_PARAMS]; struct Function *next; } Function;
+typedef struct Function {
+    char name[128]; const char *ptx; int param_count; int param_sizes[MAX_PARAMS]; struct Function *next;
+} Function;
+typedef void (*LaunchHook)(const char *ptx, const char *entry, const unsigned *dims, const unsigned char *params, int bytes);
 typedef struct Module { char *ptx; Function *functions; } Module;
 
 static int init_result, initialized, device_count = 1, cc_major = 8, cc_minor = 6;
@@ -81,7 +90,8 @@ static char contexts[MAX_DEVICES];      /* a context handle is the address of on
 static __thread void *current_context;
 static Allocation *allocations;
 static int live_allocations, live_objects;
-static long launch_count;
+static long launch_count, allocation_count, capture_count, graph_launch_count;
+static LaunchHook launch_hook;
 static Launch last_launch;
 static int have_last_launch;
 static char *last_ptx;
@@ -128,7 +138,8 @@ void fake_reset(void) {
     memset(primary_refs, 0, sizeof primary_refs);
     current_context = NULL;
     live_allocations = live_objects = 0;
-    launch_count = 0;
+    launch_count = allocation_count = capture_count = graph_launch_count = 0;
+    launch_hook = NULL;
     have_last_launch = 0;
     free(last_ptx);
     last_ptx = NULL;
@@ -149,6 +160,16 @@ void fake_fail_next(const char *call, int code) {
 }
 
 long fake_launch_count(void) { return launch_count; }
+long fake_allocation_count(void) { return allocation_count; }
+long fake_capture_count(void) { return capture_count; }
+long fake_graph_launch_count(void) { return graph_launch_count; }
+void fake_set_launch_hook(LaunchHook hook) { launch_hook = hook; }
+
+/* Bytes from a device address to the end of its allocation, or 0 outside every allocation. */
+long fake_allocation_bytes(CUdeviceptr address) {
+    Allocation *a = find_allocation(address, 1);
+    return a == NULL ? 0 : (long) ((uintptr_t) a->bytes + a->size - address);
+}
 int fake_live_allocations(void) { return live_allocations; }
 int fake_live_objects(void) { return live_objects; }
 int fake_primary_refs(int device) { return valid_device(device) ? primary_refs[device] : -1; }
@@ -375,6 +396,7 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
         free(f);
         return NOT_FOUND;
     }
+    f->ptx = m->ptx;
     f->next = m->functions;
     m->functions = f;
     *function = f;
@@ -404,6 +426,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *pointer, size_t bytes) {
     NEED_CONTEXT();
     if (bytes == 0) return INVALID_VALUE;
     if (bytes > TOTAL_MEMORY) return OUT_OF_MEMORY;
+    allocation_count++;
     Allocation *a = malloc(sizeof *a);
     a->bytes = malloc(bytes);
     if (a->bytes == NULL) { free(a); return OUT_OF_MEMORY; }
@@ -540,6 +563,9 @@ static void run_launch(const Launch *launch) {
     last_launch = *launch;
     have_last_launch = 1;
     launch_count++;
+    if (launch_hook != NULL) {
+        launch_hook(launch->function->ptx, launch->function->name, launch->dims, launch->params, launch->param_bytes);
+    }
 }
 
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
@@ -552,7 +578,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
     if (extra != NULL) return INVALID_VALUE;
     Function *f = function;
     if (f->param_count > 0 && params == NULL) return INVALID_VALUE;
-    Launch launch = {.dims = {gx, gy, gz, bx, by, bz, shared}, .stream = stream};
+    Launch launch = {.function = f, .dims = {gx, gy, gz, bx, by, bz, shared}, .stream = stream};
     for (int i = 0; i < f->param_count; i++) {
         int size = f->param_sizes[i];
         if (size == 0 || launch.param_bytes + size > MAX_PARAM_BYTES) return INVALID_VALUE;
@@ -646,6 +672,7 @@ CUresult cuStreamBeginCapture_v2(void *stream, int mode) {
     if (stream == NULL || mode < 0 || mode > 2) return INVALID_VALUE;
     Stream *s = stream;
     if (s->capture != NULL) return ILLEGAL_STATE;
+    capture_count++;
     s->capture = calloc(1, sizeof(Graph));
     return SUCCESS;
 }
@@ -682,6 +709,7 @@ CUresult cuGraphLaunch(void *exec, void *stream) {
     if (exec == NULL) return INVALID_HANDLE;
     if (synchronous_on_capture(stream)) return STREAM_CAPTURE_UNSUPPORTED;
     Graph *e = exec;
+    graph_launch_count++;
     for (int i = 0; i < e->count; i++) {
         Node *node = &e->nodes[i];
         CUresult result = SUCCESS;

@@ -65,6 +65,18 @@ public final class Model implements AutoCloseable {
      * into one): the CPU, a CUDA GPU, or the GPU program in the kernel emulator. Prefill runs on the CPU.
      */
     public static Model load(Path directory, DeviceChoice device) throws IOException {
+        return load(directory, (config, weights) -> Accelerator.open(device, config, weights));
+    }
+
+    /**
+     * Loads a model whose decode steps run on {@code backend}, which the model then owns and closes: a
+     * {@code CudaBackend} over a chosen device or driver, an {@code EmulatorBackend}. Prefill runs on the CPU.
+     */
+    public static Model load(Path directory, dev.moa.tasks.graph.Backend backend) throws IOException {
+        return load(directory, (config, weights) -> Accelerator.of(backend, config, weights));
+    }
+
+    private static Model load(Path directory, java.util.function.BiFunction<ModelConfig, LlamaWeights, Accelerator> accelerate) throws IOException {
         if (!Files.isDirectory(directory)) throw new IOException(directory + ": model directory not found");
         ModelConfig config = ModelConfig.load(directory);
         GenerationConfig generation = GenerationConfig.load(directory, config.vocabSize()).orElse(GenerationConfig.none());
@@ -79,7 +91,7 @@ public final class Model implements AutoCloseable {
             LlamaWeights weights = LlamaWeights.bind(config, files);
             LlamaModel llama = new LlamaModel(config, weights);
             llama.warmUp();
-            Accelerator accelerator = Accelerator.open(device, config, weights);
+            Accelerator accelerator = accelerate.apply(config, weights);
             return new Model(directory, config, generation, files, llama, tokenizer, chat, accelerator);
         } catch (RuntimeException e) {
             files.close();

@@ -37,6 +37,11 @@ public final class Accelerator implements AutoCloseable {
         };
     }
 
+    /** The accelerator running decode steps on {@code backend} (which it then owns and closes). */
+    public static Accelerator of(Backend backend, ModelConfig config, LlamaWeights weights) {
+        return new Accelerator(backend, config, weights);
+    }
+
     public String name() {
         return backend.name();
     }

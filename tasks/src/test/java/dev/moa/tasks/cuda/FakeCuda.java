@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
  * that need it are skipped, with the reason, where gcc is not on the PATH.
  */
 @SuppressWarnings("restricted")
-final class FakeCuda {
+public final class FakeCuda {
     private static Path library;
     private static String skipReason;
     private static SymbolLookup symbols;
@@ -41,7 +41,7 @@ final class FakeCuda {
     }
 
     /** A fresh binding to the fake, whose state is reset first. */
-    static CudaDriver freshDriver() {
+    public static CudaDriver freshDriver() {
         Path path = library();
         call("fake_reset", FunctionDescriptor.ofVoid());
         return CudaDriver.open(path.toString());
@@ -87,6 +87,110 @@ final class FakeCuda {
 
     // ---------------------------------------------------------------- controls
 
+    /** cuMemAlloc calls since the last reset. */
+    public static long allocationCount() {
+        return (long) call("fake_allocation_count", FunctionDescriptor.of(JAVA_LONG));
+    }
+
+    /** Stream captures begun since the last reset. */
+    public static long captureCount() {
+        return (long) call("fake_capture_count", FunctionDescriptor.of(JAVA_LONG));
+    }
+
+    /** cuGraphLaunch calls since the last reset. */
+    public static long graphLaunchCount() {
+        return (long) call("fake_graph_launch_count", FunctionDescriptor.of(JAVA_LONG));
+    }
+
+    private static final java.util.concurrent.atomic.AtomicReference<Throwable> LAUNCH_FAILURE = new java.util.concurrent.atomic.AtomicReference<>();
+    private static final java.util.Map<String, java.lang.reflect.Method> KERNELS = new java.util.concurrent.ConcurrentHashMap<>();
+    private static MemorySegment hook;
+
+    /**
+     * From now on (until the next reset) every kernel the fake runs, alone or replayed from a graph, computes: the
+     * Java kernel the PTX was compiled from (named in the JIT's header line) runs in the emulator over the fake's
+     * device memory, with the arguments decoded from the launch's parameter bytes as the kernel declares them. So
+     * upload, capture, replay and download through the real binding compute what the program asks for. (Each
+     * kernel's PTX is checked against its Java source by the PTX interpreter elsewhere; interpreting every
+     * launch of a model step would take minutes.)
+     */
+    public static synchronized void executeLaunches() {
+        library();
+        if (hook == null) {
+            try {
+                MethodHandle target = java.lang.invoke.MethodHandles.lookup().findStatic(FakeCuda.class, "onLaunch",
+                        java.lang.invoke.MethodType.methodType(void.class, MemorySegment.class, MemorySegment.class, MemorySegment.class,
+                                MemorySegment.class, int.class));
+                hook = Linker.nativeLinker().upcallStub(target, FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT), Arena.global());
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        LAUNCH_FAILURE.set(null);
+        call("fake_set_launch_hook", FunctionDescriptor.ofVoid(ADDRESS), hook);
+    }
+
+    /** The first failure of a kernel run by {@link #executeLaunches}, or null. */
+    public static Throwable launchFailure() {
+        return LAUNCH_FAILURE.get();
+    }
+
+    /** The launch hook: must not throw (an exception cannot cross back into C), so failures are kept instead. */
+    private static void onLaunch(MemorySegment ptx, MemorySegment entry, MemorySegment dims, MemorySegment params, int bytes) {
+        if (LAUNCH_FAILURE.get() != null) return;
+        try {
+            String name = entry.reinterpret(128).getString(0);
+            java.lang.reflect.Method kernel = KERNELS.computeIfAbsent(ptx.address() + ":" + name, k -> kernelOf(ptx, name));
+            int[] d = dims.reinterpret(7 * 4).toArray(JAVA_INT);
+            MemorySegment p = params.reinterpret(bytes);
+            Class<?>[] types = kernel.getParameterTypes();
+            Object[] args = new Object[types.length - 1];
+            long at = 0;
+            for (int i = 1; i < types.length; i++) {
+                Class<?> t = types[i];
+                if (t == int.class) {
+                    args[i - 1] = p.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, at);
+                    at += 4;
+                } else if (t == float.class) {
+                    args[i - 1] = p.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, at);
+                    at += 4;
+                } else if (t == long.class) {
+                    args[i - 1] = p.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, at);
+                    at += 8;
+                } else {
+                    long address = p.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, at);
+                    at += 8;
+                    long size = (long) call("fake_allocation_bytes", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG), address);
+                    if (size <= 0) throw new IllegalStateException(name + ": argument " + i + " points outside every allocation");
+                    MemorySegment memory = MemorySegment.ofAddress(address).reinterpret(size);
+                    args[i - 1] = t.getConstructor(MemorySegment.class).newInstance(memory);
+                }
+            }
+            if (at != bytes) throw new IllegalStateException(name + ": " + bytes + " parameter bytes for " + at + " the kernel declares");
+            dev.moa.tasks.emulator.Emulator.launch(kernel.getDeclaringClass(), kernel.getName(), new dev.moa.tasks.emulator.Grid(d[0], d[1], d[2], d[3]), args);
+        } catch (Throwable e) {
+            LAUNCH_FAILURE.compareAndSet(null, e);
+        }
+    }
+
+    /** The kernel method the JIT compiled {@code ptx} from: its header names the class and method. */
+    private static java.lang.reflect.Method kernelOf(MemorySegment ptx, String entry) {
+        String text = ptx.reinterpret(Long.MAX_VALUE).getString(0);
+        String marker = "PTX JIT from ";
+        int from = text.indexOf(marker);
+        if (from < 0) throw new IllegalStateException(entry + ": the PTX does not name its Java kernel");
+        String qualified = text.substring(from + marker.length(), text.indexOf('\n', from)).strip();
+        String owner = qualified.substring(0, qualified.lastIndexOf('.'));
+        try {
+            for (java.lang.reflect.Method m : Class.forName(owner).getDeclaredMethods()) {
+                if (m.getName().equals(entry) && java.lang.reflect.Modifier.isStatic(m.getModifiers())) return m;
+            }
+        } catch (ClassNotFoundException e) {
+            throw new IllegalStateException(entry + ": kernel class " + owner + " not found", e);
+        }
+        throw new IllegalStateException(entry + ": no kernel method in " + owner);
+    }
+
     static void setInitResult(int result) {
         call("fake_set_init_result", FunctionDescriptor.ofVoid(JAVA_INT), result);
     }
@@ -102,11 +206,11 @@ final class FakeCuda {
         }
     }
 
-    static long launchCount() {
+    public static long launchCount() {
         return (long) call("fake_launch_count", FunctionDescriptor.of(JAVA_LONG));
     }
 
-    static int liveAllocations() {
+    public static int liveAllocations() {
         return (int) call("fake_live_allocations", FunctionDescriptor.of(JAVA_INT));
     }
 

@@ -1,0 +1,88 @@
+package dev.moa.runtime.device;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moa.runtime.AttentionMode;
+import dev.moa.runtime.BatchDecoder;
+import dev.moa.runtime.Model;
+import dev.moa.runtime.Session;
+import dev.moa.runtime.generate.Sampler;
+import dev.moa.tasks.cuda.CudaContext;
+import dev.moa.tasks.cuda.FakeCuda;
+import dev.moa.tasks.graph.CudaBackend;
+import dev.moa.tasks.jit.KernelCache;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CUDA backend's whole decode path through the real driver binding, on the fake driver whose launches compute
+ * (each kernel of a launch or a graph replay runs over the fake's device memory): weights uploaded, the step
+ * captured once, then replayed per token with only the step buffer rewritten, logits downloaded. It must decode the
+ * demo model as the CPU does, with one graph launch per token, no capture after the first token and no device
+ * allocation after it; and a batch of sessions likewise.
+ */
+class FakeDriverDecodeTest {
+    static final Path DEMO = Path.of(System.getProperty("moa.repo.root", "..")).resolve("models/moa-demo");
+
+    @Test
+    void aCapturedStepReplaysEveryTokenAndDecodesAsTheCpuDoes() throws Exception {
+        var driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        Random random = new Random(5);
+        try (Model cpu = Model.load(DEMO);
+             Model gpu = Model.load(DEMO, new CudaBackend(CudaContext.open(driver, 0), new KernelCache(null)))) {
+            assertTrue(gpu.device().startsWith("cuda: "), gpu.device());
+            int[] prompt = random.ints(70, 3, 2000).toArray();
+            int steps = 6;
+            AttentionMode plan = AttentionMode.parse("moa:" + DEMO.resolve("moa-plan-50.json"));
+            try (Session a = cpu.newSession(200, 64, plan, steps + 2); Session b = gpu.newSession(200, 64, plan, steps + 2)) {
+                float[] expected = a.prefill(prompt), actual = b.prefill(prompt);
+                long graphs = 0, captures = 0, allocations = 0, launches = 0;
+                for (int t = 0; t < steps; t++) {
+                    int token = Sampler.argmax(expected);
+                    assertEquals(token, Sampler.argmax(actual), "greedy token " + t);
+                    expected = a.decode(token);
+                    actual = b.decode(token);
+                    assertNull(FakeCuda.launchFailure(), "every kernel ran");
+                    EmulatorDecodeTest.assertClose(expected, actual, "step " + t);
+                    if (t == 0) {
+                        graphs = FakeCuda.graphLaunchCount();
+                        captures = FakeCuda.captureCount();
+                        allocations = FakeCuda.allocationCount();
+                        launches = FakeCuda.launchCount();
+                        assertEquals(1, captures, "the step is captured at the first token");
+                        continue;
+                    }
+                    assertEquals(graphs + t, FakeCuda.graphLaunchCount(), "one graph launch per token");
+                    assertEquals(captures, FakeCuda.captureCount(), "no capture after the first token");
+                    assertEquals(allocations, FakeCuda.allocationCount(), "no device allocation after the first token");
+                    assertEquals(launches + t * b.deviceStep().orElseThrow().tasks().size() - t, FakeCuda.launchCount(),
+                            "each replay runs every kernel of the step (a logits step has no argmax)");
+                }
+            }
+
+            // two sessions stepped together: the batched step through the same driver
+            BatchDecoder batch = new BatchDecoder(gpu, 2);
+            try (Session x = gpu.newSession(120, 64, AttentionMode.parse("window:16"), 8); Session y = gpu.newSession(120, 64, AttentionMode.parse("dense"), 8);
+                 Session x0 = cpu.newSession(120, 64, AttentionMode.parse("window:16"), 8); Session y0 = cpu.newSession(120, 64, AttentionMode.parse("dense"), 8)) {
+                int[] px = random.ints(40, 3, 2000).toArray(), py = random.ints(23, 3, 2000).toArray();
+                int[] tokens = {Sampler.argmax(x.prefill(px)), Sampler.argmax(y.prefill(py))};
+                float[] ex = x0.prefill(px), ey = y0.prefill(py);
+                for (int t = 0; t < 4; t++) {
+                    float[][] rows = batch.step(List.of(x, y), tokens);
+                    assertNull(FakeCuda.launchFailure(), "every kernel ran");
+                    ex = x0.decode(tokens[0]);
+                    ey = y0.decode(tokens[1]);
+                    EmulatorDecodeTest.assertClose(ex, rows[0], "batched row 0, step " + t);
+                    EmulatorDecodeTest.assertClose(ey, rows[1], "batched row 1, step " + t);
+                    tokens = new int[] {Sampler.argmax(ex), Sampler.argmax(ey)};
+                }
+            }
+        }
+        assertEquals(0, FakeCuda.liveAllocations(), "closing the model frees its device memory");
+    }
+}
