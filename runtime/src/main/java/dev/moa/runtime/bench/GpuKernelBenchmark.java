@@ -41,7 +41,6 @@ public final class GpuKernelBenchmark {
 
     private final CudaContext context;
     private final CudaModule reference;
-    private final boolean variants;
     private final Arena arena = Arena.ofConfined();
     private final List<DeviceMemory> allocated = new ArrayList<>();
     private final List<CudaModule> modules = new ArrayList<>();
@@ -49,12 +48,6 @@ public final class GpuKernelBenchmark {
 
     /** {@code referencePtx}: nvcc's PTX of reference.cu, or null to time our kernels only. */
     public GpuKernelBenchmark(CudaContext context, String referencePtx) {
-        this(context, referencePtx, false);
-    }
-
-    /** {@code variants}: also time {@link MatVecVariants} on Llama-3.2-1B's decode shapes. */
-    public GpuKernelBenchmark(CudaContext context, String referencePtx, boolean variants) {
-        this.variants = variants;
         this.context = context;
         this.reference = referencePtx == null ? null : context.loadModule(referencePtx);
     }
@@ -72,12 +65,6 @@ public final class GpuKernelBenchmark {
                 progress.printf("attention (split + combine) span %d ...%n", span);
                 rows.add(attention(32, 8, 128, span, false));
                 rows.add(attention(32, 8, 128, span, true));
-            }
-            // Llama-3.2-1B's decode matrices (q/k/v, o, gate/up, down, output head): the production kernel and the
-            // experimental layouts of MatVecVariants, no nvcc build
-            for (int[] shape : variants ? new int[][] {{3072, 2048}, {2048, 2048}, {16384, 2048}, {2048, 8192}, {128256, 2048}} : new int[0][]) {
-                progress.printf("matvec variants %d x %d ...%n", shape[0], shape[1]);
-                rows.addAll(matVecVariants(shape[0], shape[1]));
             }
         } finally {
             allocated.forEach(DeviceMemory::close);
@@ -140,34 +127,6 @@ public final class GpuKernelBenchmark {
                 stream.synchronize();
             }
         }
-    }
-
-    /** The production BF16 matvec and each layout of {@link MatVecVariants} on one shape, results checked. */
-    List<Row> matVecVariants(int rows, int cols) {
-        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
-        for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
-        F32Buffer x = gaussian(cols), out = F32Buffer.allocate(arena, rows);
-        DeviceMemory dw = device(w), dx = device(x), dout = device(out);
-        double[] expected = new double[rows];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) expected[r] += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) x.get(c);
-        }
-        long bytes = (long) rows * cols * 2 + (long) cols * 4 + (long) rows * 4;
-        List<Row> result = new ArrayList<>();
-        Dim3 block = Dim3.of(MatVecKernels.GROUP);
-        Object[][] variants = {
-                {"matvec-bf16", MatVecKernels.class, "bf16", Dim3.of((rows + 7) / 8)},
-                {"variant unroll8", MatVecVariants.class, "unroll8", Dim3.of((rows + 7) / 8)},
-                {"variant twoRows", MatVecVariants.class, "twoRows", Dim3.of((rows + 15) / 16)}};
-        for (Object[] v : variants) {
-            dout.fill((byte) 0);
-            double micros = time(new Launch(ourKernel((Class<?>) v[1], (String) v[2]), (Dim3) v[3], block, dw, dx, dout, rows, cols));
-            dout.copyTo(out.memory());
-            double error = 0;
-            for (int r = 0; r < rows; r++) error = Math.max(error, Math.abs(expected[r] - out.get(r)) / Math.max(1, Math.abs(expected[r])));
-            result.add(new Row((String) v[0], rows + "x" + cols, micros, Double.NaN, bytes, error));
-        }
-        return result;
     }
 
     /** Dense spans over a per-head cache of {@code span} slots per KV head, the query at the last position. */

@@ -49,12 +49,7 @@ final class CheckCommand implements Callable<Integer> {
                 throw new UsageException("check: --attention " + e.getMessage());
             }
         }).toList();
-        DeviceChoice choice;
-        try {
-            choice = DeviceChoice.choose(device);
-        } catch (IllegalArgumentException | dev.moa.tasks.cuda.CudaException e) {
-            throw new UsageException(e.getMessage());
-        }
+        DeviceChoice choice = Options.Device.choose(device);
         if (choice.kind() == DeviceChoice.Kind.CPU) {
             System.err.println("moa: no GPU (" + choice.note() + "): checking the GPU program in the emulator");
             choice = new DeviceChoice(DeviceChoice.Kind.EMULATOR, "");

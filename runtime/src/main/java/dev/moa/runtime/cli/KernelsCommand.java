@@ -41,9 +41,6 @@ final class KernelsCommand implements Callable<Integer> {
     @Option(names = "--reference-ptx", paramLabel = "FILE", description = "with --bench: nvcc's PTX of the same algorithms to time against")
     Path referencePtx;
 
-    @Option(names = "--variants", description = "with --bench: also the experimental matvec layouts on Llama-3.2-1B's shapes")
-    boolean variants;
-
     /** What to do: one of these (default: --list). */
     static final class Mode {
         @Option(names = "--list", description = "the kernels (default)")
@@ -62,7 +59,7 @@ final class KernelsCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (mode.check) return check(device);
-        if (mode.bench) return bench(referencePtx, variants);
+        if (mode.bench) return bench(referencePtx);
         if (referencePtx != null) throw new UsageException("kernels: --reference-ptx goes with --bench");
         if (mode.print == null) {
             for (var e : KernelCatalog.all()) {
@@ -103,13 +100,13 @@ final class KernelsCommand implements Callable<Integer> {
      * nvcc's PTX of the same algorithms (scripts/kernel-gap/run.sh does both). Needs a GPU: there is nothing to
      * time on the CPU emulator.
      */
-    private static int bench(Path referencePtx, boolean variants) throws Exception {
+    private static int bench(Path referencePtx) throws Exception {
         DeviceChoice.choose(DeviceChoice.CUDA); // without a usable GPU: fails with the one line saying why
         if (referencePtx != null && !Files.isRegularFile(referencePtx)) {
             throw new UsageException("kernels --bench: --reference-ptx " + referencePtx + " is not a file (nvcc -ptx scripts/kernel-gap/reference.cu writes it)");
         }
         try (CudaContext context = CudaContext.open()) {
-            var benchmark = new GpuKernelBenchmark(context, referencePtx == null ? null : Files.readString(referencePtx), variants);
+            var benchmark = new GpuKernelBenchmark(context, referencePtx == null ? null : Files.readString(referencePtx));
             System.out.print(benchmark.table(benchmark.run(System.err)));
         }
         return 0;

@@ -43,10 +43,15 @@ final class Options {
 
         /** The choice, probing CUDA where asked; a device that cannot be used is a usage error naming why. */
         DeviceChoice choose() {
+            DeviceChoice choice = choose(option);
+            if (!choice.note().isEmpty()) System.err.println("moa: --device auto: running on the CPU: " + choice.note());
+            return choice;
+        }
+
+        /** {@link DeviceChoice#choose} with its refusals as usage errors. */
+        static DeviceChoice choose(String option) {
             try {
-                DeviceChoice choice = DeviceChoice.choose(option);
-                if (!choice.note().isEmpty()) System.err.println("moa: --device auto: running on the CPU: " + choice.note());
-                return choice;
+                return DeviceChoice.choose(option);
             } catch (IllegalArgumentException | dev.moa.tasks.cuda.CudaException e) {
                 throw new UsageException(e.getMessage());
             }
