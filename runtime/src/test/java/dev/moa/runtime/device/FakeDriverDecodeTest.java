@@ -85,4 +85,39 @@ class FakeDriverDecodeTest {
         }
         assertEquals(0, FakeCuda.liveAllocations(), "closing the model frees its device memory");
     }
+
+    /** Sessions on different threads share the model's backend: their steps take turns and each decodes as alone. */
+    @Test
+    void sessionsOnSeveralThreadsShareTheDevice() throws Exception {
+        var driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        try (Model cpu = Model.load(DEMO);
+             Model gpu = Model.load(DEMO, new CudaBackend(CudaContext.open(driver, 0), new KernelCache(null)))) {
+            int threads = 3, steps = 4;
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+            try {
+                List<java.util.concurrent.Future<int[][]>> runs = new java.util.ArrayList<>();
+                for (int k = 0; k < threads; k++) {
+                    int[] prompt = new Random(k).ints(30 + 11 * k, 3, 2000).toArray();
+                    runs.add(pool.submit(() -> new int[][] {greedy(gpu, prompt, steps), greedy(cpu, prompt, steps)}));
+                }
+                for (var run : runs) {
+                    int[][] tokens = run.get();
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(tokens[1], tokens[0], "a thread's session decodes as on the CPU");
+                }
+            } finally {
+                pool.shutdown();
+            }
+            assertNull(FakeCuda.launchFailure(), "every kernel ran");
+        }
+    }
+
+    private static int[] greedy(Model model, int[] prompt, int steps) {
+        try (Session s = model.newSession(prompt.length + steps + 1)) {
+            int[] tokens = new int[steps];
+            int token = Sampler.argmax(s.prefill(prompt));
+            for (int t = 0; t < steps; t++) tokens[t] = token = s.decodeGreedy(token);
+            return tokens;
+        }
+    }
 }

@@ -21,6 +21,10 @@ import java.util.Map;
  * disk across runs) and loaded
  * as a module; each buffer gets device memory at first use and stays resident; the first run of a graph launches
  * its tasks on a stream while capturing them into a CUDA graph, later runs replay that graph with one call.
+ *
+ * <p>Thread-safe: sessions decoding on different threads share one backend per model; each call makes the
+ * device's context current on the calling thread and holds the backend while it works, so their steps take turns
+ * on the device's one stream.
  */
 public final class CudaBackend implements Backend {
     private final CudaContext context;
@@ -48,7 +52,8 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void upload(DeviceBuffer buffer) {
+    public synchronized void upload(DeviceBuffer buffer) {
+        context.makeCurrent();
         DeviceMemory memory = resident.get(buffer);
         var host = buffer.memory();
         if (memory == null) {
@@ -59,7 +64,8 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void download(DeviceBuffer buffer) {
+    public synchronized void download(DeviceBuffer buffer) {
+        context.makeCurrent();
         DeviceMemory memory = resident.get(buffer);
         if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
         stream.synchronize();
@@ -67,7 +73,8 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void run(TaskGraph graph) {
+    public synchronized void run(TaskGraph graph) {
+        context.makeCurrent();
         CudaGraph replay = captured.get(graph);
         if (replay == null) {
             // allocation and uploads cannot happen inside a capture: make every buffer resident first
@@ -87,7 +94,8 @@ public final class CudaBackend implements Backend {
      * between two events, after one warm-up round of the whole graph (the graph must have run once). Where a step's
      * time goes: the sum against a replay's wall time is the launch and host overhead.
      */
-    public double[] profile(TaskGraph graph, int repeats) {
+    public synchronized double[] profile(TaskGraph graph, int repeats) {
+        context.makeCurrent();
         if (!captured.containsKey(graph)) throw new IllegalStateException("profile a graph after its first run");
         List<TaskGraph.Task> tasks = graph.tasks();
         double[] micros = new double[tasks.size()];
@@ -105,13 +113,15 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void free(DeviceBuffer buffer) {
+    public synchronized void free(DeviceBuffer buffer) {
+        context.makeCurrent();
         DeviceMemory memory = resident.remove(buffer);
         if (memory != null) memory.close();
     }
 
     @Override
-    public void forget(TaskGraph graph) {
+    public synchronized void forget(TaskGraph graph) {
+        context.makeCurrent();
         CudaGraph replay = captured.remove(graph);
         if (replay != null) replay.close();
     }
@@ -140,7 +150,8 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
+        context.makeCurrent();
         captured.values().forEach(CudaGraph::close);
         resident.values().forEach(DeviceMemory::close);
         modules.forEach(CudaModule::close);
