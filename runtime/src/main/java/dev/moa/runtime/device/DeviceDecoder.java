@@ -4,6 +4,7 @@ import dev.moa.loader.config.ModelConfig;
 import dev.moa.plans.CacheLayout;
 import dev.moa.plans.HeadSpans;
 import dev.moa.runtime.model.KvCache;
+import dev.moa.runtime.model.LlamaLayer;
 import dev.moa.runtime.model.RotaryEmbedding;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.graph.Backend;
@@ -69,7 +70,7 @@ public final class DeviceDecoder implements AutoCloseable {
         int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize();
         this.vocab = config.vocabSize();
         this.headDim = config.headDim();
-        float eps = (float) config.rmsNormEps(), scale = (float) (1.0 / Math.sqrt(headDim));
+        float eps = (float) config.rmsNormEps();
         CacheLayout[] layouts = rows.stream().map(r -> r.cache().layout()).toArray(CacheLayout[]::new);
 
         step = own(I32Buffer.allocate(arena, (long) batch * Step.SIZE));
@@ -97,13 +98,12 @@ public final class DeviceDecoder implements AutoCloseable {
         long partials = (long) batch * heads * splits;
         F32Buffer partialOut = f32(partials * headDim), partialMax = f32(partials), partialSum = f32(partials);
 
-        weights.embedding.gather(graph, step, x, batch);
         keys = new F32Buffer[layers];
         values = new F32Buffer[layers];
         rowBase = new int[layers][batch];
+        LayerCache[] caches = new LayerCache[layers];
         long bytes = 0;
         for (int l = 0; l < layers; l++) {
-            DeviceWeights.Layer w = weights.layers[l];
             long slots = 0;
             for (int b = 0; b < batch; b++) {
                 if (slots + layouts[b].layerSlots(l) > Integer.MAX_VALUE) {
@@ -114,53 +114,147 @@ public final class DeviceDecoder implements AutoCloseable {
             }
             keys[l] = f32(slots * headDim);
             values[l] = f32(slots * headDim);
-            I32Buffer positions = own(I32Buffer.allocate(arena, slots)), offsets = own(I32Buffer.allocate(arena, (long) batch * kvHeads)),
-                    rings = own(I32Buffer.allocate(arena, (long) batch * kvHeads)), sink = own(I32Buffer.allocate(arena, (long) batch * heads)),
-                    local = own(I32Buffer.allocate(arena, (long) batch * heads));
+            LayerCache cache = new LayerCache(own(I32Buffer.allocate(arena, slots)), own(I32Buffer.allocate(arena, (long) batch * kvHeads)),
+                    own(I32Buffer.allocate(arena, (long) batch * kvHeads)), own(I32Buffer.allocate(arena, (long) batch * heads)),
+                    own(I32Buffer.allocate(arena, (long) batch * heads)), layerSplits[l]);
             for (int b = 0; b < batch; b++) {
                 CacheLayout layout = layouts[b];
                 HeadSpans spans = layout.spans();
                 for (int g = 0; g < kvHeads; g++) {
                     int offset = rowBase[l][b] + layout.offset(l, g);
-                    offsets.set((long) b * kvHeads + g, offset);
-                    rings.set((long) b * kvHeads + g, layout.ringSlots(l, g));
+                    cache.offsets().set((long) b * kvHeads + g, offset);
+                    cache.rings().set((long) b * kvHeads + g, layout.ringSlots(l, g));
                     rows.get(b).cache().exportGroup(l, g, keys[l].memory(), values[l].memory(), (long) offset * headDim);
                     for (int s = 0; s < layout.groupSlots(l, g); s++) {
-                        positions.set(offset + s, (int) layout.positionAt(l, g, s, rows.get(b).cached()));
+                        cache.positions().set(offset + s, (int) layout.positionAt(l, g, s, rows.get(b).cached()));
                     }
                 }
                 for (int h = 0; h < heads; h++) {
-                    sink.set((long) b * heads + h, spans.sink()[l][h]);
-                    local.set((long) b * heads + h, spans.local()[l][h]);
+                    cache.sink().set((long) b * heads + h, spans.sink()[l][h]);
+                    cache.local().set((long) b * heads + h, spans.local()[l][h]);
                 }
             }
+            caches[l] = cache;
             bytes += keys[l].memory().byteSize() + values[l].memory().byteSize();
-
-            String at = "layer " + l + " ";
-            graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, w.attentionNorm(), xb, hidden, eps);
-            w.qkv().multiply(graph, at + "q/k/v", xb, bias(weights, w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
-            graph.task(at + "rope + cache", AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, batch, AttentionKernels.GROUP),
-                    qkv, angles[0], angles[1], keys[l], values[l], positions, offsets, rings, step, sinkSlots, heads, kvHeads, headDim);
-            graph.task(at + "attention", AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit",
-                    grouped ? new Grid(kvHeads, layerSplits[l], batch, AttentionKernels.GROUPED) : new Grid(heads, layerSplits[l], batch, AttentionKernels.GROUP),
-                    qkv, keys[l], values[l], positions, offsets, rings, sink, local, partialOut, partialMax, partialSum, step,
-                    sinkSlots, heads, kvHeads, headDim, scale);
-            graph.task(at + "attention combine", AttentionKernels.class, "combine", Grid.of(heads, batch, AttentionKernels.GROUP),
-                    partialOut, partialMax, partialSum, attention, layerSplits[l], headDim);
-            w.output().multiply(graph, at + "output + residual", attention, bias(weights, w.outputBias()), x,
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), batch);
-            graph.task(at + "ffn norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, w.ffnNorm(), xb, hidden, eps);
-            w.gateUp().multiply(graph, at + "gate/up", xb, weights.noBias, gateUp, 0, batch);
-            graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), gateUp, activation, inter);
-            w.down().multiply(graph, at + "down + residual", activation, weights.noBias, x, MatVecKernels.ACCUMULATE, batch);
         }
         kvBytes = bytes;
+
+        // the model's forward, as launches over all rows: LlamaLayer's steps, recorded
+        weights.embedding.gather(graph, step, x, batch);
+        GraphSteps steps = new GraphSteps(config, weights, batch, x, xb, qkv, attention, gateUp, activation, angles, sinkSlots, caches,
+                new F32Buffer[] {partialOut, partialMax, partialSum}, grouped);
+        for (int l = 0; l < layers; l++) LlamaLayer.run(steps, l);
         graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
         weights.lmHead.multiply(graph, "output head", xb, weights.noBias, logits, 0, batch);
 
         chosen = own(I32Buffer.allocate(arena, 2L * batch));
         for (TaskGraph.Task t : graph.tasks()) greedyGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
         greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(batch, VectorKernels.ROW_GROUP), logits, chosen, vocab);
+    }
+
+    /** One layer's MoA cache description on the device: each slot's position, and per row its groups and heads. */
+    private record LayerCache(I32Buffer positions, I32Buffer offsets, I32Buffer rings, I32Buffer sink, I32Buffer local, int splits) {
+    }
+
+    /**
+     * {@link LlamaLayer}'s steps as launches appended to the step's graph, each over all rows: RMSNorm one group per
+     * row, the matmuls as this format's (batched) matvec with bias and residual epilogues, RoPE fused with the cache
+     * write, attention (grouped per KV group where shared memory holds the group, else per query head) and the
+     * combine of its splits, SwiGLU over the fused gate/up output.
+     */
+    private final class GraphSteps implements LlamaLayer.Steps {
+        private final DeviceWeights weights;
+        private final int batch, hidden, heads, kvHeads, inter;
+        private final float eps, scale;
+        private final F32Buffer x, xb, qkv, attention, gateUp, activation, cos, sin, partialOut, partialMax, partialSum;
+        private final I32Buffer sinkSlots;
+        private final LayerCache[] caches;
+        private final boolean grouped;
+
+        GraphSteps(ModelConfig config, DeviceWeights weights, int batch, F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer attention,
+                   F32Buffer gateUp, F32Buffer activation, F32Buffer[] angles, I32Buffer sinkSlots, LayerCache[] caches, F32Buffer[] partials,
+                   boolean grouped) {
+            this.weights = weights;
+            this.batch = batch;
+            this.hidden = config.hiddenSize();
+            this.heads = config.numHeads();
+            this.kvHeads = config.numKvHeads();
+            this.inter = config.intermediateSize();
+            this.eps = (float) config.rmsNormEps();
+            this.scale = (float) (1.0 / Math.sqrt(headDim));
+            this.x = x;
+            this.xb = xb;
+            this.qkv = qkv;
+            this.attention = attention;
+            this.gateUp = gateUp;
+            this.activation = activation;
+            this.cos = angles[0];
+            this.sin = angles[1];
+            this.sinkSlots = sinkSlots;
+            this.caches = caches;
+            this.partialOut = partials[0];
+            this.partialMax = partials[1];
+            this.partialSum = partials[2];
+            this.grouped = grouped;
+        }
+
+        private static String at(int layer) {
+            return "layer " + layer + " ";
+        }
+
+        @Override
+        public void rmsNorm(int layer, LlamaLayer.Norm which) {
+            DeviceWeights.Layer w = weights.layers[layer];
+            boolean attentionNorm = which == LlamaLayer.Norm.ATTENTION;
+            graph.task(at(layer) + (attentionNorm ? "attention norm" : "ffn norm"), VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP),
+                    x, attentionNorm ? w.attentionNorm() : w.ffnNorm(), xb, hidden, eps);
+        }
+
+        @Override
+        public void qkv(int layer) {
+            DeviceWeights.Layer w = weights.layers[layer];
+            w.qkv().multiply(graph, at(layer) + "q/k/v", xb, bias(weights, w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
+        }
+
+        @Override
+        public void rope(int layer) {
+            LayerCache c = caches[layer];
+            graph.task(at(layer) + "rope + cache", AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, batch, AttentionKernels.GROUP),
+                    qkv, cos, sin, keys[layer], values[layer], c.positions(), c.offsets(), c.rings(), step, sinkSlots, heads, kvHeads, headDim);
+        }
+
+        @Override
+        public void attention(int layer) {
+            LayerCache c = caches[layer];
+            graph.task(at(layer) + "attention", AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit",
+                    grouped ? new Grid(kvHeads, c.splits(), batch, AttentionKernels.GROUPED) : new Grid(heads, c.splits(), batch, AttentionKernels.GROUP),
+                    qkv, keys[layer], values[layer], c.positions(), c.offsets(), c.rings(), c.sink(), c.local(), partialOut, partialMax, partialSum,
+                    step, sinkSlots, heads, kvHeads, headDim, scale);
+            graph.task(at(layer) + "attention combine", AttentionKernels.class, "combine", Grid.of(heads, batch, AttentionKernels.GROUP),
+                    partialOut, partialMax, partialSum, attention, c.splits(), headDim);
+        }
+
+        @Override
+        public void outputResidual(int layer) {
+            DeviceWeights.Layer w = weights.layers[layer];
+            w.output().multiply(graph, at(layer) + "output + residual", attention, bias(weights, w.outputBias()), x,
+                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), batch);
+        }
+
+        @Override
+        public void gateUp(int layer) {
+            weights.layers[layer].gateUp().multiply(graph, at(layer) + "gate/up", xb, weights.noBias, gateUp, 0, batch);
+        }
+
+        @Override
+        public void swiGlu(int layer) {
+            graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), gateUp, activation, inter);
+        }
+
+        @Override
+        public void downResidual(int layer) {
+            weights.layers[layer].down().multiply(graph, at(layer) + "down + residual", activation, weights.noBias, x, MatVecKernels.ACCUMULATE, batch);
+        }
     }
 
     /** Sessions stepped together. */

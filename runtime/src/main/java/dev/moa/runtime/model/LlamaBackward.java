@@ -213,11 +213,12 @@ public final class LlamaBackward {
                 LayerWeights w = model.weights().layers()[l];
                 // recompute the layer from its input, keeping what the backward needs
                 System.arraycopy(inputs[l], 0, s.x, 0, n * hidden);
-                model.attentionInput(w, s, n, angles);
-                attention.attend(l, s, n);
-                model.attentionOutput(w, s, n);
+                LlamaLayer.Steps steps = model.steps(s, n, angles, attention);
+                LlamaLayer.attentionInput(steps, l);
+                steps.attention(l);
+                steps.outputResidual(l);
                 System.arraycopy(s.x, 0, xMid, 0, n * hidden);
-                model.feedForward(w, s, n);
+                LlamaLayer.feedForward(steps, l);
 
                 // SwiGLU: da = Wdᵀ·dx, then (dg, du) over (preGate, up), then dh2 = Wgᵀ·dg + Wuᵀ·du
                 w.down().multiplyTransposed(dx, n, da);

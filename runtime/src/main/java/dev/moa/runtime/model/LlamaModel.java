@@ -252,30 +252,90 @@ public final class LlamaModel {
         weights.embedding().copyRow(token, s.x, row * config.hiddenSize());
     }
 
-    /** x += Attention(RMSNorm(x)); x += SwiGLU(RMSNorm(x)), on the n tokens in s.x. */
+    /** x += Attention(RMSNorm(x)); x += SwiGLU(RMSNorm(x)), on the n tokens in s.x: {@link LlamaLayer} on the CPU. */
     void layer(int l, State s, int n, RotaryEmbedding.Angles angles, Attention attention) {
-        LayerWeights w = weights.layers()[l];
-        attentionInput(w, s, n, angles);
-        attention.attend(l, s, n);
-        attentionOutput(w, s, n);
-        feedForward(w, s, n);
+        LlamaLayer.run(steps(s, n, angles, attention), l);
     }
 
-    /** Attention rmsnorm into s.xb, the q/k/v matmuls (+ bias), and RoPE on q and k. */
-    void attentionInput(LayerWeights w, State s, int n, RotaryEmbedding.Angles angles) {
-        ModelConfig c = config;
-        int hidden = c.hiddenSize(), qDim = c.queryDim(), kvDim = c.kvDim();
-        // attention rmsnorm
-        for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.attentionNorm(), hidden, (float) c.rmsNormEps());
-        // qkv matmuls (+ bias), one parallel region
-        WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.wq(), w.wk(), w.wv()}, new float[][] {s.q, s.k, s.v});
-        addBias(w.bq(), n, s.q);
-        addBias(w.bk(), n, s.k);
-        addBias(w.bv(), n, s.v);
-        // RoPE
-        for (int t = 0; t < n; t++) {
-            rope.rotate(s.q, t * qDim, c.numHeads(), angles, t);
-            rope.rotate(s.k, t * kvDim, c.numKvHeads(), angles, t);
+    /** The layer's steps on the CPU over the n rows of {@code s}, attending with {@code attention}. */
+    LlamaLayer.Steps steps(State s, int n, RotaryEmbedding.Angles angles, Attention attention) {
+        return new CpuSteps(s, n, angles, attention);
+    }
+
+    /**
+     * {@link LlamaLayer}'s steps run at once on float rows with the SIMD kernels: x, xb, q/k/v, attention, gate/up
+     * of {@code s}, n rows each. With {@code s.preGate} allocated (the profiler's state), the gate's pre-activation is
+     * kept there for the backward pass.
+     */
+    private final class CpuSteps implements LlamaLayer.Steps {
+        private final State s;
+        private final int n;
+        private final RotaryEmbedding.Angles angles;
+        private final Attention attention;
+
+        CpuSteps(State s, int n, RotaryEmbedding.Angles angles, Attention attention) {
+            this.s = s;
+            this.n = n;
+            this.angles = angles;
+            this.attention = attention;
+        }
+
+        @Override
+        public void rmsNorm(int layer, LlamaLayer.Norm which) {
+            LayerWeights w = weights.layers()[layer];
+            float[] norm = which == LlamaLayer.Norm.ATTENTION ? w.attentionNorm() : w.ffnNorm();
+            int hidden = config.hiddenSize();
+            for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, norm, hidden, (float) config.rmsNormEps());
+        }
+
+        @Override
+        public void qkv(int layer) {
+            LayerWeights w = weights.layers()[layer];
+            // one parallel region for the three matmuls
+            WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.wq(), w.wk(), w.wv()}, new float[][] {s.q, s.k, s.v});
+            addBias(w.bq(), n, s.q);
+            addBias(w.bk(), n, s.k);
+            addBias(w.bv(), n, s.v);
+        }
+
+        @Override
+        public void rope(int layer) {
+            int qDim = config.queryDim(), kvDim = config.kvDim();
+            for (int t = 0; t < n; t++) {
+                rope.rotate(s.q, t * qDim, config.numHeads(), angles, t);
+                rope.rotate(s.k, t * kvDim, config.numKvHeads(), angles, t);
+            }
+        }
+
+        @Override
+        public void attention(int layer) {
+            attention.attend(layer, s, n);
+        }
+
+        @Override
+        public void outputResidual(int layer) {
+            LayerWeights w = weights.layers()[layer];
+            w.wo().multiply(s.attention, n, s.projected);
+            addBias(w.bo(), n, s.projected);
+            VectorMath.add(s.x, s.projected, n * config.hiddenSize());
+        }
+
+        @Override
+        public void gateUp(int layer) {
+            LayerWeights w = weights.layers()[layer];
+            WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.gate(), w.up()}, new float[][] {s.gate, s.up});
+            if (s.preGate != null) System.arraycopy(s.gate, 0, s.preGate, 0, n * config.intermediateSize());
+        }
+
+        @Override
+        public void swiGlu(int layer) {
+            VectorMath.siluTimes(s.gate, s.up, n * config.intermediateSize());
+        }
+
+        @Override
+        public void downResidual(int layer) {
+            weights.layers()[layer].down().multiply(s.gate, n, s.projected);
+            VectorMath.add(s.x, s.projected, n * config.hiddenSize());
         }
     }
 
@@ -294,28 +354,6 @@ public final class LlamaModel {
                 }
             });
         };
-    }
-
-    /** Output projection (+ bias) and residual: x += attention·Woᵀ. */
-    void attentionOutput(LayerWeights w, State s, int n) {
-        w.wo().multiply(s.attention, n, s.projected);
-        addBias(w.bo(), n, s.projected);
-        VectorMath.add(s.x, s.projected, n * config.hiddenSize());
-    }
-
-    /**
-     * ffn rmsnorm into s.xb, SwiGLU, residual: x += down(silu(gate)·up). With {@code s.preGate} allocated (the
-     * profiler's state), the gate's pre-activation is kept there for the backward pass.
-     */
-    void feedForward(LayerWeights w, State s, int n) {
-        ModelConfig c = config;
-        int hidden = c.hiddenSize();
-        for (int t = 0; t < n; t++) VectorMath.rmsNorm(s.xb, t * hidden, s.x, t * hidden, w.ffnNorm(), hidden, (float) c.rmsNormEps());
-        WeightMatrix.multiply(s.xb, n, new WeightMatrix[] {w.gate(), w.up()}, new float[][] {s.gate, s.up});
-        if (s.preGate != null) System.arraycopy(s.gate, 0, s.preGate, 0, n * c.intermediateSize());
-        VectorMath.siluTimes(s.gate, s.up, n * c.intermediateSize());
-        w.down().multiply(s.gate, n, s.projected);
-        VectorMath.add(s.x, s.projected, n * hidden);
     }
 
     private static void addBias(float[] bias, int n, float[] out) {
