@@ -17,13 +17,16 @@ import java.util.List;
  */
 public final class Accelerator implements AutoCloseable {
     private final Backend backend;
+    /** The CUDA context this accelerator opened (released after its backend), or null. */
+    private final CudaContext context;
     private final Arena arena = Arena.ofShared();
     private final ModelConfig config;
     private final LlamaWeights weights;
     private DeviceWeights deviceWeights;
 
-    private Accelerator(Backend backend, ModelConfig config, LlamaWeights weights) {
+    private Accelerator(Backend backend, CudaContext context, ModelConfig config, LlamaWeights weights) {
         this.backend = backend;
+        this.context = context;
         this.config = config;
         this.weights = weights;
     }
@@ -32,14 +35,17 @@ public final class Accelerator implements AutoCloseable {
     public static Accelerator open(DeviceChoice choice, ModelConfig config, LlamaWeights weights) {
         return switch (choice.kind()) {
             case CPU -> null;
-            case EMULATOR -> new Accelerator(new EmulatorBackend(), config, weights);
-            case CUDA -> new Accelerator(new CudaBackend(CudaContext.open()), config, weights);
+            case EMULATOR -> new Accelerator(new EmulatorBackend(), null, config, weights);
+            case CUDA -> {
+                CudaContext context = CudaContext.open();
+                yield new Accelerator(new CudaBackend(context), context, config, weights);
+            }
         };
     }
 
     /** The accelerator running decode steps on {@code backend} (which it then owns and closes). */
     public static Accelerator of(Backend backend, ModelConfig config, LlamaWeights weights) {
-        return new Accelerator(backend, config, weights);
+        return new Accelerator(backend, null, config, weights);
     }
 
     public String name() {
@@ -60,6 +66,7 @@ public final class Accelerator implements AutoCloseable {
     @Override
     public void close() {
         backend.close();
+        if (context != null) context.close();
         arena.close();
     }
 }
