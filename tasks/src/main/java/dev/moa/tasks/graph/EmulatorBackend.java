@@ -20,11 +20,7 @@ public final class EmulatorBackend implements Backend {
 
     @Override
     public void run(TaskGraph graph) {
-        for (TaskGraph.Task t : graph.tasks()) {
-            long st = System.nanoTime();
-            Emulator.launch(t.owner(), t.method(), t.grid(), t.args().toArray());
-            if (Boolean.getBoolean("moa.profile")) System.err.printf("%-30s %s %.1f ms%n", t.name(), t.grid(), (System.nanoTime() - st) / 1e6);
-        }
+        for (TaskGraph.Task t : graph.tasks()) Emulator.launch(t.owner(), t.method(), t.grid(), t.args().toArray());
     }
 
     @Override
