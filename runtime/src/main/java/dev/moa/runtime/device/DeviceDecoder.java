@@ -5,7 +5,6 @@ import dev.moa.plans.CacheLayout;
 import dev.moa.plans.HeadSpans;
 import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.LlamaLayer;
-import dev.moa.runtime.model.RotaryEmbedding;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.graph.TaskGraph;
@@ -80,7 +79,8 @@ public final class DeviceDecoder implements AutoCloseable {
         logits = f32((long) batch * vocab);
         hostLogits = new float[batch][vocab];
         int capacity = rows.stream().mapToInt(Row::capacity).max().orElseThrow();
-        F32Buffer[] angles = ropeTable(config, capacity);
+        if (capacity > config.maxPositions()) throw new IllegalArgumentException("a session reaches position " + capacity + ", past the model's " + config.maxPositions());
+        F32Buffer[] angles = {weights.cos, weights.sin};
         I32Buffer sinkSlots = own(I32Buffer.allocate(arena, batch));
         for (int b = 0; b < batch; b++) sinkSlots.set(b, layouts[b].sinkSlots());
 
@@ -377,20 +377,4 @@ public final class DeviceDecoder implements AutoCloseable {
         return buffer;
     }
 
-    /** cos and sin of every (position, pair) angle below {@code capacity}, as the CPU computes them. */
-    private F32Buffer[] ropeTable(ModelConfig config, int capacity) {
-        int half = config.headDim() / 2;
-        F32Buffer cos = f32((long) capacity * half), sin = f32((long) capacity * half);
-        RotaryEmbedding rope = new RotaryEmbedding(config);
-        int chunk = 1024;
-        int[] positions = new int[chunk];
-        for (int from = 0; from < capacity; from += chunk) {
-            int n = Math.min(chunk, capacity - from);
-            for (int t = 0; t < n; t++) positions[t] = from + t;
-            RotaryEmbedding.Angles a = rope.angles(positions, n);
-            MemorySegment.copy(a.cos(), 0, cos.memory(), ValueLayout.JAVA_FLOAT, (long) from * half * 4, n * half);
-            MemorySegment.copy(a.sin(), 0, sin.memory(), ValueLayout.JAVA_FLOAT, (long) from * half * 4, n * half);
-        }
-        return new F32Buffer[] {cos, sin};
-    }
 }

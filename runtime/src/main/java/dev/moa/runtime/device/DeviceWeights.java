@@ -3,6 +3,9 @@ package dev.moa.runtime.device;
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.runtime.model.LayerWeights;
 import dev.moa.runtime.model.LlamaWeights;
+import dev.moa.runtime.model.RotaryEmbedding;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import dev.moa.tasks.kernel.F32Buffer;
 import java.lang.foreign.Arena;
 
@@ -22,12 +25,17 @@ final class DeviceWeights {
     final F32Buffer finalNorm;
     /** Passed where a kernel takes a bias it is told not to read. */
     final F32Buffer noBias;
+    /** RoPE's cos and sin for every position the model reaches, {@code headDim / 2} per position: one table for all sessions. */
+    final F32Buffer cos, sin;
 
     DeviceWeights(ModelConfig config, LlamaWeights weights, Arena arena) {
         embedding = DeviceMatrix.stack(arena, weights.embedding());
         lmHead = DeviceMatrix.stack(arena, weights.lmHead());
         finalNorm = F32Buffer.of(arena, weights.finalNorm());
         noBias = F32Buffer.allocate(arena, 1);
+        F32Buffer[] table = ropeTable(config, arena);
+        cos = table[0];
+        sin = table[1];
         layers = new Layer[config.numLayers()];
         for (int l = 0; l < layers.length; l++) {
             LayerWeights w = weights.layers()[l];
@@ -50,5 +58,22 @@ final class DeviceWeights {
             at += lengths[p];
         }
         return out;
+    }
+
+    /** cos and sin of every (position, pair) angle the model reaches, as the CPU computes them. */
+    private static F32Buffer[] ropeTable(ModelConfig config, Arena arena) {
+        int half = config.headDim() / 2, capacity = config.maxPositions();
+        F32Buffer cos = F32Buffer.allocate(arena, (long) capacity * half), sin = F32Buffer.allocate(arena, (long) capacity * half);
+        RotaryEmbedding rope = new RotaryEmbedding(config);
+        int chunk = 1024;
+        int[] positions = new int[chunk];
+        for (int from = 0; from < capacity; from += chunk) {
+            int n = Math.min(chunk, capacity - from);
+            for (int t = 0; t < n; t++) positions[t] = from + t;
+            RotaryEmbedding.Angles a = rope.angles(positions, n);
+            MemorySegment.copy(a.cos(), 0, cos.memory(), ValueLayout.JAVA_FLOAT, (long) from * half * 4, n * half);
+            MemorySegment.copy(a.sin(), 0, sin.memory(), ValueLayout.JAVA_FLOAT, (long) from * half * 4, n * half);
+        }
+        return new F32Buffer[] {cos, sin};
     }
 }
