@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MOA_GPU_SKIP="name ..." skips steps by name.
-# Everything a GPU machine can show, in one bounded run (about 6 minutes on one H200), printed to stdout and to
+# Everything a GPU machine can show, in one bounded run (its steps took about 150 s on one H200), printed to stdout and to
 # $OUT/gpu-check.log when OUT is set. The machine needs no JDK: run scripts/device-bundle first where one is, and
 # bring .device/ along. Each step has its own time limit, so one failure or hang costs only its own step.
 #   1. the driver binding: a two-kernel task graph, captured and replayed (moa kernels --check --device cuda)

@@ -48,7 +48,7 @@ public final class BatchDecoder {
         int[] positions = new int[n];
         check(sessions, tokens, caches, positions);
         if (sessions.get(0).accelerator() != null) {
-            float[][] rows = device(sessions, positions).decode(tokens, positions);
+            float[][] rows = device(sessions).decode(tokens, positions);
             float[][] out = new float[n][];
             for (int b = 0; b < n; b++) {
                 NonFiniteException.check(rows[b], 1, rows[b].length, new int[] {positions[b]}, "the output head's logits");
@@ -73,15 +73,15 @@ public final class BatchDecoder {
      */
     public int[] stepGreedy(List<Session> sessions, int[] tokens) {
         int n = sessions.size();
-        int[] positions = new int[n];
-        check(sessions, tokens, new KvCache[n], positions);
-        if (sessions.get(0).accelerator() == null) {
+        if (sessions.isEmpty() || sessions.get(0).accelerator() == null) {
             float[][] rows = step(sessions, tokens);
             int[] next = new int[n];
             for (int b = 0; b < n; b++) next[b] = Sampler.argmax(rows[b]);
             return next;
         }
-        DeviceDecoder device = device(sessions, positions);
+        int[] positions = new int[n];
+        check(sessions, tokens, new KvCache[n], positions);
+        DeviceDecoder device = device(sessions);
         int[] next = device.decodeGreedy(tokens, positions);
         for (int b = 0; b < n; b++) {
             if (next[b] < 0) {
@@ -111,12 +111,12 @@ public final class BatchDecoder {
     }
 
     /** The device step whose rows are exactly these sessions, built (their caches moved there) when there is none. */
-    private static DeviceDecoder device(List<Session> sessions, int[] positions) {
+    private static DeviceDecoder device(List<Session> sessions) {
         DeviceDecoder step = Session.sharedStep(sessions);
         if (step != null) return step;
         for (Session s : sessions) s.leaveDevice(true);
         List<Session> rows = List.copyOf(sessions);
-        step = rows.get(0).accelerator().decoder(rows.stream().map(Session::deviceRow).toList());
+        step = rows.get(0).accelerator().decoder(rows.stream().map(Session::asDeviceRow).toList());
         Session.attach(rows, step);
         return step;
     }

@@ -71,10 +71,7 @@ public final class Session implements AutoCloseable {
     private float[] append(int[] tokens, LlamaModel.PositionLogits everyPosition) {
         if (accelerator != null && position > 0) return appendOnDevice(tokens, everyPosition);
         if (cache == null) throw new IllegalStateException("a sparse session starts with prefill(prompt)");
-        if (position + tokens.length > capacity()) {
-            throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; "
-                    + position + " are used and " + tokens.length + " more were given");
-        }
+        requireRoom(tokens.length);
         float[] logits = model.forward(state, cache, tokens, 0, tokens.length, position, everyPosition);
         position += tokens.length;
         return logits;
@@ -85,14 +82,9 @@ public final class Session implements AutoCloseable {
      * at the first one. (Past the prompt the CPU also attends token by token, so this is the same computation.)
      */
     private float[] appendOnDevice(int[] tokens, LlamaModel.PositionLogits everyPosition) {
-        if (position + tokens.length > capacity()) {
-            throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; "
-                    + position + " are used and " + tokens.length + " more were given");
-        }
+        requireRoom(tokens.length);
+        for (int token : tokens) requireToken(token);
         int vocab = model.config().vocabSize();
-        for (int token : tokens) {
-            if (token < 0 || token >= vocab) throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + vocab + ")");
-        }
         ownDevice();
         float[] logits = null;
         for (int token : tokens) {
@@ -110,12 +102,8 @@ public final class Session implements AutoCloseable {
      */
     public int decodeGreedy(int token) {
         if (accelerator == null || position == 0) return dev.moa.runtime.generate.Sampler.argmax(decode(token));
-        if (position + 1 > capacity()) {
-            throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; " + position + " are used and 1 more was given");
-        }
-        if (token < 0 || token >= model.config().vocabSize()) {
-            throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + model.config().vocabSize() + ")");
-        }
+        requireRoom(1);
+        requireToken(token);
         ownDevice();
         int next = device.decodeGreedy(token, position);
         if (next < 0) NonFiniteException.check(device.logits()[0], 1, model.config().vocabSize(), new int[] {position}, "the output head's logits");
@@ -173,7 +161,7 @@ public final class Session implements AutoCloseable {
     }
 
     /** This session's cache state, as a device step takes it. */
-    DeviceDecoder.Row deviceRow() {
+    DeviceDecoder.Row asDeviceRow() {
         return new DeviceDecoder.Row(cache, position, capacity());
     }
 
@@ -201,10 +189,22 @@ public final class Session implements AutoCloseable {
     /** The cache the next decoded token goes into, checked as {@link #decode} checks it. */
     KvCache cacheForDecode() {
         if (cache == null) throw new IllegalStateException("a sparse session starts with prefill(prompt)");
-        if (position + 1 > capacity()) {
-            throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; " + position + " are used and 1 more was given");
-        }
+        requireRoom(1);
         return cache;
+    }
+
+    /** Refuses {@code more} tokens past the session's context. */
+    private void requireRoom(int more) {
+        if (position + more > capacity()) {
+            throw new ContextOverflowException("the session's context holds " + capacity() + " tokens; " + position + " are used and "
+                    + more + (more == 1 ? " more was given" : " more were given"));
+        }
+    }
+
+    /** Refuses a token id without an embedding row (on the CPU the embedding lookup refuses it). */
+    private void requireToken(int token) {
+        int vocab = model.config().vocabSize();
+        if (token < 0 || token >= vocab) throw new IllegalArgumentException("token id " + token + " is outside the vocabulary [0, " + vocab + ")");
     }
 
     /** A token of this session went through a {@link BatchDecoder} step. */

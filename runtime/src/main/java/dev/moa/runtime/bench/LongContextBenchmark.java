@@ -24,19 +24,12 @@ public final class LongContextBenchmark {
     private LongContextBenchmark() {
     }
 
-    /** plan == null: dense. N = length, prompt = length − allowance, then {@code steps} decode steps. */
-    public static Result run(Model model, MoaPlan plan, int length, int allowance, int steps) {
-        return run(model, plan, length, allowance, steps, 1);
-    }
-
     /**
-     * As {@link #run(Model, MoaPlan, int, int, int)} with {@code batch} sessions at that length stepped together on
-     * the model's accelerator (each row a copy of the same filled cache); tokens/s counts every row. KV bytes are
-     * the whole batch's.
+     * The cache a prompt of {@code length − allowance} tokens leaves under {@code plan} (null: dense) with N =
+     * {@code length}, its keys and values random. One cache serves several runs: device runs copy it, and a CPU run
+     * writes only past the prompt.
      */
-    public static Result run(Model model, MoaPlan plan, int length, int allowance, int steps, int batch) {
-        if (batch > 1 && model.accelerator().isEmpty()) throw new IllegalArgumentException("a batch at long context runs on an accelerator only");
-        ModelConfig c = model.config();
+    public static KvCache filled(ModelConfig c, MoaPlan plan, int length, int allowance) {
         int prompt = length - allowance;
         KvCache cache = plan == null ? new DenseKvCache(c, length) : new MoaKvCache(c, HeadSpans.of(plan, length), prompt);
         SplittableRandom random = new SplittableRandom(9);
@@ -50,6 +43,18 @@ public final class LongContextBenchmark {
                 cache.write(l, p, k, 0, v, 0);
             }
         }
+        return cache;
+    }
+
+    /**
+     * {@code steps} decode steps after the prompt of a {@link #filled} cache, best step counted: on the CPU one
+     * session (batch 1), on the model's accelerator {@code batch} sessions stepped together (each row a copy of the
+     * cache; tokens/s counts every row, KV bytes are the whole batch's).
+     */
+    public static Result run(Model model, KvCache cache, int length, int allowance, int steps, int batch) {
+        if (batch > 1 && model.accelerator().isEmpty()) throw new IllegalArgumentException("a batch at long context runs on an accelerator only");
+        ModelConfig c = model.config();
+        int prompt = length - allowance;
         int token = 5;
         double best = Double.MAX_VALUE;
         if (model.accelerator().isPresent()) {

@@ -4,6 +4,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.bench.DecodeBenchmark;
+import dev.moa.runtime.bench.LongContextBenchmark;
 import dev.moa.runtime.bench.MemoryBandwidth;
 import dev.moa.runtime.synthetic.Presets;
 import dev.moa.tasks.cpu.Parallel;
@@ -287,23 +288,27 @@ final class BenchCommand {
             Path dir = model != null ? model : materialize(Presets.LLAMA_3_2_1B);
             Path planFile = plan.file();
             int allowance = 1024;
-            try (Model model = ModelLoading.load(dir, device)) {
+            var choice = device.choose();
+            Options.require(batches.stream().allMatch(b -> b == 1) || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
+                    "bench long-context: --batch above 1 runs on a device (--device cuda or emulator)");
+            try (Model model = ModelLoading.load(dir, choice)) {
                 var config = model.config();
                 var moaPlan = dev.moa.plans.MoaPlan.load(planFile).validateFor(config.numLayers(), config.numHeads(), dir.toString());
                 var half = dev.moa.plans.MoaPlan.uniform(config.numLayers(), config.numHeads(), new dev.moa.plans.ElasticRule(0, 0.5));
                 System.out.printf("whole-model decode at long context on %s, %d threads; N = prompt + %d; best of %d steps; moa plan %s%n",
                         model.device(), Parallel.threads(), allowance, steps, planFile);
-                if (batches.stream().anyMatch(b -> b > 1) && model.accelerator().isEmpty()) {
-                    throw new UsageException("bench long-context: --batch above 1 runs on a device (--device cuda or emulator)");
-                }
                 System.out.println("length  batch  mode          KV cache   vs dense   decode tokens/s (all)   vs dense");
                 for (int length : lengths) {
+                    // each mode's cache is filled once per length and serves every batch size
+                    var caches = new java.util.LinkedHashMap<String, dev.moa.runtime.model.KvCache>();
+                    caches.put("dense", LongContextBenchmark.filled(config, null, length, allowance));
+                    caches.put("moa", LongContextBenchmark.filled(config, moaPlan, length, allowance));
+                    caches.put("uniform", LongContextBenchmark.filled(config, half, length, allowance));
                     for (int batch : batches) {
-                        var dense = dev.moa.runtime.bench.LongContextBenchmark.run(model, null, length, allowance, steps, batch);
-                        for (var entry : java.util.List.of(java.util.Map.entry("dense", java.util.Optional.<dev.moa.plans.MoaPlan>empty()),
-                                java.util.Map.entry("moa", java.util.Optional.of(moaPlan)), java.util.Map.entry("uniform", java.util.Optional.of(half)))) {
-                            var r = entry.getValue().isEmpty() ? dense
-                                    : dev.moa.runtime.bench.LongContextBenchmark.run(model, entry.getValue().get(), length, allowance, steps, batch);
+                        LongContextBenchmark.Result dense = null;
+                        for (var entry : caches.entrySet()) {
+                            var r = LongContextBenchmark.run(model, entry.getValue(), length, allowance, steps, batch);
+                            if (dense == null) dense = r;
                             System.out.printf("%6d  %5d  %-8s  %9s   %6.1f%%   %14.2f          %6.2fx%n", length, batch, entry.getKey(), InfoCommand.bytes(r.kvBytes()),
                                     100.0 * r.kvBytes() / dense.kvBytes(), r.decodeTokensPerSecond(), r.decodeTokensPerSecond() / dense.decodeTokensPerSecond());
                         }

@@ -1,9 +1,22 @@
 package dev.moa.runtime.device;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.moa.loader.safetensors.DType;
 import dev.moa.runtime.AttentionMode;
+import dev.moa.runtime.BatchDecoder;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.Session;
 import dev.moa.runtime.generate.Sampler;
+import dev.moa.runtime.synthetic.SyntheticModel;
+import dev.moa.tasks.cuda.DeviceChoice;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 import java.util.SplittableRandom;
 
 /**
@@ -57,11 +70,11 @@ public final class DeviceCheck {
      * {@code device}, and each prompt's greedy continuation decoded there must equal the reference's token for token,
      * with the last step's logits within {@link #TOLERANCE} of the largest.
      */
-    public static Result golden(java.nio.file.Path file, dev.moa.tasks.cuda.DeviceChoice device, java.nio.file.Path work) throws java.io.IOException {
-        var g = com.google.gson.JsonParser.parseString(java.nio.file.Files.readString(file)).getAsJsonObject();
-        java.nio.file.Path dir = work.resolve(g.get("dir").getAsString() + "-" + g.get("dtype").getAsString());
-        var storage = dev.moa.loader.safetensors.DType.valueOf(g.get("dtype").getAsString().toUpperCase(java.util.Locale.ROOT));
-        String sha = dev.moa.runtime.synthetic.SyntheticModel.write(dir, g.getAsJsonObject("config"), storage, g.get("model_seed").getAsLong());
+    public static Result golden(Path file, DeviceChoice device, Path work) throws IOException {
+        JsonObject g = JsonParser.parseString(Files.readString(file)).getAsJsonObject();
+        Path dir = work.resolve(g.get("dir").getAsString() + "-" + g.get("dtype").getAsString());
+        DType storage = DType.valueOf(g.get("dtype").getAsString().toUpperCase(Locale.ROOT));
+        String sha = SyntheticModel.write(dir, g.getAsJsonObject("config"), storage, g.get("model_seed").getAsLong());
         if (!sha.equals(g.get("weights_sha256").getAsString())) throw new IllegalStateException(file + ": the re-created weights differ from the reference's");
         double worst = 0, seconds = 0;
         int agreed = 0, steps = 0, promptTokens = 0;
@@ -96,7 +109,7 @@ public final class DeviceCheck {
         return new Result(file.getFileName().toString(), promptTokens, steps, worst, agreed, seconds);
     }
 
-    private static int[] ints(com.google.gson.JsonArray a) {
+    private static int[] ints(JsonArray a) {
         int[] v = new int[a.size()];
         for (int i = 0; i < v.length; i++) v[i] = a.get(i).getAsInt();
         return v;
@@ -104,10 +117,10 @@ public final class DeviceCheck {
 
     /**
      * One session per attention mode, prompts of different lengths, stepped together on the device by a
-     * {@link dev.moa.runtime.BatchDecoder} against each decoded alone on the CPU: the worst step's relative logit
+     * {@link BatchDecoder} against each decoded alone on the CPU: the worst step's relative logit
      * difference over all sessions and how many greedy tokens agreed.
      */
-    public static Result batched(Model cpu, Model device, java.util.List<AttentionMode> modes, int promptTokens, int steps, long seed) {
+    public static Result batched(Model cpu, Model device, List<AttentionMode> modes, int promptTokens, int steps, long seed) {
         int vocab = cpu.config().vocabSize(), n = modes.size();
         SplittableRandom random = new SplittableRandom(seed);
         int[][] prompts = new int[n][];
@@ -124,7 +137,7 @@ public final class DeviceCheck {
                 }
             }
         }
-        java.util.List<Session> sessions = new java.util.ArrayList<>();
+        List<Session> sessions = new ArrayList<>();
         double worst = 0, seconds = 0;
         int agreed = 0;
         try {
@@ -133,7 +146,7 @@ public final class DeviceCheck {
                 sessions.add(device.newSession(prompts[i].length + steps, 64, modes.get(i), steps));
                 logits[i] = sessions.get(i).prefill(prompts[i]);
             }
-            var batch = new dev.moa.runtime.BatchDecoder(device, n);
+            var batch = new BatchDecoder(device, n);
             for (int t = 0; t < steps; t++) {
                 int[] feed = new int[n];
                 for (int i = 0; i < n; i++) {

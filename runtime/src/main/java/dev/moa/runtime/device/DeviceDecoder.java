@@ -54,9 +54,8 @@ public final class DeviceDecoder implements AutoCloseable {
     /** The step, then the argmax of each row's logits on the device: greedy decoding reads back 2 ints per row. */
     private final TaskGraph greedyGraph = new TaskGraph();
     private final I32Buffer chosen;
-    /** Per layer: the keys, the values, and where each row's slots start in them. */
-    private final F32Buffer[] keys, values;
-    private final int[][] rowBase;
+    /** Per layer: every row's keys and values and how they are laid out. */
+    private final LayerCache[] layers;
     private final long kvBytes;
 
     /** Moves the rows' caches to the device and builds the step over them. */
@@ -64,7 +63,7 @@ public final class DeviceDecoder implements AutoCloseable {
         if (rows.isEmpty()) throw new IllegalArgumentException("a device step needs at least one session");
         this.backend = backend;
         this.rows = List.copyOf(rows);
-        int batch = rows.size(), layers = config.numLayers();
+        int batch = rows.size(), layerCount = config.numLayers();
         int hidden = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads();
         int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize();
         this.vocab = config.vocabSize();
@@ -80,15 +79,14 @@ public final class DeviceDecoder implements AutoCloseable {
         hostLogits = new float[batch][vocab];
         int capacity = rows.stream().mapToInt(Row::capacity).max().orElseThrow();
         if (capacity > config.maxPositions()) throw new IllegalArgumentException("a session reaches position " + capacity + ", past the model's " + config.maxPositions());
-        F32Buffer[] angles = {weights.cos, weights.sin};
         I32Buffer sinkSlots = own(I32Buffer.allocate(arena, batch));
         for (int b = 0; b < batch; b++) sinkSlots.set(b, layouts[b].sinkSlots());
 
         // each KV group's keys and values read once for all its query heads, where shared memory holds them
         boolean grouped = heads / kvHeads <= AttentionKernels.MAX_GROUP_HEADS && headDim <= AttentionKernels.MAX_HEAD_DIM;
-        int[] layerSplits = new int[layers];
+        int[] layerSplits = new int[layerCount];
         int splits = 1;
-        for (int l = 0; l < layers; l++) {
+        for (int l = 0; l < layerCount; l++) {
             layerSplits[l] = 1;
             for (CacheLayout layout : layouts) {
                 for (int g = 0; g < kvHeads; g++) layerSplits[l] = Math.max(layerSplits[l], AttentionKernels.splits(layout.groupSlots(l, g), grouped));
@@ -98,33 +96,24 @@ public final class DeviceDecoder implements AutoCloseable {
         long partials = (long) batch * heads * splits;
         F32Buffer partialOut = f32(partials * headDim), partialMax = f32(partials), partialSum = f32(partials);
 
-        keys = new F32Buffer[layers];
-        values = new F32Buffer[layers];
-        rowBase = new int[layers][batch];
-        LayerCache[] caches = new LayerCache[layers];
+        layers = new LayerCache[layerCount];
         long bytes = 0;
-        for (int l = 0; l < layers; l++) {
+        for (int l = 0; l < layerCount; l++) {
             long slots = 0;
-            for (int b = 0; b < batch; b++) {
-                if (slots + layouts[b].layerSlots(l) > Integer.MAX_VALUE) {
-                    throw new IllegalArgumentException("the batch's KV slots of layer " + l + " pass 2^31: step fewer sessions together");
-                }
-                rowBase[l][b] = (int) slots;
-                slots += layouts[b].layerSlots(l);
-            }
-            keys[l] = f32(slots * headDim);
-            values[l] = f32(slots * headDim);
-            LayerCache cache = new LayerCache(own(I32Buffer.allocate(arena, slots)), own(I32Buffer.allocate(arena, (long) batch * kvHeads)),
-                    own(I32Buffer.allocate(arena, (long) batch * kvHeads)), own(I32Buffer.allocate(arena, (long) batch * heads)),
-                    own(I32Buffer.allocate(arena, (long) batch * heads)), layerSplits[l]);
+            for (CacheLayout layout : layouts) slots += layout.layerSlots(l);
+            if (slots > Integer.MAX_VALUE) throw new IllegalArgumentException("the batch's KV slots of layer " + l + " pass 2^31: step fewer sessions together");
+            LayerCache cache = new LayerCache(f32(slots * headDim), f32(slots * headDim), own(I32Buffer.allocate(arena, slots)),
+                    own(I32Buffer.allocate(arena, (long) batch * kvHeads)), own(I32Buffer.allocate(arena, (long) batch * kvHeads)),
+                    own(I32Buffer.allocate(arena, (long) batch * heads)), own(I32Buffer.allocate(arena, (long) batch * heads)), layerSplits[l]);
+            int rowBase = 0; // where row b's slots start: rows one after another
             for (int b = 0; b < batch; b++) {
                 CacheLayout layout = layouts[b];
                 HeadSpans spans = layout.spans();
                 for (int g = 0; g < kvHeads; g++) {
-                    int offset = rowBase[l][b] + layout.offset(l, g);
+                    int offset = rowBase + layout.offset(l, g);
                     cache.offsets().set((long) b * kvHeads + g, offset);
                     cache.rings().set((long) b * kvHeads + g, layout.ringSlots(l, g));
-                    rows.get(b).cache().exportGroup(l, g, keys[l].memory(), values[l].memory(), (long) offset * headDim);
+                    rows.get(b).cache().exportGroup(l, g, cache.keys().memory(), cache.values().memory(), (long) offset * headDim);
                     for (int s = 0; s < layout.groupSlots(l, g); s++) {
                         cache.positions().set(offset + s, (int) layout.positionAt(l, g, s, rows.get(b).cached()));
                     }
@@ -133,17 +122,18 @@ public final class DeviceDecoder implements AutoCloseable {
                     cache.sink().set((long) b * heads + h, spans.sink()[l][h]);
                     cache.local().set((long) b * heads + h, spans.local()[l][h]);
                 }
+                rowBase += layout.layerSlots(l);
             }
-            caches[l] = cache;
-            bytes += keys[l].memory().byteSize() + values[l].memory().byteSize();
+            layers[l] = cache;
+            bytes += cache.keys().memory().byteSize() + cache.values().memory().byteSize();
         }
         kvBytes = bytes;
 
         // the model's forward, as launches over all rows: LlamaLayer's steps, recorded
         weights.embedding.gather(graph, step, x, batch);
-        GraphSteps steps = new GraphSteps(config, weights, batch, x, xb, qkv, attention, gateUp, activation, angles, sinkSlots, caches,
-                new F32Buffer[] {partialOut, partialMax, partialSum}, grouped);
-        for (int l = 0; l < layers; l++) LlamaLayer.run(steps, l);
+        GraphSteps steps = new GraphSteps(config, weights, batch, new Activations(x, xb, qkv, attention, gateUp, activation, partialOut,
+                partialMax, partialSum), sinkSlots, grouped);
+        for (int l = 0; l < layerCount; l++) LlamaLayer.run(steps, l);
         graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
         weights.lmHead.multiply(graph, "output head", xb, weights.noBias, logits, 0, batch);
 
@@ -152,8 +142,17 @@ public final class DeviceDecoder implements AutoCloseable {
         greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(batch, VectorKernels.ROW_GROUP), logits, chosen, vocab);
     }
 
-    /** One layer's MoA cache description on the device: each slot's position, and per row its groups and heads. */
-    private record LayerCache(I32Buffer positions, I32Buffer offsets, I32Buffer rings, I32Buffer sink, I32Buffer local, int splits) {
+    /**
+     * One layer's MoA caches on the device: every row's keys and values, the position each slot holds, per row and
+     * KV group the first slot and ring size, per row and query head its sink and window; splits of its attention.
+     */
+    private record LayerCache(F32Buffer keys, F32Buffer values, I32Buffer positions, I32Buffer offsets, I32Buffer rings, I32Buffer sink,
+                              I32Buffer local, int splits) {
+    }
+
+    /** The step's activations, all rows: residual stream, normed input, q/k/v, attention output, gate/up, SwiGLU, attention splits. */
+    private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer attention, F32Buffer gateUp, F32Buffer activation,
+                               F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum) {
     }
 
     /**
@@ -166,14 +165,11 @@ public final class DeviceDecoder implements AutoCloseable {
         private final DeviceWeights weights;
         private final int batch, hidden, heads, kvHeads, inter;
         private final float eps, scale;
-        private final F32Buffer x, xb, qkv, attention, gateUp, activation, cos, sin, partialOut, partialMax, partialSum;
+        private final Activations a;
         private final I32Buffer sinkSlots;
-        private final LayerCache[] caches;
         private final boolean grouped;
 
-        GraphSteps(ModelConfig config, DeviceWeights weights, int batch, F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer attention,
-                   F32Buffer gateUp, F32Buffer activation, F32Buffer[] angles, I32Buffer sinkSlots, LayerCache[] caches, F32Buffer[] partials,
-                   boolean grouped) {
+        GraphSteps(ModelConfig config, DeviceWeights weights, int batch, Activations a, I32Buffer sinkSlots, boolean grouped) {
             this.weights = weights;
             this.batch = batch;
             this.hidden = config.hiddenSize();
@@ -182,19 +178,8 @@ public final class DeviceDecoder implements AutoCloseable {
             this.inter = config.intermediateSize();
             this.eps = (float) config.rmsNormEps();
             this.scale = (float) (1.0 / Math.sqrt(headDim));
-            this.x = x;
-            this.xb = xb;
-            this.qkv = qkv;
-            this.attention = attention;
-            this.gateUp = gateUp;
-            this.activation = activation;
-            this.cos = angles[0];
-            this.sin = angles[1];
+            this.a = a;
             this.sinkSlots = sinkSlots;
-            this.caches = caches;
-            this.partialOut = partials[0];
-            this.partialMax = partials[1];
-            this.partialSum = partials[2];
             this.grouped = grouped;
         }
 
@@ -207,53 +192,53 @@ public final class DeviceDecoder implements AutoCloseable {
             DeviceWeights.Layer w = weights.layers[layer];
             boolean attentionNorm = which == LlamaLayer.Norm.ATTENTION;
             graph.task(at(layer) + (attentionNorm ? "attention norm" : "ffn norm"), VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP),
-                    x, attentionNorm ? w.attentionNorm() : w.ffnNorm(), xb, hidden, eps);
+                    a.x(), attentionNorm ? w.attentionNorm() : w.ffnNorm(), a.xb(), hidden, eps);
         }
 
         @Override
         public void qkv(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
-            w.qkv().multiply(graph, at(layer) + "q/k/v", xb, bias(weights, w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
+            w.qkv().multiply(graph, at(layer) + "q/k/v", a.xb(), bias(weights, w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
         }
 
         @Override
         public void rope(int layer) {
-            LayerCache c = caches[layer];
+            LayerCache c = layers[layer];
             graph.task(at(layer) + "rope + cache", AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, batch, AttentionKernels.GROUP),
-                    qkv, cos, sin, keys[layer], values[layer], c.positions(), c.offsets(), c.rings(), step, sinkSlots, heads, kvHeads, headDim);
+                    a.qkv(), weights.cos, weights.sin, c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), step, sinkSlots, heads, kvHeads, headDim);
         }
 
         @Override
         public void attention(int layer) {
-            LayerCache c = caches[layer];
+            LayerCache c = layers[layer];
             graph.task(at(layer) + "attention", AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit",
                     grouped ? new Grid(kvHeads, c.splits(), batch, AttentionKernels.GROUPED) : new Grid(heads, c.splits(), batch, AttentionKernels.GROUP),
-                    qkv, keys[layer], values[layer], c.positions(), c.offsets(), c.rings(), c.sink(), c.local(), partialOut, partialMax, partialSum,
+                    a.qkv(), c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), c.sink(), c.local(), a.partialOut(), a.partialMax(), a.partialSum(),
                     step, sinkSlots, heads, kvHeads, headDim, scale);
             graph.task(at(layer) + "attention combine", AttentionKernels.class, "combine", Grid.of(heads, batch, AttentionKernels.GROUP),
-                    partialOut, partialMax, partialSum, attention, c.splits(), headDim);
+                    a.partialOut(), a.partialMax(), a.partialSum(), a.attention(), c.splits(), headDim);
         }
 
         @Override
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
-            w.output().multiply(graph, at(layer) + "output + residual", attention, bias(weights, w.outputBias()), x,
+            w.output().multiply(graph, at(layer) + "output + residual", a.attention(), bias(weights, w.outputBias()), a.x(),
                     MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), batch);
         }
 
         @Override
         public void gateUp(int layer) {
-            weights.layers[layer].gateUp().multiply(graph, at(layer) + "gate/up", xb, weights.noBias, gateUp, 0, batch);
+            weights.layers[layer].gateUp().multiply(graph, at(layer) + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, batch);
         }
 
         @Override
         public void swiGlu(int layer) {
-            graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), gateUp, activation, inter);
+            graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), a.gateUp(), a.activation(), inter);
         }
 
         @Override
         public void downResidual(int layer) {
-            weights.layers[layer].down().multiply(graph, at(layer) + "down + residual", activation, weights.noBias, x, MatVecKernels.ACCUMULATE, batch);
+            weights.layers[layer].down().multiply(graph, at(layer) + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, batch);
         }
     }
 
@@ -323,14 +308,16 @@ public final class DeviceDecoder implements AutoCloseable {
      * session can go on alone, on the CPU or in another batch, where it left off.
      */
     public void syncBack() {
-        for (int l = 0; l < keys.length; l++) {
-            backend.download(keys[l]);
-            backend.download(values[l]);
+        for (int l = 0; l < layers.length; l++) {
+            LayerCache cache = layers[l];
+            backend.download(cache.keys());
+            backend.download(cache.values());
             for (int b = 0; b < rows.size(); b++) {
-                CacheLayout layout = rows.get(b).cache().layout();
-                for (int g = 0; g < layout.groups(l); g++) {
-                    long at = (long) (rowBase[l][b] + layout.offset(l, g)) * headDim;
-                    rows.get(b).cache().importGroup(l, g, keys[l].memory(), values[l].memory(), at);
+                KvCache rowCache = rows.get(b).cache();
+                int groups = rowCache.layout().groups(l);
+                for (int g = 0; g < groups; g++) {
+                    long at = (long) cache.offsets().get((long) b * groups + g) * headDim;
+                    rowCache.importGroup(l, g, cache.keys().memory(), cache.values().memory(), at);
                 }
             }
         }

@@ -111,8 +111,9 @@ public final class FakeCuda {
      * Java kernel the PTX was compiled from (named in the JIT's header line) runs in the emulator over the fake's
      * device memory, with the arguments decoded from the launch's parameter bytes as the kernel declares them. So
      * upload, capture, replay and download through the real binding compute what the program asks for. (Each
-     * kernel's PTX is checked against its Java source by the PTX interpreter elsewhere; interpreting every
-     * launch of a model step would take minutes.)
+     * kernel's PTX is checked against its Java source by the PTX interpreter elsewhere; that interpreter runs
+     * every PTX thread as a virtual thread and reads operands as text, far slower than the emulator for a whole
+     * model step — not measured.)
      */
     public static synchronized void executeLaunches() {
         library();

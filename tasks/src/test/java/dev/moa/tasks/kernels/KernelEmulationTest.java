@@ -241,4 +241,24 @@ class KernelEmulationTest {
             assertTrue(e.getMessage().contains("boom"), e.getMessage());
         }
     }
+
+    /** Half a warp waits at a group barrier, the other half at a shuffle: a wait no GPU could release. */
+    static void divergentBarrier(KernelContext ctx, F32Buffer out) {
+        if (ctx.localId() < 16) {
+            ctx.barrier();
+        } else {
+            out.set(ctx.localId(), ctx.shuffleXor(1f, 1));
+        }
+    }
+
+    @Test
+    void aWaitThatCanNeverEndIsReportedNotHung() {
+        try (Arena arena = Arena.ofShared()) {
+            F32Buffer out = F32Buffer.allocate(arena, 32);
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> Emulator.launch(KernelEmulationTest.class, "divergentBarrier", Grid.of(1, 32), out));
+            String message = e.getMessage() + (e.getCause() == null ? "" : " / " + e.getCause().getMessage());
+            assertTrue(message.contains("barrier in divergent code"), message);
+        }
+    }
 }
