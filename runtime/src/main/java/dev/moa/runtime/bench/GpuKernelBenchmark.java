@@ -153,9 +153,11 @@ public final class GpuKernelBenchmark {
         DeviceMemory dout = device(out);
         Object[] combineArgs = {splitArgs[8], splitArgs[9], splitArgs[10], dout, splits, headDim};
         Dim3 splitGrid = Dim3.of(heads, splits), block = Dim3.of(AttentionKernels.GROUP), combineGrid = Dim3.of(heads);
-        double micros = grouped
-                ? time(new Launch(ourKernel(AttentionKernels.class, "decodeGrouped"), Dim3.of(kvHeads, splits), Dim3.of(AttentionKernels.GROUPED), splitArgs),
-                        new Launch(ourKernel(AttentionKernels.class, "combine"), combineGrid, block, combineArgs))
+        Object[] groupedArgs = {splitArgs[0], splitArgs[1], splitArgs[2], splitArgs[3], splitArgs[4], splitArgs[5], splitArgs[6], splitArgs[7],
+                splitArgs[8], splitArgs[9], splitArgs[10], device(I32Buffer.allocate(arena, kvHeads)), dout, splitArgs[11], splitArgs[12],
+                heads, kvHeads, headDim, scale};
+        double micros = grouped // the grouped kernel merges its splits itself
+                ? time(new Launch(ourKernel(AttentionKernels.class, "decodeGrouped"), Dim3.of(kvHeads, splits), Dim3.of(AttentionKernels.GROUPED), groupedArgs))
                 : time(new Launch(ourKernel(AttentionKernels.class, "decodeSplit"), splitGrid, block, splitArgs),
                         new Launch(ourKernel(AttentionKernels.class, "combine"), combineGrid, block, combineArgs));
         dout.copyTo(out.memory());

@@ -162,17 +162,21 @@ final class BenchCommand {
                     System.out.println("--profile: the step runs on " + model.device() + ", not on a CUDA device: nothing to profile");
                     return;
                 }
+                double[] inGraph = step.profileInGraph(20);
                 var tasks = step.tasks();
-                java.util.Map<String, double[]> byName = new java.util.LinkedHashMap<>(); // name -> {launches, total us}
+                java.util.Map<String, double[]> byName = new java.util.LinkedHashMap<>(); // name -> {launches, alone us, in-graph us}
                 for (int i = 0; i < tasks.size(); i++) {
-                    double[] row = byName.computeIfAbsent(tasks.get(i).name().replaceFirst("^layer \\d+ ", ""), k -> new double[2]);
+                    double[] row = byName.computeIfAbsent(tasks.get(i).name().replaceFirst("^layer \\d+ ", ""), k -> new double[3]);
                     row[0]++;
                     row[1] += micros[i];
+                    row[2] += inGraph[i];
                 }
-                double sum = java.util.Arrays.stream(micros).sum();
-                System.out.printf("decode step, each kernel launched alone (us): %.1f in kernels, %.1f per step measured%n", sum, stepMicros);
-                System.out.println("task                     launches   us each   us/step   of kernels");
-                byName.forEach((name, row) -> System.out.printf("%-24s %8.0f %9.2f %9.1f %10.1f%%%n", name, row[0], row[1] / row[0], row[1], 100 * row[1] / sum));
+                double sum = java.util.Arrays.stream(micros).sum(), graphSum = java.util.Arrays.stream(inGraph).sum();
+                System.out.printf("decode step (us): %.1f per step measured; %.1f in the replayed graph; %.1f with each kernel launched alone%n",
+                        stepMicros, graphSum, sum);
+                System.out.println("task                              launches   alone us each   in graph us each   in graph us/step   of graph");
+                byName.forEach((name, row) -> System.out.printf("%-33s %8.0f %15.2f %18.2f %18.1f %9.1f%%%n", name, row[0], row[1] / row[0],
+                        row[2] / row[0], row[2], 100 * row[2] / graphSum));
             }
         }
 

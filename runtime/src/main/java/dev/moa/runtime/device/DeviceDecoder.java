@@ -13,6 +13,7 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.AttentionKernels;
 import dev.moa.tasks.kernels.MatVecKernels;
+import dev.moa.tasks.kernels.NormedMatVecKernels;
 import dev.moa.tasks.kernels.Step;
 import dev.moa.tasks.kernels.VectorKernels;
 import java.lang.foreign.Arena;
@@ -134,12 +135,18 @@ public final class DeviceDecoder implements AutoCloseable {
         GraphSteps steps = new GraphSteps(config, weights, batch, new Activations(x, xb, qkv, attention, gateUp, activation, partialOut,
                 partialMax, partialSum), sinkSlots, grouped);
         for (int l = 0; l < layerCount; l++) LlamaLayer.run(steps, l);
-        graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
-        weights.lmHead.multiply(graph, "output head", xb, weights.noBias, logits, 0, batch);
+        if (steps.fused) {
+            weights.lmHead.multiplyNormed(graph, "final norm + output head", x, weights.finalNorm, eps, weights.noBias, logits, 0);
+        } else {
+            graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
+            weights.lmHead.multiply(graph, "output head", xb, weights.noBias, logits, 0, batch);
+        }
 
         chosen = own(I32Buffer.allocate(arena, 2L * batch));
         for (TaskGraph.Task t : graph.tasks()) greedyGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
-        greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(batch, VectorKernels.ROW_GROUP), logits, chosen, vocab);
+        int chunks = VectorKernels.ARGMAX_CHUNKS;
+        greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(chunks, batch, VectorKernels.ROW_GROUP), logits,
+                f32((long) batch * chunks), own(I32Buffer.allocate(arena, 2L * batch * chunks)), own(I32Buffer.allocate(arena, batch)), chosen, vocab);
     }
 
     /**
@@ -158,8 +165,14 @@ public final class DeviceDecoder implements AutoCloseable {
     /**
      * {@link LlamaLayer}'s steps as launches appended to the step's graph, each over all rows: RMSNorm one group per
      * row, the matmuls as this format's (batched) matvec with bias and residual epilogues, RoPE fused with the cache
-     * write, attention (grouped per KV group where shared memory holds the group, else per query head) and the
-     * combine of its splits, SwiGLU over the fused gate/up output.
+     * write, attention (grouped per KV group where shared memory holds the group, merging its own splits; else per
+     * query head, then a combine of its splits), SwiGLU over the fused gate/up output.
+     *
+     * <p>A one-session step over 16-bit weights is {@link #fused}: there each RMSNorm is applied inside the matvec it
+     * feeds, RoPE and the cache write are the q/k/v matvec's epilogue and SwiGLU the gate/up matvec's
+     * ({@link NormedMatVecKernels}), so {@link #rmsNorm}, {@link #rope} and {@link #swiGlu} append nothing: at batch 1
+     * the step's time is mostly small launches, not weight traffic. Batched steps keep the separate kernels (the
+     * batched matvecs read each weight once for four rows; a norm per row inside them would cost more than it saves).
      */
     private final class GraphSteps implements LlamaLayer.Steps {
         private final DeviceWeights weights;
@@ -168,6 +181,10 @@ public final class DeviceDecoder implements AutoCloseable {
         private final Activations a;
         private final I32Buffer sinkSlots;
         private final boolean grouped;
+        /** The grouped attention's per (row, KV group) count of finished splits: zero between launches, so one serves every layer. */
+        private final I32Buffer arrivals;
+        /** Norms, RoPE + cache and SwiGLU folded into the matvecs (one session, 16-bit weights). */
+        final boolean fused;
 
         GraphSteps(ModelConfig config, DeviceWeights weights, int batch, Activations a, I32Buffer sinkSlots, boolean grouped) {
             this.weights = weights;
@@ -181,6 +198,8 @@ public final class DeviceDecoder implements AutoCloseable {
             this.a = a;
             this.sinkSlots = sinkSlots;
             this.grouped = grouped;
+            this.arrivals = own(I32Buffer.allocate(arena, (long) batch * kvHeads));
+            this.fused = batch == 1 && weights.normedHalf;
         }
 
         private static String at(int layer) {
@@ -189,6 +208,7 @@ public final class DeviceDecoder implements AutoCloseable {
 
         @Override
         public void rmsNorm(int layer, LlamaLayer.Norm which) {
+            if (fused) return; // the next matvec normalises x itself
             DeviceWeights.Layer w = weights.layers[layer];
             boolean attentionNorm = which == LlamaLayer.Norm.ATTENTION;
             graph.task(at(layer) + (attentionNorm ? "attention norm" : "ffn norm"), VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP),
@@ -198,11 +218,21 @@ public final class DeviceDecoder implements AutoCloseable {
         @Override
         public void qkv(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
+            if (fused) {
+                LayerCache c = layers[layer];
+                DeviceMatrix m = w.qkv();
+                graph.task(at(layer) + "norm + q/k/v + rope + cache", NormedMatVecKernels.class, "halfRope",
+                        NormedMatVecKernels.grid(m.rows() / 2), m.data(), a.x(), w.attentionNorm(), bias(weights, w.qkvBias()), a.qkv(),
+                        weights.cos, weights.sin, c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), step, sinkSlots, heads, kvHeads,
+                        headDim, m.cols(), eps, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, m.ieee());
+                return;
+            }
             w.qkv().multiply(graph, at(layer) + "q/k/v", a.xb(), bias(weights, w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
         }
 
         @Override
         public void rope(int layer) {
+            if (fused) return; // the q/k/v matvec's epilogue
             LayerCache c = layers[layer];
             graph.task(at(layer) + "rope + cache", AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, batch, AttentionKernels.GROUP),
                     a.qkv(), weights.cos, weights.sin, c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), step, sinkSlots, heads, kvHeads, headDim);
@@ -211,8 +241,13 @@ public final class DeviceDecoder implements AutoCloseable {
         @Override
         public void attention(int layer) {
             LayerCache c = layers[layer];
-            graph.task(at(layer) + "attention", AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit",
-                    grouped ? new Grid(kvHeads, c.splits(), batch, AttentionKernels.GROUPED) : new Grid(heads, c.splits(), batch, AttentionKernels.GROUP),
+            if (grouped) { // the last split of each group to finish merges the group's splits
+                graph.task(at(layer) + "attention", AttentionKernels.class, "decodeGrouped", new Grid(kvHeads, c.splits(), batch, AttentionKernels.GROUPED),
+                        a.qkv(), c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), c.sink(), c.local(), a.partialOut(), a.partialMax(),
+                        a.partialSum(), arrivals, a.attention(), step, sinkSlots, heads, kvHeads, headDim, scale);
+                return;
+            }
+            graph.task(at(layer) + "attention", AttentionKernels.class, "decodeSplit", new Grid(heads, c.splits(), batch, AttentionKernels.GROUP),
                     a.qkv(), c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), c.sink(), c.local(), a.partialOut(), a.partialMax(), a.partialSum(),
                     step, sinkSlots, heads, kvHeads, headDim, scale);
             graph.task(at(layer) + "attention combine", AttentionKernels.class, "combine", Grid.of(heads, batch, AttentionKernels.GROUP),
@@ -228,11 +263,18 @@ public final class DeviceDecoder implements AutoCloseable {
 
         @Override
         public void gateUp(int layer) {
+            if (fused) {
+                DeviceWeights.Layer w = weights.layers[layer];
+                w.gateUp().multiplyNormed(graph, at(layer) + "norm + gate/up + swiglu", a.x(), w.ffnNorm(), eps, weights.noBias, a.activation(),
+                        NormedMatVecKernels.GLU);
+                return;
+            }
             weights.layers[layer].gateUp().multiply(graph, at(layer) + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, batch);
         }
 
         @Override
         public void swiGlu(int layer) {
+            if (fused) return; // the gate/up matvec's epilogue
             graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), a.gateUp(), a.activation(), inter);
         }
 
@@ -330,6 +372,14 @@ public final class DeviceDecoder implements AutoCloseable {
      */
     public double[] profile(int repeats) {
         return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profile(greedyGraph, repeats) : null;
+    }
+
+    /**
+     * What each task of a greedy step adds to a replay of the whole step on a CUDA device, in microseconds (see
+     * {@link dev.moa.tasks.graph.CudaBackend#profileInGraph}); null on other backends.
+     */
+    public double[] profileInGraph(int repeats) {
+        return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profileInGraph(greedyGraph, repeats) : null;
     }
 
     /** The launches of one greedy step, in order (a step that returns logits stops before the last, the argmax). */

@@ -8,6 +8,7 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.MatVecKernels;
+import dev.moa.tasks.kernels.NormedMatVecKernels;
 import dev.moa.tasks.kernels.VectorKernels;
 import dev.moa.tasks.emulator.Grid;
 import java.lang.foreign.Arena;
@@ -72,6 +73,27 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
             graph.task(name, MatVecKernels.class, "halfBatchInto", MatVecKernels.batchGrid(rows, batch), data, x, bias, out, rows, cols, batch,
                     epilogue, format == WeightFormat.F16 ? 1 : 0);
         }
+    }
+
+    /** Whether the weights are 16-bit (BF16 or F16): what the normed kernels ({@link NormedMatVecKernels}) read. */
+    boolean half() {
+        return format != WeightFormat.F32;
+    }
+
+    /** The normed kernels' format flag: 1 for IEEE half, 0 for BF16. */
+    int ieee() {
+        return format == WeightFormat.F16 ? 1 : 0;
+    }
+
+    /**
+     * Appends {@code out = RMSNorm(x)·norm · this (+ bias)} for one activation row, the norm applied inside the matvec
+     * ({@link NormedMatVecKernels#half}); with {@link NormedMatVecKernels#GLU}, this stacks gate and up and {@code out}
+     * gets {@code silu(gate)·up}. Needs 16-bit weights ({@link #half()}).
+     */
+    void multiplyNormed(TaskGraph graph, String name, F32Buffer x, F32Buffer norm, float eps, F32Buffer bias, F32Buffer out, int epilogue) {
+        if (!half()) throw new IllegalStateException("the normed matvec reads 16-bit weights, not " + format);
+        graph.task(name, NormedMatVecKernels.class, "half", NormedMatVecKernels.grid(NormedMatVecKernels.pairs(rows, epilogue)), data, x, norm,
+                bias, out, rows, cols, eps, epilogue, ieee());
     }
 
     /** Appends the lookup of each row's token ({@code step[b·Step.SIZE + Step.TOKEN]}) into {@code out} (this is the embedding table). */

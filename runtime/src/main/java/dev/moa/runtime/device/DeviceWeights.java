@@ -27,6 +27,11 @@ final class DeviceWeights {
     final F32Buffer noBias;
     /** RoPE's cos and sin for every position the model reaches, {@code headDim / 2} per position: one table for all sessions. */
     final F32Buffer cos, sin;
+    /**
+     * Whether every matrix a norm feeds (q/k/v, gate/up, the output head) is 16-bit, so a one-session step can fold
+     * the norms, RoPE and SwiGLU into those matvecs ({@link dev.moa.tasks.kernels.NormedMatVecKernels}).
+     */
+    final boolean normedHalf;
 
     DeviceWeights(ModelConfig config, LlamaWeights weights, Arena arena) {
         embedding = DeviceMatrix.stack(arena, weights.embedding());
@@ -45,6 +50,9 @@ final class DeviceWeights {
                     DeviceMatrix.stack(arena, w.wo()), w.bo() == null ? null : F32Buffer.of(arena, w.bo()),
                     F32Buffer.of(arena, w.ffnNorm()), DeviceMatrix.stack(arena, w.gate(), w.up()), DeviceMatrix.stack(arena, w.down()));
         }
+        boolean half = lmHead.half();
+        for (Layer layer : layers) half &= layer.qkv().half() && layer.gateUp().half();
+        normedHalf = half;
     }
 
     /** Vectors of the given lengths one after another, a null part as zeros. */

@@ -112,6 +112,40 @@ public final class CudaBackend implements Backend {
         return micros;
     }
 
+    /**
+     * What each task of {@code graph} adds to a replay of the graph, in microseconds: every prefix of the graph (its
+     * first k tasks) captured and replayed {@code repeats} times between two events, best of three rounds; task k's
+     * cost is prefix k+1's time less prefix k's. Unlike {@link #profile}, a small kernel's launch is not counted whole,
+     * only what it adds between its neighbours in the graph (the first task carries the graph launch). The tasks'
+     * buffers are overwritten as by running the graph (the graph must have run once).
+     */
+    public synchronized double[] profileInGraph(TaskGraph graph, int repeats) {
+        context.makeCurrent();
+        if (!captured.containsKey(graph)) throw new IllegalStateException("profile a graph after its first run");
+        List<TaskGraph.Task> tasks = graph.tasks();
+        double[] prefix = new double[tasks.size() + 1];
+        try (var start = context.createEvent(); var end = context.createEvent()) {
+            for (int k = 1; k <= tasks.size(); k++) {
+                List<TaskGraph.Task> head = tasks.subList(0, k);
+                try (CudaGraph replay = CudaGraph.capture(stream, () -> head.forEach(this::launch))) {
+                    replay.launch(stream);
+                    double best = Double.POSITIVE_INFINITY;
+                    for (int round = 0; round < 3; round++) {
+                        start.record(stream);
+                        for (int r = 0; r < repeats; r++) replay.launch(stream);
+                        end.record(stream);
+                        end.synchronize();
+                        best = Math.min(best, dev.moa.tasks.cuda.CudaEvent.elapsedMillis(start, end) * 1e3 / repeats);
+                    }
+                    prefix[k] = best;
+                }
+            }
+        }
+        double[] micros = new double[tasks.size()];
+        for (int i = 0; i < micros.length; i++) micros[i] = prefix[i + 1] - prefix[i];
+        return micros;
+    }
+
     @Override
     public synchronized void free(DeviceBuffer buffer) {
         context.makeCurrent();

@@ -52,6 +52,10 @@ final class Intrinsics {
                 f.popValue();
                 t.emit("bar.sync 0;");
             }
+            case "fence" -> {
+                f.popValue();
+                t.emit("membar.gl;");
+            }
             case "shuffleXor", "shuffleDown" -> {
                 String lane = f.pop();
                 Value v = f.peekValue();

@@ -35,6 +35,13 @@ public abstract class KernelContext {
     /** Waits until every work-item of the group arrives; shared memory writes before are visible after: {@code bar.sync 0}. */
     public abstract void barrier();
 
+    /**
+     * Orders this work-item's global memory writes before its later ones for every group of the launch:
+     * {@code membar.gl}. With a barrier and an atomic counter, the last group to finish a shared piece of work can
+     * read what the others wrote (CUDA's {@code __threadfence}).
+     */
+    public abstract void fence();
+
     /** The value of lane {@code laneId() + delta} (own value past the warp's end): {@code shfl.sync.down.b32}. */
     public abstract float shuffleDown(float value, int delta);
 

@@ -163,10 +163,16 @@ public final class AttentionKernels {
      * slot t of the split and reads its key whole along head_dim (16-byte loads, eight in flight), scoring it against
      * four query heads at a time; a slot that is empty or outside a head's sink and window scores -inf for that head.
      * Softmax statistics: warp w takes heads w, w+4, …, its lanes striding over the split's scores for the maximum m
-     * and the sum l of exp(score − m), which replace the scores. Values: warp w takes slots w, w+4, …; lane k
-     * accumulates dimensions k, k+32, … for four heads at a time (a warp reads a value row's consecutive floats,
-     * eight rows in flight), and the four warps' sums meet in shared memory. Writes each head's unnormalised output,
-     * m and l of this split for {@link #combine}, in {@link #decodeSplit}'s layout with {@link #splits} splits.
+     * and the sum l of exp(score − m), which replace the scores. Values, where headDim/4 lanes divide the warp (head
+     * dims 4, 8, 16, 32, 64, 128): a value row is read by headDim/4 lanes, 16 bytes each, so a warp reads 128/headDim
+     * rows at once (two for head_dim 64, slots w·2 + r, then 8 further), eight loads in flight; each lane accumulates
+     * its four dimensions for four heads at a time, the warp's rows are summed by shuffles. Other head dims: warp w
+     * takes slots w, w+4, …, lane k dimensions k, k+32, …. The four warps' sums meet in shared memory. Writes each head's unnormalised output,
+     * m and l of this split, in {@link #decodeSplit}'s layout with {@link #splits} splits. Then the group counts
+     * itself in {@code arrivals[b·kvHeads + g]} (zero before the launch, zero again after it); the last split of the
+     * row's KV group to arrive merges all its splits as {@link #combine} does and writes each head's attention output
+     * to {@code out} (row b, query head h at {@code (b·heads + h)·headDim}): warp w merges the statistics of heads w,
+     * w+4, …, then work-items stride over the group's heads × dimensions.
      * Batch row b = {@code groupId(2)} is a session, laid out as for {@link #decodeSplit}. Launch
      * {@code Grid.of(kvHeads, splits(slots, true), rows, GROUPED)}; needs {@code heads / kvHeads ≤ MAX_GROUP_HEADS}
      * and {@code headDim ≤ MAX_HEAD_DIM}. Slots past the filled ones are never read; every slot below them must hold
@@ -175,10 +181,14 @@ public final class AttentionKernels {
     public static void decodeGrouped(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
                                      I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
                                      I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
-                                     I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads, int headDim, float scale) {
+                                     I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, int heads,
+                                     int kvHeads, int headDim, float scale) {
         float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
         float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED_SPLIT);
         float[] partial = ctx.sharedF32(WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM);
+        float[] merge = ctx.sharedF32(2 * MAX_GROUP_HEADS);
+        int[] last = ctx.sharedI32(1);
+        int[] spans = ctx.sharedI32(2 * MAX_GROUP_HEADS); // each query head's sink and window
         int g = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1), b = ctx.groupId(2);
         int groupHeads = heads / kvHeads, firstHead = b * heads + g * groupHeads; // heads counted over all rows
         int gi = b * kvHeads + g;
@@ -188,8 +198,14 @@ public final class AttentionKernels {
         long query = (long) b * (heads + 2 * kvHeads) * headDim + (long) g * groupHeads * headDim;
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
 
-        for (int i = t; i < MAX_GROUP_HEADS * headDim; i += GROUPED) {
+        int queryFloats = MAX_GROUP_HEADS * headDim;
+        KernelContext.unroll(4); // the loads in flight together, not one round trip each
+        for (int i = t; i < queryFloats; i += GROUPED) {
             queries[i] = i < groupHeads * headDim ? q.get(query + i) * scale : 0f;
+        }
+        if (t < groupHeads) {
+            spans[2 * t] = headSink.get(firstHead + t);
+            spans[2 * t + 1] = headLocal.get(firstHead + t);
         }
         ctx.barrier();
 
@@ -220,10 +236,10 @@ public final class AttentionKernels {
                     }
                 }
             }
-            score(weights, i, t, p, s0, firstHead, groupHeads, position, headSink, headLocal);
-            score(weights, i + 1, t, p, s1, firstHead, groupHeads, position, headSink, headLocal);
-            score(weights, i + 2, t, p, s2, firstHead, groupHeads, position, headSink, headLocal);
-            score(weights, i + 3, t, p, s3, firstHead, groupHeads, position, headSink, headLocal);
+            score(weights, i, t, p, s0, groupHeads, position, spans);
+            score(weights, i + 1, t, p, s1, groupHeads, position, spans);
+            score(weights, i + 2, t, p, s2, groupHeads, position, spans);
+            score(weights, i + 3, t, p, s3, groupHeads, position, spans);
         }
         ctx.barrier();
 
@@ -246,7 +262,65 @@ public final class AttentionKernels {
         }
         ctx.barrier();
 
-        for (int i = 0; i < groupHeads; i += 4) {
+        int rowLanes = headDim / 4; // lanes reading one value row, 16 bytes each
+        boolean wide = headDim % 4 == 0 && KernelContext.WARP % rowLanes == 0;
+        for (int i = 0; wide && i < groupHeads; i += 4) {
+            int wa = i * GROUPED_SPLIT, wb = wa + GROUPED_SPLIT, wc = wb + GROUPED_SPLIT, wd = wc + GROUPED_SPLIT;
+            int rowsPerWarp = KernelContext.WARP / rowLanes, d = lane % rowLanes * 4;
+            float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, b0 = 0f, b1 = 0f, b2 = 0f, b3 = 0f;
+            float c0 = 0f, c1 = 0f, c2 = 0f, c3 = 0f, e0 = 0f, e1 = 0f, e2 = 0f, e3 = 0f; // heads i..i+3 x dims d..d+3
+            int from = warp * rowsPerWarp + lane / rowLanes, stride = WARPS * rowsPerWarp;
+            int rows = filled > from ? (filled - from + stride - 1) / stride : 0;
+            KernelContext.unroll(8); // eight value loads in flight per lane
+            for (int k = 0; k < rows; k++) {
+                int j = from + k * stride;
+                Vec16 v = valueCache.load4((long) (first + j) * headDim + d);
+                float v0 = v.f32(0), v1 = v.f32(1), v2 = v.f32(2), v3 = v.f32(3);
+                float pa = weights[wa + j], pb = weights[wb + j], pc = weights[wc + j], pd = weights[wd + j];
+                a0 += pa * v0;
+                a1 += pa * v1;
+                a2 += pa * v2;
+                a3 += pa * v3;
+                b0 += pb * v0;
+                b1 += pb * v1;
+                b2 += pb * v2;
+                b3 += pb * v3;
+                c0 += pc * v0;
+                c1 += pc * v1;
+                c2 += pc * v2;
+                c3 += pc * v3;
+                e0 += pd * v0;
+                e1 += pd * v1;
+                e2 += pd * v2;
+                e3 += pd * v3;
+            }
+            for (int m = rowLanes; m < KernelContext.WARP; m <<= 1) { // the warp's rows: lanes with the same dims
+                a0 += ctx.shuffleXor(a0, m);
+                a1 += ctx.shuffleXor(a1, m);
+                a2 += ctx.shuffleXor(a2, m);
+                a3 += ctx.shuffleXor(a3, m);
+                b0 += ctx.shuffleXor(b0, m);
+                b1 += ctx.shuffleXor(b1, m);
+                b2 += ctx.shuffleXor(b2, m);
+                b3 += ctx.shuffleXor(b3, m);
+                c0 += ctx.shuffleXor(c0, m);
+                c1 += ctx.shuffleXor(c1, m);
+                c2 += ctx.shuffleXor(c2, m);
+                c3 += ctx.shuffleXor(c3, m);
+                e0 += ctx.shuffleXor(e0, m);
+                e1 += ctx.shuffleXor(e1, m);
+                e2 += ctx.shuffleXor(e2, m);
+                e3 += ctx.shuffleXor(e3, m);
+            }
+            if (lane < rowLanes) {
+                int at = (warp * MAX_GROUP_HEADS + i) * headDim + d;
+                storeFour(partial, at, a0, a1, a2, a3);
+                storeFour(partial, at + headDim, b0, b1, b2, b3);
+                storeFour(partial, at + 2 * headDim, c0, c1, c2, c3);
+                storeFour(partial, at + 3 * headDim, e0, e1, e2, e3);
+            }
+        }
+        for (int i = 0; !wide && i < groupHeads; i += 4) {
             int wa = i * GROUPED_SPLIT, wb = wa + GROUPED_SPLIT, wc = wb + GROUPED_SPLIT, wd = wc + GROUPED_SPLIT;
             for (int d = lane; d < headDim; d += KernelContext.WARP) {
                 float o0 = 0f, o1 = 0f, o2 = 0f, o3 = 0f;
@@ -272,18 +346,50 @@ public final class AttentionKernels {
             for (int w = 0; w < WARPS; w++) acc += partial[(w * MAX_GROUP_HEADS + i) * headDim + d];
             partialOut.set(((long) (firstHead + i) * splits + split) * headDim + d, acc);
         }
+
+        // the last split of this row's KV group to finish merges the group's splits: no combine launch
+        ctx.fence();
+        ctx.barrier();
+        if (t == 0) last[0] = ctx.atomicAdd(arrivals, gi, 1) == splits - 1 ? 1 : 0;
+        ctx.barrier();
+        if (last[0] == 0) return;
+        if (t == 0) arrivals.set(gi, 0); // counted afresh by the next step
+        for (int i = warp; i < groupHeads; i += WARPS) {
+            long stats = (long) (firstHead + i) * splits;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int s = lane; s < splits; s += KernelContext.WARP) max = Math.max(max, partialMax.get(stats + s));
+            max = MatVecKernels.warpMax(ctx, max);
+            float total = MatVecKernels.warpSum(ctx, mergedSum(partialMax, partialSum, stats, splits, lane, KernelContext.WARP, max));
+            if (lane == 0) {
+                merge[2 * i] = max;
+                merge[2 * i + 1] = total;
+            }
+        }
+        ctx.barrier();
+        for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+            int i = k / headDim, d = k % headDim;
+            long head = firstHead + i;
+            out.set(head * headDim + d, mergedValue(partialOut, partialMax, head * splits, splits, headDim, d, merge[2 * i]) / merge[2 * i + 1]);
+        }
     }
 
     /**
      * Stores query head {@code i}'s score of slot {@code j} (which holds position {@code p}, -1 when empty): -inf
-     * where the slot is empty or not visible to the head; nothing for {@code i} past the group's heads.
+     * where the slot is empty or not visible to the head (its sink and window in {@code spans[2i]}, {@code spans[2i+1]});
+     * nothing for {@code i} past the group's heads.
      */
-    private static void score(float[] weights, int i, int j, int p, float dot, int firstHead, int groupHeads, int position,
-                              I32Buffer headSink, I32Buffer headLocal) {
+    private static void score(float[] weights, int i, int j, int p, float dot, int groupHeads, int position, int[] spans) {
         if (i >= groupHeads) return;
-        int h = firstHead + i;
-        boolean seen = p >= 0 && CacheLayout.visible(p, position, headSink.get(h), headLocal.get(h));
+        boolean seen = p >= 0 && CacheLayout.visible(p, position, spans[2 * i], spans[2 * i + 1]);
         weights[i * GROUPED_SPLIT + j] = seen ? dot : Float.NEGATIVE_INFINITY;
+    }
+
+    /** Four consecutive floats into shared memory at {@code at}. */
+    private static void storeFour(float[] shared, int at, float x0, float x1, float x2, float x3) {
+        shared[at] = x0;
+        shared[at + 1] = x1;
+        shared[at + 2] = x2;
+        shared[at + 3] = x3;
     }
 
     /**
@@ -297,18 +403,33 @@ public final class AttentionKernels {
         long stats = head * splits;
         float max = Float.NEGATIVE_INFINITY;
         for (int s = 0; s < splits; s++) max = Math.max(max, partialMax.get(stats + s));
+        float total = mergedSum(partialMax, partialSum, stats, splits, 0, 1, max);
+        for (int d = ctx.localId(); d < headDim; d += GROUP) {
+            out.set((long) head * headDim + d, mergedValue(partialOut, partialMax, stats, splits, headDim, d, max) / total);
+        }
+    }
+
+    /**
+     * {@code Σ_s e^(m_s - max) l_s} over splits {@code from, from + stride, …} of the head whose statistics start at
+     * {@code stats}; a split that saw no slot ({@code m_s = -inf}) adds nothing.
+     */
+    static float mergedSum(F32Buffer partialMax, F32Buffer partialSum, long stats, int splits, int from, int stride, float max) {
         float total = 0f;
-        for (int s = 0; s < splits; s++) {
+        for (int s = from; s < splits; s += stride) {
             float m = partialMax.get(stats + s);
             if (m != Float.NEGATIVE_INFINITY) total += (float) Math.exp(m - max) * partialSum.get(stats + s);
         }
-        for (int d = ctx.localId(); d < headDim; d += GROUP) {
-            float acc = 0f;
-            for (int s = 0; s < splits; s++) {
-                float m = partialMax.get(stats + s);
-                if (m != Float.NEGATIVE_INFINITY) acc += (float) Math.exp(m - max) * partialOut.get((stats + s) * headDim + d);
-            }
-            out.set((long) head * headDim + d, acc / total);
+        return total;
+    }
+
+    /** {@code Σ_s e^(m_s - max) o_s[d]} over every split of the head whose statistics start at {@code stats}. */
+    static float mergedValue(F32Buffer partialOut, F32Buffer partialMax, long stats, int splits, int headDim, int d, float max) {
+        float acc = 0f;
+        KernelContext.unroll(4);
+        for (int s = 0; s < splits; s++) {
+            float m = partialMax.get(stats + s);
+            if (m != Float.NEGATIVE_INFINITY) acc += (float) Math.exp(m - max) * partialOut.get((stats + s) * headDim + d);
         }
+        return acc;
     }
 }

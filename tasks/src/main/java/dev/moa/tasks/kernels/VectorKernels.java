@@ -106,23 +106,33 @@ public final class VectorKernels {
         if (i < dim) out.set((long) b * dim + i, table.get((long) step.get((long) b * Step.SIZE + Step.TOKEN) * dim + i));
     }
 
+    /** Groups of {@link #argmax} per row: each scans a chunk of the logits. */
+    public static final int ARGMAX_CHUNKS = 64;
+
     /**
-     * Index of the largest of {@code n} logits (the first one on ties), written to {@code result[0]}, and in
-     * {@code result[1]} how many work-items saw a logit that is not a finite number (0 when all are), so a greedy step
-     * on the device needs no logits on the host to refuse garbage; for batch row b = {@code groupId(0)}, its logits
-     * start at {@code b·n} and its result at {@code 2b}. One group of {@value #ROW_GROUP} work-items per row: each
-     * scans a strided slice, then the group reduces (value, index) pairs in shared memory. Launch
-     * {@code Grid.of(rows, ROW_GROUP)}.
+     * Index of the largest of {@code n} logits (the first one on ties), written to {@code result[2b]}, and in
+     * {@code result[2b + 1]} how many work-items saw a logit that is not a finite number (0 when all are), so a greedy
+     * step on the device needs no logits on the host to refuse garbage; batch row b = {@code groupId(1)} has its
+     * logits at {@code b·n}. Group c = {@code groupId(0)} of {@code groups(0)} (at most {@value #ROW_GROUP}) scans
+     * the c-th chunk of the row, each work-item a strided slice with four loads in flight, reduces (value, index)
+     * pairs in shared memory and writes the chunk's best to {@code partialValues[b·chunks + c]} and its index and
+     * count to {@code partialInts[2(b·chunks + c)]}, {@code +1}. The row's last group to finish (counted in
+     * {@code arrivals[b]}, zero before the launch and after it) reduces the chunks' bests the same way. Launch
+     * {@code Grid.of(chunks, rows, ROW_GROUP)}.
      */
-    public static void argmax(KernelContext ctx, F32Buffer logits, I32Buffer result, int n) {
+    public static void argmax(KernelContext ctx, F32Buffer logits, F32Buffer partialValues, I32Buffer partialInts, I32Buffer arrivals,
+                              I32Buffer result, int n) {
         float[] values = ctx.sharedF32(ROW_GROUP);
         int[] indices = ctx.sharedI32(ROW_GROUP);
         int[] broken = ctx.sharedI32(ROW_GROUP);
-        int t = ctx.localId();
+        int[] last = ctx.sharedI32(1);
+        int t = ctx.localId(), chunk = ctx.groupId(0), chunks = ctx.groups(0), b = ctx.groupId(1);
+        int size = (n + chunks - 1) / chunks, from = chunk * size, to = Math.min(n, from + size);
+        long row = (long) b * n;
         float best = Float.NEGATIVE_INFINITY;
         int bestIndex = n, nonFinite = 0;
-        long row = (long) ctx.groupId(0) * n;
-        for (int i = t; i < n; i += ROW_GROUP) {
+        KernelContext.unroll(4);
+        for (int i = from + t; i < to; i += ROW_GROUP) {
             float v = logits.get(row + i);
             if (!(v - v == 0f)) nonFinite = 1; // NaN - NaN and Inf - Inf are NaN
             if (v > best) {
@@ -130,6 +140,35 @@ public final class VectorKernels {
                 bestIndex = i;
             }
         }
+        reduceBest(ctx, values, indices, broken, best, bestIndex, nonFinite);
+        long at = (long) b * chunks + chunk;
+        if (t == 0) {
+            partialValues.set(at, values[0]);
+            partialInts.set(2 * at, indices[0]);
+            partialInts.set(2 * at + 1, broken[0]);
+        }
+        ctx.fence();
+        ctx.barrier();
+        if (t == 0) last[0] = ctx.atomicAdd(arrivals, b, 1) == chunks - 1 ? 1 : 0;
+        ctx.barrier();
+        if (last[0] == 0) return;
+        if (t == 0) arrivals.set(b, 0); // counted afresh by the next launch
+        long mine = (long) b * chunks + t;
+        boolean chunkOf = t < chunks;
+        reduceBest(ctx, values, indices, broken, chunkOf ? partialValues.get(mine) : Float.NEGATIVE_INFINITY,
+                chunkOf ? partialInts.get(2 * mine) : n, chunkOf ? partialInts.get(2 * mine + 1) : 0);
+        if (t == 0) {
+            result.set(2L * b, indices[0]);
+            result.set(2L * b + 1, broken[0]);
+        }
+    }
+
+    /**
+     * The group's best (value, index) pair, the first index on ties, into {@code values[0]}, {@code indices[0]}, and
+     * the sum of every work-item's {@code nonFinite} into {@code broken[0]}: a tree reduction in shared memory.
+     */
+    static void reduceBest(KernelContext ctx, float[] values, int[] indices, int[] broken, float best, int bestIndex, int nonFinite) {
+        int t = ctx.localId();
         values[t] = best;
         indices[t] = bestIndex;
         broken[t] = nonFinite;
@@ -142,14 +181,9 @@ public final class VectorKernels {
                     values[t] = other;
                     indices[t] = otherIndex;
                 }
+                broken[t] += broken[t + stride];
             }
             ctx.barrier();
-        }
-        if (t == 0) {
-            int count = 0;
-            for (int k = 0; k < ROW_GROUP; k++) count += broken[k];
-            result.set(2L * ctx.groupId(0), indices[0]);
-            result.set(2L * ctx.groupId(0) + 1, count);
         }
     }
 

@@ -289,6 +289,9 @@ final class PtxInterpreter {
                         }
                     }
                     case "bar" -> barrier.arriveAndAwaitAdvance();
+                    case "membar" -> {
+                        // blocks run one after another here: every write is already seen by the next
+                    }
                     case "shfl" -> {
                         int lane = tid % 32, arg = i(o[2]);
                         int source = p[2].equals("bfly") ? lane ^ arg : lane + arg;

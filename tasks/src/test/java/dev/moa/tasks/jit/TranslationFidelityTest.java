@@ -10,6 +10,7 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.MatVecKernels;
+import dev.moa.tasks.kernels.NormedMatVecKernels;
 import dev.moa.tasks.kernels.VectorKernels;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -110,13 +111,19 @@ class TranslationFidelityTest {
         assertClose(s1, s2, 1e-5);
 
         F32Buffer logits = randomBuffer(2000);
+        int chunks = 5;
+        Grid argmaxGrid = Grid.of(chunks, VectorKernels.ROW_GROUP);
+        F32Buffer values = F32Buffer.allocate(arena, chunks);
+        I32Buffer ints = I32Buffer.allocate(arena, 2 * chunks), arrivals = I32Buffer.allocate(arena, 1);
         I32Buffer r1 = I32Buffer.allocate(arena, 2), r2 = I32Buffer.allocate(arena, 2);
-        Emulator.launch(VectorKernels.class, "argmax", Grid.of(1, VectorKernels.ROW_GROUP), logits, r1, 2000);
-        ptx(VectorKernels.class, "argmax").launch(Grid.of(1, VectorKernels.ROW_GROUP), logits.memory(), r2.memory(), 2000);
+        Emulator.launch(VectorKernels.class, "argmax", argmaxGrid, logits, values, ints, arrivals, r1, 2000);
+        PtxInterpreter argmax = ptx(VectorKernels.class, "argmax");
+        argmax.launch(argmaxGrid, logits.memory(), values.memory(), ints.memory(), arrivals.memory(), r2.memory(), 2000);
         assertEquals(r1.get(0), r2.get(0));
         assertEquals(0, r2.get(1));
+        assertEquals(0, arrivals.get(0), "the last group resets the count");
         logits.set(random.nextInt(2000), Float.NEGATIVE_INFINITY);
-        ptx(VectorKernels.class, "argmax").launch(Grid.of(1, VectorKernels.ROW_GROUP), logits.memory(), r2.memory(), 2000);
+        argmax.launch(argmaxGrid, logits.memory(), values.memory(), ints.memory(), arrivals.memory(), r2.memory(), 2000);
         assertEquals(1, r2.get(1), "the PTX flags an infinite logit");
     }
 
@@ -163,10 +170,54 @@ class TranslationFidelityTest {
         }
     }
 
+    /** The normed matvecs: RMSNorm inside the matvec, bias and SwiGLU epilogues, and RoPE + cache write, both 16-bit formats. */
+    @Test
+    void normedMatVec() {
+        int rows = 23, cols = 8 * (5 + random.nextInt(10));
+        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+        for (long i = 0; i < w.length(); i++) w.set(i, (short) (0x3000 + random.nextInt(0x0fff) | (random.nextBoolean() ? 0x8000 : 0)));
+        F32Buffer x = randomBuffer(cols), g = randomBuffer(cols), bias = randomBuffer(rows);
+        for (int ieee = 0; ieee < 2; ieee++) {
+            for (int epilogue : new int[] {MatVecKernels.BIAS, NormedMatVecKernels.GLU}) {
+                int n = (epilogue & NormedMatVecKernels.GLU) != 0 ? rows - 1 : rows; // gate/up: an even row count
+                Grid grid = NormedMatVecKernels.grid(NormedMatVecKernels.pairs(n, epilogue));
+                F32Buffer o1 = randomBuffer(rows), o2 = copy(o1);
+                Emulator.launch(NormedMatVecKernels.class, "half", grid, w, x, g, bias, o1, n, cols, 1e-5f, epilogue, ieee);
+                ptx(NormedMatVecKernels.class, "half").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), o2.memory(), n, cols, 1e-5f, epilogue, ieee);
+                assertClose(o1, o2, 1e-5);
+            }
+        }
+        // q/k/v with RoPE into a cache: 2 query heads, 1 KV head of 4 dims; a sink of 2 slots and a ring of 3
+        int heads = 2, kvHeads = 1, headDim = 4, position = 7, slots = 5;
+        int qkvRows = (heads + 2 * kvHeads) * headDim;
+        F32Buffer cos = randomBuffer(8 * headDim / 2), sin = randomBuffer(8 * headDim / 2);
+        I32Buffer step = I32Buffer.allocate(arena, 4), sinkSlots = I32Buffer.of(arena, 2), offsets = I32Buffer.of(arena, 0), rings = I32Buffer.of(arena, 3);
+        step.set(dev.moa.tasks.kernels.Step.POSITION, position);
+        F32Buffer q1 = F32Buffer.allocate(arena, qkvRows), q2 = F32Buffer.allocate(arena, qkvRows);
+        F32Buffer k1 = randomBuffer(slots * headDim), k2 = copy(k1), v1 = randomBuffer(slots * headDim), v2 = copy(v1);
+        I32Buffer p1 = I32Buffer.of(arena, 0, 1, 4, 5, 6), p2 = I32Buffer.of(arena, 0, 1, 4, 5, 6);
+        Grid grid = NormedMatVecKernels.grid(qkvRows / 2);
+        Emulator.launch(NormedMatVecKernels.class, "halfRope", grid, w, x, g, bias, q1, cos, sin, k1, v1, p1, offsets, rings, step, sinkSlots,
+                heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0);
+        ptx(NormedMatVecKernels.class, "halfRope").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
+                sin.memory(), k2.memory(), v2.memory(), p2.memory(), offsets.memory(), rings.memory(), step.memory(), sinkSlots.memory(),
+                heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0);
+        assertClose(q1, q2, 1e-5);
+        assertClose(k1, k2, 1e-5);
+        assertClose(v1, v2, 1e-5);
+        assertClose(p1, p2);
+        assertEquals(position, p1.get(2 + (position - 2) % 3), "the slot of position 7 holds it");
+    }
+
     /** RoPE + MoA cache write and split-KV decode attention (GQA, ragged spans, sink + window masks). */
     @Test
     void moaDecodeAttention() {
-        int heads = 4, kvHeads = 2, headDim = 12, position = 400, half = headDim / 2;
+        moaDecodeAttention(12); // value rows read one float per lane
+        moaDecodeAttention(16); // value rows read 16 bytes per lane, eight rows per warp
+    }
+
+    void moaDecodeAttention(int headDim) {
+        int heads = 4, kvHeads = 2, position = 400, half = headDim / 2;
         // groups of 64 sink + 128 and 64 sink + 256 ring slots
         I32Buffer offsets = I32Buffer.of(arena, 0, 192), rings = I32Buffer.of(arena, 128, 256);
         int sinkSlots = 64;
@@ -221,17 +272,22 @@ class TranslationFidelityTest {
                 F32Buffer.allocate(arena, heads * groupedSplits), F32Buffer.allocate(arena, heads * groupedSplits * headDim),
                 F32Buffer.allocate(arena, heads * groupedSplits), F32Buffer.allocate(arena, heads * groupedSplits)};
         Grid groupedGrid = Grid.of(kvHeads, groupedSplits, dev.moa.tasks.kernels.AttentionKernels.GROUPED);
+        I32Buffer arrivals1 = I32Buffer.allocate(arena, kvHeads), arrivals2 = I32Buffer.allocate(arena, kvHeads);
+        F32Buffer out3 = F32Buffer.allocate(arena, heads * headDim), out4 = F32Buffer.allocate(arena, heads * headDim);
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped", groupedGrid, q1, keys, values, positions,
-                offsets, rings, sink, local, grouped[0], grouped[1], grouped[2], step, sinkSlotsOf, heads, kvHeads, headDim, scale);
+                offsets, rings, sink, local, grouped[0], grouped[1], grouped[2], arrivals1, out3, step, sinkSlotsOf, heads, kvHeads, headDim, scale);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped").launch(groupedGrid, q2.memory(), keys2.memory(),
                 values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(), local.memory(),
-                grouped[3].memory(), grouped[4].memory(), grouped[5].memory(), step.memory(), sinkSlotsOf.memory(), heads, kvHeads, headDim, scale);
+                grouped[3].memory(), grouped[4].memory(), grouped[5].memory(), arrivals2.memory(), out4.memory(), step.memory(),
+                sinkSlotsOf.memory(), heads, kvHeads, headDim, scale);
         assertClose(grouped[1], grouped[4], 1e-5);
         assertClose(grouped[2], grouped[5], 1e-4);
         assertClose(grouped[0], grouped[3], 1e-4);
-        F32Buffer out3 = F32Buffer.allocate(arena, heads * headDim);
-        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "combine", combineGrid, grouped[0], grouped[1], grouped[2], out3, groupedSplits, headDim);
+        // the last split merged the group's splits: the per-head kernel's attention after its combine; counters reset
         assertClose(out1, out3, 1e-4);
+        assertClose(out3, out4, 1e-5);
+        assertClose(arrivals1, I32Buffer.allocate(arena, kvHeads));
+        assertClose(arrivals2, I32Buffer.allocate(arena, kvHeads));
     }
 
     /** Rounds each float to BF16 and to F16 (the KV cache's storage formats). One work-item per element. */

@@ -126,7 +126,7 @@ class AttentionKernelTest {
         attend(l, out, arena, scale, false);
     }
 
-    /** Split attention (per query head, or per KV group with {@code grouped}) and the combine, in the emulator. */
+    /** Split attention per query head and the combine, or per KV group with {@code grouped} (merging its own splits), in the emulator. */
     static void attend(Layer l, F32Buffer out, Arena arena, float scale, boolean grouped) {
         int widest = 0;
         for (int g = 0; g < l.kvHeads; g++) widest = Math.max(widest, l.layout.groupSlots(0, g));
@@ -134,8 +134,16 @@ class AttentionKernelTest {
         F32Buffer partialOut = F32Buffer.allocate(arena, (long) l.heads * splits * l.headDim);
         F32Buffer partialMax = F32Buffer.allocate(arena, (long) l.heads * splits);
         F32Buffer partialSum = F32Buffer.allocate(arena, (long) l.heads * splits);
-        Grid grid = grouped ? Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED) : Grid.of(l.heads, splits, AttentionKernels.GROUP);
-        Emulator.launch(AttentionKernels.class, grouped ? "decodeGrouped" : "decodeSplit", grid, l.query,
+        if (grouped) {
+            // the last split of each KV group to finish merges the group's splits: no combine launch
+            I32Buffer arrivals = I32Buffer.allocate(arena, l.kvHeads);
+            Emulator.launch(AttentionKernels.class, "decodeGrouped", Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED), l.query,
+                    l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
+                    partialSum, arrivals, out, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim, scale);
+            for (int g = 0; g < l.kvHeads; g++) assertEquals(0, arrivals.get(g), "group " + g + "'s arrivals are reset for the next step");
+            return;
+        }
+        Emulator.launch(AttentionKernels.class, "decodeSplit", Grid.of(l.heads, splits, AttentionKernels.GROUP), l.query,
                 l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
                 partialSum, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim, scale);
         Emulator.launch(AttentionKernels.class, "combine", Grid.of(l.heads, AttentionKernels.GROUP), partialOut, partialMax,

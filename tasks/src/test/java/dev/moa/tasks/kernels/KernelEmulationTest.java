@@ -78,18 +78,33 @@ class KernelEmulationTest {
                 double gi = g.get(i);
                 assertEquals(gi / (1 + Math.exp(-gi)) * u.get(i), out.get(i), 1e-5);
             }
-            F32Buffer logits = randomBuffer(arena, 3001);
-            int expected = random.nextInt(3001);
-            logits.set(expected, 100f);
-            logits.set(2999, 100f); // a tie: the first index wins
-            I32Buffer result = I32Buffer.allocate(arena, 2);
-            Emulator.launch(VectorKernels.class, "argmax", Grid.of(1, VectorKernels.ROW_GROUP), logits, result, 3001);
-            assertEquals(Math.min(expected, 2999), result.get(0));
-            assertEquals(0, result.get(1), "all logits are finite");
-            logits.set(random.nextInt(3001), Float.NaN);
-            logits.set(random.nextInt(3001), Float.POSITIVE_INFINITY);
-            Emulator.launch(VectorKernels.class, "argmax", Grid.of(1, VectorKernels.ROW_GROUP), logits, result, 3001);
-            assertEquals(true, result.get(1) > 0, "a NaN and an Inf are flagged");
+            // two rows, each scanned in chunks by several groups (one chunk alone too); ties go to the first index,
+            // also across chunks
+            int vocab = 3001, rows = 2;
+            for (int chunks : new int[] {1, 7, VectorKernels.ARGMAX_CHUNKS}) {
+                F32Buffer logits = randomBuffer(arena, rows * vocab);
+                int[] expected = new int[rows];
+                for (int b = 0; b < rows; b++) {
+                    expected[b] = random.nextInt(vocab - 1);
+                    logits.set((long) b * vocab + expected[b], 100f);
+                    logits.set((long) b * vocab + vocab - 1, 100f); // a tie in the last chunk: the first index wins
+                }
+                F32Buffer partialValues = F32Buffer.allocate(arena, rows * chunks);
+                I32Buffer partialInts = I32Buffer.allocate(arena, 2 * rows * chunks), arrivals = I32Buffer.allocate(arena, rows);
+                I32Buffer result = I32Buffer.allocate(arena, 2 * rows);
+                Grid grid = Grid.of(chunks, rows, VectorKernels.ROW_GROUP);
+                Emulator.launch(VectorKernels.class, "argmax", grid, logits, partialValues, partialInts, arrivals, result, vocab);
+                for (int b = 0; b < rows; b++) {
+                    assertEquals(expected[b], result.get(2L * b), chunks + " chunks, row " + b);
+                    assertEquals(0, result.get(2L * b + 1), "all logits are finite");
+                    assertEquals(0, arrivals.get(b), "the row's arrivals are reset for the next launch");
+                }
+                logits.set(vocab + random.nextInt(vocab), Float.NaN);
+                logits.set(vocab + random.nextInt(vocab), Float.POSITIVE_INFINITY);
+                Emulator.launch(VectorKernels.class, "argmax", grid, logits, partialValues, partialInts, arrivals, result, vocab);
+                assertEquals(0, result.get(1), "row 0 is finite");
+                assertTrue(result.get(3) > 0, "a NaN and an Inf in row 1 are flagged");
+            }
         }
     }
 
