@@ -50,6 +50,17 @@ class CudaBackendTest {
             gpu.download(a);             // ... is replaced by the resident device copy
             assertEquals(5f, a.get(5));
             assertTrue(gpu.name().startsWith("cuda: "), gpu.name());
+
+            // the in-graph profile: each prefix captured and replayed (1 + 3 rounds of 2), one figure per task,
+            // the graph itself still captured once
+            long captures = FakeCuda.captureCount(), graphLaunches = FakeCuda.graphLaunchCount();
+            double[] micros = gpu.profileInGraph(graph, 2);
+            assertEquals(2, micros.length);
+            for (double m : micros) assertTrue(Double.isFinite(m), "a finite time per task");
+            assertEquals(captures + 2, FakeCuda.captureCount(), "one capture per prefix");
+            assertEquals(graphLaunches + 2 * 7, FakeCuda.graphLaunchCount(), "a warm-up and three rounds of two per prefix");
+            gpu.run(graph);
+            assertEquals(captures + 2, FakeCuda.captureCount(), "the step's own graph is not captured again");
         }
         assertEquals(0, FakeCuda.liveAllocations(), "closing the backend frees its device memory");
     }
