@@ -134,6 +134,19 @@ public final class Model implements AutoCloseable {
         return new Session(llama, accelerator, contextLength, prefillChunk, plan, allowance);
     }
 
+    /**
+     * Bytes of the KV cache a session of {@code promptTokens + allowance} positions keeps under {@code attention}, by
+     * the span rule, before it is made: a dense cache of every position, or each KV group's sink and ring for the
+     * plan's spans at N = prompt + allowance (what a server admits requests by).
+     */
+    public long kvCacheBytes(AttentionMode attention, int promptTokens, int allowance) {
+        int n = (int) Math.min(config.maxPositions(), (long) promptTokens + allowance);
+        if (attention instanceof AttentionMode.Sparse sparse) {
+            return dev.moa.runtime.model.MoaKvCache.byteSize(config, dev.moa.plans.HeadSpans.of(sparse.planFor(config, directory.toString()), n));
+        }
+        return 2L * config.numLayers() * config.numKvHeads() * n * config.headDim() * Float.BYTES;
+    }
+
     /** Where decode steps run off the CPU, if anywhere (benchmarks build device steps over their own caches). */
     public java.util.Optional<Accelerator> accelerator() {
         return java.util.Optional.ofNullable(accelerator);

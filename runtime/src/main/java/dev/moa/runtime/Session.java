@@ -24,6 +24,7 @@ public final class Session implements AutoCloseable {
     private final int capacity;
     private final MoaPlan plan;
     private final int allowance;
+    private final int chunk;
     private final LlamaModel.State state;
     private final Accelerator accelerator;
     private KvCache cache;
@@ -43,6 +44,7 @@ public final class Session implements AutoCloseable {
         this.capacity = capacity;
         this.plan = plan;
         this.allowance = allowance;
+        this.chunk = chunk;
         this.state = new LlamaModel.State(model.config(), chunk);
         if (plan == null) cache = new DenseKvCache(model.config(), capacity);
     }
@@ -61,6 +63,31 @@ public final class Session implements AutoCloseable {
             cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) tokens.length + allowance)), tokens.length);
         }
         return append(tokens, everyPosition);
+    }
+
+    /**
+     * Runs {@code prompt[from, from + count)}, a piece of a prompt fed in pieces (a server interleaving prefills with
+     * other sessions' decode steps); the first piece sizes a sparse session's cache for the whole prompt, as
+     * {@link #prefill(int[])} does. Pieces that start at multiples of the session's prefill chunk compute exactly
+     * what one {@code prefill(prompt)} does. Returns the logits after the piece's last token.
+     */
+    public float[] prefill(int[] prompt, int from, int count) {
+        if (from < 0 || count < 1 || from > prompt.length - count) {
+            throw new IllegalArgumentException("a prompt piece [" + from + ", " + from + " + " + count + ") outside the prompt's " + prompt.length + " tokens");
+        }
+        if (position == 0 && plan != null) {
+            cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) prompt.length + allowance)), prompt.length);
+        }
+        if (accelerator != null && position > 0 && device != null) throw new IllegalStateException("a session decoding on the device takes no more prompt");
+        requireRoom(count);
+        float[] logits = model.forward(state, cache, prompt, from, count, position, null);
+        position += count;
+        return logits;
+    }
+
+    /** The positions a prefill of this session computes per forward chunk: pieces fed at its multiples equal one prefill. */
+    public int prefillChunk() {
+        return chunk;
     }
 
     /** Feeds one generated token and returns the logits for the next one. */

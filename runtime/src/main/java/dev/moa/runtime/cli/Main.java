@@ -24,7 +24,7 @@ import picocli.CommandLine.ScopeType;
         description = "MoA (mixture of attention spans) inference in Java. Without a command: moa demo.",
         subcommands = {DemoCommand.class, GenerateCommand.class, ForwardCommand.class, InfoCommand.class, PlanCommand.class,
                 EvalCommand.class, CompressCommands.Compress.class, CompressCommands.Calibrate.class, CompressCommands.Profile.class,
-                CompressCommands.Optimize.class, CompressCommands.Validate.class, KernelsCommand.class, BenchCommand.class, CheckCommand.class,
+                CompressCommands.Optimize.class, CompressCommands.Validate.class, KernelsCommand.class, BenchCommand.class, CheckCommand.class, ServeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
     private static boolean debug;

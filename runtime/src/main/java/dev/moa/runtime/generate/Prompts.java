@@ -20,11 +20,16 @@ public final class Prompts {
      * prompt; the template carries BOS and the role markers, so no special tokens are added again.
      */
     public static int[] chat(Model model, String system, String user) {
-        var template = model.chatTemplate().orElseThrow(() -> new IllegalArgumentException(
-                model.directory() + ": a chat prompt needs a chat_template in tokenizer_config.json, and this model has none"));
         List<ChatMessage> messages = new ArrayList<>();
         if (system != null) messages.add(new ChatMessage("system", system));
         messages.add(new ChatMessage("user", user));
+        return chat(model, messages);
+    }
+
+    /** A conversation rendered by the model's chat template with the generation prompt (the assistant's turn next). */
+    public static int[] chat(Model model, List<ChatMessage> messages) {
+        var template = model.chatTemplate().orElseThrow(() -> new IllegalArgumentException(
+                model.directory() + ": a chat prompt needs a chat_template in tokenizer_config.json, and this model has none"));
         return model.requireTokenizer().encode(template.render(messages, true), false);
     }
 
