@@ -2,6 +2,7 @@ package dev.moa.runtime.cli;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.bench.DecodeBenchmark;
 import dev.moa.runtime.bench.LongContextBenchmark;
@@ -28,7 +29,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", description = "Benchmarks; `moa bench` alone runs `moa bench decode`.", subcommands = {BenchCommand.Decode.class,
         BenchCommand.Kernels.class, BenchCommand.Attention.class, BenchCommand.LongContext.class, BenchCommand.Profile.class,
-        BenchCommand.Optimizer.class})
+        BenchCommand.Optimizer.class, BenchCommand.Serve.class})
 final class BenchCommand {
     private BenchCommand() {
     }
@@ -316,6 +317,69 @@ final class BenchCommand {
                             System.out.printf("%6d  %5d  %-8s  %9s   %6.1f%%   %14.2f          %6.2fx%n", length, batch, entry.getKey(), InfoCommand.bytes(r.kvBytes()),
                                     100.0 * r.kvBytes() / dense.kvBytes(), r.decodeTokensPerSecond(), r.decodeTokensPerSecond() / dense.decodeTokensPerSecond());
                         }
+                    }
+                }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "serve", description = "A bounded load on moa serve over loopback: tokens/s, time to first token and inter-token latency "
+            + "at each number of concurrent clients, per attention mode, against the same requests run one after another.")
+    static final class Serve implements Callable<Integer> {
+        @Mixin
+        Target target;
+
+        @Option(names = "--clients", paramLabel = "C", split = ",", defaultValue = "1,4,16,64", description = "concurrent clients (default: ${DEFAULT-VALUE})")
+        List<Integer> clients;
+
+        @Option(names = "--requests", paramLabel = "R", defaultValue = "2", description = "streamed requests per client, one after another (default: ${DEFAULT-VALUE})")
+        int requests;
+
+        @Option(names = "--prompt-tokens", paramLabel = "N", defaultValue = "128", description = "prompt tokens per request (default: ${DEFAULT-VALUE})")
+        int promptTokens;
+
+        @Option(names = "--max-tokens", paramLabel = "N", defaultValue = "64", description = "new tokens per request at most (default: ${DEFAULT-VALUE})")
+        int maxTokens;
+
+        @Option(names = "--attention", paramLabel = "MODES", defaultValue = "dense", split = ";",
+                description = "attention modes to compare, separated by ';' (default: ${DEFAULT-VALUE})")
+        List<String> modes;
+
+        @Option(names = "--serial", negatable = true, defaultValue = "true", fallbackValue = "true",
+                description = "also run the requests one after another as moa generate would (default: on)")
+        boolean serial;
+
+        @Mixin
+        Options.Device device;
+
+        @Override
+        public Integer call() throws Exception {
+            for (int c : clients) Options.require(c >= 1 && c <= 1024, "bench serve: --clients must be in 1..1024, got " + c);
+            Options.require(requests >= 1 && requests <= 1000, "bench serve: --requests must be in 1..1000, got " + requests);
+            Options.require(promptTokens >= 1 && maxTokens >= 1, "bench serve: --prompt-tokens and --max-tokens must be positive");
+            List<AttentionMode> attentions = modes.stream().map(AttentionMode::parse).toList();
+            try (Model model = ModelLoading.load(target.dir(), device.choose())) {
+                Options.require((long) promptTokens + maxTokens <= model.config().maxPositions(), "bench serve: prompt + max tokens pass the model's context");
+                System.out.printf("moa serve under load: %s on %s, %d threads; %d-token prompts, up to %d new tokens, %d requests per client%n",
+                        model.directory().getFileName(), model.device(), Parallel.threads(), promptTokens, maxTokens, requests);
+                System.out.println("attention   clients  requests  tokens/s (all)  vs serial  peak batch  TTFT p50/p90/p99 ms      inter-token p50/p90/p99 ms");
+                // the JIT compiles the hot paths first: a short serial run and a short load, not counted
+                dev.moa.runtime.bench.ServeBenchmark.serial(model, attentions.getFirst(), 2, promptTokens, maxTokens);
+                dev.moa.runtime.bench.ServeBenchmark.load(model, attentions.getFirst(), 4, 1, promptTokens, maxTokens, Runtime.getRuntime().maxMemory() / 4);
+                for (AttentionMode attention : attentions) {
+                    String name = attention.toString().startsWith("moa:") ? "moa:" + Path.of(attention.toString().substring(4)).getFileName() : attention.toString();
+                    double serialRate = Double.NaN;
+                    if (serial) {
+                        int n = Math.min(8, requests * clients.stream().mapToInt(Integer::intValue).max().orElse(1));
+                        serialRate = dev.moa.runtime.bench.ServeBenchmark.serial(model, attention, n, promptTokens, maxTokens);
+                        System.out.printf("%-10s  serial: %d requests one after another through moa generate's loop: %.1f tokens/s%n", name, n, serialRate);
+                    }
+                    for (int c : clients) {
+                        var r = dev.moa.runtime.bench.ServeBenchmark.load(model, attention, c, requests, promptTokens, maxTokens, Runtime.getRuntime().maxMemory() / 4);
+                        System.out.printf("%-10s  %7d  %8d  %14.1f  %8.2fx  %10d  %6.0f / %6.0f / %6.0f   %6.1f / %6.1f / %6.1f%n", name, c, r.requests(),
+                                r.tokensPerSecond(), r.tokensPerSecond() / serialRate, r.peakBatch(), r.ttftMs()[0], r.ttftMs()[1], r.ttftMs()[2],
+                                r.itlMs()[0], r.itlMs()[1], r.itlMs()[2]);
                     }
                 }
             }

@@ -44,9 +44,10 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
  * 404 (unknown model or path), 405, 413 (body over the limit, read no further), 429 (queue full, with
  * Retry-After), 503 (shutting down).
  *
- * <p>A client that goes away is noticed when the server next writes to it (a streamed token, or a keep-alive
- * comment each second while a streamed request waits or prefills) or when Jetty reports the connection failed;
- * its request is then cancelled and the engine frees its session and KV at its next turn.
+ * <p>A client that goes away is noticed when the server next writes to it: a streamed token, or each second while a
+ * request waits, prefills or is answered whole, a keep-alive comment (streamed) or a space before the JSON (whole,
+ * which commits its 200 after the first second). Its request is then cancelled and the engine frees its session
+ * and KV at its next turn.
  */
 public final class OpenAiServer implements AutoCloseable {
     /** How the server is set up. */
@@ -201,6 +202,8 @@ public final class OpenAiServer implements AutoCloseable {
             body = JsonParser.parseString(readBody(request));
         } catch (JsonParseException e) {
             throw ApiError.invalid(null, "the request body is not valid JSON: " + rootMessage(e));
+        } catch (StackOverflowError e) {
+            throw ApiError.invalid(null, "the request body's JSON is nested too deeply");
         }
         OpenAiRequest req = OpenAiRequest.parse(body, chat, context);
         Events events = new Events();
@@ -227,34 +230,60 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
+    /**
+     * An answer sent whole. A client that hangs up is only noticed by writing to it, so an answer that takes more than
+     * a second commits its 200 and writes a space each second (JSON allows leading whitespace) until the JSON follows;
+     * a failure after that is still OpenAI's error JSON, under the 200 already sent.
+     */
     private void whole(Response response, OpenAiRequest req, Engine.Job job, Events events, String id, long created) throws IOException {
         StringBuilder text = new StringBuilder();
-        while (true) {
-            Object event = events.next();
-            if (event == null) continue; // a second without news; Jetty's failure listener cancels for a vanished client
-            if (event instanceof String piece) text.append(piece);
-            else if (event instanceof Failure f) throw new ApiError(500, "server_error", null, null, f.message());
-            else if (event instanceof GenerationResult result) {
-                JsonObject answer = envelope(id, req.chat() ? "chat.completion" : "text_completion", created);
-                JsonObject choice = new JsonObject();
-                choice.addProperty("index", 0);
-                if (req.chat()) {
-                    JsonObject message = new JsonObject();
-                    message.addProperty("role", "assistant");
-                    message.addProperty("content", text.toString());
-                    choice.add("message", message);
-                } else {
-                    choice.addProperty("text", text.toString());
-                    choice.add("logprobs", JsonNull.INSTANCE);
+        OutputStream committed = null;
+        long beat = System.nanoTime() + 1_000_000_000L;
+        try {
+            while (true) {
+                Object event = events.next();
+                if (System.nanoTime() - beat >= 0) { // a second since the last sign of life, however busy the model is
+                    beat = System.nanoTime() + 1_000_000_000L;
+                    if (committed == null) {
+                        response.setStatus(200);
+                        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+                        committed = Content.Sink.asOutputStream(response);
+                    }
+                    committed.write(' ');
+                    committed.flush(); // fails once the client is gone: the request is cancelled
                 }
-                choice.addProperty("finish_reason", finishReason(result));
-                JsonArray choices = new JsonArray();
-                choices.add(choice);
-                answer.add("choices", choices);
-                answer.add("usage", usage(result));
-                json(response, 200, answer);
-                return;
+                if (event instanceof String piece) {
+                    text.append(piece);
+                } else if (event instanceof Failure f) {
+                    ApiError error = new ApiError(500, "server_error", null, null, f.message());
+                    if (committed == null) throw error;
+                    committed.write(GSON.toJson(error.json()).getBytes(StandardCharsets.UTF_8));
+                    return;
+                } else if (event instanceof GenerationResult result) {
+                    JsonObject answer = envelope(id, req.chat() ? "chat.completion" : "text_completion", created);
+                    JsonObject choice = new JsonObject();
+                    choice.addProperty("index", 0);
+                    if (req.chat()) {
+                        JsonObject message = new JsonObject();
+                        message.addProperty("role", "assistant");
+                        message.addProperty("content", text.toString());
+                        choice.add("message", message);
+                    } else {
+                        choice.addProperty("text", text.toString());
+                        choice.add("logprobs", JsonNull.INSTANCE);
+                    }
+                    choice.addProperty("finish_reason", finishReason(result));
+                    JsonArray choices = new JsonArray();
+                    choices.add(choice);
+                    answer.add("choices", choices);
+                    answer.add("usage", usage(result));
+                    if (committed == null) json(response, 200, answer);
+                    else committed.write(GSON.toJson(answer).getBytes(StandardCharsets.UTF_8));
+                    return;
+                }
             }
+        } finally {
+            if (committed != null) committed.close();
         }
     }
 

@@ -187,6 +187,60 @@ class OpenAiServerTest {
         }
     }
 
+    @Test
+    void aClientThatHangsUpOnAWholeAnswerIsCancelledAtOnce() throws Exception {
+        try (OpenAiServer server = start(2, 4, 1L << 30, 1 << 20, null)) {
+            String body = "{\"model\": \"moa-demo\", \"prompt\": \"Once\", \"max_tokens\": 3500, \"temperature\": 0}";
+            long start = System.nanoTime();
+            try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) { // a client that hangs up after 0.3 s
+                byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+                socket.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
+                        + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                socket.getOutputStream().write(bytes);
+                socket.getOutputStream().flush();
+                Thread.sleep(300);
+            }
+            Engine.Snapshot s = awaitIdle(server);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            assertEquals(1, s.cancelled(), "the abandoned request was cancelled: " + s);
+            assertEquals(0, s.kvBytesInUse());
+            assertTrue(s.generatedTokens() < 3500, "it stopped early (" + s.generatedTokens() + " tokens, " + seconds + " s)");
+        }
+    }
+
+    @Test
+    void aLongPromptJoiningDoesNotStallARunningStream() throws Exception {
+        try (OpenAiServer server = start(4, 4, 1L << 30, 1 << 20, null); ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            String running = "{\"model\": \"moa-demo\", \"prompt\": \"Once\", \"max_tokens\": 1500, \"temperature\": 0, \"stream\": true}";
+            HttpResponse<InputStream> a = http.send(post(server.port(), "/v1/completions", running).build(), HttpResponse.BodyHandlers.ofInputStream());
+            List<Long> arrivals = new java.util.concurrent.CopyOnWriteArrayList<>();
+            Future<?> reader = pool.submit(() -> {
+                try (BufferedReader in = new BufferedReader(new InputStreamReader(a.body(), StandardCharsets.UTF_8))) {
+                    for (String line; (line = in.readLine()) != null; ) if (line.startsWith("data: {")) arrivals.add(System.nanoTime());
+                }
+                return null;
+            });
+            while (arrivals.size() < 20) Thread.sleep(1);
+            // a 4000-token prompt joins: it runs in pieces of 64 tokens between the running request's steps
+            long joined = System.nanoTime();
+            HttpResponse<String> b = send(server.port(), "/v1/completions", "{\"model\": \"moa-demo\", \"prompt\": " + tokens(4000)
+                    + ", \"max_tokens\": 1, \"temperature\": 0}", null);
+            long answered = System.nanoTime();
+            assertEquals(200, b.statusCode(), b.body());
+            long worst = 0, during = 0;
+            for (int i = 1; i < arrivals.size(); i++) {
+                if (arrivals.get(i) < joined || arrivals.get(i - 1) > answered) continue;
+                during++;
+                worst = Math.max(worst, arrivals.get(i) - arrivals.get(i - 1));
+            }
+            a.body().close();
+            reader.cancel(true);
+            assertTrue(during >= 10, "the running stream kept getting tokens while the prompt ran (" + during + ")");
+            assertTrue(worst < (answered - joined) / 4, "its longest gap (" + worst / 1e6 + " ms) is a small part of the long prompt's "
+                    + (answered - joined) / 1e6 + " ms");
+        }
+    }
+
     /** One streamed chat; returns its text (what arrived before hanging up, for a client that leaves). */
     String streamChat(int port, int id, int maxTokens, boolean leave) throws Exception {
         JsonObject body = JsonParser.parseString("""
@@ -236,6 +290,7 @@ class OpenAiServerTest {
             assertError(send(port, "/v1/completions", ok, "wrong"), 401, "invalid_api_key", null);
             assertError(send(port, "/v1/completions", "{\"model\": \"moa-demo\", \"prompt\": ", "k"), 400, null, null);
             assertError(send(port, "/v1/completions", "[1, 2]", "k"), 400, null, null);
+            assertError(send(port, "/v1/completions", "[".repeat(30_000) + "]".repeat(30_000), "k"), 400, null, null);
             assertError(send(port, "/v1/completions", ok.replace("\"temperature\": 0", "\"temperature\": \"hot\""), "k"), 400, null, "temperature");
             assertError(send(port, "/v1/completions", ok.replace("\"temperature\": 0", "\"temperature\": 7"), "k"), 400, null, "temperature");
             assertError(send(port, "/v1/completions", ok.replace("\"max_tokens\": 4", "\"max_tokens\": 2.5"), "k"), 400, null, "max_tokens");
@@ -373,6 +428,8 @@ class OpenAiServerTest {
                 peaks[m] = s.peakAdmitted();
             }
         }
+        System.out.printf("KV budget of %d bytes (4 dense requests of 2000 + 48 tokens): dense admits %d at once (%d bytes each), moa-plan-50 %d (%d bytes each)%n",
+                budget, peaks[0], dense, peaks[1], sparse);
         assertEquals(budget / dense, peaks[0], "dense: as many at once as fit the budget");
         assertEquals(Math.min(32, budget / sparse), peaks[1], "the plan: as many as its smaller caches fit");
         assertTrue(peaks[1] >= 1.7 * peaks[0], "the plan (" + sparse + " bytes a request, dense " + dense + ") admits " + peaks[1] + " vs " + peaks[0]);
