@@ -10,7 +10,8 @@
 #   4. decode tokens/s of the Llama-3.2-1B-shaped BF16 model against the copy bandwidth measured here (batch 1 with
 #      a per-kernel profile, then 1/8/32 sessions stepped together), then Hugging Face transformers bf16 on the same
 #      weights (scripts/reference/bench_hf_cuda.py)
-#   5. whole-model decode at 8k/16k tokens, one and eight sessions, dense vs the reference's Llama-3.2-1B MoA plan
+#   5. moa serve under a bounded load on the 1B-shaped model: 1, 8 and 32 concurrent streamed clients (moa bench serve)
+#   6. whole-model decode at 8k/16k tokens, one and eight sessions, dense vs the reference's Llama-3.2-1B MoA plan
 #      vs uniform 50 %
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,6 +53,7 @@ fi
 step bench-1b 150 "${java[@]}" bench decode --device cuda --prompt-tokens 128 --decode-tokens 128 --rounds 3 --profile
 step bench-1b-batch 150 "${java[@]}" bench decode --device cuda --batch 1,8,32 --prompt-tokens 64 --decode-tokens 64 --rounds 1
 step hf-transformers 120 python3 scripts/reference/bench_hf_cuda.py --model "$MOA_HOME/models/llama-3.2-1b-shaped" --prompt 128 --gen 64 --batch 1,8,32
+step bench-serve 150 "${java[@]}" bench serve --device cuda --preset llama-3.2-1b --clients 1,8,32 --requests 2 --prompt-tokens 128 --max-tokens 64
 plan="$root/.device/llama-3.2-1b-plan.json"
 if [ -f "$plan" ]; then
     step long-context 240 "${java[@]}" bench long-context --device cuda --lengths 8192,16384 --batch 1,8 --decode-tokens 8 --plan "$plan"

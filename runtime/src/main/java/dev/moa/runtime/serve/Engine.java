@@ -8,7 +8,6 @@ import dev.moa.runtime.generate.Generation;
 import dev.moa.runtime.generate.GenerationParams;
 import dev.moa.runtime.generate.GenerationResult;
 import dev.moa.runtime.model.LlamaModel;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -23,7 +22,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * next step, a long prompt costs the others one piece of prefill per step rather than a stall, and a finished or
  * cancelled request leaves the batch and frees its KV at the next turn.
  *
- * <p>Admission is by KV bytes, not by request count: a request holds, from admission to its end, the bytes its
+ * <p>Waiting requests are admitted highest priority first, in arrival order among equals; waiting raises a
+ * request's standing one level every {@link #AGING_SECONDS}, so none starves. Admission is by KV bytes, not by request count: a request holds, from admission to its end, the bytes its
  * session's cache keeps for N = prompt + max_tokens under its attention ({@link Model#kvCacheBytes}); a MoA plan
  * that keeps half the KV admits about twice the requests of dense in the same budget. The queue of waiting requests
  * is bounded; a request whose cache alone exceeds the budget is refused when it is submitted, so none waits forever.
@@ -48,6 +48,7 @@ public final class Engine implements AutoCloseable {
         final int[] prompt;
         final GenerationParams params;
         final long kvBytes;
+        final int priority;
         final Listener listener;
         final long submitted = System.nanoTime();
         volatile boolean cancelled;
@@ -57,11 +58,17 @@ public final class Engine implements AutoCloseable {
         int next = -1; // the token to feed at the next decode step
         boolean ended;
 
-        Job(int[] prompt, GenerationParams params, long kvBytes, Listener listener) {
+        Job(int[] prompt, GenerationParams params, long kvBytes, int priority, Listener listener) {
             this.prompt = prompt;
             this.params = params;
             this.kvBytes = kvBytes;
+            this.priority = priority;
             this.listener = listener;
+        }
+
+        /** Its standing in the queue at {@code now}: its priority, plus one level for every {@link #AGING_SECONDS} it has waited. */
+        double standing(long now) {
+            return priority + (now - submitted) / 1e9 / AGING_SECONDS;
         }
 
         /** Ends the request at the engine's next turn (its client went away): its session and KV are freed then. */
@@ -88,7 +95,10 @@ public final class Engine implements AutoCloseable {
     private final BatchDecoder batch;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition work = lock.newCondition();
-    private final ArrayDeque<Job> waiting = new ArrayDeque<>();
+    /** Seconds of waiting that count as one priority level: a request waits at most this × the levels above it. */
+    public static final double AGING_SECONDS = 10;
+    /** Waiting requests in arrival order. */
+    private final List<Job> waiting = new ArrayList<>();
     /** Admitted requests, oldest first; only the engine thread changes it (under the lock, so metrics can read it). */
     private final List<Job> running = new ArrayList<>();
     private long kvInUse;
@@ -120,12 +130,21 @@ public final class Engine implements AutoCloseable {
      * the request's KV cache alone is more than the budget.
      */
     public Job submit(int[] prompt, GenerationParams params, Listener listener) {
+        return submit(prompt, params, 0, listener);
+    }
+
+    /**
+     * As {@link #submit(int[], GenerationParams, Listener)} at {@code priority}: a waiting request with a higher
+     * priority is admitted first, equal ones in arrival order, and waiting raises a request's standing by one level
+     * every {@link #AGING_SECONDS}, so a low priority delays a request but never starves it.
+     */
+    public Job submit(int[] prompt, GenerationParams params, int priority, Listener listener) {
         long bytes = model.kvCacheBytes(params.attention(), prompt.length, params.maxTokens());
         if (bytes > kvBudget) {
             throw new IllegalArgumentException("the request's KV cache (" + bytes + " bytes for " + prompt.length + " prompt + " + params.maxTokens()
                     + " new tokens, " + params.attention() + " attention) is more than the server's KV budget of " + kvBudget + " bytes; ask for fewer tokens");
         }
-        Job job = new Job(prompt, params, bytes, listener);
+        Job job = new Job(prompt, params, bytes, priority, listener);
         lock.lock();
         try {
             if (closed) throw new IllegalStateException("the server is shutting down");
@@ -154,8 +173,10 @@ public final class Engine implements AutoCloseable {
                     metrics.cancelled.incrementAndGet();
                     return true;
                 });
-                while (!waiting.isEmpty() && running.size() < maxBatch && kvInUse + waiting.peek().kvBytes <= kvBudget) {
-                    Job j = waiting.poll();
+                while (!waiting.isEmpty() && running.size() < maxBatch) {
+                    Job j = next();
+                    if (kvInUse + j.kvBytes > kvBudget) break; // it waits for KV; none behind it jumps ahead, so it cannot starve
+                    waiting.remove(j);
                     kvInUse += j.kvBytes;
                     running.add(j);
                 }
@@ -186,6 +207,14 @@ public final class Engine implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** The waiting request to admit next: the highest standing, the earliest on a tie. */
+    private Job next() {
+        long now = System.nanoTime();
+        Job best = waiting.getFirst();
+        for (Job j : waiting) if (j.standing(now) > best.standing(now)) best = j;
+        return best;
     }
 
     /** One piece of the oldest admitted prompt not yet run; its first token when the prompt is done. */

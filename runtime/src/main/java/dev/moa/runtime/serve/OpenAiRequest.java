@@ -30,9 +30,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * defaults to the server's {@code --max-tokens}, clamped to the context; a budget given explicitly that does not fit
  * with the prompt is refused with both token counts. The extension field {@code moa_attention} picks the attention
  * of this request: {@code dense}, {@code moa:PLAN} (a plan file in the model's directory), {@code uniform:A,B} or
- * {@code window:W}.
+ * {@code window:W}; {@code moa_priority} (-10..10, default 0) is its place in the queue (see {@link Engine}).
  */
-record OpenAiRequest(boolean chat, int[] prompt, GenerationParams params, boolean stream, boolean includeUsage) {
+record OpenAiRequest(boolean chat, int[] prompt, GenerationParams params, boolean stream, boolean includeUsage, int priority) {
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
 
     /** What a request needs from the server: its model, the served name, defaults. */
@@ -92,7 +92,9 @@ record OpenAiRequest(boolean chat, int[] prompt, GenerationParams params, boolea
             Boolean usage = bool(options.getAsJsonObject(), "include_usage");
             includeUsage = usage != null && usage;
         }
-        return new OpenAiRequest(chat, prompt, params, stream != null && stream, includeUsage);
+        Integer priority = integer(body, "moa_priority");
+        if (priority != null && (priority < -10 || priority > 10)) throw ApiError.invalid("moa_priority", "moa_priority must be in -10..10, got " + priority);
+        return new OpenAiRequest(chat, prompt, params, stream != null && stream, includeUsage, priority == null ? 0 : priority);
     }
 
     /** Penalties, log-probabilities, tools and biases this server does not apply: accepted only at their defaults. */
@@ -252,20 +254,27 @@ record OpenAiRequest(boolean chat, int[] prompt, GenerationParams params, boolea
      * The attention a request names in {@code moa_attention}: a plan only from the model's own directory (a client
      * names a file there, never a path elsewhere on the server), other modes as {@code --attention} parses them.
      */
-    static AttentionMode attention(String spec, Path modelDirectory) {
+    static AttentionMode attention(String spec, Model model) {
         String s = spec.trim();
         try {
+            AttentionMode mode;
             if (s.startsWith("moa:")) {
                 String name = s.substring(4);
-                Path dir = modelDirectory.toAbsolutePath().normalize(), file = dir.resolve(name).normalize();
+                Path dir = model.directory().toAbsolutePath().normalize(), file = dir.resolve(name).normalize();
                 if (name.isBlank() || !file.startsWith(dir) || !file.getParent().equals(dir) || !Files.isRegularFile(file)) {
                     throw ApiError.invalid("moa_attention", "moa_attention " + spec + ": moa: names a plan file in the model's directory, e.g. moa:moa-plan-50.json");
                 }
-                return AttentionMode.parse("moa:" + file);
+                mode = AttentionMode.parse("moa:" + file);
+            } else {
+                mode = AttentionMode.parse(s);
             }
-            return AttentionMode.parse(s);
-        } catch (IllegalArgumentException e) {
-            throw ApiError.invalid("moa_attention", "moa_attention: " + e.getMessage().replace("--attention ", ""));
+            // a plan made for another model (other layer or head counts) is refused here, not when its session starts
+            if (mode instanceof AttentionMode.Sparse sparse) sparse.planFor(model.config(), model.directory().toString());
+            return mode;
+        } catch (ApiError e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw ApiError.invalid("moa_attention", "moa_attention: " + String.valueOf(e.getMessage()).replace("--attention ", ""));
         }
     }
 }

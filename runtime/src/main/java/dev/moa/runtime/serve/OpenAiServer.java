@@ -73,7 +73,8 @@ public final class OpenAiServer implements AutoCloseable {
         this.config = config;
         this.engine = new Engine(model, config.maxBatch(), config.maxQueue(), config.kvBudget(), config.prefillPiece());
         this.context = new OpenAiRequest.Context(model, config.modelId(), config.attention(), config.defaultMaxTokens(),
-                spec -> attentions.computeIfAbsent(spec.trim(), s -> OpenAiRequest.attention(s, model.directory())));
+                spec -> attentions.size() < 64 // parsed modes kept for reuse, but not one per spelling a client invents
+                        ? attentions.computeIfAbsent(spec.trim(), s -> OpenAiRequest.attention(s, model)) : OpenAiRequest.attention(spec, model));
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("moa-http");
         threads.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor());
@@ -209,11 +210,11 @@ public final class OpenAiServer implements AutoCloseable {
         Events events = new Events();
         Engine.Job job;
         try {
-            job = engine.submit(req.prompt(), req.params(), events);
+            job = engine.submit(req.prompt(), req.params(), req.priority(), events);
         } catch (Engine.QueueFullException e) {
             throw new ApiError(429, "rate_limit_error", "queue_full", null, "the server is busy: " + e.getMessage() + "; retry later");
-        } catch (IllegalArgumentException e) {
-            throw ApiError.invalid("max_tokens", e.getMessage());
+        } catch (IllegalArgumentException e) { // its KV cache alone is more than the budget
+            throw ApiError.invalid(body.getAsJsonObject().has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens", e.getMessage());
         } catch (IllegalStateException e) {
             throw new ApiError(503, "server_error", "shutting_down", null, e.getMessage());
         }

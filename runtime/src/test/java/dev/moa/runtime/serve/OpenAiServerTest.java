@@ -382,6 +382,37 @@ class OpenAiServerTest {
         return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    @Test
+    void aHigherPriorityIsAdmittedFirstAndEqualOnesInArrivalOrder() throws Exception {
+        int[] prompt = Prompts.plain(model, "Once");
+        List<String> order = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.concurrent.CountDownLatch all = new java.util.concurrent.CountDownLatch(5);
+        try (Engine engine = new Engine(model, 1, 8, 1L << 30, 64)) { // one at a time: they finish in the order they were admitted
+            String[] names = {"running", "low", "first normal", "high", "second normal"};
+            int[] priorities = {0, -5, 0, 5, 0};
+            for (int i = 0; i < names.length; i++) {
+                String name = names[i];
+                engine.submit(prompt, new GenerationParams(i == 0 ? 300 : 4, new SamplingParams(0, 0, 1, 0), List.of(), false, new AttentionMode.Dense()),
+                        priorities[i], new Engine.Listener() {
+                            public void text(String piece) {
+                            }
+
+                            public void finished(GenerationResult result) {
+                                order.add(name);
+                                all.countDown();
+                            }
+
+                            public void failed(String message) {
+                                order.add(name + " failed: " + message);
+                                all.countDown();
+                            }
+                        });
+            }
+            assertTrue(all.await(60, TimeUnit.SECONDS));
+        }
+        assertEquals(List.of("running", "high", "first normal", "second normal", "low"), order);
+    }
+
     // ---- admission by KV bytes ----
 
     @Test
