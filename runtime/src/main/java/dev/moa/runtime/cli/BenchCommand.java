@@ -377,8 +377,8 @@ final class BenchCommand {
                     }
                     for (int c : clients) {
                         var r = dev.moa.runtime.bench.ServeBenchmark.load(model, attention, c, requests, promptTokens, maxTokens, Runtime.getRuntime().maxMemory() / 4);
-                        System.out.printf("%-10s  %7d  %8d  %14.1f  %8.2fx  %10d  %6.0f / %6.0f / %6.0f   %6.1f / %6.1f / %6.1f%n", name, c, r.requests(),
-                                r.tokensPerSecond(), r.tokensPerSecond() / serialRate, r.peakBatch(), r.ttftMs()[0], r.ttftMs()[1], r.ttftMs()[2],
+                        System.out.printf("%-10s  %7d  %8d  %14.1f  %9s  %10d  %6.0f / %6.0f / %6.0f   %6.1f / %6.1f / %6.1f%n", name, c, r.requests(),
+                                r.tokensPerSecond(), serial ? String.format("%.2fx", r.tokensPerSecond() / serialRate) : "-", r.peakBatch(), r.ttftMs()[0], r.ttftMs()[1], r.ttftMs()[2],
                                 r.itlMs()[0], r.itlMs()[1], r.itlMs()[2]);
                     }
                 }
