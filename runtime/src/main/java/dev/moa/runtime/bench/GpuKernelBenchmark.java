@@ -23,7 +23,8 @@ import java.util.Random;
 
 /**
  * The decode kernels on a CUDA device, timed with events: BF16 matvec at Llama-3-8B's shapes and MoA decode attention
- * (split + combine, 32 query heads over 8 KV heads, dense spans) at 4k and 16k tokens. Each is reported as GB/s read
+ * (split + combine, 32 query heads over 8 KV heads, dense spans) at 4k and 16k tokens; and the prefill GEMM (FFMA) on
+ * 512 tokens at Llama-3.2-1B's q/o and gate/up shapes, in TFLOP/s. Each is reported as GB/s read
  * and as a share of the device's memory-bandwidth roofline (decode kernels are bandwidth-bound); given the PTX
  * that nvcc writes for {@code scripts/kernel-gap/reference.cu} (the same algorithms in CUDA C), also as the ratio
  * of nvcc's time to ours: the JIT's gap. Our kernels' results are checked against a plain Java computation (the
@@ -33,7 +34,11 @@ public final class GpuKernelBenchmark {
     static final int WARMUP = 20, LAUNCHES = 50;
 
     /** One timed kernel: what it is, how long one launch takes (ours and nvcc's, NaN without reference), bytes read. */
-    public record Row(String kernel, String shape, double micros, double referenceMicros, long bytes, double maxError) {
+    public record Row(String kernel, String shape, double micros, double referenceMicros, long bytes, double maxError, long flops) {
+        Row(String kernel, String shape, double micros, double referenceMicros, long bytes, double maxError) {
+            this(kernel, shape, micros, referenceMicros, bytes, maxError, 0);
+        }
+
         double gigabytesPerSecond() {
             return bytes / micros / 1e3;
         }
@@ -61,6 +66,10 @@ public final class GpuKernelBenchmark {
                 progress.printf("matvec-bf16 %d x %d ...%n", shape[0], shape[1]);
                 rows.add(matVec(shape[0], shape[1]));
             }
+            for (int[] shape : new int[][] {{512, 2048, 2048}, {512, 16384, 2048}}) {
+                progress.printf("gemm-half %d tokens x %d x %d ...%n", shape[0], shape[1], shape[2]);
+                rows.add(gemm(shape[0], shape[1], shape[2]));
+            }
             for (int span : new int[] {4096, 16384}) {
                 progress.printf("attention (split + combine) span %d ...%n", span);
                 rows.add(attention(32, 8, 128, span, false));
@@ -82,6 +91,11 @@ public final class GpuKernelBenchmark {
         out.append(String.format("%-18s %-16s %10s %9s %9s %11s %11s %10s%n", "kernel", "shape", "ours us", "GB/s", "roofline",
                 "nvcc us", "nvcc/ours", "max error"));
         for (Row r : rows) {
+            if (r.flops() > 0) { // compute-bound: TFLOP/s, not bandwidth
+                out.append(String.format("%-18s %-16s %10.1f %9s %9s %11s %11s %10.1e   %.1f TFLOP/s%n", r.kernel(), r.shape(), r.micros(), "-", "-",
+                        "-", "-", r.maxError(), r.flops() / r.micros() / 1e6));
+                continue;
+            }
             out.append(String.format("%-18s %-16s %10.1f %9.0f %8.0f%% %11s %11s %10.1e%n", r.kernel(), r.shape(), r.micros(),
                     r.gigabytesPerSecond(), 100 * r.gigabytesPerSecond() / peak,
                     Double.isNaN(r.referenceMicros()) ? "-" : String.format("%.1f", r.referenceMicros()),
@@ -109,6 +123,27 @@ public final class GpuKernelBenchmark {
                 : time(new Launch(reference.function("matvec_bf16"), grid, block, dw, dx, dout, rows, cols));
         long bytes = (long) rows * cols * 2 + (long) cols * 4 + (long) rows * 4;
         return new Row("matvec-bf16", rows + "x" + cols, micros, referenceMicros, bytes, error);
+    }
+
+    /** The prefill GEMM (F32 activations x BF16 weights) on a chunk of tokens; checked on its first three tokens. */
+    Row gemm(int tokens, int rows, int cols) {
+        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+        for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+        F32Buffer x = gaussian((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
+        var grid = dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
+        DeviceMemory dout = device(out);
+        double micros = time(new Launch(ourKernel(dev.moa.tasks.kernels.GemmKernels.class, "half"), Dim3.of(grid.groupsX(), grid.groupsY()),
+                Dim3.of(grid.groupSize()), device(w), device(x), device(bias), dout, tokens, rows, cols, 0, 0));
+        dout.copyTo(out.memory());
+        double error = 0;
+        for (int t = 0; t < 3; t++) {
+            for (int r = 0; r < rows; r++) {
+                double expected = 0;
+                for (int c = 0; c < cols; c++) expected += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) x.get((long) t * cols + c);
+                error = Math.max(error, Math.abs(expected - out.get((long) t * rows + r)) / Math.max(1, Math.abs(expected)));
+            }
+        }
+        return new Row("gemm-half", tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error, 2L * tokens * rows * cols);
     }
 
     /** About half a second of matvecs, so that the clocks have left idle before anything is timed. */

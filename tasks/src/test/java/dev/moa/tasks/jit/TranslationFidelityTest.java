@@ -209,6 +209,22 @@ class TranslationFidelityTest {
         assertEquals(position, p1.get(2 + (position - 2) % 3), "the slot of position 7 holds it");
     }
 
+    /** The prefill GEMM: ragged tiles with one-element loads, and 16-byte loads with a partial last step; bias and residual. */
+    @Test
+    void prefillGemm() {
+        for (int[] shape : new int[][] {{20, 9, 37}, {10, 70, 40}}) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+            for (long i = 0; i < w.length(); i++) w.set(i, (short) (0x3000 + random.nextInt(0x0fff) | (random.nextBoolean() ? 0x8000 : 0)));
+            F32Buffer x = randomBuffer(tokens * cols), bias = randomBuffer(rows), o1 = randomBuffer(tokens * rows), o2 = copy(o1);
+            Grid grid = dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
+            int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
+            Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "half", grid, w, x, bias, o1, tokens, rows, cols, epilogue, 0);
+            ptx(dev.moa.tasks.kernels.GemmKernels.class, "half").launch(grid, w.memory(), x.memory(), bias.memory(), o2.memory(), tokens, rows, cols, epilogue, 0);
+            assertClose(o1, o2, 1e-5);
+        }
+    }
+
     /** RoPE + MoA cache write and split-KV decode attention (GQA, ragged spans, sink + window masks). */
     @Test
     void moaDecodeAttention() {

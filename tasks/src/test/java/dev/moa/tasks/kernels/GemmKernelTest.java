@@ -1,0 +1,61 @@
+package dev.moa.tasks.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.moa.tasks.emulator.Emulator;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The prefill GEMM against a plain loop in doubles: odd and tile-sized shapes, both 16-bit formats, every epilogue. */
+class GemmKernelTest {
+    final Random random = new Random();
+    final Arena arena = Arena.ofShared();
+
+    @Test
+    void tiledProductEqualsThePlainLoop() {
+        // (tokens, rows, cols): one token; every edge ragged; exact tiles; 16-byte loads with a partial last step
+        int[][] shapes = {{1, 5, 8}, {70, 37, 45}, {64, 64, 64}, {130, 100, 40}, {3, 129, 33}};
+        for (int[] shape : shapes) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            for (int ieee = 0; ieee < 2; ieee++) {
+                Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+                double[][] wv = new double[rows][cols];
+                for (int r = 0; r < rows; r++) {
+                    for (int c = 0; c < cols; c++) {
+                        float v = (float) random.nextGaussian();
+                        short bits = ieee != 0 ? KernelContext.floatToF16(v) : KernelContext.floatToBf16(v);
+                        w.set((long) r * cols + c, bits);
+                        wv[r][c] = ieee != 0 ? KernelContext.f16ToFloat(bits) : KernelContext.bf16ToFloat(bits);
+                    }
+                }
+                F32Buffer x = random(tokens * cols), bias = random(rows);
+                for (int epilogue = 0; epilogue < 4; epilogue++) {
+                    F32Buffer out = random(tokens * rows + 5);
+                    float[] before = out.toArray();
+                    Emulator.launch(GemmKernels.class, "half", GemmKernels.grid(tokens, rows), w, x, bias, out, tokens, rows, cols, epilogue, ieee);
+                    for (int t = 0; t < tokens; t++) {
+                        for (int r = 0; r < rows; r++) {
+                            double expected = 0;
+                            for (int c = 0; c < cols; c++) expected += x.get((long) t * cols + c) * wv[r][c];
+                            if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
+                            if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[t * rows + r];
+                            assertEquals(expected, out.get((long) t * rows + r), 1e-4 * Math.max(1, Math.abs(expected)),
+                                    tokens + "x" + rows + "x" + cols + " ieee " + ieee + " epilogue " + epilogue + " token " + t + " row " + r);
+                        }
+                    }
+                    for (int i = tokens * rows; i < tokens * rows + 5; i++) assertEquals(before[i], out.get(i), "no write past the output");
+                }
+            }
+        }
+    }
+
+    F32Buffer random(int n) {
+        F32Buffer b = F32Buffer.allocate(arena, n);
+        for (int i = 0; i < n; i++) b.set(i, (float) random.nextGaussian());
+        return b;
+    }
+}
