@@ -26,6 +26,11 @@ public record BlockBand(int blocks) {
 
     /** The band's first key block for a query block, never block 0 (the sink is kept apart). */
     public int firstBandBlock(int queryBlock) {
+        return firstBandBlock(queryBlock, blocks);
+    }
+
+    /** {@link #firstBandBlock(int)} of a band of {@code blocks} blocks, without a record (what GPU kernels call). */
+    public static int firstBandBlock(int queryBlock, int blocks) {
         return Math.max(1, queryBlock - blocks + 1);
     }
 }

@@ -225,6 +225,19 @@ class TranslationFidelityTest {
         }
     }
 
+    /** Block-sparse prefill attention: a sink block, bands of one block and dense, a partial last query group. */
+    @Test
+    void prefillAttention() {
+        int tokens = 150, heads = 2, kvHeads = 1, headDim = 8, stride = (heads + 2 * kvHeads) * headDim;
+        F32Buffer qkv = randomBuffer(tokens * stride), o1 = F32Buffer.allocate(arena, tokens * heads * headDim), o2 = F32Buffer.allocate(arena, tokens * heads * headDim);
+        I32Buffer bands = I32Buffer.of(arena, 1, 100);
+        Grid grid = dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads);
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse", grid, qkv, o1, bands, tokens, heads, kvHeads, headDim, stride, 0.35f);
+        ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse").launch(grid, qkv.memory(), o2.memory(), bands.memory(),
+                tokens, heads, kvHeads, headDim, stride, 0.35f);
+        assertClose(o1, o2, 1e-5);
+    }
+
     /** RoPE + MoA cache write and split-KV decode attention (GQA, ragged spans, sink + window masks). */
     @Test
     void moaDecodeAttention() {
