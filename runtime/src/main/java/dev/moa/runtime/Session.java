@@ -62,6 +62,17 @@ public final class Session implements AutoCloseable {
         if (position == 0 && plan != null) {
             cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) tokens.length + allowance)), tokens.length);
         }
+        if (accelerator != null && position == 0 && everyPosition == null && tokens.length > 0) {
+            // a fresh prompt runs on the device (when the device takes this model) straight into the session's cache
+            requireRoom(tokens.length);
+            for (int token : tokens) requireToken(token);
+            float[] logits = accelerator.prefill(cache, tokens);
+            if (logits != null) {
+                NonFiniteException.check(logits, 1, logits.length, new int[] {tokens.length - 1}, "the output head's logits");
+                position = tokens.length;
+                return logits;
+            }
+        }
         return append(tokens, everyPosition);
     }
 

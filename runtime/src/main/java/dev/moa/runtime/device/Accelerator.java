@@ -12,8 +12,8 @@ import java.lang.foreign.Arena;
 import java.util.List;
 
 /**
- * Where a model's decode steps run when not on the CPU: a CUDA device, or the kernel emulator running the same
- * GPU program on the CPU. Holds the backend and the model's device weights (uploaded at the first step).
+ * Where a model's prompts and decode steps run when not on the CPU: a CUDA device, or the kernel emulator running the
+ * same GPU program on the CPU. Holds the backend and the model's device weights (uploaded at first use).
  */
 public final class Accelerator implements AutoCloseable {
     private final Backend backend;
@@ -61,6 +61,17 @@ public final class Accelerator implements AutoCloseable {
     public synchronized DeviceDecoder decoder(List<DeviceDecoder.Row> rows) {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
         return new DeviceDecoder(config, deviceWeights, backend, rows);
+    }
+
+    /**
+     * Runs a fresh session's prompt on the device into its {@code cache} (laid out for the prompt) and returns the
+     * logits after the last token, or null when this model's weights or heads are ones the device prefill does not
+     * take ({@link DevicePrefill#supports}): the caller prefills on the CPU then.
+     */
+    public synchronized float[] prefill(KvCache cache, int[] tokens) {
+        if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
+        if (!DevicePrefill.supports(config, deviceWeights)) return null;
+        return DevicePrefill.run(config, deviceWeights, backend, cache, tokens);
     }
 
     @Override

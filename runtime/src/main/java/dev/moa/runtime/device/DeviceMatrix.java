@@ -96,6 +96,16 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
                 bias, out, rows, cols, eps, epilogue, ieee());
     }
 
+    /**
+     * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of {@code x} (a prompt): the prefill GEMM
+     * ({@link dev.moa.tasks.kernels.GemmKernels#half}) with {@link MatVecKernels}' epilogue flags. Needs 16-bit weights.
+     */
+    void multiplyTokens(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int tokens) {
+        if (!half()) throw new IllegalStateException("the prefill GEMM reads 16-bit weights, not " + format);
+        graph.task(name, dev.moa.tasks.kernels.GemmKernels.class, "half", dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows), data, x, bias, out,
+                tokens, rows, cols, epilogue, ieee());
+    }
+
     /** Appends the lookup of each row's token ({@code step[b·Step.SIZE + Step.TOKEN]}) into {@code out} (this is the embedding table). */
     void gather(TaskGraph graph, I32Buffer step, F32Buffer out, int batch) {
         String kernel = switch (format) {

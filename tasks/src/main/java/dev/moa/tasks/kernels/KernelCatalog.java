@@ -29,6 +29,8 @@ public final class KernelCatalog {
             new Entry("matvec-normed-half", NormedMatVecKernels.class, "half", "RMSNorm inside a 16-bit matvec, two rows per warp, bias or SwiGLU epilogue"),
             new Entry("matvec-normed-rope", NormedMatVecKernels.class, "halfRope", "RMSNorm + q/k/v matvec + RoPE + MoA cache write in one launch"),
             new Entry("gemm-half", GemmKernels.class, "half", "prefill GEMM, F32 activations x BF16/F16 weights, 64x64 tiles in shared memory (FFMA)"),
+            new Entry("prefill-rope", PrefillKernels.class, "rope", "RoPE on a prompt's q/k in place, the kept keys and values into the MoA cache"),
+            new Entry("copy", VectorKernels.class, "copy", "one row of a batch copied out"),
             new Entry("prefill-attention", PrefillKernels.class, "blockSparse", "MoA block-sparse prefill attention: sink block + band, online softmax"),
             new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on a fused q/k/v, k and v written into the MoA cache"),
             new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots"),

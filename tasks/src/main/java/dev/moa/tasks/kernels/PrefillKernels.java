@@ -1,6 +1,7 @@
 package dev.moa.tasks.kernels;
 
 import dev.moa.plans.BlockBand;
+import dev.moa.plans.CacheLayout;
 import dev.moa.plans.ElasticRule;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
@@ -32,6 +33,35 @@ public final class PrefillKernels {
     /** The launch for {@code tokens} prompt tokens and {@code heads} query heads. */
     public static Grid grid(int tokens, int heads) {
         return Grid.of((tokens + QUERIES - 1) / QUERIES, heads, GROUP);
+    }
+
+    /**
+     * RoPE (rotate-half) on every prompt token's query and key heads, in place in {@code qkv} (rows of {@code stride}
+     * floats, laid out as for {@link #blockSparse}); token t sits at position t. The keys and values a session's MoA
+     * cache keeps once the prompt is in — positions before {@code sinkSlots} and from {@code firstKept[g]} on
+     * ({@code CacheLayout.firstKept}), the ring's last {@code rings[g]} positions — are written to their slots
+     * ({@code CacheLayout.slotOf}) of KV group g, which start at slot {@code offsets[g]}; positions that a later one
+     * would overwrite are never written, so no two tokens race for a slot. One group per (head, token): groups
+     * {@code 0..heads-1} rotate query heads, the next {@code kvHeads} rotate key heads and store them with their
+     * values; work-items stride over the rotation pairs. Launch {@code Grid.of(heads + kvHeads, tokens, GROUP)}.
+     */
+    public static void rope(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache,
+                            I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, int sinkSlots, int heads, int kvHeads, int headDim, int stride) {
+        int head = ctx.groupId(0), token = ctx.groupId(1), half = headDim / 2;
+        long angles = (long) token * half, row = (long) token * stride;
+        long base = row + (long) head * headDim; // query heads, then key heads: the same offsets
+        for (int i = ctx.localId(); i < half; i += GROUP) AttentionKernels.rotate(qkv, base, i, half, cos.get(angles + i), sin.get(angles + i), qkv, base);
+        if (head < heads) return;
+        int g = head - heads;
+        int slot = CacheLayout.slotOf(token, sinkSlots, rings.get(g));
+        if (slot < 0 || (token >= sinkSlots && token < firstKept.get(g))) return; // not kept once the prompt is in
+        long at = (long) (offsets.get(g) + slot) * headDim, value = row + (long) (heads + kvHeads + g) * headDim;
+        for (int i = ctx.localId(); i < half; i += GROUP) { // each work-item stores the pairs it rotated
+            keyCache.set(at + i, qkv.get(base + i));
+            keyCache.set(at + i + half, qkv.get(base + i + half));
+            valueCache.set(at + i, qkv.get(value + i));
+            valueCache.set(at + i + half, qkv.get(value + i + half));
+        }
     }
 
     /**

@@ -59,6 +59,12 @@ public final class VectorKernels {
         for (int i = t; i < n; i += ROW_GROUP) x.set(row + i, x.get(row + i) * inverse);
     }
 
+    /** {@code dst[i] = src[from + i]} for {@code i < n} (a row of a batch on its own). One work-item per element; launch {@code Grid.covering(n, 256)}. */
+    public static void copy(KernelContext ctx, F32Buffer src, int from, F32Buffer dst, int n) {
+        int i = ctx.globalId();
+        if (i < n) dst.set(i, src.get((long) from + i));
+    }
+
     /** SwiGLU: {@code out = silu(gate) * up}. One work-item per element; launch {@code Grid.covering(n, 256)}. */
     public static void siluTimes(KernelContext ctx, F32Buffer gate, F32Buffer up, F32Buffer out, int n) {
         int i = ctx.globalId();
