@@ -11,8 +11,8 @@
 #      a per-kernel profile, then 1/8/32 sessions stepped together), then Hugging Face transformers bf16 on the same
 #      weights (scripts/reference/bench_hf_cuda.py)
 #   5. moa serve under a bounded load on the 1B-shaped model: 1, 8 and 32 concurrent streamed clients (moa bench serve)
-#   6. whole-model decode at 8k/16k tokens, one and eight sessions, dense vs the reference's Llama-3.2-1B MoA plan
-#      vs uniform 50 %
+#   6. whole-model prefill at 2k/8k/16k tokens on the GPU, and decode at 8k/16k tokens, one and eight sessions:
+#      dense vs the reference's Llama-3.2-1B MoA plan vs uniform 50 %
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -56,6 +56,7 @@ step hf-transformers 120 python3 scripts/reference/bench_hf_cuda.py --model "$MO
 step bench-serve 150 "${java[@]}" bench serve --device cuda --preset llama-3.2-1b --clients 1,8,32 --requests 2 --prompt-tokens 128 --max-tokens 64
 plan="$root/.device/llama-3.2-1b-plan.json"
 if [ -f "$plan" ]; then
+    step prefill 240 "${java[@]}" bench prefill --device cuda --lengths 2048,8192,16384 --rounds 2 --plan "$plan"
     step long-context 240 "${java[@]}" bench long-context --device cuda --lengths 8192,16384 --batch 1,8 --decode-tokens 8 --plan "$plan"
 fi
 echo; echo "gpu-check: $failed step(s) failed"

@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", description = "Benchmarks; `moa bench` alone runs `moa bench decode`.", subcommands = {BenchCommand.Decode.class,
         BenchCommand.Kernels.class, BenchCommand.Attention.class, BenchCommand.LongContext.class, BenchCommand.Profile.class,
-        BenchCommand.Optimizer.class, BenchCommand.Serve.class})
+        BenchCommand.Optimizer.class, BenchCommand.Serve.class, BenchCommand.Prefill.class})
 final class BenchCommand {
     private BenchCommand() {
     }
@@ -380,6 +380,57 @@ final class BenchCommand {
                         System.out.printf("%-10s  %7d  %8d  %14.1f  %9s  %10d  %6.0f / %6.0f / %6.0f   %6.1f / %6.1f / %6.1f%n", name, c, r.requests(),
                                 r.tokensPerSecond(), serial ? String.format("%.2fx", r.tokensPerSecond() / serialRate) : "-", r.peakBatch(), r.ttftMs()[0], r.ttftMs()[1], r.ttftMs()[2],
                                 r.itlMs()[0], r.itlMs()[1], r.itlMs()[2]);
+                    }
+                }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "prefill", description = "Whole-model prefill tokens/s at each prompt length, dense vs MoA plan vs uniform 50 %.")
+    static final class Prefill implements Callable<Integer> {
+        @Option(names = "--model", paramLabel = "DIR", description = "a model folder (default: the synthetic Llama-3.2-1B-shaped model)")
+        Path model;
+
+        @Option(names = "--lengths", paramLabel = "N", split = ",", defaultValue = "2048,8192", description = "prompt lengths (default: ${DEFAULT-VALUE})")
+        List<Integer> lengths;
+
+        @Option(names = "--rounds", paramLabel = "R", defaultValue = "2", description = "prefills per length and mode, the best counts (default: ${DEFAULT-VALUE})")
+        int rounds;
+
+        @Mixin
+        PlanFile plan;
+
+        @Mixin
+        Options.Device device;
+
+        @Override
+        public Integer call() throws Exception {
+            Options.require(rounds >= 1 && rounds <= 100, "bench prefill: --rounds must be in 1..100");
+            Path dir = model != null ? model : materialize(Presets.LLAMA_3_2_1B);
+            int allowance = 1024;
+            try (Model model = ModelLoading.load(dir, device.choose())) {
+                var config = model.config();
+                for (int n : lengths) Options.require(n >= 1 && (long) n + allowance <= config.maxPositions(), "bench prefill: lengths must fit the context with " + allowance + " to spare");
+                List<AttentionMode> modes = List.of(new AttentionMode.Dense(), AttentionMode.parse("moa:" + plan.file()), AttentionMode.parse("uniform:0,0.5"));
+                System.out.printf("whole-model prefill on %s, %d threads; N = prompt + %d; best of %d; moa plan %s%n", model.device(), Parallel.threads(),
+                        allowance, rounds, plan.file());
+                System.out.println("length  mode       prefill s   tokens/s   vs dense");
+                for (int n : lengths) {
+                    int[] prompt = new java.util.SplittableRandom(n).ints(n, 3, Math.min(config.vocabSize(), 32000)).toArray();
+                    double dense = Double.NaN;
+                    for (AttentionMode mode : modes) {
+                        double best = Double.POSITIVE_INFINITY;
+                        for (int r = 0; r < rounds; r++) {
+                            try (var session = model.newSession(n + allowance, dev.moa.runtime.model.LlamaModel.DEFAULT_CHUNK, mode, allowance)) {
+                                long start = System.nanoTime();
+                                session.prefill(prompt);
+                                best = Math.min(best, (System.nanoTime() - start) / 1e9);
+                            }
+                        }
+                        if (Double.isNaN(dense)) dense = best;
+                        String name = mode.toString().startsWith("moa:") ? "moa" : mode.toString().startsWith("uniform") ? "uniform" : "dense";
+                        System.out.printf("%6d  %-8s  %9.3f  %9.1f   %6.2fx%n", n, name, best, n / best, dense / best);
                     }
                 }
             }

@@ -225,6 +225,25 @@ class TranslationFidelityTest {
         }
     }
 
+    /** Prefill RoPE in place with the kept keys and values into a cache: a 2-slot sink and a 3-slot ring over 9 tokens. */
+    @Test
+    void prefillRope() {
+        int tokens = 9, heads = 2, kvHeads = 1, headDim = 8, stride = (heads + 2 * kvHeads) * headDim;
+        F32Buffer q1 = randomBuffer(tokens * stride), q2 = copy(q1), cos = randomBuffer(tokens * headDim / 2), sin = randomBuffer(tokens * headDim / 2);
+        F32Buffer k1 = F32Buffer.allocate(arena, 5 * headDim), k2 = F32Buffer.allocate(arena, 5 * headDim);
+        F32Buffer v1 = F32Buffer.allocate(arena, 5 * headDim), v2 = F32Buffer.allocate(arena, 5 * headDim);
+        I32Buffer offsets = I32Buffer.of(arena, 0), rings = I32Buffer.of(arena, 3), firstKept = I32Buffer.of(arena, tokens - 3);
+        Grid grid = Grid.of(heads + kvHeads, tokens, dev.moa.tasks.kernels.PrefillKernels.GROUP);
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "rope", grid, q1, cos, sin, k1, v1, offsets, rings, firstKept, 2, heads, kvHeads, headDim, stride);
+        ptx(dev.moa.tasks.kernels.PrefillKernels.class, "rope").launch(grid, q2.memory(), cos.memory(), sin.memory(), k2.memory(), v2.memory(),
+                offsets.memory(), rings.memory(), firstKept.memory(), 2, heads, kvHeads, headDim, stride);
+        assertClose(q1, q2, 1e-6);
+        assertClose(k1, k2, 1e-6);
+        assertClose(v1, v2, 1e-6);
+        // position 8 (kept, the ring's last) sits in slot 2 + (8 - 2) % 3 = 2 with its value as the projection wrote it
+        assertEquals(q1.get(8L * stride + (heads + kvHeads) * headDim), v1.get(2L * headDim), 0f);
+    }
+
     /** Block-sparse prefill attention: a sink block, bands of one block and dense, a partial last query group. */
     @Test
     void prefillAttention() {
