@@ -86,6 +86,7 @@ public final class Session implements AutoCloseable {
         if (from < 0 || count < 1 || from > prompt.length - count) {
             throw new IllegalArgumentException("a prompt piece [" + from + ", " + from + " + " + count + ") outside the prompt's " + prompt.length + " tokens");
         }
+        if (from == 0 && count == prompt.length) return prefill(prompt); // the whole prompt: on the device where there is one
         if (position == 0 && plan != null) {
             cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) prompt.length + allowance)), prompt.length);
         }

@@ -52,4 +52,40 @@ class DevicePrefillTest {
             }
         }
     }
+
+    /** The server's engine over a device model: prompts run on the device, decoding batched there, the CPU's text. */
+    @Test
+    void theServersEngineOnTheDeviceWritesWhatTheCpuWrites() throws Exception {
+        try (Model cpu = Model.load(DEMO); Model device = Model.load(DEMO, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""));
+             dev.moa.runtime.serve.Engine engine = new dev.moa.runtime.serve.Engine(device, 4, 4, 1L << 30, 64)) {
+            Random random = new Random(23);
+            int[][] prompts = {random.ints(40, 3, 2000).toArray(), random.ints(90, 3, 2000).toArray()};
+            String[] modes = {"dense", "moa:" + DEMO.resolve("moa-plan-50.json")};
+            java.util.List<java.util.concurrent.CompletableFuture<String>> texts = new java.util.ArrayList<>();
+            for (int i = 0; i < prompts.length; i++) {
+                var text = new java.util.concurrent.CompletableFuture<String>();
+                texts.add(text);
+                var params = new dev.moa.runtime.generate.GenerationParams(6, dev.moa.runtime.generate.SamplingParams.greedy(), java.util.List.of(), false,
+                        AttentionMode.parse(modes[i]));
+                engine.submit(prompts[i], params, new dev.moa.runtime.serve.Engine.Listener() {
+                    public void text(String piece) {
+                    }
+
+                    public void finished(dev.moa.runtime.generate.GenerationResult result) {
+                        text.complete(result.text());
+                    }
+
+                    public void failed(String message) {
+                        text.completeExceptionally(new AssertionError(message));
+                    }
+                });
+            }
+            for (int i = 0; i < prompts.length; i++) {
+                var params = new dev.moa.runtime.generate.GenerationParams(6, dev.moa.runtime.generate.SamplingParams.greedy(), java.util.List.of(), false,
+                        AttentionMode.parse(modes[i]));
+                String expected = dev.moa.runtime.generate.Generator.generate(cpu, prompts[i], params, piece -> { }).text();
+                assertEquals(expected, texts.get(i).get(120, java.util.concurrent.TimeUnit.SECONDS), modes[i] + ": the CPU's text");
+            }
+        }
+    }
 }

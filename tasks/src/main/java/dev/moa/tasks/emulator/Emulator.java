@@ -3,6 +3,8 @@ package dev.moa.tasks.emulator;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.MatrixFragments;
+import dev.moa.tasks.kernel.Vec16;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
@@ -137,6 +139,9 @@ public final class Emulator {
         final YieldingBarrier[] warpBarriers;
         /** Per warp, two exchange areas used alternately by successive shuffles (see {@code exchange}). */
         final int[][][] warpInts;
+        /** Per warp, each lane's tensor-core fragments (A's four words, B's two) and accumulator, for {@code mmaBf16}. */
+        final int[][][] mmaWords;
+        final float[][][] mmaAcc;
         final List<Object> shared = new ArrayList<>();
 
         Group(Grid grid, int[] id) {
@@ -144,6 +149,8 @@ public final class Emulator {
             this.id = id;
             int warps = (grid.groupSize() + KernelContext.WARP - 1) / KernelContext.WARP;
             warpInts = new int[warps][2][KernelContext.WARP];
+            mmaWords = new int[warps][KernelContext.WARP][6];
+            mmaAcc = new float[warps][KernelContext.WARP][4];
             lockstep = Lockstep.AVAILABLE ? new Lockstep(grid.groupSize()) : null;
             if (lockstep != null) {
                 barrier = null;
@@ -234,6 +241,23 @@ public final class Emulator {
         @Override
         public void barrier() {
             group.awaitGroup(local);
+        }
+
+        @Override
+        public Vec16 mmaBf16(Vec16 a, int b0, int b1, Vec16 acc) {
+            int lane = laneId(), warp = warp();
+            int[] words = group.mmaWords[warp][lane];
+            words[0] = a.w0();
+            words[1] = a.w1();
+            words[2] = a.w2();
+            words[3] = a.w3();
+            words[4] = b0;
+            words[5] = b1;
+            for (int i = 0; i < 4; i++) group.mmaAcc[warp][lane][i] = acc.f32(i);
+            group.awaitWarp(local); // every lane's fragments are in
+            float[] d = MatrixFragments.product(group.mmaWords[warp], group.mmaAcc[warp], lane);
+            group.awaitWarp(local); // every lane has read them before the next product overwrites them
+            return Vec16.ofFloats(d[0], d[1], d[2], d[3]);
         }
 
         @Override

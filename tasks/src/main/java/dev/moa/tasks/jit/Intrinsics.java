@@ -56,6 +56,23 @@ final class Intrinsics {
                 f.popValue();
                 t.emit("membar.gl;");
             }
+            case "mmaBf16" -> { // (a, b0, b1, acc) -> d; mma wants .b32 fragments and .f32 accumulators, so values pass through typed temps
+                String acc = f.pop(), b1 = f.pop(), b0 = f.pop(), a = f.pop();
+                f.popValue();
+                String[] c = new String[4], d = new String[4];
+                for (int i = 0; i < 4; i++) {
+                    c[i] = t.temp(".f32");
+                    d[i] = t.temp(".f32");
+                    t.emit("mov.b32 " + c[i] + ", " + acc + "_" + i + ";");
+                }
+                String[] b = {t.temp(".b32"), t.temp(".b32")}; // B's words arrive as ints: .b32 registers, as mma wants
+                t.emit("mov.b32 " + b[0] + ", " + b0 + ";");
+                t.emit("mov.b32 " + b[1] + ", " + b1 + ";");
+                t.emit("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {" + String.join(", ", d) + "}, {" + a + "_0, " + a + "_1, " + a + "_2, "
+                        + a + "_3}, {" + b[0] + ", " + b[1] + "}, {" + String.join(", ", c) + "};");
+                String v = f.push(Kind.VEC);
+                for (int i = 0; i < 4; i++) t.emit("mov.b32 " + v + "_" + i + ", " + d[i] + ";");
+            }
             case "shuffleXor", "shuffleDown" -> {
                 String lane = f.pop();
                 Value v = f.peekValue();
@@ -168,6 +185,13 @@ final class Intrinsics {
     /** Accessors of a 16-byte vector held in four word registers; the element index must be a constant. */
     static void vector(Frame f, String name, MethodTypeDesc type) {
         var t = f.translator();
+        if (name.equals("ofFloats") || name.equals("ofWords")) { // four values into one vector's four registers
+            String[] w = new String[4];
+            for (int i = 3; i >= 0; i--) w[i] = f.pop();
+            String v = f.push(Kind.VEC);
+            for (int i = 0; i < 4; i++) t.emit("mov.b32 " + v + "_" + i + ", " + w[i] + ";");
+            return;
+        }
         if (type.parameterCount() != 1) throw f.error("Vec16." + name);
         Value index = f.popValue();
         String v = f.pop();

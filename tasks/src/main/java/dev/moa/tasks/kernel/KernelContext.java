@@ -60,6 +60,14 @@ public abstract class KernelContext {
     /** A group-shared array of ints, as {@link #sharedF32}. */
     public abstract int[] sharedI32(int length);
 
+    /**
+     * One warp's tensor-core product {@code D = A·B + C}, shape m16n8k16, BF16 inputs, F32 accumulation:
+     * {@code mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32}. Every lane of the warp calls it at once with its
+     * fragments as {@link MatrixFragments} lays them out: {@code a} four words of A, {@code b0}/{@code b1} two words
+     * of B, {@code acc} four floats of C; returns its four floats of D in C's places. Needs sm_80 or later.
+     */
+    public abstract Vec16 mmaBf16(Vec16 a, int b0, int b1, Vec16 acc);
+
     /** {@code buffer[index] += value} atomically, returning the old value: {@code atom.global.add.f32}. */
     public abstract float atomicAdd(F32Buffer buffer, long index, float value);
 

@@ -34,6 +34,16 @@ public record Vec16(int w0, int w1, int w2, int w3) {
         return Float.float16ToFloat((short) ((k & 1) == 0 ? w : w >>> 16));
     }
 
+    /** Four floats as one vector (four registers in a kernel): a tensor-core accumulator, say. */
+    public static Vec16 ofFloats(float x0, float x1, float x2, float x3) {
+        return new Vec16(Float.floatToRawIntBits(x0), Float.floatToRawIntBits(x1), Float.floatToRawIntBits(x2), Float.floatToRawIntBits(x3));
+    }
+
+    /** Four words as one vector: a tensor-core A fragment, say. */
+    public static Vec16 ofWords(int w0, int w1, int w2, int w3) {
+        return new Vec16(w0, w1, w2, w3);
+    }
+
     static Vec16 read(java.lang.foreign.MemorySegment memory, long byteOffset) {
         var layout = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
         if (byteOffset % 16 != 0) throw new IllegalArgumentException("a 16-byte load needs a 16-byte aligned element, got byte offset " + byteOffset);

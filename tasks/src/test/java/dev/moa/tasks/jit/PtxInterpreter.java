@@ -120,6 +120,8 @@ final class PtxInterpreter {
         Phaser barrier = new Phaser(n);
         Phaser[] warpBarriers = new Phaser[warps];
         long[][] warpSlots = new long[warps][32];
+        int[][][] mmaWords = new int[warps][32][6];
+        float[][][] mmaAcc = new float[warps][32][4];
         for (int w = 0; w < warps; w++) warpBarriers[w] = new Phaser(Math.min(32, n - w * 32));
         try (Arena arena = Arena.ofShared()) {
             MemorySegment shared = arena.allocate(Math.max(16, sharedBytes), 16);
@@ -129,7 +131,8 @@ final class PtxInterpreter {
                 int tid = t;
                 threads.add(java.lang.Thread.ofVirtual().start(() -> {
                     try {
-                        new PtxThread(grid, block, tid, params, shared, barrier, warpBarriers[tid / 32], warpSlots[tid / 32]).run();
+                        new PtxThread(grid, block, tid, params, shared, barrier, warpBarriers[tid / 32], warpSlots[tid / 32], mmaWords[tid / 32],
+                                mmaAcc[tid / 32]).run();
                     } catch (Throwable e) {
                         failure.compareAndSet(null, e);
                     } finally {
@@ -157,9 +160,12 @@ final class PtxInterpreter {
         final MemorySegment shared;
         final Phaser barrier, warpBarrier;
         final long[] warpSlots;
+        final int[][] mmaWords;
+        final float[][] mmaAcc;
         final long[] r = new long[registers.size()];
 
-        PtxThread(Grid grid, int[] block, int tid, long[] params, MemorySegment shared, Phaser barrier, Phaser warpBarrier, long[] warpSlots) {
+        PtxThread(Grid grid, int[] block, int tid, long[] params, MemorySegment shared, Phaser barrier, Phaser warpBarrier, long[] warpSlots,
+                  int[][] mmaWords, float[][] mmaAcc) {
             this.grid = grid;
             this.block = block;
             this.tid = tid;
@@ -168,6 +174,8 @@ final class PtxInterpreter {
             this.barrier = barrier;
             this.warpBarrier = warpBarrier;
             this.warpSlots = warpSlots;
+            this.mmaWords = mmaWords;
+            this.mmaAcc = mmaAcc;
         }
 
         long value(String operand) {
@@ -289,6 +297,20 @@ final class PtxInterpreter {
                         }
                     }
                     case "bar" -> barrier.arriveAndAwaitAdvance();
+                    case "mma" -> { // mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d0..d3}, {a0..a3}, {b0, b1}, {c0..c3}
+                        if (!op.text().startsWith("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) throw unsupported(op);
+                        String[] reg = new String[o.length];
+                        for (int k = 0; k < o.length; k++) reg[k] = o[k].replace("{", "").replace("}", "").strip();
+                        int lane = tid % 32;
+                        for (int k = 0; k < 4; k++) mmaWords[lane][k] = i(reg[4 + k]);
+                        mmaWords[lane][4] = i(reg[8]);
+                        mmaWords[lane][5] = i(reg[9]);
+                        for (int k = 0; k < 4; k++) mmaAcc[lane][k] = f(reg[10 + k]);
+                        warpBarrier.arriveAndAwaitAdvance();
+                        float[] d = dev.moa.tasks.kernel.MatrixFragments.product(mmaWords, mmaAcc, lane);
+                        warpBarrier.arriveAndAwaitAdvance();
+                        for (int k = 0; k < 4; k++) setF(reg[k], d[k]);
+                    }
                     case "membar" -> {
                         // blocks run one after another here: every write is already seen by the next
                     }

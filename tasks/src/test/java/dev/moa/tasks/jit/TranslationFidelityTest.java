@@ -244,6 +244,20 @@ class TranslationFidelityTest {
         assertEquals(q1.get(8L * stride + (heads + kvHeads) * headDim), v1.get(2L * headDim), 0f);
     }
 
+    /** The tensor-core tile product: the PTX's mma.sync, as the interpreter runs it, against the emulator. */
+    @Test
+    void tensorCoreTile() {
+        Half16Buffer a = Half16Buffer.allocate(arena, 256), b = Half16Buffer.allocate(arena, 128);
+        for (long i = 0; i < 256; i++) a.set(i, dev.moa.tasks.kernel.KernelContext.floatToBf16((float) random.nextGaussian()));
+        for (long i = 0; i < 128; i++) b.set(i, dev.moa.tasks.kernel.KernelContext.floatToBf16((float) random.nextGaussian()));
+        F32Buffer c = randomBuffer(128), d1 = F32Buffer.allocate(arena, 128), d2 = F32Buffer.allocate(arena, 128);
+        Emulator.launch(dev.moa.tasks.kernels.TensorCoreKernels.class, "tile", Grid.of(1, 32), a, b, c, d1);
+        String ptx = PtxCompiler.compile(dev.moa.tasks.kernels.TensorCoreKernels.class, "tile").ptx();
+        assertTrue(ptx.contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"), "the product is one tensor-core instruction");
+        new PtxInterpreter(ptx).launch(Grid.of(1, 32), a.memory(), b.memory(), c.memory(), d2.memory());
+        assertClose(d1, d2, 1e-6);
+    }
+
     /** Block-sparse prefill attention: a sink block, bands of one block and dense, a partial last query group. */
     @Test
     void prefillAttention() {

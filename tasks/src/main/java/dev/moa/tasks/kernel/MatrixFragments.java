@@ -1,0 +1,79 @@
+package dev.moa.tasks.kernel;
+
+/**
+ * Which lane of a warp holds which element of a tensor-core product {@code D = A·B + C} with shape m16n8k16 (A 16×16
+ * BF16 row-major, B 16×8 BF16 column-major, C and D 16×8 F32), as the PTX ISA's "Matrix Fragments for
+ * mma.m16n8k16 with floating point type" lays them out. With {@code g = lane / 4} (groupID) and {@code c = lane % 4}
+ * (threadID_in_group), lane {@code lane} holds:
+ * <ul>
+ *   <li>A: four words of two BF16 each (low half first): word 0 = A[g][2c, 2c+1], word 1 = A[g+8][2c, 2c+1],
+ *       word 2 = A[g][2c+8, 2c+9], word 3 = A[g+8][2c+8, 2c+9];</li>
+ *   <li>B: two words: word 0 = B[2c, 2c+1][g], word 1 = B[2c+8, 2c+9][g] (rows are k);</li>
+ *   <li>C and D: four floats: C[g][2c], C[g][2c+1], C[g+8][2c], C[g+8][2c+1].</li>
+ * </ul>
+ * The kernel emulator and the PTX interpreter compute {@code mma.sync} from these rules; a kernel loads its
+ * fragments by them ({@link KernelContext#mmaBf16}).
+ */
+public final class MatrixFragments {
+    private MatrixFragments() {
+    }
+
+    /** The lane holding A[row][col]. */
+    public static int aLane(int row, int col) {
+        return row % 8 * 4 + col % 8 / 2;
+    }
+
+    /** The word of {@link #aLane} holding A[row][col]; its half is {@code col % 2}. */
+    public static int aWord(int row, int col) {
+        return (row >= 8 ? 1 : 0) + (col >= 8 ? 2 : 0);
+    }
+
+    /** The lane holding B[k][n]. */
+    public static int bLane(int k, int n) {
+        return n * 4 + k % 8 / 2;
+    }
+
+    /** The word of {@link #bLane} holding B[k][n]; its half is {@code k % 2}. */
+    public static int bWord(int k, int n) {
+        return k >= 8 ? 1 : 0;
+    }
+
+    /** The lane holding C[row][n] and D[row][n]. */
+    public static int cLane(int row, int n) {
+        return row % 8 * 4 + n / 2;
+    }
+
+    /** The float of {@link #cLane} holding C[row][n]. */
+    public static int cIndex(int row, int n) {
+        return (row >= 8 ? 2 : 0) + n % 2;
+    }
+
+    /**
+     * Lane {@code lane}'s four floats of D, given every lane's fragments: {@code words[l]} = A's four words then B's
+     * two, {@code acc[l]} = its four floats of C. Products are exact in F32 (BF16 × BF16); sums run in double and
+     * round once, as a tensor core keeps at least F32 precision.
+     */
+    public static float[] product(int[][] words, float[][] acc, int lane) {
+        float[] d = new float[4];
+        int g = lane / 4, c = lane % 4;
+        for (int i = 0; i < 4; i++) {
+            int row = g + (i >= 2 ? 8 : 0), n = 2 * c + i % 2;
+            double sum = acc[lane][i];
+            for (int k = 0; k < 16; k++) sum += (double) a(words, row, k) * b(words, k, n);
+            d[i] = (float) sum;
+        }
+        return d;
+    }
+
+    private static float a(int[][] words, int row, int col) {
+        return half(words[aLane(row, col)][aWord(row, col)], col % 2);
+    }
+
+    private static float b(int[][] words, int k, int n) {
+        return half(words[bLane(k, n)][4 + bWord(k, n)], k % 2);
+    }
+
+    private static float half(int word, int high) {
+        return Float.intBitsToFloat(high == 0 ? word << 16 : word & 0xFFFF0000);
+    }
+}
