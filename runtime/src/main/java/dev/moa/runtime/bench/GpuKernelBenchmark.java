@@ -67,8 +67,9 @@ public final class GpuKernelBenchmark {
                 rows.add(matVec(shape[0], shape[1]));
             }
             for (int[] shape : new int[][] {{512, 2048, 2048}, {512, 16384, 2048}}) {
-                progress.printf("gemm-half %d tokens x %d x %d ...%n", shape[0], shape[1], shape[2]);
-                rows.add(gemm(shape[0], shape[1], shape[2]));
+                progress.printf("gemm %d tokens x %d x %d (FFMA, tensor cores) ...%n", shape[0], shape[1], shape[2]);
+                rows.add(gemm(shape[0], shape[1], shape[2], false));
+                rows.add(gemm(shape[0], shape[1], shape[2], true));
             }
             for (int span : new int[] {4096, 16384}) {
                 progress.printf("attention (split + combine) span %d ...%n", span);
@@ -126,14 +127,16 @@ public final class GpuKernelBenchmark {
     }
 
     /** The prefill GEMM (F32 activations x BF16 weights) on a chunk of tokens; checked on its first three tokens. */
-    Row gemm(int tokens, int rows, int cols) {
+    Row gemm(int tokens, int rows, int cols, boolean tensor) {
         Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
         for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
         F32Buffer x = gaussian((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
-        var grid = dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
+        var grid = tensor ? dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows) : dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
         DeviceMemory dout = device(out);
-        double micros = time(new Launch(ourKernel(dev.moa.tasks.kernels.GemmKernels.class, "half"), Dim3.of(grid.groupsX(), grid.groupsY()),
-                Dim3.of(grid.groupSize()), device(w), device(x), device(bias), dout, tokens, rows, cols, 0, 0));
+        Object[] args = tensor ? new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0}
+                : new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0, 0};
+        double micros = time(new Launch(ourKernel(dev.moa.tasks.kernels.GemmKernels.class, tensor ? "bf16Tensor" : "half"),
+                Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), args));
         dout.copyTo(out.memory());
         double error = 0;
         for (int t = 0; t < 3; t++) {
@@ -143,7 +146,8 @@ public final class GpuKernelBenchmark {
                 error = Math.max(error, Math.abs(expected - out.get((long) t * rows + r)) / Math.max(1, Math.abs(expected)));
             }
         }
-        return new Row("gemm-half", tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error, 2L * tokens * rows * cols);
+        return new Row(tensor ? "gemm-bf16-tensor" : "gemm-half", tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error,
+                2L * tokens * rows * cols);
     }
 
     /** About half a second of matvecs, so that the clocks have left idle before anything is timed. */

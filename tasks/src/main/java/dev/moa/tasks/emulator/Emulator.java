@@ -139,9 +139,13 @@ public final class Emulator {
         final YieldingBarrier[] warpBarriers;
         /** Per warp, two exchange areas used alternately by successive shuffles (see {@code exchange}). */
         final int[][][] warpInts;
-        /** Per warp, each lane's tensor-core fragments (A's four words, B's two) and accumulator, for {@code mmaBf16}. */
-        final int[][][] mmaWords;
-        final float[][][] mmaAcc;
+        /**
+         * Per warp, two areas used by successive {@code mmaBf16} calls in turn (as shuffles use theirs): each lane's
+         * fragments (A's four words, B's two) and accumulator. One wait per product suffices: an area is written again
+         * only two products later, after the next product's wait, which no lane passes before it has read this one.
+         */
+        final int[][][][] mmaWords;
+        final float[][][][] mmaAcc;
         final List<Object> shared = new ArrayList<>();
 
         Group(Grid grid, int[] id) {
@@ -149,8 +153,8 @@ public final class Emulator {
             this.id = id;
             int warps = (grid.groupSize() + KernelContext.WARP - 1) / KernelContext.WARP;
             warpInts = new int[warps][2][KernelContext.WARP];
-            mmaWords = new int[warps][KernelContext.WARP][6];
-            mmaAcc = new float[warps][KernelContext.WARP][4];
+            mmaWords = new int[warps][2][KernelContext.WARP][6];
+            mmaAcc = new float[warps][2][KernelContext.WARP][4];
             lockstep = Lockstep.AVAILABLE ? new Lockstep(grid.groupSize()) : null;
             if (lockstep != null) {
                 barrier = null;
@@ -206,7 +210,7 @@ public final class Emulator {
         private final Group group;
         private final int local;
         private int sharedAllocations;
-        private int shuffles;
+        private int shuffles, products;
 
         WorkItem(Group group, int local) {
             this.group = group;
@@ -245,18 +249,19 @@ public final class Emulator {
 
         @Override
         public Vec16 mmaBf16(Vec16 a, int b0, int b1, Vec16 acc) {
-            int lane = laneId(), warp = warp();
-            int[] words = group.mmaWords[warp][lane];
-            words[0] = a.w0();
-            words[1] = a.w1();
-            words[2] = a.w2();
-            words[3] = a.w3();
-            words[4] = b0;
-            words[5] = b1;
-            for (int i = 0; i < 4; i++) group.mmaAcc[warp][lane][i] = acc.f32(i);
+            int lane = laneId(), warp = warp(), area = products++ & 1;
+            int[][] words = group.mmaWords[warp][area];
+            float[][] accumulators = group.mmaAcc[warp][area];
+            int[] mine = words[lane];
+            mine[0] = a.w0();
+            mine[1] = a.w1();
+            mine[2] = a.w2();
+            mine[3] = a.w3();
+            mine[4] = b0;
+            mine[5] = b1;
+            for (int i = 0; i < 4; i++) accumulators[lane][i] = acc.f32(i);
             group.awaitWarp(local); // every lane's fragments are in
-            float[] d = MatrixFragments.product(group.mmaWords[warp], group.mmaAcc[warp], lane);
-            group.awaitWarp(local); // every lane has read them before the next product overwrites them
+            float[] d = MatrixFragments.product(words, accumulators, lane);
             return Vec16.ofFloats(d[0], d[1], d[2], d[3]);
         }
 

@@ -54,23 +54,41 @@ public final class MatrixFragments {
      * round once, as a tensor core keeps at least F32 precision.
      */
     public static float[] product(int[][] words, float[][] acc, int lane) {
-        float[] d = new float[4];
         int g = lane / 4, c = lane % 4;
+        // the lane's two rows of A and two columns of B, unpacked: a row of A is a word from each of four lanes,
+        // for columns 0..7 and 8..15; a column of B likewise
+        float[][] a = {row(words, g), row(words, g + 8)};
+        float[][] b = {column(words, 2 * c), column(words, 2 * c + 1)};
+        float[] d = new float[4];
         for (int i = 0; i < 4; i++) {
-            int row = g + (i >= 2 ? 8 : 0), n = 2 * c + i % 2;
+            float[] ar = a[i / 2], bc = b[i % 2];
             double sum = acc[lane][i];
-            for (int k = 0; k < 16; k++) sum += (double) a(words, row, k) * b(words, k, n);
+            for (int k = 0; k < 16; k++) sum += (double) ar[k] * bc[k];
             d[i] = (float) sum;
         }
         return d;
     }
 
-    private static float a(int[][] words, int row, int col) {
-        return half(words[aLane(row, col)][aWord(row, col)], col % 2);
+    /** Row {@code row} of A from the lanes holding it. */
+    private static float[] row(int[][] words, int row) {
+        float[] out = new float[16];
+        for (int k = 0; k < 16; k += 2) {
+            int word = words[aLane(row, k)][aWord(row, k)];
+            out[k] = half(word, 0);
+            out[k + 1] = half(word, 1);
+        }
+        return out;
     }
 
-    private static float b(int[][] words, int k, int n) {
-        return half(words[bLane(k, n)][4 + bWord(k, n)], k % 2);
+    /** Column {@code n} of B from the lanes holding it. */
+    private static float[] column(int[][] words, int n) {
+        float[] out = new float[16];
+        for (int k = 0; k < 16; k += 2) {
+            int word = words[bLane(k, n)][4 + bWord(k, n)];
+            out[k] = half(word, 0);
+            out[k + 1] = half(word, 1);
+        }
+        return out;
     }
 
     private static float half(int word, int high) {

@@ -107,6 +107,94 @@ public final class GemmKernels {
         store(out, bias, t0 + 3 * SIDE, r0 + 3 * SIDE, tokens, rows, c33, epilogue);
     }
 
+    /** Work-items per group of {@link #bf16Tensor}: four warps, each owning 16 tokens of the tile. */
+    public static final int TENSOR_GROUP = 128;
+    /** Words (two BF16 each) of one staged weight row: STEP columns, plus one so a warp's rows fall in different banks. */
+    private static final int W_WORDS = STEP / 2 + 1;
+
+    /**
+     * As {@link #half} for BF16 weights on the tensor cores ({@link KernelContext#mmaBf16}, m16n8k16). Each tile step
+     * stages 64 tokens × 32 columns of x (F32) and 64 rows × 32 columns of w (BF16 pairs) in shared memory; warp w
+     * multiplies tokens {@code 16w…16w+15} of the tile with all 64 rows as eight 16×8 products per 16 columns. x is F32
+     * and the tensor core reads BF16, so each activation is split into a BF16 part and the BF16 rounding of what
+     * remains, and both are multiplied: the product keeps about 16 bits of each activation (against 8 for x rounded
+     * to BF16 once), which keeps it within 1e-4 of the F32 product. Launch {@link #tensorGrid}{@code (tokens, rows)}
+     * groups of {@value #TENSOR_GROUP}; needs sm_80 or later.
+     */
+    public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
+                                  int epilogue) {
+        float[] xs = ctx.sharedF32(TILE * STEP);
+        int[] ws = ctx.sharedI32(TILE * W_WORDS);
+        int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
+        int rowBase = ctx.groupId(0) * TILE, tokenBase = ctx.groupId(1) * TILE;
+        Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
+        for (int k0 = 0; k0 < cols; k0 += STEP) {
+            KernelContext.unroll(4);
+            for (int i = 0; i < 16; i++) { // 2048 activations, 16 per work-item; 1024 weight pairs, 8 per work-item
+                int e = t + TENSOR_GROUP * i, r = e / STEP, k = e % STEP, gt = tokenBase + r, gk = k0 + k;
+                xs[r * STEP + k] = gt < tokens && gk < cols ? x.get((long) gt * cols + gk) : 0f;
+            }
+            KernelContext.unroll(4);
+            for (int i = 0; i < 8; i++) {
+                int e = t + TENSOR_GROUP * i, r = e / (STEP / 2), kw = e % (STEP / 2), gr = rowBase + r, gk = k0 + 2 * kw;
+                int lo = gr < rows && gk < cols ? w.get((long) gr * cols + gk) & 0xFFFF : 0;
+                int hi = gr < rows && gk + 1 < cols ? w.get((long) gr * cols + gk + 1) & 0xFFFF : 0;
+                ws[r * W_WORDS + kw] = lo | (hi << 16);
+            }
+            ctx.barrier();
+            for (int kk = 0; kk < STEP; kk += 16) {
+                int top = (warp * 16 + g) * STEP + kk + 2 * q, bottom = top + 8 * STEP;
+                Vec16 aHigh = Vec16.ofWords(high(xs[top], xs[top + 1]), high(xs[bottom], xs[bottom + 1]), high(xs[top + 8], xs[top + 9]),
+                        high(xs[bottom + 8], xs[bottom + 9]));
+                Vec16 aLow = Vec16.ofWords(low(xs[top], xs[top + 1]), low(xs[bottom], xs[bottom + 1]), low(xs[top + 8], xs[top + 9]),
+                        low(xs[bottom + 8], xs[bottom + 9]));
+                int b = g * W_WORDS + kk / 2 + q; // row 8j + g of the tile, columns kk + 2q, +1 (and +8, +9 four words on)
+                d0 = ctx.mmaBf16(aLow, ws[b], ws[b + 4], ctx.mmaBf16(aHigh, ws[b], ws[b + 4], d0));
+                d1 = ctx.mmaBf16(aLow, ws[b + 8 * W_WORDS], ws[b + 8 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 8 * W_WORDS], ws[b + 8 * W_WORDS + 4], d1));
+                d2 = ctx.mmaBf16(aLow, ws[b + 16 * W_WORDS], ws[b + 16 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 16 * W_WORDS], ws[b + 16 * W_WORDS + 4], d2));
+                d3 = ctx.mmaBf16(aLow, ws[b + 24 * W_WORDS], ws[b + 24 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 24 * W_WORDS], ws[b + 24 * W_WORDS + 4], d3));
+                d4 = ctx.mmaBf16(aLow, ws[b + 32 * W_WORDS], ws[b + 32 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 32 * W_WORDS], ws[b + 32 * W_WORDS + 4], d4));
+                d5 = ctx.mmaBf16(aLow, ws[b + 40 * W_WORDS], ws[b + 40 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 40 * W_WORDS], ws[b + 40 * W_WORDS + 4], d5));
+                d6 = ctx.mmaBf16(aLow, ws[b + 48 * W_WORDS], ws[b + 48 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 48 * W_WORDS], ws[b + 48 * W_WORDS + 4], d6));
+                d7 = ctx.mmaBf16(aLow, ws[b + 56 * W_WORDS], ws[b + 56 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 56 * W_WORDS], ws[b + 56 * W_WORDS + 4], d7));
+            }
+            ctx.barrier();
+        }
+        int token = tokenBase + warp * 16 + g, row = rowBase + 2 * q;
+        storeTile(out, bias, token, row, tokens, rows, d0, epilogue);
+        storeTile(out, bias, token, row + 8, tokens, rows, d1, epilogue);
+        storeTile(out, bias, token, row + 16, tokens, rows, d2, epilogue);
+        storeTile(out, bias, token, row + 24, tokens, rows, d3, epilogue);
+        storeTile(out, bias, token, row + 32, tokens, rows, d4, epilogue);
+        storeTile(out, bias, token, row + 40, tokens, rows, d5, epilogue);
+        storeTile(out, bias, token, row + 48, tokens, rows, d6, epilogue);
+        storeTile(out, bias, token, row + 56, tokens, rows, d7, epilogue);
+    }
+
+    /** The launch of {@link #bf16Tensor} over a {@code tokens × rows} output: one group per 64 × 64 tile. */
+    public static Grid tensorGrid(int tokens, int rows) {
+        return Grid.of((rows + TILE - 1) / TILE, (tokens + TILE - 1) / TILE, TENSOR_GROUP);
+    }
+
+    /** A lane's four results of a 16×8 product: [token][row, row+1] and [token+8][row, row+1]. */
+    private static void storeTile(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, Vec16 d, int epilogue) {
+        store(out, bias, token, row, tokens, rows, d.f32(0), epilogue);
+        store(out, bias, token, row + 1, tokens, rows, d.f32(1), epilogue);
+        store(out, bias, token + 8, row, tokens, rows, d.f32(2), epilogue);
+        store(out, bias, token + 8, row + 1, tokens, rows, d.f32(3), epilogue);
+    }
+
+    /** Two activations rounded to BF16, as one fragment word (the first in the low half). */
+    private static int high(float x0, float x1) {
+        return (KernelContext.floatToBf16(x0) & 0xFFFF) | (KernelContext.floatToBf16(x1) << 16);
+    }
+
+    /** What BF16 rounding left of two activations, rounded to BF16 in turn, as one fragment word. */
+    private static int low(float x0, float x1) {
+        float r0 = x0 - KernelContext.bf16ToFloat(KernelContext.floatToBf16(x0)), r1 = x1 - KernelContext.bf16ToFloat(KernelContext.floatToBf16(x1));
+        return (KernelContext.floatToBf16(r0) & 0xFFFF) | (KernelContext.floatToBf16(r1) << 16);
+    }
+
     /** Eight weights of row {@code gr} from column {@code gk} (one 16-byte load), widened into shared row {@code r} at {@code k}; zeros past the rows. */
     private static void stageWeights8(Half16Buffer w, float[] ws, int gr, int r, int gk, int k, int rows, int cols, int ieee) {
         int at = r * W_STRIDE + k;

@@ -29,6 +29,7 @@ public final class KernelCatalog {
             new Entry("matvec-normed-half", NormedMatVecKernels.class, "half", "RMSNorm inside a 16-bit matvec, two rows per warp, bias or SwiGLU epilogue"),
             new Entry("matvec-normed-rope", NormedMatVecKernels.class, "halfRope", "RMSNorm + q/k/v matvec + RoPE + MoA cache write in one launch"),
             new Entry("mma-bf16-tile", TensorCoreKernels.class, "tile", "one warp: a 16x16 by 16x8 BF16 tile product on the tensor core (mma.sync m16n8k16)"),
+            new Entry("gemm-bf16-tensor", GemmKernels.class, "bf16Tensor", "prefill GEMM on the tensor cores: BF16 weights, F32 activations split in two BF16 parts"),
             new Entry("gemm-half", GemmKernels.class, "half", "prefill GEMM, F32 activations x BF16/F16 weights, 64x64 tiles in shared memory (FFMA)"),
             new Entry("prefill-rope", PrefillKernels.class, "rope", "RoPE on a prompt's q/k in place, the kept keys and values into the MoA cache"),
             new Entry("copy", VectorKernels.class, "copy", "one row of a batch copied out"),

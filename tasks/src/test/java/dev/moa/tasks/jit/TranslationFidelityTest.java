@@ -222,6 +222,12 @@ class TranslationFidelityTest {
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "half", grid, w, x, bias, o1, tokens, rows, cols, epilogue, 0);
             ptx(dev.moa.tasks.kernels.GemmKernels.class, "half").launch(grid, w.memory(), x.memory(), bias.memory(), o2.memory(), tokens, rows, cols, epilogue, 0);
             assertClose(o1, o2, 1e-5);
+            // the tensor-core kernel on the same shapes
+            F32Buffer t1 = randomBuffer(tokens * rows), t2 = copy(t1);
+            Grid tensor = dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows);
+            Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor", tensor, w, x, bias, t1, tokens, rows, cols, epilogue);
+            ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor").launch(tensor, w.memory(), x.memory(), bias.memory(), t2.memory(), tokens, rows, cols, epilogue);
+            assertClose(t1, t2, 1e-5);
         }
     }
 

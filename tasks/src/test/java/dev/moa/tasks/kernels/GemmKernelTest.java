@@ -58,4 +58,43 @@ class GemmKernelTest {
         for (int i = 0; i < n; i++) b.set(i, (float) random.nextGaussian());
         return b;
     }
+
+    /** The tensor-core kernel (BF16 weights, activations split into two BF16 parts) within 1e-4 of the F32 product. */
+    @Test
+    void tensorCoreProductEqualsThePlainLoop() {
+        int[][] shapes = {{1, 5, 8}, {70, 37, 45}, {64, 64, 64}, {130, 100, 40}, {3, 129, 33}};
+        for (int[] shape : shapes) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+            double[][] wv = new double[rows][cols];
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    short bits = KernelContext.floatToBf16((float) random.nextGaussian());
+                    w.set((long) r * cols + c, bits);
+                    wv[r][c] = KernelContext.bf16ToFloat(bits);
+                }
+            }
+            F32Buffer x = random(tokens * cols), bias = random(rows);
+            for (int epilogue = 0; epilogue < 4; epilogue++) {
+                F32Buffer out = random(tokens * rows + 5);
+                float[] before = out.toArray();
+                Emulator.launch(GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), w, x, bias, out, tokens, rows, cols, epilogue);
+                for (int t = 0; t < tokens; t++) {
+                    for (int r = 0; r < rows; r++) {
+                        double expected = 0, magnitude = 0;
+                        for (int c = 0; c < cols; c++) {
+                            double p = x.get((long) t * cols + c) * wv[r][c];
+                            expected += p;
+                            magnitude += Math.abs(p);
+                        }
+                        if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
+                        if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[t * rows + r];
+                        assertEquals(expected, out.get((long) t * rows + r), 1e-4 * Math.max(1, Math.max(magnitude, Math.abs(expected))),
+                                tokens + "x" + rows + "x" + cols + " epilogue " + epilogue + " token " + t + " row " + r);
+                    }
+                }
+                for (int i = tokens * rows; i < tokens * rows + 5; i++) assertEquals(before[i], out.get(i), "no write past the output");
+            }
+        }
+    }
 }
