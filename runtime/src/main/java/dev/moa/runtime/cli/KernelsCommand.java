@@ -112,30 +112,9 @@ final class KernelsCommand implements Callable<Integer> {
         return 0;
     }
 
-    /**
-     * One warp's tensor-core tile product (mma.sync m16n8k16, BF16) against the plain matrix product: on a GPU, the
-     * check that the fragment layout the emulator and the PTX interpreter assume is the hardware's. Returns the
-     * number of wrong elements.
-     */
+    /** One warp's tensor-core tile product against the plain product ({@link TensorCoreCheck}); the number wrong. */
     private static int tensorCoreTile(Arena arena, Backend backend) {
-        var random = new java.util.Random(7);
-        dev.moa.tasks.kernel.Half16Buffer a = dev.moa.tasks.kernel.Half16Buffer.allocate(arena, 256), b = dev.moa.tasks.kernel.Half16Buffer.allocate(arena, 128);
-        for (int i = 0; i < 256; i++) a.set(i, dev.moa.tasks.kernel.KernelContext.floatToBf16((float) random.nextGaussian()));
-        for (int i = 0; i < 128; i++) b.set(i, dev.moa.tasks.kernel.KernelContext.floatToBf16((float) random.nextGaussian()));
-        F32Buffer c = F32Buffer.allocate(arena, 128), d = F32Buffer.allocate(arena, 128);
-        for (int i = 0; i < 128; i++) c.set(i, (float) random.nextGaussian());
-        backend.run(new TaskGraph().task("tile", dev.moa.tasks.kernels.TensorCoreKernels.class, "tile", Grid.of(1, 32), a, b, c, d));
-        backend.download(d);
-        int wrong = 0;
-        for (int r = 0; r < 16; r++) {
-            for (int n = 0; n < 8; n++) {
-                double expected = c.get(r * 8 + n);
-                for (int k = 0; k < 16; k++) {
-                    expected += (double) dev.moa.tasks.kernel.KernelContext.bf16ToFloat(a.get(r * 16 + k)) * dev.moa.tasks.kernel.KernelContext.bf16ToFloat(b.get(n * 16 + k));
-                }
-                if (Math.abs(expected - d.get(r * 8 + n)) > 1e-4 * Math.max(1, Math.abs(expected))) wrong++;
-            }
-        }
+        int wrong = dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend);
         System.out.printf("%s: tensor-core tile (mma.sync m16n8k16 BF16, 16x16 by 16x8), %s%n", backend.name(),
                 wrong == 0 ? "results correct" : wrong + " of 128 wrong: the fragment layout differs from the hardware's");
         return wrong;

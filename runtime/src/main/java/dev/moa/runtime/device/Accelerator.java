@@ -23,6 +23,8 @@ public final class Accelerator implements AutoCloseable {
     private final ModelConfig config;
     private final LlamaWeights weights;
     private DeviceWeights deviceWeights;
+    /** Whether the device's tensor cores passed {@link dev.moa.tasks.kernels.TensorCoreCheck}; null before the first prompt. */
+    private Boolean tensorCores;
 
     private Accelerator(Backend backend, CudaContext context, ModelConfig config, LlamaWeights weights) {
         this.backend = backend;
@@ -71,7 +73,12 @@ public final class Accelerator implements AutoCloseable {
     public synchronized float[] prefill(KvCache cache, int[] tokens) {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
-        return DevicePrefill.run(config, deviceWeights, backend, cache, tokens);
+        if (tensorCores == null) {
+            // the tensor cores' fragment layout is the hardware's to define: check it once before a GEMM relies on it
+            tensorCores = !(backend instanceof CudaBackend) || dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend) == 0;
+            if (!tensorCores) System.err.println("moa: " + backend.name() + ": the tensor-core check failed; prompts use the FFMA GEMM");
+        }
+        return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores);
     }
 
     @Override

@@ -98,13 +98,13 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
 
     /**
      * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of {@code x} (a prompt): the prefill GEMM
-     * with {@link MatVecKernels}' epilogue flags, on the tensor cores for BF16 weights
+     * with {@link MatVecKernels}' epilogue flags, on the tensor cores for BF16 weights when {@code tensorCores}
      * ({@link dev.moa.tasks.kernels.GemmKernels#bf16Tensor}), FFMA tiles for F16 ({@link dev.moa.tasks.kernels.GemmKernels#half}).
      * Needs 16-bit weights.
      */
-    void multiplyTokens(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int tokens) {
+    void multiplyTokens(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int tokens, boolean tensorCores) {
         if (!half()) throw new IllegalStateException("the prefill GEMM reads 16-bit weights, not " + format);
-        if (format == WeightFormat.BF16) { // the tensor cores take BF16
+        if (tensorCores && format == WeightFormat.BF16) { // the tensor cores take BF16
             graph.task(name, dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor", dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows), data, x,
                     bias, out, tokens, rows, cols, epilogue);
             return;

@@ -38,6 +38,7 @@ final class DevicePrefill implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final List<DeviceBuffer> owned = new ArrayList<>();
     private final TaskGraph graph = new TaskGraph();
+    private final boolean tensorCores;
 
     /** Whether the device can prefill this model: 16-bit matrices the GEMM reads, heads the attention kernel stages. */
     static boolean supports(ModelConfig config, DeviceWeights weights) {
@@ -48,18 +49,19 @@ final class DevicePrefill implements AutoCloseable {
         return true;
     }
 
-    private DevicePrefill(ModelConfig config, DeviceWeights weights, Backend backend) {
+    private DevicePrefill(ModelConfig config, DeviceWeights weights, Backend backend, boolean tensorCores) {
         this.config = config;
         this.weights = weights;
         this.backend = backend;
+        this.tensorCores = tensorCores;
     }
 
     /**
      * Runs {@code tokens} (positions 0..T-1) into {@code cache} (fresh, laid out for them) and returns the logits after
-     * the last token.
+     * the last token; BF16 matmuls on the tensor cores when {@code tensorCores}.
      */
-    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens) {
-        try (DevicePrefill prefill = new DevicePrefill(config, weights, backend)) {
+    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores) {
+        try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, tensorCores)) {
             return prefill.forward(cache, tokens);
         }
     }
@@ -93,17 +95,17 @@ final class DevicePrefill implements AutoCloseable {
             for (int h = 0; h < heads; h++) bands.set(h, (int) Math.min(Integer.MAX_VALUE / 2, spans.local()[l][h] / ElasticRule.BLOCK));
             String at = "layer " + l + " ";
             graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(t, VectorKernels.ROW_GROUP), x, w.attentionNorm(), xb, hidden, eps);
-            w.qkv().multiplyTokens(graph, at + "q/k/v", xb, bias(w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, t);
+            w.qkv().multiplyTokens(graph, at + "q/k/v", xb, bias(w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, t, tensorCores);
             graph.task(at + "rope + cache", PrefillKernels.class, "rope", Grid.of(heads + kvHeads, t, PrefillKernels.GROUP), qkv, weights.cos,
                     weights.sin, keys[l], values[l], offsets, rings, firstKept, layout.sinkSlots(), heads, kvHeads, headDim, qkvRows);
             graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(t, heads), qkv, attention, bands, t, heads,
                     kvHeads, headDim, qkvRows, scale);
             w.output().multiplyTokens(graph, at + "output + residual", attention, bias(w.outputBias()), x,
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), t);
+                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), t, tensorCores);
             graph.task(at + "ffn norm", VectorKernels.class, "rmsNorm", Grid.of(t, VectorKernels.ROW_GROUP), x, w.ffnNorm(), xb, hidden, eps);
-            w.gateUp().multiplyTokens(graph, at + "gate/up", xb, weights.noBias, gateUp, 0, t);
+            w.gateUp().multiplyTokens(graph, at + "gate/up", xb, weights.noBias, gateUp, 0, t, tensorCores);
             graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, t, 256), gateUp, activation, inter);
-            w.down().multiplyTokens(graph, at + "down + residual", activation, weights.noBias, x, MatVecKernels.ACCUMULATE, t);
+            w.down().multiplyTokens(graph, at + "down + residual", activation, weights.noBias, x, MatVecKernels.ACCUMULATE, t, tensorCores);
         }
         // the output head on the last token only
         graph.task("last token", VectorKernels.class, "copy", Grid.covering(hidden, 256), x, (t - 1) * hidden, last, hidden);
