@@ -23,7 +23,7 @@ final class ModelLoading {
         Model model = Model.load(dir, device);
         System.err.printf("loaded %s (%s, %,d parameters) in %.2f s%s%n", dir, model.config().modelType(),
                 model.parameterCount(), (System.nanoTime() - start) / 1e9,
-                model.device().equals("cpu") ? "" : "; decode on " + model.device());
+                model.device().equals("cpu") ? "" : "; prompts and decoding on " + model.device());
         return model;
     }
 }
