@@ -8,7 +8,6 @@ import dev.moa.runtime.model.LlamaLayer;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.graph.TaskGraph;
-import dev.moa.tasks.kernel.DeviceBuffer;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.AttentionKernels;
@@ -16,10 +15,8 @@ import dev.moa.tasks.kernels.MatVecKernels;
 import dev.moa.tasks.kernels.NormedMatVecKernels;
 import dev.moa.tasks.kernels.Step;
 import dev.moa.tasks.kernels.VectorKernels;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -44,8 +41,7 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     private final Backend backend;
-    private final Arena arena = Arena.ofShared();
-    private final List<DeviceBuffer> owned = new ArrayList<>();
+    private final OwnedBuffers buffers;
     private final List<Row> rows;
     private final int vocab, headDim;
     private final I32Buffer step;
@@ -63,6 +59,7 @@ public final class DeviceDecoder implements AutoCloseable {
     DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, List<Row> rows) {
         if (rows.isEmpty()) throw new IllegalArgumentException("a device step needs at least one session");
         this.backend = backend;
+        this.buffers = new OwnedBuffers(backend);
         this.rows = List.copyOf(rows);
         int batch = rows.size(), layerCount = config.numLayers();
         int hidden = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads();
@@ -72,15 +69,15 @@ public final class DeviceDecoder implements AutoCloseable {
         float eps = (float) config.rmsNormEps();
         CacheLayout[] layouts = rows.stream().map(r -> r.cache().layout()).toArray(CacheLayout[]::new);
 
-        step = own(I32Buffer.allocate(arena, (long) batch * Step.SIZE));
-        F32Buffer x = f32((long) batch * hidden), xb = f32((long) batch * hidden), qkv = f32((long) batch * qkvRows);
-        F32Buffer attention = f32((long) batch * config.queryDim());
-        F32Buffer gateUp = f32(2L * batch * inter), activation = f32((long) batch * inter);
-        logits = f32((long) batch * vocab);
+        step = buffers.i32((long) batch * Step.SIZE);
+        F32Buffer x = buffers.f32((long) batch * hidden), xb = buffers.f32((long) batch * hidden), qkv = buffers.f32((long) batch * qkvRows);
+        F32Buffer attention = buffers.f32((long) batch * config.queryDim());
+        F32Buffer gateUp = buffers.f32(2L * batch * inter), activation = buffers.f32((long) batch * inter);
+        logits = buffers.f32((long) batch * vocab);
         hostLogits = new float[batch][vocab];
         int capacity = rows.stream().mapToInt(Row::capacity).max().orElseThrow();
         if (capacity > config.maxPositions()) throw new IllegalArgumentException("a session reaches position " + capacity + ", past the model's " + config.maxPositions());
-        I32Buffer sinkSlots = own(I32Buffer.allocate(arena, batch));
+        I32Buffer sinkSlots = buffers.i32(batch);
         for (int b = 0; b < batch; b++) sinkSlots.set(b, layouts[b].sinkSlots());
 
         // each KV group's keys and values read once for all its query heads, where shared memory holds them
@@ -95,7 +92,7 @@ public final class DeviceDecoder implements AutoCloseable {
             splits = Math.max(splits, layerSplits[l]);
         }
         long partials = (long) batch * heads * splits;
-        F32Buffer partialOut = f32(partials * headDim), partialMax = f32(partials), partialSum = f32(partials);
+        F32Buffer partialOut = buffers.f32(partials * headDim), partialMax = buffers.f32(partials), partialSum = buffers.f32(partials);
 
         layers = new LayerCache[layerCount];
         long bytes = 0;
@@ -103,9 +100,9 @@ public final class DeviceDecoder implements AutoCloseable {
             long slots = 0;
             for (CacheLayout layout : layouts) slots += layout.layerSlots(l);
             if (slots > Integer.MAX_VALUE) throw new IllegalArgumentException("the batch's KV slots of layer " + l + " pass 2^31: step fewer sessions together");
-            LayerCache cache = new LayerCache(f32(slots * headDim), f32(slots * headDim), own(I32Buffer.allocate(arena, slots)),
-                    own(I32Buffer.allocate(arena, (long) batch * kvHeads)), own(I32Buffer.allocate(arena, (long) batch * kvHeads)),
-                    own(I32Buffer.allocate(arena, (long) batch * heads)), own(I32Buffer.allocate(arena, (long) batch * heads)), layerSplits[l]);
+            LayerCache cache = new LayerCache(buffers.f32(slots * headDim), buffers.f32(slots * headDim), buffers.i32(slots),
+                    buffers.i32((long) batch * kvHeads), buffers.i32((long) batch * kvHeads),
+                    buffers.i32((long) batch * heads), buffers.i32((long) batch * heads), layerSplits[l]);
             int rowBase = 0; // where row b's slots start: rows one after another
             for (int b = 0; b < batch; b++) {
                 CacheLayout layout = layouts[b];
@@ -142,11 +139,11 @@ public final class DeviceDecoder implements AutoCloseable {
             weights.lmHead.multiply(graph, "output head", xb, weights.noBias, logits, 0, batch);
         }
 
-        chosen = own(I32Buffer.allocate(arena, 2L * batch));
+        chosen = buffers.i32(2L * batch);
         for (TaskGraph.Task t : graph.tasks()) greedyGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
         int chunks = VectorKernels.ARGMAX_CHUNKS;
         greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(chunks, batch, VectorKernels.ROW_GROUP), logits,
-                f32((long) batch * chunks), own(I32Buffer.allocate(arena, 2L * batch * chunks)), own(I32Buffer.allocate(arena, batch)), chosen, vocab);
+                buffers.f32((long) batch * chunks), buffers.i32(2L * batch * chunks), buffers.i32(batch), chosen, vocab);
     }
 
     /**
@@ -198,7 +195,7 @@ public final class DeviceDecoder implements AutoCloseable {
             this.a = a;
             this.sinkSlots = sinkSlots;
             this.grouped = grouped;
-            this.arrivals = own(I32Buffer.allocate(arena, (long) batch * kvHeads));
+            this.arrivals = buffers.i32((long) batch * kvHeads);
             this.fused = batch == 1 && weights.normedHalf;
         }
 
@@ -222,12 +219,12 @@ public final class DeviceDecoder implements AutoCloseable {
                 LayerCache c = layers[layer];
                 DeviceMatrix m = w.qkv();
                 graph.task(at(layer) + "norm + q/k/v + rope + cache", NormedMatVecKernels.class, "halfRope",
-                        NormedMatVecKernels.grid(m.rows() / 2), m.data(), a.x(), w.attentionNorm(), bias(weights, w.qkvBias()), a.qkv(),
+                        NormedMatVecKernels.grid(m.rows() / 2), m.data(), a.x(), w.attentionNorm(), weights.bias(w.qkvBias()), a.qkv(),
                         weights.cos, weights.sin, c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), step, sinkSlots, heads, kvHeads,
                         headDim, m.cols(), eps, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, m.ieee());
                 return;
             }
-            w.qkv().multiply(graph, at(layer) + "q/k/v", a.xb(), bias(weights, w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
+            w.qkv().multiply(graph, at(layer) + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
         }
 
         @Override
@@ -257,7 +254,7 @@ public final class DeviceDecoder implements AutoCloseable {
         @Override
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
-            w.output().multiply(graph, at(layer) + "output + residual", a.attention(), bias(weights, w.outputBias()), a.x(),
+            w.output().multiply(graph, at(layer) + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(),
                     MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), batch);
         }
 
@@ -397,21 +394,10 @@ public final class DeviceDecoder implements AutoCloseable {
     public void close() {
         backend.forget(graph);
         backend.forget(greedyGraph);
-        owned.forEach(backend::free);
-        arena.close();
+        buffers.close();
     }
 
-    private F32Buffer bias(DeviceWeights weights, F32Buffer bias) {
-        return bias == null ? weights.noBias : bias;
-    }
 
-    private F32Buffer f32(long elements) {
-        return own(F32Buffer.allocate(arena, elements));
-    }
 
-    private <B extends DeviceBuffer> B own(B buffer) {
-        owned.add(buffer);
-        return buffer;
-    }
 
 }

@@ -9,18 +9,14 @@ import dev.moa.runtime.model.LlamaLayer;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.graph.TaskGraph;
-import dev.moa.tasks.kernel.DeviceBuffer;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.MatVecKernels;
 import dev.moa.tasks.kernels.PrefillKernels;
 import dev.moa.tasks.kernels.Step;
 import dev.moa.tasks.kernels.VectorKernels;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
-import java.util.List;
 
 /**
  * A prompt's forward pass on the device, all its tokens at once: {@link LlamaLayer}'s steps as launches over T
@@ -35,8 +31,7 @@ final class DevicePrefill implements AutoCloseable {
     private final ModelConfig config;
     private final DeviceWeights weights;
     private final Backend backend;
-    private final Arena arena = Arena.ofShared();
-    private final List<DeviceBuffer> owned = new ArrayList<>();
+    private final OwnedBuffers buffers;
     private final TaskGraph graph = new TaskGraph();
     private final boolean tensorCores;
 
@@ -53,6 +48,7 @@ final class DevicePrefill implements AutoCloseable {
         this.config = config;
         this.weights = weights;
         this.backend = backend;
+        this.buffers = new OwnedBuffers(backend);
         this.tensorCores = tensorCores;
     }
 
@@ -73,19 +69,19 @@ final class DevicePrefill implements AutoCloseable {
         CacheLayout layout = cache.layout();
         HeadSpans spans = layout.spans();
 
-        I32Buffer step = own(I32Buffer.allocate(arena, (long) t * Step.SIZE));
+        I32Buffer step = buffers.i32((long) t * Step.SIZE);
         for (int i = 0; i < t; i++) step.set((long) i * Step.SIZE + Step.TOKEN, tokens[i]);
-        F32Buffer x = f32((long) t * hidden), xb = f32((long) t * hidden), qkv = f32((long) t * qkvRows), attention = f32((long) t * config.queryDim());
-        F32Buffer gateUp = f32(2L * t * inter), activation = f32((long) t * inter), last = f32(hidden), logits = f32(config.vocabSize());
+        F32Buffer x = buffers.f32((long) t * hidden), xb = buffers.f32((long) t * hidden), qkv = buffers.f32((long) t * qkvRows), attention = buffers.f32((long) t * config.queryDim());
+        F32Buffer gateUp = buffers.f32(2L * t * inter), activation = buffers.f32((long) t * inter), last = buffers.f32(hidden), logits = buffers.f32(config.vocabSize());
         F32Buffer[] keys = new F32Buffer[layers], values = new F32Buffer[layers];
 
         weights.embedding.gather(graph, step, x, t);
         for (int l = 0; l < layers; l++) {
             DeviceWeights.Layer w = weights.layers[l];
-            keys[l] = f32((long) layout.layerSlots(l) * headDim);
-            values[l] = f32((long) layout.layerSlots(l) * headDim);
-            I32Buffer offsets = own(I32Buffer.allocate(arena, kvHeads)), rings = own(I32Buffer.allocate(arena, kvHeads));
-            I32Buffer firstKept = own(I32Buffer.allocate(arena, kvHeads)), bands = own(I32Buffer.allocate(arena, heads));
+            keys[l] = buffers.f32((long) layout.layerSlots(l) * headDim);
+            values[l] = buffers.f32((long) layout.layerSlots(l) * headDim);
+            I32Buffer offsets = buffers.i32(kvHeads), rings = buffers.i32(kvHeads);
+            I32Buffer firstKept = buffers.i32(kvHeads), bands = buffers.i32(heads);
             for (int g = 0; g < kvHeads; g++) {
                 offsets.set(g, layout.offset(l, g));
                 rings.set(g, layout.ringSlots(l, g));
@@ -95,12 +91,12 @@ final class DevicePrefill implements AutoCloseable {
             for (int h = 0; h < heads; h++) bands.set(h, (int) Math.min(Integer.MAX_VALUE / 2, spans.local()[l][h] / ElasticRule.BLOCK));
             String at = "layer " + l + " ";
             graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(t, VectorKernels.ROW_GROUP), x, w.attentionNorm(), xb, hidden, eps);
-            w.qkv().multiplyTokens(graph, at + "q/k/v", xb, bias(w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, t, tensorCores);
+            w.qkv().multiplyTokens(graph, at + "q/k/v", xb, weights.bias(w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, t, tensorCores);
             graph.task(at + "rope + cache", PrefillKernels.class, "rope", Grid.of(heads + kvHeads, t, PrefillKernels.GROUP), qkv, weights.cos,
                     weights.sin, keys[l], values[l], offsets, rings, firstKept, layout.sinkSlots(), heads, kvHeads, headDim, qkvRows);
             graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(t, heads), qkv, attention, bands, t, heads,
                     kvHeads, headDim, qkvRows, scale);
-            w.output().multiplyTokens(graph, at + "output + residual", attention, bias(w.outputBias()), x,
+            w.output().multiplyTokens(graph, at + "output + residual", attention, weights.bias(w.outputBias()), x,
                     MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), t, tensorCores);
             graph.task(at + "ffn norm", VectorKernels.class, "rmsNorm", Grid.of(t, VectorKernels.ROW_GROUP), x, w.ffnNorm(), xb, hidden, eps);
             w.gateUp().multiplyTokens(graph, at + "gate/up", xb, weights.noBias, gateUp, 0, t, tensorCores);
@@ -112,7 +108,7 @@ final class DevicePrefill implements AutoCloseable {
         if (weights.lmHead.half()) {
             weights.lmHead.multiplyNormed(graph, "final norm + output head", last, weights.finalNorm, eps, weights.noBias, logits, 0);
         } else {
-            F32Buffer normed = f32(hidden);
+            F32Buffer normed = buffers.f32(hidden);
             graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(1, VectorKernels.ROW_GROUP), last, weights.finalNorm, normed, hidden, eps);
             weights.lmHead.multiply(graph, "output head", normed, weights.noBias, logits, 0, 1);
         }
@@ -129,24 +125,13 @@ final class DevicePrefill implements AutoCloseable {
         return out;
     }
 
-    private F32Buffer bias(F32Buffer bias) {
-        return bias == null ? weights.noBias : bias;
-    }
 
-    private F32Buffer f32(long elements) {
-        return own(F32Buffer.allocate(arena, elements));
-    }
 
-    private <B extends DeviceBuffer> B own(B buffer) {
-        owned.add(buffer);
-        return buffer;
-    }
 
     /** Frees the prompt's activations and staging on the device (the weights stay). */
     @Override
     public void close() {
         backend.forget(graph);
-        owned.forEach(backend::free);
-        arena.close();
+        buffers.close();
     }
 }

@@ -55,6 +55,11 @@ final class DeviceWeights {
         normedHalf = half;
     }
 
+    /** A layer's bias as a kernel takes it: {@link #noBias} for one the checkpoint does not have. */
+    F32Buffer bias(F32Buffer bias) {
+        return bias == null ? noBias : bias;
+    }
+
     /** Vectors of the given lengths one after another, a null part as zeros. */
     private static F32Buffer join(Arena arena, float[] a, int aLength, float[] b, int bLength, float[] c, int cLength) {
         float[][] parts = {a, b, c};
