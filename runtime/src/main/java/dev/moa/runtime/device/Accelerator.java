@@ -68,17 +68,27 @@ public final class Accelerator implements AutoCloseable {
     /**
      * Runs a fresh session's prompt on the device into its {@code cache} (laid out for the prompt) and returns the
      * logits after the last token, or null when this model's weights or heads are ones the device prefill does not
-     * take ({@link DevicePrefill#supports}): the caller prefills on the CPU then.
+     * take ({@link DevicePrefill#supports}) or the prompt does not fit the device's memory: the caller prefills on
+     * the CPU then.
      */
     public synchronized float[] prefill(KvCache cache, int[] tokens) {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
-        if (tensorCores == null) {
-            // the tensor cores' fragment layout is the hardware's to define: check it once before a GEMM relies on it
-            tensorCores = !(backend instanceof CudaBackend) || dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend) == 0;
-            if (!tensorCores) System.err.println("moa: " + backend.name() + ": the tensor-core check failed; prompts use the FFMA GEMM");
+        try {
+            if (tensorCores == null) {
+                // the tensor cores' fragment layout is the hardware's to define: check it once before a GEMM relies on it
+                tensorCores = !(backend instanceof CudaBackend) || dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend) == 0;
+                if (!tensorCores) System.err.println("moa: " + backend.name() + ": the tensor-core check failed; prompts use the FFMA GEMM");
+            }
+            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores);
+        } catch (dev.moa.tasks.cuda.CudaException e) {
+            // the prompt's activations are held at once: one too long for the device's free memory runs on the CPU
+            // (nothing reached the session's cache: it is read back only after the whole prompt ran)
+            if (!"CUDA_ERROR_OUT_OF_MEMORY".equals(e.errorName())) throw e;
+            System.err.println("moa: a prompt of " + tokens.length + " tokens does not fit " + backend.name()
+                    + "'s free memory for a prefill there; it runs on the CPU");
+            return null;
         }
-        return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores);
     }
 
     @Override

@@ -91,6 +91,26 @@ class FakeDriverDecodeTest {
         assertEquals(0, FakeCuda.liveAllocations(), "closing the model frees its device memory");
     }
 
+    /** A prompt the device has no memory for runs on the CPU (one line says so); the session then decodes on the device. */
+    @Test
+    void aPromptTheDeviceCannotHoldRunsOnTheCpu() throws Exception {
+        var driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        int[] prompt = new Random(8).ints(90, 3, 2000).toArray();
+        try (Model cpu = Model.load(DEMO);
+             Model gpu = Model.load(DEMO, new CudaBackend(CudaContext.open(driver, 0), new KernelCache(null)));
+             Session a = cpu.newSession(200); Session b = gpu.newSession(200)) {
+            int liveBefore = FakeCuda.liveAllocations();
+            FakeCuda.failNext("cuMemAlloc_v2", 2); // CUDA_ERROR_OUT_OF_MEMORY at the prompt's first allocation
+            float[] expected = a.prefill(prompt), actual = b.prefill(prompt);
+            EmulatorDecodeTest.assertClose(expected, actual, "the prompt's last logits, prefilled on the CPU");
+            assertEquals(liveBefore, FakeCuda.liveAllocations(), "the failed attempt left no device memory behind");
+            int token = Sampler.argmax(expected);
+            EmulatorDecodeTest.assertClose(a.decode(token), b.decode(token), "the next token, decoded on the device");
+            assertNull(FakeCuda.launchFailure(), "every kernel ran");
+        }
+    }
+
     /** Sessions on different threads share the model's backend: their steps take turns and each decodes as alone. */
     @Test
     void sessionsOnSeveralThreadsShareTheDevice() throws Exception {

@@ -201,7 +201,7 @@ public final class FakeCuda {
     }
 
     /** The next call of entry point {@code name} returns {@code result}. */
-    static void failNext(String name, int result) {
+    public static void failNext(String name, int result) {
         try (Arena arena = Arena.ofConfined()) {
             call("fake_fail_next", FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT), arena.allocateFrom(name), result);
         }
