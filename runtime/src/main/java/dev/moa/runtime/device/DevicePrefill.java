@@ -112,7 +112,7 @@ final class DevicePrefill implements AutoCloseable {
             graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(1, VectorKernels.ROW_GROUP), last, weights.finalNorm, normed, hidden, eps);
             weights.lmHead.multiply(graph, "output head", normed, weights.noBias, logits, 0, 1);
         }
-        backend.run(graph);
+        backend.runOnce(graph);
 
         backend.download(logits);
         for (int l = 0; l < layers; l++) {
@@ -131,7 +131,6 @@ final class DevicePrefill implements AutoCloseable {
     /** Frees the prompt's activations and staging on the device (the weights stay). */
     @Override
     public void close() {
-        backend.forget(graph);
         buffers.close();
     }
 }

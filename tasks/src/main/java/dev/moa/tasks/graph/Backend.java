@@ -16,6 +16,15 @@ public interface Backend extends AutoCloseable {
     /** Runs every task of the graph in order; returns when the results are complete on the device. */
     void run(TaskGraph graph);
 
+    /**
+     * Runs a graph that will not run again (a prompt's forward, a one-off check): as {@link #run}, without keeping
+     * anything for a replay — on a CUDA device the tasks are launched directly instead of captured into a graph.
+     */
+    default void runOnce(TaskGraph graph) {
+        run(graph);
+        forget(graph);
+    }
+
     /** Frees the device copy of the buffer (nothing when it has none); a later use uploads it again. */
     void free(DeviceBuffer buffer);
 

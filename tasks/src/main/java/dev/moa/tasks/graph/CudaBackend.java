@@ -89,6 +89,16 @@ public final class CudaBackend implements Backend {
         stream.synchronize();
     }
 
+    @Override
+    public synchronized void runOnce(TaskGraph graph) {
+        context.makeCurrent();
+        for (TaskGraph.Task t : graph.tasks()) {
+            for (Object a : t.args()) if (a instanceof DeviceBuffer b && !resident.containsKey(b)) upload(b);
+        }
+        graph.tasks().forEach(this::launch); // no capture: a graph instantiated for one replay costs more than it saves
+        stream.synchronize();
+    }
+
     /**
      * Microseconds each task of {@code graph} takes on the device: every task launched alone {@code repeats} times
      * between two events, after one warm-up round of the whole graph (the graph must have run once). Where a step's

@@ -61,6 +61,14 @@ class CudaBackendTest {
             assertEquals(graphLaunches + 2 * 7, FakeCuda.graphLaunchCount(), "a warm-up and three rounds of two per prefix");
             gpu.run(graph);
             assertEquals(captures + 2, FakeCuda.captureCount(), "the step's own graph is not captured again");
+
+            // a graph run once (a prompt): launched directly, nothing captured or kept
+            TaskGraph once = new TaskGraph().task("sum once", VectorKernels.class, "add", Grid.covering(n, 256), a, a, c, n);
+            long launchesBefore = FakeCuda.launchCount(), capturesBefore = FakeCuda.captureCount(), graphsBefore = FakeCuda.graphLaunchCount();
+            gpu.runOnce(once);
+            assertEquals(launchesBefore + 1, FakeCuda.launchCount(), "its one task was launched");
+            assertEquals(capturesBefore, FakeCuda.captureCount(), "nothing was captured");
+            assertEquals(graphsBefore, FakeCuda.graphLaunchCount(), "no graph was launched");
         }
         assertEquals(0, FakeCuda.liveAllocations(), "closing the backend frees its device memory");
     }
