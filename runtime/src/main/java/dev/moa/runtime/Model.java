@@ -144,7 +144,7 @@ public final class Model implements AutoCloseable {
         if (attention instanceof AttentionMode.Sparse sparse) {
             return dev.moa.runtime.model.MoaKvCache.byteSize(config, dev.moa.plans.HeadSpans.of(sparse.planFor(config, directory.toString()), n));
         }
-        return 2L * config.numLayers() * config.numKvHeads() * n * config.headDim() * Float.BYTES;
+        return dev.moa.runtime.model.DenseKvCache.byteSize(config, n);
     }
 
     /** Where decode steps run off the CPU, if anywhere (benchmarks build device steps over their own caches). */

@@ -59,9 +59,7 @@ public final class Session implements AutoCloseable {
      * next-token logits of every position (perplexity and answer-token loss without a decode step per token).
      */
     public float[] prefill(int[] tokens, LlamaModel.PositionLogits everyPosition) {
-        if (position == 0 && plan != null) {
-            cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) tokens.length + allowance)), tokens.length);
-        }
+        if (position == 0 && plan != null) sizeCacheFor(tokens.length);
         if (accelerator != null && position == 0 && everyPosition == null && tokens.length > 0) {
             // a fresh prompt runs on the device (when the device takes this model) straight into the session's cache
             requireRoom(tokens.length);
@@ -87,9 +85,7 @@ public final class Session implements AutoCloseable {
             throw new IllegalArgumentException("a prompt piece [" + from + ", " + from + " + " + count + ") outside the prompt's " + prompt.length + " tokens");
         }
         if (from == 0 && count == prompt.length) return prefill(prompt); // the whole prompt: on the device where there is one
-        if (position == 0 && plan != null) {
-            cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) prompt.length + allowance)), prompt.length);
-        }
+        if (position == 0 && plan != null) sizeCacheFor(prompt.length);
         if (accelerator != null && position > 0 && device != null) throw new IllegalStateException("a session decoding on the device takes no more prompt");
         requireRoom(count);
         float[] logits = model.forward(state, cache, prompt, from, count, position, null);
@@ -100,6 +96,11 @@ public final class Session implements AutoCloseable {
     /** The positions a prefill of this session computes per forward chunk: pieces fed at its multiples equal one prefill. */
     public int prefillChunk() {
         return chunk;
+    }
+
+    /** A sparse session's cache, made at its first prompt: every head's span for N = prompt + allowance. */
+    private void sizeCacheFor(int promptLength) {
+        cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) promptLength + allowance)), promptLength);
     }
 
     /** Feeds one generated token and returns the logits for the next one. */

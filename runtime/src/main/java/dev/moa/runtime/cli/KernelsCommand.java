@@ -113,7 +113,7 @@ final class KernelsCommand implements Callable<Integer> {
     }
 
     /** One warp's tensor-core tile product against the plain product ({@link TensorCoreCheck}); the number wrong. */
-    private static int tensorCoreTile(Arena arena, Backend backend) {
+    private static int tensorCoreTile(Backend backend) {
         int wrong = dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend);
         System.out.printf("%s: tensor-core tile (mma.sync m16n8k16 BF16, 16x16 by 16x8), %s%n", backend.name(),
                 wrong == 0 ? "results correct" : wrong + " of 128 wrong: the fragment layout differs from the hardware's");
@@ -154,7 +154,7 @@ final class KernelsCommand implements Callable<Integer> {
             }
             System.out.printf("%s: 2 kernels over %d elements, first run %.1f ms (on a GPU: JIT, upload, graph capture), replay %.1f ms, %s%n",
                     backend.name(), n, (first - start) / 1e6, (second - first) / 1e6, wrong == 0 ? "results correct" : wrong + " wrong results");
-            int wrongTile = tensorCoreTile(arena, backend);
+            int wrongTile = tensorCoreTile(backend);
             return wrong == 0 && wrongTile == 0 ? 0 : 1;
         }
     }

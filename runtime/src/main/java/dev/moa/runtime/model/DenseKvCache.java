@@ -70,6 +70,11 @@ public final class DenseKvCache implements KvCache {
         return 2L * keys.length * keys[0].length * Float.BYTES;
     }
 
+    /** Bytes of K and V a dense cache of {@code capacity} positions allocates (what {@link #byteSize()} reports once built). */
+    public static long byteSize(ModelConfig config, int capacity) {
+        return 2L * config.numLayers() * config.numKvHeads() * capacity * config.headDim() * Float.BYTES;
+    }
+
     @Override
     public long bytesRead(int position) {
         return 2L * keys.length * Math.min(position + 1, capacity) * kvHeads * headDim * Float.BYTES;

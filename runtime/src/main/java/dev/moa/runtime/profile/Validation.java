@@ -175,7 +175,7 @@ public final class Validation {
     }
 
     public static long denseBytes(ModelConfig c, int n) {
-        return 2L * c.numLayers() * c.numKvHeads() * n * c.headDim() * Float.BYTES;
+        return dev.moa.runtime.model.DenseKvCache.byteSize(c, n);
     }
 
     static void write(Result r, Path out) throws IOException {

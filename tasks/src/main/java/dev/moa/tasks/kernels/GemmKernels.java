@@ -59,7 +59,7 @@ public final class GemmKernels {
                 KernelContext.unroll(8);
                 for (int i = 0; i < 8; i++) {
                     int e = t + GROUP * i, r = e / STEP, k = e % STEP, gr = rowBase + r, gt = tokenBase + r, gk = k0 + k;
-                    ws[r * W_STRIDE + k] = gr < rows && gk < cols ? widen(w.get((long) gr * cols + gk), ieee) : 0f;
+                    ws[r * W_STRIDE + k] = gr < rows && gk < cols ? NormedMatVecKernels.widen(w.get((long) gr * cols + gk), 0, ieee) : 0f;
                     xs[r * STEP + k] = gt < tokens && gk < cols ? x.get((long) gt * cols + gk) : 0f;
                 }
             }
@@ -227,10 +227,6 @@ public final class GemmKernels {
         }
     }
 
-    /** One 16-bit weight widened: IEEE half when {@code ieee} is set, else BF16. */
-    private static float widen(short bits, int ieee) {
-        return ieee != 0 ? KernelContext.f16ToFloat(bits) : KernelContext.bf16ToFloat(bits);
-    }
 
     /** {@code out[token, row]} through the epilogue, when the element exists. */
     private static void store(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, float sum, int epilogue) {
