@@ -387,7 +387,7 @@ final class BenchCommand {
         }
     }
 
-    @Command(name = "prefill", description = "Whole-model prefill tokens/s at each prompt length, dense vs MoA plan vs uniform 50 %.")
+    @Command(name = "prefill", description = "Whole-model prefill tokens/s at each prompt length, dense vs MoA plan vs uniform 50 %%.")
     static final class Prefill implements Callable<Integer> {
         @Option(names = "--model", paramLabel = "DIR", description = "a model folder (default: the synthetic Llama-3.2-1B-shaped model)")
         Path model;

@@ -12,6 +12,7 @@ import dev.moa.tasks.jit.PtxCompiler;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernels.VectorKernels;
 import java.lang.foreign.Arena;
+import dev.moa.tasks.jit.Cubin;
 import dev.moa.tasks.jit.Ptxas;
 import dev.moa.tasks.kernels.KernelCatalog;
 import java.nio.file.Files;
@@ -54,13 +55,18 @@ final class KernelsCommand implements Callable<Integer> {
 
         @Option(names = "--bench", description = "time the decode kernels on the GPU against its bandwidth roofline")
         boolean bench;
+
+        @Option(names = "--sass", description = "what ptxas makes of each kernel for --target: registers, SASS instructions, "
+                + "the instructions of its innermost loops (with --reference-ptx: nvcc's build of the same algorithm beside it)")
+        boolean sass;
     }
 
     @Override
     public Integer call() throws Exception {
         if (mode.check) return check(device);
         if (mode.bench) return bench(referencePtx);
-        if (referencePtx != null) throw new UsageException("kernels: --reference-ptx goes with --bench");
+        if (mode.sass) return sass(target, referencePtx);
+        if (referencePtx != null) throw new UsageException("kernels: --reference-ptx goes with --bench or --sass");
         if (mode.print == null) {
             for (var e : KernelCatalog.all()) {
                 System.out.printf("%-14s %s.%s  %s%n", e.name(), e.owner().getSimpleName(), e.method(), e.summary());
@@ -110,6 +116,44 @@ final class KernelsCommand implements Callable<Integer> {
             System.out.print(benchmark.table(benchmark.run(System.err)));
         }
         return 0;
+    }
+
+    /**
+     * Assembles every kernel for {@code target} and prints what the cubin holds: registers, SASS instructions and the
+     * sizes of the innermost loops (where a kernel spends its time). With nvcc's PTX of the same algorithms
+     * (scripts/kernel-gap/reference.cu, whose entries are the catalog's names with '_' for '-'), each of those is
+     * assembled by the same ptxas and printed beside ours. Offline: needs ptxas, no GPU.
+     */
+    private static int sass(String target, Path referencePtx) throws Exception {
+        if (!Ptxas.available()) throw new UsageException("kernels --sass: ptxas is not on PATH (install the CUDA toolkit)");
+        if (referencePtx != null && !Files.isRegularFile(referencePtx)) {
+            throw new UsageException("kernels --sass: --reference-ptx " + referencePtx + " is not a file (nvcc -ptx scripts/kernel-gap/reference.cu writes it)");
+        }
+        Path work = Files.createTempDirectory("moa-sass");
+        try {
+            Ptxas.Report reference = referencePtx == null ? null : Ptxas.assemble(Files.readString(referencePtx), target, work);
+            System.out.printf("%-18s %9s %6s %s%n", "kernel (" + target + ")", "registers", "SASS", "innermost loops (instructions)");
+            for (var e : KernelCatalog.all()) {
+                Ptxas.Report r = Ptxas.assemble(PtxCompiler.compile(e.owner(), e.method(), target).ptx(), target, work);
+                System.out.printf("%-18s %9d %6d %s%n", e.name(), r.registers(), r.code().get(e.method()).instructions(),
+                        loops(r.code().get(e.method())));
+                Cubin.Kernel nvcc = reference == null ? null : reference.code().get(e.name().replace('-', '_'));
+                if (nvcc != null) {
+                    System.out.printf("%-18s %9d %6d %s%n", "  nvcc", reference.registersOf(nvcc.entry()), nvcc.instructions(), loops(nvcc));
+                }
+            }
+        } finally {
+            try (var files = Files.list(work)) {
+                for (Path p : files.toList()) Files.deleteIfExists(p);
+            }
+            Files.deleteIfExists(work);
+        }
+        return 0;
+    }
+
+    private static String loops(Cubin.Kernel k) {
+        return k.innermostLoops().isEmpty() ? "-"
+                : String.join(" ", k.innermostLoops().stream().map(l -> String.valueOf(l.instructions())).toList());
     }
 
     /** One warp's tensor-core tile product against the plain product ({@link TensorCoreCheck}); the number wrong. */

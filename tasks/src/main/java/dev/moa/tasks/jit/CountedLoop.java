@@ -11,7 +11,7 @@ import java.lang.classfile.instruction.IncrementInstruction;
 import java.lang.classfile.instruction.LabelTarget;
 import java.lang.classfile.instruction.LoadInstruction;
 import java.lang.classfile.instruction.StoreInstruction;
-import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -54,6 +54,15 @@ record CountedLoop(int bodyStart, int backEdge, int counter, int limitSlot, int 
         return backEdge;
     }
 
+    /** The counted loop whose head label is at {@code head}, or null when the loop there is not one. */
+    static CountedLoop tryAt(List<CodeElement> code, int head) {
+        try {
+            return at(code, head);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
     /** The counted loop whose head label is at {@code head}, or an exception naming what does not fit. */
     static CountedLoop at(List<CodeElement> code, int head) {
         Label headLabel = ((LabelTarget) code.get(head)).label();
@@ -86,7 +95,7 @@ record CountedLoop(int bodyStart, int backEdge, int counter, int limitSlot, int 
         if (!boundBefore(code, backEdge + 1, test.target())) {
             throw new IllegalArgumentException("the loop's exit is not right after it");
         }
-        Set<Label> internal = new HashSet<>();
+        Set<Label> internal = new LinkedHashSet<>(); // in code order: copies name their labels deterministically
         for (int i = bodyStart; i < backEdge; i++) {
             if (code.get(i) instanceof LabelTarget t) internal.add(t.label());
         }

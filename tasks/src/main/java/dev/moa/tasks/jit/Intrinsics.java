@@ -19,11 +19,11 @@ final class Intrinsics {
         switch (name) {
             case "localId" -> {
                 f.popValue();
-                t.emit("mov.u32 " + f.push(Kind.INT) + ", %tid.x;");
+                t.emit("mov.u32 " + f.push(Value.nonNegativeInt()) + ", %tid.x;");
             }
             case "groupSize" -> {
                 f.popValue();
-                t.emit("mov.u32 " + f.push(Kind.INT) + ", %ntid.x;");
+                t.emit("mov.u32 " + f.push(Value.nonNegativeInt()) + ", %ntid.x;");
             }
             case "groupId", "groups" -> {
                 Value dim = f.popValue();
@@ -32,7 +32,7 @@ final class Intrinsics {
                     throw f.error(name + "(dimension) needs a constant dimension 0, 1 or 2");
                 }
                 String axis = "xyz".substring(dim.constant().intValue(), dim.constant().intValue() + 1);
-                t.emit("mov.u32 " + f.push(Kind.INT) + ", %" + (name.equals("groupId") ? "ctaid." : "nctaid.") + axis + ";");
+                t.emit("mov.u32 " + f.push(Value.nonNegativeInt()) + ", %" + (name.equals("groupId") ? "ctaid." : "nctaid.") + axis + ";");
             }
             case "globalId" -> {
                 f.popValue();
@@ -46,7 +46,7 @@ final class Intrinsics {
                 f.popValue();
                 String local = t.temp(".u32");
                 t.emit("mov.u32 " + local + ", %tid.x;");
-                t.emit("and.b32 " + f.push(Kind.INT) + ", " + local + ", 31;");
+                t.emit("and.b32 " + f.push(Value.nonNegativeInt()) + ", " + local + ", 31;");
             }
             case "barrier" -> {
                 f.popValue();

@@ -20,8 +20,13 @@ import java.util.concurrent.ConcurrentHashMap;
  * was translated from (inlined helpers included): an entry whose sources changed is recompiled, never reused.
  */
 public final class KernelCache {
-    /** Bump when the translator's output changes, so old disk entries are ignored. */
-    static final String JIT_VERSION = "1";
+    /**
+     * The translator's own identity: the hash of its class files, so an entry written by an older JIT (before a new
+     * pass or intrinsic) is ignored without anyone remembering to bump a version.
+     */
+    static final String JIT_VERSION = sha256(PtxCompiler.bytecode(PtxCompiler.class), PtxCompiler.bytecode(PtxCompiler.Translator.class),
+            PtxCompiler.bytecode(PtxCompiler.Translator.Frame.class), PtxCompiler.bytecode(Intrinsics.class),
+            PtxCompiler.bytecode(CountedLoop.class)).substring(0, 16);
     private static final String MAGIC = "// moa-ptx-cache " + JIT_VERSION;
 
     private final Path directory;

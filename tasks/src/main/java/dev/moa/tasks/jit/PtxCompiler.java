@@ -135,11 +135,42 @@ public final class PtxCompiler {
         }
     }
 
-    /** A stack entry: its kind, a known constant (or null), and for buffers the parameter it came from. */
-    record Value(Kind kind, Long constant, int origin, String compare) {
+    /**
+     * A stack entry: its kind, a known constant (or null), for buffers the parameter it came from, and for ints that
+     * are a widened loop counter plus a constant, which ({@link Induction}).
+     */
+    record Value(Kind kind, Long constant, int origin, String compare, Induction induction, boolean nonNegative) {
         Value(Kind kind) {
-            this(kind, null, -1, null);
+            this(kind, null, -1, null, null, false);
         }
+
+        Value(Kind kind, Long constant, int origin, String compare) {
+            this(kind, constant, origin, compare, null, constant != null && constant >= 0);
+        }
+
+        Value(Kind kind, Long constant, int origin, String compare, Induction induction) {
+            this(kind, constant, origin, compare, induction, constant != null && constant >= 0);
+        }
+
+        /**
+         * An int known to be ≥ 0 (a thread or group index, a non-negative constant, such an int masked or shifted
+         * right): divided by a power of two it is a shift. Only stack values carry this; a local may be written on
+         * another path (the translator does not merge facts at joins), so reading one forgets it.
+         */
+        static Value nonNegativeInt() {
+            return new Value(Kind.INT, null, -1, null, null, true);
+        }
+    }
+
+    /** An int known to equal the counter in local {@code slot} plus {@code offset}, where that counter is widened. */
+    record Induction(int slot, long offset) {
+    }
+
+    /**
+     * A counted loop's counter kept in a 64-bit register beside its int one (see {@code Frame.widenedLoop}).
+     * {@code maxOffset}: the largest k for which counter + k provably does not overflow inside the body.
+     */
+    record WideCounter(String register, long maxOffset) {
     }
 
     /** Translation of one kernel (and, recursively, its inlined helpers) into PTX text. */
@@ -281,6 +312,12 @@ public final class PtxCompiler {
             int pendingUnroll;
             /** While an unrolled copy of a loop body is translated: its own names for the body's labels. */
             Map<Label, String> copyLabels;
+            /** Counters of the enclosing counted loops that are widened, by local slot. */
+            final Map<Integer, WideCounter> wideCounters = new HashMap<>();
+            /** The loop head being translated as the widened version (so that the head is not widened twice). */
+            int wideningHead = -1;
+            /** Above 0 while the fallback copy of a widened loop is translated: nothing in it is widened. */
+            int narrowCopies;
 
             Frame(Class<?> cls, MethodModel method, String prefix) {
                 this.cls = cls;
@@ -356,6 +393,13 @@ public final class PtxCompiler {
                     switch (elements.get(at)) {
                         case LineNumber ln -> line = ln.line();
                         case LabelTarget lt -> {
+                            if (at != wideningHead && narrowCopies == 0 && reachable && stack.isEmpty() && CountedLoop.startsAt(elements, at)) {
+                                CountedLoop loop = CountedLoop.tryAt(elements, at);
+                                if (loop != null && widenable(elements, loop)) {
+                                    at = widenedLoop(elements, at, loop, result, end);
+                                    continue;
+                                }
+                            }
                             if (pendingUnroll > 1 && CountedLoop.startsAt(elements, at)) unroll(elements, at, result, end);
                             List<Value> saved = stackAtLabel.get(lt.label());
                             if (!reachable && saved != null) {
@@ -413,6 +457,65 @@ public final class PtxCompiler {
                 reachable = false; // the original loop's head is entered only from the test above
             }
 
+            /**
+             * Whether widening a counted loop's counter pays and is exact: its body converts an int to long (an
+             * index; nothing to gain otherwise) and a constant limit leaves room for one more step (a variable one
+             * is checked at run time, see widenedLoop).
+             */
+            boolean widenable(List<CodeElement> elements, CountedLoop loop) {
+                boolean converts = false;
+                for (int i = loop.bodyStart(); i < loop.backEdge() && !converts; i++) {
+                    converts = elements.get(i) instanceof ConvertInstruction c && c.opcode() == Opcode.I2L;
+                }
+                return converts && (loop.limitSlot() >= 0 || loop.limitConstant() <= lastWideLimit(loop));
+            }
+
+            /** The largest limit for which {@code i + step} cannot overflow while the loop test passes. */
+            static long lastWideLimit(CountedLoop loop) {
+                return (long) Integer.MAX_VALUE - loop.step() + (loop.inclusive() ? 0 : 1);
+            }
+
+            /**
+             * Translates a counted loop with its counter also kept in 64 bits, so that {@code (long) i} and
+             * {@code (long) (i + k)} inside it are 64-bit adds of the wide counter instead of sign extensions, which
+             * lets ptxas turn the addresses into pointer increments (nvcc gets this from C's undefined signed
+             * overflow). Exact when {@code i + step} cannot overflow while the test passes: with a constant limit
+             * that is checked here; with a variable limit the loop is translated twice and a test before it picks
+             * the narrow copy (Java's int arithmetic throughout) for limits within one step of
+             * {@code Integer.MAX_VALUE}. Then, inside the body, {@code i ≤ limit - 1 ≤ MAX - step}, so
+             * {@code i + k} for {@code 0 ≤ k < step} does not overflow either. Returns the index of the back edge.
+             */
+            int widenedLoop(List<CodeElement> elements, int head, CountedLoop loop, String result, String end) {
+                String wide = register("%" + prefix + "_wL" + loop.counter() + "_" + labels++, Kind.LONG);
+                String narrow = "$L_" + prefix + "_" + labels++;
+                emit("cvt.s64.s32 " + wide + ", " + local(loop.counter(), Kind.INT) + ";");
+                if (loop.limitSlot() >= 0) {
+                    String overflows = temp(".pred");
+                    emit("setp.gt.s32 " + overflows + ", " + local(loop.limitSlot(), Kind.INT) + ", " + lastWideLimit(loop) + ";");
+                    emit("@" + overflows + " bra " + narrow + ";");
+                }
+                WideCounter outerCounter = wideCounters.put(loop.counter(), new WideCounter(wide, loop.step() - 1));
+                int outerHead = wideningHead;
+                wideningHead = head;
+                translate(elements, head, loop.backEdge() + 1, result, end);
+                wideningHead = outerHead;
+                if (outerCounter == null) wideCounters.remove(loop.counter());
+                else wideCounters.put(loop.counter(), outerCounter);
+                if (loop.limitSlot() >= 0) { // the narrow copy, with its own labels; it leaves through the same exit
+                    body.append(narrow).append(":\n");
+                    reachable = true;
+                    Map<Label, String> outer = copyLabels;
+                    copyLabels = outer == null ? new HashMap<>() : new HashMap<>(outer);
+                    copyLabels.put(((LabelTarget) elements.get(head)).label(), "$L_" + prefix + "_" + labels++);
+                    for (Label l : loop.internal()) copyLabels.put(l, "$L_" + prefix + "_" + labels++);
+                    narrowCopies++;
+                    translate(elements, head, loop.backEdge() + 1, result, end);
+                    narrowCopies--;
+                    copyLabels = outer;
+                }
+                return loop.backEdge();
+            }
+
             void jumpTo(Label target) {
                 stackAtLabel.putIfAbsent(target, List.copyOf(stack));
             }
@@ -427,7 +530,8 @@ public final class PtxCompiler {
                         if (v.kind() == Kind.CONTEXT) {
                             push(v);
                         } else {
-                            String dst = push(new Value(v.kind(), null, v.origin(), null));
+                            Induction induction = v.kind() == Kind.INT && wideCounters.containsKey(slot) ? new Induction(slot, 0) : null;
+                            String dst = push(new Value(v.kind(), null, v.origin(), null, induction));
                             move(v.kind(), dst, local(slot, v.kind()));
                         }
                     }
@@ -444,6 +548,8 @@ public final class PtxCompiler {
                     case IncrementInstruction inc -> {
                         String r = local(inc.slot(), Kind.INT);
                         emit("add.s32 " + r + ", " + r + ", " + inc.constant() + ";");
+                        WideCounter wide = wideCounters.get(inc.slot());
+                        if (wide != null) emit("add.s64 " + wide.register() + ", " + wide.register() + ", " + inc.constant() + ";");
                     }
                     case ConstantInstruction c -> constant(c);
                     case OperatorInstruction o -> operator(op);
@@ -518,6 +624,13 @@ public final class PtxCompiler {
                     emit(ptx + " " + push(k) + ", " + a + ", " + masked + ";");
                     return;
                 }
+                if (k == Kind.INT && (what.equals("div") || what.equals("rem")) && powerOfTwo(peekValue().constant()) > 0) {
+                    Value divisor = popValue();
+                    boolean nonNegative = peekValue().nonNegative();
+                    divideByPowerOfTwo(what, pop(), powerOfTwo(divisor.constant()), nonNegative);
+                    return;
+                }
+                Induction induction = k == Kind.INT ? inductionOf(what, stack.get(stack.size() - 2), peekValue()) : null;
                 String b = pop(), a = pop();
                 String bits = k == Kind.LONG ? ".b64" : ".b32";
                 String ptx = switch (what) {
@@ -534,11 +647,67 @@ public final class PtxCompiler {
                     case "xor" -> "xor" + bits;
                     default -> throw error(name);
                 };
-                emit(ptx + " " + push(k) + ", " + a + ", " + b + ";");
+                emit(ptx + " " + push(new Value(k, null, -1, null, induction)) + ", " + a + ", " + b + ";");
+            }
+
+            /** k when {@code constant} is 2^k with 1 ≤ k ≤ 30, else 0. */
+            static int powerOfTwo(Long constant) {
+                if (constant == null || constant < 2 || constant > 1 << 30 || Long.bitCount(constant) != 1) return 0;
+                return Long.numberOfTrailingZeros(constant);
+            }
+
+            /**
+             * {@code a / 2^k} and {@code a % 2^k} with Java's truncation toward zero, without a division: a shift or a
+             * mask when a ≥ 0 is known; otherwise a negative a is first biased by 2^k - 1 (its sign bits shifted
+             * down), which makes the arithmetic shift round toward zero, and the remainder is a minus the rounded
+             * multiple. ptxas does not do this for {@code div.s32} by a constant.
+             */
+            void divideByPowerOfTwo(String what, String a, int k, boolean nonNegative) {
+                if (nonNegative) {
+                    if (what.equals("div")) emit("shr.s32 " + push(Value.nonNegativeInt()) + ", " + a + ", " + k + ";");
+                    else emit("and.b32 " + push(Value.nonNegativeInt()) + ", " + a + ", " + ((1 << k) - 1) + ";");
+                    return;
+                }
+                String biased = temp(".s32");
+                emit("shr.s32 " + biased + ", " + a + ", 31;");
+                emit("shr.u32 " + biased + ", " + biased + ", " + (32 - k) + ";");
+                emit("add.s32 " + biased + ", " + biased + ", " + a + ";");
+                if (what.equals("div")) {
+                    emit("shr.s32 " + push(Kind.INT) + ", " + biased + ", " + k + ";");
+                } else {
+                    emit("and.b32 " + biased + ", " + biased + ", " + -(1 << k) + ";");
+                    emit("sub.s32 " + push(Kind.INT) + ", " + a + ", " + biased + ";");
+                }
+            }
+
+            /** counter + k stays an induction for {@code iadd}/{@code isub} of a constant while k is within its bound. */
+            Induction inductionOf(String what, Value a, Value b) {
+                Induction i;
+                long offset;
+                if (what.equals("add") && a.induction() != null && b.constant() != null) {
+                    i = a.induction();
+                    offset = i.offset() + b.constant();
+                } else if (what.equals("add") && b.induction() != null && a.constant() != null) {
+                    i = b.induction();
+                    offset = i.offset() + a.constant();
+                } else if (what.equals("sub") && a.induction() != null && b.constant() != null) {
+                    i = a.induction();
+                    offset = i.offset() - b.constant();
+                } else {
+                    return null;
+                }
+                WideCounter wide = wideCounters.get(i.slot());
+                return wide != null && offset >= 0 && offset <= wide.maxOffset() ? new Induction(i.slot(), offset) : null;
             }
 
             void convert(Opcode op) {
+                Induction induction = peekValue().induction();
                 String a = pop();
+                if (op == Opcode.I2L && induction != null && wideCounters.containsKey(induction.slot())) {
+                    // (long) (i + k) of a widened counter: its 64-bit register plus k (widenedLoop says why exact)
+                    emit("add.s64 " + push(Kind.LONG) + ", " + wideCounters.get(induction.slot()).register() + ", " + induction.offset() + ";");
+                    return;
+                }
                 switch (op) {
                     case I2L -> emit("cvt.s64.s32 " + push(Kind.LONG) + ", " + a + ";");
                     case L2I -> emit("cvt.u32.u64 " + push(Kind.INT) + ", " + a + ";");

@@ -3,14 +3,23 @@ package dev.moa.tasks.jit;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** NVIDIA's offline assembler, when installed: checks generated PTX and reports registers, shared memory and spills. */
 public final class Ptxas {
-    /** {@code ptxas -v} figures for one entry. */
-    public record Report(int registers, int sharedBytes, int spillStores, int spillLoads, String log) {
+    /**
+     * {@code ptxas -v} figures (of the first entry when the PTX has several) and the machine code of every entry, read
+     * from the cubin ({@link Cubin}).
+     */
+    public record Report(int registers, int sharedBytes, int spillStores, int spillLoads, String log, Map<String, Cubin.Kernel> code) {
+        /** Registers of one entry of a module with several (ptxas reports each after "Compiling entry function"). */
+        public int registersOf(String entry) {
+            int at = log.indexOf("entry function '" + entry + "'");
+            return at < 0 ? -1 : number(log.substring(at), "Used (\\d+) registers");
+        }
     }
 
     private Ptxas() {
@@ -42,8 +51,11 @@ public final class Ptxas {
             throw new IOException("ptxas timed out on " + source);
         }
         if (p.exitValue() != 0) throw new IllegalStateException("ptxas rejected the PTX for " + target + ":\n" + log + "\n" + numbered(ptx));
+        Map<String, Cubin.Kernel> code = Cubin.kernels(Files.readAllBytes(cubin));
+        Files.deleteIfExists(cubin);
+        Files.deleteIfExists(source);
         return new Report(number(log, "Used (\\d+) registers"), number(log, "(\\d+) bytes smem"),
-                number(log, "(\\d+) bytes spill stores"), number(log, "(\\d+) bytes spill loads"), log);
+                number(log, "(\\d+) bytes spill stores"), number(log, "(\\d+) bytes spill loads"), log, code);
     }
 
     private static int number(String log, String regex) {

@@ -478,9 +478,85 @@ class TranslationFidelityTest {
             for (int i = 0; i < n; i += 3) expected += x.get(i);
             assertEquals(expected, o1.get(0), 1e-5f * Math.max(1f, Math.abs(expected)));
         }
-        // four copies of the body plus the loop for the remainder: five loads where the plain loop has one
+        // four copies of the body plus the loop for the remainder: five loads where the plain loop has one, and one
+        // more in the narrow copy of the loop kept for limits near Integer.MAX_VALUE (widenedLoopCounters...)
         String ptx = PtxCompiler.compile(TranslationFidelityTest.class, "unrolledOnce").ptx();
-        assertEquals(5, ptx.split("ld\\.global\\.nc\\.f32", -1).length - 1, ptx);
+        assertEquals(6, ptx.split("ld\\.global\\.nc\\.f32", -1).length - 1, ptx);
+    }
+
+    /**
+     * Records a loop's int counter and {@code (long) (i + 3)} for up to eight iterations: with {@code limit} at
+     * {@code Integer.MAX_VALUE} the counter wraps negative (Java goes on; so must the PTX), below it nothing wraps.
+     */
+    static void wideCounter(dev.moa.tasks.kernel.KernelContext ctx, I32Buffer out, int start, int limit) {
+        int n = 0;
+        for (int i = start; i < limit; i += 4) {
+            out.set(n, i);
+            out.set(n + 8, (int) ((long) (i + 3) >> 1));
+            n++;
+            if (n == 8) break;
+        }
+        out.set(16, n);
+    }
+
+    /**
+     * A loop counter kept in 64 bits (so addresses become pointer increments) computes Java's int results: the
+     * widened copy where no step can overflow, the narrow copy where the limit is within a step of
+     * {@code Integer.MAX_VALUE}. Without the test that picks the narrow copy, the wrapping case differs.
+     */
+    @Test
+    void widenedLoopCountersKeepJavaIntSemantics() {
+        String ptx = PtxCompiler.compile(TranslationFidelityTest.class, "wideCounter").ptx();
+        String guard = "setp.gt.s32 %t0, %k0_iL3, " + (Integer.MAX_VALUE - 3) + ";";
+        assertTrue(ptx.contains(guard), ptx);
+        for (int[] range : new int[][] {{5, 30}, {-7, 9}, {Integer.MAX_VALUE - 9, Integer.MAX_VALUE}, {Integer.MAX_VALUE - 13, Integer.MAX_VALUE - 3}}) {
+            I32Buffer o1 = I32Buffer.allocate(arena, 17), o2 = I32Buffer.allocate(arena, 17), o3 = I32Buffer.allocate(arena, 17);
+            Emulator.launch(TranslationFidelityTest.class, "wideCounter", Grid.of(1, 1), o1, range[0], range[1]);
+            new PtxInterpreter(ptx).launch(Grid.of(1, 1), o2.memory(), range[0], range[1]);
+            assertClose(o1, o2);
+            if (range[1] == Integer.MAX_VALUE) {
+                assertTrue(o1.get(3) < 0 && o1.get(8 + 2) < 0 && o1.get(16) == 8, "the counter wraps in Java");
+                new PtxInterpreter(ptx.replace(guard, "setp.gt.s32 %t0, %k0_iL3, 2147483647;")).launch(Grid.of(1, 1), o3.memory(), range[0], range[1]);
+                boolean same = true;
+                for (int i = 0; i < 17; i++) same &= o1.get(i) == o3.get(i);
+                assertTrue(!same, "always taking the widened copy must be caught");
+            }
+        }
+    }
+
+    /** Divisions and remainders by powers of two (and one by a negative constant), of any int and of thread indices. */
+    static void powersOfTwo(dev.moa.tasks.kernel.KernelContext ctx, I32Buffer in, I32Buffer out, int n) {
+        int t = ctx.globalId();
+        if (t < n) {
+            int x = in.get(t);
+            out.set(6L * t, x / 32);
+            out.set(6L * t + 1, x % 8);
+            out.set(6L * t + 2, x / 2);
+            out.set(6L * t + 3, x % 1073741824);
+            out.set(6L * t + 4, ctx.localId() / 32 + ctx.localId() % 4 * 1000);
+            out.set(6L * t + 5, x / -4);
+        }
+    }
+
+    /** Java's truncating division survives the shifts that replace it, for negative numbers and the extremes too. */
+    @Test
+    void divisionsByPowersOfTwoTruncateTowardZero() {
+        int[] xs = {Integer.MIN_VALUE, Integer.MIN_VALUE + 1, -33, -32, -31, -9, -8, -7, -2, -1, 0, 1, 7, 8, 9, 31, 32, 33,
+                Integer.MAX_VALUE - 1, Integer.MAX_VALUE, 1 << 30, -(1 << 30), random.nextInt(), random.nextInt()};
+        int n = xs.length;
+        I32Buffer in = I32Buffer.of(arena, xs), o1 = I32Buffer.allocate(arena, 6L * n), o2 = I32Buffer.allocate(arena, 6L * n);
+        Emulator.launch(TranslationFidelityTest.class, "powersOfTwo", Grid.covering(n, 64), in, o1, n);
+        String ptx = PtxCompiler.compile(TranslationFidelityTest.class, "powersOfTwo").ptx();
+        new PtxInterpreter(ptx).launch(Grid.covering(n, 64), in.memory(), o2.memory(), n);
+        assertClose(o1, o2);
+        for (int t = 0; t < n; t++) {
+            assertEquals(xs[t] / 32, o2.get(6L * t), "x / 32 of " + xs[t]);
+            assertEquals(xs[t] % 8, o2.get(6L * t + 1), "x % 8 of " + xs[t]);
+            assertEquals(xs[t] % 1073741824, o2.get(6L * t + 3), "x % 2^30 of " + xs[t]);
+            assertEquals(t / 32 + t % 4 * 1000, o2.get(6L * t + 4));
+        }
+        assertEquals(1, ptx.split("div\\.s32", -1).length - 1, "only the division by -4 stays a division:\n" + ptx);
+        assertTrue(ptx.contains("shr.s32") && !ptx.contains("rem.s32"), ptx);
     }
 
     /** Flipping one emitted instruction (add.f32 → sub.f32, or a loop condition inverted) is caught. */

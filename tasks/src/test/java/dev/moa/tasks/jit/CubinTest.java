@@ -1,0 +1,105 @@
+package dev.moa.tasks.jit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moa.tasks.kernels.KernelCatalog;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The cubin reader's branch decoding, on loops of known shape that ptxas is told not to unroll: a kernel without
+ * loops has none, one loop is found once and is small, a nest is found as an outer loop holding one innermost loop.
+ */
+class CubinTest {
+    @TempDir
+    static Path work;
+
+    @BeforeAll
+    static void needsPtxas() {
+        Assumptions.assumeTrue(Ptxas.available(), "ptxas is not on PATH (CUDA toolkit absent): cubins not read");
+    }
+
+    /** The branch layout differs between sm_80..89 and sm_90: both are checked. */
+    private static final List<String> TARGETS = List.of("sm_80", "sm_90");
+
+    /** {@code out[0] = Σ_{i<n} Σ_{j<m} a[i·m + j]} with {@code depth} loops (0: out[0] = a[0]). */
+    private static String kernel(String name, int depth, String target) {
+        StringBuilder s = new StringBuilder(".version 8.0\n.target " + target + "\n.address_size 64\n").append(".visible .entry ").append(name)
+                .append("(.param .u64 pa, .param .u64 pout, .param .s32 pn, .param .s32 pm)\n{\n")
+                .append("  .reg .u64 %a, %out, %addr, %off;\n  .reg .s32 %n, %m, %i, %j, %k;\n  .reg .f32 %sum, %x;\n  .reg .pred %p;\n")
+                .append("  ld.param.u64 %a, [pa];\n  ld.param.u64 %out, [pout];\n  ld.param.s32 %n, [pn];\n  ld.param.s32 %m, [pm];\n")
+                .append("  cvta.to.global.u64 %a, %a;\n  cvta.to.global.u64 %out, %out;\n  mov.f32 %sum, 0f00000000;\n");
+        if (depth == 0) {
+            s.append("  ld.global.f32 %sum, [%a];\n");
+        } else {
+            s.append("  mov.s32 %i, 0;\nOUTER:\n  .pragma \"nounroll\";\n  setp.ge.s32 %p, %i, %n;\n  @%p bra DONE;\n");
+            if (depth == 2) s.append("  mov.s32 %j, 0;\nINNER:\n  .pragma \"nounroll\";\n  setp.ge.s32 %p, %j, %m;\n  @%p bra NEXT;\n");
+            s.append("  mad.lo.s32 %k, %i, %m, ").append(depth == 2 ? "%j" : "0").append(";\n")
+                    .append("  mul.wide.s32 %off, %k, 4;\n  add.s64 %addr, %a, %off;\n  ld.global.f32 %x, [%addr];\n  add.f32 %sum, %sum, %x;\n");
+            if (depth == 2) s.append("  add.s32 %j, %j, 1;\n  bra.uni INNER;\nNEXT:\n");
+            s.append("  add.s32 %i, %i, 1;\n  bra.uni OUTER;\nDONE:\n");
+        }
+        return s.append("  st.global.f32 [%out], %sum;\n  ret;\n}\n").toString();
+    }
+
+    private static Cubin.Kernel assemble(String name, int depth, String target) throws Exception {
+        Map<String, Cubin.Kernel> code = Ptxas.assemble(kernel(name, depth, target), target, work).code();
+        assertEquals(1, code.size(), code.toString());
+        return code.get(name);
+    }
+
+    @Test
+    void straightLineKernelHasNoLoop() throws Exception {
+        for (String target : TARGETS) {
+        Cubin.Kernel k = assemble("straight", 0, target);
+        assertEquals(0, k.loops().size(), k.toString());
+        assertTrue(k.instructions() > 3 && k.instructions() < 20, k.toString());
+        }
+    }
+
+    @Test
+    void oneLoopIsFoundOnce() throws Exception {
+        for (String target : TARGETS) {
+        Cubin.Kernel k = assemble("single", 1, target);
+        assertEquals(1, k.loops().size(), k.toString());
+        int body = k.loops().getFirst().instructions();
+        assertTrue(body >= 4 && body <= 16, "a load, an add, the counter and the branch: " + k);
+        assertTrue(k.loops().getFirst().branch() < k.instructions() * 16, k.toString());
+        }
+    }
+
+    @Test
+    void nestedLoopsAreFoundInsideEachOther() throws Exception {
+        for (String target : TARGETS) {
+        Cubin.Kernel k = assemble("nested", 2, target);
+        assertEquals(2, k.loops().size(), k.toString());
+        assertEquals(1, k.innermostLoops().size(), k.toString());
+        Cubin.Loop inner = k.innermostLoops().getFirst(), outer = k.loops().stream().filter(l -> l != inner).findFirst().orElseThrow();
+        assertTrue(outer.start() <= inner.start() && inner.branch() < outer.branch(), k.toString());
+        assertTrue(inner.instructions() < outer.instructions(), k.toString());
+        }
+    }
+
+    @Test
+    void everyProjectKernelDecodes() throws Exception {
+        // every branch of every kernel must land inside it (Cubin checks): a wrong field layout would not
+        for (KernelCatalog.Entry e : KernelCatalog.all()) {
+            for (String target : TARGETS) {
+                var code = Ptxas.assemble(PtxCompiler.compile(e.owner(), e.method(), target).ptx(), target, work).code();
+                assertTrue(code.get(e.method()).instructions() > 0, e.name());
+            }
+        }
+    }
+
+    @Test
+    void rejectsWhatIsNotACubin() {
+        assertThrows(IllegalArgumentException.class, () -> Cubin.kernels(new byte[100]));
+    }
+}
