@@ -91,6 +91,43 @@ class FakeDriverDecodeTest {
         assertEquals(0, FakeCuda.liveAllocations(), "closing the model frees its device memory");
     }
 
+    /**
+     * The JIT's PTX itself, as the driver received it, run by the PTX interpreter over the fake device's memory
+     * (the other tests run each kernel's Java source in the emulator): after a prompt prefilled on the device (its
+     * kernels in the emulator: the interpreter needs a minute for the prompt's GEMMs, whose PTX
+     * TranslationFidelityTest checks), the captured decode step and its replay with a rewritten step buffer, under a
+     * MoA plan, compute what the CPU computes.
+     */
+    @Test
+    void theJitsOwnPtxDecodesAsTheCpuDoes() throws Exception {
+        var driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches(FakeCuda.Execution.EMULATOR);
+        try (Model cpu = Model.load(DEMO);
+             Model gpu = Model.load(DEMO, new CudaBackend(CudaContext.open(driver, 0), new KernelCache(null)))) {
+            int[] prompt = new Random(11).ints(37, 3, 2000).toArray();
+            AttentionMode plan = AttentionMode.parse("moa:" + DEMO.resolve("moa-plan-50.json"));
+            try (Session a = cpu.newSession(64, 64, plan, 4); Session b = gpu.newSession(64, 64, plan, 4)) {
+                float[] expected = a.prefill(prompt), actual = b.prefill(prompt);
+                EmulatorDecodeTest.assertClose(expected, actual, "the prompt's last logits");
+                FakeCuda.executeLaunches(FakeCuda.Execution.PTX);
+                long graphs = FakeCuda.graphLaunchCount(), interpreted = FakeCuda.interpretedLaunchCount();
+                for (int t = 0; t < 2; t++) {
+                    int token = Sampler.argmax(expected);
+                    assertEquals(token, Sampler.argmax(actual), "greedy token " + t);
+                    expected = a.decode(token);
+                    actual = b.decode(token);
+                    assertNull(FakeCuda.launchFailure(), "every kernel's PTX ran");
+                    EmulatorDecodeTest.assertClose(expected, actual, "step " + t);
+                }
+                assertEquals(graphs + 2, FakeCuda.graphLaunchCount(), "both steps were graph replays");
+                int tasks = b.deviceStep().orElseThrow().tasks().size() - 1; // a logits step has no argmax
+                assertEquals(interpreted + 2L * tasks, FakeCuda.interpretedLaunchCount(), "every kernel of both steps ran as PTX");
+            }
+        } finally {
+            FakeCuda.executeLaunches(FakeCuda.Execution.EMULATOR);
+        }
+    }
+
     /** A prompt the device has no memory for runs on the CPU (one line says so); the session then decodes on the device. */
     @Test
     void aPromptTheDeviceCannotHoldRunsOnTheCpu() throws Exception {

@@ -111,11 +111,36 @@ public final class FakeCuda {
      * Java kernel the PTX was compiled from (named in the JIT's header line) runs in the emulator over the fake's
      * device memory, with the arguments decoded from the launch's parameter bytes as the kernel declares them. So
      * upload, capture, replay and download through the real binding compute what the program asks for. (Each
-     * kernel's PTX is checked against its Java source by the PTX interpreter elsewhere; that interpreter runs
-     * every PTX thread as a virtual thread and reads operands as text, far slower than the emulator for a whole
-     * model step — not measured.)
+     * kernel's PTX is checked against its Java source by the PTX interpreter elsewhere; {@link Execution#PTX}
+     * runs the launched PTX itself instead.)
      */
     public static synchronized void executeLaunches() {
+        executeLaunches(Execution.EMULATOR);
+    }
+
+    /** How {@link #executeLaunches} runs a kernel. */
+    public enum Execution {
+        /** The Java kernel the PTX was compiled from, in the emulator: fast enough for a whole model. */
+        EMULATOR,
+        /**
+         * The PTX the driver was given, in the PTX interpreter: proves the JIT's own output. Far slower (a demo-model
+         * decode step takes seconds, its prompt's GEMMs a minute), so tests use it for decode steps.
+         */
+        PTX
+    }
+
+    private static volatile Execution execution = Execution.EMULATOR;
+    private static final java.util.concurrent.atomic.AtomicLong INTERPRETED = new java.util.concurrent.atomic.AtomicLong();
+
+    /** Kernels run as PTX by the interpreter ({@link Execution#PTX}) so far in this process. */
+    public static long interpretedLaunchCount() {
+        return INTERPRETED.get();
+    }
+    private static final java.util.Map<String, dev.moa.tasks.jit.PtxInterpreter> INTERPRETERS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** As {@link #executeLaunches()}, each kernel run the given way. */
+    public static synchronized void executeLaunches(Execution how) {
+        execution = how;
         library();
         if (hook == null) {
             try {
@@ -142,6 +167,7 @@ public final class FakeCuda {
         try {
             String name = entry.reinterpret(128).getString(0);
             java.lang.reflect.Method kernel = KERNELS.computeIfAbsent(ptx.address() + ":" + name, k -> kernelOf(ptx, name));
+            boolean interpret = execution == Execution.PTX;
             int[] d = dims.reinterpret(7 * 4).toArray(JAVA_INT);
             MemorySegment p = params.reinterpret(bytes);
             Class<?>[] types = kernel.getParameterTypes();
@@ -164,11 +190,18 @@ public final class FakeCuda {
                     long size = (long) call("fake_allocation_bytes", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG), address);
                     if (size <= 0) throw new IllegalStateException(name + ": argument " + i + " points outside every allocation");
                     MemorySegment memory = MemorySegment.ofAddress(address).reinterpret(size);
-                    args[i - 1] = t.getConstructor(MemorySegment.class).newInstance(memory);
+                    args[i - 1] = interpret ? memory : t.getConstructor(MemorySegment.class).newInstance(memory);
                 }
             }
             if (at != bytes) throw new IllegalStateException(name + ": " + bytes + " parameter bytes for " + at + " the kernel declares");
-            dev.moa.tasks.emulator.Emulator.launch(kernel.getDeclaringClass(), kernel.getName(), new dev.moa.tasks.emulator.Grid(d[0], d[1], d[2], d[3]), args);
+            var grid = new dev.moa.tasks.emulator.Grid(d[0], d[1], d[2], d[3]);
+            if (interpret) {
+                String text = ptx.reinterpret(Long.MAX_VALUE).getString(0);
+                INTERPRETERS.computeIfAbsent(text, dev.moa.tasks.jit.PtxInterpreter::new).launch(grid, args);
+                INTERPRETED.incrementAndGet();
+            } else {
+                dev.moa.tasks.emulator.Emulator.launch(kernel.getDeclaringClass(), kernel.getName(), grid, args);
+            }
         } catch (Throwable e) {
             LAUNCH_FAILURE.compareAndSet(null, e);
         }

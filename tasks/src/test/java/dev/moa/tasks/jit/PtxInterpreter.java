@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@code shfl.sync} exchanges values inside a warp. Global memory is the real off-heap memory of the buffers
  * (parameters carry their addresses); approximate instructions ({@code ex2.approx} …) are computed exactly.
  */
-final class PtxInterpreter {
+public final class PtxInterpreter {
     private static final MemorySegment ALL = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
 
     /** A decoded instruction: optional guard predicate, opcode parts, operands. */
@@ -32,7 +32,7 @@ final class PtxInterpreter {
     private final List<String> paramNames = new ArrayList<>();
     private int sharedBytes;
 
-    PtxInterpreter(String ptx) {
+    public PtxInterpreter(String ptx) {
         boolean inParams = false;
         for (String raw : ptx.split("\n")) {
             String line = raw.strip();
@@ -96,7 +96,7 @@ final class PtxInterpreter {
     }
 
     /** Runs the entry over the grid; {@code args} are buffers' memory segments, Integer, Long or Float. */
-    void launch(Grid grid, Object... args) {
+    public void launch(Grid grid, Object... args) {
         if (args.length != paramNames.size()) throw new IllegalArgumentException("expected " + paramNames.size() + " arguments");
         long[] params = new long[args.length];
         for (int i = 0; i < args.length; i++) {
