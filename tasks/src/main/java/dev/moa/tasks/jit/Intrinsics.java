@@ -19,11 +19,11 @@ final class Intrinsics {
         switch (name) {
             case "localId" -> {
                 f.popValue();
-                t.emit("mov.u32 " + f.push(Value.nonNegativeInt()) + ", %tid.x;");
+                t.emit("mov.u32", f.push(Value.nonNegativeInt()), "%tid.x");
             }
             case "groupSize" -> {
                 f.popValue();
-                t.emit("mov.u32 " + f.push(Value.nonNegativeInt()) + ", %ntid.x;");
+                t.emit("mov.u32", f.push(Value.nonNegativeInt()), "%ntid.x");
             }
             case "groupId", "groups" -> {
                 Value dim = f.popValue();
@@ -32,29 +32,29 @@ final class Intrinsics {
                     throw f.error(name + "(dimension) needs a constant dimension 0, 1 or 2");
                 }
                 String axis = "xyz".substring(dim.constant().intValue(), dim.constant().intValue() + 1);
-                t.emit("mov.u32 " + f.push(Value.nonNegativeInt()) + ", %" + (name.equals("groupId") ? "ctaid." : "nctaid.") + axis + ";");
+                t.emit("mov.u32", f.push(Value.nonNegativeInt()), "%" + (name.equals("groupId") ? "ctaid." : "nctaid.") + axis);
             }
             case "globalId" -> {
                 f.popValue();
                 String group = t.temp(".u32"), size = t.temp(".u32"), local = t.temp(".u32");
-                t.emit("mov.u32 " + group + ", %ctaid.x;");
-                t.emit("mov.u32 " + size + ", %ntid.x;");
-                t.emit("mov.u32 " + local + ", %tid.x;");
-                t.emit("mad.lo.s32 " + f.push(Kind.INT) + ", " + group + ", " + size + ", " + local + ";");
+                t.emit("mov.u32", group, "%ctaid.x");
+                t.emit("mov.u32", size, "%ntid.x");
+                t.emit("mov.u32", local, "%tid.x");
+                t.emit("mad.lo.s32", f.push(Kind.INT), group, size, local);
             }
             case "laneId" -> {
                 f.popValue();
                 String local = t.temp(".u32");
-                t.emit("mov.u32 " + local + ", %tid.x;");
-                t.emit("and.b32 " + f.push(Value.nonNegativeInt()) + ", " + local + ", 31;");
+                t.emit("mov.u32", local, "%tid.x");
+                t.emit("and.b32", f.push(Value.nonNegativeInt()), local, "31");
             }
             case "barrier" -> {
                 f.popValue();
-                t.emit("bar.sync 0;");
+                t.emit("bar.sync", "0");
             }
             case "fence" -> {
                 f.popValue();
-                t.emit("membar.gl;");
+                t.emit("membar.gl");
             }
             case "mmaBf16" -> { // (a, b0, b1, acc) -> d; mma wants .b32 fragments and .f32 accumulators, so values pass through typed temps
                 String acc = f.pop(), b1 = f.pop(), b0 = f.pop(), a = f.pop();
@@ -63,15 +63,14 @@ final class Intrinsics {
                 for (int i = 0; i < 4; i++) {
                     c[i] = t.temp(".f32");
                     d[i] = t.temp(".f32");
-                    t.emit("mov.b32 " + c[i] + ", " + acc + "_" + i + ";");
+                    t.emit("mov.b32", c[i], acc + "_" + i);
                 }
                 String[] b = {t.temp(".b32"), t.temp(".b32")}; // B's words arrive as ints: .b32 registers, as mma wants
-                t.emit("mov.b32 " + b[0] + ", " + b0 + ";");
-                t.emit("mov.b32 " + b[1] + ", " + b1 + ";");
-                t.emit("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {" + String.join(", ", d) + "}, {" + a + "_0, " + a + "_1, " + a + "_2, "
-                        + a + "_3}, {" + b[0] + ", " + b[1] + "}, {" + String.join(", ", c) + "};");
+                t.emit("mov.b32", b[0], b0);
+                t.emit("mov.b32", b[1], b1);
+                t.emit("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", "{" + String.join(", ", d) + "}", "{" + a + "_0, " + a + "_1, " + a + "_2, " + a + "_3}", "{" + b[0] + ", " + b[1] + "}", "{" + String.join(", ", c) + "}");
                 String v = f.push(Kind.VEC);
-                for (int i = 0; i < 4; i++) t.emit("mov.b32 " + v + "_" + i + ", " + d[i] + ";");
+                for (int i = 0; i < 4; i++) t.emit("mov.b32", v + "_" + i, d[i]);
             }
             case "shuffleXor", "shuffleDown" -> {
                 String lane = f.pop();
@@ -80,7 +79,7 @@ final class Intrinsics {
                 f.popValue();
                 String mode = name.equals("shuffleXor") ? "bfly" : "down";
                 String dst = f.push(v.kind());
-                t.emit("shfl.sync." + mode + ".b32 " + dst + ", " + value + ", " + lane + ", 31, " + FULL_MASK + ";");
+                t.emit("shfl.sync." + mode + ".b32", dst, value, lane, "31", FULL_MASK);
             }
             case "sharedF32", "sharedI32" -> {
                 Value length = f.popValue();
@@ -90,7 +89,7 @@ final class Intrinsics {
                 }
                 String array = "shared" + t.shared++;
                 t.sharedDecls.add(".shared .align 16 " + (name.equals("sharedF32") ? ".f32 " : ".s32 ") + array + "[" + length.constant() + "];");
-                t.emit("mov.u32 " + f.push(Kind.SHARED) + ", " + array + ";");
+                t.emit("mov.u32", f.push(Kind.SHARED), array);
             }
             case "atomicAdd", "atomicMax" -> {
                 Value v = f.peekValue();
@@ -102,29 +101,29 @@ final class Intrinsics {
                 t.written.add(buffer.origin());
                 String address = address(f, base, index, 4);
                 String op = name.equals("atomicMax") ? "max.s32" : v.kind() == Kind.FLOAT ? "add.f32" : "add.u32";
-                t.emit("atom.global." + op + " " + f.push(v.kind()) + ", [" + address + "], " + value + ";");
+                t.emit("atom.global." + op, f.push(v.kind()), "[" + address + "]", value);
             }
             case "bf16ToFloat" -> {
                 String bits = f.pop();
                 String wide = t.temp(".b32");
-                t.emit("shl.b32 " + wide + ", " + bits + ", 16;");
-                t.emit("mov.b32 " + f.push(Kind.FLOAT) + ", " + wide + ";");
+                t.emit("shl.b32", wide, bits, "16");
+                t.emit("mov.b32", f.push(Kind.FLOAT), wide);
             }
             case "f16ToFloat" -> {
                 String bits = f.pop();
                 String half = t.temp(".b16");
-                t.emit("cvt.u16.u32 " + half + ", " + bits + ";");
-                t.emit("cvt.f32.f16 " + f.push(Kind.FLOAT) + ", " + half + ";");
+                t.emit("cvt.u16.u32", half, bits);
+                t.emit("cvt.f32.f16", f.push(Kind.FLOAT), half);
             }
             case "floatToBf16", "floatToF16" -> {
                 String x = f.pop();
                 String half = t.temp(".b16");
-                t.emit("cvt.rn." + (name.equals("floatToBf16") ? "bf16" : "f16") + ".f32 " + half + ", " + x + ";");
-                t.emit("cvt.s32.s16 " + f.push(Kind.INT) + ", " + half + ";");
+                t.emit("cvt.rn." + (name.equals("floatToBf16") ? "bf16" : "f16") + ".f32", half, x);
+                t.emit("cvt.s32.s16", f.push(Kind.INT), half);
             }
             case "rsqrt" -> {
                 String x = f.pop();
-                t.emit("rsqrt.approx.ftz.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+                t.emit("rsqrt.approx.ftz.f32", f.push(Kind.FLOAT), x);
             }
             case "unroll" -> {
                 Value factor = f.popValue();
@@ -150,7 +149,7 @@ final class Intrinsics {
                 Value buffer = f.peekValue();
                 String base = f.pop();
                 String address = address(f, base, index, size);
-                t.emit(globalLoad(t, buffer) + memType + " " + f.push(kind) + ", [" + address + "];");
+                t.emitLoad(buffer.origin(), "ld.global" + memType, f.push(kind), "[" + address + "]");
             }
             case "load8", "load4" -> {
                 if (name.equals("load8") != owner.equals(PtxCompiler.HALF) || owner.equals(PtxCompiler.I32)) {
@@ -161,7 +160,7 @@ final class Intrinsics {
                 String base = f.pop();
                 String address = address(f, base, index, size);
                 String v = f.push(Kind.VEC);
-                t.emit(globalLoad(t, buffer) + ".v4.b32 {" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}, [" + address + "];");
+                t.emitLoad(buffer.origin(), "ld.global.v4.b32", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
             }
             case "set" -> {
                 String value = f.pop();
@@ -176,7 +175,7 @@ final class Intrinsics {
                     case ".s8" -> ".b8";
                     default -> memType;
                 };
-                t.emit("st.global" + storeType + " [" + address + "], " + value + ";");
+                t.emit("st.global" + storeType, "[" + address + "]", value);
             }
             default -> throw f.error(owner.displayName() + "." + name + " (kernels use get and set)");
         }
@@ -189,7 +188,7 @@ final class Intrinsics {
             String[] w = new String[4];
             for (int i = 3; i >= 0; i--) w[i] = f.pop();
             String v = f.push(Kind.VEC);
-            for (int i = 0; i < 4; i++) t.emit("mov.b32 " + v + "_" + i + ", " + w[i] + ";");
+            for (int i = 0; i < 4; i++) t.emit("mov.b32", v + "_" + i, w[i]);
             return;
         }
         if (type.parameterCount() != 1) throw f.error("Vec16." + name);
@@ -200,34 +199,29 @@ final class Intrinsics {
         int limit = name.equals("bf16") || name.equals("f16") ? 8 : 4;
         if (k < 0 || k >= limit) throw f.error("Vec16." + name + "(" + k + "): index outside 0.." + (limit - 1));
         switch (name) {
-            case "word" -> t.emit("mov.b32 " + f.push(Kind.INT) + ", " + v + "_" + k + ";");
-            case "f32" -> t.emit("mov.b32 " + f.push(Kind.FLOAT) + ", " + v + "_" + k + ";");
+            case "word" -> t.emit("mov.b32", f.push(Kind.INT), v + "_" + k);
+            case "f32" -> t.emit("mov.b32", f.push(Kind.FLOAT), v + "_" + k);
             case "bf16" -> {
                 String bits = t.temp(".b32");
                 String word = v + "_" + (k >> 1);
-                t.emit((k & 1) == 0 ? "shl.b32 " + bits + ", " + word + ", 16;" : "and.b32 " + bits + ", " + word + ", -65536;");
-                t.emit("mov.b32 " + f.push(Kind.FLOAT) + ", " + bits + ";");
+                if ((k & 1) == 0) t.emit("shl.b32", bits, word, 16);
+                else t.emit("and.b32", bits, word, -65536);
+                t.emit("mov.b32", f.push(Kind.FLOAT), bits);
             }
             case "f16" -> {
                 String word = v + "_" + (k >> 1);
                 String half = t.temp(".b16");
                 if ((k & 1) == 0) {
-                    t.emit("cvt.u16.u32 " + half + ", " + word + ";");
+                    t.emit("cvt.u16.u32", half, word);
                 } else {
                     String high = t.temp(".b32");
-                    t.emit("shr.u32 " + high + ", " + word + ", 16;");
-                    t.emit("cvt.u16.u32 " + half + ", " + high + ";");
+                    t.emit("shr.u32", high, word, "16");
+                    t.emit("cvt.u16.u32", half, high);
                 }
-                t.emit("cvt.f32.f16 " + f.push(Kind.FLOAT) + ", " + half + ";");
+                t.emit("cvt.f32.f16", f.push(Kind.FLOAT), half);
             }
             default -> throw f.error("Vec16." + name);
         }
-    }
-
-    /** {@code ld.global.nc} for a buffer parameter the kernel never writes (found by the first pass), else {@code ld.global}. */
-    private static String globalLoad(PtxCompiler.Translator t, Value buffer) {
-        boolean readOnly = buffer.origin() >= 0 && !t.writtenBuffers.contains(buffer.origin());
-        return readOnly ? "ld.global.nc" : "ld.global";
     }
 
     /** Byte address {@code base + index * size} with a 64-bit index. */
@@ -235,11 +229,11 @@ final class Intrinsics {
         var t = f.translator();
         String offset = t.temp(".u64"), address = t.temp(".u64");
         if (size == 1) {
-            t.emit("add.s64 " + address + ", " + base + ", " + index + ";");
+            t.emit("add.s64", address, base, index);
             return address;
         }
-        t.emit("shl.b64 " + offset + ", " + index + ", " + Integer.numberOfTrailingZeros(size) + ";");
-        t.emit("add.s64 " + address + ", " + base + ", " + offset + ";");
+        t.emit("shl.b64", offset, index, Integer.numberOfTrailingZeros(size));
+        t.emit("add.s64", address, base, offset);
         return address;
     }
 
@@ -251,46 +245,46 @@ final class Intrinsics {
             case "expD", "expF" -> {
                 String x = f.pop();
                 String scaled = t.temp(".f32");
-                t.emit("mul.f32 " + scaled + ", " + x + ", 0f3FB8AA3B;"); // log2(e)
-                t.emit("ex2.approx.f32 " + f.push(Kind.FLOAT) + ", " + scaled + ";");
+                t.emit("mul.f32", scaled, x, "0f3FB8AA3B"); // log2(e)
+                t.emit("ex2.approx.f32", f.push(Kind.FLOAT), scaled);
             }
             case "logD" -> {
                 String x = f.pop();
                 String log2 = t.temp(".f32");
-                t.emit("lg2.approx.f32 " + log2 + ", " + x + ";");
-                t.emit("mul.f32 " + f.push(Kind.FLOAT) + ", " + log2 + ", 0f3F317218;"); // ln(2)
+                t.emit("lg2.approx.f32", log2, x);
+                t.emit("mul.f32", f.push(Kind.FLOAT), log2, "0f3F317218"); // ln(2)
             }
             case "sqrtD" -> {
                 String x = f.pop();
-                t.emit("sqrt.rn.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+                t.emit("sqrt.rn.f32", f.push(Kind.FLOAT), x);
             }
             case "tanhD" -> {
                 String x = f.pop();
-                t.emit("tanh.approx.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+                t.emit("tanh.approx.f32", f.push(Kind.FLOAT), x);
             }
             case "absF" -> {
                 String x = f.pop();
-                t.emit("abs.f32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+                t.emit("abs.f32", f.push(Kind.FLOAT), x);
             }
             case "absI" -> {
                 String x = f.pop();
-                t.emit("abs.s32 " + f.push(Kind.INT) + ", " + x + ";");
+                t.emit("abs.s32", f.push(Kind.INT), x);
             }
             case "maxF", "minF" -> {
                 String b = f.pop(), a = f.pop();
-                t.emit(name + ".NaN.f32 " + f.push(Kind.FLOAT) + ", " + a + ", " + b + ";");
+                t.emit(name + ".NaN.f32", f.push(Kind.FLOAT), a, b);
             }
             case "maxI", "minI" -> {
                 String b = f.pop(), a = f.pop();
-                t.emit(name + ".s32 " + f.push(Kind.INT) + ", " + a + ", " + b + ";");
+                t.emit(name + ".s32", f.push(Kind.INT), a, b);
             }
             case "maxJ", "minJ" -> {
                 String b = f.pop(), a = f.pop();
-                t.emit(name + ".s64 " + f.push(Kind.LONG) + ", " + a + ", " + b + ";");
+                t.emit(name + ".s64", f.push(Kind.LONG), a, b);
             }
             case "fmaF" -> {
                 String c = f.pop(), b = f.pop(), a = f.pop();
-                t.emit("fma.rn.f32 " + f.push(Kind.FLOAT) + ", " + a + ", " + b + ", " + c + ";");
+                t.emit("fma.rn.f32", f.push(Kind.FLOAT), a, b, c);
             }
             default -> throw f.error("Math." + name + type.descriptorString());
         }
@@ -302,11 +296,11 @@ final class Intrinsics {
         switch (name) {
             case "floatToRawIntBits" -> {
                 String x = f.pop();
-                t.emit("mov.b32 " + f.push(Kind.INT) + ", " + x + ";");
+                t.emit("mov.b32", f.push(Kind.INT), x);
             }
             case "intBitsToFloat" -> {
                 String x = f.pop();
-                t.emit("mov.b32 " + f.push(Kind.FLOAT) + ", " + x + ";");
+                t.emit("mov.b32", f.push(Kind.FLOAT), x);
             }
             default -> throw f.error("Float." + name);
         }

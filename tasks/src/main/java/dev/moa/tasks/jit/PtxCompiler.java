@@ -39,11 +39,16 @@ import java.util.Set;
  * Translates a kernel's bytecode (a {@code static void} method whose first parameter is a
  * {@link dev.moa.tasks.kernel.KernelContext}) into a PTX ISA 8.0 module with one {@code .entry}.
  *
- * <p>How: basic blocks become labels and {@code bra}; operand-stack slot d of kind k is register
- * {@code %<frame>_<k>S<d>} and local slot n of kind k is {@code %<frame>_<k>L<n>}, so control-flow joins need no
- * moves and no SSA construction. Static helpers are inlined (each call gets a fresh register frame); kernel-context
- * methods, buffer accesses and {@code Math} functions are intrinsics. Buffers the kernel never writes are read with
- * {@code ld.global.nc}. Java semantics kept: masked shift counts, saturating float→int ({@code cvt.rzi}),
+ * <p>How, in three steps: the {@link Translator} turns bytecode into {@link PtxInstruction}s (typed operands, no
+ * text); passes rewrite that list ({@link ReadOnlyLoads}: loads of buffers the kernel never writes become
+ * {@code ld.global.nc}; {@link CopyPropagation}: the stack-to-register moves read through and dead code dropped);
+ * {@link PtxPrinter} prints the module. Translation: basic blocks become labels and {@code bra}; operand-stack slot
+ * d of kind k is register {@code %<frame>_<k>S<d>} and local slot n of kind k is {@code %<frame>_<k>L<n>}, so
+ * control-flow joins need no moves and no SSA construction. Static helpers are inlined (each call gets a fresh
+ * register frame); kernel-context methods, buffer accesses and {@code Math} functions are intrinsics. Loops the
+ * kernel marks are unrolled and counted loops get 64-bit counters ({@code Frame.unroll}, {@code Frame.widenedLoop}),
+ * integer division by a power of two is a shift; those work on bytecode, during translation.
+ * Java semantics kept: masked shift counts, saturating float→int ({@code cvt.rzi}),
  * NaN-propagating {@code Math.min/max} ({@code min/max.NaN.f32}), NaN-aware comparisons (ordered / unordered
  * {@code setp}). Doubles are computed in single precision (kernels cast {@code Math.exp} results to float anyway).
  *
@@ -85,10 +90,11 @@ public final class PtxCompiler {
     public static Kernel compile(Class<?> owner, String method, String target) {
         if (!target.matches("sm_(80|86|87|89|90)")) throw new IllegalArgumentException("unsupported target " + target + " (sm_80 .. sm_90)");
         MethodModel m = kernelMethod(load(owner), owner, method);
-        // First pass finds which buffers are written; the second emits loads of the others as ld.global.nc.
-        Set<Integer> written = new Translator(owner, m, target, Set.of()).translate().written;
-        Translator t = new Translator(owner, m, target, written).translate();
-        return new Kernel(method, target, t.module(), t.params(), List.copyOf(t.sources));
+        Translator t = new Translator(owner, m, target).translate();
+        List<PtxLine> code = ReadOnlyLoads.apply(t.code, t.written);
+        code = CopyPropagation.apply(code, t.registers);
+        return new Kernel(method, target, PtxPrinter.module(t.owner.getName() + "." + method, method, target, t.params(), t.sharedDecls,
+                t.registers, code), t.params(), List.copyOf(t.sources));
     }
 
     static ClassModel load(Class<?> owner) {
@@ -173,14 +179,16 @@ public final class PtxCompiler {
     record WideCounter(String register, long maxOffset) {
     }
 
-    /** Translation of one kernel (and, recursively, its inlined helpers) into PTX text. */
+    /** Translation of one kernel (and, recursively, its inlined helpers) into the JIT's instruction list. */
     static final class Translator {
         final Class<?> owner;
         final MethodModel kernel;
         final String target;
-        final Set<Integer> writtenBuffers;
+        /** Buffer parameters (by slot) the kernel writes: known once the whole kernel is translated. */
         final Set<Integer> written = new HashSet<>();
-        final StringBuilder body = new StringBuilder();
+        final List<PtxLine> code = new ArrayList<>();
+        /** Parameter slots, in parameter order (their written flags are known after translation). */
+        final List<Integer> paramSlots = new ArrayList<>();
         final Map<String, String> registers = new LinkedHashMap<>();
         final List<String> sharedDecls = new ArrayList<>();
         final Deque<String> callStack = new ArrayDeque<>();
@@ -188,11 +196,10 @@ public final class PtxCompiler {
         final Set<String> sources = new java.util.TreeSet<>();
         int temps, frames, labels, shared;
 
-        Translator(Class<?> owner, MethodModel kernel, String target, Set<Integer> writtenBuffers) {
+        Translator(Class<?> owner, MethodModel kernel, String target) {
             this.owner = owner;
             this.kernel = kernel;
             this.target = target;
-            this.writtenBuffers = writtenBuffers;
         }
 
         Translator translate() {
@@ -208,17 +215,18 @@ public final class PtxCompiler {
                 String reg = f.local(slot, k);
                 switch (k) {
                     case BUFFER -> {
-                        emit("ld.param.u64 " + reg + ", [" + name + "];");
-                        emit("cvta.to.global.u64 " + reg + ", " + reg + ";");
+                        emit("ld.param.u64", reg, "[" + name + "]");
+                        emit("cvta.to.global.u64", reg, reg);
                         f.locals.put(slot, new Value(Kind.BUFFER, null, slot, null));
                     }
-                    case INT -> emit("ld.param.s32 " + reg + ", [" + name + "];");
-                    case LONG -> emit("ld.param.s64 " + reg + ", [" + name + "];");
-                    case FLOAT -> emit("ld.param.f32 " + reg + ", [" + name + "];");
+                    case INT -> emit("ld.param.s32", reg, "[" + name + "]");
+                    case LONG -> emit("ld.param.s64", reg, "[" + name + "]");
+                    case FLOAT -> emit("ld.param.f32", reg, "[" + name + "]");
                     default -> throw f.error("parameter type " + p.displayName());
                 }
                 if (k != Kind.BUFFER) f.locals.put(slot, new Value(k));
-                params.add(new Param(name, p, k == Kind.BUFFER && writtenBuffers.contains(slot)));
+                params.add(new Param(name, p, false));
+                paramSlots.add(k == Kind.BUFFER ? slot : -1);
                 slot += p.descriptorString().equals("J") || p.descriptorString().equals("D") ? 2 : 1;
             }
             callStack.push(owner.getName() + "." + kernel.methodName().stringValue());
@@ -226,45 +234,40 @@ public final class PtxCompiler {
             return this;
         }
 
+        /** The launch parameters, buffers flagged when the kernel writes them. */
         List<Param> params() {
-            return params;
-        }
-
-        String module() {
-            StringBuilder out = new StringBuilder();
-            out.append("//\n// Generated by moa-java's PTX JIT from ").append(owner.getName()).append('.')
-                    .append(kernel.methodName().stringValue()).append("\n//\n");
-            out.append(".version 8.0\n.target ").append(target).append("\n.address_size 64\n\n");
-            out.append(".visible .entry ").append(kernel.methodName().stringValue()).append("(\n");
+            List<Param> flagged = new ArrayList<>();
             for (int i = 0; i < params.size(); i++) {
                 Param p = params.get(i);
-                String type = switch (p.type().descriptorString()) {
-                    case "I" -> ".s32";
-                    case "J" -> ".s64";
-                    case "F" -> ".f32";
-                    default -> ".u64";
-                };
-                out.append("    .param ").append(type).append(' ').append(p.name()).append(i + 1 < params.size() ? ",\n" : "\n");
+                flagged.add(new Param(p.name(), p.type(), written.contains(paramSlots.get(i))));
             }
-            out.append(")\n{\n");
-            for (String s : sharedDecls) out.append("    ").append(s).append('\n');
-            registers.forEach((name, type) -> out.append("    .reg ").append(type).append(' ').append(name).append(";\n"));
-            out.append(body);
-            out.append("}\n");
-            return out.toString();
+            return flagged;
         }
 
         /** dst = src for a value of kind k (a 16-byte vector is four word registers). */
         void move(Kind k, String dst, String src) {
             if (k == Kind.VEC) {
-                for (int w = 0; w < 4; w++) emit("mov.b32 " + dst + "_" + w + ", " + src + "_" + w + ";");
+                for (int w = 0; w < 4; w++) emit("mov.b32", dst + "_" + w, src + "_" + w);
             } else {
-                emit("mov" + movType(k) + " " + dst + ", " + src + ";");
+                emit("mov" + movType(k), dst, src);
             }
         }
 
-        void emit(String instruction) {
-            body.append("    ").append(instruction).append('\n');
+        void emit(String opcode, Object... operands) {
+            code.add(PtxInstruction.of(null, opcode, operands));
+        }
+
+        void emitGuarded(String predicate, String opcode, Object... operands) {
+            code.add(PtxInstruction.of(predicate, opcode, operands));
+        }
+
+        /** A global load through a buffer parameter ({@code slot}, -1 if untraced): ReadOnlyLoads decides on .nc. */
+        void emitLoad(int slot, String opcode, Object... operands) {
+            code.add(PtxInstruction.of(null, opcode, operands).withBuffer(slot));
+        }
+
+        void label(String name) {
+            code.add(new PtxLine.Label(name));
         }
 
         String temp(String type) {
@@ -407,7 +410,7 @@ public final class PtxCompiler {
                                 stack.addAll(saved);
                             }
                             reachable = true;
-                            body.append(label(lt.label())).append(":\n");
+                            translator().label(label(lt.label()));
                         }
                         case Instruction i -> {
                             if (!reachable) continue;
@@ -438,14 +441,14 @@ public final class PtxCompiler {
                 if (!stack.isEmpty()) throw error("unroll(" + factor + ") before a loop entered with values on the stack");
                 String original = label(((LabelTarget) elements.get(head)).label());
                 String top = "$L_" + prefix + "_" + labels++;
-                body.append(top).append(":\n");
+                translator().label(top);
                 String last = temp(".s64"), limit = temp(".s64"), done = temp(".pred");
-                emit("cvt.s64.s32 " + last + ", " + local(loop.counter(), Kind.INT) + ";");
-                emit("add.s64 " + last + ", " + last + ", " + (long) (factor - 1) * loop.step() + ";");
-                if (loop.limitSlot() >= 0) emit("cvt.s64.s32 " + limit + ", " + local(loop.limitSlot(), Kind.INT) + ";");
-                else emit("mov.s64 " + limit + ", " + loop.limitConstant() + ";");
-                emit("setp." + (loop.inclusive() ? "gt" : "ge") + ".s64 " + done + ", " + last + ", " + limit + ";");
-                emit("@" + done + " bra " + original + ";");
+                emit("cvt.s64.s32", last, local(loop.counter(), Kind.INT));
+                emit("add.s64", last, last, (long) (factor - 1) * loop.step());
+                if (loop.limitSlot() >= 0) emit("cvt.s64.s32", limit, local(loop.limitSlot(), Kind.INT));
+                else emit("mov.s64", limit, loop.limitConstant());
+                emit("setp." + (loop.inclusive() ? "gt" : "ge") + ".s64", done, last, limit);
+                emitGuarded(done, "bra", original);
                 Map<Label, String> outer = copyLabels;
                 for (int copy = 0; copy < factor; copy++) {
                     copyLabels = outer == null ? new HashMap<>() : new HashMap<>(outer); // an enclosing copy's names stand
@@ -453,7 +456,7 @@ public final class PtxCompiler {
                     translate(elements, loop.bodyStart(), loop.backEdge(), result, end);
                 }
                 copyLabels = outer;
-                emit("bra.uni " + top + ";");
+                emit("bra.uni", top);
                 reachable = false; // the original loop's head is entered only from the test above
             }
 
@@ -488,11 +491,11 @@ public final class PtxCompiler {
             int widenedLoop(List<CodeElement> elements, int head, CountedLoop loop, String result, String end) {
                 String wide = register("%" + prefix + "_wL" + loop.counter() + "_" + labels++, Kind.LONG);
                 String narrow = "$L_" + prefix + "_" + labels++;
-                emit("cvt.s64.s32 " + wide + ", " + local(loop.counter(), Kind.INT) + ";");
+                emit("cvt.s64.s32", wide, local(loop.counter(), Kind.INT));
                 if (loop.limitSlot() >= 0) {
                     String overflows = temp(".pred");
-                    emit("setp.gt.s32 " + overflows + ", " + local(loop.limitSlot(), Kind.INT) + ", " + lastWideLimit(loop) + ";");
-                    emit("@" + overflows + " bra " + narrow + ";");
+                    emit("setp.gt.s32", overflows, local(loop.limitSlot(), Kind.INT), lastWideLimit(loop));
+                    emitGuarded(overflows, "bra", narrow);
                 }
                 WideCounter outerCounter = wideCounters.put(loop.counter(), new WideCounter(wide, loop.step() - 1));
                 int outerHead = wideningHead;
@@ -502,7 +505,7 @@ public final class PtxCompiler {
                 if (outerCounter == null) wideCounters.remove(loop.counter());
                 else wideCounters.put(loop.counter(), outerCounter);
                 if (loop.limitSlot() >= 0) { // the narrow copy, with its own labels; it leaves through the same exit
-                    body.append(narrow).append(":\n");
+                    translator().label(narrow);
                     reachable = true;
                     Map<Label, String> outer = copyLabels;
                     copyLabels = outer == null ? new HashMap<>() : new HashMap<>(outer);
@@ -547,9 +550,9 @@ public final class PtxCompiler {
                     }
                     case IncrementInstruction inc -> {
                         String r = local(inc.slot(), Kind.INT);
-                        emit("add.s32 " + r + ", " + r + ", " + inc.constant() + ";");
+                        emit("add.s32", r, r, inc.constant());
                         WideCounter wide = wideCounters.get(inc.slot());
-                        if (wide != null) emit("add.s64 " + wide.register() + ", " + wide.register() + ", " + inc.constant() + ";");
+                        if (wide != null) emit("add.s64", wide.register(), wide.register(), inc.constant());
                     }
                     case ConstantInstruction c -> constant(c);
                     case OperatorInstruction o -> operator(op);
@@ -563,8 +566,8 @@ public final class PtxCompiler {
                             String src = pop();
                             move(v.kind(), result, src);
                         }
-                        if (end != null) emit("bra.uni " + end + ";");
-                        else emit("ret;");
+                        if (end != null) emit("bra.uni", end);
+                        else emit("ret");
                         reachable = false;
                     }
                     default -> arrayOrReject(i);
@@ -576,14 +579,14 @@ public final class PtxCompiler {
                 switch (v) {
                     case Integer n -> {
                         String dst = push(new Value(Kind.INT, (long) n, -1, null));
-                        emit("mov.s32 " + dst + ", " + n + ";");
+                        emit("mov.s32", dst, n);
                     }
                     case Long n -> {
                         String dst = push(new Value(Kind.LONG, n, -1, null));
-                        emit("mov.s64 " + dst + ", " + n + ";");
+                        emit("mov.s64", dst, n);
                     }
-                    case Float x -> emit("mov.f32 " + push(Kind.FLOAT) + ", " + floatLiteral(x) + ";");
-                    case Double x -> emit("mov.f32 " + push(Kind.FLOAT) + ", " + floatLiteral((float) (double) x) + ";");
+                    case Float x -> emit("mov.f32", push(Kind.FLOAT), floatLiteral(x));
+                    case Double x -> emit("mov.f32", push(Kind.FLOAT), floatLiteral((float) (double) x));
                     default -> throw error("the constant " + v + " (" + c.opcode() + ")");
                 }
             }
@@ -608,20 +611,20 @@ public final class PtxCompiler {
                 String type = k.ptxType;
                 if (what.equals("neg")) {
                     String a = pop();
-                    emit("neg" + type + " " + push(k) + ", " + a + ";");
+                    emit("neg" + type, push(k), a);
                     return;
                 }
                 if (what.equals("shl") || what.equals("shr") || what.equals("ushr")) {
                     String count = pop(), a = pop();
                     String masked = temp(".b32");
-                    emit("and.b32 " + masked + ", " + count + ", " + (k == Kind.LONG ? 63 : 31) + ";");
+                    emit("and.b32", masked, count, k == Kind.LONG ? 63 : 31);
                     String bits = k == Kind.LONG ? ".b64" : ".b32";
                     String ptx = switch (what) {
                         case "shl" -> "shl" + bits;
                         case "shr" -> "shr" + type;
                         default -> "shr" + (k == Kind.LONG ? ".u64" : ".u32");
                     };
-                    emit(ptx + " " + push(k) + ", " + a + ", " + masked + ";");
+                    emit(ptx, push(k), a, masked);
                     return;
                 }
                 if (k == Kind.INT && (what.equals("div") || what.equals("rem")) && powerOfTwo(peekValue().constant()) > 0) {
@@ -647,7 +650,7 @@ public final class PtxCompiler {
                     case "xor" -> "xor" + bits;
                     default -> throw error(name);
                 };
-                emit(ptx + " " + push(new Value(k, null, -1, null, induction)) + ", " + a + ", " + b + ";");
+                emit(ptx, push(new Value(k, null, -1, null, induction)), a, b);
             }
 
             /** k when {@code constant} is 2^k with 1 ≤ k ≤ 30, else 0. */
@@ -664,19 +667,19 @@ public final class PtxCompiler {
              */
             void divideByPowerOfTwo(String what, String a, int k, boolean nonNegative) {
                 if (nonNegative) {
-                    if (what.equals("div")) emit("shr.s32 " + push(Value.nonNegativeInt()) + ", " + a + ", " + k + ";");
-                    else emit("and.b32 " + push(Value.nonNegativeInt()) + ", " + a + ", " + ((1 << k) - 1) + ";");
+                    if (what.equals("div")) emit("shr.s32", push(Value.nonNegativeInt()), a, k);
+                    else emit("and.b32", push(Value.nonNegativeInt()), a, ((1 << k) - 1));
                     return;
                 }
                 String biased = temp(".s32");
-                emit("shr.s32 " + biased + ", " + a + ", 31;");
-                emit("shr.u32 " + biased + ", " + biased + ", " + (32 - k) + ";");
-                emit("add.s32 " + biased + ", " + biased + ", " + a + ";");
+                emit("shr.s32", biased, a, "31");
+                emit("shr.u32", biased, biased, (32 - k));
+                emit("add.s32", biased, biased, a);
                 if (what.equals("div")) {
-                    emit("shr.s32 " + push(Kind.INT) + ", " + biased + ", " + k + ";");
+                    emit("shr.s32", push(Kind.INT), biased, k);
                 } else {
-                    emit("and.b32 " + biased + ", " + biased + ", " + -(1 << k) + ";");
-                    emit("sub.s32 " + push(Kind.INT) + ", " + a + ", " + biased + ";");
+                    emit("and.b32", biased, biased, -(1 << k));
+                    emit("sub.s32", push(Kind.INT), a, biased);
                 }
             }
 
@@ -705,20 +708,20 @@ public final class PtxCompiler {
                 String a = pop();
                 if (op == Opcode.I2L && induction != null && wideCounters.containsKey(induction.slot())) {
                     // (long) (i + k) of a widened counter: its 64-bit register plus k (widenedLoop says why exact)
-                    emit("add.s64 " + push(Kind.LONG) + ", " + wideCounters.get(induction.slot()).register() + ", " + induction.offset() + ";");
+                    emit("add.s64", push(Kind.LONG), wideCounters.get(induction.slot()).register(), induction.offset());
                     return;
                 }
                 switch (op) {
-                    case I2L -> emit("cvt.s64.s32 " + push(Kind.LONG) + ", " + a + ";");
-                    case L2I -> emit("cvt.u32.u64 " + push(Kind.INT) + ", " + a + ";");
-                    case I2F, I2D -> emit("cvt.rn.f32.s32 " + push(Kind.FLOAT) + ", " + a + ";");
-                    case L2F, L2D -> emit("cvt.rn.f32.s64 " + push(Kind.FLOAT) + ", " + a + ";");
-                    case F2I, D2I -> emit("cvt.rzi.s32.f32 " + push(Kind.INT) + ", " + a + ";");
-                    case F2L, D2L -> emit("cvt.rzi.s64.f32 " + push(Kind.LONG) + ", " + a + ";");
-                    case F2D, D2F -> emit("mov.f32 " + push(Kind.FLOAT) + ", " + a + ";");
-                    case I2S -> emit("cvt.s32.s16 " + push(Kind.INT) + ", " + a + ";");
-                    case I2B -> emit("cvt.s32.s8 " + push(Kind.INT) + ", " + a + ";");
-                    case I2C -> emit("and.b32 " + push(Kind.INT) + ", " + a + ", 65535;");
+                    case I2L -> emit("cvt.s64.s32", push(Kind.LONG), a);
+                    case L2I -> emit("cvt.u32.u64", push(Kind.INT), a);
+                    case I2F, I2D -> emit("cvt.rn.f32.s32", push(Kind.FLOAT), a);
+                    case L2F, L2D -> emit("cvt.rn.f32.s64", push(Kind.FLOAT), a);
+                    case F2I, D2I -> emit("cvt.rzi.s32.f32", push(Kind.INT), a);
+                    case F2L, D2L -> emit("cvt.rzi.s64.f32", push(Kind.LONG), a);
+                    case F2D, D2F -> emit("mov.f32", push(Kind.FLOAT), a);
+                    case I2S -> emit("cvt.s32.s16", push(Kind.INT), a);
+                    case I2B -> emit("cvt.s32.s8", push(Kind.INT), a);
+                    case I2C -> emit("and.b32", push(Kind.INT), a, "65535");
                     default -> throw error(op.name().toLowerCase());
                 }
             }
@@ -758,7 +761,7 @@ public final class PtxCompiler {
                 String target = label(b.target());
                 if (op == Opcode.GOTO || op == Opcode.GOTO_W) {
                     jumpTo(b.target());
-                    emit("bra.uni " + target + ";");
+                    emit("bra.uni", target);
                     reachable = false;
                     return;
                 }
@@ -766,7 +769,7 @@ public final class PtxCompiler {
                 String predicate = temp(".pred");
                 if (name.startsWith("if_icmp")) {
                     String bReg = pop(), aReg = pop();
-                    emit("setp." + condition(name.substring(7)) + ".s32 " + predicate + ", " + aReg + ", " + bReg + ";");
+                    emit("setp." + condition(name.substring(7)) + ".s32", predicate, aReg, bReg);
                 } else if (name.startsWith("if_acmp") || name.equals("ifnull") || name.equals("ifnonnull")) {
                     throw error("reference comparison (" + name + ")");
                 } else {
@@ -778,13 +781,13 @@ public final class PtxCompiler {
                         int nanResult = Integer.parseInt(parts[3]);
                         String ptxCond = condition(cond);
                         if (type.equals(".f32") && holds(cond, nanResult)) ptxCond = unordered(ptxCond);
-                        emit("setp." + ptxCond + type + " " + predicate + ", " + parts[1] + ", " + parts[2] + ";");
+                        emit("setp." + ptxCond + type, predicate, parts[1], parts[2]);
                     } else {
-                        emit("setp." + condition(cond) + ".s32 " + predicate + ", " + stackReg(stack.size(), v.kind()) + ", 0;");
+                        emit("setp." + condition(cond) + ".s32", predicate, stackReg(stack.size(), v.kind()), "0");
                     }
                 }
                 jumpTo(b.target());
-                emit("@" + predicate + " bra " + target + ";");
+                emitGuarded(predicate, "bra", target);
             }
 
             void invoke(InvokeInstruction inv) {
@@ -855,7 +858,7 @@ public final class PtxCompiler {
                 callStack.push(key);
                 f.run(result, end);
                 callStack.pop();
-                body.append(end).append(":\n");
+                translator().label(end);
             }
 
             void arrayOrReject(Instruction i) {
@@ -865,12 +868,12 @@ public final class PtxCompiler {
                         String index = pop(), array = pop();
                         Kind k = op == Opcode.FALOAD ? Kind.FLOAT : Kind.INT;
                         String address = sharedAddress(array, index);
-                        emit("ld.shared" + k.ptxType + " " + push(k) + ", [" + address + "];");
+                        emit("ld.shared" + k.ptxType, push(k), "[" + address + "]");
                     }
                     case FASTORE, IASTORE -> {
                         String value = pop(), index = pop(), array = pop();
                         String address = sharedAddress(array, index);
-                        emit("st.shared" + (op == Opcode.FASTORE ? ".f32" : ".s32") + " [" + address + "], " + value + ";");
+                        emit("st.shared" + (op == Opcode.FASTORE ? ".f32" : ".s32"), "[" + address + "]", value);
                     }
                     case ATHROW -> throw error("throwing an exception");
                     case NEW, NEWARRAY, ANEWARRAY, MULTIANEWARRAY -> throw error("allocation (" + op.name().toLowerCase() + "); use ctx.sharedF32(n) for group memory");
@@ -883,7 +886,7 @@ public final class PtxCompiler {
 
             String sharedAddress(String array, String index) {
                 String address = temp(".u32");
-                emit("mad.lo.s32 " + address + ", " + index + ", 4, " + array + ";");
+                emit("mad.lo.s32", address, index, "4", array);
                 return address;
             }
         }
