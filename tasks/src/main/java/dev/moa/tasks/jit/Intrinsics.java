@@ -81,6 +81,17 @@ final class Intrinsics {
                 String dst = f.push(v.kind());
                 t.emit("shfl.sync." + mode + ".b32", dst, value, lane, "31", FULL_MASK);
             }
+            case "warpSum", "warpMax" -> { // the butterfly KernelContext's Java body describes, five shuffles deep
+                String value = f.pop();
+                f.popValue();
+                String acc = t.temp(".f32"), other = t.temp(".f32");
+                t.emit("mov.f32", acc, value);
+                for (int mask = 16; mask > 0; mask >>= 1) {
+                    t.emit("shfl.sync.bfly.b32", other, acc, mask, 31, FULL_MASK);
+                    t.emit(name.equals("warpSum") ? "add.f32" : "max.NaN.f32", acc, acc, other);
+                }
+                t.emit("mov.f32", f.push(Kind.FLOAT), acc);
+            }
             case "sharedF32", "sharedI32" -> {
                 Value length = f.popValue();
                 f.popValue();

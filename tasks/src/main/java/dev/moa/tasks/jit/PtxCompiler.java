@@ -145,16 +145,16 @@ public final class PtxCompiler {
      * A stack entry: its kind, a known constant (or null), for buffers the parameter it came from, and for ints that
      * are a widened loop counter plus a constant, which ({@link Induction}).
      */
-    record Value(Kind kind, Long constant, int origin, String compare, Induction induction, boolean nonNegative) {
+    record Value(Kind kind, Long constant, int origin, Comparison compare, Induction induction, boolean nonNegative) {
         Value(Kind kind) {
             this(kind, null, -1, null, null, false);
         }
 
-        Value(Kind kind, Long constant, int origin, String compare) {
+        Value(Kind kind, Long constant, int origin, Comparison compare) {
             this(kind, constant, origin, compare, null, constant != null && constant >= 0);
         }
 
-        Value(Kind kind, Long constant, int origin, String compare, Induction induction) {
+        Value(Kind kind, Long constant, int origin, Comparison compare, Induction induction) {
             this(kind, constant, origin, compare, induction, constant != null && constant >= 0);
         }
 
@@ -166,6 +166,14 @@ public final class PtxCompiler {
         static Value nonNegativeInt() {
             return new Value(Kind.INT, null, -1, null, null, true);
         }
+    }
+
+    /**
+     * The result of {@code lcmp}/{@code fcmpl}/{@code fcmpg} (-1, 0, 1), which only ever feeds the next
+     * {@code if<cond>}: kept as its operands, so the branch becomes one {@code setp} on them. {@code nanResult} is
+     * what the JVM yields when a float operand is NaN ({@code fcmpg}: 1, {@code fcmpl}: -1).
+     */
+    record Comparison(String type, String a, String b, int nanResult) {
     }
 
     /** An int known to equal the counter in local {@code slot} plus {@code offset}, where that counter is widened. */
@@ -599,7 +607,7 @@ public final class PtxCompiler {
                     String b = pop(), a = pop();
                     String type = name.equals("lcmp") ? ".s64" : ".f32";
                     // a comparison result only feeds the next if<cond>: keep the operands, test there
-                    stack.add(new Value(Kind.INT, null, -1, type + " " + a + " " + b + " " + (name.endsWith("g") ? "1" : "-1")));
+                    stack.add(new Value(Kind.INT, null, -1, new Comparison(type, a, b, name.endsWith("g") ? 1 : -1)));
                     return;
                 }
                 Kind k = switch (t) {
@@ -776,12 +784,10 @@ public final class PtxCompiler {
                     Value v = popValue();
                     String cond = name.substring(2);
                     if (v.compare() != null) {
-                        String[] parts = v.compare().split(" ");
-                        String type = parts[0];
-                        int nanResult = Integer.parseInt(parts[3]);
+                        Comparison c = v.compare();
                         String ptxCond = condition(cond);
-                        if (type.equals(".f32") && holds(cond, nanResult)) ptxCond = unordered(ptxCond);
-                        emit("setp." + ptxCond + type, predicate, parts[1], parts[2]);
+                        if (c.type().equals(".f32") && holds(cond, c.nanResult())) ptxCond = unordered(ptxCond);
+                        emit("setp." + ptxCond + c.type(), predicate, c.a(), c.b());
                     } else {
                         emit("setp." + condition(cond) + ".s32", predicate, stackReg(stack.size(), v.kind()), "0");
                     }

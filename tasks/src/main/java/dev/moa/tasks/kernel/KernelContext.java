@@ -52,6 +52,22 @@ public abstract class KernelContext {
     public abstract int shuffleXor(int value, int mask);
 
     /**
+     * Σ of {@code value} over the calling warp's 32 lanes, in every lane: a butterfly of five {@link #shuffleXor}
+     * steps (masks 16, 8, 4, 2, 1), so every lane adds the same values in the same order and all get the same sum.
+     * Every lane of the warp must call it.
+     */
+    public final float warpSum(float value) {
+        for (int mask = WARP / 2; mask > 0; mask >>= 1) value += shuffleXor(value, mask);
+        return value;
+    }
+
+    /** The largest {@code value} over the calling warp's 32 lanes ({@code Math.max}: NaN wins), in every lane. */
+    public final float warpMax(float value) {
+        for (int mask = WARP / 2; mask > 0; mask >>= 1) value = Math.max(value, shuffleXor(value, mask));
+        return value;
+    }
+
+    /**
      * A group-shared array of {@code length} floats ({@code .shared .f32 s[length]}); {@code length} must be a
      * compile-time constant. Every work-item of a group gets the same array; allocate at the top of the kernel.
      */

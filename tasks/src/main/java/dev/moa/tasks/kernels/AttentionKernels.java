@@ -246,14 +246,14 @@ public final class AttentionKernels {
         for (int i = warp; i < groupHeads; i += WARPS) {
             float max = Float.NEGATIVE_INFINITY;
             for (int j = lane; j < GROUPED_SPLIT; j += KernelContext.WARP) max = Math.max(max, weights[i * GROUPED_SPLIT + j]);
-            max = MatVecKernels.warpMax(ctx, max);
+            max = ctx.warpMax(max);
             float sum = 0f;
             for (int j = lane; j < GROUPED_SPLIT; j += KernelContext.WARP) {
                 float e = max == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(weights[i * GROUPED_SPLIT + j] - max);
                 weights[i * GROUPED_SPLIT + j] = e;
                 sum += e;
             }
-            sum = MatVecKernels.warpSum(ctx, sum);
+            sum = ctx.warpSum(sum);
             if (lane == 0) {
                 long at = (long) (firstHead + i) * splits + split;
                 partialMax.set(at, max);
@@ -358,8 +358,8 @@ public final class AttentionKernels {
             long stats = (long) (firstHead + i) * splits;
             float max = Float.NEGATIVE_INFINITY;
             for (int s = lane; s < splits; s += KernelContext.WARP) max = Math.max(max, partialMax.get(stats + s));
-            max = MatVecKernels.warpMax(ctx, max);
-            float total = MatVecKernels.warpSum(ctx, mergedSum(partialMax, partialSum, stats, splits, lane, KernelContext.WARP, max));
+            max = ctx.warpMax(max);
+            float total = ctx.warpSum(mergedSum(partialMax, partialSum, stats, splits, lane, KernelContext.WARP, max));
             if (lane == 0) {
                 merge[2 * i] = max;
                 merge[2 * i + 1] = total;

@@ -61,7 +61,7 @@ public final class MatVecKernels {
                 for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.bf16ToFloat(w.get(base + c)) * x.get(c);
             }
         }
-        store(ctx, warpSum(ctx, sum), bias, out, row, rows, epilogue);
+        store(ctx, ctx.warpSum(sum), bias, out, row, rows, epilogue);
     }
 
     /** As {@link #bf16} with IEEE half weights. */
@@ -91,7 +91,7 @@ public final class MatVecKernels {
                 for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.f16ToFloat(w.get(base + c)) * x.get(c);
             }
         }
-        store(ctx, warpSum(ctx, sum), bias, out, row, rows, epilogue);
+        store(ctx, ctx.warpSum(sum), bias, out, row, rows, epilogue);
     }
 
     /**
@@ -117,7 +117,7 @@ public final class MatVecKernels {
                 for (int c = lane; c < cols; c += KernelContext.WARP) sum += w.get(base + c) * x.get(c);
             }
         }
-        store(ctx, warpSum(ctx, sum), bias, out, row, rows, epilogue);
+        store(ctx, ctx.warpSum(sum), bias, out, row, rows, epilogue);
     }
 
     /** Activation vectors one warp of the batched matvecs multiplies a weight row with: the sums a lane keeps. */
@@ -179,7 +179,7 @@ public final class MatVecKernels {
                 }
             }
         }
-        storeBatch(ctx, warpSum(ctx, s0), warpSum(ctx, s1), warpSum(ctx, s2), warpSum(ctx, s3), bias, out, row, rows, v, n, epilogue);
+        storeBatch(ctx, ctx.warpSum(s0), ctx.warpSum(s1), ctx.warpSum(s2), ctx.warpSum(s3), bias, out, row, rows, v, n, epilogue);
     }
 
     /** As {@link #halfBatchInto} with F32 weights: four weights per 16-byte load when {@code cols} is a multiple of 4. */
@@ -215,7 +215,7 @@ public final class MatVecKernels {
                 }
             }
         }
-        storeBatch(ctx, warpSum(ctx, s0), warpSum(ctx, s1), warpSum(ctx, s2), warpSum(ctx, s3), bias, out, row, rows, v, n, epilogue);
+        storeBatch(ctx, ctx.warpSum(s0), ctx.warpSum(s1), ctx.warpSum(s2), ctx.warpSum(s3), bias, out, row, rows, v, n, epilogue);
     }
 
     /** {@code Σ_k w_k · x[at + k]} over eight weights and two 16-byte activation loads. */
@@ -254,15 +254,4 @@ public final class MatVecKernels {
         }
     }
 
-    /** Maximum over the warp's 32 lanes, valid in every lane (butterfly). */
-    static float warpMax(KernelContext ctx, float value) {
-        for (int mask = 16; mask > 0; mask >>= 1) value = Math.max(value, ctx.shuffleXor(value, mask));
-        return value;
-    }
-
-    /** Sum over the warp's 32 lanes, valid in lane 0 (butterfly: valid in every lane). */
-    static float warpSum(KernelContext ctx, float value) {
-        for (int mask = 16; mask > 0; mask >>= 1) value += ctx.shuffleXor(value, mask);
-        return value;
-    }
 }

@@ -162,9 +162,9 @@ public final class NormedMatVecKernels {
                 s1 += widen(w.get(base1 + c), 0, ieee) * y;
             }
         }
-        float scale = KernelContext.rsqrt(MatVecKernels.warpSum(ctx, squares) / cols + eps);
-        s0 = MatVecKernels.warpSum(ctx, s0) * scale;
-        s1 = MatVecKernels.warpSum(ctx, s1) * scale;
+        float scale = KernelContext.rsqrt(ctx.warpSum(squares) / cols + eps);
+        s0 = ctx.warpSum(s0) * scale;
+        s1 = ctx.warpSum(s1) * scale;
         if (lane == 0) {
             dots[at] = s0;
             dots[at + 1] = s1;

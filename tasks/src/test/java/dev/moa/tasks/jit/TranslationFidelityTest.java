@@ -559,6 +559,34 @@ class TranslationFidelityTest {
         assertTrue(ptx.contains("shr.s32") && !ptx.contains("rem.s32"), ptx);
     }
 
+    static void warpReductions(dev.moa.tasks.kernel.KernelContext ctx, F32Buffer in, F32Buffer out, int n) {
+        int t = ctx.globalId();
+        float v = in.get(t);
+        float sum = ctx.warpSum(v), max = ctx.warpMax(v);
+        out.set(t, sum);
+        out.set(n + t, max);
+    }
+
+    /** KernelContext's warp sum and maximum: every lane of each warp gets its warp's, in the emulator and as PTX. */
+    @Test
+    void warpReductionsGiveEveryLaneItsWarpsResult() {
+        int n = 96;
+        F32Buffer in = randomBuffer(n), o1 = F32Buffer.allocate(arena, 2L * n), o2 = F32Buffer.allocate(arena, 2L * n);
+        Emulator.launch(TranslationFidelityTest.class, "warpReductions", Grid.of(1, n), in, o1, n);
+        ptx(TranslationFidelityTest.class, "warpReductions").launch(Grid.of(1, n), in.memory(), o2.memory(), n);
+        assertClose(o1, o2, 0);
+        for (int t = 0; t < n; t++) {
+            double sum = 0;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int lane = t / 32 * 32; lane < t / 32 * 32 + 32; lane++) {
+                sum += in.get(lane);
+                max = Math.max(max, in.get(lane));
+            }
+            assertEquals(sum, o1.get(t), 1e-5, "sum, lane " + t);
+            assertEquals(max, o1.get(n + t), "max, lane " + t);
+        }
+    }
+
     /** Flipping one emitted instruction (add.f32 → sub.f32, or a loop condition inverted) is caught. */
     @Test
     void aWrongTranslationIsCaught() {
