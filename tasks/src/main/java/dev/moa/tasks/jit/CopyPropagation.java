@@ -7,7 +7,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A pass: copy propagation inside basic blocks, then removal of instructions whose results nobody reads.
+ * A pass: copy propagation inside basic blocks, then removal of instructions whose results nobody reads and of
+ * blocks no path reaches.
  *
  * <p>The translator maps the JVM's operand stack and locals onto registers, so every {@code iload} is a {@code mov}
  * into a stack register and every {@code istore} one out of it. Here a read of {@code d} after {@code mov d, s} (same
@@ -138,7 +139,20 @@ final class CopyPropagation {
             }
         }
         boolean[] dead = new boolean[code.size()];
+        boolean[] reached = new boolean[blocks.size()]; // blocks no path from the entry reaches (a fully unrolled loop's own code)
+        java.util.ArrayDeque<Integer> work = new java.util.ArrayDeque<>(List.of(0));
+        while (!work.isEmpty()) {
+            int b = work.pop();
+            if (b >= blocks.size() || reached[b]) continue;
+            reached[b] = true;
+            work.addAll(successors.get(b));
+        }
         for (int b = 0; b < blocks.size(); b++) {
+            if (reached[b]) continue;
+            for (int k = blocks.get(b)[0]; k < blocks.get(b)[1]; k++) dead[k] = code.get(k) instanceof PtxInstruction;
+        }
+        for (int b = 0; b < blocks.size(); b++) {
+            if (!reached[b]) continue;
             BitSet live = (BitSet) liveOut[b].clone();
             for (int k = blocks.get(b)[1] - 1; k >= blocks.get(b)[0]; k--) {
                 if (!(code.get(k) instanceof PtxInstruction i)) continue;

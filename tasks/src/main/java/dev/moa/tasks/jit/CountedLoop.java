@@ -35,9 +35,24 @@ import java.util.Set;
  * @param limitSlot   local slot of the limit, or -1 when it is the constant {@code limitConstant}
  * @param inclusive   whether the test is {@code i <= limit}
  * @param internal    labels bound inside the body: each unrolled copy needs its own
+ * @param exit        the label right after the loop, where its test jumps when it fails
  */
 record CountedLoop(int bodyStart, int backEdge, int counter, int limitSlot, int limitConstant, int step,
-                   boolean inclusive, Set<Label> internal) {
+                   boolean inclusive, Set<Label> internal, Label exit) {
+
+    /**
+     * The number of iterations when the counter starts from a constant stored right before the loop
+     * ({@code for (int i = 3; ...)}) and the limit is a constant; -1 when either is not known.
+     */
+    long constantTrips(List<CodeElement> code, int head) {
+        if (limitSlot >= 0) return -1;
+        int store = previous(code, head - 1);
+        if (store < 0 || !(code.get(store) instanceof StoreInstruction s) || s.slot() != counter) return -1;
+        int constant = previous(code, store - 1);
+        if (constant < 0 || !(code.get(constant) instanceof ConstantInstruction c) || !(c.constantValue() instanceof Integer start)) return -1;
+        long span = (long) limitConstant - start + (inclusive ? 1 : 0);
+        return span <= 0 ? 0 : (span + step - 1) / step;
+    }
 
     /** Whether the label bound at {@code at} is a loop head: a later {@code goto} jumps back to it. */
     static boolean startsAt(List<CodeElement> code, int at) {
@@ -108,7 +123,7 @@ record CountedLoop(int bodyStart, int backEdge, int counter, int limitSlot, int 
             }
         }
         return new CountedLoop(bodyStart, backEdge, counter, limitSlot, limitConstant, inc.constant(),
-                test.opcode() == Opcode.IF_ICMPGT, internal);
+                test.opcode() == Opcode.IF_ICMPGT, internal, test.target());
     }
 
     private static boolean writes(CodeElement e, int slot) {

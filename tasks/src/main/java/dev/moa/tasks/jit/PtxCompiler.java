@@ -434,7 +434,9 @@ public final class PtxCompiler {
             /**
              * Emits {@code pendingUnroll} back-to-back copies of a counted loop's body (each with its own labels),
              * repeated while {@code i + (N-1)·step} passes the loop test, in front of the loop itself, which then
-             * runs the remaining iterations. The test is done in 64 bits so that it cannot overflow.
+             * runs the remaining iterations. The test is done in 64 bits so that it cannot overflow. A loop whose
+             * trip count is a constant no larger than N (constant start and limit) becomes that many copies with
+             * no test at all.
              */
             void unroll(List<CodeElement> elements, int head, String result, String end) {
                 int factor = pendingUnroll;
@@ -447,6 +449,24 @@ public final class PtxCompiler {
                             + e.getMessage());
                 }
                 if (!stack.isEmpty()) throw error("unroll(" + factor + ") before a loop entered with values on the stack");
+                long trips = loop.constantTrips(elements, head);
+                if (trips >= 0 && trips <= factor) {
+                    // all iterations known: that many copies straight through, no test, then on past the loop (whose
+                    // code stays unreachable; CopyPropagation drops it)
+                    Map<Label, String> outer = copyLabels;
+                    for (int copy = 0; copy < trips; copy++) {
+                        copyLabels = outer == null ? new HashMap<>() : new HashMap<>(outer);
+                        for (Label l : loop.internal()) copyLabels.put(l, "$L_" + prefix + "_" + labels++);
+                        translate(elements, loop.bodyStart(), loop.backEdge(), result, end);
+                    }
+                    copyLabels = outer;
+                    if (reachable) {
+                        jumpTo(loop.exit());
+                        emit("bra.uni", label(loop.exit()));
+                    }
+                    reachable = false;
+                    return;
+                }
                 String original = label(((LabelTarget) elements.get(head)).label());
                 String top = "$L_" + prefix + "_" + labels++;
                 translator().label(top);

@@ -109,54 +109,90 @@ public final class GemmKernels {
 
     /** Work-items per group of {@link #bf16Tensor}: four warps, each owning 16 tokens of the tile. */
     public static final int TENSOR_GROUP = 128;
-    /** Words (two BF16 each) of one staged weight row: STEP columns, plus one so a warp's rows fall in different banks. */
-    private static final int W_WORDS = STEP / 2 + 1;
+    /**
+     * Words of one staged row in {@link #bf16Tensor} (a token's activation parts, a weight row): STEP / 2 words of
+     * BF16 pairs plus 4 of padding. Lane (g, q) of a fragment read takes word {@code 20g + q} (+ a common offset),
+     * and {@code 20g mod 32} for g = 0..7 is 0, 20, 8, 28, 16, 4, 24, 12: with q = 0..3 on top, the 32 lanes hit 32
+     * different banks. (Rows 32 floats apart put all eight g in one bank: an 8-way conflict.)
+     */
+    private static final int T_WORDS = STEP / 2 + 4;
 
     /**
      * As {@link #half} for BF16 weights on the tensor cores ({@link KernelContext#mmaBf16}, m16n8k16). Each tile step
-     * stages 64 tokens × 32 columns of x (F32) and 64 rows × 32 columns of w (BF16 pairs) in shared memory; warp w
+     * stages 64 tokens × 32 columns of x and 64 rows × 32 columns of w in shared memory as BF16 pairs; warp w
      * multiplies tokens {@code 16w…16w+15} of the tile with all 64 rows as eight 16×8 products per 16 columns. x is F32
-     * and the tensor core reads BF16, so each activation is split into a BF16 part and the BF16 rounding of what
-     * remains, and both are multiplied: the product keeps about 16 bits of each activation (against 8 for x rounded
-     * to BF16 once), which keeps it within 1e-4 of the F32 product. Launch {@link #tensorGrid}{@code (tokens, rows)}
-     * groups of {@value #TENSOR_GROUP}; needs sm_80 or later.
+     * and the tensor core reads BF16, so each activation is split, once, as it is staged, into a BF16 part and the
+     * BF16 rounding of what remains, and both are multiplied: the product keeps about 16 bits of each activation
+     * (against 8 for x rounded to BF16 once), which keeps it within 1e-4 of the F32 product. Staging reads 16 bytes
+     * per load where {@code cols} allows (four activations, eight weights; rows start 16-byte aligned when
+     * {@code cols % 8 == 0}), one element otherwise, zeros past the edges; every fragment read is one shared word per
+     * lane without bank conflicts ({@link #T_WORDS}). Launch {@link #tensorGrid}{@code (tokens, rows)} groups of
+     * {@value #TENSOR_GROUP}; needs sm_80 or later.
      */
     public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
                                   int epilogue) {
-        float[] xs = ctx.sharedF32(TILE * STEP);
-        int[] ws = ctx.sharedI32(TILE * W_WORDS);
+        int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(TILE * T_WORDS);
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * TILE, tokenBase = ctx.groupId(1) * TILE;
+        boolean wide = cols % 8 == 0;
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
         for (int k0 = 0; k0 < cols; k0 += STEP) {
             KernelContext.unroll(4);
-            for (int i = 0; i < 16; i++) { // 2048 activations, 16 per work-item; 1024 weight pairs, 8 per work-item
-                int e = t + TENSOR_GROUP * i, r = e / STEP, k = e % STEP, gt = tokenBase + r, gk = k0 + k;
-                xs[r * STEP + k] = gt < tokens && gk < cols ? x.get((long) gt * cols + gk) : 0f;
+            for (int i = 0; i < 4; i++) { // 64 tokens × 32 columns: 512 groups of four activations, 4 per work-item
+                int e = t + TENSOR_GROUP * i, r = e / (STEP / 4), c = 4 * (e % (STEP / 4)), gt = tokenBase + r, gk = k0 + c;
+                float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
+                if (gt < tokens && wide && gk < cols) {
+                    Vec16 v = x.load4((long) gt * cols + gk);
+                    a0 = v.f32(0);
+                    a1 = v.f32(1);
+                    a2 = v.f32(2);
+                    a3 = v.f32(3);
+                } else if (gt < tokens) {
+                    long at = (long) gt * cols + gk;
+                    if (gk < cols) a0 = x.get(at);
+                    if (gk + 1 < cols) a1 = x.get(at + 1);
+                    if (gk + 2 < cols) a2 = x.get(at + 2);
+                    if (gk + 3 < cols) a3 = x.get(at + 3);
+                }
+                int word = r * T_WORDS + c / 2;
+                xh[word] = high(a0, a1);
+                xh[word + 1] = high(a2, a3);
+                xl[word] = low(a0, a1);
+                xl[word + 1] = low(a2, a3);
             }
-            KernelContext.unroll(4);
-            for (int i = 0; i < 8; i++) {
-                int e = t + TENSOR_GROUP * i, r = e / (STEP / 2), kw = e % (STEP / 2), gr = rowBase + r, gk = k0 + 2 * kw;
-                int lo = gr < rows && gk < cols ? w.get((long) gr * cols + gk) & 0xFFFF : 0;
-                int hi = gr < rows && gk + 1 < cols ? w.get((long) gr * cols + gk + 1) & 0xFFFF : 0;
-                ws[r * W_WORDS + kw] = lo | (hi << 16);
+            KernelContext.unroll(2);
+            for (int i = 0; i < 2; i++) { // 64 rows × 32 columns: 256 groups of eight weights, 2 per work-item
+                int e = t + TENSOR_GROUP * i, r = e / (STEP / 8), c = 8 * (e % (STEP / 8)), gr = rowBase + r, gk = k0 + c;
+                int word = r * T_WORDS + c / 2;
+                if (gr < rows && wide && gk < cols) {
+                    Vec16 v = w.load8((long) gr * cols + gk);
+                    ws[word] = v.word(0);
+                    ws[word + 1] = v.word(1);
+                    ws[word + 2] = v.word(2);
+                    ws[word + 3] = v.word(3);
+                } else {
+                    long at = (long) gr * cols + gk;
+                    for (int p = 0; p < 4; p++) {
+                        int lo = gr < rows && gk + 2 * p < cols ? w.get(at + 2 * p) & 0xFFFF : 0;
+                        int hi = gr < rows && gk + 2 * p + 1 < cols ? w.get(at + 2 * p + 1) & 0xFFFF : 0;
+                        ws[word + p] = lo | (hi << 16);
+                    }
+                }
             }
             ctx.barrier();
             for (int kk = 0; kk < STEP; kk += 16) {
-                int top = (warp * 16 + g) * STEP + kk + 2 * q, bottom = top + 8 * STEP;
-                Vec16 aHigh = Vec16.ofWords(high(xs[top], xs[top + 1]), high(xs[bottom], xs[bottom + 1]), high(xs[top + 8], xs[top + 9]),
-                        high(xs[bottom + 8], xs[bottom + 9]));
-                Vec16 aLow = Vec16.ofWords(low(xs[top], xs[top + 1]), low(xs[bottom], xs[bottom + 1]), low(xs[top + 8], xs[top + 9]),
-                        low(xs[bottom + 8], xs[bottom + 9]));
-                int b = g * W_WORDS + kk / 2 + q; // row 8j + g of the tile, columns kk + 2q, +1 (and +8, +9 four words on)
+                int top = (warp * 16 + g) * T_WORDS + kk / 2 + q, bottom = top + 8 * T_WORDS; // A: tokens g and g + 8, columns kk + 2q, +1 (+8, +9)
+                Vec16 aHigh = Vec16.ofWords(xh[top], xh[bottom], xh[top + 4], xh[bottom + 4]);
+                Vec16 aLow = Vec16.ofWords(xl[top], xl[bottom], xl[top + 4], xl[bottom + 4]);
+                int b = g * T_WORDS + kk / 2 + q; // B: row 8j + g of the tile, columns kk + 2q, +1 (and +8, +9 four words on)
                 d0 = ctx.mmaBf16(aLow, ws[b], ws[b + 4], ctx.mmaBf16(aHigh, ws[b], ws[b + 4], d0));
-                d1 = ctx.mmaBf16(aLow, ws[b + 8 * W_WORDS], ws[b + 8 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 8 * W_WORDS], ws[b + 8 * W_WORDS + 4], d1));
-                d2 = ctx.mmaBf16(aLow, ws[b + 16 * W_WORDS], ws[b + 16 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 16 * W_WORDS], ws[b + 16 * W_WORDS + 4], d2));
-                d3 = ctx.mmaBf16(aLow, ws[b + 24 * W_WORDS], ws[b + 24 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 24 * W_WORDS], ws[b + 24 * W_WORDS + 4], d3));
-                d4 = ctx.mmaBf16(aLow, ws[b + 32 * W_WORDS], ws[b + 32 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 32 * W_WORDS], ws[b + 32 * W_WORDS + 4], d4));
-                d5 = ctx.mmaBf16(aLow, ws[b + 40 * W_WORDS], ws[b + 40 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 40 * W_WORDS], ws[b + 40 * W_WORDS + 4], d5));
-                d6 = ctx.mmaBf16(aLow, ws[b + 48 * W_WORDS], ws[b + 48 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 48 * W_WORDS], ws[b + 48 * W_WORDS + 4], d6));
-                d7 = ctx.mmaBf16(aLow, ws[b + 56 * W_WORDS], ws[b + 56 * W_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 56 * W_WORDS], ws[b + 56 * W_WORDS + 4], d7));
+                d1 = ctx.mmaBf16(aLow, ws[b + 8 * T_WORDS], ws[b + 8 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 8 * T_WORDS], ws[b + 8 * T_WORDS + 4], d1));
+                d2 = ctx.mmaBf16(aLow, ws[b + 16 * T_WORDS], ws[b + 16 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 16 * T_WORDS], ws[b + 16 * T_WORDS + 4], d2));
+                d3 = ctx.mmaBf16(aLow, ws[b + 24 * T_WORDS], ws[b + 24 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 24 * T_WORDS], ws[b + 24 * T_WORDS + 4], d3));
+                d4 = ctx.mmaBf16(aLow, ws[b + 32 * T_WORDS], ws[b + 32 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 32 * T_WORDS], ws[b + 32 * T_WORDS + 4], d4));
+                d5 = ctx.mmaBf16(aLow, ws[b + 40 * T_WORDS], ws[b + 40 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 40 * T_WORDS], ws[b + 40 * T_WORDS + 4], d5));
+                d6 = ctx.mmaBf16(aLow, ws[b + 48 * T_WORDS], ws[b + 48 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 48 * T_WORDS], ws[b + 48 * T_WORDS + 4], d6));
+                d7 = ctx.mmaBf16(aLow, ws[b + 56 * T_WORDS], ws[b + 56 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 56 * T_WORDS], ws[b + 56 * T_WORDS + 4], d7));
             }
             ctx.barrier();
         }

@@ -106,6 +106,13 @@ class JitPassesTest {
     }
 
     @Test
+    void codeNoPathReachesIsDropped() {
+        var in = program("mov.s32 %a, 1;", "bra.uni B;", "A:", "st.global.s32 [%g], %a;", "bra.uni A;", "B:", "st.global.s32 [%g], %a;", "ret;");
+        assertEquals(List.of("mov.s32 %a, 1;", "bra.uni B;", "A:", "B:", "st.global.s32 [%g], %a;", "ret;"), text(CopyPropagation.apply(in, TYPES)),
+                "the loop at A is entered from nowhere: even its store goes");
+    }
+
+    @Test
     void labelsNoBranchNamesAreDropped() {
         var out = text(CopyPropagation.withoutUnusedLabels(program("A:", "mov.s32 %a, 1;", "B:", "@%p bra A;", "ret;")));
         assertEquals(List.of("A:", "mov.s32 %a, 1;", "@%p bra A;", "ret;"), out);

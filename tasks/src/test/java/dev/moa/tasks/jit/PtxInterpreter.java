@@ -32,6 +32,14 @@ public final class PtxInterpreter {
     private final List<String> paramNames = new ArrayList<>();
     private int sharedBytes;
 
+    /** PTX instructions executed by every thread of every launch so far (guarded-off ones included). */
+    private final java.util.concurrent.atomic.LongAdder executed = new java.util.concurrent.atomic.LongAdder();
+
+    /** Instructions executed so far, summed over threads: a deterministic measure of a kernel's work. */
+    public long executed() {
+        return executed.sum();
+    }
+
     public PtxInterpreter(String ptx) {
         boolean inParams = false;
         for (String raw : ptx.split("\n")) {
@@ -233,6 +241,7 @@ public final class PtxInterpreter {
             int pc = 0;
             while (pc < code.size()) {
                 Op op = code.get(pc++);
+                executed.increment();
                 if (op.guard() >= 0 && ((r[op.guard()] != 0) == op.negate())) continue;
                 String[] p = op.parts();
                 String[] o = op.operands();
