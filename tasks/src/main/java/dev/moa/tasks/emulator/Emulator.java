@@ -266,6 +266,18 @@ public final class Emulator {
         }
 
         @Override
+        public Vec16 loadMatrix(int[] shared, int index) {
+            if (index % 4 != 0 || index < 0 || index + 4 > shared.length) {
+                throw new IllegalArgumentException("loadMatrix: row at word " + index + " is not a 16-byte row inside the " + shared.length
+                        + "-word array (lane " + laneId() + ")");
+            }
+            int lane = laneId();
+            int[] words = new int[4];
+            for (int j = 0; j < 4; j++) words[j] = shared[exchange(index, MatrixFragments.rowLane(lane, j)) + lane % 4];
+            return Vec16.ofWords(words[0], words[1], words[2], words[3]);
+        }
+
+        @Override
         public void fence() {
             // the atomics' lock already orders writes before them for other groups; the fence keeps the contract
             java.lang.invoke.VarHandle.fullFence();

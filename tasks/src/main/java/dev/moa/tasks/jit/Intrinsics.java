@@ -72,6 +72,13 @@ final class Intrinsics {
                 String v = f.push(Kind.VEC);
                 for (int i = 0; i < 4; i++) t.emit("mov.b32", v + "_" + i, d[i]);
             }
+            case "loadMatrix" -> { // (shared, index) -> four fragment words
+                String index = f.pop(), array = f.pop();
+                f.popValue();
+                String address = f.sharedAddress(array, index);
+                String v = f.push(Kind.VEC);
+                t.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
+            }
             case "shuffleXor", "shuffleDown" -> {
                 String lane = f.pop();
                 Value v = f.peekValue();

@@ -91,7 +91,7 @@ public record PtxInstruction(String guard, String opcode, List<Operand> operands
      */
     public boolean hasEffects() {
         return switch (operation()) {
-            case "st", "atom", "bra", "bar", "membar", "ret", "shfl", "mma" -> true;
+            case "st", "atom", "bra", "bar", "membar", "ret", "shfl", "mma", "ldmatrix" -> true;
             default -> false;
         };
     }

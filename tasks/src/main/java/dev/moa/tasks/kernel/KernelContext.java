@@ -84,6 +84,15 @@ public abstract class KernelContext {
      */
     public abstract Vec16 mmaBf16(Vec16 a, int b0, int b1, Vec16 acc);
 
+    /**
+     * One warp's load of four 8×8 matrices of 16-bit elements from group-shared memory into tensor-core fragments
+     * ({@code ldmatrix.sync.aligned.m8n8.x4.shared.b16}): every lane passes the word index of one 16-byte row (row
+     * {@code lane % 8} of matrix {@code lane / 8}; {@code index % 4 == 0}) and receives word j = its share of matrix j
+     * ({@link MatrixFragments#rowLane} says whose row). One instruction replaces four shared loads per lane, and
+     * the rows may sit anywhere. Every lane of the warp must call it.
+     */
+    public abstract Vec16 loadMatrix(int[] shared, int index);
+
     /** {@code buffer[index] += value} atomically, returning the old value: {@code atom.global.add.f32}. */
     public abstract float atomicAdd(F32Buffer buffer, long index, float value);
 

@@ -18,6 +18,18 @@ public final class MatrixFragments {
     private MatrixFragments() {
     }
 
+    /**
+     * {@code ldmatrix.sync.aligned.m8n8.x4.shared.b16}: four 8×8 matrices of 16-bit elements, each row 16 contiguous
+     * bytes of shared memory. Lane l supplies the address of row {@code l % 8} of matrix {@code l / 8}; it receives,
+     * in word j, elements {@code 2(l % 4)} and {@code 2(l % 4) + 1} (low half first) of row {@code l / 4} of matrix j
+     * — the row whose address lane {@link #rowLane}{@code (l, j)} supplied, word {@code l % 4} of it. For A of an
+     * m16n8k16 product (matrices: rows 0–7 and 8–15 of columns 0–7, then of columns 8–15) those are exactly A's four
+     * fragment words; for B stored as rows of n (columns of B), matrix pairs give words 0 and 1 of two 8-column blocks.
+     */
+    public static int rowLane(int lane, int word) {
+        return 8 * word + lane / 4;
+    }
+
     /** The lane holding A[row][col]. */
     public static int aLane(int row, int col) {
         return row % 8 * 4 + col % 8 / 2;

@@ -111,9 +111,10 @@ public final class GemmKernels {
     public static final int TENSOR_GROUP = 128;
     /**
      * Words of one staged row in {@link #bf16Tensor} (a token's activation parts, a weight row): STEP / 2 words of
-     * BF16 pairs plus 4 of padding. Lane (g, q) of a fragment read takes word {@code 20g + q} (+ a common offset),
-     * and {@code 20g mod 32} for g = 0..7 is 0, 20, 8, 28, 16, 4, 24, 12: with q = 0..3 on top, the 32 lanes hit 32
-     * different banks. (Rows 32 floats apart put all eight g in one bank: an 8-way conflict.)
+     * BF16 pairs plus 4 of padding: 80 bytes, so every row starts 16-byte aligned as ldmatrix needs. An ldmatrix
+     * reads eight 16-byte rows at a time; rows 20 words apart start in banks {@code 20r mod 32} = 0, 20, 8, 28, 16, 4,
+     * 24, 12 for r = 0..7, each covering four banks: all 32 banks once, no conflict. (Rows 32 floats apart, as the
+     * first version staged activations, put a warp's eight rows in the same banks: an 8-way conflict.)
      */
     private static final int T_WORDS = STEP / 2 + 4;
 
@@ -125,8 +126,9 @@ public final class GemmKernels {
      * BF16 rounding of what remains, and both are multiplied: the product keeps about 16 bits of each activation
      * (against 8 for x rounded to BF16 once), which keeps it within 1e-4 of the F32 product. Staging reads 16 bytes
      * per load where {@code cols} allows (four activations, eight weights; rows start 16-byte aligned when
-     * {@code cols % 8 == 0}), one element otherwise, zeros past the edges; every fragment read is one shared word per
-     * lane without bank conflicts ({@link #T_WORDS}). Launch {@link #tensorGrid}{@code (tokens, rows)} groups of
+     * {@code cols % 8 == 0}), one element otherwise, zeros past the edges; fragments come from shared memory by
+     * {@link KernelContext#loadMatrix} (ldmatrix: six per 16 columns, where word reads took 24), rows 16-byte aligned
+     * and free of bank conflicts ({@link #T_WORDS}). Launch {@link #tensorGrid}{@code (tokens, rows)} groups of
      * {@value #TENSOR_GROUP}; needs sm_80 or later.
      */
     public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
@@ -135,6 +137,11 @@ public final class GemmKernels {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * TILE, tokenBase = ctx.groupId(1) * TILE;
         boolean wide = cols % 8 == 0;
+        // the row each lane names to ldmatrix: for A, row lane % 8 (+ 8 for matrices 1 and 3) of this warp's 16 tokens,
+        // columns 8 on (4 words) for matrices 2 and 3; for B, rows lane % 8 (+ 8 for matrices 2 and 3: the second
+        // block) of a 16-row pair of blocks, columns 8 on for matrices 1 and 3 — so words 0, 1 are one block's b0, b1
+        int aRow = warp * 16 + lane % 8 + 8 * (lane / 8 % 2), aWord = 4 * (lane / 16);
+        int bRow = lane % 8 + 8 * (lane / 16), bWord = 4 * (lane / 8 % 2);
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
         for (int k0 = 0; k0 < cols; k0 += STEP) {
             KernelContext.unroll(4);
@@ -181,18 +188,20 @@ public final class GemmKernels {
             }
             ctx.barrier();
             for (int kk = 0; kk < STEP; kk += 16) {
-                int top = (warp * 16 + g) * T_WORDS + kk / 2 + q, bottom = top + 8 * T_WORDS; // A: tokens g and g + 8, columns kk + 2q, +1 (+8, +9)
-                Vec16 aHigh = Vec16.ofWords(xh[top], xh[bottom], xh[top + 4], xh[bottom + 4]);
-                Vec16 aLow = Vec16.ofWords(xl[top], xl[bottom], xl[top + 4], xl[bottom + 4]);
-                int b = g * T_WORDS + kk / 2 + q; // B: row 8j + g of the tile, columns kk + 2q, +1 (and +8, +9 four words on)
-                d0 = ctx.mmaBf16(aLow, ws[b], ws[b + 4], ctx.mmaBf16(aHigh, ws[b], ws[b + 4], d0));
-                d1 = ctx.mmaBf16(aLow, ws[b + 8 * T_WORDS], ws[b + 8 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 8 * T_WORDS], ws[b + 8 * T_WORDS + 4], d1));
-                d2 = ctx.mmaBf16(aLow, ws[b + 16 * T_WORDS], ws[b + 16 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 16 * T_WORDS], ws[b + 16 * T_WORDS + 4], d2));
-                d3 = ctx.mmaBf16(aLow, ws[b + 24 * T_WORDS], ws[b + 24 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 24 * T_WORDS], ws[b + 24 * T_WORDS + 4], d3));
-                d4 = ctx.mmaBf16(aLow, ws[b + 32 * T_WORDS], ws[b + 32 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 32 * T_WORDS], ws[b + 32 * T_WORDS + 4], d4));
-                d5 = ctx.mmaBf16(aLow, ws[b + 40 * T_WORDS], ws[b + 40 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 40 * T_WORDS], ws[b + 40 * T_WORDS + 4], d5));
-                d6 = ctx.mmaBf16(aLow, ws[b + 48 * T_WORDS], ws[b + 48 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 48 * T_WORDS], ws[b + 48 * T_WORDS + 4], d6));
-                d7 = ctx.mmaBf16(aLow, ws[b + 56 * T_WORDS], ws[b + 56 * T_WORDS + 4], ctx.mmaBf16(aHigh, ws[b + 56 * T_WORDS], ws[b + 56 * T_WORDS + 4], d7));
+                // A (tokens of this warp) and B (two 8-row blocks of w per load) by ldmatrix: each lane names one
+                // 16-byte row, MatrixFragments.rowLane says which (see aRow/aWord and bRow/bWord above the loop)
+                Vec16 aHigh = ctx.loadMatrix(xh, aRow * T_WORDS + kk / 2 + aWord), aLow = ctx.loadMatrix(xl, aRow * T_WORDS + kk / 2 + aWord);
+                int b = bRow * T_WORDS + kk / 2 + bWord;
+                Vec16 b01 = ctx.loadMatrix(ws, b), b23 = ctx.loadMatrix(ws, b + 16 * T_WORDS), b45 = ctx.loadMatrix(ws, b + 32 * T_WORDS),
+                        b67 = ctx.loadMatrix(ws, b + 48 * T_WORDS);
+                d0 = ctx.mmaBf16(aLow, b01.word(0), b01.word(1), ctx.mmaBf16(aHigh, b01.word(0), b01.word(1), d0));
+                d1 = ctx.mmaBf16(aLow, b01.word(2), b01.word(3), ctx.mmaBf16(aHigh, b01.word(2), b01.word(3), d1));
+                d2 = ctx.mmaBf16(aLow, b23.word(0), b23.word(1), ctx.mmaBf16(aHigh, b23.word(0), b23.word(1), d2));
+                d3 = ctx.mmaBf16(aLow, b23.word(2), b23.word(3), ctx.mmaBf16(aHigh, b23.word(2), b23.word(3), d3));
+                d4 = ctx.mmaBf16(aLow, b45.word(0), b45.word(1), ctx.mmaBf16(aHigh, b45.word(0), b45.word(1), d4));
+                d5 = ctx.mmaBf16(aLow, b45.word(2), b45.word(3), ctx.mmaBf16(aHigh, b45.word(2), b45.word(3), d5));
+                d6 = ctx.mmaBf16(aLow, b67.word(0), b67.word(1), ctx.mmaBf16(aHigh, b67.word(0), b67.word(1), d6));
+                d7 = ctx.mmaBf16(aLow, b67.word(2), b67.word(3), ctx.mmaBf16(aHigh, b67.word(2), b67.word(3), d7));
             }
             ctx.barrier();
         }

@@ -306,6 +306,15 @@ public final class PtxInterpreter {
                         }
                     }
                     case "bar" -> barrier.arriveAndAwaitAdvance();
+                    case "ldmatrix" -> { // ldmatrix.sync.aligned.m8n8.x4.shared.b16 {r0..r3}, [address]: MatrixFragments.rowLane
+                        if (!op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.shared.b16")) throw unsupported(op);
+                        long mine = address(o[4]);
+                        int lane = tid % 32;
+                        for (int j = 0; j < 4; j++) {
+                            long row = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.rowLane(lane, j));
+                            set(o[j].replace("{", "").replace("}", "").strip(), shared.get(ValueLayout.JAVA_INT_UNALIGNED, row + 4L * (lane % 4)) & 0xFFFFFFFFL);
+                        }
+                    }
                     case "mma" -> { // mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d0..d3}, {a0..a3}, {b0, b1}, {c0..c3}
                         if (!op.text().startsWith("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) throw unsupported(op);
                         String[] reg = new String[o.length];

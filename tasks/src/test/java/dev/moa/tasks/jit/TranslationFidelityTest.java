@@ -624,6 +624,31 @@ class TranslationFidelityTest {
         }
     }
 
+    /** Four 8×8 matrices in shared memory, rows 8 words apart and matrices 64 apart; one warp loads them as fragments. */
+    static void matrixLoad(dev.moa.tasks.kernel.KernelContext ctx, I32Buffer out) {
+        int[] s = ctx.sharedI32(256);
+        int lane = ctx.laneId();
+        for (int i = lane; i < 256; i += 32) s[i] = i / 64 * 1000 + i % 64 / 8 * 10 + i % 8; // matrix, row, word
+        ctx.barrier();
+        dev.moa.tasks.kernel.Vec16 v = ctx.loadMatrix(s, lane / 8 * 64 + lane % 8 * 8);
+        out.set(4L * lane, v.word(0));
+        out.set(4L * lane + 1, v.word(1));
+        out.set(4L * lane + 2, v.word(2));
+        out.set(4L * lane + 3, v.word(3));
+    }
+
+    /** ldmatrix: lane l's word j is word l % 4 of row l / 4 of matrix j, in the emulator and as PTX. */
+    @Test
+    void matrixLoadsHandEachLaneItsFragmentWords() {
+        I32Buffer o1 = I32Buffer.allocate(arena, 128), o2 = I32Buffer.allocate(arena, 128);
+        Emulator.launch(TranslationFidelityTest.class, "matrixLoad", Grid.of(1, 32), o1);
+        ptx(TranslationFidelityTest.class, "matrixLoad").launch(Grid.of(1, 32), o2.memory());
+        for (int lane = 0; lane < 32; lane++) {
+            for (int j = 0; j < 4; j++) assertEquals(j * 1000 + lane / 4 * 10 + lane % 4, o1.get(4L * lane + j), "lane " + lane + " word " + j);
+        }
+        assertClose(o1, o2);
+    }
+
     /** Flipping one emitted instruction (add.f32 → sub.f32, or a loop condition inverted) is caught. */
     @Test
     void aWrongTranslationIsCaught() {
