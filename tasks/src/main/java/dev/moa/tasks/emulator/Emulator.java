@@ -2,6 +2,7 @@ package dev.moa.tasks.emulator;
 
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.KernelContext;
 import dev.moa.tasks.kernel.MatrixFragments;
 import dev.moa.tasks.kernel.Vec16;
@@ -275,6 +276,35 @@ public final class Emulator {
             int[] words = new int[4];
             for (int j = 0; j < 4; j++) words[j] = shared[exchange(index, MatrixFragments.rowLane(lane, j)) + lane % 4];
             return Vec16.ofWords(words[0], words[1], words[2], words[3]);
+        }
+
+        /** Copies started and not yet in a group, and the committed groups, oldest first: done at the wait that covers them. */
+        private List<Runnable> openCopies = new ArrayList<>();
+        private final java.util.ArrayDeque<List<Runnable>> copyGroups = new java.util.ArrayDeque<>();
+
+        @Override
+        public void copyAsync(int[] shared, int index, Half16Buffer source, long sourceIndex) {
+            if (index % 4 != 0 || index < 0 || index + 4 > shared.length || sourceIndex % 8 != 0 || sourceIndex < 0
+                    || sourceIndex + 8 > source.length()) {
+                throw new IllegalArgumentException("copyAsync: 16 bytes from element " + sourceIndex + " of a " + source.length()
+                        + "-element buffer to word " + index + " of a " + shared.length + "-word array are not both 16-byte aligned and inside");
+            }
+            openCopies.add(() -> {
+                for (int k = 0; k < 4; k++) {
+                    shared[index + k] = (source.get(sourceIndex + 2 * k) & 0xFFFF) | (source.get(sourceIndex + 2 * k + 1) << 16);
+                }
+            });
+        }
+
+        @Override
+        public void commitCopies() {
+            copyGroups.addLast(openCopies);
+            openCopies = new ArrayList<>();
+        }
+
+        @Override
+        public void waitCopies(int pending) {
+            while (copyGroups.size() > pending) copyGroups.removeFirst().forEach(Runnable::run);
         }
 
         @Override

@@ -79,6 +79,24 @@ final class Intrinsics {
                 String v = f.push(Kind.VEC);
                 t.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
             }
+            case "copyAsync" -> { // (shared, index, source, sourceIndex): 16 bytes global -> shared, asynchronous
+                String sourceIndex = f.pop(), source = f.pop(), index = f.pop(), array = f.pop();
+                f.popValue();
+                String destination = f.sharedAddress(array, index);
+                t.emit("cp.async.cg.shared.global", "[" + destination + "]", "[" + address(f, source, sourceIndex, 2) + "]", 16);
+            }
+            case "commitCopies" -> {
+                f.popValue();
+                t.emit("cp.async.commit_group");
+            }
+            case "waitCopies" -> {
+                Value pending = f.popValue();
+                f.popValue();
+                if (pending.constant() == null || pending.constant() < 0 || pending.constant() > 7) {
+                    throw f.error("waitCopies(pending) needs a constant 0..7");
+                }
+                t.emit("cp.async.wait_group", pending.constant());
+            }
             case "shuffleXor", "shuffleDown" -> {
                 String lane = f.pop();
                 Value v = f.peekValue();

@@ -93,6 +93,27 @@ public abstract class KernelContext {
      */
     public abstract Vec16 loadMatrix(int[] shared, int index);
 
+    /**
+     * Starts copying 16 bytes — eight 16-bit elements of {@code source} from {@code sourceIndex} — into group-shared
+     * words {@code index … index + 3}, without passing through registers and without waiting
+     * ({@code cp.async.cg.shared.global}, sm_80 on): the kernel goes on (stages other data, computes) while the copy
+     * flies. Both ends 16-byte aligned: {@code index % 4 == 0}, {@code sourceIndex % 8 == 0}. The words hold the
+     * data once {@link #waitCopies} has covered the copy's group ({@link #commitCopies} closes one) and a
+     * {@link #barrier} has made every work-item's copies visible; the emulator and the PTX interpreter do the copy
+     * at that wait, so a kernel that reads too early reads stale words there too.
+     */
+    public abstract void copyAsync(int[] shared, int index, Half16Buffer source, long sourceIndex);
+
+    /** Closes the copies this work-item started since the last commit into one group ({@code cp.async.commit_group}). */
+    public abstract void commitCopies();
+
+    /**
+     * Waits until at most the {@code pending} newest of this work-item's committed groups are still in flight: every
+     * older group is done ({@code cp.async.wait_group pending}; a compile-time constant). With two buffers, copies
+     * for the next step go out, then {@code waitCopies(1)} waits only for this step's.
+     */
+    public abstract void waitCopies(int pending);
+
     /** {@code buffer[index] += value} atomically, returning the old value: {@code atom.global.add.f32}. */
     public abstract float atomicAdd(F32Buffer buffer, long index, float value);
 

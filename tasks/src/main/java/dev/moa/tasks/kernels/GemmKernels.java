@@ -126,14 +126,15 @@ public final class GemmKernels {
      * BF16 rounding of what remains, and both are multiplied: the product keeps about 16 bits of each activation
      * (against 8 for x rounded to BF16 once), which keeps it within 1e-4 of the F32 product. Staging reads 16 bytes
      * per load where {@code cols} allows (four activations, eight weights; rows start 16-byte aligned when
-     * {@code cols % 8 == 0}), one element otherwise, zeros past the edges; fragments come from shared memory by
+     * {@code cols % 8 == 0}), one element otherwise, zeros past the edges; the weights of the next step are copied
+     * asynchronously ({@link KernelContext#copyAsync}) into a second buffer while this step computes; fragments come from shared memory by
      * {@link KernelContext#loadMatrix} (ldmatrix: six per 16 columns, where word reads took 24), rows 16-byte aligned
      * and free of bank conflicts ({@link #T_WORDS}). Launch {@link #tensorGrid}{@code (tokens, rows)} groups of
      * {@value #TENSOR_GROUP}; needs sm_80 or later.
      */
     public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
                                   int epilogue) {
-        int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(TILE * T_WORDS);
+        int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS); // w: two buffers
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * TILE, tokenBase = ctx.groupId(1) * TILE;
         boolean wide = cols % 8 == 0;
@@ -143,7 +144,12 @@ public final class GemmKernels {
         int aRow = warp * 16 + lane % 8 + 8 * (lane / 8 % 2), aWord = 4 * (lane / 16);
         int bRow = lane % 8 + 8 * (lane / 16), bWord = 4 * (lane / 8 % 2);
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
+        stageWeights(ctx, w, ws, 0, t, rowBase, 0, rows, cols, wide); // the first step's weights, then each step the next's
+        ctx.commitCopies();
+        int current = 0; // which weight buffer this step reads: words 0.. or TILE * T_WORDS..
         for (int k0 = 0; k0 < cols; k0 += STEP) {
+            if (k0 + STEP < cols) stageWeights(ctx, w, ws, TILE * T_WORDS - current, t, rowBase, k0 + STEP, rows, cols, wide);
+            ctx.commitCopies(); // (an empty group on the last step keeps the count below uniform)
             KernelContext.unroll(4);
             for (int i = 0; i < 4; i++) { // 64 tokens × 32 columns: 512 groups of four activations, 4 per work-item
                 int e = t + TENSOR_GROUP * i, r = e / (STEP / 4), c = 4 * (e % (STEP / 4)), gt = tokenBase + r, gk = k0 + c;
@@ -167,31 +173,13 @@ public final class GemmKernels {
                 xl[word] = low(a0, a1);
                 xl[word + 1] = low(a2, a3);
             }
-            KernelContext.unroll(2);
-            for (int i = 0; i < 2; i++) { // 64 rows × 32 columns: 256 groups of eight weights, 2 per work-item
-                int e = t + TENSOR_GROUP * i, r = e / (STEP / 8), c = 8 * (e % (STEP / 8)), gr = rowBase + r, gk = k0 + c;
-                int word = r * T_WORDS + c / 2;
-                if (gr < rows && wide && gk < cols) {
-                    Vec16 v = w.load8((long) gr * cols + gk);
-                    ws[word] = v.word(0);
-                    ws[word + 1] = v.word(1);
-                    ws[word + 2] = v.word(2);
-                    ws[word + 3] = v.word(3);
-                } else {
-                    long at = (long) gr * cols + gk;
-                    for (int p = 0; p < 4; p++) {
-                        int lo = gr < rows && gk + 2 * p < cols ? w.get(at + 2 * p) & 0xFFFF : 0;
-                        int hi = gr < rows && gk + 2 * p + 1 < cols ? w.get(at + 2 * p + 1) & 0xFFFF : 0;
-                        ws[word + p] = lo | (hi << 16);
-                    }
-                }
-            }
+            ctx.waitCopies(1); // this step's weights are in; the next step's may still be on their way
             ctx.barrier();
             for (int kk = 0; kk < STEP; kk += 16) {
                 // A (tokens of this warp) and B (two 8-row blocks of w per load) by ldmatrix: each lane names one
                 // 16-byte row, MatrixFragments.rowLane says which (see aRow/aWord and bRow/bWord above the loop)
                 Vec16 aHigh = ctx.loadMatrix(xh, aRow * T_WORDS + kk / 2 + aWord), aLow = ctx.loadMatrix(xl, aRow * T_WORDS + kk / 2 + aWord);
-                int b = bRow * T_WORDS + kk / 2 + bWord;
+                int b = current + bRow * T_WORDS + kk / 2 + bWord;
                 Vec16 b01 = ctx.loadMatrix(ws, b), b23 = ctx.loadMatrix(ws, b + 16 * T_WORDS), b45 = ctx.loadMatrix(ws, b + 32 * T_WORDS),
                         b67 = ctx.loadMatrix(ws, b + 48 * T_WORDS);
                 d0 = ctx.mmaBf16(aLow, b01.word(0), b01.word(1), ctx.mmaBf16(aHigh, b01.word(0), b01.word(1), d0));
@@ -203,7 +191,8 @@ public final class GemmKernels {
                 d6 = ctx.mmaBf16(aLow, b67.word(0), b67.word(1), ctx.mmaBf16(aHigh, b67.word(0), b67.word(1), d6));
                 d7 = ctx.mmaBf16(aLow, b67.word(2), b67.word(3), ctx.mmaBf16(aHigh, b67.word(2), b67.word(3), d7));
             }
-            ctx.barrier();
+            ctx.barrier(); // every warp is done with x and this weight buffer before the next step overwrites them
+            current = TILE * T_WORDS - current;
         }
         int token = tokenBase + warp * 16 + g, row = rowBase + 2 * q;
         storeTile(out, bias, token, row, tokens, rows, d0, epilogue);
@@ -214,6 +203,30 @@ public final class GemmKernels {
         storeTile(out, bias, token, row + 40, tokens, rows, d5, epilogue);
         storeTile(out, bias, token, row + 48, tokens, rows, d6, epilogue);
         storeTile(out, bias, token, row + 56, tokens, rows, d7, epilogue);
+    }
+
+    /**
+     * One tile step's weights, 64 rows × 32 columns from column {@code k0}, into the words of {@code ws} from
+     * {@code base}: 256 groups of eight, two per work-item, each an asynchronous 16-byte copy
+     * ({@link KernelContext#copyAsync}) where {@code cols} allows, else read one by one (zeros past the edges).
+     */
+    private static void stageWeights(KernelContext ctx, Half16Buffer w, int[] ws, int base, int t, int rowBase, int k0, int rows, int cols,
+                                     boolean wide) {
+        KernelContext.unroll(2);
+        for (int i = 0; i < 2; i++) {
+            int e = t + TENSOR_GROUP * i, r = e / (STEP / 8), c = 8 * (e % (STEP / 8)), gr = rowBase + r, gk = k0 + c;
+            int word = base + r * T_WORDS + c / 2;
+            if (gr < rows && wide && gk < cols) {
+                ctx.copyAsync(ws, word, w, (long) gr * cols + gk);
+            } else {
+                long at = (long) gr * cols + gk;
+                for (int p = 0; p < 4; p++) {
+                    int lo = gr < rows && gk + 2 * p < cols ? w.get(at + 2 * p) & 0xFFFF : 0;
+                    int hi = gr < rows && gk + 2 * p + 1 < cols ? w.get(at + 2 * p + 1) & 0xFFFF : 0;
+                    ws[word + p] = lo | (hi << 16);
+                }
+            }
+        }
     }
 
     /** The launch of {@link #bf16Tensor} over a {@code tokens × rows} output: one group per 64 × 64 tile. */

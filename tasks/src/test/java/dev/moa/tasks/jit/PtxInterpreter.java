@@ -171,6 +171,8 @@ public final class PtxInterpreter {
         final int[][] mmaWords;
         final float[][] mmaAcc;
         final long[] r = new long[registers.size()];
+        List<Runnable> openCopies = new ArrayList<>();
+        final java.util.ArrayDeque<List<Runnable>> copyGroups = new java.util.ArrayDeque<>();
 
         PtxThread(Grid grid, int[] block, int tid, long[] params, MemorySegment shared, Phaser barrier, Phaser warpBarrier, long[] warpSlots,
                   int[][] mmaWords, float[][] mmaAcc) {
@@ -306,6 +308,23 @@ public final class PtxInterpreter {
                         }
                     }
                     case "bar" -> barrier.arriveAndAwaitAdvance();
+                    case "cp" -> { // cp.async: copies start, are grouped by commit_group, and happen at the wait_group covering them
+                        switch (p[2]) {
+                            case "cg" -> {
+                                long destination = address(o[0]), source = address(o[1]);
+                                openCopies.add(() -> MemorySegment.copy(ALL, source, shared, destination, 16));
+                            }
+                            case "commit_group" -> {
+                                copyGroups.addLast(openCopies);
+                                openCopies = new ArrayList<>();
+                            }
+                            case "wait_group" -> {
+                                long pending = value(o[0]);
+                                while (copyGroups.size() > pending) copyGroups.removeFirst().forEach(Runnable::run);
+                            }
+                            default -> throw unsupported(op);
+                        }
+                    }
                     case "ldmatrix" -> { // ldmatrix.sync.aligned.m8n8.x4.shared.b16 {r0..r3}, [address]: MatrixFragments.rowLane
                         if (!op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.shared.b16")) throw unsupported(op);
                         long mine = address(o[4]);

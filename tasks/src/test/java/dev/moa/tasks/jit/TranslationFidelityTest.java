@@ -212,7 +212,7 @@ class TranslationFidelityTest {
     /** The prefill GEMM: ragged tiles with one-element loads, and 16-byte loads with a partial last step; bias and residual. */
     @Test
     void prefillGemm() {
-        for (int[] shape : new int[][] {{20, 9, 37}, {10, 70, 40}}) {
+        for (int[] shape : new int[][] {{20, 9, 37}, {10, 70, 40}, {12, 66, 96}}) {
             int tokens = shape[0], rows = shape[1], cols = shape[2];
             Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
             for (long i = 0; i < w.length(); i++) w.set(i, (short) (0x3000 + random.nextInt(0x0fff) | (random.nextBoolean() ? 0x8000 : 0)));
@@ -647,6 +647,48 @@ class TranslationFidelityTest {
             for (int j = 0; j < 4; j++) assertEquals(j * 1000 + lane / 4 * 10 + lane % 4, o1.get(4L * lane + j), "lane " + lane + " word " + j);
         }
         assertClose(o1, o2);
+    }
+
+    /** Each work-item copies two 16-byte pieces in two groups and looks at the words before and after each wait. */
+    static void asyncCopies(dev.moa.tasks.kernel.KernelContext ctx, Half16Buffer source, I32Buffer out) {
+        int[] s = ctx.sharedI32(256);
+        int t = ctx.localId();
+        ctx.copyAsync(s, 4 * t, source, 8L * t);
+        ctx.commitCopies();
+        ctx.copyAsync(s, 128 + 4 * t, source, 256 + 8L * t);
+        ctx.commitCopies();
+        int early = s[4 * t];
+        ctx.waitCopies(1); // the older group is done; the newer may still fly
+        int first = s[4 * t + 1], secondEarly = s[128 + 4 * t + 1];
+        ctx.waitCopies(0);
+        int second = s[128 + 4 * t + 3];
+        out.set(4L * t, early);
+        out.set(4L * t + 1, first);
+        out.set(4L * t + 2, secondEarly);
+        out.set(4L * t + 3, second);
+    }
+
+    /**
+     * cp.async: a copy's words are there after the wait that covers its group, and not before (the emulator and the
+     * interpreter copy at the wait, so a kernel reading too early is caught); waitCopies(1) leaves the newest group.
+     */
+    @Test
+    void asynchronousCopiesLandAtTheWaitThatCoversThem() {
+        Half16Buffer source = Half16Buffer.allocate(arena, 512);
+        for (int i = 0; i < 512; i++) source.set(i, (short) (1 + i * 7));
+        I32Buffer o1 = I32Buffer.allocate(arena, 128), o2 = I32Buffer.allocate(arena, 128);
+        Emulator.launch(TranslationFidelityTest.class, "asyncCopies", Grid.of(1, 32), source, o1);
+        ptx(TranslationFidelityTest.class, "asyncCopies").launch(Grid.of(1, 32), source.memory(), o2.memory());
+        for (int t = 0; t < 32; t++) {
+            int piece = 8 * t, later = 256 + 8 * t;
+            assertEquals(0, o1.get(4L * t), "nothing before a wait");
+            assertEquals((source.get(piece + 2) & 0xFFFF) | (source.get(piece + 3) << 16), o1.get(4L * t + 1), "first group after waitCopies(1)");
+            assertEquals(0, o1.get(4L * t + 2), "the newest group not yet");
+            assertEquals((source.get(later + 6) & 0xFFFF) | (source.get(later + 7) << 16), o1.get(4L * t + 3), "second group after waitCopies(0)");
+        }
+        assertClose(o1, o2);
+        String ptx = PtxCompiler.compile(TranslationFidelityTest.class, "asyncCopies").ptx();
+        assertTrue(ptx.contains("cp.async.cg.shared.global") && ptx.contains("cp.async.wait_group 1;"), ptx);
     }
 
     /** Flipping one emitted instruction (add.f32 → sub.f32, or a loop condition inverted) is caught. */
