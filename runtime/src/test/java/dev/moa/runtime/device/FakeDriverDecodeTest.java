@@ -48,12 +48,9 @@ class FakeDriverDecodeTest {
                 long prefillCaptures = FakeCuda.captureCount();
                 long graphs = 0, captures = 0, allocations = 0, launches = 0;
                 for (int t = 0; t < steps; t++) {
-                    int token = Sampler.argmax(expected);
-                    assertEquals(token, Sampler.argmax(actual), "greedy token " + t);
-                    expected = a.decode(token);
-                    actual = b.decode(token);
-                    assertNull(FakeCuda.launchFailure(), "every kernel ran");
-                    EmulatorDecodeTest.assertClose(expected, actual, "step " + t);
+                    float[][] next = greedyStep(a, b, expected, actual, t);
+                    expected = next[0];
+                    actual = next[1];
                     if (t == 0) {
                         graphs = FakeCuda.graphLaunchCount();
                         captures = FakeCuda.captureCount();
@@ -112,12 +109,9 @@ class FakeDriverDecodeTest {
                 FakeCuda.executeLaunches(FakeCuda.Execution.PTX);
                 long graphs = FakeCuda.graphLaunchCount(), interpreted = FakeCuda.interpretedLaunchCount();
                 for (int t = 0; t < 2; t++) {
-                    int token = Sampler.argmax(expected);
-                    assertEquals(token, Sampler.argmax(actual), "greedy token " + t);
-                    expected = a.decode(token);
-                    actual = b.decode(token);
-                    assertNull(FakeCuda.launchFailure(), "every kernel's PTX ran");
-                    EmulatorDecodeTest.assertClose(expected, actual, "step " + t);
+                    float[][] next = greedyStep(a, b, expected, actual, t);
+                    expected = next[0];
+                    actual = next[1];
                 }
                 assertEquals(graphs + 2, FakeCuda.graphLaunchCount(), "both steps were graph replays");
                 int tasks = b.deviceStep().orElseThrow().tasks().size() - 1; // a logits step has no argmax
@@ -172,6 +166,19 @@ class FakeDriverDecodeTest {
             }
             assertNull(FakeCuda.launchFailure(), "every kernel ran");
         }
+    }
+
+    /**
+     * One greedy token through both sessions: both logits pick the same token, every kernel ran, and the next logits
+     * agree. Returns {CPU's, device's} next logits.
+     */
+    private static float[][] greedyStep(Session cpu, Session device, float[] expected, float[] actual, int t) {
+        int token = Sampler.argmax(expected);
+        assertEquals(token, Sampler.argmax(actual), "greedy token " + t);
+        float[] e = cpu.decode(token), a = device.decode(token);
+        assertNull(FakeCuda.launchFailure(), "every kernel ran");
+        EmulatorDecodeTest.assertClose(e, a, "step " + t);
+        return new float[][] {e, a};
     }
 
     private static int[] greedy(Model model, int[] prompt, int steps) {
