@@ -161,6 +161,12 @@ final class Intrinsics {
                 String x = f.pop();
                 t.emit("rsqrt.approx.ftz.f32", f.push(Kind.FLOAT), x);
             }
+            case "load4" -> { // static: (shared float[], index) -> four floats in one ld.shared.v4
+                String index = f.pop(), array = f.pop();
+                String address = f.sharedAddress(array, index);
+                String v = f.push(Kind.VEC);
+                t.emit("ld.shared.v4.b32", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
+            }
             case "unroll" -> {
                 Value factor = f.popValue();
                 if (factor.constant() == null || factor.constant() < 1 || factor.constant() > 32) {

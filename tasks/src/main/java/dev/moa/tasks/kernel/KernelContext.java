@@ -114,6 +114,16 @@ public abstract class KernelContext {
      */
     public abstract void waitCopies(int pending);
 
+    /**
+     * Four consecutive floats of a group-shared array in one 16-byte load ({@code ld.shared.v4.b32}); {@code index}
+     * must be a multiple of 4 (shared arrays start 16-byte aligned). Where all lanes read the same four (a broadcast,
+     * like a query every key is dotted with), one load replaces four.
+     */
+    public static Vec16 load4(float[] shared, int index) {
+        if ((index & 3) != 0) throw new IllegalArgumentException("load4: index " + index + " of a shared array is not a multiple of 4");
+        return Vec16.ofFloats(shared[index], shared[index + 1], shared[index + 2], shared[index + 3]);
+    }
+
     /** {@code buffer[index] += value} atomically, returning the old value: {@code atom.global.add.f32}. */
     public abstract float atomicAdd(F32Buffer buffer, long index, float value);
 

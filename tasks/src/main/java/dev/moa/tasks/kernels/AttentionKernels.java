@@ -220,10 +220,13 @@ public final class AttentionKernels {
                     for (int d = 0; d < headDim; d += 4) {
                         Vec16 k = keyCache.load4(key + d);
                         float k0 = k.f32(0), k1 = k.f32(1), k2 = k.f32(2), k3 = k.f32(3);
-                        s0 += queries[qa + d] * k0 + queries[qa + d + 1] * k1 + queries[qa + d + 2] * k2 + queries[qa + d + 3] * k3;
-                        s1 += queries[qb + d] * k0 + queries[qb + d + 1] * k1 + queries[qb + d + 2] * k2 + queries[qb + d + 3] * k3;
-                        s2 += queries[qc + d] * k0 + queries[qc + d + 1] * k1 + queries[qc + d + 2] * k2 + queries[qc + d + 3] * k3;
-                        s3 += queries[qd + d] * k0 + queries[qd + d + 1] * k1 + queries[qd + d + 2] * k2 + queries[qd + d + 3] * k3;
+                        // each head's four query values in one shared load (all lanes read the same: a broadcast)
+                        Vec16 xa = KernelContext.load4(queries, qa + d), xb = KernelContext.load4(queries, qb + d);
+                        Vec16 xc = KernelContext.load4(queries, qc + d), xd = KernelContext.load4(queries, qd + d);
+                        s0 += xa.f32(0) * k0 + xa.f32(1) * k1 + xa.f32(2) * k2 + xa.f32(3) * k3;
+                        s1 += xb.f32(0) * k0 + xb.f32(1) * k1 + xb.f32(2) * k2 + xb.f32(3) * k3;
+                        s2 += xc.f32(0) * k0 + xc.f32(1) * k1 + xc.f32(2) * k2 + xc.f32(3) * k3;
+                        s3 += xd.f32(0) * k0 + xd.f32(1) * k1 + xd.f32(2) * k2 + xd.f32(3) * k3;
                     }
                 } else {
                     KernelContext.unroll(8);
