@@ -7,6 +7,7 @@ import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Vec16;
 
 /**
  * Prefill attention over a prompt, flash-attention style (online softmax, keys and values staged in shared memory
@@ -25,6 +26,11 @@ public final class PrefillKernels {
     /** The widest head the kernel stages. */
     public static final int MAX_HEAD_DIM = 128;
     private static final int PARTS = GROUP / QUERIES;
+    /**
+     * Floats between staged key rows: a multiple of 4 (rows 16-byte aligned for {@link KernelContext#load4}) and
+     * 4 mod 32 in banks, so the four keys a warp's parts read at once start in four different banks.
+     */
+    private static final int K_STRIDE = MAX_HEAD_DIM + 4;
     private static final int BLOCK = ElasticRule.BLOCK;
 
     private PrefillKernels() {
@@ -74,14 +80,18 @@ public final class PrefillKernels {
      *
      * <p>What each work-item does: it serves query row {@code t / 4} of the group; per step the group stages 16
      * keys and values, work-item part {@code t % 4} scores keys part, part+4, … against its row (-inf where the rule
-     * or causality hides them) into shared memory, then every part reads its row's 16 scores, updates the row's
-     * running maximum and sum (each part the same), writes the probabilities of its own keys, and rescales and
+     * or causality hides them), takes their maximum and exponentials, combines maximum and sum with the row's other
+     * three parts by warp shuffles (so each part holds the row's running maximum and sum), writes the probabilities
+     * of its own keys to shared memory, and rescales and
      * accumulates its quarter of the row's output dimensions in shared memory. The steps visit the sink block's tiles, then the band's, up to the block's
-     * last query. Launch {@link #grid}{@code (tokens, heads)}; needs {@code headDim ≤ MAX_HEAD_DIM}.
+     * last query. When {@code headDim % 4 == 0} (every real model) the keys and values are staged with 16-byte
+     * loads, a score reads four query and four key values per load (the query from global memory, L1-resident), and
+     * the output update takes four dimensions and four keys at a time ({@link KernelContext#load4}); otherwise one
+     * value per load. Launch {@link #grid}{@code (tokens, heads)}; needs {@code headDim ≤ MAX_HEAD_DIM}.
      */
     public static void blockSparse(KernelContext ctx, F32Buffer qkv, F32Buffer out, I32Buffer bands, int tokens, int heads, int kvHeads,
                                    int headDim, int stride, float scale) {
-        float[] ks = ctx.sharedF32(KEYS * (MAX_HEAD_DIM + 1));
+        float[] ks = ctx.sharedF32(KEYS * K_STRIDE);
         float[] vs = ctx.sharedF32(KEYS * MAX_HEAD_DIM);
         float[] acc = ctx.sharedF32(QUERIES * MAX_HEAD_DIM);
         float[] scores = ctx.sharedF32(QUERIES * KEYS);
@@ -90,7 +100,7 @@ public final class PrefillKernels {
         int head = ctx.groupId(1), g = head / (heads / kvHeads);
         int firstQuery = ctx.groupId(0) * QUERIES, query = firstQuery + row;
         int lastQuery = Math.min(tokens, firstQuery + QUERIES) - 1;
-        int kStride = headDim + 1;
+        boolean vec = headDim % 4 == 0; // rows, heads and staged rows then all start 16-byte aligned
         long qAt = (long) query * stride + (long) head * headDim;
         long kAt = (long) heads * headDim + (long) g * headDim, vAt = kAt + (long) kvHeads * headDim;
 
@@ -107,45 +117,99 @@ public final class PrefillKernels {
         int groupSink = tokens <= BLOCK ? 0 : Math.min(BLOCK, lastQuery + 1);
         int groupBand = tokens <= BLOCK ? 0 : Math.max(groupSink, BlockBand.firstBandBlock(firstQuery / BLOCK, bands.get(head)) * BLOCK);
 
-        for (int d = part; d < headDim; d += PARTS) acc[row * MAX_HEAD_DIM + d] = 0f;
+        for (int d = part; d < headDim; d += PARTS) acc[row * MAX_HEAD_DIM + d] = 0f; // (a barrier follows before any read)
         float max = Float.NEGATIVE_INFINITY, sum = 0f;
         int sinkTiles = (groupSink + KEYS - 1) / KEYS, bandTiles = lastQuery >= groupBand ? (lastQuery - groupBand) / KEYS + 1 : 0;
         for (int tile = 0; tile < sinkTiles + bandTiles; tile++) {
             int first = tile < sinkTiles ? tile * KEYS : groupBand + (tile - sinkTiles) * KEYS;
             int end = tile < sinkTiles ? Math.min(groupSink, first + KEYS) : Math.min(lastQuery + 1, first + KEYS);
             ctx.barrier(); // the last step's keys and scores are read
-            for (int i = t; i < KEYS * headDim; i += GROUP) {
-                int j = i / headDim, d = i % headDim;
-                boolean in = first + j < end;
-                long at = (long) (first + j) * stride + d;
-                ks[j * kStride + d] = in ? qkv.get(at + kAt) : 0f;
-                vs[j * MAX_HEAD_DIM + d] = in ? qkv.get(at + vAt) : 0f;
+            if (vec) {
+                int chunks = headDim / 4; // 16-byte pieces of a row
+                for (int i = t; i < KEYS * chunks; i += GROUP) {
+                    int j = i / chunks, d = 4 * (i % chunks);
+                    Vec16 k = Vec16.ofFloats(0f, 0f, 0f, 0f), v = k;
+                    if (first + j < end) {
+                        long at = (long) (first + j) * stride + d;
+                        k = qkv.load4(at + kAt);
+                        v = qkv.load4(at + vAt);
+                    }
+                    int ka = j * K_STRIDE + d, va = j * MAX_HEAD_DIM + d;
+                    ks[ka] = k.f32(0);
+                    ks[ka + 1] = k.f32(1);
+                    ks[ka + 2] = k.f32(2);
+                    ks[ka + 3] = k.f32(3);
+                    vs[va] = v.f32(0);
+                    vs[va + 1] = v.f32(1);
+                    vs[va + 2] = v.f32(2);
+                    vs[va + 3] = v.f32(3);
+                }
+            } else {
+                for (int i = t; i < KEYS * headDim; i += GROUP) {
+                    int j = i / headDim, d = i % headDim;
+                    boolean in = first + j < end;
+                    long at = (long) (first + j) * stride + d;
+                    ks[j * K_STRIDE + d] = in ? qkv.get(at + kAt) : 0f;
+                    vs[j * MAX_HEAD_DIM + d] = in ? qkv.get(at + vAt) : 0f;
+                }
             }
             ctx.barrier();
             for (int j = part; j < KEYS; j += PARTS) {
                 int key = first + j;
                 boolean seen = query < tokens && key < end && key <= query && (key < sinkEnd || key >= Math.max(bandStart, sinkEnd));
                 float dot = 0f;
-                if (seen) {
+                if (seen && vec) {
                     KernelContext.unroll(4);
-                    for (int d = 0; d < headDim; d++) dot += qkv.get(qAt + d) * ks[j * kStride + d];
+                    for (int d = 0; d < headDim; d += 4) {
+                        Vec16 q = qkv.load4(qAt + d), k = KernelContext.load4(ks, j * K_STRIDE + d);
+                        dot += q.f32(0) * k.f32(0) + q.f32(1) * k.f32(1) + q.f32(2) * k.f32(2) + q.f32(3) * k.f32(3);
+                    }
+                } else if (seen) {
+                    KernelContext.unroll(4);
+                    for (int d = 0; d < headDim; d++) dot += qkv.get(qAt + d) * ks[j * K_STRIDE + d];
                 }
                 scores[row * KEYS + j] = seen ? dot * scale : Float.NEGATIVE_INFINITY;
             }
-            ctx.barrier();
+            // the row's maximum and sum over the tile: each part over its own four keys (its own scores: no barrier),
+            // then across the row's four parts, which are neighbouring lanes of one warp (shuffles over lanes ^1, ^2)
             float tileMax = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < KEYS; j++) tileMax = Math.max(tileMax, scores[row * KEYS + j]);
+            for (int j = part; j < KEYS; j += PARTS) tileMax = Math.max(tileMax, scores[row * KEYS + j]);
+            tileMax = Math.max(tileMax, ctx.shuffleXor(tileMax, 1));
+            tileMax = Math.max(tileMax, ctx.shuffleXor(tileMax, 2));
             float next = Math.max(max, tileMax);
             boolean any = next != Float.NEGATIVE_INFINITY; // the row has seen a key
             float keep = any ? (float) Math.exp(max - next) : 1f; // 0 while max is -inf
             float tileSum = 0f;
-            for (int j = 0; j < KEYS; j++) {
+            for (int j = part; j < KEYS; j += PARTS) {
                 float p = any ? (float) Math.exp(scores[row * KEYS + j] - next) : 0f;
                 tileSum += p;
-                if (j % PARTS == part) probs[row * KEYS + j] = p;
+                probs[row * KEYS + j] = p;
             }
+            tileSum += ctx.shuffleXor(tileSum, 1);
+            tileSum += ctx.shuffleXor(tileSum, 2);
             ctx.barrier(); // every part's probabilities written; every barrier is reached by the whole group
-            if (any) {
+            if (any && vec) {
+                sum = sum * keep + tileSum;
+                max = next;
+                for (int d = 4 * part; d < headDim; d += 4 * PARTS) { // four dimensions, four keys per step
+                    int at = row * MAX_HEAD_DIM + d;
+                    float a0 = acc[at] * keep, a1 = acc[at + 1] * keep, a2 = acc[at + 2] * keep, a3 = acc[at + 3] * keep;
+                    KernelContext.unroll(4);
+                    for (int j = 0; j < KEYS; j += 4) {
+                        Vec16 p = KernelContext.load4(probs, row * KEYS + j);
+                        Vec16 v0 = KernelContext.load4(vs, j * MAX_HEAD_DIM + d), v1 = KernelContext.load4(vs, (j + 1) * MAX_HEAD_DIM + d);
+                        Vec16 v2 = KernelContext.load4(vs, (j + 2) * MAX_HEAD_DIM + d), v3 = KernelContext.load4(vs, (j + 3) * MAX_HEAD_DIM + d);
+                        a0 += p.f32(0) * v0.f32(0) + p.f32(1) * v1.f32(0) + p.f32(2) * v2.f32(0) + p.f32(3) * v3.f32(0);
+                        a1 += p.f32(0) * v0.f32(1) + p.f32(1) * v1.f32(1) + p.f32(2) * v2.f32(1) + p.f32(3) * v3.f32(1);
+                        a2 += p.f32(0) * v0.f32(2) + p.f32(1) * v1.f32(2) + p.f32(2) * v2.f32(2) + p.f32(3) * v3.f32(2);
+                        a3 += p.f32(0) * v0.f32(3) + p.f32(1) * v1.f32(3) + p.f32(2) * v2.f32(3) + p.f32(3) * v3.f32(3);
+                    }
+                    acc[at] = a0;
+                    acc[at + 1] = a1;
+                    acc[at + 2] = a2;
+                    acc[at + 3] = a3;
+                }
+            } else if (any) {
                 sum = sum * keep + tileSum;
                 max = next;
                 for (int d = part; d < headDim; d += PARTS) {
@@ -158,6 +222,12 @@ public final class PrefillKernels {
         }
         if (query >= tokens) return;
         long o = (long) query * heads * headDim + (long) head * headDim;
-        for (int d = part; d < headDim; d += PARTS) out.set(o + d, acc[row * MAX_HEAD_DIM + d] / sum);
+        if (vec) { // each part writes the dimensions it accumulated (no barrier after the last update)
+            for (int d = 4 * part; d < headDim; d += 4 * PARTS) {
+                for (int i = 0; i < 4; i++) out.set(o + d + i, acc[row * MAX_HEAD_DIM + d + i] / sum);
+            }
+        } else {
+            for (int d = part; d < headDim; d += PARTS) out.set(o + d, acc[row * MAX_HEAD_DIM + d] / sum);
+        }
     }
 }

@@ -28,7 +28,7 @@ class PrefillKernelTest {
 
     @Test
     void blockSparseAttentionEqualsBruteForceWithExplicitMasks() {
-        int[][] shapes = {{40, 16}, {200, 24}, {333, 64}, {129, 128}}; // tokens, head_dim
+        int[][] shapes = {{40, 16}, {200, 24}, {333, 64}, {129, 128}, {140, 10}}; // tokens, head_dim (10: one value per load)
         for (int[] shape : shapes) {
             int tokens = shape[0], headDim = shape[1], heads = 4, kvHeads = 2, group = heads / kvHeads;
             int stride = (heads + 2 * kvHeads) * headDim;
