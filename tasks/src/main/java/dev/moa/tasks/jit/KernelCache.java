@@ -21,12 +21,12 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class KernelCache {
     /**
-     * The translator's own identity: the hash of its class files, so an entry written by an older JIT (before a new
-     * pass or intrinsic) is ignored without anyone remembering to bump a version.
+     * The translator's own identity: the hash of its class files (translation, passes, printer), so an entry written
+     * by an older JIT (before a new pass or intrinsic) is ignored without anyone remembering to bump a version.
      */
-    static final String JIT_VERSION = sha256(PtxCompiler.bytecode(PtxCompiler.class), PtxCompiler.bytecode(PtxCompiler.Translator.class),
-            PtxCompiler.bytecode(PtxCompiler.Translator.Frame.class), PtxCompiler.bytecode(Intrinsics.class),
-            PtxCompiler.bytecode(CountedLoop.class)).substring(0, 16);
+    static final String JIT_VERSION = sha256(java.util.stream.Stream.of(PtxCompiler.class, PtxCompiler.Translator.class,
+            PtxCompiler.Translator.Frame.class, Intrinsics.class, CountedLoop.class, PtxInstruction.class, PtxLine.class, PtxPrinter.class,
+            ReadOnlyLoads.class, CopyPropagation.class).map(PtxCompiler::bytecode).toArray(byte[][]::new)).substring(0, 16);
     private static final String MAGIC = "// moa-ptx-cache " + JIT_VERSION;
 
     private final Path directory;
