@@ -151,6 +151,12 @@ final class Intrinsics {
                 t.emit("cvt.u16.u32", half, bits);
                 t.emit("cvt.f32.f16", f.push(Kind.FLOAT), half);
             }
+            case "packBf16" -> { // (lo, hi): cvt.rn.bf16x2.f32 puts its first source in the upper half
+                String hi = f.pop(), lo = f.pop();
+                String packed = t.temp(".b32");
+                t.emit("cvt.rn.bf16x2.f32", packed, hi, lo);
+                t.emit("mov.b32", f.push(Kind.INT), packed);
+            }
             case "floatToBf16", "floatToF16" -> {
                 String x = f.pop();
                 String half = t.temp(".b16");

@@ -144,6 +144,15 @@ public abstract class KernelContext {
     }
 
     /** Rounds a float to BF16 bits, to nearest even (NaN becomes 0x7FFF): {@code cvt.rn.bf16.f32}. */
+    /**
+     * Two floats rounded to BF16 and packed into one word, {@code lo} in the low half: what a tensor-core fragment
+     * word holds. One instruction on the GPU ({@code cvt.rn.bf16x2.f32}) where two conversions and the packing took
+     * five.
+     */
+    public static int packBf16(float lo, float hi) {
+        return (floatToBf16(lo) & 0xFFFF) | (floatToBf16(hi) << 16);
+    }
+
     public static short floatToBf16(float x) {
         if (Float.isNaN(x)) return 0x7FFF;
         int bits = Float.floatToRawIntBits(x);

@@ -168,10 +168,11 @@ public final class GemmKernels {
                     if (gk + 3 < cols) a3 = x.get(at + 3);
                 }
                 int word = r * T_WORDS + c / 2;
-                xh[word] = high(a0, a1);
-                xh[word + 1] = high(a2, a3);
-                xl[word] = low(a0, a1);
-                xl[word + 1] = low(a2, a3);
+                int h01 = KernelContext.packBf16(a0, a1), h23 = KernelContext.packBf16(a2, a3);
+                xh[word] = h01;
+                xh[word + 1] = h23;
+                xl[word] = remainder(a0, a1, h01);
+                xl[word + 1] = remainder(a2, a3, h23);
             }
             ctx.waitCopies(1); // this step's weights are in; the next step's may still be on their way
             ctx.barrier();
@@ -242,15 +243,12 @@ public final class GemmKernels {
         store(out, bias, token + 8, row + 1, tokens, rows, d.f32(3), epilogue);
     }
 
-    /** Two activations rounded to BF16, as one fragment word (the first in the low half). */
-    private static int high(float x0, float x1) {
-        return (KernelContext.floatToBf16(x0) & 0xFFFF) | (KernelContext.floatToBf16(x1) << 16);
-    }
-
-    /** What BF16 rounding left of two activations, rounded to BF16 in turn, as one fragment word. */
-    private static int low(float x0, float x1) {
-        float r0 = x0 - KernelContext.bf16ToFloat(KernelContext.floatToBf16(x0)), r1 = x1 - KernelContext.bf16ToFloat(KernelContext.floatToBf16(x1));
-        return (KernelContext.floatToBf16(r0) & 0xFFFF) | (KernelContext.floatToBf16(r1) << 16);
+    /**
+     * What BF16 rounding left of two activations ({@code high}: their packed BF16 parts), rounded to BF16 in turn, as
+     * one fragment word: the second of the two parts each activation is split into.
+     */
+    private static int remainder(float x0, float x1, int high) {
+        return KernelContext.packBf16(x0 - Float.intBitsToFloat(high << 16), x1 - Float.intBitsToFloat(high & 0xFFFF0000));
     }
 
     /** Eight weights of row {@code gr} from column {@code gk} (one 16-byte load), widened into shared row {@code r} at {@code k}; zeros past the rows. */

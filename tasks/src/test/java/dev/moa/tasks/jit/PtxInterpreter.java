@@ -404,6 +404,7 @@ public final class PtxInterpreter {
                 case "f32.f16" -> setF(o[0], Float.float16ToFloat((short) i(o[1])));
                 case "rn.f16.f32" -> set(o[0], Float.isNaN(f(o[1])) ? 0x7FFF : Float.floatToFloat16(f(o[1])) & 0xFFFF);
                 case "rn.bf16.f32" -> set(o[0], bf16(f(o[1])));
+                case "rn.bf16x2.f32" -> set(o[0], ((long) bf16(f(o[1])) << 16 | bf16(f(o[2]))) & 0xFFFFFFFFL); // d = {a: upper, b: lower}
                 default -> throw unsupported(op);
             }
         }

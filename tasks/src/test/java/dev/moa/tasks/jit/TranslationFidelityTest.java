@@ -385,6 +385,30 @@ class TranslationFidelityTest {
         }
     }
 
+    static void packPairs(dev.moa.tasks.kernel.KernelContext ctx, F32Buffer x, I32Buffer packed, int n) {
+        int i = ctx.globalId();
+        if (2 * i + 1 < n) packed.set(i, dev.moa.tasks.kernel.KernelContext.packBf16(x.get(2L * i), x.get(2L * i + 1)));
+    }
+
+    /** packBf16 (one cvt.rn.bf16x2 on the GPU): the two roundings of floatToBf16, the first in the low half. */
+    @Test
+    void packedBf16PairsAreTwoRoundingsInOneWord() {
+        int n = 2048;
+        F32Buffer x = randomBuffer(n);
+        for (int i = 0; i < n; i += 16) x.set(i, Float.intBitsToFloat((Float.floatToRawIntBits(x.get(i)) & 0xFFFF0000) | 0x8000)); // ties
+        x.set(1, Float.NaN);
+        x.set(2, Float.NEGATIVE_INFINITY);
+        I32Buffer p1 = I32Buffer.allocate(arena, n / 2), p2 = I32Buffer.allocate(arena, n / 2);
+        Emulator.launch(TranslationFidelityTest.class, "packPairs", Grid.covering(n / 2, 128), x, p1, n);
+        ptx(TranslationFidelityTest.class, "packPairs").launch(Grid.covering(n / 2, 128), x.memory(), p2.memory(), n);
+        for (int i = 0; i < n / 2; i++) {
+            int expected = (dev.moa.tasks.kernel.KernelContext.floatToBf16(x.get(2L * i)) & 0xFFFF)
+                    | (dev.moa.tasks.kernel.KernelContext.floatToBf16(x.get(2L * i + 1)) << 16);
+            assertEquals(expected, p1.get(i), "pair " + i);
+        }
+        assertClose(p1, p2);
+    }
+
     @Test
     void roundingToSixteenBitsMatchesAnIndependentRoundingAndThePtx() throws Exception {
         int n = 4096;
