@@ -156,11 +156,14 @@ final class KernelsCommand implements Callable<Integer> {
                 : String.join(" ", k.innermostLoops().stream().map(l -> String.valueOf(l.instructions())).toList());
     }
 
-    /** One warp's tensor-core tile product against the plain product ({@link TensorCoreCheck}); the number wrong. */
+    /**
+     * One warp's tensor-core tile product, then the prefill GEMM on the tensor cores, against the plain product
+     * ({@link TensorCoreCheck}); the number of elements wrong.
+     */
     private static int tensorCoreTile(Backend backend) {
         int wrong = dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend);
-        System.out.printf("%s: tensor-core tile (mma.sync m16n8k16 BF16, 16x16 by 16x8), %s%n", backend.name(),
-                wrong == 0 ? "results correct" : wrong + " of 128 wrong: the fragment layout differs from the hardware's");
+        System.out.printf("%s: tensor cores (mma.sync m16n8k16 BF16 tile; the prefill GEMM with ldmatrix and cp.async), %s%n", backend.name(),
+                wrong == 0 ? "results correct" : wrong + " elements wrong: the fragment layouts differ from the hardware's (prompts use the FFMA GEMM)");
         return wrong;
     }
 

@@ -12,15 +12,21 @@ import java.util.Random;
 /**
  * Whether a device's tensor cores compute what the emulator and the PTX interpreter assume
  * ({@link dev.moa.tasks.kernel.MatrixFragments}): one warp's tile product ({@link TensorCoreKernels#tile}) on
- * seeded random BF16 tiles, against the plain matrix product. Run once per device before a kernel relies on
- * {@code mma.sync}; on a mismatch the callers fall back to FFMA kernels.
+ * seeded random BF16 tiles, then the prefill GEMM itself ({@link GemmKernels#bf16Tensor}: ldmatrix, cp.async,
+ * packBf16 and mma together, partial tiles, three double-buffered steps), each against the plain product. Run once
+ * per device before a kernel relies on them; on a mismatch the callers fall back to FFMA kernels.
  */
 public final class TensorCoreCheck {
     private TensorCoreCheck() {
     }
 
-    /** The number of the 128 elements of D that differ from the plain product (0: the layout holds). */
+    /** Elements that differ from the plain product: of the tile's 128, then of the GEMM's (0: the device agrees). */
     public static int wrongElements(Backend backend) {
+        return wrongTileElements(backend) + wrongGemmElements(backend);
+    }
+
+    /** The number of the 128 elements of D that differ from the plain product (0: the layout holds). */
+    static int wrongTileElements(Backend backend) {
         Random random = new Random(7);
         try (Arena arena = Arena.ofShared()) {
             Half16Buffer a = Half16Buffer.allocate(arena, 256), b = Half16Buffer.allocate(arena, 128);
@@ -41,6 +47,39 @@ public final class TensorCoreCheck {
                     double expected = c.get(r * 8 + n);
                     for (int k = 0; k < 16; k++) expected += (double) KernelContext.bf16ToFloat(a.get(r * 16 + k)) * KernelContext.bf16ToFloat(b.get(n * 16 + k));
                     if (Math.abs(expected - d.get(r * 8 + n)) > 1e-4 * Math.max(1, Math.abs(expected))) wrong++;
+                }
+            }
+            return wrong;
+        }
+    }
+
+    /** A 70-token × 72-row × 96-column product on the tensor cores (two tiles each way, three steps) against the plain loop. */
+    static int wrongGemmElements(Backend backend) {
+        int tokens = 70, rows = 72, cols = 96;
+        Random random = new Random(11);
+        try (Arena arena = Arena.ofShared()) {
+            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+            F32Buffer x = F32Buffer.allocate(arena, (long) tokens * cols), bias = F32Buffer.allocate(arena, rows), out = F32Buffer.allocate(arena, (long) tokens * rows);
+            for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+            for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
+            TaskGraph graph = new TaskGraph().task("tensor-core GEMM", GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), w, x, bias,
+                    out, tokens, rows, cols, 0);
+            try {
+                backend.runOnce(graph);
+                backend.download(out);
+            } finally {
+                for (var buffer : new dev.moa.tasks.kernel.DeviceBuffer[] {w, x, bias, out}) backend.free(buffer);
+            }
+            int wrong = 0;
+            for (int t = 0; t < tokens; t++) {
+                for (int r = 0; r < rows; r++) {
+                    double expected = 0, magnitude = 0;
+                    for (int c = 0; c < cols; c++) {
+                        double p = x.get((long) t * cols + c) * (double) KernelContext.bf16ToFloat(w.get((long) r * cols + c));
+                        expected += p;
+                        magnitude += Math.abs(p);
+                    }
+                    if (Math.abs(expected - out.get((long) t * rows + r)) > 1e-4 * Math.max(1, magnitude)) wrong++;
                 }
             }
             return wrong;
