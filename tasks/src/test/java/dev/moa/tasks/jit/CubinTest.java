@@ -138,6 +138,24 @@ class CubinTest {
         }
     }
 
+    static void constantTrips(dev.moa.tasks.kernel.KernelContext ctx, dev.moa.tasks.kernel.F32Buffer x, dev.moa.tasks.kernel.F32Buffer out) {
+        float s = 0f;
+        for (int i = 0; i < 6; i++) s += x.get(i) * i;
+        out.set(ctx.globalId(), s);
+    }
+
+    /**
+     * Why the JIT does not unroll constant trip counts on its own (only within an {@code unroll(n)} hint): ptxas
+     * already does — a six-iteration loop without a hint leaves no loop in the SASS.
+     */
+    @Test
+    void ptxasUnrollsSmallConstantLoopsByItself() throws Exception {
+        for (String target : TARGETS) {
+            Cubin.Kernel k = Ptxas.assemble(PtxCompiler.compile(CubinTest.class, "constantTrips", target).ptx(), target, work).code().get("constantTrips");
+            assertEquals(0, k.loops().size(), target + ": " + k);
+        }
+    }
+
     @Test
     void rejectsWhatIsNotACubin() {
         assertThrows(IllegalArgumentException.class, () -> Cubin.kernels(new byte[100]));
