@@ -78,6 +78,7 @@ typedef struct Stream { int flags; Graph *capture; } Stream;
 typedef struct Event { int recorded; } Event;
 typedef struct Function {
     char name[128]; const char *ptx; int param_count; int param_sizes[MAX_PARAMS]; struct Function *next;
+    int max_dynamic_shared; /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: 48 KB until raised */
 } Function;
 typedef void (*LaunchHook)(const char *ptx, const char *entry, const unsigned *dims, const unsigned char *params, int bytes);
 typedef struct Module { char *ptx; Function *functions; } Module;
@@ -397,9 +398,20 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
         return NOT_FOUND;
     }
     f->ptx = m->ptx;
+    f->max_dynamic_shared = 48 * 1024;
     f->next = m->functions;
     m->functions = f;
     *function = f;
+    return SUCCESS;
+}
+
+/* Only the attribute the backend sets: the dynamic shared memory a launch may ask for (the real limit: 227 KB). */
+CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
+    ENTRY("cuFuncSetAttribute");
+    NEED_CONTEXT();
+    if (function == NULL) return INVALID_HANDLE;
+    if (attribute != 8 || value < 0 || value > 227 * 1024) return INVALID_VALUE;
+    ((Function *) function)->max_dynamic_shared = value;
     return SUCCESS;
 }
 
@@ -578,6 +590,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
     if (extra != NULL) return INVALID_VALUE;
     Function *f = function;
     if (f->param_count > 0 && params == NULL) return INVALID_VALUE;
+    if ((int) shared > f->max_dynamic_shared) return INVALID_VALUE; /* past 48 KB only after cuFuncSetAttribute */
     Launch launch = {.function = f, .dims = {gx, gy, gz, bx, by, bz, shared}, .stream = stream};
     for (int i = 0; i < f->param_count; i++) {
         int size = f->param_sizes[i];

@@ -134,6 +134,7 @@ public final class CudaDriver {
     private final Entry cuLaunchKernel = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS),
             "cuLaunchKernel");
+    private final Entry cuFuncSetAttribute = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuFuncSetAttribute");
     private final Entry cuGraphInstantiateWithFlags = entry(
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG), "cuGraphInstantiateWithFlags");
     private final Entry cuGraphLaunch = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuGraphLaunch");
@@ -416,6 +417,14 @@ public final class CudaDriver {
                              int blockZ, int sharedBytes, MemorySegment stream, MemorySegment kernelParams) {
         check(cuLaunchKernel, h -> (int) h.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ,
                 sharedBytes, stream, kernelParams, MemorySegment.NULL));
+    }
+
+    /** {@code CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES}. */
+    public static final int MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
+
+    /** {@code cuFuncSetAttribute}. */
+    public void functionSetAttribute(MemorySegment function, int attribute, int value) {
+        check(cuFuncSetAttribute, h -> (int) h.invokeExact(function, attribute, value));
     }
 
     // ---------------------------------------------------------------- streams and events

@@ -33,6 +33,22 @@ public final class CudaFunction {
         return name;
     }
 
+    /** Dynamic shared memory a launch may ask for: 48 KB unless {@link #allowDynamicShared} raised it. */
+    private int dynamicSharedLimit = 48 * 1024;
+
+    /**
+     * Lets launches ask for up to {@code bytes} of dynamic shared memory ({@code cuFuncSetAttribute}
+     * MAX_DYNAMIC_SHARED_SIZE_BYTES): beyond 48 KB a kernel must opt in, once.
+     */
+    public void allowDynamicShared(int bytes) {
+        if (bytes <= dynamicSharedLimit) return;
+        module.checkOpen();
+        CudaContext context = module.context();
+        context.makeCurrent();
+        context.driver().functionSetAttribute(handle, CudaDriver.MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+        dynamicSharedLimit = bytes;
+    }
+
     /** The raw {@code CUfunction}. */
     public MemorySegment handle() {
         return handle;

@@ -354,6 +354,15 @@ public final class Emulator {
         }
 
         @Override
+        public float[] sharedDynamicF32(int length) {
+            if (length < 0 || 4L * length > group.grid.sharedBytes()) {
+                throw new IllegalStateException("sharedDynamicF32(" + length + ") needs " + 4L * length + " bytes; the launch gives "
+                        + group.grid.sharedBytes() + " (Grid.withSharedBytes)");
+            }
+            return sharedF32(length);
+        }
+
+        @Override
         public float[] sharedF32(int length) {
             return (float[]) group.shared(sharedAllocations++, float.class, length);
         }

@@ -177,7 +177,9 @@ public final class CudaBackend implements Backend {
             args[i] = a instanceof DeviceBuffer b ? resident.get(b) : a;
         }
         var g = t.grid();
-        function(t).launch(Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), 0, stream, args);
+        CudaFunction f = function(t);
+        f.allowDynamicShared(g.sharedBytes());
+        f.launch(Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), g.sharedBytes(), stream, args);
     }
 
     private CudaFunction function(TaskGraph.Task t) {

@@ -203,6 +203,8 @@ public final class PtxCompiler {
         final List<Param> params = new ArrayList<>();
         final Set<String> sources = new java.util.TreeSet<>();
         int temps, frames, labels, shared;
+        /** Whether the kernel declared its dynamic shared array (one allowed). */
+        boolean dynamicShared;
 
         Translator(Class<?> owner, MethodModel kernel, String target) {
             this.owner = owner;

@@ -77,6 +77,14 @@ public abstract class KernelContext {
     public abstract int[] sharedI32(int length);
 
     /**
+     * A group-shared array of {@code length} floats whose size is chosen at launch, not compile time: the launch's
+     * {@link dev.moa.tasks.emulator.Grid#sharedBytes} must hold {@code 4·length} bytes ({@code .extern .shared};
+     * past 48 KB the CUDA backend raises the kernel's limit with {@code cuFuncSetAttribute}). It follows the
+     * kernel's static shared arrays; one per kernel.
+     */
+    public abstract float[] sharedDynamicF32(int length);
+
+    /**
      * One warp's tensor-core product {@code D = A·B + C}, shape m16n8k16, BF16 inputs, F32 accumulation:
      * {@code mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32}. Every lane of the warp calls it at once with its
      * fragments as {@link MatrixFragments} lays them out: {@code a} four words of A, {@code b0}/{@code b1} two words

@@ -20,6 +20,36 @@ import org.junit.jupiter.api.Test;
  * device memory passed by address, a graph is captured once and replayed, and downloads copy back.
  */
 class CudaBackendTest {
+    /**
+     * A launch with 80 KB of dynamic shared memory: the backend raises the kernel's limit (cuFuncSetAttribute) before
+     * it, as the driver demands past 48 KB (the fake refuses otherwise), and the kernel computes.
+     */
+    @Test
+    void dynamicSharedMemoryPast48KbIsAllowedBeforeTheLaunch() {
+        CudaDriver driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        int n = 20_000;
+        try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
+             CudaBackend gpu = new CudaBackend(context, new dev.moa.tasks.jit.KernelCache(null))) {
+            F32Buffer x = F32Buffer.allocate(arena, n), out = F32Buffer.allocate(arena, n);
+            for (int i = 0; i < n; i++) x.set(i, i);
+            Grid grid = Grid.of(1, 256).withSharedBytes(4 * n);
+            gpu.runOnce(new TaskGraph().task("reverse", dev.moa.tasks.jit.SharedMemoryKernels.class, "dynamicShared", grid, x, out, n));
+            gpu.download(out);
+            assertEquals(null, FakeCuda.launchFailure());
+            assertEquals(2f * (n - 1) - 0, out.get(0));
+            assertEquals(2f * 0 - (n - 1) % 8, out.get(n - 1));
+            assertEquals(4 * n, FakeCuda.lastLaunch().dims()[6], "the launch carried the dynamic size");
+
+            // the same kernel launched raw, without raising the limit, is refused as the real driver would
+            CudaModule module = context.loadModule(dev.moa.tasks.jit.PtxCompiler.compile(dev.moa.tasks.jit.SharedMemoryKernels.class, "dynamicShared").ptx());
+            CudaFunction f = module.function("dynamicShared");
+            CudaException e = org.junit.jupiter.api.Assertions.assertThrows(CudaException.class,
+                    () -> f.launch(Dim3.of(1), Dim3.of(256), 4 * n, null, 0L, 0L, n));
+            assertTrue(e.getMessage().contains("cuLaunchKernel"), e.getMessage());
+        }
+    }
+
     @Test
     void compilesLaunchesReplaysAndKeepsBuffersResident() {
         CudaDriver driver = FakeCuda.freshDriver();

@@ -194,7 +194,7 @@ public final class FakeCuda {
                 }
             }
             if (at != bytes) throw new IllegalStateException(name + ": " + bytes + " parameter bytes for " + at + " the kernel declares");
-            var grid = new dev.moa.tasks.emulator.Grid(d[0], d[1], d[2], d[3]);
+            var grid = new dev.moa.tasks.emulator.Grid(d[0], d[1], d[2], d[3], d[6]); // grid x, y, z, block x, …, dynamic shared
             if (interpret) {
                 String text = ptx.reinterpret(Long.MAX_VALUE).getString(0);
                 INTERPRETERS.computeIfAbsent(text, dev.moa.tasks.jit.PtxInterpreter::new).launch(grid, args);

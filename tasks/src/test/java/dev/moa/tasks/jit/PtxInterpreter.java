@@ -31,6 +31,8 @@ public final class PtxInterpreter {
     private final Map<String, Integer> sharedOffsets = new HashMap<>();
     private final List<String> paramNames = new ArrayList<>();
     private int sharedBytes;
+    /** The dynamic shared array's name, or null. */
+    private String dynamicShared;
 
     /** PTX instructions executed by every thread of every launch so far (guarded-off ones included). */
     private final java.util.concurrent.atomic.LongAdder executed = new java.util.concurrent.atomic.LongAdder();
@@ -64,6 +66,11 @@ public final class PtxInterpreter {
             if (line.startsWith(".reg")) {
                 String name = line.substring(line.lastIndexOf(' ') + 1, line.length() - 1);
                 registers.putIfAbsent(name, registers.size());
+                continue;
+            }
+            if (line.startsWith(".extern .shared")) { // dynamic shared memory: after the static arrays, sized by the launch
+                String decl = line.substring(line.lastIndexOf(' ') + 1, line.length() - 1);
+                dynamicShared = decl.substring(0, decl.indexOf('['));
                 continue;
             }
             if (line.startsWith(".shared")) {
@@ -132,7 +139,9 @@ public final class PtxInterpreter {
         float[][][] mmaAcc = new float[warps][32][4];
         for (int w = 0; w < warps; w++) warpBarriers[w] = new Phaser(Math.min(32, n - w * 32));
         try (Arena arena = Arena.ofShared()) {
-            MemorySegment shared = arena.allocate(Math.max(16, sharedBytes), 16);
+            int staticBytes = (sharedBytes + 15) & ~15;
+            if (dynamicShared != null) sharedOffsets.put(dynamicShared, staticBytes);
+            MemorySegment shared = arena.allocate(Math.max(16, staticBytes + grid.sharedBytes()), 16);
             AtomicReference<Throwable> failure = new AtomicReference<>();
             List<java.lang.Thread> threads = new ArrayList<>();
             for (int t = 0; t < n; t++) {

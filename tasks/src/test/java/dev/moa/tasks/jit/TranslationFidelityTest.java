@@ -715,6 +715,28 @@ class TranslationFidelityTest {
         assertTrue(ptx.contains("cp.async.cg.shared.global") && ptx.contains("cp.async.wait_group 1;"), ptx);
     }
 
+    /** Dynamic shared memory past 48 KB: the emulator and the PTX agree; a launch that gives too little is refused. */
+    @Test
+    void dynamicSharedMemoryIsSizedByTheLaunch() throws Exception {
+        int n = 20_000; // 80 KB
+        F32Buffer x = randomBuffer(n), o1 = F32Buffer.allocate(arena, n), o2 = F32Buffer.allocate(arena, n);
+        Grid grid = Grid.of(1, 256).withSharedBytes(4 * n);
+        Emulator.launch(SharedMemoryKernels.class, "dynamicShared", grid, x, o1, n);
+        for (int i = 0; i < n; i++) assertEquals(2f * x.get(n - 1 - i) - i % 8, o1.get(i), "element " + i);
+        String ptx = PtxCompiler.compile(SharedMemoryKernels.class, "dynamicShared").ptx();
+        assertTrue(ptx.contains(".extern .shared .align 16 .b8 moa_dynamic[];"), ptx);
+        new PtxInterpreter(ptx).launch(grid, x.memory(), o2.memory(), n);
+        assertClose(o1, o2, 0);
+        var refused = org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class,
+                () -> Emulator.launch(SharedMemoryKernels.class, "dynamicShared", Grid.of(1, 256), x, o1, n));
+        assertTrue(String.valueOf(refused.getMessage()).contains("needs 80000 bytes; the launch gives 0"), String.valueOf(refused));
+        if (Ptxas.available()) {
+            Ptxas.Report r = Ptxas.assemble(PtxCompiler.compile(SharedMemoryKernels.class, "dynamicShared", "sm_90").ptx(), "sm_90",
+                    java.nio.file.Files.createTempDirectory("dynamic"));
+            assertEquals(0, r.spillStores() + r.spillLoads());
+        }
+    }
+
     /** Flipping one emitted instruction (add.f32 → sub.f32, or a loop condition inverted) is caught. */
     @Test
     void aWrongTranslationIsCaught() {
