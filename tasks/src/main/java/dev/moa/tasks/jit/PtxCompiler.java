@@ -457,8 +457,7 @@ public final class PtxCompiler {
                     // code stays unreachable; CopyPropagation drops it)
                     Map<Label, String> outer = copyLabels;
                     for (int copy = 0; copy < trips; copy++) {
-                        copyLabels = outer == null ? new HashMap<>() : new HashMap<>(outer);
-                        for (Label l : loop.internal()) copyLabels.put(l, "$L_" + prefix + "_" + labels++);
+                        copyLabels = freshNames(outer, loop.internal());
                         translate(elements, loop.bodyStart(), loop.backEdge(), result, end);
                     }
                     copyLabels = outer;
@@ -481,8 +480,7 @@ public final class PtxCompiler {
                 emitGuarded(done, "bra", original);
                 Map<Label, String> outer = copyLabels;
                 for (int copy = 0; copy < factor; copy++) {
-                    copyLabels = outer == null ? new HashMap<>() : new HashMap<>(outer); // an enclosing copy's names stand
-                    for (Label l : loop.internal()) copyLabels.put(l, "$L_" + prefix + "_" + labels++);
+                    copyLabels = freshNames(outer, loop.internal());
                     translate(elements, loop.bodyStart(), loop.backEdge(), result, end);
                 }
                 copyLabels = outer;
@@ -538,15 +536,24 @@ public final class PtxCompiler {
                     translator().label(narrow);
                     reachable = true;
                     Map<Label, String> outer = copyLabels;
-                    copyLabels = outer == null ? new HashMap<>() : new HashMap<>(outer);
+                    copyLabels = freshNames(outer, loop.internal());
                     copyLabels.put(((LabelTarget) elements.get(head)).label(), "$L_" + prefix + "_" + labels++);
-                    for (Label l : loop.internal()) copyLabels.put(l, "$L_" + prefix + "_" + labels++);
                     narrowCopies++;
                     translate(elements, head, loop.backEdge() + 1, result, end);
                     narrowCopies--;
                     copyLabels = outer;
                 }
                 return loop.backEdge();
+            }
+
+            /**
+             * Label names for one more copy of a loop body: a fresh name for each of {@code internal}, an enclosing
+             * copy's names ({@code outer}) standing for the rest.
+             */
+            Map<Label, String> freshNames(Map<Label, String> outer, java.util.Collection<Label> internal) {
+                Map<Label, String> names = outer == null ? new HashMap<>() : new HashMap<>(outer);
+                for (Label l : internal) names.put(l, "$L_" + prefix + "_" + labels++);
+                return names;
             }
 
             void jumpTo(Label target) {
