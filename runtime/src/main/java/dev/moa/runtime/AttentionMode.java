@@ -34,6 +34,12 @@ public sealed interface AttentionMode {
         }
     }
 
+    /** The mode as a table shows it: a plan by its file name, not its whole path. */
+    default String label() {
+        String spec = toString();
+        return spec.startsWith("moa:") ? "moa:" + Path.of(spec.substring(4)).getFileName() : spec;
+    }
+
     static AttentionMode parse(String spec) {
         String s = spec.trim();
         if (s.equals("dense")) return new Dense();

@@ -368,7 +368,7 @@ final class BenchCommand {
                 dev.moa.runtime.bench.ServeBenchmark.serial(model, attentions.getFirst(), 2, promptTokens, maxTokens);
                 dev.moa.runtime.bench.ServeBenchmark.load(model, attentions.getFirst(), 4, 1, promptTokens, maxTokens, Runtime.getRuntime().maxMemory() / 4);
                 for (AttentionMode attention : attentions) {
-                    String name = attention.toString().startsWith("moa:") ? "moa:" + Path.of(attention.toString().substring(4)).getFileName() : attention.toString();
+                    String name = attention.label();
                     double serialRate = Double.NaN;
                     if (serial) {
                         int n = Math.min(8, requests * clients.stream().mapToInt(Integer::intValue).max().orElse(1));

@@ -67,7 +67,7 @@ final class DemoCommand implements Callable<Integer> {
                 GenerationParams params = new GenerationParams(RetrievalEval.ANSWER_TOKENS, SamplingParams.greedy(), List.of(), false, mode);
                 GenerationResult r = Generator.generate(model, prompt, params, text -> { });
                 boolean right = item.classify(LongEval.lastInteger(r.text())) == LongEval.Answer.RIGHT;
-                System.out.printf("%-28s %-9s %12s %12.1f %12.1f  %s%n", label(mode), right ? "right" : "wrong",
+                System.out.printf("%-28s %-9s %12s %12.1f %12.1f  %s%n", mode.label(), right ? "right" : "wrong",
                         InfoCommand.bytes(r.kvCacheBytes()), r.prefillTokensPerSecond(), r.decodeTokensPerSecond(), r.text().strip());
             }
             System.out.println();
@@ -101,12 +101,6 @@ final class DemoCommand implements Callable<Integer> {
         if (java.nio.file.Files.isRegularFile(plan)) modes.add(AttentionMode.parse("moa:" + plan));
         modes.add(AttentionMode.parse("uniform:0,0.5"));
         return modes;
-    }
-
-    /** A mode as the table shows it: a plan by its file name, not its whole path. */
-    private static String label(AttentionMode mode) {
-        String spec = mode.toString();
-        return spec.startsWith("moa:") ? "moa:" + Path.of(spec.substring(4)).getFileName() : spec;
     }
 
     /** The plan moa compress made for the bundled model at density 0.5. */

@@ -93,10 +93,7 @@ final class KernelsCommand implements Callable<Integer> {
             System.err.printf("ptxas %s: %d registers, %d bytes shared memory, %d bytes spill stores, %d bytes spill loads%n",
                     target, r.registers(), r.sharedBytes(), r.spillStores(), r.spillLoads());
         } finally {
-            try (var files = Files.list(work)) {
-                for (Path p : files.toList()) Files.deleteIfExists(p);
-            }
-            Files.deleteIfExists(work);
+            Files.deleteIfExists(work); // Ptxas.assemble deletes its own files
         }
         return 0;
     }
@@ -143,10 +140,7 @@ final class KernelsCommand implements Callable<Integer> {
                 }
             }
         } finally {
-            try (var files = Files.list(work)) {
-                for (Path p : files.toList()) Files.deleteIfExists(p);
-            }
-            Files.deleteIfExists(work);
+            Files.deleteIfExists(work); // Ptxas.assemble deletes its own files
         }
         return 0;
     }

@@ -38,24 +38,29 @@ public final class Ptxas {
         }
     }
 
-    /** Assembles {@code ptx} for {@code target}; throws with ptxas's own message when it rejects the code. */
+    /**
+     * Assembles {@code ptx} for {@code target}; throws with ptxas's own message when it rejects the code. Its
+     * files in {@code workDirectory} are deleted again either way.
+     */
     public static Report assemble(String ptx, String target, Path workDirectory) throws IOException, InterruptedException {
         Path source = Files.createTempFile(workDirectory, "kernel", ".ptx");
         Path cubin = source.resolveSibling(source.getFileName() + ".cubin");
-        Files.writeString(source, ptx);
-        Process p = new ProcessBuilder("ptxas", "-v", "-arch=" + target, "-o", cubin.toString(), source.toString())
-                .redirectErrorStream(true).start();
-        String log = new String(p.getInputStream().readAllBytes());
-        if (!p.waitFor(120, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new IOException("ptxas timed out on " + source);
+        try {
+            Files.writeString(source, ptx);
+            Process p = new ProcessBuilder("ptxas", "-v", "-arch=" + target, "-o", cubin.toString(), source.toString())
+                    .redirectErrorStream(true).start();
+            String log = new String(p.getInputStream().readAllBytes());
+            if (!p.waitFor(120, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IOException("ptxas timed out on " + source);
+            }
+            if (p.exitValue() != 0) throw new IllegalStateException("ptxas rejected the PTX for " + target + ":\n" + log + "\n" + numbered(ptx));
+            return new Report(number(log, "Used (\\d+) registers"), number(log, "(\\d+) bytes smem"),
+                    number(log, "(\\d+) bytes spill stores"), number(log, "(\\d+) bytes spill loads"), log, Cubin.kernels(Files.readAllBytes(cubin)));
+        } finally {
+            Files.deleteIfExists(cubin);
+            Files.deleteIfExists(source);
         }
-        if (p.exitValue() != 0) throw new IllegalStateException("ptxas rejected the PTX for " + target + ":\n" + log + "\n" + numbered(ptx));
-        Map<String, Cubin.Kernel> code = Cubin.kernels(Files.readAllBytes(cubin));
-        Files.deleteIfExists(cubin);
-        Files.deleteIfExists(source);
-        return new Report(number(log, "Used (\\d+) registers"), number(log, "(\\d+) bytes smem"),
-                number(log, "(\\d+) bytes spill stores"), number(log, "(\\d+) bytes spill loads"), log, code);
     }
 
     private static int number(String log, String regex) {

@@ -351,12 +351,7 @@ public final class AttentionKernels {
         }
 
         // the last split of this row's KV group to finish merges the group's splits: no combine launch
-        ctx.fence();
-        ctx.barrier();
-        if (t == 0) last[0] = ctx.atomicAdd(arrivals, gi, 1) == splits - 1 ? 1 : 0;
-        ctx.barrier();
-        if (last[0] == 0) return;
-        if (t == 0) arrivals.set(gi, 0); // counted afresh by the next step
+        if (!VectorKernels.lastToArrive(ctx, arrivals, gi, splits, last)) return;
         for (int i = warp; i < groupHeads; i += WARPS) {
             long stats = (long) (firstHead + i) * splits;
             float max = Float.NEGATIVE_INFINITY;

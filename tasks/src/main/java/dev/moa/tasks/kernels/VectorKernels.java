@@ -153,12 +153,7 @@ public final class VectorKernels {
             partialInts.set(2 * at, indices[0]);
             partialInts.set(2 * at + 1, broken[0]);
         }
-        ctx.fence();
-        ctx.barrier();
-        if (t == 0) last[0] = ctx.atomicAdd(arrivals, b, 1) == chunks - 1 ? 1 : 0;
-        ctx.barrier();
-        if (last[0] == 0) return;
-        if (t == 0) arrivals.set(b, 0); // counted afresh by the next launch
+        if (!lastToArrive(ctx, arrivals, b, chunks, last)) return;
         long mine = (long) b * chunks + t;
         boolean chunkOf = t < chunks;
         reduceBest(ctx, values, indices, broken, chunkOf ? partialValues.get(mine) : Float.NEGATIVE_INFINITY,
@@ -229,5 +224,20 @@ public final class VectorKernels {
         float max = partial[0];
         ctx.barrier();
         return max;
+    }
+
+    /**
+     * Whether this group is the last of {@code groups} to arrive at counter {@code arrivals[index]}: the last can
+     * read what the others wrote before they arrived (each fences its writes first). The last also resets the
+     * counter for the next launch. Every work-item of the group calls it; {@code flag} is a one-int shared array.
+     */
+    static boolean lastToArrive(KernelContext ctx, I32Buffer arrivals, int index, int groups, int[] flag) {
+        ctx.fence();
+        ctx.barrier();
+        if (ctx.localId() == 0) flag[0] = ctx.atomicAdd(arrivals, index, 1) == groups - 1 ? 1 : 0;
+        ctx.barrier();
+        boolean last = flag[0] != 0;
+        if (last && ctx.localId() == 0) arrivals.set(index, 0);
+        return last;
     }
 }

@@ -11,7 +11,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Every project kernel's generated PTX assembles with NVIDIA's ptxas for sm_80 and sm_90 without spills. */
+/**
+ * Every project kernel's generated PTX assembles with NVIDIA's ptxas for sm_80 and sm_90 without spills, and its
+ * cubin's machine code reads back ({@link Cubin}).
+ */
 class PtxAssemblyTest {
     @TempDir
     static Path work;
@@ -31,6 +34,8 @@ class PtxAssemblyTest {
                     c.name(), target, r.registers(), r.sharedBytes(), r.spillStores(), r.spillLoads());
             assertEquals(0, r.spillStores() + r.spillLoads(), c + " spills on " + target + ":\n" + r.log());
             assertTrue(r.registers() > 0, r.log());
+            // the cubin was read (Cubin throws on a branch outside its kernel: a wrong field layout for the target)
+            assertTrue(r.code().get(c.method()).instructions() > 0, c.name() + " on " + target);
         }
     }
 }
