@@ -10,6 +10,7 @@ import dev.moa.loader.tokenizer.Tokenizer;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.LlamaWeights;
 import dev.moa.runtime.device.Accelerator;
+import dev.moa.runtime.model.KvFormat;
 import dev.moa.tasks.cuda.DeviceChoice;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -42,10 +43,13 @@ public final class Model implements AutoCloseable {
     private final ChatTemplate chatTemplate;
     /** Where decode steps run when not on the CPU; null on the CPU. */
     private final Accelerator accelerator;
+    /** How every session's KV cache stores keys and values. */
+    private final KvFormat kvFormat;
 
     private Model(Path directory, ModelConfig config, GenerationConfig generationConfig, WeightFiles files,
-                  LlamaModel llama, Tokenizer tokenizer, ChatTemplate chatTemplate, Accelerator accelerator) {
+                  LlamaModel llama, Tokenizer tokenizer, ChatTemplate chatTemplate, Accelerator accelerator, KvFormat kvFormat) {
         this.accelerator = accelerator;
+        this.kvFormat = kvFormat;
         this.directory = directory;
         this.config = config;
         this.generationConfig = generationConfig;
@@ -65,7 +69,16 @@ public final class Model implements AutoCloseable {
      * into one): the CPU, a CUDA GPU, or the GPU program in the kernel emulator. Prefill runs on the CPU.
      */
     public static Model load(Path directory, DeviceChoice device) throws IOException {
-        return load(directory, (config, weights) -> Accelerator.open(device, config, weights));
+        return load(directory, device, KvFormat.F32);
+    }
+
+    /**
+     * As {@link #load(Path, DeviceChoice)}, with every session's KV cache stored in {@code kvFormat}: BF16 holds twice
+     * the positions (or sessions) in the same memory and halves what decode's attention reads, at BF16's rounding of
+     * each key and value.
+     */
+    public static Model load(Path directory, DeviceChoice device, KvFormat kvFormat) throws IOException {
+        return load(directory, (config, weights) -> Accelerator.open(device, config, weights), kvFormat);
     }
 
     /**
@@ -73,10 +86,16 @@ public final class Model implements AutoCloseable {
      * {@code CudaBackend} over a chosen device or driver, an {@code EmulatorBackend}. Prefill runs on the CPU.
      */
     public static Model load(Path directory, dev.moa.tasks.graph.Backend backend) throws IOException {
-        return load(directory, (config, weights) -> Accelerator.of(backend, config, weights));
+        return load(directory, backend, KvFormat.F32);
     }
 
-    private static Model load(Path directory, java.util.function.BiFunction<ModelConfig, LlamaWeights, Accelerator> accelerate) throws IOException {
+    /** As {@link #load(Path, dev.moa.tasks.graph.Backend)} with KV caches in {@code kvFormat}. */
+    public static Model load(Path directory, dev.moa.tasks.graph.Backend backend, KvFormat kvFormat) throws IOException {
+        return load(directory, (config, weights) -> Accelerator.of(backend, config, weights), kvFormat);
+    }
+
+    private static Model load(Path directory, java.util.function.BiFunction<ModelConfig, LlamaWeights, Accelerator> accelerate,
+                              KvFormat kvFormat) throws IOException {
         if (!Files.isDirectory(directory)) throw new IOException(directory + ": model directory not found");
         ModelConfig config = ModelConfig.load(directory);
         GenerationConfig generation = GenerationConfig.load(directory, config.vocabSize()).orElse(GenerationConfig.none());
@@ -92,7 +111,7 @@ public final class Model implements AutoCloseable {
             LlamaModel llama = new LlamaModel(config, weights);
             llama.warmUp();
             Accelerator accelerator = accelerate.apply(config, weights);
-            return new Model(directory, config, generation, files, llama, tokenizer, chat, accelerator);
+            return new Model(directory, config, generation, files, llama, tokenizer, chat, accelerator, kvFormat);
         } catch (RuntimeException e) {
             files.close();
             throw e;
@@ -131,7 +150,7 @@ public final class Model implements AutoCloseable {
                     + "max_position_embeddings " + config.maxPositions());
         }
         var plan = attention instanceof AttentionMode.Sparse sparse ? sparse.planFor(config, directory.toString()) : null;
-        return new Session(llama, accelerator, contextLength, prefillChunk, plan, allowance);
+        return new Session(llama, accelerator, contextLength, prefillChunk, plan, allowance, kvFormat);
     }
 
     /**
@@ -142,9 +161,14 @@ public final class Model implements AutoCloseable {
     public long kvCacheBytes(AttentionMode attention, int promptTokens, int allowance) {
         int n = (int) Math.min(config.maxPositions(), (long) promptTokens + allowance);
         if (attention instanceof AttentionMode.Sparse sparse) {
-            return dev.moa.runtime.model.MoaKvCache.byteSize(config, dev.moa.plans.HeadSpans.of(sparse.planFor(config, directory.toString()), n));
+            return dev.moa.runtime.model.MoaKvCache.byteSize(config, dev.moa.plans.HeadSpans.of(sparse.planFor(config, directory.toString()), n), kvFormat);
         }
-        return dev.moa.runtime.model.DenseKvCache.byteSize(config, n);
+        return dev.moa.runtime.model.DenseKvCache.byteSize(config, n, kvFormat);
+    }
+
+    /** How this model's sessions store their keys and values. */
+    public KvFormat kvFormat() {
+        return kvFormat;
     }
 
     /** Where decode steps run off the CPU, if anywhere (benchmarks build device steps over their own caches). */

@@ -6,6 +6,7 @@ import dev.moa.runtime.device.DeviceDecoder;
 import dev.moa.runtime.model.DenseKvCache;
 import dev.moa.runtime.model.NonFiniteException;
 import dev.moa.runtime.model.KvCache;
+import dev.moa.runtime.model.KvFormat;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.MoaKvCache;
 import dev.moa.plans.MoaPlan;
@@ -27,6 +28,7 @@ public final class Session implements AutoCloseable {
     private final int chunk;
     private final LlamaModel.State state;
     private final Accelerator accelerator;
+    private final KvFormat kvFormat;
     private KvCache cache;
     private int position;
     /**
@@ -38,15 +40,16 @@ public final class Session implements AutoCloseable {
     private int deviceRow;
     private List<Session> deviceRows;
 
-    Session(LlamaModel model, Accelerator accelerator, int capacity, int chunk, MoaPlan plan, int allowance) {
+    Session(LlamaModel model, Accelerator accelerator, int capacity, int chunk, MoaPlan plan, int allowance, KvFormat kvFormat) {
         this.model = model;
+        this.kvFormat = kvFormat;
         this.accelerator = accelerator;
         this.capacity = capacity;
         this.plan = plan;
         this.allowance = allowance;
         this.chunk = chunk;
         this.state = new LlamaModel.State(model.config(), chunk);
-        if (plan == null) cache = new DenseKvCache(model.config(), capacity);
+        if (plan == null) cache = new DenseKvCache(model.config(), capacity, kvFormat);
     }
 
     /** Runs the prompt (in chunks) and returns the logits after its last token. */
@@ -100,7 +103,7 @@ public final class Session implements AutoCloseable {
 
     /** A sparse session's cache, made at its first prompt: every head's span for N = prompt + allowance. */
     private void sizeCacheFor(int promptLength) {
-        cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) promptLength + allowance)), promptLength);
+        cache = new MoaKvCache(model.config(), HeadSpans.of(plan, (int) Math.min(Integer.MAX_VALUE, (long) promptLength + allowance)), promptLength, kvFormat);
     }
 
     /** Feeds one generated token and returns the logits for the next one. */

@@ -14,6 +14,7 @@ import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
 import dev.moa.tasks.kernels.AttentionKernels;
+import dev.moa.tasks.kernels.KvStore;
 import dev.moa.tasks.kernels.MatVecKernels;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -73,8 +74,9 @@ public final class GpuKernelBenchmark {
             }
             for (int span : new int[] {4096, 16384}) {
                 progress.printf("attention (split + combine) span %d ...%n", span);
-                rows.add(attention(32, 8, 128, span, false));
-                rows.add(attention(32, 8, 128, span, true));
+                rows.add(attention(32, 8, 128, span, false, false));
+                rows.add(attention(32, 8, 128, span, true, false));
+                rows.add(attention(32, 8, 128, span, true, true));
             }
         } finally {
             allocated.forEach(DeviceMemory::close);
@@ -168,10 +170,22 @@ public final class GpuKernelBenchmark {
         }
     }
 
-    /** Dense spans over a per-head cache of {@code span} slots per KV head, the query at the last position. */
-    Row attention(int heads, int kvHeads, int headDim, int span, boolean grouped) {
+    /**
+     * Dense spans over a per-head cache of {@code span} slots per KV head, the query at the last position; the cache
+     * in BF16 when {@code bf16} (the reference then reads the rounded keys and values).
+     */
+    Row attention(int heads, int kvHeads, int headDim, int span, boolean grouped, boolean bf16) {
         int slots = kvHeads * span, position = span - 1, splits = AttentionKernels.splits(span, grouped);
         F32Buffer q = gaussian(heads * headDim), keys = gaussian((long) slots * headDim), values = gaussian((long) slots * headDim);
+        Half16Buffer keys16 = Half16Buffer.allocate(arena, bf16 ? (long) slots * headDim : 8), values16 = Half16Buffer.allocate(arena, keys16.length());
+        if (bf16) {
+            for (long i = 0; i < (long) slots * headDim; i++) {
+                keys16.set(i, KernelContext.floatToBf16(keys.get(i)));
+                values16.set(i, KernelContext.floatToBf16(values.get(i)));
+                keys.set(i, KvStore.round(keys.get(i)));
+                values.set(i, KvStore.round(values.get(i)));
+            }
+        }
         I32Buffer positions = I32Buffer.allocate(arena, slots), offsets = I32Buffer.allocate(arena, kvHeads),
                 rings = I32Buffer.allocate(arena, kvHeads), sink = I32Buffer.allocate(arena, heads), local = I32Buffer.allocate(arena, heads);
         for (int s = 0; s < slots; s++) positions.set(s, s % span);
@@ -186,15 +200,21 @@ public final class GpuKernelBenchmark {
         F32Buffer partialOut = F32Buffer.allocate(arena, (long) heads * splits * headDim), partialMax = F32Buffer.allocate(arena, (long) heads * splits),
                 partialSum = F32Buffer.allocate(arena, (long) heads * splits), out = F32Buffer.allocate(arena, (long) heads * headDim);
         float scale = (float) (1 / Math.sqrt(headDim));
-        Object[] splitArgs = {device(q), device(keys), device(values), device(positions), device(offsets), device(rings), device(sink),
-                device(local), device(partialOut), device(partialMax), device(partialSum), device(I32Buffer.of(arena, 0, position)), device(I32Buffer.of(arena, 0)),
-                heads, kvHeads, headDim, scale};
+        // the nvcc reference's arguments (F32 cache), then ours: the cache in both types and its format (KvStore)
+        Object[] referenceArgs = {device(q), device(bf16 ? F32Buffer.allocate(arena, 4) : keys), device(bf16 ? F32Buffer.allocate(arena, 4) : values),
+                device(positions), device(offsets), device(rings), device(sink), device(local), device(partialOut), device(partialMax), device(partialSum),
+                device(I32Buffer.of(arena, 0, position)), device(I32Buffer.of(arena, 0)), heads, kvHeads, headDim, scale};
+        DeviceMemory k16 = device(keys16), v16 = device(values16);
+        int format = bf16 ? KvStore.BF16 : KvStore.F32;
+        Object[] splitArgs = {referenceArgs[0], referenceArgs[1], referenceArgs[2], k16, v16, referenceArgs[3], referenceArgs[4], referenceArgs[5],
+                referenceArgs[6], referenceArgs[7], referenceArgs[8], referenceArgs[9], referenceArgs[10], referenceArgs[11], referenceArgs[12],
+                heads, kvHeads, headDim, scale, format};
         DeviceMemory dout = device(out);
-        Object[] combineArgs = {splitArgs[8], splitArgs[9], splitArgs[10], dout, splits, headDim};
+        Object[] combineArgs = {referenceArgs[8], referenceArgs[9], referenceArgs[10], dout, splits, headDim};
         Dim3 splitGrid = Dim3.of(heads, splits), block = Dim3.of(AttentionKernels.GROUP), combineGrid = Dim3.of(heads);
-        Object[] groupedArgs = {splitArgs[0], splitArgs[1], splitArgs[2], splitArgs[3], splitArgs[4], splitArgs[5], splitArgs[6], splitArgs[7],
-                splitArgs[8], splitArgs[9], splitArgs[10], device(I32Buffer.allocate(arena, kvHeads)), dout, splitArgs[11], splitArgs[12],
-                heads, kvHeads, headDim, scale};
+        Object[] groupedArgs = {referenceArgs[0], referenceArgs[1], referenceArgs[2], k16, v16, referenceArgs[3], referenceArgs[4], referenceArgs[5],
+                referenceArgs[6], referenceArgs[7], referenceArgs[8], referenceArgs[9], referenceArgs[10], device(I32Buffer.allocate(arena, kvHeads)), dout,
+                referenceArgs[11], referenceArgs[12], heads, kvHeads, headDim, scale, format};
         double micros = grouped // the grouped kernel merges its splits itself
                 ? time(new Launch(ourKernel(AttentionKernels.class, "decodeGrouped"), Dim3.of(kvHeads, splits), Dim3.of(AttentionKernels.GROUPED), groupedArgs))
                 : time(new Launch(ourKernel(AttentionKernels.class, "decodeSplit"), splitGrid, block, splitArgs),
@@ -218,11 +238,11 @@ public final class GpuKernelBenchmark {
                 error = Math.max(error, Math.abs(acc / total - out.get((long) h * headDim + d)));
             }
         }
-        double referenceMicros = reference == null || grouped ? Double.NaN
-                : time(new Launch(reference.function("attention_split"), splitGrid, block, splitArgs),
+        double referenceMicros = reference == null || grouped || bf16 ? Double.NaN
+                : time(new Launch(reference.function("attention_split"), splitGrid, block, referenceArgs),
                         new Launch(reference.function("attention_combine"), combineGrid, block, combineArgs));
-        long bytes = 2L * slots * headDim * 4 + (long) slots * 4; // keys, values and slot positions
-        return new Row(grouped ? "attention-grouped" : "attention", "span " + span, micros, referenceMicros, bytes, error);
+        long bytes = 2L * slots * headDim * (bf16 ? 2 : 4) + (long) slots * 4; // keys, values and slot positions
+        return new Row((grouped ? "attention-grouped" : "attention") + (bf16 ? " bf16" : ""), "span " + span, micros, referenceMicros, bytes, error);
     }
 
     private record Launch(CudaFunction function, Dim3 grid, Dim3 block, Object... args) {

@@ -113,7 +113,7 @@ final class BenchCommand {
                 System.err.println("measuring memory bandwidth with " + Parallel.threads() + " threads ...");
                 bandwidth = MemoryBandwidth.measure(1L << 30, 6);
             }
-            try (Model model = ModelLoading.load(dir, choice)) {
+            try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {
                 if (batches != null) return batched(model, bandwidth);
                 long bytesPerToken = model.llama().weights().bytesPerDecodedToken();
                 // Decoding streams every weight once per token: the read bandwidth bounds it.
@@ -296,7 +296,7 @@ final class BenchCommand {
             var choice = device.choose();
             Options.require(batches.stream().allMatch(b -> b == 1) || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
                     "bench long-context: --batch above 1 runs on a device (--device cuda or emulator)");
-            try (Model model = ModelLoading.load(dir, choice)) {
+            try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {
                 var config = model.config();
                 var moaPlan = dev.moa.plans.MoaPlan.load(planFile).validateFor(config.numLayers(), config.numHeads(), dir.toString());
                 var half = dev.moa.plans.MoaPlan.uniform(config.numLayers(), config.numHeads(), new dev.moa.plans.ElasticRule(0, 0.5));
@@ -359,7 +359,7 @@ final class BenchCommand {
             Options.require(requests >= 1 && requests <= 1000, "bench serve: --requests must be in 1..1000, got " + requests);
             Options.require(promptTokens >= 1 && maxTokens >= 1, "bench serve: --prompt-tokens and --max-tokens must be positive");
             List<AttentionMode> attentions = modes.stream().map(AttentionMode::parse).toList();
-            try (Model model = ModelLoading.load(target.dir(), device.choose())) {
+            try (Model model = ModelLoading.load(target.dir(), device)) {
                 Options.require((long) promptTokens + maxTokens <= model.config().maxPositions(), "bench serve: prompt + max tokens pass the model's context");
                 System.out.printf("moa serve under load: %s on %s, %d threads; %d-token prompts, up to %d new tokens, %d requests per client%n",
                         model.directory().getFileName(), model.device(), Parallel.threads(), promptTokens, maxTokens, requests);
@@ -409,7 +409,7 @@ final class BenchCommand {
             Options.require(rounds >= 1 && rounds <= 100, "bench prefill: --rounds must be in 1..100");
             Path dir = model != null ? model : materialize(Presets.LLAMA_3_2_1B);
             int allowance = 1024;
-            try (Model model = ModelLoading.load(dir, device.choose())) {
+            try (Model model = ModelLoading.load(dir, device)) {
                 var config = model.config();
                 for (int n : lengths) Options.require(n >= 1 && (long) n + allowance <= config.maxPositions(), "bench prefill: lengths must fit the context with " + allowance + " to spare");
                 List<AttentionMode> modes = List.of(new AttentionMode.Dense(), AttentionMode.parse("moa:" + plan.file()), AttentionMode.parse("uniform:0,0.5"));

@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code moa check --model DIR --device cuda|emulator}: the device's decode steps against the CPU's, per attention
- * mode; exits 1 when a step's logits differ by more than {@link DeviceCheck#TOLERANCE} of the largest or a greedy
+ * mode; exits 1 when a step's logits differ by more than {@link DeviceCheck#tolerance} of the largest or a greedy
  * token differs.
  */
 @Command(name = "check", description = "Decode on --device against the CPU on one model: logits and greedy tokens per attention mode; "
@@ -32,6 +32,9 @@ final class CheckCommand implements Callable<Integer> {
     @Option(names = "--attention", paramLabel = "MODE", split = ";", defaultValue = "dense;uniform:0,0.5;window:16",
             description = "attention modes, ';'-separated (default: ${DEFAULT-VALUE}; add moa:PLAN.json)")
     List<String> modes;
+
+    @picocli.CommandLine.Mixin
+    Options.KvCache kvCache;
 
     @Option(names = "--prompt-tokens", paramLabel = "N", defaultValue = "100", description = "prompt length (default: ${DEFAULT-VALUE})")
     int promptTokens;
@@ -68,9 +71,10 @@ final class CheckCommand implements Callable<Integer> {
             return passed ? 0 : 1;
         }
         Options.require(model != null, "check: --model DIR or --golden FILE is required");
-        try (Model cpu = ModelLoading.load(model); Model other = ModelLoading.load(model, choice)) {
-            System.out.printf("%s on %s against the CPU: %d-token prompt, %d greedy steps, tolerance %.0e of the largest logit%n",
-                    model.getFileName(), other.device(), promptTokens, steps, DeviceCheck.TOLERANCE);
+        try (Model cpu = ModelLoading.load(model, new DeviceChoice(DeviceChoice.Kind.CPU, ""), kvCache.format);
+             Model other = ModelLoading.load(model, choice, kvCache.format)) {
+            System.out.printf("%s on %s against the CPU (%s KV caches on both): %d-token prompt, %d greedy steps, tolerance %.0e of the largest logit%n",
+                    model.getFileName(), other.device(), kvCache.format, promptTokens, steps, DeviceCheck.tolerance(kvCache.format));
             System.out.println("attention                 worst logit diff   greedy tokens   device ms/step   result");
             for (AttentionMode mode : attention) {
                 DeviceCheck.Result r = DeviceCheck.run(cpu, other, mode, promptTokens, steps, 7);

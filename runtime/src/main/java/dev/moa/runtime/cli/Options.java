@@ -4,6 +4,7 @@ import com.google.gson.JsonObject;
 import dev.moa.loader.io.InputFiles;
 import dev.moa.loader.json.StrictJson;
 import dev.moa.runtime.AttentionMode;
+import dev.moa.runtime.model.KvFormat;
 import dev.moa.tasks.cuda.DeviceChoice;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -31,6 +32,22 @@ final class Options {
         AttentionMode mode;
     }
 
+    /** {@code --kv-cache f32|bf16}: how every session's KV cache stores keys and values. */
+    static final class KvCache {
+        @Option(names = "--kv-cache", paramLabel = "f32|bf16", defaultValue = "f32", converter = KvFormatConverter.class,
+                description = "how KV caches store keys and values: f32 (default) or bf16 (half the memory, so twice the context or "
+                        + "sessions, and half the bytes decode's attention reads; each key and value rounded to BF16)")
+        KvFormat format;
+    }
+
+    static final class KvFormatConverter implements ITypeConverter<KvFormat> {
+        @Override
+        public KvFormat convert(String value) {
+            for (KvFormat f : KvFormat.values()) if (f.name().equalsIgnoreCase(value)) return f;
+            throw new TypeConversionException("'" + value + "' is not a KV cache format: f32 or bf16");
+        }
+    }
+
     /**
      * {@code --device auto|cpu|cuda|emulator}: where decode steps run. {@code auto} takes the GPU when CUDA works,
      * else the CPU with one line saying why; {@code emulator} runs the GPU program in the kernel emulator.
@@ -40,6 +57,9 @@ final class Options {
                 description = "where decode steps run: cpu (default), cuda, auto (the GPU when CUDA works, else the CPU, saying why) "
                         + "or emulator (the GPU program in the kernel emulator on the CPU; slow, for checking kernels)")
         String option;
+
+        @picocli.CommandLine.Mixin
+        KvCache kvCache = new KvCache();
 
         /** The choice, probing CUDA where asked; a device that cannot be used is a usage error naming why. */
         DeviceChoice choose() {

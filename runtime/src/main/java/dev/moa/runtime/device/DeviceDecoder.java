@@ -4,6 +4,7 @@ import dev.moa.loader.config.ModelConfig;
 import dev.moa.plans.CacheLayout;
 import dev.moa.plans.HeadSpans;
 import dev.moa.runtime.model.KvCache;
+import dev.moa.runtime.model.KvFormat;
 import dev.moa.runtime.model.LlamaLayer;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.graph.Backend;
@@ -68,6 +69,12 @@ public final class DeviceDecoder implements AutoCloseable {
         this.headDim = config.headDim();
         float eps = (float) config.rmsNormEps();
         CacheLayout[] layouts = rows.stream().map(r -> r.cache().layout()).toArray(CacheLayout[]::new);
+        KvFormat format = rows.getFirst().cache().format();
+        for (Row r : rows) {
+            if (r.cache().format() != format) {
+                throw new IllegalArgumentException("sessions with " + format + " and " + r.cache().format() + " KV caches cannot step together on a device");
+            }
+        }
 
         step = buffers.i32((long) batch * Step.SIZE);
         F32Buffer x = buffers.f32((long) batch * hidden), xb = buffers.f32((long) batch * hidden), qkv = buffers.f32((long) batch * qkvRows);
@@ -100,7 +107,7 @@ public final class DeviceDecoder implements AutoCloseable {
             long slots = 0;
             for (CacheLayout layout : layouts) slots += layout.layerSlots(l);
             if (slots > Integer.MAX_VALUE) throw new IllegalArgumentException("the batch's KV slots of layer " + l + " pass 2^31: step fewer sessions together");
-            LayerCache cache = new LayerCache(buffers.f32(slots * headDim), buffers.f32(slots * headDim), buffers.i32(slots),
+            LayerCache cache = new LayerCache(KvBuffers.allocate(buffers, format, slots * headDim), buffers.i32(slots),
                     buffers.i32((long) batch * kvHeads), buffers.i32((long) batch * kvHeads),
                     buffers.i32((long) batch * heads), buffers.i32((long) batch * heads), layerSplits[l]);
             int rowBase = 0; // where row b's slots start: rows one after another
@@ -111,7 +118,7 @@ public final class DeviceDecoder implements AutoCloseable {
                     int offset = rowBase + layout.offset(l, g);
                     cache.offsets().set((long) b * kvHeads + g, offset);
                     cache.rings().set((long) b * kvHeads + g, layout.ringSlots(l, g));
-                    rows.get(b).cache().exportGroup(l, g, cache.keys().memory(), cache.values().memory(), (long) offset * headDim);
+                    rows.get(b).cache().exportGroup(l, g, cache.kv().keyMemory(), cache.kv().valueMemory(), (long) offset * headDim);
                     for (int s = 0; s < layout.groupSlots(l, g); s++) {
                         cache.positions().set(offset + s, (int) layout.positionAt(l, g, s, rows.get(b).cached()));
                     }
@@ -123,7 +130,7 @@ public final class DeviceDecoder implements AutoCloseable {
                 rowBase += layout.layerSlots(l);
             }
             layers[l] = cache;
-            bytes += cache.keys().memory().byteSize() + cache.values().memory().byteSize();
+            bytes += cache.kv().byteSize();
         }
         kvBytes = bytes;
 
@@ -150,7 +157,7 @@ public final class DeviceDecoder implements AutoCloseable {
      * One layer's MoA caches on the device: every row's keys and values, the position each slot holds, per row and
      * KV group the first slot and ring size, per row and query head its sink and window; splits of its attention.
      */
-    private record LayerCache(F32Buffer keys, F32Buffer values, I32Buffer positions, I32Buffer offsets, I32Buffer rings, I32Buffer sink,
+    private record LayerCache(KvBuffers kv, I32Buffer positions, I32Buffer offsets, I32Buffer rings, I32Buffer sink,
                               I32Buffer local, int splits) {
     }
 
@@ -220,8 +227,9 @@ public final class DeviceDecoder implements AutoCloseable {
                 DeviceMatrix m = w.qkv();
                 graph.task(at(layer) + "norm + q/k/v + rope + cache", NormedMatVecKernels.class, "halfRope",
                         NormedMatVecKernels.grid(m.rows() / 2), m.data(), a.x(), w.attentionNorm(), weights.bias(w.qkvBias()), a.qkv(),
-                        weights.cos, weights.sin, c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), step, sinkSlots, heads, kvHeads,
-                        headDim, m.cols(), eps, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, m.ieee());
+                        weights.cos, weights.sin, c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(),
+                        c.rings(), step, sinkSlots, heads, kvHeads, headDim, m.cols(), eps, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, m.ieee(),
+                        c.kv().format().kernelFlag());
                 return;
             }
             w.qkv().multiply(graph, at(layer) + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
@@ -232,7 +240,8 @@ public final class DeviceDecoder implements AutoCloseable {
             if (fused) return; // the q/k/v matvec's epilogue
             LayerCache c = layers[layer];
             graph.task(at(layer) + "rope + cache", AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, batch, AttentionKernels.GROUP),
-                    a.qkv(), weights.cos, weights.sin, c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), step, sinkSlots, heads, kvHeads, headDim);
+                    a.qkv(), weights.cos, weights.sin, c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(),
+                    c.rings(), step, sinkSlots, heads, kvHeads, headDim, c.kv().format().kernelFlag());
         }
 
         @Override
@@ -240,13 +249,15 @@ public final class DeviceDecoder implements AutoCloseable {
             LayerCache c = layers[layer];
             if (grouped) { // the last split of each group to finish merges the group's splits
                 graph.task(at(layer) + "attention", AttentionKernels.class, "decodeGrouped", new Grid(kvHeads, c.splits(), batch, AttentionKernels.GROUPED),
-                        a.qkv(), c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), c.sink(), c.local(), a.partialOut(), a.partialMax(),
-                        a.partialSum(), arrivals, a.attention(), step, sinkSlots, heads, kvHeads, headDim, scale);
+                        a.qkv(), c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(), c.rings(), c.sink(),
+                        c.local(), a.partialOut(), a.partialMax(), a.partialSum(), arrivals, a.attention(), step, sinkSlots, heads, kvHeads, headDim,
+                        scale, c.kv().format().kernelFlag());
                 return;
             }
             graph.task(at(layer) + "attention", AttentionKernels.class, "decodeSplit", new Grid(heads, c.splits(), batch, AttentionKernels.GROUP),
-                    a.qkv(), c.keys(), c.values(), c.positions(), c.offsets(), c.rings(), c.sink(), c.local(), a.partialOut(), a.partialMax(), a.partialSum(),
-                    step, sinkSlots, heads, kvHeads, headDim, scale);
+                    a.qkv(), c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(), c.rings(), c.sink(),
+                    c.local(), a.partialOut(), a.partialMax(), a.partialSum(), step, sinkSlots, heads, kvHeads, headDim, scale,
+                    c.kv().format().kernelFlag());
             graph.task(at(layer) + "attention combine", AttentionKernels.class, "combine", Grid.of(heads, batch, AttentionKernels.GROUP),
                     a.partialOut(), a.partialMax(), a.partialSum(), a.attention(), c.splits(), headDim);
         }
@@ -349,14 +360,14 @@ public final class DeviceDecoder implements AutoCloseable {
     public void syncBack() {
         for (int l = 0; l < layers.length; l++) {
             LayerCache cache = layers[l];
-            backend.download(cache.keys());
-            backend.download(cache.values());
+            backend.download(cache.kv().keyBuffer());
+            backend.download(cache.kv().valueBuffer());
             for (int b = 0; b < rows.size(); b++) {
                 KvCache rowCache = rows.get(b).cache();
                 int groups = rowCache.layout().groups(l);
                 for (int g = 0; g < groups; g++) {
                     long at = (long) cache.offsets().get((long) b * groups + g) * headDim;
-                    rowCache.importGroup(l, g, cache.keys().memory(), cache.values().memory(), at);
+                    rowCache.importGroup(l, g, cache.kv().keyMemory(), cache.kv().valueMemory(), at);
                 }
             }
         }

@@ -73,13 +73,12 @@ final class DevicePrefill implements AutoCloseable {
         for (int i = 0; i < t; i++) step.set((long) i * Step.SIZE + Step.TOKEN, tokens[i]);
         F32Buffer x = buffers.f32((long) t * hidden), xb = buffers.f32((long) t * hidden), qkv = buffers.f32((long) t * qkvRows), attention = buffers.f32((long) t * config.queryDim());
         F32Buffer gateUp = buffers.f32(2L * t * inter), activation = buffers.f32((long) t * inter), last = buffers.f32(hidden), logits = buffers.f32(config.vocabSize());
-        F32Buffer[] keys = new F32Buffer[layers], values = new F32Buffer[layers];
+        KvBuffers[] kv = new KvBuffers[layers];
 
         weights.embedding.gather(graph, step, x, t);
         for (int l = 0; l < layers; l++) {
             DeviceWeights.Layer w = weights.layers[l];
-            keys[l] = buffers.f32((long) layout.layerSlots(l) * headDim);
-            values[l] = buffers.f32((long) layout.layerSlots(l) * headDim);
+            kv[l] = KvBuffers.allocate(buffers, cache.format(), (long) layout.layerSlots(l) * headDim);
             I32Buffer offsets = buffers.i32(kvHeads), rings = buffers.i32(kvHeads);
             I32Buffer firstKept = buffers.i32(kvHeads), bands = buffers.i32(heads);
             for (int g = 0; g < kvHeads; g++) {
@@ -93,7 +92,8 @@ final class DevicePrefill implements AutoCloseable {
             graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(t, VectorKernels.ROW_GROUP), x, w.attentionNorm(), xb, hidden, eps);
             w.qkv().multiplyTokens(graph, at + "q/k/v", xb, weights.bias(w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, t, tensorCores);
             graph.task(at + "rope + cache", PrefillKernels.class, "rope", Grid.of(heads + kvHeads, t, PrefillKernels.GROUP), qkv, weights.cos,
-                    weights.sin, keys[l], values[l], offsets, rings, firstKept, layout.sinkSlots(), heads, kvHeads, headDim, qkvRows);
+                    weights.sin, kv[l].keys(), kv[l].values(), kv[l].keys16(), kv[l].values16(), offsets, rings, firstKept, layout.sinkSlots(),
+                    heads, kvHeads, headDim, qkvRows, cache.format().kernelFlag());
             graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(t, heads), qkv, attention, bands, t, heads,
                     kvHeads, headDim, qkvRows, scale);
             w.output().multiplyTokens(graph, at + "output + residual", attention, weights.bias(w.outputBias()), x,
@@ -116,9 +116,9 @@ final class DevicePrefill implements AutoCloseable {
 
         backend.download(logits);
         for (int l = 0; l < layers; l++) {
-            backend.download(keys[l]);
-            backend.download(values[l]);
-            for (int g = 0; g < kvHeads; g++) cache.importGroup(l, g, keys[l].memory(), values[l].memory(), (long) layout.offset(l, g) * headDim);
+            backend.download(kv[l].keyBuffer());
+            backend.download(kv[l].valueBuffer());
+            for (int g = 0; g < kvHeads; g++) cache.importGroup(l, g, kv[l].keyMemory(), kv[l].valueMemory(), (long) layout.offset(l, g) * headDim);
         }
         float[] out = new float[config.vocabSize()];
         MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);

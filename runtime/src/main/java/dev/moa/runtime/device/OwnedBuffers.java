@@ -3,6 +3,7 @@ package dev.moa.runtime.device;
 import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.kernel.DeviceBuffer;
 import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -23,6 +24,10 @@ final class OwnedBuffers implements AutoCloseable {
 
     F32Buffer f32(long elements) {
         return own(F32Buffer.allocate(arena, elements));
+    }
+
+    Half16Buffer half16(long elements) {
+        return own(Half16Buffer.allocate(arena, elements));
     }
 
     I32Buffer i32(long elements) {

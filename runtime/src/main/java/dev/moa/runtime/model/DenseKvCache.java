@@ -3,21 +3,25 @@ package dev.moa.runtime.model;
 import dev.moa.plans.CacheLayout;
 import dev.moa.plans.HeadSpans;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.tasks.cpu.VectorMath;
 
 /**
- * Full causal attention: every position 0..capacity−1 of every KV head is kept, in F32.
+ * Full causal attention: every position 0..capacity−1 of every KV head is kept, in F32 or BF16 ({@link KvFormat}).
  * Layout per layer: {@code [kvHead][position][headDim]}, so one head's keys are contiguous.
  */
 public final class DenseKvCache implements KvCache {
     private final int capacity, kvHeads, headDim, groupSize, heads;
     private final float scale;
-    private final float[][] keys, values;
+    private final KvFormat format;
+    private final KvRows[] keys, values;
 
     public DenseKvCache(ModelConfig config, int capacity) {
+        this(config, capacity, KvFormat.F32);
+    }
+
+    public DenseKvCache(ModelConfig config, int capacity, KvFormat format) {
         this.capacity = capacity;
         this.kvHeads = config.numKvHeads();
         this.headDim = config.headDim();
@@ -26,11 +30,12 @@ public final class DenseKvCache implements KvCache {
         this.scale = (float) (1.0 / Math.sqrt(headDim));
         long perLayer = (long) kvHeads * capacity * headDim;
         String what = "a KV cache layer of " + capacity + " positions x " + kvHeads + " heads x " + headDim;
-        keys = new float[config.numLayers()][];
-        values = new float[config.numLayers()][];
+        this.format = format;
+        keys = new KvRows[config.numLayers()];
+        values = new KvRows[config.numLayers()];
         for (int l = 0; l < keys.length; l++) {
-            keys[l] = KvCache.floats(perLayer, what);
-            values[l] = KvCache.floats(perLayer, what);
+            keys[l] = KvRows.allocate(format, perLayer, what);
+            values[l] = KvRows.allocate(format, perLayer, what);
         }
     }
 
@@ -49,35 +54,45 @@ public final class DenseKvCache implements KvCache {
             throw new IllegalStateException("position " + position + " is outside the KV cache of " + capacity + " positions");
         }
         for (int h = 0; h < kvHeads; h++) {
-            System.arraycopy(k, kOffset + h * headDim, keys[layer], slot(h, position), headDim);
-            System.arraycopy(v, vOffset + h * headDim, values[layer], slot(h, position), headDim);
+            keys[layer].put(slot(h, position), k, kOffset + h * headDim, headDim);
+            values[layer].put(slot(h, position), v, vOffset + h * headDim, headDim);
         }
     }
 
     @Override
     public void attend(int layer, int head, int position, float[] q, int qOffset, float[] out, int outOffset, float[] scores) {
         int kvHead = head / groupSize;
-        float[] k = keys[layer], v = values[layer];
+        KvRows k = keys[layer], v = values[layer];
         int n = position + 1;
-        for (int j = 0; j < n; j++) scores[j] = VectorMath.dot(q, qOffset, k, slot(kvHead, j), headDim) * scale;
+        for (int j = 0; j < n; j++) scores[j] = k.dot(q, qOffset, slot(kvHead, j), headDim) * scale;
         VectorMath.softmax(scores, 0, n);
         java.util.Arrays.fill(out, outOffset, outOffset + headDim, 0f);
-        for (int j = 0; j < n; j++) VectorMath.addScaled(out, outOffset, scores[j], v, slot(kvHead, j), headDim);
+        for (int j = 0; j < n; j++) v.addScaled(out, outOffset, scores[j], slot(kvHead, j), headDim);
     }
 
     @Override
     public long byteSize() {
-        return 2L * keys.length * keys[0].length * Float.BYTES;
+        return 2L * keys.length * keys[0].byteSize();
     }
 
-    /** Bytes of K and V a dense cache of {@code capacity} positions allocates (what {@link #byteSize()} reports once built). */
+    /** Bytes of K and V an F32 dense cache of {@code capacity} positions allocates (what {@link #byteSize()} reports once built). */
     public static long byteSize(ModelConfig config, int capacity) {
-        return 2L * config.numLayers() * config.numKvHeads() * capacity * config.headDim() * Float.BYTES;
+        return byteSize(config, capacity, KvFormat.F32);
+    }
+
+    /** Bytes of K and V a dense cache of {@code capacity} positions allocates in {@code format}. */
+    public static long byteSize(ModelConfig config, int capacity, KvFormat format) {
+        return 2L * config.numLayers() * config.numKvHeads() * capacity * config.headDim() * format.bytes();
+    }
+
+    @Override
+    public KvFormat format() {
+        return format;
     }
 
     @Override
     public long bytesRead(int position) {
-        return 2L * keys.length * Math.min(position + 1, capacity) * kvHeads * headDim * Float.BYTES;
+        return 2L * keys.length * Math.min(position + 1, capacity) * kvHeads * headDim * format.bytes();
     }
 
     /** Dense as a MoA layout: no sink, every head's window the whole capacity, so slot p holds position p. */
@@ -90,15 +105,13 @@ public final class DenseKvCache implements KvCache {
 
     @Override
     public void exportGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
-        int floats = capacity * headDim;
-        MemorySegment.copy(this.keys[layer], slot(group, 0), keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
-        MemorySegment.copy(this.values[layer], slot(group, 0), values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
+        this.keys[layer].copyTo(slot(group, 0), capacity * headDim, keys, at);
+        this.values[layer].copyTo(slot(group, 0), capacity * headDim, values, at);
     }
 
     @Override
     public void importGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
-        int floats = capacity * headDim;
-        MemorySegment.copy(keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, this.keys[layer], slot(group, 0), floats);
-        MemorySegment.copy(values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, this.values[layer], slot(group, 0), floats);
+        this.keys[layer].copyFrom(keys, at, slot(group, 0), capacity * headDim);
+        this.values[layer].copyFrom(values, at, slot(group, 0), capacity * headDim);
     }
 }

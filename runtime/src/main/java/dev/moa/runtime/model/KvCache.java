@@ -29,6 +29,11 @@ public interface KvCache {
     /** Bytes of K and V storage. */
     long byteSize();
 
+    /** How keys and values are stored (and rounded when written). */
+    default KvFormat format() {
+        return KvFormat.F32;
+    }
+
     /**
      * Bytes of K and V a decode step at {@code position} reads at the least: every key and value some query head
      * of a KV group can see, once per group (the memory roofline's share of attention). Defaults to all storage.
@@ -44,7 +49,7 @@ public interface KvCache {
 
     /**
      * Copies the keys and values of KV group {@code group} of {@code layer}, slot by slot of {@link #layout()}, into
-     * {@code keys} and {@code values} (float memory) from float {@code at} on; a sparse cache first moves its staged
+     * {@code keys} and {@code values} (memory of {@link #format()}'s values, as stored) from value {@code at} on; a sparse cache first moves its staged
      * prompt into the ring, as its first decode step would.
      */
     default void exportGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
@@ -61,9 +66,14 @@ public interface KvCache {
      * int product past that wraps to a negative (or a wrong, small) size.
      */
     static float[] floats(long count, String what) {
+        return new float[arrayLength(count, what)];
+    }
+
+    /** {@code count} as the length of one Java array of values, checked as {@link #floats} explains. */
+    static int arrayLength(long count, String what) {
         if (count < 0 || count > Integer.MAX_VALUE - 16) {
-            throw new IllegalArgumentException(what + " needs " + count + " floats, more than one buffer can hold; lower the context length");
+            throw new IllegalArgumentException(what + " needs " + count + " values, more than one buffer can hold; lower the context length");
         }
-        return new float[(int) count];
+        return (int) count;
     }
 }

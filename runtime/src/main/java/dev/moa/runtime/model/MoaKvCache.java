@@ -7,7 +7,6 @@ import dev.moa.plans.ElasticRule;
 import dev.moa.plans.HeadSpans;
 import dev.moa.tasks.cpu.VectorMath;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /**
@@ -32,12 +31,20 @@ public final class MoaKvCache implements KvCache {
     private final HeadSpans spans;
     private final CacheLayout layout;
     private final int sinkSize;
-    /** [layer][kvHead] → sink slots then ring slots, each headDim floats. */
-    private final float[][][] keys, values;
-    /** Dense prompt keys/values per layer ([kvHead][position][headDim]) until the layer's first decode write. */
-    private final float[][] stagedKeys, stagedValues;
+    private final KvFormat format;
+    /** [layer][kvHead] → sink slots then ring slots, each headDim values. */
+    private final KvRows[][] keys, values;
+    /**
+     * Dense prompt keys/values per layer ([kvHead][position][headDim]) until the layer's first decode write: F32
+     * arrays holding values already rounded to the format, so prefill attends to what decode will.
+     */
+    private final KvRows.F32[] stagedKeys, stagedValues;
 
     public MoaKvCache(ModelConfig config, HeadSpans spans, int promptLength) {
+        this(config, spans, promptLength, KvFormat.F32);
+    }
+
+    public MoaKvCache(ModelConfig config, HeadSpans spans, int promptLength, KvFormat format) {
         if (spans.sink().length != config.numLayers()) {
             throw new IllegalArgumentException("spans for " + spans.sink().length + " layers, model has " + config.numLayers());
         }
@@ -51,27 +58,38 @@ public final class MoaKvCache implements KvCache {
         this.spans = spans;
         this.layout = new CacheLayout(spans, groupSize, config.maxPositions());
         this.sinkSize = layout.sinkSlots();
-        keys = new float[layers][kvHeads][];
-        values = new float[layers][kvHeads][];
+        this.format = format;
+        keys = new KvRows[layers][kvHeads];
+        values = new KvRows[layers][kvHeads];
         for (int l = 0; l < layers; l++) {
             for (int g = 0; g < kvHeads; g++) {
-                long floats = (long) layout.groupSlots(l, g) * headDim;
-                keys[l][g] = KvCache.floats(floats, "the MoA cache of layer " + l + " KV head " + g);
-                values[l][g] = KvCache.floats(floats, "the MoA cache of layer " + l + " KV head " + g);
+                long count = (long) layout.groupSlots(l, g) * headDim;
+                keys[l][g] = KvRows.allocate(format, count, "the MoA cache of layer " + l + " KV head " + g);
+                values[l][g] = KvRows.allocate(format, count, "the MoA cache of layer " + l + " KV head " + g);
             }
         }
-        stagedKeys = new float[layers][];
-        stagedValues = new float[layers][];
+        stagedKeys = new KvRows.F32[layers];
+        stagedValues = new KvRows.F32[layers];
         for (int l = 0; l < layers; l++) {
-            long floats = (long) kvHeads * promptLength * headDim;
-            stagedKeys[l] = KvCache.floats(floats, "the prompt's keys of one layer");
-            stagedValues[l] = KvCache.floats(floats, "the prompt's values of one layer");
+            long count = (long) kvHeads * promptLength * headDim;
+            stagedKeys[l] = new KvRows.F32(KvCache.floats(count, "the prompt's keys of one layer"));
+            stagedValues[l] = new KvRows.F32(KvCache.floats(count, "the prompt's values of one layer"));
         }
     }
 
-    /** Bytes of K and V a cache with these spans allocates for decode (what {@link #byteSize()} reports once built). */
+    /** Bytes of K and V an F32 cache with these spans allocates for decode (what {@link #byteSize()} reports once built). */
     public static long byteSize(ModelConfig config, HeadSpans spans) {
-        return new CacheLayout(spans, config.groupSize(), config.maxPositions()).byteSize(config.headDim(), Float.BYTES);
+        return byteSize(config, spans, KvFormat.F32);
+    }
+
+    /** Bytes of K and V a cache with these spans allocates for decode in {@code format}. */
+    public static long byteSize(ModelConfig config, HeadSpans spans, KvFormat format) {
+        return new CacheLayout(spans, config.groupSize(), config.maxPositions()).byteSize(config.headDim(), format.bytes());
+    }
+
+    @Override
+    public KvFormat format() {
+        return format;
     }
 
     @Override
@@ -97,8 +115,11 @@ public final class MoaKvCache implements KvCache {
     public void write(int layer, int position, float[] k, int kOffset, float[] v, int vOffset) {
         if (position < promptLength) {
             for (int g = 0; g < kvHeads; g++) {
-                System.arraycopy(k, kOffset + g * headDim, stagedKeys[layer], staged(g, position), headDim);
-                System.arraycopy(v, vOffset + g * headDim, stagedValues[layer], staged(g, position), headDim);
+                int at = staged(g, position);
+                System.arraycopy(k, kOffset + g * headDim, stagedKeys[layer].values, at, headDim);
+                System.arraycopy(v, vOffset + g * headDim, stagedValues[layer].values, at, headDim);
+                format.round(stagedKeys[layer].values, at, headDim);
+                format.round(stagedValues[layer].values, at, headDim);
             }
             return;
         }
@@ -110,8 +131,8 @@ public final class MoaKvCache implements KvCache {
         int slot = layout.slot(layer, kvHead, position);
         if (slot < 0) return; // a sink-only group keeps nothing past its sink
         int at = slot * headDim;
-        System.arraycopy(k, kOffset, keys[layer][kvHead], at, headDim);
-        System.arraycopy(v, vOffset, values[layer][kvHead], at, headDim);
+        keys[layer][kvHead].put(at, k, kOffset, headDim);
+        values[layer][kvHead].put(at, v, vOffset, headDim);
     }
 
     /** The prompt's sink positions and its last ring-size positions, into their slots; staging is then freed. */
@@ -120,7 +141,7 @@ public final class MoaKvCache implements KvCache {
             int firstKept = layout.firstKept(layer, g, promptLength);
             for (int p = 0; p < promptLength; p++) {
                 if (p < sinkSize || p >= firstKept) {
-                    store(layer, g, p, stagedKeys[layer], staged(g, p), stagedValues[layer], staged(g, p));
+                    store(layer, g, p, stagedKeys[layer].values, staged(g, p), stagedValues[layer].values, staged(g, p));
                 }
             }
         }
@@ -147,25 +168,25 @@ public final class MoaKvCache implements KvCache {
             windowStart = CacheLayout.windowStart(position, sink, local);
         }
         boolean prefill = position < promptLength;
-        float[] k = prefill ? stagedKeys[layer] : keys[layer][g];
-        float[] v = prefill ? stagedValues[layer] : values[layer][g];
+        KvRows k = prefill ? stagedKeys[layer] : keys[layer][g];
+        KvRows v = prefill ? stagedValues[layer] : values[layer][g];
         int from = Math.max(windowStart, sinkEnd);
         int n = 0;
-        for (int j = 0; j < sinkEnd; j++) scores[n++] = VectorMath.dot(q, qOffset, k, offset(prefill, layer, g, j), headDim) * scale;
+        for (int j = 0; j < sinkEnd; j++) scores[n++] = k.dot(q, qOffset, offset(prefill, layer, g, j), headDim) * scale;
         // The window is contiguous in storage except for one wrap of the ring: walk it without a division per key.
         int ringEnd = prefill ? Integer.MAX_VALUE : layout.groupSlots(layer, g) * headDim;
         int ringStart = sinkSize * headDim;
         for (int j = from, at = offset(prefill, layer, g, from); j <= position; j++) {
-            scores[n++] = VectorMath.dot(q, qOffset, k, at, headDim) * scale;
+            scores[n++] = k.dot(q, qOffset, at, headDim) * scale;
             at += headDim;
             if (at == ringEnd) at = ringStart;
         }
         VectorMath.softmax(scores, 0, n);
         Arrays.fill(out, outOffset, outOffset + headDim, 0f);
         n = 0;
-        for (int j = 0; j < sinkEnd; j++) VectorMath.addScaled(out, outOffset, scores[n++], v, offset(prefill, layer, g, j), headDim);
+        for (int j = 0; j < sinkEnd; j++) v.addScaled(out, outOffset, scores[n++], offset(prefill, layer, g, j), headDim);
         for (int j = from, at = offset(prefill, layer, g, from); j <= position; j++) {
-            VectorMath.addScaled(out, outOffset, scores[n++], v, at, headDim);
+            v.addScaled(out, outOffset, scores[n++], at, headDim);
             at += headDim;
             if (at == ringEnd) at = ringStart;
         }
@@ -178,14 +199,14 @@ public final class MoaKvCache implements KvCache {
     /** K and V storage of the per-head caches (what decode keeps), without the transient prompt staging. */
     @Override
     public long byteSize() {
-        long floats = 0;
-        for (float[][] layer : keys) for (float[] head : layer) floats += head.length;
-        return 2 * floats * Float.BYTES;
+        long bytes = 0;
+        for (KvRows[] layer : keys) for (KvRows head : layer) bytes += head.byteSize();
+        return 2 * bytes;
     }
 
     @Override
     public long bytesRead(int position) {
-        return 2 * layout.slotsInUse(position + 1L) * headDim * Float.BYTES;
+        return 2 * layout.slotsInUse(position + 1L) * headDim * format.bytes();
     }
 
     @Override
@@ -196,16 +217,14 @@ public final class MoaKvCache implements KvCache {
     @Override
     public void exportGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
         if (stagedKeys[layer] != null) moveStagedIntoRing(layer);
-        int floats = this.keys[layer][group].length;
-        MemorySegment.copy(this.keys[layer][group], 0, keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
-        MemorySegment.copy(this.values[layer][group], 0, values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, floats);
+        this.keys[layer][group].copyTo(0, this.keys[layer][group].length(), keys, at);
+        this.values[layer][group].copyTo(0, this.values[layer][group].length(), values, at);
     }
 
     @Override
     public void importGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
         if (stagedKeys[layer] != null) moveStagedIntoRing(layer); // nothing staged is newer than the device's copy
-        int floats = this.keys[layer][group].length;
-        MemorySegment.copy(keys, ValueLayout.JAVA_FLOAT, at * Float.BYTES, this.keys[layer][group], 0, floats);
-        MemorySegment.copy(values, ValueLayout.JAVA_FLOAT, at * Float.BYTES, this.values[layer][group], 0, floats);
+        this.keys[layer][group].copyFrom(keys, at, 0, this.keys[layer][group].length());
+        this.values[layer][group].copyFrom(values, at, 0, this.values[layer][group].length());
     }
 }

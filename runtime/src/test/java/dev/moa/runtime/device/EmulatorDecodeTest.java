@@ -48,10 +48,15 @@ class EmulatorDecodeTest {
     }
 
     static void assertClose(float[] expected, float[] actual, String what) {
+        assertClose(expected, actual, 1e-4, what);
+    }
+
+    /** Every logit within {@code tolerance} of the largest (or of 1). */
+    static void assertClose(float[] expected, float[] actual, double tolerance, String what) {
         double largest = 0;
         for (float v : expected) largest = Math.max(largest, Math.abs(v));
         for (int i = 0; i < expected.length; i++) {
-            assertEquals(expected[i], actual[i], 1e-4 * Math.max(1, largest), what + ": logit " + i);
+            assertEquals(expected[i], actual[i], tolerance * Math.max(1, largest), what + ": logit " + i);
         }
     }
 }

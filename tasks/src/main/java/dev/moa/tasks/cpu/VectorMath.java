@@ -1,12 +1,16 @@
 package dev.moa.tasks.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /** The element-wise and reduction kernels of a transformer layer, on F32 arrays, SIMD with scalar tails. */
 public final class VectorMath {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** As many 16-bit lanes as F has floats: one load of BF16 values widens into one float vector. */
+    private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
 
     private VectorMath() {
     }
@@ -18,12 +22,15 @@ public final class VectorMath {
         if (warmed) return;
         warmed = true;
         float[] a = new float[n], b = new float[n], w = new float[n];
+        short[] bf16 = new short[n];
         java.util.Arrays.fill(w, 1f);
         for (int i = 0; i < 2_000; i++) {
             rmsNorm(a, 0, b, 0, w, n, 1e-5f);
             addScaled(a, 0, 0.5f, b, 0, n);
             add(a, 0, b, 0, n);
             dot(a, 0, b, 0, n);
+            dot(a, 0, bf16, 0, n);
+            addScaled(a, 0, 0.5f, bf16, 0, n);
             scale(a, 0, 0.5f, n);
             siluTimes(a, b, n);
         }
@@ -50,6 +57,42 @@ public final class VectorMath {
             FloatVector.fromArray(F, v, vo + i).fma(scale, o).intoArray(out, oo + i);
         }
         for (; i < n; i++) out[oo + i] += s * v[vo + i];
+    }
+
+    /**
+     * Σ a[ao + i] · b[bo + i] for i < n with b in BF16 bits (a BF16 KV cache's keys): each b widened exactly, then the
+     * same products in the same lanes as {@link #dot(float[], int, float[], int, int)} over the widened values.
+     */
+    public static float dot(float[] a, int ao, short[] b, int bo, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            acc = FloatVector.fromArray(F, a, ao + i).fma(widen(b, bo + i), acc);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) sum += a[ao + i] * bf16(b[bo + i]);
+        return sum;
+    }
+
+    /** out[oo + i] += s · v[vo + i] for i < n with v in BF16 bits: the F32 version over the widened values. */
+    public static void addScaled(float[] out, int oo, float s, short[] v, int vo, int n) {
+        FloatVector scale = FloatVector.broadcast(F, s);
+        int i = 0;
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) {
+            FloatVector o = FloatVector.fromArray(F, out, oo + i);
+            widen(v, vo + i).fma(scale, o).intoArray(out, oo + i);
+        }
+        for (; i < n; i++) out[oo + i] += s * bf16(v[vo + i]);
+    }
+
+    /** F.length() BF16 values from {@code at}, widened (sign-extend to 32 bits, shift into the upper half: exact). */
+    private static FloatVector widen(short[] bits, int at) {
+        return (FloatVector) ShortVector.fromArray(H, bits, at).convertShape(VectorOperators.S2I, F.withLanes(int.class), 0)
+                .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    private static float bf16(short bits) {
+        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
     }
 
     /** out[i] += v[i] for i < n (residual connection). */

@@ -208,15 +208,20 @@ final class Intrinsics {
                 t.emitLoad(buffer.origin(), "ld.global" + memType, f.push(kind), "[" + address + "]");
             }
             case "load8", "load4" -> {
-                if (name.equals("load8") != owner.equals(PtxCompiler.HALF) || owner.equals(PtxCompiler.I32)) {
-                    throw f.error(owner.displayName() + "." + name);
-                }
+                boolean half = owner.equals(PtxCompiler.HALF);
+                if (!half && !(owner.equals(PtxCompiler.F32) && name.equals("load4"))) throw f.error(owner.displayName() + "." + name);
                 String index = f.pop();
                 Value buffer = f.peekValue();
                 String base = f.pop();
                 String address = address(f, base, index, size);
                 String v = f.push(Kind.VEC);
-                t.emitLoad(buffer.origin(), "ld.global.v4.b32", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
+                if (half && name.equals("load4")) { // four 16-bit elements: 8 bytes, the vector's upper words zero
+                    t.emitLoad(buffer.origin(), "ld.global.v2.b32", "{" + v + "_0, " + v + "_1}", "[" + address + "]");
+                    t.emit("mov.b32", v + "_2", 0);
+                    t.emit("mov.b32", v + "_3", 0);
+                } else {
+                    t.emitLoad(buffer.origin(), "ld.global.v4.b32", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
+                }
             }
             case "set" -> {
                 String value = f.pop();

@@ -32,6 +32,14 @@ public final class Half16Buffer implements DeviceBuffer {
         return Vec16.read(memory, index * 2);
     }
 
+    /**
+     * Four consecutive elements from {@code index} (a multiple of 4, so the load is 8-byte aligned) in one 8-byte
+     * load ({@code ld.global.nc.v2.b32}), as words 0 and 1 of the vector; words 2 and 3 are zero.
+     */
+    public Vec16 load4(long index) {
+        return Vec16.read8(memory, index * 2);
+    }
+
     public void set(long index, short bits) {
         memory.setAtIndex(ValueLayout.JAVA_SHORT, index, bits);
     }

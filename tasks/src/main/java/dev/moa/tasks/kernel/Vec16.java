@@ -50,4 +50,10 @@ public record Vec16(int w0, int w1, int w2, int w3) {
         return new Vec16(memory.get(layout, byteOffset), memory.get(layout, byteOffset + 4),
                 memory.get(layout, byteOffset + 8), memory.get(layout, byteOffset + 12));
     }
+
+    static Vec16 read8(java.lang.foreign.MemorySegment memory, long byteOffset) {
+        var layout = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        if (byteOffset % 8 != 0) throw new IllegalArgumentException("an 8-byte load needs an 8-byte aligned element, got byte offset " + byteOffset);
+        return new Vec16(memory.get(layout, byteOffset), memory.get(layout, byteOffset + 4), 0, 0);
+    }
 }

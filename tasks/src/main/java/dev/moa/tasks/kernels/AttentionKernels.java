@@ -2,6 +2,7 @@ package dev.moa.tasks.kernels;
 
 import dev.moa.plans.CacheLayout;
 import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
 import dev.moa.tasks.kernel.Vec16;
@@ -11,7 +12,8 @@ import dev.moa.tasks.kernel.Vec16;
  *
  * <p>Cache layout (one layer): the MoA {@link CacheLayout}, the same as the CPU cache's. KV head g owns
  * {@code sinkSlots + rings[g]} slots starting at slot {@code offsets[g]}; slot s holds a key and a value of
- * {@code headDim} floats at {@code s * headDim} and the absolute position it stores in {@code slotPositions[s]}
+ * {@code headDim} values at {@code s * headDim} — F32 or BF16, {@link KvStore}: the kernels take the cache in both
+ * types and the format — and the absolute position it stores in {@code slotPositions[s]}
  * (-1 while empty). Position p goes to slot {@link CacheLayout#slotOf}{@code (p, sinkSlots, rings[g])}. Keys are
  * stored after RoPE, so slot order never matters. Query head h (KV group {@code h / (heads / kvHeads)}) sees a
  * stored position p at the current position P iff {@link CacheLayout#visible}{@code (p, P, headSink[h], headLocal[h])}.
@@ -34,11 +36,13 @@ public final class AttentionKernels {
      * store its key/value heads; work-items stride over the head's rotation pairs. Row b is a session: its q/k/v
      * output is row b of {@code qkv}, its position {@code step[b·Step.SIZE + Step.POSITION]}, its KV group g starts
      * at slot {@code offsets[b·kvHeads + g]} with ring {@code rings[b·kvHeads + g]} after {@code sinkSlots[b]}
-     * sink slots. Launch {@code Grid.of(heads + kvHeads, rows, GROUP)}.
+     * sink slots. The cache is stored in {@code kvFormat} ({@link KvStore}). Launch
+     * {@code Grid.of(heads + kvHeads, rows, GROUP)}.
      */
     public static void ropeAndCache(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache,
-                                    F32Buffer valueCache, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings,
-                                    I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads, int headDim) {
+                                    F32Buffer valueCache, Half16Buffer keys16, Half16Buffer values16, I32Buffer slotPositions,
+                                    I32Buffer offsets, I32Buffer rings, I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads,
+                                    int headDim, int kvFormat) {
         int head = ctx.groupId(0), b = ctx.groupId(1);
         int half = headDim / 2;
         int position = step.get((long) b * Step.SIZE + Step.POSITION);
@@ -46,7 +50,9 @@ public final class AttentionKernels {
         long row = (long) b * (heads + 2 * kvHeads) * headDim;
         if (head < heads) {
             long base = row + (long) head * headDim;
-            for (int i = ctx.localId(); i < half; i += GROUP) rotate(qkv, base, i, half, cos.get(angles + i), sin.get(angles + i), qkv, base);
+            for (int i = ctx.localId(); i < half; i += GROUP) {
+                rotate(qkv, base, i, half, cos.get(angles + i), sin.get(angles + i), qkv, keys16, KvStore.F32, base);
+            }
             return;
         }
         int g = head - heads, gi = b * kvHeads + head - heads;
@@ -55,19 +61,22 @@ public final class AttentionKernels {
         long cacheBase = (long) (offsets.get(gi) + slot) * headDim;
         long key = row + (long) (heads + g) * headDim, value = row + (long) (heads + kvHeads + g) * headDim;
         for (int i = ctx.localId(); i < half; i += GROUP) {
-            rotate(qkv, key, i, half, cos.get(angles + i), sin.get(angles + i), keyCache, cacheBase);
-            valueCache.set(cacheBase + i, qkv.get(value + i));
-            valueCache.set(cacheBase + i + half, qkv.get(value + i + half));
+            rotate(qkv, key, i, half, cos.get(angles + i), sin.get(angles + i), keyCache, keys16, kvFormat, cacheBase);
+            KvStore.set(valueCache, values16, kvFormat, cacheBase + i, qkv.get(value + i));
+            KvStore.set(valueCache, values16, kvFormat, cacheBase + i + half, qkv.get(value + i + half));
         }
         if (ctx.localId() == 0) slotPositions.set(offsets.get(gi) + slot, position);
     }
 
-    /** {@code out[i], out[i+half] = x1·cos - x2·sin, x2·cos + x1·sin} for the pair (x[i], x[i+half]). */
-    static void rotate(F32Buffer x, long from, int i, int half, float c, float s, F32Buffer out, long to) {
+    /**
+     * {@code out[i], out[i+half] = x1·cos - x2·sin, x2·cos + x1·sin} for the pair (x[i], x[i+half]), stored in
+     * {@code format} ({@link KvStore}: {@code out} for F32, {@code out16} for BF16).
+     */
+    static void rotate(F32Buffer x, long from, int i, int half, float c, float s, F32Buffer out, Half16Buffer out16, int format, long to) {
         float x1 = x.get(from + i);
         float x2 = x.get(from + i + half);
-        out.set(to + i, x1 * c - x2 * s);
-        out.set(to + i + half, x2 * c + x1 * s);
+        KvStore.set(out, out16, format, to + i, x1 * c - x2 * s);
+        KvStore.set(out, out16, format, to + i + half, x2 * c + x1 * s);
     }
 
     /**
@@ -79,12 +88,13 @@ public final class AttentionKernels {
      * as in {@link #ropeAndCache}: its query heads are the first {@code heads · headDim} floats of row b of the fused
      * q/k/v output {@code q}, its heads' sinks and windows {@code headSink/headLocal[b·heads + h]}, its partial
      * results at {@code (b·heads + h)·splits + split}. Launch {@code Grid.of(heads, splits, rows, GROUP)} with
-     * {@code splits = splits(widest group's slots, false)}: splits past a group's filled slots score nothing.
+     * {@code splits = splits(widest group's slots, false)}: splits past a group's filled slots score nothing. The
+     * cache is stored in {@code kvFormat} ({@link KvStore}).
      */
-    public static void decodeSplit(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
-                                   I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
+    public static void decodeSplit(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
+                                   Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
                                    I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
-                                   I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads, int headDim, float scale) {
+                                   I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads, int headDim, float scale, int kvFormat) {
         float[] scores = ctx.sharedF32(SPLIT);
         float[] reduce = ctx.sharedF32(GROUP);
         int head = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1), b = ctx.groupId(2);
@@ -104,9 +114,9 @@ public final class AttentionKernels {
                 int p = slotPositions.get(first + slot);
                 if (p >= 0 && CacheLayout.visible(p, position, sink, local)) {
                     long keyBase = (long) (first + slot) * headDim;
-                    float dot = 0f;
-                    KernelContext.unroll(8); // eight independent key loads in flight per thread
-                    for (int d = 0; d < headDim; d++) dot += q.get(queryBase + d) * keyCache.get(keyBase + d);
+                    // one copy of the loop per format, each with a constant format (ptxas folds its branches)
+                    float dot = kvFormat == KvStore.BF16 ? keyDot(q, queryBase, keyCache, keys16, KvStore.BF16, keyBase, headDim)
+                            : keyDot(q, queryBase, keyCache, keys16, KvStore.F32, keyBase, headDim);
                     score = dot * scale;
                 }
             }
@@ -123,18 +133,33 @@ public final class AttentionKernels {
         sum = VectorKernels.groupSumOf(ctx, reduce, sum, GROUP);
         long out = (((long) b * heads + head) * splits + split) * headDim;
         for (int d = t; d < headDim; d += GROUP) {
-            float acc = 0f;
-            KernelContext.unroll(4);
-            for (int j = 0; j < SPLIT; j++) {
-                float w = scores[j];
-                if (w != 0f) acc += w * valueCache.get((long) (first + begin + j) * headDim + d);
-            }
+            float acc = kvFormat == KvStore.BF16 ? weightedValue(scores, valueCache, values16, KvStore.BF16, first + begin, headDim, d)
+                    : weightedValue(scores, valueCache, values16, KvStore.F32, first + begin, headDim, d);
             partialOut.set(out + d, acc);
         }
         if (t == 0) {
             partialMax.set(((long) b * heads + head) * splits + split, max);
             partialSum.set(((long) b * heads + head) * splits + split, sum);
         }
+    }
+
+    /** {@code q[queryBase..] · key} over {@code headDim} values, the key at {@code keyBase} of a cache in {@code kvFormat}. */
+    private static float keyDot(F32Buffer q, long queryBase, F32Buffer keyCache, Half16Buffer keys16, int kvFormat, long keyBase, int headDim) {
+        float dot = 0f;
+        KernelContext.unroll(8); // eight independent key loads in flight per thread
+        for (int d = 0; d < headDim; d++) dot += q.get(queryBase + d) * KvStore.get(keyCache, keys16, kvFormat, keyBase + d);
+        return dot;
+    }
+
+    /** {@code Σ_j weights[j] · value_j[d]} over the {@link #SPLIT} slots from {@code firstSlot}, skipping zero weights. */
+    private static float weightedValue(float[] weights, F32Buffer valueCache, Half16Buffer values16, int kvFormat, int firstSlot, int headDim, int d) {
+        float acc = 0f;
+        KernelContext.unroll(4);
+        for (int j = 0; j < SPLIT; j++) {
+            float w = weights[j];
+            if (w != 0f) acc += w * KvStore.get(valueCache, values16, kvFormat, (long) (firstSlot + j) * headDim + d);
+        }
+        return acc;
     }
 
     /** Work-items per group of {@link #decodeGrouped}: four warps. */
@@ -176,13 +201,14 @@ public final class AttentionKernels {
      * Batch row b = {@code groupId(2)} is a session, laid out as for {@link #decodeSplit}. Launch
      * {@code Grid.of(kvHeads, splits(slots, true), rows, GROUPED)}; needs {@code heads / kvHeads ≤ MAX_GROUP_HEADS}
      * and {@code headDim ≤ MAX_HEAD_DIM}. Slots past the filled ones are never read; every slot below them must hold
-     * finite numbers (the cache starts zeroed).
+     * finite numbers (the cache starts zeroed). The cache is stored in {@code kvFormat} ({@link KvStore}): BF16 keys
+     * and values are read 8 bytes per load where F32 ones take 16, four values either way.
      */
-    public static void decodeGrouped(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache,
-                                     I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
+    public static void decodeGrouped(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
+                                     Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
                                      I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                      I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, int heads,
-                                     int kvHeads, int headDim, float scale) {
+                                     int kvHeads, int headDim, float scale, int kvFormat) {
         float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
         float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED_SPLIT);
         float[] partial = ctx.sharedF32(WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM);
@@ -211,38 +237,11 @@ public final class AttentionKernels {
 
         int p = t < filled ? slotPositions.get((long) first + t) : -1;
         long key = (long) (first + t) * headDim;
-        for (int i = 0; i < groupHeads; i += 4) {
-            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
-            if (p >= 0) {
-                int qa = i * headDim, qb = qa + headDim, qc = qb + headDim, qd = qc + headDim;
-                if (headDim % 4 == 0) {
-                    KernelContext.unroll(8); // eight 16-byte key loads in flight
-                    for (int d = 0; d < headDim; d += 4) {
-                        Vec16 k = keyCache.load4(key + d);
-                        float k0 = k.f32(0), k1 = k.f32(1), k2 = k.f32(2), k3 = k.f32(3);
-                        // each head's four query values in one shared load (all lanes read the same: a broadcast)
-                        Vec16 xa = KernelContext.load4(queries, qa + d), xb = KernelContext.load4(queries, qb + d);
-                        Vec16 xc = KernelContext.load4(queries, qc + d), xd = KernelContext.load4(queries, qd + d);
-                        s0 += xa.f32(0) * k0 + xa.f32(1) * k1 + xa.f32(2) * k2 + xa.f32(3) * k3;
-                        s1 += xb.f32(0) * k0 + xb.f32(1) * k1 + xb.f32(2) * k2 + xb.f32(3) * k3;
-                        s2 += xc.f32(0) * k0 + xc.f32(1) * k1 + xc.f32(2) * k2 + xc.f32(3) * k3;
-                        s3 += xd.f32(0) * k0 + xd.f32(1) * k1 + xd.f32(2) * k2 + xd.f32(3) * k3;
-                    }
-                } else {
-                    KernelContext.unroll(8);
-                    for (int d = 0; d < headDim; d++) {
-                        float k = keyCache.get(key + d);
-                        s0 += queries[qa + d] * k;
-                        s1 += queries[qb + d] * k;
-                        s2 += queries[qc + d] * k;
-                        s3 += queries[qd + d] * k;
-                    }
-                }
-            }
-            score(weights, i, t, p, s0, groupHeads, position, spans);
-            score(weights, i + 1, t, p, s1, groupHeads, position, spans);
-            score(weights, i + 2, t, p, s2, groupHeads, position, spans);
-            score(weights, i + 3, t, p, s3, groupHeads, position, spans);
+        // one copy of the loops per format, each call with a constant format (ptxas folds its branches): no per-load test
+        if (kvFormat == KvStore.BF16) {
+            scoreSlot(keyCache, keys16, KvStore.BF16, key, p, t, queries, weights, spans, groupHeads, headDim, position);
+        } else {
+            scoreSlot(keyCache, keys16, KvStore.F32, key, p, t, queries, weights, spans, groupHeads, headDim, position);
         }
         ctx.barrier();
 
@@ -265,6 +264,88 @@ public final class AttentionKernels {
         }
         ctx.barrier();
 
+        if (kvFormat == KvStore.BF16) {
+            sumValues(ctx, valueCache, values16, KvStore.BF16, weights, partial, first, filled, groupHeads, headDim, lane, warp);
+        } else {
+            sumValues(ctx, valueCache, values16, KvStore.F32, weights, partial, first, filled, groupHeads, headDim, lane, warp);
+        }
+        ctx.barrier();
+        for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+            int i = k / headDim, d = k % headDim;
+            float acc = 0f;
+            for (int w = 0; w < WARPS; w++) acc += partial[(w * MAX_GROUP_HEADS + i) * headDim + d];
+            partialOut.set(((long) (firstHead + i) * splits + split) * headDim + d, acc);
+        }
+
+        // the last split of this row's KV group to finish merges the group's splits: no combine launch
+        if (!VectorKernels.lastToArrive(ctx, arrivals, gi, splits, last)) return;
+        for (int i = warp; i < groupHeads; i += WARPS) {
+            long stats = (long) (firstHead + i) * splits;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int s = lane; s < splits; s += KernelContext.WARP) max = Math.max(max, partialMax.get(stats + s));
+            max = ctx.warpMax(max);
+            float total = ctx.warpSum(mergedSum(partialMax, partialSum, stats, splits, lane, KernelContext.WARP, max));
+            if (lane == 0) {
+                merge[2 * i] = max;
+                merge[2 * i + 1] = total;
+            }
+        }
+        ctx.barrier();
+        for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+            int i = k / headDim, d = k % headDim;
+            long head = firstHead + i;
+            out.set(head * headDim + d, mergedValue(partialOut, partialMax, head * splits, splits, headDim, d, merge[2 * i]) / merge[2 * i + 1]);
+        }
+    }
+
+    /**
+     * The scores of slot {@code t} of a {@link #decodeGrouped} split (its key at {@code key}, position {@code p}, -1 when
+     * empty) against the group's query heads, four at a time, into {@code weights}: the kernel's scoring step, once per
+     * cache format.
+     */
+    private static void scoreSlot(F32Buffer keyCache, Half16Buffer keys16, int kvFormat, long key, int p, int t, float[] queries,
+                                  float[] weights, int[] spans, int groupHeads, int headDim, int position) {
+        for (int i = 0; i < groupHeads; i += 4) {
+            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+            if (p >= 0) {
+                int qa = i * headDim, qb = qa + headDim, qc = qb + headDim, qd = qc + headDim;
+                if (headDim % 4 == 0) {
+                    KernelContext.unroll(8); // eight 16-byte key loads in flight
+                    for (int d = 0; d < headDim; d += 4) {
+                        Vec16 k = KvStore.load4(keyCache, keys16, kvFormat, key + d);
+                        float k0 = k.f32(0), k1 = k.f32(1), k2 = k.f32(2), k3 = k.f32(3);
+                        // each head's four query values in one shared load (all lanes read the same: a broadcast)
+                        Vec16 xa = KernelContext.load4(queries, qa + d), xb = KernelContext.load4(queries, qb + d);
+                        Vec16 xc = KernelContext.load4(queries, qc + d), xd = KernelContext.load4(queries, qd + d);
+                        s0 += xa.f32(0) * k0 + xa.f32(1) * k1 + xa.f32(2) * k2 + xa.f32(3) * k3;
+                        s1 += xb.f32(0) * k0 + xb.f32(1) * k1 + xb.f32(2) * k2 + xb.f32(3) * k3;
+                        s2 += xc.f32(0) * k0 + xc.f32(1) * k1 + xc.f32(2) * k2 + xc.f32(3) * k3;
+                        s3 += xd.f32(0) * k0 + xd.f32(1) * k1 + xd.f32(2) * k2 + xd.f32(3) * k3;
+                    }
+                } else {
+                    KernelContext.unroll(8);
+                    for (int d = 0; d < headDim; d++) {
+                        float k = KvStore.get(keyCache, keys16, kvFormat, key + d);
+                        s0 += queries[qa + d] * k;
+                        s1 += queries[qb + d] * k;
+                        s2 += queries[qc + d] * k;
+                        s3 += queries[qd + d] * k;
+                    }
+                }
+            }
+            score(weights, i, t, p, s0, groupHeads, position, spans);
+            score(weights, i + 1, t, p, s1, groupHeads, position, spans);
+            score(weights, i + 2, t, p, s2, groupHeads, position, spans);
+            score(weights, i + 3, t, p, s3, groupHeads, position, spans);
+        }
+    }
+
+    /**
+     * Each query head's probability-weighted sum of the split's values into {@code partial} (per warp): the value step of
+     * {@link #decodeGrouped}, once per cache format.
+     */
+    private static void sumValues(KernelContext ctx, F32Buffer valueCache, Half16Buffer values16, int kvFormat, float[] weights, float[] partial,
+                                  int first, int filled, int groupHeads, int headDim, int lane, int warp) {
         int rowLanes = headDim / 4; // lanes reading one value row, 16 bytes each
         boolean wide = headDim % 4 == 0 && KernelContext.WARP % rowLanes == 0;
         for (int i = 0; wide && i < groupHeads; i += 4) {
@@ -277,7 +358,7 @@ public final class AttentionKernels {
             KernelContext.unroll(8); // eight value loads in flight per lane
             for (int k = 0; k < rows; k++) {
                 int j = from + k * stride;
-                Vec16 v = valueCache.load4((long) (first + j) * headDim + d);
+                Vec16 v = KvStore.load4(valueCache, values16, kvFormat, (long) (first + j) * headDim + d);
                 float v0 = v.f32(0), v1 = v.f32(1), v2 = v.f32(2), v3 = v.f32(3);
                 float pa = weights[wa + j], pb = weights[wb + j], pc = weights[wc + j], pd = weights[wd + j];
                 a0 += pa * v0;
@@ -329,7 +410,7 @@ public final class AttentionKernels {
                 float o0 = 0f, o1 = 0f, o2 = 0f, o3 = 0f;
                 KernelContext.unroll(8); // eight value rows in flight per lane
                 for (int j = warp; j < filled; j += WARPS) {
-                    float v = valueCache.get((long) (first + j) * headDim + d);
+                    float v = KvStore.get(valueCache, values16, kvFormat, (long) (first + j) * headDim + d);
                     o0 += weights[wa + j] * v;
                     o1 += weights[wb + j] * v;
                     o2 += weights[wc + j] * v;
@@ -341,33 +422,6 @@ public final class AttentionKernels {
                 partial[at + 2 * headDim] = o2;
                 partial[at + 3 * headDim] = o3;
             }
-        }
-        ctx.barrier();
-        for (int k = t; k < groupHeads * headDim; k += GROUPED) {
-            int i = k / headDim, d = k % headDim;
-            float acc = 0f;
-            for (int w = 0; w < WARPS; w++) acc += partial[(w * MAX_GROUP_HEADS + i) * headDim + d];
-            partialOut.set(((long) (firstHead + i) * splits + split) * headDim + d, acc);
-        }
-
-        // the last split of this row's KV group to finish merges the group's splits: no combine launch
-        if (!VectorKernels.lastToArrive(ctx, arrivals, gi, splits, last)) return;
-        for (int i = warp; i < groupHeads; i += WARPS) {
-            long stats = (long) (firstHead + i) * splits;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int s = lane; s < splits; s += KernelContext.WARP) max = Math.max(max, partialMax.get(stats + s));
-            max = ctx.warpMax(max);
-            float total = ctx.warpSum(mergedSum(partialMax, partialSum, stats, splits, lane, KernelContext.WARP, max));
-            if (lane == 0) {
-                merge[2 * i] = max;
-                merge[2 * i + 1] = total;
-            }
-        }
-        ctx.barrier();
-        for (int k = t; k < groupHeads * headDim; k += GROUPED) {
-            int i = k / headDim, d = k % headDim;
-            long head = firstHead + i;
-            out.set(head * headDim + d, mergedValue(partialOut, partialMax, head * splits, splits, headDim, d, merge[2 * i]) / merge[2 * i + 1]);
         }
     }
 

@@ -77,12 +77,13 @@ public final class NormedMatVecKernels {
      * RoPE turns together. A query head's rotated pair goes to {@code qkv} (where attention reads it); a key head's
      * rotated pair and a value head's pair go to the cache slot of the step's position, in row 0's layout as for
      * {@code ropeAndCache} (a sink-only group keeps no later position), and the key head's warp with i = 0 records the
-     * position the slot now holds. Lane 0 of the warp writes. Launch {@link #grid}{@code ((heads + 2·kvHeads)·headDim/2)}.
+     * position the slot now holds; the cache is stored in {@code kvFormat} ({@link KvStore}). Lane 0 of the warp writes. Launch {@link #grid}{@code ((heads + 2·kvHeads)·headDim/2)}.
      */
     public static void halfRope(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer norm, F32Buffer bias, F32Buffer qkv,
-                                F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache, I32Buffer slotPositions,
-                                I32Buffer offsets, I32Buffer rings, I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads,
-                                int headDim, int cols, float eps, int epilogue, int ieee) {
+                                F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
+                                Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer step,
+                                I32Buffer sinkSlots, int heads, int kvHeads, int headDim, int cols, float eps, int epilogue, int ieee,
+                                int kvFormat) {
         float[] dots = ctx.sharedF32(2 * PAIRS_PER_GROUP);
         int warp = ctx.localId() / KernelContext.WARP;
         int pair = ctx.groupId(0) * PAIRS_PER_GROUP + warp;
@@ -116,11 +117,11 @@ public final class NormedMatVecKernels {
         if (slot < 0) return; // a sink-only group keeps no later position
         long at = (long) (first + slot) * headDim + i;
         if (value) {
-            valueCache.set(at, a0);
-            valueCache.set(at + half, a1);
+            KvStore.set(valueCache, values16, kvFormat, at, a0);
+            KvStore.set(valueCache, values16, kvFormat, at + half, a1);
         } else {
-            keyCache.set(at, r0);
-            keyCache.set(at + half, r1);
+            KvStore.set(keyCache, keys16, kvFormat, at, r0);
+            KvStore.set(keyCache, keys16, kvFormat, at + half, r1);
             if (i == 0) slotPositions.set(first + slot, position);
         }
     }

@@ -5,6 +5,7 @@ import dev.moa.plans.CacheLayout;
 import dev.moa.plans.ElasticRule;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
 import dev.moa.tasks.kernel.Vec16;
@@ -47,27 +48,46 @@ public final class PrefillKernels {
      * cache keeps once the prompt is in — positions before {@code sinkSlots} and from {@code firstKept[g]} on
      * ({@code CacheLayout.firstKept}), the ring's last {@code rings[g]} positions — are written to their slots
      * ({@code CacheLayout.slotOf}) of KV group g, which start at slot {@code offsets[g]}; positions that a later one
-     * would overwrite are never written, so no two tokens race for a slot. One group per (head, token): groups
-     * {@code 0..heads-1} rotate query heads, the next {@code kvHeads} rotate key heads and store them with their
-     * values; work-items stride over the rotation pairs. Launch {@code Grid.of(heads + kvHeads, tokens, GROUP)}.
+     * would overwrite are never written, so no two tokens race for a slot. The cache is stored in {@code kvFormat}
+     * ({@link KvStore}); a BF16 cache's rounding is applied to every token's keys and values in {@code qkv} too, so
+     * the prompt's attention reads what decode will. One group per (head, token): groups {@code 0..heads-1} rotate
+     * query heads, the next {@code kvHeads} rotate key heads and store them with their values; work-items stride over
+     * the rotation pairs. Launch {@code Grid.of(heads + kvHeads, tokens, GROUP)}.
      */
     public static void rope(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache,
-                            I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, int sinkSlots, int heads, int kvHeads, int headDim, int stride) {
+                            Half16Buffer keys16, Half16Buffer values16, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, int sinkSlots,
+                            int heads, int kvHeads, int headDim, int stride, int kvFormat) {
         int head = ctx.groupId(0), token = ctx.groupId(1), half = headDim / 2;
         long angles = (long) token * half, row = (long) token * stride;
         long base = row + (long) head * headDim; // query heads, then key heads: the same offsets
-        for (int i = ctx.localId(); i < half; i += GROUP) AttentionKernels.rotate(qkv, base, i, half, cos.get(angles + i), sin.get(angles + i), qkv, base);
+        for (int i = ctx.localId(); i < half; i += GROUP) {
+            AttentionKernels.rotate(qkv, base, i, half, cos.get(angles + i), sin.get(angles + i), qkv, keys16, KvStore.F32, base);
+        }
         if (head < heads) return;
         int g = head - heads;
+        long value = row + (long) (heads + kvHeads + g) * headDim;
+        if (kvFormat == KvStore.BF16) { // each work-item rounds the pairs it rotated
+            for (int i = ctx.localId(); i < half; i += GROUP) {
+                roundInPlace(qkv, base + i);
+                roundInPlace(qkv, base + i + half);
+                roundInPlace(qkv, value + i);
+                roundInPlace(qkv, value + i + half);
+            }
+        }
         int slot = CacheLayout.slotOf(token, sinkSlots, rings.get(g));
         if (slot < 0 || (token >= sinkSlots && token < firstKept.get(g))) return; // not kept once the prompt is in
-        long at = (long) (offsets.get(g) + slot) * headDim, value = row + (long) (heads + kvHeads + g) * headDim;
+        long at = (long) (offsets.get(g) + slot) * headDim;
         for (int i = ctx.localId(); i < half; i += GROUP) { // each work-item stores the pairs it rotated
-            keyCache.set(at + i, qkv.get(base + i));
-            keyCache.set(at + i + half, qkv.get(base + i + half));
-            valueCache.set(at + i, qkv.get(value + i));
-            valueCache.set(at + i + half, qkv.get(value + i + half));
+            KvStore.set(keyCache, keys16, kvFormat, at + i, qkv.get(base + i));
+            KvStore.set(keyCache, keys16, kvFormat, at + i + half, qkv.get(base + i + half));
+            KvStore.set(valueCache, values16, kvFormat, at + i, qkv.get(value + i));
+            KvStore.set(valueCache, values16, kvFormat, at + i + half, qkv.get(value + i + half));
         }
+    }
+
+    /** {@code x[i]} rounded to BF16 in place: what a BF16 cache would hold of it. */
+    private static void roundInPlace(F32Buffer x, long i) {
+        x.set(i, KvStore.round(x.get(i)));
     }
 
     /**

@@ -15,6 +15,31 @@ class VectorMathTest {
         return a;
     }
 
+    /**
+     * BF16 operands (a BF16 KV cache's keys and values, negative values included: the widening must not sign-extend
+     * into the float) give what the F32 kernels give over the widened values, at every offset and tail: the same
+     * products in the same lanes (the last bit may move: a lane sum's order can differ between compilation tiers).
+     */
+    @Test
+    void bf16OperandsAreTheF32KernelsOverTheWidenedValues() {
+        Random r = new Random(2);
+        for (int n : LENGTHS) {
+            float[] a = random(r, n, 5);
+            short[] bits = new short[n + 3];
+            float[] widened = new float[n + 3];
+            for (int i = 0; i < bits.length; i++) {
+                bits[i] = dev.moa.tasks.kernel.KernelContext.floatToBf16((float) r.nextGaussian() * 8);
+                widened[i] = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(bits[i]);
+            }
+            float dot = VectorMath.dot(a, 2, widened, 1, n);
+            assertEquals(dot, VectorMath.dot(a, 2, bits, 1, n), 1e-6 * Math.max(1, Math.abs(dot)) * n, "dot, n = " + n);
+            float[] out = random(r, n, 4), copy = out.clone();
+            VectorMath.addScaled(out, 4, -0.75f, bits, 3, n);
+            VectorMath.addScaled(copy, 4, -0.75f, widened, 3, n);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(copy, out, "addScaled, n = " + n);
+        }
+    }
+
     @Test
     void dotAddScaledAddScale() {
         Random r = new Random(1);

@@ -268,9 +268,10 @@ public final class PtxInterpreter {
                             set(o[0], params[index]);
                         } else {
                             MemorySegment memory = p[1].equals("shared") ? shared : ALL;
-                            if (p[p.length - 2].equals("v4")) { // {%v_0, %v_1, %v_2, %v_3}, [address]
-                                long a = address(o[4]);
-                                for (int w = 0; w < 4; w++) {
+                            if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // {%v_0, …}, [address]
+                                int words = p[p.length - 2].equals("v4") ? 4 : 2;
+                                long a = address(o[words]);
+                                for (int w = 0; w < words; w++) {
                                     set(o[w].replace("{", "").replace("}", ""), memory.get(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w) & 0xFFFFFFFFL);
                                 }
                                 continue;

@@ -43,6 +43,32 @@ class TranslationFidelityTest {
         }
     }
 
+    /** {@code b}'s floats rounded to BF16 bits: a BF16 KV cache holding them. */
+    Half16Buffer bf16Of(F32Buffer b) {
+        Half16Buffer h = Half16Buffer.allocate(arena, b.length());
+        for (long i = 0; i < b.length(); i++) h.set(i, dev.moa.tasks.kernel.KernelContext.floatToBf16(b.get(i)));
+        return h;
+    }
+
+    Half16Buffer copy(Half16Buffer b) {
+        Half16Buffer c = Half16Buffer.allocate(arena, b.length());
+        MemorySegment.copy(b.memory(), 0, c.memory(), 0, b.memory().byteSize());
+        return c;
+    }
+
+    /** The same bits: a 16-bit cache the emulator and the PTX wrote (the rounding is cvt.rn on one side, Java on the other). */
+    static void assertSame(Half16Buffer expected, Half16Buffer actual) {
+        for (long i = 0; i < expected.length(); i++) assertEquals(expected.get(i), actual.get(i), "element " + i);
+    }
+
+    /** BF16 values that may round a step apart (their F32 sources differing in the last bits). */
+    static void assertWithinABf16Step(Half16Buffer expected, Half16Buffer actual) {
+        for (long i = 0; i < expected.length(); i++) {
+            float a = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(expected.get(i)), b = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(actual.get(i));
+            assertEquals(a, b, Math.max(1, Math.abs(a)) / 128, "element " + i);
+        }
+    }
+
     static void assertClose(I32Buffer expected, I32Buffer actual) {
         for (long i = 0; i < expected.length(); i++) assertEquals(expected.get(i), actual.get(i), "element " + i);
     }
@@ -196,17 +222,27 @@ class TranslationFidelityTest {
         F32Buffer q1 = F32Buffer.allocate(arena, qkvRows), q2 = F32Buffer.allocate(arena, qkvRows);
         F32Buffer k1 = randomBuffer(slots * headDim), k2 = copy(k1), v1 = randomBuffer(slots * headDim), v2 = copy(v1);
         I32Buffer p1 = I32Buffer.of(arena, 0, 1, 4, 5, 6), p2 = I32Buffer.of(arena, 0, 1, 4, 5, 6);
+        Half16Buffer placeholder = Half16Buffer.allocate(arena, 8);
         Grid grid = NormedMatVecKernels.grid(qkvRows / 2);
-        Emulator.launch(NormedMatVecKernels.class, "halfRope", grid, w, x, g, bias, q1, cos, sin, k1, v1, p1, offsets, rings, step, sinkSlots,
-                heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0);
+        Emulator.launch(NormedMatVecKernels.class, "halfRope", grid, w, x, g, bias, q1, cos, sin, k1, v1, placeholder, placeholder, p1, offsets, rings,
+                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32);
         ptx(NormedMatVecKernels.class, "halfRope").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
-                sin.memory(), k2.memory(), v2.memory(), p2.memory(), offsets.memory(), rings.memory(), step.memory(), sinkSlots.memory(),
-                heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0);
+                sin.memory(), k2.memory(), v2.memory(), placeholder.memory(), placeholder.memory(), p2.memory(), offsets.memory(), rings.memory(),
+                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32);
         assertClose(q1, q2, 1e-5);
         assertClose(k1, k2, 1e-5);
         assertClose(v1, v2, 1e-5);
         assertClose(p1, p2);
         assertEquals(position, p1.get(2 + (position - 2) % 3), "the slot of position 7 holds it");
+        // the same into a BF16 cache (k1, v1 as placeholders now): cvt.rn.bf16.f32 rounds as the emulator's Java does
+        Half16Buffer k3 = bf16Of(randomBuffer(slots * headDim)), k4 = copy(k3), v3 = bf16Of(randomBuffer(slots * headDim)), v4 = copy(v3);
+        Emulator.launch(NormedMatVecKernels.class, "halfRope", grid, w, x, g, bias, q1, cos, sin, k1, v1, k3, v3, p1, offsets, rings,
+                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16);
+        ptx(NormedMatVecKernels.class, "halfRope").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
+                sin.memory(), k1.memory(), v1.memory(), k4.memory(), v4.memory(), p2.memory(), offsets.memory(), rings.memory(),
+                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16);
+        assertWithinABf16Step(k3, k4); // the two sides' F32 dot products may differ in the last bit
+        assertWithinABf16Step(v3, v4);
     }
 
     /** The prefill GEMM: ragged tiles with one-element loads, and 16-byte loads with a partial last step; bias and residual. */
@@ -249,23 +285,41 @@ class TranslationFidelityTest {
         assertTrue(tensor.executed() < 0.25 * ffma.executed(), tensor.executed() + " vs " + ffma.executed());
     }
 
-    /** Prefill RoPE in place with the kept keys and values into a cache: a 2-slot sink and a 3-slot ring over 9 tokens. */
+    /**
+     * Prefill RoPE in place with the kept keys and values into a cache: a 2-slot sink and a 3-slot ring over 9 tokens;
+     * into an F32 cache, then a BF16 one (which also rounds every token's keys and values in q/k/v).
+     */
     @Test
     void prefillRope() {
         int tokens = 9, heads = 2, kvHeads = 1, headDim = 8, stride = (heads + 2 * kvHeads) * headDim;
         F32Buffer q1 = randomBuffer(tokens * stride), q2 = copy(q1), cos = randomBuffer(tokens * headDim / 2), sin = randomBuffer(tokens * headDim / 2);
+        F32Buffer q3 = copy(q1), q4 = copy(q1);
         F32Buffer k1 = F32Buffer.allocate(arena, 5 * headDim), k2 = F32Buffer.allocate(arena, 5 * headDim);
         F32Buffer v1 = F32Buffer.allocate(arena, 5 * headDim), v2 = F32Buffer.allocate(arena, 5 * headDim);
+        Half16Buffer k3 = Half16Buffer.allocate(arena, 5 * headDim), k4 = Half16Buffer.allocate(arena, 5 * headDim);
+        Half16Buffer v3 = Half16Buffer.allocate(arena, 5 * headDim), v4 = Half16Buffer.allocate(arena, 5 * headDim);
         I32Buffer offsets = I32Buffer.of(arena, 0), rings = I32Buffer.of(arena, 3), firstKept = I32Buffer.of(arena, tokens - 3);
         Grid grid = Grid.of(heads + kvHeads, tokens, dev.moa.tasks.kernels.PrefillKernels.GROUP);
-        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "rope", grid, q1, cos, sin, k1, v1, offsets, rings, firstKept, 2, heads, kvHeads, headDim, stride);
-        ptx(dev.moa.tasks.kernels.PrefillKernels.class, "rope").launch(grid, q2.memory(), cos.memory(), sin.memory(), k2.memory(), v2.memory(),
-                offsets.memory(), rings.memory(), firstKept.memory(), 2, heads, kvHeads, headDim, stride);
-        assertClose(q1, q2, 1e-6);
+        for (int format : new int[] {dev.moa.tasks.kernels.KvStore.F32, dev.moa.tasks.kernels.KvStore.BF16}) {
+            boolean bf16 = format == dev.moa.tasks.kernels.KvStore.BF16;
+            F32Buffer a = bf16 ? q3 : q1, b = bf16 ? q4 : q2;
+            Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "rope", grid, a, cos, sin, k1, v1, k3, v3, offsets, rings, firstKept, 2, heads,
+                    kvHeads, headDim, stride, format);
+            ptx(dev.moa.tasks.kernels.PrefillKernels.class, "rope").launch(grid, b.memory(), cos.memory(), sin.memory(), k2.memory(), v2.memory(),
+                    k4.memory(), v4.memory(), offsets.memory(), rings.memory(), firstKept.memory(), 2, heads, kvHeads, headDim, stride, format);
+            assertClose(a, b, 1e-6);
+        }
         assertClose(k1, k2, 1e-6);
         assertClose(v1, v2, 1e-6);
+        assertSame(k3, k4);
+        assertSame(v3, v4);
         // position 8 (kept, the ring's last) sits in slot 2 + (8 - 2) % 3 = 2 with its value as the projection wrote it
-        assertEquals(q1.get(8L * stride + (heads + kvHeads) * headDim), v1.get(2L * headDim), 0f);
+        long value8 = 8L * stride + (heads + kvHeads) * headDim;
+        assertEquals(q1.get(value8), v1.get(2L * headDim), 0f);
+        // a BF16 cache holds the value rounded, and the prompt's q/k/v holds that rounding too (what prefill attends to)
+        assertEquals(dev.moa.tasks.kernels.KvStore.round(q1.get(value8)), dev.moa.tasks.kernel.KernelContext.bf16ToFloat(v3.get(2L * headDim)), 0f);
+        assertEquals(dev.moa.tasks.kernels.KvStore.round(q1.get(value8)), q3.get(value8), 0f);
+        assertEquals(q1.get(0), q3.get(0), 0f, "query heads are not rounded");
     }
 
     /** The tensor-core tile product: the PTX's mma.sync, as the interpreter runs it, against the emulator. */
@@ -298,11 +352,14 @@ class TranslationFidelityTest {
     /** RoPE + MoA cache write and split-KV decode attention (GQA, ragged spans, sink + window masks). */
     @Test
     void moaDecodeAttention() {
-        moaDecodeAttention(12); // value rows read one float per lane
-        moaDecodeAttention(16); // value rows read 16 bytes per lane, eight rows per warp
+        moaDecodeAttention(12, dev.moa.tasks.kernels.KvStore.F32); // value rows read one float per lane
+        moaDecodeAttention(16, dev.moa.tasks.kernels.KvStore.F32); // value rows read 16 bytes per lane, eight rows per warp
+        moaDecodeAttention(16, dev.moa.tasks.kernels.KvStore.BF16); // the cache in BF16: 8-byte loads (ld.global.v2), cvt.rn.bf16 writes
+        moaDecodeAttention(12, dev.moa.tasks.kernels.KvStore.BF16);
     }
 
-    void moaDecodeAttention(int headDim) {
+    void moaDecodeAttention(int headDim, int format) {
+        boolean bf16 = format == dev.moa.tasks.kernels.KvStore.BF16;
         int heads = 4, kvHeads = 2, position = 400, half = headDim / 2;
         // groups of 64 sink + 128 and 64 sink + 256 ring slots
         I32Buffer offsets = I32Buffer.of(arena, 0, 192), rings = I32Buffer.of(arena, 128, 256);
@@ -310,6 +367,8 @@ class TranslationFidelityTest {
         I32Buffer sinkSlotsOf = I32Buffer.of(arena, sinkSlots);
         I32Buffer sink = I32Buffer.of(arena, 64, 64, 64, 64), local = I32Buffer.of(arena, 128, 64, 256, 192);
         F32Buffer keys = randomBuffer(512 * headDim), values = randomBuffer(512 * headDim);
+        Half16Buffer keys16 = bf16 ? bf16Of(keys) : Half16Buffer.allocate(arena, 8), values16 = bf16 ? bf16Of(values) : Half16Buffer.allocate(arena, 8);
+        Half16Buffer keys16b = copy(keys16), values16b = copy(values16);
         I32Buffer positions = I32Buffer.allocate(arena, 512);
         for (int s = 0; s < 512; s++) positions.set(s, random.nextInt(10) == 0 ? -1 : random.nextInt(position));
         F32Buffer cos = randomBuffer((position + 3) * half), sin = randomBuffer((position + 3) * half); // a table per position
@@ -319,15 +378,17 @@ class TranslationFidelityTest {
         I32Buffer positions2 = I32Buffer.allocate(arena, 512);
         for (int s = 0; s < 512; s++) positions2.set(s, positions.get(s));
         Grid ropeGrid = Grid.of(heads + kvHeads, dev.moa.tasks.kernels.AttentionKernels.GROUP);
-        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache", ropeGrid, q1, cos, sin, keys, values,
-                positions, offsets, rings, step, sinkSlotsOf, heads, kvHeads, headDim);
+        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache", ropeGrid, q1, cos, sin, keys, values, keys16, values16,
+                positions, offsets, rings, step, sinkSlotsOf, heads, kvHeads, headDim, format);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache").launch(ropeGrid, q2.memory(), cos.memory(), sin.memory(),
-                keys2.memory(), values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), step.memory(), sinkSlotsOf.memory(),
-                heads, kvHeads, headDim);
+                keys2.memory(), values2.memory(), keys16b.memory(), values16b.memory(), positions2.memory(), offsets.memory(), rings.memory(),
+                step.memory(), sinkSlotsOf.memory(), heads, kvHeads, headDim, format);
         assertClose(positions, positions2);
         assertClose(q1, q2, 1e-6);
         assertClose(keys, keys2, 1e-6);
         assertClose(values, values2, 0);
+        assertSame(values16, values16b);
+        assertWithinABf16Step(keys16, keys16b); // rotated keys: the two sides' F32 may differ in the last bit
 
         int splits = 2;
         F32Buffer[] partial = {F32Buffer.allocate(arena, heads * splits * headDim), F32Buffer.allocate(arena, heads * splits),
@@ -335,11 +396,12 @@ class TranslationFidelityTest {
                 F32Buffer.allocate(arena, heads * splits), F32Buffer.allocate(arena, heads * splits)};
         Grid splitGrid = Grid.of(heads, splits, dev.moa.tasks.kernels.AttentionKernels.GROUP);
         float scale = 0.3f;
-        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit", splitGrid, q1, keys, values, positions,
-                offsets, rings, sink, local, partial[0], partial[1], partial[2], step, sinkSlotsOf, heads, kvHeads, headDim, scale);
+        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit", splitGrid, q1, keys, values, keys16, values16, positions,
+                offsets, rings, sink, local, partial[0], partial[1], partial[2], step, sinkSlotsOf, heads, kvHeads, headDim, scale, format);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit").launch(splitGrid, q2.memory(), keys2.memory(),
-                values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(), local.memory(),
-                partial[3].memory(), partial[4].memory(), partial[5].memory(), step.memory(), sinkSlotsOf.memory(), heads, kvHeads, headDim, scale);
+                values2.memory(), keys16b.memory(), values16b.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(),
+                local.memory(), partial[3].memory(), partial[4].memory(), partial[5].memory(), step.memory(), sinkSlotsOf.memory(), heads, kvHeads,
+                headDim, scale, format);
         assertClose(partial[1], partial[4], 1e-5);
         assertClose(partial[2], partial[5], 1e-4);
         assertClose(partial[0], partial[3], 1e-4);
@@ -360,12 +422,12 @@ class TranslationFidelityTest {
         Grid groupedGrid = Grid.of(kvHeads, groupedSplits, dev.moa.tasks.kernels.AttentionKernels.GROUPED);
         I32Buffer arrivals1 = I32Buffer.allocate(arena, kvHeads), arrivals2 = I32Buffer.allocate(arena, kvHeads);
         F32Buffer out3 = F32Buffer.allocate(arena, heads * headDim), out4 = F32Buffer.allocate(arena, heads * headDim);
-        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped", groupedGrid, q1, keys, values, positions,
-                offsets, rings, sink, local, grouped[0], grouped[1], grouped[2], arrivals1, out3, step, sinkSlotsOf, heads, kvHeads, headDim, scale);
+        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped", groupedGrid, q1, keys, values, keys16, values16, positions,
+                offsets, rings, sink, local, grouped[0], grouped[1], grouped[2], arrivals1, out3, step, sinkSlotsOf, heads, kvHeads, headDim, scale, format);
         ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped").launch(groupedGrid, q2.memory(), keys2.memory(),
-                values2.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(), local.memory(),
-                grouped[3].memory(), grouped[4].memory(), grouped[5].memory(), arrivals2.memory(), out4.memory(), step.memory(),
-                sinkSlotsOf.memory(), heads, kvHeads, headDim, scale);
+                values2.memory(), keys16b.memory(), values16b.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(),
+                local.memory(), grouped[3].memory(), grouped[4].memory(), grouped[5].memory(), arrivals2.memory(), out4.memory(), step.memory(),
+                sinkSlotsOf.memory(), heads, kvHeads, headDim, scale, format);
         assertClose(grouped[1], grouped[4], 1e-5);
         assertClose(grouped[2], grouped[5], 1e-4);
         assertClose(grouped[0], grouped[3], 1e-4);

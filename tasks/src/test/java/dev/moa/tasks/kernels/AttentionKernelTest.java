@@ -7,7 +7,9 @@ import dev.moa.plans.HeadSpans;
 import dev.moa.tasks.emulator.Emulator;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernel.KernelContext;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -29,6 +31,9 @@ class AttentionKernelTest {
         final float[][][] keys, values; // [position][kvHead][d]
         final float[] q;
         final F32Buffer keyCache, valueCache, query;
+        /** The cache in BF16 ({@link KvStore}): keys16/values16 hold it and the F32 buffers are placeholders, or the reverse. */
+        final Half16Buffer keys16, values16;
+        final int format;
         final I32Buffer slotPositions, offsets, rings, sink, local;
 
         /** Groups {0, 1} and {2, 3}: 64 sink slots each, rings of 128 and 256. */
@@ -36,9 +41,17 @@ class AttentionKernelTest {
             this(arena, random, position, 20, 64, new int[] {128, 64, 256, 192}, 2);
         }
 
-        /** {@code headLocals.length} query heads over {@code kvHeads} KV heads, each with a 64-token sink. */
         Layer(Arena arena, Random random, int position, int headDim, int sinkTokens, int[] headLocals, int kvHeads) {
+            this(arena, random, position, headDim, sinkTokens, headLocals, kvHeads, KvStore.F32);
+        }
+
+        /**
+         * {@code headLocals.length} query heads over {@code kvHeads} KV heads, each with a 64-token sink; keys and values
+         * stored in {@code format} (the histories the reference reads are then the BF16-rounded values).
+         */
+        Layer(Arena arena, Random random, int position, int headDim, int sinkTokens, int[] headLocals, int kvHeads, int format) {
             this.position = position;
+            this.format = format;
             this.heads = headLocals.length;
             this.kvHeads = kvHeads;
             this.headDim = headDim;
@@ -53,14 +66,21 @@ class AttentionKernelTest {
                     for (int d = 0; d < headDim; d++) {
                         keys[p][g][d] = (float) random.nextGaussian();
                         values[p][g][d] = (float) random.nextGaussian();
+                        if (format == KvStore.BF16) {
+                            keys[p][g][d] = KvStore.round(keys[p][g][d]);
+                            values[p][g][d] = KvStore.round(values[p][g][d]);
+                        }
                     }
                 }
             }
             q = new float[heads * headDim];
             for (int i = 0; i < q.length; i++) q[i] = (float) random.nextGaussian();
             int totalSlots = layout.layerSlots(0);
-            keyCache = F32Buffer.allocate(arena, (long) totalSlots * headDim);
-            valueCache = F32Buffer.allocate(arena, (long) totalSlots * headDim);
+            boolean bf16 = format == KvStore.BF16;
+            keyCache = F32Buffer.allocate(arena, bf16 ? 4 : (long) totalSlots * headDim);
+            valueCache = F32Buffer.allocate(arena, bf16 ? 4 : (long) totalSlots * headDim);
+            keys16 = Half16Buffer.allocate(arena, bf16 ? (long) totalSlots * headDim : 8);
+            values16 = Half16Buffer.allocate(arena, bf16 ? (long) totalSlots * headDim : 8);
             slotPositions = I32Buffer.allocate(arena, totalSlots);
             for (int s = 0; s < totalSlots; s++) slotPositions.set(s, -1);
             offsets = I32Buffer.allocate(arena, kvHeads);
@@ -79,11 +99,26 @@ class AttentionKernelTest {
                     int at = offsets.get(g) + slot;
                     slotPositions.set(at, p);
                     for (int d = 0; d < headDim; d++) {
-                        keyCache.set((long) at * headDim + d, keys[p][g][d]);
-                        valueCache.set((long) at * headDim + d, values[p][g][d]);
+                        long i = (long) at * headDim + d;
+                        if (bf16) {
+                            keys16.set(i, KernelContext.floatToBf16(keys[p][g][d]));
+                            values16.set(i, KernelContext.floatToBf16(values[p][g][d]));
+                        } else {
+                            keyCache.set(i, keys[p][g][d]);
+                            valueCache.set(i, values[p][g][d]);
+                        }
                     }
                 }
             }
+        }
+
+        /** Stored key element {@code i} of the cache, widened. */
+        float key(long i) {
+            return format == KvStore.BF16 ? KernelContext.bf16ToFloat(keys16.get(i)) : keyCache.get(i);
+        }
+
+        float value(long i) {
+            return format == KvStore.BF16 ? KernelContext.bf16ToFloat(values16.get(i)) : valueCache.get(i);
         }
 
         /** Softmax attention of head h over exactly its visible positions, in double. */
@@ -138,14 +173,15 @@ class AttentionKernelTest {
             // the last split of each KV group to finish merges the group's splits: no combine launch
             I32Buffer arrivals = I32Buffer.allocate(arena, l.kvHeads);
             Emulator.launch(AttentionKernels.class, "decodeGrouped", Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED), l.query,
-                    l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
-                    partialSum, arrivals, out, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim, scale);
+                    l.keyCache, l.valueCache, l.keys16, l.values16, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
+                    partialSum, arrivals, out, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim,
+                    scale, l.format);
             for (int g = 0; g < l.kvHeads; g++) assertEquals(0, arrivals.get(g), "group " + g + "'s arrivals are reset for the next step");
             return;
         }
         Emulator.launch(AttentionKernels.class, "decodeSplit", Grid.of(l.heads, splits, AttentionKernels.GROUP), l.query,
-                l.keyCache, l.valueCache, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
-                partialSum, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim, scale);
+                l.keyCache, l.valueCache, l.keys16, l.values16, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
+                partialSum, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim, scale, l.format);
         Emulator.launch(AttentionKernels.class, "combine", Grid.of(l.heads, AttentionKernels.GROUP), partialOut, partialMax,
                 partialSum, out, splits, l.headDim);
     }
@@ -193,8 +229,39 @@ class AttentionKernelTest {
     }
 
     @Test
+    void bf16CachesAttendAsTheReferenceOverTheRoundedKeysAndValues() {
+        // the grouped kernel with 8-byte loads (64, 128) and element loads (18), and the split kernel; after ring wraps
+        int[][] shapes = {{64, 4}, {128, 2}, {18, 3}};
+        for (boolean grouped : new boolean[] {true, false}) {
+            for (int[] shape : shapes) {
+                int headDim = shape[0], groupHeads = shape[1];
+                int[] locals = new int[2 * groupHeads];
+                for (int h = 0; h < locals.length; h++) locals[h] = 64 * (1 + random.nextInt(5));
+                int position = 700 + random.nextInt(100);
+                Layer l = new Layer(arena, random, position, headDim, 64, locals, 2, KvStore.BF16);
+                float scale = (float) (1 / Math.sqrt(l.headDim));
+                F32Buffer out = F32Buffer.allocate(arena, (long) l.heads * l.headDim);
+                attend(l, out, arena, scale, grouped);
+                for (int h = 0; h < l.heads; h++) {
+                    double[] expected = l.reference(h, scale);
+                    for (int d = 0; d < l.headDim; d++) {
+                        assertEquals(expected[d], out.get((long) h * l.headDim + d), 1e-4,
+                                (grouped ? "grouped" : "split") + ", head dim " + headDim + ", head " + h + " dim " + d);
+                    }
+                }
+                assertEquals(4, l.keyCache.length(), "the F32 buffers are placeholders");
+            }
+        }
+    }
+
+    @Test
     void ropeAndCacheRotateTheFusedQkvAndWriteTheKeyIntoItsSlot() {
-        Layer l = new Layer(arena, random, 500);
+        for (int format : new int[] {KvStore.F32, KvStore.BF16}) ropeAndCache(format);
+    }
+
+    /** RoPE and the cache write with the cache in {@code format}: a BF16 cache holds exactly the rounded rotation. */
+    private void ropeAndCache(int format) {
+        Layer l = new Layer(arena, random, 500, 20, 64, new int[] {128, 64, 256, 192}, 2, format);
         int half = l.headDim / 2, position = 501, positions = 600;
         // a table of every position's angles; only the step's row may be used
         float[] cos = new float[positions * half], sin = new float[positions * half];
@@ -210,8 +277,8 @@ class AttentionKernelTest {
         for (int i = 0; i < qkv.length; i++) qkv[i] = (float) random.nextGaussian();
         F32Buffer fused = F32Buffer.of(arena, qkv);
         Emulator.launch(AttentionKernels.class, "ropeAndCache", Grid.of(l.heads + l.kvHeads, AttentionKernels.GROUP), fused,
-                F32Buffer.of(arena, cos), F32Buffer.of(arena, sin), l.keyCache, l.valueCache, l.slotPositions, l.offsets,
-                l.rings, step(arena, position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim);
+                F32Buffer.of(arena, cos), F32Buffer.of(arena, sin), l.keyCache, l.valueCache, l.keys16, l.values16, l.slotPositions, l.offsets,
+                l.rings, step(arena, position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim, format);
         int at0 = position * half;
         for (int h = 0; h < l.heads; h++) {
             for (int i = 0; i < half; i++) {
@@ -225,10 +292,19 @@ class AttentionKernelTest {
             assertEquals(position, l.slotPositions.get(at), "group " + g + " slot of position " + position);
             for (int i = 0; i < half; i++) {
                 float x1 = qkv[qDim + g * l.headDim + i], x2 = qkv[qDim + g * l.headDim + i + half];
-                assertEquals(x1 * cos[at0 + i] - x2 * sin[at0 + i], l.keyCache.get((long) at * l.headDim + i), 1e-6);
-                assertEquals(x2 * cos[at0 + i] + x1 * sin[at0 + i], l.keyCache.get((long) at * l.headDim + i + half), 1e-6);
-                assertEquals(qkv[qDim + kvDim + g * l.headDim + i], l.valueCache.get((long) at * l.headDim + i));
-                assertEquals(qkv[qDim + kvDim + g * l.headDim + i + half], l.valueCache.get((long) at * l.headDim + i + half));
+                // BF16: the rounding of the F32 rotation, exactly (the same products in the same order, then cvt.rn)
+                float k1 = x1 * cos[at0 + i] - x2 * sin[at0 + i], k2 = x2 * cos[at0 + i] + x1 * sin[at0 + i];
+                long slot = (long) at * l.headDim + i;
+                if (format == KvStore.BF16) {
+                    assertEquals(KvStore.round(k1), l.key(slot));
+                    assertEquals(KvStore.round(k2), l.key(slot + half));
+                } else {
+                    assertEquals(k1, l.key(slot), 1e-6);
+                    assertEquals(k2, l.key(slot + half), 1e-6);
+                }
+                float v1 = qkv[qDim + kvDim + g * l.headDim + i], v2 = qkv[qDim + kvDim + g * l.headDim + i + half];
+                assertEquals(format == KvStore.BF16 ? KvStore.round(v1) : v1, l.value(slot));
+                assertEquals(format == KvStore.BF16 ? KvStore.round(v2) : v2, l.value(slot + half));
                 assertEquals(x1, fused.get(qDim + g * l.headDim + i), "the key heads of qkv are read, not rotated in place");
             }
         }

@@ -101,9 +101,11 @@ class NormedMatVecKernelTest {
             for (boolean withBias : new boolean[] {false, true}) {
                 int position = 300 + random.nextInt(400), cols = withBias ? 8 * (6 + random.nextInt(10)) : 45;
                 long seed = random.nextLong();
+                int format = (ieee + (withBias ? 1 : 0)) % 2 == 0 ? KvStore.F32 : KvStore.BF16; // each format with each weight type
                 // two equal caches (64-token sinks, rings of 128 and 256 slots, wrapped): one per way of writing
-                AttentionKernelTest.Layer expected = new AttentionKernelTest.Layer(arena, new Random(seed), position - 1);
-                AttentionKernelTest.Layer fused = new AttentionKernelTest.Layer(arena, new Random(seed), position - 1);
+                int[] locals = {128, 64, 256, 192};
+                AttentionKernelTest.Layer expected = new AttentionKernelTest.Layer(arena, new Random(seed), position - 1, 20, 64, locals, 2, format);
+                AttentionKernelTest.Layer fused = new AttentionKernelTest.Layer(arena, new Random(seed), position - 1, 20, 64, locals, 2, format);
                 int heads = expected.heads, kvHeads = expected.kvHeads, headDim = expected.headDim, half = headDim / 2;
                 int rows = (heads + 2 * kvHeads) * headDim;
                 Weights w = weights(rows, cols, ieee);
@@ -116,18 +118,22 @@ class NormedMatVecKernelTest {
                 F32Buffer reference = F32Buffer.allocate(arena, rows);
                 for (int r = 0; r < rows; r++) reference.set(r, (float) normed[r]);
                 Emulator.launch(AttentionKernels.class, "ropeAndCache", Grid.of(heads + kvHeads, AttentionKernels.GROUP), reference, cos, sin,
-                        expected.keyCache, expected.valueCache, expected.slotPositions, expected.offsets, expected.rings, step, sinkSlots, heads, kvHeads, headDim);
+                        expected.keyCache, expected.valueCache, expected.keys16, expected.values16, expected.slotPositions, expected.offsets, expected.rings,
+                        step, sinkSlots, heads, kvHeads, headDim, format);
 
                 F32Buffer qkv = F32Buffer.allocate(arena, rows);
                 Emulator.launch(NormedMatVecKernels.class, "halfRope", NormedMatVecKernels.grid(rows / 2), w.stored(), x, g, bias, qkv, cos, sin,
-                        fused.keyCache, fused.valueCache, fused.slotPositions, fused.offsets, fused.rings, step, sinkSlots, heads, kvHeads, headDim,
-                        cols, EPS, withBias ? MatVecKernels.BIAS : 0, ieee);
+                        fused.keyCache, fused.valueCache, fused.keys16, fused.values16, fused.slotPositions, fused.offsets, fused.rings, step, sinkSlots,
+                        heads, kvHeads, headDim, cols, EPS, withBias ? MatVecKernels.BIAS : 0, ieee, format);
 
-                String at = "ieee " + ieee + " bias " + withBias + " cols " + cols;
+                String at = "ieee " + ieee + " bias " + withBias + " cols " + cols + " format " + format;
+                // the two ways differ in the last bits of F32; a BF16 cache can round them a BF16 step apart
+                double tolerance = format == KvStore.BF16 ? 1.0 / 128 : 2e-4;
                 for (int i = 0; i < heads * headDim; i++) assertEquals(reference.get(i), qkv.get(i), 2e-4 * Math.max(1, Math.abs(reference.get(i))), at + " rotated query " + i);
-                for (long i = 0; i < expected.keyCache.length(); i++) {
-                    assertEquals(expected.keyCache.get(i), fused.keyCache.get(i), 2e-4 * Math.max(1, Math.abs(expected.keyCache.get(i))), at + " key cache " + i);
-                    assertEquals(expected.valueCache.get(i), fused.valueCache.get(i), 2e-4 * Math.max(1, Math.abs(expected.valueCache.get(i))), at + " value cache " + i);
+                long stored = format == KvStore.BF16 ? expected.keys16.length() : expected.keyCache.length();
+                for (long i = 0; i < stored; i++) {
+                    assertEquals(expected.key(i), fused.key(i), tolerance * Math.max(1, Math.abs(expected.key(i))), at + " key cache " + i);
+                    assertEquals(expected.value(i), fused.value(i), tolerance * Math.max(1, Math.abs(expected.value(i))), at + " value cache " + i);
                 }
                 for (long s = 0; s < expected.slotPositions.length(); s++) assertEquals(expected.slotPositions.get(s), fused.slotPositions.get(s), at + " slot " + s);
             }
