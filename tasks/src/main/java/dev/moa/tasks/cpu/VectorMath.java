@@ -11,6 +11,8 @@ public final class VectorMath {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     /** As many 16-bit lanes as F has floats: one load of BF16 values widens into one float vector. */
     private static final VectorSpecies<Short> H = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    /** F's shape in int lanes: what H widens into (a constant, so C2 compiles the widening to one instruction). */
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
 
     private VectorMath() {
     }
@@ -87,7 +89,7 @@ public final class VectorMath {
 
     /** F.length() BF16 values from {@code at}, widened (sign-extend to 32 bits, shift into the upper half: exact). */
     private static FloatVector widen(short[] bits, int at) {
-        return (FloatVector) ShortVector.fromArray(H, bits, at).convertShape(VectorOperators.S2I, F.withLanes(int.class), 0)
+        return (FloatVector) ShortVector.fromArray(H, bits, at).convertShape(VectorOperators.S2I, I, 0)
                 .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
