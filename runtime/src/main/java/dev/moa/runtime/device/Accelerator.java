@@ -25,6 +25,8 @@ public final class Accelerator implements AutoCloseable {
     private DeviceWeights deviceWeights;
     /** Whether the device's tensor cores passed {@link dev.moa.tasks.kernels.TensorCoreCheck}; null before the first prompt. */
     private Boolean tensorCores;
+    /** Most prompt tokens a device prefill runs at once ({@link DevicePrefill#CHUNK}; tests take smaller chunks). */
+    private int prefillChunk = DevicePrefill.CHUNK;
 
     private Accelerator(Backend backend, CudaContext context, ModelConfig config, LlamaWeights weights) {
         this.backend = backend;
@@ -80,15 +82,20 @@ public final class Accelerator implements AutoCloseable {
                 tensorCores = !(backend instanceof CudaBackend) || dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend) == 0;
                 if (!tensorCores) System.err.println("moa: " + backend.name() + ": the tensor-core check failed; prompts use the FFMA GEMM");
             }
-            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores);
+            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores, prefillChunk);
         } catch (dev.moa.tasks.cuda.CudaException e) {
-            // the prompt's activations are held at once: one too long for the device's free memory runs on the CPU
-            // (nothing reached the session's cache: it is read back only after the whole prompt ran)
+            // a prompt whose stream and keys do not fit the device's free memory runs on the CPU (nothing reached the
+            // session's cache: it is read back only after the whole prompt ran)
             if (!"CUDA_ERROR_OUT_OF_MEMORY".equals(e.errorName())) throw e;
             System.err.println("moa: a prompt of " + tokens.length + " tokens does not fit " + backend.name()
                     + "'s free memory for a prefill there; it runs on the CPU");
             return null;
         }
+    }
+
+    /** Runs device prompts in chunks of at most {@code tokens} (a multiple of 64): what the tests use to chunk short prompts. */
+    synchronized void prefillChunk(int tokens) {
+        prefillChunk = tokens;
     }
 
     @Override

@@ -19,15 +19,30 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * A prompt's forward pass on the device, all its tokens at once: {@link LlamaLayer}'s steps as launches over T
- * rows — RMSNorm per row, the matmuls as the prefill GEMM with bias and residual epilogues, RoPE in place with the
+ * A prompt's forward pass on the device: {@link LlamaLayer}'s steps as launches over chunks of at most {@link #CHUNK}
+ * tokens — RMSNorm per row, the matmuls as the prefill GEMM with bias and residual epilogues, RoPE in place with the
  * keys and values the session's cache keeps written into its {@link CacheLayout}, MoA's block-sparse attention
  * (the sink block and each head's band), SwiGLU — then the final norm and the output head on the last token. The
  * cache it fills is the session's own layout, read back into the session's cache ({@link KvCache#importGroup}), so
  * decoding goes on as after a CPU prefill. Needs 16-bit q/k/v, output, gate/up and down weights and heads of at
  * most {@value PrefillKernels#MAX_HEAD_DIM}; see {@link #supports}.
+ *
+ * <p>Layer by layer, chunk by chunk: the device holds the prompt's residual stream ({@code hidden} floats a token),
+ * one layer's keys and values of the whole prompt ({@code 2·kvDim} floats a token, which every later chunk's
+ * attention reads) and one chunk's other activations (q/k/v, gate/up: {@code 3·intermediate} floats a token and
+ * more). So on Llama-3.2-1B a prompt holds 12 KB a token and 0.55 GB for its chunk, where running all tokens at
+ * once held 132 KB a token: a 128k-token prompt needs 2.2 GB beyond the weights and the cache, not 17.7 GB. Which keys a query sees depends on its position only
+ * ({@link PrefillKernels#blockSparse}), and each GEMM row, norm and score is computed as it is at once, so the
+ * chunking changes no number.
  */
 final class DevicePrefill implements AutoCloseable {
+    /**
+     * Most prompt tokens one chunk runs: large enough that the GEMMs keep the tensor cores busy and each weight is
+     * read once per 4096 tokens, small enough that a chunk's activations stay under a gigabyte on 8B-class models.
+     * A multiple of the 64-token attention block.
+     */
+    static final int CHUNK = 4096;
+
     private final ModelConfig config;
     private final DeviceWeights weights;
     private final Backend backend;
@@ -53,26 +68,35 @@ final class DevicePrefill implements AutoCloseable {
     }
 
     /**
-     * Runs {@code tokens} (positions 0..T-1) into {@code cache} (fresh, laid out for them) and returns the logits after
-     * the last token; BF16 matmuls on the tensor cores when {@code tensorCores}.
+     * Runs {@code tokens} (positions 0..T-1) into {@code cache} (fresh, laid out for them) in chunks of at most
+     * {@code chunk} tokens (a multiple of 64) and returns the logits after the last token; BF16 matmuls on the tensor
+     * cores when {@code tensorCores}.
      */
-    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores) {
+    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk) {
+        if (chunk < ElasticRule.BLOCK || chunk % ElasticRule.BLOCK != 0) {
+            throw new IllegalArgumentException("a prefill chunk is a positive multiple of " + ElasticRule.BLOCK + " tokens, not " + chunk);
+        }
         try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, tensorCores)) {
-            return prefill.forward(cache, tokens);
+            return prefill.forward(cache, tokens, chunk);
         }
     }
 
-    private float[] forward(KvCache cache, int[] tokens) {
+    private float[] forward(KvCache cache, int[] tokens, int chunkTokens) {
         int t = tokens.length, hidden = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads(), headDim = config.headDim();
         int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize(), layers = config.numLayers();
         float eps = (float) config.rmsNormEps(), scale = (float) (1.0 / Math.sqrt(headDim));
         CacheLayout layout = cache.layout();
         HeadSpans spans = layout.spans();
+        int chunk = Math.min(chunkTokens, t);
 
         I32Buffer step = buffers.i32((long) t * Step.SIZE);
         for (int i = 0; i < t; i++) step.set((long) i * Step.SIZE + Step.TOKEN, tokens[i]);
-        F32Buffer x = buffers.f32((long) t * hidden), xb = buffers.f32((long) t * hidden), qkv = buffers.f32((long) t * qkvRows), attention = buffers.f32((long) t * config.queryDim());
-        F32Buffer gateUp = buffers.f32(2L * t * inter), activation = buffers.f32((long) t * inter), last = buffers.f32(hidden), logits = buffers.f32(config.vocabSize());
+        // the whole prompt's residual stream and one layer's keys and values; the rest one chunk at a time
+        F32Buffer x = buffers.f32((long) t * hidden), staged = buffers.f32(2L * t * config.kvDim());
+        F32Buffer xc = chunk == t ? x : buffers.f32((long) chunk * hidden); // one chunk: its stream is the prompt's
+        F32Buffer xb = buffers.f32((long) chunk * hidden), qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
+        F32Buffer gateUp = buffers.f32(2L * chunk * inter), activation = buffers.f32((long) chunk * inter);
+        F32Buffer last = buffers.f32(hidden), logits = buffers.f32(config.vocabSize());
         KvBuffers[] kv = new KvBuffers[layers];
 
         weights.embedding.gather(graph, step, x, t);
@@ -88,23 +112,28 @@ final class DevicePrefill implements AutoCloseable {
             }
             // each head's band in 64-token blocks, as the CPU's prefill reads it (a dense cache's band covers the prompt)
             for (int h = 0; h < heads; h++) bands.set(h, (int) Math.min(Integer.MAX_VALUE / 2, spans.local()[l][h] / ElasticRule.BLOCK));
-            String at = "layer " + l + " ";
-            graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(t, VectorKernels.ROW_GROUP), x, w.attentionNorm(), xb, hidden, eps);
-            w.qkv().multiplyTokens(graph, at + "q/k/v", xb, weights.bias(w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, t, tensorCores);
-            graph.task(at + "rope + cache", PrefillKernels.class, "rope", Grid.of(heads + kvHeads, t, PrefillKernels.GROUP), qkv, weights.cos,
-                    weights.sin, kv[l].keys(), kv[l].values(), kv[l].keys16(), kv[l].values16(), offsets, rings, firstKept, layout.sinkSlots(),
-                    heads, kvHeads, headDim, qkvRows, cache.format().kernelFlag());
-            graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(t, heads), qkv, attention, bands, t, heads,
-                    kvHeads, headDim, qkvRows, scale);
-            w.output().multiplyTokens(graph, at + "output + residual", attention, weights.bias(w.outputBias()), x,
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), t, tensorCores);
-            graph.task(at + "ffn norm", VectorKernels.class, "rmsNorm", Grid.of(t, VectorKernels.ROW_GROUP), x, w.ffnNorm(), xb, hidden, eps);
-            w.gateUp().multiplyTokens(graph, at + "gate/up", xb, weights.noBias, gateUp, 0, t, tensorCores);
-            graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, t, 256), gateUp, activation, inter);
-            w.down().multiplyTokens(graph, at + "down + residual", activation, weights.noBias, x, MatVecKernels.ACCUMULATE, t, tensorCores);
+            for (int start = 0; start < t; start += chunk) {
+                int n = Math.min(chunk, t - start);
+                String at = "layer " + l + (chunk == t ? " " : " tokens " + start + "+" + n + " ");
+                if (xc != x) graph.task(at + "stream in", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), x, start, xc, 0, hidden);
+                graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), xc, w.attentionNorm(), xb, hidden, eps);
+                w.qkv().multiplyTokens(graph, at + "q/k/v", xb, weights.bias(w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, n, tensorCores);
+                graph.task(at + "rope + cache", PrefillKernels.class, "rope", Grid.of(heads + kvHeads, n, PrefillKernels.GROUP), qkv, weights.cos,
+                        weights.sin, kv[l].keys(), kv[l].values(), kv[l].keys16(), kv[l].values16(), staged, offsets, rings, firstKept,
+                        layout.sinkSlots(), heads, kvHeads, headDim, qkvRows, start, cache.format().kernelFlag());
+                graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), qkv, staged, attention, bands, start,
+                        n, t, heads, kvHeads, headDim, qkvRows, scale);
+                w.output().multiplyTokens(graph, at + "output + residual", attention, weights.bias(w.outputBias()), xc,
+                        MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, tensorCores);
+                graph.task(at + "ffn norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), xc, w.ffnNorm(), xb, hidden, eps);
+                w.gateUp().multiplyTokens(graph, at + "gate/up", xb, weights.noBias, gateUp, 0, n, tensorCores);
+                graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, n, 256), gateUp, activation, inter);
+                w.down().multiplyTokens(graph, at + "down + residual", activation, weights.noBias, xc, MatVecKernels.ACCUMULATE, n, tensorCores);
+                if (xc != x) graph.task(at + "stream out", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), xc, 0, x, start, hidden);
+            }
         }
         // the output head on the last token only
-        graph.task("last token", VectorKernels.class, "copy", Grid.covering(hidden, 256), x, (t - 1) * hidden, last, hidden);
+        graph.task("last token", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, 1, 256), x, t - 1, last, 0, hidden);
         if (weights.lmHead.half()) {
             weights.lmHead.multiplyNormed(graph, "final norm + output head", last, weights.finalNorm, eps, weights.noBias, logits, 0);
         } else {
@@ -124,9 +153,6 @@ final class DevicePrefill implements AutoCloseable {
         MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
         return out;
     }
-
-
-
 
     /** Frees the prompt's activations and staging on the device (the weights stay). */
     @Override

@@ -1,5 +1,6 @@
 package dev.moa.runtime.device;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.moa.runtime.AttentionMode;
@@ -15,7 +16,8 @@ import org.junit.jupiter.api.Test;
  * The prompt on the device ({@code --device emulator}: the prefill GEMM, RoPE into the MoA cache and block-sparse
  * attention, as a CUDA device runs them) against the CPU's block-sparse prefill on the demo model, in every
  * attention mode: prompts shorter than one 64-token block, not a multiple of it, and past the plans' bands — the
- * last logits within 1e-4 of the largest, and the cache it leaves decodes the same greedy continuation.
+ * last logits within 1e-4 of the largest, and the cache it leaves decodes the same greedy continuation. The same
+ * prompts run in 64-token chunks (layer by layer, chunk by chunk) give exactly the logits and the cache of one run.
  */
 class DevicePrefillTest {
     static final Path DEMO = EmulatorDecodeTest.DEMO;
@@ -26,7 +28,9 @@ class DevicePrefillTest {
         String plan50 = "moa:" + DEMO.resolve("moa-plan-50.json"), plan25 = "moa:" + DEMO.resolve("moa-plan-25.json");
         // (mode, prompt length): inside one block, across a few, past the plans' bands
         Object[][] cases = {{"dense", 37}, {"dense", 150}, {plan50, 260}, {plan25, 150}, {"uniform:0,0.5", 150}, {"window:16", 260}};
-        try (Model cpu = Model.load(DEMO); Model device = Model.load(DEMO, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""))) {
+        try (Model cpu = Model.load(DEMO); Model device = Model.load(DEMO, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""));
+             Model chunked = Model.load(DEMO, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""))) {
+            chunked.accelerator().orElseThrow().prefillChunk(64);
             for (Object[] c : cases) {
                 String mode = (String) c[0];
                 int length = (Integer) c[1];
@@ -34,17 +38,21 @@ class DevicePrefillTest {
                     int[] prompt = random.ints(length, 3, 2000).toArray();
                     int steps = 4;
                     try (Session a = cpu.newSession(length + steps + 1, 64, AttentionMode.parse(mode), steps + 1);
-                         Session b = device.newSession(length + steps + 1, 64, AttentionMode.parse(mode), steps + 1)) {
+                         Session b = device.newSession(length + steps + 1, 64, AttentionMode.parse(mode), steps + 1);
+                         Session s = chunked.newSession(length + steps + 1, 64, AttentionMode.parse(mode), steps + 1)) {
                         String what = mode + ", " + length + "-token prompt";
-                        float[] la = a.prefill(prompt), lb = b.prefill(prompt);
+                        float[] la = a.prefill(prompt), lb = b.prefill(prompt), lc = s.prefill(prompt);
                         EmulatorDecodeTest.assertClose(la, lb, what + ": last logits");
+                        assertArrayEquals(lb, lc, what + ": in 64-token chunks, the same last logits");
                         assertEquals(a.kvCacheBytes(), b.kvCacheBytes(), what + ": the same cache");
                         for (int t = 0; t < steps; t++) {
                             int token = Sampler.argmax(la);
                             assertEquals(token, Sampler.argmax(lb), what + ": greedy token " + t);
                             la = a.decode(token);
                             lb = b.decode(token);
+                            lc = s.decode(token);
                             EmulatorDecodeTest.assertClose(la, lb, what + ", step " + t);
+                            assertArrayEquals(lb, lc, what + ": in 64-token chunks, the same cache (step " + t + ")");
                         }
                     }
                 }

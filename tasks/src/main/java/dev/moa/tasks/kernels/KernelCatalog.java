@@ -32,7 +32,7 @@ public final class KernelCatalog {
             new Entry("gemm-bf16-tensor", GemmKernels.class, "bf16Tensor", "prefill GEMM on the tensor cores: BF16 weights, F32 activations split in two BF16 parts"),
             new Entry("gemm-half", GemmKernels.class, "half", "prefill GEMM, F32 activations x BF16/F16 weights, 64x64 tiles in shared memory (FFMA)"),
             new Entry("prefill-rope", PrefillKernels.class, "rope", "RoPE on a prompt's q/k in place, the kept keys and values into the MoA cache"),
-            new Entry("copy", VectorKernels.class, "copy", "one row of a batch copied out"),
+            new Entry("copy-rows", VectorKernels.class, "copyRows", "rows of one buffer into another (a prompt chunk's residual stream)"),
             new Entry("prefill-attention", PrefillKernels.class, "blockSparse", "MoA block-sparse prefill attention: sink block + band, online softmax"),
             new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on a fused q/k/v, k and v written into the MoA cache"),
             new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots"),

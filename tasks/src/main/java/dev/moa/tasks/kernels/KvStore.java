@@ -43,6 +43,11 @@ public final class KvStore {
         return KernelContext.bf16ToFloat(KernelContext.floatToBf16(x));
     }
 
+    /** {@code x} as a cache of {@code format} holds it: {@link #round}ed for BF16, as it is for F32. */
+    static float asStored(float x, int format) {
+        return format == BF16 ? round(x) : x;
+    }
+
     /** Stores {@code x} as element {@code i}, rounded to BF16 when the cache is. */
     static void set(F32Buffer f32, Half16Buffer bf16, int format, long i, float x) {
         if (format == BF16) {

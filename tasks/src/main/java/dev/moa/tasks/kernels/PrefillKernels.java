@@ -37,47 +37,49 @@ public final class PrefillKernels {
     private PrefillKernels() {
     }
 
-    /** The launch for {@code tokens} prompt tokens and {@code heads} query heads. */
-    public static Grid grid(int tokens, int heads) {
-        return Grid.of((tokens + QUERIES - 1) / QUERIES, heads, GROUP);
+    /** The attention's launch for a chunk of {@code count} prompt tokens and {@code heads} query heads. */
+    public static Grid grid(int count, int heads) {
+        return Grid.of((count + QUERIES - 1) / QUERIES, heads, GROUP);
     }
 
     /**
-     * RoPE (rotate-half) on every prompt token's query and key heads, in place in {@code qkv} (rows of {@code stride}
-     * floats, laid out as for {@link #blockSparse}); token t sits at position t. The keys and values a session's MoA
-     * cache keeps once the prompt is in — positions before {@code sinkSlots} and from {@code firstKept[g]} on
-     * ({@code CacheLayout.firstKept}), the ring's last {@code rings[g]} positions — are written to their slots
-     * ({@code CacheLayout.slotOf}) of KV group g, which start at slot {@code offsets[g]}; positions that a later one
-     * would overwrite are never written, so no two tokens race for a slot. The cache is stored in {@code kvFormat}
-     * ({@link KvStore}); a BF16 cache's rounding is applied to every token's keys and values in {@code qkv} too, so
-     * the prompt's attention reads what decode will. One group per (head, token): groups {@code 0..heads-1} rotate
-     * query heads, the next {@code kvHeads} rotate key heads and store them with their values; work-items stride over
-     * the rotation pairs. Launch {@code Grid.of(heads + kvHeads, tokens, GROUP)}.
+     * RoPE (rotate-half) on a chunk of prompt tokens' query and key heads, in place in {@code qkv} (the chunk's rows of
+     * {@code stride} floats, laid out as for {@link #blockSparse}); the chunk's row r is the token at position
+     * {@code start + r}. Every token's rotated key and value go into {@code kv}, the prompt's keys and values of this
+     * layer (row p of {@code 2·kvHeads·headDim} floats: key heads, then value heads), as the cache's format stores them
+     * ({@link KvStore#asStored}: BF16-rounded for a BF16 cache), which is what the prompt's attention reads, so it
+     * attends to what decode will. The keys and values a session's MoA cache keeps once the prompt is in — positions
+     * before {@code sinkSlots} and from {@code firstKept[g]} on ({@code CacheLayout.firstKept} of the whole prompt), the
+     * ring's last {@code rings[g]} positions — also go to their slots ({@code CacheLayout.slotOf}) of KV group g, which
+     * start at slot {@code offsets[g]}, in {@code kvFormat} ({@link KvStore}); positions that a later one would
+     * overwrite are never written, so no two tokens race for a slot. One group per (head, token): groups
+     * {@code 0..heads-1} rotate query heads, the next {@code kvHeads} rotate key heads and store them with their
+     * values; work-items stride over the rotation pairs, each storing the pairs it rotated. Launch
+     * {@code Grid.of(heads + kvHeads, count, GROUP)}.
      */
     public static void rope(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache,
-                            Half16Buffer keys16, Half16Buffer values16, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, int sinkSlots,
-                            int heads, int kvHeads, int headDim, int stride, int kvFormat) {
-        int head = ctx.groupId(0), token = ctx.groupId(1), half = headDim / 2;
-        long angles = (long) token * half, row = (long) token * stride;
+                            Half16Buffer keys16, Half16Buffer values16, F32Buffer kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept,
+                            int sinkSlots, int heads, int kvHeads, int headDim, int stride, int start, int kvFormat) {
+        int head = ctx.groupId(0), token = start + ctx.groupId(1), half = headDim / 2;
+        long angles = (long) token * half, row = (long) ctx.groupId(1) * stride;
         long base = row + (long) head * headDim; // query heads, then key heads: the same offsets
         for (int i = ctx.localId(); i < half; i += GROUP) {
             AttentionKernels.rotate(qkv, base, i, half, cos.get(angles + i), sin.get(angles + i), qkv, keys16, KvStore.F32, base);
         }
         if (head < heads) return;
-        int g = head - heads;
+        int g = head - heads, kvDim = kvHeads * headDim;
         long value = row + (long) (heads + kvHeads + g) * headDim;
-        if (kvFormat == KvStore.BF16) { // each work-item rounds the pairs it rotated
-            for (int i = ctx.localId(); i < half; i += GROUP) {
-                roundInPlace(qkv, base + i);
-                roundInPlace(qkv, base + i + half);
-                roundInPlace(qkv, value + i);
-                roundInPlace(qkv, value + i + half);
-            }
+        long key = (long) token * 2 * kvDim + (long) g * headDim, staged = key + kvDim;
+        for (int i = ctx.localId(); i < half; i += GROUP) {
+            kv.set(key + i, KvStore.asStored(qkv.get(base + i), kvFormat));
+            kv.set(key + i + half, KvStore.asStored(qkv.get(base + i + half), kvFormat));
+            kv.set(staged + i, KvStore.asStored(qkv.get(value + i), kvFormat));
+            kv.set(staged + i + half, KvStore.asStored(qkv.get(value + i + half), kvFormat));
         }
         int slot = CacheLayout.slotOf(token, sinkSlots, rings.get(g));
         if (slot < 0 || (token >= sinkSlots && token < firstKept.get(g))) return; // not kept once the prompt is in
         long at = (long) (offsets.get(g) + slot) * headDim;
-        for (int i = ctx.localId(); i < half; i += GROUP) { // each work-item stores the pairs it rotated
+        for (int i = ctx.localId(); i < half; i += GROUP) {
             KvStore.set(keyCache, keys16, kvFormat, at + i, qkv.get(base + i));
             KvStore.set(keyCache, keys16, kvFormat, at + i + half, qkv.get(base + i + half));
             KvStore.set(valueCache, values16, kvFormat, at + i, qkv.get(value + i));
@@ -85,18 +87,16 @@ public final class PrefillKernels {
         }
     }
 
-    /** {@code x[i]} rounded to BF16 in place: what a BF16 cache would hold of it. */
-    private static void roundInPlace(F32Buffer x, long i) {
-        x.set(i, KvStore.round(x.get(i)));
-    }
-
     /**
-     * Attention of query head {@code groupId(1)} for prompt tokens {@code [32·groupId(0), +32)}. {@code qkv} holds
-     * one row of {@code stride} floats per token: the query heads (after RoPE) at 0, the key heads (after RoPE) at
-     * {@code heads·headDim}, the value heads after them, {@code headDim} floats each; query head h reads KV head
-     * {@code h / (heads / kvHeads)}. {@code bands[h]} is head h's band in 64-token blocks ({@code local / 64}; at
-     * least the whole prompt's blocks for dense). Writes the head's output to {@code out} (rows of
-     * {@code heads·headDim}). {@code scale} is 1/√headDim.
+     * Attention of query head {@code groupId(1)} for the chunk's queries {@code [32·groupId(0), +32)}: the chunk is the
+     * prompt's positions {@code [start, start + count)} of a {@code tokens}-token prompt, {@code start} a multiple of
+     * 64. {@code qkv} holds one row of {@code stride} floats per chunk token, the query heads (after RoPE) first,
+     * {@code headDim} floats each; {@code kv} holds every prompt position up to the chunk's last, as {@link #rope}
+     * stages it: row p of {@code 2·kvHeads·headDim} floats, the key heads (after RoPE) then the value heads. Query head
+     * h reads KV head {@code h / (heads / kvHeads)}. {@code bands[h]} is head h's band in 64-token blocks
+     * ({@code local / 64}; at least the whole prompt's blocks for dense). Writes the head's output to the chunk's row of
+     * {@code out} (rows of {@code heads·headDim}). {@code scale} is 1/√headDim. Which keys a query sees depends on its
+     * position and the prompt's length only, so a prompt run in chunks attends exactly as one run at once.
      *
      * <p>What each work-item does: it serves query row {@code t / 4} of the group; per step the group stages 16
      * keys and values, work-item part {@code t % 4} scores keys part, part+4, … against its row (-inf where the rule
@@ -107,10 +107,10 @@ public final class PrefillKernels {
      * last query. When {@code headDim % 4 == 0} (every real model) the keys and values are staged with 16-byte
      * loads, a score reads four query and four key values per load (the query from global memory, L1-resident), and
      * the output update takes four dimensions and four keys at a time ({@link KernelContext#load4}); otherwise one
-     * value per load. Launch {@link #grid}{@code (tokens, heads)}; needs {@code headDim ≤ MAX_HEAD_DIM}.
+     * value per load. Launch {@link #grid}{@code (count, heads)}; needs {@code headDim ≤ MAX_HEAD_DIM}.
      */
-    public static void blockSparse(KernelContext ctx, F32Buffer qkv, F32Buffer out, I32Buffer bands, int tokens, int heads, int kvHeads,
-                                   int headDim, int stride, float scale) {
+    public static void blockSparse(KernelContext ctx, F32Buffer qkv, F32Buffer kv, F32Buffer out, I32Buffer bands, int start, int count,
+                                   int tokens, int heads, int kvHeads, int headDim, int stride, float scale) {
         float[] ks = ctx.sharedF32(KEYS * K_STRIDE);
         float[] vs = ctx.sharedF32(KEYS * MAX_HEAD_DIM);
         float[] acc = ctx.sharedF32(QUERIES * MAX_HEAD_DIM);
@@ -118,11 +118,12 @@ public final class PrefillKernels {
         float[] probs = ctx.sharedF32(QUERIES * KEYS);
         int t = ctx.localId(), row = t / PARTS, part = t % PARTS;
         int head = ctx.groupId(1), g = head / (heads / kvHeads);
-        int firstQuery = ctx.groupId(0) * QUERIES, query = firstQuery + row;
-        int lastQuery = Math.min(tokens, firstQuery + QUERIES) - 1;
+        int firstQuery = start + ctx.groupId(0) * QUERIES, query = firstQuery + row, end = start + count;
+        int lastQuery = Math.min(end, firstQuery + QUERIES) - 1;
         boolean vec = headDim % 4 == 0; // rows, heads and staged rows then all start 16-byte aligned
-        long qAt = (long) query * stride + (long) head * headDim;
-        long kAt = (long) heads * headDim + (long) g * headDim, vAt = kAt + (long) kvHeads * headDim;
+        long qAt = (long) (query - start) * stride + (long) head * headDim;
+        int kvStride = 2 * kvHeads * headDim;
+        long kAt = (long) g * headDim, vAt = kAt + (long) kvHeads * headDim;
 
         // which keys the row sees: the sink block and the band (moa.md §2), or everything before it for a short prompt
         int sinkEnd, bandStart;
@@ -142,17 +143,17 @@ public final class PrefillKernels {
         int sinkTiles = (groupSink + KEYS - 1) / KEYS, bandTiles = lastQuery >= groupBand ? (lastQuery - groupBand) / KEYS + 1 : 0;
         for (int tile = 0; tile < sinkTiles + bandTiles; tile++) {
             int first = tile < sinkTiles ? tile * KEYS : groupBand + (tile - sinkTiles) * KEYS;
-            int end = tile < sinkTiles ? Math.min(groupSink, first + KEYS) : Math.min(lastQuery + 1, first + KEYS);
+            int stop = tile < sinkTiles ? Math.min(groupSink, first + KEYS) : Math.min(lastQuery + 1, first + KEYS);
             ctx.barrier(); // the last step's keys and scores are read
             if (vec) {
                 int chunks = headDim / 4; // 16-byte pieces of a row
                 for (int i = t; i < KEYS * chunks; i += GROUP) {
                     int j = i / chunks, d = 4 * (i % chunks);
                     Vec16 k = Vec16.ofFloats(0f, 0f, 0f, 0f), v = k;
-                    if (first + j < end) {
-                        long at = (long) (first + j) * stride + d;
-                        k = qkv.load4(at + kAt);
-                        v = qkv.load4(at + vAt);
+                    if (first + j < stop) {
+                        long at = (long) (first + j) * kvStride + d;
+                        k = kv.load4(at + kAt);
+                        v = kv.load4(at + vAt);
                     }
                     int ka = j * K_STRIDE + d, va = j * MAX_HEAD_DIM + d;
                     ks[ka] = k.f32(0);
@@ -167,16 +168,16 @@ public final class PrefillKernels {
             } else {
                 for (int i = t; i < KEYS * headDim; i += GROUP) {
                     int j = i / headDim, d = i % headDim;
-                    boolean in = first + j < end;
-                    long at = (long) (first + j) * stride + d;
-                    ks[j * K_STRIDE + d] = in ? qkv.get(at + kAt) : 0f;
-                    vs[j * MAX_HEAD_DIM + d] = in ? qkv.get(at + vAt) : 0f;
+                    boolean in = first + j < stop;
+                    long at = (long) (first + j) * kvStride + d;
+                    ks[j * K_STRIDE + d] = in ? kv.get(at + kAt) : 0f;
+                    vs[j * MAX_HEAD_DIM + d] = in ? kv.get(at + vAt) : 0f;
                 }
             }
             ctx.barrier();
             for (int j = part; j < KEYS; j += PARTS) {
                 int key = first + j;
-                boolean seen = query < tokens && key < end && key <= query && (key < sinkEnd || key >= Math.max(bandStart, sinkEnd));
+                boolean seen = query < end && key < stop && key <= query && (key < sinkEnd || key >= Math.max(bandStart, sinkEnd));
                 float dot = 0f;
                 if (seen && vec) {
                     KernelContext.unroll(4);
@@ -240,8 +241,8 @@ public final class PrefillKernels {
                 }
             }
         }
-        if (query >= tokens) return;
-        long o = (long) query * heads * headDim + (long) head * headDim;
+        if (query >= end) return;
+        long o = (long) (query - start) * heads * headDim + (long) head * headDim;
         if (vec) { // each part writes the dimensions it accumulated (no barrier after the last update)
             for (int d = 4 * part; d < headDim; d += 4 * PARTS) {
                 for (int i = 0; i < 4; i++) out.set(o + d + i, acc[row * MAX_HEAD_DIM + d + i] / sum);

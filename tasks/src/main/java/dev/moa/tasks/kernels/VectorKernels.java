@@ -59,10 +59,14 @@ public final class VectorKernels {
         for (int i = t; i < n; i += ROW_GROUP) x.set(row + i, x.get(row + i) * inverse);
     }
 
-    /** {@code dst[i] = src[from + i]} for {@code i < n} (a row of a batch on its own). One work-item per element; launch {@code Grid.covering(n, 256)}. */
-    public static void copy(KernelContext ctx, F32Buffer src, int from, F32Buffer dst, int n) {
-        int i = ctx.globalId();
-        if (i < n) dst.set(i, src.get((long) from + i));
+    /**
+     * Rows {@code [from, from + rows)} of {@code src} into rows {@code [to, to + rows)} of {@code dst}, rows of
+     * {@code width} floats (a prompt chunk's residual stream in and out, a batch's last row out). Group (i, r) copies
+     * elements {@code [256·i, +256)} of row r, one per work-item; launch {@code Grid.of((width + 255) / 256, rows, 256)}.
+     */
+    public static void copyRows(KernelContext ctx, F32Buffer src, int from, F32Buffer dst, int to, int width) {
+        int i = ctx.globalId(), r = ctx.groupId(1);
+        if (i < width) dst.set((long) (to + r) * width + i, src.get((long) (from + r) * width + i));
     }
 
     /** SwiGLU: {@code out = silu(gate) * up}. One work-item per element; launch {@code Grid.covering(n, 256)}. */

@@ -286,39 +286,55 @@ class TranslationFidelityTest {
     }
 
     /**
-     * Prefill RoPE in place with the kept keys and values into a cache: a 2-slot sink and a 3-slot ring over 9 tokens;
-     * into an F32 cache, then a BF16 one (which also rounds every token's keys and values in q/k/v).
+     * Prefill RoPE in place with the kept keys and values into a cache and every key and value into the layer's staged
+     * prompt: a 2-slot sink and a 3-slot ring over a 9-token prompt, the chunk of its positions 3..8 (so {@code start}
+     * moves the angles, the staged rows and the kept slots); into an F32 cache, then a BF16 one (whose staged prompt
+     * holds the rounded keys and values).
      */
     @Test
     void prefillRope() {
-        int tokens = 9, heads = 2, kvHeads = 1, headDim = 8, stride = (heads + 2 * kvHeads) * headDim;
-        F32Buffer q1 = randomBuffer(tokens * stride), q2 = copy(q1), cos = randomBuffer(tokens * headDim / 2), sin = randomBuffer(tokens * headDim / 2);
-        F32Buffer q3 = copy(q1), q4 = copy(q1);
+        int tokens = 9, start = 3, count = tokens - start, heads = 2, kvHeads = 1, headDim = 8, stride = (heads + 2 * kvHeads) * headDim;
+        F32Buffer q1 = randomBuffer(count * stride), q2 = copy(q1), cos = randomBuffer(tokens * headDim / 2), sin = randomBuffer(tokens * headDim / 2);
+        F32Buffer q3 = copy(q1), q4 = copy(q1), q0 = copy(q1);
         F32Buffer k1 = F32Buffer.allocate(arena, 5 * headDim), k2 = F32Buffer.allocate(arena, 5 * headDim);
         F32Buffer v1 = F32Buffer.allocate(arena, 5 * headDim), v2 = F32Buffer.allocate(arena, 5 * headDim);
         Half16Buffer k3 = Half16Buffer.allocate(arena, 5 * headDim), k4 = Half16Buffer.allocate(arena, 5 * headDim);
         Half16Buffer v3 = Half16Buffer.allocate(arena, 5 * headDim), v4 = Half16Buffer.allocate(arena, 5 * headDim);
+        int kvRow = 2 * kvHeads * headDim;
+        F32Buffer s1 = F32Buffer.allocate(arena, tokens * kvRow), s2 = F32Buffer.allocate(arena, tokens * kvRow);
+        F32Buffer s3 = F32Buffer.allocate(arena, tokens * kvRow), s4 = F32Buffer.allocate(arena, tokens * kvRow);
         I32Buffer offsets = I32Buffer.of(arena, 0), rings = I32Buffer.of(arena, 3), firstKept = I32Buffer.of(arena, tokens - 3);
-        Grid grid = Grid.of(heads + kvHeads, tokens, dev.moa.tasks.kernels.PrefillKernels.GROUP);
+        Grid grid = Grid.of(heads + kvHeads, count, dev.moa.tasks.kernels.PrefillKernels.GROUP);
         for (int format : new int[] {dev.moa.tasks.kernels.KvStore.F32, dev.moa.tasks.kernels.KvStore.BF16}) {
             boolean bf16 = format == dev.moa.tasks.kernels.KvStore.BF16;
-            F32Buffer a = bf16 ? q3 : q1, b = bf16 ? q4 : q2;
-            Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "rope", grid, a, cos, sin, k1, v1, k3, v3, offsets, rings, firstKept, 2, heads,
-                    kvHeads, headDim, stride, format);
+            F32Buffer a = bf16 ? q3 : q1, b = bf16 ? q4 : q2, sa = bf16 ? s3 : s1, sb = bf16 ? s4 : s2;
+            Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "rope", grid, a, cos, sin, k1, v1, k3, v3, sa, offsets, rings, firstKept, 2,
+                    heads, kvHeads, headDim, stride, start, format);
             ptx(dev.moa.tasks.kernels.PrefillKernels.class, "rope").launch(grid, b.memory(), cos.memory(), sin.memory(), k2.memory(), v2.memory(),
-                    k4.memory(), v4.memory(), offsets.memory(), rings.memory(), firstKept.memory(), 2, heads, kvHeads, headDim, stride, format);
+                    k4.memory(), v4.memory(), sb.memory(), offsets.memory(), rings.memory(), firstKept.memory(), 2, heads, kvHeads, headDim, stride,
+                    start, format);
             assertClose(a, b, 1e-6);
+            assertClose(sa, sb, 1e-6);
         }
         assertClose(k1, k2, 1e-6);
         assertClose(v1, v2, 1e-6);
         assertSame(k3, k4);
         assertSame(v3, v4);
-        // position 8 (kept, the ring's last) sits in slot 2 + (8 - 2) % 3 = 2 with its value as the projection wrote it
-        long value8 = 8L * stride + (heads + kvHeads) * headDim;
+        // position 8 (the chunk's row 5; kept, the ring's last) sits in slot 2 + (8 - 2) % 3 = 2 with its value as the
+        // projection wrote it, and in row 8 of the staged prompt
+        long value8 = 5L * stride + (heads + kvHeads) * headDim;
         assertEquals(q1.get(value8), v1.get(2L * headDim), 0f);
-        // a BF16 cache holds the value rounded, and the prompt's q/k/v holds that rounding too (what prefill attends to)
+        assertEquals(q1.get(value8), s1.get(8L * kvRow + kvHeads * headDim), 0f);
+        // position 8's key rotated by position 8's angles (not row 5's), staged in row 8 and cached in slot 2
+        long key8 = 5L * stride + heads * headDim;
+        float c = cos.get(8L * headDim / 2), sn = sin.get(8L * headDim / 2);
+        assertEquals(q0.get(key8) * c - q0.get(key8 + headDim / 2) * sn, s1.get(8L * kvRow), 1e-6f);
+        assertEquals(q1.get(key8), s1.get(8L * kvRow), 0f);
+        assertEquals(q1.get(key8), k1.get(2L * headDim), 0f);
+        assertEquals(0f, s1.get(2L * kvRow), 0f, "positions before the chunk are not staged by it");
+        // a BF16 cache holds the value rounded, and so does the staged prompt (what prefill attends to)
         assertEquals(dev.moa.tasks.kernels.KvStore.round(q1.get(value8)), dev.moa.tasks.kernel.KernelContext.bf16ToFloat(v3.get(2L * headDim)), 0f);
-        assertEquals(dev.moa.tasks.kernels.KvStore.round(q1.get(value8)), q3.get(value8), 0f);
+        assertEquals(dev.moa.tasks.kernels.KvStore.round(q1.get(value8)), s3.get(8L * kvRow + kvHeads * headDim), 0f);
         assertEquals(q1.get(0), q3.get(0), 0f, "query heads are not rounded");
     }
 
@@ -336,16 +352,21 @@ class TranslationFidelityTest {
         assertClose(d1, d2, 1e-6);
     }
 
-    /** Block-sparse prefill attention: a sink block, bands of one block and dense, a partial last query group. */
+    /**
+     * Block-sparse prefill attention: a sink block, bands of one block and dense, a partial last query group; the
+     * 150-token prompt's chunk of positions 64..149 (queries from the chunk, keys from the staged prompt).
+     */
     @Test
     void prefillAttention() {
-        int tokens = 150, heads = 2, kvHeads = 1, headDim = 8, stride = (heads + 2 * kvHeads) * headDim;
-        F32Buffer qkv = randomBuffer(tokens * stride), o1 = F32Buffer.allocate(arena, tokens * heads * headDim), o2 = F32Buffer.allocate(arena, tokens * heads * headDim);
+        int tokens = 150, start = 64, count = tokens - start, heads = 2, kvHeads = 1, headDim = 8, stride = heads * headDim;
+        F32Buffer q = randomBuffer(count * stride), kv = randomBuffer(tokens * 2 * kvHeads * headDim);
+        F32Buffer o1 = F32Buffer.allocate(arena, count * heads * headDim), o2 = F32Buffer.allocate(arena, count * heads * headDim);
         I32Buffer bands = I32Buffer.of(arena, 1, 100);
-        Grid grid = dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads);
-        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse", grid, qkv, o1, bands, tokens, heads, kvHeads, headDim, stride, 0.35f);
-        ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse").launch(grid, qkv.memory(), o2.memory(), bands.memory(),
-                tokens, heads, kvHeads, headDim, stride, 0.35f);
+        Grid grid = dev.moa.tasks.kernels.PrefillKernels.grid(count, heads);
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse", grid, q, kv, o1, bands, start, count, tokens, heads, kvHeads,
+                headDim, stride, 0.35f);
+        ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse").launch(grid, q.memory(), kv.memory(), o2.memory(), bands.memory(),
+                start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o1, o2, 1e-5);
     }
 

@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
  * Block-sparse prefill attention against brute force over explicit masks, written here from moa.md §2 without the
  * shared rule: query i (in 64-block q) sees key j iff j ≤ i and (the prompt is at most 64 tokens, or j's block is
  * 0, or j's block is within the head's band of b blocks ending at q). GQA, ragged prompt lengths, bands from one
- * block to dense.
+ * block to dense; each prompt run at once and in chunks of 64 or 128 positions (queries from the chunk, keys and values
+ * from the staged prompt), which must not change what any query sees.
  */
 class PrefillKernelTest {
     final Random random = new Random();
@@ -31,39 +32,46 @@ class PrefillKernelTest {
         int[][] shapes = {{40, 16}, {200, 24}, {333, 64}, {129, 128}, {140, 10}}; // tokens, head_dim (10: one value per load)
         for (int[] shape : shapes) {
             int tokens = shape[0], headDim = shape[1], heads = 4, kvHeads = 2, group = heads / kvHeads;
-            int stride = (heads + 2 * kvHeads) * headDim;
-            F32Buffer qkv = F32Buffer.allocate(arena, (long) tokens * stride);
-            for (long i = 0; i < qkv.length(); i++) qkv.set(i, (float) random.nextGaussian());
+            int stride = heads * headDim, kvRow = 2 * kvHeads * headDim;
+            F32Buffer q = F32Buffer.allocate(arena, (long) tokens * stride), kv = F32Buffer.allocate(arena, (long) tokens * kvRow);
+            for (long i = 0; i < q.length(); i++) q.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < kv.length(); i++) kv.set(i, (float) random.nextGaussian());
             int[] band = {1, 2, 3 + random.nextInt(2), 1000}; // the last head dense
-            F32Buffer out = F32Buffer.allocate(arena, (long) tokens * heads * headDim);
             float scale = (float) (1 / Math.sqrt(headDim));
-            Emulator.launch(PrefillKernels.class, "blockSparse", PrefillKernels.grid(tokens, heads), qkv, out, I32Buffer.of(arena, band), tokens,
-                    heads, kvHeads, headDim, stride, scale);
-            for (int h = 0; h < heads; h++) {
-                int g = h / group;
-                for (int i = 0; i < tokens; i++) {
-                    double[] score = new double[tokens];
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j <= i; j++) {
-                        if (!sees(i, j, tokens, band[h])) continue;
-                        double dot = 0;
-                        for (int d = 0; d < headDim; d++) {
-                            dot += qkv.get((long) i * stride + h * headDim + d) * (double) qkv.get((long) j * stride + (heads + g) * headDim + d);
+            for (int chunk : new int[] {tokens, 64 << random.nextInt(2)}) {
+                F32Buffer out = F32Buffer.allocate(arena, (long) tokens * stride);
+                for (int start = 0; start < tokens; start += chunk) {
+                    int count = Math.min(chunk, tokens - start);
+                    F32Buffer queries = F32Buffer.allocate(arena, (long) count * stride), rows = F32Buffer.allocate(arena, (long) count * stride);
+                    for (long i = 0; i < queries.length(); i++) queries.set(i, q.get((long) start * stride + i));
+                    Emulator.launch(PrefillKernels.class, "blockSparse", PrefillKernels.grid(count, heads), queries, kv, rows, I32Buffer.of(arena, band),
+                            start, count, tokens, heads, kvHeads, headDim, stride, scale);
+                    for (long i = 0; i < rows.length(); i++) out.set((long) start * stride + i, rows.get(i));
+                }
+                for (int h = 0; h < heads; h++) {
+                    int g = h / group;
+                    for (int i = 0; i < tokens; i++) {
+                        double[] score = new double[tokens];
+                        double max = Double.NEGATIVE_INFINITY;
+                        for (int j = 0; j <= i; j++) {
+                            if (!sees(i, j, tokens, band[h])) continue;
+                            double dot = 0;
+                            for (int d = 0; d < headDim; d++) dot += q.get((long) i * stride + h * headDim + d) * (double) kv.get((long) j * kvRow + g * headDim + d);
+                            score[j] = dot * scale;
+                            max = Math.max(max, score[j]);
                         }
-                        score[j] = dot * scale;
-                        max = Math.max(max, score[j]);
-                    }
-                    double total = 0;
-                    double[] o = new double[headDim];
-                    for (int j = 0; j <= i; j++) {
-                        if (!sees(i, j, tokens, band[h])) continue;
-                        double p = Math.exp(score[j] - max);
-                        total += p;
-                        for (int d = 0; d < headDim; d++) o[d] += p * qkv.get((long) j * stride + (heads + kvHeads + g) * headDim + d);
-                    }
-                    for (int d = 0; d < headDim; d++) {
-                        assertEquals(o[d] / total, out.get((long) i * heads * headDim + h * headDim + d), 1e-4,
-                                tokens + " tokens, head_dim " + headDim + ", head " + h + " (band " + band[h] + "), query " + i + ", dim " + d);
+                        double total = 0;
+                        double[] o = new double[headDim];
+                        for (int j = 0; j <= i; j++) {
+                            if (!sees(i, j, tokens, band[h])) continue;
+                            double p = Math.exp(score[j] - max);
+                            total += p;
+                            for (int d = 0; d < headDim; d++) o[d] += p * kv.get((long) j * kvRow + (kvHeads + g) * headDim + d);
+                        }
+                        for (int d = 0; d < headDim; d++) {
+                            assertEquals(o[d] / total, out.get((long) i * stride + h * headDim + d), 1e-4, tokens + " tokens in chunks of " + chunk
+                                    + ", head_dim " + headDim + ", head " + h + " (band " + band[h] + "), query " + i + ", dim " + d);
+                        }
                     }
                 }
             }
