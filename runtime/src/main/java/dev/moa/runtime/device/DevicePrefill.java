@@ -22,7 +22,7 @@ import java.lang.foreign.ValueLayout;
  * A prompt's forward pass on the device: {@link LlamaLayer}'s steps as launches over chunks of at most {@link #CHUNK}
  * tokens — RMSNorm per row, the matmuls as the prefill GEMM with bias and residual epilogues, RoPE in place with the
  * keys and values the session's cache keeps written into its {@link CacheLayout}, MoA's block-sparse attention
- * (the sink block and each head's band), SwiGLU — then the final norm and the output head on the last token. The
+ * (the sink block and each head's band; on the tensor cores where they passed their check), SwiGLU — then the final norm and the output head on the last token. The
  * cache it fills is the session's own layout, read back into the session's cache ({@link KvCache#importGroup}), so
  * decoding goes on as after a CPU prefill. Needs 16-bit q/k/v, output, gate/up and down weights and heads of at
  * most {@value PrefillKernels#MAX_HEAD_DIM}; see {@link #supports}.
@@ -69,8 +69,8 @@ final class DevicePrefill implements AutoCloseable {
 
     /**
      * Runs {@code tokens} (positions 0..T-1) into {@code cache} (fresh, laid out for them) in chunks of at most
-     * {@code chunk} tokens (a multiple of 64) and returns the logits after the last token; BF16 matmuls on the tensor
-     * cores when {@code tensorCores}.
+     * {@code chunk} tokens (a multiple of 64) and returns the logits after the last token; BF16 matmuls and the
+     * attention on the tensor cores when {@code tensorCores}.
      */
     static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk) {
         if (chunk < ElasticRule.BLOCK || chunk % ElasticRule.BLOCK != 0) {
@@ -88,6 +88,7 @@ final class DevicePrefill implements AutoCloseable {
         CacheLayout layout = cache.layout();
         HeadSpans spans = layout.spans();
         int chunk = Math.min(chunkTokens, t);
+        boolean tensorAttention = tensorCores && PrefillKernels.tensorTakes(headDim); // else the FFMA kernel
 
         I32Buffer step = buffers.i32((long) t * Step.SIZE);
         for (int i = 0; i < t; i++) step.set((long) i * Step.SIZE + Step.TOKEN, tokens[i]);
@@ -121,8 +122,13 @@ final class DevicePrefill implements AutoCloseable {
                 graph.task(at + "rope + cache", PrefillKernels.class, "rope", Grid.of(heads + kvHeads, n, PrefillKernels.GROUP), qkv, weights.cos,
                         weights.sin, kv[l].keys(), kv[l].values(), kv[l].keys16(), kv[l].values16(), staged, offsets, rings, firstKept,
                         layout.sinkSlots(), heads, kvHeads, headDim, qkvRows, start, cache.format().kernelFlag());
-                graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), qkv, staged, attention, bands, start,
-                        n, t, heads, kvHeads, headDim, qkvRows, scale);
+                if (tensorAttention) {
+                    graph.task(at + "attention", PrefillKernels.class, "blockSparseTensor", PrefillKernels.tensorGrid(n, heads, headDim), qkv, staged,
+                            attention, bands, start, n, t, heads, kvHeads, headDim, qkvRows, scale);
+                } else {
+                    graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), qkv, staged, attention, bands,
+                            start, n, t, heads, kvHeads, headDim, qkvRows, scale);
+                }
                 w.output().multiplyTokens(graph, at + "output + residual", attention, weights.bias(w.outputBias()), xc,
                         MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, tensorCores);
                 graph.task(at + "ffn norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), xc, w.ffnNorm(), xb, hidden, eps);

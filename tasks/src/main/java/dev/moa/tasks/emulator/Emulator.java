@@ -363,6 +363,15 @@ public final class Emulator {
         }
 
         @Override
+        public int[] sharedDynamicI32(int length) {
+            if (length < 0 || 4L * length > group.grid.sharedBytes()) {
+                throw new IllegalStateException("sharedDynamicI32(" + length + ") needs " + 4L * length + " bytes; the launch gives "
+                        + group.grid.sharedBytes() + " (Grid.withSharedBytes)");
+            }
+            return sharedI32(length);
+        }
+
+        @Override
         public float[] sharedF32(int length) {
             return (float[]) group.shared(sharedAllocations++, float.class, length);
         }

@@ -117,10 +117,10 @@ final class Intrinsics {
                 }
                 t.emit("mov.f32", f.push(Kind.FLOAT), acc);
             }
-            case "sharedDynamicF32" -> { // its size comes with the launch (Grid.sharedBytes), so the length is not needed here
+            case "sharedDynamicF32", "sharedDynamicI32" -> { // its size comes with the launch (Grid.sharedBytes), so the length is not needed here
                 f.popValue();
                 f.popValue();
-                if (t.dynamicShared) throw f.error("a second sharedDynamicF32 (one dynamic shared array per kernel)");
+                if (t.dynamicShared) throw f.error("a second " + name + " (one dynamic shared array per kernel)");
                 t.dynamicShared = true;
                 t.sharedDecls.add(".extern .shared .align 16 .b8 moa_dynamic[];");
                 t.emit("mov.u32", f.push(Kind.SHARED), "moa_dynamic");

@@ -85,6 +85,13 @@ public abstract class KernelContext {
     public abstract float[] sharedDynamicF32(int length);
 
     /**
+     * As {@link #sharedDynamicF32}, as {@code length} ints: words that {@link #loadMatrix} reads (BF16 pairs for the
+     * tensor cores) where a kernel's tiles need more than the 48 KB of static shared memory. One dynamic array per
+     * kernel, of either type.
+     */
+    public abstract int[] sharedDynamicI32(int length);
+
+    /**
      * One warp's tensor-core product {@code D = A·B + C}, shape m16n8k16, BF16 inputs, F32 accumulation:
      * {@code mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32}. Every lane of the warp calls it at once with its
      * fragments as {@link MatrixFragments} lays them out: {@code a} four words of A, {@code b0}/{@code b1} two words

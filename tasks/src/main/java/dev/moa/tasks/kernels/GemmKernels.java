@@ -247,7 +247,7 @@ public final class GemmKernels {
      * What BF16 rounding left of two activations ({@code high}: their packed BF16 parts), rounded to BF16 in turn, as
      * one fragment word: the second of the two parts each activation is split into.
      */
-    private static int remainder(float x0, float x1, int high) {
+    static int remainder(float x0, float x1, int high) {
         return KernelContext.packBf16(x0 - Float.intBitsToFloat(high << 16), x1 - Float.intBitsToFloat(high & 0xFFFF0000));
     }
 

@@ -34,6 +34,8 @@ public final class KernelCatalog {
             new Entry("prefill-rope", PrefillKernels.class, "rope", "RoPE on a prompt's q/k in place, the kept keys and values into the MoA cache"),
             new Entry("copy-rows", VectorKernels.class, "copyRows", "rows of one buffer into another (a prompt chunk's residual stream)"),
             new Entry("prefill-attention", PrefillKernels.class, "blockSparse", "MoA block-sparse prefill attention: sink block + band, online softmax"),
+            new Entry("prefill-attention-tensor", PrefillKernels.class, "blockSparseTensor",
+                    "the same on the tensor cores: 64x64 tiles, mma.sync m16n8k16 on split Q, K, P, V"),
             new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on a fused q/k/v, k and v written into the MoA cache"),
             new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots"),
             new Entry("attention-grouped", AttentionKernels.class, "decodeGrouped", "MoA decode attention, one split of a KV group for all its query heads"),

@@ -33,6 +33,15 @@ public final class PrefillKernels {
      */
     private static final int K_STRIDE = MAX_HEAD_DIM + 4;
     private static final int BLOCK = ElasticRule.BLOCK;
+    /** {@link #blockSparseTensor}: queries per group (one 64-token block, 16 per warp) and keys per tile step (one block). */
+    private static final int TC_ROWS = 64;
+    /** {@link #blockSparseTensor}'s work-items per group: four warps. */
+    public static final int TC_GROUP = 128;
+    /**
+     * Words of a transposed value row (one head dimension over 64 keys, as BF16 pairs) and of a probability row (one
+     * query over 64 keys): 32 + 4, so the 8 rows an ldmatrix reads start in 8 different 16-byte bank groups.
+     */
+    private static final int PAIR_WORDS = TC_ROWS / 2 + 4;
 
     private PrefillKernels() {
     }
@@ -84,6 +93,356 @@ public final class PrefillKernels {
             KvStore.set(keyCache, keys16, kvFormat, at + i + half, qkv.get(base + i + half));
             KvStore.set(valueCache, values16, kvFormat, at + i, qkv.get(value + i));
             KvStore.set(valueCache, values16, kvFormat, at + i + half, qkv.get(value + i + half));
+        }
+    }
+
+    /** Whether {@link #blockSparseTensor} takes heads of {@code headDim}: a multiple of 4 (16-byte rows), at most 128. */
+    public static boolean tensorTakes(int headDim) {
+        return headDim % 4 == 0 && headDim <= MAX_HEAD_DIM;
+    }
+
+    /** {@link #blockSparseTensor}'s launch for a chunk of {@code count} prompt tokens and {@code heads} query heads. */
+    public static Grid tensorGrid(int count, int heads, int headDim) {
+        return Grid.of((count + TC_ROWS - 1) / TC_ROWS, heads, TC_GROUP).withSharedBytes(4 * tensorWords(headDim));
+    }
+
+    /** Head dimensions as the tensor cores take them: a multiple of 16 (the product's k), zeros past the head's. */
+    private static int paddedDims(int headDim) {
+        return (headDim + 15) / 16 * 16;
+    }
+
+    /** Words of a Q or K row in shared memory (BF16 pairs of the padded dims, +4 so ldmatrix rows spread over banks). */
+    private static int rowWords(int headDim) {
+        return paddedDims(headDim) / 2 + 4;
+    }
+
+    /** {@link #blockSparseTensor}'s dynamic shared words: Q, K (64 rows each), Vᵀ (a row per dim) and P, each split in two parts. */
+    private static int tensorWords(int headDim) {
+        return 4 * TC_ROWS * rowWords(headDim) + 2 * paddedDims(headDim) * PAIR_WORDS + 2 * TC_ROWS * PAIR_WORDS;
+    }
+
+    /**
+     * {@link #blockSparse} on the tensor cores ({@link KernelContext#mmaBf16}, m16n8k16), flash-attention 2 style:
+     * group (i, h) takes query head h for the chunk's 64 queries {@code [64i, +64)} (one 64-token block, as
+     * {@code start} is a multiple of 64), warp w its 16 queries {@code 16w…}; the same arguments, the same keys seen
+     * (block 0, then the band's blocks up to the query's own, causal inside it). Per 64-key tile the group stages K
+     * (a row per key) and Vᵀ (a row per head dimension) in shared memory; each warp computes its 16 × 64 scores S =
+     * Q·Kᵀ as eight 16×8 products per 16 dimensions, masks and scales them, keeps each row's running maximum and
+     * (per lane, summed across the row's four lanes once at the end) its sum of exponentials, rescales its output
+     * and adds P·V, P written to the warp's rows of shared memory and read back as A fragments. Q, K, V and P are F32
+     * and the tensor core reads BF16, so each is split into a BF16 part and the BF16 rounding of what remains, and a
+     * product takes the three terms hi·hi + lo·hi + hi·lo (the lo·lo term is below F32's last bit of a sum of 64): the
+     * scores and outputs keep about 16 bits, within 1e-4 of the F32 kernel. Each lane holds, for rows g = lane / 4
+     * and g + 8 of its warp, the columns {@code 2(lane % 4)}, +1 of every 8-wide block (MatrixFragments). Head dims
+     * are padded with zeros to a multiple of 16. Launch {@link #tensorGrid}; needs {@link #tensorTakes} and sm_80.
+     */
+    public static void blockSparseTensor(KernelContext ctx, F32Buffer qkv, F32Buffer kv, F32Buffer out, I32Buffer bands, int start, int count,
+                                         int tokens, int heads, int kvHeads, int headDim, int stride, float scale) {
+        int dims = paddedDims(headDim), words = rowWords(headDim);
+        int[] sh = ctx.sharedDynamicI32(tensorWords(headDim));
+        int qHigh = 0, qLow = TC_ROWS * words, kHigh = 2 * TC_ROWS * words, kLow = 3 * TC_ROWS * words;
+        int vHigh = 4 * TC_ROWS * words, vLow = vHigh + dims * PAIR_WORDS, pHigh = vLow + dims * PAIR_WORDS, pLow = pHigh + TC_ROWS * PAIR_WORDS;
+        int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, c = lane % 4;
+        int head = ctx.groupId(1), kvHead = head / (heads / kvHeads);
+        int first = start + ctx.groupId(0) * TC_ROWS, end = start + count, block = first / BLOCK;
+        int kvStride = 2 * kvHeads * headDim;
+        long keys = (long) kvHead * headDim, values = keys + (long) kvHeads * headDim;
+        // the row each lane names to ldmatrix (as in GemmKernels.bf16Tensor): A rows of this warp's 16, B rows of a 16-row pair of blocks
+        int aRow = warp * 16 + lane % 8 + 8 * (lane / 8 % 2), aWord = 4 * (lane / 16);
+        int bRow = lane % 8 + 8 * (lane / 16), bWord = 4 * (lane / 8 % 2);
+        int rowA = first + warp * 16 + g, rowB = rowA + 8; // the queries of this lane's scores and outputs
+
+        // Q, split, once: the chunk's rows first - start…
+        stageRows(sh, qHigh, qLow, words, qkv, (long) (first - start) * stride + (long) head * headDim, stride, Math.min(TC_ROWS, end - first),
+                headDim, dims, t);
+        int bandFirst = tokens <= BLOCK ? 1 : BlockBand.firstBandBlock(block, bands.get(head)); // the sink block apart
+        int tiles = 1 + (block >= bandFirst ? block - bandFirst + 1 : 0);
+        float maxA = Float.NEGATIVE_INFINITY, maxB = Float.NEGATIVE_INFINITY, sumA = 0f, sumB = 0f;
+        Vec16 zero = Vec16.ofFloats(0f, 0f, 0f, 0f);
+        Vec16 o0 = zero, o1 = zero, o2 = zero, o3 = zero, o4 = zero, o5 = zero, o6 = zero, o7 = zero; // dims 8n…8n+7
+        Vec16 o8 = zero, o9 = zero, o10 = zero, o11 = zero, o12 = zero, o13 = zero, o14 = zero, o15 = zero;
+        for (int tile = 0; tile < tiles; tile++) {
+            int key0 = (tile == 0 ? 0 : bandFirst + tile - 1) * BLOCK;
+            ctx.barrier(); // the last tile's K, V and P are read
+            stageRows(sh, kHigh, kLow, words, kv, (long) key0 * kvStride + keys, kvStride, Math.min(TC_ROWS, end - key0), headDim, dims, t);
+            stageValuesTransposed(sh, vHigh, vLow, kv, (long) key0 * kvStride + values, kvStride, Math.min(TC_ROWS, end - key0), headDim, dims, t);
+            ctx.barrier();
+
+            // S = Q·Kᵀ: 16 queries × 64 keys, keys 8j… in s_j
+            Vec16 s0 = zero, s1 = zero, s2 = zero, s3 = zero, s4 = zero, s5 = zero, s6 = zero, s7 = zero;
+            for (int kd = 0; kd < dims; kd += 16) {
+                int a = aRow * words + kd / 2 + aWord, b = bRow * words + kd / 2 + bWord;
+                Vec16 aH = ctx.loadMatrix(sh, qHigh + a), aL = ctx.loadMatrix(sh, qLow + a);
+                Vec16 bH = ctx.loadMatrix(sh, kHigh + b), bL = ctx.loadMatrix(sh, kLow + b);
+                s0 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), s0);
+                s1 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), s1);
+                bH = ctx.loadMatrix(sh, kHigh + b + 16 * words);
+                bL = ctx.loadMatrix(sh, kLow + b + 16 * words);
+                s2 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), s2);
+                s3 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), s3);
+                bH = ctx.loadMatrix(sh, kHigh + b + 32 * words);
+                bL = ctx.loadMatrix(sh, kLow + b + 32 * words);
+                s4 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), s4);
+                s5 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), s5);
+                bH = ctx.loadMatrix(sh, kHigh + b + 48 * words);
+                bL = ctx.loadMatrix(sh, kLow + b + 48 * words);
+                s6 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), s6);
+                s7 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), s7);
+            }
+            // mask (causal, the chunk's end) and scale; each row's maximum over its four lanes
+            int col = key0 + 2 * c;
+            s0 = masked(s0, col, rowA, rowB, end, scale);
+            s1 = masked(s1, col + 8, rowA, rowB, end, scale);
+            s2 = masked(s2, col + 16, rowA, rowB, end, scale);
+            s3 = masked(s3, col + 24, rowA, rowB, end, scale);
+            s4 = masked(s4, col + 32, rowA, rowB, end, scale);
+            s5 = masked(s5, col + 40, rowA, rowB, end, scale);
+            s6 = masked(s6, col + 48, rowA, rowB, end, scale);
+            s7 = masked(s7, col + 56, rowA, rowB, end, scale);
+            float tileA = Math.max(Math.max(Math.max(rowMax(s0, 0), rowMax(s1, 0)), Math.max(rowMax(s2, 0), rowMax(s3, 0))),
+                    Math.max(Math.max(rowMax(s4, 0), rowMax(s5, 0)), Math.max(rowMax(s6, 0), rowMax(s7, 0))));
+            float tileB = Math.max(Math.max(Math.max(rowMax(s0, 2), rowMax(s1, 2)), Math.max(rowMax(s2, 2), rowMax(s3, 2))),
+                    Math.max(Math.max(rowMax(s4, 2), rowMax(s5, 2)), Math.max(rowMax(s6, 2), rowMax(s7, 2))));
+            tileA = Math.max(tileA, ctx.shuffleXor(tileA, 1));
+            tileA = Math.max(tileA, ctx.shuffleXor(tileA, 2));
+            tileB = Math.max(tileB, ctx.shuffleXor(tileB, 1));
+            tileB = Math.max(tileB, ctx.shuffleXor(tileB, 2));
+            float nextA = Math.max(maxA, tileA), nextB = Math.max(maxB, tileB);
+            // 0 while a row's maximum is -inf (nothing seen yet); then the factor that rescales what it summed before
+            float keepA = nextA == Float.NEGATIVE_INFINITY ? 1f : (float) Math.exp(maxA - nextA);
+            float keepB = nextB == Float.NEGATIVE_INFINITY ? 1f : (float) Math.exp(maxB - nextB);
+            maxA = nextA;
+            maxB = nextB;
+            // P = exp(S - max), into this warp's rows of shared memory (split), summed per lane
+            int p = (warp * 16 + g) * PAIR_WORDS + c;
+            float tileSumA = 0f, tileSumB = 0f;
+            s0 = exponentials(s0, nextA, nextB);
+            s1 = exponentials(s1, nextA, nextB);
+            s2 = exponentials(s2, nextA, nextB);
+            s3 = exponentials(s3, nextA, nextB);
+            s4 = exponentials(s4, nextA, nextB);
+            s5 = exponentials(s5, nextA, nextB);
+            s6 = exponentials(s6, nextA, nextB);
+            s7 = exponentials(s7, nextA, nextB);
+            tileSumA = s0.f32(0) + s0.f32(1) + s1.f32(0) + s1.f32(1) + s2.f32(0) + s2.f32(1) + s3.f32(0) + s3.f32(1)
+                    + s4.f32(0) + s4.f32(1) + s5.f32(0) + s5.f32(1) + s6.f32(0) + s6.f32(1) + s7.f32(0) + s7.f32(1);
+            tileSumB = s0.f32(2) + s0.f32(3) + s1.f32(2) + s1.f32(3) + s2.f32(2) + s2.f32(3) + s3.f32(2) + s3.f32(3)
+                    + s4.f32(2) + s4.f32(3) + s5.f32(2) + s5.f32(3) + s6.f32(2) + s6.f32(3) + s7.f32(2) + s7.f32(3);
+            sumA = sumA * keepA + tileSumA;
+            sumB = sumB * keepB + tileSumB;
+            storeProbabilities(sh, pHigh, pLow, p, s0, s1, s2, s3, s4, s5, s6, s7);
+            o0 = rescale(o0, keepA, keepB);
+            o1 = rescale(o1, keepA, keepB);
+            o2 = rescale(o2, keepA, keepB);
+            o3 = rescale(o3, keepA, keepB);
+            o4 = rescale(o4, keepA, keepB);
+            o5 = rescale(o5, keepA, keepB);
+            o6 = rescale(o6, keepA, keepB);
+            o7 = rescale(o7, keepA, keepB);
+            o8 = rescale(o8, keepA, keepB);
+            o9 = rescale(o9, keepA, keepB);
+            o10 = rescale(o10, keepA, keepB);
+            o11 = rescale(o11, keepA, keepB);
+            o12 = rescale(o12, keepA, keepB);
+            o13 = rescale(o13, keepA, keepB);
+            o14 = rescale(o14, keepA, keepB);
+            o15 = rescale(o15, keepA, keepB);
+            ctx.barrier(); // every lane's probabilities are in shared memory before ldmatrix reads them across lanes
+
+            // O += P·V: per 16 keys, P's A fragments, and Vᵀ's rows as B for each pair of 8-dim blocks
+            for (int kk = 0; kk < TC_ROWS; kk += 16) {
+                int a = aRow * PAIR_WORDS + kk / 2 + aWord, b = vHigh + bRow * PAIR_WORDS + kk / 2 + bWord, low = vLow - vHigh;
+                Vec16 aH = ctx.loadMatrix(sh, pHigh + a), aL = ctx.loadMatrix(sh, pLow + a);
+                Vec16 bH = ctx.loadMatrix(sh, b), bL = ctx.loadMatrix(sh, b + low);
+                o0 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o0);
+                o1 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o1);
+                if (dims > 16) {
+                    bH = ctx.loadMatrix(sh, b + 16 * PAIR_WORDS);
+                    bL = ctx.loadMatrix(sh, b + low + 16 * PAIR_WORDS);
+                    o2 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o2);
+                    o3 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o3);
+                }
+                if (dims > 32) {
+                    bH = ctx.loadMatrix(sh, b + 32 * PAIR_WORDS);
+                    bL = ctx.loadMatrix(sh, b + low + 32 * PAIR_WORDS);
+                    o4 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o4);
+                    o5 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o5);
+                }
+                if (dims > 48) {
+                    bH = ctx.loadMatrix(sh, b + 48 * PAIR_WORDS);
+                    bL = ctx.loadMatrix(sh, b + low + 48 * PAIR_WORDS);
+                    o6 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o6);
+                    o7 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o7);
+                }
+                if (dims > 64) {
+                    bH = ctx.loadMatrix(sh, b + 64 * PAIR_WORDS);
+                    bL = ctx.loadMatrix(sh, b + low + 64 * PAIR_WORDS);
+                    o8 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o8);
+                    o9 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o9);
+                }
+                if (dims > 80) {
+                    bH = ctx.loadMatrix(sh, b + 80 * PAIR_WORDS);
+                    bL = ctx.loadMatrix(sh, b + low + 80 * PAIR_WORDS);
+                    o10 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o10);
+                    o11 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o11);
+                }
+                if (dims > 96) {
+                    bH = ctx.loadMatrix(sh, b + 96 * PAIR_WORDS);
+                    bL = ctx.loadMatrix(sh, b + low + 96 * PAIR_WORDS);
+                    o12 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o12);
+                    o13 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o13);
+                }
+                if (dims > 112) {
+                    bH = ctx.loadMatrix(sh, b + 112 * PAIR_WORDS);
+                    bL = ctx.loadMatrix(sh, b + low + 112 * PAIR_WORDS);
+                    o14 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o14);
+                    o15 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o15);
+                }
+            }
+        }
+        // each row's sum over its four lanes, then the lane's outputs divided by it
+        sumA += ctx.shuffleXor(sumA, 1);
+        sumA += ctx.shuffleXor(sumA, 2);
+        sumB += ctx.shuffleXor(sumB, 1);
+        sumB += ctx.shuffleXor(sumB, 2);
+        long outA = (long) (rowA - start) * heads * headDim + (long) head * headDim, outB = outA + 8L * heads * headDim;
+        boolean inA = rowA < end, inB = rowB < end;
+        int d = 2 * c;
+        storeOutput(out, outA, outB, inA, inB, d, headDim, sumA, sumB, o0);
+        storeOutput(out, outA, outB, inA, inB, d + 8, headDim, sumA, sumB, o1);
+        storeOutput(out, outA, outB, inA, inB, d + 16, headDim, sumA, sumB, o2);
+        storeOutput(out, outA, outB, inA, inB, d + 24, headDim, sumA, sumB, o3);
+        storeOutput(out, outA, outB, inA, inB, d + 32, headDim, sumA, sumB, o4);
+        storeOutput(out, outA, outB, inA, inB, d + 40, headDim, sumA, sumB, o5);
+        storeOutput(out, outA, outB, inA, inB, d + 48, headDim, sumA, sumB, o6);
+        storeOutput(out, outA, outB, inA, inB, d + 56, headDim, sumA, sumB, o7);
+        storeOutput(out, outA, outB, inA, inB, d + 64, headDim, sumA, sumB, o8);
+        storeOutput(out, outA, outB, inA, inB, d + 72, headDim, sumA, sumB, o9);
+        storeOutput(out, outA, outB, inA, inB, d + 80, headDim, sumA, sumB, o10);
+        storeOutput(out, outA, outB, inA, inB, d + 88, headDim, sumA, sumB, o11);
+        storeOutput(out, outA, outB, inA, inB, d + 96, headDim, sumA, sumB, o12);
+        storeOutput(out, outA, outB, inA, inB, d + 104, headDim, sumA, sumB, o13);
+        storeOutput(out, outA, outB, inA, inB, d + 112, headDim, sumA, sumB, o14);
+        storeOutput(out, outA, outB, inA, inB, d + 120, headDim, sumA, sumB, o15);
+    }
+
+    /**
+     * One 16×8 block of a split product: {@code acc + aH·bH + aL·bH + aH·bL}, B's fragment words {@code h0, h1} (high
+     * parts) and {@code l0, l1} (remainders): words 0, 1 of an ldmatrix result for its first 8-row block, 2, 3 for the second.
+     */
+    private static Vec16 split(KernelContext ctx, Vec16 aH, Vec16 aL, int h0, int h1, int l0, int l1, Vec16 acc) {
+        return ctx.mmaBf16(aH, l0, l1, ctx.mmaBf16(aL, h0, h1, ctx.mmaBf16(aH, h0, h1, acc)));
+    }
+
+    /**
+     * 64 rows of {@code headDim} floats ({@code rows} of them real, zeros after; rows {@code stride} floats apart from
+     * {@code from}) into shared rows of {@code words} words as BF16 pairs: the high parts from word {@code high}, the
+     * remainders from {@code low}; dims past the head's, up to {@code dims}, zero. Each work-item takes four dims of a
+     * row per load (16 bytes), the group's 128 consecutive pieces along rows.
+     */
+    private static void stageRows(int[] sh, int high, int low, int words, F32Buffer x, long from, int stride, int rows, int headDim, int dims,
+                                  int t) {
+        int pieces = dims / 4;
+        for (int i = t; i < TC_ROWS * pieces; i += TC_GROUP) {
+            int r = i / pieces, d = 4 * (i % pieces);
+            Vec16 v = Vec16.ofFloats(0f, 0f, 0f, 0f);
+            if (r < rows && d < headDim) v = x.load4(from + (long) r * stride + d);
+            int at = r * words + d / 2;
+            storeSplit(sh, high, low, at, v.f32(0), v.f32(1));
+            storeSplit(sh, high, low, at + 1, v.f32(2), v.f32(3));
+        }
+    }
+
+    /**
+     * 64 value rows ({@code rows} real, zeros after) transposed into shared memory: row d holds dim d of keys 0…63 as
+     * 32 BF16 pairs ({@link #PAIR_WORDS} apart), high parts from {@code high}, remainders from {@code low}. Each
+     * work-item reads four dims of a pair of keys (two 16-byte loads) and writes four words of each part; a warp's 32
+     * lanes take the 32 key pairs of the same dims, so its writes fall in 32 different banks.
+     */
+    private static void stageValuesTransposed(int[] sh, int high, int low, F32Buffer kv, long from, int stride, int rows, int headDim, int dims,
+                                              int t) {
+        int pieces = dims / 4;
+        for (int i = t; i < TC_ROWS / 2 * pieces; i += TC_GROUP) {
+            int pair = i % (TC_ROWS / 2), d = 4 * (i / (TC_ROWS / 2)), r = 2 * pair;
+            Vec16 v0 = Vec16.ofFloats(0f, 0f, 0f, 0f), v1 = v0;
+            if (r < rows && d < headDim) v0 = kv.load4(from + (long) r * stride + d);
+            if (r + 1 < rows && d < headDim) v1 = kv.load4(from + (long) (r + 1) * stride + d);
+            int at = d * PAIR_WORDS + pair;
+            storeSplit(sh, high, low, at, v0.f32(0), v1.f32(0));
+            storeSplit(sh, high, low, at + PAIR_WORDS, v0.f32(1), v1.f32(1));
+            storeSplit(sh, high, low, at + 2 * PAIR_WORDS, v0.f32(2), v1.f32(2));
+            storeSplit(sh, high, low, at + 3 * PAIR_WORDS, v0.f32(3), v1.f32(3));
+        }
+    }
+
+    /** Two floats as one word of BF16 pairs at {@code high + at} and the word of their remainders at {@code low + at}. */
+    private static void storeSplit(int[] sh, int high, int low, int at, float x0, float x1) {
+        int h = KernelContext.packBf16(x0, x1);
+        sh[high + at] = h;
+        sh[low + at] = GemmKernels.remainder(x0, x1, h);
+    }
+
+    /**
+     * A lane's scores of one 8-key block (keys {@code key}, key+1 for queries {@code rowA}, {@code rowB}) scaled, or
+     * -inf for keys after the query or past the chunk's staged keys.
+     */
+    private static Vec16 masked(Vec16 s, int key, int rowA, int rowB, int end, float scale) {
+        boolean in0 = key < end, in1 = key + 1 < end;
+        return Vec16.ofFloats(in0 && key <= rowA ? s.f32(0) * scale : Float.NEGATIVE_INFINITY,
+                in1 && key + 1 <= rowA ? s.f32(1) * scale : Float.NEGATIVE_INFINITY,
+                in0 && key <= rowB ? s.f32(2) * scale : Float.NEGATIVE_INFINITY,
+                in1 && key + 1 <= rowB ? s.f32(3) * scale : Float.NEGATIVE_INFINITY);
+    }
+
+    /** The larger of a lane's two scores of row A ({@code i = 0}) or row B ({@code i = 2}). */
+    private static float rowMax(Vec16 s, int i) {
+        return i == 0 ? Math.max(s.f32(0), s.f32(1)) : Math.max(s.f32(2), s.f32(3));
+    }
+
+    /** {@code exp(s - max)} of each score, 0 for a row that has seen nothing yet (its maximum -inf). */
+    private static Vec16 exponentials(Vec16 s, float maxA, float maxB) {
+        boolean a = maxA != Float.NEGATIVE_INFINITY, b = maxB != Float.NEGATIVE_INFINITY;
+        return Vec16.ofFloats(a ? (float) Math.exp(s.f32(0) - maxA) : 0f, a ? (float) Math.exp(s.f32(1) - maxA) : 0f,
+                b ? (float) Math.exp(s.f32(2) - maxB) : 0f, b ? (float) Math.exp(s.f32(3) - maxB) : 0f);
+    }
+
+    /** A lane's output block with row A's floats times {@code keepA}, row B's times {@code keepB}. */
+    private static Vec16 rescale(Vec16 o, float keepA, float keepB) {
+        return Vec16.ofFloats(o.f32(0) * keepA, o.f32(1) * keepA, o.f32(2) * keepB, o.f32(3) * keepB);
+    }
+
+    /**
+     * A lane's probabilities of the tile into its warp's rows of P (split): word {@code p} + 4j of row g holds keys
+     * 8j + 2c, +1 (the C fragment of block j is the A fragment's layout, pairwise), row g + 8 eight rows down.
+     */
+    private static void storeProbabilities(int[] sh, int high, int low, int p, Vec16 s0, Vec16 s1, Vec16 s2, Vec16 s3, Vec16 s4, Vec16 s5,
+                                           Vec16 s6, Vec16 s7) {
+        storePair(sh, high, low, p, s0);
+        storePair(sh, high, low, p + 4, s1);
+        storePair(sh, high, low, p + 8, s2);
+        storePair(sh, high, low, p + 12, s3);
+        storePair(sh, high, low, p + 16, s4);
+        storePair(sh, high, low, p + 20, s5);
+        storePair(sh, high, low, p + 24, s6);
+        storePair(sh, high, low, p + 28, s7);
+    }
+
+    private static void storePair(int[] sh, int high, int low, int at, Vec16 s) {
+        storeSplit(sh, high, low, at, s.f32(0), s.f32(1));
+        storeSplit(sh, high, low, at + 8 * PAIR_WORDS, s.f32(2), s.f32(3));
+    }
+
+    /** A lane's four outputs of one 8-dim block (dims {@code d}, d+1 of rows A and B), divided by the rows' sums, where they exist. */
+    private static void storeOutput(F32Buffer out, long outA, long outB, boolean inA, boolean inB, int d, int headDim, float sumA, float sumB,
+                                    Vec16 o) {
+        if (d >= headDim) return;
+        if (inA) {
+            out.set(outA + d, o.f32(0) / sumA);
+            out.set(outA + d + 1, o.f32(1) / sumA);
+        }
+        if (inB) {
+            out.set(outB + d, o.f32(2) / sumB);
+            out.set(outB + d + 1, o.f32(3) / sumB);
         }
     }
 

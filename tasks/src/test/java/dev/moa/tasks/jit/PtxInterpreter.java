@@ -37,9 +37,20 @@ public final class PtxInterpreter {
     /** PTX instructions executed by every thread of every launch so far (guarded-off ones included). */
     private final java.util.concurrent.atomic.LongAdder executed = new java.util.concurrent.atomic.LongAdder();
 
+    /** Of {@link #executed}, the register moves ({@code mov}), which ptxas's register allocation mostly removes. */
+    private final java.util.concurrent.atomic.LongAdder moves = new java.util.concurrent.atomic.LongAdder();
+
     /** Instructions executed so far, summed over threads: a deterministic measure of a kernel's work. */
     public long executed() {
         return executed.sum();
+    }
+
+    /**
+     * {@link #executed} less the register moves: closer to what the GPU runs where a kernel passes fragments between
+     * helpers (each a {@code mov} per word in PTX, none after ptxas).
+     */
+    public long executedWithoutMoves() {
+        return executed.sum() - moves.sum();
     }
 
     public PtxInterpreter(String ptx) {
@@ -253,8 +264,9 @@ public final class PtxInterpreter {
             while (pc < code.size()) {
                 Op op = code.get(pc++);
                 executed.increment();
-                if (op.guard() >= 0 && ((r[op.guard()] != 0) == op.negate())) continue;
                 String[] p = op.parts();
+                if (p[0].equals("mov")) moves.increment();
+                if (op.guard() >= 0 && ((r[op.guard()] != 0) == op.negate())) continue;
                 String[] o = op.operands();
                 String type = p[p.length - 1];
                 switch (p[0]) {

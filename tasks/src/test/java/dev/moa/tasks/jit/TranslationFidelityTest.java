@@ -286,6 +286,26 @@ class TranslationFidelityTest {
     }
 
     /**
+     * The same count for prefill attention: the tensor-core kernel against the FFMA kernel on a 128-token prompt
+     * (dense, causal, head_dim 64, the 1B model's), per multiply-add of the visible scores and their weighted values.
+     */
+    @Test
+    void theTensorCoreAttentionDoesAFractionOfTheFfmaAttentionsWork() {
+        int tokens = 128, heads = 1, kvHeads = 1, headDim = 64, stride = heads * headDim;
+        F32Buffer q = randomBuffer(tokens * stride), kv = randomBuffer(tokens * 2 * kvHeads * headDim), out = F32Buffer.allocate(arena, tokens * stride);
+        I32Buffer bands = I32Buffer.of(arena, 100);
+        PtxInterpreter ffma = ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse");
+        PtxInterpreter tensor = ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor");
+        Object[] args = {q.memory(), kv.memory(), out.memory(), bands.memory(), 0, tokens, tokens, heads, kvHeads, headDim, stride, 0.125f};
+        ffma.launch(dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads), args);
+        tensor.launch(dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim), args);
+        double macs = 2.0 * headDim * tokens * (tokens + 1) / 2;
+        System.out.printf("PTX instructions per multiply-add: FFMA attention %.2f (%.2f without moves), tensor-core attention %.2f (%.2f)%n",
+                ffma.executed() / macs, ffma.executedWithoutMoves() / macs, tensor.executed() / macs, tensor.executedWithoutMoves() / macs);
+        assertTrue(tensor.executedWithoutMoves() < 0.25 * ffma.executedWithoutMoves(), tensor.executedWithoutMoves() + " vs " + ffma.executedWithoutMoves());
+    }
+
+    /**
      * Prefill RoPE in place with the kept keys and values into a cache and every key and value into the layer's staged
      * prompt: a 2-slot sink and a 3-slot ring over a 9-token prompt, the chunk of its positions 3..8 (so {@code start}
      * moves the angles, the staged rows and the kept slots); into an F32 cache, then a BF16 one (whose staged prompt
@@ -368,6 +388,17 @@ class TranslationFidelityTest {
         ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse").launch(grid, q.memory(), kv.memory(), o2.memory(), bands.memory(),
                 start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o1, o2, 1e-5);
+        // the tensor-core kernel: ldmatrix, mma.sync and the dynamic shared words as the interpreter runs them
+        F32Buffer o3 = F32Buffer.allocate(arena, count * heads * headDim), o4 = F32Buffer.allocate(arena, count * heads * headDim);
+        Grid tensor = dev.moa.tasks.kernels.PrefillKernels.tensorGrid(count, heads, headDim);
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", tensor, q, kv, o3, bands, start, count, tokens, heads,
+                kvHeads, headDim, stride, 0.35f);
+        String ptx = PtxCompiler.compile(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor").ptx();
+        assertTrue(ptx.contains("mma.sync.aligned.m16n8k16") && ptx.contains("ldmatrix"), "scores and outputs on the tensor cores");
+        new PtxInterpreter(ptx).launch(tensor, q.memory(), kv.memory(), o4.memory(), bands.memory(), start, count, tokens, heads, kvHeads, headDim,
+                stride, 0.35f);
+        assertClose(o3, o4, 1e-6);
+        assertClose(o1, o3, 1e-4); // and the two kernels agree
     }
 
     /** RoPE + MoA cache write and split-KV decode attention (GQA, ragged spans, sink + window masks). */

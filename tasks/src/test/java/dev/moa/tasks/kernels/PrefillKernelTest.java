@@ -14,7 +14,8 @@ import org.junit.jupiter.api.Test;
  * shared rule: query i (in 64-block q) sees key j iff j ≤ i and (the prompt is at most 64 tokens, or j's block is
  * 0, or j's block is within the head's band of b blocks ending at q). GQA, ragged prompt lengths, bands from one
  * block to dense; each prompt run at once and in chunks of 64 or 128 positions (queries from the chunk, keys and values
- * from the staged prompt), which must not change what any query sees.
+ * from the staged prompt), which must not change what any query sees. The FFMA kernel and the tensor-core one (for
+ * head dims it takes: multiples of 4, padded to 16 inside) against the same reference.
  */
 class PrefillKernelTest {
     final Random random = new Random();
@@ -38,14 +39,18 @@ class PrefillKernelTest {
             for (long i = 0; i < kv.length(); i++) kv.set(i, (float) random.nextGaussian());
             int[] band = {1, 2, 3 + random.nextInt(2), 1000}; // the last head dense
             float scale = (float) (1 / Math.sqrt(headDim));
-            for (int chunk : new int[] {tokens, 64 << random.nextInt(2)}) {
+            for (int variant = 0; variant < 4; variant++) {
+                int chunk = variant % 2 == 0 ? tokens : 64 << random.nextInt(2);
+                boolean tensor = variant >= 2;
+                if (tensor && !PrefillKernels.tensorTakes(headDim)) continue;
+                String kernel = tensor ? "blockSparseTensor" : "blockSparse";
                 F32Buffer out = F32Buffer.allocate(arena, (long) tokens * stride);
                 for (int start = 0; start < tokens; start += chunk) {
                     int count = Math.min(chunk, tokens - start);
                     F32Buffer queries = F32Buffer.allocate(arena, (long) count * stride), rows = F32Buffer.allocate(arena, (long) count * stride);
                     for (long i = 0; i < queries.length(); i++) queries.set(i, q.get((long) start * stride + i));
-                    Emulator.launch(PrefillKernels.class, "blockSparse", PrefillKernels.grid(count, heads), queries, kv, rows, I32Buffer.of(arena, band),
-                            start, count, tokens, heads, kvHeads, headDim, stride, scale);
+                    Emulator.launch(PrefillKernels.class, kernel, tensor ? PrefillKernels.tensorGrid(count, heads, headDim) : PrefillKernels.grid(count, heads),
+                            queries, kv, rows, I32Buffer.of(arena, band), start, count, tokens, heads, kvHeads, headDim, stride, scale);
                     for (long i = 0; i < rows.length(); i++) out.set((long) start * stride + i, rows.get(i));
                 }
                 for (int h = 0; h < heads; h++) {
@@ -69,7 +74,7 @@ class PrefillKernelTest {
                             for (int d = 0; d < headDim; d++) o[d] += p * kv.get((long) j * kvRow + (kvHeads + g) * headDim + d);
                         }
                         for (int d = 0; d < headDim; d++) {
-                            assertEquals(o[d] / total, out.get((long) i * stride + h * headDim + d), 1e-4, tokens + " tokens in chunks of " + chunk
+                            assertEquals(o[d] / total, out.get((long) i * stride + h * headDim + d), 1e-4, kernel + ", " + tokens + " tokens in chunks of " + chunk
                                     + ", head_dim " + headDim + ", head " + h + " (band " + band[h] + "), query " + i + ", dim " + d);
                         }
                     }
