@@ -24,8 +24,9 @@ import java.util.Random;
 
 /**
  * The decode kernels on a CUDA device, timed with events: BF16 matvec at Llama-3-8B's shapes and MoA decode attention
- * (split + combine, 32 query heads over 8 KV heads, dense spans) at 4k and 16k tokens; and the prefill GEMM (FFMA) on
- * 512 tokens at Llama-3.2-1B's q/o and gate/up shapes, in TFLOP/s. Each is reported as GB/s read
+ * (split + combine, 32 query heads over 8 KV heads, dense spans) at 4k and 16k tokens; the prefill GEMM (FFMA and
+ * tensor cores) on 512 tokens at Llama-3.2-1B's q/o and gate/up shapes, and its prefill attention (FFMA and tensor
+ * cores, dense causal over a 4096-token chunk), in TFLOP/s. Each is reported as GB/s read
  * and as a share of the device's memory-bandwidth roofline (decode kernels are bandwidth-bound); given the PTX
  * that nvcc writes for {@code scripts/kernel-gap/reference.cu} (the same algorithms in CUDA C), also as the ratio
  * of nvcc's time to ours: the JIT's gap. Our kernels' results are checked against a plain Java computation (the
@@ -72,6 +73,9 @@ public final class GpuKernelBenchmark {
                 rows.add(gemm(shape[0], shape[1], shape[2], false));
                 rows.add(gemm(shape[0], shape[1], shape[2], true));
             }
+            progress.println("prefill attention, 4096 tokens, 32 heads over 8, head_dim 64 (FFMA, tensor cores) ...");
+            rows.add(prefillAttention(4096, 32, 8, 64, false));
+            rows.add(prefillAttention(4096, 32, 8, 64, true));
             for (int span : new int[] {4096, 16384}) {
                 progress.printf("attention (split + combine) span %d ...%n", span);
                 rows.add(attention(32, 8, 128, span, false, false));
@@ -150,6 +154,46 @@ public final class GpuKernelBenchmark {
         }
         return new Row(tensor ? "gemm-bf16-tensor" : "gemm-half", tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error,
                 2L * tokens * rows * cols);
+    }
+
+    /**
+     * Dense causal prefill attention over a {@code tokens}-token prompt in one chunk (keys and values staged as the
+     * device prefill stages them); checked on the last query of the first and last heads against a double computation.
+     */
+    Row prefillAttention(int tokens, int heads, int kvHeads, int headDim, boolean tensor) {
+        int stride = heads * headDim, kvRow = 2 * kvHeads * headDim;
+        F32Buffer q = gaussian((long) tokens * stride), kv = gaussian((long) tokens * kvRow), out = F32Buffer.allocate(arena, (long) tokens * stride);
+        I32Buffer bands = I32Buffer.allocate(arena, heads);
+        for (int h = 0; h < heads; h++) bands.set(h, tokens); // every block: dense
+        float scale = (float) (1 / Math.sqrt(headDim));
+        var grid = tensor ? dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim) : dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads);
+        CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, tensor ? "blockSparseTensor" : "blockSparse");
+        f.allowDynamicShared(grid.sharedBytes());
+        DeviceMemory dout = device(out);
+        double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(),
+                new Object[] {device(q), device(kv), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale}));
+        dout.copyTo(out.memory());
+        double error = 0;
+        int i = tokens - 1;
+        for (int h : new int[] {0, heads - 1}) {
+            int g = h / (heads / kvHeads);
+            double[] p = new double[tokens];
+            double max = Double.NEGATIVE_INFINITY, total = 0;
+            for (int j = 0; j <= i; j++) {
+                double dot = 0;
+                for (int d = 0; d < headDim; d++) dot += q.get((long) i * stride + h * headDim + d) * (double) kv.get((long) j * kvRow + g * headDim + d);
+                p[j] = dot * scale;
+                max = Math.max(max, p[j]);
+            }
+            for (int j = 0; j <= i; j++) total += p[j] = Math.exp(p[j] - max);
+            for (int d = 0; d < headDim; d++) {
+                double o = 0;
+                for (int j = 0; j <= i; j++) o += p[j] * kv.get((long) j * kvRow + (kvHeads + g) * headDim + d);
+                error = Math.max(error, Math.abs(o / total - out.get((long) i * stride + h * headDim + d)));
+            }
+        }
+        long flops = 4L * headDim * heads * ((long) tokens * (tokens + 1) / 2); // scores and weighted values over the causal half
+        return new Row(tensor ? "prefill-attn-tensor" : "prefill-attention", tokens + " tokens", micros, Double.NaN, 0, error, flops);
     }
 
     /** About half a second of matvecs, so that the clocks have left idle before anything is timed. */
@@ -245,15 +289,18 @@ public final class GpuKernelBenchmark {
         return new Row((grouped ? "attention-grouped" : "attention") + (bf16 ? " bf16" : ""), "span " + span, micros, referenceMicros, bytes, error);
     }
 
-    private record Launch(CudaFunction function, Dim3 grid, Dim3 block, Object... args) {
+    private record Launch(CudaFunction function, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
+        Launch(CudaFunction function, Dim3 grid, Dim3 block, Object... args) {
+            this(function, grid, block, 0, args);
+        }
     }
 
     /** Microseconds per round of {@code launches}, averaged over {@value #LAUNCHES} rounds after {@value #WARMUP}. */
     private double time(Launch... launches) {
         try (CudaStream stream = context.createStream(); CudaEvent start = context.createEvent(); CudaEvent end = context.createEvent()) {
-            for (int i = 0; i < WARMUP; i++) for (Launch l : launches) l.function().launch(l.grid(), l.block(), 0, stream, l.args());
+            for (int i = 0; i < WARMUP; i++) for (Launch l : launches) l.function().launch(l.grid(), l.block(), l.sharedBytes(), stream, l.args());
             start.record(stream);
-            for (int i = 0; i < LAUNCHES; i++) for (Launch l : launches) l.function().launch(l.grid(), l.block(), 0, stream, l.args());
+            for (int i = 0; i < LAUNCHES; i++) for (Launch l : launches) l.function().launch(l.grid(), l.block(), l.sharedBytes(), stream, l.args());
             end.record(stream);
             end.synchronize();
             return CudaEvent.elapsedMillis(start, end) * 1e3 / LAUNCHES;
