@@ -88,7 +88,10 @@ final class DevicePrefill implements AutoCloseable {
         CacheLayout layout = cache.layout();
         HeadSpans spans = layout.spans();
         int chunk = Math.min(chunkTokens, t);
-        boolean tensorAttention = tensorCores && PrefillKernels.tensorTakes(headDim); // else the FFMA kernel
+        // else the FFMA kernel: heads the tensor kernel does not take, or tiles past the device's shared memory (head_dim
+        // 128 needs 122 KB: sm_80 and sm_90 have it, sm_86/sm_89 have 99 KB)
+        boolean tensorAttention = tensorCores && PrefillKernels.tensorTakes(headDim)
+                && PrefillKernels.tensorGrid(1, 1, headDim).sharedBytes() <= backend.sharedBytesPerGroup();
 
         I32Buffer step = buffers.i32((long) t * Step.SIZE);
         for (int i = 0; i < t; i++) step.set((long) i * Step.SIZE + Step.TOKEN, tokens[i]);

@@ -60,6 +60,73 @@ class DevicePrefillTest {
         }
     }
 
+    /**
+     * A device whose groups have less shared memory than the tensor-core attention's tiles (head_dim 24 needs 29 KB;
+     * sm_86 has 99 KB, too little for head_dim 128's 122 KB) prefills with the FFMA attention, to the same logits; one
+     * with enough takes the tensor cores.
+     */
+    @Test
+    void tilesPastTheDevicesSharedMemoryFallBackToTheFfmaAttention() throws Exception {
+        int[] prompt = new Random(5).ints(100, 3, 2000).toArray();
+        float[] expected;
+        try (Model cpu = Model.load(DEMO); Session s = cpu.newSession(128, 64)) {
+            expected = s.prefill(prompt);
+        }
+        for (int shared : new int[] {16 * 1024, dev.moa.tasks.emulator.Grid.MAX_SHARED_BYTES}) {
+            Recording backend = new Recording(shared);
+            try (Model device = Model.load(DEMO, backend); Session s = device.newSession(128, 64)) {
+                EmulatorDecodeTest.assertClose(expected, s.prefill(prompt), shared + " bytes of shared memory");
+            }
+            boolean tensor = shared > 64 * 1024;
+            assertEquals(tensor, backend.methods.contains("blockSparseTensor"), shared + " bytes: the tensor-core attention");
+            assertEquals(!tensor, backend.methods.contains("blockSparse"), shared + " bytes: the FFMA attention");
+        }
+    }
+
+    /** The emulator, reporting {@code shared} bytes per group and noting which kernels ran. */
+    static final class Recording implements dev.moa.tasks.graph.Backend {
+        final dev.moa.tasks.graph.EmulatorBackend emulator = new dev.moa.tasks.graph.EmulatorBackend();
+        final java.util.Set<String> methods = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        final int shared;
+
+        Recording(int shared) {
+            this.shared = shared;
+        }
+
+        public String name() {
+            return "emulator reporting " + shared + " bytes of shared memory";
+        }
+
+        public int sharedBytesPerGroup() {
+            return shared;
+        }
+
+        public void upload(dev.moa.tasks.kernel.DeviceBuffer buffer) {
+            emulator.upload(buffer);
+        }
+
+        public void download(dev.moa.tasks.kernel.DeviceBuffer buffer) {
+            emulator.download(buffer);
+        }
+
+        public void run(dev.moa.tasks.graph.TaskGraph graph) {
+            for (dev.moa.tasks.graph.TaskGraph.Task t : graph.tasks()) methods.add(t.method());
+            emulator.run(graph);
+        }
+
+        public void free(dev.moa.tasks.kernel.DeviceBuffer buffer) {
+            emulator.free(buffer);
+        }
+
+        public void forget(dev.moa.tasks.graph.TaskGraph graph) {
+            emulator.forget(graph);
+        }
+
+        public void close() {
+            emulator.close();
+        }
+    }
+
     /** The server's engine over a device model: prompts run on the device, decoding batched there, the CPU's text. */
     @Test
     void theServersEngineOnTheDeviceWritesWhatTheCpuWrites() throws Exception {

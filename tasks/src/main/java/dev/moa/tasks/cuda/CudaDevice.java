@@ -9,9 +9,11 @@ package dev.moa.tasks.cuda;
  * @param handle            the {@code CUdevice}
  * @param memoryClockKHz    peak memory clock; 0 when the driver does not report it
  * @param memoryBusWidthBits global memory bus width; 0 when the driver does not report it
+ * @param sharedBytesPerGroup shared memory one block may use when its kernel opts in (227 KB on sm_90, 163 KB on
+ *                           sm_80, 99 KB on sm_86/sm_89): what decides whether a kernel's tiles fit
  */
 public record CudaDevice(int ordinal, int handle, String name, int major, int minor, int multiprocessors,
-                         long totalMemoryBytes, int memoryClockKHz, int memoryBusWidthBits) {
+                         long totalMemoryBytes, int memoryClockKHz, int memoryBusWidthBits, int sharedBytesPerGroup) {
     /**
      * The highest target PTX ISA 8.0 (what the JIT emits) can name. Newer GPUs still run it: the driver compiles
      * sm_90 PTX for them when the module is loaded.
@@ -33,7 +35,8 @@ public record CudaDevice(int ordinal, int handle, String name, int major, int mi
                 driver.deviceAttribute(CudaDriver.ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
                 driver.deviceTotalMemory(device),
                 driver.deviceAttribute(CudaDriver.ATTRIBUTE_MEMORY_CLOCK_RATE_KHZ, device),
-                driver.deviceAttribute(CudaDriver.ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH_BITS, device));
+                driver.deviceAttribute(CudaDriver.ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH_BITS, device),
+                driver.deviceAttribute(CudaDriver.ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, device));
     }
 
     /** The compute capability as "8.6". */

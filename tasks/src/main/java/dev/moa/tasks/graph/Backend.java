@@ -7,6 +7,11 @@ public interface Backend extends AutoCloseable {
     /** A short description, e.g. "emulator (the GPU program on the CPU)" or "cuda: NVIDIA H100 (sm_90)". */
     String name();
 
+    /** Shared memory, static and dynamic, one group of a launch may have on this backend's device. */
+    default int sharedBytesPerGroup() {
+        return dev.moa.tasks.emulator.Grid.MAX_SHARED_BYTES;
+    }
+
     /** Copies the buffer's host content to the device now (buffers are otherwise uploaded at first use). */
     void upload(DeviceBuffer buffer);
 

@@ -52,6 +52,11 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public int sharedBytesPerGroup() {
+        return context.device().sharedBytesPerGroup();
+    }
+
+    @Override
     public synchronized void upload(DeviceBuffer buffer) {
         context.makeCurrent();
         DeviceMemory memory = resident.get(buffer);
