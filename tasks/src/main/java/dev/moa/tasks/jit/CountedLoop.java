@@ -45,13 +45,25 @@ record CountedLoop(int bodyStart, int backEdge, int counter, int limitSlot, int 
      * ({@code for (int i = 3; ...)}) and the limit is a constant; -1 when either is not known.
      */
     long constantTrips(List<CodeElement> code, int head) {
-        if (limitSlot >= 0) return -1;
-        int store = previous(code, head - 1);
-        if (store < 0 || !(code.get(store) instanceof StoreInstruction s) || s.slot() != counter) return -1;
-        int constant = previous(code, store - 1);
-        if (constant < 0 || !(code.get(constant) instanceof ConstantInstruction c) || !(c.constantValue() instanceof Integer start)) return -1;
+        Integer start = constantStart(code, head);
+        if (limitSlot >= 0 || start == null) return -1;
         long span = (long) limitConstant - start + (inclusive ? 1 : 0);
         return span <= 0 ? 0 : (span + step - 1) / step;
+    }
+
+    /** The counter's first value when it is a constant stored right before the loop ({@code for (int i = 3; ...)}), else null. */
+    Integer constantStart(List<CodeElement> code, int head) {
+        int store = previous(code, head - 1);
+        if (store < 0 || !(code.get(store) instanceof StoreInstruction s) || s.slot() != counter) return null;
+        int constant = previous(code, store - 1);
+        if (constant < 0 || !(code.get(constant) instanceof ConstantInstruction c) || !(c.constantValue() instanceof Integer start)) return null;
+        return start;
+    }
+
+    /** Whether any of {@code code[from, to)} stores to or increments local {@code slot}. */
+    static boolean writes(List<CodeElement> code, int from, int to, int slot) {
+        for (int i = from; i < to; i++) if (writes(code.get(i), slot)) return true;
+        return false;
     }
 
     /** Whether the label bound at {@code at} is a loop head: a later {@code goto} jumps back to it. */

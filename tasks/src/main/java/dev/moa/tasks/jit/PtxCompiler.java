@@ -46,8 +46,11 @@ import java.util.Set;
  * d of kind k is register {@code %<frame>_<k>S<d>} and local slot n of kind k is {@code %<frame>_<k>L<n>}, so
  * control-flow joins need no moves and no SSA construction. Static helpers are inlined (each call gets a fresh
  * register frame); kernel-context methods, buffer accesses and {@code Math} functions are intrinsics. Loops the
- * kernel marks are unrolled and counted loops get 64-bit counters ({@code Frame.unroll}, {@code Frame.widenedLoop}),
- * integer division by a power of two is a shift; those work on bytecode, during translation.
+ * kernel marks are unrolled, loops of at most {@value #AUTO_UNROLL} iterations known at compile time are unrolled
+ * whole (their counter a constant in each copy, as a helper's parameter is where every call passes one and the
+ * helper never writes it: {@code Frame.constantLocals}), counted loops get 64-bit counters ({@code Frame.unroll},
+ * {@code Frame.widenedLoop}), integer division by a power of two is a shift; those work on bytecode, during
+ * translation.
  * Java semantics kept: masked shift counts, saturating float→int ({@code cvt.rzi}),
  * NaN-propagating {@code Math.min/max} ({@code min/max.NaN.f32}), NaN-aware comparisons (ordered / unordered
  * {@code setp}). Doubles are computed in single precision (kernels cast {@code Math.exp} results to float anyway).
@@ -62,6 +65,13 @@ import java.util.Set;
  */
 public final class PtxCompiler {
     public static final String DEFAULT_TARGET = "sm_80";
+    /**
+     * Loops whose trip count is a constant of at most this many iterations, with a body of at most
+     * {@link #AUTO_UNROLL_BODY} bytecode elements, are unrolled whole without a hint (as nvcc does with small
+     * constant loops): no counter, no test, and a constant index for what needs one ({@code Vec16.f32(i)}).
+     */
+    static final int AUTO_UNROLL = 8;
+    static final int AUTO_UNROLL_BODY = 96;
     static final ClassDesc CONTEXT = ClassDesc.of("dev.moa.tasks.kernel.KernelContext");
     static final ClassDesc F32 = ClassDesc.of("dev.moa.tasks.kernel.F32Buffer");
     static final ClassDesc I32 = ClassDesc.of("dev.moa.tasks.kernel.I32Buffer");
@@ -331,6 +341,13 @@ public final class PtxCompiler {
             int wideningHead = -1;
             /** Above 0 while the fallback copy of a widened loop is translated: nothing in it is widened. */
             int narrowCopies;
+            /**
+             * Int locals whose value is known wherever this frame reads them: a helper's parameter that the call passed
+             * a constant and the helper never writes, and a fully unrolled loop's counter inside each copy. Reading one
+             * pushes the constant, so what needs one (a {@code Vec16} element index, a division's power of two)
+             * gets it through helpers and unrolled loops.
+             */
+            final Map<Integer, Long> constantLocals = new HashMap<>();
 
             Frame(Class<?> cls, MethodModel method, String prefix) {
                 this.cls = cls;
@@ -406,6 +423,15 @@ public final class PtxCompiler {
                     switch (elements.get(at)) {
                         case LineNumber ln -> line = ln.line();
                         case LabelTarget lt -> {
+                            if (pendingUnroll == 0 && reachable && stack.isEmpty() && CountedLoop.startsAt(elements, at)) {
+                                CountedLoop loop = CountedLoop.tryAt(elements, at);
+                                long trips = loop == null ? -1 : loop.constantTrips(elements, at);
+                                if (trips >= 1 && trips <= AUTO_UNROLL && loop.backEdge() - loop.bodyStart() <= AUTO_UNROLL_BODY) {
+                                    pendingUnroll = (int) trips; // a few iterations known at compile time: straight-line code
+                                    at = unroll(elements, at, result, end);
+                                    continue;
+                                }
+                            }
                             if (at != wideningHead && narrowCopies == 0 && reachable && stack.isEmpty() && CountedLoop.startsAt(elements, at)) {
                                 CountedLoop loop = CountedLoop.tryAt(elements, at);
                                 if (loop != null && widenable(elements, loop)) {
@@ -413,11 +439,18 @@ public final class PtxCompiler {
                                     continue;
                                 }
                             }
-                            if (pendingUnroll > 1 && CountedLoop.startsAt(elements, at)) unroll(elements, at, result, end);
+                            if (pendingUnroll > 1 && CountedLoop.startsAt(elements, at)) {
+                                int next = unroll(elements, at, result, end);
+                                if (next != at) { // fully unrolled: the loop itself is never entered
+                                    at = next;
+                                    continue;
+                                }
+                            }
                             List<Value> saved = stackAtLabel.get(lt.label());
-                            if (!reachable && saved != null) {
+                            if (saved != null) { // jumped to: the stack they carried, met by the fall-through's if any
+                                List<Value> here = reachable ? join(saved, stack) : saved;
                                 stack.clear();
-                                stack.addAll(saved);
+                                stack.addAll(here);
                             }
                             reachable = true;
                             translator().label(label(lt.label()));
@@ -436,11 +469,12 @@ public final class PtxCompiler {
             /**
              * Emits {@code pendingUnroll} back-to-back copies of a counted loop's body (each with its own labels),
              * repeated while {@code i + (N-1)·step} passes the loop test, in front of the loop itself, which then
-             * runs the remaining iterations. The test is done in 64 bits so that it cannot overflow. A loop whose
-             * trip count is a constant no larger than N (constant start and limit) becomes that many copies with
-             * no test at all.
+             * runs the remaining iterations. The test is done in 64 bits so that it cannot overflow. Returns
+             * {@code head}, where the loop's translation goes on. A loop whose trip count is a constant no larger
+             * than N (constant start and limit) becomes that many copies with no test at all, the counter a known
+             * constant in each ({@link #constantLocals}); then the loop itself is skipped: returns its back edge.
              */
-            void unroll(List<CodeElement> elements, int head, String result, String end) {
+            int unroll(List<CodeElement> elements, int head, String result, String end) {
                 int factor = pendingUnroll;
                 pendingUnroll = 0;
                 CountedLoop loop;
@@ -453,20 +487,24 @@ public final class PtxCompiler {
                 if (!stack.isEmpty()) throw error("unroll(" + factor + ") before a loop entered with values on the stack");
                 long trips = loop.constantTrips(elements, head);
                 if (trips >= 0 && trips <= factor) {
-                    // all iterations known: that many copies straight through, no test, then on past the loop (whose
-                    // code stays unreachable; CopyPropagation drops it)
+                    // all iterations known: that many copies straight through, no test, each knowing its counter,
+                    // then on past the loop, whose own code is never translated
+                    long start = loop.constantStart(elements, head);
                     Map<Label, String> outer = copyLabels;
                     for (int copy = 0; copy < trips; copy++) {
                         copyLabels = freshNames(outer, loop.internal());
+                        emit("mov.s32", local(loop.counter(), Kind.INT), start + (long) copy * loop.step()); // as the loop leaves it, too
+                        constantLocals.put(loop.counter(), start + (long) copy * loop.step());
                         translate(elements, loop.bodyStart(), loop.backEdge(), result, end);
                     }
+                    constantLocals.remove(loop.counter());
                     copyLabels = outer;
                     if (reachable) {
                         jumpTo(loop.exit());
                         emit("bra.uni", label(loop.exit()));
                     }
                     reachable = false;
-                    return;
+                    return loop.backEdge();
                 }
                 String original = label(((LabelTarget) elements.get(head)).label());
                 String top = "$L_" + prefix + "_" + labels++;
@@ -486,6 +524,7 @@ public final class PtxCompiler {
                 copyLabels = outer;
                 emit("bra.uni", top);
                 reachable = false; // the original loop's head is entered only from the test above
+                return head;
             }
 
             /**
@@ -552,12 +591,32 @@ public final class PtxCompiler {
              */
             Map<Label, String> freshNames(Map<Label, String> outer, java.util.Collection<Label> internal) {
                 Map<Label, String> names = outer == null ? new HashMap<>() : new HashMap<>(outer);
-                for (Label l : internal) names.put(l, "$L_" + prefix + "_" + labels++);
+                for (Label l : internal) {
+                    names.put(l, "$L_" + prefix + "_" + labels++);
+                    stackAtLabel.remove(l); // the copy's jumps are its own: what an earlier copy knew there does not hold
+                }
                 return names;
             }
 
+            /** Records the stack a jump to {@code target} carries, merged with what other jumps there carried. */
             void jumpTo(Label target) {
-                stackAtLabel.putIfAbsent(target, List.copyOf(stack));
+                stackAtLabel.merge(target, List.copyOf(stack), Frame::join);
+            }
+
+            /**
+             * The stack where two paths meet (a ternary's join, an if's end): each value's facts (a constant, a
+             * comparison, an induction) where both paths agree, only its kind and register where they do not — a
+             * constant on one path is not one at the join.
+             */
+            static List<Value> join(List<Value> a, List<Value> b) {
+                if (a.equals(b)) return a;
+                if (a.size() != b.size()) throw new IllegalStateException("paths meet with " + a.size() + " and " + b.size() + " stack values");
+                List<Value> joined = new ArrayList<>(a.size());
+                for (int i = 0; i < a.size(); i++) {
+                    Value x = a.get(i), y = b.get(i);
+                    joined.add(x.equals(y) ? x : new Value(x.kind(), null, x.origin() == y.origin() ? x.origin() : -1, null));
+                }
+                return List.copyOf(joined);
             }
 
             void instruction(Instruction i, String result, String end) {
@@ -569,6 +628,9 @@ public final class PtxCompiler {
                         if (v == null) throw error("a local variable read before it is written (slot " + slot + ")");
                         if (v.kind() == Kind.CONTEXT) {
                             push(v);
+                        } else if (v.kind() == Kind.INT && constantLocals.containsKey(slot)) {
+                            long constant = constantLocals.get(slot);
+                            emit("mov.s32", push(new Value(Kind.INT, constant, v.origin(), null)), constant);
                         } else {
                             Induction induction = v.kind() == Kind.INT && wideCounters.containsKey(slot) ? new Induction(slot, 0) : null;
                             String dst = push(new Value(v.kind(), null, v.origin(), null, induction));
@@ -576,6 +638,7 @@ public final class PtxCompiler {
                         }
                     }
                     case StoreInstruction store -> {
+                        constantLocals.remove(store.slot());
                         Value v = peekValue();
                         String src = pop();
                         if (v.kind() == Kind.CONTEXT) {
@@ -586,6 +649,7 @@ public final class PtxCompiler {
                         }
                     }
                     case IncrementInstruction inc -> {
+                        constantLocals.computeIfPresent(inc.slot(), (slot, value) -> value + inc.constant()); // an unrolled copy's counter
                         String r = local(inc.slot(), Kind.INT);
                         emit("add.s32", r, r, inc.constant());
                         WideCounter wide = wideCounters.get(inc.slot());
@@ -646,6 +710,15 @@ public final class PtxCompiler {
                     default -> throw error(name);
                 };
                 String type = k.ptxType;
+                if (k == Kind.INT && !what.equals("neg") && stack.get(stack.size() - 2).constant() != null && peekValue().constant() != null) {
+                    Integer folded = fold(what, (int) (long) stack.get(stack.size() - 2).constant(), (int) (long) peekValue().constant());
+                    if (folded != null) { // two constants: the result is one too (an index computed from a constant parameter)
+                        pop();
+                        pop();
+                        emit("mov.s32", push(new Value(Kind.INT, (long) folded, -1, null)), folded);
+                        return;
+                    }
+                }
                 if (what.equals("neg")) {
                     String a = pop();
                     emit("neg" + type, push(k), a);
@@ -688,6 +761,24 @@ public final class PtxCompiler {
                     default -> throw error(name);
                 };
                 emit(ptx, push(new Value(k, null, -1, null, induction)), a, b);
+            }
+
+            /** {@code a what b} as Java computes it on ints, or null where the JVM would throw (a division by zero). */
+            static Integer fold(String what, int a, int b) {
+                return switch (what) {
+                    case "add" -> a + b;
+                    case "sub" -> a - b;
+                    case "mul" -> a * b;
+                    case "div" -> b == 0 ? null : a / b;
+                    case "rem" -> b == 0 ? null : a % b;
+                    case "and" -> a & b;
+                    case "or" -> a | b;
+                    case "xor" -> a ^ b;
+                    case "shl" -> a << b;
+                    case "shr" -> a >> b;
+                    case "ushr" -> a >>> b;
+                    default -> null;
+                };
             }
 
             /** k when {@code constant} is 2^k with 1 ≤ k ≤ 30, else 0. */
@@ -882,6 +973,9 @@ public final class PtxCompiler {
                     } else {
                         f.locals.put(slots[p], new Value(v.kind(), null, v.origin(), null));
                         move(v.kind(), f.local(slots[p], v.kind()), src);
+                        if (v.kind() == Kind.INT && v.constant() != null && !writesParameter(callee, slots[p])) {
+                            f.constantLocals.put(slots[p], v.constant());
+                        }
                     }
                 }
                 String result = null;
@@ -894,6 +988,12 @@ public final class PtxCompiler {
                 f.run(result, end);
                 callStack.pop();
                 translator().label(end);
+            }
+
+            /** Whether {@code method}'s code stores to or increments local {@code slot} (then a constant argument is not known throughout). */
+            static boolean writesParameter(MethodModel method, int slot) {
+                List<CodeElement> code = method.code().orElseThrow().elementList();
+                return CountedLoop.writes(code, 0, code.size(), slot);
             }
 
             void arrayOrReject(Instruction i) {

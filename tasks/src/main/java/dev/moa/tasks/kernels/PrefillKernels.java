@@ -174,20 +174,20 @@ public final class PrefillKernels {
                 int a = aRow * words + kd / 2 + aWord, b = bRow * words + kd / 2 + bWord;
                 Vec16 aH = ctx.loadMatrix(sh, qHigh + a), aL = ctx.loadMatrix(sh, qLow + a);
                 Vec16 bH = ctx.loadMatrix(sh, kHigh + b), bL = ctx.loadMatrix(sh, kLow + b);
-                s0 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), s0);
-                s1 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), s1);
+                s0 = split(ctx, aH, aL, bH, bL, 0, s0);
+                s1 = split(ctx, aH, aL, bH, bL, 1, s1);
                 bH = ctx.loadMatrix(sh, kHigh + b + 16 * words);
                 bL = ctx.loadMatrix(sh, kLow + b + 16 * words);
-                s2 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), s2);
-                s3 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), s3);
+                s2 = split(ctx, aH, aL, bH, bL, 0, s2);
+                s3 = split(ctx, aH, aL, bH, bL, 1, s3);
                 bH = ctx.loadMatrix(sh, kHigh + b + 32 * words);
                 bL = ctx.loadMatrix(sh, kLow + b + 32 * words);
-                s4 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), s4);
-                s5 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), s5);
+                s4 = split(ctx, aH, aL, bH, bL, 0, s4);
+                s5 = split(ctx, aH, aL, bH, bL, 1, s5);
                 bH = ctx.loadMatrix(sh, kHigh + b + 48 * words);
                 bL = ctx.loadMatrix(sh, kLow + b + 48 * words);
-                s6 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), s6);
-                s7 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), s7);
+                s6 = split(ctx, aH, aL, bH, bL, 0, s6);
+                s7 = split(ctx, aH, aL, bH, bL, 1, s7);
             }
             // mask (causal, the chunk's end) and scale; each row's maximum over its four lanes
             int col = key0 + 2 * c;
@@ -254,49 +254,49 @@ public final class PrefillKernels {
                 int a = aRow * PAIR_WORDS + kk / 2 + aWord, b = vHigh + bRow * PAIR_WORDS + kk / 2 + bWord, low = vLow - vHigh;
                 Vec16 aH = ctx.loadMatrix(sh, pHigh + a), aL = ctx.loadMatrix(sh, pLow + a);
                 Vec16 bH = ctx.loadMatrix(sh, b), bL = ctx.loadMatrix(sh, b + low);
-                o0 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o0);
-                o1 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o1);
+                o0 = split(ctx, aH, aL, bH, bL, 0, o0);
+                o1 = split(ctx, aH, aL, bH, bL, 1, o1);
                 if (dims > 16) {
                     bH = ctx.loadMatrix(sh, b + 16 * PAIR_WORDS);
                     bL = ctx.loadMatrix(sh, b + low + 16 * PAIR_WORDS);
-                    o2 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o2);
-                    o3 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o3);
+                    o2 = split(ctx, aH, aL, bH, bL, 0, o2);
+                    o3 = split(ctx, aH, aL, bH, bL, 1, o3);
                 }
                 if (dims > 32) {
                     bH = ctx.loadMatrix(sh, b + 32 * PAIR_WORDS);
                     bL = ctx.loadMatrix(sh, b + low + 32 * PAIR_WORDS);
-                    o4 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o4);
-                    o5 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o5);
+                    o4 = split(ctx, aH, aL, bH, bL, 0, o4);
+                    o5 = split(ctx, aH, aL, bH, bL, 1, o5);
                 }
                 if (dims > 48) {
                     bH = ctx.loadMatrix(sh, b + 48 * PAIR_WORDS);
                     bL = ctx.loadMatrix(sh, b + low + 48 * PAIR_WORDS);
-                    o6 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o6);
-                    o7 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o7);
+                    o6 = split(ctx, aH, aL, bH, bL, 0, o6);
+                    o7 = split(ctx, aH, aL, bH, bL, 1, o7);
                 }
                 if (dims > 64) {
                     bH = ctx.loadMatrix(sh, b + 64 * PAIR_WORDS);
                     bL = ctx.loadMatrix(sh, b + low + 64 * PAIR_WORDS);
-                    o8 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o8);
-                    o9 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o9);
+                    o8 = split(ctx, aH, aL, bH, bL, 0, o8);
+                    o9 = split(ctx, aH, aL, bH, bL, 1, o9);
                 }
                 if (dims > 80) {
                     bH = ctx.loadMatrix(sh, b + 80 * PAIR_WORDS);
                     bL = ctx.loadMatrix(sh, b + low + 80 * PAIR_WORDS);
-                    o10 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o10);
-                    o11 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o11);
+                    o10 = split(ctx, aH, aL, bH, bL, 0, o10);
+                    o11 = split(ctx, aH, aL, bH, bL, 1, o11);
                 }
                 if (dims > 96) {
                     bH = ctx.loadMatrix(sh, b + 96 * PAIR_WORDS);
                     bL = ctx.loadMatrix(sh, b + low + 96 * PAIR_WORDS);
-                    o12 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o12);
-                    o13 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o13);
+                    o12 = split(ctx, aH, aL, bH, bL, 0, o12);
+                    o13 = split(ctx, aH, aL, bH, bL, 1, o13);
                 }
                 if (dims > 112) {
                     bH = ctx.loadMatrix(sh, b + 112 * PAIR_WORDS);
                     bL = ctx.loadMatrix(sh, b + low + 112 * PAIR_WORDS);
-                    o14 = split(ctx, aH, aL, bH.word(0), bH.word(1), bL.word(0), bL.word(1), o14);
-                    o15 = split(ctx, aH, aL, bH.word(2), bH.word(3), bL.word(2), bL.word(3), o15);
+                    o14 = split(ctx, aH, aL, bH, bL, 0, o14);
+                    o15 = split(ctx, aH, aL, bH, bL, 1, o15);
                 }
             }
         }
@@ -327,10 +327,11 @@ public final class PrefillKernels {
     }
 
     /**
-     * One 16×8 block of a split product: {@code acc + aH·bH + aL·bH + aH·bL}, B's fragment words {@code h0, h1} (high
-     * parts) and {@code l0, l1} (remainders): words 0, 1 of an ldmatrix result for its first 8-row block, 2, 3 for the second.
+     * One 16×8 block of a split product, {@code acc + aH·bH + aL·bH + aH·bL}: B is 8-row block {@code block} (0 or
+     * 1) of the ldmatrix results {@code bH} (high parts) and {@code bL} (remainders), its words 2·block and 2·block + 1.
      */
-    private static Vec16 split(KernelContext ctx, Vec16 aH, Vec16 aL, int h0, int h1, int l0, int l1, Vec16 acc) {
+    private static Vec16 split(KernelContext ctx, Vec16 aH, Vec16 aL, Vec16 bH, Vec16 bL, int block, Vec16 acc) {
+        int h0 = bH.word(2 * block), h1 = bH.word(2 * block + 1), l0 = bL.word(2 * block), l1 = bL.word(2 * block + 1);
         return ctx.mmaBf16(aH, l0, l1, ctx.mmaBf16(aL, h0, h1, ctx.mmaBf16(aH, h0, h1, acc)));
     }
 
@@ -368,10 +369,7 @@ public final class PrefillKernels {
             if (r < rows && d < headDim) v0 = kv.load4(from + (long) r * stride + d);
             if (r + 1 < rows && d < headDim) v1 = kv.load4(from + (long) (r + 1) * stride + d);
             int at = d * PAIR_WORDS + pair;
-            storeSplit(sh, high, low, at, v0.f32(0), v1.f32(0));
-            storeSplit(sh, high, low, at + PAIR_WORDS, v0.f32(1), v1.f32(1));
-            storeSplit(sh, high, low, at + 2 * PAIR_WORDS, v0.f32(2), v1.f32(2));
-            storeSplit(sh, high, low, at + 3 * PAIR_WORDS, v0.f32(3), v1.f32(3));
+            for (int j = 0; j < 4; j++) storeSplit(sh, high, low, at + j * PAIR_WORDS, v0.f32(j), v1.f32(j));
         }
     }
 

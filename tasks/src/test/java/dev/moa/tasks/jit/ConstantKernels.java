@@ -1,0 +1,62 @@
+package dev.moa.tasks.jit;
+
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Vec16;
+
+/** Kernels for {@link ConstantsTest}: what the JIT knows to be constant, and where paths meet that it must forget. */
+public final class ConstantKernels {
+    private ConstantKernels() {
+    }
+
+    /**
+     * A ternary that is a constant on one path only, into a helper (which would take it for that constant if the
+     * join kept the fact), and nested ternaries of constants into a helper dividing by its argument.
+     */
+    public static void ternaries(KernelContext ctx, I32Buffer in, I32Buffer out, int n) {
+        int i = ctx.globalId();
+        if (i >= n) return;
+        int v = in.get(i);
+        out.set(3L * i, identity(v > 0 ? v : 0));
+        out.set(3L * i + 1, identity(v > 0 ? 0 : v));
+        out.set(3L * i + 2, quotient(v, v > 0 ? 4 : v < -5 ? 2 : 8)); // each a power of two: a shift only where known
+    }
+
+    private static int identity(int x) {
+        return x;
+    }
+
+    private static int quotient(int x, int divisor) {
+        return x / divisor;
+    }
+
+    /**
+     * A loop of four iterations known at compile time, indexing a {@code Vec16} with its counter (which needs a
+     * constant: the loop must be unrolled whole, the counter known in each copy), the same through a ternary whose
+     * paths both give the copy's counter (each copy's joins are its own), and helpers picking an element with their
+     * constant parameter, as it is and computed on.
+     */
+    public static void constantIndices(KernelContext ctx, F32Buffer x, F32Buffer out, int n) {
+        int i = ctx.globalId();
+        if (i >= n) return;
+        Vec16 v = x.load4(4L * i);
+        float weighted = 0f, picked = 0f;
+        for (int j = 0; j < 4; j++) {
+            weighted += v.f32(j) * (j + 1);
+            picked += element(v, (i & 1) == 0 ? j : j) * (4 - j);
+        }
+        out.set(3L * i, weighted);
+        out.set(3L * i + 1, element(v, 2) - element(v, 0));
+        out.set(3L * i + 2, picked - odd(v, 1));
+    }
+
+    private static float element(Vec16 v, int k) {
+        return v.f32(k);
+    }
+
+    /** Element 2·block + 1: an index computed from a constant parameter (folded to a constant). */
+    private static float odd(Vec16 v, int block) {
+        return v.f32(2 * block + 1);
+    }
+}
