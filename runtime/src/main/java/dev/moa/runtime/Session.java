@@ -63,11 +63,11 @@ public final class Session implements AutoCloseable {
      */
     public float[] prefill(int[] tokens, LlamaModel.PositionLogits everyPosition) {
         if (position == 0 && plan != null) sizeCacheFor(tokens.length);
-        if (accelerator != null && position == 0 && everyPosition == null && tokens.length > 0) {
+        if (accelerator != null && position == 0 && tokens.length > 0) {
             // a fresh prompt runs on the device (when the device takes this model) straight into the session's cache
             requireRoom(tokens.length);
             for (int token : tokens) requireToken(token);
-            float[] logits = accelerator.prefill(cache, tokens);
+            float[] logits = accelerator.prefill(cache, tokens, everyPosition);
             if (logits != null) {
                 NonFiniteException.check(logits, 1, logits.length, new int[] {tokens.length - 1}, "the output head's logits");
                 position = tokens.length;

@@ -49,12 +49,12 @@ final class Options {
     }
 
     /**
-     * {@code --device auto|cpu|cuda|emulator}: where decode steps run. {@code auto} takes the GPU when CUDA works,
+     * {@code --device auto|cpu|cuda|emulator}: where prompts and decode steps run. {@code auto} takes the GPU when CUDA works,
      * else the CPU with one line saying why; {@code emulator} runs the GPU program in the kernel emulator.
      */
     static final class Device {
         @Option(names = "--device", paramLabel = "auto|cpu|cuda|emulator", defaultValue = DeviceChoice.CPU,
-                description = "where decode steps run: cpu (default), cuda, auto (the GPU when CUDA works, else the CPU, saying why) "
+                description = "where prompts (16-bit weights) and decode steps run: cpu (default), cuda, auto (the GPU when CUDA works, else the CPU, saying why) "
                         + "or emulator (the GPU program in the kernel emulator on the CPU; slow, for checking kernels)")
         String option;
 

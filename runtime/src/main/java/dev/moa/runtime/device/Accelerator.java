@@ -74,6 +74,14 @@ public final class Accelerator implements AutoCloseable {
      * the CPU then.
      */
     public synchronized float[] prefill(KvCache cache, int[] tokens) {
+        return prefill(cache, tokens, null);
+    }
+
+    /**
+     * As {@link #prefill(KvCache, int[])}, and when {@code everyPosition} is not null, also hands it the logits of
+     * every position from its first wanted one on (perplexity, answer loss), computed on the device.
+     */
+    public synchronized float[] prefill(KvCache cache, int[] tokens, dev.moa.runtime.model.LlamaModel.PositionLogits everyPosition) {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
         try {
@@ -82,7 +90,7 @@ public final class Accelerator implements AutoCloseable {
                 tensorCores = !(backend instanceof CudaBackend) || dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend) == 0;
                 if (!tensorCores) System.err.println("moa: " + backend.name() + ": the tensor-core check failed; prompts use the FFMA GEMM");
             }
-            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores, prefillChunk);
+            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores, prefillChunk, everyPosition);
         } catch (dev.moa.tasks.cuda.CudaException e) {
             // a prompt whose stream and keys do not fit the device's free memory runs on the CPU (nothing reached the
             // session's cache: it is read back only after the whole prompt ran)

@@ -6,6 +6,8 @@ import dev.moa.plans.ElasticRule;
 import dev.moa.plans.HeadSpans;
 import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.LlamaLayer;
+import dev.moa.runtime.model.LlamaModel;
+import dev.moa.runtime.model.NonFiniteException;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.graph.TaskGraph;
@@ -70,18 +72,56 @@ final class DevicePrefill implements AutoCloseable {
     /**
      * Runs {@code tokens} (positions 0..T-1) into {@code cache} (fresh, laid out for them) in chunks of at most
      * {@code chunk} tokens (a multiple of 64) and returns the logits after the last token; BF16 matmuls and the
-     * attention on the tensor cores when {@code tensorCores}.
+     * attention on the tensor cores when {@code tensorCores}. When {@code everyPosition} is not null it also gets the
+     * logits of every position from its first wanted one on.
      */
-    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk) {
+    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk,
+                       LlamaModel.PositionLogits everyPosition) {
         if (chunk < ElasticRule.BLOCK || chunk % ElasticRule.BLOCK != 0) {
             throw new IllegalArgumentException("a prefill chunk is a positive multiple of " + ElasticRule.BLOCK + " tokens, not " + chunk);
         }
         try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, tensorCores)) {
-            return prefill.forward(cache, tokens, chunk);
+            return prefill.forward(cache, tokens, chunk, everyPosition);
         }
     }
 
-    private float[] forward(KvCache cache, int[] tokens, int chunkTokens) {
+    /** Logits one pass of {@link #everyPosition} holds at most: 64 MB (128 positions of a 128k vocabulary). */
+    private static final int HEAD_LOGITS = 16 << 20;
+
+    /**
+     * The output head on every position from {@code consumer.firstPosition()} on, {@code rows} positions a pass (the
+     * final norm, then the head as a GEMM), each pass's logits read back and handed over position by position, as
+     * the CPU's forward does for perplexity and answer loss.
+     */
+    private void everyPosition(F32Buffer stream, int t, int rows, LlamaModel.PositionLogits consumer) {
+        int hidden = config.hiddenSize(), vocab = config.vocabSize();
+        int first = Math.max(0, consumer.firstPosition());
+        if (first >= t) return;
+        rows = Math.max(1, Math.min(rows, t - first));
+        F32Buffer in = buffers.f32((long) rows * hidden), normed = buffers.f32((long) rows * hidden), logits = buffers.f32((long) rows * vocab);
+        float[] row = new float[vocab];
+        for (int start = first; start < t; start += rows) {
+            int n = Math.min(rows, t - start);
+            TaskGraph head = new TaskGraph();
+            head.task("positions " + start + "+" + n, VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), stream, start, in, 0, hidden);
+            head.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), in, weights.finalNorm, normed, hidden,
+                    (float) config.rmsNormEps());
+            if (weights.lmHead.half()) {
+                weights.lmHead.multiplyTokens(head, "output head", normed, weights.noBias, logits, 0, n, tensorCores);
+            } else {
+                weights.lmHead.multiply(head, "output head", normed, weights.noBias, logits, 0, n);
+            }
+            backend.runOnce(head);
+            backend.download(logits);
+            for (int i = 0; i < n; i++) {
+                MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, (long) i * vocab * Float.BYTES, row, 0, vocab);
+                NonFiniteException.check(row, 1, vocab, new int[] {start + i}, "the output head's logits");
+                consumer.accept(start + i, row);
+            }
+        }
+    }
+
+    private float[] forward(KvCache cache, int[] tokens, int chunkTokens, LlamaModel.PositionLogits everyPosition) {
         int t = tokens.length, hidden = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads(), headDim = config.headDim();
         int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize(), layers = config.numLayers();
         float eps = (float) config.rmsNormEps(), scale = (float) (1.0 / Math.sqrt(headDim));
@@ -153,6 +193,8 @@ final class DevicePrefill implements AutoCloseable {
         backend.runOnce(graph);
 
         backend.download(logits);
+        // before the cache reaches the session: a head that does not fit the device leaves it as it was
+        if (everyPosition != null) everyPosition(x, t, Math.min(chunkTokens, HEAD_LOGITS / config.vocabSize()), everyPosition);
         for (int l = 0; l < layers; l++) {
             backend.download(kv[l].keyBuffer());
             backend.download(kv[l].valueBuffer());

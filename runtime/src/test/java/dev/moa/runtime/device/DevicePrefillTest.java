@@ -61,6 +61,53 @@ class DevicePrefillTest {
     }
 
     /**
+     * Every position's logits (perplexity, answer loss, a plan's validation) come from the device too: the same
+     * positions from the first wanted one on, in order, each within 1e-4 of the CPU's largest logit, whether the head
+     * runs in one pass or (64-token chunks) in several; and the answer loss of {@code Perplexity.sequenceLoss} agrees.
+     */
+    @Test
+    void everyPositionsLogitsComeFromTheDevice() throws Exception {
+        int[] tokens = new Random(9).ints(150, 3, 2000).toArray();
+        int first = 57;
+        String plan = "moa:" + DEMO.resolve("moa-plan-50.json");
+        Recording once = new Recording(dev.moa.tasks.emulator.Grid.MAX_SHARED_BYTES), passes = new Recording(dev.moa.tasks.emulator.Grid.MAX_SHARED_BYTES);
+        try (Model cpu = Model.load(DEMO); Model device = Model.load(DEMO, once); Model chunked = Model.load(DEMO, passes)) {
+            chunked.accelerator().orElseThrow().prefillChunk(64);
+            Object[][] cases = {{"dense", device, once, 1}, {plan, chunked, passes, 2}}; // 93 positions: one pass, or passes of 64
+            for (Object[] c : cases) {
+                String mode = (String) c[0];
+                java.util.List<float[]> expected = positionLogits(cpu, mode, tokens, first), actual = positionLogits((Model) c[1], mode, tokens, first);
+                assertEquals(tokens.length - first, expected.size(), "the CPU hands every position from the first wanted one");
+                assertEquals(expected.size(), actual.size(), mode + ": positions handed over");
+                for (int i = 0; i < expected.size(); i++) EmulatorDecodeTest.assertClose(expected.get(i), actual.get(i), mode + ", position " + (first + i));
+                assertEquals((int) c[3], ((Recording) c[2]).names.stream().filter(n -> n.startsWith("positions ")).count(),
+                        mode + ": the output head's passes ran on the device");
+            }
+            double a = dev.moa.runtime.eval.Perplexity.sequenceLoss(cpu, AttentionMode.parse("dense"), tokens, first);
+            double b = dev.moa.runtime.eval.Perplexity.sequenceLoss(device, AttentionMode.parse("dense"), tokens, first);
+            assertEquals(a, b, 1e-4 * Math.abs(a), "answer loss");
+        }
+    }
+
+    /** The logits of positions first.. of one prefill, in the order handed over (positions checked consecutive). */
+    static java.util.List<float[]> positionLogits(Model model, String mode, int[] tokens, int first) {
+        java.util.List<float[]> rows = new java.util.ArrayList<>();
+        try (Session s = model.newSession(tokens.length, 64, AttentionMode.parse(mode), 0)) {
+            s.prefill(tokens, new dev.moa.runtime.model.LlamaModel.PositionLogits() {
+                public void accept(int position, float[] logits) {
+                    assertEquals(first + rows.size(), position, "positions in order");
+                    rows.add(logits.clone());
+                }
+
+                public int firstPosition() {
+                    return first;
+                }
+            });
+        }
+        return rows;
+    }
+
+    /**
      * A device whose groups have less shared memory than the tensor-core attention's tiles (head_dim 24 needs 29 KB;
      * sm_86 has 99 KB, too little for head_dim 128's 122 KB) prefills with the FFMA attention, to the same logits; one
      * with enough takes the tensor cores.
@@ -87,6 +134,7 @@ class DevicePrefillTest {
     static final class Recording implements dev.moa.tasks.graph.Backend {
         final dev.moa.tasks.graph.EmulatorBackend emulator = new dev.moa.tasks.graph.EmulatorBackend();
         final java.util.Set<String> methods = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        final java.util.List<String> names = new java.util.concurrent.CopyOnWriteArrayList<>();
         final int shared;
 
         Recording(int shared) {
@@ -110,7 +158,10 @@ class DevicePrefillTest {
         }
 
         public void run(dev.moa.tasks.graph.TaskGraph graph) {
-            for (dev.moa.tasks.graph.TaskGraph.Task t : graph.tasks()) methods.add(t.method());
+            for (dev.moa.tasks.graph.TaskGraph.Task t : graph.tasks()) {
+                methods.add(t.method());
+                names.add(t.name());
+            }
             emulator.run(graph);
         }
 
