@@ -3,7 +3,6 @@ package dev.moa.runtime.device;
 import dev.moa.loader.config.ModelConfig;
 import dev.moa.plans.CacheLayout;
 import dev.moa.plans.ElasticRule;
-import dev.moa.plans.HeadSpans;
 import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.LlamaLayer;
 import dev.moa.runtime.model.LlamaModel;
@@ -122,11 +121,10 @@ final class DevicePrefill implements AutoCloseable {
     }
 
     private float[] forward(KvCache cache, int[] tokens, int chunkTokens, LlamaModel.PositionLogits everyPosition) {
-        int t = tokens.length, hidden = config.hiddenSize(), heads = config.numHeads(), kvHeads = config.numKvHeads(), headDim = config.headDim();
-        int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize(), layers = config.numLayers();
-        float eps = (float) config.rmsNormEps(), scale = (float) (1.0 / Math.sqrt(headDim));
+        int t = tokens.length, hidden = config.hiddenSize(), headDim = config.headDim(), layers = config.numLayers();
+        int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize();
+        float eps = (float) config.rmsNormEps();
         CacheLayout layout = cache.layout();
-        HeadSpans spans = layout.spans();
         int chunk = Math.min(chunkTokens, t);
         // else the FFMA kernel: heads the tensor kernel does not take, or tiles past the device's shared memory (head_dim
         // 128 needs 122 KB: sm_80 and sm_90 have it, sm_86/sm_89 have 99 KB)
@@ -144,41 +142,16 @@ final class DevicePrefill implements AutoCloseable {
         KvBuffers[] kv = new KvBuffers[layers];
 
         weights.embedding.gather(graph, step, x, t);
+        ChunkSteps steps = new ChunkSteps(t, new Activations(xc, xb, qkv, staged, attention, gateUp, activation), tensorAttention);
         for (int l = 0; l < layers; l++) {
-            DeviceWeights.Layer w = weights.layers[l];
             kv[l] = KvBuffers.allocate(buffers, cache.format(), (long) layout.layerSlots(l) * headDim);
-            I32Buffer offsets = buffers.i32(kvHeads), rings = buffers.i32(kvHeads);
-            I32Buffer firstKept = buffers.i32(kvHeads), bands = buffers.i32(heads);
-            for (int g = 0; g < kvHeads; g++) {
-                offsets.set(g, layout.offset(l, g));
-                rings.set(g, layout.ringSlots(l, g));
-                firstKept.set(g, layout.firstKept(l, g, t));
-            }
-            // each head's band in 64-token blocks, as the CPU's prefill reads it (a dense cache's band covers the prompt)
-            for (int h = 0; h < heads; h++) bands.set(h, (int) Math.min(Integer.MAX_VALUE / 2, spans.local()[l][h] / ElasticRule.BLOCK));
+            steps.layer(layerCache(kv[l], layout, l, t));
             for (int start = 0; start < t; start += chunk) {
                 int n = Math.min(chunk, t - start);
-                String at = "layer " + l + (chunk == t ? " " : " tokens " + start + "+" + n + " ");
-                if (xc != x) graph.task(at + "stream in", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), x, start, xc, 0, hidden);
-                graph.task(at + "attention norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), xc, w.attentionNorm(), xb, hidden, eps);
-                w.qkv().multiplyTokens(graph, at + "q/k/v", xb, weights.bias(w.qkvBias()), qkv, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, n, tensorCores);
-                graph.task(at + "rope + cache", PrefillKernels.class, "rope", Grid.of(heads + kvHeads, n, PrefillKernels.GROUP), qkv, weights.cos,
-                        weights.sin, kv[l].keys(), kv[l].values(), kv[l].keys16(), kv[l].values16(), staged, offsets, rings, firstKept,
-                        layout.sinkSlots(), heads, kvHeads, headDim, qkvRows, start, cache.format().kernelFlag());
-                if (tensorAttention) {
-                    graph.task(at + "attention", PrefillKernels.class, "blockSparseTensor", PrefillKernels.tensorGrid(n, heads, headDim), qkv, staged,
-                            attention, bands, start, n, t, heads, kvHeads, headDim, qkvRows, scale);
-                } else {
-                    graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), qkv, staged, attention, bands,
-                            start, n, t, heads, kvHeads, headDim, qkvRows, scale);
-                }
-                w.output().multiplyTokens(graph, at + "output + residual", attention, weights.bias(w.outputBias()), xc,
-                        MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, tensorCores);
-                graph.task(at + "ffn norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), xc, w.ffnNorm(), xb, hidden, eps);
-                w.gateUp().multiplyTokens(graph, at + "gate/up", xb, weights.noBias, gateUp, 0, n, tensorCores);
-                graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, n, 256), gateUp, activation, inter);
-                w.down().multiplyTokens(graph, at + "down + residual", activation, weights.noBias, xc, MatVecKernels.ACCUMULATE, n, tensorCores);
-                if (xc != x) graph.task(at + "stream out", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), xc, 0, x, start, hidden);
+                steps.chunk(start, n, chunk == t ? "layer " + l + " " : "layer " + l + " tokens " + start + "+" + n + " ");
+                if (xc != x) graph.task(steps.at + "stream in", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), x, start, xc, 0, hidden);
+                LlamaLayer.run(steps, l);
+                if (xc != x) graph.task(steps.at + "stream out", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), xc, 0, x, start, hidden);
             }
         }
         // the output head on the last token only
@@ -198,11 +171,135 @@ final class DevicePrefill implements AutoCloseable {
         for (int l = 0; l < layers; l++) {
             backend.download(kv[l].keyBuffer());
             backend.download(kv[l].valueBuffer());
-            for (int g = 0; g < kvHeads; g++) cache.importGroup(l, g, kv[l].keyMemory(), kv[l].valueMemory(), (long) layout.offset(l, g) * headDim);
+            for (int g = 0; g < config.numKvHeads(); g++) cache.importGroup(l, g, kv[l].keyMemory(), kv[l].valueMemory(), (long) layout.offset(l, g) * headDim);
         }
         float[] out = new float[config.vocabSize()];
         MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
         return out;
+    }
+
+    /** A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole prompt. */
+    private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer staged, F32Buffer attention, F32Buffer gateUp,
+                               F32Buffer activation) {
+    }
+
+    /**
+     * One layer's MoA cache as the prompt fills it: its keys and values, and per KV group its first slot, ring size and
+     * first kept position ({@code CacheLayout.firstKept} of the whole prompt), per query head its band in 64-token
+     * blocks, as the CPU's prefill reads it (a dense cache's band covers the prompt).
+     */
+    private record LayerCache(KvBuffers kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, I32Buffer bands, int sinkSlots) {
+    }
+
+    /** Layer {@code l}'s cache of a {@code tokens}-token prompt laid out by {@code layout}, its keys and values in {@code kv}. */
+    private LayerCache layerCache(KvBuffers kv, CacheLayout layout, int l, int tokens) {
+        int heads = config.numHeads(), kvHeads = config.numKvHeads();
+        I32Buffer offsets = buffers.i32(kvHeads), rings = buffers.i32(kvHeads), firstKept = buffers.i32(kvHeads), bands = buffers.i32(heads);
+        for (int g = 0; g < kvHeads; g++) {
+            offsets.set(g, layout.offset(l, g));
+            rings.set(g, layout.ringSlots(l, g));
+            firstKept.set(g, layout.firstKept(l, g, tokens));
+        }
+        for (int h = 0; h < heads; h++) bands.set(h, (int) Math.min(Integer.MAX_VALUE / 2, layout.spans().local()[l][h] / ElasticRule.BLOCK));
+        return new LayerCache(kv, offsets, rings, firstKept, bands, layout.sinkSlots());
+    }
+
+    /**
+     * {@link LlamaLayer}'s steps as launches over one chunk of the prompt, appended to the prompt's graph: RMSNorm per
+     * row, the matmuls as the prefill GEMM with bias and residual epilogues, RoPE in place with the chunk's keys and
+     * values staged and the kept ones written to the layer's cache, the block-sparse attention of the chunk's queries
+     * against the staged prompt (on the tensor cores where they take it), SwiGLU.
+     */
+    private final class ChunkSteps implements LlamaLayer.Steps {
+        private final int tokens, hidden, heads, kvHeads, headDim, qkvRows, inter;
+        private final float eps, scale;
+        private final Activations a;
+        private final boolean tensorAttention;
+        private LayerCache cache;
+        private int start, n;
+        /** The current chunk's prefix of task names. */
+        String at;
+
+        ChunkSteps(int tokens, Activations a, boolean tensorAttention) {
+            this.tokens = tokens;
+            this.hidden = config.hiddenSize();
+            this.heads = config.numHeads();
+            this.kvHeads = config.numKvHeads();
+            this.headDim = config.headDim();
+            this.qkvRows = config.queryDim() + 2 * config.kvDim();
+            this.inter = config.intermediateSize();
+            this.eps = (float) config.rmsNormEps();
+            this.scale = (float) (1.0 / Math.sqrt(headDim));
+            this.a = a;
+            this.tensorAttention = tensorAttention;
+        }
+
+        void layer(LayerCache cache) {
+            this.cache = cache;
+        }
+
+        void chunk(int start, int n, String at) {
+            this.start = start;
+            this.n = n;
+            this.at = at;
+        }
+
+        @Override
+        public void rmsNorm(int layer, LlamaLayer.Norm which) {
+            DeviceWeights.Layer w = weights.layers[layer];
+            boolean attentionNorm = which == LlamaLayer.Norm.ATTENTION;
+            graph.task(at + (attentionNorm ? "attention norm" : "ffn norm"), VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), a.x(),
+                    attentionNorm ? w.attentionNorm() : w.ffnNorm(), a.xb(), hidden, eps);
+        }
+
+        @Override
+        public void qkv(int layer) {
+            DeviceWeights.Layer w = weights.layers[layer];
+            w.qkv().multiplyTokens(graph, at + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, n,
+                    tensorCores);
+        }
+
+        @Override
+        public void rope(int layer) {
+            KvBuffers kv = cache.kv();
+            graph.task(at + "rope + cache", PrefillKernels.class, "rope", Grid.of(heads + kvHeads, n, PrefillKernels.GROUP), a.qkv(), weights.cos,
+                    weights.sin, kv.keys(), kv.values(), kv.keys16(), kv.values16(), a.staged(), cache.offsets(), cache.rings(), cache.firstKept(),
+                    cache.sinkSlots(), heads, kvHeads, headDim, qkvRows, start, kv.format().kernelFlag());
+        }
+
+        @Override
+        public void attention(int layer) {
+            if (tensorAttention) {
+                graph.task(at + "attention", PrefillKernels.class, "blockSparseTensor", PrefillKernels.tensorGrid(n, heads, headDim), a.qkv(), a.staged(),
+                        a.attention(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+            } else {
+                graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),
+                        cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+            }
+        }
+
+        @Override
+        public void outputResidual(int layer) {
+            DeviceWeights.Layer w = weights.layers[layer];
+            w.output().multiplyTokens(graph, at + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(),
+                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, tensorCores);
+        }
+
+        @Override
+        public void gateUp(int layer) {
+            weights.layers[layer].gateUp().multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, tensorCores);
+        }
+
+        @Override
+        public void swiGlu(int layer) {
+            graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, n, 256), a.gateUp(), a.activation(), inter);
+        }
+
+        @Override
+        public void downResidual(int layer) {
+            weights.layers[layer].down().multiplyTokens(graph, at + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n,
+                    tensorCores);
+        }
     }
 
     /** Frees the prompt's activations and staging on the device (the weights stay). */

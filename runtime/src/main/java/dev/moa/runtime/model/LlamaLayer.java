@@ -4,8 +4,8 @@ package dev.moa.runtime.model;
  * The Llama decoder layer, written once: {@code x += Wo·Attention(RoPE(Wqkv·RMSNorm(x) + b)) (+ bo)};
  * {@code x += Wdown·SwiGLU(Wgate/up·RMSNorm(x))}, as a sequence of {@link Steps}. Each backend implements the
  * steps over its own activations and weights: the CPU forward runs them at once on float rows
- * ({@code LlamaModel}, also the profiler's recomputation), the device program appends them as kernels to a task
- * graph ({@code DeviceDecoder}). A change to the layer (another norm, a bias, a different order) is made here and
+ * ({@code LlamaModel}, also the profiler's recomputation), the device programs append them as kernels to a task
+ * graph ({@code DeviceDecoder}'s decode step, {@code DevicePrefill}'s prompt chunks). A change to the layer (another norm, a bias, a different order) is made here and
  * every backend follows, or fails to compile until it implements the new step.
  */
 public final class LlamaLayer {
