@@ -15,7 +15,10 @@ import dev.moa.tasks.kernel.Vec16;
  * once for a block of queries), visiting only what MoA keeps: query block m of 64 tokens reads key block 0 (the
  * sink) and the band of {@link BlockBand} blocks ending at its own block, the same rule the CPU's block-sparse
  * prefill and the plan optimiser ask ({@code plans.BlockBand}); inside them the token-causal mask. A prompt of at
- * most 64 tokens is dense and causal, as on the CPU. Dense attention is the band that covers every block.
+ * most 64 tokens is dense and causal, as on the CPU. Dense attention is the band that covers every block. Two
+ * kernels do it: {@link #blockSparse} with FFMA on any head size, {@link #blockSparseTensor} on the tensor cores.
+ * Both take a chunk of the prompt's queries against the keys and values {@link #rope} staged for every position so
+ * far, so a long prompt runs in chunks.
  */
 public final class PrefillKernels {
     /** Query rows per group. */
@@ -152,10 +155,11 @@ public final class PrefillKernels {
         int bRow = lane % 8 + 8 * (lane / 16), bWord = 4 * (lane / 8 % 2);
         int rowA = first + warp * 16 + g, rowB = rowA + 8; // the queries of this lane's scores and outputs
 
-        // Q, split, once: the chunk's rows first - start…
+        // the group's 64 queries, split, once (row first - start of the chunk's q/k/v on)
         stageRows(sh, qHigh, qLow, words, qkv, (long) (first - start) * stride + (long) head * headDim, stride, Math.min(TC_ROWS, end - first),
                 headDim, dims, t);
-        int bandFirst = tokens <= BLOCK ? 1 : BlockBand.firstBandBlock(block, bands.get(head)); // the sink block apart
+        // key tiles: block 0 (the sink, or the whole of a prompt of one block), then the band's blocks up to this one
+        int bandFirst = tokens <= BLOCK ? 1 : BlockBand.firstBandBlock(block, bands.get(head));
         int tiles = 1 + (block >= bandFirst ? block - bandFirst + 1 : 0);
         float maxA = Float.NEGATIVE_INFINITY, maxB = Float.NEGATIVE_INFINITY, sumA = 0f, sumB = 0f;
         Vec16 zero = Vec16.ofFloats(0f, 0f, 0f, 0f);
