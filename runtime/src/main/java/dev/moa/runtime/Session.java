@@ -29,6 +29,8 @@ public final class Session implements AutoCloseable {
     private final LlamaModel.State state;
     private final Accelerator accelerator;
     private final KvFormat kvFormat;
+    /** Who hears how far a CPU prefill got ({@link #onPrefillProgress}), or null. */
+    private java.util.function.IntConsumer prefillProgress;
     private KvCache cache;
     private int position;
     /**
@@ -115,9 +117,30 @@ public final class Session implements AutoCloseable {
         if (accelerator != null && position > 0) return appendOnDevice(tokens, everyPosition);
         if (cache == null) throw new IllegalStateException("a sparse session starts with prefill(prompt)");
         requireRoom(tokens.length);
-        float[] logits = model.forward(state, cache, tokens, 0, tokens.length, position, everyPosition);
-        position += tokens.length;
+        if (prefillProgress == null || tokens.length <= chunk) {
+            float[] logits = model.forward(state, cache, tokens, 0, tokens.length, position, everyPosition);
+            position += tokens.length;
+            return logits;
+        }
+        // pieces of whole chunks (about 1 % of the prompt each) compute exactly what one forward does, and say how far it got
+        int piece = chunk * Math.max(1, tokens.length / chunk / 100);
+        float[] logits = null;
+        for (int done = 0; done < tokens.length; ) {
+            int n = Math.min(piece, tokens.length - done);
+            logits = model.forward(state, cache, tokens, done, n, position, everyPosition);
+            position += n;
+            done += n;
+            prefillProgress.accept(done);
+        }
         return logits;
+    }
+
+    /**
+     * Hands {@code tokensDone} the prompt tokens a CPU prefill has run so far, about every 1 % of the prompt (for a
+     * progress line); null to stop. A prompt on the device runs as one program and is not reported.
+     */
+    public void onPrefillProgress(java.util.function.IntConsumer tokensDone) {
+        this.prefillProgress = tokensDone;
     }
 
     /**

@@ -104,7 +104,7 @@ final class GenerateCommand implements Callable<Integer> {
             GenerationParams params = new GenerationParams(sampling.maxTokens, sampling.resolve(loaded.generationConfig()), stop, truncate, attention.mode);
             PromptFit fit = Generator.fit(loaded, ids, params);
             if (fit.note() != null) System.err.println("moa: " + fit.note());
-            GenerationResult result = Generator.generate(loaded, fit, params, StdoutText::print);
+            GenerationResult result = Generator.generate(loaded, fit, params, StdoutText::print, new PrefillProgress(System.err, fit.prompt().length));
             StdoutText.println("");
             printStats(result);
         }

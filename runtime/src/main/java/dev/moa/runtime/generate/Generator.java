@@ -29,9 +29,16 @@ public final class Generator {
 
     /** As {@link #generate(Model, int[], GenerationParams, Consumer)} with the prompt and budget already fitted. */
     public static GenerationResult generate(Model model, PromptFit fit, GenerationParams params, Consumer<String> onText) {
+        return generate(model, fit, params, onText, null);
+    }
+
+    /** As above, telling {@code prefillProgress} how many prompt tokens a CPU prefill has run ({@link Session#onPrefillProgress}). */
+    public static GenerationResult generate(Model model, PromptFit fit, GenerationParams params, Consumer<String> onText,
+                                            java.util.function.IntConsumer prefillProgress) {
         GenerationParams granted = params.withMaxTokens(fit.maxTokens());
         try (Session session = model.newSession(fit.prompt().length + fit.maxTokens(),
                 dev.moa.runtime.model.LlamaModel.DEFAULT_CHUNK, params.attention(), fit.maxTokens())) {
+            session.onPrefillProgress(prefillProgress);
             return generate(model, session, fit.prompt(), granted, onText);
         }
     }

@@ -8,7 +8,7 @@ import java.util.Locale;
  * far (steps resumed from an earlier run do not count towards the rate):
  * {@code profile 2048 [######..............] 6/20  41 s, ETA 1 min 35 s  passkey: loss 0.81}.
  */
-final class Progress {
+public final class Progress {
     private static final int WIDTH = 20;
 
     private final PrintStream out;
@@ -36,7 +36,8 @@ final class Progress {
                 duration(elapsed), Double.isNaN(eta) ? "?" : duration(eta), detail);
     }
 
-    static String duration(double seconds) {
+    /** A duration as people read it: "41 s", "1 min 35 s", "2 h 5 min". */
+    public static String duration(double seconds) {
         if (seconds < 60) return String.format(Locale.ROOT, "%.0f s", seconds);
         long s = Math.round(seconds);
         if (s < 3600) return String.format(Locale.ROOT, "%d min %d s", s / 60, s % 60);
