@@ -193,16 +193,18 @@ public final class PrefillKernels {
                 s6 = split(ctx, aH, aL, bH, bL, 0, s6);
                 s7 = split(ctx, aH, aL, bH, bL, 1, s7);
             }
-            // mask (causal, the chunk's end) and scale; each row's maximum over its four lanes
+            // mask (causal, the chunk's end) and scale — a tile before the group's block is seen whole by every query —
+            // and each row's maximum over its four lanes
             int col = key0 + 2 * c;
-            s0 = masked(s0, col, rowA, rowB, end, scale);
-            s1 = masked(s1, col + 8, rowA, rowB, end, scale);
-            s2 = masked(s2, col + 16, rowA, rowB, end, scale);
-            s3 = masked(s3, col + 24, rowA, rowB, end, scale);
-            s4 = masked(s4, col + 32, rowA, rowB, end, scale);
-            s5 = masked(s5, col + 40, rowA, rowB, end, scale);
-            s6 = masked(s6, col + 48, rowA, rowB, end, scale);
-            s7 = masked(s7, col + 56, rowA, rowB, end, scale);
+            boolean whole = key0 + TC_ROWS <= first;
+            s0 = masked(s0, col, rowA, rowB, end, scale, whole);
+            s1 = masked(s1, col + 8, rowA, rowB, end, scale, whole);
+            s2 = masked(s2, col + 16, rowA, rowB, end, scale, whole);
+            s3 = masked(s3, col + 24, rowA, rowB, end, scale, whole);
+            s4 = masked(s4, col + 32, rowA, rowB, end, scale, whole);
+            s5 = masked(s5, col + 40, rowA, rowB, end, scale, whole);
+            s6 = masked(s6, col + 48, rowA, rowB, end, scale, whole);
+            s7 = masked(s7, col + 56, rowA, rowB, end, scale, whole);
             float tileA = Math.max(Math.max(Math.max(rowMax(s0, 0), rowMax(s1, 0)), Math.max(rowMax(s2, 0), rowMax(s3, 0))),
                     Math.max(Math.max(rowMax(s4, 0), rowMax(s5, 0)), Math.max(rowMax(s6, 0), rowMax(s7, 0))));
             float tileB = Math.max(Math.max(Math.max(rowMax(s0, 2), rowMax(s1, 2)), Math.max(rowMax(s2, 2), rowMax(s3, 2))),
@@ -243,14 +245,16 @@ public final class PrefillKernels {
             o5 = rescale(o5, keepA, keepB);
             o6 = rescale(o6, keepA, keepB);
             o7 = rescale(o7, keepA, keepB);
-            o8 = rescale(o8, keepA, keepB);
-            o9 = rescale(o9, keepA, keepB);
-            o10 = rescale(o10, keepA, keepB);
-            o11 = rescale(o11, keepA, keepB);
-            o12 = rescale(o12, keepA, keepB);
-            o13 = rescale(o13, keepA, keepB);
-            o14 = rescale(o14, keepA, keepB);
-            o15 = rescale(o15, keepA, keepB);
+            if (dims > 64) { // (zeros otherwise)
+                o8 = rescale(o8, keepA, keepB);
+                o9 = rescale(o9, keepA, keepB);
+                o10 = rescale(o10, keepA, keepB);
+                o11 = rescale(o11, keepA, keepB);
+                o12 = rescale(o12, keepA, keepB);
+                o13 = rescale(o13, keepA, keepB);
+                o14 = rescale(o14, keepA, keepB);
+                o15 = rescale(o15, keepA, keepB);
+            }
             ctx.barrier(); // every lane's probabilities are in shared memory before ldmatrix reads them across lanes
 
             // O += P·V: per 16 keys, P's A fragments, and Vᵀ's rows as B for each pair of 8-dim blocks
@@ -386,9 +390,10 @@ public final class PrefillKernels {
 
     /**
      * A lane's scores of one 8-key block (keys {@code key}, key+1 for queries {@code rowA}, {@code rowB}) scaled, or
-     * -inf for keys after the query or past the chunk's staged keys.
+     * -inf for keys after the query or past the chunk's staged keys (none of them when the tile is seen {@code whole}).
      */
-    private static Vec16 masked(Vec16 s, int key, int rowA, int rowB, int end, float scale) {
+    private static Vec16 masked(Vec16 s, int key, int rowA, int rowB, int end, float scale, boolean whole) {
+        if (whole) return Vec16.ofFloats(s.f32(0) * scale, s.f32(1) * scale, s.f32(2) * scale, s.f32(3) * scale);
         boolean in0 = key < end, in1 = key + 1 < end;
         return Vec16.ofFloats(in0 && key <= rowA ? s.f32(0) * scale : Float.NEGATIVE_INFINITY,
                 in1 && key + 1 <= rowA ? s.f32(1) * scale : Float.NEGATIVE_INFINITY,
