@@ -129,7 +129,7 @@ final class DevicePrefill implements AutoCloseable {
         // else the FFMA kernel: heads the tensor kernel does not take, or tiles past the device's shared memory (head_dim
         // 128 needs 122 KB: sm_80 and sm_90 have it, sm_86/sm_89 have 99 KB)
         boolean tensorAttention = tensorCores && PrefillKernels.tensorTakes(headDim)
-                && PrefillKernels.tensorGrid(1, 1, headDim).sharedBytes() <= backend.sharedBytesPerGroup();
+                && PrefillKernels.tensorSharedBytes(headDim) <= backend.sharedBytesPerGroup();
 
         I32Buffer step = buffers.i32((long) t * Step.SIZE);
         for (int i = 0; i < t; i++) step.set((long) i * Step.SIZE + Step.TOKEN, tokens[i]);

@@ -355,20 +355,22 @@ public final class Emulator {
 
         @Override
         public float[] sharedDynamicF32(int length) {
-            if (length < 0 || 4L * length > group.grid.sharedBytes()) {
-                throw new IllegalStateException("sharedDynamicF32(" + length + ") needs " + 4L * length + " bytes; the launch gives "
-                        + group.grid.sharedBytes() + " (Grid.withSharedBytes)");
-            }
+            requireDynamicBytes("sharedDynamicF32", length);
             return sharedF32(length);
         }
 
         @Override
         public int[] sharedDynamicI32(int length) {
+            requireDynamicBytes("sharedDynamicI32", length);
+            return sharedI32(length);
+        }
+
+        /** The launch must give the dynamic array's {@code 4·length} bytes, as a GPU launch must. */
+        private void requireDynamicBytes(String what, int length) {
             if (length < 0 || 4L * length > group.grid.sharedBytes()) {
-                throw new IllegalStateException("sharedDynamicI32(" + length + ") needs " + 4L * length + " bytes; the launch gives "
+                throw new IllegalStateException(what + "(" + length + ") needs " + 4L * length + " bytes; the launch gives "
                         + group.grid.sharedBytes() + " (Grid.withSharedBytes)");
             }
-            return sharedI32(length);
         }
 
         @Override

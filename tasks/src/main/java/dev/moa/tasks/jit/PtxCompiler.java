@@ -493,7 +493,6 @@ public final class PtxCompiler {
                     Map<Label, String> outer = copyLabels;
                     for (int copy = 0; copy < trips; copy++) {
                         copyLabels = freshNames(outer, loop.internal());
-                        emit("mov.s32", local(loop.counter(), Kind.INT), start + (long) copy * loop.step()); // as the loop leaves it, too
                         constantLocals.put(loop.counter(), start + (long) copy * loop.step());
                         translate(elements, loop.bodyStart(), loop.backEdge(), result, end);
                     }

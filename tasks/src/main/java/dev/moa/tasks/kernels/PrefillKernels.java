@@ -106,7 +106,12 @@ public final class PrefillKernels {
 
     /** {@link #blockSparseTensor}'s launch for a chunk of {@code count} prompt tokens and {@code heads} query heads. */
     public static Grid tensorGrid(int count, int heads, int headDim) {
-        return Grid.of((count + TC_ROWS - 1) / TC_ROWS, heads, TC_GROUP).withSharedBytes(4 * tensorWords(headDim));
+        return Grid.of((count + TC_ROWS - 1) / TC_ROWS, heads, TC_GROUP).withSharedBytes(tensorSharedBytes(headDim));
+    }
+
+    /** Dynamic shared memory one group of {@link #blockSparseTensor} needs at {@code headDim} (72 KB at 64, 122 KB at 128). */
+    public static int tensorSharedBytes(int headDim) {
+        return 4 * tensorWords(headDim);
     }
 
     /** Head dimensions as the tensor cores take them: a multiple of 16 (the product's k), zeros past the head's. */
@@ -134,7 +139,7 @@ public final class PrefillKernels {
      * (per lane, summed across the row's four lanes once at the end) its sum of exponentials, rescales its output
      * and adds P·V, P written to the warp's rows of shared memory and read back as A fragments. Q, K, V and P are F32
      * and the tensor core reads BF16, so each is split into a BF16 part and the BF16 rounding of what remains, and a
-     * product takes the three terms hi·hi + lo·hi + hi·lo (the lo·lo term is below F32's last bit of a sum of 64): the
+     * product takes the three terms hi·hi + lo·hi + hi·lo (lo·lo, about 2⁻¹⁸ of a product, is left out): the
      * scores and outputs keep about 16 bits, within 1e-4 of the F32 kernel. Each lane holds, for rows g = lane / 4
      * and g + 8 of its warp, the columns {@code 2(lane % 4)}, +1 of every 8-wide block (MatrixFragments). Head dims
      * are padded with zeros to a multiple of 16. Launch {@link #tensorGrid}; needs {@link #tensorTakes} and sm_80.

@@ -397,7 +397,7 @@ class TranslationFidelityTest {
         assertTrue(ptx.contains("mma.sync.aligned.m16n8k16") && ptx.contains("ldmatrix"), "scores and outputs on the tensor cores");
         new PtxInterpreter(ptx).launch(tensor, q.memory(), kv.memory(), o4.memory(), bands.memory(), start, count, tokens, heads, kvHeads, headDim,
                 stride, 0.35f);
-        assertClose(o3, o4, 1e-6);
+        assertClose(o3, o4, 1e-5); // as the FFMA pair: the emulator's exp and ex2.approx differ in the last bits
         assertClose(o1, o3, 1e-4); // and the two kernels agree
     }
 
