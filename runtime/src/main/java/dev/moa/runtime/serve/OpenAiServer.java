@@ -41,7 +41,7 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
  * OpenAI's chunk format, ending with {@code [DONE]}, or answered whole, with {@code usage}), {@code GET /v1/models},
  * {@code GET /health}, and {@code GET /metrics} in Prometheus' text format. Errors are OpenAI's error JSON with
  * its status codes: 400 (bad JSON, a field of the wrong type or range, a prompt past the context), 401 (API key),
- * 404 (unknown model or path), 405, 413 (body over the limit, read no further), 429 (queue full, with
+ * 404 (unknown model or path), 405, 413 (body over the limit: the rest dropped unkept), 429 (queue full, with
  * Retry-After), 503 (shutting down).
  *
  * <p>A client that goes away is noticed when the server next writes to it: a streamed token, or each second while a
@@ -113,14 +113,20 @@ public final class OpenAiServer implements AutoCloseable {
             route(request, response);
             callback.succeeded();
         } catch (ApiError e) {
-            respond(response, callback, e);
+            respond(request, response, callback, e);
         } catch (Throwable e) {
-            respond(response, callback, new ApiError(500, "server_error", null, null, "the server failed: " + e));
+            respond(request, response, callback, new ApiError(500, "server_error", null, null, "the server failed: " + e));
         }
     }
 
-    private void respond(Response response, Callback callback, ApiError error) {
+    /** A request attribute: TRUE where its body has been read to the end, FALSE where reading it stopped short. */
+    private static final String BODY_READ = "moa.bodyRead";
+    /** The most of a refused body read and dropped to keep its connection usable; past it the connection closes. */
+    private static final long DROPPED_AT_MOST = 16L << 20;
+
+    private void respond(Request request, Response response, Callback callback, ApiError error) {
         try {
+            finishReading(request, response);
             if (error.status == 429) response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
             if (error.status == 401) response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
             json(response, error.status, error.json());
@@ -128,6 +134,21 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (Throwable e) {
             callback.failed(e);
         }
+    }
+
+    /**
+     * An answer given before the request's body was read (401, 404, 405, ...) or while reading it (413): the body is
+     * read to its end and dropped first. Answering with data still arriving closes the connection under the
+     * client, which may then see it reset before it reads the answer (or reuse it for its next request and find it
+     * closed). A body beyond {@link #DROPPED_AT_MOST} is not drained: that connection closes, and says so.
+     */
+    private void finishReading(Request request, Response response) {
+        try {
+            if (request.getAttribute(BODY_READ) == null) readToEnd(request, null, 0);
+        } catch (IOException e) {
+            // broken: closed below
+        }
+        if (request.getAttribute(BODY_READ) != Boolean.TRUE) response.getHeaders().put(HttpHeader.CONNECTION, "close");
     }
 
     private void route(Request request, Response response) throws IOException {
@@ -376,19 +397,35 @@ public final class OpenAiServer implements AutoCloseable {
         };
     }
 
-    /** The body, at most {@code maxBodyBytes}: a longer one is refused (413) without being read past the limit. */
+    /**
+     * The body, at most {@code maxBodyBytes}: a longer one is refused (413), the rest of it read and dropped (kept
+     * no further) so the answer reaches the client; see {@link #finishReading}.
+     */
     private String readBody(Request request) throws IOException {
         long limit = config.maxBodyBytes(), declared = request.getLength();
-        if (declared > limit) throw tooLarge(declared);
         ByteArrayOutputStream body = new ByteArrayOutputStream();
+        long length = readToEnd(request, declared > limit ? null : body, limit);
+        if (declared > limit || length < 0 || length > limit) throw tooLarge(declared > limit ? declared : -1);
+        return body.toString(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Reads the request's body to its end, keeping its first {@code keepAtMost} bytes in {@code keep} (none when
+     * null) and dropping the rest; gives up past {@link #DROPPED_AT_MOST} bytes. Records in {@link #BODY_READ}
+     * whether it reached the end. Returns the body's length, or -1 where it gave up.
+     */
+    private static long readToEnd(Request request, ByteArrayOutputStream keep, long keepAtMost) throws IOException {
         byte[] buffer = new byte[16384];
+        long length = 0;
+        request.setAttribute(BODY_READ, Boolean.FALSE);
         try (InputStream in = Content.Source.asInputStream(request)) {
-            for (int n; (n = in.read(buffer)) > 0; ) {
-                if (body.size() + (long) n > limit) throw tooLarge(-1);
-                body.write(buffer, 0, n);
+            for (int n; (n = in.read(buffer)) >= 0; length += n) {
+                if (keep != null && length + n <= keepAtMost) keep.write(buffer, 0, n);
+                if (length + n > keepAtMost + DROPPED_AT_MOST) return -1;
             }
         }
-        return body.toString(StandardCharsets.UTF_8);
+        request.setAttribute(BODY_READ, Boolean.TRUE);
+        return length;
     }
 
     private ApiError tooLarge(long declared) {
