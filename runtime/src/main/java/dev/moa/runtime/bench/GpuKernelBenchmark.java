@@ -73,6 +73,11 @@ public final class GpuKernelBenchmark {
                 rows.add(gemm(shape[0], shape[1], shape[2], false));
                 rows.add(gemm(shape[0], shape[1], shape[2], true));
             }
+            for (int[] shape : new int[][] {{32, 3072, 2048}, {32, 2048, 8192}, {32, 16384, 2048}}) {
+                progress.printf("a batched decode step's product, %d sessions x %d x %d (batched matvec, tensor cores whole, split) ...%n",
+                        shape[0], shape[1], shape[2]);
+                for (String kind : new String[] {"halfBatchInto", "bf16Tensor", "bf16TensorSplit"}) rows.add(decodeProduct(shape[0], shape[1], shape[2], kind));
+            }
             progress.println("prefill attention, 4096 tokens, 32 heads over 8, head_dim 64 (FFMA, tensor cores) ...");
             rows.add(prefillAttention(4096, 32, 8, 64, false));
             rows.add(prefillAttention(4096, 32, 8, 64, true));
@@ -83,27 +88,32 @@ public final class GpuKernelBenchmark {
                 rows.add(attention(32, 8, 128, span, true, true));
             }
         } finally {
-            allocated.forEach(DeviceMemory::close);
-            modules.forEach(CudaModule::close);
-            if (reference != null) reference.close();
-            arena.close();
+            close();
         }
         return rows;
+    }
+
+    /** Frees what the rows allocated and loaded ({@link #run} does at its end). */
+    void close() {
+        allocated.forEach(DeviceMemory::close);
+        modules.forEach(CudaModule::close);
+        if (reference != null) reference.close();
+        arena.close();
     }
 
     /** The table: ours, roofline share, nvcc's time and the gap. */
     public String table(List<Row> rows) {
         double peak = context.device().peakBandwidthBytesPerSecond() / 1e9;
         StringBuilder out = new StringBuilder(String.format("%s, roofline %.0f GB/s%n", context.device().describe(), peak));
-        out.append(String.format("%-18s %-16s %10s %9s %9s %11s %11s %10s%n", "kernel", "shape", "ours us", "GB/s", "roofline",
+        out.append(String.format("%-22s %-16s %10s %9s %9s %11s %11s %10s%n", "kernel", "shape", "ours us", "GB/s", "roofline",
                 "nvcc us", "nvcc/ours", "max error"));
         for (Row r : rows) {
             if (r.flops() > 0) { // compute-bound: TFLOP/s, not bandwidth
-                out.append(String.format("%-18s %-16s %10.1f %9s %9s %11s %11s %10.1e   %.1f TFLOP/s%n", r.kernel(), r.shape(), r.micros(), "-", "-",
+                out.append(String.format("%-22s %-16s %10.1f %9s %9s %11s %11s %10.1e   %.1f TFLOP/s%n", r.kernel(), r.shape(), r.micros(), "-", "-",
                         "-", "-", r.maxError(), r.flops() / r.micros() / 1e6));
                 continue;
             }
-            out.append(String.format("%-18s %-16s %10.1f %9.0f %8.0f%% %11s %11s %10.1e%n", r.kernel(), r.shape(), r.micros(),
+            out.append(String.format("%-22s %-16s %10.1f %9.0f %8.0f%% %11s %11s %10.1e%n", r.kernel(), r.shape(), r.micros(),
                     r.gigabytesPerSecond(), 100 * r.gigabytesPerSecond() / peak,
                     Double.isNaN(r.referenceMicros()) ? "-" : String.format("%.1f", r.referenceMicros()),
                     Double.isNaN(r.referenceMicros()) ? "-" : String.format("%.2f", r.referenceMicros() / r.micros()), r.maxError()));
@@ -154,6 +164,59 @@ public final class GpuKernelBenchmark {
         }
         return new Row(tensor ? "gemm-bf16-tensor" : "gemm-half", tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error,
                 2L * tokens * rows * cols);
+    }
+
+    /**
+     * A batched decode step's product ({@code batch} sessions' activations × BF16 weights, F32 out) as the batched
+     * matvec ({@code halfBatchInto}), the tensor-core GEMM over all columns ({@code bf16Tensor}) or split over them
+     * and summed ({@code bf16TensorSplit}: two launches, timed together); checked on its first and last sessions.
+     */
+    Row decodeProduct(int batch, int rows, int cols, String kind) {
+        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+        for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+        F32Buffer x = gaussian((long) batch * cols), out = F32Buffer.allocate(arena, (long) batch * rows), bias = F32Buffer.allocate(arena, 1);
+        DeviceMemory dw = device(w), dx = device(x), dbias = device(bias), dout = device(out);
+        Class<?> gemm = dev.moa.tasks.kernels.GemmKernels.class;
+        Launch[] launches = switch (kind) {
+            case "halfBatchInto" -> {
+                var g = MatVecKernels.batchGrid(rows, batch);
+                yield new Launch[] {new Launch(ourKernel(MatVecKernels.class, kind), Dim3.of(g.groupsX()), Dim3.of(g.groupSize()), dw, dx, dbias, dout,
+                        rows, cols, batch, 0, 0)};
+            }
+            case "bf16Tensor" -> {
+                var g = dev.moa.tasks.kernels.GemmKernels.tensorGrid(batch, rows);
+                yield new Launch[] {new Launch(ourKernel(gemm, kind), Dim3.of(g.groupsX(), g.groupsY()), Dim3.of(g.groupSize()), dw, dx, dbias, dout,
+                        batch, rows, cols, 0)};
+            }
+            default -> {
+                int splits = dev.moa.tasks.kernels.GemmKernels.splits(batch, rows, cols);
+                DeviceMemory partial = device(F32Buffer.allocate(arena, (long) splits * batch * rows));
+                var g = dev.moa.tasks.kernels.GemmKernels.tensorSplitGrid(batch, rows, splits);
+                var sum = dev.moa.tasks.kernels.GemmKernels.sumGrid(batch, rows);
+                yield new Launch[] {
+                        new Launch(ourKernel(gemm, kind), Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), dw, dx, partial, batch,
+                                rows, cols, dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits)),
+                        new Launch(ourKernel(gemm, "sumSplits"), Dim3.of(sum.groupsX()), Dim3.of(sum.groupSize()), partial, dbias, dout, batch, rows,
+                                splits, 0)};
+            }
+        };
+        double micros = time(launches);
+        dout.copyTo(out.memory());
+        double error = 0;
+        for (int t : new int[] {0, batch - 1}) {
+            for (int r = 0; r < rows; r++) {
+                double expected = 0;
+                for (int c = 0; c < cols; c++) expected += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) x.get((long) t * cols + c);
+                error = Math.max(error, Math.abs(expected - out.get((long) t * rows + r)) / Math.max(1, Math.abs(expected)));
+            }
+        }
+        String name = switch (kind) {
+            case "halfBatchInto" -> "matvec-half-batch";
+            case "bf16Tensor" -> "gemm-bf16-tensor";
+            default -> "gemm-bf16-tensor-split";
+        };
+        // bound by the weights' bytes (read once per step by every kind but the matvec's later passes): GB/s, not FLOP/s
+        return new Row(name, batch + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error);
     }
 
     /**

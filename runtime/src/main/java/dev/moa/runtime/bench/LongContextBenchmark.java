@@ -7,6 +7,7 @@ import dev.moa.runtime.Model;
 import dev.moa.runtime.generate.Sampler;
 import dev.moa.runtime.model.DenseKvCache;
 import dev.moa.runtime.model.KvCache;
+import dev.moa.runtime.model.KvFormat;
 import dev.moa.runtime.model.LlamaModel;
 import dev.moa.runtime.model.MoaKvCache;
 import java.util.SplittableRandom;
@@ -30,8 +31,13 @@ public final class LongContextBenchmark {
      * writes only past the prompt.
      */
     public static KvCache filled(ModelConfig c, MoaPlan plan, int length, int allowance) {
+        return filled(c, plan, length, allowance, KvFormat.F32);
+    }
+
+    /** As {@link #filled(ModelConfig, MoaPlan, int, int)} with keys and values stored in {@code format}. */
+    public static KvCache filled(ModelConfig c, MoaPlan plan, int length, int allowance, KvFormat format) {
         int prompt = length - allowance;
-        KvCache cache = plan == null ? new DenseKvCache(c, length) : new MoaKvCache(c, HeadSpans.of(plan, length), prompt);
+        KvCache cache = plan == null ? new DenseKvCache(c, length, format) : new MoaKvCache(c, HeadSpans.of(plan, length), prompt, format);
         SplittableRandom random = new SplittableRandom(9);
         float[] k = new float[c.kvDim()], v = new float[c.kvDim()];
         for (int p = 0; p < prompt; p++) {
@@ -44,6 +50,14 @@ public final class LongContextBenchmark {
             }
         }
         return cache;
+    }
+
+    /**
+     * The most sessions, at least 1 and at most {@code most}, whose copies of {@code cache} fit {@code budget} bytes
+     * together: the batch a memory budget allows this attention at this length.
+     */
+    public static int sessionsWithin(long budget, KvCache cache, int most) {
+        return (int) Math.max(1, Math.min(most, budget / Math.max(1, cache.byteSize())));
     }
 
     /**

@@ -67,6 +67,35 @@ final class BenchCommand {
         }
     }
 
+    /** {@code --products}: how a batched step on a device multiplies, one or several to compare in one run. */
+    static final class Products {
+        @Option(names = "--products", paramLabel = "KIND", split = ",", defaultValue = "auto",
+                description = "a batched device step's matmuls: auto (BF16 weights on the tensor cores from 5 sessions), matvec (the batched matvec), "
+                        + "tensor (the tensor cores from 2 sessions); a list runs each (default: ${DEFAULT-VALUE})")
+        List<String> kinds;
+
+        /** Checks the kinds before any work: known names, and a device to apply them to when more than auto is asked. */
+        void check(String command, dev.moa.tasks.cuda.DeviceChoice choice) {
+            for (String kind : kinds) from(command, kind);
+            Options.require(kinds.equals(List.of("auto")) || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
+                    command + ": --products applies to a device step (--device cuda or emulator)");
+        }
+
+        /** Sets the model's accelerator (if any) to {@code kind}. */
+        static void apply(Model model, String kind) {
+            model.accelerator().ifPresent(a -> a.tensorProductsFrom(from("bench", kind)));
+        }
+
+        private static int from(String command, String kind) {
+            return switch (kind) {
+                case "auto" -> dev.moa.tasks.kernels.MatVecKernels.BATCH_PASS + 1;
+                case "matvec" -> 0;
+                case "tensor" -> 2;
+                default -> throw new UsageException(command + ": --products takes auto, matvec or tensor, not '" + kind + "'");
+            };
+        }
+    }
+
     @Command(name = "decode", description = "Prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch with --torch).")
     static final class Decode implements Callable<Integer> {
         @Mixin
@@ -97,12 +126,17 @@ final class BenchCommand {
         @Option(names = "--profile", description = "on a CUDA device: also the time of each kernel of the decode step, launched alone")
         boolean profile;
 
+        @Mixin
+        Products products;
+
         @Override
         public Integer call() throws Exception {
             Options.require(promptTokens >= 1 && decodeTokens >= 2 && rounds >= 1, "bench decode: --prompt-tokens and --rounds must be positive and --decode-tokens at least 2 (the first step, which may move the cache to a device, is timed apart)");
             if (batches != null) for (int b : batches) Options.require(b >= 1 && b <= 4096, "bench decode: --batch sizes must be in 1..4096, got " + b);
             Presets preset = target.preset();
             var choice = device.choose();
+            products.check("bench decode", choice);
+            Options.require(batches != null || products.kinds.equals(List.of("auto")), "bench decode: --products compares batched steps: give --batch too");
             Path dir = target.dir();
             MemoryBandwidth.Result bandwidth;
             if (choice.kind() == dev.moa.tasks.cuda.DeviceChoice.Kind.CUDA) {
@@ -190,15 +224,18 @@ final class BenchCommand {
             System.out.printf("batched decode, %s, %s attention, %d-token prompts, %d steps, best of %d; read bandwidth %.1f GB/s, %d threads%n",
                     model.directory().getFileName(), attention.mode, promptTokens, decodeTokens, rounds, bandwidth.readBytesPerSecond() / 1e9,
                     Parallel.threads());
-            System.out.println("batch   tokens/s (all)   vs batch 1   KV MB/step   roofline tokens/s   of roofline");
+            System.out.println("batch  products   tokens/s (all)   vs batch 1   KV MB/step   roofline tokens/s   of roofline");
             double single = Double.NaN;
             for (int b : batches) {
-                var r = DecodeBenchmark.batched(model, b, attention.mode, promptTokens, decodeTokens, rounds);
-                if (Double.isNaN(single) && b == 1) single = r.tokensPerSecond();
-                double roofline = b * bandwidth.readBytesPerSecond() / (bytesPerStep + r.kvBytesPerStep());
-                System.out.printf("%5d   %14.2f   %10s   %10.1f   %17.1f   %10.0f%%%n", b, r.tokensPerSecond(),
-                        Double.isNaN(single) ? "-" : String.format("%.2fx", r.tokensPerSecond() / single), r.kvBytesPerStep() / 1e6,
-                        roofline, 100 * r.tokensPerSecond() / roofline);
+                for (String kind : products.kinds) {
+                    Products.apply(model, kind);
+                    var r = DecodeBenchmark.batched(model, b, attention.mode, promptTokens, decodeTokens, rounds);
+                    if (Double.isNaN(single) && b == 1) single = r.tokensPerSecond();
+                    double roofline = b * bandwidth.readBytesPerSecond() / (bytesPerStep + r.kvBytesPerStep());
+                    System.out.printf("%5d  %-8s   %14.2f   %10s   %10.1f   %17.1f   %10.0f%%%n", b, kind, r.tokensPerSecond(),
+                            Double.isNaN(single) ? "-" : String.format("%.2fx", r.tokensPerSecond() / single), r.kvBytesPerStep() / 1e6,
+                            roofline, 100 * r.tokensPerSecond() / roofline);
+                }
             }
             return 0;
         }
@@ -286,9 +323,18 @@ final class BenchCommand {
                 description = "sessions stepped together at each length, for each B (default: ${DEFAULT-VALUE}; more than 1 needs --device cuda or emulator)")
         List<Integer> batches;
 
+        @Mixin
+        Products products;
+
+        @Option(names = "--kv-budget", paramLabel = "BYTES",
+                description = "instead of --batch: each mode at the most sessions (up to 1024) whose KV caches fit BYTES together, e.g. 32G: "
+                        + "MoA's smaller caches fit more sessions in the same memory (needs --device cuda or emulator)")
+        String kvBudget;
+
         @Override
         public Integer call() throws Exception {
             Options.require(steps >= 1, "bench long-context: --decode-tokens must be positive");
+            long budget = kvBudget == null ? 0 : ServeCommand.bytes(kvBudget, "--kv-budget");
             for (int b : batches) Options.require(b >= 1 && b <= 1024, "bench long-context: --batch sizes must be in 1..1024, got " + b);
             Path dir = model != null ? model : materialize(Presets.LLAMA_3_2_1B);
             Path planFile = plan.file();
@@ -296,26 +342,35 @@ final class BenchCommand {
             var choice = device.choose();
             Options.require(batches.stream().allMatch(b -> b == 1) || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
                     "bench long-context: --batch above 1 runs on a device (--device cuda or emulator)");
+            products.check("bench long-context", choice);
+            Options.require(kvBudget == null || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
+                    "bench long-context: --kv-budget steps many sessions together: it runs on a device (--device cuda or emulator)");
             try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {
                 var config = model.config();
                 var moaPlan = dev.moa.plans.MoaPlan.load(planFile).validateFor(config.numLayers(), config.numHeads(), dir.toString());
                 var half = dev.moa.plans.MoaPlan.uniform(config.numLayers(), config.numHeads(), new dev.moa.plans.ElasticRule(0, 0.5));
                 System.out.printf("whole-model decode at long context on %s, %d threads; N = prompt + %d; best of %d steps; moa plan %s%n",
                         model.device(), Parallel.threads(), allowance, steps, planFile);
-                System.out.println("length  batch  mode          KV cache   vs dense   decode tokens/s (all)   vs dense");
+                System.out.println("length  batch  products  mode          KV cache   vs dense   decode tokens/s (all)   vs dense");
                 for (int length : lengths) {
                     // each mode's cache is filled once per length and serves every batch size
                     var caches = new java.util.LinkedHashMap<String, dev.moa.runtime.model.KvCache>();
-                    caches.put("dense", LongContextBenchmark.filled(config, null, length, allowance));
-                    caches.put("moa", LongContextBenchmark.filled(config, moaPlan, length, allowance));
-                    caches.put("uniform", LongContextBenchmark.filled(config, half, length, allowance));
-                    for (int batch : batches) {
-                        LongContextBenchmark.Result dense = null;
-                        for (var entry : caches.entrySet()) {
-                            var r = LongContextBenchmark.run(model, entry.getValue(), length, allowance, steps, batch);
-                            if (dense == null) dense = r;
-                            System.out.printf("%6d  %5d  %-8s  %9s   %6.1f%%   %14.2f          %6.2fx%n", length, batch, entry.getKey(), InfoCommand.bytes(r.kvBytes()),
-                                    100.0 * r.kvBytes() / dense.kvBytes(), r.decodeTokensPerSecond(), r.decodeTokensPerSecond() / dense.decodeTokensPerSecond());
+                    caches.put("dense", LongContextBenchmark.filled(config, null, length, allowance, device.kvCache.format));
+                    caches.put("moa", LongContextBenchmark.filled(config, moaPlan, length, allowance, device.kvCache.format));
+                    caches.put("uniform", LongContextBenchmark.filled(config, half, length, allowance, device.kvCache.format));
+                    // with a KV budget, one pass where each mode takes the sessions its caches fit (-1 marks it)
+                    for (int batch : budget > 0 ? List.of(-1) : batches) {
+                        for (String kind : products.kinds) {
+                            Products.apply(model, kind);
+                            LongContextBenchmark.Result dense = null;
+                            for (var entry : caches.entrySet()) {
+                                int sessions = batch > 0 ? batch : LongContextBenchmark.sessionsWithin(budget, entry.getValue(), 1024);
+                                var r = LongContextBenchmark.run(model, entry.getValue(), length, allowance, steps, sessions);
+                                if (dense == null) dense = r;
+                                System.out.printf("%6d  %5d  %-8s  %-8s  %9s   %6.1f%%   %14.2f          %6.2fx%n", length, sessions, kind, entry.getKey(),
+                                        InfoCommand.bytes(r.kvBytes()), 100.0 * r.kvBytes() / dense.kvBytes(), r.decodeTokensPerSecond(),
+                                        r.decodeTokensPerSecond() / dense.decodeTokensPerSecond());
+                            }
                         }
                     }
                 }

@@ -27,6 +27,11 @@ public final class Accelerator implements AutoCloseable {
     private Boolean tensorCores;
     /** Most prompt tokens a device prefill runs at once ({@link DevicePrefill#CHUNK}; tests take smaller chunks). */
     private int prefillChunk = DevicePrefill.CHUNK;
+    /**
+     * The fewest sessions whose decode step multiplies on the tensor cores ({@link #tensorProductsFrom}): from five,
+     * where the batched matvec (four sessions per weight read) would read each weight twice or more.
+     */
+    private int tensorProductsFrom = dev.moa.tasks.kernels.MatVecKernels.BATCH_PASS + 1;
 
     private Accelerator(Backend backend, CudaContext context, ModelConfig config, LlamaWeights weights) {
         this.backend = backend;
@@ -64,7 +69,31 @@ public final class Accelerator implements AutoCloseable {
     /** The decode program of several prefilled sessions stepped together, one row each. */
     public synchronized DeviceDecoder decoder(List<DeviceDecoder.Row> rows) {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
-        return new DeviceDecoder(config, deviceWeights, backend, rows);
+        boolean tensorProducts = tensorProductsFrom > 0 && rows.size() >= tensorProductsFrom && tensorCores();
+        return new DeviceDecoder(config, deviceWeights, backend, rows, tensorProducts);
+    }
+
+    /**
+     * Decode steps of at least {@code sessions} sessions multiply BF16 weights on the tensor cores (a GEMM over the
+     * sessions, each weight read once), fewer by the batched matvec; 0 keeps the matvec for every batch. For
+     * benchmarks that compare the two; the default is {@link dev.moa.tasks.kernels.MatVecKernels#BATCH_PASS} + 1.
+     */
+    public synchronized void tensorProductsFrom(int sessions) {
+        if (sessions < 0) throw new IllegalArgumentException("tensor products from " + sessions + " sessions: expected 0 (never) or more");
+        tensorProductsFrom = sessions;
+    }
+
+    /**
+     * Whether GEMMs may use the tensor cores: always on the emulator; on a CUDA device once {@link
+     * dev.moa.tasks.kernels.TensorCoreCheck} found its fragment layout to be the one the kernels assume (checked at
+     * first use: the layout is the hardware's to define), else the FFMA kernels and matvecs run, with one line why.
+     */
+    private boolean tensorCores() {
+        if (tensorCores == null) {
+            tensorCores = !(backend instanceof CudaBackend) || dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend) == 0;
+            if (!tensorCores) System.err.println("moa: " + backend.name() + ": the tensor-core check failed; products use the FFMA GEMM and matvecs");
+        }
+        return tensorCores;
     }
 
     /**
@@ -85,12 +114,7 @@ public final class Accelerator implements AutoCloseable {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
         try {
-            if (tensorCores == null) {
-                // the tensor cores' fragment layout is the hardware's to define: check it once before a GEMM relies on it
-                tensorCores = !(backend instanceof CudaBackend) || dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend) == 0;
-                if (!tensorCores) System.err.println("moa: " + backend.name() + ": the tensor-core check failed; prompts use the FFMA GEMM");
-            }
-            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores, prefillChunk, everyPosition);
+            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition);
         } catch (dev.moa.tasks.cuda.CudaException e) {
             // a prompt whose stream and keys do not fit the device's free memory runs on the CPU (nothing reached the
             // session's cache: it is read back only after the whole prompt ran)

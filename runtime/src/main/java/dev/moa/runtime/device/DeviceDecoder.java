@@ -56,8 +56,12 @@ public final class DeviceDecoder implements AutoCloseable {
     private final LayerCache[] layers;
     private final long kvBytes;
 
-    /** Moves the rows' caches to the device and builds the step over them. */
-    DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, List<Row> rows) {
+    /**
+     * Moves the rows' caches to the device and builds the step over them; with {@code tensorProducts}, the step's
+     * products with BF16 weights run on the tensor cores as GEMMs over the rows (split over their columns where their
+     * tiles are few), else as batched matvecs.
+     */
+    DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, List<Row> rows, boolean tensorProducts) {
         if (rows.isEmpty()) throw new IllegalArgumentException("a device step needs at least one session");
         this.backend = backend;
         this.buffers = new OwnedBuffers(backend);
@@ -136,14 +140,16 @@ public final class DeviceDecoder implements AutoCloseable {
 
         // the model's forward, as launches over all rows: LlamaLayer's steps, recorded
         weights.embedding.gather(graph, step, x, batch);
+        F32Buffer products = tensorProducts ? buffers.f32(Math.max(1, Math.max(weights.partialFloats(batch), weights.lmHead.partialFloats(batch))))
+                : null;
         GraphSteps steps = new GraphSteps(config, weights, batch, new Activations(x, xb, qkv, attention, gateUp, activation, partialOut,
-                partialMax, partialSum), sinkSlots, grouped);
+                partialMax, partialSum), sinkSlots, grouped, products);
         for (int l = 0; l < layerCount; l++) LlamaLayer.run(steps, l);
         if (steps.fused) {
             weights.lmHead.multiplyNormed(graph, "final norm + output head", x, weights.finalNorm, eps, weights.noBias, logits, 0);
         } else {
             graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
-            weights.lmHead.multiply(graph, "output head", xb, weights.noBias, logits, 0, batch);
+            steps.product(weights.lmHead, "output head", xb, weights.noBias, logits, 0);
         }
 
         chosen = buffers.i32(2L * batch);
@@ -168,7 +174,8 @@ public final class DeviceDecoder implements AutoCloseable {
 
     /**
      * {@link LlamaLayer}'s steps as launches appended to the step's graph, each over all rows: RMSNorm one group per
-     * row, the matmuls as this format's (batched) matvec with bias and residual epilogues, RoPE fused with the cache
+     * row, the matmuls with bias and residual epilogues ({@link #product}: a GEMM on the tensor cores over the rows
+     * where the step takes them, else this format's batched matvec), RoPE fused with the cache
      * write, attention (grouped per KV group where shared memory holds the group, merging its own splits; else per
      * query head, then a combine of its splits), SwiGLU over the fused gate/up output.
      *
@@ -189,8 +196,10 @@ public final class DeviceDecoder implements AutoCloseable {
         private final I32Buffer arrivals;
         /** Norms, RoPE + cache and SwiGLU folded into the matvecs (one session, 16-bit weights). */
         final boolean fused;
+        /** Where BF16 products run on the tensor cores, their split partial sums; null where they are batched matvecs. */
+        private final F32Buffer products;
 
-        GraphSteps(ModelConfig config, DeviceWeights weights, int batch, Activations a, I32Buffer sinkSlots, boolean grouped) {
+        GraphSteps(ModelConfig config, DeviceWeights weights, int batch, Activations a, I32Buffer sinkSlots, boolean grouped, F32Buffer products) {
             this.weights = weights;
             this.batch = batch;
             this.hidden = config.hiddenSize();
@@ -204,6 +213,19 @@ public final class DeviceDecoder implements AutoCloseable {
             this.grouped = grouped;
             this.arrivals = buffers.i32((long) batch * kvHeads);
             this.fused = batch == 1 && weights.normedHalf;
+            this.products = products;
+        }
+
+        /**
+         * {@code out (+)= m · x (+ bias)} for every row: a GEMM on the tensor cores where the step takes them and
+         * {@code m} is BF16 (each weight read once for all rows), else the batched matvec.
+         */
+        void product(DeviceMatrix m, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue) {
+            if (products != null && m.format() == dev.moa.tasks.cpu.WeightFormat.BF16) {
+                m.multiplyTokens(graph, name, x, bias, out, epilogue, batch, true, products);
+            } else {
+                m.multiply(graph, name, x, bias, out, epilogue, batch);
+            }
         }
 
         private static String at(int layer) {
@@ -232,7 +254,7 @@ public final class DeviceDecoder implements AutoCloseable {
                         c.kv().format().kernelFlag());
                 return;
             }
-            w.qkv().multiply(graph, at(layer) + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, batch);
+            product(w.qkv(), at(layer) + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS);
         }
 
         @Override
@@ -265,8 +287,8 @@ public final class DeviceDecoder implements AutoCloseable {
         @Override
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
-            w.output().multiply(graph, at(layer) + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(),
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), batch);
+            product(w.output(), at(layer) + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(),
+                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS));
         }
 
         @Override
@@ -277,7 +299,7 @@ public final class DeviceDecoder implements AutoCloseable {
                         NormedMatVecKernels.GLU);
                 return;
             }
-            weights.layers[layer].gateUp().multiply(graph, at(layer) + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, batch);
+            product(weights.layers[layer].gateUp(), at(layer) + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0);
         }
 
         @Override
@@ -288,7 +310,7 @@ public final class DeviceDecoder implements AutoCloseable {
 
         @Override
         public void downResidual(int layer) {
-            weights.layers[layer].down().multiply(graph, at(layer) + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, batch);
+            product(weights.layers[layer].down(), at(layer) + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE);
         }
     }
 

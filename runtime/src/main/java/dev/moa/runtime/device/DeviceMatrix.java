@@ -7,6 +7,7 @@ import dev.moa.tasks.kernel.DeviceBuffer;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernels.GemmKernels;
 import dev.moa.tasks.kernels.MatVecKernels;
 import dev.moa.tasks.kernels.NormedMatVecKernels;
 import dev.moa.tasks.kernels.VectorKernels;
@@ -97,20 +98,34 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
     }
 
     /**
-     * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of {@code x} (a prompt): the prefill GEMM
-     * with {@link MatVecKernels}' epilogue flags, on the tensor cores for BF16 weights when {@code tensorCores}
-     * ({@link dev.moa.tasks.kernels.GemmKernels#bf16Tensor}), FFMA tiles for F16 ({@link dev.moa.tasks.kernels.GemmKernels#half}).
-     * Needs 16-bit weights.
+     * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of {@code x} (a prompt, or a batched decode
+     * step's sessions): the GEMM with {@link MatVecKernels}' epilogue flags, on the tensor cores for BF16 weights when
+     * {@code tensorCores} ({@link GemmKernels#bf16Tensor}), FFMA tiles for F16 ({@link GemmKernels#half}). With a
+     * {@code partial} buffer of {@link #partialFloats}{@code (tokens)} floats, a product of too few tiles to fill the
+     * GPU is split over its columns ({@link GemmKernels#bf16TensorSplit}, then {@link GemmKernels#sumSplits}). Needs
+     * 16-bit weights.
      */
-    void multiplyTokens(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int tokens, boolean tensorCores) {
+    void multiplyTokens(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int tokens, boolean tensorCores,
+                        F32Buffer partial) {
         if (!half()) throw new IllegalStateException("the prefill GEMM reads 16-bit weights, not " + format);
         if (tensorCores && format == WeightFormat.BF16) { // the tensor cores take BF16
-            graph.task(name, dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor", dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows), data, x,
-                    bias, out, tokens, rows, cols, epilogue);
+            int splits = partial == null ? 1 : GemmKernels.splits(tokens, rows, cols);
+            if (splits > 1) {
+                graph.task(name + " (split)", GemmKernels.class, "bf16TensorSplit", GemmKernels.tensorSplitGrid(tokens, rows, splits), data, x, partial,
+                        tokens, rows, cols, GemmKernels.splitCols(cols, splits));
+                graph.task(name, GemmKernels.class, "sumSplits", GemmKernels.sumGrid(tokens, rows), partial, bias, out, tokens, rows, splits, epilogue);
+                return;
+            }
+            graph.task(name, GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), data, x, bias, out, tokens, rows, cols, epilogue);
             return;
         }
-        graph.task(name, dev.moa.tasks.kernels.GemmKernels.class, "half", dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows), data, x, bias, out,
-                tokens, rows, cols, epilogue, ieee());
+        graph.task(name, GemmKernels.class, "half", GemmKernels.grid(tokens, rows), data, x, bias, out, tokens, rows, cols, epilogue, ieee());
+    }
+
+    /** Floats of the partial sums {@link #multiplyTokens} needs to split a product of {@code tokens} rows on the tensor cores (0: none). */
+    long partialFloats(int tokens) {
+        int splits = GemmKernels.splits(tokens, rows, cols);
+        return splits > 1 ? (long) splits * tokens * rows : 0;
     }
 
     /** Appends the lookup of each row's token ({@code step[b·Step.SIZE + Step.TOKEN]}) into {@code out} (this is the embedding table). */

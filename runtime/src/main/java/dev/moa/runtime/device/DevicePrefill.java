@@ -106,7 +106,7 @@ final class DevicePrefill implements AutoCloseable {
             head.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), in, weights.finalNorm, normed, hidden,
                     (float) config.rmsNormEps());
             if (weights.lmHead.half()) {
-                weights.lmHead.multiplyTokens(head, "output head", normed, weights.noBias, logits, 0, n, tensorCores);
+                weights.lmHead.multiplyTokens(head, "output head", normed, weights.noBias, logits, 0, n, tensorCores, null);
             } else {
                 weights.lmHead.multiply(head, "output head", normed, weights.noBias, logits, 0, n);
             }
@@ -255,8 +255,10 @@ final class DevicePrefill implements AutoCloseable {
         @Override
         public void qkv(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
+            // never split over columns (no partial buffer): how a product is summed then does not depend on how many
+            // tokens a chunk has, so a prompt gives the same bits whatever its chunks (a short prompt's few tiles cost)
             w.qkv().multiplyTokens(graph, at + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, n,
-                    tensorCores);
+                    tensorCores, null);
         }
 
         @Override
@@ -282,12 +284,12 @@ final class DevicePrefill implements AutoCloseable {
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
             w.output().multiplyTokens(graph, at + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(),
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, tensorCores);
+                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, tensorCores, null);
         }
 
         @Override
         public void gateUp(int layer) {
-            weights.layers[layer].gateUp().multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, tensorCores);
+            weights.layers[layer].gateUp().multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, tensorCores, null);
         }
 
         @Override
@@ -298,7 +300,7 @@ final class DevicePrefill implements AutoCloseable {
         @Override
         public void downResidual(int layer) {
             weights.layers[layer].down().multiplyTokens(graph, at + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n,
-                    tensorCores);
+                    tensorCores, null);
         }
     }
 

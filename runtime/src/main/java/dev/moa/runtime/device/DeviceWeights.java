@@ -55,6 +55,20 @@ final class DeviceWeights {
         normedHalf = half;
     }
 
+    /**
+     * Floats of partial sums the layers' BF16 products of {@code tokens} rows need to split over their columns on the
+     * tensor cores ({@link DeviceMatrix#multiplyTokens}): the most any one of them needs (they run one at a time).
+     */
+    long partialFloats(int tokens) {
+        long most = 0;
+        for (Layer layer : layers) {
+            for (DeviceMatrix m : new DeviceMatrix[] {layer.qkv(), layer.output(), layer.gateUp(), layer.down()}) {
+                if (m.format() == dev.moa.tasks.cpu.WeightFormat.BF16) most = Math.max(most, m.partialFloats(tokens));
+            }
+        }
+        return most;
+    }
+
     /** A layer's bias as a kernel takes it: {@link #noBias} for one the checkpoint does not have. */
     F32Buffer bias(F32Buffer bias) {
         return bias == null ? noBias : bias;

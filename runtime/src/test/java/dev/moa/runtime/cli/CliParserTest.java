@@ -66,6 +66,13 @@ class CliParserTest {
         assertTrue(plan.err().contains("/nonexistent/plan.json: plan file not found") && !plan.err().contains("model"), plan.err());
         Result density = run("compress", "--model", missing, "--density", "1.5", "--out", "/tmp/x");
         assertTrue(density.err().contains("must be in (0, 1], got 1.5"), density.err());
+        Result products = run("bench", "decode", "--model", missing, "--batch", "8", "--products", "matvec,fast");
+        assertEquals(2, products.exit());
+        assertEquals("moa: bench decode: --products takes auto, matvec or tensor, not 'fast'\n", products.err());
+        Result onCpu = run("bench", "long-context", "--model", missing, "--products", "matvec");
+        assertEquals("moa: bench long-context: --products applies to a device step (--device cuda or emulator)\n", onCpu.err());
+        Result budget = run("bench", "long-context", "--model", missing, "--kv-budget", "8G");
+        assertEquals("moa: bench long-context: --kv-budget steps many sessions together: it runs on a device (--device cuda or emulator)\n", budget.err());
         Result both = run("generate", "--model", missing, "--prompt", "x", "--prompt-file", "f");
         assertTrue(both.err().contains("mutually exclusive"), both.err());
         assertEquals(1, both.err().lines().count(), both.err());

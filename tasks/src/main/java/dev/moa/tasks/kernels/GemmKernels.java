@@ -89,22 +89,22 @@ public final class GemmKernels {
             ctx.barrier();
         }
         int t0 = tokenBase + ty, r0 = rowBase + tx;
-        store(out, bias, t0, r0, tokens, rows, c00, epilogue);
-        store(out, bias, t0, r0 + SIDE, tokens, rows, c01, epilogue);
-        store(out, bias, t0, r0 + 2 * SIDE, tokens, rows, c02, epilogue);
-        store(out, bias, t0, r0 + 3 * SIDE, tokens, rows, c03, epilogue);
-        store(out, bias, t0 + SIDE, r0, tokens, rows, c10, epilogue);
-        store(out, bias, t0 + SIDE, r0 + SIDE, tokens, rows, c11, epilogue);
-        store(out, bias, t0 + SIDE, r0 + 2 * SIDE, tokens, rows, c12, epilogue);
-        store(out, bias, t0 + SIDE, r0 + 3 * SIDE, tokens, rows, c13, epilogue);
-        store(out, bias, t0 + 2 * SIDE, r0, tokens, rows, c20, epilogue);
-        store(out, bias, t0 + 2 * SIDE, r0 + SIDE, tokens, rows, c21, epilogue);
-        store(out, bias, t0 + 2 * SIDE, r0 + 2 * SIDE, tokens, rows, c22, epilogue);
-        store(out, bias, t0 + 2 * SIDE, r0 + 3 * SIDE, tokens, rows, c23, epilogue);
-        store(out, bias, t0 + 3 * SIDE, r0, tokens, rows, c30, epilogue);
-        store(out, bias, t0 + 3 * SIDE, r0 + SIDE, tokens, rows, c31, epilogue);
-        store(out, bias, t0 + 3 * SIDE, r0 + 2 * SIDE, tokens, rows, c32, epilogue);
-        store(out, bias, t0 + 3 * SIDE, r0 + 3 * SIDE, tokens, rows, c33, epilogue);
+        store(out, bias, t0, r0, tokens, rows, 0L, c00, epilogue);
+        store(out, bias, t0, r0 + SIDE, tokens, rows, 0L, c01, epilogue);
+        store(out, bias, t0, r0 + 2 * SIDE, tokens, rows, 0L, c02, epilogue);
+        store(out, bias, t0, r0 + 3 * SIDE, tokens, rows, 0L, c03, epilogue);
+        store(out, bias, t0 + SIDE, r0, tokens, rows, 0L, c10, epilogue);
+        store(out, bias, t0 + SIDE, r0 + SIDE, tokens, rows, 0L, c11, epilogue);
+        store(out, bias, t0 + SIDE, r0 + 2 * SIDE, tokens, rows, 0L, c12, epilogue);
+        store(out, bias, t0 + SIDE, r0 + 3 * SIDE, tokens, rows, 0L, c13, epilogue);
+        store(out, bias, t0 + 2 * SIDE, r0, tokens, rows, 0L, c20, epilogue);
+        store(out, bias, t0 + 2 * SIDE, r0 + SIDE, tokens, rows, 0L, c21, epilogue);
+        store(out, bias, t0 + 2 * SIDE, r0 + 2 * SIDE, tokens, rows, 0L, c22, epilogue);
+        store(out, bias, t0 + 2 * SIDE, r0 + 3 * SIDE, tokens, rows, 0L, c23, epilogue);
+        store(out, bias, t0 + 3 * SIDE, r0, tokens, rows, 0L, c30, epilogue);
+        store(out, bias, t0 + 3 * SIDE, r0 + SIDE, tokens, rows, 0L, c31, epilogue);
+        store(out, bias, t0 + 3 * SIDE, r0 + 2 * SIDE, tokens, rows, 0L, c32, epilogue);
+        store(out, bias, t0 + 3 * SIDE, r0 + 3 * SIDE, tokens, rows, 0L, c33, epilogue);
     }
 
     /** Work-items per group of {@link #bf16Tensor}: four warps, each owning 16 tokens of the tile. */
@@ -135,6 +135,81 @@ public final class GemmKernels {
     public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
                                   int epilogue) {
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS); // w: two buffers
+        tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue);
+    }
+
+    /**
+     * Where few tokens meet each weight (a batched decode step: 8–64 sessions), {@link #bf16Tensor}'s 64-row tiles are
+     * too few groups to keep the GPU's memory busy (48 for Llama-3.2-1B's q/k/v on 132 SMs), so the columns are split
+     * too: group (i, j, s) computes tile (i, j) over columns {@code s·splitCols…} (a multiple of {@value #STEP}) and
+     * writes its raw sums to {@code partial[s][token][row]}; {@link #sumSplits} then adds the splits in order, with the
+     * epilogue (so the result does not depend on which split finishes first). Launch
+     * {@link #tensorSplitGrid}{@code (tokens, rows, splits)} groups of {@value #TENSOR_GROUP}, {@code partial} holding
+     * {@code splits × tokens × rows} floats; {@link #splits} chooses how many.
+     */
+    public static void bf16TensorSplit(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer partial, int tokens, int rows, int cols,
+                                       int splitCols) {
+        int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS);
+        int split = ctx.groupId(2), from = split * splitCols;
+        tensorTile(ctx, xh, xl, ws, w, x, partial, partial, tokens, rows, cols, from, Math.min(cols, from + splitCols),
+                (long) split * tokens * rows, 0);
+    }
+
+    /**
+     * {@code out[t, r] (+)= Σ_s partial[s][t][r] (+ bias[r])}: the splits of {@link #bf16TensorSplit} added in split
+     * order through {@link MatVecKernels}' epilogue flags. Each work-item one output element. Launch
+     * {@link #sumGrid}{@code (tokens, rows)}.
+     */
+    public static void sumSplits(KernelContext ctx, F32Buffer partial, F32Buffer bias, F32Buffer out, int tokens, int rows, int splits,
+                                 int epilogue) {
+        int e = ctx.globalId(), elements = tokens * rows;
+        if (e >= elements) return;
+        float sum = 0f;
+        for (int s = 0; s < splits; s++) sum += partial.get((long) s * elements + e);
+        store(out, bias, e / rows, e % rows, tokens, rows, 0L, sum, epilogue);
+    }
+
+    /** Groups the tensor cores' products aim for when split ({@link #splits}): a few per SM of a large GPU, one wave. */
+    static final int SPLIT_TARGET_GROUPS = 512;
+    /** Tile steps a split covers at least: fewer leave each group little but its prologue and the partials' traffic. */
+    static final int SPLIT_MIN_STEPS = 4;
+
+    /**
+     * Column splits for a {@code tokens × rows × cols} product on the tensor cores: enough that its tiles times
+     * splits reach {@link #SPLIT_TARGET_GROUPS} groups, each split at least {@link #SPLIT_MIN_STEPS} steps; 1 when the
+     * tiles alone are that many (then {@link #bf16Tensor} runs it whole).
+     */
+    public static int splits(int tokens, int rows, int cols) {
+        long tiles = (long) ((rows + TILE - 1) / TILE) * ((tokens + TILE - 1) / TILE);
+        int steps = (cols + STEP - 1) / STEP;
+        int wanted = (int) Math.min(Integer.MAX_VALUE, (SPLIT_TARGET_GROUPS + tiles - 1) / tiles);
+        int most = Math.max(1, steps / SPLIT_MIN_STEPS);
+        int each = splitCols(cols, Math.max(1, Math.min(wanted, most)));
+        return (cols + each - 1) / each; // whole steps per split can leave fewer splits than asked
+    }
+
+    /** Columns of each of {@code splits} splits of {@code cols}: whole tile steps. */
+    public static int splitCols(int cols, int splits) {
+        int steps = (cols + STEP - 1) / STEP;
+        return (steps + splits - 1) / splits * STEP;
+    }
+
+    /** The launch of {@link #bf16TensorSplit}: {@link #tensorGrid}'s tiles, once per split. */
+    public static Grid tensorSplitGrid(int tokens, int rows, int splits) {
+        return new Grid((rows + TILE - 1) / TILE, (tokens + TILE - 1) / TILE, splits, TENSOR_GROUP);
+    }
+
+    /** The launch of {@link #sumSplits}: one work-item per output element. */
+    public static Grid sumGrid(int tokens, int rows) {
+        return Grid.of((int) (((long) tokens * rows + 255) / 256), 256);
+    }
+
+    /**
+     * {@link #bf16Tensor}'s tile over columns {@code from…to} (whole steps from {@code from}), stored from element
+     * {@code base} of {@code out} through the epilogue.
+     */
+    private static void tensorTile(KernelContext ctx, int[] xh, int[] xl, int[] ws, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out,
+                                   int tokens, int rows, int cols, int from, int to, long base, int epilogue) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * TILE, tokenBase = ctx.groupId(1) * TILE;
         boolean wide = cols % 8 == 0;
@@ -144,11 +219,11 @@ public final class GemmKernels {
         int aRow = warp * 16 + lane % 8 + 8 * (lane / 8 % 2), aWord = 4 * (lane / 16);
         int bRow = lane % 8 + 8 * (lane / 16), bWord = 4 * (lane / 8 % 2);
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
-        stageWeights(ctx, w, ws, 0, t, rowBase, 0, rows, cols, wide); // the first step's weights, then each step the next's
+        stageWeights(ctx, w, ws, 0, t, rowBase, from, rows, cols, wide); // the first step's weights, then each step the next's
         ctx.commitCopies();
         int current = 0; // which weight buffer this step reads: words 0.. or TILE * T_WORDS..
-        for (int k0 = 0; k0 < cols; k0 += STEP) {
-            if (k0 + STEP < cols) stageWeights(ctx, w, ws, TILE * T_WORDS - current, t, rowBase, k0 + STEP, rows, cols, wide);
+        for (int k0 = from; k0 < to; k0 += STEP) {
+            if (k0 + STEP < to) stageWeights(ctx, w, ws, TILE * T_WORDS - current, t, rowBase, k0 + STEP, rows, cols, wide);
             ctx.commitCopies(); // (an empty group on the last step keeps the count below uniform)
             KernelContext.unroll(4);
             for (int i = 0; i < 4; i++) { // 64 tokens × 32 columns: 512 groups of four activations, 4 per work-item
@@ -196,14 +271,14 @@ public final class GemmKernels {
             current = TILE * T_WORDS - current;
         }
         int token = tokenBase + warp * 16 + g, row = rowBase + 2 * q;
-        storeTile(out, bias, token, row, tokens, rows, d0, epilogue);
-        storeTile(out, bias, token, row + 8, tokens, rows, d1, epilogue);
-        storeTile(out, bias, token, row + 16, tokens, rows, d2, epilogue);
-        storeTile(out, bias, token, row + 24, tokens, rows, d3, epilogue);
-        storeTile(out, bias, token, row + 32, tokens, rows, d4, epilogue);
-        storeTile(out, bias, token, row + 40, tokens, rows, d5, epilogue);
-        storeTile(out, bias, token, row + 48, tokens, rows, d6, epilogue);
-        storeTile(out, bias, token, row + 56, tokens, rows, d7, epilogue);
+        storeTile(out, bias, token, row, tokens, rows, base, d0, epilogue);
+        storeTile(out, bias, token, row + 8, tokens, rows, base, d1, epilogue);
+        storeTile(out, bias, token, row + 16, tokens, rows, base, d2, epilogue);
+        storeTile(out, bias, token, row + 24, tokens, rows, base, d3, epilogue);
+        storeTile(out, bias, token, row + 32, tokens, rows, base, d4, epilogue);
+        storeTile(out, bias, token, row + 40, tokens, rows, base, d5, epilogue);
+        storeTile(out, bias, token, row + 48, tokens, rows, base, d6, epilogue);
+        storeTile(out, bias, token, row + 56, tokens, rows, base, d7, epilogue);
     }
 
     /**
@@ -236,11 +311,11 @@ public final class GemmKernels {
     }
 
     /** A lane's four results of a 16×8 product: [token][row, row+1] and [token+8][row, row+1]. */
-    private static void storeTile(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, Vec16 d, int epilogue) {
-        store(out, bias, token, row, tokens, rows, d.f32(0), epilogue);
-        store(out, bias, token, row + 1, tokens, rows, d.f32(1), epilogue);
-        store(out, bias, token + 8, row, tokens, rows, d.f32(2), epilogue);
-        store(out, bias, token + 8, row + 1, tokens, rows, d.f32(3), epilogue);
+    private static void storeTile(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, long base, Vec16 d, int epilogue) {
+        store(out, bias, token, row, tokens, rows, base, d.f32(0), epilogue);
+        store(out, bias, token, row + 1, tokens, rows, base, d.f32(1), epilogue);
+        store(out, bias, token + 8, row, tokens, rows, base, d.f32(2), epilogue);
+        store(out, bias, token + 8, row + 1, tokens, rows, base, d.f32(3), epilogue);
     }
 
     /**
@@ -284,10 +359,10 @@ public final class GemmKernels {
     }
 
 
-    /** {@code out[token, row]} through the epilogue, when the element exists. */
-    private static void store(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, float sum, int epilogue) {
+    /** {@code out[base + token·rows + row]} through the epilogue, when the element exists. */
+    private static void store(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, long base, float sum, int epilogue) {
         if (token >= tokens || row >= rows) return;
-        long at = (long) token * rows + row;
+        long at = base + (long) token * rows + row;
         float value = sum;
         if ((epilogue & MatVecKernels.BIAS) != 0) value += bias.get(row);
         if ((epilogue & MatVecKernels.ACCUMULATE) != 0) value += out.get(at);

@@ -264,6 +264,16 @@ class TranslationFidelityTest {
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor", tensor, w, x, bias, t1, tokens, rows, cols, epilogue);
             ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor").launch(tensor, w.memory(), x.memory(), bias.memory(), t2.memory(), tokens, rows, cols, epilogue);
             assertClose(t1, t2, 1e-5);
+            // and split over the columns (a batched decode step's product), the splits then added with the epilogue
+            int splits = 2, splitCols = dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits);
+            F32Buffer p1 = randomBuffer(splits * tokens * rows), p2 = copy(p1), s1 = randomBuffer(tokens * rows), s2 = copy(s1);
+            Grid split = dev.moa.tasks.kernels.GemmKernels.tensorSplitGrid(tokens, rows, splits), sum = dev.moa.tasks.kernels.GemmKernels.sumGrid(tokens, rows);
+            Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorSplit", split, w, x, p1, tokens, rows, cols, splitCols);
+            Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "sumSplits", sum, p1, bias, s1, tokens, rows, splits, epilogue);
+            ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorSplit").launch(split, w.memory(), x.memory(), p2.memory(), tokens, rows, cols, splitCols);
+            ptx(dev.moa.tasks.kernels.GemmKernels.class, "sumSplits").launch(sum, p2.memory(), bias.memory(), s2.memory(), tokens, rows, splits, epilogue);
+            assertClose(p1, p2, 1e-5);
+            assertClose(s1, s2, 1e-5);
         }
     }
 

@@ -97,4 +97,73 @@ class GemmKernelTest {
             }
         }
     }
+
+    /**
+     * The column-split product (a batched decode step's): each split's partial sums, then the splits added in order
+     * with the epilogue, against the plain loop; one split, splits that divide the steps and ones that do not (the
+     * last split short or past the columns' end), and the splits {@link GemmKernels#splits} chooses.
+     */
+    @Test
+    void splitProductEqualsThePlainLoop() {
+        int[][] shapes = {{1, 5, 8}, {5, 37, 45}, {33, 70, 200}, {70, 9, 97}, {8, 64, 256}};
+        for (int[] shape : shapes) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+            double[][] wv = new double[rows][cols];
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    short bits = KernelContext.floatToBf16((float) random.nextGaussian());
+                    w.set((long) r * cols + c, bits);
+                    wv[r][c] = KernelContext.bf16ToFloat(bits);
+                }
+            }
+            F32Buffer x = random(tokens * cols), bias = random(rows);
+            for (int splits : new int[] {1, 2, 3, GemmKernels.splits(tokens, rows, cols)}) {
+                int splitCols = GemmKernels.splitCols(cols, splits);
+                int used = (cols + splitCols - 1) / splitCols; // a split past the columns' end adds nothing
+                F32Buffer partial = random(splits * tokens * rows);
+                Emulator.launch(GemmKernels.class, "bf16TensorSplit", GemmKernels.tensorSplitGrid(tokens, rows, used), w, x, partial, tokens, rows,
+                        cols, splitCols);
+                for (int epilogue = 0; epilogue < 4; epilogue++) {
+                    F32Buffer out = random(tokens * rows + 5);
+                    float[] before = out.toArray();
+                    Emulator.launch(GemmKernels.class, "sumSplits", GemmKernels.sumGrid(tokens, rows), partial, bias, out, tokens, rows, used, epilogue);
+                    for (int t = 0; t < tokens; t++) {
+                        for (int r = 0; r < rows; r++) {
+                            double expected = 0, magnitude = 0;
+                            for (int c = 0; c < cols; c++) {
+                                double p = x.get((long) t * cols + c) * wv[r][c];
+                                expected += p;
+                                magnitude += Math.abs(p);
+                            }
+                            if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
+                            if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[t * rows + r];
+                            assertEquals(expected, out.get((long) t * rows + r), 1e-4 * Math.max(1, Math.max(magnitude, Math.abs(expected))),
+                                    tokens + "x" + rows + "x" + cols + " in " + used + " splits, epilogue " + epilogue + " token " + t + " row " + r);
+                        }
+                    }
+                    for (int i = tokens * rows; i < tokens * rows + 5; i++) assertEquals(before[i], out.get(i), "no write past the output");
+                }
+            }
+        }
+    }
+
+    /** How many splits: whole steps each, every column in exactly one, at least four steps a split, none when the tiles suffice. */
+    @Test
+    void splitsCoverTheColumnsInWholeSteps() {
+        for (int[] shape : new int[][] {{32, 3072, 2048}, {32, 2048, 8192}, {8, 16384, 2048}, {32, 128256, 2048}, {64, 100, 33}, {1, 64, 100_000}}) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            int splits = GemmKernels.splits(tokens, rows, cols), each = GemmKernels.splitCols(cols, splits);
+            long tiles = (long) ((rows + 63) / 64) * ((tokens + 63) / 64);
+            String what = tokens + "x" + rows + "x" + cols + ": " + splits + " splits of " + each;
+            assertEquals(0, each % GemmKernels.STEP, what);
+            assertEquals(true, (long) splits * each >= cols && (long) (splits - 1) * each < cols, what);
+            assertEquals(true, splits == 1 || each >= GemmKernels.SPLIT_MIN_STEPS * GemmKernels.STEP, what);
+            if (tiles >= GemmKernels.SPLIT_TARGET_GROUPS) assertEquals(1, splits, what);
+            // below the target, it splits as far as the columns allow
+            if (tiles < GemmKernels.SPLIT_TARGET_GROUPS && cols >= 2 * GemmKernels.SPLIT_MIN_STEPS * GemmKernels.STEP) assertEquals(true, splits > 1, what);
+        }
+        assertEquals(11, GemmKernels.splits(32, 3072, 2048)); // Llama-3.2-1B's q/k/v at 32 sessions: 48 tiles × 11 = 528 groups
+        assertEquals(1, GemmKernels.splits(32, 128256, 2048)); // its output head: 2004 tiles
+    }
 }

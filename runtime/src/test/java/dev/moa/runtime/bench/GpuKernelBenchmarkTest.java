@@ -1,0 +1,35 @@
+package dev.moa.runtime.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moa.tasks.cuda.CudaContext;
+import dev.moa.tasks.cuda.FakeCuda;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The GPU benchmark's decode-product rows wired as the kernels expect (grids, argument order, the split's two
+ * launches), on the fake driver whose launches compute: each row's own check of its output against a plain product
+ * passes for the three kinds, on a small odd shape.
+ */
+class GpuKernelBenchmarkTest {
+    @Test
+    void decodeProductRowsComputeTheProduct() {
+        var driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        try (CudaContext context = CudaContext.open(driver, 0)) {
+            GpuKernelBenchmark benchmark = new GpuKernelBenchmark(context, null);
+            try {
+                for (String kind : new String[] {"halfBatchInto", "bf16Tensor", "bf16TensorSplit"}) {
+                    GpuKernelBenchmark.Row row = benchmark.decodeProduct(5, 70, 200, kind);
+                    assertNull(FakeCuda.launchFailure(), kind);
+                    assertTrue(row.maxError() < 1e-4, kind + ": error " + row.maxError());
+                    assertEquals(70L * 200 * 2, row.bytes(), kind);
+                }
+            } finally {
+                benchmark.close();
+            }
+        }
+    }
+}
