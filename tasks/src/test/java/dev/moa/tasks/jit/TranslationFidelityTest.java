@@ -296,6 +296,33 @@ class TranslationFidelityTest {
     }
 
     /**
+     * The same count for a batched decode step's product (32 sessions): the tensor-core GEMM split over the columns
+     * and summed, against the batched matvec (four sessions per weight read, so eight passes over each weight), per
+     * multiply-add; the tensor path must execute under a quarter of the matvec's instructions.
+     */
+    @Test
+    void aBatchedDecodeProductOnTheTensorCoresDoesAFractionOfTheMatvecsWork() {
+        int batch = 32, rows = 128, cols = 512;
+        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+        for (long i = 0; i < w.length(); i++) w.set(i, (short) (0x3000 + random.nextInt(0x0fff)));
+        F32Buffer x = randomBuffer(batch * cols), bias = randomBuffer(rows), o1 = F32Buffer.allocate(arena, batch * rows), o2 = copy(o1);
+        PtxInterpreter matvec = ptx(MatVecKernels.class, "halfBatchInto");
+        matvec.launch(MatVecKernels.batchGrid(rows, batch), w.memory(), x.memory(), bias.memory(), o1.memory(), rows, cols, batch, 0, 0);
+        int splits = dev.moa.tasks.kernels.GemmKernels.splits(batch, rows, cols);
+        F32Buffer partial = F32Buffer.allocate(arena, (long) splits * batch * rows);
+        PtxInterpreter split = ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorSplit"), sum = ptx(dev.moa.tasks.kernels.GemmKernels.class, "sumSplits");
+        split.launch(dev.moa.tasks.kernels.GemmKernels.tensorSplitGrid(batch, rows, splits), w.memory(), x.memory(), partial.memory(), batch, rows, cols,
+                dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits));
+        sum.launch(dev.moa.tasks.kernels.GemmKernels.sumGrid(batch, rows), partial.memory(), bias.memory(), o2.memory(), batch, rows, splits, 0);
+        assertClose(o1, o2, 1e-4);
+        double macs = (double) batch * rows * cols;
+        long tensor = split.executedWithoutMoves() + sum.executedWithoutMoves();
+        System.out.printf("PTX instructions per multiply-add at %d sessions (%d splits): batched matvec %.2f, tensor cores split + sum %.2f (without moves)%n",
+                batch, splits, matvec.executedWithoutMoves() / macs, tensor / macs);
+        assertTrue(tensor < 0.25 * matvec.executedWithoutMoves(), tensor + " vs " + matvec.executedWithoutMoves());
+    }
+
+    /**
      * The same count for prefill attention: the tensor-core kernel against the FFMA kernel on a 128-token prompt
      * (dense, causal, head_dim 64, the 1B model's), per multiply-add of the visible scores and their weighted values.
      */
