@@ -29,8 +29,12 @@ public final class Session implements AutoCloseable {
     private final LlamaModel.State state;
     private final Accelerator accelerator;
     private final KvFormat kvFormat;
-    /** Who hears how far a CPU prefill got ({@link #onPrefillProgress}), or null. */
+    /** Who hears how far a prefill got ({@link #onPrefillProgress}), or null. */
     private java.util.function.IntConsumer prefillProgress;
+    /** The prompt {@link #prefillStep} runs on the device, until it is done; null otherwise. */
+    private Accelerator.Prompt promptRun;
+    /** How far {@link #prefillStep}'s prompt got, in tokens. */
+    private int promptDone;
     private KvCache cache;
     private int position;
     /**
@@ -69,7 +73,7 @@ public final class Session implements AutoCloseable {
             // a fresh prompt runs on the device (when the device takes this model) straight into the session's cache
             requireRoom(tokens.length);
             for (int token : tokens) requireToken(token);
-            float[] logits = accelerator.prefill(cache, tokens, everyPosition);
+            float[] logits = accelerator.prefill(cache, tokens, everyPosition, prefillProgress);
             if (logits != null) {
                 NonFiniteException.check(logits, 1, logits.length, new int[] {tokens.length - 1}, "the output head's logits");
                 position = tokens.length;
@@ -80,22 +84,58 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Runs {@code prompt[from, from + count)}, a piece of a prompt fed in pieces (a server interleaving prefills with
-     * other sessions' decode steps); the first piece sizes a sparse session's cache for the whole prompt, as
-     * {@link #prefill(int[])} does. Pieces that start at multiples of the session's prefill chunk compute exactly
-     * what one {@code prefill(prompt)} does. Returns the logits after the piece's last token.
+     * Runs the next piece of a fresh prompt, for a server that interleaves prompts with other sessions' decode steps;
+     * call it with the same prompt until it returns the logits after the prompt's last token (null before). On a
+     * device a piece is the next chunk of the next layer, as many as make {@code pieceTokens} tokens' work through
+     * the whole model (the prompt runs layer by layer); on the CPU, the next {@code pieceTokens} tokens (rounded down
+     * to whole prefill chunks, at least one). Either way the pieces compute what {@link #prefill(int[])} does, bit for
+     * bit. A prompt the device does not take (its model, or its memory) runs on the CPU. {@link #promptTokensDone}
+     * says how far it got.
      */
-    public float[] prefill(int[] prompt, int from, int count) {
-        if (from < 0 || count < 1 || from > prompt.length - count) {
-            throw new IllegalArgumentException("a prompt piece [" + from + ", " + from + " + " + count + ") outside the prompt's " + prompt.length + " tokens");
+    public float[] prefillStep(int[] prompt, int pieceTokens) {
+        if (prompt.length == 0) throw new IllegalArgumentException("an empty prompt");
+        if (pieceTokens < 1) throw new IllegalArgumentException("a prompt piece of " + pieceTokens + " tokens");
+        if (promptRun == null && (device != null || position != promptDone || position >= prompt.length)) {
+            throw new IllegalStateException("prefillStep runs a fresh session's prompt to its end; this session is at position " + position);
         }
-        if (from == 0 && count == prompt.length) return prefill(prompt); // the whole prompt: on the device where there is one
-        if (position == 0 && plan != null) sizeCacheFor(prompt.length);
-        if (accelerator != null && position > 0 && device != null) throw new IllegalStateException("a session decoding on the device takes no more prompt");
+        if (promptRun == null && position == 0 && promptDone == 0 && accelerator != null) {
+            requireRoom(prompt.length);
+            for (int token : prompt) requireToken(token);
+            if (plan != null) sizeCacheFor(prompt.length);
+            promptRun = accelerator.startPrompt(cache, prompt);
+        }
+        if (promptRun != null) {
+            int target = promptRun.tokensDone() + pieceTokens;
+            do {
+                if (!promptRun.advance()) { // out of the device's memory: the CPU runs the prompt from its start
+                    promptRun = null;
+                    break;
+                }
+                promptDone = promptRun.tokensDone();
+            } while (!promptRun.piecesDone() && promptRun.tokensDone() < target);
+            if (promptRun != null) {
+                if (!promptRun.piecesDone()) return null;
+                float[] logits = promptRun.finish();
+                promptRun = null;
+                NonFiniteException.check(logits, 1, logits.length, new int[] {prompt.length - 1}, "the output head's logits");
+                position = prompt.length;
+                promptDone = prompt.length;
+                return logits;
+            }
+        }
+        int piece = Math.max(chunk, pieceTokens / chunk * chunk);
+        int count = Math.min(piece, prompt.length - position);
+        if (plan != null && cache == null) sizeCacheFor(prompt.length); // (a device that gave the prompt up left its cache as it was)
         requireRoom(count);
-        float[] logits = model.forward(state, cache, prompt, from, count, position, null);
+        float[] logits = model.forward(state, cache, prompt, position, count, position, null);
         position += count;
-        return logits;
+        promptDone = position;
+        return position == prompt.length ? logits : null;
+    }
+
+    /** Of the prompt {@link #prefillStep} is running, the tokens run so far (on a device: the share of its work done, in tokens). */
+    public int promptTokensDone() {
+        return promptDone;
     }
 
     /** The positions a prefill of this session computes per forward chunk: pieces fed at its multiples equal one prefill. */
@@ -136,8 +176,9 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Hands {@code tokensDone} the prompt tokens a CPU prefill has run so far, about every 1 % of the prompt (for a
-     * progress line); null to stop. A prompt on the device runs as one program and is not reported.
+     * Hands {@code tokensDone} the prompt tokens a prefill has run so far (for a progress line): on the CPU about every
+     * 1 % of the prompt; on a device after each chunk of each layer, as the tokens that share of the work stands for
+     * (the prompt runs there layer by layer). Null to stop.
      */
     public void onPrefillProgress(java.util.function.IntConsumer tokensDone) {
         this.prefillProgress = tokensDone;
@@ -241,6 +282,8 @@ public final class Session implements AutoCloseable {
      */
     @Override
     public void close() {
+        if (promptRun != null) promptRun.close();
+        promptRun = null;
         if (device != null) leaveDevice(deviceRows.size() > 1);
     }
 
@@ -302,6 +345,7 @@ public final class Session implements AutoCloseable {
     public void reset() {
         close();
         position = 0;
+        promptDone = 0;
         if (plan != null) cache = null;
     }
 }

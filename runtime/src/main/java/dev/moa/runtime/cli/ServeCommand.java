@@ -37,9 +37,10 @@ final class ServeCommand implements Callable<Integer> {
             + "(default: a quarter of the JVM's heap)")
     String kvBudget;
 
-    @Option(names = "--prefill-chunk", paramLabel = "TOKENS", defaultValue = "256",
-            description = "prompt tokens run between two decode steps, so a long prompt does not stall the others (default: ${DEFAULT-VALUE})")
-    int prefillChunk;
+    @Option(names = "--prefill-chunk", paramLabel = "TOKENS",
+            description = "prompt tokens run between two decode steps, so a long prompt does not stall the others; on a device, that much "
+                    + "work (the prompt runs there layer by layer) (default: 256 on the CPU, 2048 on a device)")
+    Integer prefillChunk;
 
     @Option(names = "--max-tokens", paramLabel = "N", defaultValue = "256", description = "new tokens of a request that names no max_tokens (default: ${DEFAULT-VALUE})")
     int maxTokens;
@@ -58,14 +59,16 @@ final class ServeCommand implements Callable<Integer> {
         Options.require(port >= 0 && port <= 65535, "--port must be in 0..65535, got " + port);
         Options.require(maxBatch >= 1 && maxBatch <= 1024, "--max-batch must be in 1..1024, got " + maxBatch);
         Options.require(maxQueue >= 0 && maxQueue <= 1_000_000, "--max-queue must be in 0..1000000, got " + maxQueue);
-        Options.require(prefillChunk >= 1, "--prefill-chunk must be at least 1, got " + prefillChunk);
+        Options.require(prefillChunk == null || prefillChunk >= 1, "--prefill-chunk must be at least 1, got " + prefillChunk);
         Options.require(maxTokens >= 1, "--max-tokens must be at least 1, got " + maxTokens);
         long body = bytes(maxBody, "--max-body");
         long budget = kvBudget == null ? Runtime.getRuntime().maxMemory() / 4 : bytes(kvBudget, "--kv-budget");
         String key = apiKey != null ? apiKey : System.getenv("MOA_API_KEY");
         try (Model loaded = ModelLoading.load(model.dir, device)) {
             String id = modelName != null ? modelName : loaded.directory().toAbsolutePath().normalize().getFileName().toString();
-            var config = new OpenAiServer.Config(host, port, maxBatch, maxQueue, budget, prefillChunk, maxTokens, body,
+            // a device runs prompts far faster than the CPU: larger pieces keep its prefill efficient at little cost to the others
+            int piece = prefillChunk != null ? prefillChunk : loaded.accelerator().isPresent() ? 2048 : 256;
+            var config = new OpenAiServer.Config(host, port, maxBatch, maxQueue, budget, piece, maxTokens, body,
                     key == null || key.isEmpty() ? null : key, id, attention.mode);
             try (OpenAiServer server = new OpenAiServer(loaded, config)) {
                 System.err.printf("serving %s as '%s' on http://%s:%d/v1 (%s attention; batch up to %d, queue %d, KV budget %s%s)%n", loaded.directory(), id,

@@ -103,25 +103,112 @@ public final class Accelerator implements AutoCloseable {
      * the CPU then.
      */
     public synchronized float[] prefill(KvCache cache, int[] tokens) {
-        return prefill(cache, tokens, null);
+        return prefill(cache, tokens, null, null);
     }
 
     /**
      * As {@link #prefill(KvCache, int[])}, and when {@code everyPosition} is not null, also hands it the logits of
-     * every position from its first wanted one on (perplexity, answer loss), computed on the device.
+     * every position from its first wanted one on (perplexity, answer loss), computed on the device; {@code progress}
+     * (or null) hears after each chunk of each layer how far the prompt got ({@link DevicePrefill#tokensDone}).
      */
-    public synchronized float[] prefill(KvCache cache, int[] tokens, dev.moa.runtime.model.LlamaModel.PositionLogits everyPosition) {
+    public synchronized float[] prefill(KvCache cache, int[] tokens, dev.moa.runtime.model.LlamaModel.PositionLogits everyPosition,
+                                        java.util.function.IntConsumer progress) {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
         try {
-            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition);
+            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition, progress);
         } catch (dev.moa.tasks.cuda.CudaException e) {
-            // a prompt whose stream and keys do not fit the device's free memory runs on the CPU (nothing reached the
-            // session's cache: it is read back only after the whole prompt ran)
-            if (!"CUDA_ERROR_OUT_OF_MEMORY".equals(e.errorName())) throw e;
-            System.err.println("moa: a prompt of " + tokens.length + " tokens does not fit " + backend.name()
-                    + "'s free memory for a prefill there; it runs on the CPU");
+            if (!outOfMemory(e, tokens.length)) throw e;
             return null;
+        }
+    }
+
+    /**
+     * Whether {@code e} is the device running out of memory for a prompt of {@code tokens} tokens, said in one line:
+     * such a prompt runs on the CPU (nothing reached the session's cache: it is read back only after the whole
+     * prompt ran).
+     */
+    private boolean outOfMemory(dev.moa.tasks.cuda.CudaException e, int tokens) {
+        if (!"CUDA_ERROR_OUT_OF_MEMORY".equals(e.errorName())) return false;
+        System.err.println("moa: a prompt of " + tokens + " tokens does not fit " + backend.name() + "'s free memory for a prefill there; it runs on the CPU");
+        return true;
+    }
+
+    /**
+     * A fresh session's prompt on the device run a piece at a time (a server interleaving it with other sessions'
+     * decode steps), or null when this model's weights or heads are ones the device prefill does not take: run it on
+     * the CPU then. Each piece is the next chunk of the next layer; the pieces together compute what
+     * {@link #prefill(KvCache, int[])} does, bit for bit.
+     */
+    public synchronized Prompt startPrompt(KvCache cache, int[] tokens) {
+        if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
+        if (!DevicePrefill.supports(config, deviceWeights)) return null;
+        boolean tensor;
+        try {
+            tensor = tensorCores(); // checked at the first prompt: it runs kernels, which need memory too
+        } catch (dev.moa.tasks.cuda.CudaException e) {
+            if (!outOfMemory(e, tokens.length)) throw e;
+            return null;
+        }
+        return new Prompt(new DevicePrefill(config, deviceWeights, backend, cache, tokens, tensor, prefillChunk, null), tokens.length);
+    }
+
+    /** A prompt running on this accelerator a piece at a time ({@link #startPrompt}); close it to give it up and free its memory. */
+    public final class Prompt implements AutoCloseable {
+        private final DevicePrefill prefill;
+        private final int tokens;
+        private boolean closed;
+
+        private Prompt(DevicePrefill prefill, int tokens) {
+            this.prefill = prefill;
+            this.tokens = tokens;
+        }
+
+        /**
+         * Runs the next piece and says whether the device still has the prompt: false when it ran out of memory for
+         * it (said in one line; the prompt is given up, its session's cache untouched: run it on the CPU).
+         */
+        public boolean advance() {
+            synchronized (Accelerator.this) {
+                try {
+                    prefill.advance();
+                    return true;
+                } catch (dev.moa.tasks.cuda.CudaException e) {
+                    if (!outOfMemory(e, tokens)) throw e;
+                    close();
+                    return false;
+                }
+            }
+        }
+
+        /** Whether every piece has run: {@link #finish} is next. */
+        public boolean piecesDone() {
+            return prefill.layersDone();
+        }
+
+        /** How far the prompt got, as tokens through the whole model ({@link DevicePrefill#tokensDone}). */
+        public int tokensDone() {
+            return prefill.tokensDone();
+        }
+
+        /** After the last piece: the logits after the prompt; the session's cache now holds the prompt. Frees the prompt's device memory. */
+        public float[] finish() {
+            synchronized (Accelerator.this) {
+                try {
+                    return prefill.finish();
+                } finally {
+                    close();
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            synchronized (Accelerator.this) {
+                if (closed) return;
+                closed = true;
+                prefill.close();
+            }
         }
     }
 

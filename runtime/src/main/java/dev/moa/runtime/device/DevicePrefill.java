@@ -28,6 +28,10 @@ import java.lang.foreign.ValueLayout;
  * decoding goes on as after a CPU prefill. Needs 16-bit q/k/v, output, gate/up and down weights and heads of at
  * most {@value PrefillKernels#MAX_HEAD_DIM}; see {@link #supports}.
  *
+ * <p>It runs a piece at a time, the next chunk of the current layer ({@link #advance}), then {@link #finish}: a caller
+ * may report progress between pieces or interleave them with other work (a server's decode steps), and a prompt
+ * given up between pieces leaves the session's cache as it was.
+ *
  * <p>Layer by layer, chunk by chunk: the device holds the prompt's residual stream ({@code hidden} floats a token),
  * one layer's keys and values of the whole prompt ({@code 2·kvDim} floats a token, which every later chunk's
  * attention reads) and one chunk's other activations (q/k/v, gate/up: {@code 3·intermediate} floats a token and
@@ -48,8 +52,21 @@ final class DevicePrefill implements AutoCloseable {
     private final DeviceWeights weights;
     private final Backend backend;
     private final OwnedBuffers buffers;
-    private final TaskGraph graph = new TaskGraph();
     private final boolean tensorCores;
+    /** The launches not yet run: a layer's, appended by {@link ChunkSteps}, run by {@link #advance}. */
+    private TaskGraph graph = new TaskGraph();
+
+    // the prompt: its tokens, the cache it fills, and what stays on the device between layers
+    private final KvCache cache;
+    private final int[] tokens;
+    private final int chunk, chunkTokens;
+    private final LlamaModel.PositionLogits everyPosition;
+    private final I32Buffer step;
+    private final F32Buffer x, xc;
+    private final KvBuffers[] kv;
+    private final ChunkSteps steps;
+    /** Layers run so far, and the first token of the current layer's next chunk. */
+    private int layer, start;
 
     /** Whether the device can prefill this model: 16-bit matrices the GEMM reads, heads the attention kernel stages. */
     static boolean supports(ModelConfig config, DeviceWeights weights) {
@@ -60,27 +77,98 @@ final class DevicePrefill implements AutoCloseable {
         return true;
     }
 
-    private DevicePrefill(ModelConfig config, DeviceWeights weights, Backend backend, boolean tensorCores) {
+    /**
+     * A prompt {@code tokens} (positions 0..T-1) ready to run into {@code cache} (fresh, laid out for them) in chunks
+     * of at most {@code chunkTokens} tokens (a multiple of 64), a layer at a time ({@link #advance}, then
+     * {@link #finish}); BF16 matmuls and the attention on the tensor cores when {@code tensorCores}. When
+     * {@code everyPosition} is not null it also gets the logits of every position from its first wanted one on.
+     * Nothing reaches the device before the first layer runs, and nothing reaches {@code cache} before
+     * {@link #finish}: a prompt given up on (closed, or failing for want of memory) leaves the cache as it was.
+     */
+    DevicePrefill(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunkTokens,
+                  LlamaModel.PositionLogits everyPosition) {
+        if (chunkTokens < ElasticRule.BLOCK || chunkTokens % ElasticRule.BLOCK != 0) {
+            throw new IllegalArgumentException("a prefill chunk is a positive multiple of " + ElasticRule.BLOCK + " tokens, not " + chunkTokens);
+        }
         this.config = config;
         this.weights = weights;
         this.backend = backend;
         this.buffers = new OwnedBuffers(backend);
         this.tensorCores = tensorCores;
+        this.cache = cache;
+        this.tokens = tokens;
+        this.chunkTokens = chunkTokens;
+        this.everyPosition = everyPosition;
+        int t = tokens.length, hidden = config.hiddenSize(), headDim = config.headDim();
+        int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize();
+        this.chunk = Math.min(chunkTokens, t);
+        // else the FFMA kernel: heads the tensor kernel does not take, or tiles past the device's shared memory (head_dim
+        // 128 needs 122 KB: sm_80 and sm_90 have it, sm_86/sm_89 have 99 KB)
+        boolean tensorAttention = tensorCores && PrefillKernels.tensorTakes(headDim)
+                && PrefillKernels.tensorSharedBytes(headDim) <= backend.sharedBytesPerGroup();
+
+        step = buffers.i32((long) t * Step.SIZE);
+        for (int i = 0; i < t; i++) step.set((long) i * Step.SIZE + Step.TOKEN, tokens[i]);
+        // the whole prompt's residual stream and one layer's keys and values; the rest one chunk at a time
+        x = buffers.f32((long) t * hidden);
+        F32Buffer staged = buffers.f32(2L * t * config.kvDim());
+        xc = chunk == t ? x : buffers.f32((long) chunk * hidden); // one chunk: its stream is the prompt's
+        F32Buffer xb = buffers.f32((long) chunk * hidden), qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
+        F32Buffer gateUp = buffers.f32(2L * chunk * inter), activation = buffers.f32((long) chunk * inter);
+        kv = new KvBuffers[config.numLayers()];
+        steps = new ChunkSteps(t, new Activations(xc, xb, qkv, staged, attention, gateUp, activation), tensorAttention);
     }
 
     /**
-     * Runs {@code tokens} (positions 0..T-1) into {@code cache} (fresh, laid out for them) in chunks of at most
-     * {@code chunk} tokens (a multiple of 64) and returns the logits after the last token; BF16 matmuls and the
-     * attention on the tensor cores when {@code tensorCores}. When {@code everyPosition} is not null it also gets the
-     * logits of every position from its first wanted one on.
+     * Runs {@code tokens} into {@code cache} as {@link #DevicePrefill} describes and returns the logits after the last
+     * token; {@code progress} (or null) hears after each chunk of each layer how far the prompt got, as the tokens of
+     * the prompt that share of the work stands for ({@link #tokensDone}).
      */
     static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk,
-                       LlamaModel.PositionLogits everyPosition) {
-        if (chunk < ElasticRule.BLOCK || chunk % ElasticRule.BLOCK != 0) {
-            throw new IllegalArgumentException("a prefill chunk is a positive multiple of " + ElasticRule.BLOCK + " tokens, not " + chunk);
+                       LlamaModel.PositionLogits everyPosition, java.util.function.IntConsumer progress) {
+        try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, cache, tokens, tensorCores, chunk, everyPosition)) {
+            while (!prefill.layersDone()) {
+                prefill.advance();
+                if (progress != null) progress.accept(prefill.tokensDone());
+            }
+            return prefill.finish();
         }
-        try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, tensorCores)) {
-            return prefill.forward(cache, tokens, chunk, everyPosition);
+    }
+
+    /** Whether every layer has run ({@link #finish} is next). */
+    boolean layersDone() {
+        return layer == config.numLayers();
+    }
+
+    /**
+     * How far the prompt got, as tokens through the whole model: the token-layers run so far over the layers (a
+     * prompt runs layer by layer, so after layer 3 of 16 of a 1600-token prompt this is 300).
+     */
+    int tokensDone() {
+        return (int) (((long) layer * tokens.length + start) / config.numLayers());
+    }
+
+    /** Runs the next chunk of the current layer (the first chunk of the first layer also looks the tokens up). */
+    void advance() {
+        if (layersDone()) throw new IllegalStateException("every layer of the prompt has run");
+        int t = tokens.length, hidden = config.hiddenSize(), l = layer;
+        if (start == 0) { // a new layer: its cache, and the tokens' embeddings before the first
+            CacheLayout layout = cache.layout();
+            if (l == 0) weights.embedding.gather(graph, step, x, t);
+            kv[l] = KvBuffers.allocate(buffers, cache.format(), (long) layout.layerSlots(l) * config.headDim());
+            steps.layer(layerCache(kv[l], layout, l, t));
+        }
+        int n = Math.min(chunk, t - start);
+        steps.chunk(start, n, chunk == t ? "layer " + l + " " : "layer " + l + " tokens " + start + "+" + n + " ");
+        if (xc != x) graph.task(steps.at + "stream in", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), x, start, xc, 0, hidden);
+        LlamaLayer.run(steps, l);
+        if (xc != x) graph.task(steps.at + "stream out", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), xc, 0, x, start, hidden);
+        backend.runOnce(graph);
+        graph = new TaskGraph();
+        start += n;
+        if (start == t) {
+            layer++;
+            start = 0;
         }
     }
 
@@ -120,40 +208,16 @@ final class DevicePrefill implements AutoCloseable {
         }
     }
 
-    private float[] forward(KvCache cache, int[] tokens, int chunkTokens, LlamaModel.PositionLogits everyPosition) {
+    /**
+     * After the last layer: the final norm and the output head on the last token (and on every wanted position), the
+     * layers' keys and values read back into the session's cache; returns the last token's logits.
+     */
+    float[] finish() {
+        if (!layersDone()) throw new IllegalStateException("the prompt has " + (config.numLayers() - layer) + " layers still to run");
         int t = tokens.length, hidden = config.hiddenSize(), headDim = config.headDim(), layers = config.numLayers();
-        int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize();
         float eps = (float) config.rmsNormEps();
         CacheLayout layout = cache.layout();
-        int chunk = Math.min(chunkTokens, t);
-        // else the FFMA kernel: heads the tensor kernel does not take, or tiles past the device's shared memory (head_dim
-        // 128 needs 122 KB: sm_80 and sm_90 have it, sm_86/sm_89 have 99 KB)
-        boolean tensorAttention = tensorCores && PrefillKernels.tensorTakes(headDim)
-                && PrefillKernels.tensorSharedBytes(headDim) <= backend.sharedBytesPerGroup();
-
-        I32Buffer step = buffers.i32((long) t * Step.SIZE);
-        for (int i = 0; i < t; i++) step.set((long) i * Step.SIZE + Step.TOKEN, tokens[i]);
-        // the whole prompt's residual stream and one layer's keys and values; the rest one chunk at a time
-        F32Buffer x = buffers.f32((long) t * hidden), staged = buffers.f32(2L * t * config.kvDim());
-        F32Buffer xc = chunk == t ? x : buffers.f32((long) chunk * hidden); // one chunk: its stream is the prompt's
-        F32Buffer xb = buffers.f32((long) chunk * hidden), qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
-        F32Buffer gateUp = buffers.f32(2L * chunk * inter), activation = buffers.f32((long) chunk * inter);
         F32Buffer last = buffers.f32(hidden), logits = buffers.f32(config.vocabSize());
-        KvBuffers[] kv = new KvBuffers[layers];
-
-        weights.embedding.gather(graph, step, x, t);
-        ChunkSteps steps = new ChunkSteps(t, new Activations(xc, xb, qkv, staged, attention, gateUp, activation), tensorAttention);
-        for (int l = 0; l < layers; l++) {
-            kv[l] = KvBuffers.allocate(buffers, cache.format(), (long) layout.layerSlots(l) * headDim);
-            steps.layer(layerCache(kv[l], layout, l, t));
-            for (int start = 0; start < t; start += chunk) {
-                int n = Math.min(chunk, t - start);
-                steps.chunk(start, n, chunk == t ? "layer " + l + " " : "layer " + l + " tokens " + start + "+" + n + " ");
-                if (xc != x) graph.task(steps.at + "stream in", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), x, start, xc, 0, hidden);
-                LlamaLayer.run(steps, l);
-                if (xc != x) graph.task(steps.at + "stream out", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), xc, 0, x, start, hidden);
-            }
-        }
         // the output head on the last token only
         graph.task("last token", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, 1, 256), x, t - 1, last, 0, hidden);
         if (weights.lmHead.half()) {

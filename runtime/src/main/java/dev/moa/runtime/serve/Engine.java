@@ -19,8 +19,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * requests (first come, first served) while their KV caches fit the byte budget and the batch has room, runs one
  * piece of the oldest unfinished prompt, then one decode step for every request past its prompt, all in one
  * {@link BatchDecoder} step (each weight read once for the batch). So a new request joins the running batch at the
- * next step, a long prompt costs the others one piece of prefill per step rather than a stall (on a device, where a
- * prompt runs as one task graph, the whole prompt in one turn), and a finished or
+ * next step, a long prompt costs the others one piece of prefill per step rather than a stall (on a device the
+ * prompt runs layer by layer, a piece being chunks of a layer worth as much work: {@link Session#prefillStep}), and a finished or
  * cancelled request leaves the batch and frees its KV at the next turn.
  *
  * <p>Waiting requests are admitted highest priority first, in arrival order among equals; waiting raises a
@@ -233,12 +233,11 @@ public final class Engine implements AutoCloseable {
                 job.session = model.newSession(job.prompt.length + job.params.maxTokens(), LlamaModel.DEFAULT_CHUNK, job.params.attention(),
                         job.params.maxTokens());
             }
-            // on a device the whole prompt is one task graph, far faster than pieces on the CPU
-            int count = model.accelerator().isPresent() ? job.prompt.length : Math.min(pieceTokens, job.prompt.length - job.prefilled);
-            float[] logits = job.session.prefill(job.prompt, job.prefilled, count);
-            job.prefilled += count;
-            metrics.promptTokens.addAndGet(count);
-            if (job.prefilled < job.prompt.length) return;
+            float[] logits = job.session.prefillStep(job.prompt, pieceTokens);
+            int done = job.session.promptTokensDone();
+            metrics.promptTokens.addAndGet(done - job.prefilled);
+            job.prefilled = done;
+            if (logits == null) return;
             Job j = job;
             job.generation = new Generation(model, job.prompt.length, job.session.capacity() - job.prompt.length, job.params, j.listener::text);
             job.generation.prefilled();

@@ -61,6 +61,55 @@ class DevicePrefillTest {
     }
 
     /**
+     * A prompt run a piece at a time on the device ({@code Session.prefillStep}, as the server interleaves it with other
+     * sessions' decode steps: chunks of layers, as many as the piece's work) gives bit for bit what one prefill gives,
+     * whatever the piece, and then decodes the same; a prefill's progress on the device is reported after each chunk
+     * of each layer, rising to the prompt's length; and the piece-wise prompt reports its progress in the same units.
+     */
+    @Test
+    void aPromptInPiecesOnTheDeviceEqualsOnePrefill() throws Exception {
+        int[] prompt = new Random(23).ints(150, 3, 2000).toArray();
+        AttentionMode plan = AttentionMode.parse("moa:" + DEMO.resolve("moa-plan-50.json"));
+        try (Model device = Model.load(DEMO, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""))) {
+            device.accelerator().orElseThrow().prefillChunk(64); // three chunks a layer
+            int layers = device.config().numLayers();
+            float[] whole, next;
+            java.util.List<Integer> reported = new java.util.ArrayList<>();
+            try (Session s = device.newSession(200, 64, plan, 8)) {
+                s.onPrefillProgress(reported::add);
+                whole = s.prefill(prompt);
+                next = s.decode(Sampler.argmax(whole));
+            }
+            assertEquals(3 * layers, reported.size(), "one report per chunk of each layer: " + reported);
+            assertEquals(64 / layers, reported.getFirst(), "the first chunk of the first layer stands for 64 / layers tokens");
+            assertEquals(prompt.length, reported.getLast());
+            for (int i = 1; i < reported.size(); i++) assertEquals(true, reported.get(i) > reported.get(i - 1), "rising: " + reported);
+            // one chunk a call; chunks across layers until 100 tokens' work; all in one call
+            for (int piece : new int[] {1, 100, 10_000}) {
+                try (Session s = device.newSession(200, 64, plan, 8)) {
+                    float[] logits = null;
+                    int calls = 0, done = 0;
+                    while (logits == null) {
+                        logits = s.prefillStep(prompt, piece);
+                        calls++;
+                        assertEquals(true, s.promptTokensDone() >= done, "progress never falls");
+                        done = s.promptTokensDone();
+                    }
+                    assertEquals(prompt.length, done);
+                    int expectedCalls = switch (piece) {
+                        case 1 -> 3 * layers;
+                        case 100 -> 2; // 100 tokens' work a call: eight chunks (to 107 tokens), then the last four
+                        default -> 1;
+                    };
+                    assertEquals(expectedCalls, calls, "pieces of " + piece + ": calls");
+                    assertArrayEquals(whole, logits, "pieces of " + piece + ": the same last logits");
+                    assertArrayEquals(next, s.decode(Sampler.argmax(logits)), "pieces of " + piece + ": the same cache");
+                }
+            }
+        }
+    }
+
+    /**
      * Every position's logits (perplexity, answer loss, a plan's validation) come from the device too: the same
      * positions from the first wanted one on, in order, each within 1e-4 of the CPU's largest logit, whether the head
      * runs in one pass or (64-token chunks) in several; and the answer loss of {@code Perplexity.sequenceLoss} agrees.

@@ -142,6 +142,38 @@ class FakeDriverDecodeTest {
         }
     }
 
+    /**
+     * A prompt run in pieces (as the server runs it) whose device memory runs out after its first piece: given up on
+     * the device (its memory freed), run on the CPU from its start, the same logits; decoding then goes on on the device.
+     */
+    @Test
+    void aPromptInPiecesThatRunsOutOfDeviceMemoryFinishesOnTheCpu() throws Exception {
+        var driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        int[] prompt = new Random(12).ints(90, 3, 2000).toArray();
+        AttentionMode plan = AttentionMode.parse("moa:" + DEMO.resolve("moa-plan-50.json"));
+        try (Model cpu = Model.load(DEMO);
+             Model gpu = Model.load(DEMO, new CudaBackend(CudaContext.open(driver, 0), new KernelCache(null)));
+             Session a = cpu.newSession(200, 64, plan, 8); Session b = gpu.newSession(200, 64, plan, 8)) {
+            try (Session warm = gpu.newSession(16)) {
+                warm.prefill(new int[] {5, 6}); // the first prompt checks the tensor cores: done before counting memory
+            }
+            int liveBefore = FakeCuda.liveAllocations();
+            float[] expected = a.prefill(prompt);
+            assertNull(b.prefillStep(prompt, 1), "one chunk of the first layer");
+            assertTrue(b.promptTokensDone() > 0 && FakeCuda.liveAllocations() > liveBefore, "the prompt holds device memory");
+            FakeCuda.failNext("cuMemAlloc_v2", 2); // CUDA_ERROR_OUT_OF_MEMORY at the next layer's cache
+            float[] actual = null;
+            while (actual == null) actual = b.prefillStep(prompt, 1);
+            assertEquals(liveBefore, FakeCuda.liveAllocations(), "the given-up prompt left no device memory behind");
+            assertEquals(prompt.length, b.promptTokensDone());
+            EmulatorDecodeTest.assertClose(expected, actual, "the prompt's last logits, finished on the CPU");
+            int token = Sampler.argmax(expected);
+            EmulatorDecodeTest.assertClose(a.decode(token), b.decode(token), "the next token, decoded on the device");
+            assertNull(FakeCuda.launchFailure(), "every kernel ran");
+        }
+    }
+
     /** Sessions on different threads share the model's backend: their steps take turns and each decodes as alone. */
     @Test
     void sessionsOnSeveralThreadsShareTheDevice() throws Exception {
