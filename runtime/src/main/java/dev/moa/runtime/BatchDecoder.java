@@ -16,7 +16,8 @@ import java.util.List;
  *
  * <p>On a model with an accelerator the step runs there: the sessions become the rows of one device step (their
  * caches move there once), replayed while the same sessions step together in the same order; another set of
- * sessions returns the caches of the sessions that change and builds the step for the new set.
+ * sessions builds the step for the new set, each cache copied there on the device from the step it was in (or from
+ * the CPU for a session new to the device): no cache goes back through the host.
  *
  * <p>Holds the scratch buffers for {@code maxBatch} rows; used by one thread at a time.
  */
@@ -110,14 +111,12 @@ public final class BatchDecoder {
         }
     }
 
-    /** The device step whose rows are exactly these sessions, built (their caches moved there) when there is none. */
+    /**
+     * The device step whose rows are exactly these sessions, built when there is none: each session's cache moves
+     * there from the step it was in (device to device) or from the CPU.
+     */
     private static DeviceDecoder device(List<Session> sessions) {
         DeviceDecoder step = Session.sharedStep(sessions);
-        if (step != null) return step;
-        for (Session s : sessions) s.leaveDevice(true);
-        List<Session> rows = List.copyOf(sessions);
-        step = rows.get(0).accelerator().decoder(rows.stream().map(Session::asDeviceRow).toList());
-        Session.attach(rows, step);
-        return step;
+        return step != null ? step : Session.moveTo(sessions);
     }
 }

@@ -228,35 +228,39 @@ public final class Session implements AutoCloseable {
         return accelerator == null ? "cpu" : accelerator.name();
     }
 
-    /** Makes this session the only row of its device step, leaving a shared one first. */
+    /** Makes this session the only row of its device step, moving its cache on the device out of a shared one. */
     private void ownDevice() {
-        if (device != null && deviceRows.size() > 1) leaveDevice(true);
-        if (device == null) attach(List.of(this), accelerator.decoder(cache, position, capacity()));
-    }
-
-    /** Puts {@code sessions} (in row order) into one device step. */
-    static void attach(List<Session> sessions, DeviceDecoder step) {
-        for (int b = 0; b < sessions.size(); b++) {
-            Session s = sessions.get(b);
-            s.device = step;
-            s.deviceRow = b;
-            s.deviceRows = sessions;
-        }
+        if (device != null && deviceRows.size() == 1) return;
+        moveTo(List.of(this));
     }
 
     /**
-     * Ends the device step this session is in, for all its rows: with {@code keep}, their caches first return to the
-     * sessions' CPU caches, so each goes on from there (alone or in another batch).
+     * Puts {@code sessions} (in row order) into one new device step: each cache comes from the step it is in, on the
+     * device, or from the CPU (see {@link DeviceDecoder.Row}); each session then leaves its old step, which closes
+     * when the last of its sessions has left. Sessions of an old step that are not moving stay in it.
      */
-    void leaveDevice(boolean keep) {
+    static DeviceDecoder moveTo(List<Session> sessions) {
+        List<Session> rows = List.copyOf(sessions);
+        DeviceDecoder step = rows.get(0).accelerator.decoder(rows.stream().map(Session::asDeviceRow).toList());
+        for (Session s : rows) s.detach();
+        for (int b = 0; b < rows.size(); b++) {
+            Session s = rows.get(b);
+            s.device = step;
+            s.deviceRow = b;
+            s.deviceRows = rows;
+        }
+        return step;
+    }
+
+    /** Leaves this session's device step (its cache there is given up); the step closes when none of its sessions is left. */
+    private void detach() {
         if (device == null) return;
         DeviceDecoder step = device;
-        if (keep) step.syncBack();
+        List<Session> others = deviceRows;
+        device = null;
+        deviceRows = null;
+        for (Session s : others) if (s.device == step) return;
         step.close();
-        for (Session s : deviceRows) {
-            s.device = null;
-            s.deviceRows = null;
-        }
     }
 
     /** The device step holding exactly {@code sessions} in this order, or null. */
@@ -267,9 +271,9 @@ public final class Session implements AutoCloseable {
         return step;
     }
 
-    /** This session's cache state, as a device step takes it. */
+    /** This session's cache state, as a device step takes it: from its current step where it is in one. */
     DeviceDecoder.Row asDeviceRow() {
-        return new DeviceDecoder.Row(cache, position, capacity());
+        return new DeviceDecoder.Row(cache, position, capacity(), device, device == null ? -1 : deviceRow);
     }
 
     Accelerator accelerator() {
@@ -277,14 +281,14 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Frees the session's device state (its captured step and its KV cache there); a CPU session holds none. Other
-     * sessions stepped with it keep their caches (they return to the CPU and move again at their next step).
+     * Frees the session's device state (its prompt in progress; its step, once no other session is in it); a CPU
+     * session holds none. Other sessions stepped with it keep their caches where they are, on the device.
      */
     @Override
     public void close() {
         if (promptRun != null) promptRun.close();
         promptRun = null;
-        if (device != null) leaveDevice(deviceRows.size() > 1);
+        detach();
     }
 
     public int position() {

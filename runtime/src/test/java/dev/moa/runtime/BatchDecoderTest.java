@@ -16,8 +16,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * B sessions stepped together equal the same B sessions decoded alone, token for token, across ring wraps, on the
- * CPU and as the GPU program (in the kernel emulator; a session leaving the batch halfway makes the others return
- * their device caches and move again as a new batch).
+ * CPU and as the GPU program (in the kernel emulator; a session leaving the batch halfway makes the others move, their
+ * caches copied on the device, into a step of their own).
  */
 class BatchDecoderTest {
     static final Path DEMO = Path.of(System.getProperty("moa.repo.root", "..")).resolve("models/moa-demo");

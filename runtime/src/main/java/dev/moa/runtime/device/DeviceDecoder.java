@@ -29,16 +29,24 @@ import java.util.List;
  * sessions and replayed every token; what changes per token (each row's token id and position) is in the
  * {@link Step} buffer, rewritten before each replay.
  *
- * <p>Each row's KV cache is its session's CPU cache moved to the device in its own {@link CacheLayout} (prompts are
- * prefilled on the CPU, with MoA's block-sparse prefill): per layer, one key and one value buffer hold every row's
+ * <p>Each row's KV cache is its session's cache moved to the device in its own {@link CacheLayout} (from the CPU
+ * cache a prompt left, or from the device step the session was in): per layer, one key and one value buffer hold every row's
  * slots one row after another, each row's KV groups as its layout places them (sink then ring slots), with the
  * position each slot holds; the rows' offsets, rings, sink sizes and every query head's sink and window are small
  * buffers the kernels index by row. So sessions of different lengths, dense or under different plans, step
- * together. {@link #syncBack} returns the caches to the sessions' CPU caches (a session leaving the batch).
+ * together. A session moving to another step (the batch changed) takes its cache along on the device ({@link Row#from}).
  */
 public final class DeviceDecoder implements AutoCloseable {
-    /** One session of the batch: its CPU cache holding {@code cached} positions, and the positions it may reach. */
-    public record Row(KvCache cache, int cached, int capacity) {
+    /**
+     * One session of the batch: its CPU cache holding {@code cached} positions, and the positions it may reach. Where
+     * the session's cache is newer on a device step (its row {@code fromRow} of {@code from}), it is copied from there
+     * on the device instead of from the CPU cache: sessions move between steps without a round trip through the host.
+     */
+    public record Row(KvCache cache, int cached, int capacity, DeviceDecoder from, int fromRow) {
+        /** A session whose cache is on the CPU. */
+        public Row(KvCache cache, int cached, int capacity) {
+            this(cache, cached, capacity, null, -1);
+        }
     }
 
     private final Backend backend;
@@ -54,6 +62,8 @@ public final class DeviceDecoder implements AutoCloseable {
     private final I32Buffer chosen;
     /** Per layer: every row's keys and values and how they are laid out. */
     private final LayerCache[] layers;
+    /** Per layer and row, the row's first slot in the layer's buffers (rows one after another). */
+    private final int[][] rowSlots;
     private final long kvBytes;
 
     /**
@@ -106,6 +116,12 @@ public final class DeviceDecoder implements AutoCloseable {
         F32Buffer partialOut = buffers.f32(partials * headDim), partialMax = buffers.f32(partials), partialSum = buffers.f32(partials);
 
         layers = new LayerCache[layerCount];
+        rowSlots = new int[layerCount][batch];
+        for (Row r : rows) {
+            if (r.from() != null && (r.from().backend != backend || r.from().layers.length != layerCount)) {
+                throw new IllegalArgumentException("a session's cache moves between steps of one model on one device");
+            }
+        }
         long bytes = 0;
         for (int l = 0; l < layerCount; l++) {
             long slots = 0;
@@ -118,10 +134,12 @@ public final class DeviceDecoder implements AutoCloseable {
             for (int b = 0; b < batch; b++) {
                 CacheLayout layout = layouts[b];
                 HeadSpans spans = layout.spans();
+                rowSlots[l][b] = rowBase;
                 for (int g = 0; g < kvHeads; g++) {
                     int offset = rowBase + layout.offset(l, g);
                     cache.offsets().set((long) b * kvHeads + g, offset);
                     cache.rings().set((long) b * kvHeads + g, layout.ringSlots(l, g));
+                    if (rows.get(b).from() != null) continue; // its keys, values and positions come from its step, below
                     rows.get(b).cache().exportGroup(l, g, cache.kv().keyMemory(), cache.kv().valueMemory(), (long) offset * headDim);
                     for (int s = 0; s < layout.groupSlots(l, g); s++) {
                         cache.positions().set(offset + s, (int) layout.positionAt(l, g, s, rows.get(b).cached()));
@@ -135,7 +153,9 @@ public final class DeviceDecoder implements AutoCloseable {
             }
             layers[l] = cache;
             bytes += cache.kv().byteSize();
+            moveRows(l, layouts);
         }
+        backend.synchronize(); // the moved rows are here before their old steps may be closed
         kvBytes = bytes;
 
         // the model's forward, as launches over all rows: LlamaLayer's steps, recorded
@@ -157,6 +177,30 @@ public final class DeviceDecoder implements AutoCloseable {
         int chunks = VectorKernels.ARGMAX_CHUNKS;
         greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(chunks, batch, VectorKernels.ROW_GROUP), logits,
                 buffers.f32((long) batch * chunks), buffers.i32(2L * batch * chunks), buffers.i32(batch), chosen, vocab);
+    }
+
+    /**
+     * Layer {@code l}'s keys, values and slot positions of the rows whose caches are on another step, copied from there
+     * on the device (the rows from the CPU are uploaded with the layer first, so the copies land on top).
+     */
+    private void moveRows(int l, CacheLayout[] layouts) {
+        LayerCache cache = layers[l];
+        boolean any = false;
+        for (Row r : rows) any |= r.from() != null;
+        if (!any) return;
+        backend.upload(cache.kv().keyBuffer());
+        backend.upload(cache.kv().valueBuffer());
+        backend.upload(cache.positions());
+        long slotBytes = (long) headDim * (cache.kv().format() == KvFormat.BF16 ? 2 : Float.BYTES);
+        for (int b = 0; b < rows.size(); b++) {
+            Row r = rows.get(b);
+            if (r.from() == null) continue;
+            LayerCache source = r.from().layers[l];
+            long from = r.from().rowSlots[l][r.fromRow()], to = rowSlots[l][b], slots = layouts[b].layerSlots(l);
+            backend.copy(source.kv().keyBuffer(), from * slotBytes, cache.kv().keyBuffer(), to * slotBytes, slots * slotBytes);
+            backend.copy(source.kv().valueBuffer(), from * slotBytes, cache.kv().valueBuffer(), to * slotBytes, slots * slotBytes);
+            backend.copy(source.positions(), from * Integer.BYTES, cache.positions(), to * Integer.BYTES, slots * Integer.BYTES);
+        }
     }
 
     /**
@@ -373,26 +417,6 @@ public final class DeviceDecoder implements AutoCloseable {
             MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, (long) b * vocab * Float.BYTES, hostLogits[b], 0, vocab);
         }
         return hostLogits;
-    }
-
-    /**
-     * Copies every row's device cache back into its session's CPU cache ({@link KvCache#importGroup}), so the
-     * session can go on alone, on the CPU or in another batch, where it left off.
-     */
-    public void syncBack() {
-        for (int l = 0; l < layers.length; l++) {
-            LayerCache cache = layers[l];
-            backend.download(cache.kv().keyBuffer());
-            backend.download(cache.kv().valueBuffer());
-            for (int b = 0; b < rows.size(); b++) {
-                KvCache rowCache = rows.get(b).cache();
-                int groups = rowCache.layout().groups(l);
-                for (int g = 0; g < groups; g++) {
-                    long at = (long) cache.offsets().get((long) b * groups + g) * headDim;
-                    rowCache.importGroup(l, g, cache.kv().keyMemory(), cache.kv().valueMemory(), at);
-                }
-            }
-        }
     }
 
     /**

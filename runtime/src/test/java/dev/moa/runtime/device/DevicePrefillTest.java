@@ -206,6 +206,10 @@ class DevicePrefillTest {
             emulator.download(buffer);
         }
 
+        public void copy(dev.moa.tasks.kernel.DeviceBuffer from, long fromByte, dev.moa.tasks.kernel.DeviceBuffer to, long toByte, long bytes) {
+            emulator.copy(from, fromByte, to, toByte, bytes);
+        }
+
         public void run(dev.moa.tasks.graph.TaskGraph graph) {
             for (dev.moa.tasks.graph.TaskGraph.Task t : graph.tasks()) {
                 methods.add(t.method());

@@ -83,6 +83,19 @@ class FakeDriverDecodeTest {
                     EmulatorDecodeTest.assertClose(ey, rows[1], "batched row 1, step " + t);
                     tokens = new int[] {Sampler.argmax(ex), Sampler.argmax(ey)};
                 }
+                // x alone, y alone, then both again in the other order: each time the caches move on the device
+                // (cuMemcpyDtoDAsync) from the step they were in (the CPU caches hold the prompts only: a move
+                // through them would lose the decoded tokens), and a step left empty closes
+                int sharedStepAllocations = FakeCuda.liveAllocations();
+                EmulatorDecodeTest.assertClose(x0.decode(tokens[0]), x.decode(tokens[0]), "x alone, moved out of the batch");
+                assertTrue(FakeCuda.liveAllocations() > sharedStepAllocations, "the batch's step stays while y is in it");
+                EmulatorDecodeTest.assertClose(y0.decode(tokens[1]), y.decode(tokens[1]), "y alone, moved out of the batch");
+                ex = x0.decode(tokens[0] + 1);
+                ey = y0.decode(tokens[1] + 1);
+                float[][] rows = batch.step(List.of(y, x), new int[] {tokens[1] + 1, tokens[0] + 1});
+                EmulatorDecodeTest.assertClose(ey, rows[0], "together again, row 0");
+                EmulatorDecodeTest.assertClose(ex, rows[1], "together again, row 1");
+                assertNull(FakeCuda.launchFailure(), "every kernel ran");
             }
         }
         assertEquals(0, FakeCuda.liveAllocations(), "closing the model frees its device memory");

@@ -18,6 +18,18 @@ public interface Backend extends AutoCloseable {
     /** Copies the device copy of the buffer back into its host memory. */
     void download(DeviceBuffer buffer);
 
+    /**
+     * Copies {@code bytes} from byte {@code fromByte} of one buffer's device copy to byte {@code toByte} of another's,
+     * on the device, after the work already given to it (each buffer uploaded first where it has no device copy; the
+     * host copies are left as they were): what moves a session's cache from one device step to the next without a
+     * round trip through the host.
+     */
+    void copy(DeviceBuffer from, long fromByte, DeviceBuffer to, long toByte, long bytes);
+
+    /** Returns when the work given to the device so far (runs, copies) is done. */
+    default void synchronize() {
+    }
+
     /** Runs every task of the graph in order; returns when the results are complete on the device. */
     void run(TaskGraph graph);
 

@@ -162,6 +162,26 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public synchronized void copy(DeviceBuffer from, long fromByte, DeviceBuffer to, long toByte, long bytes) {
+        context.makeCurrent();
+        if (fromByte < 0 || toByte < 0 || bytes < 0 || fromByte > from.memory().byteSize() - bytes || toByte > to.memory().byteSize() - bytes) {
+            throw new IndexOutOfBoundsException("a copy of " + bytes + " bytes from byte " + fromByte + " of " + from.memory().byteSize() + " to byte "
+                    + toByte + " of " + to.memory().byteSize());
+        }
+        if (!resident.containsKey(from)) upload(from);
+        if (!resident.containsKey(to)) upload(to);
+        if (bytes == 0) return;
+        // on the backend's stream: after the steps that wrote the source, before the steps that read the target
+        context.driver().memcpyDtoDAsync(resident.get(to).address() + toByte, resident.get(from).address() + fromByte, bytes, stream.handle());
+    }
+
+    @Override
+    public synchronized void synchronize() {
+        context.makeCurrent();
+        stream.synchronize();
+    }
+
+    @Override
     public synchronized void free(DeviceBuffer buffer) {
         context.makeCurrent();
         DeviceMemory memory = resident.remove(buffer);

@@ -19,6 +19,11 @@ public final class EmulatorBackend implements Backend {
     }
 
     @Override
+    public void copy(DeviceBuffer from, long fromByte, DeviceBuffer to, long toByte, long bytes) {
+        java.lang.foreign.MemorySegment.copy(from.memory(), fromByte, to.memory(), toByte, bytes);
+    }
+
+    @Override
     public void run(TaskGraph graph) {
         for (TaskGraph.Task t : graph.tasks()) Emulator.launch(t.owner(), t.method(), t.grid(), t.args().toArray());
     }

@@ -50,6 +50,34 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * A device-to-device copy of a byte range between two buffers: the target's device copy gets the source's device
+     * bytes (not its stale host bytes), the rest of the target is untouched, and the host copies stay as they were
+     * until downloaded; a range past either buffer is refused.
+     */
+    @Test
+    void copiesARangeFromOneBuffersDeviceCopyToAnothers() {
+        CudaDriver driver = FakeCuda.freshDriver();
+        try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
+             CudaBackend gpu = new CudaBackend(context, new dev.moa.tasks.jit.KernelCache(null))) {
+            F32Buffer from = F32Buffer.allocate(arena, 10), to = F32Buffer.allocate(arena, 10);
+            for (int i = 0; i < 10; i++) {
+                from.set(i, i);
+                to.set(i, -1);
+            }
+            gpu.upload(from);
+            gpu.upload(to);
+            for (int i = 0; i < 10; i++) from.set(i, 100 + i); // host only: the device copy still holds 0..9
+            gpu.copy(from, 3 * 4, to, 5 * 4, 4 * 4);
+            gpu.synchronize();
+            assertEquals(-1f, to.get(5), "the host copy is left as it was");
+            gpu.download(to);
+            float[] expected = {-1, -1, -1, -1, -1, 3, 4, 5, 6, -1};
+            assertArrayEquals(expected, to.toArray());
+            org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> gpu.copy(from, 0, to, 8 * 4, 3 * 4));
+        }
+    }
+
     @Test
     void compilesLaunchesReplaysAndKeepsBuffersResident() {
         CudaDriver driver = FakeCuda.freshDriver();
