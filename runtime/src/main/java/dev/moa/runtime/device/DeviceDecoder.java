@@ -180,23 +180,27 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     /**
-     * Layer {@code l}'s keys, values and slot positions of the rows whose caches are on another step, copied from there
-     * on the device (the rows from the CPU are uploaded with the layer first, so the copies land on top).
+     * Where some rows' caches are on another step: layer {@code l}'s keys, values and slot positions of those rows
+     * copied from there on the device, and those of the rows from the CPU uploaded region by region (uploading the
+     * whole layer would send the moved rows' empty host regions through PCIe too).
      */
     private void moveRows(int l, CacheLayout[] layouts) {
         LayerCache cache = layers[l];
         boolean any = false;
         for (Row r : rows) any |= r.from() != null;
         if (!any) return;
-        backend.upload(cache.kv().keyBuffer());
-        backend.upload(cache.kv().valueBuffer());
-        backend.upload(cache.positions());
         long slotBytes = (long) headDim * (cache.kv().format() == KvFormat.BF16 ? 2 : Float.BYTES);
         for (int b = 0; b < rows.size(); b++) {
             Row r = rows.get(b);
-            if (r.from() == null) continue;
+            long to = rowSlots[l][b], slots = layouts[b].layerSlots(l);
+            if (r.from() == null) {
+                backend.upload(cache.kv().keyBuffer(), to * slotBytes, slots * slotBytes);
+                backend.upload(cache.kv().valueBuffer(), to * slotBytes, slots * slotBytes);
+                backend.upload(cache.positions(), to * Integer.BYTES, slots * Integer.BYTES);
+                continue;
+            }
             LayerCache source = r.from().layers[l];
-            long from = r.from().rowSlots[l][r.fromRow()], to = rowSlots[l][b], slots = layouts[b].layerSlots(l);
+            long from = r.from().rowSlots[l][r.fromRow()];
             backend.copy(source.kv().keyBuffer(), from * slotBytes, cache.kv().keyBuffer(), to * slotBytes, slots * slotBytes);
             backend.copy(source.kv().valueBuffer(), from * slotBytes, cache.kv().valueBuffer(), to * slotBytes, slots * slotBytes);
             backend.copy(source.positions(), from * Integer.BYTES, cache.positions(), to * Integer.BYTES, slots * Integer.BYTES);

@@ -206,6 +206,10 @@ class DevicePrefillTest {
             emulator.download(buffer);
         }
 
+        public void upload(dev.moa.tasks.kernel.DeviceBuffer buffer, long fromByte, long bytes) {
+            emulator.upload(buffer, fromByte, bytes);
+        }
+
         public void copy(dev.moa.tasks.kernel.DeviceBuffer from, long fromByte, dev.moa.tasks.kernel.DeviceBuffer to, long toByte, long bytes) {
             emulator.copy(from, fromByte, to, toByte, bytes);
         }

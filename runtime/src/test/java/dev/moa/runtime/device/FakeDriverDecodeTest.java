@@ -68,7 +68,7 @@ class FakeDriverDecodeTest {
             }
 
             // two sessions stepped together: the batched step through the same driver
-            BatchDecoder batch = new BatchDecoder(gpu, 2);
+            BatchDecoder batch = new BatchDecoder(gpu, 2), batch3 = new BatchDecoder(gpu, 3);
             try (Session x = gpu.newSession(120, 64, AttentionMode.parse("window:16"), 8); Session y = gpu.newSession(120, 64, AttentionMode.parse("dense"), 8);
                  Session x0 = cpu.newSession(120, 64, AttentionMode.parse("window:16"), 8); Session y0 = cpu.newSession(120, 64, AttentionMode.parse("dense"), 8)) {
                 int[] px = random.ints(40, 3, 2000).toArray(), py = random.ints(23, 3, 2000).toArray();
@@ -95,6 +95,17 @@ class FakeDriverDecodeTest {
                 float[][] rows = batch.step(List.of(y, x), new int[] {tokens[1] + 1, tokens[0] + 1});
                 EmulatorDecodeTest.assertClose(ey, rows[0], "together again, row 0");
                 EmulatorDecodeTest.assertClose(ex, rows[1], "together again, row 1");
+                // a new session joins between them: its cache uploaded from the CPU, theirs copied on the device
+                try (Session z = gpu.newSession(120, 64, AttentionMode.parse("dense"), 8); Session z0 = cpu.newSession(120, 64, AttentionMode.parse("dense"), 8)) {
+                    int[] pz = random.ints(30, 3, 2000).toArray();
+                    int tz = Sampler.argmax(z.prefill(pz));
+                    z0.prefill(pz);
+                    int[] next = {Sampler.argmax(ex), tz, Sampler.argmax(ey)};
+                    rows = batch3.step(List.of(x, z, y), next);
+                    EmulatorDecodeTest.assertClose(x0.decode(next[0]), rows[0], "three, row 0 (moved)");
+                    EmulatorDecodeTest.assertClose(z0.decode(next[1]), rows[1], "three, row 1 (from the CPU)");
+                    EmulatorDecodeTest.assertClose(y0.decode(next[2]), rows[2], "three, row 2 (moved)");
+                }
                 assertNull(FakeCuda.launchFailure(), "every kernel ran");
             }
         }

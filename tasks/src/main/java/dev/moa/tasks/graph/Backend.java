@@ -15,6 +15,13 @@ public interface Backend extends AutoCloseable {
     /** Copies the buffer's host content to the device now (buffers are otherwise uploaded at first use). */
     void upload(DeviceBuffer buffer);
 
+    /**
+     * Copies {@code bytes} of the buffer's host content from byte {@code fromByte} to the same bytes of its device copy,
+     * which is made where it has none, without the rest of the host content (that part of the device copy is then
+     * undefined until written): what fills part of a buffer whose other parts come from elsewhere on the device.
+     */
+    void upload(DeviceBuffer buffer, long fromByte, long bytes);
+
     /** Copies the device copy of the buffer back into its host memory. */
     void download(DeviceBuffer buffer);
 

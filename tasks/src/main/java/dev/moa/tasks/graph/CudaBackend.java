@@ -69,6 +69,21 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public synchronized void upload(DeviceBuffer buffer, long fromByte, long bytes) {
+        context.makeCurrent();
+        var host = buffer.memory();
+        if (fromByte < 0 || bytes < 0 || fromByte > host.byteSize() - bytes) {
+            throw new IndexOutOfBoundsException("an upload of " + bytes + " bytes from byte " + fromByte + " of " + host.byteSize());
+        }
+        DeviceMemory memory = resident.get(buffer);
+        if (memory == null) {
+            memory = context.allocate(host.byteSize());
+            resident.put(buffer, memory);
+        }
+        if (bytes > 0) context.driver().memcpyHtoD(memory.address() + fromByte, host.asSlice(fromByte, bytes), bytes);
+    }
+
+    @Override
     public synchronized void download(DeviceBuffer buffer) {
         context.makeCurrent();
         DeviceMemory memory = resident.get(buffer);

@@ -15,6 +15,10 @@ public final class EmulatorBackend implements Backend {
     }
 
     @Override
+    public void upload(DeviceBuffer buffer, long fromByte, long bytes) {
+    }
+
+    @Override
     public void download(DeviceBuffer buffer) {
     }
 

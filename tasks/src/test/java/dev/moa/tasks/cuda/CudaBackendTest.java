@@ -75,6 +75,17 @@ class CudaBackendTest {
             float[] expected = {-1, -1, -1, -1, -1, 3, 4, 5, 6, -1};
             assertArrayEquals(expected, to.toArray());
             org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> gpu.copy(from, 0, to, 8 * 4, 3 * 4));
+
+            // a ranged upload makes a device copy from part of the host content only
+            F32Buffer part = F32Buffer.allocate(arena, 10);
+            for (int i = 0; i < 10; i++) part.set(i, 50 + i);
+            gpu.upload(part, 2 * 4, 3 * 4);
+            gpu.copy(from, 0, part, 6 * 4, 2 * 4); // and the rest from elsewhere on the device
+            for (int i = 0; i < 10; i++) part.set(i, -7);
+            gpu.download(part);
+            assertArrayEquals(new float[] {52, 53, 54}, java.util.Arrays.copyOfRange(part.toArray(), 2, 5));
+            assertArrayEquals(new float[] {0, 1}, java.util.Arrays.copyOfRange(part.toArray(), 6, 8));
+            org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> gpu.upload(part, 8 * 4, 3 * 4));
         }
     }
 
