@@ -65,35 +65,14 @@ class GemmKernelTest {
         int[][] shapes = {{1, 5, 8}, {70, 37, 45}, {64, 64, 64}, {130, 100, 40}, {3, 129, 33}, {20, 70, 160}, {9, 66, 97}}; // five double-buffered steps; four narrow ones
         for (int[] shape : shapes) {
             int tokens = shape[0], rows = shape[1], cols = shape[2];
-            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
             double[][] wv = new double[rows][cols];
-            for (int r = 0; r < rows; r++) {
-                for (int c = 0; c < cols; c++) {
-                    short bits = KernelContext.floatToBf16((float) random.nextGaussian());
-                    w.set((long) r * cols + c, bits);
-                    wv[r][c] = KernelContext.bf16ToFloat(bits);
-                }
-            }
+            Half16Buffer w = bf16Weights(wv);
             F32Buffer x = random(tokens * cols), bias = random(rows);
             for (int epilogue = 0; epilogue < 4; epilogue++) {
                 F32Buffer out = random(tokens * rows + 5);
                 float[] before = out.toArray();
                 Emulator.launch(GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), w, x, bias, out, tokens, rows, cols, epilogue);
-                for (int t = 0; t < tokens; t++) {
-                    for (int r = 0; r < rows; r++) {
-                        double expected = 0, magnitude = 0;
-                        for (int c = 0; c < cols; c++) {
-                            double p = x.get((long) t * cols + c) * wv[r][c];
-                            expected += p;
-                            magnitude += Math.abs(p);
-                        }
-                        if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
-                        if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[t * rows + r];
-                        assertEquals(expected, out.get((long) t * rows + r), 1e-4 * Math.max(1, Math.max(magnitude, Math.abs(expected))),
-                                tokens + "x" + rows + "x" + cols + " epilogue " + epilogue + " token " + t + " row " + r);
-                    }
-                }
-                for (int i = tokens * rows; i < tokens * rows + 5; i++) assertEquals(before[i], out.get(i), "no write past the output");
+                assertProduct(x, wv, bias, before, out, tokens, epilogue, tokens + "x" + rows + "x" + cols + " epilogue " + epilogue);
             }
         }
     }
@@ -108,15 +87,8 @@ class GemmKernelTest {
         int[][] shapes = {{1, 5, 8}, {5, 37, 45}, {33, 70, 200}, {70, 9, 97}, {8, 64, 256}};
         for (int[] shape : shapes) {
             int tokens = shape[0], rows = shape[1], cols = shape[2];
-            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
             double[][] wv = new double[rows][cols];
-            for (int r = 0; r < rows; r++) {
-                for (int c = 0; c < cols; c++) {
-                    short bits = KernelContext.floatToBf16((float) random.nextGaussian());
-                    w.set((long) r * cols + c, bits);
-                    wv[r][c] = KernelContext.bf16ToFloat(bits);
-                }
-            }
+            Half16Buffer w = bf16Weights(wv);
             F32Buffer x = random(tokens * cols), bias = random(rows);
             for (int splits : new int[] {1, 2, 3, GemmKernels.splits(tokens, rows, cols)}) {
                 int splitCols = GemmKernels.splitCols(cols, splits);
@@ -128,21 +100,7 @@ class GemmKernelTest {
                     F32Buffer out = random(tokens * rows + 5);
                     float[] before = out.toArray();
                     Emulator.launch(GemmKernels.class, "sumSplits", GemmKernels.sumGrid(tokens, rows), partial, bias, out, tokens, rows, used, epilogue);
-                    for (int t = 0; t < tokens; t++) {
-                        for (int r = 0; r < rows; r++) {
-                            double expected = 0, magnitude = 0;
-                            for (int c = 0; c < cols; c++) {
-                                double p = x.get((long) t * cols + c) * wv[r][c];
-                                expected += p;
-                                magnitude += Math.abs(p);
-                            }
-                            if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
-                            if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[t * rows + r];
-                            assertEquals(expected, out.get((long) t * rows + r), 1e-4 * Math.max(1, Math.max(magnitude, Math.abs(expected))),
-                                    tokens + "x" + rows + "x" + cols + " in " + used + " splits, epilogue " + epilogue + " token " + t + " row " + r);
-                        }
-                    }
-                    for (int i = tokens * rows; i < tokens * rows + 5; i++) assertEquals(before[i], out.get(i), "no write past the output");
+                    assertProduct(x, wv, bias, before, out, tokens, epilogue, tokens + "x" + rows + "x" + cols + " in " + used + " splits, epilogue " + epilogue);
                 }
             }
         }
@@ -165,5 +123,42 @@ class GemmKernelTest {
         }
         assertEquals(11, GemmKernels.splits(32, 3072, 2048)); // Llama-3.2-1B's q/k/v at 32 sessions: 48 tiles × 11 = 528 groups
         assertEquals(1, GemmKernels.splits(32, 128256, 2048)); // its output head: 2004 tiles
+    }
+
+    /** Random BF16 weights, {@code wv.length} rows of {@code wv[0].length}, their values also into {@code wv}. */
+    Half16Buffer bf16Weights(double[][] wv) {
+        int rows = wv.length, cols = wv[0].length;
+        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                short bits = KernelContext.floatToBf16((float) random.nextGaussian());
+                w.set((long) r * cols + c, bits);
+                wv[r][c] = KernelContext.bf16ToFloat(bits);
+            }
+        }
+        return w;
+    }
+
+    /**
+     * {@code out} (which held {@code before}) against {@code x · wvᵀ} through the epilogue, each element within 1e-4 of
+     * the sum of its products' magnitudes (the tensor cores' split activations), and nothing written past it.
+     */
+    static void assertProduct(F32Buffer x, double[][] wv, F32Buffer bias, float[] before, F32Buffer out, int tokens, int epilogue, String what) {
+        int rows = wv.length, cols = wv[0].length;
+        for (int t = 0; t < tokens; t++) {
+            for (int r = 0; r < rows; r++) {
+                double expected = 0, magnitude = 0;
+                for (int c = 0; c < cols; c++) {
+                    double p = x.get((long) t * cols + c) * wv[r][c];
+                    expected += p;
+                    magnitude += Math.abs(p);
+                }
+                if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
+                if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[t * rows + r];
+                assertEquals(expected, out.get((long) t * rows + r), 1e-4 * Math.max(1, Math.max(magnitude, Math.abs(expected))),
+                        what + " token " + t + " row " + r);
+            }
+        }
+        for (int i = tokens * rows; i < tokens * rows + 5; i++) assertEquals(before[i], out.get(i), "no write past the output");
     }
 }
