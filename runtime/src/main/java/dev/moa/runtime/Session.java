@@ -33,6 +33,11 @@ public final class Session implements AutoCloseable {
     private java.util.function.IntConsumer prefillProgress;
     /** The prompt {@link #prefillStep} runs on the device, until it is done; null otherwise. */
     private Accelerator.Prompt promptRun;
+    /**
+     * A device prefill's keys and values, left there until the first decode step takes them (the CPU cache does not
+     * hold the prompt meanwhile); null otherwise.
+     */
+    private dev.moa.runtime.device.PromptKv promptKv;
     /** How far {@link #prefillStep}'s prompt got, in tokens. */
     private int promptDone;
     private KvCache cache;
@@ -70,11 +75,14 @@ public final class Session implements AutoCloseable {
     public float[] prefill(int[] tokens, LlamaModel.PositionLogits everyPosition) {
         if (position == 0 && plan != null) sizeCacheFor(tokens.length);
         if (accelerator != null && position == 0 && tokens.length > 0) {
-            // a fresh prompt runs on the device (when the device takes this model) straight into the session's cache
+            // a fresh prompt runs on the device (when the device takes this model); its keys and values stay there for
+            // the first decode step (a prompt whose every position is wanted, for evaluation, brings them back here)
             requireRoom(tokens.length);
             for (int token : tokens) requireToken(token);
-            float[] logits = accelerator.prefill(cache, tokens, everyPosition, prefillProgress);
+            Accelerator.Prefilled done = accelerator.prefill(cache, tokens, everyPosition, prefillProgress, everyPosition == null);
+            float[] logits = done == null ? null : done.logits();
             if (logits != null) {
+                promptKv = done.onDevice();
                 NonFiniteException.check(logits, 1, logits.length, new int[] {tokens.length - 1}, "the output head's logits");
                 position = tokens.length;
                 return logits;
@@ -115,7 +123,9 @@ public final class Session implements AutoCloseable {
             } while (!promptRun.piecesDone() && promptRun.tokensDone() < target);
             if (promptRun != null) {
                 if (!promptRun.piecesDone()) return null;
-                float[] logits = promptRun.finish();
+                Accelerator.Prefilled done = promptRun.finish();
+                float[] logits = done.logits();
+                promptKv = done.onDevice();
                 promptRun = null;
                 NonFiniteException.check(logits, 1, logits.length, new int[] {prompt.length - 1}, "the output head's logits");
                 position = prompt.length;
@@ -242,7 +252,11 @@ public final class Session implements AutoCloseable {
     static DeviceDecoder moveTo(List<Session> sessions) {
         List<Session> rows = List.copyOf(sessions);
         DeviceDecoder step = rows.get(0).accelerator.decoder(rows.stream().map(Session::asDeviceRow).toList());
-        for (Session s : rows) s.detach();
+        for (Session s : rows) {
+            s.detach();
+            if (s.promptKv != null) s.promptKv.close(); // copied into the step
+            s.promptKv = null;
+        }
         for (int b = 0; b < rows.size(); b++) {
             Session s = rows.get(b);
             s.device = step;
@@ -273,7 +287,7 @@ public final class Session implements AutoCloseable {
 
     /** This session's cache state, as a device step takes it: from its current step where it is in one. */
     DeviceDecoder.Row asDeviceRow() {
-        return new DeviceDecoder.Row(cache, position, capacity(), device, device == null ? -1 : deviceRow);
+        return new DeviceDecoder.Row(cache, position, capacity(), device, device == null ? -1 : deviceRow, device == null ? promptKv : null);
     }
 
     Accelerator accelerator() {
@@ -288,6 +302,8 @@ public final class Session implements AutoCloseable {
     public void close() {
         if (promptRun != null) promptRun.close();
         promptRun = null;
+        if (promptKv != null) promptKv.close();
+        promptKv = null;
         detach();
     }
 

@@ -103,20 +103,29 @@ public final class Accelerator implements AutoCloseable {
      * the CPU then.
      */
     public synchronized float[] prefill(KvCache cache, int[] tokens) {
-        return prefill(cache, tokens, null, null);
+        Prefilled done = prefill(cache, tokens, null, null, false);
+        return done == null ? null : done.logits();
+    }
+
+    /** A prompt run on the device: the logits after its last token, and its keys and values if they stayed there (else null). */
+    public record Prefilled(float[] logits, PromptKv onDevice) {
     }
 
     /**
      * As {@link #prefill(KvCache, int[])}, and when {@code everyPosition} is not null, also hands it the logits of
      * every position from its first wanted one on (perplexity, answer loss), computed on the device; {@code progress}
-     * (or null) hears after each chunk of each layer how far the prompt got ({@link DevicePrefill#tokensDone}).
+     * (or null) hears after each chunk of each layer how far the prompt got ({@link DevicePrefill#tokensDone}). With
+     * {@code keepOnDevice} the prompt's keys and values stay on the device for the session's first decode step
+     * ({@link PromptKv}) instead of coming back into {@code cache}. Null when the device does not take the prompt.
      */
-    public synchronized float[] prefill(KvCache cache, int[] tokens, dev.moa.runtime.model.LlamaModel.PositionLogits everyPosition,
-                                        java.util.function.IntConsumer progress) {
+    public synchronized Prefilled prefill(KvCache cache, int[] tokens, dev.moa.runtime.model.LlamaModel.PositionLogits everyPosition,
+                                          java.util.function.IntConsumer progress, boolean keepOnDevice) {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
         try {
-            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition, progress);
+            DevicePrefill.Result done = DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition,
+                    progress, keepOnDevice);
+            return new Prefilled(done.logits(), done.onDevice());
         } catch (dev.moa.tasks.cuda.CudaException e) {
             if (!outOfMemory(e, tokens.length)) throw e;
             return null;
@@ -191,11 +200,15 @@ public final class Accelerator implements AutoCloseable {
             return prefill.tokensDone();
         }
 
-        /** After the last piece: the logits after the prompt; the session's cache now holds the prompt. Frees the prompt's device memory. */
-        public float[] finish() {
+        /**
+         * After the last piece: the logits after the prompt, its keys and values left on the device for the session's
+         * first decode step. Frees the rest of the prompt's device memory.
+         */
+        public Prefilled finish() {
             synchronized (Accelerator.this) {
                 try {
-                    return prefill.finish();
+                    DevicePrefill.Result done = prefill.finish(true);
+                    return new Prefilled(done.logits(), done.onDevice());
                 } finally {
                     close();
                 }

@@ -41,11 +41,17 @@ public final class DeviceDecoder implements AutoCloseable {
      * One session of the batch: its CPU cache holding {@code cached} positions, and the positions it may reach. Where
      * the session's cache is newer on a device step (its row {@code fromRow} of {@code from}), it is copied from there
      * on the device instead of from the CPU cache: sessions move between steps without a round trip through the host.
+     * Likewise the keys and values a prompt left on the device ({@code prompt}, its CPU cache not holding them).
      */
-    public record Row(KvCache cache, int cached, int capacity, DeviceDecoder from, int fromRow) {
+    public record Row(KvCache cache, int cached, int capacity, DeviceDecoder from, int fromRow, PromptKv prompt) {
         /** A session whose cache is on the CPU. */
         public Row(KvCache cache, int cached, int capacity) {
-            this(cache, cached, capacity, null, -1);
+            this(cache, cached, capacity, null, -1, null);
+        }
+
+        /** Whether this row's keys and values come from the device (another step or its prompt), not its CPU cache. */
+        boolean onDevice() {
+            return from != null || prompt != null;
         }
     }
 
@@ -140,7 +146,10 @@ public final class DeviceDecoder implements AutoCloseable {
                     cache.offsets().set((long) b * kvHeads + g, offset);
                     cache.rings().set((long) b * kvHeads + g, layout.ringSlots(l, g));
                     if (rows.get(b).from() != null) continue; // its keys, values and positions come from its step, below
-                    rows.get(b).cache().exportGroup(l, g, cache.kv().keyMemory(), cache.kv().valueMemory(), (long) offset * headDim);
+                    // (a prompt left on the device brings its keys and values; its positions follow from the layout)
+                    if (rows.get(b).prompt() == null) {
+                        rows.get(b).cache().exportGroup(l, g, cache.kv().keyMemory(), cache.kv().valueMemory(), (long) offset * headDim);
+                    }
                     for (int s = 0; s < layout.groupSlots(l, g); s++) {
                         cache.positions().set(offset + s, (int) layout.positionAt(l, g, s, rows.get(b).cached()));
                     }
@@ -180,22 +189,28 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     /**
-     * Where some rows' caches are on another step: layer {@code l}'s keys, values and slot positions of those rows
-     * copied from there on the device, and those of the rows from the CPU uploaded region by region (uploading the
-     * whole layer would send the moved rows' empty host regions through PCIe too).
+     * Where some rows' caches are on the device already (another step, or a prompt's): layer {@code l}'s keys, values
+     * and slot positions of those rows copied from there on the device (a prompt's positions, from the layout, are
+     * uploaded), and those of the rows from the CPU uploaded region by region (uploading the whole layer would send
+     * the other rows' empty host regions through PCIe too).
      */
     private void moveRows(int l, CacheLayout[] layouts) {
         LayerCache cache = layers[l];
         boolean any = false;
-        for (Row r : rows) any |= r.from() != null;
+        for (Row r : rows) any |= r.onDevice();
         if (!any) return;
         long slotBytes = (long) headDim * (cache.kv().format() == KvFormat.BF16 ? 2 : Float.BYTES);
         for (int b = 0; b < rows.size(); b++) {
             Row r = rows.get(b);
             long to = rowSlots[l][b], slots = layouts[b].layerSlots(l);
             if (r.from() == null) {
-                backend.upload(cache.kv().keyBuffer(), to * slotBytes, slots * slotBytes);
-                backend.upload(cache.kv().valueBuffer(), to * slotBytes, slots * slotBytes);
+                if (r.prompt() != null) { // one session's slots from slot 0, in the same layout
+                    backend.copy(r.prompt().layer(l).keyBuffer(), 0, cache.kv().keyBuffer(), to * slotBytes, slots * slotBytes);
+                    backend.copy(r.prompt().layer(l).valueBuffer(), 0, cache.kv().valueBuffer(), to * slotBytes, slots * slotBytes);
+                } else {
+                    backend.upload(cache.kv().keyBuffer(), to * slotBytes, slots * slotBytes);
+                    backend.upload(cache.kv().valueBuffer(), to * slotBytes, slots * slotBytes);
+                }
                 backend.upload(cache.positions(), to * Integer.BYTES, slots * Integer.BYTES);
                 continue;
             }

@@ -52,6 +52,9 @@ final class DevicePrefill implements AutoCloseable {
     private final DeviceWeights weights;
     private final Backend backend;
     private final OwnedBuffers buffers;
+    /** The prompt's keys and values, apart: {@link #finish} may leave them on the device ({@link PromptKv}). */
+    private final OwnedBuffers cacheBuffers;
+    private boolean cacheHandedOver;
     private final boolean tensorCores;
     /** The launches not yet run: a layer's, appended by {@link ChunkSteps}, run by {@link #advance}. */
     private TaskGraph graph = new TaskGraph();
@@ -94,6 +97,7 @@ final class DevicePrefill implements AutoCloseable {
         this.weights = weights;
         this.backend = backend;
         this.buffers = new OwnedBuffers(backend);
+        this.cacheBuffers = new OwnedBuffers(backend);
         this.tensorCores = tensorCores;
         this.cache = cache;
         this.tokens = tokens;
@@ -120,18 +124,19 @@ final class DevicePrefill implements AutoCloseable {
     }
 
     /**
-     * Runs {@code tokens} into {@code cache} as {@link #DevicePrefill} describes and returns the logits after the last
-     * token; {@code progress} (or null) hears after each chunk of each layer how far the prompt got, as the tokens of
+     * Runs {@code tokens} into {@code cache} (or, with {@code keepOnDevice}, leaves their keys and values on the
+     * device: {@link #finish}) as {@link #DevicePrefill} describes and returns the logits after the last token;
+     * {@code progress} (or null) hears after each chunk of each layer how far the prompt got, as the tokens of
      * the prompt that share of the work stands for ({@link #tokensDone}).
      */
-    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk,
-                       LlamaModel.PositionLogits everyPosition, java.util.function.IntConsumer progress) {
+    static Result run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk,
+                      LlamaModel.PositionLogits everyPosition, java.util.function.IntConsumer progress, boolean keepOnDevice) {
         try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, cache, tokens, tensorCores, chunk, everyPosition)) {
             while (!prefill.layersDone()) {
                 prefill.advance();
                 if (progress != null) progress.accept(prefill.tokensDone());
             }
-            return prefill.finish();
+            return prefill.finish(keepOnDevice);
         }
     }
 
@@ -155,7 +160,7 @@ final class DevicePrefill implements AutoCloseable {
         if (start == 0) { // a new layer: its cache, and the tokens' embeddings before the first
             CacheLayout layout = cache.layout();
             if (l == 0) weights.embedding.gather(graph, step, x, t);
-            kv[l] = KvBuffers.allocate(buffers, cache.format(), (long) layout.layerSlots(l) * config.headDim());
+            kv[l] = KvBuffers.allocate(cacheBuffers, cache.format(), (long) layout.layerSlots(l) * config.headDim());
             steps.layer(layerCache(kv[l], layout, l, t));
         }
         int n = Math.min(chunk, t - start);
@@ -209,10 +214,12 @@ final class DevicePrefill implements AutoCloseable {
     }
 
     /**
-     * After the last layer: the final norm and the output head on the last token (and on every wanted position), the
-     * layers' keys and values read back into the session's cache; returns the last token's logits.
+     * After the last layer: the final norm and the output head on the last token (and on every wanted position);
+     * returns the last token's logits. The layers' keys and values are read back into the session's cache, or with
+     * {@code keepOnDevice} left on the device for the session's first decode step ({@link Result#onDevice}; the
+     * session's cache then does not hold the prompt).
      */
-    float[] finish() {
+    Result finish(boolean keepOnDevice) {
         if (!layersDone()) throw new IllegalStateException("the prompt has " + (config.numLayers() - layer) + " layers still to run");
         int t = tokens.length, hidden = config.hiddenSize(), headDim = config.headDim(), layers = config.numLayers();
         float eps = (float) config.rmsNormEps();
@@ -232,14 +239,22 @@ final class DevicePrefill implements AutoCloseable {
         backend.download(logits);
         // before the cache reaches the session: a head that does not fit the device leaves it as it was
         if (everyPosition != null) everyPosition(x, t, Math.min(chunkTokens, HEAD_LOGITS / config.vocabSize()), everyPosition);
+        float[] out = new float[config.vocabSize()];
+        MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
+        if (keepOnDevice) {
+            cacheHandedOver = true;
+            return new Result(out, new PromptKv(kv, cacheBuffers));
+        }
         for (int l = 0; l < layers; l++) {
             backend.download(kv[l].keyBuffer());
             backend.download(kv[l].valueBuffer());
             for (int g = 0; g < config.numKvHeads(); g++) cache.importGroup(l, g, kv[l].keyMemory(), kv[l].valueMemory(), (long) layout.offset(l, g) * headDim);
         }
-        float[] out = new float[config.vocabSize()];
-        MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
-        return out;
+        return new Result(out, null);
+    }
+
+    /** A finished prompt: the logits after its last token, and its keys and values where they stayed on the device (else null). */
+    record Result(float[] logits, PromptKv onDevice) {
     }
 
     /** A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole prompt. */
@@ -372,5 +387,6 @@ final class DevicePrefill implements AutoCloseable {
     @Override
     public void close() {
         buffers.close();
+        if (!cacheHandedOver) cacheBuffers.close();
     }
 }

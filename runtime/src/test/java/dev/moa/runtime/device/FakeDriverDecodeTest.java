@@ -169,6 +169,7 @@ class FakeDriverDecodeTest {
     /**
      * A prompt run in pieces (as the server runs it) whose device memory runs out after its first piece: given up on
      * the device (its memory freed), run on the CPU from its start, the same logits; decoding then goes on on the device.
+     * (And a prompt's keys and values, left on the device for a first decode step that never comes, go with its session.)
      */
     @Test
     void aPromptInPiecesThatRunsOutOfDeviceMemoryFinishesOnTheCpu() throws Exception {
@@ -183,6 +184,11 @@ class FakeDriverDecodeTest {
                 warm.prefill(new int[] {5, 6}); // the first prompt checks the tensor cores: done before counting memory
             }
             int liveBefore = FakeCuda.liveAllocations();
+            try (Session unused = gpu.newSession(200, 64, plan, 8)) {
+                unused.prefill(prompt); // its keys and values wait on the device for a first decode step that never comes
+                assertTrue(FakeCuda.liveAllocations() > liveBefore, "the prompt's keys and values stay on the device");
+            }
+            assertEquals(liveBefore, FakeCuda.liveAllocations(), "closing the session frees them");
             float[] expected = a.prefill(prompt);
             assertNull(b.prefillStep(prompt, 1), "one chunk of the first layer");
             assertTrue(b.promptTokensDone() > 0 && FakeCuda.liveAllocations() > liveBefore, "the prompt holds device memory");
