@@ -6,6 +6,7 @@ import dev.moa.plans.HeadSpans;
 import dev.moa.runtime.model.KvCache;
 import dev.moa.runtime.model.KvFormat;
 import dev.moa.runtime.model.LlamaLayer;
+import dev.moa.tasks.cpu.Parallel;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.graph.TaskGraph;
@@ -138,32 +139,18 @@ public final class DeviceDecoder implements AutoCloseable {
                     buffers.i32((long) batch * heads), buffers.i32((long) batch * heads), layerSplits[l]);
             int rowBase = 0; // where row b's slots start: rows one after another
             for (int b = 0; b < batch; b++) {
-                CacheLayout layout = layouts[b];
-                HeadSpans spans = layout.spans();
                 rowSlots[l][b] = rowBase;
-                for (int g = 0; g < kvHeads; g++) {
-                    int offset = rowBase + layout.offset(l, g);
-                    cache.offsets().set((long) b * kvHeads + g, offset);
-                    cache.rings().set((long) b * kvHeads + g, layout.ringSlots(l, g));
-                    if (rows.get(b).from() != null) continue; // its keys, values and positions come from its step, below
-                    // (a prompt left on the device brings its keys and values; its positions follow from the layout)
-                    if (rows.get(b).prompt() == null) {
-                        rows.get(b).cache().exportGroup(l, g, cache.kv().keyMemory(), cache.kv().valueMemory(), (long) offset * headDim);
-                    }
-                    for (int s = 0; s < layout.groupSlots(l, g); s++) {
-                        cache.positions().set(offset + s, (int) layout.positionAt(l, g, s, rows.get(b).cached()));
-                    }
-                }
-                for (int h = 0; h < heads; h++) {
-                    cache.sink().set((long) b * heads + h, spans.sink()[l][h]);
-                    cache.local().set((long) b * heads + h, spans.local()[l][h]);
-                }
-                rowBase += layout.layerSlots(l);
+                rowBase += layouts[b].layerSlots(l);
             }
             layers[l] = cache;
             bytes += cache.kv().byteSize();
-            moveRows(l, layouts);
         }
+        // layers fill their own buffers from the CPU caches: in parallel (a batch of long caches is gigabytes to copy;
+        // a cache's export may settle its own state, but only the layer's: one thread per layer)
+        Parallel.forRange(layerCount, 1, (from, to) -> {
+            for (int l = from; l < to; l++) for (int b = 0; b < batch; b++) fillRow(l, b, layers[l], layouts[b], kvHeads, heads);
+        });
+        for (int l = 0; l < layerCount; l++) moveRows(l, layouts);
         backend.synchronize(); // the moved rows are here before their old steps may be closed
         kvBytes = bytes;
 
@@ -186,6 +173,29 @@ public final class DeviceDecoder implements AutoCloseable {
         int chunks = VectorKernels.ARGMAX_CHUNKS;
         greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(chunks, batch, VectorKernels.ROW_GROUP), logits,
                 buffers.f32((long) batch * chunks), buffers.i32(2L * batch * chunks), buffers.i32(batch), chosen, vocab);
+    }
+
+    /**
+     * Row {@code b}'s part of layer {@code l}'s buffers from its CPU cache: its KV groups' first slots and rings, its
+     * query heads' sinks and windows, and (unless they come from the device: {@link #moveRows}) its keys and values
+     * and the position each slot holds.
+     */
+    private void fillRow(int l, int b, LayerCache cache, CacheLayout layout, int kvHeads, int heads) {
+        Row row = rows.get(b);
+        for (int g = 0; g < kvHeads; g++) {
+            int offset = rowSlots[l][b] + layout.offset(l, g);
+            cache.offsets().set((long) b * kvHeads + g, offset);
+            cache.rings().set((long) b * kvHeads + g, layout.ringSlots(l, g));
+            if (row.from() != null) continue; // its keys, values and positions come from its step
+            // (a prompt left on the device brings its keys and values; its positions follow from the layout)
+            if (row.prompt() == null) row.cache().exportGroup(l, g, cache.kv().keyMemory(), cache.kv().valueMemory(), (long) offset * headDim);
+            for (int s = 0; s < layout.groupSlots(l, g); s++) cache.positions().set(offset + s, (int) layout.positionAt(l, g, s, row.cached()));
+        }
+        HeadSpans spans = layout.spans();
+        for (int h = 0; h < heads; h++) {
+            cache.sink().set((long) b * heads + h, spans.sink()[l][h]);
+            cache.local().set((long) b * heads + h, spans.local()[l][h]);
+        }
     }
 
     /**
