@@ -150,8 +150,13 @@ public final class DeviceDecoder implements AutoCloseable {
         Parallel.forRange(layerCount, 1, (from, to) -> {
             for (int l = from; l < to; l++) for (int b = 0; b < batch; b++) fillRow(l, b, layers[l], layouts[b], kvHeads, heads);
         });
-        for (int l = 0; l < layerCount; l++) moveRows(l, layouts);
-        backend.synchronize(); // the moved rows are here before their old steps may be closed
+        try {
+            for (int l = 0; l < layerCount; l++) moveRows(l, layouts);
+            backend.synchronize(); // the moved rows are here before their old steps may be closed
+        } catch (RuntimeException | Error e) { // out of device memory, say: the sessions stay where they were
+            buffers.close();
+            throw e;
+        }
         kvBytes = bytes;
 
         // the model's forward, as launches over all rows: LlamaLayer's steps, recorded

@@ -96,16 +96,26 @@ class FakeDriverDecodeTest {
                 EmulatorDecodeTest.assertClose(ey, rows[0], "together again, row 0");
                 EmulatorDecodeTest.assertClose(ex, rows[1], "together again, row 1");
                 // a new session joins between them: its cache uploaded from the CPU, theirs copied on the device
+                int nextX;
                 try (Session z = gpu.newSession(120, 64, AttentionMode.parse("dense"), 8); Session z0 = cpu.newSession(120, 64, AttentionMode.parse("dense"), 8)) {
                     int[] pz = random.ints(30, 3, 2000).toArray();
                     int tz = Sampler.argmax(z.prefill(pz));
                     z0.prefill(pz);
                     int[] next = {Sampler.argmax(ex), tz, Sampler.argmax(ey)};
                     rows = batch3.step(List.of(x, z, y), next);
-                    EmulatorDecodeTest.assertClose(x0.decode(next[0]), rows[0], "three, row 0 (moved)");
+                    float[] expectedX = x0.decode(next[0]);
+                    EmulatorDecodeTest.assertClose(expectedX, rows[0], "three, row 0 (moved)");
+                    nextX = Sampler.argmax(expectedX);
                     EmulatorDecodeTest.assertClose(z0.decode(next[1]), rows[1], "three, row 1 (from the CPU)");
                     EmulatorDecodeTest.assertClose(y0.decode(next[2]), rows[2], "three, row 2 (moved)");
                 }
+                // a move that fails halfway (its first copy, after the new step's first buffers were allocated) leaves the
+                // session where it was, and no memory behind
+                int live = FakeCuda.liveAllocations();
+                FakeCuda.failNext("cuMemcpyDtoDAsync_v2", 2);
+                org.junit.jupiter.api.Assertions.assertThrows(dev.moa.tasks.cuda.CudaException.class, () -> x.decode(nextX));
+                assertEquals(live, FakeCuda.liveAllocations(), "the failed step's memory freed");
+                EmulatorDecodeTest.assertClose(x0.decode(nextX), x.decode(nextX), "x alone after a failed move");
                 assertNull(FakeCuda.launchFailure(), "every kernel ran");
             }
         }
