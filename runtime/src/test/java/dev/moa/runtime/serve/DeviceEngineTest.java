@@ -50,7 +50,9 @@ class DeviceEngineTest {
                 GenerationResult ran = a.get(120, TimeUnit.SECONDS);
                 assertArrayEquals(soloJoining, joined.tokens(), "the joining prompt's token, as alone");
                 assertArrayEquals(soloRunning, ran.tokens(), "the running request's tokens, as alone");
-                assertTrue(during >= 3, "the running request kept decoding while the prompt ran in pieces (" + during + " pieces of text)");
+                // in pieces the running request decodes after each of the prompt's first three pieces (4 pieces of text
+                // measured); run whole, the prompt finishes in the turn it starts (0 or 1: the mutation measured 1)
+                assertTrue(during >= 2, "the running request kept decoding while the prompt ran in pieces (" + during + " pieces of text)");
             }
         }
     }
