@@ -90,6 +90,7 @@ public final class Accelerator implements AutoCloseable {
      */
     private boolean tensorCores() {
         if (tensorCores == null) {
+            // (every device the JIT targets, sm_80 on, has BF16 mma; CudaAvailability refuses older ones)
             tensorCores = !(backend instanceof CudaBackend) || dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend) == 0;
             if (!tensorCores) System.err.println("moa: " + backend.name() + ": the tensor-core check failed; products use the FFMA GEMM and matvecs");
         }

@@ -2,7 +2,8 @@ package dev.moa.tasks.cuda;
 
 /**
  * Whether CUDA can be used in this process, found out without throwing: the driver library opens
- * ({@code libcuda.so.1}), {@code cuInit} succeeds and {@code cuDeviceGetCount} reports at least one device. When
+ * ({@code libcuda.so.1}), {@code cuInit} succeeds, {@code cuDeviceGetCount} reports at least one device, and the
+ * first is one the kernels run on (compute capability 8.0 or newer). When
  * it cannot, {@link #reason} is one sentence saying why, fit to print as is, e.g.
  * "no NVIDIA driver: libcuda.so.1 not found on the library path".
  *
@@ -12,6 +13,8 @@ package dev.moa.tasks.cuda;
  */
 public record CudaAvailability(boolean available, String reason, int deviceCount, int driverVersion) {
     private static CudaAvailability system;
+    /** The oldest GPUs the kernels run on: compute capability 8.0 (the JIT's lowest PTX target, sm_80). */
+    public static final int MIN_MAJOR = 8;
 
     /** The system driver ({@link CudaDriver#system()}), probed once per process. */
     public static synchronized CudaAvailability probe() {
@@ -45,6 +48,11 @@ public record CudaAvailability(boolean available, String reason, int deviceCount
         try {
             int count = driver.deviceCount();
             if (count < 1) return unavailable("CUDA driver found but it reports no CUDA devices");
+            CudaDevice first = CudaDevice.query(driver, 0);
+            if (first.major() < MIN_MAJOR) { // the JIT emits PTX for sm_80 and later (BF16 mma, ldmatrix, cp.async)
+                return unavailable("CUDA device 0 (" + first.name() + ") has compute capability " + first.computeCapability()
+                        + "; moa-java's GPU kernels need " + MIN_MAJOR + ".0 (Ampere) or newer");
+            }
             return new CudaAvailability(true, "", count, driver.driverVersion());
         } catch (CudaException e) {
             return unavailable("CUDA driver found but " + e.getMessage());

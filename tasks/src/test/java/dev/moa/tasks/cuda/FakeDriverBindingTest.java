@@ -80,6 +80,17 @@ class FakeDriverBindingTest {
     }
 
     @Test
+    void aDeviceOlderThanAmpereIsTheReason() {
+        FakeCuda.setDevices(1, 7, 5);
+        CudaAvailability cuda = CudaAvailability.probe(FakeCuda.library().toString());
+        assertFalse(cuda.available());
+        assertEquals("CUDA device 0 (Fake GPU 0 (moa tests)) has compute capability 7.5; moa-java's GPU kernels need 8.0 (Ampere) or newer",
+                cuda.reason());
+        DeviceChoice auto = DeviceChoice.choose("auto", () -> cuda);
+        assertEquals(new DeviceChoice(DeviceChoice.Kind.CPU, cuda.reason()), auto, "auto falls back to the CPU, saying why");
+    }
+
+    @Test
     void deviceNameCapabilityAndTarget() {
         try (CudaContext context = CudaContext.open(driver, 0)) {
             CudaDevice device = context.device();
