@@ -61,11 +61,6 @@ public final class Accelerator implements AutoCloseable {
         return backend.name();
     }
 
-    /** A session's decode program over its prefilled {@code cache} ({@code cached} positions, up to {@code capacity}). */
-    public DeviceDecoder decoder(KvCache cache, int cached, int capacity) {
-        return decoder(List.of(new DeviceDecoder.Row(cache, cached, capacity)));
-    }
-
     /** The decode program of several prefilled sessions stepped together, one row each. */
     public synchronized DeviceDecoder decoder(List<DeviceDecoder.Row> rows) {
         if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);

@@ -418,6 +418,7 @@ public final class OpenAiServer implements AutoCloseable {
         byte[] buffer = new byte[16384];
         long length = 0;
         request.setAttribute(BODY_READ, Boolean.FALSE);
+        if (request.getLength() > keepAtMost + DROPPED_AT_MOST) return -1; // declared past what would be read: not started
         try (InputStream in = Content.Source.asInputStream(request)) {
             for (int n; (n = in.read(buffer)) >= 0; length += n) {
                 if (keep != null && length + n <= keepAtMost) keep.write(buffer, 0, n);

@@ -169,7 +169,10 @@ public final class GemmKernels {
         store(out, bias, e / rows, e % rows, tokens, rows, 0L, sum, epilogue);
     }
 
-    /** Groups the tensor cores' products aim for when split ({@link #splits}): a few per SM of a large GPU, one wave. */
+    /**
+     * Groups the tensor cores' products aim for when split ({@link #splits}): a few per SM of a large GPU, about one
+     * wave (chosen from the H200's 132 SMs and the kernel's registers, not yet tuned on a GPU).
+     */
     static final int SPLIT_TARGET_GROUPS = 512;
     /** Tile steps a split covers at least: fewer leave each group little but its prologue and the partials' traffic. */
     static final int SPLIT_MIN_STEPS = 4;
