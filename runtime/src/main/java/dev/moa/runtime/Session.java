@@ -16,9 +16,10 @@ import java.util.List;
  * One conversation's state: its KV cache, scratch buffers and the next position. A session is used by one
  * thread at a time; many sessions can share one {@link Model}.
  *
- * <p>Dense sessions preallocate {@code capacity} positions. Sparse (MoA) sessions size their per-head cache at
+ * <p>Dense sessions hold up to {@code capacity} positions. Sparse (MoA) sessions size their per-head cache at
  * the first prefill, when N = prompt length + {@code allowance} is known, and can then run to the model's
- * maximum position.
+ * maximum position. Either cache takes memory as it is written (see {@link #kvResidentBytes}): a session decoding on
+ * a device keeps its keys and values there and none on the heap.
  */
 public final class Session implements AutoCloseable {
     private final LlamaModel model;
@@ -349,6 +350,14 @@ public final class Session implements AutoCloseable {
     /** Bytes of the KV cache as decode keeps it (0 for a sparse session before its prefill). */
     public long kvCacheBytes() {
         return cache == null ? 0 : cache.byteSize();
+    }
+
+    /**
+     * Bytes of memory holding this session's keys and values on the CPU now ({@link KvCache#residentBytes}): what
+     * it has written there, none while they live on a device.
+     */
+    public long kvResidentBytes() {
+        return cache == null ? 0 : cache.residentBytes();
     }
 
     /** Bytes of K and V the next decode step reads at the least (see {@link KvCache#bytesRead}); 0 before prefill. */

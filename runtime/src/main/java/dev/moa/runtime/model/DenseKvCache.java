@@ -34,8 +34,8 @@ public final class DenseKvCache implements KvCache {
         keys = new KvRows[config.numLayers()];
         values = new KvRows[config.numLayers()];
         for (int l = 0; l < keys.length; l++) {
-            keys[l] = KvRows.allocate(format, perLayer, what);
-            values[l] = KvRows.allocate(format, perLayer, what);
+            keys[l] = KvRows.allocate(format, perLayer, headDim, what);
+            values[l] = KvRows.allocate(format, perLayer, headDim, what);
         }
     }
 
@@ -64,15 +64,22 @@ public final class DenseKvCache implements KvCache {
         int kvHead = head / groupSize;
         KvRows k = keys[layer], v = values[layer];
         int n = position + 1;
-        for (int j = 0; j < n; j++) scores[j] = k.dot(q, qOffset, slot(kvHead, j), headDim) * scale;
+        k.dots(q, qOffset, slot(kvHead, 0), n, headDim, scale, scores, 0);
         VectorMath.softmax(scores, 0, n);
         java.util.Arrays.fill(out, outOffset, outOffset + headDim, 0f);
-        for (int j = 0; j < n; j++) v.addScaled(out, outOffset, scores[j], slot(kvHead, j), headDim);
+        v.addScaled(scores, 0, slot(kvHead, 0), n, headDim, out, outOffset);
     }
 
     @Override
     public long byteSize() {
         return 2L * keys.length * keys[0].byteSize();
+    }
+
+    @Override
+    public long residentBytes() {
+        long bytes = 0;
+        for (int l = 0; l < keys.length; l++) bytes += keys[l].residentBytes() + values[l].residentBytes();
+        return bytes;
     }
 
     /** Bytes of K and V an F32 dense cache of {@code capacity} positions allocates (what {@link #byteSize()} reports once built). */

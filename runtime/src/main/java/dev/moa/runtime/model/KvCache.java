@@ -26,8 +26,17 @@ public interface KvCache {
      */
     void attend(int layer, int head, int position, float[] q, int qOffset, float[] out, int outOffset, float[] scores);
 
-    /** Bytes of K and V storage. */
+    /** Bytes of K and V storage: what the cache may hold. */
     long byteSize();
+
+    /**
+     * Bytes of memory holding keys and values now (a prompt's staging included): storage is made as it is written,
+     * so this grows with the positions written up to {@link #byteSize()}, and stays 0 for a session whose keys and
+     * values live on a device.
+     */
+    default long residentBytes() {
+        return byteSize();
+    }
 
     /** How keys and values are stored (and rounded when written). */
     default KvFormat format() {

@@ -36,9 +36,14 @@ public final class MoaKvCache implements KvCache {
     private final KvRows[][] keys, values;
     /**
      * Dense prompt keys/values per layer ([kvHead][position][headDim]) until the layer's first decode write: F32
-     * arrays holding values already rounded to the format, so prefill attends to what decode will.
+     * rows holding values already rounded to the format, so prefill attends to what decode will. Their pages are made
+     * as the prompt is written (a prompt run on a device writes none) and dropped when moved into the ring.
      */
-    private final KvRows.F32[] stagedKeys, stagedValues;
+    private final KvRows[] stagedKeys, stagedValues;
+    /** One key and one value row, rounded before staging or read back from it. */
+    private final float[] keyRow, valueRow;
+    /** Whether the layer's prompt has gone into its ring (or never will: decode or an import came first). */
+    private final boolean[] settled;
 
     public MoaKvCache(ModelConfig config, HeadSpans spans, int promptLength) {
         this(config, spans, promptLength, KvFormat.F32);
@@ -64,17 +69,20 @@ public final class MoaKvCache implements KvCache {
         for (int l = 0; l < layers; l++) {
             for (int g = 0; g < kvHeads; g++) {
                 long count = (long) layout.groupSlots(l, g) * headDim;
-                keys[l][g] = KvRows.allocate(format, count, "the MoA cache of layer " + l + " KV head " + g);
-                values[l][g] = KvRows.allocate(format, count, "the MoA cache of layer " + l + " KV head " + g);
+                keys[l][g] = KvRows.allocate(format, count, headDim, "the MoA cache of layer " + l + " KV head " + g);
+                values[l][g] = KvRows.allocate(format, count, headDim, "the MoA cache of layer " + l + " KV head " + g);
             }
         }
-        stagedKeys = new KvRows.F32[layers];
-        stagedValues = new KvRows.F32[layers];
+        stagedKeys = new KvRows[layers];
+        stagedValues = new KvRows[layers];
         for (int l = 0; l < layers; l++) {
             long count = (long) kvHeads * promptLength * headDim;
-            stagedKeys[l] = new KvRows.F32(KvCache.floats(count, "the prompt's keys of one layer"));
-            stagedValues[l] = new KvRows.F32(KvCache.floats(count, "the prompt's values of one layer"));
+            stagedKeys[l] = KvRows.allocate(KvFormat.F32, count, headDim, "the prompt's keys of one layer");
+            stagedValues[l] = KvRows.allocate(KvFormat.F32, count, headDim, "the prompt's values of one layer");
         }
+        settled = new boolean[layers];
+        keyRow = new float[headDim];
+        valueRow = new float[headDim];
     }
 
     /** Bytes of K and V an F32 cache with these spans allocates for decode (what {@link #byteSize()} reports once built). */
@@ -115,15 +123,16 @@ public final class MoaKvCache implements KvCache {
     public void write(int layer, int position, float[] k, int kOffset, float[] v, int vOffset) {
         if (position < promptLength) {
             for (int g = 0; g < kvHeads; g++) {
-                int at = staged(g, position);
-                System.arraycopy(k, kOffset + g * headDim, stagedKeys[layer].values, at, headDim);
-                System.arraycopy(v, vOffset + g * headDim, stagedValues[layer].values, at, headDim);
-                format.round(stagedKeys[layer].values, at, headDim);
-                format.round(stagedValues[layer].values, at, headDim);
+                System.arraycopy(k, kOffset + g * headDim, keyRow, 0, headDim);
+                System.arraycopy(v, vOffset + g * headDim, valueRow, 0, headDim);
+                format.round(keyRow, 0, headDim);
+                format.round(valueRow, 0, headDim);
+                stagedKeys[layer].put(staged(g, position), keyRow, 0, headDim);
+                stagedValues[layer].put(staged(g, position), valueRow, 0, headDim);
             }
             return;
         }
-        if (stagedKeys[layer] != null) moveStagedIntoRing(layer);
+        settle(layer);
         for (int g = 0; g < kvHeads; g++) store(layer, g, position, k, kOffset + g * headDim, v, vOffset + g * headDim);
     }
 
@@ -135,13 +144,20 @@ public final class MoaKvCache implements KvCache {
         values[layer][kvHead].put(at, v, vOffset, headDim);
     }
 
-    /** The prompt's sink positions and its last ring-size positions, into their slots; staging is then freed. */
-    private void moveStagedIntoRing(int layer) {
-        for (int g = 0; g < kvHeads; g++) {
+    /**
+     * The prompt's sink positions and its last ring-size positions, into their slots, once; staging is then freed.
+     * A layer whose prompt was not staged here (it ran on a device) has nothing to move.
+     */
+    private void settle(int layer) {
+        if (settled[layer]) return;
+        settled[layer] = true;
+        for (int g = 0; g < kvHeads && stagedKeys[layer].residentBytes() > 0; g++) {
             int firstKept = layout.firstKept(layer, g, promptLength);
             for (int p = 0; p < promptLength; p++) {
                 if (p < sinkSize || p >= firstKept) {
-                    store(layer, g, p, stagedKeys[layer].values, staged(g, p), stagedValues[layer].values, staged(g, p));
+                    stagedKeys[layer].read(staged(g, p), keyRow, 0, headDim);
+                    stagedValues[layer].read(staged(g, p), valueRow, 0, headDim);
+                    store(layer, g, p, keyRow, 0, valueRow, 0);
                 }
             }
         }
@@ -171,25 +187,20 @@ public final class MoaKvCache implements KvCache {
         KvRows k = prefill ? stagedKeys[layer] : keys[layer][g];
         KvRows v = prefill ? stagedValues[layer] : values[layer][g];
         int from = Math.max(windowStart, sinkEnd);
-        int n = 0;
-        for (int j = 0; j < sinkEnd; j++) scores[n++] = k.dot(q, qOffset, offset(prefill, layer, g, j), headDim) * scale;
-        // The window is contiguous in storage except for one wrap of the ring: walk it without a division per key.
-        int ringEnd = prefill ? Integer.MAX_VALUE : layout.groupSlots(layer, g) * headDim;
+        // Three runs of consecutive rows: the sink (slots 0.. in both layouts), then the window, contiguous in
+        // storage except for one wrap of the ring (staging has none).
+        int window = Math.max(0, position + 1 - from), at = offset(prefill, layer, g, from); // none where the window starts past the query (a prefill band of no blocks)
+        int beforeWrap = prefill ? window : Math.min(window, layout.groupSlots(layer, g) - at / headDim);
         int ringStart = sinkSize * headDim;
-        for (int j = from, at = offset(prefill, layer, g, from); j <= position; j++) {
-            scores[n++] = k.dot(q, qOffset, at, headDim) * scale;
-            at += headDim;
-            if (at == ringEnd) at = ringStart;
-        }
+        k.dots(q, qOffset, offset(prefill, layer, g, 0), sinkEnd, headDim, scale, scores, 0);
+        k.dots(q, qOffset, at, beforeWrap, headDim, scale, scores, sinkEnd);
+        k.dots(q, qOffset, ringStart, window - beforeWrap, headDim, scale, scores, sinkEnd + beforeWrap);
+        int n = sinkEnd + window;
         VectorMath.softmax(scores, 0, n);
         Arrays.fill(out, outOffset, outOffset + headDim, 0f);
-        n = 0;
-        for (int j = 0; j < sinkEnd; j++) v.addScaled(out, outOffset, scores[n++], offset(prefill, layer, g, j), headDim);
-        for (int j = from, at = offset(prefill, layer, g, from); j <= position; j++) {
-            v.addScaled(out, outOffset, scores[n++], at, headDim);
-            at += headDim;
-            if (at == ringEnd) at = ringStart;
-        }
+        v.addScaled(scores, 0, offset(prefill, layer, g, 0), sinkEnd, headDim, out, outOffset);
+        v.addScaled(scores, sinkEnd, at, beforeWrap, headDim, out, outOffset);
+        v.addScaled(scores, sinkEnd + beforeWrap, ringStart, window - beforeWrap, headDim, out, outOffset);
     }
 
     private int offset(boolean prefill, int layer, int kvHead, int position) {
@@ -205,6 +216,16 @@ public final class MoaKvCache implements KvCache {
     }
 
     @Override
+    public long residentBytes() {
+        long bytes = 0;
+        for (int l = 0; l < layers; l++) {
+            for (int g = 0; g < kvHeads; g++) bytes += keys[l][g].residentBytes() + values[l][g].residentBytes();
+            if (stagedKeys[l] != null) bytes += stagedKeys[l].residentBytes() + stagedValues[l].residentBytes();
+        }
+        return bytes;
+    }
+
+    @Override
     public long bytesRead(int position) {
         return 2 * layout.slotsInUse(position + 1L) * headDim * format.bytes();
     }
@@ -216,14 +237,14 @@ public final class MoaKvCache implements KvCache {
 
     @Override
     public void exportGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
-        if (stagedKeys[layer] != null) moveStagedIntoRing(layer);
+        settle(layer);
         this.keys[layer][group].copyTo(0, this.keys[layer][group].length(), keys, at);
         this.values[layer][group].copyTo(0, this.values[layer][group].length(), values, at);
     }
 
     @Override
     public void importGroup(int layer, int group, MemorySegment keys, MemorySegment values, long at) {
-        if (stagedKeys[layer] != null) moveStagedIntoRing(layer); // nothing staged is newer than the device's copy
+        settle(layer); // nothing staged is newer than the device's copy
         this.keys[layer][group].copyFrom(keys, at, 0, this.keys[layer][group].length());
         this.values[layer][group].copyFrom(values, at, 0, this.values[layer][group].length());
     }

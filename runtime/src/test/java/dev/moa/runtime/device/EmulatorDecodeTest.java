@@ -38,6 +38,9 @@ class EmulatorDecodeTest {
                         assertClose(la, lb, attention + ", step " + t);
                     }
                     assertEquals(a.position(), b.position());
+                    // the device session's keys and values live on the device: its CPU cache made no storage for them
+                    assertEquals(0, b.kvResidentBytes(), attention);
+                    assertTrue(a.kvResidentBytes() > 0 && a.kvResidentBytes() <= a.kvCacheBytes(), attention); // (decode dropped the prompt's staging)
                 }
             }
         }
