@@ -91,6 +91,7 @@ static char contexts[MAX_DEVICES];      /* a context handle is the address of on
 static __thread void *current_context;
 static Allocation *allocations;
 static int live_allocations, live_objects;
+static size_t live_bytes;                /* bytes of the live allocations: cuMemGetInfo's used memory */
 static long launch_count, allocation_count, capture_count, graph_launch_count;
 static LaunchHook launch_hook;
 static Launch last_launch;
@@ -139,6 +140,7 @@ void fake_reset(void) {
     memset(primary_refs, 0, sizeof primary_refs);
     current_context = NULL;
     live_allocations = live_objects = 0;
+    live_bytes = 0;
     launch_count = allocation_count = capture_count = graph_launch_count = 0;
     launch_hook = NULL;
     have_last_launch = 0;
@@ -266,6 +268,14 @@ CUresult cuDeviceTotalMem_v2(size_t *bytes, int device) {
     NEED_INIT();
     if (!valid_device(device)) return INVALID_DEVICE;
     *bytes = TOTAL_MEMORY;
+    return SUCCESS;
+}
+
+CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes) {
+    ENTRY("cuMemGetInfo_v2");
+    NEED_CONTEXT();
+    *free_bytes = TOTAL_MEMORY - live_bytes;
+    *total_bytes = TOTAL_MEMORY;
     return SUCCESS;
 }
 
@@ -437,7 +447,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *pointer, size_t bytes) {
     ENTRY("cuMemAlloc_v2");
     NEED_CONTEXT();
     if (bytes == 0) return INVALID_VALUE;
-    if (bytes > TOTAL_MEMORY) return OUT_OF_MEMORY;
+    if (bytes > TOTAL_MEMORY - live_bytes) return OUT_OF_MEMORY;
     allocation_count++;
     Allocation *a = malloc(sizeof *a);
     a->bytes = malloc(bytes);
@@ -446,6 +456,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *pointer, size_t bytes) {
     a->next = allocations;
     allocations = a;
     live_allocations++;
+    live_bytes += bytes;
     *pointer = (CUdeviceptr) (uintptr_t) a->bytes;
     return SUCCESS;
 }
@@ -457,6 +468,7 @@ CUresult cuMemFree_v2(CUdeviceptr pointer) {
         Allocation *a = *link;
         if ((uintptr_t) a->bytes == pointer) {
             *link = a->next;
+            live_bytes -= a->size;
             free(a->bytes);
             free(a);
             live_allocations--;

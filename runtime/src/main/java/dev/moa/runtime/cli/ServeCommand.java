@@ -34,7 +34,7 @@ final class ServeCommand implements Callable<Integer> {
     int maxQueue;
 
     @Option(names = "--kv-budget", paramLabel = "BYTES", description = "KV-cache bytes the admitted requests may hold together, e.g. 2G "
-            + "(default: a quarter of the JVM's heap)")
+            + "(default: on a GPU half of its memory free after the weights, less a tenth for prompts and steps; on the CPU a quarter of the JVM's heap)")
     String kvBudget;
 
     @Option(names = "--prefill-chunk", paramLabel = "TOKENS",
@@ -62,9 +62,11 @@ final class ServeCommand implements Callable<Integer> {
         Options.require(prefillChunk == null || prefillChunk >= 1, "--prefill-chunk must be at least 1, got " + prefillChunk);
         Options.require(maxTokens >= 1, "--max-tokens must be at least 1, got " + maxTokens);
         long body = bytes(maxBody, "--max-body");
-        long budget = kvBudget == null ? Runtime.getRuntime().maxMemory() / 4 : bytes(kvBudget, "--kv-budget");
         String key = apiKey != null ? apiKey : System.getenv("MOA_API_KEY");
         try (Model loaded = ModelLoading.load(model.dir, device)) {
+            long budget = kvBudget != null ? bytes(kvBudget, "--kv-budget")
+                    : defaultKvBudget(loaded.accelerator().map(a -> a.freeBytesAfterWeights()).orElse(java.util.OptionalLong.empty()),
+                            Runtime.getRuntime().maxMemory());
             String id = modelName != null ? modelName : loaded.directory().toAbsolutePath().normalize().getFileName().toString();
             // a device runs prompts far faster than the CPU: larger pieces keep its prefill efficient at little cost to the others
             int piece = prefillChunk != null ? prefillChunk : loaded.accelerator().isPresent() ? 2048 : 256;
@@ -82,6 +84,22 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     /** A byte count with an optional K, M or G suffix (powers of 1024). */
+    /**
+     * The KV budget when {@code --kv-budget} is not given. On a device with {@code deviceFree} bytes free after the
+     * weights: half of that less a tenth (at least 1 GiB) kept for prompts and steps' activations, since a batch change
+     * copies its sessions' caches into the new step before the old one is freed (the heap holds none of a device
+     * session's keys and values). Elsewhere (the CPU, the emulator): a quarter of the heap, where caches live.
+     */
+    static long defaultKvBudget(java.util.OptionalLong deviceFree, long maxHeap) {
+        if (deviceFree.isEmpty()) return maxHeap / 4;
+        long free = deviceFree.getAsLong(), budget = (free - Math.max(1L << 30, free / 10)) / 2;
+        if (budget < 1L << 20) {
+            throw new UsageException("the device has " + InfoCommand.bytes(free) + " free after the model's weights, too little for KV caches by default; "
+                    + "give --kv-budget to use it anyway");
+        }
+        return budget;
+    }
+
     static long bytes(String text, String option) {
         String t = text.trim().toUpperCase();
         long unit = 1;

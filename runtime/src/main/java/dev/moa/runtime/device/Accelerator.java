@@ -61,9 +61,23 @@ public final class Accelerator implements AutoCloseable {
         return backend.name();
     }
 
+    /**
+     * Device memory free once the model's weights are there (they are uploaded now, where they would be at the first
+     * prompt or step): what KV caches, prompts and steps may use. Empty on the emulator, which has no memory of its own.
+     */
+    public synchronized java.util.OptionalLong freeBytesAfterWeights() {
+        for (var buffer : deviceWeights().buffers()) backend.upload(buffer);
+        return backend.freeBytes();
+    }
+
+    private DeviceWeights deviceWeights() {
+        if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
+        return deviceWeights;
+    }
+
     /** The decode program of several prefilled sessions stepped together, one row each. */
     public synchronized DeviceDecoder decoder(List<DeviceDecoder.Row> rows) {
-        if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
+        deviceWeights();
         boolean tensorProducts = tensorProductsFrom > 0 && rows.size() >= tensorProductsFrom && tensorCores();
         return new DeviceDecoder(config, deviceWeights, backend, rows, tensorProducts);
     }
@@ -116,7 +130,7 @@ public final class Accelerator implements AutoCloseable {
      */
     public synchronized Prefilled prefill(KvCache cache, int[] tokens, dev.moa.runtime.model.LlamaModel.PositionLogits everyPosition,
                                           java.util.function.IntConsumer progress, boolean keepOnDevice) {
-        if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
+        deviceWeights();
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
         try {
             DevicePrefill.Result done = DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition,
@@ -146,7 +160,7 @@ public final class Accelerator implements AutoCloseable {
      * {@link #prefill(KvCache, int[])} does, bit for bit.
      */
     public synchronized Prompt startPrompt(KvCache cache, int[] tokens) {
-        if (deviceWeights == null) deviceWeights = new DeviceWeights(config, weights, arena);
+        deviceWeights();
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
         boolean tensor;
         try {

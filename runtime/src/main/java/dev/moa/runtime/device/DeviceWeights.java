@@ -69,6 +69,17 @@ final class DeviceWeights {
         return most;
     }
 
+    /** Every buffer of the weights, for uploading them before the first step needs them. */
+    java.util.List<dev.moa.tasks.kernel.DeviceBuffer> buffers() {
+        var all = new java.util.ArrayList<dev.moa.tasks.kernel.DeviceBuffer>(java.util.List.of(embedding.data(), lmHead.data(), finalNorm, noBias, cos, sin));
+        for (Layer l : layers) {
+            all.addAll(java.util.List.of(l.attentionNorm(), l.qkv().data(), l.output().data(), l.ffnNorm(), l.gateUp().data(), l.down().data()));
+            if (l.qkvBias() != null) all.add(l.qkvBias());
+            if (l.outputBias() != null) all.add(l.outputBias());
+        }
+        return all;
+    }
+
     /** A layer's bias as a kernel takes it: {@link #noBias} for one the checkpoint does not have. */
     F32Buffer bias(F32Buffer bias) {
         return bias == null ? noBias : bias;

@@ -29,6 +29,23 @@ class FakeDriverDecodeTest {
     static final Path DEMO = Path.of(System.getProperty("moa.repo.root", "..")).resolve("models/moa-demo");
 
     @Test
+    void freeMemoryAfterTheWeightsIsTheDevicesLessWhatTheWeightsTake() throws Exception {
+        var driver = FakeCuda.freshDriver();
+        try (Model gpu = Model.load(DEMO, new CudaBackend(CudaContext.open(driver, 0), new KernelCache(null)));
+             java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            long weights = 0;
+            for (var buffer : new DeviceWeights(gpu.config(), gpu.llama().weights(), arena).buffers()) weights += buffer.memory().byteSize();
+            assertTrue(weights > 0);
+            long free = gpu.accelerator().orElseThrow().freeBytesAfterWeights().orElseThrow();
+            assertEquals((24L << 30) - weights, free, "the fake's 24 GiB less every weight buffer, uploaded now");
+            assertEquals(free, gpu.accelerator().orElseThrow().freeBytesAfterWeights().orElseThrow(), "uploaded once");
+        }
+        try (Model emulator = Model.load(DEMO, new dev.moa.tasks.cuda.DeviceChoice(dev.moa.tasks.cuda.DeviceChoice.Kind.EMULATOR, ""))) {
+            assertTrue(emulator.accelerator().orElseThrow().freeBytesAfterWeights().isEmpty(), "the emulator has no memory of its own");
+        }
+    }
+
+    @Test
     void aCapturedStepReplaysEveryTokenAndDecodesAsTheCpuDoes() throws Exception {
         var driver = FakeCuda.freshDriver();
         FakeCuda.executeLaunches();

@@ -85,6 +85,7 @@ public final class CudaDriver {
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetName");
     private final Entry cuDeviceTotalMem = entry(
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuDeviceTotalMem_v2");
+    private final Entry cuMemGetInfo = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuMemGetInfo_v2");
     private final Entry cuDeviceGetAttribute = entry(
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuDeviceGetAttribute");
     private final Entry cuDevicePrimaryCtxRetain = entry(
@@ -354,6 +355,15 @@ public final class CudaDriver {
             int result = invoke(cuMemAlloc, h -> (int) h.invokeExact(pointer, bytes));
             if (result != 0) throw failure(cuMemAlloc.name(), result, bytes + " bytes");
             return pointer.get(JAVA_LONG, 0);
+        }
+    }
+
+    /** {@code cuMemGetInfo_v2}: the current context's device memory, free bytes then total bytes. */
+    public long[] memoryInfo() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment free = arena.allocate(SIZE_T), total = arena.allocate(SIZE_T);
+            check(cuMemGetInfo, h -> (int) h.invokeExact(free, total));
+            return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
         }
     }
 

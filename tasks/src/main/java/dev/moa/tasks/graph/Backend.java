@@ -12,6 +12,11 @@ public interface Backend extends AutoCloseable {
         return dev.moa.tasks.emulator.Grid.MAX_SHARED_BYTES;
     }
 
+    /** Bytes of device memory free now, where the backend has a device of its own (CUDA); empty on the emulator. */
+    default java.util.OptionalLong freeBytes() {
+        return java.util.OptionalLong.empty();
+    }
+
     /** Copies the buffer's host content to the device now (buffers are otherwise uploaded at first use). */
     void upload(DeviceBuffer buffer);
 

@@ -57,6 +57,12 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public synchronized java.util.OptionalLong freeBytes() {
+        context.makeCurrent();
+        return java.util.OptionalLong.of(context.driver().memoryInfo()[0]);
+    }
+
+    @Override
     public synchronized void upload(DeviceBuffer buffer) {
         context.makeCurrent();
         DeviceMemory memory = resident.get(buffer);

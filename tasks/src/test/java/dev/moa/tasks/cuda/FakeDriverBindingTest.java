@@ -14,6 +14,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.BeforeEach;
@@ -102,6 +103,12 @@ class FakeDriverBindingTest {
             assertEquals(2 * 9751e6 * 384 / 8, device.peakBandwidthBytesPerSecond(), 1);
             assertEquals("Fake GPU 0 (moa tests) (compute 8.6, 84 SMs, 24.0 GiB)", device.describe());
             assertEquals(1, FakeCuda.primaryContextRefs(0));
+            // cuMemGetInfo: free memory falls with what is allocated and comes back when it is freed
+            assertEquals(List.of(24L << 30, 24L << 30), List.of(driver.memoryInfo()[0], driver.memoryInfo()[1]));
+            try (DeviceMemory block = context.allocate(64L << 20)) {
+                assertEquals((24L << 30) - (64L << 20), driver.memoryInfo()[0]);
+            }
+            assertEquals(24L << 30, driver.memoryInfo()[0]);
         }
         assertNothingLeft();
 
