@@ -92,7 +92,7 @@ static __thread void *current_context;
 static Allocation *allocations;
 static int live_allocations, live_objects;
 static size_t live_bytes;                /* bytes of the live allocations: cuMemGetInfo's used memory */
-static long launch_count, allocation_count, capture_count, graph_launch_count;
+static long launch_count, allocation_count, capture_count, graph_launch_count, device_copy_count;
 static LaunchHook launch_hook;
 static Launch last_launch;
 static int have_last_launch;
@@ -141,7 +141,7 @@ void fake_reset(void) {
     current_context = NULL;
     live_allocations = live_objects = 0;
     live_bytes = 0;
-    launch_count = allocation_count = capture_count = graph_launch_count = 0;
+    launch_count = allocation_count = capture_count = graph_launch_count = device_copy_count = 0;
     launch_hook = NULL;
     have_last_launch = 0;
     free(last_ptx);
@@ -164,6 +164,7 @@ void fake_fail_next(const char *call, int code) {
 
 long fake_launch_count(void) { return launch_count; }
 long fake_allocation_count(void) { return allocation_count; }
+long fake_device_copy_count(void) { return device_copy_count; }
 long fake_capture_count(void) { return capture_count; }
 long fake_graph_launch_count(void) { return graph_launch_count; }
 void fake_set_launch_hook(LaunchHook hook) { launch_hook = hook; }
@@ -508,6 +509,7 @@ CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
 
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
     ENTRY("cuMemcpyDtoD_v2");
+    device_copy_count++;
     NEED_CONTEXT();
     return copy(dst, NULL, src, NULL, n);
 }
@@ -546,6 +548,7 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream
 
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, void *stream) {
     ENTRY("cuMemcpyDtoDAsync_v2");
+    device_copy_count++;
     NEED_CONTEXT();
     if (synchronous_on_capture(stream)) {
         if (find_allocation(dst, n) == NULL || find_allocation(src, n) == NULL) return INVALID_VALUE;

@@ -14,10 +14,10 @@ import java.util.List;
  * sessions of different lengths and different attention (dense, any MoA plan) step together. Each row's logits are
  * what {@link Session#decode} would return for that session alone, up to the order of float sums.
  *
- * <p>On a model with an accelerator the step runs there: the sessions become the rows of one device step (their
- * caches move there once), replayed while the same sessions step together in the same order; another set of
- * sessions builds the step for the new set, each cache copied there on the device from the step it was in (or from
- * the CPU for a session new to the device): no cache goes back through the host.
+ * <p>On a model with an accelerator the step runs there: the sessions become the rows of one device step over their
+ * regions of the device's KV pool, replayed while the same sessions step together in the same order; another set of
+ * sessions gets a new step over the same regions (nothing copied; a session new to the device fills its region
+ * once, from its prompt's keys and values there or from the CPU).
  *
  * <p>Holds the scratch buffers for {@code maxBatch} rows; used by one thread at a time.
  */
@@ -49,7 +49,10 @@ public final class BatchDecoder {
         int[] positions = new int[n];
         check(sessions, tokens, caches, positions);
         if (sessions.get(0).accelerator() != null) {
-            float[][] rows = device(sessions).decode(tokens, positions);
+            float[][] rows;
+            synchronized (sessions.get(0).accelerator()) { // no session grows the KV pool between choosing the step and running it
+                rows = device(sessions).decode(tokens, positions);
+            }
             float[][] out = new float[n][];
             for (int b = 0; b < n; b++) {
                 NonFiniteException.check(rows[b], 1, rows[b].length, new int[] {positions[b]}, "the output head's logits");
@@ -82,8 +85,12 @@ public final class BatchDecoder {
         }
         int[] positions = new int[n];
         check(sessions, tokens, new KvCache[n], positions);
-        DeviceDecoder device = device(sessions);
-        int[] next = device.decodeGreedy(tokens, positions);
+        DeviceDecoder device;
+        int[] next;
+        synchronized (sessions.get(0).accelerator()) { // no session grows the KV pool between choosing the step and running it
+            device = device(sessions);
+            next = device.decodeGreedy(tokens, positions);
+        }
         for (int b = 0; b < n; b++) {
             if (next[b] < 0) {
                 float[] row = device.logits()[b];
@@ -111,12 +118,9 @@ public final class BatchDecoder {
         }
     }
 
-    /**
-     * The device step whose rows are exactly these sessions, built when there is none: each session's cache moves
-     * there from the step it was in (device to device) or from the CPU.
-     */
+    /** The device step whose rows are exactly these sessions, built when there is none (or the KV pool grew since). */
     private static DeviceDecoder device(List<Session> sessions) {
         DeviceDecoder step = Session.sharedStep(sessions);
-        return step != null ? step : Session.moveTo(sessions);
+        return step != null ? step : Session.newStep(sessions);
     }
 }

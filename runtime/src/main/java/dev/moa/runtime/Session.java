@@ -44,13 +44,19 @@ public final class Session implements AutoCloseable {
     private KvCache cache;
     private int position;
     /**
-     * The device step this session's cache lives in, as row {@code deviceRow} of the sessions {@code deviceRows}
+     * The device step this session is row {@code deviceRow} of, with the sessions {@code deviceRows}
      * (just this one when it decodes alone); null while its cache is on the CPU (before its first decoded token, or
      * on the CPU backend).
      */
     private DeviceDecoder device;
     private int deviceRow;
     private List<Session> deviceRows;
+    /**
+     * This session's slots in the device's KV pool, from its first device step until it is closed or reset; {@code
+     * inRegion} says whether they hold its cache yet (the first step fills them from its prompt's or CPU cache).
+     */
+    private dev.moa.runtime.device.KvPool.Region region;
+    private boolean inRegion;
 
     Session(LlamaModel model, Accelerator accelerator, int capacity, int chunk, MoaPlan plan, int allowance, KvFormat kvFormat) {
         this.model = model;
@@ -196,17 +202,19 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Tokens after the prompt run on the accelerator, one decode step each: the prompt's keys and values move there
-     * at the first one. (Past the prompt the CPU also attends token by token, so this is the same computation.)
+     * Tokens after the prompt run on the accelerator, one decode step each: the prompt's keys and values go into the
+     * session's region of the device's KV pool at the first one. (Past the prompt the CPU also attends token by token, so this is the same computation.)
      */
     private float[] appendOnDevice(int[] tokens, LlamaModel.PositionLogits everyPosition) {
         requireRoom(tokens.length);
         for (int token : tokens) requireToken(token);
         int vocab = model.config().vocabSize();
-        ownDevice();
         float[] logits = null;
         for (int token : tokens) {
-            logits = device.decode(token, position);
+            synchronized (accelerator) { // no other session grows the KV pool between choosing the step and running it
+                ownDevice();
+                logits = device.decode(token, position);
+            }
             NonFiniteException.check(logits, 1, vocab, new int[] {position}, "the output head's logits");
             if (everyPosition != null && position >= everyPosition.firstPosition()) everyPosition.accept(position, logits);
             position++;
@@ -222,8 +230,11 @@ public final class Session implements AutoCloseable {
         if (accelerator == null || position == 0) return dev.moa.runtime.generate.Sampler.argmax(decode(token));
         requireRoom(1);
         requireToken(token);
-        ownDevice();
-        int next = device.decodeGreedy(token, position);
+        int next;
+        synchronized (accelerator) { // no other session grows the KV pool between choosing the step and running it
+            ownDevice();
+            next = device.decodeGreedy(token, position);
+        }
         if (next < 0) NonFiniteException.check(device.logits()[0], 1, model.config().vocabSize(), new int[] {position}, "the output head's logits");
         position++;
         return next;
@@ -239,23 +250,25 @@ public final class Session implements AutoCloseable {
         return accelerator == null ? "cpu" : accelerator.name();
     }
 
-    /** Makes this session the only row of its device step, moving its cache on the device out of a shared one. */
+    /** Makes this session the only row of its device step (a new step over its cache where it was in a shared one). */
     private void ownDevice() {
-        if (device != null && deviceRows.size() == 1) return;
-        moveTo(List.of(this));
+        if (device != null && deviceRows.size() == 1 && !device.stale()) return;
+        newStep(List.of(this));
     }
 
     /**
-     * Puts {@code sessions} (in row order) into one new device step: each cache comes from the step it is in, on the
-     * device, or from the CPU (see {@link DeviceDecoder.Row}); each session then leaves its old step, which closes
-     * when the last of its sessions has left. Sessions of an old step that are not moving stay in it.
+     * Puts {@code sessions} (in row order) into one new device step over their regions of the device's KV pool (a
+     * session's first step fills its region: see {@link DeviceDecoder.Row}); nothing is copied for the others. Each
+     * session then leaves its old step, which closes when the last of its sessions has left. Sessions of an old step
+     * that are not moving stay in it.
      */
-    static DeviceDecoder moveTo(List<Session> sessions) {
+    static DeviceDecoder newStep(List<Session> sessions) {
         List<Session> rows = List.copyOf(sessions);
         DeviceDecoder step = rows.get(0).accelerator.decoder(rows.stream().map(Session::asDeviceRow).toList());
         for (Session s : rows) {
             s.detach();
-            if (s.promptKv != null) s.promptKv.close(); // copied into the step
+            s.inRegion = true;
+            if (s.promptKv != null) s.promptKv.close(); // copied into the region
             s.promptKv = null;
         }
         for (int b = 0; b < rows.size(); b++) {
@@ -267,7 +280,7 @@ public final class Session implements AutoCloseable {
         return step;
     }
 
-    /** Leaves this session's device step (its cache there is given up); the step closes when none of its sessions is left. */
+    /** Leaves this session's device step (its cache stays in its region); the step closes when none of its sessions is left. */
     private void detach() {
         if (device == null) return;
         DeviceDecoder step = device;
@@ -281,14 +294,15 @@ public final class Session implements AutoCloseable {
     /** The device step holding exactly {@code sessions} in this order, or null. */
     static DeviceDecoder sharedStep(List<Session> sessions) {
         DeviceDecoder step = sessions.get(0).device;
-        if (step == null || sessions.get(0).deviceRows.size() != sessions.size()) return null;
+        if (step == null || step.stale() || sessions.get(0).deviceRows.size() != sessions.size()) return null;
         for (int b = 0; b < sessions.size(); b++) if (sessions.get(b).device != step || sessions.get(b).deviceRow != b) return null;
         return step;
     }
 
-    /** This session's cache state, as a device step takes it: from its current step where it is in one. */
+    /** This session's cache as a device step takes it: its region of the KV pool (made now at its first step), filled or not. */
     DeviceDecoder.Row asDeviceRow() {
-        return new DeviceDecoder.Row(cache, position, capacity(), device, device == null ? -1 : deviceRow, device == null ? promptKv : null);
+        if (region == null) region = accelerator.kvRegion(cache);
+        return new DeviceDecoder.Row(cache, position, capacity(), region, inRegion ? null : promptKv, inRegion);
     }
 
     Accelerator accelerator() {
@@ -296,8 +310,8 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Frees the session's device state (its prompt in progress; its step, once no other session is in it); a CPU
-     * session holds none. Other sessions stepped with it keep their caches where they are, on the device.
+     * Frees the session's device state (its prompt in progress; its region of the KV pool; its step, once no other
+     * session is in it); a CPU session holds none. Other sessions stepped with it keep their caches on the device.
      */
     @Override
     public void close() {
@@ -306,6 +320,9 @@ public final class Session implements AutoCloseable {
         if (promptKv != null) promptKv.close();
         promptKv = null;
         detach();
+        if (region != null) region.close();
+        region = null;
+        inRegion = false;
     }
 
     public int position() {

@@ -34,7 +34,7 @@ final class ServeCommand implements Callable<Integer> {
     int maxQueue;
 
     @Option(names = "--kv-budget", paramLabel = "BYTES", description = "KV-cache bytes the admitted requests may hold together, e.g. 2G "
-            + "(default: on a GPU half of its memory free after the weights, less a tenth for prompts and steps; on the CPU a quarter of the JVM's heap)")
+            + "(default: on a GPU its memory free after the weights less a tenth for prompts and steps, reserved at startup; on the CPU a quarter of the JVM's heap)")
     String kvBudget;
 
     @Option(names = "--prefill-chunk", paramLabel = "TOKENS",
@@ -86,13 +86,13 @@ final class ServeCommand implements Callable<Integer> {
     /** A byte count with an optional K, M or G suffix (powers of 1024). */
     /**
      * The KV budget when {@code --kv-budget} is not given. On a device with {@code deviceFree} bytes free after the
-     * weights: half of that less a tenth (at least 1 GiB) kept for prompts and steps' activations, since a batch change
-     * copies its sessions' caches into the new step before the old one is freed (the heap holds none of a device
-     * session's keys and values). Elsewhere (the CPU, the emulator): a quarter of the heap, where caches live.
+     * weights: that less a tenth (at least 1 GiB) kept for prompts and steps' activations; the budget is the device's
+     * KV pool, reserved at startup, where every session's cache stays while the batch changes around it (the heap
+     * holds none of it). Elsewhere (the CPU, the emulator): a quarter of the heap, where caches live.
      */
     static long defaultKvBudget(java.util.OptionalLong deviceFree, long maxHeap) {
         if (deviceFree.isEmpty()) return maxHeap / 4;
-        long free = deviceFree.getAsLong(), budget = (free - Math.max(1L << 30, free / 10)) / 2;
+        long free = deviceFree.getAsLong(), budget = free - Math.max(1L << 30, free / 10);
         if (budget < 1L << 20) {
             throw new UsageException("the device has " + InfoCommand.bytes(free) + " free after the model's weights, too little for KV caches by default; "
                     + "give --kv-budget to use it anyway");

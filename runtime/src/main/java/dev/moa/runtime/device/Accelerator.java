@@ -23,6 +23,8 @@ public final class Accelerator implements AutoCloseable {
     private final ModelConfig config;
     private final LlamaWeights weights;
     private DeviceWeights deviceWeights;
+    /** Every device session's keys and values, one pool per cache format. */
+    private final java.util.EnumMap<dev.moa.runtime.model.KvFormat, KvPool> pools = new java.util.EnumMap<>(dev.moa.runtime.model.KvFormat.class);
     /** Whether the device's tensor cores passed {@link dev.moa.tasks.kernels.TensorCoreCheck}; null before the first prompt. */
     private Boolean tensorCores;
     /** Most prompt tokens a device prefill runs at once ({@link DevicePrefill#CHUNK}; tests take smaller chunks). */
@@ -75,11 +77,42 @@ public final class Accelerator implements AutoCloseable {
         return deviceWeights;
     }
 
-    /** The decode program of several prefilled sessions stepped together, one row each. */
+    /**
+     * The decode program of several prefilled sessions stepped together, one row each, over their regions of the KV
+     * pool of their caches' format (made for rows without one).
+     */
     public synchronized DeviceDecoder decoder(List<DeviceDecoder.Row> rows) {
         deviceWeights();
         boolean tensorProducts = tensorProductsFrom > 0 && rows.size() >= tensorProductsFrom && tensorCores();
-        return new DeviceDecoder(config, deviceWeights, backend, rows, tensorProducts);
+        return new DeviceDecoder(config, deviceWeights, backend, pool(rows.getFirst().cache().format()), rows, tensorProducts);
+    }
+
+    /**
+     * A session's place on the device for its whole life there: a region of the KV pool of its cache's format, as
+     * many slots as its cache's layout has. Close it to give them back.
+     */
+    public synchronized KvPool.Region kvRegion(KvCache cache) {
+        return pool(cache.format()).allocate(cache.layout().slots());
+    }
+
+    /**
+     * Makes the KV pool of {@code format} hold {@code bytes} of keys and values now and keep them (a server's KV
+     * budget): sessions joining then never grow it, which would copy every cache. At most what the device has free
+     * after the weights, less 1 GiB for prompts and activations; nothing on the emulator, which has no memory of its
+     * own (its pool grows as sessions come).
+     */
+    public synchronized void reserveKv(long bytes, dev.moa.runtime.model.KvFormat format) {
+        var free = freeBytesAfterWeights();
+        if (free.isEmpty()) return;
+        KvPool pool = pool(format);
+        // (a pool that grows holds its old buffers meanwhile; each slot's position takes 4 bytes besides its keys and values)
+        double kvShare = 2.0 * pool.slotBytes() / (2 * pool.slotBytes() + Integer.BYTES);
+        long most = (long) ((free.getAsLong() - (1L << 30)) * kvShare);
+        if (most > 0) pool.reserve(Math.min(bytes, most));
+    }
+
+    private KvPool pool(dev.moa.runtime.model.KvFormat format) {
+        return pools.computeIfAbsent(format, f -> new KvPool(backend, f, config.headDim()));
     }
 
     /**
@@ -241,7 +274,8 @@ public final class Accelerator implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
+        pools.values().forEach(KvPool::close);
         backend.close();
         if (context != null) context.close();
         arena.close();

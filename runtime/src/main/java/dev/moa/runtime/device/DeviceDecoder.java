@@ -30,29 +30,25 @@ import java.util.List;
  * sessions and replayed every token; what changes per token (each row's token id and position) is in the
  * {@link Step} buffer, rewritten before each replay.
  *
- * <p>Each row's KV cache is its session's cache moved to the device in its own {@link CacheLayout} (from the CPU
- * cache a prompt left, or from the device step the session was in): per layer, one key and one value buffer hold every row's
- * slots one row after another, each row's KV groups as its layout places them (sink then ring slots), with the
- * position each slot holds; the rows' offsets, rings, sink sizes and every query head's sink and window are small
+ * <p>Each row's KV cache is its session's region of the device's {@link KvPool} (its layers one after another,
+ * each in its own {@link CacheLayout}: per KV group sink then ring slots, with the position each slot holds); the
+ * rows' slot offsets per layer and KV group, rings, sink sizes and every query head's sink and window are small
  * buffers the kernels index by row. So sessions of different lengths, dense or under different plans, step
- * together. A session moving to another step (the batch changed) takes its cache along on the device ({@link Row#from}).
+ * together, and a new set of sessions gets a new step over the same regions: nothing is copied when the batch
+ * changes. A row's region is filled once, when its session first steps on the device: from the keys and values its
+ * prompt left there ({@link PromptKv}) or from its CPU cache.
  */
 public final class DeviceDecoder implements AutoCloseable {
     /**
-     * One session of the batch: its CPU cache holding {@code cached} positions, and the positions it may reach. Where
-     * the session's cache is newer on a device step (its row {@code fromRow} of {@code from}), it is copied from there
-     * on the device instead of from the CPU cache: sessions move between steps without a round trip through the host.
-     * Likewise the keys and values a prompt left on the device ({@code prompt}, its CPU cache not holding them).
+     * One session of the batch: its cache (the layout and format; on the CPU where the session prefilled there)
+     * holding {@code cached} positions, and the positions it may reach; its {@code region} of the device's KV pool
+     * (null: the step makes one for it, freed with the step), which {@code filled} says holds the cache already, else
+     * it is filled from {@code prompt} (keys and values a device prefill left there) or from the CPU cache.
      */
-    public record Row(KvCache cache, int cached, int capacity, DeviceDecoder from, int fromRow, PromptKv prompt) {
-        /** A session whose cache is on the CPU. */
+    public record Row(KvCache cache, int cached, int capacity, KvPool.Region region, PromptKv prompt, boolean filled) {
+        /** A session whose cache is on the CPU, copied into a region of the step's own. */
         public Row(KvCache cache, int cached, int capacity) {
-            this(cache, cached, capacity, null, -1, null);
-        }
-
-        /** Whether this row's keys and values come from the device (another step or its prompt), not its CPU cache. */
-        boolean onDevice() {
-            return from != null || prompt != null;
+            this(cache, cached, capacity, null, null, false);
         }
     }
 
@@ -67,18 +63,22 @@ public final class DeviceDecoder implements AutoCloseable {
     /** The step, then the argmax of each row's logits on the device: greedy decoding reads back 2 ints per row. */
     private final TaskGraph greedyGraph = new TaskGraph();
     private final I32Buffer chosen;
-    /** Per layer: every row's keys and values and how they are laid out. */
+    /** Per layer: how every row's keys and values are laid out in the pool. */
     private final LayerCache[] layers;
-    /** Per layer and row, the row's first slot in the layer's buffers (rows one after another). */
-    private final int[][] rowSlots;
+    /** The pool the rows' caches are in, and its generation the step was built over. */
+    private final KvPool pool;
+    private final int generation;
+    /** Regions this step made for rows that came without one (freed with it). */
+    private final List<KvPool.Region> ownRegions = new java.util.ArrayList<>();
     private final long kvBytes;
 
     /**
-     * Moves the rows' caches to the device and builds the step over them; with {@code tensorProducts}, the step's
+     * Fills the rows' regions of {@code pool} that do not hold their caches yet and builds the step over them; with
+     * {@code tensorProducts}, the step's
      * products with BF16 weights run on the tensor cores as GEMMs over the rows (split over their columns where their
      * tiles are few), else as batched matvecs.
      */
-    DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, List<Row> rows, boolean tensorProducts) {
+    DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, KvPool pool, List<Row> rows, boolean tensorProducts) {
         if (rows.isEmpty()) throw new IllegalArgumentException("a device step needs at least one session");
         this.backend = backend;
         this.buffers = new OwnedBuffers(backend);
@@ -122,39 +122,39 @@ public final class DeviceDecoder implements AutoCloseable {
         long partials = (long) batch * heads * splits;
         F32Buffer partialOut = buffers.f32(partials * headDim), partialMax = buffers.f32(partials), partialSum = buffers.f32(partials);
 
+        if (pool.format() != format) throw new IllegalArgumentException("a " + format + " step over a " + pool.format() + " KV pool");
+        this.pool = pool;
         layers = new LayerCache[layerCount];
-        rowSlots = new int[layerCount][batch];
-        for (Row r : rows) {
-            if (r.from() != null && (r.from().backend != backend || r.from().layers.length != layerCount)) {
-                throw new IllegalArgumentException("a session's cache moves between steps of one model on one device");
-            }
-        }
+        KvPool.Region[] regions = new KvPool.Region[batch];
         long bytes = 0;
-        for (int l = 0; l < layerCount; l++) {
-            long slots = 0;
-            for (CacheLayout layout : layouts) slots += layout.layerSlots(l);
-            if (slots > Integer.MAX_VALUE) throw new IllegalArgumentException("the batch's KV slots of layer " + l + " pass 2^31: step fewer sessions together");
-            LayerCache cache = new LayerCache(KvBuffers.allocate(buffers, format, slots * headDim), buffers.i32(slots),
-                    buffers.i32((long) batch * kvHeads), buffers.i32((long) batch * kvHeads),
-                    buffers.i32((long) batch * heads), buffers.i32((long) batch * heads), layerSplits[l]);
-            int rowBase = 0; // where row b's slots start: rows one after another
-            for (int b = 0; b < batch; b++) {
-                rowSlots[l][b] = rowBase;
-                rowBase += layouts[b].layerSlots(l);
-            }
-            layers[l] = cache;
-            bytes += cache.kv().byteSize();
-        }
-        // layers fill their own buffers from the CPU caches: in parallel (a batch of long caches is gigabytes to copy;
-        // a cache's export may settle its own state, but only the layer's: one thread per layer)
-        Parallel.forRange(layerCount, 1, (from, to) -> {
-            for (int l = from; l < to; l++) for (int b = 0; b < batch; b++) fillRow(l, b, layers[l], layouts[b], kvHeads, heads);
-        });
         try {
-            for (int l = 0; l < layerCount; l++) moveRows(l, layouts);
-            backend.synchronize(); // the moved rows are here before their old steps may be closed
-        } catch (RuntimeException | Error e) { // out of device memory, say: the sessions stay where they were
-            buffers.close();
+            for (int b = 0; b < batch; b++) {
+                Row r = rows.get(b);
+                if (r.region() != null && r.region().pool() != pool) throw new IllegalArgumentException("row " + b + "'s region is in another KV pool");
+                if (r.region() != null && r.region().length() != layouts[b].slots()) {
+                    throw new IllegalArgumentException("row " + b + "'s region holds " + r.region().length() + " slots, its cache " + layouts[b].slots());
+                }
+                regions[b] = r.region();
+                if (regions[b] == null) ownRegions.add(regions[b] = pool.allocate(layouts[b].slots()));
+                bytes += regions[b].byteSize();
+            }
+            generation = pool.generation(); // (a region made just now may have grown the pool)
+            int[][] layerBase = new int[layerCount][batch]; // row b's first slot of layer l: its region's layers one after another
+            for (int b = 0; b < batch; b++) {
+                long at = regions[b].start();
+                for (int l = 0; l < layerCount; l++) {
+                    layerBase[l][b] = (int) at;
+                    at += layouts[b].layerSlots(l);
+                }
+            }
+            for (int l = 0; l < layerCount; l++) {
+                layers[l] = new LayerCache(pool.kv(), pool.positions(), buffers.i32((long) batch * kvHeads), buffers.i32((long) batch * kvHeads),
+                        buffers.i32((long) batch * heads), buffers.i32((long) batch * heads), layerSplits[l]);
+                for (int b = 0; b < batch; b++) describeRow(l, b, layers[l], layouts[b], layerBase[l][b], kvHeads, heads);
+            }
+            fill(layouts, layerBase, regions, kvHeads);
+        } catch (RuntimeException | Error e) { // out of device memory, say: the sessions' regions stay as they were
+            close();
             throw e;
         }
         kvBytes = bytes;
@@ -180,21 +180,11 @@ public final class DeviceDecoder implements AutoCloseable {
                 buffers.f32((long) batch * chunks), buffers.i32(2L * batch * chunks), buffers.i32(batch), chosen, vocab);
     }
 
-    /**
-     * Row {@code b}'s part of layer {@code l}'s buffers from its CPU cache: its KV groups' first slots and rings, its
-     * query heads' sinks and windows, and (unless they come from the device: {@link #moveRows}) its keys and values
-     * and the position each slot holds.
-     */
-    private void fillRow(int l, int b, LayerCache cache, CacheLayout layout, int kvHeads, int heads) {
-        Row row = rows.get(b);
+    /** Row {@code b}'s part of layer {@code l}'s tables: its KV groups' first slots and rings, its query heads' sinks and windows. */
+    private static void describeRow(int l, int b, LayerCache cache, CacheLayout layout, int layerBase, int kvHeads, int heads) {
         for (int g = 0; g < kvHeads; g++) {
-            int offset = rowSlots[l][b] + layout.offset(l, g);
-            cache.offsets().set((long) b * kvHeads + g, offset);
+            cache.offsets().set((long) b * kvHeads + g, layerBase + layout.offset(l, g));
             cache.rings().set((long) b * kvHeads + g, layout.ringSlots(l, g));
-            if (row.from() != null) continue; // its keys, values and positions come from its step
-            // (a prompt left on the device brings its keys and values; its positions follow from the layout)
-            if (row.prompt() == null) row.cache().exportGroup(l, g, cache.kv().keyMemory(), cache.kv().valueMemory(), (long) offset * headDim);
-            for (int s = 0; s < layout.groupSlots(l, g); s++) cache.positions().set(offset + s, (int) layout.positionAt(l, g, s, row.cached()));
         }
         HeadSpans spans = layout.spans();
         for (int h = 0; h < heads; h++) {
@@ -204,37 +194,49 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     /**
-     * Where some rows' caches are on the device already (another step, or a prompt's): layer {@code l}'s keys, values
-     * and slot positions of those rows copied from there on the device (a prompt's positions, from the layout, are
-     * uploaded), and those of the rows from the CPU uploaded region by region (uploading the whole layer would send
-     * the other rows' empty host regions through PCIe too).
+     * The regions of the rows that do not hold their caches yet: the keys and values a prompt left on the device
+     * copied there on the device, else the CPU cache's exported into the pool's host copy (layers in parallel: a
+     * batch of long caches is gigabytes; a cache's export may settle its own state, but only the layer's) and
+     * uploaded region by region; the position each slot holds, from the layout, likewise.
      */
-    private void moveRows(int l, CacheLayout[] layouts) {
-        LayerCache cache = layers[l];
+    private void fill(CacheLayout[] layouts, int[][] layerBase, KvPool.Region[] regions, int kvHeads) {
+        KvBuffers kv = pool.kv();
+        dev.moa.tasks.kernel.I32Buffer positions = pool.positions();
+        long slotBytes = pool.slotBytes();
         boolean any = false;
-        for (Row r : rows) any |= r.onDevice();
+        for (Row r : rows) any |= !r.filled();
         if (!any) return;
-        long slotBytes = (long) headDim * (cache.kv().format() == KvFormat.BF16 ? 2 : Float.BYTES);
+        Parallel.forRange(layers.length, 1, (from, to) -> {
+            for (int l = from; l < to; l++) {
+                for (int b = 0; b < rows.size(); b++) {
+                    Row row = rows.get(b);
+                    if (row.filled()) continue;
+                    CacheLayout layout = layouts[b];
+                    for (int g = 0; g < kvHeads; g++) {
+                        int offset = layerBase[l][b] + layout.offset(l, g);
+                        if (row.prompt() == null) row.cache().exportGroup(l, g, kv.keyMemory(), kv.valueMemory(), (long) offset * headDim);
+                        for (int s = 0; s < layout.groupSlots(l, g); s++) positions.set(offset + s, (int) layout.positionAt(l, g, s, row.cached()));
+                    }
+                }
+            }
+        });
         for (int b = 0; b < rows.size(); b++) {
             Row r = rows.get(b);
-            long to = rowSlots[l][b], slots = layouts[b].layerSlots(l);
-            if (r.from() == null) {
-                if (r.prompt() != null) { // one session's slots from slot 0, in the same layout
-                    backend.copy(r.prompt().layer(l).keyBuffer(), 0, cache.kv().keyBuffer(), to * slotBytes, slots * slotBytes);
-                    backend.copy(r.prompt().layer(l).valueBuffer(), 0, cache.kv().valueBuffer(), to * slotBytes, slots * slotBytes);
-                } else {
-                    backend.upload(cache.kv().keyBuffer(), to * slotBytes, slots * slotBytes);
-                    backend.upload(cache.kv().valueBuffer(), to * slotBytes, slots * slotBytes);
+            if (r.filled()) continue;
+            long start = regions[b].start(), slots = regions[b].length();
+            if (r.prompt() != null) { // a prompt's layers each from slot 0, in the same layout
+                for (int l = 0; l < layers.length; l++) {
+                    long to = layerBase[l][b], n = layouts[b].layerSlots(l);
+                    backend.copy(r.prompt().layer(l).keyBuffer(), 0, kv.keyBuffer(), to * slotBytes, n * slotBytes);
+                    backend.copy(r.prompt().layer(l).valueBuffer(), 0, kv.valueBuffer(), to * slotBytes, n * slotBytes);
                 }
-                backend.upload(cache.positions(), to * Integer.BYTES, slots * Integer.BYTES);
-                continue;
+            } else {
+                backend.upload(kv.keyBuffer(), start * slotBytes, slots * slotBytes);
+                backend.upload(kv.valueBuffer(), start * slotBytes, slots * slotBytes);
             }
-            LayerCache source = r.from().layers[l];
-            long from = r.from().rowSlots[l][r.fromRow()];
-            backend.copy(source.kv().keyBuffer(), from * slotBytes, cache.kv().keyBuffer(), to * slotBytes, slots * slotBytes);
-            backend.copy(source.kv().valueBuffer(), from * slotBytes, cache.kv().valueBuffer(), to * slotBytes, slots * slotBytes);
-            backend.copy(source.positions(), from * Integer.BYTES, cache.positions(), to * Integer.BYTES, slots * Integer.BYTES);
+            backend.upload(positions, start * Integer.BYTES, slots * Integer.BYTES);
         }
+        backend.synchronize(); // the prompts' copies are done before their buffers may be freed
     }
 
     /**
@@ -432,6 +434,7 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     private void run(TaskGraph step, int[] tokens, int[] positions) {
+        if (stale()) throw new IllegalStateException("a device step built over KV buffers its pool has replaced since (it grew): build it again");
         if (tokens.length != rows.size() || positions.length != rows.size()) {
             throw new IllegalArgumentException("a step of " + rows.size() + " sessions takes as many tokens and positions, got "
                     + tokens.length + " and " + positions.length);
@@ -480,12 +483,19 @@ public final class DeviceDecoder implements AutoCloseable {
         return kvBytes;
     }
 
-    /** Frees the step's captures and the rows' device buffers (the model's weights stay). */
+    /** Whether the KV pool's buffers changed (it grew) since this step was built over them: it must not run then. */
+    public boolean stale() {
+        return pool.generation() != generation;
+    }
+
+    /** Frees the step's captures, its tables and activations, and the regions it made (the sessions' own stay). */
     @Override
     public void close() {
         backend.forget(graph);
         backend.forget(greedyGraph);
         buffers.close();
+        ownRegions.forEach(KvPool.Region::close);
+        ownRegions.clear();
     }
 
 

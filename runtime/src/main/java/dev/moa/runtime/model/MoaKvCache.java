@@ -40,7 +40,7 @@ public final class MoaKvCache implements KvCache {
      * as the prompt is written (a prompt run on a device writes none) and dropped when moved into the ring.
      */
     private final KvRows[] stagedKeys, stagedValues;
-    /** One key and one value row, rounded before staging or read back from it. */
+    /** One key and one value row, rounded before staging (writes come from one thread at a time). */
     private final float[] keyRow, valueRow;
     /** Whether the layer's prompt has gone into its ring (or never will: decode or an import came first). */
     private final boolean[] settled;
@@ -151,13 +151,15 @@ public final class MoaKvCache implements KvCache {
     private void settle(int layer) {
         if (settled[layer]) return;
         settled[layer] = true;
+        // rows of its own: layers settle in parallel when a device step exports them (one thread per layer)
+        float[] key = new float[headDim], value = new float[headDim];
         for (int g = 0; g < kvHeads && stagedKeys[layer].residentBytes() > 0; g++) {
             int firstKept = layout.firstKept(layer, g, promptLength);
             for (int p = 0; p < promptLength; p++) {
                 if (p < sinkSize || p >= firstKept) {
-                    stagedKeys[layer].read(staged(g, p), keyRow, 0, headDim);
-                    stagedValues[layer].read(staged(g, p), valueRow, 0, headDim);
-                    store(layer, g, p, keyRow, 0, valueRow, 0);
+                    stagedKeys[layer].read(staged(g, p), key, 0, headDim);
+                    stagedValues[layer].read(staged(g, p), value, 0, headDim);
+                    store(layer, g, p, key, 0, value, 0);
                 }
             }
         }

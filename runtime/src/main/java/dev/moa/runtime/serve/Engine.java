@@ -109,8 +109,9 @@ public final class Engine implements AutoCloseable {
 
     /**
      * An engine over {@code model}: at most {@code maxBatch} requests decoding together, {@code maxQueue} waiting,
-     * {@code kvBudget} bytes of KV cache among the admitted ones, prompts run {@code prefillPiece} tokens (rounded
-     * down to the session's prefill chunk, at least one chunk) between decode steps.
+     * {@code kvBudget} bytes of KV cache among the admitted ones (on a GPU reserved now as its KV pool, as far as its
+     * memory goes), prompts run {@code prefillPiece} tokens (rounded down to the session's prefill chunk, at least one
+     * chunk) between decode steps.
      */
     public Engine(Model model, int maxBatch, int maxQueue, long kvBudget, int prefillPiece) {
         if (maxBatch < 1) throw new IllegalArgumentException("--max-batch must be at least 1, got " + maxBatch);
@@ -120,6 +121,8 @@ public final class Engine implements AutoCloseable {
         this.maxBatch = maxBatch;
         this.maxQueue = maxQueue;
         this.kvBudget = kvBudget;
+        // on a device the budget is the KV pool, made now: requests joining never grow it (a growth copies every cache)
+        model.accelerator().ifPresent(a -> a.reserveKv(kvBudget, model.kvFormat()));
         this.pieceTokens = Math.max(LlamaModel.DEFAULT_CHUNK, prefillPiece / LlamaModel.DEFAULT_CHUNK * LlamaModel.DEFAULT_CHUNK);
         this.batch = new BatchDecoder(model, maxBatch);
         this.thread = Thread.ofPlatform().name("moa-engine").daemon().start(this::loop);

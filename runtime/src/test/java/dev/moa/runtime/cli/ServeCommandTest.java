@@ -22,11 +22,11 @@ class ServeCommandTest {
     }
 
     @Test
-    void theDefaultKvBudgetIsHalfTheDevicesFreeMemoryLessATenthOrAQuarterOfTheHeap() {
+    void theDefaultKvBudgetIsTheDevicesFreeMemoryLessATenthOrAQuarterOfTheHeap() {
         assertEquals(8L << 30, ServeCommand.defaultKvBudget(java.util.OptionalLong.empty(), 32L << 30), "no device: a quarter of the heap");
-        // 80 GiB free: 8 GiB kept for prompts and activations, half of the rest (a batch change holds two steps at once)
-        assertEquals(36L << 30, ServeCommand.defaultKvBudget(java.util.OptionalLong.of(80L << 30), 1L << 30), "the heap does not bound a device");
-        assertEquals(256L << 20, ServeCommand.defaultKvBudget(java.util.OptionalLong.of(3L << 29), 1L << 30), "at least 1 GiB is kept");
+        // 80 GiB free: 8 GiB kept for prompts and activations (the heap does not bound a device)
+        assertEquals(72L << 30, ServeCommand.defaultKvBudget(java.util.OptionalLong.of(80L << 30), 1L << 30));
+        assertEquals(512L << 20, ServeCommand.defaultKvBudget(java.util.OptionalLong.of(3L << 29), 1L << 30), "at least 1 GiB is kept");
         var e = assertThrows(UsageException.class, () -> ServeCommand.defaultKvBudget(java.util.OptionalLong.of(1L << 30), 64L << 30));
         assertTrue(e.getMessage().startsWith("the device has 1.00 GiB free after the model's weights"), e.getMessage());
     }

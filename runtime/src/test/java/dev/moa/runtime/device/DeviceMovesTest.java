@@ -12,10 +12,10 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * Sessions moving between device steps as the batch changes (together, each alone, together in the other order)
- * take their caches along on the device, in both cache formats: every step's logits equal those of the same
+ * Sessions changing device steps as the batch changes (together, each alone, together in the other order) keep
+ * their caches in their regions of the KV pool, in both cache formats: every step's logits equal those of the same
  * sessions decoding alone throughout, within 1e-4 of the largest. A session's CPU cache holds only its prompt, so a
- * move that went through it would lose the decoded tokens.
+ * step that took the cache from there would lose the decoded tokens.
  */
 class DeviceMovesTest {
     @Test

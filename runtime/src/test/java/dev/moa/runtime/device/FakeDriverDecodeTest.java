@@ -39,6 +39,15 @@ class FakeDriverDecodeTest {
             long free = gpu.accelerator().orElseThrow().freeBytesAfterWeights().orElseThrow();
             assertEquals((24L << 30) - weights, free, "the fake's 24 GiB less every weight buffer, uploaded now");
             assertEquals(free, gpu.accelerator().orElseThrow().freeBytesAfterWeights().orElseThrow(), "uploaded once");
+            // a server's KV budget reserved as the pool: keys, values and a position per slot, made now on the device
+            Accelerator accelerator = gpu.accelerator().orElseThrow();
+            long slotBytes = (long) gpu.config().headDim() * Float.BYTES, slots = (2L << 30) / (2 * slotBytes);
+            accelerator.reserveKv(2L << 30, dev.moa.runtime.model.KvFormat.F32);
+            assertEquals(free - slots * (2 * slotBytes + Integer.BYTES), accelerator.freeBytesAfterWeights().orElseThrow());
+            // a budget past the device's memory reserves what it has, less 1 GiB
+            accelerator.reserveKv(100L << 30, dev.moa.runtime.model.KvFormat.BF16);
+            long left = accelerator.freeBytesAfterWeights().orElseThrow();
+            assertTrue(left >= 1L << 30 && left < (1L << 30) + (100L << 20), left + " bytes left");
         }
         try (Model emulator = Model.load(DEMO, new dev.moa.tasks.cuda.DeviceChoice(dev.moa.tasks.cuda.DeviceChoice.Kind.EMULATOR, ""))) {
             assertTrue(emulator.accelerator().orElseThrow().freeBytesAfterWeights().isEmpty(), "the emulator has no memory of its own");
@@ -100,19 +109,21 @@ class FakeDriverDecodeTest {
                     EmulatorDecodeTest.assertClose(ey, rows[1], "batched row 1, step " + t);
                     tokens = new int[] {Sampler.argmax(ex), Sampler.argmax(ey)};
                 }
-                // x alone, y alone, then both again in the other order: each time the caches move on the device
-                // (cuMemcpyDtoDAsync) from the step they were in (the CPU caches hold the prompts only: a move
-                // through them would lose the decoded tokens), and a step left empty closes
+                // x alone, y alone, then both again in the other order: each time a new step over the same regions of
+                // the KV pool, nothing copied (the CPU caches hold the prompts only: a cache rebuilt from them would
+                // lose the decoded tokens), and a step left empty closes
                 int sharedStepAllocations = FakeCuda.liveAllocations();
-                EmulatorDecodeTest.assertClose(x0.decode(tokens[0]), x.decode(tokens[0]), "x alone, moved out of the batch");
+                long copies = FakeCuda.deviceCopyCount();
+                EmulatorDecodeTest.assertClose(x0.decode(tokens[0]), x.decode(tokens[0]), "x alone, out of the batch");
                 assertTrue(FakeCuda.liveAllocations() > sharedStepAllocations, "the batch's step stays while y is in it");
-                EmulatorDecodeTest.assertClose(y0.decode(tokens[1]), y.decode(tokens[1]), "y alone, moved out of the batch");
+                EmulatorDecodeTest.assertClose(y0.decode(tokens[1]), y.decode(tokens[1]), "y alone, out of the batch");
                 ex = x0.decode(tokens[0] + 1);
                 ey = y0.decode(tokens[1] + 1);
                 float[][] rows = batch.step(List.of(y, x), new int[] {tokens[1] + 1, tokens[0] + 1});
                 EmulatorDecodeTest.assertClose(ey, rows[0], "together again, row 0");
                 EmulatorDecodeTest.assertClose(ex, rows[1], "together again, row 1");
-                // a new session joins between them: its cache uploaded from the CPU, theirs copied on the device
+                assertEquals(copies, FakeCuda.deviceCopyCount(), "no cache copied when the batch changes");
+                // a new session joins between them: its region filled from its prompt's keys and values on the device
                 int nextX;
                 try (Session z = gpu.newSession(120, 64, AttentionMode.parse("dense"), 8); Session z0 = cpu.newSession(120, 64, AttentionMode.parse("dense"), 8)) {
                     int[] pz = random.ints(30, 3, 2000).toArray();
@@ -121,18 +132,32 @@ class FakeDriverDecodeTest {
                     int[] next = {Sampler.argmax(ex), tz, Sampler.argmax(ey)};
                     rows = batch3.step(List.of(x, z, y), next);
                     float[] expectedX = x0.decode(next[0]);
-                    EmulatorDecodeTest.assertClose(expectedX, rows[0], "three, row 0 (moved)");
+                    EmulatorDecodeTest.assertClose(expectedX, rows[0], "three, row 0");
                     nextX = Sampler.argmax(expectedX);
-                    EmulatorDecodeTest.assertClose(z0.decode(next[1]), rows[1], "three, row 1 (from the CPU)");
-                    EmulatorDecodeTest.assertClose(y0.decode(next[2]), rows[2], "three, row 2 (moved)");
+                    EmulatorDecodeTest.assertClose(z0.decode(next[1]), rows[1], "three, row 1 (new to the device)");
+                    EmulatorDecodeTest.assertClose(y0.decode(next[2]), rows[2], "three, row 2");
                 }
-                // a move that fails halfway (its first copy, after the new step's first buffers were allocated) leaves the
-                // session where it was, and no memory behind
-                int live = FakeCuda.liveAllocations();
-                FakeCuda.failNext("cuMemcpyDtoDAsync_v2", 2);
-                org.junit.jupiter.api.Assertions.assertThrows(dev.moa.tasks.cuda.CudaException.class, () -> x.decode(nextX));
-                assertEquals(live, FakeCuda.liveAllocations(), "the failed step's memory freed");
-                EmulatorDecodeTest.assertClose(x0.decode(nextX), x.decode(nextX), "x alone after a failed move");
+                // a session whose region needs the pool to grow when the device has no memory for it: the pool stays as
+                // it was (nothing copied, nothing left behind) and the others decode on; then it grows, the steps built
+                // over its old buffers are rebuilt, and every session decodes on where it was
+                try (Session big = gpu.newSession(400, 64, AttentionMode.parse("dense"), 8); Session big0 = cpu.newSession(400, 64, AttentionMode.parse("dense"), 8)) {
+                    int[] pb = random.ints(30, 3, 2000).toArray();
+                    int tb = Sampler.argmax(big.prefill(pb));
+                    big0.prefill(pb);
+                    int live = FakeCuda.liveAllocations();
+                    copies = FakeCuda.deviceCopyCount();
+                    FakeCuda.failNext("cuMemAlloc_v2", 2); // CUDA_ERROR_OUT_OF_MEMORY for the grown pool's first buffer
+                    org.junit.jupiter.api.Assertions.assertThrows(dev.moa.tasks.cuda.CudaException.class, () -> big.decode(tb));
+                    assertEquals(live, FakeCuda.liveAllocations(), "the failed growth's memory freed");
+                    assertEquals(copies, FakeCuda.deviceCopyCount(), "nothing copied");
+                    float[] expectedX = x0.decode(nextX);
+                    EmulatorDecodeTest.assertClose(expectedX, x.decode(nextX), "x after a failed growth");
+                    DeviceDecoder before = x.deviceStep().orElseThrow();
+                    EmulatorDecodeTest.assertClose(big0.decode(tb), big.decode(tb), "the session that needed the growth");
+                    assertTrue(before.stale(), "x's step was built over the pool's old buffers");
+                    int again = Sampler.argmax(expectedX);
+                    EmulatorDecodeTest.assertClose(x0.decode(again), x.decode(again), "x in a step rebuilt over the grown pool");
+                }
                 assertNull(FakeCuda.launchFailure(), "every kernel ran");
             }
         }

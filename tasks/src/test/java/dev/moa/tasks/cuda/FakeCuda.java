@@ -92,6 +92,11 @@ public final class FakeCuda {
         return (long) call("fake_allocation_count", FunctionDescriptor.of(JAVA_LONG));
     }
 
+    /** Device-to-device copies (cuMemcpyDtoD, sync or async) since the last reset. */
+    public static long deviceCopyCount() {
+        return (long) call("fake_device_copy_count", FunctionDescriptor.of(JAVA_LONG));
+    }
+
     /** Stream captures begun since the last reset. */
     public static long captureCount() {
         return (long) call("fake_capture_count", FunctionDescriptor.of(JAVA_LONG));

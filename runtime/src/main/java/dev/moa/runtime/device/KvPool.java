@@ -1,0 +1,219 @@
+package dev.moa.runtime.device;
+
+import dev.moa.runtime.model.KvFormat;
+import dev.moa.tasks.graph.Backend;
+import dev.moa.tasks.kernel.I32Buffer;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The keys and values of every device session of one format in one place: one key, one value and one position
+ * buffer of {@link #slots} slots ({@code headDim} values each), each session a contiguous {@link Region} of them (its
+ * layers one after another, each in its {@link dev.moa.plans.CacheLayout}). A device step's kernels reach a row's
+ * cache through per-(row, KV group) slot offsets into these buffers, so a session's cache stays where it is for its
+ * whole life on the device: when the batch changes the new step is built over the same regions, nothing is copied,
+ * and no cache exists twice (the steps used to own their rows' caches and copy them into each new step).
+ *
+ * <p>Regions are placed first fit. Where none fits, the pool grows (to twice its slots, or what the region needs):
+ * new buffers, everything copied over on the device, the old ones freed; steps built over the old buffers are then
+ * stale ({@link #generation}) and are rebuilt before their next token. A pool {@link #reserve reserved} for a
+ * server's KV budget has its full size from the start and grows only when its free slots are too scattered for a
+ * region; an unreserved one frees its buffers when its last region is freed.
+ */
+public final class KvPool implements AutoCloseable {
+    private final Backend backend;
+    private final KvFormat format;
+    private final int headDim;
+    /** Free slot ranges, start → length, never adjacent (freed ranges merge with their neighbours). */
+    private final TreeMap<Long, Long> free = new TreeMap<>();
+    private OwnedBuffers buffers;
+    private KvBuffers kv;
+    private I32Buffer positions;
+    private long slots, used, reserved;
+    private int generation;
+    private boolean closed;
+
+    KvPool(Backend backend, KvFormat format, int headDim) {
+        this.backend = backend;
+        this.format = format;
+        this.headDim = headDim;
+    }
+
+    /** A session's slots: {@code [start, start + length)} of the pool's buffers; close it to give them back. */
+    public final class Region implements AutoCloseable {
+        private final long start, length;
+        private boolean closed;
+
+        private Region(long start, long length) {
+            this.start = start;
+            this.length = length;
+        }
+
+        /** The first slot, valid until the pool grows (then {@link #start()} again: the region keeps its slots). */
+        int start() {
+            return (int) start;
+        }
+
+        long length() {
+            return length;
+        }
+
+        KvPool pool() {
+            return KvPool.this;
+        }
+
+        /** Bytes of its keys and values. */
+        long byteSize() {
+            return 2 * length * slotBytes();
+        }
+
+        @Override
+        public void close() {
+            synchronized (KvPool.this) {
+                if (closed) return;
+                closed = true;
+                release(start, length);
+            }
+        }
+    }
+
+    /** Slots for a session's cache of {@code slots} slots (all its layers): first fit, the pool growing where none fits. */
+    synchronized Region allocate(long slots) {
+        if (closed) throw new IllegalStateException("the device's KV pool was closed with its model");
+        if (slots < 1) throw new IllegalArgumentException("a region of " + slots + " KV slots");
+        Long at = firstFit(slots);
+        if (at == null) {
+            long most = Integer.MAX_VALUE;
+            if (used + slots > most) {
+                throw new IllegalArgumentException("the device's " + format + " KV caches would need " + (used + slots)
+                        + " slots, more than its kernels address (2^31); step fewer or shorter sessions");
+            }
+            grow(Math.min(most, Math.max(2 * this.slots, this.slots + slots)));
+            at = firstFit(slots);
+        }
+        long length = free.remove(at);
+        if (length > slots) free.put(at + slots, length - slots);
+        used += slots;
+        return new Region(at, slots);
+    }
+
+    /**
+     * Makes the pool at least {@code bytes} of keys and values now, and keeps it so while regions come and go: a
+     * server reserves its KV budget, so sessions joining never grow the pool (a growth copies every cache).
+     */
+    synchronized void reserve(long bytes) {
+        long wanted = Math.min(Integer.MAX_VALUE, Math.max(1, bytes / (2 * slotBytes())));
+        reserved = Math.max(reserved, wanted);
+        if (slots < wanted) grow(wanted);
+    }
+
+    private Long firstFit(long n) {
+        for (Map.Entry<Long, Long> e : free.entrySet()) if (e.getValue() >= n) return e.getKey();
+        return null;
+    }
+
+    private void release(long start, long length) {
+        if (closed) return; // (the accelerator closed first: its memory is gone already)
+        used -= length;
+        addFree(start, length);
+        if (used == 0 && reserved == 0) { // nothing lives here and nothing is reserved: the device memory goes back
+            free.clear();
+            closeBuffers();
+            slots = 0;
+            generation++;
+        }
+    }
+
+    /** Marks {@code [start, start + length)} free, merged with the free ranges it touches. */
+    private void addFree(long start, long length) {
+        var before = free.floorEntry(start);
+        if (before != null && before.getKey() + before.getValue() == start) {
+            start = before.getKey();
+            length += before.getValue();
+        }
+        Long after = free.remove(start + length);
+        if (after != null) length += after;
+        free.put(start, length);
+    }
+
+    /**
+     * New buffers of {@code newSlots} slots with every slot of the old ones copied over on the device (the host copies
+     * of the new ones are never sent: a device copy is made without them), then the old ones freed. If the new ones
+     * cannot be had, the pool stays as it was.
+     */
+    private void grow(long newSlots) {
+        OwnedBuffers next = new OwnedBuffers(backend);
+        try {
+            KvBuffers nextKv = KvBuffers.allocate(next, format, newSlots * headDim);
+            I32Buffer nextPositions = next.i32(newSlots);
+            backend.upload(nextKv.keyBuffer(), 0, 0);
+            backend.upload(nextKv.valueBuffer(), 0, 0);
+            backend.upload(nextPositions, 0, 0);
+            if (slots > 0) {
+                backend.copy(kv.keyBuffer(), 0, nextKv.keyBuffer(), 0, slots * slotBytes());
+                backend.copy(kv.valueBuffer(), 0, nextKv.valueBuffer(), 0, slots * slotBytes());
+                backend.copy(positions, 0, nextPositions, 0, slots * Integer.BYTES);
+                backend.synchronize();
+            }
+            closeBuffers();
+            buffers = next;
+            kv = nextKv;
+            positions = nextPositions;
+        } catch (RuntimeException | Error e) {
+            next.close();
+            throw e;
+        }
+        addFree(slots, newSlots - slots); // the new tail (merged with a free range ending the old slots)
+        slots = newSlots;
+        generation++;
+    }
+
+    private void closeBuffers() {
+        if (buffers != null) buffers.close();
+        buffers = null;
+        kv = null;
+        positions = null;
+    }
+
+    /** Bytes of one slot's keys (or values). */
+    long slotBytes() {
+        return (long) headDim * format.bytes();
+    }
+
+    KvFormat format() {
+        return format;
+    }
+
+    /** The keys and values of every region. */
+    synchronized KvBuffers kv() {
+        return kv;
+    }
+
+    /** The position each slot holds (written by the decode step's cache write). */
+    synchronized I32Buffer positions() {
+        return positions;
+    }
+
+    /** Bumped whenever the buffers are replaced: steps built over an older generation must not run. */
+    synchronized int generation() {
+        return generation;
+    }
+
+    synchronized long slots() {
+        return slots;
+    }
+
+    /** Slots held by regions. */
+    synchronized long usedSlots() {
+        return used;
+    }
+
+    @Override
+    public synchronized void close() {
+        closed = true;
+        free.clear();
+        closeBuffers();
+        slots = used = 0;
+        generation++;
+    }
+}

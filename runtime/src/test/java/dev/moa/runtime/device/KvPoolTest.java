@@ -1,0 +1,138 @@
+package dev.moa.runtime.device;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moa.runtime.model.KvFormat;
+import dev.moa.tasks.graph.EmulatorBackend;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The device's KV pool: regions placed first fit never overlap and stay inside the pool, freed slots merge and are
+ * used again, the pool grows only where no free range fits and then keeps every region's keys, values and positions
+ * (its steps become stale), an unreserved pool gives its memory back when empty, a reserved one keeps its size.
+ * Checked against a brute-force map of which region owns each slot, over random allocations and frees.
+ */
+class KvPoolTest {
+    static final int HEAD_DIM = 4;
+
+    @Test
+    void randomRegionsNeverOverlapAndKeepTheirContentThroughGrowth() {
+        for (KvFormat format : KvFormat.values()) {
+            try (KvPool pool = new KvPool(new EmulatorBackend(), format, HEAD_DIM)) {
+                Random random = new Random(7);
+                List<KvPool.Region> live = new ArrayList<>();
+                List<Integer> marks = new ArrayList<>();
+                int grown = 0, mark = 0;
+                for (int op = 0; op < 400; op++) {
+                    if (!live.isEmpty() && random.nextInt(3) == 0) {
+                        int i = random.nextInt(live.size());
+                        live.remove(i).close();
+                        marks.remove(i);
+                        continue;
+                    }
+                    long slotsBefore = pool.slots();
+                    int generation = pool.generation();
+                    KvPool.Region r = pool.allocate(1 + random.nextInt(40));
+                    if (pool.slots() != slotsBefore) {
+                        grown++;
+                        assertNotEquals(generation, pool.generation(), "a growth replaces the buffers: steps over the old ones are stale");
+                    } else {
+                        assertEquals(generation, pool.generation(), "no growth, same buffers");
+                    }
+                    write(pool, r, ++mark);
+                    live.add(r);
+                    marks.add(mark);
+                    // every live region still holds what was written into it (growth copies them), none overlaps another
+                    long[] owner = new long[(int) pool.slots()];
+                    long used = 0;
+                    for (int i = 0; i < live.size(); i++) {
+                        KvPool.Region region = live.get(i);
+                        assertTrue(region.start() >= 0 && region.start() + region.length() <= pool.slots(), "inside the pool");
+                        for (long s = region.start(); s < region.start() + region.length(); s++) {
+                            assertEquals(0, owner[(int) s], "slot " + s + " in two regions");
+                            owner[(int) s] = i + 1;
+                        }
+                        used += region.length();
+                        check(pool, region, marks.get(i));
+                    }
+                    assertEquals(used, pool.usedSlots());
+                }
+                assertTrue(grown > 1 && grown < 20, format + ": the pool grew " + grown + " times (doubling)");
+                for (KvPool.Region r : live) r.close();
+                assertEquals(0, pool.usedSlots());
+                assertEquals(0, pool.slots(), "an unreserved pool gives its memory back when empty");
+                assertNull(pool.kv());
+            }
+        }
+    }
+
+    @Test
+    void freedSlotsMergeAndARegionFitsWhereSmallerOnesWere() {
+        try (KvPool pool = new KvPool(new EmulatorBackend(), KvFormat.F32, HEAD_DIM)) {
+            pool.reserve(2L * 100 * HEAD_DIM * 4); // 100 slots of keys and values
+            assertEquals(100, pool.slots());
+            KvPool.Region a = pool.allocate(30), b = pool.allocate(30), c = pool.allocate(30);
+            assertEquals(List.of(0, 30, 60), List.of(a.start(), b.start(), c.start()), "first fit, one after another");
+            a.close();
+            b.close();
+            int generation = pool.generation();
+            KvPool.Region d = pool.allocate(55); // fits only where a and b were, merged
+            assertEquals(0, d.start());
+            assertEquals(generation, pool.generation(), "no growth");
+            KvPool.Region e = pool.allocate(5); // the rest of a and b's range, before the tail after c
+            assertEquals(55, e.start());
+            List.of(c, d, e).forEach(KvPool.Region::close);
+            assertEquals(100, pool.slots(), "a reserved pool keeps its size when empty");
+            assertEquals(0, pool.usedSlots());
+            assertEquals(0, pool.allocate(100).start(), "everything merged back into one range");
+        }
+    }
+
+    @Test
+    void aPoolPastWhatTheKernelsAddressIsRefused() {
+        try (KvPool pool = new KvPool(new EmulatorBackend(), KvFormat.BF16, HEAD_DIM)) {
+            var e = assertThrows(IllegalArgumentException.class, () -> pool.allocate(1L << 31));
+            assertEquals("the device's BF16 KV caches would need 2147483648 slots, more than its kernels address (2^31); step fewer or shorter sessions",
+                    e.getMessage());
+            assertEquals(0, pool.slots(), "nothing made");
+        }
+    }
+
+    /** Fills every key, value and position of the region with values from {@code mark}. */
+    private static void write(KvPool pool, KvPool.Region r, int mark) {
+        for (long s = r.start(); s < r.start() + r.length(); s++) {
+            pool.positions().set(s, mark);
+            for (int d = 0; d < HEAD_DIM; d++) {
+                long i = s * HEAD_DIM + d;
+                if (pool.format() == KvFormat.BF16) {
+                    pool.kv().keys16().set(i, (short) mark);
+                    pool.kv().values16().set(i, (short) -mark);
+                } else {
+                    pool.kv().keys().set(i, mark);
+                    pool.kv().values().set(i, -mark);
+                }
+            }
+        }
+    }
+
+    private static void check(KvPool pool, KvPool.Region r, int mark) {
+        for (long s = r.start(); s < r.start() + r.length(); s++) {
+            assertEquals(mark, pool.positions().get(s), "position of slot " + s);
+            long i = s * HEAD_DIM + HEAD_DIM - 1;
+            if (pool.format() == KvFormat.BF16) {
+                assertEquals((short) mark, pool.kv().keys16().get(i));
+                assertEquals((short) -mark, pool.kv().values16().get(i));
+            } else {
+                assertEquals(mark, pool.kv().keys().get(i));
+                assertEquals(-mark, pool.kv().values().get(i));
+            }
+        }
+    }
+}
