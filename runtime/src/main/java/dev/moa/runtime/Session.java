@@ -264,6 +264,12 @@ public final class Session implements AutoCloseable {
      */
     static DeviceDecoder newStep(List<Session> sessions) {
         List<Session> rows = List.copyOf(sessions);
+        // the sessions new to the device get their regions together: the pool grows at most once for them
+        List<Session> fresh = rows.stream().filter(s -> s.region == null).toList();
+        if (!fresh.isEmpty()) {
+            var made = rows.get(0).accelerator.kvRegions(fresh.stream().map(s -> s.cache).toList());
+            for (int i = 0; i < made.length; i++) fresh.get(i).region = made[i];
+        }
         DeviceDecoder step = rows.get(0).accelerator.decoder(rows.stream().map(Session::asDeviceRow).toList());
         for (Session s : rows) {
             s.detach();
@@ -299,7 +305,7 @@ public final class Session implements AutoCloseable {
         return step;
     }
 
-    /** This session's cache as a device step takes it: its region of the KV pool (made now at its first step), filled or not. */
+    /** This session's cache as a device step takes it: its region of the KV pool (made at its first step), filled or not. */
     DeviceDecoder.Row asDeviceRow() {
         if (region == null) region = accelerator.kvRegion(cache);
         return new DeviceDecoder.Row(cache, position, capacity(), region, inRegion ? null : promptKv, inRegion);

@@ -92,7 +92,12 @@ public final class Accelerator implements AutoCloseable {
      * many slots as its cache's layout has. Close it to give them back.
      */
     public synchronized KvPool.Region kvRegion(KvCache cache) {
-        return pool(cache.format()).allocate(cache.layout().slots());
+        return kvRegions(List.of(cache))[0];
+    }
+
+    /** {@link #kvRegion} for several sessions' caches of one format at once: the pool grows at most once for all of them. */
+    public synchronized KvPool.Region[] kvRegions(List<KvCache> caches) {
+        return pool(caches.getFirst().format()).allocate(caches.stream().mapToLong(c -> c.layout().slots()).toArray());
     }
 
     /**

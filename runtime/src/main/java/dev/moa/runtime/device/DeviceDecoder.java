@@ -128,16 +128,24 @@ public final class DeviceDecoder implements AutoCloseable {
         KvPool.Region[] regions = new KvPool.Region[batch];
         long bytes = 0;
         try {
+            List<Integer> without = new java.util.ArrayList<>(); // rows that come without a region: made together
             for (int b = 0; b < batch; b++) {
                 Row r = rows.get(b);
-                if (r.region() != null && r.region().pool() != pool) throw new IllegalArgumentException("row " + b + "'s region is in another KV pool");
-                if (r.region() != null && r.region().length() != layouts[b].slots()) {
+                if (r.region() == null) {
+                    without.add(b);
+                    continue;
+                }
+                if (r.region().pool() != pool) throw new IllegalArgumentException("row " + b + "'s region is in another KV pool");
+                if (r.region().length() != layouts[b].slots()) {
                     throw new IllegalArgumentException("row " + b + "'s region holds " + r.region().length() + " slots, its cache " + layouts[b].slots());
                 }
                 regions[b] = r.region();
-                if (regions[b] == null) ownRegions.add(regions[b] = pool.allocate(layouts[b].slots()));
-                bytes += regions[b].byteSize();
             }
+            if (!without.isEmpty()) {
+                KvPool.Region[] made = pool.allocate(without.stream().mapToLong(b -> layouts[b].slots()).toArray());
+                for (int i = 0; i < made.length; i++) ownRegions.add(regions[without.get(i)] = made[i]);
+            }
+            for (KvPool.Region r : regions) bytes += r.byteSize();
             generation = pool.generation(); // (a region made just now may have grown the pool)
             int[][] layerBase = new int[layerCount][batch]; // row b's first slot of layer l: its region's layers one after another
             for (int b = 0; b < batch; b++) {

@@ -79,22 +79,51 @@ public final class KvPool implements AutoCloseable {
 
     /** Slots for a session's cache of {@code slots} slots (all its layers): first fit, the pool growing where none fits. */
     synchronized Region allocate(long slots) {
+        return allocate(new long[] {slots})[0];
+    }
+
+    /**
+     * Regions of these sizes (a batch's new sessions), placed first fit; where they do not all fit, the pool grows
+     * once, for all of them (to twice its slots, or what they need), rather than once per region.
+     */
+    synchronized Region[] allocate(long... sizes) {
         if (closed) throw new IllegalStateException("the device's KV pool was closed with its model");
-        if (slots < 1) throw new IllegalArgumentException("a region of " + slots + " KV slots");
-        Long at = firstFit(slots);
-        if (at == null) {
-            long most = Integer.MAX_VALUE;
-            if (used + slots > most) {
-                throw new IllegalArgumentException("the device's " + format + " KV caches would need " + (used + slots)
+        long total = 0;
+        for (long n : sizes) {
+            if (n < 1) throw new IllegalArgumentException("a region of " + n + " KV slots");
+            total += n;
+        }
+        long most = Integer.MAX_VALUE;
+        Region[] placed = place(sizes);
+        if (placed == null) {
+            if (used + total > most) {
+                throw new IllegalArgumentException("the device's " + format + " KV caches would need " + (used + total)
                         + " slots, more than its kernels address (2^31); step fewer or shorter sessions");
             }
-            grow(Math.min(most, Math.max(2 * this.slots, this.slots + slots)));
-            at = firstFit(slots);
+            grow(Math.min(most, Math.max(2 * this.slots, this.slots + total)));
+            placed = place(sizes); // (the new tail alone holds them all)
         }
-        long length = free.remove(at);
-        if (length > slots) free.put(at + slots, length - slots);
-        used += slots;
-        return new Region(at, slots);
+        return placed;
+    }
+
+    /** Every size placed first fit, or none (null) where one does not fit. */
+    private Region[] place(long[] sizes) {
+        Region[] out = new Region[sizes.length];
+        for (int i = 0; i < sizes.length; i++) {
+            Long at = firstFit(sizes[i]);
+            if (at == null) {
+                for (int j = 0; j < i; j++) { // undone without the pool shrinking
+                    used -= out[j].length;
+                    addFree(out[j].start, out[j].length);
+                }
+                return null;
+            }
+            long length = free.remove(at);
+            if (length > sizes[i]) free.put(at + sizes[i], length - sizes[i]);
+            used += sizes[i];
+            out[i] = new Region(at, sizes[i]);
+        }
+        return out;
     }
 
     /**

@@ -96,6 +96,26 @@ class KvPoolTest {
     }
 
     @Test
+    void aBatchOfNewRegionsGrowsThePoolOnceForAll() {
+        try (KvPool pool = new KvPool(new EmulatorBackend(), KvFormat.F32, HEAD_DIM)) {
+            KvPool.Region[] first = pool.allocate(10, 20, 30);
+            assertEquals(60, pool.slots(), "one growth, to what they need");
+            assertEquals(1, pool.generation());
+            assertEquals(List.of(0, 10, 30), List.of(first[0].start(), first[1].start(), first[2].start()));
+            first[1].close(); // a hole of 20 at 10
+            KvPool.Region[] next = pool.allocate(15, 50);
+            assertEquals(10, next[0].start(), "the first fits the hole");
+            assertEquals(125, pool.slots(), "the second did not fit: one growth, to the slots plus both (more than twice)");
+            assertEquals(2, pool.generation());
+            assertEquals(60, next[1].start(), "in the new tail");
+            assertEquals(10 + 30 + 15 + 50, pool.usedSlots());
+            KvPool.Region[] fits = pool.allocate(5, 10);
+            assertEquals(List.of(25, 110), List.of(fits[0].start(), fits[1].start()), "first fit, no growth");
+            assertEquals(2, pool.generation());
+        }
+    }
+
+    @Test
     void aPoolPastWhatTheKernelsAddressIsRefused() {
         try (KvPool pool = new KvPool(new EmulatorBackend(), KvFormat.BF16, HEAD_DIM)) {
             var e = assertThrows(IllegalArgumentException.class, () -> pool.allocate(1L << 31));
