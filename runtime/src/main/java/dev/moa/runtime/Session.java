@@ -34,11 +34,6 @@ public final class Session implements AutoCloseable {
     private java.util.function.IntConsumer prefillProgress;
     /** The prompt {@link #prefillStep} runs on the device, until it is done; null otherwise. */
     private Accelerator.Prompt promptRun;
-    /**
-     * A device prefill's keys and values, left there until the first decode step takes them (the CPU cache does not
-     * hold the prompt meanwhile); null otherwise.
-     */
-    private dev.moa.runtime.device.PromptKv promptKv;
     /** How far {@link #prefillStep}'s prompt got, in tokens. */
     private int promptDone;
     private KvCache cache;
@@ -52,8 +47,9 @@ public final class Session implements AutoCloseable {
     private int deviceRow;
     private List<Session> deviceRows;
     /**
-     * This session's slots in the device's KV pool, from its first device step until it is closed or reset; {@code
-     * inRegion} says whether they hold its cache yet (the first step fills them from its prompt's or CPU cache).
+     * This session's slots in the device's KV pool, from its device prompt or first device step until it is closed or
+     * reset; {@code inRegion} says whether they hold its cache yet (a device prompt fills them; else the first step,
+     * from the CPU cache).
      */
     private dev.moa.runtime.device.KvPool.Region region;
     private boolean inRegion;
@@ -86,10 +82,11 @@ public final class Session implements AutoCloseable {
             // the first decode step (a prompt whose every position is wanted, for evaluation, brings them back here)
             requireRoom(tokens.length);
             for (int token : tokens) requireToken(token);
-            Accelerator.Prefilled done = accelerator.prefill(cache, tokens, everyPosition, prefillProgress, everyPosition == null);
-            float[] logits = done == null ? null : done.logits();
+            // straight into the session's region of the device's KV pool, unless every position is wanted (evaluation)
+            var into = everyPosition == null ? ownRegion() : null;
+            float[] logits = accelerator.prefill(cache, tokens, everyPosition, prefillProgress, into);
             if (logits != null) {
-                promptKv = done.onDevice();
+                inRegion = into != null;
                 NonFiniteException.check(logits, 1, logits.length, new int[] {tokens.length - 1}, "the output head's logits");
                 position = tokens.length;
                 return logits;
@@ -117,7 +114,7 @@ public final class Session implements AutoCloseable {
             requireRoom(prompt.length);
             for (int token : prompt) requireToken(token);
             if (plan != null) sizeCacheFor(prompt.length);
-            promptRun = accelerator.startPrompt(cache, prompt);
+            promptRun = accelerator.startPrompt(cache, prompt, ownRegion());
         }
         if (promptRun != null) {
             int target = promptRun.tokensDone() + pieceTokens;
@@ -130,9 +127,8 @@ public final class Session implements AutoCloseable {
             } while (!promptRun.piecesDone() && promptRun.tokensDone() < target);
             if (promptRun != null) {
                 if (!promptRun.piecesDone()) return null;
-                Accelerator.Prefilled done = promptRun.finish();
-                float[] logits = done.logits();
-                promptKv = done.onDevice();
+                float[] logits = promptRun.finish();
+                inRegion = region != null;
                 promptRun = null;
                 NonFiniteException.check(logits, 1, logits.length, new int[] {prompt.length - 1}, "the output head's logits");
                 position = prompt.length;
@@ -202,8 +198,8 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Tokens after the prompt run on the accelerator, one decode step each: the prompt's keys and values go into the
-     * session's region of the device's KV pool at the first one. (Past the prompt the CPU also attends token by token, so this is the same computation.)
+     * Tokens after the prompt run on the accelerator, one decode step each, over the session's region of the device's
+     * KV pool (a prompt run on the CPU goes into it at the first one). (Past the prompt the CPU also attends token by token, so this is the same computation.)
      */
     private float[] appendOnDevice(int[] tokens, LlamaModel.PositionLogits everyPosition) {
         requireRoom(tokens.length);
@@ -274,8 +270,6 @@ public final class Session implements AutoCloseable {
         for (Session s : rows) {
             s.detach();
             s.inRegion = true;
-            if (s.promptKv != null) s.promptKv.close(); // copied into the region
-            s.promptKv = null;
         }
         for (int b = 0; b < rows.size(); b++) {
             Session s = rows.get(b);
@@ -305,10 +299,16 @@ public final class Session implements AutoCloseable {
         return step;
     }
 
-    /** This session's cache as a device step takes it: its region of the KV pool (made at its first step), filled or not. */
+    /** This session's cache as a device step takes it: its region of the KV pool (made at its prompt or first step), filled or not. */
     DeviceDecoder.Row asDeviceRow() {
         if (region == null) region = accelerator.kvRegion(cache);
-        return new DeviceDecoder.Row(cache, position, capacity(), region, inRegion ? null : promptKv, inRegion);
+        return new DeviceDecoder.Row(cache, position, capacity(), region, inRegion);
+    }
+
+    /** This session's region of the device's KV pool, made now for a prompt to run into; null where the device has no room. */
+    private dev.moa.runtime.device.KvPool.Region ownRegion() {
+        if (region == null) region = accelerator.kvRegionIfRoom(cache);
+        return region;
     }
 
     Accelerator accelerator() {
@@ -323,8 +323,6 @@ public final class Session implements AutoCloseable {
     public void close() {
         if (promptRun != null) promptRun.close();
         promptRun = null;
-        if (promptKv != null) promptKv.close();
-        promptKv = null;
         detach();
         if (region != null) region.close();
         region = null;

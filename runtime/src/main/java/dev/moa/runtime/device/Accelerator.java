@@ -145,35 +145,29 @@ public final class Accelerator implements AutoCloseable {
     }
 
     /**
-     * Runs a fresh session's prompt on the device into its {@code cache} (laid out for the prompt) and returns the
-     * logits after the last token, or null when this model's weights or heads are ones the device prefill does not
-     * take ({@link DevicePrefill#supports}) or the prompt does not fit the device's memory: the caller prefills on
-     * the CPU then.
+     * Runs a fresh session's prompt on the device into its {@code cache} (laid out for the prompt; its keys and values
+     * read back into it) and returns the logits after the last token, or null when this model's weights or heads are
+     * ones the device prefill does not take ({@link DevicePrefill#supports}) or the prompt does not fit the device's
+     * memory: the caller prefills on the CPU then.
      */
     public synchronized float[] prefill(KvCache cache, int[] tokens) {
-        Prefilled done = prefill(cache, tokens, null, null, false);
-        return done == null ? null : done.logits();
-    }
-
-    /** A prompt run on the device: the logits after its last token, and its keys and values if they stayed there (else null). */
-    public record Prefilled(float[] logits, PromptKv onDevice) {
+        return prefill(cache, tokens, null, null, null);
     }
 
     /**
      * As {@link #prefill(KvCache, int[])}, and when {@code everyPosition} is not null, also hands it the logits of
      * every position from its first wanted one on (perplexity, answer loss), computed on the device; {@code progress}
-     * (or null) hears after each chunk of each layer how far the prompt got ({@link DevicePrefill#tokensDone}). With
-     * {@code keepOnDevice} the prompt's keys and values stay on the device for the session's first decode step
-     * ({@link PromptKv}) instead of coming back into {@code cache}. Null when the device does not take the prompt.
+     * (or null) hears after each chunk of each layer how far the prompt got ({@link DevicePrefill#tokensDone}). With a
+     * region ({@link #kvRegion}) the prompt's keys and values go straight into it, where the session's decode steps
+     * read them (its CPU cache then does not hold the prompt), instead of coming back into {@code cache}. Null when the
+     * device does not take the prompt.
      */
-    public synchronized Prefilled prefill(KvCache cache, int[] tokens, dev.moa.runtime.model.LlamaModel.PositionLogits everyPosition,
-                                          java.util.function.IntConsumer progress, boolean keepOnDevice) {
+    public synchronized float[] prefill(KvCache cache, int[] tokens, dev.moa.runtime.model.LlamaModel.PositionLogits everyPosition,
+                                        java.util.function.IntConsumer progress, KvPool.Region into) {
         deviceWeights();
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
         try {
-            DevicePrefill.Result done = DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition,
-                    progress, keepOnDevice);
-            return new Prefilled(done.logits(), done.onDevice());
+            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition, progress, into);
         } catch (dev.moa.tasks.cuda.CudaException e) {
             if (!outOfMemory(e, tokens.length)) throw e;
             return null;
@@ -181,9 +175,23 @@ public final class Accelerator implements AutoCloseable {
     }
 
     /**
+     * {@link #kvRegion}, or null (said in one line) when the device has no memory for it: the session's prompt then
+     * comes back to its CPU cache.
+     */
+    public synchronized KvPool.Region kvRegionIfRoom(KvCache cache) {
+        try {
+            return kvRegion(cache);
+        } catch (dev.moa.tasks.cuda.CudaException e) {
+            if (!"CUDA_ERROR_OUT_OF_MEMORY".equals(e.errorName())) throw e;
+            System.err.println("moa: " + backend.name() + " has no room for a session's " + cache.byteSize() + "-byte KV cache now");
+            return null;
+        }
+    }
+
+    /**
      * Whether {@code e} is the device running out of memory for a prompt of {@code tokens} tokens, said in one line:
-     * such a prompt runs on the CPU (nothing reached the session's cache: it is read back only after the whole
-     * prompt ran).
+     * such a prompt runs on the CPU (nothing reached the session's CPU cache: it is read back only after the whole
+     * prompt ran; a region the prompt was filling is filled from the CPU cache at the first decode step).
      */
     private boolean outOfMemory(dev.moa.tasks.cuda.CudaException e, int tokens) {
         if (!"CUDA_ERROR_OUT_OF_MEMORY".equals(e.errorName())) return false;
@@ -197,7 +205,7 @@ public final class Accelerator implements AutoCloseable {
      * the CPU then. Each piece is the next chunk of the next layer; the pieces together compute what
      * {@link #prefill(KvCache, int[])} does, bit for bit.
      */
-    public synchronized Prompt startPrompt(KvCache cache, int[] tokens) {
+    public synchronized Prompt startPrompt(KvCache cache, int[] tokens, KvPool.Region into) {
         deviceWeights();
         if (!DevicePrefill.supports(config, deviceWeights)) return null;
         boolean tensor;
@@ -207,7 +215,7 @@ public final class Accelerator implements AutoCloseable {
             if (!outOfMemory(e, tokens.length)) throw e;
             return null;
         }
-        return new Prompt(new DevicePrefill(config, deviceWeights, backend, cache, tokens, tensor, prefillChunk, null), tokens.length);
+        return new Prompt(new DevicePrefill(config, deviceWeights, backend, cache, tokens, tensor, prefillChunk, null, into), tokens.length);
     }
 
     /** A prompt running on this accelerator a piece at a time ({@link #startPrompt}); close it to give it up and free its memory. */
@@ -249,14 +257,13 @@ public final class Accelerator implements AutoCloseable {
         }
 
         /**
-         * After the last piece: the logits after the prompt, its keys and values left on the device for the session's
-         * first decode step. Frees the rest of the prompt's device memory.
+         * After the last piece: the logits after the prompt, its keys and values in the region it was given (else read
+         * back into the session's cache). Frees the rest of the prompt's device memory.
          */
-        public Prefilled finish() {
+        public float[] finish() {
             synchronized (Accelerator.this) {
                 try {
-                    DevicePrefill.Result done = prefill.finish(true);
-                    return new Prefilled(done.logits(), done.onDevice());
+                    return prefill.finish();
                 } finally {
                     close();
                 }

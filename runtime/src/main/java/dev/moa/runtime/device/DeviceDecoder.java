@@ -35,20 +35,20 @@ import java.util.List;
  * rows' slot offsets per layer and KV group, rings, sink sizes and every query head's sink and window are small
  * buffers the kernels index by row. So sessions of different lengths, dense or under different plans, step
  * together, and a new set of sessions gets a new step over the same regions: nothing is copied when the batch
- * changes. A row's region is filled once, when its session first steps on the device: from the keys and values its
- * prompt left there ({@link PromptKv}) or from its CPU cache.
+ * changes. A row's region is filled by a prompt run on the device ({@link DevicePrefill}), or from its CPU cache
+ * when its session first steps on the device.
  */
 public final class DeviceDecoder implements AutoCloseable {
     /**
      * One session of the batch: its cache (the layout and format; on the CPU where the session prefilled there)
      * holding {@code cached} positions, and the positions it may reach; its {@code region} of the device's KV pool
-     * (null: the step makes one for it, freed with the step), which {@code filled} says holds the cache already, else
-     * it is filled from {@code prompt} (keys and values a device prefill left there) or from the CPU cache.
+     * (null: the step makes one for it, freed with the step), which {@code filled} says holds the cache already (a
+     * device prompt ran into it, or an earlier step), else it is filled from the CPU cache.
      */
-    public record Row(KvCache cache, int cached, int capacity, KvPool.Region region, PromptKv prompt, boolean filled) {
+    public record Row(KvCache cache, int cached, int capacity, KvPool.Region region, boolean filled) {
         /** A session whose cache is on the CPU, copied into a region of the step's own. */
         public Row(KvCache cache, int cached, int capacity) {
-            this(cache, cached, capacity, null, null, false);
+            this(cache, cached, capacity, null, false);
         }
     }
 
@@ -202,10 +202,9 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     /**
-     * The regions of the rows that do not hold their caches yet: the keys and values a prompt left on the device
-     * copied there on the device, else the CPU cache's exported into the pool's host copy (layers in parallel: a
-     * batch of long caches is gigabytes; a cache's export may settle its own state, but only the layer's) and
-     * uploaded region by region; the position each slot holds, from the layout, likewise.
+     * The regions of the rows that do not hold their caches yet, from their CPU caches: exported into the pool's host
+     * copy (layers in parallel: a batch of long caches is gigabytes; a cache's export may settle its own state, but
+     * only the layer's) and uploaded region by region, with the position each slot holds, from the layout.
      */
     private void fill(CacheLayout[] layouts, int[][] layerBase, KvPool.Region[] regions, int kvHeads) {
         KvBuffers kv = pool.kv();
@@ -222,29 +221,19 @@ public final class DeviceDecoder implements AutoCloseable {
                     CacheLayout layout = layouts[b];
                     for (int g = 0; g < kvHeads; g++) {
                         int offset = layerBase[l][b] + layout.offset(l, g);
-                        if (row.prompt() == null) row.cache().exportGroup(l, g, kv.keyMemory(), kv.valueMemory(), (long) offset * headDim);
+                        row.cache().exportGroup(l, g, kv.keyMemory(), kv.valueMemory(), (long) offset * headDim);
                         for (int s = 0; s < layout.groupSlots(l, g); s++) positions.set(offset + s, (int) layout.positionAt(l, g, s, row.cached()));
                     }
                 }
             }
         });
         for (int b = 0; b < rows.size(); b++) {
-            Row r = rows.get(b);
-            if (r.filled()) continue;
+            if (rows.get(b).filled()) continue;
             long start = regions[b].start(), slots = regions[b].length();
-            if (r.prompt() != null) { // a prompt's layers each from slot 0, in the same layout
-                for (int l = 0; l < layers.length; l++) {
-                    long to = layerBase[l][b], n = layouts[b].layerSlots(l);
-                    backend.copy(r.prompt().layer(l).keyBuffer(), 0, kv.keyBuffer(), to * slotBytes, n * slotBytes);
-                    backend.copy(r.prompt().layer(l).valueBuffer(), 0, kv.valueBuffer(), to * slotBytes, n * slotBytes);
-                }
-            } else {
-                backend.upload(kv.keyBuffer(), start * slotBytes, slots * slotBytes);
-                backend.upload(kv.valueBuffer(), start * slotBytes, slots * slotBytes);
-            }
+            backend.upload(kv.keyBuffer(), start * slotBytes, slots * slotBytes);
+            backend.upload(kv.valueBuffer(), start * slotBytes, slots * slotBytes);
             backend.upload(positions, start * Integer.BYTES, slots * Integer.BYTES);
         }
-        backend.synchronize(); // the prompts' copies are done before their buffers may be freed
     }
 
     /**

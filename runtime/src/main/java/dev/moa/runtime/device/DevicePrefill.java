@@ -24,8 +24,9 @@ import java.lang.foreign.ValueLayout;
  * tokens — RMSNorm per row, the matmuls as the prefill GEMM with bias and residual epilogues, RoPE in place with the
  * keys and values the session's cache keeps written into its {@link CacheLayout}, MoA's block-sparse attention
  * (the sink block and each head's band; on the tensor cores where they passed their check), SwiGLU — then the final norm and the output head on the last token. The
- * cache it fills is the session's own layout, read back into the session's cache ({@link KvCache#importGroup}), so
- * decoding goes on as after a CPU prefill. Needs 16-bit q/k/v, output, gate/up and down weights and heads of at
+ * cache it fills is in the session's own layout: straight into the session's region of the device's {@link KvPool},
+ * where its decode steps read it, or (when the keys and values are wanted on the CPU, evaluation) into buffers of its
+ * own read back into the session's cache ({@link KvCache#importGroup}), so decoding goes on as after a CPU prefill. Needs 16-bit q/k/v, output, gate/up and down weights and heads of at
  * most {@value PrefillKernels#MAX_HEAD_DIM}; see {@link #supports}.
  *
  * <p>It runs a piece at a time, the next chunk of the current layer ({@link #advance}), then {@link #finish}: a caller
@@ -52,9 +53,10 @@ final class DevicePrefill implements AutoCloseable {
     private final DeviceWeights weights;
     private final Backend backend;
     private final OwnedBuffers buffers;
-    /** The prompt's keys and values, apart: {@link #finish} may leave them on the device ({@link PromptKv}). */
-    private final OwnedBuffers cacheBuffers;
-    private boolean cacheHandedOver;
+    /** The session's region of the KV pool the prompt's keys and values go into; null: into {@link #kv}'s own buffers, read back. */
+    private final KvPool.Region into;
+    /** The pool generation the current layer's cache was pointed at (a pool that grows between pieces moves its buffers). */
+    private int generation = -1;
     private final boolean tensorCores;
     /** The launches not yet run: a layer's, appended by {@link ChunkSteps}, run by {@link #advance}. */
     private TaskGraph graph = new TaskGraph();
@@ -66,6 +68,7 @@ final class DevicePrefill implements AutoCloseable {
     private final LlamaModel.PositionLogits everyPosition;
     private final I32Buffer step;
     private final F32Buffer x, xc;
+    /** Per layer, the keys and values of a prompt read back to the CPU (null where they go into {@link #into}). */
     private final KvBuffers[] kv;
     private final ChunkSteps steps;
     /** Layers run so far, and the first token of the current layer's next chunk. */
@@ -85,11 +88,14 @@ final class DevicePrefill implements AutoCloseable {
      * of at most {@code chunkTokens} tokens (a multiple of 64), a layer at a time ({@link #advance}, then
      * {@link #finish}); BF16 matmuls and the attention on the tensor cores when {@code tensorCores}. When
      * {@code everyPosition} is not null it also gets the logits of every position from its first wanted one on.
-     * Nothing reaches the device before the first layer runs, and nothing reaches {@code cache} before
-     * {@link #finish}: a prompt given up on (closed, or failing for want of memory) leaves the cache as it was.
+     * The keys and values go into {@code into}, the session's region of the KV pool (its slots the cache's layout,
+     * its layers one after another), or where it is null into buffers of the prompt's own, read back into
+     * {@code cache} by {@link #finish}. Nothing reaches the device before the first layer runs, and nothing reaches
+     * {@code cache} before {@link #finish}: a prompt given up on (closed, or failing for want of memory) leaves the
+     * cache as it was (and the region to be filled from the CPU).
      */
     DevicePrefill(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunkTokens,
-                  LlamaModel.PositionLogits everyPosition) {
+                  LlamaModel.PositionLogits everyPosition, KvPool.Region into) {
         if (chunkTokens < ElasticRule.BLOCK || chunkTokens % ElasticRule.BLOCK != 0) {
             throw new IllegalArgumentException("a prefill chunk is a positive multiple of " + ElasticRule.BLOCK + " tokens, not " + chunkTokens);
         }
@@ -97,7 +103,10 @@ final class DevicePrefill implements AutoCloseable {
         this.weights = weights;
         this.backend = backend;
         this.buffers = new OwnedBuffers(backend);
-        this.cacheBuffers = new OwnedBuffers(backend);
+        if (into != null && into.length() != cache.layout().slots()) {
+            throw new IllegalArgumentException("a region of " + into.length() + " slots for a cache of " + cache.layout().slots());
+        }
+        this.into = into;
         this.tensorCores = tensorCores;
         this.cache = cache;
         this.tokens = tokens;
@@ -124,19 +133,18 @@ final class DevicePrefill implements AutoCloseable {
     }
 
     /**
-     * Runs {@code tokens} into {@code cache} (or, with {@code keepOnDevice}, leaves their keys and values on the
-     * device: {@link #finish}) as {@link #DevicePrefill} describes and returns the logits after the last token;
-     * {@code progress} (or null) hears after each chunk of each layer how far the prompt got, as the tokens of
-     * the prompt that share of the work stands for ({@link #tokensDone}).
+     * Runs {@code tokens} into {@code into} (or, where it is null, into {@code cache}) as {@link #DevicePrefill}
+     * describes and returns the logits after the last token; {@code progress} (or null) hears after each chunk of each
+     * layer how far the prompt got, as the tokens of the prompt that share of the work stands for ({@link #tokensDone}).
      */
-    static Result run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk,
-                      LlamaModel.PositionLogits everyPosition, java.util.function.IntConsumer progress, boolean keepOnDevice) {
-        try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, cache, tokens, tensorCores, chunk, everyPosition)) {
+    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk,
+                       LlamaModel.PositionLogits everyPosition, java.util.function.IntConsumer progress, KvPool.Region into) {
+        try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, cache, tokens, tensorCores, chunk, everyPosition, into)) {
             while (!prefill.layersDone()) {
                 prefill.advance();
                 if (progress != null) progress.accept(prefill.tokensDone());
             }
-            return prefill.finish(keepOnDevice);
+            return prefill.finish();
         }
     }
 
@@ -157,11 +165,19 @@ final class DevicePrefill implements AutoCloseable {
     void advance() {
         if (layersDone()) throw new IllegalStateException("every layer of the prompt has run");
         int t = tokens.length, hidden = config.hiddenSize(), l = layer;
+        CacheLayout layout = cache.layout();
         if (start == 0) { // a new layer: its cache, and the tokens' embeddings before the first
-            CacheLayout layout = cache.layout();
             if (l == 0) weights.embedding.gather(graph, step, x, t);
-            kv[l] = KvBuffers.allocate(cacheBuffers, cache.format(), (long) layout.layerSlots(l) * config.headDim());
-            steps.layer(layerCache(kv[l], layout, l, t));
+            if (into == null) {
+                kv[l] = KvBuffers.allocate(buffers, cache.format(), (long) layout.layerSlots(l) * config.headDim());
+                steps.layer(layerCache(kv[l], layout, l, t, 0));
+            }
+        }
+        if (into != null && (start == 0 || generation != into.pool().generation())) { // (a pool grown since has new buffers)
+            generation = into.pool().generation();
+            long base = into.start();
+            for (int k = 0; k < l; k++) base += layout.layerSlots(k); // the region's layers one after another
+            steps.layer(layerCache(into.pool().kv(), layout, l, t, (int) base));
         }
         int n = Math.min(chunk, t - start);
         steps.chunk(start, n, chunk == t ? "layer " + l + " " : "layer " + l + " tokens " + start + "+" + n + " ");
@@ -215,11 +231,11 @@ final class DevicePrefill implements AutoCloseable {
 
     /**
      * After the last layer: the final norm and the output head on the last token (and on every wanted position);
-     * returns the last token's logits. The layers' keys and values are read back into the session's cache, or with
-     * {@code keepOnDevice} left on the device for the session's first decode step ({@link Result#onDevice}; the
-     * session's cache then does not hold the prompt).
+     * returns the last token's logits. The keys and values are in the session's region of the KV pool, whose slots'
+     * positions are set now from the layout (the session's first decode step reads them there; its CPU cache does not
+     * hold the prompt), or, without a region, read back into the session's cache.
      */
-    Result finish(boolean keepOnDevice) {
+    float[] finish() {
         if (!layersDone()) throw new IllegalStateException("the prompt has " + (config.numLayers() - layer) + " layers still to run");
         int t = tokens.length, hidden = config.hiddenSize(), headDim = config.headDim(), layers = config.numLayers();
         float eps = (float) config.rmsNormEps();
@@ -241,20 +257,25 @@ final class DevicePrefill implements AutoCloseable {
         if (everyPosition != null) everyPosition(x, t, Math.min(chunkTokens, HEAD_LOGITS / config.vocabSize()), everyPosition);
         float[] out = new float[config.vocabSize()];
         MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
-        if (keepOnDevice) {
-            cacheHandedOver = true;
-            return new Result(out, new PromptKv(kv, cacheBuffers));
+        if (into != null) {
+            I32Buffer positions = into.pool().positions();
+            long base = into.start();
+            for (int l = 0; l < layers; l++) {
+                for (int g = 0; g < config.numKvHeads(); g++) {
+                    long offset = base + layout.offset(l, g);
+                    for (int s = 0; s < layout.groupSlots(l, g); s++) positions.set(offset + s, (int) layout.positionAt(l, g, s, t));
+                }
+                base += layout.layerSlots(l);
+            }
+            backend.upload(positions, (long) into.start() * Integer.BYTES, into.length() * Integer.BYTES);
+            return out;
         }
         for (int l = 0; l < layers; l++) {
             backend.download(kv[l].keyBuffer());
             backend.download(kv[l].valueBuffer());
             for (int g = 0; g < config.numKvHeads(); g++) cache.importGroup(l, g, kv[l].keyMemory(), kv[l].valueMemory(), (long) layout.offset(l, g) * headDim);
         }
-        return new Result(out, null);
-    }
-
-    /** A finished prompt: the logits after its last token, and its keys and values where they stayed on the device (else null). */
-    record Result(float[] logits, PromptKv onDevice) {
+        return out;
     }
 
     /** A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole prompt. */
@@ -270,12 +291,15 @@ final class DevicePrefill implements AutoCloseable {
     private record LayerCache(KvBuffers kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, I32Buffer bands, int sinkSlots) {
     }
 
-    /** Layer {@code l}'s cache of a {@code tokens}-token prompt laid out by {@code layout}, its keys and values in {@code kv}. */
-    private LayerCache layerCache(KvBuffers kv, CacheLayout layout, int l, int tokens) {
+    /**
+     * Layer {@code l}'s cache of a {@code tokens}-token prompt laid out by {@code layout}, its keys and values in
+     * {@code kv} from slot {@code base} on.
+     */
+    private LayerCache layerCache(KvBuffers kv, CacheLayout layout, int l, int tokens, int base) {
         int heads = config.numHeads(), kvHeads = config.numKvHeads();
         I32Buffer offsets = buffers.i32(kvHeads), rings = buffers.i32(kvHeads), firstKept = buffers.i32(kvHeads), bands = buffers.i32(heads);
         for (int g = 0; g < kvHeads; g++) {
-            offsets.set(g, layout.offset(l, g));
+            offsets.set(g, base + layout.offset(l, g));
             rings.set(g, layout.ringSlots(l, g));
             firstKept.set(g, layout.firstKept(l, g, tokens));
         }
@@ -383,10 +407,9 @@ final class DevicePrefill implements AutoCloseable {
         }
     }
 
-    /** Frees the prompt's activations and staging on the device (the weights stay). */
+    /** Frees the prompt's activations and staging on the device (the weights and the session's region stay). */
     @Override
     public void close() {
         buffers.close();
-        if (!cacheHandedOver) cacheBuffers.close();
     }
 }

@@ -175,9 +175,8 @@ public final class KvPool implements AutoCloseable {
         try {
             KvBuffers nextKv = KvBuffers.allocate(next, format, newSlots * headDim);
             I32Buffer nextPositions = next.i32(newSlots);
-            backend.upload(nextKv.keyBuffer(), 0, 0);
-            backend.upload(nextKv.valueBuffer(), 0, 0);
-            backend.upload(nextPositions, 0, 0);
+            // device copies made now (kernels take the other format's one-vector placeholders too), none of the host content sent
+            for (var buffer : java.util.List.of(nextKv.keys(), nextKv.values(), nextKv.keys16(), nextKv.values16(), nextPositions)) backend.upload(buffer, 0, 0);
             if (slots > 0) {
                 backend.copy(kv.keyBuffer(), 0, nextKv.keyBuffer(), 0, slots * slotBytes());
                 backend.copy(kv.valueBuffer(), 0, nextKv.valueBuffer(), 0, slots * slotBytes());
