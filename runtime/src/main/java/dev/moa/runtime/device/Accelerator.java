@@ -116,7 +116,8 @@ public final class Accelerator implements AutoCloseable {
         if (most > 0) pool.reserve(Math.min(bytes, most));
     }
 
-    private KvPool pool(dev.moa.runtime.model.KvFormat format) {
+    /** The KV pool of {@code format}'s caches (made empty at first use). */
+    KvPool pool(dev.moa.runtime.model.KvFormat format) {
         return pools.computeIfAbsent(format, f -> new KvPool(backend, f, config.headDim()));
     }
 

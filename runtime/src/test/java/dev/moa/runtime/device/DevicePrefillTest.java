@@ -2,6 +2,8 @@ package dev.moa.runtime.device;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.Model;
@@ -267,6 +269,42 @@ class DevicePrefillTest {
                         AttentionMode.parse(modes[i]));
                 String expected = dev.moa.runtime.generate.Generator.generate(cpu, prompts[i], params, piece -> { }).text();
                 assertEquals(expected, texts.get(i).get(120, java.util.concurrent.TimeUnit.SECONDS), modes[i] + ": the CPU's text");
+            }
+        }
+    }
+
+    /**
+     * A prompt running in pieces while another session's prompt grows the KV pool under it (a server interleaving
+     * them): the pieces after the growth write into the pool's new buffers (the ones before were copied there), so the
+     * prompt's logits and its decoding equal the CPU's, and so do the other session's. Where the prefill kept writing
+     * into the old buffers, freed by the growth, the emulator would fail on their closed memory.
+     */
+    @Test
+    void aPromptInPiecesFollowsThePoolWhenItGrows() throws Exception {
+        Random random = new Random(23);
+        AttentionMode plan = AttentionMode.parse("moa:" + DEMO.resolve("moa-plan-50.json")), dense = AttentionMode.parse("dense");
+        int[] pa = random.ints(150, 3, 2000).toArray(), pb = random.ints(90, 3, 2000).toArray();
+        try (Model cpu = Model.load(DEMO); Model device = Model.load(DEMO, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""));
+             Session a0 = cpu.newSession(160, 64, plan, 8); Session b0 = cpu.newSession(300, 64, dense, 8);
+             Session a = device.newSession(160, 64, plan, 8); Session b = device.newSession(300, 64, dense, 8)) {
+            Accelerator accelerator = device.accelerator().orElseThrow();
+            accelerator.prefillChunk(64);
+            assertNull(a.prefillStep(pa, 64), "the first piece");
+            KvPool pool = accelerator.pool(device.kvFormat());
+            int generation = pool.generation();
+            float[] lb = b.prefill(pb); // its region does not fit beside a's: the pool grows
+            assertTrue(pool.generation() > generation, "the pool grew under a's prompt");
+            float[] la = null;
+            while (la == null) la = a.prefillStep(pa, 64);
+            float[] ea = a0.prefill(pa), eb = b0.prefill(pb);
+            EmulatorDecodeTest.assertClose(ea, la, "the prompt the pool grew under");
+            EmulatorDecodeTest.assertClose(eb, lb, "the prompt that grew it");
+            for (int t = 0; t < 3; t++) {
+                int ta = Sampler.argmax(ea), tb = Sampler.argmax(eb);
+                ea = a0.decode(ta);
+                eb = b0.decode(tb);
+                EmulatorDecodeTest.assertClose(ea, a.decode(ta), "a, step " + t);
+                EmulatorDecodeTest.assertClose(eb, b.decode(tb), "b, step " + t);
             }
         }
     }
