@@ -14,11 +14,12 @@ import java.util.TreeMap;
  * whole life on the device: when the batch changes the new step is built over the same regions, nothing is copied,
  * and no cache exists twice (the steps used to own their rows' caches and copy them into each new step).
  *
- * <p>Regions are placed first fit. Where none fits, the pool grows (to twice its slots, or what the region needs):
- * new buffers, everything copied over on the device, the old ones freed; steps built over the old buffers are then
- * stale ({@link #generation}) and are rebuilt before their next token. A pool {@link #reserve reserved} for a
- * server's KV budget has its full size from the start and grows only when its free slots are too scattered for a
- * region; an unreserved one frees its buffers when its last region is freed.
+ * <p>Regions are placed first fit. Where none fits, a {@link #reserve reserved} pool (a server's KV budget, its full
+ * size from the start) whose free slots would hold them all is compacted: its regions moved down, one after another,
+ * through a small buffer on the device, so its free slots become one range; otherwise the pool grows (to twice its
+ * slots, or what the regions need): new buffers, everything copied over on the device, the old ones freed. Either way
+ * the steps built before are stale ({@link #generation}) and are rebuilt before their next token. An unreserved pool
+ * frees its buffers when its last region is freed.
  */
 public final class KvPool implements AutoCloseable {
     private final Backend backend;
@@ -26,6 +27,8 @@ public final class KvPool implements AutoCloseable {
     private final int headDim;
     /** Free slot ranges, start → length, never adjacent (freed ranges merge with their neighbours). */
     private final TreeMap<Long, Long> free = new TreeMap<>();
+    /** The live regions by start: what a compaction moves. */
+    private final TreeMap<Long, Region> live = new TreeMap<>();
     private OwnedBuffers buffers;
     private KvBuffers kv;
     private I32Buffer positions;
@@ -41,7 +44,9 @@ public final class KvPool implements AutoCloseable {
 
     /** A session's slots: {@code [start, start + length)} of the pool's buffers; close it to give them back. */
     public final class Region implements AutoCloseable {
-        private final long start, length;
+        /** Its first slot: moved down by a compaction (under the pool's lock). */
+        private long start;
+        private final long length;
         private boolean closed;
 
         private Region(long start, long length) {
@@ -49,9 +54,11 @@ public final class KvPool implements AutoCloseable {
             this.length = length;
         }
 
-        /** The first slot, valid until the pool grows (then {@link #start()} again: the region keeps its slots). */
+        /** The first slot (a compaction moves it: read it again when the pool's generation changed). */
         int start() {
-            return (int) start;
+            synchronized (KvPool.this) {
+                return (int) start;
+            }
         }
 
         long length() {
@@ -72,6 +79,7 @@ public final class KvPool implements AutoCloseable {
             synchronized (KvPool.this) {
                 if (closed) return;
                 closed = true;
+                live.remove(start);
                 release(start, length);
             }
         }
@@ -95,6 +103,10 @@ public final class KvPool implements AutoCloseable {
         }
         long most = Integer.MAX_VALUE;
         Region[] placed = place(sizes);
+        if (placed == null && reserved > 0 && slots - used >= total) { // room enough, but scattered
+            compact();
+            placed = place(sizes);
+        }
         if (placed == null) {
             if (used + total > most) {
                 throw new IllegalArgumentException("the device's " + format + " KV caches would need " + (used + total)
@@ -113,6 +125,7 @@ public final class KvPool implements AutoCloseable {
             Long at = firstFit(sizes[i]);
             if (at == null) {
                 for (int j = 0; j < i; j++) { // undone without the pool shrinking
+                    live.remove(out[j].start);
                     used -= out[j].length;
                     addFree(out[j].start, out[j].length);
                 }
@@ -122,8 +135,52 @@ public final class KvPool implements AutoCloseable {
             if (length > sizes[i]) free.put(at + sizes[i], length - sizes[i]);
             used += sizes[i];
             out[i] = new Region(at, sizes[i]);
+            live.put(at, out[i]);
         }
         return out;
+    }
+
+    /** Slots a compaction moves at a time, through a buffer of that many on the device. */
+    static final int MOVE_SLOTS = 1 << 16;
+
+    /**
+     * Moves every region down to the lowest free slots, in order, so the free slots become one range at the end: each
+     * piece of at most {@link #MOVE_SLOTS} slots copied to a small buffer on the device and from there to its new
+     * place (a region's old and new slots may overlap, and device copies must not). The steps built before are stale.
+     */
+    private void compact() {
+        long move = 0;
+        for (Region r : live.values()) move = Math.max(move, r.length);
+        try (OwnedBuffers scratch = new OwnedBuffers(backend)) {
+            long pieceSlots = Math.min(MOVE_SLOTS, Math.max(1, move));
+            KvBuffers through = KvBuffers.allocate(scratch, format, pieceSlots * headDim);
+            I32Buffer throughPositions = scratch.i32(pieceSlots);
+            for (var buffer : java.util.List.of(through.keyBuffer(), through.valueBuffer(), throughPositions)) backend.upload(buffer, 0, 0);
+            long cursor = 0, slotBytes = slotBytes();
+            TreeMap<Long, Region> moved = new TreeMap<>();
+            for (Region r : live.values()) {
+                if (r.start != cursor) {
+                    for (long done = 0; done < r.length; done += pieceSlots) {
+                        long n = Math.min(pieceSlots, r.length - done), from = r.start + done, to = cursor + done;
+                        backend.copy(kv.keyBuffer(), from * slotBytes, through.keyBuffer(), 0, n * slotBytes);
+                        backend.copy(through.keyBuffer(), 0, kv.keyBuffer(), to * slotBytes, n * slotBytes);
+                        backend.copy(kv.valueBuffer(), from * slotBytes, through.valueBuffer(), 0, n * slotBytes);
+                        backend.copy(through.valueBuffer(), 0, kv.valueBuffer(), to * slotBytes, n * slotBytes);
+                        backend.copy(positions, from * Integer.BYTES, throughPositions, 0, n * Integer.BYTES);
+                        backend.copy(throughPositions, 0, positions, to * Integer.BYTES, n * Integer.BYTES);
+                    }
+                    r.start = cursor;
+                }
+                moved.put(r.start, r);
+                cursor += r.length;
+            }
+            backend.synchronize();
+            live.clear();
+            live.putAll(moved);
+            free.clear();
+            if (cursor < slots) free.put(cursor, slots - cursor);
+            generation++;
+        }
     }
 
     /**
@@ -240,6 +297,7 @@ public final class KvPool implements AutoCloseable {
     public synchronized void close() {
         closed = true;
         free.clear();
+        live.clear();
         closeBuffers();
         slots = used = 0;
         generation++;

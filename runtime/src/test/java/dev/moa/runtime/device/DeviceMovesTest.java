@@ -1,5 +1,8 @@
 package dev.moa.runtime.device;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import dev.moa.runtime.AttentionMode;
 import dev.moa.runtime.BatchDecoder;
 import dev.moa.runtime.Model;
@@ -59,6 +62,55 @@ class DeviceMovesTest {
                         EmulatorDecodeTest.assertClose(expected[0][ta], rows[1], format + ": a second in the batch, step " + ta);
                     }
                     EmulatorDecodeTest.assertClose(expected[0][ta], a.decode(tokens[0][ta]), format + ": a alone again, step " + ta);
+                }
+            }
+        }
+    }
+
+    /**
+     * A reserved KV pool whose free slots are scattered compacts for a new session (its regions moved down on the
+     * device, the steps over their old places rebuilt): the sessions that moved, and the new one, decode as on the CPU.
+     */
+    @Test
+    void aCompactedPoolKeepsEverySessionsCache() throws Exception {
+        try (Model cpu = Model.load(EmulatorDecodeTest.DEMO); Model model = Model.load(EmulatorDecodeTest.DEMO, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""))) {
+            Random random = new Random(41);
+            AttentionMode dense = AttentionMode.parse("dense");
+            KvPool pool = model.accelerator().orElseThrow().pool(model.kvFormat());
+            long perPosition = (long) model.config().numLayers() * model.config().numKvHeads(); // a dense cache's slots per position
+            pool.reserve(2 * pool.slotBytes() * perPosition * (64 + 120 + 120 + 64)); // a gap, a, b, and as much free at the end
+            BatchDecoder batch = new BatchDecoder(model, 3);
+            try (Session a = model.newSession(120, 64, dense, 8); Session b = model.newSession(120, 64, dense, 8);
+                 Session a0 = cpu.newSession(120, 64, dense, 8); Session b0 = cpu.newSession(120, 64, dense, 8);
+                 Session w = model.newSession(100, 64, dense, 8); Session w0 = cpu.newSession(100, 64, dense, 8)) {
+                int[] pa = random.ints(50, 3, 2000).toArray(), pb = random.ints(60, 3, 2000).toArray(), pw = random.ints(40, 3, 2000).toArray();
+                Session gap = model.newSession(64, 64, dense, 8);
+                gap.prefill(random.ints(20, 3, 2000).toArray());
+                int ta = Sampler.argmax(a.prefill(pa)), tb = Sampler.argmax(b.prefill(pb));
+                a0.prefill(pa);
+                b0.prefill(pb);
+                float[][] rows = batch.step(List.of(a, b), new int[] {ta, tb});
+                EmulatorDecodeTest.assertClose(a0.decode(ta), rows[0], "a before");
+                EmulatorDecodeTest.assertClose(b0.decode(tb), rows[1], "b before");
+                ta = Sampler.argmax(rows[0]);
+                tb = Sampler.argmax(rows[1]);
+                gap.close(); // 64 positions free before a, 64 after b: w's 100 fit only once a and b move down
+                int generation = pool.generation();
+                long slots = pool.slots();
+                float[] lw = w.prefill(pw);
+                EmulatorDecodeTest.assertClose(w0.prefill(pw), lw, "w's prompt, into the compacted pool");
+                int tw = Sampler.argmax(lw);
+                assertEquals(slots, pool.slots(), "compacted, not grown");
+                assertTrue(pool.generation() > generation, "regions moved");
+                for (int t = 0; t < 3; t++) {
+                    rows = batch.step(List.of(a, b, w), new int[] {ta, tb, tw});
+                    float[] ea = a0.decode(ta), eb = b0.decode(tb), ew = w0.decode(tw);
+                    EmulatorDecodeTest.assertClose(ea, rows[0], "a after the compaction, step " + t);
+                    EmulatorDecodeTest.assertClose(eb, rows[1], "b after the compaction, step " + t);
+                    EmulatorDecodeTest.assertClose(ew, rows[2], "w, step " + t);
+                    ta = Sampler.argmax(ea);
+                    tb = Sampler.argmax(eb);
+                    tw = Sampler.argmax(ew);
                 }
             }
         }

@@ -23,13 +23,14 @@ class KvPoolTest {
     static final int HEAD_DIM = 4;
 
     @Test
-    void randomRegionsNeverOverlapAndKeepTheirContentThroughGrowth() {
-        for (KvFormat format : KvFormat.values()) {
+    void randomRegionsNeverOverlapAndKeepTheirContentThroughGrowthAndCompaction() {
+        for (KvFormat format : KvFormat.values()) for (boolean reserved : new boolean[] {false, true}) {
             try (KvPool pool = new KvPool(new EmulatorBackend(), format, HEAD_DIM)) {
+                if (reserved) pool.reserve(2L * 400 * HEAD_DIM * format.bytes()); // 400 slots, about what the regions hold at once
                 Random random = new Random(7);
                 List<KvPool.Region> live = new ArrayList<>();
                 List<Integer> marks = new ArrayList<>();
-                int grown = 0, mark = 0;
+                int grown = 0, compacted = 0, mark = 0;
                 for (int op = 0; op < 400; op++) {
                     if (!live.isEmpty() && random.nextInt(3) == 0) {
                         int i = random.nextInt(live.size());
@@ -39,10 +40,16 @@ class KvPoolTest {
                     }
                     long slotsBefore = pool.slots();
                     int generation = pool.generation();
+                    long[] startsBefore = live.stream().mapToLong(KvPool.Region::start).toArray();
                     KvPool.Region r = pool.allocate(1 + random.nextInt(40));
+                    long[] startsAfter = live.stream().mapToLong(KvPool.Region::start).toArray();
                     if (pool.slots() != slotsBefore) {
                         grown++;
                         assertNotEquals(generation, pool.generation(), "a growth replaces the buffers: steps over the old ones are stale");
+                    } else if (!java.util.Arrays.equals(startsBefore, startsAfter)) {
+                        compacted++;
+                        assertTrue(reserved, "only a reserved pool compacts");
+                        assertNotEquals(generation, pool.generation(), "a compaction moves regions: steps over the old places are stale");
                     } else {
                         assertEquals(generation, pool.generation(), "no growth, same buffers");
                     }
@@ -64,11 +71,17 @@ class KvPoolTest {
                     }
                     assertEquals(used, pool.usedSlots());
                 }
-                assertTrue(grown > 1 && grown < 20, format + ": the pool grew " + grown + " times (doubling)");
+                if (reserved) {
+                    assertTrue(compacted > 0, format + ": the reserved pool never compacted");
+                } else {
+                    assertTrue(grown > 1 && grown < 20, format + ": the pool grew " + grown + " times (doubling)");
+                }
                 for (KvPool.Region r : live) r.close();
                 assertEquals(0, pool.usedSlots());
-                assertEquals(0, pool.slots(), "an unreserved pool gives its memory back when empty");
-                assertNull(pool.kv());
+                if (!reserved) {
+                    assertEquals(0, pool.slots(), "an unreserved pool gives its memory back when empty");
+                    assertNull(pool.kv());
+                }
             }
         }
     }
@@ -92,6 +105,24 @@ class KvPoolTest {
             assertEquals(100, pool.slots(), "a reserved pool keeps its size when empty");
             assertEquals(0, pool.usedSlots());
             assertEquals(0, pool.allocate(100).start(), "everything merged back into one range");
+        }
+    }
+
+    @Test
+    void aReservedPoolWithScatteredFreeSlotsCompactsInsteadOfGrowing() {
+        try (KvPool pool = new KvPool(new EmulatorBackend(), KvFormat.BF16, HEAD_DIM)) {
+            pool.reserve(2L * 100 * HEAD_DIM * 2);
+            KvPool.Region a = pool.allocate(30), b = pool.allocate(30), c = pool.allocate(30);
+            write(pool, b, 7);
+            a.close();
+            c.close(); // 70 free slots, in ranges of 30 and 40
+            int generation = pool.generation();
+            KvPool.Region d = pool.allocate(50);
+            assertEquals(100, pool.slots(), "no growth");
+            assertEquals(0, b.start(), "b moved down");
+            check(pool, b, 7);
+            assertEquals(30, d.start());
+            assertNotEquals(generation, pool.generation(), "steps over b's old place are stale");
         }
     }
 
