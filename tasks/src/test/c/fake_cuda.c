@@ -4,7 +4,7 @@
  * codes) on machines without a GPU. The tests compile it with gcc into a temporary libcuda.so.1.
  *
  * What it models, and nothing more:
- *   - device memory is malloc'ed host memory; copies and fills check they stay inside one allocation;
+ *   - device memory is malloc'ed host memory, 0xFF bytes (NaN as floats) until written (up to 256 MiB); copies and fills check they stay inside one allocation;
  *   - cuModuleLoadDataEx keeps the PTX text and fails with CUDA_ERROR_INVALID_PTX, writing a line to the JIT
  *     error log, when the text contains "INVALID"; kernels are found by their ".entry" name and their
  *     parameter sizes read from the ".param" list;
@@ -56,7 +56,8 @@ static const struct { int code; const char *name; const char *text; } ERRORS[] =
 #define MAX_DEVICES 4
 #define MAX_PARAMS 32
 #define MAX_PARAM_BYTES 512
-#define TOTAL_MEMORY (24ULL << 30)
+#define DEFAULT_MEMORY (24ULL << 30)
+static size_t total_memory = DEFAULT_MEMORY; /* the device's global memory (fake_set_total_memory) */
 
 /* ------------------------------------------------------------------ state */
 
@@ -141,6 +142,7 @@ void fake_reset(void) {
     current_context = NULL;
     live_allocations = live_objects = 0;
     live_bytes = 0;
+    total_memory = DEFAULT_MEMORY;
     launch_count = allocation_count = capture_count = graph_launch_count = device_copy_count = 0;
     launch_hook = NULL;
     have_last_launch = 0;
@@ -149,6 +151,8 @@ void fake_reset(void) {
 }
 
 void fake_set_init_result(int result) { init_result = result; }
+
+void fake_set_total_memory(size_t bytes) { total_memory = bytes; }
 
 void fake_set_devices(int count, int major, int minor) {
     device_count = count < MAX_DEVICES ? count : MAX_DEVICES;
@@ -268,15 +272,15 @@ CUresult cuDeviceTotalMem_v2(size_t *bytes, int device) {
     ENTRY("cuDeviceTotalMem_v2");
     NEED_INIT();
     if (!valid_device(device)) return INVALID_DEVICE;
-    *bytes = TOTAL_MEMORY;
+    *bytes = total_memory;
     return SUCCESS;
 }
 
 CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes) {
     ENTRY("cuMemGetInfo_v2");
     NEED_CONTEXT();
-    *free_bytes = TOTAL_MEMORY - live_bytes;
-    *total_bytes = TOTAL_MEMORY;
+    *free_bytes = total_memory - live_bytes;
+    *total_bytes = total_memory;
     return SUCCESS;
 }
 
@@ -448,11 +452,14 @@ CUresult cuMemAlloc_v2(CUdeviceptr *pointer, size_t bytes) {
     ENTRY("cuMemAlloc_v2");
     NEED_CONTEXT();
     if (bytes == 0) return INVALID_VALUE;
-    if (bytes > TOTAL_MEMORY - live_bytes) return OUT_OF_MEMORY;
+    if (bytes > total_memory - live_bytes) return OUT_OF_MEMORY;
     allocation_count++;
     Allocation *a = malloc(sizeof *a);
     a->bytes = malloc(bytes);
     if (a->bytes == NULL) { free(a); return OUT_OF_MEMORY; }
+    /* device memory comes holding anything: here NaN bits, so reading what no one wrote shows (up to 256 MiB: tests
+       that reserve gigabytes never touch most of them) */
+    if (bytes <= (256u << 20)) memset(a->bytes, 0xFF, bytes);
     a->size = bytes;
     a->next = allocations;
     allocations = a;
@@ -562,6 +569,15 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, void *
 CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char value, size_t n) {
     ENTRY("cuMemsetD8_v2");
     NEED_CONTEXT();
+    if (find_allocation(dst, n) == NULL) return INVALID_VALUE;
+    memset((void *) (uintptr_t) dst, value, n);
+    return SUCCESS;
+}
+
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, size_t n, void *stream) {
+    ENTRY("cuMemsetD8Async");
+    NEED_CONTEXT();
+    (void) stream; /* (never captured: run now, as the stream's work so far already is in the fake) */
     if (find_allocation(dst, n) == NULL) return INVALID_VALUE;
     memset((void *) (uintptr_t) dst, value, n);
     return SUCCESS;

@@ -238,8 +238,13 @@ public final class KvPool implements AutoCloseable {
                 backend.copy(kv.keyBuffer(), 0, nextKv.keyBuffer(), 0, slots * slotBytes());
                 backend.copy(kv.valueBuffer(), 0, nextKv.valueBuffer(), 0, slots * slotBytes());
                 backend.copy(positions, 0, nextPositions, 0, slots * Integer.BYTES);
-                backend.synchronize();
             }
+            // the new slots zeroed: device memory comes holding anything, and attention weighs slots a prompt did not
+            // fill by zero, which must not meet a NaN there
+            backend.zero(nextKv.keyBuffer(), slots * slotBytes(), (newSlots - slots) * slotBytes());
+            backend.zero(nextKv.valueBuffer(), slots * slotBytes(), (newSlots - slots) * slotBytes());
+            backend.zero(nextPositions, slots * Integer.BYTES, (newSlots - slots) * Integer.BYTES);
+            backend.synchronize();
             closeBuffers();
             buffers = next;
             kv = nextKv;

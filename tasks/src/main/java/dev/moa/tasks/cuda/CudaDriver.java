@@ -117,6 +117,8 @@ public final class CudaDriver {
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, SIZE_T), "cuMemsetD8_v2");
     private final Entry cuMemsetD32 = entry(
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, SIZE_T), "cuMemsetD32_v2");
+    private final Entry cuMemsetD8Async = entry(
+            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, SIZE_T, ADDRESS), "cuMemsetD8Async");
     private final Entry cuMemsetD32Async = entry(
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, SIZE_T, ADDRESS), "cuMemsetD32Async");
     private final Entry cuStreamCreate = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuStreamCreate");
@@ -405,6 +407,11 @@ public final class CudaDriver {
     /** {@code cuMemsetD8_v2}: sets {@code count} bytes. */
     public void memsetD8(long dst, byte value, long count) {
         check(cuMemsetD8, h -> (int) h.invokeExact(dst, value, count));
+    }
+
+    /** {@code cuMemsetD8Async}: {@link #memsetD8} on a stream, after the work already on it. */
+    public void memsetD8Async(long dst, byte value, long count, MemorySegment stream) {
+        check(cuMemsetD8Async, h -> (int) h.invokeExact(dst, value, count, stream));
     }
 
     /** {@code cuMemsetD32_v2}: sets {@code count} 32-bit words ({@code dst} 4-byte aligned). */

@@ -27,6 +27,16 @@ public interface Backend extends AutoCloseable {
      */
     void upload(DeviceBuffer buffer, long fromByte, long bytes);
 
+    /**
+     * Sets {@code bytes} of the buffer from byte {@code fromByte} to zero on the device (its device copy made where it has
+     * none), after the work already given to it: memory a device allocates holds anything, and kernels that read
+     * slots no one wrote (weighted by zero) need finite numbers there. This default zeroes the host range and uploads it.
+     */
+    default void zero(DeviceBuffer buffer, long fromByte, long bytes) {
+        buffer.memory().asSlice(fromByte, bytes).fill((byte) 0);
+        upload(buffer, fromByte, bytes);
+    }
+
     /** Copies the device copy of the buffer back into its host memory. */
     void download(DeviceBuffer buffer);
 

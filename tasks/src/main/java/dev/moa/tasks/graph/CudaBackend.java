@@ -196,6 +196,17 @@ public final class CudaBackend implements Backend {
         context.driver().memcpyDtoDAsync(resident.get(to).address() + toByte, resident.get(from).address() + fromByte, bytes, stream.handle());
     }
 
+    /** A device memset on the backend's stream: nothing crosses PCIe (the host copy is left as it was). */
+    @Override
+    public synchronized void zero(DeviceBuffer buffer, long fromByte, long bytes) {
+        context.makeCurrent();
+        if (fromByte < 0 || bytes < 0 || fromByte > buffer.memory().byteSize() - bytes) {
+            throw new IndexOutOfBoundsException("zeroing " + bytes + " bytes from byte " + fromByte + " of " + buffer.memory().byteSize());
+        }
+        upload(buffer, 0, 0);
+        if (bytes > 0) context.driver().memsetD8Async(resident.get(buffer).address() + fromByte, (byte) 0, bytes, stream.handle());
+    }
+
     @Override
     public synchronized void synchronize() {
         context.makeCurrent();

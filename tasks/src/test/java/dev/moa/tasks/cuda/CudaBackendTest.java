@@ -86,6 +86,19 @@ class CudaBackendTest {
             assertArrayEquals(new float[] {52, 53, 54}, java.util.Arrays.copyOfRange(part.toArray(), 2, 5));
             assertArrayEquals(new float[] {0, 1}, java.util.Arrays.copyOfRange(part.toArray(), 6, 8));
             org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> gpu.upload(part, 8 * 4, 3 * 4));
+
+            // zeroing a range of the device copy: a memset there, the host copy as it was; a buffer without a device copy
+            // gets one, holding the fake's NaN bits outside the range (device memory is never zeroed by itself)
+            gpu.zero(to, 6 * 4, 3 * 4);
+            gpu.synchronize();
+            assertEquals(5f, to.get(7), "the host copy is left as it was (the last download)");
+            gpu.download(to);
+            assertArrayEquals(new float[] {-1, -1, -1, -1, -1, 3, 0, 0, 0, -1}, to.toArray());
+            F32Buffer fresh = F32Buffer.allocate(arena, 4);
+            gpu.zero(fresh, 4, 8);
+            gpu.download(fresh);
+            assertTrue(Float.isNaN(fresh.get(0)) && fresh.get(1) == 0f && fresh.get(2) == 0f && Float.isNaN(fresh.get(3)), java.util.Arrays.toString(fresh.toArray()));
+            org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> gpu.zero(fresh, 8, 12));
         }
     }
 

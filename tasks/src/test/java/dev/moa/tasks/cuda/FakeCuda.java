@@ -234,6 +234,11 @@ public final class FakeCuda {
         call("fake_set_init_result", FunctionDescriptor.ofVoid(JAVA_INT), result);
     }
 
+    /** The device's global memory, until the next reset (24 GiB): what cuMemGetInfo reports and allocations may take. */
+    public static void setTotalMemory(long bytes) {
+        call("fake_set_total_memory", FunctionDescriptor.ofVoid(JAVA_LONG), bytes);
+    }
+
     static void setDevices(int count, int major, int minor) {
         call("fake_set_devices", FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT, JAVA_INT), count, major, minor);
     }
