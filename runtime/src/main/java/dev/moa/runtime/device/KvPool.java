@@ -19,7 +19,8 @@ import java.util.TreeMap;
  * through a small buffer on the device, so its free slots become one range; otherwise the pool grows (to twice its
  * slots, or what the regions need): new buffers, everything copied over on the device, the old ones freed. Either way
  * the steps built before are stale ({@link #generation}) and are rebuilt before their next token. An unreserved pool
- * frees its buffers when its last region is freed.
+ * frees its buffers when its last region is freed. A new region is zeroed on the device: what a closed session left
+ * in its slots, or fresh device memory, may be NaN, and attention weighs the slots a prompt did not fill by zero.
  */
 public final class KvPool implements AutoCloseable {
     private final Backend backend;
@@ -114,6 +115,12 @@ public final class KvPool implements AutoCloseable {
             }
             grow(Math.min(most, Math.max(2 * this.slots, this.slots + total)));
             placed = place(sizes); // (the new tail alone holds them all)
+        }
+        // zeroed on the device: attention weighs the slots a prompt did not fill by zero, and what a closed session left
+        // there (or fresh device memory) may be NaN, which a zero weight does not cancel
+        for (Region r : placed) {
+            backend.zero(kv.keyBuffer(), r.start * slotBytes(), r.length * slotBytes());
+            backend.zero(kv.valueBuffer(), r.start * slotBytes(), r.length * slotBytes());
         }
         return placed;
     }
@@ -239,12 +246,7 @@ public final class KvPool implements AutoCloseable {
                 backend.copy(kv.valueBuffer(), 0, nextKv.valueBuffer(), 0, slots * slotBytes());
                 backend.copy(positions, 0, nextPositions, 0, slots * Integer.BYTES);
             }
-            // the new slots zeroed: device memory comes holding anything, and attention weighs slots a prompt did not
-            // fill by zero, which must not meet a NaN there
-            backend.zero(nextKv.keyBuffer(), slots * slotBytes(), (newSlots - slots) * slotBytes());
-            backend.zero(nextKv.valueBuffer(), slots * slotBytes(), (newSlots - slots) * slotBytes());
-            backend.zero(nextPositions, slots * Integer.BYTES, (newSlots - slots) * Integer.BYTES);
-            backend.synchronize();
+            backend.synchronize(); // (the new slots hold anything: each region is zeroed when it is placed)
             closeBuffers();
             buffers = next;
             kv = nextKv;

@@ -127,6 +127,34 @@ class KvPoolTest {
     }
 
     @Test
+    void aNewRegionIsZeroedWhateverItsSlotsHeld() {
+        for (KvFormat format : KvFormat.values()) {
+            try (KvPool pool = new KvPool(new EmulatorBackend(), format, HEAD_DIM)) {
+                KvPool.Region old = pool.allocate(20), keep = pool.allocate(5);
+                for (long i = 0; i < 20L * HEAD_DIM; i++) { // a session whose keys and values overflowed
+                    if (format == KvFormat.BF16) {
+                        pool.kv().keys16().set(i, (short) 0x7FC0);
+                        pool.kv().values16().set(i, (short) 0x7FC0);
+                    } else {
+                        pool.kv().keys().set(i, Float.NaN);
+                        pool.kv().values().set(i, Float.NaN);
+                    }
+                }
+                old.close();
+                KvPool.Region next = pool.allocate(12);
+                assertEquals(0, next.start(), "in the slots the closed session left");
+                for (long i = 0; i < 12L * HEAD_DIM; i++) {
+                    float key = format == KvFormat.BF16 ? dev.moa.tasks.kernel.KernelContext.bf16ToFloat(pool.kv().keys16().get(i)) : pool.kv().keys().get(i);
+                    float value = format == KvFormat.BF16 ? dev.moa.tasks.kernel.KernelContext.bf16ToFloat(pool.kv().values16().get(i)) : pool.kv().values().get(i);
+                    assertEquals(0f, key, format + ": key value " + i);
+                    assertEquals(0f, value, format + ": value " + i);
+                }
+                keep.close();
+            }
+        }
+    }
+
+    @Test
     void aBatchOfNewRegionsGrowsThePoolOnceForAll() {
         try (KvPool pool = new KvPool(new EmulatorBackend(), KvFormat.F32, HEAD_DIM)) {
             KvPool.Region[] first = pool.allocate(10, 20, 30);
