@@ -52,6 +52,16 @@ class TensorDecodeTest {
                     assertEquals(dev.moa.runtime.generate.Sampler.argmax(matvec[s][b]), dev.moa.runtime.generate.Sampler.argmax(tensor[s][b]));
                 }
             }
+            // rows of one CPU cache (a benchmark's copies): the first through the host, the others copied from its region
+            DeviceDecoder.Row one = rows.get(1);
+            float[] alone;
+            try (DeviceDecoder single = accelerator.decoder(List.of(one))) {
+                alone = single.decode(new int[] {9}, new int[] {one.cached()})[0].clone();
+            }
+            try (DeviceDecoder copies = accelerator.decoder(List.of(one, one, one))) {
+                float[][] logits = copies.decode(new int[] {9, 9, 9}, new int[] {one.cached(), one.cached(), one.cached()});
+                for (int b = 0; b < 3; b++) EmulatorDecodeTest.assertClose(alone, logits[b], "copy " + b + " of one cache");
+            }
             // fewer sessions than the threshold keep the matvec
             try (DeviceDecoder few = accelerator.decoder(rows.subList(0, 4))) {
                 assertTrue(kernels(few.tasks()).contains("halfBatchInto"));
