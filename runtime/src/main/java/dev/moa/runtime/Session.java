@@ -299,9 +299,8 @@ public final class Session implements AutoCloseable {
         return step;
     }
 
-    /** This session's cache as a device step takes it: its region of the KV pool (made at its prompt or first step), filled or not. */
-    DeviceDecoder.Row asDeviceRow() {
-        if (region == null) region = accelerator.kvRegion(cache);
+    /** This session's cache as a device step takes it: its region of the KV pool ({@link #newStep} makes missing ones), filled or not. */
+    private DeviceDecoder.Row asDeviceRow() {
         return new DeviceDecoder.Row(cache, position, capacity(), region, inRegion);
     }
 

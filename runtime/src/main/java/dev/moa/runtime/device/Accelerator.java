@@ -23,6 +23,8 @@ public final class Accelerator implements AutoCloseable {
     private final ModelConfig config;
     private final LlamaWeights weights;
     private DeviceWeights deviceWeights;
+    /** Whether {@link #freeBytesAfterWeights} uploaded them already. */
+    private boolean weightsUploaded;
     /** Every device session's keys and values, one pool per cache format. */
     private final java.util.EnumMap<dev.moa.runtime.model.KvFormat, KvPool> pools = new java.util.EnumMap<>(dev.moa.runtime.model.KvFormat.class);
     /** Whether the device's tensor cores passed {@link dev.moa.tasks.kernels.TensorCoreCheck}; null before the first prompt. */
@@ -68,7 +70,10 @@ public final class Accelerator implements AutoCloseable {
      * prompt or step): what KV caches, prompts and steps may use. Empty on the emulator, which has no memory of its own.
      */
     public synchronized java.util.OptionalLong freeBytesAfterWeights() {
-        for (var buffer : deviceWeights().buffers()) backend.upload(buffer);
+        if (!weightsUploaded) { // once: serve asks here and again when it reserves the pool (an upload copies every byte)
+            for (var buffer : deviceWeights().buffers()) backend.upload(buffer);
+            weightsUploaded = true;
+        }
         return backend.freeBytes();
     }
 
