@@ -26,7 +26,7 @@ public final class KernelCache {
      */
     static final String JIT_VERSION = sha256(java.util.stream.Stream.of(PtxCompiler.class, PtxCompiler.Translator.class,
             PtxCompiler.Translator.Frame.class, Intrinsics.class, CountedLoop.class, PtxInstruction.class, PtxLine.class, PtxPrinter.class,
-            ReadOnlyLoads.class, CopyPropagation.class).map(PtxCompiler::bytecode).toArray(byte[][]::new)).substring(0, 16);
+            ReadOnlyLoads.class, CopyPropagation.class, ConstantDivision.class).map(PtxCompiler::bytecode).toArray(byte[][]::new)).substring(0, 16);
     private static final String MAGIC = "// moa-ptx-cache " + JIT_VERSION;
 
     private final Path directory;

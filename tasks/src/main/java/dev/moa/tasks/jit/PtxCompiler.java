@@ -40,7 +40,8 @@ import java.util.Set;
  * {@link dev.moa.tasks.kernel.KernelContext}) into a PTX ISA 8.0 module with one {@code .entry}.
  *
  * <p>How, in three steps: the {@link Translator} turns bytecode into {@link PtxInstruction}s (typed operands, no
- * text); passes rewrite that list ({@link ReadOnlyLoads}: loads of buffers the kernel never writes become
+ * text); passes rewrite that list ({@link ConstantDivision}: integer division and remainder by a constant become a
+ * multiply-high or a shift; {@link ReadOnlyLoads}: loads of buffers the kernel never writes become
  * {@code ld.global.nc}; {@link CopyPropagation}: the stack-to-register moves read through and dead code dropped);
  * {@link PtxPrinter} prints the module. Translation: basic blocks become labels and {@code bra}; operand-stack slot
  * d of kind k is register {@code %<frame>_<k>S<d>} and local slot n of kind k is {@code %<frame>_<k>L<n>}, so
@@ -49,13 +50,13 @@ import java.util.Set;
  * kernel marks are unrolled, loops of at most {@value #AUTO_UNROLL} iterations known at compile time are unrolled
  * whole (their counter a constant in each copy, as a helper's parameter is where every call passes one and the
  * helper never writes it: {@code Frame.constantLocals}), counted loops get 64-bit counters ({@code Frame.unroll},
- * {@code Frame.widenedLoop}), integer division by a power of two is a shift; those work on bytecode, during
- * translation.
+ * {@code Frame.widenedLoop}); those work on bytecode, during translation. Integer division and remainder by a
+ * constant leave the translator as {@code div}/{@code rem} by an immediate, which {@link ConstantDivision} rewrites.
  * Java semantics kept: masked shift counts, saturating float→int ({@code cvt.rzi}),
  * NaN-propagating {@code Math.min/max} ({@code min/max.NaN.f32}), NaN-aware comparisons (ordered / unordered
  * {@code setp}). Doubles are computed in single precision (kernels cast {@code Math.exp} results to float anyway).
  *
- * <p>Emitted instructions: ld.param, cvta.to.global, mov, add, sub, mul, mul.wide, mad.lo, div, rem, neg, abs,
+ * <p>Emitted instructions: ld.param, cvta.to.global, mov, add, sub, mul.lo, mul.hi, mad.lo, div, rem, neg, abs,
  * and, or, xor, not, shl, shr, cvt, setp, selp, bra, ld.global(.nc), st.global, ld.shared, st.shared,
  * ld.global(.nc).v4.b32, atom.global.add/max, bar.sync, shfl.sync.bfly/down, ex2.approx, lg2.approx, sqrt.rn, rsqrt.approx,
  * tanh.approx, min/max(.NaN), fma.rn, ret.
@@ -101,7 +102,8 @@ public final class PtxCompiler {
         if (!target.matches("sm_(80|86|87|89|90)")) throw new IllegalArgumentException("unsupported target " + target + " (sm_80 .. sm_90)");
         MethodModel m = kernelMethod(load(owner), owner, method);
         Translator t = new Translator(owner, m, target).translate();
-        List<PtxLine> code = ReadOnlyLoads.apply(t.code, t.written);
+        List<PtxLine> code = ConstantDivision.apply(t.code, t.registers);
+        code = ReadOnlyLoads.apply(code, t.written);
         code = CopyPropagation.apply(code, t.registers);
         return new Kernel(method, target, PtxPrinter.module(t.owner.getName() + "." + method, method, target, t.params(), t.sharedDecls,
                 t.registers, code), t.params(), List.copyOf(t.sources));
@@ -170,7 +172,8 @@ public final class PtxCompiler {
 
         /**
          * An int known to be ≥ 0 (a thread or group index, a non-negative constant, such an int masked or shifted
-         * right): divided by a power of two it is a shift. Only stack values carry this; a local may be written on
+         * right): divided by a positive constant it is an unsigned division (no sign correction; a shift for a power
+         * of two). Only stack values carry this; a local may be written on
          * another path (the translator does not merge facts at joins), so reading one forgets it.
          */
         static Value nonNegativeInt() {
@@ -736,10 +739,13 @@ public final class PtxCompiler {
                     emit(ptx, push(k), a, masked);
                     return;
                 }
-                if (k == Kind.INT && (what.equals("div") || what.equals("rem")) && powerOfTwo(peekValue().constant()) > 0) {
-                    Value divisor = popValue();
-                    boolean nonNegative = peekValue().nonNegative();
-                    divideByPowerOfTwo(what, pop(), powerOfTwo(divisor.constant()), nonNegative);
+                if (k != Kind.FLOAT && (what.equals("div") || what.equals("rem")) && peekValue().constant() != null && peekValue().constant() != 0) {
+                    // by a constant: an immediate that ConstantDivision turns into a multiply-high or a shift; unsigned
+                    // where the dividend is known ≥ 0 and the divisor positive (the same quotient, no sign correction)
+                    long divisor = popValue().constant();
+                    boolean unsigned = k == Kind.INT && peekValue().nonNegative() && divisor > 0;
+                    String a = pop();
+                    emit(what + (unsigned ? ".u32" : type), push(unsigned ? Value.nonNegativeInt() : new Value(k)), a, divisor);
                     return;
                 }
                 Induction induction = k == Kind.INT ? inductionOf(what, stack.get(stack.size() - 2), peekValue()) : null;
@@ -778,36 +784,6 @@ public final class PtxCompiler {
                     case "ushr" -> a >>> b;
                     default -> null;
                 };
-            }
-
-            /** k when {@code constant} is 2^k with 1 ≤ k ≤ 30, else 0. */
-            static int powerOfTwo(Long constant) {
-                if (constant == null || constant < 2 || constant > 1 << 30 || Long.bitCount(constant) != 1) return 0;
-                return Long.numberOfTrailingZeros(constant);
-            }
-
-            /**
-             * {@code a / 2^k} and {@code a % 2^k} with Java's truncation toward zero, without a division: a shift or a
-             * mask when a ≥ 0 is known; otherwise a negative a is first biased by 2^k - 1 (its sign bits shifted
-             * down), which makes the arithmetic shift round toward zero, and the remainder is a minus the rounded
-             * multiple. ptxas does not do this for {@code div.s32} by a constant.
-             */
-            void divideByPowerOfTwo(String what, String a, int k, boolean nonNegative) {
-                if (nonNegative) {
-                    if (what.equals("div")) emit("shr.s32", push(Value.nonNegativeInt()), a, k);
-                    else emit("and.b32", push(Value.nonNegativeInt()), a, ((1 << k) - 1));
-                    return;
-                }
-                String biased = temp(".s32");
-                emit("shr.s32", biased, a, "31");
-                emit("shr.u32", biased, biased, (32 - k));
-                emit("add.s32", biased, biased, a);
-                if (what.equals("div")) {
-                    emit("shr.s32", push(Kind.INT), biased, k);
-                } else {
-                    emit("and.b32", biased, biased, -(1 << k));
-                    emit("sub.s32", push(Kind.INT), a, biased);
-                }
             }
 
             /** counter + k stays an induction for {@code iadd}/{@code isub} of a constant while k is within its bound. */

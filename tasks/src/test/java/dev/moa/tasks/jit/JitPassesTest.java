@@ -140,6 +140,21 @@ class JitPassesTest {
     }
 
     @Test
+    void aDivisionByAConstantWritesItsDestinationLastUnderTheSameGuard() {
+        var out = text(ConstantDivision.apply(program("@%p div.s32 %a, %a, 7;", "rem.u32 %b, %b, 12;", "div.s32 %c, %d, %e;",
+                "div.s32 %c, %d, 0;", "ret;"), new LinkedHashMap<>(TYPES)));
+        int last = out.indexOf("@%p mov.s32 %a, %dq0;");
+        assertTrue(last > 0, out.toString());
+        for (int i = 0; i < last; i++) {
+            assertTrue(out.get(i).startsWith("@%p "), "every instruction of the sequence guarded: " + out.get(i));
+            assertFalse(out.get(i).matches("@%p \\S+ %a,.*"), "%a is the dividend until the last instruction: " + out.get(i));
+        }
+        assertTrue(out.contains("mul.hi.u32 %dq2, %b, 2863311531;"), "12 unsigned: (2^35 + 4) / 12 = 0xAAAAAAAB, shift 3: " + out);
+        assertTrue(out.contains("sub.u32 %b, %b, %dq3;"), "the remainder n - q·12: " + out);
+        assertTrue(out.contains("div.s32 %c, %d, %e;") && out.contains("div.s32 %c, %d, 0;"), "by a register or by zero: left alone");
+    }
+
+    @Test
     void thePassesShrinkEveryKernel() {
         for (KernelCatalog.Entry e : KernelCatalog.all()) {
             PtxCompiler.Translator t = new PtxCompiler.Translator(e.owner(), PtxCompiler.kernelMethod(PtxCompiler.load(e.owner()), e.owner(), e.method()),

@@ -381,6 +381,7 @@ public final class PtxInterpreter {
                     }
                     case "cvta", "mov" -> set(o[0], type.equals("f32") ? value(o[1]) & 0xFFFFFFFFL : value(o[1]));
                     case "setp" -> set(o[0], compare(p[1], type, o[1], o[2]) ? 1 : 0);
+                    case "selp" -> set(o[0], value(o[3]) != 0 ? value(o[1]) : value(o[2]));
                     case "cvt" -> convert(op, p, o);
                     default -> arithmetic(op, p, o, type);
                 }
@@ -467,16 +468,27 @@ public final class PtxInterpreter {
                 setF(o[0], result);
                 return;
             }
-            boolean wide = type.endsWith("64");
+            boolean wide = type.endsWith("64"), unsigned = type.startsWith("u");
             long a = wide ? value(o[1]) : i(o[1]);
             long b = o.length > 2 ? (wide ? value(o[2]) : i(o[2])) : 0;
+            if (unsigned && !wide) { // 32-bit unsigned operands as their values 0 .. 2^32 - 1
+                a &= 0xFFFFFFFFL;
+                b &= 0xFFFFFFFFL;
+            }
+            String mode = p.length > 2 ? p[1] : "";
+            if (name.equals("mul") && mode.equals("wide")) { // 32 x 32 -> 64 bits, the whole product kept
+                set(o[0], a * b);
+                return;
+            }
             long result = switch (name) {
                 case "add" -> a + b;
                 case "sub" -> a - b;
-                case "mul" -> a * b;
+                case "mul" -> !mode.equals("hi") ? a * b
+                        : wide ? (unsigned ? Math.unsignedMultiplyHigh(a, b) : Math.multiplyHigh(a, b))
+                        : (unsigned ? (a * b) >>> 32 : (a * b) >> 32);
                 case "mad" -> a * b + (wide ? value(o[3]) : i(o[3]));
-                case "div" -> a / b;
-                case "rem" -> a % b;
+                case "div" -> unsigned && wide ? Long.divideUnsigned(a, b) : a / b;
+                case "rem" -> unsigned && wide ? Long.remainderUnsigned(a, b) : a % b;
                 case "neg" -> -a;
                 case "abs" -> Math.abs(a);
                 case "and" -> a & b;
