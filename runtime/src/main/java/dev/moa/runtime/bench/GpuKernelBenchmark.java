@@ -24,8 +24,10 @@ import java.util.Random;
 
 /**
  * The decode kernels on a CUDA device, timed with events: BF16 matvec at Llama-3-8B's shapes and MoA decode attention
- * (split + combine, 32 query heads over 8 KV heads, dense spans) at 4k and 16k tokens; the prefill GEMM (FFMA and
- * tensor cores) on 512 tokens at Llama-3.2-1B's q/o and gate/up shapes, and its prefill attention (FFMA and tensor
+ * (split + combine, 32 query heads over 8 KV heads, dense spans) at 4k and 16k tokens; the prefill GEMM (FFMA, tensor
+ * cores, and tensor cores with the activations rounded to BF16 once: what the split costs) on 512 and 4096 tokens at
+ * Llama-3.2-1B's q/o and gate/up shapes (scripts/reference/bench_matmul_cuda.py times torch.matmul on the same), and
+ * its prefill attention (FFMA and tensor
  * cores, dense causal over a 4096-token chunk), in TFLOP/s. Each is reported as GB/s read
  * and as a share of the device's memory-bandwidth roofline (decode kernels are bandwidth-bound); given the PTX
  * that nvcc writes for {@code scripts/kernel-gap/reference.cu} (the same algorithms in CUDA C), also as the ratio
@@ -68,10 +70,9 @@ public final class GpuKernelBenchmark {
                 progress.printf("matvec-bf16 %d x %d ...%n", shape[0], shape[1]);
                 rows.add(matVec(shape[0], shape[1]));
             }
-            for (int[] shape : new int[][] {{512, 2048, 2048}, {512, 16384, 2048}}) {
-                progress.printf("gemm %d tokens x %d x %d (FFMA, tensor cores) ...%n", shape[0], shape[1], shape[2]);
-                rows.add(gemm(shape[0], shape[1], shape[2], false));
-                rows.add(gemm(shape[0], shape[1], shape[2], true));
+            for (int[] shape : new int[][] {{512, 2048, 2048}, {512, 16384, 2048}, {4096, 2048, 2048}, {4096, 16384, 2048}}) {
+                progress.printf("gemm %d tokens x %d x %d (FFMA, tensor cores, tensor cores with x rounded to BF16) ...%n", shape[0], shape[1], shape[2]);
+                for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorRounded"}) rows.add(gemm(shape[0], shape[1], shape[2], kind));
             }
             for (int[] shape : new int[][] {{32, 3072, 2048}, {32, 2048, 8192}, {32, 16384, 2048}}) {
                 progress.printf("a batched decode step's product, %d sessions x %d x %d (batched matvec, tensor cores whole, split) ...%n",
@@ -142,28 +143,41 @@ public final class GpuKernelBenchmark {
         return new Row("matvec-bf16", rows + "x" + cols, micros, referenceMicros, bytes, error);
     }
 
-    /** The prefill GEMM (F32 activations x BF16 weights) on a chunk of tokens; checked on its first three tokens. */
-    Row gemm(int tokens, int rows, int cols, boolean tensor) {
+    /**
+     * The prefill GEMM, {@code tokens × cols} F32 activations times {@code rows × cols} BF16 weights: {@code half}
+     * (FFMA tiles), {@code bf16Tensor} (tensor cores, activations split in two BF16 parts) or {@code bf16TensorRounded}
+     * (activations rounded to BF16 once, checked against the product of the rounded activations); in TFLOP/s.
+     */
+    Row gemm(int tokens, int rows, int cols, String kind) {
         Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
         for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
         F32Buffer x = gaussian((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
+        boolean tensor = !kind.equals("half"), rounded = kind.equals("bf16TensorRounded");
         var grid = tensor ? dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows) : dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
         DeviceMemory dout = device(out);
         Object[] args = tensor ? new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0}
                 : new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0, 0};
-        double micros = time(new Launch(ourKernel(dev.moa.tasks.kernels.GemmKernels.class, tensor ? "bf16Tensor" : "half"),
-                Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), args));
+        double micros = time(new Launch(ourKernel(dev.moa.tasks.kernels.GemmKernels.class, kind), Dim3.of(grid.groupsX(), grid.groupsY()),
+                Dim3.of(grid.groupSize()), args));
         dout.copyTo(out.memory());
         double error = 0;
         for (int t = 0; t < 3; t++) {
             for (int r = 0; r < rows; r++) {
                 double expected = 0;
-                for (int c = 0; c < cols; c++) expected += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) x.get((long) t * cols + c);
+                for (int c = 0; c < cols; c++) {
+                    float xv = x.get((long) t * cols + c);
+                    if (rounded) xv = KernelContext.bf16ToFloat(KernelContext.floatToBf16(xv));
+                    expected += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) xv;
+                }
                 error = Math.max(error, Math.abs(expected - out.get((long) t * rows + r)) / Math.max(1, Math.abs(expected)));
             }
         }
-        return new Row(tensor ? "gemm-bf16-tensor" : "gemm-half", tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error,
-                2L * tokens * rows * cols);
+        String name = switch (kind) {
+            case "half" -> "gemm-half";
+            case "bf16Tensor" -> "gemm-bf16-tensor";
+            default -> "gemm-bf16-rounded";
+        };
+        return new Row(name, tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error, 2L * tokens * rows * cols);
     }
 
     /**

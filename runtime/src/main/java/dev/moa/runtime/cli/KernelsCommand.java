@@ -53,7 +53,7 @@ final class KernelsCommand implements Callable<Integer> {
         @Option(names = "--check", description = "a two-kernel task graph on --device, run twice and checked")
         boolean check;
 
-        @Option(names = "--bench", description = "time the decode kernels on the GPU against its bandwidth roofline")
+        @Option(names = "--bench", description = "time the kernels on the GPU: decode kernels against its bandwidth roofline, the prefill GEMMs and attention in TFLOP/s")
         boolean bench;
 
         @Option(names = "--sass", description = "what ptxas makes of each kernel for --target: registers, SASS instructions, "

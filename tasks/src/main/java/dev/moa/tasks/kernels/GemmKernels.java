@@ -135,7 +135,19 @@ public final class GemmKernels {
     public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
                                   int epilogue) {
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS); // w: two buffers
-        tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue);
+        tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true);
+    }
+
+    /**
+     * As {@link #bf16Tensor} with each activation rounded to BF16 once instead of split in two parts: half the
+     * tensor-core products and no second staged copy of x, at BF16's precision for x (relative error about 2^-9 per
+     * activation, as PyTorch's bf16 matmul has; the model's parity with the CPU needs the split). Timed beside it by
+     * {@code moa kernels --bench} to show what the split costs; the model does not use it.
+     */
+    public static void bf16TensorRounded(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                                         int cols, int epilogue) {
+        int[] xh = ctx.sharedI32(TILE * T_WORDS), unused = ctx.sharedI32(4), ws = ctx.sharedI32(2 * TILE * T_WORDS);
+        tensorTile(ctx, xh, unused, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, false);
     }
 
     /**
@@ -152,7 +164,7 @@ public final class GemmKernels {
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS);
         int split = ctx.groupId(2), from = split * splitCols;
         tensorTile(ctx, xh, xl, ws, w, x, partial, partial, tokens, rows, cols, from, Math.min(cols, from + splitCols),
-                (long) split * tokens * rows, 0);
+                (long) split * tokens * rows, 0, true);
     }
 
     /**
@@ -209,10 +221,11 @@ public final class GemmKernels {
 
     /**
      * {@link #bf16Tensor}'s tile over columns {@code from…to} (whole steps from {@code from}), stored from element
-     * {@code base} of {@code out} through the epilogue.
+     * {@code base} of {@code out} through the epilogue; {@code split} (a constant in each kernel): activations in two
+     * BF16 parts (xl holds the second), else rounded to one.
      */
     private static void tensorTile(KernelContext ctx, int[] xh, int[] xl, int[] ws, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out,
-                                   int tokens, int rows, int cols, int from, int to, long base, int epilogue) {
+                                   int tokens, int rows, int cols, int from, int to, long base, int epilogue, boolean split) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * TILE, tokenBase = ctx.groupId(1) * TILE;
         boolean wide = cols % 8 == 0;
@@ -249,26 +262,39 @@ public final class GemmKernels {
                 int h01 = KernelContext.packBf16(a0, a1), h23 = KernelContext.packBf16(a2, a3);
                 xh[word] = h01;
                 xh[word + 1] = h23;
-                xl[word] = remainder(a0, a1, h01);
-                xl[word + 1] = remainder(a2, a3, h23);
+                if (split) {
+                    xl[word] = remainder(a0, a1, h01);
+                    xl[word + 1] = remainder(a2, a3, h23);
+                }
             }
             ctx.waitCopies(1); // this step's weights are in; the next step's may still be on their way
             ctx.barrier();
             for (int kk = 0; kk < STEP; kk += 16) {
                 // A (tokens of this warp) and B (two 8-row blocks of w per load) by ldmatrix: each lane names one
                 // 16-byte row, MatrixFragments.rowLane says which (see aRow/aWord and bRow/bWord above the loop)
-                Vec16 aHigh = ctx.loadMatrix(xh, aRow * T_WORDS + kk / 2 + aWord), aLow = ctx.loadMatrix(xl, aRow * T_WORDS + kk / 2 + aWord);
+                Vec16 aHigh = ctx.loadMatrix(xh, aRow * T_WORDS + kk / 2 + aWord);
                 int b = current + bRow * T_WORDS + kk / 2 + bWord;
                 Vec16 b01 = ctx.loadMatrix(ws, b), b23 = ctx.loadMatrix(ws, b + 16 * T_WORDS), b45 = ctx.loadMatrix(ws, b + 32 * T_WORDS),
                         b67 = ctx.loadMatrix(ws, b + 48 * T_WORDS);
-                d0 = ctx.mmaBf16(aLow, b01.word(0), b01.word(1), ctx.mmaBf16(aHigh, b01.word(0), b01.word(1), d0));
-                d1 = ctx.mmaBf16(aLow, b01.word(2), b01.word(3), ctx.mmaBf16(aHigh, b01.word(2), b01.word(3), d1));
-                d2 = ctx.mmaBf16(aLow, b23.word(0), b23.word(1), ctx.mmaBf16(aHigh, b23.word(0), b23.word(1), d2));
-                d3 = ctx.mmaBf16(aLow, b23.word(2), b23.word(3), ctx.mmaBf16(aHigh, b23.word(2), b23.word(3), d3));
-                d4 = ctx.mmaBf16(aLow, b45.word(0), b45.word(1), ctx.mmaBf16(aHigh, b45.word(0), b45.word(1), d4));
-                d5 = ctx.mmaBf16(aLow, b45.word(2), b45.word(3), ctx.mmaBf16(aHigh, b45.word(2), b45.word(3), d5));
-                d6 = ctx.mmaBf16(aLow, b67.word(0), b67.word(1), ctx.mmaBf16(aHigh, b67.word(0), b67.word(1), d6));
-                d7 = ctx.mmaBf16(aLow, b67.word(2), b67.word(3), ctx.mmaBf16(aHigh, b67.word(2), b67.word(3), d7));
+                d0 = ctx.mmaBf16(aHigh, b01.word(0), b01.word(1), d0);
+                d1 = ctx.mmaBf16(aHigh, b01.word(2), b01.word(3), d1);
+                d2 = ctx.mmaBf16(aHigh, b23.word(0), b23.word(1), d2);
+                d3 = ctx.mmaBf16(aHigh, b23.word(2), b23.word(3), d3);
+                d4 = ctx.mmaBf16(aHigh, b45.word(0), b45.word(1), d4);
+                d5 = ctx.mmaBf16(aHigh, b45.word(2), b45.word(3), d5);
+                d6 = ctx.mmaBf16(aHigh, b67.word(0), b67.word(1), d6);
+                d7 = ctx.mmaBf16(aHigh, b67.word(2), b67.word(3), d7);
+                if (split) { // the activations' second parts against the same weights
+                    Vec16 aLow = ctx.loadMatrix(xl, aRow * T_WORDS + kk / 2 + aWord);
+                    d0 = ctx.mmaBf16(aLow, b01.word(0), b01.word(1), d0);
+                    d1 = ctx.mmaBf16(aLow, b01.word(2), b01.word(3), d1);
+                    d2 = ctx.mmaBf16(aLow, b23.word(0), b23.word(1), d2);
+                    d3 = ctx.mmaBf16(aLow, b23.word(2), b23.word(3), d3);
+                    d4 = ctx.mmaBf16(aLow, b45.word(0), b45.word(1), d4);
+                    d5 = ctx.mmaBf16(aLow, b45.word(2), b45.word(3), d5);
+                    d6 = ctx.mmaBf16(aLow, b67.word(0), b67.word(1), d6);
+                    d7 = ctx.mmaBf16(aLow, b67.word(2), b67.word(3), d7);
+                }
             }
             ctx.barrier(); // every warp is done with x and this weight buffer before the next step overwrites them
             current = TILE * T_WORDS - current;

@@ -30,6 +30,8 @@ public final class KernelCatalog {
             new Entry("matvec-normed-rope", NormedMatVecKernels.class, "halfRope", "RMSNorm + q/k/v matvec + RoPE + MoA cache write in one launch"),
             new Entry("mma-bf16-tile", TensorCoreKernels.class, "tile", "one warp: a 16x16 by 16x8 BF16 tile product on the tensor core (mma.sync m16n8k16)"),
             new Entry("gemm-bf16-tensor", GemmKernels.class, "bf16Tensor", "prefill GEMM on the tensor cores: BF16 weights, F32 activations split in two BF16 parts"),
+            new Entry("gemm-bf16-tensor-rounded", GemmKernels.class, "bf16TensorRounded",
+                    "the tensor-core GEMM with activations rounded to BF16 once (half the products; benchmarked, not used by the model)"),
             new Entry("gemm-bf16-tensor-split", GemmKernels.class, "bf16TensorSplit",
                     "the tensor-core GEMM over one split of the columns (few tokens: a batched decode step), partial sums out"),
             new Entry("gemm-sum-splits", GemmKernels.class, "sumSplits", "adds the column splits' partial sums in order, bias and residual epilogue"),

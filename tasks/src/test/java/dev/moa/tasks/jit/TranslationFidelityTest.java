@@ -264,6 +264,10 @@ class TranslationFidelityTest {
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor", tensor, w, x, bias, t1, tokens, rows, cols, epilogue);
             ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor").launch(tensor, w.memory(), x.memory(), bias.memory(), t2.memory(), tokens, rows, cols, epilogue);
             assertClose(t1, t2, 1e-5);
+            F32Buffer r1 = randomBuffer(tokens * rows), r2 = copy(r1); // with the activations rounded once
+            Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorRounded", tensor, w, x, bias, r1, tokens, rows, cols, epilogue);
+            ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorRounded").launch(tensor, w.memory(), x.memory(), bias.memory(), r2.memory(), tokens, rows, cols, epilogue);
+            assertClose(r1, r2, 1e-5);
             // and split over the columns (a batched decode step's product), the splits then added with the epilogue
             int splits = 2, splitCols = dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits);
             F32Buffer p1 = randomBuffer(splits * tokens * rows), p2 = copy(p1), s1 = randomBuffer(tokens * rows), s2 = copy(s1);

@@ -77,6 +77,23 @@ class GemmKernelTest {
         }
     }
 
+    /** With the activations rounded to BF16 once: the plain loop over the rounded activations (the split's second part would miss it). */
+    @Test
+    void roundedTensorCoreProductIsThePlainLoopOfRoundedActivations() {
+        for (int[] shape : new int[][] {{1, 5, 8}, {70, 37, 45}, {9, 66, 97}, {64, 64, 64}}) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            double[][] wv = new double[rows][cols];
+            Half16Buffer w = bf16Weights(wv);
+            F32Buffer x = random(tokens * cols), rounded = F32Buffer.allocate(arena, (long) tokens * cols), bias = random(rows);
+            for (long i = 0; i < x.length(); i++) rounded.set(i, KernelContext.bf16ToFloat(KernelContext.floatToBf16(x.get(i))));
+            int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
+            F32Buffer out = random(tokens * rows + 5);
+            float[] before = out.toArray();
+            Emulator.launch(GemmKernels.class, "bf16TensorRounded", GemmKernels.tensorGrid(tokens, rows), w, x, bias, out, tokens, rows, cols, epilogue);
+            assertProduct(rounded, wv, bias, before, out, tokens, epilogue, tokens + "x" + rows + "x" + cols + " rounded");
+        }
+    }
+
     /**
      * The column-split product (a batched decode step's): each split's partial sums, then the splits added in order
      * with the epilogue, against the plain loop; one split, splits that divide the steps and ones that do not (the
