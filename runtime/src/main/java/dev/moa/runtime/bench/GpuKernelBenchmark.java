@@ -25,7 +25,8 @@ import java.util.Random;
 /**
  * The decode kernels on a CUDA device, timed with events: BF16 matvec at Llama-3-8B's shapes and MoA decode attention
  * (split + combine, 32 query heads over 8 KV heads, dense spans) at 4k and 16k tokens; the prefill GEMM (FFMA, tensor
- * cores, and tensor cores with the activations rounded to BF16 once: what the split costs) on 512 and 4096 tokens at
+ * cores over 64 × 64 and 128 × 128 tiles, and tensor cores with the activations rounded to BF16 once: what the split
+ * costs) on 512 and 4096 tokens at
  * Llama-3.2-1B's q/o and gate/up shapes (scripts/reference/bench_matmul_cuda.py times torch.matmul on the same), and
  * its prefill attention (FFMA and tensor
  * cores, dense causal over a 4096-token chunk), in TFLOP/s. Each is reported as GB/s read
@@ -72,7 +73,7 @@ public final class GpuKernelBenchmark {
             }
             for (int[] shape : new int[][] {{512, 2048, 2048}, {512, 16384, 2048}, {4096, 2048, 2048}, {4096, 16384, 2048}}) {
                 progress.printf("gemm %d tokens x %d x %d (FFMA, tensor cores, tensor cores with x rounded to BF16) ...%n", shape[0], shape[1], shape[2]);
-                for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorRounded"}) rows.add(gemm(shape[0], shape[1], shape[2], kind));
+                for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorLarge", "bf16TensorRounded"}) rows.add(gemm(shape[0], shape[1], shape[2], kind));
             }
             for (int[] shape : new int[][] {{32, 3072, 2048}, {32, 2048, 8192}, {32, 16384, 2048}}) {
                 progress.printf("a batched decode step's product, %d sessions x %d x %d (batched matvec, tensor cores whole, split) ...%n",
@@ -145,7 +146,8 @@ public final class GpuKernelBenchmark {
 
     /**
      * The prefill GEMM, {@code tokens × cols} F32 activations times {@code rows × cols} BF16 weights: {@code half}
-     * (FFMA tiles), {@code bf16Tensor} (tensor cores, activations split in two BF16 parts) or {@code bf16TensorRounded}
+     * (FFMA tiles), {@code bf16Tensor} (tensor cores, activations split in two BF16 parts), {@code bf16TensorLarge} (the
+     * same over 128 × 128 tiles) or {@code bf16TensorRounded}
      * (activations rounded to BF16 once, checked against the product of the rounded activations); in TFLOP/s.
      */
     Row gemm(int tokens, int rows, int cols, String kind) {
@@ -153,7 +155,11 @@ public final class GpuKernelBenchmark {
         for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
         F32Buffer x = gaussian((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
         boolean tensor = !kind.equals("half"), rounded = kind.equals("bf16TensorRounded");
-        var grid = tensor ? dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows) : dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
+        var grid = switch (kind) {
+            case "half" -> dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
+            case "bf16TensorLarge" -> dev.moa.tasks.kernels.GemmKernels.largeGrid(tokens, rows);
+            default -> dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows);
+        };
         DeviceMemory dout = device(out);
         Object[] args = tensor ? new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0}
                 : new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0, 0};
@@ -175,6 +181,7 @@ public final class GpuKernelBenchmark {
         String name = switch (kind) {
             case "half" -> "gemm-half";
             case "bf16Tensor" -> "gemm-bf16-tensor";
+            case "bf16TensorLarge" -> "gemm-bf16-large";
             default -> "gemm-bf16-rounded";
         };
         return new Row(name, tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error, 2L * tokens * rows * cols);

@@ -100,7 +100,8 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
     /**
      * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of {@code x} (a prompt, or a batched decode
      * step's sessions): the GEMM with {@link MatVecKernels}' epilogue flags, on the tensor cores for BF16 weights when
-     * {@code tensorCores} ({@link GemmKernels#bf16Tensor}), FFMA tiles for F16 ({@link GemmKernels#half}). With a
+     * {@code tensorCores} ({@link GemmKernels#bf16Tensor}, or {@link GemmKernels#bf16TensorLarge} where its tiles fill
+     * the GPU: the same bits), FFMA tiles for F16 ({@link GemmKernels#half}). With a
      * {@code partial} buffer of {@link #partialFloats}{@code (tokens)} floats, a product of too few tiles to fill the
      * GPU is split over its columns ({@link GemmKernels#bf16TensorSplit}, then {@link GemmKernels#sumSplits}). Needs
      * 16-bit weights.
@@ -116,7 +117,12 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
                 graph.task(name, GemmKernels.class, "sumSplits", GemmKernels.sumGrid(tokens, rows), partial, bias, out, tokens, rows, splits, epilogue);
                 return;
             }
-            graph.task(name, GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), data, x, bias, out, tokens, rows, cols, epilogue);
+            if (GemmKernels.large(tokens, rows)) { // enough 128 x 128 tiles to fill the GPU: the same bits, half the instructions a product
+                graph.task(name, GemmKernels.class, "bf16TensorLarge", GemmKernels.largeGrid(tokens, rows), data, x, bias, out, tokens, rows, cols,
+                        epilogue);
+            } else {
+                graph.task(name, GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), data, x, bias, out, tokens, rows, cols, epilogue);
+            }
             return;
         }
         graph.task(name, GemmKernels.class, "half", GemmKernels.grid(tokens, rows), data, x, bias, out, tokens, rows, cols, epilogue, ieee());

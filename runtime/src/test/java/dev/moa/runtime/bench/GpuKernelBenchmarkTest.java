@@ -33,7 +33,7 @@ class GpuKernelBenchmarkTest {
         }
     }
 
-    /** The prefill GEMM rows (FFMA, tensor cores split, tensor cores rounded) launch their kernels right and check them. */
+    /** The prefill GEMM rows (FFMA, tensor cores split on small and large tiles, tensor cores rounded) launch their kernels right and check them. */
     @Test
     void gemmRowsComputeTheProduct() {
         var driver = FakeCuda.freshDriver();
@@ -41,7 +41,7 @@ class GpuKernelBenchmarkTest {
         try (CudaContext context = CudaContext.open(driver, 0)) {
             GpuKernelBenchmark benchmark = new GpuKernelBenchmark(context, null);
             try {
-                for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorRounded"}) {
+                for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorLarge", "bf16TensorRounded"}) {
                     GpuKernelBenchmark.Row row = benchmark.gemm(70, 37, 45, kind);
                     assertNull(FakeCuda.launchFailure(), kind);
                     assertTrue(row.maxError() < 1e-4, kind + ": error " + row.maxError());

@@ -135,7 +135,7 @@ public final class GemmKernels {
     public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
                                   int epilogue) {
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS); // w: two buffers
-        tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true);
+        tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, false, TENSOR_GROUP, TILE);
     }
 
     /**
@@ -147,7 +147,44 @@ public final class GemmKernels {
     public static void bf16TensorRounded(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                                          int cols, int epilogue) {
         int[] xh = ctx.sharedI32(TILE * T_WORDS), unused = ctx.sharedI32(4), ws = ctx.sharedI32(2 * TILE * T_WORDS);
-        tensorTile(ctx, xh, unused, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, false);
+        tensorTile(ctx, xh, unused, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, false, false, TENSOR_GROUP, TILE);
+    }
+
+    /** Tokens and rows of one group's output tile in {@link #bf16TensorLarge}. */
+    public static final int LARGE_TILE = 128;
+    /** Work-items per group of {@link #bf16TensorLarge}: eight warps, each 32 tokens × 64 rows of the tile. */
+    public static final int LARGE_GROUP = 256;
+
+    /**
+     * As {@link #bf16Tensor} (the same bits) over 128 × 128 tiles: each warp multiplies 32 tokens by 64 rows, so every B
+     * fragment it loads from shared memory feeds two A fragments (16 products per 8 fragment loads per 16 columns, where
+     * the 64 × 64 tile's warps do 8 per 6), and each staged weight serves 128 tokens. For long prompts; a chunk of few
+     * tokens leaves most of such a tile empty. 40 KB of shared memory. Launch {@link #largeGrid}{@code (tokens, rows)}.
+     */
+    public static void bf16TensorLarge(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                                       int cols, int epilogue) {
+        int[] xh = ctx.sharedI32(LARGE_TILE * T_WORDS), xl = ctx.sharedI32(LARGE_TILE * T_WORDS), ws = ctx.sharedI32(2 * LARGE_TILE * T_WORDS);
+        tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, true, LARGE_GROUP, LARGE_TILE);
+    }
+
+    /**
+     * Large tiles' groups a product needs at least to take {@link #bf16TensorLarge}: two per SM of an H100 or H200
+     * (132 SMs), which its registers (about 122 a work-item) allow at once. Fewer would leave SMs idle that 64 × 64
+     * tiles fill. Chosen from the kernel's resources, not yet timed on a GPU.
+     */
+    static final int LARGE_MIN_GROUPS = 264;
+
+    /**
+     * Whether a {@code tokens × rows} product runs on {@link #bf16TensorLarge} (the same bits as {@link #bf16Tensor}):
+     * at least a tile's tokens (fewer would leave half a tile or more as padding) and {@link #LARGE_MIN_GROUPS} tiles.
+     */
+    public static boolean large(int tokens, int rows) {
+        return tokens >= LARGE_TILE && (long) ((tokens + LARGE_TILE - 1) / LARGE_TILE) * ((rows + LARGE_TILE - 1) / LARGE_TILE) >= LARGE_MIN_GROUPS;
+    }
+
+    /** The launch of {@link #bf16TensorLarge}: one group per 128 × 128 tile. */
+    public static Grid largeGrid(int tokens, int rows) {
+        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, LARGE_GROUP);
     }
 
     /**
@@ -164,7 +201,7 @@ public final class GemmKernels {
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS);
         int split = ctx.groupId(2), from = split * splitCols;
         tensorTile(ctx, xh, xl, ws, w, x, partial, partial, tokens, rows, cols, from, Math.min(cols, from + splitCols),
-                (long) split * tokens * rows, 0, true);
+                (long) split * tokens * rows, 0, true, false, TENSOR_GROUP, TILE);
     }
 
     /**
@@ -221,29 +258,38 @@ public final class GemmKernels {
 
     /**
      * {@link #bf16Tensor}'s tile over columns {@code from…to} (whole steps from {@code from}), stored from element
-     * {@code base} of {@code out} through the epilogue; {@code split} (a constant in each kernel): activations in two
-     * BF16 parts (xl holds the second), else rounded to one.
+     * {@code base} of {@code out} through the epilogue. Two constants choose the variant (each kernel passes its own,
+     * so each compiles to one): {@code split}: activations in two BF16 parts (xl holds the second), else rounded to
+     * one; {@code large}: a 128 × 128 tile for eight warps, each 32 tokens × 64 rows (two A fragments against each B
+     * fragment), else 64 × 64 for four, each 16 tokens × all 64 rows; {@code group} and {@code tile} are its work-items
+     * and tile side, passed as constants. Every output element sums its columns in the same order either way (tile
+     * steps in order; per 16 columns the high part, then the low), so both give the same bits.
      */
     private static void tensorTile(KernelContext ctx, int[] xh, int[] xl, int[] ws, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out,
-                                   int tokens, int rows, int cols, int from, int to, long base, int epilogue, boolean split) {
+                                   int tokens, int rows, int cols, int from, int to, long base, int epilogue, boolean split, boolean large,
+                                   int group, int tile) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
-        int rowBase = ctx.groupId(0) * TILE, tokenBase = ctx.groupId(1) * TILE;
+        int rowBase = ctx.groupId(0) * tile, tokenBase = ctx.groupId(1) * tile;
+        int warpTokens = large ? 32 * (warp % 4) : 16 * warp, warpRows = large ? 64 * (warp / 4) : 0; // this warp's corner of the tile
         boolean wide = cols % 8 == 0;
-        // the row each lane names to ldmatrix: for A, row lane % 8 (+ 8 for matrices 1 and 3) of this warp's 16 tokens,
-        // columns 8 on (4 words) for matrices 2 and 3; for B, rows lane % 8 (+ 8 for matrices 2 and 3: the second
-        // block) of a 16-row pair of blocks, columns 8 on for matrices 1 and 3 — so words 0, 1 are one block's b0, b1
-        int aRow = warp * 16 + lane % 8 + 8 * (lane / 8 % 2), aWord = 4 * (lane / 16);
-        int bRow = lane % 8 + 8 * (lane / 16), bWord = 4 * (lane / 8 % 2);
+        // the row each lane names to ldmatrix: for A, row lane % 8 (+ 8 for matrices 1 and 3) of this warp's 16 tokens
+        // (the next 16 for a large tile's second fragment), columns 8 on (4 words) for matrices 2 and 3; for B, rows
+        // lane % 8 (+ 8 for matrices 2 and 3: the second block) of a 16-row pair of blocks, columns 8 on for matrices
+        // 1 and 3 — so words 0, 1 are one block's b0, b1
+        int aRow = warpTokens + lane % 8 + 8 * (lane / 8 % 2), aWord = 4 * (lane / 16);
+        int bRow = warpRows + lane % 8 + 8 * (lane / 16), bWord = 4 * (lane / 8 % 2);
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
-        stageWeights(ctx, w, ws, 0, t, rowBase, from, rows, cols, wide); // the first step's weights, then each step the next's
+        Vec16 e0 = d0, e1 = d0, e2 = d0, e3 = d0, e4 = d0, e5 = d0, e6 = d0, e7 = d0; // a large tile's second 16 tokens
+        int buffer = tile * T_WORDS; // words of one weight buffer
+        stageWeights(ctx, w, ws, 0, t, group, rowBase, from, rows, cols, wide); // the first step's weights, then each step the next's
         ctx.commitCopies();
-        int current = 0; // which weight buffer this step reads: words 0.. or TILE * T_WORDS..
+        int current = 0; // which weight buffer this step reads: words 0.. or buffer..
         for (int k0 = from; k0 < to; k0 += STEP) {
-            if (k0 + STEP < to) stageWeights(ctx, w, ws, TILE * T_WORDS - current, t, rowBase, k0 + STEP, rows, cols, wide);
+            if (k0 + STEP < to) stageWeights(ctx, w, ws, buffer - current, t, group, rowBase, k0 + STEP, rows, cols, wide);
             ctx.commitCopies(); // (an empty group on the last step keeps the count below uniform)
             KernelContext.unroll(4);
-            for (int i = 0; i < 4; i++) { // 64 tokens × 32 columns: 512 groups of four activations, 4 per work-item
-                int e = t + TENSOR_GROUP * i, r = e / (STEP / 4), c = 4 * (e % (STEP / 4)), gt = tokenBase + r, gk = k0 + c;
+            for (int i = 0; i < 4; i++) { // 64 (128) tokens × 32 columns: groups of four activations, 4 per work-item
+                int e = t + group * i, r = e / (STEP / 4), c = 4 * (e % (STEP / 4)), gt = tokenBase + r, gk = k0 + c;
                 float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
                 if (gt < tokens && wide && gk < cols) {
                     Vec16 v = x.load4((long) gt * cols + gk);
@@ -272,10 +318,10 @@ public final class GemmKernels {
             for (int kk = 0; kk < STEP; kk += 16) {
                 // A (tokens of this warp) and B (two 8-row blocks of w per load) by ldmatrix: each lane names one
                 // 16-byte row, MatrixFragments.rowLane says which (see aRow/aWord and bRow/bWord above the loop)
-                Vec16 aHigh = ctx.loadMatrix(xh, aRow * T_WORDS + kk / 2 + aWord);
-                int b = current + bRow * T_WORDS + kk / 2 + bWord;
+                int a = aRow * T_WORDS + kk / 2 + aWord, b = current + bRow * T_WORDS + kk / 2 + bWord;
                 Vec16 b01 = ctx.loadMatrix(ws, b), b23 = ctx.loadMatrix(ws, b + 16 * T_WORDS), b45 = ctx.loadMatrix(ws, b + 32 * T_WORDS),
                         b67 = ctx.loadMatrix(ws, b + 48 * T_WORDS);
+                Vec16 aHigh = ctx.loadMatrix(xh, a);
                 d0 = ctx.mmaBf16(aHigh, b01.word(0), b01.word(1), d0);
                 d1 = ctx.mmaBf16(aHigh, b01.word(2), b01.word(3), d1);
                 d2 = ctx.mmaBf16(aHigh, b23.word(0), b23.word(1), d2);
@@ -284,8 +330,19 @@ public final class GemmKernels {
                 d5 = ctx.mmaBf16(aHigh, b45.word(2), b45.word(3), d5);
                 d6 = ctx.mmaBf16(aHigh, b67.word(0), b67.word(1), d6);
                 d7 = ctx.mmaBf16(aHigh, b67.word(2), b67.word(3), d7);
+                if (large) {
+                    Vec16 aHigh2 = ctx.loadMatrix(xh, a + 16 * T_WORDS);
+                    e0 = ctx.mmaBf16(aHigh2, b01.word(0), b01.word(1), e0);
+                    e1 = ctx.mmaBf16(aHigh2, b01.word(2), b01.word(3), e1);
+                    e2 = ctx.mmaBf16(aHigh2, b23.word(0), b23.word(1), e2);
+                    e3 = ctx.mmaBf16(aHigh2, b23.word(2), b23.word(3), e3);
+                    e4 = ctx.mmaBf16(aHigh2, b45.word(0), b45.word(1), e4);
+                    e5 = ctx.mmaBf16(aHigh2, b45.word(2), b45.word(3), e5);
+                    e6 = ctx.mmaBf16(aHigh2, b67.word(0), b67.word(1), e6);
+                    e7 = ctx.mmaBf16(aHigh2, b67.word(2), b67.word(3), e7);
+                }
                 if (split) { // the activations' second parts against the same weights
-                    Vec16 aLow = ctx.loadMatrix(xl, aRow * T_WORDS + kk / 2 + aWord);
+                    Vec16 aLow = ctx.loadMatrix(xl, a);
                     d0 = ctx.mmaBf16(aLow, b01.word(0), b01.word(1), d0);
                     d1 = ctx.mmaBf16(aLow, b01.word(2), b01.word(3), d1);
                     d2 = ctx.mmaBf16(aLow, b23.word(0), b23.word(1), d2);
@@ -294,12 +351,23 @@ public final class GemmKernels {
                     d5 = ctx.mmaBf16(aLow, b45.word(2), b45.word(3), d5);
                     d6 = ctx.mmaBf16(aLow, b67.word(0), b67.word(1), d6);
                     d7 = ctx.mmaBf16(aLow, b67.word(2), b67.word(3), d7);
+                    if (large) {
+                        Vec16 aLow2 = ctx.loadMatrix(xl, a + 16 * T_WORDS);
+                        e0 = ctx.mmaBf16(aLow2, b01.word(0), b01.word(1), e0);
+                        e1 = ctx.mmaBf16(aLow2, b01.word(2), b01.word(3), e1);
+                        e2 = ctx.mmaBf16(aLow2, b23.word(0), b23.word(1), e2);
+                        e3 = ctx.mmaBf16(aLow2, b23.word(2), b23.word(3), e3);
+                        e4 = ctx.mmaBf16(aLow2, b45.word(0), b45.word(1), e4);
+                        e5 = ctx.mmaBf16(aLow2, b45.word(2), b45.word(3), e5);
+                        e6 = ctx.mmaBf16(aLow2, b67.word(0), b67.word(1), e6);
+                        e7 = ctx.mmaBf16(aLow2, b67.word(2), b67.word(3), e7);
+                    }
                 }
             }
             ctx.barrier(); // every warp is done with x and this weight buffer before the next step overwrites them
-            current = TILE * T_WORDS - current;
+            current = buffer - current;
         }
-        int token = tokenBase + warp * 16 + g, row = rowBase + 2 * q;
+        int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
         storeTile(out, bias, token, row, tokens, rows, base, d0, epilogue);
         storeTile(out, bias, token, row + 8, tokens, rows, base, d1, epilogue);
         storeTile(out, bias, token, row + 16, tokens, rows, base, d2, epilogue);
@@ -308,18 +376,28 @@ public final class GemmKernels {
         storeTile(out, bias, token, row + 40, tokens, rows, base, d5, epilogue);
         storeTile(out, bias, token, row + 48, tokens, rows, base, d6, epilogue);
         storeTile(out, bias, token, row + 56, tokens, rows, base, d7, epilogue);
+        if (large) {
+            storeTile(out, bias, token + 16, row, tokens, rows, base, e0, epilogue);
+            storeTile(out, bias, token + 16, row + 8, tokens, rows, base, e1, epilogue);
+            storeTile(out, bias, token + 16, row + 16, tokens, rows, base, e2, epilogue);
+            storeTile(out, bias, token + 16, row + 24, tokens, rows, base, e3, epilogue);
+            storeTile(out, bias, token + 16, row + 32, tokens, rows, base, e4, epilogue);
+            storeTile(out, bias, token + 16, row + 40, tokens, rows, base, e5, epilogue);
+            storeTile(out, bias, token + 16, row + 48, tokens, rows, base, e6, epilogue);
+            storeTile(out, bias, token + 16, row + 56, tokens, rows, base, e7, epilogue);
+        }
     }
 
     /**
-     * One tile step's weights, 64 rows × 32 columns from column {@code k0}, into the words of {@code ws} from
-     * {@code base}: 256 groups of eight, two per work-item, each an asynchronous 16-byte copy
-     * ({@link KernelContext#copyAsync}) where {@code cols} allows, else read one by one (zeros past the edges).
+     * One tile step's weights, {@code group / 2} rows (64, or 128 for a large tile) × 32 columns from column {@code k0},
+     * into the words of {@code ws} from {@code base}: groups of eight, two per work-item, each an asynchronous 16-byte
+     * copy ({@link KernelContext#copyAsync}) where {@code cols} allows, else read one by one (zeros past the edges).
      */
-    private static void stageWeights(KernelContext ctx, Half16Buffer w, int[] ws, int base, int t, int rowBase, int k0, int rows, int cols,
-                                     boolean wide) {
+    private static void stageWeights(KernelContext ctx, Half16Buffer w, int[] ws, int base, int t, int group, int rowBase, int k0, int rows,
+                                     int cols, boolean wide) {
         KernelContext.unroll(2);
         for (int i = 0; i < 2; i++) {
-            int e = t + TENSOR_GROUP * i, r = e / (STEP / 8), c = 8 * (e % (STEP / 8)), gr = rowBase + r, gk = k0 + c;
+            int e = t + group * i, r = e / (STEP / 8), c = 8 * (e % (STEP / 8)), gr = rowBase + r, gk = k0 + c;
             int word = base + r * T_WORDS + c / 2;
             if (gr < rows && wide && gk < cols) {
                 ctx.copyAsync(ws, word, w, (long) gr * cols + gk);

@@ -30,6 +30,8 @@ public final class KernelCatalog {
             new Entry("matvec-normed-rope", NormedMatVecKernels.class, "halfRope", "RMSNorm + q/k/v matvec + RoPE + MoA cache write in one launch"),
             new Entry("mma-bf16-tile", TensorCoreKernels.class, "tile", "one warp: a 16x16 by 16x8 BF16 tile product on the tensor core (mma.sync m16n8k16)"),
             new Entry("gemm-bf16-tensor", GemmKernels.class, "bf16Tensor", "prefill GEMM on the tensor cores: BF16 weights, F32 activations split in two BF16 parts"),
+            new Entry("gemm-bf16-tensor-large", GemmKernels.class, "bf16TensorLarge",
+                    "the tensor-core GEMM over 128x128 tiles of eight warps (32 tokens x 64 rows each): the same bits, for long prompts"),
             new Entry("gemm-bf16-tensor-rounded", GemmKernels.class, "bf16TensorRounded",
                     "the tensor-core GEMM with activations rounded to BF16 once (half the products; benchmarked, not used by the model)"),
             new Entry("gemm-bf16-tensor-split", GemmKernels.class, "bf16TensorSplit",

@@ -268,6 +268,11 @@ class TranslationFidelityTest {
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorRounded", tensor, w, x, bias, r1, tokens, rows, cols, epilogue);
             ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorRounded").launch(tensor, w.memory(), x.memory(), bias.memory(), r2.memory(), tokens, rows, cols, epilogue);
             assertClose(r1, r2, 1e-5);
+            F32Buffer l1 = randomBuffer(tokens * rows), l2 = copy(l1); // over 128 x 128 tiles
+            Grid large = dev.moa.tasks.kernels.GemmKernels.largeGrid(tokens, rows);
+            Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLarge", large, w, x, bias, l1, tokens, rows, cols, epilogue);
+            ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLarge").launch(large, w.memory(), x.memory(), bias.memory(), l2.memory(), tokens, rows, cols, epilogue);
+            assertClose(l1, l2, 1e-5);
             // and split over the columns (a batched decode step's product), the splits then added with the epilogue
             int splits = 2, splitCols = dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits);
             F32Buffer p1 = randomBuffer(splits * tokens * rows), p2 = copy(p1), s1 = randomBuffer(tokens * rows), s2 = copy(s1);
@@ -297,6 +302,22 @@ class TranslationFidelityTest {
         double macs = (double) tokens * rows * cols;
         System.out.printf("PTX instructions per multiply-add: FFMA GEMM %.2f, tensor-core GEMM %.2f%n", ffma.executed() / macs, tensor.executed() / macs);
         assertTrue(tensor.executed() < 0.25 * ffma.executed(), tensor.executed() + " vs " + ffma.executed());
+    }
+
+    /** Per multiply-add, 128 × 128 tiles (a B fragment for two A fragments) execute well under the 64 × 64 tiles' instructions. */
+    @Test
+    void largeTensorTilesDoLessWorkPerProduct() {
+        int tokens = 128, rows = 128, cols = 128;
+        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+        F32Buffer x = randomBuffer(tokens * cols), bias = randomBuffer(rows), o1 = F32Buffer.allocate(arena, tokens * rows), o2 = copy(o1);
+        PtxInterpreter small = ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor"), large = ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLarge");
+        small.launch(dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows), w.memory(), x.memory(), bias.memory(), o1.memory(), tokens, rows, cols, 0);
+        large.launch(dev.moa.tasks.kernels.GemmKernels.largeGrid(tokens, rows), w.memory(), x.memory(), bias.memory(), o2.memory(), tokens, rows, cols, 0);
+        assertClose(o1, o2, 0);
+        double macs = (double) tokens * rows * cols;
+        System.out.printf("PTX instructions per multiply-add without moves: 64x64 tiles %.3f, 128x128 tiles %.3f%n",
+                small.executedWithoutMoves() / macs, large.executedWithoutMoves() / macs);
+        assertTrue(large.executedWithoutMoves() < 0.8 * small.executedWithoutMoves(), large.executedWithoutMoves() + " vs " + small.executedWithoutMoves());
     }
 
     /**

@@ -1,6 +1,8 @@
 package dev.moa.tasks.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moa.tasks.emulator.Emulator;
 import dev.moa.tasks.kernel.F32Buffer;
@@ -75,6 +77,38 @@ class GemmKernelTest {
                 assertProduct(x, wv, bias, before, out, tokens, epilogue, tokens + "x" + rows + "x" + cols + " epilogue " + epilogue);
             }
         }
+    }
+
+    /** 128 × 128 tiles of eight warps give the 64 × 64 kernel's bits: each element sums its columns in the same order. */
+    @Test
+    void largeTilesGiveTheSameBitsAsSmallOnes() {
+        int[][] shapes = {{1, 5, 8}, {70, 37, 45}, {130, 200, 97}, {129, 129, 64}, {300, 150, 40}, {5, 260, 33}};
+        for (int[] shape : shapes) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            Half16Buffer w = bf16Weights(new double[rows][cols]);
+            F32Buffer x = random(tokens * cols), bias = random(rows);
+            for (int epilogue = 0; epilogue < 4; epilogue++) {
+                F32Buffer small = random(tokens * rows + 5), large = F32Buffer.allocate(arena, small.length());
+                for (long i = 0; i < small.length(); i++) large.set(i, small.get(i));
+                Emulator.launch(GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), w, x, bias, small, tokens, rows, cols, epilogue);
+                Emulator.launch(GemmKernels.class, "bf16TensorLarge", GemmKernels.largeGrid(tokens, rows), w, x, bias, large, tokens, rows, cols, epilogue);
+                for (long i = 0; i < small.length(); i++) {
+                    assertEquals(Float.floatToRawIntBits(small.get(i)), Float.floatToRawIntBits(large.get(i)),
+                            tokens + "x" + rows + "x" + cols + " epilogue " + epilogue + " element " + i);
+                }
+            }
+        }
+    }
+
+    /** Large tiles where they make two groups per SM of a 132-SM GPU, not for few tokens or a narrow matrix. */
+    @Test
+    void largeTilesOnlyWhereTheyFillTheGpu() {
+        assertTrue(GemmKernels.large(4096, 2048), "a 4096-token chunk's 2048-row product: 32 x 16 = 512 tiles");
+        assertTrue(GemmKernels.large(4096, 1152), "32 x 9 = 288");
+        assertFalse(GemmKernels.large(4096, 1024), "32 x 8 = 256");
+        assertTrue(GemmKernels.large(512, 16384), "4 x 128 = 512");
+        assertFalse(GemmKernels.large(512, 2048), "4 x 16 = 64");
+        assertFalse(GemmKernels.large(100, 128256), "fewer tokens than a large tile: half of it or more would be padding");
     }
 
     /** With the activations rounded to BF16 once: the plain loop over the rounded activations (the split's second part would miss it). */

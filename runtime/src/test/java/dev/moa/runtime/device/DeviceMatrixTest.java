@@ -1,0 +1,50 @@
+package dev.moa.runtime.device;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.moa.tasks.cpu.WeightFormat;
+import dev.moa.tasks.emulator.Emulator;
+import dev.moa.tasks.graph.EmulatorBackend;
+import dev.moa.tasks.graph.TaskGraph;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernels.GemmKernels;
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The prompt GEMM's choice of kernel, wired as the kernels expect. */
+class DeviceMatrixTest {
+    /**
+     * A product with enough 128 × 128 tiles to fill the GPU runs on the large-tile kernel, with its own grid and the
+     * same arguments, and gives the 64 × 64 kernel's bits (bias and residual epilogue).
+     */
+    @Test
+    void aLargeProductRunsOnLargeTilesWithTheSameBits() {
+        int tokens = 4096, rows = 1152, cols = 8;
+        Random random = new Random(5);
+        try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
+            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+            for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+            F32Buffer x = F32Buffer.allocate(arena, (long) tokens * cols), bias = F32Buffer.allocate(arena, rows);
+            F32Buffer out = F32Buffer.allocate(arena, (long) tokens * rows), expected = F32Buffer.allocate(arena, (long) tokens * rows);
+            for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < rows; i++) bias.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < out.length(); i++) {
+                out.set(i, i % 7);
+                expected.set(i, i % 7);
+            }
+            int epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
+            TaskGraph graph = new TaskGraph();
+            new DeviceMatrix(w, WeightFormat.BF16, rows, cols).multiplyTokens(graph, "product", x, bias, out, epilogue, tokens, true, null);
+            assertEquals("bf16TensorLarge", graph.tasks().getFirst().method());
+            backend.run(graph);
+            backend.download(out);
+            Emulator.launch(GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), w, x, bias, expected, tokens, rows, cols, epilogue);
+            for (long i = 0; i < out.length(); i++) {
+                assertEquals(Float.floatToRawIntBits(expected.get(i)), Float.floatToRawIntBits(out.get(i)), "element " + i);
+            }
+        }
+    }
+}
