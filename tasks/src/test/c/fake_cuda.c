@@ -94,6 +94,7 @@ static Allocation *allocations;
 static int live_allocations, live_objects;
 static size_t live_bytes;                /* bytes of the live allocations: cuMemGetInfo's used memory */
 static long launch_count, allocation_count, capture_count, graph_launch_count, device_copy_count;
+static long long host_to_device_bytes;
 static LaunchHook launch_hook;
 static Launch last_launch;
 static int have_last_launch;
@@ -144,6 +145,7 @@ void fake_reset(void) {
     live_bytes = 0;
     total_memory = DEFAULT_MEMORY;
     launch_count = allocation_count = capture_count = graph_launch_count = device_copy_count = 0;
+    host_to_device_bytes = 0;
     launch_hook = NULL;
     have_last_launch = 0;
     free(last_ptx);
@@ -169,6 +171,7 @@ void fake_fail_next(const char *call, int code) {
 long fake_launch_count(void) { return launch_count; }
 long fake_allocation_count(void) { return allocation_count; }
 long fake_device_copy_count(void) { return device_copy_count; }
+long long fake_host_to_device_bytes(void) { return host_to_device_bytes; }
 long fake_capture_count(void) { return capture_count; }
 long fake_graph_launch_count(void) { return graph_launch_count; }
 void fake_set_launch_hook(LaunchHook hook) { launch_hook = hook; }
@@ -505,6 +508,7 @@ static CUresult fill32(CUdeviceptr dst, unsigned value, size_t count) {
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
     ENTRY("cuMemcpyHtoD_v2");
     NEED_CONTEXT();
+    host_to_device_bytes += (long long) n;
     return copy(dst, NULL, 0, src, n);
 }
 
@@ -538,6 +542,7 @@ static void add_node(Graph *graph, Node node) {
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
     ENTRY("cuMemcpyHtoDAsync_v2");
     NEED_CONTEXT();
+    host_to_device_bytes += (long long) n; /* asked for: a captured copy runs at each replay, counted once here */
     if (synchronous_on_capture(stream)) {
         if (find_allocation(dst, n) == NULL) return INVALID_VALUE;
         add_node(((Stream *) stream)->capture, (Node) {.kind = NODE_COPY, .dst = dst, .src = src, .n = n});

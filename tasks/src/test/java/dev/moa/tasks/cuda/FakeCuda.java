@@ -97,6 +97,11 @@ public final class FakeCuda {
         return (long) call("fake_device_copy_count", FunctionDescriptor.of(JAVA_LONG));
     }
 
+    /** Bytes asked to be copied from the host to the device (cuMemcpyHtoD, sync or async) since the last reset. */
+    public static long hostToDeviceBytes() {
+        return (long) call("fake_host_to_device_bytes", FunctionDescriptor.of(JAVA_LONG));
+    }
+
     /** Stream captures begun since the last reset. */
     public static long captureCount() {
         return (long) call("fake_capture_count", FunctionDescriptor.of(JAVA_LONG));
