@@ -49,7 +49,8 @@ import java.util.Set;
  * register frame); kernel-context methods, buffer accesses and {@code Math} functions are intrinsics. Loops the
  * kernel marks are unrolled, loops of at most {@value #AUTO_UNROLL} iterations known at compile time are unrolled
  * whole (their counter a constant in each copy, as a helper's parameter is where every call passes one and the
- * helper never writes it: {@code Frame.constantLocals}), counted loops get 64-bit counters ({@code Frame.unroll},
+ * helper never writes it: {@code Frame.constantLocals}; a test of such constants is decided there and then, so only
+ * the taken path is translated: {@code Frame.decided}), counted loops get 64-bit counters ({@code Frame.unroll},
  * {@code Frame.widenedLoop}); those work on bytecode, during translation. Integer division and remainder by a
  * constant leave the translator as {@code div}/{@code rem} by an immediate, which {@link ConstantDivision} rewrites.
  * Java semantics kept: masked shift counts, saturating float→int ({@code cvt.rzi}),
@@ -351,6 +352,12 @@ public final class PtxCompiler {
              * gets it through helpers and unrolled loops.
              */
             final Map<Integer, Long> constantLocals = new HashMap<>();
+            /**
+             * Labels that a branch further down jumps back to (loop heads). Code after an always-taken branch or a
+             * return is not translated up to the next label something jumps to; these are reached from below, so they
+             * count as jumped to before their jumps are seen.
+             */
+            final Set<Label> backwardTargets = new HashSet<>();
 
             Frame(Class<?> cls, MethodModel method, String prefix) {
                 this.cls = cls;
@@ -416,6 +423,11 @@ public final class PtxCompiler {
             void run(String result, String end) {
                 CodeModel code = method.code().orElseThrow(() -> error("a method without code"));
                 List<CodeElement> elements = code.elementList();
+                Map<Label, Integer> bound = new HashMap<>();
+                for (int i = 0; i < elements.size(); i++) {
+                    if (elements.get(i) instanceof LabelTarget lt) bound.put(lt.label(), i);
+                    if (elements.get(i) instanceof BranchInstruction b && bound.containsKey(b.target())) backwardTargets.add(b.target());
+                }
                 translate(elements, 0, elements.size(), result, end);
                 if (pendingUnroll > 1) throw error("unroll(" + pendingUnroll + ") with no loop after it");
             }
@@ -426,6 +438,9 @@ public final class PtxCompiler {
                     switch (elements.get(at)) {
                         case LineNumber ln -> line = ln.line();
                         case LabelTarget lt -> {
+                            if (!reachable && !stackAtLabel.containsKey(lt.label()) && !backwardTargets.contains(lt.label())) {
+                                continue; // nothing jumps here: still the dead code after a taken constant test or a return
+                            }
                             if (pendingUnroll == 0 && reachable && stack.isEmpty() && CountedLoop.startsAt(elements, at)) {
                                 CountedLoop loop = CountedLoop.tryAt(elements, at);
                                 long trips = loop == null ? -1 : loop.constantTrips(elements, at);
@@ -862,13 +877,20 @@ public final class PtxCompiler {
             void branch(BranchInstruction b) {
                 Opcode op = b.opcode();
                 String target = label(b.target());
-                if (op == Opcode.GOTO || op == Opcode.GOTO_W) {
-                    jumpTo(b.target());
-                    emit("bra.uni", target);
-                    reachable = false;
+                String name = op.name().toLowerCase();
+                Boolean known = op == Opcode.GOTO || op == Opcode.GOTO_W ? Boolean.TRUE : decided(name);
+                if (known != null) { // a goto, or a test of constants (a helper's constant flag): no predicate
+                    if (op != Opcode.GOTO && op != Opcode.GOTO_W) {
+                        popValue();
+                        if (name.startsWith("if_icmp")) popValue();
+                    }
+                    if (known) {
+                        jumpTo(b.target());
+                        emit("bra.uni", target);
+                        reachable = false;
+                    }
                     return;
                 }
-                String name = op.name().toLowerCase();
                 String predicate = temp(".pred");
                 if (name.startsWith("if_icmp")) {
                     String bReg = pop(), aReg = pop();
@@ -889,6 +911,22 @@ public final class PtxCompiler {
                 }
                 jumpTo(b.target());
                 emitGuarded(predicate, "bra", target);
+            }
+
+            /**
+             * Whether the conditional branch {@code name} is taken, where its operands are constants the translator
+             * knows (a helper's flag every call passes as a constant, a fully unrolled loop's counter); null otherwise.
+             */
+            Boolean decided(String name) {
+                if (name.startsWith("if_icmp")) {
+                    Long b = peekValue().constant(), a = stack.get(stack.size() - 2).constant();
+                    if (a == null || b == null) return null;
+                    return holds(name.substring(7), Integer.compare((int) (long) a, (int) (long) b));
+                }
+                if (name.startsWith("if_acmp") || name.equals("ifnull") || name.equals("ifnonnull")) return null;
+                Value v = peekValue();
+                if (v.compare() != null || v.constant() == null || v.kind() != Kind.INT) return null;
+                return holds(name.substring(2), Long.signum(v.constant()));
             }
 
             void invoke(InvokeInstruction inv) {

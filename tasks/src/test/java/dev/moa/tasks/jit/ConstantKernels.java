@@ -59,4 +59,21 @@ public final class ConstantKernels {
     private static float odd(Vec16 v, int block) {
         return v.f32(2 * block + 1);
     }
+
+    /**
+     * A helper choosing its computation by a mode every call passes as a constant (as kernels pass a cache format or a
+     * tile variant): each inlined copy keeps only its own path.
+     */
+    public static void modes(KernelContext ctx, F32Buffer x, F32Buffer out, int n) {
+        int i = ctx.globalId();
+        if (i >= n) return;
+        float v = x.get(i);
+        out.set(i, byMode(v, 1) + 2f * byMode(v, 0));
+    }
+
+    private static float byMode(float v, int mode) {
+        if (mode == 1) return (float) Math.sqrt(Math.abs(v));
+        if (mode == 0) return v * v;
+        return (float) Math.exp(v); // no call passes 2: never in the PTX
+    }
 }

@@ -66,4 +66,23 @@ class ConstantsTest {
         }
         assertFalse(ptx.contains("setp.ge.s32"), "no loop test left:\n" + ptx);
     }
+
+    /** A test of a constant is decided while translating: only the taken path reaches the PTX, and it computes as Java does. */
+    @Test
+    void aTestOfAConstantKeepsOnlyItsPath() {
+        int n = 70;
+        F32Buffer x = F32Buffer.allocate(arena, n), a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n);
+        for (int i = 0; i < n; i++) x.set(i, (float) random.nextGaussian());
+        Grid grid = Grid.covering(n, 32);
+        Emulator.launch(ConstantKernels.class, "modes", grid, x, a, n);
+        String ptx = PtxCompiler.compile(ConstantKernels.class, "modes").ptx();
+        new PtxInterpreter(ptx).launch(grid, x.memory(), b.memory(), n);
+        for (int i = 0; i < n; i++) {
+            float v = x.get(i), expected = (float) Math.sqrt(Math.abs(v)) + 2f * (v * v);
+            assertEquals(expected, a.get(i), 0f, "emulator " + i);
+            assertEquals(expected, b.get(i), 1e-6f * Math.max(1f, expected), "PTX " + i);
+        }
+        assertEquals(1, ptx.split("sqrt\\.", -1).length - 1, "one square root (mode 1's copy only):\n" + ptx);
+        assertFalse(ptx.contains("ex2"), "no call passes mode 2: its exponential is never translated:\n" + ptx);
+    }
 }
