@@ -14,8 +14,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The GPU program (in the kernel emulator: the task graph and kernels a CUDA device runs) against the independent
  * PyTorch float64 reference: one golden per model family, the storage formats rotated among them. Each prompt is
- * prefilled on the CPU and its 32-token greedy continuation decoded on the device must be the reference's, the
- * last step's logits within 1e-4 of the largest. (All 15 goldens pass on an H200: docs/benchmarks.md.)
+ * prefilled on the device (the F32 golden's GEMMs on the FFMA tiles, the 16-bit ones' on the tensor cores or FFMA
+ * tiles) and its 32-token greedy continuation decoded there must be the reference's, the last step's logits within
+ * 1e-4 of the largest. (All 15 goldens passed on an H200 when prompts were still prefilled on the CPU:
+ * docs/benchmarks.md.)
  */
 class DeviceGoldenTest {
     @TempDir

@@ -54,7 +54,7 @@ final class Options {
      */
     static final class Device {
         @Option(names = "--device", paramLabel = "auto|cpu|cuda|emulator", defaultValue = DeviceChoice.CPU,
-                description = "where prompts (16-bit weights) and decode steps run: cpu (default), cuda, auto (the GPU when CUDA works, else the CPU, saying why) "
+                description = "where prompts and decode steps run: cpu (default), cuda, auto (the GPU when CUDA works, else the CPU, saying why) "
                         + "or emulator (the GPU program in the kernel emulator on the CPU; slow, for checking kernels)")
         String option;
 

@@ -104,11 +104,14 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
      * the GPU: the same bits), FFMA tiles for F16 ({@link GemmKernels#half}). With a
      * {@code partial} buffer of {@link #partialFloats}{@code (tokens)} floats, a product of too few tiles to fill the
      * GPU is split over its columns ({@link GemmKernels#bf16TensorSplit}, then {@link GemmKernels#sumSplits}). Needs
-     * 16-bit weights.
+     * F32 weights take the FFMA tiles too ({@link GemmKernels#f32}, {@code none}: any 16-bit buffer, never read).
      */
     void multiplyTokens(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int tokens, boolean tensorCores,
-                        F32Buffer partial) {
-        if (!half()) throw new IllegalStateException("the prefill GEMM reads 16-bit weights, not " + format);
+                        F32Buffer partial, Half16Buffer none) {
+        if (!half()) {
+            graph.task(name, GemmKernels.class, "f32", GemmKernels.grid(tokens, rows), data, none, x, bias, out, tokens, rows, cols, epilogue);
+            return;
+        }
         if (tensorCores && format == WeightFormat.BF16) { // the tensor cores take BF16
             int splits = partial == null ? 1 : GemmKernels.splits(tokens, rows, cols);
             if (splits > 1) {

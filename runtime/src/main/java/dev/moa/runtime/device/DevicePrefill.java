@@ -26,8 +26,9 @@ import java.lang.foreign.ValueLayout;
  * (the sink block and each head's band; on the tensor cores where they passed their check), SwiGLU — then the final norm and the output head on the last token. The
  * cache it fills is in the session's own layout: straight into the session's region of the device's {@link KvPool},
  * where its decode steps read it, or (when the keys and values are wanted on the CPU, evaluation) into buffers of its
- * own read back into the session's cache ({@link KvCache#importGroup}), so decoding goes on as after a CPU prefill. Needs 16-bit q/k/v, output, gate/up and down weights and heads of at
- * most {@value PrefillKernels#MAX_HEAD_DIM}; see {@link #supports}.
+ * own read back into the session's cache ({@link KvCache#importGroup}), so decoding goes on as after a CPU prefill.
+ * The GEMMs take BF16 weights on the tensor cores, F16 and F32 on FFMA tiles. Needs heads of at most
+ * {@value PrefillKernels#MAX_HEAD_DIM}; see {@link #supports}.
  *
  * <p>It runs a piece at a time, the next chunk of the current layer ({@link #advance}), then {@link #finish}: a caller
  * may report progress between pieces or interleave them with other work (a server's decode steps), and a prompt
@@ -74,13 +75,9 @@ final class DevicePrefill implements AutoCloseable {
     /** Layers run so far, and the first token of the current layer's next chunk. */
     private int layer, start;
 
-    /** Whether the device can prefill this model: 16-bit matrices the GEMM reads, heads the attention kernel stages. */
+    /** Whether the device can prefill this model: heads the attention kernel stages (the GEMMs take every weight format). */
     static boolean supports(ModelConfig config, DeviceWeights weights) {
-        if (config.headDim() > PrefillKernels.MAX_HEAD_DIM || config.headDim() % 2 != 0) return false;
-        for (DeviceWeights.Layer l : weights.layers) {
-            if (!l.qkv().half() || !l.output().half() || !l.gateUp().half() || !l.down().half()) return false;
-        }
-        return true;
+        return config.headDim() <= PrefillKernels.MAX_HEAD_DIM && config.headDim() % 2 == 0;
     }
 
     /**
@@ -214,11 +211,7 @@ final class DevicePrefill implements AutoCloseable {
             head.task("positions " + start + "+" + n, VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), stream, start, in, 0, hidden);
             head.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), in, weights.finalNorm, normed, hidden,
                     (float) config.rmsNormEps());
-            if (weights.lmHead.half()) {
-                weights.lmHead.multiplyTokens(head, "output head", normed, weights.noBias, logits, 0, n, tensorCores, null);
-            } else {
-                weights.lmHead.multiply(head, "output head", normed, weights.noBias, logits, 0, n);
-            }
+            weights.lmHead.multiplyTokens(head, "output head", normed, weights.noBias, logits, 0, n, tensorCores, null, weights.noHalf);
             backend.runOnce(head);
             backend.download(logits);
             for (int i = 0; i < n; i++) {
@@ -361,7 +354,7 @@ final class DevicePrefill implements AutoCloseable {
             // never split over columns (no partial buffer): how a product is summed then does not depend on how many
             // tokens a chunk has, so a prompt gives the same bits whatever its chunks (a short prompt's few tiles cost)
             w.qkv().multiplyTokens(graph, at + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, n,
-                    tensorCores, null);
+                    tensorCores, null, weights.noHalf);
         }
 
         @Override
@@ -387,12 +380,12 @@ final class DevicePrefill implements AutoCloseable {
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
             w.output().multiplyTokens(graph, at + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(),
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, tensorCores, null);
+                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, tensorCores, null, weights.noHalf);
         }
 
         @Override
         public void gateUp(int layer) {
-            weights.layers[layer].gateUp().multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, tensorCores, null);
+            weights.layers[layer].gateUp().multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, tensorCores, null, weights.noHalf);
         }
 
         @Override
@@ -403,7 +396,7 @@ final class DevicePrefill implements AutoCloseable {
         @Override
         public void downResidual(int layer) {
             weights.layers[layer].down().multiplyTokens(graph, at + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n,
-                    tensorCores, null);
+                    tensorCores, null, weights.noHalf);
         }
     }
 

@@ -25,6 +25,8 @@ final class DeviceWeights {
     final F32Buffer finalNorm;
     /** Passed where a kernel takes a bias it is told not to read. */
     final F32Buffer noBias;
+    /** Passed where a kernel takes 16-bit weights it does not read (the F32 prompt GEMM's other weight buffer). */
+    final dev.moa.tasks.kernel.Half16Buffer noHalf;
     /** RoPE's cos and sin for every position the model reaches, {@code headDim / 2} per position: one table for all sessions. */
     final F32Buffer cos, sin;
     /**
@@ -38,6 +40,7 @@ final class DeviceWeights {
         lmHead = DeviceMatrix.stack(arena, weights.lmHead());
         finalNorm = F32Buffer.of(arena, weights.finalNorm());
         noBias = F32Buffer.allocate(arena, 1);
+        noHalf = dev.moa.tasks.kernel.Half16Buffer.allocate(arena, 8);
         F32Buffer[] table = ropeTable(config, arena);
         cos = table[0];
         sin = table[1];
@@ -71,7 +74,7 @@ final class DeviceWeights {
 
     /** Every buffer of the weights, for uploading them before the first step needs them. */
     java.util.List<dev.moa.tasks.kernel.DeviceBuffer> buffers() {
-        var all = new java.util.ArrayList<dev.moa.tasks.kernel.DeviceBuffer>(java.util.List.of(embedding.data(), lmHead.data(), finalNorm, noBias, cos, sin));
+        var all = new java.util.ArrayList<dev.moa.tasks.kernel.DeviceBuffer>(java.util.List.of(embedding.data(), lmHead.data(), finalNorm, noBias, noHalf, cos, sin));
         for (Layer l : layers) {
             all.addAll(java.util.List.of(l.attentionNorm(), l.qkv().data(), l.output().data(), l.ffnNorm(), l.gateUp().data(), l.down().data()));
             if (l.qkvBias() != null) all.add(l.qkvBias());

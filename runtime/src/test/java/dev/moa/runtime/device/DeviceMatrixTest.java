@@ -14,7 +14,7 @@ import java.lang.foreign.Arena;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** The prompt GEMM's choice of kernel, wired as the kernels expect. */
+/** The prompt GEMM's choice of kernel per weight format and size, wired as the kernels expect. */
 class DeviceMatrixTest {
     /**
      * A product with enough 128 × 128 tiles to fill the GPU runs on the large-tile kernel, with its own grid and the
@@ -37,13 +37,42 @@ class DeviceMatrixTest {
             }
             int epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
             TaskGraph graph = new TaskGraph();
-            new DeviceMatrix(w, WeightFormat.BF16, rows, cols).multiplyTokens(graph, "product", x, bias, out, epilogue, tokens, true, null);
+            new DeviceMatrix(w, WeightFormat.BF16, rows, cols).multiplyTokens(graph, "product", x, bias, out, epilogue, tokens, true, null, w);
             assertEquals("bf16TensorLarge", graph.tasks().getFirst().method());
             backend.run(graph);
             backend.download(out);
             Emulator.launch(GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), w, x, bias, expected, tokens, rows, cols, epilogue);
             for (long i = 0; i < out.length(); i++) {
                 assertEquals(Float.floatToRawIntBits(expected.get(i)), Float.floatToRawIntBits(out.get(i)), "element " + i);
+            }
+        }
+    }
+
+    /** F32 weights (a float32 checkpoint) take the FFMA tiles: the plain product, bias and residual. */
+    @Test
+    void f32WeightsTakeTheFfmaTiles() {
+        int tokens = 70, rows = 45, cols = 40;
+        Random random = new Random(6);
+        try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
+            F32Buffer w = F32Buffer.allocate(arena, (long) rows * cols), x = F32Buffer.allocate(arena, (long) tokens * cols);
+            F32Buffer bias = F32Buffer.allocate(arena, rows), out = F32Buffer.allocate(arena, (long) tokens * rows);
+            for (long i = 0; i < w.length(); i++) w.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < rows; i++) bias.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < out.length(); i++) out.set(i, i % 5);
+            int epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
+            TaskGraph graph = new TaskGraph();
+            new DeviceMatrix(w, WeightFormat.F32, rows, cols).multiplyTokens(graph, "product", x, bias, out, epilogue, tokens, true, null,
+                    Half16Buffer.allocate(arena, 8));
+            assertEquals("f32", graph.tasks().getFirst().method());
+            backend.run(graph);
+            backend.download(out);
+            for (int t = 0; t < tokens; t++) {
+                for (int r = 0; r < rows; r++) {
+                    double expected = bias.get(r) + (t * rows + r) % 5;
+                    for (int c = 0; c < cols; c++) expected += (double) w.get((long) r * cols + c) * x.get((long) t * cols + c);
+                    assertEquals(expected, out.get((long) t * rows + r), 1e-4, "token " + t + " row " + r);
+                }
             }
         }
     }

@@ -63,6 +63,33 @@ class DevicePrefillTest {
     }
 
     /**
+     * A float32 checkpoint's prompt runs on the device too (its GEMMs on the FFMA tiles for F32 weights), where it
+     * ran on the CPU: the device reports each layer of a short prompt (the CPU reports none below its chunk), and the
+     * last logits and the greedy continuation are the CPU's.
+     */
+    @Test
+    void f32WeightsPrefillOnTheDevice(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path golden = Path.of(System.getProperty("moa.repo.root", "..")).resolve("tests/src/test/resources/golden/llama-linear-f32.json");
+        var g = com.google.gson.JsonParser.parseString(java.nio.file.Files.readString(golden)).getAsJsonObject();
+        dev.moa.runtime.synthetic.SyntheticModel.write(dir, g.getAsJsonObject("config"), dev.moa.loader.safetensors.DType.F32, g.get("model_seed").getAsLong());
+        int[] prompt = new Random(8).ints(45, 3, 200).toArray();
+        try (Model cpu = Model.load(dir); Model device = Model.load(dir, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""));
+             Session a = cpu.newSession(prompt.length + 4, 64); Session b = device.newSession(prompt.length + 4, 64)) {
+            int[] reports = {0};
+            b.onPrefillProgress(done -> reports[0]++);
+            float[] la = a.prefill(prompt), lb = b.prefill(prompt);
+            assertEquals(cpu.config().numLayers(), reports[0], "a report per layer: the prompt ran on the device");
+            for (int t = 0; t < 3; t++) {
+                EmulatorDecodeTest.assertClose(la, lb, "F32 weights, step " + t);
+                int token = Sampler.argmax(la);
+                assertEquals(token, Sampler.argmax(lb), "greedy token " + t);
+                la = a.decode(token);
+                lb = b.decode(token);
+            }
+        }
+    }
+
+    /**
      * A prompt run a piece at a time on the device ({@code Session.prefillStep}, as the server interleaves it with other
      * sessions' decode steps: chunks of layers, as many as the piece's work) gives bit for bit what one prefill gives,
      * whatever the piece, and then decodes the same; a prefill's progress on the device is reported after each chunk

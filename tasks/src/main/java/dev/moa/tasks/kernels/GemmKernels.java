@@ -43,6 +43,22 @@ public final class GemmKernels {
      */
     public static void half(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
                             int epilogue, int ieee) {
+        ffmaTile(ctx, w, x, x, bias, out, tokens, rows, cols, epilogue, ieee, false); // (x stands for the F32 weights it never reads)
+    }
+
+    /**
+     * As {@link #half} for F32 weights (checkpoints stored in float32), read 16 bytes (four weights) per load where
+     * {@code cols % 8 == 0}. {@code none} is any Half16Buffer (never read: the tile reads {@code w} only). Launch
+     * {@link #grid}{@code (tokens, rows)} groups of {@value #GROUP}.
+     */
+    public static void f32(KernelContext ctx, F32Buffer w, Half16Buffer none, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                           int cols, int epilogue) {
+        ffmaTile(ctx, none, w, x, bias, out, tokens, rows, cols, epilogue, 0, true);
+    }
+
+    /** {@link #half}'s and {@link #f32}'s tile: the weights from {@code w32} when {@code f32} (a constant in each kernel), else {@code w16}. */
+    private static void ffmaTile(KernelContext ctx, Half16Buffer w16, F32Buffer w32, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens,
+                                 int rows, int cols, int epilogue, int ieee, boolean f32) {
         float[] xs = ctx.sharedF32(TILE * STEP);
         float[] ws = ctx.sharedF32(TILE * W_STRIDE);
         int t = ctx.localId(), tx = t % SIDE, ty = t / SIDE;
@@ -52,14 +68,17 @@ public final class GemmKernels {
         float c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f, c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f; // c[token i][row j]
         for (int k0 = 0; k0 < cols; k0 += STEP) {
             if (wide) {
-                stageWeights8(w, ws, rowBase + t / 4, t / 4, k0 + t % 4 * 8, t % 4 * 8, rows, cols, ieee);
+                if (f32) stageWeights8(w32, ws, rowBase + t / 4, t / 4, k0 + t % 4 * 8, t % 4 * 8, rows, cols);
+                else stageWeights8(w16, ws, rowBase + t / 4, t / 4, k0 + t % 4 * 8, t % 4 * 8, rows, cols, ieee);
                 stageTokens4(x, xs, tokenBase + t / 8, t / 8, k0 + t % 8 * 4, t % 8 * 4, tokens, cols);
                 stageTokens4(x, xs, tokenBase + 32 + t / 8, 32 + t / 8, k0 + t % 8 * 4, t % 8 * 4, tokens, cols);
             } else {
                 KernelContext.unroll(8);
                 for (int i = 0; i < 8; i++) {
                     int e = t + GROUP * i, r = e / STEP, k = e % STEP, gr = rowBase + r, gt = tokenBase + r, gk = k0 + k;
-                    ws[r * W_STRIDE + k] = gr < rows && gk < cols ? NormedMatVecKernels.widen(w.get((long) gr * cols + gk), 0, ieee) : 0f;
+                    float weight = 0f;
+                    if (gr < rows && gk < cols) weight = f32 ? w32.get((long) gr * cols + gk) : NormedMatVecKernels.widen(w16.get((long) gr * cols + gk), 0, ieee);
+                    ws[r * W_STRIDE + k] = weight;
                     xs[r * STEP + k] = gt < tokens && gk < cols ? x.get((long) gt * cols + gk) : 0f;
                 }
             }
@@ -446,6 +465,24 @@ public final class GemmKernels {
             ws[at + 5] = NormedMatVecKernels.widen(v.word(2), 1, ieee);
             ws[at + 6] = NormedMatVecKernels.widen(v.word(3), 0, ieee);
             ws[at + 7] = NormedMatVecKernels.widen(v.word(3), 1, ieee);
+        } else {
+            for (int i = 0; i < 8; i++) ws[at + i] = 0f;
+        }
+    }
+
+    /** As the 16-bit {@code stageWeights8} for F32 weights: two 16-byte loads. */
+    private static void stageWeights8(F32Buffer w, float[] ws, int gr, int r, int gk, int k, int rows, int cols) {
+        int at = r * W_STRIDE + k;
+        if (gr < rows && gk < cols) {
+            Vec16 a = w.load4((long) gr * cols + gk), b = w.load4((long) gr * cols + gk + 4);
+            ws[at] = a.f32(0);
+            ws[at + 1] = a.f32(1);
+            ws[at + 2] = a.f32(2);
+            ws[at + 3] = a.f32(3);
+            ws[at + 4] = b.f32(0);
+            ws[at + 5] = b.f32(1);
+            ws[at + 6] = b.f32(2);
+            ws[at + 7] = b.f32(3);
         } else {
             for (int i = 0; i < 8; i++) ws[at + i] = 0f;
         }

@@ -38,6 +38,7 @@ public final class KernelCatalog {
                     "the tensor-core GEMM over one split of the columns (few tokens: a batched decode step), partial sums out"),
             new Entry("gemm-sum-splits", GemmKernels.class, "sumSplits", "adds the column splits' partial sums in order, bias and residual epilogue"),
             new Entry("gemm-half", GemmKernels.class, "half", "prefill GEMM, F32 activations x BF16/F16 weights, 64x64 tiles in shared memory (FFMA)"),
+            new Entry("gemm-f32", GemmKernels.class, "f32", "prefill GEMM for F32 weights: the same FFMA tiles, weights read four per 16-byte load"),
             new Entry("prefill-rope", PrefillKernels.class, "rope", "RoPE on a prompt's q/k in place, the kept keys and values into the MoA cache"),
             new Entry("copy-rows", VectorKernels.class, "copyRows", "rows of one buffer into another (a prompt chunk's residual stream)"),
             new Entry("prefill-attention", PrefillKernels.class, "blockSparse", "MoA block-sparse prefill attention: sink block + band, online softmax"),

@@ -258,6 +258,12 @@ class TranslationFidelityTest {
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "half", grid, w, x, bias, o1, tokens, rows, cols, epilogue, 0);
             ptx(dev.moa.tasks.kernels.GemmKernels.class, "half").launch(grid, w.memory(), x.memory(), bias.memory(), o2.memory(), tokens, rows, cols, epilogue, 0);
             assertClose(o1, o2, 1e-5);
+            // F32 weights through the same tiles
+            F32Buffer w32 = randomBuffer(rows * cols), f1 = randomBuffer(tokens * rows), f2 = copy(f1);
+            Half16Buffer none = Half16Buffer.allocate(arena, 8);
+            Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "f32", grid, w32, none, x, bias, f1, tokens, rows, cols, epilogue);
+            ptx(dev.moa.tasks.kernels.GemmKernels.class, "f32").launch(grid, w32.memory(), none.memory(), x.memory(), bias.memory(), f2.memory(), tokens, rows, cols, epilogue);
+            assertClose(f1, f2, 1e-5);
             // the tensor-core kernel on the same shapes
             F32Buffer t1 = randomBuffer(tokens * rows), t2 = copy(t1);
             Grid tensor = dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows);

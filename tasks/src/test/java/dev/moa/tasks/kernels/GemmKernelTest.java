@@ -79,6 +79,30 @@ class GemmKernelTest {
         }
     }
 
+    /** F32 weights through the FFMA tiles: the plain loop, on shapes with 16-byte rows and without. */
+    @Test
+    void f32WeightsEqualThePlainLoop() {
+        for (int[] shape : new int[][] {{1, 5, 8}, {70, 37, 45}, {65, 64, 64}, {9, 130, 97}, {3, 3, 40}}) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            double[][] wv = new double[rows][cols];
+            F32Buffer w = F32Buffer.allocate(arena, (long) rows * cols);
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    wv[r][c] = (float) random.nextGaussian();
+                    w.set((long) r * cols + c, (float) wv[r][c]);
+                }
+            }
+            F32Buffer x = random(tokens * cols), bias = random(rows);
+            for (int epilogue = 0; epilogue < 4; epilogue++) {
+                F32Buffer out = random(tokens * rows + 5);
+                float[] before = out.toArray();
+                Emulator.launch(GemmKernels.class, "f32", GemmKernels.grid(tokens, rows), w, Half16Buffer.allocate(arena, 8), x, bias, out, tokens, rows,
+                        cols, epilogue);
+                assertProduct(x, wv, bias, before, out, tokens, epilogue, tokens + "x" + rows + "x" + cols + " F32, epilogue " + epilogue);
+            }
+        }
+    }
+
     /** 128 × 128 tiles of eight warps give the 64 × 64 kernel's bits: each element sums its columns in the same order. */
     @Test
     void largeTilesGiveTheSameBitsAsSmallOnes() {
