@@ -73,6 +73,17 @@ public final class Bf16Matrix extends WeightMatrix {
         }
     }
 
+    /**
+     * Products of fewer tokens (batched decode steps of up to seven sessions) stream the rows, two tokens per widened
+     * block ({@link #dot4x2}): on the 1B shapes, 2 cores, 23–25 against 18 tokens/s through the panels at four
+     * sessions, 29 against 21 at six; equal at eight (29–31 either way), where the panels take over
+     * (docs/benchmarks.md).
+     */
+    @Override
+    int panelTokens() {
+        return 8;
+    }
+
     @Override
     public WeightFormat format() {
         return WeightFormat.BF16;
@@ -110,7 +121,9 @@ public final class Bf16Matrix extends WeightMatrix {
     void multiplyRows(float[] x, float[] xd, int tokens, float[] out, int rowStart, int rowEnd) {
         int r = rowStart;
         for (; r + 4 <= rowEnd; r += 4) {
-            for (int t = 0; t < tokens; t++) dot4(r, x, xd, t * cols, out, t * rows);
+            int t = 0;
+            for (; t + 2 <= tokens; t += 2) dot4x2(r, x, xd, t, out);
+            for (; t < tokens; t++) dot4(r, x, xd, t * cols, out, t * rows);
         }
         for (; r + 2 <= rowEnd; r += 2) {
             for (int t = 0; t < tokens; t++) dot2(r, x, xd, t * cols, out, t * rows);
@@ -150,8 +163,47 @@ public final class Bf16Matrix extends WeightMatrix {
             a2 = odd(p2).fma(u, even(p2).fma(v, a2));
             a3 = odd(p3).fma(u, even(p3).fma(v, a3));
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        finish4(r, x, xOffset, out, outOffset, sum(a0), sum(a1), sum(a2), sum(a3));
+    }
+
+    /**
+     * Rows r..r+3 against tokens t and t+1 (a batched decode step): each weight block is loaded and widened once for
+     * both, where a token at a time widened it twice (and the panel path stores it widened and reads it back). Each
+     * accumulator sums its columns in {@link #dot4}'s order, so a session's outputs are bit for bit what it gets
+     * stepped alone. (Four tokens at once, sixteen accumulators, ran at half the speed: too large for C2 to keep the
+     * vectors in registers.)
+     */
+    private void dot4x2(int r, float[] x, float[] xd, int t, float[] out) {
+        int half = I.length(), x0 = t * cols, x1 = x0 + cols;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00; // a[row][token]
+        long base0 = rowBytes(r), base1 = rowBytes(r + 1), base2 = rowBytes(r + 2), base3 = rowBytes(r + 3);
+        for (int c = 0; c < fullBlocksEnd; c += BLOCK) {
+            FloatVector v0 = FloatVector.fromArray(F, xd, x0 + c), u0 = FloatVector.fromArray(F, xd, x0 + c + half);
+            FloatVector v1 = FloatVector.fromArray(F, xd, x1 + c), u1 = FloatVector.fromArray(F, xd, x1 + c + half);
+            IntVector p0 = IntVector.fromMemorySegment(I, data, base0 + c * 2L, ByteOrder.LITTLE_ENDIAN);
+            IntVector p1 = IntVector.fromMemorySegment(I, data, base1 + c * 2L, ByteOrder.LITTLE_ENDIAN);
+            IntVector p2 = IntVector.fromMemorySegment(I, data, base2 + c * 2L, ByteOrder.LITTLE_ENDIAN);
+            IntVector p3 = IntVector.fromMemorySegment(I, data, base3 + c * 2L, ByteOrder.LITTLE_ENDIAN);
+            FloatVector e0 = even(p0), o0 = odd(p0), e1 = even(p1), o1 = odd(p1), e2 = even(p2), o2 = odd(p2), e3 = even(p3), o3 = odd(p3);
+            a00 = o0.fma(u0, e0.fma(v0, a00));
+            a01 = o0.fma(u1, e0.fma(v1, a01));
+            a10 = o1.fma(u0, e1.fma(v0, a10));
+            a11 = o1.fma(u1, e1.fma(v1, a11));
+            a20 = o2.fma(u0, e2.fma(v0, a20));
+            a21 = o2.fma(u1, e2.fma(v1, a21));
+            a30 = o3.fma(u0, e3.fma(v0, a30));
+            a31 = o3.fma(u1, e3.fma(v1, a31));
+        }
+        finish4(r, x, x0, out, t * rows, sum(a00), sum(a10), sum(a20), sum(a30));
+        finish4(r, x, x1, out, (t + 1) * rows, sum(a01), sum(a11), sum(a21), sum(a31));
+    }
+
+    private static float sum(FloatVector a) {
+        return a.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Rows r..r+3 of one token from their lane sums: the columns past the full blocks added, as {@link #dot4} ends. */
+    private void finish4(int r, float[] x, int xOffset, float[] out, int outOffset, float s0, float s1, float s2, float s3) {
         for (int c = fullBlocksEnd; c < cols; c++) {
             float xc = x[xOffset + c];
             s0 += get(r, c) * xc;

@@ -99,7 +99,7 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, F16Matr
                 WeightMatrix m = matrices[i];
                 int from = Math.max(start, offset) - offset, to = Math.min(end, offset + m.rows) - offset;
                 if (from >= to) continue;
-                if (tokens >= PREFILL_TOKENS) m.multiplyPanels(prepared, tokens, outs[i], from, to);
+                if (tokens >= m.panelTokens()) m.multiplyPanels(prepared, tokens, outs[i], from, to);
                 else m.multiplyRows(x, prepared, tokens, outs[i], from, to);
             }
         });
@@ -135,6 +135,11 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, F16Matr
 
     /** From this many tokens on, widening a panel of rows once and reusing it for every token pays off. */
     static final int PREFILL_TOKENS = 4;
+
+    /** Tokens from which a product takes the panels ({@link #multiplyPanels}) rather than streaming rows. */
+    int panelTokens() {
+        return PREFILL_TOKENS;
+    }
     private static final java.util.Set<Class<?>> WARMED = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private static final ThreadLocal<float[]> PANEL = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -179,6 +184,6 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, F16Matr
     /** Rows [row, row+count) widened to F32 into {@code panel[i·cols ..]}, in the column order of {@link #prepare}. */
     abstract void widenRows(int row, int count, float[] panel);
 
-    /** Decode-sized products (fewer than {@link #PREFILL_TOKENS} tokens), streaming the weights once. */
+    /** Decode-sized products (fewer than {@link #panelTokens} tokens), streaming the weights once. */
     abstract void multiplyRows(float[] x, float[] prepared, int tokens, float[] out, int rowStart, int rowEnd);
 }
