@@ -103,8 +103,8 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
      * {@code tensorCores} ({@link GemmKernels#bf16Tensor}, or {@link GemmKernels#bf16TensorLarge} where its tiles fill
      * the GPU: the same bits), FFMA tiles for F16 ({@link GemmKernels#half}). With a
      * {@code partial} buffer of {@link #partialFloats}{@code (tokens)} floats, a product of too few tiles to fill the
-     * GPU is split over its columns ({@link GemmKernels#bf16TensorSplit}, then {@link GemmKernels#sumSplits}). Needs
-     * F32 weights take the FFMA tiles too ({@link GemmKernels#f32}, {@code none}: any 16-bit buffer, never read).
+     * GPU is split over its columns ({@link GemmKernels#bf16TensorSplit}, then {@link GemmKernels#sumSplits}). F32
+     * weights take the FFMA tiles too ({@link GemmKernels#f32}; {@code none}: any 16-bit buffer, which it never reads).
      */
     void multiplyTokens(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int tokens, boolean tensorCores,
                         F32Buffer partial, Half16Buffer none) {

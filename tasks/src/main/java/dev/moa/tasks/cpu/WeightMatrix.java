@@ -170,6 +170,7 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, F16Matr
         for (int i = 0; i < 2_000; i++) {
             multiplyPanels(prepare(x, PREFILL_TOKENS), PREFILL_TOKENS, out, 0, n);
             multiplyRows(x, prepare(x, 1), 1, out, 0, n);
+            multiplyRows(x, prepare(x, 2), 2, out, 0, n); // a batched step's pairs of sessions (BF16's dot4x2)
         }
     }
 
