@@ -396,6 +396,8 @@ public final class PtxInterpreter {
                 if (Float.isNaN(x) || Float.isNaN(y)) return unordered;
                 return holds(c, Float.compare(x, y) == 0 && x == y ? 0 : x < y ? -1 : 1);
             }
+            if (type.equals("u32")) return holds(c, Long.compare(value(a) & 0xFFFFFFFFL, value(b) & 0xFFFFFFFFL));
+            if (type.equals("u64")) return holds(c, Long.compareUnsigned(value(a), value(b)));
             long x = type.equals("s32") ? i(a) : value(a), y = type.equals("s32") ? i(b) : value(b);
             return holds(c, Long.compare(x, y));
         }

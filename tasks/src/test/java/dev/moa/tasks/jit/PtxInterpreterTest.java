@@ -1,0 +1,64 @@
+package dev.moa.tasks.jit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.moa.tasks.emulator.Grid;
+import dev.moa.tasks.kernel.I32Buffer;
+import java.lang.foreign.Arena;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The PTX interpreter (which reads PTX as the JIT prints it: a parameter and a register per line), the reference the JIT's output is run on, on hand-written PTX where its integer semantics
+ * could go wrong: unsigned comparisons and the high half of products of operands with the top bit set.
+ */
+class PtxInterpreterTest {
+    static final String MODULE = """
+            .version 8.0
+            .target sm_80
+            .address_size 64
+            .visible .entry k(
+                .param .u64 p0
+            )
+            {
+                .reg .u64 %a;
+                .reg .u64 %w;
+                .reg .s32 %x;
+                .reg .s32 %y;
+                .reg .s32 %r;
+                .reg .pred %p;
+                ld.param.u64 %a, [p0];
+                cvta.to.global.u64 %a, %a;
+                ld.global.s32 %x, [%a];
+                add.s64 %w, %a, 4;
+                ld.global.s32 %y, [%w];
+                setp.lt.u32 %p, %x, %y;
+                selp.s32 %r, 1, 0, %p;
+                add.s64 %w, %a, 8;
+                st.global.s32 [%w], %r;
+                setp.lt.s32 %p, %x, %y;
+                selp.s32 %r, 1, 0, %p;
+                add.s64 %w, %a, 12;
+                st.global.s32 [%w], %r;
+                mul.hi.u32 %r, %x, %y;
+                add.s64 %w, %a, 16;
+                st.global.s32 [%w], %r;
+                mul.hi.s32 %r, %x, %y;
+                add.s64 %w, %a, 20;
+                st.global.s32 [%w], %r;
+                ret;
+            }
+            """;
+
+    @Test
+    void unsignedComparisonsAndHighProductsOfLargeOperands() {
+        int x = 0x80000001, y = 3; // x is 2^31 + 1 unsigned, -(2^31 - 1) signed
+        try (Arena arena = Arena.ofShared()) {
+            I32Buffer io = I32Buffer.of(arena, new int[] {x, y, -1, -1, -1, -1});
+            new PtxInterpreter(MODULE).launch(Grid.of(1, 1), io.memory());
+            assertEquals(0, io.get(2), "unsigned: 2^31 + 1 < 3 is false");
+            assertEquals(1, io.get(3), "signed: -(2^31 - 1) < 3");
+            assertEquals((int) (((x & 0xFFFFFFFFL) * y) >>> 32), io.get(4), "mul.hi.u32");
+            assertEquals((int) (((long) x * y) >> 32), io.get(5), "mul.hi.s32");
+        }
+    }
+}
