@@ -171,7 +171,7 @@ public final class Accelerator implements AutoCloseable {
     public synchronized float[] prefill(KvCache cache, int[] tokens, dev.moa.runtime.model.LlamaModel.PositionLogits everyPosition,
                                         java.util.function.IntConsumer progress, KvPool.Region into) {
         deviceWeights();
-        if (!DevicePrefill.supports(config, deviceWeights)) return null;
+        if (!DevicePrefill.supports(config)) return null;
         try {
             return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition, progress, into);
         } catch (dev.moa.tasks.cuda.CudaException e) {
@@ -213,7 +213,7 @@ public final class Accelerator implements AutoCloseable {
      */
     public synchronized Prompt startPrompt(KvCache cache, int[] tokens, KvPool.Region into) {
         deviceWeights();
-        if (!DevicePrefill.supports(config, deviceWeights)) return null;
+        if (!DevicePrefill.supports(config)) return null;
         boolean tensor;
         try {
             tensor = tensorCores(); // checked at the first prompt: it runs kernels, which need memory too

@@ -76,7 +76,7 @@ final class DevicePrefill implements AutoCloseable {
     private int layer, start;
 
     /** Whether the device can prefill this model: heads the attention kernel stages (the GEMMs take every weight format). */
-    static boolean supports(ModelConfig config, DeviceWeights weights) {
+    static boolean supports(ModelConfig config) {
         return config.headDim() <= PrefillKernels.MAX_HEAD_DIM && config.headDim() % 2 == 0;
     }
 

@@ -33,7 +33,8 @@ final class ConstantDivision {
         List<PtxLine> out = new ArrayList<>(code.size());
         Rewriter rewriter = new Rewriter(registers);
         for (PtxLine line : code) {
-            if (line instanceof PtxInstruction i && divisor(i) != null) rewriter.rewrite(i, out);
+            Long c = line instanceof PtxInstruction i ? divisor(i) : null;
+            if (c != null) rewriter.rewrite((PtxInstruction) line, c, out);
             else out.add(line);
         }
         return out;
@@ -127,13 +128,12 @@ final class ConstantDivision {
             this.registers = registers;
         }
 
-        void rewrite(PtxInstruction i, List<PtxLine> out) {
+        void rewrite(PtxInstruction i, long c, List<PtxLine> out) {
             this.out = out;
             this.guard = i.guard();
             String[] parts = i.opcode().split("\\.");
             boolean quotient = parts[0].equals("div"), unsigned = parts[1].charAt(0) == 'u';
             int bits = Integer.parseInt(parts[1].substring(1));
-            long c = divisor(i);
             Operand d = i.operands().get(0), n = i.operands().get(1);
             String s = ".s" + bits, u = ".u" + bits, b = ".b" + bits;
             if (c == 1 || (!unsigned && c == -1)) {

@@ -880,10 +880,8 @@ public final class PtxCompiler {
                 String name = op.name().toLowerCase();
                 Boolean known = op == Opcode.GOTO || op == Opcode.GOTO_W ? Boolean.TRUE : decided(name);
                 if (known != null) { // a goto, or a test of constants (a helper's constant flag): no predicate
-                    if (op != Opcode.GOTO && op != Opcode.GOTO_W) {
-                        popValue();
-                        if (name.startsWith("if_icmp")) popValue();
-                    }
+                    if (name.startsWith("if_icmp")) popValue();
+                    if (name.startsWith("if")) popValue();
                     if (known) {
                         jumpTo(b.target());
                         emit("bra.uni", target);

@@ -470,38 +470,31 @@ public final class GemmKernels {
         }
     }
 
-    /** As the 16-bit {@code stageWeights8} for F32 weights: two 16-byte loads. */
+    /** As the 16-bit {@code stageWeights8} for F32 weights: two 16-byte loads ({@link #stage4}). */
     private static void stageWeights8(F32Buffer w, float[] ws, int gr, int r, int gk, int k, int rows, int cols) {
-        int at = r * W_STRIDE + k;
-        if (gr < rows && gk < cols) {
-            Vec16 a = w.load4((long) gr * cols + gk), b = w.load4((long) gr * cols + gk + 4);
-            ws[at] = a.f32(0);
-            ws[at + 1] = a.f32(1);
-            ws[at + 2] = a.f32(2);
-            ws[at + 3] = a.f32(3);
-            ws[at + 4] = b.f32(0);
-            ws[at + 5] = b.f32(1);
-            ws[at + 6] = b.f32(2);
-            ws[at + 7] = b.f32(3);
-        } else {
-            for (int i = 0; i < 8; i++) ws[at + i] = 0f;
-        }
+        long from = (long) gr * cols + gk;
+        boolean inside = gr < rows && gk < cols; // all eight when the first is: rows are whole 8-column blocks here
+        stage4(w, from, inside, ws, r * W_STRIDE + k);
+        stage4(w, from + 4, inside, ws, r * W_STRIDE + k + 4);
     }
 
     /** Four activations of token {@code gt} from column {@code gk} (one 16-byte load) into shared row {@code r} at {@code k}; zeros past the tokens. */
     private static void stageTokens4(F32Buffer x, float[] xs, int gt, int r, int gk, int k, int tokens, int cols) {
-        int at = r * STEP + k;
-        if (gt < tokens && gk < cols) {
-            Vec16 v = x.load4((long) gt * cols + gk);
-            xs[at] = v.f32(0);
-            xs[at + 1] = v.f32(1);
-            xs[at + 2] = v.f32(2);
-            xs[at + 3] = v.f32(3);
-        } else {
-            for (int i = 0; i < 4; i++) xs[at + i] = 0f;
-        }
+        stage4(x, (long) gt * cols + gk, gt < tokens && gk < cols, xs, r * STEP + k);
     }
 
+    /** Four floats of {@code source} from {@code from} (one 16-byte load) into {@code shared[at..at+3]}, or zeros when not {@code inside}. */
+    private static void stage4(F32Buffer source, long from, boolean inside, float[] shared, int at) {
+        if (inside) {
+            Vec16 v = source.load4(from);
+            shared[at] = v.f32(0);
+            shared[at + 1] = v.f32(1);
+            shared[at + 2] = v.f32(2);
+            shared[at + 3] = v.f32(3);
+        } else {
+            for (int i = 0; i < 4; i++) shared[at + i] = 0f;
+        }
+    }
 
     /** {@code out[base + token·rows + row]} through the epilogue, when the element exists. */
     private static void store(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, long base, float sum, int epilogue) {
