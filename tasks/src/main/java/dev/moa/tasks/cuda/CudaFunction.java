@@ -16,17 +16,21 @@ import java.lang.foreign.MemorySegment;
  * pointer ({@code .param .u64}), an {@code int} a {@code .u32}/{@code .s32}, a {@code long} a {@code .u64}/{@code
  * .s64} (also a raw device pointer), a {@code float} an {@code .f32}, a {@code double} an {@code .f64}. Each value
  * is written to native memory and the driver gets the {@code void**} array of pointers to them; it copies the
- * values during the call, so nothing outlives the launch.
+ * values during the call, so nothing outlives the launch. The arguments are checked against the parameter list the
+ * PTX declares ({@link PtxEntry}) first: the driver would take a drifted list without a word.
  */
 public final class CudaFunction {
     private final CudaModule module;
     private final String name;
     private final MemorySegment handle;
+    /** Its PTX parameter list (null where the PTX's could not be read): each launch's arguments must match it. */
+    private final PtxEntry entry;
 
-    CudaFunction(CudaModule module, String name, MemorySegment handle) {
+    CudaFunction(CudaModule module, String name, MemorySegment handle, PtxEntry entry) {
         this.module = module;
         this.name = name;
         this.handle = handle;
+        this.entry = entry;
     }
 
     public String name() {
@@ -73,6 +77,7 @@ public final class CudaFunction {
 
     /** The {@code void**} kernel parameter array: one pointer per argument, each to a copy of its value. */
     MemorySegment packParameters(Arena arena, Object... args) {
+        if (entry != null) entry.check(args);
         if (args.length == 0) return MemorySegment.NULL;
         MemorySegment pointers = arena.allocate(ADDRESS, args.length);
         for (int i = 0; i < args.length; i++) {

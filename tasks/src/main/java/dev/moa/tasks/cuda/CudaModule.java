@@ -1,6 +1,7 @@
 package dev.moa.tasks.cuda;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Map;
 
 /**
  * PTX compiled for the context's GPU by the driver's JIT ({@code cuModuleLoadDataEx} with the JIT info and error
@@ -11,18 +12,21 @@ public final class CudaModule implements AutoCloseable {
     private final CudaContext context;
     private final MemorySegment handle;
     private final String jitLog;
+    /** The parameter lists its PTX declares, which every launch's arguments are checked against. */
+    private final Map<String, PtxEntry> entries;
     private volatile boolean closed;
 
-    private CudaModule(CudaContext context, MemorySegment handle, String jitLog) {
+    private CudaModule(CudaContext context, MemorySegment handle, String jitLog, Map<String, PtxEntry> entries) {
         this.context = context;
         this.handle = handle;
         this.jitLog = jitLog;
+        this.entries = entries;
     }
 
     static CudaModule load(CudaContext context, String ptx) {
         context.makeCurrent();
         CudaDriver.LoadedModule loaded = context.driver().moduleLoad(ptx);
-        return new CudaModule(context, loaded.module(), loaded.infoLog());
+        return new CudaModule(context, loaded.module(), loaded.infoLog(), PtxEntry.parse(ptx));
     }
 
     /** What the JIT reported while compiling (registers, spills per kernel at verbose level); may be empty. */
@@ -34,7 +38,7 @@ public final class CudaModule implements AutoCloseable {
     public CudaFunction function(String name) {
         checkOpen();
         context.makeCurrent();
-        return new CudaFunction(this, name, context.driver().moduleGetFunction(handle, name));
+        return new CudaFunction(this, name, context.driver().moduleGetFunction(handle, name), entries.get(name));
     }
 
     CudaContext context() {

@@ -209,11 +209,67 @@ class FakeDriverBindingTest {
             assertEquals(2, FakeCuda.launchCount());
 
             IllegalArgumentException wrong = assertThrows(IllegalArgumentException.class,
-                    () -> module.function("pack").launch(Dim3.of(1), Dim3.of(1), 0, stream, out, "7"));
+                    () -> module.function("pack").launch(Dim3.of(1), Dim3.of(1), 0, stream, out, "7", big, 0.5f, -3, Math.PI));
             assertEquals("argument 1 of kernel pack is a String; kernels take DeviceMemory, int, long, float or double",
                     wrong.getMessage());
         }
         assertNothingLeft();
+    }
+
+    /**
+     * The driver takes a launch's parameters as bytes, so an argument list that drifted from the kernel's (a parameter
+     * added on one side) would launch and compute garbage: the binding refuses it against the PTX's declaration,
+     * naming the argument, and launches nothing.
+     */
+    @Test
+    void argumentsThatDriftedFromThePtxAreRefusedBeforeTheLaunch() {
+        try (CudaContext context = CudaContext.open(driver, 0); CudaModule module = context.loadModule(PTX);
+             DeviceMemory out = context.allocate(64)) {
+            CudaFunction pack = module.function("pack");
+            long big = 5;
+            assertEquals("kernel pack declares 6 parameters in its PTX, but 5 arguments were given", assertThrows(IllegalArgumentException.class,
+                    () -> pack.launch(Dim3.of(1), Dim3.of(1), 0, null, out, 7, big, 0.5f, -3)).getMessage());
+            assertEquals("argument 1 of kernel pack is a device pointer (8 bytes), but the PTX declares parameter 1 as .u32",
+                    assertThrows(IllegalArgumentException.class, () -> pack.launch(Dim3.of(1), Dim3.of(1), 0, null, out, out, big, 0.5f, -3, Math.PI))
+                            .getMessage());
+            assertEquals("argument 2 of kernel pack is an int (4 bytes), but the PTX declares parameter 2 as .s64",
+                    assertThrows(IllegalArgumentException.class, () -> pack.launch(Dim3.of(1), Dim3.of(1), 0, null, out, 7, 5, 0.5f, -3, Math.PI))
+                            .getMessage());
+            assertEquals("argument 3 of kernel pack is an int (4 bytes), but the PTX declares parameter 3 as .f32",
+                    assertThrows(IllegalArgumentException.class, () -> pack.launch(Dim3.of(1), Dim3.of(1), 0, null, out, 7, big, 1, -3, Math.PI))
+                            .getMessage());
+            assertEquals("argument 4 of kernel pack is a float (4 bytes), but the PTX declares parameter 4 as .s32",
+                    assertThrows(IllegalArgumentException.class, () -> pack.launch(Dim3.of(1), Dim3.of(1), 0, null, out, 7, big, 0.5f, -3f, Math.PI))
+                            .getMessage());
+            assertEquals(0, FakeCuda.launchCount(), "nothing reached the driver");
+            pack.launch(Dim3.of(1), Dim3.of(1), 0, null, out, 7, big, 0.5f, -3, Math.PI);
+            assertEquals(1, FakeCuda.launchCount());
+        }
+        assertNothingLeft();
+    }
+
+    /** nvcc's way of declaring parameters (state space, alignment, aggregates as byte arrays) reads as ours does. */
+    @Test
+    void parameterListsAsNvccPrintsThem() {
+        var entries = PtxEntry.parse("""
+                .visible .entry attention(
+                	.param .u64 .ptr .global .align 4 attention_param_0,
+                	.param .u32 attention_param_1,
+                	.param .f32 attention_param_2,
+                	.param .align 8 .b8 attention_param_3[16]
+                )
+                {
+                	ret;
+                }
+                .visible .entry none()
+                {
+                	ret;
+                }
+                """);
+        assertEquals(java.util.List.of("u64", "u32", "f32", "b8[16]"), entries.get("attention").types());
+        assertEquals(java.util.List.of(), entries.get("none").types());
+        assertEquals(16, PtxEntry.bytes("b8[16]"));
+        assertEquals(2, entries.size());
     }
 
     @Test
