@@ -1,7 +1,9 @@
 // The JIT-gap reference: moa-java's decode kernels written again in CUDA C, line for line the same algorithms
 // as tasks/src/main/java/dev/moa/tasks/kernels/{MatVecKernels,AttentionKernels}.java (same grids, same
-// parameters in the same order), so that `moa kernels --bench --reference-ptx` can time the PTX our JIT writes
-// against the PTX nvcc writes for the same work.
+// parameters in the same order: a launch whose arguments drift from a kernel's PTX parameters is refused), so that
+// `moa kernels --bench --reference-ptx` can time the PTX our JIT writes against the PTX nvcc writes for the same work,
+// and `moa kernels --sass --reference-ptx` can count both builds' SASS. The attention kernels read F32 caches only
+// (kvFormat must be 0); they keep the 16-bit cache parameters so that both builds take the same argument lists.
 //
 //   nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o reference.ptx
 #include <cuda_bf16.h>
@@ -12,6 +14,14 @@
 #define ROWS_PER_GROUP (MATVEC_GROUP / WARP)
 #define ATT_GROUP 128
 #define SPLIT 256
+#define GROUPED 128
+#define GROUPED_SPLIT 128
+#define MAX_GROUP_HEADS 8
+#define MAX_HEAD_DIM 128
+#define GROUPED_WARPS (GROUPED / WARP)
+// a decode step's per-row scalars (tasks/.../kernels/Step.java): SIZE ints per batch row, the position at POSITION
+#define STEP_SIZE 2
+#define STEP_POSITION 1
 
 __device__ __forceinline__ float bf16_lo(unsigned int w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float bf16_hi(unsigned int w) { return __uint_as_float(w & 0xFFFF0000u); }
@@ -69,30 +79,50 @@ __device__ float block_sum(float* partial, float value) {
 }
 
 // One split of flash-decoding over MoA's per-head cache (see AttentionKernels.decodeSplit).
+// CacheLayout.visible: a key at position `key` is seen by a query at `query` through sink `sink` and window `local`.
+__device__ __forceinline__ bool visible(int key, int query, int sink, int local) {
+    return key <= query && (key < sink || key > query - local);
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int mask = WARP / 2; mask > 0; mask >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, mask));
+    return v;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int mask = WARP / 2; mask > 0; mask >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, mask);
+    return v;
+}
+
+// AttentionKernels.decodeSplit: one query head (blockIdx.x) against one split of SPLIT slots of its KV group,
+// batch row blockIdx.z.
 extern "C" __global__ void attention_split(const float* __restrict__ q, const float* __restrict__ keyCache,
-                                           const float* __restrict__ valueCache, const int* __restrict__ slotPositions,
-                                           const int* __restrict__ offsets, const int* __restrict__ spans,
+                                           const float* __restrict__ valueCache, const unsigned short* keys16,
+                                           const unsigned short* values16, const int* __restrict__ slotPositions,
+                                           const int* __restrict__ offsets, const int* __restrict__ rings,
                                            const int* __restrict__ headSink, const int* __restrict__ headLocal,
                                            float* __restrict__ partialOut, float* __restrict__ partialMax,
-                                           float* __restrict__ partialSum, int position, int heads, int kvHeads,
-                                           int headDim, float scale) {
+                                           float* __restrict__ partialSum, const int* __restrict__ step,
+                                           const int* __restrict__ sinkSlots, int heads, int kvHeads, int headDim,
+                                           float scale, int kvFormat) {
     __shared__ float scores[SPLIT];
     __shared__ float reduce[ATT_GROUP];
-    int head = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
-    int g = head / (heads / kvHeads);
-    int span = spans[g], first = offsets[g];
-    int sink = headSink[head], local = headLocal[head];
+    int head = blockIdx.x, split = blockIdx.y, splits = gridDim.y, b = blockIdx.z;
+    int gi = b * kvHeads + head / (heads / kvHeads);
+    int slots = sinkSlots[b] + rings[gi], first = offsets[gi];
+    int sink = headSink[(long long) b * heads + head], local = headLocal[(long long) b * heads + head];
     int t = threadIdx.x;
+    int position = step[(long long) b * STEP_SIZE + STEP_POSITION];
     int begin = split * SPLIT;
-    long long queryBase = (long long) head * headDim;
+    long long queryBase = (long long) b * (heads + 2 * kvHeads) * headDim + (long long) head * headDim;
 
     float max = -CUDART_INF_F;
     for (int j = t; j < SPLIT; j += ATT_GROUP) {
         int slot = begin + j;
         float score = -CUDART_INF_F;
-        if (slot < span) {
+        if (slot < slots) {
             int p = slotPositions[first + slot];
-            if (p >= 0 && (p < sink || p > position - local)) {
+            if (p >= 0 && visible(p, position, sink, local)) {
                 long long keyBase = (long long) (first + slot) * headDim;
                 float dot = 0.f;
 #pragma unroll 8
@@ -106,12 +136,12 @@ extern "C" __global__ void attention_split(const float* __restrict__ q, const fl
     max = block_max(reduce, max);
     float sum = 0.f;
     for (int j = t; j < SPLIT; j += ATT_GROUP) {
-        float e = max == -CUDART_INF_F ? 0.f : expf(scores[j] - max);
+        float e = max == -CUDART_INF_F ? 0.f : __expf(scores[j] - max);
         scores[j] = e;
         sum += e;
     }
     sum = block_sum(reduce, sum);
-    long long out = ((long long) head * splits + split) * headDim;
+    long long out = (((long long) b * heads + head) * splits + split) * headDim;
     for (int d = t; d < headDim; d += ATT_GROUP) {
         float acc = 0.f;
 #pragma unroll 4
@@ -122,30 +152,236 @@ extern "C" __global__ void attention_split(const float* __restrict__ q, const fl
         partialOut[out + d] = acc;
     }
     if (t == 0) {
-        partialMax[(long long) head * splits + split] = max;
-        partialSum[(long long) head * splits + split] = sum;
+        partialMax[((long long) b * heads + head) * splits + split] = max;
+        partialSum[((long long) b * heads + head) * splits + split] = sum;
     }
 }
 
-// Merges the splits of each query head (see AttentionKernels.combine).
+// AttentionKernels.mergedSum / mergedValue: the splits of one head, weighted by e^(m_s - max).
+__device__ float merged_sum(const float* partialMax, const float* partialSum, long long stats, int splits, int from,
+                            int stride, float max) {
+    float total = 0.f;
+    for (int s = from; s < splits; s += stride) {
+        float m = partialMax[stats + s];
+        if (m != -CUDART_INF_F) total += __expf(m - max) * partialSum[stats + s];
+    }
+    return total;
+}
+
+__device__ float merged_value(const float* partialOut, const float* partialMax, long long stats, int splits, int headDim,
+                              int d, float max) {
+    float acc = 0.f;
+#pragma unroll 4
+    for (int s = 0; s < splits; s++) {
+        float m = partialMax[stats + s];
+        if (m != -CUDART_INF_F) acc += __expf(m - max) * partialOut[(stats + s) * headDim + d];
+    }
+    return acc;
+}
+
+// AttentionKernels.combine: merges the splits of each query head (blockIdx.x, batch row blockIdx.y).
 extern "C" __global__ void attention_combine(const float* __restrict__ partialOut, const float* __restrict__ partialMax,
                                              const float* __restrict__ partialSum, float* __restrict__ out, int splits,
                                              int headDim) {
-    int head = blockIdx.x;
-    long long stats = (long long) head * splits;
+    long long head = (long long) blockIdx.y * gridDim.x + blockIdx.x;
+    long long stats = head * splits;
     float max = -CUDART_INF_F;
     for (int s = 0; s < splits; s++) max = fmaxf(max, partialMax[stats + s]);
-    float total = 0.f;
-    for (int s = 0; s < splits; s++) {
-        float m = partialMax[stats + s];
-        if (m != -CUDART_INF_F) total += expf(m - max) * partialSum[stats + s];
-    }
+    float total = merged_sum(partialMax, partialSum, stats, splits, 0, 1, max);
     for (int d = threadIdx.x; d < headDim; d += ATT_GROUP) {
-        float acc = 0.f;
-        for (int s = 0; s < splits; s++) {
-            float m = partialMax[stats + s];
-            if (m != -CUDART_INF_F) acc += expf(m - max) * partialOut[(stats + s) * headDim + d];
+        out[head * headDim + d] = merged_value(partialOut, partialMax, stats, splits, headDim, d, max) / total;
+    }
+}
+
+// AttentionKernels.score: query head i's score of slot j (position p, -1 when empty), -inf where not visible.
+__device__ __forceinline__ void grouped_score(float* weights, int i, int j, int p, float dot, int groupHeads,
+                                              int position, const int* spans) {
+    if (i >= groupHeads) return;
+    bool seen = p >= 0 && visible(p, position, spans[2 * i], spans[2 * i + 1]);
+    weights[i * GROUPED_SPLIT + j] = seen ? dot : -CUDART_INF_F;
+}
+
+// AttentionKernels.decodeGrouped: one split of GROUPED_SPLIT slots of KV group blockIdx.x against all the query heads
+// that share it (each key and value read once for all of them), batch row blockIdx.z; the last split of the group
+// to finish merges the group's splits. Work-item t scores slot t (16-byte key loads, four heads at a time); warp w
+// takes the softmax of heads w, w+4, …; value rows are read 16 bytes per lane, 128/headDim rows per warp at a time.
+extern "C" __global__ void attention_grouped(const float* __restrict__ q, const float* __restrict__ keyCache,
+                                             const float* __restrict__ valueCache, const unsigned short* keys16,
+                                             const unsigned short* values16, const int* __restrict__ slotPositions,
+                                             const int* __restrict__ offsets, const int* __restrict__ rings,
+                                             const int* __restrict__ headSink, const int* __restrict__ headLocal,
+                                             float* partialOut, float* partialMax, float* partialSum, int* arrivals,
+                                             float* __restrict__ out, const int* __restrict__ step,
+                                             const int* __restrict__ sinkSlots, int heads, int kvHeads, int headDim,
+                                             float scale, int kvFormat) {
+    __shared__ __align__(16) float queries[MAX_GROUP_HEADS * MAX_HEAD_DIM];
+    __shared__ float weights[MAX_GROUP_HEADS * GROUPED_SPLIT];
+    __shared__ float partial[GROUPED_WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM];
+    __shared__ float merge[2 * MAX_GROUP_HEADS];
+    __shared__ int last;
+    __shared__ int spans[2 * MAX_GROUP_HEADS];
+    int g = blockIdx.x, split = blockIdx.y, splits = gridDim.y, b = blockIdx.z;
+    int groupHeads = heads / kvHeads, firstHead = b * heads + g * groupHeads;
+    int gi = b * kvHeads + g;
+    int first = offsets[gi] + split * GROUPED_SPLIT;
+    int filled = min(GROUPED_SPLIT, sinkSlots[b] + rings[gi] - split * GROUPED_SPLIT);
+    int position = step[(long long) b * STEP_SIZE + STEP_POSITION];
+    long long query = (long long) b * (heads + 2 * kvHeads) * headDim + (long long) g * groupHeads * headDim;
+    int t = threadIdx.x, lane = t % WARP, warp = t / WARP;
+
+    int queryFloats = MAX_GROUP_HEADS * headDim;
+#pragma unroll 4
+    for (int i = t; i < queryFloats; i += GROUPED) queries[i] = i < groupHeads * headDim ? q[query + i] * scale : 0.f;
+    if (t < groupHeads) {
+        spans[2 * t] = headSink[firstHead + t];
+        spans[2 * t + 1] = headLocal[firstHead + t];
+    }
+    __syncthreads();
+
+    int p = t < filled ? slotPositions[(long long) first + t] : -1;
+    long long key = (long long) (first + t) * headDim;
+    for (int i = 0; i < groupHeads; i += 4) {
+        float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+        if (p >= 0) {
+            int qa = i * headDim, qb = qa + headDim, qc = qb + headDim, qd = qc + headDim;
+            if (headDim % 4 == 0) {
+#pragma unroll 8
+                for (int d = 0; d < headDim; d += 4) {
+                    float4 k = __ldg(reinterpret_cast<const float4*>(keyCache + key + d));
+                    float4 xa = *reinterpret_cast<const float4*>(queries + qa + d);
+                    float4 xb = *reinterpret_cast<const float4*>(queries + qb + d);
+                    float4 xc = *reinterpret_cast<const float4*>(queries + qc + d);
+                    float4 xd = *reinterpret_cast<const float4*>(queries + qd + d);
+                    s0 += xa.x * k.x + xa.y * k.y + xa.z * k.z + xa.w * k.w;
+                    s1 += xb.x * k.x + xb.y * k.y + xb.z * k.z + xb.w * k.w;
+                    s2 += xc.x * k.x + xc.y * k.y + xc.z * k.z + xc.w * k.w;
+                    s3 += xd.x * k.x + xd.y * k.y + xd.z * k.z + xd.w * k.w;
+                }
+            } else {
+#pragma unroll 8
+                for (int d = 0; d < headDim; d++) {
+                    float k = keyCache[key + d];
+                    s0 += queries[qa + d] * k;
+                    s1 += queries[qb + d] * k;
+                    s2 += queries[qc + d] * k;
+                    s3 += queries[qd + d] * k;
+                }
+            }
         }
-        out[(long long) head * headDim + d] = acc / total;
+        grouped_score(weights, i, t, p, s0, groupHeads, position, spans);
+        grouped_score(weights, i + 1, t, p, s1, groupHeads, position, spans);
+        grouped_score(weights, i + 2, t, p, s2, groupHeads, position, spans);
+        grouped_score(weights, i + 3, t, p, s3, groupHeads, position, spans);
+    }
+    __syncthreads();
+
+    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
+        float max = -CUDART_INF_F;
+        for (int j = lane; j < GROUPED_SPLIT; j += WARP) max = fmaxf(max, weights[i * GROUPED_SPLIT + j]);
+        max = warp_max(max);
+        float sum = 0.f;
+        for (int j = lane; j < GROUPED_SPLIT; j += WARP) {
+            float e = max == -CUDART_INF_F ? 0.f : __expf(weights[i * GROUPED_SPLIT + j] - max);
+            weights[i * GROUPED_SPLIT + j] = e;
+            sum += e;
+        }
+        sum = warp_sum(sum);
+        if (lane == 0) {
+            long long at = (long long) (firstHead + i) * splits + split;
+            partialMax[at] = max;
+            partialSum[at] = sum;
+        }
+    }
+    __syncthreads();
+
+    int rowLanes = headDim / 4; // lanes reading one value row, 16 bytes each
+    bool wide = headDim % 4 == 0 && WARP % rowLanes == 0;
+    for (int i = 0; wide && i < groupHeads; i += 4) {
+        int wa = i * GROUPED_SPLIT, wb = wa + GROUPED_SPLIT, wc = wb + GROUPED_SPLIT, wd = wc + GROUPED_SPLIT;
+        int rowsPerWarp = WARP / rowLanes, d = lane % rowLanes * 4;
+        float4 a = make_float4(0.f, 0.f, 0.f, 0.f), bb = a, c = a, e = a; // heads i..i+3 x dims d..d+3
+        int from = warp * rowsPerWarp + lane / rowLanes, stride = GROUPED_WARPS * rowsPerWarp;
+        int rows = filled > from ? (filled - from + stride - 1) / stride : 0;
+#pragma unroll 8
+        for (int k = 0; k < rows; k++) {
+            int j = from + k * stride;
+            float4 v = __ldg(reinterpret_cast<const float4*>(valueCache + (long long) (first + j) * headDim + d));
+            float pa = weights[wa + j], pb = weights[wb + j], pc = weights[wc + j], pd = weights[wd + j];
+            a.x += pa * v.x; a.y += pa * v.y; a.z += pa * v.z; a.w += pa * v.w;
+            bb.x += pb * v.x; bb.y += pb * v.y; bb.z += pb * v.z; bb.w += pb * v.w;
+            c.x += pc * v.x; c.y += pc * v.y; c.z += pc * v.z; c.w += pc * v.w;
+            e.x += pd * v.x; e.y += pd * v.y; e.z += pd * v.z; e.w += pd * v.w;
+        }
+        for (int m = rowLanes; m < WARP; m <<= 1) { // the warp's rows: lanes with the same dims
+            a.x += __shfl_xor_sync(0xFFFFFFFFu, a.x, m); a.y += __shfl_xor_sync(0xFFFFFFFFu, a.y, m);
+            a.z += __shfl_xor_sync(0xFFFFFFFFu, a.z, m); a.w += __shfl_xor_sync(0xFFFFFFFFu, a.w, m);
+            bb.x += __shfl_xor_sync(0xFFFFFFFFu, bb.x, m); bb.y += __shfl_xor_sync(0xFFFFFFFFu, bb.y, m);
+            bb.z += __shfl_xor_sync(0xFFFFFFFFu, bb.z, m); bb.w += __shfl_xor_sync(0xFFFFFFFFu, bb.w, m);
+            c.x += __shfl_xor_sync(0xFFFFFFFFu, c.x, m); c.y += __shfl_xor_sync(0xFFFFFFFFu, c.y, m);
+            c.z += __shfl_xor_sync(0xFFFFFFFFu, c.z, m); c.w += __shfl_xor_sync(0xFFFFFFFFu, c.w, m);
+            e.x += __shfl_xor_sync(0xFFFFFFFFu, e.x, m); e.y += __shfl_xor_sync(0xFFFFFFFFu, e.y, m);
+            e.z += __shfl_xor_sync(0xFFFFFFFFu, e.z, m); e.w += __shfl_xor_sync(0xFFFFFFFFu, e.w, m);
+        }
+        if (lane < rowLanes) {
+            float* at = partial + (warp * MAX_GROUP_HEADS + i) * headDim + d;
+            at[0] = a.x; at[1] = a.y; at[2] = a.z; at[3] = a.w;
+            at += headDim;
+            at[0] = bb.x; at[1] = bb.y; at[2] = bb.z; at[3] = bb.w;
+            at += headDim;
+            at[0] = c.x; at[1] = c.y; at[2] = c.z; at[3] = c.w;
+            at += headDim;
+            at[0] = e.x; at[1] = e.y; at[2] = e.z; at[3] = e.w;
+        }
+    }
+    for (int i = 0; !wide && i < groupHeads; i += 4) {
+        int wa = i * GROUPED_SPLIT, wb = wa + GROUPED_SPLIT, wc = wb + GROUPED_SPLIT, wd = wc + GROUPED_SPLIT;
+        for (int d = lane; d < headDim; d += WARP) {
+            float o0 = 0.f, o1 = 0.f, o2 = 0.f, o3 = 0.f;
+#pragma unroll 8
+            for (int j = warp; j < filled; j += GROUPED_WARPS) {
+                float v = valueCache[(long long) (first + j) * headDim + d];
+                o0 += weights[wa + j] * v;
+                o1 += weights[wb + j] * v;
+                o2 += weights[wc + j] * v;
+                o3 += weights[wd + j] * v;
+            }
+            int at = (warp * MAX_GROUP_HEADS + i) * headDim + d;
+            partial[at] = o0;
+            partial[at + headDim] = o1;
+            partial[at + 2 * headDim] = o2;
+            partial[at + 3 * headDim] = o3;
+        }
+    }
+    __syncthreads();
+    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+        int i = k / headDim, d = k % headDim;
+        float acc = 0.f;
+        for (int w = 0; w < GROUPED_WARPS; w++) acc += partial[(w * MAX_GROUP_HEADS + i) * headDim + d];
+        partialOut[((long long) (firstHead + i) * splits + split) * headDim + d] = acc;
+    }
+
+    // VectorKernels.lastToArrive: the last split of this row's KV group to finish merges the group's splits
+    __threadfence();
+    __syncthreads();
+    if (t == 0) last = atomicAdd(arrivals + gi, 1) == splits - 1 ? 1 : 0;
+    __syncthreads();
+    if (!last) return;
+    if (t == 0) arrivals[gi] = 0;
+    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
+        long long stats = (long long) (firstHead + i) * splits;
+        float max = -CUDART_INF_F;
+        for (int s = lane; s < splits; s += WARP) max = fmaxf(max, partialMax[stats + s]);
+        max = warp_max(max);
+        float total = warp_sum(merged_sum(partialMax, partialSum, stats, splits, lane, WARP, max));
+        if (lane == 0) {
+            merge[2 * i] = max;
+            merge[2 * i + 1] = total;
+        }
+    }
+    __syncthreads();
+    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+        int i = k / headDim, d = k % headDim;
+        long long h = firstHead + i;
+        out[h * headDim + d] = merged_value(partialOut, partialMax, h * splits, splits, headDim, d, merge[2 * i]) / merge[2 * i + 1];
     }
 }

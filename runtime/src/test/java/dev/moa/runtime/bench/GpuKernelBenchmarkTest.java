@@ -3,9 +3,12 @@ package dev.moa.runtime.bench;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.moa.tasks.cuda.CudaContext;
 import dev.moa.tasks.cuda.FakeCuda;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -39,12 +42,78 @@ class GpuKernelBenchmarkTest {
         });
     }
 
+    /**
+     * nvcc's build of the same algorithms ({@code scripts/kernel-gap/reference.cu}), which the benchmark times ours
+     * against, computes what ours does: its PTX, as nvcc writes it, runs in the PTX interpreter on the fake driver with
+     * the very argument lists the benchmark launches, and its outputs meet the benchmark's own plain-Java check — the
+     * per-head split + combine, the grouped kernel (head dims 16: value rows four lanes wide; 12: a warp per slot; 10:
+     * one value per key load) and the BF16 matvec (both its paths). The reference's parameters had drifted from ours
+     * once (two buffers added to our kernels only), and its times then measured a kernel reading pointers as ints.
+     */
+    @Test
+    void nvccsBuildOfTheSameAlgorithmsComputesWhatOursDoes() throws Exception {
+        Path source = Path.of("..", "scripts", "kernel-gap", "reference.cu");
+        assumeTrue(Files.isRegularFile(source) && onPath("nvcc"), "needs nvcc (the CUDA toolkit) and the source tree");
+        Path ptx = Files.createTempFile("reference", ".ptx");
+        try {
+            Process nvcc = new ProcessBuilder("nvcc", "-ptx", "-O3", "-arch=sm_80", source.toString(), "-o", ptx.toString())
+                    .redirectErrorStream(true).start();
+            String log = new String(nvcc.getInputStream().readAllBytes());
+            assertEquals(0, nvcc.waitFor(), log);
+            String reference = Files.readString(ptx);
+            onTheFakeDriver(reference, benchmark -> {
+                java.util.List<GpuKernelBenchmark.Row> rows = new java.util.ArrayList<>();
+                rows.add(benchmark.matVec(20, 64));
+                rows.add(benchmark.matVec(13, 37));
+                for (int headDim : new int[] {16, 12, 10}) {
+                    rows.add(benchmark.attention(8, 2, headDim, 300, false, false));
+                    rows.add(benchmark.attention(8, 2, headDim, 300, true, false));
+                }
+                assertNull(FakeCuda.launchFailure());
+                for (GpuKernelBenchmark.Row row : rows) {
+                    String what = row.kernel() + " " + row.shape();
+                    assertTrue(row.maxError() < 1e-4, what + ": our error " + row.maxError());
+                    assertTrue(row.referenceError() < 1e-4, what + ": nvcc's error " + row.referenceError());
+                    assertTrue(row.referenceRight(), what);
+                }
+            });
+        } finally {
+            Files.deleteIfExists(ptx);
+        }
+    }
+
+    /** A reference whose result is wrong gets no time in the table: "wrong" where its time and the ratio were. */
+    @Test
+    void aReferenceThatComputesSomethingElseIsShownAsWrong() {
+        var right = new GpuKernelBenchmark.Row("attention", "span 4096", 10, 20, 1000, 1e-7, 0, 1e-7);
+        var wrong = new GpuKernelBenchmark.Row("attention", "span 4096", 10, 2, 1000, 1e-7, 0, 0.4);
+        assertTrue(right.referenceRight());
+        assertTrue(!wrong.referenceRight());
+        onTheFakeDriver(benchmark -> {
+            String[] lines = benchmark.table(java.util.List.of(right, wrong)).split("\n");
+            assertTrue(lines[2].contains(" 20.0 ") && lines[2].contains(" 2.00 "), lines[2]);
+            assertTrue(lines[3].contains(" wrong ") && !lines[3].contains(" 2.0 ") && lines[3].contains("4.0e-01"), lines[3]);
+        });
+    }
+
+    private static boolean onPath(String program) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(java.io.File.pathSeparator)) {
+            if (Files.isExecutable(Path.of(dir, program))) return true;
+        }
+        return false;
+    }
+
     /** Runs {@code rows} against a benchmark on a fresh fake driver whose launches compute, then frees what it allocated. */
     static void onTheFakeDriver(java.util.function.Consumer<GpuKernelBenchmark> rows) {
+        onTheFakeDriver(null, rows);
+    }
+
+    /** As above, with nvcc's PTX of the reference kernels loaded (null: none), and one launch per timing. */
+    static void onTheFakeDriver(String referencePtx, java.util.function.Consumer<GpuKernelBenchmark> rows) {
         var driver = FakeCuda.freshDriver();
         FakeCuda.executeLaunches();
         try (CudaContext context = CudaContext.open(driver, 0)) {
-            GpuKernelBenchmark benchmark = new GpuKernelBenchmark(context, null);
+            GpuKernelBenchmark benchmark = new GpuKernelBenchmark(context, referencePtx, 0, 1);
             try {
                 rows.accept(benchmark);
             } finally {

@@ -113,7 +113,6 @@ public final class FakeCuda {
     }
 
     private static final java.util.concurrent.atomic.AtomicReference<Throwable> LAUNCH_FAILURE = new java.util.concurrent.atomic.AtomicReference<>();
-    private static final java.util.Map<String, java.lang.reflect.Method> KERNELS = new java.util.concurrent.ConcurrentHashMap<>();
     private static MemorySegment hook;
 
     /**
@@ -146,7 +145,7 @@ public final class FakeCuda {
     public static long interpretedLaunchCount() {
         return INTERPRETED.get();
     }
-    private static final java.util.Map<String, dev.moa.tasks.jit.PtxInterpreter> INTERPRETERS = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final java.util.Map<Object, dev.moa.tasks.jit.PtxInterpreter> INTERPRETERS = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** As {@link #executeLaunches()}, each kernel run the given way. */
     public static synchronized void executeLaunches(Execution how) {
@@ -176,45 +175,67 @@ public final class FakeCuda {
         if (LAUNCH_FAILURE.get() != null) return;
         try {
             String name = entry.reinterpret(128).getString(0);
-            java.lang.reflect.Method kernel = KERNELS.computeIfAbsent(ptx.address() + ":" + name, k -> kernelOf(ptx, name));
-            boolean interpret = execution == Execution.PTX;
+            Target target = TARGETS.computeIfAbsent(ptx.address() + ":" + name, k -> targetOf(ptx, name));
+            boolean interpret = execution == Execution.PTX || target.kernel() == null;
             int[] d = dims.reinterpret(7 * 4).toArray(JAVA_INT);
             MemorySegment p = params.reinterpret(bytes);
-            Class<?>[] types = kernel.getParameterTypes();
-            Object[] args = new Object[types.length - 1];
+            // each parameter as the Java kernel declares it, or (PTX from elsewhere: nvcc's) as its .entry does
+            List<Class<?>> types = target.kernel() != null
+                    ? List.of(target.kernel().getParameterTypes()).subList(1, target.kernel().getParameterCount())
+                    : target.entry().types().stream().<Class<?>>map(t -> switch (t) {
+                        case "u64", "s64", "b64" -> MemorySegment.class;
+                        case "f32" -> float.class;
+                        default -> int.class;
+                    }).toList();
+            Object[] args = new Object[types.size()];
             long at = 0;
-            for (int i = 1; i < types.length; i++) {
-                Class<?> t = types[i];
+            for (int i = 0; i < types.size(); i++) {
+                Class<?> t = types.get(i);
                 if (t == int.class) {
-                    args[i - 1] = p.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, at);
+                    args[i] = p.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, at);
                     at += 4;
                 } else if (t == float.class) {
-                    args[i - 1] = p.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, at);
+                    args[i] = p.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, at);
                     at += 4;
                 } else if (t == long.class) {
-                    args[i - 1] = p.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, at);
+                    args[i] = p.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, at);
                     at += 8;
                 } else {
                     long address = p.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, at);
                     at += 8;
                     long size = (long) call("fake_allocation_bytes", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG), address);
-                    if (size <= 0) throw new IllegalStateException(name + ": argument " + i + " points outside every allocation");
+                    if (size <= 0) throw new IllegalStateException(name + ": argument " + (i + 1) + " points outside every allocation");
                     MemorySegment memory = MemorySegment.ofAddress(address).reinterpret(size);
-                    args[i - 1] = interpret ? memory : t.getConstructor(MemorySegment.class).newInstance(memory);
+                    args[i] = interpret ? memory : t.getConstructor(MemorySegment.class).newInstance(memory);
                 }
             }
             if (at != bytes) throw new IllegalStateException(name + ": " + bytes + " parameter bytes for " + at + " the kernel declares");
             var grid = new dev.moa.tasks.emulator.Grid(d[0], d[1], d[2], d[3], d[6]); // grid x, y, z, block x, …, dynamic shared
             if (interpret) {
                 String text = ptx.reinterpret(Long.MAX_VALUE).getString(0);
-                INTERPRETERS.computeIfAbsent(text, dev.moa.tasks.jit.PtxInterpreter::new).launch(grid, args);
+                INTERPRETERS.computeIfAbsent(List.of(text, name), k -> target.kernel() != null ? new dev.moa.tasks.jit.PtxInterpreter(text)
+                        : dev.moa.tasks.jit.PtxInterpreter.ofEntry(text, name)).launch(grid, args);
                 INTERPRETED.incrementAndGet();
             } else {
-                dev.moa.tasks.emulator.Emulator.launch(kernel.getDeclaringClass(), kernel.getName(), grid, args);
+                dev.moa.tasks.emulator.Emulator.launch(target.kernel().getDeclaringClass(), target.kernel().getName(), grid, args);
             }
         } catch (Throwable e) {
             LAUNCH_FAILURE.compareAndSet(null, e);
         }
+    }
+
+    /** What a launched entry runs: the Java kernel the JIT compiled it from, or (PTX from elsewhere) null and its declaration. */
+    private record Target(java.lang.reflect.Method kernel, PtxEntry entry) {
+    }
+
+    private static final java.util.Map<String, Target> TARGETS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static Target targetOf(MemorySegment ptx, String entry) {
+        String text = ptx.reinterpret(Long.MAX_VALUE).getString(0);
+        if (text.contains("PTX JIT from ")) return new Target(kernelOf(ptx, entry), null);
+        PtxEntry declared = PtxEntry.parse(text).get(entry);
+        if (declared == null) throw new IllegalStateException(entry + ": no such entry in the PTX");
+        return new Target(null, declared);
     }
 
     /** The kernel method the JIT compiled {@code ptx} from: its header names the class and method. */

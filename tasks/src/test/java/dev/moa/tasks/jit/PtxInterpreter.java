@@ -13,7 +13,10 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Test-only: executes the PTX subset the JIT emits (see {@link PtxCompiler}'s class comment), so the generated
- * code itself — not the Java it came from — can be run on random inputs and compared with the emulator. Each
+ * code itself — not the Java it came from — can be run on random inputs and compared with the emulator; and what
+ * nvcc writes for {@code scripts/kernel-gap/reference.cu} ({@link #ofEntry}: one entry of a module of several,
+ * register ranges, shared arrays in bytes, {@code [register+offset]} addresses), so the benchmarks' reference
+ * kernels are proven to compute what ours do before their times are compared. Each
  * thread of a block is a virtual thread with its own registers; {@code bar.sync} is a block barrier and
  * {@code shfl.sync} exchanges values inside a warp. Global memory is the real off-heap memory of the buffers
  * (parameters carry their addresses); approximate instructions ({@code ex2.approx} …) are computed exactly.
@@ -53,6 +56,15 @@ public final class PtxInterpreter {
         return executed.sum() - moves.sum();
     }
 
+    /** The kernel {@code entry} of a module that may hold several (nvcc's output for a file of kernels). */
+    public static PtxInterpreter ofEntry(String ptx, String entry) {
+        int start = ptx.indexOf(".visible .entry " + entry + "(");
+        if (start < 0) throw new IllegalArgumentException("no entry " + entry + " in the PTX");
+        int end = ptx.indexOf("\n}", start);
+        String header = ptx.substring(0, ptx.indexOf(".visible .entry"));
+        return new PtxInterpreter(header + ptx.substring(start, end + 2));
+    }
+
     public PtxInterpreter(String ptx) {
         boolean inParams = false;
         for (String raw : ptx.split("\n")) {
@@ -64,6 +76,7 @@ public final class PtxInterpreter {
                 inParams = true;
                 continue;
             }
+            if (line.startsWith(".visible .func") || line.startsWith(".func")) throw new IllegalArgumentException("calls are not interpreted: " + line);
             if (inParams) {
                 if (line.equals(")")) {
                     inParams = false;
@@ -73,10 +86,16 @@ public final class PtxInterpreter {
                 }
                 continue;
             }
-            if (line.startsWith(".version") || line.startsWith(".target") || line.startsWith(".address_size")) continue;
+            if (line.startsWith(".version") || line.startsWith(".target") || line.startsWith(".address_size") || line.startsWith(".pragma")) continue;
             if (line.startsWith(".reg")) {
-                String name = line.substring(line.lastIndexOf(' ') + 1, line.length() - 1);
-                registers.putIfAbsent(name, registers.size());
+                String name = line.substring(line.lastIndexOf(' ') + 1, line.length() - 1).strip();
+                if (name.endsWith(">")) { // %f<12>: %f0 … %f11
+                    String prefix = name.substring(0, name.indexOf('<'));
+                    int count = Integer.parseInt(name.substring(name.indexOf('<') + 1, name.length() - 1));
+                    for (int k = 0; k < count; k++) registers.putIfAbsent(prefix + k, registers.size());
+                } else {
+                    registers.putIfAbsent(name, registers.size());
+                }
                 continue;
             }
             if (line.startsWith(".extern .shared")) { // dynamic shared memory: after the static arrays, sized by the launch
@@ -84,13 +103,14 @@ public final class PtxInterpreter {
                 dynamicShared = decl.substring(0, decl.indexOf('['));
                 continue;
             }
-            if (line.startsWith(".shared")) {
+            if (line.startsWith(".shared")) { // ours: .shared .f32 s[n] (words); nvcc's: .shared .align 4 .b8 s[bytes], .u32 s
                 String decl = line.substring(line.lastIndexOf(' ') + 1, line.length() - 1);
-                String name = decl.substring(0, decl.indexOf('['));
-                int length = Integer.parseInt(decl.substring(decl.indexOf('[') + 1, decl.indexOf(']')));
+                boolean array = decl.contains("[");
+                String name = array ? decl.substring(0, decl.indexOf('[')) : decl;
+                int length = array ? Integer.parseInt(decl.substring(decl.indexOf('[') + 1, decl.indexOf(']'))) : 1;
                 sharedBytes = (sharedBytes + 15) & ~15;
                 sharedOffsets.put(name, sharedBytes);
-                sharedBytes += length * 4;
+                sharedBytes += line.contains(".b8 ") ? length : length * 4;
                 continue;
             }
             if (line.endsWith(":")) {
@@ -244,9 +264,11 @@ public final class PtxInterpreter {
             set(operand, Float.floatToRawIntBits(x) & 0xFFFFFFFFL);
         }
 
+        /** {@code [base]} or {@code [base+offset]} (nvcc's form), base a register, a shared array or a parameter. */
         long address(String operand) {
             String inner = operand.substring(1, operand.length() - 1);
-            return value(inner);
+            int plus = inner.indexOf('+');
+            return plus < 0 ? value(inner) : value(inner.substring(0, plus)) + Long.parseLong(inner.substring(plus + 1));
         }
 
         long exchange(long value, int source) {
@@ -269,121 +291,128 @@ public final class PtxInterpreter {
                 if (op.guard() >= 0 && ((r[op.guard()] != 0) == op.negate())) continue;
                 String[] o = op.operands();
                 String type = p[p.length - 1];
-                switch (p[0]) {
-                    case "ret" -> {
-                        return;
-                    }
-                    case "bra" -> pc = labels.get(o[0]);
-                    case "ld" -> {
-                        if (p[1].equals("param")) {
-                            int index = paramNames.indexOf(o[1].substring(1, o[1].length() - 1));
-                            set(o[0], params[index]);
-                        } else {
+                try {
+                    switch (p[0]) {
+                        case "ret" -> {
+                            return;
+                        }
+                        case "bra" -> pc = labels.get(o[0]);
+                        case "ld" -> {
+                            if (p[1].equals("param")) {
+                                int index = paramNames.indexOf(o[1].substring(1, o[1].length() - 1));
+                                set(o[0], params[index]);
+                            } else {
+                                MemorySegment memory = p[1].equals("shared") ? shared : ALL;
+                                if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // {%v_0, …}, [address]
+                                    int words = p[p.length - 2].equals("v4") ? 4 : 2;
+                                    long a = address(o[words]);
+                                    for (int w = 0; w < words; w++) {
+                                        set(o[w].replace("{", "").replace("}", ""), memory.get(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w) & 0xFFFFFFFFL);
+                                    }
+                                    continue;
+                                }
+                                long a = address(o[1]);
+                                switch (type) {
+                                    case "f32" -> setF(o[0], memory.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a));
+                                    case "s32", "u32", "b32" -> set(o[0], memory.get(ValueLayout.JAVA_INT_UNALIGNED, a));
+                                    case "s16" -> set(o[0], memory.get(ValueLayout.JAVA_SHORT_UNALIGNED, a));
+                                    case "u16" -> set(o[0], memory.get(ValueLayout.JAVA_SHORT_UNALIGNED, a) & 0xFFFF);
+                                    case "u64" -> set(o[0], memory.get(ValueLayout.JAVA_LONG_UNALIGNED, a));
+                                    case "s8" -> set(o[0], memory.get(ValueLayout.JAVA_BYTE, a));
+                                    default -> throw unsupported(op);
+                                }
+                            }
+                        }
+                        case "st" -> {
                             MemorySegment memory = p[1].equals("shared") ? shared : ALL;
-                            if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // {%v_0, …}, [address]
-                                int words = p[p.length - 2].equals("v4") ? 4 : 2;
-                                long a = address(o[words]);
-                                for (int w = 0; w < words; w++) {
-                                    set(o[w].replace("{", "").replace("}", ""), memory.get(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w) & 0xFFFFFFFFL);
-                                }
-                                continue;
-                            }
-                            long a = address(o[1]);
+                            long a = address(o[0]);
                             switch (type) {
-                                case "f32" -> setF(o[0], memory.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a));
-                                case "s32" -> set(o[0], memory.get(ValueLayout.JAVA_INT_UNALIGNED, a));
-                                case "s16" -> set(o[0], memory.get(ValueLayout.JAVA_SHORT_UNALIGNED, a));
-                                case "u64" -> set(o[0], memory.get(ValueLayout.JAVA_LONG_UNALIGNED, a));
-                                case "s8" -> set(o[0], memory.get(ValueLayout.JAVA_BYTE, a));
+                                case "f32" -> memory.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, f(o[1]));
+                                case "s32", "u32", "b32" -> memory.set(ValueLayout.JAVA_INT_UNALIGNED, a, i(o[1]));
+                                case "b16" -> memory.set(ValueLayout.JAVA_SHORT_UNALIGNED, a, (short) i(o[1]));
+                                case "b8" -> memory.set(ValueLayout.JAVA_BYTE, a, (byte) i(o[1]));
                                 default -> throw unsupported(op);
                             }
                         }
-                    }
-                    case "st" -> {
-                        MemorySegment memory = p[1].equals("shared") ? shared : ALL;
-                        long a = address(o[0]);
-                        switch (type) {
-                            case "f32" -> memory.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, f(o[1]));
-                            case "s32" -> memory.set(ValueLayout.JAVA_INT_UNALIGNED, a, i(o[1]));
-                            case "b16" -> memory.set(ValueLayout.JAVA_SHORT_UNALIGNED, a, (short) i(o[1]));
-                            case "b8" -> memory.set(ValueLayout.JAVA_BYTE, a, (byte) i(o[1]));
-                            default -> throw unsupported(op);
-                        }
-                    }
-                    case "atom" -> {
-                        long a = address(o[1]);
-                        synchronized (ATOMICS) {
-                            switch (p[2] + "." + type) {
-                                case "add.f32" -> {
-                                    float old = ALL.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a);
-                                    ALL.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, old + f(o[2]));
-                                    setF(o[0], old);
+                        case "atom" -> {
+                            long a = address(o[1]);
+                            synchronized (ATOMICS) {
+                                switch (p[2] + "." + type) {
+                                    case "add.f32" -> {
+                                        float old = ALL.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a);
+                                        ALL.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, old + f(o[2]));
+                                        setF(o[0], old);
+                                    }
+                                    case "add.u32", "max.s32" -> {
+                                        int old = ALL.get(ValueLayout.JAVA_INT_UNALIGNED, a);
+                                        int v = p[2].equals("add") ? old + i(o[2]) : Math.max(old, i(o[2]));
+                                        ALL.set(ValueLayout.JAVA_INT_UNALIGNED, a, v);
+                                        set(o[0], old);
+                                    }
+                                    default -> throw unsupported(op);
                                 }
-                                case "add.u32", "max.s32" -> {
-                                    int old = ALL.get(ValueLayout.JAVA_INT_UNALIGNED, a);
-                                    int v = p[2].equals("add") ? old + i(o[2]) : Math.max(old, i(o[2]));
-                                    ALL.set(ValueLayout.JAVA_INT_UNALIGNED, a, v);
-                                    set(o[0], old);
+                            }
+                        }
+                        case "bar" -> barrier.arriveAndAwaitAdvance();
+                        case "cp" -> { // cp.async: copies start, are grouped by commit_group, and happen at the wait_group covering them
+                            switch (p[2]) {
+                                case "cg" -> {
+                                    long destination = address(o[0]), source = address(o[1]);
+                                    openCopies.add(() -> MemorySegment.copy(ALL, source, shared, destination, 16));
+                                }
+                                case "commit_group" -> {
+                                    copyGroups.addLast(openCopies);
+                                    openCopies = new ArrayList<>();
+                                }
+                                case "wait_group" -> {
+                                    long pending = value(o[0]);
+                                    while (copyGroups.size() > pending) copyGroups.removeFirst().forEach(Runnable::run);
                                 }
                                 default -> throw unsupported(op);
                             }
                         }
-                    }
-                    case "bar" -> barrier.arriveAndAwaitAdvance();
-                    case "cp" -> { // cp.async: copies start, are grouped by commit_group, and happen at the wait_group covering them
-                        switch (p[2]) {
-                            case "cg" -> {
-                                long destination = address(o[0]), source = address(o[1]);
-                                openCopies.add(() -> MemorySegment.copy(ALL, source, shared, destination, 16));
+                        case "ldmatrix" -> { // ldmatrix.sync.aligned.m8n8.x4.shared.b16 {r0..r3}, [address]: MatrixFragments.rowLane
+                            if (!op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.shared.b16")) throw unsupported(op);
+                            long mine = address(o[4]);
+                            int lane = tid % 32;
+                            for (int j = 0; j < 4; j++) {
+                                long row = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.rowLane(lane, j));
+                                set(o[j].replace("{", "").replace("}", "").strip(), shared.get(ValueLayout.JAVA_INT_UNALIGNED, row + 4L * (lane % 4)) & 0xFFFFFFFFL);
                             }
-                            case "commit_group" -> {
-                                copyGroups.addLast(openCopies);
-                                openCopies = new ArrayList<>();
-                            }
-                            case "wait_group" -> {
-                                long pending = value(o[0]);
-                                while (copyGroups.size() > pending) copyGroups.removeFirst().forEach(Runnable::run);
-                            }
-                            default -> throw unsupported(op);
                         }
-                    }
-                    case "ldmatrix" -> { // ldmatrix.sync.aligned.m8n8.x4.shared.b16 {r0..r3}, [address]: MatrixFragments.rowLane
-                        if (!op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.shared.b16")) throw unsupported(op);
-                        long mine = address(o[4]);
-                        int lane = tid % 32;
-                        for (int j = 0; j < 4; j++) {
-                            long row = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.rowLane(lane, j));
-                            set(o[j].replace("{", "").replace("}", "").strip(), shared.get(ValueLayout.JAVA_INT_UNALIGNED, row + 4L * (lane % 4)) & 0xFFFFFFFFL);
+                        case "mma" -> { // mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d0..d3}, {a0..a3}, {b0, b1}, {c0..c3}
+                            if (!op.text().startsWith("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) throw unsupported(op);
+                            String[] reg = new String[o.length];
+                            for (int k = 0; k < o.length; k++) reg[k] = o[k].replace("{", "").replace("}", "").strip();
+                            int lane = tid % 32;
+                            for (int k = 0; k < 4; k++) mmaWords[lane][k] = i(reg[4 + k]);
+                            mmaWords[lane][4] = i(reg[8]);
+                            mmaWords[lane][5] = i(reg[9]);
+                            for (int k = 0; k < 4; k++) mmaAcc[lane][k] = f(reg[10 + k]);
+                            warpBarrier.arriveAndAwaitAdvance();
+                            float[] d = dev.moa.tasks.kernel.MatrixFragments.product(mmaWords, mmaAcc, lane);
+                            warpBarrier.arriveAndAwaitAdvance();
+                            for (int k = 0; k < 4; k++) setF(reg[k], d[k]);
                         }
+                        case "membar" -> {
+                            // blocks run one after another here: every write is already seen by the next
+                        }
+                        case "shfl" -> {
+                            int lane = tid % 32, arg = i(o[2]);
+                            int source = p[2].equals("bfly") ? lane ^ arg : lane + arg;
+                            long v = exchange(value(o[1]), source < 32 ? source : lane);
+                            String[] destination = o[0].split("\\|"); // nvcc's %r|%p: the value, and whether its lane was in range
+                            set(destination[0], v);
+                            if (destination.length > 1) set(destination[1], source < 32 ? 1 : 0);
+                        }
+                        case "cvta", "mov" -> set(o[0], type.equals("f32") ? value(o[1]) & 0xFFFFFFFFL : value(o[1]));
+                        case "setp" -> set(o[0], compare(p[1], type, o[1], o[2]) ? 1 : 0);
+                        case "selp" -> set(o[0], value(o[3]) != 0 ? value(o[1]) : value(o[2]));
+                        case "cvt" -> convert(op, p, o);
+                        default -> arithmetic(op, p, o, type);
                     }
-                    case "mma" -> { // mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d0..d3}, {a0..a3}, {b0, b1}, {c0..c3}
-                        if (!op.text().startsWith("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32")) throw unsupported(op);
-                        String[] reg = new String[o.length];
-                        for (int k = 0; k < o.length; k++) reg[k] = o[k].replace("{", "").replace("}", "").strip();
-                        int lane = tid % 32;
-                        for (int k = 0; k < 4; k++) mmaWords[lane][k] = i(reg[4 + k]);
-                        mmaWords[lane][4] = i(reg[8]);
-                        mmaWords[lane][5] = i(reg[9]);
-                        for (int k = 0; k < 4; k++) mmaAcc[lane][k] = f(reg[10 + k]);
-                        warpBarrier.arriveAndAwaitAdvance();
-                        float[] d = dev.moa.tasks.kernel.MatrixFragments.product(mmaWords, mmaAcc, lane);
-                        warpBarrier.arriveAndAwaitAdvance();
-                        for (int k = 0; k < 4; k++) setF(reg[k], d[k]);
-                    }
-                    case "membar" -> {
-                        // blocks run one after another here: every write is already seen by the next
-                    }
-                    case "shfl" -> {
-                        int lane = tid % 32, arg = i(o[2]);
-                        int source = p[2].equals("bfly") ? lane ^ arg : lane + arg;
-                        long v = exchange(value(o[1]), source < 32 ? source : lane);
-                        set(o[0], v);
-                    }
-                    case "cvta", "mov" -> set(o[0], type.equals("f32") ? value(o[1]) & 0xFFFFFFFFL : value(o[1]));
-                    case "setp" -> set(o[0], compare(p[1], type, o[1], o[2]) ? 1 : 0);
-                    case "selp" -> set(o[0], value(o[3]) != 0 ? value(o[1]) : value(o[2]));
-                    case "cvt" -> convert(op, p, o);
-                    default -> arithmetic(op, p, o, type);
+                } catch (RuntimeException e) {
+                    throw new IllegalStateException("at '" + op.text() + "': " + e, e);
                 }
             }
         }
@@ -418,6 +447,8 @@ public final class PtxInterpreter {
             String conversion = String.join(".", java.util.Arrays.copyOfRange(p, 1, p.length));
             switch (conversion) {
                 case "s64.s32" -> set(o[0], i(o[1]));
+                case "u64.u32" -> set(o[0], i(o[1]) & 0xFFFFFFFFL);
+                case "u32.u16" -> set(o[0], i(o[1]) & 0xFFFF);
                 case "u32.u64" -> set(o[0], (int) value(o[1]));
                 case "rn.f32.s32" -> setF(o[0], (float) i(o[1]));
                 case "rn.f32.s64" -> setF(o[0], (float) value(o[1]));
@@ -468,6 +499,18 @@ public final class PtxInterpreter {
                     default -> throw unsupported(op);
                 };
                 setF(o[0], result);
+                return;
+            }
+            if (type.equals("pred")) { // and/or/not/xor of predicates (nvcc's)
+                boolean a = value(o[1]) != 0, b = o.length > 2 && value(o[2]) != 0;
+                boolean result = switch (name) {
+                    case "and" -> a && b;
+                    case "or" -> a || b;
+                    case "xor" -> a ^ b;
+                    case "not" -> !a;
+                    default -> throw unsupported(op);
+                };
+                set(o[0], result ? 1 : 0);
                 return;
             }
             boolean wide = type.endsWith("64"), unsigned = type.startsWith("u");
