@@ -38,6 +38,10 @@ java=("$work/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-ac
 failed=0
 budget="${MOA_GPU_BUDGET:-540}"
 late=""
+steps="gpu kernels-check goldens demo bench-1b bench-1b-batch long-context-budget prefill kernel-gap torch-matmul hf-transformers long-context bench-serve"
+for name in ${MOA_GPU_ONLY:-} ${MOA_GPU_SKIP:-}; do # a misspelt name would run nothing (or everything) and report success
+    case " $steps " in *" $name "*) ;; *) echo "gpu-check: no step named '$name' in MOA_GPU_ONLY/MOA_GPU_SKIP; the steps: $steps" >&2; exit 2;; esac
+done
 step() { # step NAME SECONDS COMMAND...
     local name="$1" limit="$2"; shift 2
     case " ${MOA_GPU_SKIP:-} " in *" $name "*) echo; echo "=== $name: skipped (MOA_GPU_SKIP)"; return;; esac
@@ -59,23 +63,30 @@ goldens=$(ls tests/src/test/resources/golden/*.json | paste -sd, -)
 step goldens 100 "${java[@]}" check --device cuda --golden "$goldens"
 step demo 90 "${java[@]}" check --model models/moa-demo --device cuda --prompt-tokens 300 --steps 48 \
     --attention "dense;moa:models/moa-demo/moa-plan-50.json;moa:models/moa-demo/moa-plan-25.json;uniform:0,0.5;window:16"
-step bench-1b 150 "${java[@]}" bench decode --device cuda --prompt-tokens 128 --decode-tokens 128 --rounds 3 --profile
-step bench-1b-batch 200 "${java[@]}" bench decode --device cuda --batch 1,8,32,128 --products matvec,auto --prompt-tokens 64 --decode-tokens 64 --rounds 1
+# decode: BF16 KV caches (as transformers keeps them) and the prompt/decode lengths hf-transformers runs with
+step bench-1b 150 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 --profile
+step bench-1b-batch 200 "${java[@]}" bench decode --device cuda --kv-cache bf16 --batch 1,8,32,128 --products matvec,auto \
+    --prompt-tokens 128 --decode-tokens 64 --rounds 1
 plan="$root/.device/llama-3.2-1b-plan.json"
-if [ -f "$plan" ]; then
-    step long-context-budget 240 "${java[@]}" bench long-context --device cuda --lengths 16384 --kv-budget 24G --kv-cache bf16 \
-        --products matvec,auto --decode-tokens 4 --plan "$plan"
-    step prefill 240 "${java[@]}" bench prefill --device cuda --lengths 2048,8192,16384 --rounds 2 --plan "$plan"
-fi
-if command -v nvcc >/dev/null; then
-    nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o "$work/reference.ptx" \
-        && step kernel-gap 90 "${java[@]}" kernels --bench --reference-ptx "$work/reference.ptx"
+with_plan() { # with_plan NAME SECONDS COMMAND...: a step that needs the 1B plan; without it, a failed step that says so
+    if [ -f "$plan" ]; then step "$@"; return; fi
+    case " ${MOA_GPU_SKIP:-} " in *" $1 "*) return;; esac
+    if [ -n "${MOA_GPU_ONLY:-}" ]; then case " $MOA_GPU_ONLY " in *" $1 "*) ;; *) return;; esac; fi
+    echo; echo "=== $1: not run, $plan is missing (scripts/device-bundle puts it there)"; failed=$((failed + 1))
+}
+with_plan long-context-budget 240 "${java[@]}" bench long-context --device cuda --lengths 16384 --kv-budget 24G --kv-cache bf16 \
+    --products matvec,auto --decode-tokens 4 --plan "$plan"
+with_plan prefill 240 "${java[@]}" bench prefill --device cuda --lengths 2048,8192,16384 --rounds 2 --plan "$plan"
+if command -v nvcc >/dev/null; then # nvcc's build inside the step: its failure is the step's
+    step kernel-gap 90 bash -c 'nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o "$0" && exec "$@" --reference-ptx "$0"' \
+        "$work/reference.ptx" "${java[@]}" kernels --bench
 else
     step kernel-gap 90 "${java[@]}" kernels --bench
 fi
 step torch-matmul 60 python3 scripts/reference/bench_matmul_cuda.py
 step hf-transformers 120 python3 scripts/reference/bench_hf_cuda.py --model "$MOA_HOME/models/llama-3.2-1b-shaped" --prompt 128 --gen 64 --batch 1,8,32
-[ -f "$plan" ] && step long-context 240 "${java[@]}" bench long-context --device cuda --lengths 8192,16384 --batch 1,8 --decode-tokens 8 --plan "$plan"
+with_plan long-context 240 "${java[@]}" bench long-context --device cuda --kv-cache bf16 --lengths 8192,16384 --batch 1,8 --decode-tokens 8 \
+    --plan "$plan"
 step bench-serve 150 "${java[@]}" bench serve --device cuda --preset llama-3.2-1b --clients 1,8,32 --requests 2 --prompt-tokens 128 --max-tokens 64
 echo; echo "gpu-check: $failed step(s) failed after $SECONDS s"
 [ -n "$late" ] && echo "gpu-check: not run for time:$late -- run them with MOA_GPU_ONLY=\"${late# }\" bash scripts/gpu-check.sh"

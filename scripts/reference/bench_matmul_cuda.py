@@ -4,8 +4,9 @@
   python3 scripts/reference/bench_matmul_cuda.py --shapes 512x2048x2048,4096x16384x2048
 
 Each shape is TOKENSxROWSxCOLS as `moa kernels --bench` names it: activations x [tokens, cols] times the weight
-matrix w [rows, cols] transposed, out [tokens, rows] (a linear layer's x @ w.T). Timed with CUDA events, the best of
-LAUNCHES after a warm-up, for bf16 x bf16 (cuBLAS's tensor-core path, what our GEMM is measured against) and for
+matrix w [rows, cols] transposed, out [tokens, rows] (a linear layer's x @ w.T). Timed as `moa kernels --bench` times
+ours: 20 launches to warm up, then LAUNCHES back to back between two CUDA events, the mean (one launch between its own
+events would add PyTorch's host dispatch, microseconds, to a product that takes a few), for bf16 x bf16 (cuBLAS's tensor-core path, what our GEMM is measured against) and for
 float32 activations and weights with TF32 allowed (the nearest cuBLAS has to our F32-activation products).
 Prints one JSON line per shape and precision, with TFLOP/s counted as 2·tokens·rows·cols.
 """
@@ -15,19 +16,19 @@ import json
 import torch
 
 
-def best_seconds(fn, launches):
-    for _ in range(5):
+def mean_seconds(fn, launches, warmup=20):
+    """Seconds per launch, as `moa kernels --bench` times ours: `warmup` launches, then `launches` queued back to back
+    between one pair of CUDA events (host dispatch overlaps the GPU's work, as in a model's forward), the mean."""
+    for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    best = float("inf")
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record()
     for _ in range(launches):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
         fn()
-        e.record()
-        e.synchronize()
-        best = min(best, s.elapsed_time(e) / 1e3)
-    return best
+    e.record()
+    e.synchronize()
+    return s.elapsed_time(e) / 1e3 / launches
 
 
 def main():
@@ -58,7 +59,7 @@ def main():
             x = torch.randn(tokens, cols, device="cuda", dtype=dtype)
             w = torch.randn(rows, cols, device="cuda", dtype=dtype)
             out = torch.empty(tokens, rows, device="cuda", dtype=dtype)
-            seconds = best_seconds(lambda: torch.matmul(x, w.t(), out=out), args.launches)
+            seconds = mean_seconds(lambda: torch.matmul(x, w.t(), out=out), args.launches)
             print(json.dumps({"runtime": "torch.matmul", "device": device, "precision": precision, "shape": shape,
                               "micros": round(seconds * 1e6, 2), "tflops": round(flops / seconds / 1e12, 1)}), flush=True)
 

@@ -40,6 +40,8 @@ public final class GpuKernelBenchmark {
     static final int WARMUP = 20, LAUNCHES = 50;
     /** The largest error nvcc's result may have and still count (ours and nvcc's are both F32 sums in their own orders). */
     static final double REFERENCE_TOLERANCE = 1e-3;
+    /** Every byte 0xFF: each float a NaN. Outputs start as this, so one a kernel never writes fails its check. */
+    private static final byte NAN_BYTE = (byte) 0xFF;
 
     /**
      * One timed kernel: what it is, how long one launch takes (ours and nvcc's, NaN without reference), bytes read, the
@@ -123,6 +125,22 @@ public final class GpuKernelBenchmark {
         arena.close();
     }
 
+    /** Our largest error a row may have: every product and attention is an F32 sum checked against a double one. */
+    static final double TOLERANCE = 1e-3;
+
+    /**
+     * The rows whose result is wrong, ours (beyond {@link #TOLERANCE}, NaN included: an output never written) or nvcc's
+     * (ran and beyond {@link #REFERENCE_TOLERANCE}), as "kernel shape (whose)".
+     */
+    public static List<String> wrongRows(List<Row> rows) {
+        List<String> wrong = new ArrayList<>();
+        for (Row r : rows) {
+            if (!(r.maxError() <= TOLERANCE)) wrong.add(r.kernel() + " " + r.shape() + " (ours)");
+            if (!Double.isNaN(r.referenceMicros()) && !r.referenceRight()) wrong.add(r.kernel() + " " + r.shape() + " (nvcc)");
+        }
+        return wrong;
+    }
+
     /** The table: ours, roofline share, nvcc's time and the gap. */
     public String table(List<Row> rows) {
         double peak = context.device().peakBandwidthBytesPerSecond() / 1e9;
@@ -151,6 +169,7 @@ public final class GpuKernelBenchmark {
         F32Buffer x = gaussian(cols), out = F32Buffer.allocate(arena, rows);
         Dim3 grid = Dim3.of((rows + MatVecKernels.ROWS_PER_GROUP - 1) / MatVecKernels.ROWS_PER_GROUP), block = Dim3.of(MatVecKernels.GROUP);
         DeviceMemory dw = device(w), dx = device(x), dout = device(out);
+        dout.fill(NAN_BYTE);
         Launch ours = new Launch(ourKernel(MatVecKernels.class, "bf16"), grid, block, dw, dx, dout, rows, cols);
         double[] expected = new double[rows];
         for (int r = 0; r < rows; r++) {
@@ -165,7 +184,7 @@ public final class GpuKernelBenchmark {
         double micros = time(ours), ourError = error.getAsDouble();
         double referenceMicros = Double.NaN, referenceError = Double.NaN;
         if (reference != null) {
-            dout.fill((byte) 0);
+            dout.fill(NAN_BYTE);
             referenceMicros = time(new Launch(reference.function("matvec_bf16"), grid, block, dw, dx, dout, rows, cols));
             referenceError = error.getAsDouble();
         }
@@ -190,13 +209,14 @@ public final class GpuKernelBenchmark {
             default -> dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows);
         };
         DeviceMemory dout = device(out);
+        dout.fill(NAN_BYTE); // an output a kernel never writes stays NaN and fails the check
         Object[] args = tensor ? new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0}
                 : new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0, 0};
         double micros = time(new Launch(ourKernel(dev.moa.tasks.kernels.GemmKernels.class, kind), Dim3.of(grid.groupsX(), grid.groupsY()),
                 Dim3.of(grid.groupSize()), args));
         dout.copyTo(out.memory());
         double error = 0;
-        for (int t = 0; t < 3; t++) {
+        for (int t : java.util.stream.IntStream.of(0, 1, tokens / 2, tokens - 1).distinct().toArray()) { // the first, a middle and the last tile of tokens
             for (int r = 0; r < rows; r++) {
                 double expected = 0;
                 for (int c = 0; c < cols; c++) {
@@ -226,6 +246,7 @@ public final class GpuKernelBenchmark {
         for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
         F32Buffer x = gaussian((long) batch * cols), out = F32Buffer.allocate(arena, (long) batch * rows), bias = F32Buffer.allocate(arena, 1);
         DeviceMemory dw = device(w), dx = device(x), dbias = device(bias), dout = device(out);
+        dout.fill(NAN_BYTE);
         Class<?> gemm = dev.moa.tasks.kernels.GemmKernels.class;
         Launch[] launches = switch (kind) {
             case "halfBatchInto" -> {
@@ -241,6 +262,7 @@ public final class GpuKernelBenchmark {
             default -> {
                 int splits = dev.moa.tasks.kernels.GemmKernels.splits(batch, rows, cols);
                 DeviceMemory partial = device(F32Buffer.allocate(arena, (long) splits * batch * rows));
+                partial.fill(NAN_BYTE);
                 var g = dev.moa.tasks.kernels.GemmKernels.tensorSplitGrid(batch, rows, splits);
                 var sum = dev.moa.tasks.kernels.GemmKernels.sumGrid(batch, rows);
                 yield new Launch[] {
@@ -271,7 +293,8 @@ public final class GpuKernelBenchmark {
 
     /**
      * Dense causal prefill attention over a {@code tokens}-token prompt in one chunk (keys and values staged as the
-     * device prefill stages them); checked on the last query of the first and last heads against a double computation.
+     * device prefill stages them); checked on queries of the first, a middle and the last block of the first and last
+     * heads against a double computation.
      */
     Row prefillAttention(int tokens, int heads, int kvHeads, int headDim, boolean tensor) {
         int stride = heads * headDim, kvRow = 2 * kvHeads * headDim;
@@ -283,11 +306,12 @@ public final class GpuKernelBenchmark {
         CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, tensor ? "blockSparseTensor" : "blockSparse");
         f.allowDynamicShared(grid.sharedBytes());
         DeviceMemory dout = device(out);
+        dout.fill(NAN_BYTE);
         double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(),
                 new Object[] {device(q), device(kv), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale}));
         dout.copyTo(out.memory());
         double error = 0;
-        int i = tokens - 1;
+        for (int i : java.util.stream.IntStream.of(0, tokens / 2 + 3, tokens - 1).distinct().toArray()) // queries of the first, a middle and the last block
         for (int h : new int[] {0, heads - 1}) {
             int g = h / (heads / kvHeads);
             double[] p = new double[tokens];
@@ -362,15 +386,20 @@ public final class GpuKernelBenchmark {
         DeviceMemory dPositions = device(positions), dOffsets = device(offsets), dRings = device(rings), dSink = device(sink), dLocal = device(local);
         DeviceMemory dPartialOut = device(partialOut), dPartialMax = device(partialMax), dPartialSum = device(partialSum);
         DeviceMemory dStep = device(I32Buffer.of(arena, 0, position)), dSinkSlots = device(I32Buffer.of(arena, 0));
-        DeviceMemory k16 = device(keys16), v16 = device(values16), dout = device(out);
+        DeviceMemory k16 = device(keys16), v16 = device(values16), dout = device(out), dArrivals = device(I32Buffer.allocate(arena, kvHeads));
         int format = bf16 ? KvStore.BF16 : KvStore.F32;
         Object[] splitArgs = {dq, dkeys, dvalues, k16, v16, dPositions, dOffsets, dRings, dSink, dLocal, dPartialOut, dPartialMax, dPartialSum,
                 dStep, dSinkSlots, heads, kvHeads, headDim, scale, format};
         Object[] combineArgs = {dPartialOut, dPartialMax, dPartialSum, dout, splits, headDim};
         Dim3 splitGrid = Dim3.of(heads, splits), block = Dim3.of(AttentionKernels.GROUP), combineGrid = Dim3.of(heads);
         Object[] groupedArgs = {dq, dkeys, dvalues, k16, v16, dPositions, dOffsets, dRings, dSink, dLocal, dPartialOut, dPartialMax, dPartialSum,
-                device(I32Buffer.allocate(arena, kvHeads)), dout, dStep, dSinkSlots, heads, kvHeads, headDim, scale, format};
+                dArrivals, dout, dStep, dSinkSlots, heads, kvHeads, headDim, scale, format};
         Dim3 groupedGrid = Dim3.of(kvHeads, splits), groupedBlock = Dim3.of(AttentionKernels.GROUPED);
+        Runnable poison = () -> { // before each build runs: nothing left by the other may stand in for what this one did not write
+            for (DeviceMemory m : List.of(dPartialOut, dPartialMax, dPartialSum, dout)) m.fill(NAN_BYTE);
+            dArrivals.fillInts(0);
+        };
+        poison.run();
         double micros = grouped // the grouped kernel merges its splits itself
                 ? time(new Launch(ourKernel(AttentionKernels.class, "decodeGrouped"), groupedGrid, groupedBlock, groupedArgs))
                 : time(new Launch(ourKernel(AttentionKernels.class, "decodeSplit"), splitGrid, block, splitArgs),
@@ -401,7 +430,7 @@ public final class GpuKernelBenchmark {
         };
         double ourError = error.getAsDouble(), referenceMicros = Double.NaN, referenceError = Double.NaN;
         if (reference != null && !bf16) {
-            dout.fill((byte) 0);
+            poison.run();
             referenceMicros = grouped
                     ? time(new Launch(reference.function("attention_grouped"), groupedGrid, groupedBlock, groupedArgs))
                     : time(new Launch(reference.function("attention_split"), splitGrid, block, splitArgs),

@@ -17,6 +17,7 @@ import dev.moa.tasks.jit.Ptxas;
 import dev.moa.tasks.kernels.KernelCatalog;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -110,7 +111,13 @@ final class KernelsCommand implements Callable<Integer> {
         }
         try (CudaContext context = CudaContext.open()) {
             var benchmark = new GpuKernelBenchmark(context, referencePtx == null ? null : Files.readString(referencePtx));
-            System.out.print(benchmark.table(benchmark.run(System.err)));
+            var rows = benchmark.run(System.err);
+            System.out.print(benchmark.table(rows));
+            List<String> wrong = GpuKernelBenchmark.wrongRows(rows);
+            if (!wrong.isEmpty()) { // a time of a wrong result is no measurement: the run fails (gpu-check counts it)
+                System.err.println("kernels --bench: wrong results in " + String.join(", ", wrong));
+                return 1;
+            }
         }
         return 0;
     }

@@ -82,13 +82,19 @@ class GpuKernelBenchmarkTest {
         }
     }
 
-    /** A reference whose result is wrong gets no time in the table: "wrong" where its time and the ratio were. */
+    /**
+     * A reference whose result is wrong gets no time in the table ("wrong" where its time and the ratio were), and a
+     * wrong row, nvcc's or ours (NaN: an output left unwritten), fails the run.
+     */
     @Test
     void aReferenceThatComputesSomethingElseIsShownAsWrong() {
         var right = new GpuKernelBenchmark.Row("attention", "span 4096", 10, 20, 1000, 1e-7, 0, 1e-7);
         var wrong = new GpuKernelBenchmark.Row("attention", "span 4096", 10, 2, 1000, 1e-7, 0, 0.4);
         assertTrue(right.referenceRight());
         assertTrue(!wrong.referenceRight());
+        var unwritten = new GpuKernelBenchmark.Row("gemm-bf16-tensor", "512x2048x2048", 10, Double.NaN, 1000, Double.NaN, 1);
+        assertEquals(java.util.List.of("attention span 4096 (nvcc)", "gemm-bf16-tensor 512x2048x2048 (ours)"),
+                GpuKernelBenchmark.wrongRows(java.util.List.of(right, wrong, unwritten)), "kernels --bench exits 1 naming these");
         onTheFakeDriver(benchmark -> {
             String[] lines = benchmark.table(java.util.List.of(right, wrong)).split("\n");
             assertTrue(lines[2].contains(" 20.0 ") && lines[2].contains(" 2.00 "), lines[2]);
