@@ -8,6 +8,7 @@ import dev.moa.tasks.cuda.CudaStream;
 import dev.moa.tasks.cuda.DeviceMemory;
 import dev.moa.tasks.cuda.Dim3;
 import dev.moa.tasks.jit.PtxCompiler;
+import dev.moa.tasks.jit.Specialization;
 import dev.moa.tasks.kernel.DeviceBuffer;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
@@ -170,7 +171,7 @@ public final class GpuKernelBenchmark {
         Dim3 grid = Dim3.of((rows + MatVecKernels.ROWS_PER_GROUP - 1) / MatVecKernels.ROWS_PER_GROUP), block = Dim3.of(MatVecKernels.GROUP);
         DeviceMemory dw = device(w), dx = device(x), dout = device(out);
         dout.fill(NAN_BYTE);
-        Launch ours = new Launch(ourKernel(MatVecKernels.class, "bf16"), grid, block, dw, dx, dout, rows, cols);
+        Launch ours = ours(MatVecKernels.class, "bf16", grid, block, dw, dx, dout, rows, cols);
         double[] expected = new double[rows];
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) expected[r] += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) x.get(c);
@@ -212,7 +213,7 @@ public final class GpuKernelBenchmark {
         dout.fill(NAN_BYTE); // an output a kernel never writes stays NaN and fails the check
         Object[] args = tensor ? new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0}
                 : new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0, 0};
-        double micros = time(new Launch(ourKernel(dev.moa.tasks.kernels.GemmKernels.class, kind), Dim3.of(grid.groupsX(), grid.groupsY()),
+        double micros = time(ours(dev.moa.tasks.kernels.GemmKernels.class, kind, Dim3.of(grid.groupsX(), grid.groupsY()),
                 Dim3.of(grid.groupSize()), args));
         dout.copyTo(out.memory());
         double error = 0;
@@ -251,12 +252,12 @@ public final class GpuKernelBenchmark {
         Launch[] launches = switch (kind) {
             case "halfBatchInto" -> {
                 var g = MatVecKernels.batchGrid(rows, batch);
-                yield new Launch[] {new Launch(ourKernel(MatVecKernels.class, kind), Dim3.of(g.groupsX()), Dim3.of(g.groupSize()), dw, dx, dbias, dout,
+                yield new Launch[] {ours(MatVecKernels.class, kind, Dim3.of(g.groupsX()), Dim3.of(g.groupSize()), dw, dx, dbias, dout,
                         rows, cols, batch, 0, 0)};
             }
             case "bf16Tensor" -> {
                 var g = dev.moa.tasks.kernels.GemmKernels.tensorGrid(batch, rows);
-                yield new Launch[] {new Launch(ourKernel(gemm, kind), Dim3.of(g.groupsX(), g.groupsY()), Dim3.of(g.groupSize()), dw, dx, dbias, dout,
+                yield new Launch[] {ours(gemm, kind, Dim3.of(g.groupsX(), g.groupsY()), Dim3.of(g.groupSize()), dw, dx, dbias, dout,
                         batch, rows, cols, 0)};
             }
             default -> {
@@ -266,9 +267,9 @@ public final class GpuKernelBenchmark {
                 var g = dev.moa.tasks.kernels.GemmKernels.tensorSplitGrid(batch, rows, splits);
                 var sum = dev.moa.tasks.kernels.GemmKernels.sumGrid(batch, rows);
                 yield new Launch[] {
-                        new Launch(ourKernel(gemm, kind), Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), dw, dx, partial, batch,
+                        ours(gemm, kind, Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), dw, dx, partial, batch,
                                 rows, cols, dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits)),
-                        new Launch(ourKernel(gemm, "sumSplits"), Dim3.of(sum.groupsX()), Dim3.of(sum.groupSize()), partial, dbias, dout, batch, rows,
+                        ours(gemm, "sumSplits", Dim3.of(sum.groupsX()), Dim3.of(sum.groupSize()), partial, dbias, dout, batch, rows,
                                 splits, 0)};
             }
         };
@@ -303,12 +304,12 @@ public final class GpuKernelBenchmark {
         for (int h = 0; h < heads; h++) bands.set(h, tokens); // every block: dense
         float scale = (float) (1 / Math.sqrt(headDim));
         var grid = tensor ? dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim) : dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads);
-        CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, tensor ? "blockSparseTensor" : "blockSparse");
-        f.allowDynamicShared(grid.sharedBytes());
         DeviceMemory dout = device(out);
         dout.fill(NAN_BYTE);
-        double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(),
-                new Object[] {device(q), device(kv), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale}));
+        Object[] args = {device(q), device(kv), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
+        CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, tensor ? "blockSparseTensor" : "blockSparse", args);
+        f.allowDynamicShared(grid.sharedBytes());
+        double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(), args));
         dout.copyTo(out.memory());
         double error = 0;
         for (int i : java.util.stream.IntStream.of(0, tokens / 2 + 3, tokens - 1).distinct().toArray()) // queries of the first, a middle and the last block
@@ -340,7 +341,7 @@ public final class GpuKernelBenchmark {
         allocated.addAll(List.of(w, x, out));
         w.fill((byte) 0);
         x.fill((byte) 0);
-        CudaFunction f = ourKernel(MatVecKernels.class, "bf16");
+        CudaFunction f = ourKernel(MatVecKernels.class, "bf16", w, x, out, rows, cols);
         Dim3 grid = Dim3.of((rows + MatVecKernels.ROWS_PER_GROUP - 1) / MatVecKernels.ROWS_PER_GROUP), block = Dim3.of(MatVecKernels.GROUP);
         try (CudaStream stream = context.createStream()) {
             long until = System.nanoTime() + 500_000_000L;
@@ -401,9 +402,9 @@ public final class GpuKernelBenchmark {
         };
         poison.run();
         double micros = grouped // the grouped kernel merges its splits itself
-                ? time(new Launch(ourKernel(AttentionKernels.class, "decodeGrouped"), groupedGrid, groupedBlock, groupedArgs))
-                : time(new Launch(ourKernel(AttentionKernels.class, "decodeSplit"), splitGrid, block, splitArgs),
-                        new Launch(ourKernel(AttentionKernels.class, "combine"), combineGrid, block, combineArgs));
+                ? time(ours(AttentionKernels.class, "decodeGrouped", groupedGrid, groupedBlock, groupedArgs))
+                : time(ours(AttentionKernels.class, "decodeSplit", splitGrid, block, splitArgs),
+                        ours(AttentionKernels.class, "combine", combineGrid, block, combineArgs));
         double[] expected = new double[heads * headDim];
         for (int h = 0; h < heads; h++) {
             int g = h / (heads / kvHeads);
@@ -460,8 +461,14 @@ public final class GpuKernelBenchmark {
         }
     }
 
-    private CudaFunction ourKernel(Class<?> owner, String method) {
-        PtxCompiler.Kernel kernel = PtxCompiler.compile(owner, method, context.ptxTarget());
+    /** Our kernel launched with {@code args}: the variant the model's task graph would run for them ({@code @Specialize}). */
+    private Launch ours(Class<?> owner, String method, Dim3 grid, Dim3 block, Object... args) {
+        return new Launch(ourKernel(owner, method, args), grid, block, args);
+    }
+
+    private CudaFunction ourKernel(Class<?> owner, String method, Object... args) {
+        Specialization fixed = Specialization.of(owner, method, List.of(args));
+        PtxCompiler.Kernel kernel = PtxCompiler.compile(owner, method, context.ptxTarget(), fixed);
         CudaModule module = context.loadModule(kernel.ptx());
         modules.add(module);
         return module.function(kernel.entry());

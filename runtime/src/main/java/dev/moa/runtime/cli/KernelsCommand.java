@@ -9,6 +9,7 @@ import dev.moa.tasks.graph.EmulatorBackend;
 import dev.moa.tasks.graph.CudaBackend;
 import dev.moa.tasks.graph.TaskGraph;
 import dev.moa.tasks.jit.PtxCompiler;
+import dev.moa.tasks.jit.Specialization;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernels.VectorKernels;
 import java.lang.foreign.Arena;
@@ -141,6 +142,12 @@ final class KernelsCommand implements Callable<Integer> {
                 Ptxas.Report r = Ptxas.assemble(PtxCompiler.compile(e.owner(), e.method(), target).ptx(), target, work);
                 System.out.printf("%-18s %9d %6d %s%n", e.name(), r.registers(), r.code().get(e.method()).instructions(),
                         loops(r.code().get(e.method())));
+                if (!e.example().isEmpty()) { // the variant Llama-3.2-1B's decode runs (@Specialize parameters fixed)
+                    Specialization fixed = Specialization.named(e.owner(), e.method(), e.example());
+                    Ptxas.Report v = Ptxas.assemble(PtxCompiler.compile(e.owner(), e.method(), target, fixed).ptx(), target, work);
+                    System.out.printf("%-18s %9d %6d %s%n", "  1B variant", v.registers(), v.code().get(e.method()).instructions(),
+                            loops(v.code().get(e.method())));
+                }
                 Cubin.Kernel nvcc = reference == null ? null : reference.code().get(e.name().replace('-', '_'));
                 if (nvcc != null) {
                     System.out.printf("%-18s %9d %6d %s%n", "  nvcc", reference.registersOf(nvcc.entry()), nvcc.instructions(), loops(nvcc));

@@ -8,6 +8,7 @@ import dev.moa.tasks.cuda.CudaStream;
 import dev.moa.tasks.cuda.DeviceMemory;
 import dev.moa.tasks.cuda.Dim3;
 import dev.moa.tasks.jit.KernelCache;
+import dev.moa.tasks.jit.Specialization;
 import dev.moa.tasks.kernel.DeviceBuffer;
 import dev.moa.tasks.jit.PtxCompiler;
 import java.util.ArrayList;
@@ -239,11 +240,13 @@ public final class CudaBackend implements Backend {
         f.launch(Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), g.sharedBytes(), stream, args);
     }
 
+    /** The task's kernel, the variant for its {@code @Specialize} arguments (compiled and loaded once each). */
     private CudaFunction function(TaskGraph.Task t) {
-        String key = t.owner().getName() + "." + t.method();
+        Specialization fixed = Specialization.of(t.owner(), t.method(), t.args());
+        String key = t.owner().getName() + "." + t.method() + fixed.key();
         CudaFunction f = functions.get(key);
         if (f == null) {
-            PtxCompiler.Kernel kernel = cache.compile(t.owner(), t.method(), context.ptxTarget());
+            PtxCompiler.Kernel kernel = cache.compile(t.owner(), t.method(), context.ptxTarget(), fixed);
             CudaModule module = context.loadModule(kernel.ptx());
             modules.add(module);
             f = module.function(kernel.entry());

@@ -51,6 +51,11 @@ record CountedLoop(int bodyStart, int backEdge, int counter, int limitSlot, int 
         return span <= 0 ? 0 : (span + step - 1) / step;
     }
 
+    /** This loop with the constant {@code value} for its limit: the limit's local is known to hold it (a constant parameter). */
+    CountedLoop withLimit(int value) {
+        return new CountedLoop(bodyStart, backEdge, counter, -1, value, step, inclusive, internal, exit);
+    }
+
     /** The counter's first value when it is a constant stored right before the loop ({@code for (int i = 3; ...)}), else null. */
     Integer constantStart(List<CodeElement> code, int head) {
         int store = previous(code, head - 1);

@@ -26,7 +26,7 @@ public final class KernelCache {
      */
     static final String JIT_VERSION = sha256(java.util.stream.Stream.of(PtxCompiler.class, PtxCompiler.Translator.class,
             PtxCompiler.Translator.Frame.class, Intrinsics.class, CountedLoop.class, PtxInstruction.class, PtxLine.class, PtxPrinter.class,
-            ReadOnlyLoads.class, CopyPropagation.class, ConstantDivision.class).map(PtxCompiler::bytecode).toArray(byte[][]::new)).substring(0, 16);
+            ReadOnlyLoads.class, CopyPropagation.class, ConstantDivision.class, Specialization.class).map(PtxCompiler::bytecode).toArray(byte[][]::new)).substring(0, 16);
     private static final String MAGIC = "// moa-ptx-cache " + JIT_VERSION;
 
     private final Path directory;
@@ -51,13 +51,18 @@ public final class KernelCache {
     }
 
     public PtxCompiler.Kernel compile(Class<?> owner, String method, String target) {
-        return memory.computeIfAbsent(owner.getName() + "#" + method + "@" + target, k -> load(owner, method, target));
+        return compile(owner, method, target, Specialization.NONE);
     }
 
-    private PtxCompiler.Kernel load(Class<?> owner, String method, String target) {
+    /** The variant {@code fixed} of the kernel (each variant its own entry, in memory and on disk). */
+    public PtxCompiler.Kernel compile(Class<?> owner, String method, String target, Specialization fixed) {
+        return memory.computeIfAbsent(owner.getName() + "#" + method + "@" + target + fixed.key(), k -> load(owner, method, target, fixed));
+    }
+
+    private PtxCompiler.Kernel load(Class<?> owner, String method, String target, Specialization fixed) {
         Path file = directory == null ? null
-                : directory.resolve(sha256((JIT_VERSION + "\n" + owner.getName() + "\n" + method + "\n" + target + "\n").getBytes(StandardCharsets.UTF_8),
-                        PtxCompiler.bytecode(owner)) + ".ptx");
+                : directory.resolve(sha256((JIT_VERSION + "\n" + owner.getName() + "\n" + method + "\n" + target + "\n" + fixed.key() + "\n")
+                        .getBytes(StandardCharsets.UTF_8), PtxCompiler.bytecode(owner)) + ".ptx");
         if (file != null && Files.isRegularFile(file)) {
             try {
                 PtxCompiler.Kernel cached = read(owner, file, method, target);
@@ -67,7 +72,7 @@ public final class KernelCache {
             }
         }
         compilations++;
-        PtxCompiler.Kernel kernel = PtxCompiler.compile(owner, method, target);
+        PtxCompiler.Kernel kernel = PtxCompiler.compile(owner, method, target, fixed);
         if (file != null) write(owner, file, kernel);
         return kernel;
     }

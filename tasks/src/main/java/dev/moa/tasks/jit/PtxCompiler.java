@@ -100,13 +100,19 @@ public final class PtxCompiler {
     }
 
     public static Kernel compile(Class<?> owner, String method, String target) {
+        return compile(owner, method, target, Specialization.NONE);
+    }
+
+    /** The variant of the kernel in which its {@link dev.moa.tasks.kernel.Specialize} parameters are {@code fixed}'s constants. */
+    public static Kernel compile(Class<?> owner, String method, String target, Specialization fixed) {
         if (!target.matches("sm_(80|86|87|89|90)")) throw new IllegalArgumentException("unsupported target " + target + " (sm_80 .. sm_90)");
         MethodModel m = kernelMethod(load(owner), owner, method);
-        Translator t = new Translator(owner, m, target).translate();
+        Translator t = new Translator(owner, m, target, fixed).translate();
         List<PtxLine> code = ConstantDivision.apply(t.code, t.registers);
         code = ReadOnlyLoads.apply(code, t.written);
         code = CopyPropagation.apply(code, t.registers);
-        return new Kernel(method, target, PtxPrinter.module(t.owner.getName() + "." + method, method, target, t.params(), t.sharedDecls,
+        String note = fixed.isEmpty() ? "" : "specialized: " + fixed.describe(owner, method);
+        return new Kernel(method, target, PtxPrinter.module(t.owner.getName() + "." + method, note, method, target, t.params(), t.sharedDecls,
                 t.registers, code), t.params(), List.copyOf(t.sources));
     }
 
@@ -220,10 +226,14 @@ public final class PtxCompiler {
         /** Whether the kernel declared its dynamic shared array (one allowed). */
         boolean dynamicShared;
 
-        Translator(Class<?> owner, MethodModel kernel, String target) {
+        /** The kernel parameters fixed as constants in this variant. */
+        final Specialization fixed;
+
+        Translator(Class<?> owner, MethodModel kernel, String target, Specialization fixed) {
             this.owner = owner;
             this.kernel = kernel;
             this.target = target;
+            this.fixed = fixed;
         }
 
         Translator translate() {
@@ -249,6 +259,12 @@ public final class PtxCompiler {
                     default -> throw f.error("parameter type " + p.displayName());
                 }
                 if (k != Kind.BUFFER) f.locals.put(slot, new Value(k));
+                Integer constant = fixed.valueOf(i - 1);
+                if (constant != null) { // a @Specialize parameter: the launch's value, as a helper's constant argument is
+                    if (k != Kind.INT) throw f.error("@Specialize on a non-int parameter (" + p.displayName() + ")");
+                    if (Frame.writesParameter(kernel, slot)) throw f.error("assigning a @Specialize parameter (slot " + slot + ")");
+                    f.constantLocals.put(slot, (long) constant);
+                }
                 params.add(new Param(name, p, false));
                 paramSlots.add(k == Kind.BUFFER ? slot : -1);
                 slot += p.descriptorString().equals("J") || p.descriptorString().equals("D") ? 2 : 1;
@@ -432,17 +448,40 @@ public final class PtxCompiler {
                 if (pendingUnroll > 1) throw error("unroll(" + pendingUnroll + ") with no loop after it");
             }
 
+            /**
+             * For a loop head met in dead code (after a decided test or a return) that only jumps from below reach: the
+             * index of its last backward jump when nothing translated so far jumps into the loop, so that its entry
+             * lay in the dead code and the whole loop is dead (its body reads locals whose stores were not
+             * translated); -1 when something does (a loop entered at its bottom test by a jump from above).
+             */
+            int deadLoopEnd(List<CodeElement> elements, int head) {
+                Label h = ((LabelTarget) elements.get(head)).label();
+                int last = -1;
+                for (int i = head + 1; i < elements.size(); i++) {
+                    if (elements.get(i) instanceof BranchInstruction b && b.target() == h) last = i;
+                }
+                for (int i = head; i <= last; i++) {
+                    if (elements.get(i) instanceof LabelTarget inner && stackAtLabel.containsKey(inner.label())) return -1;
+                }
+                return last;
+            }
+
             /** Translates {@code elements[from, to)}; a pending unroll hint unrolls the first counted loop met. */
             void translate(List<CodeElement> elements, int from, int to, String result, String end) {
                 for (int at = from; at < to; at++) {
                     switch (elements.get(at)) {
                         case LineNumber ln -> line = ln.line();
                         case LabelTarget lt -> {
-                            if (!reachable && !stackAtLabel.containsKey(lt.label()) && !backwardTargets.contains(lt.label())) {
-                                continue; // nothing jumps here: still the dead code after a taken constant test or a return
+                            if (!reachable && !stackAtLabel.containsKey(lt.label())) {
+                                if (!backwardTargets.contains(lt.label())) continue; // nothing jumps here: still the dead code
+                                int deadEnd = deadLoopEnd(elements, at); // a loop head: dead too when nothing from above enters it
+                                if (deadEnd >= 0 && deadEnd < to) {
+                                    at = deadEnd;
+                                    continue;
+                                }
                             }
                             if (pendingUnroll == 0 && reachable && stack.isEmpty() && CountedLoop.startsAt(elements, at)) {
-                                CountedLoop loop = CountedLoop.tryAt(elements, at);
+                                CountedLoop loop = known(CountedLoop.tryAt(elements, at));
                                 long trips = loop == null ? -1 : loop.constantTrips(elements, at);
                                 if (trips >= 1 && trips <= AUTO_UNROLL && loop.backEdge() - loop.bodyStart() <= AUTO_UNROLL_BODY) {
                                     pendingUnroll = (int) trips; // a few iterations known at compile time: straight-line code
@@ -451,7 +490,7 @@ public final class PtxCompiler {
                                 }
                             }
                             if (at != wideningHead && narrowCopies == 0 && reachable && stack.isEmpty() && CountedLoop.startsAt(elements, at)) {
-                                CountedLoop loop = CountedLoop.tryAt(elements, at);
+                                CountedLoop loop = known(CountedLoop.tryAt(elements, at));
                                 if (loop != null && widenable(elements, loop)) {
                                     at = widenedLoop(elements, at, loop, result, end);
                                     continue;
@@ -497,7 +536,7 @@ public final class PtxCompiler {
                 pendingUnroll = 0;
                 CountedLoop loop;
                 try {
-                    loop = CountedLoop.at(elements, head);
+                    loop = known(CountedLoop.at(elements, head));
                 } catch (IllegalArgumentException e) {
                     throw error("unroll(" + factor + ") before a loop that is not for (int i = ...; i < limit; i += step): "
                             + e.getMessage());
@@ -542,6 +581,16 @@ public final class PtxCompiler {
                 emit("bra.uni", top);
                 reachable = false; // the original loop's head is entered only from the test above
                 return head;
+            }
+
+            /**
+             * {@code loop} with its limit as a constant where its limit's local holds a value known here (a
+             * {@code @Specialize} parameter, a helper's constant argument): its trip count may then be known, and no
+             * run-time test of the limit (nor a narrow copy for limits near {@code Integer.MAX_VALUE}) is needed.
+             */
+            CountedLoop known(CountedLoop loop) {
+                if (loop == null || loop.limitSlot() < 0 || !constantLocals.containsKey(loop.limitSlot())) return loop;
+                return loop.withLimit((int) (long) constantLocals.get(loop.limitSlot()));
             }
 
             /**

@@ -5,6 +5,7 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Specialize;
 import dev.moa.tasks.kernel.Vec16;
 
 /**
@@ -41,8 +42,8 @@ public final class AttentionKernels {
      */
     public static void ropeAndCache(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache,
                                     F32Buffer valueCache, Half16Buffer keys16, Half16Buffer values16, I32Buffer slotPositions,
-                                    I32Buffer offsets, I32Buffer rings, I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads,
-                                    int headDim, int kvFormat) {
+                                    I32Buffer offsets, I32Buffer rings, I32Buffer step, I32Buffer sinkSlots, @Specialize int heads,
+                                    @Specialize int kvHeads, @Specialize int headDim, @Specialize int kvFormat) {
         int head = ctx.groupId(0), b = ctx.groupId(1);
         int half = headDim / 2;
         int position = step.get((long) b * Step.SIZE + Step.POSITION);
@@ -94,7 +95,8 @@ public final class AttentionKernels {
     public static void decodeSplit(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
                                    Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
                                    I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
-                                   I32Buffer step, I32Buffer sinkSlots, int heads, int kvHeads, int headDim, float scale, int kvFormat) {
+                                   I32Buffer step, I32Buffer sinkSlots, @Specialize int heads, @Specialize int kvHeads,
+                                   @Specialize int headDim, float scale, @Specialize int kvFormat) {
         float[] scores = ctx.sharedF32(SPLIT);
         float[] reduce = ctx.sharedF32(GROUP);
         int head = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1), b = ctx.groupId(2);
@@ -207,8 +209,8 @@ public final class AttentionKernels {
     public static void decodeGrouped(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
                                      Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
                                      I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
-                                     I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, int heads,
-                                     int kvHeads, int headDim, float scale, int kvFormat) {
+                                     I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, @Specialize int heads,
+                                     @Specialize int kvHeads, @Specialize int headDim, float scale, @Specialize int kvFormat) {
         float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
         float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED_SPLIT);
         float[] partial = ctx.sharedF32(WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM);
@@ -450,7 +452,7 @@ public final class AttentionKernels {
      * split kernels write them); work-items stride over the dimensions. Launch {@code Grid.of(heads, rows, GROUP)}.
      */
     public static void combine(KernelContext ctx, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
-                               F32Buffer out, int splits, int headDim) {
+                               F32Buffer out, int splits, @Specialize int headDim) {
         long head = (long) ctx.groupId(1) * ctx.groups(0) + ctx.groupId(0);
         long stats = head * splits;
         float max = Float.NEGATIVE_INFINITY;

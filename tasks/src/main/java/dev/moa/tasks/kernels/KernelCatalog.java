@@ -1,13 +1,24 @@
 package dev.moa.tasks.kernels;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /** The project's GPU kernels by readable name: what the CLI prints and what the assembly tests cover. */
 public final class KernelCatalog {
-    /** A kernel: its name and the static method that defines it. */
-    public record Entry(String name, Class<?> owner, String method, String summary) {
+    /**
+     * A kernel: its name and the static method that defines it; for one with {@code @Specialize} parameters, the
+     * values Llama-3.2-1B's decode step gives them ({@code example}: what {@code moa kernels --sass} shows beside the
+     * general kernel).
+     */
+    public record Entry(String name, Class<?> owner, String method, String summary, Map<String, Integer> example) {
+        Entry(String name, Class<?> owner, String method, String summary) {
+            this(name, owner, method, summary, Map.of());
+        }
     }
+
+    /** Llama-3.2-1B's attention shapes with an F32 cache (the format nvcc's reference kernels read). */
+    private static final Map<String, Integer> ATTENTION_1B = Map.of("heads", 32, "kvHeads", 8, "headDim", 64, "kvFormat", KvStore.F32);
 
     private static final List<Entry> ALL = List.of(
             new Entry("add", VectorKernels.class, "add", "c = a + b, one work-item per element"),
@@ -19,15 +30,19 @@ public final class KernelCatalog {
             new Entry("embed-f16", VectorKernels.class, "embedF16", "embedding row of the step's token, F16 table"),
             new Entry("embed-f32", VectorKernels.class, "embedF32", "embedding row of the step's token, F32 table"),
             new Entry("argmax", VectorKernels.class, "argmax", "index of the largest logit, chunks merged by the last group"),
-            new Entry("matvec-bf16", MatVecKernels.class, "bf16", "BF16 weights x F32 vector, one warp per row"),
+            new Entry("matvec-bf16", MatVecKernels.class, "bf16", "BF16 weights x F32 vector, one warp per row", Map.of("cols", 2048)),
             new Entry("matvec-f16", MatVecKernels.class, "f16", "F16 weights x F32 vector, one warp per row"),
-            new Entry("matvec-bf16-into", MatVecKernels.class, "bf16Into", "BF16 matvec with bias and residual epilogue"),
+            new Entry("matvec-bf16-into", MatVecKernels.class, "bf16Into", "BF16 matvec with bias and residual epilogue",
+                    Map.of("cols", 2048, "epilogue", MatVecKernels.ACCUMULATE)),
             new Entry("matvec-f16-into", MatVecKernels.class, "f16Into", "F16 matvec with bias and residual epilogue"),
             new Entry("matvec-f32-into", MatVecKernels.class, "f32Into", "F32 matvec with bias and residual epilogue"),
-            new Entry("matvec-half-batch", MatVecKernels.class, "halfBatchInto", "BF16/F16 matvec over up to 4 vectors per weight load, epilogue"),
+            new Entry("matvec-half-batch", MatVecKernels.class, "halfBatchInto", "BF16/F16 matvec over up to 4 vectors per weight load, epilogue",
+                    Map.of("cols", 2048, "epilogue", MatVecKernels.ACCUMULATE, "ieee", 0)),
             new Entry("matvec-f32-batch", MatVecKernels.class, "f32BatchInto", "F32 matvec over up to 4 vectors per weight load, epilogue"),
-            new Entry("matvec-normed-half", NormedMatVecKernels.class, "half", "RMSNorm inside a 16-bit matvec, two rows per warp, bias or SwiGLU epilogue"),
-            new Entry("matvec-normed-rope", NormedMatVecKernels.class, "halfRope", "RMSNorm + q/k/v matvec + RoPE + MoA cache write in one launch"),
+            new Entry("matvec-normed-half", NormedMatVecKernels.class, "half", "RMSNorm inside a 16-bit matvec, two rows per warp, bias or SwiGLU epilogue",
+                    Map.of("cols", 2048, "epilogue", NormedMatVecKernels.GLU, "ieee", 0)),
+            new Entry("matvec-normed-rope", NormedMatVecKernels.class, "halfRope", "RMSNorm + q/k/v matvec + RoPE + MoA cache write in one launch",
+                    Map.of("heads", 32, "kvHeads", 8, "headDim", 64, "cols", 2048, "epilogue", 0, "ieee", 0, "kvFormat", KvStore.F32)),
             new Entry("mma-bf16-tile", TensorCoreKernels.class, "tile", "one warp: a 16x16 by 16x8 BF16 tile product on the tensor core (mma.sync m16n8k16)"),
             new Entry("gemm-bf16-tensor", GemmKernels.class, "bf16Tensor", "prefill GEMM on the tensor cores: BF16 weights, F32 activations split in two BF16 parts"),
             new Entry("gemm-bf16-tensor-large", GemmKernels.class, "bf16TensorLarge",
@@ -44,10 +59,11 @@ public final class KernelCatalog {
             new Entry("prefill-attention", PrefillKernels.class, "blockSparse", "MoA block-sparse prefill attention: sink block + band, online softmax"),
             new Entry("prefill-attention-tensor", PrefillKernels.class, "blockSparseTensor",
                     "the same on the tensor cores: 64x64 tiles, mma.sync m16n8k16 on split Q, K, P, V"),
-            new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on a fused q/k/v, k and v written into the MoA cache"),
-            new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots"),
-            new Entry("attention-grouped", AttentionKernels.class, "decodeGrouped", "MoA decode attention, one split of a KV group for all its query heads"),
-            new Entry("attention-combine", AttentionKernels.class, "combine", "merges the splits of each head"));
+            new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on a fused q/k/v, k and v written into the MoA cache", ATTENTION_1B),
+            new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots", ATTENTION_1B),
+            new Entry("attention-grouped", AttentionKernels.class, "decodeGrouped", "MoA decode attention, one split of a KV group for all its query heads",
+                    ATTENTION_1B),
+            new Entry("attention-combine", AttentionKernels.class, "combine", "merges the splits of each head", Map.of("headDim", 64)));
 
     private KernelCatalog() {
     }

@@ -4,6 +4,7 @@ import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Specialize;
 import dev.moa.tasks.kernel.Vec16;
 
 /** Matrix-vector products for decode: the weights dominate the traffic, so each row is read exactly once. */
@@ -31,7 +32,7 @@ public final class MatVecKernels {
      * load when {@code cols} is a multiple of 8 (rows then start 16-byte aligned), one per load otherwise — then a
      * shuffle reduction sums the lanes. Launch {@code Grid.covering(rows, ROWS_PER_GROUP)} groups of {@value #GROUP}.
      */
-    public static void bf16(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer out, int rows, int cols) {
+    public static void bf16(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer out, int rows, @Specialize int cols) {
         bf16Into(ctx, w, x, out, out, rows, cols, 0);
     }
 
@@ -41,7 +42,7 @@ public final class MatVecKernels {
      * {@code bias} is not read without {@link #BIAS} (any buffer will do then).
      */
     public static void bf16Into(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
-                                int cols, int epilogue) {
+                                @Specialize int cols, @Specialize int epilogue) {
         int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
         int lane = ctx.laneId();
         float sum = 0f;
@@ -65,13 +66,13 @@ public final class MatVecKernels {
     }
 
     /** As {@link #bf16} with IEEE half weights. */
-    public static void f16(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer out, int rows, int cols) {
+    public static void f16(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer out, int rows, @Specialize int cols) {
         f16Into(ctx, w, x, out, out, rows, cols, 0);
     }
 
     /** As {@link #bf16Into} with IEEE half weights. */
     public static void f16Into(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
-                               int cols, int epilogue) {
+                               @Specialize int cols, @Specialize int epilogue) {
         int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
         int lane = ctx.laneId();
         float sum = 0f;
@@ -99,7 +100,7 @@ public final class MatVecKernels {
      * a multiple of 4, one per load otherwise.
      */
     public static void f32Into(KernelContext ctx, F32Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
-                               int cols, int epilogue) {
+                               @Specialize int cols, @Specialize int epilogue) {
         int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
         int lane = ctx.laneId();
         float sum = 0f;
@@ -143,7 +144,7 @@ public final class MatVecKernels {
      * {@link #batchGrid}{@code (rows, batch)} groups of {@value #GROUP}.
      */
     public static void halfBatchInto(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
-                                     int cols, int batch, int epilogue, int ieee) {
+                                     @Specialize int cols, int batch, @Specialize int epilogue, @Specialize int ieee) {
         int passes = (batch + BATCH_PASS - 1) / BATCH_PASS;
         int pass = ctx.groupId(0) % passes;
         int row = ctx.groupId(0) / passes * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
@@ -184,7 +185,7 @@ public final class MatVecKernels {
 
     /** As {@link #halfBatchInto} with F32 weights: four weights per 16-byte load when {@code cols} is a multiple of 4. */
     public static void f32BatchInto(KernelContext ctx, F32Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
-                                    int cols, int batch, int epilogue) {
+                                    @Specialize int cols, int batch, @Specialize int epilogue) {
         int passes = (batch + BATCH_PASS - 1) / BATCH_PASS;
         int pass = ctx.groupId(0) % passes;
         int row = ctx.groupId(0) / passes * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;

@@ -6,6 +6,7 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Specialize;
 import dev.moa.tasks.kernel.Vec16;
 
 /**
@@ -47,7 +48,7 @@ public final class NormedMatVecKernels {
      * outputs. Lane 0 of the warp writes. Launch {@link #grid}{@code (pairs(rows, epilogue))}.
      */
     public static void half(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer norm, F32Buffer bias, F32Buffer out,
-                            int rows, int cols, float eps, int epilogue, int ieee) {
+                            int rows, @Specialize int cols, float eps, @Specialize int epilogue, @Specialize int ieee) {
         float[] dots = ctx.sharedF32(2 * PAIRS_PER_GROUP);
         int warp = ctx.localId() / KernelContext.WARP;
         int pair = ctx.groupId(0) * PAIRS_PER_GROUP + warp;
@@ -82,8 +83,8 @@ public final class NormedMatVecKernels {
     public static void halfRope(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer norm, F32Buffer bias, F32Buffer qkv,
                                 F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
                                 Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer step,
-                                I32Buffer sinkSlots, int heads, int kvHeads, int headDim, int cols, float eps, int epilogue, int ieee,
-                                int kvFormat) {
+                                I32Buffer sinkSlots, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
+                                @Specialize int cols, float eps, @Specialize int epilogue, @Specialize int ieee, @Specialize int kvFormat) {
         float[] dots = ctx.sharedF32(2 * PAIRS_PER_GROUP);
         int warp = ctx.localId() / KernelContext.WARP;
         int pair = ctx.groupId(0) * PAIRS_PER_GROUP + warp;

@@ -158,7 +158,7 @@ class JitPassesTest {
     void thePassesShrinkEveryKernel() {
         for (KernelCatalog.Entry e : KernelCatalog.all()) {
             PtxCompiler.Translator t = new PtxCompiler.Translator(e.owner(), PtxCompiler.kernelMethod(PtxCompiler.load(e.owner()), e.owner(), e.method()),
-                    PtxCompiler.DEFAULT_TARGET).translate();
+                    PtxCompiler.DEFAULT_TARGET, Specialization.NONE).translate();
             List<PtxLine> optimised = CopyPropagation.apply(t.code, t.registers);
             long before = t.code.stream().filter(l -> l instanceof PtxInstruction).count();
             long after = optimised.stream().filter(l -> l instanceof PtxInstruction).count();

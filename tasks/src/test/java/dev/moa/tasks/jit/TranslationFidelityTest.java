@@ -469,16 +469,31 @@ class TranslationFidelityTest {
         assertClose(o1, o3, 1e-4); // and the two kernels agree
     }
 
-    /** RoPE + MoA cache write and split-KV decode attention (GQA, ragged spans, sink + window masks). */
+    /**
+     * RoPE + MoA cache write and split-KV decode attention (GQA, ragged spans, sink + window masks), each kernel as
+     * written and as the variant for its launch's {@code @Specialize} values (head counts, head_dim, cache format
+     * constants inside it), both as PTX against the emulator.
+     */
     @Test
     void moaDecodeAttention() {
-        moaDecodeAttention(12, dev.moa.tasks.kernels.KvStore.F32); // value rows read one float per lane
-        moaDecodeAttention(16, dev.moa.tasks.kernels.KvStore.F32); // value rows read 16 bytes per lane, eight rows per warp
-        moaDecodeAttention(16, dev.moa.tasks.kernels.KvStore.BF16); // the cache in BF16: 8-byte loads (ld.global.v2), cvt.rn.bf16 writes
-        moaDecodeAttention(12, dev.moa.tasks.kernels.KvStore.BF16);
+        for (boolean specialized : new boolean[] {false, true}) {
+            moaDecodeAttention(12, dev.moa.tasks.kernels.KvStore.F32, specialized); // value rows read one float per lane
+            moaDecodeAttention(16, dev.moa.tasks.kernels.KvStore.F32, specialized); // value rows read 16 bytes per lane, eight rows per warp
+            moaDecodeAttention(16, dev.moa.tasks.kernels.KvStore.BF16, specialized); // the cache in BF16: 8-byte loads (ld.global.v2), cvt.rn.bf16 writes
+            moaDecodeAttention(12, dev.moa.tasks.kernels.KvStore.BF16, specialized);
+        }
     }
 
-    void moaDecodeAttention(int headDim, int format) {
+    /** Runs {@code owner.method}'s PTX on {@code args}: the kernel as written, or the variant {@code args} select. */
+    void ptxRun(Class<?> owner, String method, boolean specialized, Grid grid, Object... args) {
+        Specialization fixed = specialized ? Specialization.of(owner, method, java.util.List.of(args)) : Specialization.NONE;
+        if (specialized) assertTrue(!fixed.isEmpty(), method + " has @Specialize parameters");
+        String ptx = PtxCompiler.compile(owner, method, PtxCompiler.DEFAULT_TARGET, fixed).ptx();
+        assertEquals(specialized, ptx.contains("// specialized: "), ptx.lines().limit(4).toList().toString());
+        new PtxInterpreter(ptx).launch(grid, args);
+    }
+
+    void moaDecodeAttention(int headDim, int format, boolean specialized) {
         boolean bf16 = format == dev.moa.tasks.kernels.KvStore.BF16;
         int heads = 4, kvHeads = 2, position = 400, half = headDim / 2;
         // groups of 64 sink + 128 and 64 sink + 256 ring slots
@@ -500,7 +515,7 @@ class TranslationFidelityTest {
         Grid ropeGrid = Grid.of(heads + kvHeads, dev.moa.tasks.kernels.AttentionKernels.GROUP);
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache", ropeGrid, q1, cos, sin, keys, values, keys16, values16,
                 positions, offsets, rings, step, sinkSlotsOf, heads, kvHeads, headDim, format);
-        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache").launch(ropeGrid, q2.memory(), cos.memory(), sin.memory(),
+        ptxRun(dev.moa.tasks.kernels.AttentionKernels.class, "ropeAndCache", specialized, ropeGrid, q2.memory(), cos.memory(), sin.memory(),
                 keys2.memory(), values2.memory(), keys16b.memory(), values16b.memory(), positions2.memory(), offsets.memory(), rings.memory(),
                 step.memory(), sinkSlotsOf.memory(), heads, kvHeads, headDim, format);
         assertClose(positions, positions2);
@@ -518,7 +533,7 @@ class TranslationFidelityTest {
         float scale = 0.3f;
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit", splitGrid, q1, keys, values, keys16, values16, positions,
                 offsets, rings, sink, local, partial[0], partial[1], partial[2], step, sinkSlotsOf, heads, kvHeads, headDim, scale, format);
-        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit").launch(splitGrid, q2.memory(), keys2.memory(),
+        ptxRun(dev.moa.tasks.kernels.AttentionKernels.class, "decodeSplit", specialized, splitGrid, q2.memory(), keys2.memory(),
                 values2.memory(), keys16b.memory(), values16b.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(),
                 local.memory(), partial[3].memory(), partial[4].memory(), partial[5].memory(), step.memory(), sinkSlotsOf.memory(), heads, kvHeads,
                 headDim, scale, format);
@@ -529,7 +544,7 @@ class TranslationFidelityTest {
         F32Buffer out1 = F32Buffer.allocate(arena, heads * headDim), out2 = F32Buffer.allocate(arena, heads * headDim);
         Grid combineGrid = Grid.of(heads, dev.moa.tasks.kernels.AttentionKernels.GROUP);
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "combine", combineGrid, partial[0], partial[1], partial[2], out1, splits, headDim);
-        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "combine").launch(combineGrid, partial[3].memory(), partial[4].memory(),
+        ptxRun(dev.moa.tasks.kernels.AttentionKernels.class, "combine", specialized, combineGrid, partial[3].memory(), partial[4].memory(),
                 partial[5].memory(), out2.memory(), splits, headDim);
         assertClose(out1, out2, 1e-4);
 
@@ -544,7 +559,7 @@ class TranslationFidelityTest {
         F32Buffer out3 = F32Buffer.allocate(arena, heads * headDim), out4 = F32Buffer.allocate(arena, heads * headDim);
         Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped", groupedGrid, q1, keys, values, keys16, values16, positions,
                 offsets, rings, sink, local, grouped[0], grouped[1], grouped[2], arrivals1, out3, step, sinkSlotsOf, heads, kvHeads, headDim, scale, format);
-        ptx(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped").launch(groupedGrid, q2.memory(), keys2.memory(),
+        ptxRun(dev.moa.tasks.kernels.AttentionKernels.class, "decodeGrouped", specialized, groupedGrid, q2.memory(), keys2.memory(),
                 values2.memory(), keys16b.memory(), values16b.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(),
                 local.memory(), grouped[3].memory(), grouped[4].memory(), grouped[5].memory(), arrivals2.memory(), out4.memory(), step.memory(),
                 sinkSlotsOf.memory(), heads, kvHeads, headDim, scale, format);
