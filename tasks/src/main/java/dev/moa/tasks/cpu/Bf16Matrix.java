@@ -43,6 +43,14 @@ public final class Bf16Matrix extends WeightMatrix {
      */
     @Override
     float[] prepare(float[] x, int tokens) {
+        return deinterleave(x, tokens, cols, fullBlocksEnd);
+    }
+
+    /**
+     * {@code x} ({@code tokens} rows of {@code cols}) with each full block of {@link #BLOCK} columns reordered even
+     * columns first, then odd: the order in which a packed-pair format widens a block (BF16 here, F16 too).
+     */
+    static float[] deinterleave(float[] x, int tokens, int cols, int fullBlocksEnd) {
         float[] xd = new float[tokens * cols];
         int half = I.length();
         for (int t = 0; t < tokens; t++) {

@@ -141,6 +141,30 @@ class WeightMatrixTest {
         }
     }
 
+    /**
+     * The vector widening itself, bit for bit {@link Float#float16ToFloat} on all 65,536 halves in both places of a
+     * lane (low half: even element; high half: odd), NaN payloads and their quiet bit, infinities, subnormals and
+     * signed zeros included — what the product above cannot see through its sums.
+     */
+    @Test
+    void f16VectorWideningIsFloat16ToFloatForEveryBitPattern() {
+        var species = jdk.incubator.vector.IntVector.SPECIES_PREFERRED;
+        int n = species.length();
+        for (int base = 0; base < 65536; base += n) {
+            int[] lanes = new int[n];
+            for (int j = 0; j < n; j++) lanes[j] = (base + j) | ((65535 - base - j) << 16); // each half both low and high
+            var packed = jdk.incubator.vector.IntVector.fromArray(species, lanes, 0);
+            float[] even = F16Matrix.even(packed).toArray(), odd = F16Matrix.odd(packed).toArray();
+            for (int j = 0; j < n; j++) {
+                int low = base + j, high = 65535 - base - j;
+                assertEquals(Float.floatToRawIntBits(Float.float16ToFloat((short) low)), Float.floatToRawIntBits(even[j]),
+                        "low half 0x" + Integer.toHexString(low));
+                assertEquals(Float.floatToRawIntBits(Float.float16ToFloat((short) high)), Float.floatToRawIntBits(odd[j]),
+                        "high half 0x" + Integer.toHexString(high));
+            }
+        }
+    }
+
     @Test
     void rejectsWrongByteCountAndShapes() {
         MemorySegment data = Arena.ofAuto().allocate(10);
