@@ -4,6 +4,7 @@ import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Specialize;
 import dev.moa.tasks.kernel.Vec16;
 
 /**
@@ -41,8 +42,8 @@ public final class GemmKernels {
      * tokens ty, ty+16, ty+32, ty+48 with rows tx, tx+16, tx+32, tx+48. Out-of-range tokens and rows are never
      * written. Launch {@link #grid}{@code (tokens, rows)} groups of {@value #GROUP}.
      */
-    public static void half(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
-                            int epilogue, int ieee) {
+    public static void half(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                            @Specialize int cols, @Specialize int epilogue, @Specialize int ieee) {
         ffmaTile(ctx, w, x, x, bias, out, tokens, rows, cols, epilogue, ieee, false); // (x stands for the F32 weights it never reads)
     }
 
@@ -52,7 +53,7 @@ public final class GemmKernels {
      * {@link #grid}{@code (tokens, rows)} groups of {@value #GROUP}.
      */
     public static void f32(KernelContext ctx, F32Buffer w, Half16Buffer none, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
-                           int cols, int epilogue) {
+                           @Specialize int cols, @Specialize int epilogue) {
         ffmaTile(ctx, none, w, x, bias, out, tokens, rows, cols, epilogue, 0, true);
     }
 
@@ -151,8 +152,8 @@ public final class GemmKernels {
      * and free of bank conflicts ({@link #T_WORDS}). Launch {@link #tensorGrid}{@code (tokens, rows)} groups of
      * {@value #TENSOR_GROUP}; needs sm_80 or later.
      */
-    public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows, int cols,
-                                  int epilogue) {
+    public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                                  @Specialize int cols, @Specialize int epilogue) {
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS); // w: two buffers
         tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, false, TENSOR_GROUP, TILE);
     }
@@ -164,7 +165,7 @@ public final class GemmKernels {
      * {@code moa kernels --bench} to show what the split costs; the model does not use it.
      */
     public static void bf16TensorRounded(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
-                                         int cols, int epilogue) {
+                                         @Specialize int cols, @Specialize int epilogue) {
         int[] xh = ctx.sharedI32(TILE * T_WORDS), unused = ctx.sharedI32(4), ws = ctx.sharedI32(2 * TILE * T_WORDS);
         tensorTile(ctx, xh, unused, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, false, false, TENSOR_GROUP, TILE);
     }
@@ -181,7 +182,7 @@ public final class GemmKernels {
      * tokens leaves most of such a tile empty. 40 KB of shared memory. Launch {@link #largeGrid}{@code (tokens, rows)}.
      */
     public static void bf16TensorLarge(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
-                                       int cols, int epilogue) {
+                                       @Specialize int cols, @Specialize int epilogue) {
         int[] xh = ctx.sharedI32(LARGE_TILE * T_WORDS), xl = ctx.sharedI32(LARGE_TILE * T_WORDS), ws = ctx.sharedI32(2 * LARGE_TILE * T_WORDS);
         tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, true, LARGE_GROUP, LARGE_TILE);
     }
@@ -215,8 +216,8 @@ public final class GemmKernels {
      * {@link #tensorSplitGrid}{@code (tokens, rows, splits)} groups of {@value #TENSOR_GROUP}, {@code partial} holding
      * {@code splits × tokens × rows} floats; {@link #splits} chooses how many.
      */
-    public static void bf16TensorSplit(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer partial, int tokens, int rows, int cols,
-                                       int splitCols) {
+    public static void bf16TensorSplit(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer partial, int tokens, int rows,
+                                       @Specialize int cols, int splitCols) {
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS);
         int split = ctx.groupId(2), from = split * splitCols;
         tensorTile(ctx, xh, xl, ws, w, x, partial, partial, tokens, rows, cols, from, Math.min(cols, from + splitCols),
@@ -229,7 +230,7 @@ public final class GemmKernels {
      * {@link #sumGrid}{@code (tokens, rows)}.
      */
     public static void sumSplits(KernelContext ctx, F32Buffer partial, F32Buffer bias, F32Buffer out, int tokens, int rows, int splits,
-                                 int epilogue) {
+                                 @Specialize int epilogue) {
         int e = ctx.globalId(), elements = tokens * rows;
         if (e >= elements) return;
         float sum = 0f;

@@ -17,6 +17,11 @@ public final class KernelCatalog {
         }
     }
 
+    /** Llama-3.2-1B's q/o and gate/up products (2048 columns), plain stores. */
+    private static final Map<String, Integer> GEMM_1B = Map.of("cols", 2048, "epilogue", 0);
+    /** Llama-3.2-1B's prompt attention: 32 query heads over 8, head_dim 64, fused q/k/v rows of 3072 floats. */
+    private static final Map<String, Integer> PREFILL_1B = Map.of("heads", 32, "kvHeads", 8, "headDim", 64, "stride", 3072);
+
     /** Llama-3.2-1B's attention shapes with an F32 cache (the format nvcc's reference kernels read). */
     private static final Map<String, Integer> ATTENTION_1B = Map.of("heads", 32, "kvHeads", 8, "headDim", 64, "kvFormat", KvStore.F32);
 
@@ -44,21 +49,24 @@ public final class KernelCatalog {
             new Entry("matvec-normed-rope", NormedMatVecKernels.class, "halfRope", "RMSNorm + q/k/v matvec + RoPE + MoA cache write in one launch",
                     Map.of("heads", 32, "kvHeads", 8, "headDim", 64, "cols", 2048, "epilogue", 0, "ieee", 0, "kvFormat", KvStore.F32)),
             new Entry("mma-bf16-tile", TensorCoreKernels.class, "tile", "one warp: a 16x16 by 16x8 BF16 tile product on the tensor core (mma.sync m16n8k16)"),
-            new Entry("gemm-bf16-tensor", GemmKernels.class, "bf16Tensor", "prefill GEMM on the tensor cores: BF16 weights, F32 activations split in two BF16 parts"),
+            new Entry("gemm-bf16-tensor", GemmKernels.class, "bf16Tensor", "prefill GEMM on the tensor cores: BF16 weights, F32 activations split in two BF16 parts", GEMM_1B),
             new Entry("gemm-bf16-tensor-large", GemmKernels.class, "bf16TensorLarge",
-                    "the tensor-core GEMM over 128x128 tiles of eight warps (32 tokens x 64 rows each): the same bits, for long prompts"),
+                    "the tensor-core GEMM over 128x128 tiles of eight warps (32 tokens x 64 rows each): the same bits, for long prompts", GEMM_1B),
             new Entry("gemm-bf16-tensor-rounded", GemmKernels.class, "bf16TensorRounded",
                     "the tensor-core GEMM with activations rounded to BF16 once (half the products; benchmarked, not used by the model)"),
             new Entry("gemm-bf16-tensor-split", GemmKernels.class, "bf16TensorSplit",
                     "the tensor-core GEMM over one split of the columns (few tokens: a batched decode step), partial sums out"),
             new Entry("gemm-sum-splits", GemmKernels.class, "sumSplits", "adds the column splits' partial sums in order, bias and residual epilogue"),
-            new Entry("gemm-half", GemmKernels.class, "half", "prefill GEMM, F32 activations x BF16/F16 weights, 64x64 tiles in shared memory (FFMA)"),
+            new Entry("gemm-half", GemmKernels.class, "half", "prefill GEMM, F32 activations x BF16/F16 weights, 64x64 tiles in shared memory (FFMA)",
+                    Map.of("cols", 2048, "epilogue", 0, "ieee", 0)),
             new Entry("gemm-f32", GemmKernels.class, "f32", "prefill GEMM for F32 weights: the same FFMA tiles, weights read four per 16-byte load"),
-            new Entry("prefill-rope", PrefillKernels.class, "rope", "RoPE on a prompt's q/k in place, the kept keys and values into the MoA cache"),
+            new Entry("prefill-rope", PrefillKernels.class, "rope", "RoPE on a prompt's q/k in place, the kept keys and values into the MoA cache",
+                    Map.of("heads", 32, "kvHeads", 8, "headDim", 64, "stride", 3072, "kvFormat", KvStore.F32)),
             new Entry("copy-rows", VectorKernels.class, "copyRows", "rows of one buffer into another (a prompt chunk's residual stream)"),
-            new Entry("prefill-attention", PrefillKernels.class, "blockSparse", "MoA block-sparse prefill attention: sink block + band, online softmax"),
+            new Entry("prefill-attention", PrefillKernels.class, "blockSparse", "MoA block-sparse prefill attention: sink block + band, online softmax",
+                    PREFILL_1B),
             new Entry("prefill-attention-tensor", PrefillKernels.class, "blockSparseTensor",
-                    "the same on the tensor cores: 64x64 tiles, mma.sync m16n8k16 on split Q, K, P, V"),
+                    "the same on the tensor cores: 64x64 tiles, mma.sync m16n8k16 on split Q, K, P, V", PREFILL_1B),
             new Entry("rope-cache", AttentionKernels.class, "ropeAndCache", "RoPE on a fused q/k/v, k and v written into the MoA cache", ATTENTION_1B),
             new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots", ATTENTION_1B),
             new Entry("attention-grouped", AttentionKernels.class, "decodeGrouped", "MoA decode attention, one split of a KV group for all its query heads",

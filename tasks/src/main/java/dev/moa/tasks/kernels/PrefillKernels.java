@@ -8,6 +8,7 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Specialize;
 import dev.moa.tasks.kernel.Vec16;
 
 /**
@@ -71,7 +72,8 @@ public final class PrefillKernels {
      */
     public static void rope(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache,
                             Half16Buffer keys16, Half16Buffer values16, F32Buffer kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept,
-                            int sinkSlots, int heads, int kvHeads, int headDim, int stride, int start, int kvFormat) {
+                            int sinkSlots, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim, @Specialize int stride,
+                            int start, @Specialize int kvFormat) {
         int head = ctx.groupId(0), token = start + ctx.groupId(1), half = headDim / 2;
         long angles = (long) token * half, row = (long) ctx.groupId(1) * stride;
         long base = row + (long) head * headDim; // query heads, then key heads: the same offsets
@@ -145,7 +147,8 @@ public final class PrefillKernels {
      * are padded with zeros to a multiple of 16. Launch {@link #tensorGrid}; needs {@link #tensorTakes} and sm_80.
      */
     public static void blockSparseTensor(KernelContext ctx, F32Buffer qkv, F32Buffer kv, F32Buffer out, I32Buffer bands, int start, int count,
-                                         int tokens, int heads, int kvHeads, int headDim, int stride, float scale) {
+                                         int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
+                                         @Specialize int stride, float scale) {
         int dims = paddedDims(headDim), words = rowWords(headDim);
         int[] sh = ctx.sharedDynamicI32(tensorWords(headDim));
         int qHigh = 0, qLow = TC_ROWS * words, kHigh = 2 * TC_ROWS * words, kLow = 3 * TC_ROWS * words;
@@ -481,7 +484,8 @@ public final class PrefillKernels {
      * value per load. Launch {@link #grid}{@code (count, heads)}; needs {@code headDim ≤ MAX_HEAD_DIM}.
      */
     public static void blockSparse(KernelContext ctx, F32Buffer qkv, F32Buffer kv, F32Buffer out, I32Buffer bands, int start, int count,
-                                   int tokens, int heads, int kvHeads, int headDim, int stride, float scale) {
+                                   int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim, @Specialize int stride,
+                                   float scale) {
         float[] ks = ctx.sharedF32(KEYS * K_STRIDE);
         float[] vs = ctx.sharedF32(KEYS * MAX_HEAD_DIM);
         float[] acc = ctx.sharedF32(QUERIES * MAX_HEAD_DIM);

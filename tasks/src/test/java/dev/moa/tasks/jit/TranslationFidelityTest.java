@@ -245,39 +245,43 @@ class TranslationFidelityTest {
         assertWithinABf16Step(v3, v4);
     }
 
-    /** The prefill GEMM: ragged tiles with one-element loads, and 16-byte loads with a partial last step; bias and residual. */
+    /**
+     * The prefill GEMM: ragged tiles with one-element loads, and 16-byte loads with a partial last step; bias and
+     * residual; each kernel as written and as the variant its width and epilogue select ({@code @Specialize}).
+     */
     @Test
     void prefillGemm() {
-        for (int[] shape : new int[][] {{20, 9, 37}, {10, 70, 40}, {12, 66, 96}}) {
+        for (int[] shape : new int[][] {{20, 9, 37, 0}, {10, 70, 40, 0}, {12, 66, 96, 0}, {20, 9, 37, 1}, {12, 66, 96, 1}}) {
             int tokens = shape[0], rows = shape[1], cols = shape[2];
+            boolean specialized = shape[3] == 1;
             Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
             for (long i = 0; i < w.length(); i++) w.set(i, (short) (0x3000 + random.nextInt(0x0fff) | (random.nextBoolean() ? 0x8000 : 0)));
             F32Buffer x = randomBuffer(tokens * cols), bias = randomBuffer(rows), o1 = randomBuffer(tokens * rows), o2 = copy(o1);
             Grid grid = dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
             int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "half", grid, w, x, bias, o1, tokens, rows, cols, epilogue, 0);
-            ptx(dev.moa.tasks.kernels.GemmKernels.class, "half").launch(grid, w.memory(), x.memory(), bias.memory(), o2.memory(), tokens, rows, cols, epilogue, 0);
+            ptxRun(dev.moa.tasks.kernels.GemmKernels.class, "half", specialized, grid, w.memory(), x.memory(), bias.memory(), o2.memory(), tokens, rows, cols, epilogue, 0);
             assertClose(o1, o2, 1e-5);
             // F32 weights through the same tiles
             F32Buffer w32 = randomBuffer(rows * cols), f1 = randomBuffer(tokens * rows), f2 = copy(f1);
             Half16Buffer none = Half16Buffer.allocate(arena, 8);
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "f32", grid, w32, none, x, bias, f1, tokens, rows, cols, epilogue);
-            ptx(dev.moa.tasks.kernels.GemmKernels.class, "f32").launch(grid, w32.memory(), none.memory(), x.memory(), bias.memory(), f2.memory(), tokens, rows, cols, epilogue);
+            ptxRun(dev.moa.tasks.kernels.GemmKernels.class, "f32", specialized, grid, w32.memory(), none.memory(), x.memory(), bias.memory(), f2.memory(), tokens, rows, cols, epilogue);
             assertClose(f1, f2, 1e-5);
             // the tensor-core kernel on the same shapes
             F32Buffer t1 = randomBuffer(tokens * rows), t2 = copy(t1);
             Grid tensor = dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows);
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor", tensor, w, x, bias, t1, tokens, rows, cols, epilogue);
-            ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor").launch(tensor, w.memory(), x.memory(), bias.memory(), t2.memory(), tokens, rows, cols, epilogue);
+            ptxRun(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor", specialized, tensor, w.memory(), x.memory(), bias.memory(), t2.memory(), tokens, rows, cols, epilogue);
             assertClose(t1, t2, 1e-5);
             F32Buffer r1 = randomBuffer(tokens * rows), r2 = copy(r1); // with the activations rounded once
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorRounded", tensor, w, x, bias, r1, tokens, rows, cols, epilogue);
-            ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorRounded").launch(tensor, w.memory(), x.memory(), bias.memory(), r2.memory(), tokens, rows, cols, epilogue);
+            ptxRun(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorRounded", specialized, tensor, w.memory(), x.memory(), bias.memory(), r2.memory(), tokens, rows, cols, epilogue);
             assertClose(r1, r2, 1e-5);
             F32Buffer l1 = randomBuffer(tokens * rows), l2 = copy(l1); // over 128 x 128 tiles
             Grid large = dev.moa.tasks.kernels.GemmKernels.largeGrid(tokens, rows);
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLarge", large, w, x, bias, l1, tokens, rows, cols, epilogue);
-            ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLarge").launch(large, w.memory(), x.memory(), bias.memory(), l2.memory(), tokens, rows, cols, epilogue);
+            ptxRun(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLarge", specialized, large, w.memory(), x.memory(), bias.memory(), l2.memory(), tokens, rows, cols, epilogue);
             assertClose(l1, l2, 1e-5);
             // and split over the columns (a batched decode step's product), the splits then added with the epilogue
             int splits = 2, splitCols = dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits);
@@ -285,8 +289,8 @@ class TranslationFidelityTest {
             Grid split = dev.moa.tasks.kernels.GemmKernels.tensorSplitGrid(tokens, rows, splits), sum = dev.moa.tasks.kernels.GemmKernels.sumGrid(tokens, rows);
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorSplit", split, w, x, p1, tokens, rows, cols, splitCols);
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "sumSplits", sum, p1, bias, s1, tokens, rows, splits, epilogue);
-            ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorSplit").launch(split, w.memory(), x.memory(), p2.memory(), tokens, rows, cols, splitCols);
-            ptx(dev.moa.tasks.kernels.GemmKernels.class, "sumSplits").launch(sum, p2.memory(), bias.memory(), s2.memory(), tokens, rows, splits, epilogue);
+            ptxRun(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorSplit", specialized, split, w.memory(), x.memory(), p2.memory(), tokens, rows, cols, splitCols);
+            ptxRun(dev.moa.tasks.kernels.GemmKernels.class, "sumSplits", specialized, sum, p2.memory(), bias.memory(), s2.memory(), tokens, rows, splits, epilogue);
             assertClose(p1, p2, 1e-5);
             assertClose(s1, s2, 1e-5);
         }
@@ -398,7 +402,8 @@ class TranslationFidelityTest {
             F32Buffer a = bf16 ? q3 : q1, b = bf16 ? q4 : q2, sa = bf16 ? s3 : s1, sb = bf16 ? s4 : s2;
             Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "rope", grid, a, cos, sin, k1, v1, k3, v3, sa, offsets, rings, firstKept, 2,
                     heads, kvHeads, headDim, stride, start, format);
-            ptx(dev.moa.tasks.kernels.PrefillKernels.class, "rope").launch(grid, b.memory(), cos.memory(), sin.memory(), k2.memory(), v2.memory(),
+            // as written for the F32 cache, and as the variant (@Specialize) for the BF16 one
+            ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "rope", bf16, grid, b.memory(), cos.memory(), sin.memory(), k2.memory(), v2.memory(),
                     k4.memory(), v4.memory(), sb.memory(), offsets.memory(), rings.memory(), firstKept.memory(), 2, heads, kvHeads, headDim, stride,
                     start, format);
             assertClose(a, b, 1e-6);
@@ -446,6 +451,11 @@ class TranslationFidelityTest {
      */
     @Test
     void prefillAttention() {
+        prefillAttention(false);
+        prefillAttention(true); // the variants for these head counts, head_dim and row stride (@Specialize)
+    }
+
+    void prefillAttention(boolean specialized) {
         int tokens = 150, start = 64, count = tokens - start, heads = 2, kvHeads = 1, headDim = 8, stride = heads * headDim;
         F32Buffer q = randomBuffer(count * stride), kv = randomBuffer(tokens * 2 * kvHeads * headDim);
         F32Buffer o1 = F32Buffer.allocate(arena, count * heads * headDim), o2 = F32Buffer.allocate(arena, count * heads * headDim);
@@ -453,7 +463,7 @@ class TranslationFidelityTest {
         Grid grid = dev.moa.tasks.kernels.PrefillKernels.grid(count, heads);
         Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse", grid, q, kv, o1, bands, start, count, tokens, heads, kvHeads,
                 headDim, stride, 0.35f);
-        ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse").launch(grid, q.memory(), kv.memory(), o2.memory(), bands.memory(),
+        ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse", specialized, grid, q.memory(), kv.memory(), o2.memory(), bands.memory(),
                 start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o1, o2, 1e-5);
         // the tensor-core kernel: ldmatrix, mma.sync and the dynamic shared words as the interpreter runs them
@@ -463,8 +473,8 @@ class TranslationFidelityTest {
                 kvHeads, headDim, stride, 0.35f);
         String ptx = PtxCompiler.compile(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor").ptx();
         assertTrue(ptx.contains("mma.sync.aligned.m16n8k16") && ptx.contains("ldmatrix"), "scores and outputs on the tensor cores");
-        new PtxInterpreter(ptx).launch(tensor, q.memory(), kv.memory(), o4.memory(), bands.memory(), start, count, tokens, heads, kvHeads, headDim,
-                stride, 0.35f);
+        ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", specialized, tensor, q.memory(), kv.memory(), o4.memory(),
+                bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o3, o4, 1e-5); // as the FFMA pair: the emulator's exp and ex2.approx differ in the last bits
         assertClose(o1, o3, 1e-4); // and the two kernels agree
     }
