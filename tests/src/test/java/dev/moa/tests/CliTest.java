@@ -82,6 +82,16 @@ class CliTest {
         assertEquals(0, print.exit(), print.err());
         assertTrue(print.out().contains(".target sm_90") && print.out().contains(".visible .entry bf16(")
                 && print.out().contains("shfl.sync.bfly.b32") && print.out().contains("ld.global.nc"), print.out());
+        // a variant: named values, or the 1B model's; an unknown parameter or a missing --print is one line
+        Run variant = moa(Map.of(), "kernels", "--print", "attention-grouped", "--specialize", "headDim=128,kvFormat=1");
+        assertEquals(0, variant.exit(), variant.err());
+        assertTrue(variant.out().contains("// specialized: headDim = 128, kvFormat = 1"), variant.out().lines().limit(5).toList().toString());
+        Run oneB = moa(Map.of(), "kernels", "--print", "attention-grouped", "--specialize", "1b");
+        assertTrue(oneB.out().contains("heads = 32, kvHeads = 8, headDim = 64, kvFormat = 0"), oneB.out().lines().limit(5).toList().toString());
+        Run unknown = moa(Map.of(), "kernels", "--print", "attention-grouped", "--specialize", "rows=3");
+        assertEquals(List.of("moa: kernels: AttentionKernels.decodeGrouped has no @Specialize parameter rows"), errorLines(unknown));
+        Run alone = moa(Map.of(), "kernels", "--specialize", "1b");
+        assertEquals(List.of("moa: kernels: --specialize goes with --print"), errorLines(alone));
     }
 
     @Test

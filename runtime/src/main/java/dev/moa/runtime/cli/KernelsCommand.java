@@ -44,6 +44,10 @@ final class KernelsCommand implements Callable<Integer> {
     @Option(names = "--reference-ptx", paramLabel = "FILE", description = "with --bench: nvcc's PTX of the same algorithms to time against")
     Path referencePtx;
 
+    @Option(names = "--specialize", paramLabel = "NAME=VALUE[,...]|1b", description = "with --print: the variant with these @Specialize "
+            + "parameters fixed (1b: the values Llama-3.2-1B's decode and prompt launch it with)")
+    String specialize;
+
     /** What to do: one of these (default: --list). */
     static final class Mode {
         @Option(names = "--list", description = "the kernels (default)")
@@ -69,6 +73,7 @@ final class KernelsCommand implements Callable<Integer> {
         if (mode.bench) return bench(referencePtx);
         if (mode.sass) return sass(target, referencePtx);
         if (referencePtx != null) throw new UsageException("kernels: --reference-ptx goes with --bench or --sass");
+        if (specialize != null && mode.print == null) throw new UsageException("kernels: --specialize goes with --print");
         if (mode.print == null) {
             for (var e : KernelCatalog.all()) {
                 System.out.printf("%-14s %s.%s  %s%n", e.name(), e.owner().getSimpleName(), e.method(), e.summary());
@@ -80,7 +85,7 @@ final class KernelsCommand implements Callable<Integer> {
                 + "'; `moa kernels --list` shows them"));
         PtxCompiler.Kernel kernel;
         try {
-            kernel = PtxCompiler.compile(entry.owner(), entry.method(), target);
+            kernel = PtxCompiler.compile(entry.owner(), entry.method(), target, variant(entry, specialize));
         } catch (IllegalArgumentException e) {
             throw new UsageException("kernels: " + e.getMessage());
         }
@@ -98,6 +103,25 @@ final class KernelsCommand implements Callable<Integer> {
             Files.deleteIfExists(work); // Ptxas.assemble deletes its own files
         }
         return 0;
+    }
+
+    /** The variant {@code --specialize} names: none, the catalog's Llama-3.2-1B values ("1b"), or NAME=VALUE pairs. */
+    static Specialization variant(KernelCatalog.Entry entry, String specialize) {
+        if (specialize == null) return Specialization.NONE;
+        if (specialize.equals("1b")) {
+            if (entry.example().isEmpty()) throw new UsageException("kernels: " + entry.name() + " has no @Specialize parameters");
+            return Specialization.named(entry.owner(), entry.method(), entry.example());
+        }
+        java.util.Map<String, Integer> values = new java.util.LinkedHashMap<>();
+        for (String pair : specialize.split(",")) {
+            String[] kv = pair.split("=", 2);
+            try {
+                values.put(kv[0].strip(), Integer.parseInt(kv[1].strip()));
+            } catch (RuntimeException e) {
+                throw new UsageException("kernels: --specialize expects NAME=VALUE pairs of int values (or 1b), got '" + pair + "'");
+            }
+        }
+        return Specialization.named(entry.owner(), entry.method(), values);
     }
 
     /**
