@@ -27,6 +27,10 @@ out="${OUT:-}"
 log=/dev/null
 [ -n "$out" ] && { mkdir -p "$out"; log="$out/gpu-check.log"; }
 exec > >(tee -a "$log") 2>&1
+steps="gpu kernels-check goldens demo bench-1b bench-1b-batch long-context-budget prefill kernel-gap torch-matmul hf-transformers long-context bench-serve"
+for name in ${MOA_GPU_ONLY:-} ${MOA_GPU_SKIP:-}; do # a misspelt name would run nothing (or everything) and report success
+    case " $steps " in *" $name "*) ;; *) echo "gpu-check: no step named '$name' in MOA_GPU_ONLY/MOA_GPU_SKIP; the steps: $steps" >&2; exit 2;; esac
+done
 bundle="$root/.device/moa-device.tar.xz"
 [ -f "$bundle" ] || { echo "gpu-check: $bundle not found: run scripts/device-bundle first" >&2; exit 2; }
 work="${MOA_GPU_WORK:-/tmp/moa-gpu}"
@@ -38,10 +42,6 @@ java=("$work/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-ac
 failed=0
 budget="${MOA_GPU_BUDGET:-540}"
 late=""
-steps="gpu kernels-check goldens demo bench-1b bench-1b-batch long-context-budget prefill kernel-gap torch-matmul hf-transformers long-context bench-serve"
-for name in ${MOA_GPU_ONLY:-} ${MOA_GPU_SKIP:-}; do # a misspelt name would run nothing (or everything) and report success
-    case " $steps " in *" $name "*) ;; *) echo "gpu-check: no step named '$name' in MOA_GPU_ONLY/MOA_GPU_SKIP; the steps: $steps" >&2; exit 2;; esac
-done
 step() { # step NAME SECONDS COMMAND...
     local name="$1" limit="$2"; shift 2
     case " ${MOA_GPU_SKIP:-} " in *" $name "*) echo; echo "=== $name: skipped (MOA_GPU_SKIP)"; return;; esac

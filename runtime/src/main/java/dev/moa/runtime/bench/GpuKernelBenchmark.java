@@ -312,7 +312,7 @@ public final class GpuKernelBenchmark {
         double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(), args));
         dout.copyTo(out.memory());
         double error = 0;
-        for (int i : java.util.stream.IntStream.of(0, tokens / 2 + 3, tokens - 1).distinct().toArray()) // queries of the first, a middle and the last block
+        for (int i : java.util.stream.IntStream.of(0, Math.min(tokens - 1, tokens / 2 + 3), tokens - 1).distinct().toArray()) // first, middle, last blocks
         for (int h : new int[] {0, heads - 1}) {
             int g = h / (heads / kvHeads);
             double[] p = new double[tokens];

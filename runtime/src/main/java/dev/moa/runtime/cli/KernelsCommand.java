@@ -109,7 +109,9 @@ final class KernelsCommand implements Callable<Integer> {
     static Specialization variant(KernelCatalog.Entry entry, String specialize) {
         if (specialize == null) return Specialization.NONE;
         if (specialize.equals("1b")) {
-            if (entry.example().isEmpty()) throw new UsageException("kernels: " + entry.name() + " has no @Specialize parameters");
+            if (entry.example().isEmpty()) {
+                throw new UsageException("kernels: " + entry.name() + " has no Llama-3.2-1B values in the catalog; give NAME=VALUE pairs");
+            }
             return Specialization.named(entry.owner(), entry.method(), entry.example());
         }
         java.util.Map<String, Integer> values = new java.util.LinkedHashMap<>();

@@ -174,10 +174,14 @@ public abstract sealed class WeightMatrix permits F32Matrix, Bf16Matrix, F16Matr
         }
     }
 
-    /** Activations rearranged once per call into the column order of {@link #widenRows} (identity for F32). */
+    /**
+     * Activations rearranged once per call into the column order the product of {@code tokens} tokens reads: that of
+     * {@link #widenRows} from {@link #panelTokens} tokens on (the panels), that of {@link #multiplyRows} below (the
+     * same for BF16; F16 streams de-interleaved rows but widens its panels in natural order; identity for F32).
+     */
     abstract float[] prepare(float[] x, int tokens);
 
-    /** The inverse of {@link #prepare}: rows in the prepared column order back to natural order, into out[offset ..]. */
+    /** Rows in {@link #widenRows}'s column order back to natural order, into out[offset ..] (the transposed product's). */
     void restore(float[] prepared, int tokens, float[] out, int offset) {
         System.arraycopy(prepared, 0, out, offset, tokens * cols);
     }

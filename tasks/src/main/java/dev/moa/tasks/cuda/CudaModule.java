@@ -24,9 +24,10 @@ public final class CudaModule implements AutoCloseable {
     }
 
     static CudaModule load(CudaContext context, String ptx) {
+        Map<String, PtxEntry> entries = PtxEntry.parse(ptx); // before loading: nothing to unload if the PTX cannot be read
         context.makeCurrent();
         CudaDriver.LoadedModule loaded = context.driver().moduleLoad(ptx);
-        return new CudaModule(context, loaded.module(), loaded.infoLog(), PtxEntry.parse(ptx));
+        return new CudaModule(context, loaded.module(), loaded.infoLog(), entries);
     }
 
     /** What the JIT reported while compiling (registers, spills per kernel at verbose level); may be empty. */

@@ -4,6 +4,9 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A kernel's parameter list as its PTX declares it ({@code .visible .entry name(.param .u64 a, .param .s32 b, …)}):
@@ -14,25 +17,41 @@ import java.util.Map;
  * @param name  the entry's name
  * @param types each parameter's PTX type without the dot ({@code u64}, {@code s32}, {@code f32}, …), or
  *              {@code b8[N]} for an N-byte aggregate
+ * @param fixed launch-argument index → the value a variant was compiled for (see {@link #FIXED}); empty for a kernel as written
  */
-public record PtxEntry(String name, List<String> types) {
+public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fixed) {
 
-    /** The entries of a PTX module by name; a module without parameter declarations we can read gives none. */
+    /**
+     * The header line by which the JIT marks a variant compiled with some arguments fixed ({@code @Specialize}):
+     * {@code // fixed arguments: 17=64 20=0} (launch-argument index = value). A launch of the variant with other values
+     * would compute for the compiled ones, so {@link #check} refuses it.
+     */
+    public static final String FIXED = "// fixed arguments:";
+
+    private static final Pattern ENTRY = Pattern.compile("\\.entry\\s+([A-Za-z_$%][\\w$%]*)\\s*(\\(([^)]*)\\))?");
+
+    /** The entries of a PTX module by name (comments ignored; an entry without a parameter list takes none). */
     public static Map<String, PtxEntry> parse(String ptx) {
-        Map<String, PtxEntry> entries = new HashMap<>();
-        int at = 0;
-        while ((at = ptx.indexOf(".entry ", at)) >= 0) {
-            int open = ptx.indexOf('(', at), close = ptx.indexOf(')', open + 1);
-            if (open < 0 || close < 0) break;
-            String name = ptx.substring(at + ".entry ".length(), open).strip();
-            List<String> types = new ArrayList<>();
-            for (String declaration : ptx.substring(open + 1, close).split(",")) {
-                String d = declaration.strip();
-                if (d.isEmpty()) continue;
-                types.add(typeOf(d));
+        Map<Integer, Integer> fixed = new TreeMap<>();
+        for (String line : ptx.split("\n")) {
+            if (!line.startsWith(FIXED)) continue;
+            for (String pair : line.substring(FIXED.length()).strip().split("\\s+")) {
+                String[] kv = pair.split("=");
+                fixed.put(Integer.parseInt(kv[0]), Integer.parseInt(kv[1]));
             }
-            entries.put(name, new PtxEntry(name, List.copyOf(types)));
-            at = close;
+        }
+        String code = ptx.replaceAll("(?s)/\\*.*?\\*/", " ").replaceAll("//[^\n]*", "");
+        Map<String, PtxEntry> entries = new HashMap<>();
+        Matcher m = ENTRY.matcher(code);
+        while (m.find()) {
+            List<String> types = new ArrayList<>();
+            if (m.group(3) != null) {
+                for (String declaration : m.group(3).split(",")) {
+                    String d = declaration.strip();
+                    if (!d.isEmpty()) types.add(typeOf(d));
+                }
+            }
+            entries.put(m.group(1), new PtxEntry(m.group(1), List.copyOf(types), Map.copyOf(fixed)));
         }
         return entries;
     }
@@ -51,19 +70,24 @@ public record PtxEntry(String name, List<String> types) {
         return bracket < 0 ? type : type + declaration.substring(bracket, declaration.indexOf(']', bracket) + 1);
     }
 
-    /** Bytes of a parameter of {@code type}. */
+    /** Bytes of a parameter of {@code type}, or -1 for a type this check does not know (it is then not checked). */
     static int bytes(String type) {
-        if (type.contains("[")) {
-            int elements = Integer.parseInt(type.substring(type.indexOf('[') + 1, type.indexOf(']')));
-            return elements * bytes(type.substring(0, type.indexOf('[')));
+        try {
+            if (type.contains("[")) {
+                int elements = Integer.parseInt(type.substring(type.indexOf('[') + 1, type.indexOf(']')));
+                return elements * bytes(type.substring(0, type.indexOf('[')));
+            }
+            return Integer.parseInt(type.substring(1)) / 8;
+        } catch (RuntimeException e) {
+            return -1; // .pred, .f16x2, …
         }
-        return Integer.parseInt(type.substring(1)) / 8;
     }
 
     /**
      * Checks {@code args} (as {@link CudaFunction#launch} takes them) against the declared parameters: their number, each
-     * one's size, and floats only where the parameter is a float. Throws with one sentence naming the kernel, the
-     * argument and both types.
+     * one's size (an int may fill a narrower integer parameter: the driver reads its low bytes), floats only where the
+     * parameter is a float, and the values a variant was compiled for. Throws with one sentence naming the kernel, the
+     * argument and both sides.
      */
     public void check(Object... args) {
         if (args.length != types.size()) {
@@ -71,21 +95,25 @@ public record PtxEntry(String name, List<String> types) {
                     + args.length + " arguments were given");
         }
         for (int i = 0; i < args.length; i++) {
-            String type = types.get(i), given = describe(args[i]);
-            int size = switch (args[i]) {
-                case DeviceMemory m -> 8;
-                case Long v -> 8;
-                case Double v -> 8;
-                case Integer v -> 4;
-                case Float v -> 4;
-                case null, default -> -1; // CudaFunction says what is wrong with it
+            String type = types.get(i);
+            int declared = bytes(type);
+            if (declared < 0) continue;
+            boolean fits = switch (args[i]) {
+                case DeviceMemory m -> declared == 8 && !type.startsWith("f");
+                case Long v -> declared == 8 && !type.startsWith("f");
+                case Double v -> declared == 8 && (type.startsWith("f") || type.startsWith("b"));
+                case Integer v -> declared <= 4 && !type.startsWith("f");
+                case Float v -> declared == 4 && (type.startsWith("f") || type.startsWith("b"));
+                case null, default -> true; // CudaFunction says what is wrong with it
             };
-            if (size < 0) continue;
-            boolean floating = args[i] instanceof Float || args[i] instanceof Double;
-            boolean fits = size == bytes(type) && (floating ? type.startsWith("f") || type.startsWith("b") : !type.startsWith("f"));
             if (!fits) {
-                throw new IllegalArgumentException("argument " + i + " of kernel " + name + " is " + given
+                throw new IllegalArgumentException("argument " + i + " of kernel " + name + " is " + describe(args[i])
                         + ", but the PTX declares parameter " + i + " as ." + type);
+            }
+            Integer compiled = fixed.get(i);
+            if (compiled != null && !compiled.equals(args[i])) {
+                throw new IllegalArgumentException("argument " + i + " of kernel " + name + " is " + args[i] + ", but this variant of it was compiled for "
+                        + compiled + " (@Specialize): launch the variant for " + args[i]);
             }
         }
     }
@@ -97,6 +125,7 @@ public record PtxEntry(String name, List<String> types) {
             case Double v -> "a double (8 bytes)";
             case Integer v -> "an int (4 bytes)";
             case Float v -> "a float (4 bytes)";
+            case null -> "null";
             default -> String.valueOf(arg);
         };
     }

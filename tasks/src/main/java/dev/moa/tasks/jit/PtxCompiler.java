@@ -111,8 +111,9 @@ public final class PtxCompiler {
         List<PtxLine> code = ConstantDivision.apply(t.code, t.registers);
         code = ReadOnlyLoads.apply(code, t.written);
         code = CopyPropagation.apply(code, t.registers);
-        String note = fixed.isEmpty() ? "" : "specialized: " + fixed.describe(owner, method);
-        return new Kernel(method, target, PtxPrinter.module(t.owner.getName() + "." + method, note, method, target, t.params(), t.sharedDecls,
+        // a variant says what it was compiled for: for people, and for the launch check (PtxEntry.FIXED)
+        List<String> notes = fixed.isEmpty() ? List.of() : List.of("// specialized: " + fixed.describe(owner, method), fixed.header());
+        return new Kernel(method, target, PtxPrinter.module(t.owner.getName() + "." + method, notes, method, target, t.params(), t.sharedDecls,
                 t.registers, code), t.params(), List.copyOf(t.sources));
     }
 
@@ -244,6 +245,7 @@ public final class PtxCompiler {
             f.locals.put(0, new Value(Kind.CONTEXT));
             for (int i = 1; i < type.parameterCount(); i++) {
                 ClassDesc p = type.parameterType(i);
+                if (p.descriptorString().equals("D")) throw f.error("a double parameter (parameter " + i + "; pass a float)");
                 Kind k = kindOf(p, f, "parameter " + i);
                 String name = "p" + slot;
                 String reg = f.local(slot, k);

@@ -22,41 +22,34 @@ public record Specialization(SortedMap<Integer, Integer> values) {
     /** The kernel as written: no parameter fixed. */
     public static final Specialization NONE = new Specialization(Collections.emptySortedMap());
 
-    private static final Map<String, List<Parameter>> SPECIALIZED = new ConcurrentHashMap<>();
-
     public Specialization {
         values = Collections.unmodifiableSortedMap(new TreeMap<>(values));
     }
 
     /** The variant a launch of {@code owner.method} with {@code args} (as a task graph holds them) runs. */
     public static Specialization of(Class<?> owner, String method, List<?> args) {
-        List<Parameter> fixed = specialized(owner, method);
-        if (fixed.isEmpty()) return NONE;
+        Kernel kernel = kernel(owner, method);
+        if (kernel.fixed().length == 0) return NONE;
         SortedMap<Integer, Integer> values = new TreeMap<>();
-        Parameter[] all = kernel(owner, method).getParameters();
-        for (int i = 1; i < all.length; i++) {
-            if (!fixed.contains(all[i])) continue;
-            if (i - 1 >= args.size() || !(args.get(i - 1) instanceof Integer value)) {
-                throw new IllegalArgumentException(owner.getSimpleName() + "." + method + ": @Specialize parameter " + all[i].getName()
-                        + " (argument " + (i - 1) + ") was not given an int");
+        for (int index : kernel.fixed()) {
+            if (index >= args.size() || !(args.get(index) instanceof Integer value)) {
+                throw new IllegalArgumentException(owner.getSimpleName() + "." + method + ": @Specialize parameter "
+                        + kernel.parameters()[index + 1].getName() + " (argument " + index + ") was not given an int");
             }
-            values.put(i - 1, value);
+            values.put(index, value);
         }
         return new Specialization(values);
     }
 
     /** The variant of {@code owner.method} with parameters named in {@code byName} fixed (names as javac keeps them with -parameters). */
     public static Specialization named(Class<?> owner, String method, Map<String, Integer> byName) {
+        Kernel kernel = kernel(owner, method);
         SortedMap<Integer, Integer> values = new TreeMap<>();
-        Parameter[] all = kernel(owner, method).getParameters();
-        List<Parameter> fixed = specialized(owner, method);
         for (var e : byName.entrySet()) {
-            int index = -1;
-            for (int i = 1; i < all.length; i++) if (all[i].getName().equals(e.getKey())) index = i;
-            if (index < 0 || !fixed.contains(all[index])) {
-                throw new IllegalArgumentException(owner.getSimpleName() + "." + method + " has no @Specialize parameter " + e.getKey());
-            }
-            values.put(index - 1, e.getValue());
+            int found = -1;
+            for (int index : kernel.fixed()) if (kernel.parameters()[index + 1].getName().equals(e.getKey())) found = index;
+            if (found < 0) throw new IllegalArgumentException(owner.getSimpleName() + "." + method + " has no @Specialize parameter " + e.getKey());
+            values.put(found, e.getValue());
         }
         return new Specialization(values);
     }
@@ -70,41 +63,56 @@ public record Specialization(SortedMap<Integer, Integer> values) {
         return values.get(index);
     }
 
-    /** A key for caches: empty for {@link #NONE}, else {@code [index=value, …]}. */
+    /** The PTX header line the launch check reads ({@code PtxEntry.FIXED}): {@code // fixed arguments: 17=64 20=0}. */
+    String header() {
+        StringJoiner out = new StringJoiner(" ", dev.moa.tasks.cuda.PtxEntry.FIXED + " ", "");
+        values.forEach((index, value) -> out.add(index + "=" + value));
+        return out.toString();
+    }
+
+    /** A key for caches: empty for {@link #NONE}, else {@code {index=value, …}}. */
     public String key() {
         return values.isEmpty() ? "" : values.toString();
     }
 
     /** {@code headDim = 64, kvFormat = 0}: for the PTX's header. */
     String describe(Class<?> owner, String method) {
-        Parameter[] all = kernel(owner, method).getParameters();
+        Parameter[] all = kernel(owner, method).parameters();
         StringJoiner out = new StringJoiner(", ");
         values.forEach((index, value) -> out.add(all[index + 1].getName() + " = " + value));
         return out.toString();
     }
 
-    private static List<Parameter> specialized(Class<?> owner, String method) {
-        return SPECIALIZED.computeIfAbsent(owner.getName() + "#" + method, k -> {
-            List<Parameter> fixed = new ArrayList<>();
-            for (Parameter p : kernel(owner, method).getParameters()) {
-                if (!p.isAnnotationPresent(Specialize.class)) continue;
-                if (p.getType() != int.class) {
-                    throw new IllegalArgumentException(owner.getSimpleName() + "." + method + ": @Specialize on " + p.getName()
-                            + ", a " + p.getType().getSimpleName() + "; only int parameters are specialized");
-                }
-                fixed.add(p);
-            }
-            return List.copyOf(fixed);
-        });
+    /** A kernel method's parameters and the launch-argument indices of its {@code @Specialize} ones. */
+    private record Kernel(Parameter[] parameters, int[] fixed) {
     }
 
-    private static Method kernel(Class<?> owner, String method) {
-        for (Method m : owner.getDeclaredMethods()) {
-            if (m.getName().equals(method) && Modifier.isStatic(m.getModifiers()) && m.getParameterCount() > 0
-                    && m.getParameterTypes()[0] == KernelContext.class) {
-                return m;
+    private static final Map<String, Kernel> KERNELS = new ConcurrentHashMap<>();
+
+    /** Looked up once per kernel (launches ask on every call): the one static method of that name taking a KernelContext first. */
+    private static Kernel kernel(Class<?> owner, String method) {
+        return KERNELS.computeIfAbsent(owner.getName() + "#" + method, k -> {
+            Method found = null;
+            for (Method m : owner.getDeclaredMethods()) {
+                if (!m.getName().equals(method) || !Modifier.isStatic(m.getModifiers()) || m.getParameterCount() == 0
+                        || m.getParameterTypes()[0] != KernelContext.class) {
+                    continue;
+                }
+                if (found != null) throw new IllegalArgumentException(owner.getName() + " has two kernel methods named " + method + ": kernels are found by name");
+                found = m;
             }
-        }
-        throw new IllegalArgumentException(owner.getName() + " has no static kernel method " + method + "(KernelContext, ...)");
+            if (found == null) throw new IllegalArgumentException(owner.getName() + " has no static kernel method " + method + "(KernelContext, ...)");
+            Parameter[] all = found.getParameters();
+            List<Integer> fixed = new ArrayList<>();
+            for (int i = 1; i < all.length; i++) {
+                if (!all[i].isAnnotationPresent(Specialize.class)) continue;
+                if (all[i].getType() != int.class) {
+                    throw new IllegalArgumentException(owner.getSimpleName() + "." + method + ": @Specialize on " + all[i].getName()
+                            + ", a " + all[i].getType().getSimpleName() + "; only int parameters are specialized");
+                }
+                fixed.add(i - 1);
+            }
+            return new Kernel(all, fixed.stream().mapToInt(Integer::intValue).toArray());
+        });
     }
 }

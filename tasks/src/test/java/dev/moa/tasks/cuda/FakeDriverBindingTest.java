@@ -241,8 +241,30 @@ class FakeDriverBindingTest {
             assertEquals("argument 4 of kernel pack is a float (4 bytes), but the PTX declares parameter 4 as .s32",
                     assertThrows(IllegalArgumentException.class, () -> pack.launch(Dim3.of(1), Dim3.of(1), 0, null, out, 7, big, 0.5f, -3f, Math.PI))
                             .getMessage());
+            assertEquals("argument 1 of kernel pack is null", assertThrows(IllegalArgumentException.class,
+                    () -> pack.launch(Dim3.of(1), Dim3.of(1), 0, null, out, null, big, 0.5f, -3, Math.PI)).getMessage());
             assertEquals(0, FakeCuda.launchCount(), "nothing reached the driver");
             pack.launch(Dim3.of(1), Dim3.of(1), 0, null, out, 7, big, 0.5f, -3, Math.PI);
+            assertEquals(1, FakeCuda.launchCount());
+        }
+        assertNothingLeft();
+    }
+
+    /**
+     * A variant compiled with an argument fixed ({@code @Specialize}) computes for that value whatever it is given: its
+     * launch with another value is refused, naming both, and with the compiled one goes through.
+     */
+    @Test
+    void aVariantIsLaunchedOnlyWithTheValuesItWasCompiledFor() {
+        var fixed = dev.moa.tasks.jit.Specialization.named(dev.moa.tasks.jit.SpecializedKernels.class, "rowSums", java.util.Map.of("cols", 64, "period", 7));
+        String ptx = dev.moa.tasks.jit.PtxCompiler.compile(dev.moa.tasks.jit.SpecializedKernels.class, "rowSums", "sm_80", fixed).ptx();
+        try (CudaContext context = CudaContext.open(driver, 0); CudaModule module = context.loadModule(ptx); DeviceMemory x = context.allocate(4096);
+             DeviceMemory out = context.allocate(64)) {
+            CudaFunction rowSums = module.function("rowSums");
+            assertEquals("argument 3 of kernel rowSums is 32, but this variant of it was compiled for 64 (@Specialize): launch the variant for 32",
+                    assertThrows(IllegalArgumentException.class, () -> rowSums.launch(Dim3.of(1), Dim3.of(16), 0, null, x, out, 16, 32, 7)).getMessage());
+            assertEquals(0, FakeCuda.launchCount());
+            rowSums.launch(Dim3.of(1), Dim3.of(16), 0, null, x, out, 16, 64, 7);
             assertEquals(1, FakeCuda.launchCount());
         }
         assertNothingLeft();
@@ -252,6 +274,8 @@ class FakeDriverBindingTest {
     @Test
     void parameterListsAsNvccPrintsThem() {
         var entries = PtxEntry.parse("""
+                // .visible .entry commented(.param .u32 x)
+                /* .entry alsoCommented() */
                 .visible .entry attention(
                 	.param .u64 .ptr .global .align 4 attention_param_0,
                 	.param .u32 attention_param_1,
@@ -265,11 +289,17 @@ class FakeDriverBindingTest {
                 {
                 	ret;
                 }
+                .visible .entry bare
+                {
+                	ret;
+                }
                 """);
         assertEquals(java.util.List.of("u64", "u32", "f32", "b8[16]"), entries.get("attention").types());
         assertEquals(java.util.List.of(), entries.get("none").types());
         assertEquals(16, PtxEntry.bytes("b8[16]"));
-        assertEquals(2, entries.size());
+        assertEquals(-1, PtxEntry.bytes("pred"), "a type the check does not size is not checked");
+        assertEquals(java.util.List.of(), entries.get("bare").types(), "an entry without a parameter list takes none");
+        assertEquals(java.util.Set.of("attention", "none", "bare"), entries.keySet(), "commented-out entries are not entries");
     }
 
     @Test

@@ -81,6 +81,17 @@ class RejectionTest {
         out.set(0, 1f);
     }
 
+    static void takesADouble(KernelContext ctx, F32Buffer out, double d) {
+        out.set(ctx.globalId(), (float) d);
+    }
+
+    /** A double parameter is 8 bytes the kernel would read 4 of as a float (doubles compute in single precision inside). */
+    @Test
+    void aDoubleParameterIsRefused() {
+        var e = assertThrows(KernelCompilationException.class, () -> PtxCompiler.compile(RejectionTest.class, "takesADouble"));
+        assertTrue(e.getMessage().contains("a double parameter (parameter 2; pass a float)"), e.getMessage());
+    }
+
     void rejected(String method, String construct) {
         var e = assertThrows(KernelCompilationException.class, () -> PtxCompiler.compile(RejectionTest.class, method));
         String m = e.getMessage();
