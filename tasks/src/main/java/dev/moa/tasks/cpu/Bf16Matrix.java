@@ -178,7 +178,8 @@ public final class Bf16Matrix extends WeightMatrix {
      * Rows r..r+3 against tokens t and t+1 (a batched decode step): each weight block is loaded and widened once for
      * both, where a token at a time widened it twice (and the panel path stores it widened and reads it back). Each
      * accumulator sums its columns in {@link #dot4}'s order, so a session's outputs are bit for bit what it gets
-     * stepped alone. (Four tokens at once, sixteen accumulators, ran at half the speed: too large for C2 to keep the
+     * stepped alone — with both loops compiled (the model warms them at load): the interpreter's lane sum adds in
+     * another order. (Four tokens at once, sixteen accumulators, ran at half the speed: too large for C2 to keep the
      * vectors in registers.)
      */
     private void dot4x2(int r, float[] x, float[] xd, int t, float[] out) {
