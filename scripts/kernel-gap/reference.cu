@@ -205,15 +205,19 @@ __device__ __forceinline__ void grouped_score(float* weights, int i, int j, int 
 // that share it (each key and value read once for all of them), batch row blockIdx.z; the last split of the group
 // to finish merges the group's splits. Work-item t scores slot t (16-byte key loads, four heads at a time); warp w
 // takes the softmax of heads w, w+4, …; value rows are read 16 bytes per lane, 128/headDim rows per warp at a time.
-extern "C" __global__ void attention_grouped(const float* __restrict__ q, const float* __restrict__ keyCache,
-                                             const float* __restrict__ valueCache, const unsigned short* keys16,
-                                             const unsigned short* values16, const int* __restrict__ slotPositions,
-                                             const int* __restrict__ offsets, const int* __restrict__ rings,
-                                             const int* __restrict__ headSink, const int* __restrict__ headLocal,
-                                             float* partialOut, float* partialMax, float* partialSum, int* arrivals,
-                                             float* __restrict__ out, const int* __restrict__ step,
-                                             const int* __restrict__ sinkSlots, int heads, int kvHeads, int headDim,
-                                             float scale, int kvFormat) {
+// HD and GH, where positive, fix head_dim and the query heads per KV group at compile time (as our @Specialize
+// variants fix them); 0 reads them from the parameters.
+#define GROUPED_PARAMS const float* __restrict__ q, const float* __restrict__ keyCache, \
+        const float* __restrict__ valueCache, const unsigned short* keys16, const unsigned short* values16, \
+        const int* __restrict__ slotPositions, const int* __restrict__ offsets, const int* __restrict__ rings, \
+        const int* __restrict__ headSink, const int* __restrict__ headLocal, float* partialOut, float* partialMax, \
+        float* partialSum, int* arrivals, float* __restrict__ out, const int* __restrict__ step, \
+        const int* __restrict__ sinkSlots, int heads, int kvHeads, int headDimArg, float scale, int kvFormat
+#define GROUPED_ARGS q, keyCache, valueCache, keys16, values16, slotPositions, offsets, rings, headSink, headLocal, \
+        partialOut, partialMax, partialSum, arrivals, out, step, sinkSlots, heads, kvHeads, headDimArg, scale, kvFormat
+template <int HD, int GH>
+__device__ __forceinline__ void grouped(GROUPED_PARAMS) {
+    const int headDim = HD > 0 ? HD : headDimArg;
     __shared__ __align__(16) float queries[MAX_GROUP_HEADS * MAX_HEAD_DIM];
     __shared__ float weights[MAX_GROUP_HEADS * GROUPED_SPLIT];
     __shared__ float partial[GROUPED_WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM];
@@ -221,7 +225,8 @@ extern "C" __global__ void attention_grouped(const float* __restrict__ q, const 
     __shared__ int last;
     __shared__ int spans[2 * MAX_GROUP_HEADS];
     int g = blockIdx.x, split = blockIdx.y, splits = gridDim.y, b = blockIdx.z;
-    int groupHeads = heads / kvHeads, firstHead = b * heads + g * groupHeads;
+    const int groupHeads = GH > 0 ? GH : heads / kvHeads;
+    int firstHead = b * heads + g * groupHeads;
     int gi = b * kvHeads + g;
     int first = offsets[gi] + split * GROUPED_SPLIT;
     int filled = min(GROUPED_SPLIT, sinkSlots[b] + rings[gi] - split * GROUPED_SPLIT);
@@ -384,4 +389,15 @@ extern "C" __global__ void attention_grouped(const float* __restrict__ q, const 
         long long h = firstHead + i;
         out[h * headDim + d] = merged_value(partialOut, partialMax, h * splits, splits, headDim, d, merge[2 * i]) / merge[2 * i + 1];
     }
+}
+
+extern "C" __global__ void attention_grouped(GROUPED_PARAMS) {
+    grouped<0, 0>(GROUPED_ARGS);
+}
+
+// The same with head_dim 128 and four query heads per KV group fixed at compile time: the build to compare with our
+// variant for those shapes (moa kernels --bench times both against it), so the ratio is the JIT's code, not the
+// specialisation.
+extern "C" __global__ void attention_grouped_d128(GROUPED_PARAMS) {
+    grouped<128, 4>(GROUPED_ARGS);
 }

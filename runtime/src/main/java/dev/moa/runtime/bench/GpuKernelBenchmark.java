@@ -110,6 +110,7 @@ public final class GpuKernelBenchmark {
                 progress.printf("attention (split + combine) span %d ...%n", span);
                 rows.add(attention(32, 8, 128, span, false, false));
                 rows.add(attention(32, 8, 128, span, true, false));
+                rows.add(attention(32, 8, 128, span, true, false, "attention_grouped_d128")); // nvcc with head_dim fixed too
                 rows.add(attention(32, 8, 128, span, true, true));
             }
         } finally {
@@ -357,6 +358,18 @@ public final class GpuKernelBenchmark {
      * in BF16 when {@code bf16} (the reference then reads the rounded keys and values).
      */
     Row attention(int heads, int kvHeads, int headDim, int span, boolean grouped, boolean bf16) {
+        return attention(heads, kvHeads, headDim, span, grouped, bf16, null);
+    }
+
+    /**
+     * As above, the grouped kernel timed against nvcc's entry {@code referenceEntry} instead of its generic build
+     * ({@code attention_grouped_d128}: head_dim 128 and four heads per group fixed at compile time, as our variant
+     * fixes them; only for those shapes).
+     */
+    Row attention(int heads, int kvHeads, int headDim, int span, boolean grouped, boolean bf16, String referenceEntry) {
+        if (referenceEntry != null && !(grouped && headDim == 128 && heads / kvHeads == 4)) {
+            throw new IllegalArgumentException(referenceEntry + " is built for head_dim 128 and four heads per group");
+        }
         int slots = kvHeads * span, position = span - 1, splits = AttentionKernels.splits(span, grouped);
         F32Buffer q = gaussian(heads * headDim), keys = gaussian((long) slots * headDim), values = gaussian((long) slots * headDim);
         Half16Buffer keys16 = Half16Buffer.allocate(arena, bf16 ? (long) slots * headDim : 8), values16 = Half16Buffer.allocate(arena, keys16.length());
@@ -433,14 +446,15 @@ public final class GpuKernelBenchmark {
         if (reference != null && !bf16) {
             poison.run();
             referenceMicros = grouped
-                    ? time(new Launch(reference.function("attention_grouped"), groupedGrid, groupedBlock, groupedArgs))
+                    ? time(new Launch(reference.function(referenceEntry == null ? "attention_grouped" : referenceEntry), groupedGrid, groupedBlock,
+                            groupedArgs))
                     : time(new Launch(reference.function("attention_split"), splitGrid, block, splitArgs),
                             new Launch(reference.function("attention_combine"), combineGrid, block, combineArgs));
             referenceError = error.getAsDouble();
         }
         long bytes = 2L * slots * headDim * (bf16 ? 2 : 4) + (long) slots * 4; // keys, values and slot positions
-        return new Row((grouped ? "attention-grouped" : "attention") + (bf16 ? " bf16" : ""), "span " + span, micros, referenceMicros, bytes,
-                ourError, 0, referenceError);
+        String name = (grouped ? "attention-grouped" : "attention") + (bf16 ? " bf16" : "") + (referenceEntry == null ? "" : " vs d128");
+        return new Row(name, "span " + span, micros, referenceMicros, bytes, ourError, 0, referenceError);
     }
 
     private record Launch(CudaFunction function, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {

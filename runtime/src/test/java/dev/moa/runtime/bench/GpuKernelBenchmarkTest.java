@@ -47,7 +47,8 @@ class GpuKernelBenchmarkTest {
      * against, computes what ours does: its PTX, as nvcc writes it, runs in the PTX interpreter on the fake driver with
      * the very argument lists the benchmark launches, and its outputs meet the benchmark's own plain-Java check — the
      * per-head split + combine, the grouped kernel (head dims 16: value rows four lanes wide; 12: a warp per slot; 10:
-     * one value per key load) and the BF16 matvec (both its paths). The reference's parameters had drifted from ours
+     * one value per key load; and nvcc's build with head_dim 128 and four heads per group fixed) and the BF16 matvec
+     * (both its paths). The reference's parameters had drifted from ours
      * once (two buffers added to our kernels only), and its times then measured a kernel reading pointers as ints.
      */
     @Test
@@ -69,6 +70,7 @@ class GpuKernelBenchmarkTest {
                     rows.add(benchmark.attention(8, 2, headDim, 300, false, false));
                     rows.add(benchmark.attention(8, 2, headDim, 300, true, false));
                 }
+                rows.add(benchmark.attention(8, 2, 128, 200, true, false, "attention_grouped_d128")); // nvcc's build with the shape fixed
                 assertNull(FakeCuda.launchFailure());
                 for (GpuKernelBenchmark.Row row : rows) {
                     String what = row.kernel() + " " + row.shape();
