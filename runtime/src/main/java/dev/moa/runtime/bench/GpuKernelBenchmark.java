@@ -70,6 +70,7 @@ public final class GpuKernelBenchmark {
     private final Arena arena = Arena.ofConfined();
     private final List<DeviceMemory> allocated = new ArrayList<>();
     private final List<CudaModule> modules = new ArrayList<>();
+    private final java.util.Map<String, CudaFunction> functions = new java.util.HashMap<>();
     private final Random random = new Random(20261129);
 
     /** {@code referencePtx}: nvcc's PTX of reference.cu, or null to time our kernels only. */
@@ -480,12 +481,15 @@ public final class GpuKernelBenchmark {
         return new Launch(ourKernel(owner, method, args), grid, block, args);
     }
 
+    /** Our kernel's variant for {@code args}, compiled and loaded once per variant (the rows launch the same ones again). */
     private CudaFunction ourKernel(Class<?> owner, String method, Object... args) {
         Specialization fixed = Specialization.of(owner, method, List.of(args));
-        PtxCompiler.Kernel kernel = PtxCompiler.compile(owner, method, context.ptxTarget(), fixed);
-        CudaModule module = context.loadModule(kernel.ptx());
-        modules.add(module);
-        return module.function(kernel.entry());
+        return functions.computeIfAbsent(owner.getName() + "#" + method + fixed.key(), k -> {
+            PtxCompiler.Kernel kernel = PtxCompiler.compile(owner, method, context.ptxTarget(), fixed);
+            CudaModule module = context.loadModule(kernel.ptx());
+            modules.add(module);
+            return module.function(kernel.entry());
+        });
     }
 
     private DeviceMemory device(DeviceBuffer buffer) {
