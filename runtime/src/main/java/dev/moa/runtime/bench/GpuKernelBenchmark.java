@@ -113,6 +113,13 @@ public final class GpuKernelBenchmark {
                 rows.add(attention(32, 8, 128, span, true, false));
                 rows.add(attention(32, 8, 128, span, true, false, "attention_grouped_d128")); // nvcc with head_dim fixed too
                 rows.add(attention(32, 8, 128, span, true, true));
+                rows.add(stagedAttention(32, 8, 128, span, false));
+                rows.add(stagedAttention(32, 8, 128, span, true));
+            }
+            for (int span : new int[] {256, 16384}) { // Llama-3.2-1B's heads, BF16 caches: a short and a long context
+                progress.printf("attention, Llama-3.2-1B heads, BF16, span %d (grouped, staged) ...%n", span);
+                rows.add(attention(32, 8, 64, span, true, true));
+                rows.add(stagedAttention(32, 8, 64, span, true));
             }
         } finally {
             close();
@@ -371,6 +378,23 @@ public final class GpuKernelBenchmark {
         if (referenceEntry != null && !(grouped && headDim == 128 && heads / kvHeads == 4)) {
             throw new IllegalArgumentException(referenceEntry + " is built for head_dim 128 and four heads per group");
         }
+        return attention(heads, kvHeads, headDim, span, grouped ? "decodeGrouped" : "decodeSplit", bf16, referenceEntry);
+    }
+
+    /**
+     * The grouped kernel with its keys and values staged in shared memory ({@link AttentionKernels#decodeStaged}), on the
+     * same inputs and checked the same way; nvcc's column is its build of the grouped kernel's algorithm (the one the
+     * staged kernel replaces), for F32 caches.
+     */
+    Row stagedAttention(int heads, int kvHeads, int headDim, int span, boolean bf16) {
+        if (!AttentionKernels.staged(headDim, bf16 ? KvStore.BF16 : KvStore.F32)) {
+            throw new IllegalArgumentException("decodeStaged does not take head_dim " + headDim + (bf16 ? " in BF16" : ""));
+        }
+        return attention(heads, kvHeads, headDim, span, "decodeStaged", bf16, null);
+    }
+
+    private Row attention(int heads, int kvHeads, int headDim, int span, String kernel, boolean bf16, String referenceEntry) {
+        boolean grouped = !kernel.equals("decodeSplit");
         int slots = kvHeads * span, position = span - 1, splits = AttentionKernels.splits(span, grouped);
         F32Buffer q = gaussian(heads * headDim), keys = gaussian((long) slots * headDim), values = gaussian((long) slots * headDim);
         Half16Buffer keys16 = Half16Buffer.allocate(arena, bf16 ? (long) slots * headDim : 8), values16 = Half16Buffer.allocate(arena, keys16.length());
@@ -415,8 +439,12 @@ public final class GpuKernelBenchmark {
             dArrivals.fillInts(0);
         };
         poison.run();
-        double micros = grouped // the grouped kernel merges its splits itself
-                ? time(ours(AttentionKernels.class, "decodeGrouped", groupedGrid, groupedBlock, groupedArgs))
+        int stagedBytes = AttentionKernels.stagedSharedBytes(headDim, format);
+        CudaFunction function = ourKernel(AttentionKernels.class, kernel, grouped ? groupedArgs : splitArgs);
+        if (kernel.equals("decodeStaged")) function.allowDynamicShared(stagedBytes);
+        double micros = kernel.equals("decodeStaged") // the grouped kernels merge their splits themselves
+                ? time(new Launch(function, groupedGrid, groupedBlock, stagedBytes, groupedArgs))
+                : grouped ? time(ours(AttentionKernels.class, kernel, groupedGrid, groupedBlock, groupedArgs))
                 : time(ours(AttentionKernels.class, "decodeSplit", splitGrid, block, splitArgs),
                         ours(AttentionKernels.class, "combine", combineGrid, block, combineArgs));
         double[] expected = new double[heads * headDim];
@@ -454,8 +482,13 @@ public final class GpuKernelBenchmark {
             referenceError = error.getAsDouble();
         }
         long bytes = 2L * slots * headDim * (bf16 ? 2 : 4) + (long) slots * 4; // keys, values and slot positions
-        String name = (grouped ? "attention-grouped" : "attention") + (bf16 ? " bf16" : "") + (referenceEntry == null ? "" : " vs d128");
-        return new Row(name, "span " + span, micros, referenceMicros, bytes, ourError, 0, referenceError);
+        String name = switch (kernel) {
+            case "decodeStaged" -> "attention-staged";
+            case "decodeGrouped" -> "attention-grouped";
+            default -> "attention";
+        } + (bf16 ? " bf16" : "") + (referenceEntry == null ? "" : " vs d128");
+        String shape = (headDim == 128 && heads == 32 && kvHeads == 8 ? "" : heads + "/" + kvHeads + " heads, d " + headDim + ", ") + "span " + span;
+        return new Row(name, shape, micros, referenceMicros, bytes, ourError, 0, referenceError);
     }
 
     private record Launch(CudaFunction function, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {

@@ -96,6 +96,26 @@ final class BenchCommand {
         }
     }
 
+    /** {@code --decode-attention}: which grouped decode attention a device step runs, to compare the two on a GPU. */
+    static final class DecodeAttention {
+        @Option(names = "--decode-attention", paramLabel = "KERNEL", defaultValue = "staged",
+                description = "a device step's decode attention: staged (keys and values staged in shared memory, coalesced) or grouped "
+                        + "(read as they are used) (default: ${DEFAULT-VALUE})")
+        String kernel;
+
+        /** Checks the name before any work. */
+        void check(String command) {
+            if (!kernel.equals("staged") && !kernel.equals("grouped")) {
+                throw new UsageException(command + ": --decode-attention takes staged or grouped, not '" + kernel + "'");
+            }
+        }
+
+        /** Sets the model's accelerator (if any) to it. */
+        void apply(Model model) {
+            model.accelerator().ifPresent(a -> a.stagedAttention(kernel.equals("staged")));
+        }
+    }
+
     @Command(name = "decode", description = "Prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch with --torch).")
     static final class Decode implements Callable<Integer> {
         @Mixin
@@ -129,6 +149,9 @@ final class BenchCommand {
         @Mixin
         Products products;
 
+        @Mixin
+        DecodeAttention decodeAttention;
+
         @Override
         public Integer call() throws Exception {
             Options.require(promptTokens >= 1 && decodeTokens >= 2 && rounds >= 1, "bench decode: --prompt-tokens and --rounds must be positive and --decode-tokens at least 2 (the first step, which may move the cache to a device, is timed apart)");
@@ -136,6 +159,7 @@ final class BenchCommand {
             Presets preset = target.preset();
             var choice = device.choose();
             products.check("bench decode", choice);
+            decodeAttention.check("bench decode");
             Options.require(batches != null || products.kinds.equals(List.of("auto")), "bench decode: --products compares batched steps: give --batch too");
             Path dir = target.dir();
             MemoryBandwidth.Result bandwidth;
@@ -148,6 +172,7 @@ final class BenchCommand {
                 bandwidth = MemoryBandwidth.measure(1L << 30, 6);
             }
             try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {
+                decodeAttention.apply(model);
                 if (batches != null) return batched(model, bandwidth);
                 long bytesPerToken = model.llama().weights().bytesPerDecodedToken();
                 // Decoding streams every weight once per token: the read bandwidth bounds it.
@@ -326,6 +351,9 @@ final class BenchCommand {
         @Mixin
         Products products;
 
+        @Mixin
+        DecodeAttention decodeAttention;
+
         @Option(names = "--kv-budget", paramLabel = "BYTES",
                 description = "instead of --batch: each mode at the most sessions (up to 1024) whose KV caches fit BYTES together, e.g. 32G: "
                         + "MoA's smaller caches fit more sessions in the same memory (needs --device cuda or emulator)")
@@ -343,9 +371,11 @@ final class BenchCommand {
             Options.require(batches.stream().allMatch(b -> b == 1) || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
                     "bench long-context: --batch above 1 runs on a device (--device cuda or emulator)");
             products.check("bench long-context", choice);
+            decodeAttention.check("bench long-context");
             Options.require(kvBudget == null || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
                     "bench long-context: --kv-budget steps many sessions together: it runs on a device (--device cuda or emulator)");
             try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {
+                decodeAttention.apply(model);
                 var config = model.config();
                 var moaPlan = dev.moa.plans.MoaPlan.load(planFile).validateFor(config.numLayers(), config.numHeads(), dir.toString());
                 var half = dev.moa.plans.MoaPlan.uniform(config.numLayers(), config.numHeads(), new dev.moa.plans.ElasticRule(0, 0.5));

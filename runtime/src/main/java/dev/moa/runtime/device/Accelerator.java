@@ -36,6 +36,8 @@ public final class Accelerator implements AutoCloseable {
      * where the batched matvec (four sessions per weight read) would read each weight twice or more.
      */
     private int tensorProductsFrom = dev.moa.tasks.kernels.MatVecKernels.BATCH_PASS + 1;
+    /** Whether the grouped decode attention stages its keys and values ({@link #stagedAttention}). */
+    private boolean stagedAttention = true;
 
     private Accelerator(Backend backend, CudaContext context, ModelConfig config, LlamaWeights weights) {
         this.backend = backend;
@@ -89,7 +91,7 @@ public final class Accelerator implements AutoCloseable {
     public synchronized DeviceDecoder decoder(List<DeviceDecoder.Row> rows) {
         deviceWeights();
         boolean tensorProducts = tensorProductsFrom > 0 && rows.size() >= tensorProductsFrom && tensorCores();
-        return new DeviceDecoder(config, deviceWeights, backend, pool(rows.getFirst().cache().format()), rows, tensorProducts);
+        return new DeviceDecoder(config, deviceWeights, backend, pool(rows.getFirst().cache().format()), rows, tensorProducts, stagedAttention);
     }
 
     /**
@@ -124,6 +126,15 @@ public final class Accelerator implements AutoCloseable {
     /** The KV pool of {@code format}'s caches (made empty at first use). */
     KvPool pool(dev.moa.runtime.model.KvFormat format) {
         return pools.computeIfAbsent(format, f -> new KvPool(backend, f, config.headDim()));
+    }
+
+    /**
+     * Whether decode steps' grouped attention stages keys and values in shared memory ({@link
+     * dev.moa.tasks.kernels.AttentionKernels#decodeStaged}, the default) or reads them as it uses them ({@link
+     * dev.moa.tasks.kernels.AttentionKernels#decodeGrouped}): for benchmarks that compare the two. Steps built later.
+     */
+    public synchronized void stagedAttention(boolean staged) {
+        stagedAttention = staged;
     }
 
     /**

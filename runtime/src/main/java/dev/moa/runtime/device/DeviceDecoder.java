@@ -76,9 +76,12 @@ public final class DeviceDecoder implements AutoCloseable {
      * Fills the rows' regions of {@code pool} that do not hold their caches yet and builds the step over them; with
      * {@code tensorProducts}, the step's
      * products with BF16 weights run on the tensor cores as GEMMs over the rows (split over their columns where their
-     * tiles are few), else as batched matvecs.
+     * tiles are few), else as batched matvecs; with {@code stagedAttention}, the grouped decode attention stages its keys
+     * and values in shared memory where the cache's rows allow ({@link AttentionKernels#decodeStaged}), else reads them
+     * from memory as it uses them ({@link AttentionKernels#decodeGrouped}).
      */
-    DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, KvPool pool, List<Row> rows, boolean tensorProducts) {
+    DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, KvPool pool, List<Row> rows, boolean tensorProducts,
+                  boolean stagedAttention) {
         if (rows.isEmpty()) throw new IllegalArgumentException("a device step needs at least one session");
         this.backend = backend;
         this.buffers = new OwnedBuffers(backend);
@@ -110,6 +113,7 @@ public final class DeviceDecoder implements AutoCloseable {
 
         // each KV group's keys and values read once for all its query heads, where shared memory holds them
         boolean grouped = heads / kvHeads <= AttentionKernels.MAX_GROUP_HEADS && headDim <= AttentionKernels.MAX_HEAD_DIM;
+        boolean staged = grouped && stagedAttention && AttentionKernels.staged(headDim, format.kernelFlag());
         int[] layerSplits = new int[layerCount];
         int splits = 1;
         for (int l = 0; l < layerCount; l++) {
@@ -172,7 +176,7 @@ public final class DeviceDecoder implements AutoCloseable {
         F32Buffer products = tensorProducts ? buffers.f32(Math.max(1, Math.max(weights.partialFloats(batch), weights.lmHead.partialFloats(batch))))
                 : null;
         GraphSteps steps = new GraphSteps(config, weights, batch, new Activations(x, xb, qkv, attention, gateUp, activation, partialOut,
-                partialMax, partialSum), sinkSlots, grouped, products);
+                partialMax, partialSum), sinkSlots, grouped, staged, products);
         for (int l = 0; l < layerCount; l++) LlamaLayer.run(steps, l);
         if (steps.fused) {
             weights.lmHead.multiplyNormed(graph, "final norm + output head", x, weights.finalNorm, eps, weights.noBias, logits, 0);
@@ -285,7 +289,7 @@ public final class DeviceDecoder implements AutoCloseable {
         private final float eps, scale;
         private final Activations a;
         private final I32Buffer sinkSlots;
-        private final boolean grouped;
+        private final boolean grouped, staged;
         /** The grouped attention's per (row, KV group) count of finished splits: zero between launches, so one serves every layer. */
         private final I32Buffer arrivals;
         /** Norms, RoPE + cache and SwiGLU folded into the matvecs (one session, 16-bit weights). */
@@ -293,7 +297,8 @@ public final class DeviceDecoder implements AutoCloseable {
         /** Where BF16 products run on the tensor cores, their split partial sums; null where they are batched matvecs. */
         private final F32Buffer products;
 
-        GraphSteps(ModelConfig config, DeviceWeights weights, int batch, Activations a, I32Buffer sinkSlots, boolean grouped, F32Buffer products) {
+        GraphSteps(ModelConfig config, DeviceWeights weights, int batch, Activations a, I32Buffer sinkSlots, boolean grouped, boolean staged,
+                   F32Buffer products) {
             this.weights = weights;
             this.batch = batch;
             this.hidden = config.hiddenSize();
@@ -305,6 +310,7 @@ public final class DeviceDecoder implements AutoCloseable {
             this.a = a;
             this.sinkSlots = sinkSlots;
             this.grouped = grouped;
+            this.staged = staged;
             this.arrivals = buffers.i32((long) batch * kvHeads);
             this.fused = batch == 1 && weights.normedHalf;
             this.products = products;
@@ -364,7 +370,9 @@ public final class DeviceDecoder implements AutoCloseable {
         public void attention(int layer) {
             LayerCache c = layers[layer];
             if (grouped) { // the last split of each group to finish merges the group's splits
-                graph.task(at(layer) + "attention", AttentionKernels.class, "decodeGrouped", new Grid(kvHeads, c.splits(), batch, AttentionKernels.GROUPED),
+                Grid grid = new Grid(kvHeads, c.splits(), batch, AttentionKernels.GROUPED);
+                if (staged) grid = grid.withSharedBytes(AttentionKernels.stagedSharedBytes(headDim, c.kv().format().kernelFlag()));
+                graph.task(at(layer) + "attention", AttentionKernels.class, staged ? "decodeStaged" : "decodeGrouped", grid,
                         a.qkv(), c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(), c.rings(), c.sink(),
                         c.local(), a.partialOut(), a.partialMax(), a.partialSum(), arrivals, a.attention(), step, sinkSlots, heads, kvHeads, headDim,
                         scale, c.kv().format().kernelFlag());

@@ -297,6 +297,18 @@ public final class Emulator {
         }
 
         @Override
+        public void copyAsync(int[] shared, int index, F32Buffer source, long sourceIndex) {
+            if (index % 4 != 0 || index < 0 || index + 4 > shared.length || sourceIndex % 4 != 0 || sourceIndex < 0
+                    || sourceIndex + 4 > source.length()) {
+                throw new IllegalArgumentException("copyAsync: 16 bytes from element " + sourceIndex + " of a " + source.length()
+                        + "-float buffer to word " + index + " of a " + shared.length + "-word array are not both 16-byte aligned and inside");
+            }
+            openCopies.add(() -> {
+                for (int k = 0; k < 4; k++) shared[index + k] = Float.floatToRawIntBits(source.get(sourceIndex + k));
+            });
+        }
+
+        @Override
         public void commitCopies() {
             copyGroups.addLast(openCopies);
             openCopies = new ArrayList<>();

@@ -83,7 +83,8 @@ final class Intrinsics {
                 String sourceIndex = f.pop(), source = f.pop(), index = f.pop(), array = f.pop();
                 f.popValue();
                 String destination = f.sharedAddress(array, index);
-                t.emit("cp.async.cg.shared.global", "[" + destination + "]", "[" + address(f, source, sourceIndex, 2) + "]", 16);
+                int size = type.parameterList().get(2).equals(PtxCompiler.F32) ? 4 : 2; // floats or 16-bit elements
+                t.emit("cp.async.cg.shared.global", "[" + destination + "]", "[" + address(f, source, sourceIndex, size) + "]", 16);
             }
             case "commitCopies" -> {
                 f.popValue();

@@ -119,6 +119,12 @@ public abstract class KernelContext {
      */
     public abstract void copyAsync(int[] shared, int index, Half16Buffer source, long sourceIndex);
 
+    /**
+     * As {@link #copyAsync(int[], int, Half16Buffer, long)}, 16 bytes being four floats of {@code source} from
+     * {@code sourceIndex} ({@code sourceIndex % 4 == 0}) into words {@code index … index + 3} as their bits.
+     */
+    public abstract void copyAsync(int[] shared, int index, F32Buffer source, long sourceIndex);
+
     /** Closes the copies this work-item started since the last commit into one group ({@code cp.async.commit_group}). */
     public abstract void commitCopies();
 
@@ -137,6 +143,15 @@ public abstract class KernelContext {
     public static Vec16 load4(float[] shared, int index) {
         if ((index & 3) != 0) throw new IllegalArgumentException("load4: index " + index + " of a shared array is not a multiple of 4");
         return Vec16.ofFloats(shared[index], shared[index + 1], shared[index + 2], shared[index + 3]);
+    }
+
+    /**
+     * Four consecutive words of a group-shared array in one 16-byte load ({@code ld.shared.v4.b32}), as {@link
+     * #load4(float[], int)}: what {@link #copyAsync} staged there, read as four floats or eight 16-bit elements.
+     */
+    public static Vec16 load4(int[] shared, int index) {
+        if ((index & 3) != 0) throw new IllegalArgumentException("load4: index " + index + " of a shared array is not a multiple of 4");
+        return Vec16.ofWords(shared[index], shared[index + 1], shared[index + 2], shared[index + 3]);
     }
 
     /** {@code buffer[index] += value} atomically, returning the old value: {@code atom.global.add.f32}. */

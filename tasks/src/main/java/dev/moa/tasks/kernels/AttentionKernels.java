@@ -226,15 +226,7 @@ public final class AttentionKernels {
         long query = (long) b * (heads + 2 * kvHeads) * headDim + (long) g * groupHeads * headDim;
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
 
-        int queryFloats = MAX_GROUP_HEADS * headDim;
-        KernelContext.unroll(4); // the loads in flight together, not one round trip each
-        for (int i = t; i < queryFloats; i += GROUPED) {
-            queries[i] = i < groupHeads * headDim ? q.get(query + i) * scale : 0f;
-        }
-        if (t < groupHeads) {
-            spans[2 * t] = headSink.get(firstHead + t);
-            spans[2 * t + 1] = headLocal.get(firstHead + t);
-        }
+        loadQueries(q, query, scale, queries, headSink, headLocal, spans, firstHead, groupHeads, headDim, t);
         ctx.barrier();
 
         int p = t < filled ? slotPositions.get((long) first + t) : -1;
@@ -247,6 +239,326 @@ public final class AttentionKernels {
         }
         ctx.barrier();
 
+        softmax(ctx, weights, partialMax, partialSum, firstHead, groupHeads, splits, split, lane, warp);
+        ctx.barrier();
+
+        if (kvFormat == KvStore.BF16) {
+            sumValues(ctx, valueCache, values16, KvStore.BF16, weights, partial, first, filled, groupHeads, headDim, lane, warp);
+        } else {
+            sumValues(ctx, valueCache, values16, KvStore.F32, weights, partial, first, filled, groupHeads, headDim, lane, warp);
+        }
+        ctx.barrier();
+        finishSplit(ctx, partial, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim, splits, split);
+    }
+
+    /**
+     * One split of a {@link #decodeGrouped} launch as that kernel does it, its keys and values first copied into shared
+     * memory ({@link KernelContext#copyAsync}, {@code cp.async}): the same parameters, the same outputs, the same
+     * launch but for the dynamic shared memory ({@link #stagedSharedBytes}); for caches whose rows are whole 16-byte
+     * chunks that a warp's lanes divide ({@link #staged}). Why: {@link #decodeGrouped} reads a key row per work-item
+     * (each load touching 32 rows, a quarter or half of each 32-byte sector used, the rest fetched again later) and
+     * loads its values only after the scores, so a split costs several dependent round trips to memory; here every
+     * load is a whole 16-byte chunk of contiguous rows, consecutive work-items taking consecutive chunks, and the
+     * split's first two tiles (its keys and, where one tile holds the split, its values) are in flight together from
+     * the kernel's start, while the queries load.
+     *
+     * <p>What each work-item does. The split's rows go through two shared buffers of {@link #stagedSlots} rows each
+     * (16 KB of keys or values; rows padded by 16 bytes so that the lanes reading different rows at the same chunk
+     * hit different banks): the key tiles, then as many value tiles, each buffer refilled with the tile after next as
+     * soon as it is used. Staging: work-items take the tile's 16-byte chunks in order, t, t+128, …. Scores: a key row
+     * is scored by {@code 128 / stagedSlots} adjacent work-items (1, 2 or 4), each taking every such chunk of it,
+     * against four query heads at a time, their shares summed by shuffles; slots past the filled ones and outside a
+     * head's sink and window score -inf. Softmax as {@link #decodeGrouped}. Values: a value row is read by as many
+     * lanes as it has chunks, one chunk each (a warp reads {@code 32 / chunks} rows at once), each lane accumulating
+     * its chunk's four or eight dimensions for four heads at a time; the warp's rows are summed by shuffles after
+     * each tile into the warp's share in shared memory. The merge as {@link #decodeGrouped}.
+     */
+    public static void decodeStaged(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
+                                    Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
+                                    I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
+                                    I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, @Specialize int heads,
+                                    @Specialize int kvHeads, @Specialize int headDim, float scale, @Specialize int kvFormat) {
+        float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
+        float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED_SPLIT);
+        float[] partial = ctx.sharedF32(WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM);
+        float[] merge = ctx.sharedF32(2 * MAX_GROUP_HEADS);
+        int[] last = ctx.sharedI32(1);
+        int[] spans = ctx.sharedI32(2 * MAX_GROUP_HEADS);
+        int[] slotOf = ctx.sharedI32(GROUPED_SPLIT); // each slot's position, -1 when empty
+        int tileSlots = stagedSlots(headDim, kvFormat), stride = stagedStride(headDim, kvFormat);
+        int[] stage = ctx.sharedDynamicI32(2 * tileSlots * stride);
+        int g = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1), b = ctx.groupId(2);
+        int groupHeads = heads / kvHeads, firstHead = b * heads + g * groupHeads; // heads counted over all rows
+        int gi = b * kvHeads + g;
+        int first = offsets.get(gi) + split * GROUPED_SPLIT;
+        int filled = Math.max(0, Math.min(GROUPED_SPLIT, sinkSlots.get(b) + rings.get(gi) - split * GROUPED_SPLIT));
+        int tiles = (filled + tileSlots - 1) / tileSlots; // of keys, then as many of values
+        int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
+
+        // the first two tiles fly while the queries and positions load
+        stageTile(ctx, stage, 0, tiles, tileSlots, stride, first, filled, keyCache, valueCache, keys16, values16, headDim, kvFormat);
+        ctx.commitCopies();
+        stageTile(ctx, stage, 1, tiles, tileSlots, stride, first, filled, keyCache, valueCache, keys16, values16, headDim, kvFormat);
+        ctx.commitCopies();
+        int position = step.get((long) b * Step.SIZE + Step.POSITION);
+        long query = (long) b * (heads + 2 * kvHeads) * headDim + (long) g * groupHeads * headDim;
+        loadQueries(q, query, scale, queries, headSink, headLocal, spans, firstHead, groupHeads, headDim, t);
+        slotOf[t] = t < filled ? slotPositions.get((long) first + t) : -1;
+        for (int k = t; k < WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM; k += GROUPED) partial[k] = 0f; // value tiles add into it
+        for (int i = 0; i < groupHeads; i++) {
+            if (t >= tiles * tileSlots) weights[i * GROUPED_SPLIT + t] = Float.NEGATIVE_INFINITY; // past every key tile
+        }
+
+        for (int tile = 0; tile < tiles; tile++) {
+            ctx.waitCopies(1); // this tile's copies are done; the next tile's may fly
+            ctx.barrier();
+            if (kvFormat == KvStore.BF16) {
+                scoreTile(ctx, stage, tile, tileSlots, stride, slotOf, queries, weights, spans, groupHeads, headDim, KvStore.BF16, position, t);
+            } else {
+                scoreTile(ctx, stage, tile, tileSlots, stride, slotOf, queries, weights, spans, groupHeads, headDim, KvStore.F32, position, t);
+            }
+            ctx.barrier(); // the buffer is free again
+            stageTile(ctx, stage, tile + 2, tiles, tileSlots, stride, first, filled, keyCache, valueCache, keys16, values16, headDim, kvFormat);
+            ctx.commitCopies();
+        }
+        ctx.barrier();
+        softmax(ctx, weights, partialMax, partialSum, firstHead, groupHeads, splits, split, lane, warp);
+        ctx.barrier();
+
+        for (int tile = tiles; tile < 2 * tiles; tile++) {
+            ctx.waitCopies(1);
+            ctx.barrier();
+            int from = (tile - tiles) * tileSlots, rows = Math.min(tileSlots, filled - from);
+            if (kvFormat == KvStore.BF16) {
+                sumTile(ctx, stage, (tile & 1) * tileSlots * stride, stride, weights, partial, from, rows, groupHeads, headDim, KvStore.BF16, lane, warp);
+            } else {
+                sumTile(ctx, stage, (tile & 1) * tileSlots * stride, stride, weights, partial, from, rows, groupHeads, headDim, KvStore.F32, lane, warp);
+            }
+            ctx.barrier();
+            stageTile(ctx, stage, tile + 2, tiles, tileSlots, stride, first, filled, keyCache, valueCache, keys16, values16, headDim, kvFormat);
+            ctx.commitCopies();
+        }
+        ctx.barrier();
+        finishSplit(ctx, partial, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim, splits, split);
+    }
+
+    /** Whether {@link #decodeStaged} takes a cache of {@code headDim} in {@code kvFormat}: rows of whole 16-byte chunks, a warp's worth at most. */
+    public static boolean staged(int headDim, int kvFormat) {
+        int rowBytes = headDim * (kvFormat == KvStore.BF16 ? 2 : 4), chunks = rowBytes / 16;
+        return headDim <= MAX_HEAD_DIM && rowBytes % 16 == 0 && chunks > 0 && KernelContext.WARP % chunks == 0;
+    }
+
+    /** Bytes of keys or values one staged tile holds, padding aside. */
+    static final int STAGE_BYTES = 16 * 1024;
+
+    /** Rows of one tile of {@link #decodeStaged}: as many as 16 KB hold, at most a split; a power of two from 32 to 128. */
+    static int stagedSlots(int headDim, int kvFormat) {
+        return Math.min(GROUPED_SPLIT, STAGE_BYTES / (headDim * (kvFormat == KvStore.BF16 ? 2 : 4)));
+    }
+
+    /**
+     * Words from one staged row to the next: the row's, and four more, so that the eight lanes of a 16-byte shared load
+     * ({@code ld.shared.v4}) reading eight rows at one chunk meet eight different groups of four banks.
+     */
+    static int stagedStride(int headDim, int kvFormat) {
+        return headDim * (kvFormat == KvStore.BF16 ? 2 : 4) / 4 + 4;
+    }
+
+    /** Dynamic shared memory of a {@link #decodeStaged} launch ({@code Grid.withSharedBytes}): its two tile buffers. */
+    public static int stagedSharedBytes(int headDim, int kvFormat) {
+        return 2 * stagedSlots(headDim, kvFormat) * stagedStride(headDim, kvFormat) * 4;
+    }
+
+    /**
+     * Starts copying tile {@code tile} of a {@link #decodeStaged} split into its buffer ({@code tile % 2}): tiles below
+     * {@code tiles} hold keys, the next {@code tiles} values, each of slots {@code (tile mod tiles)·tileSlots …}, filled
+     * slots only; past them, nothing. Work-items take the tile's 16-byte chunks in order.
+     */
+    private static void stageTile(KernelContext ctx, int[] stage, int tile, int tiles, int tileSlots, int stride, int first, int filled,
+                                  F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16, Half16Buffer values16, int headDim, int kvFormat) {
+        if (tile >= 2 * tiles) return;
+        boolean keys = tile < tiles;
+        int from = (keys ? tile : tile - tiles) * tileSlots, rows = Math.min(tileSlots, filled - from);
+        int perChunk = kvFormat == KvStore.BF16 ? 8 : 4, chunks = headDim / perChunk, buffer = (tile & 1) * tileSlots * stride;
+        for (int c = ctx.localId(); c < rows * chunks; c += GROUPED) {
+            int r = c / chunks, k = c % chunks;
+            long source = (long) (first + from + r) * headDim + (long) k * perChunk;
+            int at = buffer + r * stride + 4 * k;
+            if (kvFormat == KvStore.BF16 && keys) {
+                ctx.copyAsync(stage, at, keys16, source);
+            } else if (kvFormat == KvStore.BF16) {
+                ctx.copyAsync(stage, at, values16, source);
+            } else if (keys) {
+                ctx.copyAsync(stage, at, keyCache, source);
+            } else {
+                ctx.copyAsync(stage, at, valueCache, source);
+            }
+        }
+    }
+
+    /**
+     * The scores of key tile {@code tile} of a {@link #decodeStaged} split against the group's query heads, four at a
+     * time, into {@code weights}: {@code 128 / tileSlots} adjacent work-items per row, each taking every such chunk,
+     * their shares summed by shuffles (every lane takes part); then as {@link #score}.
+     */
+    private static void scoreTile(KernelContext ctx, int[] stage, int tile, int tileSlots, int stride, int[] slotOf, float[] queries,
+                                  float[] weights, int[] spans, int groupHeads, int headDim, int kvFormat, int position, int t) {
+        int share = GROUPED / tileSlots, r = t / share, part = t % share;
+        int j = tile * tileSlots + r, p = slotOf[j], row = (tile & 1) * tileSlots * stride + r * stride;
+        int perChunk = kvFormat == KvStore.BF16 ? 8 : 4, mine = headDim / perChunk / share; // (a row has at least as many chunks as work-items)
+        for (int i = 0; i < groupHeads; i += 4) {
+            float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+            if (p >= 0) {
+                int qa = i * headDim, qb = qa + headDim, qc = qb + headDim, qd = qc + headDim;
+                KernelContext.unroll(4);
+                for (int n = 0; n < mine; n++) {
+                    int c = part + n * share;
+                    Vec16 k = KernelContext.load4(stage, row + 4 * c);
+                    int d = c * perChunk;
+                    if (kvFormat == KvStore.BF16) {
+                        float k0 = k.bf16(0), k1 = k.bf16(1), k2 = k.bf16(2), k3 = k.bf16(3);
+                        float k4 = k.bf16(4), k5 = k.bf16(5), k6 = k.bf16(6), k7 = k.bf16(7);
+                        s0 += dot4(queries, qa + d, k0, k1, k2, k3) + dot4(queries, qa + d + 4, k4, k5, k6, k7);
+                        s1 += dot4(queries, qb + d, k0, k1, k2, k3) + dot4(queries, qb + d + 4, k4, k5, k6, k7);
+                        s2 += dot4(queries, qc + d, k0, k1, k2, k3) + dot4(queries, qc + d + 4, k4, k5, k6, k7);
+                        s3 += dot4(queries, qd + d, k0, k1, k2, k3) + dot4(queries, qd + d + 4, k4, k5, k6, k7);
+                    } else {
+                        float k0 = k.f32(0), k1 = k.f32(1), k2 = k.f32(2), k3 = k.f32(3);
+                        s0 += dot4(queries, qa + d, k0, k1, k2, k3);
+                        s1 += dot4(queries, qb + d, k0, k1, k2, k3);
+                        s2 += dot4(queries, qc + d, k0, k1, k2, k3);
+                        s3 += dot4(queries, qd + d, k0, k1, k2, k3);
+                    }
+                }
+            }
+            for (int m = 1; m < share; m <<= 1) { // the row's shares: adjacent lanes
+                s0 += ctx.shuffleXor(s0, m);
+                s1 += ctx.shuffleXor(s1, m);
+                s2 += ctx.shuffleXor(s2, m);
+                s3 += ctx.shuffleXor(s3, m);
+            }
+            if (part == 0) {
+                score(weights, i, j, p, s0, groupHeads, position, spans);
+                score(weights, i + 1, j, p, s1, groupHeads, position, spans);
+                score(weights, i + 2, j, p, s2, groupHeads, position, spans);
+                score(weights, i + 3, j, p, s3, groupHeads, position, spans);
+            }
+        }
+    }
+
+    /** The dot product of four shared floats from {@code at} (one broadcast load) with {@code x0..x3}. */
+    private static float dot4(float[] shared, int at, float x0, float x1, float x2, float x3) {
+        Vec16 v = KernelContext.load4(shared, at);
+        return v.f32(0) * x0 + v.f32(1) * x1 + v.f32(2) * x2 + v.f32(3) * x3;
+    }
+
+    /**
+     * Each query head's probability-weighted sum of a staged value tile's {@code rows} rows (slots {@code from …} of the
+     * split), added into the warp's share of {@code partial}: as many lanes per row as it has 16-byte chunks, one chunk
+     * each, four heads at a time; the warp's rows summed by shuffles.
+     */
+    private static void sumTile(KernelContext ctx, int[] stage, int buffer, int stride, float[] weights, float[] partial, int from, int rows,
+                                int groupHeads, int headDim, int kvFormat, int lane, int warp) {
+        int perChunk = kvFormat == KvStore.BF16 ? 8 : 4, chunks = headDim / perChunk, rowsPerWarp = KernelContext.WARP / chunks;
+        int c = lane % chunks, d = c * perChunk, r0 = warp * rowsPerWarp + lane / chunks, pass = WARPS * rowsPerWarp;
+        for (int i = 0; i < groupHeads; i += 4) {
+            int wa = i * GROUPED_SPLIT + from, wb = wa + GROUPED_SPLIT, wc = wb + GROUPED_SPLIT, wd = wc + GROUPED_SPLIT;
+            Vec16 zero = Vec16.ofFloats(0f, 0f, 0f, 0f);
+            Vec16 a = zero, bb = zero, cc = zero, e = zero; // heads i..i+3, dimensions d..d+3
+            Vec16 a2 = zero, b2 = zero, c2 = zero, e2 = zero; // and d+4..d+7 (BF16 chunks)
+            int mine = rows > r0 ? (rows - r0 + pass - 1) / pass : 0;
+            KernelContext.unroll(4);
+            for (int n = 0; n < mine; n++) {
+                int r = r0 + n * pass;
+                Vec16 v = KernelContext.load4(stage, buffer + r * stride + 4 * c);
+                float pa = weights[wa + r], pb = weights[wb + r], pc = weights[wc + r], pd = weights[wd + r];
+                if (kvFormat == KvStore.BF16) {
+                    float v0 = v.bf16(0), v1 = v.bf16(1), v2 = v.bf16(2), v3 = v.bf16(3);
+                    float v4 = v.bf16(4), v5 = v.bf16(5), v6 = v.bf16(6), v7 = v.bf16(7);
+                    a = fma4(a, pa, v0, v1, v2, v3);
+                    bb = fma4(bb, pb, v0, v1, v2, v3);
+                    cc = fma4(cc, pc, v0, v1, v2, v3);
+                    e = fma4(e, pd, v0, v1, v2, v3);
+                    a2 = fma4(a2, pa, v4, v5, v6, v7);
+                    b2 = fma4(b2, pb, v4, v5, v6, v7);
+                    c2 = fma4(c2, pc, v4, v5, v6, v7);
+                    e2 = fma4(e2, pd, v4, v5, v6, v7);
+                } else {
+                    float v0 = v.f32(0), v1 = v.f32(1), v2 = v.f32(2), v3 = v.f32(3);
+                    a = fma4(a, pa, v0, v1, v2, v3);
+                    bb = fma4(bb, pb, v0, v1, v2, v3);
+                    cc = fma4(cc, pc, v0, v1, v2, v3);
+                    e = fma4(e, pd, v0, v1, v2, v3);
+                }
+            }
+            for (int m = chunks; m < KernelContext.WARP; m <<= 1) { // the warp's rows: lanes with the same chunk
+                a = shuffleSum(ctx, a, m);
+                bb = shuffleSum(ctx, bb, m);
+                cc = shuffleSum(ctx, cc, m);
+                e = shuffleSum(ctx, e, m);
+                if (kvFormat == KvStore.BF16) {
+                    a2 = shuffleSum(ctx, a2, m);
+                    b2 = shuffleSum(ctx, b2, m);
+                    c2 = shuffleSum(ctx, c2, m);
+                    e2 = shuffleSum(ctx, e2, m);
+                }
+            }
+            if (lane < chunks) {
+                int at = (warp * MAX_GROUP_HEADS + i) * headDim + d;
+                addFour(partial, at, a);
+                addFour(partial, at + headDim, bb);
+                addFour(partial, at + 2 * headDim, cc);
+                addFour(partial, at + 3 * headDim, e);
+                if (kvFormat == KvStore.BF16) {
+                    addFour(partial, at + 4, a2);
+                    addFour(partial, at + headDim + 4, b2);
+                    addFour(partial, at + 2 * headDim + 4, c2);
+                    addFour(partial, at + 3 * headDim + 4, e2);
+                }
+            }
+        }
+    }
+
+    /** {@code acc + p·(x0, x1, x2, x3)}. */
+    private static Vec16 fma4(Vec16 acc, float p, float x0, float x1, float x2, float x3) {
+        return Vec16.ofFloats(acc.f32(0) + p * x0, acc.f32(1) + p * x1, acc.f32(2) + p * x2, acc.f32(3) + p * x3);
+    }
+
+    /** Each of four floats plus its value in lane {@code lane ^ mask}. */
+    private static Vec16 shuffleSum(KernelContext ctx, Vec16 x, int mask) {
+        float x0 = x.f32(0), x1 = x.f32(1), x2 = x.f32(2), x3 = x.f32(3);
+        return Vec16.ofFloats(x0 + ctx.shuffleXor(x0, mask), x1 + ctx.shuffleXor(x1, mask), x2 + ctx.shuffleXor(x2, mask),
+                x3 + ctx.shuffleXor(x3, mask));
+    }
+
+    /** Adds four floats into shared memory at {@code at}. */
+    private static void addFour(float[] shared, int at, Vec16 x) {
+        shared[at] += x.f32(0);
+        shared[at + 1] += x.f32(1);
+        shared[at + 2] += x.f32(2);
+        shared[at + 3] += x.f32(3);
+    }
+
+    /** The group's query heads, pre-scaled, into {@code queries} (zeros past them), and their sinks and windows into {@code spans}. */
+    private static void loadQueries(F32Buffer q, long query, float scale, float[] queries, I32Buffer headSink, I32Buffer headLocal, int[] spans,
+                                    int firstHead, int groupHeads, int headDim, int t) {
+        int queryFloats = MAX_GROUP_HEADS * headDim;
+        KernelContext.unroll(4); // the loads in flight together, not one round trip each
+        for (int i = t; i < queryFloats; i += GROUPED) {
+            queries[i] = i < groupHeads * headDim ? q.get(query + i) * scale : 0f;
+        }
+        if (t < groupHeads) {
+            spans[2 * t] = headSink.get(firstHead + t);
+            spans[2 * t + 1] = headLocal.get(firstHead + t);
+        }
+    }
+
+    /**
+     * Softmax statistics of a grouped split: warp w takes heads w, w+4, …, its lanes striding over the split's scores for
+     * the maximum m and the sum l of exp(score − m), which replace the scores; m and l go to this split's place.
+     */
+    private static void softmax(KernelContext ctx, float[] weights, F32Buffer partialMax, F32Buffer partialSum, int firstHead, int groupHeads,
+                                int splits, int split, int lane, int warp) {
         for (int i = warp; i < groupHeads; i += WARPS) {
             float max = Float.NEGATIVE_INFINITY;
             for (int j = lane; j < GROUPED_SPLIT; j += KernelContext.WARP) max = Math.max(max, weights[i * GROUPED_SPLIT + j]);
@@ -264,14 +576,18 @@ public final class AttentionKernels {
                 partialSum.set(at, sum);
             }
         }
-        ctx.barrier();
+    }
 
-        if (kvFormat == KvStore.BF16) {
-            sumValues(ctx, valueCache, values16, KvStore.BF16, weights, partial, first, filled, groupHeads, headDim, lane, warp);
-        } else {
-            sumValues(ctx, valueCache, values16, KvStore.F32, weights, partial, first, filled, groupHeads, headDim, lane, warp);
-        }
-        ctx.barrier();
+    /**
+     * The end of a grouped split: the four warps' sums in {@code partial} added into this split's unnormalised outputs;
+     * then the group counts itself in {@code arrivals[gi]}, and the last split of the row's KV group to arrive merges all
+     * its splits as {@link #combine} does into {@code out}: warp w merges the statistics of heads w, w+4, …, then
+     * work-items stride over the group's heads × dimensions.
+     */
+    private static void finishSplit(KernelContext ctx, float[] partial, float[] merge, int[] last, F32Buffer partialOut, F32Buffer partialMax,
+                                    F32Buffer partialSum, I32Buffer arrivals, F32Buffer out, int gi, int firstHead, int groupHeads, int headDim,
+                                    int splits, int split) {
+        int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
         for (int k = t; k < groupHeads * headDim; k += GROUPED) {
             int i = k / headDim, d = k % headDim;
             float acc = 0f;

@@ -71,6 +71,8 @@ public final class KernelCatalog {
             new Entry("attention-split", AttentionKernels.class, "decodeSplit", "MoA decode attention, one split of a head's slots", ATTENTION_1B),
             new Entry("attention-grouped", AttentionKernels.class, "decodeGrouped", "MoA decode attention, one split of a KV group for all its query heads",
                     ATTENTION_1B),
+            new Entry("attention-staged", AttentionKernels.class, "decodeStaged",
+                    "the grouped decode attention with its keys and values staged in shared memory by cp.async, coalesced", ATTENTION_1B),
             new Entry("attention-combine", AttentionKernels.class, "combine", "merges the splits of each head", Map.of("headDim", 64)));
 
     private KernelCatalog() {

@@ -491,6 +491,7 @@ class TranslationFidelityTest {
             moaDecodeAttention(16, dev.moa.tasks.kernels.KvStore.F32, specialized); // value rows read 16 bytes per lane, eight rows per warp
             moaDecodeAttention(16, dev.moa.tasks.kernels.KvStore.BF16, specialized); // the cache in BF16: 8-byte loads (ld.global.v2), cvt.rn.bf16 writes
             moaDecodeAttention(12, dev.moa.tasks.kernels.KvStore.BF16, specialized);
+            moaDecodeAttention(128, dev.moa.tasks.kernels.KvStore.F32, specialized); // staged in 32-row tiles, four work-items a key
         }
     }
 
@@ -580,6 +581,28 @@ class TranslationFidelityTest {
         assertClose(out1, out3, 1e-4);
         assertClose(out3, out4, 1e-5);
         assertClose(arrivals1, I32Buffer.allocate(arena, kvHeads));
+        assertClose(arrivals2, I32Buffer.allocate(arena, kvHeads));
+        if (!dev.moa.tasks.kernels.AttentionKernels.staged(headDim, format)) return;
+
+        // the grouped kernel with its keys and values staged in shared memory by cp.async: the same statistics, partial
+        // outputs and attention (the same sums, in another order), PTX against the emulator
+        Grid stagedGrid = groupedGrid.withSharedBytes(dev.moa.tasks.kernels.AttentionKernels.stagedSharedBytes(headDim, format));
+        F32Buffer[] staged = {F32Buffer.allocate(arena, heads * groupedSplits * headDim), F32Buffer.allocate(arena, heads * groupedSplits),
+                F32Buffer.allocate(arena, heads * groupedSplits), F32Buffer.allocate(arena, heads * groupedSplits * headDim),
+                F32Buffer.allocate(arena, heads * groupedSplits), F32Buffer.allocate(arena, heads * groupedSplits)};
+        F32Buffer out5 = F32Buffer.allocate(arena, heads * headDim), out6 = F32Buffer.allocate(arena, heads * headDim);
+        Emulator.launch(dev.moa.tasks.kernels.AttentionKernels.class, "decodeStaged", stagedGrid, q1, keys, values, keys16, values16, positions,
+                offsets, rings, sink, local, staged[0], staged[1], staged[2], arrivals1, out5, step, sinkSlotsOf, heads, kvHeads, headDim, scale, format);
+        ptxRun(dev.moa.tasks.kernels.AttentionKernels.class, "decodeStaged", specialized, stagedGrid, q2.memory(), keys2.memory(),
+                values2.memory(), keys16b.memory(), values16b.memory(), positions2.memory(), offsets.memory(), rings.memory(), sink.memory(),
+                local.memory(), staged[3].memory(), staged[4].memory(), staged[5].memory(), arrivals2.memory(), out6.memory(), step.memory(),
+                sinkSlotsOf.memory(), heads, kvHeads, headDim, scale, format);
+        for (int i = 0; i < 3; i++) {
+            assertClose(grouped[i], staged[i], 1e-4);
+            assertClose(staged[i], staged[i + 3], 1e-5);
+        }
+        assertClose(out3, out5, 1e-5);
+        assertClose(out5, out6, 1e-5);
         assertClose(arrivals2, I32Buffer.allocate(arena, kvHeads));
     }
 

@@ -1,6 +1,8 @@
 package dev.moa.tasks.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moa.plans.CacheLayout;
 import dev.moa.plans.HeadSpans;
@@ -163,6 +165,12 @@ class AttentionKernelTest {
 
     /** Split attention per query head and the combine, or per KV group with {@code grouped} (merging its own splits), in the emulator. */
     static void attend(Layer l, F32Buffer out, Arena arena, float scale, boolean grouped) {
+        attend(l, out, arena, scale, grouped ? "decodeGrouped" : "decodeSplit");
+    }
+
+    /** {@link #attend} by {@code kernel}: decodeSplit (and the combine), decodeGrouped or decodeStaged. */
+    static void attend(Layer l, F32Buffer out, Arena arena, float scale, String kernel) {
+        boolean grouped = !kernel.equals("decodeSplit");
         int widest = 0;
         for (int g = 0; g < l.kvHeads; g++) widest = Math.max(widest, l.layout.groupSlots(0, g));
         int splits = AttentionKernels.splits(widest, grouped);
@@ -172,7 +180,9 @@ class AttentionKernelTest {
         if (grouped) {
             // the last split of each KV group to finish merges the group's splits: no combine launch
             I32Buffer arrivals = I32Buffer.allocate(arena, l.kvHeads);
-            Emulator.launch(AttentionKernels.class, "decodeGrouped", Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED), l.query,
+            Grid grid = Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED);
+            if (kernel.equals("decodeStaged")) grid = grid.withSharedBytes(AttentionKernels.stagedSharedBytes(l.headDim, l.format));
+            Emulator.launch(AttentionKernels.class, kernel, grid, l.query,
                     l.keyCache, l.valueCache, l.keys16, l.values16, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
                     partialSum, arrivals, out, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim,
                     scale, l.format);
@@ -226,6 +236,38 @@ class AttentionKernelTest {
                 }
             }
         }
+    }
+
+    @Test
+    void stagedDecodeAttentionMatchesExplicitPositions() {
+        // tiles of 128 rows (BF16 64, both formats at 8 and 16), 64 (BF16 128, F32 64: two work-items score a row) and 32
+        // (F32 128: four); 2 to 8 query heads per KV head; one to three splits, the last split's tiles partly filled
+        int[][] shapes = {{64, 4, KvStore.BF16}, {128, 2, KvStore.BF16}, {16, 3, KvStore.BF16}, {64, 2, KvStore.F32},
+                {128, 4, KvStore.F32}, {8, AttentionKernels.MAX_GROUP_HEADS, KvStore.F32}, {32, 5, KvStore.F32}};
+        for (int[] shape : shapes) {
+            int headDim = shape[0], groupHeads = shape[1], format = shape[2];
+            assertTrue(AttentionKernels.staged(headDim, format), "head dim " + headDim + " is staged");
+            int[] locals = new int[2 * groupHeads];
+            for (int h = 0; h < locals.length; h++) locals[h] = 64 * (1 + random.nextInt(5)) - random.nextInt(3);
+            for (int position : new int[] {40, 191, 700 + random.nextInt(100)}) {
+                Layer l = new Layer(arena, random, position, headDim, 64, locals, 2, format);
+                float scale = (float) (1 / Math.sqrt(l.headDim));
+                F32Buffer out = F32Buffer.allocate(arena, (long) l.heads * l.headDim);
+                attend(l, out, arena, scale, "decodeStaged");
+                for (int h = 0; h < l.heads; h++) {
+                    double[] expected = l.reference(h, scale);
+                    for (int d = 0; d < l.headDim; d++) {
+                        assertEquals(expected[d], out.get((long) h * l.headDim + d), 1e-4, "head dim " + headDim + ", format " + format + ", "
+                                + groupHeads + " heads per group, position " + position + " head " + h + " dim " + d);
+                    }
+                }
+            }
+        }
+        // rows that are not whole 16-byte chunks, or more chunks than a warp has lanes, stay with decodeGrouped
+        assertFalse(AttentionKernels.staged(18, KvStore.F32));
+        assertFalse(AttentionKernels.staged(20, KvStore.BF16));
+        assertFalse(AttentionKernels.staged(20, KvStore.F32));
+        assertFalse(AttentionKernels.staged(256, KvStore.BF16));
     }
 
     @Test

@@ -1,0 +1,91 @@
+package dev.moa.runtime.device;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.moa.loader.safetensors.DType;
+import dev.moa.plans.ElasticRule;
+import dev.moa.plans.MoaPlan;
+import dev.moa.runtime.Model;
+import dev.moa.runtime.bench.LongContextBenchmark;
+import dev.moa.runtime.generate.Sampler;
+import dev.moa.runtime.model.KvFormat;
+import dev.moa.runtime.synthetic.SyntheticModel;
+import dev.moa.tasks.cuda.DeviceChoice;
+import dev.moa.tasks.graph.TaskGraph;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The grouped decode attention with its keys and values staged in shared memory ({@code decodeStaged}, the default)
+ * against the one that reads them as it uses them ({@code decodeGrouped}), through whole batched decode steps in the
+ * emulator: sessions of different lengths (one to three splits, the last split's tiles partly filled), dense and
+ * uniform spans, on models whose heads are 64 and 128 wide (tiles of 128, 64 and 32 rows: one, two or four work-items
+ * scoring a key), F32 and BF16 caches. Every logit within 1e-5 of the largest and the same greedy tokens.
+ */
+class StagedAttentionTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void stagedAttentionDecodesAsTheGroupedKernel() throws Exception {
+        Path golden = Path.of(System.getProperty("moa.repo.root", "..")).resolve("tests/src/test/resources/golden/llama3-gqa-bf16.json");
+        JsonObject g = JsonParser.parseString(Files.readString(golden)).getAsJsonObject();
+        for (int headDim : new int[] {64, 128}) {
+            JsonObject config = g.getAsJsonObject("config").deepCopy();
+            config.addProperty("head_dim", headDim); // four query heads over two KV heads, as the golden
+            Path model = Files.createDirectories(dir.resolve("d" + headDim));
+            SyntheticModel.write(model, config, DType.BF16, g.get("model_seed").getAsLong());
+            try (Model m = Model.load(model, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""))) {
+                var c = m.config();
+                Accelerator accelerator = m.accelerator().orElseThrow();
+                MoaPlan half = MoaPlan.uniform(c.numLayers(), c.numHeads(), new ElasticRule(0, 0.5));
+                for (KvFormat format : KvFormat.values()) {
+                    List<DeviceDecoder.Row> rows = new ArrayList<>();
+                    int[] lengths = {70, 300, 200, 390};
+                    MoaPlan[] plans = {null, half, null, half};
+                    for (int i = 0; i < lengths.length; i++) {
+                        rows.add(new DeviceDecoder.Row(LongContextBenchmark.filled(c, plans[i], lengths[i], 8, format), lengths[i] - 8, lengths[i]));
+                    }
+                    String what = "head dim " + headDim + ", " + format;
+                    accelerator.stagedAttention(false);
+                    float[][][] grouped = steps(accelerator, rows, "decodeGrouped", what);
+                    accelerator.stagedAttention(true);
+                    float[][][] staged = steps(accelerator, rows, "decodeStaged", what);
+                    for (int s = 0; s < grouped.length; s++) {
+                        for (int b = 0; b < rows.size(); b++) {
+                            EmulatorDecodeTest.assertClose(grouped[s][b], staged[s][b], 1e-5, what + ", step " + s + ", session " + b);
+                            assertEquals(Sampler.argmax(grouped[s][b]), Sampler.argmax(staged[s][b]), what);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Three steps of {@code rows}, checking that the step's attention is {@code kernel}: every logit of every row. */
+    private static float[][][] steps(Accelerator accelerator, List<DeviceDecoder.Row> rows, String kernel, String what) {
+        float[][][] out = new float[3][][];
+        try (DeviceDecoder decoder = accelerator.decoder(rows)) {
+            List<String> kernels = decoder.tasks().stream().map(TaskGraph.Task::method).toList();
+            assertTrue(kernels.contains(kernel), what + ": the step's kernels " + kernels + " include " + kernel);
+            int[] tokens = new int[rows.size()], positions = new int[rows.size()];
+            for (int s = 0; s < out.length; s++) {
+                for (int b = 0; b < rows.size(); b++) {
+                    tokens[b] = 5 + 17 * b + s;
+                    positions[b] = rows.get(b).cached() + s;
+                }
+                float[][] logits = decoder.decode(tokens, positions);
+                out[s] = new float[logits.length][];
+                for (int b = 0; b < logits.length; b++) out[s][b] = logits[b].clone();
+            }
+        }
+        return out;
+    }
+}
