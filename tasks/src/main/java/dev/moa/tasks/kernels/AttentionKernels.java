@@ -263,8 +263,8 @@ public final class AttentionKernels {
      * the kernel's start, while the queries load.
      *
      * <p>What each work-item does. The split's rows go through two shared buffers of {@link #stagedSlots} rows each
-     * (16 KB of keys or values; rows padded by 16 bytes so that the lanes reading different rows at the same chunk
-     * hit different banks): the key tiles, then as many value tiles, each buffer refilled with the tile after next as
+     * (16 KB of keys or values; rows padded so that the lanes scoring different rows hit different banks,
+     * {@link #stagedStride}): the key tiles, then as many value tiles, each buffer refilled with the tile after next as
      * soon as it is used. Staging: work-items take the tile's 16-byte chunks in order, t, t+128, …. Scores: a key row
      * is scored by {@code 128 / stagedSlots} adjacent work-items (1, 2 or 4), each taking every such chunk of it,
      * against four query heads at a time, their shares summed by shuffles; slots past the filled ones and outside a
@@ -357,11 +357,13 @@ public final class AttentionKernels {
     }
 
     /**
-     * Words from one staged row to the next: the row's, and four more, so that the eight lanes of a 16-byte shared load
-     * ({@code ld.shared.v4}) reading eight rows at one chunk meet eight different groups of four banks.
+     * Words from one staged row to the next: the row's, and four more for each work-item scoring a row, so that the eight
+     * lanes of a 16-byte shared load ({@code ld.shared.v4}) meet eight different groups of four banks when scoring —
+     * eight rows at one chunk, four rows at two chunks or two rows at four (rows of 32 words or more are whole bank
+     * sweeps, so the padding alone places them).
      */
     static int stagedStride(int headDim, int kvFormat) {
-        return headDim * (kvFormat == KvStore.BF16 ? 2 : 4) / 4 + 4;
+        return headDim * (kvFormat == KvStore.BF16 ? 2 : 4) / 4 + 4 * (GROUPED / stagedSlots(headDim, kvFormat));
     }
 
     /** Dynamic shared memory of a {@link #decodeStaged} launch ({@code Grid.withSharedBytes}): its two tile buffers. */

@@ -270,6 +270,34 @@ class AttentionKernelTest {
         assertFalse(AttentionKernels.staged(256, KvStore.BF16));
     }
 
+    /**
+     * The staged rows' padding: when scoring, each quarter-warp's eight 16-byte shared loads (work-item t reads chunk
+     * {@code t % share} of row {@code t / share}, then every {@code share}-th) fall in eight different groups of four
+     * banks, for the head dims that matter (rows of 32 words or more) in both formats; and the tiles fit the launch.
+     */
+    @Test
+    void stagedKeyRowsSpreadOverTheBanks() {
+        for (int format : new int[] {KvStore.F32, KvStore.BF16}) {
+            for (int headDim : new int[] {64, 128, 32, 16}) {
+                if (!AttentionKernels.staged(headDim, format)) continue;
+                int slots = AttentionKernels.stagedSlots(headDim, format), stride = AttentionKernels.stagedStride(headDim, format);
+                int share = AttentionKernels.GROUPED / slots, chunks = headDim * (format == KvStore.BF16 ? 2 : 4) / 16;
+                assertEquals(2 * slots * stride * 4, AttentionKernels.stagedSharedBytes(headDim, format));
+                assertTrue(stride % 4 == 0 && stride >= 4 * chunks, "rows 16-byte aligned and whole");
+                for (int n = 0; n < chunks / share; n++) {
+                    for (int quarter = 0; quarter < AttentionKernels.GROUPED; quarter += 8) {
+                        java.util.Set<Integer> groups = new java.util.HashSet<>();
+                        for (int t = quarter; t < quarter + 8; t++) {
+                            int word = t / share * stride + 4 * (t % share + n * share);
+                            groups.add(word / 4 % 8);
+                        }
+                        assertEquals(8, groups.size(), "format " + format + ", head dim " + headDim + ", chunk step " + n + ", lanes " + quarter + "..");
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void bf16CachesAttendAsTheReferenceOverTheRoundedKeysAndValues() {
         // the grouped kernel with 8-byte loads (64, 128) and element loads (18), and the split kernel; after ring wraps
