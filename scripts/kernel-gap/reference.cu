@@ -401,3 +401,219 @@ extern "C" __global__ void attention_grouped(GROUPED_PARAMS) {
 extern "C" __global__ void attention_grouped_d128(GROUPED_PARAMS) {
     grouped<128, 4>(GROUPED_ARGS);
 }
+
+// AttentionKernels.decodeStaged: decodeGrouped's split with its keys and values first copied into shared memory by
+// cp.async in 16-byte chunks of contiguous rows (F32 caches here): tiles of STAGE_BYTES, the key tiles then as many
+// value tiles, through two buffers in the dynamic shared memory, each refilled with the tile after next; SHARE =
+// GROUPED / tile rows adjacent work-items score a key row (its chunks n·SHARE + their index), summed by shuffles;
+// rows padded by four words per scoring work-item. Launch with AttentionKernels.stagedSharedBytes of dynamic shared
+// memory. HD and GH as for grouped.
+#define STAGE_BYTES 16384
+
+__device__ __forceinline__ void copy16(unsigned int* to, const float* from) {
+    unsigned int at = (unsigned int) __cvta_generic_to_shared(to);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(at), "l"(from) : "memory");
+}
+
+__device__ __forceinline__ void stage_tile(unsigned int* stage, int tile, int tiles, int tileSlots, int stride, int first,
+                                           int filled, const float* keyCache, const float* valueCache, int headDim) {
+    if (tile >= 2 * tiles) return;
+    bool keys = tile < tiles;
+    int from = (keys ? tile : tile - tiles) * tileSlots, rows = min(tileSlots, filled - from);
+    int chunks = headDim / 4, buffer = (tile & 1) * tileSlots * stride;
+    const float* source = keys ? keyCache : valueCache;
+    for (int c = threadIdx.x; c < rows * chunks; c += GROUPED) {
+        int r = c / chunks, k = c % chunks;
+        copy16(stage + buffer + r * stride + 4 * k, source + (long long) (first + from + r) * headDim + 4 * k);
+    }
+}
+
+template <int HD, int GH>
+__device__ __forceinline__ void staged(GROUPED_PARAMS) {
+    const int headDim = HD > 0 ? HD : headDimArg;
+    __shared__ __align__(16) float queries[MAX_GROUP_HEADS * MAX_HEAD_DIM];
+    __shared__ float weights[MAX_GROUP_HEADS * GROUPED_SPLIT];
+    __shared__ float partial[GROUPED_WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM];
+    __shared__ float merge[2 * MAX_GROUP_HEADS];
+    __shared__ int last;
+    __shared__ int spans[2 * MAX_GROUP_HEADS];
+    __shared__ int slotOf[GROUPED_SPLIT];
+    extern __shared__ __align__(16) unsigned int stage[];
+    const int tileSlots = min(GROUPED_SPLIT, STAGE_BYTES / (headDim * 4)), share = GROUPED / tileSlots;
+    const int stride = headDim + 4 * share, chunks = headDim / 4;
+    int g = blockIdx.x, split = blockIdx.y, splits = gridDim.y, b = blockIdx.z;
+    const int groupHeads = GH > 0 ? GH : heads / kvHeads;
+    int firstHead = b * heads + g * groupHeads;
+    int gi = b * kvHeads + g;
+    int first = offsets[gi] + split * GROUPED_SPLIT;
+    int filled = max(0, min(GROUPED_SPLIT, sinkSlots[b] + rings[gi] - split * GROUPED_SPLIT));
+    int tiles = (filled + tileSlots - 1) / tileSlots;
+    int t = threadIdx.x, lane = t % WARP, warp = t / WARP;
+
+    stage_tile(stage, 0, tiles, tileSlots, stride, first, filled, keyCache, valueCache, headDim);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    stage_tile(stage, 1, tiles, tileSlots, stride, first, filled, keyCache, valueCache, headDim);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    int position = step[(long long) b * STEP_SIZE + STEP_POSITION];
+    long long query = (long long) b * (heads + 2 * kvHeads) * headDim + (long long) g * groupHeads * headDim;
+    int queryFloats = MAX_GROUP_HEADS * headDim;
+#pragma unroll 4
+    for (int i = t; i < queryFloats; i += GROUPED) queries[i] = i < groupHeads * headDim ? q[query + i] * scale : 0.f;
+    if (t < groupHeads) {
+        spans[2 * t] = headSink[firstHead + t];
+        spans[2 * t + 1] = headLocal[firstHead + t];
+    }
+    slotOf[t] = t < filled ? slotPositions[(long long) first + t] : -1;
+    for (int k = t; k < GROUPED_WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM; k += GROUPED) partial[k] = 0.f;
+    for (int i = 0; i < groupHeads; i++) {
+        if (t >= tiles * tileSlots) weights[i * GROUPED_SPLIT + t] = -CUDART_INF_F;
+    }
+
+    for (int tile = 0; tile < tiles; tile++) {
+        asm volatile("cp.async.wait_group 1;" ::: "memory");
+        __syncthreads();
+        int r = t / share, part = t % share, j = tile * tileSlots + r, p = slotOf[j];
+        const unsigned int* row = stage + (tile & 1) * tileSlots * stride + r * stride;
+        for (int i = 0; i < groupHeads; i += 4) {
+            float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+            if (p >= 0) {
+                int qa = i * headDim, qb = qa + headDim, qc = qb + headDim, qd = qc + headDim;
+#pragma unroll 4
+                for (int n = 0; n < chunks / share; n++) {
+                    int d = 4 * (part + n * share);
+                    float4 k = *reinterpret_cast<const float4*>(row + d);
+                    float4 xa = *reinterpret_cast<const float4*>(queries + qa + d);
+                    float4 xb = *reinterpret_cast<const float4*>(queries + qb + d);
+                    float4 xc = *reinterpret_cast<const float4*>(queries + qc + d);
+                    float4 xd = *reinterpret_cast<const float4*>(queries + qd + d);
+                    s0 += xa.x * k.x + xa.y * k.y + xa.z * k.z + xa.w * k.w;
+                    s1 += xb.x * k.x + xb.y * k.y + xb.z * k.z + xb.w * k.w;
+                    s2 += xc.x * k.x + xc.y * k.y + xc.z * k.z + xc.w * k.w;
+                    s3 += xd.x * k.x + xd.y * k.y + xd.z * k.z + xd.w * k.w;
+                }
+            }
+            for (int m = 1; m < share; m <<= 1) {
+                s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, m);
+                s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, m);
+                s2 += __shfl_xor_sync(0xFFFFFFFFu, s2, m);
+                s3 += __shfl_xor_sync(0xFFFFFFFFu, s3, m);
+            }
+            if (part == 0) {
+                grouped_score(weights, i, j, p, s0, groupHeads, position, spans);
+                grouped_score(weights, i + 1, j, p, s1, groupHeads, position, spans);
+                grouped_score(weights, i + 2, j, p, s2, groupHeads, position, spans);
+                grouped_score(weights, i + 3, j, p, s3, groupHeads, position, spans);
+            }
+        }
+        __syncthreads();
+        stage_tile(stage, tile + 2, tiles, tileSlots, stride, first, filled, keyCache, valueCache, headDim);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+    __syncthreads();
+
+    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
+        float max = -CUDART_INF_F;
+        for (int j = lane; j < GROUPED_SPLIT; j += WARP) max = fmaxf(max, weights[i * GROUPED_SPLIT + j]);
+        max = warp_max(max);
+        float sum = 0.f;
+        for (int j = lane; j < GROUPED_SPLIT; j += WARP) {
+            float e = max == -CUDART_INF_F ? 0.f : __expf(weights[i * GROUPED_SPLIT + j] - max);
+            weights[i * GROUPED_SPLIT + j] = e;
+            sum += e;
+        }
+        sum = warp_sum(sum);
+        if (lane == 0) {
+            long long at = (long long) (firstHead + i) * splits + split;
+            partialMax[at] = max;
+            partialSum[at] = sum;
+        }
+    }
+    __syncthreads();
+
+    int rowsPerWarp = WARP / chunks, c = lane % chunks, d = 4 * c;
+    int r0 = warp * rowsPerWarp + lane / chunks, pass = GROUPED_WARPS * rowsPerWarp;
+    for (int tile = tiles; tile < 2 * tiles; tile++) {
+        asm volatile("cp.async.wait_group 1;" ::: "memory");
+        __syncthreads();
+        int from = (tile - tiles) * tileSlots, rows = min(tileSlots, filled - from);
+        const unsigned int* buffer = stage + (tile & 1) * tileSlots * stride;
+        for (int i = 0; i < groupHeads; i += 4) {
+            int wa = i * GROUPED_SPLIT + from, wb = wa + GROUPED_SPLIT, wc = wb + GROUPED_SPLIT, wd = wc + GROUPED_SPLIT;
+            float4 a = make_float4(0.f, 0.f, 0.f, 0.f), bb = a, cc = a, e = a; // heads i..i+3 x dims d..d+3
+            int mine = rows > r0 ? (rows - r0 + pass - 1) / pass : 0;
+#pragma unroll 4
+            for (int n = 0; n < mine; n++) {
+                int r = r0 + n * pass;
+                float4 v = *reinterpret_cast<const float4*>(buffer + r * stride + d);
+                float pa = weights[wa + r], pb = weights[wb + r], pc = weights[wc + r], pd = weights[wd + r];
+                a.x += pa * v.x; a.y += pa * v.y; a.z += pa * v.z; a.w += pa * v.w;
+                bb.x += pb * v.x; bb.y += pb * v.y; bb.z += pb * v.z; bb.w += pb * v.w;
+                cc.x += pc * v.x; cc.y += pc * v.y; cc.z += pc * v.z; cc.w += pc * v.w;
+                e.x += pd * v.x; e.y += pd * v.y; e.z += pd * v.z; e.w += pd * v.w;
+            }
+            for (int m = chunks; m < WARP; m <<= 1) { // the warp's rows: lanes with the same chunk
+                a.x += __shfl_xor_sync(0xFFFFFFFFu, a.x, m); a.y += __shfl_xor_sync(0xFFFFFFFFu, a.y, m);
+                a.z += __shfl_xor_sync(0xFFFFFFFFu, a.z, m); a.w += __shfl_xor_sync(0xFFFFFFFFu, a.w, m);
+                bb.x += __shfl_xor_sync(0xFFFFFFFFu, bb.x, m); bb.y += __shfl_xor_sync(0xFFFFFFFFu, bb.y, m);
+                bb.z += __shfl_xor_sync(0xFFFFFFFFu, bb.z, m); bb.w += __shfl_xor_sync(0xFFFFFFFFu, bb.w, m);
+                cc.x += __shfl_xor_sync(0xFFFFFFFFu, cc.x, m); cc.y += __shfl_xor_sync(0xFFFFFFFFu, cc.y, m);
+                cc.z += __shfl_xor_sync(0xFFFFFFFFu, cc.z, m); cc.w += __shfl_xor_sync(0xFFFFFFFFu, cc.w, m);
+                e.x += __shfl_xor_sync(0xFFFFFFFFu, e.x, m); e.y += __shfl_xor_sync(0xFFFFFFFFu, e.y, m);
+                e.z += __shfl_xor_sync(0xFFFFFFFFu, e.z, m); e.w += __shfl_xor_sync(0xFFFFFFFFu, e.w, m);
+            }
+            if (lane < chunks) {
+                float* at = partial + (warp * MAX_GROUP_HEADS + i) * headDim + d;
+                at[0] += a.x; at[1] += a.y; at[2] += a.z; at[3] += a.w;
+                at += headDim;
+                at[0] += bb.x; at[1] += bb.y; at[2] += bb.z; at[3] += bb.w;
+                at += headDim;
+                at[0] += cc.x; at[1] += cc.y; at[2] += cc.z; at[3] += cc.w;
+                at += headDim;
+                at[0] += e.x; at[1] += e.y; at[2] += e.z; at[3] += e.w;
+            }
+        }
+        __syncthreads();
+        stage_tile(stage, tile + 2, tiles, tileSlots, stride, first, filled, keyCache, valueCache, headDim);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+    __syncthreads();
+    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+        int i = k / headDim, dd = k % headDim;
+        float acc = 0.f;
+        for (int w = 0; w < GROUPED_WARPS; w++) acc += partial[(w * MAX_GROUP_HEADS + i) * headDim + dd];
+        partialOut[((long long) (firstHead + i) * splits + split) * headDim + dd] = acc;
+    }
+
+    __threadfence();
+    __syncthreads();
+    if (t == 0) last = atomicAdd(arrivals + gi, 1) == splits - 1 ? 1 : 0;
+    __syncthreads();
+    if (!last) return;
+    if (t == 0) arrivals[gi] = 0;
+    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
+        long long stats = (long long) (firstHead + i) * splits;
+        float max = -CUDART_INF_F;
+        for (int s = lane; s < splits; s += WARP) max = fmaxf(max, partialMax[stats + s]);
+        max = warp_max(max);
+        float total = warp_sum(merged_sum(partialMax, partialSum, stats, splits, lane, WARP, max));
+        if (lane == 0) {
+            merge[2 * i] = max;
+            merge[2 * i + 1] = total;
+        }
+    }
+    __syncthreads();
+    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+        int i = k / headDim, dd = k % headDim;
+        long long h = firstHead + i;
+        out[h * headDim + dd] = merged_value(partialOut, partialMax, h * splits, splits, headDim, dd, merge[2 * i]) / merge[2 * i + 1];
+    }
+}
+
+extern "C" __global__ void attention_staged(GROUPED_PARAMS) {
+    staged<0, 0>(GROUPED_ARGS);
+}
+
+// As attention_grouped_d128: head_dim 128 and four query heads per KV group fixed at compile time.
+extern "C" __global__ void attention_staged_d128(GROUPED_PARAMS) {
+    staged<128, 4>(GROUPED_ARGS);
+}

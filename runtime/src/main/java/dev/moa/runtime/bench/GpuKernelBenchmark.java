@@ -114,6 +114,7 @@ public final class GpuKernelBenchmark {
                 rows.add(attention(32, 8, 128, span, true, false, "attention_grouped_d128")); // nvcc with head_dim fixed too
                 rows.add(attention(32, 8, 128, span, true, true));
                 rows.add(stagedAttention(32, 8, 128, span, false));
+                rows.add(stagedAttention(32, 8, 128, span, false, "attention_staged_d128"));
                 rows.add(stagedAttention(32, 8, 128, span, true));
             }
             for (int span : new int[] {256, 16384}) { // Llama-3.2-1B's heads, BF16 caches: a short and a long context
@@ -383,14 +384,22 @@ public final class GpuKernelBenchmark {
 
     /**
      * The grouped kernel with its keys and values staged in shared memory ({@link AttentionKernels#decodeStaged}), on the
-     * same inputs and checked the same way; nvcc's column is its build of the grouped kernel's algorithm (the one the
-     * staged kernel replaces), for F32 caches.
+     * same inputs and checked the same way, against nvcc's build of the same algorithm ({@code attention_staged}, F32
+     * caches).
      */
     Row stagedAttention(int heads, int kvHeads, int headDim, int span, boolean bf16) {
+        return stagedAttention(heads, kvHeads, headDim, span, bf16, null);
+    }
+
+    /** As above, against nvcc's entry {@code referenceEntry} ({@code attention_staged_d128}: head_dim 128, four heads per group). */
+    Row stagedAttention(int heads, int kvHeads, int headDim, int span, boolean bf16, String referenceEntry) {
         if (!AttentionKernels.staged(headDim, bf16 ? KvStore.BF16 : KvStore.F32)) {
             throw new IllegalArgumentException("decodeStaged does not take head_dim " + headDim + (bf16 ? " in BF16" : ""));
         }
-        return attention(heads, kvHeads, headDim, span, "decodeStaged", bf16, null);
+        if (referenceEntry != null && !(headDim == 128 && heads / kvHeads == 4)) {
+            throw new IllegalArgumentException(referenceEntry + " is built for head_dim 128 and four heads per group");
+        }
+        return attention(heads, kvHeads, headDim, span, "decodeStaged", bf16, referenceEntry);
     }
 
     private Row attention(int heads, int kvHeads, int headDim, int span, String kernel, boolean bf16, String referenceEntry) {
@@ -474,9 +483,12 @@ public final class GpuKernelBenchmark {
         double ourError = error.getAsDouble(), referenceMicros = Double.NaN, referenceError = Double.NaN;
         if (reference != null && !bf16) {
             poison.run();
+            boolean staged = kernel.equals("decodeStaged");
+            String entry = referenceEntry != null ? referenceEntry : staged ? "attention_staged" : "attention_grouped";
+            CudaFunction twin = grouped ? reference.function(entry) : null;
+            if (staged) twin.allowDynamicShared(stagedBytes);
             referenceMicros = grouped
-                    ? time(new Launch(reference.function(referenceEntry == null ? "attention_grouped" : referenceEntry), groupedGrid, groupedBlock,
-                            groupedArgs))
+                    ? time(new Launch(twin, groupedGrid, groupedBlock, staged ? stagedBytes : 0, groupedArgs))
                     : time(new Launch(reference.function("attention_split"), splitGrid, block, splitArgs),
                             new Launch(reference.function("attention_combine"), combineGrid, block, combineArgs));
             referenceError = error.getAsDouble();

@@ -71,8 +71,9 @@ class GpuKernelBenchmarkTest {
                     rows.add(benchmark.attention(8, 2, headDim, 300, true, false));
                 }
                 rows.add(benchmark.attention(8, 2, 128, 200, true, false, "attention_grouped_d128")); // nvcc's build with the shape fixed
-                rows.add(benchmark.stagedAttention(8, 2, 16, 300, false)); // ours staged; nvcc's column: its grouped build
-                rows.add(benchmark.stagedAttention(8, 2, 128, 200, false));
+                rows.add(benchmark.stagedAttention(8, 2, 16, 300, false)); // tiles of 128 rows, 64 and 32
+                rows.add(benchmark.stagedAttention(8, 2, 64, 300, false));
+                rows.add(benchmark.stagedAttention(8, 2, 128, 200, false, "attention_staged_d128"));
                 assertNull(FakeCuda.launchFailure());
                 for (GpuKernelBenchmark.Row row : rows) {
                     String what = row.kernel() + " " + row.shape();
