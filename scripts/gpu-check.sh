@@ -81,10 +81,10 @@ with_plan long-context-budget 240 "${java[@]}" bench long-context --device cuda 
     --products matvec,auto --decode-tokens 4 --plan "$plan"
 with_plan prefill 240 "${java[@]}" bench prefill --device cuda --lengths 2048,8192,16384 --rounds 2 --plan "$plan"
 if command -v nvcc >/dev/null; then # nvcc's build inside the step: its failure is the step's
-    step kernel-gap 90 bash -c 'nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o "$0" && exec "$@" --reference-ptx "$0"' \
+    step kernel-gap 120 bash -c 'nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o "$0" && exec "$@" --reference-ptx "$0"' \
         "$work/reference.ptx" "${java[@]}" kernels --bench
 else
-    step kernel-gap 90 "${java[@]}" kernels --bench
+    step kernel-gap 120 "${java[@]}" kernels --bench
 fi
 step torch-matmul 60 python3 scripts/reference/bench_matmul_cuda.py
 step hf-transformers 120 python3 scripts/reference/bench_hf_cuda.py --model "$MOA_HOME/models/llama-3.2-1b-shaped" --prompt 128 --gen 64 --batch 1,8,32
