@@ -79,7 +79,8 @@ typedef struct Stream { int flags; Graph *capture; } Stream;
 typedef struct Event { int recorded; } Event;
 typedef struct Function {
     char name[128]; const char *ptx; int param_count; int param_sizes[MAX_PARAMS]; struct Function *next;
-    int max_dynamic_shared; /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: 48 KB until raised */
+    int static_shared;      /* bytes of the entry's static shared arrays */
+    int max_dynamic_shared; /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: 48 KB less the static arrays until raised */
 } Function;
 typedef void (*LaunchHook)(const char *ptx, const char *entry, const unsigned *dims, const unsigned char *params, int bytes);
 typedef struct Module { char *ptx; Function *functions; } Module;
@@ -356,6 +357,58 @@ static int parse_entry(const char *ptx, const char *name, Function *function) {
     return 0;
 }
 
+/* Whether the text before `at` on its line is blank: `at` starts the line's first word. */
+static int starts_line(const char *ptx, const char *at) {
+    for (const char *p = at; p > ptx && p[-1] != '\n'; p--) if (p[-1] != ' ' && p[-1] != '\t') return 0;
+    return 1;
+}
+
+/* The bytes of one `.shared [.align N] .TYPE name[COUNT];` declaration (0 for `.extern` ones), its name into `name`. */
+static int shared_declaration(const char *at, char *name, size_t name_size) {
+    const char *end = strchr(at, ';');
+    const char *open = strchr(at, '[');
+    if (end == NULL || open == NULL || open > end) return 0;
+    int element = 4;
+    const char *type = at + 7;
+    for (const char *p = strchr(type, '.'); p != NULL && p < open; p = strchr(p + 1, '.')) {
+        if (strncmp(p, ".align", 6) == 0) continue;
+        if (p[2] == '8') element = 1;
+        else if (strncmp(p + 2, "16", 2) == 0) element = 2;
+        else if (strncmp(p + 2, "64", 2) == 0) element = 8;
+        type = p;
+    }
+    const char *n = open;
+    while (n > type && n[-1] != ' ' && n[-1] != '\t') n--;
+    snprintf(name, name_size, "%.*s", (int) (open - n), n);
+    return element * atoi(open + 1);
+}
+
+/*
+ * Bytes of static shared memory the entry `name` uses, each array rounded up to 16 as the hardware places them: the
+ * arrays declared in its body, and the module-scope ones it names (nvcc declares a kernel's __shared__ arrays there).
+ */
+static int static_shared(const char *ptx, const char *name) {
+    char head[160];
+    snprintf(head, sizeof head, ".entry %s(", name);
+    const char *body = strstr(ptx, head);
+    if (body == NULL) return 0;
+    const char *end = strstr(body + 1, ".entry");
+    if (end == NULL) end = ptx + strlen(ptx);
+    int total = 0;
+    for (const char *p = strstr(ptx, ".shared"); p != NULL && p < end; p = strstr(p + 1, ".shared")) {
+        if (!starts_line(ptx, p)) continue; /* an instruction's state space (ld.shared), not a declaration */
+        char array[128];
+        int bytes = shared_declaration(p, array, sizeof array);
+        if (bytes == 0) continue;
+        if (p < body) { /* module scope: counts if the entry names it */
+            const char *use = strstr(body, array);
+            if (use == NULL || use >= end) continue;
+        }
+        total += (bytes + 15) & ~15;
+    }
+    return total;
+}
+
 static void write_log(void *buffer, size_t size, const char *text, void **size_slot) {
     if (buffer == NULL || size == 0) return;
     snprintf(buffer, size, "%s", text);
@@ -416,19 +469,23 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
         return NOT_FOUND;
     }
     f->ptx = m->ptx;
-    f->max_dynamic_shared = 48 * 1024;
+    f->static_shared = static_shared(m->ptx, name);
+    f->max_dynamic_shared = f->static_shared > 48 * 1024 ? 0 : 48 * 1024 - f->static_shared;
     f->next = m->functions;
     m->functions = f;
     *function = f;
     return SUCCESS;
 }
 
-/* Only the attribute the backend sets: the dynamic shared memory a launch may ask for (the real limit: 227 KB). */
+/*
+ * Only the attribute the backend sets: the dynamic shared memory a launch may ask for (the real limit: 227 KB with the
+ * static arrays).
+ */
 CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
     ENTRY("cuFuncSetAttribute");
     NEED_CONTEXT();
     if (function == NULL) return INVALID_HANDLE;
-    if (attribute != 8 || value < 0 || value > 227 * 1024) return INVALID_VALUE;
+    if (attribute != 8 || value < 0 || value + ((Function *) function)->static_shared > 227 * 1024) return INVALID_VALUE;
     ((Function *) function)->max_dynamic_shared = value;
     return SUCCESS;
 }

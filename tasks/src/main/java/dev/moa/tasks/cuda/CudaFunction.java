@@ -37,12 +37,14 @@ public final class CudaFunction {
         return name;
     }
 
-    /** Dynamic shared memory a launch may ask for: 48 KB unless {@link #allowDynamicShared} raised it. */
-    private int dynamicSharedLimit = 48 * 1024;
+    /** Dynamic shared memory launches may ask for, as far as this function has raised it ({@link #allowDynamicShared}). */
+    private int dynamicSharedLimit;
 
     /**
      * Lets launches ask for up to {@code bytes} of dynamic shared memory ({@code cuFuncSetAttribute}
-     * MAX_DYNAMIC_SHARED_SIZE_BYTES): beyond 48 KB a kernel must opt in, once.
+     * MAX_DYNAMIC_SHARED_SIZE_BYTES), once per size. Without it the driver allows 48 KB <em>less the kernel's static
+     * shared arrays</em>, so a kernel with 25 KB of static arrays and 36 KB of dynamic ones must opt in too: any size
+     * above what was allowed before is set.
      */
     public void allowDynamicShared(int bytes) {
         if (bytes <= dynamicSharedLimit) return;

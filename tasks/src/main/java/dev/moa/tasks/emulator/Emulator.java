@@ -377,13 +377,21 @@ public final class Emulator {
             return sharedI32(length);
         }
 
-        /** The launch must give the dynamic array's {@code 4·length} bytes, as a GPU launch must. */
+        /**
+         * The launch must give the dynamic arrays' bytes, as a GPU launch must: each carved after the ones before it, at a
+         * 16-byte boundary.
+         */
         private void requireDynamicBytes(String what, int length) {
-            if (length < 0 || 4L * length > group.grid.sharedBytes()) {
-                throw new IllegalStateException(what + "(" + length + ") needs " + 4L * length + " bytes; the launch gives "
-                        + group.grid.sharedBytes() + " (Grid.withSharedBytes)");
+            long end = dynamicBytes + 4L * length;
+            if (length < 0 || end > group.grid.sharedBytes()) {
+                throw new IllegalStateException(what + "(" + length + ") needs bytes " + dynamicBytes + ".." + end + " of the dynamic shared "
+                        + "memory; the launch gives " + group.grid.sharedBytes() + " (Grid.withSharedBytes)");
             }
+            dynamicBytes = (end + 15) & ~15L;
         }
+
+        /** Bytes of the launch's dynamic shared memory this work-item's arrays have taken so far. */
+        private long dynamicBytes;
 
         @Override
         public float[] sharedF32(int length) {

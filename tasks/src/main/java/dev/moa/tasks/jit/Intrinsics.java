@@ -118,13 +118,26 @@ final class Intrinsics {
                 }
                 t.emit("mov.f32", f.push(Kind.FLOAT), acc);
             }
-            case "sharedDynamicF32", "sharedDynamicI32" -> { // its size comes with the launch (Grid.sharedBytes), so the length is not needed here
+            case "sharedDynamicF32", "sharedDynamicI32" -> { // carved from the launch's dynamic shared memory in call order
+                Value length = f.peekValue();
+                String words = f.pop();
                 f.popValue();
-                f.popValue();
-                if (t.dynamicShared) throw f.error("a second " + name + " (one dynamic shared array per kernel)");
-                t.dynamicShared = true;
-                t.sharedDecls.add(".extern .shared .align 16 .b8 moa_dynamic[];");
-                t.emit("mov.u32", f.push(Kind.SHARED), "moa_dynamic");
+                if (t.dynamicEnd == null) { // the first: the memory starts here
+                    t.sharedDecls.add(".extern .shared .align 16 .b8 moa_dynamic[];");
+                    t.dynamicEnd = t.temp(".u32");
+                    t.emit("mov.u32", t.dynamicEnd, "moa_dynamic");
+                }
+                t.emit("mov.u32", f.push(Kind.SHARED), t.dynamicEnd);
+                // the next one starts past this one's 4·length bytes, rounded up to 16
+                if (length.constant() != null) {
+                    t.emit("add.u32", t.dynamicEnd, t.dynamicEnd, (4 * length.constant() + 15) & ~15L);
+                } else {
+                    String bytes = t.temp(".u32");
+                    t.emit("shl.b32", bytes, words, 2);
+                    t.emit("add.u32", bytes, bytes, 15);
+                    t.emit("and.b32", bytes, bytes, -16);
+                    t.emit("add.u32", t.dynamicEnd, t.dynamicEnd, bytes);
+                }
             }
             case "sharedF32", "sharedI32" -> {
                 Value length = f.popValue();

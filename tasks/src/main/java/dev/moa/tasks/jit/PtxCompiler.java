@@ -224,8 +224,8 @@ public final class PtxCompiler {
         final List<Param> params = new ArrayList<>();
         final Set<String> sources = new java.util.TreeSet<>();
         int temps, frames, labels, shared;
-        /** Whether the kernel declared its dynamic shared array (one allowed). */
-        boolean dynamicShared;
+        /** Where the next dynamic shared array starts: a register from the first one on, null before. */
+        String dynamicEnd;
 
         /** The kernel parameters fixed as constants in this variant. */
         final Specialization fixed;

@@ -80,14 +80,16 @@ public abstract class KernelContext {
      * A group-shared array of {@code length} floats whose size is chosen at launch, not compile time: the launch's
      * {@link dev.moa.tasks.emulator.Grid#sharedBytes} must hold {@code 4·length} bytes ({@code .extern .shared};
      * past 48 KB the CUDA backend raises the kernel's limit with {@code cuFuncSetAttribute}). It follows the
-     * kernel's static shared arrays; one per kernel.
+     * kernel's static shared arrays. Several calls carve that memory in call order, each array starting 16-byte
+     * aligned, so the launch gives {@code Σ roundUp(4·length, 16)} bytes; make them at the kernel's top, where every
+     * work-item makes the same ones, as with {@link #sharedF32}.
      */
     public abstract float[] sharedDynamicF32(int length);
 
     /**
      * As {@link #sharedDynamicF32}, as {@code length} ints: words that {@link #loadMatrix} reads (BF16 pairs for the
-     * tensor cores) where a kernel's tiles need more than the 48 KB of static shared memory. One dynamic array per
-     * kernel, of either type.
+     * tensor cores) where a kernel's tiles need more than the 48 KB of static shared memory; carved in call order
+     * with the other dynamic arrays, of either type.
      */
     public abstract int[] sharedDynamicI32(int length);
 

@@ -51,6 +51,44 @@ class CudaBackendTest {
     }
 
     /**
+     * Dynamic arrays carved in call order from one launch's memory, after 32 KB of static arrays: less than 48 KB of
+     * dynamic memory, but more than 48 KB in all, which the driver allows only after the kernel opts in (the fake counts
+     * the static arrays as the real driver does); the backend opts in, the raw launch is refused, and the arrays do not
+     * overlap (through the JIT's PTX here, and in the emulator).
+     */
+    @Test
+    void dynamicArraysAreCarvedInOrderAndCountWithTheStaticOnes() {
+        CudaDriver driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        int n = 5001, m = 1000, bytes = ((4 * n + 15) & ~15) + 4 * m;
+        try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
+             CudaBackend gpu = new CudaBackend(context, new dev.moa.tasks.jit.KernelCache(null))) {
+            F32Buffer x = F32Buffer.allocate(arena, n), out = F32Buffer.allocate(arena, n), emulated = F32Buffer.allocate(arena, n);
+            for (int i = 0; i < n; i++) x.set(i, i);
+            Grid grid = Grid.of(1, 256).withSharedBytes(bytes);
+            gpu.runOnce(new TaskGraph().task("carve", dev.moa.tasks.jit.SharedMemoryKernels.class, "carvedShared", grid, x, out, n, m));
+            gpu.download(out);
+            assertEquals(null, FakeCuda.launchFailure());
+            dev.moa.tasks.emulator.Emulator.launch(dev.moa.tasks.jit.SharedMemoryKernels.class, "carvedShared", grid, x, emulated, n, m);
+            for (int i = 0; i < n; i++) {
+                float expected = 2f * (n - 1 - i) + 3 * (i % m) - (i % 8);
+                assertEquals(expected, out.get(i), "element " + i);
+                assertEquals(expected, emulated.get(i), "element " + i + " in the emulator");
+            }
+            IllegalStateException tooSmall = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> dev.moa.tasks.emulator.Emulator.launch(dev.moa.tasks.jit.SharedMemoryKernels.class, "carvedShared",
+                            Grid.of(1, 256).withSharedBytes(bytes - 4), x, emulated, n, m));
+            assertTrue(tooSmall.getMessage().contains("sharedDynamicI32(1000) needs bytes 20016..24016"), tooSmall.getMessage());
+
+            CudaModule module = context.loadModule(dev.moa.tasks.jit.PtxCompiler.compile(dev.moa.tasks.jit.SharedMemoryKernels.class, "carvedShared").ptx());
+            CudaFunction f = module.function("carvedShared");
+            CudaException e = org.junit.jupiter.api.Assertions.assertThrows(CudaException.class,
+                    () -> f.launch(Dim3.of(1), Dim3.of(256), bytes, null, 0L, 0L, n, m));
+            assertTrue(e.getMessage().contains("cuLaunchKernel"), e.getMessage());
+        }
+    }
+
+    /**
      * A device-to-device copy of a byte range between two buffers: the target's device copy gets the source's device
      * bytes (not its stale host bytes), the rest of the target is untouched, and the host copies stay as they were
      * until downloaded; a range past either buffer is refused.

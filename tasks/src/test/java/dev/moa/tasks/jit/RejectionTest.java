@@ -70,12 +70,6 @@ class RejectionTest {
         for (int i = 0; i < n; i++) out.set(i, 1f);
     }
 
-    static void twoDynamicArrays(KernelContext ctx, F32Buffer out, int n) {
-        float[] a = ctx.sharedDynamicF32(n), b = ctx.sharedDynamicF32(n); // both would start at the same address
-        a[0] = 1f;
-        out.set(0, b[0]);
-    }
-
     static void waitsForAVariableCount(KernelContext ctx, F32Buffer out, int n) {
         ctx.waitCopies(n);
         out.set(0, 1f);
@@ -113,7 +107,6 @@ class RejectionTest {
         rejected("unrollsALoopThatMovesItsCounter", "the body writes the counter");
         rejected("unrollsNothing", "with no loop after it");
         rejected("unrollsByAVariable", "needs a constant n");
-        rejected("twoDynamicArrays", "one dynamic shared array per kernel");
         rejected("waitsForAVariableCount", "waitCopies(pending) needs a constant");
     }
 }

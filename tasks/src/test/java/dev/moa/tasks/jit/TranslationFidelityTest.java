@@ -959,7 +959,7 @@ class TranslationFidelityTest {
         assertClose(o1, o2, 0);
         var refused = org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class,
                 () -> Emulator.launch(SharedMemoryKernels.class, "dynamicShared", Grid.of(1, 256), x, o1, n));
-        assertTrue(String.valueOf(refused.getMessage()).contains("needs 80000 bytes; the launch gives 0"), String.valueOf(refused));
+        assertTrue(String.valueOf(refused.getMessage()).contains("needs bytes 0..80000 of the dynamic shared memory; the launch gives 0"), String.valueOf(refused));
         if (Ptxas.available()) {
             Ptxas.Report r = Ptxas.assemble(PtxCompiler.compile(SharedMemoryKernels.class, "dynamicShared", "sm_90").ptx(), "sm_90",
                     java.nio.file.Files.createTempDirectory("dynamic"));
