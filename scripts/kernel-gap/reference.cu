@@ -407,7 +407,7 @@ extern "C" __global__ void attention_grouped_d128(GROUPED_PARAMS) {
 // value tiles, through two buffers in the dynamic shared memory, each refilled with the tile after next; SHARE =
 // GROUPED / tile rows adjacent work-items score a key row (its chunks n·SHARE + their index), summed by shuffles;
 // rows padded by four words per scoring work-item. Launch with AttentionKernels.stagedSharedBytes of dynamic shared
-// memory. HD and GH as for grouped.
+// memory (the per-head arrays live there too, sized for the launch's heads). HD and GH as for grouped.
 #define STAGE_BYTES 16384
 
 __device__ __forceinline__ void copy16(unsigned int* to, const float* from) {
@@ -431,14 +431,18 @@ __device__ __forceinline__ void stage_tile(unsigned int* stage, int tile, int ti
 template <int HD, int GH>
 __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     const int headDim = HD > 0 ? HD : headDimArg;
-    __shared__ __align__(16) float queries[MAX_GROUP_HEADS * MAX_HEAD_DIM];
-    __shared__ float weights[MAX_GROUP_HEADS * GROUPED_SPLIT];
-    __shared__ float partial[GROUPED_WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM];
     __shared__ float merge[2 * MAX_GROUP_HEADS];
     __shared__ int last;
     __shared__ int spans[2 * MAX_GROUP_HEADS];
     __shared__ int slotOf[GROUPED_SPLIT];
-    extern __shared__ __align__(16) unsigned int stage[];
+    // the dynamic memory carved as decodeStaged carves it: queries, scores and the warps' sums for whole fours of heads,
+    // then the two tile buffers
+    extern __shared__ __align__(16) float dynamic[];
+    const int quads = ((GH > 0 ? GH : heads / kvHeads) + 3) / 4 * 4;
+    float* queries = dynamic;
+    float* weights = queries + quads * headDim;
+    float* partial = weights + quads * GROUPED_SPLIT;
+    unsigned int* stage = reinterpret_cast<unsigned int*>(partial + GROUPED_WARPS * quads * headDim);
     const int tileSlots = min(GROUPED_SPLIT, STAGE_BYTES / (headDim * 4)), share = GROUPED / tileSlots;
     const int stride = headDim + 4 * share, chunks = headDim / 4;
     int g = blockIdx.x, split = blockIdx.y, splits = gridDim.y, b = blockIdx.z;
@@ -456,7 +460,7 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     asm volatile("cp.async.commit_group;" ::: "memory");
     int position = step[(long long) b * STEP_SIZE + STEP_POSITION];
     long long query = (long long) b * (heads + 2 * kvHeads) * headDim + (long long) g * groupHeads * headDim;
-    int queryFloats = MAX_GROUP_HEADS * headDim;
+    int queryFloats = quads * headDim;
 #pragma unroll 4
     for (int i = t; i < queryFloats; i += GROUPED) queries[i] = i < groupHeads * headDim ? q[query + i] * scale : 0.f;
     if (t < groupHeads) {
@@ -464,7 +468,7 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
         spans[2 * t + 1] = headLocal[firstHead + t];
     }
     slotOf[t] = t < filled ? slotPositions[(long long) first + t] : -1;
-    for (int k = t; k < GROUPED_WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM; k += GROUPED) partial[k] = 0.f;
+    for (int k = t; k < GROUPED_WARPS * quads * headDim; k += GROUPED) partial[k] = 0.f;
     for (int i = 0; i < groupHeads; i++) {
         if (t >= tiles * tileSlots) weights[i * GROUPED_SPLIT + t] = -CUDART_INF_F;
     }
@@ -562,7 +566,7 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
                 e.z += __shfl_xor_sync(0xFFFFFFFFu, e.z, m); e.w += __shfl_xor_sync(0xFFFFFFFFu, e.w, m);
             }
             if (lane < chunks) {
-                float* at = partial + (warp * MAX_GROUP_HEADS + i) * headDim + d;
+                float* at = partial + (warp * quads + i) * headDim + d;
                 at[0] += a.x; at[1] += a.y; at[2] += a.z; at[3] += a.w;
                 at += headDim;
                 at[0] += bb.x; at[1] += bb.y; at[2] += bb.z; at[3] += bb.w;
@@ -580,7 +584,7 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     for (int k = t; k < groupHeads * headDim; k += GROUPED) {
         int i = k / headDim, dd = k % headDim;
         float acc = 0.f;
-        for (int w = 0; w < GROUPED_WARPS; w++) acc += partial[(w * MAX_GROUP_HEADS + i) * headDim + dd];
+        for (int w = 0; w < GROUPED_WARPS; w++) acc += partial[(w * quads + i) * headDim + dd];
         partialOut[((long long) (firstHead + i) * splits + split) * headDim + dd] = acc;
     }
 

@@ -448,7 +448,7 @@ public final class GpuKernelBenchmark {
             dArrivals.fillInts(0);
         };
         poison.run();
-        int stagedBytes = AttentionKernels.stagedSharedBytes(headDim, format);
+        int stagedBytes = AttentionKernels.stagedSharedBytes(heads / kvHeads, headDim, format);
         CudaFunction function = ourKernel(AttentionKernels.class, kernel, grouped ? groupedArgs : splitArgs);
         if (kernel.equals("decodeStaged")) function.allowDynamicShared(stagedBytes);
         double micros = kernel.equals("decodeStaged") // the grouped kernels merge their splits themselves

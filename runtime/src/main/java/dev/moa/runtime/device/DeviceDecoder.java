@@ -371,7 +371,7 @@ public final class DeviceDecoder implements AutoCloseable {
             LayerCache c = layers[layer];
             if (grouped) { // the last split of each group to finish merges the group's splits
                 Grid grid = new Grid(kvHeads, c.splits(), batch, AttentionKernels.GROUPED);
-                if (staged) grid = grid.withSharedBytes(AttentionKernels.stagedSharedBytes(headDim, c.kv().format().kernelFlag()));
+                if (staged) grid = grid.withSharedBytes(AttentionKernels.stagedSharedBytes(heads / kvHeads, headDim, c.kv().format().kernelFlag()));
                 graph.task(at(layer) + "attention", AttentionKernels.class, staged ? "decodeStaged" : "decodeGrouped", grid,
                         a.qkv(), c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(), c.rings(), c.sink(),
                         c.local(), a.partialOut(), a.partialMax(), a.partialSum(), arrivals, a.attention(), step, sinkSlots, heads, kvHeads, headDim,

@@ -226,7 +226,7 @@ public final class AttentionKernels {
         long query = (long) b * (heads + 2 * kvHeads) * headDim + (long) g * groupHeads * headDim;
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
 
-        loadQueries(q, query, scale, queries, headSink, headLocal, spans, firstHead, groupHeads, headDim, t);
+        loadQueries(q, query, scale, queries, MAX_GROUP_HEADS, headSink, headLocal, spans, firstHead, groupHeads, headDim, t);
         ctx.barrier();
 
         int p = t < filled ? slotPositions.get((long) first + t) : -1;
@@ -248,7 +248,8 @@ public final class AttentionKernels {
             sumValues(ctx, valueCache, values16, KvStore.F32, weights, partial, first, filled, groupHeads, headDim, lane, warp);
         }
         ctx.barrier();
-        finishSplit(ctx, partial, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim, splits, split);
+        finishSplit(ctx, partial, MAX_GROUP_HEADS, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim,
+                splits, split);
     }
 
     /**
@@ -278,17 +279,19 @@ public final class AttentionKernels {
                                     I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                     I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, @Specialize int heads,
                                     @Specialize int kvHeads, @Specialize int headDim, float scale, @Specialize int kvFormat) {
-        float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
-        float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED_SPLIT);
-        float[] partial = ctx.sharedF32(WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM);
         float[] merge = ctx.sharedF32(2 * MAX_GROUP_HEADS);
         int[] last = ctx.sharedI32(1);
         int[] spans = ctx.sharedI32(2 * MAX_GROUP_HEADS);
         int[] slotOf = ctx.sharedI32(GROUPED_SPLIT); // each slot's position, -1 when empty
+        int groupHeads = heads / kvHeads, quads = headQuads(groupHeads);
         int tileSlots = stagedSlots(headDim, kvFormat), stride = stagedStride(headDim, kvFormat);
+        // sized for the launch's heads, not the most a kernel takes: more groups fit an SM (stagedSharedBytes)
+        float[] queries = ctx.sharedDynamicF32(quads * headDim);
+        float[] weights = ctx.sharedDynamicF32(quads * GROUPED_SPLIT);
+        float[] partial = ctx.sharedDynamicF32(WARPS * quads * headDim);
         int[] stage = ctx.sharedDynamicI32(2 * tileSlots * stride);
         int g = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1), b = ctx.groupId(2);
-        int groupHeads = heads / kvHeads, firstHead = b * heads + g * groupHeads; // heads counted over all rows
+        int firstHead = b * heads + g * groupHeads; // heads counted over all rows
         int gi = b * kvHeads + g;
         int first = offsets.get(gi) + split * GROUPED_SPLIT;
         int filled = Math.max(0, Math.min(GROUPED_SPLIT, sinkSlots.get(b) + rings.get(gi) - split * GROUPED_SPLIT));
@@ -302,9 +305,9 @@ public final class AttentionKernels {
         ctx.commitCopies();
         int position = step.get((long) b * Step.SIZE + Step.POSITION);
         long query = (long) b * (heads + 2 * kvHeads) * headDim + (long) g * groupHeads * headDim;
-        loadQueries(q, query, scale, queries, headSink, headLocal, spans, firstHead, groupHeads, headDim, t);
+        loadQueries(q, query, scale, queries, quads, headSink, headLocal, spans, firstHead, groupHeads, headDim, t);
         slotOf[t] = t < filled ? slotPositions.get((long) first + t) : -1;
-        for (int k = t; k < WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM; k += GROUPED) partial[k] = 0f; // value tiles add into it
+        for (int k = t; k < WARPS * quads * headDim; k += GROUPED) partial[k] = 0f; // value tiles add into it
         for (int i = 0; i < groupHeads; i++) {
             if (t >= tiles * tileSlots) weights[i * GROUPED_SPLIT + t] = Float.NEGATIVE_INFINITY; // past every key tile
         }
@@ -330,16 +333,24 @@ public final class AttentionKernels {
             ctx.barrier();
             int from = (tile - tiles) * tileSlots, rows = Math.min(tileSlots, filled - from);
             if (kvFormat == KvStore.BF16) {
-                sumTile(ctx, stage, (tile & 1) * tileSlots * stride, stride, weights, partial, from, rows, groupHeads, headDim, KvStore.BF16, lane, warp);
+                sumTile(ctx, stage, (tile & 1) * tileSlots * stride, stride, weights, partial, quads, from, rows, groupHeads, headDim, KvStore.BF16,
+                        lane, warp);
             } else {
-                sumTile(ctx, stage, (tile & 1) * tileSlots * stride, stride, weights, partial, from, rows, groupHeads, headDim, KvStore.F32, lane, warp);
+                sumTile(ctx, stage, (tile & 1) * tileSlots * stride, stride, weights, partial, quads, from, rows, groupHeads, headDim, KvStore.F32,
+                        lane, warp);
             }
             ctx.barrier();
             stageTile(ctx, stage, tile + 2, tiles, tileSlots, stride, first, filled, keyCache, valueCache, keys16, values16, headDim, kvFormat);
             ctx.commitCopies();
         }
         ctx.barrier();
-        finishSplit(ctx, partial, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim, splits, split);
+        finishSplit(ctx, partial, quads, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim, splits,
+                split);
+    }
+
+    /** Query heads rounded up to whole fours: the rows of a grouped kernel's per-head arrays (its loops take four heads at a time). */
+    static int headQuads(int groupHeads) {
+        return (groupHeads + 3) / 4 * 4;
     }
 
     /** Whether {@link #decodeStaged} takes a cache of {@code headDim} in {@code kvFormat}: rows of whole 16-byte chunks, a warp's worth at most. */
@@ -366,9 +377,14 @@ public final class AttentionKernels {
         return headDim * (kvFormat == KvStore.BF16 ? 2 : 4) / 4 + 4 * (GROUPED / stagedSlots(headDim, kvFormat));
     }
 
-    /** Dynamic shared memory of a {@link #decodeStaged} launch ({@code Grid.withSharedBytes}): its two tile buffers. */
-    public static int stagedSharedBytes(int headDim, int kvFormat) {
-        return 2 * stagedSlots(headDim, kvFormat) * stagedStride(headDim, kvFormat) * 4;
+    /**
+     * Dynamic shared memory of a {@link #decodeStaged} launch with {@code groupHeads} query heads per KV group
+     * ({@code Grid.withSharedBytes}): its queries, scores and the warps' value sums for that many heads (in fours), and
+     * its two tile buffers. On Llama-3.2-1B's heads 43 KB, so five groups fit an SM of 228 KB.
+     */
+    public static int stagedSharedBytes(int groupHeads, int headDim, int kvFormat) {
+        int quads = headQuads(groupHeads);
+        return 4 * (quads * headDim + quads * GROUPED_SPLIT + WARPS * quads * headDim + 2 * stagedSlots(headDim, kvFormat) * stagedStride(headDim, kvFormat));
     }
 
     /**
@@ -459,8 +475,8 @@ public final class AttentionKernels {
      * split), added into the warp's share of {@code partial}: as many lanes per row as it has 16-byte chunks, one chunk
      * each, four heads at a time; the warp's rows summed by shuffles.
      */
-    private static void sumTile(KernelContext ctx, int[] stage, int buffer, int stride, float[] weights, float[] partial, int from, int rows,
-                                int groupHeads, int headDim, int kvFormat, int lane, int warp) {
+    private static void sumTile(KernelContext ctx, int[] stage, int buffer, int stride, float[] weights, float[] partial, int partialHeads, int from,
+                                int rows, int groupHeads, int headDim, int kvFormat, int lane, int warp) {
         int perChunk = kvFormat == KvStore.BF16 ? 8 : 4, chunks = headDim / perChunk, rowsPerWarp = KernelContext.WARP / chunks;
         int c = lane % chunks, d = c * perChunk, r0 = warp * rowsPerWarp + lane / chunks, pass = WARPS * rowsPerWarp;
         for (int i = 0; i < groupHeads; i += 4) {
@@ -506,7 +522,7 @@ public final class AttentionKernels {
                 }
             }
             if (lane < chunks) {
-                int at = (warp * MAX_GROUP_HEADS + i) * headDim + d;
+                int at = (warp * partialHeads + i) * headDim + d;
                 addFour(partial, at, a);
                 addFour(partial, at + headDim, bb);
                 addFour(partial, at + 2 * headDim, cc);
@@ -541,10 +557,13 @@ public final class AttentionKernels {
         shared[at + 3] += x.f32(3);
     }
 
-    /** The group's query heads, pre-scaled, into {@code queries} (zeros past them), and their sinks and windows into {@code spans}. */
-    private static void loadQueries(F32Buffer q, long query, float scale, float[] queries, I32Buffer headSink, I32Buffer headLocal, int[] spans,
-                                    int firstHead, int groupHeads, int headDim, int t) {
-        int queryFloats = MAX_GROUP_HEADS * headDim;
+    /**
+     * The group's query heads, pre-scaled, into {@code queries} ({@code rows} heads of room, zeros past the group's), and
+     * their sinks and windows into {@code spans}.
+     */
+    private static void loadQueries(F32Buffer q, long query, float scale, float[] queries, int rows, I32Buffer headSink, I32Buffer headLocal,
+                                    int[] spans, int firstHead, int groupHeads, int headDim, int t) {
+        int queryFloats = rows * headDim;
         KernelContext.unroll(4); // the loads in flight together, not one round trip each
         for (int i = t; i < queryFloats; i += GROUPED) {
             queries[i] = i < groupHeads * headDim ? q.get(query + i) * scale : 0f;
@@ -581,19 +600,20 @@ public final class AttentionKernels {
     }
 
     /**
-     * The end of a grouped split: the four warps' sums in {@code partial} added into this split's unnormalised outputs;
+     * The end of a grouped split: the four warps' sums in {@code partial} (each warp's {@code partialHeads} heads of
+     * {@code headDim}) added into this split's unnormalised outputs;
      * then the group counts itself in {@code arrivals[gi]}, and the last split of the row's KV group to arrive merges all
      * its splits as {@link #combine} does into {@code out}: warp w merges the statistics of heads w, w+4, …, then
      * work-items stride over the group's heads × dimensions.
      */
-    private static void finishSplit(KernelContext ctx, float[] partial, float[] merge, int[] last, F32Buffer partialOut, F32Buffer partialMax,
+    private static void finishSplit(KernelContext ctx, float[] partial, int partialHeads, float[] merge, int[] last, F32Buffer partialOut, F32Buffer partialMax,
                                     F32Buffer partialSum, I32Buffer arrivals, F32Buffer out, int gi, int firstHead, int groupHeads, int headDim,
                                     int splits, int split) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
         for (int k = t; k < groupHeads * headDim; k += GROUPED) {
             int i = k / headDim, d = k % headDim;
             float acc = 0f;
-            for (int w = 0; w < WARPS; w++) acc += partial[(w * MAX_GROUP_HEADS + i) * headDim + d];
+            for (int w = 0; w < WARPS; w++) acc += partial[(w * partialHeads + i) * headDim + d];
             partialOut.set(((long) (firstHead + i) * splits + split) * headDim + d, acc);
         }
 

@@ -326,6 +326,14 @@ public final class PtxInterpreter {
                         case "st" -> {
                             MemorySegment memory = p[1].equals("shared") ? shared : ALL;
                             long a = address(o[0]);
+                            if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // [address], {%v_0, …} (nvcc's)
+                                int words = p[p.length - 2].equals("v4") ? 4 : 2;
+                                if (!type.equals("f32") && !type.equals("b32") && !type.equals("u32") && !type.equals("s32")) throw unsupported(op);
+                                for (int w = 0; w < words; w++) {
+                                    memory.set(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w, i(o[1 + w].replace("{", "").replace("}", "")));
+                                }
+                                continue;
+                            }
                             switch (type) {
                                 case "f32" -> memory.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, f(o[1]));
                                 case "s32", "u32", "b32" -> memory.set(ValueLayout.JAVA_INT_UNALIGNED, a, i(o[1]));

@@ -586,7 +586,7 @@ class TranslationFidelityTest {
 
         // the grouped kernel with its keys and values staged in shared memory by cp.async: the same statistics, partial
         // outputs and attention (the same sums, in another order), PTX against the emulator
-        Grid stagedGrid = groupedGrid.withSharedBytes(dev.moa.tasks.kernels.AttentionKernels.stagedSharedBytes(headDim, format));
+        Grid stagedGrid = groupedGrid.withSharedBytes(dev.moa.tasks.kernels.AttentionKernels.stagedSharedBytes(heads / kvHeads, headDim, format));
         F32Buffer[] staged = {F32Buffer.allocate(arena, heads * groupedSplits * headDim), F32Buffer.allocate(arena, heads * groupedSplits),
                 F32Buffer.allocate(arena, heads * groupedSplits), F32Buffer.allocate(arena, heads * groupedSplits * headDim),
                 F32Buffer.allocate(arena, heads * groupedSplits), F32Buffer.allocate(arena, heads * groupedSplits)};

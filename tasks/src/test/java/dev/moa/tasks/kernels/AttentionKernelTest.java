@@ -181,7 +181,7 @@ class AttentionKernelTest {
             // the last split of each KV group to finish merges the group's splits: no combine launch
             I32Buffer arrivals = I32Buffer.allocate(arena, l.kvHeads);
             Grid grid = Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED);
-            if (kernel.equals("decodeStaged")) grid = grid.withSharedBytes(AttentionKernels.stagedSharedBytes(l.headDim, l.format));
+            if (kernel.equals("decodeStaged")) grid = grid.withSharedBytes(AttentionKernels.stagedSharedBytes(l.heads / l.kvHeads, l.headDim, l.format));
             Emulator.launch(AttentionKernels.class, kernel, grid, l.query,
                     l.keyCache, l.valueCache, l.keys16, l.values16, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
                     partialSum, arrivals, out, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim,
@@ -282,7 +282,8 @@ class AttentionKernelTest {
                 if (!AttentionKernels.staged(headDim, format)) continue;
                 int slots = AttentionKernels.stagedSlots(headDim, format), stride = AttentionKernels.stagedStride(headDim, format);
                 int share = AttentionKernels.GROUPED / slots, chunks = headDim * (format == KvStore.BF16 ? 2 : 4) / 16;
-                assertEquals(2 * slots * stride * 4, AttentionKernels.stagedSharedBytes(headDim, format));
+                // queries, scores and four warps' sums of four heads, then the two tile buffers
+                assertEquals(4 * (4 * headDim + 4 * 128 + 16 * headDim + 2 * slots * stride), AttentionKernels.stagedSharedBytes(3, headDim, format));
                 assertTrue(stride % 4 == 0 && stride >= 4 * chunks, "rows 16-byte aligned and whole");
                 for (int n = 0; n < chunks / share; n++) {
                     for (int quarter = 0; quarter < AttentionKernels.GROUPED; quarter += 8) {
