@@ -201,6 +201,79 @@ __device__ __forceinline__ void grouped_score(float* weights, int i, int j, int 
     weights[i * GROUPED_SPLIT + j] = seen ? dot : -CUDART_INF_F;
 }
 
+// acc += p·v, and x summed with lane ^ m's x: the value loops' four dimensions at a time.
+__device__ __forceinline__ void fma4(float4& acc, float p, float4 v) {
+    acc.x += p * v.x; acc.y += p * v.y; acc.z += p * v.z; acc.w += p * v.w;
+}
+
+__device__ __forceinline__ void shuffle_sum4(float4& x, int m) {
+    x.x += __shfl_xor_sync(0xFFFFFFFFu, x.x, m); x.y += __shfl_xor_sync(0xFFFFFFFFu, x.y, m);
+    x.z += __shfl_xor_sync(0xFFFFFFFFu, x.z, m); x.w += __shfl_xor_sync(0xFFFFFFFFu, x.w, m);
+}
+
+// AttentionKernels.softmax: warp w takes heads w, w+4, …: the split's maximum m and sum l of exp(score - m), which
+// replace the scores; m and l go to this split's place.
+__device__ __forceinline__ void grouped_softmax(float* weights, float* partialMax, float* partialSum, int firstHead, int groupHeads,
+                                                int splits, int split) {
+    int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
+    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
+        float max = -CUDART_INF_F;
+        for (int j = lane; j < GROUPED_SPLIT; j += WARP) max = fmaxf(max, weights[i * GROUPED_SPLIT + j]);
+        max = warp_max(max);
+        float sum = 0.f;
+        for (int j = lane; j < GROUPED_SPLIT; j += WARP) {
+            float e = max == -CUDART_INF_F ? 0.f : __expf(weights[i * GROUPED_SPLIT + j] - max);
+            weights[i * GROUPED_SPLIT + j] = e;
+            sum += e;
+        }
+        sum = warp_sum(sum);
+        if (lane == 0) {
+            long long at = (long long) (firstHead + i) * splits + split;
+            partialMax[at] = max;
+            partialSum[at] = sum;
+        }
+    }
+}
+
+// AttentionKernels.finishSplit: the warps' sums (partialHeads heads each) into this split's outputs; the last split of the
+// row's KV group to arrive (VectorKernels.lastToArrive) merges the group's splits.
+__device__ __forceinline__ void grouped_finish(const float* partial, int partialHeads, float* merge, int* last, float* partialOut,
+                                               float* partialMax, float* partialSum, int* arrivals, float* out, int gi, int firstHead,
+                                               int groupHeads, int headDim, int splits, int split) {
+    int t = threadIdx.x, lane = t % WARP, warp = t / WARP;
+    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+        int i = k / headDim, d = k % headDim;
+        float acc = 0.f;
+        for (int w = 0; w < GROUPED_WARPS; w++) acc += partial[(w * partialHeads + i) * headDim + d];
+        partialOut[((long long) (firstHead + i) * splits + split) * headDim + d] = acc;
+    }
+
+    // VectorKernels.lastToArrive: the last split of this row's KV group to finish merges the group's splits
+    __threadfence();
+    __syncthreads();
+    if (t == 0) *last = atomicAdd(arrivals + gi, 1) == splits - 1 ? 1 : 0;
+    __syncthreads();
+    if (!*last) return;
+    if (t == 0) arrivals[gi] = 0;
+    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
+        long long stats = (long long) (firstHead + i) * splits;
+        float max = -CUDART_INF_F;
+        for (int s = lane; s < splits; s += WARP) max = fmaxf(max, partialMax[stats + s]);
+        max = warp_max(max);
+        float total = warp_sum(merged_sum(partialMax, partialSum, stats, splits, lane, WARP, max));
+        if (lane == 0) {
+            merge[2 * i] = max;
+            merge[2 * i + 1] = total;
+        }
+    }
+    __syncthreads();
+    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+        int i = k / headDim, d = k % headDim;
+        long long h = firstHead + i;
+        out[h * headDim + d] = merged_value(partialOut, partialMax, h * splits, splits, headDim, d, merge[2 * i]) / merge[2 * i + 1];
+    }
+}
+
 // AttentionKernels.decodeGrouped: one split of GROUPED_SPLIT slots of KV group blockIdx.x against all the query heads
 // that share it (each key and value read once for all of them), batch row blockIdx.z; the last split of the group
 // to finish merges the group's splits. Work-item t scores slot t (16-byte key loads, four heads at a time); warp w
@@ -280,23 +353,7 @@ __device__ __forceinline__ void grouped(GROUPED_PARAMS) {
     }
     __syncthreads();
 
-    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
-        float max = -CUDART_INF_F;
-        for (int j = lane; j < GROUPED_SPLIT; j += WARP) max = fmaxf(max, weights[i * GROUPED_SPLIT + j]);
-        max = warp_max(max);
-        float sum = 0.f;
-        for (int j = lane; j < GROUPED_SPLIT; j += WARP) {
-            float e = max == -CUDART_INF_F ? 0.f : __expf(weights[i * GROUPED_SPLIT + j] - max);
-            weights[i * GROUPED_SPLIT + j] = e;
-            sum += e;
-        }
-        sum = warp_sum(sum);
-        if (lane == 0) {
-            long long at = (long long) (firstHead + i) * splits + split;
-            partialMax[at] = max;
-            partialSum[at] = sum;
-        }
-    }
+    grouped_softmax(weights, partialMax, partialSum, firstHead, groupHeads, splits, split);
     __syncthreads();
 
     int rowLanes = headDim / 4; // lanes reading one value row, 16 bytes each
@@ -312,20 +369,16 @@ __device__ __forceinline__ void grouped(GROUPED_PARAMS) {
             int j = from + k * stride;
             float4 v = __ldg(reinterpret_cast<const float4*>(valueCache + (long long) (first + j) * headDim + d));
             float pa = weights[wa + j], pb = weights[wb + j], pc = weights[wc + j], pd = weights[wd + j];
-            a.x += pa * v.x; a.y += pa * v.y; a.z += pa * v.z; a.w += pa * v.w;
-            bb.x += pb * v.x; bb.y += pb * v.y; bb.z += pb * v.z; bb.w += pb * v.w;
-            c.x += pc * v.x; c.y += pc * v.y; c.z += pc * v.z; c.w += pc * v.w;
-            e.x += pd * v.x; e.y += pd * v.y; e.z += pd * v.z; e.w += pd * v.w;
+            fma4(a, pa, v);
+            fma4(bb, pb, v);
+            fma4(c, pc, v);
+            fma4(e, pd, v);
         }
         for (int m = rowLanes; m < WARP; m <<= 1) { // the warp's rows: lanes with the same dims
-            a.x += __shfl_xor_sync(0xFFFFFFFFu, a.x, m); a.y += __shfl_xor_sync(0xFFFFFFFFu, a.y, m);
-            a.z += __shfl_xor_sync(0xFFFFFFFFu, a.z, m); a.w += __shfl_xor_sync(0xFFFFFFFFu, a.w, m);
-            bb.x += __shfl_xor_sync(0xFFFFFFFFu, bb.x, m); bb.y += __shfl_xor_sync(0xFFFFFFFFu, bb.y, m);
-            bb.z += __shfl_xor_sync(0xFFFFFFFFu, bb.z, m); bb.w += __shfl_xor_sync(0xFFFFFFFFu, bb.w, m);
-            c.x += __shfl_xor_sync(0xFFFFFFFFu, c.x, m); c.y += __shfl_xor_sync(0xFFFFFFFFu, c.y, m);
-            c.z += __shfl_xor_sync(0xFFFFFFFFu, c.z, m); c.w += __shfl_xor_sync(0xFFFFFFFFu, c.w, m);
-            e.x += __shfl_xor_sync(0xFFFFFFFFu, e.x, m); e.y += __shfl_xor_sync(0xFFFFFFFFu, e.y, m);
-            e.z += __shfl_xor_sync(0xFFFFFFFFu, e.z, m); e.w += __shfl_xor_sync(0xFFFFFFFFu, e.w, m);
+            shuffle_sum4(a, m);
+            shuffle_sum4(bb, m);
+            shuffle_sum4(c, m);
+            shuffle_sum4(e, m);
         }
         if (lane < rowLanes) {
             float* at = partial + (warp * MAX_GROUP_HEADS + i) * headDim + d;
@@ -358,37 +411,8 @@ __device__ __forceinline__ void grouped(GROUPED_PARAMS) {
         }
     }
     __syncthreads();
-    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
-        int i = k / headDim, d = k % headDim;
-        float acc = 0.f;
-        for (int w = 0; w < GROUPED_WARPS; w++) acc += partial[(w * MAX_GROUP_HEADS + i) * headDim + d];
-        partialOut[((long long) (firstHead + i) * splits + split) * headDim + d] = acc;
-    }
-
-    // VectorKernels.lastToArrive: the last split of this row's KV group to finish merges the group's splits
-    __threadfence();
-    __syncthreads();
-    if (t == 0) last = atomicAdd(arrivals + gi, 1) == splits - 1 ? 1 : 0;
-    __syncthreads();
-    if (!last) return;
-    if (t == 0) arrivals[gi] = 0;
-    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
-        long long stats = (long long) (firstHead + i) * splits;
-        float max = -CUDART_INF_F;
-        for (int s = lane; s < splits; s += WARP) max = fmaxf(max, partialMax[stats + s]);
-        max = warp_max(max);
-        float total = warp_sum(merged_sum(partialMax, partialSum, stats, splits, lane, WARP, max));
-        if (lane == 0) {
-            merge[2 * i] = max;
-            merge[2 * i + 1] = total;
-        }
-    }
-    __syncthreads();
-    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
-        int i = k / headDim, d = k % headDim;
-        long long h = firstHead + i;
-        out[h * headDim + d] = merged_value(partialOut, partialMax, h * splits, splits, headDim, d, merge[2 * i]) / merge[2 * i + 1];
-    }
+    grouped_finish(partial, MAX_GROUP_HEADS, merge, &last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads,
+                   headDim, splits, split);
 }
 
 extern "C" __global__ void attention_grouped(GROUPED_PARAMS) {
@@ -515,23 +539,7 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     }
     __syncthreads();
 
-    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
-        float max = -CUDART_INF_F;
-        for (int j = lane; j < GROUPED_SPLIT; j += WARP) max = fmaxf(max, weights[i * GROUPED_SPLIT + j]);
-        max = warp_max(max);
-        float sum = 0.f;
-        for (int j = lane; j < GROUPED_SPLIT; j += WARP) {
-            float e = max == -CUDART_INF_F ? 0.f : __expf(weights[i * GROUPED_SPLIT + j] - max);
-            weights[i * GROUPED_SPLIT + j] = e;
-            sum += e;
-        }
-        sum = warp_sum(sum);
-        if (lane == 0) {
-            long long at = (long long) (firstHead + i) * splits + split;
-            partialMax[at] = max;
-            partialSum[at] = sum;
-        }
-    }
+    grouped_softmax(weights, partialMax, partialSum, firstHead, groupHeads, splits, split);
     __syncthreads();
 
     int rowsPerWarp = WARP / chunks, c = lane % chunks, d = 4 * c;
@@ -550,20 +558,16 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
                 int r = r0 + n * pass;
                 float4 v = *reinterpret_cast<const float4*>(buffer + r * stride + d);
                 float pa = weights[wa + r], pb = weights[wb + r], pc = weights[wc + r], pd = weights[wd + r];
-                a.x += pa * v.x; a.y += pa * v.y; a.z += pa * v.z; a.w += pa * v.w;
-                bb.x += pb * v.x; bb.y += pb * v.y; bb.z += pb * v.z; bb.w += pb * v.w;
-                cc.x += pc * v.x; cc.y += pc * v.y; cc.z += pc * v.z; cc.w += pc * v.w;
-                e.x += pd * v.x; e.y += pd * v.y; e.z += pd * v.z; e.w += pd * v.w;
+                fma4(a, pa, v);
+                fma4(bb, pb, v);
+                fma4(cc, pc, v);
+                fma4(e, pd, v);
             }
             for (int m = chunks; m < WARP; m <<= 1) { // the warp's rows: lanes with the same chunk
-                a.x += __shfl_xor_sync(0xFFFFFFFFu, a.x, m); a.y += __shfl_xor_sync(0xFFFFFFFFu, a.y, m);
-                a.z += __shfl_xor_sync(0xFFFFFFFFu, a.z, m); a.w += __shfl_xor_sync(0xFFFFFFFFu, a.w, m);
-                bb.x += __shfl_xor_sync(0xFFFFFFFFu, bb.x, m); bb.y += __shfl_xor_sync(0xFFFFFFFFu, bb.y, m);
-                bb.z += __shfl_xor_sync(0xFFFFFFFFu, bb.z, m); bb.w += __shfl_xor_sync(0xFFFFFFFFu, bb.w, m);
-                cc.x += __shfl_xor_sync(0xFFFFFFFFu, cc.x, m); cc.y += __shfl_xor_sync(0xFFFFFFFFu, cc.y, m);
-                cc.z += __shfl_xor_sync(0xFFFFFFFFu, cc.z, m); cc.w += __shfl_xor_sync(0xFFFFFFFFu, cc.w, m);
-                e.x += __shfl_xor_sync(0xFFFFFFFFu, e.x, m); e.y += __shfl_xor_sync(0xFFFFFFFFu, e.y, m);
-                e.z += __shfl_xor_sync(0xFFFFFFFFu, e.z, m); e.w += __shfl_xor_sync(0xFFFFFFFFu, e.w, m);
+                shuffle_sum4(a, m);
+                shuffle_sum4(bb, m);
+                shuffle_sum4(cc, m);
+                shuffle_sum4(e, m);
             }
             if (lane < chunks) {
                 float* at = partial + (warp * quads + i) * headDim + d;
@@ -581,36 +585,8 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
     __syncthreads();
-    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
-        int i = k / headDim, dd = k % headDim;
-        float acc = 0.f;
-        for (int w = 0; w < GROUPED_WARPS; w++) acc += partial[(w * quads + i) * headDim + dd];
-        partialOut[((long long) (firstHead + i) * splits + split) * headDim + dd] = acc;
-    }
-
-    __threadfence();
-    __syncthreads();
-    if (t == 0) last = atomicAdd(arrivals + gi, 1) == splits - 1 ? 1 : 0;
-    __syncthreads();
-    if (!last) return;
-    if (t == 0) arrivals[gi] = 0;
-    for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
-        long long stats = (long long) (firstHead + i) * splits;
-        float max = -CUDART_INF_F;
-        for (int s = lane; s < splits; s += WARP) max = fmaxf(max, partialMax[stats + s]);
-        max = warp_max(max);
-        float total = warp_sum(merged_sum(partialMax, partialSum, stats, splits, lane, WARP, max));
-        if (lane == 0) {
-            merge[2 * i] = max;
-            merge[2 * i + 1] = total;
-        }
-    }
-    __syncthreads();
-    for (int k = t; k < groupHeads * headDim; k += GROUPED) {
-        int i = k / headDim, dd = k % headDim;
-        long long h = firstHead + i;
-        out[h * headDim + dd] = merged_value(partialOut, partialMax, h * splits, splits, headDim, dd, merge[2 * i]) / merge[2 * i + 1];
-    }
+    grouped_finish(partial, quads, merge, &last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim, splits,
+                   split);
 }
 
 extern "C" __global__ void attention_staged(GROUPED_PARAMS) {

@@ -1,7 +1,6 @@
 package dev.moa.runtime.device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -14,11 +13,11 @@ import dev.moa.runtime.generate.Sampler;
 import dev.moa.runtime.model.KvFormat;
 import dev.moa.runtime.synthetic.SyntheticModel;
 import dev.moa.tasks.cuda.DeviceChoice;
-import dev.moa.tasks.graph.TaskGraph;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -55,9 +54,9 @@ class StagedAttentionTest {
                     }
                     String what = "head dim " + headDim + ", " + format;
                     accelerator.stagedAttention(false);
-                    float[][][] grouped = steps(accelerator, rows, "decodeGrouped", what);
+                    float[][][] grouped = TensorDecodeTest.steps(accelerator, rows, Set.of("decodeGrouped"), Set.of("decodeStaged"));
                     accelerator.stagedAttention(true);
-                    float[][][] staged = steps(accelerator, rows, "decodeStaged", what);
+                    float[][][] staged = TensorDecodeTest.steps(accelerator, rows, Set.of("decodeStaged"), Set.of("decodeGrouped"));
                     for (int s = 0; s < grouped.length; s++) {
                         for (int b = 0; b < rows.size(); b++) {
                             EmulatorDecodeTest.assertClose(grouped[s][b], staged[s][b], 1e-5, what + ", step " + s + ", session " + b);
@@ -67,25 +66,5 @@ class StagedAttentionTest {
                 }
             }
         }
-    }
-
-    /** Three steps of {@code rows}, checking that the step's attention is {@code kernel}: every logit of every row. */
-    private static float[][][] steps(Accelerator accelerator, List<DeviceDecoder.Row> rows, String kernel, String what) {
-        float[][][] out = new float[3][][];
-        try (DeviceDecoder decoder = accelerator.decoder(rows)) {
-            List<String> kernels = decoder.tasks().stream().map(TaskGraph.Task::method).toList();
-            assertTrue(kernels.contains(kernel), what + ": the step's kernels " + kernels + " include " + kernel);
-            int[] tokens = new int[rows.size()], positions = new int[rows.size()];
-            for (int s = 0; s < out.length; s++) {
-                for (int b = 0; b < rows.size(); b++) {
-                    tokens[b] = 5 + 17 * b + s;
-                    positions[b] = rows.get(b).cached() + s;
-                }
-                float[][] logits = decoder.decode(tokens, positions);
-                out[s] = new float[logits.length][];
-                for (int b = 0; b < logits.length; b++) out[s][b] = logits[b].clone();
-            }
-        }
-        return out;
     }
 }

@@ -71,7 +71,7 @@ class TensorDecodeTest {
     }
 
     /** Three steps of {@code rows} (the same tokens each time), checking the step's kernels: every logit of every row. */
-    private static float[][][] steps(Accelerator accelerator, List<DeviceDecoder.Row> rows, Set<String> present, Set<String> absent) {
+    static float[][][] steps(Accelerator accelerator, List<DeviceDecoder.Row> rows, Set<String> present, Set<String> absent) {
         float[][][] out = new float[3][][];
         try (DeviceDecoder decoder = accelerator.decoder(rows)) {
             Set<String> kernels = kernels(decoder.tasks());
