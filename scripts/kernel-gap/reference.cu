@@ -436,7 +436,7 @@ extern "C" __global__ void attention_grouped_d128(GROUPED_PARAMS) {
 
 __device__ __forceinline__ void copy16(unsigned int* to, const float* from) {
     unsigned int at = (unsigned int) __cvta_generic_to_shared(to);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(at), "l"(from) : "memory");
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(at), "l"(__cvta_generic_to_global(from)) : "memory");
 }
 
 __device__ __forceinline__ void stage_tile(unsigned int* stage, int tile, int tiles, int tileSlots, int stride, int first,
@@ -468,7 +468,7 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     float* partial = weights + quads * GROUPED_SPLIT;
     unsigned int* stage = reinterpret_cast<unsigned int*>(partial + GROUPED_WARPS * quads * headDim);
     const int tileSlots = min(GROUPED_SPLIT, STAGE_BYTES / (headDim * 4)), share = GROUPED / tileSlots;
-    const int stride = headDim + 4 * share, chunks = headDim / 4;
+    const int stride = headDim + 4 * share == 8 ? 12 : headDim + 4 * share, chunks = headDim / 4; // AttentionKernels.stagedStride
     int g = blockIdx.x, split = blockIdx.y, splits = gridDim.y, b = blockIdx.z;
     const int groupHeads = GH > 0 ? GH : heads / kvHeads;
     int firstHead = b * heads + g * groupHeads;

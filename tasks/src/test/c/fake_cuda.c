@@ -363,24 +363,44 @@ static int starts_line(const char *ptx, const char *at) {
     return 1;
 }
 
-/* The bytes of one `.shared [.align N] .TYPE name[COUNT];` declaration (0 for `.extern` ones), its name into `name`. */
+/*
+ * The bytes of one `.shared [.align N] [.vK] .TYPE name[COUNT]...;` declaration (a scalar without brackets: one element;
+ * each further [COUNT] multiplies), its name into `name`.
+ */
 static int shared_declaration(const char *at, char *name, size_t name_size) {
     const char *end = strchr(at, ';');
-    const char *open = strchr(at, '[');
-    if (end == NULL || open == NULL || open > end) return 0;
-    int element = 4;
+    if (end == NULL) return 0;
+    const char *open = memchr(at, '[', (size_t) (end - at));
+    const char *name_end = open != NULL ? open : end;
+    while (name_end > at && (name_end[-1] == ' ' || name_end[-1] == '\t')) name_end--;
+    int element = 4, lanes = 1;
     const char *type = at + 7;
-    for (const char *p = strchr(type, '.'); p != NULL && p < open; p = strchr(p + 1, '.')) {
+    for (const char *p = strchr(type, '.'); p != NULL && p < name_end; p = strchr(p + 1, '.')) {
         if (strncmp(p, ".align", 6) == 0) continue;
-        if (p[2] == '8') element = 1;
+        if (p[1] == 'v') lanes = atoi(p + 2);
+        else if (p[2] == '8') element = 1;
         else if (strncmp(p + 2, "16", 2) == 0) element = 2;
         else if (strncmp(p + 2, "64", 2) == 0) element = 8;
         type = p;
     }
-    const char *n = open;
+    const char *n = name_end;
     while (n > type && n[-1] != ' ' && n[-1] != '\t') n--;
-    snprintf(name, name_size, "%.*s", (int) (open - n), n);
-    return element * atoi(open + 1);
+    snprintf(name, name_size, "%.*s", (int) (name_end - n), n);
+    long bytes = (long) element * lanes;
+    for (const char *b = open; b != NULL && b < end; b = memchr(b + 1, '[', (size_t) (end - b - 1))) bytes *= atol(b + 1);
+    return (int) bytes;
+}
+
+/* Whether `text` (up to `end`) names `name` as a whole identifier, not as part of a longer one. */
+static int names(const char *text, const char *end, const char *name) {
+    size_t length = strlen(name);
+    for (const char *p = strstr(text, name); p != NULL && p < end; p = strstr(p + 1, name)) {
+        char after = p[length];
+        if (!(after == '_' || after == '$' || (after >= '0' && after <= '9') || (after >= 'a' && after <= 'z') || (after >= 'A' && after <= 'Z'))) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /*
@@ -400,10 +420,7 @@ static int static_shared(const char *ptx, const char *name) {
         char array[128];
         int bytes = shared_declaration(p, array, sizeof array);
         if (bytes == 0) continue;
-        if (p < body) { /* module scope: counts if the entry names it */
-            const char *use = strstr(body, array);
-            if (use == NULL || use >= end) continue;
-        }
+        if (p < body && !names(body, end, array)) continue; /* module scope: counts if the entry names it */
         total += (bytes + 15) & ~15;
     }
     return total;

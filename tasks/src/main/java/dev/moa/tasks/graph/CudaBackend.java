@@ -107,7 +107,7 @@ public final class CudaBackend implements Backend {
             // allocation and uploads cannot happen inside a capture: make every buffer resident first
             for (TaskGraph.Task t : graph.tasks()) {
                 for (Object a : t.args()) if (a instanceof DeviceBuffer b && !resident.containsKey(b)) upload(b);
-                function(t);
+                function(t).allowDynamicShared(t.grid().sharedBytes()); // (an attribute: set before the capture, not in it)
             }
             replay = CudaGraph.capture(stream, () -> graph.tasks().forEach(this::launch));
             captured.put(graph, replay);

@@ -122,10 +122,10 @@ final class Intrinsics {
                 Value length = f.peekValue();
                 String words = f.pop();
                 f.popValue();
-                if (t.dynamicEnd == null) { // the first: the memory starts here
+                if (t.dynamicEnd == null) { // the first: the memory starts there, set where every path passes
                     t.sharedDecls.add(".extern .shared .align 16 .b8 moa_dynamic[];");
                     t.dynamicEnd = t.temp(".u32");
-                    t.emit("mov.u32", t.dynamicEnd, "moa_dynamic");
+                    t.code.add(t.prologue, PtxInstruction.of(null, "mov.u32", t.dynamicEnd, "moa_dynamic"));
                 }
                 t.emit("mov.u32", f.push(Kind.SHARED), t.dynamicEnd);
                 // the next one starts past this one's 4·length bytes, rounded up to 16

@@ -226,6 +226,8 @@ public final class PtxCompiler {
         int temps, frames, labels, shared;
         /** Where the next dynamic shared array starts: a register from the first one on, null before. */
         String dynamicEnd;
+        /** Where the kernel's parameter loads end: code placed here runs first, whatever path the kernel takes. */
+        int prologue;
 
         /** The kernel parameters fixed as constants in this variant. */
         final Specialization fixed;
@@ -272,6 +274,7 @@ public final class PtxCompiler {
                 slot += p.descriptorString().equals("J") || p.descriptorString().equals("D") ? 2 : 1;
             }
             callStack.push(owner.getName() + "." + kernel.methodName().stringValue());
+            prologue = code.size();
             f.run(null, null); // bytecode never falls off a method's end: its own return emits the final ret
             return this;
         }

@@ -308,8 +308,9 @@ public final class AttentionKernels {
         loadQueries(q, query, scale, queries, quads, headSink, headLocal, spans, firstHead, groupHeads, headDim, t);
         slotOf[t] = t < filled ? slotPositions.get((long) first + t) : -1;
         for (int k = t; k < WARPS * quads * headDim; k += GROUPED) partial[k] = 0f; // value tiles add into it
-        for (int i = 0; i < groupHeads; i++) {
-            if (t >= tiles * tileSlots) weights[i * GROUPED_SPLIT + t] = Float.NEGATIVE_INFINITY; // past every key tile
+        for (int i = 0; i < quads; i++) { // past every key tile -inf; the rows of heads past the group's (read, never used) zero
+            if (i >= groupHeads) weights[i * GROUPED_SPLIT + t] = 0f;
+            else if (t >= tiles * tileSlots) weights[i * GROUPED_SPLIT + t] = Float.NEGATIVE_INFINITY;
         }
 
         for (int tile = 0; tile < tiles; tile++) {
@@ -370,11 +371,13 @@ public final class AttentionKernels {
     /**
      * Words from one staged row to the next: the row's, and four more for each work-item scoring a row, so that the eight
      * lanes of a 16-byte shared load ({@code ld.shared.v4}) meet eight different groups of four banks when scoring —
-     * eight rows at one chunk, four rows at two chunks or two rows at four (rows of 32 words or more are whole bank
-     * sweeps, so the padding alone places them).
+     * eight rows at one chunk, four rows at two chunks or two rows at four (rows of 64 words or more, the only ones
+     * scored by more than one work-item, are whole bank sweeps, so the padding alone places them). Eight rows at one
+     * chunk need an odd number of bank groups from row to row: a one-chunk row gets eight more words.
      */
     static int stagedStride(int headDim, int kvFormat) {
-        return headDim * (kvFormat == KvStore.BF16 ? 2 : 4) / 4 + 4 * (GROUPED / stagedSlots(headDim, kvFormat));
+        int stride = headDim * (kvFormat == KvStore.BF16 ? 2 : 4) / 4 + 4 * (GROUPED / stagedSlots(headDim, kvFormat));
+        return stride == 8 ? 12 : stride;
     }
 
     /**

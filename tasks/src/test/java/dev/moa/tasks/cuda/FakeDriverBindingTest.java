@@ -271,6 +271,47 @@ class FakeDriverBindingTest {
     }
 
     /** nvcc's way of declaring parameters (state space, alignment, aggregates as byte arrays) reads as ours does. */
+    /**
+     * The fake driver's default dynamic limit is 48 KB less the entry's static arrays, as the driver's: its own and the
+     * module-scope ones it names (nvcc's), scalars and vectors included, not those of another entry or a longer name.
+     */
+    @Test
+    void theDynamicLimitCountsAnEntrysStaticArrays() {
+        String ptx = """
+                .version 8.0
+                .target sm_80
+                .address_size 64
+                .shared .align 4 .u32 _ZZ1kE4last;
+                .shared .align 16 .b8 _ZZ1kE5merge[40000];
+                .shared .align 16 .b8 _ZZ1kE5merge2[8000];
+                .shared .align 16 .v4 .f32 _ZZ1kE4quad[2][8];
+                .visible .entry k()
+                {
+                	.shared .align 16 .f32 own[100];
+                	ld.shared.u32 %r1, [_ZZ1kE4last];
+                	st.shared.u32 [_ZZ1kE5merge], %r1;
+                	ld.shared.v4.f32 {%f1, %f2, %f3, %f4}, [_ZZ1kE4quad];
+                	ret;
+                }
+                .visible .entry other()
+                {
+                	st.shared.u32 [_ZZ1kE5merge2], %r1;
+                	ret;
+                }
+                """;
+        // k: 16 (a scalar) + 40000 + 256 (2·8 four-float vectors) + 400, each rounded to 16: 40672 bytes
+        int room = 48 * 1024 - 40672;
+        try (CudaContext context = CudaContext.open(driver, 0); CudaModule module = context.loadModule(ptx)) {
+            CudaFunction k = module.function("k"), other = module.function("other");
+            k.launch(Dim3.of(1), Dim3.of(32), room, null);
+            CudaException refused = assertThrows(CudaException.class, () -> k.launch(Dim3.of(1), Dim3.of(32), room + 16, null));
+            assertTrue(refused.getMessage().contains("cuLaunchKernel"), refused.getMessage());
+            other.launch(Dim3.of(1), Dim3.of(32), 48 * 1024 - 8000, null); // only the array it names
+            k.allowDynamicShared(room + 16);
+            k.launch(Dim3.of(1), Dim3.of(32), room + 16, null);
+        }
+    }
+
     @Test
     void parameterListsAsNvccPrintsThem() {
         var entries = PtxEntry.parse("""

@@ -273,12 +273,12 @@ class AttentionKernelTest {
     /**
      * The staged rows' padding: when scoring, each quarter-warp's eight 16-byte shared loads (work-item t reads chunk
      * {@code t % share} of row {@code t / share}, then every {@code share}-th) fall in eight different groups of four
-     * banks, for the head dims that matter (rows of 32 words or more) in both formats; and the tiles fit the launch.
+     * banks, for every staged head dim in both formats; and the carved arrays are what the launch gives.
      */
     @Test
     void stagedKeyRowsSpreadOverTheBanks() {
         for (int format : new int[] {KvStore.F32, KvStore.BF16}) {
-            for (int headDim : new int[] {64, 128, 32, 16}) {
+            for (int headDim : new int[] {64, 128, 32, 16, 8, 4}) {
                 if (!AttentionKernels.staged(headDim, format)) continue;
                 int slots = AttentionKernels.stagedSlots(headDim, format), stride = AttentionKernels.stagedStride(headDim, format);
                 int share = AttentionKernels.GROUPED / slots, chunks = headDim * (format == KvStore.BF16 ? 2 : 4) / 16;
