@@ -43,26 +43,7 @@ public final class MatVecKernels {
      */
     public static void bf16Into(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
                                 @Specialize int cols, @Specialize int epilogue) {
-        int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
-        int lane = ctx.laneId();
-        float sum = 0f;
-        if (row < rows) {
-            long base = (long) row * cols;
-            if (cols % 8 == 0) {
-                KernelContext.unroll(4); // four 16-byte weight loads in flight per lane hide the memory latency
-                for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
-                    Vec16 weights = w.load8(base + c);
-                    Vec16 x0 = x.load4(c), x1 = x.load4(c + 4);
-                    sum += weights.bf16(0) * x0.f32(0) + weights.bf16(1) * x0.f32(1) + weights.bf16(2) * x0.f32(2)
-                            + weights.bf16(3) * x0.f32(3) + weights.bf16(4) * x1.f32(0) + weights.bf16(5) * x1.f32(1)
-                            + weights.bf16(6) * x1.f32(2) + weights.bf16(7) * x1.f32(3);
-                }
-            } else {
-                KernelContext.unroll(4);
-                for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.bf16ToFloat(w.get(base + c)) * x.get(c);
-            }
-        }
-        store(ctx, ctx.warpSum(sum), bias, out, row, rows, epilogue);
+        halfInto(ctx, w, x, bias, out, rows, cols, epilogue, 0);
     }
 
     /** As {@link #bf16} with IEEE half weights. */
@@ -73,6 +54,15 @@ public final class MatVecKernels {
     /** As {@link #bf16Into} with IEEE half weights. */
     public static void f16Into(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
                                @Specialize int cols, @Specialize int epilogue) {
+        halfInto(ctx, w, x, bias, out, rows, cols, epilogue, 1);
+    }
+
+    /**
+     * The body of {@link #bf16Into} and {@link #f16Into}: 16-bit weights widened as BF16 ({@code ieee} = 0) or IEEE
+     * half; each kernel passes its constant, so each compiles to its own widening alone.
+     */
+    private static void halfInto(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows, int cols, int epilogue,
+                                 int ieee) {
         int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
         int lane = ctx.laneId();
         float sum = 0f;
@@ -83,13 +73,14 @@ public final class MatVecKernels {
                 for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
                     Vec16 weights = w.load8(base + c);
                     Vec16 x0 = x.load4(c), x1 = x.load4(c + 4);
-                    sum += weights.f16(0) * x0.f32(0) + weights.f16(1) * x0.f32(1) + weights.f16(2) * x0.f32(2)
-                            + weights.f16(3) * x0.f32(3) + weights.f16(4) * x1.f32(0) + weights.f16(5) * x1.f32(1)
-                            + weights.f16(6) * x1.f32(2) + weights.f16(7) * x1.f32(3);
+                    sum += NormedMatVecKernels.widen(weights.word(0), 0, ieee) * x0.f32(0) + NormedMatVecKernels.widen(weights.word(0), 1, ieee) * x0.f32(1)
+                            + NormedMatVecKernels.widen(weights.word(1), 0, ieee) * x0.f32(2) + NormedMatVecKernels.widen(weights.word(1), 1, ieee) * x0.f32(3)
+                            + NormedMatVecKernels.widen(weights.word(2), 0, ieee) * x1.f32(0) + NormedMatVecKernels.widen(weights.word(2), 1, ieee) * x1.f32(1)
+                            + NormedMatVecKernels.widen(weights.word(3), 0, ieee) * x1.f32(2) + NormedMatVecKernels.widen(weights.word(3), 1, ieee) * x1.f32(3);
                 }
             } else {
                 KernelContext.unroll(4);
-                for (int c = lane; c < cols; c += KernelContext.WARP) sum += KernelContext.f16ToFloat(w.get(base + c)) * x.get(c);
+                for (int c = lane; c < cols; c += KernelContext.WARP) sum += NormedMatVecKernels.widen(w.get(base + c), 0, ieee) * x.get(c);
             }
         }
         store(ctx, ctx.warpSum(sum), bias, out, row, rows, epilogue);
