@@ -103,11 +103,13 @@ final class BenchCommand {
                         + "(read as they are used) (default: ${DEFAULT-VALUE})")
         String kernel;
 
-        /** Checks the name before any work. */
-        void check(String command) {
+        /** Checks the name, and that a device runs the step when the kernel is not the default, before any work. */
+        void check(String command, dev.moa.tasks.cuda.DeviceChoice choice) {
             if (!kernel.equals("staged") && !kernel.equals("grouped")) {
                 throw new UsageException(command + ": --decode-attention takes staged or grouped, not '" + kernel + "'");
             }
+            Options.require(kernel.equals("staged") || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
+                    command + ": --decode-attention applies to a device step (--device cuda or emulator)");
         }
 
         /** Sets the model's accelerator (if any) to it. */
@@ -159,7 +161,7 @@ final class BenchCommand {
             Presets preset = target.preset();
             var choice = device.choose();
             products.check("bench decode", choice);
-            decodeAttention.check("bench decode");
+            decodeAttention.check("bench decode", choice);
             Options.require(batches != null || products.kinds.equals(List.of("auto")), "bench decode: --products compares batched steps: give --batch too");
             Path dir = target.dir();
             MemoryBandwidth.Result bandwidth;
@@ -371,7 +373,7 @@ final class BenchCommand {
             Options.require(batches.stream().allMatch(b -> b == 1) || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
                     "bench long-context: --batch above 1 runs on a device (--device cuda or emulator)");
             products.check("bench long-context", choice);
-            decodeAttention.check("bench long-context");
+            decodeAttention.check("bench long-context", choice);
             Options.require(kvBudget == null || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
                     "bench long-context: --kv-budget steps many sessions together: it runs on a device (--device cuda or emulator)");
             try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {

@@ -71,6 +71,8 @@ class CliParserTest {
         assertEquals("moa: bench decode: --products takes auto, matvec or tensor, not 'fast'\n", products.err());
         Result kernel = run("bench", "decode", "--model", missing, "--decode-attention", "fast");
         assertEquals("moa: bench decode: --decode-attention takes staged or grouped, not 'fast'\n", kernel.err());
+        Result kernelOnCpu = run("bench", "decode", "--model", missing, "--decode-attention", "grouped");
+        assertEquals("moa: bench decode: --decode-attention applies to a device step (--device cuda or emulator)\n", kernelOnCpu.err());
         Result onCpu = run("bench", "long-context", "--model", missing, "--products", "matvec");
         assertEquals("moa: bench long-context: --products applies to a device step (--device cuda or emulator)\n", onCpu.err());
         Result budget = run("bench", "long-context", "--model", missing, "--kv-budget", "8G");
