@@ -468,7 +468,8 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     float* partial = weights + quads * GROUPED_SPLIT;
     unsigned int* stage = reinterpret_cast<unsigned int*>(partial + GROUPED_WARPS * quads * headDim);
     const int tileSlots = min(GROUPED_SPLIT, STAGE_BYTES / (headDim * 4)), share = GROUPED / tileSlots;
-    const int stride = headDim + 4 * share == 8 ? 12 : headDim + 4 * share, chunks = headDim / 4; // AttentionKernels.stagedStride
+    const int padded = headDim + 4 * share, chunks = headDim / 4;
+    const int stride = share == 1 && padded / 4 % 2 == 0 ? padded + 4 : padded; // AttentionKernels.stagedStride
     int g = blockIdx.x, split = blockIdx.y, splits = gridDim.y, b = blockIdx.z;
     const int groupHeads = GH > 0 ? GH : heads / kvHeads;
     int firstHead = b * heads + g * groupHeads;

@@ -318,7 +318,6 @@ public final class GpuKernelBenchmark {
         dout.fill(NAN_BYTE);
         Object[] args = {device(q), device(kv), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
         CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, tensor ? "blockSparseTensor" : "blockSparse", args);
-        f.allowDynamicShared(grid.sharedBytes());
         double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(), args));
         dout.copyTo(out.memory());
         double error = 0;
@@ -448,12 +447,10 @@ public final class GpuKernelBenchmark {
             dArrivals.fillInts(0);
         };
         poison.run();
-        int stagedBytes = AttentionKernels.stagedSharedBytes(heads / kvHeads, headDim, format);
-        CudaFunction function = ourKernel(AttentionKernels.class, kernel, grouped ? groupedArgs : splitArgs);
-        if (kernel.equals("decodeStaged")) function.allowDynamicShared(stagedBytes);
-        double micros = kernel.equals("decodeStaged") // the grouped kernels merge their splits themselves
-                ? time(new Launch(function, groupedGrid, groupedBlock, stagedBytes, groupedArgs))
-                : grouped ? time(ours(AttentionKernels.class, kernel, groupedGrid, groupedBlock, groupedArgs))
+        boolean staged = kernel.equals("decodeStaged");
+        int groupedShared = staged ? AttentionKernels.stagedSharedBytes(heads / kvHeads, headDim, format) : 0;
+        double micros = grouped // the grouped kernels merge their splits themselves
+                ? time(new Launch(ourKernel(AttentionKernels.class, kernel, groupedArgs), groupedGrid, groupedBlock, groupedShared, groupedArgs))
                 : time(ours(AttentionKernels.class, "decodeSplit", splitGrid, block, splitArgs),
                         ours(AttentionKernels.class, "combine", combineGrid, block, combineArgs));
         double[] expected = new double[heads * headDim];
@@ -483,12 +480,9 @@ public final class GpuKernelBenchmark {
         double ourError = error.getAsDouble(), referenceMicros = Double.NaN, referenceError = Double.NaN;
         if (reference != null && !bf16) {
             poison.run();
-            boolean staged = kernel.equals("decodeStaged");
             String entry = referenceEntry != null ? referenceEntry : staged ? "attention_staged" : "attention_grouped";
-            CudaFunction twin = grouped ? reference.function(entry) : null;
-            if (staged) twin.allowDynamicShared(stagedBytes);
             referenceMicros = grouped
-                    ? time(new Launch(twin, groupedGrid, groupedBlock, staged ? stagedBytes : 0, groupedArgs))
+                    ? time(new Launch(reference.function(entry), groupedGrid, groupedBlock, groupedShared, groupedArgs))
                     : time(new Launch(reference.function("attention_split"), splitGrid, block, splitArgs),
                             new Launch(reference.function("attention_combine"), combineGrid, block, combineArgs));
             referenceError = error.getAsDouble();
@@ -509,8 +503,12 @@ public final class GpuKernelBenchmark {
         }
     }
 
-    /** Microseconds per round of {@code launches}, averaged over {@value #LAUNCHES} rounds after {@value #WARMUP} (by default). */
+    /**
+     * Microseconds per round of {@code launches}, averaged over {@value #LAUNCHES} rounds after {@value #WARMUP} (by default);
+     * each kernel allowed its launch's dynamic shared memory first, as the CUDA backend does.
+     */
     private double time(Launch... launches) {
+        for (Launch l : launches) l.function().allowDynamicShared(l.sharedBytes());
         try (CudaStream stream = context.createStream(); CudaEvent start = context.createEvent(); CudaEvent end = context.createEvent()) {
             for (int i = 0; i < warmup; i++) for (Launch l : launches) l.function().launch(l.grid(), l.block(), l.sharedBytes(), stream, l.args());
             start.record(stream);

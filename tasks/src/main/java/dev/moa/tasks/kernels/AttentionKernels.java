@@ -373,11 +373,11 @@ public final class AttentionKernels {
      * lanes of a 16-byte shared load ({@code ld.shared.v4}) meet eight different groups of four banks when scoring —
      * eight rows at one chunk, four rows at two chunks or two rows at four (rows of 64 words or more, the only ones
      * scored by more than one work-item, are whole bank sweeps, so the padding alone places them). Eight rows at one
-     * chunk need an odd number of bank groups from row to row: a one-chunk row gets eight more words.
+     * chunk need an odd number of bank groups from row to row: four more words where it would be even (one-chunk rows).
      */
     static int stagedStride(int headDim, int kvFormat) {
-        int stride = headDim * (kvFormat == KvStore.BF16 ? 2 : 4) / 4 + 4 * (GROUPED / stagedSlots(headDim, kvFormat));
-        return stride == 8 ? 12 : stride;
+        int share = GROUPED / stagedSlots(headDim, kvFormat), stride = headDim * (kvFormat == KvStore.BF16 ? 2 : 4) / 4 + 4 * share;
+        return share == 1 && stride / 4 % 2 == 0 ? stride + 4 : stride;
     }
 
     /**
