@@ -12,7 +12,8 @@
 #      GEMM against torch.matmul (cuBLAS) on the same shapes (scripts/reference/bench_matmul_cuda.py)
 #   4. decode tokens/s of the Llama-3.2-1B-shaped BF16 model against the copy bandwidth measured here (batch 1 with
 #      a per-kernel profile, again with the decode attention that reads keys and values as it uses them instead of
-#      staging them (--decode-attention grouped), then 1/8/32 sessions stepped together), then Hugging Face
+#      staging them (--decode-attention grouped), again with each kernel launched after the one before it has
+#      finished instead of overlapping it (--dependent-launch off), then 1/8/32 sessions stepped together), then Hugging Face
 #      transformers bf16 on the same weights (scripts/reference/bench_hf_cuda.py)
 #   5. moa serve under a bounded load on the 1B-shaped model: 1, 8 and 32 concurrent streamed clients (moa bench serve)
 #   6. whole-model prefill at 2k/8k/16k tokens on the GPU, and decode at 8k/16k tokens, one and eight sessions:
@@ -28,7 +29,7 @@ out="${OUT:-}"
 log=/dev/null
 [ -n "$out" ] && { mkdir -p "$out"; log="$out/gpu-check.log"; }
 exec > >(tee -a "$log") 2>&1
-steps="gpu kernels-check goldens demo bench-1b bench-1b-grouped bench-1b-batch long-context-budget prefill kernel-gap torch-matmul hf-transformers long-context bench-serve"
+steps="gpu kernels-check goldens demo bench-1b bench-1b-grouped bench-1b-serial bench-1b-batch long-context-budget prefill kernel-gap torch-matmul hf-transformers long-context bench-serve"
 for name in ${MOA_GPU_ONLY:-} ${MOA_GPU_SKIP:-}; do # a misspelt name would run nothing (or everything) and report success
     case " $steps " in *" $name "*) ;; *) echo "gpu-check: no step named '$name' in MOA_GPU_ONLY/MOA_GPU_SKIP; the steps: $steps" >&2; exit 2;; esac
 done
@@ -68,6 +69,8 @@ step demo 90 "${java[@]}" check --model models/moa-demo --device cuda --prompt-t
 step bench-1b 150 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 --profile
 step bench-1b-grouped 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
     --decode-attention grouped
+step bench-1b-serial 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
+    --dependent-launch off
 step bench-1b-batch 200 "${java[@]}" bench decode --device cuda --kv-cache bf16 --batch 1,8,32,128 --products matvec,auto \
     --prompt-tokens 128 --decode-tokens 64 --rounds 1
 plan="$root/.device/llama-3.2-1b-plan.json"

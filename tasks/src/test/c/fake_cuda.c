@@ -13,12 +13,16 @@
  *     kernel nodes (copy and fill nodes are performed). It computes nothing unless a test installs a launch hook
  *     (fake_set_launch_hook), which then receives the kernel's PTX, entry name, geometry and parameter bytes and
  *     runs it on the fake's memory;
+ *   - cuLaunchKernelEx takes one attribute, programmatic stream serialization (refused below compute capability
+ *     9.0, as the instruction it pairs with does not exist there), and counts the launches (kernels run, alone or
+ *     replayed) made with it;
  *   - it counts allocations, stream captures and graph launches, so a test can check a decode loop allocates
  *     nothing after its warm-up, captures once and replays once per step;
  *   - events report a fixed 1.25 ms between two recorded events;
  *   - only cuEventElapsedTime is exported, not its _v2 (like drivers before CUDA 12.8).
  * The fake_* functions let a test set up failures and read back what happened.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +34,7 @@ typedef unsigned long long CUdeviceptr;
 enum {
     SUCCESS = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, NOT_INITIALIZED = 3, NO_DEVICE = 100,
     INVALID_DEVICE = 101, INVALID_CONTEXT = 201, INVALID_PTX = 218, INVALID_HANDLE = 400,
-    ILLEGAL_STATE = 401, NOT_FOUND = 500, ILLEGAL_ADDRESS = 700, LAUNCH_FAILED = 719,
+    ILLEGAL_STATE = 401, NOT_FOUND = 500, ILLEGAL_ADDRESS = 700, LAUNCH_FAILED = 719, NOT_SUPPORTED = 801,
     STREAM_CAPTURE_UNSUPPORTED = 900, UNKNOWN = 999
 };
 
@@ -48,6 +52,7 @@ static const struct { int code; const char *name; const char *text; } ERRORS[] =
     {NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
     {ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
     {LAUNCH_FAILED, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
+    {NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
     {STREAM_CAPTURE_UNSUPPORTED, "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
         "operation not permitted when stream is capturing"},
     {UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
@@ -70,6 +75,7 @@ typedef struct Launch {
     void *stream;
     int param_bytes;
     unsigned char params[MAX_PARAM_BYTES];
+    int programmatic;                    /* launched with programmatic stream serialization */
 } Launch;
 
 enum { NODE_KERNEL, NODE_COPY, NODE_FILL32 };
@@ -94,6 +100,7 @@ static __thread void *current_context;
 static Allocation *allocations;
 static int live_allocations, live_objects;
 static size_t live_bytes;                /* bytes of the live allocations: cuMemGetInfo's used memory */
+static long programmatic_count;
 static long launch_count, allocation_count, capture_count, graph_launch_count, device_copy_count;
 static long long host_to_device_bytes;
 static LaunchHook launch_hook;
@@ -145,6 +152,7 @@ void fake_reset(void) {
     live_allocations = live_objects = 0;
     live_bytes = 0;
     total_memory = DEFAULT_MEMORY;
+    programmatic_count = 0;
     launch_count = allocation_count = capture_count = graph_launch_count = device_copy_count = 0;
     host_to_device_bytes = 0;
     launch_hook = NULL;
@@ -170,6 +178,7 @@ void fake_fail_next(const char *call, int code) {
 }
 
 long fake_launch_count(void) { return launch_count; }
+long fake_programmatic_launch_count(void) { return programmatic_count; }
 long fake_allocation_count(void) { return allocation_count; }
 long fake_device_copy_count(void) { return device_copy_count; }
 long long fake_host_to_device_bytes(void) { return host_to_device_bytes; }
@@ -685,15 +694,14 @@ static void run_launch(const Launch *launch) {
     last_launch = *launch;
     have_last_launch = 1;
     launch_count++;
+    if (launch->programmatic) programmatic_count++;
     if (launch_hook != NULL) {
         launch_hook(launch->function->ptx, launch->function->name, launch->dims, launch->params, launch->param_bytes);
     }
 }
 
-CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                        unsigned bz, unsigned shared, void *stream, void **params, void **extra) {
-    ENTRY("cuLaunchKernel");
-    NEED_CONTEXT();
+static CUresult launch_kernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                              unsigned bz, unsigned shared, void *stream, void **params, void **extra, int programmatic) {
     if (function == NULL) return INVALID_HANDLE;
     if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || (unsigned long) bx * by * bz > 1024)
         return INVALID_VALUE;
@@ -701,7 +709,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
     Function *f = function;
     if (f->param_count > 0 && params == NULL) return INVALID_VALUE;
     if ((int) shared > f->max_dynamic_shared) return INVALID_VALUE; /* past 48 KB only after cuFuncSetAttribute */
-    Launch launch = {.function = f, .dims = {gx, gy, gz, bx, by, bz, shared}, .stream = stream};
+    Launch launch = {.function = f, .dims = {gx, gy, gz, bx, by, bz, shared}, .stream = stream, .programmatic = programmatic};
     for (int i = 0; i < f->param_count; i++) {
         int size = f->param_sizes[i];
         if (size == 0 || launch.param_bytes + size > MAX_PARAM_BYTES) return INVALID_VALUE;
@@ -714,6 +722,40 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
     }
     run_launch(&launch);
     return SUCCESS;
+}
+
+CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned shared, void *stream, void **params, void **extra) {
+    ENTRY("cuLaunchKernel");
+    NEED_CONTEXT();
+    return launch_kernel(function, gx, gy, gz, bx, by, bz, shared, stream, params, extra, 0);
+}
+
+/* cuda.h's CUlaunchConfig and CUlaunchAttribute (a 4-byte id padded to 8, then a 64-byte value union). */
+typedef struct { unsigned id; char pad[4]; union { char bytes[64]; int allowed; } value; } LaunchAttribute;
+typedef struct {
+    unsigned grid_x, grid_y, grid_z, block_x, block_y, block_z, shared;
+    void *stream;
+    LaunchAttribute *attributes;
+    unsigned attribute_count;
+} LaunchConfig;
+
+_Static_assert(sizeof(LaunchAttribute) == 72 && offsetof(LaunchAttribute, value) == 8, "cuda.h's CUlaunchAttribute");
+_Static_assert(sizeof(LaunchConfig) == 56 && offsetof(LaunchConfig, stream) == 32 && offsetof(LaunchConfig, attributes) == 40
+               && offsetof(LaunchConfig, attribute_count) == 48, "cuda.h's CUlaunchConfig");
+
+CUresult cuLaunchKernelEx(const LaunchConfig *config, void *function, void **params, void **extra) {
+    ENTRY("cuLaunchKernelEx");
+    NEED_CONTEXT();
+    if (config == NULL || (config->attribute_count > 0 && config->attributes == NULL)) return INVALID_VALUE;
+    int programmatic = 0;
+    for (unsigned i = 0; i < config->attribute_count; i++) {
+        if (config->attributes[i].id != 6) return INVALID_VALUE; /* only CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION */
+        programmatic = config->attributes[i].value.allowed != 0;
+    }
+    if (programmatic && cc_major < 9) return NOT_SUPPORTED;
+    return launch_kernel(function, config->grid_x, config->grid_y, config->grid_z, config->block_x, config->block_y,
+                         config->block_z, config->shared, config->stream, params, extra, programmatic);
 }
 
 /* ------------------------------------------------------------------ streams and events */

@@ -96,15 +96,28 @@ final class BenchCommand {
         }
     }
 
-    /** {@code --decode-attention}: which grouped decode attention a device step runs, to compare the two on a GPU. */
-    static final class DecodeAttention {
+    /**
+     * How a device step runs, to compare the ways on a GPU: {@code --decode-attention}, which grouped decode attention;
+     * {@code --dependent-launch}, whether its kernels overlap the one before each.
+     */
+    static final class StepOptions {
         @Option(names = "--decode-attention", paramLabel = "KERNEL", defaultValue = "staged",
                 description = "a device step's decode attention: staged (keys and values staged in shared memory, coalesced) or grouped "
                         + "(read as they are used) (default: ${DEFAULT-VALUE})")
         String kernel;
 
-        /** Checks the name, and that a device runs the step when the kernel is not the default, before any work. */
+        @Option(names = "--dependent-launch", paramLabel = "on|off", defaultValue = "on",
+                description = "on a CUDA device from sm_90 on, launch each kernel of a step to overlap the one before it "
+                        + "(programmatic dependent launch), or one after another (off) (default: ${DEFAULT-VALUE})")
+        String dependentLaunch;
+
+        /** Checks the names, and that a device runs the step where a choice is not the default, before any work. */
         void check(String command, dev.moa.tasks.cuda.DeviceChoice choice) {
+            if (!dependentLaunch.equals("on") && !dependentLaunch.equals("off")) {
+                throw new UsageException(command + ": --dependent-launch takes on or off, not '" + dependentLaunch + "'");
+            }
+            Options.require(dependentLaunch.equals("on") || choice.kind() == dev.moa.tasks.cuda.DeviceChoice.Kind.CUDA,
+                    command + ": --dependent-launch applies to a CUDA device (--device cuda)");
             if (!kernel.equals("staged") && !kernel.equals("grouped")) {
                 throw new UsageException(command + ": --decode-attention takes staged or grouped, not '" + kernel + "'");
             }
@@ -112,9 +125,12 @@ final class BenchCommand {
                     command + ": --decode-attention applies to a device step (--device cuda or emulator)");
         }
 
-        /** Sets the model's accelerator (if any) to it. */
+        /** Sets the model's accelerator (if any) to them. */
         void apply(Model model) {
-            model.accelerator().ifPresent(a -> a.stagedAttention(kernel.equals("staged")));
+            model.accelerator().ifPresent(a -> {
+                a.stagedAttention(kernel.equals("staged"));
+                a.dependentLaunch(dependentLaunch.equals("on"));
+            });
         }
     }
 
@@ -152,7 +168,7 @@ final class BenchCommand {
         Products products;
 
         @Mixin
-        DecodeAttention decodeAttention;
+        StepOptions stepOptions;
 
         @Override
         public Integer call() throws Exception {
@@ -161,7 +177,7 @@ final class BenchCommand {
             Presets preset = target.preset();
             var choice = device.choose();
             products.check("bench decode", choice);
-            decodeAttention.check("bench decode", choice);
+            stepOptions.check("bench decode", choice);
             Options.require(batches != null || products.kinds.equals(List.of("auto")), "bench decode: --products compares batched steps: give --batch too");
             Path dir = target.dir();
             MemoryBandwidth.Result bandwidth;
@@ -174,7 +190,7 @@ final class BenchCommand {
                 bandwidth = MemoryBandwidth.measure(1L << 30, 6);
             }
             try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {
-                decodeAttention.apply(model);
+                stepOptions.apply(model);
                 if (batches != null) return batched(model, bandwidth);
                 long bytesPerToken = model.llama().weights().bytesPerDecodedToken();
                 // Decoding streams every weight once per token: the read bandwidth bounds it.
@@ -354,7 +370,7 @@ final class BenchCommand {
         Products products;
 
         @Mixin
-        DecodeAttention decodeAttention;
+        StepOptions stepOptions;
 
         @Option(names = "--kv-budget", paramLabel = "BYTES",
                 description = "instead of --batch: each mode at the most sessions (up to 1024) whose KV caches fit BYTES together, e.g. 32G: "
@@ -373,11 +389,11 @@ final class BenchCommand {
             Options.require(batches.stream().allMatch(b -> b == 1) || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
                     "bench long-context: --batch above 1 runs on a device (--device cuda or emulator)");
             products.check("bench long-context", choice);
-            decodeAttention.check("bench long-context", choice);
+            stepOptions.check("bench long-context", choice);
             Options.require(kvBudget == null || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
                     "bench long-context: --kv-budget steps many sessions together: it runs on a device (--device cuda or emulator)");
             try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {
-                decodeAttention.apply(model);
+                stepOptions.apply(model);
                 var config = model.config();
                 var moaPlan = dev.moa.plans.MoaPlan.load(planFile).validateFor(config.numLayers(), config.numHeads(), dir.toString());
                 var half = dev.moa.plans.MoaPlan.uniform(config.numLayers(), config.numHeads(), new dev.moa.plans.ElasticRule(0, 0.5));

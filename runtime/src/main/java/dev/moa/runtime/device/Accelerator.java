@@ -138,6 +138,15 @@ public final class Accelerator implements AutoCloseable {
     }
 
     /**
+     * Whether the kernels of steps built later overlap the kernel before each on a CUDA device from sm_90 on
+     * (programmatic dependent launch, {@link CudaBackend#dependentLaunch(boolean)}; the default) or run one after
+     * another: for benchmarks that compare the two. Nothing on the emulator.
+     */
+    public synchronized void dependentLaunch(boolean on) {
+        if (backend instanceof CudaBackend cuda) cuda.dependentLaunch(on);
+    }
+
+    /**
      * Decode steps of at least {@code sessions} sessions multiply BF16 weights on the tensor cores (a GEMM over the
      * sessions, each weight read once), fewer by the batched matvec; 0 keeps the matvec for every batch. For
      * benchmarks that compare the two; the default is {@link dev.moa.tasks.kernels.MatVecKernels#BATCH_PASS} + 1.

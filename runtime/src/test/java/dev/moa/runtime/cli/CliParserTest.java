@@ -73,6 +73,10 @@ class CliParserTest {
         assertEquals("moa: bench decode: --decode-attention takes staged or grouped, not 'fast'\n", kernel.err());
         Result kernelOnCpu = run("bench", "decode", "--model", missing, "--decode-attention", "grouped");
         assertEquals("moa: bench decode: --decode-attention applies to a device step (--device cuda or emulator)\n", kernelOnCpu.err());
+        Result launch = run("bench", "decode", "--model", missing, "--dependent-launch", "maybe");
+        assertEquals("moa: bench decode: --dependent-launch takes on or off, not 'maybe'\n", launch.err());
+        Result launchOnEmulator = run("bench", "long-context", "--model", missing, "--device", "emulator", "--dependent-launch", "off");
+        assertEquals("moa: bench long-context: --dependent-launch applies to a CUDA device (--device cuda)\n", launchOnEmulator.err());
         Result onCpu = run("bench", "long-context", "--model", missing, "--products", "matvec");
         assertEquals("moa: bench long-context: --products applies to a device step (--device cuda or emulator)\n", onCpu.err());
         Result budget = run("bench", "long-context", "--model", missing, "--kv-budget", "8G");

@@ -178,11 +178,14 @@ class FakeDriverDecodeTest {
      * (the other tests run each kernel's Java source in the emulator): after a prompt prefilled on the device (its
      * kernels in the emulator: the interpreter needs a minute for the prompt's GEMMs, whose PTX
      * TranslationFidelityTest checks), the captured decode step and its replay with a rewritten step buffer, under a
-     * MoA plan, compute what the CPU computes.
+     * MoA plan, compute what the CPU computes. The device is a Hopper (compute capability 9.0), as the GPUs moa is
+     * measured on: each kernel of the step is launched to overlap the one before it, and its PTX is checked to wait
+     * for it before touching global memory.
      */
     @Test
     void theJitsOwnPtxDecodesAsTheCpuDoes() throws Exception {
         var driver = FakeCuda.freshDriver();
+        FakeCuda.setDevices(1, 9, 0); // Hopper, as the lent GPUs: every kernel of the step waits for the one before it
         FakeCuda.executeLaunches(FakeCuda.Execution.EMULATOR);
         try (Model cpu = Model.load(DEMO);
              Model gpu = Model.load(DEMO, new CudaBackend(CudaContext.open(driver, 0), new KernelCache(null)))) {
@@ -192,7 +195,8 @@ class FakeDriverDecodeTest {
                 float[] expected = a.prefill(prompt), actual = b.prefill(prompt);
                 EmulatorDecodeTest.assertClose(expected, actual, "the prompt's last logits");
                 FakeCuda.executeLaunches(FakeCuda.Execution.PTX);
-                long graphs = FakeCuda.graphLaunchCount(), interpreted = FakeCuda.interpretedLaunchCount();
+                long graphs = FakeCuda.graphLaunchCount(), interpreted = FakeCuda.interpretedLaunchCount(),
+                        overlapping = FakeCuda.programmaticLaunchCount();
                 for (int t = 0; t < 2; t++) {
                     float[][] next = greedyStep(a, b, expected, actual, t);
                     expected = next[0];
@@ -201,6 +205,9 @@ class FakeDriverDecodeTest {
                 assertEquals(graphs + 2, FakeCuda.graphLaunchCount(), "both steps were graph replays");
                 int tasks = b.deviceStep().orElseThrow().tasks().size() - 1; // a logits step has no argmax
                 assertEquals(interpreted + 2L * tasks, FakeCuda.interpretedLaunchCount(), "every kernel of both steps ran as PTX");
+                // each overlapping the one before it (programmatic dependent launch), its PTX touching no global memory
+                // before its wait (the interpreter refuses that)
+                assertEquals(overlapping + 2L * tasks, FakeCuda.programmaticLaunchCount(), "every kernel of the step launched to overlap");
             }
         } finally {
             FakeCuda.executeLaunches(FakeCuda.Execution.EMULATOR);

@@ -137,6 +137,7 @@ public final class CudaDriver {
     private final Entry cuLaunchKernel = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS),
             "cuLaunchKernel");
+    private final Entry cuLaunchKernelEx = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS), "cuLaunchKernelEx");
     private final Entry cuFuncSetAttribute = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), "cuFuncSetAttribute");
     private final Entry cuGraphInstantiateWithFlags = entry(
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG), "cuGraphInstantiateWithFlags");
@@ -434,6 +435,36 @@ public final class CudaDriver {
                              int blockZ, int sharedBytes, MemorySegment stream, MemorySegment kernelParams) {
         check(cuLaunchKernel, h -> (int) h.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ,
                 sharedBytes, stream, kernelParams, MemorySegment.NULL));
+    }
+
+    /** {@code CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION}: the launch may overlap the previous kernel on its stream. */
+    public static final int LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+
+    /** {@code CUlaunchConfig}: grid and block sizes, dynamic shared bytes, then (8-aligned) the stream, the attributes and their count. */
+    private static final long CONFIG_BYTES = 56, CONFIG_STREAM = 32, CONFIG_ATTRIBUTES = 40, CONFIG_ATTRIBUTE_COUNT = 48;
+    /** {@code CUlaunchAttribute}: the id, padding to 8, a 64-byte value union. */
+    private static final long ATTRIBUTE_BYTES = 72, ATTRIBUTE_VALUE = 8;
+
+    /**
+     * {@code cuLaunchKernelEx} with one attribute, programmatic stream serialization ({@link
+     * #LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION} = 1): the kernel may begin while the previous kernel on
+     * {@code stream} finishes, and resolves its dependency itself ({@code griddepcontrol.wait}). Otherwise as {@link
+     * #launchKernel}; captured into a graph as a programmatic edge (CUDA 12.3 on).
+     */
+    public void launchKernelOverlapping(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY,
+                                        int blockZ, int sharedBytes, MemorySegment stream, MemorySegment kernelParams) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment attribute = arena.allocate(ATTRIBUTE_BYTES, 8); // zeroed
+            attribute.set(JAVA_INT, 0, LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+            attribute.set(JAVA_INT, ATTRIBUTE_VALUE, 1); // programmaticStreamSerializationAllowed
+            MemorySegment config = arena.allocate(CONFIG_BYTES, 8);
+            int[] dims = {gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes};
+            for (int i = 0; i < dims.length; i++) config.set(JAVA_INT, 4L * i, dims[i]);
+            config.set(ADDRESS, CONFIG_STREAM, stream);
+            config.set(ADDRESS, CONFIG_ATTRIBUTES, attribute);
+            config.set(JAVA_INT, CONFIG_ATTRIBUTE_COUNT, 1);
+            check(cuLaunchKernelEx, h -> (int) h.invokeExact(config, function, kernelParams, MemorySegment.NULL));
+        }
     }
 
     /** {@code CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES}. */

@@ -55,6 +55,15 @@ public final class CudaFunction {
         dynamicSharedLimit = bytes;
     }
 
+    /**
+     * Whether the kernel waits for the kernels before it itself ({@code griddepcontrol.wait}, {@link
+     * dev.moa.tasks.kernel.KernelContext#awaitPriorKernels}), so that it may be launched to overlap them ({@link
+     * #launchOverlapping}).
+     */
+    public boolean awaitsPriorKernels() {
+        return entry != null && entry.awaitsPriorKernels();
+    }
+
     /** The raw {@code CUfunction}. */
     public MemorySegment handle() {
         return handle;
@@ -73,6 +82,25 @@ public final class CudaFunction {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment params = packParameters(arena, args);
             context.driver().launchKernel(handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                    sharedBytes, streamHandle, params);
+        }
+    }
+
+    /**
+     * As {@link #launch}, with programmatic stream serialization: the kernel's groups may start while the previous
+     * kernel on {@code stream} finishes, so it must wait for it itself ({@link #awaitsPriorKernels}; refused otherwise,
+     * since it would read what that kernel is still writing).
+     */
+    public void launchOverlapping(Dim3 grid, Dim3 block, int sharedBytes, CudaStream stream, Object... args) {
+        module.checkOpen();
+        if (!awaitsPriorKernels()) throw new IllegalStateException("kernel " + name + " does not wait for the kernels before it: it cannot overlap them");
+        if (sharedBytes < 0) throw new IllegalArgumentException("dynamic shared memory must be >= 0, got " + sharedBytes);
+        MemorySegment streamHandle = stream == null ? MemorySegment.NULL : stream.handle();
+        CudaContext context = module.context();
+        context.makeCurrent();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment params = packParameters(arena, args);
+            context.driver().launchKernelOverlapping(handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
                     sharedBytes, streamHandle, params);
         }
     }

@@ -18,8 +18,10 @@ import java.util.regex.Pattern;
  * @param types each parameter's PTX type without the dot ({@code u64}, {@code s32}, {@code f32}, …), or
  *              {@code b8[N]} for an N-byte aggregate
  * @param fixed launch-argument index → the value a variant was compiled for (see {@link #FIXED}); empty for a kernel as written
+ * @param awaitsPriorKernels whether its body waits for the kernels before it ({@code griddepcontrol.wait}), which lets it be
+ *                           launched to overlap them ({@link CudaFunction#awaitsPriorKernels})
  */
-public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fixed) {
+public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fixed, boolean awaitsPriorKernels) {
 
     /**
      * The header line by which the JIT marks a variant compiled with some arguments fixed ({@code @Specialize}):
@@ -43,7 +45,12 @@ public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fi
         String code = ptx.replaceAll("(?s)/\\*.*?\\*/", " ").replaceAll("//[^\n]*", "");
         Map<String, PtxEntry> entries = new HashMap<>();
         Matcher m = ENTRY.matcher(code);
+        List<Integer> starts = new ArrayList<>();
+        while (m.find()) starts.add(m.start());
+        m.reset();
         while (m.find()) {
+            int next = starts.indexOf(m.start()) + 1;
+            String body = code.substring(m.end(), next < starts.size() ? starts.get(next) : code.length());
             List<String> types = new ArrayList<>();
             if (m.group(3) != null) {
                 for (String declaration : m.group(3).split(",")) {
@@ -51,7 +58,7 @@ public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fi
                     if (!d.isEmpty()) types.add(typeOf(d));
                 }
             }
-            entries.put(m.group(1), new PtxEntry(m.group(1), List.copyOf(types), Map.copyOf(fixed)));
+            entries.put(m.group(1), new PtxEntry(m.group(1), List.copyOf(types), Map.copyOf(fixed), body.contains("griddepcontrol.wait")));
         }
         return entries;
     }

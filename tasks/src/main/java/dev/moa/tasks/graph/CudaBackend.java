@@ -23,6 +23,10 @@ import java.util.Map;
  * as a module; each buffer gets device memory at first use and stays resident; the first run of a graph launches
  * its tasks on a stream while capturing them into a CUDA graph, later runs replay that graph with one call.
  *
+ * <p>A kernel that waits for the kernels before it itself ({@link dev.moa.tasks.kernel.KernelContext#awaitPriorKernels},
+ * compiled for sm_90 on) is launched with programmatic dependent launch: its groups start, and run up to that wait,
+ * while the previous kernel finishes, instead of after it ({@link #dependentLaunch}).
+ *
  * <p>Thread-safe: sessions decoding on different threads share one backend per model; each call makes the
  * device's context current on the calling thread and holds the backend while it works, so their steps take turns
  * on the device's one stream.
@@ -35,6 +39,10 @@ public final class CudaBackend implements Backend {
     private final List<CudaModule> modules = new ArrayList<>();
     private final Map<DeviceBuffer, DeviceMemory> resident = new IdentityHashMap<>();
     private final Map<TaskGraph, CudaGraph> captured = new IdentityHashMap<>();
+    /** Whether kernels that wait for their predecessors are launched to overlap them ({@link #dependentLaunch}). */
+    private boolean dependentLaunch = true;
+    /** Whether a stream capture is under way: a refused launch then fails the capture, which {@link #run} repeats. */
+    private boolean capturing;
 
     /** A backend whose kernels are cached in the standard PTX cache (memory and ~/.cache/moa-java/ptx). */
     public CudaBackend(CudaContext context) {
@@ -50,6 +58,20 @@ public final class CudaBackend implements Backend {
     @Override
     public String name() {
         return "cuda: " + context.device().name() + " (" + context.ptxTarget() + ")";
+    }
+
+    /**
+     * Launches kernels that wait for the kernels before them ({@link CudaFunction#awaitsPriorKernels}) with
+     * programmatic stream serialization, so each starts while its predecessor finishes (on, the default), or one after
+     * another as any other (off: what to compare against). Graphs captured before keep how they were launched.
+     */
+    public synchronized void dependentLaunch(boolean on) {
+        dependentLaunch = on;
+    }
+
+    /** Whether {@link #dependentLaunch} is on: it is turned off for good where the driver refuses such a launch. */
+    public synchronized boolean dependentLaunch() {
+        return dependentLaunch;
     }
 
     @Override
@@ -109,7 +131,13 @@ public final class CudaBackend implements Backend {
                 for (Object a : t.args()) if (a instanceof DeviceBuffer b && !resident.containsKey(b)) upload(b);
                 function(t).allowDynamicShared(t.grid().sharedBytes()); // (an attribute: set before the capture, not in it)
             }
-            replay = CudaGraph.capture(stream, () -> graph.tasks().forEach(this::launch));
+            try {
+                replay = capture(graph.tasks());
+            } catch (dev.moa.tasks.cuda.CudaException e) {
+                if (!dependentLaunch || graph.tasks().stream().noneMatch(t -> function(t).awaitsPriorKernels())) throw e;
+                refuseDependentLaunch(e);
+                replay = capture(graph.tasks());
+            }
             captured.put(graph, replay);
         }
         replay.launch(stream);
@@ -164,7 +192,7 @@ public final class CudaBackend implements Backend {
         try (var start = context.createEvent(); var end = context.createEvent()) {
             for (int k = 1; k <= tasks.size(); k++) {
                 List<TaskGraph.Task> head = tasks.subList(0, k);
-                try (CudaGraph replay = CudaGraph.capture(stream, () -> head.forEach(this::launch))) {
+                try (CudaGraph replay = capture(head)) {
                     replay.launch(stream);
                     double best = Double.POSITIVE_INFINITY;
                     for (int round = 0; round < 3; round++) {
@@ -228,6 +256,22 @@ public final class CudaBackend implements Backend {
         if (replay != null) replay.close();
     }
 
+    /** The tasks captured from the stream into a graph (nothing runs yet). */
+    private CudaGraph capture(List<TaskGraph.Task> tasks) {
+        capturing = true;
+        try {
+            return CudaGraph.capture(stream, () -> tasks.forEach(this::launch));
+        } finally {
+            capturing = false;
+        }
+    }
+
+    /** A driver that refuses programmatic dependent launch (older than CUDA 12.3 in a capture, say): plain launches from now on. */
+    private void refuseDependentLaunch(dev.moa.tasks.cuda.CudaException e) {
+        dependentLaunch = false;
+        System.err.println("moa: " + name() + ": programmatic dependent launch refused (" + e.getMessage() + "); kernels launch one after another");
+    }
+
     private void launch(TaskGraph.Task t) {
         Object[] args = new Object[t.args().size()];
         for (int i = 0; i < args.length; i++) {
@@ -237,7 +281,17 @@ public final class CudaBackend implements Backend {
         var g = t.grid();
         CudaFunction f = function(t);
         f.allowDynamicShared(g.sharedBytes());
-        f.launch(Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), g.sharedBytes(), stream, args);
+        Dim3 groups = Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), block = Dim3.of(g.groupSize());
+        if (dependentLaunch && f.awaitsPriorKernels()) {
+            try {
+                f.launchOverlapping(groups, block, g.sharedBytes(), stream, args);
+                return;
+            } catch (dev.moa.tasks.cuda.CudaException e) {
+                if (capturing) throw e; // the capture is spoilt: run() captures again without
+                refuseDependentLaunch(e);
+            }
+        }
+        f.launch(groups, block, g.sharedBytes(), stream, args);
     }
 
     /** The task's kernel, the variant for its {@code @Specialize} arguments (compiled and loaded once each). */

@@ -66,7 +66,7 @@ public record PtxInstruction(String guard, String opcode, List<Operand> operands
     /** Whether the instruction writes its first operand. */
     public boolean writesFirst() {
         return !operands.isEmpty() && switch (operation()) {
-            case "st", "bra", "bar", "membar", "ret", "cp" -> false;
+            case "st", "bra", "bar", "membar", "ret", "cp", "griddepcontrol", "prefetch" -> false;
             default -> true;
         };
     }
@@ -91,7 +91,7 @@ public record PtxInstruction(String guard, String opcode, List<Operand> operands
      */
     public boolean hasEffects() {
         return switch (operation()) {
-            case "st", "atom", "bra", "bar", "membar", "ret", "shfl", "mma", "ldmatrix", "cp" -> true;
+            case "st", "atom", "bra", "bar", "membar", "ret", "shfl", "mma", "ldmatrix", "cp", "griddepcontrol", "prefetch" -> true;
             default -> false;
         };
     }

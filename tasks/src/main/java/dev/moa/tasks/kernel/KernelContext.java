@@ -42,6 +42,31 @@ public abstract class KernelContext {
      */
     public abstract void fence();
 
+    /**
+     * Waits until the kernels queued before this one have finished and their memory writes are visible, then lets the
+     * next kernel begin launching: {@code griddepcontrol.wait; griddepcontrol.launch_dependents} (sm_90 on). The CUDA
+     * backend launches a kernel whose PTX waits so with programmatic stream serialization: its groups are made
+     * resident and run up to this call while the previous kernel finishes, so a graph of small kernels stops paying
+     * each launch's ramp-up between them. Because each kernel lets the next one launch only after its own wait, the
+     * code before this call overlaps the previous kernel alone, which may still be reading and writing anything: it
+     * may compute and {@link #prefetchL2 prefetch} but must not read or write global memory (the PTX interpreter
+     * refuses such an access). Every work-item that touches global memory calls it first; those that touch none may
+     * return without. Nothing on targets before sm_90 and in the emulator (whose launches run one after another),
+     * and harmless in a kernel launched plainly.
+     */
+    public abstract void awaitPriorKernels();
+
+    /**
+     * Asks for the 128-byte line of {@code buffer} holding element {@code index} to be brought into the L2 cache,
+     * without waiting and without reading it ({@code prefetch.global.L2}; emitted from sm_90 on, where kernels overlap):
+     * a hint with no effect on any result, so a kernel may issue it before {@link #awaitPriorKernels} for the weights it
+     * is about to stream, which then arrive while the previous kernel finishes. One line a work-item: lanes of a warp
+     * ask for consecutive lines. (The bulk form, {@code cp.async.bulk.prefetch.L2}, took a whole range from one
+     * work-item but cost the normed matvecs 10–12 registers in ptxas, a group per SM fewer.) The emulator checks the
+     * element is inside the buffer.
+     */
+    public abstract void prefetchL2(Half16Buffer buffer, long index);
+
     /** The value of lane {@code laneId() + delta} (own value past the warp's end): {@code shfl.sync.down.b32}. */
     public abstract float shuffleDown(float value, int delta);
 

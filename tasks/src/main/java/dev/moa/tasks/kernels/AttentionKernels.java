@@ -44,6 +44,7 @@ public final class AttentionKernels {
                                     F32Buffer valueCache, Half16Buffer keys16, Half16Buffer values16, I32Buffer slotPositions,
                                     I32Buffer offsets, I32Buffer rings, I32Buffer step, I32Buffer sinkSlots, @Specialize int heads,
                                     @Specialize int kvHeads, @Specialize int headDim, @Specialize int kvFormat) {
+        ctx.awaitPriorKernels();
         int head = ctx.groupId(0), b = ctx.groupId(1);
         int half = headDim / 2;
         int position = step.get((long) b * Step.SIZE + Step.POSITION);
@@ -97,6 +98,7 @@ public final class AttentionKernels {
                                    I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                    I32Buffer step, I32Buffer sinkSlots, @Specialize int heads, @Specialize int kvHeads,
                                    @Specialize int headDim, float scale, @Specialize int kvFormat) {
+        ctx.awaitPriorKernels();
         float[] scores = ctx.sharedF32(SPLIT);
         float[] reduce = ctx.sharedF32(GROUP);
         int head = ctx.groupId(0), split = ctx.groupId(1), splits = ctx.groups(1), b = ctx.groupId(2);
@@ -211,6 +213,7 @@ public final class AttentionKernels {
                                      I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                      I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, @Specialize int heads,
                                      @Specialize int kvHeads, @Specialize int headDim, float scale, @Specialize int kvFormat) {
+        ctx.awaitPriorKernels();
         float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
         float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED_SPLIT);
         float[] partial = ctx.sharedF32(WARPS * MAX_GROUP_HEADS * MAX_HEAD_DIM);
@@ -279,6 +282,7 @@ public final class AttentionKernels {
                                     I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                     I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, @Specialize int heads,
                                     @Specialize int kvHeads, @Specialize int headDim, float scale, @Specialize int kvFormat) {
+        ctx.awaitPriorKernels();
         float[] merge = ctx.sharedF32(2 * MAX_GROUP_HEADS);
         int[] last = ctx.sharedI32(1);
         int[] spans = ctx.sharedI32(2 * MAX_GROUP_HEADS);
@@ -794,6 +798,7 @@ public final class AttentionKernels {
      */
     public static void combine(KernelContext ctx, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                F32Buffer out, int splits, @Specialize int headDim) {
+        ctx.awaitPriorKernels();
         long head = (long) ctx.groupId(1) * ctx.groups(0) + ctx.groupId(0);
         long stats = head * splits;
         float max = Float.NEGATIVE_INFINITY;

@@ -65,6 +65,8 @@ public final class MatVecKernels {
                                  int ieee) {
         int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
         int lane = ctx.laneId();
+        if (row < rows) prefetchRow(ctx, w, (long) row * cols, cols);
+        ctx.awaitPriorKernels();
         float sum = 0f;
         if (row < rows) {
             long base = (long) row * cols;
@@ -92,6 +94,7 @@ public final class MatVecKernels {
      */
     public static void f32Into(KernelContext ctx, F32Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
                                @Specialize int cols, @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
         int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
         int lane = ctx.laneId();
         float sum = 0f;
@@ -142,6 +145,8 @@ public final class MatVecKernels {
         int lane = ctx.laneId();
         int v = pass * BATCH_PASS, n = Math.min(BATCH_PASS, batch - v);
         long x0 = (long) v * cols, x1 = x0 + (n > 1 ? cols : 0), x2 = x0 + (n > 2 ? 2L * cols : 0), x3 = x0 + (n > 3 ? 3L * cols : 0);
+        if (row < rows) prefetchRow(ctx, w, (long) row * cols, cols);
+        ctx.awaitPriorKernels();
         float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
         if (row < rows) {
             long base = (long) row * cols;
@@ -177,6 +182,7 @@ public final class MatVecKernels {
     /** As {@link #halfBatchInto} with F32 weights: four weights per 16-byte load when {@code cols} is a multiple of 4. */
     public static void f32BatchInto(KernelContext ctx, F32Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
                                     @Specialize int cols, int batch, @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
         int passes = (batch + BATCH_PASS - 1) / BATCH_PASS;
         int pass = ctx.groupId(0) % passes;
         int row = ctx.groupId(0) / passes * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
@@ -237,6 +243,23 @@ public final class MatVecKernels {
     }
 
     /** Lane 0 of the row's warp writes the row's result through the epilogue. */
+    /**
+     * Bytes of each weight row a matvec asks the L2 cache for before {@link KernelContext#awaitPriorKernels}: the
+     * start of the row, which its warp reads first, arrives while the previous kernel finishes. A bound rather than the
+     * whole row: the groups resident early prefetch at once, and whole rows (the 64 MB of a 1B model's gate/up) would
+     * overflow the L2 before they are read.
+     */
+    static final int PREFETCH_BYTES = 1024;
+
+    /**
+     * The warp asks the L2 for the first {@link #PREFETCH_BYTES} (at most) of the 16-bit row of {@code cols} elements at
+     * element {@code base}: lane k for the 128-byte line holding element {@code base + 64k}.
+     */
+    static void prefetchRow(KernelContext ctx, Half16Buffer w, long base, int cols) {
+        int lane = ctx.laneId();
+        if (lane < PREFETCH_BYTES / 128 && lane * 64 < cols) ctx.prefetchL2(w, base + lane * 64);
+    }
+
     static void store(KernelContext ctx, float sum, F32Buffer bias, F32Buffer out, int row, int rows, int epilogue) {
         if (row < rows && ctx.laneId() == 0) {
             float value = sum;

@@ -55,6 +55,9 @@ public final class NormedMatVecKernels {
         boolean glu = (epilogue & GLU) != 0;
         if (pair >= (glu ? rows / 2 : (rows + 1) / 2)) return; // the whole warp: no shuffle waits for it
         int row0 = glu ? pair : 2 * pair, row1 = glu ? pair + rows / 2 : 2 * pair + 1;
+        MatVecKernels.prefetchRow(ctx, w, (long) row0 * cols, cols);
+        if (row1 < rows) MatVecKernels.prefetchRow(ctx, w, (long) row1 * cols, cols);
+        ctx.awaitPriorKernels();
         pairDots(ctx, w, x, norm, row0, Math.min(row1, rows - 1), cols, eps, ieee, dots, 2 * warp);
         if (ctx.laneId() != 0) return;
         float a0 = dots[2 * warp], a1 = dots[2 * warp + 1];
@@ -92,6 +95,9 @@ public final class NormedMatVecKernels {
         int head = pair / half, i = pair % half;
         if (head >= heads + 2 * kvHeads) return; // the whole warp
         int row0 = head * headDim + i, row1 = row0 + half;
+        MatVecKernels.prefetchRow(ctx, w, (long) row0 * cols, cols);
+        MatVecKernels.prefetchRow(ctx, w, (long) row1 * cols, cols);
+        ctx.awaitPriorKernels();
         // what the epilogue reads, loaded before the dot products so the loads overlap the weights' (a chain of
         // dependent loads after them would be the kernel's tail)
         int position = step.get(Step.POSITION);

@@ -15,6 +15,7 @@ public final class VectorKernels {
 
     /** {@code c = a + b}. One work-item per element; launch {@code Grid.covering(n, 256)}. */
     public static void add(KernelContext ctx, F32Buffer a, F32Buffer b, F32Buffer c, int n) {
+        ctx.awaitPriorKernels();
         int i = ctx.globalId();
         if (i < n) c.set(i, a.get(i) + b.get(i));
     }
@@ -25,6 +26,7 @@ public final class VectorKernels {
      * shared memory, then each scales its slice. Launch {@code Grid.of(rows, ROW_GROUP)}.
      */
     public static void rmsNorm(KernelContext ctx, F32Buffer x, F32Buffer weight, F32Buffer out, int dim, float eps) {
+        ctx.awaitPriorKernels();
         float[] partial = ctx.sharedF32(ROW_GROUP);
         long row = (long) ctx.groupId(0) * dim;
         int t = ctx.localId();
@@ -43,6 +45,7 @@ public final class VectorKernels {
      * maximum, then the sum of exponentials, through shared memory. Launch {@code Grid.of(rows, ROW_GROUP)}.
      */
     public static void softmax(KernelContext ctx, F32Buffer x, int n) {
+        ctx.awaitPriorKernels();
         float[] partial = ctx.sharedF32(ROW_GROUP);
         long row = (long) ctx.groupId(0) * n;
         int t = ctx.localId();
@@ -65,12 +68,14 @@ public final class VectorKernels {
      * elements {@code [256·i, +256)} of row r, one per work-item; launch {@code Grid.of((width + 255) / 256, rows, 256)}.
      */
     public static void copyRows(KernelContext ctx, F32Buffer src, int from, F32Buffer dst, int to, int width) {
+        ctx.awaitPriorKernels();
         int i = ctx.globalId(), r = ctx.groupId(1);
         if (i < width) dst.set((long) (to + r) * width + i, src.get((long) (from + r) * width + i));
     }
 
     /** SwiGLU: {@code out = silu(gate) * up}. One work-item per element; launch {@code Grid.covering(n, 256)}. */
     public static void siluTimes(KernelContext ctx, F32Buffer gate, F32Buffer up, F32Buffer out, int n) {
+        ctx.awaitPriorKernels();
         int i = ctx.globalId();
         if (i < n) out.set(i, silu(gate.get(i)) * up.get(i));
     }
@@ -81,6 +86,7 @@ public final class VectorKernels {
      * per element; launch {@code Grid.of(ceil(n / 256), rows, 256)}.
      */
     public static void swiGlu(KernelContext ctx, F32Buffer gateUp, F32Buffer out, int n) {
+        ctx.awaitPriorKernels();
         int i = ctx.globalId();
         long b = ctx.groupId(1);
         if (i < n) out.set(b * n + i, silu(gateUp.get(2 * b * n + i)) * gateUp.get(2 * b * n + n + i));
@@ -97,6 +103,7 @@ public final class VectorKernels {
      * {@code Grid.of(ceil(dim / 256), rows, 256)}.
      */
     public static void embedBf16(KernelContext ctx, Half16Buffer table, I32Buffer step, F32Buffer out, int dim) {
+        ctx.awaitPriorKernels();
         int i = ctx.globalId();
         int b = ctx.groupId(1);
         if (i < dim) out.set((long) b * dim + i, KernelContext.bf16ToFloat(table.get((long) step.get((long) b * Step.SIZE + Step.TOKEN) * dim + i)));
@@ -104,6 +111,7 @@ public final class VectorKernels {
 
     /** As {@link #embedBf16} for an IEEE half table. */
     public static void embedF16(KernelContext ctx, Half16Buffer table, I32Buffer step, F32Buffer out, int dim) {
+        ctx.awaitPriorKernels();
         int i = ctx.globalId();
         int b = ctx.groupId(1);
         if (i < dim) out.set((long) b * dim + i, KernelContext.f16ToFloat(table.get((long) step.get((long) b * Step.SIZE + Step.TOKEN) * dim + i)));
@@ -111,6 +119,7 @@ public final class VectorKernels {
 
     /** As {@link #embedBf16} for an F32 table. */
     public static void embedF32(KernelContext ctx, F32Buffer table, I32Buffer step, F32Buffer out, int dim) {
+        ctx.awaitPriorKernels();
         int i = ctx.globalId();
         int b = ctx.groupId(1);
         if (i < dim) out.set((long) b * dim + i, table.get((long) step.get((long) b * Step.SIZE + Step.TOKEN) * dim + i));
@@ -132,6 +141,7 @@ public final class VectorKernels {
      */
     public static void argmax(KernelContext ctx, F32Buffer logits, F32Buffer partialValues, I32Buffer partialInts, I32Buffer arrivals,
                               I32Buffer result, int n) {
+        ctx.awaitPriorKernels();
         float[] values = ctx.sharedF32(ROW_GROUP);
         int[] indices = ctx.sharedI32(ROW_GROUP);
         int[] broken = ctx.sharedI32(ROW_GROUP);

@@ -89,6 +89,77 @@ class CudaBackendTest {
     }
 
     /**
+     * Programmatic dependent launch on a Hopper device (compute capability 9.0, so the JIT's PTX waits for the kernels
+     * before it): the kernels that wait reach the driver through cuLaunchKernelEx with programmatic stream
+     * serialization, captured and replayed as such, a kernel that does not wait is launched plainly, and every kernel's
+     * PTX runs in the interpreter, which refuses a global access before the wait. Off, nothing is launched so; where
+     * the driver refuses such a launch (in a capture or alone), the backend says so once and launches plainly; on an
+     * Ampere device (8.6) no PTX waits and no launch asks for it.
+     */
+    @Test
+    void kernelsThatWaitForThoseBeforeThemOverlapThemOnHopper() {
+        int n = 1000;
+        for (int major : new int[] {9, 8}) {
+            CudaDriver driver = FakeCuda.freshDriver();
+            FakeCuda.setDevices(1, major, major == 9 ? 0 : 6);
+            FakeCuda.executeLaunches(FakeCuda.Execution.PTX);
+            try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
+                 CudaBackend gpu = new CudaBackend(context, new dev.moa.tasks.jit.KernelCache(null))) {
+                F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n), c = F32Buffer.allocate(arena, n),
+                        d = F32Buffer.allocate(arena, n), e = F32Buffer.allocate(arena, n);
+                for (int i = 0; i < n; i++) {
+                    a.set(i, i);
+                    b.set(i, 1000 - 3 * i);
+                }
+                // c = a + b (waits), d = 2·reverse(c) (does not), e = d + a (waits)
+                TaskGraph graph = new TaskGraph()
+                        .task("a + b", VectorKernels.class, "add", Grid.covering(n, 256), a, b, c, n)
+                        .task("reverse", dev.moa.tasks.jit.SharedMemoryKernels.class, "dynamicShared", Grid.of(1, 256).withSharedBytes(4 * n), c, d, n)
+                        .task("+ a", VectorKernels.class, "add", Grid.covering(n, 256), d, a, e, n);
+                int overlapping = major == 9 ? 2 : 0;
+                java.util.function.IntConsumer check = round -> {
+                    gpu.download(e);
+                    assertEquals(null, FakeCuda.launchFailure(), "round " + round);
+                    for (int i = 0; i < n; i += 37) {
+                        int r = n - 1 - i;
+                        assertEquals(2f * (r + 1000 - 3 * r) - (i % 8) + i, e.get(i), "round " + round + ", element " + i);
+                    }
+                };
+                gpu.run(graph);
+                gpu.run(graph);
+                check.accept(1);
+                assertEquals(2L * overlapping, FakeCuda.programmaticLaunchCount(), "the waiting kernels of both replays");
+                assertEquals(6, FakeCuda.launchCount());
+
+                gpu.dependentLaunch(false);
+                gpu.forget(graph);
+                gpu.run(graph);
+                check.accept(2);
+                assertEquals(2L * overlapping, FakeCuda.programmaticLaunchCount(), "off: launched plainly");
+                if (major != 9) continue;
+
+                gpu.dependentLaunch(true);
+                gpu.forget(graph);
+                FakeCuda.failNext("cuLaunchKernelEx", 801); // CUDA_ERROR_NOT_SUPPORTED, in the capture
+                gpu.run(graph);
+                check.accept(3);
+                assertTrue(!gpu.dependentLaunch(), "turned off where the driver refused it");
+                assertEquals(4, FakeCuda.programmaticLaunchCount(), "the graph captured again, plainly");
+
+                gpu.dependentLaunch(true);
+                FakeCuda.failNext("cuLaunchKernelEx", 801); // launched directly: the refused kernel launched plainly instead
+                gpu.runOnce(graph);
+                check.accept(4);
+                assertTrue(!gpu.dependentLaunch());
+                assertEquals(4, FakeCuda.programmaticLaunchCount());
+                assertEquals(15, FakeCuda.launchCount(), "every kernel ran once a round");
+            } finally {
+                FakeCuda.executeLaunches(FakeCuda.Execution.EMULATOR);
+            }
+        }
+    }
+
+    /**
      * A device-to-device copy of a byte range between two buffers: the target's device copy gets the source's device
      * bytes (not its stale host bytes), the rest of the target is untouched, and the host copies stay as they were
      * until downloaded; a range past either buffer is refused.

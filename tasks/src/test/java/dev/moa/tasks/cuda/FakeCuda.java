@@ -102,6 +102,11 @@ public final class FakeCuda {
         return (long) call("fake_host_to_device_bytes", FunctionDescriptor.of(JAVA_LONG));
     }
 
+    /** Kernels run (alone or replayed from a graph) that were launched with programmatic stream serialization, since the last reset. */
+    public static long programmaticLaunchCount() {
+        return (long) call("fake_programmatic_launch_count", FunctionDescriptor.of(JAVA_LONG));
+    }
+
     /** Stream captures begun since the last reset. */
     public static long captureCount() {
         return (long) call("fake_capture_count", FunctionDescriptor.of(JAVA_LONG));
@@ -265,7 +270,8 @@ public final class FakeCuda {
         call("fake_set_total_memory", FunctionDescriptor.ofVoid(JAVA_LONG), bytes);
     }
 
-    static void setDevices(int count, int major, int minor) {
+    /** {@code count} devices of compute capability {@code major.minor} (until the next reset: one of 8.6). */
+    public static void setDevices(int count, int major, int minor) {
         call("fake_set_devices", FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT, JAVA_INT), count, major, minor);
     }
 

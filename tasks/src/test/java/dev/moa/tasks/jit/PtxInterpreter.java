@@ -36,6 +36,11 @@ public final class PtxInterpreter {
     private int sharedBytes;
     /** The dynamic shared array's name, or null. */
     private String dynamicShared;
+    /**
+     * Whether the entry waits for the kernels before it ({@code griddepcontrol.wait}): the CUDA backend then launches it
+     * to overlap the previous kernel, so each thread's global memory accesses before its wait are refused here.
+     */
+    private boolean awaitsPriorKernels;
 
     /** PTX instructions executed by every thread of every launch so far (guarded-off ones included). */
     private final java.util.concurrent.atomic.LongAdder executed = new java.util.concurrent.atomic.LongAdder();
@@ -132,6 +137,7 @@ public final class PtxInterpreter {
             String[] operands = space < 0 ? new String[0] : line.substring(space + 1).split(",\\s*");
             for (int i = 0; i < operands.length; i++) operands[i] = operands[i].strip();
             code.add(new Op(guard, negate, opcode.split("\\."), operands, line));
+            if (opcode.equals("griddepcontrol.wait")) awaitsPriorKernels = true;
         }
     }
 
@@ -213,6 +219,19 @@ public final class PtxInterpreter {
         final long[] r = new long[registers.size()];
         List<Runnable> openCopies = new ArrayList<>();
         final java.util.ArrayDeque<List<Runnable>> copyGroups = new java.util.ArrayDeque<>();
+        /** Whether this thread has passed {@code griddepcontrol.wait}. */
+        boolean waited;
+
+        /**
+         * Refuses a global memory access before this thread's {@code griddepcontrol.wait} in an entry that waits: on the
+         * GPU it would run while the previous kernel still writes (or reads) that memory.
+         */
+        void global(Op op) {
+            if (awaitsPriorKernels && !waited) {
+                throw new IllegalStateException("'" + op.text() + "' touches global memory before griddepcontrol.wait (thread " + tid
+                        + "): it would overlap the previous kernel");
+            }
+        }
 
         PtxThread(Grid grid, int[] block, int tid, long[] params, MemorySegment shared, Phaser barrier, Phaser warpBarrier, long[] warpSlots,
                   int[][] mmaWords, float[][] mmaAcc) {
@@ -303,6 +322,7 @@ public final class PtxInterpreter {
                                 set(o[0], params[index]);
                             } else {
                                 MemorySegment memory = p[1].equals("shared") ? shared : ALL;
+                                if (memory == ALL) global(op);
                                 if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // {%v_0, …}, [address]
                                     int words = p[p.length - 2].equals("v4") ? 4 : 2;
                                     long a = address(o[words]);
@@ -325,6 +345,7 @@ public final class PtxInterpreter {
                         }
                         case "st" -> {
                             MemorySegment memory = p[1].equals("shared") ? shared : ALL;
+                            if (memory == ALL) global(op);
                             long a = address(o[0]);
                             if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // [address], {%v_0, …} (nvcc's)
                                 int words = p[p.length - 2].equals("v4") ? 4 : 2;
@@ -343,6 +364,7 @@ public final class PtxInterpreter {
                             }
                         }
                         case "atom" -> {
+                            global(op);
                             long a = address(o[1]);
                             synchronized (ATOMICS) {
                                 switch (p[2] + "." + type) {
@@ -365,6 +387,7 @@ public final class PtxInterpreter {
                         case "cp" -> { // cp.async: copies start, are grouped by commit_group, and happen at the wait_group covering them
                             switch (p[2]) {
                                 case "cg" -> {
+                                    global(op);
                                     long destination = address(o[0]), source = address(o[1]);
                                     openCopies.add(() -> MemorySegment.copy(ALL, source, shared, destination, 16));
                                 }
@@ -375,6 +398,19 @@ public final class PtxInterpreter {
                                 case "wait_group" -> {
                                     long pending = value(o[0]);
                                     while (copyGroups.size() > pending) copyGroups.removeFirst().forEach(Runnable::run);
+                                }
+                                default -> throw unsupported(op);
+                            }
+                        }
+                        case "prefetch" -> { // prefetch.global.L2 [address]: a hint, touching nothing (allowed before the wait)
+                            if (!op.text().startsWith("prefetch.global.L2 ")) throw unsupported(op);
+                        }
+                        case "griddepcontrol" -> {
+                            switch (p[1]) {
+                                case "wait" -> waited = true; // blocks run after the kernels before them here
+                                case "launch_dependents" -> {
+                                    // before the wait it would let the next kernel start while the one before this still runs
+                                    if (!waited) throw new IllegalStateException("griddepcontrol.launch_dependents before griddepcontrol.wait (thread " + tid + ")");
                                 }
                                 default -> throw unsupported(op);
                             }

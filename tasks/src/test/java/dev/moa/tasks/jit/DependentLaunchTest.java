@@ -1,0 +1,102 @@
+package dev.moa.tasks.jit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.moa.tasks.cuda.PtxEntry;
+import dev.moa.tasks.emulator.Emulator;
+import dev.moa.tasks.emulator.Grid;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+import java.lang.foreign.Arena;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link KernelContext#awaitPriorKernels} and {@link KernelContext#prefetchL2}: what the JIT prints for each target,
+ * what the PTX interpreter accepts (nothing touching global memory before the wait), and the emulator's checks.
+ */
+class DependentLaunchTest {
+    @Test
+    void hopperPtxWaitsThenLetsTheNextKernelLaunchAndEarlierTargetsGetNeither() throws Exception {
+        String hopper = PtxCompiler.compile(DependentLaunchKernels.class, "prefetchThenWait", "sm_90").ptx();
+        int prefetch = hopper.indexOf("prefetch.global.L2 "), wait = hopper.indexOf("griddepcontrol.wait;"),
+                launch = hopper.indexOf("griddepcontrol.launch_dependents;");
+        assertTrue(prefetch >= 0 && prefetch < wait && wait < launch, "prefetch, wait, then launch_dependents:\n" + hopper);
+        assertTrue(PtxEntry.parse(hopper).get("prefetchThenWait").awaitsPriorKernels());
+        String ampere = PtxCompiler.compile(DependentLaunchKernels.class, "prefetchThenWait", "sm_80").ptx();
+        assertFalse(ampere.contains("griddepcontrol") || ampere.contains("prefetch.global"), ampere);
+        assertFalse(PtxEntry.parse(ampere).get("prefetchThenWait").awaitsPriorKernels());
+        if (Ptxas.available()) {
+            assertEquals(0, Ptxas.assemble(hopper, "sm_90", tempDir()).spillStores(), "ptxas takes the Hopper PTX");
+        }
+    }
+
+    /** Each entry of a module of several says for itself whether it waits. */
+    @Test
+    void theWaitIsReadPerEntry() {
+        String module = ".version 8.0\n.target sm_90\n.address_size 64\n"
+                + ".visible .entry a(\n.param .u64 p\n)\n{\nret;\n}\n"
+                + ".visible .entry b(\n.param .u64 p\n)\n{\ngriddepcontrol.wait;\nret;\n}\n";
+        var entries = PtxEntry.parse(module);
+        assertFalse(entries.get("a").awaitsPriorKernels());
+        assertTrue(entries.get("b").awaitsPriorKernels());
+    }
+
+    @Test
+    void theInterpreterRunsAKernelThatWaitsAndRefusesOneThatReadsFirst() {
+        int n = 300;
+        try (Arena arena = Arena.ofShared()) {
+            Half16Buffer w = Half16Buffer.allocate(arena, 512);
+            F32Buffer x = F32Buffer.allocate(arena, n), out = F32Buffer.allocate(arena, n), emulated = F32Buffer.allocate(arena, n);
+            for (int i = 0; i < 512; i++) w.set(i, KernelContext.floatToBf16(i % 7));
+            for (int i = 0; i < n; i++) x.set(i, 0.5f * i);
+            Grid grid = Grid.of(2, 256);
+            new PtxInterpreter(PtxCompiler.compile(DependentLaunchKernels.class, "prefetchThenWait", "sm_90").ptx())
+                    .launch(grid, w.memory(), x.memory(), out.memory(), n);
+            Emulator.launch(DependentLaunchKernels.class, "prefetchThenWait", grid, w, x, emulated, n);
+            for (int i = 0; i < n; i++) {
+                assertEquals(0.5f * i + i % 7, out.get(i), "element " + i);
+                assertEquals(out.get(i), emulated.get(i), "element " + i + " in the emulator");
+            }
+            IllegalStateException early = assertThrows(IllegalStateException.class,
+                    () -> new PtxInterpreter(PtxCompiler.compile(DependentLaunchKernels.class, "readsBeforeWaiting", "sm_90").ptx())
+                            .launch(grid, w.memory(), x.memory(), out.memory(), n));
+            assertTrue(early.getMessage().contains("before griddepcontrol.wait"), early.getMessage());
+            // where no wait is compiled (sm_80) the kernel is launched plainly, and reading first is fine
+            new PtxInterpreter(PtxCompiler.compile(DependentLaunchKernels.class, "readsBeforeWaiting", "sm_80").ptx())
+                    .launch(grid, w.memory(), x.memory(), out.memory(), n);
+            assertEquals(0.5f * 299 + 299 % 7, out.get(299));
+
+            // hand-written: letting the next kernel launch before waiting would chain it to this one's predecessor
+            String hopper = PtxCompiler.compile(DependentLaunchKernels.class, "prefetchThenWait", "sm_90").ptx();
+            String swapped = hopper.replace("griddepcontrol.wait;", "WAIT").replace("griddepcontrol.launch_dependents;", "griddepcontrol.wait;")
+                    .replace("WAIT", "griddepcontrol.launch_dependents;");
+            IllegalStateException order = assertThrows(IllegalStateException.class,
+                    () -> new PtxInterpreter(swapped).launch(grid, w.memory(), x.memory(), out.memory(), n));
+            assertTrue(order.getMessage().contains("launch_dependents before griddepcontrol.wait"), order.getMessage());
+        }
+    }
+
+    @Test
+    void theEmulatorChecksAPrefetchIsInsideItsBuffer() {
+        try (Arena arena = Arena.ofShared()) {
+            Half16Buffer w = Half16Buffer.allocate(arena, 256);
+            F32Buffer x = F32Buffer.allocate(arena, 300), out = F32Buffer.allocate(arena, 300);
+            // work-item 256 prefetches element 256 of a 256-element buffer
+            IllegalStateException past = assertThrows(IllegalStateException.class,
+                    () -> Emulator.launch(DependentLaunchKernels.class, "prefetchThenWait", Grid.of(2, 256), w, x, out, 300));
+            assertTrue(String.valueOf(past.getCause()).contains("prefetchL2: element 256 is outside the 256-element buffer"), String.valueOf(past.getCause()));
+        }
+    }
+
+    private static java.nio.file.Path tempDir() {
+        try {
+            return java.nio.file.Files.createTempDirectory("dependent-launch");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}
