@@ -168,7 +168,8 @@ public final class CudaBackend implements Backend {
             tasks.forEach(this::launch);
             for (int i = 0; i < micros.length; i++) {
                 start.record(stream);
-                for (int r = 0; r < repeats; r++) launch(tasks.get(i));
+                // plainly: a kernel repeated overlapping itself would not be the kernel alone
+                for (int r = 0; r < repeats; r++) launch(tasks.get(i), false);
                 end.record(stream);
                 end.synchronize();
                 micros[i] = dev.moa.tasks.cuda.CudaEvent.elapsedMillis(start, end) * 1e3 / repeats;
@@ -273,6 +274,11 @@ public final class CudaBackend implements Backend {
     }
 
     private void launch(TaskGraph.Task t) {
+        launch(t, dependentLaunch);
+    }
+
+    /** Launches the task on the stream, overlapping the kernel before it where {@code overlap} and its PTX waits for that. */
+    private void launch(TaskGraph.Task t, boolean overlap) {
         Object[] args = new Object[t.args().size()];
         for (int i = 0; i < args.length; i++) {
             Object a = t.args().get(i);
@@ -282,7 +288,7 @@ public final class CudaBackend implements Backend {
         CudaFunction f = function(t);
         f.allowDynamicShared(g.sharedBytes());
         Dim3 groups = Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), block = Dim3.of(g.groupSize());
-        if (dependentLaunch && f.awaitsPriorKernels()) {
+        if (overlap && f.awaitsPriorKernels()) {
             try {
                 f.launchOverlapping(groups, block, g.sharedBytes(), stream, args);
                 return;

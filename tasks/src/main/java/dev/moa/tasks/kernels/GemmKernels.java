@@ -44,6 +44,7 @@ public final class GemmKernels {
      */
     public static void half(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                             @Specialize int cols, @Specialize int epilogue, @Specialize int ieee) {
+        ctx.awaitPriorKernels();
         ffmaTile(ctx, w, x, x, bias, out, tokens, rows, cols, epilogue, ieee, false); // (x stands for the F32 weights it never reads)
     }
 
@@ -54,6 +55,7 @@ public final class GemmKernels {
      */
     public static void f32(KernelContext ctx, F32Buffer w, Half16Buffer none, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                            @Specialize int cols, @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
         ffmaTile(ctx, none, w, x, bias, out, tokens, rows, cols, epilogue, 0, true);
     }
 
@@ -154,6 +156,7 @@ public final class GemmKernels {
      */
     public static void bf16Tensor(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                                   @Specialize int cols, @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS); // w: two buffers
         tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, false, TENSOR_GROUP, TILE);
     }
@@ -166,6 +169,7 @@ public final class GemmKernels {
      */
     public static void bf16TensorRounded(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                                          @Specialize int cols, @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
         int[] xh = ctx.sharedI32(TILE * T_WORDS), unused = ctx.sharedI32(4), ws = ctx.sharedI32(2 * TILE * T_WORDS);
         tensorTile(ctx, xh, unused, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, false, false, TENSOR_GROUP, TILE);
     }
@@ -183,6 +187,7 @@ public final class GemmKernels {
      */
     public static void bf16TensorLarge(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                                        @Specialize int cols, @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
         int[] xh = ctx.sharedI32(LARGE_TILE * T_WORDS), xl = ctx.sharedI32(LARGE_TILE * T_WORDS), ws = ctx.sharedI32(2 * LARGE_TILE * T_WORDS);
         tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, true, LARGE_GROUP, LARGE_TILE);
     }
@@ -218,6 +223,7 @@ public final class GemmKernels {
      */
     public static void bf16TensorSplit(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer partial, int tokens, int rows,
                                        @Specialize int cols, int splitCols) {
+        ctx.awaitPriorKernels();
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS);
         int split = ctx.groupId(2), from = split * splitCols;
         tensorTile(ctx, xh, xl, ws, w, x, partial, partial, tokens, rows, cols, from, Math.min(cols, from + splitCols),
@@ -231,6 +237,7 @@ public final class GemmKernels {
      */
     public static void sumSplits(KernelContext ctx, F32Buffer partial, F32Buffer bias, F32Buffer out, int tokens, int rows, int splits,
                                  @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
         int e = ctx.globalId(), elements = tokens * rows;
         if (e >= elements) return;
         float sum = 0f;

@@ -74,6 +74,7 @@ public final class PrefillKernels {
                             Half16Buffer keys16, Half16Buffer values16, F32Buffer kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept,
                             int sinkSlots, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim, @Specialize int stride,
                             int start, @Specialize int kvFormat) {
+        ctx.awaitPriorKernels();
         int head = ctx.groupId(0), token = start + ctx.groupId(1), half = headDim / 2;
         long angles = (long) token * half, row = (long) ctx.groupId(1) * stride;
         long base = row + (long) head * headDim; // query heads, then key heads: the same offsets
@@ -149,6 +150,7 @@ public final class PrefillKernels {
     public static void blockSparseTensor(KernelContext ctx, F32Buffer qkv, F32Buffer kv, F32Buffer out, I32Buffer bands, int start, int count,
                                          int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
                                          @Specialize int stride, float scale) {
+        ctx.awaitPriorKernels();
         int dims = paddedDims(headDim), words = rowWords(headDim);
         int[] sh = ctx.sharedDynamicI32(tensorWords(headDim));
         int qHigh = 0, qLow = TC_ROWS * words, kHigh = 2 * TC_ROWS * words, kLow = 3 * TC_ROWS * words;
@@ -486,6 +488,7 @@ public final class PrefillKernels {
     public static void blockSparse(KernelContext ctx, F32Buffer qkv, F32Buffer kv, F32Buffer out, I32Buffer bands, int start, int count,
                                    int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim, @Specialize int stride,
                                    float scale) {
+        ctx.awaitPriorKernels();
         float[] ks = ctx.sharedF32(KEYS * K_STRIDE);
         float[] vs = ctx.sharedF32(KEYS * MAX_HEAD_DIM);
         float[] acc = ctx.sharedF32(QUERIES * MAX_HEAD_DIM);
