@@ -10,7 +10,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * One kernel of a loaded {@link CudaModule} (a {@code CUfunction}), launched with {@code cuLaunchKernel}.
+ * One kernel of a loaded {@link CudaModule} (a {@code CUfunction}), launched with {@code cuLaunchKernel} (or
+ * {@code cuLaunchKernelEx} to overlap the kernel before it, {@link #launchOverlapping}).
  *
  * <p>Arguments follow the kernel's PTX parameter list in order: a {@link DeviceMemory} becomes its 64-bit device
  * pointer ({@code .param .u64}), an {@code int} a {@code .u32}/{@code .s32}, a {@code long} a {@code .u64}/{@code
@@ -74,16 +75,7 @@ public final class CudaFunction {
      * {@code block} threads and {@code sharedBytes} of dynamic shared memory per block.
      */
     public void launch(Dim3 grid, Dim3 block, int sharedBytes, CudaStream stream, Object... args) {
-        module.checkOpen();
-        if (sharedBytes < 0) throw new IllegalArgumentException("dynamic shared memory must be >= 0, got " + sharedBytes);
-        MemorySegment streamHandle = stream == null ? MemorySegment.NULL : stream.handle();
-        CudaContext context = module.context();
-        context.makeCurrent();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment params = packParameters(arena, args);
-            context.driver().launchKernel(handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
-                    sharedBytes, streamHandle, params);
-        }
+        launch(grid, block, sharedBytes, stream, false, args);
     }
 
     /**
@@ -92,16 +84,24 @@ public final class CudaFunction {
      * since it would read what that kernel is still writing).
      */
     public void launchOverlapping(Dim3 grid, Dim3 block, int sharedBytes, CudaStream stream, Object... args) {
-        module.checkOpen();
         if (!awaitsPriorKernels()) throw new IllegalStateException("kernel " + name + " does not wait for the kernels before it: it cannot overlap them");
+        launch(grid, block, sharedBytes, stream, true, args);
+    }
+
+    private void launch(Dim3 grid, Dim3 block, int sharedBytes, CudaStream stream, boolean overlapping, Object... args) {
+        module.checkOpen();
         if (sharedBytes < 0) throw new IllegalArgumentException("dynamic shared memory must be >= 0, got " + sharedBytes);
         MemorySegment streamHandle = stream == null ? MemorySegment.NULL : stream.handle();
         CudaContext context = module.context();
         context.makeCurrent();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment params = packParameters(arena, args);
-            context.driver().launchKernelOverlapping(handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
-                    sharedBytes, streamHandle, params);
+            CudaDriver driver = context.driver();
+            if (overlapping) {
+                driver.launchKernelOverlapping(handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes, streamHandle, params);
+            } else {
+                driver.launchKernel(handle, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes, streamHandle, params);
+            }
         }
     }
 

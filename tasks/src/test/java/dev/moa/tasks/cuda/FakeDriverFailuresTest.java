@@ -65,6 +65,8 @@ class FakeDriverFailuresTest {
             fails("cuMemsetD32_v2", ILLEGAL_ADDRESS, f -> f.memory().fillInts(1)),
             fails("cuMemsetD32Async", ILLEGAL_ADDRESS, f -> f.memory().fillInts(1, f.stream())),
             fails("cuLaunchKernel", LAUNCH_FAILED, f -> f.noop().launch(Dim3.of(1), Dim3.of(1), 0, f.stream())),
+            fails("cuLaunchKernelEx", LAUNCH_FAILED, f -> f.driver().launchKernelOverlapping(f.noop().handle(), 1, 1, 1, 1, 1, 1, 0,
+                    f.stream().handle(), java.lang.foreign.MemorySegment.NULL)),
             fails("cuStreamCreate", UNKNOWN, f -> f.context().createStream()),
             fails("cuStreamSynchronize", LAUNCH_FAILED, f -> f.stream().synchronize()),
             fails("cuStreamDestroy_v2", UNKNOWN, f -> f.stream().close()),
@@ -98,7 +100,7 @@ class FakeDriverFailuresTest {
 
     @Test
     void bindingCoversEveryCase() {
-        assertEquals(40, CASES.stream().map(Case::call).distinct().count(), "one case per bound entry point");
+        assertEquals(41, CASES.stream().map(Case::call).distinct().count(), "one case per bound entry point");
     }
 
     @Test
