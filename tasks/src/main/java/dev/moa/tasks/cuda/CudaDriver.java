@@ -447,7 +447,7 @@ public final class CudaDriver {
 
     /**
      * {@code cuLaunchKernelEx} with one attribute, programmatic stream serialization ({@link
-     * #LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION} = 1): the kernel may begin while the previous kernel on
+     * #LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION}, its value 1: allowed): the kernel may begin while the previous kernel on
      * {@code stream} finishes, and resolves its dependency itself ({@code griddepcontrol.wait}). Otherwise as {@link
      * #launchKernel}; captured into a graph as a programmatic edge (CUDA 12.3 on).
      */

@@ -134,7 +134,7 @@ public final class CudaBackend implements Backend {
             try {
                 replay = capture(graph.tasks());
             } catch (dev.moa.tasks.cuda.CudaException e) {
-                if (!dependentLaunch || graph.tasks().stream().noneMatch(t -> function(t).awaitsPriorKernels())) throw e;
+                if (!dependentLaunch || !refusesOverlap(e) || graph.tasks().stream().noneMatch(t -> function(t).awaitsPriorKernels())) throw e;
                 refuseDependentLaunch(e);
                 replay = capture(graph.tasks());
             }
@@ -267,6 +267,19 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** What a driver answers an overlapping launch it does not take: invalid value, not permitted, not supported, capture unsupported or invalidated. */
+    private static final java.util.Set<Integer> REFUSALS = java.util.Set.of(1, 800, 801, 900, 901);
+
+    /**
+     * Whether {@code e} is the driver refusing overlapping launches themselves (its {@code cuLaunchKernelEx} missing, or
+     * that call or the graph's instantiation answering a {@link #REFUSALS refusal}), not an error a plain launch would
+     * meet as well (an earlier kernel's fault, memory), which must surface rather than turn overlapping off.
+     */
+    private static boolean refusesOverlap(dev.moa.tasks.cuda.CudaException e) {
+        if (e.call() == null) return String.valueOf(e.getMessage()).startsWith("cuLaunchKernelEx ");
+        return (e.call().equals("cuLaunchKernelEx") || e.call().equals("cuGraphInstantiateWithFlags")) && REFUSALS.contains(e.result());
+    }
+
     /** A driver that refuses programmatic dependent launch (older than CUDA 12.3 in a capture, say): plain launches from now on. */
     private void refuseDependentLaunch(dev.moa.tasks.cuda.CudaException e) {
         dependentLaunch = false;
@@ -293,7 +306,7 @@ public final class CudaBackend implements Backend {
                 f.launchOverlapping(groups, block, g.sharedBytes(), stream, args);
                 return;
             } catch (dev.moa.tasks.cuda.CudaException e) {
-                if (capturing) throw e; // the capture is spoilt: run() captures again without
+                if (capturing || !refusesOverlap(e)) throw e; // a spoilt capture: run() captures again without
                 refuseDependentLaunch(e);
             }
         }

@@ -242,7 +242,6 @@ public final class MatVecKernels {
         }
     }
 
-    /** Lane 0 of the row's warp writes the row's result through the epilogue. */
     /**
      * Bytes of each weight row a matvec asks the L2 cache for before {@link KernelContext#awaitPriorKernels}: the
      * start of the row, which its warp reads first, arrives while the previous kernel finishes. A bound rather than the
@@ -260,6 +259,7 @@ public final class MatVecKernels {
         if (lane < PREFETCH_BYTES / 128 && lane * 64 < cols) ctx.prefetchL2(w, base + lane * 64);
     }
 
+    /** Lane 0 of the row's warp writes the row's result through the epilogue. */
     static void store(KernelContext ctx, float sum, F32Buffer bias, F32Buffer out, int row, int rows, int epilogue) {
         if (row < rows && ctx.laneId() == 0) {
             float value = sum;

@@ -153,6 +153,19 @@ class CudaBackendTest {
                 assertTrue(!gpu.dependentLaunch());
                 assertEquals(4, FakeCuda.programmaticLaunchCount());
                 assertEquals(15, FakeCuda.launchCount(), "every kernel ran once a round");
+
+                // an error a plain launch would meet too (an earlier kernel's illegal address) surfaces, and overlapping stays on
+                gpu.dependentLaunch(true);
+                gpu.forget(graph);
+                FakeCuda.failNext("cuLaunchKernelEx", 700);
+                CudaException fault = org.junit.jupiter.api.Assertions.assertThrows(CudaException.class, () -> gpu.run(graph));
+                assertEquals("cuLaunchKernelEx", fault.call());
+                FakeCuda.failNext("cuLaunchKernelEx", 700);
+                org.junit.jupiter.api.Assertions.assertThrows(CudaException.class, () -> gpu.runOnce(graph));
+                assertTrue(gpu.dependentLaunch(), "not a refusal of overlapping launches");
+                gpu.run(graph);
+                check.accept(5);
+                assertEquals(6, FakeCuda.programmaticLaunchCount());
             } finally {
                 FakeCuda.executeLaunches(FakeCuda.Execution.EMULATOR);
             }

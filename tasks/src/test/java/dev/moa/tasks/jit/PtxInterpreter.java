@@ -364,7 +364,7 @@ public final class PtxInterpreter {
                             }
                         }
                         case "atom" -> {
-                            global(op);
+                            if (!p[1].equals("shared")) global(op);
                             long a = address(o[1]);
                             synchronized (ATOMICS) {
                                 switch (p[2] + "." + type) {
