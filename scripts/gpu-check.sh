@@ -94,6 +94,13 @@ step hf-transformers 120 python3 scripts/reference/bench_hf_cuda.py --model "$MO
 with_plan long-context 240 "${java[@]}" bench long-context --device cuda --kv-cache bf16 --lengths 8192,16384 --batch 1,8 --decode-tokens 8 \
     --plan "$plan"
 step bench-serve 150 "${java[@]}" bench serve --device cuda --preset llama-3.2-1b --clients 1,8,32 --requests 2 --prompt-tokens 128 --max-tokens 64
+# the batch-1 comparisons side by side (each bench prints one JSON line): the defaults, plain launches, the unstaged attention
+if [ -f "$log" ]; then
+    summary=$(awk '/^=== [a-z0-9-]+ \(limit/ { step = $2 }
+        /^\{"model"/ && step ~ /^bench-1b(-grouped|-serial)?$/ && match($0, /"decode_tps":[0-9.]+/) {
+            printf "  %-17s %s tokens/s\n", step, substr($0, RSTART + 13, RLENGTH - 13) }' "$log")
+    [ -n "$summary" ] && { echo; echo "gpu-check: batch-1 decode (bench-1b: the defaults; -serial: --dependent-launch off; -grouped: unstaged attention):"; echo "$summary"; }
+fi
 echo; echo "gpu-check: $failed step(s) failed after $SECONDS s"
 [ -n "$late" ] && echo "gpu-check: not run for time:$late -- run them with MOA_GPU_ONLY=\"${late# }\" bash scripts/gpu-check.sh"
 exit $((failed > 0))
