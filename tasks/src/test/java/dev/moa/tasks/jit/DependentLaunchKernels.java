@@ -17,6 +17,14 @@ public final class DependentLaunchKernels {
         if (i < n) out.set(i, x.get(i) + KernelContext.bf16ToFloat(w.get(i)));
     }
 
+    /** Work-items past {@code n} return before the wait: with n = 0 the whole grid does. */
+    public static void returnsBeforeWaiting(KernelContext ctx, F32Buffer out, int n) {
+        int i = ctx.globalId();
+        if (i >= n) return;
+        ctx.awaitPriorKernels();
+        out.set(i, 1f);
+    }
+
     /** Wrong: reads {@code x} before the wait, which on the GPU may run while the previous kernel still writes it. */
     public static void readsBeforeWaiting(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer out, int n) {
         int i = ctx.globalId();

@@ -80,6 +80,22 @@ class DependentLaunchTest {
         }
     }
 
+    /**
+     * A grid none of whose threads waits would complete at once, and the kernel after it (waiting for it alone) would
+     * run beside the kernel before it: the interpreter refuses such a launch; one thread waiting is enough.
+     */
+    @Test
+    void aLaunchWhereNoThreadWaitsIsRefused() {
+        try (Arena arena = Arena.ofShared()) {
+            F32Buffer out = F32Buffer.allocate(arena, 300);
+            PtxInterpreter kernel = new PtxInterpreter(PtxCompiler.compile(DependentLaunchKernels.class, "returnsBeforeWaiting", "sm_90").ptx());
+            kernel.launch(Grid.of(2, 256), out.memory(), 1);
+            assertEquals(1f, out.get(0));
+            IllegalStateException none = assertThrows(IllegalStateException.class, () -> kernel.launch(Grid.of(2, 256), out.memory(), 0));
+            assertTrue(none.getMessage().contains("no thread of the launch reached griddepcontrol.wait"), none.getMessage());
+        }
+    }
+
     @Test
     void theEmulatorChecksAPrefetchIsInsideItsBuffer() {
         try (Arena arena = Arena.ofShared()) {

@@ -160,14 +160,21 @@ public final class PtxInterpreter {
                 default -> throw new IllegalArgumentException("argument " + i + ": " + args[i]);
             };
         }
+        java.util.concurrent.atomic.LongAdder waits = new java.util.concurrent.atomic.LongAdder(); // threads past griddepcontrol.wait
         for (int z = 0; z < grid.groupsZ(); z++) {
             for (int y = 0; y < grid.groupsY(); y++) {
-                for (int x = 0; x < grid.groupsX(); x++) runBlock(grid, new int[] {x, y, z}, params);
+                for (int x = 0; x < grid.groupsX(); x++) runBlock(grid, new int[] {x, y, z}, params, waits);
             }
+        }
+        // a grid none of whose threads waited completes at once, so the kernel after it, waiting only for this one,
+        // would run beside the one before: the chain of waits that orders a graph's kernels would break here
+        if (awaitsPriorKernels && waits.sum() == 0) {
+            throw new IllegalStateException("no thread of the launch reached griddepcontrol.wait: the next kernel would overlap the previous one");
         }
     }
 
-    private void runBlock(Grid grid, int[] block, long[] params) {
+
+    private void runBlock(Grid grid, int[] block, long[] params, java.util.concurrent.atomic.LongAdder waits) {
         int n = grid.groupSize(), warps = (n + 31) / 32;
         Phaser barrier = new Phaser(n);
         Phaser[] warpBarriers = new Phaser[warps];
@@ -186,7 +193,7 @@ public final class PtxInterpreter {
                 threads.add(java.lang.Thread.ofVirtual().start(() -> {
                     try {
                         new PtxThread(grid, block, tid, params, shared, barrier, warpBarriers[tid / 32], warpSlots[tid / 32], mmaWords[tid / 32],
-                                mmaAcc[tid / 32]).run();
+                                mmaAcc[tid / 32], waits).run();
                     } catch (Throwable e) {
                         failure.compareAndSet(null, e);
                     } finally {
@@ -219,8 +226,9 @@ public final class PtxInterpreter {
         final long[] r = new long[registers.size()];
         List<Runnable> openCopies = new ArrayList<>();
         final java.util.ArrayDeque<List<Runnable>> copyGroups = new java.util.ArrayDeque<>();
-        /** Whether this thread has passed {@code griddepcontrol.wait}. */
+        /** Whether this thread has passed {@code griddepcontrol.wait}; the launch's count of those that have. */
         boolean waited;
+        final java.util.concurrent.atomic.LongAdder waits;
 
         /**
          * Refuses a global memory access before this thread's {@code griddepcontrol.wait} in an entry that waits: on the
@@ -234,7 +242,7 @@ public final class PtxInterpreter {
         }
 
         PtxThread(Grid grid, int[] block, int tid, long[] params, MemorySegment shared, Phaser barrier, Phaser warpBarrier, long[] warpSlots,
-                  int[][] mmaWords, float[][] mmaAcc) {
+                  int[][] mmaWords, float[][] mmaAcc, java.util.concurrent.atomic.LongAdder waits) {
             this.grid = grid;
             this.block = block;
             this.tid = tid;
@@ -245,6 +253,7 @@ public final class PtxInterpreter {
             this.warpSlots = warpSlots;
             this.mmaWords = mmaWords;
             this.mmaAcc = mmaAcc;
+            this.waits = waits;
         }
 
         long value(String operand) {
@@ -407,7 +416,10 @@ public final class PtxInterpreter {
                         }
                         case "griddepcontrol" -> {
                             switch (p[1]) {
-                                case "wait" -> waited = true; // blocks run after the kernels before them here
+                                case "wait" -> { // blocks run after the kernels before them here
+                                    waited = true;
+                                    waits.increment();
+                                }
                                 case "launch_dependents" -> {
                                     // before the wait it would let the next kernel start while the one before this still runs
                                     if (!waited) throw new IllegalStateException("griddepcontrol.launch_dependents before griddepcontrol.wait (thread " + tid + ")");
