@@ -233,8 +233,10 @@ final class KernelsCommand implements Callable<Integer> {
                 float expected = s / (1f + (float) Math.exp(-s)) * b.get(i); // every run recomputes out from a and b
                 if (Math.abs(expected - out.get(i)) > 1e-4f * Math.max(1f, Math.abs(expected))) wrong++;
             }
-            System.out.printf("%s: 2 kernels over %d elements, first run %.1f ms (on a GPU: JIT, upload, graph capture), replay %.1f ms, %s%n",
-                    backend.name(), n, (first - start) / 1e6, (second - first) / 1e6, wrong == 0 ? "results correct" : wrong + " wrong results");
+            String launches = backend instanceof CudaBackend cuda
+                    ? cuda.overlapsLaunches() ? ", the second overlapping the first (programmatic dependent launch)" : ", one after the other" : "";
+            System.out.printf("%s: 2 kernels over %d elements%s, first run %.1f ms (on a GPU: JIT, upload, graph capture), replay %.1f ms, %s%n",
+                    backend.name(), n, launches, (first - start) / 1e6, (second - first) / 1e6, wrong == 0 ? "results correct" : wrong + " wrong results");
             int wrongTile = tensorCoreTile(backend);
             return wrong == 0 && wrongTile == 0 ? 0 : 1;
         }

@@ -146,6 +146,11 @@ public final class Accelerator implements AutoCloseable {
         if (backend instanceof CudaBackend cuda) cuda.dependentLaunch(on);
     }
 
+    /** Whether steps' kernels are launched overlapping their predecessors (a CUDA device from sm_90 on, {@link #dependentLaunch} on). */
+    public boolean launchesOverlap() {
+        return backend instanceof CudaBackend cuda && cuda.overlapsLaunches();
+    }
+
     /**
      * Decode steps of at least {@code sessions} sessions multiply BF16 weights on the tensor cores (a GEMM over the
      * sessions, each weight read once), fewer by the batched matvec; 0 keeps the matvec for every batch. For

@@ -74,6 +74,11 @@ public final class CudaBackend implements Backend {
         return dependentLaunch;
     }
 
+    /** Whether kernels are launched overlapping their predecessors here: {@link #dependentLaunch} on, and a target whose PTX waits (sm_90). */
+    public synchronized boolean overlapsLaunches() {
+        return dependentLaunch && dev.moa.tasks.jit.PtxCompiler.gridDependencies(context.ptxTarget());
+    }
+
     @Override
     public int sharedBytesPerGroup() {
         return context.device().sharedBytesPerGroup();

@@ -54,7 +54,7 @@ final class Intrinsics {
             }
             case "awaitPriorKernels" -> { // programmatic dependent launch exists from sm_90 on; before, launches serialise anyway
                 f.popValue();
-                if (gridDependencies(t.target)) {
+                if (PtxCompiler.gridDependencies(t.target)) {
                     t.emit("griddepcontrol.wait");
                     t.emit("griddepcontrol.launch_dependents"); // only after the wait: the next kernel overlaps this one alone
                 }
@@ -62,7 +62,7 @@ final class Intrinsics {
             case "prefetchL2" -> { // (buffer, index): a hint, useful only while the kernel overlaps the previous one
                 String index = f.pop(), buffer = f.pop();
                 f.popValue();
-                if (gridDependencies(t.target)) t.emit("prefetch.global.L2", "[" + address(f, buffer, index, 2) + "]");
+                if (PtxCompiler.gridDependencies(t.target)) t.emit("prefetch.global.L2", "[" + address(f, buffer, index, 2) + "]");
             }
             case "fence" -> {
                 f.popValue();
@@ -322,11 +322,6 @@ final class Intrinsics {
         t.emit("shl.b64", offset, index, Integer.numberOfTrailingZeros(size));
         t.emit("add.s64", address, base, offset);
         return address;
-    }
-
-    /** Whether {@code target} (sm_80 … sm_90) has grid dependency control (kernels overlapping their predecessors): Hopper on. */
-    static boolean gridDependencies(String target) {
-        return Integer.parseInt(target.substring(3)) >= 90;
     }
 
     /** java.lang.Math functions on float (double arguments are computed in single precision). */

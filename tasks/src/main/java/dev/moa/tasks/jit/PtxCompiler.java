@@ -99,6 +99,14 @@ public final class PtxCompiler {
         return compile(owner, method, DEFAULT_TARGET);
     }
 
+    /**
+     * Whether {@code target} (sm_80 … sm_90) has grid dependency control, so that {@code KernelContext.awaitPriorKernels}
+     * compiles to a wait and kernels may overlap their predecessors: Hopper on.
+     */
+    public static boolean gridDependencies(String target) {
+        return Integer.parseInt(target.substring(3)) >= 90;
+    }
+
     public static Kernel compile(Class<?> owner, String method, String target) {
         return compile(owner, method, target, Specialization.NONE);
     }

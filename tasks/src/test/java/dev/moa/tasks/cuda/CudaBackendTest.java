@@ -129,6 +129,7 @@ class CudaBackendTest {
                 gpu.run(graph);
                 check.accept(1);
                 assertEquals(2L * overlapping, FakeCuda.programmaticLaunchCount(), "the waiting kernels of both replays");
+                assertEquals(major == 9, gpu.overlapsLaunches());
                 assertEquals(6, FakeCuda.launchCount());
 
                 gpu.dependentLaunch(false);
@@ -136,6 +137,7 @@ class CudaBackendTest {
                 gpu.run(graph);
                 check.accept(2);
                 assertEquals(2L * overlapping, FakeCuda.programmaticLaunchCount(), "off: launched plainly");
+                assertTrue(!gpu.overlapsLaunches());
                 if (major != 9) continue;
 
                 gpu.dependentLaunch(true);
