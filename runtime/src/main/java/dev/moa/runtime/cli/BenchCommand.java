@@ -96,44 +96,6 @@ final class BenchCommand {
         }
     }
 
-    /**
-     * How a device step runs, to compare the ways on a GPU: {@code --decode-attention}, which grouped decode attention;
-     * {@code --dependent-launch}, whether its kernels overlap the one before each.
-     */
-    static final class StepOptions {
-        @Option(names = "--decode-attention", paramLabel = "KERNEL", defaultValue = "staged",
-                description = "a device step's decode attention: staged (keys and values staged in shared memory, coalesced) or grouped "
-                        + "(read as they are used) (default: ${DEFAULT-VALUE})")
-        String kernel;
-
-        @Option(names = "--dependent-launch", paramLabel = "on|off", defaultValue = "on",
-                description = "on a CUDA device from sm_90 on, launch each kernel of a step to overlap the one before it "
-                        + "(programmatic dependent launch), or one after another (off) (default: ${DEFAULT-VALUE})")
-        String dependentLaunch;
-
-        /** Checks the names, and that a device runs the step where a choice is not the default, before any work. */
-        void check(String command, dev.moa.tasks.cuda.DeviceChoice choice) {
-            if (!dependentLaunch.equals("on") && !dependentLaunch.equals("off")) {
-                throw new UsageException(command + ": --dependent-launch takes on or off, not '" + dependentLaunch + "'");
-            }
-            Options.require(dependentLaunch.equals("on") || choice.kind() == dev.moa.tasks.cuda.DeviceChoice.Kind.CUDA,
-                    command + ": --dependent-launch applies to a CUDA device (--device cuda)");
-            if (!kernel.equals("staged") && !kernel.equals("grouped")) {
-                throw new UsageException(command + ": --decode-attention takes staged or grouped, not '" + kernel + "'");
-            }
-            Options.require(kernel.equals("staged") || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
-                    command + ": --decode-attention applies to a device step (--device cuda or emulator)");
-        }
-
-        /** Sets the model's accelerator (if any) to them. */
-        void apply(Model model) {
-            model.accelerator().ifPresent(a -> {
-                a.stagedAttention(kernel.equals("staged"));
-                a.dependentLaunch(dependentLaunch.equals("on"));
-            });
-        }
-    }
-
     @Command(name = "decode", description = "Prefill/decode tokens/s vs the memory-bandwidth roofline (and PyTorch with --torch).")
     static final class Decode implements Callable<Integer> {
         @Mixin
@@ -168,7 +130,7 @@ final class BenchCommand {
         Products products;
 
         @Mixin
-        StepOptions stepOptions;
+        Options.StepOptions stepOptions;
 
         @Override
         public Integer call() throws Exception {
@@ -371,7 +333,7 @@ final class BenchCommand {
         Products products;
 
         @Mixin
-        StepOptions stepOptions;
+        Options.StepOptions stepOptions;
 
         @Option(names = "--kv-budget", paramLabel = "BYTES",
                 description = "instead of --batch: each mode at the most sessions (up to 1024) whose KV caches fit BYTES together, e.g. 32G: "

@@ -36,6 +36,9 @@ final class CheckCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     Options.KvCache kvCache;
 
+    @picocli.CommandLine.Mixin
+    Options.StepOptions stepOptions;
+
     @Option(names = "--prompt-tokens", paramLabel = "N", defaultValue = "100", description = "prompt length (default: ${DEFAULT-VALUE})")
     int promptTokens;
 
@@ -57,13 +60,14 @@ final class CheckCommand implements Callable<Integer> {
             System.err.println("moa: no GPU (" + choice.note() + "): checking the GPU program in the emulator");
             choice = new DeviceChoice(DeviceChoice.Kind.EMULATOR, "");
         }
+        stepOptions.check("check", choice);
         boolean passed = true;
         if (goldens != null) {
             Path work = java.nio.file.Files.createTempDirectory("moa-check");
             System.out.printf("golden cases (PyTorch float64) decoded on %s, tolerance %.0e of the largest logit%n", choice.kind(), DeviceCheck.TOLERANCE);
             System.out.println("golden                    last-step logit diff   greedy tokens   device ms/step   result");
             for (Path golden : goldens) {
-                DeviceCheck.Result r = DeviceCheck.golden(golden, choice, work);
+                DeviceCheck.Result r = DeviceCheck.golden(golden, choice, work, stepOptions::apply);
                 passed &= r.passed();
                 System.out.printf("%-24s  %20.2e   %6d/%-6d   %14.2f   %s%n", shorten(r.attention()), r.worstRelative(), r.tokensAgreed(), r.steps(),
                         1e3 * r.deviceSeconds() / Math.max(1, r.steps() - 2), r.passed() ? "ok" : "MISMATCH");
@@ -73,6 +77,7 @@ final class CheckCommand implements Callable<Integer> {
         Options.require(model != null, "check: --model DIR or --golden FILE is required");
         try (Model cpu = ModelLoading.load(model, new DeviceChoice(DeviceChoice.Kind.CPU, ""), kvCache.format);
              Model other = ModelLoading.load(model, choice, kvCache.format)) {
+            stepOptions.apply(other);
             System.out.printf("%s on %s against the CPU (%s KV caches on both): %d-token prompt, %d greedy steps, tolerance %.0e of the largest logit%n",
                     model.getFileName(), other.device(), kvCache.format, promptTokens, steps, DeviceCheck.tolerance(kvCache.format));
             System.out.println("attention                 worst logit diff   greedy tokens   device ms/step   result");

@@ -18,6 +18,45 @@ final class Options {
     private Options() {
     }
 
+    /**
+     * How a device step runs, to compare the ways on a GPU (or, where a device disagrees with the CPU, to find which
+     * way): {@code --decode-attention}, which grouped decode attention; {@code --dependent-launch}, whether its
+     * kernels overlap the one before each.
+     */
+    static final class StepOptions {
+        @Option(names = "--decode-attention", paramLabel = "KERNEL", defaultValue = "staged",
+                description = "a device step's decode attention: staged (keys and values staged in shared memory, coalesced) or grouped "
+                        + "(read as they are used) (default: ${DEFAULT-VALUE})")
+        String kernel;
+
+        @Option(names = "--dependent-launch", paramLabel = "on|off", defaultValue = "on",
+                description = "on a CUDA device from sm_90 on, launch each kernel of a step to overlap the one before it "
+                        + "(programmatic dependent launch), or one after another (off) (default: ${DEFAULT-VALUE})")
+        String dependentLaunch;
+
+        /** Checks the names, and that a device runs the step where a choice is not the default, before any work. */
+        void check(String command, DeviceChoice choice) {
+            if (!dependentLaunch.equals("on") && !dependentLaunch.equals("off")) {
+                throw new UsageException(command + ": --dependent-launch takes on or off, not '" + dependentLaunch + "'");
+            }
+            require(dependentLaunch.equals("on") || choice.kind() == DeviceChoice.Kind.CUDA,
+                    command + ": --dependent-launch applies to a CUDA device (--device cuda)");
+            if (!kernel.equals("staged") && !kernel.equals("grouped")) {
+                throw new UsageException(command + ": --decode-attention takes staged or grouped, not '" + kernel + "'");
+            }
+            require(kernel.equals("staged") || choice.kind() != DeviceChoice.Kind.CPU,
+                    command + ": --decode-attention applies to a device step (--device cuda or emulator)");
+        }
+
+        /** Sets the model's accelerator (if any) to them. */
+        void apply(dev.moa.runtime.Model model) {
+            model.accelerator().ifPresent(a -> {
+                a.stagedAttention(kernel.equals("staged"));
+                a.dependentLaunch(dependentLaunch.equals("on"));
+            });
+        }
+    }
+
     /** {@code --model DIR}. */
     static final class ModelDir {
         @Option(names = "--model", required = true, paramLabel = "DIR",

@@ -83,6 +83,11 @@ public final class DeviceCheck {
      * with the last step's logits within {@link #TOLERANCE} of the largest.
      */
     public static Result golden(Path file, DeviceChoice device, Path work) throws IOException {
+        return golden(file, device, work, model -> { });
+    }
+
+    /** As {@link #golden(Path, DeviceChoice, Path)}, the model set up by {@code configure} once loaded (which kernels its steps run). */
+    public static Result golden(Path file, DeviceChoice device, Path work, java.util.function.Consumer<Model> configure) throws IOException {
         JsonObject g = JsonParser.parseString(Files.readString(file)).getAsJsonObject();
         Path dir = work.resolve(g.get("dir").getAsString() + "-" + g.get("dtype").getAsString());
         DType storage = DType.valueOf(g.get("dtype").getAsString().toUpperCase(Locale.ROOT));
@@ -91,6 +96,7 @@ public final class DeviceCheck {
         double worst = 0, seconds = 0;
         int agreed = 0, steps = 0, promptTokens = 0;
         try (Model model = Model.load(dir, device)) {
+            configure.accept(model);
             for (var entry : g.getAsJsonObject("prompts").entrySet()) {
                 var p = entry.getValue().getAsJsonObject();
                 int[] prompt = ints(p.getAsJsonArray("prompt_ids")), expected = ints(p.getAsJsonArray("greedy_new_ids"));

@@ -77,6 +77,8 @@ class CliParserTest {
         assertEquals("moa: bench decode: --dependent-launch takes on or off, not 'maybe'\n", launch.err());
         Result launchOnEmulator = run("bench", "long-context", "--model", missing, "--device", "emulator", "--dependent-launch", "off");
         assertEquals("moa: bench long-context: --dependent-launch applies to a CUDA device (--device cuda)\n", launchOnEmulator.err());
+        Result checkLaunch = run("check", "--model", missing, "--device", "emulator", "--dependent-launch", "off");
+        assertEquals("moa: check: --dependent-launch applies to a CUDA device (--device cuda)\n", checkLaunch.err());
         Result onCpu = run("bench", "long-context", "--model", missing, "--products", "matvec");
         assertEquals("moa: bench long-context: --products applies to a device step (--device cuda or emulator)\n", onCpu.err());
         Result budget = run("bench", "long-context", "--model", missing, "--kv-budget", "8G");
