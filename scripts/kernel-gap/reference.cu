@@ -239,7 +239,7 @@ __device__ __forceinline__ void grouped_softmax(float* weights, float* partialMa
 // row's KV group to arrive (VectorKernels.lastToArrive) merges the group's splits.
 __device__ __forceinline__ void grouped_finish(const float* partial, int partialHeads, float* merge, int* last, float* partialOut,
                                                float* partialMax, float* partialSum, int* arrivals, float* out, int gi, int firstHead,
-                                               int groupHeads, int headDim, int splits, int split) {
+                                               int groupHeads, int headDim, int splits, int active, int split) {
     int t = threadIdx.x, lane = t % WARP, warp = t / WARP;
     for (int k = t; k < groupHeads * headDim; k += GROUPED) {
         int i = k / headDim, d = k % headDim;
@@ -251,16 +251,16 @@ __device__ __forceinline__ void grouped_finish(const float* partial, int partial
     // VectorKernels.lastToArrive: the last split of this row's KV group to finish merges the group's splits
     __threadfence();
     __syncthreads();
-    if (t == 0) *last = atomicAdd(arrivals + gi, 1) == splits - 1 ? 1 : 0;
+    if (t == 0) *last = atomicAdd(arrivals + gi, 1) == active - 1 ? 1 : 0;
     __syncthreads();
     if (!*last) return;
     if (t == 0) arrivals[gi] = 0;
     for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
         long long stats = (long long) (firstHead + i) * splits;
         float max = -CUDART_INF_F;
-        for (int s = lane; s < splits; s += WARP) max = fmaxf(max, partialMax[stats + s]);
+        for (int s = lane; s < active; s += WARP) max = fmaxf(max, partialMax[stats + s]);
         max = warp_max(max);
-        float total = warp_sum(merged_sum(partialMax, partialSum, stats, splits, lane, WARP, max));
+        float total = warp_sum(merged_sum(partialMax, partialSum, stats, active, lane, WARP, max));
         if (lane == 0) {
             merge[2 * i] = max;
             merge[2 * i + 1] = total;
@@ -270,7 +270,7 @@ __device__ __forceinline__ void grouped_finish(const float* partial, int partial
     for (int k = t; k < groupHeads * headDim; k += GROUPED) {
         int i = k / headDim, d = k % headDim;
         long long h = firstHead + i;
-        out[h * headDim + d] = merged_value(partialOut, partialMax, h * splits, splits, headDim, d, merge[2 * i]) / merge[2 * i + 1];
+        out[h * headDim + d] = merged_value(partialOut, partialMax, h * splits, active, headDim, d, merge[2 * i]) / merge[2 * i + 1];
     }
 }
 
@@ -302,8 +302,11 @@ __device__ __forceinline__ void grouped(GROUPED_PARAMS) {
     int firstHead = b * heads + g * groupHeads;
     int gi = b * kvHeads + g;
     int first = offsets[gi] + split * GROUPED_SPLIT;
-    int filled = min(GROUPED_SPLIT, sinkSlots[b] + rings[gi] - split * GROUPED_SPLIT);
     int position = step[(long long) b * STEP_SIZE + STEP_POSITION];
+    // CacheLayout.liveSlots: the slots a position has reached; splits past them return, the merge counts the rest
+    int live = min(sinkSlots[b] + rings[gi], position + 1), active = (live + GROUPED_SPLIT - 1) / GROUPED_SPLIT;
+    if (split >= active) return;
+    int filled = min(GROUPED_SPLIT, live - split * GROUPED_SPLIT);
     long long query = (long long) b * (heads + 2 * kvHeads) * headDim + (long long) g * groupHeads * headDim;
     int t = threadIdx.x, lane = t % WARP, warp = t / WARP;
 
@@ -412,7 +415,7 @@ __device__ __forceinline__ void grouped(GROUPED_PARAMS) {
     }
     __syncthreads();
     grouped_finish(partial, MAX_GROUP_HEADS, merge, &last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads,
-                   headDim, splits, split);
+                   headDim, splits, active, split);
 }
 
 extern "C" __global__ void attention_grouped(GROUPED_PARAMS) {
@@ -475,7 +478,10 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     int firstHead = b * heads + g * groupHeads;
     int gi = b * kvHeads + g;
     int first = offsets[gi] + split * GROUPED_SPLIT;
-    int filled = max(0, min(GROUPED_SPLIT, sinkSlots[b] + rings[gi] - split * GROUPED_SPLIT));
+    int position = step[(long long) b * STEP_SIZE + STEP_POSITION];
+    int live = min(sinkSlots[b] + rings[gi], position + 1), active = (live + GROUPED_SPLIT - 1) / GROUPED_SPLIT;
+    if (split >= active) return;
+    int filled = min(GROUPED_SPLIT, live - split * GROUPED_SPLIT);
     int tiles = (filled + tileSlots - 1) / tileSlots;
     int t = threadIdx.x, lane = t % WARP, warp = t / WARP;
 
@@ -483,7 +489,6 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     asm volatile("cp.async.commit_group;" ::: "memory");
     stage_tile(stage, 1, tiles, tileSlots, stride, first, filled, keyCache, valueCache, headDim);
     asm volatile("cp.async.commit_group;" ::: "memory");
-    int position = step[(long long) b * STEP_SIZE + STEP_POSITION];
     long long query = (long long) b * (heads + 2 * kvHeads) * headDim + (long long) g * groupHeads * headDim;
     int queryFloats = quads * headDim;
 #pragma unroll 4
@@ -587,7 +592,7 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     }
     __syncthreads();
     grouped_finish(partial, quads, merge, &last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim, splits,
-                   split);
+                   active, split);
 }
 
 extern "C" __global__ void attention_staged(GROUPED_PARAMS) {

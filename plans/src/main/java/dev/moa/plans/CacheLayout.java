@@ -59,6 +59,16 @@ public final class CacheLayout {
         return sinkSlots + (position - sinkSlots) % ringSlots;
     }
 
+    /**
+     * Slots of a group with {@code sinkSlots} sink and {@code ringSlots} ring slots that hold a position once
+     * {@code position} is written: positions fill the sink, then the ring, which then wraps ({@link #slotOf}), so slots
+     * {@code 0 … live − 1} hold one and the rest none yet. What attention need read: a session whose cache is sized
+     * for far more than it has decoded reads what it has. Ints only (the GPU kernels call it).
+     */
+    public static int liveSlots(int position, int sinkSlots, int ringSlots) {
+        return Math.min(sinkSlots + ringSlots, position + 1);
+    }
+
     /** Whether query head with {@code sink} and {@code local} at position {@code query} sees key position {@code key}. */
     public static boolean visible(int key, int query, int sink, int local) {
         return key <= query && (key < sink || key > query - local);

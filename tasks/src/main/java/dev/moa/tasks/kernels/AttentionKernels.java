@@ -183,6 +183,14 @@ public final class AttentionKernels {
     }
 
     /**
+     * Splits of a grouped launch that hold a live slot ({@link CacheLayout#liveSlots}): the others return at once and
+     * the merge reads these only, so a session sized for a long generation pays for what it has decoded so far.
+     */
+    static int activeSplits(int live) {
+        return (live + GROUPED_SPLIT - 1) / GROUPED_SPLIT;
+    }
+
+    /**
      * One split of flash-decoding for a whole KV group: KV head {@code groupId(0)}'s cache slots
      * {@code [groupId(1)·GROUPED_SPLIT, +GROUPED_SPLIT)} against all {@code heads / kvHeads} query heads that share
      * it, so each key and value is read from memory once per step, not once per query head (4× less traffic on
@@ -224,8 +232,10 @@ public final class AttentionKernels {
         int groupHeads = heads / kvHeads, firstHead = b * heads + g * groupHeads; // heads counted over all rows
         int gi = b * kvHeads + g;
         int first = offsets.get(gi) + split * GROUPED_SPLIT;
-        int filled = Math.min(GROUPED_SPLIT, sinkSlots.get(b) + rings.get(gi) - split * GROUPED_SPLIT); // may be <= 0
         int position = step.get((long) b * Step.SIZE + Step.POSITION);
+        int live = CacheLayout.liveSlots(position, sinkSlots.get(b), rings.get(gi)), active = activeSplits(live);
+        if (split >= active) return; // slots no position has reached yet: the merge counts the active splits only
+        int filled = Math.min(GROUPED_SPLIT, live - split * GROUPED_SPLIT);
         long query = (long) b * (heads + 2 * kvHeads) * headDim + (long) g * groupHeads * headDim;
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
 
@@ -252,7 +262,7 @@ public final class AttentionKernels {
         }
         ctx.barrier();
         finishSplit(ctx, partial, MAX_GROUP_HEADS, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim,
-                splits, split);
+                splits, active, split);
     }
 
     /**
@@ -298,16 +308,18 @@ public final class AttentionKernels {
         int firstHead = b * heads + g * groupHeads; // heads counted over all rows
         int gi = b * kvHeads + g;
         int first = offsets.get(gi) + split * GROUPED_SPLIT;
-        int filled = Math.max(0, Math.min(GROUPED_SPLIT, sinkSlots.get(b) + rings.get(gi) - split * GROUPED_SPLIT));
+        int position = step.get((long) b * Step.SIZE + Step.POSITION);
+        int live = CacheLayout.liveSlots(position, sinkSlots.get(b), rings.get(gi)), active = activeSplits(live);
+        if (split >= active) return; // slots no position has reached yet: the merge counts the active splits only
+        int filled = Math.min(GROUPED_SPLIT, live - split * GROUPED_SPLIT);
         int tiles = (filled + tileSlots - 1) / tileSlots; // of keys, then as many of values
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
 
-        // the first two tiles fly while the queries and positions load
+        // the first two tiles fly while the queries and the slots' positions load
         stageTile(ctx, stage, 0, tiles, tileSlots, stride, first, filled, keyCache, valueCache, keys16, values16, headDim, kvFormat);
         ctx.commitCopies();
         stageTile(ctx, stage, 1, tiles, tileSlots, stride, first, filled, keyCache, valueCache, keys16, values16, headDim, kvFormat);
         ctx.commitCopies();
-        int position = step.get((long) b * Step.SIZE + Step.POSITION);
         long query = (long) b * (heads + 2 * kvHeads) * headDim + (long) g * groupHeads * headDim;
         loadQueries(q, query, scale, queries, quads, headSink, headLocal, spans, firstHead, groupHeads, headDim, t);
         slotOf[t] = t < filled ? slotPositions.get((long) first + t) : -1;
@@ -350,7 +362,7 @@ public final class AttentionKernels {
         }
         ctx.barrier();
         finishSplit(ctx, partial, quads, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim, splits,
-                split);
+                active, split);
     }
 
     /** Query heads rounded up to whole fours: the rows of a grouped kernel's per-head arrays (its loops take four heads at a time). */
@@ -615,7 +627,7 @@ public final class AttentionKernels {
      */
     private static void finishSplit(KernelContext ctx, float[] partial, int partialHeads, float[] merge, int[] last, F32Buffer partialOut, F32Buffer partialMax,
                                     F32Buffer partialSum, I32Buffer arrivals, F32Buffer out, int gi, int firstHead, int groupHeads, int headDim,
-                                    int splits, int split) {
+                                    int splits, int active, int split) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
         for (int k = t; k < groupHeads * headDim; k += GROUPED) {
             int i = k / headDim, d = k % headDim;
@@ -625,13 +637,13 @@ public final class AttentionKernels {
         }
 
         // the last split of this row's KV group to finish merges the group's splits: no combine launch
-        if (!VectorKernels.lastToArrive(ctx, arrivals, gi, splits, last)) return;
+        if (!VectorKernels.lastToArrive(ctx, arrivals, gi, active, last)) return;
         for (int i = warp; i < groupHeads; i += WARPS) {
             long stats = (long) (firstHead + i) * splits;
             float max = Float.NEGATIVE_INFINITY;
-            for (int s = lane; s < splits; s += KernelContext.WARP) max = Math.max(max, partialMax.get(stats + s));
+            for (int s = lane; s < active; s += KernelContext.WARP) max = Math.max(max, partialMax.get(stats + s));
             max = ctx.warpMax(max);
-            float total = ctx.warpSum(mergedSum(partialMax, partialSum, stats, splits, lane, KernelContext.WARP, max));
+            float total = ctx.warpSum(mergedSum(partialMax, partialSum, stats, active, lane, KernelContext.WARP, max));
             if (lane == 0) {
                 merge[2 * i] = max;
                 merge[2 * i + 1] = total;
@@ -641,7 +653,7 @@ public final class AttentionKernels {
         for (int k = t; k < groupHeads * headDim; k += GROUPED) {
             int i = k / headDim, d = k % headDim;
             long head = firstHead + i;
-            out.set(head * headDim + d, mergedValue(partialOut, partialMax, head * splits, splits, headDim, d, merge[2 * i]) / merge[2 * i + 1]);
+            out.set(head * headDim + d, mergedValue(partialOut, partialMax, head * splits, active, headDim, d, merge[2 * i]) / merge[2 * i + 1]);
         }
     }
 
@@ -822,7 +834,7 @@ public final class AttentionKernels {
         return total;
     }
 
-    /** {@code Σ_s e^(m_s - max) o_s[d]} over every split of the head whose statistics start at {@code stats}. */
+    /** {@code Σ_s e^(m_s - max) o_s[d]} over the first {@code splits} splits of the head whose statistics start at {@code stats}. */
     static float mergedValue(F32Buffer partialOut, F32Buffer partialMax, long stats, int splits, int headDim, int d, float max) {
         float acc = 0f;
         KernelContext.unroll(4);

@@ -178,6 +178,10 @@ class AttentionKernelTest {
         F32Buffer partialMax = F32Buffer.allocate(arena, (long) l.heads * splits);
         F32Buffer partialSum = F32Buffer.allocate(arena, (long) l.heads * splits);
         if (grouped) {
+            // device memory holds anything: a split no position has reached must neither write nor be read (NaN would show)
+            for (F32Buffer partial : new F32Buffer[] {partialOut, partialMax, partialSum}) {
+                for (long i = 0; i < partial.length(); i++) partial.set(i, Float.NaN);
+            }
             // the last split of each KV group to finish merges the group's splits: no combine launch
             I32Buffer arrivals = I32Buffer.allocate(arena, l.kvHeads);
             Grid grid = Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED);
@@ -187,6 +191,10 @@ class AttentionKernelTest {
                     partialSum, arrivals, out, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim,
                     scale, l.format);
             for (int g = 0; g < l.kvHeads; g++) assertEquals(0, arrivals.get(g), "group " + g + "'s arrivals are reset for the next step");
+            int active = (Math.min(l.position + 1, widest) + AttentionKernels.GROUPED_SPLIT - 1) / AttentionKernels.GROUPED_SPLIT;
+            for (int s = active; s < splits; s++) {
+                assertTrue(Float.isNaN(partialMax.get(s)), "split " + s + " of " + splits + " holds no position at " + l.position + ": nothing written");
+            }
             return;
         }
         Emulator.launch(AttentionKernels.class, "decodeSplit", Grid.of(l.heads, splits, AttentionKernels.GROUP), l.query,
