@@ -213,8 +213,8 @@ __device__ __forceinline__ void shuffle_sum4(float4& x, int m) {
 
 // AttentionKernels.softmax: warp w takes heads w, w+4, …: the split's maximum m and sum l of exp(score - m), which
 // replace the scores; m and l go to this split's place.
-__device__ __forceinline__ void grouped_softmax(float* weights, float* partialMax, float* partialSum, int firstHead, int groupHeads,
-                                                int splits, int split) {
+__device__ __forceinline__ void grouped_softmax(float* weights, float* merge, float* partialMax, float* partialSum, int firstHead,
+                                                int groupHeads, int splits, int split) {
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
     for (int i = warp; i < groupHeads; i += GROUPED_WARPS) {
         float max = -CUDART_INF_F;
@@ -231,6 +231,8 @@ __device__ __forceinline__ void grouped_softmax(float* weights, float* partialMa
             long long at = (long long) (firstHead + i) * splits + split;
             partialMax[at] = max;
             partialSum[at] = sum;
+            merge[2 * i] = max;
+            merge[2 * i + 1] = sum;
         }
     }
 }
@@ -241,6 +243,15 @@ __device__ __forceinline__ void grouped_finish(const float* partial, int partial
                                                float* partialMax, float* partialSum, int* arrivals, float* out, int gi, int firstHead,
                                                int groupHeads, int headDim, int splits, int active, int split) {
     int t = threadIdx.x, lane = t % WARP, warp = t / WARP;
+    if (active == 1) { // one split holds the group's live slots: its sums are the result, no merge
+        for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+            int i = k / headDim, d = k % headDim;
+            float acc = 0.f;
+            for (int w = 0; w < GROUPED_WARPS; w++) acc += partial[(w * partialHeads + i) * headDim + d];
+            out[(long long) (firstHead + i) * headDim + d] = acc / merge[2 * i + 1];
+        }
+        return;
+    }
     for (int k = t; k < groupHeads * headDim; k += GROUPED) {
         int i = k / headDim, d = k % headDim;
         float acc = 0.f;
@@ -356,7 +367,7 @@ __device__ __forceinline__ void grouped(GROUPED_PARAMS) {
     }
     __syncthreads();
 
-    grouped_softmax(weights, partialMax, partialSum, firstHead, groupHeads, splits, split);
+    grouped_softmax(weights, merge, partialMax, partialSum, firstHead, groupHeads, splits, split);
     __syncthreads();
 
     int rowLanes = headDim / 4; // lanes reading one value row, 16 bytes each
@@ -545,7 +556,7 @@ __device__ __forceinline__ void staged(GROUPED_PARAMS) {
     }
     __syncthreads();
 
-    grouped_softmax(weights, partialMax, partialSum, firstHead, groupHeads, splits, split);
+    grouped_softmax(weights, merge, partialMax, partialSum, firstHead, groupHeads, splits, split);
     __syncthreads();
 
     int rowsPerWarp = WARP / chunks, c = lane % chunks, d = 4 * c;

@@ -252,7 +252,7 @@ public final class AttentionKernels {
         }
         ctx.barrier();
 
-        softmax(ctx, weights, partialMax, partialSum, firstHead, groupHeads, splits, split, lane, warp);
+        softmax(ctx, weights, merge, partialMax, partialSum, firstHead, groupHeads, splits, split, lane, warp);
         ctx.barrier();
 
         if (kvFormat == KvStore.BF16) {
@@ -342,7 +342,7 @@ public final class AttentionKernels {
             ctx.commitCopies();
         }
         ctx.barrier();
-        softmax(ctx, weights, partialMax, partialSum, firstHead, groupHeads, splits, split, lane, warp);
+        softmax(ctx, weights, merge, partialMax, partialSum, firstHead, groupHeads, splits, split, lane, warp);
         ctx.barrier();
 
         for (int tile = tiles; tile < 2 * tiles; tile++) {
@@ -595,9 +595,10 @@ public final class AttentionKernels {
 
     /**
      * Softmax statistics of a grouped split: warp w takes heads w, w+4, …, its lanes striding over the split's scores for
-     * the maximum m and the sum l of exp(score − m), which replace the scores; m and l go to this split's place.
+     * the maximum m and the sum l of exp(score − m), which replace the scores; m and l go to this split's place, and
+     * to {@code merge[2i]}, {@code merge[2i + 1]} for a group that is one split alone ({@link #finishSplit}).
      */
-    private static void softmax(KernelContext ctx, float[] weights, F32Buffer partialMax, F32Buffer partialSum, int firstHead, int groupHeads,
+    private static void softmax(KernelContext ctx, float[] weights, float[] merge, F32Buffer partialMax, F32Buffer partialSum, int firstHead, int groupHeads,
                                 int splits, int split, int lane, int warp) {
         for (int i = warp; i < groupHeads; i += WARPS) {
             float max = Float.NEGATIVE_INFINITY;
@@ -614,13 +615,17 @@ public final class AttentionKernels {
                 long at = (long) (firstHead + i) * splits + split;
                 partialMax.set(at, max);
                 partialSum.set(at, sum);
+                merge[2 * i] = max;
+                merge[2 * i + 1] = sum;
             }
         }
     }
 
     /**
      * The end of a grouped split: the four warps' sums in {@code partial} (each warp's {@code partialHeads} heads of
-     * {@code headDim}) added into this split's unnormalised outputs;
+     * {@code headDim}) added into this split's unnormalised outputs — or, where the group's live slots are this split's
+     * alone ({@code active == 1}: every session's first 128 positions), divided by its softmax sums straight into
+     * {@code out}, which is what merging one split gives, without the fence, the atomic and the reads back;
      * then the group counts itself in {@code arrivals[gi]}, and the last split of the row's KV group to arrive merges all
      * its splits as {@link #combine} does into {@code out}: warp w merges the statistics of heads w, w+4, …, then
      * work-items stride over the group's heads × dimensions.
@@ -629,6 +634,15 @@ public final class AttentionKernels {
                                     F32Buffer partialSum, I32Buffer arrivals, F32Buffer out, int gi, int firstHead, int groupHeads, int headDim,
                                     int splits, int active, int split) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
+        if (active == 1) { // the group's live slots are this split's: its sums are the result, with no round trip to merge
+            for (int k = t; k < groupHeads * headDim; k += GROUPED) {
+                int i = k / headDim, d = k % headDim;
+                float acc = 0f;
+                for (int w = 0; w < WARPS; w++) acc += partial[(w * partialHeads + i) * headDim + d];
+                out.set((long) (firstHead + i) * headDim + d, acc / merge[2 * i + 1]); // what the merge of one split gives, bit for bit
+            }
+            return;
+        }
         for (int k = t; k < groupHeads * headDim; k += GROUPED) {
             int i = k / headDim, d = k % headDim;
             float acc = 0f;
