@@ -171,7 +171,7 @@ final class BenchCommand {
                 report.addProperty("prefill_tps", round(ours.prefillTokensPerSecond()));
                 report.addProperty("decode_tps", round(ours.decodeTokensPerSecond()));
                 report.addProperty("decode_vs_roofline", round(ours.decodeTokensPerSecond() / roofline));
-                model.accelerator().ifPresent(a -> report.addProperty("overlapping_launches", a.launchesOverlap()));
+                model.accelerator().ifPresent(a -> report.addProperty("overlapping_launches", a.overlapsLaunches()));
                 System.out.printf("memory:          copy %.1f GB/s (read+write), read %.1f GB/s (%d threads)%n",
                         bandwidth.copyBytesPerSecond() / 1e9, bandwidth.readBytesPerSecond() / 1e9, Parallel.threads());
                 System.out.printf("weights/token:   %.2f GB -> roofline decode %.2f tokens/s (read bandwidth)%n", bytesPerToken / 1e9, roofline);

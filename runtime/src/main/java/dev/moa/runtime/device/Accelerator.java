@@ -147,7 +147,7 @@ public final class Accelerator implements AutoCloseable {
     }
 
     /** Whether steps' kernels are launched overlapping their predecessors (a CUDA device from sm_90 on, {@link #dependentLaunch} on). */
-    public boolean launchesOverlap() {
+    public boolean overlapsLaunches() {
         return backend instanceof CudaBackend cuda && cuda.overlapsLaunches();
     }
 
