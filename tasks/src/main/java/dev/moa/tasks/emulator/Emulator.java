@@ -35,6 +35,11 @@ public final class Emulator {
     /** Runs {@code owner.name(ctx, args...)} over the grid. */
     public static void launch(Class<?> owner, String name, Grid grid, Object... args) {
         Method kernel = find(owner, name);
+        dev.moa.tasks.kernel.LaunchBounds bounds = kernel.getAnnotation(dev.moa.tasks.kernel.LaunchBounds.class);
+        if (bounds != null && grid.groupSize() > bounds.groupSize()) {
+            throw new IllegalArgumentException(owner.getSimpleName() + "." + name + " is compiled for groups of at most " + bounds.groupSize()
+                    + " work-items (@LaunchBounds), launched with " + grid.groupSize());
+        }
         int groups = grid.groupsX() * grid.groupsY() * grid.groupsZ();
         java.util.stream.IntStream range = java.util.stream.IntStream.range(0, groups);
         // one group per task; many small groups are worth spreading, a single one is not

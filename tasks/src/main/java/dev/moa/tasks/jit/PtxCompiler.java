@@ -121,8 +121,18 @@ public final class PtxCompiler {
         code = CopyPropagation.apply(code, t.registers);
         // a variant says what it was compiled for: for people, and for the launch check (PtxEntry.FIXED)
         List<String> notes = fixed.isEmpty() ? List.of() : List.of("// specialized: " + fixed.describe(owner, method), fixed.header());
-        return new Kernel(method, target, PtxPrinter.module(t.owner.getName() + "." + method, notes, method, target, t.params(), t.sharedDecls,
-                t.registers, code), t.params(), List.copyOf(t.sources));
+        return new Kernel(method, target, PtxPrinter.module(t.owner.getName() + "." + method, notes, method, target, t.params(),
+                launchBounds(owner, method), t.sharedDecls, t.registers, code), t.params(), List.copyOf(t.sources));
+    }
+
+    /** The kernel's {@link dev.moa.tasks.kernel.LaunchBounds}, or null. */
+    static dev.moa.tasks.kernel.LaunchBounds launchBounds(Class<?> owner, String method) {
+        for (java.lang.reflect.Method m : owner.getDeclaredMethods()) {
+            if (m.getName().equals(method) && m.isAnnotationPresent(dev.moa.tasks.kernel.LaunchBounds.class)) {
+                return m.getAnnotation(dev.moa.tasks.kernel.LaunchBounds.class);
+            }
+        }
+        return null;
     }
 
     static ClassModel load(Class<?> owner) {

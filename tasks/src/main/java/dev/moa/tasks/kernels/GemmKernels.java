@@ -4,6 +4,7 @@ import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.LaunchBounds;
 import dev.moa.tasks.kernel.Specialize;
 import dev.moa.tasks.kernel.Vec16;
 
@@ -148,8 +149,10 @@ public final class GemmKernels {
      * BF16 rounding of what remains, and both are multiplied: the product keeps about 16 bits of each activation
      * (against 8 for x rounded to BF16 once), which keeps it within 1e-4 of the F32 product. Staging reads 16 bytes
      * per load where {@code cols} allows (four activations, eight weights; rows start 16-byte aligned when
-     * {@code cols % 8 == 0}), one element otherwise, zeros past the edges; the weights of the next step are copied
-     * asynchronously ({@link KernelContext#copyAsync}) into a second buffer while this step computes; fragments come from shared memory by
+     * {@code cols % 8 == 0}), one element otherwise, zeros past the edges; the next step's activations (as F32, into
+     * a staging buffer, split after this step's products) and weights (into a second buffer) are copied
+     * asynchronously ({@link KernelContext#copyAsync}) while this step computes, so no step waits for memory that a
+     * step's products could hide; fragments come from shared memory by
      * {@link KernelContext#loadMatrix} (ldmatrix: six per 16 columns, where word reads took 24), rows 16-byte aligned
      * and free of bank conflicts ({@link #T_WORDS}). Launch {@link #tensorGrid}{@code (tokens, rows)} groups of
      * {@value #TENSOR_GROUP}; needs sm_80 or later.
@@ -158,7 +161,8 @@ public final class GemmKernels {
                                   @Specialize int cols, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS); // w: two buffers
-        tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, false, TENSOR_GROUP, TILE);
+        int[] raw = ctx.sharedI32(TILE * STEP);
+        tensorTile(ctx, xh, xl, raw, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, false, TENSOR_GROUP, TILE);
     }
 
     /**
@@ -170,8 +174,8 @@ public final class GemmKernels {
     public static void bf16TensorRounded(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                                          @Specialize int cols, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
-        int[] xh = ctx.sharedI32(TILE * T_WORDS), unused = ctx.sharedI32(4), ws = ctx.sharedI32(2 * TILE * T_WORDS);
-        tensorTile(ctx, xh, unused, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, false, false, TENSOR_GROUP, TILE);
+        int[] xh = ctx.sharedI32(TILE * T_WORDS), unused = ctx.sharedI32(4), ws = ctx.sharedI32(2 * TILE * T_WORDS), raw = ctx.sharedI32(TILE * STEP);
+        tensorTile(ctx, xh, unused, raw, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, false, false, TENSOR_GROUP, TILE);
     }
 
     /** Tokens and rows of one group's output tile in {@link #bf16TensorLarge}. */
@@ -183,13 +187,15 @@ public final class GemmKernels {
      * As {@link #bf16Tensor} (the same bits) over 128 × 128 tiles: each warp multiplies 32 tokens by 64 rows, so every B
      * fragment it loads from shared memory feeds two A fragments (16 products per 8 fragment loads per 16 columns, where
      * the 64 × 64 tile's warps do 8 per 6), and each staged weight serves 128 tokens. For long prompts; a chunk of few
-     * tokens leaves most of such a tile empty. 40 KB of shared memory. Launch {@link #largeGrid}{@code (tokens, rows)}.
+     * tokens leaves most of such a tile empty. 56 KB of shared memory (the 16 KB staging buffer dynamic: static arrays stop at 48 KB). Launch {@link #largeGrid}{@code (tokens, rows)}.
      */
+    @LaunchBounds(groupSize = LARGE_GROUP, groupsPerSm = 2) // LARGE_MIN_GROUPS counts on two per SM
     public static void bf16TensorLarge(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                                        @Specialize int cols, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] xh = ctx.sharedI32(LARGE_TILE * T_WORDS), xl = ctx.sharedI32(LARGE_TILE * T_WORDS), ws = ctx.sharedI32(2 * LARGE_TILE * T_WORDS);
-        tensorTile(ctx, xh, xl, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, true, LARGE_GROUP, LARGE_TILE);
+        int[] raw = ctx.sharedDynamicI32(LARGE_TILE * STEP); // past the 48 KB of static arrays a launch may have
+        tensorTile(ctx, xh, xl, raw, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, true, true, LARGE_GROUP, LARGE_TILE);
     }
 
     /**
@@ -209,7 +215,7 @@ public final class GemmKernels {
 
     /** The launch of {@link #bf16TensorLarge}: one group per 128 × 128 tile. */
     public static Grid largeGrid(int tokens, int rows) {
-        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, LARGE_GROUP);
+        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, LARGE_GROUP).withSharedBytes(4 * LARGE_TILE * STEP);
     }
 
     /**
@@ -225,8 +231,9 @@ public final class GemmKernels {
                                        @Specialize int cols, int splitCols) {
         ctx.awaitPriorKernels();
         int[] xh = ctx.sharedI32(TILE * T_WORDS), xl = ctx.sharedI32(TILE * T_WORDS), ws = ctx.sharedI32(2 * TILE * T_WORDS);
+        int[] raw = ctx.sharedI32(TILE * STEP);
         int split = ctx.groupId(2), from = split * splitCols;
-        tensorTile(ctx, xh, xl, ws, w, x, partial, partial, tokens, rows, cols, from, Math.min(cols, from + splitCols),
+        tensorTile(ctx, xh, xl, raw, ws, w, x, partial, partial, tokens, rows, cols, from, Math.min(cols, from + splitCols),
                 (long) split * tokens * rows, 0, true, false, TENSOR_GROUP, TILE);
     }
 
@@ -292,7 +299,7 @@ public final class GemmKernels {
      * and tile side, passed as constants. Every output element sums its columns in the same order either way (tile
      * steps in order; per 16 columns the high part, then the low), so both give the same bits.
      */
-    private static void tensorTile(KernelContext ctx, int[] xh, int[] xl, int[] ws, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out,
+    private static void tensorTile(KernelContext ctx, int[] xh, int[] xl, int[] raw, int[] ws, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out,
                                    int tokens, int rows, int cols, int from, int to, long base, int epilogue, boolean split, boolean large,
                                    int group, int tile) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
@@ -308,40 +315,24 @@ public final class GemmKernels {
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
         Vec16 e0 = d0, e1 = d0, e2 = d0, e3 = d0, e4 = d0, e5 = d0, e6 = d0, e7 = d0; // a large tile's second 16 tokens
         int buffer = tile * T_WORDS; // words of one weight buffer
-        stageWeights(ctx, w, ws, 0, t, group, rowBase, from, rows, cols, wide); // the first step's weights, then each step the next's
+        // the first step's activations and weights; then, while each step multiplies, the next one's are copied
+        // what this work-item stages each step: four groups of four activations, token rows xRow + group/8·i from
+        // column xCol of the step, and two groups of eight weights, rows wRow + group/4·i from column wCol
+        int xRow = t / (STEP / 4), xCol = 4 * (t % (STEP / 4)), wRow = t / (STEP / 8), wCol = 8 * (t % (STEP / 8));
+        stageActivations(ctx, x, raw, xRow, xCol, group, tokenBase, from, tokens, cols, wide);
+        stageWeights(ctx, w, ws, 0, wRow, wCol, group, rowBase, from, rows, cols, wide);
         ctx.commitCopies();
+        ctx.waitCopies(0);
+        splitActivations(raw, xh, xl, xRow, xCol, group, split); // each work-item splits the activations it copied itself
         int current = 0; // which weight buffer this step reads: words 0.. or buffer..
         for (int k0 = from; k0 < to; k0 += STEP) {
-            if (k0 + STEP < to) stageWeights(ctx, w, ws, buffer - current, t, group, rowBase, k0 + STEP, rows, cols, wide);
-            ctx.commitCopies(); // (an empty group on the last step keeps the count below uniform)
-            KernelContext.unroll(4);
-            for (int i = 0; i < 4; i++) { // 64 (128) tokens × 32 columns: groups of four activations, 4 per work-item
-                int e = t + group * i, r = e / (STEP / 4), c = 4 * (e % (STEP / 4)), gt = tokenBase + r, gk = k0 + c;
-                float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f;
-                if (gt < tokens && wide && gk < cols) {
-                    Vec16 v = x.load4((long) gt * cols + gk);
-                    a0 = v.f32(0);
-                    a1 = v.f32(1);
-                    a2 = v.f32(2);
-                    a3 = v.f32(3);
-                } else if (gt < tokens) {
-                    long at = (long) gt * cols + gk;
-                    if (gk < cols) a0 = x.get(at);
-                    if (gk + 1 < cols) a1 = x.get(at + 1);
-                    if (gk + 2 < cols) a2 = x.get(at + 2);
-                    if (gk + 3 < cols) a3 = x.get(at + 3);
-                }
-                int word = r * T_WORDS + c / 2;
-                int h01 = KernelContext.packBf16(a0, a1), h23 = KernelContext.packBf16(a2, a3);
-                xh[word] = h01;
-                xh[word + 1] = h23;
-                if (split) {
-                    xl[word] = remainder(a0, a1, h01);
-                    xl[word + 1] = remainder(a2, a3, h23);
-                }
+            ctx.barrier(); // this step's x parts are split and its weights in, for every warp; raw is free again
+            boolean next = k0 + STEP < to;
+            if (next) {
+                stageActivations(ctx, x, raw, xRow, xCol, group, tokenBase, k0 + STEP, tokens, cols, wide);
+                stageWeights(ctx, w, ws, buffer - current, wRow, wCol, group, rowBase, k0 + STEP, rows, cols, wide);
             }
-            ctx.waitCopies(1); // this step's weights are in; the next step's may still be on their way
-            ctx.barrier();
+            ctx.commitCopies();
             for (int kk = 0; kk < STEP; kk += 16) {
                 // A (tokens of this warp) and B (two 8-row blocks of w per load) by ldmatrix: each lane names one
                 // 16-byte row, MatrixFragments.rowLane says which (see aRow/aWord and bRow/bWord above the loop)
@@ -391,7 +382,9 @@ public final class GemmKernels {
                     }
                 }
             }
-            ctx.barrier(); // every warp is done with x and this weight buffer before the next step overwrites them
+            ctx.waitCopies(0); // this work-item's copies of the next step are in (each waits for its own)
+            ctx.barrier(); // and every warp is done with this step's x parts before they are overwritten
+            if (next) splitActivations(raw, xh, xl, xRow, xCol, group, split);
             current = buffer - current;
         }
         int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
@@ -416,20 +409,66 @@ public final class GemmKernels {
     }
 
     /**
-     * One tile step's weights, {@code group / 2} rows (64, or 128 for a large tile) × 32 columns from column {@code k0},
-     * into the words of {@code ws} from {@code base}: groups of eight, two per work-item, each an asynchronous 16-byte
-     * copy ({@link KernelContext#copyAsync}) where {@code cols} allows, else read one by one (zeros past the edges).
+     * One tile step's activations, {@code tile} tokens × 32 columns from column {@code k0}, as F32 into {@code raw}
+     * (32 words a token): this work-item's four groups of four, token rows {@code xRow + group/8·i} from column
+     * {@code xCol} of the step, each an asynchronous 16-byte copy
+     * where {@code cols} allows, else read one by one (zeros past the edges). So the next step's activations travel
+     * while this step multiplies, as its weights do; {@link #splitActivations} then turns the work-item's own groups
+     * into the BF16 parts the tensor cores read.
      */
-    private static void stageWeights(KernelContext ctx, Half16Buffer w, int[] ws, int base, int t, int group, int rowBase, int k0, int rows,
-                                     int cols, boolean wide) {
+    private static void stageActivations(KernelContext ctx, F32Buffer x, int[] raw, int xRow, int xCol, int group, int tokenBase,
+                                         int k0, int tokens, int cols, boolean wide) {
+        int gk = k0 + xCol;
+        KernelContext.unroll(4);
+        for (int i = 0; i < 4; i++) {
+            int r = xRow + group / 8 * i, gt = tokenBase + r, at = r * STEP + xCol;
+            long from = (long) gt * cols + gk;
+            if (gt < tokens && wide && gk < cols) {
+                ctx.copyAsync(raw, at, x, from);
+            } else {
+                for (int p = 0; p < 4; p++) raw[at + p] = Float.floatToRawIntBits(gt < tokens && gk + p < cols ? x.get(from + p) : 0f);
+            }
+        }
+    }
+
+    /**
+     * The activations this work-item staged in {@code raw} ({@link #stageActivations}: rows {@code xRow + group/8·i},
+     * four from column {@code xCol}), each pair packed as BF16 into its token's row of {@code xh} ({@link #T_WORDS}
+     * words a row) and, when {@code split}, the BF16 rounding of what that left into {@code xl}: the two parts of
+     * every activation.
+     */
+    private static void splitActivations(int[] raw, int[] xh, int[] xl, int xRow, int xCol, int group, boolean split) {
+        KernelContext.unroll(4);
+        for (int i = 0; i < 4; i++) {
+            int r = xRow + group / 8 * i, word = r * T_WORDS + xCol / 2;
+            Vec16 v = KernelContext.load4(raw, r * STEP + xCol);
+            float a0 = v.f32(0), a1 = v.f32(1), a2 = v.f32(2), a3 = v.f32(3);
+            int h01 = KernelContext.packBf16(a0, a1), h23 = KernelContext.packBf16(a2, a3);
+            xh[word] = h01;
+            xh[word + 1] = h23;
+            if (split) {
+                xl[word] = remainder(a0, a1, h01);
+                xl[word + 1] = remainder(a2, a3, h23);
+            }
+        }
+    }
+
+    /**
+     * One tile step's weights, {@code group / 2} rows (64, or 128 for a large tile) × 32 columns from column {@code k0},
+     * into the words of {@code ws} from {@code base}: this work-item's two groups of eight, rows {@code wRow + group/4·i}
+     * from column {@code wCol} of the step, each an asynchronous
+     * 16-byte copy ({@link KernelContext#copyAsync}) where {@code cols} allows, else read one by one (zeros past the edges).
+     */
+    private static void stageWeights(KernelContext ctx, Half16Buffer w, int[] ws, int base, int wRow, int wCol, int group, int rowBase,
+                                     int k0, int rows, int cols, boolean wide) {
+        int gk = k0 + wCol;
         KernelContext.unroll(2);
         for (int i = 0; i < 2; i++) {
-            int e = t + group * i, r = e / (STEP / 8), c = 8 * (e % (STEP / 8)), gr = rowBase + r, gk = k0 + c;
-            int word = base + r * T_WORDS + c / 2;
+            int r = wRow + group / 4 * i, gr = rowBase + r, word = base + r * T_WORDS + wCol / 2;
+            long at = (long) gr * cols + gk;
             if (gr < rows && wide && gk < cols) {
-                ctx.copyAsync(ws, word, w, (long) gr * cols + gk);
+                ctx.copyAsync(ws, word, w, at);
             } else {
-                long at = (long) gr * cols + gk;
                 for (int p = 0; p < 4; p++) {
                     int lo = gr < rows && gk + 2 * p < cols ? w.get(at + 2 * p) & 0xFFFF : 0;
                     int hi = gr < rows && gk + 2 * p + 1 < cols ? w.get(at + 2 * p + 1) & 0xFFFF : 0;

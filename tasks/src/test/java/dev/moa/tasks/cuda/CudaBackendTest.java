@@ -51,6 +51,43 @@ class CudaBackendTest {
     }
 
     /**
+     * The large-tile prompt GEMM keeps 40 KB of static arrays and a 16 KB dynamic staging buffer: past 48 KB in all, so
+     * it runs only where the backend opts its launches in; through the fake driver (its PTX in the interpreter) it
+     * gives the emulator's bits of the 64 × 64 kernel, bias and residual included.
+     */
+    @Test
+    void theLargeTileGemmRunsPastTheStaticLimit() {
+        CudaDriver driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        int tokens = 130, rows = 136, cols = 72, epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
+        java.util.Random random = new java.util.Random(9);
+        try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
+             CudaBackend gpu = new CudaBackend(context, new dev.moa.tasks.jit.KernelCache(null))) {
+            var w = dev.moa.tasks.kernel.Half16Buffer.allocate(arena, (long) rows * cols);
+            for (long i = 0; i < w.length(); i++) w.set(i, dev.moa.tasks.kernel.KernelContext.floatToBf16((float) random.nextGaussian()));
+            F32Buffer x = F32Buffer.allocate(arena, (long) tokens * cols), bias = F32Buffer.allocate(arena, rows);
+            F32Buffer out = F32Buffer.allocate(arena, (long) tokens * rows), expected = F32Buffer.allocate(arena, (long) tokens * rows);
+            for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
+            for (int i = 0; i < rows; i++) bias.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < out.length(); i++) {
+                out.set(i, i % 5);
+                expected.set(i, i % 5);
+            }
+            Grid large = dev.moa.tasks.kernels.GemmKernels.largeGrid(tokens, rows);
+            assertTrue(large.sharedBytes() > 0, "the staging buffer is dynamic");
+            gpu.runOnce(new TaskGraph().task("gemm", dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLarge", large, w, x, bias, out, tokens, rows,
+                    cols, epilogue));
+            gpu.download(out);
+            assertEquals(null, FakeCuda.launchFailure());
+            dev.moa.tasks.emulator.Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16Tensor", dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows),
+                    w, x, bias, expected, tokens, rows, cols, epilogue);
+            for (long i = 0; i < out.length(); i++) {
+                assertEquals(Float.floatToRawIntBits(expected.get(i)), Float.floatToRawIntBits(out.get(i)), "element " + i);
+            }
+        }
+    }
+
+    /**
      * Dynamic arrays carved in call order from one launch's memory, after 32 KB of static arrays: less than 48 KB of
      * dynamic memory, but more than 48 KB in all, which the driver allows only after the kernel opts in (the fake counts
      * the static arrays as the real driver does); the backend opts in, the raw launch is refused, and the arrays do not

@@ -42,6 +42,9 @@ public final class PtxInterpreter {
      */
     private boolean awaitsPriorKernels;
 
+    /** Work-items per group the entry allows ({@code .maxntid}; 1024 when it does not say). */
+    private int maxGroupSize = 1024;
+
     /** PTX instructions executed by every thread of every launch so far (guarded-off ones included). */
     private final java.util.concurrent.atomic.LongAdder executed = new java.util.concurrent.atomic.LongAdder();
 
@@ -92,6 +95,11 @@ public final class PtxInterpreter {
                 continue;
             }
             if (line.startsWith(".version") || line.startsWith(".target") || line.startsWith(".address_size") || line.startsWith(".pragma")) continue;
+            if (line.startsWith(".maxntid")) { // launch bounds: a larger group is refused, as the driver refuses it
+                maxGroupSize = Integer.parseInt(line.substring(".maxntid".length()).split(",")[0].strip());
+                continue;
+            }
+            if (line.startsWith(".minnctapersm")) continue; // a register budget for ptxas, nothing to run
             if (line.startsWith(".reg")) {
                 String name = line.substring(line.lastIndexOf(' ') + 1, line.length() - 1).strip();
                 if (name.endsWith(">")) { // %f<12>: %f0 … %f11
@@ -149,6 +157,7 @@ public final class PtxInterpreter {
 
     /** Runs the entry over the grid; {@code args} are buffers' memory segments, Integer, Long or Float. */
     public void launch(Grid grid, Object... args) {
+        if (grid.groupSize() > maxGroupSize) throw new IllegalArgumentException("groups of " + grid.groupSize() + " exceed .maxntid " + maxGroupSize);
         if (args.length != paramNames.size()) throw new IllegalArgumentException("expected " + paramNames.size() + " arguments");
         long[] params = new long[args.length];
         for (int i = 0; i < args.length; i++) {
