@@ -223,8 +223,7 @@ public final class GpuKernelBenchmark {
         dout.fill(NAN_BYTE); // an output a kernel never writes stays NaN and fails the check
         Object[] args = tensor ? new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0}
                 : new Object[] {device(w), device(x), device(bias), dout, tokens, rows, cols, 0, 0};
-        double micros = time(ours(dev.moa.tasks.kernels.GemmKernels.class, kind, Dim3.of(grid.groupsX(), grid.groupsY()),
-                Dim3.of(grid.groupSize()), args));
+        double micros = time(ours(dev.moa.tasks.kernels.GemmKernels.class, kind, grid, args));
         dout.copyTo(out.memory());
         double error = 0;
         for (int t : java.util.stream.IntStream.of(0, 1, tokens / 2, tokens - 1).distinct().toArray()) { // the first, a middle and the last tile of tokens
@@ -262,13 +261,11 @@ public final class GpuKernelBenchmark {
         Launch[] launches = switch (kind) {
             case "halfBatchInto" -> {
                 var g = MatVecKernels.batchGrid(rows, batch);
-                yield new Launch[] {ours(MatVecKernels.class, kind, Dim3.of(g.groupsX()), Dim3.of(g.groupSize()), dw, dx, dbias, dout,
-                        rows, cols, batch, 0, 0)};
+                yield new Launch[] {ours(MatVecKernels.class, kind, g, dw, dx, dbias, dout, rows, cols, batch, 0, 0)};
             }
             case "bf16Tensor" -> {
                 var g = dev.moa.tasks.kernels.GemmKernels.tensorGrid(batch, rows);
-                yield new Launch[] {ours(gemm, kind, Dim3.of(g.groupsX(), g.groupsY()), Dim3.of(g.groupSize()), dw, dx, dbias, dout,
-                        batch, rows, cols, 0)};
+                yield new Launch[] {ours(gemm, kind, g, dw, dx, dbias, dout, batch, rows, cols, 0)};
             }
             default -> {
                 int splits = dev.moa.tasks.kernels.GemmKernels.splits(batch, rows, cols);
@@ -277,10 +274,8 @@ public final class GpuKernelBenchmark {
                 var g = dev.moa.tasks.kernels.GemmKernels.tensorSplitGrid(batch, rows, splits);
                 var sum = dev.moa.tasks.kernels.GemmKernels.sumGrid(batch, rows);
                 yield new Launch[] {
-                        ours(gemm, kind, Dim3.of(g.groupsX(), g.groupsY(), g.groupsZ()), Dim3.of(g.groupSize()), dw, dx, partial, batch,
-                                rows, cols, dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits)),
-                        ours(gemm, "sumSplits", Dim3.of(sum.groupsX()), Dim3.of(sum.groupSize()), partial, dbias, dout, batch, rows,
-                                splits, 0)};
+                        ours(gemm, kind, g, dw, dx, partial, batch, rows, cols, dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits)),
+                        ours(gemm, "sumSplits", sum, partial, dbias, dout, batch, rows, splits, 0)};
             }
         };
         double micros = time(launches);
@@ -522,6 +517,12 @@ public final class GpuKernelBenchmark {
     /** Our kernel launched with {@code args}: the variant the model's task graph would run for them ({@code @Specialize}). */
     private Launch ours(Class<?> owner, String method, Dim3 grid, Dim3 block, Object... args) {
         return new Launch(ourKernel(owner, method, args), grid, block, args);
+    }
+
+    /** Our kernel launched over {@code grid} as the task graph launches it: its groups, their size, its dynamic shared memory. */
+    private Launch ours(Class<?> owner, String method, dev.moa.tasks.emulator.Grid grid, Object... args) {
+        return new Launch(ourKernel(owner, method, args), Dim3.of(grid.groupsX(), grid.groupsY(), grid.groupsZ()), Dim3.of(grid.groupSize()),
+                grid.sharedBytes(), args);
     }
 
     /** Our kernel's variant for {@code args}, compiled and loaded once per variant (the rows launch the same ones again). */
