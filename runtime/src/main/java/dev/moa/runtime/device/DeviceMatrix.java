@@ -101,7 +101,8 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
      * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of {@code x} (a prompt, or a batched decode
      * step's sessions): the GEMM with {@link MatVecKernels}' epilogue flags, on the tensor cores for BF16 weights when
      * {@code tensorCores} ({@link GemmKernels#bf16Tensor}, or {@link GemmKernels#bf16TensorLarge} where its tiles fill
-     * the GPU: the same bits), FFMA tiles for F16 ({@link GemmKernels#half}). With a
+     * the GPU: the same bits), FFMA tiles for F16 and for widths the tensor kernels do not take ({@link GemmKernels#half},
+     * {@link GemmKernels#tensorTakes}). With a
      * {@code partial} buffer of {@link #partialFloats}{@code (tokens)} floats, a product of too few tiles to fill the
      * GPU is split over its columns ({@link GemmKernels#bf16TensorSplit}, then {@link GemmKernels#sumSplits}). F32
      * weights take the FFMA tiles too ({@link GemmKernels#f32}; {@code none}: any 16-bit buffer, which it never reads).
@@ -112,7 +113,7 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
             graph.task(name, GemmKernels.class, "f32", GemmKernels.grid(tokens, rows), data, none, x, bias, out, tokens, rows, cols, epilogue);
             return;
         }
-        if (tensorCores && format == WeightFormat.BF16) { // the tensor cores take BF16
+        if (tensorCores && format == WeightFormat.BF16 && GemmKernels.tensorTakes(cols)) { // the tensor cores take BF16 rows, 16-byte aligned
             int splits = partial == null ? 1 : GemmKernels.splits(tokens, rows, cols);
             if (splits > 1) {
                 graph.task(name + " (split)", GemmKernels.class, "bf16TensorSplit", GemmKernels.tensorSplitGrid(tokens, rows, splits), data, x, partial,

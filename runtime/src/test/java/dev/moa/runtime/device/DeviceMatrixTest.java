@@ -76,4 +76,43 @@ class DeviceMatrixTest {
             }
         }
     }
+
+    /**
+     * BF16 weights whose rows are not whole 16-byte pieces (45 columns) take the FFMA tiles, whose loads need no
+     * alignment, in a prompt and in a batched step alike; 40 columns take the tensor cores.
+     */
+    @Test
+    void widthsTheTensorCoresDoNotTakeGoToTheFfmaTiles() {
+        int tokens = 9, rows = 33;
+        Random random = new Random(7);
+        try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
+            for (int cols : new int[] {45, 40}) {
+                Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+                for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+                F32Buffer x = F32Buffer.allocate(arena, (long) tokens * cols), bias = F32Buffer.allocate(arena, rows);
+                F32Buffer out = F32Buffer.allocate(arena, (long) tokens * rows);
+                for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
+                DeviceMatrix matrix = new DeviceMatrix(w, WeightFormat.BF16, rows, cols);
+                F32Buffer partial = F32Buffer.allocate(arena, Math.max(1, matrix.partialFloats(tokens)));
+                for (F32Buffer split : new F32Buffer[] {null, partial}) {
+                    TaskGraph graph = new TaskGraph();
+                    matrix.multiplyTokens(graph, "product", x, bias, out, 0, tokens, true, split, w);
+                    String method = graph.tasks().getFirst().method();
+                    if (cols == 45) assertEquals("half", method);
+                    else org.junit.jupiter.api.Assertions.assertTrue(method.startsWith("bf16Tensor"), method);
+                    backend.run(graph);
+                    backend.download(out);
+                    for (int t = 0; t < tokens; t++) {
+                        for (int r = 0; r < rows; r++) {
+                            double expected = 0;
+                            for (int c = 0; c < cols; c++) {
+                                expected += (double) KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * x.get((long) t * cols + c);
+                            }
+                            assertEquals(expected, out.get((long) t * rows + r), 1e-4 * Math.max(1, Math.abs(expected)), cols + " columns, token " + t + " row " + r);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

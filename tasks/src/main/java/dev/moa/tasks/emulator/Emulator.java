@@ -302,6 +302,18 @@ public final class Emulator {
         }
 
         @Override
+        public void copyAsync(int[] shared, int index, Half16Buffer source, long sourceIndex, boolean inside) {
+            copyAsync(shared, index, source, sourceIndex); // the same checks; the copy, or zeros, at the wait
+            if (!inside) openCopies.set(openCopies.size() - 1, () -> java.util.Arrays.fill(shared, index, index + 4, 0));
+        }
+
+        @Override
+        public void copyAsync(int[] shared, int index, F32Buffer source, long sourceIndex, boolean inside) {
+            copyAsync(shared, index, source, sourceIndex);
+            if (!inside) openCopies.set(openCopies.size() - 1, () -> java.util.Arrays.fill(shared, index, index + 4, 0));
+        }
+
+        @Override
         public void copyAsync(int[] shared, int index, F32Buffer source, long sourceIndex) {
             if (index % 4 != 0 || index < 0 || index + 4 > shared.length || sourceIndex % 4 != 0 || sourceIndex < 0
                     || sourceIndex + 4 > source.length()) {

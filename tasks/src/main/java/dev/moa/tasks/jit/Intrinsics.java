@@ -91,12 +91,20 @@ final class Intrinsics {
                 String v = f.push(Kind.VEC);
                 t.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
             }
-            case "copyAsync" -> { // (shared, index, source, sourceIndex): 16 bytes global -> shared, asynchronous
+            case "copyAsync" -> { // (shared, index, source, sourceIndex[, inside]): 16 bytes global -> shared, asynchronous
+                String inside = type.parameterCount() == 5 ? f.pop() : null;
                 String sourceIndex = f.pop(), source = f.pop(), index = f.pop(), array = f.pop();
                 f.popValue();
                 String destination = f.sharedAddress(array, index);
                 int size = type.parameterList().get(2).equals(PtxCompiler.F32) ? 4 : 2; // floats or 16-bit elements
-                t.emit("cp.async.cg.shared.global", "[" + destination + "]", "[" + address(f, source, sourceIndex, size) + "]", 16);
+                String from = "[" + address(f, source, sourceIndex, size) + "]";
+                if (inside == null) {
+                    t.emit("cp.async.cg.shared.global", "[" + destination + "]", from, 16);
+                } else { // the bytes read: 16 inside (a boolean is 0 or 1), else 0, and the copy zero-fills the rest
+                    String bytes = t.temp(".u32");
+                    t.emit("shl.b32", bytes, inside, 4);
+                    t.emit("cp.async.cg.shared.global", "[" + destination + "]", from, 16, bytes);
+                }
             }
             case "commitCopies" -> {
                 f.popValue();

@@ -152,6 +152,17 @@ public abstract class KernelContext {
      */
     public abstract void copyAsync(int[] shared, int index, F32Buffer source, long sourceIndex);
 
+    /**
+     * As {@link #copyAsync(int[], int, Half16Buffer, long)} where {@code inside}; otherwise the four words become zeros
+     * and nothing is read ({@code cp.async} with a source size of 0: the copy engine fills the rest with zeros). A tile's
+     * edge is then staged without a branch: copy the columns that exist, zeros past them. {@code sourceIndex} must
+     * still lie inside {@code source} (clamp it), as the emulator checks either way.
+     */
+    public abstract void copyAsync(int[] shared, int index, Half16Buffer source, long sourceIndex, boolean inside);
+
+    /** As {@link #copyAsync(int[], int, F32Buffer, long)} where {@code inside}, else zeros (see the 16-bit form). */
+    public abstract void copyAsync(int[] shared, int index, F32Buffer source, long sourceIndex, boolean inside);
+
     /** Closes the copies this work-item started since the last commit into one group ({@code cp.async.commit_group}). */
     public abstract void commitCopies();
 

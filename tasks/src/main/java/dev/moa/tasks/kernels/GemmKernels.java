@@ -147,12 +147,12 @@ public final class GemmKernels {
      * multiplies tokens {@code 16w…16w+15} of the tile with all 64 rows as eight 16×8 products per 16 columns. x is F32
      * and the tensor core reads BF16, so each activation is split, once, as it is staged, into a BF16 part and the
      * BF16 rounding of what remains, and both are multiplied: the product keeps about 16 bits of each activation
-     * (against 8 for x rounded to BF16 once), which keeps it within 1e-4 of the F32 product. Staging reads 16 bytes
-     * per load where {@code cols} allows (four activations, eight weights; rows start 16-byte aligned when
-     * {@code cols % 8 == 0}), one element otherwise, zeros past the edges; the next step's activations (as F32, into
-     * a staging buffer, split after this step's products) and weights (into a second buffer) are copied
-     * asynchronously ({@link KernelContext#copyAsync}) while this step computes, so no step waits for memory that a
-     * step's products could hide; fragments come from shared memory by
+     * (against 8 for x rounded to BF16 once), which keeps it within 1e-4 of the F32 product. Rows must start 16-byte
+     * aligned ({@link #tensorTakes}: {@code cols % 8 == 0}), so that staging is asynchronous 16-byte copies
+     * ({@link KernelContext#copyAsync}: four activations, eight weights) without a branch (the tile's edges are
+     * zero-filled or clamped): the next step's activations (as F32, into a staging buffer, split after this step's
+     * products) and weights (into a second buffer) are copied while this step computes, so no step waits for memory
+     * that a step's products could hide; fragments come from shared memory by
      * {@link KernelContext#loadMatrix} (ldmatrix: six per 16 columns, where word reads took 24), rows 16-byte aligned
      * and free of bank conflicts ({@link #T_WORDS}). Launch {@link #tensorGrid}{@code (tokens, rows)} groups of
      * {@value #TENSOR_GROUP}; needs sm_80 or later.
@@ -176,6 +176,15 @@ public final class GemmKernels {
         ctx.awaitPriorKernels();
         int[] xh = ctx.sharedI32(TILE * T_WORDS), unused = ctx.sharedI32(4), ws = ctx.sharedI32(2 * TILE * T_WORDS), raw = ctx.sharedI32(TILE * STEP);
         tensorTile(ctx, xh, unused, raw, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, false, false, TENSOR_GROUP, TILE);
+    }
+
+    /**
+     * Whether the tensor-core GEMMs take a product of {@code cols} columns: rows of 16-bit weights and of F32
+     * activations start 16-byte aligned ({@code cols % 8 == 0}, as in every real model), which their asynchronous
+     * copies need; other widths take the FFMA tiles ({@link #half}).
+     */
+    public static boolean tensorTakes(int cols) {
+        return cols % 8 == 0;
     }
 
     /** Tokens and rows of one group's output tile in {@link #bf16TensorLarge}. */
@@ -305,7 +314,6 @@ public final class GemmKernels {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * tile, tokenBase = ctx.groupId(1) * tile;
         int warpTokens = large ? 32 * (warp % 4) : 16 * warp, warpRows = large ? 64 * (warp / 4) : 0; // this warp's corner of the tile
-        boolean wide = cols % 8 == 0;
         // the row each lane names to ldmatrix: for A, row lane % 8 (+ 8 for matrices 1 and 3) of this warp's 16 tokens
         // (the next 16 for a large tile's second fragment), columns 8 on (4 words) for matrices 2 and 3; for B, rows
         // lane % 8 (+ 8 for matrices 2 and 3: the second block) of a 16-row pair of blocks, columns 8 on for matrices
@@ -319,8 +327,8 @@ public final class GemmKernels {
         // what this work-item stages each step: four groups of four activations, token rows xRow + group/8·i from
         // column xCol of the step, and two groups of eight weights, rows wRow + group/4·i from column wCol
         int xRow = t / (STEP / 4), xCol = 4 * (t % (STEP / 4)), wRow = t / (STEP / 8), wCol = 8 * (t % (STEP / 8));
-        stageActivations(ctx, x, raw, xRow, xCol, group, tokenBase, from, tokens, cols, wide);
-        stageWeights(ctx, w, ws, 0, wRow, wCol, group, rowBase, from, rows, cols, wide);
+        stageActivations(ctx, x, raw, xRow, xCol, group, tokenBase, from, tokens, cols);
+        stageWeights(ctx, w, ws, 0, wRow, wCol, group, rowBase, from, rows, cols);
         ctx.commitCopies();
         ctx.waitCopies(0);
         splitActivations(raw, xh, xl, xRow, xCol, group, split); // each work-item splits the activations it copied itself
@@ -329,8 +337,8 @@ public final class GemmKernels {
             ctx.barrier(); // this step's x parts are split and its weights in, for every warp; raw is free again
             boolean next = k0 + STEP < to;
             if (next) {
-                stageActivations(ctx, x, raw, xRow, xCol, group, tokenBase, k0 + STEP, tokens, cols, wide);
-                stageWeights(ctx, w, ws, buffer - current, wRow, wCol, group, rowBase, k0 + STEP, rows, cols, wide);
+                stageActivations(ctx, x, raw, xRow, xCol, group, tokenBase, k0 + STEP, tokens, cols);
+                stageWeights(ctx, w, ws, buffer - current, wRow, wCol, group, rowBase, k0 + STEP, rows, cols);
             }
             ctx.commitCopies();
             for (int kk = 0; kk < STEP; kk += 16) {
@@ -411,23 +419,20 @@ public final class GemmKernels {
     /**
      * One tile step's activations, {@code tile} tokens × 32 columns from column {@code k0}, as F32 into {@code raw}
      * (32 words a token): this work-item's four groups of four, token rows {@code xRow + group/8·i} from column
-     * {@code xCol} of the step, each an asynchronous 16-byte copy
-     * where {@code cols} allows, else read one by one (zeros past the edges). So the next step's activations travel
+     * {@code xCol} of the step, each an asynchronous 16-byte copy with no branch
+     * around it: zeros past the columns (a copy that reads nothing), the last token's activations for a token past
+     * the last (a token's activations reach only its own outputs, which are then never stored). So the next step's activations travel
      * while this step multiplies, as its weights do; {@link #splitActivations} then turns the work-item's own groups
      * into the BF16 parts the tensor cores read.
      */
-    private static void stageActivations(KernelContext ctx, F32Buffer x, int[] raw, int xRow, int xCol, int group, int tokenBase,
-                                         int k0, int tokens, int cols, boolean wide) {
+    private static void stageActivations(KernelContext ctx, F32Buffer x, int[] raw, int xRow, int xCol, int group, int tokenBase, int k0,
+                                         int tokens, int cols) {
         int gk = k0 + xCol;
+        boolean inside = gk < cols; // all four columns or none (cols % 8 == 0)
         KernelContext.unroll(4);
         for (int i = 0; i < 4; i++) {
-            int r = xRow + group / 8 * i, gt = tokenBase + r, at = r * STEP + xCol;
-            long from = (long) gt * cols + gk;
-            if (gt < tokens && wide && gk < cols) {
-                ctx.copyAsync(raw, at, x, from);
-            } else {
-                for (int p = 0; p < 4; p++) raw[at + p] = Float.floatToRawIntBits(gt < tokens && gk + p < cols ? x.get(from + p) : 0f);
-            }
+            int r = xRow + group / 8 * i;
+            ctx.copyAsync(raw, r * STEP + xCol, x, (long) Math.min(tokenBase + r, tokens - 1) * cols + (inside ? gk : 0), inside);
         }
     }
 
@@ -456,25 +461,18 @@ public final class GemmKernels {
     /**
      * One tile step's weights, {@code group / 2} rows (64, or 128 for a large tile) × 32 columns from column {@code k0},
      * into the words of {@code ws} from {@code base}: this work-item's two groups of eight, rows {@code wRow + group/4·i}
-     * from column {@code wCol} of the step, each an asynchronous
-     * 16-byte copy ({@link KernelContext#copyAsync}) where {@code cols} allows, else read one by one (zeros past the edges).
+     * from column {@code wCol} of the step, as {@link #stageActivations} stages its
+     * groups: asynchronous 16-byte copies ({@link KernelContext#copyAsync}), zeros past the columns, the last row
+     * standing in for rows past it.
      */
-    private static void stageWeights(KernelContext ctx, Half16Buffer w, int[] ws, int base, int wRow, int wCol, int group, int rowBase,
-                                     int k0, int rows, int cols, boolean wide) {
+    private static void stageWeights(KernelContext ctx, Half16Buffer w, int[] ws, int base, int wRow, int wCol, int group, int rowBase, int k0,
+                                     int rows, int cols) {
         int gk = k0 + wCol;
+        boolean inside = gk < cols; // all eight columns or none
         KernelContext.unroll(2);
         for (int i = 0; i < 2; i++) {
-            int r = wRow + group / 4 * i, gr = rowBase + r, word = base + r * T_WORDS + wCol / 2;
-            long at = (long) gr * cols + gk;
-            if (gr < rows && wide && gk < cols) {
-                ctx.copyAsync(ws, word, w, at);
-            } else {
-                for (int p = 0; p < 4; p++) {
-                    int lo = gr < rows && gk + 2 * p < cols ? w.get(at + 2 * p) & 0xFFFF : 0;
-                    int hi = gr < rows && gk + 2 * p + 1 < cols ? w.get(at + 2 * p + 1) & 0xFFFF : 0;
-                    ws[word + p] = lo | (hi << 16);
-                }
-            }
+            int r = wRow + group / 4 * i;
+            ctx.copyAsync(ws, base + r * T_WORDS + wCol / 2, w, (long) Math.min(rowBase + r, rows - 1) * cols + (inside ? gk : 0), inside);
         }
     }
 

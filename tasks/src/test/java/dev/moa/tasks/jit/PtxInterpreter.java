@@ -407,7 +407,13 @@ public final class PtxInterpreter {
                                 case "cg" -> {
                                     global(op);
                                     long destination = address(o[0]), source = address(o[1]);
-                                    openCopies.add(() -> MemorySegment.copy(ALL, source, shared, destination, 16));
+                                    // a fourth operand, the source size, reads that many bytes and zero-fills the rest
+                                    long read = o.length > 3 ? value(o[3]) : 16;
+                                    if (read < 0 || read > 16) throw new IllegalStateException("cp.async source size " + read + " outside 0..16: " + op.text());
+                                    openCopies.add(() -> {
+                                        if (read > 0) MemorySegment.copy(ALL, source, shared, destination, read);
+                                        shared.asSlice(destination + read, 16 - read).fill((byte) 0);
+                                    });
                                 }
                                 case "commit_group" -> {
                                     copyGroups.addLast(openCopies);

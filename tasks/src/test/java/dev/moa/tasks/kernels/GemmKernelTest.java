@@ -64,7 +64,8 @@ class GemmKernelTest {
     /** The tensor-core kernel (BF16 weights, activations split into two BF16 parts, weights double-buffered) within 1e-4 of the F32 product. */
     @Test
     void tensorCoreProductEqualsThePlainLoop() {
-        int[][] shapes = {{1, 5, 8}, {70, 37, 45}, {64, 64, 64}, {130, 100, 40}, {3, 129, 33}, {20, 70, 160}, {9, 66, 97}}; // five double-buffered steps; four narrow ones
+        // five double-buffered steps; last steps of 8, 16 and 24 columns; ragged tiles of tokens and of rows
+        int[][] shapes = {{1, 5, 8}, {70, 37, 40}, {64, 64, 64}, {130, 100, 40}, {3, 129, 56}, {20, 70, 160}, {9, 66, 104}};
         for (int[] shape : shapes) {
             int tokens = shape[0], rows = shape[1], cols = shape[2];
             double[][] wv = new double[rows][cols];
@@ -77,6 +78,22 @@ class GemmKernelTest {
                 assertProduct(x, wv, bias, before, out, tokens, epilogue, tokens + "x" + rows + "x" + cols + " epilogue " + epilogue);
             }
         }
+    }
+
+    /**
+     * The tensor-core GEMMs copy 16-byte pieces of rows, so they take widths of whole pieces only ({@link
+     * GemmKernels#tensorTakes}); the emulator refuses another width in one sentence, as the copy would be misaligned.
+     */
+    @Test
+    void tensorCoresTakeRowsOfWholeSixteenBytePieces() {
+        assertTrue(GemmKernels.tensorTakes(2048) && GemmKernels.tensorTakes(8) && GemmKernels.tensorTakes(40));
+        assertFalse(GemmKernels.tensorTakes(45) || GemmKernels.tensorTakes(97) || GemmKernels.tensorTakes(4));
+        int tokens = 3, rows = 5, cols = 45;
+        Half16Buffer w = bf16Weights(new double[rows][cols]);
+        F32Buffer x = random(tokens * cols), bias = random(rows), out = random(tokens * rows);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> Emulator.launch(GemmKernels.class, "bf16Tensor",
+                GemmKernels.tensorGrid(tokens, rows), w, x, bias, out, tokens, rows, cols, 0));
+        assertTrue(String.valueOf(e.getMessage()).contains("16-byte aligned"), e.getMessage());
     }
 
     /** F32 weights through the FFMA tiles: the plain loop, on shapes with 16-byte rows and without. */
@@ -106,7 +123,7 @@ class GemmKernelTest {
     /** 128 × 128 tiles of eight warps give the 64 × 64 kernel's bits: each element sums its columns in the same order. */
     @Test
     void largeTilesGiveTheSameBitsAsSmallOnes() {
-        int[][] shapes = {{1, 5, 8}, {70, 37, 45}, {130, 200, 97}, {129, 129, 64}, {300, 150, 40}, {5, 260, 33}};
+        int[][] shapes = {{1, 5, 8}, {70, 37, 40}, {130, 200, 104}, {129, 129, 64}, {300, 150, 40}, {5, 260, 56}};
         for (int[] shape : shapes) {
             int tokens = shape[0], rows = shape[1], cols = shape[2];
             Half16Buffer w = bf16Weights(new double[rows][cols]);
@@ -138,7 +155,7 @@ class GemmKernelTest {
     /** With the activations rounded to BF16 once: the plain loop over the rounded activations (the split's second part would miss it). */
     @Test
     void roundedTensorCoreProductIsThePlainLoopOfRoundedActivations() {
-        for (int[] shape : new int[][] {{1, 5, 8}, {70, 37, 45}, {9, 66, 97}, {64, 64, 64}}) {
+        for (int[] shape : new int[][] {{1, 5, 8}, {70, 37, 40}, {9, 66, 104}, {64, 64, 64}}) {
             int tokens = shape[0], rows = shape[1], cols = shape[2];
             double[][] wv = new double[rows][cols];
             Half16Buffer w = bf16Weights(wv);
@@ -159,7 +176,7 @@ class GemmKernelTest {
      */
     @Test
     void splitProductEqualsThePlainLoop() {
-        int[][] shapes = {{1, 5, 8}, {5, 37, 45}, {33, 70, 200}, {70, 9, 97}, {8, 64, 256}};
+        int[][] shapes = {{1, 5, 8}, {5, 37, 40}, {33, 70, 200}, {70, 9, 104}, {8, 64, 256}};
         for (int[] shape : shapes) {
             int tokens = shape[0], rows = shape[1], cols = shape[2];
             double[][] wv = new double[rows][cols];
