@@ -302,6 +302,20 @@ public final class GpuKernelBenchmark {
      * device prefill stages them); checked on queries of the first, a middle and the last block of the first and last
      * heads against a double computation.
      */
+    /**
+     * {@code kv} as {@code PrefillKernels.splitKeysValues} leaves it for the tensor-core attention, computed here on the
+     * host: BF16 parts first, then the BF16 remainders (the prompt's one split pass is not what this row times).
+     */
+    private Half16Buffer split(F32Buffer kv) {
+        Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * kv.length());
+        for (long e = 0; e < kv.length(); e++) {
+            short high = KernelContext.floatToBf16(kv.get(e));
+            kv16.set(e, high);
+            kv16.set(kv.length() + e, KernelContext.floatToBf16(kv.get(e) - KernelContext.bf16ToFloat(high)));
+        }
+        return kv16;
+    }
+
     Row prefillAttention(int tokens, int heads, int kvHeads, int headDim, boolean tensor) {
         int stride = heads * headDim, kvRow = 2 * kvHeads * headDim;
         F32Buffer q = gaussian((long) tokens * stride), kv = gaussian((long) tokens * kvRow), out = F32Buffer.allocate(arena, (long) tokens * stride);
@@ -311,7 +325,8 @@ public final class GpuKernelBenchmark {
         var grid = tensor ? dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim) : dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads);
         DeviceMemory dout = device(out);
         dout.fill(NAN_BYTE);
-        Object[] args = {device(q), device(kv), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
+        Object[] args = tensor ? new Object[] {device(q), device(split(kv)), kv.length(), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim,
+                stride, scale} : new Object[] {device(q), device(kv), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
         CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, tensor ? "blockSparseTensor" : "blockSparse", args);
         double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(), args));
         dout.copyTo(out.memory());

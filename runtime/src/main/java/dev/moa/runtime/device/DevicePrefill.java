@@ -11,6 +11,7 @@ import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.graph.TaskGraph;
 import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.MatVecKernels;
 import dev.moa.tasks.kernels.PrefillKernels;
@@ -36,9 +37,10 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>Layer by layer, chunk by chunk: the device holds the prompt's residual stream ({@code hidden} floats a token),
  * one layer's keys and values of the whole prompt ({@code 2·kvDim} floats a token, which every later chunk's
- * attention reads) and one chunk's other activations (q/k/v, gate/up: {@code 3·intermediate} floats a token and
- * more). So on Llama-3.2-1B a prompt holds 12 KB a token and 0.55 GB for its chunk, where running all tokens at
- * once held 132 KB a token: a 128k-token prompt needs 2.2 GB beyond the weights and the cache, not 17.7 GB. Which keys a query sees depends on its position only
+ * attention reads, and for the tensor-core attention the same bytes again as BF16 parts) and one chunk's other
+ * activations (q/k/v, gate/up: {@code 3·intermediate} floats a token and more). So on Llama-3.2-1B a prompt holds
+ * 16 KB a token and 0.55 GB for its chunk, where running all tokens at once held 132 KB a token: a 128k-token prompt
+ * needs 2.7 GB beyond the weights and the cache, not 17.7 GB. Which keys a query sees depends on its position only
  * ({@link PrefillKernels#blockSparse}), and each GEMM row, norm and score is computed as it is at once, so the
  * chunking changes no number.
  */
@@ -122,11 +124,13 @@ final class DevicePrefill implements AutoCloseable {
         // the whole prompt's residual stream and one layer's keys and values; the rest one chunk at a time
         x = buffers.f32((long) t * hidden);
         F32Buffer staged = buffers.f32(2L * t * config.kvDim());
+        // and for the tensor-core attention the same split into BF16 parts (PrefillKernels.splitKeysValues), once a chunk
+        Half16Buffer staged16 = tensorAttention ? buffers.half16(2 * staged.length()) : null;
         xc = chunk == t ? x : buffers.f32((long) chunk * hidden); // one chunk: its stream is the prompt's
         F32Buffer xb = buffers.f32((long) chunk * hidden), qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
         F32Buffer gateUp = buffers.f32(2L * chunk * inter), activation = buffers.f32((long) chunk * inter);
         kv = new KvBuffers[config.numLayers()];
-        steps = new ChunkSteps(t, new Activations(xc, xb, qkv, staged, attention, gateUp, activation), tensorAttention);
+        steps = new ChunkSteps(t, new Activations(xc, xb, qkv, staged, staged16, attention, gateUp, activation), tensorAttention);
     }
 
     /**
@@ -272,8 +276,8 @@ final class DevicePrefill implements AutoCloseable {
     }
 
     /** A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole prompt. */
-    private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer staged, F32Buffer attention, F32Buffer gateUp,
-                               F32Buffer activation) {
+    private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer staged, Half16Buffer staged16, F32Buffer attention,
+                               F32Buffer gateUp, F32Buffer activation) {
     }
 
     /**
@@ -368,8 +372,11 @@ final class DevicePrefill implements AutoCloseable {
         @Override
         public void attention(int layer) {
             if (tensorAttention) {
-                graph.task(at + "attention", PrefillKernels.class, "blockSparseTensor", PrefillKernels.tensorGrid(n, heads, headDim), a.qkv(), a.staged(),
-                        a.attention(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                int kvRow = 2 * kvHeads * headDim;
+                graph.task(at + "split keys/values", PrefillKernels.class, "splitKeysValues", Grid.covering((long) n * kvRow, PrefillKernels.GROUP),
+                        a.staged(), a.staged16(), a.staged().length(), (long) start * kvRow, n * kvRow);
+                graph.task(at + "attention", PrefillKernels.class, "blockSparseTensor", PrefillKernels.tensorGrid(n, heads, headDim), a.qkv(), a.staged16(),
+                        a.staged().length(), a.attention(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
             } else {
                 graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),
                         cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);

@@ -283,6 +283,21 @@ public final class Emulator {
             return Vec16.ofWords(words[0], words[1], words[2], words[3]);
         }
 
+        @Override
+        public Vec16 loadMatrixTransposed(int[] shared, int index) {
+            if (index % 4 != 0 || index < 0 || index + 4 > shared.length) {
+                throw new IllegalArgumentException("loadMatrixTransposed: row at word " + index + " is not a 16-byte row inside the " + shared.length
+                        + "-word array (lane " + laneId() + ")");
+            }
+            int lane = laneId(), column = lane / 4;
+            int[] words = new int[4];
+            for (int j = 0; j < 4; j++) {
+                int even = exchange(index, MatrixFragments.transposedRowLane(lane, j, 0)), odd = exchange(index, MatrixFragments.transposedRowLane(lane, j, 1));
+                words[j] = (shared[even + column / 2] >>> 16 * (column % 2) & 0xFFFF) | (shared[odd + column / 2] >>> 16 * (column % 2)) << 16;
+            }
+            return Vec16.ofWords(words[0], words[1], words[2], words[3]);
+        }
+
         /** Copies started and not yet in a group, and the committed groups, oldest first: done at the wait that covers them. */
         private List<Runnable> openCopies = new ArrayList<>();
         private final java.util.ArrayDeque<List<Runnable>> copyGroups = new java.util.ArrayDeque<>();

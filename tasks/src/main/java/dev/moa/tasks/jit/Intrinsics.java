@@ -91,6 +91,13 @@ final class Intrinsics {
                 String v = f.push(Kind.VEC);
                 t.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
             }
+            case "loadMatrixTransposed" -> { // (shared, index) -> four fragment words, each 8x8 matrix transposed
+                String index = f.pop(), array = f.pop();
+                f.popValue();
+                String address = f.sharedAddress(array, index);
+                String v = f.push(Kind.VEC);
+                t.emit("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
+            }
             case "copyAsync" -> { // (shared, index, source, sourceIndex[, inside]): 16 bytes global -> shared, asynchronous
                 String inside = type.parameterCount() == 5 ? f.pop() : null;
                 String sourceIndex = f.pop(), source = f.pop(), index = f.pop(), array = f.pop();

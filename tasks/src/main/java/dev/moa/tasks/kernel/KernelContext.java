@@ -136,6 +136,14 @@ public abstract class KernelContext {
     public abstract Vec16 loadMatrix(int[] shared, int index);
 
     /**
+     * As {@link #loadMatrix}, each 8×8 matrix transposed on the way ({@code ldmatrix … .trans}): lane l receives in word
+     * j the elements in column {@code l / 4} of rows {@code 2(l % 4)} and {@code 2(l % 4) + 1} of matrix j ({@link
+     * MatrixFragments#transposedRowLane}). What makes a row-major K×N matrix in shared memory (V: a row per key) into
+     * B fragments, which want columns: no transposed copy to stage. Every lane of the warp must call it.
+     */
+    public abstract Vec16 loadMatrixTransposed(int[] shared, int index);
+
+    /**
      * Starts copying 16 bytes — eight 16-bit elements of {@code source} from {@code sourceIndex} — into group-shared
      * words {@code index … index + 3}, without passing through registers and without waiting
      * ({@code cp.async.cg.shared.global}, sm_80 on): the kernel goes on (stages other data, computes) while the copy

@@ -30,6 +30,16 @@ public final class MatrixFragments {
         return 8 * word + lane / 4;
     }
 
+    /**
+     * {@code ldmatrix … .trans}: lane l receives in word j, low half first, element {@code l / 4} of row {@code 2(l % 4)}
+     * and of row {@code 2(l % 4) + 1} of matrix j: those rows' addresses come from lanes {@code transposedRowLane(l, j,
+     * 0)} and {@code (l, j, 1)}. The word is then column {@code l / 4}, rows {@code 2(l % 4)}, +1 — of a K×N matrix
+     * stored a row per k, B's fragment word for column n = l / 4.
+     */
+    public static int transposedRowLane(int lane, int word, int half) {
+        return 8 * word + 2 * (lane % 4) + half;
+    }
+
     /** The lane holding A[row][col]. */
     public static int aLane(int row, int col) {
         return row % 8 * 4 + col % 8 / 2;

@@ -102,9 +102,12 @@ public final class PrefillKernels {
         }
     }
 
-    /** Whether {@link #blockSparseTensor} takes heads of {@code headDim}: a multiple of 4 (16-byte rows), at most 128. */
+    /**
+     * Whether {@link #blockSparseTensor} takes heads of {@code headDim}: a multiple of 8 (a row of BF16 keys or values
+     * is whole 16-byte pieces, which it copies), at most 128.
+     */
     public static boolean tensorTakes(int headDim) {
-        return headDim % 4 == 0 && headDim <= MAX_HEAD_DIM;
+        return headDim % 8 == 0 && headDim <= MAX_HEAD_DIM;
     }
 
     /** {@link #blockSparseTensor}'s launch for a chunk of {@code count} prompt tokens and {@code heads} query heads. */
@@ -112,7 +115,7 @@ public final class PrefillKernels {
         return Grid.of((count + TC_ROWS - 1) / TC_ROWS, heads, TC_GROUP).withSharedBytes(tensorSharedBytes(headDim));
     }
 
-    /** Dynamic shared memory one group of {@link #blockSparseTensor} needs at {@code headDim} (72 KB at 64, 122 KB at 128). */
+    /** Dynamic shared memory one group of {@link #blockSparseTensor} needs at {@code headDim} (72 KB at 64, 120 KB at 128). */
     public static int tensorSharedBytes(int headDim) {
         return 4 * tensorWords(headDim);
     }
@@ -127,34 +130,56 @@ public final class PrefillKernels {
         return paddedDims(headDim) / 2 + 4;
     }
 
-    /** {@link #blockSparseTensor}'s dynamic shared words: Q, K (64 rows each), Vᵀ (a row per dim) and P, each split in two parts. */
+    /** {@link #blockSparseTensor}'s dynamic shared words: Q, K, V (64 rows each) and P, each split in two parts. */
     private static int tensorWords(int headDim) {
-        return 4 * TC_ROWS * rowWords(headDim) + 2 * paddedDims(headDim) * PAIR_WORDS + 2 * TC_ROWS * PAIR_WORDS;
+        return 6 * TC_ROWS * rowWords(headDim) + 2 * TC_ROWS * PAIR_WORDS;
+    }
+
+    /**
+     * A prompt's keys and values, as {@link #rope} staged them in {@code kv} (F32), split for {@link #blockSparseTensor}:
+     * for elements {@code [from, from + count)}, {@code kv16[e]} = the BF16 rounding of {@code kv[e]} and
+     * {@code kv16[low + e]} = the BF16 rounding of what that left, the two parts the tensor cores multiply. Done once a
+     * chunk, where the attention used to split each tile every time a group read it (up to 256 query blocks × the
+     * group's heads at 16k tokens), and what lets it copy tiles asynchronously. One element per work-item; launch
+     * {@code Grid.covering(count, GROUP)}.
+     */
+    public static void splitKeysValues(KernelContext ctx, F32Buffer kv, Half16Buffer kv16, long low, long from, int count) {
+        ctx.awaitPriorKernels();
+        int i = ctx.globalId();
+        if (i >= count) return;
+        long e = from + i;
+        float x = kv.get(e);
+        short high = KernelContext.floatToBf16(x);
+        kv16.set(e, high);
+        kv16.set(low + e, KernelContext.floatToBf16(x - KernelContext.bf16ToFloat(high)));
     }
 
     /**
      * {@link #blockSparse} on the tensor cores ({@link KernelContext#mmaBf16}, m16n8k16), flash-attention 2 style:
      * group (i, h) takes query head h for the chunk's 64 queries {@code [64i, +64)} (one 64-token block, as
      * {@code start} is a multiple of 64), warp w its 16 queries {@code 16w…}; the same arguments, the same keys seen
-     * (block 0, then the band's blocks up to the query's own, causal inside it). Per 64-key tile the group stages K
-     * (a row per key) and Vᵀ (a row per head dimension) in shared memory; each warp computes its 16 × 64 scores S =
-     * Q·Kᵀ as eight 16×8 products per 16 dimensions, masks and scales them, keeps each row's running maximum and
-     * (per lane, summed across the row's four lanes once at the end) its sum of exponentials, rescales its output
-     * and adds P·V, P written to the warp's rows of shared memory and read back as A fragments. Q, K, V and P are F32
-     * and the tensor core reads BF16, so each is split into a BF16 part and the BF16 rounding of what remains, and a
-     * product takes the three terms hi·hi + lo·hi + hi·lo (lo·lo, about 2⁻¹⁸ of a product, is left out): the
+     * (block 0, then the band's blocks up to the query's own, causal inside it). Per 64-key tile the group copies K
+     * and V (a row per key) into shared memory asynchronously, without a branch ({@link #copyRows}): a tile's values
+     * travel while its scores are computed, the next tile's keys while its P·V is; each warp computes its 16 × 64
+     * scores S = Q·Kᵀ as eight 16×8 products per 16 dimensions, masks and scales them, keeps each row's running maximum
+     * and (per lane, summed across the row's four lanes once at the end) its sum of exponentials, rescales its output
+     * and adds P·V, P written to the warp's rows of shared memory and read back as A fragments, V's rows read
+     * transposed ({@link KernelContext#loadMatrixTransposed}) as B fragments. Q, K, V and P are F32 and the tensor core
+     * reads BF16, so each is split into a BF16 part and the BF16 rounding of what remains — K and V once a chunk, by
+     * {@link #splitKeysValues} into {@code kv} (the second parts {@code low} elements after the first), Q and P here —
+     * and a product takes the three terms hi·hi + lo·hi + hi·lo (lo·lo, about 2⁻¹⁸ of a product, is left out): the
      * scores and outputs keep about 16 bits, within 1e-4 of the F32 kernel. Each lane holds, for rows g = lane / 4
      * and g + 8 of its warp, the columns {@code 2(lane % 4)}, +1 of every 8-wide block (MatrixFragments). Head dims
      * are padded with zeros to a multiple of 16. Launch {@link #tensorGrid}; needs {@link #tensorTakes} and sm_80.
      */
-    public static void blockSparseTensor(KernelContext ctx, F32Buffer qkv, F32Buffer kv, F32Buffer out, I32Buffer bands, int start, int count,
-                                         int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
+    public static void blockSparseTensor(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, I32Buffer bands, int start,
+                                         int count, int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
                                          @Specialize int stride, float scale) {
         ctx.awaitPriorKernels();
         int dims = paddedDims(headDim), words = rowWords(headDim);
         int[] sh = ctx.sharedDynamicI32(tensorWords(headDim));
         int qHigh = 0, qLow = TC_ROWS * words, kHigh = 2 * TC_ROWS * words, kLow = 3 * TC_ROWS * words;
-        int vHigh = 4 * TC_ROWS * words, vLow = vHigh + dims * PAIR_WORDS, pHigh = vLow + dims * PAIR_WORDS, pLow = pHigh + TC_ROWS * PAIR_WORDS;
+        int vHigh = 4 * TC_ROWS * words, vLow = 5 * TC_ROWS * words, pHigh = 6 * TC_ROWS * words, pLow = pHigh + TC_ROWS * PAIR_WORDS;
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, c = lane % 4;
         int head = ctx.groupId(1), kvHead = head / (heads / kvHeads);
         int first = start + ctx.groupId(0) * TC_ROWS, end = start + count, block = first / BLOCK;
@@ -163,6 +188,8 @@ public final class PrefillKernels {
         // the row each lane names to ldmatrix (as in GemmKernels.bf16Tensor): A rows of this warp's 16, B rows of a 16-row pair of blocks
         int aRow = warp * 16 + lane % 8 + 8 * (lane / 8 % 2), aWord = 4 * (lane / 16);
         int bRow = lane % 8 + 8 * (lane / 16), bWord = 4 * (lane / 8 % 2);
+        // and for V, a row per key, loaded transposed (B of P·V wants columns): rows of keys 0–7 and 8–15 of 16, dims 8 on for matrices 2 and 3
+        int vRow = lane % 8 + 8 * (lane / 8 % 2), vWord = 4 * (lane / 16);
         int rowA = first + warp * 16 + g, rowB = rowA + 8; // the queries of this lane's scores and outputs
 
         // the group's 64 queries, split, once (row first - start of the chunk's q/k/v on)
@@ -175,12 +202,15 @@ public final class PrefillKernels {
         Vec16 zero = Vec16.ofFloats(0f, 0f, 0f, 0f);
         Vec16 o0 = zero, o1 = zero, o2 = zero, o3 = zero, o4 = zero, o5 = zero, o6 = zero, o7 = zero; // dims 8n…8n+7
         Vec16 o8 = zero, o9 = zero, o10 = zero, o11 = zero, o12 = zero, o13 = zero, o14 = zero, o15 = zero;
+        copyRows(ctx, sh, kHigh, kLow, words, kv, low, keys, kvStride, Math.min(TC_ROWS, end), headDim, dims, t); // the first tile's keys
+        ctx.commitCopies();
         for (int tile = 0; tile < tiles; tile++) {
             int key0 = (tile == 0 ? 0 : bandFirst + tile - 1) * BLOCK;
-            ctx.barrier(); // the last tile's K, V and P are read
-            stageRows(sh, kHigh, kLow, words, kv, (long) key0 * kvStride + keys, kvStride, Math.min(TC_ROWS, end - key0), headDim, dims, t);
-            stageValuesTransposed(sh, vHigh, vLow, kv, (long) key0 * kvStride + values, kvStride, Math.min(TC_ROWS, end - key0), headDim, dims, t);
-            ctx.barrier();
+            ctx.waitCopies(0); // this tile's keys are in
+            ctx.barrier(); // everyone's, and the queries; the last tile's P and V are read
+            // its values travel while the scores are computed
+            copyRows(ctx, sh, vHigh, vLow, words, kv, low, (long) key0 * kvStride + values, kvStride, Math.min(TC_ROWS, end - key0), headDim, dims, t);
+            ctx.commitCopies();
 
             // S = Q·Kᵀ: 16 queries × 64 keys, keys 8j… in s_j
             Vec16 s0 = zero, s1 = zero, s2 = zero, s3 = zero, s4 = zero, s5 = zero, s6 = zero, s7 = zero;
@@ -265,54 +295,61 @@ public final class PrefillKernels {
                 o14 = rescale(o14, keepA, keepB);
                 o15 = rescale(o15, keepA, keepB);
             }
-            ctx.barrier(); // every lane's probabilities are in shared memory before ldmatrix reads them across lanes
+            ctx.waitCopies(0); // this tile's values are in
+            ctx.barrier(); // everyone's, and every lane's probabilities, before ldmatrix reads them across lanes; K is read
+            if (tile + 1 < tiles) { // the next tile's keys travel while P·V is computed
+                int next = bandFirst + tile; // (the band's blocks follow block 0 in order)
+                copyRows(ctx, sh, kHigh, kLow, words, kv, low, (long) next * BLOCK * kvStride + keys, kvStride, Math.min(TC_ROWS, end - next * BLOCK),
+                        headDim, dims, t);
+            }
+            ctx.commitCopies();
 
-            // O += P·V: per 16 keys, P's A fragments, and Vᵀ's rows as B for each pair of 8-dim blocks
+            // O += P·V: per 16 keys, P's A fragments, and V's rows, transposed, as B for each pair of 8-dim blocks
             for (int kk = 0; kk < TC_ROWS; kk += 16) {
-                int a = aRow * PAIR_WORDS + kk / 2 + aWord, b = vHigh + bRow * PAIR_WORDS + kk / 2 + bWord, low = vLow - vHigh;
+                int a = aRow * PAIR_WORDS + kk / 2 + aWord, b = vHigh + (kk + vRow) * words + vWord, vLowFromHigh = vLow - vHigh;
                 Vec16 aH = ctx.loadMatrix(sh, pHigh + a), aL = ctx.loadMatrix(sh, pLow + a);
-                Vec16 bH = ctx.loadMatrix(sh, b), bL = ctx.loadMatrix(sh, b + low);
+                Vec16 bH = ctx.loadMatrixTransposed(sh, b), bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh);
                 o0 = split(ctx, aH, aL, bH, bL, 0, o0);
                 o1 = split(ctx, aH, aL, bH, bL, 1, o1);
                 if (dims > 16) {
-                    bH = ctx.loadMatrix(sh, b + 16 * PAIR_WORDS);
-                    bL = ctx.loadMatrix(sh, b + low + 16 * PAIR_WORDS);
+                    bH = ctx.loadMatrixTransposed(sh, b + 8);
+                    bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 8);
                     o2 = split(ctx, aH, aL, bH, bL, 0, o2);
                     o3 = split(ctx, aH, aL, bH, bL, 1, o3);
                 }
                 if (dims > 32) {
-                    bH = ctx.loadMatrix(sh, b + 32 * PAIR_WORDS);
-                    bL = ctx.loadMatrix(sh, b + low + 32 * PAIR_WORDS);
+                    bH = ctx.loadMatrixTransposed(sh, b + 16);
+                    bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 16);
                     o4 = split(ctx, aH, aL, bH, bL, 0, o4);
                     o5 = split(ctx, aH, aL, bH, bL, 1, o5);
                 }
                 if (dims > 48) {
-                    bH = ctx.loadMatrix(sh, b + 48 * PAIR_WORDS);
-                    bL = ctx.loadMatrix(sh, b + low + 48 * PAIR_WORDS);
+                    bH = ctx.loadMatrixTransposed(sh, b + 24);
+                    bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 24);
                     o6 = split(ctx, aH, aL, bH, bL, 0, o6);
                     o7 = split(ctx, aH, aL, bH, bL, 1, o7);
                 }
                 if (dims > 64) {
-                    bH = ctx.loadMatrix(sh, b + 64 * PAIR_WORDS);
-                    bL = ctx.loadMatrix(sh, b + low + 64 * PAIR_WORDS);
+                    bH = ctx.loadMatrixTransposed(sh, b + 32);
+                    bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 32);
                     o8 = split(ctx, aH, aL, bH, bL, 0, o8);
                     o9 = split(ctx, aH, aL, bH, bL, 1, o9);
                 }
                 if (dims > 80) {
-                    bH = ctx.loadMatrix(sh, b + 80 * PAIR_WORDS);
-                    bL = ctx.loadMatrix(sh, b + low + 80 * PAIR_WORDS);
+                    bH = ctx.loadMatrixTransposed(sh, b + 40);
+                    bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 40);
                     o10 = split(ctx, aH, aL, bH, bL, 0, o10);
                     o11 = split(ctx, aH, aL, bH, bL, 1, o11);
                 }
                 if (dims > 96) {
-                    bH = ctx.loadMatrix(sh, b + 96 * PAIR_WORDS);
-                    bL = ctx.loadMatrix(sh, b + low + 96 * PAIR_WORDS);
+                    bH = ctx.loadMatrixTransposed(sh, b + 48);
+                    bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 48);
                     o12 = split(ctx, aH, aL, bH, bL, 0, o12);
                     o13 = split(ctx, aH, aL, bH, bL, 1, o13);
                 }
                 if (dims > 112) {
-                    bH = ctx.loadMatrix(sh, b + 112 * PAIR_WORDS);
-                    bL = ctx.loadMatrix(sh, b + low + 112 * PAIR_WORDS);
+                    bH = ctx.loadMatrixTransposed(sh, b + 56);
+                    bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 56);
                     o14 = split(ctx, aH, aL, bH, bL, 0, o14);
                     o15 = split(ctx, aH, aL, bH, bL, 1, o15);
                 }
@@ -373,21 +410,29 @@ public final class PrefillKernels {
     }
 
     /**
-     * 64 value rows ({@code rows} real, zeros after) transposed into shared memory: row d holds dim d of keys 0…63 as
-     * 32 BF16 pairs ({@link #PAIR_WORDS} apart), high parts from {@code high}, remainders from {@code low}. Each
-     * work-item reads four dims of a pair of keys (two 16-byte loads) and writes four words of each part; a warp's 32
-     * lanes take the 32 key pairs of the same dims, so its writes fall in 32 different banks.
+     * Copies {@code rows} rows of one KV head's keys or values (a row per token, {@code stride} elements apart from
+     * element {@code from} of {@code kv}, their second BF16 parts {@code low} elements further on) into rows
+     * {@code words} apart from words {@code high} and {@code lowAt} of {@code sh}, asynchronously ({@link
+     * KernelContext#copyAsync}), 16 bytes (eight dims) a copy, work-item t taking every {@value #TC_GROUP}th: the padded
+     * dims past {@code headDim} and the rows past {@code rows} become zeros (copies that read nothing).
      */
-    private static void stageValuesTransposed(int[] sh, int high, int low, F32Buffer kv, long from, int stride, int rows, int headDim, int dims,
-                                              int t) {
-        int pieces = dims / 4;
-        for (int i = t; i < TC_ROWS / 2 * pieces; i += TC_GROUP) {
-            int pair = i % (TC_ROWS / 2), d = 4 * (i / (TC_ROWS / 2)), r = 2 * pair;
-            Vec16 v0 = Vec16.ofFloats(0f, 0f, 0f, 0f), v1 = v0;
-            if (r < rows && d < headDim) v0 = kv.load4(from + (long) r * stride + d);
-            if (r + 1 < rows && d < headDim) v1 = kv.load4(from + (long) (r + 1) * stride + d);
-            int at = d * PAIR_WORDS + pair;
-            for (int j = 0; j < 4; j++) storeSplit(sh, high, low, at + j * PAIR_WORDS, v0.f32(j), v1.f32(j));
+    private static void copyRows(KernelContext ctx, int[] sh, int high, int lowAt, int words, Half16Buffer kv, long low, long from, int stride,
+                                 int rows, int headDim, int dims, int t) {
+        // work-item t copies column piece t % pieces of rows t / pieces, + TC_GROUP / pieces, …: the same piece every
+        // pass, so a pass is a row step (where pieces does not divide TC_GROUP, the few work-items past the last whole
+        // row of pieces copy again what another does, harmless, and past the tile nothing)
+        int pieces = dims / 8, rowsPerPass = TC_GROUP / pieces, d = 8 * (t % pieces), r0 = t / pieces;
+        boolean dimInside = d < headDim;
+        long column = from + (dimInside ? d : 0); // (inside the buffer even where nothing is read)
+        int passes = (TC_ROWS + rowsPerPass - 1) / rowsPerPass; // 8 at most: 16 pieces (head_dim 128) take 8 rows a pass
+        KernelContext.unroll(8);
+        for (int pass = 0; pass < 8; pass++) { // (a constant trip count, unrolled whole; passes is one where dims is)
+            int r = r0 + pass * rowsPerPass, word = r * words + d / 2;
+            if (pass < passes && r < TC_ROWS) {
+                long at = column + (long) Math.min(r, rows - 1) * stride;
+                ctx.copyAsync(sh, high + word, kv, at, dimInside && r < rows);
+                ctx.copyAsync(sh, lowAt + word, kv, low + at, dimInside && r < rows);
+            }
         }
     }
 

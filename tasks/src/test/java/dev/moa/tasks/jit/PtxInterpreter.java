@@ -443,12 +443,22 @@ public final class PtxInterpreter {
                             }
                         }
                         case "ldmatrix" -> { // ldmatrix.sync.aligned.m8n8.x4.shared.b16 {r0..r3}, [address]: MatrixFragments.rowLane
-                            if (!op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.shared.b16")) throw unsupported(op);
+                            boolean transposed = op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16");
+                            if (!transposed && !op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.shared.b16")) throw unsupported(op);
                             long mine = address(o[4]);
                             int lane = tid % 32;
                             for (int j = 0; j < 4; j++) {
-                                long row = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.rowLane(lane, j));
-                                set(o[j].replace("{", "").replace("}", "").strip(), shared.get(ValueLayout.JAVA_INT_UNALIGNED, row + 4L * (lane % 4)) & 0xFFFFFFFFL);
+                                String target = o[j].replace("{", "").replace("}", "").strip();
+                                if (!transposed) {
+                                    long row = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.rowLane(lane, j));
+                                    set(target, shared.get(ValueLayout.JAVA_INT_UNALIGNED, row + 4L * (lane % 4)) & 0xFFFFFFFFL);
+                                } else { // element lane / 4 of two rows: MatrixFragments.transposedRowLane
+                                    long even = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.transposedRowLane(lane, j, 0));
+                                    long odd = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.transposedRowLane(lane, j, 1));
+                                    long low = shared.get(ValueLayout.JAVA_SHORT_UNALIGNED, even + 2L * (lane / 4)) & 0xFFFFL;
+                                    long high = shared.get(ValueLayout.JAVA_SHORT_UNALIGNED, odd + 2L * (lane / 4)) & 0xFFFFL;
+                                    set(target, low | high << 16);
+                                }
                             }
                         }
                         case "mma" -> { // mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d0..d3}, {a0..a3}, {b0, b1}, {c0..c3}

@@ -378,7 +378,9 @@ class TranslationFidelityTest {
         PtxInterpreter tensor = ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor");
         Object[] args = {q.memory(), kv.memory(), out.memory(), bands.memory(), 0, tokens, tokens, heads, kvHeads, headDim, stride, 0.125f};
         ffma.launch(dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads), args);
-        tensor.launch(dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim), args);
+        Half16Buffer kv16 = split(kv); // (split once a chunk: not the attention's work)
+        tensor.launch(dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim), q.memory(), kv16.memory(), kv.length(), out.memory(),
+                bands.memory(), 0, tokens, tokens, heads, kvHeads, headDim, stride, 0.125f);
         double macs = 2.0 * headDim * tokens * (tokens + 1) / 2;
         System.out.printf("PTX instructions per multiply-add: FFMA attention %.2f (%.2f without moves), tensor-core attention %.2f (%.2f)%n",
                 ffma.executed() / macs, ffma.executedWithoutMoves() / macs, tensor.executed() / macs, tensor.executedWithoutMoves() / macs);
@@ -463,6 +465,14 @@ class TranslationFidelityTest {
         prefillAttention(true); // the variants for these head counts, head_dim and row stride (@Specialize)
     }
 
+    /** The keys and values {@code kv} split for the tensor-core attention by the emulator (second parts after the first). */
+    Half16Buffer split(F32Buffer kv) {
+        Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * kv.length());
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "splitKeysValues", Grid.covering(kv.length(), dev.moa.tasks.kernels.PrefillKernels.GROUP),
+                kv, kv16, kv.length(), 0L, (int) kv.length());
+        return kv16;
+    }
+
     void prefillAttention(boolean specialized) {
         int tokens = 150, start = 64, count = tokens - start, heads = 2, kvHeads = 1, headDim = 8, stride = heads * headDim;
         F32Buffer q = randomBuffer(count * stride), kv = randomBuffer(tokens * 2 * kvHeads * headDim);
@@ -474,14 +484,19 @@ class TranslationFidelityTest {
         ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse", specialized, grid, q.memory(), kv.memory(), o2.memory(), bands.memory(),
                 start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o1, o2, 1e-5);
-        // the tensor-core kernel: ldmatrix, mma.sync and the dynamic shared words as the interpreter runs them
+        // the tensor-core kernel: its keys and values split (as PTX too), then ldmatrix (plain and transposed), cp.async,
+        // mma.sync and the dynamic shared words as the interpreter runs them
+        Half16Buffer kv16 = split(kv), kv16ptx = Half16Buffer.allocate(arena, 2 * kv.length());
+        ptx(dev.moa.tasks.kernels.PrefillKernels.class, "splitKeysValues").launch(Grid.covering(kv.length(), dev.moa.tasks.kernels.PrefillKernels.GROUP),
+                kv.memory(), kv16ptx.memory(), kv.length(), 0L, (int) kv.length());
+        assertSame(kv16, kv16ptx);
         F32Buffer o3 = F32Buffer.allocate(arena, count * heads * headDim), o4 = F32Buffer.allocate(arena, count * heads * headDim);
         Grid tensor = dev.moa.tasks.kernels.PrefillKernels.tensorGrid(count, heads, headDim);
-        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", tensor, q, kv, o3, bands, start, count, tokens, heads,
-                kvHeads, headDim, stride, 0.35f);
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", tensor, q, kv16, kv.length(), o3, bands, start, count, tokens,
+                heads, kvHeads, headDim, stride, 0.35f);
         String ptx = PtxCompiler.compile(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor").ptx();
-        assertTrue(ptx.contains("mma.sync.aligned.m16n8k16") && ptx.contains("ldmatrix"), "scores and outputs on the tensor cores");
-        ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", specialized, tensor, q.memory(), kv.memory(), o4.memory(),
+        assertTrue(ptx.contains("mma.sync.aligned.m16n8k16") && ptx.contains("ldmatrix") && ptx.contains(".trans"), "scores and outputs on the tensor cores");
+        ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", specialized, tensor, q.memory(), kv16.memory(), kv.length(), o4.memory(),
                 bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o3, o4, 1e-5); // as the FFMA pair: the emulator's exp and ex2.approx differ in the last bits
         assertClose(o1, o3, 1e-4); // and the two kernels agree
@@ -907,6 +922,41 @@ class TranslationFidelityTest {
         ptx(TranslationFidelityTest.class, "matrixLoad").launch(Grid.of(1, 32), o2.memory());
         for (int lane = 0; lane < 32; lane++) {
             for (int j = 0; j < 4; j++) assertEquals(j * 1000 + lane / 4 * 10 + lane % 4, o1.get(4L * lane + j), "lane " + lane + " word " + j);
+        }
+        assertClose(o1, o2);
+    }
+
+    /** The 16-bit element of matrix m, row r, column c in {@link #transposedMatrixLoad}: all distinct. */
+    static int element(int m, int r, int c) {
+        return m * 256 + r * 16 + c;
+    }
+
+    /** Four 8×8 matrices of 16-bit elements, rows 8 words apart and matrices 64 apart; one warp loads them transposed. */
+    static void transposedMatrixLoad(dev.moa.tasks.kernel.KernelContext ctx, I32Buffer out) {
+        int[] s = ctx.sharedI32(256);
+        int lane = ctx.laneId();
+        for (int i = lane; i < 256; i += 32) {
+            int m = i / 64, r = i % 64 / 8, w = i % 8;
+            s[i] = w < 4 ? element(m, r, 2 * w) | element(m, r, 2 * w + 1) << 16 : -1; // (words 4..7 of a row: not read)
+        }
+        ctx.barrier();
+        dev.moa.tasks.kernel.Vec16 v = ctx.loadMatrixTransposed(s, lane / 8 * 64 + lane % 8 * 8);
+        for (int j = 0; j < 4; j++) out.set(4L * lane + j, v.word(j));
+    }
+
+    /** ldmatrix .trans: lane l's word j holds column l / 4 of rows 2(l % 4) and 2(l % 4) + 1 of matrix j, in the emulator and as PTX. */
+    @Test
+    void transposedMatrixLoadsHandEachLaneAColumnPair() {
+        I32Buffer o1 = I32Buffer.allocate(arena, 128), o2 = I32Buffer.allocate(arena, 128);
+        Emulator.launch(TranslationFidelityTest.class, "transposedMatrixLoad", Grid.of(1, 32), o1);
+        String ptx = PtxCompiler.compile(TranslationFidelityTest.class, "transposedMatrixLoad", TARGET).ptx();
+        assertTrue(ptx.contains("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"), ptx);
+        new PtxInterpreter(ptx).launch(Grid.of(1, 32), o2.memory());
+        for (int lane = 0; lane < 32; lane++) {
+            for (int j = 0; j < 4; j++) {
+                int expected = element(j, 2 * (lane % 4), lane / 4) | element(j, 2 * (lane % 4) + 1, lane / 4) << 16;
+                assertEquals(expected, o1.get(4L * lane + j), "lane " + lane + " word " + j);
+            }
         }
         assertClose(o1, o2);
     }

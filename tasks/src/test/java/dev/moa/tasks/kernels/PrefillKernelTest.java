@@ -3,7 +3,9 @@ package dev.moa.tasks.kernels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.moa.tasks.emulator.Emulator;
+import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import java.lang.foreign.Arena;
 import java.util.Random;
@@ -45,12 +47,20 @@ class PrefillKernelTest {
                 if (tensor && !PrefillKernels.tensorTakes(headDim)) continue;
                 String kernel = tensor ? "blockSparseTensor" : "blockSparse";
                 F32Buffer out = F32Buffer.allocate(arena, (long) tokens * stride);
+                Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * kv.length()); // the tensor kernel's keys and values, split a chunk at a time
                 for (int start = 0; start < tokens; start += chunk) {
                     int count = Math.min(chunk, tokens - start);
                     F32Buffer queries = F32Buffer.allocate(arena, (long) count * stride), rows = F32Buffer.allocate(arena, (long) count * stride);
                     for (long i = 0; i < queries.length(); i++) queries.set(i, q.get((long) start * stride + i));
-                    Emulator.launch(PrefillKernels.class, kernel, tensor ? PrefillKernels.tensorGrid(count, heads, headDim) : PrefillKernels.grid(count, heads),
-                            queries, kv, rows, I32Buffer.of(arena, band), start, count, tokens, heads, kvHeads, headDim, stride, scale);
+                    if (tensor) {
+                        Emulator.launch(PrefillKernels.class, "splitKeysValues", Grid.covering((long) count * kvRow, PrefillKernels.GROUP), kv, kv16, kv.length(),
+                                (long) start * kvRow, count * kvRow);
+                        Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.tensorGrid(count, heads, headDim), queries, kv16, kv.length(), rows,
+                                I32Buffer.of(arena, band), start, count, tokens, heads, kvHeads, headDim, stride, scale);
+                    } else {
+                        Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.grid(count, heads), queries, kv, rows, I32Buffer.of(arena, band), start,
+                                count, tokens, heads, kvHeads, headDim, stride, scale);
+                    }
                     for (long i = 0; i < rows.length(); i++) out.set((long) start * stride + i, rows.get(i));
                 }
                 for (int h = 0; h < heads; h++) {
