@@ -163,7 +163,8 @@ final class KernelsCommand implements Callable<Integer> {
         Path work = Files.createTempDirectory("moa-sass");
         try {
             Ptxas.Report reference = referencePtx == null ? null : Ptxas.assemble(Files.readString(referencePtx), target, work);
-            System.out.printf("%-18s %9s %6s %s%n", "kernel (" + target + ")", "registers", "SASS", "innermost loops (instructions)");
+            System.out.printf("%-18s %9s %6s %s%n", "kernel (" + target + ")", "registers", "SASS",
+                    "innermost loops (instructions[/tensor-core products])");
             for (var e : KernelCatalog.all()) {
                 Ptxas.Report r = Ptxas.assemble(PtxCompiler.compile(e.owner(), e.method(), target).ptx(), target, work);
                 System.out.printf("%-18s %9d %6d %s%n", e.name(), r.registers(), r.code().get(e.method()).instructions(),
@@ -187,7 +188,7 @@ final class KernelsCommand implements Callable<Integer> {
 
     private static String loops(Cubin.Kernel k) {
         return k.innermostLoops().isEmpty() ? "-"
-                : String.join(" ", k.innermostLoops().stream().map(l -> String.valueOf(l.instructions())).toList());
+                : String.join(" ", k.innermostLoops().stream().map(l -> l.instructions() + (l.products() > 0 ? "/" + l.products() + "mma" : "")).toList());
     }
 
     /**

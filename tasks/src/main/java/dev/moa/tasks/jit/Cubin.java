@@ -21,15 +21,21 @@ import java.util.Map;
  * layouts were read off ptxas's own output and are checked by {@code CubinTest} on loops of known shape and on every
  * project kernel (a branch back to its own address, the idiom ptxas ends every kernel with, reads as -16 bytes).
  * A loop is a backward branch: its body runs from the target to the branch. The trailing self-branch and the
- * {@code NOP} padding after it are not counted as instructions.
+ * {@code NOP} padding after it are not counted as instructions. A loop's tensor-core products ({@code HMMA}, opcode
+ * 0x23c on sm_80 and sm_90, read off loops holding a known number of {@code mma.sync}; {@code CubinTest}) are counted
+ * too, so a GEMM's or an attention's loop reads as instructions per product.
  */
 public final class Cubin {
     private static final int INSTRUCTION_BYTES = 16;
     private static final int BRA = 0x947;
     private static final int NOP = 0x918;
+    private static final int HMMA = 0x23c;
 
-    /** One loop: instruction offsets of its first instruction and of its backward branch (both in the loop). */
-    public record Loop(int start, int branch) {
+    /**
+     * One loop: instruction offsets of its first instruction and of its backward branch (both in the loop), and the
+     * tensor-core products ({@code mma.sync}) in its body, nested loops' included.
+     */
+    public record Loop(int start, int branch, int products) {
         public int instructions() {
             return (branch - start) / INSTRUCTION_BYTES + 1;
         }
@@ -89,7 +95,11 @@ public final class Cubin {
             } else {
                 // a decoding check as much as an input check: every branch of nvcc's and our kernels lands inside
                 if (target < 0 || target > size) throw new IllegalArgumentException(entry + ": branch at " + pc + " leaves the kernel");
-                if (target <= pc) loops.add(new Loop(target, pc));
+                if (target <= pc) {
+                    int products = 0;
+                    for (int at = target; at <= pc; at += INSTRUCTION_BYTES) if (opcode(b, offset + at) == HMMA) products++;
+                    loops.add(new Loop(target, pc, products));
+                }
             }
         }
         loops.sort(Comparator.comparingInt(Loop::start));

@@ -111,6 +111,47 @@ class CubinTest {
         assertTrue(ourLoop <= 1.15 * nvccLoop, "ours " + ourLoop + " vs nvcc " + nvccLoop);
     }
 
+    /** A loop of exactly three {@code mma.sync} that ptxas is told not to unroll: the loop reads as three products. */
+    @Test
+    void tensorCoreProductsAreCountedInTheirLoop() throws Exception {
+        for (String target : TARGETS) {
+            String mma = "  mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%d0, %d1, %d2, %d3}, {%a0, %a1, %a2, %a3}, {%b0, %b1}, {%d0, %d1, %d2, %d3};\n";
+            String ptx = ".version 8.0\n.target " + target + "\n.address_size 64\n.visible .entry products(.param .u64 pout, .param .s32 pn)\n{\n"
+                    + "  .reg .u64 %out;\n  .reg .s32 %n, %i;\n  .reg .b32 %a<4>, %b<2>;\n  .reg .f32 %d<4>, %s;\n  .reg .pred %p;\n"
+                    + "  ld.param.u64 %out, [pout];\n  ld.param.s32 %n, [pn];\n  cvta.to.global.u64 %out, %out;\n"
+                    + "  mov.b32 %a0, 1065369472;\n  mov.b32 %a1, 1065369472;\n  mov.b32 %a2, 1065369472;\n  mov.b32 %a3, 1065369472;\n"
+                    + "  mov.b32 %b0, 1065369472;\n  mov.b32 %b1, %n;\n"
+                    + "  mov.f32 %d0, 0f00000000;\n  mov.f32 %d1, 0f00000000;\n  mov.f32 %d2, 0f00000000;\n  mov.f32 %d3, 0f00000000;\n"
+                    + "  mov.s32 %i, 0;\nLOOP:\n  .pragma \"nounroll\";\n  setp.ge.s32 %p, %i, %n;\n  @%p bra DONE;\n" + mma + mma + mma
+                    + "  add.s32 %i, %i, 1;\n  bra.uni LOOP;\nDONE:\n  add.f32 %s, %d0, %d1;\n  add.f32 %s, %s, %d2;\n  add.f32 %s, %s, %d3;\n"
+                    + "  st.global.f32 [%out], %s;\n  ret;\n}\n";
+            Cubin.Kernel k = Ptxas.assemble(ptx, target, work).code().get("products");
+            assertEquals(1, k.loops().size(), target + " " + k);
+            assertEquals(3, k.loops().getFirst().products(), target + " " + k);
+        }
+    }
+
+    /**
+     * The tensor-core kernels' main loops, as Llama-3.2-1B's launches specialize them for the lent GPUs (sm_90), stay
+     * within a bound of SASS instructions per {@code mma}: 2026-12-05 the large-tile GEMM's k-step 302 for 64 (4.7),
+     * the 64 × 64 one's 272 for 32 (8.5), the prefill attention's tile 1916 for 192 (10.0) — down from 9.8, 18.4 and
+     * about 10.8 that morning. A change that brings back per-step work fails here before a GPU shows it.
+     */
+    @Test
+    void theTensorCoreLoopsStayLean() throws Exception {
+        Map<String, Double> bounds = Map.of("gemm-bf16-tensor-large", 5.5, "gemm-bf16-tensor", 9.5, "prefill-attention-tensor", 11.0);
+        for (var bound : bounds.entrySet()) {
+            dev.moa.tasks.kernels.KernelCatalog.Entry c = dev.moa.tasks.kernels.KernelCatalog.all().stream()
+                    .filter(e -> e.name().equals(bound.getKey())).findFirst().orElseThrow();
+            String ptx = PtxCompiler.compile(c.owner(), c.method(), "sm_90", Specialization.named(c.owner(), c.method(), c.example())).ptx();
+            Cubin.Loop loop = Ptxas.assemble(ptx, "sm_90", work).code().get(c.method()).loops().stream()
+                    .max(java.util.Comparator.comparingInt(Cubin.Loop::products)).orElseThrow();
+            double perProduct = (double) loop.instructions() / loop.products();
+            System.out.printf("%s: main loop %d SASS instructions for %d mma (%.1f each)%n", c.name(), loop.instructions(), loop.products(), perProduct);
+            assertTrue(loop.products() > 0 && perProduct <= bound.getValue(), c.name() + ": " + perProduct + " instructions per mma");
+        }
+    }
+
     private static int longest(List<Cubin.Loop> loops) {
         return loops.stream().mapToInt(Cubin.Loop::instructions).max().orElseThrow();
     }
