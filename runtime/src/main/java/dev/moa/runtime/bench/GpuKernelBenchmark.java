@@ -306,12 +306,13 @@ public final class GpuKernelBenchmark {
      * {@code kv} as {@code PrefillKernels.splitKeysValues} leaves it for the tensor-core attention, computed here on the
      * host: BF16 parts first, then the BF16 remainders (the prompt's one split pass is not what this row times).
      */
-    private Half16Buffer split(F32Buffer kv) {
-        Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * kv.length());
+    private Half16Buffer split(F32Buffer kv, int tokens, int kvRow) {
+        long part = dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow);
+        Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * part);
         for (long e = 0; e < kv.length(); e++) {
             short high = KernelContext.floatToBf16(kv.get(e));
             kv16.set(e, high);
-            kv16.set(kv.length() + e, KernelContext.floatToBf16(kv.get(e) - KernelContext.bf16ToFloat(high)));
+            kv16.set(part + e, KernelContext.floatToBf16(kv.get(e) - KernelContext.bf16ToFloat(high)));
         }
         return kv16;
     }
@@ -325,7 +326,7 @@ public final class GpuKernelBenchmark {
         var grid = tensor ? dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim) : dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads);
         DeviceMemory dout = device(out);
         dout.fill(NAN_BYTE);
-        Object[] args = tensor ? new Object[] {device(q), device(split(kv)), kv.length(), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim,
+        Object[] args = tensor ? new Object[] {device(q), device(split(kv, tokens, kvRow)), dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim,
                 stride, scale} : new Object[] {device(q), device(kv), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
         CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, tensor ? "blockSparseTensor" : "blockSparse", args);
         double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(), args));

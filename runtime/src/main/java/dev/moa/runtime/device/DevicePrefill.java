@@ -125,7 +125,8 @@ final class DevicePrefill implements AutoCloseable {
         x = buffers.f32((long) t * hidden);
         F32Buffer staged = buffers.f32(2L * t * config.kvDim());
         // and for the tensor-core attention the same split into BF16 parts (PrefillKernels.splitKeysValues), once a chunk
-        Half16Buffer staged16 = tensorAttention ? buffers.half16(2 * staged.length()) : null;
+        long splitPart = PrefillKernels.splitPart(t, 2 * config.kvDim());
+        Half16Buffer staged16 = tensorAttention ? buffers.half16(2 * splitPart) : null;
         xc = chunk == t ? x : buffers.f32((long) chunk * hidden); // one chunk: its stream is the prompt's
         F32Buffer xb = buffers.f32((long) chunk * hidden), qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
         F32Buffer gateUp = buffers.f32(2L * chunk * inter), activation = buffers.f32((long) chunk * inter);
@@ -374,9 +375,9 @@ final class DevicePrefill implements AutoCloseable {
             if (tensorAttention) {
                 int kvRow = 2 * kvHeads * headDim;
                 graph.task(at + "split keys/values", PrefillKernels.class, "splitKeysValues", Grid.covering((long) n * kvRow, PrefillKernels.GROUP),
-                        a.staged(), a.staged16(), a.staged().length(), (long) start * kvRow, n * kvRow);
+                        a.staged(), a.staged16(), a.staged16().length() / 2, (long) start * kvRow, n * kvRow);
                 graph.task(at + "attention", PrefillKernels.class, "blockSparseTensor", PrefillKernels.tensorGrid(n, heads, headDim), a.qkv(), a.staged16(),
-                        a.staged().length(), a.attention(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                        a.staged16().length() / 2, a.attention(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
             } else {
                 graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),
                         cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);

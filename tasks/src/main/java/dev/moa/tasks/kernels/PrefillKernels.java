@@ -136,11 +136,21 @@ public final class PrefillKernels {
     }
 
     /**
+     * Elements of each of {@link #splitKeysValues}' two parts for a {@code tokens}-token prompt of {@code kvRow} keys
+     * and values a token (the second part starts there): the prompt's rows rounded up to whole 64-token blocks, as
+     * {@link #blockSparseTensor} copies whole tiles; the rows past the prompt are never read (their copies read nothing).
+     */
+    public static long splitPart(int tokens, int kvRow) {
+        return (long) ((tokens + BLOCK - 1) / BLOCK) * BLOCK * kvRow;
+    }
+
+    /**
      * A prompt's keys and values, as {@link #rope} staged them in {@code kv} (F32), split for {@link #blockSparseTensor}:
      * for elements {@code [from, from + count)}, {@code kv16[e]} = the BF16 rounding of {@code kv[e]} and
      * {@code kv16[low + e]} = the BF16 rounding of what that left, the two parts the tensor cores multiply. Done once a
      * chunk, where the attention used to split each tile every time a group read it (up to 256 query blocks × the
-     * group's heads at 16k tokens), and what lets it copy tiles asynchronously. One element per work-item; launch
+     * group's heads at 16k tokens), and what lets it copy tiles asynchronously. {@code kv16} holds two parts of
+     * {@link #splitPart} elements, {@code low} the first's length. One element per work-item; launch
      * {@code Grid.covering(count, GROUP)}.
      */
     public static void splitKeysValues(KernelContext ctx, F32Buffer kv, Half16Buffer kv16, long low, long from, int count) {
@@ -414,7 +424,8 @@ public final class PrefillKernels {
      * element {@code from} of {@code kv}, their second BF16 parts {@code low} elements further on) into rows
      * {@code words} apart from words {@code high} and {@code lowAt} of {@code sh}, asynchronously ({@link
      * KernelContext#copyAsync}), 16 bytes (eight dims) a copy, work-item t taking every {@value #TC_GROUP}th: the padded
-     * dims past {@code headDim} and the rows past {@code rows} become zeros (copies that read nothing).
+     * dims past {@code headDim} and the rows past {@code rows} become zeros (copies that read nothing). All 64 rows'
+     * addresses lie in {@code kv} ({@link #splitPart} pads the prompt to whole tiles), so none is clamped.
      */
     private static void copyRows(KernelContext ctx, int[] sh, int high, int lowAt, int words, Half16Buffer kv, long low, long from, int stride,
                                  int rows, int headDim, int dims, int t) {
@@ -423,13 +434,13 @@ public final class PrefillKernels {
         // row of pieces copy again what another does, harmless, and past the tile nothing)
         int pieces = dims / 8, rowsPerPass = TC_GROUP / pieces, d = 8 * (t % pieces), r0 = t / pieces;
         boolean dimInside = d < headDim;
-        long column = from + (dimInside ? d : 0); // (inside the buffer even where nothing is read)
+        long column = from + (dimInside ? d : 0); // (rows past the prompt lie in splitPart's padding: inside the buffer, never read)
         int passes = (TC_ROWS + rowsPerPass - 1) / rowsPerPass; // 8 at most: 16 pieces (head_dim 128) take 8 rows a pass
         KernelContext.unroll(8);
         for (int pass = 0; pass < 8; pass++) { // (a constant trip count, unrolled whole; passes is one where dims is)
             int r = r0 + pass * rowsPerPass, word = r * words + d / 2;
             if (pass < passes && r < TC_ROWS) {
-                long at = column + (long) Math.min(r, rows - 1) * stride;
+                long at = column + (long) r * stride;
                 ctx.copyAsync(sh, high + word, kv, at, dimInside && r < rows);
                 ctx.copyAsync(sh, lowAt + word, kv, low + at, dimInside && r < rows);
             }

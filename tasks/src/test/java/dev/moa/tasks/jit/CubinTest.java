@@ -134,7 +134,7 @@ class CubinTest {
     /**
      * The tensor-core kernels' main loops, as Llama-3.2-1B's launches specialize them for the lent GPUs (sm_90), stay
      * within a bound of SASS instructions per {@code mma}: 2026-12-05 the large-tile GEMM's k-step 302 for 64 (4.7),
-     * the 64 × 64 one's 272 for 32 (8.5), the prefill attention's tile 1916 for 192 (10.0) — down from 9.8, 18.4 and
+     * the 64 × 64 one's 272 for 32 (8.5), the prefill attention's tile 1901 for 192 (9.9) — down from 9.8, 18.4 and
      * about 10.8 that morning. A change that brings back per-step work fails here before a GPU shows it.
      */
     @Test

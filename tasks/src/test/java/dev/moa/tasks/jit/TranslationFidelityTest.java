@@ -378,8 +378,8 @@ class TranslationFidelityTest {
         PtxInterpreter tensor = ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor");
         Object[] args = {q.memory(), kv.memory(), out.memory(), bands.memory(), 0, tokens, tokens, heads, kvHeads, headDim, stride, 0.125f};
         ffma.launch(dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads), args);
-        Half16Buffer kv16 = split(kv); // (split once a chunk: not the attention's work)
-        tensor.launch(dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim), q.memory(), kv16.memory(), kv.length(), out.memory(),
+        Half16Buffer kv16 = split(kv, tokens, 2 * kvHeads * headDim); // (split once a chunk: not the attention's work)
+        tensor.launch(dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim), q.memory(), kv16.memory(), kv16.length() / 2, out.memory(),
                 bands.memory(), 0, tokens, tokens, heads, kvHeads, headDim, stride, 0.125f);
         double macs = 2.0 * headDim * tokens * (tokens + 1) / 2;
         System.out.printf("PTX instructions per multiply-add: FFMA attention %.2f (%.2f without moves), tensor-core attention %.2f (%.2f)%n",
@@ -466,10 +466,11 @@ class TranslationFidelityTest {
     }
 
     /** The keys and values {@code kv} split for the tensor-core attention by the emulator (second parts after the first). */
-    Half16Buffer split(F32Buffer kv) {
-        Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * kv.length());
+    Half16Buffer split(F32Buffer kv, int tokens, int kvRow) {
+        long part = dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow);
+        Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * part);
         Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "splitKeysValues", Grid.covering(kv.length(), dev.moa.tasks.kernels.PrefillKernels.GROUP),
-                kv, kv16, kv.length(), 0L, (int) kv.length());
+                kv, kv16, part, 0L, (int) kv.length());
         return kv16;
     }
 
@@ -486,17 +487,18 @@ class TranslationFidelityTest {
         assertClose(o1, o2, 1e-5);
         // the tensor-core kernel: its keys and values split (as PTX too), then ldmatrix (plain and transposed), cp.async,
         // mma.sync and the dynamic shared words as the interpreter runs them
-        Half16Buffer kv16 = split(kv), kv16ptx = Half16Buffer.allocate(arena, 2 * kv.length());
+        Half16Buffer kv16 = split(kv, tokens, 2 * kvHeads * headDim), kv16ptx = Half16Buffer.allocate(arena, kv16.length());
+        long part = kv16.length() / 2;
         ptx(dev.moa.tasks.kernels.PrefillKernels.class, "splitKeysValues").launch(Grid.covering(kv.length(), dev.moa.tasks.kernels.PrefillKernels.GROUP),
-                kv.memory(), kv16ptx.memory(), kv.length(), 0L, (int) kv.length());
+                kv.memory(), kv16ptx.memory(), part, 0L, (int) kv.length());
         assertSame(kv16, kv16ptx);
         F32Buffer o3 = F32Buffer.allocate(arena, count * heads * headDim), o4 = F32Buffer.allocate(arena, count * heads * headDim);
         Grid tensor = dev.moa.tasks.kernels.PrefillKernels.tensorGrid(count, heads, headDim);
-        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", tensor, q, kv16, kv.length(), o3, bands, start, count, tokens,
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", tensor, q, kv16, part, o3, bands, start, count, tokens,
                 heads, kvHeads, headDim, stride, 0.35f);
         String ptx = PtxCompiler.compile(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor").ptx();
         assertTrue(ptx.contains("mma.sync.aligned.m16n8k16") && ptx.contains("ldmatrix") && ptx.contains(".trans"), "scores and outputs on the tensor cores");
-        ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", specialized, tensor, q.memory(), kv16.memory(), kv.length(), o4.memory(),
+        ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", specialized, tensor, q.memory(), kv16.memory(), part, o4.memory(),
                 bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o3, o4, 1e-5); // as the FFMA pair: the emulator's exp and ex2.approx differ in the last bits
         assertClose(o1, o3, 1e-4); // and the two kernels agree

@@ -47,15 +47,16 @@ class PrefillKernelTest {
                 if (tensor && !PrefillKernels.tensorTakes(headDim)) continue;
                 String kernel = tensor ? "blockSparseTensor" : "blockSparse";
                 F32Buffer out = F32Buffer.allocate(arena, (long) tokens * stride);
-                Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * kv.length()); // the tensor kernel's keys and values, split a chunk at a time
+                long part = PrefillKernels.splitPart(tokens, kvRow); // the tensor kernel's keys and values, split a chunk at a time
+                Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * part);
                 for (int start = 0; start < tokens; start += chunk) {
                     int count = Math.min(chunk, tokens - start);
                     F32Buffer queries = F32Buffer.allocate(arena, (long) count * stride), rows = F32Buffer.allocate(arena, (long) count * stride);
                     for (long i = 0; i < queries.length(); i++) queries.set(i, q.get((long) start * stride + i));
                     if (tensor) {
-                        Emulator.launch(PrefillKernels.class, "splitKeysValues", Grid.covering((long) count * kvRow, PrefillKernels.GROUP), kv, kv16, kv.length(),
+                        Emulator.launch(PrefillKernels.class, "splitKeysValues", Grid.covering((long) count * kvRow, PrefillKernels.GROUP), kv, kv16, part,
                                 (long) start * kvRow, count * kvRow);
-                        Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.tensorGrid(count, heads, headDim), queries, kv16, kv.length(), rows,
+                        Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.tensorGrid(count, heads, headDim), queries, kv16, part, rows,
                                 I32Buffer.of(arena, band), start, count, tokens, heads, kvHeads, headDim, stride, scale);
                     } else {
                         Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.grid(count, heads), queries, kv, rows, I32Buffer.of(arena, band), start,
