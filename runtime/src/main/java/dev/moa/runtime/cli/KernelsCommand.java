@@ -192,13 +192,14 @@ final class KernelsCommand implements Callable<Integer> {
     }
 
     /**
-     * One warp's tensor-core tile product, then the prefill GEMM on the tensor cores, against the plain product
-     * ({@link TensorCoreCheck}); the number of elements wrong.
+     * One warp's tensor-core tile product, the prefill GEMM and the prefill attention on the tensor cores, against
+     * plain computations ({@link TensorCoreCheck}); the number of elements wrong.
      */
     private static int tensorCoreTile(Backend backend) {
         int wrong = dev.moa.tasks.kernels.TensorCoreCheck.wrongElements(backend);
-        System.out.printf("%s: tensor cores (mma.sync m16n8k16 BF16 tile; the prefill GEMM with ldmatrix and cp.async), %s%n", backend.name(),
-                wrong == 0 ? "results correct" : wrong + " elements wrong: the fragment layouts differ from the hardware's (prompts use the FFMA GEMM)");
+        System.out.printf("%s: tensor cores (mma.sync m16n8k16 BF16 tile; the prefill GEMM with ldmatrix and cp.async; the prefill attention with "
+                + "ldmatrix.trans), %s%n", backend.name(),
+                wrong == 0 ? "results correct" : wrong + " elements wrong: the fragment layouts differ from the hardware's (prompts use the FFMA kernels)");
         return wrong;
     }
 

@@ -5,6 +5,7 @@ import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.graph.TaskGraph;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
 import java.lang.foreign.Arena;
 import java.util.Random;
@@ -12,17 +13,19 @@ import java.util.Random;
 /**
  * Whether a device's tensor cores compute what the emulator and the PTX interpreter assume
  * ({@link dev.moa.tasks.kernel.MatrixFragments}): one warp's tile product ({@link TensorCoreKernels#tile}) on
- * seeded random BF16 tiles, then the prefill GEMM itself ({@link GemmKernels#bf16Tensor}: ldmatrix, cp.async,
- * packBf16 and mma together, partial tiles, three double-buffered steps), each against the plain product. Run once
- * per device before a kernel relies on them; on a mismatch the callers fall back to FFMA kernels.
+ * seeded random BF16 tiles, then the prefill GEMM itself ({@link GemmKernels#bf16Tensor}: ldmatrix, cp.async with
+ * its zero fill, packBf16 and mma together, partial tiles, three double-buffered steps), then the prefill attention
+ * ({@link PrefillKernels#splitKeysValues} and {@link PrefillKernels#blockSparseTensor}: ldmatrix's transposed form,
+ * copies past the prompt and the padded dims zero-filled), each against a plain computation. Run once per device
+ * before a kernel relies on them; on a mismatch the callers fall back to FFMA kernels.
  */
 public final class TensorCoreCheck {
     private TensorCoreCheck() {
     }
 
-    /** Elements that differ from the plain product: of the tile's 128, then of the GEMM's (0: the device agrees). */
+    /** Elements that differ from the plain computation: of the tile's 128, the GEMM's and the attention's (0: the device agrees). */
     public static int wrongElements(Backend backend) {
-        return wrongTileElements(backend) + wrongGemmElements(backend);
+        return wrongTileElements(backend) + wrongGemmElements(backend) + wrongAttentionElements(backend);
     }
 
     /** The number of the 128 elements of D that differ from the plain product (0: the layout holds). */
@@ -53,9 +56,12 @@ public final class TensorCoreCheck {
         }
     }
 
-    /** A 70-token × 72-row × 96-column product on the tensor cores (two tiles each way, three steps) against the plain loop. */
+    /**
+     * A 70-token × 72-row × 88-column product on the tensor cores (two tiles each way, the second ragged; three steps,
+     * the last of 24 columns) against the plain loop.
+     */
     static int wrongGemmElements(Backend backend) {
-        int tokens = 70, rows = 72, cols = 96;
+        int tokens = 70, rows = 72, cols = 88;
         Random random = new Random(11);
         try (Arena arena = Arena.ofShared()) {
             Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
@@ -80,6 +86,58 @@ public final class TensorCoreCheck {
                         magnitude += Math.abs(p);
                     }
                     if (Math.abs(expected - out.get((long) t * rows + r)) > 1e-4 * Math.max(1, magnitude)) wrong++;
+                }
+            }
+            return wrong;
+        }
+    }
+
+    /**
+     * A 100-token prompt's causal attention (two query blocks, the second partial; two heads over one KV head of 24
+     * dims, padded to 32) on the tensor cores, keys and values split on the device first, against a double-precision
+     * softmax over every earlier key: the outputs that differ by more than 1e-4.
+     */
+    static int wrongAttentionElements(Backend backend) {
+        int tokens = 100, heads = 2, kvHeads = 1, headDim = 24, stride = heads * headDim, kvRow = 2 * kvHeads * headDim;
+        float scale = (float) (1 / Math.sqrt(headDim));
+        Random random = new Random(13);
+        try (Arena arena = Arena.ofShared()) {
+            F32Buffer q = F32Buffer.allocate(arena, (long) tokens * stride), kv = F32Buffer.allocate(arena, (long) tokens * kvRow);
+            F32Buffer out = F32Buffer.allocate(arena, (long) tokens * stride);
+            for (long i = 0; i < q.length(); i++) q.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < kv.length(); i++) kv.set(i, (float) random.nextGaussian());
+            long part = PrefillKernels.splitPart(tokens, kvRow);
+            Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * part);
+            I32Buffer bands = I32Buffer.of(arena, tokens, tokens); // every block: dense
+            TaskGraph graph = new TaskGraph()
+                    .task("split keys/values", PrefillKernels.class, "splitKeysValues", Grid.covering((long) tokens * kvRow, PrefillKernels.GROUP), kv, kv16,
+                            part, 0L, tokens * kvRow)
+                    .task("tensor-core attention", PrefillKernels.class, "blockSparseTensor", PrefillKernels.tensorGrid(tokens, heads, headDim), q, kv16, part,
+                            out, bands, 0, tokens, tokens, heads, kvHeads, headDim, stride, scale);
+            try {
+                backend.runOnce(graph);
+                backend.download(out);
+            } finally {
+                for (var buffer : new dev.moa.tasks.kernel.DeviceBuffer[] {q, kv, kv16, bands, out}) backend.free(buffer);
+            }
+            int wrong = 0;
+            for (int h = 0; h < heads; h++) {
+                for (int i = 0; i < tokens; i++) {
+                    double[] p = new double[i + 1];
+                    double max = Double.NEGATIVE_INFINITY, total = 0;
+                    for (int j = 0; j <= i; j++) {
+                        double dot = 0;
+                        for (int d = 0; d < headDim; d++) dot += q.get((long) i * stride + h * headDim + d) * (double) kv.get((long) j * kvRow + d);
+                        p[j] = dot * scale;
+                        max = Math.max(max, p[j]);
+                    }
+                    for (int j = 0; j <= i; j++) total += p[j] = Math.exp(p[j] - max);
+                    for (int d = 0; d < headDim; d++) {
+                        double expected = 0;
+                        for (int j = 0; j <= i; j++) expected += p[j] * kv.get((long) j * kvRow + kvHeads * headDim + d);
+                        expected /= total;
+                        if (Math.abs(expected - out.get((long) i * stride + h * headDim + d)) > 1e-4 * Math.max(1, Math.abs(expected))) wrong++;
+                    }
                 }
             }
             return wrong;

@@ -58,7 +58,7 @@ class CudaBackendTest {
     @Test
     void theLargeTileGemmRunsPastTheStaticLimit() {
         CudaDriver driver = FakeCuda.freshDriver();
-        FakeCuda.executeLaunches();
+        FakeCuda.executeLaunches(FakeCuda.Execution.PTX);
         int tokens = 130, rows = 136, cols = 72, epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
         java.util.Random random = new java.util.Random(9);
         try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
