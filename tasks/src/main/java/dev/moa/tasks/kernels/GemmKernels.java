@@ -196,7 +196,8 @@ public final class GemmKernels {
      * As {@link #bf16Tensor} (the same bits) over 128 × 128 tiles: each warp multiplies 32 tokens by 64 rows, so every B
      * fragment it loads from shared memory feeds two A fragments (16 products per 8 fragment loads per 16 columns, where
      * the 64 × 64 tile's warps do 8 per 6), and each staged weight serves 128 tokens. For long prompts; a chunk of few
-     * tokens leaves most of such a tile empty. 56 KB of shared memory (the 16 KB staging buffer dynamic: static arrays stop at 48 KB). Launch {@link #largeGrid}{@code (tokens, rows)}.
+     * tokens leaves most of such a tile empty. 56 KB of shared memory (its 16 KB staging buffer dynamic: static arrays
+     * stop at 48 KB). Launch {@link #largeGrid}{@code (tokens, rows)}.
      */
     @LaunchBounds(groupSize = LARGE_GROUP, groupsPerSm = 2) // LARGE_MIN_GROUPS counts on two per SM
     public static void bf16TensorLarge(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
@@ -224,7 +225,8 @@ public final class GemmKernels {
 
     /** The launch of {@link #bf16TensorLarge}: one group per 128 × 128 tile. */
     public static Grid largeGrid(int tokens, int rows) {
-        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, LARGE_GROUP).withSharedBytes(4 * LARGE_TILE * STEP);
+        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, LARGE_GROUP)
+                .withSharedBytes(4 * LARGE_TILE * STEP); // the activations' staging buffer
     }
 
     /**
@@ -308,8 +310,8 @@ public final class GemmKernels {
      * and tile side, passed as constants. Every output element sums its columns in the same order either way (tile
      * steps in order; per 16 columns the high part, then the low), so both give the same bits.
      */
-    private static void tensorTile(KernelContext ctx, int[] xh, int[] xl, int[] raw, int[] ws, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out,
-                                   int tokens, int rows, int cols, int from, int to, long base, int epilogue, boolean split, boolean large,
+    private static void tensorTile(KernelContext ctx, int[] xh, int[] xl, int[] raw, int[] ws, Half16Buffer w, F32Buffer x, F32Buffer bias,
+                                   F32Buffer out, int tokens, int rows, int cols, int from, int to, long base, int epilogue, boolean split, boolean large,
                                    int group, int tile) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * tile, tokenBase = ctx.groupId(1) * tile;
@@ -323,9 +325,9 @@ public final class GemmKernels {
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
         Vec16 e0 = d0, e1 = d0, e2 = d0, e3 = d0, e4 = d0, e5 = d0, e6 = d0, e7 = d0; // a large tile's second 16 tokens
         int buffer = tile * T_WORDS; // words of one weight buffer
-        // the first step's activations and weights; then, while each step multiplies, the next one's are copied
         // what this work-item stages each step: four groups of four activations, token rows xRow + group/8·i from
-        // column xCol of the step, and two groups of eight weights, rows wRow + group/4·i from column wCol
+        // column xCol of the step, and two groups of eight weights, rows wRow + group/4·i from column wCol; the first
+        // step's here, then, while each step multiplies, the next one's
         int xRow = t / (STEP / 4), xCol = 4 * (t % (STEP / 4)), wRow = t / (STEP / 8), wCol = 8 * (t % (STEP / 8));
         stageActivations(ctx, x, raw, xRow, xCol, group, tokenBase, from, tokens, cols);
         stageWeights(ctx, w, ws, 0, wRow, wCol, group, rowBase, from, rows, cols);
@@ -419,11 +421,11 @@ public final class GemmKernels {
     /**
      * One tile step's activations, {@code tile} tokens × 32 columns from column {@code k0}, as F32 into {@code raw}
      * (32 words a token): this work-item's four groups of four, token rows {@code xRow + group/8·i} from column
-     * {@code xCol} of the step, each an asynchronous 16-byte copy with no branch
-     * around it: zeros past the columns (a copy that reads nothing), the last token's activations for a token past
-     * the last (a token's activations reach only its own outputs, which are then never stored). So the next step's activations travel
-     * while this step multiplies, as its weights do; {@link #splitActivations} then turns the work-item's own groups
-     * into the BF16 parts the tensor cores read.
+     * {@code xCol} of the step, each an asynchronous 16-byte copy with no branch around it: zeros past the columns (a
+     * copy that reads nothing), the last token's activations for a token past the last (a token's activations reach
+     * only its own outputs, which are then never stored). So the next step's activations travel while this step
+     * multiplies, as its weights do; {@link #splitActivations} then turns the work-item's own groups into the BF16
+     * parts the tensor cores read.
      */
     private static void stageActivations(KernelContext ctx, F32Buffer x, int[] raw, int xRow, int xCol, int group, int tokenBase, int k0,
                                          int tokens, int cols) {
@@ -461,9 +463,8 @@ public final class GemmKernels {
     /**
      * One tile step's weights, {@code group / 2} rows (64, or 128 for a large tile) × 32 columns from column {@code k0},
      * into the words of {@code ws} from {@code base}: this work-item's two groups of eight, rows {@code wRow + group/4·i}
-     * from column {@code wCol} of the step, as {@link #stageActivations} stages its
-     * groups: asynchronous 16-byte copies ({@link KernelContext#copyAsync}), zeros past the columns, the last row
-     * standing in for rows past it.
+     * from column {@code wCol} of the step, as {@link #stageActivations} stages its groups: asynchronous 16-byte copies
+     * ({@link KernelContext#copyAsync}), zeros past the columns, the last row standing in for rows past it.
      */
     private static void stageWeights(KernelContext ctx, Half16Buffer w, int[] ws, int base, int wRow, int wCol, int group, int rowBase, int k0,
                                      int rows, int cols) {

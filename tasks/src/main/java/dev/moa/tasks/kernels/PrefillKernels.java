@@ -219,7 +219,8 @@ public final class PrefillKernels {
             ctx.waitCopies(0); // this tile's keys are in
             ctx.barrier(); // everyone's, and the queries; the last tile's P and V are read
             // its values travel while the scores are computed
-            copyRows(ctx, sh, vHigh, vLow, words, kv, low, (long) key0 * kvStride + values, kvStride, Math.min(TC_ROWS, end - key0), headDim, dims, t);
+            copyRows(ctx, sh, vHigh, vLow, words, kv, low, (long) key0 * kvStride + values, kvStride, Math.min(TC_ROWS, end - key0), headDim, dims,
+                    t);
             ctx.commitCopies();
 
             // S = Q·Kᵀ: 16 queries × 64 keys, keys 8j… in s_j
