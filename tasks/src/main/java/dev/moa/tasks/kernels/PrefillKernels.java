@@ -42,8 +42,8 @@ public final class PrefillKernels {
     /** {@link #blockSparseTensor}'s work-items per group: four warps. */
     public static final int TC_GROUP = 128;
     /**
-     * Words of a transposed value row (one head dimension over 64 keys, as BF16 pairs) and of a probability row (one
-     * query over 64 keys): 32 + 4, so the 8 rows an ldmatrix reads start in 8 different 16-byte bank groups.
+     * Words of a probability row (one query over 64 keys, as BF16 pairs): 32 + 4, so the 8 rows an ldmatrix reads start
+     * in 8 different 16-byte bank groups.
      */
     private static final int PAIR_WORDS = TC_ROWS / 2 + 4;
 
