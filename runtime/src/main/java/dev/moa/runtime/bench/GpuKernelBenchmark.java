@@ -96,8 +96,11 @@ public final class GpuKernelBenchmark {
                 rows.add(matVec(shape[0], shape[1]));
             }
             for (int[] shape : new int[][] {{512, 2048, 2048}, {512, 16384, 2048}, {4096, 2048, 2048}, {4096, 16384, 2048}}) {
-                progress.printf("gemm %d tokens x %d x %d (FFMA, tensor cores, tensor cores with x rounded to BF16) ...%n", shape[0], shape[1], shape[2]);
-                for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorLarge", "bf16TensorRounded"}) rows.add(gemm(shape[0], shape[1], shape[2], kind));
+                progress.printf("gemm %d tokens x %d x %d (FFMA, tensor cores on 64- and 128-tiles, the same with x rounded to BF16) ...%n", shape[0],
+                        shape[1], shape[2]);
+                for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorLarge", "bf16TensorRounded", "bf16TensorLargeRounded"}) {
+                    rows.add(gemm(shape[0], shape[1], shape[2], kind));
+                }
             }
             for (int[] shape : new int[][] {{32, 3072, 2048}, {32, 2048, 8192}, {32, 16384, 2048}}) {
                 progress.printf("a batched decode step's product, %d sessions x %d x %d (batched matvec, tensor cores whole, split) ...%n",
@@ -213,10 +216,10 @@ public final class GpuKernelBenchmark {
         Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
         for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
         F32Buffer x = gaussian((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
-        boolean tensor = !kind.equals("half"), rounded = kind.equals("bf16TensorRounded");
+        boolean tensor = !kind.equals("half"), rounded = kind.endsWith("Rounded");
         var grid = switch (kind) {
             case "half" -> dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
-            case "bf16TensorLarge" -> dev.moa.tasks.kernels.GemmKernels.largeGrid(tokens, rows);
+            case "bf16TensorLarge", "bf16TensorLargeRounded" -> dev.moa.tasks.kernels.GemmKernels.largeGrid(tokens, rows);
             default -> dev.moa.tasks.kernels.GemmKernels.tensorGrid(tokens, rows);
         };
         DeviceMemory dout = device(out);
@@ -241,6 +244,7 @@ public final class GpuKernelBenchmark {
             case "half" -> "gemm-half";
             case "bf16Tensor" -> "gemm-bf16-tensor";
             case "bf16TensorLarge" -> "gemm-bf16-large";
+            case "bf16TensorLargeRounded" -> "gemm-bf16-large-rounded";
             default -> "gemm-bf16-rounded";
         };
         return new Row(name, tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error, 2L * tokens * rows * cols);

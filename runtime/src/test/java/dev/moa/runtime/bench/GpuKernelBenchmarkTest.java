@@ -29,11 +29,11 @@ class GpuKernelBenchmarkTest {
         });
     }
 
-    /** The prefill GEMM rows (FFMA, tensor cores split on small and large tiles, tensor cores rounded) launch their kernels right and check them. */
+    /** The prefill GEMM rows (FFMA, tensor cores split and rounded, on small and large tiles) launch their kernels right and check them. */
     @Test
     void gemmRowsComputeTheProduct() {
         onTheFakeDriver(benchmark -> {
-            for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorLarge", "bf16TensorRounded"}) {
+            for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorLarge", "bf16TensorRounded", "bf16TensorLargeRounded"}) {
                 GpuKernelBenchmark.Row row = benchmark.gemm(70, 37, 40, kind);
                 assertNull(FakeCuda.launchFailure(), kind);
                 assertTrue(row.maxError() < 1e-4, kind + ": error " + row.maxError());

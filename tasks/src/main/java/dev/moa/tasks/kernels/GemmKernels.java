@@ -209,6 +209,20 @@ public final class GemmKernels {
     }
 
     /**
+     * As {@link #bf16TensorLarge} with each activation rounded to BF16 once ({@link #bf16TensorRounded}'s arithmetic):
+     * the same products as a bf16 × bf16 matmul, on the large tiles, so {@code moa kernels --bench} can set the
+     * tile shape the model's long prompts use against cuBLAS doing the same arithmetic. The model does not use it.
+     */
+    @LaunchBounds(groupSize = LARGE_GROUP, groupsPerSm = 2)
+    public static void bf16TensorLargeRounded(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                                              @Specialize int cols, @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
+        int[] xh = ctx.sharedI32(LARGE_TILE * T_WORDS), unused = ctx.sharedI32(4), ws = ctx.sharedI32(2 * LARGE_TILE * T_WORDS);
+        int[] raw = ctx.sharedDynamicI32(LARGE_TILE * STEP);
+        tensorTile(ctx, xh, unused, raw, ws, w, x, bias, out, tokens, rows, cols, 0, cols, 0L, epilogue, false, true, LARGE_GROUP, LARGE_TILE);
+    }
+
+    /**
      * Large tiles' groups a product needs at least to take {@link #bf16TensorLarge}: two per SM of an H100 or H200
      * (132 SMs), which its registers (about 122 a work-item) allow at once. Fewer would leave SMs idle that 64 × 64
      * tiles fill. Chosen from the kernel's resources, not yet timed on a GPU.

@@ -54,6 +54,8 @@ public final class KernelCatalog {
                     "the tensor-core GEMM over 128x128 tiles of eight warps (32 tokens x 64 rows each): the same bits, for long prompts", GEMM_1B),
             new Entry("gemm-bf16-tensor-rounded", GemmKernels.class, "bf16TensorRounded",
                     "the tensor-core GEMM with activations rounded to BF16 once (half the products; benchmarked, not used by the model)"),
+            new Entry("gemm-bf16-tensor-large-rounded", GemmKernels.class, "bf16TensorLargeRounded",
+                    "the rounded GEMM over the large tiles: a bf16 x bf16 matmul's arithmetic, set against cuBLAS (benchmarked only)", GEMM_1B),
             new Entry("gemm-bf16-tensor-split", GemmKernels.class, "bf16TensorSplit",
                     "the tensor-core GEMM over one split of the columns (few tokens: a batched decode step), partial sums out"),
             new Entry("gemm-sum-splits", GemmKernels.class, "sumSplits", "adds the column splits' partial sums in order, bias and residual epilogue"),

@@ -286,6 +286,12 @@ class TranslationFidelityTest {
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorRounded", tensor, w, x, bias, r1, tokens, rows, cols, epilogue);
             ptxRun(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorRounded", specialized, tensor, w.memory(), x.memory(), bias.memory(), r2.memory(), tokens, rows, cols, epilogue);
             assertClose(r1, r2, 1e-5);
+            F32Buffer lr1 = randomBuffer(tokens * rows), lr2 = copy(lr1); // and over 128 x 128 tiles
+            Grid largeRounded = dev.moa.tasks.kernels.GemmKernels.largeGrid(tokens, rows);
+            Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLargeRounded", largeRounded, w, x, bias, lr1, tokens, rows, cols, epilogue);
+            ptxRun(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLargeRounded", specialized, largeRounded, w.memory(), x.memory(), bias.memory(),
+                    lr2.memory(), tokens, rows, cols, epilogue);
+            assertClose(lr1, lr2, 1e-5);
             F32Buffer l1 = randomBuffer(tokens * rows), l2 = copy(l1); // over 128 x 128 tiles
             Grid large = dev.moa.tasks.kernels.GemmKernels.largeGrid(tokens, rows);
             Emulator.launch(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorLarge", large, w, x, bias, l1, tokens, rows, cols, epilogue);

@@ -152,10 +152,13 @@ class GemmKernelTest {
         assertFalse(GemmKernels.large(100, 128256), "fewer tokens than a large tile: half of it or more would be padding");
     }
 
-    /** With the activations rounded to BF16 once: the plain loop over the rounded activations (the split's second part would miss it). */
+    /**
+     * With the activations rounded to BF16 once: the plain loop over the rounded activations (the split's second part
+     * would miss it); on the large tiles the 64 × 64 kernel's bits.
+     */
     @Test
     void roundedTensorCoreProductIsThePlainLoopOfRoundedActivations() {
-        for (int[] shape : new int[][] {{1, 5, 8}, {70, 37, 40}, {9, 66, 104}, {64, 64, 64}}) {
+        for (int[] shape : new int[][] {{1, 5, 8}, {70, 37, 40}, {9, 66, 104}, {64, 64, 64}, {130, 140, 72}}) {
             int tokens = shape[0], rows = shape[1], cols = shape[2];
             double[][] wv = new double[rows][cols];
             Half16Buffer w = bf16Weights(wv);
@@ -164,8 +167,15 @@ class GemmKernelTest {
             int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
             F32Buffer out = random(tokens * rows + 5);
             float[] before = out.toArray();
+            F32Buffer large = F32Buffer.allocate(arena, out.length());
+            for (long i = 0; i < out.length(); i++) large.set(i, out.get(i));
             Emulator.launch(GemmKernels.class, "bf16TensorRounded", GemmKernels.tensorGrid(tokens, rows), w, x, bias, out, tokens, rows, cols, epilogue);
             assertProduct(rounded, wv, bias, before, out, tokens, epilogue, tokens + "x" + rows + "x" + cols + " rounded");
+            Emulator.launch(GemmKernels.class, "bf16TensorLargeRounded", GemmKernels.largeGrid(tokens, rows), w, x, bias, large, tokens, rows, cols,
+                    epilogue);
+            for (long i = 0; i < out.length(); i++) {
+                assertEquals(Float.floatToRawIntBits(out.get(i)), Float.floatToRawIntBits(large.get(i)), tokens + "x" + rows + "x" + cols + " element " + i);
+            }
         }
     }
 
