@@ -33,6 +33,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 
 /**
@@ -386,11 +387,26 @@ public final class PtxCompiler {
             int narrowCopies;
             /**
              * Int locals whose value is known wherever this frame reads them: a helper's parameter that the call passed
-             * a constant and the helper never writes, and a fully unrolled loop's counter inside each copy. Reading one
+             * a constant and the helper never writes, a local the method assigns once, a constant (a helper's value
+             * when all its returns return the same constant counts), and a fully unrolled loop's counter inside each
+             * copy. Reading one
              * pushes the constant, so what needs one (a {@code Vec16} element index, a division's power of two)
              * gets it through helpers and unrolled loops.
              */
             final Map<Integer, Long> constantLocals = new HashMap<>();
+            /** What this frame's returns so far returned when all were the same constant (else null), and how many there were. */
+            Long returned;
+            int returns;
+
+            /** Whether the method stores to local {@code slot} exactly once and never increments it. */
+            boolean writtenOnce(int slot) {
+                int writes = 0;
+                for (CodeElement e : method.code().orElseThrow().elementList()) {
+                    if (e instanceof StoreInstruction s && s.slot() == slot) writes++;
+                    if (e instanceof IncrementInstruction inc && inc.slot() == slot) return false;
+                }
+                return writes == 1;
+            }
             /**
              * Labels that a branch further down jumps back to (loop heads). Code after an always-taken branch or a
              * return is not translated up to the next label something jumps to; these are reached from below, so they
@@ -735,6 +751,9 @@ public final class PtxCompiler {
                         } else {
                             locals.put(store.slot(), new Value(v.kind(), null, v.origin(), null));
                             move(v.kind(), local(store.slot(), v.kind()), src);
+                            // a constant stored into a local written nowhere else: every read sees it (Java reads a
+                            // local only where it was assigned), so it is known, as a constant parameter is
+                            if (v.kind() == Kind.INT && v.constant() != null && writtenOnce(store.slot())) constantLocals.put(store.slot(), v.constant());
                         }
                     }
                     case IncrementInstruction inc -> {
@@ -755,6 +774,8 @@ public final class PtxCompiler {
                             Value v = peekValue();
                             String src = pop();
                             move(v.kind(), result, src);
+                            // the same constant from every return: the call's value is that constant in the caller
+                            returned = returns++ == 0 || Objects.equals(returned, v.constant()) ? v.constant() : null;
                         }
                         if (end != null) emit("bra.uni", end);
                         else emit("ret");
@@ -1070,6 +1091,9 @@ public final class PtxCompiler {
                 callStack.push(key);
                 f.run(result, end);
                 callStack.pop();
+                if (result != null && f.returned != null && peekValue().kind() == Kind.INT) { // a helper of constants: its value is known here
+                    stack.set(stack.size() - 1, new Value(Kind.INT, f.returned, -1, null));
+                }
                 translator().label(end);
             }
 

@@ -436,11 +436,11 @@ public final class PrefillKernels {
         int pieces = dims / 8, rowsPerPass = TC_GROUP / pieces, d = 8 * (t % pieces), r0 = t / pieces;
         boolean dimInside = d < headDim;
         long column = from + (dimInside ? d : 0); // (rows past the prompt lie in splitPart's padding: inside the buffer, never read)
-        int passes = (TC_ROWS + rowsPerPass - 1) / rowsPerPass; // 8 at most: 16 pieces (head_dim 128) take 8 rows a pass
+        int passes = (TC_ROWS + rowsPerPass - 1) / rowsPerPass; // 8 at most (16 pieces, head_dim 128): unrolled whole where dims is known
         KernelContext.unroll(8);
-        for (int pass = 0; pass < 8; pass++) { // (a constant trip count, unrolled whole; passes is one where dims is)
+        for (int pass = 0; pass < passes; pass++) {
             int r = r0 + pass * rowsPerPass, word = r * words + d / 2;
-            if (pass < passes && r < TC_ROWS) {
+            if (r < TC_ROWS) {
                 long at = column + (long) r * stride;
                 ctx.copyAsync(sh, high + word, kv, at, dimInside && r < rows);
                 ctx.copyAsync(sh, lowAt + word, kv, low + at, dimInside && r < rows);

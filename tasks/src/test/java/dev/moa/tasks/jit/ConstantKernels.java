@@ -76,4 +76,31 @@ public final class ConstantKernels {
         if (mode == 0) return v * v;
         return (float) Math.exp(v); // no call passes 2: never in the PTX
     }
+
+    /**
+     * Constants the JIT learns from a local assigned once and from a helper returning one: the loop bound is
+     * {@code pieces(16) / 2 = 4} through both (so the loop is unrolled whole and its counter indexes a {@code Vec16}),
+     * and a test of {@code bound} is decided while translating. A local written twice ({@code twice}) is not taken
+     * for its first value.
+     */
+    public static void derivedConstants(KernelContext ctx, F32Buffer x, F32Buffer out, int n) {
+        int i = ctx.globalId();
+        if (i >= n) return;
+        Vec16 v = x.load4(4L * i);
+        int bound = pieces(16) / 2;
+        float sum = 0f;
+        KernelContext.unroll(8);
+        for (int j = 0; j < bound; j++) sum += v.f32(j) * (j + 1);
+        if (bound > 4) sum = -sum; // never: bound is 4
+        int twice = 1;
+        if (v.f32(0) > 0f) twice = 2;
+        out.set(2L * i, sum);
+        out.set(2L * i + 1, v.f32(0) * twice);
+    }
+
+    /** {@code dims / 4 * 2}: constant when its argument is. */
+    private static int pieces(int dims) {
+        int quarter = dims / 4;
+        return quarter * 2;
+    }
 }

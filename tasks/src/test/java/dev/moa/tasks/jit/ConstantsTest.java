@@ -67,6 +67,32 @@ class ConstantsTest {
         assertFalse(ptx.contains("setp.ge.s32"), "no loop test left:\n" + ptx);
     }
 
+    /**
+     * A local assigned a constant once, and a helper returning a constant, are constants where they are read: the loop
+     * bounded by them is unrolled whole (no loop test, its counter indexing a vector), a test of them leaves only its
+     * path; a local assigned twice keeps both values.
+     */
+    @Test
+    void localsAssignedOnceAndHelpersOfConstantsAreConstants() {
+        int n = 64;
+        F32Buffer x = F32Buffer.allocate(arena, 4L * n), a = F32Buffer.allocate(arena, 2L * n), b = F32Buffer.allocate(arena, 2L * n);
+        for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
+        Grid grid = Grid.covering(n, 32);
+        Emulator.launch(ConstantKernels.class, "derivedConstants", grid, x, a, n);
+        String ptx = PtxCompiler.compile(ConstantKernels.class, "derivedConstants").ptx();
+        new PtxInterpreter(ptx).launch(grid, x.memory(), b.memory(), n);
+        for (int i = 0; i < n; i++) {
+            float sum = 0f;
+            for (int j = 0; j < 4; j++) sum += x.get(4L * i + j) * (j + 1);
+            float first = x.get(4L * i);
+            assertEquals(sum, a.get(2L * i), 0f, "emulator " + i);
+            assertEquals(sum, b.get(2L * i), 1e-6f, "PTX " + i);
+            assertEquals(first * (first > 0f ? 2 : 1), b.get(2L * i + 1), 0f, "PTX, the local written twice " + i);
+        }
+        assertFalse(ptx.contains("neg.f32"), "the test of the constant bound decided, its path gone:\n" + ptx);
+        assertEquals(2, ptx.split("setp\\.", -1).length - 1, "two tests left (the work-item's range, the sign), no loop test:\n" + ptx);
+    }
+
     /** A test of a constant is decided while translating: only the taken path reaches the PTX, and it computes as Java does. */
     @Test
     void aTestOfAConstantKeepsOnlyItsPath() {
