@@ -180,7 +180,8 @@ public final class FakeCuda {
         if (LAUNCH_FAILURE.get() != null) return;
         try {
             String name = entry.reinterpret(128).getString(0);
-            Target target = TARGETS.computeIfAbsent(ptx.address() + ":" + name, k -> targetOf(ptx, name));
+            // keyed by what the module's text begins with too: a freed module's address is reused by the next one loaded
+            Target target = TARGETS.computeIfAbsent(ptx.address() + ":" + name + ":" + head(ptx), k -> targetOf(ptx, name));
             boolean interpret = execution == Execution.PTX || target.kernel() == null;
             int[] d = dims.reinterpret(7 * 4).toArray(JAVA_INT);
             MemorySegment p = params.reinterpret(bytes);
@@ -227,6 +228,14 @@ public final class FakeCuda {
         } catch (Throwable e) {
             LAUNCH_FAILURE.compareAndSet(null, e);
         }
+    }
+
+    /** The first 512 bytes of a NUL-terminated PTX text (fewer where it is shorter): for the JIT's, the header naming its Java kernel. */
+    private static String head(MemorySegment ptx) {
+        MemorySegment text = ptx.reinterpret(Long.MAX_VALUE);
+        int n = 0;
+        while (n < 512 && text.get(java.lang.foreign.ValueLayout.JAVA_BYTE, n) != 0) n++;
+        return new String(text.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** What a launched entry runs: the Java kernel the JIT compiled it from, or (PTX from elsewhere) null and its declaration. */
