@@ -307,16 +307,17 @@ public final class GpuKernelBenchmark {
      * heads against a double computation.
      */
     /**
-     * {@code kv} as {@code PrefillKernels.splitKeysValues} leaves it for the tensor-core attention, computed here on the
-     * host: BF16 parts first, then the BF16 remainders (the prompt's one split pass is not what this row times).
+     * {@code kv} on the device split as the device prefill splits it for the tensor-core attention (its
+     * {@code PrefillKernels.splitKeysValues} launched once, untimed: a chunk's one pass is not what the row times).
      */
-    private Half16Buffer split(F32Buffer kv, int tokens, int kvRow) {
+    private DeviceMemory split(DeviceMemory kv, long elements, int tokens, int kvRow) {
         long part = dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow);
-        Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * part);
-        for (long e = 0; e < kv.length(); e++) {
-            short high = KernelContext.floatToBf16(kv.get(e));
-            kv16.set(e, high);
-            kv16.set(part + e, KernelContext.floatToBf16(kv.get(e) - KernelContext.bf16ToFloat(high)));
+        DeviceMemory kv16 = device(Half16Buffer.allocate(arena, 2 * part));
+        Launch l = ours(dev.moa.tasks.kernels.PrefillKernels.class, "splitKeysValues",
+                dev.moa.tasks.emulator.Grid.covering(elements, dev.moa.tasks.kernels.PrefillKernels.GROUP), kv, kv16, part, 0L, (int) elements);
+        try (CudaStream stream = context.createStream()) {
+            l.function().launch(l.grid(), l.block(), l.sharedBytes(), stream, l.args());
+            stream.synchronize();
         }
         return kv16;
     }
@@ -330,8 +331,11 @@ public final class GpuKernelBenchmark {
         var grid = tensor ? dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim) : dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads);
         DeviceMemory dout = device(out);
         dout.fill(NAN_BYTE);
-        Object[] args = tensor ? new Object[] {device(q), device(split(kv, tokens, kvRow)), dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim,
-                stride, scale} : new Object[] {device(q), device(kv), dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
+        DeviceMemory dkv = device(kv);
+        Object[] args = tensor
+                ? new Object[] {device(q), split(dkv, kv.length(), tokens, kvRow), dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow), dout,
+                        device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale}
+                : new Object[] {device(q), dkv, dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
         CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, tensor ? "blockSparseTensor" : "blockSparse", args);
         double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(), args));
         dout.copyTo(out.memory());

@@ -43,6 +43,21 @@ class GpuKernelBenchmarkTest {
     }
 
     /**
+     * The prefill attention rows (FFMA, and the tensor cores over keys and values the benchmark splits on the device
+     * first) launch their kernels right and meet the row's own check, on a prompt of two query blocks, the second partial.
+     */
+    @Test
+    void prefillAttentionRowsComputeTheAttention() {
+        onTheFakeDriver(benchmark -> {
+            for (boolean tensor : new boolean[] {false, true}) {
+                GpuKernelBenchmark.Row row = benchmark.prefillAttention(100, 4, 2, 64, tensor);
+                assertNull(FakeCuda.launchFailure(), "tensor " + tensor);
+                assertTrue(row.maxError() < 1e-4, "tensor " + tensor + ": error " + row.maxError());
+            }
+        });
+    }
+
+    /**
      * nvcc's build of the same algorithms ({@code scripts/kernel-gap/reference.cu}), which the benchmark times ours
      * against, computes what ours does: its PTX, as nvcc writes it, runs in the PTX interpreter on the fake driver with
      * the very argument lists the benchmark launches, and its outputs meet the benchmark's own plain-Java check — the

@@ -389,23 +389,27 @@ public final class PtxCompiler {
              * Int locals whose value is known wherever this frame reads them: a helper's parameter that the call passed
              * a constant and the helper never writes, a local the method assigns once, a constant (a helper's value
              * when all its returns return the same constant counts), and a fully unrolled loop's counter inside each
-             * copy. Reading one
-             * pushes the constant, so what needs one (a {@code Vec16} element index, a division's power of two)
-             * gets it through helpers and unrolled loops.
+             * copy. Reading one pushes the constant, so what needs one (a {@code Vec16} element index, a division's
+             * power of two) gets it through helpers and unrolled loops.
              */
             final Map<Integer, Long> constantLocals = new HashMap<>();
             /** What this frame's returns so far returned when all were the same constant (else null), and how many there were. */
             Long returned;
             int returns;
 
+            /** {@link #writtenOnce}'s answers by slot: the method's code is read once per slot, not at every store. */
+            private final Map<Integer, Boolean> writtenOnce = new HashMap<>();
+
             /** Whether the method stores to local {@code slot} exactly once and never increments it. */
             boolean writtenOnce(int slot) {
-                int writes = 0;
-                for (CodeElement e : method.code().orElseThrow().elementList()) {
-                    if (e instanceof StoreInstruction s && s.slot() == slot) writes++;
-                    if (e instanceof IncrementInstruction inc && inc.slot() == slot) return false;
-                }
-                return writes == 1;
+                return writtenOnce.computeIfAbsent(slot, s -> {
+                    int writes = 0;
+                    for (CodeElement e : method.code().orElseThrow().elementList()) {
+                        if (e instanceof StoreInstruction store && store.slot() == s) writes++;
+                        if (e instanceof IncrementInstruction inc && inc.slot() == s) return false;
+                    }
+                    return writes == 1;
+                });
             }
             /**
              * Labels that a branch further down jumps back to (loop heads). Code after an always-taken branch or a

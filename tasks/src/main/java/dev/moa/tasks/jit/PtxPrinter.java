@@ -14,8 +14,9 @@ final class PtxPrinter {
 
     /**
      * The module: a header naming the Java kernel it came from (the fake driver and the cache read it) and, for a
-     * variant, the parameters fixed in it ({@code notes}, comment lines), the
-     * parameters, the launch bounds ({@link dev.moa.tasks.kernel.LaunchBounds}, may be null), shared arrays, the registers the code still uses (passes remove some), and the code.
+     * variant, the parameters fixed in it ({@code notes}, comment lines), the parameters, the launch bounds
+     * ({@link dev.moa.tasks.kernel.LaunchBounds}, may be null), shared arrays, the registers the code still uses (passes
+     * remove some), and the code.
      */
     static String module(String javaKernel, List<String> notes, String entry, String target, List<PtxCompiler.Param> params,
                          dev.moa.tasks.kernel.LaunchBounds bounds, List<String> sharedDecls,
