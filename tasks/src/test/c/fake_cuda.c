@@ -541,7 +541,8 @@ CUresult cuMemAlloc_v2(CUdeviceptr *pointer, size_t bytes) {
     if (bytes > total_memory - live_bytes) return OUT_OF_MEMORY;
     allocation_count++;
     Allocation *a = malloc(sizeof *a);
-    a->bytes = malloc(bytes);
+    /* aligned as cuMemAlloc's are (256 bytes), so a kernel's misaligned vector access is the kernel's fault here too */
+    a->bytes = aligned_alloc(256, (bytes + 255) & ~(size_t) 255);
     if (a->bytes == NULL) { free(a); return OUT_OF_MEMORY; }
     /* device memory comes holding anything: here NaN bits, so reading what no one wrote shows (up to 256 MiB: tests
        that reserve gigabytes never touch most of them) */

@@ -308,6 +308,30 @@ public final class PtxInterpreter {
             return plus < 0 ? value(inner) : value(inner.substring(0, plus)) + Long.parseLong(inner.substring(plus + 1));
         }
 
+        /**
+         * {@code address}, refused unless a multiple of {@code bytes}: the GPU stops a kernel at a misaligned access
+         * (CUDA_ERROR_MISALIGNED_ADDRESS, which also ends the context), where host memory would read it anyway.
+         * Global addresses are the fake driver's, aligned as cuMemAlloc's; shared ones offsets into the group's array.
+         */
+        long aligned(long address, int bytes, Op op) {
+            if (address % bytes != 0) {
+                throw new IllegalStateException("misaligned address: '" + op.text() + "' (thread " + tid + ") accesses " + bytes
+                        + " bytes at " + (address % 256) + " mod 256, where the GPU needs a multiple of " + bytes);
+            }
+            return address;
+        }
+
+        /** Bytes of one scalar access of PTX type {@code type}. */
+        int bytes(String type, Op op) {
+            return switch (type) {
+                case "f32", "s32", "u32", "b32" -> 4;
+                case "s16", "u16", "b16" -> 2;
+                case "u64", "s64", "b64", "f64" -> 8;
+                case "s8", "u8", "b8" -> 1;
+                default -> throw unsupported(op);
+            };
+        }
+
         long exchange(long value, int source) {
             int lane = tid % 32;
             warpSlots[lane] = value;
@@ -343,13 +367,13 @@ public final class PtxInterpreter {
                                 if (memory == ALL) global(op);
                                 if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // {%v_0, …}, [address]
                                     int words = p[p.length - 2].equals("v4") ? 4 : 2;
-                                    long a = address(o[words]);
+                                    long a = aligned(address(o[words]), 4 * words, op);
                                     for (int w = 0; w < words; w++) {
                                         set(o[w].replace("{", "").replace("}", ""), memory.get(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w) & 0xFFFFFFFFL);
                                     }
                                     continue;
                                 }
-                                long a = address(o[1]);
+                                long a = aligned(address(o[1]), bytes(type, op), op);
                                 switch (type) {
                                     case "f32" -> setF(o[0], memory.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a));
                                     case "s32", "u32", "b32" -> set(o[0], memory.get(ValueLayout.JAVA_INT_UNALIGNED, a));
@@ -367,12 +391,14 @@ public final class PtxInterpreter {
                             long a = address(o[0]);
                             if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // [address], {%v_0, …} (nvcc's)
                                 int words = p[p.length - 2].equals("v4") ? 4 : 2;
+                                aligned(a, 4 * words, op);
                                 if (!type.equals("f32") && !type.equals("b32") && !type.equals("u32") && !type.equals("s32")) throw unsupported(op);
                                 for (int w = 0; w < words; w++) {
                                     memory.set(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w, i(o[1 + w].replace("{", "").replace("}", "")));
                                 }
                                 continue;
                             }
+                            aligned(a, bytes(type, op), op);
                             switch (type) {
                                 case "f32" -> memory.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, f(o[1]));
                                 case "s32", "u32", "b32" -> memory.set(ValueLayout.JAVA_INT_UNALIGNED, a, i(o[1]));
@@ -383,7 +409,7 @@ public final class PtxInterpreter {
                         }
                         case "atom" -> {
                             if (!p[1].equals("shared")) global(op);
-                            long a = address(o[1]);
+                            long a = aligned(address(o[1]), 4, op);
                             synchronized (ATOMICS) {
                                 switch (p[2] + "." + type) {
                                     case "add.f32" -> {
@@ -406,7 +432,7 @@ public final class PtxInterpreter {
                             switch (p[2]) {
                                 case "cg" -> {
                                     global(op);
-                                    long destination = address(o[0]), source = address(o[1]);
+                                    long destination = aligned(address(o[0]), 16, op), source = aligned(address(o[1]), 16, op);
                                     // a fourth operand, the source size, reads that many bytes and zero-fills the rest
                                     long read = o.length > 3 ? value(o[3]) : 16;
                                     if (read < 0 || read > 16) throw new IllegalStateException("cp.async source size " + read + " outside 0..16: " + op.text());
@@ -445,7 +471,7 @@ public final class PtxInterpreter {
                         case "ldmatrix" -> { // ldmatrix.sync.aligned.m8n8.x4.shared.b16 {r0..r3}, [address]: MatrixFragments.rowLane
                             boolean transposed = op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16");
                             if (!transposed && !op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.shared.b16")) throw unsupported(op);
-                            long mine = address(o[4]);
+                            long mine = aligned(address(o[4]), 16, op);
                             int lane = tid % 32;
                             for (int j = 0; j < 4; j++) {
                                 String target = o[j].replace("{", "").replace("}", "").strip();
