@@ -216,6 +216,10 @@ final class Intrinsics {
                 String x = f.pop();
                 t.emit("rsqrt.approx.ftz.f32", f.push(Kind.FLOAT), x);
             }
+            case "exp2" -> {
+                String x = f.pop();
+                t.emit("ex2.approx.ftz.f32", f.push(Kind.FLOAT), x);
+            }
             case "load4" -> { // static: (shared float[], index) -> four floats in one ld.shared.v4
                 String index = f.pop(), array = f.pop();
                 String address = f.sharedAddress(array, index);

@@ -219,7 +219,6 @@ public abstract class KernelContext {
         return Float.float16ToFloat(bits);
     }
 
-    /** Rounds a float to BF16 bits, to nearest even (NaN becomes 0x7FFF): {@code cvt.rn.bf16.f32}. */
     /**
      * Two floats rounded to BF16 and packed into one word, {@code lo} in the low half: what a tensor-core fragment
      * word holds. One instruction on the GPU ({@code cvt.rn.bf16x2.f32}) where two conversions and the packing took
@@ -229,6 +228,7 @@ public abstract class KernelContext {
         return (floatToBf16(lo) & 0xFFFF) | (floatToBf16(hi) << 16);
     }
 
+    /** Rounds a float to BF16 bits, to nearest even (NaN becomes 0x7FFF): {@code cvt.rn.bf16.f32}. */
     public static short floatToBf16(float x) {
         if (Float.isNaN(x)) return 0x7FFF;
         int bits = Float.floatToRawIntBits(x);
@@ -238,6 +238,18 @@ public abstract class KernelContext {
     /** Rounds a float to IEEE half bits, to nearest even: {@code cvt.rn.f16.f32}. */
     public static short floatToF16(float x) {
         return Float.isNaN(x) ? 0x7FFF : Float.floatToFloat16(x);
+    }
+
+    /**
+     * {@code 2^x}, 0 where that is below the smallest normal float ({@code Float.MIN_NORMAL}, x < -126): one
+     * {@code ex2.approx.ftz.f32} on the GPU (about 2 ulp), exact otherwise on the CPU. {@code Math.exp} is
+     * {@code ex2.approx.f32} after a multiplication by log2(e), which a kernel that scales its argument anyway folds
+     * into its own factor; and without {@code .ftz} ptxas wraps the {@code MUFU.EX2} in four instructions that keep
+     * subnormal results, which a softmax's weights below 2^-126 of its largest do not need.
+     */
+    public static float exp2(float x) {
+        float y = (float) Math.pow(2, x);
+        return y < Float.MIN_NORMAL ? 0f : y;
     }
 
     /** {@code 1 / sqrt(x)}: {@code rsqrt.approx.ftz.f32} on the GPU (about 2 ulp), exact division on the CPU. */

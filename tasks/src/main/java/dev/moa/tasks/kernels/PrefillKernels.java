@@ -41,11 +41,8 @@ public final class PrefillKernels {
     private static final int TC_ROWS = 64;
     /** {@link #blockSparseTensor}'s work-items per group: four warps. */
     public static final int TC_GROUP = 128;
-    /**
-     * Words of a probability row (one query over 64 keys, as BF16 pairs): 32 + 4, so the 8 rows an ldmatrix reads start
-     * in 8 different 16-byte bank groups.
-     */
-    private static final int PAIR_WORDS = TC_ROWS / 2 + 4;
+    /** log2(e): {@link #blockSparseTensor} scales its scores by it so that each exponential is one {@code ex2}. */
+    private static final float LOG2_E = 1.442695f;
 
     private PrefillKernels() {
     }
@@ -115,7 +112,7 @@ public final class PrefillKernels {
         return Grid.of((count + TC_ROWS - 1) / TC_ROWS, heads, TC_GROUP).withSharedBytes(tensorSharedBytes(headDim));
     }
 
-    /** Dynamic shared memory one group of {@link #blockSparseTensor} needs at {@code headDim} (72 KB at 64, 120 KB at 128). */
+    /** Dynamic shared memory one group of {@link #blockSparseTensor} needs at {@code headDim} (54 KB at 64, 102 KB at 128). */
     public static int tensorSharedBytes(int headDim) {
         return 4 * tensorWords(headDim);
     }
@@ -130,9 +127,9 @@ public final class PrefillKernels {
         return paddedDims(headDim) / 2 + 4;
     }
 
-    /** {@link #blockSparseTensor}'s dynamic shared words: Q, K, V (64 rows each) and P, each split in two parts. */
+    /** {@link #blockSparseTensor}'s dynamic shared words: Q, K and V (64 rows each), each split in two parts. */
     private static int tensorWords(int headDim) {
-        return 6 * TC_ROWS * rowWords(headDim) + 2 * TC_ROWS * PAIR_WORDS;
+        return 6 * TC_ROWS * rowWords(headDim);
     }
 
     /**
@@ -173,8 +170,8 @@ public final class PrefillKernels {
      * travel while its scores are computed, the next tile's keys while its P·V is; each warp computes its 16 × 64
      * scores S = Q·Kᵀ as eight 16×8 products per 16 dimensions, masks and scales them, keeps each row's running maximum
      * and (per lane, summed across the row's four lanes once at the end) its sum of exponentials, rescales its output
-     * and adds P·V, P written to the warp's rows of shared memory and read back as A fragments, V's rows read
-     * transposed ({@link KernelContext#loadMatrixTransposed}) as B fragments. Q, K, V and P are F32 and the tensor core
+     * and adds P·V, P's A fragments made from its score registers (an S block's C fragment is the A fragment's layout,
+     * pairwise, as in flash-attention 2: P never goes through shared memory), V's rows read transposed ({@link KernelContext#loadMatrixTransposed}) as B fragments. Q, K, V and P are F32 and the tensor core
      * reads BF16, so each is split into a BF16 part and the BF16 rounding of what remains — K and V once a chunk, by
      * {@link #splitKeysValues} into {@code kv} (the second parts {@code low} elements after the first), Q and P here —
      * and a product takes the three terms hi·hi + lo·hi + hi·lo (lo·lo, about 2⁻¹⁸ of a product, is left out): the
@@ -189,7 +186,7 @@ public final class PrefillKernels {
         int dims = paddedDims(headDim), words = rowWords(headDim);
         int[] sh = ctx.sharedDynamicI32(tensorWords(headDim));
         int qHigh = 0, qLow = TC_ROWS * words, kHigh = 2 * TC_ROWS * words, kLow = 3 * TC_ROWS * words;
-        int vHigh = 4 * TC_ROWS * words, vLow = 5 * TC_ROWS * words, pHigh = 6 * TC_ROWS * words, pLow = pHigh + TC_ROWS * PAIR_WORDS;
+        int vHigh = 4 * TC_ROWS * words, vLow = 5 * TC_ROWS * words;
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, c = lane % 4;
         int head = ctx.groupId(1), kvHead = head / (heads / kvHeads);
         int first = start + ctx.groupId(0) * TC_ROWS, end = start + count, block = first / BLOCK;
@@ -208,6 +205,9 @@ public final class PrefillKernels {
         // key tiles: block 0 (the sink, or the whole of a prompt of one block), then the band's blocks up to this one
         int bandFirst = tokens <= BLOCK ? 1 : BlockBand.firstBandBlock(block, bands.get(head));
         int tiles = 1 + (block >= bandFirst ? block - bandFirst + 1 : 0);
+        // scores in log2 units (times scale·log2(e)), so that an exponential is one ex2; each row's running maximum in
+        // them, and each lane's share of the row's sum of exponentials
+        float scale2 = scale * LOG2_E;
         float maxA = Float.NEGATIVE_INFINITY, maxB = Float.NEGATIVE_INFINITY, sumA = 0f, sumB = 0f;
         Vec16 zero = Vec16.ofFloats(0f, 0f, 0f, 0f);
         Vec16 o0 = zero, o1 = zero, o2 = zero, o3 = zero, o4 = zero, o5 = zero, o6 = zero, o7 = zero; // dims 8n…8n+7
@@ -244,18 +244,20 @@ public final class PrefillKernels {
                 s6 = split(ctx, aH, aL, bH, bL, 0, s6);
                 s7 = split(ctx, aH, aL, bH, bL, 1, s7);
             }
-            // mask (causal, the chunk's end) and scale — a tile before the group's block is seen whole by every query —
-            // and each row's maximum over its four lanes
-            int col = key0 + 2 * c;
-            boolean whole = key0 + TC_ROWS <= first;
-            s0 = masked(s0, col, rowA, rowB, end, scale, whole);
-            s1 = masked(s1, col + 8, rowA, rowB, end, scale, whole);
-            s2 = masked(s2, col + 16, rowA, rowB, end, scale, whole);
-            s3 = masked(s3, col + 24, rowA, rowB, end, scale, whole);
-            s4 = masked(s4, col + 32, rowA, rowB, end, scale, whole);
-            s5 = masked(s5, col + 40, rowA, rowB, end, scale, whole);
-            s6 = masked(s6, col + 48, rowA, rowB, end, scale, whole);
-            s7 = masked(s7, col + 56, rowA, rowB, end, scale, whole);
+            // masked (causal, the chunk's end) in the group's own block only — a tile before it is seen whole by every
+            // query, and it is the last tile — then each row's maximum over its four lanes, scaled (as scale2 > 0, the
+            // maximum of the scaled scores), which the exponentials subtract from each scaled score in one fma
+            if (key0 + TC_ROWS > first) {
+                int col = key0 + 2 * c;
+                s0 = masked(s0, col, rowA, rowB, end);
+                s1 = masked(s1, col + 8, rowA, rowB, end);
+                s2 = masked(s2, col + 16, rowA, rowB, end);
+                s3 = masked(s3, col + 24, rowA, rowB, end);
+                s4 = masked(s4, col + 32, rowA, rowB, end);
+                s5 = masked(s5, col + 40, rowA, rowB, end);
+                s6 = masked(s6, col + 48, rowA, rowB, end);
+                s7 = masked(s7, col + 56, rowA, rowB, end);
+            }
             float tileA = Math.max(Math.max(Math.max(rowMax(s0, 0), rowMax(s1, 0)), Math.max(rowMax(s2, 0), rowMax(s3, 0))),
                     Math.max(Math.max(rowMax(s4, 0), rowMax(s5, 0)), Math.max(rowMax(s6, 0), rowMax(s7, 0))));
             float tileB = Math.max(Math.max(Math.max(rowMax(s0, 2), rowMax(s1, 2)), Math.max(rowMax(s2, 2), rowMax(s3, 2))),
@@ -264,30 +266,32 @@ public final class PrefillKernels {
             tileA = Math.max(tileA, ctx.shuffleXor(tileA, 2));
             tileB = Math.max(tileB, ctx.shuffleXor(tileB, 1));
             tileB = Math.max(tileB, ctx.shuffleXor(tileB, 2));
-            float nextA = Math.max(maxA, tileA), nextB = Math.max(maxB, tileB);
-            // 0 while a row's maximum is -inf (nothing seen yet); then the factor that rescales what it summed before
-            float keepA = nextA == Float.NEGATIVE_INFINITY ? 1f : (float) Math.exp(maxA - nextA);
-            float keepB = nextB == Float.NEGATIVE_INFINITY ? 1f : (float) Math.exp(maxB - nextB);
+            float nextA = Math.max(maxA, tileA * scale2), nextB = Math.max(maxB, tileB * scale2);
+            // what the exponentials subtract: the new maximum, or 0 for a row that has seen only hidden keys so far (its
+            // maximum -inf), whose exponentials are then 0 rather than NaN; and the factor rescaling what a row summed
+            float subA = nextA == Float.NEGATIVE_INFINITY ? 0f : nextA, subB = nextB == Float.NEGATIVE_INFINITY ? 0f : nextB;
+            float keepA = KernelContext.exp2(maxA - subA), keepB = KernelContext.exp2(maxB - subB);
             maxA = nextA;
             maxB = nextB;
-            // P = exp(S - max), into this warp's rows of shared memory (split), summed per lane
-            int p = (warp * 16 + g) * PAIR_WORDS + c;
+            // P = 2^(S - max), summed per lane
             float tileSumA = 0f, tileSumB = 0f;
-            s0 = exponentials(s0, nextA, nextB);
-            s1 = exponentials(s1, nextA, nextB);
-            s2 = exponentials(s2, nextA, nextB);
-            s3 = exponentials(s3, nextA, nextB);
-            s4 = exponentials(s4, nextA, nextB);
-            s5 = exponentials(s5, nextA, nextB);
-            s6 = exponentials(s6, nextA, nextB);
-            s7 = exponentials(s7, nextA, nextB);
+            s0 = exponentials(s0, scale2, subA, subB);
+            s1 = exponentials(s1, scale2, subA, subB);
+            s2 = exponentials(s2, scale2, subA, subB);
+            s3 = exponentials(s3, scale2, subA, subB);
+            s4 = exponentials(s4, scale2, subA, subB);
+            s5 = exponentials(s5, scale2, subA, subB);
+            s6 = exponentials(s6, scale2, subA, subB);
+            s7 = exponentials(s7, scale2, subA, subB);
             tileSumA = s0.f32(0) + s0.f32(1) + s1.f32(0) + s1.f32(1) + s2.f32(0) + s2.f32(1) + s3.f32(0) + s3.f32(1)
                     + s4.f32(0) + s4.f32(1) + s5.f32(0) + s5.f32(1) + s6.f32(0) + s6.f32(1) + s7.f32(0) + s7.f32(1);
             tileSumB = s0.f32(2) + s0.f32(3) + s1.f32(2) + s1.f32(3) + s2.f32(2) + s2.f32(3) + s3.f32(2) + s3.f32(3)
                     + s4.f32(2) + s4.f32(3) + s5.f32(2) + s5.f32(3) + s6.f32(2) + s6.f32(3) + s7.f32(2) + s7.f32(3);
             sumA = sumA * keepA + tileSumA;
             sumB = sumB * keepB + tileSumB;
-            storeProbabilities(sh, pHigh, pLow, p, s0, s1, s2, s3, s4, s5, s6, s7);
+            // P's A fragments for keys 16m…16m+15, split, from the scores of 8-key blocks 2m and 2m + 1
+            Vec16 p0H = probabilities(s0, s1), p1H = probabilities(s2, s3), p2H = probabilities(s4, s5), p3H = probabilities(s6, s7);
+            Vec16 p0L = remainders(s0, s1, p0H), p1L = remainders(s2, s3, p1H), p2L = remainders(s4, s5, p2H), p3L = remainders(s6, s7, p3H);
             o0 = rescale(o0, keepA, keepB);
             o1 = rescale(o1, keepA, keepB);
             o2 = rescale(o2, keepA, keepB);
@@ -307,7 +311,7 @@ public final class PrefillKernels {
                 o15 = rescale(o15, keepA, keepB);
             }
             ctx.waitCopies(0); // this tile's values are in
-            ctx.barrier(); // everyone's, and every lane's probabilities, before ldmatrix reads them across lanes; K is read
+            ctx.barrier(); // everyone's; and every warp has read K
             if (tile + 1 < tiles) { // the next tile's keys travel while P·V is computed
                 int next = bandFirst + tile; // (the band's blocks follow block 0 in order)
                 copyRows(ctx, sh, kHigh, kLow, words, kv, low, (long) next * BLOCK * kvStride + keys, kvStride, Math.min(TC_ROWS, end - next * BLOCK),
@@ -315,10 +319,12 @@ public final class PrefillKernels {
             }
             ctx.commitCopies();
 
-            // O += P·V: per 16 keys, P's A fragments, and V's rows, transposed, as B for each pair of 8-dim blocks
+            // O += P·V: per 16 keys, P's A fragments, and V's rows, transposed, as B for each pair of 8-dim blocks (the
+            // loop unrolled whole, kk a constant in each copy: the fragments are picked while translating)
             for (int kk = 0; kk < TC_ROWS; kk += 16) {
-                int a = aRow * PAIR_WORDS + kk / 2 + aWord, b = vHigh + (kk + vRow) * words + vWord, vLowFromHigh = vLow - vHigh;
-                Vec16 aH = ctx.loadMatrix(sh, pHigh + a), aL = ctx.loadMatrix(sh, pLow + a);
+                int b = vHigh + (kk + vRow) * words + vWord, vLowFromHigh = vLow - vHigh;
+                Vec16 aH = kk == 0 ? p0H : kk == 16 ? p1H : kk == 32 ? p2H : p3H;
+                Vec16 aL = kk == 0 ? p0L : kk == 16 ? p1L : kk == 32 ? p2L : p3L;
                 Vec16 bH = ctx.loadMatrixTransposed(sh, b), bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh);
                 o0 = split(ctx, aH, aL, bH, bL, 0, o0);
                 o1 = split(ctx, aH, aL, bH, bL, 1, o1);
@@ -432,18 +438,23 @@ public final class PrefillKernels {
                                  int rows, int headDim, int dims, int t) {
         // work-item t copies column piece t % pieces of rows t / pieces, + TC_GROUP / pieces, …: the same piece every
         // pass, so a pass is a row step (where pieces does not divide TC_GROUP, the few work-items past the last whole
-        // row of pieces copy again what another does, harmless, and past the tile nothing)
-        int pieces = dims / 8, rowsPerPass = TC_GROUP / pieces, d = 8 * (t % pieces), r0 = t / pieces;
-        boolean dimInside = d < headDim;
-        long column = from + (dimInside ? d : 0); // (rows past the prompt lie in splitPart's padding: inside the buffer, never read)
+        // row of pieces copy again what another does, harmless, and past the tile nothing). What changes between passes
+        // is a multiple of the row step: constants where the shapes are, so a pass is an add, a compare and two copies.
+        int pieces = dims / 8, rowsPerPass = TC_GROUP / pieces, piece = t % pieces, r0 = t / pieces;
+        boolean dimInside = 8 * piece < headDim;
+        // this work-item's first copy (rows past the prompt lie in splitPart's padding: inside the buffer, never read),
+        // its first word, and the rows of the tile from its first on that hold keys (none where its dims are padding)
+        long first = from + (dimInside ? 8 * piece : 0) + (long) r0 * stride;
+        int word = r0 * words + 4 * piece, left = dimInside ? rows - r0 : 0;
         int passes = (TC_ROWS + rowsPerPass - 1) / rowsPerPass; // 8 at most (16 pieces, head_dim 128): unrolled whole where dims is known
         KernelContext.unroll(8);
         for (int pass = 0; pass < passes; pass++) {
-            int r = r0 + pass * rowsPerPass, word = r * words + d / 2;
-            if (r < TC_ROWS) {
-                long at = column + (long) r * stride;
-                ctx.copyAsync(sh, high + word, kv, at, dimInside && r < rows);
-                ctx.copyAsync(sh, lowAt + word, kv, low + at, dimInside && r < rows);
+            int step = pass * rowsPerPass;
+            if (TC_GROUP % pieces == 0 || r0 + step < TC_ROWS) {
+                long at = first + (long) step * stride;
+                int to = word + step * words;
+                ctx.copyAsync(sh, high + to, kv, at, step < left);
+                ctx.copyAsync(sh, lowAt + to, kv, low + at, step < left);
             }
         }
     }
@@ -456,16 +467,13 @@ public final class PrefillKernels {
     }
 
     /**
-     * A lane's scores of one 8-key block (keys {@code key}, key+1 for queries {@code rowA}, {@code rowB}) scaled, or
-     * -inf for keys after the query or past the chunk's staged keys (none of them when the tile is seen {@code whole}).
+     * A lane's scores of one 8-key block (keys {@code key}, key+1 for queries {@code rowA}, {@code rowB}), -inf for
+     * keys after the query or past the chunk's staged keys.
      */
-    private static Vec16 masked(Vec16 s, int key, int rowA, int rowB, int end, float scale, boolean whole) {
-        if (whole) return Vec16.ofFloats(s.f32(0) * scale, s.f32(1) * scale, s.f32(2) * scale, s.f32(3) * scale);
+    private static Vec16 masked(Vec16 s, int key, int rowA, int rowB, int end) {
         boolean in0 = key < end, in1 = key + 1 < end;
-        return Vec16.ofFloats(in0 && key <= rowA ? s.f32(0) * scale : Float.NEGATIVE_INFINITY,
-                in1 && key + 1 <= rowA ? s.f32(1) * scale : Float.NEGATIVE_INFINITY,
-                in0 && key <= rowB ? s.f32(2) * scale : Float.NEGATIVE_INFINITY,
-                in1 && key + 1 <= rowB ? s.f32(3) * scale : Float.NEGATIVE_INFINITY);
+        return Vec16.ofFloats(in0 && key <= rowA ? s.f32(0) : Float.NEGATIVE_INFINITY, in1 && key + 1 <= rowA ? s.f32(1) : Float.NEGATIVE_INFINITY,
+                in0 && key <= rowB ? s.f32(2) : Float.NEGATIVE_INFINITY, in1 && key + 1 <= rowB ? s.f32(3) : Float.NEGATIVE_INFINITY);
     }
 
     /** The larger of a lane's two scores of row A ({@code i = 0}) or row B ({@code i = 2}). */
@@ -473,11 +481,10 @@ public final class PrefillKernels {
         return i == 0 ? Math.max(s.f32(0), s.f32(1)) : Math.max(s.f32(2), s.f32(3));
     }
 
-    /** {@code exp(s - max)} of each score, 0 for a row that has seen nothing yet (its maximum -inf). */
-    private static Vec16 exponentials(Vec16 s, float maxA, float maxB) {
-        boolean a = maxA != Float.NEGATIVE_INFINITY, b = maxB != Float.NEGATIVE_INFINITY;
-        return Vec16.ofFloats(a ? (float) Math.exp(s.f32(0) - maxA) : 0f, a ? (float) Math.exp(s.f32(1) - maxA) : 0f,
-                b ? (float) Math.exp(s.f32(2) - maxB) : 0f, b ? (float) Math.exp(s.f32(3) - maxB) : 0f);
+    /** {@code 2^(s·scale2 - sub)} of each score, row A's less {@code subA}, row B's less {@code subB} (one fma and one ex2 each). */
+    private static Vec16 exponentials(Vec16 s, float scale2, float subA, float subB) {
+        return Vec16.ofFloats(KernelContext.exp2(Math.fma(s.f32(0), scale2, -subA)), KernelContext.exp2(Math.fma(s.f32(1), scale2, -subA)),
+                KernelContext.exp2(Math.fma(s.f32(2), scale2, -subB)), KernelContext.exp2(Math.fma(s.f32(3), scale2, -subB)));
     }
 
     /** A lane's output block with row A's floats times {@code keepA}, row B's times {@code keepB}. */
@@ -486,24 +493,19 @@ public final class PrefillKernels {
     }
 
     /**
-     * A lane's probabilities of the tile into its warp's rows of P (split): word {@code p} + 4j of row g holds keys
-     * 8j + 2c, +1 (the C fragment of block j is the A fragment's layout, pairwise), row g + 8 eight rows down.
+     * The A fragment of 16 keys' probabilities (BF16, high parts) from the lane's C fragments of their two 8-key
+     * blocks {@code s} and {@code t}: word 0 row g's keys 2c, 2c+1 of the first block, word 1 row g + 8's, words 2 and 3
+     * the same of the second — the layout an ldmatrix of P stored row by row would give.
      */
-    private static void storeProbabilities(int[] sh, int high, int low, int p, Vec16 s0, Vec16 s1, Vec16 s2, Vec16 s3, Vec16 s4, Vec16 s5,
-                                           Vec16 s6, Vec16 s7) {
-        storePair(sh, high, low, p, s0);
-        storePair(sh, high, low, p + 4, s1);
-        storePair(sh, high, low, p + 8, s2);
-        storePair(sh, high, low, p + 12, s3);
-        storePair(sh, high, low, p + 16, s4);
-        storePair(sh, high, low, p + 20, s5);
-        storePair(sh, high, low, p + 24, s6);
-        storePair(sh, high, low, p + 28, s7);
+    private static Vec16 probabilities(Vec16 s, Vec16 t) {
+        return Vec16.ofWords(KernelContext.packBf16(s.f32(0), s.f32(1)), KernelContext.packBf16(s.f32(2), s.f32(3)),
+                KernelContext.packBf16(t.f32(0), t.f32(1)), KernelContext.packBf16(t.f32(2), t.f32(3)));
     }
 
-    private static void storePair(int[] sh, int high, int low, int at, Vec16 s) {
-        storeSplit(sh, high, low, at, s.f32(0), s.f32(1));
-        storeSplit(sh, high, low, at + 8 * PAIR_WORDS, s.f32(2), s.f32(3));
+    /** What {@link #probabilities} left of each probability, rounded to BF16 in the same layout: the split's second part. */
+    private static Vec16 remainders(Vec16 s, Vec16 t, Vec16 high) {
+        return Vec16.ofWords(GemmKernels.remainder(s.f32(0), s.f32(1), high.word(0)), GemmKernels.remainder(s.f32(2), s.f32(3), high.word(1)),
+                GemmKernels.remainder(t.f32(0), t.f32(1), high.word(2)), GemmKernels.remainder(t.f32(2), t.f32(3), high.word(3)));
     }
 
     /** A lane's four outputs of one 8-dim block (dims {@code d}, d+1 of rows A and B), divided by the rows' sums, where they exist. */

@@ -605,6 +605,8 @@ public final class PtxInterpreter {
                     case "tanh" -> (float) Math.tanh(a);
                     default -> throw unsupported(op);
                 };
+                // .ftz: subnormal results are zeros (of the result's sign); subnormal inputs the interpreter leaves as they are
+                if (op.text().contains(".ftz.") && Math.abs(result) < Float.MIN_NORMAL) result = Math.copySign(0f, result);
                 setF(o[0], result);
                 return;
             }

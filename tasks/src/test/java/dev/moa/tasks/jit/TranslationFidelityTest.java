@@ -2,6 +2,7 @@ package dev.moa.tasks.jit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moa.tasks.emulator.Emulator;
@@ -649,6 +650,36 @@ class TranslationFidelityTest {
     static void packPairs(dev.moa.tasks.kernel.KernelContext ctx, F32Buffer x, I32Buffer packed, int n) {
         int i = ctx.globalId();
         if (2 * i + 1 < n) packed.set(i, dev.moa.tasks.kernel.KernelContext.packBf16(x.get(2L * i), x.get(2L * i + 1)));
+    }
+
+    static void exponentsOfTwo(dev.moa.tasks.kernel.KernelContext ctx, F32Buffer x, F32Buffer y, int n) {
+        int i = ctx.globalId();
+        if (i < n) y.set(i, dev.moa.tasks.kernel.KernelContext.exp2(x.get(i)));
+    }
+
+    /**
+     * exp2 is one ex2.approx.ftz (no multiplication by log2(e) as Math.exp has, no subnormal handling): 2^x, and 0
+     * where that is below the smallest normal float, in the emulator and the PTX alike.
+     */
+    @Test
+    void exp2IsOneFlushingEx2() {
+        int n = 1024;
+        F32Buffer x = F32Buffer.allocate(arena, n);
+        for (int i = 0; i < n; i++) x.set(i, (float) (random.nextDouble() * 300 - 150));
+        float[] edges = {0f, -0f, 1f, -1f, -126f, -126.5f, -127f, -149f, -150f, Float.NEGATIVE_INFINITY, 127.9f};
+        for (int i = 0; i < edges.length; i++) x.set(i, edges[i]);
+        F32Buffer y1 = F32Buffer.allocate(arena, n), y2 = F32Buffer.allocate(arena, n);
+        Emulator.launch(TranslationFidelityTest.class, "exponentsOfTwo", Grid.covering(n, 128), x, y1, n);
+        ptx(TranslationFidelityTest.class, "exponentsOfTwo").launch(Grid.covering(n, 128), x.memory(), y2.memory(), n);
+        for (int i = 0; i < n; i++) {
+            double exact = Math.pow(2, x.get(i));
+            float expected = exact < Float.MIN_NORMAL ? 0f : (float) exact;
+            assertEquals(expected, y1.get(i), "2^" + x.get(i));
+            assertEquals(expected, y2.get(i), "PTX 2^" + x.get(i));
+        }
+        String ptx = PtxCompiler.compile(TranslationFidelityTest.class, "exponentsOfTwo").ptx();
+        assertEquals(1, ptx.split("ex2\\.approx\\.ftz\\.f32", -1).length - 1, ptx);
+        assertFalse(ptx.contains("mul.f32"), ptx);
     }
 
     /** packBf16 (one cvt.rn.bf16x2 on the GPU): the two roundings of floatToBf16, the first in the low half. */
