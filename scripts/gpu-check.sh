@@ -17,7 +17,8 @@
 #      finished instead of overlapping it (--dependent-launch off), then 1/8/32 sessions stepped together), then Hugging Face
 #      transformers bf16 on the same weights (scripts/reference/bench_hf_cuda.py)
 #   5. moa serve under a bounded load on the 1B-shaped model: 1, 8 and 32 concurrent streamed clients (moa bench serve)
-#   6. whole-model prefill at 2k/8k/16k tokens on the GPU, and decode at 8k/16k tokens, one and eight sessions:
+#   6. whole-model prefill at 2k/8k/16k tokens on the GPU (and at 2k/16k with --prompt-precision bf16), and decode at
+#      8k/16k tokens, one and eight sessions:
 #      dense vs the reference's Llama-3.2-1B MoA plan vs uniform 50 %; then at 16k each mode with as many sessions
 #      as 24 GB of BF16 KV cache hold (MoA's smaller caches hold more: issue 16's "at max batch" comparison); the
 #      same on the demo model, whose own 50 % plan keeps 49 % of dense's KV bytes where the reference's Llama-3.2-1B
@@ -32,7 +33,7 @@ out="${OUT:-}"
 log=/dev/null
 [ -n "$out" ] && { mkdir -p "$out"; log="$out/gpu-check.log"; }
 exec > >(tee -a "$log") 2>&1
-steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-batch long-context-budget long-context-budget-demo prefill kernel-gap torch-matmul hf-transformers long-context bench-serve"
+steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-batch long-context-budget long-context-budget-demo prefill prefill-bf16 kernel-gap torch-matmul hf-transformers long-context bench-serve"
 for name in ${MOA_GPU_ONLY:-} ${MOA_GPU_SKIP:-}; do # a misspelt name would run nothing (or everything) and report success
     case " $steps " in *" $name "*) ;; *) echo "gpu-check: no step named '$name' in MOA_GPU_ONLY/MOA_GPU_SKIP; the steps: $steps" >&2; exit 2;; esac
 done
@@ -98,6 +99,8 @@ with_plan long-context-budget 240 "${java[@]}" bench long-context --device cuda 
 step long-context-budget-demo 120 "${java[@]}" bench long-context --model models/moa-demo --device cuda --lengths 3072 --kv-budget 1G \
     --kv-cache bf16 --decode-tokens 8 --plan models/moa-demo/moa-plan-50.json
 with_plan prefill 240 "${java[@]}" bench prefill --device cuda --lengths 2048,8192,16384 --rounds 2 --plan "$plan"
+# the same prompts with every operand rounded to BF16 once, as PyTorch's bf16 runs them (half the GEMMs' products)
+with_plan prefill-bf16 120 "${java[@]}" bench prefill --device cuda --lengths 2048,16384 --rounds 1 --plan "$plan" --prompt-precision bf16
 if command -v nvcc >/dev/null; then # nvcc's build inside the step: its failure is the step's
     step kernel-gap 120 bash -c 'nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o "$0" && exec "$@" --reference-ptx "$0"' \
         "$work/reference.ptx" "${java[@]}" kernels --bench

@@ -107,9 +107,10 @@ public final class GpuKernelBenchmark {
                         shape[0], shape[1], shape[2]);
                 for (String kind : new String[] {"halfBatchInto", "bf16Tensor", "bf16TensorSplit"}) rows.add(decodeProduct(shape[0], shape[1], shape[2], kind));
             }
-            progress.println("prefill attention, 4096 tokens, 32 heads over 8, head_dim 64 (FFMA, tensor cores) ...");
-            rows.add(prefillAttention(4096, 32, 8, 64, false));
-            rows.add(prefillAttention(4096, 32, 8, 64, true));
+            progress.println("prefill attention, 4096 tokens, 32 heads over 8, head_dim 64 (FFMA, tensor cores split and rounded) ...");
+            for (String kernel : new String[] {"blockSparse", "blockSparseTensor", "blockSparseTensorRounded"}) {
+                rows.add(prefillAttention(4096, 32, 8, 64, kernel));
+            }
             for (int span : new int[] {4096, 16384}) {
                 progress.printf("attention (split + combine) span %d ...%n", span);
                 rows.add(attention(32, 8, 128, span, false, false));
@@ -141,15 +142,24 @@ public final class GpuKernelBenchmark {
 
     /** Our largest error a row may have: every product and attention is an F32 sum checked against a double one. */
     static final double TOLERANCE = 1e-3;
+    /**
+     * The rounded prefill attention's ({@code prefill-attn-rounded}): its reference rounds Q, K and V to BF16 as the
+     * kernel does, but not the probabilities, each of which the kernel rounds to BF16 too (up to 2^-9 of itself).
+     */
+    static final double ROUNDED_ATTENTION_TOLERANCE = 2e-2;
+
+    static double tolerance(Row r) {
+        return r.kernel().equals("prefill-attn-rounded") ? ROUNDED_ATTENTION_TOLERANCE : TOLERANCE;
+    }
 
     /**
-     * The rows whose result is wrong, ours (beyond {@link #TOLERANCE}, NaN included: an output never written) or nvcc's
+     * The rows whose result is wrong, ours (beyond {@link #tolerance}, NaN included: an output never written) or nvcc's
      * (ran and beyond {@link #REFERENCE_TOLERANCE}), as "kernel shape (whose)".
      */
     public static List<String> wrongRows(List<Row> rows) {
         List<String> wrong = new ArrayList<>();
         for (Row r : rows) {
-            if (!(r.maxError() <= TOLERANCE)) wrong.add(r.kernel() + " " + r.shape() + " (ours)");
+            if (!(r.maxError() <= tolerance(r))) wrong.add(r.kernel() + " " + r.shape() + " (ours)");
             if (!Double.isNaN(r.referenceMicros()) && !r.referenceRight()) wrong.add(r.kernel() + " " + r.shape() + " (nvcc)");
         }
         return wrong;
@@ -302,11 +312,6 @@ public final class GpuKernelBenchmark {
     }
 
     /**
-     * Dense causal prefill attention over a {@code tokens}-token prompt in one chunk (keys and values staged as the
-     * device prefill stages them); checked on queries of the first, a middle and the last block of the first and last
-     * heads against a double computation.
-     */
-    /**
      * {@code kv} on the device split as the device prefill splits it for the tensor-core attention (its
      * {@code PrefillKernels.splitKeysValues} launched once, untimed: a chunk's one pass is not what the row times).
      */
@@ -322,7 +327,14 @@ public final class GpuKernelBenchmark {
         return kv16;
     }
 
-    Row prefillAttention(int tokens, int heads, int kvHeads, int headDim, boolean tensor) {
+    /**
+     * Dense causal prefill attention over a {@code tokens}-token prompt in one chunk (keys and values staged as the
+     * device prefill stages them) by {@code kernel}: {@code blockSparse} (FFMA), {@code blockSparseTensor} (tensor
+     * cores, split operands) or {@code blockSparseTensorRounded} (operands rounded to BF16); checked on queries of the
+     * first, a middle and the last block of the first and last heads against a double computation.
+     */
+    Row prefillAttention(int tokens, int heads, int kvHeads, int headDim, String kernel) {
+        boolean tensor = !kernel.equals("blockSparse"), rounded = kernel.equals("blockSparseTensorRounded");
         int stride = heads * headDim, kvRow = 2 * kvHeads * headDim;
         F32Buffer q = gaussian((long) tokens * stride), kv = gaussian((long) tokens * kvRow), out = F32Buffer.allocate(arena, (long) tokens * stride);
         I32Buffer bands = I32Buffer.allocate(arena, heads);
@@ -336,7 +348,7 @@ public final class GpuKernelBenchmark {
                 ? new Object[] {device(q), split(dkv, kv.length(), tokens, kvRow), dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow), dout,
                         device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale}
                 : new Object[] {device(q), dkv, dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
-        CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, tensor ? "blockSparseTensor" : "blockSparse", args);
+        CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, kernel, args);
         double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(), args));
         dout.copyTo(out.memory());
         double error = 0;
@@ -347,19 +359,31 @@ public final class GpuKernelBenchmark {
             double max = Double.NEGATIVE_INFINITY, total = 0;
             for (int j = 0; j <= i; j++) {
                 double dot = 0;
-                for (int d = 0; d < headDim; d++) dot += q.get((long) i * stride + h * headDim + d) * (double) kv.get((long) j * kvRow + g * headDim + d);
+                for (int d = 0; d < headDim; d++) {
+                    dot += bf16(q.get((long) i * stride + h * headDim + d), rounded) * bf16(kv.get((long) j * kvRow + g * headDim + d), rounded);
+                }
                 p[j] = dot * scale;
                 max = Math.max(max, p[j]);
             }
             for (int j = 0; j <= i; j++) total += p[j] = Math.exp(p[j] - max);
             for (int d = 0; d < headDim; d++) {
                 double o = 0;
-                for (int j = 0; j <= i; j++) o += p[j] * kv.get((long) j * kvRow + (kvHeads + g) * headDim + d);
+                for (int j = 0; j <= i; j++) o += p[j] * bf16(kv.get((long) j * kvRow + (kvHeads + g) * headDim + d), rounded);
                 error = Math.max(error, Math.abs(o / total - out.get((long) i * stride + h * headDim + d)));
             }
         }
         long flops = 4L * headDim * heads * ((long) tokens * (tokens + 1) / 2); // scores and weighted values over the causal half
-        return new Row(tensor ? "prefill-attn-tensor" : "prefill-attention", tokens + " tokens", micros, Double.NaN, 0, error, flops);
+        String name = switch (kernel) {
+            case "blockSparse" -> "prefill-attention";
+            case "blockSparseTensor" -> "prefill-attn-tensor";
+            default -> "prefill-attn-rounded";
+        };
+        return new Row(name, tokens + " tokens", micros, Double.NaN, 0, error, flops);
+    }
+
+    /** {@code x} as a double, rounded to BF16 first where {@code rounded}. */
+    private static double bf16(float x, boolean rounded) {
+        return rounded ? KernelContext.bf16ToFloat(KernelContext.floatToBf16(x)) : x;
     }
 
     /** About half a second of matvecs, so that the clocks have left idle before anything is timed. */

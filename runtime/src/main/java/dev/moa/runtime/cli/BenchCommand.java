@@ -151,7 +151,7 @@ final class BenchCommand {
                 System.err.println("measuring memory bandwidth with " + Parallel.threads() + " threads ...");
                 bandwidth = MemoryBandwidth.measure(1L << 30, 6);
             }
-            try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {
+            try (Model model = device.apply(ModelLoading.load(dir, choice, device.kvCache.format, device.precision))) {
                 stepOptions.apply(model);
                 if (batches != null) return batched(model, bandwidth);
                 long bytesPerToken = model.llama().weights().bytesPerDecodedToken();
@@ -345,8 +345,6 @@ final class BenchCommand {
             Options.require(steps >= 1, "bench long-context: --decode-tokens must be positive");
             long budget = kvBudget == null ? 0 : ServeCommand.bytes(kvBudget, "--kv-budget");
             for (int b : batches) Options.require(b >= 1 && b <= 1024, "bench long-context: --batch sizes must be in 1..1024, got " + b);
-            Path dir = model != null ? model : materialize(Presets.LLAMA_3_2_1B);
-            Path planFile = plan.file();
             int allowance = 1024;
             var choice = device.choose();
             Options.require(batches.stream().allMatch(b -> b == 1) || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
@@ -355,7 +353,10 @@ final class BenchCommand {
             stepOptions.check("bench long-context", choice);
             Options.require(kvBudget == null || choice.kind() != dev.moa.tasks.cuda.DeviceChoice.Kind.CPU,
                     "bench long-context: --kv-budget steps many sessions together: it runs on a device (--device cuda or emulator)");
-            try (Model model = ModelLoading.load(dir, choice, device.kvCache.format)) {
+            // the options first: they are checked in an instant, where finding the plan or making the preset model is not
+            Path planFile = plan.file();
+            Path dir = model != null ? model : materialize(Presets.LLAMA_3_2_1B);
+            try (Model model = device.apply(ModelLoading.load(dir, choice, device.kvCache.format, device.precision))) {
                 stepOptions.apply(model);
                 var config = model.config();
                 var moaPlan = dev.moa.plans.MoaPlan.load(planFile).validateFor(config.numLayers(), config.numHeads(), dir.toString());

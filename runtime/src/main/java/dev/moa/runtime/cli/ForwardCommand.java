@@ -36,7 +36,7 @@ final class ForwardCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         int[] tokens = parseTokens(tokenList);
         Options.require(allowance >= 1, "forward: --max-tokens must be at least 1, got " + allowance);
-        try (Model model = Model.load(this.model.dir, device.choose(), device.kvCache.format)) {
+        try (Model model = device.apply(Model.load(this.model.dir, device.choose(), device.kvCache.format))) {
             if (tokens.length > model.config().maxPositions()) {
                 throw new UsageException("forward: " + tokens.length + " tokens exceed the model's context of "
                         + model.config().maxPositions() + " (max_position_embeddings)");

@@ -4,6 +4,8 @@ import com.google.gson.JsonObject;
 import dev.moa.loader.io.InputFiles;
 import dev.moa.loader.json.StrictJson;
 import dev.moa.runtime.AttentionMode;
+import dev.moa.runtime.Model;
+import dev.moa.runtime.device.PromptPrecision;
 import dev.moa.runtime.model.KvFormat;
 import dev.moa.tasks.cuda.DeviceChoice;
 import java.io.IOException;
@@ -79,6 +81,14 @@ final class Options {
         KvFormat format;
     }
 
+    static final class PrecisionConverter implements ITypeConverter<PromptPrecision> {
+        @Override
+        public PromptPrecision convert(String value) {
+            for (PromptPrecision p : PromptPrecision.values()) if (p.name().equalsIgnoreCase(value)) return p;
+            throw new TypeConversionException("'" + value + "' is not a prompt precision: f32 or bf16");
+        }
+    }
+
     static final class KvFormatConverter implements ITypeConverter<KvFormat> {
         @Override
         public KvFormat convert(String value) {
@@ -100,11 +110,28 @@ final class Options {
         @picocli.CommandLine.Mixin
         KvCache kvCache = new KvCache();
 
-        /** The choice, probing CUDA where asked; a device that cannot be used is a usage error naming why. */
+        @Option(names = "--prompt-precision", paramLabel = "f32|bf16", defaultValue = "f32", converter = PrecisionConverter.class,
+                description = "how a device's prompts multiply on its tensor cores: f32 (default: each operand split in two BF16 parts; the "
+                        + "CPU's results within 1e-4) or bf16 (each rounded to BF16 once, as PyTorch's bf16 runs: half the matmuls' "
+                        + "tensor-core work and a third of the attention's)")
+        PromptPrecision precision;
+
+        /**
+         * The choice, probing CUDA where asked; a device that cannot be used, or an option for a device where the CPU runs,
+         * is a usage error naming why.
+         */
         DeviceChoice choose() {
             DeviceChoice choice = choose(option);
             if (!choice.note().isEmpty()) System.err.println("moa: --device auto: running on the CPU: " + choice.note());
+            require(precision == PromptPrecision.F32 || choice.kind() != DeviceChoice.Kind.CPU,
+                    "--prompt-precision bf16 applies to prompts on a device (--device cuda or emulator)");
             return choice;
+        }
+
+        /** Sets the model's accelerator (if any) to these options. */
+        Model apply(Model model) {
+            model.accelerator().ifPresent(a -> a.promptPrecision(precision));
+            return model;
         }
 
         /** {@link DeviceChoice#choose} with its refusals as usage errors. */

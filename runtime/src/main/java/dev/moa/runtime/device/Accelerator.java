@@ -38,6 +38,8 @@ public final class Accelerator implements AutoCloseable {
     private int tensorProductsFrom = dev.moa.tasks.kernels.MatVecKernels.BATCH_PASS + 1;
     /** Whether the grouped decode attention stages its keys and values ({@link #stagedAttention}). */
     private boolean stagedAttention = true;
+    /** How prompts multiply on the tensor cores ({@link #promptPrecision}). */
+    private PromptPrecision promptPrecision = PromptPrecision.F32;
 
     private Accelerator(Backend backend, CudaContext context, ModelConfig config, LlamaWeights weights) {
         this.backend = backend;
@@ -138,6 +140,15 @@ public final class Accelerator implements AutoCloseable {
     }
 
     /**
+     * How prompts started later multiply on the tensor cores: {@link PromptPrecision#F32} (the default: the CPU's
+     * results within 1e-4) or {@link PromptPrecision#BF16} (PyTorch's bf16 arithmetic, a fraction of the tensor-core
+     * work). Where the device's tensor cores failed their check, prompts take the FFMA kernels either way.
+     */
+    public synchronized void promptPrecision(PromptPrecision precision) {
+        promptPrecision = java.util.Objects.requireNonNull(precision);
+    }
+
+    /**
      * Whether the kernels of steps built later overlap the kernel before each on a CUDA device from sm_90 on
      * (programmatic dependent launch, {@link CudaBackend#dependentLaunch(boolean)}; the default) or run one after
      * another: for benchmarks that compare the two. Nothing on the emulator.
@@ -166,6 +177,11 @@ public final class Accelerator implements AutoCloseable {
      * dev.moa.tasks.kernels.TensorCoreCheck} found its fragment layout to be the one the kernels assume (checked at
      * first use: the layout is the hardware's to define), else the FFMA kernels and matvecs run, with one line why.
      */
+    /** How this accelerator's prompts multiply: on the tensor cores where they passed their check, at {@link #promptPrecision}. */
+    private TensorProducts promptProducts() {
+        return TensorProducts.of(tensorCores(), promptPrecision);
+    }
+
     private boolean tensorCores() {
         if (tensorCores == null) {
             // (every device the JIT targets, sm_80 on, has BF16 mma; CudaAvailability refuses older ones)
@@ -198,7 +214,7 @@ public final class Accelerator implements AutoCloseable {
         deviceWeights();
         if (!DevicePrefill.supports(config)) return null;
         try {
-            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, tensorCores(), prefillChunk, everyPosition, progress, into);
+            return DevicePrefill.run(config, deviceWeights, backend, cache, tokens, promptProducts(), prefillChunk, everyPosition, progress, into);
         } catch (dev.moa.tasks.cuda.CudaException e) {
             if (!outOfMemory(e, tokens.length)) throw e;
             return null;
@@ -239,14 +255,14 @@ public final class Accelerator implements AutoCloseable {
     public synchronized Prompt startPrompt(KvCache cache, int[] tokens, KvPool.Region into) {
         deviceWeights();
         if (!DevicePrefill.supports(config)) return null;
-        boolean tensor;
+        TensorProducts products;
         try {
-            tensor = tensorCores(); // checked at the first prompt: it runs kernels, which need memory too
+            products = promptProducts(); // the tensor cores are checked at the first prompt: it runs kernels, which need memory too
         } catch (dev.moa.tasks.cuda.CudaException e) {
             if (!outOfMemory(e, tokens.length)) throw e;
             return null;
         }
-        return new Prompt(new DevicePrefill(config, deviceWeights, backend, cache, tokens, tensor, prefillChunk, null, into), tokens.length);
+        return new Prompt(new DevicePrefill(config, deviceWeights, backend, cache, tokens, products, prefillChunk, null, into), tokens.length);
     }
 
     /** A prompt running on this accelerator a piece at a time ({@link #startPrompt}); close it to give it up and free its memory. */

@@ -322,7 +322,7 @@ public final class DeviceDecoder implements AutoCloseable {
          */
         void product(DeviceMatrix m, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue) {
             if (products != null && m.format() == dev.moa.tasks.cpu.WeightFormat.BF16) {
-                m.multiplyTokens(graph, name, x, bias, out, epilogue, batch, true, products, weights.noHalf);
+                m.multiplyTokens(graph, name, x, bias, out, epilogue, batch, TensorProducts.SPLIT, products, weights.noHalf);
             } else {
                 m.multiply(graph, name, x, bias, out, epilogue, batch);
             }

@@ -99,21 +99,24 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
 
     /**
      * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of {@code x} (a prompt, or a batched decode
-     * step's sessions): the GEMM with {@link MatVecKernels}' epilogue flags, on the tensor cores for BF16 weights when
-     * {@code tensorCores} ({@link GemmKernels#bf16Tensor}, or {@link GemmKernels#bf16TensorLarge} where its tiles fill
-     * the GPU: the same bits), FFMA tiles for F16 and for widths the tensor kernels do not take ({@link GemmKernels#half},
+     * step's sessions): the GEMM with {@link MatVecKernels}' epilogue flags, on the tensor cores for BF16 weights as
+     * {@code products} says ({@link GemmKernels#bf16Tensor}, or {@link GemmKernels#bf16TensorLarge} where its tiles fill
+     * the GPU: the same bits; their {@code Rounded} forms for {@link TensorProducts#ROUNDED}), FFMA tiles for F16 and for
+     * widths the tensor kernels do not take ({@link GemmKernels#half},
      * {@link GemmKernels#tensorTakes}). With a
      * {@code partial} buffer of {@link #partialFloats}{@code (tokens)} floats, a product of too few tiles to fill the
      * GPU is split over its columns ({@link GemmKernels#bf16TensorSplit}, then {@link GemmKernels#sumSplits}). F32
      * weights take the FFMA tiles too ({@link GemmKernels#f32}; {@code none}: any 16-bit buffer, which it never reads).
      */
-    void multiplyTokens(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int tokens, boolean tensorCores,
+    void multiplyTokens(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int tokens, TensorProducts products,
                         F32Buffer partial, Half16Buffer none) {
         if (!half()) {
             graph.task(name, GemmKernels.class, "f32", GemmKernels.grid(tokens, rows), data, none, x, bias, out, tokens, rows, cols, epilogue);
             return;
         }
-        if (tensorCores && format == WeightFormat.BF16 && GemmKernels.tensorTakes(cols)) { // the tensor cores take BF16 rows, 16-byte aligned
+        if (products.tensorCores() && format == WeightFormat.BF16 && GemmKernels.tensorTakes(cols)) { // the tensor cores take BF16 rows, 16-byte aligned
+            String rounded = products == TensorProducts.ROUNDED ? "Rounded" : "";
+            if (partial != null && !rounded.isEmpty()) throw new IllegalArgumentException("column splits take split activations only");
             int splits = partial == null ? 1 : GemmKernels.splits(tokens, rows, cols);
             if (splits > 1) {
                 graph.task(name + " (split)", GemmKernels.class, "bf16TensorSplit", GemmKernels.tensorSplitGrid(tokens, rows, splits), data, x, partial,
@@ -122,10 +125,11 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
                 return;
             }
             if (GemmKernels.large(tokens, rows)) { // enough 128 x 128 tiles to fill the GPU: the same bits, half the instructions a product
-                graph.task(name, GemmKernels.class, "bf16TensorLarge", GemmKernels.largeGrid(tokens, rows), data, x, bias, out, tokens, rows, cols,
-                        epilogue);
+                graph.task(name, GemmKernels.class, "bf16TensorLarge" + rounded, GemmKernels.largeGrid(tokens, rows), data, x, bias, out, tokens, rows,
+                        cols, epilogue);
             } else {
-                graph.task(name, GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), data, x, bias, out, tokens, rows, cols, epilogue);
+                graph.task(name, GemmKernels.class, "bf16Tensor" + rounded, GemmKernels.tensorGrid(tokens, rows), data, x, bias, out, tokens, rows, cols,
+                        epilogue);
             }
             return;
         }

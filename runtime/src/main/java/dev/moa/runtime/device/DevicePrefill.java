@@ -60,7 +60,7 @@ final class DevicePrefill implements AutoCloseable {
     private final KvPool.Region into;
     /** The pool generation the current layer's cache was pointed at (a pool that grows between pieces moves its buffers). */
     private int generation = -1;
-    private final boolean tensorCores;
+    private final TensorProducts products;
     /** The launches not yet run: a layer's, appended by {@link ChunkSteps}, run by {@link #advance}. */
     private TaskGraph graph = new TaskGraph();
 
@@ -85,7 +85,7 @@ final class DevicePrefill implements AutoCloseable {
     /**
      * A prompt {@code tokens} (positions 0..T-1) ready to run into {@code cache} (fresh, laid out for them) in chunks
      * of at most {@code chunkTokens} tokens (a multiple of 64), a layer at a time ({@link #advance}, then
-     * {@link #finish}); BF16 matmuls and the attention on the tensor cores when {@code tensorCores}. When
+     * {@link #finish}); BF16 matmuls and the attention on the tensor cores as {@code products} says. When
      * {@code everyPosition} is not null it also gets the logits of every position from its first wanted one on.
      * The keys and values go into {@code into}, the session's region of the KV pool (its slots the cache's layout,
      * its layers one after another), or where it is null into buffers of the prompt's own, read back into
@@ -93,7 +93,7 @@ final class DevicePrefill implements AutoCloseable {
      * {@code cache} before {@link #finish}: a prompt given up on (closed, or failing for want of memory) leaves the
      * cache as it was (and the region to be filled from the CPU).
      */
-    DevicePrefill(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunkTokens,
+    DevicePrefill(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, TensorProducts products, int chunkTokens,
                   LlamaModel.PositionLogits everyPosition, KvPool.Region into) {
         if (chunkTokens < ElasticRule.BLOCK || chunkTokens % ElasticRule.BLOCK != 0) {
             throw new IllegalArgumentException("a prefill chunk is a positive multiple of " + ElasticRule.BLOCK + " tokens, not " + chunkTokens);
@@ -106,7 +106,7 @@ final class DevicePrefill implements AutoCloseable {
             throw new IllegalArgumentException("a region of " + into.length() + " slots for a cache of " + cache.layout().slots());
         }
         this.into = into;
-        this.tensorCores = tensorCores;
+        this.products = products;
         this.cache = cache;
         this.tokens = tokens;
         this.chunkTokens = chunkTokens;
@@ -116,7 +116,7 @@ final class DevicePrefill implements AutoCloseable {
         this.chunk = Math.min(chunkTokens, t);
         // else the FFMA kernel: heads the tensor kernel does not take, or tiles past the device's shared memory (head_dim
         // 128 needs 122 KB: sm_80 and sm_90 have it, sm_86/sm_89 have 99 KB)
-        boolean tensorAttention = tensorCores && PrefillKernels.tensorTakes(headDim)
+        boolean tensorAttention = products.tensorCores() && PrefillKernels.tensorTakes(headDim)
                 && PrefillKernels.tensorSharedBytes(headDim) <= backend.sharedBytesPerGroup();
 
         step = buffers.i32((long) t * Step.SIZE);
@@ -139,9 +139,9 @@ final class DevicePrefill implements AutoCloseable {
      * describes and returns the logits after the last token; {@code progress} (or null) hears after each chunk of each
      * layer how far the prompt got, as the tokens of the prompt that share of the work stands for ({@link #tokensDone}).
      */
-    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, boolean tensorCores, int chunk,
+    static float[] run(ModelConfig config, DeviceWeights weights, Backend backend, KvCache cache, int[] tokens, TensorProducts products, int chunk,
                        LlamaModel.PositionLogits everyPosition, java.util.function.IntConsumer progress, KvPool.Region into) {
-        try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, cache, tokens, tensorCores, chunk, everyPosition, into)) {
+        try (DevicePrefill prefill = new DevicePrefill(config, weights, backend, cache, tokens, products, chunk, everyPosition, into)) {
             while (!prefill.layersDone()) {
                 prefill.advance();
                 if (progress != null) progress.accept(prefill.tokensDone());
@@ -216,7 +216,7 @@ final class DevicePrefill implements AutoCloseable {
             head.task("positions " + start + "+" + n, VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), stream, start, in, 0, hidden);
             head.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), in, weights.finalNorm, normed, hidden,
                     (float) config.rmsNormEps());
-            weights.lmHead.multiplyTokens(head, "output head", normed, weights.noBias, logits, 0, n, tensorCores, null, weights.noHalf);
+            weights.lmHead.multiplyTokens(head, "output head", normed, weights.noBias, logits, 0, n, products, null, weights.noHalf);
             backend.runOnce(head);
             backend.download(logits);
             for (int i = 0; i < n; i++) {
@@ -359,7 +359,7 @@ final class DevicePrefill implements AutoCloseable {
             // never split over columns (no partial buffer): how a product is summed then does not depend on how many
             // tokens a chunk has, so a prompt gives the same bits whatever its chunks (a short prompt's few tiles cost)
             w.qkv().multiplyTokens(graph, at + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, n,
-                    tensorCores, null, weights.noHalf);
+                    products, null, weights.noHalf);
         }
 
         @Override
@@ -376,7 +376,8 @@ final class DevicePrefill implements AutoCloseable {
                 int kvRow = 2 * kvHeads * headDim;
                 graph.task(at + "split keys/values", PrefillKernels.class, "splitKeysValues", Grid.covering((long) n * kvRow, PrefillKernels.GROUP),
                         a.staged(), a.staged16(), a.staged16().length() / 2, (long) start * kvRow, n * kvRow);
-                graph.task(at + "attention", PrefillKernels.class, "blockSparseTensor", PrefillKernels.tensorGrid(n, heads, headDim), a.qkv(), a.staged16(),
+                String kernel = products == TensorProducts.ROUNDED ? "blockSparseTensorRounded" : "blockSparseTensor";
+                graph.task(at + "attention", PrefillKernels.class, kernel, PrefillKernels.tensorGrid(n, heads, headDim), a.qkv(), a.staged16(),
                         a.staged16().length() / 2, a.attention(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
             } else {
                 graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),
@@ -388,12 +389,12 @@ final class DevicePrefill implements AutoCloseable {
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
             w.output().multiplyTokens(graph, at + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(),
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, tensorCores, null, weights.noHalf);
+                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, products, null, weights.noHalf);
         }
 
         @Override
         public void gateUp(int layer) {
-            weights.layers[layer].gateUp().multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, tensorCores, null, weights.noHalf);
+            weights.layers[layer].gateUp().multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, products, null, weights.noHalf);
         }
 
         @Override
@@ -404,7 +405,7 @@ final class DevicePrefill implements AutoCloseable {
         @Override
         public void downResidual(int layer) {
             weights.layers[layer].down().multiplyTokens(graph, at + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n,
-                    tensorCores, null, weights.noHalf);
+                    products, null, weights.noHalf);
         }
     }
 

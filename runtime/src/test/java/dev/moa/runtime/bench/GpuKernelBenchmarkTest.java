@@ -44,15 +44,17 @@ class GpuKernelBenchmarkTest {
 
     /**
      * The prefill attention rows (FFMA, and the tensor cores over keys and values the benchmark splits on the device
-     * first) launch their kernels right and meet the row's own check, on a prompt of two query blocks, the second partial.
+     * first, split and rounded) launch their kernels right and meet the row's own check, on a prompt of two query
+     * blocks, the second partial (the rounded kernel against Q, K and V rounded as it rounds them).
      */
     @Test
     void prefillAttentionRowsComputeTheAttention() {
         onTheFakeDriver(benchmark -> {
-            for (boolean tensor : new boolean[] {false, true}) {
-                GpuKernelBenchmark.Row row = benchmark.prefillAttention(100, 4, 2, 64, tensor);
-                assertNull(FakeCuda.launchFailure(), "tensor " + tensor);
-                assertTrue(row.maxError() < 1e-4, "tensor " + tensor + ": error " + row.maxError());
+            for (String kernel : new String[] {"blockSparse", "blockSparseTensor", "blockSparseTensorRounded"}) {
+                GpuKernelBenchmark.Row row = benchmark.prefillAttention(100, 4, 2, 64, kernel);
+                assertNull(FakeCuda.launchFailure(), kernel);
+                assertTrue(row.maxError() < (kernel.endsWith("Rounded") ? GpuKernelBenchmark.ROUNDED_ATTENTION_TOLERANCE : 1e-4), kernel + ": error " + row.maxError());
+                assertTrue(GpuKernelBenchmark.wrongRows(java.util.List.of(row)).isEmpty(), kernel);
             }
         });
     }

@@ -73,6 +73,10 @@ class CliParserTest {
         assertEquals("moa: bench decode: --decode-attention takes staged or grouped, not 'fast'\n", kernel.err());
         Result kernelOnCpu = run("bench", "decode", "--model", missing, "--decode-attention", "grouped");
         assertEquals("moa: bench decode: --decode-attention applies to a device step (--device cuda or emulator)\n", kernelOnCpu.err());
+        Result precision = run("generate", "--model", missing, "--prompt", "x", "--prompt-precision", "bf16");
+        assertEquals("moa: --prompt-precision bf16 applies to prompts on a device (--device cuda or emulator)\n", precision.err());
+        Result precisionName = run("generate", "--model", missing, "--prompt", "x", "--device", "emulator", "--prompt-precision", "fp8");
+        assertTrue(precisionName.err().contains("'fp8' is not a prompt precision: f32 or bf16"), precisionName.err());
         Result launch = run("bench", "decode", "--model", missing, "--dependent-launch", "maybe");
         assertEquals("moa: bench decode: --dependent-launch takes on or off, not 'maybe'\n", launch.err());
         Result launchOnEmulator = run("bench", "long-context", "--model", missing, "--device", "emulator", "--dependent-launch", "off");

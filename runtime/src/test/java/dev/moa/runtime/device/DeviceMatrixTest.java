@@ -37,7 +37,7 @@ class DeviceMatrixTest {
             }
             int epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
             TaskGraph graph = new TaskGraph();
-            new DeviceMatrix(w, WeightFormat.BF16, rows, cols).multiplyTokens(graph, "product", x, bias, out, epilogue, tokens, true, null, w);
+            new DeviceMatrix(w, WeightFormat.BF16, rows, cols).multiplyTokens(graph, "product", x, bias, out, epilogue, tokens, TensorProducts.SPLIT, null, w);
             assertEquals("bf16TensorLarge", graph.tasks().getFirst().method());
             backend.run(graph);
             backend.download(out);
@@ -62,7 +62,7 @@ class DeviceMatrixTest {
             for (long i = 0; i < out.length(); i++) out.set(i, i % 5);
             int epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
             TaskGraph graph = new TaskGraph();
-            new DeviceMatrix(w, WeightFormat.F32, rows, cols).multiplyTokens(graph, "product", x, bias, out, epilogue, tokens, true, null,
+            new DeviceMatrix(w, WeightFormat.F32, rows, cols).multiplyTokens(graph, "product", x, bias, out, epilogue, tokens, TensorProducts.SPLIT, null,
                     Half16Buffer.allocate(arena, 8));
             assertEquals("f32", graph.tasks().getFirst().method());
             backend.run(graph);
@@ -96,7 +96,7 @@ class DeviceMatrixTest {
                 F32Buffer partial = F32Buffer.allocate(arena, Math.max(1, matrix.partialFloats(tokens)));
                 for (F32Buffer split : new F32Buffer[] {null, partial}) {
                     TaskGraph graph = new TaskGraph();
-                    matrix.multiplyTokens(graph, "product", x, bias, out, 0, tokens, true, split, w);
+                    matrix.multiplyTokens(graph, "product", x, bias, out, 0, tokens, TensorProducts.SPLIT, split, w);
                     String method = graph.tasks().getFirst().method();
                     if (cols == 45) assertEquals("half", method);
                     else org.junit.jupiter.api.Assertions.assertTrue(method.startsWith("bf16Tensor"), method);
@@ -113,6 +113,54 @@ class DeviceMatrixTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * {@link TensorProducts#ROUNDED} (--prompt-precision bf16) takes the rounded GEMMs, small and large tiles: the
+     * product of the activations rounded to BF16 once with the weights (each term exact in F32), bias and residual;
+     * different from the split products' (which keep about 16 bits of each activation).
+     */
+    @Test
+    void roundedProductsMultiplyActivationsRoundedToBf16() {
+        int tokens = 70, rows = 90, cols = 40;
+        Random random = new Random(8);
+        try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
+            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+            for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+            F32Buffer x = F32Buffer.allocate(arena, (long) tokens * cols), bias = F32Buffer.allocate(arena, rows);
+            F32Buffer out = F32Buffer.allocate(arena, (long) tokens * rows);
+            for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < rows; i++) bias.set(i, (float) random.nextGaussian());
+            for (long i = 0; i < out.length(); i++) out.set(i, i % 3);
+            int epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
+            DeviceMatrix matrix = new DeviceMatrix(w, WeightFormat.BF16, rows, cols);
+            TaskGraph graph = new TaskGraph();
+            matrix.multiplyTokens(graph, "product", x, bias, out, epilogue, tokens, TensorProducts.ROUNDED, null, w);
+            assertEquals("bf16TensorRounded", graph.tasks().getFirst().method());
+            backend.run(graph);
+            backend.download(out);
+            double differsFromExact = 0;
+            for (int t = 0; t < tokens; t++) {
+                for (int r = 0; r < rows; r++) {
+                    double rounded = bias.get(r) + (t * rows + r) % 3, exact = rounded;
+                    for (int c = 0; c < cols; c++) {
+                        double weight = KernelContext.bf16ToFloat(w.get((long) r * cols + c));
+                        float activation = x.get((long) t * cols + c);
+                        rounded += weight * KernelContext.bf16ToFloat(KernelContext.floatToBf16(activation));
+                        exact += weight * activation;
+                    }
+                    assertEquals(rounded, out.get((long) t * rows + r), 1e-5 * Math.max(1, Math.abs(rounded)), "token " + t + " row " + r);
+                    differsFromExact = Math.max(differsFromExact, Math.abs(exact - out.get((long) t * rows + r)));
+                }
+            }
+            org.junit.jupiter.api.Assertions.assertTrue(differsFromExact > 1e-3, "rounded products as exact as split ones: " + differsFromExact);
+            TaskGraph large = new TaskGraph();
+            matrix.multiplyTokens(large, "product", x, bias, out, epilogue, 4096, TensorProducts.ROUNDED, null, w);
+            assertEquals("bf16TensorRounded", large.tasks().getFirst().method()); // 90 rows: too few large tiles
+            new DeviceMatrix(Half16Buffer.allocate(arena, 1152L * cols), WeightFormat.BF16, 1152, cols).multiplyTokens(large, "product", x, bias, out,
+                    epilogue, 4096, TensorProducts.ROUNDED, null, w); // (graphs only: not run)
+            assertEquals("bf16TensorLargeRounded", large.tasks().getLast().method());
         }
     }
 }

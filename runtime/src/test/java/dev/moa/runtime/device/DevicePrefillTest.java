@@ -208,6 +208,43 @@ class DevicePrefillTest {
         }
     }
 
+    /**
+     * {@code --prompt-precision bf16} ({@link PromptPrecision#BF16}): the prompt's GEMMs and attention take their
+     * rounded kernels, and its last logits are the CPU's within what rounding every operand to BF16 costs (a few
+     * hundredths of the largest) — not within 1e-4 as the split's, so the rounding is in effect — with the same greedy
+     * token; the default stays the split.
+     */
+    @Test
+    void bf16PromptsRoundEachOperandOnce() throws Exception {
+        int[] prompt = new Random(9).ints(150, 3, 2000).toArray();
+        float[] expected;
+        try (Model cpu = Model.load(DEMO); Session s = cpu.newSession(160, 8)) {
+            expected = s.prefill(prompt);
+        }
+        float[][] logits = new float[2][];
+        for (PromptPrecision precision : PromptPrecision.values()) {
+            Recording backend = new Recording(dev.moa.tasks.emulator.Grid.MAX_SHARED_BYTES);
+            try (Model device = Model.load(DEMO, backend); Session s = device.newSession(160, 8)) {
+                device.accelerator().orElseThrow().promptPrecision(precision);
+                logits[precision.ordinal()] = s.prefill(prompt);
+            }
+            boolean rounded = precision == PromptPrecision.BF16;
+            for (String kernel : new String[] {"blockSparseTensor", "bf16Tensor"}) {
+                assertEquals(rounded, backend.methods.contains(kernel + "Rounded"), precision + ": " + kernel + "Rounded");
+                assertEquals(!rounded, backend.methods.contains(kernel), precision + ": " + kernel);
+            }
+        }
+        EmulatorDecodeTest.assertClose(expected, logits[0], "f32 prompt");
+        EmulatorDecodeTest.assertClose(expected, logits[1], 3e-2, "bf16 prompt");
+        double largest = 0, off = 0;
+        for (int i = 0; i < expected.length; i++) {
+            largest = Math.max(largest, Math.abs(expected[i]));
+            off = Math.max(off, Math.abs(expected[i] - logits[1][i]));
+        }
+        assertTrue(off > 1e-4 * largest, "bf16 prompt as close as the split's: " + off + " of " + largest);
+        assertEquals(Sampler.argmax(expected), Sampler.argmax(logits[1]), "greedy token after a bf16 prompt");
+    }
+
     /** The emulator, reporting {@code shared} bytes per group and noting which kernels ran. */
     static final class Recording implements dev.moa.tasks.graph.Backend {
         final dev.moa.tasks.graph.EmulatorBackend emulator = new dev.moa.tasks.graph.EmulatorBackend();

@@ -182,6 +182,27 @@ public final class PrefillKernels {
     public static void blockSparseTensor(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, I32Buffer bands, int start,
                                          int count, int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
                                          @Specialize int stride, float scale) {
+        tensorAttention(ctx, qkv, kv, low, out, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, true);
+    }
+
+    /**
+     * As {@link #blockSparseTensor} with Q, K, V and P each rounded to BF16 once instead of split in two parts: one
+     * tensor-core product where that kernel takes three (flash-attention 2's bf16 arithmetic, what PyTorch's bf16
+     * attention computes; about 8 bits a product, so outputs within about 1e-2 of the F32 kernel). The same arguments
+     * and launch; {@code kv}'s second parts are not read.
+     */
+    public static void blockSparseTensorRounded(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, I32Buffer bands,
+                                                int start, int count, int tokens, @Specialize int heads, @Specialize int kvHeads,
+                                                @Specialize int headDim, @Specialize int stride, float scale) {
+        tensorAttention(ctx, qkv, kv, low, out, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, false);
+    }
+
+    /**
+     * The body of {@link #blockSparseTensor} ({@code split}: each operand in two BF16 parts, three products) and {@link
+     * #blockSparseTensorRounded} (one part, one product); each passes its constant, so each compiles to its own alone.
+     */
+    private static void tensorAttention(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, I32Buffer bands, int start,
+                                        int count, int tokens, int heads, int kvHeads, int headDim, int stride, float scale, boolean split) {
         ctx.awaitPriorKernels();
         int dims = paddedDims(headDim), words = rowWords(headDim);
         int[] sh = ctx.sharedDynamicI32(tensorWords(headDim));
@@ -201,7 +222,7 @@ public final class PrefillKernels {
 
         // the group's 64 queries, split, once (row first - start of the chunk's q/k/v on)
         stageRows(sh, qHigh, qLow, words, qkv, (long) (first - start) * stride + (long) head * headDim, stride, Math.min(TC_ROWS, end - first),
-                headDim, dims, t);
+                headDim, dims, t, split);
         // key tiles: block 0 (the sink, or the whole of a prompt of one block), then the band's blocks up to this one
         int bandFirst = tokens <= BLOCK ? 1 : BlockBand.firstBandBlock(block, bands.get(head));
         int tiles = 1 + (block >= bandFirst ? block - bandFirst + 1 : 0);
@@ -212,7 +233,7 @@ public final class PrefillKernels {
         Vec16 zero = Vec16.ofFloats(0f, 0f, 0f, 0f);
         Vec16 o0 = zero, o1 = zero, o2 = zero, o3 = zero, o4 = zero, o5 = zero, o6 = zero, o7 = zero; // dims 8n…8n+7
         Vec16 o8 = zero, o9 = zero, o10 = zero, o11 = zero, o12 = zero, o13 = zero, o14 = zero, o15 = zero;
-        copyRows(ctx, sh, kHigh, kLow, words, kv, low, keys, kvStride, Math.min(TC_ROWS, end), headDim, dims, t); // the first tile's keys
+        copyRows(ctx, sh, kHigh, kLow, words, kv, low, keys, kvStride, Math.min(TC_ROWS, end), headDim, dims, t, split); // the first tile's keys
         ctx.commitCopies();
         for (int tile = 0; tile < tiles; tile++) {
             int key0 = (tile == 0 ? 0 : bandFirst + tile - 1) * BLOCK;
@@ -220,7 +241,7 @@ public final class PrefillKernels {
             ctx.barrier(); // everyone's, and the queries; the last tile's P and V are read
             // its values travel while the scores are computed
             copyRows(ctx, sh, vHigh, vLow, words, kv, low, (long) key0 * kvStride + values, kvStride, Math.min(TC_ROWS, end - key0), headDim, dims,
-                    t);
+                    t, split);
             ctx.commitCopies();
 
             // S = Q·Kᵀ: 16 queries × 64 keys, keys 8j… in s_j
@@ -229,20 +250,20 @@ public final class PrefillKernels {
                 int a = aRow * words + kd / 2 + aWord, b = bRow * words + kd / 2 + bWord;
                 Vec16 aH = ctx.loadMatrix(sh, qHigh + a), aL = ctx.loadMatrix(sh, qLow + a);
                 Vec16 bH = ctx.loadMatrix(sh, kHigh + b), bL = ctx.loadMatrix(sh, kLow + b);
-                s0 = split(ctx, aH, aL, bH, bL, 0, s0);
-                s1 = split(ctx, aH, aL, bH, bL, 1, s1);
+                s0 = product(ctx, aH, aL, bH, bL, 0, s0, split);
+                s1 = product(ctx, aH, aL, bH, bL, 1, s1, split);
                 bH = ctx.loadMatrix(sh, kHigh + b + 16 * words);
                 bL = ctx.loadMatrix(sh, kLow + b + 16 * words);
-                s2 = split(ctx, aH, aL, bH, bL, 0, s2);
-                s3 = split(ctx, aH, aL, bH, bL, 1, s3);
+                s2 = product(ctx, aH, aL, bH, bL, 0, s2, split);
+                s3 = product(ctx, aH, aL, bH, bL, 1, s3, split);
                 bH = ctx.loadMatrix(sh, kHigh + b + 32 * words);
                 bL = ctx.loadMatrix(sh, kLow + b + 32 * words);
-                s4 = split(ctx, aH, aL, bH, bL, 0, s4);
-                s5 = split(ctx, aH, aL, bH, bL, 1, s5);
+                s4 = product(ctx, aH, aL, bH, bL, 0, s4, split);
+                s5 = product(ctx, aH, aL, bH, bL, 1, s5, split);
                 bH = ctx.loadMatrix(sh, kHigh + b + 48 * words);
                 bL = ctx.loadMatrix(sh, kLow + b + 48 * words);
-                s6 = split(ctx, aH, aL, bH, bL, 0, s6);
-                s7 = split(ctx, aH, aL, bH, bL, 1, s7);
+                s6 = product(ctx, aH, aL, bH, bL, 0, s6, split);
+                s7 = product(ctx, aH, aL, bH, bL, 1, s7, split);
             }
             // masked (causal, the chunk's end) in the group's own block only — a tile before it is seen whole by every
             // query, and it is the last tile — then each row's maximum over its four lanes, scaled (as scale2 > 0, the
@@ -315,7 +336,7 @@ public final class PrefillKernels {
             if (tile + 1 < tiles) { // the next tile's keys travel while P·V is computed
                 int next = bandFirst + tile; // (the band's blocks follow block 0 in order)
                 copyRows(ctx, sh, kHigh, kLow, words, kv, low, (long) next * BLOCK * kvStride + keys, kvStride, Math.min(TC_ROWS, end - next * BLOCK),
-                        headDim, dims, t);
+                        headDim, dims, t, split);
             }
             ctx.commitCopies();
 
@@ -326,49 +347,49 @@ public final class PrefillKernels {
                 Vec16 aH = kk == 0 ? p0H : kk == 16 ? p1H : kk == 32 ? p2H : p3H;
                 Vec16 aL = kk == 0 ? p0L : kk == 16 ? p1L : kk == 32 ? p2L : p3L;
                 Vec16 bH = ctx.loadMatrixTransposed(sh, b), bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh);
-                o0 = split(ctx, aH, aL, bH, bL, 0, o0);
-                o1 = split(ctx, aH, aL, bH, bL, 1, o1);
+                o0 = product(ctx, aH, aL, bH, bL, 0, o0, split);
+                o1 = product(ctx, aH, aL, bH, bL, 1, o1, split);
                 if (dims > 16) {
                     bH = ctx.loadMatrixTransposed(sh, b + 8);
                     bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 8);
-                    o2 = split(ctx, aH, aL, bH, bL, 0, o2);
-                    o3 = split(ctx, aH, aL, bH, bL, 1, o3);
+                    o2 = product(ctx, aH, aL, bH, bL, 0, o2, split);
+                    o3 = product(ctx, aH, aL, bH, bL, 1, o3, split);
                 }
                 if (dims > 32) {
                     bH = ctx.loadMatrixTransposed(sh, b + 16);
                     bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 16);
-                    o4 = split(ctx, aH, aL, bH, bL, 0, o4);
-                    o5 = split(ctx, aH, aL, bH, bL, 1, o5);
+                    o4 = product(ctx, aH, aL, bH, bL, 0, o4, split);
+                    o5 = product(ctx, aH, aL, bH, bL, 1, o5, split);
                 }
                 if (dims > 48) {
                     bH = ctx.loadMatrixTransposed(sh, b + 24);
                     bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 24);
-                    o6 = split(ctx, aH, aL, bH, bL, 0, o6);
-                    o7 = split(ctx, aH, aL, bH, bL, 1, o7);
+                    o6 = product(ctx, aH, aL, bH, bL, 0, o6, split);
+                    o7 = product(ctx, aH, aL, bH, bL, 1, o7, split);
                 }
                 if (dims > 64) {
                     bH = ctx.loadMatrixTransposed(sh, b + 32);
                     bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 32);
-                    o8 = split(ctx, aH, aL, bH, bL, 0, o8);
-                    o9 = split(ctx, aH, aL, bH, bL, 1, o9);
+                    o8 = product(ctx, aH, aL, bH, bL, 0, o8, split);
+                    o9 = product(ctx, aH, aL, bH, bL, 1, o9, split);
                 }
                 if (dims > 80) {
                     bH = ctx.loadMatrixTransposed(sh, b + 40);
                     bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 40);
-                    o10 = split(ctx, aH, aL, bH, bL, 0, o10);
-                    o11 = split(ctx, aH, aL, bH, bL, 1, o11);
+                    o10 = product(ctx, aH, aL, bH, bL, 0, o10, split);
+                    o11 = product(ctx, aH, aL, bH, bL, 1, o11, split);
                 }
                 if (dims > 96) {
                     bH = ctx.loadMatrixTransposed(sh, b + 48);
                     bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 48);
-                    o12 = split(ctx, aH, aL, bH, bL, 0, o12);
-                    o13 = split(ctx, aH, aL, bH, bL, 1, o13);
+                    o12 = product(ctx, aH, aL, bH, bL, 0, o12, split);
+                    o13 = product(ctx, aH, aL, bH, bL, 1, o13, split);
                 }
                 if (dims > 112) {
                     bH = ctx.loadMatrixTransposed(sh, b + 56);
                     bL = ctx.loadMatrixTransposed(sh, b + vLowFromHigh + 56);
-                    o14 = split(ctx, aH, aL, bH, bL, 0, o14);
-                    o15 = split(ctx, aH, aL, bH, bL, 1, o15);
+                    o14 = product(ctx, aH, aL, bH, bL, 0, o14, split);
+                    o15 = product(ctx, aH, aL, bH, bL, 1, o15, split);
                 }
             }
         }
@@ -400,10 +421,13 @@ public final class PrefillKernels {
 
     /**
      * One 16×8 block of a split product, {@code acc + aH·bH + aL·bH + aH·bL}: B is 8-row block {@code block} (0 or
-     * 1) of the ldmatrix results {@code bH} (high parts) and {@code bL} (remainders), its words 2·block and 2·block + 1.
+     * 1) of the ldmatrix results {@code bH} (high parts) and {@code bL} (remainders), its words 2·block and 2·block + 1;
+     * without {@code split}, {@code acc + aH·bH} alone (the remainders' loads, unused, are left out by ptxas).
      */
-    private static Vec16 split(KernelContext ctx, Vec16 aH, Vec16 aL, Vec16 bH, Vec16 bL, int block, Vec16 acc) {
-        int h0 = bH.word(2 * block), h1 = bH.word(2 * block + 1), l0 = bL.word(2 * block), l1 = bL.word(2 * block + 1);
+    private static Vec16 product(KernelContext ctx, Vec16 aH, Vec16 aL, Vec16 bH, Vec16 bL, int block, Vec16 acc, boolean split) {
+        int h0 = bH.word(2 * block), h1 = bH.word(2 * block + 1);
+        if (!split) return ctx.mmaBf16(aH, h0, h1, acc);
+        int l0 = bL.word(2 * block), l1 = bL.word(2 * block + 1);
         return ctx.mmaBf16(aH, l0, l1, ctx.mmaBf16(aL, h0, h1, ctx.mmaBf16(aH, h0, h1, acc)));
     }
 
@@ -414,15 +438,15 @@ public final class PrefillKernels {
      * row per load (16 bytes), the group's 128 consecutive pieces along rows.
      */
     private static void stageRows(int[] sh, int high, int low, int words, F32Buffer x, long from, int stride, int rows, int headDim, int dims,
-                                  int t) {
+                                  int t, boolean split) {
         int pieces = dims / 4;
         for (int i = t; i < TC_ROWS * pieces; i += TC_GROUP) {
             int r = i / pieces, d = 4 * (i % pieces);
             Vec16 v = Vec16.ofFloats(0f, 0f, 0f, 0f);
             if (r < rows && d < headDim) v = x.load4(from + (long) r * stride + d);
             int at = r * words + d / 2;
-            storeSplit(sh, high, low, at, v.f32(0), v.f32(1));
-            storeSplit(sh, high, low, at + 1, v.f32(2), v.f32(3));
+            storeSplit(sh, high, low, at, v.f32(0), v.f32(1), split);
+            storeSplit(sh, high, low, at + 1, v.f32(2), v.f32(3), split);
         }
     }
 
@@ -435,7 +459,7 @@ public final class PrefillKernels {
      * addresses lie in {@code kv} ({@link #splitPart} pads the prompt to whole tiles), so none is clamped.
      */
     private static void copyRows(KernelContext ctx, int[] sh, int high, int lowAt, int words, Half16Buffer kv, long low, long from, int stride,
-                                 int rows, int headDim, int dims, int t) {
+                                 int rows, int headDim, int dims, int t, boolean split) {
         // work-item t copies column piece t % pieces of rows t / pieces, + TC_GROUP / pieces, …: the same piece every
         // pass, so a pass is a row step (where pieces does not divide TC_GROUP, the few work-items past the last whole
         // row of pieces copy again what another does, harmless, and past the tile nothing). What changes between passes
@@ -454,16 +478,16 @@ public final class PrefillKernels {
                 long at = first + (long) step * stride;
                 int to = word + step * words;
                 ctx.copyAsync(sh, high + to, kv, at, step < left);
-                ctx.copyAsync(sh, lowAt + to, kv, low + at, step < left);
+                if (split) ctx.copyAsync(sh, lowAt + to, kv, low + at, step < left);
             }
         }
     }
 
     /** Two floats as one word of BF16 pairs at {@code high + at} and the word of their remainders at {@code low + at}. */
-    private static void storeSplit(int[] sh, int high, int low, int at, float x0, float x1) {
+    private static void storeSplit(int[] sh, int high, int low, int at, float x0, float x1, boolean split) {
         int h = KernelContext.packBf16(x0, x1);
         sh[high + at] = h;
-        sh[low + at] = GemmKernels.remainder(x0, x1, h);
+        if (split) sh[low + at] = GemmKernels.remainder(x0, x1, h);
     }
 
     /**

@@ -509,6 +509,15 @@ class TranslationFidelityTest {
                 bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o3, o4, 1e-5); // as the FFMA pair: the emulator's exp and ex2.approx differ in the last bits
         assertClose(o1, o3, 1e-4); // and the two kernels agree
+        // the operands rounded to BF16 once (--prompt-precision bf16): its PTX as the emulator, a third of the products
+        F32Buffer o5 = F32Buffer.allocate(arena, count * heads * headDim), o6 = F32Buffer.allocate(arena, count * heads * headDim);
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRounded", tensor, q, kv16, part, o5, bands, start, count, tokens,
+                heads, kvHeads, headDim, stride, 0.35f);
+        ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRounded", specialized, tensor, q.memory(), kv16.memory(), part,
+                o6.memory(), bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
+        assertClose(o5, o6, 1e-5);
+        String rounded = PtxCompiler.compile(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRounded").ptx();
+        assertEquals(ptx.split("mma.sync", -1).length - 1, 3 * (rounded.split("mma.sync", -1).length - 1), "three products a term where the split takes them");
     }
 
     /**

@@ -17,7 +17,9 @@ import org.junit.jupiter.api.Test;
  * 0, or j's block is within the head's band of b blocks ending at q). GQA, ragged prompt lengths, bands from one
  * block to dense; each prompt run at once and in chunks of 64 or 128 positions (queries from the chunk, keys and values
  * from the staged prompt), which must not change what any query sees. The FFMA kernel and the tensor-core one (for
- * head dims it takes: multiples of 4, padded to 16 inside) against the same reference.
+ * head dims it takes: multiples of 8, padded to 16 inside) against the same reference; the tensor-core kernel with
+ * its operands rounded to BF16 once (--prompt-precision bf16) against it with Q, K and V so rounded, within what
+ * rounding the probabilities costs.
  */
 class PrefillKernelTest {
     final Random random = new Random();
@@ -41,11 +43,12 @@ class PrefillKernelTest {
             for (long i = 0; i < kv.length(); i++) kv.set(i, (float) random.nextGaussian());
             int[] band = {1, 2, 3 + random.nextInt(2), 1000}; // the last head dense
             float scale = (float) (1 / Math.sqrt(headDim));
-            for (int variant = 0; variant < 4; variant++) {
+            double offExact = 0; // how far the rounded kernel's outputs are from the F32 reference's
+            for (int variant = 0; variant < 6; variant++) {
                 int chunk = variant % 2 == 0 ? tokens : 64 << random.nextInt(2);
-                boolean tensor = variant >= 2;
+                boolean tensor = variant >= 2, rounded = variant >= 4;
                 if (tensor && !PrefillKernels.tensorTakes(headDim)) continue;
-                String kernel = tensor ? "blockSparseTensor" : "blockSparse";
+                String kernel = rounded ? "blockSparseTensorRounded" : tensor ? "blockSparseTensor" : "blockSparse";
                 F32Buffer out = F32Buffer.allocate(arena, (long) tokens * stride);
                 long part = PrefillKernels.splitPart(tokens, kvRow); // the tensor kernel's keys and values, split a chunk at a time
                 Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * part);
@@ -72,7 +75,9 @@ class PrefillKernelTest {
                         for (int j = 0; j <= i; j++) {
                             if (!sees(i, j, tokens, band[h])) continue;
                             double dot = 0;
-                            for (int d = 0; d < headDim; d++) dot += q.get((long) i * stride + h * headDim + d) * (double) kv.get((long) j * kvRow + g * headDim + d);
+                            for (int d = 0; d < headDim; d++) {
+                                dot += bf16(q.get((long) i * stride + h * headDim + d), rounded) * (double) bf16(kv.get((long) j * kvRow + g * headDim + d), rounded);
+                            }
                             score[j] = dot * scale;
                             max = Math.max(max, score[j]);
                         }
@@ -82,15 +87,46 @@ class PrefillKernelTest {
                             if (!sees(i, j, tokens, band[h])) continue;
                             double p = Math.exp(score[j] - max);
                             total += p;
-                            for (int d = 0; d < headDim; d++) o[d] += p * kv.get((long) j * kvRow + (kvHeads + g) * headDim + d);
+                            for (int d = 0; d < headDim; d++) o[d] += p * bf16(kv.get((long) j * kvRow + (kvHeads + g) * headDim + d), rounded);
                         }
                         for (int d = 0; d < headDim; d++) {
-                            assertEquals(o[d] / total, out.get((long) i * stride + h * headDim + d), 1e-4, kernel + ", " + tokens + " tokens in chunks of " + chunk
-                                    + ", head_dim " + headDim + ", head " + h + " (band " + band[h] + "), query " + i + ", dim " + d);
+                            // BF16 probabilities: each weight off by up to 2^-9 of itself
+                            assertEquals(o[d] / total, out.get((long) i * stride + h * headDim + d), rounded ? 1.5e-2 : 1e-4, kernel + ", " + tokens
+                                    + " tokens in chunks of " + chunk + ", head_dim " + headDim + ", head " + h + " (band " + band[h] + "), query " + i + ", dim " + d);
                         }
+                        if (rounded) offExact = Math.max(offExact, Math.abs(exact(q, kv, i, h, tokens, band[h], headDim, stride, kvRow, kvHeads, g, scale)
+                                - out.get((long) i * stride + h * headDim)));
                     }
                 }
             }
+            if (PrefillKernels.tensorTakes(headDim)) {
+                org.junit.jupiter.api.Assertions.assertTrue(offExact > 1e-4, "head_dim " + headDim + ": the rounded kernel is as exact as the split: " + offExact);
+            }
         }
+    }
+
+    /** {@code x}, rounded to BF16 where {@code rounded}. */
+    static double bf16(float x, boolean rounded) {
+        return rounded ? dev.moa.tasks.kernel.KernelContext.bf16ToFloat(dev.moa.tasks.kernel.KernelContext.floatToBf16(x)) : x;
+    }
+
+    /** Dimension 0 of query i's output at head h, in double precision from the F32 operands. */
+    static double exact(F32Buffer q, F32Buffer kv, int i, int h, int tokens, int band, int headDim, int stride, int kvRow, int kvHeads, int g, float scale) {
+        double max = Double.NEGATIVE_INFINITY, total = 0, o = 0;
+        double[] score = new double[i + 1];
+        for (int j = 0; j <= i; j++) {
+            if (!sees(i, j, tokens, band)) continue;
+            double dot = 0;
+            for (int d = 0; d < headDim; d++) dot += q.get((long) i * stride + h * headDim + d) * (double) kv.get((long) j * kvRow + g * headDim + d);
+            score[j] = dot * scale;
+            max = Math.max(max, score[j]);
+        }
+        for (int j = 0; j <= i; j++) {
+            if (!sees(i, j, tokens, band)) continue;
+            double p = Math.exp(score[j] - max);
+            total += p;
+            o += p * kv.get((long) j * kvRow + kvHeads * headDim + g * headDim);
+        }
+        return o / total;
     }
 }
