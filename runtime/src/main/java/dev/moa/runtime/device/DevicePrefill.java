@@ -115,7 +115,7 @@ final class DevicePrefill implements AutoCloseable {
         int qkvRows = config.queryDim() + 2 * config.kvDim(), inter = config.intermediateSize();
         this.chunk = Math.min(chunkTokens, t);
         // else the FFMA kernel: heads the tensor kernel does not take, or tiles past the device's shared memory (head_dim
-        // 128 needs 122 KB: sm_80 and sm_90 have it, sm_86/sm_89 have 99 KB)
+        // 128 needs 102 KB: sm_80 and sm_90 have it, sm_86/sm_89 have 99 KB)
         boolean tensorAttention = products.tensorCores() && PrefillKernels.tensorTakes(headDim)
                 && PrefillKernels.tensorSharedBytes(headDim) <= backend.sharedBytesPerGroup();
 

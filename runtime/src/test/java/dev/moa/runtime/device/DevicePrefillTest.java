@@ -186,8 +186,8 @@ class DevicePrefillTest {
     }
 
     /**
-     * A device whose groups have less shared memory than the tensor-core attention's tiles (head_dim 24 needs 47 KB;
-     * sm_86 has 99 KB, too little for head_dim 128's 122 KB) prefills with the FFMA attention, to the same logits; one
+     * A device whose groups have less shared memory than the tensor-core attention's tiles (head_dim 24 needs 30 KB;
+     * sm_86 has 99 KB, too little for head_dim 128's 102 KB) prefills with the FFMA attention, to the same logits; one
      * with enough takes the tensor cores.
      */
     @Test
