@@ -10,7 +10,8 @@
 #      dense, MoA-plan, uniform and window attention (moa check); where either disagrees, again with kernels launched
 #      one after another and the unstaged attention (goldens-plain, demo-plain), to tell whether those are to blame
 #   3. the kernels against the HBM roofline and nvcc's build of the same algorithms (scripts/kernel-gap), the prefill
-#      GEMM against torch.matmul (cuBLAS) on the same shapes (scripts/reference/bench_matmul_cuda.py)
+#      GEMM against torch.matmul (cuBLAS) on the same shapes (scripts/reference/bench_matmul_cuda.py) and the prefill
+#      attention against PyTorch's fused attention (FlashAttention-2/cuDNN, scripts/reference/bench_attention_cuda.py)
 #   4. decode tokens/s of the Llama-3.2-1B-shaped BF16 model against the copy bandwidth measured here (batch 1 with
 #      a per-kernel profile, again with the decode attention that reads keys and values as it uses them instead of
 #      staging them (--decode-attention grouped), again with each kernel launched after the one before it has
@@ -33,7 +34,7 @@ out="${OUT:-}"
 log=/dev/null
 [ -n "$out" ] && { mkdir -p "$out"; log="$out/gpu-check.log"; }
 exec > >(tee -a "$log") 2>&1
-steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-batch long-context-budget long-context-budget-demo prefill prefill-bf16 kernel-gap torch-matmul hf-transformers long-context bench-serve"
+steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-batch long-context-budget long-context-budget-demo prefill prefill-bf16 kernel-gap torch-matmul torch-attention hf-transformers long-context bench-serve"
 for name in ${MOA_GPU_ONLY:-} ${MOA_GPU_SKIP:-}; do # a misspelt name would run nothing (or everything) and report success
     case " $steps " in *" $name "*) ;; *) echo "gpu-check: no step named '$name' in MOA_GPU_ONLY/MOA_GPU_SKIP; the steps: $steps" >&2; exit 2;; esac
 done
@@ -108,6 +109,7 @@ else
     step kernel-gap 120 "${java[@]}" kernels --bench
 fi
 step torch-matmul 60 python3 scripts/reference/bench_matmul_cuda.py
+step torch-attention 40 python3 scripts/reference/bench_attention_cuda.py --shapes 4096x32x8x64
 step hf-transformers 120 python3 scripts/reference/bench_hf_cuda.py --model "$MOA_HOME/models/llama-3.2-1b-shaped" --prompt 128 --gen 64 --batch 1,8,32
 with_plan long-context 240 "${java[@]}" bench long-context --device cuda --kv-cache bf16 --lengths 8192,16384 --batch 1,8 --decode-tokens 8 \
     --plan "$plan"
