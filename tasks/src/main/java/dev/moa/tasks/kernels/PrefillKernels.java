@@ -342,6 +342,7 @@ public final class PrefillKernels {
 
             // O += P·V: per 16 keys, P's A fragments, and V's rows, transposed, as B for each pair of 8-dim blocks (the
             // loop unrolled whole, kk a constant in each copy: the fragments are picked while translating)
+            KernelContext.unroll(TC_ROWS / 16);
             for (int kk = 0; kk < TC_ROWS; kk += 16) {
                 int b = vHigh + (kk + vRow) * words + vWord, vLowFromHigh = vLow - vHigh;
                 Vec16 aH = kk == 0 ? p0H : kk == 16 ? p1H : kk == 32 ? p2H : p3H;

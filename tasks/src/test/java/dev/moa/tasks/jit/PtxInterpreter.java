@@ -195,13 +195,14 @@ public final class PtxInterpreter {
             int staticBytes = (sharedBytes + 15) & ~15;
             if (dynamicShared != null) sharedOffsets.put(dynamicShared, staticBytes);
             MemorySegment shared = arena.allocate(Math.max(16, staticBytes + grid.sharedBytes()), 16);
+            Races races = new Races((int) (shared.byteSize() / 4));
             AtomicReference<Throwable> failure = new AtomicReference<>();
             List<java.lang.Thread> threads = new ArrayList<>();
             for (int t = 0; t < n; t++) {
                 int tid = t;
                 threads.add(java.lang.Thread.ofVirtual().start(() -> {
                     try {
-                        new PtxThread(grid, block, tid, params, shared, barrier, warpBarriers[tid / 32], warpSlots[tid / 32], mmaWords[tid / 32],
+                        new PtxThread(grid, block, tid, params, shared, races, barrier, warpBarriers[tid / 32], warpSlots[tid / 32], mmaWords[tid / 32],
                                 mmaAcc[tid / 32], waits).run();
                     } catch (Throwable e) {
                         failure.compareAndSet(null, e);
@@ -221,6 +222,58 @@ public final class PtxInterpreter {
 
     private static final Object ATOMICS = new Object();
 
+    /**
+     * A group's shared-memory accesses between barriers, to find races as compute-sanitizer's racecheck does: a word
+     * written by one thread and read by another (either order) with no {@code bar.sync} between them. On the GPU which
+     * comes first depends on scheduling (and, within a warp, on independent thread scheduling), so such a kernel reads
+     * what it wants only by chance; here threads run interleaved by the JVM, so the values alone would not show it
+     * every time. Two threads writing one word between barriers are not reported (the kernels' checks see the values).
+     * Asynchronous copies count as written where they start and where the copying thread's wait lands them.
+     */
+    private static final class Races {
+        private final int[] writer, writeInterval, reader, readInterval, writeOp, readOp;
+
+        Races(int words) {
+            writer = new int[words];
+            writeInterval = new int[words];
+            reader = new int[words];
+            readInterval = new int[words];
+            writeOp = new int[words];
+            readOp = new int[words];
+            java.util.Arrays.fill(writeInterval, -1);
+            java.util.Arrays.fill(readInterval, -1);
+        }
+
+        /** Thread {@code tid}, between its barriers {@code interval} and the next, reads ({@code write} false) or writes bytes [at, at + bytes). */
+        synchronized void access(int tid, int interval, long at, int bytes, boolean write, int op, List<Op> code) {
+            for (long w = at / 4; w < (at + bytes + 3) / 4; w++) {
+                int i = (int) w;
+                if (write) {
+                    if (readInterval[i] == interval && reader[i] != tid) throw race(i, reader[i], readOp[i], "reads", tid, op, "writes", code);
+                    writer[i] = tid;
+                    writeInterval[i] = interval;
+                    writeOp[i] = op;
+                } else {
+                    if (writeInterval[i] == interval && writer[i] != tid) throw race(i, writer[i], writeOp[i], "writes", tid, op, "reads", code);
+                    if (readInterval[i] != interval) { // the first reader of the interval; another one reading it too is no race
+                        reader[i] = tid;
+                        readInterval[i] = interval;
+                        readOp[i] = op;
+                    } else if (reader[i] != tid) {
+                        reader[i] = -1; // several: any writer but a reader of it would race, named by the first
+                    }
+                }
+            }
+        }
+
+        private static IllegalStateException race(int word, int first, int firstOp, String did, int tid, int op, String does, List<Op> code) {
+            String who = first < 0 ? "other threads" : "thread " + first;
+            return new IllegalStateException("shared-memory race at byte " + 4L * word + ": " + who + " " + did + " it ('"
+                    + (firstOp >= 0 ? code.get(firstOp).text() : "?") + "') and thread " + tid + " " + does + " it ('" + code.get(op).text()
+                    + "') with no bar.sync between");
+        }
+    }
+
     /** One PTX thread: its registers (raw bits) and a program counter. */
     private final class PtxThread {
         final Grid grid;
@@ -228,6 +281,11 @@ public final class PtxInterpreter {
         final int tid;
         final long[] params;
         final MemorySegment shared;
+        final Races races;
+        /** Barriers this thread has passed: its interval between them, for {@link Races}. */
+        int interval;
+        /** The index of the op running now (for {@link Races}' messages). */
+        int current;
         final Phaser barrier, warpBarrier;
         final long[] warpSlots;
         final int[][] mmaWords;
@@ -250,13 +308,14 @@ public final class PtxInterpreter {
             }
         }
 
-        PtxThread(Grid grid, int[] block, int tid, long[] params, MemorySegment shared, Phaser barrier, Phaser warpBarrier, long[] warpSlots,
-                  int[][] mmaWords, float[][] mmaAcc, java.util.concurrent.atomic.LongAdder waits) {
+        PtxThread(Grid grid, int[] block, int tid, long[] params, MemorySegment shared, Races races, Phaser barrier, Phaser warpBarrier,
+                  long[] warpSlots, int[][] mmaWords, float[][] mmaAcc, java.util.concurrent.atomic.LongAdder waits) {
             this.grid = grid;
             this.block = block;
             this.tid = tid;
             this.params = params;
             this.shared = shared;
+            this.races = races;
             this.barrier = barrier;
             this.warpBarrier = warpBarrier;
             this.warpSlots = warpSlots;
@@ -345,6 +404,7 @@ public final class PtxInterpreter {
         void run() {
             int pc = 0;
             while (pc < code.size()) {
+                current = pc;
                 Op op = code.get(pc++);
                 executed.increment();
                 String[] p = op.parts();
@@ -368,12 +428,14 @@ public final class PtxInterpreter {
                                 if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // {%v_0, …}, [address]
                                     int words = p[p.length - 2].equals("v4") ? 4 : 2;
                                     long a = aligned(address(o[words]), 4 * words, op);
+                                    if (memory == shared) races.access(tid, interval, a, 4 * words, false, current, code);
                                     for (int w = 0; w < words; w++) {
                                         set(o[w].replace("{", "").replace("}", ""), memory.get(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w) & 0xFFFFFFFFL);
                                     }
                                     continue;
                                 }
                                 long a = aligned(address(o[1]), bytes(type, op), op);
+                                if (memory == shared) races.access(tid, interval, a, bytes(type, op), false, current, code);
                                 switch (type) {
                                     case "f32" -> setF(o[0], memory.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a));
                                     case "s32", "u32", "b32" -> set(o[0], memory.get(ValueLayout.JAVA_INT_UNALIGNED, a));
@@ -392,6 +454,7 @@ public final class PtxInterpreter {
                             if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // [address], {%v_0, …} (nvcc's)
                                 int words = p[p.length - 2].equals("v4") ? 4 : 2;
                                 aligned(a, 4 * words, op);
+                                if (memory == shared) races.access(tid, interval, a, 4 * words, true, current, code);
                                 if (!type.equals("f32") && !type.equals("b32") && !type.equals("u32") && !type.equals("s32")) throw unsupported(op);
                                 for (int w = 0; w < words; w++) {
                                     memory.set(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w, i(o[1 + w].replace("{", "").replace("}", "")));
@@ -399,6 +462,7 @@ public final class PtxInterpreter {
                                 continue;
                             }
                             aligned(a, bytes(type, op), op);
+                            if (memory == shared) races.access(tid, interval, a, bytes(type, op), true, current, code);
                             switch (type) {
                                 case "f32" -> memory.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, f(o[1]));
                                 case "s32", "u32", "b32" -> memory.set(ValueLayout.JAVA_INT_UNALIGNED, a, i(o[1]));
@@ -427,7 +491,10 @@ public final class PtxInterpreter {
                                 }
                             }
                         }
-                        case "bar" -> barrier.arriveAndAwaitAdvance();
+                        case "bar" -> {
+                            barrier.arriveAndAwaitAdvance();
+                            interval++;
+                        }
                         case "cp" -> { // cp.async: copies start, are grouped by commit_group, and happen at the wait_group covering them
                             switch (p[2]) {
                                 case "cg" -> {
@@ -436,7 +503,11 @@ public final class PtxInterpreter {
                                     // a fourth operand, the source size, reads that many bytes and zero-fills the rest
                                     long read = o.length > 3 ? value(o[3]) : 16;
                                     if (read < 0 || read > 16) throw new IllegalStateException("cp.async source size " + read + " outside 0..16: " + op.text());
-                                    openCopies.add(() -> {
+                                    int copyOp = current;
+                                    // on the GPU the copy may land any time from here to the wait that covers it: a write in both intervals
+                                    races.access(tid, interval, destination, 16, true, copyOp, code);
+                                    openCopies.add(() -> { // run at the wait that covers it: written then, in this thread's interval
+                                        races.access(tid, interval, destination, 16, true, copyOp, code);
                                         if (read > 0) MemorySegment.copy(ALL, source, shared, destination, read);
                                         shared.asSlice(destination + read, 16 - read).fill((byte) 0);
                                     });
@@ -477,10 +548,13 @@ public final class PtxInterpreter {
                                 String target = o[j].replace("{", "").replace("}", "").strip();
                                 if (!transposed) {
                                     long row = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.rowLane(lane, j));
+                                    races.access(tid, interval, row + 4L * (lane % 4), 4, false, current, code);
                                     set(target, shared.get(ValueLayout.JAVA_INT_UNALIGNED, row + 4L * (lane % 4)) & 0xFFFFFFFFL);
                                 } else { // element lane / 4 of two rows: MatrixFragments.transposedRowLane
                                     long even = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.transposedRowLane(lane, j, 0));
                                     long odd = exchange(mine, dev.moa.tasks.kernel.MatrixFragments.transposedRowLane(lane, j, 1));
+                                    races.access(tid, interval, even + 2L * (lane / 4), 2, false, current, code);
+                                    races.access(tid, interval, odd + 2L * (lane / 4), 2, false, current, code);
                                     long low = shared.get(ValueLayout.JAVA_SHORT_UNALIGNED, even + 2L * (lane / 4)) & 0xFFFFL;
                                     long high = shared.get(ValueLayout.JAVA_SHORT_UNALIGNED, odd + 2L * (lane / 4)) & 0xFFFFL;
                                     set(target, low | high << 16);
