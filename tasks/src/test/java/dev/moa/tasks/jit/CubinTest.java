@@ -135,7 +135,7 @@ class CubinTest {
      * The tensor-core kernels' main loops, as Llama-3.2-1B's launches specialize them for the lent GPUs (sm_90), stay
      * within a bound of SASS instructions per {@code mma}: 2026-12-05 the large-tile GEMM's k-step 302 for 64 (4.7),
      * the 64 × 64 one's 272 for 32 (8.5), the prefill attention's tile 1549 for 192 (8.1) — down from 9.8, 18.4 and
-     * about 10.8 that morning — then the attention's 897 (4.7; 769 without the masking only its last tile takes), P
+     * about 10.8 that morning — then the attention's 893 (4.7; 765 without the masking only its last tile takes), P
      * kept in registers and its copies' addresses stepped by constants. A change that brings back per-step work fails
      * here before a GPU shows it.
      */
