@@ -20,8 +20,25 @@ import java.util.regex.Pattern;
  * @param fixed launch-argument index → the value a variant was compiled for (see {@link #FIXED}); empty for a kernel as written
  * @param awaitsPriorKernels whether its body waits for the kernels before it ({@code griddepcontrol.wait}), which lets it be
  *                           launched to overlap them ({@link CudaFunction#awaitsPriorKernels})
+ * @param readOnly the buffer arguments the kernel reads through the non-coherent cache ({@code ld.global.nc}: it never
+ *                 writes them), as its {@link #BUFFERS} line names them; empty without one
+ * @param written  the buffer arguments it writes
  */
-public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fixed, boolean awaitsPriorKernels) {
+public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fixed, boolean awaitsPriorKernels, List<Integer> readOnly,
+                       List<Integer> written) {
+
+    public PtxEntry(String name, List<String> types, Map<Integer, Integer> fixed, boolean awaitsPriorKernels) {
+        this(name, types, fixed, awaitsPriorKernels, List.of(), List.of());
+    }
+
+    /**
+     * The header line by which the JIT names the buffers a kernel only reads and those it writes ({@code // buffer
+     * arguments: read-only 0 1 4 written 3}, launch-argument indices). The only-read ones are loaded through the
+     * non-coherent cache ({@code ld.global.nc}), which is right only while nothing writes them during the kernel: a
+     * launch passing one buffer as both kinds would read stale values on a GPU (in no emulator), so {@link #check}
+     * refuses it.
+     */
+    public static final String BUFFERS = "// buffer arguments:";
 
     /**
      * The header line by which the JIT marks a variant compiled with some arguments fixed ({@code @Specialize}):
@@ -35,7 +52,16 @@ public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fi
     /** The entries of a PTX module by name (comments ignored; an entry without a parameter list takes none). */
     public static Map<String, PtxEntry> parse(String ptx) {
         Map<Integer, Integer> fixed = new TreeMap<>();
+        List<Integer> readOnly = new ArrayList<>(), written = new ArrayList<>();
         for (String line : ptx.split("\n")) {
+            if (line.startsWith(BUFFERS)) {
+                List<Integer> into = readOnly;
+                for (String word : line.substring(BUFFERS.length()).strip().split("\\s+")) {
+                    if (word.equals("read-only")) into = readOnly;
+                    else if (word.equals("written")) into = written;
+                    else if (!word.isEmpty()) into.add(Integer.parseInt(word));
+                }
+            }
             if (!line.startsWith(FIXED)) continue;
             for (String pair : line.substring(FIXED.length()).strip().split("\\s+")) {
                 String[] kv = pair.split("=");
@@ -58,7 +84,8 @@ public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fi
                     if (!d.isEmpty()) types.add(typeOf(d));
                 }
             }
-            entries.put(m.group(1), new PtxEntry(m.group(1), List.copyOf(types), Map.copyOf(fixed), body.contains("griddepcontrol.wait")));
+            entries.put(m.group(1), new PtxEntry(m.group(1), List.copyOf(types), Map.copyOf(fixed), body.contains("griddepcontrol.wait"),
+                    List.copyOf(readOnly), List.copyOf(written)));
         }
         return entries;
     }
@@ -121,6 +148,15 @@ public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fi
             if (compiled != null && !compiled.equals(args[i])) {
                 throw new IllegalArgumentException("argument " + i + " of kernel " + name + " is " + args[i] + ", but this variant of it was compiled for "
                         + compiled + " (@Specialize): launch the variant for " + args[i]);
+            }
+        }
+        for (int r : readOnly) {
+            for (int w : written) {
+                if (args[r] instanceof DeviceMemory a && args[w] instanceof DeviceMemory b && a.address() == b.address()) {
+                    throw new IllegalArgumentException("arguments " + r + " and " + w + " of kernel " + name + " are the same buffer, which the kernel"
+                            + " writes through argument " + w + " and reads through argument " + r + " by the read-only cache (ld.global.nc): on a GPU"
+                            + " it could read values older than its own writes; pass separate buffers");
+                }
             }
         }
     }

@@ -120,10 +120,27 @@ public final class PtxCompiler {
         List<PtxLine> code = ConstantDivision.apply(t.code, t.registers);
         code = ReadOnlyLoads.apply(code, t.written);
         code = CopyPropagation.apply(code, t.registers);
-        // a variant says what it was compiled for: for people, and for the launch check (PtxEntry.FIXED)
-        List<String> notes = fixed.isEmpty() ? List.of() : List.of("// specialized: " + fixed.describe(owner, method), fixed.header());
+        // a variant says what it was compiled for: for people, and for the launch check (PtxEntry.FIXED); and which
+        // buffers it reads through the non-coherent cache and which it writes, for the check that none is both (PtxEntry.BUFFERS)
+        List<String> notes = new ArrayList<>();
+        if (!fixed.isEmpty()) notes.addAll(List.of("// specialized: " + fixed.describe(owner, method), fixed.header()));
+        notes.add(buffersHeader(t.params()));
         return new Kernel(method, target, PtxPrinter.module(t.owner.getName() + "." + method, notes, method, target, t.params(),
                 launchBounds(owner, method), t.sharedDecls, t.registers, code), t.params(), List.copyOf(t.sources));
+    }
+
+    /**
+     * The header line of {@code PtxEntry.BUFFERS}: {@code // buffer arguments: read-only 0 1 4 written 3} (launch-argument
+     * indices; every load from a buffer the kernel never writes is {@code ld.global.nc}, {@link ReadOnlyLoads}).
+     */
+    static String buffersHeader(List<Param> params) {
+        StringBuilder readOnly = new StringBuilder(), written = new StringBuilder();
+        for (int i = 0; i < params.size(); i++) {
+            ClassDesc type = params.get(i).type();
+            if (!type.equals(F32) && !type.equals(I32) && !type.equals(HALF) && !type.equals(I8)) continue;
+            (params.get(i).written() ? written : readOnly).append(' ').append(i);
+        }
+        return dev.moa.tasks.cuda.PtxEntry.BUFFERS + " read-only" + readOnly + " written" + written;
     }
 
     /** The kernel's {@link dev.moa.tasks.kernel.LaunchBounds}, or null. */

@@ -270,7 +270,28 @@ class FakeDriverBindingTest {
         assertNothingLeft();
     }
 
-    /** nvcc's way of declaring parameters (state space, alignment, aggregates as byte arrays) reads as ours does. */
+    /**
+     * A buffer the kernel reads through the read-only cache (ld.global.nc: it never writes that argument) passed also
+     * as an argument it writes would be read stale on a GPU, where the emulator and the interpreter read it fresh: the
+     * launch is refused, naming both arguments; with two buffers it goes through.
+     */
+    @Test
+    void aBufferBothReadThroughTheReadOnlyCacheAndWrittenIsRefused() {
+        String ptx = dev.moa.tasks.jit.PtxCompiler.compile(dev.moa.tasks.jit.SpecializedKernels.class, "rowSums", "sm_80").ptx();
+        assertTrue(ptx.contains(PtxEntry.BUFFERS + " read-only 0 written 1"), ptx.lines().limit(5).toList().toString());
+        try (CudaContext context = CudaContext.open(driver, 0); CudaModule module = context.loadModule(ptx); DeviceMemory x = context.allocate(4096);
+             DeviceMemory out = context.allocate(4096)) {
+            CudaFunction rowSums = module.function("rowSums");
+            String refused = assertThrows(IllegalArgumentException.class, () -> rowSums.launch(Dim3.of(1), Dim3.of(16), 0, null, x, x, 16, 64, 7))
+                    .getMessage();
+            assertTrue(refused.startsWith("arguments 0 and 1 of kernel rowSums are the same buffer"), refused);
+            assertEquals(0, FakeCuda.launchCount());
+            rowSums.launch(Dim3.of(1), Dim3.of(16), 0, null, x, out, 16, 64, 7);
+            assertEquals(1, FakeCuda.launchCount());
+        }
+        assertNothingLeft();
+    }
+
     /**
      * The fake driver's default dynamic limit is 48 KB less the entry's static arrays, as the driver's: its own and the
      * module-scope ones it names (nvcc's), scalars and vectors included, not those of another entry or a longer name.
@@ -312,6 +333,7 @@ class FakeDriverBindingTest {
         }
     }
 
+    /** nvcc's way of declaring parameters (state space, alignment, aggregates as byte arrays) reads as ours does. */
     @Test
     void parameterListsAsNvccPrintsThem() {
         var entries = PtxEntry.parse("""
