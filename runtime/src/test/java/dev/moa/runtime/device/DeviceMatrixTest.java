@@ -25,12 +25,9 @@ class DeviceMatrixTest {
         int tokens = 4096, rows = 1152, cols = 8;
         Random random = new Random(5);
         try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
-            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
-            for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
-            F32Buffer x = F32Buffer.allocate(arena, (long) tokens * cols), bias = F32Buffer.allocate(arena, rows);
+            Half16Buffer w = bf16Gaussian(arena, (long) rows * cols, random);
+            F32Buffer x = gaussian(arena, (long) tokens * cols, random), bias = gaussian(arena, rows, random);
             F32Buffer out = F32Buffer.allocate(arena, (long) tokens * rows), expected = F32Buffer.allocate(arena, (long) tokens * rows);
-            for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
-            for (long i = 0; i < rows; i++) bias.set(i, (float) random.nextGaussian());
             for (long i = 0; i < out.length(); i++) {
                 out.set(i, i % 7);
                 expected.set(i, i % 7);
@@ -54,11 +51,8 @@ class DeviceMatrixTest {
         int tokens = 70, rows = 45, cols = 40;
         Random random = new Random(6);
         try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
-            F32Buffer w = F32Buffer.allocate(arena, (long) rows * cols), x = F32Buffer.allocate(arena, (long) tokens * cols);
-            F32Buffer bias = F32Buffer.allocate(arena, rows), out = F32Buffer.allocate(arena, (long) tokens * rows);
-            for (long i = 0; i < w.length(); i++) w.set(i, (float) random.nextGaussian());
-            for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
-            for (long i = 0; i < rows; i++) bias.set(i, (float) random.nextGaussian());
+            F32Buffer w = gaussian(arena, (long) rows * cols, random), x = gaussian(arena, (long) tokens * cols, random);
+            F32Buffer bias = gaussian(arena, rows, random), out = F32Buffer.allocate(arena, (long) tokens * rows);
             for (long i = 0; i < out.length(); i++) out.set(i, i % 5);
             int epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
             TaskGraph graph = new TaskGraph();
@@ -87,11 +81,9 @@ class DeviceMatrixTest {
         Random random = new Random(7);
         try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
             for (int cols : new int[] {45, 40}) {
-                Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
-                for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
-                F32Buffer x = F32Buffer.allocate(arena, (long) tokens * cols), bias = F32Buffer.allocate(arena, rows);
+                Half16Buffer w = bf16Gaussian(arena, (long) rows * cols, random);
+                F32Buffer x = gaussian(arena, (long) tokens * cols, random), bias = F32Buffer.allocate(arena, rows);
                 F32Buffer out = F32Buffer.allocate(arena, (long) tokens * rows);
-                for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
                 DeviceMatrix matrix = new DeviceMatrix(w, WeightFormat.BF16, rows, cols);
                 F32Buffer partial = F32Buffer.allocate(arena, Math.max(1, matrix.partialFloats(tokens)));
                 for (F32Buffer split : new F32Buffer[] {null, partial}) {
@@ -126,12 +118,9 @@ class DeviceMatrixTest {
         int tokens = 70, rows = 90, cols = 40;
         Random random = new Random(8);
         try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
-            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
-            for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
-            F32Buffer x = F32Buffer.allocate(arena, (long) tokens * cols), bias = F32Buffer.allocate(arena, rows);
+            Half16Buffer w = bf16Gaussian(arena, (long) rows * cols, random);
+            F32Buffer x = gaussian(arena, (long) tokens * cols, random), bias = gaussian(arena, rows, random);
             F32Buffer out = F32Buffer.allocate(arena, (long) tokens * rows);
-            for (long i = 0; i < x.length(); i++) x.set(i, (float) random.nextGaussian());
-            for (long i = 0; i < rows; i++) bias.set(i, (float) random.nextGaussian());
             for (long i = 0; i < out.length(); i++) out.set(i, i % 3);
             int epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
             DeviceMatrix matrix = new DeviceMatrix(w, WeightFormat.BF16, rows, cols);
@@ -162,5 +151,19 @@ class DeviceMatrixTest {
                     epilogue, 4096, TensorProducts.ROUNDED, null, w); // (graphs only: not run)
             assertEquals("bf16TensorLargeRounded", large.tasks().getLast().method());
         }
+    }
+
+    /** {@code n} Gaussian floats. */
+    static F32Buffer gaussian(Arena arena, long n, Random random) {
+        F32Buffer b = F32Buffer.allocate(arena, n);
+        for (long i = 0; i < n; i++) b.set(i, (float) random.nextGaussian());
+        return b;
+    }
+
+    /** {@code n} Gaussian values rounded to BF16. */
+    static Half16Buffer bf16Gaussian(Arena arena, long n, Random random) {
+        Half16Buffer b = Half16Buffer.allocate(arena, n);
+        for (long i = 0; i < n; i++) b.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+        return b;
     }
 }
