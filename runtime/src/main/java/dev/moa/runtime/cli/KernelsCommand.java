@@ -215,14 +215,16 @@ final class KernelsCommand implements Callable<Integer> {
         int n = choice.cuda() ? 1 << 24 : 1 << 16; // the emulator runs a virtual thread per element
         try (Arena arena = Arena.ofShared();
              Backend backend = choice.cuda() ? new CudaBackend(CudaContext.open()) : new EmulatorBackend()) {
-            F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n), out = F32Buffer.allocate(arena, n);
+            F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n), sum = F32Buffer.allocate(arena, n);
+            F32Buffer out = F32Buffer.allocate(arena, n);
             for (int i = 0; i < n; i++) {
                 a.set(i, (i % 17) * 0.25f - 2f);
                 b.set(i, (i % 5) * 0.5f);
             }
             TaskGraph graph = new TaskGraph()
-                    .task("sum", VectorKernels.class, "add", Grid.covering(n, 256), a, b, out, n)
-                    .task("gate", VectorKernels.class, "siluTimes", Grid.covering(n, 256), out, b, out, n);
+                    .task("sum", VectorKernels.class, "add", Grid.covering(n, 256), a, b, sum, n)
+                    // (not in place: siluTimes reads its gate through the read-only cache, which a launch writing it may not)
+                    .task("gate", VectorKernels.class, "siluTimes", Grid.covering(n, 256), sum, b, out, n);
             long start = System.nanoTime();
             backend.run(graph);
             long first = System.nanoTime();
