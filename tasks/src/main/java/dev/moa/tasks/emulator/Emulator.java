@@ -198,9 +198,24 @@ public final class Emulator {
             }
         }
 
+        /**
+         * The group's {@code index}th shared array. It starts as every bit set (NaN as floats, -1 as ints), not zeros:
+         * on a GPU shared memory holds whatever the group before left there, so a kernel that reads a word it never
+         * wrote must show it here too (as the fake driver's fresh device memory does).
+         */
         synchronized Object shared(int index, Class<?> type, int length) {
             if (index == shared.size()) {
-                shared.add(type == float.class ? new float[length] : new int[length]);
+                Object array;
+                if (type == float.class) {
+                    float[] f = new float[length];
+                    java.util.Arrays.fill(f, Float.intBitsToFloat(-1));
+                    array = f;
+                } else {
+                    int[] i = new int[length];
+                    java.util.Arrays.fill(i, -1);
+                    array = i;
+                }
+                shared.add(array);
             }
             Object array = shared.get(index);
             int actual = array instanceof float[] f ? f.length : ((int[]) array).length;

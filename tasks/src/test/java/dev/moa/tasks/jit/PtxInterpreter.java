@@ -195,6 +195,7 @@ public final class PtxInterpreter {
             int staticBytes = (sharedBytes + 15) & ~15;
             if (dynamicShared != null) sharedOffsets.put(dynamicShared, staticBytes);
             MemorySegment shared = arena.allocate(Math.max(16, staticBytes + grid.sharedBytes()), 16);
+            shared.fill((byte) 0xFF); // what the group before left, as the emulator's arrays start: NaN bits, not zeros
             Races races = new Races((int) (shared.byteSize() / 4));
             AtomicReference<Throwable> failure = new AtomicReference<>();
             List<java.lang.Thread> threads = new ArrayList<>();
