@@ -172,16 +172,16 @@ public final class Accelerator implements AutoCloseable {
         tensorProductsFrom = sessions;
     }
 
-    /**
-     * Whether GEMMs may use the tensor cores: always on the emulator; on a CUDA device once {@link
-     * dev.moa.tasks.kernels.TensorCoreCheck} found its fragment layout to be the one the kernels assume (checked at
-     * first use: the layout is the hardware's to define), else the FFMA kernels and matvecs run, with one line why.
-     */
     /** How this accelerator's prompts multiply: on the tensor cores where they passed their check, at {@link #promptPrecision}. */
     private TensorProducts promptProducts() {
         return TensorProducts.of(tensorCores(), promptPrecision);
     }
 
+    /**
+     * Whether GEMMs may use the tensor cores: always on the emulator; on a CUDA device once {@link
+     * dev.moa.tasks.kernels.TensorCoreCheck} found its fragment layout to be the one the kernels assume (checked at
+     * first use: the layout is the hardware's to define), else the FFMA kernels and matvecs run, with one line why.
+     */
     private boolean tensorCores() {
         if (tensorCores == null) {
             // (every device the JIT targets, sm_80 on, has BF16 mma; CudaAvailability refuses older ones)
