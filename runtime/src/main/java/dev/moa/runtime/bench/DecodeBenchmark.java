@@ -41,8 +41,10 @@ public final class DecodeBenchmark {
         return new Result(promptTokens, promptTokens / bestPrefill, decodeTokens, (decodeTokens - 1) / bestDecode);
     }
 
-    /** Aggregate decode throughput of {@code batch} sessions stepped together; the best round counts. */
-    /** {@code kvBytesPerStep}: K/V bytes one step reads for all sessions, averaged over the steps. */
+    /**
+     * Aggregate decode throughput of {@code batch} sessions stepped together; the best round counts.
+     * {@code kvBytesPerStep}: K/V bytes one step reads for all sessions, averaged over the steps.
+     */
     public record BatchResult(int batch, int contextTokens, double seconds, int steps, double kvBytesPerStep) {
         public double tokensPerSecond() {
             return batch * steps / seconds;

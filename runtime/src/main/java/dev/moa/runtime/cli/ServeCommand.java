@@ -83,7 +83,6 @@ final class ServeCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** A byte count with an optional K, M or G suffix (powers of 1024). */
     /**
      * The KV budget when {@code --kv-budget} is not given. On a device with {@code deviceFree} bytes free after the
      * weights: that less a tenth (at least 1 GiB) kept for prompts and steps' activations; the budget is the device's
@@ -100,6 +99,7 @@ final class ServeCommand implements Callable<Integer> {
         return budget;
     }
 
+    /** A byte count with an optional K, M or G suffix (powers of 1024). */
     static long bytes(String text, String option) {
         String t = text.trim().toUpperCase();
         long unit = 1;
