@@ -191,6 +191,8 @@ public final class PtxInterpreter {
         int[][][] mmaWords = new int[warps][32][6];
         float[][][] mmaAcc = new float[warps][32][4];
         for (int w = 0; w < warps; w++) warpBarriers[w] = new Phaser(Math.min(32, n - w * 32));
+        // lanes of each warp that have left the kernel: a warp-wide operation after that is undefined on a GPU
+        java.util.concurrent.atomic.AtomicIntegerArray exited = new java.util.concurrent.atomic.AtomicIntegerArray(warps);
         try (Arena arena = Arena.ofShared()) {
             int staticBytes = (sharedBytes + 15) & ~15;
             if (dynamicShared != null) sharedOffsets.put(dynamicShared, staticBytes);
@@ -204,10 +206,11 @@ public final class PtxInterpreter {
                 threads.add(java.lang.Thread.ofVirtual().start(() -> {
                     try {
                         new PtxThread(grid, block, tid, params, shared, races, barrier, warpBarriers[tid / 32], warpSlots[tid / 32], mmaWords[tid / 32],
-                                mmaAcc[tid / 32], waits).run();
+                                mmaAcc[tid / 32], waits, exited).run();
                     } catch (Throwable e) {
                         failure.compareAndSet(null, e);
                     } finally {
+                        exited.incrementAndGet(tid / 32);
                         barrier.arriveAndDeregister();
                         warpBarriers[tid / 32].arriveAndDeregister();
                     }
@@ -297,6 +300,7 @@ public final class PtxInterpreter {
         /** Whether this thread has passed {@code griddepcontrol.wait}; the launch's count of those that have. */
         boolean waited;
         final java.util.concurrent.atomic.LongAdder waits;
+        final java.util.concurrent.atomic.AtomicIntegerArray exited;
 
         /**
          * Refuses a global memory access before this thread's {@code griddepcontrol.wait} in an entry that waits: on the
@@ -310,7 +314,8 @@ public final class PtxInterpreter {
         }
 
         PtxThread(Grid grid, int[] block, int tid, long[] params, MemorySegment shared, Races races, Phaser barrier, Phaser warpBarrier,
-                  long[] warpSlots, int[][] mmaWords, float[][] mmaAcc, java.util.concurrent.atomic.LongAdder waits) {
+                  long[] warpSlots, int[][] mmaWords, float[][] mmaAcc, java.util.concurrent.atomic.LongAdder waits,
+                  java.util.concurrent.atomic.AtomicIntegerArray exited) {
             this.grid = grid;
             this.block = block;
             this.tid = tid;
@@ -323,6 +328,20 @@ public final class PtxInterpreter {
             this.mmaWords = mmaWords;
             this.mmaAcc = mmaAcc;
             this.waits = waits;
+            this.exited = exited;
+        }
+
+        /**
+         * Refuses a warp-wide operation ({@code shfl.sync} with the full mask, {@code ldmatrix}/{@code mma .sync.aligned})
+         * that a lane of this warp can no longer join, having left the kernel: on a GPU that is undefined (it may hang or
+         * read garbage), where here the other lanes would go on without it. Called once every lane still running has
+         * arrived, so a lane that left instead of arriving is seen.
+         */
+        void wholeWarp(Op op) {
+            if (exited.get(tid / 32) > 0) {
+                throw new IllegalStateException("'" + op.text() + "' in warp " + tid / 32 + " after " + exited.get(tid / 32)
+                        + " of its lanes left the kernel: a full-mask or .aligned warp operation needs every lane of the warp");
+            }
         }
 
         long value(String operand) {
@@ -396,6 +415,7 @@ public final class PtxInterpreter {
             int lane = tid % 32;
             warpSlots[lane] = value;
             warpBarrier.arriveAndAwaitAdvance();
+            wholeWarp(code.get(current));
             int width = Math.min(32, grid.groupSize() - (tid / 32) * 32);
             long result = source < width ? warpSlots[source] : value;
             warpBarrier.arriveAndAwaitAdvance();
@@ -572,6 +592,7 @@ public final class PtxInterpreter {
                             mmaWords[lane][5] = i(reg[9]);
                             for (int k = 0; k < 4; k++) mmaAcc[lane][k] = f(reg[10 + k]);
                             warpBarrier.arriveAndAwaitAdvance();
+                            wholeWarp(op);
                             float[] d = dev.moa.tasks.kernel.MatrixFragments.product(mmaWords, mmaAcc, lane);
                             warpBarrier.arriveAndAwaitAdvance();
                             for (int k = 0; k < 4; k++) setF(reg[k], d[k]);

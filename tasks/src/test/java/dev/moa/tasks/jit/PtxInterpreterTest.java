@@ -109,4 +109,28 @@ class PtxInterpreterTest {
                     race.getMessage());
         }
     }
+
+    /** Lanes from {@code stay} on leave the kernel; the others sum their ids across the warp. */
+    static void halfWarpSum(dev.moa.tasks.kernel.KernelContext ctx, I32Buffer out, int stay) {
+        int t = ctx.localId();
+        if (t >= stay) return;
+        out.set(t, (int) ctx.warpSum((float) t));
+    }
+
+    /**
+     * A warp-wide operation (here shfl.sync with the full mask) after some of the warp's lanes left the kernel is
+     * undefined on a GPU (it may hang): the interpreter refuses it, where the lanes left would otherwise go on alone.
+     */
+    @Test
+    void warpOperationsNeedEveryLaneOfTheWarp() {
+        try (Arena arena = Arena.ofShared()) {
+            I32Buffer out = I32Buffer.allocate(arena, 32);
+            PtxInterpreter sum = new PtxInterpreter(PtxCompiler.compile(PtxInterpreterTest.class, "halfWarpSum").ptx());
+            sum.launch(Grid.of(1, 32), out.memory(), 32);
+            assertEquals(31 * 32 / 2, out.get(5));
+            IllegalStateException refused = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> sum.launch(Grid.of(1, 32), out.memory(), 16));
+            org.junit.jupiter.api.Assertions.assertTrue(refused.getMessage().contains("lanes left the kernel"), refused.getMessage());
+        }
+    }
 }
