@@ -97,21 +97,30 @@ final class Lockstep {
 
     /**
      * Releases the waits that are complete: every warp all of whose live lanes wait at a shuffle, and the group when
-     * all its live work-items wait at a barrier. Returns whether anything was released.
+     * all its live work-items wait at a barrier. Returns whether anything was released. A warp whose lanes wait at a
+     * shuffle after some of its lanes ended is an error, as it is undefined on a GPU.
      */
     private boolean release() {
         boolean released = false, allAtBarrier = true, anyAtBarrier = false;
         for (int from = 0; from < state.length; from += KernelContext.WARP) {
             int to = Math.min(state.length, from + KernelContext.WARP);
             boolean allShuffling = true, anyShuffling = false;
+            int left = 0;
             for (int i = from; i < to; i++) {
-                if (state[i] == DONE) continue;
+                if (state[i] == DONE) {
+                    left++;
+                    continue;
+                }
                 allShuffling &= state[i] == WARP;
                 anyShuffling |= state[i] == WARP;
                 allAtBarrier &= state[i] == GROUP;
                 anyAtBarrier |= state[i] == GROUP;
             }
             if (allShuffling && anyShuffling) {
+                if (left > 0) { // on a GPU a full-mask shuffle (or ldmatrix, mma) with lanes gone is undefined: it may hang
+                    throw new IllegalStateException("a warp-wide operation (shuffle, matrix load or mma) in warp " + from / KernelContext.WARP
+                            + " after " + left + " of its lanes left the kernel: it needs every lane of the warp");
+                }
                 for (int i = from; i < to; i++) if (state[i] == WARP) state[i] = RUNNABLE;
                 released = true;
                 allAtBarrier = false; // these lanes were not at the barrier

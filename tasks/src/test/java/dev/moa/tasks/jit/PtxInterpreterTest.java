@@ -119,7 +119,8 @@ class PtxInterpreterTest {
 
     /**
      * A warp-wide operation (here shfl.sync with the full mask) after some of the warp's lanes left the kernel is
-     * undefined on a GPU (it may hang): the interpreter refuses it, where the lanes left would otherwise go on alone.
+     * undefined on a GPU (it may hang): the interpreter and the emulator refuse it, where the lanes left would
+     * otherwise go on alone.
      */
     @Test
     void warpOperationsNeedEveryLaneOfTheWarp() {
@@ -131,6 +132,13 @@ class PtxInterpreterTest {
             IllegalStateException refused = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
                     () -> sum.launch(Grid.of(1, 32), out.memory(), 16));
             org.junit.jupiter.api.Assertions.assertTrue(refused.getMessage().contains("lanes left the kernel"), refused.getMessage());
+            // and the emulator, whose lanes run in lockstep
+            dev.moa.tasks.emulator.Emulator.launch(PtxInterpreterTest.class, "halfWarpSum", Grid.of(1, 32), out, 32);
+            assertEquals(31 * 32 / 2, out.get(7));
+            refused = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> dev.moa.tasks.emulator.Emulator.launch(PtxInterpreterTest.class, "halfWarpSum", Grid.of(1, 32), out, 16));
+            org.junit.jupiter.api.Assertions.assertTrue(String.valueOf(refused.getMessage()).contains("lanes left the kernel")
+                    || String.valueOf(refused.getCause()).contains("lanes left the kernel"), refused.toString());
         }
     }
 }
