@@ -153,12 +153,17 @@ public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fi
         for (int r : readOnly) {
             for (int w : written) {
                 if (args[r] instanceof DeviceMemory a && args[w] instanceof DeviceMemory b && a.address() == b.address()) {
-                    throw new IllegalArgumentException("arguments " + r + " and " + w + " of kernel " + name + " are the same buffer, which the kernel"
-                            + " writes through argument " + w + " and reads through argument " + r + " by the read-only cache (ld.global.nc): on a GPU"
-                            + " it could read values older than its own writes; pass separate buffers");
+                    throw new IllegalArgumentException(aliased(name, r, w));
                 }
             }
         }
+    }
+
+    /** The refusal of a launch passing one buffer as argument {@code read}, only read, and argument {@code written}. */
+    public static String aliased(String kernel, int read, int written) {
+        return "arguments " + read + " and " + written + " of kernel " + kernel + " are the same buffer, which the kernel writes through argument "
+                + written + " and reads through argument " + read + " by the read-only cache (ld.global.nc): on a GPU it could read values older"
+                + " than its own writes; pass separate buffers";
     }
 
     private static String describe(Object arg) {

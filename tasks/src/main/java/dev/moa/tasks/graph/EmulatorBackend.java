@@ -29,7 +29,11 @@ public final class EmulatorBackend implements Backend {
 
     @Override
     public void run(TaskGraph graph) {
-        for (TaskGraph.Task t : graph.tasks()) Emulator.launch(t.owner(), t.method(), t.grid(), t.args().toArray());
+        for (TaskGraph.Task t : graph.tasks()) {
+            Object[] args = t.args().toArray();
+            dev.moa.tasks.jit.ReadOnlyLoads.refuseAliasing(t.owner(), t.method(), args); // as a CUDA device would
+            Emulator.launch(t.owner(), t.method(), t.grid(), args);
+        }
     }
 
     @Override

@@ -10,7 +10,10 @@ import java.lang.foreign.Arena;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** A task graph runs its launches in order and can be replayed; bad arguments are refused when it is built. */
+/**
+ * A task graph runs its launches in order and can be replayed; bad arguments are refused when it is built, and a
+ * buffer both only read and written by one launch when it runs, as on a GPU.
+ */
 class CpuTaskGraphTest {
     @Test
     void runsTasksInOrderAndReplays() {
@@ -36,6 +39,10 @@ class CpuTaskGraphTest {
             }
             assertThrows(IllegalArgumentException.class,
                     () -> new TaskGraph().task("bad", VectorKernels.class, "add", Grid.of(1, 32), a, "b", sum, n));
+            // in place, the gate read through the read-only cache and written: refused as a CUDA device refuses it
+            TaskGraph inPlace = new TaskGraph().task("gate in place", VectorKernels.class, "siluTimes", Grid.covering(n, 128), sum, b, sum, n);
+            String refused = assertThrows(IllegalArgumentException.class, () -> cpu.run(inPlace)).getMessage();
+            assertEquals(dev.moa.tasks.cuda.PtxEntry.aliased("siluTimes", 0, 2), refused);
         }
     }
 }
