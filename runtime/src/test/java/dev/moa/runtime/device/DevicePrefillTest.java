@@ -193,10 +193,7 @@ class DevicePrefillTest {
     @Test
     void tilesPastTheDevicesSharedMemoryFallBackToTheFfmaAttention() throws Exception {
         int[] prompt = new Random(5).ints(100, 3, 2000).toArray();
-        float[] expected;
-        try (Model cpu = Model.load(DEMO); Session s = cpu.newSession(128, 64)) {
-            expected = s.prefill(prompt);
-        }
+        float[] expected = cpuPrefill(prompt, 128, 64);
         for (int shared : new int[] {16 * 1024, dev.moa.tasks.emulator.Grid.MAX_SHARED_BYTES}) {
             Recording backend = new Recording(shared);
             try (Model device = Model.load(DEMO, backend); Session s = device.newSession(128, 64)) {
@@ -217,10 +214,7 @@ class DevicePrefillTest {
     @Test
     void bf16PromptsRoundEachOperandOnce() throws Exception {
         int[] prompt = new Random(9).ints(150, 3, 2000).toArray();
-        float[] expected;
-        try (Model cpu = Model.load(DEMO); Session s = cpu.newSession(160, 8)) {
-            expected = s.prefill(prompt);
-        }
+        float[] expected = cpuPrefill(prompt, 160, 8);
         float[][] logits = new float[2][];
         for (PromptPrecision precision : PromptPrecision.values()) {
             Recording backend = new Recording(dev.moa.tasks.emulator.Grid.MAX_SHARED_BYTES);
@@ -243,6 +237,13 @@ class DevicePrefillTest {
         }
         assertTrue(off > 1e-4 * largest, "bf16 prompt as close as the split's: " + off + " of " + largest);
         assertEquals(Sampler.argmax(expected), Sampler.argmax(logits[1]), "greedy token after a bf16 prompt");
+    }
+
+    /** The demo model's last logits after {@code prompt} on the CPU, in a session of {@code context} positions prefilled in chunks of {@code chunk}. */
+    static float[] cpuPrefill(int[] prompt, int context, int chunk) throws java.io.IOException {
+        try (Model cpu = Model.load(DEMO); Session s = cpu.newSession(context, chunk)) {
+            return s.prefill(prompt);
+        }
     }
 
     /** The emulator, reporting {@code shared} bytes per group and noting which kernels ran. */
