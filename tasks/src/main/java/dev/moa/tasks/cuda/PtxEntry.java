@@ -150,13 +150,29 @@ public record PtxEntry(String name, List<String> types, Map<Integer, Integer> fi
                         + compiled + " (@Specialize): launch the variant for " + args[i]);
             }
         }
+        refuseAliasing(args);
+    }
+
+    /**
+     * Refuses {@code args} passing one buffer both as an argument the kernel only reads ({@link #readOnly}) and as one it
+     * writes ({@link #written}), in one sentence naming both; device pointers and the emulator's buffers alike.
+     */
+    public void refuseAliasing(Object... args) {
         for (int r : readOnly) {
             for (int w : written) {
-                if (args[r] instanceof DeviceMemory a && args[w] instanceof DeviceMemory b && a.address() == b.address()) {
-                    throw new IllegalArgumentException(aliased(name, r, w));
-                }
+                long a = address(args[r]), b = address(args[w]);
+                if (a != 0 && a == b) throw new IllegalArgumentException(aliased(name, r, w));
             }
         }
+    }
+
+    /** The address of a buffer argument (device memory, or a buffer the emulator runs on), else 0. */
+    private static long address(Object arg) {
+        return switch (arg) {
+            case DeviceMemory m -> m.address();
+            case dev.moa.tasks.kernel.DeviceBuffer b -> b.memory().address();
+            case null, default -> 0;
+        };
     }
 
     /** The refusal of a launch passing one buffer as argument {@code read}, only read, and argument {@code written}. */
