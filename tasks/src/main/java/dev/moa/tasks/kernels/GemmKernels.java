@@ -497,7 +497,7 @@ public final class GemmKernels {
     }
 
     /** A lane's four results of a 16×8 product: [token][row, row+1] and [token+8][row, row+1]. */
-    private static void storeTile(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, long base, Vec16 d, int epilogue) {
+    static void storeTile(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, long base, Vec16 d, int epilogue) {
         store(out, bias, token, row, tokens, rows, base, d.f32(0), epilogue);
         store(out, bias, token, row + 1, tokens, rows, base, d.f32(1), epilogue);
         store(out, bias, token + 8, row, tokens, rows, base, d.f32(2), epilogue);

@@ -1,0 +1,231 @@
+package dev.moa.tasks.kernels;
+
+import dev.moa.tasks.emulator.Grid;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.LaunchBounds;
+import dev.moa.tasks.kernel.Specialize;
+import dev.moa.tasks.kernel.Vec16;
+
+/**
+ * A prompt's GEMMs on the tensor cores when the kernel before wrote the activations as BF16 parts
+ * ({@link #splitRows}, or a producer's own parts output): {@code out[t, r] (+)= Σ_c x[t, c] · w[r, c] (+ bias[r])}
+ * with {@code x = xh (+ xl)} — {@code parts} 2: each activation as its BF16 rounding and the BF16 rounding of what
+ * that left ({@link GemmKernels#bf16Tensor}'s split, and its bits), 1: rounded once (a bf16 × bf16 matmul's
+ * arithmetic, {@link GemmKernels#bf16TensorRounded}'s bits) — and BF16 weights.
+ *
+ * <p>Why a second kernel: {@link GemmKernels#bf16Tensor} stages F32 activations and splits them in shared memory
+ * between two barriers a step, with two buffers; here both operands are already what the tensor cores read, so a
+ * step's staging is four to six asynchronous 16-byte copies per work-item into a ring of {@value #STAGES} stages
+ * (the copies of step k + 2 fly while step k multiplies) and one barrier: the loop is copies, {@code ldmatrix} and
+ * {@code mma} — the structure of CUTLASS's multistage sm_80 GEMMs. Counted on sm_90 (docs/benchmarks.md): about a
+ * third of the F32-staging kernel's instructions per {@code mma}.
+ *
+ * <p>Every element sums its columns in the order {@link GemmKernels}' tensor kernels do (steps in order; per 16
+ * columns the first part, then the second), so the results are their bits.
+ */
+public final class PipelinedGemm {
+    /** Columns of x and w one stage holds. */
+    public static final int STEP = 32;
+    /** Stages in the ring: copies run two steps ahead of the products. */
+    public static final int STAGES = 3;
+    /**
+     * Words of one staged row (a token's parts, a weight row): STEP / 2 words of BF16 pairs plus 4 of padding, so
+     * each ldmatrix's eight 16-byte rows (20 words apart) fall in 32 different banks ({@link GemmKernels}' layout).
+     */
+    private static final int ROW_WORDS = STEP / 2 + 4;
+    /** Tokens and rows of {@link #tile}'s output tile; its group is four warps, each 16 tokens × 64 rows. */
+    public static final int TILE = 64;
+    public static final int GROUP = 128;
+    /** Tokens and rows of {@link #large}'s output tile; its group is eight warps, each 32 tokens × 64 rows. */
+    public static final int LARGE_TILE = 128;
+    public static final int LARGE_GROUP = 256;
+
+    private PipelinedGemm() {
+    }
+
+    /** Whether these kernels take rows of {@code cols} BF16 values: whole 16-byte pieces ({@link GemmKernels#tensorTakes}). */
+    public static boolean takes(int cols) {
+        return GemmKernels.tensorTakes(cols);
+    }
+
+    /**
+     * The product over 64 × 64 tiles: group (i, j) computes rows {@code 64i…} of tokens {@code 64j…}, warp v tokens
+     * {@code 16v…16v+15} of them against all 64 rows (eight m16n8k16 products per 16 columns and part). {@code xl}
+     * is read only when {@code parts} is 2 (pass {@code xh} otherwise). Launch {@link #grid}; needs sm_80 or later.
+     */
+    @LaunchBounds(groupSize = GROUP, groupsPerSm = 4)
+    public static void tile(KernelContext ctx, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                            @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
+        int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(TILE, parts));
+        pipelinedTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue, false, GROUP, TILE);
+    }
+
+    /**
+     * As {@link #tile} over 128 × 128 tiles: warp v multiplies tokens {@code 32(v % 4)…} by rows {@code 64(v / 4)…},
+     * so every B fragment it loads feeds two A fragments and each staged weight serves 128 tokens. For long prompts
+     * ({@link GemmKernels#large} says when). Launch {@link #largeGrid}.
+     */
+    @LaunchBounds(groupSize = LARGE_GROUP, groupsPerSm = 2)
+    public static void large(KernelContext ctx, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                             @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
+        int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, parts));
+        pipelinedTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue, true, LARGE_GROUP, LARGE_TILE);
+    }
+
+    /** Words of one stage: a tile's weight rows, then its tokens' first parts (and second parts when {@code parts} is 2). */
+    static int stageWords(int tile, int parts) {
+        return (1 + parts) * tile * ROW_WORDS;
+    }
+
+    /** The launch of {@link #tile} over a {@code tokens × rows} output, with its ring of stages. */
+    public static Grid grid(int tokens, int rows, int parts) {
+        return Grid.of((rows + TILE - 1) / TILE, (tokens + TILE - 1) / TILE, GROUP).withSharedBytes(4 * STAGES * stageWords(TILE, parts));
+    }
+
+    /** The launch of {@link #large} over a {@code tokens × rows} output, with its ring of stages. */
+    public static Grid largeGrid(int tokens, int rows, int parts) {
+        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, LARGE_GROUP)
+                .withSharedBytes(4 * STAGES * stageWords(LARGE_TILE, parts));
+    }
+
+    /**
+     * {@code x}'s rows as BF16 parts ({@code n} values a row, {@code rows} rows): {@code xh} the rounding of each
+     * value, and when {@code parts} is 2 {@code xl} the rounding of what that left — the activations {@link #tile}
+     * reads, for a producer that writes F32. Each work-item one value; launch {@code Grid.of(ceil(n / 256), rows, 256)}.
+     */
+    public static void splitRows(KernelContext ctx, F32Buffer x, Half16Buffer xh, Half16Buffer xl, int n, @Specialize int parts) {
+        ctx.awaitPriorKernels();
+        int i = ctx.globalId();
+        if (i >= n) return;
+        long at = (long) ctx.groupId(1) * n + i;
+        writeParts(xh, xl, at, x.get(at), parts);
+    }
+
+    /**
+     * Writes {@code value} at {@code at} as its BF16 parts: the rounding to nearest in {@code xh} and, when
+     * {@code parts} is 2, the rounding of the remainder in {@code xl} — {@link GemmKernels#remainder}'s rule, one
+     * value at a time, so producers that write parts give the staging kernels' bits.
+     */
+    public static void writeParts(Half16Buffer xh, Half16Buffer xl, long at, float value, int parts) {
+        short high = KernelContext.floatToBf16(value);
+        xh.set(at, high);
+        if (parts == 2) xl.set(at, KernelContext.floatToBf16(value - KernelContext.bf16ToFloat(high)));
+    }
+
+    /**
+     * The tile, {@code large} and {@code group}/{@code tile} constants of each entry. Each work-item stages, per
+     * step, 16 bytes (8 columns, from column {@code 8·(t % 4)}) of two weight rows and of two tokens' rows per
+     * part, rows {@code t / 4} and {@code t / 4 + group / 4} of the tile: {@code tile · 4} pieces per matrix, two
+     * per work-item. Rows past the last token or weight row copy the last one (its outputs are never stored), columns
+     * past {@code cols} are zeros (a copy that reads nothing). The ring: step k is staged in stage {@code k % STAGES},
+     * issued at step {@code k - 2}; at step k a work-item waits for its own copies of step k, the barrier then says
+     * everyone's are in and everyone is done with step k - 1, whose stage the copies of step k + 2 then fill.
+     */
+    private static void pipelinedTile(KernelContext ctx, int[] ring, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out,
+                                      int tokens, int rows, int cols, int parts, int epilogue, boolean large, int group, int tile) {
+        int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
+        int rowBase = ctx.groupId(0) * tile, tokenBase = ctx.groupId(1) * tile;
+        int warpTokens = large ? 32 * (warp % 4) : 16 * warp, warpRows = large ? 64 * (warp / 4) : 0; // this warp's corner of the tile
+        // the 16-byte row each lane names to ldmatrix, as in GemmKernels.tensorTile: for A, row lane % 8 (+ 8 for
+        // matrices 1 and 3) of the warp's 16 tokens, columns 8 on for matrices 2 and 3; for B, rows lane % 8 (+ 8 for
+        // matrices 2 and 3) of a 16-row pair of blocks, columns 8 on for matrices 1 and 3
+        int matrixWords = tile * ROW_WORDS, stage = (1 + parts) * matrixWords;
+        int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16);
+        int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
+        // this work-item's pieces: where each starts in its matrix (before the step's column) and in a stage
+        int column = 8 * (t % 4), r0 = t / 4, r1 = r0 + group / 4;
+        long w0 = (long) Math.min(rowBase + r0, rows - 1) * cols, w1 = (long) Math.min(rowBase + r1, rows - 1) * cols;
+        long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols;
+        int s0 = r0 * ROW_WORDS + column / 2, s1 = r1 * ROW_WORDS + column / 2;
+        int steps = (cols + STEP - 1) / STEP;
+        for (int k = 0; k < STAGES - 1; k++) {
+            if (k < steps) stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, k * STEP + column, cols, parts);
+            ctx.commitCopies(); // a group per step, empty or not, so that the waits below count steps
+        }
+        Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
+        Vec16 e0 = d0, e1 = d0, e2 = d0, e3 = d0, e4 = d0, e5 = d0, e6 = d0, e7 = d0; // a large tile's second 16 tokens
+        int read = 0, write = (STAGES - 1) * stage; // the stages of step k and of step k + STAGES - 1
+        for (int k = 0; k < steps; k++) {
+            ctx.waitCopies(STAGES - 2); // this work-item's copies of step k are in
+            ctx.barrier(); // everyone's are, and everyone is done reading step k - 1's stage
+            if (k + STAGES - 1 < steps) {
+                stage(ctx, ring, write, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, (k + STAGES - 1) * STEP + column, cols, parts);
+            }
+            ctx.commitCopies();
+            KernelContext.unroll(2);
+            for (int kk = 0; kk < STEP; kk += 16) {
+                int ak = read + a + kk / 2, bk = read + b + kk / 2;
+                Vec16 b01 = ctx.loadMatrix(ring, bk), b23 = ctx.loadMatrix(ring, bk + 16 * ROW_WORDS), b45 = ctx.loadMatrix(ring, bk + 32 * ROW_WORDS),
+                        b67 = ctx.loadMatrix(ring, bk + 48 * ROW_WORDS);
+                KernelContext.unroll(2);
+                for (int part = 0; part < parts; part++) { // per 16 columns the first parts' products, then the second's
+                    Vec16 a0 = ctx.loadMatrix(ring, ak + part * matrixWords);
+                    d0 = ctx.mmaBf16(a0, b01.word(0), b01.word(1), d0);
+                    d1 = ctx.mmaBf16(a0, b01.word(2), b01.word(3), d1);
+                    d2 = ctx.mmaBf16(a0, b23.word(0), b23.word(1), d2);
+                    d3 = ctx.mmaBf16(a0, b23.word(2), b23.word(3), d3);
+                    d4 = ctx.mmaBf16(a0, b45.word(0), b45.word(1), d4);
+                    d5 = ctx.mmaBf16(a0, b45.word(2), b45.word(3), d5);
+                    d6 = ctx.mmaBf16(a0, b67.word(0), b67.word(1), d6);
+                    d7 = ctx.mmaBf16(a0, b67.word(2), b67.word(3), d7);
+                    if (large) {
+                        Vec16 a1 = ctx.loadMatrix(ring, ak + part * matrixWords + 16 * ROW_WORDS);
+                        e0 = ctx.mmaBf16(a1, b01.word(0), b01.word(1), e0);
+                        e1 = ctx.mmaBf16(a1, b01.word(2), b01.word(3), e1);
+                        e2 = ctx.mmaBf16(a1, b23.word(0), b23.word(1), e2);
+                        e3 = ctx.mmaBf16(a1, b23.word(2), b23.word(3), e3);
+                        e4 = ctx.mmaBf16(a1, b45.word(0), b45.word(1), e4);
+                        e5 = ctx.mmaBf16(a1, b45.word(2), b45.word(3), e5);
+                        e6 = ctx.mmaBf16(a1, b67.word(0), b67.word(1), e6);
+                        e7 = ctx.mmaBf16(a1, b67.word(2), b67.word(3), e7);
+                    }
+                }
+            }
+            write = read;
+            read = read + stage == STAGES * stage ? 0 : read + stage;
+        }
+        int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
+        GemmKernels.storeTile(out, bias, token, row, tokens, rows, 0L, d0, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 8, tokens, rows, 0L, d1, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 16, tokens, rows, 0L, d2, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 24, tokens, rows, 0L, d3, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 32, tokens, rows, 0L, d4, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 40, tokens, rows, 0L, d5, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 48, tokens, rows, 0L, d6, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 56, tokens, rows, 0L, d7, epilogue);
+        if (large) {
+            GemmKernels.storeTile(out, bias, token + 16, row, tokens, rows, 0L, e0, epilogue);
+            GemmKernels.storeTile(out, bias, token + 16, row + 8, tokens, rows, 0L, e1, epilogue);
+            GemmKernels.storeTile(out, bias, token + 16, row + 16, tokens, rows, 0L, e2, epilogue);
+            GemmKernels.storeTile(out, bias, token + 16, row + 24, tokens, rows, 0L, e3, epilogue);
+            GemmKernels.storeTile(out, bias, token + 16, row + 32, tokens, rows, 0L, e4, epilogue);
+            GemmKernels.storeTile(out, bias, token + 16, row + 40, tokens, rows, 0L, e5, epilogue);
+            GemmKernels.storeTile(out, bias, token + 16, row + 48, tokens, rows, 0L, e6, epilogue);
+            GemmKernels.storeTile(out, bias, token + 16, row + 56, tokens, rows, 0L, e7, epilogue);
+        }
+    }
+
+    /**
+     * Issues this work-item's copies of one step into the stage at word {@code at}: columns {@code column…column+7}
+     * (this work-item's piece of the step) of its two weight rows and of its two tokens' parts; zeros where the
+     * piece lies past {@code cols} (all eight columns or none: {@code cols % 8 == 0}), read from the row's start
+     * then, which exists.
+     */
+    private static void stage(KernelContext ctx, int[] ring, int at, int matrixWords, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, long w0,
+                              long w1, long x0, long x1, int s0, int s1, int column, int cols, int parts) {
+        boolean inside = cols % STEP == 0 || column < cols; // a constant where cols, specialized, is whole steps
+        long c = inside ? column : 0;
+        ctx.copyAsync(ring, at + s0, w, w0 + c, inside);
+        ctx.copyAsync(ring, at + s1, w, w1 + c, inside);
+        ctx.copyAsync(ring, at + matrixWords + s0, xh, x0 + c, inside);
+        ctx.copyAsync(ring, at + matrixWords + s1, xh, x1 + c, inside);
+        if (parts == 2) {
+            ctx.copyAsync(ring, at + 2 * matrixWords + s0, xl, x0 + c, inside);
+            ctx.copyAsync(ring, at + 2 * matrixWords + s1, xl, x1 + c, inside);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+package dev.moa.tasks.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import dev.moa.tasks.emulator.Emulator;
+import dev.moa.tasks.emulator.Grid;
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The pipelined GEMMs over activations in BF16 parts: the plain loop (split parts within 1e-4 of the F32 product,
+ * one part exactly the loop over rounded activations), and the bits of {@link GemmKernels}' staging kernels, on
+ * shapes with ragged tiles, steps fewer than the ring's stages, many steps around it, a partial last step.
+ */
+class PipelinedGemmTest {
+    final GemmKernelTest helpers = new GemmKernelTest();
+    // (tokens, rows, cols): one step (fewer than the stages); 8 steps (the ring turns); partial last steps of 8, 24 columns
+    static final int[][] SHAPES = {{1, 5, 8}, {70, 37, 40}, {64, 64, 256}, {130, 100, 40}, {3, 129, 56}, {20, 70, 160}, {9, 66, 104}, {200, 140, 96}};
+
+    @Test
+    void splitPartsGiveTheStagingKernelsBitsAndThePlainLoop() {
+        for (int[] shape : SHAPES) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            double[][] wv = new double[rows][cols];
+            Half16Buffer w = helpers.bf16Weights(wv);
+            F32Buffer x = helpers.random(tokens * cols), bias = helpers.random(rows);
+            Half16Buffer xh = Half16Buffer.allocate(helpers.arena, (long) tokens * cols), xl = Half16Buffer.allocate(helpers.arena, (long) tokens * cols);
+            Emulator.launch(PipelinedGemm.class, "splitRows", splitGrid(tokens, cols), x, xh, xl, cols, 2);
+            for (int epilogue = 0; epilogue < 4; epilogue++) {
+                String what = tokens + "x" + rows + "x" + cols + " epilogue " + epilogue;
+                F32Buffer staged = helpers.random(tokens * rows + 5), small = copy(staged), large = copy(staged);
+                float[] before = staged.toArray();
+                Emulator.launch(GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), w, x, bias, staged, tokens, rows, cols, epilogue);
+                Emulator.launch(PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, 2), w, xh, xl, bias, small, tokens, rows, cols, 2, epilogue);
+                Emulator.launch(PipelinedGemm.class, "large", PipelinedGemm.largeGrid(tokens, rows, 2), w, xh, xl, bias, large, tokens, rows, cols, 2,
+                        epilogue);
+                GemmKernelTest.assertProduct(x, wv, bias, before, small, tokens, epilogue, what);
+                assertSameBits(staged, small, what + ", 64 x 64 tiles");
+                assertSameBits(staged, large, what + ", 128 x 128 tiles");
+            }
+        }
+    }
+
+    @Test
+    void onePartIsTheRoundedProduct() {
+        for (int[] shape : SHAPES) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            double[][] wv = new double[rows][cols];
+            Half16Buffer w = helpers.bf16Weights(wv);
+            F32Buffer x = helpers.random(tokens * cols), bias = helpers.random(rows), rounded = F32Buffer.allocate(helpers.arena, (long) tokens * cols);
+            for (long i = 0; i < x.length(); i++) rounded.set(i, KernelContext.bf16ToFloat(KernelContext.floatToBf16(x.get(i))));
+            Half16Buffer xh = Half16Buffer.allocate(helpers.arena, (long) tokens * cols);
+            Emulator.launch(PipelinedGemm.class, "splitRows", splitGrid(tokens, cols), x, xh, xh, cols, 1);
+            int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
+            String what = tokens + "x" + rows + "x" + cols + " rounded";
+            F32Buffer staged = helpers.random(tokens * rows + 5), small = copy(staged), large = copy(staged);
+            float[] before = staged.toArray();
+            Emulator.launch(GemmKernels.class, "bf16TensorRounded", GemmKernels.tensorGrid(tokens, rows), w, x, bias, staged, tokens, rows, cols, epilogue);
+            Emulator.launch(PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, 1), w, xh, xh, bias, small, tokens, rows, cols, 1, epilogue);
+            Emulator.launch(PipelinedGemm.class, "large", PipelinedGemm.largeGrid(tokens, rows, 1), w, xh, xh, bias, large, tokens, rows, cols, 1, epilogue);
+            GemmKernelTest.assertProduct(rounded, wv, bias, before, small, tokens, epilogue, what);
+            assertSameBits(staged, small, what + ", 64 x 64 tiles");
+            assertSameBits(staged, large, what + ", 128 x 128 tiles");
+        }
+    }
+
+    /** The parts are the rounding and the rounded remainder: together within BF16's square of each value, each part alone not. */
+    @Test
+    void partsAreTheRoundingAndWhatItLeft() {
+        int n = 300;
+        F32Buffer x = helpers.random(2 * n);
+        Half16Buffer xh = Half16Buffer.allocate(helpers.arena, 2L * n), xl = Half16Buffer.allocate(helpers.arena, 2L * n);
+        Emulator.launch(PipelinedGemm.class, "splitRows", splitGrid(2, n), x, xh, xl, n, 2);
+        int lowMattered = 0;
+        for (int i = 0; i < 2 * n; i++) {
+            float v = x.get(i), high = KernelContext.bf16ToFloat(xh.get(i)), low = KernelContext.bf16ToFloat(xl.get(i));
+            assertEquals(KernelContext.floatToBf16(v), xh.get(i), "element " + i);
+            assertEquals(v, high + low, Math.abs(v) * 0x1p-16f, "element " + i);
+            if (high != v) {
+                assertNotEquals(0f, low, "element " + i);
+                lowMattered++;
+            }
+        }
+        assertEquals(true, lowMattered > n, "most Gaussian floats are not BF16 values: " + lowMattered);
+    }
+
+    static Grid splitGrid(int tokens, int cols) {
+        return Grid.of((cols + 255) / 256, tokens, 256);
+    }
+
+    F32Buffer copy(F32Buffer from) {
+        F32Buffer to = F32Buffer.allocate(helpers.arena, from.length());
+        for (long i = 0; i < from.length(); i++) to.set(i, from.get(i));
+        return to;
+    }
+
+    static void assertSameBits(F32Buffer expected, F32Buffer actual, String what) {
+        for (long i = 0; i < expected.length(); i++) {
+            assertEquals(Float.floatToRawIntBits(expected.get(i)), Float.floatToRawIntBits(actual.get(i)), what + ", element " + i);
+        }
+    }
+}
