@@ -10,6 +10,7 @@ import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.GemmKernels;
 import dev.moa.tasks.kernels.MatVecKernels;
 import dev.moa.tasks.kernels.NormedMatVecKernels;
+import dev.moa.tasks.kernels.PipelinedGemm;
 import dev.moa.tasks.kernels.VectorKernels;
 import dev.moa.tasks.emulator.Grid;
 import java.lang.foreign.Arena;
@@ -134,6 +135,25 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
             return;
         }
         graph.task(name, GemmKernels.class, "half", GemmKernels.grid(tokens, rows), data, x, bias, out, tokens, rows, cols, epilogue, ieee());
+    }
+
+    /** Whether {@link #multiplyParts} takes this matrix: BF16 rows of whole 16-byte pieces ({@link PipelinedGemm#takes}). */
+    boolean takesParts() {
+        return format == WeightFormat.BF16 && PipelinedGemm.takes(cols);
+    }
+
+    /**
+     * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of activations already in BF16 parts (a
+     * prompt's chunk): {@link PipelinedGemm#large} where its 128 × 128 tiles fill the GPU ({@link GemmKernels#large}),
+     * else {@link PipelinedGemm#tile} — the bits {@link #multiplyTokens} gives the same activations as floats, with
+     * the staging done by the kernel that wrote them. Needs {@link #takesParts}.
+     */
+    void multiplyParts(TaskGraph graph, String name, ActivationParts x, F32Buffer bias, F32Buffer out, int epilogue, int tokens) {
+        if (!takesParts()) throw new IllegalStateException("the pipelined GEMM takes BF16 rows of whole 16-byte pieces, not " + format + " x " + cols);
+        boolean large = GemmKernels.large(tokens, rows);
+        graph.task(name, PipelinedGemm.class, large ? "large" : "tile",
+                large ? PipelinedGemm.largeGrid(tokens, rows, x.count()) : PipelinedGemm.grid(tokens, rows, x.count()), data, x.high(), x.low(), bias,
+                out, tokens, rows, cols, x.count(), epilogue);
     }
 
     /** Floats of the partial sums {@link #multiplyTokens} needs to split a product of {@code tokens} rows on the tensor cores (0: none). */

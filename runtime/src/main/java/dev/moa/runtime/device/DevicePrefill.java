@@ -14,6 +14,7 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.MatVecKernels;
+import dev.moa.tasks.kernels.PipelinedGemm;
 import dev.moa.tasks.kernels.PrefillKernels;
 import dev.moa.tasks.kernels.Step;
 import dev.moa.tasks.kernels.VectorKernels;
@@ -128,10 +129,19 @@ final class DevicePrefill implements AutoCloseable {
         long splitPart = PrefillKernels.splitPart(t, 2 * config.kvDim());
         Half16Buffer staged16 = tensorAttention ? buffers.half16(2 * splitPart) : null;
         xc = chunk == t ? x : buffers.f32((long) chunk * hidden); // one chunk: its stream is the prompt's
-        F32Buffer xb = buffers.f32((long) chunk * hidden), qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
-        F32Buffer gateUp = buffers.f32(2L * chunk * inter), activation = buffers.f32((long) chunk * inter);
+        F32Buffer qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
+        F32Buffer gateUp = buffers.f32(2L * chunk * inter);
+        Activations a;
+        if (pipelined(weights, products)) { // the norms and SwiGLU write BF16 parts, the attention's output is split into them
+            a = new Activations(xc, null, qkv, staged, staged16, attention, gateUp, null, ActivationParts.allocate(buffers, (long) chunk * hidden, products),
+                    ActivationParts.allocate(buffers, (long) chunk * config.queryDim(), products),
+                    ActivationParts.allocate(buffers, (long) chunk * inter, products));
+        } else {
+            a = new Activations(xc, buffers.f32((long) chunk * hidden), qkv, staged, staged16, attention, gateUp, buffers.f32((long) chunk * inter),
+                    null, null, null);
+        }
         kv = new KvBuffers[config.numLayers()];
-        steps = new ChunkSteps(t, new Activations(xc, xb, qkv, staged, staged16, attention, gateUp, activation), tensorAttention);
+        steps = new ChunkSteps(t, a, tensorAttention);
     }
 
     /**
@@ -276,9 +286,31 @@ final class DevicePrefill implements AutoCloseable {
         return out;
     }
 
-    /** A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole prompt. */
+    /**
+     * Whether a prompt's layer products run on the pipelined GEMM over BF16 parts ({@link DeviceMatrix#multiplyParts}):
+     * on the tensor cores, when every layer's matrices are BF16 rows it takes; else each takes {@link
+     * DeviceMatrix#multiplyTokens} with F32 activations.
+     */
+    static boolean pipelined(DeviceWeights weights, TensorProducts products) {
+        if (!products.tensorCores()) return false;
+        for (DeviceWeights.Layer w : weights.layers) {
+            if (!w.qkv().takesParts() || !w.output().takesParts() || !w.gateUp().takesParts() || !w.down().takesParts()) return false;
+        }
+        return true;
+    }
+
+    /**
+     * A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole
+     * prompt. The products' inputs are floats ({@code xb}: the normed stream, {@code activation}: SwiGLU's) or, where
+     * the prompt is {@link #pipelined}, BF16 parts instead ({@code normedParts}, {@code activationParts}, and
+     * {@code attentionParts} beside the attention's floats); the others are null.
+     */
     private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer staged, Half16Buffer staged16, F32Buffer attention,
-                               F32Buffer gateUp, F32Buffer activation) {
+                               F32Buffer gateUp, F32Buffer activation, ActivationParts normedParts, ActivationParts attentionParts,
+                               ActivationParts activationParts) {
+        boolean parts() {
+            return normedParts != null;
+        }
     }
 
     /**
@@ -349,8 +381,15 @@ final class DevicePrefill implements AutoCloseable {
         public void rmsNorm(int layer, LlamaLayer.Norm which) {
             DeviceWeights.Layer w = weights.layers[layer];
             boolean attentionNorm = which == LlamaLayer.Norm.ATTENTION;
-            graph.task(at + (attentionNorm ? "attention norm" : "ffn norm"), VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), a.x(),
-                    attentionNorm ? w.attentionNorm() : w.ffnNorm(), a.xb(), hidden, eps);
+            String name = at + (attentionNorm ? "attention norm" : "ffn norm");
+            F32Buffer norm = attentionNorm ? w.attentionNorm() : w.ffnNorm();
+            if (a.parts()) {
+                ActivationParts p = a.normedParts();
+                graph.task(name, VectorKernels.class, "rmsNormParts", Grid.of(n, VectorKernels.ROW_GROUP), a.x(), norm, p.high(), p.low(), hidden, eps,
+                        p.count());
+            } else {
+                graph.task(name, VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), a.x(), norm, a.xb(), hidden, eps);
+            }
         }
 
         @Override
@@ -358,8 +397,9 @@ final class DevicePrefill implements AutoCloseable {
             DeviceWeights.Layer w = weights.layers[layer];
             // never split over columns (no partial buffer): how a product is summed then does not depend on how many
             // tokens a chunk has, so a prompt gives the same bits whatever its chunks (a short prompt's few tiles cost)
-            w.qkv().multiplyTokens(graph, at + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS, n,
-                    products, null, weights.noHalf);
+            int epilogue = w.qkvBias() == null ? 0 : MatVecKernels.BIAS;
+            if (a.parts()) w.qkv().multiplyParts(graph, at + "q/k/v", a.normedParts(), weights.bias(w.qkvBias()), a.qkv(), epilogue, n);
+            else w.qkv().multiplyTokens(graph, at + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), epilogue, n, products, null, weights.noHalf);
         }
 
         @Override
@@ -383,29 +423,47 @@ final class DevicePrefill implements AutoCloseable {
                 graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),
                         cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
             }
+            if (a.parts()) {
+                ActivationParts p = a.attentionParts();
+                int width = heads * headDim;
+                graph.task(at + "attention parts", PipelinedGemm.class, "splitRows", Grid.of((width + 255) / 256, n, 256), a.attention(), p.high(), p.low(),
+                        width, p.count());
+            }
         }
 
         @Override
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
-            w.output().multiplyTokens(graph, at + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(),
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS), n, products, null, weights.noHalf);
+            int epilogue = MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS);
+            if (a.parts()) w.output().multiplyParts(graph, at + "output + residual", a.attentionParts(), weights.bias(w.outputBias()), a.x(), epilogue, n);
+            else w.output().multiplyTokens(graph, at + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(), epilogue, n, products, null,
+                    weights.noHalf);
         }
 
         @Override
         public void gateUp(int layer) {
-            weights.layers[layer].gateUp().multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, products, null, weights.noHalf);
+            DeviceMatrix gateUp = weights.layers[layer].gateUp();
+            if (a.parts()) gateUp.multiplyParts(graph, at + "gate/up", a.normedParts(), weights.noBias, a.gateUp(), 0, n);
+            else gateUp.multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, products, null, weights.noHalf);
         }
 
         @Override
         public void swiGlu(int layer) {
-            graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, n, 256), a.gateUp(), a.activation(), inter);
+            Grid grid = Grid.of((inter + 255) / 256, n, 256);
+            if (a.parts()) {
+                ActivationParts p = a.activationParts();
+                graph.task(at + "swiglu", VectorKernels.class, "swiGluParts", grid, a.gateUp(), p.high(), p.low(), inter, p.count());
+            } else {
+                graph.task(at + "swiglu", VectorKernels.class, "swiGlu", grid, a.gateUp(), a.activation(), inter);
+            }
         }
 
         @Override
         public void downResidual(int layer) {
-            weights.layers[layer].down().multiplyTokens(graph, at + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n,
-                    products, null, weights.noHalf);
+            DeviceMatrix down = weights.layers[layer].down();
+            if (a.parts()) down.multiplyParts(graph, at + "down + residual", a.activationParts(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n);
+            else down.multiplyTokens(graph, at + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n, products, null,
+                    weights.noHalf);
         }
     }
 

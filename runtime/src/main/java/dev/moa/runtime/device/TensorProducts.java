@@ -17,4 +17,13 @@ enum TensorProducts {
     boolean tensorCores() {
         return this != NONE;
     }
+
+    /** BF16 parts each activation enters the tensor cores as: 2 split, 1 rounded ({@link ActivationParts}); none on FFMA tiles. */
+    int parts() {
+        return switch (this) {
+            case NONE -> throw new IllegalStateException("FFMA tiles multiply activations as floats, not in BF16 parts");
+            case SPLIT -> 2;
+            case ROUNDED -> 1;
+        };
+    }
 }

@@ -153,6 +153,53 @@ class DeviceMatrixTest {
         }
     }
 
+    /**
+     * Activations in BF16 parts take the pipelined GEMM, large tiles where they fill the GPU: the bits {@link
+     * DeviceMatrix#multiplyTokens} gives the same activations as floats, split and rounded; other formats and widths
+     * are refused in one sentence (the prompt keeps them on floats).
+     */
+    @Test
+    void partsTakeThePipelinedGemmWithTheFloatProductsBits() {
+        int cols = 40;
+        Random random = new Random(9);
+        try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
+            for (int[] shape : new int[][] {{70, 90}, {256, 1152}}) {
+                int tokens = shape[0], rows = shape[1];
+                Half16Buffer w = bf16Gaussian(arena, (long) rows * cols, random);
+                F32Buffer x = gaussian(arena, (long) tokens * cols, random), bias = gaussian(arena, rows, random);
+                DeviceMatrix matrix = new DeviceMatrix(w, WeightFormat.BF16, rows, cols);
+                for (TensorProducts products : new TensorProducts[] {TensorProducts.SPLIT, TensorProducts.ROUNDED}) {
+                    int epilogue = dev.moa.tasks.kernels.MatVecKernels.BIAS | dev.moa.tasks.kernels.MatVecKernels.ACCUMULATE;
+                    F32Buffer out = F32Buffer.allocate(arena, (long) tokens * rows), expected = F32Buffer.allocate(arena, (long) tokens * rows);
+                    for (long i = 0; i < out.length(); i++) {
+                        out.set(i, i % 3);
+                        expected.set(i, i % 3);
+                    }
+                    try (OwnedBuffers buffers = new OwnedBuffers(backend)) {
+                        ActivationParts parts = ActivationParts.allocate(buffers, (long) tokens * cols, products);
+                        TaskGraph graph = new TaskGraph().task("parts", dev.moa.tasks.kernels.PipelinedGemm.class, "splitRows",
+                                dev.moa.tasks.emulator.Grid.of(1, tokens, 256), x, parts.high(), parts.low(), cols, parts.count());
+                        matrix.multiplyParts(graph, "product", parts, bias, out, epilogue, tokens);
+                        assertEquals(GemmKernels.large(tokens, rows) ? "large" : "tile", graph.tasks().getLast().method());
+                        matrix.multiplyTokens(graph, "floats", x, bias, expected, epilogue, tokens, products, null, w);
+                        backend.run(graph);
+                        backend.download(out);
+                        backend.download(expected);
+                    }
+                    for (long i = 0; i < out.length(); i++) {
+                        assertEquals(Float.floatToRawIntBits(expected.get(i)), Float.floatToRawIntBits(out.get(i)), products + " " + tokens + " x " + rows
+                                + ", element " + i);
+                    }
+                }
+            }
+            org.junit.jupiter.api.Assertions.assertFalse(new DeviceMatrix(Half16Buffer.allocate(arena, 8), WeightFormat.F16, 1, 8).takesParts(), "F16");
+            org.junit.jupiter.api.Assertions.assertFalse(new DeviceMatrix(Half16Buffer.allocate(arena, 45), WeightFormat.BF16, 1, 45).takesParts(), "45 columns");
+            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> new DeviceMatrix(Half16Buffer.allocate(arena, 45),
+                    WeightFormat.BF16, 1, 45).multiplyParts(new TaskGraph(), "product", null, null, null, 0, 1));
+            org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("45"), e.getMessage());
+        }
+    }
+
     /** {@code n} Gaussian floats. */
     static F32Buffer gaussian(Arena arena, long n, Random random) {
         F32Buffer b = F32Buffer.allocate(arena, n);

@@ -2,6 +2,7 @@ package dev.moa.runtime.device;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -223,10 +224,12 @@ class DevicePrefillTest {
                 logits[precision.ordinal()] = s.prefill(prompt);
             }
             boolean rounded = precision == PromptPrecision.BF16;
-            for (String kernel : new String[] {"blockSparseTensor", "bf16Tensor"}) {
-                assertEquals(rounded, backend.methods.contains(kernel + "Rounded"), precision + ": " + kernel + "Rounded");
-                assertEquals(!rounded, backend.methods.contains(kernel), precision + ": " + kernel);
-            }
+            assertEquals(rounded, backend.methods.contains("blockSparseTensorRounded"), precision + ": the rounded attention");
+            assertEquals(!rounded, backend.methods.contains("blockSparseTensor"), precision + ": the split attention");
+            // the layers' products on the pipelined GEMM, its activations in one BF16 part or two (none staged as floats)
+            assertEquals(rounded, backend.methods.contains("tile parts 1"), precision + ": products of rounded activations");
+            assertEquals(!rounded, backend.methods.contains("tile parts 2"), precision + ": products of split activations");
+            assertFalse(backend.methods.contains("bf16Tensor") || backend.methods.contains("bf16TensorRounded"), precision + ": " + backend.methods);
         }
         EmulatorDecodeTest.assertClose(expected, logits[0], "f32 prompt");
         EmulatorDecodeTest.assertClose(expected, logits[1], 3e-2, "bf16 prompt");
@@ -284,6 +287,9 @@ class DevicePrefillTest {
         public void run(dev.moa.tasks.graph.TaskGraph graph) {
             for (dev.moa.tasks.graph.TaskGraph.Task t : graph.tasks()) {
                 methods.add(t.method());
+                if (t.owner() == dev.moa.tasks.kernels.PipelinedGemm.class && !t.method().equals("splitRows")) {
+                    methods.add(t.method() + " parts " + t.args().get(8)); // (w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue)
+                }
                 names.add(t.name());
             }
             emulator.run(graph);

@@ -28,9 +28,13 @@ public final class KernelCatalog {
     private static final List<Entry> ALL = List.of(
             new Entry("add", VectorKernels.class, "add", "c = a + b, one work-item per element"),
             new Entry("rmsnorm", VectorKernels.class, "rmsNorm", "RMSNorm, one group per row, shared-memory reduction"),
+            new Entry("rmsnorm-parts", VectorKernels.class, "rmsNormParts", "RMSNorm written as the BF16 parts a prompt's pipelined GEMM reads",
+                    Map.of("parts", 2)),
             new Entry("softmax", VectorKernels.class, "softmax", "in-place softmax, one group per row"),
             new Entry("silu-times", VectorKernels.class, "siluTimes", "SwiGLU silu(gate) * up"),
             new Entry("swiglu", VectorKernels.class, "swiGlu", "SwiGLU over a fused gate/up output"),
+            new Entry("swiglu-parts", VectorKernels.class, "swiGluParts", "SwiGLU written as BF16 parts for the down projection's pipelined GEMM",
+                    Map.of("parts", 2)),
             new Entry("embed-bf16", VectorKernels.class, "embedBf16", "embedding row of the step's token, BF16 table"),
             new Entry("embed-f16", VectorKernels.class, "embedF16", "embedding row of the step's token, F16 table"),
             new Entry("embed-f32", VectorKernels.class, "embedF32", "embedding row of the step's token, F32 table"),

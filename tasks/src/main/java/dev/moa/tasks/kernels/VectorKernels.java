@@ -4,6 +4,7 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.Specialize;
 
 /** Element-wise and row-wise kernels of a Llama layer, written once for the GPU JIT and the CPU emulator. */
 public final class VectorKernels {
@@ -29,15 +30,33 @@ public final class VectorKernels {
         ctx.awaitPriorKernels();
         float[] partial = ctx.sharedF32(ROW_GROUP);
         long row = (long) ctx.groupId(0) * dim;
-        int t = ctx.localId();
+        float scale = rmsScale(ctx, partial, x, row, dim, eps);
+        for (int i = ctx.localId(); i < dim; i += ROW_GROUP) out.set(row + i, x.get(row + i) * scale * weight.get(i));
+    }
+
+    /**
+     * As {@link #rmsNorm}, each result written as the BF16 parts a prompt's pipelined GEMM reads
+     * ({@link PipelinedGemm#writeParts}: {@code parts} 1 or 2) instead of as a float: the norm before q/k/v and
+     * gate/up, whose products then need no staging of F32 activations. Launch {@code Grid.of(rows, ROW_GROUP)}.
+     */
+    public static void rmsNormParts(KernelContext ctx, F32Buffer x, F32Buffer weight, Half16Buffer high, Half16Buffer low, int dim, float eps,
+                                    @Specialize int parts) {
+        ctx.awaitPriorKernels();
+        float[] partial = ctx.sharedF32(ROW_GROUP);
+        long row = (long) ctx.groupId(0) * dim;
+        float scale = rmsScale(ctx, partial, x, row, dim, eps);
+        for (int i = ctx.localId(); i < dim; i += ROW_GROUP) PipelinedGemm.writeParts(high, low, row + i, x.get(row + i) * scale * weight.get(i), parts);
+    }
+
+    /** {@code 1 / rms} of the {@code dim} floats of x from {@code row}, for every work-item of the group (its slices' squares summed through shared memory). */
+    private static float rmsScale(KernelContext ctx, float[] partial, F32Buffer x, long row, int dim, float eps) {
         float sum = 0f;
-        for (int i = t; i < dim; i += ROW_GROUP) {
+        for (int i = ctx.localId(); i < dim; i += ROW_GROUP) {
             float v = x.get(row + i);
             sum += v * v;
         }
         float total = groupSum(ctx, partial, sum);
-        float scale = KernelContext.rsqrt(total / dim + eps);
-        for (int i = t; i < dim; i += ROW_GROUP) out.set(row + i, x.get(row + i) * scale * weight.get(i));
+        return KernelContext.rsqrt(total / dim + eps);
     }
 
     /**
@@ -90,6 +109,17 @@ public final class VectorKernels {
         int i = ctx.globalId();
         long b = ctx.groupId(1);
         if (i < n) out.set(b * n + i, silu(gateUp.get(2 * b * n + i)) * gateUp.get(2 * b * n + n + i));
+    }
+
+    /**
+     * As {@link #swiGlu}, each result written as BF16 parts ({@link PipelinedGemm#writeParts}) for the down
+     * projection's pipelined GEMM. Launch {@code Grid.of(ceil(n / 256), rows, 256)}.
+     */
+    public static void swiGluParts(KernelContext ctx, F32Buffer gateUp, Half16Buffer high, Half16Buffer low, int n, @Specialize int parts) {
+        ctx.awaitPriorKernels();
+        int i = ctx.globalId();
+        long b = ctx.groupId(1);
+        if (i < n) PipelinedGemm.writeParts(high, low, b * n + i, silu(gateUp.get(2 * b * n + i)) * gateUp.get(2 * b * n + n + i), parts);
     }
 
     /** {@code g · sigmoid(g)}, as the CPU's {@code VectorMath.siluTimes} computes it. */

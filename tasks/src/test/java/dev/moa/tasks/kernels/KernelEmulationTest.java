@@ -243,6 +243,40 @@ class KernelEmulationTest {
         }
     }
 
+    /**
+     * The norm and SwiGLU written as BF16 parts: each value's parts are {@link PipelinedGemm#splitRows}'s of what the
+     * float kernels write (the prompt's products then get the bits they got from floats); one part, the rounding alone.
+     */
+    @Test
+    void partsProducersWriteThePartsOfTheFloatKernelsValues() {
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 3, dim = 300 + random.nextInt(50);
+            F32Buffer x = randomBuffer(arena, rows * dim), w = randomBuffer(arena, dim), normed = F32Buffer.allocate(arena, rows * dim);
+            F32Buffer gateUp = randomBuffer(arena, 2 * rows * dim), activation = F32Buffer.allocate(arena, rows * dim);
+            Grid perRow = Grid.of(rows, VectorKernels.ROW_GROUP), perValue = Grid.of((dim + 255) / 256, rows, 256);
+            Emulator.launch(VectorKernels.class, "rmsNorm", perRow, x, w, normed, dim, 1e-5f);
+            Emulator.launch(VectorKernels.class, "swiGlu", perValue, gateUp, activation, dim);
+            for (int parts = 1; parts <= 2; parts++) {
+                Half16Buffer[] expected = {Half16Buffer.allocate(arena, rows * dim), Half16Buffer.allocate(arena, rows * dim)};
+                Half16Buffer[] actual = {Half16Buffer.allocate(arena, rows * dim), Half16Buffer.allocate(arena, rows * dim)};
+                Emulator.launch(PipelinedGemm.class, "splitRows", perValue, normed, expected[0], expected[1], dim, parts);
+                Emulator.launch(VectorKernels.class, "rmsNormParts", perRow, x, w, actual[0], actual[1], dim, 1e-5f, parts);
+                assertSameParts(expected, actual, parts, "rmsNorm");
+                Emulator.launch(PipelinedGemm.class, "splitRows", perValue, activation, expected[0], expected[1], dim, parts);
+                Emulator.launch(VectorKernels.class, "swiGluParts", perValue, gateUp, actual[0], actual[1], dim, parts);
+                assertSameParts(expected, actual, parts, "swiGlu");
+            }
+        }
+    }
+
+    static void assertSameParts(Half16Buffer[] expected, Half16Buffer[] actual, int parts, String what) {
+        for (long i = 0; i < expected[0].length(); i++) {
+            assertEquals(expected[0].get(i), actual[0].get(i), what + " high part " + i);
+            if (parts == 2) assertEquals(expected[1].get(i), actual[1].get(i), what + " low part " + i);
+            else assertEquals(0, actual[1].get(i), what + ": one part writes no second");
+        }
+    }
+
     static void failing(KernelContext ctx, F32Buffer a) {
         if (ctx.localId() == 5) throw new ArithmeticException("boom");
         ctx.barrier();
