@@ -29,7 +29,8 @@ import java.lang.foreign.ValueLayout;
  * cache it fills is in the session's own layout: straight into the session's region of the device's {@link KvPool},
  * where its decode steps read it, or (when the keys and values are wanted on the CPU, evaluation) into buffers of its
  * own read back into the session's cache ({@link KvCache#importGroup}), so decoding goes on as after a CPU prefill.
- * The GEMMs take BF16 weights on the tensor cores, F16 and F32 on FFMA tiles. Needs heads of at most
+ * The GEMMs take BF16 weights on the tensor cores — the layers' over activations the norms, SwiGLU and a split after
+ * the attention write as BF16 parts ({@link #pipelined}, {@link PipelinedGemm}) — F16 and F32 on FFMA tiles. Needs heads of at most
  * {@value PrefillKernels#MAX_HEAD_DIM}; see {@link #supports}.
  *
  * <p>It runs a piece at a time, the next chunk of the current layer ({@link #advance}), then {@link #finish}: a caller
@@ -132,7 +133,7 @@ final class DevicePrefill implements AutoCloseable {
         F32Buffer qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
         F32Buffer gateUp = buffers.f32(2L * chunk * inter);
         Activations a;
-        if (pipelined(weights, products)) { // the norms and SwiGLU write BF16 parts, the attention's output is split into them
+        if (pipelined(weights, products) && PipelinedGemm.sharedBytes(products.parts()) <= backend.sharedBytesPerGroup()) { // the norms and SwiGLU write BF16 parts, the attention's output is split into them
             a = new Activations(xc, null, qkv, staged, staged16, attention, gateUp, null, ActivationParts.allocate(buffers, (long) chunk * hidden, products),
                     ActivationParts.allocate(buffers, (long) chunk * config.queryDim(), products),
                     ActivationParts.allocate(buffers, (long) chunk * inter, products));
@@ -288,7 +289,8 @@ final class DevicePrefill implements AutoCloseable {
 
     /**
      * Whether a prompt's layer products run on the pipelined GEMM over BF16 parts ({@link DeviceMatrix#multiplyParts}):
-     * on the tensor cores, when every layer's matrices are BF16 rows it takes; else each takes {@link
+     * on the tensor cores, when every layer's matrices are BF16 rows it takes (and the device has the shared memory
+     * its ring needs, {@link PipelinedGemm#sharedBytes}: every GPU with tensor cores does); else each takes {@link
      * DeviceMatrix#multiplyTokens} with F32 activations.
      */
     static boolean pipelined(DeviceWeights weights, TensorProducts products) {

@@ -39,6 +39,12 @@ class GpuKernelBenchmarkTest {
                 assertTrue(row.maxError() < 1e-4, kind + ": error " + row.maxError());
                 assertEquals(2L * 70 * 37 * 40, row.flops(), kind);
             }
+            for (int parts = 1; parts <= 2; parts++) { // the pipelined GEMM over BF16 parts, rounded and split
+                GpuKernelBenchmark.Row row = benchmark.pipelinedGemm(70, 37, 40, parts);
+                assertNull(FakeCuda.launchFailure(), "parts " + parts);
+                assertEquals(parts == 1 ? "gemm-pipelined-rounded" : "gemm-pipelined", row.kernel());
+                assertTrue(row.maxError() < 1e-4, parts + " parts: error " + row.maxError());
+            }
         });
     }
 

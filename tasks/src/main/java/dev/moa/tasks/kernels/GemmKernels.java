@@ -169,7 +169,9 @@ public final class GemmKernels {
      * As {@link #bf16Tensor} with each activation rounded to BF16 once instead of split in two parts: half the
      * tensor-core products and no second staged copy of x, at BF16's precision for x (relative error about 2^-9 per
      * activation, as PyTorch's bf16 matmul has; the model's parity with the CPU needs the split). Timed beside it by
-     * {@code moa kernels --bench} to show what the split costs; the model does not use it.
+     * {@code moa kernels --bench} to show what the split costs; the model uses it for products of F32 activations
+     * with {@code --prompt-precision bf16} (the output head over every position; a prompt's layers take
+     * {@link PipelinedGemm} over BF16 parts).
      */
     public static void bf16TensorRounded(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                                          @Specialize int cols, @Specialize int epilogue) {
@@ -211,7 +213,8 @@ public final class GemmKernels {
     /**
      * As {@link #bf16TensorLarge} with each activation rounded to BF16 once ({@link #bf16TensorRounded}'s arithmetic):
      * the same products as a bf16 × bf16 matmul, on the large tiles, so {@code moa kernels --bench} can set the
-     * tile shape the model's long prompts use against cuBLAS doing the same arithmetic. The model does not use it.
+     * tile shape long prompts use against cuBLAS doing the same arithmetic ({@link PipelinedGemm#large} with one part
+     * is the layers' kernel for that now).
      */
     @LaunchBounds(groupSize = LARGE_GROUP, groupsPerSm = 2)
     public static void bf16TensorLargeRounded(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,

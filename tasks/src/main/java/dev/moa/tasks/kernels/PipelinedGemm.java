@@ -81,6 +81,14 @@ public final class PipelinedGemm {
         return (1 + parts) * tile * ROW_WORDS;
     }
 
+    /**
+     * Bytes of shared memory (the ring) a group of {@link #large} needs, the larger entry: 92,160 with two parts
+     * (two groups fit an H100's SM), 61,440 with one; {@link #tile} needs half.
+     */
+    public static int sharedBytes(int parts) {
+        return 4 * STAGES * stageWords(LARGE_TILE, parts);
+    }
+
     /** The launch of {@link #tile} over a {@code tokens × rows} output, with its ring of stages. */
     public static Grid grid(int tokens, int rows, int parts) {
         return Grid.of((rows + TILE - 1) / TILE, (tokens + TILE - 1) / TILE, GROUP).withSharedBytes(4 * STAGES * stageWords(TILE, parts));
@@ -88,8 +96,7 @@ public final class PipelinedGemm {
 
     /** The launch of {@link #large} over a {@code tokens × rows} output, with its ring of stages. */
     public static Grid largeGrid(int tokens, int rows, int parts) {
-        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, LARGE_GROUP)
-                .withSharedBytes(4 * STAGES * stageWords(LARGE_TILE, parts));
+        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, LARGE_GROUP).withSharedBytes(sharedBytes(parts));
     }
 
     /**
