@@ -101,7 +101,8 @@ public final class GpuKernelBenchmark {
                 for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorLarge", "bf16TensorRounded", "bf16TensorLargeRounded"}) {
                     rows.add(gemm(shape[0], shape[1], shape[2], kind));
                 }
-                for (int parts = 2; parts >= 1; parts--) rows.add(pipelinedGemm(shape[0], shape[1], shape[2], parts));
+                for (int parts = 2; parts >= 1; parts--) rows.add(pipelinedGemm(shape[0], shape[1], shape[2], parts, false));
+                rows.add(pipelinedGemm(shape[0], shape[1], shape[2], 1, true));
             }
             for (int[] shape : new int[][] {{32, 3072, 2048}, {32, 2048, 8192}, {32, 16384, 2048}}) {
                 progress.printf("a batched decode step's product, %d sessions x %d x %d (batched matvec, tensor cores whole, split) ...%n",
@@ -265,20 +266,25 @@ public final class GpuKernelBenchmark {
      * The prompt's pipelined GEMM ({@link dev.moa.tasks.kernels.PipelinedGemm}) on the tiles the model takes for
      * this shape, its activations already in {@code parts} BF16 parts (as the kernel before writes them; split here
      * once, not timed): 2 gives {@code gemm-bf16-tensor}'s products, 1 a bf16 × bf16 matmul's (checked against the
-     * product of the rounded activations), the row to set against cuBLAS; in TFLOP/s.
+     * product of the rounded activations), the row to set against cuBLAS; {@code wide}: {@link
+     * dev.moa.tasks.kernels.PipelinedGemm#wide} (one part, 64 × 64 warps) whatever the shape; in TFLOP/s.
      */
-    Row pipelinedGemm(int tokens, int rows, int cols, int parts) {
+    Row pipelinedGemm(int tokens, int rows, int cols, int parts, boolean wide) {
         Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
         for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
         F32Buffer x = gaussian((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
         Half16Buffer high = Half16Buffer.allocate(arena, x.length()), low = Half16Buffer.allocate(arena, x.length());
         for (long i = 0; i < x.length(); i++) dev.moa.tasks.kernels.PipelinedGemm.writeParts(high, low, i, x.get(i), parts);
         boolean large = dev.moa.tasks.kernels.GemmKernels.large(tokens, rows);
-        var grid = large ? dev.moa.tasks.kernels.PipelinedGemm.largeGrid(tokens, rows, parts) : dev.moa.tasks.kernels.PipelinedGemm.grid(tokens, rows, parts);
         DeviceMemory dout = device(out), dhigh = device(high);
         dout.fill(NAN_BYTE);
-        double micros = time(ours(dev.moa.tasks.kernels.PipelinedGemm.class, large ? "large" : "tile", grid, device(w), dhigh,
-                parts == 2 ? device(low) : dhigh, device(bias), dout, tokens, rows, cols, parts, 0));
+        Class<?> kernels = dev.moa.tasks.kernels.PipelinedGemm.class;
+        double micros = wide
+                ? time(ours(kernels, "wide", dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows), device(w), dhigh, device(bias), dout, tokens, rows,
+                        cols, 0))
+                : time(ours(kernels, large ? "large" : "tile", large ? dev.moa.tasks.kernels.PipelinedGemm.largeGrid(tokens, rows, parts)
+                        : dev.moa.tasks.kernels.PipelinedGemm.grid(tokens, rows, parts), device(w), dhigh, parts == 2 ? device(low) : dhigh, device(bias),
+                        dout, tokens, rows, cols, parts, 0));
         dout.copyTo(out.memory());
         double error = 0;
         for (int t : java.util.stream.IntStream.of(0, 1, tokens / 2, tokens - 1).distinct().toArray()) {
@@ -292,7 +298,7 @@ public final class GpuKernelBenchmark {
                 error = Math.max(error, Math.abs(expected - out.get((long) t * rows + r)) / Math.max(1, Math.abs(expected)));
             }
         }
-        String name = "gemm-pipelined" + (large ? "-large" : "") + (parts == 1 ? "-rounded" : "");
+        String name = "gemm-pipelined" + (wide ? "-wide" : large ? "-large" : "") + (parts == 1 ? "-rounded" : "");
         return new Row(name, tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error, 2L * tokens * rows * cols);
     }
 

@@ -144,16 +144,21 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
 
     /**
      * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of activations already in BF16 parts (a
-     * prompt's chunk): {@link PipelinedGemm#large} where its 128 × 128 tiles fill the GPU ({@link GemmKernels#large}),
-     * else {@link PipelinedGemm#tile} — the bits {@link #multiplyTokens} gives the same activations as floats, with
+     * prompt's chunk): where 128 × 128 tiles fill the GPU ({@link GemmKernels#large}) {@link PipelinedGemm#large}
+     * for split activations, {@link PipelinedGemm#wide} for rounded ones; else {@link PipelinedGemm#tile} — the bits {@link #multiplyTokens} gives the same activations as floats, with
      * the staging done by the kernel that wrote them. Needs {@link #takesParts}.
      */
     void multiplyParts(TaskGraph graph, String name, ActivationParts x, F32Buffer bias, F32Buffer out, int epilogue, int tokens) {
         if (!takesParts()) throw new IllegalStateException("the pipelined GEMM takes BF16 rows of whole 16-byte pieces, not " + format + " x " + cols);
-        boolean large = GemmKernels.large(tokens, rows);
-        graph.task(name, PipelinedGemm.class, large ? "large" : "tile",
-                large ? PipelinedGemm.largeGrid(tokens, rows, x.count()) : PipelinedGemm.grid(tokens, rows, x.count()), data, x.high(), x.low(), bias,
-                out, tokens, rows, cols, x.count(), epilogue);
+        if (!GemmKernels.large(tokens, rows)) {
+            graph.task(name, PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, x.count()), data, x.high(), x.low(), bias, out, tokens, rows,
+                    cols, x.count(), epilogue);
+        } else if (x.count() == 1) { // a bf16 x bf16 product: 64 x 64 warps read a third less shared memory a product
+            graph.task(name, PipelinedGemm.class, "wide", PipelinedGemm.wideGrid(tokens, rows), data, x.high(), bias, out, tokens, rows, cols, epilogue);
+        } else {
+            graph.task(name, PipelinedGemm.class, "large", PipelinedGemm.largeGrid(tokens, rows, 2), data, x.high(), x.low(), bias, out, tokens, rows,
+                    cols, 2, epilogue);
+        }
     }
 
     /** Floats of the partial sums {@link #multiplyTokens} needs to split a product of {@code tokens} rows on the tensor cores (0: none). */

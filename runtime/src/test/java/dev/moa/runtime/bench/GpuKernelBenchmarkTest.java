@@ -40,11 +40,15 @@ class GpuKernelBenchmarkTest {
                 assertEquals(2L * 70 * 37 * 40, row.flops(), kind);
             }
             for (int parts = 1; parts <= 2; parts++) { // the pipelined GEMM over BF16 parts, rounded and split
-                GpuKernelBenchmark.Row row = benchmark.pipelinedGemm(70, 37, 40, parts);
+                GpuKernelBenchmark.Row row = benchmark.pipelinedGemm(70, 37, 40, parts, false);
                 assertNull(FakeCuda.launchFailure(), "parts " + parts);
                 assertEquals(parts == 1 ? "gemm-pipelined-rounded" : "gemm-pipelined", row.kernel());
                 assertTrue(row.maxError() < 1e-4, parts + " parts: error " + row.maxError());
             }
+            GpuKernelBenchmark.Row wide = benchmark.pipelinedGemm(70, 37, 40, 1, true);
+            assertNull(FakeCuda.launchFailure(), "wide");
+            assertEquals("gemm-pipelined-wide-rounded", wide.kernel());
+            assertTrue(wide.maxError() < 1e-4, "wide: error " + wide.maxError());
         });
     }
 

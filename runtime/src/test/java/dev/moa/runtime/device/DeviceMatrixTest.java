@@ -160,11 +160,10 @@ class DeviceMatrixTest {
      */
     @Test
     void partsTakeThePipelinedGemmWithTheFloatProductsBits() {
-        int cols = 40;
         Random random = new Random(9);
         try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
-            for (int[] shape : new int[][] {{70, 90}, {256, 1152}}) {
-                int tokens = shape[0], rows = shape[1];
+            for (int[] shape : new int[][] {{70, 90, 40}, {4096, 1152, 8}}) { // 64 x 64 tiles; enough 128 x 128 tiles to fill the GPU
+                int tokens = shape[0], rows = shape[1], cols = shape[2];
                 Half16Buffer w = bf16Gaussian(arena, (long) rows * cols, random);
                 F32Buffer x = gaussian(arena, (long) tokens * cols, random), bias = gaussian(arena, rows, random);
                 DeviceMatrix matrix = new DeviceMatrix(w, WeightFormat.BF16, rows, cols);
@@ -180,7 +179,8 @@ class DeviceMatrixTest {
                         TaskGraph graph = new TaskGraph().task("parts", dev.moa.tasks.kernels.PipelinedGemm.class, "splitRows",
                                 dev.moa.tasks.emulator.Grid.of(1, tokens, 256), x, parts.high(), parts.low(), cols, parts.count());
                         matrix.multiplyParts(graph, "product", parts, bias, out, epilogue, tokens);
-                        assertEquals(GemmKernels.large(tokens, rows) ? "large" : "tile", graph.tasks().getLast().method());
+                        String kernel = !GemmKernels.large(tokens, rows) ? "tile" : products == TensorProducts.ROUNDED ? "wide" : "large";
+                        assertEquals(kernel, graph.tasks().getLast().method());
                         matrix.multiplyTokens(graph, "floats", x, bias, expected, epilogue, tokens, products, null, w);
                         backend.run(graph);
                         backend.download(out);

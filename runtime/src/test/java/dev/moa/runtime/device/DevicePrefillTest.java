@@ -287,7 +287,7 @@ class DevicePrefillTest {
         public void run(dev.moa.tasks.graph.TaskGraph graph) {
             for (dev.moa.tasks.graph.TaskGraph.Task t : graph.tasks()) {
                 methods.add(t.method());
-                if (t.owner() == dev.moa.tasks.kernels.PipelinedGemm.class && !t.method().equals("splitRows")) {
+                if (t.owner() == dev.moa.tasks.kernels.PipelinedGemm.class && (t.method().equals("tile") || t.method().equals("large"))) {
                     methods.add(t.method() + " parts " + t.args().get(8)); // (w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue)
                 }
                 names.add(t.name());

@@ -76,6 +76,30 @@ public final class PipelinedGemm {
         pipelinedTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue, true, LARGE_GROUP, LARGE_TILE);
     }
 
+    /** Work-items of {@link #wide}'s group: four warps, each 64 tokens × 64 rows of its 128 × 128 tile. */
+    public static final int WIDE_GROUP = 128;
+
+    /**
+     * As {@link #large} with one part, each warp multiplying 64 tokens by 64 rows (four A fragments against each B
+     * fragment, 32 products per 16 columns for eight {@code ldmatrix}, where {@link #large}'s 32 × 64 warps do 16 for
+     * six): a third fewer shared-memory bytes read per product — 128 instead of 192, plus the 64 every tile's staging
+     * writes — which on Hopper, where {@code mma.sync} can ask for about 160 bytes a cycle of the SM's 128 at
+     * {@link #large}'s ratio, is what may bound a bf16 × bf16 product. 128 accumulators a work-item, so four warps a
+     * group and two groups an SM. Same bits as {@link #large} with one part. Launch {@link #wideGrid}.
+     */
+    @LaunchBounds(groupSize = WIDE_GROUP, groupsPerSm = 2)
+    public static void wide(KernelContext ctx, Half16Buffer w, Half16Buffer xh, F32Buffer bias, F32Buffer out, int tokens, int rows, @Specialize int cols,
+                            @Specialize int epilogue) {
+        ctx.awaitPriorKernels();
+        int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, 1));
+        wideTile(ctx, ring, w, xh, bias, out, tokens, rows, cols, epilogue);
+    }
+
+    /** The launch of {@link #wide} over a {@code tokens × rows} output, with its ring of stages. */
+    public static Grid wideGrid(int tokens, int rows) {
+        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, WIDE_GROUP).withSharedBytes(sharedBytes(1));
+    }
+
     /** Words of one stage: a tile's weight rows, then its tokens' first parts (and second parts when {@code parts} is 2). */
     static int stageWords(int tile, int parts) {
         return (1 + parts) * tile * ROW_WORDS;
@@ -196,24 +220,113 @@ public final class PipelinedGemm {
             read = read + stage == STAGES * stage ? 0 : read + stage;
         }
         int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
-        GemmKernels.storeTile(out, bias, token, row, tokens, rows, 0L, d0, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 8, tokens, rows, 0L, d1, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 16, tokens, rows, 0L, d2, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 24, tokens, rows, 0L, d3, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 32, tokens, rows, 0L, d4, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 40, tokens, rows, 0L, d5, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 48, tokens, rows, 0L, d6, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 56, tokens, rows, 0L, d7, epilogue);
-        if (large) {
-            GemmKernels.storeTile(out, bias, token + 16, row, tokens, rows, 0L, e0, epilogue);
-            GemmKernels.storeTile(out, bias, token + 16, row + 8, tokens, rows, 0L, e1, epilogue);
-            GemmKernels.storeTile(out, bias, token + 16, row + 16, tokens, rows, 0L, e2, epilogue);
-            GemmKernels.storeTile(out, bias, token + 16, row + 24, tokens, rows, 0L, e3, epilogue);
-            GemmKernels.storeTile(out, bias, token + 16, row + 32, tokens, rows, 0L, e4, epilogue);
-            GemmKernels.storeTile(out, bias, token + 16, row + 40, tokens, rows, 0L, e5, epilogue);
-            GemmKernels.storeTile(out, bias, token + 16, row + 48, tokens, rows, 0L, e6, epilogue);
-            GemmKernels.storeTile(out, bias, token + 16, row + 56, tokens, rows, 0L, e7, epilogue);
+        storeRows(out, bias, token, row, tokens, rows, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
+        if (large) storeRows(out, bias, token + 16, row, tokens, rows, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
+    }
+
+    /**
+     * {@link #wide}'s tile: {@link #pipelinedTile}'s ring with one part, staged by each work-item in four rows of each
+     * matrix ({@code t / 4 + 32i}), warp v multiplying tokens {@code 64(v % 2)…} by rows {@code 64(v / 2)…}: per 16
+     * columns four A fragments (16 tokens each) against four pairs of B blocks, 32 products into the accumulators
+     * {@code c[m][j]} (tokens 16m…, rows 8j…: d, e, f, h for m = 0…3).
+     */
+    private static void wideTile(KernelContext ctx, int[] ring, Half16Buffer w, Half16Buffer xh, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                                 int cols, int epilogue) {
+        int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
+        int rowBase = ctx.groupId(0) * LARGE_TILE, tokenBase = ctx.groupId(1) * LARGE_TILE;
+        int warpTokens = 64 * (warp % 2), warpRows = 64 * (warp / 2);
+        int matrixWords = LARGE_TILE * ROW_WORDS, stage = 2 * matrixWords;
+        int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16); // as in pipelinedTile
+        int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
+        int column = 8 * (t % 4), r0 = t / 4, r1 = r0 + 32, r2 = r0 + 64, r3 = r0 + 96;
+        long w0 = (long) Math.min(rowBase + r0, rows - 1) * cols, w1 = (long) Math.min(rowBase + r1, rows - 1) * cols;
+        long w2 = (long) Math.min(rowBase + r2, rows - 1) * cols, w3 = (long) Math.min(rowBase + r3, rows - 1) * cols;
+        long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols;
+        long x2 = (long) Math.min(tokenBase + r2, tokens - 1) * cols, x3 = (long) Math.min(tokenBase + r3, tokens - 1) * cols;
+        int s0 = r0 * ROW_WORDS + column / 2, s1 = r1 * ROW_WORDS + column / 2, s2 = r2 * ROW_WORDS + column / 2, s3 = r3 * ROW_WORDS + column / 2;
+        int steps = (cols + STEP - 1) / STEP;
+        for (int k = 0; k < STAGES - 1; k++) {
+            if (k < steps) {
+                stage(ctx, ring, k * stage, matrixWords, w, xh, xh, w0, w1, x0, x1, s0, s1, k * STEP + column, cols, 1);
+                stage(ctx, ring, k * stage, matrixWords, w, xh, xh, w2, w3, x2, x3, s2, s3, k * STEP + column, cols, 1);
+            }
+            ctx.commitCopies();
         }
+        Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0;
+        Vec16 e0 = d0, e1 = d0, e2 = d0, e3 = d0, e4 = d0, e5 = d0, e6 = d0, e7 = d0;
+        Vec16 f0 = d0, f1 = d0, f2 = d0, f3 = d0, f4 = d0, f5 = d0, f6 = d0, f7 = d0;
+        Vec16 h0 = d0, h1 = d0, h2 = d0, h3 = d0, h4 = d0, h5 = d0, h6 = d0, h7 = d0;
+        int read = 0, write = (STAGES - 1) * stage;
+        for (int k = 0; k < steps; k++) {
+            ctx.waitCopies(STAGES - 2);
+            ctx.barrier();
+            if (k + STAGES - 1 < steps) {
+                int k0 = (k + STAGES - 1) * STEP + column;
+                stage(ctx, ring, write, matrixWords, w, xh, xh, w0, w1, x0, x1, s0, s1, k0, cols, 1);
+                stage(ctx, ring, write, matrixWords, w, xh, xh, w2, w3, x2, x3, s2, s3, k0, cols, 1);
+            }
+            ctx.commitCopies();
+            KernelContext.unroll(2);
+            for (int kk = 0; kk < STEP; kk += 16) {
+                int ak = read + a + kk / 2, bk = read + b + kk / 2;
+                Vec16 b01 = ctx.loadMatrix(ring, bk), b23 = ctx.loadMatrix(ring, bk + 16 * ROW_WORDS), b45 = ctx.loadMatrix(ring, bk + 32 * ROW_WORDS),
+                        b67 = ctx.loadMatrix(ring, bk + 48 * ROW_WORDS);
+                Vec16 a0 = ctx.loadMatrix(ring, ak), a1 = ctx.loadMatrix(ring, ak + 16 * ROW_WORDS), a2 = ctx.loadMatrix(ring, ak + 32 * ROW_WORDS),
+                        a3 = ctx.loadMatrix(ring, ak + 48 * ROW_WORDS);
+                d0 = ctx.mmaBf16(a0, b01.word(0), b01.word(1), d0);
+                d1 = ctx.mmaBf16(a0, b01.word(2), b01.word(3), d1);
+                d2 = ctx.mmaBf16(a0, b23.word(0), b23.word(1), d2);
+                d3 = ctx.mmaBf16(a0, b23.word(2), b23.word(3), d3);
+                d4 = ctx.mmaBf16(a0, b45.word(0), b45.word(1), d4);
+                d5 = ctx.mmaBf16(a0, b45.word(2), b45.word(3), d5);
+                d6 = ctx.mmaBf16(a0, b67.word(0), b67.word(1), d6);
+                d7 = ctx.mmaBf16(a0, b67.word(2), b67.word(3), d7);
+                e0 = ctx.mmaBf16(a1, b01.word(0), b01.word(1), e0);
+                e1 = ctx.mmaBf16(a1, b01.word(2), b01.word(3), e1);
+                e2 = ctx.mmaBf16(a1, b23.word(0), b23.word(1), e2);
+                e3 = ctx.mmaBf16(a1, b23.word(2), b23.word(3), e3);
+                e4 = ctx.mmaBf16(a1, b45.word(0), b45.word(1), e4);
+                e5 = ctx.mmaBf16(a1, b45.word(2), b45.word(3), e5);
+                e6 = ctx.mmaBf16(a1, b67.word(0), b67.word(1), e6);
+                e7 = ctx.mmaBf16(a1, b67.word(2), b67.word(3), e7);
+                f0 = ctx.mmaBf16(a2, b01.word(0), b01.word(1), f0);
+                f1 = ctx.mmaBf16(a2, b01.word(2), b01.word(3), f1);
+                f2 = ctx.mmaBf16(a2, b23.word(0), b23.word(1), f2);
+                f3 = ctx.mmaBf16(a2, b23.word(2), b23.word(3), f3);
+                f4 = ctx.mmaBf16(a2, b45.word(0), b45.word(1), f4);
+                f5 = ctx.mmaBf16(a2, b45.word(2), b45.word(3), f5);
+                f6 = ctx.mmaBf16(a2, b67.word(0), b67.word(1), f6);
+                f7 = ctx.mmaBf16(a2, b67.word(2), b67.word(3), f7);
+                h0 = ctx.mmaBf16(a3, b01.word(0), b01.word(1), h0);
+                h1 = ctx.mmaBf16(a3, b01.word(2), b01.word(3), h1);
+                h2 = ctx.mmaBf16(a3, b23.word(0), b23.word(1), h2);
+                h3 = ctx.mmaBf16(a3, b23.word(2), b23.word(3), h3);
+                h4 = ctx.mmaBf16(a3, b45.word(0), b45.word(1), h4);
+                h5 = ctx.mmaBf16(a3, b45.word(2), b45.word(3), h5);
+                h6 = ctx.mmaBf16(a3, b67.word(0), b67.word(1), h6);
+                h7 = ctx.mmaBf16(a3, b67.word(2), b67.word(3), h7);
+            }
+            write = read;
+            read = read + stage == STAGES * stage ? 0 : read + stage;
+        }
+        int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
+        storeRows(out, bias, token, row, tokens, rows, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
+        storeRows(out, bias, token + 16, row, tokens, rows, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
+        storeRows(out, bias, token + 32, row, tokens, rows, epilogue, f0, f1, f2, f3, f4, f5, f6, f7);
+        storeRows(out, bias, token + 48, row, tokens, rows, epilogue, h0, h1, h2, h3, h4, h5, h6, h7);
+    }
+
+    /** A warp's 16 tokens × 64 rows of results (eight 16×8 products, rows 8j… in {@code cj}) through the epilogue. */
+    private static void storeRows(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, int epilogue, Vec16 c0, Vec16 c1, Vec16 c2,
+                                  Vec16 c3, Vec16 c4, Vec16 c5, Vec16 c6, Vec16 c7) {
+        GemmKernels.storeTile(out, bias, token, row, tokens, rows, 0L, c0, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 8, tokens, rows, 0L, c1, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 16, tokens, rows, 0L, c2, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 24, tokens, rows, 0L, c3, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 32, tokens, rows, 0L, c4, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 40, tokens, rows, 0L, c5, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 48, tokens, rows, 0L, c6, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 56, tokens, rows, 0L, c7, epilogue);
     }
 
     /**

@@ -343,6 +343,13 @@ class TranslationFidelityTest {
                     ptxRun(k, entry, specialized, grid, w.memory(), h1.memory(), l1.memory(), bias.memory(), o2.memory(), tokens, rows, cols, parts, epilogue);
                     assertClose(o1, o2, 0);
                 }
+                if (parts == 1) { // and the 64 x 64 warps
+                    Grid grid = dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows);
+                    F32Buffer o1 = randomBuffer(tokens * rows), o2 = copy(o1);
+                    Emulator.launch(k, "wide", grid, w, h1, bias, o1, tokens, rows, cols, epilogue);
+                    ptxRun(k, "wide", specialized, grid, w.memory(), h1.memory(), bias.memory(), o2.memory(), tokens, rows, cols, epilogue);
+                    assertClose(o1, o2, 0);
+                }
             }
         }
     }

@@ -61,9 +61,12 @@ class PipelinedGemmTest {
             Emulator.launch(GemmKernels.class, "bf16TensorRounded", GemmKernels.tensorGrid(tokens, rows), w, x, bias, staged, tokens, rows, cols, epilogue);
             Emulator.launch(PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, 1), w, xh, xh, bias, small, tokens, rows, cols, 1, epilogue);
             Emulator.launch(PipelinedGemm.class, "large", PipelinedGemm.largeGrid(tokens, rows, 1), w, xh, xh, bias, large, tokens, rows, cols, 1, epilogue);
+            F32Buffer wide = copy(before);
+            Emulator.launch(PipelinedGemm.class, "wide", PipelinedGemm.wideGrid(tokens, rows), w, xh, bias, wide, tokens, rows, cols, epilogue);
             GemmKernelTest.assertProduct(rounded, wv, bias, before, small, tokens, epilogue, what);
             assertSameBits(staged, small, what + ", 64 x 64 tiles");
             assertSameBits(staged, large, what + ", 128 x 128 tiles");
+            assertSameBits(staged, wide, what + ", 128 x 128 tiles of 64 x 64 warps");
         }
     }
 
@@ -94,6 +97,12 @@ class PipelinedGemmTest {
     F32Buffer copy(F32Buffer from) {
         F32Buffer to = F32Buffer.allocate(helpers.arena, from.length());
         for (long i = 0; i < from.length(); i++) to.set(i, from.get(i));
+        return to;
+    }
+
+    F32Buffer copy(float[] from) {
+        F32Buffer to = F32Buffer.allocate(helpers.arena, from.length);
+        for (int i = 0; i < from.length; i++) to.set(i, from[i]);
         return to;
     }
 
