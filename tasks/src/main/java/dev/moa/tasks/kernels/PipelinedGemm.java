@@ -149,8 +149,8 @@ public final class PipelinedGemm {
 
     /**
      * The tile, {@code large} and {@code group}/{@code tile} constants of each entry. Each work-item stages, per
-     * step, 16 bytes (8 columns, from column {@code 8·(t % 4)}) of two weight rows and of two tokens' rows per
-     * part, rows {@code t / 4} and {@code t / 4 + group / 4} of the tile: {@code tile · 4} pieces per matrix, two
+     * step, 16 bytes (8 columns, from column {@code 8·(t / 8 % 4)}) of two weight rows and of two tokens' rows per
+     * part, rows {@link #firstRow}{@code (t)} and {@code group / 4} after it: {@code tile · 4} pieces per matrix, two
      * per work-item. Rows past the last token or weight row copy the last one (its outputs are never stored), columns
      * past {@code cols} are zeros (a copy that reads nothing). The ring: step k is staged in stage {@code k % STAGES},
      * issued at step {@code k - 2}; at step k a work-item waits for its own copies of step k, the barrier then says
@@ -167,8 +167,8 @@ public final class PipelinedGemm {
         int matrixWords = tile * ROW_WORDS, stage = (1 + parts) * matrixWords;
         int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16);
         int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
-        // this work-item's pieces: where each starts in its matrix (before the step's column) and in a stage
-        int column = 8 * (t % 4), r0 = t / 4, r1 = r0 + group / 4;
+        // this work-item's pieces: where each starts in its matrix (before the step's column) and in a stage (firstRow)
+        int column = 8 * (t / 8 % 4), r0 = firstRow(t), r1 = r0 + group / 4;
         long w0 = (long) Math.min(rowBase + r0, rows - 1) * cols, w1 = (long) Math.min(rowBase + r1, rows - 1) * cols;
         long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols;
         int s0 = r0 * ROW_WORDS + column / 2, s1 = r1 * ROW_WORDS + column / 2;
@@ -225,8 +225,20 @@ public final class PipelinedGemm {
     }
 
     /**
+     * The first of the tile's rows work-item {@code t} stages (16 bytes of each step's 64, from column
+     * {@code 8·(t / 8 % 4)}; its others are {@code group / 4} apart): eight consecutive lanes take eight consecutive
+     * rows at one column, so each quarter-warp's 16-byte writes into shared memory (a phase of 128 bytes) land in 32
+     * different banks, rows being {@value #ROW_WORDS} words apart as {@code ldmatrix} wants them. (Four lanes a row,
+     * the obvious order, puts two rows' 64 bytes in each phase, 16 + 4 banks apart: every copy conflicted two ways,
+     * {@code SharedBankConflictTest}.) A warp still reads eight rows' 64 bytes from global memory.
+     */
+    static int firstRow(int t) {
+        return t % 8 + 8 * (t / KernelContext.WARP);
+    }
+
+    /**
      * {@link #wide}'s tile: {@link #pipelinedTile}'s ring with one part, staged by each work-item in four rows of each
-     * matrix ({@code t / 4 + 32i}), warp v multiplying tokens {@code 64(v % 2)…} by rows {@code 64(v / 2)…}: per 16
+     * matrix ({@link #firstRow}{@code (t) + 32i}), warp v multiplying tokens {@code 64(v % 2)…} by rows {@code 64(v / 2)…}: per 16
      * columns four A fragments (16 tokens each) against four pairs of B blocks, 32 products into the accumulators
      * {@code c[m][j]} (tokens 16m…, rows 8j…: d, e, f, h for m = 0…3).
      */
@@ -238,7 +250,7 @@ public final class PipelinedGemm {
         int matrixWords = LARGE_TILE * ROW_WORDS, stage = 2 * matrixWords;
         int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16); // as in pipelinedTile
         int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
-        int column = 8 * (t % 4), r0 = t / 4, r1 = r0 + 32, r2 = r0 + 64, r3 = r0 + 96;
+        int column = 8 * (t / 8 % 4), r0 = firstRow(t), r1 = r0 + 32, r2 = r0 + 64, r3 = r0 + 96;
         long w0 = (long) Math.min(rowBase + r0, rows - 1) * cols, w1 = (long) Math.min(rowBase + r1, rows - 1) * cols;
         long w2 = (long) Math.min(rowBase + r2, rows - 1) * cols, w3 = (long) Math.min(rowBase + r3, rows - 1) * cols;
         long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols;

@@ -51,6 +51,24 @@ public final class PtxInterpreter {
     /** Of {@link #executed}, the register moves ({@code mov}), which ptxas's register allocation mostly removes. */
     private final java.util.concurrent.atomic.LongAdder moves = new java.util.concurrent.atomic.LongAdder();
 
+    /** Shared-memory bank conflicts of every launch so far. */
+    private final SharedBanks banks = new SharedBanks();
+
+    /** Shared-memory wavefronts of every launch so far ({@link SharedBanks}). */
+    public long sharedWavefronts() {
+        return banks.wavefronts();
+    }
+
+    /** The wavefronts {@link #sharedWavefronts}' accesses would take without bank conflicts. */
+    public long sharedIdealWavefronts() {
+        return banks.ideal();
+    }
+
+    /** The shared accesses that conflicted, one line per instruction (empty: none). */
+    public String bankConflicts() {
+        return banks.report(code);
+    }
+
     /** Instructions executed so far, summed over threads: a deterministic measure of a kernel's work. */
     public long executed() {
         return executed.sum();
@@ -217,6 +235,7 @@ public final class PtxInterpreter {
                 }));
             }
             for (var th : threads) th.join();
+            banks.endGroup();
             if (failure.get() != null) throw new IllegalStateException("PTX failed: " + failure.get(), failure.get());
         } catch (InterruptedException e) {
             java.lang.Thread.currentThread().interrupt();
@@ -299,6 +318,14 @@ public final class PtxInterpreter {
         final java.util.ArrayDeque<List<Runnable>> copyGroups = new java.util.ArrayDeque<>();
         /** Whether this thread has passed {@code griddepcontrol.wait}; the launch's count of those that have. */
         boolean waited;
+        /** How many times this thread has run each shared-memory instruction, by index: to match its warp's lanes. */
+        final Map<Integer, Integer> runs = new HashMap<>();
+
+        /** This thread's shared access of {@code bytes} at {@code address}, for {@link SharedBanks}. */
+        void bank(long address, int bytes) {
+            int occurrence = runs.merge(current, 1, Integer::sum), warp = tid / 32;
+            banks.access(warp, tid % 32, Math.min(32, grid.groupSize() - warp * 32), current, occurrence, address, bytes);
+        }
         final java.util.concurrent.atomic.LongAdder waits;
         final java.util.concurrent.atomic.AtomicIntegerArray exited;
 
@@ -449,14 +476,20 @@ public final class PtxInterpreter {
                                 if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // {%v_0, …}, [address]
                                     int words = p[p.length - 2].equals("v4") ? 4 : 2;
                                     long a = aligned(address(o[words]), 4 * words, op);
-                                    if (memory == shared) races.access(tid, interval, a, 4 * words, false, current, code);
+                                    if (memory == shared) {
+                                        races.access(tid, interval, a, 4 * words, false, current, code);
+                                        bank(a, 4 * words);
+                                    }
                                     for (int w = 0; w < words; w++) {
                                         set(o[w].replace("{", "").replace("}", ""), memory.get(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w) & 0xFFFFFFFFL);
                                     }
                                     continue;
                                 }
                                 long a = aligned(address(o[1]), bytes(type, op), op);
-                                if (memory == shared) races.access(tid, interval, a, bytes(type, op), false, current, code);
+                                if (memory == shared) {
+                                    races.access(tid, interval, a, bytes(type, op), false, current, code);
+                                    bank(a, bytes(type, op));
+                                }
                                 switch (type) {
                                     case "f32" -> setF(o[0], memory.get(ValueLayout.JAVA_FLOAT_UNALIGNED, a));
                                     case "s32", "u32", "b32" -> set(o[0], memory.get(ValueLayout.JAVA_INT_UNALIGNED, a));
@@ -475,7 +508,10 @@ public final class PtxInterpreter {
                             if (p[p.length - 2].equals("v4") || p[p.length - 2].equals("v2")) { // [address], {%v_0, …} (nvcc's)
                                 int words = p[p.length - 2].equals("v4") ? 4 : 2;
                                 aligned(a, 4 * words, op);
-                                if (memory == shared) races.access(tid, interval, a, 4 * words, true, current, code);
+                                if (memory == shared) {
+                                    races.access(tid, interval, a, 4 * words, true, current, code);
+                                    bank(a, 4 * words);
+                                }
                                 if (!type.equals("f32") && !type.equals("b32") && !type.equals("u32") && !type.equals("s32")) throw unsupported(op);
                                 for (int w = 0; w < words; w++) {
                                     memory.set(ValueLayout.JAVA_INT_UNALIGNED, a + 4L * w, i(o[1 + w].replace("{", "").replace("}", "")));
@@ -483,7 +519,10 @@ public final class PtxInterpreter {
                                 continue;
                             }
                             aligned(a, bytes(type, op), op);
-                            if (memory == shared) races.access(tid, interval, a, bytes(type, op), true, current, code);
+                            if (memory == shared) {
+                                races.access(tid, interval, a, bytes(type, op), true, current, code);
+                                bank(a, bytes(type, op));
+                            }
                             switch (type) {
                                 case "f32" -> memory.set(ValueLayout.JAVA_FLOAT_UNALIGNED, a, f(o[1]));
                                 case "s32", "u32", "b32" -> memory.set(ValueLayout.JAVA_INT_UNALIGNED, a, i(o[1]));
@@ -527,6 +566,7 @@ public final class PtxInterpreter {
                                     int copyOp = current;
                                     // on the GPU the copy may land any time from here to the wait that covers it: a write in both intervals
                                     races.access(tid, interval, destination, 16, true, copyOp, code);
+                                    bank(destination, 16); // the copy's write into shared memory, 16 bytes a lane
                                     openCopies.add(() -> { // run at the wait that covers it: written then, in this thread's interval
                                         races.access(tid, interval, destination, 16, true, copyOp, code);
                                         if (read > 0) MemorySegment.copy(ALL, source, shared, destination, read);
@@ -564,6 +604,7 @@ public final class PtxInterpreter {
                             boolean transposed = op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16");
                             if (!transposed && !op.text().startsWith("ldmatrix.sync.aligned.m8n8.x4.shared.b16")) throw unsupported(op);
                             long mine = aligned(address(o[4]), 16, op);
+                            bank(mine, 16); // each lane's 16-byte row; lanes 8j..8j+7 name matrix j's, a phase each
                             int lane = tid % 32;
                             for (int j = 0; j < 4; j++) {
                                 String target = o[j].replace("{", "").replace("}", "").strip();
