@@ -226,6 +226,11 @@ final class Intrinsics {
                 String v = f.push(Kind.VEC);
                 t.emit("ld.shared.v4.b32", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
             }
+            case "store4" -> { // static: (shared float[], index, four floats) in one st.shared.v4
+                String v = f.pop(), index = f.pop(), array = f.pop();
+                String address = f.sharedAddress(array, index);
+                t.emit("st.shared.v4.b32", "[" + address + "]", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}");
+            }
             case "unroll" -> {
                 Value factor = f.popValue();
                 if (factor.constant() == null || factor.constant() < 1 || factor.constant() > 32) {

@@ -200,6 +200,19 @@ public abstract class KernelContext {
         return Vec16.ofWords(shared[index], shared[index + 1], shared[index + 2], shared[index + 3]);
     }
 
+    /**
+     * Stores the four floats of {@code v} at {@code index…index + 3} of a group-shared array in one 16-byte store
+     * ({@code st.shared.v4.b32}); {@code index} must be a multiple of 4. Lanes storing consecutive fours then fill a
+     * phase's 128 bytes in one wavefront, where four scalar stores 16 bytes apart meet in the same banks.
+     */
+    public static void store4(float[] shared, int index, Vec16 v) {
+        if ((index & 3) != 0) throw new IllegalArgumentException("store4: index " + index + " of a shared array is not a multiple of 4");
+        shared[index] = v.f32(0);
+        shared[index + 1] = v.f32(1);
+        shared[index + 2] = v.f32(2);
+        shared[index + 3] = v.f32(3);
+    }
+
     /** {@code buffer[index] += value} atomically, returning the old value: {@code atom.global.add.f32}. */
     public abstract float atomicAdd(F32Buffer buffer, long index, float value);
 

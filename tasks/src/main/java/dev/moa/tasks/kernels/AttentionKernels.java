@@ -570,10 +570,8 @@ public final class AttentionKernels {
 
     /** Adds four floats into shared memory at {@code at}. */
     private static void addFour(float[] shared, int at, Vec16 x) {
-        shared[at] += x.f32(0);
-        shared[at + 1] += x.f32(1);
-        shared[at + 2] += x.f32(2);
-        shared[at + 3] += x.f32(3);
+        Vec16 old = KernelContext.load4(shared, at); // 16 bytes a lane: consecutive lanes' fours share no bank (scalar words 16 bytes apart did)
+        KernelContext.store4(shared, at, Vec16.ofFloats(old.f32(0) + x.f32(0), old.f32(1) + x.f32(1), old.f32(2) + x.f32(2), old.f32(3) + x.f32(3)));
     }
 
     /**
@@ -811,10 +809,7 @@ public final class AttentionKernels {
 
     /** Four consecutive floats into shared memory at {@code at}. */
     private static void storeFour(float[] shared, int at, float x0, float x1, float x2, float x3) {
-        shared[at] = x0;
-        shared[at + 1] = x1;
-        shared[at + 2] = x2;
-        shared[at + 3] = x3;
+        KernelContext.store4(shared, at, Vec16.ofFloats(x0, x1, x2, x3)); // one 16-byte store: no bank conflicts between lanes
     }
 
     /**

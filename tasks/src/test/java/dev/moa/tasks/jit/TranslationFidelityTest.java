@@ -608,7 +608,38 @@ class TranslationFidelityTest {
         if (specialized) assertTrue(!fixed.isEmpty(), method + " has @Specialize parameters");
         String ptx = PtxCompiler.compile(owner, method, TARGET, fixed).ptx();
         assertEquals(specialized, ptx.contains("// specialized: "), ptx.lines().limit(4).toList().toString());
-        new PtxInterpreter(ptx).launch(grid, args);
+        PtxInterpreter kernel = new PtxInterpreter(ptx);
+        kernel.launch(grid, args);
+        ran.put(method, kernel);
+    }
+
+    /** The interpreter of each kernel {@link #ptxRun} ran last, by method name. */
+    final java.util.Map<String, PtxInterpreter> ran = new java.util.HashMap<>();
+
+    /**
+     * On the head dims of real models the decode attention kernels' shared-memory accesses take no extra wavefront
+     * ({@link SharedBanks}): the warps' partial sums are written and added 16 bytes a lane ({@code store4}), where four
+     * scalar accesses 16 bytes apart put lanes c and c + 8 in one bank (2-way at head_dim 64, 4-way at 128); the staged
+     * kernel over a BF16 cache keeps a 2-way store of its partial sums (up to 7 % of its wavefronts at head_dim 128).
+     */
+    @Test
+    void decodeAttentionSharedAccessesDoNotConflict() {
+        for (int[] c : new int[][] {{64, dev.moa.tasks.kernels.KvStore.F32}, {64, dev.moa.tasks.kernels.KvStore.BF16}, {128, dev.moa.tasks.kernels.KvStore.BF16}}) {
+            ran.clear();
+            moaDecodeAttention(c[0], c[1], true);
+            for (String kernel : new String[] {"decodeSplit", "decodeGrouped", "decodeStaged"}) {
+                PtxInterpreter k = ran.get(kernel);
+                String what = kernel + " at head_dim " + c[0] + ":\n" + k.bankConflicts();
+                System.out.printf("%s, head_dim %d, format %d: %d shared wavefronts, %d ideal%n", kernel, c[0], c[1], k.sharedWavefronts(), k.sharedIdealWavefronts());
+                if (kernel.equals("decodeStaged") && c[1] == dev.moa.tasks.kernels.KvStore.BF16) {
+                    // a BF16 chunk's eight sums go out as two fours 32 bytes apart a lane: 2-way, once a split per four heads
+                    assertTrue(k.sharedWavefronts() <= 1.07 * k.sharedIdealWavefronts(), what);
+                } else {
+                    assertEquals(k.sharedIdealWavefronts(), k.sharedWavefronts(), what);
+                }
+            }
+            assertTrue(ran.containsKey("decodeGrouped") && ran.containsKey("decodeStaged"), ran.keySet().toString());
+        }
     }
 
     void moaDecodeAttention(int headDim, int format, boolean specialized) {
