@@ -107,7 +107,9 @@ public final class GpuKernelBenchmark {
             for (int[] shape : new int[][] {{32, 3072, 2048}, {32, 2048, 8192}, {32, 16384, 2048}}) {
                 progress.printf("a batched decode step's product, %d sessions x %d x %d (batched matvec, tensor cores whole, split) ...%n",
                         shape[0], shape[1], shape[2]);
-                for (String kind : new String[] {"halfBatchInto", "bf16Tensor", "bf16TensorSplit"}) rows.add(decodeProduct(shape[0], shape[1], shape[2], kind));
+                for (String kind : new String[] {"halfBatchInto", "bf16Tensor", "bf16TensorSplit", "pipelinedSplit"}) {
+                    rows.add(decodeProduct(shape[0], shape[1], shape[2], kind));
+                }
             }
             progress.println("prefill attention, 4096 tokens, 32 heads over 8, head_dim 64 (FFMA, tensor cores split and rounded) ...");
             for (String kernel : new String[] {"blockSparse", "blockSparseTensor", "blockSparseTensorRounded"}) {
@@ -323,6 +325,17 @@ public final class GpuKernelBenchmark {
                 var g = dev.moa.tasks.kernels.GemmKernels.tensorGrid(batch, rows);
                 yield new Launch[] {ours(gemm, kind, g, dw, dx, dbias, dout, batch, rows, cols, 0)};
             }
+            case "pipelinedSplit" -> { // the model's: activations in BF16 parts (written by the kernel before: untimed here)
+                Half16Buffer high = Half16Buffer.allocate(arena, x.length()), low = Half16Buffer.allocate(arena, x.length());
+                for (long i = 0; i < x.length(); i++) dev.moa.tasks.kernels.PipelinedGemm.writeParts(high, low, i, x.get(i), 2);
+                int splits = dev.moa.tasks.kernels.GemmKernels.splits(batch, rows, cols);
+                DeviceMemory partial = device(F32Buffer.allocate(arena, (long) splits * batch * rows));
+                partial.fill(NAN_BYTE);
+                yield new Launch[] {
+                        ours(dev.moa.tasks.kernels.PipelinedGemm.class, "split", dev.moa.tasks.kernels.PipelinedGemm.splitGrid(batch, rows, splits, 2), dw,
+                                device(high), device(low), partial, batch, rows, cols, dev.moa.tasks.kernels.GemmKernels.splitCols(cols, splits), 2),
+                        ours(gemm, "sumSplits", dev.moa.tasks.kernels.GemmKernels.sumGrid(batch, rows), partial, dbias, dout, batch, rows, splits, 0)};
+            }
             default -> {
                 int splits = dev.moa.tasks.kernels.GemmKernels.splits(batch, rows, cols);
                 DeviceMemory partial = device(F32Buffer.allocate(arena, (long) splits * batch * rows));
@@ -347,6 +360,7 @@ public final class GpuKernelBenchmark {
         String name = switch (kind) {
             case "halfBatchInto" -> "matvec-half-batch";
             case "bf16Tensor" -> "gemm-bf16-tensor";
+            case "pipelinedSplit" -> "gemm-pipelined-split";
             default -> "gemm-bf16-tensor-split";
         };
         // bound by the weights' bytes (read once per step by every kind but the matvec's later passes): GB/s, not FLOP/s

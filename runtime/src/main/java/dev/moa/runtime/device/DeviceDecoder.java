@@ -14,6 +14,7 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.AttentionKernels;
 import dev.moa.tasks.kernels.MatVecKernels;
+import dev.moa.tasks.kernels.PipelinedGemm;
 import dev.moa.tasks.kernels.NormedMatVecKernels;
 import dev.moa.tasks.kernels.Step;
 import dev.moa.tasks.kernels.VectorKernels;
@@ -175,11 +176,21 @@ public final class DeviceDecoder implements AutoCloseable {
         weights.embedding.gather(graph, step, x, batch);
         F32Buffer products = tensorProducts ? buffers.f32(Math.max(1, Math.max(weights.partialFloats(batch), weights.lmHead.partialFloats(batch))))
                 : null;
+        // on the tensor cores the products read their activations as BF16 parts, which the norms, the attention (a split
+        // after it) and SwiGLU write (DevicePrefill.pipelined: every layer's matrices BF16 rows the pipelined GEMM takes)
+        boolean parts = products != null && DevicePrefill.pipelined(weights, TensorProducts.SPLIT);
+        ActivationParts normedParts = parts ? ActivationParts.allocate(buffers, (long) batch * hidden, TensorProducts.SPLIT) : null;
+        ActivationParts attentionParts = parts ? ActivationParts.allocate(buffers, (long) batch * config.queryDim(), TensorProducts.SPLIT) : null;
+        ActivationParts activationParts = parts ? ActivationParts.allocate(buffers, (long) batch * inter, TensorProducts.SPLIT) : null;
         GraphSteps steps = new GraphSteps(config, weights, batch, new Activations(x, xb, qkv, attention, gateUp, activation, partialOut,
-                partialMax, partialSum), sinkSlots, grouped, staged, products);
+                partialMax, partialSum, normedParts, attentionParts, activationParts), sinkSlots, grouped, staged, products);
         for (int l = 0; l < layerCount; l++) LlamaLayer.run(steps, l);
         if (steps.fused) {
             weights.lmHead.multiplyNormed(graph, "final norm + output head", x, weights.finalNorm, eps, weights.noBias, logits, 0);
+        } else if (parts && weights.lmHead.takesParts()) {
+            graph.task("final norm", VectorKernels.class, "rmsNormParts", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, normedParts.high(),
+                    normedParts.low(), hidden, eps, normedParts.count());
+            weights.lmHead.multiplyParts(graph, "output head", normedParts, weights.noBias, logits, 0, batch, products);
         } else {
             graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
             steps.product(weights.lmHead, "output head", xb, weights.noBias, logits, 0);
@@ -265,15 +276,24 @@ public final class DeviceDecoder implements AutoCloseable {
                               I32Buffer local, int splits) {
     }
 
-    /** The step's activations, all rows: residual stream, normed input, q/k/v, attention output, gate/up, SwiGLU, attention splits. */
+    /**
+     * The step's activations, all rows: residual stream, normed input, q/k/v, attention output, gate/up, SwiGLU, attention
+     * splits; and where the products take BF16 parts ({@link DeviceMatrix#multiplyParts}), the normed input, the
+     * attention output and SwiGLU's as parts (else null).
+     */
     private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer attention, F32Buffer gateUp, F32Buffer activation,
-                               F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum) {
+                               F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum, ActivationParts normedParts,
+                               ActivationParts attentionParts, ActivationParts activationParts) {
+        boolean parts() {
+            return normedParts != null;
+        }
     }
 
     /**
      * {@link LlamaLayer}'s steps as launches appended to the step's graph, each over all rows: RMSNorm one group per
      * row, the matmuls with bias and residual epilogues ({@link #product}: a GEMM on the tensor cores over the rows
-     * where the step takes them, else this format's batched matvec), RoPE fused with the cache
+     * where the step takes them — over BF16 parts the norms, SwiGLU and a split after the attention write, where
+     * every layer's matrices take them ({@link ActivationParts}) — else this format's batched matvec), RoPE fused with the cache
      * write, attention (grouped per KV group where shared memory holds the group, merging its own splits; else per
      * query head, then a combine of its splits), SwiGLU over the fused gate/up output.
      *
@@ -321,11 +341,17 @@ public final class DeviceDecoder implements AutoCloseable {
          * {@code m} is BF16 (each weight read once for all rows), else the batched matvec.
          */
         void product(DeviceMatrix m, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue) {
+            if (a.parts()) throw new IllegalStateException(name + ": this step's products read BF16 parts");
             if (products != null && m.format() == dev.moa.tasks.cpu.WeightFormat.BF16) {
                 m.multiplyTokens(graph, name, x, bias, out, epilogue, batch, TensorProducts.SPLIT, products, weights.noHalf);
             } else {
                 m.multiply(graph, name, x, bias, out, epilogue, batch);
             }
+        }
+
+        /** {@code out (+)= m · x (+ bias)} for every row, x in BF16 parts: the pipelined GEMM, split over the columns ({@code products}). */
+        void product(DeviceMatrix m, String name, ActivationParts x, F32Buffer bias, F32Buffer out, int epilogue) {
+            m.multiplyParts(graph, name, x, bias, out, epilogue, batch, products);
         }
 
         private static String at(int layer) {
@@ -337,8 +363,15 @@ public final class DeviceDecoder implements AutoCloseable {
             if (fused) return; // the next matvec normalises x itself
             DeviceWeights.Layer w = weights.layers[layer];
             boolean attentionNorm = which == LlamaLayer.Norm.ATTENTION;
-            graph.task(at(layer) + (attentionNorm ? "attention norm" : "ffn norm"), VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP),
-                    a.x(), attentionNorm ? w.attentionNorm() : w.ffnNorm(), a.xb(), hidden, eps);
+            String name = at(layer) + (attentionNorm ? "attention norm" : "ffn norm");
+            F32Buffer norm = attentionNorm ? w.attentionNorm() : w.ffnNorm();
+            if (a.parts()) {
+                ActivationParts p = a.normedParts();
+                graph.task(name, VectorKernels.class, "rmsNormParts", Grid.of(batch, VectorKernels.ROW_GROUP), a.x(), norm, p.high(), p.low(), hidden, eps,
+                        p.count());
+            } else {
+                graph.task(name, VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), a.x(), norm, a.xb(), hidden, eps);
+            }
         }
 
         @Override
@@ -354,7 +387,9 @@ public final class DeviceDecoder implements AutoCloseable {
                         c.kv().format().kernelFlag());
                 return;
             }
-            product(w.qkv(), at(layer) + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), w.qkvBias() == null ? 0 : MatVecKernels.BIAS);
+            int epilogue = w.qkvBias() == null ? 0 : MatVecKernels.BIAS;
+            if (a.parts()) product(w.qkv(), at(layer) + "q/k/v", a.normedParts(), weights.bias(w.qkvBias()), a.qkv(), epilogue);
+            else product(w.qkv(), at(layer) + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), epilogue);
         }
 
         @Override
@@ -389,8 +424,16 @@ public final class DeviceDecoder implements AutoCloseable {
         @Override
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
-            product(w.output(), at(layer) + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(),
-                    MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS));
+            int epilogue = MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS);
+            if (a.parts()) {
+                ActivationParts p = a.attentionParts();
+                int width = heads * headDim;
+                graph.task(at(layer) + "attention parts", PipelinedGemm.class, "splitRows", Grid.of((width + 255) / 256, batch, 256), a.attention(),
+                        p.high(), p.low(), width, p.count());
+                product(w.output(), at(layer) + "output + residual", p, weights.bias(w.outputBias()), a.x(), epilogue);
+            } else {
+                product(w.output(), at(layer) + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(), epilogue);
+            }
         }
 
         @Override
@@ -401,18 +444,27 @@ public final class DeviceDecoder implements AutoCloseable {
                         NormedMatVecKernels.GLU);
                 return;
             }
-            product(weights.layers[layer].gateUp(), at(layer) + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0);
+            if (a.parts()) product(weights.layers[layer].gateUp(), at(layer) + "gate/up", a.normedParts(), weights.noBias, a.gateUp(), 0);
+            else product(weights.layers[layer].gateUp(), at(layer) + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0);
         }
 
         @Override
         public void swiGlu(int layer) {
             if (fused) return; // the gate/up matvec's epilogue
-            graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), a.gateUp(), a.activation(), inter);
+            Grid grid = Grid.of((inter + 255) / 256, batch, 256);
+            if (a.parts()) {
+                ActivationParts p = a.activationParts();
+                graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGluParts", grid, a.gateUp(), p.high(), p.low(), inter, p.count());
+            } else {
+                graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", grid, a.gateUp(), a.activation(), inter);
+            }
         }
 
         @Override
         public void downResidual(int layer) {
-            product(weights.layers[layer].down(), at(layer) + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE);
+            DeviceMatrix down = weights.layers[layer].down();
+            if (a.parts()) product(down, at(layer) + "down + residual", a.activationParts(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE);
+            else product(down, at(layer) + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE);
         }
     }
 

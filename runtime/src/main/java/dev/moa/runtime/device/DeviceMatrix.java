@@ -144,13 +144,21 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
 
     /**
      * Appends {@code out (+)= x · thisᵀ (+ bias)} for {@code tokens} rows of activations already in BF16 parts (a
-     * prompt's chunk): where 128 × 128 tiles fill the GPU ({@link GemmKernels#large}) {@link PipelinedGemm#large}
-     * for split activations, {@link PipelinedGemm#wide} for rounded ones; else {@link PipelinedGemm#tile} — the bits {@link #multiplyTokens} gives the same activations as floats, with
-     * the staging done by the kernel that wrote them. Needs {@link #takesParts}.
+     * prompt's chunk, a batched decode step's sessions): where 128 × 128 tiles fill the GPU ({@link GemmKernels#large})
+     * {@link PipelinedGemm#large} for split activations, {@link PipelinedGemm#wide} for rounded ones; else
+     * {@link PipelinedGemm#tile}, or with a {@code partial} buffer ({@link #partialFloats}) where its tiles are too
+     * few, split over the columns ({@link PipelinedGemm#split}, then {@link GemmKernels#sumSplits}) — the bits
+     * {@link #multiplyTokens} gives the same activations as floats, with the staging done by the kernel that wrote
+     * them. Needs {@link #takesParts}.
      */
-    void multiplyParts(TaskGraph graph, String name, ActivationParts x, F32Buffer bias, F32Buffer out, int epilogue, int tokens) {
+    void multiplyParts(TaskGraph graph, String name, ActivationParts x, F32Buffer bias, F32Buffer out, int epilogue, int tokens, F32Buffer partial) {
         if (!takesParts()) throw new IllegalStateException("the pipelined GEMM takes BF16 rows of whole 16-byte pieces, not " + format + " x " + cols);
-        if (!GemmKernels.large(tokens, rows)) {
+        int splits = partial == null ? 1 : GemmKernels.splits(tokens, rows, cols);
+        if (splits > 1) { // too few tiles to fill the GPU: split over the columns, the splits then added in order
+            graph.task(name + " (split)", PipelinedGemm.class, "split", PipelinedGemm.splitGrid(tokens, rows, splits, x.count()), data, x.high(), x.low(),
+                    partial, tokens, rows, cols, GemmKernels.splitCols(cols, splits), x.count());
+            graph.task(name, GemmKernels.class, "sumSplits", GemmKernels.sumGrid(tokens, rows), partial, bias, out, tokens, rows, splits, epilogue);
+        } else if (!GemmKernels.large(tokens, rows)) {
             graph.task(name, PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, x.count()), data, x.high(), x.low(), bias, out, tokens, rows,
                     cols, x.count(), epilogue);
         } else if (x.count() == 1) { // a bf16 x bf16 product: 64 x 64 warps read a third less shared memory a product

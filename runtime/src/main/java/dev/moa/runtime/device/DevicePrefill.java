@@ -400,7 +400,7 @@ final class DevicePrefill implements AutoCloseable {
             // never split over columns (no partial buffer): how a product is summed then does not depend on how many
             // tokens a chunk has, so a prompt gives the same bits whatever its chunks (a short prompt's few tiles cost)
             int epilogue = w.qkvBias() == null ? 0 : MatVecKernels.BIAS;
-            if (a.parts()) w.qkv().multiplyParts(graph, at + "q/k/v", a.normedParts(), weights.bias(w.qkvBias()), a.qkv(), epilogue, n);
+            if (a.parts()) w.qkv().multiplyParts(graph, at + "q/k/v", a.normedParts(), weights.bias(w.qkvBias()), a.qkv(), epilogue, n, null);
             else w.qkv().multiplyTokens(graph, at + "q/k/v", a.xb(), weights.bias(w.qkvBias()), a.qkv(), epilogue, n, products, null, weights.noHalf);
         }
 
@@ -437,7 +437,7 @@ final class DevicePrefill implements AutoCloseable {
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
             int epilogue = MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS);
-            if (a.parts()) w.output().multiplyParts(graph, at + "output + residual", a.attentionParts(), weights.bias(w.outputBias()), a.x(), epilogue, n);
+            if (a.parts()) w.output().multiplyParts(graph, at + "output + residual", a.attentionParts(), weights.bias(w.outputBias()), a.x(), epilogue, n, null);
             else w.output().multiplyTokens(graph, at + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(), epilogue, n, products, null,
                     weights.noHalf);
         }
@@ -445,7 +445,7 @@ final class DevicePrefill implements AutoCloseable {
         @Override
         public void gateUp(int layer) {
             DeviceMatrix gateUp = weights.layers[layer].gateUp();
-            if (a.parts()) gateUp.multiplyParts(graph, at + "gate/up", a.normedParts(), weights.noBias, a.gateUp(), 0, n);
+            if (a.parts()) gateUp.multiplyParts(graph, at + "gate/up", a.normedParts(), weights.noBias, a.gateUp(), 0, n, null);
             else gateUp.multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, products, null, weights.noHalf);
         }
 
@@ -463,7 +463,7 @@ final class DevicePrefill implements AutoCloseable {
         @Override
         public void downResidual(int layer) {
             DeviceMatrix down = weights.layers[layer].down();
-            if (a.parts()) down.multiplyParts(graph, at + "down + residual", a.activationParts(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n);
+            if (a.parts()) down.multiplyParts(graph, at + "down + residual", a.activationParts(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n, null);
             else down.multiplyTokens(graph, at + "down + residual", a.activation(), weights.noBias, a.x(), MatVecKernels.ACCUMULATE, n, products, null,
                     weights.noHalf);
         }

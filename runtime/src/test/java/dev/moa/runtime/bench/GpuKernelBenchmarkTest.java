@@ -14,13 +14,13 @@ import org.junit.jupiter.api.Test;
 /**
  * The GPU benchmark's decode-product rows wired as the kernels expect (grids, argument order, the split's two
  * launches), on the fake driver whose launches compute: each row's own check of its output against a plain product
- * passes for the three kinds, on a small odd shape.
+ * passes for the four kinds, on a small odd shape.
  */
 class GpuKernelBenchmarkTest {
     @Test
     void decodeProductRowsComputeTheProduct() {
         onTheFakeDriver(benchmark -> {
-            for (String kind : new String[] {"halfBatchInto", "bf16Tensor", "bf16TensorSplit"}) {
+            for (String kind : new String[] {"halfBatchInto", "bf16Tensor", "bf16TensorSplit", "pipelinedSplit"}) {
                 GpuKernelBenchmark.Row row = benchmark.decodeProduct(5, 70, 200, kind);
                 assertNull(FakeCuda.launchFailure(), kind);
                 assertTrue(row.maxError() < 1e-4, kind + ": error " + row.maxError());

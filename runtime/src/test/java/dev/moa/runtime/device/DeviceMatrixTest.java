@@ -178,7 +178,7 @@ class DeviceMatrixTest {
                         ActivationParts parts = ActivationParts.allocate(buffers, (long) tokens * cols, products);
                         TaskGraph graph = new TaskGraph().task("parts", dev.moa.tasks.kernels.PipelinedGemm.class, "splitRows",
                                 dev.moa.tasks.emulator.Grid.of(1, tokens, 256), x, parts.high(), parts.low(), cols, parts.count());
-                        matrix.multiplyParts(graph, "product", parts, bias, out, epilogue, tokens);
+                        matrix.multiplyParts(graph, "product", parts, bias, out, epilogue, tokens, null);
                         String kernel = !GemmKernels.large(tokens, rows) ? "tile" : products == TensorProducts.ROUNDED ? "wide" : "large";
                         assertEquals(kernel, graph.tasks().getLast().method());
                         matrix.multiplyTokens(graph, "floats", x, bias, expected, epilogue, tokens, products, null, w);
@@ -192,10 +192,31 @@ class DeviceMatrixTest {
                     }
                 }
             }
+            // a batched decode step's few tokens: split over the columns, the staging split's bits
+            int tokens = 8, rows = 64, cols = 256;
+            Half16Buffer w = bf16Gaussian(arena, (long) rows * cols, random);
+            F32Buffer x = gaussian(arena, (long) tokens * cols, random), bias = gaussian(arena, rows, random);
+            DeviceMatrix matrix = new DeviceMatrix(w, WeightFormat.BF16, rows, cols);
+            F32Buffer out = F32Buffer.allocate(arena, (long) tokens * rows), expected = F32Buffer.allocate(arena, (long) tokens * rows);
+            F32Buffer partial = F32Buffer.allocate(arena, matrix.partialFloats(tokens)), partial2 = F32Buffer.allocate(arena, matrix.partialFloats(tokens));
+            try (OwnedBuffers buffers = new OwnedBuffers(backend)) {
+                ActivationParts parts = ActivationParts.allocate(buffers, (long) tokens * cols, TensorProducts.SPLIT);
+                TaskGraph graph = new TaskGraph().task("parts", dev.moa.tasks.kernels.PipelinedGemm.class, "splitRows",
+                        dev.moa.tasks.emulator.Grid.of(1, tokens, 256), x, parts.high(), parts.low(), cols, 2);
+                matrix.multiplyParts(graph, "product", parts, bias, out, dev.moa.tasks.kernels.MatVecKernels.BIAS, tokens, partial);
+                assertEquals(java.util.List.of("splitRows", "split", "sumSplits"), graph.tasks().stream().map(TaskGraph.Task::method).toList());
+                matrix.multiplyTokens(graph, "floats", x, bias, expected, dev.moa.tasks.kernels.MatVecKernels.BIAS, tokens, TensorProducts.SPLIT, partial2, w);
+                backend.run(graph);
+                backend.download(out);
+                backend.download(expected);
+            }
+            for (long i = 0; i < out.length(); i++) {
+                assertEquals(Float.floatToRawIntBits(expected.get(i)), Float.floatToRawIntBits(out.get(i)), "split over the columns, element " + i);
+            }
             org.junit.jupiter.api.Assertions.assertFalse(new DeviceMatrix(Half16Buffer.allocate(arena, 8), WeightFormat.F16, 1, 8).takesParts(), "F16");
             org.junit.jupiter.api.Assertions.assertFalse(new DeviceMatrix(Half16Buffer.allocate(arena, 45), WeightFormat.BF16, 1, 45).takesParts(), "45 columns");
             var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> new DeviceMatrix(Half16Buffer.allocate(arena, 45),
-                    WeightFormat.BF16, 1, 45).multiplyParts(new TaskGraph(), "product", null, null, null, 0, 1));
+                    WeightFormat.BF16, 1, 45).multiplyParts(new TaskGraph(), "product", null, null, null, 0, 1, null));
             org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("45"), e.getMessage());
         }
     }

@@ -69,6 +69,8 @@ public final class KernelCatalog {
             new Entry("gemm-pipelined-wide", PipelinedGemm.class, "wide",
                     "the pipelined GEMM with one part over 128x128 tiles of four 64x64 warps: a third less shared-memory reading a product",
                     GEMM_1B),
+            new Entry("gemm-pipelined-split", PipelinedGemm.class, "split",
+                    "the pipelined GEMM over one split of the columns (a batched decode step's few tokens), partial sums out"),
             new Entry("split-rows", PipelinedGemm.class, "splitRows", "F32 rows into the BF16 parts the pipelined GEMM reads"),
             new Entry("gemm-bf16-tensor-split", GemmKernels.class, "bf16TensorSplit",
                     "the tensor-core GEMM over one split of the columns (few tokens: a batched decode step), partial sums out"),

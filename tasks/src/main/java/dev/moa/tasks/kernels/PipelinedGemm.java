@@ -60,7 +60,7 @@ public final class PipelinedGemm {
                             @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(TILE, parts));
-        pipelinedTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue, false, GROUP, TILE);
+        pipelinedTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, 0, cols, 0L, parts, epilogue, false, GROUP, TILE);
     }
 
     /**
@@ -73,7 +73,28 @@ public final class PipelinedGemm {
                              @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, parts));
-        pipelinedTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue, true, LARGE_GROUP, LARGE_TILE);
+        pipelinedTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, 0, cols, 0L, parts, epilogue, true, LARGE_GROUP, LARGE_TILE);
+    }
+
+    /**
+     * As {@link #tile} over columns {@code s·splitCols…} (whole steps) for group (i, j, s): raw sums into
+     * {@code partial[s][token][row]}, which {@link GemmKernels#sumSplits} adds in split order with the epilogue — for
+     * products of few tokens (a batched decode step's sessions), whose tiles alone are too few groups to keep the
+     * GPU's memory busy; {@link GemmKernels#bf16TensorSplit}'s bits. Launch {@link #splitGrid}.
+     */
+    @LaunchBounds(groupSize = GROUP, groupsPerSm = 4)
+    public static void split(KernelContext ctx, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer partial, int tokens, int rows,
+                             @Specialize int cols, int splitCols, @Specialize int parts) {
+        ctx.awaitPriorKernels();
+        int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(TILE, parts));
+        int s = ctx.groupId(2), from = s * splitCols;
+        pipelinedTile(ctx, ring, w, xh, xl, partial, partial, tokens, rows, cols, from, Math.min(cols, from + splitCols), (long) s * tokens * rows, parts,
+                0, false, GROUP, TILE);
+    }
+
+    /** The launch of {@link #split}: {@link #grid}'s tiles, once per split. */
+    public static Grid splitGrid(int tokens, int rows, int splits, int parts) {
+        return new Grid((rows + TILE - 1) / TILE, (tokens + TILE - 1) / TILE, splits, GROUP).withSharedBytes(4 * STAGES * stageWords(TILE, parts));
     }
 
     /** Work-items of {@link #wide}'s group: four warps, each 64 tokens × 64 rows of its 128 × 128 tile. */
@@ -157,7 +178,8 @@ public final class PipelinedGemm {
      * everyone's are in and everyone is done with step k - 1, whose stage the copies of step k + 2 then fill.
      */
     private static void pipelinedTile(KernelContext ctx, int[] ring, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out,
-                                      int tokens, int rows, int cols, int parts, int epilogue, boolean large, int group, int tile) {
+                                      int tokens, int rows, int cols, int from, int to, long base, int parts, int epilogue, boolean large, int group,
+                                      int tile) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * tile, tokenBase = ctx.groupId(1) * tile;
         int warpTokens = large ? 32 * (warp % 4) : 16 * warp, warpRows = large ? 64 * (warp / 4) : 0; // this warp's corner of the tile
@@ -172,9 +194,9 @@ public final class PipelinedGemm {
         long w0 = (long) Math.min(rowBase + r0, rows - 1) * cols, w1 = (long) Math.min(rowBase + r1, rows - 1) * cols;
         long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols;
         int s0 = r0 * ROW_WORDS + column / 2, s1 = r1 * ROW_WORDS + column / 2;
-        int steps = (cols + STEP - 1) / STEP;
+        int steps = (to - from + STEP - 1) / STEP; // (whole steps from `from`: a split's columns)
         for (int k = 0; k < STAGES - 1; k++) {
-            if (k < steps) stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, k * STEP + column, cols, parts);
+            if (k < steps) stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, from + k * STEP + column, cols, parts);
             ctx.commitCopies(); // a group per step, empty or not, so that the waits below count steps
         }
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
@@ -184,7 +206,7 @@ public final class PipelinedGemm {
             ctx.waitCopies(STAGES - 2); // this work-item's copies of step k are in
             ctx.barrier(); // everyone's are, and everyone is done reading step k - 1's stage
             if (k + STAGES - 1 < steps) {
-                stage(ctx, ring, write, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, (k + STAGES - 1) * STEP + column, cols, parts);
+                stage(ctx, ring, write, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, from + (k + STAGES - 1) * STEP + column, cols, parts);
             }
             ctx.commitCopies();
             KernelContext.unroll(2);
@@ -220,8 +242,8 @@ public final class PipelinedGemm {
             read = read + stage == STAGES * stage ? 0 : read + stage;
         }
         int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
-        storeRows(out, bias, token, row, tokens, rows, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
-        if (large) storeRows(out, bias, token + 16, row, tokens, rows, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
+        storeRows(out, bias, token, row, tokens, rows, base, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
+        if (large) storeRows(out, bias, token + 16, row, tokens, rows, base, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
     }
 
     /**
@@ -322,23 +344,24 @@ public final class PipelinedGemm {
             read = read + stage == STAGES * stage ? 0 : read + stage;
         }
         int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
-        storeRows(out, bias, token, row, tokens, rows, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
-        storeRows(out, bias, token + 16, row, tokens, rows, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
-        storeRows(out, bias, token + 32, row, tokens, rows, epilogue, f0, f1, f2, f3, f4, f5, f6, f7);
-        storeRows(out, bias, token + 48, row, tokens, rows, epilogue, h0, h1, h2, h3, h4, h5, h6, h7);
+        storeRows(out, bias, token, row, tokens, rows, 0L, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
+        storeRows(out, bias, token + 16, row, tokens, rows, 0L, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
+        storeRows(out, bias, token + 32, row, tokens, rows, 0L, epilogue, f0, f1, f2, f3, f4, f5, f6, f7);
+        storeRows(out, bias, token + 48, row, tokens, rows, 0L, epilogue, h0, h1, h2, h3, h4, h5, h6, h7);
     }
 
-    /** A warp's 16 tokens × 64 rows of results (eight 16×8 products, rows 8j… in {@code cj}) through the epilogue. */
-    private static void storeRows(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, int epilogue, Vec16 c0, Vec16 c1, Vec16 c2,
+    /** A warp's 16 tokens × 64 rows of results (eight 16×8 products, rows 8j… in {@code cj}) through the epilogue, from element {@code base} of {@code out}. */
+    private static void storeRows(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, long base, int epilogue, Vec16 c0, Vec16 c1,
+                                  Vec16 c2,
                                   Vec16 c3, Vec16 c4, Vec16 c5, Vec16 c6, Vec16 c7) {
-        GemmKernels.storeTile(out, bias, token, row, tokens, rows, 0L, c0, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 8, tokens, rows, 0L, c1, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 16, tokens, rows, 0L, c2, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 24, tokens, rows, 0L, c3, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 32, tokens, rows, 0L, c4, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 40, tokens, rows, 0L, c5, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 48, tokens, rows, 0L, c6, epilogue);
-        GemmKernels.storeTile(out, bias, token, row + 56, tokens, rows, 0L, c7, epilogue);
+        GemmKernels.storeTile(out, bias, token, row, tokens, rows, base, c0, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 8, tokens, rows, base, c1, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 16, tokens, rows, base, c2, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 24, tokens, rows, base, c3, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 32, tokens, rows, base, c4, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 40, tokens, rows, base, c5, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 48, tokens, rows, base, c6, epilogue);
+        GemmKernels.storeTile(out, bias, token, row + 56, tokens, rows, base, c7, epilogue);
     }
 
     /**

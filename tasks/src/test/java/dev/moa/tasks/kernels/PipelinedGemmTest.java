@@ -70,6 +70,37 @@ class PipelinedGemmTest {
         }
     }
 
+    /**
+     * Split over the columns (a batched decode step's few tokens): each split's partial sums are the staging split
+     * kernel's bits, for splits that divide the steps and ones that do not, and the splits summed are the plain loop.
+     */
+    @Test
+    void columnSplitsGiveTheStagingSplitsBits() {
+        for (int[] shape : new int[][] {{1, 5, 8}, {5, 37, 40}, {33, 70, 200}, {8, 64, 256}, {64, 130, 168}}) {
+            int tokens = shape[0], rows = shape[1], cols = shape[2];
+            double[][] wv = new double[rows][cols];
+            Half16Buffer w = helpers.bf16Weights(wv);
+            F32Buffer x = helpers.random(tokens * cols), bias = helpers.random(rows);
+            Half16Buffer xh = Half16Buffer.allocate(helpers.arena, (long) tokens * cols), xl = Half16Buffer.allocate(helpers.arena, (long) tokens * cols);
+            Emulator.launch(PipelinedGemm.class, "splitRows", splitGrid(tokens, cols), x, xh, xl, cols, 2);
+            for (int splits : new int[] {1, 2, 3, GemmKernels.splits(tokens, rows, cols)}) {
+                int splitCols = GemmKernels.splitCols(cols, splits), used = (cols + splitCols - 1) / splitCols;
+                F32Buffer staged = helpers.random(used * tokens * rows), pipelined = helpers.random(used * tokens * rows);
+                Emulator.launch(GemmKernels.class, "bf16TensorSplit", GemmKernels.tensorSplitGrid(tokens, rows, used), w, x, staged, tokens, rows, cols,
+                        splitCols);
+                Emulator.launch(PipelinedGemm.class, "split", PipelinedGemm.splitGrid(tokens, rows, used, 2), w, xh, xl, pipelined, tokens, rows, cols,
+                        splitCols, 2);
+                String what = tokens + "x" + rows + "x" + cols + " in " + used + " splits";
+                assertSameBits(staged, pipelined, what);
+                int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
+                F32Buffer out = helpers.random(tokens * rows + 5);
+                float[] before = out.toArray();
+                Emulator.launch(GemmKernels.class, "sumSplits", GemmKernels.sumGrid(tokens, rows), pipelined, bias, out, tokens, rows, used, epilogue);
+                GemmKernelTest.assertProduct(x, wv, bias, before, out, tokens, epilogue, what);
+            }
+        }
+    }
+
     /** The parts are the rounding and the rounded remainder: together within BF16's square of each value, each part alone not. */
     @Test
     void partsAreTheRoundingAndWhatItLeft() {
