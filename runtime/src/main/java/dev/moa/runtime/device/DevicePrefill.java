@@ -219,15 +219,24 @@ final class DevicePrefill implements AutoCloseable {
         int first = Math.max(0, consumer.firstPosition());
         if (first >= t) return;
         rows = Math.max(1, Math.min(rows, t - first));
-        F32Buffer in = buffers.f32((long) rows * hidden), normed = buffers.f32((long) rows * hidden), logits = buffers.f32((long) rows * vocab);
+        F32Buffer in = buffers.f32((long) rows * hidden), logits = buffers.f32((long) rows * vocab);
+        boolean parts = products.tensorCores() && weights.lmHead.takesParts(); // the norm writes BF16 parts, the head reads them
+        ActivationParts normedParts = parts ? ActivationParts.allocate(buffers, (long) rows * hidden, products) : null;
+        F32Buffer normed = parts ? null : buffers.f32((long) rows * hidden);
         float[] row = new float[vocab];
         for (int start = first; start < t; start += rows) {
             int n = Math.min(rows, t - start);
             TaskGraph head = new TaskGraph();
             head.task("positions " + start + "+" + n, VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), stream, start, in, 0, hidden);
-            head.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), in, weights.finalNorm, normed, hidden,
-                    (float) config.rmsNormEps());
-            weights.lmHead.multiplyTokens(head, "output head", normed, weights.noBias, logits, 0, n, products, null, weights.noHalf);
+            float eps = (float) config.rmsNormEps();
+            if (parts) {
+                head.task("final norm", VectorKernels.class, "rmsNormParts", Grid.of(n, VectorKernels.ROW_GROUP), in, weights.finalNorm, normedParts.high(),
+                        normedParts.low(), hidden, eps, normedParts.count());
+                weights.lmHead.multiplyParts(head, "output head", normedParts, weights.noBias, logits, 0, n, null);
+            } else {
+                head.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), in, weights.finalNorm, normed, hidden, eps);
+                weights.lmHead.multiplyTokens(head, "output head", normed, weights.noBias, logits, 0, n, products, null, weights.noHalf);
+            }
             backend.runOnce(head);
             backend.download(logits);
             for (int i = 0; i < n; i++) {
@@ -437,9 +446,9 @@ final class DevicePrefill implements AutoCloseable {
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
             int epilogue = MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS);
-            if (a.parts()) w.output().multiplyParts(graph, at + "output + residual", a.attentionParts(), weights.bias(w.outputBias()), a.x(), epilogue, n, null);
-            else w.output().multiplyTokens(graph, at + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(), epilogue, n, products, null,
-                    weights.noHalf);
+            String name = at + "output + residual";
+            if (a.parts()) w.output().multiplyParts(graph, name, a.attentionParts(), weights.bias(w.outputBias()), a.x(), epilogue, n, null);
+            else w.output().multiplyTokens(graph, name, a.attention(), weights.bias(w.outputBias()), a.x(), epilogue, n, products, null, weights.noHalf);
         }
 
         @Override

@@ -169,9 +169,9 @@ public final class GemmKernels {
      * As {@link #bf16Tensor} with each activation rounded to BF16 once instead of split in two parts: half the
      * tensor-core products and no second staged copy of x, at BF16's precision for x (relative error about 2^-9 per
      * activation, as PyTorch's bf16 matmul has; the model's parity with the CPU needs the split). Timed beside it by
-     * {@code moa kernels --bench} to show what the split costs; the model uses it for products of F32 activations
-     * with {@code --prompt-precision bf16} (the output head over every position; a prompt's layers take
-     * {@link PipelinedGemm} over BF16 parts).
+     * {@code moa kernels --bench} to show what the split costs. The model's products take {@link PipelinedGemm}
+     * over BF16 parts; these F32-staging kernels only where a checkpoint mixes BF16 matrices with others (then the
+     * norms write floats), and as the benchmark's baseline.
      */
     public static void bf16TensorRounded(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int tokens, int rows,
                                          @Specialize int cols, @Specialize int epilogue) {
