@@ -178,7 +178,7 @@ public final class DeviceDecoder implements AutoCloseable {
                 : null;
         // on the tensor cores the products read their activations as BF16 parts, which the norms, the attention (a split
         // after it) and SwiGLU write (DevicePrefill.pipelined: every layer's matrices BF16 rows the pipelined GEMM takes)
-        boolean parts = products != null && DevicePrefill.pipelined(weights, TensorProducts.SPLIT);
+        boolean parts = products != null && DevicePrefill.pipelined(weights, TensorProducts.SPLIT, backend);
         ActivationParts normedParts = parts ? ActivationParts.allocate(buffers, (long) batch * hidden, TensorProducts.SPLIT) : null;
         ActivationParts attentionParts = parts ? ActivationParts.allocate(buffers, (long) batch * config.queryDim(), TensorProducts.SPLIT) : null;
         ActivationParts activationParts = parts ? ActivationParts.allocate(buffers, (long) batch * inter, TensorProducts.SPLIT) : null;

@@ -133,7 +133,7 @@ final class DevicePrefill implements AutoCloseable {
         F32Buffer qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
         F32Buffer gateUp = buffers.f32(2L * chunk * inter);
         Activations a;
-        if (pipelined(weights, products) && PipelinedGemm.sharedBytes(products.parts()) <= backend.sharedBytesPerGroup()) { // the norms and SwiGLU write BF16 parts, the attention's output is split into them
+        if (pipelined(weights, products, backend)) { // the norms and SwiGLU write BF16 parts, the attention's output is split into them
             a = new Activations(xc, null, qkv, staged, staged16, attention, gateUp, null, ActivationParts.allocate(buffers, (long) chunk * hidden, products),
                     ActivationParts.allocate(buffers, (long) chunk * config.queryDim(), products),
                     ActivationParts.allocate(buffers, (long) chunk * inter, products));
@@ -297,13 +297,13 @@ final class DevicePrefill implements AutoCloseable {
     }
 
     /**
-     * Whether a prompt's layer products run on the pipelined GEMM over BF16 parts ({@link DeviceMatrix#multiplyParts}):
-     * on the tensor cores, when every layer's matrices are BF16 rows it takes (and the device has the shared memory
-     * its ring needs, {@link PipelinedGemm#sharedBytes}: every GPU with tensor cores does); else each takes {@link
-     * DeviceMatrix#multiplyTokens} with F32 activations.
+     * Whether a prompt's (or a batched decode step's) layer products run on the pipelined GEMM over BF16 parts
+     * ({@link DeviceMatrix#multiplyParts}): on the tensor cores, when every layer's matrices are BF16 rows it takes
+     * and {@code backend}'s groups have the shared memory its ring needs ({@link PipelinedGemm#sharedBytes}: every GPU
+     * with tensor cores does); else each takes {@link DeviceMatrix#multiplyTokens} with F32 activations.
      */
-    static boolean pipelined(DeviceWeights weights, TensorProducts products) {
-        if (!products.tensorCores()) return false;
+    static boolean pipelined(DeviceWeights weights, TensorProducts products, Backend backend) {
+        if (!products.tensorCores() || PipelinedGemm.sharedBytes(products.parts()) > backend.sharedBytesPerGroup()) return false;
         for (DeviceWeights.Layer w : weights.layers) {
             if (!w.qkv().takesParts() || !w.output().takesParts() || !w.gateUp().takesParts() || !w.down().takesParts()) return false;
         }
