@@ -101,8 +101,10 @@ public final class GpuKernelBenchmark {
                 for (String kind : new String[] {"half", "bf16Tensor", "bf16TensorLarge", "bf16TensorRounded", "bf16TensorLargeRounded"}) {
                     rows.add(gemm(shape[0], shape[1], shape[2], kind));
                 }
-                for (int parts = 2; parts >= 1; parts--) rows.add(pipelinedGemm(shape[0], shape[1], shape[2], parts, false));
-                rows.add(pipelinedGemm(shape[0], shape[1], shape[2], 1, true));
+                for (int parts = 2; parts >= 1; parts--) {
+                    rows.add(pipelinedGemm(shape[0], shape[1], shape[2], parts, false));
+                    rows.add(pipelinedGemm(shape[0], shape[1], shape[2], parts, true));
+                }
             }
             for (int[] shape : new int[][] {{32, 3072, 2048}, {32, 2048, 8192}, {32, 16384, 2048}}) {
                 progress.printf("a batched decode step's product, %d sessions x %d x %d (batched matvec, tensor cores whole, split) ...%n",
@@ -269,7 +271,7 @@ public final class GpuKernelBenchmark {
      * this shape, its activations already in {@code parts} BF16 parts (as the kernel before writes them; split here
      * once, not timed): 2 gives {@code gemm-bf16-tensor}'s products, 1 a bf16 × bf16 matmul's (checked against the
      * product of the rounded activations), the row to set against cuBLAS; {@code wide}: {@link
-     * dev.moa.tasks.kernels.PipelinedGemm#wide} (one part, 64 × 64 warps) whatever the shape; in TFLOP/s.
+     * dev.moa.tasks.kernels.PipelinedGemm#wide} (64 × 64 warps) whatever the shape; in TFLOP/s.
      */
     Row pipelinedGemm(int tokens, int rows, int cols, int parts, boolean wide) {
         Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
@@ -280,13 +282,14 @@ public final class GpuKernelBenchmark {
         boolean large = dev.moa.tasks.kernels.GemmKernels.large(tokens, rows);
         DeviceMemory dout = device(out), dhigh = device(high);
         dout.fill(NAN_BYTE);
-        Class<?> kernels = dev.moa.tasks.kernels.PipelinedGemm.class;
-        double micros = wide
-                ? time(ours(kernels, "wide", dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows), device(w), dhigh, device(bias), dout, tokens, rows,
-                        cols, 0))
-                : time(ours(kernels, large ? "large" : "tile", large ? dev.moa.tasks.kernels.PipelinedGemm.largeGrid(tokens, rows, parts)
-                        : dev.moa.tasks.kernels.PipelinedGemm.grid(tokens, rows, parts), device(w), dhigh, parts == 2 ? device(low) : dhigh, device(bias),
-                        dout, tokens, rows, cols, parts, 0));
+        String kernel = wide ? "wide" : large ? "large" : "tile";
+        var grid = switch (kernel) {
+            case "wide" -> dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows, parts);
+            case "large" -> dev.moa.tasks.kernels.PipelinedGemm.largeGrid(tokens, rows, parts);
+            default -> dev.moa.tasks.kernels.PipelinedGemm.grid(tokens, rows, parts);
+        };
+        double micros = time(ours(dev.moa.tasks.kernels.PipelinedGemm.class, kernel, grid, device(w), dhigh, parts == 2 ? device(low) : dhigh,
+                device(bias), dout, tokens, rows, cols, parts, 0));
         dout.copyTo(out.memory());
         double error = 0;
         for (int t : java.util.stream.IntStream.of(0, 1, tokens / 2, tokens - 1).distinct().toArray()) {

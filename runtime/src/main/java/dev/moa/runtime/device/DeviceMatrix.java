@@ -162,7 +162,8 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
             graph.task(name, PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, x.count()), data, x.high(), x.low(), bias, out, tokens, rows,
                     cols, x.count(), epilogue);
         } else if (x.count() == 1) { // a bf16 x bf16 product: 64 x 64 warps read a third less shared memory a product
-            graph.task(name, PipelinedGemm.class, "wide", PipelinedGemm.wideGrid(tokens, rows), data, x.high(), bias, out, tokens, rows, cols, epilogue);
+            graph.task(name, PipelinedGemm.class, "wide", PipelinedGemm.wideGrid(tokens, rows, 1), data, x.high(), x.low(), bias, out, tokens, rows, cols,
+                    1, epilogue);
         } else {
             graph.task(name, PipelinedGemm.class, "large", PipelinedGemm.largeGrid(tokens, rows, 2), data, x.high(), x.low(), bias, out, tokens, rows,
                     cols, 2, epilogue);

@@ -101,24 +101,25 @@ public final class PipelinedGemm {
     public static final int WIDE_GROUP = 128;
 
     /**
-     * As {@link #large} with one part, each warp multiplying 64 tokens by 64 rows (four A fragments against each B
-     * fragment, 32 products per 16 columns for eight {@code ldmatrix}, where {@link #large}'s 32 × 64 warps do 16 for
-     * six): a third fewer shared-memory bytes read per product — 128 instead of 192, plus the 64 every tile's staging
-     * writes — which on Hopper, where {@code mma.sync} can ask for about 160 bytes a cycle of the SM's 128 at
-     * {@link #large}'s ratio, is what may bound a bf16 × bf16 product. 128 accumulators a work-item, so four warps a
-     * group and two groups an SM. Same bits as {@link #large} with one part. Launch {@link #wideGrid}.
+     * As {@link #large}, each warp multiplying 64 tokens by 64 rows (four A fragments against each B fragment, 32
+     * products per 16 columns and part for eight {@code ldmatrix}, where {@link #large}'s 32 × 64 warps do 16 for six):
+     * with one part a third fewer shared-memory bytes read per product — 128 instead of 192, plus the 64 every tile's
+     * staging writes — which on Hopper, where {@code mma.sync} can ask for about 160 bytes a cycle of the SM's 128 at
+     * {@link #large}'s ratio, is what may bound a bf16 × bf16 product (with two parts 96 against 128). 128
+     * accumulators a work-item, so four warps a group and two groups an SM. Same bits as {@link #large}. Launch
+     * {@link #wideGrid}.
      */
     @LaunchBounds(groupSize = WIDE_GROUP, groupsPerSm = 2)
-    public static void wide(KernelContext ctx, Half16Buffer w, Half16Buffer xh, F32Buffer bias, F32Buffer out, int tokens, int rows, @Specialize int cols,
-                            @Specialize int epilogue) {
+    public static void wide(KernelContext ctx, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out, int tokens, int rows,
+                            @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
-        int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, 1));
-        wideTile(ctx, ring, w, xh, bias, out, tokens, rows, cols, epilogue);
+        int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, parts));
+        wideTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue);
     }
 
     /** The launch of {@link #wide} over a {@code tokens × rows} output, with its ring of stages. */
-    public static Grid wideGrid(int tokens, int rows) {
-        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, WIDE_GROUP).withSharedBytes(sharedBytes(1));
+    public static Grid wideGrid(int tokens, int rows, int parts) {
+        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, WIDE_GROUP).withSharedBytes(sharedBytes(parts));
     }
 
     /** Words of one stage: a tile's weight rows, then its tokens' first parts (and second parts when {@code parts} is 2). */
@@ -259,17 +260,17 @@ public final class PipelinedGemm {
     }
 
     /**
-     * {@link #wide}'s tile: {@link #pipelinedTile}'s ring with one part, staged by each work-item in four rows of each
+     * {@link #wide}'s tile: {@link #pipelinedTile}'s ring, staged by each work-item in four rows of each
      * matrix ({@link #firstRow}{@code (t) + 32i}), warp v multiplying tokens {@code 64(v % 2)…} by rows {@code 64(v / 2)…}: per 16
      * columns four A fragments (16 tokens each) against four pairs of B blocks, 32 products into the accumulators
      * {@code c[m][j]} (tokens 16m…, rows 8j…: d, e, f, h for m = 0…3).
      */
-    private static void wideTile(KernelContext ctx, int[] ring, Half16Buffer w, Half16Buffer xh, F32Buffer bias, F32Buffer out, int tokens, int rows,
-                                 int cols, int epilogue) {
+    private static void wideTile(KernelContext ctx, int[] ring, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out,
+                                 int tokens, int rows, int cols, int parts, int epilogue) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * LARGE_TILE, tokenBase = ctx.groupId(1) * LARGE_TILE;
         int warpTokens = 64 * (warp % 2), warpRows = 64 * (warp / 2);
-        int matrixWords = LARGE_TILE * ROW_WORDS, stage = 2 * matrixWords;
+        int matrixWords = LARGE_TILE * ROW_WORDS, stage = (1 + parts) * matrixWords;
         int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16); // as in pipelinedTile
         int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
         int column = 8 * (t / 8 % 4), r0 = firstRow(t), r1 = r0 + 32, r2 = r0 + 64, r3 = r0 + 96;
@@ -281,8 +282,8 @@ public final class PipelinedGemm {
         int steps = (cols + STEP - 1) / STEP;
         for (int k = 0; k < STAGES - 1; k++) {
             if (k < steps) {
-                stage(ctx, ring, k * stage, matrixWords, w, xh, xh, w0, w1, x0, x1, s0, s1, k * STEP + column, cols, 1);
-                stage(ctx, ring, k * stage, matrixWords, w, xh, xh, w2, w3, x2, x3, s2, s3, k * STEP + column, cols, 1);
+                stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, k * STEP + column, cols, parts);
+                stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w2, w3, x2, x3, s2, s3, k * STEP + column, cols, parts);
             }
             ctx.commitCopies();
         }
@@ -296,8 +297,8 @@ public final class PipelinedGemm {
             ctx.barrier();
             if (k + STAGES - 1 < steps) {
                 int k0 = (k + STAGES - 1) * STEP + column;
-                stage(ctx, ring, write, matrixWords, w, xh, xh, w0, w1, x0, x1, s0, s1, k0, cols, 1);
-                stage(ctx, ring, write, matrixWords, w, xh, xh, w2, w3, x2, x3, s2, s3, k0, cols, 1);
+                stage(ctx, ring, write, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, k0, cols, parts);
+                stage(ctx, ring, write, matrixWords, w, xh, xl, w2, w3, x2, x3, s2, s3, k0, cols, parts);
             }
             ctx.commitCopies();
             KernelContext.unroll(2);
@@ -305,40 +306,44 @@ public final class PipelinedGemm {
                 int ak = read + a + kk / 2, bk = read + b + kk / 2;
                 Vec16 b01 = ctx.loadMatrix(ring, bk), b23 = ctx.loadMatrix(ring, bk + 16 * ROW_WORDS), b45 = ctx.loadMatrix(ring, bk + 32 * ROW_WORDS),
                         b67 = ctx.loadMatrix(ring, bk + 48 * ROW_WORDS);
-                Vec16 a0 = ctx.loadMatrix(ring, ak), a1 = ctx.loadMatrix(ring, ak + 16 * ROW_WORDS), a2 = ctx.loadMatrix(ring, ak + 32 * ROW_WORDS),
-                        a3 = ctx.loadMatrix(ring, ak + 48 * ROW_WORDS);
-                d0 = ctx.mmaBf16(a0, b01.word(0), b01.word(1), d0);
-                d1 = ctx.mmaBf16(a0, b01.word(2), b01.word(3), d1);
-                d2 = ctx.mmaBf16(a0, b23.word(0), b23.word(1), d2);
-                d3 = ctx.mmaBf16(a0, b23.word(2), b23.word(3), d3);
-                d4 = ctx.mmaBf16(a0, b45.word(0), b45.word(1), d4);
-                d5 = ctx.mmaBf16(a0, b45.word(2), b45.word(3), d5);
-                d6 = ctx.mmaBf16(a0, b67.word(0), b67.word(1), d6);
-                d7 = ctx.mmaBf16(a0, b67.word(2), b67.word(3), d7);
-                e0 = ctx.mmaBf16(a1, b01.word(0), b01.word(1), e0);
-                e1 = ctx.mmaBf16(a1, b01.word(2), b01.word(3), e1);
-                e2 = ctx.mmaBf16(a1, b23.word(0), b23.word(1), e2);
-                e3 = ctx.mmaBf16(a1, b23.word(2), b23.word(3), e3);
-                e4 = ctx.mmaBf16(a1, b45.word(0), b45.word(1), e4);
-                e5 = ctx.mmaBf16(a1, b45.word(2), b45.word(3), e5);
-                e6 = ctx.mmaBf16(a1, b67.word(0), b67.word(1), e6);
-                e7 = ctx.mmaBf16(a1, b67.word(2), b67.word(3), e7);
-                f0 = ctx.mmaBf16(a2, b01.word(0), b01.word(1), f0);
-                f1 = ctx.mmaBf16(a2, b01.word(2), b01.word(3), f1);
-                f2 = ctx.mmaBf16(a2, b23.word(0), b23.word(1), f2);
-                f3 = ctx.mmaBf16(a2, b23.word(2), b23.word(3), f3);
-                f4 = ctx.mmaBf16(a2, b45.word(0), b45.word(1), f4);
-                f5 = ctx.mmaBf16(a2, b45.word(2), b45.word(3), f5);
-                f6 = ctx.mmaBf16(a2, b67.word(0), b67.word(1), f6);
-                f7 = ctx.mmaBf16(a2, b67.word(2), b67.word(3), f7);
-                h0 = ctx.mmaBf16(a3, b01.word(0), b01.word(1), h0);
-                h1 = ctx.mmaBf16(a3, b01.word(2), b01.word(3), h1);
-                h2 = ctx.mmaBf16(a3, b23.word(0), b23.word(1), h2);
-                h3 = ctx.mmaBf16(a3, b23.word(2), b23.word(3), h3);
-                h4 = ctx.mmaBf16(a3, b45.word(0), b45.word(1), h4);
-                h5 = ctx.mmaBf16(a3, b45.word(2), b45.word(3), h5);
-                h6 = ctx.mmaBf16(a3, b67.word(0), b67.word(1), h6);
-                h7 = ctx.mmaBf16(a3, b67.word(2), b67.word(3), h7);
+                KernelContext.unroll(2);
+                for (int part = 0; part < parts; part++) { // per 16 columns the first parts' products, then the second's
+                    int ap = ak + part * matrixWords;
+                    Vec16 a0 = ctx.loadMatrix(ring, ap), a1 = ctx.loadMatrix(ring, ap + 16 * ROW_WORDS), a2 = ctx.loadMatrix(ring, ap + 32 * ROW_WORDS),
+                            a3 = ctx.loadMatrix(ring, ap + 48 * ROW_WORDS);
+                    d0 = ctx.mmaBf16(a0, b01.word(0), b01.word(1), d0);
+                    d1 = ctx.mmaBf16(a0, b01.word(2), b01.word(3), d1);
+                    d2 = ctx.mmaBf16(a0, b23.word(0), b23.word(1), d2);
+                    d3 = ctx.mmaBf16(a0, b23.word(2), b23.word(3), d3);
+                    d4 = ctx.mmaBf16(a0, b45.word(0), b45.word(1), d4);
+                    d5 = ctx.mmaBf16(a0, b45.word(2), b45.word(3), d5);
+                    d6 = ctx.mmaBf16(a0, b67.word(0), b67.word(1), d6);
+                    d7 = ctx.mmaBf16(a0, b67.word(2), b67.word(3), d7);
+                    e0 = ctx.mmaBf16(a1, b01.word(0), b01.word(1), e0);
+                    e1 = ctx.mmaBf16(a1, b01.word(2), b01.word(3), e1);
+                    e2 = ctx.mmaBf16(a1, b23.word(0), b23.word(1), e2);
+                    e3 = ctx.mmaBf16(a1, b23.word(2), b23.word(3), e3);
+                    e4 = ctx.mmaBf16(a1, b45.word(0), b45.word(1), e4);
+                    e5 = ctx.mmaBf16(a1, b45.word(2), b45.word(3), e5);
+                    e6 = ctx.mmaBf16(a1, b67.word(0), b67.word(1), e6);
+                    e7 = ctx.mmaBf16(a1, b67.word(2), b67.word(3), e7);
+                    f0 = ctx.mmaBf16(a2, b01.word(0), b01.word(1), f0);
+                    f1 = ctx.mmaBf16(a2, b01.word(2), b01.word(3), f1);
+                    f2 = ctx.mmaBf16(a2, b23.word(0), b23.word(1), f2);
+                    f3 = ctx.mmaBf16(a2, b23.word(2), b23.word(3), f3);
+                    f4 = ctx.mmaBf16(a2, b45.word(0), b45.word(1), f4);
+                    f5 = ctx.mmaBf16(a2, b45.word(2), b45.word(3), f5);
+                    f6 = ctx.mmaBf16(a2, b67.word(0), b67.word(1), f6);
+                    f7 = ctx.mmaBf16(a2, b67.word(2), b67.word(3), f7);
+                    h0 = ctx.mmaBf16(a3, b01.word(0), b01.word(1), h0);
+                    h1 = ctx.mmaBf16(a3, b01.word(2), b01.word(3), h1);
+                    h2 = ctx.mmaBf16(a3, b23.word(0), b23.word(1), h2);
+                    h3 = ctx.mmaBf16(a3, b23.word(2), b23.word(3), h3);
+                    h4 = ctx.mmaBf16(a3, b45.word(0), b45.word(1), h4);
+                    h5 = ctx.mmaBf16(a3, b45.word(2), b45.word(3), h5);
+                    h6 = ctx.mmaBf16(a3, b67.word(0), b67.word(1), h6);
+                    h7 = ctx.mmaBf16(a3, b67.word(2), b67.word(3), h7);
+                }
             }
             write = read;
             read = read + stage == STAGES * stage ? 0 : read + stage;

@@ -88,8 +88,10 @@ class SharedBankConflictTest {
             assertNoConflicts(report("gemm-pipelined, parts " + parts, ptx(PipelinedGemm.class, "tile"), PipelinedGemm.grid(tokens, rows, parts),
                     w.memory(), xh.memory(), xh.memory(), bias.memory(), out.memory(), tokens, rows, cols, parts, 0));
         }
-        assertNoConflicts(report("gemm-pipelined-wide", ptx(PipelinedGemm.class, "wide"), PipelinedGemm.wideGrid(tokens, rows), w.memory(), xh.memory(),
-                bias.memory(), out.memory(), tokens, rows, cols, 0));
+        for (int parts = 1; parts <= 2; parts++) {
+            assertNoConflicts(report("gemm-pipelined-wide, parts " + parts, ptx(PipelinedGemm.class, "wide"), PipelinedGemm.wideGrid(tokens, rows, parts),
+                    w.memory(), xh.memory(), xh.memory(), bias.memory(), out.memory(), tokens, rows, cols, parts, 0));
+        }
     }
 
     /**

@@ -349,11 +349,11 @@ class TranslationFidelityTest {
                 Emulator.launch(k, "split", split, w, h1, l1, p1, tokens, rows, cols, splitCols, parts);
                 ptxRun(k, "split", specialized, split, w.memory(), h1.memory(), l1.memory(), p2.memory(), tokens, rows, cols, splitCols, parts);
                 assertClose(p1, p2, 0);
-                if (parts == 1) { // and the 64 x 64 warps
-                    Grid grid = dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows);
+                { // and the 64 x 64 warps
+                    Grid grid = dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows, parts);
                     F32Buffer o1 = randomBuffer(tokens * rows), o2 = copy(o1);
-                    Emulator.launch(k, "wide", grid, w, h1, bias, o1, tokens, rows, cols, epilogue);
-                    ptxRun(k, "wide", specialized, grid, w.memory(), h1.memory(), bias.memory(), o2.memory(), tokens, rows, cols, epilogue);
+                    Emulator.launch(k, "wide", grid, w, h1, l1, bias, o1, tokens, rows, cols, parts, epilogue);
+                    ptxRun(k, "wide", specialized, grid, w.memory(), h1.memory(), l1.memory(), bias.memory(), o2.memory(), tokens, rows, cols, parts, epilogue);
                     assertClose(o1, o2, 0);
                 }
             }

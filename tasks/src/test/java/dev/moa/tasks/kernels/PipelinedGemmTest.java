@@ -31,15 +31,17 @@ class PipelinedGemmTest {
             Emulator.launch(PipelinedGemm.class, "splitRows", splitGrid(tokens, cols), x, xh, xl, cols, 2);
             for (int epilogue = 0; epilogue < 4; epilogue++) {
                 String what = tokens + "x" + rows + "x" + cols + " epilogue " + epilogue;
-                F32Buffer staged = helpers.random(tokens * rows + 5), small = copy(staged), large = copy(staged);
+                F32Buffer staged = helpers.random(tokens * rows + 5), small = copy(staged), large = copy(staged), wide = copy(staged);
                 float[] before = staged.toArray();
                 Emulator.launch(GemmKernels.class, "bf16Tensor", GemmKernels.tensorGrid(tokens, rows), w, x, bias, staged, tokens, rows, cols, epilogue);
+                Emulator.launch(PipelinedGemm.class, "wide", PipelinedGemm.wideGrid(tokens, rows, 2), w, xh, xl, bias, wide, tokens, rows, cols, 2, epilogue);
                 Emulator.launch(PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, 2), w, xh, xl, bias, small, tokens, rows, cols, 2, epilogue);
                 Emulator.launch(PipelinedGemm.class, "large", PipelinedGemm.largeGrid(tokens, rows, 2), w, xh, xl, bias, large, tokens, rows, cols, 2,
                         epilogue);
                 GemmKernelTest.assertProduct(x, wv, bias, before, small, tokens, epilogue, what);
                 assertSameBits(staged, small, what + ", 64 x 64 tiles");
                 assertSameBits(staged, large, what + ", 128 x 128 tiles");
+                assertSameBits(staged, wide, what + ", 128 x 128 tiles of 64 x 64 warps");
             }
         }
     }
@@ -62,7 +64,7 @@ class PipelinedGemmTest {
             Emulator.launch(PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, 1), w, xh, xh, bias, small, tokens, rows, cols, 1, epilogue);
             Emulator.launch(PipelinedGemm.class, "large", PipelinedGemm.largeGrid(tokens, rows, 1), w, xh, xh, bias, large, tokens, rows, cols, 1, epilogue);
             F32Buffer wide = copy(before);
-            Emulator.launch(PipelinedGemm.class, "wide", PipelinedGemm.wideGrid(tokens, rows), w, xh, bias, wide, tokens, rows, cols, epilogue);
+            Emulator.launch(PipelinedGemm.class, "wide", PipelinedGemm.wideGrid(tokens, rows, 1), w, xh, xh, bias, wide, tokens, rows, cols, 1, epilogue);
             GemmKernelTest.assertProduct(rounded, wv, bias, before, small, tokens, epilogue, what);
             assertSameBits(staged, small, what + ", 64 x 64 tiles");
             assertSameBits(staged, large, what + ", 128 x 128 tiles");
