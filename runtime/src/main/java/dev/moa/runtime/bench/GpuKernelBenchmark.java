@@ -229,9 +229,8 @@ public final class GpuKernelBenchmark {
      * (activations rounded to BF16 once, checked against the product of the rounded activations); in TFLOP/s.
      */
     Row gemm(int tokens, int rows, int cols, String kind) {
-        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
-        for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
-        F32Buffer x = gaussian((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
+        Half16Buffer w = bf16Weights(rows, cols);
+        F32Buffer x = activations((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
         boolean tensor = !kind.equals("half"), rounded = kind.endsWith("Rounded");
         var grid = switch (kind) {
             case "half" -> dev.moa.tasks.kernels.GemmKernels.grid(tokens, rows);
@@ -274,9 +273,8 @@ public final class GpuKernelBenchmark {
      * dev.moa.tasks.kernels.PipelinedGemm#wide} (64 × 64 warps) whatever the shape; in TFLOP/s.
      */
     Row pipelinedGemm(int tokens, int rows, int cols, int parts, boolean wide) {
-        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
-        for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
-        F32Buffer x = gaussian((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
+        Half16Buffer w = bf16Weights(rows, cols);
+        F32Buffer x = activations((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
         Half16Buffer high = Half16Buffer.allocate(arena, x.length()), low = Half16Buffer.allocate(arena, x.length());
         for (long i = 0; i < x.length(); i++) dev.moa.tasks.kernels.PipelinedGemm.writeParts(high, low, i, x.get(i), parts);
         boolean large = dev.moa.tasks.kernels.GemmKernels.large(tokens, rows);
@@ -313,9 +311,8 @@ public final class GpuKernelBenchmark {
      * and summed ({@code bf16TensorSplit}: two launches, timed together); checked on its first and last sessions.
      */
     Row decodeProduct(int batch, int rows, int cols, String kind) {
-        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
-        for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
-        F32Buffer x = gaussian((long) batch * cols), out = F32Buffer.allocate(arena, (long) batch * rows), bias = F32Buffer.allocate(arena, 1);
+        Half16Buffer w = bf16Weights(rows, cols);
+        F32Buffer x = activations((long) batch * cols), out = F32Buffer.allocate(arena, (long) batch * rows), bias = F32Buffer.allocate(arena, 1);
         DeviceMemory dw = device(w), dx = device(x), dbias = device(bias), dout = device(out);
         dout.fill(NAN_BYTE);
         Class<?> gemm = dev.moa.tasks.kernels.GemmKernels.class;
@@ -648,6 +645,23 @@ public final class GpuKernelBenchmark {
         memory.copyFrom(buffer.memory());
         allocated.add(memory);
         return memory;
+    }
+
+    /** Host copies the product rows share by shape: made once (a 16384 × 2048 matrix is 33 M Gaussians), not per row. */
+    private final java.util.Map<String, Object> shared = new java.util.HashMap<>();
+
+    /** Gaussian BF16 weights of {@code rows × cols}, the same for every row timing a product of that shape. */
+    private Half16Buffer bf16Weights(int rows, int cols) {
+        return (Half16Buffer) shared.computeIfAbsent("w" + rows + "x" + cols, k -> {
+            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+            for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+            return w;
+        });
+    }
+
+    /** {@code n} Gaussian activations, the same for every row of that many. */
+    private F32Buffer activations(long n) {
+        return (F32Buffer) shared.computeIfAbsent("x" + n, k -> gaussian(n));
     }
 
     private F32Buffer gaussian(long n) {
