@@ -14,7 +14,6 @@ import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.AttentionKernels;
 import dev.moa.tasks.kernels.MatVecKernels;
-import dev.moa.tasks.kernels.PipelinedGemm;
 import dev.moa.tasks.kernels.NormedMatVecKernels;
 import dev.moa.tasks.kernels.Step;
 import dev.moa.tasks.kernels.VectorKernels;
@@ -177,8 +176,8 @@ public final class DeviceDecoder implements AutoCloseable {
         F32Buffer products = tensorProducts ? buffers.f32(Math.max(1, Math.max(weights.partialFloats(batch), weights.lmHead.partialFloats(batch))))
                 : null;
         // on the tensor cores the products read their activations as BF16 parts, which the norms, the attention (a split
-        // after it) and SwiGLU write (DevicePrefill.pipelined: every layer's matrices BF16 rows the pipelined GEMM takes)
-        boolean parts = products != null && DevicePrefill.pipelined(weights, TensorProducts.SPLIT, backend);
+        // after it) and SwiGLU write (DeviceWeights.takeParts: every layer's matrices BF16 rows the pipelined GEMM takes)
+        boolean parts = products != null && weights.takeParts(TensorProducts.SPLIT, backend);
         ActivationParts normedParts = parts ? ActivationParts.allocate(buffers, (long) batch * hidden, TensorProducts.SPLIT) : null;
         ActivationParts attentionParts = parts ? ActivationParts.allocate(buffers, (long) batch * config.queryDim(), TensorProducts.SPLIT) : null;
         ActivationParts activationParts = parts ? ActivationParts.allocate(buffers, (long) batch * inter, TensorProducts.SPLIT) : null;
@@ -188,8 +187,7 @@ public final class DeviceDecoder implements AutoCloseable {
         if (steps.fused) {
             weights.lmHead.multiplyNormed(graph, "final norm + output head", x, weights.finalNorm, eps, weights.noBias, logits, 0);
         } else if (parts && weights.lmHead.takesParts()) {
-            graph.task("final norm", VectorKernels.class, "rmsNormParts", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, normedParts.high(),
-                    normedParts.low(), hidden, eps, normedParts.count());
+            normedParts.rmsNorm(graph, "final norm", x, weights.finalNorm, batch, hidden, eps);
             weights.lmHead.multiplyParts(graph, "output head", normedParts, weights.noBias, logits, 0, batch, products);
         } else {
             graph.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), x, weights.finalNorm, xb, hidden, eps);
@@ -365,13 +363,8 @@ public final class DeviceDecoder implements AutoCloseable {
             boolean attentionNorm = which == LlamaLayer.Norm.ATTENTION;
             String name = at(layer) + (attentionNorm ? "attention norm" : "ffn norm");
             F32Buffer norm = attentionNorm ? w.attentionNorm() : w.ffnNorm();
-            if (a.parts()) {
-                ActivationParts p = a.normedParts();
-                graph.task(name, VectorKernels.class, "rmsNormParts", Grid.of(batch, VectorKernels.ROW_GROUP), a.x(), norm, p.high(), p.low(), hidden, eps,
-                        p.count());
-            } else {
-                graph.task(name, VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), a.x(), norm, a.xb(), hidden, eps);
-            }
+            if (a.parts()) a.normedParts().rmsNorm(graph, name, a.x(), norm, batch, hidden, eps);
+            else graph.task(name, VectorKernels.class, "rmsNorm", Grid.of(batch, VectorKernels.ROW_GROUP), a.x(), norm, a.xb(), hidden, eps);
         }
 
         @Override
@@ -426,11 +419,8 @@ public final class DeviceDecoder implements AutoCloseable {
             DeviceWeights.Layer w = weights.layers[layer];
             int epilogue = MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS);
             if (a.parts()) {
-                ActivationParts p = a.attentionParts();
-                int width = heads * headDim;
-                graph.task(at(layer) + "attention parts", PipelinedGemm.class, "splitRows", Grid.of((width + 255) / 256, batch, 256), a.attention(),
-                        p.high(), p.low(), width, p.count());
-                product(w.output(), at(layer) + "output + residual", p, weights.bias(w.outputBias()), a.x(), epilogue);
+                a.attentionParts().split(graph, at(layer) + "attention parts", a.attention(), batch, heads * headDim);
+                product(w.output(), at(layer) + "output + residual", a.attentionParts(), weights.bias(w.outputBias()), a.x(), epilogue);
             } else {
                 product(w.output(), at(layer) + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(), epilogue);
             }
@@ -451,13 +441,8 @@ public final class DeviceDecoder implements AutoCloseable {
         @Override
         public void swiGlu(int layer) {
             if (fused) return; // the gate/up matvec's epilogue
-            Grid grid = Grid.of((inter + 255) / 256, batch, 256);
-            if (a.parts()) {
-                ActivationParts p = a.activationParts();
-                graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGluParts", grid, a.gateUp(), p.high(), p.low(), inter, p.count());
-            } else {
-                graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", grid, a.gateUp(), a.activation(), inter);
-            }
+            if (a.parts()) a.activationParts().swiGlu(graph, at(layer) + "swiglu", a.gateUp(), batch, inter);
+            else graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), a.gateUp(), a.activation(), inter);
         }
 
         @Override

@@ -30,7 +30,8 @@ import java.lang.foreign.ValueLayout;
  * where its decode steps read it, or (when the keys and values are wanted on the CPU, evaluation) into buffers of its
  * own read back into the session's cache ({@link KvCache#importGroup}), so decoding goes on as after a CPU prefill.
  * The GEMMs take BF16 weights on the tensor cores — the layers' over activations the norms, SwiGLU and a split after
- * the attention write as BF16 parts ({@link #pipelined}, {@link PipelinedGemm}) — F16 and F32 on FFMA tiles. Needs heads of at most
+ * the attention write as BF16 parts ({@link DeviceWeights#takeParts}, {@link PipelinedGemm}) — F16 and F32 on FFMA
+ * tiles. Needs heads of at most
  * {@value PrefillKernels#MAX_HEAD_DIM}; see {@link #supports}.
  *
  * <p>It runs a piece at a time, the next chunk of the current layer ({@link #advance}), then {@link #finish}: a caller
@@ -133,7 +134,7 @@ final class DevicePrefill implements AutoCloseable {
         F32Buffer qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
         F32Buffer gateUp = buffers.f32(2L * chunk * inter);
         Activations a;
-        if (pipelined(weights, products, backend)) { // the norms and SwiGLU write BF16 parts, the attention's output is split into them
+        if (weights.takeParts(products, backend)) { // the norms and SwiGLU write BF16 parts, the attention's output is split into them
             a = new Activations(xc, null, qkv, staged, staged16, attention, gateUp, null, ActivationParts.allocate(buffers, (long) chunk * hidden, products),
                     ActivationParts.allocate(buffers, (long) chunk * config.queryDim(), products),
                     ActivationParts.allocate(buffers, (long) chunk * inter, products));
@@ -230,8 +231,7 @@ final class DevicePrefill implements AutoCloseable {
             head.task("positions " + start + "+" + n, VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), stream, start, in, 0, hidden);
             float eps = (float) config.rmsNormEps();
             if (parts) {
-                head.task("final norm", VectorKernels.class, "rmsNormParts", Grid.of(n, VectorKernels.ROW_GROUP), in, weights.finalNorm, normedParts.high(),
-                        normedParts.low(), hidden, eps, normedParts.count());
+                normedParts.rmsNorm(head, "final norm", in, weights.finalNorm, n, hidden, eps);
                 weights.lmHead.multiplyParts(head, "output head", normedParts, weights.noBias, logits, 0, n, null);
             } else {
                 head.task("final norm", VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), in, weights.finalNorm, normed, hidden, eps);
@@ -297,23 +297,9 @@ final class DevicePrefill implements AutoCloseable {
     }
 
     /**
-     * Whether a prompt's (or a batched decode step's) layer products run on the pipelined GEMM over BF16 parts
-     * ({@link DeviceMatrix#multiplyParts}): on the tensor cores, when every layer's matrices are BF16 rows it takes
-     * and {@code backend}'s groups have the shared memory its ring needs ({@link PipelinedGemm#sharedBytes}: every GPU
-     * with tensor cores does); else each takes {@link DeviceMatrix#multiplyTokens} with F32 activations.
-     */
-    static boolean pipelined(DeviceWeights weights, TensorProducts products, Backend backend) {
-        if (!products.tensorCores() || PipelinedGemm.sharedBytes(products.parts()) > backend.sharedBytesPerGroup()) return false;
-        for (DeviceWeights.Layer w : weights.layers) {
-            if (!w.qkv().takesParts() || !w.output().takesParts() || !w.gateUp().takesParts() || !w.down().takesParts()) return false;
-        }
-        return true;
-    }
-
-    /**
      * A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole
      * prompt. The products' inputs are floats ({@code xb}: the normed stream, {@code activation}: SwiGLU's) or, where
-     * the prompt is {@link #pipelined}, BF16 parts instead ({@code normedParts}, {@code activationParts}, and
+     * the prompt's products take them ({@link DeviceWeights#takeParts}), BF16 parts instead ({@code normedParts}, {@code activationParts}, and
      * {@code attentionParts} beside the attention's floats); the others are null.
      */
     private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer staged, Half16Buffer staged16, F32Buffer attention,
@@ -394,13 +380,8 @@ final class DevicePrefill implements AutoCloseable {
             boolean attentionNorm = which == LlamaLayer.Norm.ATTENTION;
             String name = at + (attentionNorm ? "attention norm" : "ffn norm");
             F32Buffer norm = attentionNorm ? w.attentionNorm() : w.ffnNorm();
-            if (a.parts()) {
-                ActivationParts p = a.normedParts();
-                graph.task(name, VectorKernels.class, "rmsNormParts", Grid.of(n, VectorKernels.ROW_GROUP), a.x(), norm, p.high(), p.low(), hidden, eps,
-                        p.count());
-            } else {
-                graph.task(name, VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), a.x(), norm, a.xb(), hidden, eps);
-            }
+            if (a.parts()) a.normedParts().rmsNorm(graph, name, a.x(), norm, n, hidden, eps);
+            else graph.task(name, VectorKernels.class, "rmsNorm", Grid.of(n, VectorKernels.ROW_GROUP), a.x(), norm, a.xb(), hidden, eps);
         }
 
         @Override
@@ -434,12 +415,7 @@ final class DevicePrefill implements AutoCloseable {
                 graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),
                         cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
             }
-            if (a.parts()) {
-                ActivationParts p = a.attentionParts();
-                int width = heads * headDim;
-                graph.task(at + "attention parts", PipelinedGemm.class, "splitRows", Grid.of((width + 255) / 256, n, 256), a.attention(), p.high(), p.low(),
-                        width, p.count());
-            }
+            if (a.parts()) a.attentionParts().split(graph, at + "attention parts", a.attention(), n, heads * headDim);
         }
 
         @Override
@@ -460,13 +436,8 @@ final class DevicePrefill implements AutoCloseable {
 
         @Override
         public void swiGlu(int layer) {
-            Grid grid = Grid.of((inter + 255) / 256, n, 256);
-            if (a.parts()) {
-                ActivationParts p = a.activationParts();
-                graph.task(at + "swiglu", VectorKernels.class, "swiGluParts", grid, a.gateUp(), p.high(), p.low(), inter, p.count());
-            } else {
-                graph.task(at + "swiglu", VectorKernels.class, "swiGlu", grid, a.gateUp(), a.activation(), inter);
-            }
+            if (a.parts()) a.activationParts().swiGlu(graph, at + "swiglu", a.gateUp(), n, inter);
+            else graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, n, 256), a.gateUp(), a.activation(), inter);
         }
 
         @Override

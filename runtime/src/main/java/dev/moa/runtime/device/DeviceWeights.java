@@ -72,6 +72,21 @@ final class DeviceWeights {
         return most;
     }
 
+    /**
+     * Whether the layers' products take their activations as BF16 parts ({@link DeviceMatrix#multiplyParts}: a
+     * prompt's chunks, a batched decode step's sessions): on the tensor cores, when every layer's matrices are BF16
+     * rows the pipelined GEMM takes and {@code backend}'s groups have the shared memory its ring needs
+     * ({@link dev.moa.tasks.kernels.PipelinedGemm#sharedBytes}: every GPU with tensor cores does); else each takes
+     * {@link DeviceMatrix#multiplyTokens} with F32 activations.
+     */
+    boolean takeParts(TensorProducts products, dev.moa.tasks.graph.Backend backend) {
+        if (!products.tensorCores() || dev.moa.tasks.kernels.PipelinedGemm.sharedBytes(products.parts()) > backend.sharedBytesPerGroup()) return false;
+        for (Layer w : layers) {
+            if (!w.qkv().takesParts() || !w.output().takesParts() || !w.gateUp().takesParts() || !w.down().takesParts()) return false;
+        }
+        return true;
+    }
+
     /** Every buffer of the weights, for uploading them before the first step needs them. */
     java.util.List<dev.moa.tasks.kernel.DeviceBuffer> buffers() {
         var all = new java.util.ArrayList<dev.moa.tasks.kernel.DeviceBuffer>(java.util.List.of(embedding.data(), lmHead.data(), finalNorm, noBias, noHalf, cos, sin));

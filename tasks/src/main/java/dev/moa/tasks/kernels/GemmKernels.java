@@ -345,7 +345,7 @@ public final class GemmKernels {
         // what this work-item stages each step: four groups of four activations, token rows xRow + group/8·i from
         // column xCol of the step, and two groups of eight weights, rows wRow + group/4·i from column wCol; the first
         // step's here, then, while each step multiplies, the next one's
-        int xRow = t / (STEP / 4), xCol = 4 * (t % (STEP / 4)), wRow = PipelinedGemm.firstRow(t), wCol = 8 * (t / 8 % (STEP / 8)); // (weights: PipelinedGemm.firstRow)
+        int xRow = t / (STEP / 4), xCol = 4 * (t % (STEP / 4)), wRow = PipelinedGemm.firstRow(t), wCol = 8 * (t / 8 % (STEP / 8)); // 8 lanes, 8 rows: no bank conflicts
         stageActivations(ctx, x, raw, xRow, xCol, group, tokenBase, from, tokens, cols);
         stageWeights(ctx, w, ws, 0, wRow, wCol, group, rowBase, from, rows, cols);
         ctx.commitCopies();

@@ -9,7 +9,8 @@ import dev.moa.tasks.kernel.Specialize;
 import dev.moa.tasks.kernel.Vec16;
 
 /**
- * A prompt's GEMMs on the tensor cores when the kernel before wrote the activations as BF16 parts
+ * The GEMMs of a prompt (and of a batched decode step) on the tensor cores when the kernel before wrote the
+ * activations as BF16 parts
  * ({@link #splitRows}, or a producer's own parts output): {@code out[t, r] (+)= Σ_c x[t, c] · w[r, c] (+ bias[r])}
  * with {@code x = xh (+ xl)} — {@code parts} 2: each activation as its BF16 rounding and the BF16 rounding of what
  * that left ({@link GemmKernels#bf16Tensor}'s split, and its bits), 1: rounded once (a bf16 × bf16 matmul's
@@ -260,10 +261,10 @@ public final class PipelinedGemm {
     }
 
     /**
-     * {@link #wide}'s tile: {@link #pipelinedTile}'s ring, staged by each work-item in four rows of each
-     * matrix ({@link #firstRow}{@code (t) + 32i}), warp v multiplying tokens {@code 64(v % 2)…} by rows {@code 64(v / 2)…}: per 16
-     * columns four A fragments (16 tokens each) against four pairs of B blocks, 32 products into the accumulators
-     * {@code c[m][j]} (tokens 16m…, rows 8j…: d, e, f, h for m = 0…3).
+     * {@link #wide}'s tile: {@link #pipelinedTile}'s ring, staged by each work-item in four rows of each matrix
+     * ({@link #firstRow}{@code (t) + 32i}), warp v multiplying tokens {@code 64(v % 2)…} by rows {@code 64(v / 2)…}:
+     * per 16 columns and part four A fragments (16 tokens each) against four pairs of B blocks, 32 products into the
+     * accumulators {@code c[m][j]} (tokens 16m…, rows 8j…: d, e, f, h for m = 0…3).
      */
     private static void wideTile(KernelContext ctx, int[] ring, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out,
                                  int tokens, int rows, int cols, int parts, int epilogue) {
@@ -355,10 +356,12 @@ public final class PipelinedGemm {
         storeRows(out, bias, token + 48, row, tokens, rows, 0L, epilogue, h0, h1, h2, h3, h4, h5, h6, h7);
     }
 
-    /** A warp's 16 tokens × 64 rows of results (eight 16×8 products, rows 8j… in {@code cj}) through the epilogue, from element {@code base} of {@code out}. */
+    /**
+     * A warp's 16 tokens × 64 rows of results (eight 16×8 products, rows 8j… in {@code cj}) through the epilogue, from
+     * element {@code base} of {@code out}.
+     */
     private static void storeRows(F32Buffer out, F32Buffer bias, int token, int row, int tokens, int rows, long base, int epilogue, Vec16 c0, Vec16 c1,
-                                  Vec16 c2,
-                                  Vec16 c3, Vec16 c4, Vec16 c5, Vec16 c6, Vec16 c7) {
+                                  Vec16 c2, Vec16 c3, Vec16 c4, Vec16 c5, Vec16 c6, Vec16 c7) {
         GemmKernels.storeTile(out, bias, token, row, tokens, rows, base, c0, epilogue);
         GemmKernels.storeTile(out, bias, token, row + 8, tokens, rows, base, c1, epilogue);
         GemmKernels.storeTile(out, bias, token, row + 16, tokens, rows, base, c2, epilogue);

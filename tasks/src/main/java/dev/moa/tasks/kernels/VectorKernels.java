@@ -108,7 +108,7 @@ public final class VectorKernels {
         ctx.awaitPriorKernels();
         int i = ctx.globalId();
         long b = ctx.groupId(1);
-        if (i < n) out.set(b * n + i, silu(gateUp.get(2 * b * n + i)) * gateUp.get(2 * b * n + n + i));
+        if (i < n) out.set(b * n + i, glu(gateUp, b, n, i));
     }
 
     /**
@@ -119,7 +119,12 @@ public final class VectorKernels {
         ctx.awaitPriorKernels();
         int i = ctx.globalId();
         long b = ctx.groupId(1);
-        if (i < n) PipelinedGemm.writeParts(high, low, b * n + i, silu(gateUp.get(2 * b * n + i)) * gateUp.get(2 * b * n + n + i), parts);
+        if (i < n) PipelinedGemm.writeParts(high, low, b * n + i, glu(gateUp, b, n, i), parts);
+    }
+
+    /** {@code silu(gate[i]) · up[i]} of row b of a fused gate/up output (rows of 2n: the gate's n, then the up's). */
+    private static float glu(F32Buffer gateUp, long b, int n, int i) {
+        return silu(gateUp.get(2 * b * n + i)) * gateUp.get(2 * b * n + n + i);
     }
 
     /** {@code g · sigmoid(g)}, as the CPU's {@code VectorMath.siluTimes} computes it. */
