@@ -101,9 +101,14 @@ public final class DeviceDecoder implements AutoCloseable {
         }
 
         step = buffers.i32((long) batch * Step.SIZE);
-        F32Buffer x = buffers.f32((long) batch * hidden), xb = buffers.f32((long) batch * hidden), qkv = buffers.f32((long) batch * qkvRows);
+        // on the tensor cores the products read their activations as BF16 parts, which the norms, the attention (a split
+        // after it) and SwiGLU write (DeviceWeights.takeParts: every layer's matrices BF16 rows the pipelined GEMM takes);
+        // then the normed stream's floats serve only an output head that does not take parts, SwiGLU's none
+        boolean parts = tensorProducts && !fuses(batch, weights) && weights.takeParts(TensorProducts.SPLIT, backend);
+        F32Buffer x = buffers.f32((long) batch * hidden), qkv = buffers.f32((long) batch * qkvRows);
+        F32Buffer xb = parts && weights.lmHead.takesParts() ? null : buffers.f32((long) batch * hidden);
         F32Buffer attention = buffers.f32((long) batch * config.queryDim());
-        F32Buffer gateUp = buffers.f32(2L * batch * inter), activation = buffers.f32((long) batch * inter);
+        F32Buffer gateUp = buffers.f32(2L * batch * inter), activation = parts ? null : buffers.f32((long) batch * inter);
         logits = buffers.f32((long) batch * vocab);
         hostLogits = new float[batch][vocab];
         int capacity = rows.stream().mapToInt(Row::capacity).max().orElseThrow();
@@ -175,9 +180,6 @@ public final class DeviceDecoder implements AutoCloseable {
         weights.embedding.gather(graph, step, x, batch);
         F32Buffer products = tensorProducts ? buffers.f32(Math.max(1, Math.max(weights.partialFloats(batch), weights.lmHead.partialFloats(batch))))
                 : null;
-        // on the tensor cores the products read their activations as BF16 parts, which the norms, the attention (a split
-        // after it) and SwiGLU write (DeviceWeights.takeParts: every layer's matrices BF16 rows the pipelined GEMM takes)
-        boolean parts = products != null && weights.takeParts(TensorProducts.SPLIT, backend);
         ActivationParts normedParts = parts ? ActivationParts.allocate(buffers, (long) batch * hidden, TensorProducts.SPLIT) : null;
         ActivationParts attentionParts = parts ? ActivationParts.allocate(buffers, (long) batch * config.queryDim(), TensorProducts.SPLIT) : null;
         ActivationParts activationParts = parts ? ActivationParts.allocate(buffers, (long) batch * inter, TensorProducts.SPLIT) : null;
@@ -277,7 +279,8 @@ public final class DeviceDecoder implements AutoCloseable {
     /**
      * The step's activations, all rows: residual stream, normed input, q/k/v, attention output, gate/up, SwiGLU, attention
      * splits; and where the products take BF16 parts ({@link DeviceMatrix#multiplyParts}), the normed input, the
-     * attention output and SwiGLU's as parts (else null).
+     * attention output and SwiGLU's as parts (else null), and then no SwiGLU floats, nor normed ones where the output
+     * head takes parts too.
      */
     private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer attention, F32Buffer gateUp, F32Buffer activation,
                                F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum, ActivationParts normedParts,
@@ -301,6 +304,11 @@ public final class DeviceDecoder implements AutoCloseable {
      * the step's time is mostly small launches, not weight traffic. Batched steps keep the separate kernels (the
      * batched matvecs read each weight once for four rows; a norm per row inside them would cost more than it saves).
      */
+    /** Whether a step of {@code batch} sessions over these weights is {@link GraphSteps#fused}. */
+    private static boolean fuses(int batch, DeviceWeights weights) {
+        return batch == 1 && weights.normedHalf;
+    }
+
     private final class GraphSteps implements LlamaLayer.Steps {
         private final DeviceWeights weights;
         private final int batch, hidden, heads, kvHeads, inter;
@@ -330,7 +338,7 @@ public final class DeviceDecoder implements AutoCloseable {
             this.grouped = grouped;
             this.staged = staged;
             this.arrivals = buffers.i32((long) batch * kvHeads);
-            this.fused = batch == 1 && weights.normedHalf;
+            this.fused = fuses(batch, weights);
             this.products = products;
         }
 

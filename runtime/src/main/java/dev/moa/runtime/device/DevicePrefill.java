@@ -29,8 +29,8 @@ import java.lang.foreign.ValueLayout;
  * cache it fills is in the session's own layout: straight into the session's region of the device's {@link KvPool},
  * where its decode steps read it, or (when the keys and values are wanted on the CPU, evaluation) into buffers of its
  * own read back into the session's cache ({@link KvCache#importGroup}), so decoding goes on as after a CPU prefill.
- * The GEMMs take BF16 weights on the tensor cores — the layers' over activations the norms, SwiGLU and a split after
- * the attention write as BF16 parts ({@link DeviceWeights#takeParts}, {@link PipelinedGemm}) — F16 and F32 on FFMA
+ * The GEMMs take BF16 weights on the tensor cores — the layers' over activations the norms, SwiGLU and the tensor-core
+ * attention write as BF16 parts ({@link DeviceWeights#takeParts}, {@link PipelinedGemm}) — F16 and F32 on FFMA
  * tiles. Needs heads of at most
  * {@value PrefillKernels#MAX_HEAD_DIM}; see {@link #supports}.
  *
@@ -131,15 +131,18 @@ final class DevicePrefill implements AutoCloseable {
         long splitPart = PrefillKernels.splitPart(t, 2 * config.kvDim());
         Half16Buffer staged16 = tensorAttention ? buffers.half16(2 * splitPart) : null;
         xc = chunk == t ? x : buffers.f32((long) chunk * hidden); // one chunk: its stream is the prompt's
-        F32Buffer qkv = buffers.f32((long) chunk * qkvRows), attention = buffers.f32((long) chunk * config.queryDim());
+        F32Buffer qkv = buffers.f32((long) chunk * qkvRows);
         F32Buffer gateUp = buffers.f32(2L * chunk * inter);
         Activations a;
-        if (weights.takeParts(products, backend)) { // the norms and SwiGLU write BF16 parts, the attention's output is split into them
+        if (weights.takeParts(products, backend)) {
+            // the norms, SwiGLU and the tensor-core attention write BF16 parts; the FFMA attention writes floats, split after it
+            F32Buffer attention = tensorAttention ? null : buffers.f32((long) chunk * config.queryDim());
             a = new Activations(xc, null, qkv, staged, staged16, attention, gateUp, null, ActivationParts.allocate(buffers, (long) chunk * hidden, products),
                     ActivationParts.allocate(buffers, (long) chunk * config.queryDim(), products),
                     ActivationParts.allocate(buffers, (long) chunk * inter, products));
         } else {
-            a = new Activations(xc, buffers.f32((long) chunk * hidden), qkv, staged, staged16, attention, gateUp, buffers.f32((long) chunk * inter),
+            a = new Activations(xc, buffers.f32((long) chunk * hidden), qkv, staged, staged16, buffers.f32((long) chunk * config.queryDim()), gateUp,
+                    buffers.f32((long) chunk * inter),
                     null, null, null);
         }
         kv = new KvBuffers[config.numLayers()];
@@ -300,7 +303,8 @@ final class DevicePrefill implements AutoCloseable {
      * A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole
      * prompt. The products' inputs are floats ({@code xb}: the normed stream, {@code activation}: SwiGLU's) or, where
      * the prompt's products take them ({@link DeviceWeights#takeParts}), BF16 parts instead ({@code normedParts}, {@code activationParts}, and
-     * {@code attentionParts} beside the attention's floats); the others are null.
+     * {@code attentionParts}, which the tensor-core attention writes itself and the FFMA attention's floats are split
+     * into); the others are null.
      */
     private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer staged, Half16Buffer staged16, F32Buffer attention,
                                F32Buffer gateUp, F32Buffer activation, ActivationParts normedParts, ActivationParts attentionParts,
@@ -408,14 +412,24 @@ final class DevicePrefill implements AutoCloseable {
                 int kvRow = 2 * kvHeads * headDim;
                 graph.task(at + "split keys/values", PrefillKernels.class, "splitKeysValues", Grid.covering((long) n * kvRow, PrefillKernels.GROUP),
                         a.staged(), a.staged16(), a.staged16().length() / 2, (long) start * kvRow, n * kvRow);
-                String kernel = products == TensorProducts.ROUNDED ? "blockSparseTensorRounded" : "blockSparseTensor";
-                graph.task(at + "attention", PrefillKernels.class, kernel, PrefillKernels.tensorGrid(n, heads, headDim), a.qkv(), a.staged16(),
-                        a.staged16().length() / 2, a.attention(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                boolean rounded = products == TensorProducts.ROUNDED;
+                Grid grid = PrefillKernels.tensorGrid(n, heads, headDim);
+                long low = a.staged16().length() / 2;
+                if (!a.parts()) {
+                    graph.task(at + "attention", PrefillKernels.class, rounded ? "blockSparseTensorRounded" : "blockSparseTensor", grid, a.qkv(),
+                            a.staged16(), low, a.attention(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                } else if (rounded) { // the output as the output projection reads it: no floats, no split launch
+                    graph.task(at + "attention", PrefillKernels.class, "blockSparseTensorRoundedParts", grid, a.qkv(), a.staged16(), low,
+                            a.attentionParts().high(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                } else {
+                    graph.task(at + "attention", PrefillKernels.class, "blockSparseTensorParts", grid, a.qkv(), a.staged16(), low,
+                            a.attentionParts().high(), a.attentionParts().low(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                }
             } else {
                 graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),
                         cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                if (a.parts()) a.attentionParts().split(graph, at + "attention parts", a.attention(), n, heads * headDim);
             }
-            if (a.parts()) a.attentionParts().split(graph, at + "attention parts", a.attention(), n, heads * headDim);
         }
 
         @Override

@@ -201,8 +201,10 @@ class DevicePrefillTest {
                 EmulatorDecodeTest.assertClose(expected, s.prefill(prompt), shared + " bytes of shared memory");
             }
             boolean tensor = shared > 64 * 1024;
-            assertEquals(tensor, backend.methods.contains("blockSparseTensor"), shared + " bytes: the tensor-core attention");
+            // the tensor-core attention writes the output projection's parts itself (16 KB groups take no parts at all)
+            assertEquals(tensor, backend.methods.contains("blockSparseTensorParts"), shared + " bytes: the tensor-core attention");
             assertEquals(!tensor, backend.methods.contains("blockSparse"), shared + " bytes: the FFMA attention");
+            if (tensor) assertFalse(backend.methods.contains("splitRows"), shared + " bytes: the attention's floats split");
         }
     }
 
@@ -224,8 +226,9 @@ class DevicePrefillTest {
                 logits[precision.ordinal()] = s.prefill(prompt);
             }
             boolean rounded = precision == PromptPrecision.BF16;
-            assertEquals(rounded, backend.methods.contains("blockSparseTensorRounded"), precision + ": the rounded attention");
-            assertEquals(!rounded, backend.methods.contains("blockSparseTensor"), precision + ": the split attention");
+            assertEquals(rounded, backend.methods.contains("blockSparseTensorRoundedParts"), precision + ": the rounded attention");
+            assertEquals(!rounded, backend.methods.contains("blockSparseTensorParts"), precision + ": the split attention");
+            assertFalse(backend.methods.contains("splitRows"), precision + ": the attention writes its output's parts itself");
             // the layers' products on the pipelined GEMM, its activations in one BF16 part or two (none staged as floats)
             assertEquals(rounded, backend.methods.contains("tile parts 1"), precision + ": products of rounded activations");
             assertEquals(!rounded, backend.methods.contains("tile parts 2"), precision + ": products of split activations");

@@ -182,7 +182,19 @@ public final class PrefillKernels {
     public static void blockSparseTensor(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, I32Buffer bands, int start,
                                          int count, int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
                                          @Specialize int stride, float scale) {
-        tensorAttention(ctx, qkv, kv, low, out, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, true);
+        tensorAttention(ctx, qkv, kv, low, out, kv, kv, 0, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, true);
+    }
+
+    /**
+     * As {@link #blockSparseTensor}, its output written as the two BF16 parts the output projection reads
+     * ({@link PipelinedGemm#writeParts}: {@code high} each float's rounding, {@code low} the rounding of what that left),
+     * not as floats: the prompt's F32 output and the launch that split it go. The same launch.
+     */
+    public static void blockSparseTensorParts(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, Half16Buffer high, Half16Buffer lowParts,
+                                              I32Buffer bands, int start, int count, int tokens, @Specialize int heads, @Specialize int kvHeads,
+                                              @Specialize int headDim, @Specialize int stride, float scale) {
+        // qkv stands in for the float output, never written (parts is a constant: that store is not compiled)
+        tensorAttention(ctx, qkv, kv, low, qkv, high, lowParts, 2, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, true);
     }
 
     /**
@@ -194,15 +206,24 @@ public final class PrefillKernels {
     public static void blockSparseTensorRounded(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, I32Buffer bands,
                                                 int start, int count, int tokens, @Specialize int heads, @Specialize int kvHeads,
                                                 @Specialize int headDim, @Specialize int stride, float scale) {
-        tensorAttention(ctx, qkv, kv, low, out, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, false);
+        tensorAttention(ctx, qkv, kv, low, out, kv, kv, 0, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, false);
+    }
+
+    /** As {@link #blockSparseTensorRounded}, its output written rounded to BF16 into {@code high} (one part) instead of as floats. */
+    public static void blockSparseTensorRoundedParts(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, Half16Buffer high, I32Buffer bands,
+                                                     int start, int count, int tokens, @Specialize int heads, @Specialize int kvHeads,
+                                                     @Specialize int headDim, @Specialize int stride, float scale) {
+        tensorAttention(ctx, qkv, kv, low, qkv, high, high, 1, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, false);
     }
 
     /**
      * The body of {@link #blockSparseTensor} ({@code split}: each operand in two BF16 parts, three products) and {@link
-     * #blockSparseTensorRounded} (one part, one product); each passes its constant, so each compiles to its own alone.
+     * #blockSparseTensorRounded} (one part, one product), writing floats to {@code out} ({@code parts} 0) or that many
+     * BF16 parts to {@code high}, {@code lowParts}; each entry passes its constants, so each compiles to its own alone.
      */
-    private static void tensorAttention(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, I32Buffer bands, int start,
-                                        int count, int tokens, int heads, int kvHeads, int headDim, int stride, float scale, boolean split) {
+    private static void tensorAttention(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, Half16Buffer high,
+                                        Half16Buffer lowParts, int parts, I32Buffer bands, int start, int count, int tokens, int heads, int kvHeads,
+                                        int headDim, int stride, float scale, boolean split) {
         ctx.awaitPriorKernels();
         int dims = paddedDims(headDim), words = rowWords(headDim);
         int[] sh = ctx.sharedDynamicI32(tensorWords(headDim));
@@ -402,22 +423,22 @@ public final class PrefillKernels {
         long outA = (long) (rowA - start) * heads * headDim + (long) head * headDim, outB = outA + 8L * heads * headDim;
         boolean inA = rowA < end, inB = rowB < end;
         int d = 2 * c;
-        storeOutput(out, outA, outB, inA, inB, d, headDim, sumA, sumB, o0);
-        storeOutput(out, outA, outB, inA, inB, d + 8, headDim, sumA, sumB, o1);
-        storeOutput(out, outA, outB, inA, inB, d + 16, headDim, sumA, sumB, o2);
-        storeOutput(out, outA, outB, inA, inB, d + 24, headDim, sumA, sumB, o3);
-        storeOutput(out, outA, outB, inA, inB, d + 32, headDim, sumA, sumB, o4);
-        storeOutput(out, outA, outB, inA, inB, d + 40, headDim, sumA, sumB, o5);
-        storeOutput(out, outA, outB, inA, inB, d + 48, headDim, sumA, sumB, o6);
-        storeOutput(out, outA, outB, inA, inB, d + 56, headDim, sumA, sumB, o7);
-        storeOutput(out, outA, outB, inA, inB, d + 64, headDim, sumA, sumB, o8);
-        storeOutput(out, outA, outB, inA, inB, d + 72, headDim, sumA, sumB, o9);
-        storeOutput(out, outA, outB, inA, inB, d + 80, headDim, sumA, sumB, o10);
-        storeOutput(out, outA, outB, inA, inB, d + 88, headDim, sumA, sumB, o11);
-        storeOutput(out, outA, outB, inA, inB, d + 96, headDim, sumA, sumB, o12);
-        storeOutput(out, outA, outB, inA, inB, d + 104, headDim, sumA, sumB, o13);
-        storeOutput(out, outA, outB, inA, inB, d + 112, headDim, sumA, sumB, o14);
-        storeOutput(out, outA, outB, inA, inB, d + 120, headDim, sumA, sumB, o15);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d, headDim, sumA, sumB, o0);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 8, headDim, sumA, sumB, o1);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 16, headDim, sumA, sumB, o2);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 24, headDim, sumA, sumB, o3);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 32, headDim, sumA, sumB, o4);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 40, headDim, sumA, sumB, o5);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 48, headDim, sumA, sumB, o6);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 56, headDim, sumA, sumB, o7);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 64, headDim, sumA, sumB, o8);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 72, headDim, sumA, sumB, o9);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 80, headDim, sumA, sumB, o10);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 88, headDim, sumA, sumB, o11);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 96, headDim, sumA, sumB, o12);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 104, headDim, sumA, sumB, o13);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 112, headDim, sumA, sumB, o14);
+        storeOutput(out, high, lowParts, parts, outA, outB, inA, inB, d + 120, headDim, sumA, sumB, o15);
     }
 
     /**
@@ -533,18 +554,27 @@ public final class PrefillKernels {
                 GemmKernels.remainder(t.f32(0), t.f32(1), high.word(2)), GemmKernels.remainder(t.f32(2), t.f32(3), high.word(3)));
     }
 
-    /** A lane's four outputs of one 8-dim block (dims {@code d}, d+1 of rows A and B), divided by the rows' sums, where they exist. */
-    private static void storeOutput(F32Buffer out, long outA, long outB, boolean inA, boolean inB, int d, int headDim, float sumA, float sumB,
-                                    Vec16 o) {
+    /**
+     * A lane's four outputs of one 8-dim block (dims {@code d}, d+1 of rows A and B), divided by the rows' sums, where
+     * they exist: as floats into {@code out} ({@code parts} 0) or as BF16 parts into {@code high}, {@code low}.
+     */
+    private static void storeOutput(F32Buffer out, Half16Buffer high, Half16Buffer low, int parts, long outA, long outB, boolean inA, boolean inB,
+                                    int d, int headDim, float sumA, float sumB, Vec16 o) {
         if (d >= headDim) return;
         if (inA) {
-            out.set(outA + d, o.f32(0) / sumA);
-            out.set(outA + d + 1, o.f32(1) / sumA);
+            store(out, high, low, parts, outA + d, o.f32(0) / sumA);
+            store(out, high, low, parts, outA + d + 1, o.f32(1) / sumA);
         }
         if (inB) {
-            out.set(outB + d, o.f32(2) / sumB);
-            out.set(outB + d + 1, o.f32(3) / sumB);
+            store(out, high, low, parts, outB + d, o.f32(2) / sumB);
+            store(out, high, low, parts, outB + d + 1, o.f32(3) / sumB);
         }
+    }
+
+    /** {@code value} at {@code at}: a float into {@code out} ({@code parts} 0), else its BF16 parts ({@link PipelinedGemm#writeParts}). */
+    private static void store(F32Buffer out, Half16Buffer high, Half16Buffer low, int parts, long at, float value) {
+        if (parts == 0) out.set(at, value);
+        else PipelinedGemm.writeParts(high, low, at, value, parts);
     }
 
     /**

@@ -590,6 +590,20 @@ class TranslationFidelityTest {
         assertClose(o5, o6, 1e-5);
         String rounded = PtxCompiler.compile(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRounded").ptx();
         assertEquals(ptx.split("mma.sync", -1).length - 1, 3 * (rounded.split("mma.sync", -1).length - 1), "three products a term where the split takes them");
+        // the output written as the output projection's BF16 parts: two parts sum to the float output, one is its rounding
+        long outputs = (long) count * heads * headDim;
+        Half16Buffer high = Half16Buffer.allocate(arena, outputs), low = Half16Buffer.allocate(arena, outputs);
+        ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorParts", specialized, tensor, q.memory(), kv16.memory(), part,
+                high.memory(), low.memory(), bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
+        for (long i = 0; i < outputs; i++) {
+            float sum = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(high.get(i)) + dev.moa.tasks.kernel.KernelContext.bf16ToFloat(low.get(i));
+            assertEquals(o3.get(i), sum, 1e-5 * Math.max(1, Math.abs(o3.get(i))), "split parts of output " + i);
+        }
+        ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRoundedParts", specialized, tensor, q.memory(), kv16.memory(), part,
+                high.memory(), bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
+        for (long i = 0; i < outputs; i++) {
+            assertEquals(o5.get(i), dev.moa.tasks.kernel.KernelContext.bf16ToFloat(high.get(i)), Math.abs(o5.get(i)) / 128 + 1e-6, "rounded part of output " + i);
+        }
     }
 
     /**

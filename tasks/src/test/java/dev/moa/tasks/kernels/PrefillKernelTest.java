@@ -105,6 +105,54 @@ class PrefillKernelTest {
         }
     }
 
+    /**
+     * The tensor-core attention writing its output as the output projection's BF16 parts gives, bit for bit, the parts
+     * of what it writes as floats ({@link PipelinedGemm#writeParts}, two parts split, one rounded), in every row of a
+     * chunk whose last 64-query block is partial, and nothing past the chunk's rows.
+     */
+    @Test
+    void tensorAttentionWritesTheOutputProjectionsParts() {
+        int tokens = 200, headDim = 24, heads = 4, kvHeads = 2, stride = heads * headDim, kvRow = 2 * kvHeads * headDim;
+        int start = 64, count = tokens - start; // a second chunk: 136 queries, the last block of 8
+        F32Buffer q = F32Buffer.allocate(arena, (long) count * stride), kv = F32Buffer.allocate(arena, (long) tokens * kvRow);
+        for (long i = 0; i < q.length(); i++) q.set(i, (float) random.nextGaussian());
+        for (long i = 0; i < kv.length(); i++) kv.set(i, (float) random.nextGaussian());
+        long part = PrefillKernels.splitPart(tokens, kvRow);
+        Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * part);
+        Emulator.launch(PrefillKernels.class, "splitKeysValues", Grid.covering((long) tokens * kvRow, PrefillKernels.GROUP), kv, kv16, part, 0L, tokens * kvRow);
+        I32Buffer bands = I32Buffer.of(arena, 1, 2, 3, 1000);
+        float scale = (float) (1 / Math.sqrt(headDim));
+        long outputs = (long) count * stride, room = outputs + 64; // past the chunk's rows: must stay as they were
+        for (int parts = 1; parts <= 2; parts++) {
+            String floats = parts == 2 ? "blockSparseTensor" : "blockSparseTensorRounded";
+            F32Buffer out = F32Buffer.allocate(arena, outputs);
+            Emulator.launch(PrefillKernels.class, floats, PrefillKernels.tensorGrid(count, heads, headDim), q, kv16, part, out, bands, start, count, tokens,
+                    heads, kvHeads, headDim, stride, scale);
+            Half16Buffer high = Half16Buffer.allocate(arena, room), low = Half16Buffer.allocate(arena, room);
+            for (long i = 0; i < room; i++) {
+                high.set(i, (short) 0x7FC1);
+                low.set(i, (short) 0x7FC1);
+            }
+            if (parts == 2) {
+                Emulator.launch(PrefillKernels.class, "blockSparseTensorParts", PrefillKernels.tensorGrid(count, heads, headDim), q, kv16, part, high, low,
+                        bands, start, count, tokens, heads, kvHeads, headDim, stride, scale);
+            } else {
+                Emulator.launch(PrefillKernels.class, "blockSparseTensorRoundedParts", PrefillKernels.tensorGrid(count, heads, headDim), q, kv16, part,
+                        high, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale);
+            }
+            Half16Buffer wantHigh = Half16Buffer.allocate(arena, 1), wantLow = Half16Buffer.allocate(arena, 1);
+            for (long i = 0; i < outputs; i++) {
+                PipelinedGemm.writeParts(wantHigh, wantLow, 0, out.get(i), parts);
+                assertEquals(wantHigh.get(0), high.get(i), floats + " parts " + parts + ": the first part of output " + i);
+                if (parts == 2) assertEquals(wantLow.get(0), low.get(i), floats + ": the second part of output " + i);
+            }
+            for (long i = outputs; i < room; i++) {
+                assertEquals((short) 0x7FC1, high.get(i), "nothing written past the chunk's outputs");
+                assertEquals((short) 0x7FC1, low.get(i), "nothing written past the chunk's outputs");
+            }
+        }
+    }
+
     /** {@code x}, rounded to BF16 where {@code rounded}. */
     static double bf16(float x, boolean rounded) {
         return rounded ? dev.moa.tasks.kernel.KernelContext.bf16ToFloat(dev.moa.tasks.kernel.KernelContext.floatToBf16(x)) : x;
