@@ -105,6 +105,10 @@ public final class GpuKernelBenchmark {
                     rows.add(pipelinedGemm(shape[0], shape[1], shape[2], parts, false));
                     rows.add(pipelinedGemm(shape[0], shape[1], shape[2], parts, true));
                 }
+                if (shape[1] == 16384) { // gate/up: SwiGLU as the product's epilogue against the product, then SwiGLU's kernel
+                    rows.add(gluGemm(shape[0], shape[1], shape[2], true));
+                    rows.add(gluGemm(shape[0], shape[1], shape[2], false));
+                }
             }
             for (int[] shape : new int[][] {{32, 3072, 2048}, {32, 2048, 8192}, {32, 16384, 2048}}) {
                 progress.printf("a batched decode step's product, %d sessions x %d x %d (batched matvec, tensor cores whole, split) ...%n",
@@ -303,6 +307,57 @@ public final class GpuKernelBenchmark {
         }
         String name = "gemm-pipelined" + (wide ? "-wide" : large ? "-large" : "") + (parts == 1 ? "-rounded" : "");
         return new Row(name, tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error, 2L * tokens * rows * cols);
+    }
+
+    /**
+     * A prompt's gate/up product with SwiGLU ({@code rows} = the stacked gate and up rows; activations in two BF16
+     * parts, as the norm writes them), out as the down product's two parts: {@code fused}, SwiGLU as the product's
+     * epilogue ({@code largeGlu}/{@code tileGlu}, one launch, row {@code gemm-glu-fused}); else the product into floats
+     * then {@code swiGluParts} (two launches timed together, {@code gemm-glu-unfused}: what the prompt ran before).
+     * Checked on its first, a middle and its last tokens against the loop; TFLOP/s of the product.
+     */
+    Row gluGemm(int tokens, int rows, int cols, boolean fused) {
+        Half16Buffer w = bf16Weights(rows, cols);
+        F32Buffer x = activations((long) tokens * cols), bias = F32Buffer.allocate(arena, 1);
+        Half16Buffer high = Half16Buffer.allocate(arena, x.length()), low = Half16Buffer.allocate(arena, x.length());
+        for (long i = 0; i < x.length(); i++) dev.moa.tasks.kernels.PipelinedGemm.writeParts(high, low, i, x.get(i), 2);
+        int n = rows / 2;
+        Half16Buffer oh = Half16Buffer.allocate(arena, (long) tokens * n), ol = Half16Buffer.allocate(arena, (long) tokens * n);
+        DeviceMemory doh = device(oh), dol = device(ol), dhigh = device(high), dlow = device(low);
+        doh.fill(NAN_BYTE);
+        dol.fill(NAN_BYTE);
+        Class<?> k = dev.moa.tasks.kernels.PipelinedGemm.class;
+        boolean large = dev.moa.tasks.kernels.GemmKernels.large(tokens, rows);
+        var grid = large ? dev.moa.tasks.kernels.PipelinedGemm.largeGrid(tokens, rows, 2) : dev.moa.tasks.kernels.PipelinedGemm.grid(tokens, rows, 2);
+        Launch[] launches;
+        if (fused) {
+            launches = new Launch[] {ours(k, large ? "largeGlu" : "tileGlu", grid, device(w), dhigh, dlow, doh, dol, tokens, rows, cols, 2)};
+        } else {
+            DeviceMemory gateUp = device(F32Buffer.allocate(arena, (long) tokens * rows));
+            launches = new Launch[] {ours(k, large ? "large" : "tile", grid, device(w), dhigh, dlow, device(bias), gateUp, tokens, rows, cols, 2, 0),
+                    ours(dev.moa.tasks.kernels.VectorKernels.class, "swiGluParts", dev.moa.tasks.emulator.Grid.of((n + 255) / 256, tokens, 256), gateUp,
+                            doh, dol, n, 2)};
+        }
+        double micros = time(launches);
+        doh.copyTo(oh.memory());
+        dol.copyTo(ol.memory());
+        double error = 0;
+        for (int t : java.util.stream.IntStream.of(0, tokens / 2, tokens - 1).distinct().toArray()) {
+            for (int f = 0; f < n; f++) {
+                double gate = 0, up = 0;
+                for (int c = 0; c < cols; c++) {
+                    double xv = x.get((long) t * cols + c);
+                    gate += KernelContext.bf16ToFloat(w.get((long) f * cols + c)) * xv;
+                    up += KernelContext.bf16ToFloat(w.get((long) (n + f) * cols + c)) * xv;
+                }
+                double expected = gate / (1 + Math.exp(-gate)) * up;
+                long at = (long) t * n + f;
+                double got = KernelContext.bf16ToFloat(oh.get(at)) + (double) KernelContext.bf16ToFloat(ol.get(at));
+                error = Math.max(error, Math.abs(expected - got) / ((1 + Math.abs(gate)) * (1 + Math.abs(up))));
+            }
+        }
+        return new Row(fused ? "gemm-glu-fused" : "gemm-glu-unfused", tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error,
+                2L * tokens * rows * cols);
     }
 
     /**

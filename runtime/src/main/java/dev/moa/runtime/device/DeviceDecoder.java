@@ -442,15 +442,18 @@ public final class DeviceDecoder implements AutoCloseable {
                         NormedMatVecKernels.GLU);
                 return;
             }
-            if (a.parts()) product(weights.layers[layer].gateUp(), at(layer) + "gate/up", a.normedParts(), weights.noBias, a.gateUp(), 0);
-            else product(weights.layers[layer].gateUp(), at(layer) + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0);
+            if (a.parts()) { // SwiGLU the product's epilogue (or, where it is split over its columns, after the splits' sum)
+                weights.layers[layer].gateUp().multiplyGlu(graph, at(layer) + "gate/up + swiglu", a.normedParts(), a.activationParts(), batch, products,
+                        a.gateUp());
+            } else {
+                product(weights.layers[layer].gateUp(), at(layer) + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0);
+            }
         }
 
         @Override
         public void swiGlu(int layer) {
-            if (fused) return; // the gate/up matvec's epilogue
-            if (a.parts()) a.activationParts().swiGlu(graph, at(layer) + "swiglu", a.gateUp(), batch, inter);
-            else graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), a.gateUp(), a.activation(), inter);
+            if (fused || a.parts()) return; // the gate/up product's epilogue
+            graph.task(at(layer) + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, batch, 256), a.gateUp(), a.activation(), inter);
         }
 
         @Override

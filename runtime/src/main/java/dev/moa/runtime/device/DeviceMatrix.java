@@ -170,6 +170,33 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
         }
     }
 
+    /**
+     * Appends SwiGLU of this stacked gate/up matrix's product with {@code tokens} rows of {@code x} (the gate's n rows,
+     * then the up's), written as {@code out}'s parts — the down product's input — by the product's own epilogue
+     * ({@link PipelinedGemm#tileGlu}, {@code largeGlu}, {@code wideGlu}, chosen as {@link #multiplyParts} chooses): no
+     * float gate/up output, no SwiGLU launch. Where the product is split over its columns ({@code partial}: a batched
+     * step's few tokens), the sums are added into {@code gateUp} and SwiGLU follows ({@link ActivationParts#swiGlu}).
+     * The bits of {@link #multiplyParts} then SwiGLU either way. Needs {@link #takesParts}.
+     */
+    void multiplyGlu(TaskGraph graph, String name, ActivationParts x, ActivationParts out, int tokens, F32Buffer partial, F32Buffer gateUp) {
+        if (!takesParts()) throw new IllegalStateException("the pipelined GEMM takes BF16 rows of whole 16-byte pieces, not " + format + " x " + cols);
+        int splits = partial == null ? 1 : GemmKernels.splits(tokens, rows, cols), parts = x.count();
+        if (splits > 1) {
+            // (no bias: its argument is not read; the partial sums, which the sum reads anyway, stand in for it)
+            multiplyParts(graph, name, x, partial, gateUp, 0, tokens, partial);
+            out.swiGlu(graph, name + " swiglu", gateUp, tokens, rows / 2);
+        } else if (!GemmKernels.large(tokens, rows)) {
+            graph.task(name, PipelinedGemm.class, "tileGlu", PipelinedGemm.grid(tokens, rows, parts), data, x.high(), x.low(), out.high(), out.low(),
+                    tokens, rows, cols, parts);
+        } else if (parts == 1) {
+            graph.task(name, PipelinedGemm.class, "wideGlu", PipelinedGemm.wideGrid(tokens, rows, 1), data, x.high(), x.low(), out.high(), out.low(),
+                    tokens, rows, cols, 1);
+        } else {
+            graph.task(name, PipelinedGemm.class, "largeGlu", PipelinedGemm.largeGrid(tokens, rows, 2), data, x.high(), x.low(), out.high(), out.low(),
+                    tokens, rows, cols, 2);
+        }
+    }
+
     /** Floats of the partial sums {@link #multiplyTokens} needs to split a product of {@code tokens} rows on the tensor cores (0: none). */
     long partialFloats(int tokens) {
         int splits = GemmKernels.splits(tokens, rows, cols);

@@ -41,9 +41,10 @@ import java.lang.foreign.ValueLayout;
  * <p>Layer by layer, chunk by chunk: the device holds the prompt's residual stream ({@code hidden} floats a token),
  * one layer's keys and values of the whole prompt ({@code 2·kvDim} floats a token, which every later chunk's
  * attention reads, and for the tensor-core attention the same bytes again as BF16 parts) and one chunk's other
- * activations (q/k/v, gate/up: {@code 3·intermediate} floats a token and more). So on Llama-3.2-1B a prompt holds
- * 16 KB a token and 0.55 GB for its chunk, where running all tokens at once held 132 KB a token: a 128k-token prompt
- * needs 2.7 GB beyond the weights and the cache, not 17.7 GB. Which keys a query sees depends on its position only
+ * activations (q/k/v, the products' inputs as BF16 parts; where they are floats, gate/up's {@code 2·intermediate}
+ * floats a token too). So on Llama-3.2-1B a prompt holds 16 KB a token and 0.25 GB for its chunk (0.5 GB with float
+ * inputs), where running all tokens at once held 132 KB a token: a 128k-token prompt needs 2.4 GB beyond the weights
+ * and the cache, not 17.7 GB. Which keys a query sees depends on its position only
  * ({@link PrefillKernels#blockSparse}), and each GEMM row, norm and score is computed as it is at once, so the
  * chunking changes no number.
  */
@@ -132,18 +133,17 @@ final class DevicePrefill implements AutoCloseable {
         Half16Buffer staged16 = tensorAttention ? buffers.half16(2 * splitPart) : null;
         xc = chunk == t ? x : buffers.f32((long) chunk * hidden); // one chunk: its stream is the prompt's
         F32Buffer qkv = buffers.f32((long) chunk * qkvRows);
-        F32Buffer gateUp = buffers.f32(2L * chunk * inter);
         Activations a;
         if (weights.takeParts(products, backend)) {
-            // the norms, SwiGLU and the tensor-core attention write BF16 parts; the FFMA attention writes floats, split after it
+            // the norms, the gate/up product (SwiGLU its epilogue) and the tensor-core attention write BF16 parts; the
+            // FFMA attention writes floats, split after it; no float gate/up output at all (on Llama-3.2-1B 64 KB a token)
             F32Buffer attention = tensorAttention ? null : buffers.f32((long) chunk * config.queryDim());
-            a = new Activations(xc, null, qkv, staged, staged16, attention, gateUp, null, ActivationParts.allocate(buffers, (long) chunk * hidden, products),
+            a = new Activations(xc, null, qkv, staged, staged16, attention, null, null, ActivationParts.allocate(buffers, (long) chunk * hidden, products),
                     ActivationParts.allocate(buffers, (long) chunk * config.queryDim(), products),
                     ActivationParts.allocate(buffers, (long) chunk * inter, products));
         } else {
-            a = new Activations(xc, buffers.f32((long) chunk * hidden), qkv, staged, staged16, buffers.f32((long) chunk * config.queryDim()), gateUp,
-                    buffers.f32((long) chunk * inter),
-                    null, null, null);
+            a = new Activations(xc, buffers.f32((long) chunk * hidden), qkv, staged, staged16, buffers.f32((long) chunk * config.queryDim()),
+                    buffers.f32(2L * chunk * inter), buffers.f32((long) chunk * inter), null, null, null);
         }
         kv = new KvBuffers[config.numLayers()];
         steps = new ChunkSteps(t, a, tensorAttention);
@@ -302,9 +302,9 @@ final class DevicePrefill implements AutoCloseable {
     /**
      * A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole
      * prompt. The products' inputs are floats ({@code xb}: the normed stream, {@code activation}: SwiGLU's) or, where
-     * the prompt's products take them ({@link DeviceWeights#takeParts}), BF16 parts instead ({@code normedParts}, {@code activationParts}, and
-     * {@code attentionParts}, which the tensor-core attention writes itself and the FFMA attention's floats are split
-     * into); the others are null.
+     * the prompt's products take them ({@link DeviceWeights#takeParts}), BF16 parts instead ({@code normedParts}; {@code activationParts}, which the gate/up
+     * product writes, SwiGLU its epilogue, so no {@code gateUp} floats; {@code attentionParts}, which the tensor-core
+     * attention writes itself and the FFMA attention's floats are split into); the others are null.
      */
     private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer staged, Half16Buffer staged16, F32Buffer attention,
                                F32Buffer gateUp, F32Buffer activation, ActivationParts normedParts, ActivationParts attentionParts,
@@ -444,14 +444,14 @@ final class DevicePrefill implements AutoCloseable {
         @Override
         public void gateUp(int layer) {
             DeviceMatrix gateUp = weights.layers[layer].gateUp();
-            if (a.parts()) gateUp.multiplyParts(graph, at + "gate/up", a.normedParts(), weights.noBias, a.gateUp(), 0, n, null);
+            if (a.parts()) gateUp.multiplyGlu(graph, at + "gate/up + swiglu", a.normedParts(), a.activationParts(), n, null, null);
             else gateUp.multiplyTokens(graph, at + "gate/up", a.xb(), weights.noBias, a.gateUp(), 0, n, products, null, weights.noHalf);
         }
 
         @Override
         public void swiGlu(int layer) {
-            if (a.parts()) a.activationParts().swiGlu(graph, at + "swiglu", a.gateUp(), n, inter);
-            else graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, n, 256), a.gateUp(), a.activation(), inter);
+            if (a.parts()) return; // the gate/up product's epilogue
+            graph.task(at + "swiglu", VectorKernels.class, "swiGlu", Grid.of((inter + 255) / 256, n, 256), a.gateUp(), a.activation(), inter);
         }
 
         @Override

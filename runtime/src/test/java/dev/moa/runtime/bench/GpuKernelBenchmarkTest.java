@@ -51,6 +51,12 @@ class GpuKernelBenchmarkTest {
                 assertEquals(parts == 1 ? "gemm-pipelined-wide-rounded" : "gemm-pipelined-wide", wide.kernel());
                 assertTrue(wide.maxError() < 1e-4, "wide: error " + wide.maxError());
             }
+            for (boolean fused : new boolean[] {true, false}) { // gate/up with SwiGLU, as the epilogue and after the product
+                GpuKernelBenchmark.Row glu = benchmark.gluGemm(70, 74, 40, fused);
+                assertNull(FakeCuda.launchFailure(), "glu");
+                assertEquals(fused ? "gemm-glu-fused" : "gemm-glu-unfused", glu.kernel());
+                assertTrue(glu.maxError() < 1e-4, glu.kernel() + ": error " + glu.maxError());
+            }
         });
     }
 

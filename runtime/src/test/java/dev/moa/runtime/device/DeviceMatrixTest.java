@@ -221,6 +221,51 @@ class DeviceMatrixTest {
         }
     }
 
+    /**
+     * A stacked gate/up matrix's product with SwiGLU as its epilogue ({@link DeviceMatrix#multiplyGlu}) gives the
+     * down product's parts bit for bit as the product then SwiGLU's kernel: 64 × 64 tiles, 128 × 128 ones (split
+     * activations on {@code large}, rounded on {@code wide}), and a batched step's few tokens split over the columns
+     * (the sum, then SwiGLU's kernel).
+     */
+    @Test
+    void gateUpWithSwiGluIsTheProductThenSwiGlu() {
+        Random random = new Random(11);
+        try (Arena arena = Arena.ofShared(); EmulatorBackend backend = new EmulatorBackend()) {
+            for (int[] shape : new int[][] {{70, 90, 40, 0}, {4096, 1152, 8, 0}, {8, 64, 256, 1}}) {
+                int tokens = shape[0], rows = shape[1], cols = shape[2], n = rows / 2;
+                boolean split = shape[3] == 1;
+                Half16Buffer w = bf16Gaussian(arena, (long) rows * cols, random);
+                F32Buffer x = gaussian(arena, (long) tokens * cols, random);
+                DeviceMatrix matrix = new DeviceMatrix(w, WeightFormat.BF16, rows, cols);
+                for (TensorProducts products : new TensorProducts[] {TensorProducts.SPLIT, TensorProducts.ROUNDED}) {
+                    F32Buffer partial = split ? F32Buffer.allocate(arena, matrix.partialFloats(tokens)) : null;
+                    F32Buffer gateUp = F32Buffer.allocate(arena, (long) tokens * rows), expectedGateUp = F32Buffer.allocate(arena, (long) tokens * rows);
+                    try (OwnedBuffers buffers = new OwnedBuffers(backend)) {
+                        ActivationParts parts = ActivationParts.allocate(buffers, (long) tokens * cols, products);
+                        ActivationParts out = ActivationParts.allocate(buffers, (long) tokens * n, products);
+                        ActivationParts expected = ActivationParts.allocate(buffers, (long) tokens * n, products);
+                        TaskGraph graph = new TaskGraph().task("parts", dev.moa.tasks.kernels.PipelinedGemm.class, "splitRows",
+                                dev.moa.tasks.emulator.Grid.of(1, tokens, 256), x, parts.high(), parts.low(), cols, parts.count());
+                        matrix.multiplyGlu(graph, "gate/up + swiglu", parts, out, tokens, partial, gateUp);
+                        String kernel = split ? "swiGluParts" : !GemmKernels.large(tokens, rows) ? "tileGlu"
+                                : products == TensorProducts.ROUNDED ? "wideGlu" : "largeGlu";
+                        assertEquals(kernel, graph.tasks().getLast().method(), products + " " + tokens + " x " + rows);
+                        F32Buffer partial2 = split ? F32Buffer.allocate(arena, matrix.partialFloats(tokens)) : null;
+                        matrix.multiplyParts(graph, "gate/up", parts, F32Buffer.allocate(arena, 1), expectedGateUp, 0, tokens, partial2);
+                        expected.swiGlu(graph, "swiglu", expectedGateUp, tokens, n);
+                        backend.run(graph);
+                        for (Half16Buffer b : new Half16Buffer[] {out.high(), out.low(), expected.high(), expected.low()}) backend.download(b);
+                        for (long i = 0; i < (long) tokens * n; i++) {
+                            String what = products + " " + tokens + " tokens x " + n + " features, output " + i;
+                            assertEquals(expected.high().get(i), out.high().get(i), what);
+                            assertEquals(expected.low().get(i), out.low().get(i), what);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** {@code n} Gaussian floats. */
     static F32Buffer gaussian(Arena arena, long n, Random random) {
         F32Buffer b = F32Buffer.allocate(arena, n);

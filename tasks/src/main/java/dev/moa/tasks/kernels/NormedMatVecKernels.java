@@ -66,7 +66,7 @@ public final class NormedMatVecKernels {
             if (row1 < rows) a1 += bias.get(row1);
         }
         if (glu) {
-            out.set(pair, VectorKernels.silu(a0) * a1);
+            out.set(pair, VectorKernels.glu(a0, a1));
         } else {
             out.set(row0, a0);
             if (row1 < rows) out.set(row1, a1);

@@ -61,7 +61,7 @@ public final class PipelinedGemm {
                             @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(TILE, parts));
-        pipelinedTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, 0, cols, 0L, parts, epilogue, false, GROUP, TILE);
+        pipelinedTile(ctx, ring, w, xh, xl, bias, out, xh, xh, false, tokens, rows, cols, 0, cols, 0L, parts, epilogue, false, GROUP, TILE);
     }
 
     /**
@@ -74,7 +74,7 @@ public final class PipelinedGemm {
                              @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, parts));
-        pipelinedTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, 0, cols, 0L, parts, epilogue, true, LARGE_GROUP, LARGE_TILE);
+        pipelinedTile(ctx, ring, w, xh, xl, bias, out, xh, xh, false, tokens, rows, cols, 0, cols, 0L, parts, epilogue, true, LARGE_GROUP, LARGE_TILE);
     }
 
     /**
@@ -89,8 +89,55 @@ public final class PipelinedGemm {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(TILE, parts));
         int s = ctx.groupId(2), from = s * splitCols;
-        pipelinedTile(ctx, ring, w, xh, xl, partial, partial, tokens, rows, cols, from, Math.min(cols, from + splitCols), (long) s * tokens * rows, parts,
-                0, false, GROUP, TILE);
+        pipelinedTile(ctx, ring, w, xh, xl, partial, partial, xh, xh, false, tokens, rows, cols, from, Math.min(cols, from + splitCols),
+                (long) s * tokens * rows, parts, 0, false, GROUP, TILE);
+    }
+
+    /**
+     * As {@link #tile} over a gate/up matrix ({@code rows} = 2n: the n gate rows, then the n up rows, as the model
+     * stacks them) with SwiGLU as its epilogue: {@code act[t, f] = silu(gate_f · x_t) · (up_f · x_t)}, written as
+     * {@code parts} BF16 parts ({@link #writeParts}) into {@code oh}, {@code ol} (rows of n): the activations the down
+     * product reads, with no float gate/up output and no SwiGLU launch between. Each tile stages its rows as gate and
+     * up blocks of eight features in turn ({@link #weightRow}), so every warp holds a feature's gate and up sums in
+     * the same lane. The bits of the product, then {@link VectorKernels#swiGluParts}. Launch {@link #grid}.
+     */
+    @LaunchBounds(groupSize = GROUP, groupsPerSm = 4)
+    public static void tileGlu(KernelContext ctx, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, Half16Buffer oh, Half16Buffer ol, int tokens,
+                               int rows, @Specialize int cols, @Specialize int parts) {
+        ctx.awaitPriorKernels();
+        int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(TILE, parts));
+        pipelinedTile(ctx, ring, w, xh, xl, null, null, oh, ol, true, tokens, rows, cols, 0, cols, 0L, parts, 0, false, GROUP, TILE);
+    }
+
+    /** {@link #tileGlu} over {@link #large}'s tiles. Launch {@link #largeGrid}. */
+    @LaunchBounds(groupSize = LARGE_GROUP, groupsPerSm = 2)
+    public static void largeGlu(KernelContext ctx, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, Half16Buffer oh, Half16Buffer ol, int tokens,
+                                int rows, @Specialize int cols, @Specialize int parts) {
+        ctx.awaitPriorKernels();
+        int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, parts));
+        pipelinedTile(ctx, ring, w, xh, xl, null, null, oh, ol, true, tokens, rows, cols, 0, cols, 0L, parts, 0, true, LARGE_GROUP, LARGE_TILE);
+    }
+
+    /** {@link #tileGlu} over {@link #wide}'s tiles. Launch {@link #wideGrid}. */
+    @LaunchBounds(groupSize = WIDE_GROUP, groupsPerSm = 2)
+    public static void wideGlu(KernelContext ctx, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, Half16Buffer oh, Half16Buffer ol, int tokens,
+                               int rows, @Specialize int cols, @Specialize int parts) {
+        ctx.awaitPriorKernels();
+        int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, parts));
+        wideTile(ctx, ring, w, xh, xl, null, null, oh, ol, true, tokens, rows, cols, parts, 0);
+    }
+
+    /**
+     * The matrix row staged as row {@code r} of the tile whose first staged row is {@code rowBase}: row
+     * {@code rowBase + r} (clamped to the last), or for a gate/up matrix ({@code glu}; {@code rows} = 2n) blocks of
+     * eight gate rows and eight up rows in turn — staged rows 16i…16i+7 gate features {@code rowBase/2 + 8i…}, the
+     * next eight the same features' up rows (features clamped to the last; their outputs are never stored) — so the
+     * accumulators of row blocks 2i and 2i + 1 are one feature's gate and up.
+     */
+    static long weightRow(int rowBase, int r, int rows, boolean glu) {
+        if (!glu) return Math.min(rowBase + r, rows - 1);
+        int n = rows / 2, feature = Math.min(rowBase / 2 + 8 * (r / 16) + r % 8, n - 1);
+        return feature + (long) (r / 8 % 2) * n;
     }
 
     /** The launch of {@link #split}: {@link #grid}'s tiles, once per split. */
@@ -115,7 +162,7 @@ public final class PipelinedGemm {
                             @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, parts));
-        wideTile(ctx, ring, w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue);
+        wideTile(ctx, ring, w, xh, xl, bias, out, xh, xh, false, tokens, rows, cols, parts, epilogue);
     }
 
     /** The launch of {@link #wide} over a {@code tokens × rows} output, with its ring of stages. */
@@ -180,8 +227,8 @@ public final class PipelinedGemm {
      * everyone's are in and everyone is done with step k - 1, whose stage the copies of step k + 2 then fill.
      */
     private static void pipelinedTile(KernelContext ctx, int[] ring, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out,
-                                      int tokens, int rows, int cols, int from, int to, long base, int parts, int epilogue, boolean large, int group,
-                                      int tile) {
+                                      Half16Buffer oh, Half16Buffer ol, boolean glu, int tokens, int rows, int cols, int from, int to, long base,
+                                      int parts, int epilogue, boolean large, int group, int tile) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * tile, tokenBase = ctx.groupId(1) * tile;
         int warpTokens = large ? 32 * (warp % 4) : 16 * warp, warpRows = large ? 64 * (warp / 4) : 0; // this warp's corner of the tile
@@ -193,7 +240,7 @@ public final class PipelinedGemm {
         int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
         // this work-item's pieces: where each starts in its matrix (before the step's column) and in a stage (firstRow)
         int column = 8 * (t / 8 % 4), r0 = firstRow(t), r1 = r0 + group / 4;
-        long w0 = (long) Math.min(rowBase + r0, rows - 1) * cols, w1 = (long) Math.min(rowBase + r1, rows - 1) * cols;
+        long w0 = weightRow(rowBase, r0, rows, glu) * cols, w1 = weightRow(rowBase, r1, rows, glu) * cols;
         long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols;
         int s0 = r0 * ROW_WORDS + column / 2, s1 = r1 * ROW_WORDS + column / 2;
         int steps = (to - from + STEP - 1) / STEP; // (whole steps from `from`: a split's columns)
@@ -244,8 +291,14 @@ public final class PipelinedGemm {
             read = read + stage == STAGES * stage ? 0 : read + stage;
         }
         int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
-        storeRows(out, bias, token, row, tokens, rows, base, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
-        if (large) storeRows(out, bias, token + 16, row, tokens, rows, base, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
+        if (glu) { // this lane's features: its columns 2q, 2q + 1 of the blocks' features, (rowBase + warpRows) / 2 on
+            int feature = (rowBase + warpRows) / 2 + 2 * q;
+            storeGlu(oh, ol, token, feature, tokens, rows / 2, parts, d0, d1, d2, d3, d4, d5, d6, d7);
+            if (large) storeGlu(oh, ol, token + 16, feature, tokens, rows / 2, parts, e0, e1, e2, e3, e4, e5, e6, e7);
+        } else {
+            storeRows(out, bias, token, row, tokens, rows, base, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
+            if (large) storeRows(out, bias, token + 16, row, tokens, rows, base, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
+        }
     }
 
     /**
@@ -267,7 +320,7 @@ public final class PipelinedGemm {
      * accumulators {@code c[m][j]} (tokens 16m…, rows 8j…: d, e, f, h for m = 0…3).
      */
     private static void wideTile(KernelContext ctx, int[] ring, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out,
-                                 int tokens, int rows, int cols, int parts, int epilogue) {
+                                 Half16Buffer oh, Half16Buffer ol, boolean glu, int tokens, int rows, int cols, int parts, int epilogue) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
         int rowBase = ctx.groupId(0) * LARGE_TILE, tokenBase = ctx.groupId(1) * LARGE_TILE;
         int warpTokens = 64 * (warp % 2), warpRows = 64 * (warp / 2);
@@ -275,8 +328,8 @@ public final class PipelinedGemm {
         int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16); // as in pipelinedTile
         int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
         int column = 8 * (t / 8 % 4), r0 = firstRow(t), r1 = r0 + 32, r2 = r0 + 64, r3 = r0 + 96;
-        long w0 = (long) Math.min(rowBase + r0, rows - 1) * cols, w1 = (long) Math.min(rowBase + r1, rows - 1) * cols;
-        long w2 = (long) Math.min(rowBase + r2, rows - 1) * cols, w3 = (long) Math.min(rowBase + r3, rows - 1) * cols;
+        long w0 = weightRow(rowBase, r0, rows, glu) * cols, w1 = weightRow(rowBase, r1, rows, glu) * cols;
+        long w2 = weightRow(rowBase, r2, rows, glu) * cols, w3 = weightRow(rowBase, r3, rows, glu) * cols;
         long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols;
         long x2 = (long) Math.min(tokenBase + r2, tokens - 1) * cols, x3 = (long) Math.min(tokenBase + r3, tokens - 1) * cols;
         int s0 = r0 * ROW_WORDS + column / 2, s1 = r1 * ROW_WORDS + column / 2, s2 = r2 * ROW_WORDS + column / 2, s3 = r3 * ROW_WORDS + column / 2;
@@ -350,10 +403,18 @@ public final class PipelinedGemm {
             read = read + stage == STAGES * stage ? 0 : read + stage;
         }
         int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
-        storeRows(out, bias, token, row, tokens, rows, 0L, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
-        storeRows(out, bias, token + 16, row, tokens, rows, 0L, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
-        storeRows(out, bias, token + 32, row, tokens, rows, 0L, epilogue, f0, f1, f2, f3, f4, f5, f6, f7);
-        storeRows(out, bias, token + 48, row, tokens, rows, 0L, epilogue, h0, h1, h2, h3, h4, h5, h6, h7);
+        if (glu) { // this lane's features: its columns 2q, 2q + 1 of the blocks' features, (rowBase + warpRows) / 2 on
+            int feature = (rowBase + warpRows) / 2 + 2 * q;
+            storeGlu(oh, ol, token, feature, tokens, rows / 2, parts, d0, d1, d2, d3, d4, d5, d6, d7);
+            storeGlu(oh, ol, token + 16, feature, tokens, rows / 2, parts, e0, e1, e2, e3, e4, e5, e6, e7);
+            storeGlu(oh, ol, token + 32, feature, tokens, rows / 2, parts, f0, f1, f2, f3, f4, f5, f6, f7);
+            storeGlu(oh, ol, token + 48, feature, tokens, rows / 2, parts, h0, h1, h2, h3, h4, h5, h6, h7);
+        } else {
+            storeRows(out, bias, token, row, tokens, rows, 0L, epilogue, d0, d1, d2, d3, d4, d5, d6, d7);
+            storeRows(out, bias, token + 16, row, tokens, rows, 0L, epilogue, e0, e1, e2, e3, e4, e5, e6, e7);
+            storeRows(out, bias, token + 32, row, tokens, rows, 0L, epilogue, f0, f1, f2, f3, f4, f5, f6, f7);
+            storeRows(out, bias, token + 48, row, tokens, rows, 0L, epilogue, h0, h1, h2, h3, h4, h5, h6, h7);
+        }
     }
 
     /**
@@ -370,6 +431,31 @@ public final class PipelinedGemm {
         GemmKernels.storeTile(out, bias, token, row + 40, tokens, rows, base, c5, epilogue);
         GemmKernels.storeTile(out, bias, token, row + 48, tokens, rows, base, c6, epilogue);
         GemmKernels.storeTile(out, bias, token, row + 56, tokens, rows, base, c7, epilogue);
+    }
+
+    /**
+     * A warp's 16 tokens × 32 features of SwiGLU from a gate/up tile's accumulators ({@link #weightRow}: row blocks
+     * 2i and 2i + 1 are features {@code feature + 8i…}'s gate and up; this lane's features {@code feature},
+     * {@code feature + 1} of each), as BF16 parts into rows of {@code n}.
+     */
+    private static void storeGlu(Half16Buffer oh, Half16Buffer ol, int token, int feature, int tokens, int n, int parts, Vec16 c0, Vec16 c1,
+                                 Vec16 c2, Vec16 c3, Vec16 c4, Vec16 c5, Vec16 c6, Vec16 c7) {
+        storeGlu(oh, ol, token, feature, tokens, n, parts, c0, c1);
+        storeGlu(oh, ol, token, feature + 8, tokens, n, parts, c2, c3);
+        storeGlu(oh, ol, token, feature + 16, tokens, n, parts, c4, c5);
+        storeGlu(oh, ol, token, feature + 24, tokens, n, parts, c6, c7);
+    }
+
+    /** One 16×8 block's four SwiGLU outputs (tokens g, g + 8; features f, f + 1) from its gate and up fragments, where they exist. */
+    private static void storeGlu(Half16Buffer oh, Half16Buffer ol, int token, int f, int tokens, int n, int parts, Vec16 gate, Vec16 up) {
+        writeGlu(oh, ol, token, f, tokens, n, parts, gate.f32(0), up.f32(0));
+        writeGlu(oh, ol, token, f + 1, tokens, n, parts, gate.f32(1), up.f32(1));
+        writeGlu(oh, ol, token + 8, f, tokens, n, parts, gate.f32(2), up.f32(2));
+        writeGlu(oh, ol, token + 8, f + 1, tokens, n, parts, gate.f32(3), up.f32(3));
+    }
+
+    private static void writeGlu(Half16Buffer oh, Half16Buffer ol, int token, int f, int tokens, int n, int parts, float gate, float up) {
+        if (token < tokens && f < n) writeParts(oh, ol, (long) token * n + f, VectorKernels.glu(gate, up), parts);
     }
 
     /**

@@ -96,7 +96,7 @@ public final class VectorKernels {
     public static void siluTimes(KernelContext ctx, F32Buffer gate, F32Buffer up, F32Buffer out, int n) {
         ctx.awaitPriorKernels();
         int i = ctx.globalId();
-        if (i < n) out.set(i, silu(gate.get(i)) * up.get(i));
+        if (i < n) out.set(i, glu(gate.get(i), up.get(i)));
     }
 
     /**
@@ -124,7 +124,12 @@ public final class VectorKernels {
 
     /** {@code silu(gate[i]) · up[i]} of row b of a fused gate/up output (rows of 2n: the gate's n, then the up's). */
     private static float glu(F32Buffer gateUp, long b, int n, int i) {
-        return silu(gateUp.get(2 * b * n + i)) * gateUp.get(2 * b * n + n + i);
+        return glu(gateUp.get(2 * b * n + i), gateUp.get(2 * b * n + n + i));
+    }
+
+    /** SwiGLU of one feature: {@code silu(gate) · up}, the one formula of every kernel that applies it. */
+    static float glu(float gate, float up) {
+        return silu(gate) * up;
     }
 
     /** {@code g · sigmoid(g)}, as the CPU's {@code VectorMath.siluTimes} computes it. */

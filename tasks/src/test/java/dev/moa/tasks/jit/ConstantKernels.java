@@ -103,4 +103,27 @@ public final class ConstantKernels {
         int quarter = dims / 4;
         return quarter * 2;
     }
+    /**
+     * A buffer argument an entry does not have, passed as {@code null} to a helper whose constant {@code into}
+     * compiles its use out: out[i] = x[i]·2 (into 0), then a second call writing the same through {@code out} (into 1).
+     */
+    public static void nullBuffers(KernelContext ctx, F32Buffer x, F32Buffer out, int n) {
+        int i = ctx.globalId();
+        if (i >= n) return;
+        store(null, out, 0, i, x.get(i) * 2f);
+        store(out, null, 1, i, out.get(i) + 1f);
+    }
+
+    /** Writes {@code value} at {@code i} of {@code first} ({@code into} 1) or of {@code second} (0). */
+    private static void store(F32Buffer first, F32Buffer second, int into, int i, float value) {
+        if (into == 1) first.set(i, value);
+        else second.set(i, value);
+    }
+
+    /** The same, its {@code into} not a constant: the write through {@code null} is live, which the JIT refuses. */
+    public static void liveNullBuffer(KernelContext ctx, F32Buffer x, F32Buffer out, int n) {
+        int i = ctx.globalId();
+        if (i >= n) return;
+        store(null, out, n & 1, i, x.get(i));
+    }
 }

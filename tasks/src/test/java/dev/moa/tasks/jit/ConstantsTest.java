@@ -111,4 +111,24 @@ class ConstantsTest {
         assertEquals(1, ptx.split("sqrt\\.", -1).length - 1, "one square root (mode 1's copy only):\n" + ptx);
         assertFalse(ptx.contains("ex2"), "no call passes mode 2: its exponential is never translated:\n" + ptx);
     }
+    /**
+     * {@code null} as a buffer argument: where the callee's constants compile its use out, the kernel translates and
+     * computes as the emulator does; where the write through it is live, the JIT refuses the kernel in one sentence.
+     */
+    @Test
+    void aNullBufferIsTakenWhereItsUseIsCompiledOut() {
+        int n = 70;
+        F32Buffer x = F32Buffer.allocate(arena, n), a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n);
+        for (int i = 0; i < n; i++) x.set(i, (float) random.nextGaussian());
+        Grid grid = Grid.covering(n, 32);
+        Emulator.launch(ConstantKernels.class, "nullBuffers", grid, x, a, n);
+        new PtxInterpreter(PtxCompiler.compile(ConstantKernels.class, "nullBuffers").ptx()).launch(grid, x.memory(), b.memory(), n);
+        for (int i = 0; i < n; i++) {
+            assertEquals(x.get(i) * 2f + 1f, a.get(i), 0f, "emulator " + i);
+            assertEquals(x.get(i) * 2f + 1f, b.get(i), 0f, "PTX " + i);
+        }
+        var e = org.junit.jupiter.api.Assertions.assertThrows(KernelCompilationException.class,
+                () -> PtxCompiler.compile(ConstantKernels.class, "liveNullBuffer"));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("cannot be traced"), e.getMessage());
+    }
 }

@@ -356,6 +356,25 @@ class TranslationFidelityTest {
                     ptxRun(k, "wide", specialized, grid, w.memory(), h1.memory(), l1.memory(), bias.memory(), o2.memory(), tokens, rows, cols, parts, epilogue);
                     assertClose(o1, o2, 0);
                 }
+                // the gate/up products with SwiGLU as their epilogue (rows: gate then up), the down product's parts out; the
+                // PTX's exponential is ex2's, the emulator's Math.exp: the parts agree to within their last bits
+                for (String entry : specialized ? new String[] {"tileGlu", "largeGlu", "wideGlu"} : new String[] {"tileGlu"}) {
+                    Grid grid = switch (entry) {
+                        case "tileGlu" -> dev.moa.tasks.kernels.PipelinedGemm.grid(tokens, rows, parts);
+                        case "largeGlu" -> dev.moa.tasks.kernels.PipelinedGemm.largeGrid(tokens, rows, parts);
+                        default -> dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows, parts);
+                    };
+                    long outputs = (long) tokens * rows / 2;
+                    Half16Buffer eh = Half16Buffer.allocate(arena, outputs), el = Half16Buffer.allocate(arena, outputs);
+                    Half16Buffer ph = Half16Buffer.allocate(arena, outputs), pl = Half16Buffer.allocate(arena, outputs);
+                    Emulator.launch(k, entry, grid, w, h1, l1, eh, el, tokens, rows, cols, parts);
+                    ptxRun(k, entry, specialized, grid, w.memory(), h1.memory(), l1.memory(), ph.memory(), pl.memory(), tokens, rows, cols, parts);
+                    for (long i = 0; i < outputs; i++) {
+                        float e = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(eh.get(i)) + (parts == 2 ? dev.moa.tasks.kernel.KernelContext.bf16ToFloat(el.get(i)) : 0f);
+                        float q = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(ph.get(i)) + (parts == 2 ? dev.moa.tasks.kernel.KernelContext.bf16ToFloat(pl.get(i)) : 0f);
+                        assertEquals(e, q, Math.abs(e) * (parts == 2 ? 1e-5 : 1 / 128f) + 1e-6, entry + ", " + parts + " part(s), output " + i);
+                    }
+                }
             }
         }
     }

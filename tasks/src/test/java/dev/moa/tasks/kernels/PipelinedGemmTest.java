@@ -73,6 +73,67 @@ class PipelinedGemmTest {
     }
 
     /**
+     * The gate/up GEMMs with SwiGLU as their epilogue give, bit for bit, the product of the stacked matrix followed by
+     * {@link VectorKernels#swiGluParts}, for one part and two, in every tile shape: features that do not fill a tile
+     * (n of 4, 40, 100, 150), ragged tokens, one step and several, a partial last step; nothing is written past the
+     * tokens' rows. And the SwiGLU parts are what the loop gives: silu of the gate row's product times the up row's.
+     */
+    @Test
+    void gateUpWithSwiGluGivesTheProductThenSwiGlusBits() {
+        for (int[] shape : new int[][] {{1, 4, 8}, {70, 40, 40}, {130, 100, 96}, {9, 150, 56}, {200, 64, 160}}) {
+            int tokens = shape[0], n = shape[1], cols = shape[2], rows = 2 * n;
+            double[][] wv = new double[rows][cols];
+            Half16Buffer w = helpers.bf16Weights(wv);
+            F32Buffer x = helpers.random(tokens * cols), noBias = F32Buffer.allocate(helpers.arena, 1);
+            for (int parts = 1; parts <= 2; parts++) {
+                Half16Buffer xh = Half16Buffer.allocate(helpers.arena, (long) tokens * cols), xl = parts == 2 ? Half16Buffer.allocate(helpers.arena,
+                        (long) tokens * cols) : xh;
+                Emulator.launch(PipelinedGemm.class, "splitRows", splitGrid(tokens, cols), x, xh, xl, cols, parts);
+                F32Buffer gateUp = F32Buffer.allocate(helpers.arena, (long) tokens * rows);
+                Emulator.launch(PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, parts), w, xh, xl, noBias, gateUp, tokens, rows, cols, parts, 0);
+                long outputs = (long) tokens * n;
+                Half16Buffer wantH = Half16Buffer.allocate(helpers.arena, outputs), wantL = Half16Buffer.allocate(helpers.arena, outputs);
+                Emulator.launch(VectorKernels.class, "swiGluParts", Grid.of((n + 255) / 256, tokens, 256), gateUp, wantH, wantL, n, parts);
+                for (int t = 0; t < Math.min(tokens, 3); t++) { // the loop: silu(gate · x) · (up · x)
+                    for (int f = 0; f < n; f++) {
+                        double gate = 0, up = 0;
+                        for (int c = 0; c < cols; c++) {
+                            double xc = parts == 2 ? x.get((long) t * cols + c) : KernelContext.bf16ToFloat(xh.get((long) t * cols + c));
+                            gate += wv[f][c] * xc;
+                            up += wv[n + f][c] * xc;
+                        }
+                        double want = gate / (1 + Math.exp(-gate)) * up;
+                        float got = KernelContext.bf16ToFloat(wantH.get((long) t * n + f)) + (parts == 2 ? KernelContext.bf16ToFloat(wantL.get((long) t * n + f)) : 0f);
+                        // gate and up within 1e-4 as the split products are (assertProduct), an error SwiGLU carries into both factors
+                        double tolerance = 1e-4 * (1 + Math.abs(gate)) * (1 + Math.abs(up)) + (parts == 1 ? Math.abs(want) / 256 : 0);
+                        assertEquals(want, got, tolerance, parts + " part(s), token " + t + ", feature " + f);
+                    }
+                }
+                for (String kernel : new String[] {"tileGlu", "largeGlu", "wideGlu"}) {
+                    Grid grid = switch (kernel) {
+                        case "tileGlu" -> PipelinedGemm.grid(tokens, rows, parts);
+                        case "largeGlu" -> PipelinedGemm.largeGrid(tokens, rows, parts);
+                        default -> PipelinedGemm.wideGrid(tokens, rows, parts);
+                    };
+                    Half16Buffer oh = Half16Buffer.allocate(helpers.arena, outputs + 8), ol = Half16Buffer.allocate(helpers.arena, outputs + 8);
+                    for (long i = 0; i < outputs + 8; i++) {
+                        oh.set(i, (short) 0x7FC1);
+                        ol.set(i, (short) 0x7FC1);
+                    }
+                    Emulator.launch(PipelinedGemm.class, kernel, grid, w, xh, xl, oh, ol, tokens, rows, cols, parts);
+                    String what = kernel + " " + tokens + " tokens x " + n + " features x " + cols + ", " + parts + " part(s)";
+                    for (long i = 0; i < outputs; i++) {
+                        assertEquals(wantH.get(i), oh.get(i), what + ": the first part of output " + i);
+                        if (parts == 2) assertEquals(wantL.get(i), ol.get(i), what + ": the second part of output " + i);
+                    }
+                    for (long i = outputs; i < outputs + 8; i++) assertEquals((short) 0x7FC1, oh.get(i), what + ": written past the outputs");
+                    if (parts == 1) for (long i = 0; i < outputs + 8; i++) assertEquals((short) 0x7FC1, ol.get(i), what + ": a second part written");
+                }
+            }
+        }
+    }
+
+    /**
      * Split over the columns (a batched decode step's few tokens): each split's partial sums are the staging split
      * kernel's bits, for splits that divide the steps and ones that do not, and the splits summed are the plain loop.
      */
