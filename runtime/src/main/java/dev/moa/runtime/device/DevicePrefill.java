@@ -39,11 +39,11 @@ import java.lang.foreign.ValueLayout;
  * given up between pieces leaves the session's cache as it was.
  *
  * <p>Layer by layer, chunk by chunk: the device holds the prompt's residual stream ({@code hidden} floats a token),
- * one layer's keys and values of the whole prompt ({@code 2·kvDim} floats a token, which every later chunk's
- * attention reads, and for the tensor-core attention the same bytes again as BF16 parts) and one chunk's other
+ * one layer's keys and values of the whole prompt ({@code 2·kvDim} values a token, which every later chunk's
+ * attention reads: floats, or for the tensor-core attention two BF16 parts, as many bytes) and one chunk's other
  * activations (q/k/v, the products' inputs as BF16 parts; where they are floats, gate/up's {@code 2·intermediate}
- * floats a token too). So on Llama-3.2-1B a prompt holds 16 KB a token and 0.25 GB for its chunk (0.5 GB with float
- * inputs), where running all tokens at once held 132 KB a token: a 128k-token prompt needs 2.4 GB beyond the weights
+ * floats a token too). So on Llama-3.2-1B a prompt holds 12 KB a token and 0.25 GB for its chunk (0.5 GB with float
+ * inputs), where running all tokens at once held 132 KB a token: a 128k-token prompt needs 1.8 GB beyond the weights
  * and the cache, not 17.7 GB. Which keys a query sees depends on its position only
  * ({@link PrefillKernels#blockSparse}), and each GEMM row, norm and score is computed as it is at once, so the
  * chunking changes no number.
@@ -125,10 +125,10 @@ final class DevicePrefill implements AutoCloseable {
 
         step = buffers.i32((long) t * Step.SIZE);
         for (int i = 0; i < t; i++) step.set((long) i * Step.SIZE + Step.TOKEN, tokens[i]);
-        // the whole prompt's residual stream and one layer's keys and values; the rest one chunk at a time
+        // the whole prompt's residual stream and one layer's keys and values (as floats for the FFMA attention, as the
+        // BF16 parts PrefillKernels.ropeSplit writes for the tensor cores'); the rest one chunk at a time
         x = buffers.f32((long) t * hidden);
-        F32Buffer staged = buffers.f32(2L * t * config.kvDim());
-        // and for the tensor-core attention the same split into BF16 parts (PrefillKernels.splitKeysValues), once a chunk
+        F32Buffer staged = tensorAttention ? null : buffers.f32(2L * t * config.kvDim());
         long splitPart = PrefillKernels.splitPart(t, 2 * config.kvDim());
         Half16Buffer staged16 = tensorAttention ? buffers.half16(2 * splitPart) : null;
         xc = chunk == t ? x : buffers.f32((long) chunk * hidden); // one chunk: its stream is the prompt's
@@ -301,7 +301,7 @@ final class DevicePrefill implements AutoCloseable {
 
     /**
      * A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole
-     * prompt. The products' inputs are floats ({@code xb}: the normed stream, {@code activation}: SwiGLU's) or, where
+     * prompt ({@code staged} floats for the FFMA attention, {@code staged16} parts for the tensor cores'). The products' inputs are floats ({@code xb}: the normed stream, {@code activation}: SwiGLU's) or, where
      * the prompt's products take them ({@link DeviceWeights#takeParts}), BF16 parts instead ({@code normedParts}; {@code activationParts}, which the gate/up
      * product writes, SwiGLU its epilogue, so no {@code gateUp} floats; {@code attentionParts}, which the tensor-core
      * attention writes itself and the FFMA attention's floats are split into); the others are null.
@@ -401,17 +401,21 @@ final class DevicePrefill implements AutoCloseable {
         @Override
         public void rope(int layer) {
             KvBuffers kv = cache.kv();
-            graph.task(at + "rope + cache", PrefillKernels.class, "rope", Grid.of(heads + kvHeads, n, PrefillKernels.GROUP), a.qkv(), weights.cos,
-                    weights.sin, kv.keys(), kv.values(), kv.keys16(), kv.values16(), a.staged(), cache.offsets(), cache.rings(), cache.firstKept(),
-                    cache.sinkSlots(), heads, kvHeads, headDim, qkvRows, start, kv.format().kernelFlag());
+            Grid grid = Grid.of(heads + kvHeads, n, PrefillKernels.GROUP);
+            if (tensorAttention) { // the prompt's keys and values staged as the tensor cores' parts straight away
+                graph.task(at + "rope + cache", PrefillKernels.class, "ropeSplit", grid, a.qkv(), weights.cos, weights.sin, kv.keys(), kv.values(),
+                        kv.keys16(), kv.values16(), a.staged16(), a.staged16().length() / 2, cache.offsets(), cache.rings(), cache.firstKept(),
+                        cache.sinkSlots(), heads, kvHeads, headDim, qkvRows, start, kv.format().kernelFlag());
+            } else {
+                graph.task(at + "rope + cache", PrefillKernels.class, "rope", grid, a.qkv(), weights.cos, weights.sin, kv.keys(), kv.values(),
+                        kv.keys16(), kv.values16(), a.staged(), cache.offsets(), cache.rings(), cache.firstKept(), cache.sinkSlots(), heads, kvHeads,
+                        headDim, qkvRows, start, kv.format().kernelFlag());
+            }
         }
 
         @Override
         public void attention(int layer) {
             if (tensorAttention) {
-                int kvRow = 2 * kvHeads * headDim;
-                graph.task(at + "split keys/values", PrefillKernels.class, "splitKeysValues", Grid.covering((long) n * kvRow, PrefillKernels.GROUP),
-                        a.staged(), a.staged16(), a.staged16().length() / 2, (long) start * kvRow, n * kvRow);
                 boolean rounded = products == TensorProducts.ROUNDED;
                 Grid grid = PrefillKernels.tensorGrid(n, heads, headDim);
                 long low = a.staged16().length() / 2;

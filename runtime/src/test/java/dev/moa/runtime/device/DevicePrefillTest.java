@@ -205,6 +205,10 @@ class DevicePrefillTest {
             assertEquals(tensor, backend.methods.contains("blockSparseTensorParts"), shared + " bytes: the tensor-core attention");
             assertEquals(!tensor, backend.methods.contains("blockSparse"), shared + " bytes: the FFMA attention");
             if (tensor) assertFalse(backend.methods.contains("splitRows"), shared + " bytes: the attention's floats split");
+            // and RoPE stages the prompt's keys and values as the tensor cores' parts itself, no float copy split after it
+            assertEquals(tensor, backend.methods.contains("ropeSplit"), shared + " bytes: keys and values staged as parts");
+            assertEquals(!tensor, backend.methods.contains("rope"), shared + " bytes: keys and values staged as floats");
+            assertFalse(backend.methods.contains("splitKeysValues"), shared + " bytes: a split pass");
         }
     }
 

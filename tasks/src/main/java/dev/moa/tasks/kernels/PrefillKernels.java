@@ -71,6 +71,30 @@ public final class PrefillKernels {
                             Half16Buffer keys16, Half16Buffer values16, F32Buffer kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept,
                             int sinkSlots, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim, @Specialize int stride,
                             int start, @Specialize int kvFormat) {
+        ropeBody(ctx, qkv, cos, sin, keyCache, valueCache, keys16, values16, kv, null, 0L, offsets, rings, firstKept, sinkSlots, heads, kvHeads, headDim,
+                stride, start, kvFormat, false);
+    }
+
+    /**
+     * As {@link #rope}, the prompt's keys and values staged for {@link #blockSparseTensor} straight away: split into
+     * {@code kv16} as {@link #splitKeysValues} splits {@link #rope}'s floats ({@code kv16[e]} the BF16 rounding of what
+     * {@code kv[e]} would hold, {@code kv16[low + e]} the rounding of what that left; the same bits), so the prompt holds
+     * no float copy of its keys and values (on Llama-3.2-1B 4 KB a token of the whole prompt) and the split's pass and
+     * launch are gone. The same launch.
+     */
+    public static void ropeSplit(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache,
+                                 Half16Buffer keys16, Half16Buffer values16, Half16Buffer kv16, long low, I32Buffer offsets, I32Buffer rings,
+                                 I32Buffer firstKept, int sinkSlots, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
+                                 @Specialize int stride, int start, @Specialize int kvFormat) {
+        ropeBody(ctx, qkv, cos, sin, keyCache, valueCache, keys16, values16, null, kv16, low, offsets, rings, firstKept, sinkSlots, heads, kvHeads, headDim,
+                stride, start, kvFormat, true);
+    }
+
+    /** {@link #rope} ({@code split} false: the staged keys and values as floats in {@code kv}) and {@link #ropeSplit} (as parts in {@code kv16}). */
+    private static void ropeBody(KernelContext ctx, F32Buffer qkv, F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache,
+                                 Half16Buffer keys16, Half16Buffer values16, F32Buffer kv, Half16Buffer kv16, long low, I32Buffer offsets,
+                                 I32Buffer rings, I32Buffer firstKept, int sinkSlots, int heads, int kvHeads, int headDim, int stride, int start,
+                                 int kvFormat, boolean split) {
         ctx.awaitPriorKernels();
         int head = ctx.groupId(0), token = start + ctx.groupId(1), half = headDim / 2;
         long angles = (long) token * half, row = (long) ctx.groupId(1) * stride;
@@ -83,10 +107,10 @@ public final class PrefillKernels {
         long value = row + (long) (heads + kvHeads + g) * headDim;
         long key = (long) token * 2 * kvDim + (long) g * headDim, staged = key + kvDim;
         for (int i = ctx.localId(); i < half; i += GROUP) {
-            kv.set(key + i, KvStore.asStored(qkv.get(base + i), kvFormat));
-            kv.set(key + i + half, KvStore.asStored(qkv.get(base + i + half), kvFormat));
-            kv.set(staged + i, KvStore.asStored(qkv.get(value + i), kvFormat));
-            kv.set(staged + i + half, KvStore.asStored(qkv.get(value + i + half), kvFormat));
+            stage(kv, kv16, low, split, key + i, KvStore.asStored(qkv.get(base + i), kvFormat));
+            stage(kv, kv16, low, split, key + i + half, KvStore.asStored(qkv.get(base + i + half), kvFormat));
+            stage(kv, kv16, low, split, staged + i, KvStore.asStored(qkv.get(value + i), kvFormat));
+            stage(kv, kv16, low, split, staged + i + half, KvStore.asStored(qkv.get(value + i + half), kvFormat));
         }
         int slot = CacheLayout.slotOf(token, sinkSlots, rings.get(g));
         if (slot < 0 || (token >= sinkSlots && token < firstKept.get(g))) return; // not kept once the prompt is in
@@ -97,6 +121,22 @@ public final class PrefillKernels {
             KvStore.set(valueCache, values16, kvFormat, at + i, qkv.get(value + i));
             KvStore.set(valueCache, values16, kvFormat, at + i + half, qkv.get(value + i + half));
         }
+    }
+
+    /** Element {@code e} of the prompt's staged keys and values: {@code x} into {@code kv}, or its two BF16 parts into {@code kv16} ({@code split}). */
+    private static void stage(F32Buffer kv, Half16Buffer kv16, long low, boolean split, long e, float x) {
+        if (split) {
+            splitInto(kv16, low, e, x);
+        } else {
+            kv.set(e, x);
+        }
+    }
+
+    /** {@code kv16[e]} = the BF16 rounding of {@code x}, {@code kv16[low + e]} = the rounding of what that left: the tensor-core attention's parts. */
+    private static void splitInto(Half16Buffer kv16, long low, long e, float x) {
+        short high = KernelContext.floatToBf16(x);
+        kv16.set(e, high);
+        kv16.set(low + e, KernelContext.floatToBf16(x - KernelContext.bf16ToFloat(high)));
     }
 
     /**
@@ -154,11 +194,7 @@ public final class PrefillKernels {
         ctx.awaitPriorKernels();
         int i = ctx.globalId();
         if (i >= count) return;
-        long e = from + i;
-        float x = kv.get(e);
-        short high = KernelContext.floatToBf16(x);
-        kv16.set(e, high);
-        kv16.set(low + e, KernelContext.floatToBf16(x - KernelContext.bf16ToFloat(high)));
+        splitInto(kv16, low, from + i, kv.get(from + i));
     }
 
     /**

@@ -486,6 +486,53 @@ class TranslationFidelityTest {
     }
 
     /**
+     * {@code ropeSplit}: the chunk's keys and values staged as the tensor-core attention's BF16 parts are, bit for bit,
+     * {@code splitKeysValues} of what {@code rope} stages as floats, with the same rotated queries and the same cache;
+     * rows outside the chunk untouched; its PTX as the emulator (parts within a BF16 step of each other, as rope's PTX
+     * and emulator agree within 1e-6). F32 and BF16 caches.
+     */
+    @Test
+    void prefillRopeSplit() {
+        int tokens = 9, start = 3, count = tokens - start, heads = 2, kvHeads = 1, headDim = 8, stride = (heads + 2 * kvHeads) * headDim;
+        int kvRow = 2 * kvHeads * headDim;
+        Class<?> k = dev.moa.tasks.kernels.PrefillKernels.class;
+        Grid grid = Grid.of(heads + kvHeads, count, dev.moa.tasks.kernels.PrefillKernels.GROUP);
+        F32Buffer q = randomBuffer(count * stride), cos = randomBuffer(tokens * headDim / 2), sin = randomBuffer(tokens * headDim / 2);
+        I32Buffer offsets = I32Buffer.of(arena, 0), rings = I32Buffer.of(arena, 3), firstKept = I32Buffer.of(arena, tokens - 3);
+        long part = dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow);
+        for (int format : new int[] {dev.moa.tasks.kernels.KvStore.F32, dev.moa.tasks.kernels.KvStore.BF16}) {
+            F32Buffer qa = copy(q), qb = copy(q), qc = copy(q), staged = F32Buffer.allocate(arena, (long) tokens * kvRow);
+            F32Buffer[] keys = {F32Buffer.allocate(arena, 5 * headDim), F32Buffer.allocate(arena, 5 * headDim), F32Buffer.allocate(arena, 5 * headDim)};
+            F32Buffer[] values = {F32Buffer.allocate(arena, 5 * headDim), F32Buffer.allocate(arena, 5 * headDim), F32Buffer.allocate(arena, 5 * headDim)};
+            Half16Buffer[] keys16 = {Half16Buffer.allocate(arena, 5 * headDim), Half16Buffer.allocate(arena, 5 * headDim), Half16Buffer.allocate(arena, 5 * headDim)};
+            Half16Buffer[] values16 = {Half16Buffer.allocate(arena, 5 * headDim), Half16Buffer.allocate(arena, 5 * headDim),
+                    Half16Buffer.allocate(arena, 5 * headDim)};
+            Half16Buffer want = Half16Buffer.allocate(arena, 2 * part), got = Half16Buffer.allocate(arena, 2 * part), ptx = Half16Buffer.allocate(arena, 2 * part);
+            for (Half16Buffer b : new Half16Buffer[] {want, got, ptx}) for (long i = 0; i < b.length(); i++) b.set(i, (short) 0x4242);
+            Emulator.launch(k, "rope", grid, qa, cos, sin, keys[0], values[0], keys16[0], values16[0], staged, offsets, rings, firstKept, 2, heads, kvHeads,
+                    headDim, stride, start, format);
+            Emulator.launch(k, "splitKeysValues", Grid.covering((long) count * kvRow, dev.moa.tasks.kernels.PrefillKernels.GROUP), staged, want, part,
+                    (long) start * kvRow, count * kvRow);
+            Emulator.launch(k, "ropeSplit", grid, qb, cos, sin, keys[1], values[1], keys16[1], values16[1], got, part, offsets, rings, firstKept, 2, heads,
+                    kvHeads, headDim, stride, start, format);
+            ptxRun(k, "ropeSplit", format == dev.moa.tasks.kernels.KvStore.BF16, grid, qc.memory(), cos.memory(), sin.memory(), keys[2].memory(),
+                    values[2].memory(), keys16[2].memory(), values16[2].memory(), ptx.memory(), part, offsets.memory(), rings.memory(), firstKept.memory(),
+                    2, heads, kvHeads, headDim, stride, start, format);
+            assertSame(want, got); // (rows before the chunk's: untouched in both, as the filler says)
+            assertWithinABf16Step(want, ptx);
+            assertClose(qa, qb, 0);
+            assertClose(qa, qc, 1e-6);
+            for (int i = 0; i < 2; i++) {
+                assertClose(keys[0], keys[i + 1], i == 0 ? 0 : 1e-6);
+                assertClose(values[0], values[i + 1], i == 0 ? 0 : 1e-6);
+            }
+            assertSame(keys16[0], keys16[1]);
+            assertSame(values16[0], values16[1]);
+            assertEquals((short) 0x4242, got.get(0), "a row before the chunk");
+        }
+    }
+
+    /**
      * Prefill RoPE in place with the kept keys and values into a cache and every key and value into the layer's staged
      * prompt: a 2-slot sink and a 3-slot ring over a 9-token prompt, the chunk of its positions 3..8 (so {@code start}
      * moves the angles, the staged rows and the kept slots); into an F32 cache, then a BF16 one (whose staged prompt
