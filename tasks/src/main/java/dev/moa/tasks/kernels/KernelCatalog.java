@@ -94,7 +94,7 @@ public final class KernelCatalog {
             new Entry("prefill-attention", PrefillKernels.class, "blockSparse", "MoA block-sparse prefill attention: sink block + band, online softmax",
                     PREFILL_1B),
             new Entry("prefill-split-kv", PrefillKernels.class, "splitKeysValues",
-                    "a prompt chunk's staged keys and values split into two BF16 parts, once, for the tensor-core attention"),
+                    "staged keys and values split into two BF16 parts for the tensor-core attention (the device check's; prompts stage them split: prefill-rope-split)"),
             new Entry("prefill-attention-tensor", PrefillKernels.class, "blockSparseTensor",
                     "the same on the tensor cores: 64x64 tiles, K and V copied ahead, mma.sync m16n8k16 on split Q, K, P, V", PREFILL_1B),
             new Entry("prefill-attention-tensor-rounded", PrefillKernels.class, "blockSparseTensorRounded",

@@ -184,9 +184,10 @@ public final class PrefillKernels {
     /**
      * A prompt's keys and values, as {@link #rope} staged them in {@code kv} (F32), split for {@link #blockSparseTensor}:
      * for elements {@code [from, from + count)}, {@code kv16[e]} = the BF16 rounding of {@code kv[e]} and
-     * {@code kv16[low + e]} = the BF16 rounding of what that left, the two parts the tensor cores multiply. Done once a
-     * chunk, where the attention used to split each tile every time a group read it (up to 256 query blocks × the
-     * group's heads at 16k tokens), and what lets it copy tiles asynchronously. {@code kv16} holds two parts of
+     * {@code kv16[low + e]} = the BF16 rounding of what that left, the two parts the tensor cores multiply, split once
+     * rather than by every group that reads a tile. The model's prompts stage their keys and values so split in
+     * {@link #ropeSplit} itself; this pass is the device check's ({@link TensorCoreCheck}) and the benchmark's, over
+     * keys and values they make as floats. {@code kv16} holds two parts of
      * {@link #splitPart} elements, {@code low} the first's length. One element per work-item; launch
      * {@code Grid.covering(count, GROUP)}.
      */
