@@ -61,7 +61,7 @@ public final class PipelinedGemm {
                             @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(TILE, parts));
-        pipelinedTile(ctx, ring, w, xh, xl, bias, out, xh, xh, false, tokens, rows, cols, 0, cols, 0L, parts, epilogue, false, GROUP, TILE);
+        pipelinedTile(ctx, ring, w, xh, xl, bias, out, null, null, false, tokens, rows, cols, 0, cols, 0L, parts, epilogue, false, GROUP, TILE);
     }
 
     /**
@@ -74,7 +74,7 @@ public final class PipelinedGemm {
                              @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, parts));
-        pipelinedTile(ctx, ring, w, xh, xl, bias, out, xh, xh, false, tokens, rows, cols, 0, cols, 0L, parts, epilogue, true, LARGE_GROUP, LARGE_TILE);
+        pipelinedTile(ctx, ring, w, xh, xl, bias, out, null, null, false, tokens, rows, cols, 0, cols, 0L, parts, epilogue, true, LARGE_GROUP, LARGE_TILE);
     }
 
     /**
@@ -89,7 +89,7 @@ public final class PipelinedGemm {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(TILE, parts));
         int s = ctx.groupId(2), from = s * splitCols;
-        pipelinedTile(ctx, ring, w, xh, xl, partial, partial, xh, xh, false, tokens, rows, cols, from, Math.min(cols, from + splitCols),
+        pipelinedTile(ctx, ring, w, xh, xl, partial, partial, null, null, false, tokens, rows, cols, from, Math.min(cols, from + splitCols),
                 (long) s * tokens * rows, parts, 0, false, GROUP, TILE);
     }
 
@@ -162,7 +162,7 @@ public final class PipelinedGemm {
                             @Specialize int cols, @Specialize int parts, @Specialize int epilogue) {
         ctx.awaitPriorKernels();
         int[] ring = ctx.sharedDynamicI32(STAGES * stageWords(LARGE_TILE, parts));
-        wideTile(ctx, ring, w, xh, xl, bias, out, xh, xh, false, tokens, rows, cols, parts, epilogue);
+        wideTile(ctx, ring, w, xh, xl, bias, out, null, null, false, tokens, rows, cols, parts, epilogue);
     }
 
     /** The launch of {@link #wide} over a {@code tokens × rows} output, with its ring of stages. */

@@ -219,7 +219,7 @@ public final class PrefillKernels {
     public static void blockSparseTensor(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, I32Buffer bands, int start,
                                          int count, int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
                                          @Specialize int stride, float scale) {
-        tensorAttention(ctx, qkv, kv, low, out, kv, kv, 0, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, true);
+        tensorAttention(ctx, qkv, kv, low, out, null, null, 0, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, true);
     }
 
     /**
@@ -230,8 +230,7 @@ public final class PrefillKernels {
     public static void blockSparseTensorParts(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, Half16Buffer high, Half16Buffer lowParts,
                                               I32Buffer bands, int start, int count, int tokens, @Specialize int heads, @Specialize int kvHeads,
                                               @Specialize int headDim, @Specialize int stride, float scale) {
-        // qkv stands in for the float output, never written (parts is a constant: that store is not compiled)
-        tensorAttention(ctx, qkv, kv, low, qkv, high, lowParts, 2, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, true);
+        tensorAttention(ctx, qkv, kv, low, null, high, lowParts, 2, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, true);
     }
 
     /**
@@ -243,14 +242,14 @@ public final class PrefillKernels {
     public static void blockSparseTensorRounded(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, F32Buffer out, I32Buffer bands,
                                                 int start, int count, int tokens, @Specialize int heads, @Specialize int kvHeads,
                                                 @Specialize int headDim, @Specialize int stride, float scale) {
-        tensorAttention(ctx, qkv, kv, low, out, kv, kv, 0, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, false);
+        tensorAttention(ctx, qkv, kv, low, out, null, null, 0, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, false);
     }
 
     /** As {@link #blockSparseTensorRounded}, its output written rounded to BF16 into {@code high} (one part) instead of as floats. */
     public static void blockSparseTensorRoundedParts(KernelContext ctx, F32Buffer qkv, Half16Buffer kv, long low, Half16Buffer high, I32Buffer bands,
                                                      int start, int count, int tokens, @Specialize int heads, @Specialize int kvHeads,
                                                      @Specialize int headDim, @Specialize int stride, float scale) {
-        tensorAttention(ctx, qkv, kv, low, qkv, high, high, 1, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, false);
+        tensorAttention(ctx, qkv, kv, low, null, high, high, 1, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale, false);
     }
 
     /**
