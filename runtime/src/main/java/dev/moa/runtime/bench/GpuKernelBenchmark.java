@@ -119,8 +119,10 @@ public final class GpuKernelBenchmark {
             }
             progress.println("prefill attention, 4096 tokens, 32 heads over 8, head_dim 64 (FFMA, tensor cores split and rounded) ...");
             for (String kernel : new String[] {"blockSparse", "blockSparseTensor", "blockSparseTensorRounded"}) {
-                rows.add(prefillAttention(4096, 32, 8, 64, kernel));
+                rows.add(prefillAttention(4096, 32, 8, 64, kernel, true));
             }
+            // the tensor-core attention's groups in block order (head by head), not the longest first: what the schedule buys
+            rows.add(prefillAttention(4096, 32, 8, 64, "blockSparseTensor", false));
             for (int span : new int[] {4096, 16384}) {
                 progress.printf("attention (split + combine) span %d ...%n", span);
                 rows.add(attention(32, 8, 128, span, false, false));
@@ -442,22 +444,33 @@ public final class GpuKernelBenchmark {
      * Dense causal prefill attention over a {@code tokens}-token prompt in one chunk (keys and values staged as the
      * device prefill stages them) by {@code kernel}: {@code blockSparse} (FFMA), {@code blockSparseTensor} (tensor
      * cores, split operands) or {@code blockSparseTensorRounded} (operands rounded to BF16); checked on queries of the
-     * first, a middle and the last block of the first and last heads against a double computation.
+     * first, a middle and the last block of the first and last heads against a double computation. The tensor-core
+     * kernels take their groups' items {@code longestFirst} ({@code PrefillKernels.longestFirst}, as the model runs
+     * them) or in block order, head by head (row {@code prefill-attn-tensor-in-order}).
      */
-    Row prefillAttention(int tokens, int heads, int kvHeads, int headDim, String kernel) {
+    Row prefillAttention(int tokens, int heads, int kvHeads, int headDim, String kernel, boolean longestFirst) {
         boolean tensor = !kernel.equals("blockSparse"), rounded = kernel.equals("blockSparseTensorRounded");
         int stride = heads * headDim, kvRow = 2 * kvHeads * headDim;
         F32Buffer q = gaussian((long) tokens * stride), kv = gaussian((long) tokens * kvRow), out = F32Buffer.allocate(arena, (long) tokens * stride);
         I32Buffer bands = I32Buffer.allocate(arena, heads);
         for (int h = 0; h < heads; h++) bands.set(h, tokens); // every block: dense
         float scale = (float) (1 / Math.sqrt(headDim));
+        int blocks = (tokens + 63) / 64;
+        int[] order = new int[blocks * heads];
+        for (int k = 0; k < order.length; k++) order[k] = k % blocks * heads + k / blocks; // head by head, its blocks in order
+        if (longestFirst) {
+            int[] dense = new int[heads];
+            java.util.Arrays.fill(dense, tokens);
+            order = dev.moa.tasks.kernels.PrefillKernels.longestFirst(0, tokens, tokens, heads, dense);
+        }
+        I32Buffer schedule = I32Buffer.of(arena, order);
         var grid = tensor ? dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim) : dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads);
         DeviceMemory dout = device(out);
         dout.fill(NAN_BYTE);
         DeviceMemory dkv = device(kv);
         Object[] args = tensor
                 ? new Object[] {device(q), split(dkv, kv.length(), tokens, kvRow), dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow), dout,
-                        device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale}
+                        device(bands), device(schedule), 0, 0, tokens, tokens, heads, kvHeads, headDim, stride, scale}
                 : new Object[] {device(q), dkv, dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
         CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, kernel, args);
         double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(), args));
@@ -486,7 +499,7 @@ public final class GpuKernelBenchmark {
         long flops = 4L * headDim * heads * ((long) tokens * (tokens + 1) / 2); // scores and weighted values over the causal half
         String name = switch (kernel) {
             case "blockSparse" -> "prefill-attention";
-            case "blockSparseTensor" -> "prefill-attn-tensor";
+            case "blockSparseTensor" -> longestFirst ? "prefill-attn-tensor" : "prefill-attn-tensor-in-order";
             default -> "prefill-attn-rounded";
         };
         return new Row(name, tokens + " tokens", micros, Double.NaN, 0, error, flops);

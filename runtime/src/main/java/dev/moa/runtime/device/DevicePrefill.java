@@ -317,9 +317,12 @@ final class DevicePrefill implements AutoCloseable {
     /**
      * One layer's MoA cache as the prompt fills it: its keys and values, and per KV group its first slot, ring size and
      * first kept position ({@code CacheLayout.firstKept} of the whole prompt), per query head its band in 64-token
-     * blocks, as the CPU's prefill reads it (a dense cache's band covers the prompt).
+     * blocks, as the CPU's prefill reads it (a dense cache's band covers the prompt); and the order in which the
+     * tensor-core attention takes each chunk's (query block, head) items, the chunks' one after another (a chunk from
+     * {@code start} at {@code start / 64 · heads}; {@link PrefillKernels#longestFirst}), or null.
      */
-    private record LayerCache(KvBuffers kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, I32Buffer bands, int sinkSlots) {
+    private record LayerCache(KvBuffers kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, I32Buffer bands, I32Buffer schedule,
+                              int sinkSlots) {
     }
 
     /**
@@ -334,8 +337,17 @@ final class DevicePrefill implements AutoCloseable {
             rings.set(g, layout.ringSlots(l, g));
             firstKept.set(g, layout.firstKept(l, g, tokens));
         }
-        for (int h = 0; h < heads; h++) bands.set(h, (int) Math.min(Integer.MAX_VALUE / 2, layout.spans().local()[l][h] / ElasticRule.BLOCK));
-        return new LayerCache(kv, offsets, rings, firstKept, bands, layout.sinkSlots());
+        int[] band = new int[heads];
+        for (int h = 0; h < heads; h++) bands.set(h, band[h] = (int) Math.min(Integer.MAX_VALUE / 2, layout.spans().local()[l][h] / ElasticRule.BLOCK));
+        I32Buffer schedule = null;
+        if (steps.tensorAttention) {
+            schedule = buffers.i32((long) (tokens + ElasticRule.BLOCK - 1) / ElasticRule.BLOCK * heads);
+            for (int from = 0; from < tokens; from += chunk) {
+                int[] order = PrefillKernels.longestFirst(from, Math.min(chunk, tokens - from), tokens, heads, band);
+                for (int k = 0; k < order.length; k++) schedule.set((long) from / ElasticRule.BLOCK * heads + k, order[k]);
+            }
+        }
+        return new LayerCache(kv, offsets, rings, firstKept, bands, schedule, layout.sinkSlots());
     }
 
     /**
@@ -421,13 +433,13 @@ final class DevicePrefill implements AutoCloseable {
                 long low = a.staged16().length() / 2;
                 if (!a.parts()) {
                     graph.task(at + "attention", PrefillKernels.class, rounded ? "blockSparseTensorRounded" : "blockSparseTensor", grid, a.qkv(),
-                            a.staged16(), low, a.attention(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                            a.staged16(), low, a.attention(), cache.bands(), cache.schedule(), start / ElasticRule.BLOCK * heads, start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
                 } else if (rounded) { // the output as the output projection reads it: no floats, no split launch
                     graph.task(at + "attention", PrefillKernels.class, "blockSparseTensorRoundedParts", grid, a.qkv(), a.staged16(), low,
-                            a.attentionParts().high(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                            a.attentionParts().high(), cache.bands(), cache.schedule(), start / ElasticRule.BLOCK * heads, start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
                 } else {
                     graph.task(at + "attention", PrefillKernels.class, "blockSparseTensorParts", grid, a.qkv(), a.staged16(), low,
-                            a.attentionParts().high(), a.attentionParts().low(), cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                            a.attentionParts().high(), a.attentionParts().low(), cache.bands(), cache.schedule(), start / ElasticRule.BLOCK * heads, start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
                 }
             } else {
                 graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),

@@ -68,11 +68,13 @@ class GpuKernelBenchmarkTest {
     @Test
     void prefillAttentionRowsComputeTheAttention() {
         onTheFakeDriver(benchmark -> {
-            for (String kernel : new String[] {"blockSparse", "blockSparseTensor", "blockSparseTensorRounded"}) {
-                GpuKernelBenchmark.Row row = benchmark.prefillAttention(100, 4, 2, 64, kernel);
+            for (String kernel : new String[] {"blockSparse", "blockSparseTensor", "blockSparseTensorRounded", "in order"}) {
+                boolean inOrder = kernel.equals("in order"); // the tensor-core groups head by head, not the longest first
+                GpuKernelBenchmark.Row row = benchmark.prefillAttention(100, 4, 2, 64, inOrder ? "blockSparseTensor" : kernel, !inOrder);
                 assertNull(FakeCuda.launchFailure(), kernel);
                 assertTrue(row.maxError() < (kernel.endsWith("Rounded") ? GpuKernelBenchmark.ROUNDED_ATTENTION_TOLERANCE : 1e-4), kernel + ": error " + row.maxError());
                 assertTrue(GpuKernelBenchmark.wrongRows(java.util.List.of(row)).isEmpty(), kernel);
+                if (inOrder) assertEquals("prefill-attn-tensor-in-order", row.kernel());
             }
         });
     }

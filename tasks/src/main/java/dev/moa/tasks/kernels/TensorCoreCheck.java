@@ -109,16 +109,17 @@ public final class TensorCoreCheck {
             long part = PrefillKernels.splitPart(tokens, kvRow);
             Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * part);
             I32Buffer bands = I32Buffer.of(arena, tokens, tokens); // every block: dense
+            I32Buffer schedule = I32Buffer.of(arena, PrefillKernels.longestFirst(0, tokens, tokens, heads, new int[] {tokens, tokens}));
             TaskGraph graph = new TaskGraph()
                     .task("split keys/values", PrefillKernels.class, "splitKeysValues", Grid.covering((long) tokens * kvRow, PrefillKernels.GROUP), kv, kv16,
                             part, 0L, tokens * kvRow)
                     .task("tensor-core attention", PrefillKernels.class, "blockSparseTensor", PrefillKernels.tensorGrid(tokens, heads, headDim), q, kv16, part,
-                            out, bands, 0, tokens, tokens, heads, kvHeads, headDim, stride, scale);
+                            out, bands, schedule, 0, 0, tokens, tokens, heads, kvHeads, headDim, stride, scale);
             try {
                 backend.runOnce(graph);
                 backend.download(out);
             } finally {
-                for (var buffer : new dev.moa.tasks.kernel.DeviceBuffer[] {q, kv, kv16, bands, out}) backend.free(buffer);
+                for (var buffer : new dev.moa.tasks.kernel.DeviceBuffer[] {q, kv, kv16, bands, schedule, out}) backend.free(buffer);
             }
             int wrong = 0;
             for (int h = 0; h < heads; h++) {

@@ -109,7 +109,9 @@ class SharedBankConflictTest {
         Emulator.launch(PrefillKernels.class, "splitKeysValues", Grid.covering(kv.length(), PrefillKernels.GROUP), kv, kv16, part, 0L, (int) kv.length());
         for (String kernel : new String[] {"blockSparseTensor", "blockSparseTensorRounded"}) {
             PtxInterpreter k = report(kernel, ptx(PrefillKernels.class, kernel), PrefillKernels.tensorGrid(tokens, heads, headDim), q.memory(),
-                    kv16.memory(), part, out.memory(), bands.memory(), 0, tokens, tokens, heads, kvHeads, headDim, stride, 0.125f);
+                    kv16.memory(), part, out.memory(), bands.memory(),
+                    I32Buffer.of(arena, PrefillKernels.longestFirst(0, tokens, tokens, heads, new int[] {100})).memory(), 0, 0, tokens, tokens, heads, kvHeads,
+                    headDim, stride, 0.125f);
             assertFalse(k.bankConflicts().contains("ldmatrix") || k.bankConflicts().contains("cp.async"), k.bankConflicts());
             assertTrue(k.sharedWavefronts() < 1.06 * k.sharedIdealWavefronts(), k.bankConflicts());
         }

@@ -478,7 +478,7 @@ class TranslationFidelityTest {
         ffma.launch(dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads), args);
         Half16Buffer kv16 = split(kv, tokens, 2 * kvHeads * headDim); // (split once a chunk: not the attention's work)
         tensor.launch(dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim), q.memory(), kv16.memory(), kv16.length() / 2, out.memory(),
-                bands.memory(), 0, tokens, tokens, heads, kvHeads, headDim, stride, 0.125f);
+                bands.memory(), schedule(0, tokens, tokens, heads, 100).memory(), 0, 0, tokens, tokens, heads, kvHeads, headDim, stride, 0.125f);
         double macs = 2.0 * headDim * tokens * (tokens + 1) / 2;
         System.out.printf("PTX instructions per multiply-add: FFMA attention %.2f (%.2f without moves), tensor-core attention %.2f (%.2f)%n",
                 ffma.executed() / macs, ffma.executedWithoutMoves() / macs, tensor.executed() / macs, tensor.executedWithoutMoves() / macs);
@@ -610,6 +610,13 @@ class TranslationFidelityTest {
         prefillAttention(true); // the variants for these head counts, head_dim and row stride (@Specialize)
     }
 
+    /** The tensor-core attention's order of a chunk's items ({@code PrefillKernels.longestFirst}), every head of band {@code band}. */
+    I32Buffer schedule(int start, int count, int tokens, int heads, int band) {
+        int[] bands = new int[heads];
+        java.util.Arrays.fill(bands, band);
+        return I32Buffer.of(arena, dev.moa.tasks.kernels.PrefillKernels.longestFirst(start, count, tokens, heads, bands));
+    }
+
     /** The keys and values {@code kv} split for the tensor-core attention by the emulator (second parts after the first). */
     Half16Buffer split(F32Buffer kv, int tokens, int kvRow) {
         long part = dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow);
@@ -639,20 +646,21 @@ class TranslationFidelityTest {
         assertSame(kv16, kv16ptx);
         F32Buffer o3 = F32Buffer.allocate(arena, count * heads * headDim), o4 = F32Buffer.allocate(arena, count * heads * headDim);
         Grid tensor = dev.moa.tasks.kernels.PrefillKernels.tensorGrid(count, heads, headDim);
-        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", tensor, q, kv16, part, o3, bands, start, count, tokens,
+        I32Buffer sched = I32Buffer.of(arena, dev.moa.tasks.kernels.PrefillKernels.longestFirst(start, count, tokens, heads, new int[] {1, 100}));
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", tensor, q, kv16, part, o3, bands, sched, 0, start, count, tokens,
                 heads, kvHeads, headDim, stride, 0.35f);
         String ptx = PtxCompiler.compile(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor").ptx();
         assertTrue(ptx.contains("mma.sync.aligned.m16n8k16") && ptx.contains("ldmatrix") && ptx.contains(".trans"), "scores and outputs on the tensor cores");
         ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor", specialized, tensor, q.memory(), kv16.memory(), part, o4.memory(),
-                bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
+                bands.memory(), sched.memory(), 0, start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o3, o4, 1e-5); // as the FFMA pair: the emulator's exp and ex2.approx differ in the last bits
         assertClose(o1, o3, 1e-4); // and the two kernels agree
         // the operands rounded to BF16 once (--prompt-precision bf16): its PTX as the emulator, a third of the products
         F32Buffer o5 = F32Buffer.allocate(arena, count * heads * headDim), o6 = F32Buffer.allocate(arena, count * heads * headDim);
-        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRounded", tensor, q, kv16, part, o5, bands, start, count, tokens,
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRounded", tensor, q, kv16, part, o5, bands, sched, 0, start, count, tokens,
                 heads, kvHeads, headDim, stride, 0.35f);
         ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRounded", specialized, tensor, q.memory(), kv16.memory(), part,
-                o6.memory(), bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
+                o6.memory(), bands.memory(), sched.memory(), 0, start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o5, o6, 1e-5);
         String rounded = PtxCompiler.compile(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRounded").ptx();
         assertEquals(ptx.split("mma.sync", -1).length - 1, 3 * (rounded.split("mma.sync", -1).length - 1), "three products a term where the split takes them");
@@ -660,13 +668,13 @@ class TranslationFidelityTest {
         long outputs = (long) count * heads * headDim;
         Half16Buffer high = Half16Buffer.allocate(arena, outputs), low = Half16Buffer.allocate(arena, outputs);
         ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorParts", specialized, tensor, q.memory(), kv16.memory(), part,
-                high.memory(), low.memory(), bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
+                high.memory(), low.memory(), bands.memory(), sched.memory(), 0, start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         for (long i = 0; i < outputs; i++) {
             float sum = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(high.get(i)) + dev.moa.tasks.kernel.KernelContext.bf16ToFloat(low.get(i));
             assertEquals(o3.get(i), sum, 1e-5 * Math.max(1, Math.abs(o3.get(i))), "split parts of output " + i);
         }
         ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRoundedParts", specialized, tensor, q.memory(), kv16.memory(), part,
-                high.memory(), bands.memory(), start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
+                high.memory(), bands.memory(), sched.memory(), 0, start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         for (long i = 0; i < outputs; i++) {
             assertEquals(o5.get(i), dev.moa.tasks.kernel.KernelContext.bf16ToFloat(high.get(i)), Math.abs(o5.get(i)) / 128 + 1e-6, "rounded part of output " + i);
         }

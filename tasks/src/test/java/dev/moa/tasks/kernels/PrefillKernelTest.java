@@ -1,6 +1,8 @@
 package dev.moa.tasks.kernels;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moa.tasks.emulator.Emulator;
 import dev.moa.tasks.emulator.Grid;
@@ -59,8 +61,9 @@ class PrefillKernelTest {
                     if (tensor) {
                         Emulator.launch(PrefillKernels.class, "splitKeysValues", Grid.covering((long) count * kvRow, PrefillKernels.GROUP), kv, kv16, part,
                                 (long) start * kvRow, count * kvRow);
+                        I32Buffer schedule = I32Buffer.of(arena, PrefillKernels.longestFirst(start, count, tokens, heads, band));
                         Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.tensorGrid(count, heads, headDim), queries, kv16, part, rows,
-                                I32Buffer.of(arena, band), start, count, tokens, heads, kvHeads, headDim, stride, scale);
+                                I32Buffer.of(arena, band), schedule, 0, start, count, tokens, heads, kvHeads, headDim, stride, scale);
                     } else {
                         Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.grid(count, heads), queries, kv, rows, I32Buffer.of(arena, band), start,
                                 count, tokens, heads, kvHeads, headDim, stride, scale);
@@ -121,13 +124,18 @@ class PrefillKernelTest {
         Half16Buffer kv16 = Half16Buffer.allocate(arena, 2 * part);
         Emulator.launch(PrefillKernels.class, "splitKeysValues", Grid.covering((long) tokens * kvRow, PrefillKernels.GROUP), kv, kv16, part, 0L, tokens * kvRow);
         I32Buffer bands = I32Buffer.of(arena, 1, 2, 3, 1000);
+        // the chunk's items at an offset of a longer schedule, as the device prefill passes each chunk's
+        int[] order = PrefillKernels.longestFirst(start, count, tokens, heads, new int[] {1, 2, 3, 1000});
+        int[] padded = new int[order.length + 7];
+        System.arraycopy(order, 0, padded, 7, order.length);
+        I32Buffer schedule = I32Buffer.of(arena, padded);
         float scale = (float) (1 / Math.sqrt(headDim));
         long outputs = (long) count * stride, room = outputs + 64; // past the chunk's rows: must stay as they were
         for (int parts = 1; parts <= 2; parts++) {
             String floats = parts == 2 ? "blockSparseTensor" : "blockSparseTensorRounded";
             F32Buffer out = F32Buffer.allocate(arena, outputs);
-            Emulator.launch(PrefillKernels.class, floats, PrefillKernels.tensorGrid(count, heads, headDim), q, kv16, part, out, bands, start, count, tokens,
-                    heads, kvHeads, headDim, stride, scale);
+            Emulator.launch(PrefillKernels.class, floats, PrefillKernels.tensorGrid(count, heads, headDim), q, kv16, part, out, bands, schedule, 7, start, count,
+                    tokens, heads, kvHeads, headDim, stride, scale);
             Half16Buffer high = Half16Buffer.allocate(arena, room), low = Half16Buffer.allocate(arena, room);
             for (long i = 0; i < room; i++) {
                 high.set(i, (short) 0x7FC1);
@@ -135,10 +143,10 @@ class PrefillKernelTest {
             }
             if (parts == 2) {
                 Emulator.launch(PrefillKernels.class, "blockSparseTensorParts", PrefillKernels.tensorGrid(count, heads, headDim), q, kv16, part, high, low,
-                        bands, start, count, tokens, heads, kvHeads, headDim, stride, scale);
+                        bands, schedule, 7, start, count, tokens, heads, kvHeads, headDim, stride, scale);
             } else {
                 Emulator.launch(PrefillKernels.class, "blockSparseTensorRoundedParts", PrefillKernels.tensorGrid(count, heads, headDim), q, kv16, part,
-                        high, bands, start, count, tokens, heads, kvHeads, headDim, stride, scale);
+                        high, bands, schedule, 7, start, count, tokens, heads, kvHeads, headDim, stride, scale);
             }
             Half16Buffer wantHigh = Half16Buffer.allocate(arena, 1), wantLow = Half16Buffer.allocate(arena, 1);
             for (long i = 0; i < outputs; i++) {
@@ -151,6 +159,87 @@ class PrefillKernelTest {
                 assertEquals((short) 0x7FC1, low.get(i), "nothing written past the chunk's outputs");
             }
         }
+    }
+
+    /**
+     * The tensor-core attention's schedule: every (query block, head) of the chunk once, in non-increasing order of the
+     * key tiles the group visits — counted here from {@link #sees}, the brute force's own rule (a key block is visited
+     * when a query of the block sees one of its keys) — over chunks, prompt lengths (one block and many) and bands.
+     */
+    @Test
+    void theScheduleTakesEveryItemOnceTheLongestFirst() {
+        int heads = 5;
+        int[] band = {1, 3, 1000, 2, 7};
+        for (int[] c : new int[][] {{0, 40, 40}, {0, 333, 333}, {128, 205, 333}, {256, 4096, 9000}, {8192, 808, 9000}}) {
+            int start = c[0], count = c[1], tokens = c[2], blocks = (count + 63) / 64;
+            int[] order = PrefillKernels.longestFirst(start, count, tokens, heads, band);
+            assertEquals(blocks * heads, order.length);
+            boolean[] seen = new boolean[order.length];
+            int previous = Integer.MAX_VALUE;
+            for (int item : order) {
+                assertFalse(seen[item], "item " + item + " twice");
+                seen[item] = true;
+                int block = start / 64 + item / heads, h = item % heads, tiles = 0;
+                // which blocks a query sees depends on its block only: the block's first query, against each key block's first key
+                for (int kb = 0; kb <= block; kb++) if (sees(block * 64, kb * 64, tokens, band[h])) tiles++;
+                assertTrue(tiles <= previous, "chunk " + start + "+" + count + ": " + tiles + " tiles after " + previous);
+                previous = tiles;
+            }
+        }
+    }
+
+    /**
+     * What the schedule is for, simulated: groups start in launch order on the first of 528 resident slots to free (four
+     * groups an SM of a 132-SM GPU), each taking as long as its key tiles; a 4096-token chunk of Llama-3.2-1B's 32
+     * heads, dense and with MoA-like bands (a quarter dense, the rest 8 to 64 blocks). Block order, head by head (the
+     * launch before the schedule), leaves the longest groups for last; the schedule ends within a few per cent of the
+     * balanced time (all tiles over all slots).
+     */
+    @Test
+    void longestFirstBalancesAChunkOverTheGpu() {
+        int heads = 32, slots = 528, count = 4096;
+        Random bandsRandom = new Random(1);
+        int[] mixed = new int[heads], dense = new int[heads];
+        for (int h = 0; h < heads; h++) {
+            dense[h] = 1 << 20;
+            mixed[h] = h % 4 == 0 ? 1 << 20 : 8 << bandsRandom.nextInt(4);
+        }
+        for (int start : new int[] {0, 4096, 8192, 12288}) {
+            for (int[] bands : new int[][] {dense, mixed}) {
+                int tokens = 16384, blocks = count / 64;
+                int[] cost = new int[blocks * heads];
+                long total = 0;
+                for (int i = 0; i < blocks; i++) {
+                    for (int h = 0; h < heads; h++) {
+                        int block = start / 64 + i, tiles = 0;
+                        for (int kb = 0; kb <= block; kb++) if (sees(block * 64, kb * 64, tokens, bands[h])) tiles++;
+                        total += cost[i * heads + h] = tiles;
+                    }
+                }
+                int[] inOrder = new int[cost.length];
+                for (int k = 0; k < inOrder.length; k++) inOrder[k] = k % blocks * heads + k / blocks;
+                double balanced = (double) total / slots;
+                double before = makespan(inOrder, cost, slots) / balanced;
+                double after = makespan(PrefillKernels.longestFirst(start, count, tokens, heads, bands), cost, slots) / balanced;
+                System.out.printf("chunk at %5d, %s: block order %.2fx the balanced time, longest first %.2fx%n", start, bands == dense ? "dense" : "mixed",
+                        before, after);
+                assertTrue(after < 1.05, "longest first: " + after);
+                assertTrue(before > 1.08, "block order: " + before);
+            }
+        }
+    }
+
+    /** When the last of {@code order}'s items ends, each started on the first of {@code slots} to free. */
+    static long makespan(int[] order, int[] cost, int slots) {
+        java.util.PriorityQueue<Long> free = new java.util.PriorityQueue<>();
+        for (int k = 0; k < slots; k++) free.add(0L);
+        long end = 0;
+        for (int item : order) {
+            long done = free.poll() + cost[item];
+            end = Math.max(end, done);
+            free.add(done);
+        }
+        return end;
     }
 
     /** {@code x}, rounded to BF16 where {@code rounded}. */
