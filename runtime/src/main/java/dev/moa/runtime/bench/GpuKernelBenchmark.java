@@ -105,6 +105,10 @@ public final class GpuKernelBenchmark {
                     rows.add(pipelinedGemm(shape[0], shape[1], shape[2], parts, false));
                     rows.add(pipelinedGemm(shape[0], shape[1], shape[2], parts, true));
                 }
+                if (shape[0] == 4096 && shape[1] == 16384) { // weights past the L2: the tiles in plain order, not walking token tiles
+                    rows.add(pipelinedGemm(shape[0], shape[1], shape[2], 2, false, 1));
+                    rows.add(pipelinedGemm(shape[0], shape[1], shape[2], 1, true, 1));
+                }
                 if (shape[1] == 16384) { // gate/up: SwiGLU as the product's epilogue against the product, then SwiGLU's kernel
                     rows.add(gluGemm(shape[0], shape[1], shape[2], true));
                     rows.add(gluGemm(shape[0], shape[1], shape[2], false));
@@ -279,6 +283,15 @@ public final class GpuKernelBenchmark {
      * dev.moa.tasks.kernels.PipelinedGemm#wide} (64 × 64 warps) whatever the shape; in TFLOP/s.
      */
     Row pipelinedGemm(int tokens, int rows, int cols, int parts, boolean wide) {
+        return pipelinedGemm(tokens, rows, cols, parts, wide, dev.moa.tasks.kernels.PipelinedGemm.TOKEN_WALK);
+    }
+
+    /**
+     * {@link #pipelinedGemm} with its tiles launched walking {@code walk} token tiles per weight row tile (the model's
+     * {@code PipelinedGemm.TOKEN_WALK}; 1: plain order, row {@code …-plain-order}: what the walk buys where the weights
+     * outgrow the L2).
+     */
+    Row pipelinedGemm(int tokens, int rows, int cols, int parts, boolean wide, int walk) {
         Half16Buffer w = bf16Weights(rows, cols);
         F32Buffer x = activations((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
         Half16Buffer high = Half16Buffer.allocate(arena, x.length()), low = Half16Buffer.allocate(arena, x.length());
@@ -288,9 +301,9 @@ public final class GpuKernelBenchmark {
         dout.fill(NAN_BYTE);
         String kernel = wide ? "wide" : large ? "large" : "tile";
         var grid = switch (kernel) {
-            case "wide" -> dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows, parts);
-            case "large" -> dev.moa.tasks.kernels.PipelinedGemm.largeGrid(tokens, rows, parts);
-            default -> dev.moa.tasks.kernels.PipelinedGemm.grid(tokens, rows, parts);
+            case "wide" -> dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows, parts, walk);
+            case "large" -> dev.moa.tasks.kernels.PipelinedGemm.largeGrid(tokens, rows, parts, walk);
+            default -> dev.moa.tasks.kernels.PipelinedGemm.grid(tokens, rows, parts, walk);
         };
         double micros = time(ours(dev.moa.tasks.kernels.PipelinedGemm.class, kernel, grid, device(w), dhigh, parts == 2 ? device(low) : dhigh,
                 device(bias), dout, tokens, rows, cols, parts, 0));
@@ -307,7 +320,8 @@ public final class GpuKernelBenchmark {
                 error = Math.max(error, Math.abs(expected - out.get((long) t * rows + r)) / Math.max(1, Math.abs(expected)));
             }
         }
-        String name = "gemm-pipelined" + (wide ? "-wide" : large ? "-large" : "") + (parts == 1 ? "-rounded" : "");
+        String name = "gemm-pipelined" + (wide ? "-wide" : large ? "-large" : "") + (parts == 1 ? "-rounded" : "")
+                + (walk == 1 ? "-plain-order" : "");
         return new Row(name, tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error, 2L * tokens * rows * cols);
     }
 

@@ -51,6 +51,11 @@ class GpuKernelBenchmarkTest {
                 assertEquals(parts == 1 ? "gemm-pipelined-wide-rounded" : "gemm-pipelined-wide", wide.kernel());
                 assertTrue(wide.maxError() < 1e-4, "wide: error " + wide.maxError());
             }
+            GpuKernelBenchmark.Row plain = benchmark.pipelinedGemm(300, 70, 40, 2, false, 1); // the tiles in plain order
+            assertNull(FakeCuda.launchFailure(), "plain order");
+            assertEquals("gemm-pipelined-large-plain-order".replace("-large", dev.moa.tasks.kernels.GemmKernels.large(300, 70) ? "-large" : ""),
+                    plain.kernel());
+            assertTrue(plain.maxError() < 1e-4, "plain order: error " + plain.maxError());
             for (boolean fused : new boolean[] {true, false}) { // gate/up with SwiGLU, as the epilogue and after the product
                 GpuKernelBenchmark.Row glu = benchmark.gluGemm(70, 74, 40, fused);
                 assertNull(FakeCuda.launchFailure(), "glu");

@@ -167,7 +167,32 @@ public final class PipelinedGemm {
 
     /** The launch of {@link #wide} over a {@code tokens × rows} output, with its ring of stages. */
     public static Grid wideGrid(int tokens, int rows, int parts) {
-        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, WIDE_GROUP).withSharedBytes(sharedBytes(parts));
+        return wideGrid(tokens, rows, parts, TOKEN_WALK);
+    }
+
+    /** {@link #wideGrid} walking {@code walk} token tiles per row tile (1: plain order). */
+    public static Grid wideGrid(int tokens, int rows, int parts, int walk) {
+        return rastered(tokens, rows, LARGE_TILE, walk, WIDE_GROUP).withSharedBytes(sharedBytes(parts));
+    }
+
+    /**
+     * Token tiles the launches of {@link #grid}, {@link #largeGrid} and {@link #wideGrid} walk together: groups start in
+     * launch order, which takes {@value} token tiles of one weight row tile, then of the next, …, so the groups resident
+     * at once (two to four an SM) share each weight tile {@value}-fold and each token tile some 30-fold while they read
+     * them (Triton's grouped ordering, CUTLASS's threadblock swizzle). In plain order (1) they took every row tile of one
+     * token tile, then the next: a product whose weights outgrow the L2 (the 1B's gate/up, 64 MB against 50) read them
+     * from memory about once per two token tiles — 16 times at 4096 tokens, where walking eight reads them about four.
+     */
+    public static final int TOKEN_WALK = 8;
+
+    /**
+     * A launch over a {@code tokens × rows} output in {@code tile × tile} tiles, walking {@code walk} token tiles per
+     * row tile: {@code groupId(0) = rowTile · w + k}, {@code groupId(1) = j} for token tile {@code j·w + k}, w the walk
+     * (at most the token tiles); the kernels read w back from the launch's width.
+     */
+    static Grid rastered(int tokens, int rows, int tile, int walk, int groupSize) {
+        int rowTiles = (rows + tile - 1) / tile, tokenTiles = (tokens + tile - 1) / tile, w = Math.max(1, Math.min(walk, tokenTiles));
+        return Grid.of(rowTiles * w, (tokenTiles + w - 1) / w, groupSize);
     }
 
     /** Words of one stage: a tile's weight rows, then its tokens' first parts (and second parts when {@code parts} is 2). */
@@ -185,12 +210,22 @@ public final class PipelinedGemm {
 
     /** The launch of {@link #tile} over a {@code tokens × rows} output, with its ring of stages. */
     public static Grid grid(int tokens, int rows, int parts) {
-        return Grid.of((rows + TILE - 1) / TILE, (tokens + TILE - 1) / TILE, GROUP).withSharedBytes(4 * STAGES * stageWords(TILE, parts));
+        return grid(tokens, rows, parts, TOKEN_WALK);
+    }
+
+    /** {@link #grid} walking {@code walk} token tiles per row tile ({@link #TOKEN_WALK}; 1: plain order, for the benchmark's comparison). */
+    public static Grid grid(int tokens, int rows, int parts, int walk) {
+        return rastered(tokens, rows, TILE, walk, GROUP).withSharedBytes(4 * STAGES * stageWords(TILE, parts));
     }
 
     /** The launch of {@link #large} over a {@code tokens × rows} output, with its ring of stages. */
     public static Grid largeGrid(int tokens, int rows, int parts) {
-        return Grid.of((rows + LARGE_TILE - 1) / LARGE_TILE, (tokens + LARGE_TILE - 1) / LARGE_TILE, LARGE_GROUP).withSharedBytes(sharedBytes(parts));
+        return largeGrid(tokens, rows, parts, TOKEN_WALK);
+    }
+
+    /** {@link #largeGrid} walking {@code walk} token tiles per row tile (1: plain order). */
+    public static Grid largeGrid(int tokens, int rows, int parts, int walk) {
+        return rastered(tokens, rows, LARGE_TILE, walk, LARGE_GROUP).withSharedBytes(sharedBytes(parts));
     }
 
     /**
@@ -230,7 +265,9 @@ public final class PipelinedGemm {
                                       Half16Buffer oh, Half16Buffer ol, boolean glu, int tokens, int rows, int cols, int from, int to, long base,
                                       int parts, int epilogue, boolean large, int group, int tile) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
-        int rowBase = ctx.groupId(0) * tile, tokenBase = ctx.groupId(1) * tile;
+        int rowTiles = (rows + tile - 1) / tile, walk = ctx.groups(0) / rowTiles; // token tiles walked together (rastered)
+        int rowBase = ctx.groupId(0) / walk * tile, tokenBase = (ctx.groupId(1) * walk + ctx.groupId(0) % walk) * tile;
+        if (tokenBase >= tokens) return; // the last walk's tiles past the product's tokens (the whole group)
         int warpTokens = large ? 32 * (warp % 4) : 16 * warp, warpRows = large ? 64 * (warp / 4) : 0; // this warp's corner of the tile
         // the 16-byte row each lane names to ldmatrix, as in GemmKernels.tensorTile: for A, row lane % 8 (+ 8 for
         // matrices 1 and 3) of the warp's 16 tokens, columns 8 on for matrices 2 and 3; for B, rows lane % 8 (+ 8 for
@@ -322,7 +359,9 @@ public final class PipelinedGemm {
     private static void wideTile(KernelContext ctx, int[] ring, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out,
                                  Half16Buffer oh, Half16Buffer ol, boolean glu, int tokens, int rows, int cols, int parts, int epilogue) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP, g = lane / 4, q = lane % 4;
-        int rowBase = ctx.groupId(0) * LARGE_TILE, tokenBase = ctx.groupId(1) * LARGE_TILE;
+        int rowTiles = (rows + LARGE_TILE - 1) / LARGE_TILE, walk = ctx.groups(0) / rowTiles; // as in pipelinedTile
+        int rowBase = ctx.groupId(0) / walk * LARGE_TILE, tokenBase = (ctx.groupId(1) * walk + ctx.groupId(0) % walk) * LARGE_TILE;
+        if (tokenBase >= tokens) return;
         int warpTokens = 64 * (warp % 2), warpRows = 64 * (warp / 2);
         int matrixWords = LARGE_TILE * ROW_WORDS, stage = (1 + parts) * matrixWords;
         int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16); // as in pipelinedTile

@@ -73,6 +73,94 @@ class PipelinedGemmTest {
     }
 
     /**
+     * The launches' raster (token tiles walked together per row tile): plain order, walks that divide the token tiles,
+     * ones that do not (the last walk's tiles past the tokens return), walks longer than the tiles — every tile
+     * computed once, the same bits, for each entry.
+     */
+    @Test
+    void everyWalkComputesEveryTileOnce() {
+        int tokens = 300, rows = 200, cols = 40; // 5 x 4 tiles of 64; 3 x 2 of 128
+        double[][] wv = new double[rows][cols];
+        Half16Buffer w = helpers.bf16Weights(wv);
+        F32Buffer x = helpers.random(tokens * cols), bias = helpers.random(rows);
+        Half16Buffer xh = Half16Buffer.allocate(helpers.arena, (long) tokens * cols), xl = Half16Buffer.allocate(helpers.arena, (long) tokens * cols);
+        Emulator.launch(PipelinedGemm.class, "splitRows", splitGrid(tokens, cols), x, xh, xl, cols, 2);
+        int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
+        F32Buffer start = helpers.random(tokens * rows + 5); // (and five past the output, which no walk may write)
+        float[] before = start.toArray();
+        for (String entry : new String[] {"tile", "large", "wide"}) {
+            F32Buffer plain = null;
+            for (int walk : new int[] {1, 2, 3, 8, 100}) {
+                Grid grid = switch (entry) {
+                    case "tile" -> PipelinedGemm.grid(tokens, rows, 2, walk);
+                    case "large" -> PipelinedGemm.largeGrid(tokens, rows, 2, walk);
+                    default -> PipelinedGemm.wideGrid(tokens, rows, 2, walk);
+                };
+                F32Buffer out = copy(start);
+                Emulator.launch(PipelinedGemm.class, entry, grid, w, xh, xl, bias, out, tokens, rows, cols, 2, epilogue);
+                if (plain == null) {
+                    GemmKernelTest.assertProduct(x, wv, bias, before, out, tokens, epilogue, entry + " in plain order");
+                    plain = out;
+                } else {
+                    assertSameBits(plain, out, entry + " walking " + walk + " token tiles");
+                }
+            }
+        }
+    }
+
+    /**
+     * What walking token tiles is for, by a model: the launch order (as {@link PipelinedGemm#rastered} lays it out) in
+     * waves of 264 groups (two 128 × 128 tiles an SM of a 132-SM GPU), each wave reading from memory the weight and
+     * token tiles it uses that a 50 MB LRU L2 does not hold. A 4096-token chunk of the 1B shapes, two parts: gate/up's
+     * 64 MB of weights are read about ten times in plain order, under three walking eight token tiles; down, q/k/v and
+     * the output projection, whose weights fit, read about what they did.
+     */
+    @Test
+    void walkingTokenTilesReadsWeightsPastTheL2FewerTimes() {
+        for (int[] shape : new int[][] {{16384, 2048}, {2048, 8192}, {3072, 2048}, {2048, 2048}}) {
+            int rows = shape[0], cols = shape[1], tokens = 4096;
+            long plain = waveTraffic(tokens, rows, cols, 1), walked = waveTraffic(tokens, rows, cols, PipelinedGemm.TOKEN_WALK);
+            long compulsory = 2L * rows * cols + 4L * tokens * cols;
+            System.out.printf("%d x %d x %d: %.2f GB read in plain order, %.2f walking %d token tiles (%.2f compulsory)%n", tokens, rows, cols, plain / 1e9,
+                    walked / 1e9, PipelinedGemm.TOKEN_WALK, compulsory / 1e9);
+            if (rows == 16384) org.junit.jupiter.api.Assertions.assertTrue(walked < 0.35 * plain, walked + " vs " + plain);
+            else org.junit.jupiter.api.Assertions.assertTrue(walked < 1.1 * plain, walked + " vs " + plain);
+        }
+    }
+
+    /** Bytes a large-tile launch reads from memory in the wave/LRU model above, activations in two parts. */
+    static long waveTraffic(int tokens, int rows, int cols, int walk) {
+        Grid grid = PipelinedGemm.largeGrid(tokens, rows, 2, walk);
+        int rowTiles = (rows + 127) / 128, tokenTiles = (tokens + 127) / 128, w = grid.groupsX() / rowTiles;
+        long weightTile = 128L * cols * 2, tokenTile = 2 * 128L * cols * 2, capacity = 50L << 20, used = 0, read = 0;
+        java.util.LinkedHashMap<Long, Long> l2 = new java.util.LinkedHashMap<>(16, 0.75f, true); // access order: LRU
+        java.util.List<Long> wave = new java.util.ArrayList<>();
+        for (int y = 0; y < grid.groupsY(); y++) {
+            for (int x = 0; x < grid.groupsX(); x++) {
+                int token = y * w + x % w, row = x / w;
+                if (token >= tokenTiles) continue; // returns at once
+                wave.add((long) row); // weight tiles as row, token tiles as -1 - token
+                wave.add(-1L - token);
+                if (wave.size() == 2 * 264 || (y == grid.groupsY() - 1 && x == grid.groupsX() - 1)) {
+                    for (long tileKey : new java.util.LinkedHashSet<>(wave)) {
+                        if (l2.get(tileKey) != null) continue;
+                        long size = tileKey >= 0 ? weightTile : tokenTile;
+                        read += size;
+                        used += size;
+                        l2.put(tileKey, size);
+                        for (var it = l2.entrySet().iterator(); used > capacity && it.hasNext(); ) {
+                            used -= it.next().getValue();
+                            it.remove();
+                        }
+                    }
+                    wave.clear();
+                }
+            }
+        }
+        return read;
+    }
+
+    /**
      * The gate/up GEMMs with SwiGLU as their epilogue give, bit for bit, the product of the stacked matrix followed by
      * {@link VectorKernels#swiGluParts}, for one part and two, in every tile shape: features that do not fill a tile
      * (n of 4, 40, 100, 150), ragged tokens, one step and several, a partial last step; nothing is written past the
