@@ -103,10 +103,10 @@ with_plan prefill 240 "${java[@]}" bench prefill --device cuda --lengths 2048,81
 # the same prompts with every operand rounded to BF16 once, as PyTorch's bf16 runs them (half the GEMMs' products)
 with_plan prefill-bf16 120 "${java[@]}" bench prefill --device cuda --lengths 2048,16384 --rounds 1 --plan "$plan" --prompt-precision bf16
 if command -v nvcc >/dev/null; then # nvcc's build inside the step: its failure is the step's
-    step kernel-gap 140 bash -c 'nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o "$0" && exec "$@" --reference-ptx "$0"' \
+    step kernel-gap 160 bash -c 'nvcc -ptx -O3 -arch=sm_90 scripts/kernel-gap/reference.cu -o "$0" && exec "$@" --reference-ptx "$0"' \
         "$work/reference.ptx" "${java[@]}" kernels --bench
 else
-    step kernel-gap 140 "${java[@]}" kernels --bench
+    step kernel-gap 160 "${java[@]}" kernels --bench
 fi
 step torch-matmul 60 python3 scripts/reference/bench_matmul_cuda.py
 step torch-attention 40 python3 scripts/reference/bench_attention_cuda.py --shapes 4096x32x8x64
