@@ -469,13 +469,13 @@ public final class GpuKernelBenchmark {
         I32Buffer bands = I32Buffer.allocate(arena, heads);
         for (int h = 0; h < heads; h++) bands.set(h, tokens); // every block: dense
         float scale = (float) (1 / Math.sqrt(headDim));
-        int blocks = (tokens + 63) / 64;
-        int[] order = new int[blocks * heads];
-        for (int k = 0; k < order.length; k++) order[k] = k % blocks * heads + k / blocks; // head by head, its blocks in order
+        int queries = tensor ? 64 : dev.moa.tasks.kernels.PrefillKernels.QUERIES, groups = (tokens + queries - 1) / queries;
+        int[] order = new int[groups * heads];
+        for (int k = 0; k < order.length; k++) order[k] = k % groups * heads + k / groups; // head by head, its query groups in order
         if (longestFirst) {
             int[] dense = new int[heads];
             java.util.Arrays.fill(dense, tokens);
-            order = dev.moa.tasks.kernels.PrefillKernels.longestFirst(0, tokens, tokens, heads, dense);
+            order = dev.moa.tasks.kernels.PrefillKernels.longestFirst(0, tokens, tokens, heads, dense, queries);
         }
         I32Buffer schedule = I32Buffer.of(arena, order);
         var grid = tensor ? dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim) : dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads);
@@ -485,7 +485,7 @@ public final class GpuKernelBenchmark {
         Object[] args = tensor
                 ? new Object[] {device(q), split(dkv, kv.length(), tokens, kvRow), dev.moa.tasks.kernels.PrefillKernels.splitPart(tokens, kvRow), dout,
                         device(bands), device(schedule), 0, 0, tokens, tokens, heads, kvHeads, headDim, stride, scale}
-                : new Object[] {device(q), dkv, dout, device(bands), 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
+                : new Object[] {device(q), dkv, dout, device(bands), device(schedule), 0, 0, tokens, tokens, heads, kvHeads, headDim, stride, scale};
         CudaFunction f = ourKernel(dev.moa.tasks.kernels.PrefillKernels.class, kernel, args);
         double micros = time(new Launch(f, Dim3.of(grid.groupsX(), grid.groupsY()), Dim3.of(grid.groupSize()), grid.sharedBytes(), args));
         dout.copyTo(out.memory());

@@ -318,8 +318,9 @@ final class DevicePrefill implements AutoCloseable {
      * One layer's MoA cache as the prompt fills it: its keys and values, and per KV group its first slot, ring size and
      * first kept position ({@code CacheLayout.firstKept} of the whole prompt), per query head its band in 64-token
      * blocks, as the CPU's prefill reads it (a dense cache's band covers the prompt); and the order in which the
-     * tensor-core attention takes each chunk's (query block, head) items, the chunks' one after another (a chunk from
-     * {@code start} at {@code start / 64 · heads}; {@link PrefillKernels#longestFirst}), or null.
+     * attention takes each chunk's (query group, head) items, the chunks' one after another (a chunk from {@code start}
+     * at {@code start / q · heads}, q the kernel's queries a group: 64 on the tensor cores, 32 on FFMA;
+     * {@link PrefillKernels#longestFirst}).
      */
     private record LayerCache(KvBuffers kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, I32Buffer bands, I32Buffer schedule,
                               int sinkSlots) {
@@ -339,13 +340,11 @@ final class DevicePrefill implements AutoCloseable {
         }
         int[] band = new int[heads];
         for (int h = 0; h < heads; h++) bands.set(h, band[h] = (int) Math.min(Integer.MAX_VALUE / 2, layout.spans().local()[l][h] / ElasticRule.BLOCK));
-        I32Buffer schedule = null;
-        if (steps.tensorAttention) {
-            schedule = buffers.i32((long) (tokens + ElasticRule.BLOCK - 1) / ElasticRule.BLOCK * heads);
-            for (int from = 0; from < tokens; from += chunk) {
-                int[] order = PrefillKernels.longestFirst(from, Math.min(chunk, tokens - from), tokens, heads, band);
-                for (int k = 0; k < order.length; k++) schedule.set((long) from / ElasticRule.BLOCK * heads + k, order[k]);
-            }
+        int queries = steps.tensorAttention ? ElasticRule.BLOCK : PrefillKernels.QUERIES; // a group's queries, either kernel
+        I32Buffer schedule = buffers.i32((long) (tokens + queries - 1) / queries * heads);
+        for (int from = 0; from < tokens; from += chunk) {
+            int[] order = PrefillKernels.longestFirst(from, Math.min(chunk, tokens - from), tokens, heads, band, queries);
+            for (int k = 0; k < order.length; k++) schedule.set((long) from / queries * heads + k, order[k]);
         }
         return new LayerCache(kv, offsets, rings, firstKept, bands, schedule, layout.sinkSlots());
     }
@@ -443,7 +442,7 @@ final class DevicePrefill implements AutoCloseable {
                 }
             } else {
                 graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),
-                        cache.bands(), start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                        cache.bands(), cache.schedule(), start / PrefillKernels.QUERIES * heads, start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
                 if (a.parts()) a.attentionParts().split(graph, at + "attention parts", a.attention(), n, heads * headDim);
             }
         }

@@ -47,9 +47,12 @@ public final class PrefillKernels {
     private PrefillKernels() {
     }
 
-    /** The attention's launch for a chunk of {@code count} prompt tokens and {@code heads} query heads. */
+    /**
+     * {@link #blockSparse}'s launch for a chunk of {@code count} prompt tokens and {@code heads} query heads: a group per
+     * ({@value #QUERIES}-query group, head), in the order its schedule gives ({@link #longestFirst}{@code (…, QUERIES)}).
+     */
     public static Grid grid(int count, int heads) {
-        return Grid.of((count + QUERIES - 1) / QUERIES, heads, GROUP);
+        return Grid.of((count + QUERIES - 1) / QUERIES * heads, GROUP);
     }
 
     /**
@@ -178,15 +181,23 @@ public final class PrefillKernels {
      * 1B shapes, 1.11–1.33× the balanced time dense and 1.4–1.6× with mixed bands, against 1.01–1.03× this way.
      */
     public static int[] longestFirst(int start, int count, int tokens, int heads, int[] bands) {
-        if (heads > KEY || (count + TC_ROWS - 1) / TC_ROWS > KEY || (start + count) / BLOCK >= KEY) {
+        return longestFirst(start, count, tokens, heads, bands, TC_ROWS);
+    }
+
+    /**
+     * {@link #longestFirst} over items of {@code queries} queries ({@link #blockSparse}'s groups of {@value #QUERIES};
+     * 64 for the tensor-core kernel), each costed by its 64-token block's key tiles.
+     */
+    public static int[] longestFirst(int start, int count, int tokens, int heads, int[] bands, int queries) {
+        if (heads > KEY || (count + queries - 1) / queries > KEY || (start + count) / BLOCK >= KEY) {
             throw new IllegalArgumentException(heads + " heads over " + (start + count) + " tokens: past what a schedule key holds");
         }
-        int blocks = (count + TC_ROWS - 1) / TC_ROWS;
+        int blocks = (count + queries - 1) / queries;
         // sort keys of 21 bits each, ascending: fewer tiles last, then earlier blocks, then higher heads (a 128k-token
         // prompt's chunks are 64 blocks of up to 2048 tiles; heads below 2^21)
         long[] keys = new long[blocks * heads];
         for (int i = 0; i < blocks; i++) {
-            int block = (start + i * TC_ROWS) / BLOCK;
+            int block = (start + i * queries) / BLOCK;
             for (int h = 0; h < heads; h++) {
                 long tiles = tiles(block, bandFirst(block, bands[h], tokens));
                 keys[i * heads + h] = (KEY - tiles) << 42 | (KEY - i) << 21 | h;
@@ -661,7 +672,7 @@ public final class PrefillKernels {
     }
 
     /**
-     * Attention of query head {@code groupId(1)} for the chunk's queries {@code [32·groupId(0), +32)}: the chunk is the
+     * Attention of one query head for 32 of the chunk's queries (its schedule's item, below): the chunk is the
      * prompt's positions {@code [start, start + count)} of a {@code tokens}-token prompt, {@code start} a multiple of
      * 64. {@code qkv} holds one row of {@code stride} floats per chunk token, the query heads (after RoPE) first,
      * {@code headDim} floats each; {@code kv} holds every prompt position up to the chunk's last, as {@link #rope}
@@ -680,11 +691,13 @@ public final class PrefillKernels {
      * last query. When {@code headDim % 4 == 0} (every real model) the keys and values are staged with 16-byte
      * loads, a score reads four query and four key values per load (the query from global memory, L1-resident), and
      * the output update takes four dimensions and four keys at a time ({@link KernelContext#load4}); otherwise one
-     * value per load. Launch {@link #grid}{@code (count, heads)}; needs {@code headDim ≤ MAX_HEAD_DIM}.
+     * value per load. Group k takes item {@code i·heads + h = schedule[scheduleAt + k]}: query head h for the chunk's
+     * queries {@code [32i, +32)} ({@link #longestFirst}{@code (…, QUERIES)}: each once). Launch {@link #grid}{@code (count,
+     * heads)}; needs {@code headDim ≤ MAX_HEAD_DIM}.
      */
-    public static void blockSparse(KernelContext ctx, F32Buffer qkv, F32Buffer kv, F32Buffer out, I32Buffer bands, int start, int count,
-                                   int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim, @Specialize int stride,
-                                   float scale) {
+    public static void blockSparse(KernelContext ctx, F32Buffer qkv, F32Buffer kv, F32Buffer out, I32Buffer bands, I32Buffer schedule, int scheduleAt,
+                                   int start, int count, int tokens, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
+                                   @Specialize int stride, float scale) {
         ctx.awaitPriorKernels();
         float[] ks = ctx.sharedF32(KEYS * K_STRIDE);
         float[] vs = ctx.sharedF32(KEYS * MAX_HEAD_DIM);
@@ -692,8 +705,9 @@ public final class PrefillKernels {
         float[] scores = ctx.sharedF32(QUERIES * KEYS);
         float[] probs = ctx.sharedF32(QUERIES * KEYS);
         int t = ctx.localId(), row = t / PARTS, part = t % PARTS;
-        int head = ctx.groupId(1), g = head / (heads / kvHeads);
-        int firstQuery = start + ctx.groupId(0) * QUERIES, query = firstQuery + row, end = start + count;
+        int item = schedule.get(scheduleAt + ctx.groupId(0)); // (query group, head): the longest first
+        int head = item % heads, g = head / (heads / kvHeads);
+        int firstQuery = start + item / heads * QUERIES, query = firstQuery + row, end = start + count;
         int lastQuery = Math.min(end, firstQuery + QUERIES) - 1;
         boolean vec = headDim % 4 == 0; // rows, heads and staged rows then all start 16-byte aligned
         long qAt = (long) (query - start) * stride + (long) head * headDim;

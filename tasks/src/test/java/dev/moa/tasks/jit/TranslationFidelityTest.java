@@ -474,7 +474,10 @@ class TranslationFidelityTest {
         I32Buffer bands = I32Buffer.of(arena, 100);
         PtxInterpreter ffma = ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse");
         PtxInterpreter tensor = ptx(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor");
-        Object[] args = {q.memory(), kv.memory(), out.memory(), bands.memory(), 0, tokens, tokens, heads, kvHeads, headDim, stride, 0.125f};
+        I32Buffer ffmaOrder = I32Buffer.of(arena, dev.moa.tasks.kernels.PrefillKernels.longestFirst(0, tokens, tokens, heads, new int[] {100},
+                dev.moa.tasks.kernels.PrefillKernels.QUERIES));
+        Object[] args = {q.memory(), kv.memory(), out.memory(), bands.memory(), ffmaOrder.memory(), 0, 0, tokens, tokens, heads, kvHeads, headDim, stride,
+                0.125f};
         ffma.launch(dev.moa.tasks.kernels.PrefillKernels.grid(tokens, heads), args);
         Half16Buffer kv16 = split(kv, tokens, 2 * kvHeads * headDim); // (split once a chunk: not the attention's work)
         tensor.launch(dev.moa.tasks.kernels.PrefillKernels.tensorGrid(tokens, heads, headDim), q.memory(), kv16.memory(), kv16.length() / 2, out.memory(),
@@ -632,10 +635,12 @@ class TranslationFidelityTest {
         F32Buffer o1 = F32Buffer.allocate(arena, count * heads * headDim), o2 = F32Buffer.allocate(arena, count * heads * headDim);
         I32Buffer bands = I32Buffer.of(arena, 1, 100);
         Grid grid = dev.moa.tasks.kernels.PrefillKernels.grid(count, heads);
-        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse", grid, q, kv, o1, bands, start, count, tokens, heads, kvHeads,
-                headDim, stride, 0.35f);
+        I32Buffer ffmaOrder = I32Buffer.of(arena, dev.moa.tasks.kernels.PrefillKernels.longestFirst(start, count, tokens, heads, new int[] {1, 100},
+                dev.moa.tasks.kernels.PrefillKernels.QUERIES));
+        Emulator.launch(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse", grid, q, kv, o1, bands, ffmaOrder, 0, start, count, tokens, heads,
+                kvHeads, headDim, stride, 0.35f);
         ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparse", specialized, grid, q.memory(), kv.memory(), o2.memory(), bands.memory(),
-                start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
+                ffmaOrder.memory(), 0, start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         assertClose(o1, o2, 1e-5);
         // the tensor-core kernel: its keys and values split (as PTX too), then ldmatrix (plain and transposed), cp.async,
         // mma.sync and the dynamic shared words as the interpreter runs them

@@ -65,8 +65,9 @@ class PrefillKernelTest {
                         Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.tensorGrid(count, heads, headDim), queries, kv16, part, rows,
                                 I32Buffer.of(arena, band), schedule, 0, start, count, tokens, heads, kvHeads, headDim, stride, scale);
                     } else {
-                        Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.grid(count, heads), queries, kv, rows, I32Buffer.of(arena, band), start,
-                                count, tokens, heads, kvHeads, headDim, stride, scale);
+                        I32Buffer schedule = I32Buffer.of(arena, PrefillKernels.longestFirst(start, count, tokens, heads, band, PrefillKernels.QUERIES));
+                        Emulator.launch(PrefillKernels.class, kernel, PrefillKernels.grid(count, heads), queries, kv, rows, I32Buffer.of(arena, band), schedule,
+                                0, start, count, tokens, heads, kvHeads, headDim, stride, scale);
                     }
                     for (long i = 0; i < rows.length(); i++) out.set((long) start * stride + i, rows.get(i));
                 }
@@ -172,18 +173,21 @@ class PrefillKernelTest {
         int[] band = {1, 3, 1000, 2, 7};
         for (int[] c : new int[][] {{0, 40, 40}, {0, 333, 333}, {128, 205, 333}, {256, 4096, 9000}, {8192, 808, 9000}}) {
             int start = c[0], count = c[1], tokens = c[2], blocks = (count + 63) / 64;
-            int[] order = PrefillKernels.longestFirst(start, count, tokens, heads, band);
+            for (int queries : new int[] {64, PrefillKernels.QUERIES}) {
+            int[] order = PrefillKernels.longestFirst(start, count, tokens, heads, band, queries);
+            blocks = (count + queries - 1) / queries;
             assertEquals(blocks * heads, order.length);
             boolean[] seen = new boolean[order.length];
             int previous = Integer.MAX_VALUE;
             for (int item : order) {
                 assertFalse(seen[item], "item " + item + " twice");
                 seen[item] = true;
-                int block = start / 64 + item / heads, h = item % heads, tiles = 0;
+                int block = (start + item / heads * queries) / 64, h = item % heads, tiles = 0;
                 // which blocks a query sees depends on its block only: the block's first query, against each key block's first key
                 for (int kb = 0; kb <= block; kb++) if (sees(block * 64, kb * 64, tokens, band[h])) tiles++;
                 assertTrue(tiles <= previous, "chunk " + start + "+" + count + ": " + tiles + " tiles after " + previous);
                 previous = tiles;
+            }
             }
         }
     }
