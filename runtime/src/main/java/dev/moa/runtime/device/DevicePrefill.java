@@ -67,6 +67,8 @@ final class DevicePrefill implements AutoCloseable {
     private final TensorProducts products;
     /** The launches not yet run: a layer's, appended by {@link ChunkSteps}, run by {@link #advance}. */
     private TaskGraph graph = new TaskGraph();
+    /** The piece launched last, which the device may still be running ({@link Backend#enqueueOnce}; at most one). */
+    private Backend.Pending inFlight = Backend.Pending.DONE;
 
     // the prompt: its tokens, the cache it fills, and what stays on the device between layers
     private final KvCache cache;
@@ -201,7 +203,11 @@ final class DevicePrefill implements AutoCloseable {
         if (xc != x) graph.task(steps.at + "stream in", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), x, start, xc, 0, hidden);
         LlamaLayer.run(steps, l);
         if (xc != x) graph.task(steps.at + "stream out", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), xc, 0, x, start, hidden);
-        backend.runOnce(graph);
+        // the device runs this piece while the caller goes on (its progress, a server's decode steps, the next piece's
+        // launches); the piece before is waited for, so at most one is ahead and work given between pieces waits for one
+        Backend.Pending piece = backend.enqueueOnce(graph);
+        inFlight.await();
+        inFlight = piece;
         graph = new TaskGraph();
         start += n;
         if (start == t) {
@@ -258,6 +264,7 @@ final class DevicePrefill implements AutoCloseable {
      */
     float[] finish() {
         if (!layersDone()) throw new IllegalStateException("the prompt has " + (config.numLayers() - layer) + " layers still to run");
+        inFlight.await();
         int t = tokens.length, hidden = config.hiddenSize(), headDim = config.headDim(), layers = config.numLayers();
         float eps = (float) config.rmsNormEps();
         CacheLayout layout = cache.layout();
@@ -481,6 +488,10 @@ final class DevicePrefill implements AutoCloseable {
     /** Frees the prompt's activations and staging on the device (the weights and the session's region stay). */
     @Override
     public void close() {
-        buffers.close();
+        try {
+            inFlight.await(); // the device may still be using the buffers
+        } finally {
+            buffers.close();
+        }
     }
 }

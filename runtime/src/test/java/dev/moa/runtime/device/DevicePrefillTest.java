@@ -200,6 +200,10 @@ class DevicePrefillTest {
             try (Model device = Model.load(DEMO, backend); Session s = device.newSession(128, 64)) {
                 EmulatorDecodeTest.assertClose(expected, s.prefill(prompt), shared + " bytes of shared memory");
             }
+            // the prompt's pieces given to the device while the one before may still run, never more, all waited for once it is in
+            assertTrue(backend.enqueued >= 4, backend.enqueued + " pieces"); // (a piece a layer: the demo model has four)
+            assertEquals(2, backend.mostOutstanding, "pieces the device may hold at once: the one running and the next");
+            assertEquals(0, backend.outstanding, "pieces not waited for after the prompt");
             boolean tensor = shared > 64 * 1024;
             // the tensor-core attention writes the output projection's parts itself (16 KB groups take no parts at all)
             assertEquals(tensor, backend.methods.contains("blockSparseTensorParts"), shared + " bytes: the tensor-core attention");
@@ -300,6 +304,28 @@ class DevicePrefillTest {
                 names.add(t.name());
             }
             emulator.run(graph);
+        }
+
+        /** Pieces given with {@link #enqueueOnce} and not yet waited for; the most at one time; all of them. */
+        int outstanding, mostOutstanding, enqueued;
+
+        /** Runs the graph now (the emulator's way) and hands back a handle that counts itself outstanding until waited for. */
+        @Override
+        public synchronized Pending enqueueOnce(dev.moa.tasks.graph.TaskGraph graph) {
+            runOnce(graph);
+            enqueued++;
+            mostOutstanding = Math.max(mostOutstanding, ++outstanding);
+            return new Pending() {
+                private boolean waited;
+
+                @Override
+                public void await() {
+                    synchronized (Recording.this) {
+                        if (!waited) outstanding--;
+                        waited = true;
+                    }
+                }
+            };
         }
 
         public void free(dev.moa.tasks.kernel.DeviceBuffer buffer) {

@@ -64,6 +64,26 @@ public interface Backend extends AutoCloseable {
         forget(graph);
     }
 
+    /**
+     * As {@link #runOnce}, returning once the tasks are given to the device rather than done: what lets the host prepare
+     * the next piece of work while the device runs this one. Work given to this backend later runs after it; the
+     * handle waits for it ({@link Pending#await}, before reading what it wrote or freeing what it uses). This default runs
+     * it now.
+     */
+    default Pending enqueueOnce(TaskGraph graph) {
+        runOnce(graph);
+        return Pending.DONE;
+    }
+
+    /** Work given to a backend that may not be done yet ({@link #enqueueOnce}). */
+    interface Pending {
+        /** Work that is done. */
+        Pending DONE = () -> { };
+
+        /** Returns when the work is done; at once after the first time. */
+        void await();
+    }
+
     /** Frees the device copy of the buffer (nothing when it has none); a later use uploads it again. */
     void free(DeviceBuffer buffer);
 

@@ -151,12 +151,40 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void runOnce(TaskGraph graph) {
+        launchOnce(graph);
+        stream.synchronize();
+    }
+
+    /** Launches the graph's tasks and records an event after them, which the handle waits for (and then closes). */
+    @Override
+    public synchronized Pending enqueueOnce(TaskGraph graph) {
+        launchOnce(graph);
+        dev.moa.tasks.cuda.CudaEvent done = context.createEvent();
+        done.record(stream);
+        return new Pending() {
+            private boolean waited;
+
+            @Override
+            public void await() {
+                synchronized (CudaBackend.this) {
+                    if (waited) return;
+                    waited = true;
+                    context.makeCurrent();
+                    try (done) {
+                        done.synchronize();
+                    }
+                }
+            }
+        };
+    }
+
+    /** The graph's buffers made resident, then its tasks launched: no capture, as a graph instantiated for one replay costs more than it saves. */
+    private void launchOnce(TaskGraph graph) {
         context.makeCurrent();
         for (TaskGraph.Task t : graph.tasks()) {
             for (Object a : t.args()) if (a instanceof DeviceBuffer b && !resident.containsKey(b)) upload(b);
         }
-        graph.tasks().forEach(this::launch); // no capture: a graph instantiated for one replay costs more than it saves
-        stream.synchronize();
+        graph.tasks().forEach(this::launch);
     }
 
     /**

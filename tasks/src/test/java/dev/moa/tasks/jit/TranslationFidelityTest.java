@@ -372,7 +372,8 @@ class TranslationFidelityTest {
                     for (long i = 0; i < outputs; i++) {
                         float e = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(eh.get(i)) + (parts == 2 ? dev.moa.tasks.kernel.KernelContext.bf16ToFloat(el.get(i)) : 0f);
                         float q = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(ph.get(i)) + (parts == 2 ? dev.moa.tasks.kernel.KernelContext.bf16ToFloat(pl.get(i)) : 0f);
-                        assertEquals(e, q, Math.abs(e) * (parts == 2 ? 1e-5 : 1 / 128f) + 1e-6, entry + ", " + parts + " part(s), output " + i);
+                        // two BF16 parts hold about 16 bits: sources a last bit apart may round a step of the second part apart
+                        assertEquals(e, q, Math.abs(e) * (parts == 2 ? 4e-5 : 1 / 128f) + 1e-6, entry + ", " + parts + " part(s), output " + i);
                     }
                 }
             }
@@ -676,7 +677,7 @@ class TranslationFidelityTest {
                 high.memory(), low.memory(), bands.memory(), sched.memory(), 0, start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
         for (long i = 0; i < outputs; i++) {
             float sum = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(high.get(i)) + dev.moa.tasks.kernel.KernelContext.bf16ToFloat(low.get(i));
-            assertEquals(o3.get(i), sum, 1e-5 * Math.max(1, Math.abs(o3.get(i))), "split parts of output " + i);
+            assertEquals(o3.get(i), sum, 4e-5 * Math.abs(o3.get(i)) + 1e-6, "split parts of output " + i); // (two parts: about 16 bits)
         }
         ptxRun(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensorRoundedParts", specialized, tensor, q.memory(), kv16.memory(), part,
                 high.memory(), bands.memory(), sched.memory(), 0, start, count, tokens, heads, kvHeads, headDim, stride, 0.35f);
