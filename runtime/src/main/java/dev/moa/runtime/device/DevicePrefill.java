@@ -205,9 +205,9 @@ final class DevicePrefill implements AutoCloseable {
         if (xc != x) graph.task(steps.at + "stream out", VectorKernels.class, "copyRows", Grid.of((hidden + 255) / 256, n, 256), xc, 0, x, start, hidden);
         // the device runs this piece while the caller goes on (its progress, a server's decode steps, the next piece's
         // launches); the piece before is waited for, so at most one is ahead and work given between pieces waits for one
-        Backend.Pending piece = backend.enqueueOnce(graph);
-        inFlight.await();
-        inFlight = piece;
+        Backend.Pending before = inFlight;
+        inFlight = backend.enqueueOnce(graph); // (what close() waits for, even where the piece before failed)
+        before.await();
         graph = new TaskGraph();
         start += n;
         if (start == t) {
