@@ -52,9 +52,10 @@ public final class PipelinedGemm {
     }
 
     /**
-     * The product over 64 × 64 tiles: group (i, j) computes rows {@code 64i…} of tokens {@code 64j…}, warp v tokens
-     * {@code 16v…16v+15} of them against all 64 rows (eight m16n8k16 products per 16 columns and part). {@code xl}
-     * is read only when {@code parts} is 2 (pass {@code xh} otherwise). Launch {@link #grid}; needs sm_80 or later.
+     * The product over 64 × 64 tiles: tile (i, j) — rows {@code 64i…} of tokens {@code 64j…}, its group placed by
+     * {@code rastered} — warp v tokens {@code 16v…16v+15} of them against all 64 rows (eight m16n8k16 products per 16
+     * columns and part). {@code xl} is read only when {@code parts} is 2 (pass {@code xh} otherwise). Launch
+     * {@link #grid}; needs sm_80 or later.
      */
     @LaunchBounds(groupSize = GROUP, groupsPerSm = 4)
     public static void tile(KernelContext ctx, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, F32Buffer bias, F32Buffer out, int tokens, int rows,
