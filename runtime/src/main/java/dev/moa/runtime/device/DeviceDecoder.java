@@ -102,8 +102,9 @@ public final class DeviceDecoder implements AutoCloseable {
 
         step = buffers.i32((long) batch * Step.SIZE);
         // on the tensor cores the products read their activations as BF16 parts, which the norms, the attention (a split
-        // after it) and SwiGLU write (DeviceWeights.takeParts: every layer's matrices BF16 rows the pipelined GEMM takes);
-        // then the normed stream's floats serve only an output head that does not take parts, SwiGLU's none
+        // after it) and the gate/up product (SwiGLU its epilogue) write (DeviceWeights.takeParts: every layer's matrices
+        // BF16 rows the pipelined GEMM takes); then the normed stream's floats serve only an output head that does not
+        // take parts, SwiGLU's floats nothing
         boolean parts = tensorProducts && !fuses(batch, weights) && weights.takeParts(TensorProducts.SPLIT, backend);
         F32Buffer x = buffers.f32((long) batch * hidden), qkv = buffers.f32((long) batch * qkvRows);
         F32Buffer xb = parts && weights.lmHead.takesParts() ? null : buffers.f32((long) batch * hidden);
@@ -290,13 +291,19 @@ public final class DeviceDecoder implements AutoCloseable {
         }
     }
 
+    /** Whether a step of {@code batch} sessions over these weights is {@link GraphSteps#fused}. */
+    private static boolean fuses(int batch, DeviceWeights weights) {
+        return batch == 1 && weights.normedHalf;
+    }
+
     /**
      * {@link LlamaLayer}'s steps as launches appended to the step's graph, each over all rows: RMSNorm one group per
      * row, the matmuls with bias and residual epilogues ({@link #product}: a GEMM on the tensor cores over the rows
-     * where the step takes them — over BF16 parts the norms, SwiGLU and a split after the attention write, where
-     * every layer's matrices take them ({@link ActivationParts}) — else this format's batched matvec), RoPE fused with the cache
-     * write, attention (grouped per KV group where shared memory holds the group, merging its own splits; else per
-     * query head, then a combine of its splits), SwiGLU over the fused gate/up output.
+     * where the step takes them — over BF16 parts the norms, a split after the attention and the gate/up product
+     * (SwiGLU its epilogue) write, where every layer's matrices take them ({@link ActivationParts}) — else this
+     * format's batched matvec), RoPE fused with the cache write, attention (grouped per KV group where shared memory
+     * holds the group, merging its own splits; else per query head, then a combine of its splits), SwiGLU over the
+     * fused gate/up output where the products take floats.
      *
      * <p>A one-session step over 16-bit weights is {@link #fused}: there each RMSNorm is applied inside the matvec it
      * feeds, RoPE and the cache write are the q/k/v matvec's epilogue and SwiGLU the gate/up matvec's
@@ -304,11 +311,6 @@ public final class DeviceDecoder implements AutoCloseable {
      * the step's time is mostly small launches, not weight traffic. Batched steps keep the separate kernels (the
      * batched matvecs read each weight once for four rows; a norm per row inside them would cost more than it saves).
      */
-    /** Whether a step of {@code batch} sessions over these weights is {@link GraphSteps#fused}. */
-    private static boolean fuses(int batch, DeviceWeights weights) {
-        return batch == 1 && weights.normedHalf;
-    }
-
     private final class GraphSteps implements LlamaLayer.Steps {
         private final DeviceWeights weights;
         private final int batch, hidden, heads, kvHeads, inter;

@@ -158,22 +158,35 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
             graph.task(name + " (split)", PipelinedGemm.class, "split", PipelinedGemm.splitGrid(tokens, rows, splits, x.count()), data, x.high(), x.low(),
                     partial, tokens, rows, cols, GemmKernels.splitCols(cols, splits), x.count());
             graph.task(name, GemmKernels.class, "sumSplits", GemmKernels.sumGrid(tokens, rows), partial, bias, out, tokens, rows, splits, epilogue);
-        } else if (!GemmKernels.large(tokens, rows)) {
-            graph.task(name, PipelinedGemm.class, "tile", PipelinedGemm.grid(tokens, rows, x.count()), data, x.high(), x.low(), bias, out, tokens, rows,
-                    cols, x.count(), epilogue);
-        } else if (x.count() == 1) { // a bf16 x bf16 product: 64 x 64 warps read a third less shared memory a product
-            graph.task(name, PipelinedGemm.class, "wide", PipelinedGemm.wideGrid(tokens, rows, 1), data, x.high(), x.low(), bias, out, tokens, rows, cols,
-                    1, epilogue);
         } else {
-            graph.task(name, PipelinedGemm.class, "large", PipelinedGemm.largeGrid(tokens, rows, 2), data, x.high(), x.low(), bias, out, tokens, rows,
-                    cols, 2, epilogue);
+            String tiles = tiles(tokens, x.count());
+            graph.task(name, PipelinedGemm.class, tiles, grid(tiles, tokens, x.count()), data, x.high(), x.low(), bias, out, tokens, rows, cols,
+                    x.count(), epilogue);
         }
+    }
+
+    /**
+     * The pipelined GEMM's entry for {@code tokens} rows of activations in {@code parts} parts: {@code large} where
+     * 128 × 128 tiles fill the GPU ({@link GemmKernels#large}) with split activations, {@code wide} there with rounded
+     * ones (a bf16 × bf16 product: 64 × 64 warps read a third less shared memory a product), else {@code tile}.
+     */
+    private String tiles(int tokens, int parts) {
+        return !GemmKernels.large(tokens, rows) ? "tile" : parts == 1 ? "wide" : "large";
+    }
+
+    /** The launch of {@link #tiles}' entry over this matrix's rows. */
+    private Grid grid(String tiles, int tokens, int parts) {
+        return switch (tiles) {
+            case "tile" -> PipelinedGemm.grid(tokens, rows, parts);
+            case "wide" -> PipelinedGemm.wideGrid(tokens, rows, parts);
+            default -> PipelinedGemm.largeGrid(tokens, rows, parts);
+        };
     }
 
     /**
      * Appends SwiGLU of this stacked gate/up matrix's product with {@code tokens} rows of {@code x} (the gate's n rows,
      * then the up's), written as {@code out}'s parts — the down product's input — by the product's own epilogue
-     * ({@link PipelinedGemm#tileGlu}, {@code largeGlu}, {@code wideGlu}, chosen as {@link #multiplyParts} chooses): no
+     * ({@link PipelinedGemm#tileGlu}, {@code largeGlu}, {@code wideGlu}: {@link #tiles}' choice): no
      * float gate/up output, no SwiGLU launch. Where the product is split over its columns ({@code partial}: a batched
      * step's few tokens), the sums are added into {@code gateUp} and SwiGLU follows ({@link ActivationParts#swiGlu}).
      * The bits of {@link #multiplyParts} then SwiGLU either way. Needs {@link #takesParts}.
@@ -185,15 +198,10 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
             // (no bias: its argument is not read; the partial sums, which the sum reads anyway, stand in for it)
             multiplyParts(graph, name, x, partial, gateUp, 0, tokens, partial);
             out.swiGlu(graph, name + " swiglu", gateUp, tokens, rows / 2);
-        } else if (!GemmKernels.large(tokens, rows)) {
-            graph.task(name, PipelinedGemm.class, "tileGlu", PipelinedGemm.grid(tokens, rows, parts), data, x.high(), x.low(), out.high(), out.low(),
-                    tokens, rows, cols, parts);
-        } else if (parts == 1) {
-            graph.task(name, PipelinedGemm.class, "wideGlu", PipelinedGemm.wideGrid(tokens, rows, 1), data, x.high(), x.low(), out.high(), out.low(),
-                    tokens, rows, cols, 1);
         } else {
-            graph.task(name, PipelinedGemm.class, "largeGlu", PipelinedGemm.largeGrid(tokens, rows, 2), data, x.high(), x.low(), out.high(), out.low(),
-                    tokens, rows, cols, 2);
+            String tiles = tiles(tokens, parts);
+            graph.task(name, PipelinedGemm.class, tiles + "Glu", grid(tiles, tokens, parts), data, x.high(), x.low(), out.high(), out.low(), tokens, rows,
+                    cols, parts);
         }
     }
 

@@ -308,10 +308,12 @@ final class DevicePrefill implements AutoCloseable {
 
     /**
      * A chunk's activations (the prompt's stream where it is one chunk), and the layer's keys and values of the whole
-     * prompt ({@code staged} floats for the FFMA attention, {@code staged16} parts for the tensor cores'). The products' inputs are floats ({@code xb}: the normed stream, {@code activation}: SwiGLU's) or, where
-     * the prompt's products take them ({@link DeviceWeights#takeParts}), BF16 parts instead ({@code normedParts}; {@code activationParts}, which the gate/up
-     * product writes, SwiGLU its epilogue, so no {@code gateUp} floats; {@code attentionParts}, which the tensor-core
-     * attention writes itself and the FFMA attention's floats are split into); the others are null.
+     * prompt ({@code staged} floats for the FFMA attention, {@code staged16} parts for the tensor cores'). The
+     * products' inputs are floats ({@code xb}: the normed stream, {@code activation}: SwiGLU's) or, where the prompt's
+     * products take them ({@link DeviceWeights#takeParts}), BF16 parts instead ({@code normedParts};
+     * {@code activationParts}, which the gate/up product writes, SwiGLU its epilogue, so no {@code gateUp} floats;
+     * {@code attentionParts}, which the tensor-core attention writes itself and the FFMA attention's floats are split
+     * into); the others are null.
      */
     private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer staged, Half16Buffer staged16, F32Buffer attention,
                                F32Buffer gateUp, F32Buffer activation, ActivationParts normedParts, ActivationParts attentionParts,
@@ -437,15 +439,19 @@ final class DevicePrefill implements AutoCloseable {
                 boolean rounded = products == TensorProducts.ROUNDED;
                 Grid grid = PrefillKernels.tensorGrid(n, heads, headDim);
                 long low = a.staged16().length() / 2;
+                int scheduleAt = start / ElasticRule.BLOCK * heads; // this chunk's items in the layer's schedule
                 if (!a.parts()) {
                     graph.task(at + "attention", PrefillKernels.class, rounded ? "blockSparseTensorRounded" : "blockSparseTensor", grid, a.qkv(),
-                            a.staged16(), low, a.attention(), cache.bands(), cache.schedule(), start / ElasticRule.BLOCK * heads, start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                            a.staged16(), low, a.attention(), cache.bands(), cache.schedule(), scheduleAt, start, n, tokens, heads, kvHeads, headDim, qkvRows,
+                            scale);
                 } else if (rounded) { // the output as the output projection reads it: no floats, no split launch
                     graph.task(at + "attention", PrefillKernels.class, "blockSparseTensorRoundedParts", grid, a.qkv(), a.staged16(), low,
-                            a.attentionParts().high(), cache.bands(), cache.schedule(), start / ElasticRule.BLOCK * heads, start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                            a.attentionParts().high(), cache.bands(), cache.schedule(), scheduleAt, start, n, tokens, heads, kvHeads, headDim, qkvRows,
+                            scale);
                 } else {
                     graph.task(at + "attention", PrefillKernels.class, "blockSparseTensorParts", grid, a.qkv(), a.staged16(), low,
-                            a.attentionParts().high(), a.attentionParts().low(), cache.bands(), cache.schedule(), start / ElasticRule.BLOCK * heads, start, n, tokens, heads, kvHeads, headDim, qkvRows, scale);
+                            a.attentionParts().high(), a.attentionParts().low(), cache.bands(), cache.schedule(), scheduleAt, start, n, tokens, heads, kvHeads,
+                            headDim, qkvRows, scale);
                 }
             } else {
                 graph.task(at + "attention", PrefillKernels.class, "blockSparse", PrefillKernels.grid(n, heads), a.qkv(), a.staged(), a.attention(),

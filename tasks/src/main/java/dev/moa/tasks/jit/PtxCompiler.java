@@ -807,8 +807,10 @@ public final class PtxCompiler {
             }
 
             void constant(ConstantInstruction c) {
-                if (c.opcode() == Opcode.ACONST_NULL) { // a buffer argument an entry does not have, for a helper whose use of it its constants compile out
-                    emit("mov.u64", push(new Value(Kind.BUFFER, null, -1, null)), 0); // (writing through it is refused: no parameter to trace)
+                if (c.opcode() == Opcode.ACONST_NULL) {
+                    // a buffer argument an entry does not have, for a helper whose constants compile its use out (a live
+                    // write through it is refused: it traces to no parameter)
+                    emit("mov.u64", push(new Value(Kind.BUFFER, null, -1, null)), 0);
                     return;
                 }
                 Object v = c.constantValue();
