@@ -100,15 +100,18 @@ public final class DeviceDecoder implements AutoCloseable {
             }
         }
 
+        // each KV group's keys and values read once for all its query heads, where shared memory holds them
+        boolean grouped = heads / kvHeads <= AttentionKernels.MAX_GROUP_HEADS && headDim <= AttentionKernels.MAX_HEAD_DIM;
+        boolean staged = grouped && stagedAttention && AttentionKernels.staged(headDim, format.kernelFlag());
         step = buffers.i32((long) batch * Step.SIZE);
-        // on the tensor cores the products read their activations as BF16 parts, which the norms, the attention (a split
-        // after it) and the gate/up product (SwiGLU its epilogue) write (DeviceWeights.takeParts: every layer's matrices
-        // BF16 rows the pipelined GEMM takes); then the normed stream's floats serve only an output head that does not
-        // take parts, SwiGLU's floats nothing
+        // on the tensor cores the products read their activations as BF16 parts, which the norms, the attention (the
+        // grouped kernels' merge; a split after the combine's floats otherwise) and the gate/up product (SwiGLU its
+        // epilogue) write (DeviceWeights.takeParts: every layer's matrices BF16 rows the pipelined GEMM takes); then the
+        // normed stream's floats serve only an output head that does not take parts, the attention's and SwiGLU's nothing
         boolean parts = tensorProducts && !fuses(batch, weights) && weights.takeParts(TensorProducts.SPLIT, backend);
         F32Buffer x = buffers.f32((long) batch * hidden), qkv = buffers.f32((long) batch * qkvRows);
         F32Buffer xb = parts && weights.lmHead.takesParts() ? null : buffers.f32((long) batch * hidden);
-        F32Buffer attention = buffers.f32((long) batch * config.queryDim());
+        F32Buffer attention = parts && grouped ? null : buffers.f32((long) batch * config.queryDim());
         F32Buffer gateUp = buffers.f32(2L * batch * inter), activation = parts ? null : buffers.f32((long) batch * inter);
         logits = buffers.f32((long) batch * vocab);
         hostLogits = new float[batch][vocab];
@@ -117,9 +120,6 @@ public final class DeviceDecoder implements AutoCloseable {
         I32Buffer sinkSlots = buffers.i32(batch);
         for (int b = 0; b < batch; b++) sinkSlots.set(b, layouts[b].sinkSlots());
 
-        // each KV group's keys and values read once for all its query heads, where shared memory holds them
-        boolean grouped = heads / kvHeads <= AttentionKernels.MAX_GROUP_HEADS && headDim <= AttentionKernels.MAX_HEAD_DIM;
-        boolean staged = grouped && stagedAttention && AttentionKernels.staged(headDim, format.kernelFlag());
         int[] layerSplits = new int[layerCount];
         int splits = 1;
         for (int l = 0; l < layerCount; l++) {
@@ -280,8 +280,8 @@ public final class DeviceDecoder implements AutoCloseable {
     /**
      * The step's activations, all rows: residual stream, normed input, q/k/v, attention output, gate/up, SwiGLU, attention
      * splits; and where the products take BF16 parts ({@link DeviceMatrix#multiplyParts}), the normed input, the
-     * attention output and SwiGLU's as parts (else null), and then no SwiGLU floats, nor normed ones where the output
-     * head takes parts too.
+     * attention output and SwiGLU's as parts (else null), and then no SwiGLU floats, no attention floats where the
+     * grouped attention writes the parts, nor normed ones where the output head takes parts too.
      */
     private record Activations(F32Buffer x, F32Buffer xb, F32Buffer qkv, F32Buffer attention, F32Buffer gateUp, F32Buffer activation,
                                F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum, ActivationParts normedParts,
@@ -299,8 +299,8 @@ public final class DeviceDecoder implements AutoCloseable {
     /**
      * {@link LlamaLayer}'s steps as launches appended to the step's graph, each over all rows: RMSNorm one group per
      * row, the matmuls with bias and residual epilogues ({@link #product}: a GEMM on the tensor cores over the rows
-     * where the step takes them — over BF16 parts the norms, a split after the attention and the gate/up product
-     * (SwiGLU its epilogue) write, where every layer's matrices take them ({@link ActivationParts}) — else this
+     * where the step takes them — over BF16 parts the norms, the attention (the grouped kernels' merge, else a split
+     * after the combine) and the gate/up product (SwiGLU its epilogue) write, where every layer's matrices take them ({@link ActivationParts}) — else this
      * format's batched matvec), RoPE fused with the cache write, attention (grouped per KV group where shared memory
      * holds the group, merging its own splits; else per query head, then a combine of its splits), SwiGLU over the
      * fused gate/up output where the products take floats.
@@ -410,7 +410,16 @@ public final class DeviceDecoder implements AutoCloseable {
             if (grouped) { // the last split of each group to finish merges the group's splits
                 Grid grid = new Grid(kvHeads, c.splits(), batch, AttentionKernels.GROUPED);
                 if (staged) grid = grid.withSharedBytes(AttentionKernels.stagedSharedBytes(heads / kvHeads, headDim, c.kv().format().kernelFlag()));
-                graph.task(at(layer) + "attention", AttentionKernels.class, staged ? "decodeStaged" : "decodeGrouped", grid,
+                String kernel = staged ? "decodeStaged" : "decodeGrouped";
+                if (a.parts()) { // the merge writes the output projection's two parts: no float output, no split launch
+                    ActivationParts o = a.attentionParts(); // (TensorProducts.SPLIT: two parts)
+                    graph.task(at(layer) + "attention", AttentionKernels.class, kernel + "Parts", grid,
+                            a.qkv(), c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(), c.rings(), c.sink(),
+                            c.local(), a.partialOut(), a.partialMax(), a.partialSum(), arrivals, o.high(), o.low(), step, sinkSlots, heads,
+                            kvHeads, headDim, scale, c.kv().format().kernelFlag());
+                    return;
+                }
+                graph.task(at(layer) + "attention", AttentionKernels.class, kernel, grid,
                         a.qkv(), c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(), c.rings(), c.sink(),
                         c.local(), a.partialOut(), a.partialMax(), a.partialSum(), arrivals, a.attention(), step, sinkSlots, heads, kvHeads, headDim,
                         scale, c.kv().format().kernelFlag());
@@ -428,8 +437,8 @@ public final class DeviceDecoder implements AutoCloseable {
         public void outputResidual(int layer) {
             DeviceWeights.Layer w = weights.layers[layer];
             int epilogue = MatVecKernels.ACCUMULATE | (w.outputBias() == null ? 0 : MatVecKernels.BIAS);
-            if (a.parts()) {
-                a.attentionParts().split(graph, at(layer) + "attention parts", a.attention(), batch, heads * headDim);
+            if (a.parts()) { // (the grouped attention writes them itself; split the combine's floats)
+                if (!grouped) a.attentionParts().split(graph, at(layer) + "attention parts", a.attention(), batch, heads * headDim);
                 product(w.output(), at(layer) + "output + residual", a.attentionParts(), weights.bias(w.outputBias()), a.x(), epilogue);
             } else {
                 product(w.output(), at(layer) + "output + residual", a.attention(), weights.bias(w.outputBias()), a.x(), epilogue);

@@ -26,7 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
  * against the one that reads them as it uses them ({@code decodeGrouped}), through whole batched decode steps in the
  * emulator: sessions of different lengths (one to three splits, the last split's tiles partly filled), dense and
  * uniform spans, on models whose heads are 64 and 128 wide (tiles of 128, 64 and 32 rows: one, two or four work-items
- * scoring a key), F32 and BF16 caches. Every logit within 1e-5 of the largest and the same greedy tokens.
+ * scoring a key), F32 and BF16 caches. Every logit within 1e-5 of the largest and the same greedy tokens; and with the
+ * products on the tensor cores, where the staged kernel writes the output projection's BF16 parts, within 1e-4.
  */
 class StagedAttentionTest {
     @TempDir
@@ -57,10 +58,15 @@ class StagedAttentionTest {
                     float[][][] grouped = TensorDecodeTest.steps(accelerator, rows, Set.of("decodeGrouped"), Set.of("decodeStaged"));
                     accelerator.stagedAttention(true);
                     float[][][] staged = TensorDecodeTest.steps(accelerator, rows, Set.of("decodeStaged"), Set.of("decodeGrouped"));
+                    // on the tensor cores the staged kernel's merge writes the output projection's BF16 parts
+                    accelerator.tensorProductsFrom(3);
+                    float[][][] parts = TensorDecodeTest.steps(accelerator, rows, Set.of("decodeStagedParts"), Set.of("decodeStaged", "splitRows"));
+                    accelerator.tensorProductsFrom(dev.moa.tasks.kernels.MatVecKernels.BATCH_PASS + 1); // the default
                     for (int s = 0; s < grouped.length; s++) {
                         for (int b = 0; b < rows.size(); b++) {
                             EmulatorDecodeTest.assertClose(grouped[s][b], staged[s][b], 1e-5, what + ", step " + s + ", session " + b);
                             assertEquals(Sampler.argmax(grouped[s][b]), Sampler.argmax(staged[s][b]), what);
+                            EmulatorDecodeTest.assertClose(staged[s][b], parts[s][b], what + ", tensor cores, step " + s + ", session " + b);
                         }
                     }
                 }

@@ -45,10 +45,10 @@ class TensorDecodeTest {
             accelerator.tensorProductsFrom(0); // the batched matvec only
             float[][][] matvec = steps(accelerator, rows, Set.of("halfBatchInto"), Set.of("bf16Tensor", "bf16TensorSplit"));
             accelerator.tensorProductsFrom(5); // the default: six sessions take the tensor cores
-            // the products on the pipelined GEMM over BF16 parts the norms, the gate/up product (SwiGLU its epilogue) and a
-            // split after the attention write
-            float[][][] tensor = steps(accelerator, rows, Set.of("rmsNormParts", "tileGlu", "splitRows", "split", "sumSplits", "tile"),
-                    Set.of("halfBatchInto", "bf16Tensor", "bf16TensorSplit", "rmsNorm", "swiGlu", "swiGluParts"));
+            // the products on the pipelined GEMM over BF16 parts the norms, the gate/up product (SwiGLU its epilogue) and the
+            // attention's merge write: no split of float activations left
+            float[][][] tensor = steps(accelerator, rows, Set.of("rmsNormParts", "tileGlu", "decodeGroupedParts", "split", "sumSplits", "tile"),
+                    Set.of("halfBatchInto", "bf16Tensor", "bf16TensorSplit", "rmsNorm", "swiGlu", "swiGluParts", "splitRows", "decodeGrouped"));
             for (int s = 0; s < matvec.length; s++) {
                 for (int b = 0; b < rows.size(); b++) {
                     EmulatorDecodeTest.assertClose(matvec[s][b], tensor[s][b], "step " + s + ", session " + b);

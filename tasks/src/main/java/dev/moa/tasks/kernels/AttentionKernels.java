@@ -221,6 +221,32 @@ public final class AttentionKernels {
                                      I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                      I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, @Specialize int heads,
                                      @Specialize int kvHeads, @Specialize int headDim, float scale, @Specialize int kvFormat) {
+        grouped(ctx, q, keyCache, valueCache, keys16, values16, slotPositions, offsets, rings, headSink, headLocal, partialOut, partialMax, partialSum,
+                arrivals, out, null, null, 0, step, sinkSlots, heads, kvHeads, headDim, scale, kvFormat);
+    }
+
+    /**
+     * As {@link #decodeGrouped}, the attention output written as the two BF16 parts the output projection's pipelined
+     * GEMM reads ({@link PipelinedGemm#writeParts}: {@code high} each float's rounding, {@code low} the rounding of what
+     * that left) instead of as floats: a batched tensor-core step's split of the attention's output, a launch a layer,
+     * goes. The same launch.
+     */
+    public static void decodeGroupedParts(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
+                                          Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
+                                          I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
+                                          I32Buffer arrivals, Half16Buffer high, Half16Buffer low, I32Buffer step,
+                                          I32Buffer sinkSlots, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim, float scale,
+                                          @Specialize int kvFormat) {
+        grouped(ctx, q, keyCache, valueCache, keys16, values16, slotPositions, offsets, rings, headSink, headLocal, partialOut, partialMax, partialSum,
+                arrivals, null, high, low, 2, step, sinkSlots, heads, kvHeads, headDim, scale, kvFormat);
+    }
+
+    /** The body of {@link #decodeGrouped} (floats to {@code out}, {@code parts} 0) and {@link #decodeGroupedParts} (2). */
+    private static void grouped(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
+                                Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
+                                I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum, I32Buffer arrivals,
+                                F32Buffer out, Half16Buffer high, Half16Buffer low, int parts, I32Buffer step, I32Buffer sinkSlots, int heads,
+                                int kvHeads, int headDim, float scale, int kvFormat) {
         ctx.awaitPriorKernels();
         float[] queries = ctx.sharedF32(MAX_GROUP_HEADS * MAX_HEAD_DIM);
         float[] weights = ctx.sharedF32(MAX_GROUP_HEADS * GROUPED_SPLIT);
@@ -261,7 +287,7 @@ public final class AttentionKernels {
             sumValues(ctx, valueCache, values16, KvStore.F32, weights, partial, first, filled, groupHeads, headDim, lane, warp);
         }
         ctx.barrier();
-        finishSplit(ctx, partial, MAX_GROUP_HEADS, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim,
+        finishSplit(ctx, partial, MAX_GROUP_HEADS, merge, last, partialOut, partialMax, partialSum, arrivals, out, high, low, parts, gi, firstHead, groupHeads, headDim,
                 splits, active, split);
     }
 
@@ -292,6 +318,27 @@ public final class AttentionKernels {
                                     I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
                                     I32Buffer arrivals, F32Buffer out, I32Buffer step, I32Buffer sinkSlots, @Specialize int heads,
                                     @Specialize int kvHeads, @Specialize int headDim, float scale, @Specialize int kvFormat) {
+        staged(ctx, q, keyCache, valueCache, keys16, values16, slotPositions, offsets, rings, headSink, headLocal, partialOut, partialMax, partialSum,
+                arrivals, out, null, null, 0, step, sinkSlots, heads, kvHeads, headDim, scale, kvFormat);
+    }
+
+    /** As {@link #decodeStaged}, the output written as two BF16 parts, as {@link #decodeGroupedParts} writes them. The same launch. */
+    public static void decodeStagedParts(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
+                                         Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
+                                         I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum,
+                                         I32Buffer arrivals, Half16Buffer high, Half16Buffer low, I32Buffer step,
+                                         I32Buffer sinkSlots, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim, float scale,
+                                         @Specialize int kvFormat) {
+        staged(ctx, q, keyCache, valueCache, keys16, values16, slotPositions, offsets, rings, headSink, headLocal, partialOut, partialMax, partialSum,
+                arrivals, null, high, low, 2, step, sinkSlots, heads, kvHeads, headDim, scale, kvFormat);
+    }
+
+    /** The body of {@link #decodeStaged} (floats to {@code out}, {@code parts} 0) and {@link #decodeStagedParts} (2). */
+    private static void staged(KernelContext ctx, F32Buffer q, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
+                               Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer headSink,
+                               I32Buffer headLocal, F32Buffer partialOut, F32Buffer partialMax, F32Buffer partialSum, I32Buffer arrivals,
+                               F32Buffer out, Half16Buffer high, Half16Buffer low, int parts, I32Buffer step, I32Buffer sinkSlots, int heads,
+                               int kvHeads, int headDim, float scale, int kvFormat) {
         ctx.awaitPriorKernels();
         float[] merge = ctx.sharedF32(2 * MAX_GROUP_HEADS);
         int[] last = ctx.sharedI32(1);
@@ -361,7 +408,7 @@ public final class AttentionKernels {
             ctx.commitCopies();
         }
         ctx.barrier();
-        finishSplit(ctx, partial, quads, merge, last, partialOut, partialMax, partialSum, arrivals, out, gi, firstHead, groupHeads, headDim, splits,
+        finishSplit(ctx, partial, quads, merge, last, partialOut, partialMax, partialSum, arrivals, out, high, low, parts, gi, firstHead, groupHeads, headDim, splits,
                 active, split);
     }
 
@@ -625,19 +672,19 @@ public final class AttentionKernels {
      * alone ({@code active == 1}: every session's first 128 positions), divided by its softmax sums straight into
      * {@code out}, which is what merging one split gives, without the fence, the atomic and the reads back;
      * then the group counts itself in {@code arrivals[gi]}, and the last split of the row's KV group to arrive merges all
-     * its splits as {@link #combine} does into {@code out}: warp w merges the statistics of heads w, w+4, …, then
+     * its splits as {@link #combine} does into {@code out} (or, {@code parts} 1 or 2, as that many BF16 parts into {@code high}, {@code low}): warp w merges the statistics of heads w, w+4, …, then
      * work-items stride over the group's heads × dimensions.
      */
     private static void finishSplit(KernelContext ctx, float[] partial, int partialHeads, float[] merge, int[] last, F32Buffer partialOut, F32Buffer partialMax,
-                                    F32Buffer partialSum, I32Buffer arrivals, F32Buffer out, int gi, int firstHead, int groupHeads, int headDim,
-                                    int splits, int active, int split) {
+                                    F32Buffer partialSum, I32Buffer arrivals, F32Buffer out, Half16Buffer high, Half16Buffer low, int parts, int gi,
+                                    int firstHead, int groupHeads, int headDim, int splits, int active, int split) {
         int t = ctx.localId(), lane = ctx.laneId(), warp = t / KernelContext.WARP;
         if (active == 1) { // the group's live slots are this split's: its sums are the result, with no round trip to merge
             for (int k = t; k < groupHeads * headDim; k += GROUPED) {
                 int i = k / headDim, d = k % headDim;
                 float acc = 0f;
                 for (int w = 0; w < WARPS; w++) acc += partial[(w * partialHeads + i) * headDim + d];
-                out.set((long) (firstHead + i) * headDim + d, acc / merge[2 * i + 1]); // what the merge of one split gives, bit for bit
+                PipelinedGemm.write(out, high, low, parts, (long) (firstHead + i) * headDim + d, acc / merge[2 * i + 1]); // the merge of one split, bit for bit
             }
             return;
         }
@@ -665,7 +712,8 @@ public final class AttentionKernels {
         for (int k = t; k < groupHeads * headDim; k += GROUPED) {
             int i = k / headDim, d = k % headDim;
             long head = firstHead + i;
-            out.set(head * headDim + d, mergedValue(partialOut, partialMax, head * splits, active, headDim, d, merge[2 * i]) / merge[2 * i + 1]);
+            PipelinedGemm.write(out, high, low, parts, head * headDim + d,
+                    mergedValue(partialOut, partialMax, head * splits, active, headDim, d, merge[2 * i]) / merge[2 * i + 1]);
         }
     }
 

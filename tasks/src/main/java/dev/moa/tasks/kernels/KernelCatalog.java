@@ -110,6 +110,12 @@ public final class KernelCatalog {
                     ATTENTION_1B),
             new Entry("attention-staged", AttentionKernels.class, "decodeStaged",
                     "the grouped decode attention with its keys and values staged in shared memory by cp.async, coalesced", ATTENTION_1B),
+            new Entry("attention-grouped-parts", AttentionKernels.class, "decodeGroupedParts",
+                    "the grouped decode attention writing its output as the output projection's two BF16 parts (batched tensor-core steps)",
+                    ATTENTION_1B),
+            new Entry("attention-staged-parts", AttentionKernels.class, "decodeStagedParts",
+                    "the staged decode attention writing its output as the output projection's two BF16 parts (batched tensor-core steps)",
+                    ATTENTION_1B),
             new Entry("attention-combine", AttentionKernels.class, "combine", "merges the splits of each head", Map.of("headDim", 64)));
 
     private KernelCatalog() {

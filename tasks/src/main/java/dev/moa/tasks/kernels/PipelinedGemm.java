@@ -242,6 +242,12 @@ public final class PipelinedGemm {
         writeParts(xh, xl, at, x.get(at), parts);
     }
 
+    /** {@code value} at {@code at} as a float into {@code out} ({@code parts} 0) or as that many BF16 parts ({@link #writeParts}). */
+    public static void write(F32Buffer out, Half16Buffer high, Half16Buffer low, int parts, long at, float value) {
+        if (parts == 0) out.set(at, value);
+        else writeParts(high, low, at, value, parts);
+    }
+
     /**
      * Writes {@code value} at {@code at} as its BF16 parts: the rounding to nearest in {@code xh} and, when
      * {@code parts} is 2, the rounding of the remainder in {@code xl} — {@link GemmKernels#remainder}'s rule, one

@@ -656,21 +656,16 @@ public final class PrefillKernels {
                                     int d, int headDim, float sumA, float sumB, Vec16 o) {
         if (d >= headDim) return;
         if (inA) {
-            store(out, high, low, parts, outA + d, o.f32(0) / sumA);
-            store(out, high, low, parts, outA + d + 1, o.f32(1) / sumA);
+            PipelinedGemm.write(out, high, low, parts, outA + d, o.f32(0) / sumA);
+            PipelinedGemm.write(out, high, low, parts, outA + d + 1, o.f32(1) / sumA);
         }
         if (inB) {
-            store(out, high, low, parts, outB + d, o.f32(2) / sumB);
-            store(out, high, low, parts, outB + d + 1, o.f32(3) / sumB);
+            PipelinedGemm.write(out, high, low, parts, outB + d, o.f32(2) / sumB);
+            PipelinedGemm.write(out, high, low, parts, outB + d + 1, o.f32(3) / sumB);
         }
     }
 
-    /** {@code value} at {@code at}: a float into {@code out} ({@code parts} 0), else its BF16 parts ({@link PipelinedGemm#writeParts}). */
-    private static void store(F32Buffer out, Half16Buffer high, Half16Buffer low, int parts, long at, float value) {
-        if (parts == 0) out.set(at, value);
-        else PipelinedGemm.writeParts(high, low, at, value, parts);
-    }
-
+    
     /**
      * Attention of one query head for 32 of the chunk's queries (its schedule's item, below): the chunk is the
      * prompt's positions {@code [start, start + count)} of a {@code tokens}-token prompt, {@code start} a multiple of

@@ -842,6 +842,20 @@ class TranslationFidelityTest {
         assertClose(out3, out5, 1e-5);
         assertClose(out5, out6, 1e-5);
         assertClose(arrivals2, I32Buffer.allocate(arena, kvHeads));
+        // both kernels' output written as the output projection's two BF16 parts (a batched tensor-core step's): they
+        // sum to the float output (two parts hold about 16 bits)
+        for (String kernel : new String[] {"decodeGroupedParts", "decodeStagedParts"}) {
+            Half16Buffer high = Half16Buffer.allocate(arena, heads * headDim), low = Half16Buffer.allocate(arena, heads * headDim);
+            ptxRun(dev.moa.tasks.kernels.AttentionKernels.class, kernel, specialized, kernel.startsWith("decodeStaged") ? stagedGrid : groupedGrid,
+                    q2.memory(), keys2.memory(), values2.memory(), keys16b.memory(), values16b.memory(), positions2.memory(), offsets.memory(),
+                    rings.memory(), sink.memory(), local.memory(), staged[3].memory(), staged[4].memory(), staged[5].memory(), arrivals2.memory(),
+                    high.memory(), low.memory(), step.memory(), sinkSlotsOf.memory(), heads, kvHeads, headDim, scale, format);
+            for (int i = 0; i < heads * headDim; i++) {
+                float sum = dev.moa.tasks.kernel.KernelContext.bf16ToFloat(high.get(i)) + dev.moa.tasks.kernel.KernelContext.bf16ToFloat(low.get(i));
+                assertEquals(out5.get(i), sum, 4e-5 * Math.abs(out5.get(i)) + 1e-5, kernel + ", parts of output " + i);
+            }
+            assertClose(arrivals2, I32Buffer.allocate(arena, kvHeads));
+        }
     }
 
     /** Rounds each float to BF16 and to F16 (the KV cache's storage formats). One work-item per element. */

@@ -13,6 +13,8 @@ import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
 import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -170,6 +172,14 @@ class AttentionKernelTest {
 
     /** {@link #attend} by {@code kernel}: decodeSplit (and the combine), decodeGrouped or decodeStaged. */
     static void attend(Layer l, F32Buffer out, Arena arena, float scale, String kernel) {
+        attend(l, arena, scale, kernel, out);
+    }
+
+    /**
+     * {@link #attend} by {@code kernel}, its output arguments {@code output}: the float output, or for the grouped
+     * kernels' {@code …Parts} entries the high and low parts.
+     */
+    static void attend(Layer l, Arena arena, float scale, String kernel, Object... output) {
         boolean grouped = !kernel.equals("decodeSplit");
         int widest = 0;
         for (int g = 0; g < l.kvHeads; g++) widest = Math.max(widest, l.layout.groupSlots(0, g));
@@ -185,11 +195,12 @@ class AttentionKernelTest {
             // the last split of each KV group to finish merges the group's splits: no combine launch
             I32Buffer arrivals = I32Buffer.allocate(arena, l.kvHeads);
             Grid grid = Grid.of(l.kvHeads, splits, AttentionKernels.GROUPED);
-            if (kernel.equals("decodeStaged")) grid = grid.withSharedBytes(AttentionKernels.stagedSharedBytes(l.heads / l.kvHeads, l.headDim, l.format));
-            Emulator.launch(AttentionKernels.class, kernel, grid, l.query,
-                    l.keyCache, l.valueCache, l.keys16, l.values16, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
-                    partialSum, arrivals, out, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim,
-                    scale, l.format);
+            if (kernel.startsWith("decodeStaged")) grid = grid.withSharedBytes(AttentionKernels.stagedSharedBytes(l.heads / l.kvHeads, l.headDim, l.format));
+            List<Object> args = new ArrayList<>(List.of(l.query, l.keyCache, l.valueCache, l.keys16, l.values16, l.slotPositions, l.offsets,
+                    l.rings, l.sink, l.local, partialOut, partialMax, partialSum, arrivals));
+            args.addAll(List.of(output));
+            args.addAll(List.of(step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim, scale, l.format));
+            Emulator.launch(AttentionKernels.class, kernel, grid, args.toArray());
             for (int g = 0; g < l.kvHeads; g++) assertEquals(0, arrivals.get(g), "group " + g + "'s arrivals are reset for the next step");
             int active = (Math.min(l.position + 1, widest) + AttentionKernels.GROUPED_SPLIT - 1) / AttentionKernels.GROUPED_SPLIT;
             for (int s = active; s < splits; s++) {
@@ -201,7 +212,39 @@ class AttentionKernelTest {
                 l.keyCache, l.valueCache, l.keys16, l.values16, l.slotPositions, l.offsets, l.rings, l.sink, l.local, partialOut, partialMax,
                 partialSum, step(arena, l.position), I32Buffer.of(arena, l.layout.sinkSlots()), l.heads, l.kvHeads, l.headDim, scale, l.format);
         Emulator.launch(AttentionKernels.class, "combine", Grid.of(l.heads, AttentionKernels.GROUP), partialOut, partialMax,
-                partialSum, out, splits, l.headDim);
+                partialSum, output[0], splits, l.headDim);
+    }
+
+    /**
+     * The grouped kernels' {@code …Parts} entries write, as two BF16 parts, exactly the floats their plain entries
+     * write ({@link PipelinedGemm#writeParts} of each): from one split (no merge) and from several (the last split's merge).
+     */
+    @Test
+    void groupedAttentionWritesTheOutputProjectionsParts() {
+        int[][] shapes = {{64, 4, KvStore.BF16}, {32, 2, KvStore.F32}};
+        for (int[] shape : shapes) {
+            int headDim = shape[0], groupHeads = shape[1], format = shape[2];
+            int[] locals = new int[2 * groupHeads];
+            for (int h = 0; h < locals.length; h++) locals[h] = 64 * (1 + random.nextInt(5));
+            for (int position : new int[] {40, 700 + random.nextInt(100)}) {
+                Layer l = new Layer(arena, random, position, headDim, 64, locals, 2, format);
+                float scale = (float) (1 / Math.sqrt(l.headDim));
+                long n = (long) l.heads * l.headDim;
+                for (String kernel : new String[] {"decodeGrouped", "decodeStaged"}) {
+                    F32Buffer out = F32Buffer.allocate(arena, n);
+                    attend(l, arena, scale, kernel, out);
+                    Half16Buffer high = Half16Buffer.allocate(arena, n), low = Half16Buffer.allocate(arena, n);
+                    Half16Buffer expectedHigh = Half16Buffer.allocate(arena, n), expectedLow = Half16Buffer.allocate(arena, n);
+                    attend(l, arena, scale, kernel + "Parts", high, low);
+                    for (long i = 0; i < n; i++) PipelinedGemm.writeParts(expectedHigh, expectedLow, i, out.get(i), 2);
+                    String what = kernel + "Parts, head dim " + headDim + ", position " + position;
+                    for (long i = 0; i < n; i++) {
+                        assertEquals(expectedHigh.get(i), high.get(i), what + ": high part of " + i);
+                        assertEquals(expectedLow.get(i), low.get(i), what + ": low part of " + i);
+                    }
+                }
+            }
+        }
     }
 
     @Test
