@@ -82,6 +82,9 @@ final class DevicePrefill implements AutoCloseable {
     private final ChunkSteps steps;
     /** Layers run so far, and the first token of the current layer's next chunk. */
     private int layer, start;
+    /** The attention's schedule made last, and the bands it was made for: a layer with the same bands (every dense one) takes it again. */
+    private I32Buffer lastSchedule;
+    private int[] lastBands;
 
     /** Whether the device can prefill this model: heads the attention kernel stages (the GEMMs take every weight format). */
     static boolean supports(ModelConfig config) {
@@ -329,7 +332,7 @@ final class DevicePrefill implements AutoCloseable {
      * blocks, as the CPU's prefill reads it (a dense cache's band covers the prompt); and the order in which the
      * attention takes each chunk's (query group, head) items, the chunks' one after another (a chunk from {@code start}
      * at {@code start / q · heads}, q the kernel's queries a group: 64 on the tensor cores, 32 on FFMA;
-     * {@link PrefillKernels#longestFirst}).
+     * {@link PrefillKernels#longestFirst}; shared by consecutive layers whose bands are the same, as a dense prompt's).
      */
     private record LayerCache(KvBuffers kv, I32Buffer offsets, I32Buffer rings, I32Buffer firstKept, I32Buffer bands, I32Buffer schedule,
                               int sinkSlots) {
@@ -349,13 +352,16 @@ final class DevicePrefill implements AutoCloseable {
         }
         int[] band = new int[heads];
         for (int h = 0; h < heads; h++) bands.set(h, band[h] = (int) Math.min(Integer.MAX_VALUE / 2, layout.spans().local()[l][h] / ElasticRule.BLOCK));
-        int queries = steps.tensorAttention ? ElasticRule.BLOCK : PrefillKernels.QUERIES; // a group's queries, either kernel
-        I32Buffer schedule = buffers.i32((long) (tokens + queries - 1) / queries * heads);
-        for (int from = 0; from < tokens; from += chunk) {
-            int[] order = PrefillKernels.longestFirst(from, Math.min(chunk, tokens - from), tokens, heads, band, queries);
-            for (int k = 0; k < order.length; k++) schedule.set((long) from / queries * heads + k, order[k]);
+        if (!java.util.Arrays.equals(band, lastBands)) { // (the schedule depends on the bands alone, the prompt being one)
+            int queries = steps.tensorAttention ? ElasticRule.BLOCK : PrefillKernels.QUERIES; // a group's queries, either kernel
+            lastSchedule = buffers.i32((long) (tokens + queries - 1) / queries * heads);
+            for (int from = 0; from < tokens; from += chunk) {
+                int[] order = PrefillKernels.longestFirst(from, Math.min(chunk, tokens - from), tokens, heads, band, queries);
+                for (int k = 0; k < order.length; k++) lastSchedule.set((long) from / queries * heads + k, order[k]);
+            }
+            lastBands = band;
         }
-        return new LayerCache(kv, offsets, rings, firstKept, bands, schedule, layout.sinkSlots());
+        return new LayerCache(kv, offsets, rings, firstKept, bands, lastSchedule, layout.sinkSlots());
     }
 
     /**
