@@ -22,14 +22,14 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * {@code moa bench decode|kernels|attention|long-context|profile|optimizer}, each mode a sub-command with only its own
+ * {@code moa bench decode|kernels|attention|long-context|profile|optimizer|serve|prefill|sampling}, each mode a sub-command with only its own
  * options. {@code decode}: prefill and decode tokens/s of a synthetic Llama-3.2-1B-shaped BF16 model against the
  * memory-bandwidth roofline (weight bytes per token ÷ measured read bandwidth; copy bandwidth is reported too) and,
  * with {@code --torch}, against PyTorch CPU on the same shapes and thread count, all in one run.
  */
 @Command(name = "bench", description = "Benchmarks; `moa bench` alone runs `moa bench decode`.", subcommands = {BenchCommand.Decode.class,
         BenchCommand.Kernels.class, BenchCommand.Attention.class, BenchCommand.LongContext.class, BenchCommand.Profile.class,
-        BenchCommand.Optimizer.class, BenchCommand.Serve.class, BenchCommand.Prefill.class})
+        BenchCommand.Optimizer.class, BenchCommand.Serve.class, BenchCommand.Prefill.class, BenchCommand.Sampling.class})
 final class BenchCommand {
     private BenchCommand() {
     }
@@ -554,6 +554,28 @@ final class BenchCommand {
             System.out.printf(java.util.Locale.ROOT, "optimizer: %d layers x %d heads (%d KV heads), 48 rules, 3 objectives, %s cost: %d solves in %.1f s, "
                             + "%d proven optimal, largest gap %.2f%%, %d Pareto plans (%d threads)%n", layers, heads, kvHeads, cost.model.name().toLowerCase(java.util.Locale.ROOT),
                     r.solves(), r.seconds(), r.optimal(), 100 * r.maxGap(), r.paretoPlans(), Runtime.getRuntime().availableProcessors());
+            return 0;
+        }
+    }
+
+    @Command(name = "sampling", description = "What choosing a token costs on the host (temperature, top-k, top-p) against greedy's argmax pass.")
+    static final class Sampling implements Callable<Integer> {
+        @Option(names = "--vocab", paramLabel = "N", defaultValue = "128256", description = "vocabulary size (default: ${DEFAULT-VALUE}, Llama 3's)")
+        int vocab;
+
+        @Option(names = "--draws", paramLabel = "N", defaultValue = "2000", description = "tokens drawn per round, best of 5 rounds (default: ${DEFAULT-VALUE})")
+        int draws;
+
+        @Override
+        public Integer call() {
+            Options.require(vocab >= 1 && vocab <= 16_000_000, "bench sampling: --vocab must be in 1..16000000, got " + vocab);
+            Options.require(draws >= 1 && draws <= 1_000_000, "bench sampling: --draws must be in 1..1000000, got " + draws);
+            var rows = dev.moa.runtime.bench.SamplingBenchmark.run(vocab, draws);
+            double floor = rows.getFirst().micros();
+            for (var r : rows) {
+                System.out.printf(java.util.Locale.ROOT, "sampling %s: %.1f us per token (%.1fx argmax), vocabulary %d%n", r.name(), r.micros(),
+                        r.micros() / floor, vocab);
+            }
             return 0;
         }
     }

@@ -35,6 +35,86 @@ class SamplerTest {
         for (int i = 0; i < 100; i++) assertEquals(a.next(LOGITS), b.next(LOGITS));
     }
 
+    /**
+     * On a vocabulary of Llama-3's size, the distribution the sampler draws from ({@code probabilities}) is the filtered
+     * softmax computed directly: every token weighed in double precision, all of them sorted (likelier first, equal
+     * logits in id order), the first k kept, then the shortest prefix reaching top-p of their mass, renormalised.
+     */
+    @Test
+    void aLargeVocabularysDistributionIsTheDirectFilteredSoftmax() {
+        java.util.Random random = new java.util.Random(31);
+        float[] logits = new float[128_256];
+        for (int i = 0; i < logits.length; i++) logits[i] = (float) (random.nextGaussian() * 2.5);
+        for (int i = 0; i < 40; i++) logits[random.nextInt(logits.length)] = 9 + (float) random.nextGaussian(); // a peak, as a model's
+        logits[5] = 14f;
+        logits[78] = logits[77] = 13.5f; // equal second likeliest: top-k 2 keeps 5 and 77 (id order)
+        SamplingParams[] cases = {new SamplingParams(1.0, 0, 1.0, 1), new SamplingParams(0.7, 0, 0.9, 1), new SamplingParams(1.0, 40, 1.0, 1),
+                new SamplingParams(0.8, 50, 0.95, 1), new SamplingParams(1.3, 0, 0.99, 1), new SamplingParams(2.0, 0, 0.5, 1),
+                new SamplingParams(1.0, 1000, 0.9, 1), new SamplingParams(0.5, 2, 1.0, 1)};
+        for (SamplingParams params : cases) {
+            double[] expected = direct(logits, params), actual = new Sampler(params).probabilities(logits);
+            int support = 0;
+            for (int i = 0; i < logits.length; i++) {
+                assertEquals(expected[i] > 0, actual[i] > 0, params + ": token " + i + " kept or not");
+                assertEquals(expected[i], actual[i], 1e-6 * expected[i] + 1e-12, params + ": token " + i);
+                if (expected[i] > 0) support++;
+            }
+            assertTrue(support >= 2, params + " keeps " + support); // (cases that filter something and leave a choice)
+        }
+    }
+
+    /** Draws from a vocabulary of several of the sampler's blocks follow its distribution, with and without filters. */
+    @Test
+    void drawsAcrossBlocksFollowTheDistribution() {
+        float[] logits = new float[1500];
+        java.util.Arrays.fill(logits, -4f);
+        logits[3] = 2f;
+        logits[700] = 2.5f;
+        logits[1023] = 1f;
+        logits[1499] = 2.2f;
+        for (SamplingParams params : new SamplingParams[] {new SamplingParams(1.0, 0, 1.0, 7), new SamplingParams(0.9, 0, 0.8, 8),
+                new SamplingParams(1.0, 3, 1.0, 9)}) {
+            assertFrequencies(params, logits, new Sampler(params).probabilities(logits), 50_000);
+        }
+    }
+
+    /** A top-p below one token's share of a flat distribution keeps the likeliest token (the candidates' cutoff once left none). */
+    @Test
+    void aTinyTopPKeepsTheLikeliestToken() {
+        Sampler sampler = new Sampler(new SamplingParams(1.0, 0, 0.1, 3));
+        for (int i = 0; i < 20; i++) assertEquals(0, sampler.next(new float[] {1f, 1f}));
+        assertEquals(0, new Sampler(new SamplingParams(1.0, 0, 0.5, 3)).next(new float[] {4f}), "one token");
+    }
+
+    /** The filtered softmax the plain way, in double precision over every token. */
+    private static double[] direct(float[] logits, SamplingParams params) {
+        int n = logits.length;
+        double max = Double.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l);
+        double[] weight = new double[n];
+        for (int i = 0; i < n; i++) weight[i] = Math.exp((logits[i] - max) / params.temperature());
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        java.util.Arrays.sort(order, (a, b) -> logits[a] != logits[b] ? Float.compare(logits[b], logits[a]) : Integer.compare(a, b));
+        int keep = params.topK() > 0 ? Math.min(params.topK(), n) : n;
+        double kept = 0;
+        for (int i = 0; i < keep; i++) kept += weight[order[i]];
+        int nucleus = keep;
+        double cumulative = 0;
+        for (int i = 0; i < keep; i++) {
+            cumulative += weight[order[i]];
+            if (cumulative >= params.topP() * kept) {
+                nucleus = i + 1;
+                break;
+            }
+        }
+        double mass = 0;
+        for (int i = 0; i < nucleus; i++) mass += weight[order[i]];
+        double[] p = new double[n];
+        for (int i = 0; i < nucleus; i++) p[order[i]] = weight[order[i]] / mass;
+        return p;
+    }
+
     @Test
     void invalidParameters() {
         assertThrows(IllegalArgumentException.class, () -> new SamplingParams(-1, 0, 1, 0));
@@ -52,10 +132,13 @@ class SamplerTest {
     }
 
     private static void assertFrequencies(SamplingParams params, double[] expected) {
+        assertFrequencies(params, LOGITS, expected, 200_000);
+    }
+
+    private static void assertFrequencies(SamplingParams params, float[] logits, double[] expected, int n) {
         Sampler sampler = new Sampler(params);
-        int n = 200_000;
         int[] counts = new int[expected.length];
-        for (int i = 0; i < n; i++) counts[sampler.next(LOGITS)]++;
+        for (int i = 0; i < n; i++) counts[sampler.next(logits)]++;
         for (int i = 0; i < expected.length; i++) {
             double observed = counts[i] / (double) n;
             // 5 standard deviations of a binomial proportion, plus exact zeros where filtered out
