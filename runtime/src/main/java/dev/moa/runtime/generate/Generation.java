@@ -53,8 +53,21 @@ public final class Generation {
      * or {@code roomLeft} false: no position left to feed a token into).
      */
     public int next(float[] logits, boolean roomLeft) {
+        return accept(choose(logits), roomLeft);
+    }
+
+    /**
+     * The next token from {@code logits}, by this generation's sampler alone — what a server's batched step may do for
+     * its requests in parallel (each generation on one thread at a time) before it {@link #accept}s them in turn.
+     */
+    public int choose(float[] logits) {
         if (reason != null) throw new IllegalStateException("the generation has ended (" + reason + ")");
-        int token = sampler.next(logits);
+        return sampler.next(logits);
+    }
+
+    /** {@link #next} for a token already {@linkplain #choose chosen}. */
+    public int accept(int token, boolean roomLeft) {
+        if (reason != null) throw new IllegalStateException("the generation has ended (" + reason + ")");
         if (count == 0) timeToFirstToken = (System.nanoTime() - start) / 1e9;
         if (eos.contains(token)) return finish(GenerationResult.StopReason.EOS);
         generated[count++] = token;

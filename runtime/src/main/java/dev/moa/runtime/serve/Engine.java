@@ -244,7 +244,7 @@ public final class Engine implements AutoCloseable {
             Job j = job;
             job.generation = new Generation(model, job.prompt.length, job.session.capacity() - job.prompt.length, job.params, j.listener::text);
             job.generation.prefilled();
-            accept(job, logits);
+            accept(job, job.generation.choose(logits));
         } catch (RuntimeException e) {
             end(job, message(e));
         }
@@ -270,14 +270,28 @@ public final class Engine implements AutoCloseable {
         }
         metrics.steps.incrementAndGet();
         metrics.lastBatch = rows.size();
-        for (int b = 0; b < logits.length; b++) accept(rows.get(b), logits[b]);
+        // each request's sampler on its own (a tenth of a millisecond or more a draw over a large vocabulary: one after
+        // another, a batch of 32 would wait milliseconds a step), then their texts in turn
+        int[] chosen = new int[logits.length];
+        RuntimeException[] failures = new RuntimeException[logits.length];
+        java.util.stream.IntStream.range(0, logits.length).parallel().forEach(b -> {
+            try {
+                chosen[b] = rows.get(b).generation.choose(logits[b]);
+            } catch (RuntimeException e) {
+                failures[b] = e;
+            }
+        });
+        for (int b = 0; b < logits.length; b++) {
+            if (failures[b] != null) end(rows.get(b), message(failures[b]));
+            else accept(rows.get(b), chosen[b]);
+        }
     }
 
-    /** The request's next token from {@code logits}: fed at the next step, or the request ends. */
-    private void accept(Job job, float[] logits) {
+    /** The request's next token, {@code token} chosen from its logits: fed at the next step, or the request ends. */
+    private void accept(Job job, int token) {
         try {
             int before = job.generation.tokens();
-            job.next = job.generation.next(logits, job.session.position() < job.session.capacity());
+            job.next = job.generation.accept(token, job.session.position() < job.session.capacity());
             metrics.generated(job.generation.tokens() - before);
             if (job.next < 0) end(job, null);
         } catch (RuntimeException e) {
