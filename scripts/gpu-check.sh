@@ -13,7 +13,7 @@
 #      GEMM against torch.matmul (cuBLAS) on the same shapes (scripts/reference/bench_matmul_cuda.py) and the prefill
 #      attention against PyTorch's fused attention (FlashAttention-2/cuDNN, scripts/reference/bench_attention_cuda.py)
 #   4. decode tokens/s of the Llama-3.2-1B-shaped BF16 model against the copy bandwidth measured here (batch 1 with
-#      a per-kernel profile, again with the decode attention that reads keys and values as it uses them instead of
+#      a per-kernel profile, and sampled: temperature 0.7, top-p 0.9, the logits drawn from on the host; again with the decode attention that reads keys and values as it uses them instead of
 #      staging them (--decode-attention grouped), again with each kernel launched after the one before it has
 #      finished instead of overlapping it (--dependent-launch off), then 1/8/32 sessions stepped together), then Hugging Face
 #      transformers bf16 on the same weights (scripts/reference/bench_hf_cuda.py)
@@ -80,7 +80,7 @@ step demo 90 "${java[@]}" check --model models/moa-demo --device cuda --prompt-t
 again demo-plain && step demo-plain 90 "${java[@]}" check --model models/moa-demo --device cuda --prompt-tokens 300 --steps 48 \
     --attention "dense;moa:models/moa-demo/moa-plan-50.json;uniform:0,0.5;window:16" "${plain[@]}"
 # decode: BF16 KV caches (as transformers keeps them) and the prompt/decode lengths hf-transformers runs with
-step bench-1b 150 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 --profile
+step bench-1b 150 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 --profile --sample
 step bench-1b-grouped 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
     --decode-attention grouped
 step bench-1b-serial 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \

@@ -5,6 +5,7 @@ import dev.moa.runtime.BatchDecoder;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.Session;
 import dev.moa.runtime.generate.Sampler;
+import dev.moa.runtime.generate.SamplingParams;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -21,6 +22,15 @@ public final class DecodeBenchmark {
     }
 
     public static Result run(Model model, int promptTokens, int decodeTokens, int rounds) {
+        return run(model, promptTokens, decodeTokens, rounds, SamplingParams.greedy());
+    }
+
+    /**
+     * As {@link #run(Model, int, int, int)}, each token chosen by {@code sampling}: greedy steps choose on the device
+     * where the session decodes on one ({@link Session#decodeGreedy}); others take each step's logits back to the host
+     * and draw there ({@link Sampler}), as a sampled generation does.
+     */
+    public static Result run(Model model, int promptTokens, int decodeTokens, int rounds, SamplingParams sampling) {
         int vocab = model.config().vocabSize();
         int[] prompt = new SplittableRandom(7).ints(promptTokens, 3, vocab).toArray();
         double bestPrefill = Double.MAX_VALUE, bestDecode = Double.MAX_VALUE;
@@ -30,9 +40,11 @@ public final class DecodeBenchmark {
                 float[] logits = session.prefill(prompt);
                 bestPrefill = Math.min(bestPrefill, (System.nanoTime() - start) / 1e9);
                 // the first step moves the cache to a device and captures its graph there: timed apart from decode
-                int token = session.decodeGreedy(Sampler.argmax(logits));
+                Sampler sampler = new Sampler(sampling);
+                boolean greedy = sampling.isGreedy();
+                int token = greedy ? session.decodeGreedy(Sampler.argmax(logits)) : sampler.next(session.decode(sampler.next(logits)));
                 start = System.nanoTime();
-                for (int i = 1; i < decodeTokens; i++) token = session.decodeGreedy(token);
+                for (int i = 1; i < decodeTokens; i++) token = greedy ? session.decodeGreedy(token) : sampler.next(session.decode(token));
                 bestDecode = Math.min(bestDecode, (System.nanoTime() - start) / 1e9);
             }
             System.err.printf("  round %d: prefill %.1f tokens/s, decode %.2f tokens/s%n", round + 1,

@@ -123,6 +123,10 @@ final class BenchCommand {
         @Mixin
         Options.Device device;
 
+        @Option(names = "--sample", description = "also decode sampling (temperature 0.7, top-p 0.9): each step's logits drawn from on the host, "
+                + "as a sampled generation does, beside greedy's choice on the device")
+        boolean sample;
+
         @Option(names = "--profile", description = "on a CUDA device: also the time of each kernel of the decode step, launched alone")
         boolean profile;
 
@@ -177,6 +181,14 @@ final class BenchCommand {
                 System.out.printf("weights/token:   %.2f GB -> roofline decode %.2f tokens/s (read bandwidth)%n", bytesPerToken / 1e9, roofline);
                 System.out.printf("moa-java:        prefill %.1f tokens/s (%d tokens), decode %.2f tokens/s = %.0f%% of roofline%n",
                         ours.prefillTokensPerSecond(), promptTokens, ours.decodeTokensPerSecond(), 100 * ours.decodeTokensPerSecond() / roofline);
+                if (sample) {
+                    var sampling = new dev.moa.runtime.generate.SamplingParams(0.7, 0, 0.9, 1);
+                    System.err.printf("running: the same, sampling (temperature 0.7, top-p 0.9) ...%n");
+                    double sampled = DecodeBenchmark.run(model, promptTokens, decodeTokens, rounds, sampling).decodeTokensPerSecond();
+                    report.addProperty("decode_sampled_tps", round(sampled));
+                    System.out.printf("sampled:         decode %.2f tokens/s (temperature 0.7, top-p 0.9, drawn on the host) = %.2fx greedy%n",
+                            sampled, sampled / ours.decodeTokensPerSecond());
+                }
                 if (torch && preset == Presets.LLAMA_3_2_1B && target.model == null) {
                     for (String dtype : List.of("bf16", "f32")) {
                         JsonObject torch = runTorch(dtype, promptTokens, decodeTokens, rounds);
