@@ -101,6 +101,39 @@ public final class BatchDecoder {
         return next;
     }
 
+    /**
+     * As {@link #step}, for a batch of greedy and sampled sessions: every session's argmax, and the logits of those
+     * {@code sampled} marks (null for the others). On a device the argmax runs there and only the sampled sessions'
+     * logits come back — a greedy session's 128k logits crossing to the host each step, copied and checked there, cost
+     * a server more than the step; on the CPU every row's logits are at hand and the argmax is taken here.
+     */
+    public DeviceDecoder.Chosen stepChoosing(List<Session> sessions, int[] tokens, boolean[] sampled) {
+        int n = sessions.size();
+        if (sampled.length != n) throw new IllegalArgumentException(n + " sessions but " + sampled.length + " sampled flags");
+        if (sessions.isEmpty() || sessions.get(0).accelerator() == null) {
+            float[][] rows = step(sessions, tokens);
+            int[] next = new int[n];
+            for (int b = 0; b < n; b++) {
+                next[b] = Sampler.argmax(rows[b]);
+                if (!sampled[b]) rows[b] = null;
+            }
+            return new DeviceDecoder.Chosen(next, rows);
+        }
+        int[] positions = new int[n];
+        check(sessions, tokens, new KvCache[n], positions);
+        DeviceDecoder.Chosen chosen;
+        synchronized (sessions.get(0).accelerator()) { // no session grows the KV pool between choosing the step and running it
+            chosen = device(sessions).decodeChoosing(tokens, positions, sampled);
+        }
+        float[][] logits = new float[n][];
+        for (int b = 0; b < n; b++) {
+            if (chosen.argmax()[b] < 0) NonFiniteException.check(chosen.logits()[b], 1, chosen.logits()[b].length, new int[] {positions[b]}, "the output head's logits");
+            if (sampled[b]) logits[b] = chosen.logits()[b].clone(); // (the device step reuses its arrays)
+        }
+        for (Session s : sessions) s.advance();
+        return new DeviceDecoder.Chosen(chosen.argmax(), logits);
+    }
+
     /** Checks a step's sessions and tokens; fills their caches and positions. */
     private void check(List<Session> sessions, int[] tokens, KvCache[] caches, int[] positions) {
         int n = sessions.size();

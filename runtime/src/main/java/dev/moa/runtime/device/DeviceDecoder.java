@@ -514,6 +514,31 @@ public final class DeviceDecoder implements AutoCloseable {
         return next;
     }
 
+    /**
+     * Runs the step for every row with each row's argmax on the device, as {@link #decodeGreedy} does, and reads back
+     * the logits of the rows {@code wanted} marks (a batch's sampled sessions) and of any row whose logits are not all
+     * finite numbers, not the others': a batch of greedy and sampled sessions reads back only what it draws from.
+     * Returns each row's argmax (-1 where not finite) and those rows' logits (null for the others; arrays reused by the
+     * next call).
+     */
+    public Chosen decodeChoosing(int[] tokens, int[] positions, boolean[] wanted) {
+        if (wanted.length != rows.size()) throw new IllegalArgumentException("a step of " + rows.size() + " sessions, " + wanted.length + " rows wanted or not");
+        int[] next = decodeGreedy(tokens, positions);
+        float[][] out = new float[next.length][];
+        long rowBytes = (long) vocab * Float.BYTES;
+        for (int b = 0; b < next.length; b++) {
+            if (!wanted[b] && next[b] >= 0) continue;
+            backend.download(logits, b * rowBytes, rowBytes);
+            MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, b * rowBytes, hostLogits[b], 0, vocab);
+            out[b] = hostLogits[b];
+        }
+        return new Chosen(next, out);
+    }
+
+    /** A step's {@link #decodeChoosing}: each row's argmax on the device, and the logits read back of the rows that wanted them. */
+    public record Chosen(int[] argmax, float[][] logits) {
+    }
+
     private void run(TaskGraph step, int[] tokens, int[] positions) {
         if (stale()) throw new IllegalStateException("a device step built over KV buffers its pool has replaced since (it grew): build it again");
         if (tokens.length != rows.size() || positions.length != rows.size()) {

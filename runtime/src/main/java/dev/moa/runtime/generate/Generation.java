@@ -15,6 +15,7 @@ import java.util.function.Consumer;
 public final class Generation {
     private final Set<Integer> eos;
     private final Sampler sampler;
+    private final boolean greedy;
     private final StreamDecoder decoder;
     private final StopStrings stops;
     private final Consumer<String> onText;
@@ -34,6 +35,7 @@ public final class Generation {
     public Generation(Model model, int promptTokens, int room, GenerationParams params, Consumer<String> onText) {
         this.eos = model.eosTokenIds();
         this.sampler = new Sampler(params.sampling());
+        this.greedy = params.sampling().isGreedy();
         this.decoder = model.requireTokenizer().streamDecoder(true);
         this.stops = new StopStrings(params.stopStrings());
         this.onText = onText;
@@ -54,6 +56,11 @@ public final class Generation {
      */
     public int next(float[] logits, boolean roomLeft) {
         return accept(choose(logits), roomLeft);
+    }
+
+    /** Whether this generation takes each step's likeliest token (then its logits' argmax is all it needs of them). */
+    public boolean greedy() {
+        return greedy;
     }
 
     /**

@@ -261,27 +261,31 @@ public final class Engine implements AutoCloseable {
             sessions.add(rows.get(b).session);
             tokens[b] = rows.get(b).next;
         }
-        float[][] logits;
+        // greedy requests take the step's argmax (on a device, only it comes back); sampled ones their logits
+        boolean[] sampled = new boolean[rows.size()];
+        for (int b = 0; b < sampled.length; b++) sampled[b] = !rows.get(b).generation.greedy();
+        dev.moa.runtime.device.DeviceDecoder.Chosen step;
         try {
-            logits = batch.step(sessions, tokens);
+            step = batch.stepChoosing(sessions, tokens, sampled);
         } catch (RuntimeException e) {
             for (Job j : rows) end(j, message(e));
             return;
         }
         metrics.steps.incrementAndGet();
         metrics.lastBatch = rows.size();
-        // each request's sampler on its own (a tenth of a millisecond or more a draw over a large vocabulary: one after
-        // another, a batch of 32 would wait milliseconds a step), then their texts in turn
-        int[] chosen = new int[logits.length];
-        RuntimeException[] failures = new RuntimeException[logits.length];
-        java.util.stream.IntStream.range(0, logits.length).parallel().forEach(b -> {
+        // each sampled request's sampler on its own (a tenth of a millisecond or more a draw over a large vocabulary: one
+        // after another, a batch of 32 would wait milliseconds a step), then their texts in turn
+        int[] chosen = step.argmax().clone();
+        RuntimeException[] failures = new RuntimeException[chosen.length];
+        java.util.stream.IntStream.range(0, chosen.length).parallel().forEach(b -> {
+            if (!sampled[b]) return;
             try {
-                chosen[b] = rows.get(b).generation.choose(logits[b]);
+                chosen[b] = rows.get(b).generation.choose(step.logits()[b]);
             } catch (RuntimeException e) {
                 failures[b] = e;
             }
         });
-        for (int b = 0; b < logits.length; b++) {
+        for (int b = 0; b < chosen.length; b++) {
             if (failures[b] != null) end(rows.get(b), message(failures[b]));
             else accept(rows.get(b), chosen[b]);
         }

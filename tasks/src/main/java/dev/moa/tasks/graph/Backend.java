@@ -41,6 +41,18 @@ public interface Backend extends AutoCloseable {
     void download(DeviceBuffer buffer);
 
     /**
+     * Copies {@code bytes} of the buffer's device copy from byte {@code fromByte} into the same bytes of its host memory,
+     * after the work given to the device so far: what reads back the rows of a batched step's output that are wanted
+     * (a sampled session's logits) and not the others. This default reads back the whole buffer.
+     */
+    default void download(DeviceBuffer buffer, long fromByte, long bytes) {
+        if (fromByte < 0 || bytes < 0 || fromByte > buffer.memory().byteSize() - bytes) {
+            throw new IndexOutOfBoundsException("a download of " + bytes + " bytes from byte " + fromByte + " of " + buffer.memory().byteSize());
+        }
+        download(buffer);
+    }
+
+    /**
      * Copies {@code bytes} from byte {@code fromByte} of one buffer's device copy to byte {@code toByte} of another's,
      * on the device, after the work already given to it (each buffer uploaded first where it has no device copy; the
      * host copies are left as they were): what moves a session's cache from one device step to the next without a

@@ -127,6 +127,18 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public synchronized void download(DeviceBuffer buffer, long fromByte, long bytes) {
+        context.makeCurrent();
+        if (fromByte < 0 || bytes < 0 || fromByte > buffer.memory().byteSize() - bytes) {
+            throw new IndexOutOfBoundsException("a download of " + bytes + " bytes from byte " + fromByte + " of " + buffer.memory().byteSize());
+        }
+        DeviceMemory memory = resident.get(buffer);
+        if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
+        stream.synchronize();
+        if (bytes > 0) context.driver().memcpyDtoH(buffer.memory().asSlice(fromByte, bytes), memory.address() + fromByte, bytes);
+    }
+
+    @Override
     public synchronized void run(TaskGraph graph) {
         context.makeCurrent();
         CudaGraph replay = captured.get(graph);

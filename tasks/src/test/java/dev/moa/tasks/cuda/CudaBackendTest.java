@@ -24,6 +24,23 @@ class CudaBackendTest {
      * A launch with 80 KB of dynamic shared memory: the backend raises the kernel's limit (cuFuncSetAttribute) before
      * it, as the driver demands past 48 KB (the fake refuses otherwise), and the kernel computes.
      */
+    /** A ranged download reads back those bytes of the device copy and leaves the rest of the host memory as it was. */
+    @Test
+    void aRangedDownloadReadsBackItsBytesOnly() {
+        CudaDriver driver = FakeCuda.freshDriver();
+        int n = 1000;
+        try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
+             CudaBackend gpu = new CudaBackend(context, new dev.moa.tasks.jit.KernelCache(null))) {
+            F32Buffer x = F32Buffer.allocate(arena, n);
+            for (int i = 0; i < n; i++) x.set(i, i);
+            gpu.upload(x);
+            for (int i = 0; i < n; i++) x.set(i, -1f);
+            gpu.download(x, 4L * 100, 4L * 200);
+            for (int i = 0; i < n; i++) assertEquals(i >= 100 && i < 300 ? i : -1f, x.get(i), "float " + i);
+            org.junit.jupiter.api.Assertions.assertThrows(IndexOutOfBoundsException.class, () -> gpu.download(x, 4L * 900, 4L * 101));
+        }
+    }
+
     @Test
     void dynamicSharedMemoryPast48KbIsAllowedBeforeTheLaunch() {
         CudaDriver driver = FakeCuda.freshDriver();
