@@ -207,11 +207,14 @@ public final class Session implements AutoCloseable {
         int vocab = model.config().vocabSize();
         float[] logits = null;
         for (int token : tokens) {
+            dev.moa.runtime.device.DeviceDecoder.Chosen step;
             synchronized (accelerator) { // no other session grows the KV pool between choosing the step and running it
                 ownDevice();
-                logits = device.decode(token, position);
+                step = device.decodeChoosing(new int[] {token}, new int[] {position}, new boolean[] {true});
             }
-            NonFiniteException.check(logits, 1, vocab, new int[] {position}, "the output head's logits");
+            logits = step.logits()[0];
+            // the device's argmax step also says whether every logit is finite: the host scans them only where one is not
+            if (step.argmax()[0] < 0) NonFiniteException.check(logits, 1, vocab, new int[] {position}, "the output head's logits");
             if (everyPosition != null && position >= everyPosition.firstPosition()) everyPosition.accept(position, logits);
             position++;
         }
