@@ -38,6 +38,16 @@ public final class Sampler {
         return params.isGreedy() ? argmax(logits) : sample(logits);
     }
 
+    /** The largest logit (NaN where one is NaN). */
+    static float max(float[] logits) {
+        int n = logits.length, i = 0;
+        FloatVector largest = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        for (int upper = F.loopBound(n); i < upper; i += F.length()) largest = largest.max(FloatVector.fromArray(F, logits, i));
+        float max = largest.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) max = Math.max(max, logits[i]);
+        return max;
+    }
+
     /** Index of the largest logit; the lowest index wins a tie. */
     public static int argmax(float[] logits) {
         int best = 0;
@@ -46,9 +56,10 @@ public final class Sampler {
     }
 
     private int sample(float[] logits) {
-        int n = logits.length, best = argmax(logits);
-        if (n == 1 || !Float.isFinite(logits[best])) return best; // (the forward refuses non-finite logits; all -inf has no distribution)
-        double total = weigh(logits, logits[best], (float) (1 / params.temperature()));
+        int n = logits.length;
+        float max = max(logits); // (its value, not where: a vector reduction, where the argmax's scalar pass cost a third of a draw)
+        if (n == 1 || !Float.isFinite(max)) return argmax(logits); // (the forward refuses non-finite logits; all -inf has no distribution)
+        double total = weigh(logits, max, (float) (1 / params.temperature()));
         if (params.topK() == 0 && params.topP() >= 1) return draw(n, total);
         int nucleus = nucleus(logits, total);
         double mass = 0;
@@ -97,8 +108,15 @@ public final class Sampler {
             keep = likeliest(logits, Math.min(params.topK(), n));
         } else {
             double cutoff = Math.min((1 - params.topP()) / (n - 1) * total, 1);
+            float below = (float) cutoff; // no more than the cutoff, so a vector compare passes every candidate (and a few more)
+            if (below > cutoff) below = Math.nextDown(below);
             keep = 0;
-            for (int i = 0; i < n; i++) if (weights[i] >= cutoff) candidate(keep++, logits, i);
+            int i = 0;
+            for (int upper = F.loopBound(n); i < upper; i += F.length()) { // (most vectors hold none)
+                if (!FloatVector.fromArray(F, weights, i).compare(VectorOperators.GE, below).anyTrue()) continue;
+                for (int j = i; j < i + F.length(); j++) if (weights[j] >= cutoff) candidate(keep++, logits, j);
+            }
+            for (; i < n; i++) if (weights[i] >= cutoff) candidate(keep++, logits, i);
         }
 
         // Top-p applies to the distribution renormalised over the top-k tokens (or over all tokens).
