@@ -24,10 +24,7 @@ public final class Sampler {
 
     private final SamplingParams params;
     private final RandomGenerator random;
-    // per-token scratch, reused: each token's weight, each block's sum of them, the candidates' keys
-    private float[] weights = new float[0];
-    private double[] blockSums = new double[0];
-    private long[] candidates = new long[0];
+    private static final ThreadLocal<Work> WORK = ThreadLocal.withInitial(Work::new);
 
     public Sampler(SamplingParams params) {
         this.params = params;
@@ -59,9 +56,12 @@ public final class Sampler {
         int n = logits.length;
         float max = max(logits); // (its value, not where: a vector reduction, where the argmax's scalar pass cost a third of a draw)
         if (n == 1 || !Float.isFinite(max)) return argmax(logits); // (the forward refuses non-finite logits; all -inf has no distribution)
-        double total = weigh(logits, max, (float) (1 / params.temperature()));
-        if (params.topK() == 0 && params.topP() >= 1) return draw(n, total);
-        int nucleus = nucleus(logits, total);
+        Work w = WORK.get();
+        double total = w.weigh(logits, max, (float) (1 / params.temperature()));
+        float[] weights = w.weights; // (after weigh, which sizes it)
+        if (params.topK() == 0 && params.topP() >= 1) return w.draw(n, random.nextDouble() * total);
+        int nucleus = w.nucleus(logits, total, params);
+        long[] candidates = w.candidates;
         double mass = 0;
         for (int i = 0; i < nucleus; i++) mass += weights[id(candidates[i])];
         double draw = random.nextDouble() * mass;
@@ -83,12 +83,15 @@ public final class Sampler {
             p[best] = 1;
             return p;
         }
-        double total = weigh(logits, logits[best], (float) (1 / params.temperature()));
+        Work w = WORK.get();
+        double total = w.weigh(logits, logits[best], (float) (1 / params.temperature()));
+        float[] weights = w.weights;
         if (params.topK() == 0 && params.topP() >= 1) {
             for (int i = 0; i < n; i++) p[i] = weights[i] / total;
             return p;
         }
-        int nucleus = nucleus(logits, total);
+        int nucleus = w.nucleus(logits, total, params);
+        long[] candidates = w.candidates;
         double mass = 0;
         for (int i = 0; i < nucleus; i++) mass += weights[id(candidates[i])];
         for (int i = 0; i < nucleus; i++) p[id(candidates[i])] = weights[id(candidates[i])] / mass;
@@ -96,159 +99,171 @@ public final class Sampler {
     }
 
     /**
-     * Top-k then top-p over the weighed tokens ({@link #weigh}, their sum {@code total}): the nucleus's keys into the
-     * front of {@code candidates} (in no particular order, the same for the same logits); returns how many.
+     * A draw's scratch, one per thread (a sampler per request would hold 0.5-1.5 MB each for a 128k vocabulary for as long
+     * as the request runs): each token's weight, each block's sum of them, the candidates' keys.
      */
-    private int nucleus(float[] logits, double total) {
-        // The candidates: with top-k its k likeliest tokens; without, only those that can be inside the nucleus — a token
-        // below (1 − p)/(n − 1) of the mass never is, unless it is the likeliest (llama2.c's trick; that one's weight is
-        // 1), which leaves a few hundred.
-        int n = logits.length, keep;
-        if (params.topK() > 0) {
-            keep = likeliest(logits, Math.min(params.topK(), n));
-        } else {
-            double cutoff = Math.min((1 - params.topP()) / (n - 1) * total, 1);
-            float below = (float) cutoff; // no more than the cutoff, so a vector compare passes every candidate (and a few more)
-            if (below > cutoff) below = Math.nextDown(below);
-            keep = 0;
-            int i = 0;
-            for (int upper = F.loopBound(n); i < upper; i += F.length()) { // (most vectors hold none)
-                if (!FloatVector.fromArray(F, weights, i).compare(VectorOperators.GE, below).anyTrue()) continue;
-                for (int j = i; j < i + F.length(); j++) if (weights[j] >= cutoff) candidate(keep++, logits, j);
-            }
-            for (; i < n; i++) if (weights[i] >= cutoff) candidate(keep++, logits, i);
-        }
+    private static final class Work {
+        float[] weights = new float[0];
+        double[] blockSums = new double[0];
+        long[] candidates = new long[0];
 
-        // Top-p applies to the distribution renormalised over the top-k tokens (or over all tokens).
-        if (params.topP() >= 1) return keep;
-        double keptMass = 0;
-        if (params.topK() > 0) {
-            for (int i = 0; i < keep; i++) keptMass += weights[id(candidates[i])];
-        } else {
-            keptMass = total;
-        }
-        return prefixReaching(keep, params.topP() * keptMass);
-    }
-
-    /**
-     * The nucleus without sorting the candidates: how many of the likeliest of {@code candidates[0, keep)} it takes for
-     * their weights to reach {@code need}, those moved to the front (in no particular order). A quickselect whose test is
-     * the mass of the likelier side, so it costs a few passes over the candidates where a sort of a flat distribution's
-     * tens of thousands (a high temperature, top-p 0.99) took milliseconds.
-     */
-    private int prefixReaching(int keep, double need) {
-        int lo = 0, hi = keep;
-        double before = 0; // the weight of candidates[0, lo): all likelier than those in [lo, hi)
-        while (hi - lo > 1) {
-            int m = partition(lo, hi);
-            double likelier = 0;
-            for (int i = lo; i < m; i++) likelier += weights[id(candidates[i])];
-            double pivot = weights[id(candidates[m])];
-            if (before + likelier >= need) {
-                hi = m;
-            } else if (before + likelier + pivot >= need) {
-                return m + 1;
+        /**
+         * Top-k then top-p over the weighed tokens ({@link #weigh}, their sum {@code total}): the nucleus's keys into the
+         * front of {@code candidates} (in no particular order, the same for the same logits); returns how many.
+         */
+        int nucleus(float[] logits, double total, SamplingParams params) {
+            // The candidates: with top-k its k likeliest tokens; without, only those that can be inside the nucleus — a token
+            // below (1 − p)/(n − 1) of the mass never is, unless it is the likeliest (llama2.c's trick; that one's weight is
+            // 1), which leaves a few hundred.
+            int n = logits.length, keep;
+            if (params.topK() > 0) {
+                keep = likeliest(logits, Math.min(params.topK(), n));
             } else {
-                before += likelier + pivot;
-                lo = m + 1;
+                double cutoff = Math.min((1 - params.topP()) / (n - 1) * total, 1);
+                float below = (float) cutoff; // no more than the cutoff, so a vector compare passes every candidate (and a few more)
+                if (below > cutoff) below = Math.nextDown(below);
+                keep = 0;
+                int i = 0;
+                for (int upper = F.loopBound(n); i < upper; i += F.length()) { // (most vectors hold none)
+                    if (!FloatVector.fromArray(F, weights, i).compare(VectorOperators.GE, below).anyTrue()) continue;
+                    for (int j = i; j < i + F.length(); j++) if (weights[j] >= cutoff) candidate(keep++, logits, j);
+                }
+                for (; i < n; i++) if (weights[i] >= cutoff) candidate(keep++, logits, i);
             }
-        }
-        return Math.min(lo + 1, keep); // (lo = keep: the candidates' rounded mass fell short of need; all of them)
-    }
 
-    /**
-     * Partitions {@code candidates[lo, hi)} around the median of its first, middle and last keys (the keys are distinct:
-     * each holds its id): likelier keys before it, less likely after; returns its index.
-     */
-    private int partition(int lo, int hi) {
-        int mid = (lo + hi) >>> 1;
-        long a = candidates[lo], b = candidates[mid], c = candidates[hi - 1];
-        int median = a < b ? (b < c ? mid : a < c ? hi - 1 : lo) : (a < c ? lo : b < c ? hi - 1 : mid);
-        swap(median, hi - 1);
-        long pivot = candidates[hi - 1];
-        int store = lo;
-        for (int i = lo; i < hi - 1; i++) if (candidates[i] < pivot) swap(i, store++);
-        swap(store, hi - 1);
-        return store;
-    }
-
-    private void swap(int i, int j) {
-        long t = candidates[i];
-        candidates[i] = candidates[j];
-        candidates[j] = t;
-    }
-
-    /**
-     * {@code weights[i] = exp((logits[i] − max) · inverseTemperature)} (the likeliest token's is 1), each block's sum into
-     * {@link #blockSums}; returns their total.
-     */
-    private double weigh(float[] logits, float max, float inverseTemperature) {
-        int n = logits.length, blocks = (n + BLOCK - 1) / BLOCK;
-        if (weights.length < n) weights = new float[n];
-        if (blockSums.length < blocks) blockSums = new double[blocks];
-        double total = 0;
-        for (int b = 0; b < blocks; b++) {
-            int from = b * BLOCK, to = Math.min(n, from + BLOCK), i = from;
-            FloatVector sum = FloatVector.zero(F);
-            for (int upper = from + F.loopBound(to - from); i < upper; i += F.length()) {
-                FloatVector w = FloatVector.fromArray(F, logits, i).sub(max).mul(inverseTemperature).lanewise(VectorOperators.EXP);
-                w.intoArray(weights, i);
-                sum = sum.add(w);
+            // Top-p applies to the distribution renormalised over the top-k tokens (or over all tokens).
+            if (params.topP() >= 1) return keep;
+            double keptMass = 0;
+            if (params.topK() > 0) {
+                for (int i = 0; i < keep; i++) keptMass += weights[id(candidates[i])];
+            } else {
+                keptMass = total;
             }
-            double block = sum.reduceLanes(VectorOperators.ADD);
-            for (; i < to; i++) block += weights[i] = (float) Math.exp((logits[i] - max) * inverseTemperature);
-            blockSums[b] = block;
-            total += block;
+            return prefixReaching(keep, params.topP() * keptMass);
         }
-        return total;
-    }
 
-    /** One draw from the whole (unnormalised) distribution: no filter, so no sorting; whole blocks are skipped by their sums. */
-    private int draw(int n, double total) {
-        double draw = random.nextDouble() * total;
-        int b = 0, blocks = (n + BLOCK - 1) / BLOCK;
-        while (b < blocks - 1 && draw >= blockSums[b]) draw -= blockSums[b++];
-        for (int i = b * BLOCK; i < n; i++) { // (past the block only where its rounded sum fell short of its weights)
-            draw -= weights[i];
-            if (draw < 0) return i;
-        }
-        return n - 1;
-    }
-
-    /**
-     * The {@code k} likeliest tokens' keys into {@code candidates[0, k)} (unordered): a heap whose root is the least
-     * likely kept, which most tokens fail against in one comparison.
-     */
-    private int likeliest(float[] logits, int k) {
-        for (int i = 0; i < k; i++) candidate(i, logits, i);
-        for (int i = k / 2 - 1; i >= 0; i--) siftDown(i, k);
-        for (int i = k; i < logits.length; i++) {
-            long key = key(logits[i], i);
-            if (key < candidates[0]) {
-                candidates[0] = key;
-                siftDown(0, k);
+        /**
+         * The nucleus without sorting the candidates: how many of the likeliest of {@code candidates[0, keep)} it takes for
+         * their weights to reach {@code need}, those moved to the front (in no particular order). A quickselect whose test is
+         * the mass of the likelier side, so it costs a few passes over the candidates where a sort of a flat distribution's
+         * tens of thousands (a high temperature, top-p 0.99) took milliseconds.
+         */
+        private int prefixReaching(int keep, double need) {
+            int lo = 0, hi = keep;
+            double before = 0; // the weight of candidates[0, lo): all likelier than those in [lo, hi)
+            while (hi - lo > 1) {
+                int m = partition(lo, hi);
+                double likelier = 0;
+                for (int i = lo; i < m; i++) likelier += weights[id(candidates[i])];
+                double pivot = weights[id(candidates[m])];
+                if (before + likelier >= need) {
+                    hi = m;
+                } else if (before + likelier + pivot >= need) {
+                    return m + 1;
+                } else {
+                    before += likelier + pivot;
+                    lo = m + 1;
+                }
             }
+            return Math.min(lo + 1, keep); // (lo = keep: the candidates' rounded mass fell short of need; all of them)
         }
-        return k;
-    }
 
-    /** Restores the heap below {@code at}: every key no less than its children's (the largest key, the least likely, at the root). */
-    private void siftDown(int at, int size) {
-        long key = candidates[at];
-        while (true) {
-            int child = 2 * at + 1;
-            if (child >= size) break;
-            if (child + 1 < size && candidates[child + 1] > candidates[child]) child++;
-            if (candidates[child] <= key) break;
-            candidates[at] = candidates[child];
-            at = child;
+        /**
+         * Partitions {@code candidates[lo, hi)} around the median of its first, middle and last keys (the keys are distinct:
+         * each holds its id): likelier keys before it, less likely after; returns its index.
+         */
+        private int partition(int lo, int hi) {
+            int mid = (lo + hi) >>> 1;
+            long a = candidates[lo], b = candidates[mid], c = candidates[hi - 1];
+            int median = a < b ? (b < c ? mid : a < c ? hi - 1 : lo) : (a < c ? lo : b < c ? hi - 1 : mid);
+            swap(median, hi - 1);
+            long pivot = candidates[hi - 1];
+            int store = lo;
+            for (int i = lo; i < hi - 1; i++) if (candidates[i] < pivot) swap(i, store++);
+            swap(store, hi - 1);
+            return store;
         }
-        candidates[at] = key;
-    }
 
-    private void candidate(int at, float[] logits, int id) {
-        if (candidates.length <= at) candidates = Arrays.copyOf(candidates, Math.max(at + 1, Math.min(logits.length, 2 * candidates.length + 64)));
-        candidates[at] = key(logits[id], id);
+        private void swap(int i, int j) {
+            long t = candidates[i];
+            candidates[i] = candidates[j];
+            candidates[j] = t;
+        }
+
+        /**
+         * {@code weights[i] = exp((logits[i] − max) · inverseTemperature)} (the likeliest token's is 1), each block's sum into
+         * {@link #blockSums}; returns their total.
+         */
+        double weigh(float[] logits, float max, float inverseTemperature) {
+            int n = logits.length, blocks = (n + BLOCK - 1) / BLOCK;
+            if (weights.length < n) weights = new float[n];
+            if (blockSums.length < blocks) blockSums = new double[blocks];
+            double total = 0;
+            for (int b = 0; b < blocks; b++) {
+                int from = b * BLOCK, to = Math.min(n, from + BLOCK), i = from;
+                FloatVector sum = FloatVector.zero(F);
+                for (int upper = from + F.loopBound(to - from); i < upper; i += F.length()) {
+                    FloatVector w = FloatVector.fromArray(F, logits, i).sub(max).mul(inverseTemperature).lanewise(VectorOperators.EXP);
+                    w.intoArray(weights, i);
+                    sum = sum.add(w);
+                }
+                double block = sum.reduceLanes(VectorOperators.ADD);
+                for (; i < to; i++) block += weights[i] = (float) Math.exp((logits[i] - max) * inverseTemperature);
+                blockSums[b] = block;
+                total += block;
+            }
+            return total;
+        }
+
+        /**
+         * The token at {@code draw} (in {@code [0, total)}) of the whole (unnormalised) distribution: no filter, so no
+         * sorting; whole blocks are skipped by their sums.
+         */
+        int draw(int n, double draw) {
+            int b = 0, blocks = (n + BLOCK - 1) / BLOCK;
+            while (b < blocks - 1 && draw >= blockSums[b]) draw -= blockSums[b++];
+            for (int i = b * BLOCK; i < n; i++) { // (past the block only where its rounded sum fell short of its weights)
+                draw -= weights[i];
+                if (draw < 0) return i;
+            }
+            return n - 1;
+        }
+
+        /**
+         * The {@code k} likeliest tokens' keys into {@code candidates[0, k)} (unordered): a heap whose root is the least
+         * likely kept, which most tokens fail against in one comparison.
+         */
+        private int likeliest(float[] logits, int k) {
+            for (int i = 0; i < k; i++) candidate(i, logits, i);
+            for (int i = k / 2 - 1; i >= 0; i--) siftDown(i, k);
+            for (int i = k; i < logits.length; i++) {
+                long key = key(logits[i], i);
+                if (key < candidates[0]) {
+                    candidates[0] = key;
+                    siftDown(0, k);
+                }
+            }
+            return k;
+        }
+
+        /** Restores the heap below {@code at}: every key no less than its children's (the largest key, the least likely, at the root). */
+        private void siftDown(int at, int size) {
+            long key = candidates[at];
+            while (true) {
+                int child = 2 * at + 1;
+                if (child >= size) break;
+                if (child + 1 < size && candidates[child + 1] > candidates[child]) child++;
+                if (candidates[child] <= key) break;
+                candidates[at] = candidates[child];
+                at = child;
+            }
+            candidates[at] = key;
+        }
+
+        private void candidate(int at, float[] logits, int id) {
+            if (candidates.length <= at) candidates = Arrays.copyOf(candidates, Math.max(at + 1, Math.min(logits.length, 2 * candidates.length + 64)));
+            candidates[at] = key(logits[id], id);
+        }
     }
 
     /**
