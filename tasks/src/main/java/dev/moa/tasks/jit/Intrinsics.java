@@ -257,7 +257,7 @@ final class Intrinsics {
                 String address = address(f, base, index, size);
                 t.emitLoad(buffer.origin(), "ld.global" + memType, f.push(kind), "[" + address + "]");
             }
-            case "load8", "load4" -> {
+            case "load8", "load8Once", "load4" -> {
                 boolean half = owner.equals(PtxCompiler.HALF);
                 if (!half && !(owner.equals(PtxCompiler.F32) && name.equals("load4"))) throw f.error(owner.displayName() + "." + name);
                 String index = f.pop();
@@ -269,8 +269,9 @@ final class Intrinsics {
                     t.emitLoad(buffer.origin(), "ld.global.v2.b32", "{" + v + "_0, " + v + "_1}", "[" + address + "]");
                     t.emit("mov.b32", v + "_2", 0);
                     t.emit("mov.b32", v + "_3", 0);
-                } else {
-                    t.emitLoad(buffer.origin(), "ld.global.v4.b32", "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
+                } else { // (read once: not allocated in L1, which keeps what is read again; ReadOnlyLoads makes it .nc where it may)
+                    String opcode = name.equals("load8Once") ? "ld.global.L1::no_allocate.v4.b32" : "ld.global.v4.b32";
+                    t.emitLoad(buffer.origin(), opcode, "{" + v + "_0, " + v + "_1, " + v + "_2, " + v + "_3}", "[" + address + "]");
                 }
             }
             case "set" -> {

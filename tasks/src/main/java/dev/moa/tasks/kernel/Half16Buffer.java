@@ -33,6 +33,15 @@ public final class Half16Buffer implements DeviceBuffer {
     }
 
     /**
+     * As {@link #load8}, for data the kernel reads once (a matvec's weights, streamed): the load does not allocate in the
+     * L1 cache ({@code ld.global.nc.L1::no_allocate.v4.b32}), so the L1 keeps what the kernel's warps read again and
+     * again (the activations every warp of a matvec reads whole) instead of lines no one will read.
+     */
+    public Vec16 load8Once(long index) {
+        return load8(index);
+    }
+
+    /**
      * Four consecutive elements from {@code index} (a multiple of 4, so the load is 8-byte aligned) in one 8-byte
      * load ({@code ld.global.nc.v2.b32}), as words 0 and 1 of the vector; words 2 and 3 are zero.
      */

@@ -73,7 +73,7 @@ public final class MatVecKernels {
             if (cols % 8 == 0) {
                 KernelContext.unroll(4); // four 16-byte weight loads in flight per lane hide the memory latency
                 for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
-                    Vec16 weights = w.load8(base + c);
+                    Vec16 weights = w.load8Once(base + c); // (read once: the L1 keeps x, which every warp reads whole)
                     Vec16 x0 = x.load4(c), x1 = x.load4(c + 4);
                     sum += NormedMatVecKernels.widen(weights.word(0), 0, ieee) * x0.f32(0) + NormedMatVecKernels.widen(weights.word(0), 1, ieee) * x0.f32(1)
                             + NormedMatVecKernels.widen(weights.word(1), 0, ieee) * x0.f32(2) + NormedMatVecKernels.widen(weights.word(1), 1, ieee) * x0.f32(3)
@@ -153,7 +153,7 @@ public final class MatVecKernels {
             if (cols % 8 == 0) {
                 KernelContext.unroll(4);
                 for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
-                    Vec16 wv = w.load8(base + c);
+                    Vec16 wv = w.load8Once(base + c);
                     // Vec16's element index must be a constant for the JIT: each element widened by name
                     float w0 = ieee != 0 ? wv.f16(0) : wv.bf16(0), w1 = ieee != 0 ? wv.f16(1) : wv.bf16(1);
                     float w2 = ieee != 0 ? wv.f16(2) : wv.bf16(2), w3 = ieee != 0 ? wv.f16(3) : wv.bf16(3);

@@ -147,7 +147,7 @@ public final class NormedMatVecKernels {
         if (cols % 8 == 0) {
             KernelContext.unroll(4); // eight 16-byte weight loads in flight per lane
             for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
-                Vec16 a = w.load8(base0 + c), b = w.load8(base1 + c);
+                Vec16 a = w.load8Once(base0 + c), b = w.load8Once(base1 + c); // (read once: the L1 keeps x and g)
                 Vec16 xa = x.load4(c), xb = x.load4(c + 4), ga = norm.load4(c), gb = norm.load4(c + 4);
                 float x0 = xa.f32(0), x1 = xa.f32(1), x2 = xa.f32(2), x3 = xa.f32(3);
                 float x4 = xb.f32(0), x5 = xb.f32(1), x6 = xb.f32(2), x7 = xb.f32(3);
