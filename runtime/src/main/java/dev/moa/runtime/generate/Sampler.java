@@ -57,7 +57,7 @@ public final class Sampler {
         float max = max(logits); // (its value, not where: a vector reduction, where the argmax's scalar pass cost a third of a draw)
         if (n == 1 || !Float.isFinite(max)) return argmax(logits); // (the forward refuses non-finite logits; all -inf has no distribution)
         Work w = WORK.get();
-        double total = w.weigh(logits, max, (float) (1 / params.temperature()));
+        double total = w.weigh(logits, max, inverseTemperature());
         float[] weights = w.weights; // (after weigh, which sizes it)
         if (params.topK() == 0 && params.topP() >= 1) return w.draw(n, random.nextDouble() * total);
         int nucleus = w.nucleus(logits, total, params);
@@ -73,6 +73,15 @@ public final class Sampler {
     }
 
     /**
+     * 1 / T as a float, at most the largest float: a temperature below about 3e-39 (which the parameters take) would make
+     * it infinite, and the likeliest token's weight {@code exp(0 · ∞)} NaN; at the largest float every other token's
+     * weight is 0 and the draw greedy, as the limit is.
+     */
+    private float inverseTemperature() {
+        return (float) Math.min(1 / params.temperature(), Float.MAX_VALUE);
+    }
+
+    /**
      * The probability of each token under these parameters (what {@link #next} draws from; greedy: 1 for the argmax):
      * for tests against a direct computation. Draws nothing.
      */
@@ -84,7 +93,7 @@ public final class Sampler {
             return p;
         }
         Work w = WORK.get();
-        double total = w.weigh(logits, logits[best], (float) (1 / params.temperature()));
+        double total = w.weigh(logits, logits[best], inverseTemperature());
         float[] weights = w.weights;
         if (params.topK() == 0 && params.topP() >= 1) {
             for (int i = 0; i < n; i++) p[i] = weights[i] / total;
@@ -102,7 +111,7 @@ public final class Sampler {
      * A draw's scratch, one per thread (a sampler per request would hold 0.5-1.5 MB each for a 128k vocabulary for as long
      * as the request runs): each token's weight, each block's sum of them, the candidates' keys.
      */
-    private static final class Work {
+    static final class Work {
         float[] weights = new float[0];
         double[] blockSums = new double[0];
         long[] candidates = new long[0];
@@ -222,11 +231,17 @@ public final class Sampler {
         int draw(int n, double draw) {
             int b = 0, blocks = (n + BLOCK - 1) / BLOCK;
             while (b < blocks - 1 && draw >= blockSums[b]) draw -= blockSums[b++];
-            for (int i = b * BLOCK; i < n; i++) { // (past the block only where its rounded sum fell short of its weights)
+            int last = -1;
+            for (int i = b * BLOCK, to = Math.min(n, i + BLOCK); i < to; i++) {
+                if (!(weights[i] > 0)) continue;
+                last = i;
                 draw -= weights[i];
                 if (draw < 0) return i;
             }
-            return n - 1;
+            // a draw in the sliver by which the block's sum, rounded in float lanes, exceeds its weights one by one: the
+            // block's last token with weight; never a token of weight 0 (the likeliest token's weight is 1, so one has)
+            if (last >= 0) return last;
+            for (int i = n - 1; ; i--) if (weights[i] > 0) return i;
         }
 
         /**
@@ -271,7 +286,7 @@ public final class Sampler {
      * order as signed integers and inverted (larger logits first), then the id (equal logits in id order).
      */
     static long key(float logit, int id) {
-        int bits = Float.floatToIntBits(logit);
+        int bits = Float.floatToIntBits(logit + 0.0f); // (-0 + 0 is +0: equal logits, one key but for the id)
         int ascending = bits >= 0 ? bits : bits ^ 0x7FFFFFFF;
         return ((long) ~ascending << 32) | id;
     }

@@ -86,6 +86,43 @@ class SamplerTest {
         assertEquals(0, new Sampler(new SamplingParams(1.0, 0, 0.5, 3)).next(new float[] {4f}), "one token");
     }
 
+    /** A temperature so small that 1 / T overflows a float samples the likeliest token, as the limit does (it drew NaN weights). */
+    @Test
+    void aVanishingTemperatureIsGreedy() {
+        for (SamplingParams p : new SamplingParams[] {new SamplingParams(1e-40, 0, 0.9, 1), new SamplingParams(1e-40, 0, 1, 2),
+                new SamplingParams(1e-40, 3, 1, 3), new SamplingParams(1e-40, 3, 0.5, 4)}) {
+            Sampler sampler = new Sampler(p);
+            for (int i = 0; i < 50; i++) assertEquals(1, sampler.next(LOGITS), p.toString());
+        }
+    }
+
+    /** -0 and +0 are equal logits: id order between them, as between any equal logits. */
+    @Test
+    void signedZerosAreEqualLogits() {
+        Sampler nucleus = new Sampler(new SamplingParams(1.0, 0, 0.5, 5));
+        for (int i = 0; i < 20; i++) assertEquals(0, nucleus.next(new float[] {-0.0f, 0.0f}));
+        double[] p = new Sampler(new SamplingParams(1.0, 2, 1.0, 6)).probabilities(new float[] {-0.0f, 0.0f, 0.0f});
+        assertTrue(p[0] > 0 && p[1] > 0 && p[2] == 0, java.util.Arrays.toString(p));
+    }
+
+    /**
+     * A draw that lands in the sliver by which a block's sum (rounded in float lanes) exceeds its weights added one by one
+     * returns that block's last token with weight, never one of weight 0 from the next block.
+     */
+    @Test
+    void aDrawPastABlocksWeightsStaysInTheBlock() {
+        Sampler.Work w = new Sampler.Work();
+        float[] logits = new float[1024];
+        java.util.Arrays.fill(logits, 512, 1024, -200f); // the second block's weights underflow to 0
+        w.weigh(logits, 0f, 1f);
+        double exact = 0;
+        for (int i = 0; i < 512; i++) exact += w.weights[i];
+        assertEquals(0, w.blockSums[1]);
+        w.blockSums[0] = exact + 1e-6; // as a rounding up of the block's sum would leave it
+        assertEquals(511, w.draw(1024, exact + 5e-7));
+        assertEquals(3, w.draw(1024, 3.5));
+    }
+
     /** The filtered softmax the plain way, in double precision over every token. */
     private static double[] direct(float[] logits, SamplingParams params) {
         int n = logits.length;
