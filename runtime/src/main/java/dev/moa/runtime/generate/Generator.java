@@ -48,7 +48,10 @@ public final class Generator {
         Generation generation = new Generation(model, prompt.length, session.capacity() - session.position() - prompt.length, params, onText);
         float[] logits = session.prefill(prompt);
         generation.prefilled();
-        for (int token; (token = generation.next(logits, session.position() < session.capacity())) >= 0; ) logits = session.decode(token);
+        // greedy: each next token from the step's argmax, on a device there (no logits read back); else drawn from the logits
+        for (int token = generation.choose(logits); (token = generation.accept(token, session.position() < session.capacity())) >= 0; ) {
+            token = generation.greedy() ? session.decodeGreedy(token) : generation.choose(session.decode(token));
+        }
         return generation.result(session.kvCacheBytes());
     }
 }

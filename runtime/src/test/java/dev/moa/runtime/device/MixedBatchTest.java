@@ -60,6 +60,36 @@ class MixedBatchTest {
         }
     }
 
+    /**
+     * A greedy generation on a device takes each token from the device's argmax and reads no logits back; a sampled one
+     * reads one row a token. The greedy tokens are the CPU's.
+     */
+    @Test
+    void aGreedyGenerationReadsNoLogitsBack() throws Exception {
+        int[] prompt = new Random(4).ints(30, 3, 2000).toArray();
+        int tokens = 6;
+        dev.moa.runtime.generate.GenerationResult cpu;
+        try (Model model = Model.load(DEMO)) {
+            cpu = dev.moa.runtime.generate.Generator.generate(model, prompt, params(tokens, dev.moa.runtime.generate.SamplingParams.greedy()), t -> { });
+        }
+        Counting backend = new Counting();
+        try (Model model = Model.load(DEMO, backend)) {
+            int vocab = model.config().vocabSize();
+            backend.rangedBytes = 0;
+            var greedy = dev.moa.runtime.generate.Generator.generate(model, prompt, params(tokens, dev.moa.runtime.generate.SamplingParams.greedy()), t -> { });
+            assertArrayEquals(cpu.tokens(), greedy.tokens(), "the CPU's greedy tokens");
+            assertEquals(0, backend.rangedBytes, "a greedy generation reads no row of logits back");
+            var sampled = dev.moa.runtime.generate.Generator.generate(model, prompt,
+                    params(tokens, new dev.moa.runtime.generate.SamplingParams(0.8, 0, 0.9, 3)), t -> { });
+            assertEquals((long) (sampled.tokens().length - 1) * vocab * Float.BYTES, backend.rangedBytes,
+                    "a sampled generation reads one row a decoded token (the first comes from the prompt's logits)");
+        }
+    }
+
+    private static dev.moa.runtime.generate.GenerationParams params(int tokens, dev.moa.runtime.generate.SamplingParams sampling) {
+        return new dev.moa.runtime.generate.GenerationParams(tokens, sampling, List.of(), false);
+    }
+
     private static List<Session> start(Model model, String[] modes, List<int[]> prompts) {
         List<Session> sessions = new ArrayList<>();
         for (int i = 0; i < modes.length; i++) {
