@@ -82,8 +82,11 @@ final class DevicePrefill implements AutoCloseable {
     private final ChunkSteps steps;
     /** Layers run so far, and the first token of the current layer's next chunk. */
     private int layer, start;
-    /** The attention's schedule made last, and the bands it was made for: a layer with the same bands (every dense one) takes it again. */
-    private I32Buffer lastSchedule;
+    /**
+     * The bands made last, on the device and as numbers, and the attention's schedule made for them: a layer with the
+     * same bands (every dense one) takes both again.
+     */
+    private I32Buffer lastBandsBuffer, lastSchedule;
     private int[] lastBands;
 
     /** Whether the device can prefill this model: heads the attention kernel stages (the GEMMs take every weight format). */
@@ -344,15 +347,17 @@ final class DevicePrefill implements AutoCloseable {
      */
     private LayerCache layerCache(KvBuffers kv, CacheLayout layout, int l, int tokens, int base) {
         int heads = config.numHeads(), kvHeads = config.numKvHeads();
-        I32Buffer offsets = buffers.i32(kvHeads), rings = buffers.i32(kvHeads), firstKept = buffers.i32(kvHeads), bands = buffers.i32(heads);
+        I32Buffer offsets = buffers.i32(kvHeads), rings = buffers.i32(kvHeads), firstKept = buffers.i32(kvHeads);
         for (int g = 0; g < kvHeads; g++) {
             offsets.set(g, base + layout.offset(l, g));
             rings.set(g, layout.ringSlots(l, g));
             firstKept.set(g, layout.firstKept(l, g, tokens));
         }
         int[] band = new int[heads];
-        for (int h = 0; h < heads; h++) bands.set(h, band[h] = (int) Math.min(Integer.MAX_VALUE / 2, layout.spans().local()[l][h] / ElasticRule.BLOCK));
-        if (!java.util.Arrays.equals(band, lastBands)) { // (the schedule depends on the bands alone, the prompt being one)
+        for (int h = 0; h < heads; h++) band[h] = (int) Math.min(Integer.MAX_VALUE / 2, layout.spans().local()[l][h] / ElasticRule.BLOCK);
+        if (!java.util.Arrays.equals(band, lastBands)) { // (the schedule depends on the bands alone, the prompt being one; both read-only on the device)
+            lastBandsBuffer = buffers.i32(heads);
+            for (int h = 0; h < heads; h++) lastBandsBuffer.set(h, band[h]);
             int queries = steps.tensorAttention ? ElasticRule.BLOCK : PrefillKernels.QUERIES; // a group's queries, either kernel
             lastSchedule = buffers.i32((long) (tokens + queries - 1) / queries * heads);
             for (int from = 0; from < tokens; from += chunk) {
@@ -361,7 +366,7 @@ final class DevicePrefill implements AutoCloseable {
             }
             lastBands = band;
         }
-        return new LayerCache(kv, offsets, rings, firstKept, bands, lastSchedule, layout.sinkSlots());
+        return new LayerCache(kv, offsets, rings, firstKept, lastBandsBuffer, lastSchedule, layout.sinkSlots());
     }
 
     /**

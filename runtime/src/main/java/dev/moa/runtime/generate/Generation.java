@@ -49,15 +49,6 @@ public final class Generation {
         prefillEnd = System.nanoTime();
     }
 
-    /**
-     * Chooses the next token from {@code logits} (the prompt's last position's, then each fed token's) and streams
-     * its text; returns the token to feed back, or -1 when the generation has ended (eos, a stop string, the budget,
-     * or {@code roomLeft} false: no position left to feed a token into).
-     */
-    public int next(float[] logits, boolean roomLeft) {
-        return accept(choose(logits), roomLeft);
-    }
-
     /** Whether this generation takes each step's likeliest token (then its logits' argmax is all it needs of them). */
     public boolean greedy() {
         return greedy;
@@ -72,7 +63,11 @@ public final class Generation {
         return sampler.next(logits);
     }
 
-    /** {@link #next} for a token already {@linkplain #choose chosen}. */
+    /**
+     * Takes {@code token} ({@linkplain #choose chosen} from the prompt's last logits, then each fed token's; or a
+     * device's argmax where greedy) and streams its text; returns the token to feed back, or -1 when the generation has
+     * ended (eos, a stop string, the budget, or {@code roomLeft} false: no position left to feed a token into).
+     */
     public int accept(int token, boolean roomLeft) {
         if (reason != null) throw new IllegalStateException("the generation has ended (" + reason + ")");
         if (count == 0) timeToFirstToken = (System.nanoTime() - start) / 1e9;

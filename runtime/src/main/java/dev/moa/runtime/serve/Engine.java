@@ -275,7 +275,7 @@ public final class Engine implements AutoCloseable {
         metrics.lastBatch = rows.size();
         // each sampled request's sampler on its own (a tenth of a millisecond or more a draw over a large vocabulary: one
         // after another, a batch of 32 would wait milliseconds a step), then their texts in turn
-        int[] chosen = step.argmax().clone();
+        int[] chosen = step.argmax(); // (a fresh array each step)
         RuntimeException[] failures = new RuntimeException[chosen.length];
         java.util.stream.IntStream.range(0, chosen.length).parallel().forEach(b -> {
             if (!sampled[b]) return;

@@ -46,10 +46,16 @@ public interface Backend extends AutoCloseable {
      * (a sampled session's logits) and not the others. This default reads back the whole buffer.
      */
     default void download(DeviceBuffer buffer, long fromByte, long bytes) {
-        if (fromByte < 0 || bytes < 0 || fromByte > buffer.memory().byteSize() - bytes) {
-            throw new IndexOutOfBoundsException("a download of " + bytes + " bytes from byte " + fromByte + " of " + buffer.memory().byteSize());
-        }
+        requireRange(buffer, fromByte, bytes, "a download");
         download(buffer);
+    }
+
+    /** Refuses a range of {@code bytes} from byte {@code fromByte} that is not inside the buffer, naming {@code what} was asked. */
+    static void requireRange(DeviceBuffer buffer, long fromByte, long bytes, String what) {
+        long size = buffer.memory().byteSize();
+        if (fromByte < 0 || bytes < 0 || fromByte > size - bytes) {
+            throw new IndexOutOfBoundsException(what + " of " + bytes + " bytes from byte " + fromByte + " of " + size);
+        }
     }
 
     /**

@@ -106,9 +106,7 @@ public final class CudaBackend implements Backend {
     public synchronized void upload(DeviceBuffer buffer, long fromByte, long bytes) {
         context.makeCurrent();
         var host = buffer.memory();
-        if (fromByte < 0 || bytes < 0 || fromByte > host.byteSize() - bytes) {
-            throw new IndexOutOfBoundsException("an upload of " + bytes + " bytes from byte " + fromByte + " of " + host.byteSize());
-        }
+        Backend.requireRange(buffer, fromByte, bytes, "an upload");
         DeviceMemory memory = resident.get(buffer);
         if (memory == null) {
             memory = context.allocate(host.byteSize());
@@ -119,19 +117,13 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void download(DeviceBuffer buffer) {
-        context.makeCurrent();
-        DeviceMemory memory = resident.get(buffer);
-        if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
-        stream.synchronize();
-        memory.copyTo(buffer.memory());
+        download(buffer, 0, buffer.memory().byteSize());
     }
 
     @Override
     public synchronized void download(DeviceBuffer buffer, long fromByte, long bytes) {
         context.makeCurrent();
-        if (fromByte < 0 || bytes < 0 || fromByte > buffer.memory().byteSize() - bytes) {
-            throw new IndexOutOfBoundsException("a download of " + bytes + " bytes from byte " + fromByte + " of " + buffer.memory().byteSize());
-        }
+        Backend.requireRange(buffer, fromByte, bytes, "a download");
         DeviceMemory memory = resident.get(buffer);
         if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
         stream.synchronize();
@@ -275,9 +267,7 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized void zero(DeviceBuffer buffer, long fromByte, long bytes) {
         context.makeCurrent();
-        if (fromByte < 0 || bytes < 0 || fromByte > buffer.memory().byteSize() - bytes) {
-            throw new IndexOutOfBoundsException("zeroing " + bytes + " bytes from byte " + fromByte + " of " + buffer.memory().byteSize());
-        }
+        Backend.requireRange(buffer, fromByte, bytes, "a zeroing");
         upload(buffer, 0, 0);
         if (bytes > 0) context.driver().memsetD8Async(resident.get(buffer).address() + fromByte, (byte) 0, bytes, stream.handle());
     }

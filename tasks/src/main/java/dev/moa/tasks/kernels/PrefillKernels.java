@@ -665,7 +665,6 @@ public final class PrefillKernels {
         }
     }
 
-    
     /**
      * Attention of one query head for 32 of the chunk's queries (its schedule's item, below): the chunk is the
      * prompt's positions {@code [start, start + count)} of a {@code tokens}-token prompt, {@code start} a multiple of
