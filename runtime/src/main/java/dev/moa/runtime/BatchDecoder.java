@@ -102,36 +102,37 @@ public final class BatchDecoder {
     }
 
     /**
-     * As {@link #step}, for a batch of greedy and sampled sessions: every session's argmax, and the logits of those
-     * {@code sampled} marks (null for the others). On a device the argmax runs there and only the sampled sessions'
-     * logits come back — a greedy session's 128k logits crossing to the host each step, copied and checked there, cost
-     * a server more than the step; on the CPU every row's logits are at hand and the argmax is taken here.
+     * As {@link #step}, for a batch of greedy and sampled sessions: each session's next token as its {@code samplers[b]}
+     * draws it (one uniform of its sequence a sampled session; the argmax a greedy one). On a device the draws run there
+     * and no logits come back but a row's whose nucleus is too flat for the device (the host then draws from them with
+     * the same uniform: the same token); on the CPU the rows are drawn here, in parallel (a tenth of a millisecond or
+     * more a draw over a large vocabulary: one after another, a batch of 32 would wait milliseconds a step).
      */
-    public DeviceDecoder.Chosen stepChoosing(List<Session> sessions, int[] tokens, boolean[] sampled) {
+    public int[] stepDrawing(List<Session> sessions, int[] tokens, Sampler[] samplers) {
         int n = sessions.size();
-        if (sampled.length != n) throw new IllegalArgumentException(n + " sessions but " + sampled.length + " sampled flags");
+        if (samplers.length != n) throw new IllegalArgumentException(n + " sessions but " + samplers.length + " samplers");
+        int[] next = new int[n];
         if (sessions.isEmpty() || sessions.get(0).accelerator() == null) {
             float[][] rows = step(sessions, tokens);
-            int[] next = new int[n];
-            for (int b = 0; b < n; b++) {
-                next[b] = Sampler.argmax(rows[b]);
-                if (!sampled[b]) rows[b] = null;
-            }
-            return new DeviceDecoder.Chosen(next, rows);
+            java.util.stream.IntStream.range(0, n).parallel().forEach(b -> next[b] = samplers[b].next(rows[b]));
+            return next;
         }
         int[] positions = new int[n];
         check(sessions, tokens, new KvCache[n], positions);
+        DeviceDecoder.Draw[] draws = new DeviceDecoder.Draw[n];
+        for (int b = 0; b < n; b++) draws[b] = DeviceDecoder.Draw.of(samplers[b]);
         DeviceDecoder.Chosen chosen;
         synchronized (sessions.get(0).accelerator()) { // no session grows the KV pool between choosing the step and running it
-            chosen = device(sessions).decodeChoosing(tokens, positions, sampled);
+            chosen = device(sessions).decodeDrawing(tokens, positions, draws);
         }
-        float[][] logits = new float[n][];
         for (int b = 0; b < n; b++) {
-            if (chosen.argmax()[b] < 0) NonFiniteException.check(chosen.logits()[b], 1, chosen.logits()[b].length, new int[] {positions[b]}, "the output head's logits");
-            if (sampled[b]) logits[b] = chosen.logits()[b].clone(); // (the device step reuses its arrays)
+            float[] row = chosen.logits()[b];
+            if (row != null) NonFiniteException.check(row, 1, row.length, new int[] {positions[b]}, "the output head's logits");
         }
+        java.util.stream.IntStream.range(0, n).parallel()
+                .forEach(b -> next[b] = chosen.tokens()[b] >= 0 ? chosen.tokens()[b] : samplers[b].sample(chosen.logits()[b], draws[b].uniform()));
         for (Session s : sessions) s.advance();
-        return new DeviceDecoder.Chosen(chosen.argmax(), logits);
+        return next;
     }
 
     /** Checks a step's sessions and tokens; fills their caches and positions. */

@@ -214,7 +214,7 @@ public final class Session implements AutoCloseable {
             }
             logits = step.logits()[0];
             // the device's argmax step also says whether every logit is finite: the host scans them only where one is not
-            if (step.argmax()[0] < 0) NonFiniteException.check(logits, 1, vocab, new int[] {position}, "the output head's logits");
+            if (step.tokens()[0] < 0) NonFiniteException.check(logits, 1, vocab, new int[] {position}, "the output head's logits");
             if (everyPosition != null && position >= everyPosition.firstPosition()) everyPosition.accept(position, logits);
             position++;
         }
@@ -235,6 +235,33 @@ public final class Session implements AutoCloseable {
             next = device.decodeGreedy(token, position);
         }
         if (next < 0) NonFiniteException.check(device.logits()[0], 1, model.config().vocabSize(), new int[] {position}, "the output head's logits");
+        position++;
+        return next;
+    }
+
+    /**
+     * Appends {@code token} and returns the next token {@code sampler} draws (taking one uniform of its sequence; the
+     * argmax where it is greedy): on a device the draw runs there and no logits are read back, unless the nucleus is too
+     * flat for it (then the host draws from them with the same uniform and gets the same token); on the CPU it is
+     * {@code sampler.next} of {@link #decode}'s logits.
+     */
+    public int decodeDrawing(int token, dev.moa.runtime.generate.Sampler sampler) {
+        if (sampler.greedy()) return decodeGreedy(token);
+        if (accelerator == null || position == 0) return sampler.next(decode(token));
+        requireRoom(1);
+        requireToken(token);
+        DeviceDecoder.Draw draw = DeviceDecoder.Draw.of(sampler);
+        DeviceDecoder.Chosen step;
+        synchronized (accelerator) { // no other session grows the KV pool between choosing the step and running it
+            ownDevice();
+            step = device.decodeDrawing(new int[] {token}, new int[] {position}, new DeviceDecoder.Draw[] {draw});
+        }
+        int next = step.tokens()[0];
+        if (next < 0) {
+            float[] logits = step.logits()[0];
+            NonFiniteException.check(logits, 1, logits.length, new int[] {position}, "the output head's logits");
+            next = sampler.sample(logits, draw.uniform());
+        }
         position++;
         return next;
     }

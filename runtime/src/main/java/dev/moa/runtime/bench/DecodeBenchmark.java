@@ -26,9 +26,8 @@ public final class DecodeBenchmark {
     }
 
     /**
-     * As {@link #run(Model, int, int, int)}, each token chosen by {@code sampling}: greedy steps choose on the device
-     * where the session decodes on one ({@link Session#decodeGreedy}); others take each step's logits back to the host
-     * and draw there ({@link Sampler}), as a sampled generation does.
+     * As {@link #run(Model, int, int, int)}, each token chosen by {@code sampling} where the step runs, as a generation
+     * does ({@link Session#decodeDrawing}: on a device the argmax or the draw runs there; on the CPU after the step).
      */
     public static Result run(Model model, int promptTokens, int decodeTokens, int rounds, SamplingParams sampling) {
         int vocab = model.config().vocabSize();
@@ -41,10 +40,9 @@ public final class DecodeBenchmark {
                 bestPrefill = Math.min(bestPrefill, (System.nanoTime() - start) / 1e9);
                 // the first step moves the cache to a device and captures its graph there: timed apart from decode
                 Sampler sampler = new Sampler(sampling);
-                boolean greedy = sampling.isGreedy();
-                int token = greedy ? session.decodeGreedy(Sampler.argmax(logits)) : sampler.next(session.decode(sampler.next(logits)));
+                int token = session.decodeDrawing(sampler.next(logits), sampler);
                 start = System.nanoTime();
-                for (int i = 1; i < decodeTokens; i++) token = greedy ? session.decodeGreedy(token) : sampler.next(session.decode(token));
+                for (int i = 1; i < decodeTokens; i++) token = session.decodeDrawing(token, sampler);
                 bestDecode = Math.min(bestDecode, (System.nanoTime() - start) / 1e9);
             }
             System.err.printf("  round %d: prefill %.1f tokens/s, decode %.2f tokens/s%n", round + 1,

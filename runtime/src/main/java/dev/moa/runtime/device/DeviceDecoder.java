@@ -15,6 +15,7 @@ import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.AttentionKernels;
 import dev.moa.tasks.kernels.MatVecKernels;
 import dev.moa.tasks.kernels.NormedMatVecKernels;
+import dev.moa.tasks.kernels.SamplingKernels;
 import dev.moa.tasks.kernels.Step;
 import dev.moa.tasks.kernels.VectorKernels;
 import java.lang.foreign.MemorySegment;
@@ -63,6 +64,9 @@ public final class DeviceDecoder implements AutoCloseable {
     /** The step, then the argmax of each row's logits on the device: greedy decoding reads back 2 ints per row. */
     private final TaskGraph greedyGraph = new TaskGraph();
     private final I32Buffer chosen;
+    /** The greedy step, then each sampled row's draw ({@link SamplingKernels#sample}) over its parameters in {@link #draws}. */
+    private final TaskGraph drawingGraph = new TaskGraph();
+    private final I32Buffer draws;
     /** Per layer: how every row's keys and values are laid out in the pool. */
     private final LayerCache[] layers;
     /** The pool the rows' caches are in, and its generation the step was built over. */
@@ -202,6 +206,9 @@ public final class DeviceDecoder implements AutoCloseable {
         int chunks = VectorKernels.ARGMAX_CHUNKS;
         greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(chunks, batch, VectorKernels.ROW_GROUP), logits,
                 buffers.f32((long) batch * chunks), buffers.i32(2L * batch * chunks), buffers.i32(batch), chosen, vocab);
+        draws = buffers.i32((long) batch * SamplingKernels.DRAW_SIZE);
+        for (TaskGraph.Task t : greedyGraph.tasks()) drawingGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
+        drawingGraph.task("sample", SamplingKernels.class, "sample", Grid.of(batch, SamplingKernels.GROUP), logits, draws, chosen, vocab);
     }
 
     /** Row {@code b}'s part of layer {@code l}'s tables: its KV groups' first slots and rings, its query heads' sinks and windows. */
@@ -508,10 +515,63 @@ public final class DeviceDecoder implements AutoCloseable {
      */
     public int[] decodeGreedy(int[] tokens, int[] positions) {
         run(greedyGraph, tokens, positions);
+        return chosenTokens();
+    }
+
+    /** Each row's token from {@link #chosen} (read back): -1 where its logits are not all finite or the host is to draw. */
+    private int[] chosenTokens() {
         backend.download(chosen);
         int[] next = new int[rows.size()];
         for (int b = 0; b < next.length; b++) next[b] = chosen.get(2L * b + 1) == 0 ? chosen.get(2L * b) : -1;
         return next;
+    }
+
+    /**
+     * A sampled row's draw on the device: its sampler's temperature, top-k and top-p (as floats) and the uniform it took
+     * for this token ({@link dev.moa.runtime.generate.Sampler#uniform}).
+     */
+    public record Draw(float temperature, int topK, float topP, int uniform) {
+        /** {@code sampler}'s next draw, taking one uniform of its sequence; null where it is greedy (then the argmax stands). */
+        public static Draw of(dev.moa.runtime.generate.Sampler sampler) {
+            if (sampler.greedy()) return null;
+            var p = sampler.params();
+            return new Draw((float) p.temperature(), p.topK(), (float) p.topP(), sampler.uniform());
+        }
+    }
+
+    /**
+     * Runs the step for every row and draws each row's next token on the device ({@link SamplingKernels#sample}; the
+     * argmax where {@code draws[b]} is null), reading back one int a row and no logits, but those of a row that gets -1:
+     * its logits not all finite numbers, or flat enough that its nucleus is past what the device ranks (then the host
+     * draws from them with the same uniform, {@link dev.moa.runtime.generate.Sampler#sample}, and gets the token the
+     * device would have). Returns the tokens and those rows' logits (null for the others; arrays reused by the next call).
+     */
+    public Chosen decodeDrawing(int[] tokens, int[] positions, Draw[] draws) {
+        if (draws.length != rows.size()) throw new IllegalArgumentException("a step of " + rows.size() + " sessions, " + draws.length + " draws");
+        boolean sampled = false;
+        for (int b = 0; b < draws.length; b++) {
+            Draw d = draws[b];
+            long at = (long) b * SamplingKernels.DRAW_SIZE;
+            this.draws.set(at + SamplingKernels.TEMPERATURE, d == null ? 0 : Float.floatToRawIntBits(d.temperature()));
+            this.draws.set(at + SamplingKernels.TOP_K, d == null ? 0 : d.topK());
+            this.draws.set(at + SamplingKernels.TOP_P, d == null ? 0 : Float.floatToRawIntBits(d.topP()));
+            this.draws.set(at + SamplingKernels.UNIFORM, d == null ? 0 : d.uniform());
+            sampled |= d != null;
+        }
+        if (sampled) backend.upload(this.draws);
+        run(sampled ? drawingGraph : greedyGraph, tokens, positions);
+        int[] next = chosenTokens();
+        float[][] out = new float[next.length][];
+        for (int b = 0; b < next.length; b++) if (next[b] < 0) out[b] = rowLogits(b);
+        return new Chosen(next, out);
+    }
+
+    /** Row b's logits of the last step, read back alone (into an array the next call reuses). */
+    private float[] rowLogits(int b) {
+        long rowBytes = (long) vocab * Float.BYTES;
+        backend.download(logits, b * rowBytes, rowBytes);
+        MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, b * rowBytes, hostLogits[b], 0, vocab);
+        return hostLogits[b];
     }
 
     /**
@@ -525,18 +585,15 @@ public final class DeviceDecoder implements AutoCloseable {
         if (wanted.length != rows.size()) throw new IllegalArgumentException("a step of " + rows.size() + " sessions, " + wanted.length + " rows wanted or not");
         int[] next = decodeGreedy(tokens, positions);
         float[][] out = new float[next.length][];
-        long rowBytes = (long) vocab * Float.BYTES;
-        for (int b = 0; b < next.length; b++) {
-            if (!wanted[b] && next[b] >= 0) continue;
-            backend.download(logits, b * rowBytes, rowBytes);
-            MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, b * rowBytes, hostLogits[b], 0, vocab);
-            out[b] = hostLogits[b];
-        }
+        for (int b = 0; b < next.length; b++) if (wanted[b] || next[b] < 0) out[b] = rowLogits(b);
         return new Chosen(next, out);
     }
 
-    /** A step's {@link #decodeChoosing}: each row's argmax on the device, and the logits read back of the rows that wanted them. */
-    public record Chosen(int[] argmax, float[][] logits) {
+    /**
+     * A step's {@link #decodeChoosing} or {@link #decodeDrawing}: each row's token chosen on the device (-1 where the
+     * host must look at its logits), and the logits read back of the rows that wanted them or got -1.
+     */
+    public record Chosen(int[] tokens, float[][] logits) {
     }
 
     private void run(TaskGraph step, int[] tokens, int[] positions) {
@@ -599,6 +656,7 @@ public final class DeviceDecoder implements AutoCloseable {
     public void close() {
         backend.forget(graph);
         backend.forget(greedyGraph);
+        backend.forget(drawingGraph);
         buffers.close();
         ownRegions.forEach(KvPool.Region::close);
         ownRegions.clear();

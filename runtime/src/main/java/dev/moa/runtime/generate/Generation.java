@@ -64,6 +64,15 @@ public final class Generation {
     }
 
     /**
+     * This generation's sampler, for a step that draws where it runs ({@code Session.decodeDrawing},
+     * {@code BatchDecoder.stepDrawing}); its draws are the generation's, one a token, whoever makes them.
+     */
+    public Sampler sampler() {
+        if (reason != null) throw new IllegalStateException("the generation has ended (" + reason + ")");
+        return sampler;
+    }
+
+    /**
      * Takes {@code token} ({@linkplain #choose chosen} from the prompt's last logits, then each fed token's; or a
      * device's argmax where greedy) and streams its text; returns the token to feed back, or -1 when the generation has
      * ended (eos, a stop string, the budget, or {@code roomLeft} false: no position left to feed a token into).

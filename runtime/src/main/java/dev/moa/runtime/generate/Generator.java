@@ -48,9 +48,9 @@ public final class Generator {
         Generation generation = new Generation(model, prompt.length, session.capacity() - session.position() - prompt.length, params, onText);
         float[] logits = session.prefill(prompt);
         generation.prefilled();
-        // greedy: each next token from the step's argmax, on a device there (no logits read back); else drawn from the logits
+        // each next token drawn (or the argmax taken) where the step ran: on a device there, no logits read back
         for (int token = generation.choose(logits); (token = generation.accept(token, session.position() < session.capacity())) >= 0; ) {
-            token = generation.greedy() ? session.decodeGreedy(token) : generation.choose(session.decode(token));
+            token = session.decodeDrawing(token, generation.sampler());
         }
         return generation.result(session.kvCacheBytes());
     }

@@ -33,7 +33,25 @@ public final class Sampler {
     }
 
     public int next(float[] logits) {
-        return params.isGreedy() ? argmax(logits) : sample(logits);
+        return params.isGreedy() ? argmax(logits) : sample(logits, uniform());
+    }
+
+    /** Whether this sampler takes the likeliest token (then a draw needs no uniform). */
+    public boolean greedy() {
+        return params.isGreedy();
+    }
+
+    /**
+     * The next uniform of this sampler's seeded sequence, as an unsigned 32-bit fraction of one: what a draw on the host
+     * ({@link #sample}) or on a device (the same draw: dev.moa.tasks.kernels.SamplingKernels) takes.
+     */
+    public int uniform() {
+        return (int) (random.nextLong() >>> 32);
+    }
+
+    /** The parameters of this sampler's draws. */
+    public SamplingParams params() {
+        return params;
     }
 
     /** The largest logit (NaN where one is NaN). */
@@ -53,22 +71,27 @@ public final class Sampler {
         return best;
     }
 
-    private int sample(float[] logits) {
+    /**
+     * The token at {@code uniform}'s fraction of the filtered distribution's weight: walked in id order without a filter;
+     * with one, from the likeliest token down (equal logits in id order), so that a device's draw of the same uniform
+     * gives the same token (its logits the same).
+     */
+    public int sample(float[] logits, int uniform) {
         int n = logits.length;
+        double u = (uniform & 0xFFFFFFFFL) * 0x1p-32;
         float max = max(logits); // (its value, not where: a vector reduction, where the argmax's scalar pass cost a third of a draw)
         if (n == 1 || !Float.isFinite(max)) return argmax(logits); // (the forward refuses non-finite logits; all -inf has no distribution)
         Work w = WORK.get();
         double total = w.weigh(logits, max, inverseTemperature());
         float[] weights = w.weights; // (after weigh, which sizes it)
-        if (params.topK() == 0 && params.topP() >= 1) return w.draw(n, random.nextDouble() * total);
+        if ((params.topK() == 0 || params.topK() >= n) && params.topP() >= 1) return w.draw(n, u * total); // (top-k of all: no filter)
         int nucleus = w.nucleus(logits, total, params);
+        // the likeliest tokens whose weight passes the draw: the least likely of them is drawn
+        int reaching = w.prefixReaching(nucleus, Math.nextUp(u * w.mass(nucleus)));
         long[] candidates = w.candidates;
-        double draw = random.nextDouble() * w.mass(nucleus);
-        for (int i = 0; i < nucleus; i++) {
-            draw -= weights[id(candidates[i])];
-            if (draw < 0) return id(candidates[i]);
-        }
-        return id(candidates[nucleus - 1]);
+        long drawn = Long.MIN_VALUE; // (never a token of weight 0: the likeliest, of weight 1, is among them)
+        for (int i = 0; i < reaching; i++) if (weights[id(candidates[i])] > 0) drawn = Math.max(drawn, candidates[i]);
+        return id(drawn);
     }
 
     /**
@@ -156,7 +179,7 @@ public final class Sampler {
          * the mass of the likelier side, so it costs a few passes over the candidates where a sort of a flat distribution's
          * tens of thousands (a high temperature, top-p 0.99) took milliseconds.
          */
-        private int prefixReaching(int keep, double need) {
+        int prefixReaching(int keep, double need) {
             int lo = 0, hi = keep;
             double before = 0; // the weight of candidates[0, lo): all likelier than those in [lo, hi)
             while (hi - lo > 1) {

@@ -261,34 +261,19 @@ public final class Engine implements AutoCloseable {
             sessions.add(rows.get(b).session);
             tokens[b] = rows.get(b).next;
         }
-        // greedy requests take the step's argmax (on a device, only it comes back); sampled ones their logits
-        boolean[] sampled = new boolean[rows.size()];
-        for (int b = 0; b < sampled.length; b++) sampled[b] = !rows.get(b).generation.greedy();
-        dev.moa.runtime.device.DeviceDecoder.Chosen step;
+        // each request's next token drawn by its own sampler where the step runs (on a device, one int a row comes back)
+        dev.moa.runtime.generate.Sampler[] samplers = new dev.moa.runtime.generate.Sampler[rows.size()];
+        for (int b = 0; b < samplers.length; b++) samplers[b] = rows.get(b).generation.sampler();
+        int[] chosen;
         try {
-            step = batch.stepChoosing(sessions, tokens, sampled);
+            chosen = batch.stepDrawing(sessions, tokens, samplers);
         } catch (RuntimeException e) {
             for (Job j : rows) end(j, message(e));
             return;
         }
         metrics.steps.incrementAndGet();
         metrics.lastBatch = rows.size();
-        // each sampled request's sampler on its own (a tenth of a millisecond or more a draw over a large vocabulary: one
-        // after another, a batch of 32 would wait milliseconds a step), then their texts in turn
-        int[] chosen = step.argmax(); // (a fresh array each step)
-        RuntimeException[] failures = new RuntimeException[chosen.length];
-        java.util.stream.IntStream.range(0, chosen.length).parallel().forEach(b -> {
-            if (!sampled[b]) return;
-            try {
-                chosen[b] = rows.get(b).generation.choose(step.logits()[b]);
-            } catch (RuntimeException e) {
-                failures[b] = e;
-            }
-        });
-        for (int b = 0; b < chosen.length; b++) {
-            if (failures[b] != null) end(rows.get(b), message(failures[b]));
-            else accept(rows.get(b), chosen[b]);
-        }
+        for (int b = 0; b < chosen.length; b++) accept(rows.get(b), chosen[b]);
     }
 
     /** The request's next token, {@code token} chosen from its logits: fed at the next step, or the request ends. */

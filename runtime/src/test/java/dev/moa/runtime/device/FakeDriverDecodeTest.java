@@ -9,6 +9,7 @@ import dev.moa.runtime.BatchDecoder;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.Session;
 import dev.moa.runtime.generate.Sampler;
+import dev.moa.runtime.generate.SamplingParams;
 import dev.moa.tasks.cuda.CudaContext;
 import dev.moa.tasks.cuda.FakeCuda;
 import dev.moa.tasks.graph.CudaBackend;
@@ -73,7 +74,7 @@ class FakeDriverDecodeTest {
             int[] prompt = random.ints(70, 3, 2000).toArray();
             int steps = 6;
             AttentionMode plan = AttentionMode.parse("moa:" + DEMO.resolve("moa-plan-50.json"));
-            try (Session a = cpu.newSession(200, 64, plan, steps + 2); Session b = gpu.newSession(200, 64, plan, steps + 2)) {
+            try (Session a = cpu.newSession(200, 64, plan, steps + 5); Session b = gpu.newSession(200, 64, plan, steps + 5)) {
                 long beforePrefill = FakeCuda.captureCount();
                 float[] expected = a.prefill(prompt), actual = b.prefill(prompt); // the prompt too runs on the device: one graph
                 // the prompt (and the first prompt's tensor-core check) run once: launched directly, nothing captured
@@ -99,6 +100,18 @@ class FakeDriverDecodeTest {
                     assertEquals(launches + t * b.deviceStep().orElseThrow().tasks().size(), FakeCuda.launchCount(),
                             "each replay runs every kernel of the step (the argmax too: it says whether every logit is finite)");
                 }
+                // sampled tokens: drawn on the device by a second graph, captured at the first of them, the host's draws
+                SamplingParams sampling = new SamplingParams(0.9, 0, 0.95, 8);
+                Sampler onHost = new Sampler(sampling), onDevice = new Sampler(sampling);
+                int token = Sampler.argmax(expected);
+                long beforeDraws = FakeCuda.captureCount();
+                for (int t = 0; t < 3; t++) {
+                    int drawn = b.decodeDrawing(token, onDevice);
+                    assertNull(FakeCuda.launchFailure(), "every kernel ran");
+                    assertEquals(onHost.next(a.decode(token)), drawn, "sampled token " + t);
+                    token = drawn;
+                }
+                assertEquals(beforeDraws + 1, FakeCuda.captureCount(), "the drawing step is captured once");
             }
 
             // two sessions stepped together: the batched step through the same driver

@@ -2,7 +2,6 @@ package dev.moa.runtime.device;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.moa.runtime.AttentionMode;
@@ -10,6 +9,7 @@ import dev.moa.runtime.BatchDecoder;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.Session;
 import dev.moa.runtime.generate.Sampler;
+import dev.moa.runtime.generate.SamplingParams;
 import dev.moa.tasks.graph.Backend;
 import dev.moa.tasks.graph.EmulatorBackend;
 import dev.moa.tasks.graph.TaskGraph;
@@ -21,72 +21,76 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * A batch of greedy and sampled sessions on a device ({@link BatchDecoder#stepChoosing}): every session's argmax is the
- * argmax of the logits a plain step gives, the sampled sessions get those logits, and only their rows of the logits
- * come back from the device — a greedy session's never do (on the GPU program in the emulator, counting what is read
- * back).
+ * A batch of greedy and sampled sessions on a device ({@link BatchDecoder#stepDrawing}): every session gets the token
+ * its sampler draws from the logits a plain step gives (the argmax where greedy), drawn on the device, and no logits
+ * come back but a too flat nucleus's row, which the host draws from with the same uniform (on the GPU program in the
+ * emulator, counting what is read back).
  */
 class MixedBatchTest {
     static final Path DEMO = Path.of(System.getProperty("moa.repo.root", "..")).resolve("models/moa-demo");
 
     @Test
-    void onlyTheSampledSessionsLogitsComeBack() throws Exception {
+    void aBatchDrawsOnTheDeviceAndReadsNoLogitsBackButAFlatNucleus() throws Exception {
         Counting backend = new Counting();
         Random random = new Random(12);
-        String[] modes = {"dense", "moa:" + DEMO.resolve("moa-plan-50.json"), "window:16"};
-        boolean[] sampled = {false, true, false};
+        String[] modes = {"dense", "moa:" + DEMO.resolve("moa-plan-50.json"), "window:16", "dense"};
+        SamplingParams[] params = {SamplingParams.greedy(), new SamplingParams(0.8, 0, 0.9, 3), new SamplingParams(1.0, 20, 0.95, 4),
+                new SamplingParams(50, 0, 0.999, 5)}; // (the last: flat, its nucleus past what the device ranks)
         try (Model model = Model.load(DEMO, backend)) {
             int vocab = model.config().vocabSize();
             List<int[]> prompts = new ArrayList<>();
             for (int i = 0; i < modes.length; i++) prompts.add(random.ints(20 + 10 * i, 3, 2000).toArray());
-            List<Session> plain = start(model, modes, prompts), choosing = start(model, modes, prompts);
+            List<Session> plain = start(model, modes, prompts), drawing = start(model, modes, prompts);
             BatchDecoder a = new BatchDecoder(model, modes.length), b = new BatchDecoder(model, modes.length);
-            int[] tokens = {5, 6, 7};
-            for (int step = 0; step < 2; step++) {
+            Sampler[] host = new Sampler[modes.length], device = new Sampler[modes.length];
+            for (int r = 0; r < modes.length; r++) {
+                host[r] = new Sampler(params[r]);
+                device[r] = new Sampler(params[r]);
+            }
+            int[] tokens = {5, 6, 7, 8};
+            for (int step = 0; step < 3; step++) {
                 float[][] logits = a.step(plain, tokens);
+                int[] expected = new int[modes.length];
+                for (int r = 0; r < modes.length; r++) expected[r] = host[r].next(logits[r]);
                 backend.wholeBytes = backend.rangedBytes = 0;
-                DeviceDecoder.Chosen chosen = b.stepChoosing(choosing, tokens, sampled);
-                for (int r = 0; r < modes.length; r++) {
-                    assertEquals(Sampler.argmax(logits[r]), chosen.argmax()[r], "step " + step + ", session " + r + ": the argmax");
-                    if (sampled[r]) assertArrayEquals(logits[r], chosen.logits()[r], "step " + step + ", session " + r + ": its logits");
-                    else assertNull(chosen.logits()[r], "step " + step + ", session " + r + ": greedy, no logits");
-                }
-                assertEquals((long) vocab * Float.BYTES, backend.rangedBytes, "step " + step + ": one row of logits read back");
+                int[] drawn = b.stepDrawing(drawing, tokens, device);
+                assertArrayEquals(expected, drawn, "step " + step + ": the tokens the host draws from the same logits and uniforms");
+                assertEquals((long) vocab * Float.BYTES, backend.rangedBytes, "step " + step + ": the flat row's logits alone read back");
                 assertTrue(backend.wholeBytes <= 1024, "step " + step + ": whole buffers read back: " + backend.wholeBytes + " bytes (the chosen tokens)");
-                tokens = chosen.argmax().clone();
+                tokens = drawn;
             }
             for (Session s : plain) s.close();
-            for (Session s : choosing) s.close();
+            for (Session s : drawing) s.close();
         }
     }
 
     /**
-     * A greedy generation on a device takes each token from the device's argmax and reads no logits back; a sampled one
-     * reads one row a token. The greedy tokens are the CPU's.
+     * A generation on a device takes each token from the device's argmax or draw and reads no logits back; its tokens are
+     * the CPU's, greedy or sampled with the same seed.
      */
     @Test
-    void aGreedyGenerationReadsNoLogitsBack() throws Exception {
+    void aGenerationReadsNoLogitsBack() throws Exception {
         int[] prompt = new Random(4).ints(30, 3, 2000).toArray();
         int tokens = 6;
-        dev.moa.runtime.generate.GenerationResult cpu;
+        SamplingParams sampling = new SamplingParams(0.8, 0, 0.9, 3);
+        dev.moa.runtime.generate.GenerationResult cpuGreedy, cpuSampled;
         try (Model model = Model.load(DEMO)) {
-            cpu = dev.moa.runtime.generate.Generator.generate(model, prompt, params(tokens, dev.moa.runtime.generate.SamplingParams.greedy()), t -> { });
+            cpuGreedy = dev.moa.runtime.generate.Generator.generate(model, prompt, params(tokens, SamplingParams.greedy()), t -> { });
+            cpuSampled = dev.moa.runtime.generate.Generator.generate(model, prompt, params(tokens, sampling), t -> { });
         }
         Counting backend = new Counting();
         try (Model model = Model.load(DEMO, backend)) {
-            int vocab = model.config().vocabSize();
             backend.rangedBytes = 0;
-            var greedy = dev.moa.runtime.generate.Generator.generate(model, prompt, params(tokens, dev.moa.runtime.generate.SamplingParams.greedy()), t -> { });
-            assertArrayEquals(cpu.tokens(), greedy.tokens(), "the CPU's greedy tokens");
-            assertEquals(0, backend.rangedBytes, "a greedy generation reads no row of logits back");
-            var sampled = dev.moa.runtime.generate.Generator.generate(model, prompt,
-                    params(tokens, new dev.moa.runtime.generate.SamplingParams(0.8, 0, 0.9, 3)), t -> { });
-            assertEquals((long) (sampled.tokens().length - 1) * vocab * Float.BYTES, backend.rangedBytes,
-                    "a sampled generation reads one row a decoded token (the first comes from the prompt's logits)");
+            var greedy = dev.moa.runtime.generate.Generator.generate(model, prompt, params(tokens, SamplingParams.greedy()), t -> { });
+            assertArrayEquals(cpuGreedy.tokens(), greedy.tokens(), "the CPU's greedy tokens");
+            var sampled = dev.moa.runtime.generate.Generator.generate(model, prompt, params(tokens, sampling), t -> { });
+            assertArrayEquals(cpuSampled.tokens(), sampled.tokens(), "the CPU's sampled tokens");
+            assertTrue(sampled.tokens().length > 1, "tokens decoded after the prompt's");
+            assertEquals(0, backend.rangedBytes, "no row of logits read back");
         }
     }
 
-    private static dev.moa.runtime.generate.GenerationParams params(int tokens, dev.moa.runtime.generate.SamplingParams sampling) {
+    private static dev.moa.runtime.generate.GenerationParams params(int tokens, SamplingParams sampling) {
         return new dev.moa.runtime.generate.GenerationParams(tokens, sampling, List.of(), false);
     }
 

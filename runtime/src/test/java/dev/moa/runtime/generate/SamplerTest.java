@@ -29,6 +29,47 @@ class SamplerTest {
         assertFrequencies(new SamplingParams(1.0, 3, 0.7, 5), softmax(LOGITS, 1.0, new boolean[] {false, true, false, false, true}));
     }
 
+    /**
+     * The device's draw (dev.moa.tasks.kernels.SamplingKernels, here in the kernel emulator) takes the token the host's
+     * takes for the same logits and uniform, in every way of drawing: the two walk the distribution in the same order.
+     */
+    @Test
+    void theDeviceDrawsTheTokenTheHostDraws() {
+        java.util.Random random = new java.util.Random(5);
+        int n = 4001, rows = 24;
+        float[] logits = new float[n];
+        for (int i = 0; i < n; i++) logits[i] = (float) (random.nextGaussian() * 2.5);
+        for (int i = 0; i < 20; i++) logits[random.nextInt(n)] = 7 + (float) random.nextGaussian();
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            dev.moa.tasks.kernel.F32Buffer rowsOfLogits = dev.moa.tasks.kernel.F32Buffer.allocate(arena, (long) rows * n);
+            for (int b = 0; b < rows; b++) for (int i = 0; i < n; i++) rowsOfLogits.set((long) b * n + i, logits[i]);
+            for (SamplingParams params : java.util.List.of(new SamplingParams(0.7, 0, 0.9, 1), new SamplingParams(1.0, 0, 1.0, 2),
+                    new SamplingParams(0.8, 40, 0.95, 3), new SamplingParams(1.2, 30, 1.0, 4), new SamplingParams(1.0, n, 1.0, 5))) {
+                Sampler sampler = new Sampler(params);
+                dev.moa.tasks.kernel.I32Buffer draws = dev.moa.tasks.kernel.I32Buffer.allocate(arena, (long) rows * dev.moa.tasks.kernels.SamplingKernels.DRAW_SIZE);
+                dev.moa.tasks.kernel.I32Buffer chosen = dev.moa.tasks.kernel.I32Buffer.allocate(arena, 2L * rows);
+                int[] uniforms = new int[rows];
+                for (int b = 0; b < rows; b++) {
+                    long d = (long) b * dev.moa.tasks.kernels.SamplingKernels.DRAW_SIZE;
+                    uniforms[b] = sampler.uniform();
+                    draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TEMPERATURE, Float.floatToRawIntBits((float) params.temperature()));
+                    draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TOP_K, params.topK());
+                    draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TOP_P, Float.floatToRawIntBits((float) params.topP()));
+                    draws.set(d + dev.moa.tasks.kernels.SamplingKernels.UNIFORM, uniforms[b]);
+                    chosen.set(2L * b, Sampler.argmax(logits));
+                }
+                dev.moa.tasks.emulator.Emulator.launch(dev.moa.tasks.kernels.SamplingKernels.class, "sample",
+                        dev.moa.tasks.emulator.Grid.of(rows, dev.moa.tasks.kernels.SamplingKernels.GROUP), rowsOfLogits, draws, chosen, n);
+                java.util.Set<Integer> distinct = new java.util.HashSet<>();
+                for (int b = 0; b < rows; b++) {
+                    assertEquals(sampler.sample(logits, uniforms[b]), chosen.get(2L * b), params + ", uniform " + uniforms[b]);
+                    distinct.add(chosen.get(2L * b));
+                }
+                assertTrue(distinct.size() > 3, "the uniforms draw different tokens: " + distinct);
+            }
+        }
+    }
+
     @Test
     void sameSeedSameTokens() {
         Sampler a = new Sampler(new SamplingParams(1.0, 0, 0.95, 99)), b = new Sampler(new SamplingParams(1.0, 0, 0.95, 99));

@@ -161,6 +161,40 @@ class TranslationFidelityTest {
         assertEquals(1, r2.get(1), "the PTX flags an infinite logit");
     }
 
+    /**
+     * The device's draw: rows of one launch over the same logits in each way it draws (top-p alone, none, top-k with a
+     * bisected threshold, greedy), the PTX's tokens the emulator's (its fixed-point sums leave no order to differ in).
+     */
+    @Test
+    void samplingDraw() {
+        int n = 1700 + random.nextInt(200), rows = 5;
+        F32Buffer logits = F32Buffer.allocate(arena, (long) rows * n);
+        for (int i = 0; i < n; i++) {
+            float v = (float) random.nextGaussian() * (i % 3 == 0 ? 3 : 1);
+            for (int b = 0; b < rows; b++) logits.set((long) b * n + i, v);
+        }
+        float[] temperature = {0.8f, 1f, 2f, 0.7f, 0f};
+        int[] topK = {0, 0, 60, 40, 0};
+        float[] topP = {0.9f, 1f, 1f, 0.95f, 0.9f};
+        I32Buffer draws = I32Buffer.allocate(arena, (long) rows * dev.moa.tasks.kernels.SamplingKernels.DRAW_SIZE);
+        I32Buffer c1 = I32Buffer.allocate(arena, 2L * rows), c2 = I32Buffer.allocate(arena, 2L * rows);
+        for (int b = 0; b < rows; b++) {
+            long d = (long) b * dev.moa.tasks.kernels.SamplingKernels.DRAW_SIZE;
+            draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TEMPERATURE, Float.floatToRawIntBits(temperature[b]));
+            draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TOP_K, topK[b]);
+            draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TOP_P, Float.floatToRawIntBits(topP[b]));
+            draws.set(d + dev.moa.tasks.kernels.SamplingKernels.UNIFORM, random.nextInt());
+            int argmax = 0;
+            for (int i = 1; i < n; i++) if (logits.get(i) > logits.get(argmax)) argmax = i;
+            c1.set(2L * b, argmax);
+            c2.set(2L * b, argmax);
+        }
+        Grid grid = Grid.of(rows, dev.moa.tasks.kernels.SamplingKernels.GROUP);
+        Emulator.launch(dev.moa.tasks.kernels.SamplingKernels.class, "sample", grid, logits, draws, c1, n);
+        ptx(dev.moa.tasks.kernels.SamplingKernels.class, "sample").launch(grid, logits.memory(), draws.memory(), c2.memory(), n);
+        assertClose(c1, c2);
+    }
+
     @Test
     void warpShuffleMatVec() {
         warpShuffleMatVec(77 + 2 * random.nextInt(25), "bf16");

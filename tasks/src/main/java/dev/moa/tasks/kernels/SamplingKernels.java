@@ -1,0 +1,271 @@
+package dev.moa.tasks.kernels;
+
+import dev.moa.tasks.kernel.F32Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
+import dev.moa.tasks.kernel.KernelContext;
+import dev.moa.tasks.kernel.LaunchBounds;
+
+/**
+ * Drawing the next token on the device: temperature, then top-k, then top-p (nucleus), then one draw, from the logits a
+ * decode step left there, so a sampled step reads back one int a row, as a greedy one does, instead of the row's
+ * logits (512 KB for a 128k vocabulary) and a host draw of a tenth of a millisecond or more.
+ *
+ * <p>The distribution is the host sampler's ({@code dev.moa.runtime.generate.Sampler}), and so is the draw: with a
+ * filter, the token at {@code u · mass} of the nucleus's weight walked from the likeliest token down (equal logits in id
+ * order); without one, walked in id order. Weights are {@code exp((logit − max) / T)}, summed in fixed point
+ * ({@code weight · 2^40} in a long): integer sums are exact in any order, so the draw does not depend on how the
+ * work-items' sums meet (the same logits and uniform always give the same token), and a weight under 2^-40 of the
+ * likeliest token's counts as 0 — such tokens, 6·10^-8 of the mass at most over 128k of them, are never drawn.
+ */
+public final class SamplingKernels {
+    /** Work-items of a row's group. */
+    public static final int GROUP = 1024;
+    /** The most candidate tokens a filtered draw sorts out in shared memory; past it the host draws (see {@link #sample}). */
+    public static final int CANDIDATES = 1536;
+
+    /** A row's draw in the draws buffer: its temperature (float bits; not above 0: greedy, the row is left alone). */
+    public static final int TEMPERATURE = 0;
+    /** Top-k (0: none). */
+    public static final int TOP_K = 1;
+    /** Top-p (float bits; 1 or more: none). */
+    public static final int TOP_P = 2;
+    /** The uniform draw as an unsigned 32-bit fraction of one. */
+    public static final int UNIFORM = 3;
+    /** Ints per row of the draws buffer. */
+    public static final int DRAW_SIZE = 4;
+
+    private static final int WARPS = GROUP / 32;
+    /** A weight's fixed point: {@code weight · 2^40}; 128k weights of at most 1 sum to under 2^57. */
+    private static final float FIXED = 0x1p40f;
+    private static final float LOG2E = 1.4426950408889634f;
+    /** A logit this many temperatures below the largest has weight {@code e^-28 < 2^-40}: 0 in fixed point. */
+    private static final float NEGLIGIBLE = 28f;
+
+    private SamplingKernels() {
+    }
+
+    /**
+     * Draws row b's next token ({@code b = groupId(0)}; launch {@code Grid.of(rows, GROUP)}) after {@link VectorKernels#argmax}
+     * has written {@code chosen[2b]} (the argmax) and {@code chosen[2b + 1]} (its non-finite count): a row whose draw is
+     * greedy, or whose logits are not all finite, keeps the argmax. Otherwise {@code chosen[2b]} becomes the drawn token,
+     * or -1 where the host must draw instead (the logits flat enough that more than {@value #CANDIDATES} tokens could be in
+     * the nucleus, or top-k over {@value #CANDIDATES}).
+     *
+     * <p>Each work-item takes every {@value #GROUP}-th logit of the row (coalesced) in each pass over it:
+     * <ol>
+     *   <li>without a filter, each work-item sums the weights of one contiguous chunk; the prefix of those sums says
+     *   whose chunk holds the draw, and that work-item walks it (id order);</li>
+     *   <li>with one, the candidates are the tokens whose logits are at least a threshold: those with weight (top-k),
+     *   or with top-p alone those whose weight is at least {@code (1 − p)/(n − 1)} of the total (no lighter token can
+     *   be in a nucleus); with top-k and too many of those, a bisection raises the threshold until between k and
+     *   {@value #CANDIDATES} remain. Each work-item counts its candidates, the counts' prefix places them, and they are
+     *   written to shared memory;</li>
+     *   <li>there each work-item ranks its candidates (how many are likelier), then sums the weight of the likelier ones
+     *   inside the top-k: a candidate is in the nucleus where that is under p of the top-k's weight (of all tokens',
+     *   without top-k); the one whose span of the nucleus's weight holds {@code u · mass} writes its id.</li>
+     * </ol>
+     */
+    @LaunchBounds(groupSize = GROUP)
+    public static void sample(KernelContext ctx, F32Buffer logits, I32Buffer draws, I32Buffer chosen, int n) {
+        ctx.awaitPriorKernels();
+        int[] high = ctx.sharedI32(GROUP);
+        int[] low = ctx.sharedI32(GROUP);
+        int[] warpHigh = ctx.sharedI32(WARPS + 1);
+        int[] warpLow = ctx.sharedI32(WARPS + 1);
+        int[] keys = ctx.sharedI32(CANDIDATES);
+        int[] ids = ctx.sharedI32(CANDIDATES);
+        float[] weights = ctx.sharedF32(CANDIDATES);
+        int[] ranks = ctx.sharedI32(CANDIDATES);
+        int[] inNucleus = ctx.sharedI32(CANDIDATES);
+        int t = ctx.localId(), b = ctx.groupId(0);
+        long draw = (long) b * DRAW_SIZE;
+        float temperature = Float.intBitsToFloat(draws.get(draw + TEMPERATURE));
+        if (!(temperature > 0f) || chosen.get(2L * b + 1) != 0) return; // (the whole group: b's alone decide)
+        int topK = draws.get(draw + TOP_K);
+        if (topK >= n) topK = 0;
+        float topP = Float.intBitsToFloat(draws.get(draw + TOP_P));
+        long uniform = draws.get(draw + UNIFORM) & 0xFFFFFFFFL;
+        long row = (long) b * n;
+        float max = logits.get(row + chosen.get(2L * b));
+        // log2(e) / T, at most the largest float: below T ≈ 1e-38 it would be infinite and the likeliest token's 0 · ∞ NaN
+        float scale = Math.min(LOG2E / temperature, Float.MAX_VALUE);
+
+        if (topK <= 0 && !(topP < 1f)) { // the whole distribution, in id order
+            int chunk = (n + GROUP - 1) / GROUP, from = Math.min(n, t * chunk), to = Math.min(n, from + chunk);
+            long mass = 0;
+            for (int i = from; i < to; i++) mass += fixedWeight(logits.get(row + i), max, scale);
+            long before = prefix(ctx, high, low, warpHigh, warpLow, mass);
+            long target = fraction(total(warpHigh, warpLow), uniform);
+            if (before <= target && target < before + mass) {
+                int last = -1;
+                for (int i = from; i < to; i++) {
+                    long w = fixedWeight(logits.get(row + i), max, scale);
+                    if (w == 0) continue;
+                    last = i;
+                    before += w;
+                    if (target < before) break;
+                }
+                chosen.set(2L * b, last);
+            }
+            return;
+        }
+
+        // the candidates: every token with weight, or with top-p alone every one that can be in the nucleus
+        float threshold = max - NEGLIGIBLE * temperature;
+        long total = 0;
+        if (topK <= 0) {
+            long mass = 0;
+            for (int i = t; i < n; i += GROUP) mass += fixedWeight(logits.get(row + i), max, scale);
+            prefix(ctx, high, low, warpHigh, warpLow, mass);
+            total = total(warpHigh, warpLow);
+            // weight ≥ cutoff ⇔ logit ≥ max + T·ln(cutoff); a hundredth below it, so that rounding drops none
+            float cutoff = (1f - topP) / (n - 1) * (total / FIXED);
+            if (cutoff > 0f) threshold = Math.max(threshold, max + temperature * ((float) Math.log(Math.min(cutoff, 1f)) - 0.01f));
+        }
+        int count = candidates(ctx, logits, row, n, threshold, high, low, warpHigh, warpLow);
+        if (count > CANDIDATES && topK > 0 && topK <= CANDIDATES) { // bisect the threshold between it and max
+            float below = threshold, above = max;
+            while (count > CANDIDATES || count < topK) {
+                float middle = below + (above - below) * 0.5f;
+                if (middle <= below || middle >= above) break; // no float between: ties the bisection cannot split
+                count = candidates(ctx, logits, row, n, middle, high, low, warpHigh, warpLow);
+                if (count > CANDIDATES) below = middle;
+                else if (count < topK) above = middle;
+                else threshold = middle;
+            }
+            if (count < topK) count = CANDIDATES + 1; // (in range, the last count was the threshold's: its offsets stand)
+        }
+        if (count > CANDIDATES) {
+            if (t == 0) chosen.set(2L * b, -1); // the host draws
+            return;
+        }
+        int slot = (int) prefixOf(ctx, high, low, warpHigh, warpLow);
+        for (int i = t; i < n; i += GROUP) {
+            float logit = logits.get(row + i);
+            if (logit >= threshold) {
+                keys[slot] = ordered(logit);
+                ids[slot] = i;
+                weights[slot] = weight(logit, max, scale);
+                slot++;
+            }
+        }
+        ctx.barrier();
+
+        // each candidate's rank: how many candidates are likelier (a larger logit, or an equal one and a smaller id)
+        for (int c = t; c < count; c += GROUP) {
+            int key = keys[c], id = ids[c], rank = 0;
+            for (int j = 0; j < count; j++) if (keys[j] > key || (keys[j] == key && ids[j] < id)) rank++;
+            ranks[c] = rank;
+        }
+        ctx.barrier();
+        int kept = topK > 0 ? topK : count;
+        long need = 0;
+        if (topP < 1f) {
+            if (topK > 0) {
+                total = 0; // (every work-item the same sum, in the same order)
+                for (int j = 0; j < count; j++) if (ranks[j] < kept) total += fixed(weights[j]);
+            }
+            need = Math.max(1L, (long) (topP * (float) total)); // (the likeliest token is always in)
+        }
+        // each candidate: the weight of the likelier ones kept; in the nucleus while that is short of the need
+        long mine = 0, start0 = 0, start1 = 0;
+        for (int c = t; c < count; c += GROUP) {
+            int key = keys[c], id = ids[c];
+            long before = 0;
+            for (int j = 0; j < count; j++) if (ranks[j] < kept && (keys[j] > key || (keys[j] == key && ids[j] < id))) before += fixed(weights[j]);
+            boolean in = ranks[c] < kept && (!(topP < 1f) || before < need);
+            inNucleus[c] = in ? 1 : 0;
+            if (in) mine += fixed(weights[c]);
+            if (c == t) start0 = before;
+            else start1 = before;
+        }
+        prefix(ctx, high, low, warpHigh, warpLow, mine);
+        long target = fraction(total(warpHigh, warpLow), uniform);
+        for (int c = t; c < count; c += GROUP) {
+            long before = c == t ? start0 : start1;
+            if (inNucleus[c] != 0 && before <= target && target < before + fixed(weights[c])) chosen.set(2L * b, ids[c]);
+        }
+    }
+
+    /**
+     * How many of the row's logits are at least {@code threshold}; this work-item's share of them (its strided logits)
+     * and the group's are left for {@link #prefixOf}.
+     */
+    private static int candidates(KernelContext ctx, F32Buffer logits, long row, int n, float threshold, int[] high, int[] low,
+                                  int[] warpHigh, int[] warpLow) {
+        int t = ctx.localId(), mine = 0;
+        KernelContext.unroll(4);
+        for (int i = t; i < n; i += GROUP) if (logits.get(row + i) >= threshold) mine++;
+        prefix(ctx, high, low, warpHigh, warpLow, mine);
+        return (int) total(warpHigh, warpLow);
+    }
+
+    /** The prefix the last {@link #prefix} left this work-item: the sum of the values of those before it. */
+    private static long prefixOf(KernelContext ctx, int[] high, int[] low, int[] warpHigh, int[] warpLow) {
+        int t = ctx.localId(), w = t >> 5;
+        long before = 0;
+        for (int v = 0; v < w; v++) before += join(warpHigh[v], warpLow[v]);
+        for (int u = w << 5; u < t; u++) before += join(high[u], low[u]);
+        return before;
+    }
+
+    /**
+     * The exact sum of the group's {@code value}s before this work-item's (in {@code localId} order); their total is
+     * left in {@code warpHigh/warpLow[WARPS]} for {@link #total}, the values for {@link #prefixOf}, until the next call.
+     * Longs as two ints in shared memory: each warp's sum by one work-item, the total by one, each prefix by each.
+     */
+    private static long prefix(KernelContext ctx, int[] high, int[] low, int[] warpHigh, int[] warpLow, long value) {
+        int t = ctx.localId();
+        ctx.barrier(); // (the last call's values read by all)
+        high[t] = (int) (value >>> 32);
+        low[t] = (int) value;
+        ctx.barrier();
+        if (t < WARPS) {
+            long sum = 0;
+            for (int u = t << 5; u < (t << 5) + 32; u++) sum += join(high[u], low[u]);
+            warpHigh[t] = (int) (sum >>> 32);
+            warpLow[t] = (int) sum;
+        }
+        ctx.barrier();
+        if (t == 0) {
+            long sum = 0;
+            for (int w = 0; w < WARPS; w++) sum += join(warpHigh[w], warpLow[w]);
+            warpHigh[WARPS] = (int) (sum >>> 32);
+            warpLow[WARPS] = (int) sum;
+        }
+        ctx.barrier();
+        return prefixOf(ctx, high, low, warpHigh, warpLow);
+    }
+
+    private static long total(int[] warpHigh, int[] warpLow) {
+        return join(warpHigh[WARPS], warpLow[WARPS]);
+    }
+
+    private static long join(int high, int low) {
+        return ((long) high << 32) | (low & 0xFFFFFFFFL);
+    }
+
+    /** {@code mass · uniform / 2^32}, exactly (rounded down), for {@code mass < 2^63}: the draw, in {@code [0, mass)}. */
+    static long fraction(long mass, long uniform) {
+        return (mass >>> 32) * uniform + (((mass & 0xFFFFFFFFL) * uniform) >>> 32);
+    }
+
+    /** {@code exp((logit − max) / T)}, {@code scale = log2(e) / T}. */
+    static float weight(float logit, float max, float scale) {
+        return KernelContext.exp2((logit - max) * scale);
+    }
+
+    static long fixed(float weight) {
+        return (long) (weight * FIXED);
+    }
+
+    static long fixedWeight(float logit, float max, float scale) {
+        return fixed(weight(logit, max, scale));
+    }
+
+    /** A float's bits as an int that orders as the float does (-0 as +0). */
+    static int ordered(float x) {
+        int bits = Float.floatToRawIntBits(x + 0f);
+        return bits >= 0 ? bits : bits ^ 0x7FFFFFFF;
+    }
+}
