@@ -13,7 +13,7 @@
 #      GEMM against torch.matmul (cuBLAS) on the same shapes (scripts/reference/bench_matmul_cuda.py) and the prefill
 #      attention against PyTorch's fused attention (FlashAttention-2/cuDNN, scripts/reference/bench_attention_cuda.py)
 #   4. decode tokens/s of the Llama-3.2-1B-shaped BF16 model against the copy bandwidth measured here (batch 1 with
-#      a per-kernel profile, and sampled: temperature 0.7, top-p 0.9, the logits drawn from on the host; again with the decode attention that reads keys and values as it uses them instead of
+#      a per-kernel profile, and sampled: temperature 0.7, top-p 0.9, drawn on the device; again with the decode attention that reads keys and values as it uses them instead of
 #      staging them (--decode-attention grouped), again with each kernel launched after the one before it has
 #      finished instead of overlapping it (--dependent-launch off), then 1/8/32 sessions stepped together), then Hugging Face
 #      transformers bf16 on the same weights (scripts/reference/bench_hf_cuda.py)

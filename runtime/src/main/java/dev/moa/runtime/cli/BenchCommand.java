@@ -123,8 +123,8 @@ final class BenchCommand {
         @Mixin
         Options.Device device;
 
-        @Option(names = "--sample", description = "also decode sampling (temperature 0.7, top-p 0.9): each step's logits drawn from on the host, "
-                + "as a sampled generation does, beside greedy's choice on the device")
+        @Option(names = "--sample", description = "also decode sampling (temperature 0.7, top-p 0.9), drawn where the step runs as a sampled generation "
+                + "does (on a device there, after its argmax), beside greedy")
         boolean sample;
 
         @Option(names = "--profile", description = "on a CUDA device: also the time of each kernel of the decode step, launched alone")
