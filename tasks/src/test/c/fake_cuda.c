@@ -102,6 +102,7 @@ static int live_allocations, live_objects;
 static size_t live_bytes;                /* bytes of the live allocations: cuMemGetInfo's used memory */
 static long programmatic_count;
 static long launch_count, allocation_count, capture_count, graph_launch_count, device_copy_count;
+static long wait_count;                  /* calls that wait for the device: synchronous copies, synchronizations */
 static long long host_to_device_bytes;
 static LaunchHook launch_hook;
 static Launch last_launch;
@@ -154,6 +155,7 @@ void fake_reset(void) {
     total_memory = DEFAULT_MEMORY;
     programmatic_count = 0;
     launch_count = allocation_count = capture_count = graph_launch_count = device_copy_count = 0;
+    wait_count = 0;
     host_to_device_bytes = 0;
     launch_hook = NULL;
     have_last_launch = 0;
@@ -184,6 +186,7 @@ long fake_device_copy_count(void) { return device_copy_count; }
 long long fake_host_to_device_bytes(void) { return host_to_device_bytes; }
 long fake_capture_count(void) { return capture_count; }
 long fake_graph_launch_count(void) { return graph_launch_count; }
+long fake_wait_count(void) { return wait_count; }
 void fake_set_launch_hook(LaunchHook hook) { launch_hook = hook; }
 
 /* Bytes from a device address to the end of its allocation, or 0 outside every allocation. */
@@ -328,6 +331,7 @@ CUresult cuCtxSetCurrent(void *context) {
 
 CUresult cuCtxSynchronize(void) {
     ENTRY("cuCtxSynchronize");
+    wait_count++;
     NEED_CONTEXT();
     return SUCCESS;
 }
@@ -591,6 +595,7 @@ static CUresult fill32(CUdeviceptr dst, unsigned value, size_t count) {
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
     ENTRY("cuMemcpyHtoD_v2");
+    wait_count++;
     NEED_CONTEXT();
     host_to_device_bytes += (long long) n;
     return copy(dst, NULL, 0, src, n);
@@ -598,6 +603,7 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
 
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
     ENTRY("cuMemcpyDtoH_v2");
+    wait_count++;
     NEED_CONTEXT();
     return copy(0, dst, src, NULL, n);
 }
@@ -774,6 +780,7 @@ CUresult cuStreamCreate(void **stream, unsigned flags) {
 
 CUresult cuStreamSynchronize(void *stream) {
     ENTRY("cuStreamSynchronize");
+    wait_count++;
     NEED_CONTEXT();
     if (synchronous_on_capture(stream)) return STREAM_CAPTURE_UNSUPPORTED;
     return SUCCESS;
@@ -808,6 +815,7 @@ CUresult cuEventRecord(void *event, void *stream) {
 
 CUresult cuEventSynchronize(void *event) {
     ENTRY("cuEventSynchronize");
+    wait_count++;
     NEED_CONTEXT();
     return event == NULL ? INVALID_HANDLE : SUCCESS;
 }

@@ -500,8 +500,9 @@ public final class DeviceDecoder implements AutoCloseable {
      * (arrays reused by the next call).
      */
     public float[][] decode(int[] tokens, int[] positions) {
-        run(graph, tokens, positions);
-        return logits();
+        setStep(tokens, positions);
+        backend.run(graph, List.of(step), logits);
+        return hostLogits();
     }
 
     /** A one-session greedy step: the next token, or -1 when a logit is not a finite number (see {@link #logits()}). */
@@ -514,13 +515,17 @@ public final class DeviceDecoder implements AutoCloseable {
      * and a flag per row; a row whose logits are not all finite numbers gets -1 (then {@link #logits()} tells which).
      */
     public int[] decodeGreedy(int[] tokens, int[] positions) {
-        run(greedyGraph, tokens, positions);
-        return chosenTokens();
+        return choose(greedyGraph, tokens, positions, List.of(step));
     }
 
-    /** Each row's token from {@link #chosen} (read back): -1 where its logits are not all finite or the host is to draw. */
-    private int[] chosenTokens() {
-        backend.download(chosen);
+    /**
+     * Runs {@code graph} (a step, then the argmax and maybe the draws) over {@code uploads} (the step buffer, maybe the
+     * draws) and reads back each row's token: -1 where its logits are not all finite or the host is to draw. The uploads,
+     * the step and the tokens' read-back are one round trip ({@link Backend#run(TaskGraph, List, DeviceBuffer)}).
+     */
+    private int[] choose(TaskGraph graph, int[] tokens, int[] positions, List<I32Buffer> uploads) {
+        setStep(tokens, positions);
+        backend.run(graph, uploads, chosen);
         int[] next = new int[rows.size()];
         for (int b = 0; b < next.length; b++) next[b] = chosen.get(2L * b + 1) == 0 ? chosen.get(2L * b) : -1;
         return next;
@@ -558,9 +563,7 @@ public final class DeviceDecoder implements AutoCloseable {
             this.draws.set(at + SamplingKernels.UNIFORM, d == null ? 0 : d.uniform());
             sampled |= d != null;
         }
-        if (sampled) backend.upload(this.draws);
-        run(sampled ? drawingGraph : greedyGraph, tokens, positions);
-        int[] next = chosenTokens();
+        int[] next = sampled ? choose(drawingGraph, tokens, positions, List.of(step, this.draws)) : choose(greedyGraph, tokens, positions, List.of(step));
         float[][] out = new float[next.length][];
         for (int b = 0; b < next.length; b++) if (next[b] < 0) out[b] = rowLogits(b);
         return new Chosen(next, out);
@@ -596,7 +599,8 @@ public final class DeviceDecoder implements AutoCloseable {
     public record Chosen(int[] tokens, float[][] logits) {
     }
 
-    private void run(TaskGraph step, int[] tokens, int[] positions) {
+    /** Writes the rows' tokens and positions into the host copy of the step buffer (after checking the step may run). */
+    private void setStep(int[] tokens, int[] positions) {
         if (stale()) throw new IllegalStateException("a device step built over KV buffers its pool has replaced since (it grew): build it again");
         if (tokens.length != rows.size() || positions.length != rows.size()) {
             throw new IllegalArgumentException("a step of " + rows.size() + " sessions takes as many tokens and positions, got "
@@ -606,13 +610,16 @@ public final class DeviceDecoder implements AutoCloseable {
             this.step.set((long) b * Step.SIZE + Step.TOKEN, tokens[b]);
             this.step.set((long) b * Step.SIZE + Step.POSITION, positions[b]);
         }
-        backend.upload(this.step);
-        backend.run(step);
     }
 
     /** The last step's logits of every row, read back from the device. */
     public float[][] logits() {
         backend.download(logits);
+        return hostLogits();
+    }
+
+    /** The host copy of the logits buffer into the rows' arrays. */
+    private float[][] hostLogits() {
         for (int b = 0; b < hostLogits.length; b++) {
             MemorySegment.copy(logits.memory(), ValueLayout.JAVA_FLOAT, (long) b * vocab * Float.BYTES, hostLogits[b], 0, vocab);
         }

@@ -106,7 +106,9 @@ class FakeDriverDecodeTest {
                 int token = Sampler.argmax(expected);
                 long beforeDraws = FakeCuda.captureCount();
                 for (int t = 0; t < 3; t++) {
+                    long waits = FakeCuda.waitCount();
                     int drawn = b.decodeDrawing(token, onDevice);
+                    if (t > 0) assertEquals(waits + 1, FakeCuda.waitCount(), "the step's scalars up, the step and its tokens down: one wait");
                     assertNull(FakeCuda.launchFailure(), "every kernel ran");
                     assertEquals(onHost.next(a.decode(token)), drawn, "sampled token " + t);
                     token = drawn;

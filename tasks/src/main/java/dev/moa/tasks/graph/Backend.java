@@ -74,6 +74,18 @@ public interface Backend extends AutoCloseable {
     void run(TaskGraph graph);
 
     /**
+     * Uploads {@code uploads}, runs {@code graph}, then reads {@code result} back: a decode step's scalars up, the step,
+     * its tokens down. A backend that can queue all three waits once, for the last, where one after another each waits
+     * for the device (on a GPU a few microseconds each, of a step of one or two milliseconds). This default does them one
+     * after another.
+     */
+    default void run(TaskGraph graph, java.util.List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
+        for (DeviceBuffer b : uploads) upload(b);
+        run(graph);
+        download(result);
+    }
+
+    /**
      * Runs a graph that will not run again (a prompt's forward, a one-off check): as {@link #run}, without keeping
      * anything for a replay — on a CUDA device the tasks are launched directly instead of captured into a graph.
      */

@@ -132,6 +132,28 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void run(TaskGraph graph) {
+        replay(graph);
+        stream.synchronize();
+    }
+
+    /** Queues the uploads, the graph's replay and the read-back on the stream, then waits once, for all of them. */
+    @Override
+    public synchronized void run(TaskGraph graph, java.util.List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
+        context.makeCurrent();
+        for (DeviceBuffer b : uploads) {
+            DeviceMemory memory = resident.get(b);
+            if (memory == null) upload(b);
+            else memory.copyFrom(b.memory(), stream); // (from pageable memory the driver stages the bytes before it returns)
+        }
+        replay(graph);
+        DeviceMemory memory = resident.get(result);
+        if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
+        memory.copyTo(result.memory(), stream);
+        stream.synchronize();
+    }
+
+    /** Queues a replay of {@code graph}, captured at its first run (its buffers made resident first). */
+    private void replay(TaskGraph graph) {
         context.makeCurrent();
         CudaGraph replay = captured.get(graph);
         if (replay == null) {
@@ -150,7 +172,6 @@ public final class CudaBackend implements Backend {
             captured.put(graph, replay);
         }
         replay.launch(stream);
-        stream.synchronize();
     }
 
     @Override

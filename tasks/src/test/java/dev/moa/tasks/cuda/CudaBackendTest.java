@@ -21,9 +21,34 @@ import org.junit.jupiter.api.Test;
  */
 class CudaBackendTest {
     /**
-     * A launch with 80 KB of dynamic shared memory: the backend raises the kernel's limit (cuFuncSetAttribute) before
-     * it, as the driver demands past 48 KB (the fake refuses otherwise), and the kernel computes.
+     * Uploads, a replay and a read-back as one round trip ({@code run(graph, uploads, result)}): the replay sees the
+     * uploaded values, the result comes back, and the host waits for the device once (not once per copy and once for
+     * the replay).
      */
+    @Test
+    void uploadsAReplayAndItsResultWaitOnce() {
+        CudaDriver driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        int n = 300;
+        try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
+             CudaBackend gpu = new CudaBackend(context, new dev.moa.tasks.jit.KernelCache(null))) {
+            F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n), c = F32Buffer.allocate(arena, n);
+            TaskGraph sum = new TaskGraph().task("sum", VectorKernels.class, "add", Grid.covering(n, 256), a, b, c, n);
+            for (int round = 0; round < 3; round++) {
+                for (int i = 0; i < n; i++) {
+                    a.set(i, i * round);
+                    b.set(i, 1);
+                    c.set(i, -7);
+                }
+                long waits = FakeCuda.waitCount();
+                gpu.run(sum, java.util.List.of(a, b), c);
+                for (int i = 0; i < n; i++) assertEquals(i * round + 1f, c.get(i), "round " + round + ", float " + i);
+                if (round > 0) assertEquals(waits + 1, FakeCuda.waitCount(), "round " + round + ": one wait");
+            }
+            org.junit.jupiter.api.Assertions.assertNull(FakeCuda.launchFailure());
+        }
+    }
+
     /** A ranged download reads back those bytes of the device copy and leaves the rest of the host memory as it was. */
     @Test
     void aRangedDownloadReadsBackItsBytesOnly() {
@@ -41,6 +66,10 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * A launch with 80 KB of dynamic shared memory: the backend raises the kernel's limit (cuFuncSetAttribute) before
+     * it, as the driver demands past 48 KB (the fake refuses otherwise), and the kernel computes.
+     */
     @Test
     void dynamicSharedMemoryPast48KbIsAllowedBeforeTheLaunch() {
         CudaDriver driver = FakeCuda.freshDriver();

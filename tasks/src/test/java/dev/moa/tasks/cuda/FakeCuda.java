@@ -112,6 +112,14 @@ public final class FakeCuda {
         return (long) call("fake_capture_count", FunctionDescriptor.of(JAVA_LONG));
     }
 
+    /**
+     * Calls that made the host wait for the device since the last reset: synchronous copies (cuMemcpyHtoD, cuMemcpyDtoH)
+     * and synchronizations (cuStreamSynchronize, cuCtxSynchronize, cuEventSynchronize).
+     */
+    public static long waitCount() {
+        return (long) call("fake_wait_count", FunctionDescriptor.of(JAVA_LONG));
+    }
+
     /** cuGraphLaunch calls since the last reset. */
     public static long graphLaunchCount() {
         return (long) call("fake_graph_launch_count", FunctionDescriptor.of(JAVA_LONG));
