@@ -17,6 +17,8 @@ import dev.moa.tasks.kernel.KernelContext;
 import dev.moa.tasks.kernels.AttentionKernels;
 import dev.moa.tasks.kernels.KvStore;
 import dev.moa.tasks.kernels.MatVecKernels;
+import dev.moa.tasks.kernels.SamplingKernels;
+import dev.moa.tasks.kernels.VectorKernels;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -24,7 +26,9 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * The decode kernels on a CUDA device, timed with events: BF16 matvec at Llama-3-8B's shapes and MoA decode attention
+ * The decode kernels on a CUDA device, timed with events: BF16 matvec at Llama-3-8B's shapes, the choice of the next
+ * token over 1 and 32 rows of a 128k vocabulary (the argmax; the argmax then the draw, checked against the host sampler's
+ * tokens) and MoA decode attention
  * (split + combine, 32 query heads over 8 KV heads, dense spans) at 4k and 16k tokens; the prefill GEMM (FFMA, tensor
  * cores over 64 × 64 and 128 × 128 tiles, and tensor cores with the activations rounded to BF16 once: what the split
  * costs) on 512 and 4096 tokens at
@@ -94,6 +98,10 @@ public final class GpuKernelBenchmark {
             for (int[] shape : new int[][] {{4096, 4096}, {14336, 4096}}) {
                 progress.printf("matvec-bf16 %d x %d ...%n", shape[0], shape[1]);
                 rows.add(matVec(shape[0], shape[1]));
+            }
+            for (int batch : new int[] {1, 32}) {
+                progress.printf("choosing tokens from %d rows of 128256 logits: the argmax, then the draw (greedy, and the sampled settings of bench sampling) ...%n", batch);
+                for (var params : SamplingBenchmark.SETTINGS.subList(0, 4)) rows.add(draw(batch, 128256, params));
             }
             for (int[] shape : new int[][] {{512, 2048, 2048}, {512, 16384, 2048}, {4096, 2048, 2048}, {4096, 16384, 2048}}) {
                 progress.printf("gemm %d tokens x %d x %d (FFMA, tensor cores on 64- and 128-tiles, the same with x rounded to BF16) ...%n", shape[0],
@@ -682,6 +690,44 @@ public final class GpuKernelBenchmark {
         Launch(CudaFunction function, Dim3 grid, Dim3 block, Object... args) {
             this(function, grid, block, 0, args);
         }
+    }
+
+    /**
+     * A decode step's choice of the next token over {@code rows} rows of {@code vocab} logits (bench sampling's): the
+     * argmax, then for a sampled setting the draw ({@code SamplingKernels.sample}), as a step's graph runs them; the
+     * error is the share of rows whose token is not the host sampler's for the same logits and uniform.
+     */
+    Row draw(int rows, int vocab, dev.moa.runtime.generate.SamplingParams params) {
+        float[] row = SamplingBenchmark.logits(vocab, new Random(3));
+        F32Buffer logits = F32Buffer.allocate(arena, (long) rows * vocab);
+        for (int b = 0; b < rows; b++) java.lang.foreign.MemorySegment.copy(row, 0, logits.memory(), java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) b * vocab * 4, vocab);
+        int chunks = VectorKernels.ARGMAX_CHUNKS;
+        I32Buffer chosen = I32Buffer.allocate(arena, 2L * rows), draws = I32Buffer.allocate(arena, (long) rows * SamplingKernels.DRAW_SIZE);
+        var sampler = new dev.moa.runtime.generate.Sampler(params);
+        int[] uniforms = new int[rows];
+        for (int b = 0; b < rows && !params.isGreedy(); b++) {
+            long at = (long) b * SamplingKernels.DRAW_SIZE;
+            uniforms[b] = sampler.uniform();
+            draws.set(at + SamplingKernels.TEMPERATURE, Float.floatToRawIntBits((float) params.temperature()));
+            draws.set(at + SamplingKernels.TOP_K, params.topK());
+            draws.set(at + SamplingKernels.TOP_P, Float.floatToRawIntBits((float) params.topP()));
+            draws.set(at + SamplingKernels.UNIFORM, uniforms[b]);
+        }
+        DeviceMemory dl = device(logits), dc = device(chosen), dd = device(draws);
+        DeviceMemory values = device(F32Buffer.allocate(arena, (long) rows * chunks)), ints = device(I32Buffer.allocate(arena, 2L * rows * chunks));
+        DeviceMemory arrivals = device(I32Buffer.allocate(arena, rows)); // (zero, as the argmax leaves it)
+        Launch argmax = ours(VectorKernels.class, "argmax", dev.moa.tasks.emulator.Grid.of(chunks, rows, VectorKernels.ROW_GROUP), dl, values, ints,
+                arrivals, dc, vocab);
+        Launch sample = ours(SamplingKernels.class, "sample", dev.moa.tasks.emulator.Grid.of(rows, SamplingKernels.GROUP), dl, dd, dc, vocab);
+        double micros = params.isGreedy() ? time(argmax) : time(argmax, sample);
+        dc.copyTo(chosen.memory());
+        int wrong = 0;
+        for (int b = 0; b < rows; b++) {
+            int expected = params.isGreedy() ? dev.moa.runtime.generate.Sampler.argmax(row) : sampler.sample(row, uniforms[b]);
+            if (chosen.get(2L * b) != expected) wrong++;
+        }
+        return new Row(params.isGreedy() ? "argmax" : "argmax+sample", rows + "x" + vocab + " " + SamplingBenchmark.name(params), micros, Double.NaN,
+                (long) rows * vocab * Float.BYTES, (double) wrong / rows, 0);
     }
 
     /**

@@ -29,6 +29,19 @@ class GpuKernelBenchmarkTest {
         });
     }
 
+    /** The token-choice rows launch the argmax and the draw as a step does, and find the host's tokens (one launch each on the fake). */
+    @Test
+    void drawRowsChooseTheHostsTokens() {
+        onTheFakeDriver(benchmark -> {
+            for (var params : SamplingBenchmark.SETTINGS.subList(0, 4)) {
+                GpuKernelBenchmark.Row row = benchmark.draw(3, 2500, params);
+                assertNull(FakeCuda.launchFailure(), row.shape());
+                assertEquals(0, row.maxError(), row.shape() + ": rows whose token is not the host's");
+                assertEquals(params.isGreedy() ? "argmax" : "argmax+sample", row.kernel());
+            }
+        });
+    }
+
     /** The prefill GEMM rows (FFMA, tensor cores split and rounded, on small and large tiles) launch their kernels right and check them. */
     @Test
     void gemmRowsComputeTheProduct() {
