@@ -15,7 +15,7 @@ import dev.moa.tasks.kernel.LaunchBounds;
  * order); without one, walked in id order. Weights are {@code exp((logit − max) / T)}, summed in fixed point
  * ({@code weight · 2^40} in a long): integer sums are exact in any order, so the draw does not depend on how the
  * work-items' sums meet (the same logits and uniform always give the same token), and a weight under 2^-40 of the
- * likeliest token's counts as 0 — such tokens, 6·10^-8 of the mass at most over 128k of them, are never drawn.
+ * likeliest token's counts as 0 — such tokens, 1.2·10^-7 of the mass at most over 128k of them, are never drawn.
  */
 public final class SamplingKernels {
     /** Work-items of a row's group. */
