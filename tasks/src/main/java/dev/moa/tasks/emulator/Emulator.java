@@ -293,8 +293,9 @@ public final class Emulator {
                         + "-word array (lane " + laneId() + ")");
             }
             int lane = laneId();
+            int[] rows = exchangeAll(index); // every lane's row address, one wait
             int[] words = new int[4];
-            for (int j = 0; j < 4; j++) words[j] = shared[exchange(index, MatrixFragments.rowLane(lane, j)) + lane % 4];
+            for (int j = 0; j < 4; j++) words[j] = shared[rowOf(rows, MatrixFragments.rowLane(lane, j), index) + lane % 4];
             return Vec16.ofWords(words[0], words[1], words[2], words[3]);
         }
 
@@ -305,12 +306,18 @@ public final class Emulator {
                         + "-word array (lane " + laneId() + ")");
             }
             int lane = laneId(), column = lane / 4;
+            int[] rows = exchangeAll(index); // every lane's row address, one wait
             int[] words = new int[4];
             for (int j = 0; j < 4; j++) {
-                int even = exchange(index, MatrixFragments.transposedRowLane(lane, j, 0)), odd = exchange(index, MatrixFragments.transposedRowLane(lane, j, 1));
+                int even = rowOf(rows, MatrixFragments.transposedRowLane(lane, j, 0), index), odd = rowOf(rows, MatrixFragments.transposedRowLane(lane, j, 1), index);
                 words[j] = (shared[even + column / 2] >>> 16 * (column % 2) & 0xFFFF) | (shared[odd + column / 2] >>> 16 * (column % 2)) << 16;
             }
             return Vec16.ofWords(words[0], words[1], words[2], words[3]);
+        }
+
+        /** Lane {@code source}'s row address from an {@link #exchangeAll} of them ({@code own} past the warp's width, as a shuffle). */
+        private int rowOf(int[] rows, int source, int own) {
+            return source < warpWidth() ? rows[source] : own;
         }
 
         /** Copies started and not yet in a group, and the committed groups, oldest first: done at the wait that covers them. */
@@ -398,10 +405,50 @@ public final class Emulator {
          * the next shuffle's barrier, which no lane reaches before it has read this one.
          */
         private int exchange(int bits, int sourceLane) {
+            int[] slots = exchangeAll(bits);
+            return sourceLane < warpWidth() ? slots[sourceLane] : bits;
+        }
+
+        /**
+         * Puts {@code bits} where the warp's lanes exchange them and waits for them all: the returned slots hold every
+         * lane's until this lane's exchange after next (the next one uses the other area, and no lane passes its wait
+         * before every lane has read this one). One wait for what reads several lanes' values (ldmatrix, a reduction).
+         */
+        private int[] exchangeAll(int bits) {
             int[] slots = group.warpInts[warp()][shuffles++ & 1];
             slots[laneId()] = bits;
             group.awaitWarp(local);
-            return sourceLane < warpWidth() ? slots[sourceLane] : bits;
+            return slots;
+        }
+
+        /** The butterfly of {@code KernelContext.warpSum} (the same additions in the same order), after one exchange, not five. */
+        @Override
+        public float warpSum(float value) {
+            return butterfly(value, false);
+        }
+
+        /** As {@link #warpSum}, for {@code KernelContext.warpMax}. */
+        @Override
+        public float warpMax(float value) {
+            return butterfly(value, true);
+        }
+
+        private float butterfly(float value, boolean max) {
+            int[] slots = exchangeAll(Float.floatToRawIntBits(value));
+            int width = warpWidth();
+            float[] v = new float[WARP], next = new float[WARP];
+            for (int l = 0; l < width; l++) v[l] = Float.intBitsToFloat(slots[l]);
+            for (int mask = WARP / 2; mask > 0; mask >>= 1) { // each lane's shuffleXor: its partner's value, or its own past the warp's width
+                for (int l = 0; l < width; l++) {
+                    int partner = (l ^ mask) & (WARP - 1);
+                    float other = partner < width ? v[partner] : v[l];
+                    next[l] = max ? Math.max(v[l], other) : v[l] + other;
+                }
+                float[] t = v;
+                v = next;
+                next = t;
+            }
+            return v[laneId()];
         }
 
         private float exchange(float value, int sourceLane) {

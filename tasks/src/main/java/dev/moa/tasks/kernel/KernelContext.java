@@ -81,13 +81,13 @@ public abstract class KernelContext {
      * steps (masks 16, 8, 4, 2, 1), so every lane adds the same values in the same order and all get the same sum.
      * Every lane of the warp must call it.
      */
-    public final float warpSum(float value) {
+    public float warpSum(float value) {
         for (int mask = WARP / 2; mask > 0; mask >>= 1) value += shuffleXor(value, mask);
         return value;
     }
 
     /** The largest {@code value} over the calling warp's 32 lanes ({@code Math.max}: NaN wins), in every lane. */
-    public final float warpMax(float value) {
+    public float warpMax(float value) {
         for (int mask = WARP / 2; mask > 0; mask >>= 1) value = Math.max(value, shuffleXor(value, mask));
         return value;
     }

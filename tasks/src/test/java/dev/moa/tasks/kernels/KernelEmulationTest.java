@@ -35,6 +35,50 @@ class KernelEmulationTest {
         }
     }
 
+    /** Test kernels: a warp's reductions through the context, and the butterfly of shuffles they stand for. */
+    static final class Reductions {
+        static void reduced(KernelContext ctx, F32Buffer in, F32Buffer sums, F32Buffer maxima, int n) {
+            int i = ctx.globalId();
+            float v = i < n ? in.get(i) : 0f;
+            sums.set(i, ctx.warpSum(v));
+            maxima.set(i, ctx.warpMax(v));
+        }
+
+        static void butterfly(KernelContext ctx, F32Buffer in, F32Buffer sums, F32Buffer maxima, int n) {
+            int i = ctx.globalId();
+            float v = i < n ? in.get(i) : 0f, sum = v, max = v;
+            for (int mask = KernelContext.WARP / 2; mask > 0; mask >>= 1) {
+                sum += ctx.shuffleXor(sum, mask);
+                max = Math.max(max, ctx.shuffleXor(max, mask));
+            }
+            sums.set(i, sum);
+            maxima.set(i, max);
+        }
+    }
+
+    /**
+     * The emulator's warp reductions (all lanes' values after one wait, the butterfly computed by each lane) give, bit for
+     * bit, what the five shuffles they replace give, in every lane: a full warp, a warp cut short by the group's size,
+     * a NaN.
+     */
+    @Test
+    void warpReductionsAreTheirButterflyBitForBit() {
+        try (Arena arena = Arena.ofShared()) {
+            int size = 48, n = 2 * size; // (groups of 48: every second warp has 16 lanes)
+            F32Buffer in = F32Buffer.allocate(arena, n);
+            for (int i = 0; i < n; i++) in.set(i, (float) (random.nextGaussian() * Math.pow(10, random.nextInt(8) - 4)));
+            in.set(70, Float.NaN);
+            F32Buffer s1 = F32Buffer.allocate(arena, n), m1 = F32Buffer.allocate(arena, n), s2 = F32Buffer.allocate(arena, n), m2 = F32Buffer.allocate(arena, n);
+            Emulator.launch(Reductions.class, "reduced", Grid.of(2, size), in, s1, m1, n);
+            Emulator.launch(Reductions.class, "butterfly", Grid.of(2, size), in, s2, m2, n);
+            for (int i = 0; i < n; i++) {
+                assertEquals(Float.floatToRawIntBits(s2.get(i)), Float.floatToRawIntBits(s1.get(i)), "sum, lane " + i);
+                assertEquals(Float.floatToRawIntBits(m2.get(i)), Float.floatToRawIntBits(m1.get(i)), "max, lane " + i);
+            }
+            assertTrue(Float.isNaN(m1.get(48)) && !Float.isNaN(m1.get(47)) && !Float.isNaN(m1.get(80)), "the NaN's warp alone (global 48..79)");
+        }
+    }
+
     @Test
     void rmsNormPerRow() {
         try (Arena arena = Arena.ofShared()) {
