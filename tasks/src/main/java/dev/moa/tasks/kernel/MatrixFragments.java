@@ -77,40 +77,22 @@ public final class MatrixFragments {
      */
     public static float[] product(int[][] words, float[][] acc, int lane) {
         int g = lane / 4, c = lane % 4;
-        // the lane's two rows of A and two columns of B, unpacked: a row of A is a word from each of four lanes,
-        // for columns 0..7 and 8..15; a column of B likewise
-        float[][] a = {row(words, g), row(words, g + 8)};
-        float[][] b = {column(words, 2 * c), column(words, 2 * c + 1)};
-        float[] d = new float[4];
-        for (int i = 0; i < 4; i++) {
-            float[] ar = a[i / 2], bc = b[i % 2];
-            double sum = acc[lane][i];
-            for (int k = 0; k < 16; k++) sum += (double) ar[k] * bc[k];
-            d[i] = (float) sum;
-        }
-        return d;
-    }
-
-    /** Row {@code row} of A from the lanes holding it. */
-    private static float[] row(int[][] words, int row) {
-        float[] out = new float[16];
+        // the lane's two rows of A (g, g + 8) and two columns of B (2c, 2c + 1), a word (two elements of k) at a time,
+        // unpacked as they are used: each of D's four sums adds its sixteen products in k order
+        float[] mine = acc[lane];
+        double d0 = mine[0], d1 = mine[1], d2 = mine[2], d3 = mine[3];
         for (int k = 0; k < 16; k += 2) {
-            int word = words[aLane(row, k)][aWord(row, k)];
-            out[k] = half(word, 0);
-            out[k + 1] = half(word, 1);
+            int top = words[aLane(g, k)][aWord(g, k)], bottom = words[aLane(g + 8, k)][aWord(g + 8, k)];
+            int left = words[bLane(k, 2 * c)][4 + bWord(k, 2 * c)], right = words[bLane(k, 2 * c + 1)][4 + bWord(k, 2 * c + 1)];
+            for (int h = 0; h < 2; h++) {
+                double a0 = half(top, h), a1 = half(bottom, h), b0 = half(left, h), b1 = half(right, h);
+                d0 += a0 * b0;
+                d1 += a0 * b1;
+                d2 += a1 * b0;
+                d3 += a1 * b1;
+            }
         }
-        return out;
-    }
-
-    /** Column {@code n} of B from the lanes holding it. */
-    private static float[] column(int[][] words, int n) {
-        float[] out = new float[16];
-        for (int k = 0; k < 16; k += 2) {
-            int word = words[bLane(k, n)][4 + bWord(k, n)];
-            out[k] = half(word, 0);
-            out[k + 1] = half(word, 1);
-        }
-        return out;
+        return new float[] {(float) d0, (float) d1, (float) d2, (float) d3};
     }
 
     private static float half(int word, int high) {
