@@ -112,11 +112,11 @@ public final class Profiler {
                     start = Integer.parseInt(f.metadata().get("samples"));
                     lossSum = Double.parseDouble(f.metadata().get("answer_loss_sum"));
                     Tensor t = f.tensors().get("influence");
+                    var little = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN); // (once: a layout per element hashed it per element)
                     for (int l = 0; l < layers; l++) {
                         for (int h = 0; h < heads; h++) {
                             for (int i = 0; i < blocks * blocks; i++) {
-                                sum[l][h][i] = t.data().getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN),
-                                        ((long) (l * heads + h)) * blocks * blocks + i);
+                                sum[l][h][i] = t.data().getAtIndex(little, ((long) (l * heads + h)) * blocks * blocks + i);
                             }
                         }
                     }

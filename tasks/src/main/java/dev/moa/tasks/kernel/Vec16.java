@@ -44,15 +44,21 @@ public record Vec16(int w0, int w1, int w2, int w3) {
         return new Vec16(w0, w1, w2, w3);
     }
 
+    /**
+     * A little-endian int at any byte (one constant: a layout made per load looked its access handle up in the JDK's
+     * cache, hashing the layout, at every load the emulator ran).
+     */
+    private static final java.lang.foreign.ValueLayout.OfInt WORD = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+
     static Vec16 read(java.lang.foreign.MemorySegment memory, long byteOffset) {
-        var layout = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        var layout = WORD;
         if (byteOffset % 16 != 0) throw new IllegalArgumentException("a 16-byte load needs a 16-byte aligned element, got byte offset " + byteOffset);
         return new Vec16(memory.get(layout, byteOffset), memory.get(layout, byteOffset + 4),
                 memory.get(layout, byteOffset + 8), memory.get(layout, byteOffset + 12));
     }
 
     static Vec16 read8(java.lang.foreign.MemorySegment memory, long byteOffset) {
-        var layout = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        var layout = WORD;
         if (byteOffset % 8 != 0) throw new IllegalArgumentException("an 8-byte load needs an 8-byte aligned element, got byte offset " + byteOffset);
         return new Vec16(memory.get(layout, byteOffset), memory.get(layout, byteOffset + 4), 0, 0);
     }
