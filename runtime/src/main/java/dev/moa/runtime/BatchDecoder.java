@@ -105,17 +105,20 @@ public final class BatchDecoder {
      * As {@link #step}, for a batch of greedy and sampled sessions: each session's next token as its {@code samplers[b]}
      * draws it (one uniform of its sequence a sampled session; the argmax a greedy one). On a device the draws run there
      * and no logits come back but a row's whose nucleus is too flat for the device (the host then draws from them with
-     * the same uniform: the same token); on the CPU the rows are drawn here, in parallel (a tenth of a millisecond or
-     * more a draw over a large vocabulary: one after another, a batch of 32 would wait milliseconds a step).
+     * the same uniform, walking the distribution as the device does); on the CPU the rows are drawn here, in parallel (a
+     * tenth of a millisecond or more a draw over a large vocabulary: one after another, a batch of 32 would wait
+     * milliseconds a step). A row whose logits are not all finite numbers on a device, or whose draw fails, fails alone
+     * ({@link Drawn#failures}): the others' tokens stand, and every session has advanced.
      */
-    public int[] stepDrawing(List<Session> sessions, int[] tokens, Sampler[] samplers) {
+    public Drawn stepDrawing(List<Session> sessions, int[] tokens, Sampler[] samplers) {
         int n = sessions.size();
         if (samplers.length != n) throw new IllegalArgumentException(n + " sessions but " + samplers.length + " samplers");
         int[] next = new int[n];
+        RuntimeException[] failures = new RuntimeException[n];
         if (sessions.isEmpty() || sessions.get(0).accelerator() == null) {
             float[][] rows = step(sessions, tokens);
-            java.util.stream.IntStream.range(0, n).parallel().forEach(b -> next[b] = samplers[b].next(rows[b]));
-            return next;
+            java.util.stream.IntStream.range(0, n).parallel().forEach(b -> draw(b, next, failures, () -> samplers[b].next(rows[b])));
+            return new Drawn(next, failures);
         }
         int[] positions = new int[n];
         check(sessions, tokens, new KvCache[n], positions);
@@ -125,14 +128,27 @@ public final class BatchDecoder {
         synchronized (sessions.get(0).accelerator()) { // no session grows the KV pool between choosing the step and running it
             chosen = device(sessions).decodeDrawing(tokens, positions, draws);
         }
-        for (int b = 0; b < n; b++) {
-            float[] row = chosen.logits()[b];
-            if (row != null) NonFiniteException.check(row, 1, row.length, new int[] {positions[b]}, "the output head's logits");
-        }
-        java.util.stream.IntStream.range(0, n).parallel()
-                .forEach(b -> next[b] = chosen.tokens()[b] >= 0 ? chosen.tokens()[b] : samplers[b].sample(chosen.logits()[b], draws[b].uniform()));
         for (Session s : sessions) s.advance();
-        return next;
+        java.util.stream.IntStream.range(0, n).parallel().forEach(b -> draw(b, next, failures, () -> {
+            if (chosen.tokens()[b] >= 0) return chosen.tokens()[b];
+            float[] row = chosen.logits()[b]; // not all finite, or a nucleus the device left to the host
+            NonFiniteException.check(row, 1, row.length, new int[] {positions[b]}, "the output head's logits");
+            return samplers[b].sample(row, draws[b].uniform());
+        }));
+        return new Drawn(next, failures);
+    }
+
+    private static void draw(int b, int[] next, RuntimeException[] failures, java.util.function.IntSupplier token) {
+        try {
+            next[b] = token.getAsInt();
+        } catch (RuntimeException e) {
+            next[b] = -1;
+            failures[b] = e;
+        }
+    }
+
+    /** A {@link #stepDrawing}'s tokens, and per row what failed it (null where it did not; its token is then -1). */
+    public record Drawn(int[] tokens, RuntimeException[] failures) {
     }
 
     /** Checks a step's sessions and tokens; fills their caches and positions. */

@@ -186,7 +186,7 @@ final class BenchCommand {
                     System.err.printf("running: the same, sampling (temperature 0.7, top-p 0.9) ...%n");
                     double sampled = DecodeBenchmark.run(model, promptTokens, decodeTokens, rounds, sampling).decodeTokensPerSecond();
                     report.addProperty("decode_sampled_tps", round(sampled));
-                    System.out.printf("sampled:         decode %.2f tokens/s (temperature 0.7, top-p 0.9, drawn on the host) = %.2fx greedy%n",
+                    System.out.printf("sampled:         decode %.2f tokens/s (temperature 0.7, top-p 0.9, drawn where the step ran) = %.2fx greedy%n",
                             sampled, sampled / ours.decodeTokensPerSecond());
                 }
                 if (torch && preset == Presets.LLAMA_3_2_1B && target.model == null) {

@@ -540,7 +540,10 @@ public final class DeviceDecoder implements AutoCloseable {
         public static Draw of(dev.moa.runtime.generate.Sampler sampler) {
             if (sampler.greedy()) return null;
             var p = sampler.params();
-            return new Draw((float) p.temperature(), p.topK(), (float) p.topP(), sampler.uniform());
+            // (a positive temperature stays positive in float: below 1.4e-45 it would be 0, greedy, where the host's limit
+            // draws among the tokens tied at the largest logit, as the smallest float's does)
+            float temperature = Math.max((float) p.temperature(), Float.MIN_VALUE);
+            return new Draw(temperature, p.topK(), (float) p.topP(), sampler.uniform());
         }
     }
 
@@ -548,8 +551,8 @@ public final class DeviceDecoder implements AutoCloseable {
      * Runs the step for every row and draws each row's next token on the device ({@link SamplingKernels#sample}; the
      * argmax where {@code draws[b]} is null), reading back one int a row and no logits, but those of a row that gets -1:
      * its logits not all finite numbers, or flat enough that its nucleus is past what the device ranks (then the host
-     * draws from them with the same uniform, {@link dev.moa.runtime.generate.Sampler#sample}, and gets the token the
-     * device would have). Returns the tokens and those rows' logits (null for the others; arrays reused by the next call).
+     * draws from them with the same uniform, {@link dev.moa.runtime.generate.Sampler#sample}: the same distribution,
+     * walked in the same order). Returns the tokens and those rows' logits (null for the others; arrays reused by the next call).
      */
     public Chosen decodeDrawing(int[] tokens, int[] positions, Draw[] draws) {
         if (draws.length != rows.size()) throw new IllegalArgumentException("a step of " + rows.size() + " sessions, " + draws.length + " draws");

@@ -73,8 +73,9 @@ public final class Sampler {
 
     /**
      * The token at {@code uniform}'s fraction of the filtered distribution's weight: walked in id order without a filter;
-     * with one, from the likeliest token down (equal logits in id order), so that a device's draw of the same uniform
-     * gives the same token (its logits the same).
+     * with one, from the likeliest token down (equal logits in id order), as a device's draw walks it: the same uniform
+     * over the same logits gives the same token there, but where the two round apart (their exponentials, a float top-p
+     * and temperature there, fixed-point sums there that drop weights under 2^-40) near the edge of a token's span.
      */
     public int sample(float[] logits, int uniform) {
         int n = logits.length;

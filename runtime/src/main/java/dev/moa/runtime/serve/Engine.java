@@ -264,16 +264,19 @@ public final class Engine implements AutoCloseable {
         // each request's next token drawn by its own sampler where the step runs (on a device, one int a row comes back)
         dev.moa.runtime.generate.Sampler[] samplers = new dev.moa.runtime.generate.Sampler[rows.size()];
         for (int b = 0; b < samplers.length; b++) samplers[b] = rows.get(b).generation.sampler();
-        int[] chosen;
+        BatchDecoder.Drawn drawn;
         try {
-            chosen = batch.stepDrawing(sessions, tokens, samplers);
+            drawn = batch.stepDrawing(sessions, tokens, samplers);
         } catch (RuntimeException e) {
             for (Job j : rows) end(j, message(e));
             return;
         }
         metrics.steps.incrementAndGet();
         metrics.lastBatch = rows.size();
-        for (int b = 0; b < chosen.length; b++) accept(rows.get(b), chosen[b]);
+        for (int b = 0; b < rows.size(); b++) { // (a request whose row failed ends alone)
+            if (drawn.failures()[b] != null) end(rows.get(b), message(drawn.failures()[b]));
+            else accept(rows.get(b), drawn.tokens()[b]);
+        }
     }
 
     /** The request's next token, {@code token} chosen from its logits: fed at the next step, or the request ends. */

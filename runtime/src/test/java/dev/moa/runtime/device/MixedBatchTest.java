@@ -53,7 +53,9 @@ class MixedBatchTest {
                 int[] expected = new int[modes.length];
                 for (int r = 0; r < modes.length; r++) expected[r] = host[r].next(logits[r]);
                 backend.wholeBytes = backend.rangedBytes = 0;
-                int[] drawn = b.stepDrawing(drawing, tokens, device);
+                BatchDecoder.Drawn result = b.stepDrawing(drawing, tokens, device);
+                for (int r = 0; r < modes.length; r++) assertEquals(null, result.failures()[r], "row " + r);
+                int[] drawn = result.tokens();
                 assertArrayEquals(expected, drawn, "step " + step + ": the tokens the host draws from the same logits and uniforms");
                 assertEquals((long) vocab * Float.BYTES, backend.rangedBytes, "step " + step + ": the flat row's logits alone read back");
                 assertTrue(backend.wholeBytes <= 1024, "step " + step + ": whole buffers read back: " + backend.wholeBytes + " bytes (the chosen tokens)");

@@ -99,7 +99,7 @@ public final class CudaBackend implements Backend {
             memory = context.allocate(host.byteSize());
             resident.put(buffer, memory);
         }
-        memory.copyFrom(host);
+        memory.copyFrom(host, stream); // (on the stream, so the work after it is ordered after it; see below)
     }
 
     @Override
@@ -112,7 +112,10 @@ public final class CudaBackend implements Backend {
             memory = context.allocate(host.byteSize());
             resident.put(buffer, memory);
         }
-        if (bytes > 0) context.driver().memcpyHtoD(memory.address() + fromByte, host.asSlice(fromByte, bytes), bytes);
+        // on the backend's stream, not the legacy one: the stream does not wait for that one, and from pageable memory
+        // a synchronous copy returns once its bytes are staged, maybe before they reach the device and the kernels after
+        // it read them
+        if (bytes > 0) context.driver().memcpyHtoDAsync(memory.address() + fromByte, host.asSlice(fromByte, bytes), bytes, stream.handle());
     }
 
     @Override

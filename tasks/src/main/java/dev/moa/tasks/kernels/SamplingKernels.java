@@ -48,8 +48,8 @@ public final class SamplingKernels {
      * Draws row b's next token ({@code b = groupId(0)}; launch {@code Grid.of(rows, GROUP)}) after {@link VectorKernels#argmax}
      * has written {@code chosen[2b]} (the argmax) and {@code chosen[2b + 1]} (its non-finite count): a row whose draw is
      * greedy, or whose logits are not all finite, keeps the argmax. Otherwise {@code chosen[2b]} becomes the drawn token,
-     * or -1 where the host must draw instead (the logits flat enough that more than {@value #CANDIDATES} tokens could be in
-     * the nucleus, or top-k over {@value #CANDIDATES}).
+     * or -1 where the host must draw instead: more than {@value #CANDIDATES} tokens could be in the nucleus (flat logits),
+     * or top-k is over {@value #CANDIDATES} and more tokens than that have weight.
      *
      * <p>Each work-item takes every {@value #GROUP}-th logit of the row (coalesced) in each pass over it:
      * <ol>
@@ -57,8 +57,8 @@ public final class SamplingKernels {
      *   whose chunk holds the draw, and that work-item walks it (id order);</li>
      *   <li>with one, the candidates are the tokens whose logits are at least a threshold: those with weight (top-k),
      *   or with top-p alone those whose weight is at least {@code (1 − p)/(n − 1)} of the total (no lighter token can
-     *   be in a nucleus); with top-k and too many of those, a bisection raises the threshold until between k and
-     *   {@value #CANDIDATES} remain. Each work-item counts its candidates, the counts' prefix places them, and they are
+     *   be in a nucleus); with top-k and too many of those, a bisection (over the floats' order: 32 passes at most)
+     *   raises the threshold until between k and {@value #CANDIDATES} remain. Each work-item counts its candidates, the counts' prefix places them, and they are
      *   written to shared memory;</li>
      *   <li>there each work-item ranks its candidates (how many are likelier), then sums the weight of the likelier ones
      *   inside the top-k: a candidate is in the nucleus where that is under p of the top-k's weight (of all tokens',
@@ -123,15 +123,18 @@ public final class SamplingKernels {
             if (cutoff > 0f) threshold = Math.max(threshold, max + temperature * ((float) Math.log(Math.min(cutoff, 1f)) - 0.01f));
         }
         int count = candidates(ctx, logits, row, n, threshold, high, low, warpHigh, warpLow);
-        if (count > CANDIDATES && topK > 0 && topK <= CANDIDATES) { // bisect the threshold between it and max
-            float below = threshold, above = max;
+        if (count > CANDIDATES && topK > 0 && topK <= CANDIDATES) {
+            // bisect the threshold between it and max over the floats' order (their bits as ordered ints): at most 32
+            // halvings whatever the values (-∞ included, where a temperature of 1e37 puts the threshold), no NaN between
+            int below = ordered(threshold), above = ordered(max);
             while (count > CANDIDATES || count < topK) {
-                float middle = below + (above - below) * 0.5f;
-                if (middle <= below || middle >= above) break; // no float between: ties the bisection cannot split
-                count = candidates(ctx, logits, row, n, middle, high, low, warpHigh, warpLow);
+                int middle = (int) (((long) below + above) >> 1);
+                if (middle == below) break; // no float between: ties the bisection cannot split
+                float at = unordered(middle);
+                count = candidates(ctx, logits, row, n, at, high, low, warpHigh, warpLow);
                 if (count > CANDIDATES) below = middle;
                 else if (count < topK) above = middle;
-                else threshold = middle;
+                else threshold = at;
             }
             if (count < topK) count = CANDIDATES + 1; // (in range, the last count was the threshold's: its offsets stand)
         }
@@ -267,5 +270,10 @@ public final class SamplingKernels {
     static int ordered(float x) {
         int bits = Float.floatToRawIntBits(x + 0f);
         return bits >= 0 ? bits : bits ^ 0x7FFFFFFF;
+    }
+
+    /** The float whose {@link #ordered} int is {@code o}. */
+    static float unordered(int o) {
+        return Float.intBitsToFloat(o >= 0 ? o : o ^ 0x7FFFFFFF);
     }
 }

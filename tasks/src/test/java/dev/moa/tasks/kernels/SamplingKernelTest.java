@@ -120,6 +120,8 @@ class SamplingKernelTest {
         check(new Case(logits, 0.7f, 40, 0.95f), 24); // top-k then top-p
         check(new Case(logits, 1.5f, 25, 1f), 24); // top-k alone
         check(new Case(gaussian(random, 2999, 1, 0), 2f, 50, 0.9f), 24); // every token has weight: the threshold is bisected
+        // a temperature so high that the first threshold is -∞: the bisection still ends (over the floats' order), uniform over the top-k
+        check(new Case(logits, 1e38f, 40, 1f), 16);
     }
 
     @Test
