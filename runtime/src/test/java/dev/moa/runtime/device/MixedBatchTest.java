@@ -67,6 +67,42 @@ class MixedBatchTest {
     }
 
     /**
+     * A row whose logits are not all finite numbers fails alone: the step's other rows get their tokens (the host's for
+     * the same logits and uniforms), and that row a NonFiniteException naming its position. (The backend makes row 1's
+     * logits NaN between the output head and the argmax.)
+     */
+    @Test
+    void aRowWithNonFiniteLogitsFailsAlone() throws Exception {
+        Counting backend = new Counting();
+        Random random = new Random(21);
+        String[] modes = {"dense", "dense", "window:16"};
+        SamplingParams[] params = {SamplingParams.greedy(), new SamplingParams(0.8, 0, 0.9, 6), new SamplingParams(0.9, 10, 1.0, 7)};
+        try (Model model = Model.load(DEMO, backend)) {
+            List<int[]> prompts = new ArrayList<>();
+            for (int i = 0; i < modes.length; i++) prompts.add(random.ints(25 + 5 * i, 3, 2000).toArray());
+            List<Session> plain = start(model, modes, prompts), drawing = start(model, modes, prompts);
+            Sampler[] host = new Sampler[modes.length], device = new Sampler[modes.length];
+            for (int r = 0; r < modes.length; r++) {
+                host[r] = new Sampler(params[r]);
+                device[r] = new Sampler(params[r]);
+            }
+            int[] tokens = {9, 10, 11};
+            float[][] logits = new BatchDecoder(model, modes.length).step(plain, tokens);
+            backend.poisonRow = 1;
+            BatchDecoder.Drawn drawn = new BatchDecoder(model, modes.length).stepDrawing(drawing, tokens, device);
+            assertTrue(drawn.failures()[1] instanceof dev.moa.runtime.model.NonFiniteException, "row 1: " + drawn.failures()[1]);
+            assertEquals(-1, drawn.tokens()[1]);
+            for (int r : new int[] {0, 2}) {
+                assertEquals(null, drawn.failures()[r], "row " + r);
+                assertEquals(host[r].next(logits[r]), drawn.tokens()[r], "row " + r + ": its token");
+            }
+            for (int r = 0; r < modes.length; r++) assertEquals(plain.get(r).position(), drawing.get(r).position(), "every session advanced");
+            for (Session s : plain) s.close();
+            for (Session s : drawing) s.close();
+        }
+    }
+
+    /**
      * A generation on a device takes each token from the device's argmax or draw and reads no logits back; its tokens are
      * the CPU's, greedy or sampled with the same seed.
      */
@@ -138,8 +174,27 @@ class MixedBatchTest {
             emulator.copy(from, fromByte, to, toByte, bytes);
         }
 
+        /** A row (-1: none) whose logits a step's graph makes NaN just before its argmax. */
+        int poisonRow = -1;
+
         public void run(TaskGraph graph) {
-            emulator.run(graph);
+            List<TaskGraph.Task> tasks = graph.tasks();
+            int argmax = -1;
+            for (int i = 0; i < tasks.size(); i++) if (tasks.get(i).name().equals("argmax")) argmax = i;
+            if (poisonRow < 0 || argmax < 0) {
+                emulator.run(graph);
+                return;
+            }
+            TaskGraph before = new TaskGraph(), after = new TaskGraph();
+            for (int i = 0; i < tasks.size(); i++) {
+                TaskGraph.Task t = tasks.get(i);
+                (i < argmax ? before : after).task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
+            }
+            emulator.runOnce(before);
+            dev.moa.tasks.kernel.F32Buffer logits = (dev.moa.tasks.kernel.F32Buffer) tasks.get(argmax).args().get(0);
+            int vocab = (int) (logits.length() / tasks.get(argmax).grid().groupsY());
+            logits.set((long) poisonRow * vocab + 7, Float.NaN);
+            emulator.runOnce(after);
         }
 
         public void free(DeviceBuffer buffer) {
