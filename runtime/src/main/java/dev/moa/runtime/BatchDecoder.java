@@ -107,8 +107,10 @@ public final class BatchDecoder {
      * and no logits come back but a row's whose nucleus is too flat for the device (the host then draws from them with
      * the same uniform, walking the distribution as the device does); on the CPU the rows are drawn here, in parallel (a
      * tenth of a millisecond or more a draw over a large vocabulary: one after another, a batch of 32 would wait
-     * milliseconds a step). A row whose logits are not all finite numbers on a device, or whose draw fails, fails alone
-     * ({@link Drawn#failures}): the others' tokens stand, and every session has advanced.
+     * milliseconds a step). On a device a row whose logits are not all finite numbers, or whose draw fails, fails alone
+     * ({@link Drawn#failures}): the others' tokens stand, and every session has advanced. On the CPU, whose forward checks
+     * every row after every layer and stops at the first that is not finite, such a row fails the whole step (thrown; no
+     * session advances); a failed draw there fails its row alone.
      */
     public Drawn stepDrawing(List<Session> sessions, int[] tokens, Sampler[] samplers) {
         int n = sessions.size();

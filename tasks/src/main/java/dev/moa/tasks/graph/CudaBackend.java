@@ -99,7 +99,10 @@ public final class CudaBackend implements Backend {
             memory = context.allocate(host.byteSize());
             resident.put(buffer, memory);
         }
-        memory.copyFrom(host, stream); // (on the stream, so the work after it is ordered after it; see below)
+        // on the stream, so the work after it is ordered after it (see below); the host copy may change once this returns,
+        // as the driver stages a copy from pageable memory before it returns (every host copy here is pageable: none is
+        // pinned; a pinned one would be read while the copy runs, and would need the stream synchronised first)
+        memory.copyFrom(host, stream);
     }
 
     @Override
