@@ -210,7 +210,7 @@ public final class Session implements AutoCloseable {
             dev.moa.runtime.device.DeviceDecoder.Chosen step;
             synchronized (accelerator) { // no other session grows the KV pool between choosing the step and running it
                 ownDevice();
-                step = device.decodeChoosing(new int[] {token}, new int[] {position}, new boolean[] {true});
+                step = device.decodeWithLogits(new int[] {token}, new int[] {position});
             }
             logits = step.logits()[0];
             // the device's argmax step also says whether every logit is finite: the host scans them only where one is not

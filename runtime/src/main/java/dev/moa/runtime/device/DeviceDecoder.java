@@ -581,23 +581,20 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     /**
-     * Runs the step for every row with each row's argmax on the device, as {@link #decodeGreedy} does, and reads back
-     * the logits of the rows {@code wanted} marks (a batch's sampled sessions) and of any row whose logits are not all
-     * finite numbers, not the others': a batch of greedy and sampled sessions reads back only what it draws from.
-     * Returns each row's argmax (-1 where not finite) and those rows' logits (null for the others; arrays reused by the
-     * next call).
+     * Runs the step for every row and reads back every row's logits, with each row's argmax from the device, as
+     * {@link #decodeGreedy} takes it: -1 where a row's logits are not all finite numbers, so a caller that wants the
+     * logits (a session's {@code decode}) scans them for NaN only then. Arrays reused by the next call.
      */
-    public Chosen decodeChoosing(int[] tokens, int[] positions, boolean[] wanted) {
-        if (wanted.length != rows.size()) throw new IllegalArgumentException("a step of " + rows.size() + " sessions, " + wanted.length + " rows wanted or not");
+    public Chosen decodeWithLogits(int[] tokens, int[] positions) {
         int[] next = decodeGreedy(tokens, positions);
         float[][] out = new float[next.length][];
-        for (int b = 0; b < next.length; b++) if (wanted[b] || next[b] < 0) out[b] = rowLogits(b);
+        for (int b = 0; b < next.length; b++) out[b] = rowLogits(b);
         return new Chosen(next, out);
     }
 
     /**
-     * A step's {@link #decodeChoosing} or {@link #decodeDrawing}: each row's token chosen on the device (-1 where the
-     * host must look at its logits), and the logits read back of the rows that wanted them or got -1.
+     * A step's {@link #decodeWithLogits} or {@link #decodeDrawing}: each row's token chosen on the device (-1 where the
+     * host must look at its logits), and the logits read back (every row's, or those of the rows that got -1).
      */
     public record Chosen(int[] tokens, float[][] logits) {
     }
