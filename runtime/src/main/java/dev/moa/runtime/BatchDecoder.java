@@ -57,8 +57,8 @@ public final class BatchDecoder {
             for (int b = 0; b < n; b++) {
                 NonFiniteException.check(rows[b], 1, rows[b].length, new int[] {positions[b]}, "the output head's logits");
                 out[b] = rows[b].clone();
-                sessions.get(b).advance();
             }
+            for (Session s : sessions) s.advance(); // (all or none: a row that is not finite throws before any advances, as on the CPU)
             return out;
         }
         model.decodeBatch(state, caches, tokens, positions, logits);
