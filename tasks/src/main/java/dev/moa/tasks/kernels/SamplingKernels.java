@@ -58,8 +58,8 @@ public final class SamplingKernels {
      *   <li>with one, the candidates are the tokens whose logits are at least a threshold: those with weight (top-k),
      *   or with top-p alone those whose weight is at least {@code (1 − p)/(n − 1)} of the total (no lighter token can
      *   be in a nucleus); with top-k and too many of those, a bisection (over the floats' order: 32 passes at most)
-     *   raises the threshold until between k and {@value #CANDIDATES} remain. Each work-item counts its candidates, the counts' prefix places them, and they are
-     *   written to shared memory;</li>
+     *   raises the threshold until between k and {@value #CANDIDATES} remain. Each work-item counts its candidates,
+     *   the counts' prefix places them, and they are written to shared memory;</li>
      *   <li>there each work-item ranks its candidates (how many are likelier), then sums the weight of the likelier ones
      *   inside the top-k: a candidate is in the nucleus where that is under p of the top-k's weight (of all tokens',
      *   without top-k); the one whose span of the nucleus's weight holds {@code u · mass} writes its id.</li>
