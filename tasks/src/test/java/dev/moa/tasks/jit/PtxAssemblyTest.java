@@ -30,22 +30,33 @@ class PtxAssemblyTest {
         // the kernel as written and, where it has @Specialize parameters, the variant Llama-3.2-1B's decode runs
         List<Specialization> variants = c.example().isEmpty() ? List.of(Specialization.NONE)
                 : List.of(Specialization.NONE, Specialization.named(c.owner(), c.method(), c.example()));
-        for (String target : List.of("sm_80", "sm_90")) {
-            for (Specialization fixed : variants) {
-                PtxCompiler.Kernel k = PtxCompiler.compile(c.owner(), c.method(), target, fixed);
-                Ptxas.Report r = Ptxas.assemble(k.ptx(), target, work);
-                System.out.printf("%-14s %s%s: %3d registers, %4d bytes shared, %d bytes spill stores, %d bytes spill loads%n",
-                        c.name(), target, fixed.key(), r.registers(), r.sharedBytes(), r.spillStores(), r.spillLoads());
-                assertEquals(0, r.spillStores() + r.spillLoads(), c + fixed.key() + " spills on " + target + ":\n" + r.log());
-                assertTrue(r.registers() > 0, r.log());
-                if (c.method().startsWith("bf16TensorLarge")) { // sized (LARGE_MIN_GROUPS) for two groups per SM: 128 registers at most
-                    int perWarp = (r.registers() + 7) / 8 * 8 * 32; // registers are allotted 256 per warp at a time
-                    assertTrue(2 * (dev.moa.tasks.kernels.GemmKernels.LARGE_GROUP / 32) * perWarp <= 65536,
-                            c.name() + fixed.key() + " on " + target + ": " + r.registers() + " registers leave room for one group per SM");
-                }
-                // the cubin was read (Cubin throws on a branch outside its kernel: a wrong field layout for the target)
-                assertTrue(r.code().get(c.method()).instructions() > 0, c.name() + " on " + target);
+        record Run(String target, Specialization fixed) {
+        }
+        List<Run> runs = new java.util.ArrayList<>();
+        for (String target : List.of("sm_80", "sm_90")) for (Specialization fixed : variants) runs.add(new Run(target, fixed));
+        // the targets and variants assembled side by side (ptxas processes: the suite's cores are otherwise idle here)
+        List<Ptxas.Report> reports = runs.parallelStream().map(run -> {
+            try {
+                return Ptxas.assemble(PtxCompiler.compile(c.owner(), c.method(), run.target(), run.fixed()).ptx(), run.target(), work);
+            } catch (java.io.IOException | InterruptedException e) {
+                throw new IllegalStateException(e);
             }
+        }).toList();
+        for (int i = 0; i < runs.size(); i++) {
+            String target = runs.get(i).target();
+            Specialization fixed = runs.get(i).fixed();
+            Ptxas.Report r = reports.get(i);
+            System.out.printf("%-14s %s%s: %3d registers, %4d bytes shared, %d bytes spill stores, %d bytes spill loads%n",
+                    c.name(), target, fixed.key(), r.registers(), r.sharedBytes(), r.spillStores(), r.spillLoads());
+            assertEquals(0, r.spillStores() + r.spillLoads(), c + fixed.key() + " spills on " + target + ":\n" + r.log());
+            assertTrue(r.registers() > 0, r.log());
+            if (c.method().startsWith("bf16TensorLarge")) { // sized (LARGE_MIN_GROUPS) for two groups per SM: 128 registers at most
+                int perWarp = (r.registers() + 7) / 8 * 8 * 32; // registers are allotted 256 per warp at a time
+                assertTrue(2 * (dev.moa.tasks.kernels.GemmKernels.LARGE_GROUP / 32) * perWarp <= 65536,
+                        c.name() + fixed.key() + " on " + target + ": " + r.registers() + " registers leave room for one group per SM");
+            }
+            // the cubin was read (Cubin throws on a branch outside its kernel: a wrong field layout for the target)
+            assertTrue(r.code().get(c.method()).instructions() > 0, c.name() + " on " + target);
         }
     }
 }
