@@ -131,12 +131,7 @@ public final class BatchDecoder {
             chosen = device(sessions).decodeDrawing(tokens, positions, draws);
         }
         for (Session s : sessions) s.advance();
-        java.util.stream.IntStream.range(0, n).parallel().forEach(b -> draw(b, next, failures, () -> {
-            if (chosen.tokens()[b] >= 0) return chosen.tokens()[b];
-            float[] row = chosen.logits()[b]; // not all finite, or a nucleus the device left to the host
-            NonFiniteException.check(row, 1, row.length, new int[] {positions[b]}, "the output head's logits");
-            return samplers[b].sample(row, draws[b].uniform());
-        }));
+        java.util.stream.IntStream.range(0, n).parallel().forEach(b -> draw(b, next, failures, () -> chosen.token(b, draws[b], samplers[b], positions[b])));
         return new Drawn(next, failures);
     }
 

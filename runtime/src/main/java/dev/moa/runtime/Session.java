@@ -256,12 +256,7 @@ public final class Session implements AutoCloseable {
             ownDevice();
             step = device.decodeDrawing(new int[] {token}, new int[] {position}, new DeviceDecoder.Draw[] {draw});
         }
-        int next = step.tokens()[0];
-        if (next < 0) {
-            float[] logits = step.logits()[0];
-            NonFiniteException.check(logits, 1, logits.length, new int[] {position}, "the output head's logits");
-            next = sampler.sample(logits, draw.uniform());
-        }
+        int next = step.token(0, draw, sampler, position);
         position++;
         return next;
     }

@@ -706,12 +706,8 @@ public final class GpuKernelBenchmark {
         var sampler = new dev.moa.runtime.generate.Sampler(params);
         int[] uniforms = new int[rows];
         for (int b = 0; b < rows && !params.isGreedy(); b++) {
-            long at = (long) b * SamplingKernels.DRAW_SIZE;
             uniforms[b] = sampler.uniform();
-            draws.set(at + SamplingKernels.TEMPERATURE, Float.floatToRawIntBits((float) params.temperature()));
-            draws.set(at + SamplingKernels.TOP_K, params.topK());
-            draws.set(at + SamplingKernels.TOP_P, Float.floatToRawIntBits((float) params.topP()));
-            draws.set(at + SamplingKernels.UNIFORM, uniforms[b]);
+            SamplingKernels.setDraw(draws, b, (float) params.temperature(), params.topK(), (float) params.topP(), uniforms[b]);
         }
         DeviceMemory dl = device(logits), dc = device(chosen), dd = device(draws);
         DeviceMemory values = device(F32Buffer.allocate(arena, (long) rows * chunks)), ints = device(I32Buffer.allocate(arena, 2L * rows * chunks));

@@ -559,11 +559,8 @@ public final class DeviceDecoder implements AutoCloseable {
         boolean sampled = false;
         for (int b = 0; b < draws.length; b++) {
             Draw d = draws[b];
-            long at = (long) b * SamplingKernels.DRAW_SIZE;
-            this.draws.set(at + SamplingKernels.TEMPERATURE, d == null ? 0 : Float.floatToRawIntBits(d.temperature()));
-            this.draws.set(at + SamplingKernels.TOP_K, d == null ? 0 : d.topK());
-            this.draws.set(at + SamplingKernels.TOP_P, d == null ? 0 : Float.floatToRawIntBits(d.topP()));
-            this.draws.set(at + SamplingKernels.UNIFORM, d == null ? 0 : d.uniform());
+            if (d == null) SamplingKernels.setDraw(this.draws, b, 0, 0, 0, 0);
+            else SamplingKernels.setDraw(this.draws, b, d.temperature(), d.topK(), d.topP(), d.uniform());
             sampled |= d != null;
         }
         int[] next = sampled ? choose(drawingGraph, tokens, positions, List.of(step, this.draws)) : choose(greedyGraph, tokens, positions, List.of(step));
@@ -597,6 +594,16 @@ public final class DeviceDecoder implements AutoCloseable {
      * host must look at its logits), and the logits read back (every row's, or those of the rows that got -1).
      */
     public record Chosen(int[] tokens, float[][] logits) {
+        /**
+         * Row b's token: the device's, or where it gave -1 (at {@code position}), the host's — its logits refused if one is
+         * not a finite number, else drawn by {@code sampler} with the row's {@code draw}'s uniform, as the device would have.
+         */
+        public int token(int b, Draw draw, dev.moa.runtime.generate.Sampler sampler, int position) {
+            if (tokens[b] >= 0) return tokens[b];
+            float[] row = logits[b];
+            dev.moa.runtime.model.NonFiniteException.check(row, 1, row.length, new int[] {position}, "the output head's logits");
+            return sampler.sample(row, draw.uniform());
+        }
     }
 
     /** Writes the rows' tokens and positions into the host copy of the step buffer (after checking the step may run). */

@@ -15,7 +15,6 @@ import java.util.function.Consumer;
 public final class Generation {
     private final Set<Integer> eos;
     private final Sampler sampler;
-    private final boolean greedy;
     private final StreamDecoder decoder;
     private final StopStrings stops;
     private final Consumer<String> onText;
@@ -35,7 +34,6 @@ public final class Generation {
     public Generation(Model model, int promptTokens, int room, GenerationParams params, Consumer<String> onText) {
         this.eos = model.eosTokenIds();
         this.sampler = new Sampler(params.sampling());
-        this.greedy = params.sampling().isGreedy();
         this.decoder = model.requireTokenizer().streamDecoder(true);
         this.stops = new StopStrings(params.stopStrings());
         this.onText = onText;
@@ -47,11 +45,6 @@ public final class Generation {
     /** Marks the end of the prompt's forward pass (for the timings of {@link #result}). */
     public void prefilled() {
         prefillEnd = System.nanoTime();
-    }
-
-    /** Whether this generation takes each step's likeliest token (then its logits' argmax is all it needs of them). */
-    public boolean greedy() {
-        return greedy;
     }
 
     /**

@@ -50,12 +50,8 @@ class SamplerTest {
                 dev.moa.tasks.kernel.I32Buffer chosen = dev.moa.tasks.kernel.I32Buffer.allocate(arena, 2L * rows);
                 int[] uniforms = new int[rows];
                 for (int b = 0; b < rows; b++) {
-                    long d = (long) b * dev.moa.tasks.kernels.SamplingKernels.DRAW_SIZE;
                     uniforms[b] = sampler.uniform();
-                    draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TEMPERATURE, Float.floatToRawIntBits((float) params.temperature()));
-                    draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TOP_K, params.topK());
-                    draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TOP_P, Float.floatToRawIntBits((float) params.topP()));
-                    draws.set(d + dev.moa.tasks.kernels.SamplingKernels.UNIFORM, uniforms[b]);
+                    dev.moa.tasks.kernels.SamplingKernels.setDraw(draws, b, (float) params.temperature(), params.topK(), (float) params.topP(), uniforms[b]);
                     chosen.set(2L * b, Sampler.argmax(logits));
                 }
                 dev.moa.tasks.emulator.Emulator.launch(dev.moa.tasks.kernels.SamplingKernels.class, "sample",

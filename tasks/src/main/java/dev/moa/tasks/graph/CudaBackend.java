@@ -92,17 +92,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void upload(DeviceBuffer buffer) {
-        context.makeCurrent();
-        DeviceMemory memory = resident.get(buffer);
-        var host = buffer.memory();
-        if (memory == null) {
-            memory = context.allocate(host.byteSize());
-            resident.put(buffer, memory);
-        }
-        // on the stream, so the work after it is ordered after it (see below); the host copy may change once this returns,
-        // as the driver stages a copy from pageable memory before it returns (every host copy here is pageable: none is
-        // pinned; a pinned one would be read while the copy runs, and would need the stream synchronised first)
-        memory.copyFrom(host, stream);
+        upload(buffer, 0, buffer.memory().byteSize());
     }
 
     @Override
@@ -117,7 +107,9 @@ public final class CudaBackend implements Backend {
         }
         // on the backend's stream, not the legacy one: the stream does not wait for that one, and from pageable memory
         // a synchronous copy returns once its bytes are staged, maybe before they reach the device and the kernels after
-        // it read them
+        // it read them. The host copy may change once this returns: the driver stages a copy from pageable memory before
+        // it returns (every host copy here is pageable; a pinned one would be read while the copy runs, and would need
+        // the stream synchronised first)
         if (bytes > 0) context.driver().memcpyHtoDAsync(memory.address() + fromByte, host.asSlice(fromByte, bytes), bytes, stream.handle());
     }
 
@@ -146,11 +138,7 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized void run(TaskGraph graph, java.util.List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
         context.makeCurrent();
-        for (DeviceBuffer b : uploads) {
-            DeviceMemory memory = resident.get(b);
-            if (memory == null) upload(b);
-            else memory.copyFrom(b.memory(), stream); // (from pageable memory the driver stages the bytes before it returns)
-        }
+        for (DeviceBuffer b : uploads) upload(b); // (queued on the stream)
         replay(graph);
         DeviceMemory memory = resident.get(result);
         if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());

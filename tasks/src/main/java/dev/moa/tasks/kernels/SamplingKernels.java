@@ -45,6 +45,18 @@ public final class SamplingKernels {
     }
 
     /**
+     * Writes row {@code row}'s draw into the host copy of a draws buffer ({@value #DRAW_SIZE} ints a row): its
+     * temperature (0: greedy, the row is left alone), top-k, top-p and uniform (an unsigned 32-bit fraction of one).
+     */
+    public static void setDraw(I32Buffer draws, int row, float temperature, int topK, float topP, int uniform) {
+        long at = (long) row * DRAW_SIZE;
+        draws.set(at + TEMPERATURE, Float.floatToRawIntBits(temperature));
+        draws.set(at + TOP_K, topK);
+        draws.set(at + TOP_P, Float.floatToRawIntBits(topP));
+        draws.set(at + UNIFORM, uniform);
+    }
+
+    /**
      * Draws row b's next token ({@code b = groupId(0)}; launch {@code Grid.of(rows, GROUP)}) after {@link VectorKernels#argmax}
      * has written {@code chosen[2b]} (the argmax) and {@code chosen[2b + 1]} (its non-finite count): a row whose draw is
      * greedy, or whose logits are not all finite, keeps the argmax. Otherwise {@code chosen[2b]} becomes the drawn token,

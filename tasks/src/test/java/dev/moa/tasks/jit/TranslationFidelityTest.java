@@ -179,11 +179,7 @@ class TranslationFidelityTest {
         I32Buffer draws = I32Buffer.allocate(arena, (long) rows * dev.moa.tasks.kernels.SamplingKernels.DRAW_SIZE);
         I32Buffer c1 = I32Buffer.allocate(arena, 2L * rows), c2 = I32Buffer.allocate(arena, 2L * rows);
         for (int b = 0; b < rows; b++) {
-            long d = (long) b * dev.moa.tasks.kernels.SamplingKernels.DRAW_SIZE;
-            draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TEMPERATURE, Float.floatToRawIntBits(temperature[b]));
-            draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TOP_K, topK[b]);
-            draws.set(d + dev.moa.tasks.kernels.SamplingKernels.TOP_P, Float.floatToRawIntBits(topP[b]));
-            draws.set(d + dev.moa.tasks.kernels.SamplingKernels.UNIFORM, random.nextInt());
+            dev.moa.tasks.kernels.SamplingKernels.setDraw(draws, b, temperature[b], topK[b], topP[b], random.nextInt());
             int argmax = 0;
             for (int i = 1; i < n; i++) if (logits.get(i) > logits.get(argmax)) argmax = i;
             c1.set(2L * b, argmax);

@@ -73,11 +73,7 @@ class SamplingKernelTest {
         for (int i = 1; i < n; i++) if (c.logits[i] > c.logits[argmax]) argmax = i;
         for (int b = 0; b < rows; b++) {
             for (int i = 0; i < n; i++) logits.set((long) b * n + i, c.logits[i]);
-            long d = (long) b * SamplingKernels.DRAW_SIZE;
-            draws.set(d + SamplingKernels.TEMPERATURE, Float.floatToRawIntBits(c.temperature));
-            draws.set(d + SamplingKernels.TOP_K, c.topK);
-            draws.set(d + SamplingKernels.TOP_P, Float.floatToRawIntBits(c.topP));
-            draws.set(d + SamplingKernels.UNIFORM, (int) uniforms[b]);
+            SamplingKernels.setDraw(draws, b, c.temperature, c.topK, c.topP, (int) uniforms[b]);
             chosen.set(2L * b, argmax);
         }
         Emulator.launch(SamplingKernels.class, "sample", Grid.of(rows, SamplingKernels.GROUP), logits, draws, chosen, n);
@@ -153,8 +149,7 @@ class SamplingKernelTest {
         F32Buffer l = F32Buffer.allocate(arena, n);
         for (int i = 0; i < n; i++) l.set(i, logits[i]);
         I32Buffer draws = I32Buffer.allocate(arena, SamplingKernels.DRAW_SIZE), chosen = I32Buffer.allocate(arena, 2);
-        draws.set(SamplingKernels.TEMPERATURE, Float.floatToRawIntBits(1f));
-        draws.set(SamplingKernels.TOP_P, Float.floatToRawIntBits(1f));
+        SamplingKernels.setDraw(draws, 0, 1f, 0, 1f, 0);
         chosen.set(0, 17);
         chosen.set(1, 3); // the argmax saw non-finite logits: the row is the host's to refuse
         Emulator.launch(SamplingKernels.class, "sample", Grid.of(1, SamplingKernels.GROUP), l, draws, chosen, n);
