@@ -241,9 +241,9 @@ public final class Session implements AutoCloseable {
 
     /**
      * Appends {@code token} and returns the next token {@code sampler} draws (taking one uniform of its sequence; the
-     * argmax where it is greedy): on a device the draw runs there and no logits are read back, unless the nucleus is too
-     * flat for it (then the host draws from them with the same uniform, walking the distribution as the device does); on the CPU it is
-     * {@code sampler.next} of {@link #decode}'s logits.
+     * argmax where it is greedy): on a device the draw runs there and no logits are read back (but where the device
+     * gives none, a safeguard: then the host draws from them with the same uniform, walking the distribution as the
+     * device does); on the CPU it is {@code sampler.next} of {@link #decode}'s logits.
      */
     public int decodeDrawing(int token, dev.moa.runtime.generate.Sampler sampler) {
         if (sampler.greedy()) return decodeGreedy(token);

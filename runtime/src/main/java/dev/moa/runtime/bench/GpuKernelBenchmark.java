@@ -694,7 +694,7 @@ public final class GpuKernelBenchmark {
 
     /**
      * A decode step's choice of the next token over {@code rows} rows of {@code vocab} logits (bench sampling's): the
-     * argmax, then for a sampled setting the draw ({@code SamplingKernels.sample}), as a step's graph runs them; the
+     * argmax, then for a sampled setting the draw ({@code SamplingKernels.sample} and {@code sampleWide}), as a step's graph runs them; the
      * error is the share of rows whose token is not the host sampler's for the same logits and uniform.
      */
     Row draw(int rows, int vocab, dev.moa.runtime.generate.SamplingParams params) {
@@ -715,7 +715,8 @@ public final class GpuKernelBenchmark {
         Launch argmax = ours(VectorKernels.class, "argmax", dev.moa.tasks.emulator.Grid.of(chunks, rows, VectorKernels.ROW_GROUP), dl, values, ints,
                 arrivals, dc, vocab);
         Launch sample = ours(SamplingKernels.class, "sample", dev.moa.tasks.emulator.Grid.of(rows, SamplingKernels.GROUP), dl, dd, dc, vocab);
-        double micros = params.isGreedy() ? time(argmax) : time(argmax, sample);
+        Launch wide = ours(SamplingKernels.class, "sampleWide", dev.moa.tasks.emulator.Grid.of(rows, SamplingKernels.WIDE), dl, dd, dc, vocab);
+        double micros = params.isGreedy() ? time(argmax) : time(argmax, sample, wide);
         dc.copyTo(chosen.memory());
         int wrong = 0;
         for (int b = 0; b < rows; b++) {

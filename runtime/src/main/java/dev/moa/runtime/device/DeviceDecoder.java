@@ -209,6 +209,7 @@ public final class DeviceDecoder implements AutoCloseable {
         draws = buffers.i32((long) batch * SamplingKernels.DRAW_SIZE);
         for (TaskGraph.Task t : greedyGraph.tasks()) drawingGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
         drawingGraph.task("sample", SamplingKernels.class, "sample", Grid.of(batch, SamplingKernels.GROUP), logits, draws, chosen, vocab);
+        drawingGraph.task("sample wide", SamplingKernels.class, "sampleWide", Grid.of(batch, SamplingKernels.WIDE), logits, draws, chosen, vocab);
     }
 
     /** Row {@code b}'s part of layer {@code l}'s tables: its KV groups' first slots and rings, its query heads' sinks and windows. */
@@ -548,11 +549,12 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     /**
-     * Runs the step for every row and draws each row's next token on the device ({@link SamplingKernels#sample}; the
-     * argmax where {@code draws[b]} is null), reading back one int a row and no logits, but those of a row that gets -1:
-     * its logits not all finite numbers, or flat enough that its nucleus is past what the device ranks (then the host
-     * draws from them with the same uniform, {@link dev.moa.runtime.generate.Sampler#sample}: the same distribution,
-     * walked in the same order). Returns the tokens and those rows' logits (null for the others; arrays reused by the next call).
+     * Runs the step for every row and draws each row's next token on the device ({@link SamplingKernels#sample}, then
+     * {@link SamplingKernels#sampleWide} for nuclei too wide for its shared memory; the argmax where {@code draws[b]} is
+     * null), reading back one int a row and no logits, but those of a row that gets -1: its logits not all finite
+     * numbers, or (a safeguard) a draw whose search found no token where rounding failed a bound; then the host draws
+     * from them with the same uniform, {@link dev.moa.runtime.generate.Sampler#sample}: the same distribution, walked in
+     * the same order. Returns the tokens and those rows' logits (null for the others; arrays reused by the next call).
      */
     public Chosen decodeDrawing(int[] tokens, int[] positions, Draw[] draws) {
         if (draws.length != rows.size()) throw new IllegalArgumentException("a step of " + rows.size() + " sessions, " + draws.length + " draws");

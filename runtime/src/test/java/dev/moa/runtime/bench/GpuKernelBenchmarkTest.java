@@ -33,7 +33,7 @@ class GpuKernelBenchmarkTest {
     @Test
     void drawRowsChooseTheHostsTokens() {
         onTheFakeDriver(benchmark -> {
-            for (var params : SamplingBenchmark.SETTINGS.subList(0, 4)) {
+            for (var params : SamplingBenchmark.SETTINGS) { // (the last, top-p 0.99 at T 1.3, too wide for sample: sampleWide's)
                 GpuKernelBenchmark.Row row = benchmark.draw(3, 2500, params);
                 assertNull(FakeCuda.launchFailure(), row.shape());
                 assertEquals(0, row.maxError(), row.shape() + ": rows whose token is not the host's");

@@ -31,7 +31,8 @@ class SamplerTest {
 
     /**
      * The device's draw (dev.moa.tasks.kernels.SamplingKernels, here in the kernel emulator) takes the token the host's
-     * takes for the same logits and uniform, in every way of drawing: the two walk the distribution in the same order.
+     * takes for the same logits and uniform, in every way of drawing (nuclei too wide for {@code sample}'s shared memory
+     * included, which {@code sampleWide} draws): the two walk the distribution in the same order.
      */
     @Test
     void theDeviceDrawsTheTokenTheHostDraws() {
@@ -44,7 +45,9 @@ class SamplerTest {
             dev.moa.tasks.kernel.F32Buffer rowsOfLogits = dev.moa.tasks.kernel.F32Buffer.allocate(arena, (long) rows * n);
             for (int b = 0; b < rows; b++) for (int i = 0; i < n; i++) rowsOfLogits.set((long) b * n + i, logits[i]);
             for (SamplingParams params : java.util.List.of(new SamplingParams(0.7, 0, 0.9, 1), new SamplingParams(1.0, 0, 1.0, 2),
-                    new SamplingParams(0.8, 40, 0.95, 3), new SamplingParams(1.2, 30, 1.0, 4), new SamplingParams(1.0, n, 1.0, 5))) {
+                    new SamplingParams(0.8, 40, 0.95, 3), new SamplingParams(1.2, 30, 1.0, 4), new SamplingParams(1.0, n, 1.0, 5),
+                    // nuclei too wide for sample's shared memory, drawn by sampleWide
+                    new SamplingParams(1.3, 0, 0.99, 6), new SamplingParams(1.0, 2000, 1.0, 7), new SamplingParams(1.5, 1800, 0.97, 8))) {
                 Sampler sampler = new Sampler(params);
                 dev.moa.tasks.kernel.I32Buffer draws = dev.moa.tasks.kernel.I32Buffer.allocate(arena, (long) rows * dev.moa.tasks.kernels.SamplingKernels.DRAW_SIZE);
                 dev.moa.tasks.kernel.I32Buffer chosen = dev.moa.tasks.kernel.I32Buffer.allocate(arena, 2L * rows);
@@ -56,6 +59,8 @@ class SamplerTest {
                 }
                 dev.moa.tasks.emulator.Emulator.launch(dev.moa.tasks.kernels.SamplingKernels.class, "sample",
                         dev.moa.tasks.emulator.Grid.of(rows, dev.moa.tasks.kernels.SamplingKernels.GROUP), rowsOfLogits, draws, chosen, n);
+                dev.moa.tasks.emulator.Emulator.launch(dev.moa.tasks.kernels.SamplingKernels.class, "sampleWide",
+                        dev.moa.tasks.emulator.Grid.of(rows, dev.moa.tasks.kernels.SamplingKernels.WIDE), rowsOfLogits, draws, chosen, n);
                 java.util.Set<Integer> distinct = new java.util.HashSet<>();
                 for (int b = 0; b < rows; b++) {
                     assertEquals(sampler.sample(logits, uniforms[b]), chosen.get(2L * b), params + ", uniform " + uniforms[b]);

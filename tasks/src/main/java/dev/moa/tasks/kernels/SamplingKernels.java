@@ -16,11 +16,16 @@ import dev.moa.tasks.kernel.LaunchBounds;
  * ({@code weight · 2^40} in a long): integer sums are exact in any order, so the draw does not depend on how the
  * work-items' sums meet (the same logits and uniform always give the same token), and a weight under 2^-40 of the
  * likeliest token's counts as 0 — such tokens, 1.2·10^-7 of the mass at most over 128k of them, are never drawn.
+ *
+ * <p>Two kernels, launched one after the other over the same rows: {@link #sample} draws every row whose filtered
+ * tokens fit its shared memory (ranking them there) and marks the others -1; {@link #sampleWide} draws those (flat
+ * logits, a top-k past {@value #CANDIDATES}) by bisection over the row. Keeping the rare path in its own kernel leaves
+ * the common one its registers (the two in one spilled) and lets each size its group.
  */
 public final class SamplingKernels {
     /** Work-items of a row's group. */
     public static final int GROUP = 1024;
-    /** The most candidate tokens a filtered draw sorts out in shared memory; past it the host draws (see {@link #sample}). */
+    /** The most candidate tokens {@link #sample} ranks in shared memory; past it the row is {@link #sampleWide}'s. */
     public static final int CANDIDATES = 1536;
 
     /** A row's draw in the draws buffer: its temperature (float bits; not above 0: greedy, the row is left alone). */
@@ -34,7 +39,22 @@ public final class SamplingKernels {
     /** Ints per row of the draws buffer. */
     public static final int DRAW_SIZE = 4;
 
+    /** What {@link #locate} leaves in its shared ints: the token's id, its key, the tokens through it and their weight. */
+    private static final int ID = 0, KEY = 1, COUNT = 2, MASS_HIGH = 3, MASS_LOW = 4, FOUND = 5;
+
     private static final int WARPS = GROUP / 32;
+    /**
+     * Work-items of a row's group in {@link #sampleWide}: half {@link #GROUP}, so that ptxas may give each 128 registers
+     * (capped at 64 for 1024 it spilled; this rare path's passes are not what a step waits for).
+     */
+    public static final int WIDE = 512;
+    /**
+     * The most tokens a {@link #locate} search ranks in shared memory at its end: a pass over the row halves them, where
+     * ranking costs their number squared (1536 would cost a dozen passes' time).
+     */
+    private static final int WINDOW = 256;
+    /** Probes of a {@link #locate} search halfway by logit value before it halves by key. */
+    private static final int VALUE_PROBES = 16;
     /** A weight's fixed point: {@code weight · 2^40}; 128k weights of at most 1 sum to under 2^57. */
     private static final float FIXED = 0x1p40f;
     private static final float LOG2E = 1.4426950408889634f;
@@ -60,8 +80,8 @@ public final class SamplingKernels {
      * Draws row b's next token ({@code b = groupId(0)}; launch {@code Grid.of(rows, GROUP)}) after {@link VectorKernels#argmax}
      * has written {@code chosen[2b]} (the argmax) and {@code chosen[2b + 1]} (its non-finite count): a row whose draw is
      * greedy, or whose logits are not all finite, keeps the argmax. Otherwise {@code chosen[2b]} becomes the drawn token,
-     * or -1 where the host must draw instead: more than {@value #CANDIDATES} tokens could be in the nucleus (flat logits),
-     * or top-k is over {@value #CANDIDATES} and more tokens than that have weight.
+     * or -1 where {@link #sampleWide} must draw instead: more than {@value #CANDIDATES} tokens could be in the nucleus
+     * (flat logits), or top-k is over {@value #CANDIDATES} and more tokens than that have weight.
      *
      * <p>Each work-item takes every {@value #GROUP}-th logit of the row (coalesced) in each pass over it:
      * <ol>
@@ -106,7 +126,7 @@ public final class SamplingKernels {
             int chunk = (n + GROUP - 1) / GROUP, from = Math.min(n, t * chunk), to = Math.min(n, from + chunk);
             long mass = 0;
             for (int i = from; i < to; i++) mass += fixedWeight(logits.get(row + i), max, scale);
-            long before = prefix(ctx, high, low, warpHigh, warpLow, mass);
+            long before = prefix(ctx, high, low, warpHigh, warpLow, mass, WARPS);
             long target = fraction(total(warpHigh, warpLow), uniform);
             if (before <= target && target < before + mass) {
                 int last = -1;
@@ -128,7 +148,7 @@ public final class SamplingKernels {
         if (topK <= 0) {
             long mass = 0;
             for (int i = t; i < n; i += GROUP) mass += fixedWeight(logits.get(row + i), max, scale);
-            prefix(ctx, high, low, warpHigh, warpLow, mass);
+            prefix(ctx, high, low, warpHigh, warpLow, mass, WARPS);
             total = total(warpHigh, warpLow);
             // weight ≥ cutoff ⇔ logit ≥ max + T·ln(cutoff); a hundredth below it, so that rounding drops none
             float cutoff = (1f - topP) / (n - 1) * (total / FIXED);
@@ -151,7 +171,7 @@ public final class SamplingKernels {
             if (count < topK) count = CANDIDATES + 1; // (in range, the last count was the threshold's: its offsets stand)
         }
         if (count > CANDIDATES) {
-            if (t == 0) chosen.set(2L * b, -1); // the host draws
+            if (t == 0) chosen.set(2L * b, -1); // too wide for shared memory: sampleWide's
             return;
         }
         int slot = (int) prefixOf(ctx, high, low, warpHigh, warpLow);
@@ -194,12 +214,225 @@ public final class SamplingKernels {
             if (c == t) start0 = before;
             else start1 = before;
         }
-        prefix(ctx, high, low, warpHigh, warpLow, mine);
+        prefix(ctx, high, low, warpHigh, warpLow, mine, WARPS);
         long target = fraction(total(warpHigh, warpLow), uniform);
         for (int c = t; c < count; c += GROUP) {
             long before = c == t ? start0 : start1;
             if (inNucleus[c] != 0 && before <= target && target < before + fixed(weights[c])) chosen.set(2L * b, ids[c]);
         }
+    }
+
+    /**
+     * Draws the rows {@link #sample} left (launch after it, with its arguments, {@code Grid.of(rows, WIDE)}; row
+     * b = {@code groupId(0)}, whose {@value #WIDE} work-items each take every {@value #WIDE}-th logit): those it marked -1, a
+     * filtered draw in which more than {@value #CANDIDATES} tokens take part (flat logits, or a top-k that large); other
+     * rows return at once. The kept tokens, the nucleus and then the drawn token are each the likeliest token at which
+     * a running sum from the likeliest down passes a target — the k-th token by number, the nucleus's last by
+     * {@code p} of the kept weight, the drawn one by {@code u} of the nucleus's — each found by {@link #locate}: some
+     * passes over the row, bisecting, until the target's neighbourhood fits in shared memory. So every sampled row is
+     * drawn on the device; -1 stays only where a search found nothing (where rounding failed a bound), for the host.
+     */
+    @LaunchBounds(groupSize = WIDE)
+    public static void sampleWide(KernelContext ctx, F32Buffer logits, I32Buffer draws, I32Buffer chosen, int n) {
+        ctx.awaitPriorKernels();
+        int[] high = ctx.sharedI32(WIDE);
+        int[] low = ctx.sharedI32(WIDE);
+        int[] warpHigh = ctx.sharedI32(WARPS + 1);
+        int[] warpLow = ctx.sharedI32(WARPS + 1);
+        int[] keys = ctx.sharedI32(WINDOW);
+        int[] ids = ctx.sharedI32(WINDOW);
+        float[] weights = ctx.sharedF32(WINDOW);
+        int[] found = ctx.sharedI32(FOUND);
+        int t = ctx.localId(), b = ctx.groupId(0);
+        long draw = (long) b * DRAW_SIZE;
+        float temperature = Float.intBitsToFloat(draws.get(draw + TEMPERATURE));
+        if (!(temperature > 0f) || chosen.get(2L * b) != -1 || chosen.get(2L * b + 1) != 0) return; // (b's alone decide)
+        long row = (long) b * n;
+        extremes(ctx, logits, row, n, warpHigh, warpLow);
+        float max = Float.intBitsToFloat(warpHigh[WARPS]), min = Float.intBitsToFloat(warpLow[WARPS]);
+        float scale = Math.min(LOG2E / temperature, Float.MAX_VALUE);
+
+        // A(key, id): every token with weight, then the k likeliest of them, then the nucleus, then the drawn token and
+        // those likelier; each stage's set the next one's search space, one search (one copy of its code) a stage. The
+        // set, its size and its weight stay in found (as locate leaves them), not in registers through the searches.
+        // (from the smallest logit where it is above the weightless: the searches halve the logits' range first)
+        int key = ordered(Math.max(max - NEGLIGIBLE * temperature, min)), topK = draws.get(draw + TOP_K);
+        int count = tally(ctx, logits, row, n, max, scale, key, n - 1, high, low, warpHigh, warpLow);
+        long mass = total(warpHigh, warpLow);
+        if (t == 0) {
+            found[ID] = n - 1;
+            found[KEY] = key;
+            found[COUNT] = count;
+            found[MASS_HIGH] = (int) (mass >>> 32);
+            found[MASS_LOW] = (int) mass;
+        }
+        ctx.barrier();
+        int token = -1;
+        for (int stage = topK > 0 && topK < count ? 0 : 1; stage < 3; stage++) {
+            float topP = Float.intBitsToFloat(draws.get(draw + TOP_P));
+            if (stage == 1 && !(topP < 1f)) continue; // no nucleus: the kept tokens are drawn from
+            long target, weight = join(found[MASS_HIGH], found[MASS_LOW]);
+            if (stage == 0) target = topK - 1; // the k-th token by number
+            else if (stage == 1) target = Math.min(weight, Math.max(1L, (long) (topP * (float) weight))) - 1; // the last reaching p
+            else target = fraction(weight, draws.get(draw + UNIFORM) & 0xFFFFFFFFL); // the token whose span holds u · mass
+            token = locate(ctx, logits, row, n, max, scale, found[KEY], found[ID], found[COUNT], stage > 0, target, high, low, warpHigh,
+                    warpLow, keys, ids, weights, found);
+            if (token < 0) break;
+        }
+        if (t == 0) chosen.set(2L * b, token);
+    }
+
+    /**
+     * The largest and the smallest of the row's {@code n} logits (all finite), as float bits in {@code largest[WARPS]}
+     * and {@code smallest[WARPS]} for every work-item (each array holds an int a warp besides).
+     */
+    private static void extremes(KernelContext ctx, F32Buffer logits, long row, int n, int[] largest, int[] smallest) {
+        int t = ctx.localId();
+        float max = Float.NEGATIVE_INFINITY, min = Float.POSITIVE_INFINITY;
+        KernelContext.unroll(4);
+        for (int i = t; i < n; i += WIDE) {
+            float logit = logits.get(row + i);
+            max = Math.max(max, logit);
+            min = Math.min(min, logit);
+        }
+        max = ctx.warpMax(max);
+        min = -ctx.warpMax(-min);
+        if (ctx.laneId() == 0) {
+            largest[t >> 5] = Float.floatToRawIntBits(max);
+            smallest[t >> 5] = Float.floatToRawIntBits(min);
+        }
+        ctx.barrier();
+        if (t == 0) {
+            for (int w = 1; w < WIDE / 32; w++) {
+                max = Math.max(max, Float.intBitsToFloat(largest[w]));
+                min = Math.min(min, Float.intBitsToFloat(smallest[w]));
+            }
+            largest[WARPS] = Float.floatToRawIntBits(max);
+            smallest[WARPS] = Float.floatToRawIntBits(min);
+        }
+        ctx.barrier();
+    }
+
+    /**
+     * The likeliest token c of the set {@code A(lowKey, lowId)} at which the tokens at least as likely as c (a larger
+     * logit, or an equal one and a smaller id) outweigh {@code target}: their weight in fixed point with {@code byMass},
+     * else their number. {@code A(key, id)} is the tokens with weight whose logit's {@link #ordered} key is above
+     * {@code key}, or equal to it with an id of at most {@code id}: every set this search deals in is one of those,
+     * the likeliest tokens down to one. {@code A(lowKey, lowId)} holds {@code lowCount} tokens (or fewer) and must outweigh
+     * the target. Returns c's id (-1 if none did), and leaves in {@code found} its key and how many tokens, of what
+     * weight, are at least as likely as c.
+     *
+     * <p>How: a set known to outweigh the target (lower) and one known not to (upper, at first none) are brought
+     * together by bisection, each probe one pass over the row — first over the logits' keys, then, where one logit
+     * value is left, over the ids of the tokens that share it — until at most {@value #WINDOW} tokens lie between
+     * them. Those go to shared memory and each is ranked among them, as the candidates are.
+     */
+    private static int locate(KernelContext ctx, F32Buffer logits, long row, int n, float max, float scale, int lowKey, int lowId,
+                              int lowCount, boolean byMass, long target, int[] high, int[] low, int[] warpHigh, int[] warpLow, int[] keys,
+                              int[] ids, float[] weights, int[] found) {
+        int t = ctx.localId();
+        int upKey = ordered(max), upId = -1, upCount = 0, probes = 0; // upper: A(ordered(max), -1), no token
+        long upMass = 0;
+        // (lowCount may overcount: tokens at the threshold whose weight rounds to 0; the ids' halving ends anyway)
+        while (lowCount - upCount > WINDOW && (lowKey < upKey || lowId - upId > 1)) {
+            int probeKey = lowKey, probeId;
+            if (lowKey < upKey) { // every token from a logit halfway up: A(key, n - 1)
+                // halfway by value (logits spread evenly, not by their exponents) for the first probes; by key after them,
+                // which bounds the search at 32 halvings wherever tokens crowd (a value's halving can take ~150 there)
+                probeKey = (int) (lowKey + ((long) upKey - lowKey + 1) / 2);
+                int byValue = ordered(unordered(lowKey) * 0.5f + unordered(upKey) * 0.5f);
+                if (probes < VALUE_PROBES && byValue > lowKey && byValue <= upKey) probeKey = byValue;
+                probes++;
+                probeId = n - 1;
+            } else {
+                probeId = upId + ((lowId - upId) >> 1); // one logit value left: its tokens up to the middle id
+            }
+            int c = tally(ctx, logits, row, n, max, scale, probeKey, probeId, high, low, warpHigh, warpLow);
+            long m = total(warpHigh, warpLow);
+            if ((byMass ? m : c) > target) {
+                lowKey = probeKey;
+                lowId = probeId;
+                lowCount = c;
+            } else if (lowKey < upKey) {
+                upKey = probeKey - 1; // A(key, n - 1) = A(key - 1, -1)
+                upId = -1;
+                upCount = c;
+                upMass = m;
+            } else {
+                upId = probeId;
+                upCount = c;
+                upMass = m;
+            }
+        }
+        // the tokens between the two sets, ranked in shared memory
+        int mine = 0;
+        for (int i = t; i < n; i += WIDE) {
+            float logit = logits.get(row + i);
+            int key = ordered(logit);
+            if (in(key, i, lowKey, lowId) && !in(key, i, upKey, upId) && fixedWeight(logit, max, scale) > 0) mine++;
+        }
+        int slot = (int) prefix(ctx, high, low, warpHigh, warpLow, mine, WIDE / 32), between = (int) total(warpHigh, warpLow);
+        if (t == 0) found[ID] = -1;
+        for (int i = t; i < n; i += WIDE) {
+            float logit = logits.get(row + i);
+            int key = ordered(logit);
+            if (in(key, i, lowKey, lowId) && !in(key, i, upKey, upId) && fixedWeight(logit, max, scale) > 0) {
+                keys[slot] = key;
+                ids[slot] = i;
+                weights[slot] = weight(logit, max, scale);
+                slot++;
+            }
+        }
+        ctx.barrier();
+        for (int c = t; c < between; c += WIDE) {
+            int key = keys[c], id = ids[c], before = 0;
+            long beforeMass = 0;
+            for (int j = 0; j < between; j++) {
+                if (keys[j] > key || (keys[j] == key && ids[j] < id)) {
+                    before++;
+                    beforeMass += fixed(weights[j]);
+                }
+            }
+            long mass = fixed(weights[c]), at = byMass ? upMass + beforeMass : upCount + before;
+            if (at <= target && target < at + (byMass ? mass : 1)) {
+                long through = upMass + beforeMass + mass;
+                found[ID] = id;
+                found[KEY] = key;
+                found[COUNT] = upCount + before + 1;
+                found[MASS_HIGH] = (int) (through >>> 32);
+                found[MASS_LOW] = (int) through;
+            }
+        }
+        ctx.barrier();
+        return found[ID];
+    }
+
+    /** Whether the token of key {@code key} and id {@code id} is in {@code A(setKey, setId)} (see {@link #locate}). */
+    private static boolean in(int key, int id, int setKey, int setId) {
+        return key > setKey || (key == setKey && id <= setId);
+    }
+
+    /**
+     * How many tokens with weight {@code A(key, id)} holds (see {@link #locate}); their weight is left for {@link #total}.
+     * One pass over the row.
+     */
+    private static int tally(KernelContext ctx, F32Buffer logits, long row, int n, float max, float scale, int key, int id, int[] high,
+                             int[] low, int[] warpHigh, int[] warpLow) {
+        int t = ctx.localId(), count = 0;
+        long mass = 0;
+        KernelContext.unroll(2);
+        for (int i = t; i < n; i += WIDE) {
+            float logit = logits.get(row + i);
+            long w = fixedWeight(logit, max, scale);
+            if (w > 0 && in(ordered(logit), i, key, id)) {
+                count++;
+                mass += w;
+            }
+        }
+        prefix(ctx, high, low, warpHigh, warpLow, count, WIDE / 32);
+        int tokens = (int) total(warpHigh, warpLow);
+        prefix(ctx, high, low, warpHigh, warpLow, mass, WIDE / 32);
+        return tokens;
     }
 
     /**
@@ -211,7 +444,7 @@ public final class SamplingKernels {
         int t = ctx.localId(), mine = 0;
         KernelContext.unroll(4);
         for (int i = t; i < n; i += GROUP) if (logits.get(row + i) >= threshold) mine++;
-        prefix(ctx, high, low, warpHigh, warpLow, mine);
+        prefix(ctx, high, low, warpHigh, warpLow, mine, WARPS);
         return (int) total(warpHigh, warpLow);
     }
 
@@ -225,17 +458,17 @@ public final class SamplingKernels {
     }
 
     /**
-     * The exact sum of the group's {@code value}s before this work-item's (in {@code localId} order); their total is
+     * The exact sum of the group's ({@code warps} warps) {@code value}s before this work-item's (in {@code localId} order); their total is
      * left in {@code warpHigh/warpLow[WARPS]} for {@link #total}, the values for {@link #prefixOf}, until the next call.
      * Longs as two ints in shared memory: each warp's sum by one work-item, the total by one, each prefix by each.
      */
-    private static long prefix(KernelContext ctx, int[] high, int[] low, int[] warpHigh, int[] warpLow, long value) {
+    private static long prefix(KernelContext ctx, int[] high, int[] low, int[] warpHigh, int[] warpLow, long value, int warps) {
         int t = ctx.localId();
         ctx.barrier(); // (the last call's values read by all)
         high[t] = (int) (value >>> 32);
         low[t] = (int) value;
         ctx.barrier();
-        if (t < WARPS) {
+        if (t < warps) {
             long sum = 0;
             for (int u = t << 5; u < (t << 5) + 32; u++) sum += join(high[u], low[u]);
             warpHigh[t] = (int) (sum >>> 32);
@@ -244,7 +477,7 @@ public final class SamplingKernels {
         ctx.barrier();
         if (t == 0) {
             long sum = 0;
-            for (int w = 0; w < WARPS; w++) sum += join(warpHigh[w], warpLow[w]);
+            for (int w = 0; w < warps; w++) sum += join(warpHigh[w], warpLow[w]);
             warpHigh[WARPS] = (int) (sum >>> 32);
             warpLow[WARPS] = (int) sum;
         }

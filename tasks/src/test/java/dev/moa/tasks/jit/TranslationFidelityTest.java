@@ -191,6 +191,43 @@ class TranslationFidelityTest {
         assertClose(c1, c2);
     }
 
+    /**
+     * The draw of nuclei too wide for shared memory ({@code sampleWide} after {@code sample}): flat rows with top-p
+     * alone, top-k alone, both, and a row of few values each shared by hundreds of tokens (the search over ids), the
+     * PTX's tokens the emulator's.
+     */
+    @Test
+    void wideDraw() {
+        int n = 1750 + random.nextInt(100), rows = 4; // (past the 1536 candidates sample holds)
+        F32Buffer logits = F32Buffer.allocate(arena, (long) rows * n);
+        for (int b = 0; b < rows; b++) {
+            for (int i = 0; i < n; i++) {
+                float v = b < 3 ? (float) random.nextGaussian() * 0.01f : Math.round(random.nextGaussian() * 2) / 8f;
+                logits.set((long) b * n + i, v);
+            }
+        }
+        float[] temperature = {1.3f, 1.3f, 1f, 1f};
+        int[] topK = {0, 1600, 1650, 1600};
+        float[] topP = {0.99f, 1f, 0.9f, 0.95f};
+        I32Buffer draws = I32Buffer.allocate(arena, (long) rows * dev.moa.tasks.kernels.SamplingKernels.DRAW_SIZE);
+        I32Buffer c1 = I32Buffer.allocate(arena, 2L * rows), c2 = I32Buffer.allocate(arena, 2L * rows);
+        for (int b = 0; b < rows; b++) {
+            dev.moa.tasks.kernels.SamplingKernels.setDraw(draws, b, temperature[b], topK[b], topP[b], random.nextInt());
+            int argmax = 0;
+            for (int i = 1; i < n; i++) if (logits.get((long) b * n + i) > logits.get((long) b * n + argmax)) argmax = i;
+            c1.set(2L * b, argmax);
+            c2.set(2L * b, argmax);
+        }
+        Grid grid = Grid.of(rows, dev.moa.tasks.kernels.SamplingKernels.GROUP), wide = Grid.of(rows, dev.moa.tasks.kernels.SamplingKernels.WIDE);
+        Emulator.launch(dev.moa.tasks.kernels.SamplingKernels.class, "sample", grid, logits, draws, c1, n);
+        for (int b = 0; b < rows; b++) assertEquals(-1, c1.get(2L * b), "row " + b + " is too wide for sample");
+        Emulator.launch(dev.moa.tasks.kernels.SamplingKernels.class, "sampleWide", wide, logits, draws, c1, n);
+        ptx(dev.moa.tasks.kernels.SamplingKernels.class, "sample").launch(grid, logits.memory(), draws.memory(), c2.memory(), n);
+        ptx(dev.moa.tasks.kernels.SamplingKernels.class, "sampleWide").launch(wide, logits.memory(), draws.memory(), c2.memory(), n);
+        for (int b = 0; b < rows; b++) assertTrue(c1.get(2L * b) >= 0, "row " + b + " drawn");
+        assertClose(c1, c2);
+    }
+
     @Test
     void warpShuffleMatVec() {
         warpShuffleMatVec(77 + 2 * random.nextInt(25), "bf16");

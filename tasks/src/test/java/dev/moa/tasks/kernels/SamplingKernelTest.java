@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
 class SamplingKernelTest {
     final Arena arena = Arena.ofShared();
 
-    /** What a draw is expected to do: its logits, its parameters and, for each uniform, the token (-1: the host draws). */
+    /** A draw: its logits and its parameters. */
     record Case(float[] logits, float temperature, int topK, float topP) {
     }
 
@@ -64,8 +64,13 @@ class SamplingKernelTest {
         return spans;
     }
 
-    /** Runs one row per uniform over {@code c}'s logits; returns the tokens drawn. */
+    /** Runs one row per uniform over {@code c}'s logits, {@code sample} then {@code sampleWide}; returns the tokens drawn. */
     int[] draw(Case c, long[] uniforms) {
+        return draw(c, uniforms, true);
+    }
+
+    /** As {@link #draw(Case, long[])}; {@code sample} alone unless {@code wide}. */
+    int[] draw(Case c, long[] uniforms, boolean wide) {
         int n = c.logits.length, rows = uniforms.length;
         F32Buffer logits = F32Buffer.allocate(arena, (long) rows * n);
         I32Buffer draws = I32Buffer.allocate(arena, (long) rows * SamplingKernels.DRAW_SIZE), chosen = I32Buffer.allocate(arena, 2L * rows);
@@ -77,6 +82,7 @@ class SamplingKernelTest {
             chosen.set(2L * b, argmax);
         }
         Emulator.launch(SamplingKernels.class, "sample", Grid.of(rows, SamplingKernels.GROUP), logits, draws, chosen, n);
+        if (wide) Emulator.launch(SamplingKernels.class, "sampleWide", Grid.of(rows, SamplingKernels.WIDE), logits, draws, chosen, n);
         int[] out = new int[rows];
         for (int b = 0; b < rows; b++) out[b] = chosen.get(2L * b);
         return out;
@@ -91,6 +97,8 @@ class SamplingKernelTest {
             double[] s = spans.get((int) ((long) i * 7919 % spans.size()));
             if (s[2] - s[1] > 1e-5) probed.add(s); // others, where their span is wide enough to hit in float32 rounding
         }
+        double[] last = spans.get(spans.size() - 1); // the nucleus's last token: where its bound is
+        if (last[2] - last[1] > 1e-5) probed.add(last);
         long[] uniforms = new long[probed.size()];
         for (int i = 0; i < uniforms.length; i++) uniforms[i] = (long) ((probed.get(i)[1] + probed.get(i)[2]) / 2 * 0x1p32);
         int[] tokens = draw(c, uniforms);
@@ -130,15 +138,35 @@ class SamplingKernelTest {
         check(new Case(logits, 0.8f, 300, 0.97f), 30);
     }
 
+    /**
+     * Nuclei and top-k's past what shared memory holds: {@code sample} leaves them (-1) and {@code sampleWide} draws them,
+     * its bisection over the logits' keys and, where many tokens share a logit, over their ids.
+     */
     @Test
-    void leavesGreedyAndNonFiniteRowsAndFlatNucleiToOthers() {
+    void drawsNucleiWiderThanSharedMemory() {
         int n = 3001;
-        float[] flat = new float[n]; // every token in a nucleus of 0.99: more candidates than shared memory holds
         Random random = new Random(3);
+        float[] flat = new float[n]; // every token in a nucleus of 0.99: more candidates than shared memory holds
         for (int i = 0; i < n; i++) flat[i] = (float) random.nextGaussian() * 0.01f;
-        assertEquals(-1, draw(new Case(flat, 1.3f, 0, 0.99f), new long[] {12345})[0], "the host draws");
-        assertEquals(-1, draw(new Case(flat, 1.3f, 2000, 1f), new long[] {12345})[0], "top-k past the candidates: the host draws");
+        assertEquals(-1, draw(new Case(flat, 1.3f, 0, 0.99f), new long[] {12345}, false)[0], "sample alone leaves the row");
+        check(new Case(flat, 1.3f, 0, 0.99f), 24); // top-p alone
+        check(new Case(flat, 1.3f, 2000, 1f), 16); // top-k past the candidates
+        check(new Case(flat, 1.3f, 2000, 0.9f), 16); // both: the k-th token, then the nucleus within them
+        check(new Case(gaussian(random, n, 0.3, 0), 1f, 0, 0.95f), 16); // a broad bell, not flat: its tail cut by p
 
+        float[] equal = new float[4000]; // one logit value: the searches halve the ids
+        check(new Case(equal, 1f, 0, 0.5f), 16);
+        check(new Case(equal, 1f, 2001, 0.7f), 16); // (the first probe holds 2000 tokens: k - 1, which does not reach the k-th)
+        float[] steps = new float[2600]; // few values, each shared by hundreds of tokens: keys, then ids
+        for (int i = 0; i < steps.length; i++) steps[i] = Math.round(random.nextGaussian() * 2) / 8f;
+        check(new Case(steps, 1f, 1800, 0.95f), 24);
+        check(new Case(steps, 0.5f, 0, 0.8f), 24);
+    }
+
+    @Test
+    void leavesGreedyAndNonFiniteRowsToOthers() {
+        int n = 3001;
+        Random random = new Random(3);
         float[] logits = gaussian(random, n, 2, 5);
         int argmax = 0;
         for (int i = 1; i < n; i++) if (logits[i] > logits[argmax]) argmax = i;
@@ -153,6 +181,7 @@ class SamplingKernelTest {
         chosen.set(0, 17);
         chosen.set(1, 3); // the argmax saw non-finite logits: the row is the host's to refuse
         Emulator.launch(SamplingKernels.class, "sample", Grid.of(1, SamplingKernels.GROUP), l, draws, chosen, n);
+        Emulator.launch(SamplingKernels.class, "sampleWide", Grid.of(1, SamplingKernels.WIDE), l, draws, chosen, n);
         assertEquals(17, chosen.get(0));
     }
 
