@@ -1,5 +1,5 @@
-// The JIT-gap reference: moa-java's decode kernels written again in CUDA C, line for line the same algorithms
-// as tasks/src/main/java/dev/moa/tasks/kernels/{MatVecKernels,AttentionKernels}.java (same grids, same
+// The JIT-gap reference: moa-java's decode kernels and its prompt GEMM written again in CUDA C, line for line the same algorithms
+// as tasks/src/main/java/dev/moa/tasks/kernels/{MatVecKernels,AttentionKernels,PipelinedGemm}.java (same grids, same
 // parameters in the same order: a launch whose arguments drift from a kernel's PTX parameters is refused), so that
 // `moa kernels --bench --reference-ptx` can time the PTX our JIT writes against the PTX nvcc writes for the same work,
 // and `moa kernels --sass --reference-ptx` can count both builds' SASS. The attention kernels read F32 caches only
@@ -613,4 +613,171 @@ extern "C" __global__ void attention_staged(GROUPED_PARAMS) {
 // As attention_grouped_d128: head_dim 128 and four query heads per KV group fixed at compile time.
 extern "C" __global__ void attention_staged_d128(GROUPED_PARAMS) {
     staged<128, 4>(GROUPED_ARGS);
+}
+
+// PipelinedGemm.tile and .large: out[t, r] (+)= sum_c x[t, c] * w[r, c] (+ bias[r]) on the tensor cores, x as `parts`
+// BF16 parts (xh, and xl when parts is 2), BF16 weights; per 32 columns a step, staged by cp.async (16 bytes a copy)
+// into a ring of three stages in the dynamic shared memory (copies two steps ahead of the products), fragments by
+// ldmatrix.x4, products by mma.sync m16n8k16. TILE x TILE output tiles, placed as PipelinedGemm.rastered walks them
+// (the walk read back from gridDim.x); four warps of 16 tokens x 64 rows (tile), or eight of 32 tokens x 64 rows
+// (large). Launch PipelinedGemm.grid / largeGrid, with their dynamic shared memory.
+#define GEMM_STEP 32
+#define GEMM_STAGES 3
+#define GEMM_ROW_WORDS (GEMM_STEP / 2 + 4)
+#define EPILOGUE_BIAS 1
+#define EPILOGUE_ACCUMULATE 2
+
+__device__ __forceinline__ void copy16_if(unsigned int* to, const unsigned short* from, bool inside) {
+    unsigned int at = (unsigned int) __cvta_generic_to_shared(to);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(at), "l"(__cvta_generic_to_global(from)), "r"(inside ? 16 : 0)
+                 : "memory");
+}
+
+__device__ __forceinline__ uint4 load_matrix(const unsigned int* at) {
+    uint4 v;
+    unsigned int address = (unsigned int) __cvta_generic_to_shared(at);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(address));
+    return v;
+}
+
+__device__ __forceinline__ void mma_bf16(float4& d, uint4 a, unsigned int b0, unsigned int b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};"
+                 : "+f"(d.x), "+f"(d.y), "+f"(d.z), "+f"(d.w) : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b0), "r"(b1));
+}
+
+// One work-item's copies of a step: 8 columns from `column` of its two weight rows and its two tokens' parts.
+__device__ __forceinline__ void gemm_stage(unsigned int* ring, int at, int matrixWords, const unsigned short* w, const unsigned short* xh,
+                                           const unsigned short* xl, long long w0, long long w1, long long x0, long long x1, int s0,
+                                           int s1, int column, int cols, int parts) {
+    bool inside = cols % GEMM_STEP == 0 || column < cols;
+    long long c = inside ? column : 0;
+    copy16_if(ring + at + s0, w + w0 + c, inside);
+    copy16_if(ring + at + s1, w + w1 + c, inside);
+    copy16_if(ring + at + matrixWords + s0, xh + x0 + c, inside);
+    copy16_if(ring + at + matrixWords + s1, xh + x1 + c, inside);
+    if (parts == 2) {
+        copy16_if(ring + at + 2 * matrixWords + s0, xl + x0 + c, inside);
+        copy16_if(ring + at + 2 * matrixWords + s1, xl + x1 + c, inside);
+    }
+}
+
+__device__ __forceinline__ void gemm_store(float* out, const float* bias, int token, int row, int tokens, int rows, float sum, int epilogue) {
+    if (token >= tokens || row >= rows) return;
+    long long at = (long long) token * rows + row;
+    float value = sum;
+    if (epilogue & EPILOGUE_BIAS) value += bias[row];
+    if (epilogue & EPILOGUE_ACCUMULATE) value += out[at];
+    out[at] = value;
+}
+
+// A warp's 16 tokens x 64 rows: eight 16x8 accumulators, rows 8j.. in d[j] (this lane: tokens g, g + 8; rows 2q, 2q + 1).
+__device__ __forceinline__ void gemm_store_rows(float* out, const float* bias, int token, int row, int tokens, int rows, int epilogue,
+                                                const float4* d) {
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        gemm_store(out, bias, token, row + 8 * j, tokens, rows, d[j].x, epilogue);
+        gemm_store(out, bias, token, row + 8 * j + 1, tokens, rows, d[j].y, epilogue);
+        gemm_store(out, bias, token + 8, row + 8 * j, tokens, rows, d[j].z, epilogue);
+        gemm_store(out, bias, token + 8, row + 8 * j + 1, tokens, rows, d[j].w, epilogue);
+    }
+}
+
+// COLS and PARTS: 0 reads the parameter; otherwise the value, fixed at compile time (a 1B variant: see below).
+template <bool LARGE, int COLS, int PARTS>
+__device__ __forceinline__ void gemm_pipelined_tile(const unsigned short* __restrict__ w, const unsigned short* __restrict__ xh,
+                                                    const unsigned short* __restrict__ xl, const float* __restrict__ bias, float* out,
+                                                    int tokens, int rows, int cols, int parts, int epilogue) {
+    extern __shared__ __align__(16) float dynamic[]; // (the module's one name for the dynamic shared memory)
+    unsigned int* ring = reinterpret_cast<unsigned int*>(dynamic);
+    if (COLS) cols = COLS;
+    if (PARTS) parts = PARTS;
+    const int TILE = LARGE ? 128 : 64, GROUP = LARGE ? 256 : 128;
+    int t = threadIdx.x, lane = t % WARP, warp = t / WARP, g = lane / 4, q = lane % 4;
+    int rowTiles = (rows + TILE - 1) / TILE, walk = gridDim.x / rowTiles;
+    int rowBase = blockIdx.x / walk * TILE, tokenBase = (blockIdx.y * walk + blockIdx.x % walk) * TILE;
+    if (tokenBase >= tokens) return;
+    int warpTokens = LARGE ? 32 * (warp % 4) : 16 * warp, warpRows = LARGE ? 64 * (warp / 4) : 0;
+    int matrixWords = TILE * GEMM_ROW_WORDS, stage = (1 + parts) * matrixWords;
+    int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * GEMM_ROW_WORDS + 4 * (lane / 16);
+    int b = (warpRows + lane % 8 + 8 * (lane / 16)) * GEMM_ROW_WORDS + 4 * (lane / 8 % 2);
+    int column = 8 * (t / 8 % 4), r0 = t % 8 + 8 * (t / WARP), r1 = r0 + GROUP / 4;
+    long long w0 = (long long) min(rowBase + r0, rows - 1) * cols, w1 = (long long) min(rowBase + r1, rows - 1) * cols;
+    long long x0 = (long long) min(tokenBase + r0, tokens - 1) * cols, x1 = (long long) min(tokenBase + r1, tokens - 1) * cols;
+    int s0 = r0 * GEMM_ROW_WORDS + column / 2, s1 = r1 * GEMM_ROW_WORDS + column / 2;
+    int steps = (cols + GEMM_STEP - 1) / GEMM_STEP;
+    for (int k = 0; k < GEMM_STAGES - 1; k++) {
+        if (k < steps) gemm_stage(ring, k * stage, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, k * GEMM_STEP + column, cols, parts);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+    float4 d[8], e[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) d[j] = e[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+    int read = 0, write = (GEMM_STAGES - 1) * stage;
+    for (int k = 0; k < steps; k++) {
+        asm volatile("cp.async.wait_group 1;" ::: "memory");
+        __syncthreads();
+        if (k + GEMM_STAGES - 1 < steps) {
+            gemm_stage(ring, write, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, (k + GEMM_STAGES - 1) * GEMM_STEP + column, cols, parts);
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+#pragma unroll
+        for (int kk = 0; kk < GEMM_STEP; kk += 16) {
+            int ak = read + a + kk / 2, bk = read + b + kk / 2;
+            uint4 b01 = load_matrix(ring + bk), b23 = load_matrix(ring + bk + 16 * GEMM_ROW_WORDS),
+                  b45 = load_matrix(ring + bk + 32 * GEMM_ROW_WORDS), b67 = load_matrix(ring + bk + 48 * GEMM_ROW_WORDS);
+#pragma unroll 2
+            for (int part = 0; part < parts; part++) {
+                uint4 a0 = load_matrix(ring + ak + part * matrixWords);
+                mma_bf16(d[0], a0, b01.x, b01.y);
+                mma_bf16(d[1], a0, b01.z, b01.w);
+                mma_bf16(d[2], a0, b23.x, b23.y);
+                mma_bf16(d[3], a0, b23.z, b23.w);
+                mma_bf16(d[4], a0, b45.x, b45.y);
+                mma_bf16(d[5], a0, b45.z, b45.w);
+                mma_bf16(d[6], a0, b67.x, b67.y);
+                mma_bf16(d[7], a0, b67.z, b67.w);
+                if (LARGE) {
+                    uint4 a1 = load_matrix(ring + ak + part * matrixWords + 16 * GEMM_ROW_WORDS);
+                    mma_bf16(e[0], a1, b01.x, b01.y);
+                    mma_bf16(e[1], a1, b01.z, b01.w);
+                    mma_bf16(e[2], a1, b23.x, b23.y);
+                    mma_bf16(e[3], a1, b23.z, b23.w);
+                    mma_bf16(e[4], a1, b45.x, b45.y);
+                    mma_bf16(e[5], a1, b45.z, b45.w);
+                    mma_bf16(e[6], a1, b67.x, b67.y);
+                    mma_bf16(e[7], a1, b67.z, b67.w);
+                }
+            }
+        }
+        write = read;
+        read = read + stage == GEMM_STAGES * stage ? 0 : read + stage;
+    }
+    int token = tokenBase + warpTokens + g, row = rowBase + warpRows + 2 * q;
+    gemm_store_rows(out, bias, token, row, tokens, rows, epilogue, d);
+    if (LARGE) gemm_store_rows(out, bias, token + 16, row, tokens, rows, epilogue, e);
+}
+
+#define GEMM_PARAMS const unsigned short* __restrict__ w, const unsigned short* __restrict__ xh, const unsigned short* __restrict__ xl, \
+    const float* __restrict__ bias, float* out, int tokens, int rows, int cols, int parts, int epilogue
+#define GEMM_ARGS w, xh, xl, bias, out, tokens, rows, cols, parts, epilogue
+
+extern "C" __global__ void __launch_bounds__(128, 4) gemm_pipelined(GEMM_PARAMS) {
+    gemm_pipelined_tile<false, 0, 0>(GEMM_ARGS);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2) gemm_pipelined_large(GEMM_PARAMS) {
+    gemm_pipelined_tile<true, 0, 0>(GEMM_ARGS);
+}
+
+// The variants `moa kernels --sass` sets beside our 1B variants (the catalog's example: 2048 columns, two parts),
+// those two fixed at compile time here too: the JIT's code against nvcc's for the same specialized kernel. Launched
+// with cols 2048 and parts 2 only.
+extern "C" __global__ void __launch_bounds__(128, 4) gemm_pipelined_1b(GEMM_PARAMS) {
+    gemm_pipelined_tile<false, 2048, 2>(GEMM_ARGS);
+}
+
+extern "C" __global__ void __launch_bounds__(256, 2) gemm_pipelined_large_1b(GEMM_PARAMS) {
+    gemm_pipelined_tile<true, 2048, 2>(GEMM_ARGS);
 }

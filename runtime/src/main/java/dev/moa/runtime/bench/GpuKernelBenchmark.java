@@ -300,37 +300,63 @@ public final class GpuKernelBenchmark {
      * outgrow the L2).
      */
     Row pipelinedGemm(int tokens, int rows, int cols, int parts, boolean wide, int walk) {
+        String kernel = wide ? "wide" : dev.moa.tasks.kernels.GemmKernels.large(tokens, rows) ? "large" : "tile";
+        return pipelinedGemm(tokens, rows, cols, parts, kernel, walk);
+    }
+
+    /** {@link #pipelinedGemm} on the named kernel ({@code tile}, {@code large} or {@code wide}) whatever the shape. */
+    Row pipelinedGemm(int tokens, int rows, int cols, int parts, String kernel, int walk) {
+        boolean wide = kernel.equals("wide"), large = kernel.equals("large");
         Half16Buffer w = bf16Weights(rows, cols);
         F32Buffer x = activations((long) tokens * cols), out = F32Buffer.allocate(arena, (long) tokens * rows), bias = F32Buffer.allocate(arena, 1);
         Half16Buffer high = Half16Buffer.allocate(arena, x.length()), low = Half16Buffer.allocate(arena, x.length());
         for (long i = 0; i < x.length(); i++) dev.moa.tasks.kernels.PipelinedGemm.writeParts(high, low, i, x.get(i), parts);
-        boolean large = dev.moa.tasks.kernels.GemmKernels.large(tokens, rows);
         DeviceMemory dout = device(out), dhigh = device(high);
         dout.fill(NAN_BYTE);
-        String kernel = wide ? "wide" : large ? "large" : "tile";
         var grid = switch (kernel) {
             case "wide" -> dev.moa.tasks.kernels.PipelinedGemm.wideGrid(tokens, rows, parts, walk);
             case "large" -> dev.moa.tasks.kernels.PipelinedGemm.largeGrid(tokens, rows, parts, walk);
             default -> dev.moa.tasks.kernels.PipelinedGemm.grid(tokens, rows, parts, walk);
         };
-        double micros = time(ours(dev.moa.tasks.kernels.PipelinedGemm.class, kernel, grid, device(w), dhigh, parts == 2 ? device(low) : dhigh,
-                device(bias), dout, tokens, rows, cols, parts, 0));
-        dout.copyTo(out.memory());
-        double error = 0;
-        for (int t : java.util.stream.IntStream.of(0, 1, tokens / 2, tokens - 1).distinct().toArray()) {
+        DeviceMemory dw = device(w), dlow = parts == 2 ? device(low) : dhigh, dbias = device(bias);
+        double micros = time(ours(dev.moa.tasks.kernels.PipelinedGemm.class, kernel, grid, dw, dhigh, dlow, dbias, dout, tokens, rows, cols, parts, 0));
+        int[] checked = java.util.stream.IntStream.of(0, 1, tokens / 2, tokens - 1).distinct().toArray();
+        double[][] expected = new double[checked.length][rows];
+        for (int i = 0; i < checked.length; i++) {
             for (int r = 0; r < rows; r++) {
-                double expected = 0;
                 for (int c = 0; c < cols; c++) {
-                    float xv = x.get((long) t * cols + c);
+                    float xv = x.get((long) checked[i] * cols + c);
                     if (parts == 1) xv = KernelContext.bf16ToFloat(KernelContext.floatToBf16(xv));
-                    expected += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) xv;
+                    expected[i][r] += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) xv;
                 }
-                error = Math.max(error, Math.abs(expected - out.get((long) t * rows + r)) / Math.max(1, Math.abs(expected)));
             }
+        }
+        java.util.function.DoubleSupplier check = () -> {
+            dout.copyTo(out.memory());
+            double error = 0;
+            for (int i = 0; i < checked.length; i++) {
+                for (int r = 0; r < rows; r++) {
+                    double e = expected[i][r];
+                    error = Math.max(error, Math.abs(e - out.get((long) checked[i] * rows + r)) / Math.max(1, Math.abs(e)));
+                }
+            }
+            return error;
+        };
+        double error = check.getAsDouble();
+        // nvcc's build of the same kernel (scripts/kernel-gap/reference.cu; the tile and large ones, in the model's walk)
+        double referenceMicros = Double.NaN, referenceError = Double.NaN;
+        if (reference != null && !wide && walk == dev.moa.tasks.kernels.PipelinedGemm.TOKEN_WALK) {
+            dout.fill(NAN_BYTE);
+            var function = reference.function(large ? "gemm_pipelined_large" : "gemm_pipelined");
+            Object[] args = {dw, dhigh, dlow, dbias, dout, tokens, rows, cols, parts, 0};
+            referenceMicros = time(new Launch(function, Dim3.of(grid.groupsX(), grid.groupsY(), grid.groupsZ()), Dim3.of(grid.groupSize()),
+                    grid.sharedBytes(), args));
+            referenceError = check.getAsDouble();
         }
         String name = "gemm-pipelined" + (wide ? "-wide" : large ? "-large" : "") + (parts == 1 ? "-rounded" : "")
                 + (walk == 1 ? "-plain-order" : "");
-        return new Row(name, tokens + "x" + rows + "x" + cols, micros, Double.NaN, (long) rows * cols * 2, error, 2L * tokens * rows * cols);
+        return new Row(name, tokens + "x" + rows + "x" + cols, micros, referenceMicros, (long) rows * cols * 2, error, 2L * tokens * rows * cols,
+                referenceError);
     }
 
     /**

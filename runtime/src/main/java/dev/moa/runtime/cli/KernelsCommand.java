@@ -41,7 +41,7 @@ final class KernelsCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = DeviceChoice.AUTO, description = "device of --check (default: ${DEFAULT-VALUE})")
     String device;
 
-    @Option(names = "--reference-ptx", paramLabel = "FILE", description = "with --bench: nvcc's PTX of the same algorithms to time against")
+    @Option(names = "--reference-ptx", paramLabel = "FILE", description = "with --bench or --sass: nvcc's PTX of the same algorithms to time or count against")
     Path referencePtx;
 
     @Option(names = "--specialize", paramLabel = "NAME=VALUE[,...]|1b", description = "with --print: the variant with these @Specialize "
@@ -152,8 +152,9 @@ final class KernelsCommand implements Callable<Integer> {
     /**
      * Assembles every kernel for {@code target} and prints what the cubin holds: registers, SASS instructions and the
      * sizes of the innermost loops (where a kernel spends its time). With nvcc's PTX of the same algorithms
-     * (scripts/kernel-gap/reference.cu, whose entries are the catalog's names with '_' for '-'), each of those is
-     * assembled by the same ptxas and printed beside ours. Offline: needs ptxas, no GPU.
+     * (scripts/kernel-gap/reference.cu, whose entries are the catalog's names with '_' for '-', and {@code _1b} after
+     * it for a build with the 1B variant's parameters fixed), each of those is assembled by the same ptxas and printed
+     * beside ours. Offline: needs ptxas, no GPU.
      */
     private static int sass(String target, Path referencePtx) throws Exception {
         if (!Ptxas.available()) throw new UsageException("kernels --sass: ptxas is not on PATH (install the CUDA toolkit)");
@@ -174,6 +175,10 @@ final class KernelsCommand implements Callable<Integer> {
                     Ptxas.Report v = Ptxas.assemble(PtxCompiler.compile(e.owner(), e.method(), target, fixed).ptx(), target, work);
                     System.out.printf("%-18s %9d %6d %s%n", "  1B variant", v.registers(), v.code().get(e.method()).instructions(),
                             loops(v.code().get(e.method())));
+                    Cubin.Kernel nvcc = reference == null ? null : reference.code().get(e.name().replace('-', '_') + "_1b");
+                    if (nvcc != null) { // nvcc's build with the same parameters fixed
+                        System.out.printf("%-18s %9d %6d %s%n", "  nvcc 1B variant", reference.registersOf(nvcc.entry()), nvcc.instructions(), loops(nvcc));
+                    }
                 }
                 Cubin.Kernel nvcc = reference == null ? null : reference.code().get(e.name().replace('-', '_'));
                 if (nvcc != null) {
