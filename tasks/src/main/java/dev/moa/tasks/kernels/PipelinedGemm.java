@@ -282,15 +282,21 @@ public final class PipelinedGemm {
         int matrixWords = tile * ROW_WORDS, stage = (1 + parts) * matrixWords;
         int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16);
         int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
-        // this work-item's pieces: where each starts in its matrix (before the step's column) and in a stage (firstRow)
-        int column = 8 * (t / 8 % 4), r0 = firstRow(t), r1 = r0 + group / 4;
-        long w0 = weightRow(rowBase, r0, rows, glu) * cols, w1 = weightRow(rowBase, r1, rows, glu) * cols;
-        long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols;
+        // this work-item's pieces: where each starts in its matrix (at the next step to stage: advanced a step at a
+        // time, as nvcc steps a pointer, rather than recomputed from the step's column) and in a stage (firstRow)
+        int column = 8 * (t / 8 % 4), r0 = firstRow(t), r1 = r0 + group / 4, next = from + column;
+        long w0 = weightRow(rowBase, r0, rows, glu) * cols + next, w1 = weightRow(rowBase, r1, rows, glu) * cols + next;
+        long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols + next, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols + next;
         int s0 = r0 * ROW_WORDS + column / 2, s1 = r1 * ROW_WORDS + column / 2;
         int steps = (to - from + STEP - 1) / STEP; // (whole steps from `from`: a split's columns)
         for (int k = 0; k < STAGES - 1; k++) {
-            if (k < steps) stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, from + k * STEP + column, cols, parts);
+            if (k < steps) stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, next, cols, parts);
             ctx.commitCopies(); // a group per step, empty or not, so that the waits below count steps
+            w0 += STEP;
+            w1 += STEP;
+            x0 += STEP;
+            x1 += STEP;
+            next += STEP;
         }
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0; // rows 8j..8j+7
         Vec16 e0 = d0, e1 = d0, e2 = d0, e3 = d0, e4 = d0, e5 = d0, e6 = d0, e7 = d0; // a large tile's second 16 tokens
@@ -299,7 +305,12 @@ public final class PipelinedGemm {
             ctx.waitCopies(STAGES - 2); // this work-item's copies of step k are in
             ctx.barrier(); // everyone's are, and everyone is done reading step k - 1's stage
             if (k + STAGES - 1 < steps) {
-                stage(ctx, ring, write, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, from + (k + STAGES - 1) * STEP + column, cols, parts);
+                stage(ctx, ring, write, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, next, cols, parts);
+                w0 += STEP;
+                w1 += STEP;
+                x0 += STEP;
+                x1 += STEP;
+                next += STEP;
             }
             ctx.commitCopies();
             KernelContext.unroll(2);
@@ -374,18 +385,28 @@ public final class PipelinedGemm {
         int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16); // as in pipelinedTile
         int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
         int column = 8 * (t / 8 % 4), r0 = firstRow(t), r1 = r0 + 32, r2 = r0 + 64, r3 = r0 + 96;
-        long w0 = weightRow(rowBase, r0, rows, glu) * cols, w1 = weightRow(rowBase, r1, rows, glu) * cols;
-        long w2 = weightRow(rowBase, r2, rows, glu) * cols, w3 = weightRow(rowBase, r3, rows, glu) * cols;
-        long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols;
-        long x2 = (long) Math.min(tokenBase + r2, tokens - 1) * cols, x3 = (long) Math.min(tokenBase + r3, tokens - 1) * cols;
+        long w0 = weightRow(rowBase, r0, rows, glu) * cols + column, w1 = weightRow(rowBase, r1, rows, glu) * cols + column;
+        long w2 = weightRow(rowBase, r2, rows, glu) * cols + column, w3 = weightRow(rowBase, r3, rows, glu) * cols + column;
+        long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols + column, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols + column;
+        long x2 = (long) Math.min(tokenBase + r2, tokens - 1) * cols + column, x3 = (long) Math.min(tokenBase + r3, tokens - 1) * cols + column;
+        int next = column; // the next step to stage, its column (the offsets above advanced with it, as in pipelinedTile)
         int s0 = r0 * ROW_WORDS + column / 2, s1 = r1 * ROW_WORDS + column / 2, s2 = r2 * ROW_WORDS + column / 2, s3 = r3 * ROW_WORDS + column / 2;
         int steps = (cols + STEP - 1) / STEP;
         for (int k = 0; k < STAGES - 1; k++) {
             if (k < steps) {
-                stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, k * STEP + column, cols, parts);
-                stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w2, w3, x2, x3, s2, s3, k * STEP + column, cols, parts);
+                stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, next, cols, parts);
+                stage(ctx, ring, k * stage, matrixWords, w, xh, xl, w2, w3, x2, x3, s2, s3, next, cols, parts);
             }
             ctx.commitCopies();
+            w0 += STEP;
+            w1 += STEP;
+            w2 += STEP;
+            w3 += STEP;
+            x0 += STEP;
+            x1 += STEP;
+            x2 += STEP;
+            x3 += STEP;
+            next += STEP;
         }
         Vec16 d0 = Vec16.ofFloats(0f, 0f, 0f, 0f), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0, d6 = d0, d7 = d0;
         Vec16 e0 = d0, e1 = d0, e2 = d0, e3 = d0, e4 = d0, e5 = d0, e6 = d0, e7 = d0;
@@ -396,9 +417,17 @@ public final class PipelinedGemm {
             ctx.waitCopies(STAGES - 2);
             ctx.barrier();
             if (k + STAGES - 1 < steps) {
-                int k0 = (k + STAGES - 1) * STEP + column;
-                stage(ctx, ring, write, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, k0, cols, parts);
-                stage(ctx, ring, write, matrixWords, w, xh, xl, w2, w3, x2, x3, s2, s3, k0, cols, parts);
+                stage(ctx, ring, write, matrixWords, w, xh, xl, w0, w1, x0, x1, s0, s1, next, cols, parts);
+                stage(ctx, ring, write, matrixWords, w, xh, xl, w2, w3, x2, x3, s2, s3, next, cols, parts);
+                w0 += STEP;
+                w1 += STEP;
+                w2 += STEP;
+                w3 += STEP;
+                x0 += STEP;
+                x1 += STEP;
+                x2 += STEP;
+                x3 += STEP;
+                next += STEP;
             }
             ctx.commitCopies();
             KernelContext.unroll(2);
@@ -506,21 +535,21 @@ public final class PipelinedGemm {
 
     /**
      * Issues this work-item's copies of one step into the stage at word {@code at}: columns {@code column…column+7}
-     * (this work-item's piece of the step) of its two weight rows and of its two tokens' parts; zeros where the
-     * piece lies past {@code cols} (all eight columns or none: {@code cols % 8 == 0}), read from the row's start
-     * then, which exists.
+     * (this work-item's piece of the step) of its two weight rows and of its two tokens' parts, which start at elements
+     * {@code w0}, {@code w1}, {@code x0}, {@code x1} of their matrices; zeros where the piece lies past {@code cols}
+     * (all eight columns or none: {@code cols % 8 == 0}), read from the row's start then, which exists.
      */
     private static void stage(KernelContext ctx, int[] ring, int at, int matrixWords, Half16Buffer w, Half16Buffer xh, Half16Buffer xl, long w0,
                               long w1, long x0, long x1, int s0, int s1, int column, int cols, int parts) {
         boolean inside = cols % STEP == 0 || column < cols; // a constant where cols, specialized, is whole steps
-        long c = inside ? column : 0;
-        ctx.copyAsync(ring, at + s0, w, w0 + c, inside);
-        ctx.copyAsync(ring, at + s1, w, w1 + c, inside);
-        ctx.copyAsync(ring, at + matrixWords + s0, xh, x0 + c, inside);
-        ctx.copyAsync(ring, at + matrixWords + s1, xh, x1 + c, inside);
+        long back = inside ? 0 : column;
+        ctx.copyAsync(ring, at + s0, w, w0 - back, inside);
+        ctx.copyAsync(ring, at + s1, w, w1 - back, inside);
+        ctx.copyAsync(ring, at + matrixWords + s0, xh, x0 - back, inside);
+        ctx.copyAsync(ring, at + matrixWords + s1, xh, x1 - back, inside);
         if (parts == 2) {
-            ctx.copyAsync(ring, at + 2 * matrixWords + s0, xl, x0 + c, inside);
-            ctx.copyAsync(ring, at + 2 * matrixWords + s1, xl, x1 + c, inside);
+            ctx.copyAsync(ring, at + 2 * matrixWords + s0, xl, x0 - back, inside);
+            ctx.copyAsync(ring, at + 2 * matrixWords + s1, xl, x1 - back, inside);
         }
     }
 }

@@ -114,11 +114,11 @@ class CubinTest {
     /**
      * The prompt GEMM's k-step against nvcc's build of the same kernel with the same parameters fixed (2048 columns,
      * two parts: {@code gemm_pipelined_1b} and {@code gemm_pipelined_large_1b} in reference.cu): ours may be at most
-     * 15 % longer (2026-12-06, sm_90: 102 against 95 SASS instructions for 32 {@code mma}, 64 × 64 tiles; 138 against
-     * 130 for 64, 128 × 128).
+     * 10 % longer (2026-12-06, sm_90: 96 against 95 SASS instructions for 32 {@code mma}, 64 × 64 tiles; 132 against
+     * 130 for 64, 128 × 128; 102 and 138 before the copies' offsets were stepped instead of recomputed each step).
      */
     @Test
-    void theGemmKStepIsWithinFifteenPercentOfNvccs() throws Exception {
+    void theGemmKStepIsWithinTenPercentOfNvccs() throws Exception {
         Path reference = Path.of(System.getProperty("moa.repo.root", "..")).resolve("scripts/kernel-gap/reference.cu");
         Assumptions.assumeTrue(nvccAvailable(), "nvcc is not on PATH: the reference is not compiled");
         Path ptx = work.resolve("reference-gemm.ptx");
@@ -137,7 +137,7 @@ class CubinTest {
             assertEquals(ourStep.products(), theirStep.products(), method + ": the same products a step");
             System.out.printf("gemm-pipelined %s k-step: ours %d, nvcc %d SASS instructions for %d mma%n", method, ourStep.instructions(),
                     theirStep.instructions(), ourStep.products());
-            assertTrue(ourStep.instructions() <= 1.15 * theirStep.instructions(), method + ": ours " + ourStep + " vs nvcc " + theirStep);
+            assertTrue(ourStep.instructions() <= 1.10 * theirStep.instructions(), method + ": ours " + ourStep + " vs nvcc " + theirStep);
         }
     }
 
