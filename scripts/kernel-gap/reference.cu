@@ -615,6 +615,16 @@ extern "C" __global__ void attention_staged_d128(GROUPED_PARAMS) {
     staged<128, 4>(GROUPED_ARGS);
 }
 
+// The variants `moa kernels --sass` sets beside our 1B variants: Llama-3.2-1B's head_dim 64 and four query heads per
+// KV group fixed at compile time, as our 1B variants fix them (with F32 caches: kvFormat 0).
+extern "C" __global__ void attention_grouped_1b(GROUPED_PARAMS) {
+    grouped<64, 4>(GROUPED_ARGS);
+}
+
+extern "C" __global__ void attention_staged_1b(GROUPED_PARAMS) {
+    staged<64, 4>(GROUPED_ARGS);
+}
+
 // PipelinedGemm.tile and .large: out[t, r] (+)= sum_c x[t, c] * w[r, c] (+ bias[r]) on the tensor cores, x as `parts`
 // BF16 parts (xh, and xl when parts is 2), BF16 weights; per 32 columns a step, staged by cp.async (16 bytes a copy)
 // into a ring of three stages in the dynamic shared memory (copies two steps ahead of the products), fragments by

@@ -149,6 +149,9 @@ public final class GpuKernelBenchmark {
                 progress.printf("attention, Llama-3.2-1B heads, BF16, span %d (grouped, staged) ...%n", span);
                 rows.add(attention(32, 8, 64, span, true, true));
                 rows.add(stagedAttention(32, 8, 64, span, true));
+                // F32 caches against nvcc's builds with the same shape fixed (what CubinTest compares loop by loop)
+                rows.add(attention(32, 8, 64, span, true, false, "attention_grouped_1b"));
+                rows.add(stagedAttention(32, 8, 64, span, false, "attention_staged_1b"));
             }
         } finally {
             close();
@@ -586,14 +589,23 @@ public final class GpuKernelBenchmark {
 
     /**
      * As above, the grouped kernel timed against nvcc's entry {@code referenceEntry} instead of its generic build
-     * ({@code attention_grouped_d128}: head_dim 128 and four heads per group fixed at compile time, as our variant
-     * fixes them; only for those shapes).
+     * ({@code attention_grouped_d128} / {@code _1b}: head_dim 128 / 64 and four heads per group fixed at compile time,
+     * as our variant fixes them; only for those shapes).
      */
     Row attention(int heads, int kvHeads, int headDim, int span, boolean grouped, boolean bf16, String referenceEntry) {
-        if (referenceEntry != null && !(grouped && headDim == 128 && heads / kvHeads == 4)) {
-            throw new IllegalArgumentException(referenceEntry + " is built for head_dim 128 and four heads per group");
+        if (referenceEntry != null && !(grouped && fitsFixedShape(referenceEntry, heads, kvHeads, headDim))) {
+            throw new IllegalArgumentException(referenceEntry + " is built for head_dim " + fixedHeadDim(referenceEntry) + " and four heads per group");
         }
         return attention(heads, kvHeads, headDim, span, grouped ? "decodeGrouped" : "decodeSplit", bf16, referenceEntry);
+    }
+
+    /** The head_dim an nvcc attention entry fixes at compile time ({@code _d128}: 128, {@code _1b}: Llama-3.2-1B's 64), or -1. */
+    static int fixedHeadDim(String entry) {
+        return entry.endsWith("_d128") ? 128 : entry.endsWith("_1b") ? 64 : -1;
+    }
+
+    private static boolean fitsFixedShape(String entry, int heads, int kvHeads, int headDim) {
+        return headDim == fixedHeadDim(entry) && heads / kvHeads == 4;
     }
 
     /**
@@ -605,13 +617,16 @@ public final class GpuKernelBenchmark {
         return stagedAttention(heads, kvHeads, headDim, span, bf16, null);
     }
 
-    /** As above, against nvcc's entry {@code referenceEntry} ({@code attention_staged_d128}: head_dim 128, four heads per group). */
+    /**
+     * As above, against nvcc's entry {@code referenceEntry} ({@code attention_staged_d128} / {@code _1b}: head_dim 128 /
+     * 64, four heads per group).
+     */
     Row stagedAttention(int heads, int kvHeads, int headDim, int span, boolean bf16, String referenceEntry) {
         if (!AttentionKernels.staged(headDim, bf16 ? KvStore.BF16 : KvStore.F32)) {
             throw new IllegalArgumentException("decodeStaged does not take head_dim " + headDim + (bf16 ? " in BF16" : ""));
         }
-        if (referenceEntry != null && !(headDim == 128 && heads / kvHeads == 4)) {
-            throw new IllegalArgumentException(referenceEntry + " is built for head_dim 128 and four heads per group");
+        if (referenceEntry != null && !fitsFixedShape(referenceEntry, heads, kvHeads, headDim)) {
+            throw new IllegalArgumentException(referenceEntry + " is built for head_dim " + fixedHeadDim(referenceEntry) + " and four heads per group");
         }
         return attention(heads, kvHeads, headDim, span, "decodeStaged", bf16, referenceEntry);
     }
@@ -707,7 +722,7 @@ public final class GpuKernelBenchmark {
             case "decodeStaged" -> "attention-staged";
             case "decodeGrouped" -> "attention-grouped";
             default -> "attention";
-        } + (bf16 ? " bf16" : "") + (referenceEntry == null ? "" : " vs d128");
+        } + (bf16 ? " bf16" : "") + (referenceEntry == null ? "" : " vs " + referenceEntry.substring(referenceEntry.lastIndexOf('_') + 1));
         String shape = (headDim == 128 && heads == 32 && kvHeads == 8 ? "" : heads + "/" + kvHeads + " heads, d " + headDim + ", ") + "span " + span;
         return new Row(name, shape, micros, referenceMicros, bytes, ourError, 0, referenceError);
     }

@@ -165,7 +165,7 @@ final class KernelsCommand implements Callable<Integer> {
         try {
             Ptxas.Report reference = referencePtx == null ? null : Ptxas.assemble(Files.readString(referencePtx), target, work);
             System.out.printf("%-18s %9s %6s %s%n", "kernel (" + target + ")", "registers", "SASS",
-                    "innermost loops (instructions[/tensor-core products])");
+                    "innermost loops (instructions[/tensor-core products][/float multiply-adds])");
             for (var e : KernelCatalog.all()) {
                 Ptxas.Report r = Ptxas.assemble(PtxCompiler.compile(e.owner(), e.method(), target).ptx(), target, work);
                 System.out.printf("%-18s %9d %6d %s%n", e.name(), r.registers(), r.code().get(e.method()).instructions(),
@@ -193,7 +193,9 @@ final class KernelsCommand implements Callable<Integer> {
 
     private static String loops(Cubin.Kernel k) {
         return k.innermostLoops().isEmpty() ? "-"
-                : String.join(" ", k.innermostLoops().stream().map(l -> l.instructions() + (l.products() > 0 ? "/" + l.products() + "mma" : "")).toList());
+                : String.join(" ", k.innermostLoops().stream()
+                        .map(l -> l.instructions() + (l.products() > 0 ? "/" + l.products() + "mma" : "") + (l.fmas() > 0 ? "/" + l.fmas() + "fma" : ""))
+                        .toList());
     }
 
     /**

@@ -23,19 +23,24 @@ import java.util.Map;
  * A loop is a backward branch: its body runs from the target to the branch. The trailing self-branch and the
  * {@code NOP} padding after it are not counted as instructions. A loop's tensor-core products ({@code HMMA}, opcode
  * 0x23c on sm_80 and sm_90, read off loops holding a known number of {@code mma.sync}; {@code CubinTest}) are counted
- * too, so a GEMM's or an attention's loop reads as instructions per product.
+ * too, so a GEMM's or an attention's loop reads as instructions per product, and so are its float multiply-adds
+ * ({@code FFMA}: bits 0..8 of the opcode 0x023, bits 9..11 the operands' form — 0x223 three registers, 0x423 an
+ * immediate, 0x823 an immediate addend, 0xa23 a constant-bank operand; read off a loop of known {@code fma.rn.f32}),
+ * which tell a decode attention's dot-product and value loops from its others and read them per multiply-add.
  */
 public final class Cubin {
     private static final int INSTRUCTION_BYTES = 16;
     private static final int BRA = 0x947;
     private static final int NOP = 0x918;
     private static final int HMMA = 0x23c;
+    private static final int FFMA_CLASS = 0x023, CLASS_BITS = 0x1FF;
 
     /**
      * One loop: instruction offsets of its first instruction and of its backward branch (both in the loop), and the
-     * tensor-core products ({@code mma.sync}) in its body, nested loops' included.
+     * tensor-core products ({@code mma.sync}) and float multiply-adds ({@code fma.rn.f32}) in its body, nested
+     * loops' included.
      */
-    public record Loop(int start, int branch, int products) {
+    public record Loop(int start, int branch, int products, int fmas) {
         public int instructions() {
             return (branch - start) / INSTRUCTION_BYTES + 1;
         }
@@ -96,9 +101,13 @@ public final class Cubin {
                 // a decoding check as much as an input check: every branch of nvcc's and our kernels lands inside
                 if (target < 0 || target > size) throw new IllegalArgumentException(entry + ": branch at " + pc + " leaves the kernel");
                 if (target <= pc) {
-                    int products = 0;
-                    for (int at = target; at <= pc; at += INSTRUCTION_BYTES) if (opcode(b, offset + at) == HMMA) products++;
-                    loops.add(new Loop(target, pc, products));
+                    int products = 0, fmas = 0;
+                    for (int at = target; at <= pc; at += INSTRUCTION_BYTES) {
+                        int op = opcode(b, offset + at);
+                        if (op == HMMA) products++;
+                        if ((op & CLASS_BITS) == FFMA_CLASS) fmas++;
+                    }
+                    loops.add(new Loop(target, pc, products, fmas));
                 }
             }
         }
