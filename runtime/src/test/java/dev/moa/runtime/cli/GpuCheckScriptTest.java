@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
 /**
- * Every {@code moa} command line of {@code scripts/gpu-check.sh} parses: a GPU machine is lent rarely and for minutes,
+ * Every {@code moa} command line of {@code scripts/gpu-check.sh} parses, and every Python script it runs compiles: a
+ * GPU machine is lent rarely and for minutes,
  * and an option renamed here since the script was written would cost its step there (a usage error, found only then).
  * The script's variables are given values of the same kind (the 1B plan, which only {@code scripts/device-bundle}
  * writes, as the demo model's plan).
@@ -51,6 +52,31 @@ class GpuCheckScriptTest {
             }
         }
         assertTrue(lines >= 15, "the script's moa command lines were found: " + lines);
+    }
+
+    /** Every Python script the check runs compiles (a syntax error there would cost its step on the GPU machine). */
+    @Test
+    void everyPythonScriptOfTheScriptCompiles() throws Exception {
+        String script = Files.readString(ROOT.resolve("scripts/gpu-check.sh"));
+        Matcher python = Pattern.compile("python3 (scripts/\\S+\\.py)").matcher(script);
+        List<String> scripts = new ArrayList<>();
+        while (python.find()) scripts.add(python.group(1));
+        assertTrue(scripts.size() >= 3, "the script's Python steps were found: " + scripts);
+        boolean interpreter;
+        try {
+            interpreter = new ProcessBuilder("python3", "--version").start().waitFor() == 0;
+        } catch (IOException e) {
+            interpreter = false;
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(interpreter, "python3 is not on PATH: the scripts are not compiled");
+        for (String file : scripts) {
+            Path source = ROOT.resolve(file);
+            assertTrue(Files.isRegularFile(source), file + " is in the repository");
+            Process p = new ProcessBuilder("python3", "-c", "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])", source.toString())
+                    .redirectErrorStream(true).start();
+            String log = new String(p.getInputStream().readAllBytes());
+            assertEquals(0, p.waitFor(), file + ": " + log);
+        }
     }
 
     /** A shell command's words: quotes removed, {@code $name} and {@code "$name"} replaced by {@code values}. */
