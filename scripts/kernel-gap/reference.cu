@@ -791,3 +791,240 @@ extern "C" __global__ void __launch_bounds__(128, 4) gemm_pipelined_1b(GEMM_PARA
 extern "C" __global__ void __launch_bounds__(256, 2) gemm_pipelined_large_1b(GEMM_PARAMS) {
     gemm_pipelined_tile<true, 2048, 2>(GEMM_ARGS);
 }
+
+// PrefillKernels.blockSparseTensor: MoA's block-sparse prompt attention on the tensor cores, flash-attention 2 over
+// 64 x 64 tiles. Group k takes item i * heads + h = schedule[scheduleAt + k] (query head h, the chunk's queries
+// [64 i, +64)); warp w its 16 queries; per key tile (block 0, then the band's blocks up to the group's own) K and V are
+// copied by cp.async into shared memory (a tile's values while its scores are computed, the next tile's keys while
+// its P.V is), S = Q.K^T and O += P.V by mma.sync m16n8k16 from ldmatrix fragments (V transposed), each operand split
+// into a BF16 part and the BF16 rounding of what it left (three products: hi.hi + lo.hi + hi.lo), the online softmax
+// in registers in log2 units. kv holds the keys and values split as PrefillKernels.splitKeysValues writes them (the
+// second parts `low` elements after the first). Launch PrefillKernels.tensorGrid, its dynamic shared memory.
+// HD, HEADS, KV_HEADS, STRIDE: 0 reads the parameter, otherwise fixed at compile time (the 1B variant below).
+#define TC_ROWS 64
+#define TC_GROUP 128
+#define PREFILL_BLOCK 64
+
+__device__ __forceinline__ unsigned int pack_bf16(float lo, float hi) {
+    unsigned int packed;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
+    return packed;
+}
+
+// What BF16 rounding (`high`) left of two floats, rounded to BF16 in turn: the second part.
+__device__ __forceinline__ unsigned int remainder_bf16(float x0, float x1, unsigned int high) {
+    return pack_bf16(x0 - bf16_lo(high), x1 - bf16_hi(high));
+}
+
+__device__ __forceinline__ float exp2_approx(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+__device__ __forceinline__ uint4 load_matrix_transposed(const unsigned int* at) {
+    uint4 v;
+    unsigned int address = (unsigned int) __cvta_generic_to_shared(at);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(address));
+    return v;
+}
+
+// One 16x8 block of a split product, acc + aH.bH + aL.bH + aH.bL, B being 8-row block `block` of bH / bL.
+__device__ __forceinline__ void split_product(float4& acc, uint4 aH, uint4 aL, uint4 bH, uint4 bL, int block) {
+    unsigned int h0 = block ? bH.z : bH.x, h1 = block ? bH.w : bH.y, l0 = block ? bL.z : bL.x, l1 = block ? bL.w : bL.y;
+    mma_bf16(acc, aH, h0, h1);
+    mma_bf16(acc, aL, h0, h1);
+    mma_bf16(acc, aH, l0, l1);
+}
+
+template <int HD, int HEADS, int KV_HEADS, int STRIDE>
+__device__ __forceinline__ void prefill_tensor(const float* __restrict__ qkv, const unsigned short* __restrict__ kv, long long low, float* out,
+                                               const int* __restrict__ bands, const int* __restrict__ schedule, int scheduleAt, int start,
+                                               int count, int tokens, int heads, int kvHeads, int headDim, int stride, float scale) {
+    if (HD) headDim = HD;
+    if (HEADS) heads = HEADS;
+    if (KV_HEADS) kvHeads = KV_HEADS;
+    if (STRIDE) stride = STRIDE;
+    extern __shared__ __align__(16) float dynamic[];
+    unsigned int* sh = reinterpret_cast<unsigned int*>(dynamic);
+    const int MAXD = HD ? (HD + 15) / 16 * 16 : 128; // the accumulators a lane holds: 8-dim blocks of the padded head
+    int dims = (headDim + 15) / 16 * 16, words = dims / 2 + 4;
+    int qHigh = 0, qLow = TC_ROWS * words, kHigh = 2 * TC_ROWS * words, kLow = 3 * TC_ROWS * words;
+    int vHigh = 4 * TC_ROWS * words, vLow = 5 * TC_ROWS * words;
+    int t = threadIdx.x, lane = t % WARP, warp = t / WARP, g = lane / 4, c = lane % 4;
+    int item = schedule[scheduleAt + blockIdx.x];
+    int head = item % heads, kvHead = head / (heads / kvHeads);
+    int first = start + item / heads * TC_ROWS, end = start + count, block = first / PREFILL_BLOCK;
+    int kvStride = 2 * kvHeads * headDim;
+    long long keys = (long long) kvHead * headDim, values = keys + (long long) kvHeads * headDim;
+    int aRow = warp * 16 + lane % 8 + 8 * (lane / 8 % 2), aWord = 4 * (lane / 16);
+    int bRow = lane % 8 + 8 * (lane / 16), bWord = 4 * (lane / 8 % 2);
+    int vRow = lane % 8 + 8 * (lane / 8 % 2), vWord = 4 * (lane / 16);
+    int rowA = first + warp * 16 + g, rowB = rowA + 8;
+
+    // the group's 64 queries, split, once
+    {
+        long long from = (long long) (first - start) * stride + (long long) head * headDim;
+        int rows = min(TC_ROWS, end - first), pieces = dims / 4;
+        for (int i = t; i < TC_ROWS * pieces; i += TC_GROUP) {
+            int r = i / pieces, d = 4 * (i % pieces);
+            float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+            if (r < rows && d < headDim) v = *reinterpret_cast<const float4*>(qkv + from + (long long) r * stride + d);
+            int at = r * words + d / 2;
+            unsigned int h0 = pack_bf16(v.x, v.y), h1 = pack_bf16(v.z, v.w);
+            sh[qHigh + at] = h0;
+            sh[qLow + at] = remainder_bf16(v.x, v.y, h0);
+            sh[qHigh + at + 1] = h1;
+            sh[qLow + at + 1] = remainder_bf16(v.z, v.w, h1);
+        }
+    }
+    int band = bands[head];
+    int bandFirst = tokens <= PREFILL_BLOCK ? 1 : max(1, block - band + 1);
+    int tiles = 1 + (block >= bandFirst ? block - bandFirst + 1 : 0);
+    float scale2 = scale * 1.442695f;
+    float maxA = -CUDART_INF_F, maxB = -CUDART_INF_F, sumA = 0.f, sumB = 0.f;
+    float4 o[MAXD / 8];
+#pragma unroll
+    for (int n = 0; n < MAXD / 8; n++) o[n] = make_float4(0.f, 0.f, 0.f, 0.f);
+
+    // a tile's rows of keys or values (64 from element `from`, `rows` of them real) into shared rows, both parts
+    auto copy_rows = [&](int high, int lowAt, long long from, int rows) {
+        int pieces = dims / 8, rowsPerPass = TC_GROUP / pieces, piece = t % pieces, r0 = t / pieces;
+        bool dimInside = 8 * piece < headDim;
+        long long firstAt = from + (dimInside ? 8 * piece : 0) + (long long) r0 * kvStride;
+        int word = r0 * words + 4 * piece, left = dimInside ? rows - r0 : 0;
+        int passes = (TC_ROWS + rowsPerPass - 1) / rowsPerPass;
+#pragma unroll 8
+        for (int pass = 0; pass < passes; pass++) {
+            int step = pass * rowsPerPass;
+            if (TC_GROUP % pieces == 0 || r0 + step < TC_ROWS) {
+                long long at = firstAt + (long long) step * kvStride;
+                int to = word + step * words;
+                copy16_if(sh + high + to, kv + at, step < left);
+                copy16_if(sh + lowAt + to, kv + low + at, step < left);
+            }
+        }
+    };
+    copy_rows(kHigh, kLow, keys, min(TC_ROWS, end));
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    for (int tile = 0; tile < tiles; tile++) {
+        int key0 = (tile == 0 ? 0 : bandFirst + tile - 1) * PREFILL_BLOCK;
+        asm volatile("cp.async.wait_group 0;" ::: "memory");
+        __syncthreads();
+        copy_rows(vHigh, vLow, (long long) key0 * kvStride + values, min(TC_ROWS, end - key0));
+        asm volatile("cp.async.commit_group;" ::: "memory");
+
+        float4 s[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++) s[j] = make_float4(0.f, 0.f, 0.f, 0.f);
+        for (int kd = 0; kd < dims; kd += 16) {
+            int a = aRow * words + kd / 2 + aWord, b = bRow * words + kd / 2 + bWord;
+            uint4 aH = load_matrix(sh + qHigh + a), aL = load_matrix(sh + qLow + a);
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                uint4 bH = load_matrix(sh + kHigh + b + 16 * j * words), bL = load_matrix(sh + kLow + b + 16 * j * words);
+                split_product(s[2 * j], aH, aL, bH, bL, 0);
+                split_product(s[2 * j + 1], aH, aL, bH, bL, 1);
+            }
+        }
+        if (key0 + TC_ROWS > first) { // causal and the chunk's end, in the group's own block only
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                int key = key0 + 2 * c + 8 * j;
+                bool in0 = key < end, in1 = key + 1 < end;
+                s[j] = make_float4(in0 && key <= rowA ? s[j].x : -CUDART_INF_F, in1 && key + 1 <= rowA ? s[j].y : -CUDART_INF_F,
+                                   in0 && key <= rowB ? s[j].z : -CUDART_INF_F, in1 && key + 1 <= rowB ? s[j].w : -CUDART_INF_F);
+            }
+        }
+        float tileA = -CUDART_INF_F, tileB = -CUDART_INF_F;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            tileA = fmaxf(tileA, fmaxf(s[j].x, s[j].y));
+            tileB = fmaxf(tileB, fmaxf(s[j].z, s[j].w));
+        }
+        tileA = fmaxf(tileA, __shfl_xor_sync(0xffffffffu, tileA, 1));
+        tileA = fmaxf(tileA, __shfl_xor_sync(0xffffffffu, tileA, 2));
+        tileB = fmaxf(tileB, __shfl_xor_sync(0xffffffffu, tileB, 1));
+        tileB = fmaxf(tileB, __shfl_xor_sync(0xffffffffu, tileB, 2));
+        float nextA = fmaxf(maxA, tileA * scale2), nextB = fmaxf(maxB, tileB * scale2);
+        float subA = nextA == -CUDART_INF_F ? 0.f : nextA, subB = nextB == -CUDART_INF_F ? 0.f : nextB;
+        float keepA = exp2_approx(maxA - subA), keepB = exp2_approx(maxB - subB);
+        maxA = nextA;
+        maxB = nextB;
+        float tileSumA = 0.f, tileSumB = 0.f;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            s[j] = make_float4(exp2_approx(fmaf(s[j].x, scale2, -subA)), exp2_approx(fmaf(s[j].y, scale2, -subA)),
+                               exp2_approx(fmaf(s[j].z, scale2, -subB)), exp2_approx(fmaf(s[j].w, scale2, -subB)));
+            tileSumA += s[j].x + s[j].y;
+            tileSumB += s[j].z + s[j].w;
+        }
+        sumA = sumA * keepA + tileSumA;
+        sumB = sumB * keepB + tileSumB;
+        uint4 pH[4], pL[4]; // P's A fragments for keys 16m.., from the scores of 8-key blocks 2m and 2m + 1
+#pragma unroll
+        for (int m = 0; m < 4; m++) {
+            float4 x = s[2 * m], y = s[2 * m + 1];
+            pH[m] = make_uint4(pack_bf16(x.x, x.y), pack_bf16(x.z, x.w), pack_bf16(y.x, y.y), pack_bf16(y.z, y.w));
+            pL[m] = make_uint4(remainder_bf16(x.x, x.y, pH[m].x), remainder_bf16(x.z, x.w, pH[m].y), remainder_bf16(y.x, y.y, pH[m].z),
+                               remainder_bf16(y.z, y.w, pH[m].w));
+        }
+#pragma unroll
+        for (int n = 0; n < MAXD / 8; n++) {
+            if (8 * n < dims) o[n] = make_float4(o[n].x * keepA, o[n].y * keepA, o[n].z * keepB, o[n].w * keepB);
+        }
+        asm volatile("cp.async.wait_group 0;" ::: "memory");
+        __syncthreads();
+        if (tile + 1 < tiles) {
+            int next = bandFirst + tile;
+            copy_rows(kHigh, kLow, (long long) next * PREFILL_BLOCK * kvStride + keys, min(TC_ROWS, end - next * PREFILL_BLOCK));
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+#pragma unroll
+        for (int m = 0; m < 4; m++) { // O += P.V per 16 keys: V's rows transposed as B for each pair of 8-dim blocks
+            int b = vHigh + (16 * m + vRow) * words + vWord, lowFromHigh = vLow - vHigh;
+#pragma unroll
+            for (int n = 0; n < MAXD / 16; n++) {
+                if (16 * n < dims) {
+                    uint4 bH = load_matrix_transposed(sh + b + 8 * n), bL = load_matrix_transposed(sh + b + lowFromHigh + 8 * n);
+                    split_product(o[2 * n], pH[m], pL[m], bH, bL, 0);
+                    split_product(o[2 * n + 1], pH[m], pL[m], bH, bL, 1);
+                }
+            }
+        }
+    }
+    sumA += __shfl_xor_sync(0xffffffffu, sumA, 1);
+    sumA += __shfl_xor_sync(0xffffffffu, sumA, 2);
+    sumB += __shfl_xor_sync(0xffffffffu, sumB, 1);
+    sumB += __shfl_xor_sync(0xffffffffu, sumB, 2);
+    long long outA = (long long) (rowA - start) * heads * headDim + (long long) head * headDim, outB = outA + 8LL * heads * headDim;
+    bool inA = rowA < end, inB = rowB < end;
+#pragma unroll
+    for (int n = 0; n < MAXD / 8; n++) {
+        int d = 2 * c + 8 * n;
+        if (d >= headDim) continue;
+        if (inA) {
+            out[outA + d] = o[n].x / sumA;
+            out[outA + d + 1] = o[n].y / sumA;
+        }
+        if (inB) {
+            out[outB + d] = o[n].z / sumB;
+            out[outB + d + 1] = o[n].w / sumB;
+        }
+    }
+}
+
+#define PREFILL_PARAMS const float* __restrict__ qkv, const unsigned short* __restrict__ kv, long long low, float* out, \
+    const int* __restrict__ bands, const int* __restrict__ schedule, int scheduleAt, int start, int count, int tokens, int heads, \
+    int kvHeads, int headDim, int stride, float scale
+#define PREFILL_ARGS qkv, kv, low, out, bands, schedule, scheduleAt, start, count, tokens, heads, kvHeads, headDim, stride, scale
+
+extern "C" __global__ void __launch_bounds__(TC_GROUP) prefill_attention_tensor(PREFILL_PARAMS) {
+    prefill_tensor<0, 0, 0, 0>(PREFILL_ARGS);
+}
+
+// Llama-3.2-1B's shapes fixed, as our 1B variant fixes them: 32 heads over 8, head_dim 64, q/k/v rows of 3072.
+extern "C" __global__ void __launch_bounds__(TC_GROUP) prefill_attention_tensor_1b(PREFILL_PARAMS) {
+    prefill_tensor<64, 32, 8, 3072>(PREFILL_ARGS);
+}

@@ -103,7 +103,8 @@ class GpuKernelBenchmarkTest {
      * the very argument lists the benchmark launches, and its outputs meet the benchmark's own plain-Java check — the
      * per-head split + combine, the grouped kernel (head dims 16: value rows four lanes wide; 12: a warp per slot; 10:
      * one value per key load; and nvcc's builds with head_dim 128 or 64 and four heads per group fixed), the BF16 matvec
-     * (both its paths) and the prompt's pipelined tensor-core GEMM (both tiles, one and two parts). The reference's parameters had drifted from ours
+     * (both its paths), the prompt's pipelined tensor-core GEMM (both tiles, one and two parts) and its block-sparse
+     * attention on the tensor cores. The reference's parameters had drifted from ours
      * once (two buffers added to our kernels only), and its times then measured a kernel reading pointers as ints.
      */
     @Test
@@ -131,6 +132,7 @@ class GpuKernelBenchmarkTest {
                 rows.add(benchmark.stagedAttention(8, 2, 128, 200, false, "attention_staged_d128"));
                 rows.add(benchmark.attention(32, 8, 64, 200, true, false, "attention_grouped_1b")); // Llama-3.2-1B's shape fixed
                 rows.add(benchmark.stagedAttention(32, 8, 64, 200, false, "attention_staged_1b"));
+                rows.add(benchmark.prefillAttention(100, 4, 2, 64, "blockSparseTensor", true)); // the prompt attention, two blocks, the second partial
                 for (int parts = 1; parts <= 2; parts++) { // the prompt GEMM, 64 x 64 and 128 x 128 tiles, odd shapes
                     rows.add(benchmark.pipelinedGemm(70, 37, 40, parts, "tile", dev.moa.tasks.kernels.PipelinedGemm.TOKEN_WALK));
                     rows.add(benchmark.pipelinedGemm(130, 37, 40, parts, "large", dev.moa.tasks.kernels.PipelinedGemm.TOKEN_WALK));
