@@ -118,6 +118,8 @@ class GpuKernelBenchmarkTest {
             String log = new String(nvcc.getInputStream().readAllBytes());
             assertEquals(0, nvcc.waitFor(), log);
             String reference = Files.readString(ptx);
+            // the fake driver tells nvcc's pointers from its 64-bit numbers by what the entry makes global addresses of
+            assertEquals(java.util.Set.of(0, 1, 3, 4, 5), FakeCuda.pointerParameters(reference, "prefill_attention_tensor"), "qkv, kv, out, bands, schedule; not low");
             onTheFakeDriver(reference, benchmark -> {
                 java.util.List<GpuKernelBenchmark.Row> rows = new java.util.ArrayList<>();
                 rows.add(benchmark.matVec(20, 64));

@@ -333,7 +333,8 @@ public final class SamplingKernels {
         int t = ctx.localId();
         int upKey = ordered(max), upId = -1, upCount = 0, probes = 0; // upper: A(ordered(max), -1), no token
         long upMass = 0;
-        // (lowCount may overcount: tokens at the threshold whose weight rounds to 0; the ids' halving ends anyway)
+        // (the counts are exact — tally, found and the gather below count the same tokens — but the search ends on the
+        // range as well: one id left between the sets holds one token, whatever a count said)
         while (lowCount - upCount > WINDOW && (lowKey < upKey || lowId - upId > 1)) {
             int probeKey = lowKey, probeId;
             if (lowKey < upKey) { // every token from a logit halfway up: A(key, n - 1)
@@ -372,6 +373,7 @@ public final class SamplingKernels {
             if (in(key, i, lowKey, lowId) && !in(key, i, upKey, upId) && fixedWeight(logit, max, scale) > 0) mine++;
         }
         int slot = (int) prefix(ctx, high, low, warpHigh, warpLow, mine, WIDE / 32), between = (int) total(warpHigh, warpLow);
+        if (between > WINDOW) return -1; // (never, as above; but shared memory is not written past its end on a miscount)
         if (t == 0) found[ID] = -1;
         for (int i = t; i < n; i += WIDE) {
             float logit = logits.get(row + i);

@@ -196,8 +196,9 @@ public final class FakeCuda {
             // each parameter as the Java kernel declares it, or (PTX from elsewhere: nvcc's) as its .entry does
             List<Class<?>> types = target.kernel() != null
                     ? List.of(target.kernel().getParameterTypes()).subList(1, target.kernel().getParameterCount())
-                    : target.entry().types().stream().<Class<?>>map(t -> switch (t) {
-                        case "u64", "s64", "b64" -> MemorySegment.class;
+                    : java.util.stream.IntStream.range(0, target.entry().types().size()).<Class<?>>mapToObj(k -> switch (target.entry().types().get(k)) {
+                        // nvcc declares a long long .u64 as it does a pointer: a pointer is what the entry makes a global address of
+                        case "u64", "s64", "b64" -> target.pointers().contains(k) ? MemorySegment.class : long.class;
                         case "f32" -> float.class;
                         default -> int.class;
                     }).toList();
@@ -218,12 +219,6 @@ public final class FakeCuda {
                     long address = p.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, at);
                     at += 8;
                     long size = (long) call("fake_allocation_bytes", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG), address);
-                    if (size <= 0 && target.kernel() == null && address >= 0 && address < 1L << 32) {
-                        // nvcc declares a long long parameter .u64 as it does a pointer: a small value that points
-                        // into no allocation is such a number (allocations lie far above 2^32 here)
-                        args[i] = address;
-                        continue;
-                    }
                     if (size <= 0) throw new IllegalStateException(name + ": argument " + (i + 1) + " points outside every allocation");
                     MemorySegment memory = MemorySegment.ofAddress(address).reinterpret(size);
                     args[i] = interpret ? memory : t.getConstructor(MemorySegment.class).newInstance(memory);
@@ -252,18 +247,41 @@ public final class FakeCuda {
         return new String(text.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), java.nio.charset.StandardCharsets.UTF_8);
     }
 
-    /** What a launched entry runs: the Java kernel the JIT compiled it from, or (PTX from elsewhere) null and its declaration. */
-    private record Target(java.lang.reflect.Method kernel, PtxEntry entry) {
+    /**
+     * What a launched entry runs: the Java kernel the JIT compiled it from, or (PTX from elsewhere) null, its
+     * declaration and which of its parameters are pointers.
+     */
+    private record Target(java.lang.reflect.Method kernel, PtxEntry entry, java.util.Set<Integer> pointers) {
     }
 
     private static final java.util.Map<String, Target> TARGETS = new java.util.concurrent.ConcurrentHashMap<>();
 
     private static Target targetOf(MemorySegment ptx, String entry) {
         String text = ptx.reinterpret(Long.MAX_VALUE).getString(0);
-        if (text.contains("PTX JIT from ")) return new Target(kernelOf(ptx, entry), null);
+        if (text.contains("PTX JIT from ")) return new Target(kernelOf(ptx, entry), null, java.util.Set.of());
         PtxEntry declared = PtxEntry.parse(text).get(entry);
         if (declared == null) throw new IllegalStateException(entry + ": no such entry in the PTX");
-        return new Target(null, declared);
+        return new Target(null, declared, pointerParameters(text, entry));
+    }
+
+    /**
+     * The parameters of {@code entry} its body turns into global addresses ({@code ld.param.u64 %r, [entry_param_k]},
+     * then {@code cvta.to.global.u64 %s, %r}): the pointers among its 64-bit parameters, the others being numbers.
+     */
+    public static java.util.Set<Integer> pointerParameters(String text, String entry) {
+        int from = text.indexOf(".entry " + entry + "(");
+        if (from < 0) return java.util.Set.of();
+        int next = text.indexOf(".entry ", from + 1);
+        String body = text.substring(from, next < 0 ? text.length() : next);
+        java.util.Set<Integer> pointers = new java.util.HashSet<>();
+        var loads = java.util.regex.Pattern.compile("ld\\.param\\.[us]64\\s+(%\\w+),\\s*\\[" + java.util.regex.Pattern.quote(entry) + "_param_(\\d+)\\]")
+                .matcher(body);
+        while (loads.find()) {
+            var converted = java.util.regex.Pattern.compile("cvta\\.to\\.global\\.u64\\s+%\\w+,\\s*" + java.util.regex.Pattern.quote(loads.group(1)) + "\\s*;")
+                    .matcher(body);
+            if (converted.find()) pointers.add(Integer.parseInt(loads.group(2)));
+        }
+        return pointers;
     }
 
     /** The kernel method the JIT compiled {@code ptx} from: its header names the class and method. */
