@@ -283,7 +283,8 @@ public final class PipelinedGemm {
         int a = matrixWords + (warpTokens + lane % 8 + 8 * (lane / 8 % 2)) * ROW_WORDS + 4 * (lane / 16);
         int b = (warpRows + lane % 8 + 8 * (lane / 16)) * ROW_WORDS + 4 * (lane / 8 % 2);
         // this work-item's pieces: where each starts in its matrix (at the next step to stage: advanced a step at a
-        // time, as nvcc steps a pointer, rather than recomputed from the step's column) and in a stage (firstRow)
+        // time, as nvcc steps a pointer, rather than recomputed from the step's column — or one stepped column added to
+        // the four rows' starts, which ptxas made 104 SASS a k-step against these 96) and in a stage (firstRow)
         int column = 8 * (t / 8 % 4), r0 = firstRow(t), r1 = r0 + group / 4, next = from + column;
         long w0 = weightRow(rowBase, r0, rows, glu) * cols + next, w1 = weightRow(rowBase, r1, rows, glu) * cols + next;
         long x0 = (long) Math.min(tokenBase + r0, tokens - 1) * cols + next, x1 = (long) Math.min(tokenBase + r1, tokens - 1) * cols + next;
