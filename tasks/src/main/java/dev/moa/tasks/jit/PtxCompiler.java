@@ -43,7 +43,8 @@ import java.util.Set;
  * <p>How, in three steps: the {@link Translator} turns bytecode into {@link PtxInstruction}s (typed operands, no
  * text); passes rewrite that list ({@link ConstantDivision}: integer division and remainder by a constant become a
  * multiply-high or a shift; {@link ReadOnlyLoads}: loads of buffers the kernel never writes become
- * {@code ld.global.nc}; {@link CopyPropagation}: the stack-to-register moves read through and dead code dropped);
+ * {@code ld.global.nc}; {@link CopyPropagation}: the stack-to-register moves read through and dead code dropped; {@link SelectConversion}:
+ * a value chosen by a branch diamond becomes a {@code selp});
  * {@link PtxPrinter} prints the module. Translation: basic blocks become labels and {@code bra}; operand-stack slot
  * d of kind k is register {@code %<frame>_<k>S<d>} and local slot n of kind k is {@code %<frame>_<k>L<n>}, so
  * control-flow joins need no moves and no SSA construction. Static helpers are inlined (each call gets a fresh
@@ -120,6 +121,7 @@ public final class PtxCompiler {
         List<PtxLine> code = ConstantDivision.apply(t.code, t.registers);
         code = ReadOnlyLoads.apply(code, t.written);
         code = CopyPropagation.apply(code, t.registers);
+        code = CopyPropagation.apply(SelectConversion.apply(code), t.registers); // (then the joins' labels and blocks merge)
         // a variant says what it was compiled for: for people, and for the launch check (PtxEntry.FIXED); and which
         // buffers it reads through the non-coherent cache and which it writes, for the check that none is both (PtxEntry.BUFFERS)
         List<String> notes = new ArrayList<>();

@@ -593,8 +593,9 @@ public final class PrefillKernels {
             if (TC_GROUP % pieces == 0 || r0 + step < TC_ROWS) {
                 long at = first + (long) step * stride;
                 int to = word + step * words;
-                ctx.copyAsync(sh, high + to, kv, at, step < left);
-                if (split) ctx.copyAsync(sh, lowAt + to, kv, low + at, step < left);
+                boolean inside = step < left;
+                ctx.copyAsync(sh, high + to, kv, at, inside);
+                if (split) ctx.copyAsync(sh, lowAt + to, kv, low + at, inside);
             }
         }
     }

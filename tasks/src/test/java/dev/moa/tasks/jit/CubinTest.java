@@ -165,11 +165,11 @@ class CubinTest {
     /**
      * The prompt attention's key tile on the tensor cores against nvcc's build with Llama-3.2-1B's shapes fixed
      * ({@code prefill_attention_tensor_1b}): the loop of 192 {@code mma} (S = Q·Kᵀ and O += P·V over a 64-key tile,
-     * three products each for the split operands) may be at most 30 % longer than nvcc's (2026-12-06, sm_90: 889 against
-     * 729).
+     * three products each for the split operands) may be at most 15 % longer than nvcc's (2026-12-06, sm_90: 889 against
+     * 729 at first; 794 once branch diamonds became selects and the copies' bounds test was made once a pass).
      */
     @Test
-    void thePrefillAttentionTileIsWithinThirtyPercentOfNvccs() throws Exception {
+    void thePrefillAttentionTileIsWithinFifteenPercentOfNvccs() throws Exception {
         Assumptions.assumeTrue(nvccAvailable(), "nvcc is not on PATH: the reference is not compiled");
         Cubin.Kernel theirs = nvccCode().get("prefill_attention_tensor_1b");
         Specialization variant = Specialization.named(dev.moa.tasks.kernels.PrefillKernels.class, "blockSparseTensor",
@@ -180,7 +180,7 @@ class CubinTest {
         Cubin.Loop theirTile = theirs.innermostLoops().stream().filter(l -> l.products() == 192).findFirst()
                 .orElseThrow(() -> new AssertionError(theirs.toString()));
         System.out.printf("prefill attention tile: ours %d, nvcc %d SASS instructions for 192 mma%n", ourTile.instructions(), theirTile.instructions());
-        assertTrue(ourTile.instructions() <= 1.30 * theirTile.instructions(), "ours " + ourTile + " vs nvcc " + theirTile);
+        assertTrue(ourTile.instructions() <= 1.15 * theirTile.instructions(), "ours " + ourTile + " vs nvcc " + theirTile);
     }
 
     private static String nvccPtx;

@@ -113,6 +113,31 @@ class JitPassesTest {
     }
 
     @Test
+    void aJumpToTheNextLineGoes() {
+        var in = program("mov.s32 %a, 1;", "bra.uni L;", "L:", "st.global.s32 [%g], %a;", "@%p bra M;", "M:", "ret;");
+        assertEquals(List.of("mov.s32 %a, 1;", "st.global.s32 [%g], %a;", "@%p bra M;", "M:", "ret;"), text(CopyPropagation.apply(in, TYPES)),
+                "the unguarded jump to the next line goes with its label; a guarded one stays");
+    }
+
+    @Test
+    void aValueChosenByABranchDiamondIsASelect() {
+        var diamond = program("setp.lt.s32 %p, %a, %b;", "@%p bra ELSE;", "mov.s32 %c, 1;", "bra.uni JOIN;", "ELSE:", "mov.s32 %c, %d;", "JOIN:",
+                "st.global.s32 [%g], %c;", "ret;");
+        assertEquals(List.of("setp.lt.s32 %p, %a, %b;", "selp.s32 %c, %d, 1, %p;", "st.global.s32 [%g], %c;", "ret;"),
+                text(CopyPropagation.apply(SelectConversion.apply(diamond), TYPES)), "%d where the branch is taken, 1 where it falls through");
+        var negated = program("@!%p bra ELSE;", "mov.f32 %f, 0f3F800000;", "bra.uni JOIN;", "ELSE:", "mov.f32 %f, 0f00000000;", "JOIN:",
+                "st.global.f32 [%g], %f;", "ret;");
+        assertEquals("selp.f32 %f, 0f3F800000, 0f00000000, %p;", text(SelectConversion.apply(negated)).getFirst(), "taken where %p is false");
+        // not a diamond: the else label is reached from elsewhere too; an arm of two instructions; two registers
+        for (var other : List.of(
+                program("@%p bra ELSE;", "mov.s32 %c, 1;", "bra.uni JOIN;", "ELSE:", "mov.s32 %c, 2;", "JOIN:", "@%p bra ELSE;", "ret;"),
+                program("@%p bra ELSE;", "mov.s32 %c, 1;", "bra.uni JOIN;", "ELSE:", "add.s32 %c, %c, 2;", "JOIN:", "ret;"),
+                program("@%p bra ELSE;", "mov.s32 %c, 1;", "bra.uni JOIN;", "ELSE:", "mov.s32 %e, 2;", "JOIN:", "ret;"))) {
+            assertEquals(text(other), text(SelectConversion.apply(other)));
+        }
+    }
+
+    @Test
     void labelsNoBranchNamesAreDropped() {
         var out = text(CopyPropagation.withoutUnusedLabels(program("A:", "mov.s32 %a, 1;", "B:", "@%p bra A;", "ret;")));
         assertEquals(List.of("A:", "mov.s32 %a, 1;", "@%p bra A;", "ret;"), out);
