@@ -25,7 +25,13 @@ final class CopyPropagation {
     }
 
     static List<PtxLine> apply(List<PtxLine> code, Map<String, String> registerTypes) {
-        return withoutDead(propagate(withoutUnusedLabels(withoutJumpsToNext(code)), registerTypes));
+        List<PtxLine> out = propagate(withoutUnusedLabels(code), registerTypes);
+        for (int round = 0; round < 8; round++) { // removing one dead instruction can make its operands' producers dead
+            List<PtxLine> next = removeDead(out);
+            if (next.size() == out.size()) break;
+            out = next;
+        }
+        return out;
     }
 
     /**
@@ -40,17 +46,6 @@ final class CopyPropagation {
                 continue;
             }
             out.add(code.get(k));
-        }
-        return out;
-    }
-
-    /** {@link #removeDead} until nothing more goes (removing one dead instruction can make its operands' producers dead). */
-    static List<PtxLine> withoutDead(List<PtxLine> code) {
-        List<PtxLine> out = code;
-        for (int round = 0; round < 8; round++) {
-            List<PtxLine> next = removeDead(out);
-            if (next.size() == out.size()) break;
-            out = next;
         }
         return out;
     }
@@ -111,7 +106,33 @@ final class CopyPropagation {
             }
         }
         List<int[]> blocks = blocks(code); // [first, end) line ranges
-        List<List<Integer>> successors = successors(code, blocks);
+        Map<String, Integer> blockOfLabel = new HashMap<>();
+        for (int b = 0; b < blocks.size(); b++) {
+            if (code.get(blocks.get(b)[0]) instanceof PtxLine.Label l) blockOfLabel.put(l.name(), b);
+        }
+        List<List<Integer>> successors = new ArrayList<>();
+        for (int b = 0; b < blocks.size(); b++) {
+            List<Integer> next = new ArrayList<>();
+            int end = blocks.get(b)[1];
+            PtxInstruction last = null;
+            for (int k = end - 1; k >= blocks.get(b)[0]; k--) {
+                if (code.get(k) instanceof PtxInstruction i) {
+                    last = i;
+                    break;
+                }
+            }
+            boolean fallsThrough = true;
+            if (last != null && last.operation().equals("bra")) {
+                Integer target = blockOfLabel.get(PtxPrinter.operand(last.operands().getFirst()));
+                if (target == null) throw new IllegalStateException("branch to an unknown label: " + PtxPrinter.line(last));
+                next.add(target);
+                fallsThrough = last.guard() != null;
+            } else if (last != null && last.operation().equals("ret")) {
+                fallsThrough = false;
+            }
+            if (fallsThrough && b + 1 < blocks.size()) next.add(b + 1);
+            successors.add(next);
+        }
         BitSet[] liveIn = new BitSet[blocks.size()], liveOut = new BitSet[blocks.size()];
         for (int b = 0; b < blocks.size(); b++) {
             liveIn[b] = new BitSet();
@@ -163,38 +184,6 @@ final class CopyPropagation {
         return out;
     }
 
-    /** Each block's successors: its branch's target, and the next block where it falls through. */
-    static List<List<Integer>> successors(List<PtxLine> code, List<int[]> blocks) {
-        Map<String, Integer> blockOfLabel = new HashMap<>();
-        for (int b = 0; b < blocks.size(); b++) {
-            if (code.get(blocks.get(b)[0]) instanceof PtxLine.Label l) blockOfLabel.put(l.name(), b);
-        }
-        List<List<Integer>> successors = new ArrayList<>();
-        for (int b = 0; b < blocks.size(); b++) {
-            List<Integer> next = new ArrayList<>();
-            int end = blocks.get(b)[1];
-            PtxInstruction last = null;
-            for (int k = end - 1; k >= blocks.get(b)[0]; k--) {
-                if (code.get(k) instanceof PtxInstruction i) {
-                    last = i;
-                    break;
-                }
-            }
-            boolean fallsThrough = true;
-            if (last != null && last.operation().equals("bra")) {
-                Integer target = blockOfLabel.get(PtxPrinter.operand(last.operands().getFirst()));
-                if (target == null) throw new IllegalStateException("branch to an unknown label: " + PtxPrinter.line(last));
-                next.add(target);
-                fallsThrough = last.guard() != null;
-            } else if (last != null && last.operation().equals("ret")) {
-                fallsThrough = false;
-            }
-            if (fallsThrough && b + 1 < blocks.size()) next.add(b + 1);
-            successors.add(next);
-        }
-        return successors;
-    }
-
     /** live := live − defs (an unguarded write kills) ∪ uses. */
     private static void transfer(PtxInstruction i, BitSet live, Map<String, Integer> index) {
         if (i.guard() == null) for (String r : i.defs()) live.clear(index.get(r));
@@ -202,7 +191,7 @@ final class CopyPropagation {
     }
 
     /** Basic blocks as [first, end) line ranges: a label starts one, a branch or return ends one. */
-    static List<int[]> blocks(List<PtxLine> code) {
+    private static List<int[]> blocks(List<PtxLine> code) {
         List<int[]> blocks = new ArrayList<>();
         int start = 0;
         for (int k = 0; k < code.size(); k++) {

@@ -120,8 +120,10 @@ public final class PtxCompiler {
         Translator t = new Translator(owner, m, target, fixed).translate();
         List<PtxLine> code = ConstantDivision.apply(t.code, t.registers);
         code = ReadOnlyLoads.apply(code, t.written);
+        // the jumps the translator ends inlined helpers with go first, then the branch diamonds become selects (whole
+        // diamonds only once those are gone), then propagation reads through the longer blocks that leaves
+        code = SelectConversion.apply(CopyPropagation.withoutUnusedLabels(CopyPropagation.withoutJumpsToNext(code)));
         code = CopyPropagation.apply(code, t.registers);
-        code = CopyPropagation.apply(SelectConversion.apply(code), t.registers); // (then the joins' labels and blocks merge)
         // a variant says what it was compiled for: for people, and for the launch check (PtxEntry.FIXED); and which
         // buffers it reads through the non-coherent cache and which it writes, for the check that none is both (PtxEntry.BUFFERS)
         List<String> notes = new ArrayList<>();

@@ -367,19 +367,14 @@ public final class SamplingKernels {
         }
         // the tokens between the two sets, ranked in shared memory
         int mine = 0;
-        for (int i = t; i < n; i += WIDE) {
-            float logit = logits.get(row + i);
-            int key = ordered(logit);
-            if (in(key, i, lowKey, lowId) && !in(key, i, upKey, upId) && fixedWeight(logit, max, scale) > 0) mine++;
-        }
+        for (int i = t; i < n; i += WIDE) if (inWindow(logits.get(row + i), i, lowKey, lowId, upKey, upId, max, scale)) mine++;
         int slot = (int) prefix(ctx, high, low, warpHigh, warpLow, mine, WIDE / 32), between = (int) total(warpHigh, warpLow);
         if (between > WINDOW) return -1; // (never, as above; but shared memory is not written past its end on a miscount)
         if (t == 0) found[ID] = -1;
         for (int i = t; i < n; i += WIDE) {
             float logit = logits.get(row + i);
-            int key = ordered(logit);
-            if (in(key, i, lowKey, lowId) && !in(key, i, upKey, upId) && fixedWeight(logit, max, scale) > 0) {
-                keys[slot] = key;
+            if (inWindow(logit, i, lowKey, lowId, upKey, upId, max, scale)) {
+                keys[slot] = ordered(logit);
                 ids[slot] = i;
                 weights[slot] = weight(logit, max, scale);
                 slot++;
@@ -407,6 +402,12 @@ public final class SamplingKernels {
         }
         ctx.barrier();
         return found[ID];
+    }
+
+    /** Whether token {@code id} of {@code logit} has weight and lies in {@code A(lowKey, lowId)} but not in {@code A(upKey, upId)}. */
+    private static boolean inWindow(float logit, int id, int lowKey, int lowId, int upKey, int upId, float max, float scale) {
+        int key = ordered(logit);
+        return in(key, id, lowKey, lowId) && !in(key, id, upKey, upId) && fixedWeight(logit, max, scale) > 0;
     }
 
     /** Whether the token of key {@code key} and id {@code id} is in {@code A(setKey, setId)} (see {@link #locate}). */
