@@ -8,14 +8,16 @@
 #   1. the driver binding: a two-kernel task graph, captured and replayed (moa kernels --check --device cuda)
 #   2. parity: the 15 PyTorch float64 goldens decoded on the GPU; the demo model on the GPU against the CPU in
 #      dense, MoA-plan, uniform and window attention (moa check); where either disagrees, again with kernels launched
-#      one after another and the unstaged attention (goldens-plain, demo-plain), to tell whether those are to blame
+#      one after another, the unstaged attention and a warp a row (goldens-plain, demo-plain), to tell whether those
+#      are to blame
 #   3. the kernels against the HBM roofline and nvcc's build of the same algorithms (scripts/kernel-gap), the prefill
 #      GEMM against torch.matmul (cuBLAS) on the same shapes (scripts/reference/bench_matmul_cuda.py) and the prefill
 #      attention against PyTorch's fused attention (FlashAttention-2/cuDNN, scripts/reference/bench_attention_cuda.py)
 #   4. decode tokens/s of the Llama-3.2-1B-shaped BF16 model against the copy bandwidth measured here (batch 1 with
 #      a per-kernel profile, and sampled: temperature 0.7, top-p 0.9, drawn on the device; again with the decode attention that reads keys and values as it uses them instead of
 #      staging them (--decode-attention grouped), again with each kernel launched after the one before it has
-#      finished instead of overlapping it (--dependent-launch off), then 1/8/32 sessions stepped together), then Hugging Face
+#      finished instead of overlapping it (--dependent-launch off), again with a warp a row in the output and down
+#      projections instead of rows shared by warps (--share-rows off), then 1/8/32 sessions stepped together), then Hugging Face
 #      transformers bf16 on the same weights (scripts/reference/bench_hf_cuda.py)
 #   5. moa serve under a bounded load on the 1B-shaped model: 1, 8 and 32 concurrent streamed clients (moa bench serve)
 #   6. whole-model prefill at 2k/8k/16k tokens on the GPU (and at 2k/16k with --prompt-precision bf16), and decode at
@@ -34,7 +36,7 @@ out="${OUT:-}"
 log=/dev/null
 [ -n "$out" ] && { mkdir -p "$out"; log="$out/gpu-check.log"; }
 exec > >(tee -a "$log") 2>&1
-steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-batch long-context-budget long-context-budget-demo prefill prefill-bf16 kernel-gap torch-matmul torch-attention hf-transformers long-context bench-serve"
+steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-unshared bench-1b-batch long-context-budget long-context-budget-demo prefill prefill-bf16 kernel-gap torch-matmul torch-attention hf-transformers long-context bench-serve"
 for name in ${MOA_GPU_ONLY:-} ${MOA_GPU_SKIP:-}; do # a misspelt name would run nothing (or everything) and report success
     case " $steps " in *" $name "*) ;; *) echo "gpu-check: no step named '$name' in MOA_GPU_ONLY/MOA_GPU_SKIP; the steps: $steps" >&2; exit 2;; esac
 done
@@ -70,9 +72,10 @@ step gpu 20 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.s
 step kernels-check 60 "${java[@]}" kernels --check --device cuda
 goldens=$(ls tests/src/test/resources/golden/*.json | paste -sd, -)
 step goldens 100 "${java[@]}" check --device cuda --golden "$goldens"
-# a parity failure is run again the older ways (kernels launched one after another, the unstaged attention), so one run
-# tells whether the newest ways are to blame; named in MOA_GPU_ONLY, these steps run whatever the first gave
-plain=(--dependent-launch off --decode-attention grouped)
+# a parity failure is run again the older ways (kernels launched one after another, the unstaged attention, a warp a
+# row), so one run tells whether the newest ways are to blame; named in MOA_GPU_ONLY, these steps run whatever the
+# first gave
+plain=(--dependent-launch off --decode-attention grouped --share-rows off)
 again() { [ "$last_rc" -ne 0 ] || case " ${MOA_GPU_ONLY:-} " in *" $1 "*) true;; *) false;; esac; }
 again goldens-plain && step goldens-plain 100 "${java[@]}" check --device cuda --golden "$goldens" "${plain[@]}"
 step demo 90 "${java[@]}" check --model models/moa-demo --device cuda --prompt-tokens 300 --steps 48 \
@@ -85,6 +88,8 @@ step bench-1b-grouped 60 "${java[@]}" bench decode --device cuda --kv-cache bf16
     --decode-attention grouped
 step bench-1b-serial 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
     --dependent-launch off
+step bench-1b-unshared 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
+    --share-rows off
 step bench-1b-batch 200 "${java[@]}" bench decode --device cuda --kv-cache bf16 --batch 1,8,32,128 --products matvec,auto \
     --prompt-tokens 128 --decode-tokens 64 --rounds 1
 plan="$root/.device/llama-3.2-1b-plan.json"
@@ -114,12 +119,13 @@ step hf-transformers 120 python3 scripts/reference/bench_hf_cuda.py --model "$MO
 with_plan long-context 240 "${java[@]}" bench long-context --device cuda --kv-cache bf16 --lengths 8192,16384 --batch 1,8 --decode-tokens 8 \
     --plan "$plan"
 step bench-serve 150 "${java[@]}" bench serve --device cuda --preset llama-3.2-1b --clients 1,8,32 --requests 2 --prompt-tokens 128 --max-tokens 64
-# the batch-1 comparisons side by side (each bench prints one JSON line): the defaults, plain launches, the unstaged attention
+# the batch-1 comparisons side by side (each bench prints one JSON line): the defaults, plain launches, the unstaged
+# attention, a warp a row
 if [ -f "$log" ]; then
     summary=$(awk '/^=== [a-z0-9-]+ \(limit/ { step = $2 }
-        /^\{"model"/ && step ~ /^bench-1b(-grouped|-serial)?$/ && match($0, /"decode_tps":[0-9.]+/) {
+        /^\{"model"/ && step ~ /^bench-1b(-grouped|-serial|-unshared)?$/ && match($0, /"decode_tps":[0-9.]+/) {
             printf "  %-17s %s tokens/s\n", step, substr($0, RSTART + 13, RLENGTH - 13) }' "$log")
-    [ -n "$summary" ] && { echo; echo "gpu-check: batch-1 decode (bench-1b: the defaults; -serial: --dependent-launch off; -grouped: unstaged attention):"; echo "$summary"; }
+    [ -n "$summary" ] && { echo; echo "gpu-check: batch-1 decode (bench-1b: the defaults; -serial: --dependent-launch off; -grouped: unstaged attention; -unshared: --share-rows off):"; echo "$summary"; }
 fi
 echo; echo "gpu-check: $failed step(s) failed after $SECONDS s"
 [ -n "$late" ] && echo "gpu-check: not run for time:$late -- run them with MOA_GPU_ONLY=\"${late# }\" bash scripts/gpu-check.sh"

@@ -99,6 +99,14 @@ public final class GpuKernelBenchmark {
                 progress.printf("matvec-bf16 %d x %d ...%n", shape[0], shape[1]);
                 rows.add(matVec(shape[0], shape[1]));
             }
+            for (int[] shape : new int[][] {{2048, 2048}, {2048, 8192}}) { // a 1B model's output and down projections: few rows
+                int parts = MatVecKernels.parts(shape[0], shape[1]);
+                progress.printf("matvec-bf16-into %d x %d, a warp a row and %d warps a row (cycling through copies past the L2) ...%n", shape[0],
+                        shape[1], parts);
+                int copies = copiesPastTheL2((long) shape[0] * shape[1] * 2);
+                rows.add(matVecInto(shape[0], shape[1], 1, copies));
+                rows.add(matVecInto(shape[0], shape[1], parts, copies));
+            }
             for (int batch : new int[] {1, 32}) {
                 progress.printf("choosing tokens from %d rows of 128256 logits: the argmax, then the draw (greedy, and the sampled settings of bench sampling) ...%n", batch);
                 for (var params : SamplingBenchmark.SETTINGS.subList(0, 4)) rows.add(draw(batch, 128256, params));
@@ -241,6 +249,42 @@ public final class GpuKernelBenchmark {
         }
         long bytes = (long) rows * cols * 2 + (long) cols * 4 + (long) rows * 4;
         return new Row("matvec-bf16", rows + "x" + cols, micros, referenceMicros, bytes, ourError, 0, referenceError);
+    }
+
+    /**
+     * Copies of a {@code bytes}-byte matrix whose launches in turn read from memory, not from the L2 (50 MB on an H100
+     * or H200): 160 MB of them, at most 16. Launched back to back on one matrix, a 1B model's 8 MB output projection or
+     * 32 MB down projection would be read from the L2, which a decode step's other 2.4 GB of weights leave cold.
+     */
+    static int copiesPastTheL2(long bytes) {
+        return (int) Math.clamp((160L << 20) / bytes + 1, 1, 16);
+    }
+
+    /**
+     * The one-row product of a decode step ({@code bf16Into}) over {@code rows × cols} BF16 weights with each row's
+     * columns shared by {@code parts} warps, its launches cycling through {@code copies} copies of the weights; in GB/s of
+     * the weights' bytes, per launch.
+     */
+    Row matVecInto(int rows, int cols, int parts, int copies) {
+        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+        for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
+        F32Buffer x = gaussian(cols), out = F32Buffer.allocate(arena, rows);
+        DeviceMemory dx = device(x), dout = device(out);
+        dout.fill(NAN_BYTE);
+        Launch[] launches = new Launch[copies];
+        for (int k = 0; k < copies; k++) {
+            launches[k] = ours(MatVecKernels.class, "bf16Into", MatVecKernels.grid(rows, parts), device(w), dx, dx, dout, rows, cols, 0, parts);
+        }
+        double micros = time(launches) / copies;
+        dout.copyTo(out.memory());
+        double largest = 0;
+        for (int r = 0; r < rows; r++) {
+            double expected = 0;
+            for (int c = 0; c < cols; c++) expected += KernelContext.bf16ToFloat(w.get((long) r * cols + c)) * (double) x.get(c);
+            largest = Math.max(largest, Math.abs(expected - out.get(r)) / Math.max(1, Math.abs(expected)));
+        }
+        long bytes = (long) rows * cols * 2 + (long) cols * 4 + (long) rows * 4;
+        return new Row("matvec-bf16-into", rows + "x" + cols + " /" + parts, micros, Double.NaN, bytes, largest, 0);
     }
 
     /**

@@ -23,7 +23,8 @@ final class Options {
     /**
      * How a device step runs, to compare the ways on a GPU (or, where a device disagrees with the CPU, to find which
      * way): {@code --decode-attention}, which grouped decode attention; {@code --dependent-launch}, whether its
-     * kernels overlap the one before each.
+     * kernels overlap the one before each; {@code --share-rows}, whether its products over few rows share each row
+     * among warps.
      */
     static final class StepOptions {
         @Option(names = "--decode-attention", paramLabel = "KERNEL", defaultValue = "staged",
@@ -35,6 +36,12 @@ final class Options {
                 description = "on a CUDA device from sm_90 on, launch each kernel of a step to overlap the one before it "
                         + "(programmatic dependent launch), or one after another (off) (default: ${DEFAULT-VALUE})")
         String dependentLaunch;
+
+        @Option(names = "--share-rows", paramLabel = "on|off", defaultValue = "on",
+                description = "a one-session device step's products over matrices of few rows (a 1B model's output and down projections): "
+                        + "each row's columns shared by several warps, more of the matrix in flight at once (on), or a warp a row (off) "
+                        + "(default: ${DEFAULT-VALUE})")
+        String shareRows;
 
         /** Checks the names, and that a device runs the step where a choice is not the default, before any work. */
         void check(String command, DeviceChoice choice) {
@@ -48,6 +55,11 @@ final class Options {
             }
             require(kernel.equals("staged") || choice.kind() != DeviceChoice.Kind.CPU,
                     command + ": --decode-attention applies to a device step (--device cuda or emulator)");
+            if (!shareRows.equals("on") && !shareRows.equals("off")) {
+                throw new UsageException(command + ": --share-rows takes on or off, not '" + shareRows + "'");
+            }
+            require(shareRows.equals("on") || choice.kind() != DeviceChoice.Kind.CPU,
+                    command + ": --share-rows applies to a device step (--device cuda or emulator)");
         }
 
         /** Sets the model's accelerator (if any) to them. */
@@ -55,6 +67,7 @@ final class Options {
             model.accelerator().ifPresent(a -> {
                 a.stagedAttention(kernel.equals("staged"));
                 a.dependentLaunch(dependentLaunch.equals("on"));
+                a.sharedRows(shareRows.equals("on"));
             });
         }
     }

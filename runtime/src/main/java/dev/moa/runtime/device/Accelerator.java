@@ -38,6 +38,8 @@ public final class Accelerator implements AutoCloseable {
     private int tensorProductsFrom = dev.moa.tasks.kernels.MatVecKernels.BATCH_PASS + 1;
     /** Whether the grouped decode attention stages its keys and values ({@link #stagedAttention}). */
     private boolean stagedAttention = true;
+    /** Whether one-row products over few rows share each row's columns among warps ({@link #sharedRows}). */
+    private boolean sharedRows = true;
     /** How prompts multiply on the tensor cores ({@link #promptPrecision}). */
     private PromptPrecision promptPrecision = PromptPrecision.F32;
 
@@ -93,7 +95,7 @@ public final class Accelerator implements AutoCloseable {
     public synchronized DeviceDecoder decoder(List<DeviceDecoder.Row> rows) {
         deviceWeights();
         boolean tensorProducts = tensorProductsFrom > 0 && rows.size() >= tensorProductsFrom && tensorCores();
-        return new DeviceDecoder(config, deviceWeights, backend, pool(rows.getFirst().cache().format()), rows, tensorProducts, stagedAttention);
+        return new DeviceDecoder(config, deviceWeights, backend, pool(rows.getFirst().cache().format()), rows, tensorProducts, stagedAttention, sharedRows);
     }
 
     /**
@@ -137,6 +139,15 @@ public final class Accelerator implements AutoCloseable {
      */
     public synchronized void stagedAttention(boolean staged) {
         stagedAttention = staged;
+    }
+
+    /**
+     * Whether the one-row products of steps built later over 16-bit matrices of few rows (a 1B model's output and
+     * down projections) share each row's columns among warps ({@link dev.moa.tasks.kernels.MatVecKernels#parts}, the
+     * default) or take a warp per row: for benchmarks that compare the two.
+     */
+    public synchronized void sharedRows(boolean shared) {
+        sharedRows = shared;
     }
 
     /**

@@ -82,10 +82,11 @@ public final class DeviceDecoder implements AutoCloseable {
      * products with BF16 weights run on the tensor cores as GEMMs over the rows (split over their columns where their
      * tiles are few), else as batched matvecs; with {@code stagedAttention}, the grouped decode attention stages its keys
      * and values in shared memory where the cache's rows allow ({@link AttentionKernels#decodeStaged}), else reads them
-     * from memory as it uses them ({@link AttentionKernels#decodeGrouped}).
+     * from memory as it uses them ({@link AttentionKernels#decodeGrouped}); with {@code sharedRows}, a one-row product
+     * over a 16-bit matrix of few rows shares each row's columns among warps ({@link MatVecKernels#parts}).
      */
     DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, KvPool pool, List<Row> rows, boolean tensorProducts,
-                  boolean stagedAttention) {
+                  boolean stagedAttention, boolean sharedRows) {
         if (rows.isEmpty()) throw new IllegalArgumentException("a device step needs at least one session");
         this.backend = backend;
         this.buffers = new OwnedBuffers(backend);
@@ -189,7 +190,7 @@ public final class DeviceDecoder implements AutoCloseable {
         ActivationParts attentionParts = parts ? ActivationParts.allocate(buffers, (long) batch * config.queryDim(), TensorProducts.SPLIT) : null;
         ActivationParts activationParts = parts ? ActivationParts.allocate(buffers, (long) batch * inter, TensorProducts.SPLIT) : null;
         GraphSteps steps = new GraphSteps(config, weights, batch, new Activations(x, xb, qkv, attention, gateUp, activation, partialOut,
-                partialMax, partialSum, normedParts, attentionParts, activationParts), sinkSlots, grouped, staged, products);
+                partialMax, partialSum, normedParts, attentionParts, activationParts), sinkSlots, grouped, staged, products, sharedRows);
         for (int l = 0; l < layerCount; l++) LlamaLayer.run(steps, l);
         if (steps.fused) {
             weights.lmHead.multiplyNormed(graph, "final norm + output head", x, weights.finalNorm, eps, weights.noBias, logits, 0);
@@ -332,9 +333,10 @@ public final class DeviceDecoder implements AutoCloseable {
         final boolean fused;
         /** Where BF16 products run on the tensor cores, their split partial sums; null where they are batched matvecs. */
         private final F32Buffer products;
+        private final boolean sharedRows;
 
         GraphSteps(ModelConfig config, DeviceWeights weights, int batch, Activations a, I32Buffer sinkSlots, boolean grouped, boolean staged,
-                   F32Buffer products) {
+                   F32Buffer products, boolean sharedRows) {
             this.weights = weights;
             this.batch = batch;
             this.hidden = config.hiddenSize();
@@ -350,6 +352,7 @@ public final class DeviceDecoder implements AutoCloseable {
             this.arrivals = buffers.i32((long) batch * kvHeads);
             this.fused = fuses(batch, weights);
             this.products = products;
+            this.sharedRows = sharedRows;
         }
 
         /**
@@ -361,7 +364,7 @@ public final class DeviceDecoder implements AutoCloseable {
             if (products != null && m.format() == dev.moa.tasks.cpu.WeightFormat.BF16) {
                 m.multiplyTokens(graph, name, x, bias, out, epilogue, batch, TensorProducts.SPLIT, products, weights.noHalf);
             } else {
-                m.multiply(graph, name, x, bias, out, epilogue, batch);
+                m.multiply(graph, name, x, bias, out, epilogue, batch, sharedRows);
             }
         }
 

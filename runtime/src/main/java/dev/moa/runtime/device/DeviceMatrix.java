@@ -62,13 +62,21 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
      * with the given epilogue for one row, the batched one (each weight read once for up to four rows) for more.
      */
     void multiply(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int batch) {
-        if (batch == 1) {
-            String kernel = switch (format) {
-                case BF16 -> "bf16Into";
-                case F16 -> "f16Into";
-                case F32 -> "f32Into";
-            };
-            graph.task(name, MatVecKernels.class, kernel, MatVecKernels.grid(rows), data, x, bias, out, rows, cols, epilogue);
+        multiply(graph, name, x, bias, out, epilogue, batch, true);
+    }
+
+    /**
+     * As {@link #multiply(TaskGraph, String, F32Buffer, F32Buffer, F32Buffer, int, int)}; with {@code shareRows}, a
+     * one-row product over 16-bit weights shares each row's columns among warps where it has few rows
+     * ({@link MatVecKernels#parts}), else a warp per row.
+     */
+    void multiply(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int batch, boolean shareRows) {
+        if (batch == 1 && format == WeightFormat.F32) {
+            graph.task(name, MatVecKernels.class, "f32Into", MatVecKernels.grid(rows), data, x, bias, out, rows, cols, epilogue);
+        } else if (batch == 1) {
+            int parts = shareRows ? MatVecKernels.parts(rows, cols) : 1;
+            graph.task(name, MatVecKernels.class, format == WeightFormat.F16 ? "f16Into" : "bf16Into", MatVecKernels.grid(rows, parts), data, x, bias,
+                    out, rows, cols, epilogue, parts);
         } else if (format == WeightFormat.F32) {
             graph.task(name, MatVecKernels.class, "f32BatchInto", MatVecKernels.batchGrid(rows, batch), data, x, bias, out, rows, cols, batch, epilogue);
         } else {

@@ -31,6 +31,19 @@ class GpuKernelBenchmarkTest {
 
     /** The token-choice rows launch the argmax and the draw as a step does, and find the host's tokens (one launch each on the fake). */
     @Test
+    void sharedRowMatVecRowsComputeTheProduct() {
+        onTheFakeDriver(benchmark -> {
+            for (int parts : new int[] {1, 4}) { // a warp a row, and four sharing each row, launches over two copies of the weights
+                var row = benchmark.matVecInto(11, 4096, parts, 2);
+                assertTrue(row.maxError() < 1e-5, row.toString());
+                assertEquals("11x4096 /" + parts, row.shape());
+            }
+        });
+        assertEquals(16, GpuKernelBenchmark.copiesPastTheL2(2048L * 2048 * 2), "8 MB: 16 copies, 128 MB");
+        assertEquals(6, GpuKernelBenchmark.copiesPastTheL2(2048L * 8192 * 2), "32 MB: 6 copies, 192 MB");
+    }
+
+    @Test
     void drawRowsChooseTheHostsTokens() {
         onTheFakeDriver(benchmark -> {
             for (var params : SamplingBenchmark.SETTINGS) { // (the last, top-p 0.99 at T 1.3, too wide for sample: sampleWide's)

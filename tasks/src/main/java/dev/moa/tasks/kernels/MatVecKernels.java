@@ -18,7 +18,37 @@ public final class MatVecKernels {
 
     /** The launch of a matvec over {@code rows} rows: one warp per row, {@value #ROWS_PER_GROUP} rows per group. */
     public static Grid grid(int rows) {
-        return Grid.of((rows + ROWS_PER_GROUP - 1) / ROWS_PER_GROUP, GROUP);
+        return grid(rows, 1);
+    }
+
+    /** The launch of a 16-bit matvec over {@code rows} rows whose columns {@code parts} warps share ({@link #parts}). */
+    public static Grid grid(int rows, int parts) {
+        int rowsPerGroup = ROWS_PER_GROUP / parts;
+        return Grid.of((rows + rowsPerGroup - 1) / rowsPerGroup, GROUP);
+    }
+
+    /**
+     * Warps a one-vector matvec (launched alone: it has the GPU) would have in flight at the least: {@value} is 62 a
+     * streaming multiprocessor on a 132-SM H100 or H200, each with its lanes' 16-byte loads outstanding. A matrix of
+     * few rows (a 1B model's output and down projections: 2048) has a warp per row on a few dozen warps an SM, each
+     * walking a long row in a chain of dependent round trips to memory; sharing each row's columns among more warps
+     * puts more of its bytes in flight at once and shortens the chains.
+     */
+    static final int WARPS_IN_FLIGHT = 8192;
+
+    /**
+     * How many warps share each row's columns in {@link #bf16Into}/{@link #f16Into} over a {@code rows × cols} matrix:
+     * the largest power of two up to {@value #ROWS_PER_GROUP} (a group's warps) that keeps the warps within
+     * {@link #WARPS_IN_FLIGHT} and leaves each lane at least four 16-byte loads of its share (the loop's unrolled
+     * copies: all in flight at once; rows whose columns are not whole 16-byte loads take one warp). 1 for a matrix of
+     * many rows (the output head, gate/up), 2 for 2048 rows of 2048 columns, 4 for 2048 rows of 8192.
+     */
+    public static int parts(int rows, int cols) {
+        int parts = 1;
+        while (parts < ROWS_PER_GROUP && cols % 8 == 0 && 2L * parts * rows <= WARPS_IN_FLIGHT && cols >= 4 * (2 * parts) * 8 * KernelContext.WARP) {
+            parts *= 2;
+        }
+        return parts;
     }
 
     /** Epilogue flag: add {@code bias[r]} to row r. */
@@ -33,28 +63,31 @@ public final class MatVecKernels {
      * shuffle reduction sums the lanes. Launch {@code Grid.covering(rows, ROWS_PER_GROUP)} groups of {@value #GROUP}.
      */
     public static void bf16(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer out, int rows, @Specialize int cols) {
-        bf16Into(ctx, w, x, out, out, rows, cols, 0);
+        bf16Into(ctx, w, x, out, out, rows, cols, 0, 1);
     }
 
     /**
      * As {@link #bf16}, with an epilogue: {@code out[r] = (ACCUMULATE ? out[r] : 0) + w[r]·x + (BIAS ? bias[r] : 0)},
-     * so a projection, its bias and the residual add are one launch. Lane 0 of the row's warp owns {@code out[r]}.
-     * {@code bias} is not read without {@link #BIAS} (any buffer will do then).
+     * so a projection, its bias and the residual add are one launch; and with each row's columns shared by {@code parts}
+     * adjacent warps of a group (1, 2, 4 or 8; {@link #parts}), warp k of a row taking the k-th of as many runs of whole
+     * 16-byte loads, its sum added to the row's other warps' in shared memory in warp order. Lane 0 of the
+     * row's first warp owns {@code out[r]}. {@code bias} is not read without {@link #BIAS} (any buffer will do then).
+     * Launch {@link #grid(int, int)}.
      */
     public static void bf16Into(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
-                                @Specialize int cols, @Specialize int epilogue) {
-        halfInto(ctx, w, x, bias, out, rows, cols, epilogue, 0);
+                                @Specialize int cols, @Specialize int epilogue, @Specialize int parts) {
+        halfInto(ctx, w, x, bias, out, rows, cols, epilogue, 0, parts);
     }
 
     /** As {@link #bf16} with IEEE half weights. */
     public static void f16(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer out, int rows, @Specialize int cols) {
-        f16Into(ctx, w, x, out, out, rows, cols, 0);
+        f16Into(ctx, w, x, out, out, rows, cols, 0, 1);
     }
 
     /** As {@link #bf16Into} with IEEE half weights. */
     public static void f16Into(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
-                               @Specialize int cols, @Specialize int epilogue) {
-        halfInto(ctx, w, x, bias, out, rows, cols, epilogue, 1);
+                               @Specialize int cols, @Specialize int epilogue, @Specialize int parts) {
+        halfInto(ctx, w, x, bias, out, rows, cols, epilogue, 1, parts);
     }
 
     /**
@@ -62,17 +95,22 @@ public final class MatVecKernels {
      * half; each kernel passes its constant, so each compiles to its own widening alone.
      */
     private static void halfInto(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows, int cols, int epilogue,
-                                 int ieee) {
-        int row = ctx.groupId(0) * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
+                                 int ieee, int parts) {
+        float[] shares = ctx.sharedF32(ROWS_PER_GROUP); // each warp's sum, where a row's columns are shared by warps
+        int warp = ctx.localId() / KernelContext.WARP, part = warp % parts;
+        int row = ctx.groupId(0) * (ROWS_PER_GROUP / parts) + warp / parts;
         int lane = ctx.laneId();
-        if (row < rows) prefetchRow(ctx, w, (long) row * cols, cols);
+        // the row's columns in parts of whole 16-byte loads, one a warp: [from, to)
+        int share = cols % 8 == 0 ? (cols / 8 + parts - 1) / parts * 8 : (cols + parts - 1) / parts;
+        int from = Math.min(cols, part * share), to = Math.min(cols, from + share);
+        if (row < rows) prefetchRow(ctx, w, (long) row * cols + from, to - from);
         ctx.awaitPriorKernels();
         float sum = 0f;
         if (row < rows) {
             long base = (long) row * cols;
             if (cols % 8 == 0) {
                 KernelContext.unroll(4); // four 16-byte weight loads in flight per lane hide the memory latency
-                for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
+                for (int c = from + lane * 8; c < to; c += 8 * KernelContext.WARP) {
                     Vec16 weights = w.load8Once(base + c); // (read once: the L1 keeps x, which every warp reads whole)
                     Vec16 x0 = x.load4(c), x1 = x.load4(c + 4);
                     sum += NormedMatVecKernels.widen(weights.word(0), 0, ieee) * x0.f32(0) + NormedMatVecKernels.widen(weights.word(0), 1, ieee) * x0.f32(1)
@@ -82,10 +120,17 @@ public final class MatVecKernels {
                 }
             } else {
                 KernelContext.unroll(4);
-                for (int c = lane; c < cols; c += KernelContext.WARP) sum += NormedMatVecKernels.widen(w.get(base + c), 0, ieee) * x.get(c);
+                for (int c = from + lane; c < to; c += KernelContext.WARP) sum += NormedMatVecKernels.widen(w.get(base + c), 0, ieee) * x.get(c);
             }
         }
-        store(ctx, ctx.warpSum(sum), bias, out, row, rows, epilogue);
+        sum = ctx.warpSum(sum);
+        if (parts > 1) { // the row's warps' sums, added in warp order by its first
+            if (lane == 0) shares[warp] = sum;
+            ctx.barrier();
+            sum = 0f;
+            for (int p = 0; p < parts; p++) sum += shares[warp - part + p];
+        }
+        if (part == 0) store(ctx, sum, bias, out, row, rows, epilogue);
     }
 
     /**

@@ -119,13 +119,19 @@ class TranslationFidelityTest {
 
         int rows = 19, cols = 4 * (20 + random.nextInt(10));
         F32Buffer x = randomBuffer(cols), bias = randomBuffer(rows);
-        for (String kernel : new String[] {"bf16Into", "f16Into", "f32Into"}) {
-            var w = kernel.equals("f32Into") ? randomBuffer(rows * cols) : half;
-            int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
-            F32Buffer r1 = randomBuffer(rows), r2 = copy(r1);
-            Emulator.launch(MatVecKernels.class, kernel, MatVecKernels.grid(rows), w, x, bias, r1, rows, cols, epilogue);
-            ptx(MatVecKernels.class, kernel).launch(MatVecKernels.grid(rows), w.memory(), x.memory(), bias.memory(), r2.memory(), rows, cols, epilogue);
-            assertClose(r1, r2, 1e-5);
+        int epilogue = MatVecKernels.BIAS | MatVecKernels.ACCUMULATE;
+        F32Buffer w32 = randomBuffer(rows * cols), r1 = randomBuffer(rows), r2 = copy(r1);
+        Emulator.launch(MatVecKernels.class, "f32Into", MatVecKernels.grid(rows), w32, x, bias, r1, rows, cols, epilogue);
+        ptx(MatVecKernels.class, "f32Into").launch(MatVecKernels.grid(rows), w32.memory(), x.memory(), bias.memory(), r2.memory(), rows, cols, epilogue);
+        assertClose(r1, r2, 1e-5);
+        for (String kernel : new String[] {"bf16Into", "f16Into"}) {
+            for (int parts : new int[] {1, 4}) { // a warp per row, and four sharing each row's columns (a partial last group)
+                F32Buffer s1 = randomBuffer(rows), s2 = copy(s1);
+                Emulator.launch(MatVecKernels.class, kernel, MatVecKernels.grid(rows, parts), half, x, bias, s1, rows, cols, epilogue, parts);
+                ptx(MatVecKernels.class, kernel).launch(MatVecKernels.grid(rows, parts), half.memory(), x.memory(), bias.memory(), s2.memory(), rows, cols,
+                        epilogue, parts);
+                assertClose(s1, s2, 1e-5);
+            }
         }
     }
 

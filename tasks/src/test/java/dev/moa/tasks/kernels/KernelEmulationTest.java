@@ -202,20 +202,27 @@ class KernelEmulationTest {
                         }
                     }
                     F32Buffer x = randomBuffer(arena, cols), bias = randomBuffer(arena, rows);
-                    for (int epilogue = 0; epilogue < 4; epilogue++) {
-                        F32Buffer out = randomBuffer(arena, rows + 3);
-                        float[] before = out.toArray();
-                        Object weights = format.equals("f32") ? full : half;
-                        Emulator.launch(MatVecKernels.class, format + "Into", MatVecKernels.grid(rows),
-                                weights, x, bias, out, rows, cols, epilogue);
-                        for (int r = 0; r < rows; r++) {
-                            double expected = 0;
-                            for (int c = 0; c < cols; c++) expected += w[r][c] * (double) x.get(c);
-                            if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
-                            if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[r];
-                            assertEquals(expected, out.get(r), 1e-4 * Math.max(1, Math.abs(expected)), format + " cols " + cols + " epilogue " + epilogue + " row " + r);
+                    // 16-bit rows with their columns shared by 1, 2, 4 and 8 warps (each rows count a partial last group)
+                    for (int parts = 1; parts <= (format.equals("f32") ? 1 : MatVecKernels.ROWS_PER_GROUP); parts *= 2) {
+                        for (int epilogue = 0; epilogue < 4; epilogue++) {
+                            F32Buffer out = randomBuffer(arena, rows + 3);
+                            float[] before = out.toArray();
+                            if (format.equals("f32")) {
+                                Emulator.launch(MatVecKernels.class, "f32Into", MatVecKernels.grid(rows), full, x, bias, out, rows, cols, epilogue);
+                            } else {
+                                Emulator.launch(MatVecKernels.class, format + "Into", MatVecKernels.grid(rows, parts), half, x, bias, out, rows, cols, epilogue,
+                                        parts);
+                            }
+                            for (int r = 0; r < rows; r++) {
+                                double expected = 0;
+                                for (int c = 0; c < cols; c++) expected += w[r][c] * (double) x.get(c);
+                                if ((epilogue & MatVecKernels.BIAS) != 0) expected += bias.get(r);
+                                if ((epilogue & MatVecKernels.ACCUMULATE) != 0) expected += before[r];
+                                assertEquals(expected, out.get(r), 1e-4 * Math.max(1, Math.abs(expected)),
+                                        format + " cols " + cols + " parts " + parts + " epilogue " + epilogue + " row " + r);
+                            }
+                            for (int r = rows; r < rows + 3; r++) assertEquals(before[r], out.get(r), "no write past the rows");
                         }
-                        for (int r = rows; r < rows + 3; r++) assertEquals(before[r], out.get(r), "no write past the rows");
                     }
                     // the batched kernel: every vector of a batch (passes of 4, the last one partial) through each epilogue
                     int batch = 2 + random.nextInt(8);
