@@ -38,9 +38,9 @@ final class Options {
         String dependentLaunch;
 
         @Option(names = "--share-rows", paramLabel = "on|off", defaultValue = "on",
-                description = "a one-session device step's products over matrices of few rows (a 1B model's output and down projections): "
-                        + "each row's columns shared by several warps, more of the matrix in flight at once (on), or a warp a row (off) "
-                        + "(default: ${DEFAULT-VALUE})")
+                description = "a one-session device step's products over matrices of few rows (a 1B model's q/k/v, output and down "
+                        + "projections): each row's columns shared by several warps, more of the matrix in flight at once (on), or a warp "
+                        + "a row (off) (default: ${DEFAULT-VALUE})")
         String shareRows;
 
         /** Checks the names, and that a device runs the step where a choice is not the default, before any work. */

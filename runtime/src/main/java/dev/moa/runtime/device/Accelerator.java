@@ -142,9 +142,10 @@ public final class Accelerator implements AutoCloseable {
     }
 
     /**
-     * Whether the one-row products of steps built later over 16-bit matrices of few rows (a 1B model's output and
-     * down projections) share each row's columns among warps ({@link dev.moa.tasks.kernels.MatVecKernels#parts}, the
-     * default) or take a warp per row: for benchmarks that compare the two.
+     * Whether the one-row products of steps built later over 16-bit matrices of few rows (a 1B model's q/k/v, output
+     * and down projections) share each row's columns among warps ({@link dev.moa.tasks.kernels.MatVecKernels#parts},
+     * {@link dev.moa.tasks.kernels.NormedMatVecKernels#parts}; the default) or take a warp a row (a row pair in the
+     * normed products): for benchmarks that compare the two.
      */
     public synchronized void sharedRows(boolean shared) {
         sharedRows = shared;

@@ -83,7 +83,8 @@ public final class DeviceDecoder implements AutoCloseable {
      * tiles are few), else as batched matvecs; with {@code stagedAttention}, the grouped decode attention stages its keys
      * and values in shared memory where the cache's rows allow ({@link AttentionKernels#decodeStaged}), else reads them
      * from memory as it uses them ({@link AttentionKernels#decodeGrouped}); with {@code sharedRows}, a one-row product
-     * over a 16-bit matrix of few rows shares each row's columns among warps ({@link MatVecKernels#parts}).
+     * over a 16-bit matrix of few rows shares each row's (or row pair's) columns among warps ({@link MatVecKernels#parts},
+     * {@link NormedMatVecKernels#parts}).
      */
     DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, KvPool pool, List<Row> rows, boolean tensorProducts,
                   boolean stagedAttention, boolean sharedRows) {
@@ -193,7 +194,7 @@ public final class DeviceDecoder implements AutoCloseable {
                 partialMax, partialSum, normedParts, attentionParts, activationParts), sinkSlots, grouped, staged, products, sharedRows);
         for (int l = 0; l < layerCount; l++) LlamaLayer.run(steps, l);
         if (steps.fused) {
-            weights.lmHead.multiplyNormed(graph, "final norm + output head", x, weights.finalNorm, eps, weights.noBias, logits, 0);
+            weights.lmHead.multiplyNormed(graph, "final norm + output head", x, weights.finalNorm, eps, weights.noBias, logits, 0, sharedRows);
         } else if (parts && weights.lmHead.takesParts()) {
             normedParts.rmsNorm(graph, "final norm", x, weights.finalNorm, batch, hidden, eps);
             weights.lmHead.multiplyParts(graph, "output head", normedParts, weights.noBias, logits, 0, batch, products);
@@ -394,11 +395,12 @@ public final class DeviceDecoder implements AutoCloseable {
             if (fused) {
                 LayerCache c = layers[layer];
                 DeviceMatrix m = w.qkv();
+                int parts = sharedRows ? NormedMatVecKernels.parts(m.rows() / 2, m.cols()) : 1;
                 graph.task(at(layer) + "norm + q/k/v + rope + cache", NormedMatVecKernels.class, "halfRope",
-                        NormedMatVecKernels.grid(m.rows() / 2), m.data(), a.x(), w.attentionNorm(), weights.bias(w.qkvBias()), a.qkv(),
+                        NormedMatVecKernels.grid(m.rows() / 2, parts), m.data(), a.x(), w.attentionNorm(), weights.bias(w.qkvBias()), a.qkv(),
                         weights.cos, weights.sin, c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(),
                         c.rings(), step, sinkSlots, heads, kvHeads, headDim, m.cols(), eps, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, m.ieee(),
-                        c.kv().format().kernelFlag());
+                        c.kv().format().kernelFlag(), parts);
                 return;
             }
             int epilogue = w.qkvBias() == null ? 0 : MatVecKernels.BIAS;
@@ -461,7 +463,7 @@ public final class DeviceDecoder implements AutoCloseable {
             if (fused) {
                 DeviceWeights.Layer w = weights.layers[layer];
                 w.gateUp().multiplyNormed(graph, at(layer) + "norm + gate/up + swiglu", a.x(), w.ffnNorm(), eps, weights.noBias, a.activation(),
-                        NormedMatVecKernels.GLU);
+                        NormedMatVecKernels.GLU, sharedRows);
                 return;
             }
             if (a.parts()) { // SwiGLU the product's epilogue (or, where it is split over its columns, after the splits' sum)

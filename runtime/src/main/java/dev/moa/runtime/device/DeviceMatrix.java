@@ -101,9 +101,19 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
      * gets {@code silu(gate)·up}. Needs 16-bit weights ({@link #half()}).
      */
     void multiplyNormed(TaskGraph graph, String name, F32Buffer x, F32Buffer norm, float eps, F32Buffer bias, F32Buffer out, int epilogue) {
+        multiplyNormed(graph, name, x, norm, eps, bias, out, epilogue, true);
+    }
+
+    /**
+     * As {@link #multiplyNormed(TaskGraph, String, F32Buffer, F32Buffer, float, F32Buffer, F32Buffer, int)}; with
+     * {@code shareRows}, each row pair's columns are shared among warps where the pairs are few ({@link NormedMatVecKernels#parts}).
+     */
+    void multiplyNormed(TaskGraph graph, String name, F32Buffer x, F32Buffer norm, float eps, F32Buffer bias, F32Buffer out, int epilogue,
+                        boolean shareRows) {
         if (!half()) throw new IllegalStateException("the normed matvec reads 16-bit weights, not " + format);
-        graph.task(name, NormedMatVecKernels.class, "half", NormedMatVecKernels.grid(NormedMatVecKernels.pairs(rows, epilogue)), data, x, norm,
-                bias, out, rows, cols, eps, epilogue, ieee());
+        int pairs = NormedMatVecKernels.pairs(rows, epilogue), parts = shareRows ? NormedMatVecKernels.parts(pairs, cols) : 1;
+        graph.task(name, NormedMatVecKernels.class, "half", NormedMatVecKernels.grid(pairs, parts), data, x, norm, bias, out, rows, cols, eps, epilogue,
+                ieee(), parts);
     }
 
     /**

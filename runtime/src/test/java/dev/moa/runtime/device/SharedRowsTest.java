@@ -14,17 +14,21 @@ import dev.moa.runtime.synthetic.SyntheticModel;
 import dev.moa.tasks.cuda.DeviceChoice;
 import dev.moa.tasks.graph.TaskGraph;
 import dev.moa.tasks.kernels.MatVecKernels;
+import dev.moa.tasks.kernels.NormedMatVecKernels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A one-session decode step whose down projection has few rows and long ones (64 × 4096: {@link MatVecKernels#parts}
- * gives 4 warps a row) decodes as the step with a warp per row: the same greedy tokens and every logit within 1e-5 of
- * the largest, for BF16 and F16 weights, in the emulator; and the step really shares the rows (its down product's
- * {@code parts} argument) only where asked.
+ * A one-session decode step whose products share their rows' columns among warps decodes as the step with a warp a
+ * row (a warp a row pair in the normed products): the same greedy tokens and every logit within 1e-5 of the largest,
+ * for BF16 and F16 weights, in the emulator. Two shapes: a down projection of few long rows (64 × 4096: 4 warps a
+ * row, {@link MatVecKernels#parts}), and a 2048-wide residual stream (the q/k/v + RoPE, gate/up + SwiGLU and final
+ * norm + head products: 2 warps a pair, {@link NormedMatVecKernels#parts}); and the step really shares them (the
+ * kernels' {@code parts} argument) only where asked.
  */
 class SharedRowsTest {
     @TempDir
@@ -34,35 +38,40 @@ class SharedRowsTest {
     void rowsSharedAmongWarpsDecodeAsAWarpPerRow() throws Exception {
         Path golden = Path.of(System.getProperty("moa.repo.root", "..")).resolve("tests/src/test/resources/golden/llama3-gqa-bf16.json");
         JsonObject g = JsonParser.parseString(Files.readString(golden)).getAsJsonObject();
-        JsonObject config = g.getAsJsonObject("config").deepCopy();
-        config.addProperty("intermediate_size", 4096);
-        for (DType dtype : new DType[] {DType.BF16, DType.F16}) {
-            Path model = Files.createDirectories(dir.resolve(dtype.name()));
-            SyntheticModel.write(model, config, dtype, g.get("model_seed").getAsLong());
-            try (Model m = Model.load(model, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""))) {
-                var c = m.config();
-                Accelerator accelerator = m.accelerator().orElseThrow();
-                List<DeviceDecoder.Row> rows = List.of(new DeviceDecoder.Row(LongContextBenchmark.filled(c, null, 90, 8, KvFormat.F32), 82, 90));
-                accelerator.sharedRows(false);
-                float[][][] alone = steps(accelerator, rows, 1);
-                accelerator.sharedRows(true);
-                float[][][] shared = steps(accelerator, rows, MatVecKernels.parts(c.hiddenSize(), c.intermediateSize()));
-                for (int s = 0; s < alone.length; s++) {
-                    EmulatorDecodeTest.assertClose(alone[s][0], shared[s][0], 1e-5, dtype + ", step " + s);
-                    assertEquals(Sampler.argmax(alone[s][0]), Sampler.argmax(shared[s][0]), dtype + ", step " + s);
+        for (String shape : new String[] {"intermediate_size", "hidden_size"}) {
+            JsonObject config = g.getAsJsonObject("config").deepCopy();
+            config.addProperty(shape, shape.equals("hidden_size") ? 2048 : 4096);
+            for (DType dtype : new DType[] {DType.BF16, DType.F16}) {
+                Path model = Files.createDirectories(dir.resolve(shape + dtype.name()));
+                SyntheticModel.write(model, config, dtype, g.get("model_seed").getAsLong());
+                try (Model m = Model.load(model, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""))) {
+                    var c = m.config();
+                    Accelerator accelerator = m.accelerator().orElseThrow();
+                    List<DeviceDecoder.Row> rows = List.of(new DeviceDecoder.Row(LongContextBenchmark.filled(c, null, 90, 8, KvFormat.F32), 82, 90));
+                    String what = shape + " " + config.get(shape) + ", " + dtype;
+                    accelerator.sharedRows(false);
+                    assertEquals(1, mostParts(accelerator, rows), what + ": a warp a row");
+                    float[][][] alone = TensorDecodeTest.steps(accelerator, rows, Set.of(), Set.of());
+                    accelerator.sharedRows(true);
+                    assertEquals(shape.equals("hidden_size") ? 2 : 4, mostParts(accelerator, rows), what + ": rows shared");
+                    float[][][] shared = TensorDecodeTest.steps(accelerator, rows, Set.of(), Set.of());
+                    for (int s = 0; s < alone.length; s++) {
+                        EmulatorDecodeTest.assertClose(alone[s][0], shared[s][0], 1e-5, what + ", step " + s);
+                        assertEquals(Sampler.argmax(alone[s][0]), Sampler.argmax(shared[s][0]), what + ", step " + s);
+                    }
                 }
             }
         }
     }
 
-    /** The step's logits, after checking that its down product takes {@code parts} warps a row (4 when shared here). */
-    private static float[][][] steps(Accelerator accelerator, List<DeviceDecoder.Row> rows, int parts) {
+    /** The most warps a row (or row pair) of the step's matvecs take: their last argument, {@code parts}. */
+    private static int mostParts(Accelerator accelerator, List<DeviceDecoder.Row> rows) {
         try (DeviceDecoder decoder = accelerator.decoder(rows)) {
-            List<TaskGraph.Task> downs = decoder.tasks().stream().filter(t -> t.method().endsWith("16Into") && t.name().contains("down")).toList();
-            assertTrue(!downs.isEmpty(), "the step has its down products as matvecs: " + decoder.tasks().stream().map(TaskGraph.Task::name).toList());
-            for (TaskGraph.Task t : downs) assertEquals(parts, t.args().getLast(), t.name() + "'s warps a row");
+            Set<String> matvecs = Set.of("bf16Into", "f16Into", "half", "halfRope");
+            List<TaskGraph.Task> tasks = decoder.tasks().stream().filter(t -> t.owner() != dev.moa.tasks.kernels.GemmKernels.class
+                    && matvecs.contains(t.method())).toList();
+            assertTrue(tasks.size() >= 3, "the step's matvecs: " + decoder.tasks().stream().map(TaskGraph.Task::name).toList());
+            return tasks.stream().mapToInt(t -> (Integer) t.args().getLast()).max().orElseThrow();
         }
-        assertTrue(parts == 1 || parts == 4, "the test's shape shares rows among 4 warps, not " + parts);
-        return TensorDecodeTest.steps(accelerator, rows, java.util.Set.of(), java.util.Set.of());
     }
 }

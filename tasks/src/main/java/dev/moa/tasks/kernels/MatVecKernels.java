@@ -100,9 +100,7 @@ public final class MatVecKernels {
         int warp = ctx.localId() / KernelContext.WARP, part = warp % parts;
         int row = ctx.groupId(0) * (ROWS_PER_GROUP / parts) + warp / parts;
         int lane = ctx.laneId();
-        // the row's columns in parts of whole 16-byte loads, one a warp: [from, to)
-        int share = cols % 8 == 0 ? (cols / 8 + parts - 1) / parts * 8 : (cols + parts - 1) / parts;
-        int from = Math.min(cols, part * share), to = Math.min(cols, from + share);
+        int from = partStart(cols, parts, part), to = partStart(cols, parts, part + 1); // this warp's columns
         if (row < rows) prefetchRow(ctx, w, (long) row * cols + from, to - from);
         ctx.awaitPriorKernels();
         float sum = 0f;
@@ -285,6 +283,16 @@ public final class MatVecKernels {
             if (n > 2) out.set(at + 2L * rows, s2 + add + (accumulate ? out.get(at + 2L * rows) : 0f));
             if (n > 3) out.set(at + 3L * rows, s3 + add + (accumulate ? out.get(at + 3L * rows) : 0f));
         }
+    }
+
+    /**
+     * The first column of part {@code part} of a row of {@code cols} columns cut into {@code parts} runs, each of whole
+     * 16-byte loads (8 columns) where the row is; the part ends where the next begins ({@code part + 1}), the last at
+     * {@code cols}.
+     */
+    static int partStart(int cols, int parts, int part) {
+        int share = cols % 8 == 0 ? (cols / 8 + parts - 1) / parts * 8 : (cols + parts - 1) / parts;
+        return Math.min(cols, part * share);
     }
 
     /**

@@ -33,7 +33,23 @@ public final class NormedMatVecKernels {
 
     /** The launch over {@code pairs} row pairs: one warp each. */
     public static Grid grid(int pairs) {
-        return Grid.of((pairs + PAIRS_PER_GROUP - 1) / PAIRS_PER_GROUP, GROUP);
+        return grid(pairs, 1);
+    }
+
+    /** The launch over {@code pairs} row pairs, each pair's columns shared by {@code parts} warps ({@link #parts}). */
+    public static Grid grid(int pairs, int parts) {
+        int perGroup = PAIRS_PER_GROUP / parts;
+        return Grid.of((pairs + perGroup - 1) / perGroup, GROUP);
+    }
+
+    /**
+     * How many warps share each row pair's columns in a launch over {@code pairs} pairs of {@code cols} columns:
+     * {@link MatVecKernels#parts} with a pair as a row, so that each lane keeps one whole unrolled run of its loop
+     * (four steps of two 16-byte loads: all eight in flight at once; with fewer columns the steps would run one after
+     * another). 2 for a 1B model's q/k/v (1536 pairs of 2048 columns), 1 for its gate/up (8192 pairs) and output head.
+     */
+    public static int parts(int pairs, int cols) {
+        return MatVecKernels.parts(pairs, cols);
     }
 
     /** Row pairs of a launch of {@link #half} over {@code rows} rows with {@code epilogue}. */
@@ -43,23 +59,28 @@ public final class NormedMatVecKernels {
 
     /**
      * {@code out[r] = a[r] (+ bias[r])} for the normed rows {@code a} of {@code w} ({@code rows × cols}) against
-     * {@code x}: warp p computes rows 2p and 2p + 1 (an odd last row alone). With {@link #GLU}, warp p computes rows
-     * p and p + rows/2 and writes {@code out[p] = silu(a[p] (+ bias)) · (a[p + rows/2] (+ bias))}, {@code rows/2}
-     * outputs. Lane 0 of the warp writes. Launch {@link #grid}{@code (pairs(rows, epilogue))}.
+     * {@code x}: pair p is rows 2p and 2p + 1 (an odd last row alone). With {@link #GLU}, pair p is rows p and
+     * p + rows/2, and {@code out[p] = silu(a[p] (+ bias)) · (a[p + rows/2] (+ bias))}, {@code rows/2} outputs. Each
+     * pair's columns are shared by {@code parts} adjacent warps (1, 2, 4 or 8; {@link #parts}), their sums added in
+     * shared memory in warp order; lane 0 of the pair's first warp writes. Launch
+     * {@link #grid(int, int)}{@code (pairs(rows, epilogue), parts)}.
      */
     public static void half(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer norm, F32Buffer bias, F32Buffer out,
-                            int rows, @Specialize int cols, float eps, @Specialize int epilogue, @Specialize int ieee) {
+                            int rows, @Specialize int cols, float eps, @Specialize int epilogue, @Specialize int ieee, @Specialize int parts) {
         float[] dots = ctx.sharedF32(2 * PAIRS_PER_GROUP);
-        int warp = ctx.localId() / KernelContext.WARP;
-        int pair = ctx.groupId(0) * PAIRS_PER_GROUP + warp;
+        float[] shares = ctx.sharedF32(3 * PAIRS_PER_GROUP);
+        int warp = ctx.localId() / KernelContext.WARP, part = warp % parts;
+        int pair = ctx.groupId(0) * (PAIRS_PER_GROUP / parts) + warp / parts;
         boolean glu = (epilogue & GLU) != 0;
-        if (pair >= (glu ? rows / 2 : (rows + 1) / 2)) return; // the whole warp: no shuffle waits for it
-        int row0 = glu ? pair : 2 * pair, row1 = glu ? pair + rows / 2 : 2 * pair + 1;
-        MatVecKernels.prefetchRow(ctx, w, (long) row0 * cols, cols);
-        if (row1 < rows) MatVecKernels.prefetchRow(ctx, w, (long) row1 * cols, cols);
+        boolean inside = pair < (glu ? rows / 2 : (rows + 1) / 2);
+        if (parts == 1 && !inside) return; // the whole warp: no shuffle waits for it (shared pairs' warps all meet a barrier)
+        int row0 = !inside ? 0 : glu ? pair : 2 * pair, row1 = !inside ? 0 : glu ? pair + rows / 2 : 2 * pair + 1;
+        int from = inside ? MatVecKernels.partStart(cols, parts, part) : cols, to = MatVecKernels.partStart(cols, parts, part + 1);
+        MatVecKernels.prefetchRow(ctx, w, (long) row0 * cols + from, to - from);
+        if (row1 < rows) MatVecKernels.prefetchRow(ctx, w, (long) row1 * cols + from, to - from);
         ctx.awaitPriorKernels();
-        pairDots(ctx, w, x, norm, row0, Math.min(row1, rows - 1), cols, eps, ieee, dots, 2 * warp);
-        if (ctx.laneId() != 0) return;
+        pairDots(ctx, w, x, norm, row0, Math.min(row1, rows - 1), cols, from, to, eps, ieee, dots, shares, parts);
+        if (ctx.laneId() != 0 || part != 0 || !inside) return;
         float a0 = dots[2 * warp], a1 = dots[2 * warp + 1];
         if ((epilogue & MatVecKernels.BIAS) != 0) {
             a0 += bias.get(row0);
@@ -81,22 +102,29 @@ public final class NormedMatVecKernels {
      * RoPE turns together. A query head's rotated pair goes to {@code qkv} (where attention reads it); a key head's
      * rotated pair and a value head's pair go to the cache slot of the step's position, in row 0's layout as for
      * {@code ropeAndCache} (a sink-only group keeps no later position), and the key head's warp with i = 0 records the
-     * position the slot now holds; the cache is stored in {@code kvFormat} ({@link KvStore}). Lane 0 of the warp writes. Launch {@link #grid}{@code ((heads + 2·kvHeads)·headDim/2)}.
+     * position the slot now holds; the cache is stored in {@code kvFormat} ({@link KvStore}). Each pair's columns are
+     * shared by {@code parts} warps as in {@link #half}; lane 0 of the pair's first warp writes. Launch
+     * {@link #grid(int, int)}{@code ((heads + 2·kvHeads)·headDim/2, parts)}.
      */
     public static void halfRope(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer norm, F32Buffer bias, F32Buffer qkv,
                                 F32Buffer cos, F32Buffer sin, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16,
                                 Half16Buffer values16, I32Buffer slotPositions, I32Buffer offsets, I32Buffer rings, I32Buffer step,
                                 I32Buffer sinkSlots, @Specialize int heads, @Specialize int kvHeads, @Specialize int headDim,
-                                @Specialize int cols, float eps, @Specialize int epilogue, @Specialize int ieee, @Specialize int kvFormat) {
+                                @Specialize int cols, float eps, @Specialize int epilogue, @Specialize int ieee, @Specialize int kvFormat,
+                                @Specialize int parts) {
         float[] dots = ctx.sharedF32(2 * PAIRS_PER_GROUP);
-        int warp = ctx.localId() / KernelContext.WARP;
-        int pair = ctx.groupId(0) * PAIRS_PER_GROUP + warp;
+        float[] shares = ctx.sharedF32(3 * PAIRS_PER_GROUP);
+        int warp = ctx.localId() / KernelContext.WARP, part = warp % parts;
+        int pair = ctx.groupId(0) * (PAIRS_PER_GROUP / parts) + warp / parts;
         int half = headDim / 2;
+        boolean inside = pair < (heads + 2 * kvHeads) * half;
+        if (parts == 1 && !inside) return; // the whole warp (shared pairs' warps all meet a barrier)
+        if (!inside) pair = 0; // past the last pair: pair 0's loads, no weights, nothing written
         int head = pair / half, i = pair % half;
-        if (head >= heads + 2 * kvHeads) return; // the whole warp
         int row0 = head * headDim + i, row1 = row0 + half;
-        MatVecKernels.prefetchRow(ctx, w, (long) row0 * cols, cols);
-        MatVecKernels.prefetchRow(ctx, w, (long) row1 * cols, cols);
+        int from = inside ? MatVecKernels.partStart(cols, parts, part) : cols, to = MatVecKernels.partStart(cols, parts, part + 1);
+        MatVecKernels.prefetchRow(ctx, w, (long) row0 * cols + from, to - from);
+        MatVecKernels.prefetchRow(ctx, w, (long) row1 * cols + from, to - from);
         ctx.awaitPriorKernels();
         // what the epilogue reads, loaded before the dot products so the loads overlap the weights' (a chain of
         // dependent loads after them would be the kernel's tail)
@@ -112,8 +140,8 @@ public final class NormedMatVecKernels {
         int g = value ? head - heads - kvHeads : head - heads;
         int slot = head < heads ? -1 : CacheLayout.slotOf(position, sinkSlots.get(0), rings.get(g));
         int first = head < heads ? 0 : offsets.get(g);
-        pairDots(ctx, w, x, norm, row0, row1, cols, eps, ieee, dots, 2 * warp);
-        if (ctx.laneId() != 0) return;
+        pairDots(ctx, w, x, norm, row0, row1, cols, from, to, eps, ieee, dots, shares, parts);
+        if (ctx.laneId() != 0 || part != 0 || !inside) return;
         float a0 = dots[2 * warp] + b0, a1 = dots[2 * warp + 1] + b1;
         float r0 = a0 * c - a1 * s, r1 = a1 * c + a0 * s; // a value head's pair passes unrotated
         if (head < heads) {
@@ -134,19 +162,22 @@ public final class NormedMatVecKernels {
     }
 
     /**
-     * The warp's normed dot products of rows {@code row0} and {@code row1} with {@code x}, into {@code dots[at]} and
-     * {@code dots[at + 1]} (written by lane 0). Each lane takes a strided share of the columns: eight weights of each
-     * row per 16-byte load when {@code cols} is a multiple of 8 (rows then start 16-byte aligned), one otherwise,
-     * summing {@code x²} and {@code w·x·g}; shuffle reductions sum the lanes, then the sums are scaled by 1 / rms.
+     * The normed dot products of rows {@code row0} and {@code row1} with {@code x} over all columns, into
+     * {@code dots[2w]} and {@code dots[2w + 1]} for warp w (written by lane 0 of the pair's first warp). This warp
+     * takes columns {@code [from, to)} of the {@code parts} runs its pair's warps share, each lane a strided share of
+     * them: eight weights of each row per 16-byte load when {@code cols} is a multiple of 8 (rows then start 16-byte
+     * aligned), one otherwise, summing {@code x²} and {@code w·x·g}; shuffle reductions sum the lanes, the pair's
+     * warps' sums meet in {@code shares} (three a warp, added in warp order), then the sums are scaled by 1 / rms.
+     * With {@code parts > 1} every work-item of the group calls it (a barrier).
      */
-    static void pairDots(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer norm, int row0, int row1, int cols, float eps,
-                         int ieee, float[] dots, int at) {
-        int lane = ctx.laneId();
+    static void pairDots(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer norm, int row0, int row1, int cols, int from, int to,
+                         float eps, int ieee, float[] dots, float[] shares, int parts) {
+        int lane = ctx.laneId(), warp = ctx.localId() / KernelContext.WARP;
         long base0 = (long) row0 * cols, base1 = (long) row1 * cols;
         float s0 = 0f, s1 = 0f, squares = 0f;
         if (cols % 8 == 0) {
             KernelContext.unroll(4); // eight 16-byte weight loads in flight per lane
-            for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
+            for (int c = from + lane * 8; c < to; c += 8 * KernelContext.WARP) {
                 Vec16 a = w.load8Once(base0 + c), b = w.load8Once(base1 + c); // (read once: the L1 keeps x and g)
                 Vec16 xa = x.load4(c), xb = x.load4(c + 4), ga = norm.load4(c), gb = norm.load4(c + 4);
                 float x0 = xa.f32(0), x1 = xa.f32(1), x2 = xa.f32(2), x3 = xa.f32(3);
@@ -163,19 +194,37 @@ public final class NormedMatVecKernels {
             }
         } else {
             KernelContext.unroll(4);
-            for (int c = lane; c < cols; c += KernelContext.WARP) {
+            for (int c = from + lane; c < to; c += KernelContext.WARP) {
                 float xc = x.get(c), y = xc * norm.get(c);
                 squares += xc * xc;
                 s0 += widen(w.get(base0 + c), 0, ieee) * y;
                 s1 += widen(w.get(base1 + c), 0, ieee) * y;
             }
         }
-        float scale = KernelContext.rsqrt(ctx.warpSum(squares) / cols + eps);
-        s0 = ctx.warpSum(s0) * scale;
-        s1 = ctx.warpSum(s1) * scale;
-        if (lane == 0) {
-            dots[at] = s0;
-            dots[at + 1] = s1;
+        squares = ctx.warpSum(squares);
+        s0 = ctx.warpSum(s0);
+        s1 = ctx.warpSum(s1);
+        int part = warp % parts;
+        if (parts > 1) { // the pair's warps' sums, added in warp order
+            if (lane == 0) {
+                shares[3 * warp] = squares;
+                shares[3 * warp + 1] = s0;
+                shares[3 * warp + 2] = s1;
+            }
+            ctx.barrier();
+            squares = 0f;
+            s0 = 0f;
+            s1 = 0f;
+            for (int p = warp - part; p < warp - part + parts; p++) {
+                squares += shares[3 * p];
+                s0 += shares[3 * p + 1];
+                s1 += shares[3 * p + 2];
+            }
+        }
+        float scale = KernelContext.rsqrt(squares / cols + eps);
+        if (lane == 0 && part == 0) {
+            dots[2 * warp] = s0 * scale;
+            dots[2 * warp + 1] = s1 * scale;
         }
     }
 

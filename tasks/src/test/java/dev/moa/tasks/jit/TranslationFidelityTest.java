@@ -287,10 +287,12 @@ class TranslationFidelityTest {
         for (int ieee = 0; ieee < 2; ieee++) {
             for (int epilogue : new int[] {MatVecKernels.BIAS, NormedMatVecKernels.GLU}) {
                 int n = (epilogue & NormedMatVecKernels.GLU) != 0 ? rows - 1 : rows; // gate/up: an even row count
-                Grid grid = NormedMatVecKernels.grid(NormedMatVecKernels.pairs(n, epilogue));
+                int parts = 1 + 3 * ieee; // a warp a pair, and four sharing each pair's columns
+                Grid grid = NormedMatVecKernels.grid(NormedMatVecKernels.pairs(n, epilogue), parts);
                 F32Buffer o1 = randomBuffer(rows), o2 = copy(o1);
-                Emulator.launch(NormedMatVecKernels.class, "half", grid, w, x, g, bias, o1, n, cols, 1e-5f, epilogue, ieee);
-                ptx(NormedMatVecKernels.class, "half").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), o2.memory(), n, cols, 1e-5f, epilogue, ieee);
+                Emulator.launch(NormedMatVecKernels.class, "half", grid, w, x, g, bias, o1, n, cols, 1e-5f, epilogue, ieee, parts);
+                ptx(NormedMatVecKernels.class, "half").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), o2.memory(), n, cols, 1e-5f, epilogue, ieee,
+                        parts);
                 assertClose(o1, o2, 1e-5);
             }
         }
@@ -304,12 +306,12 @@ class TranslationFidelityTest {
         F32Buffer k1 = randomBuffer(slots * headDim), k2 = copy(k1), v1 = randomBuffer(slots * headDim), v2 = copy(v1);
         I32Buffer p1 = I32Buffer.of(arena, 0, 1, 4, 5, 6), p2 = I32Buffer.of(arena, 0, 1, 4, 5, 6);
         Half16Buffer placeholder = Half16Buffer.allocate(arena, 8);
-        Grid grid = NormedMatVecKernels.grid(qkvRows / 2);
+        Grid grid = NormedMatVecKernels.grid(qkvRows / 2, 1), shared = NormedMatVecKernels.grid(qkvRows / 2, 4);
         Emulator.launch(NormedMatVecKernels.class, "halfRope", grid, w, x, g, bias, q1, cos, sin, k1, v1, placeholder, placeholder, p1, offsets, rings,
-                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32);
-        ptx(NormedMatVecKernels.class, "halfRope").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
+                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32, 1);
+        ptx(NormedMatVecKernels.class, "halfRope").launch(shared, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
                 sin.memory(), k2.memory(), v2.memory(), placeholder.memory(), placeholder.memory(), p2.memory(), offsets.memory(), rings.memory(),
-                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32);
+                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32, 4);
         assertClose(q1, q2, 1e-5);
         assertClose(k1, k2, 1e-5);
         assertClose(v1, v2, 1e-5);
@@ -317,11 +319,11 @@ class TranslationFidelityTest {
         assertEquals(position, p1.get(2 + (position - 2) % 3), "the slot of position 7 holds it");
         // the same into a BF16 cache (k1, v1 as placeholders now): cvt.rn.bf16.f32 rounds as the emulator's Java does
         Half16Buffer k3 = bf16Of(randomBuffer(slots * headDim)), k4 = copy(k3), v3 = bf16Of(randomBuffer(slots * headDim)), v4 = copy(v3);
-        Emulator.launch(NormedMatVecKernels.class, "halfRope", grid, w, x, g, bias, q1, cos, sin, k1, v1, k3, v3, p1, offsets, rings,
-                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16);
+        Emulator.launch(NormedMatVecKernels.class, "halfRope", shared, w, x, g, bias, q1, cos, sin, k1, v1, k3, v3, p1, offsets, rings,
+                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16, 4);
         ptx(NormedMatVecKernels.class, "halfRope").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
                 sin.memory(), k1.memory(), v1.memory(), k4.memory(), v4.memory(), p2.memory(), offsets.memory(), rings.memory(),
-                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16);
+                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16, 1);
         assertWithinABf16Step(k3, k4); // the two sides' F32 dot products may differ in the last bit
         assertWithinABf16Step(v3, v4);
     }

@@ -67,30 +67,34 @@ class NormedMatVecKernelTest {
                 int rows = 2 * (3 + random.nextInt(30)) + 1; // odd: the last warp's pair is one row
                 Weights w = weights(rows, cols, ieee);
                 F32Buffer x = randomBuffer(cols, 3), g = randomBuffer(cols, 1), bias = randomBuffer(rows, 1);
-                for (int epilogue : new int[] {0, MatVecKernels.BIAS}) {
-                    F32Buffer out = randomBuffer(rows + 3, 1);
-                    float[] before = out.toArray();
-                    Emulator.launch(NormedMatVecKernels.class, "half", NormedMatVecKernels.grid(NormedMatVecKernels.pairs(rows, epilogue)),
-                            w.stored(), x, g, bias, out, rows, cols, EPS, epilogue, ieee);
-                    double[] expected = normThenMatVec(w.values(), x, g, epilogue == 0 ? null : bias);
-                    for (int r = 0; r < rows; r++) {
-                        assertEquals(expected[r], out.get(r), 1e-4 * Math.max(1, Math.abs(expected[r])), "ieee " + ieee + " cols " + cols + " row " + r);
+                // each pair's columns shared by 1, 2, 4 and 8 warps (the pair counts leave partial last groups)
+                for (int parts = 1; parts <= NormedMatVecKernels.PAIRS_PER_GROUP; parts *= 2) {
+                    String what = "ieee " + ieee + " cols " + cols + " parts " + parts;
+                    for (int epilogue : new int[] {0, MatVecKernels.BIAS}) {
+                        F32Buffer out = randomBuffer(rows + 3, 1);
+                        float[] before = out.toArray();
+                        Emulator.launch(NormedMatVecKernels.class, "half", NormedMatVecKernels.grid(NormedMatVecKernels.pairs(rows, epilogue), parts),
+                                w.stored(), x, g, bias, out, rows, cols, EPS, epilogue, ieee, parts);
+                        double[] expected = normThenMatVec(w.values(), x, g, epilogue == 0 ? null : bias);
+                        for (int r = 0; r < rows; r++) {
+                            assertEquals(expected[r], out.get(r), 1e-4 * Math.max(1, Math.abs(expected[r])), what + " row " + r);
+                        }
+                        for (int r = rows; r < rows + 3; r++) assertEquals(before[r], out.get(r), "no write past the rows");
                     }
-                    for (int r = rows; r < rows + 3; r++) assertEquals(before[r], out.get(r), "no write past the rows");
+                    // gate and up stacked (an even row count), SwiGLU as the epilogue
+                    int half = rows / 2;
+                    Weights gateUp = weights(2 * half, cols, ieee);
+                    F32Buffer act = randomBuffer(half + 2, 1);
+                    float[] before = act.toArray();
+                    Emulator.launch(NormedMatVecKernels.class, "half", NormedMatVecKernels.grid(NormedMatVecKernels.pairs(2 * half, NormedMatVecKernels.GLU), parts),
+                            gateUp.stored(), x, g, bias, act, 2 * half, cols, EPS, NormedMatVecKernels.GLU, ieee, parts);
+                    double[] a = normThenMatVec(gateUp.values(), x, g, null);
+                    for (int i = 0; i < half; i++) {
+                        double expected = a[i] / (1 + Math.exp(-a[i])) * a[half + i];
+                        assertEquals(expected, act.get(i), 1e-4 * Math.max(1, Math.abs(expected)), "swiglu " + what + " element " + i);
+                    }
+                    for (int i = half; i < half + 2; i++) assertEquals(before[i], act.get(i), "no write past the gate's rows");
                 }
-                // gate and up stacked (an even row count), SwiGLU as the epilogue
-                int half = rows / 2;
-                Weights gateUp = weights(2 * half, cols, ieee);
-                F32Buffer act = randomBuffer(half + 2, 1);
-                float[] before = act.toArray();
-                Emulator.launch(NormedMatVecKernels.class, "half", NormedMatVecKernels.grid(NormedMatVecKernels.pairs(2 * half, NormedMatVecKernels.GLU)),
-                        gateUp.stored(), x, g, bias, act, 2 * half, cols, EPS, NormedMatVecKernels.GLU, ieee);
-                double[] a = normThenMatVec(gateUp.values(), x, g, null);
-                for (int i = 0; i < half; i++) {
-                    double expected = a[i] / (1 + Math.exp(-a[i])) * a[half + i];
-                    assertEquals(expected, act.get(i), 1e-4 * Math.max(1, Math.abs(expected)), "swiglu ieee " + ieee + " cols " + cols + " element " + i);
-                }
-                for (int i = half; i < half + 2; i++) assertEquals(before[i], act.get(i), "no write past the gate's rows");
             }
         }
     }
@@ -122,9 +126,10 @@ class NormedMatVecKernelTest {
                         step, sinkSlots, heads, kvHeads, headDim, format);
 
                 F32Buffer qkv = F32Buffer.allocate(arena, rows);
-                Emulator.launch(NormedMatVecKernels.class, "halfRope", NormedMatVecKernels.grid(rows / 2), w.stored(), x, g, bias, qkv, cos, sin,
+                int parts = withBias ? 4 : 8; // each pair's columns shared by warps (a partial last group with 8)
+                Emulator.launch(NormedMatVecKernels.class, "halfRope", NormedMatVecKernels.grid(rows / 2, parts), w.stored(), x, g, bias, qkv, cos, sin,
                         fused.keyCache, fused.valueCache, fused.keys16, fused.values16, fused.slotPositions, fused.offsets, fused.rings, step, sinkSlots,
-                        heads, kvHeads, headDim, cols, EPS, withBias ? MatVecKernels.BIAS : 0, ieee, format);
+                        heads, kvHeads, headDim, cols, EPS, withBias ? MatVecKernels.BIAS : 0, ieee, format, parts);
 
                 String at = "ieee " + ieee + " bias " + withBias + " cols " + cols + " format " + format;
                 // the two ways differ in the last bits of F32; a BF16 cache can round them a BF16 step apart
