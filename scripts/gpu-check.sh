@@ -88,8 +88,9 @@ step bench-1b-grouped 60 "${java[@]}" bench decode --device cuda --kv-cache bf16
     --decode-attention grouped
 step bench-1b-serial 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
     --dependent-launch off
-step bench-1b-unshared 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
-    --share-rows off
+# (with its profile: each product's time in the graph a warp a row, against bench-1b's with rows shared)
+step bench-1b-unshared 90 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
+    --profile --share-rows off
 step bench-1b-batch 200 "${java[@]}" bench decode --device cuda --kv-cache bf16 --batch 1,8,32,128 --products matvec,auto \
     --prompt-tokens 128 --decode-tokens 64 --rounds 1
 plan="$root/.device/llama-3.2-1b-plan.json"

@@ -469,9 +469,10 @@ public final class GpuKernelBenchmark {
         dout.fill(NAN_BYTE);
         Class<?> gemm = dev.moa.tasks.kernels.GemmKernels.class;
         Launch[] launches = switch (kind) {
-            case "halfBatchInto" -> {
-                var g = MatVecKernels.batchGrid(rows, batch);
-                yield new Launch[] {ours(MatVecKernels.class, kind, g, dw, dx, dbias, dout, rows, cols, batch, 0, 0)};
+            case "halfBatchInto" -> { // as a step launches it: rows shared by warps where they are few
+                int parts = MatVecKernels.batchParts(rows, cols, batch);
+                var g = MatVecKernels.batchGrid(rows, batch, parts);
+                yield new Launch[] {ours(MatVecKernels.class, kind, g, dw, dx, dbias, dout, rows, cols, batch, 0, 0, parts)};
             }
             case "bf16Tensor" -> {
                 var g = dev.moa.tasks.kernels.GemmKernels.tensorGrid(batch, rows);

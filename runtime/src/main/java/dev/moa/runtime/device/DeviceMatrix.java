@@ -67,8 +67,8 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
 
     /**
      * As {@link #multiply(TaskGraph, String, F32Buffer, F32Buffer, F32Buffer, int, int)}; with {@code shareRows}, a
-     * one-row product over 16-bit weights shares each row's columns among warps where it has few rows
-     * ({@link MatVecKernels#parts}), else a warp per row.
+     * product over 16-bit weights shares each row's columns among warps where it has few rows
+     * ({@link MatVecKernels#parts}, {@link MatVecKernels#batchParts}), else a warp a row (and pass of four rows of x).
      */
     void multiply(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int batch, boolean shareRows) {
         if (batch == 1 && format == WeightFormat.F32) {
@@ -80,8 +80,9 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
         } else if (format == WeightFormat.F32) {
             graph.task(name, MatVecKernels.class, "f32BatchInto", MatVecKernels.batchGrid(rows, batch), data, x, bias, out, rows, cols, batch, epilogue);
         } else {
-            graph.task(name, MatVecKernels.class, "halfBatchInto", MatVecKernels.batchGrid(rows, batch), data, x, bias, out, rows, cols, batch,
-                    epilogue, format == WeightFormat.F16 ? 1 : 0);
+            int parts = shareRows ? MatVecKernels.batchParts(rows, cols, batch) : 1;
+            graph.task(name, MatVecKernels.class, "halfBatchInto", MatVecKernels.batchGrid(rows, batch, parts), data, x, bias, out, rows, cols, batch,
+                    epilogue, format == WeightFormat.F16 ? 1 : 0, parts);
         }
     }
 

@@ -23,9 +23,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A one-session decode step whose products share their rows' columns among warps decodes as the step with a warp a
- * row (a warp a row pair in the normed products): the same greedy tokens and every logit within 1e-5 of the largest,
- * for BF16 and F16 weights, in the emulator. Two shapes: a down projection of few long rows (64 × 4096: 4 warps a
+ * A decode step whose products share their rows' columns among warps decodes as the step with a warp a row (a warp
+ * a row pair in the one-session step's normed products): the same greedy tokens and every logit within 1e-5 of the
+ * largest, for BF16 and F16 weights, one session and two (the batched matvec), in the emulator. Two shapes: a down projection of few long rows (64 × 4096: 4 warps a
  * row, {@link MatVecKernels#parts}), and a 2048-wide residual stream (the q/k/v + RoPE, gate/up + SwiGLU and final
  * norm + head products: 2 warps a pair, {@link NormedMatVecKernels#parts}); and the step really shares them (the
  * kernels' {@code parts} argument) only where asked.
@@ -47,17 +47,25 @@ class SharedRowsTest {
                 try (Model m = Model.load(model, new DeviceChoice(DeviceChoice.Kind.EMULATOR, ""))) {
                     var c = m.config();
                     Accelerator accelerator = m.accelerator().orElseThrow();
-                    List<DeviceDecoder.Row> rows = List.of(new DeviceDecoder.Row(LongContextBenchmark.filled(c, null, 90, 8, KvFormat.F32), 82, 90));
-                    String what = shape + " " + config.get(shape) + ", " + dtype;
-                    accelerator.sharedRows(false);
-                    assertEquals(1, mostParts(accelerator, rows), what + ": a warp a row");
-                    float[][][] alone = TensorDecodeTest.steps(accelerator, rows, Set.of(), Set.of());
-                    accelerator.sharedRows(true);
-                    assertEquals(shape.equals("hidden_size") ? 2 : 4, mostParts(accelerator, rows), what + ": rows shared");
-                    float[][][] shared = TensorDecodeTest.steps(accelerator, rows, Set.of(), Set.of());
-                    for (int s = 0; s < alone.length; s++) {
-                        EmulatorDecodeTest.assertClose(alone[s][0], shared[s][0], 1e-5, what + ", step " + s);
-                        assertEquals(Sampler.argmax(alone[s][0]), Sampler.argmax(shared[s][0]), what + ", step " + s);
+                    // one session (the fused step's normed matvecs), then two of different lengths (the batched matvec)
+                    for (int sessions = 1; sessions <= 2; sessions++) {
+                        List<DeviceDecoder.Row> rows = new java.util.ArrayList<>();
+                        for (int b = 0; b < sessions; b++) {
+                            rows.add(new DeviceDecoder.Row(LongContextBenchmark.filled(c, null, 90 + 40 * b, 8, KvFormat.F32), 82 + 40 * b, 90 + 40 * b));
+                        }
+                        String what = shape + " " + config.get(shape) + ", " + dtype + ", " + sessions + " sessions";
+                        accelerator.sharedRows(false);
+                        assertEquals(1, mostParts(accelerator, rows), what + ": a warp a row");
+                        float[][][] alone = TensorDecodeTest.steps(accelerator, rows, Set.of(), Set.of());
+                        accelerator.sharedRows(true);
+                        assertEquals(shape.equals("hidden_size") ? 2 : 4, mostParts(accelerator, rows), what + ": rows shared");
+                        float[][][] shared = TensorDecodeTest.steps(accelerator, rows, Set.of(), Set.of());
+                        for (int s = 0; s < alone.length; s++) {
+                            for (int b = 0; b < sessions; b++) {
+                                EmulatorDecodeTest.assertClose(alone[s][b], shared[s][b], 1e-5, what + ", step " + s + ", session " + b);
+                                assertEquals(Sampler.argmax(alone[s][b]), Sampler.argmax(shared[s][b]), what + ", step " + s + ", session " + b);
+                            }
+                        }
                     }
                 }
             }
@@ -67,7 +75,7 @@ class SharedRowsTest {
     /** The most warps a row (or row pair) of the step's matvecs take: their last argument, {@code parts}. */
     private static int mostParts(Accelerator accelerator, List<DeviceDecoder.Row> rows) {
         try (DeviceDecoder decoder = accelerator.decoder(rows)) {
-            Set<String> matvecs = Set.of("bf16Into", "f16Into", "half", "halfRope");
+            Set<String> matvecs = Set.of("bf16Into", "f16Into", "half", "halfRope", "halfBatchInto");
             List<TaskGraph.Task> tasks = decoder.tasks().stream().filter(t -> t.owner() != dev.moa.tasks.kernels.GemmKernels.class
                     && matvecs.contains(t.method())).toList();
             assertTrue(tasks.size() >= 3, "the step's matvecs: " + decoder.tasks().stream().map(TaskGraph.Task::name).toList());

@@ -48,7 +48,7 @@ public final class KernelCatalog {
             new Entry("matvec-f16-into", MatVecKernels.class, "f16Into", "F16 matvec with bias and residual epilogue"),
             new Entry("matvec-f32-into", MatVecKernels.class, "f32Into", "F32 matvec with bias and residual epilogue"),
             new Entry("matvec-half-batch", MatVecKernels.class, "halfBatchInto", "BF16/F16 matvec over up to 4 vectors per weight load, epilogue",
-                    Map.of("cols", 2048, "epilogue", MatVecKernels.ACCUMULATE, "ieee", 0)),
+                    Map.of("cols", 2048, "epilogue", MatVecKernels.ACCUMULATE, "ieee", 0, "parts", MatVecKernels.batchParts(2048, 2048, 4))),
             new Entry("matvec-f32-batch", MatVecKernels.class, "f32BatchInto", "F32 matvec over up to 4 vectors per weight load, epilogue"),
             new Entry("matvec-normed-half", NormedMatVecKernels.class, "half", "RMSNorm inside a 16-bit matvec, two rows per warp, bias or SwiGLU epilogue",
                     Map.of("cols", 2048, "epilogue", NormedMatVecKernels.GLU, "ieee", 0, "parts", NormedMatVecKernels.parts(8192, 2048))),

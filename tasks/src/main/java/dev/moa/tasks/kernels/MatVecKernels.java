@@ -167,8 +167,18 @@ public final class MatVecKernels {
      * next to each other (so the weights a pass re-reads are still in L2).
      */
     public static Grid batchGrid(int rows, int batch) {
-        int passes = (batch + BATCH_PASS - 1) / BATCH_PASS;
-        return Grid.of((rows + ROWS_PER_GROUP - 1) / ROWS_PER_GROUP * passes, GROUP);
+        return batchGrid(rows, batch, 1);
+    }
+
+    /** {@link #batchGrid(int, int)} of {@link #halfBatchInto} with each row's columns shared by {@code parts} warps. */
+    public static Grid batchGrid(int rows, int batch, int parts) {
+        int passes = (batch + BATCH_PASS - 1) / BATCH_PASS, rowsPerGroup = ROWS_PER_GROUP / parts;
+        return Grid.of((rows + rowsPerGroup - 1) / rowsPerGroup * passes, GROUP);
+    }
+
+    /** {@link #parts} for {@link #halfBatchInto} over {@code batch} vectors: a warp for each pass of a row's share. */
+    public static int batchParts(int rows, int cols, int batch) {
+        return parts(rows * ((batch + BATCH_PASS - 1) / BATCH_PASS), cols);
     }
 
     /**
@@ -177,25 +187,30 @@ public final class MatVecKernels {
      * up to {@value #BATCH_PASS} vectors, BF16 weights ({@code ieee} = 0) or IEEE half ({@code ieee} = 1). One warp
      * per (row, pass of {@value #BATCH_PASS} vectors): each lane loads eight weights per 16-byte load when {@code cols}
      * is a multiple of 8 (one otherwise), widens them once and multiplies them with each vector of the pass; shuffle
-     * reductions sum the lanes, lane 0 writes through the epilogue of {@link #bf16Into}. Launch
-     * {@link #batchGrid}{@code (rows, batch)} groups of {@value #GROUP}.
+     * reductions sum the lanes, lane 0 writes through the epilogue of {@link #bf16Into}. With {@code parts} warps
+     * sharing each row's columns ({@link #batchParts}), as in {@link #bf16Into}: the row's warps add their four sums in
+     * shared memory in warp order. Launch {@link #batchGrid(int, int, int)}{@code (rows, batch, parts)} groups of
+     * {@value #GROUP}.
      */
     public static void halfBatchInto(KernelContext ctx, Half16Buffer w, F32Buffer x, F32Buffer bias, F32Buffer out, int rows,
-                                     @Specialize int cols, int batch, @Specialize int epilogue, @Specialize int ieee) {
+                                     @Specialize int cols, int batch, @Specialize int epilogue, @Specialize int ieee, @Specialize int parts) {
+        float[] shares = ctx.sharedF32(BATCH_PASS * ROWS_PER_GROUP); // each warp's four sums, where rows are shared by warps
         int passes = (batch + BATCH_PASS - 1) / BATCH_PASS;
         int pass = ctx.groupId(0) % passes;
-        int row = ctx.groupId(0) / passes * ROWS_PER_GROUP + ctx.localId() / KernelContext.WARP;
+        int warp = ctx.localId() / KernelContext.WARP, part = warp % parts;
+        int row = ctx.groupId(0) / passes * (ROWS_PER_GROUP / parts) + warp / parts;
         int lane = ctx.laneId();
         int v = pass * BATCH_PASS, n = Math.min(BATCH_PASS, batch - v);
         long x0 = (long) v * cols, x1 = x0 + (n > 1 ? cols : 0), x2 = x0 + (n > 2 ? 2L * cols : 0), x3 = x0 + (n > 3 ? 3L * cols : 0);
-        if (row < rows) prefetchRow(ctx, w, (long) row * cols, cols);
+        int from = partStart(cols, parts, part), to = partStart(cols, parts, part + 1); // this warp's columns
+        if (row < rows) prefetchRow(ctx, w, (long) row * cols + from, to - from);
         ctx.awaitPriorKernels();
         float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
         if (row < rows) {
             long base = (long) row * cols;
             if (cols % 8 == 0) {
                 KernelContext.unroll(4);
-                for (int c = lane * 8; c < cols; c += 8 * KernelContext.WARP) {
+                for (int c = from + lane * 8; c < to; c += 8 * KernelContext.WARP) {
                     Vec16 wv = w.load8Once(base + c);
                     // Vec16's element index must be a constant for the JIT: each element widened by name
                     float w0 = ieee != 0 ? wv.f16(0) : wv.bf16(0), w1 = ieee != 0 ? wv.f16(1) : wv.bf16(1);
@@ -209,7 +224,7 @@ public final class MatVecKernels {
                 }
             } else {
                 KernelContext.unroll(4);
-                for (int c = lane; c < cols; c += KernelContext.WARP) {
+                for (int c = from + lane; c < to; c += KernelContext.WARP) {
                     short bits = w.get(base + c);
                     float wc = ieee != 0 ? KernelContext.f16ToFloat(bits) : KernelContext.bf16ToFloat(bits);
                     s0 += wc * x.get(x0 + c);
@@ -219,7 +234,25 @@ public final class MatVecKernels {
                 }
             }
         }
-        storeBatch(ctx, ctx.warpSum(s0), ctx.warpSum(s1), ctx.warpSum(s2), ctx.warpSum(s3), bias, out, row, rows, v, n, epilogue);
+        s0 = ctx.warpSum(s0);
+        s1 = ctx.warpSum(s1);
+        s2 = ctx.warpSum(s2);
+        s3 = ctx.warpSum(s3);
+        if (parts > 1) { // the row's warps' sums, added in warp order by its first
+            if (lane == 0) KernelContext.store4(shares, BATCH_PASS * warp, Vec16.ofFloats(s0, s1, s2, s3)); // one 16-byte store
+            ctx.barrier();
+            s0 = 0f;
+            s1 = 0f;
+            s2 = 0f;
+            s3 = 0f;
+            for (int p = warp - part; p < warp - part + parts; p++) {
+                s0 += shares[BATCH_PASS * p];
+                s1 += shares[BATCH_PASS * p + 1];
+                s2 += shares[BATCH_PASS * p + 2];
+                s3 += shares[BATCH_PASS * p + 3];
+            }
+        }
+        if (part == 0) storeBatch(ctx, s0, s1, s2, s3, bias, out, row, rows, v, n, epilogue);
     }
 
     /** As {@link #halfBatchInto} with F32 weights: four weights per 16-byte load when {@code cols} is a multiple of 4. */

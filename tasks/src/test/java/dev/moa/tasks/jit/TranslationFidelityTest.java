@@ -265,9 +265,12 @@ class TranslationFidelityTest {
             F32Buffer full = randomBuffer(rows * cols), x = randomBuffer(batch * cols), bias = randomBuffer(rows);
             Grid grid = MatVecKernels.batchGrid(rows, batch);
             for (int ieee = 0; ieee < 2; ieee++) {
+                int parts = 1 + ieee; // a warp a row, and two sharing each row
+                Grid shared = MatVecKernels.batchGrid(rows, batch, parts);
                 F32Buffer o1 = randomBuffer(batch * rows), o2 = copy(o1);
-                Emulator.launch(MatVecKernels.class, "halfBatchInto", grid, half, x, bias, o1, rows, cols, batch, 3, ieee);
-                ptx(MatVecKernels.class, "halfBatchInto").launch(grid, half.memory(), x.memory(), bias.memory(), o2.memory(), rows, cols, batch, 3, ieee);
+                Emulator.launch(MatVecKernels.class, "halfBatchInto", shared, half, x, bias, o1, rows, cols, batch, 3, ieee, parts);
+                ptx(MatVecKernels.class, "halfBatchInto").launch(shared, half.memory(), x.memory(), bias.memory(), o2.memory(), rows, cols, batch, 3, ieee,
+                        parts);
                 assertClose(o1, o2, 1e-5);
             }
             F32Buffer o1 = randomBuffer(batch * rows), o2 = copy(o1);
@@ -525,7 +528,7 @@ class TranslationFidelityTest {
         for (long i = 0; i < w.length(); i++) w.set(i, (short) (0x3000 + random.nextInt(0x0fff)));
         F32Buffer x = randomBuffer(batch * cols), bias = randomBuffer(rows), o1 = F32Buffer.allocate(arena, batch * rows), o2 = copy(o1);
         PtxInterpreter matvec = ptx(MatVecKernels.class, "halfBatchInto");
-        matvec.launch(MatVecKernels.batchGrid(rows, batch), w.memory(), x.memory(), bias.memory(), o1.memory(), rows, cols, batch, 0, 0);
+        matvec.launch(MatVecKernels.batchGrid(rows, batch), w.memory(), x.memory(), bias.memory(), o1.memory(), rows, cols, batch, 0, 0, 1);
         int splits = dev.moa.tasks.kernels.GemmKernels.splits(batch, rows, cols);
         F32Buffer partial = F32Buffer.allocate(arena, (long) splits * batch * rows);
         PtxInterpreter split = ptx(dev.moa.tasks.kernels.GemmKernels.class, "bf16TensorSplit"), sum = ptx(dev.moa.tasks.kernels.GemmKernels.class, "sumSplits");

@@ -224,17 +224,19 @@ class KernelEmulationTest {
                             for (int r = rows; r < rows + 3; r++) assertEquals(before[r], out.get(r), "no write past the rows");
                         }
                     }
-                    // the batched kernel: every vector of a batch (passes of 4, the last one partial) through each epilogue
+                    // the batched kernel: every vector of a batch (passes of 4, the last one partial) through each epilogue, 16-bit
+                    // rows shared by 1, 2, 4 or 8 warps (one count each epilogue)
                     int batch = 2 + random.nextInt(8);
                     F32Buffer xs = randomBuffer(arena, batch * cols);
                     for (int epilogue = 0; epilogue < 4; epilogue++) {
                         F32Buffer out = randomBuffer(arena, batch * rows + 3);
                         float[] before = out.toArray();
+                        int parts = 1 << epilogue;
                         if (format.equals("f32")) {
                             Emulator.launch(MatVecKernels.class, "f32BatchInto", MatVecKernels.batchGrid(rows, batch), full, xs, bias, out, rows, cols, batch, epilogue);
                         } else {
-                            Emulator.launch(MatVecKernels.class, "halfBatchInto", MatVecKernels.batchGrid(rows, batch), half, xs, bias, out, rows, cols, batch,
-                                    epilogue, format.equals("f16") ? 1 : 0);
+                            Emulator.launch(MatVecKernels.class, "halfBatchInto", MatVecKernels.batchGrid(rows, batch, parts), half, xs, bias, out, rows, cols,
+                                    batch, epilogue, format.equals("f16") ? 1 : 0, parts);
                         }
                         for (int v = 0; v < batch; v++) {
                             for (int r = 0; r < rows; r++) {
