@@ -23,7 +23,7 @@ final class Options {
     /**
      * How a device step runs, to compare the ways on a GPU (or, where a device disagrees with the CPU, to find which
      * way): {@code --decode-attention}, which grouped decode attention; {@code --dependent-launch}, whether its
-     * kernels overlap the one before each; {@code --share-rows}, whether its products over few rows share each row
+     * kernels overlap the one before each; {@code --share-rows}, whether its matvecs over few rows share each row
      * among warps.
      */
     static final class StepOptions {
@@ -38,9 +38,9 @@ final class Options {
         String dependentLaunch;
 
         @Option(names = "--share-rows", paramLabel = "on|off", defaultValue = "on",
-                description = "a one-session device step's products over matrices of few rows (a 1B model's q/k/v, output and down "
-                        + "projections): each row's columns shared by several warps, more of the matrix in flight at once (on), or a warp "
-                        + "a row (off) (default: ${DEFAULT-VALUE})")
+                description = "a device decode step's matvecs over matrices of few rows (a 1B model's q/k/v, output and down "
+                        + "projections; one session, or a few below the tensor cores): each row's columns shared by several warps, more "
+                        + "of the matrix in flight at once (on), or a warp a row (off) (default: ${DEFAULT-VALUE})")
         String shareRows;
 
         /** Checks the names, and that a device runs the step where a choice is not the default, before any work. */

@@ -38,7 +38,7 @@ public final class Accelerator implements AutoCloseable {
     private int tensorProductsFrom = dev.moa.tasks.kernels.MatVecKernels.BATCH_PASS + 1;
     /** Whether the grouped decode attention stages its keys and values ({@link #stagedAttention}). */
     private boolean stagedAttention = true;
-    /** Whether one-row products over few rows share each row's columns among warps ({@link #sharedRows}). */
+    /** Whether decode steps' matvecs over few rows share each row's columns among warps ({@link #sharedRows}). */
     private boolean sharedRows = true;
     /** How prompts multiply on the tensor cores ({@link #promptPrecision}). */
     private PromptPrecision promptPrecision = PromptPrecision.F32;
@@ -142,10 +142,12 @@ public final class Accelerator implements AutoCloseable {
     }
 
     /**
-     * Whether the one-row products of steps built later over 16-bit matrices of few rows (a 1B model's q/k/v, output
-     * and down projections) share each row's columns among warps ({@link dev.moa.tasks.kernels.MatVecKernels#parts},
+     * Whether the matvecs of decode steps built later (one session's, and the batched ones below the tensor cores)
+     * over 16-bit matrices of few rows (a 1B model's q/k/v, output and down projections) share each row's columns
+     * among warps ({@link dev.moa.tasks.kernels.MatVecKernels#parts}, {@link dev.moa.tasks.kernels.MatVecKernels#batchParts},
      * {@link dev.moa.tasks.kernels.NormedMatVecKernels#parts}; the default) or take a warp a row (a row pair in the
-     * normed products): for benchmarks that compare the two.
+     * normed products): for benchmarks that compare the two. A prompt's output head over its last token chooses by
+     * its rows either way.
      */
     public synchronized void sharedRows(boolean shared) {
         sharedRows = shared;

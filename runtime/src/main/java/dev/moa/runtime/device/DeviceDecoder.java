@@ -82,9 +82,9 @@ public final class DeviceDecoder implements AutoCloseable {
      * products with BF16 weights run on the tensor cores as GEMMs over the rows (split over their columns where their
      * tiles are few), else as batched matvecs; with {@code stagedAttention}, the grouped decode attention stages its keys
      * and values in shared memory where the cache's rows allow ({@link AttentionKernels#decodeStaged}), else reads them
-     * from memory as it uses them ({@link AttentionKernels#decodeGrouped}); with {@code sharedRows}, a one-row product
-     * over a 16-bit matrix of few rows shares each row's (or row pair's) columns among warps ({@link MatVecKernels#parts},
-     * {@link NormedMatVecKernels#parts}).
+     * from memory as it uses them ({@link AttentionKernels#decodeGrouped}); with {@code sharedRows}, a matvec (one
+     * row's, or the batched one) over a 16-bit matrix of few rows shares each row's (or row pair's) columns among warps
+     * ({@link MatVecKernels#parts}, {@link MatVecKernels#batchParts}, {@link NormedMatVecKernels#parts}).
      */
     DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, KvPool pool, List<Row> rows, boolean tensorProducts,
                   boolean stagedAttention, boolean sharedRows) {

@@ -29,7 +29,7 @@ class GpuKernelBenchmarkTest {
         });
     }
 
-    /** The token-choice rows launch the argmax and the draw as a step does, and find the host's tokens (one launch each on the fake). */
+    /** The few-row matvec rows compute the product a warp a row and with rows shared, and cycle through enough copies. */
     @Test
     void sharedRowMatVecRowsComputeTheProduct() {
         onTheFakeDriver(benchmark -> {
@@ -43,6 +43,7 @@ class GpuKernelBenchmarkTest {
         assertEquals(6, GpuKernelBenchmark.copiesPastTheL2(2048L * 8192 * 2), "32 MB: 6 copies, 192 MB");
     }
 
+    /** The token-choice rows launch the argmax and the draw as a step does, and find the host's tokens (one launch each on the fake). */
     @Test
     void drawRowsChooseTheHostsTokens() {
         onTheFakeDriver(benchmark -> {

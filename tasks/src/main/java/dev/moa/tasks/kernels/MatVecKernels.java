@@ -23,7 +23,7 @@ public final class MatVecKernels {
 
     /** The launch of a 16-bit matvec over {@code rows} rows whose columns {@code parts} warps share ({@link #parts}). */
     public static Grid grid(int rows, int parts) {
-        int rowsPerGroup = ROWS_PER_GROUP / parts;
+        int rowsPerGroup = ROWS_PER_GROUP / checkParts(parts);
         return Grid.of((rows + rowsPerGroup - 1) / rowsPerGroup, GROUP);
     }
 
@@ -100,7 +100,7 @@ public final class MatVecKernels {
         int warp = ctx.localId() / KernelContext.WARP, part = warp % parts;
         int row = ctx.groupId(0) * (ROWS_PER_GROUP / parts) + warp / parts;
         int lane = ctx.laneId();
-        int from = partStart(cols, parts, part), to = partStart(cols, parts, part + 1); // this warp's columns
+        int from = partStart(cols, parts, part), to = partEnd(cols, parts, part); // this warp's columns
         if (row < rows) prefetchRow(ctx, w, (long) row * cols + from, to - from);
         ctx.awaitPriorKernels();
         float sum = 0f;
@@ -172,7 +172,7 @@ public final class MatVecKernels {
 
     /** {@link #batchGrid(int, int)} of {@link #halfBatchInto} with each row's columns shared by {@code parts} warps. */
     public static Grid batchGrid(int rows, int batch, int parts) {
-        int passes = (batch + BATCH_PASS - 1) / BATCH_PASS, rowsPerGroup = ROWS_PER_GROUP / parts;
+        int passes = (batch + BATCH_PASS - 1) / BATCH_PASS, rowsPerGroup = ROWS_PER_GROUP / checkParts(parts);
         return Grid.of((rows + rowsPerGroup - 1) / rowsPerGroup * passes, GROUP);
     }
 
@@ -202,7 +202,7 @@ public final class MatVecKernels {
         int lane = ctx.laneId();
         int v = pass * BATCH_PASS, n = Math.min(BATCH_PASS, batch - v);
         long x0 = (long) v * cols, x1 = x0 + (n > 1 ? cols : 0), x2 = x0 + (n > 2 ? 2L * cols : 0), x3 = x0 + (n > 3 ? 3L * cols : 0);
-        int from = partStart(cols, parts, part), to = partStart(cols, parts, part + 1); // this warp's columns
+        int from = partStart(cols, parts, part), to = partEnd(cols, parts, part); // this warp's columns
         if (row < rows) prefetchRow(ctx, w, (long) row * cols + from, to - from);
         ctx.awaitPriorKernels();
         float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
@@ -324,8 +324,22 @@ public final class MatVecKernels {
      * {@code cols}.
      */
     static int partStart(int cols, int parts, int part) {
+        if (parts == 1) return 0; // (written out, so that a warp a row compiles as before the parts)
         int share = cols % 8 == 0 ? (cols / 8 + parts - 1) / parts * 8 : (cols + parts - 1) / parts;
         return Math.min(cols, part * share);
+    }
+
+    /** Where part {@code part}'s columns end ({@link #partStart}): the next part's start, {@code cols} for the last. */
+    static int partEnd(int cols, int parts, int part) {
+        return parts == 1 ? cols : partStart(cols, parts, part + 1);
+    }
+
+    /** {@code parts}, checked: 1, 2, 4 or 8 warps a row (a row's warps must lie in one group of {@value #ROWS_PER_GROUP}). */
+    static int checkParts(int parts) {
+        if (parts < 1 || parts > ROWS_PER_GROUP || (parts & (parts - 1)) != 0) {
+            throw new IllegalArgumentException("warps a row must be 1, 2, 4 or 8, not " + parts);
+        }
+        return parts;
     }
 
     /**

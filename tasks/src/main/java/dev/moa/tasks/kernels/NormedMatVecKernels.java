@@ -38,7 +38,7 @@ public final class NormedMatVecKernels {
 
     /** The launch over {@code pairs} row pairs, each pair's columns shared by {@code parts} warps ({@link #parts}). */
     public static Grid grid(int pairs, int parts) {
-        int perGroup = PAIRS_PER_GROUP / parts;
+        int perGroup = PAIRS_PER_GROUP / MatVecKernels.checkParts(parts);
         return Grid.of((pairs + perGroup - 1) / perGroup, GROUP);
     }
 
@@ -75,7 +75,7 @@ public final class NormedMatVecKernels {
         boolean inside = pair < (glu ? rows / 2 : (rows + 1) / 2);
         if (parts == 1 && !inside) return; // the whole warp: no shuffle waits for it (shared pairs' warps all meet a barrier)
         int row0 = !inside ? 0 : glu ? pair : 2 * pair, row1 = !inside ? 0 : glu ? pair + rows / 2 : 2 * pair + 1;
-        int from = inside ? MatVecKernels.partStart(cols, parts, part) : cols, to = MatVecKernels.partStart(cols, parts, part + 1);
+        int from = MatVecKernels.partStart(cols, parts, part), to = parts > 1 && !inside ? from : MatVecKernels.partEnd(cols, parts, part);
         MatVecKernels.prefetchRow(ctx, w, (long) row0 * cols + from, to - from);
         if (row1 < rows) MatVecKernels.prefetchRow(ctx, w, (long) row1 * cols + from, to - from);
         ctx.awaitPriorKernels();
@@ -122,7 +122,7 @@ public final class NormedMatVecKernels {
         if (!inside) pair = 0; // past the last pair: pair 0's loads, no weights, nothing written
         int head = pair / half, i = pair % half;
         int row0 = head * headDim + i, row1 = row0 + half;
-        int from = inside ? MatVecKernels.partStart(cols, parts, part) : cols, to = MatVecKernels.partStart(cols, parts, part + 1);
+        int from = MatVecKernels.partStart(cols, parts, part), to = parts > 1 && !inside ? from : MatVecKernels.partEnd(cols, parts, part);
         MatVecKernels.prefetchRow(ctx, w, (long) row0 * cols + from, to - from);
         MatVecKernels.prefetchRow(ctx, w, (long) row1 * cols + from, to - from);
         ctx.awaitPriorKernels();

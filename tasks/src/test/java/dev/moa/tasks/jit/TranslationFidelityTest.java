@@ -299,8 +299,9 @@ class TranslationFidelityTest {
                 assertClose(o1, o2, 1e-5);
             }
         }
-        // q/k/v with RoPE into a cache: 2 query heads, 1 KV head of 4 dims; a sink of 2 slots and a ring of 3
-        int heads = 2, kvHeads = 1, headDim = 4, position = 7, slots = 5;
+        // q/k/v with RoPE into a cache: 3 query heads, 1 KV head of 4 dims (10 pairs: shared by 2 warps, the last of the
+        // 3 groups has two past the last pair); a sink of 2 slots and a ring of 3
+        int heads = 3, kvHeads = 1, headDim = 4, position = 7, slots = 5;
         int qkvRows = (heads + 2 * kvHeads) * headDim;
         F32Buffer cos = randomBuffer(8 * headDim / 2), sin = randomBuffer(8 * headDim / 2);
         I32Buffer step = I32Buffer.allocate(arena, 4), sinkSlots = I32Buffer.of(arena, 2), offsets = I32Buffer.of(arena, 0), rings = I32Buffer.of(arena, 3);
@@ -309,12 +310,12 @@ class TranslationFidelityTest {
         F32Buffer k1 = randomBuffer(slots * headDim), k2 = copy(k1), v1 = randomBuffer(slots * headDim), v2 = copy(v1);
         I32Buffer p1 = I32Buffer.of(arena, 0, 1, 4, 5, 6), p2 = I32Buffer.of(arena, 0, 1, 4, 5, 6);
         Half16Buffer placeholder = Half16Buffer.allocate(arena, 8);
-        Grid grid = NormedMatVecKernels.grid(qkvRows / 2, 1), shared = NormedMatVecKernels.grid(qkvRows / 2, 4);
+        Grid grid = NormedMatVecKernels.grid(qkvRows / 2, 1), shared = NormedMatVecKernels.grid(qkvRows / 2, 2);
         Emulator.launch(NormedMatVecKernels.class, "halfRope", grid, w, x, g, bias, q1, cos, sin, k1, v1, placeholder, placeholder, p1, offsets, rings,
                 step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32, 1);
         ptx(NormedMatVecKernels.class, "halfRope").launch(shared, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
                 sin.memory(), k2.memory(), v2.memory(), placeholder.memory(), placeholder.memory(), p2.memory(), offsets.memory(), rings.memory(),
-                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32, 4);
+                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32, 2);
         assertClose(q1, q2, 1e-5);
         assertClose(k1, k2, 1e-5);
         assertClose(v1, v2, 1e-5);
@@ -323,7 +324,7 @@ class TranslationFidelityTest {
         // the same into a BF16 cache (k1, v1 as placeholders now): cvt.rn.bf16.f32 rounds as the emulator's Java does
         Half16Buffer k3 = bf16Of(randomBuffer(slots * headDim)), k4 = copy(k3), v3 = bf16Of(randomBuffer(slots * headDim)), v4 = copy(v3);
         Emulator.launch(NormedMatVecKernels.class, "halfRope", shared, w, x, g, bias, q1, cos, sin, k1, v1, k3, v3, p1, offsets, rings,
-                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16, 4);
+                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16, 2);
         ptx(NormedMatVecKernels.class, "halfRope").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
                 sin.memory(), k1.memory(), v1.memory(), k4.memory(), v4.memory(), p2.memory(), offsets.memory(), rings.memory(),
                 step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16, 1);

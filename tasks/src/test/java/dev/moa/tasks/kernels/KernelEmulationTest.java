@@ -184,6 +184,23 @@ class KernelEmulationTest {
     }
 
     @Test
+    void warpsARowAreChosenForLlama1bShapesAndChecked() {
+        assertEquals(2, MatVecKernels.parts(2048, 2048), "output projection");
+        assertEquals(4, MatVecKernels.parts(2048, 8192), "down projection");
+        assertEquals(1, MatVecKernels.parts(16384, 2048), "gate/up: warps enough");
+        assertEquals(1, MatVecKernels.parts(128256, 2048), "output head");
+        assertEquals(1, MatVecKernels.parts(2048, 2052), "rows not whole 16-byte loads");
+        assertEquals(2, NormedMatVecKernels.parts(1536, 2048), "q/k/v pairs");
+        assertEquals(1, NormedMatVecKernels.parts(8192, 2048), "gate/up pairs");
+        assertEquals(2, MatVecKernels.batchParts(2048, 2048, 4), "four sessions: one pass");
+        assertEquals(1, MatVecKernels.batchParts(2048, 2048, 32), "32 sessions: eight passes, warps enough");
+        for (int parts : new int[] {0, 3, 16}) {
+            assertThrows(IllegalArgumentException.class, () -> MatVecKernels.grid(10, parts), "parts " + parts);
+            assertThrows(IllegalArgumentException.class, () -> NormedMatVecKernels.grid(10, parts), "parts " + parts);
+        }
+    }
+
+    @Test
     void matVecEpiloguesAddBiasAndResidualForEveryFormat() {
         try (Arena arena = Arena.ofShared()) {
             for (String format : new String[] {"bf16", "f16", "f32"}) {

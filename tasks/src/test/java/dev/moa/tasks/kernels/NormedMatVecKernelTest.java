@@ -126,7 +126,7 @@ class NormedMatVecKernelTest {
                         step, sinkSlots, heads, kvHeads, headDim, format);
 
                 F32Buffer qkv = F32Buffer.allocate(arena, rows);
-                int parts = withBias ? 4 : 8; // each pair's columns shared by warps (a partial last group with 8)
+                int parts = withBias ? 4 : 8; // each pair's columns shared by warps (TranslationFidelityTest: a partial last group)
                 Emulator.launch(NormedMatVecKernels.class, "halfRope", NormedMatVecKernels.grid(rows / 2, parts), w.stored(), x, g, bias, qkv, cos, sin,
                         fused.keyCache, fused.valueCache, fused.keys16, fused.values16, fused.slotPositions, fused.offsets, fused.rings, step, sinkSlots,
                         heads, kvHeads, headDim, cols, EPS, withBias ? MatVecKernels.BIAS : 0, ieee, format, parts);
