@@ -68,7 +68,8 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
     /**
      * As {@link #multiply(TaskGraph, String, F32Buffer, F32Buffer, F32Buffer, int, int)}; with {@code shareRows}, a
      * product over 16-bit weights shares each row's columns among warps where it has few rows
-     * ({@link MatVecKernels#parts}, {@link MatVecKernels#batchParts}), else a warp a row (and pass of four rows of x).
+     * ({@link MatVecKernels#parts}, {@link MatVecKernels#batchParts}), else a warp a row (and pass of four rows of x),
+     * and asks the L2 for the whole matrix before it waits where it is small ({@link #prefetch}).
      */
     void multiply(TaskGraph graph, String name, F32Buffer x, F32Buffer bias, F32Buffer out, int epilogue, int batch, boolean shareRows) {
         if (batch == 1 && format == WeightFormat.F32) {
@@ -76,14 +77,23 @@ record DeviceMatrix(DeviceBuffer data, WeightFormat format, int rows, int cols) 
         } else if (batch == 1) {
             int parts = shareRows ? MatVecKernels.parts(rows, cols) : 1;
             graph.task(name, MatVecKernels.class, format == WeightFormat.F16 ? "f16Into" : "bf16Into", MatVecKernels.grid(rows, parts), data, x, bias,
-                    out, rows, cols, epilogue, parts);
+                    out, rows, cols, epilogue | prefetch(shareRows), parts);
         } else if (format == WeightFormat.F32) {
             graph.task(name, MatVecKernels.class, "f32BatchInto", MatVecKernels.batchGrid(rows, batch), data, x, bias, out, rows, cols, batch, epilogue);
         } else {
             int parts = shareRows ? MatVecKernels.batchParts(rows, cols, batch) : 1;
             graph.task(name, MatVecKernels.class, "halfBatchInto", MatVecKernels.batchGrid(rows, batch, parts), data, x, bias, out, rows, cols, batch,
-                    epilogue, format == WeightFormat.F16 ? 1 : 0, parts);
+                    epilogue | prefetch(shareRows), format == WeightFormat.F16 ? 1 : 0, parts);
         }
+    }
+
+    /**
+     * {@link MatVecKernels#PREFETCH_WHOLE} where this matrix is small enough to be asked of the L2 whole before its
+     * matvec waits for the kernel before ({@link MatVecKernels#prefetchesWhole}), with the rows shared: the matvecs as
+     * they were before both (a warp a row, the first kilobyte of each row) otherwise.
+     */
+    private int prefetch(boolean shareRows) {
+        return shareRows && MatVecKernels.prefetchesWhole(rows, cols) ? MatVecKernels.PREFETCH_WHOLE : 0;
     }
 
     /** Whether the weights are 16-bit (BF16 or F16): what the normed kernels ({@link NormedMatVecKernels}) read. */

@@ -55,6 +55,13 @@ public final class MatVecKernels {
     public static final int BIAS = 1;
     /** Epilogue flag: add to what {@code out[r]} holds (a residual connection) instead of overwriting it. */
     public static final int ACCUMULATE = 2;
+    /**
+     * Launch flag of the 16-bit matvecs, with the epilogue's: before {@link KernelContext#awaitPriorKernels} ask the
+     * L2 for the whole matrix, each warp its run of its row (without it: the first {@link #PREFETCH_BYTES} of the
+     * run). For matrices that fit the L2 with room to spare and follow a kernel that leaves the memory idle
+     * ({@link #prefetchesWhole}). (8: {@code NormedMatVecKernels.GLU} is 4.)
+     */
+    public static final int PREFETCH_WHOLE = 8;
 
     /**
      * {@code out[r] = Σ_c w[r, c] · x[c]} with BF16 weights ({@code rows × cols}, row-major). One warp per row:
@@ -101,7 +108,8 @@ public final class MatVecKernels {
         int row = ctx.groupId(0) * (ROWS_PER_GROUP / parts) + warp / parts;
         int lane = ctx.laneId();
         int from = partStart(cols, parts, part), to = partEnd(cols, parts, part); // this warp's columns
-        if (row < rows) prefetchRow(ctx, w, (long) row * cols + from, to - from);
+        if (row < rows && (epilogue & PREFETCH_WHOLE) != 0) prefetchRun(ctx, w, (long) row * cols + from, to - from);
+        else if (row < rows) prefetchRow(ctx, w, (long) row * cols + from, to - from);
         ctx.awaitPriorKernels();
         float sum = 0f;
         if (row < rows) {
@@ -203,7 +211,8 @@ public final class MatVecKernels {
         int v = pass * BATCH_PASS, n = Math.min(BATCH_PASS, batch - v);
         long x0 = (long) v * cols, x1 = x0 + (n > 1 ? cols : 0), x2 = x0 + (n > 2 ? 2L * cols : 0), x3 = x0 + (n > 3 ? 3L * cols : 0);
         int from = partStart(cols, parts, part), to = partEnd(cols, parts, part); // this warp's columns
-        if (row < rows) prefetchRow(ctx, w, (long) row * cols + from, to - from);
+        if (row < rows && (epilogue & PREFETCH_WHOLE) != 0) prefetchRun(ctx, w, (long) row * cols + from, to - from);
+        else if (row < rows) prefetchRow(ctx, w, (long) row * cols + from, to - from);
         ctx.awaitPriorKernels();
         float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
         if (row < rows) {
@@ -357,6 +366,30 @@ public final class MatVecKernels {
     static void prefetchRow(KernelContext ctx, Half16Buffer w, long base, int cols) {
         int lane = ctx.laneId();
         if (lane < PREFETCH_BYTES / 128 && lane * 64 < cols) ctx.prefetchL2(w, base + lane * 64);
+    }
+
+    /**
+     * The largest 16-bit matrix {@link #prefetchesWhole}: a 1B model's 8 MB output projection follows the decode
+     * attention, which reads a few hundred kilobytes of cache at short context and leaves the memory idle for
+     * microseconds, during which the whole matrix can arrive; larger matrices (down, gate/up) follow kernels that
+     * stream at full bandwidth, and 32 MB or more of early lines could push each other out of a 50 MB L2 before they
+     * are read.
+     */
+    static final long WHOLE_PREFETCH_BYTES = 16L << 20;
+
+    /** Whether a matvec over {@code rows × cols} 16-bit weights may ask the L2 for all of them ({@link #PREFETCH_WHOLE}). */
+    public static boolean prefetchesWhole(int rows, int cols) {
+        return (long) rows * cols * 2 <= WHOLE_PREFETCH_BYTES;
+    }
+
+    /**
+     * A whole 16-bit run of {@code cols} elements at {@code base}, asked of the L2 a 128-byte line a lane: every 64th
+     * element from the first, and the last (whose line the others miss where the run does not start on a line).
+     */
+    static void prefetchRun(KernelContext ctx, Half16Buffer w, long base, int cols) {
+        int lane = ctx.laneId();
+        for (int at = lane * 64; at < cols; at += 64 * KernelContext.WARP) ctx.prefetchL2(w, base + at);
+        if (lane == KernelContext.WARP - 1 && cols > 0) ctx.prefetchL2(w, base + cols - 1);
     }
 
     /** Lane 0 of the row's warp writes the row's result through the epilogue. */

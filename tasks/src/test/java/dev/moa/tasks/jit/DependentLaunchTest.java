@@ -34,6 +34,42 @@ class DependentLaunchTest {
         }
     }
 
+    /**
+     * A decode matvec launched with {@code PREFETCH_WHOLE} (a small matrix, as a 1B model's output projection) asks
+     * the L2 for every line of its weights before it waits, each warp its run of its rows, with rows shared by warps
+     * and not; and for no line outside them. Without the flag, as before it: the lines of elements 0, 64, …, 448 of
+     * each row (its first kilobyte).
+     */
+    @Test
+    void aSmallMatVecAsksTheL2ForItsWholeMatrixBeforeWaiting() {
+        int rows = 19, cols = 8 * 200;
+        try (Arena arena = Arena.ofShared()) {
+            Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
+            F32Buffer x = F32Buffer.allocate(arena, cols), out = F32Buffer.allocate(arena, rows);
+            long first = w.memory().address() >>> 7, last = (w.memory().address() + w.memory().byteSize() - 1) >>> 7;
+            java.util.Set<Long> lines = new java.util.HashSet<>();
+            for (long line = first; line <= last; line++) lines.add(line);
+            for (int parts : new int[] {1, 4}) {
+                PtxInterpreter matvec = new PtxInterpreter(PtxCompiler.compile(dev.moa.tasks.kernels.MatVecKernels.class, "bf16Into", "sm_90").ptx());
+                matvec.launch(dev.moa.tasks.kernels.MatVecKernels.grid(rows, parts), w.memory(), x.memory(), out.memory(), out.memory(), rows, cols,
+                        dev.moa.tasks.kernels.MatVecKernels.PREFETCH_WHOLE, parts);
+                java.util.Set<Long> asked = matvec.prefetchedLines(), missed = new java.util.TreeSet<>(lines), outside = new java.util.TreeSet<>(asked);
+                missed.removeAll(asked);
+                outside.removeAll(lines);
+                assertEquals(java.util.Set.of(), missed, parts + " warps a row: lines of the weights not asked for");
+                assertEquals(java.util.Set.of(), outside, parts + " warps a row: lines asked for outside the weights");
+            }
+            PtxInterpreter bounded = new PtxInterpreter(PtxCompiler.compile(dev.moa.tasks.kernels.MatVecKernels.class, "bf16Into", "sm_90").ptx());
+            bounded.launch(dev.moa.tasks.kernels.MatVecKernels.grid(rows, 1), w.memory(), x.memory(), out.memory(), out.memory(), rows, cols, 0, 1);
+            java.util.Set<Long> firstKilobytes = new java.util.HashSet<>();
+            for (int r = 0; r < rows; r++) {
+                long start = w.memory().address() + (long) r * cols * 2;
+                for (int k = 0; k < 8; k++) firstKilobytes.add((start + 128L * k) >>> 7); // the lines of elements 0, 64, ..., 448
+            }
+            assertEquals(firstKilobytes, bounded.prefetchedLines(), "without the flag: the first kilobyte of each row, as before the flag");
+        }
+    }
+
     /** Each entry of a module of several says for itself whether it waits. */
     @Test
     void theWaitIsReadPerEntry() {

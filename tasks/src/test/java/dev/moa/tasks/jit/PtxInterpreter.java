@@ -50,6 +50,14 @@ public final class PtxInterpreter {
     /** Of {@link #executed}, the register moves ({@code mov}), which ptxas's register allocation mostly removes. */
     private final java.util.concurrent.atomic.LongAdder moves = new java.util.concurrent.atomic.LongAdder();
 
+    /** The 128-byte lines {@code prefetch.global.L2} asked for in every launch so far (address / 128). */
+    private final java.util.Set<Long> prefetched = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** The 128-byte lines (address / 128) the launches so far asked the L2 for. */
+    public java.util.Set<Long> prefetchedLines() {
+        return java.util.Set.copyOf(prefetched);
+    }
+
     /** Shared-memory bank conflicts of every launch so far. */
     private final SharedBanks banks = new SharedBanks();
 
@@ -630,6 +638,7 @@ public final class PtxInterpreter {
                         }
                         case "prefetch" -> { // prefetch.global.L2 [address]: a hint, touching nothing (allowed before the wait)
                             if (!op.text().startsWith("prefetch.global.L2 ")) throw unsupported(op);
+                            prefetched.add(address(o[0]) >>> 7);
                         }
                         case "griddepcontrol" -> {
                             switch (p[1]) {
