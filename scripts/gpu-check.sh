@@ -7,7 +7,9 @@
 # bring .device/ along. Each step has its own time limit, so one failure or hang costs only its own step.
 #   1. the driver binding: a two-kernel task graph, captured and replayed (moa kernels --check --device cuda)
 #   2. parity: the 15 PyTorch float64 goldens decoded on the GPU; the demo model on the GPU against the CPU in
-#      dense, MoA-plan, uniform and window attention (moa check); where either disagrees, again with kernels launched
+#      dense, MoA-plan, uniform and window attention (moa check), and after the batch-1 benchmarks the 1B-shaped model
+#      they timed (check-1b: its shapes share rows among warps and take the staged attention's 1B tiles, which the
+#      small models do not); where the goldens or the demo disagree, again with kernels launched
 #      one after another, the unstaged attention and a warp a row (goldens-plain, demo-plain), to tell whether those
 #      are to blame
 #   3. the kernels against the HBM roofline and nvcc's build of the same algorithms (scripts/kernel-gap), the prefill
@@ -36,7 +38,7 @@ out="${OUT:-}"
 log=/dev/null
 [ -n "$out" ] && { mkdir -p "$out"; log="$out/gpu-check.log"; }
 exec > >(tee -a "$log") 2>&1
-steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-unshared bench-1b-batch long-context-budget long-context-budget-demo prefill prefill-bf16 kernel-gap torch-matmul torch-attention hf-transformers long-context bench-serve"
+steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-unshared bench-1b-batch check-1b long-context-budget long-context-budget-demo prefill prefill-bf16 kernel-gap torch-matmul torch-attention hf-transformers long-context bench-serve"
 for name in ${MOA_GPU_ONLY:-} ${MOA_GPU_SKIP:-}; do # a misspelt name would run nothing (or everything) and report success
     case " $steps " in *" $name "*) ;; *) echo "gpu-check: no step named '$name' in MOA_GPU_ONLY/MOA_GPU_SKIP; the steps: $steps" >&2; exit 2;; esac
 done
@@ -100,6 +102,13 @@ with_plan() { # with_plan NAME SECONDS COMMAND...: a step that needs the 1B plan
     if [ -n "${MOA_GPU_ONLY:-}" ]; then case " $MOA_GPU_ONLY " in *" $1 "*) ;; *) return;; esac; fi
     echo; echo "=== $1: not run, $plan is missing (scripts/device-bundle puts it there)"; failed=$((failed + 1))
 }
+# parity on the shapes the benchmarks time (the goldens and the demo model are too small for rows shared among warps, the
+# staged attention's 1B tiles or the 1B plan's rings): the 1B-shaped model bench-1b made, against the CPU, each mode
+# alone and all together (a batched step below the tensor cores)
+modes="dense;uniform:0,0.5;window:16"
+[ -f "$plan" ] && modes="$modes;moa:$plan"
+step check-1b 150 "${java[@]}" check --model "$MOA_HOME/models/llama-3.2-1b-shaped" --device cuda --prompt-tokens 64 --steps 8 \
+    --attention "$modes"
 with_plan long-context-budget 240 "${java[@]}" bench long-context --device cuda --lengths 16384 --kv-budget 24G --kv-cache bf16 \
     --products matvec,auto --decode-tokens 4 --plan "$plan"
 # (3072-token prompts: with the 1024 steps' allowance, the demo model's 4096 trained positions)

@@ -35,8 +35,9 @@ class GpuCheckScriptTest {
         try (Stream<Path> files = Files.list(ROOT.resolve("tests/src/test/resources/golden"))) {
             goldens = String.join(",", files.filter(f -> f.toString().endsWith(".json")).map(Path::toString).sorted().toList());
         }
-        Map<String, String> values = Map.of("plan", ROOT.resolve("models/moa-demo/moa-plan-50.json").toString(), "goldens", goldens,
-                "root", ROOT.toString());
+        String plan = ROOT.resolve("models/moa-demo/moa-plan-50.json").toString();
+        Map<String, String> values = Map.of("plan", plan, "goldens", goldens, "root", ROOT.toString(), "MOA_HOME", "/tmp/moa-home",
+                "modes", "dense;uniform:0,0.5;window:16;moa:" + plan); // (modes as the script builds them with the plan there)
         int lines = 0;
         for (String line : script.split("\n")) {
             int at = line.indexOf("\"${java[@]}\"");
