@@ -28,11 +28,11 @@ public final class MatVecKernels {
     }
 
     /**
-     * Warps a one-vector matvec (launched alone: it has the GPU) would have in flight at the least: {@value} is 62 a
-     * streaming multiprocessor on a 132-SM H100 or H200, each with its lanes' 16-byte loads outstanding. A matrix of
-     * few rows (a 1B model's output and down projections: 2048) has a warp per row on a few dozen warps an SM, each
-     * walking a long row in a chain of dependent round trips to memory; sharing each row's columns among more warps
-     * puts more of its bytes in flight at once and shortens the chains.
+     * The most warps sharing rows ({@link #parts}) brings a one-vector matvec to: {@value} is 62 a streaming
+     * multiprocessor of a 132-SM H100 or H200, each with its lanes' 16-byte loads outstanding, as many as its
+     * registers leave resident. A matrix of few rows (a 1B model's output and down projections: 2048) has, at a warp a
+     * row, a dozen or so warps an SM, each walking a long row in a chain of dependent round trips to memory; sharing
+     * each row's columns among more warps puts more of its bytes in flight at once and shortens the chains.
      */
     static final int WARPS_IN_FLIGHT = 8192;
 
