@@ -217,19 +217,24 @@ final class BenchCommand {
                 }
                 double[] inGraph = step.profileInGraph(20);
                 var tasks = step.tasks();
-                java.util.Map<String, double[]> byName = new java.util.LinkedHashMap<>(); // name -> {launches, alone us, in-graph us}
+                // name -> {launches, alone us, in-graph us, weight bytes}
+                java.util.Map<String, double[]> byName = new java.util.LinkedHashMap<>();
                 for (int i = 0; i < tasks.size(); i++) {
-                    double[] row = byName.computeIfAbsent(tasks.get(i).name().replaceFirst("^layer \\d+ ", ""), k -> new double[3]);
+                    double[] row = byName.computeIfAbsent(tasks.get(i).name().replaceFirst("^layer \\d+ ", ""), k -> new double[4]);
                     row[0]++;
                     row[1] += micros[i];
                     row[2] += inGraph[i];
+                    row[3] += dev.moa.runtime.device.DeviceDecoder.weightBytes(tasks.get(i));
                 }
                 double sum = java.util.Arrays.stream(micros).sum(), graphSum = java.util.Arrays.stream(inGraph).sum();
                 System.out.printf("decode step (us): %.1f per step measured; %.1f in the replayed graph; %.1f with each kernel launched alone%n",
                         stepMicros, graphSum, sum);
-                System.out.println("task                              launches   alone us each   in graph us each   in graph us/step   of graph");
-                byName.forEach((name, row) -> System.out.printf("%-33s %8.0f %15.2f %18.2f %18.1f %9.1f%%%n", name, row[0], row[1] / row[0],
-                        row[2] / row[0], row[2], 100 * row[2] / graphSum));
+                // a product's weights over its time in the graph: its share of the bandwidth, beside the copy bandwidth printed above
+                System.out.println("task                              launches   alone us each   in graph us each   in graph us/step   of graph"
+                        + "   weights MB/step   GB/s in graph");
+                byName.forEach((name, row) -> System.out.printf("%-33s %8.0f %15.2f %18.2f %18.1f %9.1f%% %17s %15s%n", name, row[0],
+                        row[1] / row[0], row[2] / row[0], row[2], 100 * row[2] / graphSum, row[3] == 0 ? "-" : String.format("%.1f", row[3] / 1e6),
+                        row[3] == 0 ? "-" : String.format("%.0f", row[3] / (row[2] * 1e3))));
             }
         }
 

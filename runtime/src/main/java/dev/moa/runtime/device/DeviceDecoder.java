@@ -662,6 +662,16 @@ public final class DeviceDecoder implements AutoCloseable {
         return greedyGraph.tasks();
     }
 
+    /**
+     * The weight bytes a task of a step streams: a matvec's matrix (the first argument of {@link MatVecKernels}' and
+     * {@link NormedMatVecKernels}' kernels), 0 for any other task. Over a one-session step's tasks they add up to the
+     * model's weight bytes per decoded token; {@code bench decode --profile} divides each product's by its time.
+     */
+    public static long weightBytes(TaskGraph.Task task) {
+        boolean matvec = task.owner() == MatVecKernels.class || task.owner() == NormedMatVecKernels.class;
+        return matvec && task.args().getFirst() instanceof dev.moa.tasks.kernel.DeviceBuffer b ? b.memory().byteSize() : 0;
+    }
+
     /** Bytes of the device KV cache, all rows. */
     public long kvCacheBytes() {
         return kvBytes;

@@ -55,10 +55,10 @@ class SharedRowsTest {
                         }
                         String what = shape + " " + config.get(shape) + ", " + dtype + ", " + sessions + " sessions";
                         accelerator.sharedRows(false);
-                        assertEquals(1, mostParts(accelerator, rows), what + ": a warp a row");
+                        assertEquals(1, mostParts(accelerator, rows, m.llama().weights().bytesPerDecodedToken()), what + ": a warp a row");
                         float[][][] alone = TensorDecodeTest.steps(accelerator, rows, Set.of(), Set.of());
                         accelerator.sharedRows(true);
-                        assertEquals(shape.equals("hidden_size") ? 2 : 4, mostParts(accelerator, rows), what + ": rows shared");
+                        assertEquals(shape.equals("hidden_size") ? 2 : 4, mostParts(accelerator, rows, m.llama().weights().bytesPerDecodedToken()), what + ": rows shared");
                         float[][][] shared = TensorDecodeTest.steps(accelerator, rows, Set.of(), Set.of());
                         for (int s = 0; s < alone.length; s++) {
                             for (int b = 0; b < sessions; b++) {
@@ -72,9 +72,14 @@ class SharedRowsTest {
         }
     }
 
-    /** The most warps a row (or row pair) of the step's matvecs take: their last argument, {@code parts}. */
-    private static int mostParts(Accelerator accelerator, List<DeviceDecoder.Row> rows) {
+    /**
+     * The most warps a row (or row pair) of the step's matvecs take: their last argument, {@code parts}; and the step's
+     * matvecs stream the model's weights once ({@link DeviceDecoder#weightBytes}, what {@code bench decode --profile}
+     * divides by each product's time).
+     */
+    private static int mostParts(Accelerator accelerator, List<DeviceDecoder.Row> rows, long weightBytes) {
         try (DeviceDecoder decoder = accelerator.decoder(rows)) {
+            assertEquals(weightBytes, decoder.tasks().stream().mapToLong(DeviceDecoder::weightBytes).sum(), "the step's matvecs' weights");
             Set<String> matvecs = Set.of("bf16Into", "f16Into", "half", "halfRope", "halfBatchInto");
             List<TaskGraph.Task> tasks = decoder.tasks().stream().filter(t -> t.owner() != dev.moa.tasks.kernels.GemmKernels.class
                     && matvecs.contains(t.method())).toList();
