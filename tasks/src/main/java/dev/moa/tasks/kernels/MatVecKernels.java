@@ -130,11 +130,10 @@ public final class MatVecKernels {
             }
         }
         sum = ctx.warpSum(sum);
-        if (parts > 1) { // the row's warps' sums, added in warp order by its first
+        if (parts > 1) { // the row's warps' sums
             if (lane == 0) shares[warp] = sum;
             ctx.barrier();
-            sum = 0f;
-            for (int p = 0; p < parts; p++) sum += shares[warp - part + p];
+            sum = partsSum(shares, 1, 0, warp - part, parts);
         }
         if (part == 0) store(ctx, sum, bias, out, row, rows, epilogue);
     }
@@ -247,19 +246,13 @@ public final class MatVecKernels {
         s1 = ctx.warpSum(s1);
         s2 = ctx.warpSum(s2);
         s3 = ctx.warpSum(s3);
-        if (parts > 1) { // the row's warps' sums, added in warp order by its first
+        if (parts > 1) { // the row's warps' sums
             if (lane == 0) KernelContext.store4(shares, BATCH_PASS * warp, Vec16.ofFloats(s0, s1, s2, s3)); // one 16-byte store
             ctx.barrier();
-            s0 = 0f;
-            s1 = 0f;
-            s2 = 0f;
-            s3 = 0f;
-            for (int p = warp - part; p < warp - part + parts; p++) {
-                s0 += shares[BATCH_PASS * p];
-                s1 += shares[BATCH_PASS * p + 1];
-                s2 += shares[BATCH_PASS * p + 2];
-                s3 += shares[BATCH_PASS * p + 3];
-            }
+            s0 = partsSum(shares, BATCH_PASS, 0, warp - part, parts);
+            s1 = partsSum(shares, BATCH_PASS, 1, warp - part, parts);
+            s2 = partsSum(shares, BATCH_PASS, 2, warp - part, parts);
+            s3 = partsSum(shares, BATCH_PASS, 3, warp - part, parts);
         }
         if (part == 0) storeBatch(ctx, s0, s1, s2, s3, bias, out, row, rows, v, n, epilogue);
     }
@@ -336,6 +329,17 @@ public final class MatVecKernels {
         if (parts == 1) return 0; // (written out, so that a warp a row compiles as before the parts)
         int share = cols % 8 == 0 ? (cols / 8 + parts - 1) / parts * 8 : (cols + parts - 1) / parts;
         return Math.min(cols, part * share);
+    }
+
+    /**
+     * Value {@code slot} of the {@code width} each of a row's {@code parts} warps ({@code first}, the row's first, and
+     * on) left in {@code shares} (warp w's at {@code width·w}), added in warp order from 0: every warp of the row gets
+     * the same sum. After the barrier that follows the writes.
+     */
+    static float partsSum(float[] shares, int width, int slot, int first, int parts) {
+        float sum = 0f;
+        for (int p = 0; p < parts; p++) sum += shares[width * (first + p) + slot]; // (from 0: unrolled whole)
+        return sum;
     }
 
     /** Where part {@code part}'s columns end ({@link #partStart}): the next part's start, {@code cols} for the last. */

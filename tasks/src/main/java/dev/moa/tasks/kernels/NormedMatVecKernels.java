@@ -212,14 +212,9 @@ public final class NormedMatVecKernels {
                 shares[3 * warp + 2] = s1;
             }
             ctx.barrier();
-            squares = 0f;
-            s0 = 0f;
-            s1 = 0f;
-            for (int p = warp - part; p < warp - part + parts; p++) {
-                squares += shares[3 * p];
-                s0 += shares[3 * p + 1];
-                s1 += shares[3 * p + 2];
-            }
+            squares = MatVecKernels.partsSum(shares, 3, 0, warp - part, parts);
+            s0 = MatVecKernels.partsSum(shares, 3, 1, warp - part, parts);
+            s1 = MatVecKernels.partsSum(shares, 3, 2, warp - part, parts);
         }
         float scale = KernelContext.rsqrt(squares / cols + eps);
         if (lane == 0 && part == 0) {
