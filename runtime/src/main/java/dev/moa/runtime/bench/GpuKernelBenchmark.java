@@ -266,9 +266,8 @@ public final class GpuKernelBenchmark {
      * the weights' bytes, per launch.
      */
     Row matVecInto(int rows, int cols, int parts, int copies) {
-        Half16Buffer w = Half16Buffer.allocate(arena, (long) rows * cols);
-        for (long i = 0; i < w.length(); i++) w.set(i, KernelContext.floatToBf16((float) random.nextGaussian()));
-        F32Buffer x = gaussian(cols), out = F32Buffer.allocate(arena, rows);
+        Half16Buffer w = bf16Weights(rows, cols); // (made once a shape: both ways of a shape read the same weights)
+        F32Buffer x = activations(cols), out = F32Buffer.allocate(arena, rows);
         DeviceMemory dx = device(x), dout = device(out);
         dout.fill(NAN_BYTE);
         Launch[] launches = new Launch[copies];
