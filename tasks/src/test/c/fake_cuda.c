@@ -103,6 +103,16 @@ static size_t live_bytes;                /* bytes of the live allocations: cuMem
 static long programmatic_count;
 static long launch_count, allocation_count, capture_count, graph_launch_count, device_copy_count;
 static long wait_count;                  /* calls that wait for the device: synchronous copies, synchronizations */
+static long graph_launches_at_wait;      /* graph_launch_count when the last of them was called */
+static int live_pinned;                  /* page-locked host blocks from cuMemAllocHost_v2 not yet freed */
+/* Copies into page-locked memory in flight: their bytes taken when queued (the fake's kernels run at once, so a kernel
+   queued after the copy has already run when the host waits), written to the host only at the next wait, as the
+   device's would be: a host that reads page-locked memory before it waits for the copy reads what was there before. */
+typedef struct HostCopy { void *dst; unsigned char *bytes; size_t n; struct HostCopy *next; } HostCopy;
+static HostCopy *host_copies;
+/* Page-locked host blocks from cuMemAllocHost_v2 (a copy from the device into one runs as the device's would: its bytes arrive at the next wait). */
+typedef struct Pinned { unsigned char *bytes; size_t size; struct Pinned *next; } Pinned;
+static Pinned *pinned_blocks;
 static long long host_to_device_bytes;
 static LaunchHook launch_hook;
 static Launch last_launch;
@@ -127,6 +137,26 @@ static Allocation *find_allocation(CUdeviceptr address, size_t n) {
         if (address >= start && address + n <= start + a->size) return a;
     }
     return NULL;
+}
+
+/* A call that waits for the device: the copies into page-locked memory land now. */
+static void waited(void) {
+    wait_count++;
+    graph_launches_at_wait = graph_launch_count;
+    HostCopy *reversed = NULL; /* (delivered in the order they were queued) */
+    while (host_copies != NULL) {
+        HostCopy *next = host_copies->next;
+        host_copies->next = reversed;
+        reversed = host_copies;
+        host_copies = next;
+    }
+    while (reversed != NULL) {
+        HostCopy *next = reversed->next;
+        memcpy(reversed->dst, reversed->bytes, reversed->n);
+        free(reversed->bytes);
+        free(reversed);
+        reversed = next;
+    }
 }
 
 static int valid_device(int device) {
@@ -155,7 +185,20 @@ void fake_reset(void) {
     total_memory = DEFAULT_MEMORY;
     programmatic_count = 0;
     launch_count = allocation_count = capture_count = graph_launch_count = device_copy_count = 0;
-    wait_count = 0;
+    wait_count = graph_launches_at_wait = 0;
+    while (host_copies != NULL) {
+        HostCopy *next = host_copies->next;
+        free(host_copies->bytes);
+        free(host_copies);
+        host_copies = next;
+    }
+    while (pinned_blocks != NULL) {
+        Pinned *next = pinned_blocks->next;
+        free(pinned_blocks->bytes);
+        free(pinned_blocks);
+        pinned_blocks = next;
+    }
+    live_pinned = 0;
     host_to_device_bytes = 0;
     launch_hook = NULL;
     have_last_launch = 0;
@@ -187,6 +230,8 @@ long long fake_host_to_device_bytes(void) { return host_to_device_bytes; }
 long fake_capture_count(void) { return capture_count; }
 long fake_graph_launch_count(void) { return graph_launch_count; }
 long fake_wait_count(void) { return wait_count; }
+long fake_graph_launches_at_wait(void) { return graph_launches_at_wait; }
+int fake_live_pinned(void) { return live_pinned; }
 void fake_set_launch_hook(LaunchHook hook) { launch_hook = hook; }
 
 /* Bytes from a device address to the end of its allocation, or 0 outside every allocation. */
@@ -331,7 +376,7 @@ CUresult cuCtxSetCurrent(void *context) {
 
 CUresult cuCtxSynchronize(void) {
     ENTRY("cuCtxSynchronize");
-    wait_count++;
+    waited();
     NEED_CONTEXT();
     return SUCCESS;
 }
@@ -577,6 +622,47 @@ CUresult cuMemFree_v2(CUdeviceptr pointer) {
     return INVALID_VALUE;
 }
 
+CUresult cuMemAllocHost_v2(void **pointer, size_t bytes) {
+    ENTRY("cuMemAllocHost_v2");
+    NEED_CONTEXT();
+    if (pointer == NULL || bytes == 0) return INVALID_VALUE;
+    Pinned *p = malloc(sizeof *p);
+    p->bytes = aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
+    if (p->bytes == NULL) { free(p); return OUT_OF_MEMORY; }
+    memset(p->bytes, 0xFF, bytes);
+    p->size = bytes;
+    p->next = pinned_blocks;
+    pinned_blocks = p;
+    live_pinned++;
+    *pointer = p->bytes;
+    return SUCCESS;
+}
+
+CUresult cuMemFreeHost(void *pointer) {
+    ENTRY("cuMemFreeHost");
+    NEED_CONTEXT();
+    for (Pinned **link = &pinned_blocks; *link != NULL; link = &(*link)->next) {
+        Pinned *p = *link;
+        if (p->bytes == pointer) {
+            *link = p->next;
+            free(p->bytes);
+            free(p);
+            live_pinned--;
+            return SUCCESS;
+        }
+    }
+    return INVALID_VALUE;
+}
+
+/* Whether [address, address + n) lies in one page-locked block. */
+static int pinned(const void *address, size_t n) {
+    uintptr_t a = (uintptr_t) address;
+    for (Pinned *p = pinned_blocks; p != NULL; p = p->next) {
+        if (a >= (uintptr_t) p->bytes && a - (uintptr_t) p->bytes <= p->size && n <= p->size - (a - (uintptr_t) p->bytes)) return 1;
+    }
+    return 0;
+}
+
 static CUresult copy(CUdeviceptr dst_device, void *dst_host, CUdeviceptr src_device, const void *src_host, size_t n) {
     if (dst_host == NULL && find_allocation(dst_device, n) == NULL) return INVALID_VALUE;
     if (src_host == NULL && find_allocation(src_device, n) == NULL) return INVALID_VALUE;
@@ -595,7 +681,7 @@ static CUresult fill32(CUdeviceptr dst, unsigned value, size_t count) {
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
     ENTRY("cuMemcpyHtoD_v2");
-    wait_count++;
+    waited();
     NEED_CONTEXT();
     host_to_device_bytes += (long long) n;
     return copy(dst, NULL, 0, src, n);
@@ -603,7 +689,7 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
 
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
     ENTRY("cuMemcpyDtoH_v2");
-    wait_count++;
+    waited();
     NEED_CONTEXT();
     return copy(0, dst, src, NULL, n);
 }
@@ -645,7 +731,16 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream
     ENTRY("cuMemcpyDtoHAsync_v2");
     NEED_CONTEXT();
     if (synchronous_on_capture(stream)) return STREAM_CAPTURE_UNSUPPORTED;
-    return copy(0, dst, src, NULL, n);
+    if (!pinned(dst, n)) return copy(0, dst, src, NULL, n); /* into pageable memory the call waits for the copy */
+    if (find_allocation(src, n) == NULL) return INVALID_VALUE;
+    HostCopy *c = malloc(sizeof *c);
+    c->dst = dst;
+    c->n = n;
+    c->bytes = malloc(n > 0 ? n : 1);
+    memcpy(c->bytes, (const void *) (uintptr_t) src, n);
+    c->next = host_copies;
+    host_copies = c;
+    return SUCCESS;
 }
 
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, void *stream) {
@@ -780,7 +875,7 @@ CUresult cuStreamCreate(void **stream, unsigned flags) {
 
 CUresult cuStreamSynchronize(void *stream) {
     ENTRY("cuStreamSynchronize");
-    wait_count++;
+    waited();
     NEED_CONTEXT();
     if (synchronous_on_capture(stream)) return STREAM_CAPTURE_UNSUPPORTED;
     return SUCCESS;
@@ -815,7 +910,7 @@ CUresult cuEventRecord(void *event, void *stream) {
 
 CUresult cuEventSynchronize(void *event) {
     ENTRY("cuEventSynchronize");
-    wait_count++;
+    waited();
     NEED_CONTEXT();
     return event == NULL ? INVALID_HANDLE : SUCCESS;
 }

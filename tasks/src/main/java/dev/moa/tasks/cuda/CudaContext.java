@@ -86,6 +86,11 @@ public final class CudaContext implements AutoCloseable {
         return DeviceMemory.allocate(this, bytes);
     }
 
+    /** {@code bytes} of page-locked host memory ({@link PinnedMemory}). */
+    public PinnedMemory allocatePinned(long bytes) {
+        return PinnedMemory.allocate(this, bytes);
+    }
+
     /** Loads PTX text; a compile error throws with the JIT's log. */
     public CudaModule loadModule(String ptx) {
         return CudaModule.load(this, ptx);

@@ -101,6 +101,8 @@ public final class CudaDriver {
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), "cuModuleGetFunction");
     private final Entry cuMemAlloc = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS, SIZE_T), "cuMemAlloc_v2");
     private final Entry cuMemFree = entry(FunctionDescriptor.of(JAVA_INT, JAVA_LONG), "cuMemFree_v2");
+    private final Entry cuMemAllocHost = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS, SIZE_T), "cuMemAllocHost_v2");
+    private final Entry cuMemFreeHost = entry(FunctionDescriptor.of(JAVA_INT, ADDRESS), "cuMemFreeHost");
     private final Entry cuMemcpyHtoD = entry(
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, SIZE_T), "cuMemcpyHtoD_v2");
     private final Entry cuMemcpyDtoH = entry(
@@ -373,6 +375,24 @@ public final class CudaDriver {
     /** {@code cuMemFree_v2}. */
     public void memFree(long pointer) {
         check(cuMemFree, h -> (int) h.invokeExact(pointer));
+    }
+
+    /**
+     * {@code cuMemAllocHost_v2}: {@code bytes} of page-locked host memory, which the device copies into while the host
+     * goes on (a copy into pageable memory returns only once it is done, so only after the work queued before it).
+     */
+    public MemorySegment memAllocHost(long bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pointer = arena.allocate(ADDRESS);
+            int result = invoke(cuMemAllocHost, h -> (int) h.invokeExact(pointer, bytes));
+            if (result != 0) throw failure(cuMemAllocHost.name(), result, bytes + " bytes of page-locked host memory");
+            return pointer.get(ADDRESS, 0).reinterpret(bytes);
+        }
+    }
+
+    /** {@code cuMemFreeHost}: frees what {@link #memAllocHost} gave. */
+    public void memFreeHost(MemorySegment pointer) {
+        check(cuMemFreeHost, h -> (int) h.invokeExact(pointer));
     }
 
     /** {@code cuMemcpyHtoD_v2}. */

@@ -86,6 +86,26 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * As {@link #run(TaskGraph, List, DeviceBuffer)}, returning once the uploads, the graph and the read-back are queued:
+     * {@code result}'s host copy holds what the graph wrote once the handle is awaited ({@link Pending#await}). Work given
+     * to this backend later runs after it, so a decode step can queue the next step (whose inputs the device has already)
+     * before it waits for this one's tokens, and the device never waits for the host between them. This default runs
+     * it all now.
+     */
+    default Pending enqueue(TaskGraph graph, java.util.List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
+        run(graph, uploads, result);
+        return Pending.DONE;
+    }
+
+    /**
+     * Whether work given to {@link #enqueue} runs while the host goes on (a GPU), rather than before it returns (this
+     * default, and the emulator, which runs on the host's own cores): only then does queuing a step ahead gain anything.
+     */
+    default boolean runsApart() {
+        return false;
+    }
+
+    /**
      * Runs a graph that will not run again (a prompt's forward, a one-off check): as {@link #run}, without keeping
      * anything for a replay — on a CUDA device the tasks are launched directly instead of captured into a graph.
      */

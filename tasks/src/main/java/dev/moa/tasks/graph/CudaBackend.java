@@ -43,6 +43,10 @@ public final class CudaBackend implements Backend {
     private boolean dependentLaunch = true;
     /** Whether a stream capture is under way: a refused launch then fails the capture, which {@link #run} repeats. */
     private boolean capturing;
+    /** Every read-back made ({@link #enqueue}), freed at close; those not in flight are spare for the next. */
+    private final List<ReadBack> readBacks = new ArrayList<>();
+    private final java.util.ArrayDeque<ReadBack> spareReadBacks = new java.util.ArrayDeque<>();
+    private boolean closed;
 
     /** A backend whose kernels are cached in the standard PTX cache (memory and ~/.cache/moa-java/ptx). */
     public CudaBackend(CudaContext context) {
@@ -144,6 +148,63 @@ public final class CudaBackend implements Backend {
         if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
         memory.copyTo(result.memory(), stream);
         stream.synchronize();
+    }
+
+    /**
+     * Queues the uploads, the graph's replay and a copy of {@code result} into page-locked memory, with an event after
+     * it; the handle waits for the event and copies the bytes into {@code result}'s host copy. (A copy into the pageable
+     * host copy itself would return only once done: after the graph, before the host could queue anything behind it.)
+     */
+    @Override
+    public synchronized Pending enqueue(TaskGraph graph, java.util.List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
+        context.makeCurrent();
+        for (DeviceBuffer b : uploads) upload(b); // (queued on the stream)
+        replay(graph);
+        DeviceMemory memory = resident.get(result);
+        if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
+        long bytes = result.memory().byteSize();
+        ReadBack readBack = readBack(bytes);
+        context.driver().memcpyDtoHAsync(readBack.staging().segment(), memory.address(), bytes, stream.handle());
+        readBack.copied().record(stream);
+        return new Pending() {
+            private boolean waited;
+
+            @Override
+            public void await() {
+                synchronized (CudaBackend.this) {
+                    if (waited) return;
+                    waited = true;
+                    if (closed) return; // (the backend's memory is gone: nothing to read)
+                    context.makeCurrent();
+                    readBack.copied().synchronize();
+                    java.lang.foreign.MemorySegment.copy(readBack.staging().segment(), 0, result.memory(), 0, bytes);
+                    spareReadBacks.push(readBack);
+                }
+            }
+        };
+    }
+
+    @Override
+    public boolean runsApart() {
+        return true;
+    }
+
+    /** Page-locked memory a result is copied into, and the event recorded after the copy: one per read-back in flight. */
+    private record ReadBack(dev.moa.tasks.cuda.PinnedMemory staging, dev.moa.tasks.cuda.CudaEvent copied) {
+    }
+
+    /** A spare read-back of at least {@code bytes} (4 KiB at the least: a step's tokens are a few ints a row), or a new one. */
+    private ReadBack readBack(long bytes) {
+        for (var it = spareReadBacks.iterator(); it.hasNext(); ) {
+            ReadBack r = it.next();
+            if (r.staging().byteSize() >= bytes) {
+                it.remove();
+                return r;
+            }
+        }
+        ReadBack made = new ReadBack(context.allocatePinned(Math.max(bytes, 4096)), context.createEvent());
+        readBacks.add(made);
+        return made;
     }
 
     /** Queues a replay of {@code graph}, captured at its first run (its buffers made resident first). */
@@ -380,7 +441,14 @@ public final class CudaBackend implements Backend {
 
     @Override
     public synchronized void close() {
+        if (closed) return;
+        closed = true;
         context.makeCurrent();
+        stream.synchronize(); // (read-backs in flight land in their memory before it goes)
+        for (ReadBack r : readBacks) {
+            r.copied().close();
+            r.staging().close();
+        }
         captured.values().forEach(CudaGraph::close);
         resident.values().forEach(DeviceMemory::close);
         modules.forEach(CudaModule::close);

@@ -186,6 +186,36 @@ public final class VectorKernels {
         int[] indices = ctx.sharedI32(ROW_GROUP);
         int[] broken = ctx.sharedI32(ROW_GROUP);
         int[] last = ctx.sharedI32(1);
+        chooseLargest(ctx, values, indices, broken, last, logits, partialValues, partialInts, arrivals, result, n);
+    }
+
+    /**
+     * {@link #argmax}, then each row's step moved on to the token it chose: {@code step[b·Step.SIZE + Step.TOKEN]} the
+     * row's argmax and {@code Step.POSITION} one further, written by the work-item that writes the row's result, where
+     * every logit of the row is finite (else the row's step stays as it was: run again, it computes the same logits).
+     * So the next replay of a greedy step needs nothing from the host: it can be queued before the host has read this
+     * one's tokens. Launch as {@link #argmax}.
+     */
+    public static void argmaxOnward(KernelContext ctx, F32Buffer logits, F32Buffer partialValues, I32Buffer partialInts, I32Buffer arrivals,
+                                    I32Buffer result, I32Buffer step, int n) {
+        ctx.awaitPriorKernels();
+        float[] values = ctx.sharedF32(ROW_GROUP);
+        int[] indices = ctx.sharedI32(ROW_GROUP);
+        int[] broken = ctx.sharedI32(ROW_GROUP);
+        int[] last = ctx.sharedI32(1);
+        if (chooseLargest(ctx, values, indices, broken, last, logits, partialValues, partialInts, arrivals, result, n) && broken[0] == 0) {
+            long at = (long) ctx.groupId(1) * Step.SIZE;
+            step.set(at + Step.TOKEN, indices[0]);
+            step.set(at + Step.POSITION, step.get(at + Step.POSITION) + 1);
+        }
+    }
+
+    /**
+     * The body of {@link #argmax} over the kernel's shared arrays; true in the one work-item that wrote the row's result
+     * (the row's best index then in {@code indices[0]}, its count of logits that are not finite in {@code broken[0]}).
+     */
+    static boolean chooseLargest(KernelContext ctx, float[] values, int[] indices, int[] broken, int[] last, F32Buffer logits,
+                                 F32Buffer partialValues, I32Buffer partialInts, I32Buffer arrivals, I32Buffer result, int n) {
         int t = ctx.localId(), chunk = ctx.groupId(0), chunks = ctx.groups(0), b = ctx.groupId(1);
         int size = (n + chunks - 1) / chunks, from = chunk * size, to = Math.min(n, from + size);
         long row = (long) b * n;
@@ -207,15 +237,15 @@ public final class VectorKernels {
             partialInts.set(2 * at, indices[0]);
             partialInts.set(2 * at + 1, broken[0]);
         }
-        if (!lastToArrive(ctx, arrivals, b, chunks, last)) return;
+        if (!lastToArrive(ctx, arrivals, b, chunks, last)) return false;
         long mine = (long) b * chunks + t;
         boolean chunkOf = t < chunks;
         reduceBest(ctx, values, indices, broken, chunkOf ? partialValues.get(mine) : Float.NEGATIVE_INFINITY,
                 chunkOf ? partialInts.get(2 * mine) : n, chunkOf ? partialInts.get(2 * mine + 1) : 0);
-        if (t == 0) {
-            result.set(2L * b, indices[0]);
-            result.set(2L * b + 1, broken[0]);
-        }
+        if (t != 0) return false;
+        result.set(2L * b, indices[0]);
+        result.set(2L * b + 1, broken[0]);
+        return true;
     }
 
     /**

@@ -49,6 +49,52 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * A replay queued with its read-back ({@code enqueue}): the host goes on at once, a second replay can be queued
+     * behind the first before anything is read, and each handle, awaited, leaves its own replay's result in the host
+     * copy (the fake delivers a copy into page-locked memory only when the host waits, as a device would: a result read
+     * from it early would be what was there before). The page-locked memory is reused, and freed with the backend.
+     */
+    @Test
+    void aQueuedReplayReadsBackItsOwnResultWhenAwaited() {
+        CudaDriver driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        int n = 300;
+        try (Arena arena = Arena.ofShared(); CudaContext context = CudaContext.open(driver, 0);
+             CudaBackend gpu = new CudaBackend(context, new dev.moa.tasks.jit.KernelCache(null))) {
+            assertTrue(gpu.runsApart());
+            F32Buffer a = F32Buffer.allocate(arena, n), b = F32Buffer.allocate(arena, n), c = F32Buffer.allocate(arena, n);
+            TaskGraph sum = new TaskGraph().task("sum", VectorKernels.class, "add", Grid.covering(n, 256), a, b, c, n);
+            for (int i = 0; i < n; i++) {
+                a.set(i, i);
+                b.set(i, 1);
+                c.set(i, -7);
+            }
+            gpu.run(sum, java.util.List.of(a, b), c); // (captured)
+            for (int round = 0; round < 3; round++) {
+                for (int i = 0; i < n; i++) {
+                    a.set(i, i * round);
+                    c.set(i, -7);
+                }
+                long waits = FakeCuda.waitCount(), graphs = FakeCuda.graphLaunchCount();
+                var first = gpu.enqueue(sum, java.util.List.of(a, b), c);
+                for (int i = 0; i < n; i++) a.set(i, 2 * i * round);
+                var second = gpu.enqueue(sum, java.util.List.of(a), c);
+                assertEquals(waits, FakeCuda.waitCount(), "nothing waited for yet");
+                assertEquals(-7f, c.get(5), "the host copy untouched before the handle is awaited");
+                first.await();
+                assertEquals(graphs + 2, FakeCuda.graphLaunchesAtWait(), "both replays were queued before the host waited");
+                for (int i = 0; i < n; i++) assertEquals(i * round + 1f, c.get(i), "round " + round + ", first, float " + i);
+                second.await();
+                second.await(); // (once only)
+                for (int i = 0; i < n; i++) assertEquals(2 * i * round + 1f, c.get(i), "round " + round + ", second, float " + i);
+            }
+            assertEquals(2, FakeCuda.livePinned(), "two read-backs were in flight at once, then reused");
+            org.junit.jupiter.api.Assertions.assertNull(FakeCuda.launchFailure());
+        }
+        assertEquals(0, FakeCuda.livePinned(), "the page-locked memory freed with the backend");
+    }
+
     /** A ranged download reads back those bytes of the device copy and leaves the rest of the host memory as it was. */
     @Test
     void aRangedDownloadReadsBackItsBytesOnly() {

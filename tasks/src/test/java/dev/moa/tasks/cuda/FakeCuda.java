@@ -120,6 +120,16 @@ public final class FakeCuda {
         return (long) call("fake_wait_count", FunctionDescriptor.of(JAVA_LONG));
     }
 
+    /** {@link #graphLaunchCount} when the host last waited for the device ({@link #waitCount}): what was queued by then. */
+    public static long graphLaunchesAtWait() {
+        return (long) call("fake_graph_launches_at_wait", FunctionDescriptor.of(JAVA_LONG));
+    }
+
+    /** Blocks of page-locked host memory (cuMemAllocHost_v2) not yet freed. */
+    public static int livePinned() {
+        return (int) call("fake_live_pinned", FunctionDescriptor.of(JAVA_INT));
+    }
+
     /** cuGraphLaunch calls since the last reset. */
     public static long graphLaunchCount() {
         return (long) call("fake_graph_launch_count", FunctionDescriptor.of(JAVA_LONG));

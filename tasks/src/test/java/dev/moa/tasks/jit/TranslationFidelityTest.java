@@ -12,6 +12,7 @@ import dev.moa.tasks.kernel.Half16Buffer;
 import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernels.MatVecKernels;
 import dev.moa.tasks.kernels.NormedMatVecKernels;
+import dev.moa.tasks.kernels.Step;
 import dev.moa.tasks.kernels.VectorKernels;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -165,6 +166,29 @@ class TranslationFidelityTest {
         logits.set(random.nextInt(2000), Float.NEGATIVE_INFINITY);
         argmax.launch(argmaxGrid, logits.memory(), values.memory(), ints.memory(), arrivals.memory(), r2.memory(), 2000);
         assertEquals(1, r2.get(1), "the PTX flags an infinite logit");
+        // moving the step on: the finite row's token and position, none for a row that is not finite
+        I32Buffer step1 = I32Buffer.allocate(arena, 2 * Step.SIZE), step2 = I32Buffer.allocate(arena, 2 * Step.SIZE);
+        F32Buffer twoRows = randomBuffer(4000);
+        twoRows.set(2000 + random.nextInt(2000), Float.NaN);
+        for (I32Buffer s : new I32Buffer[] {step1, step2}) {
+            for (int b = 0; b < 2; b++) {
+                s.set(b * Step.SIZE + Step.TOKEN, 3);
+                s.set(b * Step.SIZE + Step.POSITION, 17 + b);
+            }
+        }
+        Grid twoRowGrid = Grid.of(chunks, 2, VectorKernels.ROW_GROUP);
+        F32Buffer values2 = F32Buffer.allocate(arena, 2 * chunks);
+        I32Buffer ints2 = I32Buffer.allocate(arena, 4 * chunks), arrivals2 = I32Buffer.allocate(arena, 2);
+        I32Buffer o1 = I32Buffer.allocate(arena, 4), o2 = I32Buffer.allocate(arena, 4);
+        Emulator.launch(VectorKernels.class, "argmaxOnward", twoRowGrid, twoRows, values2, ints2, arrivals2, o1, step1, 2000);
+        ptx(VectorKernels.class, "argmaxOnward").launch(twoRowGrid, twoRows.memory(), values2.memory(), ints2.memory(), arrivals2.memory(),
+                o2.memory(), step2.memory(), 2000);
+        for (int i = 0; i < 4; i++) assertEquals(o1.get(i), o2.get(i), "result " + i);
+        for (int i = 0; i < 2 * Step.SIZE; i++) assertEquals(step1.get(i), step2.get(i), "step int " + i);
+        assertEquals(o1.get(0), step2.get(Step.TOKEN), "row 0 moves on to its token");
+        assertEquals(18, step2.get(Step.POSITION));
+        assertEquals(3, step2.get(Step.SIZE + Step.TOKEN), "row 1, not finite, stays");
+        assertEquals(18, step2.get(Step.SIZE + Step.POSITION));
     }
 
     /**

@@ -143,11 +143,28 @@ class KernelEmulationTest {
                     assertEquals(0, result.get(2L * b + 1), "all logits are finite");
                     assertEquals(0, arrivals.get(b), "the row's arrivals are reset for the next launch");
                 }
+                // and moving each row's step on to its token for the next replay: token and position, both rows
+                I32Buffer step = I32Buffer.allocate(arena, (long) rows * Step.SIZE), onwardResult = I32Buffer.allocate(arena, 2 * rows);
+                for (int b = 0; b < rows; b++) {
+                    step.set((long) b * Step.SIZE + Step.TOKEN, 7 + b);
+                    step.set((long) b * Step.SIZE + Step.POSITION, 40 + 9 * b);
+                }
+                Emulator.launch(VectorKernels.class, "argmaxOnward", grid, logits, partialValues, partialInts, arrivals, onwardResult, step, vocab);
+                for (int b = 0; b < rows; b++) {
+                    assertEquals(expected[b], onwardResult.get(2L * b), chunks + " chunks, row " + b + ", moving on");
+                    assertEquals(expected[b], step.get((long) b * Step.SIZE + Step.TOKEN), "row " + b + "'s next token");
+                    assertEquals(41 + 9 * b, step.get((long) b * Step.SIZE + Step.POSITION), "row " + b + "'s next position");
+                }
                 logits.set(vocab + random.nextInt(vocab), Float.NaN);
                 logits.set(vocab + random.nextInt(vocab), Float.POSITIVE_INFINITY);
                 Emulator.launch(VectorKernels.class, "argmax", grid, logits, partialValues, partialInts, arrivals, result, vocab);
                 assertEquals(0, result.get(1), "row 0 is finite");
                 assertTrue(result.get(3) > 0, "a NaN and an Inf in row 1 are flagged");
+                Emulator.launch(VectorKernels.class, "argmaxOnward", grid, logits, partialValues, partialInts, arrivals, onwardResult, step, vocab);
+                assertEquals(expected[0], step.get(Step.TOKEN), "row 0 is finite: its step moves on");
+                assertEquals(42, step.get(Step.POSITION));
+                assertEquals(expected[1], step.get(Step.SIZE + Step.TOKEN), "row 1 is not finite: its step stays where it was");
+                assertEquals(50, step.get(Step.SIZE + Step.POSITION));
             }
         }
     }
