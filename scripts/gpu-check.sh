@@ -38,7 +38,7 @@ out="${OUT:-}"
 log=/dev/null
 [ -n "$out" ] && { mkdir -p "$out"; log="$out/gpu-check.log"; }
 exec > >(tee -a "$log") 2>&1
-steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-unshared bench-1b-batch check-1b long-context-budget long-context-budget-demo prefill prefill-bf16 kernel-gap torch-matmul torch-attention hf-transformers long-context bench-serve"
+steps="gpu kernels-check goldens goldens-plain demo demo-plain bench-1b bench-1b-grouped bench-1b-serial bench-1b-unshared bench-1b-waiting bench-1b-batch check-1b long-context-budget long-context-budget-demo prefill prefill-bf16 kernel-gap torch-matmul torch-attention hf-transformers long-context bench-serve"
 for name in ${MOA_GPU_ONLY:-} ${MOA_GPU_SKIP:-}; do # a misspelt name would run nothing (or everything) and report success
     case " $steps " in *" $name "*) ;; *) echo "gpu-check: no step named '$name' in MOA_GPU_ONLY/MOA_GPU_SKIP; the steps: $steps" >&2; exit 2;; esac
 done
@@ -93,6 +93,9 @@ step bench-1b-serial 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 
 # (with its profile: each product's time in the graph a warp a row, against bench-1b's with rows shared)
 step bench-1b-unshared 90 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
     --profile --share-rows off
+# (each greedy step waiting for the host's call, as before steps were queued ahead: the host's share of a token)
+step bench-1b-waiting 60 "${java[@]}" bench decode --device cuda --kv-cache bf16 --prompt-tokens 128 --decode-tokens 128 --rounds 3 \
+    --step-ahead off
 step bench-1b-batch 200 "${java[@]}" bench decode --device cuda --kv-cache bf16 --batch 1,8,32,128 --products matvec,auto \
     --prompt-tokens 128 --decode-tokens 64 --rounds 1
 plan="$root/.device/llama-3.2-1b-plan.json"
@@ -130,12 +133,12 @@ with_plan long-context 240 "${java[@]}" bench long-context --device cuda --kv-ca
     --plan "$plan"
 step bench-serve 150 "${java[@]}" bench serve --device cuda --preset llama-3.2-1b --clients 1,8,32 --requests 2 --prompt-tokens 128 --max-tokens 64
 # the batch-1 comparisons side by side (each bench prints one JSON line): the defaults, plain launches, the unstaged
-# attention, a warp a row
+# attention, a warp a row, steps not queued ahead
 if [ -f "$log" ]; then
     summary=$(awk '/^=== [a-z0-9-]+ \(limit/ { step = $2 }
-        /^\{"model"/ && step ~ /^bench-1b(-grouped|-serial|-unshared)?$/ && match($0, /"decode_tps":[0-9.]+/) {
+        /^\{"model"/ && step ~ /^bench-1b(-grouped|-serial|-unshared|-waiting)?$/ && match($0, /"decode_tps":[0-9.]+/) {
             printf "  %-17s %s tokens/s\n", step, substr($0, RSTART + 13, RLENGTH - 13) }' "$log")
-    [ -n "$summary" ] && { echo; echo "gpu-check: batch-1 decode (bench-1b: the defaults; -serial: --dependent-launch off; -grouped: unstaged attention; -unshared: --share-rows off):"; echo "$summary"; }
+    [ -n "$summary" ] && { echo; echo "gpu-check: batch-1 decode (bench-1b: the defaults; -serial: --dependent-launch off; -grouped: unstaged attention; -unshared: --share-rows off; -waiting: --step-ahead off):"; echo "$summary"; }
 fi
 echo; echo "gpu-check: $failed step(s) failed after $SECONDS s"
 [ -n "$late" ] && echo "gpu-check: not run for time:$late -- run them with MOA_GPU_ONLY=\"${late# }\" bash scripts/gpu-check.sh"

@@ -44,6 +44,12 @@ final class Options {
                         + "or a warp a row and each row's first kilobyte asked (off) (default: ${DEFAULT-VALUE})")
         String shareRows;
 
+        @Option(names = "--step-ahead", paramLabel = "on|off", defaultValue = "on",
+                description = "on a CUDA device, a greedy decode step queues the next one (its token and position already on the device) "
+                        + "before the host reads its tokens, so the device does not wait for the host between tokens (on), or each step "
+                        + "waits for the host's call (off) (default: ${DEFAULT-VALUE})")
+        String stepAhead;
+
         /** Checks the names, and that a device runs the step where a choice is not the default, before any work. */
         void check(String command, DeviceChoice choice) {
             if (!dependentLaunch.equals("on") && !dependentLaunch.equals("off")) {
@@ -61,6 +67,11 @@ final class Options {
             }
             require(shareRows.equals("on") || choice.kind() != DeviceChoice.Kind.CPU,
                     command + ": --share-rows applies to a device step (--device cuda or emulator)");
+            if (!stepAhead.equals("on") && !stepAhead.equals("off")) {
+                throw new UsageException(command + ": --step-ahead takes on or off, not '" + stepAhead + "'");
+            }
+            require(stepAhead.equals("on") || choice.kind() == DeviceChoice.Kind.CUDA,
+                    command + ": --step-ahead applies to a CUDA device (--device cuda)");
         }
 
         /** Sets the model's accelerator (if any) to them. */
@@ -69,6 +80,7 @@ final class Options {
                 a.stagedAttention(kernel.equals("staged"));
                 a.dependentLaunch(dependentLaunch.equals("on"));
                 a.sharedRows(shareRows.equals("on"));
+                if (stepAhead.equals("off")) a.stepAhead(false); // (on is each backend's own default: a GPU's, not the emulator's)
             });
         }
     }

@@ -40,6 +40,8 @@ public final class Accelerator implements AutoCloseable {
     private boolean stagedAttention = true;
     /** Whether decode steps' matvecs over few rows share each row's columns among warps ({@link #sharedRows}). */
     private boolean sharedRows = true;
+    /** Whether greedy decode steps queue the next step before reading their tokens ({@link #stepAhead}). */
+    private boolean stepAhead;
     /** How prompts multiply on the tensor cores ({@link #promptPrecision}). */
     private PromptPrecision promptPrecision = PromptPrecision.F32;
 
@@ -48,6 +50,7 @@ public final class Accelerator implements AutoCloseable {
         this.context = context;
         this.config = config;
         this.weights = weights;
+        this.stepAhead = backend.runsApart();
     }
 
     /** The accelerator for {@code choice}, or null for the CPU. */
@@ -95,7 +98,7 @@ public final class Accelerator implements AutoCloseable {
     public synchronized DeviceDecoder decoder(List<DeviceDecoder.Row> rows) {
         deviceWeights();
         boolean tensorProducts = tensorProductsFrom > 0 && rows.size() >= tensorProductsFrom && tensorCores();
-        return new DeviceDecoder(config, deviceWeights, backend, pool(rows.getFirst().cache().format()), rows, tensorProducts, stagedAttention, sharedRows);
+        return new DeviceDecoder(config, deviceWeights, backend, pool(rows.getFirst().cache().format()), rows, tensorProducts, stagedAttention, sharedRows, stepAhead);
     }
 
     /**
@@ -152,6 +155,16 @@ public final class Accelerator implements AutoCloseable {
      */
     public synchronized void sharedRows(boolean shared) {
         sharedRows = shared;
+    }
+
+    /**
+     * Whether the greedy decode steps of steps built later queue the next step before they read their tokens ({@link
+     * DeviceDecoder#decodeGreedy}), so the device does not wait for the host between tokens: on by default where the
+     * device runs apart from the host (a GPU, {@link Backend#runsApart}), off on the emulator, where the step queued
+     * ahead would run before the host could go on (tests turn it on there to check it).
+     */
+    public synchronized void stepAhead(boolean on) {
+        stepAhead = on;
     }
 
     /**

@@ -23,7 +23,7 @@ import java.util.SplittableRandom;
 /**
  * The device's decode steps against the CPU's on one model: the same random prompt prefilled in both (on the CPU,
  * as every session is), then greedy steps fed the CPU's token, comparing each step's logits (largest difference
- * relative to the largest logit) and greedy token. What {@code moa check} prints, and how a kernel change is
+ * relative to the largest logit) and greedy token, which a session decoding greedily on the device alone must take too. What {@code moa check} prints, and how a kernel change is
  * checked on a GPU or in the emulator.
  */
 public final class DeviceCheck {
@@ -61,11 +61,16 @@ public final class DeviceCheck {
         int capacity = promptTokens + steps;
         double worst = 0, seconds = 0;
         int agreed = 0;
-        try (Session a = cpu.newSession(capacity, 64, attention, steps); Session b = device.newSession(capacity, 64, attention, steps)) {
+        try (Session a = cpu.newSession(capacity, 64, attention, steps); Session b = device.newSession(capacity, 64, attention, steps);
+             Session c = device.newSession(capacity, 64, attention, steps)) {
             float[] expected = a.prefill(prompt), actual = b.prefill(prompt);
+            // a third session decodes greedily on its own: the device's argmax and, on a GPU, each step queued before the
+            // host read the one before it (Session.decodeGreedy); its tokens must be the argmax of the device's logits
+            int greedy = Sampler.argmax(c.prefill(prompt));
             for (int t = 0; t < steps; t++) {
                 int token = Sampler.argmax(expected);
-                if (token == Sampler.argmax(actual)) agreed++;
+                if (token == Sampler.argmax(actual) && greedy == token) agreed++;
+                if (t + 1 < steps) greedy = c.decodeGreedy(greedy);
                 expected = a.decode(token);
                 long start = System.nanoTime();
                 actual = b.decode(token);

@@ -61,7 +61,11 @@ public final class DeviceDecoder implements AutoCloseable {
     private final F32Buffer logits;
     private final float[][] hostLogits;
     private final TaskGraph graph = new TaskGraph();
-    /** The step, then the argmax of each row's logits on the device: greedy decoding reads back 2 ints per row. */
+    /**
+     * The step, then the argmax of each row's logits on the device: greedy decoding reads back 2 ints per row. The argmax
+     * also moves each row's step on to its token ({@link VectorKernels#argmaxOnward}), so that a replay queued next needs
+     * nothing from the host ({@link #decodeGreedy}).
+     */
     private final TaskGraph greedyGraph = new TaskGraph();
     private final I32Buffer chosen;
     /** The greedy step, then each sampled row's draw ({@link SamplingKernels#sample}) over its parameters in {@link #draws}. */
@@ -75,6 +79,10 @@ public final class DeviceDecoder implements AutoCloseable {
     /** Regions this step made for rows that came without one (freed with it). */
     private final List<KvPool.Region> ownRegions = new java.util.ArrayList<>();
     private final long kvBytes;
+    /** Whether {@link #decodeGreedy} queues the next step before it reads this one's tokens ({@link Accelerator#stepAhead}). */
+    private final boolean stepAhead;
+    /** The step {@link #decodeGreedy} queued ahead, until the host takes it or anything else runs; null when none. */
+    private Ahead ahead;
 
     /**
      * Fills the rows' regions of {@code pool} that do not hold their caches yet and builds the step over them; with
@@ -84,12 +92,14 @@ public final class DeviceDecoder implements AutoCloseable {
      * and values in shared memory where the cache's rows allow ({@link AttentionKernels#decodeStaged}), else reads them
      * from memory as it uses them ({@link AttentionKernels#decodeGrouped}); with {@code sharedRows}, a matvec (one
      * row's, or the batched one) over a 16-bit matrix of few rows shares each row's (or row pair's) columns among warps
-     * ({@link MatVecKernels#parts}, {@link MatVecKernels#batchParts}, {@link NormedMatVecKernels#parts}).
+     * ({@link MatVecKernels#parts}, {@link MatVecKernels#batchParts}, {@link NormedMatVecKernels#parts}); with
+     * {@code stepAhead}, a greedy step queues the next before it reads its tokens ({@link #decodeGreedy}).
      */
     DeviceDecoder(ModelConfig config, DeviceWeights weights, Backend backend, KvPool pool, List<Row> rows, boolean tensorProducts,
-                  boolean stagedAttention, boolean sharedRows) {
+                  boolean stagedAttention, boolean sharedRows, boolean stepAhead) {
         if (rows.isEmpty()) throw new IllegalArgumentException("a device step needs at least one session");
         this.backend = backend;
+        this.stepAhead = stepAhead;
         this.buffers = new OwnedBuffers(backend);
         this.rows = List.copyOf(rows);
         int batch = rows.size(), layerCount = config.numLayers();
@@ -206,8 +216,8 @@ public final class DeviceDecoder implements AutoCloseable {
         chosen = buffers.i32(2L * batch);
         for (TaskGraph.Task t : graph.tasks()) greedyGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
         int chunks = VectorKernels.ARGMAX_CHUNKS;
-        greedyGraph.task("argmax", VectorKernels.class, "argmax", Grid.of(chunks, batch, VectorKernels.ROW_GROUP), logits,
-                buffers.f32((long) batch * chunks), buffers.i32(2L * batch * chunks), buffers.i32(batch), chosen, vocab);
+        greedyGraph.task("argmax", VectorKernels.class, "argmaxOnward", Grid.of(chunks, batch, VectorKernels.ROW_GROUP), logits,
+                buffers.f32((long) batch * chunks), buffers.i32(2L * batch * chunks), buffers.i32(batch), chosen, step, vocab);
         draws = buffers.i32((long) batch * SamplingKernels.DRAW_SIZE);
         for (TaskGraph.Task t : greedyGraph.tasks()) drawingGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
         drawingGraph.task("sample", SamplingKernels.class, "sample", Grid.of(batch, SamplingKernels.GROUP), logits, draws, chosen, vocab);
@@ -506,6 +516,7 @@ public final class DeviceDecoder implements AutoCloseable {
      * (arrays reused by the next call).
      */
     public float[][] decode(int[] tokens, int[] positions) {
+        settle();
         setStep(tokens, positions);
         backend.run(graph, List.of(step), logits);
         return hostLogits();
@@ -519,9 +530,71 @@ public final class DeviceDecoder implements AutoCloseable {
     /**
      * Runs the step for every row and returns each row's next token by argmax on the device, reading back only those
      * and a flag per row; a row whose logits are not all finite numbers gets -1 (then {@link #logits()} tells which).
+     *
+     * <p>With steps ahead, the next step (each row's token at the next position) is queued before this one's tokens
+     * are read, so on a GPU the device runs it while the host reads, streams and checks the tokens, instead of waiting
+     * for the host between steps; a call with exactly those tokens and positions then takes it (one graph replay a
+     * token, no upload), any other call waits for it and runs its own. Not where a row's next position would pass its
+     * capacity. On a backend that runs work before {@code enqueue} returns (the emulator) it gains nothing.
      */
     public int[] decodeGreedy(int[] tokens, int[] positions) {
-        return choose(greedyGraph, tokens, positions, List.of(step));
+        if (!stepAhead) return choose(greedyGraph, tokens, positions, List.of(step));
+        Backend.Pending current;
+        if (ahead != null && ahead.takes(tokens, positions)) {
+            current = ahead.pending(); // queued by the last call: its tokens and positions were on the device already
+            ahead = null;
+        } else {
+            settle();
+            setStep(tokens, positions);
+            current = backend.enqueue(greedyGraph, List.of(step), chosen);
+        }
+        int[] next = null;
+        if (!backend.runsApart()) next = chosenTokens(current); // (it ran already; the next would overwrite its tokens)
+        // the next step queued before this one's tokens are read: the argmax moved each row's step on to its token, so the
+        // device goes from one step to the next without waiting for the host (a row past its last position stops all)
+        boolean onward = true;
+        for (int b = 0; b < positions.length; b++) onward &= positions[b] + 1 < rows.get(b).capacity();
+        Backend.Pending queued = onward ? backend.enqueue(greedyGraph, List.of(), chosen) : null;
+        if (next == null) next = chosenTokens(current);
+        if (queued != null) {
+            // what it runs: each row's token at the next position, or where a row's logits were not all finite, its
+            // step again (the argmax left it as it was), which the caller will not ask for
+            int[] aheadTokens = tokens.clone(), aheadPositions = positions.clone();
+            for (int b = 0; b < next.length; b++) {
+                if (next[b] < 0) continue;
+                aheadTokens[b] = next[b];
+                aheadPositions[b]++;
+            }
+            ahead = new Ahead(queued, aheadTokens, aheadPositions);
+        }
+        return next;
+    }
+
+    /**
+     * A greedy step queued before the host asked for it ({@link #decodeGreedy} with steps ahead), and what it computes:
+     * each row's token at its position. Its key and value go where the step the host asks for next would put them —
+     * the slot of that position, the same whichever token the host gives — so a step the host does not take (the
+     * generation ended, or it feeds another token) is simply superseded.
+     */
+    private record Ahead(Backend.Pending pending, int[] tokens, int[] positions) {
+        boolean takes(int[] tokens, int[] positions) {
+            return java.util.Arrays.equals(this.tokens, tokens) && java.util.Arrays.equals(this.positions, positions);
+        }
+    }
+
+    /** Waits for a step queued ahead that the host has not taken, and forgets it (before anything else runs or reads). */
+    private void settle() {
+        if (ahead == null) return;
+        ahead.pending().await();
+        ahead = null;
+    }
+
+    /** Each row's token from {@code step}'s read-back of {@link #chosen}: -1 where its logits are not all finite. */
+    private int[] chosenTokens(Backend.Pending step) {
+        step.await();
+        int[] next = new int[rows.size()];
+        for (int b = 0; b < next.length; b++) next[b] = chosen.get(2L * b + 1) == 0 ? chosen.get(2L * b) : -1;
+        return next;
     }
 
     /**
@@ -530,6 +603,7 @@ public final class DeviceDecoder implements AutoCloseable {
      * the step and the tokens' read-back are one round trip ({@link Backend#run(TaskGraph, List, DeviceBuffer)}).
      */
     private int[] choose(TaskGraph graph, int[] tokens, int[] positions, List<I32Buffer> uploads) {
+        settle();
         setStep(tokens, positions);
         backend.run(graph, uploads, chosen);
         int[] next = new int[rows.size()];
@@ -590,7 +664,7 @@ public final class DeviceDecoder implements AutoCloseable {
      * logits (a session's {@code decode}) scans them for NaN only then. Arrays reused by the next call.
      */
     public Chosen decodeWithLogits(int[] tokens, int[] positions) {
-        int[] next = decodeGreedy(tokens, positions);
+        int[] next = choose(greedyGraph, tokens, positions, List.of(step)); // (no step ahead: it would overwrite the logits)
         float[][] out = new float[next.length][];
         for (int b = 0; b < next.length; b++) out[b] = rowLogits(b);
         return new Chosen(next, out);
@@ -626,8 +700,12 @@ public final class DeviceDecoder implements AutoCloseable {
         }
     }
 
-    /** The last step's logits of every row, read back from the device. */
+    /**
+     * The last step's logits of every row, read back from the device. After a {@link #decodeGreedy} that queued the next
+     * step, that step's: for a row whose logits were not all finite (its token -1), the same step run again.
+     */
     public float[][] logits() {
+        settle();
         backend.download(logits);
         return hostLogits();
     }
@@ -646,6 +724,7 @@ public final class DeviceDecoder implements AutoCloseable {
      * other backends.
      */
     public double[] profile(int repeats) {
+        settle();
         return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profile(greedyGraph, repeats) : null;
     }
 
@@ -654,6 +733,7 @@ public final class DeviceDecoder implements AutoCloseable {
      * {@link dev.moa.tasks.graph.CudaBackend#profileInGraph}); null on other backends.
      */
     public double[] profileInGraph(int repeats) {
+        settle();
         return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profileInGraph(greedyGraph, repeats) : null;
     }
 
@@ -685,6 +765,7 @@ public final class DeviceDecoder implements AutoCloseable {
     /** Frees the step's captures, its tables and activations, and the regions it made (the sessions' own stay). */
     @Override
     public void close() {
+        settle(); // (nothing it uses is freed while a step queued ahead may still run)
         backend.forget(graph);
         backend.forget(greedyGraph);
         backend.forget(drawingGraph);

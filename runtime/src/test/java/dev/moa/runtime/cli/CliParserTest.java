@@ -81,6 +81,10 @@ class CliParserTest {
         assertEquals("moa: bench decode: --dependent-launch takes on or off, not 'maybe'\n", launch.err());
         Result launchOnEmulator = run("bench", "long-context", "--model", missing, "--device", "emulator", "--dependent-launch", "off");
         assertEquals("moa: bench long-context: --dependent-launch applies to a CUDA device (--device cuda)\n", launchOnEmulator.err());
+        Result ahead = run("bench", "decode", "--model", missing, "--step-ahead", "maybe");
+        assertEquals("moa: bench decode: --step-ahead takes on or off, not 'maybe'\n", ahead.err());
+        Result aheadOnEmulator = run("check", "--model", missing, "--device", "emulator", "--step-ahead", "off");
+        assertEquals("moa: check: --step-ahead applies to a CUDA device (--device cuda)\n", aheadOnEmulator.err());
         Result checkLaunch = run("check", "--model", missing, "--device", "emulator", "--dependent-launch", "off");
         assertEquals("moa: check: --dependent-launch applies to a CUDA device (--device cuda)\n", checkLaunch.err());
         Result onCpu = run("bench", "long-context", "--model", missing, "--products", "matvec");

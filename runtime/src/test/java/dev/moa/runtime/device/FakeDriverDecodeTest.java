@@ -322,6 +322,46 @@ class FakeDriverDecodeTest {
      * One greedy token through both sessions: both logits pick the same token, every kernel ran, and the next logits
      * agree. Returns {CPU's, device's} next logits.
      */
+    /**
+     * On a CUDA device a greedy step queues the next one before the host reads its tokens: after the first token, each
+     * token is one graph replay, queued before the host waited for the one before it, with nothing uploaded (the argmax
+     * moved the step buffer on, on the device), its tokens read through page-locked memory (two blocks, reused: the
+     * fake delivers such a copy only when the host waits); the tokens are the CPU's, also when the host feeds another
+     * token than the one queued; nothing is queued past the session's last position; and closing frees it all.
+     */
+    @Test
+    void greedyStepsQueueTheNextBeforeTheHostReadsTheirTokens() throws Exception {
+        var driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        int[] prompt = new Random(9).ints(40, 3, 2000).toArray();
+        int steps = 7, other = 4; // (at step `other` the host feeds a token of its own)
+        try (Model cpu = Model.load(DEMO); Model gpu = Model.load(DEMO, new CudaBackend(CudaContext.open(driver, 0), new KernelCache(null)))) {
+            try (Session a = cpu.newSession(prompt.length + steps); Session b = gpu.newSession(prompt.length + steps)) {
+                int token = Sampler.argmax(a.prefill(prompt));
+                assertEquals(token, Sampler.argmax(b.prefill(prompt)));
+                for (int t = 0; t < steps; t++) {
+                    int fed = t == other ? (token + 5) % 2000 : token;
+                    long graphs = FakeCuda.graphLaunchCount(), sent = FakeCuda.hostToDeviceBytes();
+                    token = Sampler.argmax(a.decode(fed));
+                    assertEquals(token, b.decodeGreedy(fed), "step " + t);
+                    assertNull(FakeCuda.launchFailure(), "every kernel ran");
+                    boolean last = t == steps - 1;
+                    if (t > 0 && t != other) {
+                        assertEquals(graphs + (last ? 0 : 1), FakeCuda.graphLaunchCount(), "step " + t + ": "
+                                + (last ? "the step queued ahead taken, none queued past the last position" : "one replay a token"));
+                        assertEquals(sent, FakeCuda.hostToDeviceBytes(), "step " + t + ": nothing uploaded");
+                    }
+                    if (!last) {
+                        assertEquals(FakeCuda.graphLaunchCount(), FakeCuda.graphLaunchesAtWait(), "step " + t + ": the next step queued before the wait");
+                    }
+                    assertTrue(FakeCuda.livePinned() <= 2, FakeCuda.livePinned() + " blocks of page-locked memory");
+                }
+            }
+        }
+        assertEquals(0, FakeCuda.livePinned(), "the page-locked memory freed with the model");
+        assertEquals(0, FakeCuda.liveAllocations(), "and its device memory");
+    }
+
     private static float[][] greedyStep(Session cpu, Session device, float[] expected, float[] actual, int t) {
         int token = Sampler.argmax(expected);
         assertEquals(token, Sampler.argmax(actual), "greedy token " + t);
