@@ -254,7 +254,9 @@ public final class Session implements AutoCloseable {
         DeviceDecoder.Chosen step;
         synchronized (accelerator) { // no other session grows the KV pool between choosing the step and running it
             ownDevice();
-            step = device.decodeDrawing(new int[] {token}, new int[] {position}, new DeviceDecoder.Draw[] {draw});
+            // (and the draw after it, its uniform left in the sampler's sequence: the step after this one is queued with it)
+            step = device.decodeDrawing(new int[] {token}, new int[] {position}, new DeviceDecoder.Draw[] {draw},
+                    new DeviceDecoder.Draw[] {DeviceDecoder.Draw.next(sampler)});
         }
         int next = step.token(0, draw, sampler, position);
         position++;

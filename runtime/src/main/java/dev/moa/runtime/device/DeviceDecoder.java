@@ -68,7 +68,10 @@ public final class DeviceDecoder implements AutoCloseable {
      */
     private final TaskGraph greedyGraph = new TaskGraph();
     private final I32Buffer chosen;
-    /** The greedy step, then each sampled row's draw ({@link SamplingKernels#sample}) over its parameters in {@link #draws}. */
+    /**
+     * The step, the argmax, then each sampled row's draw ({@link SamplingKernels#sample}) over its parameters in {@link
+     * #draws}, then every row's step moved on to its token ({@link VectorKernels#stepOnward}).
+     */
     private final TaskGraph drawingGraph = new TaskGraph();
     private final I32Buffer draws;
     /** Per layer: how every row's keys and values are laid out in the pool. */
@@ -214,14 +217,18 @@ public final class DeviceDecoder implements AutoCloseable {
         }
 
         chosen = buffers.i32(2L * batch);
-        for (TaskGraph.Task t : graph.tasks()) greedyGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
         int chunks = VectorKernels.ARGMAX_CHUNKS;
-        greedyGraph.task("argmax", VectorKernels.class, "argmaxOnward", Grid.of(chunks, batch, VectorKernels.ROW_GROUP), logits,
-                buffers.f32((long) batch * chunks), buffers.i32(2L * batch * chunks), buffers.i32(batch), chosen, step, vocab);
+        Grid argmaxGrid = Grid.of(chunks, batch, VectorKernels.ROW_GROUP);
+        F32Buffer argmaxValues = buffers.f32((long) batch * chunks);
+        I32Buffer argmaxInts = buffers.i32(2L * batch * chunks), arrivals = buffers.i32(batch);
+        for (TaskGraph.Task t : graph.tasks()) greedyGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
+        greedyGraph.task("argmax", VectorKernels.class, "argmaxOnward", argmaxGrid, logits, argmaxValues, argmaxInts, arrivals, chosen, step, vocab);
         draws = buffers.i32((long) batch * SamplingKernels.DRAW_SIZE);
-        for (TaskGraph.Task t : greedyGraph.tasks()) drawingGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
+        for (TaskGraph.Task t : graph.tasks()) drawingGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
+        drawingGraph.task("argmax", VectorKernels.class, "argmax", argmaxGrid, logits, argmaxValues, argmaxInts, arrivals, chosen, vocab);
         drawingGraph.task("sample", SamplingKernels.class, "sample", Grid.of(batch, SamplingKernels.GROUP), logits, draws, chosen, vocab);
         drawingGraph.task("sample wide", SamplingKernels.class, "sampleWide", Grid.of(batch, SamplingKernels.WIDE), logits, draws, chosen, vocab);
+        drawingGraph.task("step onward", VectorKernels.class, "stepOnward", Grid.covering(batch, VectorKernels.ROW_GROUP), chosen, step, batch);
     }
 
     /** Row {@code b}'s part of layer {@code l}'s tables: its KV groups' first slots and rings, its query heads' sinks and windows. */
@@ -538,47 +545,71 @@ public final class DeviceDecoder implements AutoCloseable {
      * capacity. On a backend that runs work before {@code enqueue} returns (the emulator) it gains nothing.
      */
     public int[] decodeGreedy(int[] tokens, int[] positions) {
-        if (!stepAhead) return choose(greedyGraph, tokens, positions, List.of(step));
+        return stepAhead ? chooseAhead(tokens, positions, null, null) : choose(greedyGraph, tokens, positions, List.of(step));
+    }
+
+    /**
+     * Runs the step over {@code draws} (null, or null rows: the argmax) and returns each row's token as {@link #choose}
+     * does, queuing the next step, over {@code nextDraws}, before it reads them ({@link #decodeGreedy}); takes the step
+     * queued by the last call where it is this one.
+     */
+    private int[] chooseAhead(int[] tokens, int[] positions, Draw[] draws, Draw[] nextDraws) {
+        draws = drawn(draws);
+        nextDraws = drawn(nextDraws);
         Backend.Pending current;
-        if (ahead != null && ahead.takes(tokens, positions)) {
+        if (ahead != null && ahead.takes(tokens, positions, draws)) {
             current = ahead.pending(); // queued by the last call: its tokens and positions were on the device already
             ahead = null;
         } else {
             settle();
             setStep(tokens, positions);
-            current = backend.enqueue(greedyGraph, List.of(step), chosen);
+            if (draws != null) setDraws(draws);
+            current = backend.enqueue(draws != null ? drawingGraph : greedyGraph, draws != null ? List.of(step, this.draws) : List.of(step), chosen);
         }
         int[] next = null;
         if (!backend.runsApart()) next = chosenTokens(current); // (it ran already; the next would overwrite its tokens)
-        // the next step queued before this one's tokens are read: the argmax moved each row's step on to its token, so the
-        // device goes from one step to the next without waiting for the host (a row past its last position stops all)
+        // the next step queued before this one's tokens are read: the argmax (or the draw) moved each row's step on to its
+        // token, so the device goes from one step to the next without waiting for the host; only its draws' uniforms go
+        // up (a row past its last position stops it all)
         boolean onward = true;
         for (int b = 0; b < positions.length; b++) onward &= positions[b] + 1 < rows.get(b).capacity();
-        Backend.Pending queued = onward ? backend.enqueue(greedyGraph, List.of(), chosen) : null;
+        Backend.Pending queued = null;
+        if (onward) {
+            if (nextDraws != null) setDraws(nextDraws); // (this step's draws went up already: the copy is queued before the next)
+            queued = backend.enqueue(nextDraws != null ? drawingGraph : greedyGraph, nextDraws != null ? List.of(this.draws) : List.of(), chosen);
+        }
         if (next == null) next = chosenTokens(current);
         if (queued != null) {
-            // what it runs: each row's token at the next position, or where a row's logits were not all finite, its
-            // step again (the argmax left it as it was), which the caller will not ask for
+            // what it runs: each row's token at the next position, or where the host is to choose (logits not all
+            // finite, or a draw left to it), the row's step again, which the caller will not ask for
             int[] aheadTokens = tokens.clone(), aheadPositions = positions.clone();
             for (int b = 0; b < next.length; b++) {
                 if (next[b] < 0) continue;
                 aheadTokens[b] = next[b];
                 aheadPositions[b]++;
             }
-            ahead = new Ahead(queued, aheadTokens, aheadPositions);
+            ahead = new Ahead(queued, aheadTokens, aheadPositions, nextDraws);
         }
         return next;
     }
 
+    /** {@code draws} where a row draws, else null (every row takes the argmax). */
+    private static Draw[] drawn(Draw[] draws) {
+        if (draws == null) return null;
+        for (Draw d : draws) if (d != null) return draws.clone();
+        return null;
+    }
+
     /**
-     * A greedy step queued before the host asked for it ({@link #decodeGreedy} with steps ahead), and what it computes:
-     * each row's token at its position. Its key and value go where the step the host asks for next would put them —
+     * A step queued before the host asked for it ({@link #decodeGreedy}, {@link #decodeDrawing} with steps ahead), and
+     * what it computes: each row's token at its position, drawn with {@code draws} (null: the argmax). Its key and value go where the step the host asks for next would put them —
      * the slot of that position, the same whichever token the host gives — so a step the host does not take (the
      * generation ended, or it feeds another token) is simply superseded.
      */
-    private record Ahead(Backend.Pending pending, int[] tokens, int[] positions) {
-        boolean takes(int[] tokens, int[] positions) {
-            return java.util.Arrays.equals(this.tokens, tokens) && java.util.Arrays.equals(this.positions, positions);
+    private record Ahead(Backend.Pending pending, int[] tokens, int[] positions, Draw[] draws) {
+        boolean takes(int[] tokens, int[] positions, Draw[] draws) {
+            return java.util.Arrays.equals(this.tokens, tokens) && java.util.Arrays.equals(this.positions, positions)
+                    && java.util.Arrays.equals(this.draws, draws);
         }
     }
 
@@ -625,6 +656,13 @@ public final class DeviceDecoder implements AutoCloseable {
             float temperature = Math.max((float) p.temperature(), Float.MIN_VALUE);
             return new Draw(temperature, p.topK(), (float) p.topP(), sampler.uniform());
         }
+
+        /** As {@link #of}, with the uniform the sampler gives next left in its sequence ({@link dev.moa.runtime.generate.Sampler#peekUniform}). */
+        public static Draw next(dev.moa.runtime.generate.Sampler sampler) {
+            if (sampler.greedy()) return null;
+            var p = sampler.params();
+            return new Draw(Math.max((float) p.temperature(), Float.MIN_VALUE), p.topK(), (float) p.topP(), sampler.peekUniform());
+        }
     }
 
     /**
@@ -636,15 +674,27 @@ public final class DeviceDecoder implements AutoCloseable {
      * the same order. Returns the tokens and those rows' logits (null for the others; arrays reused by the next call).
      */
     public Chosen decodeDrawing(int[] tokens, int[] positions, Draw[] draws) {
+        return decodeDrawing(tokens, positions, draws, null);
+    }
+
+    /**
+     * As {@link #decodeDrawing(int[], int[], Draw[])}; with steps ahead and {@code nextDraws} (each row's next draw, as
+     * {@link Draw#next} gives it), the next step is queued before this one's tokens are read, as {@link #decodeGreedy}
+     * does, and a call with exactly its tokens, positions and draws takes it.
+     */
+    public Chosen decodeDrawing(int[] tokens, int[] positions, Draw[] draws, Draw[] nextDraws) {
         if (draws.length != rows.size()) throw new IllegalArgumentException("a step of " + rows.size() + " sessions, " + draws.length + " draws");
-        boolean sampled = false;
-        for (int b = 0; b < draws.length; b++) {
-            Draw d = draws[b];
-            if (d == null) SamplingKernels.setDraw(this.draws, b, 0, 0, 0, 0);
-            else SamplingKernels.setDraw(this.draws, b, d.temperature(), d.topK(), d.topP(), d.uniform());
-            sampled |= d != null;
+        if (nextDraws != null && nextDraws.length != rows.size()) {
+            throw new IllegalArgumentException("a step of " + rows.size() + " sessions, " + nextDraws.length + " next draws");
         }
-        int[] next = sampled ? choose(drawingGraph, tokens, positions, List.of(step, this.draws)) : choose(greedyGraph, tokens, positions, List.of(step));
+        int[] next;
+        if (stepAhead && nextDraws != null) {
+            next = chooseAhead(tokens, positions, draws, nextDraws);
+        } else {
+            boolean sampled = drawn(draws) != null;
+            if (sampled) setDraws(draws);
+            next = sampled ? choose(drawingGraph, tokens, positions, List.of(step, this.draws)) : choose(greedyGraph, tokens, positions, List.of(step));
+        }
         float[][] out = new float[next.length][];
         for (int b = 0; b < next.length; b++) if (next[b] < 0) out[b] = rowLogits(b);
         return new Chosen(next, out);
@@ -684,6 +734,15 @@ public final class DeviceDecoder implements AutoCloseable {
             float[] row = logits[b];
             dev.moa.runtime.model.NonFiniteException.check(row, 1, row.length, new int[] {position}, "the output head's logits");
             return sampler.sample(row, draw.uniform());
+        }
+    }
+
+    /** Writes the rows' draws into the host copy of {@link #draws} (zeros for a row that takes the argmax). */
+    private void setDraws(Draw[] draws) {
+        for (int b = 0; b < draws.length; b++) {
+            Draw d = draws[b];
+            if (d == null) SamplingKernels.setDraw(this.draws, b, 0, 0, 0, 0);
+            else SamplingKernels.setDraw(this.draws, b, d.temperature(), d.topK(), d.topP(), d.uniform());
         }
     }
 

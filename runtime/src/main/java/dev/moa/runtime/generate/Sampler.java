@@ -25,6 +25,9 @@ public final class Sampler {
 
     private final SamplingParams params;
     private final RandomGenerator random;
+    /** Whether {@link #peekUniform} drew {@link #nextUniform} ahead of {@link #uniform}. */
+    private boolean peeked;
+    private int nextUniform;
     private static final ThreadLocal<Work> WORK = ThreadLocal.withInitial(Work::new);
 
     public Sampler(SamplingParams params) {
@@ -46,7 +49,23 @@ public final class Sampler {
      * ({@link #sample}) or on a device (the same draw: dev.moa.tasks.kernels.SamplingKernels) takes.
      */
     public int uniform() {
+        if (peeked) {
+            peeked = false;
+            return nextUniform;
+        }
         return (int) (random.nextLong() >>> 32);
+    }
+
+    /**
+     * The uniform {@link #uniform} gives next, without taking it: what a step queued ahead on a device draws with
+     * (DeviceDecoder.decodeDrawing), so that queuing it, taken or not, leaves this sampler's sequence as it was.
+     */
+    public int peekUniform() {
+        if (!peeked) {
+            nextUniform = uniform();
+            peeked = true;
+        }
+        return nextUniform;
     }
 
     /** The parameters of this sampler's draws. */

@@ -109,6 +109,7 @@ class FakeDriverDecodeTest {
                     long waits = FakeCuda.waitCount();
                     int drawn = b.decodeDrawing(token, onDevice);
                     if (t > 0) assertEquals(waits + 1, FakeCuda.waitCount(), "the step's scalars up, the step and its tokens down: one wait");
+                    assertEquals(FakeCuda.graphLaunchCount(), FakeCuda.graphLaunchesAtWait(), "sampled token " + t + ": the next step queued before the wait");
                     assertNull(FakeCuda.launchFailure(), "every kernel ran");
                     assertEquals(onHost.next(a.decode(token)), drawn, "sampled token " + t);
                     token = drawn;

@@ -26,21 +26,44 @@ import org.junit.jupiter.api.Test;
  * moves each row's step on to its token on the device, and the host queues the next replay before it reads this one's
  * tokens. On the GPU program in the emulator, behind a backend that plays a device running apart from the host (a
  * queued graph's read-back reaches the host copy only when awaited, as page-locked copies do): the tokens are those of
- * steps run one by one, in every attention mode, for one session and a batch, when the host feeds a token other than
+ * steps run one by one (on the CPU), in every attention mode, for one session and a batch, when the host feeds a token other than
  * the one queued, and up to the last position a session holds; and every step after the first is one replay queued
  * before the wait for the step before it, with nothing uploaded.
  */
 class StepAheadTest {
     static final Path DEMO = Path.of(System.getProperty("moa.repo.root", "..")).resolve("models/moa-demo");
+    /**
+     * The demo model on the CPU (whose tokens the device's steps one by one give: EmulatorDecodeTest, MixedBatchTest), and
+     * behind {@link #backend}, steps queued ahead.
+     */
+    static Model plain, ahead;
+    static final Apart backend = new Apart();
+
+    @org.junit.jupiter.api.BeforeAll
+    static void load() throws Exception {
+        plain = Model.load(DEMO);
+        ahead = Model.load(DEMO, backend);
+        ahead.accelerator().orElseThrow().stepAhead(true);
+    }
+
+    @org.junit.jupiter.api.AfterAll
+    static void close() {
+        plain.close();
+        ahead.close();
+    }
+
+    @org.junit.jupiter.api.BeforeEach
+    void fresh() {
+        backend.poison = false;
+        backend.log.clear();
+    }
 
     @Test
     void oneSessionDecodesAsStepByStepInEveryMode() throws Exception {
         Random random = new Random(31);
         String[] modes = {"dense", "moa:" + DEMO.resolve("moa-plan-50.json"), "uniform:0,0.5"};
-        int steps = 7;
-        Apart backend = new Apart();
-        try (Model plain = Model.load(DEMO, new EmulatorBackend()); Model ahead = Model.load(DEMO, backend)) {
-            ahead.accelerator().orElseThrow().stepAhead(true);
+        int steps = 6;
+        {
             for (String mode : modes) {
                 int[] prompt = random.ints(30 + random.nextInt(20), 3, 2000).toArray();
                 int capacity = prompt.length + steps; // (dense: the last step's next position is past it, nothing queued then)
@@ -58,8 +81,8 @@ class StepAheadTest {
                         boolean last = t == steps - 1 && mode.equals("dense"), taken = t > 0 && t != 3;
                         List<String> expected = new ArrayList<>();
                         if (t == 3) expected.add("await"); // (the step queued ahead waited for, and dropped)
-                        if (!taken) expected.add("enqueue with uploads");
-                        if (!last) expected.add("enqueue");
+                        if (!taken) expected.add("enqueue 1"); // (the step buffer)
+                        if (!last) expected.add("enqueue 0"); // (nothing: the argmax moved the step on)
                         expected.add("await");
                         assertEquals(expected, backend.log, mode + ", step " + t + (taken ? ": the step queued ahead taken" : "")
                                 + (last ? ", none queued past the session's last position" : ", the next queued before the wait"));
@@ -74,9 +97,7 @@ class StepAheadTest {
     void aBatchDecodesAsStepByStep() throws Exception {
         Random random = new Random(32);
         String[] modes = {"dense", "moa:" + DEMO.resolve("moa-plan-50.json"), "window:16"};
-        Apart backend = new Apart();
-        try (Model plain = Model.load(DEMO, new EmulatorBackend()); Model ahead = Model.load(DEMO, backend)) {
-            ahead.accelerator().orElseThrow().stepAhead(true);
+        {
             List<Session> a = new ArrayList<>(), b = new ArrayList<>();
             int[] tokens = new int[modes.length];
             for (int i = 0; i < modes.length; i++) {
@@ -87,14 +108,14 @@ class StepAheadTest {
                 assertEquals(tokens[i], Sampler.argmax(b.get(i).prefill(prompt)));
             }
             BatchDecoder pa = new BatchDecoder(plain, modes.length), pb = new BatchDecoder(ahead, modes.length);
-            for (int t = 0; t < 5; t++) {
+            for (int t = 0; t < 3; t++) {
                 int[] ea = pa.stepGreedy(a, tokens), eb = pb.stepGreedy(b, tokens);
                 assertArrayEquals(ea, eb, "step " + t);
                 tokens = ea;
             }
             // the last session leaves (its step queued ahead superseded by the smaller batch's), then decodes alone
             int[] two = {tokens[0], tokens[1]};
-            for (int t = 0; t < 3; t++) {
+            for (int t = 0; t < 2; t++) {
                 int[] ea = pa.stepGreedy(a.subList(0, 2), two), eb = pb.stepGreedy(b.subList(0, 2), two);
                 assertArrayEquals(ea, eb, "two sessions, step " + t);
                 two = ea;
@@ -108,15 +129,62 @@ class StepAheadTest {
     }
 
     /**
+     * Sampled sessions: a generation draws the tokens it draws step by step with the same seed (each step queued with
+     * the uniform its sampler gives next, peeked, not taken), and a batch of greedy and sampled rows likewise, the
+     * draws' parameters the only upload of a step queued ahead.
+     */
+    @Test
+    void sampledStepsDrawAsStepByStep() throws Exception {
+        Random random = new Random(34);
+        int[] prompt = random.ints(30, 3, 2000).toArray();
+        var sampling = new dev.moa.runtime.generate.SamplingParams(0.9, 0, 0.95, 11);
+        var params = new dev.moa.runtime.generate.GenerationParams(5, sampling, List.of(), false);
+        {
+            var expected = dev.moa.runtime.generate.Generator.generate(plain, prompt, params, t -> { });
+            backend.log.clear();
+            var actual = dev.moa.runtime.generate.Generator.generate(ahead, prompt, params, t -> { });
+            assertArrayEquals(expected.tokens(), actual.tokens(), "the tokens drawn step by step");
+            assertTrue(expected.tokens().length > 3, "tokens decoded");
+            // after the first step each is taken from the one queued before: one upload (its draws) a step
+            assertEquals(List.of("enqueue 2", "enqueue 1", "await"), backend.log.subList(0, 3), "the first step, then the next queued");
+            for (int i = 3; i + 1 < backend.log.size(); i += 2) {
+                assertEquals(List.of("enqueue 1", "await"), backend.log.subList(i, i + 2), "a later step: " + backend.log);
+            }
+
+            String[] modes = {"dense", "moa:" + DEMO.resolve("moa-plan-50.json"), "window:16"};
+            dev.moa.runtime.generate.SamplingParams[] rowParams = {dev.moa.runtime.generate.SamplingParams.greedy(),
+                    new dev.moa.runtime.generate.SamplingParams(0.8, 20, 0.9, 3), new dev.moa.runtime.generate.SamplingParams(1.0, 0, 1.0, 4)};
+            List<Session> a = new ArrayList<>(), b = new ArrayList<>();
+            Sampler[] sa = new Sampler[modes.length], sb = new Sampler[modes.length];
+            int[] tokens = new int[modes.length];
+            for (int i = 0; i < modes.length; i++) {
+                int[] p = random.ints(20 + 5 * i, 3, 2000).toArray();
+                a.add(plain.newSession(p.length + 8, 64, AttentionMode.parse(modes[i]), 8));
+                b.add(ahead.newSession(p.length + 8, 64, AttentionMode.parse(modes[i]), 8));
+                tokens[i] = Sampler.argmax(a.get(i).prefill(p));
+                b.get(i).prefill(p);
+                sa[i] = new Sampler(rowParams[i]);
+                sb[i] = new Sampler(rowParams[i]);
+            }
+            BatchDecoder pa = new BatchDecoder(plain, modes.length), pb = new BatchDecoder(ahead, modes.length);
+            for (int t = 0; t < 3; t++) {
+                int[] ea = pa.stepDrawing(a, tokens, sa).tokens(), eb = pb.stepDrawing(b, tokens, sb).tokens();
+                assertArrayEquals(ea, eb, "batch step " + t);
+                tokens = ea;
+            }
+            for (Session s : a) s.close();
+            for (Session s : b) s.close();
+        }
+    }
+
+    /**
      * A row whose logits are not all finite: its token is -1 and the host refuses it, naming its position; the argmax
      * left that row's step as it was, so the step queued ahead ran it again and {@link DeviceDecoder#logits} reads it.
      */
     @Test
     void aRowWhoseLogitsAreNotFiniteIsRefused() throws Exception {
         int[] prompt = new Random(33).ints(25, 3, 2000).toArray();
-        Apart backend = new Apart();
-        try (Model ahead = Model.load(DEMO, backend)) {
-            ahead.accelerator().orElseThrow().stepAhead(true);
+        {
             try (Session s = ahead.newSession(prompt.length + 8, 64, AttentionMode.parse("dense"), 8)) {
                 int token = Sampler.argmax(s.prefill(prompt));
                 token = s.decodeGreedy(token);
@@ -135,7 +203,7 @@ class StepAheadTest {
      * The emulator as a device that runs apart from the host: a queued graph runs at once, but its read-back reaches the
      * host copy only when its handle is awaited (taken when queued, as a page-locked copy's bytes are), so a decoder that
      * read its tokens before awaiting, or after queuing the next step without awaiting this one, would read another
-     * step's. Logs "enqueue" (with "with uploads" where it uploads anything) and "await"; with {@code poison}, a step's
+     * step's. Logs "enqueue" with the number of buffers it uploads, and "await"; with {@code poison}, a step's
      * logits get a NaN (row 0, logit 7) just before the argmax.
      */
     static final class Apart implements Backend {
@@ -145,7 +213,7 @@ class StepAheadTest {
 
         @Override
         public Pending enqueue(TaskGraph graph, List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
-            log.add(uploads.isEmpty() ? "enqueue" : "enqueue with uploads");
+            log.add("enqueue " + uploads.size());
             run(graph, uploads, result);
             MemorySegment bytes = MemorySegment.ofArray(new byte[(int) result.memory().byteSize()]);
             bytes.copyFrom(result.memory());

@@ -77,6 +77,24 @@ class SamplerTest {
         for (int i = 0; i < 100; i++) assertEquals(a.next(LOGITS), b.next(LOGITS));
     }
 
+    /** Peeking at the next uniform (a step queued ahead draws with it) leaves the sequence as it was, peeked once or often. */
+    @Test
+    void peekingLeavesTheSequenceAsItWas() {
+        Sampler a = new Sampler(new SamplingParams(1.0, 0, 0.95, 7)), b = new Sampler(new SamplingParams(1.0, 0, 0.95, 7));
+        java.util.Random random = new java.util.Random(3);
+        for (int i = 0; i < 200; i++) {
+            int peeks = random.nextInt(3), peeked = 0;
+            for (int p = 0; p < peeks; p++) {
+                int u = b.peekUniform();
+                if (p > 0) assertEquals(peeked, u, "a second peek sees the same uniform");
+                peeked = u;
+            }
+            int expected = a.uniform();
+            if (peeks > 0) assertEquals(expected, peeked, "the peeked uniform is the next one");
+            assertEquals(expected, b.uniform(), "uniform " + i);
+        }
+    }
+
     /**
      * On a vocabulary of Llama-3's size, the distribution the sampler draws from ({@code probabilities}) is the filtered
      * softmax computed directly: every token weighed in double precision, all of them sorted (likelier first, equal

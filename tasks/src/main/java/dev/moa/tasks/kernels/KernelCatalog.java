@@ -40,6 +40,7 @@ public final class KernelCatalog {
             new Entry("embed-f32", VectorKernels.class, "embedF32", "embedding row of the step's token, F32 table"),
             new Entry("argmax", VectorKernels.class, "argmax", "index of the largest logit, chunks merged by the last group"),
             new Entry("argmax-onward", VectorKernels.class, "argmaxOnward", "the argmax, then each row's step moved on to its token, for the next replay"),
+            new Entry("step-onward", VectorKernels.class, "stepOnward", "each row's step moved on to the token drawn for it, for the next replay"),
             new Entry("sample", SamplingKernels.class, "sample", "temperature, top-k, top-p and one draw per row, candidates ranked in shared memory"),
             new Entry("sample-wide", SamplingKernels.class, "sampleWide", "the draws too wide for shared memory, by bisection over the row"),
             new Entry("matvec-bf16", MatVecKernels.class, "bf16", "BF16 weights x F32 vector, one warp per row", Map.of("cols", 2048)),

@@ -204,10 +204,27 @@ public final class VectorKernels {
         int[] broken = ctx.sharedI32(ROW_GROUP);
         int[] last = ctx.sharedI32(1);
         if (chooseLargest(ctx, values, indices, broken, last, logits, partialValues, partialInts, arrivals, result, n) && broken[0] == 0) {
-            long at = (long) ctx.groupId(1) * Step.SIZE;
-            step.set(at + Step.TOKEN, indices[0]);
-            step.set(at + Step.POSITION, step.get(at + Step.POSITION) + 1);
+            moveOn(step, ctx.groupId(1), indices[0]);
         }
+    }
+
+    /**
+     * Moves each row's step on to the token chosen for it, as {@link #argmaxOnward} does, after a step whose tokens are
+     * drawn ({@link SamplingKernels#sample}): where {@code chosen[2b]} is a token and {@code chosen[2b + 1]} is 0, the
+     * row's step takes that token at the next position; a row left to the host (-1, or logits not all finite) keeps its
+     * step. One work-item per row: launch {@code Grid.covering(rows, ROW_GROUP)}.
+     */
+    public static void stepOnward(KernelContext ctx, I32Buffer chosen, I32Buffer step, int rows) {
+        ctx.awaitPriorKernels();
+        int b = ctx.globalId();
+        if (b < rows && chosen.get(2L * b + 1) == 0 && chosen.get(2L * b) >= 0) moveOn(step, b, chosen.get(2L * b));
+    }
+
+    /** Row b's step buffer: {@code token} at the position after the one it held. */
+    static void moveOn(I32Buffer step, int b, int token) {
+        long at = (long) b * Step.SIZE;
+        step.set(at + Step.TOKEN, token);
+        step.set(at + Step.POSITION, step.get(at + Step.POSITION) + 1);
     }
 
     /**

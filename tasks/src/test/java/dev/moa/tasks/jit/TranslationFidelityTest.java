@@ -189,6 +189,25 @@ class TranslationFidelityTest {
         assertEquals(18, step2.get(Step.POSITION));
         assertEquals(3, step2.get(Step.SIZE + Step.TOKEN), "row 1, not finite, stays");
         assertEquals(18, step2.get(Step.SIZE + Step.POSITION));
+        // and after a draw, for rows of every kind (drawn, left to the host, not finite), past a group's worth of rows
+        int drawRows = VectorKernels.ROW_GROUP + 3;
+        I32Buffer drawn = I32Buffer.allocate(arena, 2L * drawRows), steps1 = I32Buffer.allocate(arena, (long) drawRows * Step.SIZE),
+                steps2 = I32Buffer.allocate(arena, (long) drawRows * Step.SIZE);
+        for (int b = 0; b < drawRows; b++) {
+            drawn.set(2L * b, b % 3 == 1 ? -1 : random.nextInt(1000));
+            drawn.set(2L * b + 1, b % 3 == 2 ? 1 : 0);
+            for (I32Buffer s : new I32Buffer[] {steps1, steps2}) {
+                s.set((long) b * Step.SIZE + Step.TOKEN, 4);
+                s.set((long) b * Step.SIZE + Step.POSITION, b);
+            }
+        }
+        Grid onwardGrid = Grid.covering(drawRows, VectorKernels.ROW_GROUP);
+        Emulator.launch(VectorKernels.class, "stepOnward", onwardGrid, drawn, steps1, drawRows);
+        ptx(VectorKernels.class, "stepOnward").launch(onwardGrid, drawn.memory(), steps2.memory(), drawRows);
+        for (int i = 0; i < drawRows * Step.SIZE; i++) assertEquals(steps1.get(i), steps2.get(i), "step int " + i);
+        assertEquals(drawn.get(0), steps2.get(Step.TOKEN), "row 0, drawn, moves on");
+        assertEquals(1, steps2.get(Step.POSITION));
+        assertEquals(1, steps2.get(Step.SIZE + Step.POSITION), "row 1, left to the host, stays");
     }
 
     /**

@@ -165,6 +165,17 @@ class KernelEmulationTest {
                 assertEquals(42, step.get(Step.POSITION));
                 assertEquals(expected[1], step.get(Step.SIZE + Step.TOKEN), "row 1 is not finite: its step stays where it was");
                 assertEquals(50, step.get(Step.SIZE + Step.POSITION));
+                // after a draw: a row drawn moves on, one left to the host (-1) or not finite stays
+                I32Buffer drawn = I32Buffer.allocate(arena, 6), steps3 = I32Buffer.allocate(arena, 3L * Step.SIZE);
+                int[] chosenInts = {123, 0, -1, 0, 77, 2};
+                for (int i = 0; i < 6; i++) drawn.set(i, chosenInts[i]);
+                for (int b = 0; b < 3; b++) {
+                    steps3.set((long) b * Step.SIZE + Step.TOKEN, 5);
+                    steps3.set((long) b * Step.SIZE + Step.POSITION, 60 + b);
+                }
+                Emulator.launch(VectorKernels.class, "stepOnward", Grid.covering(3, VectorKernels.ROW_GROUP), drawn, steps3, 3);
+                int[] expectedSteps = {123, 61, 5, 61, 5, 62};
+                for (int i = 0; i < 6; i++) assertEquals(expectedSteps[i], steps3.get(i), "step int " + i + " after the draws");
             }
         }
     }
