@@ -76,6 +76,15 @@ public final class BatchDecoder {
      * there and only the tokens come back.
      */
     public int[] stepGreedy(List<Session> sessions, int[] tokens) {
+        return stepGreedy(sessions, tokens, false);
+    }
+
+    /**
+     * As {@link #stepGreedy(List, int[])}; with {@code sameNext} (these sessions step together again next: a fixed
+     * batch), a device queues the next step before the host reads this one's tokens, as it does for one session (see
+     * {@link DeviceDecoder#decodeGreedy(int[], int[])}: a step queued ahead and not taken costs a whole step).
+     */
+    public int[] stepGreedy(List<Session> sessions, int[] tokens, boolean sameNext) {
         int n = sessions.size();
         if (sessions.isEmpty() || sessions.get(0).accelerator() == null) {
             float[][] rows = step(sessions, tokens);
@@ -89,7 +98,7 @@ public final class BatchDecoder {
         int[] next;
         synchronized (sessions.get(0).accelerator()) { // no session grows the KV pool between choosing the step and running it
             device = device(sessions);
-            next = device.decodeGreedy(tokens, positions);
+            next = device.decodeGreedy(tokens, positions, sameNext || n == 1);
         }
         for (int b = 0; b < n; b++) {
             if (next[b] < 0) {
@@ -113,6 +122,11 @@ public final class BatchDecoder {
      * session advances); a failed draw there fails its row alone.
      */
     public Drawn stepDrawing(List<Session> sessions, int[] tokens, Sampler[] samplers) {
+        return stepDrawing(sessions, tokens, samplers, false);
+    }
+
+    /** As {@link #stepDrawing(List, int[], Sampler[])}, and where {@code sameNext}, as {@link #stepGreedy(List, int[], boolean)}. */
+    public Drawn stepDrawing(List<Session> sessions, int[] tokens, Sampler[] samplers, boolean sameNext) {
         int n = sessions.size();
         if (samplers.length != n) throw new IllegalArgumentException(n + " sessions but " + samplers.length + " samplers");
         int[] next = new int[n];
@@ -127,11 +141,11 @@ public final class BatchDecoder {
         DeviceDecoder.Draw[] draws = new DeviceDecoder.Draw[n], nextDraws = new DeviceDecoder.Draw[n];
         for (int b = 0; b < n; b++) {
             draws[b] = DeviceDecoder.Draw.of(samplers[b]);
-            nextDraws[b] = DeviceDecoder.Draw.next(samplers[b]); // (the next step's, queued ahead where the device does so)
+            nextDraws[b] = DeviceDecoder.Draw.next(samplers[b]); // (the next step's, where it is queued ahead)
         }
         DeviceDecoder.Chosen chosen;
         synchronized (sessions.get(0).accelerator()) { // no session grows the KV pool between choosing the step and running it
-            chosen = device(sessions).decodeDrawing(tokens, positions, draws, nextDraws);
+            chosen = device(sessions).decodeDrawing(tokens, positions, draws, sameNext || n == 1 ? nextDraws : null);
         }
         for (Session s : sessions) s.advance();
         java.util.stream.IntStream.range(0, n).parallel().forEach(b -> draw(b, next, failures, () -> chosen.token(b, draws[b], samplers[b], positions[b])));

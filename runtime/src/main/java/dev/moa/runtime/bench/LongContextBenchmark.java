@@ -77,11 +77,11 @@ public final class LongContextBenchmark {
                 int[] tokens = new int[batch], positions = new int[batch];
                 java.util.Arrays.fill(tokens, token);
                 java.util.Arrays.fill(positions, prompt);
-                tokens = device.decodeGreedy(tokens, positions); // the first step captures the graph
+                tokens = device.decodeGreedy(tokens, positions, true); // the first step captures the graph (a fixed batch)
                 for (int i = 1; i <= steps; i++) {
                     java.util.Arrays.fill(positions, prompt + i);
                     long start = System.nanoTime();
-                    tokens = device.decodeGreedy(tokens, positions);
+                    tokens = device.decodeGreedy(tokens, positions, true);
                     best = Math.min(best, (System.nanoTime() - start) / 1e9);
                     for (int b = 0; b < batch; b++) if (tokens[b] < 0) tokens[b] = 5; // random caches: any token will do
                 }

@@ -45,9 +45,10 @@ final class Options {
         String shareRows;
 
         @Option(names = "--step-ahead", paramLabel = "on|off", defaultValue = "on",
-                description = "on a CUDA device, a greedy decode step queues the next one (its token and position already on the device) "
-                        + "before the host reads its tokens, so the device does not wait for the host between tokens (on), or each step "
-                        + "waits for the host's call (off) (default: ${DEFAULT-VALUE})")
+                description = "on a CUDA device, a session's decode step queues the next one (its token and position already on the device) "
+                        + "before the host reads its token, so the device does not wait for the host between tokens; the benchmarks' "
+                        + "fixed batches too, a server's changing batches not (on); or each step waits for the host's call (off) "
+                        + "(default: ${DEFAULT-VALUE})")
         String stepAhead;
 
         /** Checks the names, and that a device runs the step where a choice is not the default, before any work. */

@@ -543,17 +543,29 @@ public final class DeviceDecoder implements AutoCloseable {
      * for the host between steps; a call with exactly those tokens and positions then takes it (one graph replay a
      * token, no upload), any other call waits for it and runs its own. Not where a row's next position would pass its
      * capacity. On a backend that runs work before {@code enqueue} returns (the emulator) it gains nothing.
+     *
+     * <p>This queues a step ahead for a step of one session only: a step ahead that is not taken costs a whole step of
+     * the device's time, and a batch whose sessions come and go (a server's: one leaves at each end of text) would waste
+     * more than the wait it saves. Callers that step the same sessions again say so ({@link #decodeGreedy(int[], int[],
+     * boolean)}).
      */
     public int[] decodeGreedy(int[] tokens, int[] positions) {
-        return stepAhead ? chooseAhead(tokens, positions, null, null) : choose(greedyGraph, tokens, positions, List.of(step));
+        return decodeGreedy(tokens, positions, rows.size() == 1);
+    }
+
+    /** As {@link #decodeGreedy(int[], int[])}, queuing the next step (where steps go ahead) where {@code sameRowsNext}. */
+    public int[] decodeGreedy(int[] tokens, int[] positions, boolean sameRowsNext) {
+        return stepAhead ? chooseAhead(tokens, positions, null, sameRowsNext ? new Draw[rows.size()] : null)
+                : choose(greedyGraph, tokens, positions, List.of(step));
     }
 
     /**
      * Runs the step over {@code draws} (null, or null rows: the argmax) and returns each row's token as {@link #choose}
-     * does, queuing the next step, over {@code nextDraws}, before it reads them ({@link #decodeGreedy}); takes the step
-     * queued by the last call where it is this one.
+     * does, queuing the next step, over {@code nextDraws} (null: none queued; null rows: the argmax), before it reads
+     * them ({@link #decodeGreedy}); takes the step queued by the last call where it is this one.
      */
     private int[] chooseAhead(int[] tokens, int[] positions, Draw[] draws, Draw[] nextDraws) {
+        boolean queueNext = nextDraws != null;
         draws = drawn(draws);
         nextDraws = drawn(nextDraws);
         Backend.Pending current;
@@ -571,7 +583,7 @@ public final class DeviceDecoder implements AutoCloseable {
         // the next step queued before this one's tokens are read: the argmax (or the draw) moved each row's step on to its
         // token, so the device goes from one step to the next without waiting for the host; only its draws' uniforms go
         // up (a row past its last position stops it all)
-        boolean onward = true;
+        boolean onward = queueNext;
         for (int b = 0; b < positions.length; b++) onward &= positions[b] + 1 < rows.get(b).capacity();
         Backend.Pending queued = null;
         if (onward) {
@@ -680,7 +692,8 @@ public final class DeviceDecoder implements AutoCloseable {
     /**
      * As {@link #decodeDrawing(int[], int[], Draw[])}; with steps ahead and {@code nextDraws} (each row's next draw, as
      * {@link Draw#next} gives it), the next step is queued before this one's tokens are read, as {@link #decodeGreedy}
-     * does, and a call with exactly its tokens, positions and draws takes it.
+     * does, and a call with exactly its tokens, positions and draws takes it. Pass them only where the same sessions
+     * step next, as a rule (see {@link #decodeGreedy(int[], int[])}).
      */
     public Chosen decodeDrawing(int[] tokens, int[] positions, Draw[] draws, Draw[] nextDraws) {
         if (draws.length != rows.size()) throw new IllegalArgumentException("a step of " + rows.size() + " sessions, " + draws.length + " draws");

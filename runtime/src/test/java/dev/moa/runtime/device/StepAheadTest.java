@@ -92,7 +92,10 @@ class StepAheadTest {
         }
     }
 
-    /** A batch of sessions in different modes through {@link BatchDecoder#stepGreedy}, and a session leaving it. */
+    /**
+     * A batch of sessions in different modes through {@link BatchDecoder#stepGreedy} (saying the same sessions step
+     * next: a batch queues ahead only then), and a session leaving it; a batch that does not say so queues nothing.
+     */
     @Test
     void aBatchDecodesAsStepByStep() throws Exception {
         Random random = new Random(32);
@@ -109,19 +112,29 @@ class StepAheadTest {
             }
             BatchDecoder pa = new BatchDecoder(plain, modes.length), pb = new BatchDecoder(ahead, modes.length);
             for (int t = 0; t < 3; t++) {
-                int[] ea = pa.stepGreedy(a, tokens), eb = pb.stepGreedy(b, tokens);
+                backend.log.clear();
+                int[] ea = pa.stepGreedy(a, tokens), eb = pb.stepGreedy(b, tokens, true);
                 assertArrayEquals(ea, eb, "step " + t);
+                assertEquals(t == 0 ? List.of("enqueue 1", "enqueue 0", "await") : List.of("enqueue 0", "await"), backend.log, "step " + t);
                 tokens = ea;
             }
             // the last session leaves (its step queued ahead superseded by the smaller batch's), then decodes alone
             int[] two = {tokens[0], tokens[1]};
             for (int t = 0; t < 2; t++) {
-                int[] ea = pa.stepGreedy(a.subList(0, 2), two), eb = pb.stepGreedy(b.subList(0, 2), two);
+                int[] ea = pa.stepGreedy(a.subList(0, 2), two), eb = pb.stepGreedy(b.subList(0, 2), two, true);
                 assertArrayEquals(ea, eb, "two sessions, step " + t);
                 two = ea;
                 int alone = tokens[2];
                 tokens[2] = a.get(2).decodeGreedy(alone);
                 assertEquals(tokens[2], b.get(2).decodeGreedy(alone), "the third alone, step " + t);
+            }
+            // a batch not said to step again queues nothing: the step queued by the last call taken, then one afresh
+            for (int t = 0; t < 2; t++) {
+                backend.log.clear();
+                int[] ea = pa.stepGreedy(a.subList(0, 2), two), eb = pb.stepGreedy(b.subList(0, 2), two);
+                assertArrayEquals(ea, eb, "two, not said to step again, step " + t);
+                assertEquals(t == 0 ? List.of("await") : List.of("enqueue 1", "await"), backend.log, "two, not said to step again, step " + t);
+                two = ea;
             }
             for (Session s : a) s.close();
             for (Session s : b) s.close();
@@ -168,7 +181,7 @@ class StepAheadTest {
             }
             BatchDecoder pa = new BatchDecoder(plain, modes.length), pb = new BatchDecoder(ahead, modes.length);
             for (int t = 0; t < 3; t++) {
-                int[] ea = pa.stepDrawing(a, tokens, sa).tokens(), eb = pb.stepDrawing(b, tokens, sb).tokens();
+                int[] ea = pa.stepDrawing(a, tokens, sa).tokens(), eb = pb.stepDrawing(b, tokens, sb, true).tokens();
                 assertArrayEquals(ea, eb, "batch step " + t);
                 tokens = ea;
             }
