@@ -69,6 +69,11 @@ public final class DeviceDecoder implements AutoCloseable {
     private final TaskGraph greedyGraph = new TaskGraph();
     private final I32Buffer chosen;
     /**
+     * The greedy step with the plain argmax, which leaves the step buffer as it was: what {@link #profile} and {@link
+     * #profileInGraph} replay over and over, all at one position (the greedy step's argmax would move it on each time).
+     */
+    private final TaskGraph profiledGraph = new TaskGraph();
+    /**
      * The step, the argmax, then each sampled row's draw ({@link SamplingKernels#sample}) over its parameters in {@link
      * #draws}, then every row's step moved on to its token ({@link VectorKernels#stepOnward}).
      */
@@ -223,6 +228,8 @@ public final class DeviceDecoder implements AutoCloseable {
         I32Buffer argmaxInts = buffers.i32(2L * batch * chunks), arrivals = buffers.i32(batch);
         for (TaskGraph.Task t : graph.tasks()) greedyGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
         greedyGraph.task("argmax", VectorKernels.class, "argmaxOnward", argmaxGrid, logits, argmaxValues, argmaxInts, arrivals, chosen, step, vocab);
+        for (TaskGraph.Task t : graph.tasks()) profiledGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
+        profiledGraph.task("argmax", VectorKernels.class, "argmax", argmaxGrid, logits, argmaxValues, argmaxInts, arrivals, chosen, vocab);
         draws = buffers.i32((long) batch * SamplingKernels.DRAW_SIZE);
         for (TaskGraph.Task t : graph.tasks()) drawingGraph.task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
         drawingGraph.task("argmax", VectorKernels.class, "argmax", argmaxGrid, logits, argmaxValues, argmaxInts, arrivals, chosen, vocab);
@@ -796,8 +803,19 @@ public final class DeviceDecoder implements AutoCloseable {
      * other backends.
      */
     public double[] profile(int repeats) {
+        if (!(backend instanceof dev.moa.tasks.graph.CudaBackend cuda)) return null;
+        prepareProfile();
+        return cuda.profile(profiledGraph, repeats);
+    }
+
+    /**
+     * Before a profile: the step queued ahead done, then {@link #profiledGraph} run (and captured) over the step buffer as
+     * the host last wrote it — the position of the last step the host ran, whose key and value it writes again — so
+     * every replay of the profile computes that step.
+     */
+    private void prepareProfile() {
         settle();
-        return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profile(greedyGraph, repeats) : null;
+        backend.run(profiledGraph, List.of(step), chosen);
     }
 
     /**
@@ -805,8 +823,9 @@ public final class DeviceDecoder implements AutoCloseable {
      * {@link dev.moa.tasks.graph.CudaBackend#profileInGraph}); null on other backends.
      */
     public double[] profileInGraph(int repeats) {
-        settle();
-        return backend instanceof dev.moa.tasks.graph.CudaBackend cuda ? cuda.profileInGraph(greedyGraph, repeats) : null;
+        if (!(backend instanceof dev.moa.tasks.graph.CudaBackend cuda)) return null;
+        prepareProfile();
+        return cuda.profileInGraph(profiledGraph, repeats);
     }
 
     /** The launches of one greedy step, in order (a step that returns logits stops before the last, the argmax). */
@@ -841,6 +860,7 @@ public final class DeviceDecoder implements AutoCloseable {
         backend.forget(graph);
         backend.forget(greedyGraph);
         backend.forget(drawingGraph);
+        backend.forget(profiledGraph);
         buffers.close();
         ownRegions.forEach(KvPool.Region::close);
         ownRegions.clear();

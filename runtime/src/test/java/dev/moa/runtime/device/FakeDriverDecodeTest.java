@@ -363,6 +363,31 @@ class FakeDriverDecodeTest {
         assertEquals(0, FakeCuda.liveAllocations(), "and its device memory");
     }
 
+    /**
+     * Profiling a step (bench decode --profile) replays it at the position of the last step the host ran, not moved on
+     * by each replay's argmax: here a step moved on would pass the session's end, and a dense cache's ring would wrap it
+     * onto its first slot past the sink, which the next step reads. The session decodes on as the CPU does. (Both
+     * profiles take the same graph; the in-graph one, a replay of every prefix, is too slow for the emulated kernels.)
+     */
+    @Test
+    void profilingAStepLeavesTheSessionWhereItWas() throws Exception {
+        var driver = FakeCuda.freshDriver();
+        FakeCuda.executeLaunches();
+        int[] prompt = new Random(10).ints(20, 3, 2000).toArray();
+        try (Model cpu = Model.load(DEMO); Model gpu = Model.load(DEMO, new CudaBackend(CudaContext.open(driver, 0), new KernelCache(null)))) {
+            try (Session a = cpu.newSession(prompt.length + 2); Session b = gpu.newSession(prompt.length + 2)) {
+                int token = Sampler.argmax(a.prefill(prompt));
+                b.prefill(prompt);
+                int next = Sampler.argmax(a.decode(token));
+                assertEquals(next, b.decodeGreedy(token)); // (the last position's step queued ahead)
+                var step = b.deviceStep().orElseThrow();
+                assertEquals(step.tasks().size(), step.profile(1).length);
+                EmulatorDecodeTest.assertClose(a.decode(next), b.decode(next), "the last step, after the profile");
+                assertNull(FakeCuda.launchFailure(), "every kernel ran");
+            }
+        }
+    }
+
     private static float[][] greedyStep(Session cpu, Session device, float[] expected, float[] actual, int t) {
         int token = Sampler.argmax(expected);
         assertEquals(token, Sampler.argmax(actual), "greedy token " + t);
