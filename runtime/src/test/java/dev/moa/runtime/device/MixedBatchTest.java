@@ -141,8 +141,8 @@ class MixedBatchTest {
         return sessions;
     }
 
-    /** The emulator, counting the bytes read back whole and by range. */
-    static final class Counting implements Backend {
+    /** The emulator, counting the bytes read back whole and by range (and, set, poisoning a row's logits). */
+    static class Counting implements Backend {
         final EmulatorBackend emulator = new EmulatorBackend();
         long wholeBytes, rangedBytes;
 

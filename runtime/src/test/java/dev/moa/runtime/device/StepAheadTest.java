@@ -10,8 +10,6 @@ import dev.moa.runtime.BatchDecoder;
 import dev.moa.runtime.Model;
 import dev.moa.runtime.Session;
 import dev.moa.runtime.generate.Sampler;
-import dev.moa.tasks.graph.Backend;
-import dev.moa.tasks.graph.EmulatorBackend;
 import dev.moa.tasks.graph.TaskGraph;
 import dev.moa.tasks.kernel.DeviceBuffer;
 import java.lang.foreign.MemorySegment;
@@ -54,7 +52,7 @@ class StepAheadTest {
 
     @org.junit.jupiter.api.BeforeEach
     void fresh() {
-        backend.poison = false;
+        backend.poisonRow = -1;
         backend.log.clear();
     }
 
@@ -201,7 +199,7 @@ class StepAheadTest {
             try (Session s = ahead.newSession(prompt.length + 8, 64, AttentionMode.parse("dense"), 8)) {
                 int token = Sampler.argmax(s.prefill(prompt));
                 token = s.decodeGreedy(token);
-                backend.poison = true; // (from the step queued next: the one queued already ran)
+                backend.poisonRow = 0; // (from the step queued next: the one queued already ran)
                 token = s.decodeGreedy(token);
                 int fed = token;
                 var e = assertThrows(dev.moa.runtime.model.NonFiniteException.class, () -> s.decodeGreedy(fed));
@@ -216,13 +214,11 @@ class StepAheadTest {
      * The emulator as a device that runs apart from the host: a queued graph runs at once, but its read-back reaches the
      * host copy only when its handle is awaited (taken when queued, as a page-locked copy's bytes are), so a decoder that
      * read its tokens before awaiting, or after queuing the next step without awaiting this one, would read another
-     * step's. Logs "enqueue" with the number of buffers it uploads, and "await"; with {@code poison}, a step's
-     * logits get a NaN (row 0, logit 7) just before the argmax.
+     * step's. Logs "enqueue" with the number of buffers it uploads, and "await"; with {@code poisonRow} 0, a step's
+     * logits get a NaN in row 0 just before the argmax ({@link MixedBatchTest.Counting}).
      */
-    static final class Apart implements Backend {
-        final EmulatorBackend emulator = new EmulatorBackend();
+    static final class Apart extends MixedBatchTest.Counting {
         final List<String> log = new ArrayList<>();
-        boolean poison;
 
         @Override
         public Pending enqueue(TaskGraph graph, List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
@@ -249,54 +245,9 @@ class StepAheadTest {
             return true;
         }
 
+        @Override
         public String name() {
             return "emulator, running apart from the host";
-        }
-
-        public void upload(DeviceBuffer buffer) {
-            emulator.upload(buffer);
-        }
-
-        public void upload(DeviceBuffer buffer, long fromByte, long bytes) {
-            emulator.upload(buffer, fromByte, bytes);
-        }
-
-        public void download(DeviceBuffer buffer) {
-            emulator.download(buffer);
-        }
-
-        public void copy(DeviceBuffer from, long fromByte, DeviceBuffer to, long toByte, long bytes) {
-            emulator.copy(from, fromByte, to, toByte, bytes);
-        }
-
-        public void run(TaskGraph graph) {
-            List<TaskGraph.Task> tasks = graph.tasks();
-            int argmax = -1;
-            for (int i = 0; i < tasks.size(); i++) if (tasks.get(i).name().equals("argmax")) argmax = i;
-            if (!poison || argmax < 0) {
-                emulator.run(graph);
-                return;
-            }
-            TaskGraph before = new TaskGraph(), after = new TaskGraph();
-            for (int i = 0; i < tasks.size(); i++) {
-                TaskGraph.Task t = tasks.get(i);
-                (i < argmax ? before : after).task(t.name(), t.owner(), t.method(), t.grid(), t.args().toArray());
-            }
-            emulator.runOnce(before);
-            ((dev.moa.tasks.kernel.F32Buffer) tasks.get(argmax).args().getFirst()).set(7, Float.NaN);
-            emulator.runOnce(after);
-        }
-
-        public void free(DeviceBuffer buffer) {
-            emulator.free(buffer);
-        }
-
-        public void forget(TaskGraph graph) {
-            emulator.forget(graph);
-        }
-
-        public void close() {
-            emulator.close();
         }
     }
 }

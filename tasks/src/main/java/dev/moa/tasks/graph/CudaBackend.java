@@ -141,13 +141,18 @@ public final class CudaBackend implements Backend {
     /** Queues the uploads, the graph's replay and the read-back on the stream, then waits once, for all of them. */
     @Override
     public synchronized void run(TaskGraph graph, java.util.List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
+        queue(graph, uploads, result).copyTo(result.memory(), stream);
+        stream.synchronize();
+    }
+
+    /** Queues the uploads and the graph's replay on the stream; returns the device copy of {@code result}. */
+    private DeviceMemory queue(TaskGraph graph, java.util.List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
         context.makeCurrent();
         for (DeviceBuffer b : uploads) upload(b); // (queued on the stream)
         replay(graph);
         DeviceMemory memory = resident.get(result);
         if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
-        memory.copyTo(result.memory(), stream);
-        stream.synchronize();
+        return memory;
     }
 
     /**
@@ -157,11 +162,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public synchronized Pending enqueue(TaskGraph graph, java.util.List<? extends DeviceBuffer> uploads, DeviceBuffer result) {
-        context.makeCurrent();
-        for (DeviceBuffer b : uploads) upload(b); // (queued on the stream)
-        replay(graph);
-        DeviceMemory memory = resident.get(result);
-        if (memory == null) throw new IllegalStateException("the buffer was never used on " + name());
+        DeviceMemory memory = queue(graph, uploads, result);
         long bytes = result.memory().byteSize();
         ReadBack readBack = readBack(bytes);
         context.driver().memcpyDtoHAsync(readBack.staging().segment(), memory.address(), bytes, stream.handle());
