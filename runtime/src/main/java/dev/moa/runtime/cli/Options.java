@@ -47,7 +47,7 @@ final class Options {
         @Option(names = "--step-ahead", paramLabel = "on|off", defaultValue = "on",
                 description = "on a CUDA device, a session's decode step queues the next one (its token and position already on the device) "
                         + "before the host reads its token, so the device does not wait for the host between tokens; the benchmarks' "
-                        + "fixed batches too, a server's changing batches not (on); or each step waits for the host's call (off) "
+                        + "fixed batches too, a server's batch of several sessions not (on); or each step waits for the host's call (off) "
                         + "(default: ${DEFAULT-VALUE})")
         String stepAhead;
 

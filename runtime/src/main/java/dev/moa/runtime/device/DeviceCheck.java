@@ -23,7 +23,8 @@ import java.util.SplittableRandom;
 /**
  * The device's decode steps against the CPU's on one model: the same random prompt prefilled in both (on the CPU,
  * as every session is), then greedy steps fed the CPU's token, comparing each step's logits (largest difference
- * relative to the largest logit) and greedy token, which a session decoding greedily on the device alone must take too. What {@code moa check} prints, and how a kernel change is
+ * relative to the largest logit) and greedy token; then a session decoding greedily on the device, fed the same tokens,
+ * must give the argmax of the device's logits at every step. What {@code moa check} prints, and how a kernel change is
  * checked on a GPU or in the emulator.
  */
 public final class DeviceCheck {
@@ -61,21 +62,30 @@ public final class DeviceCheck {
         int capacity = promptTokens + steps;
         double worst = 0, seconds = 0;
         int agreed = 0;
-        try (Session a = cpu.newSession(capacity, 64, attention, steps); Session b = device.newSession(capacity, 64, attention, steps);
-             Session c = device.newSession(capacity, 64, attention, steps)) {
+        int[] fed = new int[steps], deviceTokens = new int[steps]; // the CPU's token at each step; the argmax of the device's logits
+        try (Session a = cpu.newSession(capacity, 64, attention, steps); Session b = device.newSession(capacity, 64, attention, steps)) {
             float[] expected = a.prefill(prompt), actual = b.prefill(prompt);
-            // a third session decodes greedily on its own: the device's argmax and, on a GPU, each step queued before the
-            // host read the one before it (Session.decodeGreedy); its tokens must be the argmax of the device's logits
-            int greedy = Sampler.argmax(c.prefill(prompt));
             for (int t = 0; t < steps; t++) {
                 int token = Sampler.argmax(expected);
-                if (token == Sampler.argmax(actual) && greedy == token) agreed++;
-                if (t + 1 < steps) greedy = c.decodeGreedy(greedy);
+                fed[t] = token;
+                deviceTokens[t] = Sampler.argmax(actual);
+                if (token == deviceTokens[t]) agreed++;
                 expected = a.decode(token);
                 long start = System.nanoTime();
                 actual = b.decode(token);
                 seconds += (System.nanoTime() - start) / 1e9;
                 worst = Math.max(worst, relativeDifference(expected, actual));
+            }
+        }
+        // the same tokens fed to a session decoding greedily on the device (its argmax there and, on a GPU, each step queued
+        // before the host read the one before it, Session.decodeGreedy): each token it gives must be the argmax of the
+        // device's logits for the same step; a step it disagrees on counts as a token not agreed (after the timed steps:
+        // its steps queued ahead do not run inside them)
+        try (Session c = device.newSession(capacity, 64, attention, steps)) {
+            int greedy = Sampler.argmax(c.prefill(prompt));
+            for (int t = 0; t < steps; t++) {
+                if (greedy != deviceTokens[t] && fed[t] == deviceTokens[t]) agreed--;
+                if (t + 1 < steps) greedy = c.decodeGreedy(fed[t]);
             }
         }
         return new Result(attention.toString(), promptTokens, steps, worst, agreed, seconds, tolerance(cpu.kvFormat()));

@@ -91,6 +91,10 @@ public final class DeviceDecoder implements AutoCloseable {
     private final boolean stepAhead;
     /** The step {@link #decodeGreedy} queued ahead, until the host takes it or anything else runs; null when none. */
     private Ahead ahead;
+    /** After a step that queued the next: the rows that moved on in it (their logits on the device are the next step's); else null. */
+    private boolean[] movedOn;
+    /** The step the host last asked for (null before the first): what a profile replays where none was queued ahead. */
+    private int[] lastTokens, lastPositions;
 
     /**
      * Fills the rows' regions of {@code pool} that do not hold their caches yet and builds the step over them; with
@@ -531,6 +535,7 @@ public final class DeviceDecoder implements AutoCloseable {
      */
     public float[][] decode(int[] tokens, int[] positions) {
         settle();
+        movedOn = null;
         setStep(tokens, positions);
         backend.run(graph, List.of(step), logits);
         return hostLogits();
@@ -577,6 +582,7 @@ public final class DeviceDecoder implements AutoCloseable {
         nextDraws = drawn(nextDraws);
         Backend.Pending current;
         if (ahead != null && ahead.takes(tokens, positions, draws)) {
+            checkStep(tokens, positions); // (the device has them: nothing to write)
             current = ahead.pending(); // queued by the last call: its tokens and positions were on the device already
             ahead = null;
         } else {
@@ -594,10 +600,16 @@ public final class DeviceDecoder implements AutoCloseable {
         for (int b = 0; b < positions.length; b++) onward &= positions[b] + 1 < rows.get(b).capacity();
         Backend.Pending queued = null;
         if (onward) {
-            if (nextDraws != null) setDraws(nextDraws); // (this step's draws went up already: the copy is queued before the next)
-            queued = backend.enqueue(nextDraws != null ? drawingGraph : greedyGraph, nextDraws != null ? List.of(this.draws) : List.of(), chosen);
+            try {
+                if (nextDraws != null) setDraws(nextDraws); // (this step's draws went up already: the copy is queued before the next)
+                queued = backend.enqueue(nextDraws != null ? drawingGraph : greedyGraph, nextDraws != null ? List.of(this.draws) : List.of(), chosen);
+            } catch (RuntimeException | Error e) { // (a failed capture, say: this step's read-back is not left in flight)
+                current.await();
+                throw e;
+            }
         }
         if (next == null) next = chosenTokens(current);
+        movedOn = null;
         if (queued != null) {
             // what it runs: each row's token at the next position, or where the host is to choose (logits not all
             // finite, or a draw left to it), the row's step again, which the caller will not ask for
@@ -608,6 +620,8 @@ public final class DeviceDecoder implements AutoCloseable {
                 aheadPositions[b]++;
             }
             ahead = new Ahead(queued, aheadTokens, aheadPositions, nextDraws);
+            movedOn = new boolean[next.length];
+            for (int b = 0; b < next.length; b++) movedOn[b] = next[b] >= 0;
         }
         return next;
     }
@@ -654,6 +668,7 @@ public final class DeviceDecoder implements AutoCloseable {
      */
     private int[] choose(TaskGraph graph, int[] tokens, int[] positions, List<I32Buffer> uploads) {
         settle();
+        movedOn = null;
         setStep(tokens, positions);
         backend.run(graph, uploads, chosen);
         int[] next = new int[rows.size()];
@@ -766,13 +781,23 @@ public final class DeviceDecoder implements AutoCloseable {
         }
     }
 
-    /** Writes the rows' tokens and positions into the host copy of the step buffer (after checking the step may run). */
-    private void setStep(int[] tokens, int[] positions) {
+    /**
+     * Checks the step may run (over the pool's current buffers, a token and position a row) and remembers it as the
+     * last step the host asked for.
+     */
+    private void checkStep(int[] tokens, int[] positions) {
         if (stale()) throw new IllegalStateException("a device step built over KV buffers its pool has replaced since (it grew): build it again");
         if (tokens.length != rows.size() || positions.length != rows.size()) {
             throw new IllegalArgumentException("a step of " + rows.size() + " sessions takes as many tokens and positions, got "
                     + tokens.length + " and " + positions.length);
         }
+        lastTokens = tokens.clone();
+        lastPositions = positions.clone();
+    }
+
+    /** Writes the rows' tokens and positions into the host copy of the step buffer (after checking the step may run). */
+    private void setStep(int[] tokens, int[] positions) {
+        checkStep(tokens, positions);
         for (int b = 0; b < tokens.length; b++) {
             this.step.set((long) b * Step.SIZE + Step.TOKEN, tokens[b]);
             this.step.set((long) b * Step.SIZE + Step.POSITION, positions[b]);
@@ -780,13 +805,18 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     /**
-     * The last step's logits of every row, read back from the device. After a {@link #decodeGreedy} that queued the next
-     * step, that step's: for a row whose logits were not all finite (its token -1), the same step run again.
+     * The last step's logits of every row, read back from the device. After a step that queued the next ({@link
+     * #decodeGreedy}), the device holds that step's logits, so a row that moved on comes back null; a row that did not
+     * (its token -1: logits not all finite, or a draw left to the host) ran the same step again and comes back whole.
      */
     public float[][] logits() {
         settle();
         backend.download(logits);
-        return hostLogits();
+        float[][] rows = hostLogits();
+        if (movedOn == null) return rows;
+        float[][] kept = rows.clone();
+        for (int b = 0; b < kept.length; b++) if (movedOn[b]) kept[b] = null;
+        return kept;
     }
 
     /** The host copy of the logits buffer into the rows' arrays. */
@@ -809,12 +839,16 @@ public final class DeviceDecoder implements AutoCloseable {
     }
 
     /**
-     * Before a profile: the step queued ahead done, then {@link #profiledGraph} run (and captured) over the step buffer as
-     * the host last wrote it — the position of the last step the host ran, whose key and value it writes again — so
-     * every replay of the profile computes that step.
+     * Before a profile: {@link #profiledGraph} run (and captured) over the step every replay of the profile then computes
+     * again — the step queued ahead where there is one (the host's next: its key and value written again, as the host's
+     * next step will), else the last the host asked for (the same) — so a profile leaves every cache as it was.
      */
     private void prepareProfile() {
+        if (lastTokens == null) throw new IllegalStateException("profile a device step after it has run once");
+        int[] tokens = ahead != null ? ahead.tokens() : lastTokens, positions = ahead != null ? ahead.positions() : lastPositions;
         settle();
+        movedOn = null;
+        setStep(tokens, positions);
         backend.run(profiledGraph, List.of(step), chosen);
     }
 

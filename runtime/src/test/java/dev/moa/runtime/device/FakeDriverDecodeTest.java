@@ -364,10 +364,12 @@ class FakeDriverDecodeTest {
     }
 
     /**
-     * Profiling a step (bench decode --profile) replays it at the position of the last step the host ran, not moved on
-     * by each replay's argmax: here a step moved on would pass the session's end, and a dense cache's ring would wrap it
-     * onto its first slot past the sink, which the next step reads. The session decodes on as the CPU does. (Both
-     * profiles take the same graph; the in-graph one, a replay of every prefix, is too slow for the emulated kernels.)
+     * Profiling a step (bench decode --profile) replays one step over and over, and leaves every cache as it was: it
+     * replays the step queued ahead (the host's next, which it writes again), not a step moved on by each replay's
+     * argmax, which here would pass the session's end and wrap onto the dense cache's first slot past the sink. The
+     * session decodes on as the CPU does. (Replaying an older step of the chain would overwrite a ring slot only once
+     * the ring had wrapped, 64 steps past the sink at least: too slow for the emulated kernels; so is the in-graph
+     * profile, a replay of every prefix. Both profiles take the same graph.)
      */
     @Test
     void profilingAStepLeavesTheSessionWhereItWas() throws Exception {

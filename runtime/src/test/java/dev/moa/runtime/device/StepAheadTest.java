@@ -85,7 +85,37 @@ class StepAheadTest {
                         assertEquals(expected, backend.log, mode + ", step " + t + (taken ? ": the step queued ahead taken" : "")
                                 + (last ? ", none queued past the session's last position" : ", the next queued before the wait"));
                     }
+                    // the device's logits are the step queued ahead's: none given for a row that moved on in it
+                    float[] logits = b.deviceStep().orElseThrow().logits()[0];
+                    assertEquals(mode.equals("dense"), logits != null, mode + ": the last step's logits, given only where nothing was queued");
                 }
+            }
+        }
+    }
+
+    /**
+     * A session whose next step was queued and not taken goes on with a continuation of its own (a chat's next turn:
+     * prefilled token by token, each step's logits read), then greedily again, as on the CPU: the step not taken wrote
+     * only the slot the continuation's first token writes.
+     */
+    @Test
+    void aContinuationAfterAStepNotTakenDecodesAsTheCpu() throws Exception {
+        Random random = new Random(35);
+        int[] prompt = random.ints(20, 3, 2000).toArray(), turn = random.ints(5, 3, 2000).toArray();
+        try (Session a = plain.newSession(200, 64, AttentionMode.parse("window:16"), 60);
+             Session b = ahead.newSession(200, 64, AttentionMode.parse("window:16"), 60)) {
+            int ta = Sampler.argmax(a.prefill(prompt)), tb = Sampler.argmax(b.prefill(prompt));
+            for (int t = 0; t < 6; t++) {
+                ta = a.decodeGreedy(ta);
+                tb = b.decodeGreedy(tb);
+                assertEquals(ta, tb, "step " + t);
+            }
+            EmulatorDecodeTest.assertClose(a.prefill(turn), b.prefill(turn), "the continuation's last logits");
+            ta = tb = 9;
+            for (int t = 0; t < 3; t++) {
+                ta = a.decodeGreedy(ta);
+                tb = b.decodeGreedy(tb);
+                assertEquals(ta, tb, "after the continuation, step " + t);
             }
         }
     }

@@ -445,14 +445,17 @@ public final class CudaBackend implements Backend {
         if (closed) return;
         closed = true;
         context.makeCurrent();
-        stream.synchronize(); // (read-backs in flight land in their memory before it goes)
-        for (ReadBack r : readBacks) {
-            r.copied().close();
-            r.staging().close();
+        try {
+            stream.synchronize(); // (read-backs in flight land in their memory before it goes)
+        } finally { // (a context that failed still gets everything back)
+            for (ReadBack r : readBacks) {
+                r.copied().close();
+                r.staging().close();
+            }
+            captured.values().forEach(CudaGraph::close);
+            resident.values().forEach(DeviceMemory::close);
+            modules.forEach(CudaModule::close);
+            stream.close();
         }
-        captured.values().forEach(CudaGraph::close);
-        resident.values().forEach(DeviceMemory::close);
-        modules.forEach(CudaModule::close);
-        stream.close();
     }
 }
