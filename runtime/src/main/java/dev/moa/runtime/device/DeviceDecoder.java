@@ -635,9 +635,9 @@ public final class DeviceDecoder implements AutoCloseable {
 
     /**
      * A step queued before the host asked for it ({@link #decodeGreedy}, {@link #decodeDrawing} with steps ahead), and
-     * what it computes: each row's token at its position, drawn with {@code draws} (null: the argmax). Its key and value go where the step the host asks for next would put them —
-     * the slot of that position, the same whichever token the host gives — so a step the host does not take (the
-     * generation ended, or it feeds another token) is simply superseded.
+     * what it computes: each row's token at its position, drawn with {@code draws} (null: the argmax). Its key and value
+     * go where the step the host asks for next would put them — the slot of that position, the same whichever token the
+     * host gives — so a step the host does not take (the generation ended, or it feeds another token) is superseded.
      */
     private record Ahead(Backend.Pending pending, int[] tokens, int[] positions, Draw[] draws) {
         boolean takes(int[] tokens, int[] positions, Draw[] draws) {
@@ -812,9 +812,9 @@ public final class DeviceDecoder implements AutoCloseable {
     public float[][] logits() {
         settle();
         backend.download(logits);
-        float[][] rows = hostLogits();
-        if (movedOn == null) return rows;
-        float[][] kept = rows.clone();
+        float[][] all = hostLogits();
+        if (movedOn == null) return all;
+        float[][] kept = all.clone();
         for (int b = 0; b < kept.length; b++) if (movedOn[b]) kept[b] = null;
         return kept;
     }
