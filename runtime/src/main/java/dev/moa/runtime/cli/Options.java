@@ -40,8 +40,9 @@ final class Options {
         @Option(names = "--share-rows", paramLabel = "on|off", defaultValue = "on",
                 description = "a device decode step's matvecs over matrices of few rows (a 1B model's q/k/v, output and down "
                         + "projections; one session, or a few below the tensor cores): each row's columns shared by several warps, more "
-                        + "of the matrix in flight at once, and a small matrix asked of the L2 whole while the kernel before it runs (on), "
-                        + "or a warp a row and each row's first kilobyte asked (off) (default: ${DEFAULT-VALUE})")
+                        + "of the matrix in flight at once, a small matrix asked of the L2 whole while the kernel before it runs, and the "
+                        + "attention's keys and values asked of the L2 by the q/k/v product (on), or a warp a row and each row's first "
+                        + "kilobyte asked (off) (default: ${DEFAULT-VALUE})")
         String shareRows;
 
         @Option(names = "--step-ahead", paramLabel = "on|off", defaultValue = "on",

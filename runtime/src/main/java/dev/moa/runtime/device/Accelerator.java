@@ -149,8 +149,10 @@ public final class Accelerator implements AutoCloseable {
      * over 16-bit matrices of few rows (a 1B model's q/k/v, output and down projections) share each row's columns
      * among warps ({@link dev.moa.tasks.kernels.MatVecKernels#parts}, {@link dev.moa.tasks.kernels.MatVecKernels#batchParts},
      * {@link dev.moa.tasks.kernels.NormedMatVecKernels#parts}; the default), small ones also asked of the L2 whole
-     * before they wait ({@link dev.moa.tasks.kernels.MatVecKernels#PREFETCH_WHOLE}), or take a warp a row (a row pair
-     * in the normed products) asking for each row's first kilobyte, as before both: for benchmarks that compare the two.
+     * before they wait ({@link dev.moa.tasks.kernels.MatVecKernels#PREFETCH_WHOLE}) and the one-session q/k/v product
+     * asking the L2 for the attention's keys and values ({@link dev.moa.tasks.kernels.NormedMatVecKernels#PREFETCH_KV}),
+     * or take a warp a row (a row pair in the normed products) asking for each row's first kilobyte, as before all
+     * three: for benchmarks that compare the two.
      * A prompt's output head over its last token chooses by its rows either way.
      */
     public synchronized void sharedRows(boolean shared) {

@@ -427,7 +427,8 @@ public final class DeviceDecoder implements AutoCloseable {
                 graph.task(at(layer) + "norm + q/k/v + rope + cache", NormedMatVecKernels.class, "halfRope",
                         NormedMatVecKernels.grid(m.rows() / 2, parts), m.data(), a.x(), w.attentionNorm(), weights.bias(w.qkvBias()), a.qkv(),
                         weights.cos, weights.sin, c.kv().keys(), c.kv().values(), c.kv().keys16(), c.kv().values16(), c.positions(), c.offsets(),
-                        c.rings(), step, sinkSlots, heads, kvHeads, headDim, m.cols(), eps, w.qkvBias() == null ? 0 : MatVecKernels.BIAS, m.ieee(),
+                        c.rings(), step, sinkSlots, heads, kvHeads, headDim, m.cols(), eps,
+                        (w.qkvBias() == null ? 0 : MatVecKernels.BIAS) | (sharedRows ? NormedMatVecKernels.PREFETCH_KV : 0), m.ieee(),
                         c.kv().format().kernelFlag(), parts);
                 return;
             }

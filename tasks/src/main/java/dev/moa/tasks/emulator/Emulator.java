@@ -386,6 +386,13 @@ public final class Emulator {
         }
 
         @Override
+        public void prefetchL2(F32Buffer buffer, long index) {
+            if (index < 0 || index >= buffer.length()) {
+                throw new IllegalArgumentException("prefetchL2: element " + index + " is outside the " + buffer.length() + "-element buffer");
+            }
+        }
+
+        @Override
         public void fence() {
             // the atomics' lock already orders writes before them for other groups; the fence keeps the contract
             java.lang.invoke.VarHandle.fullFence();

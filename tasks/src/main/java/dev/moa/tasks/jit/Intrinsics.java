@@ -62,7 +62,8 @@ final class Intrinsics {
             case "prefetchL2" -> { // (buffer, index): a hint, useful only while the kernel overlaps the previous one
                 String index = f.pop(), buffer = f.pop();
                 f.popValue();
-                if (PtxCompiler.gridDependencies(t.target)) t.emit("prefetch.global.L2", "[" + address(f, buffer, index, 2) + "]");
+                int bytes = type.parameterType(0).displayName().equals("F32Buffer") ? 4 : 2;
+                if (PtxCompiler.gridDependencies(t.target)) t.emit("prefetch.global.L2", "[" + address(f, buffer, index, bytes) + "]");
             }
             case "fence" -> {
                 f.popValue();

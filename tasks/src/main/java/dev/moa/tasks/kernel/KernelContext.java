@@ -67,6 +67,9 @@ public abstract class KernelContext {
      */
     public abstract void prefetchL2(Half16Buffer buffer, long index);
 
+    /** {@link #prefetchL2(Half16Buffer, long)} for a float buffer. */
+    public abstract void prefetchL2(F32Buffer buffer, long index);
+
     /** The value of lane {@code laneId() + delta} (own value past the warp's end): {@code shfl.sync.down.b32}. */
     public abstract float shuffleDown(float value, int delta);
 

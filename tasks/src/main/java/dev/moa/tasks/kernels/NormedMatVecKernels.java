@@ -27,6 +27,17 @@ public final class NormedMatVecKernels {
     public static final int PAIRS_PER_GROUP = GROUP / KernelContext.WARP;
     /** Epilogue flag of {@link #half}: rows {@code r} and {@code r + rows/2} are a gate and an up row; write {@code silu(gate)·up}. */
     public static final int GLU = 4;
+    /**
+     * Epilogue flag of {@link #halfRope}: ask the L2 for the keys and values the decode attention after it reads (each KV
+     * group's live slots, where they are at most {@link #KV_PREFETCH_SLOTS}) while the product streams its weights, so
+     * that the attention's first loads, a chain of dependent round trips at short context, find them there.
+     */
+    public static final int PREFETCH_KV = 16;
+    /**
+     * The most live slots of a KV group whose keys and values {@link #PREFETCH_KV} asks for: past them the attention runs
+     * as many splits, bandwidth-bound rather than waiting on round trips, and early lines would only crowd the L2.
+     */
+    public static final int KV_PREFETCH_SLOTS = 512;
 
     private NormedMatVecKernels() {
     }
@@ -140,6 +151,9 @@ public final class NormedMatVecKernels {
         int g = value ? head - heads - kvHeads : head - heads;
         int slot = head < heads ? -1 : CacheLayout.slotOf(position, sinkSlots.get(0), rings.get(g));
         int first = head < heads ? 0 : offsets.get(g);
+        if ((epilogue & PREFETCH_KV) != 0) {
+            prefetchKv(ctx, keyCache, valueCache, keys16, values16, offsets, rings, sinkSlots.get(0), position, kvHeads, headDim, kvFormat);
+        }
         pairDots(ctx, w, x, norm, row0, row1, cols, from, to, eps, ieee, dots, shares, parts);
         if (ctx.laneId() != 0 || part != 0 || !inside) return;
         float a0 = dots[2 * warp] + b0, a1 = dots[2 * warp + 1] + b1;
@@ -158,6 +172,36 @@ public final class NormedMatVecKernels {
             KvStore.set(keyCache, keys16, kvFormat, at, r0);
             KvStore.set(keyCache, keys16, kvFormat, at + half, r1);
             if (i == 0) slotPositions.set(first + slot, position);
+        }
+    }
+
+    /**
+     * {@link #PREFETCH_KV}: group r of the launch (and every {@code groups(0)}-th after it) asks the L2 for KV group
+     * r/2's keys (r even) or values (r odd), every 128-byte line of its live slots once this step's is written (the one
+     * this launch writes included: a hint, asked for before or after the write alike), where they are at most {@link
+     * #KV_PREFETCH_SLOTS}; each work-item a line's worth of elements at a time, and one the range's last element (a
+     * range need not start on a line). Row 0's layout, as the cache write.
+     */
+    static void prefetchKv(KernelContext ctx, F32Buffer keyCache, F32Buffer valueCache, Half16Buffer keys16, Half16Buffer values16,
+                           I32Buffer offsets, I32Buffer rings, int sinkSlots, int position, int kvHeads, int headDim, int kvFormat) {
+        for (int r = ctx.groupId(0); r < 2 * kvHeads; r += ctx.groups(0)) {
+            int g = r / 2;
+            int live = CacheLayout.liveSlots(position, sinkSlots, rings.get(g));
+            if (live > KV_PREFETCH_SLOTS) continue;
+            long start = (long) offsets.get(g) * headDim, count = (long) live * headDim;
+            boolean keys = r % 2 == 0;
+            // a line's worth of elements apart, and the last element (the range need not start on a line)
+            int perLine = kvFormat == KvStore.BF16 ? 64 : 32;
+            for (long e = ctx.localId() * (long) perLine; e < count + perLine; e += (long) GROUP * perLine) {
+                long at = start + Math.min(e, count - 1);
+                if (kvFormat == KvStore.BF16) {
+                    if (keys) ctx.prefetchL2(keys16, at);
+                    else ctx.prefetchL2(values16, at);
+                } else {
+                    if (keys) ctx.prefetchL2(keyCache, at);
+                    else ctx.prefetchL2(valueCache, at);
+                }
+            }
         }
     }
 

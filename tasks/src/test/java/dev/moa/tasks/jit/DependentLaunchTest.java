@@ -10,6 +10,7 @@ import dev.moa.tasks.emulator.Emulator;
 import dev.moa.tasks.emulator.Grid;
 import dev.moa.tasks.kernel.F32Buffer;
 import dev.moa.tasks.kernel.Half16Buffer;
+import dev.moa.tasks.kernel.I32Buffer;
 import dev.moa.tasks.kernel.KernelContext;
 import java.lang.foreign.Arena;
 import org.junit.jupiter.api.Test;
@@ -67,6 +68,60 @@ class DependentLaunchTest {
                 for (int k = 0; k < 8; k++) firstKilobytes.add((start + 128L * k) >>> 7); // the lines of elements 0, 64, ..., 448
             }
             assertEquals(firstKilobytes, bounded.prefetchedLines(), "without the flag: the first kilobyte of each row, as before the flag");
+        }
+    }
+
+    /**
+     * The q/k/v product of a one-session step, with {@code PREFETCH_KV}, asks the L2 for every line of the keys and the
+     * values of each KV group's live slots (this step's included), in both cache formats, and for no other line of the
+     * caches; not past {@code KV_PREFETCH_SLOTS} live slots, nor without the flag.
+     */
+    @Test
+    void theQkvProductAsksTheL2ForTheAttentionsKeysAndValues() {
+        // group 0: a ring of 40; group 1: of 600, past KV_PREFETCH_SLOTS once it fills
+        int heads = 4, kvHeads = 2, headDim = 64, cols = 64, sink = 4;
+        int[] ringOf = {40, 600}, firstOf = {0, sink + 40};
+        int allSlots = 2 * sink + 40 + 600;
+        int qkvRows = (heads + 2 * kvHeads) * headDim;
+        try (Arena arena = Arena.ofShared()) {
+            Half16Buffer w = Half16Buffer.allocate(arena, (long) qkvRows * cols), placeholder = Half16Buffer.allocate(arena, 8);
+            F32Buffer x = F32Buffer.allocate(arena, cols), g = F32Buffer.allocate(arena, cols), bias = F32Buffer.allocate(arena, qkvRows);
+            F32Buffer qkv = F32Buffer.allocate(arena, qkvRows), cos = F32Buffer.allocate(arena, 2048L * headDim / 2), sin = F32Buffer.allocate(arena, 2048L * headDim / 2);
+            for (int i = 0; i < cols; i++) g.set(i, 1f);
+            I32Buffer offsets = I32Buffer.of(arena, firstOf), rings = I32Buffer.of(arena, ringOf), sinkSlots = I32Buffer.of(arena, sink);
+            I32Buffer positions = I32Buffer.allocate(arena, allSlots), step = I32Buffer.allocate(arena, dev.moa.tasks.kernels.Step.SIZE);
+            for (int kvFormat : new int[] {dev.moa.tasks.kernels.KvStore.F32, dev.moa.tasks.kernels.KvStore.BF16}) {
+                boolean bf16 = kvFormat == dev.moa.tasks.kernels.KvStore.BF16;
+                F32Buffer keys = F32Buffer.allocate(arena, bf16 ? 8 : (long) allSlots * headDim), values = F32Buffer.allocate(arena, bf16 ? 8 : (long) allSlots * headDim);
+                Half16Buffer keys16 = bf16 ? Half16Buffer.allocate(arena, (long) allSlots * headDim) : placeholder;
+                Half16Buffer values16 = bf16 ? Half16Buffer.allocate(arena, (long) allSlots * headDim) : placeholder;
+                java.lang.foreign.MemorySegment keyMemory = bf16 ? keys16.memory() : keys.memory(), valueMemory = bf16 ? values16.memory() : values.memory();
+                int elementBytes = bf16 ? 2 : 4;
+                for (int position : new int[] {20, 2000}) { // 21 live slots in each group; then 44 and 604
+                    step.set(dev.moa.tasks.kernels.Step.POSITION, position);
+                    for (int flag : new int[] {dev.moa.tasks.kernels.NormedMatVecKernels.PREFETCH_KV, 0}) {
+                        PtxInterpreter qkvKernel = new PtxInterpreter(PtxCompiler.compile(dev.moa.tasks.kernels.NormedMatVecKernels.class, "halfRope", "sm_90").ptx());
+                        qkvKernel.launch(dev.moa.tasks.kernels.NormedMatVecKernels.grid(qkvRows / 2, 1), w.memory(), x.memory(), g.memory(), bias.memory(),
+                                qkv.memory(), cos.memory(), sin.memory(), keys.memory(), values.memory(), keys16.memory(), values16.memory(), positions.memory(),
+                                offsets.memory(), rings.memory(), step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, flag, 0, kvFormat, 1);
+                        java.util.Set<Long> expected = new java.util.TreeSet<>(), cacheLines = new java.util.TreeSet<>();
+                        for (var memory : new java.lang.foreign.MemorySegment[] {keyMemory, valueMemory}) {
+                            for (long line = memory.address() >>> 7; line <= (memory.address() + memory.byteSize() - 1) >>> 7; line++) cacheLines.add(line);
+                            for (int group = 0; group < kvHeads; group++) {
+                                int live = Math.min(sink + ringOf[group], position + 1);
+                                long from = memory.address() + (long) firstOf[group] * headDim * elementBytes;
+                                long to = from + (long) live * headDim * elementBytes;
+                                boolean asked = flag != 0 && live <= dev.moa.tasks.kernels.NormedMatVecKernels.KV_PREFETCH_SLOTS;
+                                for (long line = from >>> 7; asked && line <= (to - 1) >>> 7; line++) expected.add(line);
+                            }
+                        }
+                        java.util.Set<Long> askedOfCaches = new java.util.TreeSet<>(qkvKernel.prefetchedLines());
+                        askedOfCaches.retainAll(cacheLines);
+                        assertEquals(expected, askedOfCaches, (bf16 ? "BF16" : "F32") + " caches, position " + position + (flag != 0 ? "" : ", no flag")
+                                + ": the lines of the live slots' keys and values, and no others of the caches");
+                    }
+                }
+            }
         }
     }
 

@@ -355,10 +355,12 @@ class TranslationFidelityTest {
         Half16Buffer placeholder = Half16Buffer.allocate(arena, 8);
         Grid grid = NormedMatVecKernels.grid(qkvRows / 2, 1), shared = NormedMatVecKernels.grid(qkvRows / 2, 2);
         Emulator.launch(NormedMatVecKernels.class, "halfRope", grid, w, x, g, bias, q1, cos, sin, k1, v1, placeholder, placeholder, p1, offsets, rings,
-                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32, 1);
+                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS | NormedMatVecKernels.PREFETCH_KV, 0,
+                dev.moa.tasks.kernels.KvStore.F32, 1);
         ptx(NormedMatVecKernels.class, "halfRope").launch(shared, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
                 sin.memory(), k2.memory(), v2.memory(), placeholder.memory(), placeholder.memory(), p2.memory(), offsets.memory(), rings.memory(),
-                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.F32, 2);
+                step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS | NormedMatVecKernels.PREFETCH_KV, 0,
+                dev.moa.tasks.kernels.KvStore.F32, 2);
         assertClose(q1, q2, 1e-5);
         assertClose(k1, k2, 1e-5);
         assertClose(v1, v2, 1e-5);
@@ -367,7 +369,8 @@ class TranslationFidelityTest {
         // the same into a BF16 cache (k1, v1 as placeholders now): cvt.rn.bf16.f32 rounds as the emulator's Java does
         Half16Buffer k3 = bf16Of(randomBuffer(slots * headDim)), k4 = copy(k3), v3 = bf16Of(randomBuffer(slots * headDim)), v4 = copy(v3);
         Emulator.launch(NormedMatVecKernels.class, "halfRope", shared, w, x, g, bias, q1, cos, sin, k1, v1, k3, v3, p1, offsets, rings,
-                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16, 2);
+                step, sinkSlots, heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS | NormedMatVecKernels.PREFETCH_KV, 0,
+                dev.moa.tasks.kernels.KvStore.BF16, 2);
         ptx(NormedMatVecKernels.class, "halfRope").launch(grid, w.memory(), x.memory(), g.memory(), bias.memory(), q2.memory(), cos.memory(),
                 sin.memory(), k1.memory(), v1.memory(), k4.memory(), v4.memory(), p2.memory(), offsets.memory(), rings.memory(),
                 step.memory(), sinkSlots.memory(), heads, kvHeads, headDim, cols, 1e-5f, MatVecKernels.BIAS, 0, dev.moa.tasks.kernels.KvStore.BF16, 1);
