@@ -167,22 +167,35 @@ public final class CudaBackend implements Backend {
         ReadBack readBack = readBack(bytes);
         context.driver().memcpyDtoHAsync(readBack.staging().segment(), memory.address(), bytes, stream.handle());
         readBack.copied().record(stream);
-        return new Pending() {
-            private boolean waited;
-
+        return new Awaited() {
             @Override
-            public void await() {
-                synchronized (CudaBackend.this) {
-                    if (waited) return;
-                    waited = true;
-                    if (closed) return; // (the backend's memory is gone: nothing to read)
-                    context.makeCurrent();
-                    readBack.copied().synchronize();
-                    java.lang.foreign.MemorySegment.copy(readBack.staging().segment(), 0, result.memory(), 0, bytes);
-                    spareReadBacks.push(readBack);
-                }
+            void done() {
+                readBack.copied().synchronize();
+                java.lang.foreign.MemorySegment.copy(readBack.staging().segment(), 0, result.memory(), 0, bytes);
+                spareReadBacks.push(readBack);
             }
         };
+    }
+
+    /**
+     * Work queued on the stream, waited for once ({@link #done}, holding the backend, its context current); after the
+     * backend closed, nothing to wait for (its stream was synchronized and its memory is gone).
+     */
+    private abstract class Awaited implements Pending {
+        private boolean waited;
+
+        /** Waits for the work and takes its results. */
+        abstract void done();
+
+        @Override
+        public void await() {
+            synchronized (CudaBackend.this) {
+                if (waited || closed) return;
+                waited = true;
+                context.makeCurrent();
+                done();
+            }
+        }
     }
 
     @Override
@@ -240,20 +253,13 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized Pending enqueueOnce(TaskGraph graph) {
         launchOnce(graph);
-        dev.moa.tasks.cuda.CudaEvent done = context.createEvent();
-        done.record(stream);
-        return new Pending() {
-            private boolean waited;
-
+        dev.moa.tasks.cuda.CudaEvent launched = context.createEvent();
+        launched.record(stream);
+        return new Awaited() {
             @Override
-            public void await() {
-                synchronized (CudaBackend.this) {
-                    if (waited) return;
-                    waited = true;
-                    context.makeCurrent();
-                    try (done) {
-                        done.synchronize();
-                    }
+            void done() {
+                try (launched) {
+                    launched.synchronize();
                 }
             }
         };
