@@ -143,19 +143,12 @@ static Allocation *find_allocation(CUdeviceptr address, size_t n) {
 static void waited(void) {
     wait_count++;
     graph_launches_at_wait = graph_launch_count;
-    HostCopy *reversed = NULL; /* (delivered in the order they were queued) */
-    while (host_copies != NULL) {
+    while (host_copies != NULL) { /* (in the order they were queued) */
         HostCopy *next = host_copies->next;
-        host_copies->next = reversed;
-        reversed = host_copies;
+        memcpy(host_copies->dst, host_copies->bytes, host_copies->n);
+        free(host_copies->bytes);
+        free(host_copies);
         host_copies = next;
-    }
-    while (reversed != NULL) {
-        HostCopy *next = reversed->next;
-        memcpy(reversed->dst, reversed->bytes, reversed->n);
-        free(reversed->bytes);
-        free(reversed);
-        reversed = next;
     }
 }
 
@@ -738,8 +731,10 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream
     c->n = n;
     c->bytes = malloc(n > 0 ? n : 1);
     memcpy(c->bytes, (const void *) (uintptr_t) src, n);
-    c->next = host_copies;
-    host_copies = c;
+    c->next = NULL;
+    HostCopy **last = &host_copies; /* (queued at the end: delivered in order) */
+    while (*last != NULL) last = &(*last)->next;
+    *last = c;
     return SUCCESS;
 }
 

@@ -138,14 +138,15 @@ public final class BatchDecoder {
         }
         int[] positions = new int[n];
         check(sessions, tokens, new KvCache[n], positions);
-        DeviceDecoder.Draw[] draws = new DeviceDecoder.Draw[n], nextDraws = new DeviceDecoder.Draw[n];
+        boolean ahead = sameNext || n == 1;
+        DeviceDecoder.Draw[] draws = new DeviceDecoder.Draw[n], nextDraws = ahead ? new DeviceDecoder.Draw[n] : null;
         for (int b = 0; b < n; b++) {
             draws[b] = DeviceDecoder.Draw.of(samplers[b]);
-            nextDraws[b] = DeviceDecoder.Draw.next(samplers[b]); // (the next step's, where it is queued ahead)
+            if (ahead) nextDraws[b] = DeviceDecoder.Draw.next(samplers[b]); // (the next step's, queued ahead)
         }
         DeviceDecoder.Chosen chosen;
         synchronized (sessions.get(0).accelerator()) { // no session grows the KV pool between choosing the step and running it
-            chosen = device(sessions).decodeDrawing(tokens, positions, draws, sameNext || n == 1 ? nextDraws : null);
+            chosen = device(sessions).decodeDrawing(tokens, positions, draws, nextDraws);
         }
         for (Session s : sessions) s.advance();
         java.util.stream.IntStream.range(0, n).parallel().forEach(b -> draw(b, next, failures, () -> chosen.token(b, draws[b], samplers[b], positions[b])));

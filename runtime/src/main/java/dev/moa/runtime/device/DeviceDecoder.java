@@ -568,17 +568,16 @@ public final class DeviceDecoder implements AutoCloseable {
 
     /** As {@link #decodeGreedy(int[], int[])}, queuing the next step (where steps go ahead) where {@code sameRowsNext}. */
     public int[] decodeGreedy(int[] tokens, int[] positions, boolean sameRowsNext) {
-        return stepAhead ? chooseAhead(tokens, positions, null, sameRowsNext ? new Draw[rows.size()] : null)
+        return stepAhead ? chooseAhead(tokens, positions, null, null, sameRowsNext)
                 : choose(greedyGraph, tokens, positions, List.of(step));
     }
 
     /**
      * Runs the step over {@code draws} (null, or null rows: the argmax) and returns each row's token as {@link #choose}
-     * does, queuing the next step, over {@code nextDraws} (null: none queued; null rows: the argmax), before it reads
-     * them ({@link #decodeGreedy}); takes the step queued by the last call where it is this one.
+     * does, queuing the next step where {@code queueNext}, over {@code nextDraws} (null, or null rows: the argmax), before
+     * it reads them ({@link #decodeGreedy}); takes the step queued by the last call where it is this one.
      */
-    private int[] chooseAhead(int[] tokens, int[] positions, Draw[] draws, Draw[] nextDraws) {
-        boolean queueNext = nextDraws != null;
+    private int[] chooseAhead(int[] tokens, int[] positions, Draw[] draws, Draw[] nextDraws, boolean queueNext) {
         draws = drawn(draws);
         nextDraws = drawn(nextDraws);
         Backend.Pending current;
@@ -725,7 +724,7 @@ public final class DeviceDecoder implements AutoCloseable {
         }
         int[] next;
         if (stepAhead && nextDraws != null) {
-            next = chooseAhead(tokens, positions, draws, nextDraws);
+            next = chooseAhead(tokens, positions, draws, nextDraws, true);
         } else {
             boolean sampled = drawn(draws) != null;
             if (sampled) setDraws(draws);
