@@ -175,6 +175,11 @@ class MixedBatchTest {
 
         /** A row (-1: none) whose logits a step's graph makes NaN just before its argmax. */
         int poisonRow = -1;
+        /**
+         * Only at this position of {@link #poisonRow} (-1: at every one), read from the step buffer that the argmax moves on
+         * ({@code VectorKernels.argmaxOnward}'s): so a step run again is poisoned again, and the step after it is not.
+         */
+        int poisonPosition = -1;
 
         public void run(TaskGraph graph) {
             List<TaskGraph.Task> tasks = graph.tasks();
@@ -192,8 +197,15 @@ class MixedBatchTest {
             emulator.runOnce(before);
             dev.moa.tasks.kernel.F32Buffer logits = (dev.moa.tasks.kernel.F32Buffer) tasks.get(argmax).args().get(0);
             int vocab = (int) (logits.length() / tasks.get(argmax).grid().groupsY());
-            logits.set((long) poisonRow * vocab + 7, Float.NaN);
+            if (poisonPosition < 0 || positionOf(tasks.get(argmax), poisonRow) == poisonPosition) logits.set((long) poisonRow * vocab + 7, Float.NaN);
             emulator.runOnce(after);
+        }
+
+        /** The position {@code row}'s step buffer holds before {@code argmax} (an {@code argmaxOnward} task) moves it on. */
+        private static int positionOf(TaskGraph.Task argmax, int row) {
+            if (!argmax.method().equals("argmaxOnward")) throw new IllegalStateException("a poisoned position needs the argmax that moves the step on");
+            dev.moa.tasks.kernel.I32Buffer step = (dev.moa.tasks.kernel.I32Buffer) argmax.args().get(5);
+            return step.get((long) row * dev.moa.tasks.kernels.Step.SIZE + dev.moa.tasks.kernels.Step.POSITION);
         }
 
         public void free(DeviceBuffer buffer) {

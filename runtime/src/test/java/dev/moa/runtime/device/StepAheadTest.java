@@ -53,6 +53,7 @@ class StepAheadTest {
     @org.junit.jupiter.api.BeforeEach
     void fresh() {
         backend.poisonRow = -1;
+        backend.poisonPosition = -1;
         backend.log.clear();
     }
 
@@ -221,6 +222,7 @@ class StepAheadTest {
     /**
      * A row whose logits are not all finite: its token is -1 and the host refuses it, naming its position; the argmax
      * left that row's step as it was, so the step queued ahead ran it again and {@link DeviceDecoder#logits} reads it.
+     * Only that position is poisoned: a step queued ahead that moved on past it would read finite logits.
      */
     @Test
     void aRowWhoseLogitsAreNotFiniteIsRefused() throws Exception {
@@ -229,13 +231,14 @@ class StepAheadTest {
             try (Session s = ahead.newSession(prompt.length + 8, 64, AttentionMode.parse("dense"), 8)) {
                 int token = Sampler.argmax(s.prefill(prompt));
                 token = s.decodeGreedy(token);
-                backend.poisonRow = 0; // (from the step queued next: the one queued already ran)
+                backend.poisonRow = 0; // at the position of the step queued next (the one queued already ran) and only there
+                backend.poisonPosition = prompt.length + 2;
                 token = s.decodeGreedy(token);
                 int fed = token;
                 var e = assertThrows(dev.moa.runtime.model.NonFiniteException.class, () -> s.decodeGreedy(fed));
                 assertTrue(e.getMessage().contains("position " + (prompt.length + 2)), e.getMessage());
                 float[] logits = s.deviceStep().orElseThrow().logits()[0];
-                assertTrue(Float.isNaN(logits[7]), "the step run again, poisoned as before");
+                assertTrue(Float.isNaN(logits[7]), "the step run again (at its position, poisoned as before), not moved on past it");
             }
         }
     }
